@@ -1,0 +1,382 @@
+import CLibPQ
+import Foundation
+
+/// A statement and its bind parameters. Values never enter the SQL text.
+public struct Statement: Sendable {
+    public var sql: String
+    public var binds: [PostgresBind]
+
+    public init(_ sql: String, _ parameters: [any PostgresEncodable] = []) {
+        self.sql = sql
+        self.binds = parameters.map(\.postgresBind)
+    }
+}
+
+/// Transaction isolation levels, as Postgres spells them.
+public enum IsolationLevel: String, Sendable {
+    case readCommitted = "READ COMMITTED"
+    case repeatableRead = "REPEATABLE READ"
+    case serializable = "SERIALIZABLE"
+}
+
+/// One libpq connection. Its methods block the calling thread, so it is only ever used on the
+/// dedicated queue its ``PooledConnection`` owns — never on Swift's cooperative threads.
+///
+/// Every statement is prepared once per connection and cached by its SQL text; every call is sent
+/// in pipeline mode, so a batch of statements (a request's `BEGIN … COMMIT`) costs one round trip.
+public final class Connection {
+    private let handle: OpaquePointer
+    private var preparedNames: [String: String] = [:]
+    private var nextStatementNumber = 0
+    /// How many round trips this connection has made; the pool uses it to know whether a
+    /// failure happened before anything was sent on a fresh checkout.
+    private(set) var roundTrips = 0
+
+    /// Statements cached per connection before the cache is reset with `DEALLOCATE ALL`.
+    static let preparedStatementLimit = 1000
+
+    /// Opens a connection, blocking until it is established or fails.
+    init(configuration: PostgresConfiguration) throws {
+        var options = configuration.options
+        // Deterministic text formats for decoding: UTC timestamps in ISO style.
+        let sessionOptions = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c client_encoding=UTF8"
+        options["options"] = [options["options"], sessionOptions].compactMap { $0 }.joined(separator: " ")
+        if options["application_name"] == nil { options["application_name"] = "privacy-gateway" }
+        if options["connect_timeout"] == nil { options["connect_timeout"] = "10" }
+
+        let keys = Array(options.keys)
+        let keywords = keys.map { strdup($0) }
+        let values = keys.map { strdup(options[$0]!) }
+        defer {
+            keywords.forEach { free($0) }
+            values.forEach { free($0) }
+        }
+        var keywordPointers = keywords.map { UnsafePointer($0) } + [nil]
+        var valuePointers = values.map { UnsafePointer($0) } + [nil]
+        guard let conn = PQconnectdbParams(&keywordPointers, &valuePointers, 0) else {
+            throw PostgresError(.connectionFailed, "libpq could not allocate a connection")
+        }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = Connection.message(PQerrorMessage(conn))
+            PQfinish(conn)
+            throw PostgresError(
+                .connectionFailed,
+                "cannot connect to \(configuration.redacted): \(message)")
+        }
+        self.handle = conn
+    }
+
+    deinit { PQfinish(handle) }
+
+    /// Whether the connection is usable. Reads whatever the server sent while it sat idle, so a
+    /// connection the server closed (restart, admin shutdown) is seen as broken without a round trip.
+    public var isHealthy: Bool {
+        guard PQstatus(handle) == CONNECTION_OK else { return false }
+        if PQconsumeInput(handle) == 0 { return false }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// Whether a transaction is open (or failed and awaiting ROLLBACK).
+    public var inTransaction: Bool {
+        let status = PQtransactionStatus(handle)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
+    }
+
+    // MARK: - Statements
+
+    /// Runs one parameterised statement.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> QueryResult {
+        try pipeline([Statement(sql, parameters)])[0]
+    }
+
+    /// Sends all statements in one pipeline (one round trip) and returns their results in order.
+    ///
+    /// Outside an explicit transaction the statements run in one implicit transaction: if one
+    /// fails, none of them takes effect and the first server error is thrown.
+    /// `timeout` applies `statement_timeout` to these statements only.
+    public func pipeline(_ statements: [Statement], timeout: Duration? = nil) throws -> [QueryResult] {
+        guard !statements.isEmpty else { return [] }
+        var batch = statements
+        if let timeout {
+            let milliseconds = max(1, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+            batch.insert(Statement("SELECT set_config('statement_timeout', $1, true)", ["\(milliseconds)ms"]), at: 0)
+            if inTransaction {
+                // A transaction-local setting would outlive these statements in an explicit transaction.
+                batch.append(Statement("RESET statement_timeout"))
+            }
+        }
+        if preparedNames.count + batch.count > Connection.preparedStatementLimit {
+            try simple("DEALLOCATE ALL")
+            preparedNames.removeAll()
+        }
+        var results = try runPipeline(batch)
+        if timeout != nil {
+            results.removeFirst()
+            if results.count > statements.count { results.removeLast() }
+        }
+        return results
+    }
+
+    private enum Sent {
+        case prepare(sql: String)
+        case execute
+    }
+
+    private func runPipeline(_ statements: [Statement]) throws -> [QueryResult] {
+        roundTrips += 1
+        guard PQenterPipelineMode(handle) == 1 else { throw connectionError() }
+        defer { _ = PQexitPipelineMode(handle) }
+
+        var sent: [Sent] = []
+        sent.reserveCapacity(statements.count * 2)
+        for statement in statements {
+            let name: String
+            if let cached = preparedNames[statement.sql] {
+                name = cached
+            } else {
+                nextStatementNumber += 1
+                name = "pg\(nextStatementNumber)"
+                guard PQsendPrepare(handle, name, statement.sql, 0, nil) == 1 else { throw connectionError() }
+                preparedNames[statement.sql] = name
+                sent.append(.prepare(sql: statement.sql))
+            }
+            let ok = Connection.withBinds(statement.binds) { count, values, lengths, formats in
+                PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0)
+            }
+            guard ok == 1 else { throw connectionError() }
+            sent.append(.execute)
+        }
+        guard PQpipelineSync(handle) == 1 else { throw connectionError() }
+
+        var results: [QueryResult] = []
+        results.reserveCapacity(statements.count)
+        var firstError: PostgresError?
+        for item in sent {
+            guard let result = PQgetResult(handle) else { throw connectionError() }
+            let status = PQresultStatus(result)
+            switch item {
+            case .prepare(let sql):
+                if status != PGRES_COMMAND_OK {
+                    preparedNames[sql] = nil
+                    if status == PGRES_FATAL_ERROR, firstError == nil { firstError = serverError(result) }
+                }
+            case .execute:
+                switch status {
+                case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
+                    results.append(Connection.makeResult(result))
+                case PGRES_FATAL_ERROR:
+                    if firstError == nil { firstError = serverError(result) }
+                case PGRES_PIPELINE_ABORTED:
+                    break
+                default:
+                    if firstError == nil {
+                        firstError = PostgresError(.server, "unexpected result status \(status.rawValue); COPY is only available through copyOut")
+                    }
+                }
+            }
+            PQclear(result)
+            // Each command's results end with a NULL.
+            while let extra = PQgetResult(handle) { PQclear(extra) }
+        }
+        guard let sync = PQgetResult(handle) else { throw connectionError() }
+        let syncStatus = PQresultStatus(sync)
+        PQclear(sync)
+        if let firstError {
+            if PQstatus(handle) != CONNECTION_OK { throw connectionError() }
+            throw firstError
+        }
+        guard syncStatus == PGRES_PIPELINE_SYNC else { throw connectionError() }
+        return results
+    }
+
+    /// Runs a script of one or more statements with the simple query protocol. No parameters: for
+    /// migration files and fixed DDL only, never for text that contains values.
+    public func simple(_ script: String) throws {
+        roundTrips += 1
+        var lastError: PostgresError?
+        guard PQsendQuery(handle, script) == 1 else { throw connectionError() }
+        while let result = PQgetResult(handle) {
+            let status = PQresultStatus(result)
+            if status == PGRES_FATAL_ERROR, lastError == nil { lastError = serverError(result) }
+            if status == PGRES_COPY_IN || status == PGRES_COPY_OUT {
+                lastError = PostgresError(.server, "COPY is not allowed in a script")
+            }
+            PQclear(result)
+        }
+        if PQstatus(handle) != CONNECTION_OK { throw connectionError() }
+        if let lastError { throw lastError }
+    }
+
+    /// Runs `body` inside `BEGIN … COMMIT`; any error rolls back and is rethrown.
+    public func transaction<T>(
+        isolation: IsolationLevel = .readCommitted, _ body: (Connection) throws -> T
+    ) throws -> T {
+        try simple("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        do {
+            let value = try body(self)
+            try simple("COMMIT")
+            return value
+        } catch {
+            if PQstatus(handle) == CONNECTION_OK { try? simple("ROLLBACK") }
+            throw error
+        }
+    }
+
+    // MARK: - COPY
+
+    /// Streams `COPY (…) TO STDOUT` (any format) to `consume`, one server message (usually a row)
+    /// at a time, in constant memory. Returns the number of rows copied.
+    ///
+    /// COPY takes no bind parameters; to scope it by a value, set a transaction-local setting with
+    /// a bound `set_config` first and read it with `current_setting` in the query.
+    /// If `consume` throws, the server is asked to cancel and the error is rethrown.
+    @discardableResult
+    public func copyOut(_ sql: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        roundTrips += 1
+        guard PQsendQuery(handle, sql) == 1 else { throw connectionError() }
+        guard let start = PQgetResult(handle) else { throw connectionError() }
+        let startStatus = PQresultStatus(start)
+        if startStatus != PGRES_COPY_OUT {
+            let error = startStatus == PGRES_FATAL_ERROR
+                ? serverError(start) : PostgresError(.server, "statement is not COPY … TO STDOUT")
+            PQclear(start)
+            while let extra = PQgetResult(handle) { PQclear(extra) }
+            throw error
+        }
+        PQclear(start)
+
+        var consumerError: Error?
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(handle, &buffer, 0)
+            if length > 0, let buffer {
+                if consumerError == nil {
+                    do {
+                        try consume(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
+                    } catch {
+                        consumerError = error
+                        cancel()
+                    }
+                }
+                PQfreemem(buffer)
+            } else {
+                break  // -1: done, -2: error (reported by the final result)
+            }
+        }
+        var rows = 0
+        var serverFailure: PostgresError?
+        while let result = PQgetResult(handle) {
+            if PQresultStatus(result) == PGRES_FATAL_ERROR, serverFailure == nil {
+                serverFailure = serverError(result)
+            } else if let tuples = PQcmdTuples(result), let count = Int(String(cString: tuples)) {
+                rows = count
+            }
+            PQclear(result)
+        }
+        if PQstatus(handle) != CONNECTION_OK { throw connectionError() }
+        if let consumerError { throw consumerError }
+        if let serverFailure { throw serverFailure }
+        return rows
+    }
+
+    /// Asks the server to cancel the statement in progress on this connection.
+    func cancel() {
+        guard let cancel = PQgetCancel(handle) else { return }
+        var errorBuffer = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(cancel, &errorBuffer, Int32(errorBuffer.count))
+        PQfreeCancel(cancel)
+    }
+
+    // MARK: - Helpers
+
+    private static func withBinds<R>(
+        _ binds: [PostgresBind],
+        _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
+    ) -> R {
+        if binds.isEmpty { return body(0, nil, nil, nil) }
+        var buffers: [UnsafeMutableRawPointer?] = []
+        var lengths: [Int32] = []
+        var formats: [Int32] = []
+        buffers.reserveCapacity(binds.count)
+        for bind in binds {
+            switch bind.storage {
+            case .null:
+                buffers.append(nil); lengths.append(0); formats.append(0)
+            case .text(let text):
+                buffers.append(UnsafeMutableRawPointer(strdup(text))); lengths.append(0); formats.append(0)
+            case .binary(let bytes):
+                let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
+                bytes.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(pointer), byteCount: bytes.count) }
+                buffers.append(pointer); lengths.append(Int32(bytes.count)); formats.append(1)
+            }
+        }
+        defer {
+            for (buffer, format) in zip(buffers, formats) {
+                guard let buffer else { continue }
+                if format == 0 { free(buffer) } else { buffer.deallocate() }
+            }
+        }
+        let values: [UnsafePointer<CChar>?] = buffers.map { $0.map { UnsafePointer($0.assumingMemoryBound(to: CChar.self)) } }
+        return values.withUnsafeBufferPointer { valuePointer in
+            lengths.withUnsafeBufferPointer { lengthPointer in
+                formats.withUnsafeBufferPointer { formatPointer in
+                    body(Int32(binds.count), valuePointer.baseAddress, lengthPointer.baseAddress, formatPointer.baseAddress)
+                }
+            }
+        }
+    }
+
+    private static func makeResult(_ result: OpaquePointer) -> QueryResult {
+        let columnCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        var names: [String] = []
+        names.reserveCapacity(columnCount)
+        for column in 0..<columnCount { names.append(String(cString: PQfname(result, Int32(column)))) }
+        let index = ColumnIndex(names: names)
+        var rows: [PostgresRow] = []
+        rows.reserveCapacity(rowCount)
+        for row in 0..<rowCount {
+            var values: [String?] = []
+            values.reserveCapacity(columnCount)
+            for column in 0..<columnCount {
+                if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                    values.append(nil)
+                } else {
+                    values.append(String(cString: PQgetvalue(result, Int32(row), Int32(column))))
+                }
+            }
+            rows.append(PostgresRow(index: index, values: values))
+        }
+        let tag = String(cString: PQcmdStatus(result))
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? rowCount
+        return QueryResult(columns: names, rows: rows, affectedRows: affected, commandTag: tag)
+    }
+
+    private func serverError(_ result: OpaquePointer) -> PostgresError {
+        func field(_ code: Character) -> String? {
+            guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+            return String(cString: value)
+        }
+        let sqlState = field("C")
+        guard let message = field("M") else {
+            // No primary message: libpq itself reported the failure (usually a lost connection).
+            return connectionError()
+        }
+        return PostgresError(
+            .server, message, sqlState: sqlState, detail: field("D"), hint: field("H"),
+            position: field("P").flatMap { Int($0) })
+    }
+
+    private func connectionError() -> PostgresError {
+        let message = Connection.message(PQerrorMessage(handle))
+        let code: PostgresError.Code = PQstatus(handle) == CONNECTION_OK ? .server : .connectionLost
+        return PostgresError(code, message.isEmpty ? "connection to the database was lost" : message)
+    }
+
+    private static func message(_ pointer: UnsafePointer<CChar>?) -> String {
+        guard let pointer else { return "" }
+        return String(cString: pointer).trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacingOccurrences(of: "\n", with: " ")
+    }
+}

@@ -1,0 +1,328 @@
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+
+/// A connection checked out of a ``ConnectionPool``.
+///
+/// Its libpq connection lives on a dedicated serial queue: blocking libpq calls run there, never on
+/// Swift's cooperative thread pool. Work is handed over in whole units (``run(_:)``), so a request
+/// that sends one pipeline costs one thread hop and one round trip.
+public final class PooledConnection: @unchecked Sendable {
+    // Invariant: `connection` is only touched on `queue`.
+    private let connection: Connection
+    private let queue: DispatchQueue
+    private let runs = Mutex(0)
+
+    private init(connection: Connection, queue: DispatchQueue) {
+        self.connection = connection
+        self.queue = queue
+    }
+
+    static func open(_ configuration: PostgresConfiguration, label: String) async throws -> PooledConnection {
+        let queue = DispatchQueue(label: label)
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                do {
+                    let connection = try Connection(configuration: configuration)
+                    continuation.resume(returning: PooledConnection(connection: connection, queue: queue))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// Runs blocking libpq work on this connection's own thread.
+    public func run<T: Sendable>(_ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        runs.withLock { $0 += 1 }
+        return try await runUncounted(work)
+    }
+
+    /// Pool housekeeping, not counted as the caller's work.
+    private func runUncounted<T: Sendable>(_ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result { try work(self.connection) })
+            }
+        }
+    }
+
+    /// Runs one parameterised statement.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> QueryResult {
+        let statement = Statement(sql, parameters)
+        return try await run { try $0.pipeline([statement])[0] }
+    }
+
+    /// Sends the statements as one pipeline; see ``Connection/pipeline(_:timeout:)``.
+    public func pipeline(_ statements: [Statement], timeout: Duration? = nil) async throws -> [QueryResult] {
+        try await run { try $0.pipeline(statements, timeout: timeout) }
+    }
+
+    var runsSinceCheckout: Int { runs.withLock { $0 } }
+
+    /// Prepares the connection for its next user; `false` when it must be discarded.
+    func recycle() async -> Bool {
+        runs.withLock { $0 = 0 }
+        return (try? await runUncounted { connection -> Bool in
+            guard connection.isHealthy else { return false }
+            if connection.inTransaction { try connection.simple("ROLLBACK") }
+            return connection.isHealthy
+        }) ?? false
+    }
+
+    func checkHealth() async -> Bool {
+        (try? await runUncounted { $0.isHealthy }) ?? false
+    }
+}
+
+/// A bounded pool of libpq connections.
+///
+/// Checkout waits (without blocking a thread) when all connections are in use, up to
+/// `acquireTimeout`. Connections the server dropped — a restart, say — are noticed at checkout
+/// and replaced; a unit of work whose very first round trip found its connection dead is retried
+/// once on a fresh one, so a server restart is invisible to callers once the server is back.
+public final class ConnectionPool: Sendable {
+    public struct Options: Sendable {
+        public var maxConnections: Int
+        public var acquireTimeout: Duration
+        public init(maxConnections: Int = 10, acquireTimeout: Duration = .seconds(10)) {
+            self.maxConnections = max(1, maxConnections)
+            self.acquireTimeout = acquireTimeout
+        }
+    }
+
+    /// A snapshot of the pool, for metrics and `/ready`.
+    public struct Statistics: Sendable, Equatable {
+        public var open: Int
+        public var idle: Int
+        public var waiting: Int
+        public var inUse: Int { open - idle }
+    }
+
+    private enum Grant {
+        case connection(PooledConnection)
+        case openNew
+    }
+
+    private struct Waiter {
+        let id: Int
+        let continuation: CheckedContinuation<Grant, Error>
+    }
+
+    private struct State {
+        var idle: [PooledConnection] = []
+        var open = 0
+        var waiters: [Waiter] = []
+        var nextID = 0
+        var closed = false
+    }
+
+    public let configuration: PostgresConfiguration
+    public let options: Options
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    public init(configuration: PostgresConfiguration, options: Options = Options(), logger: Logger = Logger(label: "postgres")) {
+        self.configuration = configuration
+        self.options = options
+        self.logger = logger
+    }
+
+    public var statistics: Statistics {
+        state.withLock { Statistics(open: $0.open, idle: $0.idle.count, waiting: $0.waiters.count) }
+    }
+
+    /// Checks out a connection for the duration of `body`.
+    public func withConnection<T>(_ body: (PooledConnection) async throws -> T) async throws -> T {
+        var retried = false
+        while true {
+            let connection = try await acquire()
+            do {
+                let value = try await body(connection)
+                await release(connection)
+                return value
+            } catch let error as PostgresError where error.isConnectionFailure && !retried && connection.runsSinceCheckout <= 1 {
+                // The connection died before this unit of work could have done anything:
+                // the server restarted or dropped it. Retry once on a fresh connection.
+                logger.warning("database connection lost; reconnecting", metadata: ["error": "\(error.message)"])
+                discard(connection)
+                dropIdle()
+                retried = true
+            } catch {
+                await release(connection)
+                throw error
+            }
+        }
+    }
+
+    /// Runs one parameterised statement on any connection.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> QueryResult {
+        try await withConnection { try await $0.query(sql, parameters) }
+    }
+
+    /// Runs `body` in a transaction on one connection; errors roll back.
+    public func transaction<T: Sendable>(
+        isolation: IsolationLevel = .readCommitted, _ body: @escaping @Sendable (Connection) throws -> T
+    ) async throws -> T {
+        try await withConnection { connection in
+            try await connection.run { try $0.transaction(isolation: isolation, body) }
+        }
+    }
+
+    /// `SELECT 1` on a pooled connection: is the database reachable now?
+    public func ping() async throws {
+        try await query("SELECT 1")
+    }
+
+    /// Closes idle connections and refuses new checkouts; in-use connections close on release.
+    public func close() {
+        let (idle, waiters) = state.withLock { state -> ([PooledConnection], [Waiter]) in
+            state.closed = true
+            let idle = state.idle
+            let waiters = state.waiters
+            state.open -= idle.count
+            state.idle.removeAll()
+            state.waiters.removeAll()
+            return (idle, waiters)
+        }
+        _ = idle  // released here: deinit calls PQfinish
+        for waiter in waiters { waiter.continuation.resume(throwing: PostgresError(.poolClosed, "the connection pool is closed")) }
+    }
+
+    // MARK: - Checkout
+
+    private enum Decision {
+        case use(PooledConnection)
+        case open
+        case wait
+        case closed
+    }
+
+    private func acquire() async throws -> PooledConnection {
+        while true {
+            let decision: Decision = state.withLock { state in
+                if state.closed { return .closed }
+                if let connection = state.idle.popLast() { return .use(connection) }
+                if state.open < options.maxConnections {
+                    state.open += 1
+                    return .open
+                }
+                return .wait
+            }
+            switch decision {
+            case .closed:
+                throw PostgresError(.poolClosed, "the connection pool is closed")
+            case .use(let connection):
+                if await connection.checkHealth() { return connection }
+                discard(connection)
+            case .open:
+                return try await openConnection()
+            case .wait:
+                switch try await waitForGrant() {
+                case .connection(let connection):
+                    if await connection.checkHealth() { return connection }
+                    discard(connection)
+                case .openNew:
+                    return try await openConnection()
+                }
+            }
+        }
+    }
+
+    /// Opens a connection for a slot already counted in `open`.
+    private func openConnection() async throws -> PooledConnection {
+        do {
+            let number = state.withLock { state -> Int in
+                state.nextID += 1
+                return state.nextID
+            }
+            return try await PooledConnection.open(configuration, label: "postgres.connection.\(number)")
+        } catch {
+            freeSlot()
+            throw error
+        }
+    }
+
+    private func waitForGrant() async throws -> Grant {
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        let timeout = options.acquireTimeout
+        let timer = Task { [weak self] in
+            try await Task.sleep(for: timeout)
+            self?.expire(waiter: id)
+        }
+        defer { timer.cancel() }
+        return try await withCheckedThrowingContinuation { continuation in
+            let immediate: Grant? = state.withLock { state in
+                // Re-check: a connection may have been released between deciding to wait and now.
+                if let connection = state.idle.popLast() { return .connection(connection) }
+                if state.open < options.maxConnections {
+                    state.open += 1
+                    return .openNew
+                }
+                state.waiters.append(Waiter(id: id, continuation: continuation))
+                return nil
+            }
+            if let immediate { continuation.resume(returning: immediate) }
+        }
+    }
+
+    private func expire(waiter id: Int) {
+        let waiter = state.withLock { state -> Waiter? in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.waiters.remove(at: index)
+        }
+        waiter?.continuation.resume(throwing: PostgresError(
+            .poolTimeout, "no database connection became free within \(options.acquireTimeout) (pool size \(options.maxConnections))"))
+    }
+
+    // MARK: - Return
+
+    private func release(_ connection: PooledConnection) async {
+        guard await connection.recycle() else {
+            discard(connection)
+            return
+        }
+        let waiter = state.withLock { state -> Waiter? in
+            if state.closed {
+                state.open -= 1
+                return nil
+            }
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.idle.append(connection)
+            return nil
+        }
+        waiter?.continuation.resume(returning: .connection(connection))
+    }
+
+    private func discard(_ connection: PooledConnection) {
+        _ = connection
+        freeSlot()
+    }
+
+    /// Gives a slot back; a waiter, if any, gets the right to open a new connection in it.
+    private func freeSlot() {
+        let waiter = state.withLock { state -> Waiter? in
+            if !state.closed, !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.open -= 1
+            return nil
+        }
+        waiter?.continuation.resume(returning: .openNew)
+    }
+
+    /// After a server restart every idle connection is dead too; drop them rather than find out one by one.
+    private func dropIdle() {
+        let dropped = state.withLock { state -> [PooledConnection] in
+            let idle = state.idle
+            state.idle.removeAll()
+            state.open -= idle.count
+            return idle
+        }
+        _ = dropped
+    }
+}

@@ -1,0 +1,75 @@
+import CLibPQ
+
+/// Where and how to connect: a libpq connection URL (`postgresql://user@host:port/db?…`) or
+/// key/value conninfo string, validated by libpq's own parser.
+public struct PostgresConfiguration: Sendable, Hashable {
+    /// The libpq keywords that were set, e.g. `host`, `port`, `user`, `dbname`.
+    public private(set) var options: [String: String]
+
+    /// Parses a URL or conninfo string. A malformed one is an `.invalidConfiguration` error
+    /// with libpq's explanation; passwords are never echoed back.
+    public init(_ connectionString: String) throws {
+        let trimmed = connectionString.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else {
+            throw PostgresError(.invalidConfiguration, "the database connection string is empty")
+        }
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        guard let parsed = PQconninfoParse(trimmed, &errorMessage) else {
+            var reason = "libpq could not parse it"
+            if let errorMessage {
+                reason = String(cString: errorMessage).trimmingCharacters(in: .whitespacesAndNewlines)
+                PQfreemem(errorMessage)
+            }
+            throw PostgresError(.invalidConfiguration, "invalid database connection string: \(reason)")
+        }
+        defer { PQconninfoFree(parsed) }
+        var options: [String: String] = [:]
+        var cursor = parsed
+        while let keyword = cursor.pointee.keyword {
+            if let value = cursor.pointee.val { options[String(cString: keyword)] = String(cString: value) }
+            cursor += 1
+        }
+        if let port = options["port"], port.split(separator: ",").contains(where: { UInt16($0) == nil }) {
+            throw PostgresError(.invalidConfiguration, "invalid database connection string: port \"\(port)\" is not a number between 0 and 65535")
+        }
+        self.options = options
+    }
+
+    public var user: String? { options["user"] }
+    public var database: String? { options["dbname"] }
+    public var host: String? { options["host"] }
+    public var port: String? { options["port"] }
+
+    /// The same server, as another role (the gateway's own login, say).
+    public func with(user: String) -> PostgresConfiguration {
+        var copy = self
+        copy.options["user"] = user
+        copy.options["password"] = nil
+        return copy
+    }
+
+    /// The same server, another database.
+    public func with(database: String) -> PostgresConfiguration {
+        var copy = self
+        copy.options["dbname"] = database
+        return copy
+    }
+
+    /// The same configuration with one more libpq keyword set, e.g. `application_name`.
+    public func with(_ keyword: String, _ value: String) -> PostgresConfiguration {
+        var copy = self
+        copy.options[keyword] = value
+        return copy
+    }
+
+    /// A safe one-line description for logs and errors: no password.
+    public var redacted: String {
+        let user = options["user"] ?? "(default user)"
+        let host = options["host"] ?? "(default host)"
+        let port = options["port"].map { ":\($0)" } ?? ""
+        let db = options["dbname"] ?? "(default database)"
+        return "\(user)@\(host)\(port)/\(db)"
+    }
+}
+
+import Foundation

@@ -1,0 +1,93 @@
+/// The one error type of the `Postgres` module.
+///
+/// Callers switch on ``code`` and, for errors the server reported, on ``sqlState``
+/// (`23505`, `42501`, …) — never on message text. Messages come from libpq or the server;
+/// they never contain bind-parameter values that this module added.
+public struct PostgresError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is; extensible without breaking callers.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Base: String, Sendable {
+            case invalidConfiguration
+            case connectionFailed
+            case connectionLost
+            case server
+            case decoding
+            case poolTimeout
+            case poolClosed
+            case copyAborted
+            case migration
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The connection string or URL could not be understood.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
+        /// No connection could be opened (server down, wrong host, authentication refused).
+        public static let connectionFailed = Code(.connectionFailed)
+        /// An open connection broke (server restarted, network cut).
+        public static let connectionLost = Code(.connectionLost)
+        /// The server answered a statement with an error; see ``PostgresError/sqlState``.
+        public static let server = Code(.server)
+        /// A value in a row could not be decoded as the requested Swift type.
+        public static let decoding = Code(.decoding)
+        /// No pooled connection became free within the acquire timeout.
+        public static let poolTimeout = Code(.poolTimeout)
+        /// The pool was shut down.
+        public static let poolClosed = Code(.poolClosed)
+        /// A COPY stream was stopped by its consumer.
+        public static let copyAborted = Code(.copyAborted)
+        /// A migration file could not be loaded or applied; see ``PostgresError/migration``.
+        public static let migration = Code(.migration)
+
+        public var description: String { base.rawValue }
+    }
+
+    public var code: Code
+    public var message: String
+    /// Five-character SQLSTATE reported by the server, e.g. `23505`.
+    public var sqlState: String?
+    public var detail: String?
+    public var hint: String?
+    /// 1-based character position of the error in the statement text, when the server gave one.
+    public var position: Int?
+    /// The migration file this error belongs to, and the line in it, when known.
+    public var migration: String?
+    public var line: Int?
+
+    public init(
+        _ code: Code, _ message: String, sqlState: String? = nil, detail: String? = nil,
+        hint: String? = nil, position: Int? = nil
+    ) {
+        self.code = code
+        self.message = message
+        self.sqlState = sqlState
+        self.detail = detail
+        self.hint = hint
+        self.position = position
+    }
+
+    public var description: String {
+        var text = ""
+        if let migration {
+            text += "migration \(migration)"
+            if let line { text += " (line \(line))" }
+            text += ": "
+        }
+        text += message
+        if let sqlState { text += " [SQLSTATE \(sqlState)]" }
+        if let detail, !detail.isEmpty { text += " — \(detail)" }
+        if let hint, !hint.isEmpty { text += " (hint: \(hint))" }
+        return text
+    }
+}
+
+extension PostgresError {
+    /// SQLSTATE classes that mean the connection itself is gone, so a retry on a fresh one is safe
+    /// when nothing had been sent on it since checkout.
+    var isConnectionFailure: Bool {
+        if code == .connectionLost || code == .connectionFailed { return true }
+        guard let sqlState else { return false }
+        // 08xxx connection exception, 57P01..57P03 admin shutdown / crash shutdown / cannot connect now.
+        return sqlState.hasPrefix("08") || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P03"
+    }
+}

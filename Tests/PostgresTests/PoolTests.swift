@@ -1,0 +1,86 @@
+import Foundation
+import Postgres
+import Testing
+
+@Suite("Connection pool")
+struct PoolTests {
+    @Test("the pool never opens more connections than its bound")
+    func bounded() async throws {
+        let name = "pool-bound-\(UUID().uuidString.prefix(8))"
+        let pool = ConnectionPool(
+            configuration: try TestDatabase.ownerConfiguration().with("application_name", name),
+            options: .init(maxConnections: 2))
+        defer { pool.close() }
+        let observer = ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 1))
+        defer { observer.close() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<6 {
+                group.addTask { try await pool.query("SELECT pg_sleep(0.2)") }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let open = try await observer.query(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1", [name]
+            ).first!.decode("n", as: Int.self)
+            #expect(open <= 2)
+            #expect(pool.statistics.open <= 2)
+            try await group.waitForAll()
+        }
+        #expect(pool.statistics.idle <= 2)
+    }
+
+    @Test("checkout gives up with a pool timeout when every connection stays busy")
+    func acquireTimeout() async throws {
+        let pool = ConnectionPool(
+            configuration: try TestDatabase.ownerConfiguration(),
+            options: .init(maxConnections: 1, acquireTimeout: .milliseconds(200)))
+        defer { pool.close() }
+        async let holder: Void = pool.withConnection { connection in
+            try await connection.query("SELECT pg_sleep(1)")
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let error = await #expect(throws: PostgresError.self) { try await pool.ping() }
+        #expect(error?.code == .poolTimeout)
+        try await holder
+        try await pool.ping()
+    }
+
+    @Test("connections the server dropped are replaced without the caller noticing")
+    func reconnectsAfterServerDropsConnections() async throws {
+        let name = "pool-reconnect-\(UUID().uuidString.prefix(8))"
+        let pool = ConnectionPool(
+            configuration: try TestDatabase.ownerConfiguration().with("application_name", name),
+            options: .init(maxConnections: 3))
+        defer { pool.close() }
+        // Warm the pool with three connections.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<3 { group.addTask { try await pool.query("SELECT pg_sleep(0.05)") } }
+            try await group.waitForAll()
+        }
+        #expect(pool.statistics.open == 3)
+        // What a server restart does to every backend: terminate it.
+        let admin = ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 1))
+        defer { admin.close() }
+        let killed = try await admin.query(
+            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE application_name = $1", [name]
+        ).first!.decode("n", as: Int.self)
+        #expect(killed == 3)
+        try await Task.sleep(for: .milliseconds(100))
+        for _ in 0..<5 {
+            #expect(try await pool.query("SELECT 1 AS one").first?.decode("one", as: Int.self) == 1)
+        }
+    }
+
+    @Test("many concurrent tasks share a small pool")
+    func concurrency() async throws {
+        let pool = ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 4))
+        defer { pool.close() }
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<200 {
+                group.addTask { try await pool.query("SELECT $1::int AS v", [i]).first!.decode("v", as: Int.self) }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(total == (0..<200).reduce(0, +))
+        #expect(pool.statistics.open <= 4)
+    }
+}
