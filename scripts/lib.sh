@@ -1,0 +1,118 @@
+# Shared shell functions for scripts/run and scripts/test. Source it; do not run it.
+# Everything the project needs on a fresh Debian machine is installed from here.
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+APT_PACKAGES=(libsodium-dev libpq-dev libssl-dev pkg-config postgresql postgresql-contrib)
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Installs the Debian packages that are missing (needs root or sudo).
+ensure_packages() {
+    local missing=()
+    for package in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing missing packages: ${missing[*]}"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || die "missing packages (${missing[*]}) and no sudo to install them"
+        sudo="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq >/dev/null || die "apt-get update failed"
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
+}
+
+ensure_swift() {
+    command -v swift >/dev/null && return 0
+    [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH" && return 0
+    [ -x /opt/swift/bin/swift ] && export PATH="/opt/swift/bin:$PATH" && return 0
+    die "swift is not installed (expected on PATH or under /opt/swift)"
+}
+
+pg_bindir() {
+    local dir
+    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    [ -n "$dir" ] && [ -x "$dir/initdb" ] || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
+    echo "$dir"
+}
+
+# initdb refuses to run as root: the cluster belongs to an unprivileged user.
+PG_OS_USER=""
+pg_os_user() {
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+        PG_OS_USER=postgres
+    else
+        PG_OS_USER="$(id -un)"
+    fi
+}
+
+as_pg_user() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u "$PG_OS_USER" -- "$@"; else "$@"; fi
+}
+
+free_port() {
+    python3 - <<'PY'
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+PY
+}
+
+# cluster_init DIR: creates a cluster in DIR/pgdata (superuser "postgres", trust auth on a
+# private socket directory and 127.0.0.1 only). No-op when it exists.
+cluster_init() {
+    local dir="$1" bindir
+    bindir="$(pg_bindir)"
+    pg_os_user
+    mkdir -p "$dir"
+    if [ ! -f "$dir/pgdata/PG_VERSION" ]; then
+        log "initialising a private PostgreSQL cluster in $dir/pgdata"
+        mkdir -p "$dir/pgdata" "$dir/socket"
+        chown "$PG_OS_USER" "$dir" "$dir/pgdata" "$dir/socket" 2>/dev/null || true
+        chmod 700 "$dir/pgdata"
+        as_pg_user "$bindir/initdb" -D "$dir/pgdata" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+            || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+    fi
+    [ -f "$dir/port" ] || free_port >"$dir/port"
+}
+
+# cluster_start DIR: starts the cluster (if not running) and waits until it accepts connections.
+cluster_start() {
+    local dir="$1" bindir port
+    bindir="$(pg_bindir)"
+    pg_os_user
+    port="$(cat "$dir/port")"
+    if as_pg_user "$bindir/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
+        return 0
+    fi
+    chown "$PG_OS_USER" "$dir/socket" 2>/dev/null || true
+    as_pg_user "$bindir/pg_ctl" -D "$dir/pgdata" -l "$dir/postgres.log" -w -t 60 \
+        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=${PG_FSYNC:-on}" \
+        start >/dev/null || { tail -n 20 "$dir/postgres.log" >&2; die "PostgreSQL did not start (log: $dir/postgres.log)"; }
+}
+
+cluster_stop() {
+    local dir="$1" bindir
+    bindir="$(pg_bindir)"
+    pg_os_user
+    as_pg_user "$bindir/pg_ctl" -D "$dir/pgdata" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# The owner (migration) URL of a cluster made by cluster_init.
+cluster_url() {
+    local dir="$1" db="${2:-postgres}"
+    echo "postgresql://postgres@127.0.0.1:$(cat "$dir/port")/$db"
+}
+
+cluster_psql() {
+    local dir="$1"; shift
+    "$(pg_bindir)/psql" -X -q -v ON_ERROR_STOP=1 "$(cluster_url "$dir")" "$@"
+}
