@@ -123,13 +123,12 @@ public struct MigrationRunner: Sendable {
         }
     }
 
-    /// Whether every migration in the directory has been applied (and none changed).
-    public func isCurrent() async throws -> Bool {
-        let migrations = try loadMigrations()
-        let result = try await pool.query("SELECT version, checksum FROM public.schema_migrations")
-        var applied: [Int: String] = [:]
-        for row in result.rows { applied[try row.decode("version")] = try row.decode("checksum") as String }
-        return migrations.allSatisfy { applied[$0.version] != nil }
+    /// Whether every given migration has been applied (for `/ready`; pass ``loadMigrations()``'s
+    /// result, read once at start-up). Needs only SELECT on `schema_migrations`.
+    public func isCurrent(_ migrations: [Migration]) async throws -> Bool {
+        let result = try await pool.query("SELECT version FROM public.schema_migrations")
+        let applied = Set(try result.rows.map { try $0.decode("version", as: Int.self) })
+        return migrations.allSatisfy { applied.contains($0.version) }
     }
 
     // MARK: - Steps (run on the connection's thread)
