@@ -1,0 +1,99 @@
+import Foundation
+import Postgres
+
+/// Everything the gateway and `privacyctl` are configured with (DESIGN.md §6).
+///
+/// Built once by an executable from the environment and its flags, then passed in; no module
+/// reads the environment itself.
+public struct GatewayConfiguration: Sendable {
+    /// Owner role: migrations and admin commands. `DATABASE_URL`.
+    public var databaseURL: String?
+    /// The gateway's own login (not superuser, not BYPASSRLS). `GATEWAY_DATABASE_URL`, defaulting to `DATABASE_URL`.
+    public var gatewayDatabaseURL: String?
+    /// 32-byte root key, base64 on one line, mode 0600. `PRIVACY_ROOT_KEY_FILE`.
+    public var rootKeyFile: String?
+    /// 32-byte Ed25519 signing seed, same format. `PRIVACY_SIGNING_KEY_FILE`.
+    public var signingKeyFile: String?
+    /// `PRIVACY_POLICIES_DIR`, default `policies`.
+    public var policiesDirectory: String
+    /// `PRIVACY_MIGRATIONS_DIR`, default `migrations`.
+    public var migrationsDirectory: String
+    /// `PORT`, default 8080.
+    public var port: Int
+    /// Address to listen on; `HOST`, default 127.0.0.1.
+    public var host: String
+    /// Maximum connections the gateway opens to Postgres; `GATEWAY_POOL_SIZE`, default 32.
+    public var poolSize: Int
+
+    public init(
+        databaseURL: String? = nil, gatewayDatabaseURL: String? = nil, rootKeyFile: String? = nil,
+        signingKeyFile: String? = nil, policiesDirectory: String = "policies",
+        migrationsDirectory: String = "migrations", port: Int = 8080, host: String = "127.0.0.1", poolSize: Int = 32
+    ) {
+        self.databaseURL = databaseURL
+        self.gatewayDatabaseURL = gatewayDatabaseURL
+        self.rootKeyFile = rootKeyFile
+        self.signingKeyFile = signingKeyFile
+        self.policiesDirectory = policiesDirectory
+        self.migrationsDirectory = migrationsDirectory
+        self.port = port
+        self.host = host
+        self.poolSize = poolSize
+    }
+
+    /// Reads the documented variables; an empty variable counts as unset. Bad values are errors
+    /// that name the variable.
+    public static func fromEnvironment(_ environment: [String: String]) throws -> GatewayConfiguration {
+        func value(_ name: String) -> String? {
+            guard let value = environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+            return value
+        }
+        var configuration = GatewayConfiguration(
+            databaseURL: value("DATABASE_URL"),
+            gatewayDatabaseURL: value("GATEWAY_DATABASE_URL"),
+            rootKeyFile: value("PRIVACY_ROOT_KEY_FILE"),
+            signingKeyFile: value("PRIVACY_SIGNING_KEY_FILE"),
+            policiesDirectory: value("PRIVACY_POLICIES_DIR") ?? "policies",
+            migrationsDirectory: value("PRIVACY_MIGRATIONS_DIR") ?? "migrations",
+            host: value("HOST") ?? "127.0.0.1")
+        if let port = value("PORT") { configuration.port = try parsePort(port, source: "PORT") }
+        if let size = value("GATEWAY_POOL_SIZE") {
+            guard let number = Int(size), (1...1000).contains(number) else {
+                throw GatewayError.configuration("GATEWAY_POOL_SIZE must be a number from 1 to 1000, got \"\(size)\"")
+            }
+            configuration.poolSize = number
+        }
+        return configuration
+    }
+
+    public static func parsePort(_ text: String, source: String) throws -> Int {
+        guard let port = Int(text), (1...65535).contains(port) else {
+            throw GatewayError.configuration("\(source) must be a port number from 1 to 65535, got \"\(text)\"")
+        }
+        return port
+    }
+
+    /// The owner connection (`DATABASE_URL`), required by migrations and admin commands.
+    public func ownerDatabase() throws -> PostgresConfiguration {
+        guard let databaseURL else {
+            throw GatewayError.configuration(
+                "DATABASE_URL is not set",
+                hint: "set DATABASE_URL=postgresql://owner@host:5432/db (or pass --database-url), or use scripts/run for an embedded development database")
+        }
+        return try Self.parse(databaseURL, variable: "DATABASE_URL")
+    }
+
+    /// The gateway's own connection: `GATEWAY_DATABASE_URL`, else `DATABASE_URL`.
+    public func gatewayDatabase() throws -> PostgresConfiguration {
+        if let gatewayDatabaseURL { return try Self.parse(gatewayDatabaseURL, variable: "GATEWAY_DATABASE_URL") }
+        return try ownerDatabase()
+    }
+
+    private static func parse(_ url: String, variable: String) throws -> PostgresConfiguration {
+        do {
+            return try PostgresConfiguration(url)
+        } catch let error as PostgresError {
+            throw GatewayError.configuration("\(variable): \(error.message)")
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Hummingbird
+
+/// The one error type of the gateway. It renders itself as PostgREST does:
+/// a JSON body `{code, message, details, hint}` with the matching HTTP status.
+///
+/// Messages are written for the caller: they never contain secrets, SQL or bound values.
+public struct GatewayError: Error, Sendable, CustomStringConvertible {
+    public var status: HTTPResponse.Status
+    /// Stable machine-readable code, e.g. `PGRST301` or `42501`.
+    public var code: String
+    public var message: String
+    public var details: String?
+    public var hint: String?
+
+    public init(_ status: HTTPResponse.Status, code: String, _ message: String, details: String? = nil, hint: String? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.hint = hint
+    }
+
+    public var description: String {
+        var text = message
+        if let details { text += " — \(details)" }
+        if let hint { text += " (hint: \(hint))" }
+        return text
+    }
+
+    /// Bad configuration or environment, found before anything was served.
+    public static func configuration(_ message: String, hint: String? = nil) -> GatewayError {
+        GatewayError(.internalServerError, code: "PGW001", message, hint: hint)
+    }
+
+    /// Input that names something unknown or malformed.
+    public static func invalidInput(_ message: String, details: String? = nil, hint: String? = nil) -> GatewayError {
+        GatewayError(.badRequest, code: "PGW400", message, details: details, hint: hint)
+    }
+
+    public static func notFound(_ message: String, details: String? = nil) -> GatewayError {
+        GatewayError(.notFound, code: "PGW404", message, details: details)
+    }
+}
+
+extension GatewayError: HTTPResponseError {
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let data = try JSONEncoder().encode(PostgRESTErrorBody(code: code, message: message, details: details, hint: hint))
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// PostgREST always sends all four keys, null when empty.
+struct PostgRESTErrorBody: Encodable {
+    let code: String
+    let message: String
+    let details: String?
+    let hint: String?
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(code, forKey: .code)
+        try container.encode(message, forKey: .message)
+        try container.encode(details, forKey: .details)
+        try container.encode(hint, forKey: .hint)
+    }
+    enum CodingKeys: String, CodingKey { case code, message, details, hint }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+extension HTTPField.Name {
+    /// The request id, echoed on every response and present in every log line of the request.
+    public static let requestID = HTTPField.Name("x-request-id")!
+}
+
+/// Gives every request an id (the caller's `x-request-id` when it is sane, else a new UUID),
+/// logs one line per request, and renders every error — including unexpected ones — as a
+/// PostgREST-style body carrying the same id. Unexpected errors never leak their text.
+struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let requestID = request.headers[.requestID].flatMap(Self.acceptable) ?? UUID().uuidString.lowercased()
+        var context = context
+        context.logger[metadataKey: "request_id"] = .string(requestID)
+        let started = ContinuousClock.now
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error_type": "\(type(of: error))"])
+            response = try GatewayError(.internalServerError, code: "PGW500", "internal error", hint: "quote request id \(requestID) to the operator")
+                .response(from: request, context: context)
+        }
+        response.headers[.requestID] = requestID
+        let elapsed = ContinuousClock.now - started
+        context.logger.info("request", metadata: [
+            "method": .string(request.method.rawValue),
+            "path": .string(request.uri.path),
+            "status": .stringConvertible(response.status.code),
+            "latency_ms": .string(String(format: "%.3f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)),
+        ])
+        return response
+    }
+
+    /// Accepts ids of up to 128 characters from a conservative alphabet; anything else is replaced,
+    /// so a caller cannot inject text into logs.
+    static func acceptable(_ id: String) -> String? {
+        guard (1...128).contains(id.utf8.count),
+              id.utf8.allSatisfy({ $0 < 128 && (isalnum(Int32($0)) != 0 || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")) })
+        else { return nil }
+        return id
+    }
+}

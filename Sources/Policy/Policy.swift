@@ -1,0 +1,1 @@
+// Policy engine: see DESIGN.md §4.

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import Gateway
+import Logging
+import Postgres
+import ServiceLifecycle
+
+@main
+struct PrivacyGateway: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "privacy-gateway",
+        abstract: "A privacy and secrets gateway in front of Postgres.",
+        discussion: """
+            Configuration comes from the environment (DATABASE_URL, GATEWAY_DATABASE_URL,
+            PRIVACY_ROOT_KEY_FILE, PRIVACY_SIGNING_KEY_FILE, PRIVACY_POLICIES_DIR,
+            PRIVACY_MIGRATIONS_DIR, PORT, HOST, GATEWAY_POOL_SIZE); flags override it.
+            For a ready-made local setup, run scripts/run.
+            """,
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve HTTP until SIGINT or SIGTERM, then drain in-flight requests and exit 0.",
+        discussion: """
+            Endpoints: /health (process is up), /ready (database reachable, migrations current).
+            Example: DATABASE_URL=postgresql://owner@localhost/app privacy-gateway serve --port 8080
+            """)
+
+    @Option(help: "Port to listen on (default: $PORT or 8080).")
+    var port: Int?
+
+    @Option(help: "Address to listen on (default: $HOST or 127.0.0.1).")
+    var host: String?
+
+    func run() async throws {
+        LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+        let logger = Logger(label: "privacy-gateway")
+        do {
+            var configuration = try GatewayConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+            if let port { configuration.port = try GatewayConfiguration.parsePort(String(port), source: "--port") }
+            if let host { configuration.host = host }
+            try await serve(configuration, logger: logger)
+        } catch let error as GatewayError {
+            logger.critical("cannot start: \(error.description)")
+            throw ExitCode.failure
+        }
+    }
+
+    private func serve(_ configuration: GatewayConfiguration, logger: Logger) async throws {
+        let database = try configuration.gatewayDatabase()
+        let pool = ConnectionPool(
+            configuration: database, options: .init(maxConnections: configuration.poolSize),
+            logger: Logger(label: "postgres"))
+        defer { pool.close() }
+        let readiness = try Readiness(pool: pool, migrationsDirectory: URL(fileURLWithPath: configuration.migrationsDirectory))
+        await warnAboutDatabase(pool: pool, database: database, logger: logger)
+
+        let services = GatewayServices(pool: pool, readiness: readiness)
+        let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [application],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        logger.info("serving", metadata: ["address": "\(configuration.host):\(configuration.port)", "database": "\(database.redacted)"])
+        try await group.run()
+        logger.info("stopped")
+    }
+
+    /// The gateway must not run as a superuser or BYPASSRLS role: RLS is its second line of defence.
+    private func warnAboutDatabase(pool: ConnectionPool, database: PostgresConfiguration, logger: Logger) async {
+        do {
+            let row = try await pool.query("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user").first
+            if let row, try row.decode("rolsuper", as: Bool.self) || row.decode("rolbypassrls", as: Bool.self) {
+                logger.warning("the gateway's database role bypasses row level security; set GATEWAY_DATABASE_URL to the privacy_gateway login")
+            }
+        } catch {
+            logger.warning("database not reachable yet; /ready reports 503 until it is", metadata: ["database": "\(database.redacted)"])
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import Gateway
+import Postgres
+
+@main
+struct PrivacyCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "privacyctl",
+        abstract: "Operate a Privacy Gateway: migrations, tenants, service keys, key files.",
+        discussion: """
+            Configuration comes from the environment, overridable by flags:
+              DATABASE_URL            owner role (migrations, admin commands)
+              PRIVACY_ROOT_KEY_FILE   32-byte root key (base64, mode 0600)
+              PRIVACY_MIGRATIONS_DIR  default: migrations
+
+            Exit codes: 0 ok, 1 failure, 2 usage error, 3 verification failed.
+            With --json, a command prints exactly one JSON document on stdout.
+
+            A first setup:
+              privacyctl keys generate --out root.key
+              export DATABASE_URL=postgresql://owner@localhost/app PRIVACY_ROOT_KEY_FILE=root.key
+              privacyctl migrate
+              privacyctl tenant create --name acme --json
+              privacyctl servicekey create --tenant <id> --scope data:read --scope secrets:read --json
+            """,
+        subcommands: [Migrate.self, Keys.self, TenantCommand.self, ServiceKeyCommand.self])
+
+    /// ArgumentParser exits 64 on usage errors; this tool promises 2 (DESIGN.md §6).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let exit as ExitCode {
+            Foundation.exit(exit.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+        }
+    }
+}
+
+// MARK: - Shared options and output
+
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "Owner connection URL (default: $DATABASE_URL).")
+    var databaseURL: String?
+
+    func configuration() throws -> GatewayConfiguration {
+        var configuration = try GatewayConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+        if let databaseURL { configuration.databaseURL = databaseURL }
+        return configuration
+    }
+
+    func ownerPool() throws -> ConnectionPool {
+        ConnectionPool(configuration: try configuration().ownerDatabase(), options: .init(maxConnections: 2))
+    }
+}
+
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print one JSON document on stdout, for scripts.")
+    var json = false
+}
+
+/// Prints a result as JSON (`--json`) or as text, and reports failures with exit code 1.
+struct Output {
+    let json: Bool
+
+    func emit<T: Encodable>(_ value: T, text: () -> String) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        } else {
+            print(text())
+        }
+    }
+
+    /// Runs `body`; a known error becomes one clear line (or a JSON error document) and exit 1.
+    func run(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as ExitCode {
+            throw error
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            let message: String
+            switch error {
+            case let error as GatewayError: message = error.description
+            case let error as PostgresError: message = error.description
+            default: message = "\(error)"
+            }
+            if json {
+                try? emit(["error": message]) { message }
+            }
+            FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    /// Progress lines go to a terminal only; pipes and scripts stay quiet.
+    static func progress(_ line: String) {
+        guard isatty(STDERR_FILENO) == 1 else { return }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}

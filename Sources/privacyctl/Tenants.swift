@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import Gateway
+import Postgres
+import Sodium
+
+struct RootKeyOptions: ParsableArguments {
+    @Option(name: .customLong("root-key-file"), help: "Root key file (default: $PRIVACY_ROOT_KEY_FILE).")
+    var rootKeyFile: String?
+
+    func load(_ configuration: GatewayConfiguration) throws -> SecureBytes {
+        guard let path = rootKeyFile ?? configuration.rootKeyFile else {
+            throw GatewayError.configuration(
+                "no root key: set PRIVACY_ROOT_KEY_FILE or pass --root-key-file",
+                hint: "create one with: privacyctl keys generate --out root.key")
+        }
+        return try KeyFile.load(path, purpose: "root key")
+    }
+}
+
+struct TenantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tenant", abstract: "Create and list tenants.", subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a tenant.",
+            discussion: "Example: privacyctl tenant create --name acme --jwt-secret \"$(openssl rand -base64 48)\" --json")
+        @Option(help: "Unique tenant name.") var name: String
+        @Option(help: "HS256 secret that verifies this tenant's user JWTs (at least 32 bytes).") var jwtSecret: String?
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let out = Output(json: output.json)
+            try await out.run {
+                let pool = try database.ownerPool()
+                defer { pool.close() }
+                let tenant = try await TenantRegistry(pool: pool).create(name: name, jwtSecret: jwtSecret)
+                try out.emit(tenant) { "created tenant \(tenant.name) with id \(tenant.id.uuidString.lowercased())" }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tenants.")
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let out = Output(json: output.json)
+            try await out.run {
+                let pool = try database.ownerPool()
+                defer { pool.close() }
+                let tenants = try await TenantRegistry(pool: pool).list()
+                try out.emit(tenants) {
+                    tenants.isEmpty ? "no tenants" : tenants.map { "\($0.id.uuidString.lowercased())  \($0.name)" }.joined(separator: "\n")
+                }
+            }
+        }
+    }
+}
+
+struct ServiceKeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "servicekey", abstract: "Create and revoke service keys.", subcommands: [Create.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a service key; the key is printed once and only its keyed hash is stored.",
+            discussion: """
+                Scopes: \(Scope.allCases.map(\.rawValue).joined(separator: ", ")).
+                Example: privacyctl servicekey create --tenant <id> --scope data:read --scope data:write --json
+                """)
+        @Option(help: "Tenant id.") var tenant: String
+        @Option(help: "A scope to grant; repeat for several.") var scope: [String] = []
+        @Option(help: "A label for the key, e.g. the calling service's name.") var name: String?
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var rootKey: RootKeyOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard UUID(uuidString: tenant) != nil else { throw ValidationError("--tenant must be a tenant id (a UUID), got \"\(tenant)\"") }
+            guard !scope.isEmpty else { throw ValidationError("give at least one --scope (\(Scope.allCases.map(\.rawValue).joined(separator: ", ")))") }
+            for value in scope where Scope(rawValue: value) == nil {
+                throw ValidationError("unknown scope \"\(value)\"; valid scopes: \(Scope.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+
+        func run() async throws {
+            let out = Output(json: output.json)
+            try await out.run {
+                let configuration = try database.configuration()
+                let key = try rootKey.load(configuration)
+                let pool = try database.ownerPool()
+                defer { pool.close() }
+                let keys = try ServiceKeyRegistry(pool: pool, rootKey: key)
+                let (record, secret) = try await keys.create(
+                    tenant: UUID(uuidString: tenant)!, scopes: try scope.map(Scope.parse), name: name)
+                struct Created: Encodable {
+                    let id: String, tenant_id: String, scopes: [Scope], key: String
+                }
+                let created = Created(
+                    id: record.id.uuidString.lowercased(), tenant_id: record.tenantID.uuidString.lowercased(),
+                    scopes: record.scopes, key: secret)
+                try out.emit(created) {
+                    """
+                    created service key \(record.id.uuidString.lowercased()) (\(record.scopes.map(\.rawValue).joined(separator: ", ")))
+                    key (shown once, store it now): \(secret)
+                    """
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a service key; requests with it fail from now on.")
+        @Argument(help: "Service key id.") var id: String
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var rootKey: RootKeyOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard UUID(uuidString: id) != nil else { throw ValidationError("the service key id must be a UUID, got \"\(id)\"") }
+        }
+
+        func run() async throws {
+            let out = Output(json: output.json)
+            try await out.run {
+                let configuration = try database.configuration()
+                let pool = try database.ownerPool()
+                defer { pool.close() }
+                let keys = try ServiceKeyRegistry(pool: pool, rootKey: try rootKey.load(configuration))
+                let record = try await keys.revoke(id: UUID(uuidString: id)!)
+                try out.emit(record) { "revoked service key \(record.id.uuidString.lowercased())" }
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Gateway
+import Testing
+
+@Suite("Configuration and key files")
+struct ConfigurationTests {
+    @Test("the documented environment variables configure the gateway, with defaults")
+    func environment() throws {
+        let configuration = try GatewayConfiguration.fromEnvironment([
+            "DATABASE_URL": "postgresql://owner@db/app",
+            "PORT": "9090",
+            "PRIVACY_POLICIES_DIR": "/etc/pg/policies",
+            "PRIVACY_MIGRATIONS_DIR": "",
+        ])
+        #expect(configuration.port == 9090)
+        #expect(configuration.policiesDirectory == "/etc/pg/policies")
+        #expect(configuration.migrationsDirectory == "migrations")
+        #expect(try configuration.gatewayDatabase().user == "owner")
+        let defaults = try GatewayConfiguration.fromEnvironment([:])
+        #expect(defaults.port == 8080)
+    }
+
+    @Test("a bad PORT or DATABASE_URL is one clear error naming the variable")
+    func badValues() throws {
+        let port = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment(["PORT": "eighty"]) }
+        #expect(port?.message == "PORT must be a port number from 1 to 65535, got \"eighty\"")
+        let url = #expect(throws: GatewayError.self) {
+            try GatewayConfiguration.fromEnvironment(["DATABASE_URL": "postgresql://x@h/db?nonsense=1"]).ownerDatabase()
+        }
+        #expect(url?.message.hasPrefix("DATABASE_URL: invalid database connection string") == true)
+        let missing = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment([:]).ownerDatabase() }
+        #expect(missing?.message == "DATABASE_URL is not set")
+    }
+
+    private func temporaryPath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("key-\(UUID().uuidString)").path
+    }
+
+    @Test("a generated key file is 0600, loads back, and is never overwritten")
+    func generateAndLoad() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try KeyFile.generate(at: path)
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let key = try KeyFile.load(path, purpose: "root key")
+        #expect(key.count == 32)
+        let before = try String(contentsOfFile: path, encoding: .utf8)
+        let again = #expect(throws: GatewayError.self) { try KeyFile.generate(at: path) }
+        #expect(again?.message.contains("already exists") == true)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == before)
+    }
+
+    @Test("a key file others can read, a missing one, or one without a 32-byte key is refused")
+    func badKeyFiles() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try KeyFile.generate(at: path)
+        chmod(path, 0o644)
+        let open = #expect(throws: GatewayError.self) { try KeyFile.load(path, purpose: "root key") }
+        #expect(open?.message.contains("readable by other users (mode 644)") == true)
+        #expect(open?.hint == "chmod 600 \(path)")
+
+        try "c2hvcnQ=\n".write(toFile: path, atomically: false, encoding: .utf8)
+        chmod(path, 0o600)
+        let short = #expect(throws: GatewayError.self) { try KeyFile.load(path, purpose: "root key") }
+        #expect(short?.message.contains("does not hold a 32-byte key") == true)
+
+        let missing = #expect(throws: GatewayError.self) { try KeyFile.load(path + ".none", purpose: "signing key") }
+        #expect(missing?.message.contains("signing key file") == true)
+    }
+}

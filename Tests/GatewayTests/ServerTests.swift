@@ -1,0 +1,81 @@
+import Foundation
+import Gateway
+import Hummingbird
+import HummingbirdTesting
+import Postgres
+import Testing
+import TestSupport
+
+@Suite("HTTP server: health, readiness, request ids")
+struct ServerTests {
+    private func withApplication(
+        database: PostgresConfiguration, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let pool = ConnectionPool(configuration: database, options: .init(maxConnections: 2, acquireTimeout: .seconds(2)))
+        defer { pool.close() }
+        let services = GatewayServices(
+            pool: pool, readiness: try Readiness(pool: pool, migrationsDirectory: TestDatabase.repositoryMigrations))
+        let app = Application(router: GatewayApplication.router(services: services))
+        try await app.test(.router, body)
+    }
+
+    @Test("/health answers 200 and /ready 200 on a migrated database, as the gateway role")
+    func readyWhenMigrated() async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            try await withApplication(database: TestDatabase.gateway(owner)) { client in
+                try await client.execute(uri: "/health", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body) == #"{"status":"ok"}"#)
+                }
+                try await client.execute(uri: "/ready", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body) == #"{"checks":{"database":"ok","migrations":"ok"},"ready":true}"#)
+                }
+            }
+        }
+    }
+
+    @Test("/ready answers 503 and says why when migrations are missing")
+    func notReadyWhenNotMigrated() async throws {
+        try await TestDatabase.withFreshDatabase { owner in
+            try await withApplication(database: owner) { client in
+                try await client.execute(uri: "/ready", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(String(buffer: response.body).contains("not migrated: run privacyctl migrate"))
+                }
+            }
+        }
+    }
+
+    @Test("/ready answers 503 while the database is unreachable; /health stays 200")
+    func notReadyWhenDatabaseDown() async throws {
+        let unreachable = try PostgresConfiguration("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+        try await withApplication(database: unreachable) { client in
+            try await client.execute(uri: "/ready", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains(#""database":"unreachable: connectionFailed""#))
+            }
+            try await client.execute(uri: "/health", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+
+    @Test("every response carries a request id: the caller's when sane, a new one otherwise")
+    func requestIDs() async throws {
+        let unreachable = try PostgresConfiguration("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+        try await withApplication(database: unreachable) { client in
+            try await client.execute(uri: "/health", method: .get, headers: [.requestID: "abc-123"]) { response in
+                #expect(response.headers[.requestID] == "abc-123")
+            }
+            try await client.execute(uri: "/health", method: .get, headers: [.requestID: "evil\nlog line"]) { response in
+                let id = try #require(response.headers[.requestID])
+                #expect(UUID(uuidString: id) != nil)
+            }
+            try await client.execute(uri: "/no/such/route", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[.requestID] != nil)
+            }
+        }
+    }
+}

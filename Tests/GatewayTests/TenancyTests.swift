@@ -1,0 +1,94 @@
+import Foundation
+@testable import Gateway
+import Postgres
+import Sodium
+import Testing
+import TestSupport
+
+@Suite("Tenants and service keys")
+struct TenancyTests {
+    @Test("tenants are created once per name and listed without their JWT secret")
+    func tenants() async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            let pool = ConnectionPool(configuration: owner)
+            defer { pool.close() }
+            let registry = TenantRegistry(pool: pool)
+            let acme = try await registry.create(name: "acme", jwtSecret: String(repeating: "s", count: 40))
+            #expect(acme.hasJWTSecret)
+            let duplicate = await #expect(throws: GatewayError.self) { try await registry.create(name: "acme", jwtSecret: nil) }
+            #expect(duplicate?.status == .conflict)
+            let weak = await #expect(throws: GatewayError.self) { try await registry.create(name: "weak", jwtSecret: "short") }
+            #expect(weak?.message.contains("at least 32") == true)
+            let empty = await #expect(throws: GatewayError.self) { try await registry.create(name: "  ", jwtSecret: nil) }
+            #expect(empty?.status == .badRequest)
+            #expect(try await registry.list().map(\.name) == ["acme"])
+            let json = String(decoding: try JSONEncoder().encode(acme), as: UTF8.self)
+            #expect(!json.contains("ssss"))
+            #expect(json.contains(acme.id.uuidString.lowercased()))
+        }
+    }
+
+    @Test("a service key authenticates; a forged, tampered or revoked one does not")
+    func serviceKeys() async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            let pool = ConnectionPool(configuration: owner)
+            defer { pool.close() }
+            let rootKey = try SecureBytes(count: 32)
+            let keys = try ServiceKeyRegistry(pool: pool, rootKey: rootKey)
+            let tenant = try await TenantRegistry(pool: pool).create(name: "t", jwtSecret: nil)
+            let (record, secret) = try await keys.create(tenant: tenant.id, scopes: [.secretsRead, .dataRead, .dataRead], name: "billing")
+            #expect(record.scopes == [.dataRead, .secretsRead])
+            #expect(secret.hasPrefix("pgw_"))
+            #expect(try await keys.authenticate(secret)?.id == record.id)
+
+            // Only the keyed hash is stored.
+            let stored = try await pool.query("SELECT key_hash FROM service_keys WHERE id = $1", [record.id]).first!.decode("key_hash", as: [UInt8].self)
+            #expect(stored.count == 32)
+            #expect(!String(decoding: stored, as: UTF8.self).contains(secret.suffix(20)))
+
+            var tampered = Array(secret)
+            tampered[tampered.count - 1] = tampered.last == "A" ? "B" : "A"
+            #expect(try await keys.authenticate(String(tampered)) == nil)
+            #expect(try await keys.authenticate("pgw_nonsense") == nil)
+            #expect(try await keys.authenticate("") == nil)
+            // The same key checked under another root key (another deployment) fails.
+            let other = try ServiceKeyRegistry(pool: pool, rootKey: try SecureBytes(count: 32))
+            #expect(try await other.authenticate(secret) == nil)
+
+            let revoked = try await keys.revoke(id: record.id)
+            #expect(revoked.revokedAt != nil)
+            #expect(try await keys.authenticate(secret) == nil)
+            let unknown = await #expect(throws: GatewayError.self) { try await keys.revoke(id: UUID()) }
+            #expect(unknown?.status == .notFound)
+        }
+    }
+
+    @Test("a service key needs a scope and an existing tenant")
+    func serviceKeyValidation() async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            let pool = ConnectionPool(configuration: owner)
+            defer { pool.close() }
+            let keys = try ServiceKeyRegistry(pool: pool, rootKey: try SecureBytes(count: 32))
+            let noScope = await #expect(throws: GatewayError.self) { try await keys.create(tenant: UUID(), scopes: [], name: nil) }
+            #expect(noScope?.status == .badRequest)
+            let noTenant = await #expect(throws: GatewayError.self) { try await keys.create(tenant: UUID(), scopes: [.admin], name: nil) }
+            #expect(noTenant?.status == .notFound)
+            #expect(throws: GatewayError.self) { try Scope.parse("root") }
+        }
+    }
+}
+
+@Suite("Service key format")
+struct ServiceKeyFormatTests {
+    @Test("a key whose secret part contains underscores still names its key id")
+    func underscoresInSecret() throws {
+        let id = UUID()
+        let hex = id.uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let secret = "ab_" + String(repeating: "x", count: 37) + "_-_"
+        #expect(secret.count == 43)
+        #expect(ServiceKeyRegistry.keyID(of: "pgw_\(hex)_\(secret)") == id)
+        #expect(ServiceKeyRegistry.keyID(of: "pgw_\(hex)_short") == nil)
+        #expect(ServiceKeyRegistry.keyID(of: "xyz_\(hex)_\(secret)") == nil)
+        #expect(ServiceKeyRegistry.keyID(of: "pgw_\(String(repeating: "g", count: 32))_\(secret)") == nil)
+    }
+}
