@@ -75,6 +75,8 @@ let package = Package(
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        // Runs the built executables as an operator would; needs `swift build` first (scripts/test does it).
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Postgres"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

@@ -1,0 +1,169 @@
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+
+/// The result of running a built executable.
+struct Run {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+    var stderrLines: [Substring] { stderr.split(separator: "\n") }
+}
+
+/// Runs `privacyctl` (built next to the test bundle) with exactly the given environment.
+func privacyctl(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    var executable = binDirectory.appendingPathComponent("privacyctl")
+    if !FileManager.default.fileExists(atPath: executable.path) {
+        // `swift test` runs the .xctest bundle from the build directory itself.
+        executable = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            .appendingPathComponent(".build/debug/privacyctl")
+    }
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { current, _ in current }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+func url(_ configuration: PostgresConfiguration) -> String {
+    let o = configuration.options
+    return "postgresql://\(o["user"]!)@\(o["host"]!):\(o["port"]!)/\(o["dbname"]!)"
+}
+
+func json(_ text: String) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+}
+
+func temporaryDirectory() throws -> URL {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory
+}
+
+@Suite("privacyctl")
+struct PrivacyCtlTests {
+    @Test("--help teaches the commands and exits 0")
+    func help() throws {
+        let run = try privacyctl(["--help"])
+        #expect(run.status == 0)
+        for word in ["migrate", "tenant", "servicekey", "keys", "Exit codes"] { #expect(run.stdout.contains(word)) }
+    }
+
+    @Test("a usage error exits 2 with a message")
+    func usageError() throws {
+        let unknown = try privacyctl(["frobnicate"])
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains("frobnicate"))
+        let badScope = try privacyctl(["servicekey", "create", "--tenant", UUID().uuidString, "--scope", "root"])
+        #expect(badScope.status == 2)
+        #expect(badScope.stderr.contains("unknown scope \"root\""))
+    }
+
+    @Test("a missing, malformed or unreachable database is one clear line and exit 1")
+    func badDatabase() throws {
+        let missing = try privacyctl(["migrate"])
+        #expect(missing.status == 1)
+        #expect(missing.stderrLines.count == 1)
+        #expect(missing.stderr.hasPrefix("error: DATABASE_URL is not set"))
+
+        let malformed = try privacyctl(["migrate"], environment: ["DATABASE_URL": "postgresql://u@h:5432/db?bogus=1"])
+        #expect(malformed.status == 1)
+        #expect(malformed.stderrLines.count == 1)
+        #expect(malformed.stderr.contains("DATABASE_URL: invalid database connection string"))
+
+        let down = try privacyctl(["migrate"], environment: ["DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"])
+        #expect(down.status == 1)
+        #expect(down.stderrLines.count == 1)
+        #expect(down.stderr.contains("cannot connect to nobody@127.0.0.1:1/none"))
+    }
+
+    @Test("migrate applies everything once; a second run is a no-op; status agrees")
+    func migrateTwice() async throws {
+        try await TestDatabase.withFreshDatabase { owner in
+            let environment = ["DATABASE_URL": url(owner), "PRIVACY_MIGRATIONS_DIR": TestDatabase.repositoryMigrations.path]
+            let first = try privacyctl(["migrate", "--json"], environment: environment)
+            #expect(first.status == 0, "\(first.stderr)")
+            let applied = try #require(try json(first.stdout)["applied"] as? [String])
+            #expect(applied.first == "0001_roles_and_auth.sql")
+            #expect(applied.count == (try FileManager.default.contentsOfDirectory(atPath: TestDatabase.repositoryMigrations.path).filter { $0.hasSuffix(".sql") }.count))
+            let second = try privacyctl(["migrate", "--json"], environment: environment)
+            #expect(second.status == 0)
+            #expect((try json(second.stdout)["applied"] as? [String]) == [])
+            let status = try privacyctl(["migrate", "status"], environment: environment)
+            #expect(status.status == 0)
+            #expect(status.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix("applied") })
+        }
+    }
+
+    @Test("a broken migration names its file and line; a changed one makes status exit 3")
+    func migrationProblems() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "CREATE TABLE a (id int);\n".write(to: directory.appendingPathComponent("0001_a.sql"), atomically: true, encoding: .utf8)
+        try "CREATE TABLE b (id int);\nINSERT INTO nope VALUES (1);\n".write(to: directory.appendingPathComponent("0002_b.sql"), atomically: true, encoding: .utf8)
+        try await TestDatabase.withFreshDatabase { owner in
+            let environment = ["DATABASE_URL": url(owner), "PRIVACY_MIGRATIONS_DIR": directory.path]
+            let broken = try privacyctl(["migrate"], environment: environment)
+            #expect(broken.status == 1)
+            #expect(broken.stderrLines.count == 1)
+            #expect(broken.stderr.contains("migration 0002_b.sql (line 2): relation \"nope\" does not exist [SQLSTATE 42P01]"))
+
+            try "CREATE TABLE b (id int);\n".write(to: directory.appendingPathComponent("0002_b.sql"), atomically: true, encoding: .utf8)
+            #expect(try privacyctl(["migrate"], environment: environment).status == 0)
+            try "CREATE TABLE a (id bigint);\n".write(to: directory.appendingPathComponent("0001_a.sql"), atomically: true, encoding: .utf8)
+            let changed = try privacyctl(["migrate"], environment: environment)
+            #expect(changed.status == 1)
+            #expect(changed.stderr.contains("0001_a.sql was changed after it was applied"))
+            let status = try privacyctl(["migrate", "status", "--json"], environment: environment)
+            #expect(status.status == 3)
+            #expect(status.stdout.contains("\"changed\""))
+        }
+    }
+
+    @Test("tenant and service key creation print one JSON document with the id and the key")
+    func tenantAndServiceKey() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let keyFile = directory.appendingPathComponent("root.key").path
+        #expect(try privacyctl(["keys", "generate", "--out", keyFile]).status == 0)
+        let again = try privacyctl(["keys", "generate", "--out", keyFile])
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("already exists"))
+
+        try await TestDatabase.withMigratedDatabase { owner in
+            var environment = ["DATABASE_URL": url(owner)]
+            let created = try privacyctl(["tenant", "create", "--name", "acme", "--json"], environment: environment)
+            #expect(created.status == 0, "\(created.stderr)")
+            let tenant = try json(created.stdout)
+            let tenantID = try #require(tenant["id"] as? String)
+            #expect(tenant["name"] as? String == "acme")
+            #expect(tenantID == tenantID.lowercased())
+
+            let noKey = try privacyctl(["servicekey", "create", "--tenant", tenantID, "--scope", "data:read"], environment: environment)
+            #expect(noKey.status == 1)
+            #expect(noKey.stderr.contains("no root key"))
+
+            environment["PRIVACY_ROOT_KEY_FILE"] = keyFile
+            let key = try privacyctl(["servicekey", "create", "--tenant", tenantID, "--scope", "data:read", "--scope", "secrets:read", "--json"], environment: environment)
+            #expect(key.status == 0, "\(key.stderr)")
+            let document = try json(key.stdout)
+            #expect((document["key"] as? String)?.hasPrefix("pgw_") == true)
+            let keyID = try #require(document["id"] as? String)
+            #expect(try privacyctl(["servicekey", "revoke", keyID], environment: environment).status == 0)
+
+            let list = try privacyctl(["tenant", "list", "--json"], environment: environment)
+            #expect(list.stdout.contains("acme"))
+            #expect(!list.stdout.contains("jwt_secret\":"))
+        }
+    }
+}
