@@ -70,11 +70,14 @@ let package = Package(
             ]
         ),
 
+        // Benchmarks: print a measured figure, never assert a timing.
+        .executableTarget(name: "PolicyBenchmark", dependencies: ["Policy"], path: "Sources/PolicyBenchmark"),
+
         // Tests (Swift Testing). TestSupport: the throwaway database every database test uses.
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Fixtures"]),
         // Runs the built executables as an operator would; needs `swift build` first (scripts/test does it).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Postgres"]),
         .testTarget(

@@ -1,1 +1,0 @@
-// Policy engine: see DESIGN.md §4.
