@@ -3,36 +3,14 @@ import Postgres
 import Testing
 import TestSupport
 
-/// The result of running a built executable.
-struct Run {
-    let status: Int32
-    let stdout: String
-    let stderr: String
-    var stderrLines: [Substring] { stderr.split(separator: "\n") }
-}
-
 /// Runs `privacyctl` (built next to the test bundle) with exactly the given environment.
-func privacyctl(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+func privacyctl(_ arguments: [String], environment: [String: String] = [:]) throws -> Subprocess.Result {
     let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var executable = binDirectory.appendingPathComponent("privacyctl")
-    if !FileManager.default.fileExists(atPath: executable.path) {
-        // `swift test` runs the .xctest bundle from the build directory itself.
-        executable = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            .appendingPathComponent(".build/debug/privacyctl")
+    var executable = binDirectory.appendingPathComponent("privacyctl").path
+    if !FileManager.default.fileExists(atPath: executable) {
+        executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl"
     }
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { current, _ in current }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    return try Subprocess.run(executable, arguments, environment: environment.merging(["PATH": "/usr/bin:/bin"]) { current, _ in current })
 }
 
 func url(_ configuration: PostgresConfiguration) -> String {
