@@ -69,10 +69,11 @@ PY
 # cluster_init DIR: creates a cluster in DIR/pgdata (superuser "postgres", trust auth on a
 # private socket directory and 127.0.0.1 only). No-op when it exists.
 cluster_init() {
-    local dir="$1" bindir
+    local dir bindir
+    mkdir -p "$1"
+    dir="$(cd "$1" && pwd)"
     bindir="$(pg_bindir)"
     pg_os_user
-    mkdir -p "$dir"
     if [ ! -f "$dir/pgdata/PG_VERSION" ]; then
         log "initialising a private PostgreSQL cluster in $dir/pgdata"
         mkdir -p "$dir/pgdata" "$dir/socket"
@@ -86,7 +87,8 @@ cluster_init() {
 
 # cluster_start DIR: starts the cluster (if not running) and waits until it accepts connections.
 cluster_start() {
-    local dir="$1" bindir port
+    local dir bindir port
+    dir="$(cd "$1" && pwd)"
     bindir="$(pg_bindir)"
     pg_os_user
     port="$(cat "$dir/port")"

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Gateway
 import Logging
+import Policy
 import Postgres
 import ServiceLifecycle
 
@@ -24,7 +25,7 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve HTTP until SIGINT or SIGTERM, then drain in-flight requests and exit 0.",
         discussion: """
-            Endpoints: /health (process is up), /ready (database reachable, migrations current).
+            Endpoints: /health (process is up), /ready (database reachable, migrations current, no policy drift).
             Example: DATABASE_URL=postgresql://owner@localhost/app privacy-gateway serve --port 8080
             """)
 
@@ -54,7 +55,9 @@ struct Serve: AsyncParsableCommand {
             configuration: database, options: .init(maxConnections: configuration.poolSize),
             logger: Logger(label: "postgres"))
         defer { pool.close() }
-        let readiness = try Readiness(pool: pool, migrationsDirectory: URL(fileURLWithPath: configuration.migrationsDirectory))
+        let policies = try PolicySet.loadForGateway(directory: configuration.policiesDirectory)
+        let readiness = try Readiness(
+            pool: pool, migrationsDirectory: URL(fileURLWithPath: configuration.migrationsDirectory), policies: policies)
         await warnAboutDatabase(pool: pool, database: database, logger: logger)
 
         let services = GatewayServices(pool: pool, readiness: readiness)

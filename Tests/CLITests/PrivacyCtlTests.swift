@@ -145,3 +145,73 @@ struct PrivacyCtlTests {
         }
     }
 }
+
+@Suite("privacyctl policy")
+struct PolicyCommandTests {
+    private var policiesDir: String { TestDatabase.repositoryPolicies.path }
+
+    @Test("lint and check are clean on the repository's policies against a freshly migrated database")
+    func cleanOnRepository() async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            let environment = ["DATABASE_URL": url(owner), "PRIVACY_POLICIES_DIR": policiesDir]
+            let lint = try privacyctl(["policy", "lint", "--live"], environment: environment)
+            #expect(lint.status == 0, "\(lint.stdout)\(lint.stderr)")
+            let check = try privacyctl(["policy", "check", "--json"], environment: environment)
+            #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+            #expect((try json(check.stdout)["tables"] as? [Any])?.isEmpty == true)
+        }
+    }
+
+    @Test("a live policy altered by hand makes check exit 3 and name the table")
+    func driftExitsThree() async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            let admin = ConnectionPool(configuration: owner)
+            defer { admin.close() }
+            try await admin.withConnection { connection in
+                try await connection.run { try $0.simple(#"ALTER POLICY "Users can view own secrets" ON public.user_secrets USING (true)"#) }
+            }
+            let check = try privacyctl(["policy", "check"], environment: ["DATABASE_URL": url(owner), "PRIVACY_POLICIES_DIR": policiesDir])
+            #expect(check.status == 3)
+            #expect(check.stdout.contains("public.user_secrets"))
+        }
+    }
+
+    @Test("a malformed policy file is one line naming file, line and column, and exit 1")
+    func malformedPolicyFile() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try """
+            table: public.things
+            tenant_column: tenant_id
+            columns:
+              id: uuid
+              tenant_id: uuid
+            policies:
+              - name: broken
+                command: select
+                roles: [authenticated]
+                using: id = now()
+            """.write(to: directory.appendingPathComponent("things.yaml"), atomically: true, encoding: .utf8)
+        let lint = try privacyctl(["policy", "lint", "--policies-dir", directory.path])
+        #expect(lint.status == 1)
+        #expect(lint.stderrLines.count == 1)
+        #expect(lint.stderr.contains("things.yaml:10:"))
+    }
+
+    @Test("sql prints the RLS the files define; explain names the deciding policy")
+    func sqlAndExplain() throws {
+        let sql = try privacyctl(["policy", "sql", "--table", "projects", "--policies-dir", policiesDir])
+        #expect(sql.status == 0)
+        #expect(sql.stdout.contains(#"CREATE POLICY "tenant_isolation" ON "public"."projects" AS RESTRICTIVE"#))
+        let tenant = UUID().uuidString.lowercased(), owner = UUID().uuidString.lowercased(), other = UUID().uuidString.lowercased()
+        let explain = try privacyctl([
+            "policy", "explain", "--policies-dir", policiesDir, "--table", "projects", "--as", other, "--command", "select",
+            "--row", #"{"tenant_id": "\#(tenant)", "user_id": "\#(owner)", "is_public": false}"#, "--json",
+        ])
+        #expect(explain.status == 0, "\(explain.stderr)")
+        #expect(explain.stdout.contains("row_hidden"))
+        #expect(explain.stdout.contains("Users can view their projects"))
+        let bad = try privacyctl(["policy", "explain", "--table", "projects", "--command", "drop"])
+        #expect(bad.status == 2)
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import Gateway
 import Hummingbird
+import Policy
 import HummingbirdTesting
 import Postgres
 import Testing
@@ -13,8 +14,10 @@ struct ServerTests {
     ) async throws {
         let pool = ConnectionPool(configuration: database, options: .init(maxConnections: 2, acquireTimeout: .seconds(2)))
         defer { pool.close() }
+        let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
         let services = GatewayServices(
-            pool: pool, readiness: try Readiness(pool: pool, migrationsDirectory: TestDatabase.repositoryMigrations))
+            pool: pool,
+            readiness: try Readiness(pool: pool, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies))
         let app = Application(router: GatewayApplication.router(services: services))
         try await app.test(.router, body)
     }
@@ -29,7 +32,7 @@ struct ServerTests {
                 }
                 try await client.execute(uri: "/ready", method: .get) { response in
                     #expect(response.status == .ok)
-                    #expect(String(buffer: response.body) == #"{"checks":{"database":"ok","migrations":"ok"},"ready":true}"#)
+                    #expect(String(buffer: response.body) == #"{"checks":{"database":"ok","drift":"ok","migrations":"ok","policies":"ok"},"ready":true}"#)
                 }
             }
         }
@@ -76,6 +79,31 @@ struct ServerTests {
                 #expect(response.status == .notFound)
                 #expect(response.headers[.requestID] != nil)
             }
+        }
+    }
+}
+
+@Suite("Readiness and policy drift")
+struct DriftReadinessTests {
+    @Test("a live policy altered by hand makes /ready 503, naming the table")
+    func driftMakesNotReady() async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            let admin = ConnectionPool(configuration: owner)
+            defer { admin.close() }
+            let gateway = ConnectionPool(configuration: TestDatabase.gateway(owner))
+            defer { gateway.close() }
+            let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
+            let readiness = try Readiness(pool: gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies)
+            #expect(await readiness.check().ready)
+
+            try await admin.withConnection { connection in
+                try await connection.run { try $0.simple("""
+                    ALTER POLICY "Users can view their projects" ON public.projects USING (is_public = true)
+                    """) }
+            }
+            let report = await readiness.check()
+            #expect(report.ready == false)
+            #expect(report.checks["drift"]?.contains("public.projects") == true)
         }
     }
 }

@@ -37,6 +37,11 @@ public enum TestDatabase {
             .deletingLastPathComponent().appendingPathComponent("migrations")
     }
 
+    /// The repository's `policies/` directory.
+    public static var repositoryPolicies: URL {
+        repositoryMigrations.deletingLastPathComponent().appendingPathComponent("policies")
+    }
+
     static func uniqueName(_ prefix: String) -> String {
         prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
     }
