@@ -1,0 +1,215 @@
+import Foundation
+import Policy
+import Postgres
+import Testing
+import TestSupport
+
+/// The policy engine against the database's own RLS: for random rows and random callers, the
+/// evaluator's decision must equal what Postgres does for the same row and caller — every case.
+@Suite("Policy engine versus Postgres RLS")
+struct PolicyDifferentialTests {
+    /// A deterministic generator, so a failure can be reproduced from its seed.
+    struct Generator {
+        var state: UInt64
+        mutating func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        mutating func pick<T>(_ items: [T]) -> T { items[next(items.count)] }
+        mutating func chance(_ percent: Int) -> Bool { next(100) < percent }
+    }
+
+    struct Caller: CustomStringConvertible {
+        let role: String
+        let user: UUID?
+        let tenant: UUID
+        let sessionID: String?
+        var auth: AuthContext {
+            AuthContext(role: role, userID: user, tenantID: tenant, claims: sessionID.map { ["session_id": .text($0)] } ?? [:])
+        }
+        var claimsJSON: String {
+            var claims: [String: String] = ["role": role]
+            if let user { claims["sub"] = user.uuidString.lowercased() }
+            if let sessionID { claims["session_id"] = sessionID }
+            return String(decoding: try! JSONEncoder().encode(claims), as: UTF8.self)
+        }
+        var description: String { "\(role) \(user?.uuidString.prefix(8) ?? "-") tenant \(tenant.uuidString.prefix(8)) session \(sessionID ?? "-")" }
+        var requestSettings: [Statement] {
+            [
+                Statement("SELECT set_config('role', $1, true)", [role]),
+                Statement("SELECT set_config('request.jwt.claims', $1, true)", [claimsJSON]),
+                Statement("SELECT set_config('request.tenant_id', $1, true)", [tenant.uuidString.lowercased()]),
+            ]
+        }
+    }
+
+    static let tables = ["projects", "sitemaps", "user_secrets", "ai_assistant_sessions", "brands", "conversation_sessions", "ai_model_configs"]
+    static let sessions = ["s-alpha", "s-beta", "s-'quoted'"]
+
+    /// Random rows in two tenants, inserted as the owner (RLS does not apply to it).
+    private func seed(_ admin: ConnectionPool, seed: UInt64) async throws -> (tenants: [UUID], users: [UUID: [UUID]]) {
+        var random = Generator(state: seed)
+        let tenants = [UUID(), UUID()]
+        var users: [UUID: [UUID]] = [:]
+        for tenant in tenants {
+            try await admin.query("INSERT INTO tenants (id, name) VALUES ($1, $2)", [tenant, "t-\(tenant.uuidString.prefix(8))"])
+            users[tenant] = (0..<3).map { _ in UUID() }
+            for user in users[tenant]! {
+                try await admin.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $2)", [user, tenant])
+            }
+        }
+        for tenant in tenants {
+            let members = users[tenant]!
+            var projects: [UUID] = []
+            for _ in 0..<8 {
+                let id = UUID()
+                projects.append(id)
+                try await admin.query(
+                    "INSERT INTO projects (id, tenant_id, user_id, name, type, is_public) VALUES ($1, $2, $3, 'p', 'website', $4)",
+                    [id, tenant, random.pick(members), random.chance(30)])
+            }
+            for _ in 0..<10 {
+                try await admin.query(
+                    "INSERT INTO sitemaps (tenant_id, project_id, title) VALUES ($1, $2, 'map')", [tenant, random.pick(projects)])
+            }
+            for (index, user) in members.enumerated() where random.chance(70) {
+                try await admin.query(
+                    "INSERT INTO user_secrets (tenant_id, user_id, service_name, encrypted_value, initialization_vector) VALUES ($1, $2, $3, $4, $5)",
+                    [tenant, user, "svc\(index)", [UInt8](repeating: 1, count: 32), [UInt8](repeating: 2, count: 24)])
+            }
+            for (index, session) in Self.sessions.enumerated() {
+                let owner: UUID? = random.chance(50) ? random.pick(members) : nil
+                try await admin.query(
+                    "INSERT INTO ai_assistant_sessions (tenant_id, user_id, session_id) VALUES ($1, $2, $3)",
+                    [tenant, owner, session + "-\(index)" + (random.chance(50) ? "" : "x")])
+                if index == 0 {
+                    // Also a session whose id is exactly a claim value.
+                    try await admin.query(
+                        "INSERT INTO ai_assistant_sessions (tenant_id, user_id, session_id) VALUES ($1, NULL, $2)", [tenant, session])
+                }
+            }
+            for _ in 0..<4 {
+                let brand = UUID()
+                let user = random.pick(members)
+                try await admin.query("INSERT INTO brands (id, tenant_id, user_id, name) VALUES ($1, $2, $3, 'b')", [brand, tenant, user])
+                try await admin.query(
+                    "INSERT INTO conversation_sessions (tenant_id, brand_id, user_id) VALUES ($1, $2, $3)", [tenant, brand, user])
+            }
+            try await admin.query(
+                "INSERT INTO ai_model_configs (tenant_id, provider, model_name, model_type) VALUES ($1, 'openai', $2, 'fast')",
+                [tenant, "m-\(tenant.uuidString.prefix(4))"])
+        }
+        return (tenants, users)
+    }
+
+    /// Every row of `table` in every tenant, as the evaluator sees rows.
+    private func allRows(_ admin: ConnectionPool, _ table: String) async throws -> [PolicyRow] {
+        // Identifiers come from the fixed list above, never from input. JSON-object columns are
+        // left out: no policy reads them, and a row value is a scalar or an array.
+        try await admin.query("""
+            SELECT (SELECT jsonb_object_agg(key, value) FROM jsonb_each(to_jsonb(t)) WHERE jsonb_typeof(value) <> 'object')::text AS j
+            FROM public.\(table) t
+            """).rows.map { row in
+            try JSONDecoder().decode(PolicyRow.self, from: Data(try row.decode("j", as: String.self).utf8))
+        }
+    }
+
+    private func callers(tenants: [UUID], users: [UUID: [UUID]], random: inout Generator) -> [Caller] {
+        var callers: [Caller] = []
+        for tenant in tenants {
+            for user in users[tenant]! {
+                callers.append(Caller(role: "authenticated", user: user, tenant: tenant, sessionID: random.chance(30) ? random.pick(Self.sessions) : nil))
+            }
+            // A subject of the other tenant presenting itself here.
+            let stranger = users[tenants.first { $0 != tenant }!]!.first!
+            callers.append(Caller(role: "authenticated", user: stranger, tenant: tenant, sessionID: nil))
+            for session in Self.sessions {
+                callers.append(Caller(role: "anon", user: nil, tenant: tenant, sessionID: session))
+            }
+            callers.append(Caller(role: "anon", user: nil, tenant: tenant, sessionID: nil))
+            callers.append(Caller(role: "service_role", user: users[tenant]!.first!, tenant: tenant, sessionID: nil))
+        }
+        return callers
+    }
+
+    @Test("reads: the evaluator shows exactly the rows RLS shows, for every caller and table", arguments: [UInt64(1), 2, 3])
+    func reads(seed: UInt64) async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            let admin = ConnectionPool(configuration: owner)
+            let gateway = ConnectionPool(configuration: TestDatabase.gateway(owner))
+            defer { admin.close(); gateway.close() }
+            let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
+            let (tenants, users) = try await self.seed(admin, seed: seed)
+            var rows: [String: [PolicyRow]] = [:]
+            for table in Self.tables { rows[table] = try await allRows(admin, table) }
+            let lookup = InMemoryRows(rows)
+            var random = Generator(state: seed &+ 99)
+            var compared = 0
+            for caller in callers(tenants: tenants, users: users, random: &random) {
+                for table in Self.tables {
+                    let settings = caller.requestSettings
+                    let visible: Set<String> = try await gateway.withConnection { connection in
+                        try await connection.run { connection in
+                            try connection.transaction { connection in
+                                _ = try connection.pipeline(settings)
+                                return Set(try connection.query("SELECT id::text AS id FROM public.\(table)").rows.map { try $0.decode("id", as: String.self) })
+                            }
+                        }
+                    }
+                    var decided: Set<String> = []
+                    for row in rows[table]! {
+                        if try policies.decide(.select, on: table, auth: caller.auth, existing: row, lookup: lookup) == .allowed,
+                           case .text(let id)? = row["id"] {
+                            decided.insert(id)
+                        }
+                    }
+                    #expect(decided == visible, "seed \(seed), \(table), \(caller)")
+                    compared += rows[table]!.count
+                }
+            }
+            #expect(compared > 1000)
+        }
+    }
+
+    @Test("writes: updates that change the owner are allowed, hidden or rejected exactly as RLS decides", arguments: [UInt64(7), 8])
+    func updates(seed: UInt64) async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            let admin = ConnectionPool(configuration: owner)
+            let gateway = ConnectionPool(configuration: TestDatabase.gateway(owner))
+            defer { admin.close(); gateway.close() }
+            let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
+            let (tenants, users) = try await self.seed(admin, seed: seed)
+            let projects = try await allRows(admin, "projects")
+            var random = Generator(state: seed)
+            var outcomes: [PolicyDecision: Int] = [:]
+            for caller in callers(tenants: tenants, users: users, random: &random) {
+                for _ in 0..<4 {
+                    let row = random.pick(projects)
+                    guard case .text(let id)? = row["id"], case .text(let rowTenant)? = row["tenant_id"] else { continue }
+                    let newOwner = random.pick(users[UUID(uuidString: rowTenant)!]!)
+                    var newRow = row
+                    newRow["user_id"] = .text(newOwner.uuidString.lowercased())
+                    let expected = try policies.decide(.update, on: "projects", auth: caller.auth, existing: row, new: newRow)
+                    let settings = caller.requestSettings
+                    let actual: PolicyDecision = try await gateway.withConnection { connection in
+                        try await connection.run { connection in
+                            try connection.simple("BEGIN")
+                            defer { _ = try? connection.simple("ROLLBACK") }
+                            _ = try connection.pipeline(settings)
+                            do {
+                                let result = try connection.query("UPDATE public.projects SET user_id = $1 WHERE id = $2", [newOwner, id])
+                                return result.affectedRows == 1 ? .allowed : .rowHidden
+                            } catch let error as PostgresError where error.sqlState == "42501" {
+                                return .rowRejected
+                            }
+                        }
+                    }
+                    #expect(expected == actual, "seed \(seed), \(caller), project \(id)")
+                    outcomes[actual, default: 0] += 1
+                }
+            }
+            // The random cases must exercise every outcome, or the comparison proves little.
+            #expect(outcomes.count == 3, "outcomes: \(outcomes)")
+        }
+    }
+}
