@@ -44,7 +44,7 @@ extension PolicyValue {
 
     /// The value as Postgres prints it in text (`::text`, `->>`): uuids lower-case, booleans
     /// `true`/`false`, arrays and nested JSON as JSON text. NULL has no text.
-    var textValue: String? {
+    public var textValue: String? {
         switch self {
         case .null: return nil
         case .bool(let value): return value ? "true" : "false"
