@@ -1,0 +1,246 @@
+import Foundation
+import Logging
+import Policy
+import Postgres
+import Sodium
+import Synchronization
+
+/// The database role a request runs as (`SET LOCAL ROLE`), from the JWT's `role` claim.
+public enum RequestRole: String, Sendable, CaseIterable, Codable {
+    case anon
+    case authenticated
+    case serviceRole = "service_role"
+}
+
+/// Who is calling: the service key (hence tenant and scopes) and the end user from the JWT.
+public struct AuthenticatedRequest: Sendable {
+    /// The service key's tenant. The JWT was verified with this tenant's keys.
+    public let tenantID: UUID
+    /// The service key the request presented (its id and scopes; never the key text).
+    public let serviceKey: ServiceKey
+    /// What the request runs as: the JWT's `role`, or `anon` without a token.
+    public let role: RequestRole
+    /// The JWT's `sub`; always set for ``RequestRole/authenticated``.
+    public let userID: UUID?
+    /// The verified JWT payload, with `role` filled in when the token had none (as PostgREST does).
+    /// Without a token: `{"role": "anon"}`.
+    public let claims: [String: JSONValue]
+
+    /// `claims` as JSON text, for `set_config('request.jwt.claims', …, true)`.
+    public var claimsJSON: String { JSONValue.object(claims).jsonText }
+
+    /// The same identity as the policy engine takes it.
+    public var authContext: AuthContext {
+        AuthContext(role: role.rawValue, userID: userID, tenantID: tenantID, claims: claims.mapValues(\.policyValue))
+    }
+
+    /// Whether the service key was granted `scope`.
+    public func has(_ scope: Scope) -> Bool {
+        serviceKey.scopes.contains(scope)
+    }
+
+    /// Throws 403 naming `scope` unless the service key has it. No scope implies another, `admin`
+    /// included: keys get exactly what they were created with.
+    public func require(_ scope: Scope) throws {
+        guard has(scope) else { throw GatewayError.missingScope(scope) }
+    }
+}
+
+/// Authenticates a request from its `apikey` and `Authorization` headers.
+///
+/// 1. `apikey` → service key → tenant and scopes (401 `PGW401` when missing, unknown or revoked).
+/// 2. `Authorization: Bearer <JWT>` → verified with *that tenant's* keys only (HS256 secret or
+///    RS256/ES256 JWKs), so another tenant's token fails its signature check (401 `PGRST301`);
+///    time and role/sub claims checked (401 `PGRST303`). No header → role `anon`, no user.
+/// 3. The JWT's `sub` is registered in `auth.users` (``SubjectRegistry``; 403 if it belongs to
+///    another tenant).
+///
+/// Caches, all in memory, bounded, per process:
+/// - service keys, positive results only, for ``Options/serviceKeyTTL`` (30 s), keyed by the
+///   key's keyed HMAC — never the key text. A new key works at once (misses are not cached); a
+///   revoked key keeps working for at most the TTL (call ``invalidateServiceKeys()`` after an
+///   in-process revoke to make it immediate).
+/// - each tenant's parsed keys for ``Options/tenantKeysTTL`` (60 s): a secret or key rotation
+///   takes effect within that time (``invalidateTenant(_:)`` makes it immediate).
+public final class RequestAuthenticator: Sendable {
+    /// Cache lifetimes and sizes.
+    public struct Options: Sendable {
+        /// How long a successfully looked-up service key is trusted without asking the database:
+        /// the longest a revoked key keeps working in another process.
+        public var serviceKeyTTL: Duration
+        /// How long a tenant's parsed JWT keys are used before the tenants row is read again: the
+        /// longest a rotated secret or removed public key keeps verifying tokens.
+        public var tenantKeysTTL: Duration
+        /// Most service keys remembered at once.
+        public var serviceKeyCapacity: Int
+        /// Most tenants whose keys are remembered at once.
+        public var tenantCapacity: Int
+        /// Register JWT subjects in `auth.users` during ``RequestAuthenticator/authenticate(apikey:authorization:)``.
+        public var registersSubjects: Bool
+        /// Options of the ``SubjectRegistry`` the authenticator creates.
+        public var subjects: SubjectRegistry.Options
+
+        public init(
+            serviceKeyTTL: Duration = .seconds(30), tenantKeysTTL: Duration = .seconds(60),
+            serviceKeyCapacity: Int = 10_000, tenantCapacity: Int = 10_000, registersSubjects: Bool = true,
+            subjects: SubjectRegistry.Options = SubjectRegistry.Options()
+        ) {
+            self.serviceKeyTTL = serviceKeyTTL
+            self.tenantKeysTTL = tenantKeysTTL
+            self.serviceKeyCapacity = serviceKeyCapacity
+            self.tenantCapacity = tenantCapacity
+            self.registersSubjects = registersSubjects
+            self.subjects = subjects
+        }
+    }
+
+    private struct Cached<Value: Sendable>: Sendable {
+        let value: Value
+        let expires: ContinuousClock.Instant
+    }
+
+    /// The registry this authenticator registers subjects with.
+    public let subjects: SubjectRegistry
+    private let pool: ConnectionPool
+    private let serviceKeys: ServiceKeyRegistry
+    private let options: Options
+    private let logger: Logger
+    private let serviceKeyCache: Mutex<BoundedCache<[UInt8], Cached<ServiceKey>>>
+    private let tenantCache: Mutex<BoundedCache<UUID, Cached<TenantKeys>>>
+
+    /// `pool` logs in as the gateway role; `rootKey` is the one service keys were hashed under.
+    public init(
+        pool: ConnectionPool, rootKey: SecureBytes, options: Options = Options(),
+        logger: Logger = Logger(label: "gateway.auth")
+    ) throws {
+        self.pool = pool
+        self.serviceKeys = try ServiceKeyRegistry(pool: pool, rootKey: rootKey)
+        self.subjects = SubjectRegistry(pool: pool, options: options.subjects)
+        self.options = options
+        self.logger = logger
+        self.serviceKeyCache = Mutex(BoundedCache(capacity: options.serviceKeyCapacity))
+        self.tenantCache = Mutex(BoundedCache(capacity: options.tenantCapacity))
+    }
+
+    /// Authenticates one request from its `apikey` and `Authorization` header values (nil when
+    /// absent). Throws ``GatewayError`` (401/403) for the caller, or a database error.
+    public func authenticate(apikey: String?, authorization: String?) async throws -> AuthenticatedRequest {
+        let serviceKey = try await serviceKey(apikey)
+        let tenant = serviceKey.tenantID
+        guard let authorization else {
+            return AuthenticatedRequest(tenantID: tenant, serviceKey: serviceKey, role: .anon, userID: nil, claims: ["role": .string("anon")])
+        }
+        let token = try Self.bearerToken(authorization)
+        guard let keys = try await tenantKeys(tenant) else {
+            // The tenant was deleted after its key was cached; its keys went with it.
+            throw GatewayError.invalidAPIKey
+        }
+        var claims = try JWTVerifier.verify(token, with: keys, now: Date())
+        let (role, userID) = try Self.identity(claims)
+        claims["role"] = .string(role.rawValue)
+        if options.registersSubjects, let userID {
+            try await subjects.register(userID, tenant: tenant)
+        }
+        return AuthenticatedRequest(tenantID: tenant, serviceKey: serviceKey, role: role, userID: userID, claims: claims)
+    }
+
+    /// Drops every cached service key (e.g. after revoking one in this process).
+    public func invalidateServiceKeys() {
+        serviceKeyCache.withLock { $0.removeAll() }
+    }
+
+    /// Drops one tenant's cached keys (e.g. after changing its JWT settings in this process).
+    public func invalidateTenant(_ tenant: UUID) {
+        tenantCache.withLock { $0.removeValue(for: tenant) }
+    }
+
+    // MARK: - Service key
+
+    private func serviceKey(_ apikey: String?) async throws -> ServiceKey {
+        guard let apikey, !apikey.isEmpty else { throw GatewayError.missingAPIKey }
+        // Malformed keys are refused without hashing or a query.
+        guard ServiceKeyRegistry.keyID(of: apikey) != nil else { throw GatewayError.invalidAPIKey }
+        // The cache is keyed by the keyed HMAC, so the key text is never held, and the lookup's
+        // timing depends only on a value an attacker cannot compute.
+        let digest = serviceKeys.hash(apikey)
+        let now = ContinuousClock.now
+        if let cached = serviceKeyCache.withLock({ $0.value(for: digest) }), cached.expires > now {
+            return cached.value
+        }
+        guard let key = try await serviceKeys.authenticate(apikey) else {
+            serviceKeyCache.withLock { $0.removeValue(for: digest) }
+            throw GatewayError.invalidAPIKey
+        }
+        serviceKeyCache.withLock { $0.insert(Cached(value: key, expires: now + options.serviceKeyTTL), for: digest) }
+        return key
+    }
+
+    // MARK: - Tenant keys
+
+    private func tenantKeys(_ tenant: UUID) async throws -> TenantKeys? {
+        let now = ContinuousClock.now
+        if let cached = tenantCache.withLock({ $0.value(for: tenant) }), cached.expires > now {
+            return cached.value
+        }
+        let result = try await pool.query(
+            "SELECT jwt_secret, jwt_public_keys::text AS jwks FROM public.tenants WHERE id = $1", [tenant])
+        guard let row = result.first else {
+            tenantCache.withLock { $0.removeValue(for: tenant) }
+            return nil
+        }
+        let keys = await TenantKeys.parse(
+            jwtSecret: try row.decodeIfPresent("jwt_secret"), publicKeys: try row.decode("jwks"))
+        for problem in keys.problems {
+            logger.warning("tenant JWT key skipped", metadata: ["tenant": "\(tenant.uuidString.lowercased())", "problem": "\(problem)"])
+        }
+        tenantCache.withLock { $0.insert(Cached(value: keys, expires: now + options.tenantKeysTTL), for: tenant) }
+        return keys
+    }
+
+    // MARK: - Token and claims
+
+    /// `Bearer <token>`, the scheme case-insensitive (RFC 7235).
+    static func bearerToken(_ header: String) throws(GatewayError) -> Substring {
+        let value = header.trimmingCharacters(in: .whitespaces)
+        guard !value.isEmpty else { throw .emptyJWT }
+        let scheme = value.prefix { $0 != " " }
+        guard scheme.lowercased() == "bearer" else { throw .notBearer }
+        let token = value.dropFirst(scheme.count).drop { $0 == " " }
+        guard !token.isEmpty else { throw .emptyJWT }
+        return token
+    }
+
+    /// The role and user a verified token names.
+    ///
+    /// No `role` claim means `anon`, as in PostgREST. A role outside anon/authenticated/
+    /// service_role is refused here, before any SQL: PostgREST would fail `SET ROLE` and answer 401
+    /// for a role that does not exist; the gateway answers 401 `PGRST303` (a claims error) for
+    /// every role it does not run requests as. `sub`, when present, must be a UUID (`auth.uid()`
+    /// casts it), and role `authenticated` requires it.
+    static func identity(_ claims: [String: JSONValue]) throws(GatewayError) -> (RequestRole, UUID?) {
+        let role: RequestRole
+        switch claims["role"] {
+        case nil, .null?:
+            role = .anon
+        case .string(let name)? where RequestRole(rawValue: name) != nil:
+            role = RequestRole(rawValue: name)!
+        default:
+            throw .jwtClaims(
+                "The JWT 'role' claim is not a permitted role",
+                hint: "permitted roles: \(RequestRole.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let userID: UUID?
+        switch claims["sub"] {
+        case nil, .null?:
+            userID = nil
+        case .string(let sub)? where UUID(uuidString: sub) != nil:
+            userID = UUID(uuidString: sub)
+        default:
+            throw .jwtClaims("The JWT 'sub' claim must be a UUID")
+        }
+        if role == .authenticated, userID == nil {
+            throw .jwtClaims("The JWT 'sub' claim must be a UUID", details: "role authenticated needs the user's id in sub")
+        }
+        return (role, userID)
+    }
+}

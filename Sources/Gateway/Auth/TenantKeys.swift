@@ -1,0 +1,129 @@
+import Foundation
+import JWTKit
+import Logging
+
+/// The parsed key material one tenant's JWTs are verified with: its HS256 secret and its RS256 /
+/// ES256 public keys (`tenants.jwt_secret`, `tenants.jwt_public_keys`).
+///
+/// Parsing builds jwt-kit verifiers once; ``RequestAuthenticator`` caches the result per tenant,
+/// so a request neither reads the tenants table nor parses a key.
+struct TenantKeys: Sendable {
+    /// The algorithms the gateway accepts. Everything else — `none`, HS384, PS256, … — is refused
+    /// before any key is looked at.
+    enum Algorithm: String, Sendable, CaseIterable {
+        case hs256 = "HS256"
+        case rs256 = "RS256"
+        case es256 = "ES256"
+    }
+
+    struct VerificationKey: Sendable {
+        let algorithm: Algorithm
+        /// The JWK's `kid`; nil for the HS256 secret and for JWKs without one.
+        let kid: String?
+        let verifier: any JWTAlgorithm
+    }
+
+    let keys: [VerificationKey]
+    /// Why configured keys were left out (no key material in these texts).
+    let problems: [String]
+
+    /// HS256 secrets shorter than this are never handed to jwt-kit: it asserts (a crash in debug
+    /// builds) on HMAC keys shorter than the hash, and RFC 7518 §3.2 forbids them anyway.
+    static let minimumSecretLength = TenantRegistry.minimumJWTSecretLength
+
+    /// The keys matching a token's header: same algorithm, and the same `kid` when both sides name one.
+    func candidates(for algorithm: Algorithm, kid: String?) -> [VerificationKey] {
+        keys.filter { $0.algorithm == algorithm && (kid == nil || $0.kid == nil || $0.kid == kid) }
+    }
+
+    /// Builds the verifiers. Unusable keys are skipped and described in ``problems``; a tenant
+    /// whose keys are all unusable simply cannot verify tokens (every JWT gets 401).
+    static func parse(jwtSecret: String?, publicKeys: String) async -> TenantKeys {
+        var keys: [VerificationKey] = []
+        var problems: [String] = []
+
+        if let jwtSecret {
+            let secret = Array(jwtSecret.utf8)
+            if secret.count >= minimumSecretLength {
+                let collection = JWTKeyCollection()
+                await collection.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+                if let verifier = try? await collection.getKey() {
+                    keys.append(VerificationKey(algorithm: .hs256, kid: nil, verifier: verifier))
+                }
+            } else {
+                problems.append("the HS256 secret is \(secret.count) bytes, fewer than \(minimumSecretLength); HS256 tokens are refused")
+            }
+        }
+
+        let entries: [JSONValue]
+        do {
+            entries = try JSONDecoder().decode([JSONValue].self, from: Data(publicKeys.utf8))
+        } catch {
+            problems.append("jwt_public_keys is not a JSON array")
+            entries = []
+        }
+        for (index, entry) in entries.enumerated() {
+            do {
+                keys.append(try await publicKey(entry))
+            } catch let problem as KeyProblem {
+                problems.append("public key #\(index): \(problem.reason)")
+            } catch {
+                // jwt-kit's errors describe the key, not its bytes; keep only the kind.
+                problems.append("public key #\(index): not a valid key (\(type(of: error)))")
+            }
+        }
+        return TenantKeys(keys: keys, problems: problems)
+    }
+
+    private struct KeyProblem: Error {
+        let reason: String
+    }
+
+    /// One JWK: `{"kty":"RSA","n":…,"e":…}` (RS256) or `{"kty":"EC","crv":"P-256","x":…,"y":…}`
+    /// (ES256), each with optional `kid`, `alg` and `use`.
+    private static func publicKey(_ entry: JSONValue) async throws -> VerificationKey {
+        guard case .object(let jwk) = entry else { throw KeyProblem(reason: "not a JSON object (JWK)") }
+        func string(_ name: String) throws -> String? {
+            switch jwk[name] {
+            case nil, .null?: return nil
+            case .string(let value)?: return value
+            default: throw KeyProblem(reason: "\"\(name)\" is not a string")
+            }
+        }
+        if let use = try string("use"), use != "sig" {
+            throw KeyProblem(reason: "\"use\" is \"\(use)\", not \"sig\"")
+        }
+        let kid = try string("kid")
+        let declared = try string("alg")
+        let collection = JWTKeyCollection()
+        let algorithm: Algorithm
+        switch try string("kty") {
+        case "RSA":
+            algorithm = .rs256
+            guard let n = try string("n"), let e = try string("e") else {
+                throw KeyProblem(reason: "an RSA key needs \"n\" and \"e\"")
+            }
+            // Throws for keys under 2048 bits (jwt-kit refuses them).
+            let key = try Insecure.RSA.PublicKey(modulus: n, exponent: e)
+            await collection.add(rsa: key, digestAlgorithm: .sha256)
+        case "EC":
+            algorithm = .es256
+            guard try string("crv") == "P-256" else {
+                throw KeyProblem(reason: "only the P-256 curve (ES256) is supported")
+            }
+            guard let x = try string("x"), let y = try string("y") else {
+                throw KeyProblem(reason: "an EC key needs \"x\" and \"y\"")
+            }
+            let key = try ES256PublicKey(parameters: (x: x, y: y))
+            await collection.add(ecdsa: key)
+        case let other?:
+            throw KeyProblem(reason: "key type \"\(other)\" is not supported (RSA or EC)")
+        case nil:
+            throw KeyProblem(reason: "\"kty\" is missing")
+        }
+        if let declared, declared != algorithm.rawValue {
+            throw KeyProblem(reason: "\"alg\" is \"\(declared)\"; this key type is accepted only as \(algorithm.rawValue)")
+        }
+        return VerificationKey(algorithm: algorithm, kid: kid, verifier: try await collection.getKey())
+    }
+}

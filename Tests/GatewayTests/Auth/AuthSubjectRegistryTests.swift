@@ -1,0 +1,124 @@
+import Foundation
+@testable import Gateway
+import Postgres
+import Testing
+import TestSupport
+
+@Suite("Auth: subject registration in auth.users")
+struct AuthSubjectRegistryTests {
+    /// The row's xmin changes with every write to it, so an unchanged xmin proves no write.
+    private func row(_ f: AuthFixture, _ subject: UUID) async throws -> (tenant: UUID, lastSeen: Date?, xmin: String)? {
+        guard let row = try await f.owner.query(
+            "SELECT tenant_id, last_seen_at, xmin::text AS xmin FROM auth.users WHERE id = $1", [subject]
+        ).first else { return nil }
+        return (try row.decode("tenant_id"), try row.decodeIfPresent("last_seen_at"), try row.decode("xmin"))
+    }
+
+    @Test("a subject is inserted on first sight and not written again on the next requests")
+    func firstSight() async throws {
+        try await AuthFixture.run { f in
+            let acme = try await f.tenant("acme")
+            let user = UUID()
+            #expect(try await row(f, user) == nil)
+            let token = try await Tokens.hs256(claims: Tokens.user(user), secret: acme.secret!)
+            _ = try await f.authenticate(acme, token)
+            let first = try #require(try await row(f, user))
+            #expect(first.tenant == acme.id)
+            #expect(first.lastSeen != nil)
+            #expect(f.authenticator.subjects.databaseVisits == 1)
+
+            for _ in 0..<5 { _ = try await f.authenticate(acme, token) }
+            #expect(f.authenticator.subjects.databaseVisits == 1)
+            let again = try #require(try await row(f, user))
+            #expect(again.xmin == first.xmin)
+            #expect(again.lastSeen == first.lastSeen)
+
+            // No subject, no registration.
+            _ = try await f.authenticate(acme, nil)
+            #expect(f.authenticator.subjects.databaseVisits == 1)
+            #expect(try await f.owner.query("SELECT count(*) AS n FROM auth.users").first!.decode("n", as: Int.self) == 1)
+        }
+    }
+
+    @Test("a subject registered under another tenant is refused with 403")
+    func crossTenantSubject() async throws {
+        try await AuthFixture.run { f in
+            let acme = try await f.tenant("acme")
+            let globex = try await f.tenant("globex")
+            let user = UUID()
+            _ = try await f.authenticate(acme, try await Tokens.hs256(claims: Tokens.user(user), secret: acme.secret!))
+
+            // globex signs a token naming acme's subject: valid signature, foreign subject.
+            let token = try await Tokens.hs256(claims: Tokens.user(user), secret: globex.secret!)
+            await expectAuthError(403, "PGW403", message: "the JWT subject belongs to another tenant", secrets: [token, globex.secret]) {
+                _ = try await f.authenticate(globex, token)
+            }
+            // Also from a registry that has not seen the subject (another gateway process).
+            let fresh = SubjectRegistry(pool: f.gateway)
+            await expectAuthError(403, "PGW403") { try await fresh.register(user, tenant: globex.id) }
+            // And again from memory, without the database.
+            let visits = fresh.databaseVisits
+            await expectAuthError(403, "PGW403") { try await fresh.register(user, tenant: globex.id) }
+            #expect(fresh.databaseVisits == visits)
+            #expect(try await row(f, user)?.tenant == acme.id)
+            try await fresh.register(user, tenant: acme.id)
+        }
+    }
+
+    @Test("last_seen_at moves on at most once per touch interval")
+    func touch() async throws {
+        try await AuthFixture.run { f in
+            let tenant = try await f.tenant("acme")
+            let user = UUID()
+            let eager = SubjectRegistry(pool: f.gateway, options: .init(touchInterval: .seconds(1)))
+            try await eager.register(user, tenant: tenant.id)
+            let first = try #require(try await row(f, user))
+            try await eager.register(user, tenant: tenant.id)
+            #expect(eager.databaseVisits == 1)
+            try await Task.sleep(for: .milliseconds(1_200))
+            try await eager.register(user, tenant: tenant.id)
+            #expect(eager.databaseVisits == 2)
+            let touched = try #require(try await row(f, user))
+            #expect(touched.lastSeen! > first.lastSeen!)
+            #expect(touched.xmin != first.xmin)
+
+            // Another process that has just seen the subject does not write again.
+            let other = SubjectRegistry(pool: f.gateway, options: .init(touchInterval: .seconds(300)))
+            try await other.register(user, tenant: tenant.id)
+            #expect(other.databaseVisits == 1)
+            #expect(try await row(f, user)?.xmin == touched.xmin)
+        }
+    }
+
+    @Test("an erased subject is registered again once forgotten")
+    func forget() async throws {
+        try await AuthFixture.run { f in
+            let tenant = try await f.tenant("acme")
+            let user = UUID()
+            let registry = SubjectRegistry(pool: f.gateway)
+            try await registry.register(user, tenant: tenant.id)
+            try await f.owner.query("DELETE FROM auth.users WHERE id = $1", [user])
+            registry.forget(user)
+            try await registry.register(user, tenant: tenant.id)
+            #expect(try await row(f, user)?.tenant == tenant.id)
+            #expect(registry.databaseVisits == 2)
+        }
+    }
+
+    @Test("the memory is bounded")
+    func bounded() async throws {
+        var cache = BoundedCache<Int, Int>(capacity: 100)
+        for index in 0..<10_000 { cache.insert(index, for: index) }
+        #expect(cache.count <= 100)
+        #expect(cache.value(for: 9_999) == 9_999)
+        #expect(cache.value(for: 0) == nil)
+        // A recently read entry survives a generation turnover.
+        var lru = BoundedCache<Int, Int>(capacity: 4)
+        lru.insert(1, for: 1)
+        lru.insert(2, for: 2)  // young full: {1,2} becomes old
+        #expect(lru.value(for: 1) == 1)  // promoted
+        lru.insert(3, for: 3)  // {1,3} becomes old, {2} dropped
+        #expect(lru.value(for: 1) == 1)
+        #expect(lru.value(for: 2) == nil)
+    }
+}
