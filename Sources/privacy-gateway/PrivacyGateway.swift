@@ -25,7 +25,8 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve HTTP until SIGINT or SIGTERM, then drain in-flight requests and exit 0.",
         discussion: """
-            Endpoints: /health (process is up), /ready (database reachable, migrations current, no policy drift).
+            Endpoints: /rest/v1/{table} (PostgREST grammar), /health, /ready (database reachable, migrations
+            current, no policy drift), /metrics (Prometheus).
             Example: DATABASE_URL=postgresql://owner@localhost/app privacy-gateway serve --port 8080
             """)
 
@@ -58,9 +59,15 @@ struct Serve: AsyncParsableCommand {
         let policies = try PolicySet.loadForGateway(directory: configuration.policiesDirectory)
         let readiness = try Readiness(
             pool: pool, migrationsDirectory: URL(fileURLWithPath: configuration.migrationsDirectory), policies: policies)
+        guard let rootKeyFile = configuration.rootKeyFile else {
+            throw GatewayError.configuration(
+                "PRIVACY_ROOT_KEY_FILE is not set: the gateway needs the root key to check service keys",
+                hint: "create one with: privacyctl keys generate --out root.key")
+        }
+        let authenticator = try RequestAuthenticator(pool: pool, rootKey: try KeyFile.load(rootKeyFile, purpose: "root key"))
         await warnAboutDatabase(pool: pool, database: database, logger: logger)
 
-        let services = GatewayServices(pool: pool, readiness: readiness)
+        let services = GatewayServices(pool: pool, policies: policies, authenticator: authenticator, readiness: readiness)
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application],

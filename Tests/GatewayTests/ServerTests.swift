@@ -4,6 +4,7 @@ import Hummingbird
 import Policy
 import HummingbirdTesting
 import Postgres
+import Sodium
 import Testing
 import TestSupport
 
@@ -16,7 +17,8 @@ struct ServerTests {
         defer { pool.close() }
         let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
         let services = GatewayServices(
-            pool: pool,
+            pool: pool, policies: policies,
+            authenticator: try RequestAuthenticator(pool: pool, rootKey: try SecureBytes(count: 32)),
             readiness: try Readiness(pool: pool, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies))
         let app = Application(router: GatewayApplication.router(services: services))
         try await app.test(.router, body)

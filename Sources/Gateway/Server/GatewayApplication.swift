@@ -1,17 +1,24 @@
 import Foundation
 import Hummingbird
 import Logging
+import Policy
 import Postgres
 
 /// The parts a running gateway is made of, built once at start-up.
 public struct GatewayServices: Sendable {
     /// Connections as the gateway's own login role.
     public let pool: ConnectionPool
+    public let policies: PolicySet
+    public let authenticator: RequestAuthenticator
     public let readiness: Readiness
+    public let metrics: GatewayMetrics
 
-    public init(pool: ConnectionPool, readiness: Readiness) {
+    public init(pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness, metrics: GatewayMetrics = GatewayMetrics()) {
         self.pool = pool
+        self.policies = policies
+        self.authenticator = authenticator
         self.readiness = readiness
+        self.metrics = metrics
     }
 }
 
@@ -19,7 +26,7 @@ public struct GatewayServices: Sendable {
 public enum GatewayApplication {
     public static func router(services: GatewayServices) -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: RequestIDMiddleware(metrics: services.metrics))
         router.get("/health") { _, _ in
             try jsonResponse(.ok, ["status": "ok"])
         }
@@ -27,6 +34,29 @@ public enum GatewayApplication {
             let report = await services.readiness.check()
             return try jsonResponse(report.ready ? .ok : .serviceUnavailable, report)
         }
+        let openAPI = OpenAPIDocument.json(policies: services.policies)
+        router.get("/openapi.json") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/openapi+json; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: openAPI)))
+        }
+        router.get("/metrics") { _, _ in
+            let statistics = services.pool.statistics
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            let text = services.metrics.render(pool: (statistics.open, statistics.idle, statistics.waiting))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+
+        let rest = RESTHandler(pool: services.pool, policies: services.policies, authenticator: services.authenticator, metrics: services.metrics)
+        let table: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
+            try await rest.handle(request, table: context.parameters.get("table") ?? "")
+        }
+        router.get("/rest/v1/:table", use: table)
+        router.head("/rest/v1/:table", use: table)
+        router.post("/rest/v1/:table", use: table)
+        router.patch("/rest/v1/:table", use: table)
+        router.delete("/rest/v1/:table", use: table)
         return router
     }
 

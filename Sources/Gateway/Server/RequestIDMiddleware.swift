@@ -12,6 +12,8 @@ extension HTTPField.Name {
 /// logs one line per request, and renders every error — including unexpected ones — as a
 /// PostgREST-style body carrying the same id. Unexpected errors never leak their text.
 struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: GatewayMetrics
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let requestID = request.headers[.requestID].flatMap(Self.acceptable) ?? UUID().uuidString.lowercased()
         var context = context
@@ -29,11 +31,16 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         response.headers[.requestID] = requestID
         let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        // The route template, never the raw path: label values stay bounded.
+        let route = context.endpointPath ?? "unmatched"
+        metrics.request(route: route, method: request.method.rawValue, status: response.status.code, seconds: seconds)
         context.logger.info("request", metadata: [
+            "route": .string(route),
             "method": .string(request.method.rawValue),
             "path": .string(request.uri.path),
             "status": .stringConvertible(response.status.code),
-            "latency_ms": .string(String(format: "%.3f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)),
+            "latency_ms": .string(String(format: "%.3f", seconds * 1000)),
         ])
         return response
     }

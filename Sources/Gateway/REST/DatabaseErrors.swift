@@ -1,0 +1,40 @@
+import Foundation
+import HTTPTypes
+import Postgres
+
+extension GatewayError {
+    /// A database error as PostgREST reports it: SQLSTATE → HTTP status, the server's message,
+    /// never the SQL. Details that could reveal rows the caller cannot see (the key values of
+    /// unique and foreign-key violations) are dropped.
+    static func database(_ error: PostgresError, anonymous: Bool) -> GatewayError {
+        guard error.code == .server, let state = error.sqlState else {
+            switch error.code {
+            case .poolTimeout:
+                return GatewayError(.serviceUnavailable, code: "PGRST003", "Timed out acquiring connection from connection pool.")
+            default:
+                return GatewayError(.serviceUnavailable, code: "PGRST001", "Database client error. Retrying the connection.")
+            }
+        }
+        let status: HTTPResponse.Status
+        var details = error.detail
+        switch state {
+        case "23503", "23505":
+            status = .conflict
+            details = nil
+        case "42501": status = anonymous ? .unauthorized : .forbidden
+        case "42P01", "42883": status = .notFound
+        case "25006": status = .methodNotAllowed
+        case "P0001": status = .badRequest
+        case "57014": status = .gatewayTimeout
+        default:
+            switch state.prefix(2) {
+            case "08", "53": status = .serviceUnavailable
+            case "22", "23", "42": status = .badRequest
+            case "28", "0L", "0P": status = .forbidden
+            case "54": status = .contentTooLarge
+            default: status = .internalServerError
+            }
+        }
+        return GatewayError(status, code: state, error.message, details: details, hint: error.hint)
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Policy
+import Postgres
+
+/// `/rest/v1/{table}`: PostgREST's grammar over the governed tables, scoped by the policy files.
+///
+/// Each request is one pipeline — the request's settings (`role`, `request.jwt.claims`,
+/// `request.tenant_id`, as PostgREST sets them) and its statement, in one implicit transaction
+/// and one round trip. The statement carries the policy engine's predicate, and the database's
+/// own RLS, generated from the same files, checks it again.
+struct RESTHandler: Sendable {
+    let pool: ConnectionPool
+    let policies: PolicySet
+    let authenticator: RequestAuthenticator
+    let metrics: GatewayMetrics
+
+    /// Request bodies above this are refused (413) before they are read in full.
+    static let maximumBodySize = 8 * 1024 * 1024
+
+    func handle(_ request: Request, table name: String) async throws -> Response {
+        let caller = try await authenticator.authenticate(
+            apikey: request.headers[.apikey], authorization: request.headers[.authorization])
+        let command: PolicyCommand
+        switch request.method {
+        case .get, .head: command = .select
+        case .post: command = .insert
+        case .patch: command = .update
+        case .delete: command = .delete
+        default:
+            throw GatewayError(.methodNotAllowed, code: "PGRST117", "Unsupported HTTP method: \(request.method.rawValue)")
+        }
+        try caller.require(command == .select ? .dataRead : .dataWrite)
+        guard let table = policies.table(named: name) else {
+            throw GatewayError(
+                .notFound, code: "PGRST205", "Could not find the table 'public.\(name)' in the schema cache",
+                hint: "governed tables: \(policies.tables.map(\.name).joined(separator: ", "))")
+        }
+        let query = try RESTQuery.parse(
+            method: request.method, query: request.uri.query ?? "", headers: RESTQuery.Headers(request.headers))
+        let body = command == .insert || command == .update ? try await Self.readBody(request) : nil
+        let plan = try RESTPlan(command: command, table: table, query: query, body: body, caller: caller, policies: policies)
+
+        let results: [QueryResult]
+        do {
+            results = try await pool.withConnection { connection in
+                try await connection.pipeline([Self.settings(caller)] + plan.statements)
+            }
+        } catch let error as PostgresError {
+            if error.sqlState == "42501", let explained = plan.explainRejection(policies: policies) {
+                metrics.policyDenied(table: table.name, command: command)
+                throw explained
+            }
+            throw GatewayError.database(error, anonymous: caller.role == .anon)
+        }
+        return try plan.response(results: Array(results.dropFirst()), policies: policies, isHead: request.method == .head, metrics: metrics)
+    }
+
+    /// What PostgREST does per request, in one statement.
+    static func settings(_ caller: AuthenticatedRequest) -> Statement {
+        Statement(
+            "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('request.tenant_id', $3, true)",
+            [caller.role.rawValue, caller.claimsJSON, caller.tenantID.uuidString.lowercased()])
+    }
+
+    static func readBody(_ request: Request) async throws -> [UInt8] {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBodySize {
+            throw GatewayError(.contentTooLarge, code: "PGRST413", "request body is larger than \(maximumBodySize) bytes")
+        }
+        do {
+            let buffer = try await request.body.collect(upTo: maximumBodySize)
+            return Array(buffer.readableBytesView)
+        } catch {
+            throw GatewayError(.contentTooLarge, code: "PGRST413", "request body is larger than \(maximumBodySize) bytes")
+        }
+    }
+}
+
+extension HTTPField.Name {
+    /// The service key header, as Supabase and PostgREST clients send it.
+    static let apikey = HTTPField.Name("apikey")!
+    static let preferenceApplied = HTTPField.Name("Preference-Applied")!
+}

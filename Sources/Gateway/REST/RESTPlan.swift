@@ -1,0 +1,329 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Policy
+import Postgres
+
+/// One REST request turned into statements, and their results turned into PostgREST's answer.
+///
+/// Every main statement yields one row: `body` (the JSON answer, built by Postgres with
+/// `json_agg`) and `n` (rows affected or returned). A second statement, when present, counts:
+/// the total for `Prefer: count=exact`, or — after a write that touched nothing — the rows the
+/// caller can see, so a write hidden by policy is explained instead of answered with silence.
+struct RESTPlan {
+    let command: PolicyCommand
+    let table: TablePolicy
+    let query: RESTQuery
+    let caller: AuthenticatedRequest
+    private(set) var statements: [Statement] = []
+    /// The rows an insert writes, or the values an update sets, for explaining a rejection.
+    private var written: [PolicyRow] = []
+
+    private static let rowAlias = "_pgw_row"
+
+    init(command: PolicyCommand, table: TablePolicy, query: RESTQuery, body: [UInt8]?, caller: AuthenticatedRequest, policies: PolicySet) throws {
+        self.command = command
+        self.table = table
+        self.query = query
+        self.caller = caller
+        let auth = caller.authContext
+        do {
+            switch command {
+            case .select: try planSelect(policies, auth)
+            case .insert: try planInsert(policies, auth, body: body ?? [])
+            case .update: try planUpdate(policies, auth, body: body ?? [])
+            case .delete: try planDelete(policies, auth)
+            case .all: break
+            }
+        } catch let error as PolicyError {
+            throw GatewayError(.badRequest, code: "PGRST100", "\(error)")
+        }
+    }
+
+    // MARK: - Reads
+
+    private mutating func planSelect(_ policies: PolicySet, _ auth: AuthContext) throws {
+        var builder = RESTStatementBuilder(table: table)
+        let columns = try builder.selectList(query.select)
+        let condition = try whereClause(&builder, policies, .select, .using, auth)
+        let order = try builder.orderBy(query.order)
+        var paging = ""
+        if let limit = query.limit { paging += " LIMIT " + builder.bind(.text(String(limit)), as: "bigint") }
+        if query.offset > 0 { paging += " OFFSET " + builder.bind(.text(String(query.offset)), as: "bigint") }
+        statements.append(Statement(
+            aggregate("SELECT \(columns) FROM \(table.quotedName) WHERE \(condition)\(order)\(paging)"),
+            builder.binds))
+        if query.preferences.count == .exact {
+            var counter = RESTStatementBuilder(table: table)
+            let condition = try whereClause(&counter, policies, .select, .using, auth)
+            statements.append(Statement("SELECT count(*) AS total FROM \(table.quotedName) WHERE \(condition)", counter.binds))
+        }
+    }
+
+    /// The request's filters AND the policy predicate for `command`/`clause`.
+    private func whereClause(
+        _ builder: inout RESTStatementBuilder, _ policies: PolicySet, _ command: PolicyCommand, _ clause: PolicyClause,
+        _ auth: AuthContext
+    ) throws -> String {
+        let policy = try builder.policy(policies, command, clause, auth: auth)
+        guard let filter = query.filter else { return policy }
+        return "\(policy) AND \(try builder.filter(filter))"
+    }
+
+    /// Wraps a row source so Postgres returns the JSON answer and the row count in one row.
+    private func aggregate(_ source: String, selectList: String? = nil) -> String {
+        let json = query.singular ? "json_agg(\(Self.rowAlias)) -> 0" : "coalesce(json_agg(\(Self.rowAlias)), '[]'::json)"
+        let inner = selectList.map { "SELECT \($0) FROM \(source)" } ?? source
+        return "SELECT (\(json))::text AS body, count(*) AS n FROM (\(inner)) \(Self.rowAlias)"
+    }
+
+    // MARK: - Writes
+
+    /// The JSON body as objects, with every key a column of the table. The tenant column may be
+    /// present only with the caller's own tenant; it is never written from the body.
+    private func objects(_ body: [UInt8], allowArray: Bool) throws -> [[String: JSONValue]] {
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: Data(body))
+        } catch {
+            throw GatewayError(.badRequest, code: "PGRST102", "Empty or invalid json")
+        }
+        let objects: [[String: JSONValue]]
+        switch value {
+        case .object(let object): objects = [object]
+        case .array(let items) where allowArray:
+            objects = try items.map { item in
+                guard case .object(let object) = item else {
+                    throw GatewayError(.badRequest, code: "PGRST102", "All object keys must match", details: "every element must be a JSON object")
+                }
+                return object
+            }
+        default:
+            throw GatewayError(.badRequest, code: "PGRST102", "Empty or invalid json", details: allowArray ? "expected a JSON object or an array of objects" : "expected a JSON object")
+        }
+        let tenant = caller.tenantID.uuidString.lowercased()
+        for object in objects {
+            for key in object.keys where table.column(named: key) == nil {
+                throw GatewayError(
+                    .badRequest, code: "PGRST204", "Could not find the '\(key)' column of '\(table.name)' in the schema cache")
+            }
+            if let value = object[table.tenantColumn], value.stringValue?.lowercased() != tenant {
+                throw GatewayError(
+                    .forbidden, code: "42501", "\(table.tenantColumn) is set from the caller's tenant and cannot name another",
+                    hint: "leave \(table.tenantColumn) out of the body")
+            }
+        }
+        return objects
+    }
+
+    /// The columns written: `columns=` when given, else every key in order of first appearance.
+    private func writtenColumns(_ objects: [[String: JSONValue]]) throws -> [String] {
+        var columns: [String] = []
+        if let requested = query.columns {
+            for column in requested where table.column(named: column) == nil {
+                throw GatewayError(.badRequest, code: "PGRST204", "Could not find the '\(column)' column of '\(table.name)' in the schema cache")
+            }
+            columns = requested
+        } else {
+            var seen = Set<String>()
+            for object in objects {
+                for key in object.keys.sorted() where seen.insert(key).inserted { columns.append(key) }
+            }
+        }
+        return columns.filter { $0 != table.tenantColumn }
+    }
+
+    private func jsonText(_ objects: [[String: JSONValue]], asArray: Bool) -> String {
+        asArray ? JSONValue.array(objects.map(JSONValue.object)).jsonText : JSONValue.object(objects[0]).jsonText
+    }
+
+    private var wantsRepresentation: Bool { query.preferences.returning == .representation }
+
+    private func rowsFromWrite(_ builder: inout RESTStatementBuilder, cte: String) throws -> String {
+        let columns = wantsRepresentation ? try builder.selectList(query.select) : "1"
+        return "WITH _pgw_rows AS (\(cte)) " + aggregate("_pgw_rows", selectList: columns.isEmpty ? "1" : columns)
+    }
+
+    private mutating func planInsert(_ policies: PolicySet, _ auth: AuthContext, body: [UInt8]) throws {
+        let objects = try objects(body, allowArray: true)
+        let columns = try writtenColumns(objects)
+        var builder = RESTStatementBuilder(table: table)
+        let input = builder.bind(.text(jsonText(objects, asArray: true)), as: "json")
+        let list = columns.map(RESTStatementBuilder.quoted).joined(separator: ", ")
+        var insert = columns.isEmpty
+            ? "INSERT INTO \(table.quotedName) SELECT FROM json_populate_recordset(NULL::\(table.quotedName), \(input)) RETURNING *"
+            : "INSERT INTO \(table.quotedName) (\(list)) SELECT \(list) FROM json_populate_recordset(NULL::\(table.quotedName), \(input))"
+        if !columns.isEmpty {
+            if let resolution = query.preferences.resolution {
+                var target = query.onConflict
+                if target.isEmpty, table.column(named: "id") != nil { target = ["id"] }
+                guard !target.isEmpty else {
+                    throw GatewayError(.badRequest, code: "PGRST100", "resolution needs on_conflict=<columns>")
+                }
+                let conflict = try target.map { try builder.column($0).sql }.joined(separator: ", ")
+                if resolution == .ignoreDuplicates {
+                    insert += " ON CONFLICT (\(conflict)) DO NOTHING"
+                } else {
+                    let updates = columns.filter { !target.contains($0) }
+                        .map { "\(RESTStatementBuilder.quoted($0)) = EXCLUDED.\(RESTStatementBuilder.quoted($0))" }
+                    insert += updates.isEmpty ? " ON CONFLICT (\(conflict)) DO NOTHING" : " ON CONFLICT (\(conflict)) DO UPDATE SET " + updates.joined(separator: ", ")
+                }
+            }
+            insert += " RETURNING *"
+        }
+        statements.append(Statement(try rowsFromWrite(&builder, cte: insert), builder.binds))
+        written = objects.map { object in
+            var row = object.mapValues(\.policyValue)
+            row[table.tenantColumn] = .text(caller.tenantID.uuidString.lowercased())
+            return row
+        }
+    }
+
+    private mutating func planUpdate(_ policies: PolicySet, _ auth: AuthContext, body: [UInt8]) throws {
+        let object = try objects(body, allowArray: false)[0]
+        let columns = try writtenColumns([object])
+        guard !columns.isEmpty else {
+            throw GatewayError(.badRequest, code: "PGRST102", "the PATCH body sets no column")
+        }
+        var builder = RESTStatementBuilder(table: table)
+        let input = builder.bind(.text(JSONValue.object(object).jsonText), as: "json")
+        let list = columns.map(RESTStatementBuilder.quoted).joined(separator: ", ")
+        // A row-valued subquery rather than FROM: no second relation whose columns could make the
+        // filter's column names ambiguous.
+        let set = columns.count == 1
+            ? "\(list) = (SELECT \(list) FROM json_populate_record(NULL::\(table.quotedName), \(input)))"
+            : "(\(list)) = (SELECT \(list) FROM json_populate_record(NULL::\(table.quotedName), \(input)))"
+        let condition = try whereClause(&builder, policies, .update, .using, auth)
+        let update = "UPDATE \(table.quotedName) SET \(set) WHERE \(condition) RETURNING *"
+        statements.append(Statement(try rowsFromWrite(&builder, cte: update), builder.binds))
+        try appendVisibleRows(policies, auth)
+        written = [object.mapValues(\.policyValue)]
+    }
+
+    private mutating func planDelete(_ policies: PolicySet, _ auth: AuthContext) throws {
+        var builder = RESTStatementBuilder(table: table)
+        let condition = try whereClause(&builder, policies, .delete, .using, auth)
+        statements.append(Statement(
+            try rowsFromWrite(&builder, cte: "DELETE FROM \(table.quotedName) WHERE \(condition) RETURNING *"), builder.binds))
+        try appendVisibleRows(policies, auth)
+    }
+
+    /// After the write, in the same transaction: how many rows the filter matches among those the
+    /// caller may see, and one of them (scalar columns only) for the explanation.
+    private mutating func appendVisibleRows(_ policies: PolicySet, _ auth: AuthContext) throws {
+        var builder = RESTStatementBuilder(table: table)
+        let condition = try whereClause(&builder, policies, .select, .using, auth)
+        statements.append(Statement("""
+            SELECT count(*) AS visible,
+                   (array_agg((SELECT jsonb_object_agg(key, value) FROM jsonb_each(to_jsonb(_pgw_visible))
+                               WHERE jsonb_typeof(value) <> 'object')))[1]::text AS sample
+            FROM \(table.quotedName) _pgw_visible WHERE \(condition.replacingOccurrences(of: "\(RESTStatementBuilder.quoted(table.name)).", with: "_pgw_visible."))
+            """, builder.binds))
+    }
+
+    // MARK: - Answers
+
+    func response(results: [QueryResult], policies: PolicySet, isHead: Bool, metrics: GatewayMetrics) throws -> Response {
+        guard let row = results.first?.first else {
+            throw GatewayError(.internalServerError, code: "PGW500", "the database returned no result")
+        }
+        let body = try row.decodeIfPresent("body", as: String.self) ?? (query.singular ? "null" : "[]")
+        let count: Int = try row.decode("n")
+        var headers = HTTPFields()
+        if let applied = query.preferences.appliedHeaderValue { headers[.preferenceApplied] = applied }
+
+        if command == .update || command == .delete, count == 0 {
+            throw hiddenWriteError(results: results, policies: policies, metrics: metrics)
+        }
+        if query.singular, count != 1, command == .select || wantsRepresentation {
+            throw GatewayError(
+                .notAcceptable, code: "PGRST116", "JSON object requested, multiple (or no) rows returned",
+                details: "The result contains \(count) rows")
+        }
+
+        switch command {
+        case .select:
+            var status: HTTPResponse.Status = .ok
+            var total = "*"
+            if results.count > 1, let totalRow = results[1].first {
+                let exact: Int = try totalRow.decode("total")
+                total = String(exact)
+                if count < exact { status = .partialContent }
+            }
+            headers[.contentRange] = count == 0 ? "*/\(total)" : "\(query.offset)-\(query.offset + count - 1)/\(total)"
+            return Self.json(status, body: isHead ? nil : body, headers: headers, singular: query.singular)
+        case .insert:
+            headers[.contentRange] = "*/*"
+            return Self.json(.created, body: wantsRepresentation ? body : nil, headers: headers, singular: query.singular)
+        default:
+            headers[.contentRange] = "0-\(count - 1)/*"
+            return wantsRepresentation
+                ? Self.json(.ok, body: body, headers: headers, singular: query.singular)
+                : Response(status: .noContent, headers: headers)
+        }
+    }
+
+    /// A write that touched no row: either nothing matches for this caller (404), or rows the
+    /// caller can see are protected by the command's policy (403, naming it).
+    private func hiddenWriteError(results: [QueryResult], policies: PolicySet, metrics: GatewayMetrics) -> GatewayError {
+        let verb = command == .update ? "update" : "delete"
+        guard results.count > 1, let visibleRow = results[1].first,
+              let visible = try? visibleRow.decode("visible", as: Int.self), visible > 0
+        else {
+            return GatewayError(
+                .notFound, code: "PGRST116", "no row of \(table.name) matches the filters for this caller",
+                details: "rows that your policies hide count as no match; nothing was \(verb)d")
+        }
+        metrics.policyDenied(table: table.name, command: command)
+        var error = GatewayError(
+            .forbidden, code: "42501",
+            "\(visible) row(s) of \(table.name) match but no \(verb) policy allows this caller to \(verb) them",
+            details: "nothing was \(verb)d")
+        if let sample = try? visibleRow.decodeIfPresent("sample", as: String.self),
+           let existing = try? JSONDecoder().decode(PolicyRow.self, from: Data(sample.utf8)) {
+            let new = command == .update ? existing.merging(written.first ?? [:]) { $1 } : nil
+            if let explanation = try? policies.explain(command, on: table.name, auth: caller.authContext, existing: existing, new: new) {
+                error.details = explanation.description
+                error.message = "\(verb) of \(table.name) denied by row-level security: " + explanation.reason
+            }
+        }
+        return error
+    }
+
+    /// After the database refused a write (42501): which row and which policy, from the evaluator.
+    /// An insert's rows are all known; an update's old rows are not (the statement was rolled
+    /// back), so its answer names the update policies whose WITH CHECK the new row must pass.
+    func explainRejection(policies: PolicySet) -> GatewayError? {
+        let status: HTTPResponse.Status = caller.role == .anon ? .unauthorized : .forbidden
+        switch command {
+        case .insert:
+            for row in written {
+                if let explanation = try? policies.explain(.insert, on: table.name, auth: caller.authContext, new: row, returning: wantsRepresentation),
+                   explanation.decision != .allowed {
+                    return GatewayError(
+                        status, code: "42501", "new row violates row-level security policy for table \"\(table.name)\": " + explanation.reason,
+                        details: explanation.description)
+                }
+            }
+        case .update:
+            let names = table.policies.filter { ($0.command == .update || $0.command == .all) && $0.applies(to: caller.role.rawValue) }.map(\.name)
+            return GatewayError(
+                status, code: "42501", "updated row violates row-level security policy for table \"\(table.name)\"",
+                details: names.isEmpty
+                    ? "no update policy applies to role \(caller.role.rawValue)"
+                    : "the new row must pass WITH CHECK of: " + names.map { "\"\($0)\"" }.joined(separator: ", "))
+        default:
+            break
+        }
+        return GatewayError(
+            status, code: "42501", "new row violates row-level security policy for table \"\(table.name)\"",
+            hint: "privacyctl policy explain --table \(table.name) --command \(command.rawValue) shows which policy decides")
+    }
+
+    static func json(_ status: HTTPResponse.Status, body: String?, headers: HTTPFields, singular: Bool) -> Response {
+        var headers = headers
+        headers[.contentType] = singular ? "application/vnd.pgrst.object+json; charset=utf-8" : "application/json; charset=utf-8"
+        guard let body else { return Response(status: status, headers: headers) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Policy
+
+/// `/openapi.json`: the gateway's own API, as OpenAPI 3.1. Built once from the policy set, so the
+/// `{table}` parameter lists exactly the governed tables and their columns.
+enum OpenAPIDocument {
+    static func json(policies: PolicySet) -> String {
+        let error: [String: Any] = [
+            "type": "object", "required": ["code", "message", "details", "hint"],
+            "properties": [
+                "code": ["type": "string"], "message": ["type": "string"],
+                "details": ["type": ["string", "null"]], "hint": ["type": ["string", "null"]],
+            ],
+        ]
+        let errorResponse: [String: Any] = ["description": "PostgREST-style error", "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]]
+        let tableParameter: [String: Any] = [
+            "name": "table", "in": "path", "required": true,
+            "schema": ["type": "string", "enum": policies.tables.map(\.name)],
+        ]
+        let query: [[String: Any]] = [
+            ["name": "select", "in": "query", "schema": ["type": "string"], "description": "columns, aliases (alias:col) and casts (col::text)"],
+            ["name": "order", "in": "query", "schema": ["type": "string"], "description": "col.asc|desc.nullsfirst|nullslast, comma-separated"],
+            ["name": "limit", "in": "query", "schema": ["type": "integer", "minimum": 0]],
+            ["name": "offset", "in": "query", "schema": ["type": "integer", "minimum": 0]],
+            ["name": "on_conflict", "in": "query", "schema": ["type": "string"]],
+            ["name": "or", "in": "query", "schema": ["type": "string"], "description": "(a.eq.1,and(b.gt.2,c.is.null))"],
+        ]
+        let auth: [[String: [String]]] = [["apikey": [], "bearer": []]]
+        let rows: [String: Any] = ["description": "rows", "content": ["application/json": ["schema": ["type": "array", "items": ["type": "object"]]]]]
+        var schemas: [String: Any] = ["Error": error]
+        for table in policies.tables {
+            schemas[table.name] = [
+                "type": "object",
+                "properties": Dictionary(uniqueKeysWithValues: table.columns.map { ($0.name, ["x-postgres-type": $0.type.canonical]) }),
+            ]
+        }
+        let document: [String: Any] = [
+            "openapi": "3.1.0",
+            "info": ["title": "Privacy Gateway", "version": "1"],
+            "components": [
+                "securitySchemes": [
+                    "apikey": ["type": "apiKey", "in": "header", "name": "apikey"],
+                    "bearer": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT"],
+                ],
+                "schemas": schemas,
+            ],
+            "paths": [
+                "/health": ["get": ["summary": "The process is up", "responses": ["200": ["description": "ok"]]]],
+                "/ready": ["get": ["summary": "Database reachable, migrations current, no policy drift",
+                                   "responses": ["200": ["description": "ready"], "503": ["description": "not ready, with reasons"]]]],
+                "/metrics": ["get": ["summary": "Prometheus metrics", "responses": ["200": ["description": "text exposition format"]]]],
+                "/rest/v1/{table}": [
+                    "parameters": [tableParameter],
+                    "get": ["summary": "Read rows the caller's policies allow", "security": auth, "parameters": query,
+                            "responses": ["200": rows, "206": rows, "400": errorResponse, "401": errorResponse, "404": errorResponse]],
+                    "head": ["summary": "As GET, without a body", "security": auth, "responses": ["200": ["description": "headers only"]]],
+                    "post": ["summary": "Insert one row or an array of rows", "security": auth,
+                             "responses": ["201": rows, "400": errorResponse, "403": errorResponse, "409": errorResponse]],
+                    "patch": ["summary": "Update the filtered rows; a write policy hides is explained (403/404)", "security": auth,
+                              "responses": ["200": rows, "204": ["description": "updated"], "403": errorResponse, "404": errorResponse]],
+                    "delete": ["summary": "Delete the filtered rows; a write policy hides is explained (403/404)", "security": auth,
+                               "responses": ["200": rows, "204": ["description": "deleted"], "403": errorResponse, "404": errorResponse]],
+                ],
+            ],
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
