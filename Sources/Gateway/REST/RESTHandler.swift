@@ -19,9 +19,10 @@ struct RESTHandler: Sendable {
     /// Request bodies above this are refused (413) before they are read in full.
     static let maximumBodySize = 8 * 1024 * 1024
 
-    func handle(_ request: Request, table name: String) async throws -> Response {
+    func handle(_ request: Request, table name: String, facts: RequestFacts) async throws -> Response {
         let caller = try await authenticator.authenticate(
             apikey: request.headers[.apikey], authorization: request.headers[.authorization])
+        facts.tenantID = caller.tenantID
         let command: PolicyCommand
         switch request.method {
         case .get, .head: command = .select

@@ -24,8 +24,8 @@ public struct GatewayServices: Sendable {
 
 /// Builds the gateway's HTTP application: one router, one error format.
 public enum GatewayApplication {
-    public static func router(services: GatewayServices) -> Router<BasicRequestContext> {
-        let router = Router()
+    public static func router(services: GatewayServices) -> Router<GatewayRequestContext> {
+        let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: RequestIDMiddleware(metrics: services.metrics))
         router.get("/health") { _, _ in
             try jsonResponse(.ok, ["status": "ok"])
@@ -49,8 +49,8 @@ public enum GatewayApplication {
         }
 
         let rest = RESTHandler(pool: services.pool, policies: services.policies, authenticator: services.authenticator, metrics: services.metrics)
-        let table: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
-            try await rest.handle(request, table: context.parameters.get("table") ?? "")
+        let table: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
+            try await rest.handle(request, table: context.parameters.get("table") ?? "", facts: context.facts)
         }
         router.get("/rest/v1/:table", use: table)
         router.head("/rest/v1/:table", use: table)

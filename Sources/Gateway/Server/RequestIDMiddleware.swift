@@ -11,7 +11,9 @@ extension HTTPField.Name {
 /// Gives every request an id (the caller's `x-request-id` when it is sane, else a new UUID),
 /// logs one line per request, and renders every error — including unexpected ones — as a
 /// PostgREST-style body carrying the same id. Unexpected errors never leak their text.
-struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
+struct RequestIDMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
     let metrics: GatewayMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -35,13 +37,15 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
         // The route template, never the raw path: label values stay bounded.
         let route = context.endpointPath ?? "unmatched"
         metrics.request(route: route, method: request.method.rawValue, status: response.status.code, seconds: seconds)
-        context.logger.info("request", metadata: [
+        var line: Logger.Metadata = [
             "route": .string(route),
             "method": .string(request.method.rawValue),
             "path": .string(request.uri.path),
             "status": .stringConvertible(response.status.code),
             "latency_ms": .string(String(format: "%.3f", seconds * 1000)),
-        ])
+        ]
+        if let tenant = context.facts.tenantID { line["tenant"] = .string(tenant.uuidString.lowercased()) }
+        context.logger.info("request", metadata: line)
         return response
     }
 

@@ -1,0 +1,25 @@
+import Foundation
+import Hummingbird
+import Synchronization
+
+/// The request context of every gateway route: Hummingbird's core storage plus what a handler
+/// learns that the request log line should carry (the tenant, once authenticated).
+public struct GatewayRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Shared by the logging middleware and the handler, which sees the request after it.
+    public let facts = RequestFacts()
+
+    public init(source: Source) {
+        coreContext = .init(source: source)
+    }
+}
+
+/// Facts about one request, written by its handler, read by the log line. Never secrets.
+public final class RequestFacts: Sendable {
+    private let tenant = Mutex<UUID?>(nil)
+
+    public var tenantID: UUID? {
+        get { tenant.withLock { $0 } }
+        set { tenant.withLock { $0 = newValue } }
+    }
+}
