@@ -41,6 +41,10 @@ let package = Package(
         ),
         .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(
+            name: "Audit",
+            dependencies: ["Sodium", "Postgres", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
             name: "Gateway",
             dependencies: [
                 "Sodium",
@@ -82,6 +86,7 @@ let package = Package(
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Fixtures"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "TestSupport"]),
         // Runs the built executables as an operator would; needs `swift build` first (scripts/test does it).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Postgres"]),
         .testTarget(

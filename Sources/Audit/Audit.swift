@@ -1,0 +1,1 @@
+// Audit trail: see DESIGN.md §8.
