@@ -20,7 +20,45 @@ struct RootKeyOptions: ParsableArguments {
 
 struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "tenant", abstract: "Create and list tenants.", subcommands: [Create.self, List.self])
+        commandName: "tenant", abstract: "Create and list tenants; set how their users' JWTs are verified.",
+        subcommands: [Create.self, List.self, SetJWT.self])
+
+    struct SetJWT: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-jwt",
+            abstract: "Set a tenant's HS256 secret and/or its RS256/ES256 public keys (a JWKS file).",
+            discussion: """
+                The gateway picks up the change within a minute (its key cache).
+                Example: privacyctl tenant set-jwt --tenant <id> --jwks auth-provider-jwks.json
+                """)
+        @Option(help: "Tenant id.") var tenant: String
+        @Option(help: "New HS256 secret (at least 32 bytes).") var secret: String?
+        @Option(help: "A JWKS file: {\"keys\": [...]} or a JSON array of JWKs.") var jwks: String?
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard UUID(uuidString: tenant) != nil else { throw ValidationError("--tenant must be a tenant id (a UUID), got \"\(tenant)\"") }
+            guard secret != nil || jwks != nil else { throw ValidationError("give --secret, --jwks or both") }
+        }
+
+        func run() async throws {
+            let out = Output(json: output.json)
+            try await out.run {
+                var keys: String?
+                if let jwks {
+                    guard let data = FileManager.default.contents(atPath: jwks) else {
+                        throw GatewayError.invalidInput("cannot read JWKS file \(jwks)")
+                    }
+                    keys = String(decoding: data, as: UTF8.self)
+                }
+                let pool = try database.ownerPool()
+                defer { pool.close() }
+                let updated = try await TenantRegistry(pool: pool).setJWT(tenant: UUID(uuidString: tenant)!, secret: secret, jwks: keys)
+                try out.emit(updated) { "updated JWT settings of tenant \(updated.name)" }
+            }
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -1,4 +1,5 @@
 import Foundation
+import JWTKit
 @testable import Gateway
 import Postgres
 import Sodium
@@ -90,5 +91,30 @@ struct ServiceKeyFormatTests {
         #expect(ServiceKeyRegistry.keyID(of: "pgw_\(hex)_short") == nil)
         #expect(ServiceKeyRegistry.keyID(of: "xyz_\(hex)_\(secret)") == nil)
         #expect(ServiceKeyRegistry.keyID(of: "pgw_\(String(repeating: "g", count: 32))_\(secret)") == nil)
+    }
+}
+
+@Suite("Tenant JWT settings")
+struct TenantJWTSettingsTests {
+    @Test("public keys are set from a JWKS; unusable keys and malformed documents are refused with the reason")
+    func setPublicKeys() async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            let pool = ConnectionPool(configuration: owner)
+            defer { pool.close() }
+            let registry = TenantRegistry(pool: pool)
+            let tenant = try await registry.create(name: "t", jwtSecret: nil)
+            let malformed = await #expect(throws: GatewayError.self) { try await registry.setJWT(tenant: tenant.id, secret: nil, jwks: "not json") }
+            #expect(malformed?.status == .badRequest)
+            let symmetric = await #expect(throws: GatewayError.self) {
+                try await registry.setJWT(tenant: tenant.id, secret: nil, jwks: #"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#)
+            }
+            #expect(symmetric?.message.contains("\"oct\" is not supported") == true)
+            let key = ecJWK(ES256PrivateKey(), kid: "k1")
+            try await registry.setJWT(tenant: tenant.id, secret: nil, jwks: JSONValue.object(["keys": .array([key])]).jsonText)
+            let stored = try await pool.query("SELECT jsonb_array_length(jwt_public_keys) AS n FROM tenants WHERE id = $1", [tenant.id])
+            #expect(try stored.first?.decode("n", as: Int.self) == 1)
+            let unknown = await #expect(throws: GatewayError.self) { try await registry.setJWT(tenant: UUID(), secret: String(repeating: "x", count: 40), jwks: nil) }
+            #expect(unknown?.status == .notFound)
+        }
     }
 }

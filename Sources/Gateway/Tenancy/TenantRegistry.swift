@@ -64,6 +64,46 @@ public struct TenantRegistry: Sendable {
         ).rows.map(Self.tenant)
     }
 
+    /// Replaces a tenant's JWT verification settings. `secret` (HS256, at least 32 bytes) is
+    /// changed only when given; `jwks` — a JWK Set `{"keys": […]}` or a bare array of JWKs
+    /// (RSA for RS256, EC P-256 for ES256) — replaces the public keys when given. Keys that
+    /// cannot be used are refused with the reason, so a typo never silently locks users out.
+    @discardableResult
+    public func setJWT(tenant id: UUID, secret: String?, jwks: String?) async throws -> Tenant {
+        if let secret, secret.utf8.count < Self.minimumJWTSecretLength {
+            throw GatewayError.invalidInput(
+                "the JWT secret is \(secret.utf8.count) bytes; HS256 needs at least \(Self.minimumJWTSecretLength)")
+        }
+        var keysJSON: String?
+        if let jwks {
+            let keys: [JSONValue]
+            switch try? JSONDecoder().decode(JSONValue.self, from: Data(jwks.utf8)) {
+            case .array(let array)?: keys = array
+            case .object(let set)?:
+                guard case .array(let array)? = set["keys"] else { fallthrough }
+                keys = array
+            default:
+                throw GatewayError.invalidInput("the JWKS must be a JSON array of JWKs or an object {\"keys\": [...]}")
+            }
+            let parsed = await TenantKeys.parse(jwtSecret: nil, publicKeys: JSONValue.array(keys).jsonText)
+            guard parsed.problems.isEmpty else {
+                throw GatewayError.invalidInput("unusable public key: " + parsed.problems.joined(separator: "; "))
+            }
+            keysJSON = JSONValue.array(keys).jsonText
+        }
+        let result = try await pool.query(
+            """
+            UPDATE public.tenants
+            SET jwt_secret = coalesce($2, jwt_secret), jwt_public_keys = coalesce($3::jsonb, jwt_public_keys)
+            WHERE id = $1
+            RETURNING id, name, created_at, jwt_secret IS NOT NULL AS has_secret
+            """, [id, secret, keysJSON])
+        guard let row = result.first else {
+            throw GatewayError.notFound("tenant \(id.uuidString.lowercased()) does not exist")
+        }
+        return try Self.tenant(row)
+    }
+
     private static func tenant(_ row: PostgresRow) throws -> Tenant {
         Tenant(id: try row.decode("id"), name: try row.decode("name"), createdAt: try row.decode("created_at"),
                hasJWTSecret: try row.decode("has_secret"))
