@@ -71,9 +71,21 @@ PY
 cluster_init() {
     local dir bindir
     mkdir -p "$1"
-    dir="$(cd "$1" && pwd)"
+    dir="$(cd "$1" && pwd -P)"
     bindir="$(pg_bindir)"
     pg_os_user
+    # The server runs as $PG_OS_USER, which cannot reach a cluster inside a private home (e.g. a
+    # clone under /root). Keep the cluster elsewhere then, behind a symlink at the same path.
+    if [ "$(id -u)" -eq 0 ] && ! runuser -u "$PG_OS_USER" -- test -x "$dir" 2>/dev/null \
+        && [ -z "$(ls -A "$dir" 2>/dev/null)" ]; then
+        local real="/var/lib/privacy-gateway/$(printf '%s' "$dir" | sha256sum | cut -c1-16)"
+        mkdir -p "$real"
+        chown "$PG_OS_USER" "$real"
+        chmod 755 /var/lib/privacy-gateway "$real"
+        rmdir "$dir" && ln -s "$real" "$dir"
+        dir="$real"
+        log "$1 is not reachable by the $PG_OS_USER user; the cluster lives in $real"
+    fi
     if [ ! -f "$dir/pgdata/PG_VERSION" ]; then
         log "initialising a private PostgreSQL cluster in $dir/pgdata"
         mkdir -p "$dir/pgdata" "$dir/socket"
@@ -88,7 +100,7 @@ cluster_init() {
 # cluster_start DIR: starts the cluster (if not running) and waits until it accepts connections.
 cluster_start() {
     local dir bindir port
-    dir="$(cd "$1" && pwd)"
+    dir="$(cd "$1" && pwd -P)"
     bindir="$(pg_bindir)"
     pg_os_user
     port="$(cat "$dir/port")"
@@ -102,7 +114,8 @@ cluster_start() {
 }
 
 cluster_stop() {
-    local dir="$1" bindir
+    local dir bindir
+    dir="$(cd "$1" 2>/dev/null && pwd -P)" || return 0
     bindir="$(pg_bindir)"
     pg_os_user
     as_pg_user "$bindir/pg_ctl" -D "$dir/pgdata" -m fast -w stop >/dev/null 2>&1 || true
