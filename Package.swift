@@ -42,7 +42,8 @@ let package = Package(
         .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(
             name: "Audit",
-            dependencies: ["Sodium", "Postgres", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Sodium", "Postgres", .product(name: "Logging", package: "swift-log")],
+            exclude: ["ENCODING.md"]
         ),
         .target(
             name: "Gateway",
