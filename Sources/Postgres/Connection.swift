@@ -76,6 +76,15 @@ public final class Connection {
         return PQstatus(handle) == CONNECTION_OK
     }
 
+    /// Readies the connection for a new pool user: it must be alive (the server may have closed it
+    /// while it sat idle), and a transaction its previous user left open is rolled back.
+    func prepareForNewUser() throws {
+        guard isHealthy else {
+            throw PostgresError(.connectionLost, "the database closed this connection while it was idle")
+        }
+        if inTransaction { try simple("ROLLBACK") }
+    }
+
     /// Whether a transaction is open (or failed and awaiting ROLLBACK).
     public var inTransaction: Bool {
         let status = PQtransactionStatus(handle)

@@ -12,7 +12,14 @@ public final class PooledConnection: @unchecked Sendable {
     // Invariant: `connection` is only touched on `queue`.
     private let connection: Connection
     private let queue: DispatchQueue
-    private let runs = Mutex(0)
+
+    private struct Checkout {
+        /// Units of work since this checkout began.
+        var runs = 0
+        /// The first unit of work checks the connection before using it (see ``checkout()``).
+        var checkPending = false
+    }
+    private let checkoutState = Mutex(Checkout())
 
     private init(connection: Connection, queue: DispatchQueue) {
         self.connection = connection
@@ -33,17 +40,26 @@ public final class PooledConnection: @unchecked Sendable {
         }
     }
 
-    /// Runs blocking libpq work on this connection's own thread.
-    public func run<T: Sendable>(_ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        runs.withLock { $0 += 1 }
-        return try await runUncounted(work)
+    /// Starts a checkout. The connection is checked — alive, and no transaction left open by its
+    /// previous user — at the start of the first unit of work, on its own thread, rather than in
+    /// a hop of its own: a request then costs one thread hop and one round trip.
+    func checkout() {
+        checkoutState.withLock { $0 = Checkout(runs: 0, checkPending: true) }
     }
 
-    /// Pool housekeeping, not counted as the caller's work.
-    private func runUncounted<T: Sendable>(_ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
+    /// Runs blocking libpq work on this connection's own thread.
+    public func run<T: Sendable>(_ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        let check = checkoutState.withLock { state -> Bool in
+            state.runs += 1
+            defer { state.checkPending = false }
+            return state.checkPending
+        }
+        return try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                continuation.resume(with: Result { try work(self.connection) })
+                continuation.resume(with: Result {
+                    if check { try self.connection.prepareForNewUser() }
+                    return try work(self.connection)
+                })
             }
         }
     }
@@ -60,29 +76,16 @@ public final class PooledConnection: @unchecked Sendable {
         try await run { try $0.pipeline(statements, timeout: timeout) }
     }
 
-    var runsSinceCheckout: Int { runs.withLock { $0 } }
-
-    /// Prepares the connection for its next user; `false` when it must be discarded.
-    func recycle() async -> Bool {
-        runs.withLock { $0 = 0 }
-        return (try? await runUncounted { connection -> Bool in
-            guard connection.isHealthy else { return false }
-            if connection.inTransaction { try connection.simple("ROLLBACK") }
-            return connection.isHealthy
-        }) ?? false
-    }
-
-    func checkHealth() async -> Bool {
-        (try? await runUncounted { $0.isHealthy }) ?? false
-    }
+    var runsSinceCheckout: Int { checkoutState.withLock { $0.runs } }
 }
 
 /// A bounded pool of libpq connections.
 ///
 /// Checkout waits (without blocking a thread) when all connections are in use, up to
-/// `acquireTimeout`. Connections the server dropped — a restart, say — are noticed at checkout
-/// and replaced; a unit of work whose very first round trip found its connection dead is retried
-/// once on a fresh one, so a server restart is invisible to callers once the server is back.
+/// `acquireTimeout`. Connections the server dropped — a restart, say — are noticed by the first
+/// unit of work of a checkout, before it sends anything; that unit is then retried once on a
+/// fresh connection (and the other idle ones are dropped), so a server restart is invisible to
+/// callers once the server is back.
 public final class ConnectionPool: Sendable {
     public struct Options: Sendable {
         public var maxConnections: Int
@@ -216,18 +219,20 @@ public final class ConnectionPool: Sendable {
             case .closed:
                 throw PostgresError(.poolClosed, "the connection pool is closed")
             case .use(let connection):
-                if await connection.checkHealth() { return connection }
-                discard(connection)
+                connection.checkout()
+                return connection
             case .open:
-                return try await openConnection()
+                let connection = try await openConnection()
+                connection.checkout()
+                return connection
             case .wait:
+                let connection: PooledConnection
                 switch try await waitForGrant() {
-                case .connection(let connection):
-                    if await connection.checkHealth() { return connection }
-                    discard(connection)
-                case .openNew:
-                    return try await openConnection()
+                case .connection(let granted): connection = granted
+                case .openNew: connection = try await openConnection()
                 }
+                connection.checkout()
+                return connection
             }
         }
     }
@@ -283,11 +288,8 @@ public final class ConnectionPool: Sendable {
 
     // MARK: - Return
 
+    /// Returns a connection. It is checked by its next user's first unit of work, not here.
     private func release(_ connection: PooledConnection) async {
-        guard await connection.recycle() else {
-            discard(connection)
-            return
-        }
         let waiter = state.withLock { state -> Waiter? in
             if state.closed {
                 state.open -= 1
