@@ -107,6 +107,15 @@ public final class RequestAuthenticator: Sendable {
     private let logger: Logger
     private let serviceKeyCache: Mutex<BoundedCache<[UInt8], Cached<ServiceKey>>>
     private let tenantCache: Mutex<BoundedCache<UUID, Cached<TenantKeys>>>
+    /// Verified tokens per tenant, until the earlier of their `exp` and the tenant-keys TTL:
+    /// clients send the same JWT for many requests, and decoding and checking it again was the
+    /// largest cost of a request after logging (perf). Keyed by the whole token, compared exactly.
+    private let tokenCache: Mutex<BoundedCache<VerifiedTokenKey, Cached<[String: JSONValue]>>>
+
+    private struct VerifiedTokenKey: Hashable, Sendable {
+        let tenant: UUID
+        let token: String
+    }
 
     /// `pool` logs in as the gateway role; `rootKey` is the one service keys were hashed under.
     public init(
@@ -120,6 +129,7 @@ public final class RequestAuthenticator: Sendable {
         self.logger = logger
         self.serviceKeyCache = Mutex(BoundedCache(capacity: options.serviceKeyCapacity))
         self.tenantCache = Mutex(BoundedCache(capacity: options.tenantCapacity))
+        self.tokenCache = Mutex(BoundedCache(capacity: options.serviceKeyCapacity))
     }
 
     /// Authenticates one request from its `apikey` and `Authorization` header values (nil when
@@ -135,7 +145,7 @@ public final class RequestAuthenticator: Sendable {
             // The tenant was deleted after its key was cached; its keys went with it.
             throw GatewayError.invalidAPIKey
         }
-        var claims = try JWTVerifier.verify(token, with: keys, now: Date())
+        var claims = try verifiedClaims(token, tenant: tenant, keys: keys)
         let (role, userID) = try Self.identity(claims)
         claims["role"] = .string(role.rawValue)
         if options.registersSubjects, let userID {
@@ -152,6 +162,25 @@ public final class RequestAuthenticator: Sendable {
     /// Drops one tenant's cached keys (e.g. after changing its JWT settings in this process).
     public func invalidateTenant(_ tenant: UUID) {
         tenantCache.withLock { $0.removeValue(for: tenant) }
+        tokenCache.withLock { $0.removeAll() }
+    }
+
+    private func verifiedClaims(_ token: Substring, tenant: UUID, keys: TenantKeys) throws -> [String: JSONValue] {
+        let key = VerifiedTokenKey(tenant: tenant, token: String(token))
+        let now = ContinuousClock.now
+        if let cached = tokenCache.withLock({ $0.value(for: key) }), cached.expires > now {
+            return cached.value
+        }
+        let wallClock = Date()
+        let claims = try JWTVerifier.verify(token, with: keys, now: wallClock)
+        var expires = now + options.tenantKeysTTL
+        if let exp = claims["exp"]?.numberValue {
+            let remaining = exp - wallClock.timeIntervalSince1970
+            guard remaining > 0 else { return claims }
+            expires = min(expires, now + .milliseconds(Int64(remaining * 1000)))
+        }
+        tokenCache.withLock { $0.insert(Cached(value: claims, expires: expires), for: key) }
+        return claims
     }
 
     // MARK: - Service key

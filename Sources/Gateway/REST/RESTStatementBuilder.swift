@@ -41,7 +41,9 @@ struct RESTStatementBuilder {
     }
 
     static func quoted(_ identifier: String) -> String {
-        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        // Catalogue names are plain identifiers; the escape is for completeness, off the hot path.
+        guard identifier.utf8.contains(UInt8(ascii: "\"")) else { return "\"" + identifier + "\"" }
+        return "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     /// The type a value is cast to: the column's type without length modifiers, so a bound value
