@@ -71,6 +71,7 @@ let package = Package(
         .executableTarget(
             name: "privacyctl",
             dependencies: [
+                "Audit",
                 "Gateway",
                 "Policy",
                 "Postgres",

@@ -66,6 +66,12 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         self.position = position
     }
 
+    /// Message and SQLSTATE only, for logs and wrapped errors: a server's `detail` can quote row
+    /// values ("Failing row contains …"), which must not reach a log line.
+    public var summary: String {
+        message + (sqlState.map { " [SQLSTATE \($0)]" } ?? "")
+    }
+
     public var description: String {
         var text = ""
         if let migration {

@@ -7,11 +7,12 @@ import Postgres
 struct PrivacyCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "privacyctl",
-        abstract: "Operate a Privacy Gateway: migrations, tenants, service keys, key files.",
+        abstract: "Operate a Privacy Gateway: migrations, tenants, service keys, policies, audit trail, key files.",
         discussion: """
             Configuration comes from the environment, overridable by flags:
               DATABASE_URL            owner role (migrations, admin commands)
               PRIVACY_ROOT_KEY_FILE   32-byte root key (base64, mode 0600)
+              PRIVACY_SIGNING_KEY_FILE  32-byte Ed25519 seed for audit checkpoints (base64, mode 0600)
               PRIVACY_MIGRATIONS_DIR  default: migrations
 
             Exit codes: 0 ok, 1 failure, 2 usage error, 3 verification failed.
@@ -24,7 +25,7 @@ struct PrivacyCtl: AsyncParsableCommand {
               privacyctl tenant create --name acme --json
               privacyctl servicekey create --tenant <id> --scope data:read --scope secrets:read --json
             """,
-        subcommands: [Migrate.self, Keys.self, TenantCommand.self, ServiceKeyCommand.self, PolicyCLI.self])
+        subcommands: [Migrate.self, Keys.self, TenantCommand.self, ServiceKeyCommand.self, PolicyCLI.self, AuditCLI.self])
 
     /// ArgumentParser exits 64 on usage errors; this tool promises 2 (DESIGN.md §6).
     static func main() async {

@@ -1,1 +1,0 @@
-// Audit trail: see DESIGN.md §8.

@@ -1,0 +1,376 @@
+import Foundation
+import Postgres
+import Sodium
+
+/// An export bundle: a directory an auditor verifies with no database (ENCODING.md §6).
+///
+/// ```
+/// manifest.json      format, tenant, exported_at, from_seq, head, SHA-256 of each file below
+/// entries.jsonl      one entry per line, in seq order
+/// checkpoints.json   all of the tenant's checkpoints
+/// keys.json          the public keys that signed them: [{key_id, public_key}]
+/// ```
+public enum AuditBundle {
+    /// `manifest.json`'s `format` value.
+    public static let format = "privacy-gateway-audit-bundle"
+    /// File names inside a bundle directory.
+    public static let entriesFile = "entries.jsonl"
+    public static let checkpointsFile = "checkpoints.json"
+    public static let keysFile = "keys.json"
+    public static let manifestFile = "manifest.json"
+
+    /// The bundle's table of contents.
+    public struct Manifest: Sendable, Codable, Hashable {
+        public struct Head: Sendable, Codable, Hashable {
+            public var seq: Int64
+            /// Lowercase hex.
+            public var hash: String
+        }
+        public var format: String
+        public var version: Int
+        /// The canonical encoding of entries and checkpoints (ENCODING.md).
+        public var encoding: String
+        public var tenantID: UUID
+        public var exportedAt: String
+        /// The first seq in entries.jsonl (1 unless exported `--since`).
+        public var fromSeq: Int64
+        /// The tenant's head when the bundle was written; the entries must end there.
+        public var head: Head
+        public var entries: Int
+        /// File name → lowercase hex SHA-256 of its bytes.
+        public var files: [String: String]
+
+        enum CodingKeys: String, CodingKey {
+            case format, version, encoding, tenantID = "tenant_id", exportedAt = "exported_at", fromSeq = "from_seq"
+            case head, entries, files
+        }
+    }
+
+    /// A public key as listed in keys.json.
+    public struct PublicKey: Sendable, Codable, Hashable {
+        public var keyID: String
+        public var publicKey: String
+        enum CodingKeys: String, CodingKey { case keyID = "key_id", publicKey = "public_key" }
+    }
+
+    // MARK: - Export
+
+    /// Writes the tenant's chain (from `since`, if given) with all its checkpoints into
+    /// `directory` (created if missing; existing bundle files are replaced).
+    ///
+    /// Everything is read in one read-only repeatable-read transaction, so the bundle is a
+    /// consistent snapshot even while appends continue; entries are streamed page by page.
+    public static func export(pool: ConnectionPool, tenant: UUID, since: Date? = nil, to directory: URL) async throws -> Manifest {
+        do {
+            return try await pool.withConnection { connection in
+                try await connection.run { connection in
+                    try connection.transaction(isolation: .repeatableRead) { connection in
+                        try write(connection, tenant: tenant, since: since, to: directory)
+                    }
+                }
+            }
+        } catch {
+            throw AuditError.wrap(error, "audit export failed")
+        }
+    }
+
+    private static func write(_ connection: Connection, tenant: UUID, since: Date?, to directory: URL) throws -> Manifest {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let first = try connection.pipeline([
+            AuditSQL.head(tenant), AuditSQL.checkpoints(tenant),
+            Statement("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', \(AuditSQL.canonicalTimeFormat)) AS now"),
+        ])
+        let head = Manifest.Head(
+            seq: try first[0].first?.decode("seq") ?? 0,
+            hash: Hex.encode(try first[0].first?.decode("hash") ?? AuditEntry.genesisHash))
+        let checkpoints = try first[1].rows.map(AuditSQL.checkpoint)
+        var fromSeq: Int64 = 1
+        if let since {
+            let row = try connection.pipeline([AuditSQL.firstSeq(tenant, since: since)])[0].first
+            fromSeq = try row?.decodeIfPresent("seq", as: Int64.self) ?? head.seq + 1
+        }
+
+        // Entries, one JSON document per line, streamed to disk with their SHA-256.
+        let entriesURL = directory.appendingPathComponent(entriesFile)
+        guard FileManager.default.createFile(atPath: entriesURL.path, contents: nil) else {
+            throw AuditError(.bundle, "cannot create \(entriesURL.path)")
+        }
+        let handle = try FileHandle(forWritingTo: entriesURL)
+        defer { try? handle.close() }
+        try handle.truncate(atOffset: 0)
+        var hasher = SHA256.Hasher()
+        var count = 0
+        var after = fromSeq - 1
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        while true {
+            let page = try connection.pipeline([AuditSQL.entries(tenant, after: after, limit: 2000)])[0].rows
+            if page.isEmpty { break }
+            var chunk = Data()
+            for row in page {
+                let entry = try AuditSQL.entry(row)
+                chunk.append(try encoder.encode(CodableEntry(entry)))
+                chunk.append(0x0A)
+                after = entry.seq
+                count += 1
+            }
+            hasher.update(Array(chunk))
+            try handle.write(contentsOf: chunk)
+        }
+
+        let pretty = JSONEncoder()
+        pretty.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let checkpointsData = try pretty.encode(checkpoints.map(CodableCheckpoint.init))
+        var keys: [String: PublicKey] = [:]
+        for checkpoint in checkpoints {
+            keys[checkpoint.keyID] = PublicKey(keyID: checkpoint.keyID, publicKey: Hex.encode(checkpoint.publicKey))
+        }
+        let keysData = try pretty.encode(keys.keys.sorted().map { keys[$0]! })
+        try checkpointsData.write(to: directory.appendingPathComponent(checkpointsFile))
+        try keysData.write(to: directory.appendingPathComponent(keysFile))
+
+        let manifest = Manifest(
+            format: format, version: 1, encoding: "v1", tenantID: tenant, exportedAt: try first[2].first!.decode("now"),
+            fromSeq: fromSeq, head: head, entries: count,
+            files: [
+                entriesFile: Hex.encode(hasher.finalize()),
+                checkpointsFile: Hex.encode(SHA256.hash(Array(checkpointsData))),
+                keysFile: Hex.encode(SHA256.hash(Array(keysData))),
+            ])
+        try pretty.encode(manifest).write(to: directory.appendingPathComponent(manifestFile))
+        return manifest
+    }
+
+    // MARK: - Offline verification
+
+    /// Verifies a bundle directory with no database.
+    ///
+    /// - Parameter trustedKeys: key id → public key held by the auditor independently of the
+    ///   bundle. `nil` trusts the keys in keys.json, which proves the bundle is self-consistent
+    ///   but not who signed it.
+    /// - Throws: ``AuditError/Code/bundle`` only when the manifest itself is missing or
+    ///   unreadable; everything else wrong is a failure in the report.
+    public static func verify(directory: URL, trustedKeys: [String: [UInt8]]? = nil) throws -> VerificationReport {
+        let manifest: Manifest
+        guard let manifestData = try? Data(contentsOf: directory.appendingPathComponent(manifestFile)) else {
+            throw AuditError(.bundle, "\(directory.path) is not an audit bundle: it has no readable \(manifestFile)")
+        }
+        do {
+            manifest = try JSONDecoder().decode(Manifest.self, from: manifestData)
+        } catch {
+            throw AuditError(.bundle, "\(directory.path)/\(manifestFile) is not a bundle manifest (\(error))")
+        }
+        var problems: [VerificationFailure] = []
+        guard manifest.format == format, manifest.version == 1, manifest.encoding == "v1" else {
+            throw AuditError(.bundle, "unsupported bundle \(manifest.format) version \(manifest.version) encoding \(manifest.encoding)")
+        }
+
+        func load(_ name: String) -> Data {
+            guard let data = try? Data(contentsOf: directory.appendingPathComponent(name)) else {
+                problems.append(VerificationFailure(.malformed, seq: nil, "\(name) is missing or unreadable"))
+                return Data()
+            }
+            if Hex.encode(SHA256.hash(Array(data))) != manifest.files[name] {
+                problems.append(VerificationFailure(.malformed, seq: nil, "\(name) does not match its SHA-256 in the manifest"))
+            }
+            return data
+        }
+        let entriesData = load(entriesFile)
+        let checkpointsData = load(checkpointsFile)
+        let keysData = load(keysFile)
+
+        let decoder = JSONDecoder()
+        var checkpoints: [AuditCheckpoint] = []
+        if let decoded = try? decoder.decode([CodableCheckpoint].self, from: checkpointsData) {
+            checkpoints = decoded.map(\.checkpoint)
+        } else if !checkpointsData.isEmpty {
+            problems.append(VerificationFailure(.malformed, seq: nil, "\(checkpointsFile) is not a list of checkpoints"))
+        }
+        var keys = trustedKeys ?? [:]
+        if trustedKeys == nil {
+            for key in (try? decoder.decode([PublicKey].self, from: keysData)) ?? [] {
+                guard let bytes = Hex.decode(key.publicKey), AuditCheckpoint.keyID(of: bytes) == key.keyID else {
+                    problems.append(VerificationFailure(.malformed, seq: nil, "\(keysFile): key \(key.keyID) does not match its public key"))
+                    continue
+                }
+                keys[key.keyID] = bytes
+            }
+        }
+
+        var verifier = AuditVerifier(
+            tenant: manifest.tenantID, checkpoints: checkpoints, trustedKeys: keys, startSeq: manifest.fromSeq,
+            expectedHead: Hex.decode(manifest.head.hash).map { (manifest.head.seq, $0) })
+        for (index, line) in entriesData.split(separator: 0x0A, omittingEmptySubsequences: true).enumerated() {
+            guard let entry = try? decoder.decode(CodableEntry.self, from: Data(line)).entry else {
+                problems.append(VerificationFailure(.malformed, seq: nil, "\(entriesFile) line \(index + 1) is not an entry"))
+                continue
+            }
+            verifier.consume(entry)
+        }
+        var report = verifier.finish()
+        report.failures = problems + report.failures
+        return report
+    }
+
+    /// Verifies the tenant's chain in the database directly (`privacyctl audit verify --live`),
+    /// including that the head row matches the last entry. Read in one repeatable-read snapshot.
+    ///
+    /// - Parameter trustedKeys: as for ``verify(directory:trustedKeys:)``; `nil` trusts the
+    ///   public keys stored with the checkpoints.
+    public static func verifyLive(pool: ConnectionPool, tenant: UUID, trustedKeys: [String: [UInt8]]? = nil) async throws -> VerificationReport {
+        do {
+            return try await pool.withConnection { connection in
+                try await connection.run { connection in
+                    try connection.transaction(isolation: .repeatableRead) { connection in
+                        let first = try connection.pipeline([AuditSQL.head(tenant), AuditSQL.checkpoints(tenant)])
+                        let checkpoints = try first[1].rows.map(AuditSQL.checkpoint)
+                        var keys = trustedKeys ?? [:]
+                        if trustedKeys == nil {
+                            for checkpoint in checkpoints { keys[checkpoint.keyID] = checkpoint.publicKey }
+                        }
+                        let head = try first[0].first.map { (seq: try $0.decode("seq", as: Int64.self), hash: try $0.decode("hash", as: [UInt8].self)) }
+                        var verifier = AuditVerifier(
+                            tenant: tenant, checkpoints: checkpoints, trustedKeys: keys,
+                            expectedHead: head ?? (0, AuditEntry.genesisHash))
+                        var after: Int64 = 0
+                        while true {
+                            let page = try connection.pipeline([AuditSQL.entries(tenant, after: after, limit: 2000)])[0].rows
+                            if page.isEmpty { break }
+                            for row in page {
+                                let entry = try AuditSQL.entry(row)
+                                verifier.consume(entry)
+                                after = entry.seq
+                            }
+                        }
+                        return verifier.finish()
+                    }
+                }
+            }
+        } catch {
+            throw AuditError.wrap(error, "live audit verification failed")
+        }
+    }
+
+    /// Reads a bundle's entries (for tools and tests); throws on an unreadable line.
+    public static func entries(in directory: URL) throws -> [AuditEntry] {
+        let data = try Data(contentsOf: directory.appendingPathComponent(entriesFile))
+        return try data.split(separator: 0x0A, omittingEmptySubsequences: true).map {
+            try JSONDecoder().decode(CodableEntry.self, from: Data($0)).entry
+        }
+    }
+}
+
+// MARK: - JSON forms (snake_case, hashes in lowercase hex, NULL as null)
+
+struct CodableEntry: Codable {
+    let entry: AuditEntry
+
+    init(_ entry: AuditEntry) { self.entry = entry }
+
+    enum CodingKeys: String, CodingKey {
+        case tenantID = "tenant_id", seq, at, actor, action, target, outcome, requestID = "request_id", ip
+        case userAgent = "user_agent", details, prevHash = "prev_hash", hash
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func bytes(_ key: CodingKeys) throws -> [UInt8] {
+            guard let value = Hex.decode(try c.decode(String.self, forKey: key)) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "not hex")
+            }
+            return value
+        }
+        entry = AuditEntry(
+            tenantID: try c.decode(UUID.self, forKey: .tenantID), seq: try c.decode(Int64.self, forKey: .seq),
+            at: try c.decode(String.self, forKey: .at), actor: try c.decodeIfPresent(String.self, forKey: .actor),
+            action: try c.decode(String.self, forKey: .action), target: try c.decodeIfPresent(String.self, forKey: .target),
+            outcome: try c.decode(String.self, forKey: .outcome),
+            requestID: try c.decodeIfPresent(String.self, forKey: .requestID),
+            ip: try c.decodeIfPresent(String.self, forKey: .ip), userAgent: try c.decodeIfPresent(String.self, forKey: .userAgent),
+            details: try c.decode([String: AuditValue].self, forKey: .details),
+            prevHash: try bytes(.prevHash), hash: try bytes(.hash))
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(entry.tenantID.uuidString.lowercased(), forKey: .tenantID)
+        try c.encode(entry.seq, forKey: .seq)
+        try c.encode(entry.at, forKey: .at)
+        try c.encode(entry.actor, forKey: .actor)
+        try c.encode(entry.action, forKey: .action)
+        try c.encode(entry.target, forKey: .target)
+        try c.encode(entry.outcome, forKey: .outcome)
+        try c.encode(entry.requestID, forKey: .requestID)
+        try c.encode(entry.ip, forKey: .ip)
+        try c.encode(entry.userAgent, forKey: .userAgent)
+        try c.encode(entry.details, forKey: .details)
+        try c.encode(Hex.encode(entry.prevHash), forKey: .prevHash)
+        try c.encode(Hex.encode(entry.hash), forKey: .hash)
+    }
+}
+
+struct CodableCheckpoint: Codable {
+    let checkpoint: AuditCheckpoint
+
+    init(_ checkpoint: AuditCheckpoint) { self.checkpoint = checkpoint }
+
+    enum CodingKeys: String, CodingKey {
+        case tenantID = "tenant_id", seq, headHash = "head_hash", previousCheckpointHash = "previous_checkpoint_hash"
+        case signedAt = "signed_at", keyID = "key_id", publicKey = "public_key", signature
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func bytes(_ key: CodingKeys) throws -> [UInt8] {
+            guard let value = Hex.decode(try c.decode(String.self, forKey: key)) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "not hex")
+            }
+            return value
+        }
+        checkpoint = AuditCheckpoint(
+            tenantID: try c.decode(UUID.self, forKey: .tenantID), seq: try c.decode(Int64.self, forKey: .seq),
+            headHash: try bytes(.headHash), previousCheckpointHash: try bytes(.previousCheckpointHash),
+            signedAt: try c.decode(String.self, forKey: .signedAt), keyID: try c.decode(String.self, forKey: .keyID),
+            publicKey: try bytes(.publicKey), signature: try bytes(.signature))
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(checkpoint.tenantID.uuidString.lowercased(), forKey: .tenantID)
+        try c.encode(checkpoint.seq, forKey: .seq)
+        try c.encode(Hex.encode(checkpoint.headHash), forKey: .headHash)
+        try c.encode(Hex.encode(checkpoint.previousCheckpointHash), forKey: .previousCheckpointHash)
+        try c.encode(checkpoint.signedAt, forKey: .signedAt)
+        try c.encode(checkpoint.keyID, forKey: .keyID)
+        try c.encode(Hex.encode(checkpoint.publicKey), forKey: .publicKey)
+        try c.encode(Hex.encode(checkpoint.signature), forKey: .signature)
+    }
+}
+
+extension AuditBundle.Manifest {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        format = try c.decode(String.self, forKey: .format)
+        version = try c.decode(Int.self, forKey: .version)
+        encoding = try c.decode(String.self, forKey: .encoding)
+        tenantID = try c.decode(UUID.self, forKey: .tenantID)
+        exportedAt = try c.decode(String.self, forKey: .exportedAt)
+        fromSeq = try c.decode(Int64.self, forKey: .fromSeq)
+        head = try c.decode(Head.self, forKey: .head)
+        entries = try c.decode(Int.self, forKey: .entries)
+        files = try c.decode([String: String].self, forKey: .files)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(format, forKey: .format)
+        try c.encode(version, forKey: .version)
+        try c.encode(encoding, forKey: .encoding)
+        try c.encode(tenantID.uuidString.lowercased(), forKey: .tenantID)
+        try c.encode(exportedAt, forKey: .exportedAt)
+        try c.encode(fromSeq, forKey: .fromSeq)
+        try c.encode(head, forKey: .head)
+        try c.encode(entries, forKey: .entries)
+        try c.encode(files, forKey: .files)
+    }
+}

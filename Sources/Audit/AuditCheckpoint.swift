@@ -1,0 +1,161 @@
+import Foundation
+import Logging
+import Postgres
+import Sodium
+
+/// A signed statement "tenant T's chain had head H at seq N", chained to the previous one.
+///
+/// The signature covers ``signingMessage()`` (ENCODING.md §4). Checkpoints copied out of the
+/// database (exports, a WORM sink, the tenant) are what make truncation and rewrites by
+/// someone with database superuser rights detectable.
+public struct AuditCheckpoint: Sendable, Hashable {
+    /// The chain's tenant.
+    public var tenantID: UUID
+    /// The seq of the entry the checkpoint covers up to (inclusive).
+    public var seq: Int64
+    /// That entry's hash.
+    public var headHash: [UInt8]
+    /// ``hash()`` of the tenant's previous checkpoint; 32 zero bytes for the first.
+    public var previousCheckpointHash: [UInt8]
+    /// Canonical time text (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), from the database clock.
+    public var signedAt: String
+    /// Lowercase hex SHA-256 of ``publicKey``.
+    public var keyID: String
+    /// The 32-byte Ed25519 public key that signed (kept so old checkpoints verify after rotation).
+    public var publicKey: [UInt8]
+    /// The 64-byte Ed25519 signature of ``signingMessage()``.
+    public var signature: [UInt8]
+
+    /// A checkpoint as read from storage or a bundle (``AuditCheckpointer`` makes new ones).
+    public init(
+        tenantID: UUID, seq: Int64, headHash: [UInt8], previousCheckpointHash: [UInt8], signedAt: String,
+        keyID: String, publicKey: [UInt8], signature: [UInt8]
+    ) {
+        self.tenantID = tenantID
+        self.seq = seq
+        self.headHash = headHash
+        self.previousCheckpointHash = previousCheckpointHash
+        self.signedAt = signedAt
+        self.keyID = keyID
+        self.publicKey = publicKey
+        self.signature = signature
+    }
+
+    /// The bytes that are signed: everything but the public key and the signature.
+    public func signingMessage() -> [UInt8] {
+        var out = CanonicalEncoding.checkpointDomain
+        CanonicalEncoding.appendField("v1", to: &out)
+        CanonicalEncoding.appendField(tenantID.uuidString.lowercased(), to: &out)
+        CanonicalEncoding.appendField(String(seq), to: &out)
+        CanonicalEncoding.appendField(headHash, to: &out)
+        CanonicalEncoding.appendField(previousCheckpointHash, to: &out)
+        CanonicalEncoding.appendField(signedAt, to: &out)
+        CanonicalEncoding.appendField(keyID, to: &out)
+        return out
+    }
+
+    /// SHA-256 of ``signingMessage()``: what the next checkpoint's ``previousCheckpointHash`` holds.
+    public func hash() -> [UInt8] {
+        SHA256.hash(signingMessage())
+    }
+
+    /// Whether ``signature`` is valid for ``signingMessage()`` under ``publicKey``, and
+    /// ``keyID`` names that key. Whether the key is trusted is the caller's question.
+    public func hasValidSignature() -> Bool {
+        keyID == Self.keyID(of: publicKey)
+            && Ed25519.isValidSignature(signature, for: signingMessage(), publicKey: publicKey)
+    }
+
+    /// A public key's id: lowercase hex SHA-256 of its 32 bytes.
+    public static func keyID(of publicKey: [UInt8]) -> String {
+        Hex.encode(SHA256.hash(publicKey))
+    }
+}
+
+/// Signs checkpoints with an Ed25519 key held outside the database
+/// (`PRIVACY_SIGNING_KEY_FILE`). Used by `privacyctl audit checkpoint` and by the gateway's
+/// periodic task.
+public struct AuditCheckpointer: Sendable {
+    private let pool: ConnectionPool
+    private let signingKey: Ed25519.SigningKey
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - pool: the owner's or the gateway's connections (both may insert checkpoints).
+    ///   - signingKey: from the Ed25519 seed file `PRIVACY_SIGNING_KEY_FILE`.
+    public init(pool: ConnectionPool, signingKey: Ed25519.SigningKey, logger: Logger = Logger(label: "audit")) {
+        self.pool = pool
+        self.signingKey = signingKey
+        self.logger = logger
+    }
+
+    /// The signing key's id, as stored in checkpoints.
+    public var keyID: String { AuditCheckpoint.keyID(of: signingKey.publicKey) }
+
+    /// Signs the tenant's current head, unless the last checkpoint already covers it (then that
+    /// one is returned). The head row is locked meanwhile, so appends wait a moment and two
+    /// checkpointers cannot fork the checkpoint chain.
+    ///
+    /// - Throws: ``AuditError/Code/emptyChain`` for a tenant with no entries.
+    public func checkpoint(tenant: UUID) async throws -> AuditCheckpoint {
+        let signingKey = signingKey
+        do {
+            return try await pool.withConnection { connection in
+                try await connection.run { connection in
+                    do {
+                        let results = try connection.pipeline([
+                            AuditSQL.begin, AuditSQL.lockHead(tenant), AuditSQL.lastCheckpoint(tenant),
+                        ])
+                        guard let head = results[1].first, try head.decode("seq", as: Int64.self) > 0 else {
+                            throw AuditError(.emptyChain, "tenant \(tenant.uuidString.lowercased()) has no audit entries to checkpoint")
+                        }
+                        let previous = try results[2].first.map(AuditSQL.checkpoint)
+                        let seq: Int64 = try head.decode("seq")
+                        if let previous, previous.seq == seq {
+                            try connection.simple("ROLLBACK")
+                            return previous
+                        }
+                        var checkpoint = AuditCheckpoint(
+                            tenantID: tenant, seq: seq, headHash: try head.decode("hash"),
+                            previousCheckpointHash: previous?.hash() ?? AuditEntry.genesisHash,
+                            signedAt: try head.decode("now"), keyID: AuditCheckpoint.keyID(of: signingKey.publicKey),
+                            publicKey: signingKey.publicKey, signature: [])
+                        checkpoint.signature = signingKey.sign(checkpoint.signingMessage())
+                        _ = try connection.pipeline([AuditSQL.insertCheckpoint(checkpoint), AuditSQL.commit])
+                        return checkpoint
+                    } catch {
+                        if connection.inTransaction { try? connection.simple("ROLLBACK") }
+                        throw error
+                    }
+                }
+            }
+        } catch {
+            throw AuditError.wrap(error, "audit checkpoint failed")
+        }
+    }
+
+    /// Checkpoints every tenant whose head moved since its last checkpoint; one failing tenant
+    /// does not stop the others (it is logged and reported). For a periodic task.
+    public func checkpointAll() async throws -> (checkpoints: [AuditCheckpoint], failures: [UUID: AuditError]) {
+        let tenants: [UUID]
+        do {
+            tenants = try await pool.withConnection { connection in
+                try await connection.pipeline([AuditSQL.tenantsBehindCheckpoint])[0].rows.map { try $0.decode("tenant_id") }
+            }
+        } catch {
+            throw AuditError.wrap(error, "listing tenants to checkpoint failed")
+        }
+        var checkpoints: [AuditCheckpoint] = []
+        var failures: [UUID: AuditError] = [:]
+        for tenant in tenants {
+            do {
+                checkpoints.append(try await checkpoint(tenant: tenant))
+            } catch {
+                let error = AuditError.wrap(error, "audit checkpoint failed")
+                logger.error("audit checkpoint failed", metadata: ["tenant": "\(tenant.uuidString.lowercased())", "error": "\(error)"])
+                failures[tenant] = error
+            }
+        }
+        return (checkpoints, failures)
+    }
+}

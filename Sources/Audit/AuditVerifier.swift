@@ -1,0 +1,253 @@
+import Foundation
+import Sodium
+
+/// One thing wrong with a chain, named and located.
+public struct VerificationFailure: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// What kind of failure; the raw values are stable (scripts match on them).
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// An entry's stored hash is not the SHA-256 of its canonical encoding: it was edited.
+        case hashMismatch = "hash_mismatch"
+        /// Entries are missing between two seqs (or before the first one).
+        case gap
+        /// Seqs repeat or go backwards (rows reordered or duplicated).
+        case outOfOrder = "out_of_order"
+        /// An entry's prev_hash is not the previous entry's hash.
+        case brokenLink = "broken_link"
+        /// A checkpoint's signature does not verify, or its key id does not match its key.
+        case badSignature = "bad_signature"
+        /// A checkpoint was signed by a key that is not trusted.
+        case unknownKey = "unknown_key"
+        /// A checkpoint's previous_checkpoint_hash does not match the previous checkpoint.
+        case checkpointChainBroken = "checkpoint_chain_broken"
+        /// A checkpoint's head hash differs from the entry at its seq.
+        case checkpointMismatch = "checkpoint_mismatch"
+        /// A checkpoint covers entries that are not there: the chain was cut back.
+        case truncated
+        /// The chain does not end at the recorded head (the head row, or the bundle manifest's head).
+        case headMismatch = "head_mismatch"
+        /// Bundle-level problems: a file's SHA-256 differs from the manifest, an unreadable line,
+        /// entries of another tenant.
+        case malformed
+    }
+
+    public var kind: Kind
+    /// The entry or checkpoint seq the failure is about, when there is one.
+    public var seq: Int64?
+    /// A sentence naming what differs.
+    public var detail: String
+
+    public init(_ kind: Kind, seq: Int64?, _ detail: String) {
+        self.kind = kind
+        self.seq = seq
+        self.detail = detail
+    }
+
+    public var description: String {
+        (seq.map { "\(kind.rawValue) at seq \($0)" } ?? kind.rawValue) + ": " + detail
+    }
+}
+
+/// The outcome of verifying one tenant's chain.
+public struct VerificationReport: Sendable, Codable {
+    public var tenantID: UUID
+    public var entriesChecked: Int
+    public var checkpointsChecked: Int
+    public var firstSeq: Int64?
+    public var lastSeq: Int64?
+    /// seq of the last checkpoint whose signature and head both verified.
+    public var lastVerifiedCheckpoint: Int64?
+    public var failures: [VerificationFailure]
+
+    /// No failures at all.
+    public var isValid: Bool { failures.isEmpty }
+
+    enum CodingKeys: String, CodingKey {
+        case tenantID = "tenant_id", entriesChecked = "entries_checked", checkpointsChecked = "checkpoints_checked"
+        case firstSeq = "first_seq", lastSeq = "last_seq", lastVerifiedCheckpoint = "last_verified_checkpoint"
+        case failures, valid
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        tenantID = try container.decode(UUID.self, forKey: .tenantID)
+        entriesChecked = try container.decode(Int.self, forKey: .entriesChecked)
+        checkpointsChecked = try container.decode(Int.self, forKey: .checkpointsChecked)
+        firstSeq = try container.decodeIfPresent(Int64.self, forKey: .firstSeq)
+        lastSeq = try container.decodeIfPresent(Int64.self, forKey: .lastSeq)
+        lastVerifiedCheckpoint = try container.decodeIfPresent(Int64.self, forKey: .lastVerifiedCheckpoint)
+        failures = try container.decode([VerificationFailure].self, forKey: .failures)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(tenantID.uuidString.lowercased(), forKey: .tenantID)
+        try container.encode(entriesChecked, forKey: .entriesChecked)
+        try container.encode(checkpointsChecked, forKey: .checkpointsChecked)
+        try container.encode(firstSeq, forKey: .firstSeq)
+        try container.encode(lastSeq, forKey: .lastSeq)
+        try container.encode(lastVerifiedCheckpoint, forKey: .lastVerifiedCheckpoint)
+        try container.encode(isValid, forKey: .valid)
+        try container.encode(failures, forKey: .failures)
+    }
+
+    init(tenantID: UUID) {
+        self.tenantID = tenantID
+        entriesChecked = 0
+        checkpointsChecked = 0
+        failures = []
+    }
+
+    /// A few lines for people: the verdict, then one line per failure.
+    public var summary: String {
+        let range = firstSeq.map { "seq \($0)…\(lastSeq ?? $0)" } ?? "no entries"
+        var lines = [
+            "\(isValid ? "OK" : "FAILED"): tenant \(tenantID.uuidString.lowercased()), \(entriesChecked) entries (\(range)), "
+                + "\(checkpointsChecked) checkpoints" + (lastVerifiedCheckpoint.map { ", last good checkpoint at seq \($0)" } ?? "")
+        ]
+        lines += failures.map { "  " + $0.description }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Verifies one tenant's chain with no database: pure computation over entries, checkpoints
+/// and the public keys the auditor trusts (DESIGN.md §8, ENCODING.md §5).
+///
+/// Entries are fed in order one at a time (``consume(_:)``), so a chain of any length is checked
+/// in constant memory; checkpoints are few and are given up front.
+public struct AuditVerifier: Sendable {
+    private var report: VerificationReport
+    private let checkpoints: [AuditCheckpoint]
+    /// Checkpoint seq → head hash, for checkpoints whose signature verified.
+    private var pending: [Int64: [UInt8]] = [:]
+    private let expectedHead: (seq: Int64, hash: [UInt8])?
+    private let startSeq: Int64
+    private var previous: AuditEntry?
+    private var signedCheckpointSeqs: Set<Int64> = []
+
+    /// - Parameters:
+    ///   - tenant: the chain's tenant; entries of any other tenant are a failure.
+    ///   - checkpoints: all of the tenant's checkpoints (they are small; exports always include
+    ///     all of them, so the checkpoint chain is checked from its start).
+    ///   - trustedKeys: key id → public key. A checkpoint signed by any other key is reported as
+    ///     ``VerificationFailure/Kind/unknownKey``. Keep old keys here after a rotation.
+    ///   - startSeq: the first seq expected (1 for a whole chain; later for `export --since`,
+    ///     where the first entry's prev_hash is then taken on trust).
+    ///   - expectedHead: the head the chain must end at, when known (the head row, or the head
+    ///     recorded in a bundle's manifest).
+    public init(
+        tenant: UUID, checkpoints: [AuditCheckpoint], trustedKeys: [String: [UInt8]], startSeq: Int64 = 1,
+        expectedHead: (seq: Int64, hash: [UInt8])? = nil
+    ) {
+        report = VerificationReport(tenantID: tenant)
+        self.checkpoints = checkpoints.sorted { $0.seq < $1.seq }
+        self.startSeq = startSeq
+        self.expectedHead = expectedHead
+        verifyCheckpoints(trustedKeys: trustedKeys)
+    }
+
+    private mutating func verifyCheckpoints(trustedKeys: [String: [UInt8]]) {
+        var previousHash = AuditEntry.genesisHash
+        var previousSeq: Int64 = 0
+        for checkpoint in checkpoints {
+            report.checkpointsChecked += 1
+            if checkpoint.tenantID != report.tenantID {
+                fail(.malformed, checkpoint.seq, "checkpoint belongs to tenant \(checkpoint.tenantID.uuidString.lowercased())")
+                continue
+            }
+            if checkpoint.previousCheckpointHash != previousHash {
+                fail(.checkpointChainBroken, checkpoint.seq,
+                     "previous_checkpoint_hash does not match the checkpoint at seq \(previousSeq) (a checkpoint was removed or altered)")
+            }
+            previousHash = checkpoint.hash()
+            previousSeq = checkpoint.seq
+            guard let trusted = trustedKeys[checkpoint.keyID] else {
+                fail(.unknownKey, checkpoint.seq, "signed by key \(checkpoint.keyID), which is not trusted")
+                continue
+            }
+            guard checkpoint.publicKey == trusted, checkpoint.hasValidSignature() else {
+                fail(.badSignature, checkpoint.seq, "the Ed25519 signature by key \(checkpoint.keyID) does not verify")
+                continue
+            }
+            pending[checkpoint.seq] = checkpoint.headHash
+            signedCheckpointSeqs.insert(checkpoint.seq)
+        }
+    }
+
+    /// Checks the next entry: its hash, its seq against the previous one, its link, and any
+    /// checkpoint at its seq.
+    public mutating func consume(_ entry: AuditEntry) {
+        report.entriesChecked += 1
+        if report.firstSeq == nil {
+            report.firstSeq = entry.seq
+            if entry.seq > startSeq {
+                fail(.gap, entry.seq, "the chain should start at seq \(startSeq) but starts at \(entry.seq)")
+            }
+        }
+        if entry.tenantID != report.tenantID {
+            fail(.malformed, entry.seq, "entry belongs to tenant \(entry.tenantID.uuidString.lowercased())")
+        }
+        let computed = entry.computedHash()
+        if computed != entry.hash {
+            fail(.hashMismatch, entry.seq, "stored hash \(Hex.encode(entry.hash)) ≠ recomputed \(Hex.encode(computed)) (the entry was edited)")
+        }
+        if let previous {
+            if entry.seq <= previous.seq {
+                fail(.outOfOrder, entry.seq, "follows seq \(previous.seq)")
+            } else if entry.seq != previous.seq + 1 {
+                fail(.gap, entry.seq, "entries \(previous.seq + 1)…\(entry.seq - 1) are missing")
+            }
+            if entry.prevHash != previous.hash {
+                fail(.brokenLink, entry.seq, "prev_hash does not match the hash of seq \(previous.seq)")
+            }
+        } else if entry.seq == 1, entry.prevHash != AuditEntry.genesisHash {
+            fail(.brokenLink, entry.seq, "the first entry's prev_hash is not 32 zero bytes")
+        }
+        if let signed = pending.removeValue(forKey: entry.seq) {
+            // Compare with the recomputed hash: a checkpoint vouches for content, not for a stored column.
+            if signed != computed {
+                fail(.checkpointMismatch, entry.seq, "the signed head hash differs from this entry's hash")
+            } else if report.failures.isEmpty {
+                report.lastVerifiedCheckpoint = entry.seq
+            }
+        }
+        report.lastSeq = entry.seq
+        previous = entry
+    }
+
+    /// Final checks (truncation, head) and the report.
+    public mutating func finish() -> VerificationReport {
+        let lastSeq = report.lastSeq ?? (startSeq - 1)
+        for seq in pending.keys.sorted() {
+            if seq > lastSeq {
+                fail(.truncated, seq, "a signed checkpoint covers seq \(seq) but the chain ends at \(lastSeq): entries were removed")
+            } else if seq >= startSeq {
+                fail(.gap, seq, "the entry at this checkpointed seq is missing")
+            }
+        }
+        pending.removeAll()
+        if let expectedHead {
+            if expectedHead.seq != lastSeq {
+                fail(expectedHead.seq > lastSeq ? .truncated : .headMismatch, expectedHead.seq,
+                     "the recorded head is seq \(expectedHead.seq) but the chain ends at \(lastSeq)")
+            } else if let previous, previous.hash != expectedHead.hash {
+                fail(.headMismatch, expectedHead.seq, "the recorded head hash differs from the last entry's hash")
+            }
+        }
+        return report
+    }
+
+    private mutating func fail(_ kind: VerificationFailure.Kind, _ seq: Int64?, _ detail: String) {
+        report.failures.append(VerificationFailure(kind, seq: seq, detail))
+    }
+
+    /// Verifies a whole chain given as an array.
+    public static func verify(
+        tenant: UUID, entries: [AuditEntry], checkpoints: [AuditCheckpoint], trustedKeys: [String: [UInt8]],
+        startSeq: Int64 = 1, expectedHead: (seq: Int64, hash: [UInt8])? = nil
+    ) -> VerificationReport {
+        var verifier = AuditVerifier(
+            tenant: tenant, checkpoints: checkpoints, trustedKeys: trustedKeys, startSeq: startSeq, expectedHead: expectedHead)
+        for entry in entries { verifier.consume(entry) }
+        return verifier.finish()
+    }
+}

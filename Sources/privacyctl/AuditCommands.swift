@@ -1,0 +1,214 @@
+import ArgumentParser
+import Audit
+import Foundation
+import Gateway
+import Postgres
+import Sodium
+
+struct AuditCLI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Export, verify and checkpoint the tamper-evident audit trail.",
+        discussion: """
+            Every tenant has one hash chain of audit entries (encoding: Sources/Audit/ENCODING.md).
+            Checkpoints sign its head with the Ed25519 key in $PRIVACY_SIGNING_KEY_FILE.
+            An exported bundle is verified with no database:
+              privacyctl audit checkpoint --tenant <id>
+              privacyctl audit export --tenant <id> --out bundle/
+              privacyctl audit verify bundle/ --trusted-key <public key hex>     # exit 3 if anything fails
+              privacyctl audit verify --live --tenant <id>
+            """,
+        subcommands: [Export.self, Verify.self, Checkpoint.self])
+
+    struct TenantOption: ParsableArguments {
+        @Option(help: "Tenant id.") var tenant: String?
+
+        func id() throws -> UUID {
+            guard let tenant else { throw ValidationError("--tenant is required") }
+            guard let id = UUID(uuidString: tenant) else {
+                throw ValidationError("--tenant must be a tenant id (a UUID), got \"\(tenant)\"")
+            }
+            return id
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a tenant's audit bundle (entries, checkpoints, public keys, manifest) to a directory.",
+            discussion: "Example: privacyctl audit export --tenant <id> --since 2026-01-01 --out audit-2026/")
+        @OptionGroup var tenant: TenantOption
+        @Option(help: "Only entries at or after this date (YYYY-MM-DD or RFC 3339 time).") var since: String?
+        @Option(help: "Directory to write (created if missing).") var out: String
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            _ = try tenant.id()
+            if let since, AuditCLI.parseDate(since) == nil {
+                throw ValidationError("--since must be a date (YYYY-MM-DD) or an RFC 3339 time, got \"\(since)\"")
+            }
+        }
+
+        func run() async throws {
+            let printer = Output(json: output.json)
+            try await printer.run {
+                let pool = try database.ownerPool()
+                defer { pool.close() }
+                let manifest = try await AuditBundle.export(
+                    pool: pool, tenant: try tenant.id(), since: since.flatMap(AuditCLI.parseDate),
+                    to: URL(fileURLWithPath: out, isDirectory: true))
+                try printer.emit(manifest) {
+                    "wrote \(manifest.entries) entries (seq \(manifest.fromSeq)…\(manifest.head.seq)) to \(out)"
+                }
+            }
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify an exported bundle offline, or a tenant's chain in the database (--live); exit 3 on any failure.",
+            discussion: """
+                Checks recomputed hashes, contiguous seq, chain links, checkpoint signatures,
+                the checkpoint chain, and that the chain ends at the recorded head.
+                Without --trusted-key the public keys in the bundle (or the database) are
+                trusted: that proves consistency, not who signed.
+                Examples:
+                  privacyctl audit verify audit-2026/ --trusted-key 3b6a27bc…
+                  privacyctl audit verify --live --tenant <id> --json
+                """)
+        @Argument(help: "Bundle directory (omit with --live).") var path: String?
+        @Flag(help: "Verify the chain in the database ($DATABASE_URL) instead of a bundle.") var live = false
+        @OptionGroup var tenant: TenantOption
+        @Option(name: .customLong("trusted-key"), help: "A trusted Ed25519 public key (64 hex characters); repeat for old keys.")
+        var trustedKeys: [String] = []
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            if live {
+                guard path == nil else { throw ValidationError("give either a bundle path or --live, not both") }
+                _ = try tenant.id()
+            } else {
+                guard path != nil else { throw ValidationError("give a bundle directory, or --live --tenant <id>") }
+            }
+            for key in trustedKeys where Hex.decode(key)?.count != Ed25519.publicKeyLength {
+                throw ValidationError("--trusted-key must be a 32-byte public key in hex, got \"\(key)\"")
+            }
+        }
+
+        func run() async throws {
+            let printer = Output(json: output.json)
+            var failed = false
+            try await printer.run {
+                var trusted: [String: [UInt8]]?
+                if !trustedKeys.isEmpty {
+                    trusted = Dictionary(
+                        trustedKeys.compactMap(Hex.decode).map { (AuditCheckpoint.keyID(of: $0), $0) },
+                        uniquingKeysWith: { first, _ in first })
+                }
+                let report: VerificationReport
+                if live {
+                    let pool = try database.ownerPool()
+                    defer { pool.close() }
+                    report = try await AuditBundle.verifyLive(pool: pool, tenant: try tenant.id(), trustedKeys: trusted)
+                } else {
+                    report = try AuditBundle.verify(directory: URL(fileURLWithPath: path!, isDirectory: true), trustedKeys: trusted)
+                }
+                failed = !report.isValid
+                try printer.emit(report) {
+                    var text = report.summary
+                    if trusted == nil {
+                        text += "\nnote: trusted the public keys found \(live ? "in the database" : "in the bundle"); pin keys with --trusted-key"
+                    }
+                    return text
+                }
+            }
+            if failed { throw ExitCode(3) }
+        }
+    }
+
+    struct Checkpoint: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sign the current head of a tenant's chain (or of every tenant that moved, with --all).",
+            discussion: """
+                The signing key is an Ed25519 seed file (privacyctl keys generate), never in the database.
+                Example: privacyctl audit checkpoint --tenant <id> --json
+                """)
+        @OptionGroup var tenant: TenantOption
+        @Flag(help: "Checkpoint every tenant whose chain moved since its last checkpoint.") var all = false
+        @Option(name: .customLong("signing-key-file"), help: "Ed25519 seed file (default: $PRIVACY_SIGNING_KEY_FILE).")
+        var signingKeyFile: String?
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            if all {
+                guard tenant.tenant == nil else { throw ValidationError("give either --tenant or --all, not both") }
+            } else {
+                _ = try tenant.id()
+            }
+        }
+
+        func run() async throws {
+            let printer = Output(json: output.json)
+            try await printer.run {
+                let configuration = try database.configuration()
+                guard let keyPath = signingKeyFile ?? configuration.signingKeyFile else {
+                    throw GatewayError.configuration(
+                        "no signing key: set PRIVACY_SIGNING_KEY_FILE or pass --signing-key-file",
+                        hint: "create one with: privacyctl keys generate --out signing.key")
+                }
+                let signingKey = try Ed25519.SigningKey(seed: try KeyFile.load(keyPath, purpose: "signing key"))
+                let pool = try database.ownerPool()
+                defer { pool.close() }
+                let checkpointer = AuditCheckpointer(pool: pool, signingKey: signingKey)
+                let checkpoints: [AuditCheckpoint]
+                if all {
+                    let result = try await checkpointer.checkpointAll()
+                    for (tenant, error) in result.failures {
+                        FileHandle.standardError.write(Data("error: tenant \(tenant.uuidString.lowercased()): \(error)\n".utf8))
+                    }
+                    if !result.failures.isEmpty { throw ExitCode.failure }
+                    checkpoints = result.checkpoints
+                } else {
+                    checkpoints = [try await checkpointer.checkpoint(tenant: try tenant.id())]
+                }
+                try printer.emit(checkpoints.map(CheckpointSummary.init)) {
+                    checkpoints.isEmpty
+                        ? "no chain moved since its last checkpoint"
+                        : checkpoints.map {
+                            "checkpoint tenant \($0.tenantID.uuidString.lowercased()) seq \($0.seq) head \(Hex.encode($0.headHash)) key \($0.keyID)"
+                        }.joined(separator: "\n")
+                }
+            }
+        }
+    }
+
+    /// A checkpoint as printed with --json (binary values in hex).
+    struct CheckpointSummary: Encodable {
+        let tenant_id: String, seq: Int64, head_hash: String, previous_checkpoint_hash: String
+        let signed_at: String, key_id: String, public_key: String, signature: String
+
+        init(_ checkpoint: AuditCheckpoint) {
+            tenant_id = checkpoint.tenantID.uuidString.lowercased()
+            seq = checkpoint.seq
+            head_hash = Hex.encode(checkpoint.headHash)
+            previous_checkpoint_hash = Hex.encode(checkpoint.previousCheckpointHash)
+            signed_at = checkpoint.signedAt
+            key_id = checkpoint.keyID
+            public_key = Hex.encode(checkpoint.publicKey)
+            signature = Hex.encode(checkpoint.signature)
+        }
+    }
+
+    /// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time with or without fraction.
+    static func parseDate(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        if text.count == 10, let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+}
