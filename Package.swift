@@ -51,6 +51,7 @@ let package = Package(
                 "Sodium",
                 "Postgres",
                 "Policy",
+                "Audit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -63,6 +64,7 @@ let package = Package(
         .executableTarget(
             name: "privacy-gateway",
             dependencies: [
+                "Audit",
                 "Gateway",
                 "Policy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -94,6 +96,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
+                "Audit",
                 "Gateway",
                 "Policy",
                 "TestSupport",

@@ -262,17 +262,18 @@ public enum AuditBundle {
 
 // MARK: - JSON forms (snake_case, hashes in lowercase hex, NULL as null)
 
-struct CodableEntry: Codable {
-    let entry: AuditEntry
+/// An entry in its JSON form (bundle lines and the HTTP API): snake_case, hashes in hex.
+public struct CodableEntry: Codable, Sendable {
+    public let entry: AuditEntry
 
-    init(_ entry: AuditEntry) { self.entry = entry }
+    public init(_ entry: AuditEntry) { self.entry = entry }
 
     enum CodingKeys: String, CodingKey {
         case tenantID = "tenant_id", seq, at, actor, action, target, outcome, requestID = "request_id", ip
         case userAgent = "user_agent", details, prevHash = "prev_hash", hash
     }
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         func bytes(_ key: CodingKeys) throws -> [UInt8] {
             guard let value = Hex.decode(try c.decode(String.self, forKey: key)) else {
@@ -291,7 +292,7 @@ struct CodableEntry: Codable {
             prevHash: try bytes(.prevHash), hash: try bytes(.hash))
     }
 
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(entry.tenantID.uuidString.lowercased(), forKey: .tenantID)
         try c.encode(entry.seq, forKey: .seq)
@@ -309,17 +310,18 @@ struct CodableEntry: Codable {
     }
 }
 
-struct CodableCheckpoint: Codable {
-    let checkpoint: AuditCheckpoint
+/// A checkpoint in its JSON form (bundles and the HTTP API).
+public struct CodableCheckpoint: Codable, Sendable {
+    public let checkpoint: AuditCheckpoint
 
-    init(_ checkpoint: AuditCheckpoint) { self.checkpoint = checkpoint }
+    public init(_ checkpoint: AuditCheckpoint) { self.checkpoint = checkpoint }
 
     enum CodingKeys: String, CodingKey {
         case tenantID = "tenant_id", seq, headHash = "head_hash", previousCheckpointHash = "previous_checkpoint_hash"
         case signedAt = "signed_at", keyID = "key_id", publicKey = "public_key", signature
     }
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         func bytes(_ key: CodingKeys) throws -> [UInt8] {
             guard let value = Hex.decode(try c.decode(String.self, forKey: key)) else {
@@ -334,7 +336,7 @@ struct CodableCheckpoint: Codable {
             publicKey: try bytes(.publicKey), signature: try bytes(.signature))
     }
 
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(checkpoint.tenantID.uuidString.lowercased(), forKey: .tenantID)
         try c.encode(checkpoint.seq, forKey: .seq)

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import Gateway
+import Audit
 import Logging
+import Sodium
 import Policy
 import Postgres
 import ServiceLifecycle
@@ -64,13 +66,25 @@ struct Serve: AsyncParsableCommand {
                 "PRIVACY_ROOT_KEY_FILE is not set: the gateway needs the root key to check service keys",
                 hint: "create one with: privacyctl keys generate --out root.key")
         }
-        let authenticator = try RequestAuthenticator(pool: pool, rootKey: try KeyFile.load(rootKeyFile, purpose: "root key"))
+        let rootKey = try KeyFile.load(rootKeyFile, purpose: "root key")
+        let authenticator = try RequestAuthenticator(pool: pool, rootKey: rootKey)
+        let audit = AuditAppender(pool: pool, keys: try AuditKeys(rootKey: rootKey))
         await warnAboutDatabase(pool: pool, database: database, logger: logger)
 
-        let services = GatewayServices(pool: pool, policies: policies, authenticator: authenticator, readiness: readiness)
+        var background: [any Service] = []
+        if let signingKeyFile = configuration.signingKeyFile {
+            let signingKey = try Ed25519.SigningKey(seed: try KeyFile.load(signingKeyFile, purpose: "signing key"))
+            background.append(CheckpointService(
+                checkpointer: AuditCheckpointer(pool: pool, signingKey: signingKey),
+                interval: .seconds(configuration.checkpointIntervalSeconds), logger: logger))
+        } else {
+            logger.warning("PRIVACY_SIGNING_KEY_FILE is not set: audit checkpoints are not signed by this gateway")
+        }
+
+        let services = GatewayServices(pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit)
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [application],
+            services: [application] + background,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         logger.info("serving", metadata: ["address": "\(configuration.host):\(configuration.port)", "database": "\(database.redacted)"])

@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 import Gateway
 import Hummingbird
@@ -19,7 +20,8 @@ struct ServerTests {
         let services = GatewayServices(
             pool: pool, policies: policies,
             authenticator: try RequestAuthenticator(pool: pool, rootKey: try SecureBytes(count: 32)),
-            readiness: try Readiness(pool: pool, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies))
+            readiness: try Readiness(pool: pool, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
+            audit: AuditAppender(pool: pool))
         let app = Application(router: GatewayApplication.router(services: services))
         try await app.test(.router, body)
     }

@@ -24,6 +24,8 @@ public struct GatewayConfiguration: Sendable {
     public var host: String
     /// Maximum connections the gateway opens to Postgres; `GATEWAY_POOL_SIZE`, default 32.
     public var poolSize: Int
+    /// How often the gateway signs audit checkpoints; `PRIVACY_CHECKPOINT_INTERVAL` (seconds), default 300.
+    public var checkpointIntervalSeconds: Int = 300
 
     public init(
         databaseURL: String? = nil, gatewayDatabaseURL: String? = nil, rootKeyFile: String? = nil,
@@ -57,6 +59,12 @@ public struct GatewayConfiguration: Sendable {
             migrationsDirectory: value("PRIVACY_MIGRATIONS_DIR") ?? "migrations",
             host: value("HOST") ?? "127.0.0.1")
         if let port = value("PORT") { configuration.port = try parsePort(port, source: "PORT") }
+        if let interval = value("PRIVACY_CHECKPOINT_INTERVAL") {
+            guard let seconds = Int(interval), (1...86_400).contains(seconds) else {
+                throw GatewayError.configuration("PRIVACY_CHECKPOINT_INTERVAL must be a number of seconds from 1 to 86400, got \"\(interval)\"")
+            }
+            configuration.checkpointIntervalSeconds = seconds
+        }
         if let size = value("GATEWAY_POOL_SIZE") {
             guard let number = Int(size), (1...1000).contains(number) else {
                 throw GatewayError.configuration("GATEWAY_POOL_SIZE must be a number from 1 to 1000, got \"\(size)\"")

@@ -1,4 +1,5 @@
 import Foundation
+import Audit
 import Hummingbird
 import HTTPTypes
 import Policy
@@ -14,6 +15,7 @@ struct RESTHandler: Sendable {
     let pool: ConnectionPool
     let policies: PolicySet
     let authenticator: RequestAuthenticator
+    let audit: AuditAppender
     let metrics: GatewayMetrics
 
     /// Request bodies above this are refused (413) before they are read in full.
@@ -50,12 +52,38 @@ struct RESTHandler: Sendable {
             }
         } catch let error as PostgresError {
             if error.sqlState == "42501", let explained = plan.explainRejection(policies: policies) {
-                metrics.policyDenied(table: table.name, command: command)
+                try await recordDenial(explained, caller: caller, table: table, command: command, facts: facts)
                 throw explained
             }
             throw GatewayError.database(error, anonymous: caller.role == .anon)
         }
-        return try plan.response(results: Array(results.dropFirst()), policies: policies, isHead: request.method == .head, metrics: metrics)
+        do {
+            return try plan.response(results: Array(results.dropFirst()), policies: policies, isHead: request.method == .head)
+        } catch let error as GatewayError where error.code == "42501" {
+            try await recordDenial(error, caller: caller, table: table, command: command, facts: facts)
+            throw error
+        }
+    }
+
+    /// A policy denial is counted and audited before it is answered. If the audit trail cannot
+    /// take the entry, the caller gets 503 instead: nothing was changed either way, and no denial
+    /// goes unrecorded.
+    private func recordDenial(
+        _ denial: GatewayError, caller: AuthenticatedRequest, table: TablePolicy, command: PolicyCommand, facts: RequestFacts
+    ) async throws {
+        metrics.policyDenied(table: table.name, command: command)
+        let event = AuditEvent(
+            actor: caller.userID.map { "user:" + $0.uuidString.lowercased() } ?? caller.role.rawValue,
+            action: "policy.denied", target: table.qualifiedName, outcome: .denied, requestID: facts.requestID,
+            details: [
+                "command": .string(command.rawValue), "role": .string(caller.role.rawValue),
+                "service_key": .string(caller.serviceKey.id.uuidString.lowercased()), "reason": .string(denial.message),
+            ])
+        do {
+            _ = try await audit.append(tenant: caller.tenantID, event)
+        } catch {
+            throw GatewayError(.serviceUnavailable, code: "PGW503", "the audit trail is unavailable; nothing was changed")
+        }
     }
 
     /// What PostgREST does per request, in one statement.

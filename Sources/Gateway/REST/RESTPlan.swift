@@ -223,7 +223,7 @@ struct RESTPlan {
 
     // MARK: - Answers
 
-    func response(results: [QueryResult], policies: PolicySet, isHead: Bool, metrics: GatewayMetrics) throws -> Response {
+    func response(results: [QueryResult], policies: PolicySet, isHead: Bool) throws -> Response {
         guard let row = results.first?.first else {
             throw GatewayError(.internalServerError, code: "PGW500", "the database returned no result")
         }
@@ -233,7 +233,7 @@ struct RESTPlan {
         if let applied = query.preferences.appliedHeaderValue { headers[.preferenceApplied] = applied }
 
         if command == .update || command == .delete, count == 0 {
-            throw hiddenWriteError(results: results, policies: policies, metrics: metrics)
+            throw hiddenWriteError(results: results, policies: policies)
         }
         if query.singular, count != 1, command == .select || wantsRepresentation {
             throw GatewayError(
@@ -265,7 +265,7 @@ struct RESTPlan {
 
     /// A write that touched no row: either nothing matches for this caller (404), or rows the
     /// caller can see are protected by the command's policy (403, naming it).
-    private func hiddenWriteError(results: [QueryResult], policies: PolicySet, metrics: GatewayMetrics) -> GatewayError {
+    private func hiddenWriteError(results: [QueryResult], policies: PolicySet) -> GatewayError {
         let verb = command == .update ? "update" : "delete"
         guard results.count > 1, let visibleRow = results[1].first,
               let visible = try? visibleRow.decode("visible", as: Int.self), visible > 0
@@ -274,7 +274,6 @@ struct RESTPlan {
                 .notFound, code: "PGRST116", "no row of \(table.name) matches the filters for this caller",
                 details: "rows that your policies hide count as no match; nothing was \(verb)d")
         }
-        metrics.policyDenied(table: table.name, command: command)
         var error = GatewayError(
             .forbidden, code: "42501",
             "\(visible) row(s) of \(table.name) match but no \(verb) policy allows this caller to \(verb) them",

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Audit
 import Logging
 import Policy
 import Postgres
@@ -11,13 +12,19 @@ public struct GatewayServices: Sendable {
     public let policies: PolicySet
     public let authenticator: RequestAuthenticator
     public let readiness: Readiness
+    /// Every policy denial is recorded here before it is answered (fail closed).
+    public let audit: AuditAppender
     public let metrics: GatewayMetrics
 
-    public init(pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness, metrics: GatewayMetrics = GatewayMetrics()) {
+    public init(
+        pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
+        audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics()
+    ) {
         self.pool = pool
         self.policies = policies
         self.authenticator = authenticator
         self.readiness = readiness
+        self.audit = audit
         self.metrics = metrics
     }
 }
@@ -48,7 +55,11 @@ public enum GatewayApplication {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
 
-        let rest = RESTHandler(pool: services.pool, policies: services.policies, authenticator: services.authenticator, metrics: services.metrics)
+        AuditRoutes(pool: services.pool, authenticator: services.authenticator).add(to: router)
+
+        let rest = RESTHandler(
+            pool: services.pool, policies: services.policies, authenticator: services.authenticator,
+            audit: services.audit, metrics: services.metrics)
         let table: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
             try await rest.handle(request, table: context.parameters.get("table") ?? "", facts: context.facts)
         }

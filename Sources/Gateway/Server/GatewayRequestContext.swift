@@ -14,12 +14,20 @@ public struct GatewayRequestContext: RequestContext {
     }
 }
 
-/// Facts about one request, written by its handler, read by the log line. Never secrets.
+/// Facts about one request, shared by the middleware and the handler. Never secrets.
 public final class RequestFacts: Sendable {
     private let tenant = Mutex<UUID?>(nil)
+    private let id = Mutex<String?>(nil)
 
+    /// Set by the handler once the caller is authenticated; read by the log line.
     public var tenantID: UUID? {
         get { tenant.withLock { $0 } }
         set { tenant.withLock { $0 = newValue } }
+    }
+
+    /// Set by the middleware; recorded in audit entries.
+    public var requestID: String? {
+        get { id.withLock { $0 } }
+        set { id.withLock { $0 = newValue } }
     }
 }

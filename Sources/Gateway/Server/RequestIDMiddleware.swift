@@ -20,6 +20,7 @@ struct RequestIDMiddleware: RouterMiddleware {
         let requestID = request.headers[.requestID].flatMap(Self.acceptable) ?? UUID().uuidString.lowercased()
         var context = context
         context.logger[metadataKey: "request_id"] = .string(requestID)
+        context.facts.requestID = requestID
         let started = ContinuousClock.now
         var response: Response
         do {

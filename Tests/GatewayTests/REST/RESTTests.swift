@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 @testable import Gateway
 import HTTPTypes
@@ -21,7 +22,8 @@ struct RESTFixture {
             let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
             let services = GatewayServices(
                 pool: auth.gateway, policies: policies, authenticator: auth.authenticator,
-                readiness: try Readiness(pool: auth.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies))
+                readiness: try Readiness(pool: auth.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
+                audit: AuditAppender(pool: auth.gateway))
             let acme = try await auth.tenant("acme")
             let globex = try await auth.tenant("globex")
             let app = Application(router: GatewayApplication.router(services: services))

@@ -1,0 +1,76 @@
+import Audit
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Postgres
+
+/// `/v1/audit`: the caller's tenant's trail, for service keys with the `audit:read` scope.
+///
+/// - `GET /v1/audit/events?after=SEQ&limit=N&action=PREFIX&actor=ACTOR` — entries in seq order,
+///   paginated by seq (`next_after` continues).
+/// - `GET /v1/audit/checkpoints` — the signed checkpoints.
+/// - `GET /v1/audit/verify` — the chain and checkpoints verified in the database, as a report.
+struct AuditRoutes: Sendable {
+    let pool: ConnectionPool
+    let authenticator: RequestAuthenticator
+
+    static let maximumPage = 1000
+
+    func add(to router: Router<GatewayRequestContext>) {
+        router.get("/v1/audit/events") { request, context in
+            let tenant = try await tenant(request, context)
+            let query = request.uri.queryParameters
+            let after = try Self.integer(query["after"].map(String.init), name: "after", default: 0)
+            let limit = try Self.integer(query["limit"].map(String.init), name: "limit", default: 100)
+            guard (1...Self.maximumPage).contains(limit) else {
+                throw GatewayError.invalidInput("limit must be from 1 to \(Self.maximumPage)")
+            }
+            let entries = try await Self.audited {
+                try await AuditReader.entries(
+                    pool: pool, tenant: tenant, afterSeq: Int64(after), limit: limit,
+                    actionPrefix: query["action"].map(String.init), actor: query["actor"].map(String.init))
+            }
+            struct Page: Encodable {
+                let events: [CodableEntry]
+                let next_after: Int64?
+            }
+            return try GatewayApplication.jsonResponse(
+                .ok, Page(events: entries.map(CodableEntry.init), next_after: entries.count == limit ? entries.last?.seq : nil))
+        }
+        router.get("/v1/audit/checkpoints") { request, context in
+            let tenant = try await tenant(request, context)
+            let checkpoints = try await Self.audited { try await AuditReader.checkpoints(pool: pool, tenant: tenant) }
+            return try GatewayApplication.jsonResponse(.ok, ["checkpoints": checkpoints.map(CodableCheckpoint.init)])
+        }
+        router.get("/v1/audit/verify") { request, context in
+            let tenant = try await tenant(request, context)
+            let report = try await Self.audited { try await AuditBundle.verifyLive(pool: pool, tenant: tenant) }
+            return try GatewayApplication.jsonResponse(.ok, report)
+        }
+    }
+
+    private func tenant(_ request: Request, _ context: GatewayRequestContext) async throws -> UUID {
+        let caller = try await authenticator.authenticate(
+            apikey: request.headers[.apikey], authorization: request.headers[.authorization])
+        context.facts.tenantID = caller.tenantID
+        try caller.require(.auditRead)
+        return caller.tenantID
+    }
+
+    private static func integer(_ text: String?, name: String, default value: Int) throws -> Int {
+        guard let text else { return value }
+        guard let number = Int(text), number >= 0 else {
+            throw GatewayError.invalidInput("\(name) must be a non-negative integer, got \"\(text)\"")
+        }
+        return number
+    }
+
+    /// Audit-store failures as one clear 503, without database detail.
+    private static func audited<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as AuditError {
+            throw GatewayError(.serviceUnavailable, code: "PGW503", "the audit trail is unavailable", details: error.message)
+        }
+    }
+}
