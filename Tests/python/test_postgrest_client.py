@@ -45,8 +45,10 @@ def gateway():
     subprocess.run(["psql", "-X", "-q", OWNER_URL, "-c", f"CREATE DATABASE {database}"], check=True)
     base = OWNER_URL.rsplit("/", 1)[0]
     work = tempfile.mkdtemp()
-    env = dict(os.environ, DATABASE_URL=f"{base}/{database}", PRIVACY_ROOT_KEY_FILE=os.path.join(work, "root.key"))
+    env = dict(os.environ, DATABASE_URL=f"{base}/{database}", PRIVACY_ROOT_KEY_FILE=os.path.join(work, "root.key"),
+               PRIVACY_SIGNING_KEY_FILE=os.path.join(work, "signing.key"))
     run(f"{BIN}/privacyctl", "keys", "generate", "--out", env["PRIVACY_ROOT_KEY_FILE"], env=env)
+    run(f"{BIN}/privacyctl", "keys", "generate", "--out", env["PRIVACY_SIGNING_KEY_FILE"], env=env)
     run(f"{BIN}/privacyctl", "migrate", env=env)
     tenants = {}
     for name in ("acme", "globex"):
@@ -73,6 +75,7 @@ def gateway():
         process.terminate()
         raise RuntimeError("gateway did not become ready: " + open(os.path.join(work, "gateway.log")).read())
     yield url, tenants
+    # SIGTERM drains and exits 0 promptly, background services (audit checkpoints) included.
     process.terminate()
     assert process.wait(timeout=10) == 0, "gateway did not shut down cleanly"
     subprocess.run(["psql", "-X", "-q", OWNER_URL, "-c", f"DROP DATABASE {database} WITH (FORCE)"], check=True)

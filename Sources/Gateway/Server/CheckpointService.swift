@@ -20,9 +20,10 @@ public struct CheckpointService: Service {
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                try await Task.sleep(for: interval)
+                // Graceful shutdown must not wait out the interval.
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             } catch {
-                return  // shutdown
+                return
             }
             do {
                 let (checkpoints, failures) = try await checkpointer.checkpointAll()
