@@ -1,8 +1,16 @@
 import ArgumentParser
+import Audit
 import Foundation
 import Gateway
 import Postgres
 import Sodium
+
+extension AdminAuditing {
+    /// Operators' changes are recorded in the tenant's audit chain, in the same transaction.
+    static func privacyctl(_ pool: ConnectionPool) -> AdminAuditing {
+        AdminAuditing(appender: AuditAppender(pool: pool), actor: "privacyctl")
+    }
+}
 
 struct RootKeyOptions: ParsableArguments {
     @Option(name: .customLong("root-key-file"), help: "Root key file (default: $PRIVACY_ROOT_KEY_FILE).")
@@ -54,7 +62,7 @@ struct TenantCommand: AsyncParsableCommand {
                 }
                 let pool = try database.ownerPool()
                 defer { pool.close() }
-                let updated = try await TenantRegistry(pool: pool).setJWT(tenant: UUID(uuidString: tenant)!, secret: secret, jwks: keys)
+                let updated = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).setJWT(tenant: UUID(uuidString: tenant)!, secret: secret, jwks: keys)
                 try out.emit(updated) { "updated JWT settings of tenant \(updated.name)" }
             }
         }
@@ -74,7 +82,7 @@ struct TenantCommand: AsyncParsableCommand {
             try await out.run {
                 let pool = try database.ownerPool()
                 defer { pool.close() }
-                let tenant = try await TenantRegistry(pool: pool).create(name: name, jwtSecret: jwtSecret)
+                let tenant = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).create(name: name, jwtSecret: jwtSecret)
                 try out.emit(tenant) { "created tenant \(tenant.name) with id \(tenant.id.uuidString.lowercased())" }
             }
         }
@@ -90,7 +98,7 @@ struct TenantCommand: AsyncParsableCommand {
             try await out.run {
                 let pool = try database.ownerPool()
                 defer { pool.close() }
-                let tenants = try await TenantRegistry(pool: pool).list()
+                let tenants = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).list()
                 try out.emit(tenants) {
                     tenants.isEmpty ? "no tenants" : tenants.map { "\($0.id.uuidString.lowercased())  \($0.name)" }.joined(separator: "\n")
                 }
@@ -132,7 +140,7 @@ struct ServiceKeyCommand: AsyncParsableCommand {
                 let key = try rootKey.load(configuration)
                 let pool = try database.ownerPool()
                 defer { pool.close() }
-                let keys = try ServiceKeyRegistry(pool: pool, rootKey: key)
+                let keys = try ServiceKeyRegistry(pool: pool, rootKey: key, auditing: .privacyctl(pool))
                 let (record, secret) = try await keys.create(
                     tenant: UUID(uuidString: tenant)!, scopes: try scope.map(Scope.parse), name: name)
                 struct Created: Encodable {
@@ -168,7 +176,7 @@ struct ServiceKeyCommand: AsyncParsableCommand {
                 let configuration = try database.configuration()
                 let pool = try database.ownerPool()
                 defer { pool.close() }
-                let keys = try ServiceKeyRegistry(pool: pool, rootKey: try rootKey.load(configuration))
+                let keys = try ServiceKeyRegistry(pool: pool, rootKey: try rootKey.load(configuration), auditing: .privacyctl(pool))
                 let record = try await keys.revoke(id: UUID(uuidString: id)!)
                 try out.emit(record) { "revoked service key \(record.id.uuidString.lowercased())" }
             }

@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 import JWTKit
 @testable import Gateway
@@ -13,7 +14,7 @@ struct TenancyTests {
         try await TestDatabase.withMigratedDatabase { owner in
             let pool = ConnectionPool(configuration: owner)
             defer { pool.close() }
-            let registry = TenantRegistry(pool: pool)
+            let registry = TenantRegistry(pool: pool, auditing: .disabled)
             let acme = try await registry.create(name: "acme", jwtSecret: String(repeating: "s", count: 40))
             #expect(acme.hasJWTSecret)
             let duplicate = await #expect(throws: GatewayError.self) { try await registry.create(name: "acme", jwtSecret: nil) }
@@ -36,7 +37,7 @@ struct TenancyTests {
             defer { pool.close() }
             let rootKey = try SecureBytes(count: 32)
             let keys = try ServiceKeyRegistry(pool: pool, rootKey: rootKey)
-            let tenant = try await TenantRegistry(pool: pool).create(name: "t", jwtSecret: nil)
+            let tenant = try await TenantRegistry(pool: pool, auditing: .disabled).create(name: "t", jwtSecret: nil)
             let (record, secret) = try await keys.create(tenant: tenant.id, scopes: [.secretsRead, .dataRead, .dataRead], name: "billing")
             #expect(record.scopes == [.dataRead, .secretsRead])
             #expect(secret.hasPrefix("pgw_"))
@@ -101,7 +102,7 @@ struct TenantJWTSettingsTests {
         try await TestDatabase.withMigratedDatabase { owner in
             let pool = ConnectionPool(configuration: owner)
             defer { pool.close() }
-            let registry = TenantRegistry(pool: pool)
+            let registry = TenantRegistry(pool: pool, auditing: .disabled)
             let tenant = try await registry.create(name: "t", jwtSecret: nil)
             let malformed = await #expect(throws: GatewayError.self) { try await registry.setJWT(tenant: tenant.id, secret: nil, jwks: "not json") }
             #expect(malformed?.status == .badRequest)
@@ -115,6 +116,42 @@ struct TenantJWTSettingsTests {
             #expect(try stored.first?.decode("n", as: Int.self) == 1)
             let unknown = await #expect(throws: GatewayError.self) { try await registry.setJWT(tenant: UUID(), secret: String(repeating: "x", count: 40), jwks: nil) }
             #expect(unknown?.status == .notFound)
+        }
+    }
+}
+
+@Suite("Admin actions are audited")
+struct AdminAuditTests {
+    @Test("tenant and service key changes are recorded in the tenant's chain, in the same transaction")
+    func recorded() async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            let pool = ConnectionPool(configuration: owner)
+            defer { pool.close() }
+            let auditing = AdminAuditing(appender: AuditAppender(pool: pool), actor: "test-operator")
+            let tenant = try await TenantRegistry(pool: pool, auditing: auditing).create(name: "audited", jwtSecret: nil)
+            let keys = try ServiceKeyRegistry(pool: pool, rootKey: try SecureBytes(count: 32), auditing: auditing)
+            let (key, _) = try await keys.create(tenant: tenant.id, scopes: [.dataRead], name: "svc")
+            try await keys.revoke(id: key.id)
+            try await TenantRegistry(pool: pool, auditing: auditing).setJWT(tenant: tenant.id, secret: String(repeating: "k", count: 40), jwks: nil)
+            let actions = try await pool.query(
+                "SELECT action, actor FROM audit_events WHERE tenant_id = $1 ORDER BY seq", [tenant.id]
+            ).rows.map { try $0.decode("action", as: String.self) }
+            #expect(actions == ["tenant.created", "service_key.created", "service_key.revoked", "tenant.jwt_updated"])
+        }
+    }
+
+    @Test("when the audit entry cannot be written, the admin change does not happen")
+    func failClosed() async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            let pool = ConnectionPool(configuration: owner)
+            defer { pool.close() }
+            try await pool.query("ALTER TABLE audit_events ADD CONSTRAINT refuse_all CHECK (false) NOT VALID")
+            let auditing = AdminAuditing(appender: AuditAppender(pool: pool), actor: "test-operator")
+            await #expect(throws: (any Error).self) {
+                try await TenantRegistry(pool: pool, auditing: auditing).create(name: "ghost", jwtSecret: nil)
+            }
+            let count = try await pool.query("SELECT count(*) AS n FROM tenants WHERE name = 'ghost'").first!.decode("n", as: Int.self)
+            #expect(count == 0)
         }
     }
 }

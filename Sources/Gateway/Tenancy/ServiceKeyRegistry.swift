@@ -1,4 +1,5 @@
 import Foundation
+import Audit
 import Postgres
 import Sodium
 
@@ -38,8 +39,13 @@ public struct ServiceKeyRegistry: Sendable {
     private let pool: ConnectionPool
     private let keyHashKey: SecureBytes
 
-    public init(pool: ConnectionPool, rootKey: SecureBytes) throws {
+    private let auditing: AdminAuditing
+
+    /// `auditing` records key creation and revocation in the tenant's audit chain, in the same
+    /// transaction; authentication alone needs none (``AdminAuditing/disabled``).
+    public init(pool: ConnectionPool, rootKey: SecureBytes, auditing: AdminAuditing = .disabled) throws {
         self.pool = pool
+        self.auditing = auditing
         self.keyHashKey = try KeyDerivation.subkey(from: rootKey, id: 1, context: "svc-keys")
     }
 
@@ -52,13 +58,19 @@ public struct ServiceKeyRegistry: Sendable {
         let id = UUID()
         let secret = "pgw_" + Hex.encode(Self.bytes(of: id)) + "_" + Self.base64URL(Random.bytes(32))
         do {
-            let row = try await pool.query(
+            let actor = auditing.actor
+            let row = try await auditing.write(pool, Statement(
                 """
                 INSERT INTO public.service_keys (id, tenant_id, name, key_hash, scopes)
                 VALUES ($1, $2, $3, $4, $5::text[])
                 RETURNING id, tenant_id, name, scopes, created_at, revoked_at
                 """,
-                [id, tenant, name, hash(secret), PostgresTextArray(scopes.map(\.rawValue))])
+                [id, tenant, name, hash(secret), PostgresTextArray(scopes.map(\.rawValue))])) { row in
+                let key = try Self.serviceKey(row)
+                return (key.tenantID, AuditEvent(
+                    actor: actor, action: "service_key.created", target: "service_key:" + key.id.uuidString.lowercased(),
+                    details: ["scopes": .array(key.scopes.map { .string($0.rawValue) }), "name": key.name.map(AuditValue.string) ?? .null]))
+            }
             return (try Self.serviceKey(row.first!), secret)
         } catch let error as PostgresError where error.sqlState == "23503" {
             throw GatewayError.notFound("tenant \(tenant.uuidString.lowercased()) does not exist")
@@ -68,11 +80,16 @@ public struct ServiceKeyRegistry: Sendable {
     /// Revokes a key; revoking twice is harmless. Unknown ids are an error.
     @discardableResult
     public func revoke(id: UUID) async throws -> ServiceKey {
-        let result = try await pool.query(
+        let actor = auditing.actor
+        let result = try await auditing.write(pool, Statement(
             """
             UPDATE public.service_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
             RETURNING id, tenant_id, name, scopes, created_at, revoked_at
-            """, [id])
+            """, [id])) { row in
+            let key = try Self.serviceKey(row)
+            return (key.tenantID, AuditEvent(
+                actor: actor, action: "service_key.revoked", target: "service_key:" + key.id.uuidString.lowercased()))
+        }
         guard let row = result.first else {
             throw GatewayError.notFound("service key \(id.uuidString.lowercased()) does not exist")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Audit
 import Postgres
 import Sodium
 
@@ -28,12 +29,15 @@ public struct Tenant: Sendable, Codable, Equatable {
 /// The tenants table. Needs the owner role: request roles never see it.
 public struct TenantRegistry: Sendable {
     private let pool: ConnectionPool
+    private let auditing: AdminAuditing
 
     /// HS256 secrets shorter than this are refused (RFC 7518 §3.2: at least the hash size).
     public static let minimumJWTSecretLength = 32
 
-    public init(pool: ConnectionPool) {
+    /// `auditing` records every change in the tenant's audit chain, in the same transaction.
+    public init(pool: ConnectionPool, auditing: AdminAuditing) {
         self.pool = pool
+        self.auditing = auditing
     }
 
     public func create(name: String, jwtSecret: String?) async throws -> Tenant {
@@ -47,11 +51,17 @@ public struct TenantRegistry: Sendable {
                 hint: "generate one with: openssl rand -base64 48")
         }
         do {
-            let row = try await pool.query(
+            let actor = auditing.actor
+            let row = try await auditing.write(pool, Statement(
                 """
                 INSERT INTO public.tenants (name, jwt_secret) VALUES ($1, $2)
                 RETURNING id, name, created_at, jwt_secret IS NOT NULL AS has_secret
-                """, [name, jwtSecret])
+                """, [name, jwtSecret])) { row in
+                let tenant = try Self.tenant(row)
+                return (tenant.id, AuditEvent(
+                    actor: actor, action: "tenant.created", target: "tenant:" + tenant.id.uuidString.lowercased(),
+                    details: ["name": .string(tenant.name), "has_jwt_secret": .bool(tenant.hasJWTSecret)]))
+            }
             return try Self.tenant(row.first!)
         } catch let error as PostgresError where error.sqlState == "23505" {
             throw GatewayError(.conflict, code: "23505", "a tenant named \"\(name)\" already exists")
@@ -91,13 +101,20 @@ public struct TenantRegistry: Sendable {
             }
             keysJSON = JSONValue.array(keys).jsonText
         }
-        let result = try await pool.query(
+        let actor = auditing.actor
+        let secretChanged = secret != nil, keysChanged = keysJSON != nil
+        let result = try await auditing.write(pool, Statement(
             """
             UPDATE public.tenants
             SET jwt_secret = coalesce($2, jwt_secret), jwt_public_keys = coalesce($3::jsonb, jwt_public_keys)
             WHERE id = $1
             RETURNING id, name, created_at, jwt_secret IS NOT NULL AS has_secret
-            """, [id, secret, keysJSON])
+            """, [id, secret, keysJSON])) { row in
+            let tenant = try Self.tenant(row)
+            return (tenant.id, AuditEvent(
+                actor: actor, action: "tenant.jwt_updated", target: "tenant:" + tenant.id.uuidString.lowercased(),
+                details: ["secret_changed": .bool(secretChanged), "public_keys_changed": .bool(keysChanged)]))
+        }
         guard let row = result.first else {
             throw GatewayError.notFound("tenant \(id.uuidString.lowercased()) does not exist")
         }

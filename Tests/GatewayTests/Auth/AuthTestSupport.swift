@@ -39,7 +39,7 @@ struct AuthFixture {
     func tenant(
         _ name: String, secret: String? = AuthFixture.secret(), scopes: [Scope] = [.dataRead, .dataWrite]
     ) async throws -> TestTenant {
-        let tenant = try await TenantRegistry(pool: owner).create(name: name, jwtSecret: secret)
+        let tenant = try await TenantRegistry(pool: owner, auditing: .disabled).create(name: name, jwtSecret: secret)
         let (key, apikey) = try await ServiceKeyRegistry(pool: owner, rootKey: rootKey).create(tenant: tenant.id, scopes: scopes, name: nil)
         return TestTenant(id: tenant.id, secret: secret, keyID: key.id, apikey: apikey)
     }
