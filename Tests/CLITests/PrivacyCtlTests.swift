@@ -215,3 +215,45 @@ struct PolicyCommandTests {
         #expect(bad.status == 2)
     }
 }
+
+@Suite("privacyctl audit")
+struct AuditCommandTests {
+    @Test("a live chain and its export verify; a row edited by hand makes both verifications exit 3")
+    func verifyDetectsHandEdits() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let signingKey = directory.appendingPathComponent("signing.key").path
+        #expect(try privacyctl(["keys", "generate", "--out", signingKey]).status == 0)
+        try await TestDatabase.withMigratedDatabase { owner in
+            let environment = ["DATABASE_URL": url(owner), "PRIVACY_SIGNING_KEY_FILE": signingKey]
+            // Creating the tenant is itself the chain's first entry (admin actions are audited).
+            let created = try privacyctl(["tenant", "create", "--name", "audited", "--json"], environment: environment)
+            let tenant = try #require(try json(created.stdout)["id"] as? String)
+            #expect(try privacyctl(["audit", "checkpoint", "--tenant", tenant], environment: environment).status == 0)
+            #expect(try privacyctl(["tenant", "set-jwt", "--tenant", tenant, "--secret", String(repeating: "s", count: 40)], environment: environment).status == 0)
+
+            let clean = directory.appendingPathComponent("clean").path
+            #expect(try privacyctl(["audit", "export", "--tenant", tenant, "--out", clean], environment: environment).status == 0)
+            let offline = try privacyctl(["audit", "verify", clean])
+            #expect(offline.status == 0, "\(offline.stdout)\(offline.stderr)")
+            #expect(try privacyctl(["audit", "verify", "--live", "--tenant", tenant], environment: environment).status == 0)
+
+            let admin = ConnectionPool(configuration: owner, options: .init(maxConnections: 1))
+            defer { admin.close() }
+            try await admin.withConnection { connection in
+                try await connection.run { connection in
+                    try connection.simple("ALTER TABLE audit_events DISABLE TRIGGER USER")
+                    try connection.query(#"UPDATE audit_events SET details = '{"name": "forged"}' WHERE tenant_id = $1 AND seq = 1"#, [UUID(uuidString: tenant)!])
+                    try connection.simple("ALTER TABLE audit_events ENABLE TRIGGER USER")
+                }
+            }
+            let live = try privacyctl(["audit", "verify", "--live", "--tenant", tenant], environment: environment)
+            #expect(live.status == 3)
+            #expect(live.stdout.contains("hash_mismatch"))
+            let tampered = directory.appendingPathComponent("tampered").path
+            #expect(try privacyctl(["audit", "export", "--tenant", tenant, "--out", tampered], environment: environment).status == 0)
+            let again = try privacyctl(["audit", "verify", tampered])
+            #expect(again.status == 3)
+        }
+    }
+}
