@@ -84,6 +84,7 @@ let package = Package(
 
         // Benchmarks: print a measured figure, never assert a timing.
         .executableTarget(name: "PolicyBenchmark", dependencies: ["Policy"], path: "Sources/PolicyBenchmark"),
+        .executableTarget(name: "AuditBenchmark", dependencies: ["Audit", "Postgres"], path: "Sources/AuditBenchmark"),
 
         // Tests (Swift Testing). TestSupport: the throwaway database every database test uses.
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
