@@ -3,7 +3,8 @@ import Foundation
 import Postgres
 
 // Appends per second for one tenant at N concurrent writers, through the group-commit appender.
-// Usage: AuditBenchmark DATABASE_URL [seconds=15] [writers=64]
+// Usage: AuditBenchmark DATABASE_URL [seconds=15] [writers=64] [tenant id]
+// With a tenant id, appends to that existing tenant (tests run two processes on one chain).
 // Prints one line a script can read: "audit appends/s: <rate> (<writers> writers, <seconds> s)".
 
 @main
@@ -11,15 +12,18 @@ struct AuditBenchmark {
     static func main() async throws {
         let arguments = CommandLine.arguments
         guard arguments.count >= 2 else {
-            FileHandle.standardError.write(Data("usage: AuditBenchmark DATABASE_URL [seconds] [writers]\n".utf8))
+            FileHandle.standardError.write(Data("usage: AuditBenchmark DATABASE_URL [seconds] [writers] [tenant id]\n".utf8))
             exit(2)
         }
         let seconds = arguments.count > 2 ? Int(arguments[2]) ?? 15 : 15
         let writers = arguments.count > 3 ? Int(arguments[3]) ?? 64 : 64
 
         let pool = ConnectionPool(configuration: try PostgresConfiguration(arguments[1]), options: .init(maxConnections: 8))
-        let tenant = UUID()
-        try await pool.query("INSERT INTO public.tenants (id, name) VALUES ($1, $2)", [tenant, "audit-bench-\(tenant.uuidString.prefix(8))"])
+        let given = arguments.count > 4 ? UUID(uuidString: arguments[4]) : nil
+        let tenant = given ?? UUID()
+        if given == nil {
+            try await pool.query("INSERT INTO public.tenants (id, name) VALUES ($1, $2)", [tenant, "audit-bench-\(tenant.uuidString.prefix(8))"])
+        }
         let appender = AuditAppender(pool: pool)
 
         let deadline = ContinuousClock.now + .seconds(seconds)

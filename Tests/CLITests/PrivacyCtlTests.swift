@@ -257,3 +257,33 @@ struct AuditCommandTests {
         }
     }
 }
+
+@Suite("Audit chain across processes")
+struct AuditProcessesTests {
+    @Test("two processes appending to one tenant at once produce one contiguous, verifying chain")
+    func twoProcesses() async throws {
+        let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let nextToTests = binDirectory.appendingPathComponent("AuditBenchmark").path
+        let writer = FileManager.default.fileExists(atPath: nextToTests)
+            ? nextToTests : FileManager.default.currentDirectoryPath + "/.build/debug/AuditBenchmark"
+        try await TestDatabase.withMigratedDatabase { owner in
+            let admin = ConnectionPool(configuration: owner, options: .init(maxConnections: 1))
+            defer { admin.close() }
+            let tenant = UUID()
+            try await admin.query("INSERT INTO tenants (id, name) VALUES ($1, 'two-processes')", [tenant])
+            let arguments = [url(owner), "2", "8", tenant.uuidString.lowercased()]
+            async let first = Task.detached { try Subprocess.run(writer, arguments, environment: ["PATH": "/usr/bin:/bin"]) }.value
+            async let second = Task.detached { try Subprocess.run(writer, arguments, environment: ["PATH": "/usr/bin:/bin"]) }.value
+            let (a, b) = try await (first, second)
+            #expect(a.status == 0, "\(a.stderr)")
+            #expect(b.status == 0, "\(b.stderr)")
+            let row = try await admin.query(
+                "SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM audit_events WHERE tenant_id = $1", [tenant]).first!
+            let n: Int = try row.decode("n"), lo: Int = try row.decode("lo"), hi: Int = try row.decode("hi")
+            #expect(n > 10)
+            #expect(lo == 1 && hi == n, "seq must be contiguous")
+            let verify = try privacyctl(["audit", "verify", "--live", "--tenant", tenant.uuidString.lowercased()], environment: ["DATABASE_URL": url(owner)])
+            #expect(verify.status == 0, "\(verify.stdout)")
+        }
+    }
+}
