@@ -213,11 +213,14 @@ struct RESTPlan {
     private mutating func appendVisibleRows(_ policies: PolicySet, _ auth: AuthContext) throws {
         var builder = RESTStatementBuilder(table: table)
         let condition = try whereClause(&builder, policies, .select, .using, auth)
+        // The whole-row reference is the table's own name, which the policy predicate qualifies
+        // its columns with; no alias, so the predicate applies unchanged.
+        let row = RESTStatementBuilder.quoted(table.name)
         statements.append(Statement("""
             SELECT count(*) AS visible,
-                   (array_agg((SELECT jsonb_object_agg(key, value) FROM jsonb_each(to_jsonb(_pgw_visible))
+                   (array_agg((SELECT jsonb_object_agg(key, value) FROM jsonb_each(to_jsonb(\(row)))
                                WHERE jsonb_typeof(value) <> 'object')))[1]::text AS sample
-            FROM \(table.quotedName) _pgw_visible WHERE \(condition.replacingOccurrences(of: "\(RESTStatementBuilder.quoted(table.name)).", with: "_pgw_visible."))
+            FROM \(table.quotedName) WHERE \(condition)
             """, builder.binds))
     }
 
