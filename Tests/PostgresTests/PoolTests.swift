@@ -38,7 +38,8 @@ struct PoolTests {
         async let holder: Void = pool.withConnection { connection in
             try await connection.query("SELECT pg_sleep(1)")
         }
-        try await Task.sleep(for: .milliseconds(100))
+        // Wait until the holder really has the only connection, however slow the machine.
+        for _ in 0..<200 where pool.statistics.inUse < 1 { try await Task.sleep(for: .milliseconds(10)) }
         let error = await #expect(throws: PostgresError.self) { try await pool.ping() }
         #expect(error?.code == .poolTimeout)
         try await holder

@@ -342,7 +342,7 @@ struct RequestAuthenticatorTests {
 
     @Test("a revoked key keeps working for at most the cache TTL; a new key works at once")
     func serviceKeyCache() async throws {
-        try await AuthFixture.run(options: .init(serviceKeyTTL: .seconds(1))) { f in
+        try await AuthFixture.run(options: .init(serviceKeyTTL: .seconds(3))) { f in
             let acme = try await f.tenant("acme")
             let keys = try ServiceKeyRegistry(pool: f.owner, rootKey: f.rootKey)
             // An unknown key is not remembered as unknown: once created it works immediately.
@@ -353,7 +353,8 @@ struct RequestAuthenticatorTests {
             try await keys.revoke(id: acme.keyID)
             // Within the TTL the cached key still answers (documented revocation latency)...
             #expect(try await f.authenticate(acme, nil).serviceKey.id == acme.keyID)
-            try await Task.sleep(for: .milliseconds(1_200))
+            // TTLs are a few seconds so a loaded machine cannot outlast them between two calls.
+            try await Task.sleep(for: .milliseconds(3_300))
             // ...and after it, never again.
             await expectAuthError(401, "PGW401") { _ = try await f.authenticate(acme, nil) }
 
@@ -367,7 +368,7 @@ struct RequestAuthenticatorTests {
 
     @Test("tenant keys are cached; a new secret takes effect after the TTL or an invalidation")
     func tenantKeyCache() async throws {
-        try await AuthFixture.run(options: .init(tenantKeysTTL: .seconds(1))) { f in
+        try await AuthFixture.run(options: .init(tenantKeysTTL: .seconds(3))) { f in
             let acme = try await f.tenant("acme")
             let oldToken = try await Tokens.hs256(claims: Tokens.user(), secret: acme.secret!)
             #expect(try await f.authenticate(acme, oldToken).role == .authenticated)
@@ -376,7 +377,8 @@ struct RequestAuthenticatorTests {
             let newToken = try await Tokens.hs256(claims: Tokens.user(), secret: rotated)
             // Still the cached secret...
             #expect(try await f.authenticate(acme, oldToken).role == .authenticated)
-            try await Task.sleep(for: .milliseconds(1_200))
+            // TTLs are a few seconds so a loaded machine cannot outlast them between two calls.
+            try await Task.sleep(for: .milliseconds(3_300))
             // ...until the TTL has passed.
             await expectAuthError(401, "PGRST301") { _ = try await f.authenticate(acme, oldToken) }
             #expect(try await f.authenticate(acme, newToken).role == .authenticated)
