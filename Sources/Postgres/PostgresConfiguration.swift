@@ -1,4 +1,5 @@
 import CLibPQ
+import Foundation
 
 /// Where and how to connect: a libpq connection URL (`postgresql://user@host:port/db?…`) or
 /// key/value conninfo string, validated by libpq's own parser.
@@ -71,5 +72,3 @@ public struct PostgresConfiguration: Sendable, Hashable {
         return "\(user)@\(host)\(port)/\(db)"
     }
 }
-
-import Foundation

@@ -134,7 +134,7 @@ struct PolicyCLI: AsyncParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            guard PolicyCommandKind(command) != nil else {
+            guard Self.requestCommand(command) != nil else {
                 throw ValidationError("--command must be select, insert, update or delete, got \"\(command)\"")
             }
             if let user, UUID(uuidString: user) == nil { throw ValidationError("--as must be a user id (a UUID), got \"\(user)\"") }
@@ -154,12 +154,17 @@ struct PolicyCLI: AsyncParsableCommand {
                 let auth = AuthContext(role: role ?? (userID == nil ? "anon" : "authenticated"), userID: userID, tenantID: tenantID, claims: extra)
                 let explanation: Explanation
                 do {
-                    explanation = try policies.explain(PolicyCommandKind(command)!.value, on: table, auth: auth, existing: existing, new: new)
+                    explanation = try policies.explain(Self.requestCommand(command)!, on: table, auth: auth, existing: existing, new: new)
                 } catch let error as PolicyError {
                     throw GatewayError.invalidInput("\(error)")
                 }
                 try out.emit(explanation) { explanation.description }
             }
+        }
+
+        /// select, insert, update or delete, in any case; `all` is not a request's command.
+        private static func requestCommand(_ text: String) -> PolicyCommand? {
+            PolicyCommand(rawValue: text.lowercased()).flatMap { PolicyCommand.requestCommands.contains($0) ? $0 : nil }
         }
 
         private static func row(_ json: String, option: String) throws -> PolicyRow {
@@ -168,20 +173,6 @@ struct PolicyCLI: AsyncParsableCommand {
             } catch {
                 throw GatewayError.invalidInput("\(option) must be a JSON object of column values, e.g. '{\"user_id\": \"…\"}'")
             }
-        }
-    }
-}
-
-/// The commands a policy can be asked about, as typed on the command line.
-struct PolicyCommandKind {
-    let value: PolicyCommand
-    init?(_ text: String) {
-        switch text.lowercased() {
-        case "select": value = .select
-        case "insert": value = .insert
-        case "update": value = .update
-        case "delete": value = .delete
-        default: return nil
         }
     }
 }

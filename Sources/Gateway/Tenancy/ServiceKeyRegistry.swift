@@ -56,7 +56,7 @@ public struct ServiceKeyRegistry: Sendable {
             throw GatewayError.invalidInput("a service key needs at least one scope", hint: "valid scopes: \(Scope.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let id = UUID()
-        let secret = "pgw_" + Hex.encode(Self.bytes(of: id)) + "_" + Self.base64URL(Random.bytes(32))
+        let secret = "pgw_" + Hex.encode(Self.bytes(of: id)) + "_" + Base64URL.encode(Random.bytes(32))
         do {
             let actor = auditing.actor
             let row = try await auditing.write(pool, Statement(
@@ -124,11 +124,6 @@ public struct ServiceKeyRegistry: Sendable {
         withUnsafeBytes(of: id.uuid) { Array($0) }
     }
 
-    private static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
 
     private static func serviceKey(_ row: PostgresRow) throws -> ServiceKey {
         let scopes = try row.decode("scopes", as: PostgresTextArray.self).elements.compactMap { $0.flatMap(Scope.init(rawValue:)) }
