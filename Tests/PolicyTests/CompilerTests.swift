@@ -110,7 +110,7 @@ struct RLSGeneratorTests {
     func wholeScript() throws {
         let policies = try repositoryPolicies.get()
         let script = policies.rowLevelSecurityScript()
-        #expect(script.components(separatedBy: "ENABLE ROW LEVEL SECURITY;").count - 1 == 32)
+        #expect(script.components(separatedBy: "ENABLE ROW LEVEL SECURITY;").count - 1 == 33)
         #expect(script.components(separatedBy: "CREATE POLICY ").count - 1 == (try LiveFixture.shared.get()).policies.count)
     }
 

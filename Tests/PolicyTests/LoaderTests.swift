@@ -8,7 +8,7 @@ struct LoaderTests {
     func repositoryLoads() throws {
         let policies = try repositoryPolicies.get()
         let live = try LiveFixture.shared.get()
-        #expect(policies.tables.count == 32)
+        #expect(policies.tables.count == 33)
         #expect(Set(policies.tables.map(\.name)) == Set(live.tables.filter(\.rlsEnabled).map(\.tablename)))
         for table in policies.tables {
             #expect(table.file?.hasSuffix("policies/\(table.name).yaml") == true)
