@@ -45,9 +45,11 @@ let package = Package(
             dependencies: ["Sodium", "Postgres", .product(name: "Logging", package: "swift-log")],
             exclude: ["ENCODING.md"]
         ),
+        .target(name: "Keyring", dependencies: ["Sodium", "Postgres"]),
         .target(
             name: "Gateway",
             dependencies: [
+                "Keyring",
                 "Sodium",
                 "Postgres",
                 "Policy",
@@ -92,6 +94,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Fixtures"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "TestSupport"]),
+        .testTarget(name: "KeyringTests", dependencies: ["Keyring", "Postgres", "Sodium", "TestSupport"]),
         // Runs the built executables as an operator would; needs `swift build` first (scripts/test does it).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Postgres"]),
         .testTarget(

@@ -92,4 +92,55 @@ public enum XChaCha20Poly1305 {
         guard status == 0 else { throw SodiumError(.authenticationFailed) }
         return plaintext
     }
+
+    // MARK: - Keys wrapped by keys
+
+    /// Seals a key held in secure memory (key wrapping): like ``seal(_:key:associatedData:nonce:)``
+    /// but the plaintext never passes through an ordinary Swift array.
+    public static func wrap(
+        _ secret: SecureBytes, key: SecureBytes, associatedData: [UInt8]
+    ) throws(SodiumError) -> (nonce: [UInt8], ciphertext: [UInt8]) {
+        LibSodium.require()
+        guard key.count == keyLength else { throw SodiumError(.invalidKeyLength) }
+        let nonce = Random.bytes(nonceLength)
+        let ciphertext = [UInt8](filling: secret.count + tagLength) { output in
+            secret.withBytePointer { message in
+                associatedData.withBytePointer { data, dataLength in
+                    nonce.withBytePointer { nonce, _ in
+                        key.withBytePointer { key in
+                            _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
+                                output, nil, message, UInt64(secret.count), data, UInt64(dataLength), nil, nonce, key)
+                        }
+                    }
+                }
+            }
+        }
+        return (nonce, ciphertext)
+    }
+
+    /// Opens a key sealed by ``wrap(_:key:associatedData:)`` straight into secure memory.
+    ///
+    /// - Throws: ``SodiumError/Code/authenticationFailed`` if anything differs from wrapping.
+    public static func unwrap(
+        _ ciphertext: [UInt8], nonce: [UInt8], key: SecureBytes, associatedData: [UInt8]
+    ) throws(SodiumError) -> SecureBytes {
+        LibSodium.require()
+        guard key.count == keyLength else { throw SodiumError(.invalidKeyLength) }
+        guard nonce.count == nonceLength else { throw SodiumError(.invalidNonceLength) }
+        guard ciphertext.count >= tagLength else { throw SodiumError(.authenticationFailed) }
+        return try SecureBytes(count: ciphertext.count - tagLength) { (output) throws(SodiumError) in
+            let status = ciphertext.withBytePointer { sealed, sealedLength in
+                associatedData.withBytePointer { data, dataLength in
+                    nonce.withBytePointer { nonce, _ in
+                        key.withBytePointer { key in
+                            crypto_aead_xchacha20poly1305_ietf_decrypt(
+                                output.baseAddress?.assumingMemoryBound(to: UInt8.self), nil, nil,
+                                sealed, UInt64(sealedLength), data, UInt64(dataLength), nonce, key)
+                        }
+                    }
+                }
+            }
+            guard status == 0 else { throw SodiumError(.authenticationFailed) }
+        }
+    }
 }
