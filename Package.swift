@@ -46,10 +46,12 @@ let package = Package(
             exclude: ["ENCODING.md"]
         ),
         .target(name: "Keyring", dependencies: ["Sodium", "Postgres"]),
+        .target(name: "Secrets", dependencies: ["Keyring", "Audit", "Postgres", "Sodium"]),
         .target(
             name: "Gateway",
             dependencies: [
                 "Keyring",
+                "Secrets",
                 "Sodium",
                 "Postgres",
                 "Policy",
@@ -68,6 +70,7 @@ let package = Package(
             dependencies: [
                 "Audit",
                 "Gateway",
+                "Keyring",
                 "Policy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -77,6 +80,7 @@ let package = Package(
             dependencies: [
                 "Audit",
                 "Gateway",
+                "Keyring",
                 "Policy",
                 "Postgres",
                 "Sodium",
@@ -95,6 +99,7 @@ let package = Package(
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Fixtures"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "TestSupport"]),
         .testTarget(name: "KeyringTests", dependencies: ["Keyring", "Postgres", "Sodium", "TestSupport"]),
+        .testTarget(name: "SecretsTests", dependencies: ["Secrets", "Keyring", "Audit", "Postgres", "Sodium", "TestSupport"]),
         // Runs the built executables as an operator would; needs `swift build` first (scripts/test does it).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Postgres"]),
         .testTarget(

@@ -102,6 +102,14 @@ GRANT UPDATE (jwt_secret, jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_ve
 -- until DEKs themselves are replaced; KEK rotation only rewraps them).
 -- ---------------------------------------------------------------------------
 ALTER TABLE public.user_secrets ADD COLUMN last_used_at timestamptz;
+-- Recording a read is not a change of the secret: updated_at moves only when something else does.
+DROP TRIGGER update_user_secrets_updated_at ON public.user_secrets;
+CREATE TRIGGER update_user_secrets_updated_at
+    BEFORE UPDATE ON public.user_secrets
+    FOR EACH ROW
+    WHEN ((OLD.encrypted_value, OLD.initialization_vector, OLD.key_version, OLD.version, OLD.deleted_at, OLD.service_name)
+          IS DISTINCT FROM (NEW.encrypted_value, NEW.initialization_vector, NEW.key_version, NEW.version, NEW.deleted_at, NEW.service_name))
+    EXECUTE FUNCTION public.update_updated_at_column();
 
 -- ---------------------------------------------------------------------------
 -- user_secret_versions: past values of a secret, kept up to a configured count.

@@ -10,6 +10,16 @@ public struct Statement: Sendable {
         self.sql = sql
         self.binds = parameters.map(\.postgresBind)
     }
+
+    /// What PostgREST does at the start of every request, in one statement: assume the request
+    /// `role` and publish the JWT `claims` (JSON text) and the `tenant` for `auth.uid()`,
+    /// `auth.jwt()` and `auth.tenant_id()` — all local to the current transaction, so RLS then
+    /// decides as that caller.
+    public static func assumeRequestRole(_ role: String, claims: String, tenant: UUID) -> Statement {
+        Statement(
+            "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('request.tenant_id', $3, true)",
+            [role, claims, tenant.uuidString.lowercased()])
+    }
 }
 
 /// Transaction isolation levels, as Postgres spells them.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Gateway
+import Keyring
 import Audit
 import Logging
 import Sodium
@@ -61,14 +62,11 @@ struct Serve: AsyncParsableCommand {
         let policies = try PolicySet.loadForGateway(directory: configuration.policiesDirectory)
         let readiness = try Readiness(
             pool: pool, migrationsDirectory: URL(fileURLWithPath: configuration.migrationsDirectory), policies: policies)
-        guard let rootKeyFile = configuration.rootKeyFile else {
-            throw GatewayError.configuration(
-                "PRIVACY_ROOT_KEY_FILE is not set: the gateway needs the root key to check service keys",
-                hint: "create one with: privacyctl keys generate --out root.key")
-        }
-        let rootKey = try KeyFile.load(rootKeyFile, purpose: "root key")
-        let authenticator = try RequestAuthenticator(pool: pool, rootKey: rootKey)
-        let audit = AuditAppender(pool: pool, keys: try AuditKeys(rootKey: rootKey))
+        let rootKey = try KeyFile.rootKeySource(keyFile: configuration.rootKeyFile, passphraseFile: configuration.rootPassphraseFile)
+        // A wrong root key stops the start here, before anything is served.
+        let keyring = try await Keyring.open(pool: pool, root: rootKey)
+        let authenticator = try RequestAuthenticator(pool: pool, keyring: keyring)
+        let audit = AuditAppender(pool: pool, keys: try AuditKeys(rootKey: keyring.serviceMaster))
         await warnAboutDatabase(pool: pool, database: database, logger: logger)
 
         var background: [any Service] = []

@@ -72,30 +72,3 @@ struct Migrate: AsyncParsableCommand {
         }
     }
 }
-
-struct Keys: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Create key files.",
-        subcommands: [Generate.self])
-
-    struct Generate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Write a new random 32-byte key (base64, one line, mode 0600).",
-            discussion: """
-                Used for the root key (PRIVACY_ROOT_KEY_FILE) and the Ed25519 signing seed
-                (PRIVACY_SIGNING_KEY_FILE). Never overwrites an existing file.
-                Example: privacyctl keys generate --out /etc/privacy-gateway/root.key
-                """)
-        @Option(help: "File to create.")
-        var out: String
-        @OptionGroup var output: OutputOptions
-
-        func run() async throws {
-            let printer = Output(json: output.json)
-            try await printer.run {
-                try KeyFile.generate(at: out)
-                try printer.emit(["file": out]) { "wrote \(out) (mode 0600)" }
-            }
-        }
-    }
-}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Gateway
+import Keyring
 import Postgres
 
 @main
@@ -99,6 +100,7 @@ struct Output {
             let message: String
             switch error {
             case let error as GatewayError: message = error.description
+            case let error as KeyringError: message = error.message
             case let error as PostgresError: message = error.description
             default: message = "\(error)"
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Audit
 import Foundation
 import Gateway
+import Keyring
 import Postgres
 import Sodium
 
@@ -15,14 +16,17 @@ extension AdminAuditing {
 struct RootKeyOptions: ParsableArguments {
     @Option(name: .customLong("root-key-file"), help: "Root key file (default: $PRIVACY_ROOT_KEY_FILE).")
     var rootKeyFile: String?
+    @Option(
+        name: .customLong("root-passphrase-file"),
+        help: "Instead of a key file: a file holding the root passphrase (default: $PRIVACY_ROOT_PASSPHRASE_FILE).")
+    var rootPassphraseFile: String?
 
-    func load(_ configuration: GatewayConfiguration) throws -> SecureBytes {
-        guard let path = rootKeyFile ?? configuration.rootKeyFile else {
-            throw GatewayError.configuration(
-                "no root key: set PRIVACY_ROOT_KEY_FILE or pass --root-key-file",
-                hint: "create one with: privacyctl keys generate --out root.key")
-        }
-        return try KeyFile.load(path, purpose: "root key")
+    /// Opens the keyring with the root key; a wrong root key is refused before anything changes.
+    func keyring(_ configuration: GatewayConfiguration, pool: ConnectionPool) async throws -> Keyring {
+        let source = try KeyFile.rootKeySource(
+            keyFile: rootKeyFile ?? configuration.rootKeyFile,
+            passphraseFile: rootPassphraseFile ?? (rootKeyFile == nil ? configuration.rootPassphraseFile : nil))
+        return try await Keyring.open(pool: pool, root: source)
     }
 }
 
@@ -43,6 +47,7 @@ struct TenantCommand: AsyncParsableCommand {
         @Option(help: "New HS256 secret (at least 32 bytes).") var secret: String?
         @Option(help: "A JWKS file: {\"keys\": [...]} or a JSON array of JWKs.") var jwks: String?
         @OptionGroup var database: DatabaseOptions
+        @OptionGroup var rootKey: RootKeyOptions
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
@@ -62,7 +67,9 @@ struct TenantCommand: AsyncParsableCommand {
                 }
                 let pool = try database.ownerPool()
                 defer { pool.close() }
-                let updated = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).setJWT(tenant: UUID(uuidString: tenant)!, secret: secret, jwks: keys)
+                let keyring = secret == nil ? nil : try await rootKey.keyring(try database.configuration(), pool: pool)
+                let updated = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring)
+                    .setJWT(tenant: UUID(uuidString: tenant)!, secret: secret, jwks: keys)
                 try out.emit(updated) { "updated JWT settings of tenant \(updated.name)" }
             }
         }
@@ -73,8 +80,10 @@ struct TenantCommand: AsyncParsableCommand {
             abstract: "Create a tenant.",
             discussion: "Example: privacyctl tenant create --name acme --jwt-secret \"$(openssl rand -base64 48)\" --json")
         @Option(help: "Unique tenant name.") var name: String
-        @Option(help: "HS256 secret that verifies this tenant's user JWTs (at least 32 bytes).") var jwtSecret: String?
+        @Option(help: "HS256 secret that verifies this tenant's user JWTs (at least 32 bytes); stored sealed under the tenant's key.")
+        var jwtSecret: String?
         @OptionGroup var database: DatabaseOptions
+        @OptionGroup var rootKey: RootKeyOptions
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
@@ -82,7 +91,9 @@ struct TenantCommand: AsyncParsableCommand {
             try await out.run {
                 let pool = try database.ownerPool()
                 defer { pool.close() }
-                let tenant = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).create(name: name, jwtSecret: jwtSecret)
+                let keyring = jwtSecret == nil ? nil : try await rootKey.keyring(try database.configuration(), pool: pool)
+                let tenant = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring)
+                    .create(name: name, jwtSecret: jwtSecret)
                 try out.emit(tenant) { "created tenant \(tenant.name) with id \(tenant.id.uuidString.lowercased())" }
             }
         }
@@ -136,11 +147,10 @@ struct ServiceKeyCommand: AsyncParsableCommand {
         func run() async throws {
             let out = Output(json: output.json)
             try await out.run {
-                let configuration = try database.configuration()
-                let key = try rootKey.load(configuration)
                 let pool = try database.ownerPool()
                 defer { pool.close() }
-                let keys = try ServiceKeyRegistry(pool: pool, rootKey: key, auditing: .privacyctl(pool))
+                let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
+                let keys = try ServiceKeyRegistry(pool: pool, rootKey: keyring.serviceMaster, auditing: .privacyctl(pool))
                 let (record, secret) = try await keys.create(
                     tenant: UUID(uuidString: tenant)!, scopes: try scope.map(Scope.parse), name: name)
                 struct Created: Encodable {
@@ -173,10 +183,10 @@ struct ServiceKeyCommand: AsyncParsableCommand {
         func run() async throws {
             let out = Output(json: output.json)
             try await out.run {
-                let configuration = try database.configuration()
                 let pool = try database.ownerPool()
                 defer { pool.close() }
-                let keys = try ServiceKeyRegistry(pool: pool, rootKey: try rootKey.load(configuration), auditing: .privacyctl(pool))
+                let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
+                let keys = try ServiceKeyRegistry(pool: pool, rootKey: keyring.serviceMaster, auditing: .privacyctl(pool))
                 let record = try await keys.revoke(id: UUID(uuidString: id)!)
                 try out.emit(record) { "revoked service key \(record.id.uuidString.lowercased())" }
             }

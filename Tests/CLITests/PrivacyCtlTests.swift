@@ -223,9 +223,11 @@ struct AuditCommandTests {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let signingKey = directory.appendingPathComponent("signing.key").path
+        let rootKey = directory.appendingPathComponent("root.key").path
         #expect(try privacyctl(["keys", "generate", "--out", signingKey]).status == 0)
+        #expect(try privacyctl(["keys", "generate", "--out", rootKey]).status == 0)
         try await TestDatabase.withMigratedDatabase { owner in
-            let environment = ["DATABASE_URL": url(owner), "PRIVACY_SIGNING_KEY_FILE": signingKey]
+            let environment = ["DATABASE_URL": url(owner), "PRIVACY_SIGNING_KEY_FILE": signingKey, "PRIVACY_ROOT_KEY_FILE": rootKey]
             // Creating the tenant is itself the chain's first entry (admin actions are audited).
             let created = try privacyctl(["tenant", "create", "--name", "audited", "--json"], environment: environment)
             let tenant = try #require(try json(created.stdout)["id"] as? String)

@@ -1,4 +1,5 @@
 import Foundation
+import Keyring
 import Logging
 import Policy
 import Postgres
@@ -103,6 +104,8 @@ public final class RequestAuthenticator: Sendable {
     public let subjects: SubjectRegistry
     private let pool: ConnectionPool
     private let serviceKeys: ServiceKeyRegistry
+    /// Opens tenants' sealed HS256 secrets; without one only legacy plaintext secrets are usable.
+    private let keyring: Keyring?
     private let options: Options
     private let logger: Logger
     private let serviceKeyCache: Mutex<BoundedCache<[UInt8], Cached<ServiceKey>>>
@@ -117,12 +120,21 @@ public final class RequestAuthenticator: Sendable {
         let token: String
     }
 
-    /// `pool` logs in as the gateway role; `rootKey` is the one service keys were hashed under.
+    /// `pool` logs in as the gateway role; service keys were hashed under the keyring's service master.
+    public convenience init(
+        pool: ConnectionPool, keyring: Keyring, options: Options = Options(), logger: Logger = Logger(label: "gateway.auth")
+    ) throws {
+        try self.init(pool: pool, rootKey: keyring.serviceMaster, keyring: keyring, options: options, logger: logger)
+    }
+
+    /// `rootKey`: the key service keys were hashed under (the keyring's service master). Without
+    /// a `keyring`, tenants' sealed JWT secrets cannot be opened (tests of other parts only).
     public init(
-        pool: ConnectionPool, rootKey: SecureBytes, options: Options = Options(),
+        pool: ConnectionPool, rootKey: SecureBytes, keyring: Keyring? = nil, options: Options = Options(),
         logger: Logger = Logger(label: "gateway.auth")
     ) throws {
         self.pool = pool
+        self.keyring = keyring
         self.serviceKeys = try ServiceKeyRegistry(pool: pool, rootKey: rootKey)
         self.subjects = SubjectRegistry(pool: pool, options: options.subjects)
         self.options = options
@@ -211,14 +223,34 @@ public final class RequestAuthenticator: Sendable {
         if let cached = tenantCache.withLock({ $0.value(for: tenant) }), cached.expires > now {
             return cached.value
         }
-        let result = try await pool.query(
-            "SELECT jwt_secret, jwt_public_keys::text AS jwks FROM public.tenants WHERE id = $1", [tenant])
-        guard let row = result.first else {
+        let keyring = self.keyring
+        let loaded = try await pool.transaction { connection -> (secret: String?, jwks: String, problem: String?)? in
+            guard let row = try connection.query(
+                """
+                SELECT jwt_secret, jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version, jwt_public_keys::text AS jwks
+                FROM public.tenants WHERE id = $1
+                """, [tenant]).first
+            else { return nil }
+            let jwks: String = try row.decode("jwks")
+            guard let version = try row.decodeIfPresent("jwt_secret_kek_version", as: Int.self) else {
+                return (try row.decodeIfPresent("jwt_secret"), jwks, nil)
+            }
+            guard let keyring else { return (nil, jwks, "the HS256 secret is sealed and this process has no keyring") }
+            do {
+                let sealed = Keyring.SealedValue(
+                    ciphertext: try row.decode("jwt_secret_sealed"), nonce: try row.decode("jwt_secret_nonce"), kekVersion: version)
+                let secret = try keyring.openTenantSecret(sealed, tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
+                return (String(decoding: secret, as: UTF8.self), jwks, nil)
+            } catch let error as KeyringError {
+                return (nil, jwks, "the HS256 secret cannot be opened: \(error.message)")
+            }
+        }
+        guard let loaded else {
             tenantCache.withLock { $0.removeValue(for: tenant) }
             return nil
         }
-        let keys = await TenantKeys.parse(
-            jwtSecret: try row.decodeIfPresent("jwt_secret"), publicKeys: try row.decode("jwks"))
+        var keys = await TenantKeys.parse(jwtSecret: loaded.secret, publicKeys: loaded.jwks)
+        if let problem = loaded.problem { keys.problems.append(problem) }
         for problem in keys.problems {
             logger.warning("tenant JWT key skipped", metadata: ["tenant": "\(tenant.uuidString.lowercased())", "problem": "\(problem)"])
         }

@@ -73,7 +73,8 @@ public final class SubjectRegistry: Sendable {
         }
         // Deleted between the statements (erasure racing a request): nothing to remember.
         guard let owner: UUID = try results[2].first?.decode("tenant_id") else { return }
-        known.withLock { $0.insert(Entry(tenant: owner, checkedAt: now), for: subject) }
+        // Counted from when the check finished: a slow round trip must not eat the interval.
+        known.withLock { $0.insert(Entry(tenant: owner, checkedAt: ContinuousClock.now), for: subject) }
         guard owner == tenant else { throw GatewayError.foreignSubject }
     }
 

@@ -25,7 +25,7 @@ struct TenantKeys: Sendable {
 
     let keys: [VerificationKey]
     /// Why configured keys were left out (no key material in these texts).
-    let problems: [String]
+    var problems: [String]
 
     /// HS256 secrets shorter than this are never handed to jwt-kit: it asserts (a crash in debug
     /// builds) on HMAC keys shorter than the hash, and RFC 7518 §3.2 forbids them anyway.

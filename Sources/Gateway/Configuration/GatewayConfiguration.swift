@@ -12,6 +12,9 @@ public struct GatewayConfiguration: Sendable {
     public var gatewayDatabaseURL: String?
     /// 32-byte root key, base64 on one line, mode 0600. `PRIVACY_ROOT_KEY_FILE`.
     public var rootKeyFile: String?
+    /// Alternative to the root key file: a file (mode 0600) holding a passphrase from which the
+    /// root key is derived with Argon2id. `PRIVACY_ROOT_PASSPHRASE_FILE`.
+    public var rootPassphraseFile: String?
     /// 32-byte Ed25519 signing seed, same format. `PRIVACY_SIGNING_KEY_FILE`.
     public var signingKeyFile: String?
     /// `PRIVACY_POLICIES_DIR`, default `policies`.
@@ -29,13 +32,14 @@ public struct GatewayConfiguration: Sendable {
 
     public init(
         databaseURL: String? = nil, gatewayDatabaseURL: String? = nil, rootKeyFile: String? = nil,
-        signingKeyFile: String? = nil, policiesDirectory: String = "policies",
+        signingKeyFile: String? = nil, rootPassphraseFile: String? = nil, policiesDirectory: String = "policies",
         migrationsDirectory: String = "migrations", port: Int = 8080, host: String = "127.0.0.1", poolSize: Int = 32
     ) {
         self.databaseURL = databaseURL
         self.gatewayDatabaseURL = gatewayDatabaseURL
         self.rootKeyFile = rootKeyFile
         self.signingKeyFile = signingKeyFile
+        self.rootPassphraseFile = rootPassphraseFile
         self.policiesDirectory = policiesDirectory
         self.migrationsDirectory = migrationsDirectory
         self.port = port
@@ -55,6 +59,7 @@ public struct GatewayConfiguration: Sendable {
             gatewayDatabaseURL: value("GATEWAY_DATABASE_URL"),
             rootKeyFile: value("PRIVACY_ROOT_KEY_FILE"),
             signingKeyFile: value("PRIVACY_SIGNING_KEY_FILE"),
+            rootPassphraseFile: value("PRIVACY_ROOT_PASSPHRASE_FILE"),
             policiesDirectory: value("PRIVACY_POLICIES_DIR") ?? "policies",
             migrationsDirectory: value("PRIVACY_MIGRATIONS_DIR") ?? "migrations",
             host: value("HOST") ?? "127.0.0.1")

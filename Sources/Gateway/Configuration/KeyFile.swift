@@ -1,4 +1,5 @@
 import Foundation
+import Keyring
 import Sodium
 
 /// Key files: 32 random bytes, standard base64 on one line, mode 0600 (DESIGN.md §6).
@@ -49,5 +50,35 @@ public enum KeyFile {
                 "\(purpose) file \(path) does not hold a 32-byte key in base64 on one line",
                 hint: "create one with: privacyctl keys generate --out FILE")
         }
+    }
+}
+
+extension KeyFile {
+    /// The root key's source: the key file if given, else the passphrase file (one line, mode
+    /// 0600, at least 12 characters), else a configuration error that says how to make one.
+    public static func rootKeySource(keyFile: String?, passphraseFile: String?) throws -> RootKeySource {
+        if let keyFile {
+            return .key(try load(keyFile, purpose: "root key"))
+        }
+        guard let passphraseFile else {
+            throw GatewayError.configuration(
+                "no root key: set PRIVACY_ROOT_KEY_FILE (or PRIVACY_ROOT_PASSPHRASE_FILE)",
+                hint: "create one with: privacyctl keys generate --out root.key")
+        }
+        var info = stat()
+        guard stat(passphraseFile, &info) == 0, let data = FileManager.default.contents(atPath: passphraseFile) else {
+            throw GatewayError.configuration("root passphrase file \(passphraseFile) cannot be read")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw GatewayError.configuration(
+                "root passphrase file \(passphraseFile) is readable by other users (mode \(String(info.st_mode & 0o777, radix: 8)))",
+                hint: "chmod 600 \(passphraseFile)")
+        }
+        let passphrase = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+        guard passphrase.count >= RootKeySource.minimumPassphraseLength else {
+            throw GatewayError.configuration(
+                "root passphrase file \(passphraseFile) holds fewer than \(RootKeySource.minimumPassphraseLength) characters")
+        }
+        return .passphrase(passphrase)
     }
 }

@@ -88,9 +88,7 @@ struct RESTHandler: Sendable {
 
     /// What PostgREST does per request, in one statement.
     static func settings(_ caller: AuthenticatedRequest) -> Statement {
-        Statement(
-            "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('request.tenant_id', $3, true)",
-            [caller.role.rawValue, caller.claimsJSON, caller.tenantID.uuidString.lowercased()])
+        Statement.assumeRequestRole(caller.role.rawValue, claims: caller.claimsJSON, tenant: caller.tenantID)
     }
 
     static func readBody(_ request: Request) async throws -> [UInt8] {

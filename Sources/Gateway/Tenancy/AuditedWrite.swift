@@ -30,9 +30,18 @@ public struct AdminAuditing: Sendable {
         _ pool: ConnectionPool, _ statement: Statement,
         event: @escaping @Sendable (PostgresRow) throws -> (tenant: UUID, event: AuditEvent)
     ) async throws -> QueryResult {
+        try await write(pool, { try $0.pipeline([statement])[0] }, event: event)
+    }
+
+    /// Like ``write(_:_:event:)`` for a change of several statements: `body` runs them in the
+    /// transaction and returns the result whose first row describes the change.
+    func write(
+        _ pool: ConnectionPool, _ body: @escaping @Sendable (Connection) throws -> QueryResult,
+        event: @escaping @Sendable (PostgresRow) throws -> (tenant: UUID, event: AuditEvent)
+    ) async throws -> QueryResult {
         let appender = self.appender
         return try await pool.transaction { connection in
-            let result = try connection.pipeline([statement])[0]
+            let result = try body(connection)
             if let appender, let row = result.first {
                 let (tenant, entry) = try event(row)
                 _ = try appender.append(in: connection, tenant: tenant, entry)

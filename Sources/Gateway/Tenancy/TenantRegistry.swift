@@ -1,5 +1,6 @@
 import Foundation
 import Audit
+import Keyring
 import Postgres
 import Sodium
 
@@ -27,17 +28,38 @@ public struct Tenant: Sendable, Codable, Equatable {
 }
 
 /// The tenants table. Needs the owner role: request roles never see it.
+///
+/// With a keyring, HS256 secrets are sealed under the tenant's KEK (DESIGN.md §7); without one
+/// (tests of other parts) they are stored as given.
 public struct TenantRegistry: Sendable {
     private let pool: ConnectionPool
     private let auditing: AdminAuditing
+    private let keyring: Keyring?
 
     /// HS256 secrets shorter than this are refused (RFC 7518 §3.2: at least the hash size).
     public static let minimumJWTSecretLength = 32
 
     /// `auditing` records every change in the tenant's audit chain, in the same transaction.
-    public init(pool: ConnectionPool, auditing: AdminAuditing) {
+    public init(pool: ConnectionPool, auditing: AdminAuditing, keyring: Keyring? = nil) {
         self.pool = pool
         self.auditing = auditing
+        self.keyring = keyring
+    }
+
+    static let columns = "id, name, created_at, (jwt_secret IS NOT NULL OR jwt_secret_sealed IS NOT NULL) AS has_secret"
+
+    /// Stores `secret` for `tenant` (sealed when there is a keyring), returning the tenant's row.
+    private static func storeSecret(_ secret: String, tenant: UUID, keyring: Keyring?, in connection: Connection) throws -> QueryResult {
+        guard let keyring else {
+            return try connection.query(
+                "UPDATE public.tenants SET jwt_secret = $2 WHERE id = $1 RETURNING \(columns)", [tenant, secret])
+        }
+        let sealed = try keyring.sealTenantSecret(Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
+        return try connection.query(
+            """
+            UPDATE public.tenants SET jwt_secret = NULL, jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4
+            WHERE id = $1 RETURNING \(columns)
+            """, [tenant, sealed.ciphertext, sealed.nonce, sealed.kekVersion])
     }
 
     public func create(name: String, jwtSecret: String?) async throws -> Tenant {
@@ -52,11 +74,12 @@ public struct TenantRegistry: Sendable {
         }
         do {
             let actor = auditing.actor
-            let row = try await auditing.write(pool, Statement(
-                """
-                INSERT INTO public.tenants (name, jwt_secret) VALUES ($1, $2)
-                RETURNING id, name, created_at, jwt_secret IS NOT NULL AS has_secret
-                """, [name, jwtSecret])) { row in
+            let keyring = self.keyring
+            let row = try await auditing.write(pool, { connection in
+                let inserted = try connection.query("INSERT INTO public.tenants (name) VALUES ($1) RETURNING \(Self.columns)", [name])
+                guard let jwtSecret else { return inserted }
+                return try Self.storeSecret(jwtSecret, tenant: try inserted.first!.decode("id"), keyring: keyring, in: connection)
+            }) { row in
                 let tenant = try Self.tenant(row)
                 return (tenant.id, AuditEvent(
                     actor: actor, action: "tenant.created", target: "tenant:" + tenant.id.uuidString.lowercased(),
@@ -70,7 +93,7 @@ public struct TenantRegistry: Sendable {
 
     public func list() async throws -> [Tenant] {
         try await pool.query(
-            "SELECT id, name, created_at, jwt_secret IS NOT NULL AS has_secret FROM public.tenants ORDER BY created_at, name"
+            "SELECT \(Self.columns) FROM public.tenants ORDER BY created_at, name"
         ).rows.map(Self.tenant)
     }
 
@@ -103,13 +126,14 @@ public struct TenantRegistry: Sendable {
         }
         let actor = auditing.actor
         let secretChanged = secret != nil, keysChanged = keysJSON != nil
-        let result = try await auditing.write(pool, Statement(
-            """
-            UPDATE public.tenants
-            SET jwt_secret = coalesce($2, jwt_secret), jwt_public_keys = coalesce($3::jsonb, jwt_public_keys)
-            WHERE id = $1
-            RETURNING id, name, created_at, jwt_secret IS NOT NULL AS has_secret
-            """, [id, secret, keysJSON])) { row in
+        let keyring = self.keyring, publicKeys = keysJSON
+        let result = try await auditing.write(pool, { connection in
+            let updated = try connection.query(
+                "UPDATE public.tenants SET jwt_public_keys = coalesce($2::jsonb, jwt_public_keys) WHERE id = $1 RETURNING \(Self.columns)",
+                [id, publicKeys])
+            guard let secret, !updated.rows.isEmpty else { return updated }
+            return try Self.storeSecret(secret, tenant: id, keyring: keyring, in: connection)
+        }) { row in
             let tenant = try Self.tenant(row)
             return (tenant.id, AuditEvent(
                 actor: actor, action: "tenant.jwt_updated", target: "tenant:" + tenant.id.uuidString.lowercased(),

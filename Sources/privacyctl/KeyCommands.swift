@@ -1,0 +1,116 @@
+import ArgumentParser
+import Audit
+import Foundation
+import Gateway
+import Keyring
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create key files; rotate tenant keys and the root key.",
+        subcommands: [Generate.self, Rotate.self])
+
+    struct Generate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a new random 32-byte key (base64, one line, mode 0600).",
+            discussion: """
+                Used for the root key (PRIVACY_ROOT_KEY_FILE) and the Ed25519 signing seed
+                (PRIVACY_SIGNING_KEY_FILE). Never overwrites an existing file.
+                Example: privacyctl keys generate --out /etc/privacy-gateway/root.key
+                """)
+        @Option(help: "File to create.")
+        var out: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let printer = Output(json: output.json)
+            try await printer.run {
+                try KeyFile.generate(at: out)
+                try printer.emit(["file": out]) { "wrote \(out) (mode 0600)" }
+            }
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rotate tenant KEKs (rewrapping every subject key), or the root key with --root.",
+            discussion: """
+                A tenant rotation adds a KEK version, rewraps the subject keys under it in batches
+                (no secret is decrypted) and retires the old version. Secrets keep opening
+                throughout. Interrupted, the next run resumes where it stopped.
+                  privacyctl keys rotate                       # every tenant
+                  privacyctl keys rotate --tenant <id> --json
+                Root rotation rewraps every tenant KEK under a new root key file; restart the
+                gateways with the new file afterwards (the old one is refused from then on):
+                  privacyctl keys generate --out root-2.key
+                  privacyctl keys rotate --root --new-root-key-file root-2.key
+                """)
+        @Option(help: "Rotate this tenant only (default: every tenant).") var tenant: String?
+        @Flag(help: "Rotate the root key instead of tenant keys.") var root = false
+        @Option(help: "With --root: the new root key file.") var newRootKeyFile: String?
+        @Option(help: "Subject keys rewrapped per transaction.") var batchSize = 500
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var rootKey: RootKeyOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            if let tenant, UUID(uuidString: tenant) == nil {
+                throw ValidationError("--tenant must be a tenant id (a UUID), got \"\(tenant)\"")
+            }
+            guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be from 1 to 10000") }
+            if root {
+                guard newRootKeyFile != nil else { throw ValidationError("--root needs --new-root-key-file FILE (make one with: privacyctl keys generate --out FILE)") }
+                guard tenant == nil else { throw ValidationError("--root rotates the key of every tenant; drop --tenant") }
+            } else if newRootKeyFile != nil {
+                throw ValidationError("--new-root-key-file is only used with --root")
+            }
+        }
+
+        func run() async throws {
+            let out = Output(json: output.json)
+            try await out.run {
+                let pool = try database.ownerPool()
+                defer { pool.close() }
+                let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
+                let appender = AuditAppender(pool: pool)
+                var tenants: [UUID] = tenant.map { [UUID(uuidString: $0)!] } ?? []
+                if tenant == nil {
+                    tenants = try await pool.query("SELECT id FROM public.tenants ORDER BY created_at, id").rows.map { try $0.decode("id") }
+                }
+                if root {
+                    let newRoot = try KeyFile.load(newRootKeyFile!, purpose: "new root key")
+                    let (version, rewrapped) = try await keyring.rotateRoot(to: newRoot, pool: pool, batchSize: batchSize)
+                    for tenant in tenants {
+                        _ = try await appender.append(tenant: tenant, AuditEvent(
+                            actor: "privacyctl", action: "keys.root_rotated", target: "root",
+                            details: ["from_version": .int(Int64(keyring.rootVersion)), "to_version": .int(Int64(version))]))
+                    }
+                    struct Rotated: Encodable { let root_version: Int; let rewrapped_tenant_keys: Int }
+                    try out.emit(Rotated(root_version: version, rewrapped_tenant_keys: rewrapped)) {
+                        "root key is now version \(version); \(rewrapped) tenant keys rewrapped. Restart gateways with the new root key file."
+                    }
+                    return
+                }
+                var reports: [RotationReport] = []
+                for tenant in tenants {
+                    let report = try await keyring.rotateTenantKey(tenant, pool: pool, batchSize: batchSize) { progress in
+                        Output.progress("tenant \(progress.tenant.uuidString.lowercased()): \(progress.rewrapped) subject keys rewrapped, \(progress.remaining) to go")
+                    }
+                    _ = try await appender.append(tenant: tenant, AuditEvent(
+                        actor: "privacyctl", action: "keys.rotated", target: "tenant:" + tenant.uuidString.lowercased(),
+                        details: [
+                            "from_version": .string(report.fromVersions.map(String.init).joined(separator: ",")),
+                            "to_version": .int(Int64(report.toVersion)), "rewrapped": .int(Int64(report.rewrappedSubjectKeys)),
+                            "resumed": .bool(report.resumed),
+                        ]))
+                    reports.append(report)
+                }
+                try out.emit(reports) {
+                    reports.isEmpty ? "no tenants" : reports.map {
+                        "tenant \($0.tenant.uuidString.lowercased()): key version \($0.toVersion)\($0.resumed ? " (resumed)" : ""), "
+                            + "\($0.rewrappedSubjectKeys) subject keys rewrapped, retired \($0.retiredVersions.isEmpty ? "none" : $0.retiredVersions.map(String.init).joined(separator: ", "))"
+                    }.joined(separator: "\n")
+                }
+            }
+        }
+    }
+}
