@@ -72,6 +72,7 @@ let package = Package(
                 "Gateway",
                 "Keyring",
                 "Policy",
+                "Secrets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -107,7 +108,9 @@ let package = Package(
             dependencies: [
                 "Audit",
                 "Gateway",
+                "Keyring",
                 "Policy",
+                "Secrets",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),

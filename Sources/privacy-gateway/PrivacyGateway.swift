@@ -7,6 +7,7 @@ import Logging
 import Sodium
 import Policy
 import Postgres
+import Secrets
 import ServiceLifecycle
 
 @main
@@ -66,7 +67,9 @@ struct Serve: AsyncParsableCommand {
         // A wrong root key stops the start here, before anything is served.
         let keyring = try await Keyring.open(pool: pool, root: rootKey)
         let authenticator = try RequestAuthenticator(pool: pool, keyring: keyring)
-        let audit = AuditAppender(pool: pool, keys: try AuditKeys(rootKey: keyring.serviceMaster))
+        let auditKeys = try AuditKeys(rootKey: keyring.serviceMaster)
+        let audit = AuditAppender(pool: pool, keys: auditKeys)
+        let secrets = SecretStore(pool: pool, keyring: keyring, audit: audit, auditKeys: auditKeys)
         await warnAboutDatabase(pool: pool, database: database, logger: logger)
 
         var background: [any Service] = []
@@ -79,7 +82,8 @@ struct Serve: AsyncParsableCommand {
             logger.warning("PRIVACY_SIGNING_KEY_FILE is not set: audit checkpoints are not signed by this gateway")
         }
 
-        let services = GatewayServices(pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit)
+        let services = GatewayServices(
+            pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, secrets: secrets)
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

@@ -4,6 +4,7 @@ import Audit
 import Logging
 import Policy
 import Postgres
+import Secrets
 
 /// The parts a running gateway is made of, built once at start-up.
 public struct GatewayServices: Sendable {
@@ -15,11 +16,14 @@ public struct GatewayServices: Sendable {
     /// Every policy denial is recorded here before it is answered (fail closed).
     public let audit: AuditAppender
     public let metrics: GatewayMetrics
+    /// The secret store behind `/v1/secrets`; without one those routes do not exist.
+    public let secrets: SecretStore?
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
-        audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics()
+        audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), secrets: SecretStore? = nil
     ) {
+        self.secrets = secrets
         self.pool = pool
         self.policies = policies
         self.authenticator = authenticator
@@ -56,6 +60,9 @@ public enum GatewayApplication {
         }
 
         AuditRoutes(pool: services.pool, authenticator: services.authenticator).add(to: router)
+        if let secrets = services.secrets {
+            SecretRoutes(store: secrets, authenticator: services.authenticator).add(to: router)
+        }
 
         let rest = RESTHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,
@@ -83,6 +90,7 @@ public enum GatewayApplication {
     static func jsonResponse<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
         let data = try encoder.encode(value)
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import Synchronization
 
 /// The request context of every gateway route: Hummingbird's core storage plus what a handler
@@ -8,9 +9,12 @@ public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Shared by the logging middleware and the handler, which sees the request after it.
     public let facts = RequestFacts()
+    /// The peer's address, recorded in audit entries of secret and privacy operations.
+    public let remoteAddress: SocketAddress?
 
     public init(source: Source) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 }
 

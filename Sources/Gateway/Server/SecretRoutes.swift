@@ -1,0 +1,189 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Secrets
+
+/// `/v1/secrets` (DESIGN.md §5): a user's secrets, for service keys with `secrets:read` /
+/// `secrets:write` and a user JWT. The user is the JWT's `sub`; a `service_role` caller names
+/// the user with `?user_id=`. Denied attempts are audited like accesses.
+///
+/// - `GET /v1/secrets?limit=N&after=NAME&include_deleted=true` — names and metadata, paginated.
+/// - `GET /v1/secrets/{service}[?version=N]` — the value (audited before it is returned).
+/// - `PUT /v1/secrets/{service}` `{"value": "…"}`, optional `If-Match: N` — write (check-and-set).
+/// - `GET /v1/secrets/{service}/versions` — versions, without values.
+/// - `DELETE /v1/secrets/{service}` — soft delete; `?destroy=true[&version=N]` destroys.
+/// - `POST /v1/secrets/{service}/undelete` — undo a soft delete.
+struct SecretRoutes: Sendable {
+    let store: SecretStore
+    let authenticator: RequestAuthenticator
+
+    /// The largest request body accepted (a value is at most 64 KiB of UTF-8, JSON-escaped).
+    static let maximumBody = 512 * 1024
+
+    func add(to router: Router<GatewayRequestContext>) {
+        router.get("/v1/secrets") { request, context in
+            let caller = try await caller(request, context, scope: .secretsRead, action: "secret.list", service: nil)
+            let query = request.uri.queryParameters
+            let limit = try Self.integer(query["limit"].map(String.init), name: "limit") ?? 100
+            let page = try await Self.mapped {
+                try await store.list(
+                    caller, limit: limit, after: query["after"].map(String.init),
+                    includeDeleted: query["include_deleted"].map { $0 == "true" } ?? false)
+            }
+            return try GatewayApplication.jsonResponse(.ok, page)
+        }
+        router.get("/v1/secrets/:service") { request, context in
+            let service = try Self.service(context)
+            let caller = try await caller(request, context, scope: .secretsRead, action: "secret.read", service: service)
+            let version = try Self.integer(request.uri.queryParameters["version"].map(String.init), name: "version")
+            let secret = try await Self.mapped { try await store.read(caller, service: service, version: version) }
+            struct Body: Encodable {
+                let service_name: String, value: String, version: Int
+                let created_at: Date, updated_at: Date, last_used_at: Date?
+            }
+            let metadata = secret.metadata
+            var response = try GatewayApplication.jsonResponse(.ok, Body(
+                service_name: metadata.serviceName, value: secret.value, version: metadata.version,
+                created_at: metadata.createdAt, updated_at: metadata.updatedAt, last_used_at: metadata.lastUsedAt))
+            response.headers[.eTag] = "\"\(metadata.version)\""
+            response.headers[.cacheControl] = "no-store"
+            return response
+        }
+        router.put("/v1/secrets/:service") { request, context in
+            let service = try Self.service(context)
+            let caller = try await caller(request, context, scope: .secretsWrite, action: "secret.write", service: service)
+            let ifMatch = try Self.ifMatch(request.headers[.ifMatch])
+            var request = request
+            let body = try await request.collectBody(upTo: Self.maximumBody)
+            struct Input: Decodable { let value: String }
+            guard let input = try? JSONDecoder().decode(Input.self, from: Data(buffer: body)) else {
+                throw GatewayError.invalidInput("the body must be a JSON object {\"value\": \"…\"} with a string value")
+            }
+            let metadata = try await Self.mapped { try await store.write(caller, service: service, value: input.value, ifMatch: ifMatch) }
+            var response = try GatewayApplication.jsonResponse(metadata.version == 1 ? .created : .ok, metadata)
+            response.headers[.eTag] = "\"\(metadata.version)\""
+            return response
+        }
+        router.get("/v1/secrets/:service/versions") { request, context in
+            let service = try Self.service(context)
+            let caller = try await caller(request, context, scope: .secretsRead, action: "secret.versions", service: service)
+            let versions = try await Self.mapped { try await store.versions(caller, service: service) }
+            return try GatewayApplication.jsonResponse(.ok, ["versions": versions])
+        }
+        router.delete("/v1/secrets/:service") { request, context in
+            let service = try Self.service(context)
+            let query = request.uri.queryParameters
+            let destroy = query["destroy"].map { $0 == "true" } ?? false
+            let caller = try await caller(
+                request, context, scope: .secretsWrite, action: destroy ? "secret.destroy" : "secret.delete", service: service)
+            if destroy {
+                let version = try Self.integer(query["version"].map(String.init), name: "version")
+                let destroyed = try await Self.mapped { try await store.destroy(caller, service: service, version: version) }
+                return try GatewayApplication.jsonResponse(.ok, ["destroyed_versions": destroyed])
+            }
+            let metadata = try await Self.mapped { try await store.delete(caller, service: service) }
+            return try GatewayApplication.jsonResponse(.ok, metadata)
+        }
+        router.post("/v1/secrets/:service/undelete") { request, context in
+            let service = try Self.service(context)
+            let caller = try await caller(request, context, scope: .secretsWrite, action: "secret.undelete", service: service)
+            let metadata = try await Self.mapped { try await store.undelete(caller, service: service) }
+            return try GatewayApplication.jsonResponse(.ok, metadata)
+        }
+    }
+
+    /// Authenticates, decides whose secrets the caller reaches, and checks the scope. Refusals
+    /// that concern an identified subject are audited before they are answered.
+    private func caller(
+        _ request: Request, _ context: GatewayRequestContext, scope: Scope, action: String, service: String?
+    ) async throws -> SecretCaller {
+        let auth = try await authenticator.authenticate(apikey: request.headers[.apikey], authorization: request.headers[.authorization])
+        context.facts.tenantID = auth.tenantID
+        var requested: UUID?
+        if let text = request.uri.queryParameters["user_id"] {
+            guard let id = UUID(uuidString: String(text)) else {
+                throw GatewayError.invalidInput("user_id must be a UUID, got \"\(text)\"")
+            }
+            requested = id
+        }
+        let role: SecretCaller.Role
+        let subject: UUID
+        switch auth.role {
+        case .anon:
+            throw GatewayError(.unauthorized, code: "PGRST302", "secrets need a user JWT (Authorization: Bearer …)")
+        case .authenticated:
+            guard let user = auth.userID else {
+                throw GatewayError(.unauthorized, code: "PGRST302", "the JWT names no user (sub)")
+            }
+            role = .authenticated
+            subject = requested ?? user
+        case .serviceRole:
+            guard let user = requested ?? auth.userID else {
+                throw GatewayError.invalidInput("a service_role caller names the user with ?user_id=")
+            }
+            role = .serviceRole
+            subject = user
+        }
+        let caller = SecretCaller(
+            tenant: auth.tenantID, role: role, subject: subject,
+            actor: auth.userID.map { "user:" + $0.uuidString.lowercased() } ?? "service_key:" + auth.serviceKey.id.uuidString.lowercased(),
+            requestID: context.facts.requestID, ip: context.remoteAddress?.ipAddress,
+            userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
+        var refusal: GatewayError?
+        if role == .authenticated, subject != auth.userID {
+            refusal = GatewayError(.forbidden, code: "PGW403", "only a service_role caller may reach another user's secrets")
+        } else if !auth.has(scope) {
+            refusal = GatewayError(.forbidden, code: "PGW403", "the service key lacks the \(scope.rawValue) scope")
+        }
+        if let refusal {
+            try await Self.mapped { try await store.recordDenied(caller, action: action, service: service, reason: refusal.message) }
+            throw refusal
+        }
+        return caller
+    }
+
+    private static func service(_ context: GatewayRequestContext) throws -> String {
+        guard let raw = context.parameters.get("service"), let service = raw.removingPercentEncoding else {
+            throw GatewayError.invalidInput("the service name is not valid percent-encoded text")
+        }
+        return service
+    }
+
+    private static func integer(_ text: String?, name: String) throws -> Int? {
+        guard let text else { return nil }
+        guard let number = Int(text), number >= 0 else {
+            throw GatewayError.invalidInput("\(name) must be a non-negative integer, got \"\(text)\"")
+        }
+        return number
+    }
+
+    /// `If-Match: 3` or `If-Match: "3"` (the ETag this API sends); 0 means "only if it does not exist".
+    static func ifMatch(_ header: String?) throws -> Int? {
+        guard var text = header?.trimmingCharacters(in: .whitespaces) else { return nil }
+        if text.hasPrefix("W/") { text.removeFirst(2) }
+        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { text = String(text.dropFirst().dropLast()) }
+        guard let version = Int(text), version >= 0 else {
+            throw GatewayError.invalidInput("If-Match must be a secret version number, got \"\(header!)\"")
+        }
+        return version
+    }
+
+    /// The store's errors as HTTP answers, PostgREST-shaped.
+    private static func mapped<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as SecretsError {
+            switch error.code {
+            case .invalidInput: throw GatewayError(.badRequest, code: "PGW400", error.message)
+            case .notFound: throw GatewayError(.notFound, code: "PGW404", error.message)
+            case .deleted:
+                throw GatewayError(.notFound, code: "PGW404", error.message, hint: "POST /v1/secrets/{service}/undelete restores it")
+            case .versionConflict: throw GatewayError(.preconditionFailed, code: "PGW412", error.message)
+            case .forbidden: throw GatewayError(.forbidden, code: "PGW403", error.message)
+            case .shredded: throw GatewayError(.gone, code: "PGW410", error.message)
+            case .cannotOpen: throw GatewayError(.internalServerError, code: "PGW500", error.message)
+            default: throw GatewayError(.serviceUnavailable, code: "PGW503", error.message)
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+"""Shared by the real-client tests: a running privacy-gateway process on its own database.
+
+Needs TEST_DATABASE_URL (the throwaway cluster scripts/test starts) and the built executables
+in BIN_DIR. One gateway serves the whole session; its log (stderr) is kept for the tests that
+check what it wrote.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+
+import pytest
+
+BIN = os.environ["BIN_DIR"]
+OWNER_URL = os.environ["TEST_DATABASE_URL"]
+
+
+@dataclass
+class Gateway:
+    url: str
+    tenants: dict
+    log: str
+    database_url: str
+
+
+def jwt(secret, sub, role="authenticated"):
+    def part(obj):
+        return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    signing_input = part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": sub, "role": role, "iat": now, "exp": now + 3600})
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+
+
+def run(*args, env):
+    return subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def jwt(secret, sub, role="authenticated"):
+    def part(obj):
+        return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    signing_input = part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": sub, "role": role, "iat": now, "exp": now + 3600})
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="session")
+def gateway():
+    database = "pyclient_" + secrets.token_hex(6)
+    subprocess.run(["psql", "-X", "-q", OWNER_URL, "-c", f"CREATE DATABASE {database}"], check=True)
+    base = OWNER_URL.rsplit("/", 1)[0]
+    work = tempfile.mkdtemp()
+    env = dict(os.environ, DATABASE_URL=f"{base}/{database}", PRIVACY_ROOT_KEY_FILE=os.path.join(work, "root.key"),
+               PRIVACY_SIGNING_KEY_FILE=os.path.join(work, "signing.key"))
+    run(f"{BIN}/privacyctl", "keys", "generate", "--out", env["PRIVACY_ROOT_KEY_FILE"], env=env)
+    run(f"{BIN}/privacyctl", "keys", "generate", "--out", env["PRIVACY_SIGNING_KEY_FILE"], env=env)
+    run(f"{BIN}/privacyctl", "migrate", env=env)
+    tenants = {}
+    for name in ("acme", "globex"):
+        secret = secrets.token_urlsafe(48)
+        tenant = json.loads(run(f"{BIN}/privacyctl", "tenant", "create", "--name", name, "--jwt-secret", secret, "--json", env=env))
+        key = json.loads(run(f"{BIN}/privacyctl", "servicekey", "create", "--tenant", tenant["id"],
+                             "--scope", "data:read", "--scope", "data:write", "--scope", "secrets:read",
+                             "--scope", "secrets:write", "--json", env=env))
+        data_only = json.loads(run(f"{BIN}/privacyctl", "servicekey", "create", "--tenant", tenant["id"],
+                                   "--scope", "data:read", "--json", env=env))
+        tenants[name] = {"id": tenant["id"], "secret": secret, "apikey": key["key"], "data_only_apikey": data_only["key"]}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    user, host_port = base.split("@", 1)
+    serve_env = dict(env, GATEWAY_DATABASE_URL=f"postgresql://privacy_gateway@{host_port}/{database}", PORT=str(port))
+    process = subprocess.Popen([f"{BIN}/privacy-gateway", "serve"], env=serve_env,
+                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "gateway.log"), "w"))
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if urllib.request.urlopen(url + "/ready").status == 200:
+                break
+        except Exception:
+            time.sleep(0.1)
+    else:
+        process.terminate()
+        raise RuntimeError("gateway did not become ready: " + open(os.path.join(work, "gateway.log")).read())
+    yield Gateway(url=url, tenants=tenants, log=os.path.join(work, "gateway.log"), database_url=env["DATABASE_URL"])
+    # SIGTERM drains and exits 0 promptly, background services (audit checkpoints) included.
+    process.terminate()
+    assert process.wait(timeout=10) == 0, "gateway did not shut down cleanly"
+    subprocess.run(["psql", "-X", "-q", OWNER_URL, "-c", f"DROP DATABASE {database} WITH (FORCE)"], check=True)
+
+
