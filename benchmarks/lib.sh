@@ -1,0 +1,72 @@
+# Shared by the gateway benchmarks: a release build, a private cluster with a migrated `bench`
+# database and a `pgbench` database, a JWT minter and a gateway process. Source it after
+# scripts/lib.sh; it sets BIN, DIR, PORT_PG, DATABASE_URL, PRIVACY_ROOT_KEY_FILE and cleans up on exit.
+
+bench_setup() {
+    log "building the gateway in release mode (slow the first time)"
+    swift build -c release --scratch-path .build-bench --product privacy-gateway >/dev/null
+    swift build -c release --scratch-path .build-bench --product privacyctl >/dev/null
+    BIN="$(swift build -c release --scratch-path .build-bench --show-bin-path)"
+    DIR="$(mktemp -d /tmp/privacy-gateway-bench.XXXXXX)"
+    chmod 755 "$DIR"
+    gateway=""
+    trap bench_cleanup EXIT
+    cluster_init "$DIR/pg"
+    cluster_start "$DIR/pg"
+    cluster_psql "$DIR/pg" -c "CREATE DATABASE bench" -c "CREATE DATABASE pgbench" >/dev/null
+    PORT_PG="$(cat "$DIR/pg/port")"
+    export DATABASE_URL="postgresql://postgres@127.0.0.1:$PORT_PG/bench"
+    export PRIVACY_ROOT_KEY_FILE="$DIR/root.key"
+    "$BIN/privacyctl" keys generate --out "$PRIVACY_ROOT_KEY_FILE" >/dev/null
+    "$BIN/privacyctl" migrate >/dev/null
+}
+
+bench_cleanup() {
+    [ -n "${gateway:-}" ] && kill "$gateway" 2>/dev/null
+    cluster_stop "$DIR/pg"
+    rm -rf "$DIR"
+}
+
+# json_field FIELD: reads a JSON document on stdin, prints one top-level field.
+json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# mint_jwt SECRET SUB [ROLE]: an HS256 user JWT valid for a day.
+mint_jwt() {
+    python3 - "$1" "$2" "${3:-authenticated}" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+secret, sub, role = sys.argv[1:4]
+part = lambda o: base64.urlsafe_b64encode(json.dumps(o, separators=(",", ":")).encode()).rstrip(b"=").decode()
+now = int(time.time())
+signing = part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": sub, "role": role, "iat": now, "exp": now + 86400})
+print(signing + "." + base64.urlsafe_b64encode(hmac.new(secret.encode(), signing.encode(), hashlib.sha256).digest()).rstrip(b"=").decode())
+PY
+}
+
+# start_gateway POOL_SIZE: serves as the privacy_gateway login on HTTP_PORT; waits until ready.
+start_gateway() {
+    HTTP_PORT="$(free_port)"
+    GATEWAY_DATABASE_URL="postgresql://privacy_gateway@127.0.0.1:$PORT_PG/bench" GATEWAY_POOL_SIZE="$1" PORT="$HTTP_PORT" \
+        "$BIN/privacy-gateway" serve >"$DIR/gateway.log" 2>&1 &
+    gateway=$!
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP_PORT/ready" >/dev/null && return; sleep 0.1; done
+    die "the gateway did not become ready (log: $DIR/gateway.log)"
+}
+
+stop_gateway() {
+    kill "$gateway"
+    wait "$gateway" 2>/dev/null || true
+    gateway=""
+}
+
+# pgbench_tps MODE-FLAGS CLIENTS SECONDS: initialises the pgbench database once and prints tps.
+pgbench_tps() {
+    local url="postgresql://postgres@127.0.0.1:$PORT_PG/pgbench"
+    [ -f "$DIR/pgbench-initialised" ] || { "$(pg_bindir)/pgbench" -q -i -s 10 "$url" >/dev/null 2>&1; touch "$DIR/pgbench-initialised"; }
+    # shellcheck disable=SC2086
+    "$(pg_bindir)/pgbench" $1 -c "$2" -j 2 -T "$3" "$url" 2>/dev/null | awk '/^tps/ {print $3; exit}'
+}
+
+# ratio MEASURED REFERENCE TARGET: prints the ratio line.
+ratio() {
+    python3 -c "import sys; g, p = float(sys.argv[1]), float(sys.argv[2]); print(f'ratio: {g / p:.2f} (target >= {sys.argv[3]})')" "$1" "$2" "$3"
+}
