@@ -5,10 +5,15 @@ import TestSupport
 
 /// Runs `privacyctl` (built next to the test bundle) with exactly the given environment.
 func privacyctl(_ arguments: [String], environment: [String: String] = [:]) throws -> Subprocess.Result {
+    try built("privacyctl", arguments, environment: environment)
+}
+
+/// Runs one of the package's executables (built next to the test bundle).
+func built(_ product: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Subprocess.Result {
     let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var executable = binDirectory.appendingPathComponent("privacyctl").path
+    var executable = binDirectory.appendingPathComponent(product).path
     if !FileManager.default.fileExists(atPath: executable) {
-        executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl"
+        executable = FileManager.default.currentDirectoryPath + "/.build/debug/" + product
     }
     return try Subprocess.run(executable, arguments, environment: environment.merging(["PATH": "/usr/bin:/bin"]) { current, _ in current })
 }
@@ -286,6 +291,57 @@ struct AuditProcessesTests {
             #expect(lo == 1 && hi == n, "seq must be contiguous")
             let verify = try privacyctl(["audit", "verify", "--live", "--tenant", tenant.uuidString.lowercased()], environment: ["DATABASE_URL": url(owner)])
             #expect(verify.status == 0, "\(verify.stdout)")
+        }
+    }
+}
+
+@Suite("privacyctl keys")
+struct KeyCommandTests {
+    @Test("keys rotate rewraps a tenant's keys and reports it; a wrong root key is refused by privacyctl and by the gateway at start")
+    func rotateAndWrongRoot() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let rootKey = directory.appendingPathComponent("root.key").path
+        let otherKey = directory.appendingPathComponent("other.key").path
+        let newRoot = directory.appendingPathComponent("root-2.key").path
+        for path in [rootKey, otherKey, newRoot] { #expect(try privacyctl(["keys", "generate", "--out", path]).status == 0) }
+        try await TestDatabase.withMigratedDatabase { owner in
+            let environment = ["DATABASE_URL": url(owner), "PRIVACY_ROOT_KEY_FILE": rootKey]
+            let created = try privacyctl(
+                ["tenant", "create", "--name", "acme", "--jwt-secret", String(repeating: "j", count: 40), "--json"], environment: environment)
+            #expect(created.status == 0, "\(created.stderr)")
+            let tenant = try #require(try json(created.stdout)["id"] as? String)
+
+            let rotated = try privacyctl(["keys", "rotate", "--tenant", tenant, "--json"], environment: environment)
+            #expect(rotated.status == 0, "\(rotated.stderr)")
+            let reports = try #require(try JSONSerialization.jsonObject(with: Data(rotated.stdout.utf8)) as? [[String: Any]])
+            #expect(reports.first?["to_version"] as? Int == 2)
+            #expect(reports.first?["retired_versions"] as? [Int] == [1])
+            #expect(reports.first?["rewrapped_tenant_secrets"] as? Int == 1)
+
+            var wrong = environment
+            wrong["PRIVACY_ROOT_KEY_FILE"] = otherKey
+            let refused = try privacyctl(["keys", "rotate", "--tenant", tenant], environment: wrong)
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("does not match"))
+            var serve = wrong
+            serve["GATEWAY_DATABASE_URL"] = url(TestDatabase.gateway(owner))
+            serve["PORT"] = "1"
+            let gateway = try built("privacy-gateway", ["serve"], environment: serve)
+            #expect(gateway.status != 0)
+            #expect(gateway.stderr.contains("does not match"))
+
+            let usage = try privacyctl(["keys", "rotate", "--root"], environment: environment)
+            #expect(usage.status == 2)
+            let root = try privacyctl(["keys", "rotate", "--root", "--new-root-key-file", newRoot, "--json"], environment: environment)
+            #expect(root.status == 0, "\(root.stderr)")
+            #expect(try json(root.stdout)["root_version"] as? Int == 2)
+            let old = try privacyctl(["keys", "rotate", "--tenant", tenant], environment: environment)
+            #expect(old.status == 1)
+            #expect(old.stderr.contains("retired"))
+            var current = environment
+            current["PRIVACY_ROOT_KEY_FILE"] = newRoot
+            #expect(try privacyctl(["keys", "rotate", "--tenant", tenant], environment: current).status == 0)
         }
     }
 }
