@@ -342,7 +342,7 @@ struct RequestAuthenticatorTests {
 
     @Test("a revoked key keeps working for at most the cache TTL; a new key works at once")
     func serviceKeyCache() async throws {
-        try await AuthFixture.run(options: .init(serviceKeyTTL: .seconds(3))) { f in
+        try await AuthFixture.run(options: .init(serviceKeyTTL: .seconds(8))) { f in
             let acme = try await f.tenant("acme")
             let keys = try ServiceKeyRegistry(pool: f.owner, rootKey: f.rootKey)
             // An unknown key is not remembered as unknown: once created it works immediately.
@@ -353,8 +353,8 @@ struct RequestAuthenticatorTests {
             try await keys.revoke(id: acme.keyID)
             // Within the TTL the cached key still answers (documented revocation latency)...
             #expect(try await f.authenticate(acme, nil).serviceKey.id == acme.keyID)
-            // TTLs are a few seconds so a loaded machine cannot outlast them between two calls.
-            try await Task.sleep(for: .milliseconds(3_300))
+            // The TTL is long enough that a loaded machine (CI, parallel builds) cannot outlast it between two calls.
+            try await Task.sleep(for: .milliseconds(8_300))
             // ...and after it, never again.
             await expectAuthError(401, "PGW401") { _ = try await f.authenticate(acme, nil) }
 
@@ -377,7 +377,7 @@ struct RequestAuthenticatorTests {
             let newToken = try await Tokens.hs256(claims: Tokens.user(), secret: rotated)
             // Still the cached secret...
             #expect(try await f.authenticate(acme, oldToken).role == .authenticated)
-            // TTLs are a few seconds so a loaded machine cannot outlast them between two calls.
+            // The TTL is long enough that a loaded machine (CI, parallel builds) cannot outlast it between two calls.
             try await Task.sleep(for: .milliseconds(3_300))
             // ...until the TTL has passed.
             await expectAuthError(401, "PGRST301") { _ = try await f.authenticate(acme, oldToken) }
