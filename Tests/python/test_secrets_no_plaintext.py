@@ -55,6 +55,16 @@ def test_secrets_round_trip_and_no_plaintext_in_logs_audit_or_metrics(gateway):
     status, body, _ = call(gateway, "GET", "/v1/secrets", acme["apikey"], alice_token)
     assert [s["service_name"] for s in body["secrets"]] == ["github"] and first not in json.dumps(body)
 
+    # Malformed input is refused with a PostgREST-style body and changes nothing.
+    status, body, _ = call(gateway, "PUT", "/v1/secrets/github", acme["apikey"], alice_token, {"value": "x"},
+                           headers={"If-Match": "banana"})
+    assert status == 400 and body["code"] == "PGW400" and "If-Match" in body["message"]
+    status, body, _ = call(gateway, "PUT", "/v1/secrets/github", acme["apikey"], alice_token, {"val": 1})
+    assert status == 400 and set(body) >= {"code", "message", "details", "hint"}
+    status, body, _ = call(gateway, "GET", "/v1/secrets/github?user_id=not-a-uuid", acme["apikey"], alice_token)
+    assert status == 400
+    assert call(gateway, "GET", "/v1/secrets/github", acme["apikey"], alice_token)[1]["version"] == 2
+
     # Bob reaches neither his own view of Alice's secret nor hers by naming her.
     assert call(gateway, "GET", "/v1/secrets/github", acme["apikey"], bob_token)[0] == 404
     status, body, _ = call(gateway, "GET", f"/v1/secrets/github?user_id={alice}", acme["apikey"], bob_token)
