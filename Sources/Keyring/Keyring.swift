@@ -7,8 +7,9 @@ import Synchronization
 ///
 /// Opening a keyring checks the root key against the registered fingerprints, so a wrong
 /// root key is refused at start with a clear error instead of failing later on every secret.
-/// Unwrapped KEKs are cached in secure memory; subject DEKs are not cached (each use reads the
-/// wrapped DEK from the database, so destroying it takes effect at once in every process).
+/// Unwrapped KEKs are cached in secure memory. Each use of a subject DEK reads its wrapped form
+/// from the database, so destroying it takes effect at once in every process; unwrapped DEKs are
+/// kept (bounded) only to skip unwrapping that same wrapped key again.
 ///
 /// Statements that take a `Connection` run there (inside the caller's transaction) as the
 /// connection's session user — the gateway's login or the owner — before any request role is
@@ -18,6 +19,16 @@ public final class Keyring: Sendable {
     /// The key from which keys that must survive root rotation are derived.
     public let serviceMaster: SecureBytes
     private let keks = Mutex<[KEKIdentity: SecureBytes]>([:])
+    /// Unwrapped DEKs by the exact wrapped key they came from (its random nonce identifies it).
+    private let deks = Mutex<[DEKIdentity: SecureBytes]>([:])
+    static let dekCacheCapacity = 1024
+
+    struct DEKIdentity: Hashable {
+        let tenant: UUID
+        let user: UUID
+        let kekVersion: Int
+        let nonce: [UInt8]
+    }
 
     struct KEKIdentity: Hashable {
         let tenant: UUID
@@ -188,13 +199,21 @@ public final class Keyring: Sendable {
     /// - Throws: ``KeyringError/Code/subjectKeyDestroyed`` for a shredded subject.
     public func subjectKey(_ tenant: UUID, user: UUID, row: PostgresRow, in connection: Connection) throws -> SecureBytes {
         if try row.decode("destroyed", as: Bool.self) {
+            deks.withLock { cache in cache = cache.filter { $0.key.tenant != tenant || $0.key.user != user } }
             throw KeyringError(.subjectKeyDestroyed, "the key of subject \(user.lowercased) was destroyed; their secrets cannot be opened")
         }
         let kekVersion: Int = try row.decode("kek_version")
+        let identity = DEKIdentity(tenant: tenant, user: user, kekVersion: kekVersion, nonce: try row.decode("nonce"))
+        if let key = deks.withLock({ $0[identity] }) { return key }
         let kek = try tenantKey(tenant, version: kekVersion, in: connection)
-        return try Self.unwrap(
+        let key = try Self.unwrap(
             row, key: kek, associatedData: AssociatedData.subjectKey(tenant: tenant, user: user, kekVersion: kekVersion),
             what: "the key of subject \(user.lowercased)")
+        deks.withLock { cache in
+            if cache.count >= Self.dekCacheCapacity { cache.removeAll() }
+            cache[identity] = key
+        }
+        return key
     }
 
     /// The subject's DEK; with `create`, one is made on first use. Nil when there is none and

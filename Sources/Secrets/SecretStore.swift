@@ -62,12 +62,26 @@ public final class SecretStore: Sendable {
         do {
             let value = try await pool.withConnection { pooled in
                 try await pooled.run { connection -> SecretValue in
+                    // A read of the current value also records when it was last used (at most once per
+                    // `resolution` seconds, so readers of one secret do not queue on its row).
+                    let select = version == nil
+                        ? """
+                            WITH touched AS (
+                                UPDATE public.user_secrets SET last_used_at = now()
+                                WHERE user_id = $1 AND service_name = $2 AND deleted_at IS NULL
+                                  AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $3))
+                                RETURNING id)
+                            SELECT id, encrypted_value, initialization_vector, key_version, \(Self.metadataColumns)
+                            FROM public.user_secrets WHERE user_id = $1 AND service_name = $2
+                            """
+                        : """
+                            SELECT id, encrypted_value, initialization_vector, key_version, \(Self.metadataColumns)
+                            FROM public.user_secrets WHERE user_id = $1 AND service_name = $2
+                            """
                     var statements = [
                         Keyring.subjectKeyStatement(tenant: caller.tenant, user: caller.subject),
                         Self.assume(caller),
-                        Statement(
-                            "SELECT id, encrypted_value, initialization_vector, key_version, \(Self.metadataColumns) FROM public.user_secrets WHERE user_id = $1 AND service_name = $2",
-                            [caller.subject, service]),
+                        Statement(select, version == nil ? [caller.subject, service, resolution] : [caller.subject, service]),
                     ]
                     if let version {
                         statements.append(Statement(
@@ -76,13 +90,6 @@ public final class SecretStore: Sendable {
                             FROM public.user_secret_versions v JOIN public.user_secrets s ON s.tenant_id = v.tenant_id AND s.id = v.secret_id
                             WHERE s.user_id = $1 AND s.service_name = $2 AND v.version = $3
                             """, [caller.subject, service, version]))
-                    } else {
-                        statements.append(Statement(
-                            """
-                            UPDATE public.user_secrets SET last_used_at = now()
-                            WHERE user_id = $1 AND service_name = $2 AND deleted_at IS NULL
-                              AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $3))
-                            """, [caller.subject, service, resolution]))
                     }
                     let results = try connection.pipeline(statements)
                     guard let row = results[2].first else { throw SecretsError(.notFound, "no secret \"\(service)\" for this user") }
