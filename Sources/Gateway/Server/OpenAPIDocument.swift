@@ -61,9 +61,52 @@ enum OpenAPIDocument {
                     "delete": ["summary": "Delete the filtered rows; a write policy hides is explained (403/404)", "security": auth,
                                "responses": ["200": rows, "204": ["description": "deleted"], "403": errorResponse, "404": errorResponse]],
                 ],
-            ],
+            ].merging(v1Paths(auth: auth, error: errorResponse)) { first, _ in first },
         ]
         let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The `/v1` routes: secrets and the audit trail.
+    private static func v1Paths(auth: [[String: [String]]], error: [String: Any]) -> [String: Any] {
+        func operation(_ summary: String, scope: String, _ responses: [String: Any], parameters: [[String: Any]] = []) -> [String: Any] {
+            ["summary": summary, "description": "Scope: \(scope).", "security": auth, "parameters": parameters,
+             "responses": responses.merging(["400": error, "401": error, "403": error]) { first, _ in first }]
+        }
+        let json: [String: Any] = ["description": "JSON", "content": ["application/json": ["schema": ["type": "object"]]]]
+        let service: [String: Any] = ["name": "service", "in": "path", "required": true, "schema": ["type": "string", "maxLength": 255]]
+        let userID: [String: Any] = [
+            "name": "user_id", "in": "query", "schema": ["type": "string", "format": "uuid"],
+            "description": "service_role callers only: whose secrets",
+        ]
+        let version: [String: Any] = ["name": "version", "in": "query", "schema": ["type": "integer", "minimum": 1]]
+        return [
+            "/v1/secrets": [
+                "get": operation("Names and metadata of the user's secrets, never values (paginated by name)", scope: "secrets:read", ["200": json],
+                                 parameters: [userID, ["name": "limit", "in": "query", "schema": ["type": "integer"]],
+                                              ["name": "after", "in": "query", "schema": ["type": "string"]]]),
+            ],
+            "/v1/secrets/{service}": [
+                "parameters": [service, userID],
+                "get": operation("The value (audited before it is returned)", scope: "secrets:read",
+                                 ["200": json, "404": error, "410": error, "503": error], parameters: [version]),
+                "put": operation("Write a value {\"value\": \"…\"}; If-Match: N is check-and-set", scope: "secrets:write",
+                                 ["200": json, "201": json, "412": error, "503": error],
+                                 parameters: [["name": "If-Match", "in": "header", "schema": ["type": "string"]]]),
+                "delete": operation("Soft delete; destroy=true[&version=N] destroys", scope: "secrets:write", ["200": json, "404": error],
+                                    parameters: [["name": "destroy", "in": "query", "schema": ["type": "boolean"]], version]),
+            ],
+            "/v1/secrets/{service}/versions": [
+                "parameters": [service, userID],
+                "get": operation("Versions, without values", scope: "secrets:read", ["200": json, "404": error]),
+            ],
+            "/v1/secrets/{service}/undelete": [
+                "parameters": [service, userID],
+                "post": operation("Undo a soft delete", scope: "secrets:write", ["200": json, "404": error]),
+            ],
+            "/v1/audit/events": ["get": operation("The tenant's audit entries in order (after, limit, action, actor)", scope: "audit:read", ["200": json])],
+            "/v1/audit/checkpoints": ["get": operation("Signed checkpoints", scope: "audit:read", ["200": json])],
+            "/v1/audit/verify": ["get": operation("The chain and checkpoints verified", scope: "audit:read", ["200": json])],
+        ]
     }
 }

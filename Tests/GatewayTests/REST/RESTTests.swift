@@ -226,7 +226,9 @@ struct RESTTests {
             let document = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
             #expect(document["openapi"] as? String == "3.1.0")
             let paths = try #require(document["paths"] as? [String: Any])
-            #expect(Set(paths.keys).isSuperset(of: ["/health", "/ready", "/metrics", "/rest/v1/{table}"]))
+            #expect(Set(paths.keys).isSuperset(of: [
+                "/health", "/ready", "/metrics", "/rest/v1/{table}", "/v1/secrets", "/v1/secrets/{service}", "/v1/audit/events",
+            ]))
             #expect(text.contains("\"projects\""))
         }
     }
