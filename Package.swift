@@ -46,12 +46,18 @@ let package = Package(
             exclude: ["ENCODING.md"]
         ),
         .target(
+            name: "Reports",
+            dependencies: ["Audit", "Policy", "Postgres", "Sodium"],
+            exclude: ["SCHEMA.md"]
+        ),
+        .target(
             name: "Gateway",
             dependencies: [
                 "Sodium",
                 "Postgres",
                 "Policy",
                 "Audit",
+                "Reports",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -77,6 +83,7 @@ let package = Package(
                 "Gateway",
                 "Policy",
                 "Postgres",
+                "Reports",
                 "Sodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -92,6 +99,19 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Fixtures"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "TestSupport"]),
+        .testTarget(
+            name: "ReportsTests",
+            dependencies: [
+                "Audit",
+                "Gateway",
+                "Policy",
+                "Postgres",
+                "Reports",
+                "Sodium",
+                "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         // Runs the built executables as an operator would; needs `swift build` first (scripts/test does it).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Postgres"]),
         .testTarget(
