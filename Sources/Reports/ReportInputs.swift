@@ -202,3 +202,17 @@ public struct PolicyStatus: Sendable {
             lint: policies.lint(liveTables: liveTables))
     }
 }
+
+/// The period bounds `privacyctl report` and `GET /v1/audit/report` accept.
+public enum ReportDate {
+    /// `YYYY-MM-DD` (a whole UTC day) or an RFC 3339 time with or without fraction. A bare date
+    /// as the end of a period includes that day (its end is the next midnight).
+    public static func parse(_ text: String, asEnd: Bool = false) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        if text.count == 10, let date = formatter.date(from: text) {
+            return asEnd ? date.addingTimeInterval(86_400) : date
+        }
+        return ReportTime.parse(text)
+    }
+}

@@ -68,7 +68,8 @@ struct Serve: AsyncParsableCommand {
         }
         let rootKey = try KeyFile.load(rootKeyFile, purpose: "root key")
         let authenticator = try RequestAuthenticator(pool: pool, rootKey: rootKey)
-        let audit = AuditAppender(pool: pool, keys: try AuditKeys(rootKey: rootKey))
+        let auditKeys = try AuditKeys(rootKey: rootKey)
+        let audit = AuditAppender(pool: pool, keys: auditKeys)
         await warnAboutDatabase(pool: pool, database: database, logger: logger)
 
         var background: [any Service] = []
@@ -81,7 +82,7 @@ struct Serve: AsyncParsableCommand {
             logger.warning("PRIVACY_SIGNING_KEY_FILE is not set: audit checkpoints are not signed by this gateway")
         }
 
-        let services = GatewayServices(pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit)
+        let services = GatewayServices(pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, auditKeys: auditKeys)
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

@@ -15,10 +15,12 @@ public struct GatewayServices: Sendable {
     /// Every policy denial is recorded here before it is answered (fail closed).
     public let audit: AuditAppender
     public let metrics: GatewayMetrics
+    /// Resolves service pseudonyms in reports; nil shows the pseudonyms.
+    public let auditKeys: AuditKeys?
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
-        audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics()
+        audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), auditKeys: AuditKeys? = nil
     ) {
         self.pool = pool
         self.policies = policies
@@ -26,6 +28,7 @@ public struct GatewayServices: Sendable {
         self.readiness = readiness
         self.audit = audit
         self.metrics = metrics
+        self.auditKeys = auditKeys
     }
 }
 
@@ -56,6 +59,8 @@ public enum GatewayApplication {
         }
 
         AuditRoutes(pool: services.pool, authenticator: services.authenticator).add(to: router)
+        ReportRoutes(pool: services.pool, authenticator: services.authenticator, policies: services.policies, auditKeys: services.auditKeys)
+            .add(to: router)
 
         let rest = RESTHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,
