@@ -129,3 +129,18 @@ struct RendererTests {
         #expect(report.alerts.first?.section == "integrity")
     }
 }
+
+@Suite("Chart scale")
+struct ChartScaleTests {
+    @Test("the chart's scale puts its four grid lines on whole numbers")
+    func wholeGridLines() {
+        #expect(ReportRenderer.niceCeiling(1) == 4)
+        #expect(ReportRenderer.niceCeiling(9) == 12)
+        #expect(ReportRenderer.niceCeiling(41) == 80)
+        #expect(ReportRenderer.niceCeiling(130) == 160)
+        for value in 1...500 {
+            let scale = ReportRenderer.niceCeiling(value)
+            #expect(scale >= value && scale % 4 == 0)
+        }
+    }
+}

@@ -135,6 +135,14 @@ struct ReportScenarioTests {
             #expect(report.consents.changes.first { $0.consent == "marketing_consent" } == ConsentChange(consent: "marketing_consent", granted: 2, withdrawn: 0))
             #expect(report.consents.changes.first { $0.consent == "analytics_consent" } == ConsentChange(consent: "analytics_consent", granted: 0, withdrawn: 1))
 
+            // scripts/render-report-png --scenario looks at this report.
+            if let directory = ProcessInfo.processInfo.environment["REPORT_SAMPLE_DIR"] {
+                for format in ReportFormat.allCases {
+                    try Data(ReportRenderer.render(report, as: format).utf8)
+                        .write(to: URL(fileURLWithPath: directory).appendingPathComponent("scenario.\(format.rawValue)"))
+                }
+            }
+
             // Alerts: the overdue request is critical; the late ones a warning; integrity is fine.
             #expect(report.alerts.first == ReportAlert(severity: .critical, section: "requests", message: "1 data-subject request overdue"))
             #expect(!report.alerts.contains { $0.section == "integrity" })
@@ -167,6 +175,9 @@ struct ReportScenarioTests {
             let requestsAt = try #require(html.range(of: "<h2>1. Data-subject requests"))
             #expect(alertAt.lowerBound < requestsAt.lowerBound)
             #expect(ReportRenderer.markdown(report).contains("🔴 **CRITICAL** (integrity): Audit chain verification FAILED"))
+            if let directory = ProcessInfo.processInfo.environment["REPORT_SAMPLE_DIR"] {
+                try Data(html.utf8).write(to: URL(fileURLWithPath: directory).appendingPathComponent("tampered.html"))
+            }
         }
     }
 

@@ -343,12 +343,14 @@ extension ReportRenderer {
         return svg + "</svg>"
     }
 
-    /// 1, 2, 4, 5, 8, 10, 20, 40, 50, … ≥ value, so grid lines fall on whole numbers.
+    /// The smallest 4 × step ≥ value with step 1, 2, 3, 4, 5 × 10ⁿ, so the four grid lines fall on
+    /// whole numbers.
     static func niceCeiling(_ value: Int) -> Int {
         var magnitude = 1
-        while magnitude * 10 < value { magnitude *= 10 }
-        for factor in [1, 2, 4, 5, 8, 10] where factor * magnitude >= value { return factor * magnitude }
-        return value
+        while true {
+            for factor in [1, 2, 3, 4, 5] where factor * magnitude * 4 >= value { return factor * magnitude * 4 }
+            magnitude *= 10
+        }
     }
 
     private static func f(_ value: Double) -> String { String(format: "%.1f", value) }
