@@ -136,7 +136,7 @@ struct ChartScaleTests {
     func wholeGridLines() {
         #expect(ReportRenderer.niceCeiling(1) == 4)
         #expect(ReportRenderer.niceCeiling(9) == 12)
-        #expect(ReportRenderer.niceCeiling(41) == 80)
+        #expect(ReportRenderer.niceCeiling(41) == 48)
         #expect(ReportRenderer.niceCeiling(130) == 160)
         for value in 1...500 {
             let scale = ReportRenderer.niceCeiling(value)

@@ -343,12 +343,16 @@ extension ReportRenderer {
         return svg + "</svg>"
     }
 
-    /// The smallest 4 × step ≥ value with step 1, 2, 3, 4, 5 × 10ⁿ, so the four grid lines fall on
-    /// whole numbers.
+    /// 4 × a round step ≥ value (steps 1…10, then 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 120 …), so
+    /// the four grid lines fall on whole numbers.
     static func niceCeiling(_ value: Int) -> Int {
-        var magnitude = 1
+        let step = max(1, (value + 3) / 4)
+        if step <= 10 { return step * 4 }
+        var magnitude = 10
         while true {
-            for factor in [1, 2, 3, 4, 5] where factor * magnitude * 4 >= value { return factor * magnitude * 4 }
+            for factor in [10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100] where factor * magnitude / 10 >= step {
+                return factor * magnitude / 10 * 4
+            }
             magnitude *= 10
         }
     }
