@@ -42,9 +42,13 @@ extension ReportRenderer {
             totals.overdue > 0 ? "**\(totals.overdue)**" : "0", "\(totals.extended)", "\(totals.closedWithoutCompletion)",
             days(requests.medianDaysToComplete), days(requests.maxDaysToComplete),
         ]])
-        table(["Month", "Received", "Completed", "Completed late", "Overdue"], requests.months.map {
-            [$0.month, "\($0.received)", "\($0.completed)", "\($0.completedLate)", "\($0.overdue)"]
-        })
+        // Months with nothing in them are left out of the ticket (the JSON has every month).
+        let active = requests.months.filter { $0.received + $0.completed + $0.overdue > 0 }
+        if !active.isEmpty {
+            table(["Month", "Received", "Completed", "Completed late", "Overdue"], active.map {
+                [$0.month, "\($0.received)", "\($0.completed)", "\($0.completedLate)", "\($0.overdue)"]
+            })
+        }
         if !requests.overdue.isEmpty {
             line("**Overdue requests**")
             line()
@@ -104,7 +108,7 @@ extension ReportRenderer {
         line()
         if !secrets.byService.isEmpty {
             table(["Service", "Total", "Success", "Denied", "Failed"], secrets.byService.map {
-                [$0.name, "\($0.total)", "\($0.success)", "\($0.denied)", "\($0.failure)"]
+                [shortPseudonym($0.name), "\($0.total)", "\($0.success)", "\($0.denied)", "\($0.failure)"]
             })
         }
         if !secrets.byActor.isEmpty {
@@ -116,7 +120,7 @@ extension ReportRenderer {
             line("**Denied attempts**")
             line()
             table(["Seq", "At", "Actor", "Action", "Service"], secrets.denied.map {
-                ["\($0.seq)", shortTime($0.at), "`\($0.actor ?? "–")`", $0.action, $0.service ?? "–"]
+                ["\($0.seq)", shortTime($0.at), "`\($0.actor ?? "–")`", $0.action, shortPseudonym($0.service ?? "–")]
             })
         }
         line("**Unused for \(secrets.unusedThresholdDays)+ days:** " + (secrets.unused.isEmpty ? "none." : ""))
