@@ -117,6 +117,25 @@ struct RendererTests {
         _ = ReportRenderer.markdown(report)
     }
 
+    @Test("a past period is judged at its end: a request completed later counts as open and overdue then")
+    func pastPeriod() throws {
+        var inputs = try Self.inputs(requests: [
+            Self.request(.export, "completed", received: "2026-01-05T00:00:00Z", due: "2026-02-05T00:00:00Z", completed: "2026-02-20T00:00:00Z"),
+            Self.request(.export, "completed", received: "2026-01-10T00:00:00Z", due: "2026-02-10T00:00:00Z", completed: "2026-01-12T00:00:00Z"),
+            Self.request(.export, "received", received: "2026-02-20T00:00:00Z", due: "2026-03-20T00:00:00Z"),
+        ])
+        inputs.until = ReportDate.parse("2026-02-14", asEnd: true)!
+        let report = ReportBuilder.build(inputs)
+        #expect(report.period.until == "2026-02-15T00:00:00Z")
+        #expect(report.period.asOf == "2026-02-15T00:00:00Z")
+        #expect(report.requests.totals == RequestTotals(
+            received: 2, completed: 1, completedOnTime: 1, completedLate: 0, open: 1, overdue: 1, extended: 0, closedWithoutCompletion: 0))
+        #expect(report.requests.months.map(\.month) == ["2026-01", "2026-02"])
+        #expect(report.requests.months.last?.overdue == 1)
+        #expect(report.requests.overdue.first?.daysLate == 10)
+        #expect(report.requests.medianDaysToComplete == 2)
+    }
+
     @Test("the JSON form carries version 1 and snake_case keys, and reads back to the same report")
     func jsonRoundTrip() throws {
         let report = ReportBuilder.build(try Self.inputs(valid: false))

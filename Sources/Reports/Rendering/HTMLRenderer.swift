@@ -26,7 +26,7 @@ extension ReportRenderer {
         // Header and alerts
         add("<header><h1>Compliance report</h1><p class=\"meta\">Tenant \(code(report.tenantId)) · period "
             + "\(e(report.period.since.map(shortTime) ?? "from the beginning")) → \(e(shortTime(report.period.until))) · as of \(e(shortTime(report.period.asOf)))"
-            + " · generated \(e(shortTime(report.generatedAt))) · schema v\(report.version)</p></header>")
+            + " · generated \(e(shortTime(report.generatedAt))) · times in UTC · schema v\(report.version)</p></header>")
         if report.alerts.isEmpty {
             add("<div class=\"alert ok\"><strong>No alerts.</strong> Audit chain verified; no request overdue.</div>")
         } else {

@@ -18,7 +18,7 @@ extension ReportRenderer {
         line("# Compliance report — tenant `\(report.tenantId)`")
         line()
         line("Period: \(report.period.since.map(shortTime) ?? "beginning") → \(shortTime(report.period.until)) "
-            + "(as of \(shortTime(report.period.asOf))) · generated \(shortTime(report.generatedAt)) · schema v\(report.version)")
+            + "(as of \(shortTime(report.period.asOf))) · generated \(shortTime(report.generatedAt)) · times in UTC · schema v\(report.version)")
         line()
         if report.alerts.isEmpty {
             line("✅ **No alerts.** Audit chain verified, no overdue requests.")
