@@ -31,7 +31,7 @@ enum DeletionCertificateReader {
         var object: [String: JSON]? { if case .object(let value) = self { return value }; return nil }
         var integer: Int? {
             switch self {
-            case .number(let value): return Int(exactly: value.rounded()) 
+            case .number(let value): return Int(exactly: value.rounded())
             case .string(let text): return Int(text)
             default: return nil
             }
