@@ -49,6 +49,11 @@ let package = Package(
         .target(name: "Keyring", dependencies: ["Sodium", "Postgres"]),
         .target(name: "Secrets", dependencies: ["Keyring", "Audit", "Postgres", "Sodium"]),
         .target(
+            name: "Reports",
+            dependencies: ["Audit", "Policy", "Postgres", "Sodium"],
+            exclude: ["SCHEMA.md"]
+        ),
+        .target(
             name: "Gateway",
             dependencies: [
                 "Keyring",
@@ -57,6 +62,7 @@ let package = Package(
                 "Postgres",
                 "Policy",
                 "Audit",
+                "Reports",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -87,6 +93,7 @@ let package = Package(
                 "Keyring",
                 "Policy",
                 "Postgres",
+                "Reports",
                 "Sodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -104,6 +111,19 @@ let package = Package(
         .testTarget(name: "AuditTests", dependencies: ["Audit", "TestSupport"]),
         .testTarget(name: "KeyringTests", dependencies: ["Keyring", "Postgres", "Sodium", "TestSupport"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets", "Keyring", "Audit", "Postgres", "Sodium", "TestSupport"]),
+        .testTarget(
+            name: "ReportsTests",
+            dependencies: [
+                "Audit",
+                "Gateway",
+                "Policy",
+                "Postgres",
+                "Reports",
+                "Sodium",
+                "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         // Runs the built executables as an operator would; needs `swift build` first (scripts/test does it).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Postgres"]),
         .testTarget(

@@ -92,7 +92,8 @@ struct Serve: AsyncParsableCommand {
         }
 
         let services = GatewayServices(
-            pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, secrets: secrets)
+            pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit,
+            secrets: secrets, auditKeys: auditKeys)
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

@@ -18,10 +18,12 @@ public struct GatewayServices: Sendable {
     public let metrics: GatewayMetrics
     /// The secret store behind `/v1/secrets`; without one those routes do not exist.
     public let secrets: SecretStore?
+    /// Resolves service pseudonyms in reports; nil shows the pseudonyms.
+    public let auditKeys: AuditKeys?
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
-        audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), secrets: SecretStore? = nil
+        audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), secrets: SecretStore? = nil, auditKeys: AuditKeys? = nil
     ) {
         self.secrets = secrets
         self.pool = pool
@@ -30,6 +32,7 @@ public struct GatewayServices: Sendable {
         self.readiness = readiness
         self.audit = audit
         self.metrics = metrics
+        self.auditKeys = auditKeys
     }
 }
 
@@ -63,6 +66,8 @@ public enum GatewayApplication {
         if let secrets = services.secrets {
             SecretRoutes(store: secrets, authenticator: services.authenticator).add(to: router)
         }
+        ReportRoutes(pool: services.pool, authenticator: services.authenticator, policies: services.policies, auditKeys: services.auditKeys)
+            .add(to: router)
 
         let rest = RESTHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,

@@ -1,0 +1,168 @@
+import Foundation
+
+/// Reads a deletion certificate (`data_deletion_requests.certificate`, DESIGN.md §9) leniently:
+/// the report must never fail because a certificate has a shape it does not know. What it
+/// understands it summarises; anything else becomes `recognized: false` with a note.
+///
+/// Understood shapes (keys in snake_case or camelCase):
+/// - `tables`: an array of `{table, strategy, rows|count|affected|deleted|anonymized|retained, basis|ground}`,
+///   or an object `{"schema.table": {strategy, rows|count…}}` or `{"schema.table": count}`;
+///   alternatively `counts: {table: n}` with `strategies: {table: strategy}`.
+/// - `verification` (or `verified`, `verification_result`): a bool; a string (`passed`, `ok`,
+///   `verified`, `failed`…); or an object with `passed|ok|verified|success` (bool), `result|status`
+///   (string) or `remaining` (a count, or an object of counts — zero means passed).
+/// - `audit_head`: a hex string, or `{seq, hash}`.
+enum DeletionCertificateReader {
+    /// A JSON value that keeps booleans and numbers apart.
+    indirect enum JSON: Decodable {
+        case null, bool(Bool), number(Double), string(String), array([JSON]), object([String: JSON])
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() { self = .null }
+            else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+            else if let value = try? container.decode(Double.self) { self = .number(value) }
+            else if let value = try? container.decode(String.self) { self = .string(value) }
+            else if let value = try? container.decode([JSON].self) { self = .array(value) }
+            else { self = .object(try container.decode([String: JSON].self)) }
+        }
+
+        var string: String? { if case .string(let text) = self { return text }; return nil }
+        var object: [String: JSON]? { if case .object(let value) = self { return value }; return nil }
+        var integer: Int? {
+            switch self {
+            case .number(let value): return Int(exactly: value.rounded())
+            case .string(let text): return Int(text)
+            default: return nil
+            }
+        }
+    }
+
+    static func summarize(_ text: String?, grounds: [String: String]) -> ErasureSummary {
+        var summary = ErasureSummary(
+            requestId: "", status: "", completedAt: nil, hasCertificate: text != nil, signed: false, recognized: false,
+            tables: [], totalRows: 0, verification: "unknown", verificationDetail: nil, auditHead: nil, note: nil)
+        guard let text else {
+            summary.note = "no certificate stored"
+            return summary
+        }
+        guard let object = (try? JSONDecoder().decode(JSON.self, from: Data(text.utf8)))?.object else {
+            summary.note = "the certificate is not a JSON object"
+            return summary
+        }
+        let tables = readTables(object, grounds: grounds)
+        summary.tables = tables.sorted { $0.table < $1.table }
+        summary.totalRows = tables.compactMap(\.rows).reduce(0, +)
+        let (verdict, detail) = readVerification(value(object, "verification", "verified", "verification_result", "verificationResult"))
+        summary.verification = verdict
+        summary.verificationDetail = detail
+        summary.auditHead = readHead(value(object, "audit_head", "auditHead"))
+        summary.recognized = !tables.isEmpty || verdict != "unknown"
+        if !summary.recognized {
+            summary.note = "certificate shape not recognised (keys: \(object.keys.sorted().joined(separator: ", ")))"
+        } else if tables.isEmpty {
+            summary.note = "the certificate lists no tables"
+        }
+        return summary
+    }
+
+    private static func value(_ object: [String: JSON], _ keys: String...) -> JSON? {
+        for key in keys {
+            if let found = object[key] {
+                if case .null = found { continue }
+                return found
+            }
+        }
+        return nil
+    }
+
+    private static func rows(_ object: [String: JSON]) -> Int? {
+        for key in ["rows", "count", "affected", "deleted", "anonymized", "anonymised", "retained", "changed", "row_count", "rowCount"] {
+            if let number = object[key]?.integer { return number }
+        }
+        return nil
+    }
+
+    private static func strategyName(_ json: JSON?) -> String? {
+        if let text = json?.string { return text }
+        if let object = json?.object { return (object["kind"] ?? object["type"] ?? object["name"])?.string }
+        return nil
+    }
+
+    private static func readTables(_ object: [String: JSON], grounds: [String: String]) -> [ErasedTable] {
+        func entry(_ name: String, _ strategy: String?, _ rows: Int?, _ ground: String?) -> ErasedTable {
+            let strategy = strategy ?? "unknown"
+            return ErasedTable(
+                table: name, strategy: strategy, rows: rows,
+                ground: ground ?? (strategy == "retain" ? grounds[name] ?? grounds["public." + name] : nil))
+        }
+        func ground(_ item: [String: JSON]) -> String? {
+            value(item, "basis", "ground", "legal_basis", "legalBasis")?.string ?? item["retain"]?.object?["basis"]?.string
+        }
+        let tables = value(object, "tables", "per_table", "perTable")
+        if case .array(let list)? = tables {
+            return list.compactMap { element -> ErasedTable? in
+                guard let item = element.object, let name = value(item, "table", "name")?.string else { return nil }
+                return entry(name, strategyName(value(item, "strategy", "erasure")), rows(item), ground(item))
+            }
+        }
+        if let map = tables?.object {
+            return map.map { name, element in
+                if let item = element.object {
+                    return entry(name, strategyName(value(item, "strategy", "erasure")), rows(item), ground(item))
+                }
+                return entry(name, nil, element.integer, nil)
+            }
+        }
+        if let counts = value(object, "counts")?.object {
+            let strategies = value(object, "strategies")?.object ?? [:]
+            return counts.map { name, count in entry(name, strategyName(strategies[name]), count.integer, nil) }
+        }
+        return []
+    }
+
+    private static func verdict(_ text: String) -> String? {
+        switch text.lowercased() {
+        case "passed", "pass", "ok", "verified", "success", "succeeded", "clean", "true": return "passed"
+        case "failed", "fail", "failure", "error", "false", "unverified": return "failed"
+        default: return nil
+        }
+    }
+
+    private static func readVerification(_ json: JSON?) -> (String, String?) {
+        switch json {
+        case .bool(let flag)?: return (flag ? "passed" : "failed", nil)
+        case .string(let text)?: return (verdict(text) ?? "unknown", text)
+        case .object(let object)?:
+            let detail = value(object, "detail", "message", "details")?.string
+            for key in ["passed", "ok", "verified", "success", "clean"] {
+                if case .bool(let flag)? = object[key] { return (flag ? "passed" : "failed", detail) }
+            }
+            if let text = value(object, "result", "status", "outcome")?.string, let verdict = verdict(text) {
+                return (verdict, detail ?? text)
+            }
+            if let remaining = object["remaining"] ?? object["remaining_rows"] {
+                if let count = remaining.integer { return (count == 0 ? "passed" : "failed", count == 0 ? detail : "\(count) subject rows remain") }
+                if let map = remaining.object {
+                    let total = map.values.compactMap(\.integer).reduce(0, +)
+                    return (total == 0 ? "passed" : "failed", total == 0 ? detail : "\(total) subject rows remain")
+                }
+            }
+            return ("unknown", detail)
+        default: return ("unknown", nil)
+        }
+    }
+
+    private static func readHead(_ json: JSON?) -> String? {
+        if let text = json?.string { return text }
+        if let object = json?.object {
+            switch (object["seq"]?.integer, object["hash"]?.string) {
+            case let (seq?, hash?): return "seq \(seq) · \(hash)"
+            case let (seq?, nil): return "seq \(seq)"
+            case let (nil, hash?): return hash
+            default: return nil
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Audit
+import Foundation
+import Gateway
+import Policy
+import Reports
+import Sodium
+
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write a tenant's compliance report: requests, erasures, secrets, policy, audit integrity, consents.",
+        discussion: """
+            Formats: json (schema: Sources/Reports/SCHEMA.md), md (for a ticket), html (one self-contained
+            file that prints to PDF). With $PRIVACY_ROOT_KEY_FILE, service pseudonyms in the audit trail are
+            resolved to names. Dates are YYYY-MM-DD (a bare --until includes that day) or RFC 3339 times.
+            Exit 3 when the audit chain fails verification (the report is still written, with the failure at the top).
+            Examples:
+              privacyctl report --tenant <id> --format html --out report.html
+              privacyctl report --tenant <id> --since 2026-01-01 --until 2026-06-30 --format md
+            """)
+    @OptionGroup var tenant: AuditCLI.TenantOption
+    @Option(help: "Start of the period (default: the tenant's first record).") var since: String?
+    @Option(help: "End of the period (default: now).") var until: String?
+    @Option(help: "json, md or html.") var format: String
+    @Option(help: "Write to this file instead of stdout.") var out: String?
+    @Option(help: "Policy files directory (default: $PRIVACY_POLICIES_DIR or policies).") var policiesDir: String?
+    @Option(name: .customLong("trusted-key"), help: "A trusted checkpoint public key (64 hex characters); repeat for old keys.")
+    var trustedKeys: [String] = []
+    @OptionGroup var database: DatabaseOptions
+
+    func validate() throws {
+        _ = try tenant.id()
+        guard ReportFormat(rawValue: format) != nil else {
+            throw ValidationError("--format must be html, md or json, got \"\(format)\"")
+        }
+        if let since, ReportDate.parse(since) == nil {
+            throw ValidationError("--since must be a date (YYYY-MM-DD) or an RFC 3339 time, got \"\(since)\"")
+        }
+        if let until, ReportDate.parse(until, asEnd: true) == nil {
+            throw ValidationError("--until must be a date (YYYY-MM-DD) or an RFC 3339 time, got \"\(until)\"")
+        }
+        if let start = since.flatMap({ ReportDate.parse($0) }), let end = until.flatMap({ ReportDate.parse($0, asEnd: true) }), start >= end {
+            throw ValidationError("--since must be before --until")
+        }
+        for key in trustedKeys where Hex.decode(key)?.count != Ed25519.publicKeyLength {
+            throw ValidationError("--trusted-key must be a 32-byte public key in hex, got \"\(key)\"")
+        }
+    }
+
+    func run() async throws {
+        let printer = Output(json: false)
+        var attention = false
+        try await printer.run {
+            let configuration = try database.configuration()
+            let policies = try PolicySet.loadForGateway(directory: policiesDir ?? configuration.policiesDirectory)
+            let keys = try configuration.rootKeyFile.map { try AuditKeys(rootKey: try KeyFile.load($0, purpose: "root key")) }
+            let trusted = trustedKeys.isEmpty ? nil : Dictionary(
+                trustedKeys.compactMap(Hex.decode).map { (AuditCheckpoint.keyID(of: $0), $0) }, uniquingKeysWith: { first, _ in first })
+            let pool = try database.ownerPool()
+            defer { pool.close() }
+            Output.progress("reading tenant \(try tenant.id().uuidString.lowercased()) …")
+            let live = try await LiveSchema.read(from: pool)
+            let report: ComplianceReport
+            do {
+                report = try await ReportCollector(pool: pool, keys: keys, trustedKeys: trusted).report(
+                    tenant: try tenant.id(), since: since.flatMap { ReportDate.parse($0) },
+                    until: until.flatMap { ReportDate.parse($0, asEnd: true) },
+                    policy: PolicyStatus(policies: policies, livePolicies: live.policies, liveTables: live.tables))
+            } catch let error as ReportError {
+                throw GatewayError.invalidInput(error.description)
+            }
+            let text = ReportRenderer.render(report, as: ReportFormat(rawValue: format)!)
+            if let out {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: out))
+                Output.progress("wrote \(out)")
+            } else {
+                print(text, terminator: "")
+            }
+            attention = !report.integrity.valid
+        }
+        if attention { throw ExitCode(3) }
+    }
+}
