@@ -107,6 +107,12 @@ enum OpenAPIDocument {
             "/v1/audit/events": ["get": operation("The tenant's audit entries in order (after, limit, action, actor)", scope: "audit:read", ["200": json])],
             "/v1/audit/checkpoints": ["get": operation("Signed checkpoints", scope: "audit:read", ["200": json])],
             "/v1/audit/verify": ["get": operation("The chain and checkpoints verified", scope: "audit:read", ["200": json])],
+            "/v1/audit/report": [
+                "get": operation("The compliance report (JSON, Markdown or one self-contained HTML file)", scope: "audit:read", ["200": json],
+                                 parameters: [["name": "format", "in": "query", "schema": ["type": "string", "enum": ["json", "md", "html"]]],
+                                              ["name": "since", "in": "query", "schema": ["type": "string", "format": "date"]],
+                                              ["name": "until", "in": "query", "schema": ["type": "string", "format": "date"]]]),
+            ],
         ]
     }
 }
