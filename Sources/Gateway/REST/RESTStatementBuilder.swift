@@ -37,13 +37,7 @@ struct RESTStatementBuilder {
                 .badRequest, code: "42703", "column \(table.name).\(name) does not exist",
                 hint: "columns of \(table.name): \(table.columns.map(\.name).joined(separator: ", "))")
         }
-        return (Self.quoted(name), column.type)
-    }
-
-    static func quoted(_ identifier: String) -> String {
-        // Catalogue names are plain identifiers; the escape is for completeness, off the hot path.
-        guard identifier.utf8.contains(UInt8(ascii: "\"")) else { return "\"" + identifier + "\"" }
-        return "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return (SQLText.quoted(name), column.type)
     }
 
     /// The type a value is cast to: the column's type without length modifiers, so a bound value
@@ -86,7 +80,7 @@ struct RESTStatementBuilder {
         for item in items {
             switch item {
             case .all:
-                parts.append(table.columns.map { Self.quoted($0.name) }.joined(separator: ", "))
+                parts.append(table.columns.map { SQLText.quoted($0.name) }.joined(separator: ", "))
             case .column(let column):
                 var expression = try field(column.field).sql
                 if let cast = column.cast {
@@ -95,7 +89,7 @@ struct RESTStatementBuilder {
                     }
                     expression = "(\(expression))::\(type.canonical)"
                 }
-                parts.append("\(expression) AS \(Self.quoted(column.outputName))")
+                parts.append("\(expression) AS \(SQLText.quoted(column.outputName))")
             }
         }
         return parts.joined(separator: ", ")

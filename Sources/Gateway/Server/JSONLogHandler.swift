@@ -84,6 +84,12 @@ public struct JSONLogHandler: LogHandler {
     /// A JSON string literal (RFC 8259 escaping).
     static func appendString(_ string: String, to line: inout String) {
         line += "\""
+        // Most values (ids, routes, numbers) need no escaping: append them whole.
+        if !string.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            line += string
+            line += "\""
+            return
+        }
         for scalar in string.unicodeScalars {
             switch scalar {
             case "\"": line += "\\\""

@@ -194,6 +194,7 @@ public struct TablePolicy: Sendable {
         var index: [String: Int] = [:]
         for (position, column) in columns.enumerated() { index[column.name] = position }
         self.columnIndex = index
+        self.quotedName = SQLText.quoted(schema) + "." + SQLText.quoted(name)
     }
 
     /// `schema.table`
@@ -225,6 +226,6 @@ public struct TablePolicy: Sendable {
         return SQLText.quoted(name)
     }
 
-    /// `"schema"."table"`
-    public var quotedName: String { SQLText.quoted(schema) + "." + SQLText.quoted(name) }
+    /// `"schema"."table"` (built once: every request's SQL names its table).
+    public let quotedName: String
 }

@@ -143,7 +143,8 @@ struct ExpressionPrinter {
 }
 
 /// Identifier quoting, the one place SQL identifiers are written.
-enum SQLText {
+/// How SQL text spells identifiers and literals; the one place names are quoted.
+public enum SQLText {
     /// Words the expression grammar reserves; an identifier spelled like one is quoted.
     static let reservedWords: Set<String> = [
         "and", "or", "not", "is", "null", "true", "false", "in", "any", "all", "some", "exists", "select",
@@ -153,8 +154,10 @@ enum SQLText {
     ]
 
     /// `"name"` with embedded quotes doubled: always safe, whatever the name.
-    static func quoted(_ name: String) -> String {
-        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    public static func quoted(_ name: String) -> String {
+        // Catalogue names are plain identifiers; the escape is for completeness, off the hot path.
+        guard name.utf8.contains(UInt8(ascii: "\"")) else { return "\"" + name + "\"" }
+        return "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     /// The name bare when Postgres would read it back unchanged, quoted otherwise.
