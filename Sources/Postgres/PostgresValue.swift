@@ -189,13 +189,18 @@ private func hexNibble(_ char: UInt8) -> UInt8? {
 enum PostgresArrayLiteral {
     static func encode(_ elements: [String?]) -> String {
         var out = "{"
+        out.reserveCapacity(elements.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
         for (index, element) in elements.enumerated() {
             if index > 0 { out += "," }
             guard let element else { out += "NULL"; continue }
             out += "\""
-            for char in element {
-                if char == "\"" || char == "\\" { out.append("\\") }
-                out.append(char)
+            if element.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                for scalar in element.unicodeScalars {
+                    if scalar == "\"" || scalar == "\\" { out.unicodeScalars.append("\\") }
+                    out.unicodeScalars.append(scalar)
+                }
+            } else {
+                out += element  // the common case: nothing to escape
             }
             out += "\""
         }

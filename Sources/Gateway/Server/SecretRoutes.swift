@@ -143,7 +143,11 @@ struct SecretRoutes: Sendable {
     }
 
     private static func service(_ context: GatewayRequestContext) throws -> String {
-        guard let raw = context.parameters.get("service"), let service = raw.removingPercentEncoding else {
+        guard let raw = context.parameters.get("service") else {
+            throw GatewayError.invalidInput("the service name is missing")
+        }
+        guard raw.utf8.contains(UInt8(ascii: "%")) else { return raw }
+        guard let service = raw.removingPercentEncoding else {
             throw GatewayError.invalidInput("the service name is not valid percent-encoded text")
         }
         return service
