@@ -46,12 +46,17 @@ let package = Package(
             exclude: ["ENCODING.md"]
         ),
         .target(
+            name: "Privacy",
+            dependencies: ["Policy", "Audit", "Postgres", "Sodium", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
             name: "Gateway",
             dependencies: [
                 "Sodium",
                 "Postgres",
                 "Policy",
                 "Audit",
+                "Privacy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -77,6 +82,7 @@ let package = Package(
                 "Gateway",
                 "Policy",
                 "Postgres",
+                "Privacy",
                 "Sodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -92,6 +98,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Fixtures"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "TestSupport"]),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Audit", "Policy", "Postgres", "Sodium", "TestSupport"]),
         // Runs the built executables as an operator would; needs `swift build` first (scripts/test does it).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Postgres"]),
         .testTarget(
