@@ -100,26 +100,29 @@ extension PrivacyService {
         return (token, try row.decode("download_expires_at"))
     }
 
-    /// Redeems a download token: valid once, before it expires. Returns the archive path; the
-    /// download is audited before anything is sent (fail closed).
-    public func redeemDownloadToken(tenant: UUID, id: UUID, token: String, actor: PrivacyActor) async throws -> String {
+    /// Redeems a download token: valid once, before it expires. The token alone is the
+    /// credential (a link a browser can follow), so the request is found by id and the token's
+    /// keyed hash. Returns the archive path and the tenant; the download is audited before
+    /// anything is sent (fail closed).
+    public func redeemDownloadToken(id: UUID, token: String, actor: PrivacyActor) async throws -> (path: String, tenant: UUID) {
         let hash = tokenHash(token)
         let audit = self.audit
-        let redeemed: Bool = try await run { connection in
+        let tenant: UUID? = try await run { connection in
             try connection.transaction { connection in
                 guard let row = try connection.query("""
                     UPDATE public.data_export_requests SET download_token_hash = NULL, download_expires_at = NULL
-                    WHERE tenant_id = $1 AND id = $2 AND download_token_hash = $3 AND download_expires_at > now() AND status = 'completed'
-                    RETURNING user_id::text AS subject
-                    """, [tenant, id, hash]).first
-                else { return false }
+                    WHERE id = $1 AND download_token_hash = $2 AND download_expires_at > now() AND status = 'completed'
+                    RETURNING tenant_id, user_id::text AS subject
+                    """, [id, hash]).first
+                else { return nil }
+                let tenant: UUID = try row.decode("tenant_id")
                 _ = try audit.append(in: connection, tenant: tenant, actor.event(
                     "privacy.export_downloaded", target: id.lowercased,
                     details: ["request_id": .string(id.lowercased), "user_id": .string(try row.decode("subject"))]))
-                return true
+                return tenant
             }
         }
-        guard redeemed else { throw PrivacyError(.tokenRejected, "the download link is invalid, used or expired") }
-        return archivePath(id)
+        guard let tenant else { throw PrivacyError(.tokenRejected, "the download link is invalid, used or expired") }
+        return (archivePath(id), tenant)
     }
 }

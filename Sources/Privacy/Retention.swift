@@ -11,6 +11,14 @@ public struct RetentionSweep: Codable, Sendable, Equatable {
     public let basis: String
     public let strategy: String
     public let rows: Int64
+
+    public init(tenant: String, table: String, basis: String, strategy: String, rows: Int64) {
+        self.tenant = tenant
+        self.table = table
+        self.basis = basis
+        self.strategy = strategy
+        self.rows = rows
+    }
 }
 
 extension PrivacyService {

@@ -25,7 +25,10 @@ struct PrivacyCtl: AsyncParsableCommand {
               privacyctl tenant create --name acme --json
               privacyctl servicekey create --tenant <id> --scope data:read --scope secrets:read --json
             """,
-        subcommands: [Migrate.self, Keys.self, TenantCommand.self, ServiceKeyCommand.self, PolicyCLI.self, AuditCLI.self])
+        subcommands: [
+            Migrate.self, Keys.self, TenantCommand.self, ServiceKeyCommand.self, PolicyCLI.self, AuditCLI.self,
+            ExportCommand.self, DeleteCommand.self, RequestsCommand.self, RetentionCommand.self,
+        ])
 
     /// ArgumentParser exits 64 on usage errors; this tool promises 2 (DESIGN.md §6).
     static func main() async {

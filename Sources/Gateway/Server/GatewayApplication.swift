@@ -4,6 +4,7 @@ import Audit
 import Logging
 import Policy
 import Postgres
+import Privacy
 
 /// The parts a running gateway is made of, built once at start-up.
 public struct GatewayServices: Sendable {
@@ -15,11 +16,14 @@ public struct GatewayServices: Sendable {
     /// Every policy denial is recorded here before it is answered (fail closed).
     public let audit: AuditAppender
     public let metrics: GatewayMetrics
+    /// Data-subject requests (`/v1/privacy`); nil when not configured (the routes answer 503).
+    public let privacy: PrivacyService?
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
-        audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics()
+        audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), privacy: PrivacyService? = nil
     ) {
+        self.privacy = privacy
         self.pool = pool
         self.policies = policies
         self.authenticator = authenticator
@@ -56,6 +60,7 @@ public enum GatewayApplication {
         }
 
         AuditRoutes(pool: services.pool, authenticator: services.authenticator).add(to: router)
+        PrivacyRoutes(privacy: services.privacy, authenticator: services.authenticator).add(to: router)
 
         let rest = RESTHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,

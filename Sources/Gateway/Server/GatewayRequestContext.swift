@@ -8,9 +8,12 @@ public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Shared by the logging middleware and the handler, which sees the request after it.
     public let facts = RequestFacts()
+    /// The client's address as the connection reports it (no proxy headers are trusted), for audit entries.
+    public let remoteIP: String?
 
     public init(source: Source) {
         coreContext = .init(source: source)
+        remoteIP = source.channel.remoteAddress?.ipAddress
     }
 }
 
