@@ -107,8 +107,10 @@ let package = Package(
                 "Audit",
                 "Gateway",
                 "Policy",
+                "Privacy",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]
         ),
