@@ -90,39 +90,36 @@ extension PrivacyService {
                     let sql = "COPY (SELECT \(selected.map(\.sql).joined(separator: ", ")) FROM \(table.quotedName) t0 WHERE \(predicate)) TO STDOUT"
                     var encoder = RowEncoder(columns: selected.map { ($0.name, $0.kind) })
                     let jsonSide = try BufferedFile(creating: plain + ".json")
+                    var jsonHash = SHA256.Hasher()
                     try tar.begin(table.qualifiedName + ".csv")
-                    var header: [UInt8] = Array(selected.map(\.name).joined(separator: ",").utf8) + [0x0A]
-                    try tar.write(header)
-                    header.removeAll()
-                    try jsonSide.write(Array("[".utf8))
+                    try tar.write(Array(selected.map(\.name).joined(separator: ",").utf8) + [0x0A])
                     var csv: [UInt8] = []
-                    var json: [UInt8] = []
-                    csv.reserveCapacity(1 << 16)
-                    json.reserveCapacity(1 << 16)
+                    var json: [UInt8] = Array("[".utf8)
+                    csv.reserveCapacity(1 << 17)
+                    json.reserveCapacity(1 << 17)
                     var rows = 0
                     try connection.copyOut(sql) { row in
                         json.append(contentsOf: rows == 0 ? [0x0A] : [UInt8(ascii: ","), 0x0A])
                         encoder.encode(row, csv: &csv, json: &json)
                         rows += 1
                         if csv.count >= 1 << 16 { try tar.write(csv); csv.removeAll(keepingCapacity: true) }
-                        if json.count >= 1 << 16 { try jsonSide.write(json); json.removeAll(keepingCapacity: true) }
+                        if json.count >= 1 << 16 {
+                            jsonHash.update(json)
+                            try jsonSide.write(json)
+                            json.removeAll(keepingCapacity: true)
+                        }
                         if rows % 100_000 == 0 {
                             progress?(PrivacyProgress(table: table.qualifiedName, tableIndex: index, tableCount: nodes.count, rows: rows))
                         }
                     }
                     try tar.write(csv)
                     json.append(contentsOf: Array((rows == 0 ? "]\n" : "\n]\n").utf8))
+                    jsonHash.update(json)
                     try jsonSide.write(json)
                     try jsonSide.flush()
                     let csvEntry = try tar.end()
                     files.append(.init(name: csvEntry.name, table: table.qualifiedName, format: "csv", rows: rows, bytes: csvEntry.bytes, sha256: csvEntry.sha256))
-                    try tar.begin(table.qualifiedName + ".json")
-                    guard let side = FileHandle(forReadingAtPath: plain + ".json") else { throw PrivacyError(.archive, "cannot reopen the JSON side file") }
-                    while let chunk = try side.read(upToCount: 1 << 18), !chunk.isEmpty {
-                        try chunk.withUnsafeBytes { try tar.write($0) }
-                    }
-                    try side.close()
-                    let jsonEntry = try tar.end()
+                    let jsonEntry = try tar.append(table.qualifiedName + ".json", from: plain + ".json", sha256: jsonHash.finalize())
                     files.append(.init(name: jsonEntry.name, table: table.qualifiedName, format: "json", rows: rows, bytes: jsonEntry.bytes, sha256: jsonEntry.sha256))
                     progress?(PrivacyProgress(table: table.qualifiedName, tableIndex: index + 1, tableCount: nodes.count, rows: rows))
                 }

@@ -45,8 +45,34 @@ struct RowEncoder {
             json.append(UInt8(ascii: ":"))
             if stop - start == 2 && row[start] == 0x5C && row[start + 1] == UInt8(ascii: "N") {
                 json.append(contentsOf: Self.null)
+            } else if let plain = Self.plainSlice(row, start, stop) {
+                // Fast path, the common case: nothing to unescape, quote or escape — copy the bytes as they are.
+                csv.append(contentsOf: plain.bytes)
+                switch kinds[column] {
+                case .string:
+                    if plain.jsonSafe {
+                        json.append(UInt8(ascii: "\""))
+                        json.append(contentsOf: plain.bytes)
+                        json.append(UInt8(ascii: "\""))
+                    } else {
+                        field.removeAll(keepingCapacity: true)
+                        field.append(contentsOf: plain.bytes)
+                        writeJSON(&json, kind: .string)
+                    }
+                case .json:
+                    json.append(contentsOf: plain.bytes)
+                default:
+                    field.removeAll(keepingCapacity: true)
+                    field.append(contentsOf: plain.bytes)
+                    writeJSON(&json, kind: kinds[column])
+                }
             } else {
-                unescape(row, start, stop)
+                if Self.hasBackslash(row, start, stop) {
+                    unescape(row, start, stop)
+                } else {
+                    field.removeAll(keepingCapacity: true)
+                    field.append(contentsOf: UnsafeRawBufferPointer(rebasing: row[start..<stop]))
+                }
                 writeCSV(&csv)
                 writeJSON(&json, kind: kinds[column])
             }
@@ -58,6 +84,32 @@ struct RowEncoder {
     }
 
     static let null = Array("null".utf8)
+
+    @inline(__always)
+    static func hasBackslash(_ row: UnsafeRawBufferPointer, _ start: Int, _ stop: Int) -> Bool {
+        var index = start
+        while index < stop {
+            if row[index] == 0x5C { return true }
+            index += 1
+        }
+        return false
+    }
+
+    /// The field's bytes when they need no unescaping and no CSV quoting (no backslash, comma,
+    /// quote; never empty), with whether they are also safe inside a JSON string as they are.
+    @inline(__always)
+    static func plainSlice(_ row: UnsafeRawBufferPointer, _ start: Int, _ stop: Int) -> (bytes: UnsafeRawBufferPointer, jsonSafe: Bool)? {
+        guard stop > start else { return nil }
+        var jsonSafe = true
+        var index = start
+        while index < stop {
+            let byte = row[index]
+            if byte == 0x5C || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\"") { return nil }
+            if byte < 0x20 { jsonSafe = false }
+            index += 1
+        }
+        return (UnsafeRawBufferPointer(rebasing: row[start..<stop]), jsonSafe)
+    }
 
     private mutating func unescape(_ row: UnsafeRawBufferPointer, _ start: Int, _ stop: Int) {
         field.removeAll(keepingCapacity: true)

@@ -46,6 +46,21 @@ final class BufferedFile {
         }
     }
 
+    /// Appends `count` bytes of `source` in the kernel, without copying them through this process.
+    func copy(from source: Int32, count: Int64) throws {
+        try flush()
+        var remaining = count
+        while remaining > 0 {
+            let copied = sendfile(descriptor, source, nil, Int(min(remaining, 1 << 30)))
+            if copied < 0 {
+                if errno == EINTR { continue }
+                throw PrivacyError(.archive, "cannot copy into \(path): \(String(cString: strerror(errno)))")
+            }
+            if copied == 0 { throw PrivacyError(.archive, "\(path): source ended early") }
+            remaining -= Int64(copied)
+        }
+    }
+
     /// Current end of the file (after flushing).
     func offset() throws -> Int64 {
         try flush()
@@ -114,6 +129,26 @@ final class TarWriter {
         let done = Entry(name: entry.name, bytes: entry.bytes, sha256: Hex.encode(entry.hasher.finalize()))
         entries.append(done)
         return done
+    }
+
+    /// Appends the file at `path` as one entry, copied by the kernel (`sendfile`), with the
+    /// SHA-256 its writer computed.
+    func append(_ name: String, from path: String, sha256: [UInt8]) throws -> Entry {
+        precondition(current == nil, "an entry is still open")
+        guard name.utf8.count <= 100 else { throw PrivacyError(.archive, "entry name too long: \(name)") }
+        let source = open(path, O_RDONLY)
+        guard source >= 0 else { throw PrivacyError(.archive, "cannot read \(path)") }
+        defer { close(source) }
+        var info = stat()
+        guard fstat(source, &info) == 0 else { throw PrivacyError(.archive, "cannot stat \(path)") }
+        let size = Int64(info.st_size)
+        try file.write(Self.header(name: name, size: size, mtime: modificationTime))
+        try file.copy(from: source, count: size)
+        let padding = Int((512 - size % 512) % 512)
+        if padding > 0 { try file.write([UInt8](repeating: 0, count: padding)) }
+        let entry = Entry(name: name, bytes: size, sha256: Hex.encode(sha256))
+        entries.append(entry)
+        return entry
     }
 
     /// Two zero blocks end the archive; the file is synced to disk.

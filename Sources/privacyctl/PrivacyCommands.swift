@@ -141,6 +141,7 @@ struct DeleteCommand: AsyncParsableCommand {
     @OptionGroup var subject: SubjectOptions
     @Flag(name: .customLong("dry-run"), help: "Print the plan only.") var dryRun = false
     @Flag(help: "Do not ask for confirmation.") var yes = false
+    @Flag(help: "Print batch statistics (count, longest batch) on stderr, for benchmarks.") var stats = false
     @OptionGroup var privacy: PrivacyServiceOptions
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var output: OutputOptions
@@ -194,6 +195,10 @@ struct DeleteCommand: AsyncParsableCommand {
             }
             let run = try await service.processDeletion(tenant: tenant, id: id, progress: showProgress("erasing"))
             endProgress()
+            if stats {
+                let longest = Double(run.longestBatch.components.seconds) * 1000 + Double(run.longestBatch.components.attoseconds) / 1e15
+                FileHandle.standardError.write(Data(String(format: "batches %d longest_batch_ms %.1f\n", run.batches, longest).utf8))
+            }
             try emit(printer, run.certificate)
             failedVerification = !run.certificate.verification.passed
         }

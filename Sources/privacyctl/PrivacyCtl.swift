@@ -7,7 +7,7 @@ import Postgres
 struct PrivacyCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "privacyctl",
-        abstract: "Operate a Privacy Gateway: migrations, tenants, service keys, policies, audit trail, key files.",
+        abstract: "Operate a Privacy Gateway: migrations, tenants, service keys, policies, audit trail, key files, data-subject requests.",
         discussion: """
             Configuration comes from the environment, overridable by flags:
               DATABASE_URL            owner role (migrations, admin commands)
