@@ -90,7 +90,7 @@ extension PrivacyService {
                     let sql = "COPY (SELECT \(selected.map(\.sql).joined(separator: ", ")) FROM \(table.quotedName) t0 WHERE \(predicate)) TO STDOUT"
                     var encoder = RowEncoder(columns: selected.map { ($0.name, $0.kind) })
                     let jsonSide = try BufferedFile(creating: plain + ".json")
-                    var jsonHash = SHA256.Hasher()
+                    let jsonHash = BackgroundHasher()
                     try tar.begin(table.qualifiedName + ".csv")
                     try tar.write(Array(selected.map(\.name).joined(separator: ",").utf8) + [0x0A])
                     var csv: [UInt8] = []

@@ -93,7 +93,7 @@ final class TarWriter {
     }
 
     private let file: BufferedFile
-    private var current: (name: String, headerOffset: Int64, bytes: Int64, hasher: SHA256.Hasher)?
+    private var current: (name: String, headerOffset: Int64, bytes: Int64, hasher: BackgroundHasher)?
     private(set) var entries: [Entry] = []
     private let modificationTime: Int
 
@@ -107,7 +107,7 @@ final class TarWriter {
         guard name.utf8.count <= 100 else { throw PrivacyError(.archive, "entry name too long: \(name)") }
         let offset = try file.offset()
         try file.write([UInt8](repeating: 0, count: 512))
-        current = (name, offset, 0, SHA256.Hasher())
+        current = (name, offset, 0, BackgroundHasher())
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
@@ -199,5 +199,33 @@ public enum TarReader {
             offset += 512 + (size + 511) / 512 * 512
         }
         return result
+    }
+}
+
+/// SHA-256 computed on its own thread while the caller goes on producing bytes: libsodium's
+/// SHA-256 is the slowest step of an export, and the machine has a core to spare for it. At most
+/// `window` chunks are in flight, so memory stays bounded.
+final class BackgroundHasher: @unchecked Sendable {
+    // @unchecked: `hasher` is only touched on `queue`.
+    private let queue = DispatchQueue(label: "privacy.sha256")
+    private let window = DispatchSemaphore(value: 32)
+    private var hasher = SHA256.Hasher()
+
+    func update(_ bytes: UnsafeRawBufferPointer) {
+        update(Array(bytes))
+    }
+
+    func update(_ chunk: [UInt8]) {
+        guard !chunk.isEmpty else { return }
+        window.wait()
+        queue.async {
+            self.hasher.update(chunk)
+            self.window.signal()
+        }
+    }
+
+    /// Waits for the queued chunks and returns the digest.
+    func finalize() -> [UInt8] {
+        queue.sync { hasher.finalize() }
     }
 }
