@@ -7,7 +7,8 @@ import Postgres
 public struct RetentionSweep: Codable, Sendable, Equatable {
     public let tenant: String
     public let table: String
-    /// `table` (the table's `retention_days`) or `subject` (the user's `data_retention_days`).
+    /// `table` (the table's `retention_days`), `subject` (the user's `data_retention_days`) or
+    /// `retain_until` (a retained table's period ended).
     public let basis: String
     public let strategy: String
     public let rows: Int64
@@ -30,7 +31,8 @@ extension PrivacyService {
     /// transaction as `privacy.retention_swept`):
     /// - rows older than their table's `retention_days` (deleted: the period is over);
     /// - a subject's rows older than their `data_retention_days` (the table's erasure strategy).
-    /// Retained tables are never swept. Rows are aged by `created_at`.
+    /// - rows of a retained table older than the ground's `until` period.
+    /// Rows are aged by `created_at`.
     public func sweepRetention(tenant only: UUID? = nil, actor: PrivacyActor) async throws -> [RetentionSweep] {
         let graph = self.graph
         let configuration = self.configuration
@@ -44,18 +46,28 @@ extension PrivacyService {
                 for node in graph.nodes {
                     let table = node.table
                     guard let rules = table.privacy, table.column(named: "created_at") != nil else { continue }
-                    if case .retain = rules.erasure { continue }
                     let created = "t0." + (try table.quotedColumn("created_at"))
                     let tenantColumn = "t0." + (try table.quotedColumn(table.tenantColumn))
                     var statements: [(basis: String, strategy: String, sql: String, binds: [any PostgresEncodable], batched: Bool)] = []
-                    if let days = rules.retentionDays {
+                    let retained: Bool
+                    if case .retain = rules.erasure { retained = true } else { retained = false }
+                    if case .retain(_, let until) = rules.erasure {
+                        // Retained rows go once their legal ground's period is over, and not before.
+                        let (days, months, years) = (until.unit == .day ? until.count : 0, until.unit == .month ? until.count : 0, until.unit == .year ? until.count : 0)
+                        statements.append(("retain_until", "delete", """
+                            DELETE FROM \(table.quotedName) WHERE ctid = ANY(ARRAY(
+                                SELECT t0.ctid FROM \(table.quotedName) t0
+                                WHERE \(tenantColumn) = $1 AND \(created) < now() - make_interval(years => $2, months => $3, days => $4) LIMIT $5))
+                            """, [tenant, years, months, days, configuration.batchSize], true))
+                    }
+                    if let days = rules.retentionDays, !retained {
                         statements.append(("table", "delete", """
                             DELETE FROM \(table.quotedName) WHERE ctid = ANY(ARRAY(
                                 SELECT t0.ctid FROM \(table.quotedName) t0
                                 WHERE \(tenantColumn) = $1 AND \(created) < now() - make_interval(days => $2) LIMIT $3))
                             """, [tenant, days, configuration.batchSize], true))
                     }
-                    if !Self.subjectRetentionExempt.contains(table.name) {
+                    if !retained && !Self.subjectRetentionExempt.contains(table.name) {
                         let expired = """
                             \(tenantColumn) = $1 AND EXISTS (SELECT 1 FROM public.user_privacy_settings s
                                 WHERE s.tenant_id = \(tenantColumn) AND s.user_id = \(try graph.subjectValue(table))

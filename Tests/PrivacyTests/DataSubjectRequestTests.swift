@@ -311,14 +311,19 @@ struct DataSubjectRequestTests {
                 "UPDATE public.chat_messages SET created_at = now() - interval '40 days' WHERE tenant_id = $1 AND user_id = $2", [tenant, keeper])
             try await fixture.pool.query(
                 "UPDATE public.analytics SET created_at = now() - interval '800 days' WHERE tenant_id = $1 AND user_id = $2", [tenant, keeper])
+            // Proof of erasure is kept for 3 years, then swept; a younger one stays.
+            try await fixture.pool.query(
+                "UPDATE public.data_deletion_requests SET created_at = now() - interval '3 years 1 day' WHERE tenant_id = $1 AND user_id = $2", [tenant, user])
             let sweeps = try await fixture.service.sweepRetention(actor: PrivacyActor("privacyctl"))
+            #expect(sweeps.contains(RetentionSweep(tenant: tenant.uuidString.lowercased(), table: "public.data_deletion_requests", basis: "retain_until", strategy: "delete", rows: 1)))
+            #expect(try await fixture.rows(of: keeper, in: tenant)["public.data_deletion_requests"]?.count == 1)
             #expect(sweeps.contains(RetentionSweep(tenant: tenant.uuidString.lowercased(), table: "public.chat_messages", basis: "subject", strategy: "delete", rows: 1)))
             #expect(sweeps.contains(RetentionSweep(tenant: tenant.uuidString.lowercased(), table: "public.analytics", basis: "table", strategy: "delete", rows: 1)))
             #expect(try await fixture.rows(of: user, in: tenant)["public.chat_messages"]?.count == 1)
             #expect(try await fixture.rows(of: keeper, in: tenant)["public.chat_messages"]?.count == 1)  // 730 days by default
             #expect(try await fixture.rows(of: keeper, in: tenant)["public.analytics"]?.count == 0)
             let audited = try await AuditReader.entries(pool: fixture.pool, tenant: tenant, afterSeq: 0, limit: 100, actionPrefix: "privacy.retention_swept")
-            #expect(audited.count == 2)
+            #expect(audited.count == 3)
             #expect(try await fixture.service.sweepRetention(actor: PrivacyActor("privacyctl")).isEmpty)
         }
     }
