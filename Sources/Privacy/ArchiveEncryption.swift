@@ -21,21 +21,42 @@ public enum ArchiveEncryption {
         public static let testing = Limits(opsLimit: Argon2id.minimumOpsLimit, memLimit: Argon2id.minimumMemLimit)
     }
 
+    /// Seals an archive chunk by chunk in the file format above, e.g. straight into an HTTP response.
+    public struct Sealer: ~Copyable {
+        private var encryptor: SecretStream.Encryptor
+        /// The file's first bytes: magic, salt, limits and stream header.
+        public let prefix: [UInt8]
+
+        public init(passphrase: String, limits: Limits = Limits()) throws {
+            let salt = Random.bytes(Argon2id.saltLength)
+            let key = try Argon2id.deriveKey(passphrase: passphrase, salt: salt, length: SecretStream.keyLength,
+                                             opsLimit: limits.opsLimit, memLimit: limits.memLimit)
+            encryptor = try SecretStream.Encryptor(key: key)
+            prefix = magic + salt + bigEndian(limits.opsLimit) + bigEndian(UInt64(limits.memLimit)) + encryptor.header
+        }
+
+        /// One framed chunk (at most ``ArchiveEncryption/chunkSize`` bytes of plaintext); `final` for the last.
+        public mutating func seal(_ chunk: UnsafeRawBufferPointer, final: Bool) -> [UInt8] {
+            let sealed = encryptor.seal(chunk, final: final)
+            return bigEndian32(UInt32(sealed.count)) + sealed
+        }
+    }
+
+    /// Plaintext bytes per sealed chunk.
+    public static let plaintextChunk = chunkSize
+
     /// Encrypts the file at `source` into `destination` in constant memory.
     public static func encrypt(source: String, destination: String, passphrase: String, limits: Limits = Limits()) throws {
         guard let input = FileHandle(forReadingAtPath: source) else { throw PrivacyError(.archive, "cannot read \(source)") }
         defer { try? input.close() }
         let output = try BufferedFile(creating: destination)
-        let salt = Random.bytes(Argon2id.saltLength)
-        let key = try Argon2id.deriveKey(passphrase: passphrase, salt: salt, length: SecretStream.keyLength,
-                                         opsLimit: limits.opsLimit, memLimit: limits.memLimit)
-        var encryptor = try SecretStream.Encryptor(key: key)
-        try output.write(magic + salt + bigEndian(limits.opsLimit) + bigEndian(UInt64(limits.memLimit)) + encryptor.header)
+        var sealer = try Sealer(passphrase: passphrase, limits: limits)
+        try output.write(sealer.prefix)
         var chunk = try input.read(upToCount: chunkSize) ?? Data()
         while true {
             let next = try input.read(upToCount: chunkSize) ?? Data()
-            let sealed = chunk.withUnsafeBytes { encryptor.seal($0, final: next.isEmpty) }
-            try output.write(bigEndian32(UInt32(sealed.count)) + sealed)
+            let framed = chunk.withUnsafeBytes { sealer.seal($0, final: next.isEmpty) }
+            try output.write(framed)
             if next.isEmpty { break }
             chunk = next
         }

@@ -329,3 +329,25 @@ extension Optional where Wrapped == DeletionCertificate {
         return self
     }
 }
+
+struct ExportDecryptCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export-decrypt",
+        abstract: "Decrypt a passphrase-encrypted export archive (from export --passphrase-file or a download with X-Export-Passphrase).",
+        discussion: "Example: privacyctl export-decrypt --in export.tar.enc --out export.tar --passphrase-file pass.txt")
+    @Option(name: .customLong("in"), help: "The encrypted archive.") var input: String
+    @Option(help: "Where to write the tar.") var out: String
+    @Option(name: .customLong("passphrase-file"), help: "The passphrase (first line).") var passphraseFile: String
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        let printer = Output(json: output.json)
+        try await printer.run {
+            guard let passphrase = try String(contentsOfFile: passphraseFile, encoding: .utf8).split(separator: "\n").first.map(String.init),
+                  !passphrase.isEmpty
+            else { throw GatewayError.configuration("the passphrase file is empty") }
+            try ArchiveEncryption.decrypt(source: input, destination: out, passphrase: passphrase)
+            try printer.emit(["path": out]) { "decrypted to \(out)" }
+        }
+    }
+}

@@ -179,4 +179,26 @@ struct PrivacyCommandTests {
             #expect(bad.status == 2)
         }
     }
+
+    @Test("an export with --passphrase-file is encrypted and export-decrypt opens it with the passphrase only")
+    func encryptedExport() async throws {
+        try await Self.with(rows: 3) { setup in
+            let passphrase = setup.directory.appendingPathComponent("pass.txt")
+            try "a long passphrase\n".write(to: passphrase, atomically: true, encoding: .utf8)
+            let wrong = setup.directory.appendingPathComponent("wrong.txt")
+            try "another\n".write(to: wrong, atomically: true, encoding: .utf8)
+            let encrypted = setup.directory.appendingPathComponent("x.tar.enc").path
+            let run = try privacyctl(["export", "--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString, "--out", encrypted,
+                                      "--passphrase-file", passphrase.path, "--json"], environment: setup.environment)
+            #expect(run.status == 0, "\(run.stderr)")
+            let plain = setup.directory.appendingPathComponent("x.tar").path
+            let refused = try privacyctl(["export-decrypt", "--in", encrypted, "--out", plain, "--passphrase-file", wrong.path])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("wrong passphrase"))
+            let opened = try privacyctl(["export-decrypt", "--in", encrypted, "--out", plain, "--passphrase-file", passphrase.path])
+            #expect(opened.status == 0, "\(opened.stderr)")
+            let tar = try String(decoding: Data(contentsOf: URL(fileURLWithPath: plain)), as: UTF8.self)
+            #expect(tar.contains("manifest.json") && tar.contains("public.projects.csv"))
+        }
+    }
 }

@@ -12,7 +12,8 @@ import Privacy
 /// - `GET|PUT /v1/privacy/settings` — consents and `data_retention_days`; changes audited with ip and user agent.
 /// - `POST /v1/privacy/exports` — files an export (202); a worker builds the archive.
 /// - `GET /v1/privacy/exports/{id}` — status and manifest; once completed, a fresh single-use download link.
-/// - `GET /v1/privacy/exports/{id}/download?token=…` — the archive, once, before the link expires.
+/// - `GET /v1/privacy/exports/{id}/download?token=…` — the archive, once, before the link expires;
+///   with an `X-Export-Passphrase` header it is encrypted on the way out (``ArchiveEncryption``).
 /// - `POST /v1/privacy/deletions` — the dry-run plan (`awaiting_confirmation`).
 /// - `POST /v1/privacy/deletions/{id}/confirm|cancel`, `GET /v1/privacy/deletions/{id}`.
 /// - `POST /v1/privacy/{exports|deletions}/{id}/extend` — `{"months": 1|2, "reason": "…"}`, once.
@@ -66,6 +67,7 @@ struct PrivacyRoutes: Sendable {
             guard let token = request.uri.queryParameters["token"].map(String.init), !token.isEmpty else {
                 throw GatewayError.invalidInput("the download link has no token")
             }
+            let passphrase = request.headers[.exportPassphrase].flatMap { $0.isEmpty ? nil : $0 }
             let actor = PrivacyActor("download_token", ip: context.remoteIP, userAgent: request.headers[.userAgent],
                                      requestID: context.facts.requestID)
             let (path, tenant) = try await Self.mapped { try await service.redeemDownloadToken(id: id, token: token, actor: actor) }
@@ -73,10 +75,29 @@ struct PrivacyRoutes: Sendable {
             guard let handle = FileHandle(forReadingAtPath: path) else {
                 throw GatewayError(.gone, code: "PGW410", "the archive is no longer available")
             }
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
             var headers = HTTPFields()
+            headers[.contentDisposition] = "attachment; filename=\"export-\(id.uuidString.lowercased()).tar\(passphrase == nil ? "" : ".enc")\""
+            if let passphrase {
+                // Encrypted on the way out (Argon2id + secretstream); `privacyctl export-decrypt` opens it.
+                headers[.contentType] = "application/octet-stream"
+                let limits = service.configuration.encryptionLimits
+                return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                    defer { try? handle.close() }
+                    var sealer = try ArchiveEncryption.Sealer(passphrase: passphrase, limits: limits)
+                    try await writer.write(ByteBuffer(bytes: sealer.prefix))
+                    var chunk = try handle.read(upToCount: ArchiveEncryption.plaintextChunk) ?? Data()
+                    while true {
+                        let next = try handle.read(upToCount: ArchiveEncryption.plaintextChunk) ?? Data()
+                        let framed = chunk.withUnsafeBytes { sealer.seal($0, final: next.isEmpty) }
+                        try await writer.write(ByteBuffer(bytes: framed))
+                        if next.isEmpty { break }
+                        chunk = next
+                    }
+                    try await writer.finish(nil)
+                })
+            }
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
             headers[.contentType] = "application/x-tar"
-            headers[.contentDisposition] = "attachment; filename=\"export-\(id.uuidString.lowercased()).tar\""
             return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: size) { writer in
                 defer { try? handle.close() }
                 while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty {
@@ -186,4 +207,9 @@ struct PrivacyRoutes: Sendable {
             }
         }
     }
+}
+
+extension HTTPField.Name {
+    /// Encrypts a downloaded export with this passphrase.
+    static let exportPassphrase = HTTPField.Name("X-Export-Passphrase")!
 }

@@ -129,8 +129,27 @@ struct PrivacyRouteTests {
             let names = try TarReader.entries(archive.bytes).map(\.name)
             #expect(names.contains("manifest.json") && names.contains("public.projects.csv") && names.contains("public.projects.json"))
             #expect(try await f.request(.get, url, as: f.acme, nil).status == .forbidden)  // single use
+
+            // A fresh link; the archive encrypted on the way out with the caller's passphrase.
+            let again = try f.object(try await f.request(.get, "/v1/privacy/exports/\(id)", as: f.acme, f.alice).body)
+            let secondURL = try #require((again["download"] as? [String: Any])?["url"] as? String)
+            #expect(secondURL != url)
+            let encrypted = try await f.client.execute(uri: secondURL, method: .get, headers: [.exportPassphrase: "open sesame"]) { response in
+                (response.status, Array(response.body.readableBytesView))
+            }
+            #expect(encrypted.0 == .ok)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dl-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try Data(encrypted.1).write(to: directory.appendingPathComponent("a.enc"))
+            #expect(throws: PrivacyError.self) {
+                try ArchiveEncryption.decrypt(source: directory.appendingPathComponent("a.enc").path, destination: directory.appendingPathComponent("x.tar").path, passphrase: "wrong")
+            }
+            try ArchiveEncryption.decrypt(source: directory.appendingPathComponent("a.enc").path, destination: directory.appendingPathComponent("a.tar").path, passphrase: "open sesame")
+            let decrypted = try [UInt8](Data(contentsOf: directory.appendingPathComponent("a.tar")))
+            #expect(decrypted == archive.bytes)
             let actions = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.export").map(\.action)
-            #expect(actions == ["privacy.export_requested", "privacy.export_completed", "privacy.export_downloaded"])
+            #expect(actions == ["privacy.export_requested", "privacy.export_completed", "privacy.export_downloaded", "privacy.export_downloaded"])
 
             // Extension: once, with a reason.
             let filedAgain = try await f.request(.post, "/v1/privacy/exports", as: f.acme, f.bob)
