@@ -26,6 +26,8 @@ public struct PrivacyWorkerService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             var worked = false
             for kind in RequestKind.allCases {
+                // Without a signing key no certificate can be issued: confirmed erasures wait for a gateway that has one.
+                if kind == .deletion && privacy.certificatePublicKey == nil { continue }
                 do {
                     guard let (tenant, id) = try await privacy.claimNext(kind) else { continue }
                     worked = true
