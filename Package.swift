@@ -54,6 +54,10 @@ let package = Package(
             exclude: ["SCHEMA.md"]
         ),
         .target(
+            name: "Privacy",
+            dependencies: ["Policy", "Audit", "Keyring", "Postgres", "Sodium", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
             name: "Gateway",
             dependencies: [
                 "Keyring",
@@ -63,6 +67,7 @@ let package = Package(
                 "Policy",
                 "Audit",
                 "Reports",
+                "Privacy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -94,6 +99,7 @@ let package = Package(
                 "Policy",
                 "Postgres",
                 "Reports",
+                "Privacy",
                 "Sodium",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -124,6 +130,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Audit", "Policy", "Postgres", "Sodium", "TestSupport"]),
         // Runs the built executables as an operator would; needs `swift build` first (scripts/test does it).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Postgres"]),
         .testTarget(
@@ -134,8 +141,10 @@ let package = Package(
                 "Keyring",
                 "Policy",
                 "Secrets",
+                "Privacy",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]
         ),

@@ -10,6 +10,7 @@ import Sodium
 import Policy
 import Postgres
 import Secrets
+import Privacy
 import ServiceLifecycle
 
 @main
@@ -82,18 +83,45 @@ struct Serve: AsyncParsableCommand {
         await warnAboutDatabase(pool: pool, database: database, logger: logger)
 
         var background: [any Service] = []
+        var signingKey: Ed25519.SigningKey?
         if let signingKeyFile = configuration.signingKeyFile {
-            let signingKey = try Ed25519.SigningKey(seed: try KeyFile.load(signingKeyFile, purpose: "signing key"))
+            let key = try Ed25519.SigningKey(seed: try KeyFile.load(signingKeyFile, purpose: "signing key"))
+            signingKey = key
             background.append(CheckpointService(
-                checkpointer: AuditCheckpointer(pool: pool, signingKey: signingKey),
+                checkpointer: AuditCheckpointer(pool: pool, signingKey: key),
                 interval: .seconds(configuration.checkpointIntervalSeconds), logger: logger))
         } else {
             logger.warning("PRIVACY_SIGNING_KEY_FILE is not set: audit checkpoints are not signed by this gateway")
         }
 
+        // Data-subject requests run over the owner connection (erasure anonymises rows out of every
+        // subject's reach, which RLS cannot allow); without DATABASE_URL they are off.
+        var privacy: PrivacyService?
+        var privacyPool: ConnectionPool?
+        if configuration.databaseURL != nil {
+            let ownerPool = ConnectionPool(configuration: try configuration.ownerDatabase(), options: .init(maxConnections: 4), logger: Logger(label: "postgres"))
+            privacyPool = ownerPool
+            let settings = PrivacyConfiguration(
+                policyVersion: try PrivacyConfiguration.policyVersion(directory: configuration.policiesDirectory),
+                exportDirectory: configuration.exportDirectory)
+            do {
+                let service = PrivacyService(
+                    pool: ownerPool, graph: try await SubjectGraph.load(policies: policies, pool: ownerPool),
+                    audit: AuditAppender(pool: ownerPool, keys: auditKeys), signingKey: signingKey,
+                    tokenKey: try KeyDerivation.subkey(from: keyring.serviceMaster, id: 4, context: "dltokens"), configuration: settings)
+                privacy = service
+                background.append(PrivacyWorkerService(privacy: service, logger: logger))
+            } catch {
+                logger.warning("data-subject requests are off: the database is not reachable yet", metadata: ["error_type": "\(type(of: error))"])
+            }
+        } else {
+            logger.warning("DATABASE_URL is not set: data-subject requests (/v1/privacy) are off")
+        }
+        defer { privacyPool?.close() }
+
         let services = GatewayServices(
             pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit,
-            secrets: secrets, auditKeys: auditKeys)
+            secrets: secrets, auditKeys: auditKeys, privacy: privacy)
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

@@ -8,7 +8,7 @@ import Postgres
 struct PrivacyCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "privacyctl",
-        abstract: "Operate a Privacy Gateway: migrations, tenants, service keys, policies, audit trail, key files.",
+        abstract: "Operate a Privacy Gateway: migrations, tenants, service keys, policies, audit trail, key files, data-subject requests.",
         discussion: """
             Configuration comes from the environment, overridable by flags:
               DATABASE_URL            owner role (migrations, admin commands)
@@ -28,6 +28,7 @@ struct PrivacyCtl: AsyncParsableCommand {
             """,
         subcommands: [
             Migrate.self, Keys.self, TenantCommand.self, ServiceKeyCommand.self, PolicyCLI.self, AuditCLI.self, ReportCommand.self,
+            ExportCommand.self, ExportDecryptCommand.self, DeleteCommand.self, RequestsCommand.self, RetentionCommand.self,
         ])
 
     /// ArgumentParser exits 64 on usage errors; this tool promises 2 (DESIGN.md §6).

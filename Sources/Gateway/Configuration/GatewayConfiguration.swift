@@ -27,6 +27,8 @@ public struct GatewayConfiguration: Sendable {
     public var host: String
     /// Maximum connections the gateway opens to Postgres; `GATEWAY_POOL_SIZE`, default 32.
     public var poolSize: Int
+    /// Where the gateway's export worker writes archives; `PRIVACY_EXPORT_DIR`, default `.data/exports`.
+    public var exportDirectory: String = ".data/exports"
     /// How often the gateway signs audit checkpoints; `PRIVACY_CHECKPOINT_INTERVAL` (seconds), default 300.
     public var checkpointIntervalSeconds: Int = 300
 
@@ -63,6 +65,7 @@ public struct GatewayConfiguration: Sendable {
             policiesDirectory: value("PRIVACY_POLICIES_DIR") ?? "policies",
             migrationsDirectory: value("PRIVACY_MIGRATIONS_DIR") ?? "migrations",
             host: value("HOST") ?? "127.0.0.1")
+        if let directory = value("PRIVACY_EXPORT_DIR") { configuration.exportDirectory = directory }
         if let port = value("PORT") { configuration.port = try parsePort(port, source: "PORT") }
         if let interval = value("PRIVACY_CHECKPOINT_INTERVAL") {
             guard let seconds = Int(interval), (1...86_400).contains(seconds) else {

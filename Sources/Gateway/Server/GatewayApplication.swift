@@ -5,6 +5,7 @@ import Logging
 import Policy
 import Postgres
 import Secrets
+import Privacy
 
 /// The parts a running gateway is made of, built once at start-up.
 public struct GatewayServices: Sendable {
@@ -20,12 +21,16 @@ public struct GatewayServices: Sendable {
     public let secrets: SecretStore?
     /// Resolves service pseudonyms in reports; nil shows the pseudonyms.
     public let auditKeys: AuditKeys?
+    /// Data-subject requests (`/v1/privacy`); nil when not configured (the routes answer 503).
+    public let privacy: PrivacyService?
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
-        audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), secrets: SecretStore? = nil, auditKeys: AuditKeys? = nil
+        audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), secrets: SecretStore? = nil, auditKeys: AuditKeys? = nil,
+        privacy: PrivacyService? = nil
     ) {
         self.secrets = secrets
+        self.privacy = privacy
         self.pool = pool
         self.policies = policies
         self.authenticator = authenticator
@@ -68,6 +73,7 @@ public enum GatewayApplication {
         }
         ReportRoutes(pool: services.pool, authenticator: services.authenticator, policies: services.policies, auditKeys: services.auditKeys)
             .add(to: router)
+        PrivacyRoutes(privacy: services.privacy, authenticator: services.authenticator).add(to: router)
 
         let rest = RESTHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,

@@ -1,0 +1,215 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Privacy
+
+/// `/v1/privacy` (DESIGN.md §5, §9): consents, exports and erasure of the caller's subject.
+///
+/// The subject is the JWT's `sub`; the service key needs `privacy:export` (settings, exports) or
+/// `privacy:erase` (deletions). Without a JWT, a service key reads and moves any request of its
+/// tenant by id (the controller's back office) but files none.
+///
+/// - `GET|PUT /v1/privacy/settings` — consents and `data_retention_days`; changes audited with ip and user agent.
+/// - `POST /v1/privacy/exports` — files an export (202); a worker builds the archive.
+/// - `GET /v1/privacy/exports/{id}` — status and manifest; once completed, a fresh single-use download link.
+/// - `GET /v1/privacy/exports/{id}/download?token=…` — the archive, once, before the link expires;
+///   with an `X-Export-Passphrase` header it is encrypted on the way out (``ArchiveEncryption``).
+/// - `POST /v1/privacy/deletions` — the dry-run plan (`awaiting_confirmation`).
+/// - `POST /v1/privacy/deletions/{id}/confirm|cancel`, `GET /v1/privacy/deletions/{id}`.
+/// - `POST /v1/privacy/{exports|deletions}/{id}/extend` — `{"months": 1|2, "reason": "…"}`, once.
+struct PrivacyRoutes: Sendable {
+    let privacy: PrivacyService?
+    let authenticator: RequestAuthenticator
+
+    func add(to router: Router<GatewayRequestContext>) {
+        router.get("/v1/privacy/settings") { request, context in
+            let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: true)
+            _ = caller
+            return try GatewayApplication.jsonResponse(.ok, try await Self.mapped { try await service.settings(tenant: caller.tenantID, subject: subject!) })
+        }
+        router.put("/v1/privacy/settings") { request, context in
+            let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: true)
+            let update: PrivacySettingsUpdate = try await Self.body(request)
+            let settings = try await Self.mapped {
+                try await service.updateSettings(tenant: caller.tenantID, subject: subject!, update, actor: actor(caller, request, context))
+            }
+            return try GatewayApplication.jsonResponse(.ok, settings)
+        }
+        router.post("/v1/privacy/exports") { request, context in
+            let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: true)
+            let status = try await Self.mapped {
+                try await service.requestExport(tenant: caller.tenantID, subject: subject!, actor: actor(caller, request, context))
+            }
+            return try GatewayApplication.jsonResponse(.accepted, status)
+        }
+        router.get("/v1/privacy/exports/:id") { request, context in
+            let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: false)
+            let id = try Self.id(context)
+            struct Body: Encodable {
+                let request: PrivacyRequest
+                let manifest: ExportManifest?
+                let download: Download?
+            }
+            struct Download: Encodable { let url: String, expires_at: String }
+            return try await Self.mapped {
+                let status = try await service.exportStatus(tenant: caller.tenantID, id: id, subject: subject)
+                var download: Download?
+                if status.request.status == "completed" {
+                    let (token, expires) = try await service.issueDownloadToken(tenant: caller.tenantID, id: id, subject: subject)
+                    download = Download(url: "/v1/privacy/exports/\(id.uuidString.lowercased())/download?token=\(token)", expires_at: expires)
+                }
+                return try GatewayApplication.jsonResponse(.ok, Body(request: status.request, manifest: status.manifest, download: download))
+            }
+        }
+        router.get("/v1/privacy/exports/:id/download") { request, context in
+            guard let service = privacy else { throw Self.unavailable }
+            let id = try Self.id(context)
+            guard let token = request.uri.queryParameters["token"].map(String.init), !token.isEmpty else {
+                throw GatewayError.invalidInput("the download link has no token")
+            }
+            let passphrase = request.headers[.exportPassphrase].flatMap { $0.isEmpty ? nil : $0 }
+            let actor = PrivacyActor("download_token", ip: context.remoteAddress?.ipAddress, userAgent: request.headers[.userAgent],
+                                     requestID: context.facts.requestID)
+            let (path, tenant) = try await Self.mapped { try await service.redeemDownloadToken(id: id, token: token, actor: actor) }
+            context.facts.tenantID = tenant
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw GatewayError(.gone, code: "PGW410", "the archive is no longer available")
+            }
+            var headers = HTTPFields()
+            headers[.contentDisposition] = "attachment; filename=\"export-\(id.uuidString.lowercased()).tar\(passphrase == nil ? "" : ".enc")\""
+            if let passphrase {
+                // Encrypted on the way out (Argon2id + secretstream); `privacyctl export-decrypt` opens it.
+                headers[.contentType] = "application/octet-stream"
+                let limits = service.configuration.encryptionLimits
+                return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                    defer { try? handle.close() }
+                    var sealer = try ArchiveEncryption.Sealer(passphrase: passphrase, limits: limits)
+                    try await writer.write(ByteBuffer(bytes: sealer.prefix))
+                    var chunk = try handle.read(upToCount: ArchiveEncryption.plaintextChunk) ?? Data()
+                    while true {
+                        let next = try handle.read(upToCount: ArchiveEncryption.plaintextChunk) ?? Data()
+                        let framed = chunk.withUnsafeBytes { sealer.seal($0, final: next.isEmpty) }
+                        try await writer.write(ByteBuffer(bytes: framed))
+                        if next.isEmpty { break }
+                        chunk = next
+                    }
+                    try await writer.finish(nil)
+                })
+            }
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+            headers[.contentType] = "application/x-tar"
+            return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: size) { writer in
+                defer { try? handle.close() }
+                while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty {
+                    try await writer.write(ByteBuffer(bytes: chunk))
+                }
+                try await writer.finish(nil)
+            })
+        }
+        router.post("/v1/privacy/deletions") { request, context in
+            let (service, caller, subject) = try await authorize(request, context, .privacyErase, needsSubject: true)
+            let status = try await Self.mapped {
+                try await service.requestDeletion(tenant: caller.tenantID, subject: subject!, actor: actor(caller, request, context))
+            }
+            return try GatewayApplication.jsonResponse(.created, status)
+        }
+        router.get("/v1/privacy/deletions/:id") { request, context in
+            let (service, caller, subject) = try await authorize(request, context, .privacyErase, needsSubject: false)
+            let id = try Self.id(context)
+            let status = try await Self.mapped { try await service.deletionStatus(tenant: caller.tenantID, id: id, subject: subject) }
+            return try GatewayApplication.jsonResponse(.ok, status)
+        }
+        router.post("/v1/privacy/deletions/:id/confirm") { request, context in
+            let (service, caller, subject) = try await authorize(request, context, .privacyErase, needsSubject: false)
+            let id = try Self.id(context)
+            let status = try await Self.mapped {
+                try await service.confirmDeletion(tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
+            }
+            return try GatewayApplication.jsonResponse(.accepted, status)
+        }
+        router.post("/v1/privacy/deletions/:id/cancel") { request, context in
+            let (service, caller, subject) = try await authorize(request, context, .privacyErase, needsSubject: false)
+            let id = try Self.id(context)
+            let status = try await Self.mapped {
+                try await service.cancelDeletion(tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
+            }
+            return try GatewayApplication.jsonResponse(.ok, status)
+        }
+        for kind in RequestKind.allCases {
+            let path = kind == .export ? "exports" : "deletions"
+            router.post("/v1/privacy/\(path)/:id/extend") { request, context in
+                let (service, caller, subject) = try await authorize(request, context, kind == .export ? .privacyExport : .privacyErase, needsSubject: false)
+                let id = try Self.id(context)
+                struct Extension: Decodable { let months: Int, reason: String }
+                let body: Extension = try await Self.body(request)
+                let updated = try await Self.mapped {
+                    _ = try await service.request(kind, tenant: caller.tenantID, id: id, subject: subject)
+                    return try await service.extend(kind, tenant: caller.tenantID, id: id, months: body.months, reason: body.reason,
+                                                    actor: actor(caller, request, context))
+                }
+                return try GatewayApplication.jsonResponse(.ok, updated)
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    static let unavailable = GatewayError(
+        .serviceUnavailable, code: "PGW503", "data-subject requests are not configured on this gateway",
+        hint: "the gateway needs DATABASE_URL (owner) for the privacy worker")
+
+    private func authorize(
+        _ request: Request, _ context: GatewayRequestContext, _ scope: Scope, needsSubject: Bool
+    ) async throws -> (PrivacyService, AuthenticatedRequest, UUID?) {
+        let caller = try await authenticator.authenticate(
+            apikey: request.headers[.apikey], authorization: request.headers[.authorization])
+        context.facts.tenantID = caller.tenantID
+        try caller.require(scope)
+        guard let service = privacy else { throw Self.unavailable }
+        if needsSubject && caller.userID == nil {
+            throw GatewayError(.unauthorized, code: "PGRST301", "this endpoint acts for a data subject: send the subject's JWT")
+        }
+        return (service, caller, caller.userID)
+    }
+
+    private func actor(_ caller: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext) -> PrivacyActor {
+        let who = caller.userID.map { "user:" + $0.uuidString.lowercased() } ?? "service_key:" + caller.serviceKey.id.uuidString.lowercased()
+        return PrivacyActor(who, ip: context.remoteAddress?.ipAddress, userAgent: request.headers[.userAgent], requestID: context.facts.requestID)
+    }
+
+    private static func id(_ context: GatewayRequestContext) throws -> UUID {
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+            throw GatewayError.invalidInput("the request id must be a UUID")
+        }
+        return id
+    }
+
+    private static func body<T: Decodable>(_ request: Request) async throws -> T {
+        let bytes = try await RESTHandler.readBody(request)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
+        } catch {
+            throw GatewayError.invalidInput("the body is not the expected JSON object", details: "\(error)".prefix(300).description)
+        }
+    }
+
+    /// The Privacy module's errors as HTTP errors.
+    static func mapped<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PrivacyError {
+            switch error.code {
+            case .notFound: throw GatewayError.notFound(error.message)
+            case .invalidState, .busy: throw GatewayError(.conflict, code: "PGW409", error.message)
+            case .invalidInput: throw GatewayError.invalidInput(error.message)
+            case .tokenRejected: throw GatewayError(.forbidden, code: "PGW403", error.message)
+            default: throw GatewayError(.internalServerError, code: "PGW500", error.message)
+            }
+        }
+    }
+}
+
+extension HTTPField.Name {
+    /// Encrypts a downloaded export with this passphrase.
+    static let exportPassphrase = HTTPField.Name("X-Export-Passphrase")!
+}

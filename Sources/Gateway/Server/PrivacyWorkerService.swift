@@ -1,0 +1,67 @@
+import Foundation
+import Logging
+import Privacy
+import ServiceLifecycle
+
+/// Works the data-subject request queue until the gateway shuts down: claims pending (or
+/// abandoned) exports and confirmed erasures with `SELECT … FOR UPDATE SKIP LOCKED`, so several
+/// gateways share the queue, and runs them; sweeps retention every `retentionInterval`.
+/// A failed request is marked `failed` with a reason and the loop goes on.
+public struct PrivacyWorkerService: Service {
+    let privacy: PrivacyService
+    let pollInterval: Duration
+    let retentionInterval: Duration
+    let logger: Logger
+
+    public init(privacy: PrivacyService, pollInterval: Duration = .seconds(2), retentionInterval: Duration = .seconds(3600), logger: Logger) {
+        self.privacy = privacy
+        self.pollInterval = pollInterval
+        self.retentionInterval = retentionInterval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let clock = ContinuousClock()
+        var nextSweep = clock.now + retentionInterval
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var worked = false
+            for kind in RequestKind.allCases {
+                // Without a signing key no certificate can be issued: confirmed erasures wait for a gateway that has one.
+                if kind == .deletion && privacy.certificatePublicKey == nil { continue }
+                do {
+                    guard let (tenant, id) = try await privacy.claimNext(kind) else { continue }
+                    worked = true
+                    do {
+                        switch kind {
+                        case .export: try await privacy.processExport(tenant: tenant, id: id)
+                        case .deletion: try await privacy.processDeletion(tenant: tenant, id: id)
+                        }
+                        logger.info("privacy request done", metadata: ["kind": "\(kind.rawValue)", "request": "\(id.uuidString.lowercased())"])
+                    } catch {
+                        let reason = (error as? PrivacyError)?.description ?? "\(type(of: error))"
+                        logger.error("privacy request failed", metadata: ["kind": "\(kind.rawValue)", "request": "\(id.uuidString.lowercased())", "error": "\(reason)"])
+                        try? await privacy.fail(kind, tenant: tenant, id: id, reason: reason)
+                    }
+                } catch {
+                    logger.error("privacy queue unavailable", metadata: ["error_type": "\(type(of: error))"])
+                }
+            }
+            if clock.now >= nextSweep {
+                nextSweep = clock.now + retentionInterval
+                do {
+                    let sweeps = try await privacy.sweepRetention(actor: PrivacyActor("privacy-worker"))
+                    if !sweeps.isEmpty { logger.info("retention swept", metadata: ["tables": "\(sweeps.count)", "rows": "\(sweeps.reduce(0) { $0 + $1.rows })"]) }
+                } catch {
+                    logger.error("retention sweep failed", metadata: ["error_type": "\(type(of: error))"])
+                }
+            }
+            if !worked {
+                do {
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: pollInterval) }
+                } catch {
+                    return
+                }
+            }
+        }
+    }
+}

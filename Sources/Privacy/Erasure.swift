@@ -1,0 +1,337 @@
+import Audit
+import Foundation
+import Keyring
+import Policy
+import Postgres
+import Sodium
+
+/// The dry run of an erasure: what each table will do with the subject's rows.
+public struct DeletionPlan: Codable, Sendable, Equatable {
+    public struct Table: Codable, Sendable, Equatable {
+        public let table: String
+        public let strategy: String
+        public let rows: Int64
+        public let ground: String?
+    }
+    public let policyVersion: String
+    /// Children before parents: the order erasure runs in.
+    public let tables: [Table]
+
+    enum CodingKeys: String, CodingKey {
+        case tables
+        case policyVersion = "policy_version"
+    }
+}
+
+/// A deletion request with its plan and, once done, its certificate.
+public struct DeletionStatus: Codable, Sendable {
+    public let request: PrivacyRequest
+    public let plan: DeletionPlan?
+    public let certificate: DeletionCertificate?
+}
+
+/// What one erasure run did (for progress and the benchmark).
+public struct ErasureRun: Sendable {
+    public let certificate: DeletionCertificate
+    /// The slowest batch of this run.
+    public let longestBatch: Duration
+    public let batches: Int
+}
+
+extension PrivacyService {
+    static func strategyName(_ strategy: ErasureStrategy) -> String {
+        switch strategy {
+        case .delete: return "delete"
+        case .anonymize: return "anonymize"
+        case .retain: return "retain"
+        }
+    }
+
+    static func ground(_ strategy: ErasureStrategy) -> String? {
+        if case .retain(let basis, let until) = strategy { return "\(basis) (until \(until))" }
+        return nil
+    }
+
+    /// Counts the subject's rows per table, children first, in one snapshot.
+    public func plan(tenant: UUID, subject: UUID) async throws -> DeletionPlan {
+        try await run { connection in
+            try connection.transaction(isolation: .repeatableRead) { try self.plan($0, tenant: tenant, subject: subject) }
+        }
+    }
+
+    func plan(_ connection: Connection, tenant: UUID, subject: UUID) throws -> DeletionPlan {
+        var tables: [DeletionPlan.Table] = []
+        for node in graph.nodes {
+            let strategy = node.rules?.erasure ?? .delete
+            let count = try connection.query(
+                "SELECT count(*) AS n FROM \(node.table.quotedName) t0 WHERE \(try graph.predicate(node.table, tenant: "$1", subject: "$2"))",
+                [tenant, subject]).first!.decode("n", as: Int64.self)
+            tables.append(.init(table: node.qualifiedName, strategy: Self.strategyName(strategy), rows: count, ground: Self.ground(strategy)))
+        }
+        return DeletionPlan(policyVersion: configuration.policyVersion, tables: tables)
+    }
+
+    /// Files an erasure request for the subject and returns it with its dry-run plan
+    /// (`awaiting_confirmation`). An open request of the subject is returned instead of a second one.
+    public func requestDeletion(tenant: UUID, subject: UUID, actor: PrivacyActor) async throws -> DeletionStatus {
+        let audit = self.audit
+        let id: UUID = try await run { connection in
+            try connection.transaction { connection in
+                // One open erasure per subject: serialise filers on the subject's registry row.
+                _ = try connection.query("SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, subject])
+                if let open = try self.openRequest(.deletion, connection, tenant: tenant, subject: subject) { return open.id }
+                let plan = try self.plan(connection, tenant: tenant, subject: subject)
+                let row = try connection.query(
+                    "INSERT INTO public.data_deletion_requests (tenant_id, user_id, status, identity_verified_at, plan) "
+                        + "VALUES ($1, $2, 'awaiting_confirmation', now(), $3) RETURNING id",
+                    [tenant, subject, try PostgresJSON(encoding: plan)]).first!
+                let id: UUID = try row.decode("id")
+                _ = try audit.append(in: connection, tenant: tenant, actor.event(
+                    "privacy.deletion_requested", target: id.lowercased,
+                    details: ["request_id": .string(id.lowercased), "user_id": .string(subject.lowercased),
+                              "tables": .int(Int64(plan.tables.count)), "rows": .int(plan.tables.reduce(0) { $0 + $1.rows })]))
+                return id
+            }
+        }
+        return try await deletionStatus(tenant: tenant, id: id)
+    }
+
+    public func deletionStatus(tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> DeletionStatus {
+        let request = try await self.request(.deletion, tenant: tenant, id: id, subject: subject)
+        let row = try await pool.query(
+            "SELECT plan::text AS plan, certificate::text AS certificate FROM public.data_deletion_requests WHERE tenant_id = $1 AND id = $2",
+            [tenant, id]).first!
+        let plan = try row.decodeIfPresent("plan", as: String.self).map { try JSONDecoder().decode(DeletionPlan.self, from: Data($0.utf8)) }
+        let certificate = try row.decodeIfPresent("certificate", as: String.self).map(DeletionCertificate.decode(json:))
+        return DeletionStatus(request: request, plan: plan, certificate: certificate)
+    }
+
+    /// Confirms the plan: the request becomes `pending` for a worker (or ``processDeletion``).
+    /// Confirming again is a no-op.
+    public func confirmDeletion(tenant: UUID, id: UUID, subject: UUID? = nil, actor: PrivacyActor) async throws -> DeletionStatus {
+        let audit = self.audit
+        try await transition(.deletion, tenant: tenant, id: id, subject: subject, from: ["awaiting_confirmation"],
+                             alreadyDone: ["pending", "processing", "completed", "partially_completed"],
+                             set: "status = 'pending', confirmed_at = now()") { connection, owner in
+            _ = try audit.append(in: connection, tenant: tenant, actor.event(
+                "privacy.deletion_confirmed", target: id.lowercased,
+                details: ["request_id": .string(id.lowercased), "user_id": .string(owner.lowercased)]))
+        }
+        return try await deletionStatus(tenant: tenant, id: id)
+    }
+
+    /// Cancels the request while processing has not started.
+    public func cancelDeletion(tenant: UUID, id: UUID, subject: UUID? = nil, actor: PrivacyActor) async throws -> DeletionStatus {
+        let audit = self.audit
+        try await transition(.deletion, tenant: tenant, id: id, subject: subject,
+                             from: ["received", "identity_verified", "pending", "on_hold", "awaiting_confirmation"],
+                             alreadyDone: ["canceled"], set: "status = 'canceled', canceled_at = now()") { connection, owner in
+            _ = try audit.append(in: connection, tenant: tenant, actor.event(
+                "privacy.deletion_canceled", target: id.lowercased,
+                details: ["request_id": .string(id.lowercased), "user_id": .string(owner.lowercased)]))
+        }
+        return try await deletionStatus(tenant: tenant, id: id)
+    }
+
+    /// Moves a request between states under a row lock, auditing in the same transaction.
+    func transition(
+        _ kind: RequestKind, tenant: UUID, id: UUID, subject: UUID?, from: [String], alreadyDone: [String], set: String,
+        audit: @escaping @Sendable (Connection, UUID) throws -> Void
+    ) async throws {
+        try await run { connection in
+            try connection.transaction { connection in
+                guard let row = try connection.query(
+                    "SELECT status, user_id FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) FOR UPDATE",
+                    [tenant, id, subject.map { $0.lowercased } as String?]).first
+                else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercased) in this tenant") }
+                let status: String = try row.decode("status")
+                if alreadyDone.contains(status) { return }
+                guard from.contains(status) else { throw PrivacyError(.invalidState, "the request is \(status)") }
+                try connection.query("UPDATE \(kind.table) SET \(set) WHERE id = $1", [id])
+                try audit(connection, try row.decode("user_id"))
+            }
+        }
+    }
+
+    // MARK: - Running an erasure
+
+    /// Runs a confirmed (or interrupted) erasure to the end and returns its certificate:
+    /// children before parents, in batches under the statement timeout, each batch committed with
+    /// its count; then, in one transaction, the subject key is shredded, the subject's registry
+    /// row removed, the verification pass run, the completion audited and the signed certificate
+    /// stored. Killed at any point, running it again finishes with the same end state and counts.
+    @discardableResult
+    public func processDeletion(
+        tenant: UUID, id: UUID, progress: (@Sendable (PrivacyProgress) -> Void)? = nil
+    ) async throws -> ErasureRun {
+        guard let signingKey else {
+            throw PrivacyError(.invalidState, "no signing key: erasure needs PRIVACY_SIGNING_KEY_FILE to sign its certificate")
+        }
+        let graph = self.graph
+        let configuration = self.configuration
+        let audit = self.audit
+        return try await run { connection in
+            if let existing = try Self.storedCertificate(connection, tenant: tenant, id: id) {
+                return ErasureRun(certificate: existing, longestBatch: .zero, batches: 0)
+            }
+            let (subject, requestedAt) = try self.begin(.deletion, connection, tenant: tenant, id: id)
+            try connection.query(
+                "UPDATE public.data_deletion_requests SET result = '{\"tables\": {}}' WHERE id = $1 AND result IS NULL", [id])
+            let clock = ContinuousClock()
+            var longest = Duration.zero
+            var batches = 0
+            for (index, node) in graph.nodes.enumerated() {
+                let strategy = node.rules?.erasure ?? .delete
+                guard let statement = try Self.batchStatement(node.table, strategy: strategy, graph: graph) else { continue }
+                var done = 0
+                while true {
+                    let started = clock.now
+                    let changed = try connection.transaction { connection -> Int in
+                        let result = try connection.pipeline(
+                            [Statement(statement.sql, [tenant, subject, configuration.batchSize])],
+                            timeout: configuration.statementTimeout)[0]
+                        if result.affectedRows > 0 {
+                            try connection.query("""
+                                UPDATE public.data_deletion_requests
+                                SET result = jsonb_set(result, ARRAY['tables', $2], to_jsonb(coalesce((result #>> ARRAY['tables', $2])::bigint, 0) + $3))
+                                WHERE id = $1
+                                """, [id, node.qualifiedName, result.affectedRows])
+                        }
+                        return result.affectedRows
+                    }
+                    longest = max(longest, clock.now - started)
+                    batches += 1
+                    done += changed
+                    progress?(PrivacyProgress(table: node.qualifiedName, tableIndex: index, tableCount: graph.nodes.count, rows: done))
+                    if changed == 0 || !statement.batched { break }
+                }
+            }
+            let certificate = try connection.transaction { connection in
+                try self.finish(connection, tenant: tenant, id: id, subject: subject, requestedAt: requestedAt,
+                                signingKey: signingKey, audit: audit)
+            }
+            return ErasureRun(certificate: certificate, longestBatch: longest, batches: batches)
+        }
+    }
+
+    static func storedCertificate(_ connection: Connection, tenant: UUID, id: UUID) throws -> DeletionCertificate? {
+        guard let row = try connection.query(
+            "SELECT certificate::text AS c FROM public.data_deletion_requests WHERE tenant_id = $1 AND id = $2", [tenant, id]).first
+        else { throw PrivacyError(.notFound, "no deletion request \(id.lowercased) in this tenant") }
+        return try row.decodeIfPresent("c", as: String.self).map(DeletionCertificate.decode(json:))
+    }
+
+    /// The statement that erases one batch (`$1` tenant, `$2` subject, `$3` batch size), or nil for
+    /// a retained table. `batched` is false when the statement does not make its rows stop
+    /// matching the subject (an anonymisation that keeps the subject column), so it runs once.
+    static func batchStatement(_ table: TablePolicy, strategy: ErasureStrategy, graph: SubjectGraph) throws -> (sql: String, batched: Bool)? {
+        let predicate = try graph.predicate(table, tenant: "$1", subject: "$2")
+        let victims = "ctid = ANY(ARRAY(SELECT t0.ctid FROM \(table.quotedName) t0 WHERE \(predicate) LIMIT $3))"
+        switch strategy {
+        case .retain:
+            return nil
+        case .delete:
+            return ("DELETE FROM \(table.quotedName) WHERE \(victims)", true)
+        case .anonymize(let columns):
+            var assignments: [String] = []
+            for (column, method) in columns {
+                let quoted = try table.quotedColumn(column)
+                let type = table.column(named: column)!.type.canonical
+                switch method {
+                case .null:
+                    assignments.append("\(quoted) = NULL")
+                case .redact:
+                    if type == "json" || type == "jsonb" {
+                        assignments.append("\(quoted) = '{}'")
+                    } else if type == "text" || type.hasPrefix("character") {
+                        assignments.append("\(quoted) = '[redacted]'")
+                    } else {
+                        assignments.append("\(quoted) = NULL")
+                    }
+                case .hash:
+                    // Salted by tenant and table so equal values stay joinable inside one table only.
+                    assignments.append("\(quoted) = encode(sha256(convert_to($1::text || ':\(table.qualifiedName):' || \(quoted)::text, 'UTF8')), 'hex')")
+                }
+            }
+            var clearsSubject = false
+            if case .column(let subjectColumn)? = table.subject {
+                clearsSubject = columns.contains { $0.column == subjectColumn && $0.method == .null }
+            }
+            let rows = clearsSubject
+                ? victims
+                : "ctid = ANY(ARRAY(SELECT t0.ctid FROM \(table.quotedName) t0 WHERE \(predicate) AND $3::int > 0))"
+            return ("UPDATE \(table.quotedName) SET \(assignments.joined(separator: ", ")) WHERE \(rows)", clearsSubject)
+        }
+    }
+
+    /// The last transaction of an erasure.
+    func finish(
+        _ connection: Connection, tenant: UUID, id: UUID, subject: UUID, requestedAt: String,
+        signingKey: Ed25519.SigningKey, audit: AuditAppender
+    ) throws -> DeletionCertificate {
+        let locked = try connection.query(
+            "SELECT status, result::text AS result FROM public.data_deletion_requests WHERE id = $1 FOR UPDATE", [id]).first!
+        if let stored = try Self.storedCertificate(connection, tenant: tenant, id: id) { return stored }
+        _ = locked
+        let shredded = try Keyring.shredSubjectKey(tenant, user: subject, in: connection)
+        try connection.query("DELETE FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject])
+
+        // Verification: nothing of the subject outside retained tables, the key unusable, the subject unregistered.
+        var remaining: [String: Int64] = [:]
+        var tables: [DeletionCertificate.Table] = []
+        let done = try JSONSerialization.jsonObject(with: Data(try locked.decode("result", as: String.self).utf8)) as? [String: Any]
+        let counts = (done?["tables"] as? [String: Any]) ?? [:]
+        for node in graph.nodes {
+            let strategy = node.rules?.erasure ?? .delete
+            let left = try connection.query(
+                "SELECT count(*) AS n FROM \(node.table.quotedName) t0 WHERE \(try graph.predicate(node.table, tenant: "$1", subject: "$2"))",
+                [tenant, subject]).first!.decode("n", as: Int64.self)
+            if case .retain = strategy {
+                tables.append(.init(table: node.qualifiedName, strategy: "retain", rows: left, ground: Self.ground(strategy)))
+            } else {
+                if left > 0 { remaining[node.qualifiedName] = left }
+                let changed = (counts[node.qualifiedName] as? NSNumber)?.int64Value ?? 0
+                tables.append(.init(table: node.qualifiedName, strategy: Self.strategyName(strategy), rows: changed, ground: nil))
+            }
+        }
+        let key = try connection.query(
+            "SELECT destroyed_at IS NOT NULL AS destroyed FROM keyring.subject_keys WHERE tenant_id = $1 AND user_id = $2", [tenant, subject]).first
+        let keyState = try key.map { try $0.decode("destroyed", as: Bool.self) ? "destroyed" : "present" } ?? "absent"
+        let registered = try connection.query(
+            "SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject]).first!.decode("n", as: Int64.self) > 0
+        let passed = remaining.isEmpty && keyState != "present" && !registered
+        let verification = DeletionCertificate.Verification(passed: passed, remaining: remaining, subjectKey: keyState, subjectRegistered: registered)
+
+        var details: [String: AuditValue] = [
+            "request_id": .string(id.lowercased), "user_id": .string(subject.lowercased), "verified": .bool(passed),
+            "subject_key_shredded": .bool(shredded),
+        ]
+        details["tables"] = .object(Dictionary(uniqueKeysWithValues: tables.map { ($0.table, AuditValue.int($0.rows)) }))
+        if shredded {
+            _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
+                actor: "privacy-erasure", action: "keys.subject_shredded", target: id.lowercased,
+                details: ["user_id": .string(subject.lowercased)]))
+        }
+        let receipt = try audit.append(in: connection, tenant: tenant, AuditEvent(
+            actor: "privacy-erasure", action: "privacy.deletion_completed", target: id.lowercased,
+            outcome: passed ? .success : .failure, details: details))
+        let completedAt = try connection.query(
+            "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS t").first!.decode("t", as: String.self)
+        let certificate = try DeletionCertificate(
+            requestID: id.lowercased, tenant: tenant.lowercased, subject: subject.lowercased,
+            policyVersion: configuration.policyVersion, requestedAt: requestedAt, completedAt: completedAt,
+            tables: tables, verification: verification,
+            auditHead: .init(seq: receipt.seq, hash: Hex.encode(receipt.hash)),
+            keyID: Hex.encode(SHA256.hash(signingKey.publicKey)), publicKey: Hex.encode(signingKey.publicKey), signature: nil
+        ).signed(with: signingKey)
+        try connection.query("""
+            UPDATE public.data_deletion_requests
+            SET status = $2, completed_at = now(), certificate = $3, certificate_signature = $4,
+                result = jsonb_set(result, '{verification}', $5::jsonb), status_reason = $6
+            WHERE id = $1
+            """, [id, passed ? "completed" : "partially_completed", PostgresJSON(String(decoding: try Self.canonicalJSON(certificate), as: UTF8.self)),
+                  Hex.decode(certificate.signature!)!, PostgresJSON(String(decoding: try Self.canonicalJSON(verification), as: UTF8.self)),
+                  passed ? nil : "verification found subject rows left" as String?])
+        return certificate
+    }
+}

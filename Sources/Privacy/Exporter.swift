@@ -1,0 +1,149 @@
+import Foundation
+import Policy
+import Postgres
+import Sodium
+
+/// What an export archive holds, written last into it as `manifest.json` and stored in
+/// `data_export_requests.manifest`.
+public struct ExportManifest: Codable, Sendable, Equatable {
+    public struct File: Codable, Sendable, Equatable {
+        public let name: String
+        public let table: String
+        public let format: String
+        public let rows: Int
+        public let bytes: Int64
+        public let sha256: String
+    }
+
+    public var format = "privacy-gateway-export/1"
+    public let tenant: String
+    public let subject: String
+    public let requestID: String?
+    public let generatedAt: String
+    public let policyVersion: String
+    public let files: [File]
+    /// Columns left out per table: ciphertexts and other bytea values (secrets are listed by name, never decrypted).
+    public let withheldColumns: [String: [String]]
+    public let encrypted: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case format, tenant, subject, files, encrypted
+        case requestID = "request_id"
+        case generatedAt = "generated_at"
+        case policyVersion = "policy_version"
+        case withheldColumns = "withheld_columns"
+    }
+
+    /// Rows per table (each table's CSV and JSON files hold the same rows).
+    public var rowsByTable: [String: Int] {
+        var counts: [String: Int] = [:]
+        for file in files where file.format == "csv" { counts[file.table] = file.rows }
+        return counts
+    }
+}
+
+/// Progress of a running export or erasure, for a terminal progress line.
+public struct PrivacyProgress: Sendable {
+    public let table: String
+    public let tableIndex: Int
+    public let tableCount: Int
+    public let rows: Int
+}
+
+extension PrivacyService {
+    /// Streams every row of the subject, table by table, into a ustar archive at `path` (a CSV
+    /// and a JSON file per table, then `manifest.json`), in one consistent snapshot and constant
+    /// memory. The archive appears at `path` only when complete (written beside it, then
+    /// renamed); with a passphrase it is encrypted (``ArchiveEncryption``).
+    public func writeArchive(
+        tenant: UUID, subject: UUID, to path: String, passphrase: String? = nil, requestID: UUID? = nil,
+        progress: (@Sendable (PrivacyProgress) -> Void)? = nil
+    ) async throws -> ExportManifest {
+        let graph = self.graph
+        let policyVersion = configuration.policyVersion
+        let limits = configuration.encryptionLimits
+        return try await run { connection in
+            let partial = path + ".partial"
+            let plain = passphrase == nil ? partial : path + ".plain.partial"
+            defer { unlink(plain + ".json"); if passphrase != nil { unlink(plain) } }
+            let manifest: ExportManifest = try connection.transaction(isolation: .repeatableRead) { connection in
+                try connection.simple("SET TRANSACTION READ ONLY")
+                try Self.scope(connection, tenant: tenant, subject: subject)
+                let generatedAt = try connection.query("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS t").first!.decode("t", as: String.self)
+                let tar = try TarWriter(path: plain)
+                var files: [ExportManifest.File] = []
+                var withheld: [String: [String]] = [:]
+                let nodes = graph.parentsFirst.filter(\.exported)
+                for (index, node) in nodes.enumerated() {
+                    let table = node.table
+                    var selected: [(name: String, kind: RowEncoder.Kind, sql: String)] = []
+                    for column in table.columns {
+                        if column.type.canonical == "bytea" {
+                            withheld[table.qualifiedName, default: []].append(column.name)
+                            continue
+                        }
+                        let kind = RowEncoder.kind(of: column.type)
+                        let quoted = "t0." + (try table.quotedColumn(column.name))
+                        selected.append((column.name, kind, kind == .json ? "to_json(\(quoted))::text" : quoted))
+                    }
+                    let predicate = try graph.predicate(table, tenant: Self.tenantSetting, subject: Self.subjectSetting)
+                    let sql = "COPY (SELECT \(selected.map(\.sql).joined(separator: ", ")) FROM \(table.quotedName) t0 WHERE \(predicate)) TO STDOUT"
+                    var encoder = RowEncoder(columns: selected.map { ($0.name, $0.kind) })
+                    let jsonSide = try BufferedFile(creating: plain + ".json")
+                    let jsonHash = BackgroundHasher()
+                    try tar.begin(table.qualifiedName + ".csv")
+                    try tar.write(Array(selected.map(\.name).joined(separator: ",").utf8) + [0x0A])
+                    var csv: [UInt8] = []
+                    var json: [UInt8] = Array("[".utf8)
+                    csv.reserveCapacity(1 << 17)
+                    json.reserveCapacity(1 << 17)
+                    var rows = 0
+                    try connection.copyOut(sql) { row in
+                        json.append(contentsOf: rows == 0 ? [0x0A] : [UInt8(ascii: ","), 0x0A])
+                        encoder.encode(row, csv: &csv, json: &json)
+                        rows += 1
+                        if csv.count >= 1 << 16 { try tar.write(csv); csv.removeAll(keepingCapacity: true) }
+                        if json.count >= 1 << 16 {
+                            jsonHash.update(json)
+                            try jsonSide.write(json)
+                            json.removeAll(keepingCapacity: true)
+                        }
+                        if rows % 100_000 == 0 {
+                            progress?(PrivacyProgress(table: table.qualifiedName, tableIndex: index, tableCount: nodes.count, rows: rows))
+                        }
+                    }
+                    try tar.write(csv)
+                    json.append(contentsOf: Array((rows == 0 ? "]\n" : "\n]\n").utf8))
+                    jsonHash.update(json)
+                    try jsonSide.write(json)
+                    try jsonSide.flush()
+                    let csvEntry = try tar.end()
+                    files.append(.init(name: csvEntry.name, table: table.qualifiedName, format: "csv", rows: rows, bytes: csvEntry.bytes, sha256: csvEntry.sha256))
+                    let jsonEntry = try tar.append(table.qualifiedName + ".json", from: plain + ".json", sha256: jsonHash.finalize())
+                    files.append(.init(name: jsonEntry.name, table: table.qualifiedName, format: "json", rows: rows, bytes: jsonEntry.bytes, sha256: jsonEntry.sha256))
+                    progress?(PrivacyProgress(table: table.qualifiedName, tableIndex: index + 1, tableCount: nodes.count, rows: rows))
+                }
+                let manifest = ExportManifest(
+                    tenant: tenant.lowercased, subject: subject.lowercased, requestID: requestID?.lowercased,
+                    generatedAt: generatedAt, policyVersion: policyVersion, files: files, withheldColumns: withheld,
+                    encrypted: passphrase != nil)
+                try tar.begin("manifest.json")
+                try tar.write(try Self.canonicalJSON(manifest))
+                try tar.end()
+                try tar.finish()
+                return manifest
+            }
+            if let passphrase {
+                try ArchiveEncryption.encrypt(source: plain, destination: partial, passphrase: passphrase, limits: limits)
+            }
+            guard rename(partial, path) == 0 else { throw PrivacyError(.archive, "cannot move the archive into place at \(path)") }
+            return manifest
+        }
+    }
+
+    static func canonicalJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(value))
+    }
+}

@@ -1,0 +1,95 @@
+import Audit
+import Foundation
+import Policy
+import Postgres
+import Sodium
+
+/// How the Privacy module runs; built by an executable and passed in.
+public struct PrivacyConfiguration: Sendable {
+    /// Identifies the policy files the work ran under (``PrivacyConfiguration/policyVersion(directory:)``).
+    public var policyVersion: String
+    /// Rows per erasure / retention batch.
+    public var batchSize: Int = 5000
+    /// `statement_timeout` of each batch.
+    public var statementTimeout: Duration = .seconds(10)
+    /// A request in `processing` whose row was not touched for this long is taken over by another worker.
+    public var leaseSeconds: Int = 120
+    /// Where the gateway keeps finished export archives (mode 0700).
+    public var exportDirectory: String
+    /// How long a download link stays valid.
+    public var downloadTTLSeconds: Int = 3600
+    /// Argon2id limits for passphrase-encrypted archives.
+    public var encryptionLimits = ArchiveEncryption.Limits()
+
+    public init(policyVersion: String, exportDirectory: String) {
+        self.policyVersion = policyVersion
+        self.exportDirectory = exportDirectory
+    }
+
+    /// `sha256:<hex>` over the `*.yaml` files of `directory`, by name: changes whenever a policy file does.
+    public static func policyVersion(directory: String) throws -> String {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".yaml") }.sorted()
+        var hasher = SHA256.Hasher()
+        for name in names {
+            hasher.update(Array(name.utf8) + [0])
+            hasher.update(Array(try Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent(name))))
+            hasher.update([0])
+        }
+        return "sha256:" + Hex.encode(hasher.finalize())
+    }
+}
+
+/// Data-subject requests (DESIGN.md §9): exports, erasure with a signed certificate, request
+/// lifecycle, consents and retention. All state lives in Postgres; every step is idempotent.
+///
+/// `pool` must reach every governed table of every subject of a tenant (the owner role, as
+/// `privacyctl` uses): erasure anonymises rows so they no longer belong to anyone, which the
+/// subject-scoped RLS policies cannot allow. Every statement names the tenant and the subject
+/// explicitly, with bound values.
+public final class PrivacyService: Sendable {
+    public let pool: ConnectionPool
+    public let graph: SubjectGraph
+    public let audit: AuditAppender
+    public let configuration: PrivacyConfiguration
+    let signingKey: Ed25519.SigningKey?
+    let tokenKey: SecureBytes
+
+    /// - Parameters:
+    ///   - signingKey: signs deletion certificates (`PRIVACY_SIGNING_KEY_FILE`); erasure refuses to run without it.
+    ///   - tokenKey: 32 bytes keying the stored hash of download tokens (derive it from the root key).
+    public init(
+        pool: ConnectionPool, graph: SubjectGraph, audit: AuditAppender, signingKey: Ed25519.SigningKey?,
+        tokenKey: SecureBytes, configuration: PrivacyConfiguration
+    ) {
+        self.pool = pool
+        self.graph = graph
+        self.audit = audit
+        self.signingKey = signingKey
+        self.tokenKey = tokenKey
+        self.configuration = configuration
+    }
+
+    /// The public key certificates verify with, if a signing key is configured.
+    public var certificatePublicKey: [UInt8]? { signingKey?.publicKey }
+
+    /// Runs blocking database work on one pooled connection.
+    func run<T: Sendable>(_ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        try await pool.withConnection { try await $0.run(work) }
+    }
+
+    /// Transaction-local settings that scope RLS to the tenant and name the subject for COPY
+    /// statements (which take no bind parameters).
+    static func scope(_ connection: Connection, tenant: UUID, subject: UUID) throws {
+        try connection.query(
+            "SELECT set_config('request.tenant_id', $1, true), set_config('privacy.tenant', $1, true), "
+                + "set_config('privacy.subject', $2, true), set_config('TimeZone', 'UTC', true)",
+            [tenant, subject])
+    }
+
+    static let tenantSetting = "current_setting('privacy.tenant')::uuid"
+    static let subjectSetting = "current_setting('privacy.subject')::uuid"
+}
+
+extension UUID {
+    var lowercased: String { uuidString.lowercased() }
+}

@@ -1,0 +1,207 @@
+import Audit
+import Foundation
+import Postgres
+import Sodium
+
+/// Who asks, for the audit trail: `user:<uuid>`, `service_key:<uuid>`, `privacyctl`, `privacy-worker`.
+public struct PrivacyActor: Sendable {
+    public var actor: String
+    public var ip: String?
+    public var userAgent: String?
+    public var requestID: String?
+
+    public init(_ actor: String, ip: String? = nil, userAgent: String? = nil, requestID: String? = nil) {
+        self.actor = actor
+        self.ip = ip
+        self.userAgent = userAgent
+        self.requestID = requestID
+    }
+
+    func event(_ action: String, target: String?, details: [String: AuditValue]) -> AuditEvent {
+        AuditEvent(actor: actor, action: action, target: target, outcome: .success, requestID: requestID,
+                   ip: ip, userAgent: userAgent, details: details)
+    }
+}
+
+public enum RequestKind: String, Sendable, Codable, CaseIterable {
+    case export, deletion
+
+    var table: String { self == .export ? "public.data_export_requests" : "public.data_deletion_requests" }
+}
+
+/// One data-subject request as listed and returned by the API.
+public struct PrivacyRequest: Codable, Sendable {
+    public let kind: RequestKind
+    public let id: String
+    public let tenant: String
+    public let subject: String
+    public let status: String
+    public let requestedAt: String
+    public let dueAt: String
+    public let extendedDueAt: String?
+    public let extensionReason: String?
+    public let completedAt: String?
+    public let statusReason: String?
+    public let overdue: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case kind, id, tenant, subject, status, overdue
+        case requestedAt = "requested_at"
+        case dueAt = "due_at"
+        case extendedDueAt = "extended_due_at"
+        case extensionReason = "extension_reason"
+        case completedAt = "completed_at"
+        case statusReason = "status_reason"
+    }
+
+    static let terminal = ["completed", "partially_completed", "denied", "canceled", "failed"]
+    static let openStatuses = "('received', 'identity_verified', 'pending', 'on_hold', 'awaiting_confirmation', 'processing')"
+
+    /// Columns every query of a request selects, as text in UTC.
+    static func columns(_ kind: RequestKind) -> String {
+        """
+        '\(kind.rawValue)' AS kind, id::text AS id, tenant_id::text AS tenant, user_id::text AS subject, status,
+        \(timestamp("requested_at")), \(timestamp("due_at")), \(timestamp("extended_due_at")), extension_reason,
+        \(timestamp("completed_at")), status_reason,
+        (status NOT IN ('completed', 'partially_completed', 'denied', 'canceled', 'failed')
+            AND coalesce(extended_due_at, due_at) < now()) AS overdue
+        """
+    }
+
+    static func timestamp(_ column: String) -> String {
+        "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS \(column)"
+    }
+
+    init(_ row: PostgresRow) throws {
+        kind = RequestKind(rawValue: try row.decode("kind"))!
+        id = try row.decode("id")
+        tenant = try row.decode("tenant")
+        subject = try row.decode("subject")
+        status = try row.decode("status")
+        requestedAt = try row.decode("requested_at")
+        dueAt = try row.decode("due_at")
+        extendedDueAt = try row.decodeIfPresent("extended_due_at")
+        extensionReason = try row.decodeIfPresent("extension_reason")
+        completedAt = try row.decodeIfPresent("completed_at")
+        statusReason = try row.decodeIfPresent("status_reason")
+        overdue = try row.decode("overdue")
+    }
+}
+
+extension PrivacyService {
+    // MARK: - Reading
+
+    /// One request of the tenant; `subject` narrows it to a caller's own requests.
+    public func request(_ kind: RequestKind, tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> PrivacyRequest {
+        let row = try await pool.query(
+            "SELECT \(PrivacyRequest.columns(kind)) FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid)",
+            [tenant, id, subject.map { $0.lowercased } as String?]).first
+        guard let row else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercased) in this tenant") }
+        return try PrivacyRequest(row)
+    }
+
+    /// Every request (of one tenant, when given), oldest first; `overdueOnly` keeps open requests past their due date.
+    public func listRequests(tenant: UUID? = nil, overdueOnly: Bool = false) async throws -> [PrivacyRequest] {
+        let sql = RequestKind.allCases.map { kind in
+            "SELECT \(PrivacyRequest.columns(kind)), requested_at AS sort_key FROM \(kind.table) WHERE ($1::uuid IS NULL OR tenant_id = $1::uuid)"
+        }.joined(separator: " UNION ALL ")
+        let rows = try await pool.query(
+            "SELECT * FROM (\(sql)) r WHERE NOT $2::boolean OR r.overdue ORDER BY sort_key, id",
+            [tenant.map { $0.lowercased } as String?, overdueOnly]).rows
+        return try rows.map(PrivacyRequest.init)
+    }
+
+    // MARK: - Lifecycle
+
+    /// One extension of up to two calendar months past `due_at`, with a reason (Art. 12(3)).
+    public func extend(
+        _ kind: RequestKind, tenant: UUID, id: UUID, months: Int, reason: String, actor: PrivacyActor
+    ) async throws -> PrivacyRequest {
+        guard (1...2).contains(months) else { throw PrivacyError(.invalidInput, "an extension is 1 or 2 months") }
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty, reason.count <= 1000 else { throw PrivacyError(.invalidInput, "an extension needs a reason (up to 1000 characters)") }
+        let audit = self.audit
+        try await run { connection in
+            try connection.transaction { connection in
+                guard let row = try connection.query(
+                    "SELECT status, extended_due_at IS NOT NULL AS extended FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                    [tenant, id]).first
+                else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercased) in this tenant") }
+                guard !PrivacyRequest.terminal.contains(try row.decode("status", as: String.self)) else {
+                    throw PrivacyError(.invalidState, "the request is already closed")
+                }
+                guard !(try row.decode("extended", as: Bool.self)) else {
+                    throw PrivacyError(.invalidState, "the request was already extended once")
+                }
+                let updated = try connection.query(
+                    "UPDATE \(kind.table) SET extended_due_at = due_at + make_interval(months => $3), extension_reason = $4, extended_at = now() "
+                        + "WHERE tenant_id = $1 AND id = $2 RETURNING \(PrivacyRequest.timestamp("extended_due_at")), user_id::text AS subject",
+                    [tenant, id, months, reason]).first!
+                _ = try audit.append(in: connection, tenant: tenant, actor.event(
+                    "privacy.request_extended", target: id.lowercased,
+                    details: ["request_id": .string(id.lowercased), "kind": .string(kind.rawValue), "reason": .string(reason),
+                              "extended_due_at": .string(try updated.decode("extended_due_at")),
+                              "user_id": .string(try updated.decode("subject"))]))
+            }
+        }
+        return try await request(kind, tenant: tenant, id: id)
+    }
+
+    /// Claims one runnable request of `kind` — `pending`, or `processing` but abandoned (not
+    /// touched for the lease) — with `SELECT … FOR UPDATE SKIP LOCKED`, so several workers share
+    /// the queue; marks it `processing`. Nil when there is nothing to do.
+    public func claimNext(_ kind: RequestKind) async throws -> (tenant: UUID, id: UUID)? {
+        let lease = configuration.leaseSeconds
+        return try await run { connection in
+            try connection.transaction { connection in
+                guard let row = try connection.query("""
+                    SELECT id, tenant_id FROM \(kind.table)
+                    WHERE status = 'pending' OR (status = 'processing' AND updated_at < now() - make_interval(secs => $1))
+                    ORDER BY requested_at LIMIT 1 FOR UPDATE SKIP LOCKED
+                    """, [lease]).first
+                else { return nil }
+                let id: UUID = try row.decode("id")
+                let tenant: UUID = try row.decode("tenant_id")
+                try connection.query(
+                    "UPDATE \(kind.table) SET status = 'processing', started_at = coalesce(started_at, now()) WHERE id = $1", [id])
+                return (tenant, id)
+            }
+        }
+    }
+
+    /// Marks the request `processing` for this run, from `pending` or from a `processing` left by a
+    /// killed process (re-running it is safe: every step is idempotent). Returns the subject and
+    /// the request time.
+    func begin(_ kind: RequestKind, _ connection: Connection, tenant: UUID, id: UUID) throws -> (subject: UUID, requestedAt: String) {
+        try connection.transaction { connection in
+            guard let row = try connection.query(
+                "SELECT status FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, id]).first
+            else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercased) in this tenant") }
+            let status: String = try row.decode("status")
+            guard status == "pending" || status == "processing" else {
+                throw PrivacyError(.invalidState, "the request is \(status), not pending")
+            }
+            let updated = try connection.query(
+                "UPDATE \(kind.table) SET status = 'processing', started_at = coalesce(started_at, now()) "
+                    + "WHERE id = $1 RETURNING user_id, \(PrivacyRequest.timestamp("requested_at"))", [id]).first!
+            return (try updated.decode("user_id"), try updated.decode("requested_at"))
+        }
+    }
+
+    /// Records a failure (status `failed`, with a reason that carries no personal data).
+    public func fail(_ kind: RequestKind, tenant: UUID, id: UUID, reason: String) async throws {
+        try await pool.query(
+            "UPDATE \(kind.table) SET status = 'failed', status_reason = $3 WHERE tenant_id = $1 AND id = $2 AND status = 'processing'",
+            [tenant, id, String(reason.prefix(500))])
+    }
+
+    /// The open request of `kind` for the subject, if any (the newest).
+    func openRequest(_ kind: RequestKind, _ connection: Connection, tenant: UUID, subject: UUID) throws -> (id: UUID, status: String)? {
+        guard let row = try connection.query(
+            "SELECT id, status FROM \(kind.table) WHERE tenant_id = $1 AND user_id = $2 AND status IN \(PrivacyRequest.openStatuses) "
+                + "ORDER BY requested_at DESC LIMIT 1",
+            [tenant, subject]).first
+        else { return nil }
+        return (try row.decode("id"), try row.decode("status"))
+    }
+}

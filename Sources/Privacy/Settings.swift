@@ -1,0 +1,119 @@
+import Audit
+import Foundation
+import Postgres
+
+/// A subject's consents and retention (`user_privacy_settings`).
+public struct PrivacySettings: Codable, Sendable, Equatable {
+    public var dataProcessingConsent: Bool
+    public var marketingConsent: Bool
+    public var analyticsConsent: Bool
+    public var thirdPartyConsent: Bool
+    public var dataRetentionDays: Int
+    public var updatedAt: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case dataProcessingConsent = "data_processing_consent"
+        case marketingConsent = "marketing_consent"
+        case analyticsConsent = "analytics_consent"
+        case thirdPartyConsent = "third_party_consent"
+        case dataRetentionDays = "data_retention_days"
+        case updatedAt = "updated_at"
+    }
+
+    /// The database defaults, for a subject without a row yet.
+    public static let defaults = PrivacySettings(
+        dataProcessingConsent: false, marketingConsent: false, analyticsConsent: false, thirdPartyConsent: false,
+        dataRetentionDays: 730, updatedAt: nil)
+}
+
+/// A partial update: absent fields keep their value.
+public struct PrivacySettingsUpdate: Codable, Sendable {
+    public var dataProcessingConsent: Bool?
+    public var marketingConsent: Bool?
+    public var analyticsConsent: Bool?
+    public var thirdPartyConsent: Bool?
+    public var dataRetentionDays: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case dataProcessingConsent = "data_processing_consent"
+        case marketingConsent = "marketing_consent"
+        case analyticsConsent = "analytics_consent"
+        case thirdPartyConsent = "third_party_consent"
+        case dataRetentionDays = "data_retention_days"
+    }
+
+    public init(dataProcessingConsent: Bool? = nil, marketingConsent: Bool? = nil, analyticsConsent: Bool? = nil,
+                thirdPartyConsent: Bool? = nil, dataRetentionDays: Int? = nil) {
+        self.dataProcessingConsent = dataProcessingConsent
+        self.marketingConsent = marketingConsent
+        self.analyticsConsent = analyticsConsent
+        self.thirdPartyConsent = thirdPartyConsent
+        self.dataRetentionDays = dataRetentionDays
+    }
+}
+
+extension PrivacyService {
+    static let settingsColumns = """
+        data_processing_consent, marketing_consent, analytics_consent, third_party_consent, data_retention_days,
+        \(PrivacyRequest.timestamp("updated_at"))
+        """
+
+    static func settings(_ row: PostgresRow) throws -> PrivacySettings {
+        PrivacySettings(
+            dataProcessingConsent: try row.decode("data_processing_consent"), marketingConsent: try row.decode("marketing_consent"),
+            analyticsConsent: try row.decode("analytics_consent"), thirdPartyConsent: try row.decode("third_party_consent"),
+            dataRetentionDays: try row.decode("data_retention_days"), updatedAt: try row.decodeIfPresent("updated_at"))
+    }
+
+    public func settings(tenant: UUID, subject: UUID) async throws -> PrivacySettings {
+        let row = try await pool.query(
+            "SELECT \(Self.settingsColumns) FROM public.user_privacy_settings WHERE tenant_id = $1 AND user_id = $2", [tenant, subject]).first
+        return try row.map(Self.settings) ?? .defaults
+    }
+
+    /// Applies `update` and records what changed — `privacy.settings_updated` with every changed
+    /// field's old and new value, the client's IP and user agent — in the same transaction. The
+    /// audit trail is the settings' history. Nothing changed: nothing written.
+    public func updateSettings(
+        tenant: UUID, subject: UUID, _ update: PrivacySettingsUpdate, actor: PrivacyActor
+    ) async throws -> PrivacySettings {
+        if let days = update.dataRetentionDays, !(1...36_500).contains(days) {
+            throw PrivacyError(.invalidInput, "data_retention_days must be from 1 to 36500")
+        }
+        let audit = self.audit
+        return try await run { connection in
+            try connection.transaction { connection in
+                try connection.query(
+                    "INSERT INTO public.user_privacy_settings (tenant_id, user_id) VALUES ($1, $2) ON CONFLICT (tenant_id, user_id) DO NOTHING",
+                    [tenant, subject])
+                let before = try Self.settings(try connection.query(
+                    "SELECT \(Self.settingsColumns) FROM public.user_privacy_settings WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
+                    [tenant, subject]).first!)
+                var after = before
+                after.dataProcessingConsent = update.dataProcessingConsent ?? before.dataProcessingConsent
+                after.marketingConsent = update.marketingConsent ?? before.marketingConsent
+                after.analyticsConsent = update.analyticsConsent ?? before.analyticsConsent
+                after.thirdPartyConsent = update.thirdPartyConsent ?? before.thirdPartyConsent
+                after.dataRetentionDays = update.dataRetentionDays ?? before.dataRetentionDays
+                var changed: [String: AuditValue] = [:]
+                func note(_ name: String, _ from: AuditValue, _ to: AuditValue) { if from != to { changed[name] = ["from": from, "to": to] } }
+                note("data_processing_consent", .bool(before.dataProcessingConsent), .bool(after.dataProcessingConsent))
+                note("marketing_consent", .bool(before.marketingConsent), .bool(after.marketingConsent))
+                note("analytics_consent", .bool(before.analyticsConsent), .bool(after.analyticsConsent))
+                note("third_party_consent", .bool(before.thirdPartyConsent), .bool(after.thirdPartyConsent))
+                note("data_retention_days", .int(Int64(before.dataRetentionDays)), .int(Int64(after.dataRetentionDays)))
+                guard !changed.isEmpty else { return before }
+                let row = try connection.query("""
+                    UPDATE public.user_privacy_settings
+                    SET data_processing_consent = $3, marketing_consent = $4, analytics_consent = $5, third_party_consent = $6, data_retention_days = $7
+                    WHERE tenant_id = $1 AND user_id = $2 RETURNING \(Self.settingsColumns)
+                    """, [tenant, subject, after.dataProcessingConsent, after.marketingConsent, after.analyticsConsent,
+                          after.thirdPartyConsent, after.dataRetentionDays]).first!
+                _ = try audit.append(in: connection, tenant: tenant, actor.event(
+                    "privacy.settings_updated", target: subject.lowercased,
+                    details: ["user_id": .string(subject.lowercased), "changed": .object(changed)]))
+                return try Self.settings(row)
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+
+/// `privacyctl export|delete|requests|retention`, including a process killed mid-run.
+@Suite("privacyctl data-subject requests")
+struct PrivacyCommandTests {
+    struct Setup {
+        let environment: [String: String]
+        let pool: ConnectionPool
+        let tenant: UUID
+        let user: UUID
+        let other: UUID
+        let directory: URL
+    }
+
+    /// A tenant with a subject owning `rows` projects (each with a sitemap) and chat messages, and a neighbour.
+    static func with(rows: Int, _ body: (Setup) async throws -> Void) async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            let pool = ConnectionPool(configuration: owner, options: .init(maxConnections: 2))
+            defer { pool.close() }
+            let directory = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let signing = directory.appendingPathComponent("signing.key").path
+            #expect(try privacyctl(["keys", "generate", "--out", signing]).status == 0)
+            let tenant = UUID(), user = UUID(), other = UUID()
+            try await pool.query("INSERT INTO public.tenants (id, name) VALUES ($1, 'acme')", [tenant])
+            try await pool.query("INSERT INTO keyring.root_keys (version, fingerprint) VALUES (1, $1)", [[UInt8](repeating: 7, count: 32)])
+            try await pool.query("INSERT INTO keyring.tenant_keys (tenant_id, version, root_version, nonce, wrapped_key) VALUES ($1, 1, 1, $2, $3)",
+                                 [tenant, [UInt8](repeating: 1, count: 24), [UInt8](repeating: 2, count: 48)])
+            for subject in [user, other] {
+                try await pool.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $2)", [subject, tenant])
+                try await pool.query("INSERT INTO keyring.subject_keys (tenant_id, user_id, kek_version, nonce, wrapped_key) VALUES ($1, $2, 1, $3, $4)",
+                                     [tenant, subject, [UInt8](repeating: 3, count: 24), [UInt8](repeating: 4, count: 48)])
+                try await pool.query(
+                    "INSERT INTO public.projects (tenant_id, user_id, name, type) SELECT $1, $2, 'p' || g, 'website' FROM generate_series(1, $3::int) g",
+                    [tenant, subject, rows])
+                try await pool.query(
+                    "INSERT INTO public.sitemaps (tenant_id, project_id, title) SELECT $1, id, 'm' FROM public.projects WHERE tenant_id = $1 AND user_id = $2",
+                    [tenant, subject])
+                try await pool.query("INSERT INTO public.chat_sessions (tenant_id, user_id) VALUES ($1, $2)", [tenant, subject])
+                try await pool.query(
+                    "INSERT INTO public.chat_messages (tenant_id, session_id, user_id, role, content) SELECT $1, s.id, $2, 'user', 'hello ' || g FROM public.chat_sessions s, generate_series(1, $3::int) g WHERE s.tenant_id = $1 AND s.user_id = $2",
+                    [tenant, subject, rows])
+            }
+            let environment = [
+                "DATABASE_URL": url(owner), "PRIVACY_SIGNING_KEY_FILE": signing,
+                "PRIVACY_POLICIES_DIR": TestDatabase.repositoryPolicies.path,
+            ]
+            try await body(Setup(environment: environment, pool: pool, tenant: tenant, user: user, other: other, directory: directory))
+        }
+    }
+
+    static func count(_ pool: ConnectionPool, _ sql: String, _ binds: [any PostgresEncodable]) async throws -> Int {
+        try await pool.query(sql, binds).first!.decode("n", as: Int.self)
+    }
+
+    @Test("delete killed with SIGKILL mid-run finishes on the next run with the same end state and counts as the plan")
+    func deleteKilledMidRun() async throws {
+        try await Self.with(rows: 400) { setup in
+            let ids = ["--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString]
+            let plan = try privacyctl(["delete"] + ids + ["--dry-run", "--json"], environment: setup.environment)
+            #expect(plan.status == 0, "\(plan.stderr)")
+            let tables = try #require(try json(plan.stdout)["tables"] as? [[String: Any]])
+            var planned: [String: Int] = [:]
+            for table in tables { planned[table["table"] as! String] = table["rows"] as? Int }
+            #expect(planned["public.projects"] == 400 && planned["public.sitemaps"] == 400 && planned["public.chat_messages"] == 400)
+            let otherBefore = try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [setup.other])
+
+            // Without --yes a script is refused.
+            let refused = try privacyctl(["delete"] + ids, environment: setup.environment)
+            #expect(refused.status == 2)
+
+            let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            var executable = binDirectory.appendingPathComponent("privacyctl").path
+            if !FileManager.default.fileExists(atPath: executable) { executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl" }
+            let running = try Subprocess.start(
+                executable, ["delete"] + ids + ["--yes", "--json", "--batch-size", "1"],
+                environment: setup.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a })
+            // Kill it once some batches have committed and before it is done.
+            var killedMidRun = false
+            for _ in 0..<600 {
+                let done = try await Self.count(setup.pool,
+                    "SELECT coalesce((SELECT sum(value::bigint) FROM public.data_deletion_requests, jsonb_each_text(result -> 'tables') WHERE tenant_id = $1 AND user_id = $2 AND status = 'processing'), 0)::int AS n",
+                    [setup.tenant, setup.user])
+                if done >= 50 {
+                    running.kill(SIGKILL)
+                    killedMidRun = true
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let killed = running.wait()
+            #expect(killedMidRun, "the erasure ended before it could be killed: \(killed.stderr)")
+            #expect(killed.status == 128 + SIGKILL)
+            let status = try await setup.pool.query(
+                "SELECT status FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status <> 'canceled'", [setup.tenant, setup.user])
+                .first!.decode("status", as: String.self)
+            #expect(status == "processing")
+            let partly = try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.chat_messages WHERE user_id = $1", [setup.user])
+                + (try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.sitemaps s JOIN public.projects p ON p.id = s.project_id WHERE p.user_id = $1", [setup.user]))
+            #expect(partly < 800)
+
+            let resumed = try privacyctl(["delete"] + ids + ["--yes", "--json"], environment: setup.environment)
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            let certificate = try json(resumed.stdout)
+            let verification = try #require(certificate["verification"] as? [String: Any])
+            #expect(verification["passed"] as? Bool == true)
+            for entry in try #require(certificate["tables"] as? [[String: Any]]) where entry["strategy"] as? String != "retain" {
+                let table = entry["table"] as! String
+                #expect(entry["rows"] as? Int == planned[table], "\(table)")
+            }
+            #expect(try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [setup.user]) == 0)
+            #expect(try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [setup.other]) == otherBefore)
+            // One request, completed; running delete again prints the same certificate.
+            #expect(try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.data_deletion_requests WHERE user_id = $1", [setup.user]) == 1)
+            let again = try privacyctl(["delete"] + ids + ["--yes", "--json"], environment: setup.environment)
+            #expect(again.status == 0)
+            #expect(try json(again.stdout)["signature"] as? String == certificate["signature"] as? String)
+        }
+    }
+
+    @Test("export killed with SIGKILL mid-run finishes on the next run with every row; requests list and retention run answer in JSON")
+    func exportKilledMidRun() async throws {
+        try await Self.with(rows: 60_000) { setup in
+            let out = setup.directory.appendingPathComponent("subject.tar").path
+            let ids = ["--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString]
+            let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            var executable = binDirectory.appendingPathComponent("privacyctl").path
+            if !FileManager.default.fileExists(atPath: executable) { executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl" }
+            let running = try Subprocess.start(executable, ["export"] + ids + ["--out", out, "--json"],
+                                               environment: setup.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a })
+            var killedMidRun = false
+            for _ in 0..<1000 {
+                if FileManager.default.fileExists(atPath: out + ".partial") {
+                    running.kill(SIGKILL)
+                    killedMidRun = true
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            let killed = running.wait()
+            #expect(killedMidRun, "the export ended before it could be killed: \(killed.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out))
+            let status = try await setup.pool.query(
+                "SELECT status FROM public.data_export_requests WHERE tenant_id = $1 AND user_id = $2", [setup.tenant, setup.user]).first!.decode("status", as: String.self)
+            #expect(status == "processing")
+
+            let resumed = try privacyctl(["export"] + ids + ["--out", out, "--json"], environment: setup.environment)
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            let manifest = try #require(try json(resumed.stdout)["manifest"] as? [String: Any])
+            let files = try #require(manifest["files"] as? [[String: Any]])
+            let projects = try #require(files.first { $0["name"] as? String == "public.projects.csv" })
+            #expect(projects["rows"] as? Int == 60_000)
+            #expect(FileManager.default.fileExists(atPath: out))
+            #expect(try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.data_export_requests WHERE user_id = $1", [setup.user]) == 1)
+
+            let list = try privacyctl(["requests", "list", "--json"], environment: setup.environment)
+            #expect(list.status == 0)
+            let requests = try #require(try json(list.stdout)["requests"] as? [[String: Any]])
+            #expect(requests.count == 1)
+            #expect(requests.first?["status"] as? String == "completed")
+            let overdue = try privacyctl(["requests", "list", "--overdue", "--json"], environment: setup.environment)
+            #expect((try json(overdue.stdout)["requests"] as? [[String: Any]])?.isEmpty == true)
+            let sweep = try privacyctl(["retention", "run", "--json"], environment: setup.environment)
+            #expect(sweep.status == 0, "\(sweep.stderr)")
+            #expect((try json(sweep.stdout)["sweeps"] as? [[String: Any]])?.isEmpty == true)
+        }
+    }
+
+    @Test("unknown subjects and bad ids are clear errors")
+    func badInput() async throws {
+        try await Self.with(rows: 1) { setup in
+            let unknown = try privacyctl(["export", "--tenant", setup.tenant.uuidString, "--user", UUID().uuidString, "--out", "/tmp/x.tar"], environment: setup.environment)
+            #expect(unknown.status == 1)
+            #expect(unknown.stderr.contains("no subject"))
+            let bad = try privacyctl(["delete", "--tenant", "nope", "--user", setup.user.uuidString, "--dry-run"], environment: setup.environment)
+            #expect(bad.status == 2)
+        }
+    }
+
+    @Test("an export with --passphrase-file is encrypted and export-decrypt opens it with the passphrase only")
+    func encryptedExport() async throws {
+        try await Self.with(rows: 3) { setup in
+            let passphrase = setup.directory.appendingPathComponent("pass.txt")
+            try "a long passphrase\n".write(to: passphrase, atomically: true, encoding: .utf8)
+            let wrong = setup.directory.appendingPathComponent("wrong.txt")
+            try "another\n".write(to: wrong, atomically: true, encoding: .utf8)
+            let encrypted = setup.directory.appendingPathComponent("x.tar.enc").path
+            let run = try privacyctl(["export", "--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString, "--out", encrypted,
+                                      "--passphrase-file", passphrase.path, "--json"], environment: setup.environment)
+            #expect(run.status == 0, "\(run.stderr)")
+            let plain = setup.directory.appendingPathComponent("x.tar").path
+            let refused = try privacyctl(["export-decrypt", "--in", encrypted, "--out", plain, "--passphrase-file", wrong.path])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("wrong passphrase"))
+            let opened = try privacyctl(["export-decrypt", "--in", encrypted, "--out", plain, "--passphrase-file", passphrase.path])
+            #expect(opened.status == 0, "\(opened.stderr)")
+            let tar = try String(decoding: Data(contentsOf: URL(fileURLWithPath: plain)), as: UTF8.self)
+            #expect(tar.contains("manifest.json") && tar.contains("public.projects.csv"))
+        }
+    }
+}

@@ -1,0 +1,205 @@
+import Audit
+import Foundation
+@testable import Gateway
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Policy
+import Postgres
+import Privacy
+import Sodium
+import Testing
+import TestSupport
+
+/// `/v1/privacy` through the real router, with the worker the gateway runs.
+struct PrivacyRouteFixture {
+    let auth: AuthFixture
+    let client: any TestClientProtocol
+    let acme: TestTenant
+    let dataOnly: TestTenant
+    let service: PrivacyService
+    let signingKey: Ed25519.SigningKey
+    let alice = UUID(), bob = UUID()
+
+    static func run(_ body: @escaping @Sendable (PrivacyRouteFixture) async throws -> Void) async throws {
+        try await AuthFixture.run { auth in
+            let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("privacy-routes-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let signingKey = try Ed25519.SigningKey.generate()
+            var configuration = PrivacyConfiguration(
+                policyVersion: try PrivacyConfiguration.policyVersion(directory: TestDatabase.repositoryPolicies.path),
+                exportDirectory: directory.path)
+            configuration.encryptionLimits = .testing
+            let service = PrivacyService(
+                pool: auth.owner, graph: try await SubjectGraph.load(policies: policies, pool: auth.owner),
+                audit: AuditAppender(pool: auth.owner), signingKey: signingKey, tokenKey: try SecureBytes(count: 32),
+                configuration: configuration)
+            let services = GatewayServices(
+                pool: auth.gateway, policies: policies, authenticator: auth.authenticator,
+                readiness: try Readiness(pool: auth.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
+                audit: AuditAppender(pool: auth.gateway), privacy: service)
+            let acme = try await auth.tenant("acme", scopes: [.privacyExport, .privacyErase, .dataWrite])
+            let dataOnly = try await auth.tenant("globex", scopes: [.dataRead])
+            let app = Application(router: GatewayApplication.router(services: services))
+            try await app.test(.router) { client in
+                try await body(PrivacyRouteFixture(auth: auth, client: client, acme: acme, dataOnly: dataOnly, service: service, signingKey: signingKey))
+            }
+        }
+    }
+
+    @discardableResult
+    func request(
+        _ method: HTTPRequest.Method, _ uri: String, as tenant: TestTenant, _ user: UUID?, body: String? = nil
+    ) async throws -> (status: HTTPResponse.Status, body: String, bytes: [UInt8]) {
+        var headers: HTTPFields = [.apikey: tenant.apikey, .userAgent: "route-tests/1.0"]
+        if let user {
+            headers[.authorization] = "Bearer " + (try await Tokens.hs256(claims: Tokens.user(user), secret: tenant.secret!))
+        }
+        if body != nil { headers[.contentType] = "application/json" }
+        return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
+            (response.status, String(buffer: response.body), Array(response.body.readableBytesView))
+        }
+    }
+
+    func object(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    /// A few rows of `user` (registered by a first request).
+    func seed(_ user: UUID) async throws {
+        try await request(.get, "/v1/privacy/settings", as: acme, user)
+        try await auth.owner.query("INSERT INTO public.projects (tenant_id, user_id, name, type) VALUES ($1, $2, 'site', 'website')", [acme.id, user])
+        try await auth.owner.query("INSERT INTO public.chat_sessions (tenant_id, user_id) VALUES ($1, $2)", [acme.id, user])
+    }
+}
+
+@Suite("/v1/privacy")
+struct PrivacyRouteTests {
+    @Test("settings: defaults, a change audited with user agent and old and new values, scopes and a subject required")
+    func settings() async throws {
+        try await PrivacyRouteFixture.run { f in
+            let first = try await f.request(.get, "/v1/privacy/settings", as: f.acme, f.alice)
+            #expect(first.status == .ok)
+            #expect(try f.object(first.body)["data_retention_days"] as? Int == 730)
+            let put = try await f.request(.put, "/v1/privacy/settings", as: f.acme, f.alice, body: #"{"analytics_consent": true}"#)
+            #expect(put.status == .ok)
+            #expect(try f.object(put.body)["analytics_consent"] as? Bool == true)
+            let entries = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.settings_updated")
+            #expect(entries.count == 1)
+            #expect(entries.first?.userAgent == "route-tests/1.0")
+            #expect(entries.first?.actor == "user:" + f.alice.uuidString.lowercased())
+            #expect(entries.first?.details["changed"] == .object(["analytics_consent": ["from": false, "to": true]]))
+
+            #expect(try await f.request(.put, "/v1/privacy/settings", as: f.acme, f.alice, body: #"{"data_retention_days": 0}"#).status == .badRequest)
+            #expect(try await f.request(.put, "/v1/privacy/settings", as: f.acme, f.alice, body: #"{"analytics_consent": "yes"}"#).status == .badRequest)
+            #expect(try await f.request(.get, "/v1/privacy/settings", as: f.acme, nil).status == .unauthorized)
+            #expect(try await f.request(.get, "/v1/privacy/settings", as: f.dataOnly, f.alice).status == .forbidden)
+        }
+    }
+
+    @Test("export: filed, built by the worker, downloaded once with the link; another subject cannot see it")
+    func export() async throws {
+        try await PrivacyRouteFixture.run { f in
+            try await f.seed(f.alice)
+            let filed = try await f.request(.post, "/v1/privacy/exports", as: f.acme, f.alice)
+            #expect(filed.status == .accepted)
+            let request = try #require(try f.object(filed.body)["request"] as? [String: Any])
+            let id = try #require(request["id"] as? String)
+            #expect(request["status"] as? String == "pending")
+
+            let worker = Task { try await PrivacyWorkerService(privacy: f.service, pollInterval: .milliseconds(50), logger: Logger(label: "test")).run() }
+            var document: [String: Any] = [:]
+            for _ in 0..<400 {
+                document = try f.object(try await f.request(.get, "/v1/privacy/exports/\(id)", as: f.acme, f.alice).body)
+                if (document["request"] as? [String: Any])?["status"] as? String == "completed" { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            worker.cancel()
+            _ = try? await worker.value
+            let download = try #require(document["download"] as? [String: Any])
+            let url = try #require(download["url"] as? String)
+            let manifest = try #require(document["manifest"] as? [String: Any])
+            #expect(manifest["subject"] as? String == f.alice.uuidString.lowercased())
+
+            #expect(try await f.request(.get, "/v1/privacy/exports/\(id)", as: f.acme, f.bob).status == .notFound)
+            let archive = try await f.request(.get, url, as: f.acme, nil)
+            #expect(archive.status == .ok)
+            let names = try TarReader.entries(archive.bytes).map(\.name)
+            #expect(names.contains("manifest.json") && names.contains("public.projects.csv") && names.contains("public.projects.json"))
+            #expect(try await f.request(.get, url, as: f.acme, nil).status == .forbidden)  // single use
+
+            // A fresh link; the archive encrypted on the way out with the caller's passphrase.
+            let again = try f.object(try await f.request(.get, "/v1/privacy/exports/\(id)", as: f.acme, f.alice).body)
+            let secondURL = try #require((again["download"] as? [String: Any])?["url"] as? String)
+            #expect(secondURL != url)
+            let encrypted = try await f.client.execute(uri: secondURL, method: .get, headers: [.exportPassphrase: "open sesame"]) { response in
+                (response.status, Array(response.body.readableBytesView))
+            }
+            #expect(encrypted.0 == .ok)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dl-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try Data(encrypted.1).write(to: directory.appendingPathComponent("a.enc"))
+            #expect(throws: PrivacyError.self) {
+                try ArchiveEncryption.decrypt(source: directory.appendingPathComponent("a.enc").path, destination: directory.appendingPathComponent("x.tar").path, passphrase: "wrong")
+            }
+            try ArchiveEncryption.decrypt(source: directory.appendingPathComponent("a.enc").path, destination: directory.appendingPathComponent("a.tar").path, passphrase: "open sesame")
+            let decrypted = try [UInt8](Data(contentsOf: directory.appendingPathComponent("a.tar")))
+            #expect(decrypted == archive.bytes)
+            let actions = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.export").map(\.action)
+            #expect(actions == ["privacy.export_requested", "privacy.export_completed", "privacy.export_downloaded", "privacy.export_downloaded"])
+
+            // Extension: once, with a reason.
+            let filedAgain = try await f.request(.post, "/v1/privacy/exports", as: f.acme, f.bob)
+            let bobExport = try #require((try f.object(filedAgain.body)["request"] as? [String: Any])?["id"] as? String)
+            let extended = try await f.request(.post, "/v1/privacy/exports/\(bobExport)/extend", as: f.acme, nil, body: #"{"months": 2, "reason": "many systems"}"#)
+            #expect(extended.status == .ok)
+            #expect(try f.object(extended.body)["extension_reason"] as? String == "many systems")
+            #expect(try await f.request(.post, "/v1/privacy/exports/\(bobExport)/extend", as: f.acme, nil, body: #"{"months": 1, "reason": "again"}"#).status == .conflict)
+        }
+    }
+
+    @Test("deletion: plan, cancel, plan again, confirm, erased by the worker; the certificate verifies; cancel after processing is refused")
+    func deletion() async throws {
+        try await PrivacyRouteFixture.run { f in
+            try await f.seed(f.alice)
+            try await f.seed(f.bob)
+            let planned = try await f.request(.post, "/v1/privacy/deletions", as: f.acme, f.alice)
+            #expect(planned.status == .created)
+            let first = try f.object(planned.body)
+            let firstID = try #require((first["request"] as? [String: Any])?["id"] as? String)
+            let plan = try #require(first["plan"] as? [String: Any])
+            let projects = try #require((plan["tables"] as? [[String: Any]])?.first { $0["table"] as? String == "public.projects" })
+            #expect(projects["rows"] as? Int == 1 && projects["strategy"] as? String == "delete")
+            #expect(try await f.request(.post, "/v1/privacy/deletions/\(firstID)/cancel", as: f.acme, f.alice).status == .ok)
+            #expect(try await f.request(.post, "/v1/privacy/deletions/\(firstID)/confirm", as: f.acme, f.alice).status == .conflict)
+
+            let second = try f.object(try await f.request(.post, "/v1/privacy/deletions", as: f.acme, f.alice).body)
+            let id = try #require((second["request"] as? [String: Any])?["id"] as? String)
+            #expect(id != firstID)
+            #expect(try await f.request(.post, "/v1/privacy/deletions/\(id)/confirm", as: f.acme, f.bob).status == .notFound)
+            let confirmed = try await f.request(.post, "/v1/privacy/deletions/\(id)/confirm", as: f.acme, f.alice)
+            #expect(confirmed.status == .accepted)
+            let claimed = try #require(try await f.service.claimNext(.deletion))
+            #expect(try await f.request(.post, "/v1/privacy/deletions/\(id)/cancel", as: f.acme, nil).status == .conflict)
+            try await f.service.processDeletion(tenant: claimed.tenant, id: claimed.id)
+
+            let done = try await f.request(.get, "/v1/privacy/deletions/\(id)", as: f.acme, nil)
+            #expect(done.status == .ok)
+            let document = try f.object(done.body)
+            #expect((document["request"] as? [String: Any])?["status"] as? String == "completed")
+            let certificateJSON = try JSONSerialization.data(withJSONObject: try #require(document["certificate"]))
+            let certificate = try DeletionCertificate.decode(json: String(decoding: certificateJSON, as: UTF8.self))
+            #expect(certificate.verify(publicKey: f.signingKey.publicKey))
+            #expect(certificate.verification.passed)
+            let left = try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [f.alice]).first!.decode("n", as: Int.self)
+            let bobs = try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [f.bob]).first!.decode("n", as: Int.self)
+            #expect(left == 0 && bobs == 1)
+            #expect(try await f.request(.post, "/v1/privacy/deletions", as: f.acme, f.alice, body: nil).status == .created)  // a new subject record, nothing left
+            #expect(try await f.request(.post, "/v1/privacy/deletions", as: f.dataOnly, f.alice).status == .forbidden)
+            #expect(try await f.request(.get, "/v1/privacy/deletions/not-a-uuid", as: f.acme, nil).status == .badRequest)
+        }
+    }
+}
