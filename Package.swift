@@ -130,7 +130,8 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Audit", "Policy", "Postgres", "Sodium", "TestSupport"]),
+        .testTarget(
+            name: "PrivacyTests", dependencies: ["Privacy", "Audit", "Keyring", "Policy", "Postgres", "Secrets", "Sodium", "TestSupport"]),
         // Runs the built executables as an operator would; needs `swift build` first (scripts/test does it).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Postgres"]),
         .testTarget(

@@ -368,7 +368,7 @@ struct RequestAuthenticatorTests {
 
     @Test("tenant keys are cached; a new secret takes effect after the TTL or an invalidation")
     func tenantKeyCache() async throws {
-        try await AuthFixture.run(options: .init(tenantKeysTTL: .seconds(3))) { f in
+        try await AuthFixture.run(options: .init(tenantKeysTTL: .seconds(8))) { f in
             let acme = try await f.tenant("acme")
             let oldToken = try await Tokens.hs256(claims: Tokens.user(), secret: acme.secret!)
             #expect(try await f.authenticate(acme, oldToken).role == .authenticated)
@@ -378,7 +378,7 @@ struct RequestAuthenticatorTests {
             // Still the cached secret...
             #expect(try await f.authenticate(acme, oldToken).role == .authenticated)
             // The TTL is long enough that a loaded machine (CI, parallel builds) cannot outlast it between two calls.
-            try await Task.sleep(for: .milliseconds(3_300))
+            try await Task.sleep(for: .milliseconds(8_300))
             // ...until the TTL has passed.
             await expectAuthError(401, "PGRST301") { _ = try await f.authenticate(acme, oldToken) }
             #expect(try await f.authenticate(acme, newToken).role == .authenticated)
