@@ -67,7 +67,7 @@ enum OpenAPIDocument {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// The `/v1` routes: secrets and the audit trail.
+    /// The `/v1` routes: secrets, data-subject requests and the audit trail.
     private static func v1Paths(auth: [[String: [String]]], error: [String: Any]) -> [String: Any] {
         func operation(_ summary: String, scope: String, _ responses: [String: Any], parameters: [[String: Any]] = []) -> [String: Any] {
             ["summary": summary, "description": "Scope: \(scope).", "security": auth, "parameters": parameters,
@@ -80,6 +80,7 @@ enum OpenAPIDocument {
             "description": "service_role callers only: whose secrets",
         ]
         let version: [String: Any] = ["name": "version", "in": "query", "schema": ["type": "integer", "minimum": 1]]
+        let request: [String: Any] = ["name": "id", "in": "path", "required": true, "schema": ["type": "string", "format": "uuid"]]
         return [
             "/v1/secrets": [
                 "get": operation("Names and metadata of the user's secrets, never values (paginated by name)", scope: "secrets:read", ["200": json],
@@ -103,6 +104,37 @@ enum OpenAPIDocument {
             "/v1/secrets/{service}/undelete": [
                 "parameters": [service, userID],
                 "post": operation("Undo a soft delete", scope: "secrets:write", ["200": json, "404": error]),
+            ],
+            "/v1/privacy/settings": [
+                "get": operation("The subject's consents and data_retention_days", scope: "privacy:export", ["200": json]),
+                "put": operation("Change consents (audited with ip and user agent, old and new values)", scope: "privacy:export", ["200": json]),
+            ],
+            "/v1/privacy/exports": ["post": operation("File an export request for the subject", scope: "privacy:export", ["201": json, "200": json])],
+            "/v1/privacy/exports/{id}": [
+                "parameters": [request],
+                "get": operation("Status, manifest and, once completed, a single-use download link", scope: "privacy:export", ["200": json, "404": error]),
+            ],
+            "/v1/privacy/exports/{id}/download": [
+                "parameters": [request, ["name": "token", "in": "query", "required": true, "schema": ["type": "string"]]],
+                "get": ["summary": "The archive (tar: CSV + JSON per table, manifest); the token works once, before it expires",
+                        "responses": ["200": ["description": "application/x-tar"], "403": error, "404": error]],
+            ],
+            "/v1/privacy/deletions": ["post": operation("File an erasure request; answers the dry-run plan", scope: "privacy:erase", ["201": json, "200": json])],
+            "/v1/privacy/deletions/{id}": [
+                "parameters": [request],
+                "get": operation("Status, plan and, when done, the signed deletion certificate", scope: "privacy:erase", ["200": json, "404": error]),
+            ],
+            "/v1/privacy/deletions/{id}/confirm": [
+                "parameters": [request], "post": operation("Confirm the plan; a worker runs it", scope: "privacy:erase", ["200": json, "409": error]),
+            ],
+            "/v1/privacy/deletions/{id}/cancel": [
+                "parameters": [request], "post": operation("Cancel until processing starts", scope: "privacy:erase", ["200": json, "409": error]),
+            ],
+            "/v1/privacy/exports/{id}/extend": [
+                "parameters": [request], "post": operation("One extension of 1–2 months with a reason", scope: "privacy:export", ["200": json, "409": error]),
+            ],
+            "/v1/privacy/deletions/{id}/extend": [
+                "parameters": [request], "post": operation("One extension of 1–2 months with a reason", scope: "privacy:erase", ["200": json, "409": error]),
             ],
             "/v1/audit/events": ["get": operation("The tenant's audit entries in order (after, limit, action, actor)", scope: "audit:read", ["200": json])],
             "/v1/audit/checkpoints": ["get": operation("Signed checkpoints", scope: "audit:read", ["200": json])],

@@ -228,6 +228,7 @@ struct RESTTests {
             let paths = try #require(document["paths"] as? [String: Any])
             #expect(Set(paths.keys).isSuperset(of: [
                 "/health", "/ready", "/metrics", "/rest/v1/{table}", "/v1/secrets", "/v1/secrets/{service}", "/v1/audit/events",
+                "/v1/audit/report", "/v1/privacy/settings", "/v1/privacy/deletions/{id}/confirm",
             ]))
             #expect(text.contains("\"projects\""))
         }
