@@ -31,16 +31,7 @@ bench_cleanup() {
 json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
 # mint_jwt SECRET SUB [ROLE]: an HS256 user JWT valid for a day.
-mint_jwt() {
-    python3 - "$1" "$2" "${3:-authenticated}" <<'PY'
-import base64, hashlib, hmac, json, sys, time
-secret, sub, role = sys.argv[1:4]
-part = lambda o: base64.urlsafe_b64encode(json.dumps(o, separators=(",", ":")).encode()).rstrip(b"=").decode()
-now = int(time.time())
-signing = part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": sub, "role": role, "iat": now, "exp": now + 86400})
-print(signing + "." + base64.urlsafe_b64encode(hmac.new(secret.encode(), signing.encode(), hashlib.sha256).digest()).rstrip(b"=").decode())
-PY
-}
+mint_jwt() { python3 scripts/hs256_jwt.py "$1" "$2" "${3:-authenticated}" 86400; }
 
 # start_gateway POOL_SIZE: serves as the privacy_gateway login on HTTP_PORT; waits until ready.
 start_gateway() {

@@ -4,20 +4,21 @@ Needs TEST_DATABASE_URL (the throwaway cluster scripts/test starts) and the buil
 in BIN_DIR. One gateway serves the whole session; its log (stderr) is kept for the tests that
 check what it wrote.
 """
-import base64
-import hashlib
-import hmac
 import json
 import os
 import secrets
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
+import hs256_jwt  # noqa: E402
 
 BIN = os.environ["BIN_DIR"]
 OWNER_URL = os.environ["TEST_DATABASE_URL"]
@@ -31,28 +32,12 @@ class Gateway:
     database_url: str
 
 
-def jwt(secret, sub, role="authenticated"):
-    def part(obj):
-        return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
-
-    now = int(time.time())
-    signing_input = part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": sub, "role": role, "iat": now, "exp": now + 3600})
-    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
-    return signing_input + "." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
-
-
 def run(*args, env):
     return subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout
 
 
 def jwt(secret, sub, role="authenticated"):
-    def part(obj):
-        return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
-
-    now = int(time.time())
-    signing_input = part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": sub, "role": role, "iat": now, "exp": now + 3600})
-    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
-    return signing_input + "." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+    return hs256_jwt.mint(secret, sub, role)
 
 
 @pytest.fixture(scope="session")
