@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // C shims: a module map and one header each, nothing more.
@@ -55,7 +56,10 @@ let package = Package(
         ),
         .target(
             name: "Privacy",
-            dependencies: ["Policy", "Audit", "Keyring", "Postgres", "Sodium", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Policy", "Audit", "Keyring", "Postgres", "Sodium",
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "Gateway",

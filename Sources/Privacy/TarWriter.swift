@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Sodium
 
@@ -209,7 +210,9 @@ final class BackgroundHasher: @unchecked Sendable {
     // @unchecked: `hasher` is only touched on `queue`.
     private let queue = DispatchQueue(label: "privacy.sha256")
     private let window = DispatchSemaphore(value: 32)
-    private var hasher = SHA256.Hasher()
+    // swift-crypto's SHA-256 (BoringSSL, with the CPU's SHA instructions; already built for
+    // jwt-kit): libsodium's portable SHA-256 was half of an export's CPU (perf).
+    private var hasher = Crypto.SHA256()
 
     func update(_ bytes: UnsafeRawBufferPointer) {
         update(Array(bytes))
@@ -219,13 +222,13 @@ final class BackgroundHasher: @unchecked Sendable {
         guard !chunk.isEmpty else { return }
         window.wait()
         queue.async {
-            self.hasher.update(chunk)
+            self.hasher.update(data: chunk)
             self.window.signal()
         }
     }
 
     /// Waits for the queued chunks and returns the digest.
     func finalize() -> [UInt8] {
-        queue.sync { hasher.finalize() }
+        queue.sync { Array(hasher.finalize()) }
     }
 }
