@@ -224,7 +224,8 @@ public final class RequestAuthenticator: Sendable {
             return cached.value
         }
         let keyring = self.keyring
-        let loaded = try await pool.transaction { connection -> (secret: String?, jwks: String, problem: String?)? in
+        // One round trip (a second only to fetch a KEK this process has not unwrapped yet).
+        let loaded = try await pool.withConnection { pooled in try await pooled.run { connection -> (secret: String?, jwks: String, problem: String?)? in
             guard let row = try connection.query(
                 """
                 SELECT jwt_secret, jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version, jwt_public_keys::text AS jwks
@@ -244,7 +245,7 @@ public final class RequestAuthenticator: Sendable {
             } catch let error as KeyringError {
                 return (nil, jwks, "the HS256 secret cannot be opened: \(error.message)")
             }
-        }
+        } }
         guard let loaded else {
             tenantCache.withLock { $0.removeValue(for: tenant) }
             return nil

@@ -24,7 +24,9 @@ struct AuthFixture {
     ) async throws {
         try await TestDatabase.withMigratedDatabase { owner in
             let ownerPool = ConnectionPool(configuration: owner, options: .init(maxConnections: 2))
-            let gatewayPool = ConnectionPool(configuration: TestDatabase.gateway(owner), options: .init(maxConnections: 4))
+            // A generous acquire timeout: the concurrency tests queue hundreds of cold-cache lookups on a loaded CI machine.
+            let gatewayPool = ConnectionPool(
+                configuration: TestDatabase.gateway(owner), options: .init(maxConnections: 6, acquireTimeout: .seconds(60)))
             defer {
                 gatewayPool.close()
                 ownerPool.close()
