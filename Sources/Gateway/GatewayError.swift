@@ -12,6 +12,9 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var details: String?
     public var hint: String?
+    /// For a policy denial, the policy (or policies) that decided. Recorded in the audit entry;
+    /// not part of the response body.
+    public var policy: String?
 
     public init(_ status: HTTPResponse.Status, code: String, _ message: String, details: String? = nil, hint: String? = nil) {
         self.status = status

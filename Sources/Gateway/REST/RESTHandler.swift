@@ -72,13 +72,14 @@ struct RESTHandler: Sendable {
         _ denial: GatewayError, caller: AuthenticatedRequest, table: TablePolicy, command: PolicyCommand, facts: RequestFacts
     ) async throws {
         metrics.policyDenied(table: table.name, command: command)
-        let event = AuditEvent(
+        var event = AuditEvent(
             actor: caller.userID.map { "user:" + $0.uuidString.lowercased() } ?? caller.role.rawValue,
             action: "policy.denied", target: table.qualifiedName, outcome: .denied, requestID: facts.requestID,
             details: [
                 "command": .string(command.rawValue), "role": .string(caller.role.rawValue),
                 "service_key": .string(caller.serviceKey.id.uuidString.lowercased()), "reason": .string(denial.message),
             ])
+        if let policy = denial.policy { event.details["policy"] = .string(policy) }
         do {
             _ = try await audit.append(tenant: caller.tenantID, event)
         } catch {

@@ -287,6 +287,7 @@ struct RESTPlan {
             if let explanation = try? policies.explain(command, on: table.name, auth: caller.authContext, existing: existing, new: new) {
                 error.details = explanation.description
                 error.message = "\(verb) of \(table.name) denied by row-level security: " + explanation.reason
+                error.policy = explanation.decidingPolicy
             }
         }
         return error
@@ -302,18 +303,22 @@ struct RESTPlan {
             for row in written {
                 if let explanation = try? policies.explain(.insert, on: table.name, auth: caller.authContext, new: row, returning: wantsRepresentation),
                    explanation.decision != .allowed {
-                    return GatewayError(
+                    var error = GatewayError(
                         status, code: "42501", "new row violates row-level security policy for table \"\(table.name)\": " + explanation.reason,
                         details: explanation.description)
+                    error.policy = explanation.decidingPolicy
+                    return error
                 }
             }
         case .update:
             let names = table.policies.filter { ($0.command == .update || $0.command == .all) && $0.applies(to: caller.role.rawValue) }.map(\.name)
-            return GatewayError(
+            var error = GatewayError(
                 status, code: "42501", "updated row violates row-level security policy for table \"\(table.name)\"",
                 details: names.isEmpty
                     ? "no update policy applies to role \(caller.role.rawValue)"
                     : "the new row must pass WITH CHECK of: " + names.map { "\"\($0)\"" }.joined(separator: ", "))
+            error.policy = names.isEmpty ? nil : names.joined(separator: ", ")
+            return error
         default:
             break
         }

@@ -33,6 +33,9 @@ struct AuditRouteTests {
             #expect(events.first?["outcome"] as? String == "denied")
             #expect(events.first?["request_id"] as? String == "req-denied-1")
             #expect(events.first?["actor"] as? String == "user:" + f.bob.uuidString.lowercased())
+            // The policies that refused the row are named, for "denials by policy" in reports.
+            let details = events.first?["details"] as? [String: Any]
+            #expect((details?["policy"] as? String)?.isEmpty == false)
 
             let verify = try await f.client.execute(uri: "/v1/audit/verify", method: .get, headers: [.apikey: auditKey]) { String(buffer: $0.body) }
             #expect(verify.contains(#""failures":[]"#))
