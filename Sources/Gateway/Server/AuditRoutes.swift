@@ -20,8 +20,8 @@ struct AuditRoutes: Sendable {
         router.get("/v1/audit/events") { request, context in
             let tenant = try await tenant(request, context)
             let query = request.uri.queryParameters
-            let after = try Self.integer(query["after"].map(String.init), name: "after", default: 0)
-            let limit = try Self.integer(query["limit"].map(String.init), name: "limit", default: 100)
+            let after = try GatewayApplication.queryInteger(query["after"].map(String.init), name: "after") ?? 0
+            let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit") ?? 100
             guard (1...Self.maximumPage).contains(limit) else {
                 throw GatewayError.invalidInput("limit must be from 1 to \(Self.maximumPage)")
             }
@@ -55,14 +55,6 @@ struct AuditRoutes: Sendable {
         context.facts.tenantID = caller.tenantID
         try caller.require(.auditRead)
         return caller.tenantID
-    }
-
-    private static func integer(_ text: String?, name: String, default value: Int) throws -> Int {
-        guard let text else { return value }
-        guard let number = Int(text), number >= 0 else {
-            throw GatewayError.invalidInput("\(name) must be a non-negative integer, got \"\(text)\"")
-        }
-        return number
     }
 
     /// Audit-store failures as one clear 503, without database detail.

@@ -98,6 +98,15 @@ public enum GatewayApplication {
             logger: logger)
     }
 
+    /// A non-negative integer query parameter; nil when absent, a 400 naming it when malformed.
+    static func queryInteger(_ text: String?, name: String) throws -> Int? {
+        guard let text else { return nil }
+        guard let number = Int(text), number >= 0 else {
+            throw GatewayError.invalidInput("\(name) must be a non-negative integer, got \"\(text)\"")
+        }
+        return number
+    }
+
     static func jsonResponse<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -24,7 +24,7 @@ struct SecretRoutes: Sendable {
         router.get("/v1/secrets") { request, context in
             let caller = try await caller(request, context, scope: .secretsRead, action: "secret.list", service: nil)
             let query = request.uri.queryParameters
-            let limit = try Self.integer(query["limit"].map(String.init), name: "limit") ?? 100
+            let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit") ?? 100
             let page = try await Self.mapped {
                 try await store.list(
                     caller, limit: limit, after: query["after"].map(String.init),
@@ -35,7 +35,7 @@ struct SecretRoutes: Sendable {
         router.get("/v1/secrets/:service") { request, context in
             let service = try Self.service(context)
             let caller = try await caller(request, context, scope: .secretsRead, action: "secret.read", service: service)
-            let version = try Self.integer(request.uri.queryParameters["version"].map(String.init), name: "version")
+            let version = try GatewayApplication.queryInteger(request.uri.queryParameters["version"].map(String.init), name: "version")
             let secret = try await Self.mapped { try await store.read(caller, service: service, version: version) }
             struct Body: Encodable {
                 let service_name: String, value: String, version: Int
@@ -77,7 +77,7 @@ struct SecretRoutes: Sendable {
             let caller = try await caller(
                 request, context, scope: .secretsWrite, action: destroy ? "secret.destroy" : "secret.delete", service: service)
             if destroy {
-                let version = try Self.integer(query["version"].map(String.init), name: "version")
+                let version = try GatewayApplication.queryInteger(query["version"].map(String.init), name: "version")
                 let destroyed = try await Self.mapped { try await store.destroy(caller, service: service, version: version) }
                 return try GatewayApplication.jsonResponse(.ok, ["destroyed_versions": destroyed])
             }
@@ -151,14 +151,6 @@ struct SecretRoutes: Sendable {
             throw GatewayError.invalidInput("the service name is not valid percent-encoded text")
         }
         return service
-    }
-
-    private static func integer(_ text: String?, name: String) throws -> Int? {
-        guard let text else { return nil }
-        guard let number = Int(text), number >= 0 else {
-            throw GatewayError.invalidInput("\(name) must be a non-negative integer, got \"\(text)\"")
-        }
-        return number
     }
 
     /// `If-Match: 3` or `If-Match: "3"` (the ETag this API sends); 0 means "only if it does not exist".
