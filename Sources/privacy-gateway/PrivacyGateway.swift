@@ -107,7 +107,8 @@ struct Serve: AsyncParsableCommand {
             do {
                 let service = PrivacyService(
                     pool: ownerPool, graph: try await SubjectGraph.load(policies: policies, pool: ownerPool),
-                    audit: AuditAppender(pool: ownerPool, keys: auditKeys), signingKey: signingKey,
+                    // The gateway's appender: one group-commit lane per tenant chain in this process.
+                    audit: audit, signingKey: signingKey,
                     tokenKey: try KeyDerivation.subkey(from: keyring.serviceMaster, id: 4, context: "dltokens"), configuration: settings)
                 privacy = service
                 background.append(PrivacyWorkerService(privacy: service, logger: logger))
