@@ -49,6 +49,9 @@ extension Keyring {
         guard batchSize > 0 else { throw KeyringError(.invalidInput, "the batch size must be positive") }
         let (target, previous, resumed) = try await Self.database {
             try await pool.transaction { connection in
+                guard try connection.query("SELECT 1 FROM public.tenants WHERE id = $1", [tenant]).first != nil else {
+                    throw KeyringError(.keyMissing, "tenant \(tenant.lowercased) does not exist")
+                }
                 try connection.query("SELECT pg_advisory_xact_lock(hashtext('privacy-gateway keyring rotation'), hashtext($1))", [tenant.lowercased])
                 let live: [Int] = try connection.query(
                     "SELECT version FROM keyring.tenant_keys WHERE tenant_id = $1 AND retired_at IS NULL ORDER BY version", [tenant]

@@ -209,6 +209,10 @@ struct RotationTests {
             #expect(report.rewrappedSubjectKeys == 4 && report.retiredVersions == [1])
             let next = try await keyring.rotateTenantKey(fixture.tenant, pool: fixture.gateway)
             #expect(!next.resumed && next.toVersion == 3)
+            let unknown = await #expect(throws: KeyringError.self) {
+                _ = try await keyring.rotateTenantKey(UUID(), pool: fixture.gateway)
+            }
+            #expect(unknown?.message.contains("does not exist") == true)
         }
     }
 
