@@ -282,7 +282,9 @@ struct SecretRotationTests {
                 for worker in 0..<4 {
                     group.addTask {
                         var round = 0
-                        while !done.withLock({ $0 }) {
+                        // Until the rotation is over, and at least 20 operations each, so the
+                        // test always exercises reads and writes whatever the scheduling.
+                        while !done.withLock({ $0 }) || round < 20 {
                             round += 1
                             let user = users[(worker * 13 + round) % users.count]
                             do {
