@@ -52,15 +52,18 @@ public final class SubjectRegistry: Sendable {
         visits.add(1, ordering: .relaxed)
         let interval = Double(options.touchInterval.components.seconds)
             + Double(options.touchInterval.components.attoseconds) / 1e18
-        // One round trip, one implicit transaction. The INSERT writes nothing on conflict; the
-        // UPDATE writes only when last_seen_at is stale; the SELECT (a fresh snapshot, after both)
-        // says whose subject it is — also when another process registered it a moment ago.
+        // One round trip, one implicit transaction. The INSERT writes nothing on conflict — with no
+        // conflict target, because a concurrent first insert of the same subject can surface on
+        // the (tenant_id, id) unique index rather than the primary key, and that too means
+        // "already registered". The UPDATE writes only when last_seen_at is stale; the SELECT (a
+        // fresh snapshot, after both) says whose subject it is — also when another process
+        // registered it a moment ago.
         let results = try await pool.withConnection { connection in
             try await connection.pipeline([
                 Statement(
                     """
                     INSERT INTO auth.users (id, tenant_id, last_seen_at) VALUES ($1, $2, now())
-                    ON CONFLICT (id) DO NOTHING
+                    ON CONFLICT DO NOTHING
                     """, [subject, tenant]),
                 Statement(
                     """

@@ -65,6 +65,27 @@ struct AuthSubjectRegistryTests {
         }
     }
 
+    @Test("first sightings of one subject racing from several processes all succeed and register it once")
+    func racingFirstSight() async throws {
+        try await AuthFixture.run { f in
+            let acme = try await f.tenant("acme")
+            let subjects = (0..<40).map { _ in UUID() }
+            // One registry per racer: like separate gateway processes, none can answer from memory.
+            let registries = (0..<4).map { _ in SubjectRegistry(pool: f.gateway) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for subject in subjects {
+                    for registry in registries {
+                        group.addTask { try await registry.register(subject, tenant: acme.id) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let registered = try await f.owner.query(
+                "SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1", [acme.id]).first!.decode("n", as: Int.self)
+            #expect(registered == subjects.count)
+        }
+    }
+
     @Test("last_seen_at moves on at most once per touch interval")
     func touch() async throws {
         try await AuthFixture.run { f in
