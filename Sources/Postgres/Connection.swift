@@ -116,97 +116,152 @@ public final class Connection {
     /// `timeout` applies `statement_timeout` to these statements only.
     public func pipeline(_ statements: [Statement], timeout: Duration? = nil) throws -> [QueryResult] {
         guard !statements.isEmpty else { return [] }
+        let pending = try sendPipeline(statements, timeout: timeout)
+        while try !readPipeline(pending) { try waitUntilReadable() }
+        return try finishPipeline(pending)
+    }
+
+    /// Sends a pipeline without waiting for its results; ``readPipeline(_:)`` reads them as they
+    /// arrive, ``finishPipeline(_:)`` hands them over. ``pipeline(_:timeout:)`` is the three in a
+    /// row; ``PooledConnection`` sends on the caller's thread and lets ``PostgresReactor`` wait.
+    func sendPipeline(_ statements: [Statement], timeout: Duration? = nil) throws -> PendingPipeline {
+        precondition(!statements.isEmpty, "an empty pipeline")
         var batch = statements
+        var trim = (first: false, last: false)
         if let timeout {
             let milliseconds = max(1, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
             batch.insert(Statement("SELECT set_config('statement_timeout', $1, true)", ["\(milliseconds)ms"]), at: 0)
+            trim.first = true
             if inTransaction {
                 // A transaction-local setting would outlive these statements in an explicit transaction.
                 batch.append(Statement("RESET statement_timeout"))
+                trim.last = true
             }
         }
         if preparedNames.count + batch.count > Connection.preparedStatementLimit {
             try simple("DEALLOCATE ALL")
             preparedNames.removeAll()
         }
-        var results = try runPipeline(batch)
-        if timeout != nil {
-            results.removeFirst()
-            if results.count > statements.count { results.removeLast() }
-        }
-        return results
-    }
 
-    private enum Sent {
-        case prepare(sql: String)
-        case execute
-    }
-
-    private func runPipeline(_ statements: [Statement]) throws -> [QueryResult] {
         roundTrips += 1
         guard PQenterPipelineMode(handle) == 1 else { throw connectionError() }
-        defer { _ = PQexitPipelineMode(handle) }
-
-        var sent: [Sent] = []
-        sent.reserveCapacity(statements.count * 2)
-        for statement in statements {
-            let name: String
-            if let cached = preparedNames[statement.sql] {
-                name = cached
-            } else {
-                nextStatementNumber += 1
-                name = "pg\(nextStatementNumber)"
-                guard PQsendPrepare(handle, name, statement.sql, 0, nil) == 1 else { throw connectionError() }
-                preparedNames[statement.sql] = name
-                sent.append(.prepare(sql: statement.sql))
+        let pending = PendingPipeline(trimFirst: trim.first, trimLast: trim.last)
+        pending.sent.reserveCapacity(batch.count * 2)
+        do {
+            for statement in batch {
+                let name: String
+                if let cached = preparedNames[statement.sql] {
+                    name = cached
+                } else {
+                    nextStatementNumber += 1
+                    name = "pg\(nextStatementNumber)"
+                    guard PQsendPrepare(handle, name, statement.sql, 0, nil) == 1 else { throw connectionError() }
+                    preparedNames[statement.sql] = name
+                    pending.sent.append(.prepare(sql: statement.sql))
+                }
+                let ok = Connection.withBinds(statement.binds) { count, values, lengths, formats in
+                    PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0)
+                }
+                guard ok == 1 else { throw connectionError() }
+                pending.sent.append(.execute)
             }
-            let ok = Connection.withBinds(statement.binds) { count, values, lengths, formats in
-                PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0)
-            }
-            guard ok == 1 else { throw connectionError() }
-            sent.append(.execute)
+            guard PQpipelineSync(handle) == 1 else { throw connectionError() }
+        } catch {
+            // Nothing usable was sent; the connection is left as broken as libpq says it is.
+            _ = PQexitPipelineMode(handle)
+            throw error
         }
-        guard PQpipelineSync(handle) == 1 else { throw connectionError() }
+        return pending
+    }
 
-        var results: [QueryResult] = []
-        results.reserveCapacity(statements.count)
-        var firstError: PostgresError?
-        for item in sent {
-            guard let result = PQgetResult(handle) else { throw connectionError() }
+    /// Reads whatever has arrived for `pending` without blocking. Returns `true` once the whole
+    /// pipeline has been read (then call ``finishPipeline(_:)``); `false` means: wait until the
+    /// socket is readable and call again. Throws if the connection is lost.
+    func readPipeline(_ pending: PendingPipeline) throws -> Bool {
+        guard !pending.complete else { return true }
+        guard PQconsumeInput(handle) == 1 else {
+            pending.discard()
+            _ = PQexitPipelineMode(handle)
+            throw connectionError()
+        }
+        while PQisBusy(handle) == 0 {
+            guard let result = PQgetResult(handle) else {
+                // The end of one command's results. A lost connection, or a NULL where a result
+                // was due, ends the pipeline.
+                guard PQstatus(handle) == CONNECTION_OK, pending.currentAnswered else {
+                    pending.discard()
+                    _ = PQexitPipelineMode(handle)
+                    throw PQstatus(handle) == CONNECTION_OK
+                        ? PostgresError(.server, "libpq returned no result where one was due") : connectionError()
+                }
+                pending.next += 1
+                pending.currentAnswered = false
+                continue
+            }
             let status = PQresultStatus(result)
-            switch item {
+            if status == PGRES_PIPELINE_SYNC || pending.next == pending.sent.count {
+                // The Sync's result comes last, without a NULL after it.
+                PQclear(result)
+                pending.complete = true
+                pending.synced = status == PGRES_PIPELINE_SYNC
+                _ = PQexitPipelineMode(handle)
+                return true
+            }
+            if pending.currentAnswered {
+                // A command's further results (none of the statements sent here has any).
+                PQclear(result)
+                continue
+            }
+            pending.currentAnswered = true
+            switch pending.sent[pending.next] {
             case .prepare(let sql):
                 if status != PGRES_COMMAND_OK {
                     preparedNames[sql] = nil
-                    if status == PGRES_FATAL_ERROR, firstError == nil { firstError = serverError(result) }
+                    if status == PGRES_FATAL_ERROR { pending.fail(serverError(result)) }
                 }
+                PQclear(result)
             case .execute:
                 switch status {
                 case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
-                    results.append(Connection.makeResult(result))
+                    pending.results.append(result)
                 case PGRES_FATAL_ERROR:
-                    if firstError == nil { firstError = serverError(result) }
+                    pending.fail(serverError(result))
+                    PQclear(result)
                 case PGRES_PIPELINE_ABORTED:
-                    break
+                    PQclear(result)
                 default:
-                    if firstError == nil {
-                        firstError = PostgresError(.server, "unexpected result status \(status.rawValue); COPY is only available through copyOut")
-                    }
+                    pending.fail(PostgresError(.server, "unexpected result status \(status.rawValue); COPY is only available through copyOut"))
+                    PQclear(result)
                 }
             }
-            PQclear(result)
-            // Each command's results end with a NULL.
-            while let extra = PQgetResult(handle) { PQclear(extra) }
         }
-        guard let sync = PQgetResult(handle) else { throw connectionError() }
-        let syncStatus = PQresultStatus(sync)
-        PQclear(sync)
-        if let firstError {
+        return false
+    }
+
+    /// The results of a pipeline ``readPipeline(_:)`` has read in full, or its first error.
+    func finishPipeline(_ pending: PendingPipeline) throws -> [QueryResult] {
+        precondition(pending.complete, "the pipeline has not been read yet")
+        defer { pending.discard() }
+        if let error = pending.firstError {
             if PQstatus(handle) != CONNECTION_OK { throw connectionError() }
-            throw firstError
+            throw error
         }
-        guard syncStatus == PGRES_PIPELINE_SYNC else { throw connectionError() }
+        guard pending.synced else { throw connectionError() }
+        var results = pending.results.map(Connection.makeResult)
+        if pending.trimFirst { results.removeFirst() }
+        if pending.trimLast { results.removeLast() }
         return results
+    }
+
+    /// The connection's socket, for waiting on it.
+    var socket: Int32 { PQsocket(handle) }
+
+    /// Blocks the calling thread until the server has sent something (or closed the connection).
+    private func waitUntilReadable() throws {
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        while poll(&descriptor, 1, -1) < 0 {
+            guard errno == EINTR else { throw PostgresError(.connectionLost, "waiting for the database failed (errno \(errno))") }
+        }
     }
 
     /// Runs a script of one or more statements with the simple query protocol. No parameters: for
@@ -398,4 +453,43 @@ public final class Connection {
         return String(cString: pointer).trimmingCharacters(in: .whitespacesAndNewlines)
             .replacingOccurrences(of: "\n", with: " ")
     }
+}
+
+/// A pipeline that has been sent and whose results are being read (see
+/// ``Connection/sendPipeline(_:timeout:)``). Touched by one thread at a time: the sender, then
+/// whoever waits for the socket, then the sender again, each handing over through a system call.
+final class PendingPipeline: @unchecked Sendable {
+    enum Sent {
+        case prepare(sql: String)
+        case execute
+    }
+
+    var sent: [Sent] = []
+    /// The entry of `sent` whose results are being read, and whether its result has come.
+    var next = 0
+    var currentAnswered = false
+    /// libpq results of the executed statements, in order; cleared by ``discard()``.
+    var results: [OpaquePointer] = []
+    var firstError: PostgresError?
+    var complete = false
+    var synced = false
+    /// Whether the first/last result belongs to a statement the connection added (statement timeout).
+    let trimFirst: Bool
+    let trimLast: Bool
+
+    init(trimFirst: Bool, trimLast: Bool) {
+        self.trimFirst = trimFirst
+        self.trimLast = trimLast
+    }
+
+    func fail(_ error: PostgresError) {
+        if firstError == nil { firstError = error }
+    }
+
+    func discard() {
+        results.forEach { PQclear($0) }
+        results.removeAll()
+    }
+
+    deinit { discard() }
 }

@@ -47,14 +47,22 @@ public final class PooledConnection: @unchecked Sendable {
         checkoutState.withLock { $0 = Checkout(runs: 0, checkPending: true) }
     }
 
-    /// Runs blocking libpq work on this connection's own thread.
-    public func run<T: Sendable>(_ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        let check = checkoutState.withLock { state -> Bool in
+    /// Counts a unit of work; returns whether it must check the connection first.
+    private func beginUnit() -> Bool {
+        checkoutState.withLock { state -> Bool in
             state.runs += 1
             defer { state.checkPending = false }
             return state.checkPending
         }
-        return try await withCheckedThrowingContinuation { continuation in
+    }
+
+    /// Runs blocking libpq work on this connection's own thread.
+    public func run<T: Sendable>(_ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        try await run(check: beginUnit(), work)
+    }
+
+    private func run<T: Sendable>(check: Bool, _ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
             queue.async {
                 continuation.resume(with: Result {
                     if check { try self.connection.prepareForNewUser() }
@@ -67,13 +75,58 @@ public final class PooledConnection: @unchecked Sendable {
     /// Runs one parameterised statement.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> QueryResult {
-        let statement = Statement(sql, parameters)
-        return try await run { try $0.pipeline([statement])[0] }
+        try await pipeline([Statement(sql, parameters)])[0]
     }
 
     /// Sends the statements as one pipeline; see ``Connection/pipeline(_:timeout:)``.
+    ///
+    /// Sent from the calling thread and read by ``PostgresReactor``. Pipelines with large
+    /// parameters, and a first unit that finds a transaction to roll back, take the connection's
+    /// own thread instead, where a slow send or the extra round trip may block.
     public func pipeline(_ statements: [Statement], timeout: Duration? = nil) async throws -> [QueryResult] {
-        try await run { try $0.pipeline(statements, timeout: timeout) }
+        guard !statements.isEmpty else { return [] }
+        let check = beginUnit()
+        if check {
+            guard connection.isHealthy else {
+                throw PostgresError(.connectionLost, "the database closed this connection while it was idle")
+            }
+        }
+        guard !(check && connection.inTransaction), Self.isSmall(statements) else {
+            return try await run(check: check) { try $0.pipeline(statements, timeout: timeout) }
+        }
+        let pending = try connection.sendPipeline(statements, timeout: timeout)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            do {
+                try PostgresReactor.shared.watch(connection.socket) { [self] failure in
+                    if let failure {
+                        continuation.resume(throwing: failure)
+                        return true
+                    }
+                    do {
+                        guard try connection.readPipeline(pending) else { return false }
+                        continuation.resume()
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                    return true
+                }
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+        return try connection.finishPipeline(pending)
+    }
+
+    /// Whether a pipeline's parameters are small enough to be sent without ever filling the
+    /// socket's buffer (a full buffer would block the sending thread).
+    static func isSmall(_ statements: [Statement]) -> Bool {
+        var bytes = 0
+        for statement in statements {
+            bytes += statement.sql.utf8.count
+            for bind in statement.binds { bytes += bind.byteCount }
+            if bytes > 32 * 1024 { return false }
+        }
+        return true
     }
 
     var runsSinceCheckout: Int { checkoutState.withLock { $0.runs } }

@@ -15,6 +15,15 @@ public struct PostgresBind: Sendable, Hashable {
     public static let null = PostgresBind(storage: .null)
     public static func text(_ value: String) -> PostgresBind { PostgresBind(storage: .text(value)) }
     public static func bytes(_ value: [UInt8]) -> PostgresBind { PostgresBind(storage: .binary(value)) }
+
+    /// The size of the value on the wire.
+    var byteCount: Int {
+        switch storage {
+        case .null: 0
+        case .text(let text): text.utf8.count
+        case .binary(let bytes): bytes.count
+        }
+    }
 }
 
 /// A Swift value that can be sent as a bind parameter.
