@@ -18,7 +18,7 @@ public struct Statement: Sendable {
     public static func assumeRequestRole(_ role: String, claims: String, tenant: UUID) -> Statement {
         Statement(
             "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('request.tenant_id', $3, true)",
-            [role, claims, tenant.uuidString.lowercased()])
+            [role, claims, tenant.lowercasedString])
     }
 }
 

@@ -60,7 +60,7 @@ extension Decimal: PostgresEncodable {
     public var postgresBind: PostgresBind { .text(description) }
 }
 extension UUID: PostgresEncodable {
-    public var postgresBind: PostgresBind { .text(uuidString.lowercased()) }
+    public var postgresBind: PostgresBind { .text(lowercasedString) }
 }
 extension Date: PostgresEncodable {
     public var postgresBind: PostgresBind { .text(PostgresTimestamp.format(self)) }
@@ -136,7 +136,7 @@ extension Bool: PostgresDecodable {
 }
 extension UUID: PostgresDecodable {
     public init(postgresText text: String) throws {
-        guard let value = UUID(uuidString: text) else { throw PostgresError(.decoding, "value is not a uuid") }
+        guard let value = UUID(canonical: text) else { throw PostgresError(.decoding, "value is not a uuid") }
         self = value
     }
 }

@@ -1,6 +1,6 @@
 import Audit
 import Foundation
-import Gateway
+@testable import Gateway
 import Hummingbird
 import Policy
 import HummingbirdTesting
@@ -65,6 +65,18 @@ struct ServerTests {
             try await client.execute(uri: "/health", method: .get) { response in
                 #expect(response.status == .ok)
             }
+        }
+    }
+
+    @Test("new request ids are distinct version-4 UUIDs")
+    func freshRequestIDs() {
+        let ids = (0..<10_000).map { _ in RequestIDs.next() }
+        #expect(Set(ids).count == ids.count)
+        for id in ids.prefix(100) {
+            let uuid = try? #require(UUID(uuidString: id))
+            #expect(uuid?.lowercasedString == id)
+            #expect(Array(id.utf8)[14] == UInt8(ascii: "4"))
+            #expect("89ab".utf8.contains(Array(id.utf8)[19]))
         }
     }
 

@@ -253,7 +253,7 @@ public final class RequestAuthenticator: Sendable {
         var keys = await TenantKeys.parse(jwtSecret: loaded.secret, publicKeys: loaded.jwks)
         if let problem = loaded.problem { keys.problems.append(problem) }
         for problem in keys.problems {
-            logger.warning("tenant JWT key skipped", metadata: ["tenant": "\(tenant.uuidString.lowercased())", "problem": "\(problem)"])
+            logger.warning("tenant JWT key skipped", metadata: ["tenant": "\(tenant.lowercasedString)", "problem": "\(problem)"])
         }
         tenantCache.withLock { $0.insert(Cached(value: keys, expires: now + options.tenantKeysTTL), for: tenant) }
         return keys
@@ -298,8 +298,8 @@ public final class RequestAuthenticator: Sendable {
         switch claims["sub"] {
         case nil, .null?:
             userID = nil
-        case .string(let sub)? where UUID(uuidString: sub) != nil:
-            userID = UUID(uuidString: sub)
+        case .string(let sub)? where UUID(canonical: sub) != nil:
+            userID = UUID(canonical: sub)
         default:
             throw .jwtClaims("The JWT 'sub' claim must be a UUID")
         }

@@ -73,11 +73,11 @@ struct RESTHandler: Sendable {
     ) async throws {
         metrics.policyDenied(table: table.name, command: command)
         var event = AuditEvent(
-            actor: caller.userID.map { "user:" + $0.uuidString.lowercased() } ?? caller.role.rawValue,
+            actor: caller.userID.map { "user:" + $0.lowercasedString } ?? caller.role.rawValue,
             action: "policy.denied", target: table.qualifiedName, outcome: .denied, requestID: facts.requestID,
             details: [
                 "command": .string(command.rawValue), "role": .string(caller.role.rawValue),
-                "service_key": .string(caller.serviceKey.id.uuidString.lowercased()), "reason": .string(denial.message),
+                "service_key": .string(caller.serviceKey.id.lowercasedString), "reason": .string(denial.message),
             ])
         if let policy = denial.policy { event.details["policy"] = .string(policy) }
         do {

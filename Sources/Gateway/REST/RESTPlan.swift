@@ -101,7 +101,7 @@ struct RESTPlan {
         default:
             throw GatewayError(.badRequest, code: "PGRST102", "Empty or invalid json", details: allowArray ? "expected a JSON object or an array of objects" : "expected a JSON object")
         }
-        let tenant = caller.tenantID.uuidString.lowercased()
+        let tenant = caller.tenantID.lowercasedString
         for object in objects {
             for key in object.keys where table.column(named: key) == nil {
                 throw GatewayError(
@@ -174,7 +174,7 @@ struct RESTPlan {
         statements.append(Statement(try rowsFromWrite(&builder, cte: insert), builder.binds))
         written = objects.map { object in
             var row = object.mapValues(\.policyValue)
-            row[table.tenantColumn] = .text(caller.tenantID.uuidString.lowercased())
+            row[table.tenantColumn] = .text(caller.tenantID.lowercasedString)
             return row
         }
     }

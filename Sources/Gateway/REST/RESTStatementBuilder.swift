@@ -150,7 +150,7 @@ extension PolicyValue {
         case .int(let value): return .text(String(value))
         case .double(let value): return .text(String(value))
         case .text(let value): return .text(value)
-        case .uuid(let value): return .text(value.uuidString.lowercased())
+        case .uuid(let value): return .text(value.lowercasedString)
         case .array(let values): return PostgresTextArray(values.map { $0.textValue }).postgresBind
         }
     }

@@ -29,7 +29,7 @@ public struct CheckpointService: Service {
                 let (checkpoints, failures) = try await checkpointer.checkpointAll()
                 if !checkpoints.isEmpty { logger.info("audit checkpoints signed", metadata: ["count": "\(checkpoints.count)"]) }
                 for (tenant, error) in failures {
-                    logger.error("audit checkpoint failed", metadata: ["tenant": "\(tenant.uuidString.lowercased())", "error": "\(error.code)"])
+                    logger.error("audit checkpoint failed", metadata: ["tenant": "\(tenant.lowercasedString)", "error": "\(error.code)"])
                 }
             } catch {
                 logger.error("audit checkpoints could not run", metadata: ["error_type": "\(type(of: error))"])

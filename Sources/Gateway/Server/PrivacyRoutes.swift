@@ -56,7 +56,7 @@ struct PrivacyRoutes: Sendable {
                 var download: Download?
                 if status.request.status == "completed" {
                     let (token, expires) = try await service.issueDownloadToken(tenant: caller.tenantID, id: id, subject: subject)
-                    download = Download(url: "/v1/privacy/exports/\(id.uuidString.lowercased())/download?token=\(token)", expires_at: expires)
+                    download = Download(url: "/v1/privacy/exports/\(id.lowercasedString)/download?token=\(token)", expires_at: expires)
                 }
                 return try GatewayApplication.jsonResponse(.ok, Body(request: status.request, manifest: status.manifest, download: download))
             }
@@ -76,7 +76,7 @@ struct PrivacyRoutes: Sendable {
                 throw GatewayError(.gone, code: "PGW410", "the archive is no longer available")
             }
             var headers = HTTPFields()
-            headers[.contentDisposition] = "attachment; filename=\"export-\(id.uuidString.lowercased()).tar\(passphrase == nil ? "" : ".enc")\""
+            headers[.contentDisposition] = "attachment; filename=\"export-\(id.lowercasedString).tar\(passphrase == nil ? "" : ".enc")\""
             if let passphrase {
                 // Encrypted on the way out (Argon2id + secretstream); `privacyctl export-decrypt` opens it.
                 headers[.contentType] = "application/octet-stream"
@@ -173,12 +173,12 @@ struct PrivacyRoutes: Sendable {
     }
 
     private func actor(_ caller: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext) -> PrivacyActor {
-        let who = caller.userID.map { "user:" + $0.uuidString.lowercased() } ?? "service_key:" + caller.serviceKey.id.uuidString.lowercased()
+        let who = caller.userID.map { "user:" + $0.lowercasedString } ?? "service_key:" + caller.serviceKey.id.lowercasedString
         return PrivacyActor(who, ip: context.remoteAddress?.ipAddress, userAgent: request.headers[.userAgent], requestID: context.facts.requestID)
     }
 
     private static func id(_ context: GatewayRequestContext) throws -> UUID {
-        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+        guard let text = context.parameters.get("id"), let id = UUID(canonical: text) else {
             throw GatewayError.invalidInput("the request id must be a UUID")
         }
         return id

@@ -36,10 +36,10 @@ public struct PrivacyWorkerService: Service {
                         case .export: try await privacy.processExport(tenant: tenant, id: id)
                         case .deletion: try await privacy.processDeletion(tenant: tenant, id: id)
                         }
-                        logger.info("privacy request done", metadata: ["kind": "\(kind.rawValue)", "request": "\(id.uuidString.lowercased())"])
+                        logger.info("privacy request done", metadata: ["kind": "\(kind.rawValue)", "request": "\(id.lowercasedString)"])
                     } catch {
                         let reason = (error as? PrivacyError)?.description ?? "\(type(of: error))"
-                        logger.error("privacy request failed", metadata: ["kind": "\(kind.rawValue)", "request": "\(id.uuidString.lowercased())", "error": "\(reason)"])
+                        logger.error("privacy request failed", metadata: ["kind": "\(kind.rawValue)", "request": "\(id.lowercasedString)", "error": "\(reason)"])
                         try? await privacy.fail(kind, tenant: tenant, id: id, reason: reason)
                     }
                 } catch {

@@ -101,7 +101,7 @@ struct SecretRoutes: Sendable {
         context.facts.tenantID = auth.tenantID
         var requested: UUID?
         if let text = request.uri.queryParameters["user_id"] {
-            guard let id = UUID(uuidString: String(text)) else {
+            guard let id = UUID(canonical: String(text)) else {
                 throw GatewayError.invalidInput("user_id must be a UUID, got \"\(text)\"")
             }
             requested = id
@@ -126,7 +126,7 @@ struct SecretRoutes: Sendable {
         }
         let caller = SecretCaller(
             tenant: auth.tenantID, role: role, subject: subject,
-            actor: auth.userID.map { "user:" + $0.uuidString.lowercased() } ?? "service_key:" + auth.serviceKey.id.uuidString.lowercased(),
+            actor: auth.userID.map { "user:" + $0.lowercasedString } ?? "service_key:" + auth.serviceKey.id.lowercasedString,
             requestID: context.facts.requestID, ip: context.remoteAddress?.ipAddress,
             userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
         var refusal: GatewayError?

@@ -21,8 +21,8 @@ public struct ServiceKey: Sendable, Codable, Equatable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.uuidString.lowercased(), forKey: .id)
-        try container.encode(tenantID.uuidString.lowercased(), forKey: .tenantID)
+        try container.encode(id.lowercasedString, forKey: .id)
+        try container.encode(tenantID.lowercasedString, forKey: .tenantID)
         try container.encode(name, forKey: .name)
         try container.encode(scopes, forKey: .scopes)
         try container.encode(createdAt, forKey: .createdAt)
@@ -68,12 +68,12 @@ public struct ServiceKeyRegistry: Sendable {
                 [id, tenant, name, hash(secret), PostgresTextArray(scopes.map(\.rawValue))])) { row in
                 let key = try Self.serviceKey(row)
                 return (key.tenantID, AuditEvent(
-                    actor: actor, action: "service_key.created", target: "service_key:" + key.id.uuidString.lowercased(),
+                    actor: actor, action: "service_key.created", target: "service_key:" + key.id.lowercasedString,
                     details: ["scopes": .array(key.scopes.map { .string($0.rawValue) }), "name": key.name.map(AuditValue.string) ?? .null]))
             }
             return (try Self.serviceKey(row.first!), secret)
         } catch let error as PostgresError where error.sqlState == "23503" {
-            throw GatewayError.notFound("tenant \(tenant.uuidString.lowercased()) does not exist")
+            throw GatewayError.notFound("tenant \(tenant.lowercasedString) does not exist")
         }
     }
 
@@ -88,10 +88,10 @@ public struct ServiceKeyRegistry: Sendable {
             """, [id])) { row in
             let key = try Self.serviceKey(row)
             return (key.tenantID, AuditEvent(
-                actor: actor, action: "service_key.revoked", target: "service_key:" + key.id.uuidString.lowercased()))
+                actor: actor, action: "service_key.revoked", target: "service_key:" + key.id.lowercasedString))
         }
         guard let row = result.first else {
-            throw GatewayError.notFound("service key \(id.uuidString.lowercased()) does not exist")
+            throw GatewayError.notFound("service key \(id.lowercasedString) does not exist")
         }
         return try Self.serviceKey(row)
     }

@@ -20,7 +20,7 @@ public struct Tenant: Sendable, Codable, Equatable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.uuidString.lowercased(), forKey: .id)
+        try container.encode(id.lowercasedString, forKey: .id)
         try container.encode(name, forKey: .name)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(hasJWTSecret, forKey: .hasJWTSecret)
@@ -82,7 +82,7 @@ public struct TenantRegistry: Sendable {
             }) { row in
                 let tenant = try Self.tenant(row)
                 return (tenant.id, AuditEvent(
-                    actor: actor, action: "tenant.created", target: "tenant:" + tenant.id.uuidString.lowercased(),
+                    actor: actor, action: "tenant.created", target: "tenant:" + tenant.id.lowercasedString,
                     details: ["name": .string(tenant.name), "has_jwt_secret": .bool(tenant.hasJWTSecret)]))
             }
             return try Self.tenant(row.first!)
@@ -136,11 +136,11 @@ public struct TenantRegistry: Sendable {
         }) { row in
             let tenant = try Self.tenant(row)
             return (tenant.id, AuditEvent(
-                actor: actor, action: "tenant.jwt_updated", target: "tenant:" + tenant.id.uuidString.lowercased(),
+                actor: actor, action: "tenant.jwt_updated", target: "tenant:" + tenant.id.lowercasedString,
                 details: ["secret_changed": .bool(secretChanged), "public_keys_changed": .bool(keysChanged)]))
         }
         guard let row = result.first else {
-            throw GatewayError.notFound("tenant \(id.uuidString.lowercased()) does not exist")
+            throw GatewayError.notFound("tenant \(id.lowercasedString) does not exist")
         }
         return try Self.tenant(row)
     }

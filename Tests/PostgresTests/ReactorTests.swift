@@ -1,0 +1,111 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@Suite("Pipelines read by the reactor")
+struct ReactorTests {
+    private func pool(_ size: Int = 4) throws -> ConnectionPool {
+        ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: size))
+    }
+
+    private func cells(_ results: [QueryResult]) -> [[String?]] {
+        var cells: [[String?]] = []
+        for result in results {
+            for row in result.rows {
+                cells.append((0..<result.columns.count).map { row.text(at: $0) })
+            }
+        }
+        return cells
+    }
+
+    @Test("a pipeline gives the same results on the caller's thread as on the connection's own")
+    func sameResults() async throws {
+        let pool = try pool()
+        defer { pool.close() }
+        let statements = [
+            Statement("SELECT $1::int + 1 AS n, NULL::text AS nothing", [41]),
+            Statement("SELECT g AS n, repeat('x', g) AS text FROM generate_series(1, $1::int) g", [50]),
+            Statement("SELECT $1::uuid AS id", [UUID()]),
+        ]
+        let viaReactor = try await pool.withConnection { try await $0.pipeline(statements) }
+        let viaThread = try await pool.withConnection { connection in try await connection.run { try $0.pipeline(statements) } }
+        #expect(cells(viaReactor) == cells(viaThread))
+        #expect(cells(viaReactor).count == 52)
+        #expect(viaReactor.map(\.commandTag) == ["SELECT 1", "SELECT 50", "SELECT 1"])
+    }
+
+    @Test("an error in the middle of a pipeline undoes it, is thrown, and leaves the connection usable")
+    func errorMidPipeline() async throws {
+        let pool = try pool(1)
+        defer { pool.close() }
+        try await pool.query("CREATE TEMP TABLE IF NOT EXISTS reactor_t (n int PRIMARY KEY)")
+        await #expect(throws: PostgresError.self) {
+            try await pool.withConnection { connection in
+                try await connection.pipeline([
+                    Statement("INSERT INTO reactor_t VALUES ($1)", [1]),
+                    Statement("SELECT 1 / $1::int", [0]),
+                    Statement("INSERT INTO reactor_t VALUES ($1)", [2]),
+                ])
+            }
+        }
+        let error = await #expect(throws: PostgresError.self) { try await pool.query("SELECT nonsense FROM reactor_t") }
+        #expect(error?.sqlState == "42703")
+        let count = try await pool.query("SELECT count(*) AS n FROM reactor_t").first!.decode("n", as: Int.self)
+        #expect(count == 0)
+    }
+
+    @Test("large parameters and many concurrent pipelines all come back whole and in order")
+    func concurrentAndLarge() async throws {
+        let pool = try pool(4)
+        defer { pool.close() }
+        let large = String(repeating: "ab", count: 40_000)  // above the size sent from the caller's thread
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    let text = index % 10 == 0 ? large : "v\(index)"
+                    let results = try await pool.withConnection { connection in
+                        try await connection.pipeline([
+                            Statement("SELECT $1::int AS n", [index]),
+                            Statement("SELECT length($1::text) AS length", [text]),
+                        ], timeout: .seconds(5))
+                    }
+                    #expect(try results[0].first!.decode("n", as: Int.self) == index)
+                    #expect(try results[1].first!.decode("length", as: Int.self) == text.count)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    @Test("a statement timeout applies to the pipeline's statements only")
+    func timeout() async throws {
+        let pool = try pool(1)
+        defer { pool.close() }
+        let error = await #expect(throws: PostgresError.self) {
+            try await pool.withConnection { try await $0.pipeline([Statement("SELECT pg_sleep(2)")], timeout: .milliseconds(50)) }
+        }
+        #expect(error?.sqlState == "57014")
+        let slept = try await pool.withConnection { try await $0.pipeline([Statement("SELECT true AS done FROM pg_sleep(0.1)")]) }
+        #expect(try slept[0].first!.decode("done", as: Bool.self))
+    }
+}
+
+@Suite("UUID text")
+struct UUIDTextTests {
+    @Test("formats and parses exactly as Foundation does, without its sprintf and sscanf")
+    func roundTrip() {
+        for _ in 0..<1000 {
+            let id = UUID()
+            #expect(id.lowercasedString == id.uuidString.lowercased())
+            #expect(UUID(canonical: id.uuidString) == id)
+            #expect(UUID(canonical: id.lowercasedString) == id)
+        }
+        for bad in ["", "not-a-uuid", "0123456789abcdef0123456789abcdef", "01234567-89ab-cdef-0123-456789abcdeg",
+                    "01234567-89ab-cdef-0123-456789abcdef0", "01234567-89ab-cdef-0123-456789abcde", "{01234567-89ab-cdef-0123-456789abcdef}",
+                    "01234567_89ab-cdef-0123-456789abcdef", "01234567-89ab-cdef-0123-456789abcdé"] {
+            #expect(UUID(canonical: bad) == nil, "\(bad)")
+            #expect(UUID(uuidString: bad) == nil, "\(bad)")
+        }
+    }
+}
