@@ -39,6 +39,9 @@ let package = Package(
             dependencies: [
                 "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
+                // Only to resume a request on the event loop it came from (PostgresReactor).
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),

@@ -1,6 +1,8 @@
 import Dispatch
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// A connection checked out of a ``ConnectionPool``.
@@ -95,18 +97,25 @@ public final class PooledConnection: @unchecked Sendable {
             return try await run(check: check) { try $0.pipeline(statements, timeout: timeout) }
         }
         let pending = try connection.sendPipeline(statements, timeout: timeout)
+        // Resumed on the event loop the request runs on, when there is one: resumed from the
+        // reactor's thread it would continue on any loop and hop back to write its response.
+        // Only the singleton group's loops, which are never shut down, are trusted with it.
+        let home = MultiThreadedEventLoopGroup.currentEventLoop.flatMap { Self.isLongLived($0) ? $0 : nil }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            @Sendable func finish(_ outcome: Result<Void, Error>) {
+                if let home { home.execute { continuation.resume(with: outcome) } } else { continuation.resume(with: outcome) }
+            }
             do {
                 try PostgresReactor.shared.watch(connection.socket) { [self] failure in
                     if let failure {
-                        continuation.resume(throwing: failure)
+                        finish(.failure(failure))
                         return true
                     }
                     do {
                         guard try connection.readPipeline(pending) else { return false }
-                        continuation.resume()
+                        finish(.success(()))
                     } catch {
-                        continuation.resume(throwing: error)
+                        finish(.failure(error))
                     }
                     return true
                 }
@@ -115,6 +124,12 @@ public final class PooledConnection: @unchecked Sendable {
             }
         }
         return try connection.finishPipeline(pending)
+    }
+
+    private static let singletonLoops = Set(MultiThreadedEventLoopGroup.singleton.makeIterator().map { ObjectIdentifier($0) })
+
+    private static func isLongLived(_ loop: any EventLoop) -> Bool {
+        singletonLoops.contains(ObjectIdentifier(loop))
     }
 
     /// Whether a pipeline's parameters are small enough to be sent without ever filling the
