@@ -198,6 +198,18 @@ public final class Keyring: Sendable {
     ///
     /// - Throws: ``KeyringError/Code/subjectKeyDestroyed`` for a shredded subject.
     public func subjectKey(_ tenant: UUID, user: UUID, row: PostgresRow, in connection: Connection) throws -> SecureBytes {
+        try subjectKey(tenant, user: user, row: row) { try tenantKey(tenant, version: $0, in: connection) }!
+    }
+
+    /// Like ``subjectKey(_:user:row:in:)`` but without the database: `nil` when opening the DEK
+    /// needs a KEK this process has not loaded yet (then call that one on a connection).
+    public func cachedSubjectKey(_ tenant: UUID, user: UUID, row: PostgresRow) throws -> SecureBytes? {
+        try subjectKey(tenant, user: user, row: row) { version in keks.withLock { $0[KEKIdentity(tenant: tenant, version: version)] } }
+    }
+
+    private func subjectKey(
+        _ tenant: UUID, user: UUID, row: PostgresRow, kek loadKEK: (_ version: Int) throws -> SecureBytes?
+    ) throws -> SecureBytes? {
         if try row.decode("destroyed", as: Bool.self) {
             deks.withLock { cache in cache = cache.filter { $0.key.tenant != tenant || $0.key.user != user } }
             throw KeyringError(.subjectKeyDestroyed, "the key of subject \(user.lowercased) was destroyed; their secrets cannot be opened")
@@ -205,7 +217,7 @@ public final class Keyring: Sendable {
         let kekVersion: Int = try row.decode("kek_version")
         let identity = DEKIdentity(tenant: tenant, user: user, kekVersion: kekVersion, nonce: try row.decode("nonce"))
         if let key = deks.withLock({ $0[identity] }) { return key }
-        let kek = try tenantKey(tenant, version: kekVersion, in: connection)
+        guard let kek = try loadKEK(kekVersion) else { return nil }
         let key = try Self.unwrap(
             row, key: kek, associatedData: AssociatedData.subjectKey(tenant: tenant, user: user, kekVersion: kekVersion),
             what: "the key of subject \(user.lowercased)")

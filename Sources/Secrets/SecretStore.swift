@@ -60,60 +60,66 @@ public final class SecretStore: Sendable {
         let keyring = self.keyring, resolution = options.lastUsedResolutionSeconds
         let outcome: Result<SecretValue, Error>
         do {
-            let value = try await pool.withConnection { pooled in
-                try await pooled.run { connection -> SecretValue in
-                    // A read of the current value also records when it was last used (at most once per
-                    // `resolution` seconds, so readers of one secret do not queue on its row).
-                    let select = version == nil
-                        ? """
-                            WITH touched AS (
-                                UPDATE public.user_secrets SET last_used_at = now()
-                                WHERE user_id = $1 AND service_name = $2 AND deleted_at IS NULL
-                                  AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $3))
-                                RETURNING id)
-                            SELECT id, encrypted_value, initialization_vector, key_version, \(Self.metadataColumns)
-                            FROM public.user_secrets WHERE user_id = $1 AND service_name = $2
-                            """
-                        : """
-                            SELECT id, encrypted_value, initialization_vector, key_version, \(Self.metadataColumns)
-                            FROM public.user_secrets WHERE user_id = $1 AND service_name = $2
-                            """
-                    var statements = [
-                        Keyring.subjectKeyStatement(tenant: caller.tenant, user: caller.subject),
-                        Self.assume(caller),
-                        Statement(select, version == nil ? [caller.subject, service, resolution] : [caller.subject, service]),
-                    ]
-                    if let version {
-                        statements.append(Statement(
-                            """
-                            SELECT v.encrypted_value, v.initialization_vector, v.key_version, v.created_at
-                            FROM public.user_secret_versions v JOIN public.user_secrets s ON s.tenant_id = v.tenant_id AND s.id = v.secret_id
-                            WHERE s.user_id = $1 AND s.service_name = $2 AND v.version = $3
-                            """, [caller.subject, service, version]))
-                    }
-                    let results = try connection.pipeline(statements)
-                    guard let row = results[2].first else { throw SecretsError(.notFound, "no secret \"\(service)\" for this user") }
-                    var metadata = try Self.metadata(row)
-                    if metadata.deletedAt != nil {
-                        throw SecretsError(.deleted, "the secret \"\(service)\" is deleted; undelete it to read it again")
-                    }
-                    let id: UUID = try row.decode("id")
-                    var sealed = row
-                    if let version, version != metadata.version {
-                        guard let past = results[3].first else {
-                            throw SecretsError(.notFound, "the secret \"\(service)\" has no version \(version)")
-                        }
-                        sealed = past
-                        metadata.version = version
-                        metadata.createdAt = try past.decode("created_at")
-                    }
-                    guard let keyRow = results[0].first else {
-                        throw SecretsError(.cannotOpen, "the secret \"\(service)\" has no subject key to open it with")
-                    }
-                    let dek = try Self.keyring { try keyring.subjectKey(caller.tenant, user: caller.subject, row: keyRow, in: connection) }
-                    let plaintext = try Self.open(sealed, dek: dek, caller: caller, service: service, id: id, version: metadata.version)
-                    return SecretValue(metadata: metadata, value: plaintext)
+            let value = try await pool.withConnection { pooled -> SecretValue in
+                // A read of the current value also records when it was last used (at most once per
+                // `resolution` seconds, so readers of one secret do not queue on its row).
+                let select = version == nil
+                    ? """
+                        WITH touched AS (
+                            UPDATE public.user_secrets SET last_used_at = now()
+                            WHERE user_id = $1 AND service_name = $2 AND deleted_at IS NULL
+                              AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $3))
+                            RETURNING id)
+                        SELECT id, encrypted_value, initialization_vector, key_version, \(Self.metadataColumns)
+                        FROM public.user_secrets WHERE user_id = $1 AND service_name = $2
+                        """
+                    : """
+                        SELECT id, encrypted_value, initialization_vector, key_version, \(Self.metadataColumns)
+                        FROM public.user_secrets WHERE user_id = $1 AND service_name = $2
+                        """
+                var statements = [
+                    Keyring.subjectKeyStatement(tenant: caller.tenant, user: caller.subject),
+                    Self.assume(caller),
+                    Statement(select, version == nil ? [caller.subject, service, resolution] : [caller.subject, service]),
+                ]
+                if let version {
+                    statements.append(Statement(
+                        """
+                        SELECT v.encrypted_value, v.initialization_vector, v.key_version, v.created_at
+                        FROM public.user_secret_versions v JOIN public.user_secrets s ON s.tenant_id = v.tenant_id AND s.id = v.secret_id
+                        WHERE s.user_id = $1 AND s.service_name = $2 AND v.version = $3
+                        """, [caller.subject, service, version]))
                 }
+                let results = try await pooled.pipeline(statements)
+                guard let row = results[2].first else { throw SecretsError(.notFound, "no secret \"\(service)\" for this user") }
+                var metadata = try Self.metadata(row)
+                if metadata.deletedAt != nil {
+                    throw SecretsError(.deleted, "the secret \"\(service)\" is deleted; undelete it to read it again")
+                }
+                let id: UUID = try row.decode("id")
+                var sealed = row
+                if let version, version != metadata.version {
+                    guard let past = results[3].first else {
+                        throw SecretsError(.notFound, "the secret \"\(service)\" has no version \(version)")
+                    }
+                    sealed = past
+                    metadata.version = version
+                    metadata.createdAt = try past.decode("created_at")
+                }
+                guard let keyRow = results[0].first else {
+                    throw SecretsError(.cannotOpen, "the secret \"\(service)\" has no subject key to open it with")
+                }
+                // The tenant's KEK is loaded from the database once per process and version.
+                let dek: SecureBytes
+                if let cached = try Self.keyring({ try keyring.cachedSubjectKey(caller.tenant, user: caller.subject, row: keyRow) }) {
+                    dek = cached
+                } else {
+                    dek = try await pooled.run { connection in
+                        try Self.keyring { try keyring.subjectKey(caller.tenant, user: caller.subject, row: keyRow, in: connection) }
+                    }
+                }
+                let plaintext = try Self.open(sealed, dek: dek, caller: caller, service: service, id: id, version: metadata.version)
+                return SecretValue(metadata: metadata, value: plaintext)
             }
             outcome = .success(value)
         } catch {
