@@ -124,7 +124,11 @@ public final class Connection {
     /// Sends a pipeline without waiting for its results; ``readPipeline(_:)`` reads them as they
     /// arrive, ``finishPipeline(_:)`` hands them over. ``pipeline(_:timeout:)`` is the three in a
     /// row; ``PooledConnection`` sends on the caller's thread and lets ``PostgresReactor`` wait.
-    func sendPipeline(_ statements: [Statement], timeout: Duration? = nil) throws -> PendingPipeline {
+    ///
+    /// `shared`: the connection stays in pipeline mode with other pipelines in flight (see
+    /// ``SharedConnection``); nothing is deallocated then, and statements beyond the cache's limit
+    /// are sent unnamed.
+    func sendPipeline(_ statements: [Statement], timeout: Duration? = nil, shared: Bool = false) throws -> PendingPipeline {
         precondition(!statements.isEmpty, "an empty pipeline")
         var batch = statements
         var trim = (first: false, last: false)
@@ -138,13 +142,13 @@ public final class Connection {
                 trim.last = true
             }
         }
-        if preparedNames.count + batch.count > Connection.preparedStatementLimit {
+        if !shared, preparedNames.count + batch.count > Connection.preparedStatementLimit {
             try simple("DEALLOCATE ALL")
             preparedNames.removeAll()
         }
 
         roundTrips += 1
-        guard PQenterPipelineMode(handle) == 1 else { throw connectionError() }
+        if !shared { guard PQenterPipelineMode(handle) == 1 else { throw connectionError() } }
         let pending = PendingPipeline(trimFirst: trim.first, trimLast: trim.last)
         pending.sent.reserveCapacity(batch.count * 2)
         do {
@@ -152,6 +156,13 @@ public final class Connection {
                 let name: String
                 if let cached = preparedNames[statement.sql] {
                     name = cached
+                } else if shared, preparedNames.count >= Connection.preparedStatementLimit {
+                    let ok = Connection.withBinds(statement.binds) { count, values, lengths, formats in
+                        PQsendQueryParams(handle, statement.sql, count, nil, values, lengths, formats, 0)
+                    }
+                    guard ok == 1 else { throw connectionError() }
+                    pending.sent.append(.execute)
+                    continue
                 } else {
                     nextStatementNumber += 1
                     name = "pg\(nextStatementNumber)"
@@ -168,7 +179,7 @@ public final class Connection {
             guard PQpipelineSync(handle) == 1 else { throw connectionError() }
         } catch {
             // Nothing usable was sent; the connection is left as broken as libpq says it is.
-            _ = PQexitPipelineMode(handle)
+            if !shared { _ = PQexitPipelineMode(handle) }
             throw error
         }
         return pending
@@ -179,18 +190,32 @@ public final class Connection {
     /// socket is readable and call again. Throws if the connection is lost.
     func readPipeline(_ pending: PendingPipeline) throws -> Bool {
         guard !pending.complete else { return true }
+        try consumeInput(failing: pending)
+        return try readAvailable(pending, shared: false)
+    }
+
+    /// Reads what the socket holds into libpq's buffer, without blocking.
+    func consumeInput(failing pending: PendingPipeline?) throws {
         guard PQconsumeInput(handle) == 1 else {
-            pending.discard()
-            _ = PQexitPipelineMode(handle)
-            throw connectionError()
+            let error = connectionError()
+            if let pending {
+                pending.discard()
+                _ = PQexitPipelineMode(handle)
+            }
+            throw error
         }
+    }
+
+    /// Hands `pending` the results libpq has already received, without reading the socket.
+    /// Returns `true` once its Sync has come. `shared`: stay in pipeline mode afterwards.
+    func readAvailable(_ pending: PendingPipeline, shared: Bool) throws -> Bool {
         while PQisBusy(handle) == 0 {
             guard let result = PQgetResult(handle) else {
                 // The end of one command's results. A lost connection, or a NULL where a result
                 // was due, ends the pipeline.
                 guard PQstatus(handle) == CONNECTION_OK, pending.currentAnswered else {
                     pending.discard()
-                    _ = PQexitPipelineMode(handle)
+                    if !shared { _ = PQexitPipelineMode(handle) }
                     throw PQstatus(handle) == CONNECTION_OK
                         ? PostgresError(.server, "libpq returned no result where one was due") : connectionError()
                 }
@@ -204,7 +229,7 @@ public final class Connection {
                 PQclear(result)
                 pending.complete = true
                 pending.synced = status == PGRES_PIPELINE_SYNC
-                _ = PQexitPipelineMode(handle)
+                if !shared { _ = PQexitPipelineMode(handle) }
                 return true
             }
             if pending.currentAnswered {
@@ -241,16 +266,16 @@ public final class Connection {
     /// The results of a pipeline ``readPipeline(_:)`` has read in full, or its first error.
     func finishPipeline(_ pending: PendingPipeline) throws -> [QueryResult] {
         precondition(pending.complete, "the pipeline has not been read yet")
-        defer { pending.discard() }
-        if let error = pending.firstError {
-            if PQstatus(handle) != CONNECTION_OK { throw connectionError() }
-            throw error
+        if pending.firstError != nil, PQstatus(handle) != CONNECTION_OK {
+            pending.discard()
+            throw connectionError()
         }
-        guard pending.synced else { throw connectionError() }
-        var results = pending.results.map(Connection.makeResult)
-        if pending.trimFirst { results.removeFirst() }
-        if pending.trimLast { results.removeLast() }
-        return results
+        return try pending.finish()
+    }
+
+    /// Puts the connection in pipeline mode for good (``SharedConnection``).
+    func enterPipelineMode() throws {
+        guard PQenterPipelineMode(handle) == 1 else { throw connectionError() }
     }
 
     /// The connection's socket, for waiting on it.
@@ -401,7 +426,7 @@ public final class Connection {
         }
     }
 
-    private static func makeResult(_ result: OpaquePointer) -> QueryResult {
+    static func makeResult(_ result: OpaquePointer) -> QueryResult {
         let columnCount = Int(PQnfields(result))
         let rowCount = Int(PQntuples(result))
         var names: [String] = []
@@ -489,6 +514,17 @@ final class PendingPipeline: @unchecked Sendable {
     func discard() {
         results.forEach { PQclear($0) }
         results.removeAll()
+    }
+
+    /// The results, or the first error (a pipeline read without its Sync counts as a lost connection).
+    func finish() throws -> [QueryResult] {
+        defer { discard() }
+        if let firstError { throw firstError }
+        guard synced else { throw PostgresError(.connectionLost, "the database connection ended in the middle of a pipeline") }
+        var converted = results.map(Connection.makeResult)
+        if trimFirst { converted.removeFirst() }
+        if trimLast { converted.removeLast() }
+        return converted
     }
 
     deinit { discard() }

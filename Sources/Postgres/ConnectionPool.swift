@@ -97,10 +97,7 @@ public final class PooledConnection: @unchecked Sendable {
             return try await run(check: check) { try $0.pipeline(statements, timeout: timeout) }
         }
         let pending = try connection.sendPipeline(statements, timeout: timeout)
-        // Resumed on the event loop the request runs on, when there is one: resumed from the
-        // reactor's thread it would continue on any loop and hop back to write its response.
-        // Only the singleton group's loops, which are never shut down, are trusted with it.
-        let home = MultiThreadedEventLoopGroup.currentEventLoop.flatMap { Self.isLongLived($0) ? $0 : nil }
+        let home = PostgresReactor.homeLoop()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             @Sendable func finish(_ outcome: Result<Void, Error>) {
                 if let home { home.execute { continuation.resume(with: outcome) } } else { continuation.resume(with: outcome) }
@@ -124,12 +121,6 @@ public final class PooledConnection: @unchecked Sendable {
             }
         }
         return try connection.finishPipeline(pending)
-    }
-
-    private static let singletonLoops = Set(MultiThreadedEventLoopGroup.singleton.makeIterator().map { ObjectIdentifier($0) })
-
-    private static func isLongLived(_ loop: any EventLoop) -> Bool {
-        singletonLoops.contains(ObjectIdentifier(loop))
     }
 
     /// Whether a pipeline's parameters are small enough to be sent without ever filling the
@@ -158,9 +149,16 @@ public final class ConnectionPool: Sendable {
     public struct Options: Sendable {
         public var maxConnections: Int
         public var acquireTimeout: Duration
+        /// How many of the connections ``ConnectionPool/pipeline(_:timeout:)`` may share among
+        /// concurrent callers (0: it checks one out like any other work).
+        public var sharedConnections: Int
         public init(maxConnections: Int = 10, acquireTimeout: Duration = .seconds(10)) {
+            self.init(maxConnections: maxConnections, acquireTimeout: acquireTimeout, sharedConnections: 4)
+        }
+        public init(maxConnections: Int = 10, acquireTimeout: Duration = .seconds(10), sharedConnections: Int) {
             self.maxConnections = max(1, maxConnections)
             self.acquireTimeout = acquireTimeout
+            self.sharedConnections = max(0, min(sharedConnections, self.maxConnections))
         }
     }
 
@@ -184,6 +182,9 @@ public final class ConnectionPool: Sendable {
 
     private struct State {
         var idle: [PooledConnection] = []
+        /// Connections in ``ConnectionPool/pipeline(_:timeout:)``'s use; counted in `open`.
+        var shared: [SharedConnection] = []
+        var sharedOpening = 0
         var open = 0
         var waiters: [Waiter] = []
         var nextID = 0
@@ -228,6 +229,111 @@ public final class ConnectionPool: Sendable {
         }
     }
 
+    /// Runs one pipeline — one implicit transaction, one round trip — on a connection it may
+    /// share with other callers' pipelines in flight (see ``SharedConnection``). For statements
+    /// that need nothing from the session beyond their own transaction, like a REST request's
+    /// settings and query. Large pipelines, and a pool without shared connections, check a
+    /// connection out instead.
+    public func pipeline(_ statements: [Statement], timeout: Duration? = nil) async throws -> [QueryResult] {
+        guard !statements.isEmpty else { return [] }
+        guard options.sharedConnections > 0, PooledConnection.isSmall(statements) else {
+            return try await withConnection { try await $0.pipeline(statements, timeout: timeout) }
+        }
+        var retried = false
+        while true {
+            guard let connection = try await sharedConnection() else {
+                return try await withConnection { try await $0.pipeline(statements, timeout: timeout) }
+            }
+            do {
+                return try await connection.pipeline(statements, timeout: timeout, home: PostgresReactor.homeLoop())
+            } catch let error as PostgresError where error.sqlState == "26000" && !retried {
+                // A statement another caller's pipeline was preparing failed or was skipped with
+                // that pipeline; this one's transaction did nothing. Send it again, prepared afresh.
+                retried = true
+            } catch let error as PostgresError where error.isConnectionFailure {
+                retire(connection)
+                // As for a checked-out connection's first unit of work: the server dropped the
+                // connection (a restart, say); retry once on a fresh one.
+                guard !retried else { throw error }
+                logger.warning("database connection lost; reconnecting", metadata: ["error": "\(error.message)"])
+                retried = true
+            }
+        }
+    }
+
+    /// How long a shared connection's oldest pipeline may wait before others stop queueing behind it.
+    static let stall: Duration = .milliseconds(20)
+
+    /// The shared connection with the fewest pipelines in flight, opening another while all are
+    /// busy and the bound allows; `nil` when none is free of a slow statement and no slot is free
+    /// (then the caller checks a connection out).
+    private func sharedConnection() async throws -> SharedConnection? {
+        while true {
+            enum Choice { case use(SharedConnection), open, wait, none, closed }
+            let now = ContinuousClock.now
+            let choice: Choice = state.withLock { state in
+                if state.closed { return .closed }
+                // A connection whose oldest pipeline has waited past `stall` is busy with a slow
+                // statement: pipelines sent behind it would wait for it too.
+                var best: (connection: SharedConnection, inFlight: Int)?
+                for connection in state.shared {
+                    let load = connection.load
+                    if let oldest = load.oldest, now - oldest > Self.stall { continue }
+                    if best == nil || load.inFlight < best!.inFlight { best = (connection, load.inFlight) }
+                }
+                let canOpen = state.shared.count + state.sharedOpening < options.sharedConnections && state.open < options.maxConnections
+                if canOpen, best == nil || best!.inFlight > 0 {
+                    state.open += 1
+                    state.sharedOpening += 1
+                    return .open
+                }
+                if let best { return .use(best.connection) }
+                // One is being opened: wait for it rather than take a slot of its own.
+                return state.sharedOpening > 0 ? .wait : .none
+            }
+            switch choice {
+            case .closed:
+                throw PostgresError(.poolClosed, "the connection pool is closed")
+            case .none:
+                return nil
+            case .wait:
+                try await Task.sleep(for: .milliseconds(1))
+            case .use(let connection):
+                if connection.isUsable { return connection }
+                retire(connection)
+            case .open:
+                let configuration = self.configuration
+                do {
+                    let connection = try await withCheckedThrowingContinuation { continuation in
+                        DispatchQueue.global().async { continuation.resume(with: Result { try SharedConnection.open(configuration) }) }
+                    }
+                    let kept = state.withLock { state -> Bool in
+                        state.sharedOpening -= 1
+                        if state.closed { return false }
+                        state.shared.append(connection)
+                        return true
+                    }
+                    if !kept { freeSlot() }
+                    return connection
+                } catch {
+                    state.withLock { $0.sharedOpening -= 1 }
+                    freeSlot()
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// Drops a shared connection that failed or that the server closed, and frees its slot.
+    private func retire(_ connection: SharedConnection) {
+        let removed = state.withLock { state -> Bool in
+            guard let index = state.shared.firstIndex(where: { $0 === connection }) else { return false }
+            state.shared.remove(at: index)
+            return true
+        }
+        if removed { freeSlot() }
+    }
+
     /// Runs one parameterised statement on any connection.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> QueryResult {
@@ -254,7 +360,8 @@ public final class ConnectionPool: Sendable {
             state.closed = true
             let idle = state.idle
             let waiters = state.waiters
-            state.open -= idle.count
+            state.open -= idle.count + state.shared.count
+            state.shared.removeAll()
             state.idle.removeAll()
             state.waiters.removeAll()
             return (idle, waiters)
@@ -396,3 +503,4 @@ public final class ConnectionPool: Sendable {
         _ = dropped
     }
 }
+

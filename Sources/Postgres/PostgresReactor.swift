@@ -1,5 +1,7 @@
 import CLibPQ
 import Foundation
+import NIOCore
+import NIOPosix
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +28,15 @@ final class PostgresReactor: @unchecked Sendable {
 
     private let epoll: Int32
     private let handlers = Mutex<[Int32: Handler]>([:])
+
+    /// The event loop to resume a caller on: the one it runs on, when there is one. Resumed from
+    /// the reactor's thread it would continue on any loop and hop back to write its response.
+    /// Only the singleton group's loops, which are never shut down, are trusted with it.
+    static func homeLoop() -> (any EventLoop)? {
+        MultiThreadedEventLoopGroup.currentEventLoop.flatMap { singletonLoops.contains(ObjectIdentifier($0)) ? $0 : nil }
+    }
+
+    private static let singletonLoops = Set(MultiThreadedEventLoopGroup.singleton.makeIterator().map { ObjectIdentifier($0) })
 
     private init() {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))

@@ -109,3 +109,122 @@ struct UUIDTextTests {
         }
     }
 }
+
+@Suite("Pipelines sharing a connection")
+struct SharedPipelineTests {
+    private func pool(max: Int = 1, shared: Int = 1) throws -> ConnectionPool {
+        ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: max, sharedConnections: shared))
+    }
+
+    @Test("each pipeline on a shared connection is its own transaction: settings do not leak, an error stays in its pipeline")
+    func isolation() async throws {
+        let pool = try pool()
+        defer { pool.close() }
+        let outcomes = try await withThrowingTaskGroup(of: (Int, Result<(tag: String, pid: Int), PostgresError>).self) { group in
+            for index in 0..<120 {
+                group.addTask {
+                    var statements = [Statement("SELECT set_config('request.tag', $1, true)", ["t\(index)"])]
+                    if index % 7 == 0 { statements.append(Statement("SELECT 1 / $1::int", [0])) }
+                    statements.append(Statement("SELECT current_setting('request.tag') AS tag, pg_backend_pid() AS pid"))
+                    do {
+                        let results = try await pool.pipeline(statements)
+                        let row = results.last!.first!
+                        return (index, .success((try row.decode("tag"), try row.decode("pid"))))
+                    } catch let error as PostgresError {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            var outcomes: [Int: Result<(tag: String, pid: Int), PostgresError>] = [:]
+            for try await (index, outcome) in group { outcomes[index] = outcome }
+            return outcomes
+        }
+        var pids: Set<Int> = []
+        for (index, outcome) in outcomes {
+            switch outcome {
+            case .success(let answer):
+                #expect(index % 7 != 0)
+                #expect(answer.tag == "t\(index)")
+                pids.insert(answer.pid)
+            case .failure(let error):
+                #expect(index % 7 == 0)
+                #expect(error.sqlState == "22012")
+            }
+        }
+        #expect(pids.count == 1)  // one connection carried them all
+        let after = try await pool.pipeline([Statement("SELECT coalesce(current_setting('request.tag', true), '') AS tag")])
+        #expect(try after[0].first!.decode("tag", as: String.self) == "")
+    }
+
+    @Test("a statement whose preparation was skipped with another pipeline's error is prepared again, not failed")
+    func preparedAgain() async throws {
+        let pool = try pool()
+        defer { pool.close() }
+        for pair in 0..<40 {
+            // A new statement text per pair: the failing pipeline prepares it and its error skips that.
+            let fresh = "SELECT $1::int AS n /* pair \(pair) */"
+            async let failing: PostgresError? = {
+                do {
+                    _ = try await pool.pipeline([Statement("SELECT 1 / $1::int", [0]), Statement(fresh, [1])])
+                    return nil
+                } catch {
+                    return error as? PostgresError
+                }
+            }()
+            async let fine: [QueryResult] = pool.pipeline([Statement(fresh, [pair])])
+            let answer = try await fine
+            #expect(try answer[0].first!.decode("n", as: Int.self) == pair)
+            let error = await failing
+            #expect(error?.sqlState == "22012")
+        }
+    }
+
+    @Test("a shared connection the server closed is replaced before the next pipeline")
+    func replaced() async throws {
+        let pool = try pool()
+        defer { pool.close() }
+        let owner = ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 1))
+        defer { owner.close() }
+        let before: Int = try await pool.pipeline([Statement("SELECT pg_backend_pid() AS pid")])[0].first!.decode("pid")
+        try await owner.query("SELECT pg_terminate_backend($1)", [before])
+        try await Task.sleep(for: .milliseconds(200))
+        let after: Int = try await pool.pipeline([Statement("SELECT pg_backend_pid() AS pid")])[0].first!.decode("pid")
+        #expect(after != before)
+        #expect(pool.statistics.open == 1)
+    }
+
+    @Test("pipelines do not queue behind a slow statement on a shared connection")
+    func slowStatement() async throws {
+        let pool = try pool(max: 3, shared: 1)
+        defer { pool.close() }
+        let slowDone = Flag()
+        // pg_stat_activity is per cluster: a unique text tells this test's statement apart.
+        let marker = UUID().lowercasedString
+        let slow = Task {
+            _ = try await pool.pipeline([Statement("SELECT pg_sleep(3) /* \(marker) */")])
+            slowDone.set()
+        }
+        // Wait until the slow statement runs on the server (a loaded machine may take a while to connect).
+        let observer = ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 1))
+        defer { observer.close() }
+        while try await observer.query(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active' AND query = $1", ["SELECT pg_sleep(3) /* \(marker) */"]
+        ).first!.decode("n", as: Int.self) == 0 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await Task.sleep(for: .milliseconds(50))  // past the point where others stop queueing behind it
+        for index in 0..<5 {
+            let n: Int = try await pool.pipeline([Statement("SELECT $1::int AS n", [index])])[0].first!.decode("n")
+            #expect(n == index)
+        }
+        #expect(!slowDone.isSet)  // answered while the slow statement still ran
+        try await slow.value
+    }
+}
+
+private final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}

@@ -58,22 +58,20 @@ public final class SubjectRegistry: Sendable {
         // "already registered". The UPDATE writes only when last_seen_at is stale; the SELECT (a
         // fresh snapshot, after both) says whose subject it is — also when another process
         // registered it a moment ago.
-        let results = try await pool.withConnection { connection in
-            try await connection.pipeline([
-                Statement(
-                    """
-                    INSERT INTO auth.users (id, tenant_id, last_seen_at) VALUES ($1, $2, now())
-                    ON CONFLICT DO NOTHING
-                    """, [subject, tenant]),
-                Statement(
-                    """
-                    UPDATE auth.users SET last_seen_at = now()
-                    WHERE id = $1 AND tenant_id = $2
-                      AND (last_seen_at IS NULL OR last_seen_at < now() - make_interval(secs => $3::double precision))
-                    """, [subject, tenant, interval]),
-                Statement("SELECT tenant_id FROM auth.users WHERE id = $1", [subject]),
-            ])
-        }
+        let results = try await pool.pipeline([
+            Statement(
+                """
+                INSERT INTO auth.users (id, tenant_id, last_seen_at) VALUES ($1, $2, now())
+                ON CONFLICT DO NOTHING
+                """, [subject, tenant]),
+            Statement(
+                """
+                UPDATE auth.users SET last_seen_at = now()
+                WHERE id = $1 AND tenant_id = $2
+                  AND (last_seen_at IS NULL OR last_seen_at < now() - make_interval(secs => $3::double precision))
+                """, [subject, tenant, interval]),
+            Statement("SELECT tenant_id FROM auth.users WHERE id = $1", [subject]),
+        ])
         // Deleted between the statements (erasure racing a request): nothing to remember.
         guard let owner: UUID = try results[2].first?.decode("tenant_id") else { return }
         // Counted from when the check finished: a slow round trip must not eat the interval.

@@ -47,9 +47,7 @@ struct RESTHandler: Sendable {
 
         let results: [QueryResult]
         do {
-            results = try await pool.withConnection { connection in
-                try await connection.pipeline([Self.settings(caller)] + plan.statements)
-            }
+            results = try await pool.pipeline([Self.settings(caller)] + plan.statements)
         } catch let error as PostgresError {
             if error.sqlState == "42501", let explained = plan.explainRejection(policies: policies) {
                 try await recordDenial(explained, caller: caller, table: table, command: command, facts: facts)
