@@ -261,7 +261,7 @@ public final class ConnectionPool: Sendable {
         }
     }
 
-    /// How long a shared connection's oldest pipeline may wait before others stop queueing behind it.
+    /// How long a shared connection may answer nothing before others stop queueing behind it.
     static let stall: Duration = .milliseconds(20)
 
     /// The shared connection with the fewest pipelines in flight, opening another while all are
@@ -271,19 +271,22 @@ public final class ConnectionPool: Sendable {
         while true {
             enum Choice { case use(SharedConnection), open, wait, none, closed }
             let now = ContinuousClock.now
+            var dropped: PooledConnection?
+            defer { _ = dropped }  // closed outside the lock
             let choice: Choice = state.withLock { state in
                 if state.closed { return .closed }
-                // A connection whose oldest pipeline has waited past `stall` is busy with a slow
-                // statement: pipelines sent behind it would wait for it too.
+                // A connection that has answered nothing for `stall` is busy with a slow statement:
+                // pipelines sent behind it would wait for it too.
                 var best: (connection: SharedConnection, inFlight: Int)?
                 for connection in state.shared {
                     let load = connection.load
-                    if let oldest = load.oldest, now - oldest > Self.stall { continue }
+                    if let since = load.stuckSince, now - since > Self.stall { continue }
                     if best == nil || load.inFlight < best!.inFlight { best = (connection, load.inFlight) }
                 }
-                let canOpen = state.shared.count + state.sharedOpening < options.sharedConnections && state.open < options.maxConnections
-                if canOpen, best == nil || best!.inFlight > 0 {
-                    state.open += 1
+                let wanted = state.shared.count + state.sharedOpening < options.sharedConnections && (best == nil || best!.inFlight > 0)
+                if wanted, state.open < options.maxConnections || !state.idle.isEmpty {
+                    // With the pool full, an idle checked-out-style connection gives up its slot.
+                    if state.open < options.maxConnections { state.open += 1 } else { dropped = state.idle.removeFirst() }
                     state.sharedOpening += 1
                     return .open
                 }

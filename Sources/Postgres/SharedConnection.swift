@@ -16,13 +16,14 @@ import Synchronization
 final class SharedConnection: @unchecked Sendable {
     private struct Waiting {
         let pending: PendingPipeline
-        let sent: ContinuousClock.Instant
         /// Resumes the caller: with `nil` once the results are in, else with the connection's failure.
         let resume: @Sendable (PostgresError?) -> Void
     }
 
     private struct State {
         var queue: [Waiting] = []
+        /// When the queue last moved: became non-empty, or had a pipeline answered.
+        var lastProgress = ContinuousClock.now
         var watching = false
         var broken = false
     }
@@ -43,9 +44,11 @@ final class SharedConnection: @unchecked Sendable {
         return SharedConnection(connection: connection)
     }
 
-    /// Pipelines sent and not yet answered, and when the oldest of them was sent.
-    var load: (inFlight: Int, oldest: ContinuousClock.Instant?) {
-        lock.withLock { (state.queue.count, state.queue.first?.sent) }
+    /// Pipelines sent and not yet answered, and — when there are any — since when none has been
+    /// answered. A connection that answers nothing for long is busy with a slow statement; one
+    /// that answers steadily is merely loaded.
+    var load: (inFlight: Int, stuckSince: ContinuousClock.Instant?) {
+        lock.withLock { (state.queue.count, state.queue.isEmpty ? nil : state.lastProgress) }
     }
 
     /// Whether the connection can take pipelines: not failed, and — when nothing is in flight to
@@ -81,7 +84,8 @@ final class SharedConnection: @unchecked Sendable {
                 resume(.failure(error))
                 return
             }
-            state.queue.append(Waiting(pending: pending, sent: .now) { failure in resume(failure.map { .failure($0) } ?? .success(pending)) })
+            if state.queue.isEmpty { state.lastProgress = .now }
+            state.queue.append(Waiting(pending: pending) { failure in resume(failure.map { .failure($0) } ?? .success(pending)) })
             let startWatching = !state.watching
             state.watching = true
             lock.unlock()
@@ -113,6 +117,7 @@ final class SharedConnection: @unchecked Sendable {
                 while let head = state.queue.first, try connection.readAvailable(head.pending, shared: true) {
                     done.append(state.queue.removeFirst())
                 }
+                if !done.isEmpty { state.lastProgress = .now }
             } catch {
                 problem = error as? PostgresError ?? PostgresError(.connectionLost, "\(error)")
             }
