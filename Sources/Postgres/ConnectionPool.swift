@@ -167,7 +167,10 @@ public final class ConnectionPool: Sendable {
         public var open: Int
         public var idle: Int
         public var waiting: Int
-        public var inUse: Int { open - idle }
+        /// Connections carrying ``ConnectionPool/pipeline(_:timeout:)``'s shared pipelines.
+        public var shared: Int = 0
+        /// Connections checked out right now (shared ones not counted).
+        public var inUse: Int { open - idle - shared }
     }
 
     private enum Grant {
@@ -203,7 +206,7 @@ public final class ConnectionPool: Sendable {
     }
 
     public var statistics: Statistics {
-        state.withLock { Statistics(open: $0.open, idle: $0.idle.count, waiting: $0.waiters.count) }
+        state.withLock { Statistics(open: $0.open, idle: $0.idle.count, waiting: $0.waiters.count, shared: $0.shared.count) }
     }
 
     /// Checks out a connection for the duration of `body`.

@@ -60,10 +60,9 @@ public enum GatewayApplication {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: openAPI)))
         }
         router.get("/metrics") { _, _ in
-            let statistics = services.pool.statistics
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            let text = services.metrics.render(pool: (statistics.open, statistics.idle, statistics.waiting))
+            let text = services.metrics.render(pool: services.pool.statistics)
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Policy
+import Postgres
 import Synchronization
 
 /// Counters the gateway exposes at `/metrics` in Prometheus' text format.
@@ -35,7 +36,7 @@ public final class GatewayMetrics: Sendable {
     }
 
     /// The exposition text, pool figures included.
-    func render(pool: (open: Int, idle: Int, waiting: Int)) -> String {
+    func render(pool: ConnectionPool.Statistics) -> String {
         let snapshot = state.withLock { $0 }
         var lines: [String] = []
         lines.append("# HELP gateway_http_requests_total HTTP requests by route template, method and status.")
@@ -58,8 +59,9 @@ public final class GatewayMetrics: Sendable {
         }
         lines.append("# HELP gateway_db_pool_connections Database connections by state.")
         lines.append("# TYPE gateway_db_pool_connections gauge")
-        lines.append("gateway_db_pool_connections{state=\"in_use\"} \(pool.open - pool.idle)")
+        lines.append("gateway_db_pool_connections{state=\"in_use\"} \(pool.inUse)")
         lines.append("gateway_db_pool_connections{state=\"idle\"} \(pool.idle)")
+        lines.append("gateway_db_pool_connections{state=\"shared\"} \(pool.shared)")
         lines.append("# HELP gateway_db_pool_waiting Requests waiting for a database connection.")
         lines.append("# TYPE gateway_db_pool_waiting gauge")
         lines.append("gateway_db_pool_waiting \(pool.waiting)")
