@@ -74,7 +74,10 @@ struct PoolTests {
 
     @Test("many concurrent tasks share a small pool")
     func concurrency() async throws {
-        let pool = ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 4))
+        // 200 tasks queue for 4 connections; the whole test suite runs at once on a 2-core CI
+        // machine, so the checkout timeout is generous: this tests sharing, not speed.
+        let pool = ConnectionPool(
+            configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 4, acquireTimeout: .seconds(60)))
         defer { pool.close() }
         let total = try await withThrowingTaskGroup(of: Int.self) { group in
             for i in 0..<200 {

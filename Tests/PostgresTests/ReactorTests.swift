@@ -5,8 +5,10 @@ import Testing
 
 @Suite("Pipelines read by the reactor")
 struct ReactorTests {
+    // Many tasks queue for few connections while the whole suite runs on two cores: the checkout
+    // timeout is generous, since these tests are about results, not speed.
     private func pool(_ size: Int = 4) throws -> ConnectionPool {
-        ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: size))
+        ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: size, acquireTimeout: .seconds(60)))
     }
 
     private func cells(_ results: [QueryResult]) -> [[String?]] {
@@ -113,7 +115,9 @@ struct UUIDTextTests {
 @Suite("Pipelines sharing a connection")
 struct SharedPipelineTests {
     private func pool(max: Int = 1, shared: Int = 1) throws -> ConnectionPool {
-        ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: max, sharedConnections: shared))
+        ConnectionPool(
+            configuration: try TestDatabase.ownerConfiguration(),
+            options: .init(maxConnections: max, acquireTimeout: .seconds(60), sharedConnections: shared))
     }
 
     @Test("each pipeline on a shared connection is its own transaction: settings do not leak, an error stays in its pipeline")
