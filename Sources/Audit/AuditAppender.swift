@@ -127,7 +127,7 @@ public final class AuditAppender: Sendable {
                 for pending in batch { await write([pending], tenant: tenant) }
                 return
             }
-            logger.error("audit append failed", metadata: ["tenant": "\(tenant.uuidString.lowercased())", "entries": "\(batch.count)", "error": "\(error)"])
+            logger.error("audit append failed", metadata: ["tenant": "\(tenant.lowercasedString)", "entries": "\(batch.count)", "error": "\(error)"])
             for pending in batch { pending.continuation.resume(throwing: error) }
         }
     }
@@ -186,7 +186,7 @@ public final class AuditAppender: Sendable {
     /// Links events onto the locked head: seq, `at` (database clock), prev_hash, hash.
     private static func chain(_ events: [PreparedEvent], tenant: UUID, head: QueryResult) throws -> [AuditEntry] {
         guard let row = head.first else {
-            throw AuditError(.chainCorrupt, "audit head of tenant \(tenant.uuidString.lowercased()) is missing")
+            throw AuditError(.chainCorrupt, "audit head of tenant \(tenant.lowercasedString) is missing")
         }
         var seq: Int64 = try row.decode("seq")
         var previous: [UInt8] = try row.decode("hash")

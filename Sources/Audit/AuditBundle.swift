@@ -294,7 +294,7 @@ public struct CodableEntry: Codable, Sendable {
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(entry.tenantID.uuidString.lowercased(), forKey: .tenantID)
+        try c.encode(entry.tenantID.lowercasedString, forKey: .tenantID)
         try c.encode(entry.seq, forKey: .seq)
         try c.encode(entry.at, forKey: .at)
         try c.encode(entry.actor, forKey: .actor)
@@ -338,7 +338,7 @@ public struct CodableCheckpoint: Codable, Sendable {
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(checkpoint.tenantID.uuidString.lowercased(), forKey: .tenantID)
+        try c.encode(checkpoint.tenantID.lowercasedString, forKey: .tenantID)
         try c.encode(checkpoint.seq, forKey: .seq)
         try c.encode(Hex.encode(checkpoint.headHash), forKey: .headHash)
         try c.encode(Hex.encode(checkpoint.previousCheckpointHash), forKey: .previousCheckpointHash)
@@ -368,7 +368,7 @@ extension AuditBundle.Manifest {
         try c.encode(format, forKey: .format)
         try c.encode(version, forKey: .version)
         try c.encode(encoding, forKey: .encoding)
-        try c.encode(tenantID.uuidString.lowercased(), forKey: .tenantID)
+        try c.encode(tenantID.lowercasedString, forKey: .tenantID)
         try c.encode(exportedAt, forKey: .exportedAt)
         try c.encode(fromSeq, forKey: .fromSeq)
         try c.encode(head, forKey: .head)

@@ -45,7 +45,7 @@ public struct AuditCheckpoint: Sendable, Hashable {
     public func signingMessage() -> [UInt8] {
         var out = CanonicalEncoding.checkpointDomain
         CanonicalEncoding.appendField("v1", to: &out)
-        CanonicalEncoding.appendField(tenantID.uuidString.lowercased(), to: &out)
+        CanonicalEncoding.appendField(tenantID.lowercasedString, to: &out)
         CanonicalEncoding.appendField(String(seq), to: &out)
         CanonicalEncoding.appendField(headHash, to: &out)
         CanonicalEncoding.appendField(previousCheckpointHash, to: &out)
@@ -107,7 +107,7 @@ public struct AuditCheckpointer: Sendable {
                             AuditSQL.begin, AuditSQL.lockHead(tenant), AuditSQL.lastCheckpoint(tenant),
                         ])
                         guard let head = results[1].first, try head.decode("seq", as: Int64.self) > 0 else {
-                            throw AuditError(.emptyChain, "tenant \(tenant.uuidString.lowercased()) has no audit entries to checkpoint")
+                            throw AuditError(.emptyChain, "tenant \(tenant.lowercasedString) has no audit entries to checkpoint")
                         }
                         let previous = try results[2].first.map(AuditSQL.checkpoint)
                         let seq: Int64 = try head.decode("seq")
@@ -152,7 +152,7 @@ public struct AuditCheckpointer: Sendable {
                 checkpoints.append(try await checkpoint(tenant: tenant))
             } catch {
                 let error = AuditError.wrap(error, "audit checkpoint failed")
-                logger.error("audit checkpoint failed", metadata: ["tenant": "\(tenant.uuidString.lowercased())", "error": "\(error)"])
+                logger.error("audit checkpoint failed", metadata: ["tenant": "\(tenant.lowercasedString)", "error": "\(error)"])
                 failures[tenant] = error
             }
         }

@@ -107,7 +107,7 @@ public struct AuditEntry: Sendable, Hashable {
     public func canonicalEncoding() -> [UInt8] {
         var out = CanonicalEncoding.entryDomain
         CanonicalEncoding.appendField("v1", to: &out)
-        CanonicalEncoding.appendField(tenantID.uuidString.lowercased(), to: &out)
+        CanonicalEncoding.appendField(tenantID.lowercasedString, to: &out)
         CanonicalEncoding.appendField(String(seq), to: &out)
         CanonicalEncoding.appendField(at, to: &out)
         CanonicalEncoding.appendField(actor, to: &out)

@@ -80,7 +80,7 @@ public struct VerificationReport: Sendable, Codable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(tenantID.uuidString.lowercased(), forKey: .tenantID)
+        try container.encode(tenantID.lowercasedString, forKey: .tenantID)
         try container.encode(entriesChecked, forKey: .entriesChecked)
         try container.encode(checkpointsChecked, forKey: .checkpointsChecked)
         try container.encode(firstSeq, forKey: .firstSeq)
@@ -101,7 +101,7 @@ public struct VerificationReport: Sendable, Codable {
     public var summary: String {
         let range = firstSeq.map { "seq \($0)…\(lastSeq ?? $0)" } ?? "no entries"
         var lines = [
-            "\(isValid ? "OK" : "FAILED"): tenant \(tenantID.uuidString.lowercased()), \(entriesChecked) entries (\(range)), "
+            "\(isValid ? "OK" : "FAILED"): tenant \(tenantID.lowercasedString), \(entriesChecked) entries (\(range)), "
                 + "\(checkpointsChecked) checkpoints" + (lastVerifiedCheckpoint.map { ", last good checkpoint at seq \($0)" } ?? "")
         ]
         lines += failures.map { "  " + $0.description }
@@ -151,7 +151,7 @@ public struct AuditVerifier: Sendable {
         for checkpoint in checkpoints {
             report.checkpointsChecked += 1
             if checkpoint.tenantID != report.tenantID {
-                fail(.malformed, checkpoint.seq, "checkpoint belongs to tenant \(checkpoint.tenantID.uuidString.lowercased())")
+                fail(.malformed, checkpoint.seq, "checkpoint belongs to tenant \(checkpoint.tenantID.lowercasedString)")
                 continue
             }
             if checkpoint.previousCheckpointHash != previousHash {
@@ -184,7 +184,7 @@ public struct AuditVerifier: Sendable {
             }
         }
         if entry.tenantID != report.tenantID {
-            fail(.malformed, entry.seq, "entry belongs to tenant \(entry.tenantID.uuidString.lowercased())")
+            fail(.malformed, entry.seq, "entry belongs to tenant \(entry.tenantID.lowercasedString)")
         }
         let computed = entry.computedHash()
         if computed != entry.hash {

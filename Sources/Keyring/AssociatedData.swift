@@ -23,19 +23,14 @@ public enum AssociatedData {
     }
 
     static func tenantKey(tenant: UUID, version: Int, root: Int) -> [UInt8] {
-        encode("pgw.kek.v1", [tenant.lowercased, String(version), String(root)])
+        encode("pgw.kek.v1", [tenant.lowercasedString, String(version), String(root)])
     }
 
     static func subjectKey(tenant: UUID, user: UUID, kekVersion: Int) -> [UInt8] {
-        encode("pgw.dek.v1", [tenant.lowercased, user.lowercased, String(kekVersion)])
+        encode("pgw.dek.v1", [tenant.lowercasedString, user.lowercasedString, String(kekVersion)])
     }
 
     static func tenantSecret(tenant: UUID, purpose: String, kekVersion: Int) -> [UInt8] {
-        encode("pgw.tenant_secret.v1", [tenant.lowercased, purpose, String(kekVersion)])
+        encode("pgw.tenant_secret.v1", [tenant.lowercasedString, purpose, String(kekVersion)])
     }
-}
-
-extension UUID {
-    /// The canonical lowercase text form used in associated data.
-    var lowercased: String { uuidString.lowercased() }
 }

@@ -147,7 +147,7 @@ public final class Keyring: Sendable {
             "SELECT version, root_version, nonce, wrapped_key FROM keyring.tenant_keys WHERE tenant_id = $1 AND version = $2",
             [tenant, version]).first
         else {
-            throw KeyringError(.keyMissing, "tenant \(tenant.lowercased) has no key version \(version)")
+            throw KeyringError(.keyMissing, "tenant \(tenant.lowercasedString) has no key version \(version)")
         }
         return try tenantKey(tenant, row: row)
     }
@@ -160,11 +160,11 @@ public final class Keyring: Sendable {
         guard rootVersion == root.version else {
             throw KeyringError(
                 .rootRotationInProgress,
-                "key version \(version) of tenant \(tenant.lowercased) is wrapped under root version \(rootVersion); this process holds root version \(root.version)")
+                "key version \(version) of tenant \(tenant.lowercasedString) is wrapped under root version \(rootVersion); this process holds root version \(root.version)")
         }
         let key = try Self.unwrap(
             row, key: root.key, associatedData: AssociatedData.tenantKey(tenant: tenant, version: version, root: rootVersion),
-            what: "key version \(version) of tenant \(tenant.lowercased)")
+            what: "key version \(version) of tenant \(tenant.lowercasedString)")
         keks.withLock { $0[identity] = key }
         return key
     }
@@ -212,7 +212,7 @@ public final class Keyring: Sendable {
     ) throws -> SecureBytes? {
         if try row.decode("destroyed", as: Bool.self) {
             deks.withLock { cache in cache = cache.filter { $0.key.tenant != tenant || $0.key.user != user } }
-            throw KeyringError(.subjectKeyDestroyed, "the key of subject \(user.lowercased) was destroyed; their secrets cannot be opened")
+            throw KeyringError(.subjectKeyDestroyed, "the key of subject \(user.lowercasedString) was destroyed; their secrets cannot be opened")
         }
         let kekVersion: Int = try row.decode("kek_version")
         let identity = DEKIdentity(tenant: tenant, user: user, kekVersion: kekVersion, nonce: try row.decode("nonce"))
@@ -220,7 +220,7 @@ public final class Keyring: Sendable {
         guard let kek = try loadKEK(kekVersion) else { return nil }
         let key = try Self.unwrap(
             row, key: kek, associatedData: AssociatedData.subjectKey(tenant: tenant, user: user, kekVersion: kekVersion),
-            what: "the key of subject \(user.lowercased)")
+            what: "the key of subject \(user.lowercasedString)")
         deks.withLock { cache in
             if cache.count >= Self.dekCacheCapacity { cache.removeAll() }
             cache[identity] = key
@@ -304,7 +304,7 @@ public final class Keyring: Sendable {
                 sealed.ciphertext, nonce: sealed.nonce, key: kek,
                 associatedData: AssociatedData.tenantSecret(tenant: tenant, purpose: purpose, kekVersion: sealed.kekVersion))
         } catch {
-            throw KeyringError(.unwrapFailed, "the \(purpose) of tenant \(tenant.lowercased) does not open: it was altered or moved")
+            throw KeyringError(.unwrapFailed, "the \(purpose) of tenant \(tenant.lowercasedString) does not open: it was altered or moved")
         }
     }
 

@@ -50,9 +50,9 @@ extension Keyring {
         let (target, previous, resumed) = try await Self.database {
             try await pool.transaction { connection in
                 guard try connection.query("SELECT 1 FROM public.tenants WHERE id = $1", [tenant]).first != nil else {
-                    throw KeyringError(.keyMissing, "tenant \(tenant.lowercased) does not exist")
+                    throw KeyringError(.keyMissing, "tenant \(tenant.lowercasedString) does not exist")
                 }
-                try connection.query("SELECT pg_advisory_xact_lock(hashtext('privacy-gateway keyring rotation'), hashtext($1))", [tenant.lowercased])
+                try connection.query("SELECT pg_advisory_xact_lock(hashtext('privacy-gateway keyring rotation'), hashtext($1))", [tenant.lowercasedString])
                 let live: [Int] = try connection.query(
                     "SELECT version FROM keyring.tenant_keys WHERE tenant_id = $1 AND retired_at IS NULL ORDER BY version", [tenant]
                 ).rows.map { try $0.decode("version") }
@@ -117,10 +117,10 @@ extension Keyring {
             let dek = try Self.unwrap(
                 row, key: try tenantKey(tenant, version: oldVersion, in: connection),
                 associatedData: AssociatedData.subjectKey(tenant: tenant, user: user, kekVersion: oldVersion),
-                what: "the key of subject \(user.lowercased)")
+                what: "the key of subject \(user.lowercasedString)")
             let (nonce, sealed) = try XChaCha20Poly1305.wrap(
                 dek, key: newKEK, associatedData: AssociatedData.subjectKey(tenant: tenant, user: user, kekVersion: target))
-            users.append(user.lowercased)
+            users.append(user.lowercasedString)
             nonces.append(Hex.encode(nonce))
             wrapped.append(Hex.encode(sealed))
         }
@@ -206,7 +206,7 @@ extension Keyring {
                         let kek = try Self.unwrap(
                             row, key: self.root.key,
                             associatedData: AssociatedData.tenantKey(tenant: tenant, version: version, root: self.root.version),
-                            what: "key version \(version) of tenant \(tenant.lowercased)")
+                            what: "key version \(version) of tenant \(tenant.lowercasedString)")
                         let (nonce, wrapped) = try XChaCha20Poly1305.wrap(
                             kek, key: newRoot, associatedData: AssociatedData.tenantKey(tenant: tenant, version: version, root: new.version))
                         try connection.query(

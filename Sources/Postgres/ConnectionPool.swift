@@ -99,9 +99,7 @@ public final class PooledConnection: @unchecked Sendable {
         let pending = try connection.sendPipeline(statements, timeout: timeout)
         let home = PostgresReactor.homeLoop()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            @Sendable func finish(_ outcome: Result<Void, Error>) {
-                if let home { home.execute { continuation.resume(with: outcome) } } else { continuation.resume(with: outcome) }
-            }
+            @Sendable func finish(_ outcome: Result<Void, Error>) { PostgresReactor.resume(continuation, with: outcome, on: home) }
             do {
                 try PostgresReactor.shared.watch(connection.socket) { [self] failure in
                     if let failure {
@@ -152,10 +150,7 @@ public final class ConnectionPool: Sendable {
         /// How many of the connections ``ConnectionPool/pipeline(_:timeout:)`` may share among
         /// concurrent callers (0: it checks one out like any other work).
         public var sharedConnections: Int
-        public init(maxConnections: Int = 10, acquireTimeout: Duration = .seconds(10)) {
-            self.init(maxConnections: maxConnections, acquireTimeout: acquireTimeout, sharedConnections: 4)
-        }
-        public init(maxConnections: Int = 10, acquireTimeout: Duration = .seconds(10), sharedConnections: Int) {
+        public init(maxConnections: Int = 10, acquireTimeout: Duration = .seconds(10), sharedConnections: Int = 4) {
             self.maxConnections = max(1, maxConnections)
             self.acquireTimeout = acquireTimeout
             self.sharedConnections = max(0, min(sharedConnections, self.maxConnections))

@@ -36,6 +36,12 @@ final class PostgresReactor: @unchecked Sendable {
         MultiThreadedEventLoopGroup.currentEventLoop.flatMap { singletonLoops.contains(ObjectIdentifier($0)) ? $0 : nil }
     }
 
+    /// Resumes a caller on `home` (see ``homeLoop()``) when there is one, else right here.
+    static func resume<T: Sendable>(_ continuation: CheckedContinuation<T, Error>, with outcome: Result<T, Error>, on home: (any EventLoop)?) {
+        guard let home else { return continuation.resume(with: outcome) }
+        home.execute { continuation.resume(with: outcome) }
+    }
+
     private static let singletonLoops = Set(MultiThreadedEventLoopGroup.singleton.makeIterator().map { ObjectIdentifier($0) })
 
     private init() {

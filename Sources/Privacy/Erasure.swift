@@ -87,8 +87,8 @@ extension PrivacyService {
                     [tenant, subject, try PostgresJSON(encoding: plan)]).first!
                 let id: UUID = try row.decode("id")
                 _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.deletion_requested", target: id.lowercased,
-                    details: ["request_id": .string(id.lowercased), "user_id": .string(subject.lowercased),
+                    "privacy.deletion_requested", target: id.lowercasedString,
+                    details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
                               "tables": .int(Int64(plan.tables.count)), "rows": .int(plan.tables.reduce(0) { $0 + $1.rows })]))
                 return id
             }
@@ -114,8 +114,8 @@ extension PrivacyService {
                              alreadyDone: ["pending", "processing", "completed", "partially_completed"],
                              set: "status = 'pending', confirmed_at = now()") { connection, owner in
             _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                "privacy.deletion_confirmed", target: id.lowercased,
-                details: ["request_id": .string(id.lowercased), "user_id": .string(owner.lowercased)]))
+                "privacy.deletion_confirmed", target: id.lowercasedString,
+                details: ["request_id": .string(id.lowercasedString), "user_id": .string(owner.lowercasedString)]))
         }
         return try await deletionStatus(tenant: tenant, id: id)
     }
@@ -127,8 +127,8 @@ extension PrivacyService {
                              from: ["received", "identity_verified", "pending", "on_hold", "awaiting_confirmation"],
                              alreadyDone: ["canceled"], set: "status = 'canceled', canceled_at = now()") { connection, owner in
             _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                "privacy.deletion_canceled", target: id.lowercased,
-                details: ["request_id": .string(id.lowercased), "user_id": .string(owner.lowercased)]))
+                "privacy.deletion_canceled", target: id.lowercasedString,
+                details: ["request_id": .string(id.lowercasedString), "user_id": .string(owner.lowercasedString)]))
         }
         return try await deletionStatus(tenant: tenant, id: id)
     }
@@ -142,8 +142,8 @@ extension PrivacyService {
             try connection.transaction { connection in
                 guard let row = try connection.query(
                     "SELECT status, user_id FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) FOR UPDATE",
-                    [tenant, id, subject.map { $0.lowercased } as String?]).first
-                else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercased) in this tenant") }
+                    [tenant, id, subject.map { $0.lowercasedString } as String?]).first
+                else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) in this tenant") }
                 let status: String = try row.decode("status")
                 if alreadyDone.contains(status) { return }
                 guard from.contains(status) else { throw PrivacyError(.invalidState, "the request is \(status)") }
@@ -217,7 +217,7 @@ extension PrivacyService {
     static func storedCertificate(_ connection: Connection, tenant: UUID, id: UUID) throws -> DeletionCertificate? {
         guard let row = try connection.query(
             "SELECT certificate::text AS c FROM public.data_deletion_requests WHERE tenant_id = $1 AND id = $2", [tenant, id]).first
-        else { throw PrivacyError(.notFound, "no deletion request \(id.lowercased) in this tenant") }
+        else { throw PrivacyError(.notFound, "no deletion request \(id.lowercasedString) in this tenant") }
         return try row.decodeIfPresent("c", as: String.self).map(DeletionCertificate.decode(json:))
     }
 
@@ -303,22 +303,22 @@ extension PrivacyService {
         let verification = DeletionCertificate.Verification(passed: passed, remaining: remaining, subjectKey: keyState, subjectRegistered: registered)
 
         var details: [String: AuditValue] = [
-            "request_id": .string(id.lowercased), "user_id": .string(subject.lowercased), "verified": .bool(passed),
+            "request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString), "verified": .bool(passed),
             "subject_key_shredded": .bool(shredded),
         ]
         details["tables"] = .object(Dictionary(uniqueKeysWithValues: tables.map { ($0.table, AuditValue.int($0.rows)) }))
         if shredded {
             _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
-                actor: "privacy-erasure", action: "keys.subject_shredded", target: id.lowercased,
-                details: ["user_id": .string(subject.lowercased)]))
+                actor: "privacy-erasure", action: "keys.subject_shredded", target: id.lowercasedString,
+                details: ["user_id": .string(subject.lowercasedString)]))
         }
         let receipt = try audit.append(in: connection, tenant: tenant, AuditEvent(
-            actor: "privacy-erasure", action: "privacy.deletion_completed", target: id.lowercased,
+            actor: "privacy-erasure", action: "privacy.deletion_completed", target: id.lowercasedString,
             outcome: passed ? .success : .failure, details: details))
         let completedAt = try connection.query(
             "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS t").first!.decode("t", as: String.self)
         let certificate = try DeletionCertificate(
-            requestID: id.lowercased, tenant: tenant.lowercased, subject: subject.lowercased,
+            requestID: id.lowercasedString, tenant: tenant.lowercasedString, subject: subject.lowercasedString,
             policyVersion: configuration.policyVersion, requestedAt: requestedAt, completedAt: completedAt,
             tables: tables, verification: verification,
             auditHead: .init(seq: receipt.seq, hash: Hex.encode(receipt.hash)),

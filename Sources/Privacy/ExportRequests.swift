@@ -22,8 +22,8 @@ extension PrivacyService {
                     "INSERT INTO public.data_export_requests (tenant_id, user_id, status, identity_verified_at) VALUES ($1, $2, 'pending', now()) RETURNING id",
                     [tenant, subject]).first!.decode("id")
                 _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.export_requested", target: id.lowercased,
-                    details: ["request_id": .string(id.lowercased), "user_id": .string(subject.lowercased)]))
+                    "privacy.export_requested", target: id.lowercasedString,
+                    details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString)]))
                 return id
             }
         }
@@ -42,7 +42,7 @@ extension PrivacyService {
 
     /// Where the gateway keeps the archive of an export request.
     public func archivePath(_ id: UUID) -> String {
-        URL(fileURLWithPath: configuration.exportDirectory).appendingPathComponent("\(id.lowercased).tar").path
+        URL(fileURLWithPath: configuration.exportDirectory).appendingPathComponent("\(id.lowercasedString).tar").path
     }
 
     /// Runs a pending (or interrupted) export: writes the archive (to `path`, default
@@ -68,11 +68,11 @@ extension PrivacyService {
                 let updated = try connection.query(
                     "UPDATE public.data_export_requests SET status = 'completed', completed_at = now(), manifest = $2, download_url = $3 "
                         + "WHERE id = $1 AND status = 'processing' RETURNING id",
-                    [id, manifestJSON, "/v1/privacy/exports/\(id.lowercased)/download"])
+                    [id, manifestJSON, "/v1/privacy/exports/\(id.lowercasedString)/download"])
                 guard updated.affectedRows == 1 else { return }
                 _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
-                    actor: "privacy-export", action: "privacy.export_completed", target: id.lowercased,
-                    details: ["request_id": .string(id.lowercased), "user_id": .string(subject.lowercased),
+                    actor: "privacy-export", action: "privacy.export_completed", target: id.lowercasedString,
+                    details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
                               "files": .int(Int64(manifest.files.count)),
                               "rows": .int(Int64(manifest.rowsByTable.values.reduce(0, +)))]))
             }
@@ -95,8 +95,8 @@ extension PrivacyService {
             SET download_token_hash = $4, download_expires_at = now() + make_interval(secs => $5)
             WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) AND status = 'completed'
             RETURNING \(PrivacyRequest.timestamp("download_expires_at"))
-            """, [tenant, id, subject.map { $0.lowercased } as String?, tokenHash(token), configuration.downloadTTLSeconds]).first
-        guard let row else { throw PrivacyError(.invalidState, "export \(id.lowercased) is not completed") }
+            """, [tenant, id, subject.map { $0.lowercasedString } as String?, tokenHash(token), configuration.downloadTTLSeconds]).first
+        guard let row else { throw PrivacyError(.invalidState, "export \(id.lowercasedString) is not completed") }
         return (token, try row.decode("download_expires_at"))
     }
 
@@ -117,8 +117,8 @@ extension PrivacyService {
                 else { return nil }
                 let tenant: UUID = try row.decode("tenant_id")
                 _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.export_downloaded", target: id.lowercased,
-                    details: ["request_id": .string(id.lowercased), "user_id": .string(try row.decode("subject"))]))
+                    "privacy.export_downloaded", target: id.lowercasedString,
+                    details: ["request_id": .string(id.lowercasedString), "user_id": .string(try row.decode("subject"))]))
                 return tenant
             }
         }

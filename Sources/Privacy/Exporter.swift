@@ -124,7 +124,7 @@ extension PrivacyService {
                     progress?(PrivacyProgress(table: table.qualifiedName, tableIndex: index + 1, tableCount: nodes.count, rows: rows))
                 }
                 let manifest = ExportManifest(
-                    tenant: tenant.lowercased, subject: subject.lowercased, requestID: requestID?.lowercased,
+                    tenant: tenant.lowercasedString, subject: subject.lowercasedString, requestID: requestID?.lowercasedString,
                     generatedAt: generatedAt, policyVersion: policyVersion, files: files, withheldColumns: withheld,
                     encrypted: passphrase != nil)
                 try tar.begin("manifest.json")

@@ -89,7 +89,3 @@ public final class PrivacyService: Sendable {
     static let tenantSetting = "current_setting('privacy.tenant')::uuid"
     static let subjectSetting = "current_setting('privacy.subject')::uuid"
 }
-
-extension UUID {
-    var lowercased: String { uuidString.lowercased() }
-}

@@ -95,8 +95,8 @@ extension PrivacyService {
     public func request(_ kind: RequestKind, tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> PrivacyRequest {
         let row = try await pool.query(
             "SELECT \(PrivacyRequest.columns(kind)) FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid)",
-            [tenant, id, subject.map { $0.lowercased } as String?]).first
-        guard let row else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercased) in this tenant") }
+            [tenant, id, subject.map { $0.lowercasedString } as String?]).first
+        guard let row else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) in this tenant") }
         return try PrivacyRequest(row)
     }
 
@@ -107,7 +107,7 @@ extension PrivacyService {
         }.joined(separator: " UNION ALL ")
         let rows = try await pool.query(
             "SELECT * FROM (\(sql)) r WHERE NOT $2::boolean OR r.overdue ORDER BY sort_key, id",
-            [tenant.map { $0.lowercased } as String?, overdueOnly]).rows
+            [tenant.map { $0.lowercasedString } as String?, overdueOnly]).rows
         return try rows.map(PrivacyRequest.init)
     }
 
@@ -126,7 +126,7 @@ extension PrivacyService {
                 guard let row = try connection.query(
                     "SELECT status, extended_due_at IS NOT NULL AS extended FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
                     [tenant, id]).first
-                else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercased) in this tenant") }
+                else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) in this tenant") }
                 guard !PrivacyRequest.terminal.contains(try row.decode("status", as: String.self)) else {
                     throw PrivacyError(.invalidState, "the request is already closed")
                 }
@@ -138,8 +138,8 @@ extension PrivacyService {
                         + "WHERE tenant_id = $1 AND id = $2 RETURNING \(PrivacyRequest.timestamp("extended_due_at")), user_id::text AS subject",
                     [tenant, id, months, reason]).first!
                 _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.request_extended", target: id.lowercased,
-                    details: ["request_id": .string(id.lowercased), "kind": .string(kind.rawValue), "reason": .string(reason),
+                    "privacy.request_extended", target: id.lowercasedString,
+                    details: ["request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue), "reason": .string(reason),
                               "extended_due_at": .string(try updated.decode("extended_due_at")),
                               "user_id": .string(try updated.decode("subject"))]))
             }
@@ -176,7 +176,7 @@ extension PrivacyService {
         try connection.transaction { connection in
             guard let row = try connection.query(
                 "SELECT status FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, id]).first
-            else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercased) in this tenant") }
+            else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) in this tenant") }
             let status: String = try row.decode("status")
             guard status == "pending" || status == "processing" else {
                 throw PrivacyError(.invalidState, "the request is \(status), not pending")

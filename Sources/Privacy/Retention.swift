@@ -40,7 +40,7 @@ extension PrivacyService {
         return try await run { connection in
             let tenants: [UUID] = try connection.query(
                 "SELECT id FROM public.tenants WHERE $1::uuid IS NULL OR id = $1::uuid ORDER BY id",
-                [only.map { $0.lowercased } as String?]).rows.map { try $0.decode("id") }
+                [only.map { $0.lowercasedString } as String?]).rows.map { try $0.decode("id") }
             var sweeps: [RetentionSweep] = []
             for tenant in tenants {
                 for node in graph.nodes {
@@ -107,7 +107,7 @@ extension PrivacyService {
                             if changed == 0 || !statement.batched { break }
                         }
                         if total > 0 {
-                            sweeps.append(RetentionSweep(tenant: tenant.lowercased, table: table.qualifiedName, basis: statement.basis,
+                            sweeps.append(RetentionSweep(tenant: tenant.lowercasedString, table: table.qualifiedName, basis: statement.basis,
                                                          strategy: statement.strategy, rows: total))
                         }
                     }

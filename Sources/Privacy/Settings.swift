@@ -110,8 +110,8 @@ extension PrivacyService {
                     """, [tenant, subject, after.dataProcessingConsent, after.marketingConsent, after.analyticsConsent,
                           after.thirdPartyConsent, after.dataRetentionDays]).first!
                 _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.settings_updated", target: subject.lowercased,
-                    details: ["user_id": .string(subject.lowercased), "changed": .object(changed)]))
+                    "privacy.settings_updated", target: subject.lowercasedString,
+                    details: ["user_id": .string(subject.lowercasedString), "changed": .object(changed)]))
                 return try Self.settings(row)
             }
         }

@@ -19,7 +19,7 @@ public enum ReportBuilder {
         let consents = consentsSection(inputs)
         return ComplianceReport(
             version: ComplianceReport.currentVersion,
-            tenantId: inputs.tenant.uuidString.lowercased(),
+            tenantId: inputs.tenant.lowercasedString,
             generatedAt: ReportTime.string(inputs.generatedAt),
             period: ReportPeriod(
                 since: inputs.since.map(ReportTime.string), until: ReportTime.string(inputs.until),
@@ -116,7 +116,7 @@ public enum ReportBuilder {
 
         func lateRow(_ request: RequestRecord, at end: Date) -> LateRequest {
             LateRequest(
-                requestId: request.id.uuidString.lowercased(), kind: request.kind.rawValue, status: request.status,
+                requestId: request.id.lowercasedString, kind: request.kind.rawValue, status: request.status,
                 receivedAt: ReportTime.string(request.requestedAt), deadline: ReportTime.string(request.deadline),
                 extended: request.extendedDueAt != nil, completedAt: request.completedAt.map(ReportTime.string),
                 daysLate: ReportTime.days(end.timeIntervalSince(request.deadline)))
@@ -134,7 +134,7 @@ public enum ReportBuilder {
             maxDaysToComplete: durations.last.map(ReportTime.days(fromDays:)),
             extensions: extended.sorted(by: byReceipt).map {
                 RequestExtension(
-                    requestId: $0.id.uuidString.lowercased(), kind: $0.kind.rawValue, status: $0.status,
+                    requestId: $0.id.lowercasedString, kind: $0.kind.rawValue, status: $0.status,
                     receivedAt: ReportTime.string($0.requestedAt), dueAt: ReportTime.string($0.dueAt),
                     extendedDueAt: ReportTime.string($0.extendedDueAt!), extendedAt: $0.extendedAt.map(ReportTime.string),
                     reason: $0.extensionReason ?? "")
@@ -164,7 +164,7 @@ public enum ReportBuilder {
         }.sorted { ($0.completedAt ?? $0.requestedAt, $0.id.uuidString) < ($1.completedAt ?? $1.requestedAt, $1.id.uuidString) }
         let certificates = deletions.map { request in
             var summary = DeletionCertificateReader.summarize(request.certificate, grounds: grounds)
-            summary.requestId = request.id.uuidString.lowercased()
+            summary.requestId = request.id.lowercasedString
             summary.status = request.status
             summary.completedAt = request.completedAt.map(ReportTime.string)
             summary.signed = request.certificateSigned
@@ -218,7 +218,7 @@ public enum ReportBuilder {
             let days = Int(asOf.timeIntervalSince(lastTouch) / day)
             guard days >= unusedThresholdDays else { return nil }
             return UnusedSecret(
-                secretId: secret.id.uuidString.lowercased(), service: secret.serviceName,
+                secretId: secret.id.lowercasedString, service: secret.serviceName,
                 lastUsedAt: secret.lastUsedAt.map(ReportTime.string), updatedAt: ReportTime.string(secret.updatedAt),
                 daysUnused: days)
         }.sorted { ($1.daysUnused, $0.service) < ($0.daysUnused, $1.service) }

@@ -29,7 +29,7 @@ public struct SecretCaller: Sendable {
 
     /// The JWT claims the database's RLS sees for this request: the subject as `sub`.
     var claimsJSON: String {
-        #"{"role":"\#(role.rawValue)","sub":"\#(subject.uuidString.lowercased())"}"#
+        #"{"role":"\#(role.rawValue)","sub":"\#(subject.lowercasedString)"}"#
     }
 }
 

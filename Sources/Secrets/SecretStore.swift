@@ -356,7 +356,7 @@ public final class SecretStore: Sendable {
         _ caller: SecretCaller, _ action: String, service: String?, outcome: AuditOutcome, details: [String: AuditValue]
     ) throws -> AuditEvent {
         var details = details
-        details["user_id"] = .string(caller.subject.uuidString.lowercased())
+        details["user_id"] = .string(caller.subject.lowercasedString)
         return AuditEvent(
             actor: caller.actor, action: action,
             target: try service.map { try auditKeys.pseudonym($0, tenant: caller.tenant) },
@@ -404,8 +404,8 @@ public final class SecretStore: Sendable {
     /// Binds a value to its row: tenant, user, service, secret id and version (DESIGN.md §7).
     static func associatedData(caller: SecretCaller, service: String, id: UUID, version: Int) -> [UInt8] {
         AssociatedData.encode("pgw.secret.v1", [
-            caller.tenant.uuidString.lowercased(), caller.subject.uuidString.lowercased(), service,
-            id.uuidString.lowercased(), String(version),
+            caller.tenant.lowercasedString, caller.subject.lowercasedString, service,
+            id.lowercasedString, String(version),
         ])
     }
 

@@ -166,7 +166,7 @@ struct AuditCLI: AsyncParsableCommand {
                 if all {
                     let result = try await checkpointer.checkpointAll()
                     for (tenant, error) in result.failures {
-                        FileHandle.standardError.write(Data("error: tenant \(tenant.uuidString.lowercased()): \(error)\n".utf8))
+                        FileHandle.standardError.write(Data("error: tenant \(tenant.lowercasedString): \(error)\n".utf8))
                     }
                     if !result.failures.isEmpty { throw ExitCode.failure }
                     checkpoints = result.checkpoints
@@ -177,7 +177,7 @@ struct AuditCLI: AsyncParsableCommand {
                     checkpoints.isEmpty
                         ? "no chain moved since its last checkpoint"
                         : checkpoints.map {
-                            "checkpoint tenant \($0.tenantID.uuidString.lowercased()) seq \($0.seq) head \(Hex.encode($0.headHash)) key \($0.keyID)"
+                            "checkpoint tenant \($0.tenantID.lowercasedString) seq \($0.seq) head \(Hex.encode($0.headHash)) key \($0.keyID)"
                         }.joined(separator: "\n")
                 }
             }
@@ -190,7 +190,7 @@ struct AuditCLI: AsyncParsableCommand {
         let signed_at: String, key_id: String, public_key: String, signature: String
 
         init(_ checkpoint: AuditCheckpoint) {
-            tenant_id = checkpoint.tenantID.uuidString.lowercased()
+            tenant_id = checkpoint.tenantID.lowercasedString
             seq = checkpoint.seq
             head_hash = Hex.encode(checkpoint.headHash)
             previous_checkpoint_hash = Hex.encode(checkpoint.previousCheckpointHash)

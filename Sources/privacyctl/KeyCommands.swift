@@ -93,10 +93,10 @@ struct Keys: AsyncParsableCommand {
                 var reports: [RotationReport] = []
                 for tenant in tenants {
                     let report = try await keyring.rotateTenantKey(tenant, pool: pool, batchSize: batchSize) { progress in
-                        Output.progress("tenant \(progress.tenant.uuidString.lowercased()): \(progress.rewrapped) subject keys rewrapped, \(progress.remaining) to go")
+                        Output.progress("tenant \(progress.tenant.lowercasedString): \(progress.rewrapped) subject keys rewrapped, \(progress.remaining) to go")
                     }
                     _ = try await appender.append(tenant: tenant, AuditEvent(
-                        actor: "privacyctl", action: "keys.rotated", target: "tenant:" + tenant.uuidString.lowercased(),
+                        actor: "privacyctl", action: "keys.rotated", target: "tenant:" + tenant.lowercasedString,
                         details: [
                             "from_version": .string(report.fromVersions.map(String.init).joined(separator: ",")),
                             "to_version": .int(Int64(report.toVersion)), "rewrapped": .int(Int64(report.rewrappedSubjectKeys)),
@@ -106,7 +106,7 @@ struct Keys: AsyncParsableCommand {
                 }
                 try out.emit(reports) {
                     reports.isEmpty ? "no tenants" : reports.map {
-                        "tenant \($0.tenant.uuidString.lowercased()): key version \($0.toVersion)\($0.resumed ? " (resumed)" : ""), "
+                        "tenant \($0.tenant.lowercasedString): key version \($0.toVersion)\($0.resumed ? " (resumed)" : ""), "
                             + "\($0.rewrappedSubjectKeys) subject keys rewrapped, retired \($0.retiredVersions.isEmpty ? "none" : $0.retiredVersions.map(String.init).joined(separator: ", "))"
                     }.joined(separator: "\n")
                 }

@@ -111,16 +111,16 @@ struct ExportCommand: AsyncParsableCommand {
             let (service, pool) = try await privacy.service(database, needsSigningKey: false)
             defer { pool.close() }
             guard try await subjectIsRegistered(pool, tenant: tenant, user: user) else {
-                throw GatewayError.invalidInput("no subject \(user.uuidString.lowercased()) in tenant \(tenant.uuidString.lowercased())")
+                throw GatewayError.invalidInput("no subject \(user.lowercasedString) in tenant \(tenant.lowercasedString)")
             }
             let request = try await service.requestExport(tenant: tenant, subject: user, actor: PrivacyActor("privacyctl"))
             let id = UUID(uuidString: request.request.id)!
             let manifest = try await service.processExport(tenant: tenant, id: id, to: out, passphrase: passphrase, progress: showProgress("exporting"))
             endProgress()
             struct Result: Encodable { let request_id: String, path: String, manifest: ExportManifest }
-            try printer.emit(Result(request_id: id.uuidString.lowercased(), path: out, manifest: manifest)) {
+            try printer.emit(Result(request_id: id.lowercasedString, path: out, manifest: manifest)) {
                 let rows = manifest.rowsByTable.values.reduce(0, +)
-                return "exported \(rows) rows from \(manifest.rowsByTable.count) tables to \(out) (request \(id.uuidString.lowercased()))"
+                return "exported \(rows) rows from \(manifest.rowsByTable.count) tables to \(out) (request \(id.lowercasedString))"
             }
         }
     }
@@ -172,7 +172,7 @@ struct DeleteCommand: AsyncParsableCommand {
                     "SELECT id FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status IN ('completed', 'partially_completed') ORDER BY completed_at DESC LIMIT 1",
                     [tenant, user]).first
                 else {
-                    throw GatewayError.invalidInput("no subject \(user.uuidString.lowercased()) in tenant \(tenant.uuidString.lowercased())")
+                    throw GatewayError.invalidInput("no subject \(user.lowercasedString) in tenant \(tenant.lowercasedString)")
                 }
                 let status = try await service.deletionStatus(tenant: tenant, id: try row.decode("id"))
                 let certificate = try status.certificate.orThrow()

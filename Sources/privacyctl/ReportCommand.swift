@@ -59,7 +59,7 @@ struct ReportCommand: AsyncParsableCommand {
                 trustedKeys.compactMap(Hex.decode).map { (AuditCheckpoint.keyID(of: $0), $0) }, uniquingKeysWith: { first, _ in first })
             let pool = try database.ownerPool()
             defer { pool.close() }
-            Output.progress("reading tenant \(try tenant.id().uuidString.lowercased()) …")
+            Output.progress("reading tenant \(try tenant.id().lowercasedString) …")
             let live = try await LiveSchema.read(from: pool)
             let report: ComplianceReport
             do {

@@ -94,7 +94,7 @@ struct TenantCommand: AsyncParsableCommand {
                 let keyring = jwtSecret == nil ? nil : try await rootKey.keyring(try database.configuration(), pool: pool)
                 let tenant = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring)
                     .create(name: name, jwtSecret: jwtSecret)
-                try out.emit(tenant) { "created tenant \(tenant.name) with id \(tenant.id.uuidString.lowercased())" }
+                try out.emit(tenant) { "created tenant \(tenant.name) with id \(tenant.id.lowercasedString)" }
             }
         }
     }
@@ -111,7 +111,7 @@ struct TenantCommand: AsyncParsableCommand {
                 defer { pool.close() }
                 let tenants = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).list()
                 try out.emit(tenants) {
-                    tenants.isEmpty ? "no tenants" : tenants.map { "\($0.id.uuidString.lowercased())  \($0.name)" }.joined(separator: "\n")
+                    tenants.isEmpty ? "no tenants" : tenants.map { "\($0.id.lowercasedString)  \($0.name)" }.joined(separator: "\n")
                 }
             }
         }
@@ -157,11 +157,11 @@ struct ServiceKeyCommand: AsyncParsableCommand {
                     let id: String, tenant_id: String, scopes: [Scope], key: String
                 }
                 let created = Created(
-                    id: record.id.uuidString.lowercased(), tenant_id: record.tenantID.uuidString.lowercased(),
+                    id: record.id.lowercasedString, tenant_id: record.tenantID.lowercasedString,
                     scopes: record.scopes, key: secret)
                 try out.emit(created) {
                     """
-                    created service key \(record.id.uuidString.lowercased()) (\(record.scopes.map(\.rawValue).joined(separator: ", ")))
+                    created service key \(record.id.lowercasedString) (\(record.scopes.map(\.rawValue).joined(separator: ", ")))
                     key (shown once, store it now): \(secret)
                     """
                 }
@@ -188,7 +188,7 @@ struct ServiceKeyCommand: AsyncParsableCommand {
                 let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
                 let keys = try ServiceKeyRegistry(pool: pool, rootKey: keyring.serviceMaster, auditing: .privacyctl(pool))
                 let record = try await keys.revoke(id: UUID(uuidString: id)!)
-                try out.emit(record) { "revoked service key \(record.id.uuidString.lowercased())" }
+                try out.emit(record) { "revoked service key \(record.id.lowercasedString)" }
             }
         }
     }
