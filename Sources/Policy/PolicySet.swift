@@ -9,8 +9,11 @@ public struct PolicySet: Sendable {
     public static let tenantPolicyName = "tenant_isolation"
     /// The database roles a request can run as (DESIGN.md §3).
     public static let requestRoles = ["anon", "authenticated", "service_role"]
+    /// The role `/v1/secrets` runs as (NOLOGIN; the gateway's login reaches it only through
+    /// `SET LOCAL ROLE`): the only role with rights on the tables `managed_by: secrets`.
+    public static let secretsRole = "gateway_secrets"
     /// What a policy's `roles` may name.
-    static let knownRoles = requestRoles + [publicRole]
+    static let knownRoles = requestRoles + [secretsRole, publicRole]
 
     /// The governed tables, sorted by name.
     public var tables: [TablePolicy] { catalogue.tables }
@@ -184,7 +187,7 @@ final class CompiledTable: Sendable {
             }
             return RolePlans(role: role, slots: slots)
         }
-        roles = PolicySet.requestRoles.map(plans(for:))
+        roles = (PolicySet.requestRoles + [PolicySet.secretsRole]).map(plans(for:))
         otherRoles = plans(for: "")
     }
 

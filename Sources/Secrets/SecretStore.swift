@@ -7,9 +7,10 @@ import Sodium
 /// The secret store (DESIGN.md §7): one secret per (tenant, user, service), sealed with
 /// XChaCha20-Poly1305-IETF under the subject's DEK, every access audited.
 ///
-/// Every statement on `user_secrets` runs under the caller's request role with its claims, so
-/// the database's RLS re-checks that the subject is the caller (or a `service_role` acting for
-/// them) and the tenant is theirs. The value is bound by associated data to tenant, user,
+/// Every statement on `user_secrets` runs as ``databaseRole`` with the caller's claims, so the
+/// database's RLS re-checks that the subject is the caller (or the user a `service_role` caller
+/// names) and the tenant is theirs. No request role has any right on the secrets tables: only
+/// this store, which audits every access, reaches them. The value is bound by associated data to tenant, user,
 /// service, secret id and version: a ciphertext moved to another row does not open.
 ///
 /// Auditing is fail closed. Changes append their entry in their own transaction. A read's
@@ -397,8 +398,12 @@ public final class SecretStore: Sendable {
 
     // MARK: - Helpers
 
+    /// The NOLOGIN role the store runs as (`PolicySet.secretsRole`; created by 0011_exposure.sql):
+    /// the only role with rights on the tables the policy files mark `managed_by: secrets`.
+    public static let databaseRole = "gateway_secrets"
+
     static func assume(_ caller: SecretCaller) -> Statement {
-        Statement.assumeRequestRole(caller.role.rawValue, claims: caller.claimsJSON, tenant: caller.tenant)
+        Statement.assumeRequestRole(databaseRole, claims: caller.claimsJSON, tenant: caller.tenant)
     }
 
     /// Binds a value to its row: tenant, user, service, secret id and version (DESIGN.md §7).

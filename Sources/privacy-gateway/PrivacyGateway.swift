@@ -71,6 +71,14 @@ struct Serve: AsyncParsableCommand {
             logger: Logger(label: "postgres"))
         defer { pool.close() }
         let policies = try PolicySet.loadForGateway(directory: configuration.policiesDirectory)
+        // Before anything else touches the database: a login that escapes RLS never serves.
+        do {
+            try await LeastPrivilege.requireRLSBound(pool)
+        } catch let error as GatewayError {
+            throw error
+        } catch {
+            throw GatewayError.configuration("cannot check the gateway's database login (\(database.redacted)): the database is not reachable")
+        }
         let readiness = try Readiness(
             pool: pool, migrationsDirectory: URL(fileURLWithPath: configuration.migrationsDirectory), policies: policies)
         let rootKey = try KeyFile.rootKeySource(keyFile: configuration.rootKeyFile, passphraseFile: configuration.rootPassphraseFile)
@@ -80,7 +88,6 @@ struct Serve: AsyncParsableCommand {
         let auditKeys = try AuditKeys(rootKey: keyring.serviceMaster)
         let audit = AuditAppender(pool: pool, keys: auditKeys)
         let secrets = SecretStore(pool: pool, keyring: keyring, audit: audit, auditKeys: auditKeys)
-        await warnAboutDatabase(pool: pool, database: database, logger: logger)
 
         var background: [any Service] = []
         var signingKey: Ed25519.SigningKey?
@@ -131,17 +138,5 @@ struct Serve: AsyncParsableCommand {
         logger.info("serving", metadata: ["address": "\(configuration.host):\(configuration.port)", "database": "\(database.redacted)"])
         try await group.run()
         logger.info("stopped")
-    }
-
-    /// The gateway must not run as a superuser or BYPASSRLS role: RLS is its second line of defence.
-    private func warnAboutDatabase(pool: ConnectionPool, database: PostgresConfiguration, logger: Logger) async {
-        do {
-            let row = try await pool.query("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user").first
-            if let row, try row.decode("rolsuper", as: Bool.self) || row.decode("rolbypassrls", as: Bool.self) {
-                logger.warning("the gateway's database role bypasses row level security; set GATEWAY_DATABASE_URL to the privacy_gateway login")
-            }
-        } catch {
-            logger.warning("database not reachable yet; /ready reports 503 until it is", metadata: ["database": "\(database.redacted)"])
-        }
     }
 }

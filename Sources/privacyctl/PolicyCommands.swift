@@ -62,7 +62,7 @@ struct PolicyCLI: AsyncParsableCommand {
 
     struct SQL: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the RLS DDL the policy files define (ENABLE RLS, tenant policy, one CREATE POLICY each).",
+            abstract: "Print the DDL the policy files define: RLS (tenant policy, one CREATE POLICY each) and the grants of rest: / managed_by:.",
             discussion: "Example: privacyctl policy sql --table projects > migrations/0042_projects_rls.sql")
         @OptionGroup var policy: PolicyOptions
         @Option(help: "Only this table.") var table: String?
@@ -73,7 +73,7 @@ struct PolicyCLI: AsyncParsableCommand {
                 let policies = try policy.load(try database.configuration())
                 if let table {
                     do {
-                        print(try policies.rowLevelSecurityStatements(for: table).joined(separator: "\n"))
+                        print((try policies.rowLevelSecurityStatements(for: table) + policies.grantStatements(for: table)).joined(separator: "\n"))
                     } catch let error as PolicyError {
                         throw GatewayError.invalidInput("\(error)")
                     }
@@ -86,10 +86,12 @@ struct PolicyCLI: AsyncParsableCommand {
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Compare the policy files with the live database's RLS; exit 3 on drift.",
+            abstract: "Compare the policy files with the live database's RLS and grants; exit 3 on drift.",
             discussion: """
                 Compares meaning (normalised expressions), not names or text. Reports, per table: policies
-                missing from the database, extra ones, ones that differ, and tables with RLS off.
+                missing from the database, extra ones, ones that differ, tables with RLS off, and request
+                roles (or the secrets role) whose grants differ from rest: / rest_hidden: / managed_by: —
+                including any table or view without a policy file that a request role can reach.
                 Example: DATABASE_URL=postgresql://owner@db/app privacyctl policy check --json
                 """)
         @OptionGroup var policy: PolicyOptions

@@ -344,4 +344,30 @@ struct KeyCommandTests {
             #expect(try privacyctl(["keys", "rotate", "--tenant", tenant], environment: current).status == 0)
         }
     }
+
+    @Test("the gateway refuses to start as a superuser, a BYPASSRLS role or a table owner, naming the fix")
+    func refusesRolesThatEscapeRLS() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let rootKey = directory.appendingPathComponent("root.key").path
+        #expect(try privacyctl(["keys", "generate", "--out", rootKey]).status == 0)
+        try await TestDatabase.withMigratedDatabase { owner in
+            let admin = ConnectionPool(configuration: owner, options: .init(maxConnections: 1))
+            defer { admin.close() }
+            // The test cluster's owner is a superuser (and owns every table).
+            var serve = ["DATABASE_URL": url(owner), "GATEWAY_DATABASE_URL": url(owner), "PRIVACY_ROOT_KEY_FILE": rootKey, "PORT": "1"]
+            let asOwner = try built("privacy-gateway", ["serve"], environment: serve)
+            #expect(asOwner.status != 0)
+            #expect(asOwner.stderr.contains("refusing to serve as"), "\(asOwner.stderr)")
+            #expect(asOwner.stderr.contains("GATEWAY_DATABASE_URL"))
+
+            let name = "escaper_\(UInt32.random(in: 0...UInt32.max))"
+            try await admin.query("CREATE ROLE \(name) LOGIN BYPASSRLS")
+            serve["GATEWAY_DATABASE_URL"] = url(owner.with(user: name))
+            let asBypass = try built("privacy-gateway", ["serve"], environment: serve)
+            try await admin.query("DROP ROLE \(name)")
+            #expect(asBypass.status != 0)
+            #expect(asBypass.stderr.contains("BYPASSRLS"), "\(asBypass.stderr)")
+        }
+    }
 }

@@ -145,8 +145,13 @@ struct PolicyDifferentialTests {
             let lookup = InMemoryRows(rows)
             var random = Generator(state: seed &+ 99)
             var compared = 0
-            for caller in callers(tenants: tenants, users: users, random: &random) {
+            for requestCaller in callers(tenants: tenants, users: users, random: &random) {
                 for table in Self.tables {
+                    // No request role may read the sealed secrets at all (the exposure tests check
+                    // that); the store's own role carries the owner-only policies, with the caller's claims.
+                    let caller = table == "user_secrets"
+                        ? Caller(role: PolicySet.secretsRole, user: requestCaller.user, tenant: requestCaller.tenant, sessionID: requestCaller.sessionID)
+                        : requestCaller
                     let settings = caller.requestSettings
                     let visible: Set<String> = try await gateway.withConnection { connection in
                         try await connection.run { connection in

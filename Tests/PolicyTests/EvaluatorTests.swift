@@ -19,15 +19,20 @@ struct EvaluatorTests {
 
     @Test("owner-only: a user sees their own row, not another user's")
     func ownerOnly() throws {
+        let preferences: PolicyRow = ["tenant_id": .uuid(tenant), "user_id": .uuid(alice), "theme": "dark"]
+        #expect(try policies.decide(.select, on: "user_preferences", auth: People.user(alice), existing: preferences) == .allowed)
+        #expect(try policies.decide(.select, on: "user_preferences", auth: People.user(bob), existing: preferences) == .rowHidden)
+        // The sealed secrets' owner-only policies bind the secret store's role, never a request role.
         let secret: PolicyRow = ["tenant_id": .uuid(tenant), "user_id": .uuid(alice), "service_name": "openai"]
-        #expect(try policies.decide(.select, on: "user_secrets", auth: People.user(alice), existing: secret) == .allowed)
-        #expect(try policies.decide(.select, on: "user_secrets", auth: People.user(bob), existing: secret) == .rowHidden)
+        #expect(try policies.decide(.select, on: "user_secrets", auth: People.user(alice), existing: secret) == .rowHidden)
+        let store = AuthContext(role: PolicySet.secretsRole, userID: alice, tenantID: tenant)
+        #expect(try policies.decide(.select, on: "user_secrets", auth: store, existing: secret) == .allowed)
     }
 
     @Test("a uuid given as text in the row compares as a uuid")
     func textUUIDs() throws {
-        let secret: PolicyRow = ["tenant_id": .text(tenant.uuidString.lowercased()), "user_id": .text(alice.uuidString.uppercased())]
-        #expect(try policies.decide(.select, on: "user_secrets", auth: People.user(alice), existing: secret) == .allowed)
+        let preferences: PolicyRow = ["tenant_id": .text(tenant.uuidString.lowercased()), "user_id": .text(alice.uuidString.uppercased())]
+        #expect(try policies.decide(.select, on: "user_preferences", auth: People.user(alice), existing: preferences) == .allowed)
     }
 
     @Test("anonymous callers have no auth.uid(): NULL = user_id is not true, so owner-only policies deny")

@@ -127,7 +127,7 @@ struct MalformedFileTests {
               id: uuid
             """)
         #expect(loadError([source])?.description
-            == "policies/things.yaml:3:1: unknown key 'colums' — expected one of: table, tenant_column, subject, columns, indexes, policies, denied_commands, privacy")
+            == "policies/things.yaml:3:1: unknown key 'colums' — expected one of: table, tenant_column, subject, columns, indexes, policies, denied_commands, privacy, rest, rest_hidden, managed_by")
         #expect(loadError([source])?.code == .unknownKey)
     }
 
@@ -204,7 +204,7 @@ struct MalformedFileTests {
                 command: select
                 roles: [authenticated, admin]
                 using: auth.uid() = user_id
-            """) == "policies/things.yaml:18:28: unknown role 'admin' — expected one of: anon, authenticated, service_role, public")
+            """) == "policies/things.yaml:18:28: unknown role 'admin' — expected one of: anon, authenticated, service_role, gateway_secrets, public")
     }
 
     @Test("with_check on a select policy is refused, as Postgres refuses it")

@@ -2,14 +2,17 @@ import Foundation
 import Policy
 import Postgres
 
-/// What the live database says about row level security: `pg_policies` and `relrowsecurity`.
-/// The policy files are compared with it (drift) and linted against it.
+/// What the live database says about row level security: `pg_policies`, `relrowsecurity` and
+/// what the request roles and the secrets role may do to every relation. The policy files are
+/// compared with it (drift) and linted against it.
 public struct LiveSchema: Sendable {
     public let policies: [LivePolicy]
     public let tables: [LiveTable]
+    public let rights: [LiveRights]
 
-    /// Reads every schema's policies and the RLS flag of every ordinary table. Any role may read
-    /// these catalogues, so the gateway's own login can run it for `/ready`.
+    /// Reads every schema's policies, the RLS flag of every ordinary table and the checked roles'
+    /// effective rights (grants to PUBLIC included) on every table, view and materialized view.
+    /// Any role may read these catalogues, so the gateway's own login can run it for `/ready`.
     public static func read(from pool: ConnectionPool) async throws -> LiveSchema {
         let results = try await pool.withConnection { connection in
             try await connection.pipeline([
@@ -25,6 +28,26 @@ public struct LiveSchema: Sendable {
                     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                     """),
+                Statement("""
+                    SELECT n.nspname::text AS schemaname, c.relname::text AS tablename, r.rolname::text AS role,
+                           array(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                                   AND has_column_privilege(r.oid, c.oid, a.attnum, 'SELECT')) AS can_select,
+                           array(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                                   AND has_column_privilege(r.oid, c.oid, a.attnum, 'INSERT')) AS can_insert,
+                           array(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                                   AND has_column_privilege(r.oid, c.oid, a.attnum, 'UPDATE')) AS can_update,
+                           has_table_privilege(r.oid, c.oid, 'DELETE') AS can_delete,
+                           (has_table_privilege(r.oid, c.oid, 'TRUNCATE') OR has_table_privilege(r.oid, c.oid, 'TRIGGER')
+                            OR has_any_column_privilege(r.oid, c.oid, 'REFERENCES')) AS can_other
+                    FROM pg_catalog.pg_class c
+                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                    JOIN pg_catalog.pg_roles r ON r.rolname = ANY($1::text[])
+                    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+                      AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+                    """, [PostgresTextArray(PolicySet.checkedRoles)]),
             ])
         }
         let policies = try results[0].rows.map { row in
@@ -37,12 +60,22 @@ public struct LiveSchema: Sendable {
         let tables = try results[1].rows.map { row in
             LiveTable(schemaname: try row.decode("schemaname"), tablename: try row.decode("tablename"), rlsEnabled: try row.decode("rls"))
         }
-        return LiveSchema(policies: policies, tables: tables)
+        let rights = try results[2].rows.map { row in
+            func columns(_ name: String) throws -> Set<String> {
+                Set(try row.decode(name, as: PostgresTextArray.self).elements.compactMap { $0 })
+            }
+            return LiveRights(
+                schemaname: try row.decode("schemaname"), tablename: try row.decode("tablename"), role: try row.decode("role"),
+                rights: TableRights(
+                    select: try columns("can_select"), insert: try columns("can_insert"), update: try columns("can_update"),
+                    delete: try row.decode("can_delete"), other: try row.decode("can_other")))
+        }
+        return LiveSchema(policies: policies, tables: tables, rights: rights)
     }
 
-    /// The policy files against this database.
+    /// The policy files against this database: policies, RLS and grants.
     public func drift(of policySet: PolicySet) -> DriftReport {
-        policySet.drift(live: policies, tables: tables)
+        policySet.drift(live: policies, tables: tables, rights: rights)
     }
 }
 

@@ -38,8 +38,9 @@ struct RESTHandler: Sendable {
         guard let table = policies.table(named: name) else {
             throw GatewayError(
                 .notFound, code: "PGRST205", "Could not find the table 'public.\(name)' in the schema cache",
-                hint: "governed tables: \(policies.tables.map(\.name).joined(separator: ", "))")
+                hint: "tables served: \(policies.tables.filter { $0.rest != .none }.map(\.name).joined(separator: ", "))")
         }
+        try Self.requireExposure(table, command)
         let query = try RESTQuery.parse(
             method: request.method, query: request.uri.query ?? "", headers: RESTQuery.Headers(request.headers))
         let body = command == .insert || command == .update ? try await Self.readBody(request) : nil
@@ -60,6 +61,25 @@ struct RESTHandler: Sendable {
         } catch let error as GatewayError where error.code == "42501" {
             try await recordDenial(error, caller: caller, table: table, command: command, facts: facts)
             throw error
+        }
+    }
+
+    /// The policy file's `rest:` decides whether `/rest/v1` reaches the table at all, before any
+    /// SQL (the database's grants refuse the same; see 0011_exposure.sql). Sealed secrets and the
+    /// privacy workflow are reached only through their own audited `/v1` APIs.
+    static func requireExposure(_ table: TablePolicy, _ command: PolicyCommand) throws {
+        guard !table.rest.allows(command) else { return }
+        let route = table.managedBy.map { "use /v1/\($0.rawValue)" }
+        switch table.rest {
+        case .none:
+            throw GatewayError(
+                .forbidden, code: "42501", "permission denied for table \(table.name)",
+                details: "\(table.qualifiedName) is not served through /rest/v1 (rest: none)", hint: route)
+        case .read, .readWrite:
+            throw GatewayError(
+                .forbidden, code: "42501", "permission denied for table \(table.name)",
+                details: "\(table.qualifiedName) is read-only through /rest/v1 (rest: \(table.rest.rawValue))",
+                hint: route.map { $0 + " to change it" })
         }
     }
 

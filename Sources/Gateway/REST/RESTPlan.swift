@@ -103,7 +103,7 @@ struct RESTPlan {
         }
         let tenant = caller.tenantID.lowercasedString
         for object in objects {
-            for key in object.keys where table.column(named: key) == nil {
+            for key in object.keys where table.restColumn(named: key) == nil {
                 throw GatewayError(
                     .badRequest, code: "PGRST204", "Could not find the '\(key)' column of '\(table.name)' in the schema cache")
             }
@@ -120,7 +120,7 @@ struct RESTPlan {
     private func writtenColumns(_ objects: [[String: JSONValue]]) throws -> [String] {
         var columns: [String] = []
         if let requested = query.columns {
-            for column in requested where table.column(named: column) == nil {
+            for column in requested where table.restColumn(named: column) == nil {
                 throw GatewayError(.badRequest, code: "PGRST204", "Could not find the '\(column)' column of '\(table.name)' in the schema cache")
             }
             columns = requested

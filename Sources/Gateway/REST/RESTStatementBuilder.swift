@@ -32,10 +32,10 @@ struct RESTStatementBuilder {
 
     /// The quoted column and its type; an unknown column is PostgREST's 42703, decided before any SQL is sent.
     func column(_ name: String) throws -> (sql: String, type: SQLType) {
-        guard let column = table.column(named: name) else {
+        guard let column = table.restColumn(named: name) else {
             throw GatewayError(
                 .badRequest, code: "42703", "column \(table.name).\(name) does not exist",
-                hint: "columns of \(table.name): \(table.columns.map(\.name).joined(separator: ", "))")
+                hint: "columns of \(table.name): \(table.restColumns.map(\.name).joined(separator: ", "))")
         }
         return (SQLText.quoted(name), column.type)
     }
@@ -80,7 +80,7 @@ struct RESTStatementBuilder {
         for item in items {
             switch item {
             case .all:
-                parts.append(table.columns.map { SQLText.quoted($0.name) }.joined(separator: ", "))
+                parts.append(table.restColumns.map { SQLText.quoted($0.name) }.joined(separator: ", "))
             case .column(let column):
                 var expression = try field(column.field).sql
                 if let cast = column.cast {

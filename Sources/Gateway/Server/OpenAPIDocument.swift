@@ -2,7 +2,8 @@ import Foundation
 import Policy
 
 /// `/openapi.json`: the gateway's own API, as OpenAPI 3.1. Built once from the policy set, so the
-/// `{table}` parameter lists exactly the governed tables and their columns.
+/// `{table}` parameter lists exactly the tables `/rest/v1` serves (`rest:` read or read_write) and
+/// the columns it serves.
 enum OpenAPIDocument {
     static func json(policies: PolicySet) -> String {
         let error: [String: Any] = [
@@ -13,9 +14,10 @@ enum OpenAPIDocument {
             ],
         ]
         let errorResponse: [String: Any] = ["description": "PostgREST-style error", "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]]
+        let served = policies.tables.filter { $0.rest != .none }
         let tableParameter: [String: Any] = [
             "name": "table", "in": "path", "required": true,
-            "schema": ["type": "string", "enum": policies.tables.map(\.name)],
+            "schema": ["type": "string", "enum": served.map(\.name)],
         ]
         let query: [[String: Any]] = [
             ["name": "select", "in": "query", "schema": ["type": "string"], "description": "columns, aliases (alias:col) and casts (col::text)"],
@@ -28,10 +30,10 @@ enum OpenAPIDocument {
         let auth: [[String: [String]]] = [["apikey": [], "bearer": []]]
         let rows: [String: Any] = ["description": "rows", "content": ["application/json": ["schema": ["type": "array", "items": ["type": "object"]]]]]
         var schemas: [String: Any] = ["Error": error]
-        for table in policies.tables {
+        for table in served {
             schemas[table.name] = [
                 "type": "object",
-                "properties": Dictionary(uniqueKeysWithValues: table.columns.map { ($0.name, ["x-postgres-type": $0.type.canonical]) }),
+                "properties": Dictionary(uniqueKeysWithValues: table.restColumns.map { ($0.name, ["x-postgres-type": $0.type.canonical]) }),
             ]
         }
         let document: [String: Any] = [

@@ -93,13 +93,16 @@ public struct TableDrift: Sendable, Hashable, Codable {
     /// In the database, not in the files.
     public var extra: [PolicySummary]
     public var differing: [PolicyDifference]
+    /// Roles whose grants differ from the file's `rest:` / `managed_by:` (or, for a relation
+    /// without a policy file, roles that can reach it at all).
+    public var rights: [RightsDifference] = []
 
     enum CodingKeys: String, CodingKey {
-        case table, missing, extra, differing
+        case table, missing, extra, differing, rights
         case rlsDisabled = "rls_disabled"
     }
 
-    public var isClean: Bool { !rlsDisabled && missing.isEmpty && extra.isEmpty && differing.isEmpty }
+    public var isClean: Bool { !rlsDisabled && missing.isEmpty && extra.isEmpty && differing.isEmpty && rights.isEmpty }
 }
 
 /// The comparison of the policy files with a live database: per table, what is missing, extra
@@ -131,6 +134,9 @@ public struct DriftReport: Sendable, Hashable, Codable, CustomStringConvertible 
                 lines.append("      declared: " + show(difference.declared))
                 lines.append("      live:     " + show(difference.live))
             }
+            for difference in table.rights {
+                lines.append("    grants:  \(difference.role) may \(difference.live); declared: \(difference.declared)")
+            }
         }
         return lines.joined(separator: "\n")
     }
@@ -143,7 +149,10 @@ extension PolicySet {
     ///   - live: rows of `pg_policies` (any schema; only the governed tables' schema counts).
     ///   - tables: `relrowsecurity` of live tables; a governed table missing from the list counts as
     ///     RLS off. Pass nil to skip that check.
-    public func drift(live: [LivePolicy], tables liveTables: [LiveTable]?) -> DriftReport {
+    ///   - rights: what the request roles and the secrets role may do to each live relation
+    ///     (``rightsDrift(live:)``). Pass nil to skip that check.
+    public func drift(live: [LivePolicy], tables liveTables: [LiveTable]?, rights liveRights: [LiveRights]? = nil) -> DriftReport {
+        var rightsDrift = liveRights.map(rightsDrift(live:)) ?? [:]
         let normaliser = Normaliser(catalogue: catalogue)
         var report: [TableDrift] = []
         var byTable: [String: [LivePolicy]] = [:]
@@ -183,6 +192,7 @@ extension PolicySet {
                 }
             }
             drift.extra = remaining.map(\.summary)
+            drift.rights = rightsDrift.removeValue(forKey: table.qualifiedName) ?? []
             if !drift.isClean { report.append(drift) }
         }
         for (name, policies) in ungoverned.sorted(by: { $0.key < $1.key }) {
@@ -193,7 +203,10 @@ extension PolicySet {
                     summary.problem = "the table has no policy file"
                     return summary
                 },
-                differing: []))
+                differing: [], rights: rightsDrift.removeValue(forKey: name) ?? []))
+        }
+        for (name, rights) in rightsDrift {
+            report.append(TableDrift(table: name, rlsDisabled: false, missing: [], extra: [], differing: [], rights: rights))
         }
         return DriftReport(tables: report.sorted { $0.table < $1.table })
     }

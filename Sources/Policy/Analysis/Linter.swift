@@ -29,6 +29,10 @@ public struct LintFinding: Sendable, Hashable, Codable, CustomStringConvertible 
         public static let privacyWithoutSubject = Code(rawValue: "privacy-without-subject")
         /// `subject.via` references a table or column that is not governed / does not exist.
         public static let subjectViaUnknown = Code(rawValue: "subject-via-unknown")
+        /// A sealed column (bytea: ciphertext, nonces, signatures, hashes) or one named like a
+        /// secret, token, signature or certificate, served through `/rest/v1` (`rest:` read or
+        /// read_write and not in `rest_hidden`).
+        public static let sealedColumnExposed = Code(rawValue: "sealed-column-exposed")
 
         public var description: String { rawValue }
     }
@@ -60,6 +64,12 @@ extension PolicySet {
                 findings.append(LintFinding(
                     severity: severity, code: code, table: table.qualifiedName, policy: policy?.name, message: message,
                     location: location ?? policy?.location ?? table.file.map { SourceLocation(file: $0, line: 1, column: 1) }))
+            }
+
+            if table.rest != .none {
+                for column in table.restColumns where PolicySet.looksSealed(column) {
+                    add(.error, .sealedColumnExposed, "column '\(column.name)' (\(column.type.spelling)) looks sealed but /rest/v1 serves it (rest: \(table.rest.rawValue)); list it under rest_hidden or set rest: none")
+                }
             }
 
             if let rls, rls[table.qualifiedName] != true {
@@ -200,3 +210,15 @@ extension PolicySet {
         return found
     }
 }
+
+extension PolicySet {
+    private static let sealedNameParts = ["encrypted", "secret", "token_hash", "signature", "certificate", "nonce", "initialization_vector", "password"]
+
+    /// A bytea column, or one whose name says it holds a secret, token, signature or certificate.
+    static func looksSealed(_ column: TableColumn) -> Bool {
+        if column.type.spelling == "bytea" { return true }
+        let name = column.name.lowercased()
+        return sealedNameParts.contains { name.contains($0) }
+    }
+}
+

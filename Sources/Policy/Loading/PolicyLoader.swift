@@ -91,7 +91,10 @@ private struct TableDraft {
     let expressionNodes: [(node: Node, expression: PolicyExpression)]
     let map: SourceMap
 
-    static let topKeys = ["table", "tenant_column", "subject", "columns", "indexes", "policies", "denied_commands", "privacy"]
+    static let topKeys = [
+        "table", "tenant_column", "subject", "columns", "indexes", "policies", "denied_commands", "privacy", "rest",
+        "rest_hidden", "managed_by",
+    ]
     static let policyKeys = ["name", "command", "roles", "using", "with_check", "as"]
     static let subjectKeys = ["column", "via", "references"]
     static let privacyKeys = ["export", "erasure", "anonymize", "retain", "retention_days"]
@@ -372,9 +375,47 @@ private struct TableDraft {
             privacy = PrivacyRules(export: export, erasure: erasure, retentionDays: retentionDays)
         }
 
+        // rest: none | read | read_write (absent: none), rest_hidden: [column, …], managed_by: secrets | privacy
+        var rest = RESTExposure.none
+        if let restNode = top["rest"] {
+            let text = try reader.string(restNode)
+            guard let parsed = RESTExposure(rawValue: text) else {
+                throw PolicyError(
+                    .invalidValue, "unknown rest exposure '\(text)'",
+                    help: PolicyError.expectedOneOf(RESTExposure.allCases.map(\.rawValue)), location: map.location(of: restNode))
+            }
+            rest = parsed
+        }
+        var managedBy: ManagedBy?
+        if let managedNode = top["managed_by"] {
+            let text = try reader.string(managedNode)
+            guard let parsed = ManagedBy(rawValue: text) else {
+                throw PolicyError(
+                    .invalidValue, "unknown managed_by '\(text)'",
+                    help: PolicyError.expectedOneOf(ManagedBy.allCases.map(\.rawValue)), location: map.location(of: managedNode))
+            }
+            if rest == .readWrite, let restNode = top["rest"] {
+                throw PolicyError(
+                    .invalidValue, "\(schema).\(name) is managed by /v1/\(parsed.rawValue) and cannot be REST-writable",
+                    help: "expected rest: read or rest: none; its writes go through /v1/\(parsed.rawValue), audited",
+                    location: map.location(of: restNode))
+            }
+            managedBy = parsed
+        }
+        var restHidden: Set<String> = []
+        if let hiddenNode = top["rest_hidden"] {
+            for entry in try reader.sequence(hiddenNode, what: "rest_hidden") {
+                restHidden.insert(try requireColumn(entry))
+            }
+            if restHidden.count == columns.count {
+                throw PolicyError(.invalidValue, "rest_hidden hides every column", help: "use rest: none instead", location: map.location(of: hiddenNode))
+            }
+        }
+
         table = TablePolicy(
             schema: schema, name: name, tenantColumn: tenantColumn, subject: subject, columns: columns,
-            indexes: indexes, policies: rules, deniedCommands: denied, privacy: privacy, file: source.file)
+            indexes: indexes, policies: rules, deniedCommands: denied, privacy: privacy, rest: rest,
+            restHidden: restHidden, managedBy: managedBy, file: source.file)
         expressionNodes = nodes
     }
 

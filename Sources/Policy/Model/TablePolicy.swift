@@ -155,6 +155,35 @@ public struct PrivacyRules: Sendable, Hashable {
     public let retentionDays: Int?
 }
 
+/// How `/rest/v1` may reach a table: the policy file's `rest:` (absent means `none`, default-deny).
+/// The database grants the request roles exactly this (``PolicySet/grantStatements(for:)``).
+public enum RESTExposure: String, Sendable, Hashable, CaseIterable {
+    /// Not served: the table is reached only through its `/v1` API (or not at all).
+    case none
+    /// GET and HEAD of the columns not in `rest_hidden`; no writes.
+    case read
+    /// The four commands, as the policies allow.
+    case readWrite = "read_write"
+
+    /// Whether a request running `command` may reach the table at all (policies decide the rows).
+    public func allows(_ command: PolicyCommand) -> Bool {
+        switch self {
+        case .none: return false
+        case .read: return command == .select
+        case .readWrite: return true
+        }
+    }
+}
+
+/// The `/v1` API that owns a table's writes (`managed_by:`). Such a table is never REST-writable:
+/// its rows are sealed or are workflow state whose every change must be audited.
+public enum ManagedBy: String, Sendable, Hashable, CaseIterable {
+    /// `/v1/secrets`: runs as the ``PolicySet/secretsRole``, audited.
+    case secrets
+    /// `/v1/privacy`, `privacyctl` and the privacy worker.
+    case privacy
+}
+
 /// One governed table: its file, catalogue, policies and privacy rules.
 public struct TablePolicy: Sendable {
     public let schema: String
@@ -171,6 +200,13 @@ public struct TablePolicy: Sendable {
     /// Commands deliberately left without a policy, with the reason.
     public let deniedCommands: [PolicyCommand: String]
     public let privacy: PrivacyRules?
+    /// How `/rest/v1` may reach the table.
+    public let rest: RESTExposure
+    /// Columns `/rest/v1` never serves (and the request roles may not select): sealed values,
+    /// tokens, workflow internals.
+    public let restHidden: Set<String>
+    /// The `/v1` API that owns the table's writes, if any.
+    public let managedBy: ManagedBy?
     /// The file the table was loaded from.
     public let file: String?
 
@@ -179,7 +215,7 @@ public struct TablePolicy: Sendable {
     init(
         schema: String, name: String, tenantColumn: String, subject: SubjectReference?, columns: [TableColumn],
         indexes: [[String]], policies: [PolicyRule], deniedCommands: [PolicyCommand: String], privacy: PrivacyRules?,
-        file: String?
+        rest: RESTExposure = .none, restHidden: Set<String> = [], managedBy: ManagedBy? = nil, file: String?
     ) {
         self.schema = schema
         self.name = name
@@ -190,6 +226,9 @@ public struct TablePolicy: Sendable {
         self.policies = policies
         self.deniedCommands = deniedCommands
         self.privacy = privacy
+        self.rest = rest
+        self.restHidden = restHidden
+        self.managedBy = managedBy
         self.file = file
         var index: [String: Int] = [:]
         for (position, column) in columns.enumerated() { index[column.name] = position }
@@ -210,6 +249,14 @@ public struct TablePolicy: Sendable {
 
     /// The tenant policy followed by the file's policies: everything Postgres enforces on the table.
     public var effectivePolicies: [PolicyRule] { [tenantIsolation] + policies }
+
+    /// The columns `/rest/v1` serves, in table order (`*` expands to these).
+    public var restColumns: [TableColumn] { columns.filter { !restHidden.contains($0.name) } }
+
+    /// The column if `/rest/v1` serves it: nil for unknown and `rest_hidden` columns alike.
+    public func restColumn(named name: String) -> TableColumn? {
+        restHidden.contains(name) ? nil : column(named: name)
+    }
 
     public func column(named name: String) -> TableColumn? {
         columnIndex[name].map { columns[$0] }

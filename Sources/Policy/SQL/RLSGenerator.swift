@@ -17,13 +17,17 @@ extension PolicySet {
         return statements
     }
 
-    /// The DDL for every governed table, in table order, as one script.
+    /// The DDL for every governed table, in table order, as one script: its RLS, then the grants
+    /// its `rest:` and `managed_by:` declare.
     public func rowLevelSecurityScript() -> String {
         var script = "-- Row-level security generated from the policy files. Do not edit by hand.\n"
         for table in tables {
             script += "\n-- \(table.qualifiedName)" + (table.file.map { " (\($0))" } ?? "") + "\n"
             // Every table in `tables` is governed, so this cannot throw.
             for statement in (try? rowLevelSecurityStatements(for: table.name)) ?? [] {
+                script += statement + "\n"
+            }
+            for statement in (try? grantStatements(for: table.name)) ?? [] {
                 script += statement + "\n"
             }
         }

@@ -1,0 +1,32 @@
+import Postgres
+
+/// The gateway's login must leave row level security in force: not a superuser, not BYPASSRLS,
+/// and not the owner of any table (an owner bypasses its table's RLS unless it is FORCEd). The
+/// HTTP-facing process refuses to start otherwise — RLS is its second line of defence, and a
+/// warning in a log is no line at all.
+public enum LeastPrivilege {
+    /// Throws a configuration error naming what is wrong with the current login.
+    public static func requireRLSBound(_ pool: ConnectionPool) async throws {
+        let row = try await pool.query("""
+            SELECT current_user::text AS name, r.rolsuper AS superuser, r.rolbypassrls AS bypassrls,
+                   (SELECT count(*) FROM pg_catalog.pg_class c
+                    WHERE c.relowner = r.oid AND c.relkind IN ('r', 'p')
+                      AND c.relnamespace NOT IN (SELECT oid FROM pg_catalog.pg_namespace
+                                                 WHERE nspname IN ('pg_catalog', 'information_schema'))) AS owned
+            FROM pg_catalog.pg_roles r WHERE r.rolname = current_user
+            """).rows.first
+        guard let row else { throw GatewayError.configuration("the gateway's database login has no pg_roles row") }
+        let name: String = try row.decode("name")
+        let fix = "set GATEWAY_DATABASE_URL to the privacy_gateway login the migrations create (not the owner's DATABASE_URL)"
+        if try row.decode("superuser", as: Bool.self) {
+            throw GatewayError.configuration("refusing to serve as \(name): it is a superuser, so row level security would not apply; \(fix)")
+        }
+        if try row.decode("bypassrls", as: Bool.self) {
+            throw GatewayError.configuration("refusing to serve as \(name): it has BYPASSRLS, so row level security would not apply; \(fix)")
+        }
+        let owned = try row.decode("owned", as: Int.self)
+        if owned > 0 {
+            throw GatewayError.configuration("refusing to serve as \(name): it owns \(owned) tables, and an owner bypasses their row level security; \(fix)")
+        }
+    }
+}

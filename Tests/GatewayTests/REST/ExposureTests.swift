@@ -1,0 +1,186 @@
+import Foundation
+@testable import Gateway
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Policy
+import Postgres
+import Secrets
+import Testing
+import TestSupport
+
+/// The side doors: for every relation and every request role, what `/rest/v1` and the database
+/// allow, against what the policy files declare (`rest:`, `rest_hidden:`, `managed_by:`). A new
+/// migration or policy file that opens a door fails here.
+@Suite("Exposure: /rest/v1 and the grants reach exactly what the policy files declare")
+struct ExposureTests {
+    static let methods: [(HTTPRequest.Method, PolicyCommand)] = [(.get, .select), (.post, .insert), (.patch, .update), (.delete, .delete)]
+
+    /// The refusal `/rest/v1` gives a table its `rest:` does not open for the command.
+    static func isExposureRefusal(_ response: (status: HTTPResponse.Status, body: String, headers: HTTPFields)) -> Bool {
+        response.status == .forbidden && error(response.body)["details"]?.contains("through /rest/v1 (rest:") == true
+    }
+
+    /// A PostgREST error body's fields.
+    static func error(_ body: String) -> [String: String] {
+        (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?.compactMapValues { $0 as? String } ?? [:]
+    }
+
+    @Test("every relation's grants to the request roles and the secrets role match the policy files, and nothing else is reachable")
+    func grantsMatchDeclarations() async throws {
+        try await RESTFixture.run { f in
+            let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
+            let live = try await LiveSchema.read(from: f.auth.owner)
+            // The query covers every schema: the audit log, keyring, tenants, auth.users and the
+            // report views are in it and must grant the checked roles nothing.
+            #expect(live.rights.contains { $0.schemaname == "keyring" })
+            #expect(live.rights.contains { $0.schemaname == "auth" && $0.tablename == "users" })
+            let rights = policies.rightsDrift(live: live.rights)
+            #expect(rights.isEmpty, "\(rights)")
+            let report = live.drift(of: policies)
+            #expect(report.isClean, "\(report)")
+        }
+    }
+
+    @Test("a grant the files do not declare is drift: policy check catches a migration that opens a door")
+    func extraGrantIsDrift() async throws {
+        try await RESTFixture.run { f in
+            let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
+            try await f.auth.owner.query("GRANT UPDATE (status, result) ON public.data_deletion_requests TO authenticated")
+            try await f.auth.owner.query("GRANT SELECT ON keyring.subject_keys TO anon")
+            let report = try await LiveSchema.read(from: f.auth.owner).drift(of: policies)
+            let deletion = try #require(report.tables.first { $0.table == "public.data_deletion_requests" })
+            #expect(deletion.rights.map(\.role) == ["authenticated"])
+            #expect(deletion.rights.first?.live.contains("UPDATE (result, status)") == true, "\(deletion.rights)")
+            let keyring = try #require(report.tables.first { $0.table == "keyring.subject_keys" })
+            #expect(keyring.rights.first?.role == "anon")
+            #expect(report.description.contains("grants:"))
+        }
+    }
+
+    @Test("for every governed table, role and method, /rest/v1 refuses exactly what rest: does not allow")
+    func everyTableEveryMethod() async throws {
+        try await RESTFixture.run { f in
+            let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
+            let serviceToken = try await Tokens.hs256(claims: Tokens.user(f.carol, role: "service_role"), secret: f.acme.secret!)
+            let callers: [(String, HTTPFields)] = [
+                ("anon", [:]),
+                ("authenticated", try await f.headers(f.acme, f.alice)),
+                ("service_role", [.authorization: "Bearer " + serviceToken]),
+            ]
+            let nobody = UUID().lowercasedString
+            for table in policies.tables {
+                for (method, command) in Self.methods {
+                    for (role, headers) in callers {
+                        // Filters no row can match: the allowed requests change nothing.
+                        let uri = "/rest/v1/\(table.name)" + (method == .post ? "" : "?\(table.tenantColumn)=eq.\(nobody)")
+                        let response = try await f.request(method, uri, as: f.acme, nil, body: method == .post || method == .patch ? "{}" : nil, headers: headers)
+                        if table.rest.allows(command) {
+                            #expect(!Self.isExposureRefusal(response), "\(role) \(method) \(table.name): \(response.status) \(response.body)")
+                        } else {
+                            #expect(Self.isExposureRefusal(response), "\(role) \(method) \(table.name) must be refused: \(response.status) \(response.body)")
+                            #expect(response.body.contains("\"code\":\"42501\""), "\(response.body)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("a data:write key cannot file, move or forge a privacy request through /rest/v1")
+    func privacyRequestsCannotBeForged() async throws {
+        try await RESTFixture.run { f in
+            let alice = f.alice.lowercasedString
+            let forged = #"{"user_id":"\#(alice)","status":"pending","result":{"tables":{"public.projects":999999}}}"#
+            let deletion = try await f.request(.post, "/rest/v1/data_deletion_requests", as: f.acme, f.alice, body: forged)
+            #expect(Self.isExposureRefusal(deletion), "\(deletion.status) \(deletion.body)")
+            #expect(Self.error(deletion.body)["hint"] == "use /v1/privacy to change it")
+            let export = try await f.request(.post, "/rest/v1/data_export_requests", as: f.acme, f.alice, body: #"{"user_id":"\#(alice)"}"#)
+            #expect(Self.isExposureRefusal(export))
+            let count = try await f.auth.owner.query(
+                "SELECT (SELECT count(*) FROM public.data_deletion_requests) + (SELECT count(*) FROM public.data_export_requests) AS n")
+            #expect(try count.rows[0].decode("n", as: Int.self) == 0)
+
+            // A request filed properly (here: by the owner) cannot be moved along through REST either.
+            let id = UUID()
+            try await f.auth.owner.query(
+                "INSERT INTO public.data_deletion_requests (id, tenant_id, user_id, status) VALUES ($1, $2, $3, 'awaiting_confirmation')",
+                [id, f.acme.id, f.alice])
+            let patch = try await f.request(.patch, "/rest/v1/data_deletion_requests?id=eq.\(id.lowercasedString)", as: f.acme, f.alice,
+                body: #"{"status":"pending","confirmed_at":"2026-01-01T00:00:00Z"}"#)
+            #expect(Self.isExposureRefusal(patch))
+            let status = try await f.auth.owner.query("SELECT status, confirmed_at FROM public.data_deletion_requests WHERE id = $1", [id])
+            #expect(try status.rows[0].decode("status", as: String.self) == "awaiting_confirmation")
+            #expect(try status.rows[0].decodeIfPresent("confirmed_at", as: Date.self) == nil)
+
+            // Consents change only through /v1/privacy/settings, which audits them.
+            let consent = try await f.request(.post, "/rest/v1/user_privacy_settings", as: f.acme, f.alice,
+                body: #"{"user_id":"\#(alice)","marketing_consent":true}"#)
+            #expect(Self.isExposureRefusal(consent))
+        }
+    }
+
+    @Test("a user reads the status of their own privacy requests, never plans, results, certificates or download links")
+    func requestStatusWithoutInternals() async throws {
+        try await RESTFixture.run { f in
+            try await f.auth.owner.query(
+                """
+                INSERT INTO public.data_deletion_requests (tenant_id, user_id, status, plan, result, certificate, certificate_signature)
+                VALUES ($1, $2, 'completed', '{"tables":{}}', '{"tables":{}}', '{"id":"x"}', decode(repeat('ab', 64), 'hex'))
+                """, [f.acme.id, f.alice])
+            let own = try await f.request(.get, "/rest/v1/data_deletion_requests", as: f.acme, f.alice)
+            #expect(own.status == .ok, "\(own.body)")
+            let row = try #require(try f.json(own.body).first)
+            #expect(row["status"] as? String == "completed")
+            for hidden in ["plan", "result", "certificate", "certificate_signature"] {
+                #expect(row[hidden] == nil, "\(hidden) served: \(own.body)")
+                let selected = try await f.request(.get, "/rest/v1/data_deletion_requests?select=\(hidden)", as: f.acme, f.alice)
+                #expect(selected.status == .badRequest && selected.body.contains("42703"), "\(hidden): \(selected.body)")
+                let filtered = try await f.request(.get, "/rest/v1/data_deletion_requests?\(hidden)=is.null", as: f.acme, f.alice)
+                #expect(filtered.status == .badRequest, "\(hidden) filter: \(filtered.body)")
+                let ordered = try await f.request(.get, "/rest/v1/data_deletion_requests?order=\(hidden)", as: f.acme, f.alice)
+                #expect(ordered.status == .badRequest, "\(hidden) order: \(ordered.body)")
+            }
+            #expect(try f.json(try await f.request(.get, "/rest/v1/data_deletion_requests", as: f.acme, f.bob).body).isEmpty)
+        }
+    }
+
+    @Test("sealed secret rows are unreachable through /rest/v1 and to every request role in the database")
+    func sealedRowsUnreachable() async throws {
+        try await RESTFixture.run { f in
+            for table in ["user_secrets", "user_secret_versions"] {
+                for method in [HTTPRequest.Method.get, .head, .post, .patch, .delete] {
+                    let response = try await f.request(method, "/rest/v1/\(table)?user_id=eq.\(f.alice.lowercasedString)", as: f.acme, f.alice,
+                        body: method == .post || method == .patch ? #"{"encrypted_value":"\\x00"}"# : nil)
+                    #expect(response.status == .forbidden, "\(method) \(table): \(response.status) \(response.body)")
+                }
+            }
+            // The second line: the database itself refuses every request role, whatever the gateway does.
+            for role in PolicySet.requestRoles {
+                for statement in [
+                    "SELECT count(*) FROM public.user_secrets", "SELECT count(*) FROM public.user_secret_versions",
+                    "DELETE FROM public.user_secrets", "UPDATE public.user_secrets SET version = version",
+                    "INSERT INTO public.data_deletion_requests (user_id) VALUES (gen_random_uuid())",
+                    "UPDATE public.data_export_requests SET status = 'pending'",
+                    "SELECT certificate FROM public.data_deletion_requests",
+                    "UPDATE public.user_privacy_settings SET marketing_consent = true",
+                ] {
+                    do {
+                        _ = try await f.auth.gateway.pipeline([
+                            Statement.assumeRequestRole(role, claims: #"{"role":"\#(role)","sub":"\#(f.alice.lowercasedString)"}"#, tenant: f.acme.id),
+                            Statement(statement),
+                        ])
+                        Issue.record("\(role) ran: \(statement)")
+                    } catch let error as PostgresError {
+                        #expect(error.sqlState == "42501", "\(role): \(statement): \(error)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("the secret store runs as the one role the files give the secrets tables to")
+    func secretStoreRole() {
+        #expect(SecretStore.databaseRole == PolicySet.secretsRole)
+    }
+}
