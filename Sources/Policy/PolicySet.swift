@@ -12,8 +12,16 @@ public struct PolicySet: Sendable {
     /// The role `/v1/secrets` runs as (NOLOGIN; the gateway's login reaches it only through
     /// `SET LOCAL ROLE`): the only role with rights on the tables `managed_by: secrets`.
     public static let secretsRole = "gateway_secrets"
+    /// The role data-subject requests and the retention sweep run as (NOLOGIN, reached through
+    /// `SET LOCAL ROLE` with `request.tenant_id` set): on every table with a `subject:` it may do
+    /// anything within the request's tenant (the implied ``privacyWorkerPolicyName`` policy), and
+    /// nothing elsewhere. Erasure anonymises rows out of every subject's reach, which no
+    /// subject-scoped policy could allow.
+    public static let privacyRole = "privacy_worker"
+    /// Name of the permissive policy implied by `subject:` for ``privacyRole``.
+    public static let privacyWorkerPolicyName = "privacy_worker"
     /// What a policy's `roles` may name.
-    static let knownRoles = requestRoles + [secretsRole, publicRole]
+    static let knownRoles = requestRoles + [secretsRole, privacyRole, publicRole]
 
     /// The governed tables, sorted by name.
     public var tables: [TablePolicy] { catalogue.tables }
@@ -187,7 +195,7 @@ final class CompiledTable: Sendable {
             }
             return RolePlans(role: role, slots: slots)
         }
-        roles = (PolicySet.requestRoles + [PolicySet.secretsRole]).map(plans(for:))
+        roles = (PolicySet.requestRoles + [PolicySet.secretsRole, PolicySet.privacyRole]).map(plans(for:))
         otherRoles = plans(for: "")
     }
 

@@ -88,6 +88,8 @@ struct RLSGeneratorTests {
             #"ALTER TABLE "public"."projects" ENABLE ROW LEVEL SECURITY;"#,
             #"DROP POLICY IF EXISTS "tenant_isolation" ON "public"."projects";"#,
             #"CREATE POLICY "tenant_isolation" ON "public"."projects" AS RESTRICTIVE FOR ALL TO public USING ("tenant_id" = auth.tenant_id()) WITH CHECK ("tenant_id" = auth.tenant_id());"#,
+            #"DROP POLICY IF EXISTS "privacy_worker" ON "public"."projects";"#,
+            #"CREATE POLICY "privacy_worker" ON "public"."projects" AS PERMISSIVE FOR ALL TO "privacy_worker" USING (true) WITH CHECK (true);"#,
             #"DROP POLICY IF EXISTS "Users can view their projects" ON "public"."projects";"#,
             #"CREATE POLICY "Users can view their projects" ON "public"."projects" AS PERMISSIVE FOR SELECT TO public USING (auth.uid() = "user_id" OR "is_public" = true);"#,
             #"DROP POLICY IF EXISTS "Users can insert their projects" ON "public"."projects";"#,

@@ -99,6 +99,7 @@ struct DriftTests {
         let set = try PolicySet.load(sources: [thingsFileWithFlags(using: declared)])
         let livePolicies = [
             LivePolicy(tablename: "things", policyname: "tenant_isolation", permissive: "RESTRICTIVE", roles: ["public"], cmd: "ALL", qual: "(tenant_id = auth.tenant_id())", withCheck: "(tenant_id = auth.tenant_id())"),
+            LivePolicy(tablename: "things", policyname: "privacy_worker", permissive: "PERMISSIVE", roles: ["privacy_worker"], cmd: "ALL", qual: "true", withCheck: "true"),
             LivePolicy(tablename: "things", policyname: "p", permissive: "PERMISSIVE", roles: ["authenticated"], cmd: "SELECT", qual: live, withCheck: nil),
         ]
         let report = set.drift(live: livePolicies, tables: [LiveTable(tablename: "things", rlsEnabled: true)])
@@ -119,6 +120,7 @@ struct DriftTests {
         let set = try PolicySet.load(sources: [thingsFileWithFlags(using: declared)])
         let livePolicies = [
             LivePolicy(tablename: "things", policyname: "tenant_isolation", permissive: "RESTRICTIVE", roles: ["public"], cmd: "ALL", qual: "(tenant_id = auth.tenant_id())", withCheck: "(tenant_id = auth.tenant_id())"),
+            LivePolicy(tablename: "things", policyname: "privacy_worker", permissive: "PERMISSIVE", roles: ["privacy_worker"], cmd: "ALL", qual: "true", withCheck: "true"),
             LivePolicy(tablename: "things", policyname: "p", permissive: "PERMISSIVE", roles: ["authenticated"], cmd: "SELECT", qual: live, withCheck: nil),
         ]
         #expect(!set.drift(live: livePolicies, tables: nil).isClean)
@@ -134,6 +136,7 @@ struct DriftTests {
             """)])
         let live = [
             LivePolicy(tablename: "things", policyname: "tenant_isolation", permissive: "RESTRICTIVE", roles: ["public"], cmd: "ALL", qual: "(tenant_id = auth.tenant_id())", withCheck: "(tenant_id = auth.tenant_id())"),
+            LivePolicy(tablename: "things", policyname: "privacy_worker", permissive: "PERMISSIVE", roles: ["privacy_worker"], cmd: "ALL", qual: "true", withCheck: "true"),
             LivePolicy(tablename: "things", policyname: "p", permissive: "PERMISSIVE", roles: ["authenticated"], cmd: "UPDATE", qual: "(auth.uid() = user_id)", withCheck: "(auth.uid() = user_id)"),
         ]
         #expect(set.drift(live: live, tables: nil).isClean)

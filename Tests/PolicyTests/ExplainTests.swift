@@ -48,7 +48,7 @@ struct ExplainTests {
         #expect(explanation.decision == .rowHidden)
         #expect(explanation.decidingPolicy == nil)
         #expect(explanation.reason.hasPrefix("no permissive policy for SELECT applies to role anon"))
-        #expect(explanation.checks.first?.notApplicable == ["Users can view own tickets", "Support staff manage tickets"])
+        #expect(explanation.checks.first?.notApplicable == ["privacy_worker", "Users can view own tickets", "Support staff manage tickets"])
     }
 
     @Test("an allowed decision names the permissive policy that allowed it; the JSON round-trips")

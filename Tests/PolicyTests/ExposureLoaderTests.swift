@@ -61,10 +61,12 @@ struct ExposureLoaderTests {
         let table = try #require(set.table(named: "things"))
         #expect(table.rest == .none)
         #expect(PolicyCommand.requestCommands.allSatisfy { !table.rest.allows($0) })
+        // Only the privacy worker reaches a table with personal data that /rest/v1 does not serve.
         #expect(try set.grantStatements(for: "things") == [
-            #"REVOKE ALL ON "public"."things" FROM "anon", "authenticated", "service_role", "gateway_secrets";"#,
+            #"REVOKE ALL ON "public"."things" FROM "anon", "authenticated", "service_role", "gateway_secrets", "privacy_worker";"#,
+            #"GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."things" TO "privacy_worker";"#,
         ])
-        for role in PolicySet.checkedRoles { #expect(table.declaredRights(for: role).isNothing) }
+        for role in PolicySet.requestRoles + [PolicySet.secretsRole] { #expect(table.declaredRights(for: role).isNothing) }
     }
 
     @Test("rest: read grants SELECT on the visible columns only; the hidden ones never reach a request role")
@@ -75,8 +77,8 @@ struct ExposureLoaderTests {
         #expect(table.restColumns.map(\.name) == ["id", "tenant_id", "user_id", "status"])
         #expect(table.restColumn(named: "secret_value") == nil)
         #expect(table.column(named: "secret_value") != nil)
-        #expect(try set.grantStatements(for: "things").last
-            == #"GRANT SELECT ("id", "tenant_id", "user_id", "status") ON "public"."things" TO "anon", "authenticated", "service_role";"#)
+        #expect(try set.grantStatements(for: "things").contains(
+            #"GRANT SELECT ("id", "tenant_id", "user_id", "status") ON "public"."things" TO "anon", "authenticated", "service_role";"#))
         #expect(table.declaredRights(for: "authenticated") == TableRights(select: ["id", "tenant_id", "user_id", "status"]))
         #expect(table.declaredRights(for: PolicySet.secretsRole).isNothing)
         // The generated script carries the grants after the RLS.
@@ -110,5 +112,23 @@ struct ExposureLoaderTests {
         }
         #expect(policies.table(named: "data_deletion_requests")?.restHidden == ["plan", "result", "certificate", "certificate_signature"])
         #expect(policies.table(named: "projects")?.rest == .readWrite)
+    }
+
+    @Test("a table with personal data implies the privacy worker's policy, bounded by the tenant policy; no file may declare it")
+    func privacyWorkerPolicy() throws {
+        let set = try PolicySet.load(sources: [Self.table("rest: read_write")])
+        let table = try #require(set.table(named: "things"))
+        #expect(table.effectivePolicies.map(\.name) == ["tenant_isolation", "privacy_worker", "Own"])
+        #expect(try set.rowLevelSecurityStatements(for: "things").contains(
+            #"CREATE POLICY "privacy_worker" ON "public"."things" AS PERMISSIVE FOR ALL TO "privacy_worker" USING (true) WITH CHECK (true);"#))
+        let worker = AuthContext(role: PolicySet.privacyRole, tenantID: People.tenant)
+        let row: PolicyRow = ["tenant_id": .uuid(People.tenant), "user_id": .uuid(People.alice)]
+        let elsewhere: PolicyRow = ["tenant_id": .uuid(People.otherTenant), "user_id": .uuid(People.alice)]
+        #expect(try set.decide(.delete, on: "things", auth: worker, existing: row) == .allowed)
+        #expect(try set.decide(.delete, on: "things", auth: worker, existing: elsewhere) == .rowHidden)
+
+        let declared = PolicySource(file: "policies/things.yaml", text: Self.table("").text.replacingOccurrences(of: "- name: Own", with: "- name: privacy_worker"))
+        let error = try #require(Self.loadError(declared))
+        #expect(error.message.contains("is implied by subject"))
     }
 }

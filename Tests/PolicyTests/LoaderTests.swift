@@ -204,7 +204,7 @@ struct MalformedFileTests {
                 command: select
                 roles: [authenticated, admin]
                 using: auth.uid() = user_id
-            """) == "policies/things.yaml:18:28: unknown role 'admin' — expected one of: anon, authenticated, service_role, gateway_secrets, public")
+            """) == "policies/things.yaml:18:28: unknown role 'admin' — expected one of: anon, authenticated, service_role, gateway_secrets, privacy_worker, public")
     }
 
     @Test("with_check on a select policy is refused, as Postgres refuses it")

@@ -6,7 +6,7 @@ struct ParserTests {
     @Test("every policy Postgres prints back (pg_get_expr) parses")
     func livePoliciesParse() throws {
         let live = try LiveFixture.shared.get()
-        #expect(live.policies.count == 155)  // a guard against an empty or truncated fixture
+        #expect(live.policies.count == 187)  // a guard against an empty or truncated fixture
         for policy in live.policies {
             for text in [policy.qual, policy.withCheck].compactMap({ $0 }) {
                 let parsed = try PolicyExpression.parse(text)

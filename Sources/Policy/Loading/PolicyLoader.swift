@@ -218,6 +218,9 @@ private struct TableDraft {
             guard policyName != PolicySet.tenantPolicyName else {
                 throw PolicyError(.invalidValue, "'\(PolicySet.tenantPolicyName)' is implied by tenant_column", help: "remove this entry", location: map.location(of: nameNode))
             }
+            guard policyName != PolicySet.privacyWorkerPolicyName else {
+                throw PolicyError(.invalidValue, "'\(PolicySet.privacyWorkerPolicyName)' is implied by subject", help: "remove this entry", location: map.location(of: nameNode))
+            }
             guard policyNames.insert(policyName).inserted else {
                 throw PolicyError(.duplicate, "policy '\(policyName)' is declared twice in \(schema).\(name)", help: "expected unique policy names per table", location: map.location(of: nameNode))
             }

@@ -247,8 +247,18 @@ public struct TablePolicy: Sendable {
             using: check, withCheck: check)
     }
 
-    /// The tenant policy followed by the file's policies: everything Postgres enforces on the table.
-    public var effectivePolicies: [PolicyRule] { [tenantIsolation] + policies }
+    /// The permissive policy every table with a `subject:` has for the privacy worker: any row of
+    /// the request's tenant (the tenant policy still applies), for export, erasure and retention.
+    public var privacyWorkerPolicy: PolicyRule? {
+        guard subject != nil else { return nil }
+        let always = PolicyExpression.literal(.bool(true))
+        return PolicyRule(
+            name: PolicySet.privacyWorkerPolicyName, command: .all, roles: [PolicySet.privacyRole], using: always, withCheck: always)
+    }
+
+    /// The implied policies (tenant, privacy worker) followed by the file's policies: everything
+    /// Postgres enforces on the table.
+    public var effectivePolicies: [PolicyRule] { [tenantIsolation] + (privacyWorkerPolicy.map { [$0] } ?? []) + policies }
 
     /// The columns `/rest/v1` serves, in table order (`*` expands to these).
     public var restColumns: [TableColumn] { columns.filter { !restHidden.contains($0.name) } }

@@ -60,11 +60,15 @@ public struct RightsDifference: Sendable, Hashable, Codable {
 extension TablePolicy {
     /// What `role` may do to the table, as the file declares it: the request roles get what
     /// `rest:` says (never `rest_hidden` columns); the secrets role gets everything on the tables
-    /// `managed_by: secrets` and nothing elsewhere.
+    /// `managed_by: secrets`, the privacy worker everything on the tables with a `subject:`, and
+    /// nothing elsewhere.
     public func declaredRights(for role: String) -> TableRights {
         let all = Set(columns.map(\.name))
         if role == PolicySet.secretsRole {
             return managedBy == .secrets ? TableRights(select: all, insert: all, update: all, delete: true) : .nothing
+        }
+        if role == PolicySet.privacyRole {
+            return subject != nil ? TableRights(select: all, insert: all, update: all, delete: true) : .nothing
         }
         guard PolicySet.requestRoles.contains(role) else { return .nothing }
         let visible = Set(restColumns.map(\.name))
@@ -78,7 +82,7 @@ extension TablePolicy {
 
 extension PolicySet {
     /// The roles whose rights the files declare and ``rightsDrift(live:)`` checks.
-    public static let checkedRoles = requestRoles + [secretsRole]
+    public static let checkedRoles = requestRoles + [secretsRole, privacyRole]
 
     /// The GRANT/REVOKE statements that give every checked role exactly ``TablePolicy/declaredRights(for:)``
     /// on `table`. Re-running them is safe.
@@ -106,8 +110,20 @@ extension PolicySet {
         if governed.managedBy == .secrets {
             statements.append("GRANT SELECT, INSERT, UPDATE, DELETE ON \(name) TO \(SQLText.quoted(PolicySet.secretsRole));")
         }
+        if governed.subject != nil {
+            statements.append("GRANT SELECT, INSERT, UPDATE, DELETE ON \(name) TO \(SQLText.quoted(PolicySet.privacyRole));")
+        }
         return statements
     }
+
+    /// What the privacy worker may do beyond the tables with personal data: lock and delete the
+    /// subject's `auth.users` row, read tenants, shred the subject's key (0015_privacy_worker.sql).
+    /// Kinds of right only (select, update, delete), whatever the columns.
+    public static let privacyWorkerExtraRights: [String: (select: Bool, update: Bool, delete: Bool)] = [
+        "auth.users": (true, true, true),
+        "public.tenants": (true, false, false),
+        "keyring.subject_keys": (true, true, false),
+    ]
 
     /// Where the live rights of the checked roles differ from the files, per relation
     /// (`schema.table`): governed tables against their declaration, every other relation against
@@ -131,6 +147,11 @@ extension PolicySet {
         }
         for (relation, roles) in byRelation {
             for (role, rights) in roles.sorted(by: { $0.key < $1.key }) where !rights.isNothing {
+                if role == PolicySet.privacyRole, let allowed = PolicySet.privacyWorkerExtraRights[relation],
+                   !rights.select.isEmpty == allowed.select, !rights.update.isEmpty == allowed.update,
+                   rights.delete == allowed.delete, rights.insert.isEmpty, !rights.other {
+                    continue
+                }
                 drift[relation, default: []].append(RightsDifference(role: role, declared: "nothing (no policy file)", live: rights.summary))
             }
         }
