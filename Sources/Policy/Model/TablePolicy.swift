@@ -228,6 +228,7 @@ public struct TablePolicy: Sendable {
         self.privacy = privacy
         self.rest = rest
         self.restHidden = restHidden
+        self.restColumns = columns.filter { !restHidden.contains($0.name) }
         self.managedBy = managedBy
         self.file = file
         var index: [String: Int] = [:]
@@ -260,8 +261,8 @@ public struct TablePolicy: Sendable {
     /// Postgres enforces on the table.
     public var effectivePolicies: [PolicyRule] { [tenantIsolation] + (privacyWorkerPolicy.map { [$0] } ?? []) + policies }
 
-    /// The columns `/rest/v1` serves, in table order (`*` expands to these).
-    public var restColumns: [TableColumn] { columns.filter { !restHidden.contains($0.name) } }
+    /// The columns `/rest/v1` serves, in table order (`*` expands to these; built once).
+    public let restColumns: [TableColumn]
 
     /// The column if `/rest/v1` serves it: nil for unknown and `rest_hidden` columns alike.
     public func restColumn(named name: String) -> TableColumn? {
