@@ -322,6 +322,29 @@ struct SecretRotationTests {
     }
 }
 
+@Suite("Secrets: subjects are per tenant")
+struct SecretTenantSubjectTests {
+    @Test("the same uuid in two tenants has its own secrets and its own subject key in each")
+    func sameUUIDTwoTenants() async throws {
+        try await SecretsFixture.with { f in
+            let globex: UUID = try await f.owner.query("INSERT INTO public.tenants (name) VALUES ('globex') RETURNING id").first!.decode("id")
+            try await f.owner.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $2)", [f.alice, globex])
+            var elsewhere = f.caller(f.alice)
+            elsewhere.tenant = globex
+            _ = try await f.store.write(f.caller(f.alice), service: "openai", value: "sk-acme")
+            _ = try await f.store.write(elsewhere, service: "openai", value: "sk-globex")
+            #expect(try await f.store.read(f.caller(f.alice), service: "openai").value == "sk-acme")
+            #expect(try await f.store.read(elsewhere, service: "openai").value == "sk-globex")
+            #expect(try await f.count(
+                "SELECT count(DISTINCT wrapped_key) FROM keyring.subject_keys WHERE user_id = $1", [f.alice]) == 2)
+
+            // Erasing globex's alice (rows and key) leaves acme's alice readable.
+            try await f.owner.query("DELETE FROM auth.users WHERE tenant_id = $1 AND id = $2", [globex, f.alice])
+            #expect(try await f.store.read(f.caller(f.alice), service: "openai").value == "sk-acme")
+        }
+    }
+}
+
 /// State shared by concurrent test tasks.
 final class Shared<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>

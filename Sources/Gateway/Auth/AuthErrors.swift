@@ -60,11 +60,4 @@ extension GatewayError {
     static func jwtClaims(_ message: String, details: String? = nil, hint: String? = nil) -> GatewayError {
         GatewayError(.unauthorized, code: "PGRST303", message, details: details, hint: hint)
     }
-
-    // MARK: Subjects
-
-    /// `auth.users.id` is global: a subject registered under one tenant cannot act in another.
-    static let foreignSubject = GatewayError(
-        .forbidden, code: "PGW403", "the JWT subject belongs to another tenant",
-        hint: "a subject id (sub) is registered to one tenant only")
 }

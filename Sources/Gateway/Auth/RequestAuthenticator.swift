@@ -53,8 +53,8 @@ public struct AuthenticatedRequest: Sendable {
 /// 2. `Authorization: Bearer <JWT>` → verified with *that tenant's* keys only (HS256 secret or
 ///    RS256/ES256 JWKs), so another tenant's token fails its signature check (401 `PGRST301`);
 ///    time and role/sub claims checked (401 `PGRST303`). No header → role `anon`, no user.
-/// 3. The JWT's `sub` is registered in `auth.users` (``SubjectRegistry``; 403 if it belongs to
-///    another tenant).
+/// 3. The JWT's `sub` is registered in `auth.users` under the key's tenant (``SubjectRegistry``);
+///    subjects are per tenant, so the same uuid in another tenant is another subject.
 ///
 /// Caches, all in memory, bounded, per process:
 /// - service keys, positive results only, for ``Options/serviceKeyTTL`` (30 s), keyed by the

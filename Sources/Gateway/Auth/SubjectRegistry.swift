@@ -10,8 +10,10 @@ import Synchronization
 /// on. The update itself only writes when the stored `last_seen_at` is older than the interval, so
 /// several gateway processes together still write at most about once per interval per subject.
 ///
-/// `auth.users.id` is a global primary key: a subject registered under one tenant is refused
-/// (403) in every other. Runs as the gateway login role (SELECT, INSERT, UPDATE (last_seen_at)).
+/// Subjects are per tenant: `auth.users` is keyed by (tenant_id, id), so the same uuid named by
+/// two tenants' JWTs is two data subjects, and nothing here depends on (or reveals) whether an
+/// id exists in another tenant. Runs as the gateway login role (SELECT, INSERT, UPDATE
+/// (last_seen_at)).
 public final class SubjectRegistry: Sendable {
     public struct Options: Sendable {
         /// How often a known subject's `last_seen_at` is moved on (and its row re-checked).
@@ -25,14 +27,15 @@ public final class SubjectRegistry: Sendable {
         }
     }
 
-    private struct Entry: Sendable {
+    /// A data subject: its tenant and its id there.
+    private struct Key: Hashable, Sendable {
         let tenant: UUID
-        let checkedAt: ContinuousClock.Instant
+        let subject: UUID
     }
 
     private let pool: ConnectionPool
     private let options: Options
-    private let known: Mutex<BoundedCache<UUID, Entry>>
+    private let known: Mutex<BoundedCache<Key, ContinuousClock.Instant>>
     private let visits = Atomic<Int>(0)
 
     /// `pool` logs in as the gateway role.
@@ -42,46 +45,44 @@ public final class SubjectRegistry: Sendable {
         self.known = Mutex(BoundedCache(capacity: options.capacity))
     }
 
-    /// Makes sure `subject` is registered under `tenant`; throws 403 when it belongs to another.
+    /// Makes sure `subject` is registered under `tenant`.
     public func register(_ subject: UUID, tenant: UUID) async throws {
-        let now = ContinuousClock.now
-        if let entry = known.withLock({ $0.value(for: subject) }) {
-            guard entry.tenant == tenant else { throw GatewayError.foreignSubject }
-            if now - entry.checkedAt < options.touchInterval { return }
+        let key = Key(tenant: tenant, subject: subject)
+        if let checkedAt = known.withLock({ $0.value(for: key) }), ContinuousClock.now - checkedAt < options.touchInterval {
+            return
         }
         visits.add(1, ordering: .relaxed)
         let interval = Double(options.touchInterval.components.seconds)
             + Double(options.touchInterval.components.attoseconds) / 1e18
-        // One round trip, one implicit transaction. The INSERT writes nothing on conflict — with no
-        // conflict target, because a concurrent first insert of the same subject can surface on
-        // the (tenant_id, id) unique index rather than the primary key, and that too means
-        // "already registered". The UPDATE writes only when last_seen_at is stale; the SELECT (a
-        // fresh snapshot, after both) says whose subject it is — also when another process
-        // registered it a moment ago.
+        // One round trip, one implicit transaction. The INSERT writes nothing when the subject is
+        // already registered in this tenant — also when a concurrent first sighting (another
+        // request or process) inserted it a moment ago: ON CONFLICT waits for that insert and
+        // then does nothing. The UPDATE writes only when last_seen_at is stale; the SELECT (a
+        // fresh snapshot, after both) confirms the row is there.
         let results = try await pool.pipeline([
             Statement(
                 """
-                INSERT INTO auth.users (id, tenant_id, last_seen_at) VALUES ($1, $2, now())
-                ON CONFLICT DO NOTHING
-                """, [subject, tenant]),
+                INSERT INTO auth.users (tenant_id, id, last_seen_at) VALUES ($1, $2, now())
+                ON CONFLICT (tenant_id, id) DO NOTHING
+                """, [tenant, subject]),
             Statement(
                 """
                 UPDATE auth.users SET last_seen_at = now()
-                WHERE id = $1 AND tenant_id = $2
+                WHERE tenant_id = $1 AND id = $2
                   AND (last_seen_at IS NULL OR last_seen_at < now() - make_interval(secs => $3::double precision))
-                """, [subject, tenant, interval]),
-            Statement("SELECT tenant_id FROM auth.users WHERE id = $1", [subject]),
+                """, [tenant, subject, interval]),
+            Statement("SELECT 1 AS registered FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject]),
         ])
         // Deleted between the statements (erasure racing a request): nothing to remember.
-        guard let owner: UUID = try results[2].first?.decode("tenant_id") else { return }
+        guard results[2].first != nil else { return }
         // Counted from when the check finished: a slow round trip must not eat the interval.
-        known.withLock { $0.insert(Entry(tenant: owner, checkedAt: ContinuousClock.now), for: subject) }
-        guard owner == tenant else { throw GatewayError.foreignSubject }
+        known.withLock { $0.insert(ContinuousClock.now, for: key) }
     }
 
-    /// Forgets a subject, e.g. after erasing it, so its next request checks the database again.
-    public func forget(_ subject: UUID) {
-        known.withLock { $0.removeValue(for: subject) }
+    /// Forgets a subject of `tenant`, e.g. after erasing it, so its next request checks the
+    /// database again.
+    public func forget(_ subject: UUID, tenant: UUID) {
+        known.withLock { $0.removeValue(for: Key(tenant: tenant, subject: subject)) }
     }
 
     /// How many times ``register(_:tenant:)`` went to the database (for tests and metrics).

@@ -9,8 +9,10 @@ import Postgres
 ///
 /// Each request is one pipeline — the request's settings (`role`, `request.jwt.claims`,
 /// `request.tenant_id`, as PostgREST sets them) and its statement, in one implicit transaction
-/// and one round trip. The statement carries the policy engine's predicate, and the database's
-/// own RLS, generated from the same files, checks it again.
+/// and one round trip; write safeguards (singular, `max-affected`) fail that transaction from
+/// inside the statement, and `tx=rollback` ends it with a ROLLBACK instead of the commit. The
+/// statement carries the policy engine's predicate, and the database's own RLS, generated from
+/// the same files, checks it again.
 struct RESTHandler: Sendable {
     let pool: ConnectionPool
     let policies: PolicySet
@@ -48,8 +50,9 @@ struct RESTHandler: Sendable {
 
         let results: [QueryResult]
         do {
-            results = try await pool.pipeline([Self.settings(caller)] + plan.statements)
+            results = try await pool.pipeline([Self.settings(caller)] + plan.statements + plan.transactionEnd)
         } catch let error as PostgresError {
+            if let refused = plan.safeguardError(error) { throw refused }
             if error.sqlState == "42501", let explained = plan.explainRejection(policies: policies) {
                 try await recordDenial(explained, caller: caller, table: table, command: command, facts: facts)
                 throw explained
@@ -57,7 +60,8 @@ struct RESTHandler: Sendable {
             throw GatewayError.database(error, anonymous: caller.role == .anon)
         }
         do {
-            return try plan.response(results: Array(results.dropFirst()), policies: policies, isHead: request.method == .head)
+            let own = Array(results.dropFirst().prefix(plan.statements.count))
+            return try plan.response(results: own, policies: policies, isHead: request.method == .head)
         } catch let error as GatewayError where error.code == "42501" {
             try await recordDenial(error, caller: caller, table: table, command: command, facts: facts)
             throw error

@@ -10,6 +10,12 @@ import Postgres
 /// `json_agg`) and `n` (rows affected or returned). A second statement, when present, counts:
 /// the total for `Prefer: count=exact`, or — after a write that touched nothing — the rows the
 /// caller can see, so a write hidden by policy is explained instead of answered with silence.
+///
+/// Write safeguards run inside the write statement, before anything is committed: a singular
+/// `Accept` or `Prefer: handling=strict, max-affected=N` wraps the row count in
+/// `auth.check_affected`, which raises (and so rolls the request back) when the count is out
+/// of bounds; ``safeguardError(_:)`` turns that into PostgREST's answer. `Prefer: tx=rollback`
+/// ends the pipeline with ``transactionEnd``.
 struct RESTPlan {
     let command: PolicyCommand
     let table: TablePolicy
@@ -18,6 +24,8 @@ struct RESTPlan {
     private(set) var statements: [Statement] = []
     /// The rows an insert writes, or the values an update sets, for explaining a rejection.
     private var written: [PolicyRow] = []
+    /// Whether `resolution=` shaped the insert (it needs a column list).
+    private var resolutionApplied = false
 
     private static let rowAlias = "_pgw_row"
 
@@ -141,7 +149,85 @@ struct RESTPlan {
 
     private func rowsFromWrite(_ builder: inout RESTStatementBuilder, cte: String) throws -> String {
         let columns = wantsRepresentation ? try builder.selectList(query.select) : "1"
-        return "WITH _pgw_rows AS (\(cte)) " + aggregate("_pgw_rows", selectList: columns.isEmpty ? "1" : columns)
+        let answer = aggregate("_pgw_rows", selectList: columns.isEmpty ? "1" : columns)
+        let (lowest, highest) = affectedBounds
+        guard lowest != nil || highest != nil else { return "WITH _pgw_rows AS (\(cte)) " + answer }
+        let low = builder.bind(lowest.map { .text(String($0)) } ?? .null, as: "bigint")
+        let high = builder.bind(highest.map { .text(String($0)) } ?? .null, as: "bigint")
+        return "WITH _pgw_rows AS (\(cte)) SELECT body, auth.check_affected(n, \(low), \(high)) AS n FROM (\(answer)) _pgw_answer"
+    }
+
+    /// How many rows this write may affect before it is rolled back: exactly one for a singular
+    /// insert; at most one for a singular update or delete (none is the hidden-write answer,
+    /// after the fact: nothing changed); at most `max-affected` with `handling=strict`.
+    private var affectedBounds: (lowest: Int?, highest: Int?) {
+        var lowest: Int?, highest: Int?
+        if query.singular {
+            highest = 1
+            if command == .insert { lowest = 1 }
+        }
+        if command == .update || command == .delete, query.preferences.handling == .strict,
+           let maximum = query.preferences.maxAffected {
+            highest = min(highest ?? maximum, maximum)
+        }
+        return (lowest, highest)
+    }
+
+    /// `limit=`/`offset=` on PATCH and DELETE, as PostgREST's limited update and delete: the
+    /// rows are picked by `order` among those the filters and policies match, in the same
+    /// statement, so exactly that many (at most) change. Without `order` the choice would be
+    /// arbitrary: refused (`PGRST109`), as PostgREST does.
+    private func limited(
+        _ builder: inout RESTStatementBuilder, _ condition: String, _ policies: PolicySet, _ command: PolicyCommand, _ auth: AuthContext
+    ) throws -> String {
+        guard query.limit != nil || query.offset > 0 else { return condition }
+        guard !query.order.isEmpty else {
+            throw GatewayError(
+                .badRequest, code: "PGRST109", "A 'limit' was applied without an explicit 'order'",
+                hint: "Apply an 'order' using unique column(s)")
+        }
+        let inner = try whereClause(&builder, policies, command, .using, auth)
+        let order = try builder.orderBy(query.order)
+        var paging = ""
+        if let limit = query.limit { paging += " LIMIT " + builder.bind(.text(String(limit)), as: "bigint") }
+        if query.offset > 0 { paging += " OFFSET " + builder.bind(.text(String(query.offset)), as: "bigint") }
+        return "\(condition) AND ctid = ANY(ARRAY(SELECT ctid FROM \(table.quotedName) WHERE \(inner)\(order)\(paging)))"
+    }
+
+    /// Statements that end the request's transaction after its own: `Prefer: tx=rollback` runs
+    /// everything, reads the results and rolls back (a ROLLBACK inside the pipeline's implicit
+    /// transaction; its "no transaction in progress" warning is silenced). Empty for commit.
+    var transactionEnd: [Statement] {
+        guard query.preferences.transaction == .rollback else { return [] }
+        return [Statement("SELECT set_config('client_min_messages', 'error', true)"), Statement("ROLLBACK")]
+    }
+
+    /// The write safeguard's refusal (SQLSTATE `PGW24` from `auth.check_affected`, with the row
+    /// count as its detail) as PostgREST answers it; the transaction was rolled back.
+    func safeguardError(_ error: PostgresError) -> GatewayError? {
+        guard error.sqlState == "PGW24", let affected = error.detail.flatMap({ Int($0) }) else { return nil }
+        if query.singular, command == .insert ? affected != 1 : affected > 1 {
+            return GatewayError(
+                .notAcceptable, code: "PGRST116", "JSON object requested, multiple (or no) rows returned",
+                details: "The result contains \(affected) rows")
+        }
+        return GatewayError(
+            .badRequest, code: "PGRST124", "Query result exceeds max-affected preference constraint",
+            details: "The query affects \(affected) rows")
+    }
+
+    /// The preferences this request honours, for `Preference-Applied`: `resolution=` on an
+    /// insert with columns; `missing=null` (what an insert does) but not `missing=default`
+    /// (not implemented); `return=` on writes, except `headers-only` (no `Location`);
+    /// `count=exact` on reads; `max-affected=` on PATCH and DELETE with `handling=strict`.
+    var appliedPreferences: RESTQuery.Preferences {
+        var applied = query.preferences
+        if !resolutionApplied { applied.resolution = nil }
+        if command != .insert || applied.missing != .null { applied.missing = nil }
+        if command == .select || applied.returning == .headersOnly { applied.returning = nil }
+        if command != .select || applied.count != .exact { applied.count = nil }
+        if command != .update && command != .delete { applied.maxAffected = nil }
+        return applied
     }
 
     private mutating func planInsert(_ policies: PolicySet, _ auth: AuthContext, body: [UInt8]) throws {
@@ -160,6 +246,13 @@ struct RESTPlan {
                 guard !target.isEmpty else {
                     throw GatewayError(.badRequest, code: "PGRST100", "resolution needs on_conflict=<columns>")
                 }
+                // Keys unique per tenant (e.g. profiles' (tenant_id, id)): the row's tenant is the
+                // caller's, so a target without the tenant column means the index with it.
+                if !target.contains(table.tenantColumn), !table.indexes.contains(target),
+                   table.indexes.contains([table.tenantColumn] + target) {
+                    target = [table.tenantColumn] + target
+                }
+                resolutionApplied = true
                 let conflict = try target.map { try builder.column($0).sql }.joined(separator: ", ")
                 if resolution == .ignoreDuplicates {
                     insert += " ON CONFLICT (\(conflict)) DO NOTHING"
@@ -193,7 +286,8 @@ struct RESTPlan {
         let set = columns.count == 1
             ? "\(list) = (SELECT \(list) FROM json_populate_record(NULL::\(table.quotedName), \(input)))"
             : "(\(list)) = (SELECT \(list) FROM json_populate_record(NULL::\(table.quotedName), \(input)))"
-        let condition = try whereClause(&builder, policies, .update, .using, auth)
+        let filtered = try whereClause(&builder, policies, .update, .using, auth)
+        let condition = try limited(&builder, filtered, policies, .update, auth)
         let update = "UPDATE \(table.quotedName) SET \(set) WHERE \(condition) RETURNING *"
         statements.append(Statement(try rowsFromWrite(&builder, cte: update), builder.binds))
         try appendVisibleRows(policies, auth)
@@ -202,7 +296,8 @@ struct RESTPlan {
 
     private mutating func planDelete(_ policies: PolicySet, _ auth: AuthContext) throws {
         var builder = RESTStatementBuilder(table: table)
-        let condition = try whereClause(&builder, policies, .delete, .using, auth)
+        let filtered = try whereClause(&builder, policies, .delete, .using, auth)
+        let condition = try limited(&builder, filtered, policies, .delete, auth)
         statements.append(Statement(
             try rowsFromWrite(&builder, cte: "DELETE FROM \(table.quotedName) WHERE \(condition) RETURNING *"), builder.binds))
         try appendVisibleRows(policies, auth)
@@ -233,12 +328,13 @@ struct RESTPlan {
         let body = try row.decodeIfPresent("body", as: String.self) ?? (query.singular ? "null" : "[]")
         let count: Int = try row.decode("n")
         var headers = HTTPFields()
-        if let applied = query.preferences.appliedHeaderValue { headers[.preferenceApplied] = applied }
+        if let applied = appliedPreferences.appliedHeaderValue { headers[.preferenceApplied] = applied }
 
         if command == .update || command == .delete, count == 0 {
             throw hiddenWriteError(results: results, policies: policies)
         }
-        if query.singular, count != 1, command == .select || wantsRepresentation {
+        // Writes were checked before commit (affectedBounds); this is for reads.
+        if query.singular, count != 1, command == .select {
             throw GatewayError(
                 .notAcceptable, code: "PGRST116", "JSON object requested, multiple (or no) rows returned",
                 details: "The result contains \(count) rows")

@@ -23,11 +23,27 @@ struct HeaderGrammarTests {
 
     @Test("unknown preferences are ignored and recorded, PostgREST's lenient default")
     func unknownIgnored() throws {
-        let preferences = try Preferences.parse(["tx=rollback, foo, count=none", "return=everything,,timezone=UTC, max-affected=5"])
-        #expect(preferences.ignored == ["tx=rollback", "foo", "count=none", "return=everything", "timezone=UTC", "max-affected=5"])
+        let preferences = try Preferences.parse(["tx=maybe, foo, count=none", "return=everything,,timezone=UTC, max-affected=-5, max-affected=x"])
+        #expect(preferences.ignored == ["tx=maybe", "foo", "count=none", "return=everything", "timezone=UTC", "max-affected=-5", "max-affected=x"])
+        #expect(preferences.transaction == nil)
+        #expect(preferences.maxAffected == nil)
         #expect(preferences.returning == nil)
         #expect(preferences.count == nil)
         #expect(preferences.appliedHeaderValue == nil)
+    }
+
+    @Test("tx= and max-affected= are read, the first of each winning; max-affected is listed only with handling=strict")
+    func transactionAndMaxAffected() throws {
+        let lenient = try Preferences.parse(["tx=rollback, max-affected=10, tx=commit", "max-affected=3"])
+        #expect(lenient.transaction == .rollback)
+        #expect(lenient.maxAffected == 10)
+        #expect(lenient.ignored.isEmpty)
+        #expect(lenient.applied == ["tx=rollback"])
+        let strict = try Preferences.parse(["handling=strict, max-affected=0, tx=commit, return=minimal"])
+        #expect(strict.maxAffected == 0)
+        #expect(strict.applied == ["return=minimal", "tx=commit", "handling=strict", "max-affected=0"])
+        let error = #expect(throws: GatewayError.self) { try Preferences.parse(["handling=strict, max-affected=many"]) }
+        #expect(error?.code == "PGRST122")
     }
 
     @Test("Preference-Applied lists what was recognised in PostgREST's order")
@@ -49,7 +65,7 @@ struct HeaderGrammarTests {
         #expect(error?.details == "Invalid preferences: foo, bar")
         #expect(try Preferences.parse(["handling=strict, count=exact"]).handling == .strict)
         #expect(try Preferences.parse(["handling=lenient, foo"]).ignored == ["foo"])
-        let viaRequest = F.rejection("", headers: RESTQuery.Headers(prefer: ["handling=strict", "tx=commit"]))
+        let viaRequest = F.rejection("", headers: RESTQuery.Headers(prefer: ["handling=strict", "timezone=UTC"]))
         #expect(viaRequest?.code == "PGRST122")
     }
 

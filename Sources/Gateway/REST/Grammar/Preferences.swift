@@ -14,20 +14,30 @@ extension RESTQuery {
         public var missing: Missing?
         /// `handling=`: whether unknown preferences are an error.
         public var handling: Handling?
+        /// `tx=`: whether the request's transaction is committed (the default) or rolled back
+        /// after its statements ran and their result was read.
+        public var transaction: Transaction?
+        /// `max-affected=N` (N ≥ 0): with `handling=strict`, a PATCH or DELETE that would change
+        /// more than N rows is rolled back (`400 PGRST124`); without it, ignored, as PostgREST does.
+        public var maxAffected: Int?
         /// Tokens that were not understood (or are PostgREST preferences this gateway does
-        /// not implement: `tx=`, `timezone=`, `max-affected=`, `params=`), in header order.
+        /// not implement: `timezone=`, `params=`; or a `max-affected=` that is not a
+        /// non-negative integer), in header order.
         public var ignored: [String]
 
         /// Preferences as given; ``parse(_:)`` reads them from headers.
         public init(
             returning: Return? = nil, count: Count? = nil, resolution: Resolution? = nil,
-            missing: Missing? = nil, handling: Handling? = nil, ignored: [String] = []
+            missing: Missing? = nil, handling: Handling? = nil, transaction: Transaction? = nil,
+            maxAffected: Int? = nil, ignored: [String] = []
         ) {
             self.returning = returning
             self.count = count
             self.resolution = resolution
             self.missing = missing
             self.handling = handling
+            self.transaction = transaction
+            self.maxAffected = maxAffected
             self.ignored = ignored
         }
 
@@ -63,11 +73,19 @@ extension RESTQuery {
             case lenient = "handling=lenient"
         }
 
+        /// The values of `tx=`, each spelled as its header token.
+        public enum Transaction: String, Sendable, Hashable, CaseIterable {
+            case commit = "tx=commit"
+            case rollback = "tx=rollback"
+        }
+
         /// The recognised preferences as header tokens, in the order PostgREST lists them in
-        /// `Preference-Applied`. A handler drops the ones it did not honour for this request
-        /// (e.g. `resolution=` on a GET) before sending the header.
+        /// `Preference-Applied` (`max-affected=` only with `handling=strict`, the only way it
+        /// applies). A handler first drops the ones it does not honour for this request (e.g.
+        /// `resolution=` on a GET): see `RESTPlan.appliedPreferences`.
         public var applied: [String] {
-            [resolution?.rawValue, missing?.rawValue, returning?.rawValue, count?.rawValue, handling?.rawValue]
+            [resolution?.rawValue, missing?.rawValue, returning?.rawValue, count?.rawValue, transaction?.rawValue,
+             handling?.rawValue, handling == .strict ? maxAffected.map { "max-affected=\($0)" } : nil]
                 .compactMap { $0 }
         }
 
@@ -94,6 +112,11 @@ extension RESTQuery {
                         preferences.missing = preferences.missing ?? value
                     } else if let value = Handling(rawValue: token) {
                         preferences.handling = preferences.handling ?? value
+                    } else if let value = Transaction(rawValue: token) {
+                        preferences.transaction = preferences.transaction ?? value
+                    } else if token.hasPrefix("max-affected="), case let digits = token.dropFirst("max-affected=".count),
+                              HeaderGrammar.isDigits(digits), let value = Int(digits) {
+                        preferences.maxAffected = preferences.maxAffected ?? value
                     } else {
                         preferences.ignored.append(token)
                     }
