@@ -54,7 +54,7 @@ def gateway():
     tenants = {}
     for name in ("acme", "globex"):
         secret = secrets.token_urlsafe(48)
-        tenant = json.loads(run(f"{BIN}/privacyctl", "tenant", "create", "--name", name, "--jwt-secret", secret, "--json", env=env))
+        tenant = json.loads(run(f"{BIN}/privacyctl", "tenant", "create", "--name", name, f"--jwt-secret={secret}", "--json", env=env))
         key = json.loads(run(f"{BIN}/privacyctl", "servicekey", "create", "--tenant", tenant["id"],
                              "--scope", "data:read", "--scope", "data:write", "--scope", "secrets:read",
                              "--scope", "secrets:write", "--json", env=env))
