@@ -115,9 +115,22 @@ struct JWTHardeningTests {
             let headers: HTTPFields = [.apikey: acme.apikey, .authorization: "Bearer \(jwt)", .contentType: "application/json"]
             let body = #"{"name": "after revocation", "type": "website", "is_public": false, "user_id": "\#(user.uuidString.lowercased())"}"#
 
+            var claims = Tokens.user(user)
+            claims.removeValue(forKey: "exp")
+            let eternal = try await Tokens.hs256(claims: claims, secret: acme.secret!)
+
             // Both gateways have the key cached.
             for services in gateways {
                 try await Application(router: GatewayApplication.router(services: services)).test(.router) { client in
+                    // A token without exp: PostgREST's error document, 401.
+                    let (refused, text) = try await client.execute(
+                        uri: "/rest/v1/projects?select=id", method: .get,
+                        headers: [.apikey: acme.apikey, .authorization: "Bearer \(eternal)"]) { ($0.status, String(buffer: $0.body)) }
+                    #expect(refused == .unauthorized)
+                    let error = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+                    #expect(error["code"] as? String == "PGRST303" && error["message"] as? String == "The JWT has no 'exp' claim")
+                    #expect(Set(error.keys) == ["code", "message", "details", "hint"])
+
                     let status = try await client.execute(uri: "/rest/v1/projects?select=id", method: .get, headers: headers) { $0.status }
                     #expect(status == .ok)
                     let audit = try await client.execute(uri: "/v1/audit/events", method: .get, headers: headers) { $0.status }

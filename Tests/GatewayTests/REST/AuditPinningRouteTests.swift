@@ -87,4 +87,23 @@ struct AuditPinningRouteTests {
             }
         }
     }
+
+    @Test("the checkpoint service signs once as soon as it starts, not only after its first interval")
+    func signsAtStart() async throws {
+        try await AuthFixture.run { f in
+            let acme = try await f.tenant("acme", scopes: [.auditRead])
+            _ = try await AuditAppender(pool: f.gateway).append(tenant: acme.id, AuditEvent(action: "test.event"))
+            let service = CheckpointService(
+                checkpointer: AuditCheckpointer(pool: f.gateway, signingKey: try Ed25519.SigningKey.generate()),
+                interval: .seconds(3600), logger: Logger(label: "test"))
+            let running = Task { try await service.run() }
+            defer { running.cancel() }
+            var signed: [AuditCheckpoint] = []
+            for _ in 0..<200 where signed.isEmpty {
+                signed = try await AuditReader.checkpoints(pool: f.owner, tenant: acme.id)
+                if signed.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(signed.map(\.seq) == [1])
+        }
+    }
 }
