@@ -215,22 +215,21 @@ public enum AuditBundle {
     /// Verifies the tenant's chain in the database directly (`privacyctl audit verify --live`),
     /// including that the head row matches the last entry. Read in one repeatable-read snapshot.
     ///
-    /// - Parameter trustedKeys: as for ``verify(directory:trustedKeys:)``; `nil` trusts the
-    ///   public keys stored with the checkpoints.
-    public static func verifyLive(pool: ConnectionPool, tenant: UUID, trustedKeys: [String: [UInt8]]? = nil) async throws -> VerificationReport {
+    /// - Parameter trustedKeys: key id → public key, pinned from configuration
+    ///   (`PRIVACY_AUDIT_PUBLIC_KEYS`, the signing key's public half, `--trusted-key`). Never the
+    ///   keys stored with the checkpoints: whoever can write a forged checkpoint into the database
+    ///   can write its key there too. A checkpoint signed by any other key fails as
+    ///   ``VerificationFailure/Kind/unknownKey``; with no keys at all, every checkpoint does.
+    public static func verifyLive(pool: ConnectionPool, tenant: UUID, trustedKeys: [String: [UInt8]]) async throws -> VerificationReport {
         do {
             return try await pool.withConnection { connection in
                 try await connection.run { connection in
                     try connection.transaction(isolation: .repeatableRead) { connection in
                         let first = try connection.pipeline([AuditSQL.head(tenant), AuditSQL.checkpoints(tenant)])
                         let checkpoints = try first[1].rows.map(AuditSQL.checkpoint)
-                        var keys = trustedKeys ?? [:]
-                        if trustedKeys == nil {
-                            for checkpoint in checkpoints { keys[checkpoint.keyID] = checkpoint.publicKey }
-                        }
                         let head = try first[0].first.map { (seq: try $0.decode("seq", as: Int64.self), hash: try $0.decode("hash", as: [UInt8].self)) }
                         var verifier = AuditVerifier(
-                            tenant: tenant, checkpoints: checkpoints, trustedKeys: keys,
+                            tenant: tenant, checkpoints: checkpoints, trustedKeys: trustedKeys,
                             expectedHead: head ?? (0, AuditEntry.genesisHash))
                         var after: Int64 = 0
                         while true {

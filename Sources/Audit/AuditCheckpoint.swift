@@ -70,6 +70,11 @@ public struct AuditCheckpoint: Sendable, Hashable {
     public static func keyID(of publicKey: [UInt8]) -> String {
         Hex.encode(SHA256.hash(publicKey))
     }
+
+    /// Public keys as a verifier takes them (key id → key), e.g. from configuration.
+    public static func trustedKeys(_ publicKeys: [[UInt8]]) -> [String: [UInt8]] {
+        Dictionary(publicKeys.map { (keyID(of: $0), $0) }, uniquingKeysWith: { first, _ in first })
+    }
 }
 
 /// Signs checkpoints with an Ed25519 key held outside the database
@@ -92,33 +97,40 @@ public struct AuditCheckpointer: Sendable {
     /// The signing key's id, as stored in checkpoints.
     public var keyID: String { AuditCheckpoint.keyID(of: signingKey.publicKey) }
 
-    /// Signs the tenant's current head, unless the last checkpoint already covers it (then that
-    /// one is returned). The head row is locked meanwhile, so appends wait a moment and two
-    /// checkpointers cannot fork the checkpoint chain.
+    /// Verifies the entries since the tenant's last checkpoint, then signs the head they end at,
+    /// unless the last checkpoint already covers it (then that one is returned).
     ///
-    /// - Throws: ``AuditError/Code/emptyChain`` for a tenant with no entries.
+    /// The entries are read and checked in one repeatable-read snapshot without holding the head
+    /// lock, so appends go on meanwhile: their hashes recomputed, seqs contiguous, each linked to
+    /// the one before, the first to the last checkpoint's head, the last equal to the head row.
+    /// A chain that fails any of these is never signed: a signature would vouch for the tampering.
+    /// Signing then locks the head row for a moment, so two checkpointers cannot fork the
+    /// checkpoint chain; the checkpoint covers the verified head (appends made since wait for
+    /// the next round).
+    ///
+    /// - Throws: ``AuditError/Code/emptyChain`` for a tenant with no entries;
+    ///   ``AuditError/Code/chainCorrupt`` when the entries since the last checkpoint fail verification.
     public func checkpoint(tenant: UUID) async throws -> AuditCheckpoint {
         let signingKey = signingKey
         do {
             return try await pool.withConnection { connection in
                 try await connection.run { connection in
+                    let (head, previous) = try Self.verifiedHead(tenant, connection: connection)
+                    if let previous, previous.seq == head.seq { return previous }
                     do {
                         let results = try connection.pipeline([
                             AuditSQL.begin, AuditSQL.lockHead(tenant), AuditSQL.lastCheckpoint(tenant),
                         ])
-                        guard let head = results[1].first, try head.decode("seq", as: Int64.self) > 0 else {
-                            throw AuditError(.emptyChain, "tenant \(tenant.lowercasedString) has no audit entries to checkpoint")
-                        }
-                        let previous = try results[2].first.map(AuditSQL.checkpoint)
-                        let seq: Int64 = try head.decode("seq")
-                        if let previous, previous.seq == seq {
+                        let latest = try results[2].first.map(AuditSQL.checkpoint)
+                        if let latest, latest.seq >= head.seq || latest.seq != previous?.seq {
+                            // Another checkpointer signed meanwhile: its checkpoint stands.
                             try connection.simple("ROLLBACK")
-                            return previous
+                            return latest
                         }
                         var checkpoint = AuditCheckpoint(
-                            tenantID: tenant, seq: seq, headHash: try head.decode("hash"),
+                            tenantID: tenant, seq: head.seq, headHash: head.hash,
                             previousCheckpointHash: previous?.hash() ?? AuditEntry.genesisHash,
-                            signedAt: try head.decode("now"), keyID: AuditCheckpoint.keyID(of: signingKey.publicKey),
+                            signedAt: try results[1].first!.decode("now"), keyID: AuditCheckpoint.keyID(of: signingKey.publicKey),
                             publicKey: signingKey.publicKey, signature: [])
                         checkpoint.signature = signingKey.sign(checkpoint.signingMessage())
                         _ = try connection.pipeline([AuditSQL.insertCheckpoint(checkpoint), AuditSQL.commit])
@@ -131,6 +143,48 @@ public struct AuditCheckpointer: Sendable {
             }
         } catch {
             throw AuditError.wrap(error, "audit checkpoint failed")
+        }
+    }
+
+    /// The tenant's head and last checkpoint, after verifying every entry between them (one
+    /// snapshot). Throws ``AuditError/Code/chainCorrupt`` naming the first failure.
+    private static func verifiedHead(
+        _ tenant: UUID, connection: Connection
+    ) throws -> (head: (seq: Int64, hash: [UInt8]), previous: AuditCheckpoint?) {
+        try connection.transaction(isolation: .repeatableRead) { connection in
+            let results = try connection.pipeline([AuditSQL.head(tenant), AuditSQL.lastCheckpoint(tenant)])
+            guard let row = results[0].first, try row.decode("seq", as: Int64.self) > 0 else {
+                throw AuditError(.emptyChain, "tenant \(tenant.lowercasedString) has no audit entries to checkpoint")
+            }
+            let head = (seq: try row.decode("seq", as: Int64.self), hash: try row.decode("hash", as: [UInt8].self))
+            let previous = try results[1].first.map(AuditSQL.checkpoint)
+            if let previous, previous.seq >= head.seq { return (head, previous) }
+            let from = (previous?.seq ?? 0) + 1
+            var verifier = AuditVerifier(tenant: tenant, checkpoints: [], trustedKeys: [:], startSeq: from, expectedHead: head)
+            var failures: [VerificationFailure] = []
+            var after = from - 1
+            while true {
+                let page = try connection.pipeline([AuditSQL.entries(tenant, after: after, limit: 2000)])[0].rows
+                if page.isEmpty { break }
+                for row in page {
+                    let entry = try AuditSQL.entry(row)
+                    // The verifier takes a partial chain's first link on trust; the last checkpoint vouches for it here.
+                    if entry.seq == from, entry.prevHash != (previous?.headHash ?? AuditEntry.genesisHash) {
+                        failures.append(VerificationFailure(
+                            .brokenLink, seq: entry.seq, "prev_hash does not match the head hash the checkpoint at seq \(from - 1) signed"))
+                    }
+                    verifier.consume(entry)
+                    after = entry.seq
+                }
+            }
+            failures += verifier.finish().failures
+            if let first = failures.first {
+                throw AuditError(
+                    .chainCorrupt,
+                    "tenant \(tenant.lowercasedString): the entries since \(previous.map { "the checkpoint at seq \($0.seq)" } ?? "the start") "
+                        + "fail verification (\(first)\(failures.count > 1 ? ", and \(failures.count - 1) more" : "")); refusing to sign")
+            }
+            return (head, previous)
         }
     }
 

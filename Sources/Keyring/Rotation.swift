@@ -139,10 +139,10 @@ extension Keyring {
         return (users.count, remaining)
     }
 
-    /// Reseals the tenant's JWT secret under KEK `target`, sealing a legacy plaintext one on the way.
+    /// Reseals the tenant's JWT secret under KEK `target` (plaintext secrets are gone since migration 0014).
     private func rewrapTenantSecrets(_ tenant: UUID, to target: Int, in connection: Connection) throws -> Int {
         guard let row = try connection.query(
-            "SELECT jwt_secret, jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version FROM public.tenants WHERE id = $1 FOR UPDATE",
+            "SELECT jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version FROM public.tenants WHERE id = $1 FOR UPDATE",
             [tenant]).first
         else { return 0 }
         var plaintext: [UInt8]
@@ -151,8 +151,6 @@ extension Keyring {
             plaintext = try openTenantSecret(
                 SealedValue(ciphertext: try row.decode("jwt_secret_sealed"), nonce: try row.decode("jwt_secret_nonce"), kekVersion: version),
                 tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
-        } else if let legacy = try row.decodeIfPresent("jwt_secret", as: String.self) {
-            plaintext = Array(legacy.utf8)
         } else {
             return 0
         }
@@ -162,7 +160,7 @@ extension Keyring {
             plaintext, key: kek,
             associatedData: AssociatedData.tenantSecret(tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, kekVersion: target))
         try connection.query(
-            "UPDATE public.tenants SET jwt_secret = NULL, jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4 WHERE id = $1",
+            "UPDATE public.tenants SET jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4 WHERE id = $1",
             [tenant, sealed, nonce, target])
         return 1
     }

@@ -314,8 +314,8 @@ public struct IntegritySection: Codable, Sendable, Hashable {
     /// Entries after the last signed checkpoint (not yet covered by a signature).
     public var entriesNotCheckpointed: Int64
     public var signingKeys: [SigningKeyUse]
-    /// Checkpoint keys were pinned by the caller; if false, the keys stored with the
-    /// checkpoints were trusted (consistency, not provenance).
+    /// Checkpoint keys were pinned (configuration or `--trusted-key`), not read from the database
+    /// they verify. Always true for reports made by ``ReportCollector``.
     public var trustedKeysPinned: Bool
 }
 

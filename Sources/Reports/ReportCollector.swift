@@ -13,10 +13,11 @@ public struct ReportCollector: Sendable {
     public let pool: ConnectionPool
     /// With audit keys, service pseudonyms in `secret.*` entries are resolved to names.
     public let keys: AuditKeys?
-    /// Checkpoint keys the auditor trusts; nil trusts the keys stored with the checkpoints.
-    public let trustedKeys: [String: [UInt8]]?
+    /// Checkpoint keys the auditor trusts, pinned from configuration or `--trusted-key`; never
+    /// the keys stored with the checkpoints.
+    public let trustedKeys: [String: [UInt8]]
 
-    public init(pool: ConnectionPool, keys: AuditKeys? = nil, trustedKeys: [String: [UInt8]]? = nil) {
+    public init(pool: ConnectionPool, keys: AuditKeys? = nil, trustedKeys: [String: [UInt8]]) {
         self.pool = pool
         self.keys = keys
         self.trustedKeys = trustedKeys
@@ -125,7 +126,7 @@ public struct ReportCollector: Sendable {
                 tenant: tenant, generatedAt: now, since: since, until: end, requests: requests, secretEvents: secretEvents,
                 policyDenials: denials, settingsUpdates: settings, lastRotation: rotation, serviceNames: names, secrets: secrets,
                 tenantKeys: tenantKeys, subjectKeys: subjectKeys, consents: consents, verification: verification,
-                checkpoints: checkpoints, trustedKeysPinned: trustedKeys != nil, policy: policy)
+                checkpoints: checkpoints, trustedKeysPinned: true, policy: policy)
         } catch let error as ReportError {
             throw error
         } catch {

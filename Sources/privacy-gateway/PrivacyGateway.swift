@@ -20,8 +20,9 @@ struct PrivacyGateway: AsyncParsableCommand {
         abstract: "A privacy and secrets gateway in front of Postgres.",
         discussion: """
             Configuration comes from the environment (DATABASE_URL, GATEWAY_DATABASE_URL,
-            PRIVACY_ROOT_KEY_FILE, PRIVACY_SIGNING_KEY_FILE, PRIVACY_POLICIES_DIR,
-            PRIVACY_MIGRATIONS_DIR, PORT, HOST, GATEWAY_POOL_SIZE); flags override it.
+            PRIVACY_ROOT_KEY_FILE, PRIVACY_SIGNING_KEY_FILE, PRIVACY_AUDIT_PUBLIC_KEYS, PRIVACY_POLICIES_DIR,
+            PRIVACY_MIGRATIONS_DIR, PORT, HOST, GATEWAY_POOL_SIZE, GATEWAY_JWT_LEEWAY_SECONDS,
+            GATEWAY_JWT_ALLOW_MISSING_EXP); flags override it.
             For a ready-made local setup, run scripts/run.
             """,
         subcommands: [Serve.self],
@@ -84,7 +85,16 @@ struct Serve: AsyncParsableCommand {
         let rootKey = try KeyFile.rootKeySource(keyFile: configuration.rootKeyFile, passphraseFile: configuration.rootPassphraseFile)
         // A wrong root key stops the start here, before anything is served.
         let keyring = try await Keyring.open(pool: pool, root: rootKey)
-        let authenticator = try RequestAuthenticator(pool: pool, keyring: keyring)
+        var authOptions = RequestAuthenticator.Options()
+        authOptions.jwtLeewaySeconds = configuration.jwtLeewaySeconds
+        authOptions.requiresJWTExpiry = !configuration.jwtAllowsMissingExpiry
+        if configuration.jwtAllowsMissingExpiry {
+            logger.warning("GATEWAY_JWT_ALLOW_MISSING_EXP is set: user JWTs without exp are accepted and never expire")
+        }
+        let authenticator = try RequestAuthenticator(pool: pool, keyring: keyring, options: authOptions)
+        let metrics = GatewayMetrics()
+        // Checkpoints are verified against configured keys only, never keys stored in the database.
+        let auditTrustedKeys = try configuration.pinnedAuditKeys()
         let auditKeys = try AuditKeys(rootKey: keyring.serviceMaster)
         let audit = AuditAppender(pool: pool, keys: auditKeys)
         let secrets = SecretStore(pool: pool, keyring: keyring, audit: audit, auditKeys: auditKeys)
@@ -96,7 +106,7 @@ struct Serve: AsyncParsableCommand {
             signingKey = key
             background.append(CheckpointService(
                 checkpointer: AuditCheckpointer(pool: pool, signingKey: key),
-                interval: .seconds(configuration.checkpointIntervalSeconds), logger: logger))
+                interval: .seconds(configuration.checkpointIntervalSeconds), logger: logger, metrics: metrics))
         } else {
             logger.warning("PRIVACY_SIGNING_KEY_FILE is not set: audit checkpoints are not signed by this gateway")
         }
@@ -128,8 +138,8 @@ struct Serve: AsyncParsableCommand {
         defer { privacyPool?.close() }
 
         let services = GatewayServices(
-            pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit,
-            secrets: secrets, auditKeys: auditKeys, privacy: privacy)
+            pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, metrics: metrics,
+            secrets: secrets, auditKeys: auditKeys, privacy: privacy, auditTrustedKeys: auditTrustedKeys)
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

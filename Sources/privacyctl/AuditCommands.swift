@@ -70,8 +70,10 @@ struct AuditCLI: AsyncParsableCommand {
             discussion: """
                 Checks recomputed hashes, contiguous seq, chain links, checkpoint signatures,
                 the checkpoint chain, and that the chain ends at the recorded head.
-                Without --trusted-key the public keys in the bundle (or the database) are
-                trusted: that proves consistency, not who signed.
+                Checkpoint keys are pinned: --trusted-key, $PRIVACY_AUDIT_PUBLIC_KEYS and the public
+                half of $PRIVACY_SIGNING_KEY_FILE. --live never trusts keys read from the database (with
+                no pinned key every checkpoint fails as unknown_key). A bundle with no pinned key falls
+                back to its own keys.json: that proves consistency, not who signed.
                 Examples:
                   privacyctl audit verify audit-2026/ --trusted-key 3b6a27bc…
                   privacyctl audit verify --live --tenant <id> --json
@@ -100,17 +102,14 @@ struct AuditCLI: AsyncParsableCommand {
             let printer = Output(json: output.json)
             var failed = false
             try await printer.run {
-                var trusted: [String: [UInt8]]?
-                if !trustedKeys.isEmpty {
-                    trusted = Dictionary(
-                        trustedKeys.compactMap(Hex.decode).map { (AuditCheckpoint.keyID(of: $0), $0) },
-                        uniquingKeysWith: { first, _ in first })
-                }
+                let pinned = try database.configuration().pinnedAuditKeys().merging(
+                    AuditCheckpoint.trustedKeys(trustedKeys.compactMap(Hex.decode))) { first, _ in first }
+                let trusted: [String: [UInt8]]? = pinned.isEmpty && !live ? nil : pinned
                 let report: VerificationReport
                 if live {
                     let pool = try database.ownerPool()
                     defer { pool.close() }
-                    report = try await AuditBundle.verifyLive(pool: pool, tenant: try tenant.id(), trustedKeys: trusted)
+                    report = try await AuditBundle.verifyLive(pool: pool, tenant: try tenant.id(), trustedKeys: pinned)
                 } else {
                     report = try AuditBundle.verify(directory: URL(fileURLWithPath: path!, isDirectory: true), trustedKeys: trusted)
                 }
@@ -118,7 +117,9 @@ struct AuditCLI: AsyncParsableCommand {
                 try printer.emit(report) {
                     var text = report.summary
                     if trusted == nil {
-                        text += "\nnote: trusted the public keys found \(live ? "in the database" : "in the bundle"); pin keys with --trusted-key"
+                        text += "\nnote: trusted the public keys found in the bundle; pin keys with --trusted-key or PRIVACY_AUDIT_PUBLIC_KEYS"
+                    } else if pinned.isEmpty, report.checkpointsChecked > 0 {
+                        text += "\nnote: no checkpoint key is pinned; set PRIVACY_AUDIT_PUBLIC_KEYS or pass --trusted-key"
                     }
                     return text
                 }

@@ -15,6 +15,8 @@ struct ReportCommand: AsyncParsableCommand {
             file that prints to PDF). With $PRIVACY_ROOT_KEY_FILE, service pseudonyms in the audit trail are
             resolved to names. Dates are YYYY-MM-DD (a bare --until includes that day) or RFC 3339 times.
             Exit 3 when the audit chain fails verification (the report is still written, with the failure at the top).
+            Checkpoints verify only against pinned keys (--trusted-key, $PRIVACY_AUDIT_PUBLIC_KEYS, the public half of
+            $PRIVACY_SIGNING_KEY_FILE), never against keys read from the database.
             Examples:
               privacyctl report --tenant <id> --format html --out report.html
               privacyctl report --tenant <id> --since 2026-01-01 --until 2026-06-30 --format md
@@ -25,7 +27,9 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: "json, md or html.") var format: String
     @Option(help: "Write to this file instead of stdout.") var out: String?
     @Option(help: "Policy files directory (default: $PRIVACY_POLICIES_DIR or policies).") var policiesDir: String?
-    @Option(name: .customLong("trusted-key"), help: "A trusted checkpoint public key (64 hex characters); repeat for old keys.")
+    @Option(
+        name: .customLong("trusted-key"),
+        help: "A trusted checkpoint public key (64 hex characters); repeat for old keys. Added to $PRIVACY_AUDIT_PUBLIC_KEYS and the public half of $PRIVACY_SIGNING_KEY_FILE.")
     var trustedKeys: [String] = []
     @OptionGroup var database: DatabaseOptions
 
@@ -55,8 +59,9 @@ struct ReportCommand: AsyncParsableCommand {
             let configuration = try database.configuration()
             let policies = try PolicySet.loadForGateway(directory: policiesDir ?? configuration.policiesDirectory)
             let keys = try configuration.rootKeyFile.map { try AuditKeys(rootKey: try KeyFile.load($0, purpose: "root key")) }
-            let trusted = trustedKeys.isEmpty ? nil : Dictionary(
-                trustedKeys.compactMap(Hex.decode).map { (AuditCheckpoint.keyID(of: $0), $0) }, uniquingKeysWith: { first, _ in first })
+            // Pinned keys only: the database's own copy of a key proves nothing about who signed.
+            let trusted = try configuration.pinnedAuditKeys().merging(
+                AuditCheckpoint.trustedKeys(trustedKeys.compactMap(Hex.decode))) { first, _ in first }
             let pool = try database.ownerPool()
             defer { pool.close() }
             Output.progress("reading tenant \(try tenant.id().lowercasedString) …")

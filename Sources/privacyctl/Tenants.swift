@@ -33,26 +33,64 @@ struct RootKeyOptions: ParsableArguments {
 struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant", abstract: "Create and list tenants; set how their users' JWTs are verified.",
-        subcommands: [Create.self, List.self, SetJWT.self])
+        subcommands: [Create.self, List.self, SetJWT.self, SealSecrets.self])
+
+    struct SealSecrets: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "seal-secrets",
+            abstract: "Seal every tenant's plaintext HS256 secret under its tenant key (needed before migration 0014).",
+            discussion: """
+                Databases created before migration 0009 may keep JWT secrets in the plaintext column
+                tenants.jwt_secret. Migration 0014 drops that column and refuses to run while any secret
+                is left in it (a migration has no root key to seal with). Run this with the root key,
+                then privacyctl migrate. Safe to run twice; does nothing once the column is gone.
+                Example: privacyctl tenant seal-secrets --json
+                """)
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var rootKey: RootKeyOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let out = Output(json: output.json)
+            try await out.run {
+                let pool = try database.ownerPool()
+                defer { pool.close() }
+                let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
+                let sealed = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring).sealPlaintextSecrets()
+                struct Result: Encodable { let sealed: Int }
+                try out.emit(Result(sealed: sealed)) {
+                    sealed == 0 ? "no plaintext JWT secret left" : "sealed the JWT secrets of \(sealed) tenant(s)"
+                }
+            }
+        }
+    }
 
     struct SetJWT: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "set-jwt",
-            abstract: "Set a tenant's HS256 secret and/or its RS256/ES256 public keys (a JWKS file).",
+            abstract: "Set a tenant's HS256 secret, its RS256/ES256 public keys (a JWKS file), and the aud/iss its tokens must carry.",
             discussion: """
-                The gateway picks up the change within a minute (its key cache).
-                Example: privacyctl tenant set-jwt --tenant <id> --jwks auth-provider-jwks.json
+                The gateway picks up the change within a minute (its key cache). With --audience or
+                --issuer set, tokens whose aud (or none of whose aud values) or iss differ get 401;
+                pass an empty value (--audience "") to stop checking.
+                Examples:
+                  privacyctl tenant set-jwt --tenant <id> --jwks auth-provider-jwks.json
+                  privacyctl tenant set-jwt --tenant <id> --audience authenticated --issuer https://auth.example.com
                 """)
         @Option(help: "Tenant id.") var tenant: String
         @Option(help: "New HS256 secret (at least 32 bytes).") var secret: String?
         @Option(help: "A JWKS file: {\"keys\": [...]} or a JSON array of JWKs.") var jwks: String?
+        @Option(help: "The aud the tenant's tokens must carry (\"\" to stop checking).") var audience: String?
+        @Option(help: "The iss the tenant's tokens must carry (\"\" to stop checking).") var issuer: String?
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var rootKey: RootKeyOptions
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
             guard UUID(uuidString: tenant) != nil else { throw ValidationError("--tenant must be a tenant id (a UUID), got \"\(tenant)\"") }
-            guard secret != nil || jwks != nil else { throw ValidationError("give --secret, --jwks or both") }
+            guard secret != nil || jwks != nil || audience != nil || issuer != nil else {
+                throw ValidationError("give --secret, --jwks, --audience or --issuer")
+            }
         }
 
         func run() async throws {
@@ -69,7 +107,7 @@ struct TenantCommand: AsyncParsableCommand {
                 defer { pool.close() }
                 let keyring = secret == nil ? nil : try await rootKey.keyring(try database.configuration(), pool: pool)
                 let updated = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring)
-                    .setJWT(tenant: UUID(uuidString: tenant)!, secret: secret, jwks: keys)
+                    .setJWT(tenant: UUID(uuidString: tenant)!, secret: secret, jwks: keys, audience: audience, issuer: issuer)
                 try out.emit(updated) { "updated JWT settings of tenant \(updated.name)" }
             }
         }
@@ -170,7 +208,14 @@ struct ServiceKeyCommand: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a service key; requests with it fail from now on.")
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a service key: every gateway refuses it from its next request.",
+            discussion: """
+                Gateways check a key against the database on every request (a cached key included), so
+                once this command returns, any request checked after it gets 401 on every gateway
+                process. A request already past its check when the command ran may still complete.
+                Example: privacyctl servicekey revoke <key id>
+                """)
         @Argument(help: "Service key id.") var id: String
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var rootKey: RootKeyOptions
@@ -188,7 +233,12 @@ struct ServiceKeyCommand: AsyncParsableCommand {
                 let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
                 let keys = try ServiceKeyRegistry(pool: pool, rootKey: keyring.serviceMaster, auditing: .privacyctl(pool))
                 let record = try await keys.revoke(id: UUID(uuidString: id)!)
-                try out.emit(record) { "revoked service key \(record.id.lowercasedString)" }
+                try out.emit(record) {
+                    """
+                    revoked service key \(record.id.lowercasedString)
+                    every gateway refuses it from its next request; requests already past their key check may still complete
+                    """
+                }
             }
         }
     }

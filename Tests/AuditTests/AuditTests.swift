@@ -85,7 +85,7 @@ struct AuditChainTests {
             try await fixture.appendSequentially(3)
             let receipts = try await fixture.appendSequentially(2, tenant: second)
             #expect(receipts.map(\.seq) == [1, 2])
-            let report = try await AuditBundle.verifyLive(pool: fixture.gateway, tenant: second)
+            let report = try await AuditBundle.verifyLive(pool: fixture.gateway, tenant: second, trustedKeys: fixture.trustedKeys)
             #expect(report.isValid && report.entriesChecked == 2)
         }
     }

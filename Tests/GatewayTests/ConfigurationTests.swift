@@ -1,5 +1,7 @@
+import Audit
 import Foundation
 import Gateway
+import Sodium
 import Testing
 
 @Suite("Configuration and key files")
@@ -30,6 +32,34 @@ struct ConfigurationTests {
         #expect(url?.message.hasPrefix("DATABASE_URL: invalid database connection string") == true)
         let missing = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment([:]).ownerDatabase() }
         #expect(missing?.message == "DATABASE_URL is not set")
+    }
+
+    @Test("JWT rules and pinned audit keys: bad values are refused by name; the signing key's public half is pinned too")
+    func hardening() throws {
+        for (variable, value) in [
+            ("GATEWAY_JWT_LEEWAY_SECONDS", "31"), ("GATEWAY_JWT_LEEWAY_SECONDS", "-1"), ("GATEWAY_JWT_ALLOW_MISSING_EXP", "maybe"),
+            ("PRIVACY_AUDIT_PUBLIC_KEYS", "abcd"), ("PRIVACY_AUDIT_PUBLIC_KEYS", String(repeating: "z", count: 64)),
+        ] {
+            let error = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment([variable: value]) }
+            #expect(error?.message.hasPrefix(variable) == true, "\(variable)=\(value)")
+        }
+        let defaults = try GatewayConfiguration.fromEnvironment([:])
+        #expect(defaults.jwtLeewaySeconds == 30 && !defaults.jwtAllowsMissingExpiry)
+        #expect(try defaults.pinnedAuditKeys().isEmpty)
+
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try KeyFile.generate(at: path)
+        let signing = try Ed25519.SigningKey(seed: try KeyFile.load(path, purpose: "signing key"))
+        let retired = try Ed25519.SigningKey.generate()
+        let configured = try GatewayConfiguration.fromEnvironment([
+            "GATEWAY_JWT_LEEWAY_SECONDS": "5", "GATEWAY_JWT_ALLOW_MISSING_EXP": "true", "PRIVACY_SIGNING_KEY_FILE": path,
+            "PRIVACY_AUDIT_PUBLIC_KEYS": Hex.encode(retired.publicKey) + ", " + Hex.encode(signing.publicKey),
+        ])
+        #expect(configured.jwtLeewaySeconds == 5 && configured.jwtAllowsMissingExpiry)
+        let pinned = try configured.pinnedAuditKeys()
+        #expect(Set(pinned.values) == Set([retired.publicKey, signing.publicKey]))
+        #expect(pinned[AuditCheckpoint.keyID(of: retired.publicKey)] == retired.publicKey)
     }
 
     private func temporaryPath() -> String {

@@ -2,6 +2,7 @@ import Audit
 import Foundation
 import JWTKit
 @testable import Gateway
+import Keyring
 import Postgres
 import Sodium
 import Testing
@@ -14,7 +15,13 @@ struct TenancyTests {
         try await TestDatabase.withMigratedDatabase { owner in
             let pool = ConnectionPool(configuration: owner)
             defer { pool.close() }
-            let registry = TenantRegistry(pool: pool, auditing: .disabled)
+            // Without the root key, no secret can be stored (it is only ever stored sealed).
+            let unkeyed = await #expect(throws: GatewayError.self) {
+                try await TenantRegistry(pool: pool, auditing: .disabled).create(name: "acme", jwtSecret: String(repeating: "s", count: 40))
+            }
+            #expect(unkeyed?.message.contains("root key") == true)
+            let keyring = try await Keyring.open(pool: pool, root: .key(try SecureBytes(count: 32)))
+            let registry = TenantRegistry(pool: pool, auditing: .disabled, keyring: keyring)
             let acme = try await registry.create(name: "acme", jwtSecret: String(repeating: "s", count: 40))
             #expect(acme.hasJWTSecret)
             let duplicate = await #expect(throws: GatewayError.self) { try await registry.create(name: "acme", jwtSecret: nil) }
@@ -114,8 +121,15 @@ struct TenantJWTSettingsTests {
             try await registry.setJWT(tenant: tenant.id, secret: nil, jwks: JSONValue.object(["keys": .array([key])]).jsonText)
             let stored = try await pool.query("SELECT jsonb_array_length(jwt_public_keys) AS n FROM tenants WHERE id = $1", [tenant.id])
             #expect(try stored.first?.decode("n", as: Int.self) == 1)
-            let unknown = await #expect(throws: GatewayError.self) { try await registry.setJWT(tenant: UUID(), secret: String(repeating: "x", count: 40), jwks: nil) }
+            let unknown = await #expect(throws: GatewayError.self) {
+                try await registry.setJWT(tenant: UUID(), secret: nil, jwks: JSONValue.array([key]).jsonText)
+            }
             #expect(unknown?.status == .notFound)
+            // A secret is only ever stored sealed: without the keyring (the root key) it is refused.
+            let unkeyed = await #expect(throws: GatewayError.self) {
+                try await registry.setJWT(tenant: tenant.id, secret: String(repeating: "x", count: 40), jwks: nil)
+            }
+            #expect(unkeyed?.message.contains("root key") == true)
         }
     }
 }
@@ -132,7 +146,9 @@ struct AdminAuditTests {
             let keys = try ServiceKeyRegistry(pool: pool, rootKey: try SecureBytes(count: 32), auditing: auditing)
             let (key, _) = try await keys.create(tenant: tenant.id, scopes: [.dataRead], name: "svc")
             try await keys.revoke(id: key.id)
-            try await TenantRegistry(pool: pool, auditing: auditing).setJWT(tenant: tenant.id, secret: String(repeating: "k", count: 40), jwks: nil)
+            let keyring = try await Keyring.open(pool: pool, root: .key(try SecureBytes(count: 32)))
+            try await TenantRegistry(pool: pool, auditing: auditing, keyring: keyring)
+                .setJWT(tenant: tenant.id, secret: String(repeating: "k", count: 40), jwks: nil)
             let actions = try await pool.query(
                 "SELECT action, actor FROM audit_events WHERE tenant_id = $1 ORDER BY seq", [tenant.id]
             ).rows.map { try $0.decode("action", as: String.self) }

@@ -216,25 +216,28 @@ struct RotationTests {
         }
     }
 
-    @Test("rotation seals a tenant's plaintext JWT secret and reseals a sealed one under the new version")
+    @Test("rotation reseals a tenant's sealed JWT secret under the new version")
     func tenantSecrets() async throws {
         try await KeyringFixture.with { fixture in
             let keyring = try await Keyring.open(pool: fixture.gateway, root: .key(try SecureBytes(count: 32)))
             let secret = String(repeating: "s", count: 40)
-            try await fixture.owner.query("UPDATE public.tenants SET jwt_secret = $2 WHERE id = $1", [fixture.tenant, secret])
-            // A tenant without a key gets version 1 from its first rotation, then version 2.
-            let first = try await keyring.rotateTenantKey(fixture.tenant, pool: fixture.gateway)
+            let tenant = fixture.tenant
+            // Sealing creates the tenant's key version 1; a rotation moves the secret to version 2.
+            _ = try await fixture.gateway.transaction { connection in
+                let sealed = try keyring.sealTenantSecret(Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
+                return try connection.query(
+                    "UPDATE public.tenants SET jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4 WHERE id = $1",
+                    [tenant, sealed.ciphertext, sealed.nonce, sealed.kekVersion])
+            }
             let second = try await keyring.rotateTenantKey(fixture.tenant, pool: fixture.gateway)
-            #expect(first.fromVersions.isEmpty && first.toVersion == 1 && first.rewrappedTenantSecrets == 1)
             #expect(second.fromVersions == [1] && second.toVersion == 2 && second.retiredVersions == [1])
+            #expect(second.rewrappedTenantSecrets == 1)
             let row = try await fixture.owner.query(
-                "SELECT jwt_secret, jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version FROM public.tenants WHERE id = $1",
+                "SELECT jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version FROM public.tenants WHERE id = $1",
                 [fixture.tenant]).first!
-            #expect(try row.decodeIfPresent("jwt_secret", as: String.self) == nil)
             #expect(try row.decode("jwt_secret_kek_version", as: Int.self) == 2)
             let sealed = Keyring.SealedValue(
                 ciphertext: try row.decode("jwt_secret_sealed"), nonce: try row.decode("jwt_secret_nonce"), kekVersion: 2)
-            let tenant = fixture.tenant
             let opened = try await fixture.gateway.transaction {
                 try keyring.openTenantSecret(sealed, tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: $0)
             }

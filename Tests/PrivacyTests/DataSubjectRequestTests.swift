@@ -195,7 +195,7 @@ struct DataSubjectRequestTests {
             for action in ["privacy.deletion_requested", "privacy.deletion_confirmed", "keys.subject_shredded", "privacy.deletion_completed"] {
                 #expect(actions.contains(action), "\(action)")
             }
-            let verified = try await AuditBundle.verifyLive(pool: fixture.pool, tenant: tenant)
+            let verified = try await AuditBundle.verifyLive(pool: fixture.pool, tenant: tenant, trustedKeys: [:])
             #expect(verified.isValid)
         }
     }

@@ -21,7 +21,7 @@ struct ReportScenarioTests {
 
     /// The report as JSON text, read back: what a machine consumer sees.
     private func jsonReport(_ s: Scenario, keys: AuditKeys?) async throws -> (ComplianceReport, [String: Any]) {
-        let report = try await ReportCollector(pool: s.gateway, keys: keys).report(
+        let report = try await ReportCollector(pool: s.gateway, keys: keys, trustedKeys: s.trustedKeys).report(
             tenant: s.tenant, since: Scenario.since, policy: try await policyStatus(s.gateway))
         let text = ReportRenderer.json(report)
         let decoded = try ReportRenderer.decode(json: Data(text.utf8))
@@ -185,7 +185,7 @@ struct ReportScenarioTests {
     func invalidPeriod() async throws {
         try await Scenario.with { s in
             await #expect(throws: ReportError.self) {
-                _ = try await ReportCollector(pool: s.gateway).report(tenant: s.tenant, since: Scenario.since, until: Scenario.since)
+                _ = try await ReportCollector(pool: s.gateway, trustedKeys: s.trustedKeys).report(tenant: s.tenant, since: Scenario.since, until: Scenario.since)
             }
         }
     }
@@ -198,7 +198,7 @@ struct ReportScenarioTests {
             let services = GatewayServices(
                 pool: s.gateway, policies: policies, authenticator: try RequestAuthenticator(pool: s.gateway, rootKey: rootKey),
                 readiness: try Readiness(pool: s.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
-                audit: AuditAppender(pool: s.gateway), auditKeys: s.keys)
+                audit: AuditAppender(pool: s.gateway), auditKeys: s.keys, auditTrustedKeys: s.trustedKeys)
             let registry = try ServiceKeyRegistry(pool: s.owner, rootKey: rootKey)
             let (_, auditor) = try await registry.create(tenant: s.tenant, scopes: [.auditRead], name: "auditor")
             let (_, dataKey) = try await registry.create(tenant: s.tenant, scopes: [.dataRead], name: "data")

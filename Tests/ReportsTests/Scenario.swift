@@ -27,6 +27,8 @@ struct Scenario: Sendable {
     let keys: AuditKeys
     let appender: AuditAppender
     let signingKey: Ed25519.SigningKey
+    /// The checkpoint keys an auditor pins: the scenario's signing key.
+    var trustedKeys: [String: [UInt8]] { AuditCheckpoint.trustedKeys([signingKey.publicKey]) }
     let alice: UUID, bob: UUID, carol: UUID
     let serviceKey: UUID
     let requests: [String: UUID]

@@ -36,6 +36,12 @@ struct BoundedCache<Key: Hashable, Value> {
         old.removeValue(forKey: key)
     }
 
+    /// O(count): for rare events (a revoked key), not per request.
+    mutating func removeAll(where shouldRemove: (Value) -> Bool) {
+        young = young.filter { !shouldRemove($0.value) }
+        old = old.filter { !shouldRemove($0.value) }
+    }
+
     mutating func removeAll() {
         young.removeAll()
         old.removeAll()

@@ -9,15 +9,27 @@ import JWTKit
 /// token can never be checked with a key of another type (`alg` confusion) and `alg: none` never
 /// reaches a key at all. jwt-kit does the cryptography.
 ///
-/// The time checks follow PostgREST (src/PostgREST/Auth/Jwt.hs): `exp`, `nbf` and `iat` are
-/// optional, must be numbers when present, and allow 30 seconds of clock skew.
+/// The time checks follow PostgREST (src/PostgREST/Auth/Jwt.hs) — `exp`, `nbf` and `iat` must be
+/// numbers when present, with a clock-skew leeway (PostgREST's 30 seconds by default) — except that
+/// `exp` is required unless ``Rules/requiresExpiry`` is off: a token that never expires cannot be
+/// taken back. A tenant may also pin its tokens' audience (`aud`) and issuer (`iss`).
 enum JWTVerifier {
     /// Longer tokens are refused before any decoding: no legitimate JWT comes near this.
     static let maximumLength = 16 * 1024
-    /// PostgREST's `allowedSkewSeconds`.
-    static let allowedClockSkew: Double = 30
+    /// PostgREST's `allowedSkewSeconds`, and the most the gateway allows.
+    static let maximumClockSkew: Double = 30
 
-    static func verify(_ token: Substring, with keys: TenantKeys, now: Date) throws(GatewayError) -> [String: JSONValue] {
+    /// What a verified token's claims must satisfy besides its signature.
+    struct Rules: Sendable {
+        /// Seconds of clock skew allowed on `exp`, `nbf` and `iat` (0 to 30).
+        var leeway: Double = JWTVerifier.maximumClockSkew
+        /// Refuse tokens without `exp` (the default).
+        var requiresExpiry = true
+    }
+
+    static func verify(
+        _ token: Substring, with keys: TenantKeys, now: Date, rules: Rules = Rules()
+    ) throws(GatewayError) -> [String: JSONValue] {
         guard !token.isEmpty else { throw .emptyJWT }
         let bytes = Array(token.utf8)
         guard bytes.count <= maximumLength else {
@@ -74,11 +86,13 @@ enum JWTVerifier {
         else {
             throw .jwtClaims("Parsing claims failed", details: "the payload is not a base64url JSON object")
         }
-        try checkTimes(claims, now: now.timeIntervalSince1970.rounded(.down))
+        try checkTimes(claims, now: now.timeIntervalSince1970.rounded(.down), rules: rules)
+        try checkAudienceAndIssuer(claims, keys: keys)
         return claims
     }
 
-    private static func checkTimes(_ claims: [String: JSONValue], now: Double) throws(GatewayError) {
+    private static func checkTimes(_ claims: [String: JSONValue], now: Double, rules: Rules) throws(GatewayError) {
+        let allowedClockSkew = min(max(rules.leeway, 0), maximumClockSkew)
         func seconds(_ name: String) throws(GatewayError) -> Double? {
             switch claims[name] {
             case nil, .null?: return nil
@@ -89,8 +103,10 @@ enum JWTVerifier {
                 return number.rounded(.down)
             }
         }
-        if let exp = try seconds("exp"), now - allowedClockSkew > exp {
-            throw .jwtClaims("JWT expired")
+        if let exp = try seconds("exp") {
+            if now - allowedClockSkew > exp { throw .jwtClaims("JWT expired") }
+        } else if rules.requiresExpiry {
+            throw .jwtClaims("The JWT has no 'exp' claim", hint: "tokens must expire: sign them with an exp claim")
         }
         if let nbf = try seconds("nbf"), now + allowedClockSkew < nbf {
             throw .jwtClaims("JWT not yet valid")
@@ -102,6 +118,26 @@ enum JWTVerifier {
         case nil, .null?, .string?: break
         case .array(let values)? where values.allSatisfy({ $0.stringValue != nil }): break
         default: throw .jwtClaims("The JWT 'aud' claim must be a string or an array of strings")
+        }
+    }
+
+    /// The tenant's pinned audience must be the token's `aud` (or one of them), and its pinned
+    /// issuer the token's `iss`, compared exactly. Unpinned: not checked (as PostgREST without
+    /// `jwt-aud`).
+    private static func checkAudienceAndIssuer(_ claims: [String: JSONValue], keys: TenantKeys) throws(GatewayError) {
+        if let audience = keys.audience {
+            let audiences: [String]
+            switch claims["aud"] {
+            case .string(let value)?: audiences = [value]
+            case .array(let values)?: audiences = values.compactMap(\.stringValue)
+            default: audiences = []
+            }
+            guard audiences.contains(audience) else { throw .jwtClaims("JWT not in audience") }
+        }
+        if let issuer = keys.issuer {
+            guard case .string(let value)? = claims["iss"], value == issuer else {
+                throw .jwtClaims("JWT issuer not accepted", details: "the tenant accepts tokens of one issuer only")
+            }
         }
     }
 }

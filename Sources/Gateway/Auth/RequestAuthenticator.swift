@@ -58,9 +58,11 @@ public struct AuthenticatedRequest: Sendable {
 ///
 /// Caches, all in memory, bounded, per process:
 /// - service keys, positive results only, for ``Options/serviceKeyTTL`` (30 s), keyed by the
-///   key's keyed HMAC — never the key text. A new key works at once (misses are not cached); a
-///   revoked key keeps working for at most the TTL (call ``invalidateServiceKeys()`` after an
-///   in-process revoke to make it immediate).
+///   key's keyed HMAC — never the key text. A new key works at once (misses are not cached).
+///   A cached key is still checked against the database on every request, so a revoked key is
+///   refused from the next request on, by every gateway process: by a primary-key lookup, or —
+///   for `/rest/v1`, with ``authenticate(apikey:authorization:checksRevocation:)`` off — inside
+///   the request's own pipeline (``AuthenticatedRequest/requestSettings``), at no extra round trip.
 /// - each tenant's parsed keys for ``Options/tenantKeysTTL`` (60 s): a secret or key rotation
 ///   takes effect within that time (``invalidateTenant(_:)`` makes it immediate).
 public final class RequestAuthenticator: Sendable {
@@ -80,6 +82,11 @@ public final class RequestAuthenticator: Sendable {
         public var registersSubjects: Bool
         /// Options of the ``SubjectRegistry`` the authenticator creates.
         public var subjects: SubjectRegistry.Options
+        /// Clock skew allowed on a JWT's `exp`, `nbf` and `iat`, in seconds (0 to 30; default 30).
+        public var jwtLeewaySeconds: Int = 30
+        /// Refuse JWTs without `exp` (default). Off only when configured explicitly
+        /// (`GATEWAY_JWT_ALLOW_MISSING_EXP=true`).
+        public var requiresJWTExpiry = true
 
         public init(
             serviceKeyTTL: Duration = .seconds(30), tenantKeysTTL: Duration = .seconds(60),
@@ -104,7 +111,7 @@ public final class RequestAuthenticator: Sendable {
     public let subjects: SubjectRegistry
     private let pool: ConnectionPool
     private let serviceKeys: ServiceKeyRegistry
-    /// Opens tenants' sealed HS256 secrets; without one only legacy plaintext secrets are usable.
+    /// Opens tenants' sealed HS256 secrets; without one HS256 tokens are refused (public keys still work).
     private let keyring: Keyring?
     private let options: Options
     private let logger: Logger
@@ -146,8 +153,12 @@ public final class RequestAuthenticator: Sendable {
 
     /// Authenticates one request from its `apikey` and `Authorization` header values (nil when
     /// absent). Throws ``GatewayError`` (401/403) for the caller, or a database error.
-    public func authenticate(apikey: String?, authorization: String?) async throws -> AuthenticatedRequest {
-        let serviceKey = try await serviceKey(apikey)
+    ///
+    /// - Parameter checksRevocation: whether a cached service key is checked against the database
+    ///   now (one primary-key lookup). Pass false only when the request's own statements start
+    ///   with ``AuthenticatedRequest/requestSettings``, which makes the same check in its pipeline.
+    public func authenticate(apikey: String?, authorization: String?, checksRevocation: Bool = true) async throws -> AuthenticatedRequest {
+        let serviceKey = try await serviceKey(apikey, checksRevocation: checksRevocation)
         let tenant = serviceKey.tenantID
         guard let authorization else {
             return AuthenticatedRequest(tenantID: tenant, serviceKey: serviceKey, role: .anon, userID: nil, claims: ["role": .string("anon")])
@@ -171,6 +182,16 @@ public final class RequestAuthenticator: Sendable {
         serviceKeyCache.withLock { $0.removeAll() }
     }
 
+    /// The SQLSTATE `public.assert_service_key_active` raises for a revoked or deleted key.
+    public static let revokedKeySQLState = "PGW41"
+
+    /// After a pipeline failed with ``revokedKeySQLState``: forgets the key and returns the 401
+    /// to answer (the same as for any invalid key).
+    public func revoked(_ key: ServiceKey) -> GatewayError {
+        serviceKeyCache.withLock { cache in cache.removeAll { cached in cached.value.id == key.id } }
+        return GatewayError.invalidAPIKey
+    }
+
     /// Drops one tenant's cached keys (e.g. after changing its JWT settings in this process).
     public func invalidateTenant(_ tenant: UUID) {
         tenantCache.withLock { $0.removeValue(for: tenant) }
@@ -184,7 +205,8 @@ public final class RequestAuthenticator: Sendable {
             return cached.value
         }
         let wallClock = Date()
-        let claims = try JWTVerifier.verify(token, with: keys, now: wallClock)
+        let rules = JWTVerifier.Rules(leeway: Double(options.jwtLeewaySeconds), requiresExpiry: options.requiresJWTExpiry)
+        let claims = try JWTVerifier.verify(token, with: keys, now: wallClock, rules: rules)
         var expires = now + options.tenantKeysTTL
         if let exp = claims["exp"]?.numberValue {
             let remaining = exp - wallClock.timeIntervalSince1970
@@ -197,7 +219,7 @@ public final class RequestAuthenticator: Sendable {
 
     // MARK: - Service key
 
-    private func serviceKey(_ apikey: String?) async throws -> ServiceKey {
+    private func serviceKey(_ apikey: String?, checksRevocation: Bool) async throws -> ServiceKey {
         guard let apikey, !apikey.isEmpty else { throw GatewayError.missingAPIKey }
         // Malformed keys are refused without hashing or a query.
         guard ServiceKeyRegistry.keyID(of: apikey) != nil else { throw GatewayError.invalidAPIKey }
@@ -206,7 +228,10 @@ public final class RequestAuthenticator: Sendable {
         let digest = serviceKeys.hash(apikey)
         let now = ContinuousClock.now
         if let cached = serviceKeyCache.withLock({ $0.value(for: digest) }), cached.expires > now {
-            return cached.value
+            guard checksRevocation else { return cached.value }
+            if try await serviceKeys.isActive(cached.value.id) { return cached.value }
+            serviceKeyCache.withLock { $0.removeValue(for: digest) }
+            throw GatewayError.invalidAPIKey
         }
         guard let key = try await serviceKeys.authenticate(apikey) else {
             serviceKeyCache.withLock { $0.removeValue(for: digest) }
@@ -225,25 +250,29 @@ public final class RequestAuthenticator: Sendable {
         }
         let keyring = self.keyring
         // One round trip (a second only to fetch a KEK this process has not unwrapped yet).
-        let loaded = try await pool.withConnection { pooled in try await pooled.run { connection -> (secret: String?, jwks: String, problem: String?)? in
+        let loaded = try await pool.withConnection { pooled in try await pooled.run {
+            connection -> (secret: String?, jwks: String, problem: String?, audience: String?, issuer: String?)? in
             guard let row = try connection.query(
                 """
-                SELECT jwt_secret, jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version, jwt_public_keys::text AS jwks
+                SELECT jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version, jwt_public_keys::text AS jwks,
+                       jwt_audience, jwt_issuer
                 FROM public.tenants WHERE id = $1
                 """, [tenant]).first
             else { return nil }
             let jwks: String = try row.decode("jwks")
+            let audience: String? = try row.decodeIfPresent("jwt_audience")
+            let issuer: String? = try row.decodeIfPresent("jwt_issuer")
             guard let version = try row.decodeIfPresent("jwt_secret_kek_version", as: Int.self) else {
-                return (try row.decodeIfPresent("jwt_secret"), jwks, nil)
+                return (nil, jwks, nil, audience, issuer)
             }
-            guard let keyring else { return (nil, jwks, "the HS256 secret is sealed and this process has no keyring") }
+            guard let keyring else { return (nil, jwks, "the HS256 secret is sealed and this process has no keyring", audience, issuer) }
             do {
                 let sealed = Keyring.SealedValue(
                     ciphertext: try row.decode("jwt_secret_sealed"), nonce: try row.decode("jwt_secret_nonce"), kekVersion: version)
                 let secret = try keyring.openTenantSecret(sealed, tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
-                return (String(decoding: secret, as: UTF8.self), jwks, nil)
+                return (String(decoding: secret, as: UTF8.self), jwks, nil, audience, issuer)
             } catch let error as KeyringError {
-                return (nil, jwks, "the HS256 secret cannot be opened: \(error.message)")
+                return (nil, jwks, "the HS256 secret cannot be opened: \(error.message)", audience, issuer)
             }
         } }
         guard let loaded else {
@@ -252,6 +281,8 @@ public final class RequestAuthenticator: Sendable {
         }
         var keys = await TenantKeys.parse(jwtSecret: loaded.secret, publicKeys: loaded.jwks)
         if let problem = loaded.problem { keys.problems.append(problem) }
+        keys.audience = loaded.audience
+        keys.issuer = loaded.issuer
         for problem in keys.problems {
             logger.warning("tenant JWT key skipped", metadata: ["tenant": "\(tenant.lowercasedString)", "problem": "\(problem)"])
         }
@@ -307,5 +338,21 @@ public final class RequestAuthenticator: Sendable {
             throw .jwtClaims("The JWT 'sub' claim must be a UUID", details: "role authenticated needs the user's id in sub")
         }
         return (role, userID)
+    }
+}
+
+extension AuthenticatedRequest {
+    /// What PostgREST does per request — `role`, `request.jwt.claims`, `request.tenant_id` as
+    /// transaction-local settings — plus the service key's revocation check, in one statement that
+    /// starts the request's pipeline. A key revoked since it was cached makes the statement fail
+    /// with SQLSTATE ``RequestAuthenticator/revokedKeySQLState``, which aborts the pipeline's
+    /// implicit transaction before the request's own statements run (migration 0014).
+    public var requestSettings: Statement {
+        Statement(
+            """
+            SELECT public.assert_service_key_active($4), set_config('role', $1, true),
+                   set_config('request.jwt.claims', $2, true), set_config('request.tenant_id', $3, true)
+            """,
+            [role.rawValue, claimsJSON, tenantID.lowercasedString, serviceKey.id])
     }
 }

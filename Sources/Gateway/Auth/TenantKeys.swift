@@ -3,7 +3,8 @@ import JWTKit
 import Logging
 
 /// The parsed key material one tenant's JWTs are verified with: its HS256 secret and its RS256 /
-/// ES256 public keys (`tenants.jwt_secret`, `tenants.jwt_public_keys`).
+/// ES256 public keys (`tenants.jwt_secret_sealed`, `tenants.jwt_public_keys`), and the audience and
+/// issuer the tenant pins (`tenants.jwt_audience`, `tenants.jwt_issuer`).
 ///
 /// Parsing builds jwt-kit verifiers once; ``RequestAuthenticator`` caches the result per tenant,
 /// so a request neither reads the tenants table nor parses a key.
@@ -26,6 +27,10 @@ struct TenantKeys: Sendable {
     let keys: [VerificationKey]
     /// Why configured keys were left out (no key material in these texts).
     var problems: [String]
+    /// The `aud` the tenant's tokens must carry (`tenants.jwt_audience`); nil: not checked.
+    var audience: String? = nil
+    /// The `iss` the tenant's tokens must carry (`tenants.jwt_issuer`); nil: not checked.
+    var issuer: String? = nil
 
     /// HS256 secrets shorter than this are never handed to jwt-kit: it asserts (a crash in debug
     /// builds) on HMAC keys shorter than the hash, and RFC 7518 §3.2 forbids them anyway.

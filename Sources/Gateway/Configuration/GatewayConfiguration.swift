@@ -1,5 +1,7 @@
+import Audit
 import Foundation
 import Postgres
+import Sodium
 
 /// Everything the gateway and `privacyctl` are configured with (DESIGN.md §6).
 ///
@@ -31,6 +33,15 @@ public struct GatewayConfiguration: Sendable {
     public var exportDirectory: String = ".data/exports"
     /// How often the gateway signs audit checkpoints; `PRIVACY_CHECKPOINT_INTERVAL` (seconds), default 300.
     public var checkpointIntervalSeconds: Int = 300
+    /// Ed25519 public keys (64 hex characters each) whose audit checkpoints are trusted, besides the
+    /// signing key's own public half; `PRIVACY_AUDIT_PUBLIC_KEYS`, comma- or space-separated. Keep
+    /// retired signing keys here so their checkpoints still verify.
+    public var auditPublicKeys: [[UInt8]] = []
+    /// Clock skew allowed on a JWT's `exp`, `nbf` and `iat`; `GATEWAY_JWT_LEEWAY_SECONDS`, 0 to 30, default 30.
+    public var jwtLeewaySeconds: Int = 30
+    /// Accept user JWTs without an `exp` claim; `GATEWAY_JWT_ALLOW_MISSING_EXP=true`. Off by default:
+    /// a token that never expires cannot be taken back.
+    public var jwtAllowsMissingExpiry = false
 
     public init(
         databaseURL: String? = nil, gatewayDatabaseURL: String? = nil, rootKeyFile: String? = nil,
@@ -73,6 +84,28 @@ public struct GatewayConfiguration: Sendable {
             }
             configuration.checkpointIntervalSeconds = seconds
         }
+        if let keys = value("PRIVACY_AUDIT_PUBLIC_KEYS") {
+            configuration.auditPublicKeys = try keys.split(whereSeparator: { $0 == "," || $0 == " " }).map { text in
+                guard let key = Hex.decode(String(text)), key.count == Ed25519.publicKeyLength else {
+                    throw GatewayError.configuration(
+                        "PRIVACY_AUDIT_PUBLIC_KEYS must list Ed25519 public keys as 64 hex characters, separated by commas; \"\(text)\" is not one")
+                }
+                return key
+            }
+        }
+        if let leeway = value("GATEWAY_JWT_LEEWAY_SECONDS") {
+            guard let seconds = Int(leeway), (0...30).contains(seconds) else {
+                throw GatewayError.configuration("GATEWAY_JWT_LEEWAY_SECONDS must be a number of seconds from 0 to 30, got \"\(leeway)\"")
+            }
+            configuration.jwtLeewaySeconds = seconds
+        }
+        if let allow = value("GATEWAY_JWT_ALLOW_MISSING_EXP") {
+            switch allow.lowercased() {
+            case "true", "1", "yes": configuration.jwtAllowsMissingExpiry = true
+            case "false", "0", "no": configuration.jwtAllowsMissingExpiry = false
+            default: throw GatewayError.configuration("GATEWAY_JWT_ALLOW_MISSING_EXP must be true or false, got \"\(allow)\"")
+            }
+        }
         if let size = value("GATEWAY_POOL_SIZE") {
             guard let number = Int(size), (1...1000).contains(number) else {
                 throw GatewayError.configuration("GATEWAY_POOL_SIZE must be a number from 1 to 1000, got \"\(size)\"")
@@ -80,6 +113,16 @@ public struct GatewayConfiguration: Sendable {
             configuration.poolSize = number
         }
         return configuration
+    }
+
+    /// The checkpoint keys live verification and reports trust: ``auditPublicKeys`` plus the
+    /// public half of the signing key file, when there is one. Never read from the database.
+    public func pinnedAuditKeys() throws -> [String: [UInt8]] {
+        var keys = auditPublicKeys
+        if let signingKeyFile {
+            keys.append(try Ed25519.SigningKey(seed: try KeyFile.load(signingKeyFile, purpose: "signing key")).publicKey)
+        }
+        return AuditCheckpoint.trustedKeys(keys)
     }
 
     public static func parsePort(_ text: String, source: String) throws -> Int {

@@ -24,8 +24,9 @@ struct RESTHandler: Sendable {
     static let maximumBodySize = 8 * 1024 * 1024
 
     func handle(_ request: Request, table name: String, facts: RequestFacts) async throws -> Response {
+        // The key's revocation check rides in the request's own pipeline (settings(caller)).
         let caller = try await authenticator.authenticate(
-            apikey: request.headers[.apikey], authorization: request.headers[.authorization])
+            apikey: request.headers[.apikey], authorization: request.headers[.authorization], checksRevocation: false)
         facts.tenantID = caller.tenantID
         let command: PolicyCommand
         switch request.method {
@@ -52,6 +53,7 @@ struct RESTHandler: Sendable {
         do {
             results = try await pool.pipeline([Self.settings(caller)] + plan.statements + plan.transactionEnd)
         } catch let error as PostgresError {
+            if error.sqlState == RequestAuthenticator.revokedKeySQLState { throw authenticator.revoked(caller.serviceKey) }
             if let refused = plan.safeguardError(error) { throw refused }
             if error.sqlState == "42501", let explained = plan.explainRejection(policies: policies) {
                 try await recordDenial(explained, caller: caller, table: table, command: command, facts: facts)
@@ -109,9 +111,9 @@ struct RESTHandler: Sendable {
         }
     }
 
-    /// What PostgREST does per request, in one statement.
+    /// What PostgREST does per request, and the service key's revocation check, in one statement.
     static func settings(_ caller: AuthenticatedRequest) -> Statement {
-        Statement.assumeRequestRole(caller.role.rawValue, claims: caller.claimsJSON, tenant: caller.tenantID)
+        caller.requestSettings
     }
 
     static func readBody(_ request: Request) async throws -> [UInt8] {

@@ -10,9 +10,12 @@ import Postgres
 ///   paginated by seq (`next_after` continues).
 /// - `GET /v1/audit/checkpoints` — the signed checkpoints.
 /// - `GET /v1/audit/verify` — the chain and checkpoints verified in the database, as a report.
+///   Checkpoint signatures are checked against ``trustedKeys`` (configuration), never against the
+///   public keys stored with the checkpoints: a forged checkpoint fails as `unknown_key`.
 struct AuditRoutes: Sendable {
     let pool: ConnectionPool
     let authenticator: RequestAuthenticator
+    let trustedKeys: [String: [UInt8]]
 
     static let maximumPage = 1000
 
@@ -44,7 +47,7 @@ struct AuditRoutes: Sendable {
         }
         router.get("/v1/audit/verify") { request, context in
             let tenant = try await tenant(request, context)
-            let report = try await Self.audited { try await AuditBundle.verifyLive(pool: pool, tenant: tenant) }
+            let report = try await Self.audited { try await AuditBundle.verifyLive(pool: pool, tenant: tenant, trustedKeys: trustedKeys) }
             return try GatewayApplication.jsonResponse(.ok, report)
         }
     }

@@ -23,12 +23,16 @@ public struct GatewayServices: Sendable {
     public let auditKeys: AuditKeys?
     /// Data-subject requests (`/v1/privacy`); nil when not configured (the routes answer 503).
     public let privacy: PrivacyService?
+    /// Checkpoint keys `/v1/audit/verify` and reports trust (key id → public key), from
+    /// configuration (``GatewayConfiguration/pinnedAuditKeys()``), never from the database.
+    public let auditTrustedKeys: [String: [UInt8]]
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
         audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), secrets: SecretStore? = nil, auditKeys: AuditKeys? = nil,
-        privacy: PrivacyService? = nil
+        privacy: PrivacyService? = nil, auditTrustedKeys: [String: [UInt8]] = [:]
     ) {
+        self.auditTrustedKeys = auditTrustedKeys
         self.secrets = secrets
         self.privacy = privacy
         self.pool = pool
@@ -66,11 +70,13 @@ public enum GatewayApplication {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
 
-        AuditRoutes(pool: services.pool, authenticator: services.authenticator).add(to: router)
+        AuditRoutes(pool: services.pool, authenticator: services.authenticator, trustedKeys: services.auditTrustedKeys).add(to: router)
         if let secrets = services.secrets {
             SecretRoutes(store: secrets, authenticator: services.authenticator).add(to: router)
         }
-        ReportRoutes(pool: services.pool, authenticator: services.authenticator, policies: services.policies, auditKeys: services.auditKeys)
+        ReportRoutes(
+            pool: services.pool, authenticator: services.authenticator, policies: services.policies, auditKeys: services.auditKeys,
+            trustedKeys: services.auditTrustedKeys)
             .add(to: router)
         PrivacyRoutes(privacy: services.privacy, authenticator: services.authenticator).add(to: router)
 

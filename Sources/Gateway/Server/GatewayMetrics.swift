@@ -11,6 +11,7 @@ public final class GatewayMetrics: Sendable {
     private struct State {
         var requests: [String: Int] = [:]
         var denials: [String: Int] = [:]
+        var checkpointFailures: [String: Int] = [:]
         var latencyBuckets: [Int] = Array(repeating: 0, count: GatewayMetrics.buckets.count)
         var latencySum: Double = 0
         var latencyCount: Int = 0
@@ -35,6 +36,12 @@ public final class GatewayMetrics: Sendable {
         state.withLock { $0.denials["table=\"\(table)\",command=\"\(command.rawValue)\"", default: 0] += 1 }
     }
 
+    /// An audit checkpoint round failed for a tenant; `reason` is `chain_corrupt` (the chain failed
+    /// re-verification and was not signed) or `error`.
+    func checkpointFailed(reason: String) {
+        state.withLock { $0.checkpointFailures["reason=\"\(reason)\"", default: 0] += 1 }
+    }
+
     /// The exposition text, pool figures included.
     func render(pool: ConnectionPool.Statistics) -> String {
         let snapshot = state.withLock { $0 }
@@ -56,6 +63,11 @@ public final class GatewayMetrics: Sendable {
         lines.append("# TYPE gateway_policy_denials_total counter")
         for (labels, value) in snapshot.denials.sorted(by: { $0.key < $1.key }) {
             lines.append("gateway_policy_denials_total{\(labels)} \(value)")
+        }
+        lines.append("# HELP gateway_audit_checkpoint_failures_total Audit checkpoints not signed: chain_corrupt = the chain failed re-verification.")
+        lines.append("# TYPE gateway_audit_checkpoint_failures_total counter")
+        for (labels, value) in snapshot.checkpointFailures.sorted(by: { $0.key < $1.key }) {
+            lines.append("gateway_audit_checkpoint_failures_total{\(labels)} \(value)")
         }
         lines.append("# HELP gateway_db_pool_connections Database connections by state.")
         lines.append("# TYPE gateway_db_pool_connections gauge")

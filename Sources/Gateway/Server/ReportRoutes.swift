@@ -17,6 +17,8 @@ struct ReportRoutes: Sendable {
     let authenticator: RequestAuthenticator
     let policies: PolicySet
     let auditKeys: AuditKeys?
+    /// Pinned checkpoint keys (configuration), never the database's.
+    let trustedKeys: [String: [UInt8]]
 
     func add(to router: Router<GatewayRequestContext>) {
         router.get("/v1/audit/report") { request, context in
@@ -37,7 +39,7 @@ struct ReportRoutes: Sendable {
             let report: ComplianceReport
             do {
                 let live = try await LiveSchema.read(from: pool)
-                report = try await ReportCollector(pool: pool, keys: auditKeys).report(
+                report = try await ReportCollector(pool: pool, keys: auditKeys, trustedKeys: trustedKeys).report(
                     tenant: caller.tenantID, since: since, until: until,
                     policy: PolicyStatus(policies: policies, livePolicies: live.policies, liveTables: live.tables))
             } catch let error as ReportError where error.code == .invalidPeriod {

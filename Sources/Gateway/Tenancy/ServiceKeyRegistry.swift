@@ -77,7 +77,9 @@ public struct ServiceKeyRegistry: Sendable {
         }
     }
 
-    /// Revokes a key; revoking twice is harmless. Unknown ids are an error.
+    /// Revokes a key; revoking twice is harmless. Unknown ids are an error. Once this returns, every
+    /// gateway process refuses the key from its next request (each request re-checks the key in
+    /// the database); a request already past that check may still complete.
     @discardableResult
     public func revoke(id: UUID) async throws -> ServiceKey {
         let actor = auditing.actor
@@ -106,6 +108,12 @@ public struct ServiceKeyRegistry: Sendable {
         let stored: [UInt8] = try row.decode("key_hash")
         guard ConstantTime.equals(stored, hash(presented)) else { return nil }
         return try Self.serviceKey(row)
+    }
+
+    /// Whether the key `id` exists and is not revoked, asked of the database now (one primary-key
+    /// lookup): how a cached key is re-checked per request.
+    public func isActive(_ id: UUID) async throws -> Bool {
+        try await pool.query("SELECT 1 FROM public.service_keys WHERE id = $1 AND revoked_at IS NULL", [id]).first != nil
     }
 
     func hash(_ key: String) -> [UInt8] {

@@ -29,8 +29,8 @@ public struct Tenant: Sendable, Codable, Equatable {
 
 /// The tenants table. Needs the owner role: request roles never see it.
 ///
-/// With a keyring, HS256 secrets are sealed under the tenant's KEK (DESIGN.md §7); without one
-/// (tests of other parts) they are stored as given.
+/// HS256 secrets are only ever stored sealed under the tenant's KEK (DESIGN.md §7), so setting
+/// one needs the keyring (the root key). Migration 0014 dropped the plaintext column of 0001.
 public struct TenantRegistry: Sendable {
     private let pool: ConnectionPool
     private let auditing: AdminAuditing
@@ -46,21 +46,25 @@ public struct TenantRegistry: Sendable {
         self.keyring = keyring
     }
 
-    static let columns = "id, name, created_at, (jwt_secret IS NOT NULL OR jwt_secret_sealed IS NOT NULL) AS has_secret"
+    static let columns = "id, name, created_at, (jwt_secret_sealed IS NOT NULL) AS has_secret"
 
-    /// Stores `secret` for `tenant` (sealed when there is a keyring), returning the tenant's row.
+    /// The longest audience or issuer a tenant may pin.
+    public static let maximumClaimLength = 1000
+
+    /// Stores `secret` for `tenant`, sealed under its KEK, returning the tenant's row.
     private static func storeSecret(_ secret: String, tenant: UUID, keyring: Keyring?, in connection: Connection) throws -> QueryResult {
-        guard let keyring else {
-            return try connection.query(
-                "UPDATE public.tenants SET jwt_secret = $2 WHERE id = $1 RETURNING \(columns)", [tenant, secret])
-        }
+        guard let keyring else { throw noKeyring }
         let sealed = try keyring.sealTenantSecret(Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
         return try connection.query(
             """
-            UPDATE public.tenants SET jwt_secret = NULL, jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4
+            UPDATE public.tenants SET jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4
             WHERE id = $1 RETURNING \(columns)
             """, [tenant, sealed.ciphertext, sealed.nonce, sealed.kekVersion])
     }
+
+    private static let noKeyring = GatewayError.configuration(
+        "a JWT secret is stored sealed under the tenant's key, which needs the root key",
+        hint: "set PRIVACY_ROOT_KEY_FILE (or pass --root-key-file)")
 
     public func create(name: String, jwtSecret: String?) async throws -> Tenant {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -72,6 +76,7 @@ public struct TenantRegistry: Sendable {
                 "the JWT secret is \(jwtSecret.utf8.count) bytes; HS256 needs at least \(Self.minimumJWTSecretLength)",
                 hint: "generate one with: openssl rand -base64 48")
         }
+        if jwtSecret != nil, keyring == nil { throw Self.noKeyring }
         do {
             let actor = auditing.actor
             let keyring = self.keyring
@@ -101,11 +106,25 @@ public struct TenantRegistry: Sendable {
     /// changed only when given; `jwks` — a JWK Set `{"keys": […]}` or a bare array of JWKs
     /// (RSA for RS256, EC P-256 for ES256) — replaces the public keys when given. Keys that
     /// cannot be used are refused with the reason, so a typo never silently locks users out.
+    /// `audience` and `issuer`, when given, pin the `aud` and `iss` the tenant's tokens must carry;
+    /// an empty string removes the pin.
     @discardableResult
-    public func setJWT(tenant id: UUID, secret: String?, jwks: String?) async throws -> Tenant {
+    public func setJWT(
+        tenant id: UUID, secret: String?, jwks: String?, audience: String? = nil, issuer: String? = nil
+    ) async throws -> Tenant {
         if let secret, secret.utf8.count < Self.minimumJWTSecretLength {
             throw GatewayError.invalidInput(
                 "the JWT secret is \(secret.utf8.count) bytes; HS256 needs at least \(Self.minimumJWTSecretLength)")
+        }
+        if secret != nil, keyring == nil { throw Self.noKeyring }
+        for (name, value) in [("audience", audience), ("issuer", issuer)] {
+            guard let value, !value.isEmpty else { continue }
+            guard value.trimmingCharacters(in: .whitespaces) == value, value.count <= Self.maximumClaimLength,
+                  !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            else {
+                throw GatewayError.invalidInput(
+                    "the \(name) must be 1 to \(Self.maximumClaimLength) characters without surrounding spaces or control characters")
+            }
         }
         var keysJSON: String?
         if let jwks {
@@ -127,22 +146,68 @@ public struct TenantRegistry: Sendable {
         let actor = auditing.actor
         let secretChanged = secret != nil, keysChanged = keysJSON != nil
         let keyring = self.keyring, publicKeys = keysJSON
+        var details: [String: AuditValue] = ["secret_changed": .bool(secretChanged), "public_keys_changed": .bool(keysChanged)]
+        // Audience and issuer are not secret: the audit trail records their new values.
+        if let audience { details["audience"] = audience.isEmpty ? .null : .string(audience) }
+        if let issuer { details["issuer"] = issuer.isEmpty ? .null : .string(issuer) }
+        let changes = details
         let result = try await auditing.write(pool, { connection in
             let updated = try connection.query(
-                "UPDATE public.tenants SET jwt_public_keys = coalesce($2::jsonb, jwt_public_keys) WHERE id = $1 RETURNING \(Self.columns)",
-                [id, publicKeys])
+                """
+                UPDATE public.tenants SET jwt_public_keys = coalesce($2::jsonb, jwt_public_keys),
+                    jwt_audience = CASE WHEN $3::text IS NULL THEN jwt_audience ELSE nullif($3::text, '') END,
+                    jwt_issuer = CASE WHEN $4::text IS NULL THEN jwt_issuer ELSE nullif($4::text, '') END
+                WHERE id = $1 RETURNING \(Self.columns)
+                """,
+                [id, publicKeys, audience, issuer])
             guard let secret, !updated.rows.isEmpty else { return updated }
             return try Self.storeSecret(secret, tenant: id, keyring: keyring, in: connection)
         }) { row in
             let tenant = try Self.tenant(row)
             return (tenant.id, AuditEvent(
-                actor: actor, action: "tenant.jwt_updated", target: "tenant:" + tenant.id.lowercasedString,
-                details: ["secret_changed": .bool(secretChanged), "public_keys_changed": .bool(keysChanged)]))
+                actor: actor, action: "tenant.jwt_updated", target: "tenant:" + tenant.id.lowercasedString, details: changes))
         }
         guard let row = result.first else {
             throw GatewayError.notFound("tenant \(id.lowercasedString) does not exist")
         }
         return try Self.tenant(row)
+    }
+
+    /// Seals every plaintext HS256 secret left in the legacy `tenants.jwt_secret` column (before
+    /// migration 0014, which drops the column and refuses to run while any is left), one tenant
+    /// per transaction, each audited as `tenant.jwt_sealed`. Returns how many were sealed; 0 once
+    /// the column is gone. Run by `privacyctl tenant seal-secrets`.
+    public func sealPlaintextSecrets() async throws -> Int {
+        guard let keyring else { throw Self.noKeyring }
+        let hasColumn = try await pool.query(
+            """
+            SELECT 1 FROM information_schema.columns
+            WHERE table_schema = 'public' AND table_name = 'tenants' AND column_name = 'jwt_secret'
+            """).first != nil
+        guard hasColumn else { return 0 }
+        let tenants: [UUID] = try await pool.query(
+            "SELECT id FROM public.tenants WHERE jwt_secret IS NOT NULL ORDER BY id").rows.map { try $0.decode("id") }
+        let actor = auditing.actor
+        var sealed = 0
+        for tenant in tenants {
+            let result = try await auditing.write(pool, { connection in
+                guard let row = try connection.query(
+                    "SELECT jwt_secret FROM public.tenants WHERE id = $1 AND jwt_secret IS NOT NULL FOR UPDATE", [tenant]).first
+                else { return try connection.query("SELECT NULL::uuid AS id WHERE false") }  // sealed meanwhile: nothing to record
+                let secret: String = try row.decode("jwt_secret")
+                let value = try keyring.sealTenantSecret(Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
+                return try connection.query(
+                    """
+                    UPDATE public.tenants SET jwt_secret = NULL, jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4
+                    WHERE id = $1 RETURNING id
+                    """, [tenant, value.ciphertext, value.nonce, value.kekVersion])
+            }) { row in
+                let id: UUID = try row.decode("id")
+                return (id, AuditEvent(actor: actor, action: "tenant.jwt_sealed", target: "tenant:" + id.lowercasedString))
+            }
+            sealed += result.rows.count
+        }
+        return sealed
     }
 
     private static func tenant(_ row: PostgresRow) throws -> Tenant {

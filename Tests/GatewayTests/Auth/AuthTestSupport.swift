@@ -1,6 +1,7 @@
 import Foundation
 @testable import Gateway
 import JWTKit
+import Keyring
 import Postgres
 import Sodium
 import Testing
@@ -12,6 +13,8 @@ struct AuthFixture {
     let owner: ConnectionPool
     let gateway: ConnectionPool
     let rootKey: SecureBytes
+    /// Seals tenants' HS256 secrets (they are never stored in plaintext).
+    let keyring: Keyring
     let authenticator: RequestAuthenticator
 
     /// A 48-byte HS256 secret, distinct per call.
@@ -32,8 +35,10 @@ struct AuthFixture {
                 ownerPool.close()
             }
             let rootKey = try SecureBytes(count: 32)
-            let authenticator = try RequestAuthenticator(pool: gatewayPool, rootKey: rootKey, options: options)
-            try await body(AuthFixture(owner: ownerPool, gateway: gatewayPool, rootKey: rootKey, authenticator: authenticator))
+            let keyring = try await Keyring.open(pool: ownerPool, root: .key(try SecureBytes(count: 32)))
+            let authenticator = try RequestAuthenticator(pool: gatewayPool, rootKey: rootKey, keyring: keyring, options: options)
+            try await body(AuthFixture(
+                owner: ownerPool, gateway: gatewayPool, rootKey: rootKey, keyring: keyring, authenticator: authenticator))
         }
     }
 
@@ -41,9 +46,21 @@ struct AuthFixture {
     func tenant(
         _ name: String, secret: String? = AuthFixture.secret(), scopes: [Scope] = [.dataRead, .dataWrite]
     ) async throws -> TestTenant {
-        let tenant = try await TenantRegistry(pool: owner, auditing: .disabled).create(name: name, jwtSecret: secret)
+        let tenant = try await TenantRegistry(pool: owner, auditing: .disabled, keyring: keyring).create(name: name, jwtSecret: secret)
         let (key, apikey) = try await ServiceKeyRegistry(pool: owner, rootKey: rootKey).create(tenant: tenant.id, scopes: scopes, name: nil)
         return TestTenant(id: tenant.id, secret: secret, keyID: key.id, apikey: apikey)
+    }
+
+    /// Stores `secret` as the tenant's HS256 secret, sealed, without the registry's length check
+    /// (so tests can store unusable ones), and without invalidating any cache.
+    func storeSecret(_ tenant: UUID, _ secret: String) async throws {
+        let keyring = self.keyring
+        _ = try await owner.transaction { connection in
+            let sealed = try keyring.sealTenantSecret(Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
+            return try connection.query(
+                "UPDATE public.tenants SET jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4 WHERE id = $1",
+                [tenant, sealed.ciphertext, sealed.nonce, sealed.kekVersion])
+        }
     }
 
     /// Replaces a tenant's public keys (a JSON array of JWKs).
