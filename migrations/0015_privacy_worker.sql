@@ -44,7 +44,7 @@ $privacy_role$;
 GRANT USAGE ON SCHEMA public, auth, keyring TO privacy_worker;
 GRANT EXECUTE ON FUNCTION auth.uid(), auth.role(), auth.jwt(), auth.tenant_id() TO privacy_worker;
 GRANT SELECT, UPDATE (last_seen_at), DELETE ON auth.users TO privacy_worker;  -- UPDATE: to lock the subject's row (FOR UPDATE)
-GRANT SELECT ON public.tenants TO privacy_worker;
+GRANT SELECT (id) ON public.tenants TO privacy_worker;  -- the retention sweep walks tenants; nothing else of theirs
 GRANT SELECT, UPDATE ON keyring.subject_keys TO privacy_worker;
 
 -- Runnable requests of every tenant, ids only, oldest first: the one cross-tenant read the worker
