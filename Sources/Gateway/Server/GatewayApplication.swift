@@ -23,14 +23,18 @@ public struct GatewayServices: Sendable {
     public let auditKeys: AuditKeys?
     /// Data-subject requests (`/v1/privacy`); nil when not configured (the routes answer 503).
     public let privacy: PrivacyService?
+    /// The Ed25519 public key deletion certificates must verify with to count as signed in reports
+    /// (the signing key's public half); defaults to the privacy service's.
+    public let certificatePublicKey: [UInt8]?
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
         audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), secrets: SecretStore? = nil, auditKeys: AuditKeys? = nil,
-        privacy: PrivacyService? = nil
+        privacy: PrivacyService? = nil, certificatePublicKey: [UInt8]? = nil
     ) {
         self.secrets = secrets
         self.privacy = privacy
+        self.certificatePublicKey = certificatePublicKey ?? privacy?.certificatePublicKey
         self.pool = pool
         self.policies = policies
         self.authenticator = authenticator
@@ -70,7 +74,9 @@ public enum GatewayApplication {
         if let secrets = services.secrets {
             SecretRoutes(store: secrets, authenticator: services.authenticator).add(to: router)
         }
-        ReportRoutes(pool: services.pool, authenticator: services.authenticator, policies: services.policies, auditKeys: services.auditKeys)
+        ReportRoutes(
+            pool: services.pool, authenticator: services.authenticator, policies: services.policies, auditKeys: services.auditKeys,
+            certificateKeys: services.certificatePublicKey.map { [$0] } ?? [])
             .add(to: router)
         PrivacyRoutes(privacy: services.privacy, authenticator: services.authenticator).add(to: router)
 
