@@ -16,11 +16,6 @@ public struct ExportStatus: Codable, Sendable {
     }
 }
 
-/// Why an archive left the export directory (recorded in the audit trail).
-public enum ArchiveRemoval: String, Sendable {
-    case downloaded, expired, erased
-}
-
 /// A redeemed download: the archive, opened and already removed from the export directory
 /// (the open file is all that is left of it), decrypted chunk by chunk as it is read.
 public struct ExportDownload: Sendable {
@@ -75,12 +70,10 @@ extension PrivacyService {
         tenant: UUID, id: UUID, to path: String? = nil, passphrase: String? = nil,
         progress: (@Sendable (PrivacyProgress) -> Void)? = nil
     ) async throws -> ExportManifest {
-        var sealKey: SecureBytes?
-        if path == nil {
-            guard keyring != nil else {
-                throw PrivacyError(.invalidState, "no keyring: archives in the export directory are sealed under the subject's key")
-            }
+        if path == nil && keyring == nil {
+            throw PrivacyError(.invalidState, "no keyring: archives in the export directory are sealed under the subject's key")
         }
+        var sealKey: SecureBytes?
         let (subject, _) = try await run { try self.begin(.export, $0, tenant: tenant, id: id) }
         let destination = path ?? archivePath(id)
         if path == nil, let keyring {
@@ -239,7 +232,7 @@ extension PrivacyService {
                     _ = try audit.append(in: connection, tenant: try row.decode("tenant_id"), AuditEvent(
                         actor: "privacy-worker", action: "privacy.export_archive_removed", target: id.lowercasedString,
                         details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
-                                  "reason": .string(ArchiveRemoval.expired.rawValue)]))
+                                  "reason": .string("expired")]))
                     ids.append(id)
                 }
                 return ids
