@@ -198,6 +198,8 @@ extension PrivacyService {
                 let request: UUID = try row.decode("id")
                 let held: Bool = try row.decode("held")
                 if unlink(archivePath(request)) == 0 || held { removed.append(request.lowercasedString) }
+                // What an export still being written (or killed while writing) has on disk.
+                for suffix in Self.partialSuffixes { unlink(archivePath(request) + suffix) }
             }
             guard !removed.isEmpty else { return }
             try connection.query("""
@@ -240,17 +242,24 @@ extension PrivacyService {
         }
         for id in expired { unlink(archivePath(id)) }
         // Leftovers (a crash between a download's commit and its unlink, files of erased subjects
-        // written by a concurrent export): anything older than the TTL goes.
+        // written by a concurrent export): archives older than the TTL go, and the partial files
+        // of an export killed while writing (plaintext until sealed) after an hour.
         let directory = URL(fileURLWithPath: configuration.exportDirectory)
-        let cutoff = Date().addingTimeInterval(-Double(ttl))
+        let now = Date()
         if let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) {
-            for name in names where name.hasSuffix(".tar") || name.hasSuffix(".partial") {
+            for name in names {
+                let age: TimeInterval
+                if name.hasSuffix(".tar") { age = Double(ttl) } else if Self.partialSuffixes.contains(where: name.hasSuffix) { age = 3600 } else { continue }
                 let path = directory.appendingPathComponent(name).path
-                if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date, modified < cutoff {
+                if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                   modified < now.addingTimeInterval(-age) {
                     unlink(path)
                 }
             }
         }
         return expired.count
     }
+
+    /// Files ``writeArchive(tenant:subject:to:passphrase:sealedAtRestWith:requestID:progress:)`` writes beside an archive while it works.
+    static let partialSuffixes = [".partial", ".plain.partial", ".plain.partial.json", ".partial.json"]
 }

@@ -194,6 +194,10 @@ struct ArchiveLifecycleTests {
             try FileManager.default.copyItem(atPath: fixture.service.archivePath(id), toPath: copy)
             #expect(try readArchive(try await fixture.decryptedArchive(id, tenant: tenant, subject: user, from: copy))["manifest.json"] != nil)
 
+            // What an export killed while writing leaves (plaintext until sealed).
+            let leftover = fixture.service.archivePath(id) + ".plain.partial"
+            #expect(FileManager.default.createFile(atPath: leftover, contents: Data("plain rows".utf8)))
+
             let filed = try await fixture.service.requestDeletion(tenant: tenant, subject: user, actor: operatorActor)
             let deletion = try #require(UUID(uuidString: filed.request.id))
             _ = try await fixture.service.confirmDeletion(tenant: tenant, id: deletion, actor: operatorActor)
@@ -202,6 +206,7 @@ struct ArchiveLifecycleTests {
             #expect(run.certificate.archivesRemoved == [id.uuidString.lowercased()])
             #expect(run.certificate.verify(publicKey: fixture.signingKey.publicKey))
             #expect(!FileManager.default.fileExists(atPath: fixture.service.archivePath(id)))
+            #expect(!FileManager.default.fileExists(atPath: leftover))
             #expect(FileManager.default.fileExists(atPath: fixture.service.archivePath(theirs)))
 
             // The copy no longer opens: the key it was sealed under was derived from the shredded data key,
