@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "Secrets", dependencies: ["Keyring", "Audit", "Postgres", "Sodium"]),
         .target(
             name: "Reports",
-            dependencies: ["Audit", "Policy", "Postgres", "Sodium"],
+            dependencies: ["Audit", "Policy", "Postgres", "Privacy", "Sodium"],
             exclude: ["SCHEMA.md"]
         ),
         .target(
@@ -131,6 +131,7 @@ let package = Package(
                 "Gateway",
                 "Policy",
                 "Postgres",
+                "Privacy",
                 "Reports",
                 "Sodium",
                 "TestSupport",

@@ -50,6 +50,9 @@ public struct DeletionCertificate: Codable, Sendable, Equatable {
     /// Hex SHA-256 of the public key (as audit checkpoints name keys).
     public let keyID: String
     public let publicKey: String
+    /// Ids of the export requests whose archives the erasure removed (absent in certificates
+    /// issued before archives were tracked; the signature covers it when present).
+    public var archivesRemoved: [String]? = nil
     public var signature: String?
 
     enum CodingKeys: String, CodingKey {
@@ -61,6 +64,7 @@ public struct DeletionCertificate: Codable, Sendable, Equatable {
         case auditHead = "audit_head"
         case keyID = "key_id"
         case publicKey = "public_key"
+        case archivesRemoved = "archives_removed"
     }
 
     /// The signed bytes.
@@ -72,7 +76,7 @@ public struct DeletionCertificate: Codable, Sendable, Equatable {
         return Array(try encoder.encode(unsigned))
     }
 
-    func signed(with key: Ed25519.SigningKey) throws -> DeletionCertificate {
+    public func signed(with key: Ed25519.SigningKey) throws -> DeletionCertificate {
         var copy = self
         copy.signature = Hex.encode(key.sign(try signingMessage()))
         return copy

@@ -175,8 +175,8 @@ extension PrivacyService {
                 return ErasureRun(certificate: existing, longestBatch: .zero, batches: 0)
             }
             let (subject, requestedAt) = try self.begin(.deletion, connection, tenant: tenant, id: id)
-            try connection.query(
-                "UPDATE public.data_deletion_requests SET result = '{\"tables\": {}}' WHERE id = $1 AND result IS NULL", [id])
+            // First the subject's export archives: their request rows go with the subject's other rows.
+            try self.removeArchives(connection, tenant: tenant, subject: subject, erasure: id)
             let clock = ContinuousClock()
             var longest = Duration.zero
             var batches = 0
@@ -279,8 +279,10 @@ extension PrivacyService {
         // Verification: nothing of the subject outside retained tables, the key unusable, the subject unregistered.
         var remaining: [String: Int64] = [:]
         var tables: [DeletionCertificate.Table] = []
+        // `result` holds only what this erasure did: ``start(_:_:tenant:id:)`` empties it when the run begins.
         let done = try JSONSerialization.jsonObject(with: Data(try locked.decode("result", as: String.self).utf8)) as? [String: Any]
         let counts = (done?["tables"] as? [String: Any]) ?? [:]
+        let archives = ((done?["archives_removed"] as? [String]) ?? []).sorted()
         for node in graph.nodes {
             let strategy = node.rules?.erasure ?? .delete
             let left = try connection.query(
@@ -307,6 +309,7 @@ extension PrivacyService {
             "subject_key_shredded": .bool(shredded),
         ]
         details["tables"] = .object(Dictionary(uniqueKeysWithValues: tables.map { ($0.table, AuditValue.int($0.rows)) }))
+        details["archives_removed"] = .int(Int64(archives.count))
         if shredded {
             _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
                 actor: "privacy-erasure", action: "keys.subject_shredded", target: id.lowercasedString,
@@ -322,7 +325,8 @@ extension PrivacyService {
             policyVersion: configuration.policyVersion, requestedAt: requestedAt, completedAt: completedAt,
             tables: tables, verification: verification,
             auditHead: .init(seq: receipt.seq, hash: Hex.encode(receipt.hash)),
-            keyID: Hex.encode(SHA256.hash(signingKey.publicKey)), publicKey: Hex.encode(signingKey.publicKey), signature: nil
+            keyID: Hex.encode(SHA256.hash(signingKey.publicKey)), publicKey: Hex.encode(signingKey.publicKey),
+            archivesRemoved: archives, signature: nil
         ).signed(with: signingKey)
         try connection.query("""
             UPDATE public.data_deletion_requests

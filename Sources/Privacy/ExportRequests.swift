@@ -7,6 +7,20 @@ import Sodium
 public struct ExportStatus: Codable, Sendable {
     public let request: PrivacyRequest
     public let manifest: ExportManifest?
+    /// The archive is still in the export directory, waiting for its one download.
+    public let archiveAvailable: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case request, manifest
+        case archiveAvailable = "archive_available"
+    }
+}
+
+/// A redeemed download: the archive, opened and already removed from the export directory
+/// (the open file is all that is left of it), decrypted chunk by chunk as it is read.
+public struct ExportDownload: Sendable {
+    public let tenant: UUID
+    public let reader: ArchiveEncryption.AtRestReader
 }
 
 extension PrivacyService {
@@ -33,42 +47,54 @@ extension PrivacyService {
     public func exportStatus(tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> ExportStatus {
         let request = try await self.request(.export, tenant: tenant, id: id, subject: subject)
         let row = try await pool.query(
-            "SELECT manifest::text AS manifest FROM public.data_export_requests WHERE tenant_id = $1 AND id = $2", [tenant, id]).first!
+            "SELECT manifest::text AS manifest, download_url IS NOT NULL AS available FROM public.data_export_requests WHERE tenant_id = $1 AND id = $2",
+            [tenant, id]).first!
         let manifest = try row.decodeIfPresent("manifest", as: String.self).map {
             try JSONDecoder().decode(ExportManifest.self, from: Data($0.utf8))
         }
-        return ExportStatus(request: request, manifest: manifest)
+        let available: Bool = try row.decode("available")
+        return ExportStatus(request: request, manifest: manifest, archiveAvailable: request.status == "completed" && available)
     }
 
-    /// Where the gateway keeps the archive of an export request.
+    /// Where the gateway keeps the archive of an export request (sealed at rest, ``ArchiveEncryption``).
     public func archivePath(_ id: UUID) -> String {
         URL(fileURLWithPath: configuration.exportDirectory).appendingPathComponent("\(id.lowercasedString).tar").path
     }
 
-    /// Runs a pending (or interrupted) export: writes the archive (to `path`, default
-    /// ``archivePath(_:)``), then marks the request completed with its manifest, audited.
-    /// Re-running after a crash writes the archive again from a fresh snapshot.
+    /// Runs a pending (or interrupted) export: writes the archive (to `path`; by default into the
+    /// export directory at ``archivePath(_:)``, sealed under a key derived from the subject's data
+    /// key), then marks the request completed with its manifest, audited. Re-running after a crash
+    /// writes the archive again from a fresh snapshot.
     @discardableResult
     public func processExport(
         tenant: UUID, id: UUID, to path: String? = nil, passphrase: String? = nil,
         progress: (@Sendable (PrivacyProgress) -> Void)? = nil
     ) async throws -> ExportManifest {
+        if path == nil && keyring == nil {
+            throw PrivacyError(.invalidState, "no keyring: archives in the export directory are sealed under the subject's key")
+        }
+        var sealKey: SecureBytes?
         let (subject, _) = try await run { try self.begin(.export, $0, tenant: tenant, id: id) }
         let destination = path ?? archivePath(id)
-        if path == nil {
+        if path == nil, let keyring {
             try FileManager.default.createDirectory(atPath: configuration.exportDirectory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
+            let subjectKey = try await run { connection in
+                try connection.transaction { try keyring.subjectKey(tenant, user: subject, create: true, in: $0)! }
+            }
+            sealKey = try ArchiveEncryption.atRestKey(subjectKey: subjectKey)
         }
         let manifest = try await writeArchive(tenant: tenant, subject: subject, to: destination, passphrase: passphrase,
-                                              requestID: id, progress: progress)
+                                              sealedAtRestWith: sealKey, requestID: id, progress: progress)
         let audit = self.audit
         let manifestJSON = PostgresJSON(String(decoding: try Self.canonicalJSON(manifest), as: UTF8.self))
         try await run { connection in
             try connection.transaction { connection in
+                // download_url marks an archive waiting in the export directory (not one written elsewhere by privacyctl).
                 let updated = try connection.query(
                     "UPDATE public.data_export_requests SET status = 'completed', completed_at = now(), manifest = $2, download_url = $3 "
                         + "WHERE id = $1 AND status = 'processing' RETURNING id",
-                    [id, manifestJSON, "/v1/privacy/exports/\(id.lowercasedString)/download"])
+                    [id, manifestJSON, path == nil ? "/v1/privacy/exports/\(id.lowercasedString)/download" : nil as String?])
                 guard updated.affectedRows == 1 else { return }
                 _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
                     actor: "privacy-export", action: "privacy.export_completed", target: id.lowercasedString,
@@ -86,43 +112,154 @@ extension PrivacyService {
         HMACSHA256.authenticate(Array(token.utf8), key: tokenKey)
     }
 
-    /// Issues a fresh single-use download token for a completed export (replacing any earlier
-    /// one); only its keyed hash is stored. Returns the token and when it expires.
+    /// Issues a fresh single-use download token for a completed export whose archive is still
+    /// there (replacing any earlier token); only its keyed hash is stored. Returns the token and
+    /// when it expires.
     public func issueDownloadToken(tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> (token: String, expiresAt: String) {
         let token = Hex.encode(Random.bytes(32))
         let row = try await pool.query("""
             UPDATE public.data_export_requests
             SET download_token_hash = $4, download_expires_at = now() + make_interval(secs => $5)
             WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) AND status = 'completed'
+              AND download_url IS NOT NULL
             RETURNING \(PrivacyRequest.timestamp("download_expires_at"))
             """, [tenant, id, subject.map { $0.lowercasedString } as String?, tokenHash(token), configuration.downloadTTLSeconds]).first
-        guard let row else { throw PrivacyError(.invalidState, "export \(id.lowercasedString) is not completed") }
+        guard let row else { throw PrivacyError(.invalidState, "export \(id.lowercasedString) has no archive to download") }
         return (token, try row.decode("download_expires_at"))
     }
 
     /// Redeems a download token: valid once, before it expires. The token alone is the
     /// credential (a link a browser can follow), so the request is found by id and the token's
-    /// keyed hash. Returns the archive path and the tenant; the download is audited before
-    /// anything is sent (fail closed).
-    public func redeemDownloadToken(id: UUID, token: String, actor: PrivacyActor) async throws -> (path: String, tenant: UUID) {
+    /// keyed hash. The download is audited and the archive marked gone before anything is sent
+    /// (fail closed); the file is opened, unlinked (an archive is downloaded once) and returned
+    /// as a reader that decrypts it on the way out.
+    ///
+    /// - Throws: ``PrivacyError/Code/tokenRejected`` for a bad, used or expired token;
+    ///   ``PrivacyError/Code/gone`` when the archive file is missing or does not open.
+    public func redeemDownloadToken(id: UUID, token: String, actor: PrivacyActor) async throws -> ExportDownload {
         let hash = tokenHash(token)
         let audit = self.audit
-        let tenant: UUID? = try await run { connection in
+        let redeemed: (tenant: UUID, subject: UUID)? = try await run { connection in
             try connection.transaction { connection in
                 guard let row = try connection.query("""
-                    UPDATE public.data_export_requests SET download_token_hash = NULL, download_expires_at = NULL
+                    UPDATE public.data_export_requests SET download_token_hash = NULL, download_expires_at = NULL, download_url = NULL
                     WHERE id = $1 AND download_token_hash = $2 AND download_expires_at > now() AND status = 'completed'
-                    RETURNING tenant_id, user_id::text AS subject
+                      AND download_url IS NOT NULL
+                    RETURNING tenant_id, user_id
                     """, [id, hash]).first
                 else { return nil }
                 let tenant: UUID = try row.decode("tenant_id")
+                let subject: UUID = try row.decode("user_id")
                 _ = try audit.append(in: connection, tenant: tenant, actor.event(
                     "privacy.export_downloaded", target: id.lowercasedString,
-                    details: ["request_id": .string(id.lowercasedString), "user_id": .string(try row.decode("subject"))]))
-                return tenant
+                    details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
+                              "archive_removed": .bool(true)]))
+                return (tenant, subject)
             }
         }
-        guard let tenant else { throw PrivacyError(.tokenRejected, "the download link is invalid, used or expired") }
-        return (archivePath(id), tenant)
+        guard let redeemed else { throw PrivacyError(.tokenRejected, "the download link is invalid, used or expired") }
+        let path = archivePath(id)
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw PrivacyError(.gone, "the archive is no longer available")
+        }
+        unlink(path)
+        do {
+            guard let keyring else { throw PrivacyError(.gone, "no keyring to open the archive") }
+            let subjectKey = try await run { connection in
+                try connection.transaction { try keyring.subjectKey(redeemed.tenant, user: redeemed.subject, create: false, in: $0) }
+            }
+            guard let subjectKey else { throw PrivacyError(.gone, "the subject's key is gone") }
+            return ExportDownload(tenant: redeemed.tenant,
+                                  reader: try ArchiveEncryption.AtRestReader(handle: handle, key: try ArchiveEncryption.atRestKey(subjectKey: subjectKey)))
+        } catch {
+            try? handle.close()
+            if let error = error as? PrivacyError, error.code == .gone { throw error }
+            throw PrivacyError(.gone, "the archive is no longer available (it does not open)")
+        }
     }
+
+    // MARK: - Archive lifecycle
+
+    /// Removes every export archive of the subject (at the start of an erasure, before their
+    /// request rows go) and records the request ids in the erasure's `result`, for its certificate.
+    func removeArchives(_ connection: Connection, tenant: UUID, subject: UUID, erasure id: UUID) throws {
+        try connection.transaction { connection in
+            // Archives in the store (download_url set) and those an export still being written may leave.
+            let rows = try connection.query("""
+                WITH victims AS (
+                    SELECT id, download_url IS NOT NULL AS held FROM public.data_export_requests
+                    WHERE tenant_id = $1 AND user_id = $2 AND (download_url IS NOT NULL OR status = 'processing') FOR UPDATE)
+                UPDATE public.data_export_requests r SET download_url = NULL, download_token_hash = NULL, download_expires_at = NULL
+                FROM victims WHERE r.id = victims.id
+                RETURNING r.id, victims.held
+                """, [tenant, subject]).rows
+            var removed: [String] = []
+            for row in rows {
+                let request: UUID = try row.decode("id")
+                let held: Bool = try row.decode("held")
+                if unlink(archivePath(request)) == 0 || held { removed.append(request.lowercasedString) }
+                // What an export still being written (or killed while writing) has on disk.
+                for suffix in Self.partialSuffixes { unlink(archivePath(request) + suffix) }
+            }
+            guard !removed.isEmpty else { return }
+            try connection.query("""
+                UPDATE public.data_deletion_requests
+                SET result = jsonb_set(result, '{archives_removed}', (
+                    SELECT to_jsonb(array_agg(DISTINCT a ORDER BY a)) FROM (
+                        SELECT jsonb_array_elements_text(coalesce(result->'archives_removed', '[]'::jsonb)) AS a
+                        UNION SELECT unnest(string_to_array($2, ','))) s))
+                WHERE id = $1
+                """, [id, removed.joined(separator: ",")])
+        }
+    }
+
+    /// Removes archives nobody downloaded within ``PrivacyConfiguration/archiveTTLSeconds`` of
+    /// their export's completion (audited, `privacy.export_archive_removed`), and any file in the
+    /// export directory older than that which no request claims. Returns how many archives went.
+    @discardableResult
+    public func removeExpiredArchives() async throws -> Int {
+        let ttl = configuration.archiveTTLSeconds
+        let audit = self.audit
+        let expired: [UUID] = try await run { connection in
+            try connection.transaction { connection in
+                let rows = try connection.query("""
+                    UPDATE public.data_export_requests SET download_url = NULL, download_token_hash = NULL, download_expires_at = NULL
+                    WHERE download_url IS NOT NULL AND completed_at < now() - make_interval(secs => $1)
+                    RETURNING id, tenant_id, user_id
+                    """, [ttl]).rows
+                var ids: [UUID] = []
+                for row in rows {
+                    let id: UUID = try row.decode("id")
+                    let subject: UUID = try row.decode("user_id")
+                    _ = try audit.append(in: connection, tenant: try row.decode("tenant_id"), AuditEvent(
+                        actor: "privacy-worker", action: "privacy.export_archive_removed", target: id.lowercasedString,
+                        details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
+                                  "reason": .string("expired")]))
+                    ids.append(id)
+                }
+                return ids
+            }
+        }
+        for id in expired { unlink(archivePath(id)) }
+        // Leftovers (a crash between a download's commit and its unlink, files of erased subjects
+        // written by a concurrent export): archives older than the TTL go, and the partial files
+        // of an export killed while writing (plaintext until sealed) after an hour.
+        let directory = URL(fileURLWithPath: configuration.exportDirectory)
+        let now = Date()
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) {
+            for name in names {
+                let age: TimeInterval
+                if name.hasSuffix(".tar") { age = Double(ttl) } else if Self.partialSuffixes.contains(where: name.hasSuffix) { age = 3600 } else { continue }
+                let path = directory.appendingPathComponent(name).path
+                if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                   modified < now.addingTimeInterval(-age) {
+                    unlink(path)
+                }
+            }
+        }
+        return expired.count
+    }
+
+    /// Files ``writeArchive(tenant:subject:to:passphrase:sealedAtRestWith:requestID:progress:)`` writes beside an archive while it works.
+    static let partialSuffixes = [".partial", ".plain.partial", ".plain.partial.json", ".partial.json"]
 }

@@ -54,18 +54,20 @@ extension PrivacyService {
     /// Streams every row of the subject, table by table, into a ustar archive at `path` (a CSV
     /// and a JSON file per table, then `manifest.json`), in one consistent snapshot and constant
     /// memory. The archive appears at `path` only when complete (written beside it, then
-    /// renamed); with a passphrase it is encrypted (``ArchiveEncryption``).
+    /// renamed); with a passphrase it is encrypted (``ArchiveEncryption``); with `sealedAtRestWith`
+    /// it is sealed in the at-rest layout under that key instead.
     public func writeArchive(
-        tenant: UUID, subject: UUID, to path: String, passphrase: String? = nil, requestID: UUID? = nil,
-        progress: (@Sendable (PrivacyProgress) -> Void)? = nil
+        tenant: UUID, subject: UUID, to path: String, passphrase: String? = nil, sealedAtRestWith sealKey: SecureBytes? = nil,
+        requestID: UUID? = nil, progress: (@Sendable (PrivacyProgress) -> Void)? = nil
     ) async throws -> ExportManifest {
         let graph = self.graph
         let policyVersion = configuration.policyVersion
         let limits = configuration.encryptionLimits
+        let encrypted = passphrase != nil || sealKey != nil
         return try await run { connection in
             let partial = path + ".partial"
-            let plain = passphrase == nil ? partial : path + ".plain.partial"
-            defer { unlink(plain + ".json"); if passphrase != nil { unlink(plain) } }
+            let plain = encrypted ? path + ".plain.partial" : partial
+            defer { unlink(plain + ".json"); if encrypted { unlink(plain) } }
             let manifest: ExportManifest = try connection.transaction(isolation: .repeatableRead) { connection in
                 try connection.simple("SET TRANSACTION READ ONLY")
                 try Self.scope(connection, tenant: tenant, subject: subject)
@@ -133,7 +135,9 @@ extension PrivacyService {
                 try tar.finish()
                 return manifest
             }
-            if let passphrase {
+            if let sealKey {
+                try ArchiveEncryption.sealAtRest(source: plain, destination: partial, key: sealKey)
+            } else if let passphrase {
                 try ArchiveEncryption.encrypt(source: plain, destination: partial, passphrase: passphrase, limits: limits)
             }
             guard rename(partial, path) == 0 else { throw PrivacyError(.archive, "cannot move the archive into place at \(path)") }

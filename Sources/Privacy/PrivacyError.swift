@@ -20,6 +20,11 @@ public struct PrivacyError: Error, Sendable, CustomStringConvertible, Equatable 
         case verificationFailed = "privacy.verification_failed"
         /// Another worker holds the request.
         case busy = "privacy.busy"
+        /// The request was not filed (or, for an erasure, not confirmed) through the privacy
+        /// service: its audit entries are missing, so it is never run.
+        case refused = "privacy.refused"
+        /// The export archive was removed (downloaded once, expired, or the subject was erased).
+        case gone = "privacy.gone"
     }
 
     public let code: Code

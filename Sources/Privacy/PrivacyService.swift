@@ -1,5 +1,6 @@
 import Audit
 import Foundation
+import Keyring
 import Policy
 import Postgres
 import Sodium
@@ -18,6 +19,9 @@ public struct PrivacyConfiguration: Sendable {
     public var exportDirectory: String
     /// How long a download link stays valid.
     public var downloadTTLSeconds: Int = 3600
+    /// How long a finished archive is kept if it is not downloaded (it is removed after its one
+    /// download, and when the subject is erased, whichever comes first). Default 7 days.
+    public var archiveTTLSeconds: Int = 7 * 86_400
     /// Argon2id limits for passphrase-encrypted archives.
     public var encryptionLimits = ArchiveEncryption.Limits()
 
@@ -53,19 +57,24 @@ public final class PrivacyService: Sendable {
     public let configuration: PrivacyConfiguration
     let signingKey: Ed25519.SigningKey?
     let tokenKey: SecureBytes
+    let keyring: Keyring?
 
     /// - Parameters:
     ///   - signingKey: signs deletion certificates (`PRIVACY_SIGNING_KEY_FILE`); erasure refuses to run without it.
     ///   - tokenKey: 32 bytes keying the stored hash of download tokens (derive it from the root key).
+    ///   - keyring: seals archives in the export directory under a key derived from the subject's
+    ///     data key (so erasure's crypto-shredding makes every copy unreadable); exports into the
+    ///     export directory refuse to run without it.
     public init(
         pool: ConnectionPool, graph: SubjectGraph, audit: AuditAppender, signingKey: Ed25519.SigningKey?,
-        tokenKey: SecureBytes, configuration: PrivacyConfiguration
+        tokenKey: SecureBytes, keyring: Keyring? = nil, configuration: PrivacyConfiguration
     ) {
         self.pool = pool
         self.graph = graph
         self.audit = audit
         self.signingKey = signingKey
         self.tokenKey = tokenKey
+        self.keyring = keyring
         self.configuration = configuration
     }
 

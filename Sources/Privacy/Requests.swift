@@ -149,43 +149,111 @@ extension PrivacyService {
 
     /// Claims one runnable request of `kind` — `pending`, or `processing` but abandoned (not
     /// touched for the lease) — with `SELECT … FOR UPDATE SKIP LOCKED`, so several workers share
-    /// the queue; marks it `processing`. Nil when there is nothing to do.
+    /// the queue; marks it `processing`. A candidate the privacy service did not file and confirm
+    /// (``start(_:_:tenant:id:)``) is marked `failed`, audited, and skipped. Nil when there is
+    /// nothing to do.
     public func claimNext(_ kind: RequestKind) async throws -> (tenant: UUID, id: UUID)? {
         let lease = configuration.leaseSeconds
-        return try await run { connection in
-            try connection.transaction { connection in
-                guard let row = try connection.query("""
-                    SELECT id, tenant_id FROM \(kind.table)
-                    WHERE status = 'pending' OR (status = 'processing' AND updated_at < now() - make_interval(secs => $1))
-                    ORDER BY requested_at LIMIT 1 FOR UPDATE SKIP LOCKED
-                    """, [lease]).first
-                else { return nil }
-                let id: UUID = try row.decode("id")
-                let tenant: UUID = try row.decode("tenant_id")
-                try connection.query(
-                    "UPDATE \(kind.table) SET status = 'processing', started_at = coalesce(started_at, now()) WHERE id = $1", [id])
-                return (tenant, id)
+        while true {
+            let claimed: (tenant: UUID, id: UUID, started: Bool)? = try await run { connection in
+                try connection.transaction { connection in
+                    guard let row = try connection.query("""
+                        SELECT id, tenant_id FROM \(kind.table)
+                        WHERE status = 'pending' OR (status = 'processing' AND updated_at < now() - make_interval(secs => $1))
+                        ORDER BY requested_at LIMIT 1 FOR UPDATE SKIP LOCKED
+                        """, [lease]).first
+                    else { return nil }
+                    let id: UUID = try row.decode("id")
+                    let tenant: UUID = try row.decode("tenant_id")
+                    if case .refused = try self.start(kind, connection, tenant: tenant, id: id) { return (tenant, id, false) }
+                    return (tenant, id, true)
+                }
             }
+            guard let claimed else { return nil }
+            if claimed.started { return (claimed.tenant, claimed.id) }
         }
     }
 
     /// Marks the request `processing` for this run, from `pending` or from a `processing` left by a
     /// killed process (re-running it is safe: every step is idempotent). Returns the subject and
     /// the request time.
+    ///
+    /// - Throws: ``PrivacyError/Code/refused`` (after marking the request `failed`, audited) when
+    ///   the privacy service did not file and confirm it.
     func begin(_ kind: RequestKind, _ connection: Connection, tenant: UUID, id: UUID) throws -> (subject: UUID, requestedAt: String) {
-        try connection.transaction { connection in
-            guard let row = try connection.query(
-                "SELECT status FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, id]).first
+        let outcome = try connection.transaction { connection in
+            guard try connection.query(
+                "SELECT status FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, id]).first != nil
             else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) in this tenant") }
-            let status: String = try row.decode("status")
-            guard status == "pending" || status == "processing" else {
-                throw PrivacyError(.invalidState, "the request is \(status), not pending")
-            }
-            let updated = try connection.query(
-                "UPDATE \(kind.table) SET status = 'processing', started_at = coalesce(started_at, now()) "
-                    + "WHERE id = $1 RETURNING user_id, \(PrivacyRequest.timestamp("requested_at"))", [id]).first!
-            return (try updated.decode("user_id"), try updated.decode("requested_at"))
+            return try self.start(kind, connection, tenant: tenant, id: id)
         }
+        switch outcome {
+        case .started(let subject, let requestedAt): return (subject, requestedAt)
+        case .refused(let reason): throw PrivacyError(.refused, reason)
+        }
+    }
+
+    enum StartOutcome {
+        case started(subject: UUID, requestedAt: String)
+        case refused(reason: String)
+    }
+
+    /// The audit entries that prove the privacy service filed a request of `kind` (and, for an
+    /// erasure, that the subject confirmed its plan), and those that forbid running it.
+    static func provenance(_ kind: RequestKind) -> (required: [String], forbidden: [String]) {
+        switch kind {
+        case .export:
+            return (["privacy.export_requested"], ["privacy.export_completed"])
+        case .deletion:
+            return (["privacy.deletion_requested", "privacy.deletion_confirmed"],
+                    ["privacy.deletion_canceled", "privacy.deletion_completed"])
+        }
+    }
+
+    /// Starts the locked request `id` (inside the caller's transaction): checks that the tenant's
+    /// audit chain holds the entries only the privacy service writes for this request id and
+    /// subject (``provenance(_:)``) — a row written any other way, e.g. inserted or re-queued
+    /// through `/rest/v1`, has none — then marks it `processing`. An erasure starting from
+    /// `pending` gets an empty `result`: counts come only from what this eraser does, never from
+    /// what the row held before. A request that fails the check is marked `failed` with a reason
+    /// and the refusal audited; it is never run.
+    func start(_ kind: RequestKind, _ connection: Connection, tenant: UUID, id: UUID) throws -> StartOutcome {
+        let row = try connection.query(
+            "SELECT status, user_id FROM \(kind.table) WHERE tenant_id = $1 AND id = $2", [tenant, id]).first!
+        let status: String = try row.decode("status")
+        let subject: UUID = try row.decode("user_id")
+        guard status == "pending" || status == "processing" else {
+            throw PrivacyError(.invalidState, "the request is \(status), not pending")
+        }
+        let (required, forbidden) = Self.provenance(kind)
+        let found = Set(try connection.query("""
+            SELECT DISTINCT action FROM public.audit_events
+            WHERE tenant_id = $1 AND action = ANY(string_to_array($2, ',')) AND outcome = 'success'
+              AND target = $3 AND details->>'request_id' = $3 AND details->>'user_id' = $4
+            """, [tenant, (required + forbidden).joined(separator: ","), id.lowercasedString, subject.lowercasedString]
+        ).rows.map { try $0.decode("action", as: String.self) })
+        var reason: String?
+        if let missing = required.first(where: { !found.contains($0) }) {
+            reason = "refused: the request was not filed and confirmed through the privacy service (no \(missing) audit entry)"
+        } else if let closed = forbidden.first(where: { found.contains($0) }) {
+            reason = "refused: the request was already closed (\(closed) audit entry)"
+        }
+        if let reason {
+            try connection.query(
+                "UPDATE \(kind.table) SET status = 'failed', status_reason = $2 WHERE id = $1", [id, reason])
+            _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
+                actor: "privacy-worker", action: "privacy.request_refused", target: id.lowercasedString, outcome: .denied,
+                details: ["request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue),
+                          "user_id": .string(subject.lowercasedString), "reason": .string(reason)]))
+            return .refused(reason: reason)
+        }
+        let reset = kind == .deletion
+            ? ", result = CASE WHEN status = 'pending' THEN '{\"tables\": {}}'::jsonb ELSE coalesce(result, '{\"tables\": {}}'::jsonb) END"
+            : ""
+        let updated = try connection.query(
+            "UPDATE \(kind.table) SET status = 'processing', started_at = coalesce(started_at, now())\(reset) "
+                + "WHERE id = $1 RETURNING \(PrivacyRequest.timestamp("requested_at"))", [id]).first!
+        return .started(subject: subject, requestedAt: try updated.decode("requested_at"))
     }
 
     /// Records a failure (status `failed`, with a reason that carries no personal data).

@@ -134,8 +134,12 @@ public struct ErasureSummary: Codable, Sendable, Hashable {
     public var completedAt: String?
     /// A certificate is stored.
     public var hasCertificate: Bool
-    /// A certificate signature is stored.
+    /// The certificate's Ed25519 signature verifies with a configured public key (`signature == "valid"`).
     public var signed: Bool
+    /// `valid` (verifies with a configured public key), `invalid` (forged, altered, signed by
+    /// another key, or a certificate this gateway does not issue), `missing` (no signature) or
+    /// `unchecked` (the report was made without a public key).
+    public var signature: String
     /// The certificate had a shape this report understands; if not, `note` says what was found.
     public var recognized: Bool
     public var tables: [ErasedTable]

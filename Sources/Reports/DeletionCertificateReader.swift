@@ -1,10 +1,18 @@
 import Foundation
+import Privacy
+import Sodium
 
-/// Reads a deletion certificate (`data_deletion_requests.certificate`, DESIGN.md §9) leniently:
-/// the report must never fail because a certificate has a shape it does not know. What it
-/// understands it summarises; anything else becomes `recognized: false` with a note.
+/// Summarises a deletion certificate (`data_deletion_requests.certificate`, DESIGN.md §9) and
+/// checks its signature.
 ///
-/// Understood shapes (keys in snake_case or camelCase):
+/// A certificate is Privacy's ``DeletionCertificate``: decoded as that type, its Ed25519 signature
+/// is checked over the type's own signed bytes (``DeletionCertificate/signingMessage()``) with
+/// the public keys the report was given — the stored `certificate_signature` must be the one
+/// the certificate carries, and must verify; a non-null column proves nothing.
+///
+/// The report must never fail because a certificate has another shape (one written before this
+/// format, or by hand): such a certificate is read leniently for what it states, and its
+/// signature never counts as valid. Understood shapes (keys in snake_case or camelCase):
 /// - `tables`: an array of `{table, strategy, rows|count|affected|deleted|anonymized|retained, basis|ground}`,
 ///   or an object `{"schema.table": {strategy, rows|count…}}` or `{"schema.table": count}`;
 ///   alternatively `counts: {table: n}` with `strategies: {table: strategy}`.
@@ -38,13 +46,33 @@ enum DeletionCertificateReader {
         }
     }
 
-    static func summarize(_ text: String?, grounds: [String: String]) -> ErasureSummary {
+    static func summarize(_ text: String?, signature: [UInt8]?, keys: [[UInt8]], grounds: [String: String]) -> ErasureSummary {
         var summary = ErasureSummary(
-            requestId: "", status: "", completedAt: nil, hasCertificate: text != nil, signed: false, recognized: false,
-            tables: [], totalRows: 0, verification: "unknown", verificationDetail: nil, auditHead: nil, note: nil)
+            requestId: "", status: "", completedAt: nil, hasCertificate: text != nil, signed: false, signature: "missing",
+            recognized: false, tables: [], totalRows: 0, verification: "unknown", verificationDetail: nil, auditHead: nil, note: nil)
         guard let text else {
             summary.note = "no certificate stored"
             return summary
+        }
+        if let certificate = try? DeletionCertificate.decode(json: text) {
+            summary.signature = signatureState(certificate, stored: signature, keys: keys)
+            summary.signed = summary.signature == "valid"
+            summary.recognized = true
+            summary.tables = certificate.tables.map { table in
+                ErasedTable(table: table.table, strategy: table.strategy, rows: Int(table.rows),
+                            ground: table.ground ?? (table.strategy == "retain" ? grounds[table.table] : nil))
+            }.sorted { $0.table < $1.table }
+            summary.totalRows = summary.tables.compactMap(\.rows).reduce(0, +)
+            let remaining = certificate.verification.remaining.values.reduce(0, +)
+            summary.verification = certificate.verification.passed ? "passed" : "failed"
+            if remaining > 0 { summary.verificationDetail = "\(remaining) subject rows remain" }
+            summary.auditHead = "seq \(certificate.auditHead.seq) · \(certificate.auditHead.hash)"
+            if summary.tables.isEmpty { summary.note = "the certificate lists no tables" }
+            return summary
+        }
+        if signature != nil {
+            // Not a certificate this gateway issues: nothing its signature could be checked over.
+            summary.signature = keys.isEmpty ? "unchecked" : "invalid"
         }
         guard let object = (try? JSONDecoder().decode(JSON.self, from: Data(text.utf8)))?.object else {
             summary.note = "the certificate is not a JSON object"
@@ -64,6 +92,23 @@ enum DeletionCertificateReader {
             summary.note = "the certificate lists no tables"
         }
         return summary
+    }
+
+    /// `valid`, `invalid`, `missing` or `unchecked` (see ``ErasureSummary/signature``).
+    static func signatureState(_ certificate: DeletionCertificate, stored: [UInt8]?, keys: [[UInt8]]) -> String {
+        var certificate = certificate
+        switch (stored, certificate.signature) {
+        case (nil, nil): return "missing"
+        case (let stored?, let carried?):
+            // The column and the certificate must name the same signature.
+            guard Hex.decode(carried).map({ ConstantTime.equals($0, stored) }) == true else { return "invalid" }
+        case (let stored?, nil):
+            certificate.signature = Hex.encode(stored)
+        case (nil, _):
+            break
+        }
+        if keys.isEmpty { return "unchecked" }
+        return keys.contains { certificate.verify(publicKey: $0) } ? "valid" : "invalid"
     }
 
     private static func value(_ object: [String: JSON], _ keys: String...) -> JSON? {

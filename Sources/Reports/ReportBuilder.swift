@@ -52,6 +52,12 @@ public enum ReportBuilder {
                 severity: .critical, section: "erasures",
                 message: "\(failedErasures) erasure\(plural(failedErasures)) failed verification"))
         }
+        let forged = erasures.certificates.filter { $0.signature == "invalid" }.count
+        if forged > 0 {
+            alerts.append(ReportAlert(
+                severity: .critical, section: "erasures",
+                message: "\(forged) deletion certificate\(plural(forged)) with an invalid signature"))
+        }
         if requests.totals.completedLate > 0 {
             alerts.append(ReportAlert(
                 severity: .warning, section: "requests",
@@ -163,11 +169,11 @@ public enum ReportBuilder {
                 && (inPeriod($0.completedAt) || inPeriod($0.requestedAt))
         }.sorted { ($0.completedAt ?? $0.requestedAt, $0.id.uuidString) < ($1.completedAt ?? $1.requestedAt, $1.id.uuidString) }
         let certificates = deletions.map { request in
-            var summary = DeletionCertificateReader.summarize(request.certificate, grounds: grounds)
+            var summary = DeletionCertificateReader.summarize(
+                request.certificate, signature: request.certificateSignature, keys: inputs.certificateKeys, grounds: grounds)
             summary.requestId = request.id.lowercasedString
             summary.status = request.status
             summary.completedAt = request.completedAt.map(ReportTime.string)
-            summary.signed = request.certificateSigned
             return summary
         }
         return ErasuresSection(certificates: certificates, retentionGrounds: retention.sorted { $0.table < $1.table })

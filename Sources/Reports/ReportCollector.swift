@@ -6,7 +6,7 @@ import Sodium
 
 /// Reads everything a tenant's report needs from the database, and builds the report.
 ///
-/// Reads go through the `reports.*` views (migration 0010), `keyring.*` and the audit tables, so
+/// Reads go through the `reports.*` views (migrations 0010, 0013), `keyring.*` and the audit tables, so
 /// the same code works as the owner (`privacyctl report`) and as the gateway's login
 /// (`GET /v1/audit/report`). The chain is verified with ``AuditBundle/verifyLive(pool:tenant:trustedKeys:)``.
 public struct ReportCollector: Sendable {
@@ -16,11 +16,15 @@ public struct ReportCollector: Sendable {
     /// Checkpoint keys the auditor trusts, pinned from configuration or `--trusted-key`; never
     /// the keys stored with the checkpoints.
     public let trustedKeys: [String: [UInt8]]
+    /// Public keys deletion certificates are verified with; a certificate counts as signed only
+    /// when its signature verifies with one of them (never because a signature is stored).
+    public let certificateKeys: [[UInt8]]
 
-    public init(pool: ConnectionPool, keys: AuditKeys? = nil, trustedKeys: [String: [UInt8]]) {
+    public init(pool: ConnectionPool, keys: AuditKeys? = nil, trustedKeys: [String: [UInt8]], certificateKeys: [[UInt8]] = []) {
         self.pool = pool
         self.keys = keys
         self.trustedKeys = trustedKeys
+        self.certificateKeys = certificateKeys
     }
 
     /// The report for `tenant` over `[since, until)` (`until` defaults to now).
@@ -40,7 +44,7 @@ public struct ReportCollector: Sendable {
                 Statement(
                     """
                     SELECT kind, id, status, requested_at, due_at, extended_due_at, extension_reason, extended_at,
-                           completed_at, certificate::text AS certificate, certificate_signed
+                           completed_at, certificate::text AS certificate, certificate_signature
                     FROM reports.data_subject_requests WHERE tenant_id = $1 AND requested_at < $2
                     ORDER BY requested_at, id
                     """, [tenant, end]),
@@ -75,7 +79,7 @@ public struct ReportCollector: Sendable {
                     status: try row.decode("status"), requestedAt: try row.decode("requested_at"), dueAt: try row.decode("due_at"),
                     extendedDueAt: try row.decodeIfPresent("extended_due_at"), extensionReason: try row.decodeIfPresent("extension_reason"),
                     extendedAt: try row.decodeIfPresent("extended_at"), completedAt: try row.decodeIfPresent("completed_at"),
-                    certificate: try row.decodeIfPresent("certificate"), certificateSigned: try row.decode("certificate_signed"))
+                    certificate: try row.decodeIfPresent("certificate"), certificateSignature: try row.decodeIfPresent("certificate_signature"))
             }
             let secrets = try results[1].rows.map { row in
                 SecretRecord(
@@ -126,7 +130,7 @@ public struct ReportCollector: Sendable {
                 tenant: tenant, generatedAt: now, since: since, until: end, requests: requests, secretEvents: secretEvents,
                 policyDenials: denials, settingsUpdates: settings, lastRotation: rotation, serviceNames: names, secrets: secrets,
                 tenantKeys: tenantKeys, subjectKeys: subjectKeys, consents: consents, verification: verification,
-                checkpoints: checkpoints, trustedKeysPinned: true, policy: policy)
+                checkpoints: checkpoints, trustedKeysPinned: true, policy: policy, certificateKeys: certificateKeys)
         } catch let error as ReportError {
             throw error
         } catch {

@@ -34,6 +34,9 @@ public struct ReportInputs: Sendable {
     public var trustedKeysPinned: Bool
     /// Policy files with the live catalogue's drift and lint findings; nil when not checked.
     public var policy: PolicyStatus?
+    /// Ed25519 public keys a deletion certificate's signature must verify with to count as signed
+    /// (the signing key's public half, or the key the auditor holds); empty checks nothing.
+    public var certificateKeys: [[UInt8]]
 
     public init(
         tenant: UUID, generatedAt: Date, since: Date?, until: Date, requests: [RequestRecord] = [],
@@ -41,8 +44,9 @@ public struct ReportInputs: Sendable {
         lastRotation: AuditEntry? = nil, serviceNames: [String: String]? = nil, secrets: [SecretRecord] = [],
         tenantKeys: [TenantKeyRecord] = [], subjectKeys: [SubjectKeyCount] = [], consents: ConsentCounts = ConsentCounts(),
         verification: VerificationReport, checkpoints: [CheckpointRecord] = [], trustedKeysPinned: Bool = false,
-        policy: PolicyStatus? = nil
+        policy: PolicyStatus? = nil, certificateKeys: [[UInt8]] = []
     ) {
+        self.certificateKeys = certificateKeys
         self.tenant = tenant
         self.generatedAt = generatedAt
         self.since = since
@@ -78,12 +82,13 @@ public struct RequestRecord: Sendable, Hashable {
     public var completedAt: Date?
     /// The deletion certificate's JSON text, as stored.
     public var certificate: String?
-    public var certificateSigned: Bool
+    /// The stored signature (`certificate_signature`), checked against the certificate, never trusted.
+    public var certificateSignature: [UInt8]?
 
     public init(
         id: UUID, kind: Kind, status: String, requestedAt: Date, dueAt: Date, extendedDueAt: Date? = nil,
         extensionReason: String? = nil, extendedAt: Date? = nil, completedAt: Date? = nil, certificate: String? = nil,
-        certificateSigned: Bool = false
+        certificateSignature: [UInt8]? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -95,7 +100,7 @@ public struct RequestRecord: Sendable, Hashable {
         self.extendedAt = extendedAt
         self.completedAt = completedAt
         self.certificate = certificate
-        self.certificateSigned = certificateSigned
+        self.certificateSignature = certificateSignature
     }
 
     /// The deadline that applies: the extended one when extended.

@@ -118,15 +118,17 @@ struct Serve: AsyncParsableCommand {
         if configuration.databaseURL != nil {
             let ownerPool = ConnectionPool(configuration: try configuration.ownerDatabase(), options: .init(maxConnections: 4), logger: Logger(label: "postgres"))
             privacyPool = ownerPool
-            let settings = PrivacyConfiguration(
+            var settings = PrivacyConfiguration(
                 policyVersion: try PrivacyConfiguration.policyVersion(directory: configuration.policiesDirectory),
                 exportDirectory: configuration.exportDirectory)
+            settings.archiveTTLSeconds = configuration.exportTTLDays * 86_400
             do {
                 let service = PrivacyService(
                     pool: ownerPool, graph: try await SubjectGraph.load(policies: policies, pool: ownerPool),
                     // The gateway's appender: one group-commit lane per tenant chain in this process.
                     audit: audit, signingKey: signingKey,
-                    tokenKey: try KeyDerivation.subkey(from: keyring.serviceMaster, id: 4, context: "dltokens"), configuration: settings)
+                    tokenKey: try KeyDerivation.subkey(from: keyring.serviceMaster, id: 4, context: "dltokens"),
+                    keyring: keyring, configuration: settings)
                 privacy = service
                 background.append(PrivacyWorkerService(privacy: service, logger: logger))
             } catch {
@@ -139,7 +141,8 @@ struct Serve: AsyncParsableCommand {
 
         let services = GatewayServices(
             pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, metrics: metrics,
-            secrets: secrets, auditKeys: auditKeys, privacy: privacy, auditTrustedKeys: auditTrustedKeys)
+            secrets: secrets, auditKeys: auditKeys, privacy: privacy, auditTrustedKeys: auditTrustedKeys,
+            certificatePublicKey: signingKey?.publicKey)
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

@@ -40,9 +40,11 @@ struct PrivacyServiceOptions: ParsableArguments {
                 hint: "create one with: privacyctl keys generate --out signing.key")
         }
         let policies = try PolicySet.load(directory: directory)
+        // The gateway's export directory: an erasure removes the subject's archives there.
         var settings = PrivacyConfiguration(
             policyVersion: try PrivacyConfiguration.policyVersion(directory: directory),
-            exportDirectory: FileManager.default.temporaryDirectory.path)
+            exportDirectory: configuration.exportDirectory)
+        settings.archiveTTLSeconds = configuration.exportTTLDays * 86_400
         if let batchSize {
             guard (1...1_000_000).contains(batchSize) else { throw ValidationError("--batch-size must be from 1 to 1000000") }
             settings.batchSize = batchSize

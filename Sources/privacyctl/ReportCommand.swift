@@ -14,12 +14,15 @@ struct ReportCommand: AsyncParsableCommand {
             Formats: json (schema: Sources/Reports/SCHEMA.md), md (for a ticket), html (one self-contained
             file that prints to PDF). With $PRIVACY_ROOT_KEY_FILE, service pseudonyms in the audit trail are
             resolved to names. Dates are YYYY-MM-DD (a bare --until includes that day) or RFC 3339 times.
+            A deletion certificate counts as signed only when its signature verifies with --certificate-public-key
+            (or the public half of $PRIVACY_SIGNING_KEY_FILE); without either, signatures show as "unchecked".
             Exit 3 when the audit chain fails verification (the report is still written, with the failure at the top).
             Checkpoints verify only against pinned keys (--trusted-key, $PRIVACY_AUDIT_PUBLIC_KEYS, the public half of
             $PRIVACY_SIGNING_KEY_FILE), never against keys read from the database.
             Examples:
               privacyctl report --tenant <id> --format html --out report.html
               privacyctl report --tenant <id> --since 2026-01-01 --until 2026-06-30 --format md
+              privacyctl report --tenant <id> --format json --certificate-public-key signing.pub
             """)
     @OptionGroup var tenant: AuditCLI.TenantOption
     @Option(help: "Start of the period (default: the tenant's first record).") var since: String?
@@ -31,6 +34,10 @@ struct ReportCommand: AsyncParsableCommand {
         name: .customLong("trusted-key"),
         help: "A trusted checkpoint public key (64 hex characters); repeat for old keys. Added to $PRIVACY_AUDIT_PUBLIC_KEYS and the public half of $PRIVACY_SIGNING_KEY_FILE.")
     var trustedKeys: [String] = []
+    @Option(
+        name: .customLong("certificate-public-key"),
+        help: "A file holding the Ed25519 public key (64 hex characters) deletion certificates must verify with; repeat for old keys (default: the public half of $PRIVACY_SIGNING_KEY_FILE).")
+    var certificatePublicKeyFiles: [String] = []
     @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
@@ -62,13 +69,14 @@ struct ReportCommand: AsyncParsableCommand {
             // Pinned keys only: the database's own copy of a key proves nothing about who signed.
             let trusted = try configuration.pinnedAuditKeys().merging(
                 AuditCheckpoint.trustedKeys(trustedKeys.compactMap(Hex.decode))) { first, _ in first }
+            let certificateKeys = try certificatePublicKeys(signingKeyFile: configuration.signingKeyFile)
             let pool = try database.ownerPool()
             defer { pool.close() }
             Output.progress("reading tenant \(try tenant.id().lowercasedString) …")
             let live = try await LiveSchema.read(from: pool)
             let report: ComplianceReport
             do {
-                report = try await ReportCollector(pool: pool, keys: keys, trustedKeys: trusted).report(
+                report = try await ReportCollector(pool: pool, keys: keys, trustedKeys: trusted, certificateKeys: certificateKeys).report(
                     tenant: try tenant.id(), since: since.flatMap { ReportDate.parse($0) },
                     until: until.flatMap { ReportDate.parse($0, asEnd: true) },
                     policy: PolicyStatus(policies: policies, livePolicies: live.policies, liveTables: live.tables))
@@ -85,5 +93,22 @@ struct ReportCommand: AsyncParsableCommand {
             attention = !report.integrity.valid
         }
         if attention { throw ExitCode(3) }
+    }
+
+    /// The keys given with --certificate-public-key, else the signing key's public half.
+    private func certificatePublicKeys(signingKeyFile: String?) throws -> [[UInt8]] {
+        if certificatePublicKeyFiles.isEmpty {
+            guard let signingKeyFile else { return [] }
+            return [try Ed25519.SigningKey(seed: try KeyFile.load(signingKeyFile, purpose: "signing key")).publicKey]
+        }
+        return try certificatePublicKeyFiles.map { path in
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw GatewayError.configuration("certificate public key file \(path) cannot be read")
+            }
+            guard let key = Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)), key.count == Ed25519.publicKeyLength else {
+                throw GatewayError.configuration("certificate public key file \(path) must hold a 32-byte Ed25519 public key in hex (64 characters)")
+            }
+            return key
+        }
     }
 }

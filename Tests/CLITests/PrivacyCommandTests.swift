@@ -56,6 +56,46 @@ struct PrivacyCommandTests {
         try await pool.query(sql, binds).first!.decode("n", as: Int.self)
     }
 
+    @Test("report counts a certificate as signed only when it verifies: the signing key's public half, --certificate-public-key, a flipped byte")
+    func reportVerifiesCertificateSignatures() async throws {
+        try await Self.with(rows: 2) { setup in
+            let deleted = try privacyctl(
+                ["delete", "--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString, "--yes", "--json"], environment: setup.environment)
+            #expect(deleted.status == 0, "\(deleted.stderr)")
+            let certificate = try json(deleted.stdout)
+            let requestID = try #require(certificate["request_id"] as? String)
+            func erasure(_ extra: [String]) throws -> [String: Any] {
+                let report = try privacyctl(["report", "--tenant", setup.tenant.uuidString, "--format", "json"] + extra, environment: setup.environment)
+                #expect(report.status == 0, "\(report.stderr)")
+                let list = try #require((try json(report.stdout)["erasures"] as? [String: Any])?["certificates"] as? [[String: Any]])
+                return try #require(list.first { $0["request_id"] as? String == requestID })
+            }
+            // Default: the public half of PRIVACY_SIGNING_KEY_FILE.
+            let byDefault = try erasure([])
+            #expect(byDefault["signed"] as? Bool == true && byDefault["signature"] as? String == "valid")
+            // The auditor's own copy of the public key.
+            let auditorKey = setup.directory.appendingPathComponent("signing.pub")
+            try (try #require(certificate["public_key"] as? String) + "\n").write(to: auditorKey, atomically: true, encoding: .utf8)
+            #expect(try erasure(["--certificate-public-key", auditorKey.path])["signature"] as? String == "valid")
+            let otherKey = setup.directory.appendingPathComponent("other.pub")
+            try String(repeating: "ab", count: 32).write(to: otherKey, atomically: true, encoding: .utf8)
+            let other = try erasure(["--certificate-public-key", otherKey.path])
+            #expect(other["signed"] as? Bool == false && other["signature"] as? String == "invalid")
+            // One byte of the stored signature flipped.
+            try await setup.pool.query(
+                "UPDATE public.data_deletion_requests SET certificate_signature = set_byte(certificate_signature, 0, (get_byte(certificate_signature, 0) + 1) % 256) WHERE id = $1::uuid",
+                [requestID])
+            let flipped = try erasure([])
+            #expect(flipped["signed"] as? Bool == false && flipped["signature"] as? String == "invalid")
+            // A key file that holds no public key is a clear error.
+            let badKey = setup.directory.appendingPathComponent("bad.pub")
+            try "not a key".write(to: badKey, atomically: true, encoding: .utf8)
+            let bad = try privacyctl(["report", "--tenant", setup.tenant.uuidString, "--format", "json", "--certificate-public-key", badKey.path],
+                                     environment: setup.environment)
+            #expect(bad.status != 0 && bad.stderr.contains("64 characters"))
+        }
+    }
+
     @Test("delete killed with SIGKILL mid-run finishes on the next run with the same end state and counts as the plan")
     func deleteKilledMidRun() async throws {
         try await Self.with(rows: 400) { setup in

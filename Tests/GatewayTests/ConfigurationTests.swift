@@ -20,6 +20,8 @@ struct ConfigurationTests {
         #expect(try configuration.gatewayDatabase().user == "owner")
         let defaults = try GatewayConfiguration.fromEnvironment([:])
         #expect(defaults.port == 8080)
+        #expect(defaults.exportTTLDays == 7)
+        #expect(try GatewayConfiguration.fromEnvironment(["PRIVACY_EXPORT_TTL_DAYS": "2"]).exportTTLDays == 2)
     }
 
     @Test("a bad PORT or DATABASE_URL is one clear error naming the variable")
@@ -32,6 +34,8 @@ struct ConfigurationTests {
         #expect(url?.message.hasPrefix("DATABASE_URL: invalid database connection string") == true)
         let missing = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment([:]).ownerDatabase() }
         #expect(missing?.message == "DATABASE_URL is not set")
+        let ttl = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment(["PRIVACY_EXPORT_TTL_DAYS": "0"]) }
+        #expect(ttl?.message == "PRIVACY_EXPORT_TTL_DAYS must be a number of days from 1 to 365, got \"0\"")
     }
 
     @Test("JWT rules and pinned audit keys: bad values are refused by name; the signing key's public half is pinned too")

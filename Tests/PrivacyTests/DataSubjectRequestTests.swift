@@ -24,7 +24,10 @@ struct DataSubjectRequestTests {
             let id = try #require(UUID(uuidString: status.request.id))
             #expect(status.request.status == "pending")
             let manifest = try await fixture.service.processExport(tenant: tenant, id: id)
-            let files = try readArchive(fixture.service.archivePath(id))
+            // At rest the archive is sealed (under the subject's key), never a readable tar.
+            let head = try #require(try FileHandle(forReadingAtPath: fixture.service.archivePath(id))?.read(upToCount: 8))
+            #expect(String(decoding: head, as: UTF8.self) == "PGWARC01")
+            let files = try readArchive(try await fixture.decryptedArchive(id, tenant: tenant, subject: user))
 
             let manifestBytes = try #require(files["manifest.json"])
             let stored = try JSONDecoder().decode(ExportManifest.self, from: Data(manifestBytes))
@@ -339,7 +342,7 @@ struct DataSubjectRequestTests {
         }
     }
 
-    @Test("a download token works once and before it expires; a wrong one never")
+    @Test("a download token works once and before it expires; a wrong one never; the archive is gone after its download")
     func downloadToken() async throws {
         try await PrivacyFixture.with { fixture in
             let tenant = try await fixture.tenant()
@@ -348,20 +351,32 @@ struct DataSubjectRequestTests {
             let id = try #require(UUID(uuidString: status.request.id))
             await #expect(throws: PrivacyError.self) { try await fixture.service.issueDownloadToken(tenant: tenant, id: id) }
             try await fixture.service.processExport(tenant: tenant, id: id)
-            let (token, _) = try await fixture.service.issueDownloadToken(tenant: tenant, id: id)
-            let wrong = await #expect(throws: PrivacyError.self) { try await fixture.service.redeemDownloadToken(id: id, token: "x" + token, actor: operatorActor) }
-            #expect(wrong?.code == .tokenRejected)
-            let (path, owner) = try await fixture.service.redeemDownloadToken(id: id, token: token, actor: operatorActor)
-            #expect(owner == tenant)
-            #expect(FileManager.default.fileExists(atPath: path))
-            await #expect(throws: PrivacyError.self) { try await fixture.service.redeemDownloadToken(id: id, token: token, actor: operatorActor) }
             let (expiring, _) = try await fixture.service.issueDownloadToken(tenant: tenant, id: id)
             try await fixture.pool.query("UPDATE public.data_export_requests SET download_expires_at = now() - interval '1 second' WHERE id = $1", [id])
             await #expect(throws: PrivacyError.self) { try await fixture.service.redeemDownloadToken(id: id, token: expiring, actor: operatorActor) }
-            let hashes = try await fixture.pool.query("SELECT download_token_hash FROM public.data_export_requests WHERE id = $1", [id]).first!
-            #expect(!hashes.isNull("download_token_hash"))  // stored as a keyed hash, never the token
+            let (token, _) = try await fixture.service.issueDownloadToken(tenant: tenant, id: id)
             let stored = try await fixture.pool.query("SELECT encode(download_token_hash, 'hex') AS h FROM public.data_export_requests WHERE id = $1", [id]).first!.decode("h", as: String.self)
-            #expect(stored != expiring)
+            #expect(stored != token)  // stored as a keyed hash, never the token
+            let wrong = await #expect(throws: PrivacyError.self) { try await fixture.service.redeemDownloadToken(id: id, token: "x" + token, actor: operatorActor) }
+            #expect(wrong?.code == .tokenRejected)
+            #expect(FileManager.default.fileExists(atPath: fixture.service.archivePath(id)))
+
+            let download = try await fixture.service.redeemDownloadToken(id: id, token: token, actor: operatorActor)
+            #expect(download.tenant == tenant)
+            // Removed from the export directory as the download starts; the open file still streams, decrypted.
+            #expect(!FileManager.default.fileExists(atPath: fixture.service.archivePath(id)))
+            let plain = fixture.directory.appendingPathComponent("downloaded.tar").path
+            try download.reader.decrypt(to: plain)
+            download.reader.close()
+            #expect(try readArchive(plain)["manifest.json"] != nil)
+
+            let reused = await #expect(throws: PrivacyError.self) { try await fixture.service.redeemDownloadToken(id: id, token: token, actor: operatorActor) }
+            #expect(reused?.code == .tokenRejected)
+            // No second download: no new link for an archive that is gone.
+            #expect(try await fixture.service.exportStatus(tenant: tenant, id: id).archiveAvailable == false)
+            await #expect(throws: PrivacyError.self) { try await fixture.service.issueDownloadToken(tenant: tenant, id: id) }
+            let downloaded = try await AuditReader.entries(pool: fixture.pool, tenant: tenant, actionPrefix: "privacy.export_downloaded")
+            #expect(downloaded.count == 1 && downloaded.first?.details["archive_removed"] == .bool(true))
         }
     }
 }

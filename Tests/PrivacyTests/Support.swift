@@ -1,5 +1,6 @@
 import Audit
 import Foundation
+import Keyring
 import Policy
 import Postgres
 import Privacy
@@ -14,6 +15,7 @@ struct PrivacyFixture {
     let service: PrivacyService
     let signingKey: Ed25519.SigningKey
     let rootKey: SecureBytes
+    let keyring: Keyring
     let directory: URL
 
     static let policies: PolicySet = try! PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
@@ -33,20 +35,18 @@ struct PrivacyFixture {
             configuration.batchSize = batchSize
             configuration.encryptionLimits = .testing
             let graph = try await SubjectGraph.load(policies: policies, pool: pool)
+            let keyring = try await Keyring.open(pool: pool, root: .key(rootKey))
             let service = PrivacyService(
                 pool: pool, graph: graph, audit: AuditAppender(pool: pool, keys: try AuditKeys(rootKey: rootKey)),
-                signingKey: signingKey, tokenKey: try SecureBytes(count: 32), configuration: configuration)
-            return try await body(PrivacyFixture(owner: owner, pool: pool, service: service, signingKey: signingKey, rootKey: rootKey, directory: directory))
+                signingKey: signingKey, tokenKey: try SecureBytes(count: 32), keyring: keyring, configuration: configuration)
+            return try await body(PrivacyFixture(
+                owner: owner, pool: pool, service: service, signingKey: signingKey, rootKey: rootKey, keyring: keyring, directory: directory))
         }
     }
 
     func tenant() async throws -> UUID {
         let id = UUID()
         try await pool.query("INSERT INTO public.tenants (id, name) VALUES ($1, $2)", [id, "t-\(id.uuidString.prefix(8))"])
-        try await pool.query("INSERT INTO keyring.root_keys (version, fingerprint) VALUES (1, $1) ON CONFLICT DO NOTHING", [[UInt8](repeating: 7, count: 32)])
-        try await pool.query(
-            "INSERT INTO keyring.tenant_keys (tenant_id, version, root_version, nonce, wrapped_key) VALUES ($1, 1, 1, $2, $3)",
-            [id, [UInt8](repeating: 1, count: 24), [UInt8](repeating: 2, count: 48)])
         return id
     }
 
@@ -54,9 +54,8 @@ struct PrivacyFixture {
     func subject(in tenant: UUID, rounds: Int = 2) async throws -> UUID {
         let user = UUID()
         try await pool.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $2)", [user, tenant])
-        try await pool.query(
-            "INSERT INTO keyring.subject_keys (tenant_id, user_id, kek_version, nonce, wrapped_key) VALUES ($1, $2, 1, $3, $4)",
-            [tenant, user, [UInt8](repeating: 3, count: 24), [UInt8](repeating: 4, count: 48)])
+        let keyring = self.keyring
+        _ = try await pool.transaction { try keyring.subjectKey(tenant, user: user, create: true, in: $0) }
         try await pool.query("INSERT INTO public.profiles (id, tenant_id, email, full_name) VALUES ($2, $1, 'a@example.com', E'Ann \"A\", tab\\there')", [tenant, user])
         try await pool.query("INSERT INTO public.user_preferences (tenant_id, user_id) VALUES ($1, $2)", [tenant, user])
         try await pool.query("INSERT INTO public.user_privacy_settings (tenant_id, user_id) VALUES ($1, $2)", [tenant, user])
@@ -99,6 +98,19 @@ struct PrivacyFixture {
             }
         }
         return user
+    }
+
+    /// The archive of export `id` as its subject gets it: opened with the key derived from their
+    /// data key into a plain tar (from `path`, default the export directory). Returns its path.
+    func decryptedArchive(_ id: UUID, tenant: UUID, subject: UUID, from path: String? = nil) async throws -> String {
+        let keyring = self.keyring
+        let key = try await pool.transaction { try keyring.subjectKey(tenant, user: subject, create: false, in: $0) }
+        let handle = try #require(FileHandle(forReadingAtPath: path ?? service.archivePath(id)))
+        let reader = try ArchiveEncryption.AtRestReader(handle: handle, key: try ArchiveEncryption.atRestKey(subjectKey: try #require(key)))
+        defer { reader.close() }
+        let plain = directory.appendingPathComponent("\(id.uuidString)-\(UUID().uuidString).tar").path
+        try reader.decrypt(to: plain)
+        return plain
     }
 
     /// Every subject table's rows of the subject, as `row_to_json` text, per table (the ground truth).

@@ -23,7 +23,7 @@ struct RendererTests {
         RequestRecord(
             id: UUID(), kind: kind, status: status, requestedAt: ReportDate.parse(received)!, dueAt: ReportDate.parse(due)!,
             extendedDueAt: extended.flatMap { ReportDate.parse($0) }, extensionReason: reason,
-            completedAt: completed.flatMap { ReportDate.parse($0) }, certificate: certificate, certificateSigned: certificate != nil)
+            completedAt: completed.flatMap { ReportDate.parse($0) }, certificate: certificate, certificateSignature: certificate == nil ? nil : [UInt8](repeating: 7, count: 64))
     }
 
     static func inputs(valid: Bool = true, requests: [RequestRecord] = []) throws -> ReportInputs {

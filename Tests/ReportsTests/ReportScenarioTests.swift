@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import Policy
 import Postgres
+@testable import Privacy
 @testable import Reports
 import Sodium
 import Testing
@@ -20,8 +21,9 @@ struct ReportScenarioTests {
     }
 
     /// The report as JSON text, read back: what a machine consumer sees.
-    private func jsonReport(_ s: Scenario, keys: AuditKeys?) async throws -> (ComplianceReport, [String: Any]) {
-        let report = try await ReportCollector(pool: s.gateway, keys: keys, trustedKeys: s.trustedKeys).report(
+    private func jsonReport(_ s: Scenario, keys: AuditKeys?, certificateKeys: [[UInt8]]? = nil) async throws -> (ComplianceReport, [String: Any]) {
+        let report = try await ReportCollector(
+            pool: s.gateway, keys: keys, trustedKeys: s.trustedKeys, certificateKeys: certificateKeys ?? [s.signingKey.publicKey]).report(
             tenant: s.tenant, since: Scenario.since, policy: try await policyStatus(s.gateway))
         let text = ReportRenderer.json(report)
         let decoded = try ReportRenderer.decode(json: Data(text.utf8))
@@ -61,7 +63,7 @@ struct ReportScenarioTests {
             // 2. Erasures: D3 (unknown certificate shape) then D1, by completion.
             #expect(report.erasures.certificates.map(\.requestId) == [id("D1"), id("D3")])
             let d1 = try #require(report.erasures.certificates.first)
-            #expect(d1.recognized && d1.signed && d1.hasCertificate)
+            #expect(d1.recognized && d1.signed && d1.hasCertificate && d1.signature == "valid")
             #expect(d1.verification == "passed")
             #expect(d1.totalRows == 5)
             #expect(d1.auditHead == "seq 12 · ab12")
@@ -71,7 +73,7 @@ struct ReportScenarioTests {
                 ErasedTable(table: "public.user_secrets", strategy: "delete", rows: 3, ground: nil),
             ])
             let d3 = try #require(report.erasures.certificates.last)
-            #expect(!d3.recognized && d3.verification == "unknown")
+            #expect(!d3.recognized && d3.verification == "unknown" && !d3.signed && d3.signature == "missing")
             #expect(d3.note?.contains("format") == true)
             #expect(report.erasures.retentionGrounds.contains {
                 $0.table == "public.data_deletion_requests" && $0.basis == "Art. 17(3)(e) proof of erasure" && $0.until == "3 years"
@@ -181,6 +183,62 @@ struct ReportScenarioTests {
         }
     }
 
+    @Test("a certificate with a forged signature, or signed with another key, shows as unsigned and invalid in the JSON report")
+    func forgedCertificateSignature() async throws {
+        try await Scenario.with { s in
+            let d1 = s.requests["D1"]!
+            func summary(_ certificateKeys: [[UInt8]]? = nil) async throws -> ([String: Any], ComplianceReport) {
+                let (report, object) = try await jsonReport(s, keys: s.keys, certificateKeys: certificateKeys)
+                let erasures = try #require((object["erasures"] as? [String: Any])?["certificates"] as? [[String: Any]])
+                return (try #require(erasures.first { $0["request_id"] as? String == d1.uuidString.lowercased() }), report)
+            }
+            #expect(try await summary().0["signed"] as? Bool == true)
+            // Without a public key nothing counts as signed.
+            let unchecked = try await summary([]).0
+            #expect(unchecked["signed"] as? Bool == false && unchecked["signature"] as? String == "unchecked")
+
+            // One byte of the stored signature flipped.
+            try await s.owner.query(
+                "UPDATE public.data_deletion_requests SET certificate_signature = set_byte(certificate_signature, 0, (get_byte(certificate_signature, 0) + 1) % 256) WHERE id = $1",
+                [d1])
+            let (flipped, report) = try await summary()
+            #expect(flipped["signed"] as? Bool == false)
+            #expect(flipped["signature"] as? String == "invalid")
+            #expect(report.alerts.contains { $0.severity == .critical && $0.section == "erasures" && $0.message.contains("invalid signature") })
+            #expect(ReportRenderer.markdown(report).contains("INVALID"))
+
+            // The same certificate signed with another key (certificate and column agree, the key is not the one configured).
+            let other = try Ed25519.SigningKey.generate()
+            var forged = try s.certificate()
+            forged = try DeletionCertificate(
+                requestID: forged.requestID, tenant: forged.tenant, subject: forged.subject, policyVersion: forged.policyVersion,
+                requestedAt: forged.requestedAt, completedAt: forged.completedAt,
+                tables: [.init(table: "public.user_secrets", strategy: "delete", rows: 999_999, ground: nil)],
+                verification: forged.verification, auditHead: forged.auditHead, keyID: Hex.encode(SHA256.hash(other.publicKey)),
+                publicKey: Hex.encode(other.publicKey), archivesRemoved: [], signature: nil).signed(with: other)
+            try await s.owner.query(
+                "UPDATE public.data_deletion_requests SET certificate = $2::jsonb, certificate_signature = $3 WHERE id = $1",
+                [d1, String(decoding: try Scenario.canonical(forged), as: UTF8.self), Hex.decode(forged.signature!)!])
+            let otherKey = try await summary().0
+            #expect(otherKey["signed"] as? Bool == false && otherKey["signature"] as? String == "invalid")
+
+            // The configured key's signature over different content (a forged count) does not verify either.
+            var altered = try s.certificate()
+            let signature = altered.signature!
+            altered = try DeletionCertificate(
+                requestID: altered.requestID, tenant: altered.tenant, subject: altered.subject, policyVersion: altered.policyVersion,
+                requestedAt: altered.requestedAt, completedAt: altered.completedAt,
+                tables: [.init(table: "public.user_secrets", strategy: "delete", rows: 999_999, ground: nil)],
+                verification: altered.verification, auditHead: altered.auditHead, keyID: altered.keyID, publicKey: altered.publicKey,
+                archivesRemoved: [], signature: signature)
+            try await s.owner.query(
+                "UPDATE public.data_deletion_requests SET certificate = $2::jsonb, certificate_signature = $3 WHERE id = $1",
+                [d1, String(decoding: try Scenario.canonical(altered), as: UTF8.self), Hex.decode(signature)!])
+            let alteredSummary = try await summary().0
+            #expect(alteredSummary["signed"] as? Bool == false && alteredSummary["signature"] as? String == "invalid")
+        }
+    }
+
     @Test("a period that ends before it starts is refused")
     func invalidPeriod() async throws {
         try await Scenario.with { s in
@@ -198,7 +256,8 @@ struct ReportScenarioTests {
             let services = GatewayServices(
                 pool: s.gateway, policies: policies, authenticator: try RequestAuthenticator(pool: s.gateway, rootKey: rootKey),
                 readiness: try Readiness(pool: s.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
-                audit: AuditAppender(pool: s.gateway), auditKeys: s.keys, auditTrustedKeys: s.trustedKeys)
+                audit: AuditAppender(pool: s.gateway), auditKeys: s.keys, auditTrustedKeys: s.trustedKeys,
+                certificatePublicKey: s.signingKey.publicKey)
             let registry = try ServiceKeyRegistry(pool: s.owner, rootKey: rootKey)
             let (_, auditor) = try await registry.create(tenant: s.tenant, scopes: [.auditRead], name: "auditor")
             let (_, dataKey) = try await registry.create(tenant: s.tenant, scopes: [.dataRead], name: "data")
@@ -213,12 +272,23 @@ struct ReportScenarioTests {
                 #expect(report.requests.totals.received == 6)
                 #expect(report.secrets.namesResolved && report.secrets.byService.first?.name == "openai")
                 #expect(report.integrity.valid && report.integrity.entriesChecked == 16)
+                #expect(report.erasures.certificates.first { $0.requestId == s.requests["D1"]!.uuidString.lowercased() }?.signed == true)
 
                 let html = try await client.execute(uri: "/v1/audit/report?format=html", method: .get, headers: [.apikey: auditor]) {
                     ($0.status, $0.headers[.contentType], String(buffer: $0.body))
                 }
                 #expect(html.0 == .ok && html.1 == "text/html; charset=utf-8")
                 #expect(html.2.hasPrefix("<!DOCTYPE html>"))
+
+                // A forged signature (one byte flipped in the column) reads as unsigned through the route too.
+                try await s.owner.query(
+                    "UPDATE public.data_deletion_requests SET certificate_signature = set_byte(certificate_signature, 5, (get_byte(certificate_signature, 5) + 1) % 256) WHERE id = $1",
+                    [s.requests["D1"]!])
+                let forged = try await client.execute(uri: "/v1/audit/report?since=2026-01-01", method: .get, headers: [.apikey: auditor]) {
+                    try ReportRenderer.decode(json: Data(String(buffer: $0.body).utf8))
+                }
+                let d1 = forged.erasures.certificates.first { $0.requestId == s.requests["D1"]!.uuidString.lowercased() }
+                #expect(d1?.signed == false && d1?.signature == "invalid")
 
                 let forbidden = try await client.execute(uri: "/v1/audit/report", method: .get, headers: [.apikey: dataKey]) { $0.status }
                 #expect(forbidden == .forbidden)

@@ -1,6 +1,7 @@
 import Audit
 import Foundation
 import Postgres
+@testable import Privacy
 @testable import Reports
 import Sodium
 import Testing
@@ -56,14 +57,28 @@ struct Scenario: Sendable {
         }
     }
 
-    static let certificate = """
-        {"request_id": "x", "tables": [
-            {"table": "public.user_secrets", "strategy": "delete", "rows": 3},
-            {"table": "public.user_privacy_settings", "strategy": "delete", "rows": 1},
-            {"table": "public.data_deletion_requests", "strategy": "retain", "rows": 1}],
-         "verification": {"passed": true, "remaining": {}},
-         "audit_head": {"seq": 12, "hash": "ab12"}}
-        """
+    /// D1's certificate: Privacy's own type, signed with the scenario's signing key.
+    func certificate() throws -> DeletionCertificate {
+        try DeletionCertificate(
+            requestID: requests["D1"]!.uuidString.lowercased(), tenant: tenant.uuidString.lowercased(),
+            subject: alice.uuidString.lowercased(), policyVersion: "sha256:test", requestedAt: "2026-02-01T00:00:00Z",
+            completedAt: "2026-03-15T00:00:00Z",
+            tables: [
+                .init(table: "public.user_secrets", strategy: "delete", rows: 3, ground: nil),
+                .init(table: "public.user_privacy_settings", strategy: "delete", rows: 1, ground: nil),
+                .init(table: "public.data_deletion_requests", strategy: "retain", rows: 1, ground: nil),
+            ],
+            verification: .init(passed: true, remaining: [:], subjectKey: "destroyed", subjectRegistered: false),
+            auditHead: .init(seq: 12, hash: "ab12"), keyID: Hex.encode(SHA256.hash(signingKey.publicKey)),
+            publicKey: Hex.encode(signingKey.publicKey), archivesRemoved: [], signature: nil
+        ).signed(with: signingKey)
+    }
+
+    static func canonical(_ certificate: DeletionCertificate) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(certificate)
+    }
 
     private func seed() async throws {
         let t = tenant
@@ -72,9 +87,8 @@ struct Scenario: Sendable {
         }
         func request(
             _ name: String, _ table: String, status: String, requested: String, due: String, extended: String? = nil,
-            reason: String? = nil, completed: String? = nil, certificate: String? = nil
+            reason: String? = nil, completed: String? = nil, certificate: String? = nil, signature: [UInt8]? = nil
         ) async throws {
-            let signature: [UInt8]? = certificate == nil ? nil : [UInt8](repeating: 7, count: 64)
             let certificateColumns = table == "data_deletion_requests" ? ", certificate, certificate_signature" : ""
             let certificateValues = table == "data_deletion_requests" ? ", $10::jsonb, $11" : ""
             var binds: [any PostgresEncodable] = [requests[name]!, t, alice, status, requested, due, extended, reason, completed]
@@ -103,7 +117,8 @@ struct Scenario: Sendable {
                           certificate: #"{"format": "draft-0", "note": "unknown shape"}"#)
         try await request("D1", deletion, status: "completed", requested: "2026-02-01T00:00:00Z", due: "2026-03-01T00:00:00Z",
                           extended: "2026-04-01T00:00:00Z", reason: "14 linked accounts to trace", completed: "2026-03-15T00:00:00Z",
-                          certificate: Self.certificate)
+                          certificate: String(decoding: try Self.canonical(try certificate()), as: UTF8.self),
+                          signature: Hex.decode(try certificate().signature!))
         try await request("E3", export, status: "processing", requested: "2026-03-01T00:00:00Z", due: "2026-04-01T00:00:00Z")
         try await request("D2", deletion, status: "denied", requested: "2026-03-05T00:00:00Z", due: "2026-04-05T00:00:00Z")
 

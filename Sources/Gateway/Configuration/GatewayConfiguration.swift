@@ -31,6 +31,8 @@ public struct GatewayConfiguration: Sendable {
     public var poolSize: Int
     /// Where the gateway's export worker writes archives; `PRIVACY_EXPORT_DIR`, default `.data/exports`.
     public var exportDirectory: String = ".data/exports"
+    /// Days an export archive that was not downloaded is kept; `PRIVACY_EXPORT_TTL_DAYS`, default 7.
+    public var exportTTLDays: Int = 7
     /// How often the gateway signs audit checkpoints; `PRIVACY_CHECKPOINT_INTERVAL` (seconds), default 300.
     public var checkpointIntervalSeconds: Int = 300
     /// Ed25519 public keys (64 hex characters each) whose audit checkpoints are trusted, besides the
@@ -77,6 +79,12 @@ public struct GatewayConfiguration: Sendable {
             migrationsDirectory: value("PRIVACY_MIGRATIONS_DIR") ?? "migrations",
             host: value("HOST") ?? "127.0.0.1")
         if let directory = value("PRIVACY_EXPORT_DIR") { configuration.exportDirectory = directory }
+        if let ttl = value("PRIVACY_EXPORT_TTL_DAYS") {
+            guard let days = Int(ttl), (1...365).contains(days) else {
+                throw GatewayError.configuration("PRIVACY_EXPORT_TTL_DAYS must be a number of days from 1 to 365, got \"\(ttl)\"")
+            }
+            configuration.exportTTLDays = days
+        }
         if let port = value("PORT") { configuration.port = try parsePort(port, source: "PORT") }
         if let interval = value("PRIVACY_CHECKPOINT_INTERVAL") {
             guard let seconds = Int(interval), (1...86_400).contains(seconds) else {

@@ -26,15 +26,19 @@ public struct GatewayServices: Sendable {
     /// Checkpoint keys `/v1/audit/verify` and reports trust (key id → public key), from
     /// configuration (``GatewayConfiguration/pinnedAuditKeys()``), never from the database.
     public let auditTrustedKeys: [String: [UInt8]]
+    /// The Ed25519 public key deletion certificates must verify with to count as signed in reports
+    /// (the signing key's public half); defaults to the privacy service's.
+    public let certificatePublicKey: [UInt8]?
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
         audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), secrets: SecretStore? = nil, auditKeys: AuditKeys? = nil,
-        privacy: PrivacyService? = nil, auditTrustedKeys: [String: [UInt8]] = [:]
+        privacy: PrivacyService? = nil, auditTrustedKeys: [String: [UInt8]] = [:], certificatePublicKey: [UInt8]? = nil
     ) {
         self.auditTrustedKeys = auditTrustedKeys
         self.secrets = secrets
         self.privacy = privacy
+        self.certificatePublicKey = certificatePublicKey ?? privacy?.certificatePublicKey
         self.pool = pool
         self.policies = policies
         self.authenticator = authenticator
@@ -76,7 +80,8 @@ public enum GatewayApplication {
         }
         ReportRoutes(
             pool: services.pool, authenticator: services.authenticator, policies: services.policies, auditKeys: services.auditKeys,
-            trustedKeys: services.auditTrustedKeys)
+            trustedKeys: services.auditTrustedKeys,
+            certificateKeys: services.certificatePublicKey.map { [$0] } ?? [])
             .add(to: router)
         PrivacyRoutes(privacy: services.privacy, authenticator: services.authenticator).add(to: router)
 

@@ -118,8 +118,8 @@ enum OpenAPIDocument {
             ],
             "/v1/privacy/exports/{id}/download": [
                 "parameters": [request, ["name": "token", "in": "query", "required": true, "schema": ["type": "string"]]],
-                "get": ["summary": "The archive (tar: CSV + JSON per table, manifest); the token works once, before it expires",
-                        "responses": ["200": ["description": "application/x-tar"], "403": error, "404": error]],
+                "get": ["summary": "The archive (tar: CSV + JSON per table, manifest); the token works once, before it expires, and the archive is removed once downloaded",
+                        "responses": ["200": ["description": "application/x-tar"], "403": error, "404": error, "410": error]],
             ],
             "/v1/privacy/deletions": ["post": operation("File an erasure request; answers the dry-run plan", scope: "privacy:erase", ["201": json, "200": json])],
             "/v1/privacy/deletions/{id}": [

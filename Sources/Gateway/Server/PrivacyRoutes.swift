@@ -12,8 +12,9 @@ import Privacy
 /// - `GET|PUT /v1/privacy/settings` — consents and `data_retention_days`; changes audited with ip and user agent.
 /// - `POST /v1/privacy/exports` — files an export (202); a worker builds the archive.
 /// - `GET /v1/privacy/exports/{id}` — status and manifest; once completed, a fresh single-use download link.
-/// - `GET /v1/privacy/exports/{id}/download?token=…` — the archive, once, before the link expires;
-///   with an `X-Export-Passphrase` header it is encrypted on the way out (``ArchiveEncryption``).
+/// - `GET /v1/privacy/exports/{id}/download?token=…` — the archive, once, before the link expires
+///   (then it is removed; 410 afterwards); with an `X-Export-Passphrase` header it is encrypted on
+///   the way out (``ArchiveEncryption``).
 /// - `POST /v1/privacy/deletions` — the dry-run plan (`awaiting_confirmation`).
 /// - `POST /v1/privacy/deletions/{id}/confirm|cancel`, `GET /v1/privacy/deletions/{id}`.
 /// - `POST /v1/privacy/{exports|deletions}/{id}/extend` — `{"months": 1|2, "reason": "…"}`, once.
@@ -48,17 +49,20 @@ struct PrivacyRoutes: Sendable {
             struct Body: Encodable {
                 let request: PrivacyRequest
                 let manifest: ExportManifest?
+                /// False once the archive was downloaded, expired or removed by an erasure.
+                let archive_available: Bool
                 let download: Download?
             }
             struct Download: Encodable { let url: String, expires_at: String }
             return try await Self.mapped {
                 let status = try await service.exportStatus(tenant: caller.tenantID, id: id, subject: subject)
                 var download: Download?
-                if status.request.status == "completed" {
+                if status.archiveAvailable {
                     let (token, expires) = try await service.issueDownloadToken(tenant: caller.tenantID, id: id, subject: subject)
                     download = Download(url: "/v1/privacy/exports/\(id.lowercasedString)/download?token=\(token)", expires_at: expires)
                 }
-                return try GatewayApplication.jsonResponse(.ok, Body(request: status.request, manifest: status.manifest, download: download))
+                return try GatewayApplication.jsonResponse(.ok, Body(
+                    request: status.request, manifest: status.manifest, archive_available: status.archiveAvailable, download: download))
             }
         }
         router.get("/v1/privacy/exports/:id/download") { request, context in
@@ -70,24 +74,24 @@ struct PrivacyRoutes: Sendable {
             let passphrase = request.headers[.exportPassphrase].flatMap { $0.isEmpty ? nil : $0 }
             let actor = PrivacyActor("download_token", ip: context.remoteAddress?.ipAddress, userAgent: request.headers[.userAgent],
                                      requestID: context.facts.requestID)
-            let (path, tenant) = try await Self.mapped { try await service.redeemDownloadToken(id: id, token: token, actor: actor) }
-            context.facts.tenantID = tenant
-            guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw GatewayError(.gone, code: "PGW410", "the archive is no longer available")
-            }
+            let download = try await Self.mapped { try await service.redeemDownloadToken(id: id, token: token, actor: actor) }
+            context.facts.tenantID = download.tenant
+            // The archive is sealed at rest under the subject's key and already unlinked: it is
+            // decrypted chunk by chunk on the way out, and this is its only download.
+            let reader = download.reader
             var headers = HTTPFields()
             headers[.contentDisposition] = "attachment; filename=\"export-\(id.lowercasedString).tar\(passphrase == nil ? "" : ".enc")\""
             if let passphrase {
-                // Encrypted on the way out (Argon2id + secretstream); `privacyctl export-decrypt` opens it.
+                // Encrypted for the subject on the way out (Argon2id + secretstream); `privacyctl export-decrypt` opens it.
                 headers[.contentType] = "application/octet-stream"
                 let limits = service.configuration.encryptionLimits
                 return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                    defer { try? handle.close() }
+                    defer { reader.close() }
                     var sealer = try ArchiveEncryption.Sealer(passphrase: passphrase, limits: limits)
                     try await writer.write(ByteBuffer(bytes: sealer.prefix))
-                    var chunk = try handle.read(upToCount: ArchiveEncryption.plaintextChunk) ?? Data()
+                    var chunk = try reader.next() ?? []
                     while true {
-                        let next = try handle.read(upToCount: ArchiveEncryption.plaintextChunk) ?? Data()
+                        let next = try reader.next() ?? []
                         let framed = chunk.withUnsafeBytes { sealer.seal($0, final: next.isEmpty) }
                         try await writer.write(ByteBuffer(bytes: framed))
                         if next.isEmpty { break }
@@ -96,12 +100,11 @@ struct PrivacyRoutes: Sendable {
                     try await writer.finish(nil)
                 })
             }
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
             headers[.contentType] = "application/x-tar"
-            return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: size) { writer in
-                defer { try? handle.close() }
-                while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty {
-                    try await writer.write(ByteBuffer(bytes: chunk))
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                defer { reader.close() }
+                while let chunk = try reader.next() {
+                    if !chunk.isEmpty { try await writer.write(ByteBuffer(bytes: chunk)) }
                 }
                 try await writer.finish(nil)
             })
@@ -203,6 +206,7 @@ struct PrivacyRoutes: Sendable {
             case .invalidState, .busy: throw GatewayError(.conflict, code: "PGW409", error.message)
             case .invalidInput: throw GatewayError.invalidInput(error.message)
             case .tokenRejected: throw GatewayError(.forbidden, code: "PGW403", error.message)
+            case .gone: throw GatewayError(.gone, code: "PGW410", error.message)
             default: throw GatewayError(.internalServerError, code: "PGW500", error.message)
             }
         }

@@ -5,7 +5,9 @@ import ServiceLifecycle
 
 /// Works the data-subject request queue until the gateway shuts down: claims pending (or
 /// abandoned) exports and confirmed erasures with `SELECT … FOR UPDATE SKIP LOCKED`, so several
-/// gateways share the queue, and runs them; sweeps retention every `retentionInterval`.
+/// gateways share the queue, and runs them — only requests the privacy service filed and
+/// confirmed (a row written any other way is refused, marked `failed` and audited); sweeps
+/// retention and removes expired export archives every `retentionInterval` (archives first at start).
 /// A failed request is marked `failed` with a reason and the loop goes on.
 public struct PrivacyWorkerService: Service {
     let privacy: PrivacyService
@@ -23,6 +25,7 @@ public struct PrivacyWorkerService: Service {
     public func run() async throws {
         let clock = ContinuousClock()
         var nextSweep = clock.now + retentionInterval
+        await removeExpiredArchives()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             var worked = false
             for kind in RequestKind.allCases {
@@ -39,6 +42,7 @@ public struct PrivacyWorkerService: Service {
                         logger.info("privacy request done", metadata: ["kind": "\(kind.rawValue)", "request": "\(id.lowercasedString)"])
                     } catch {
                         let reason = (error as? PrivacyError)?.description ?? "\(type(of: error))"
+                        // A refused request was already marked failed and audited by the service.
                         logger.error("privacy request failed", metadata: ["kind": "\(kind.rawValue)", "request": "\(id.lowercasedString)", "error": "\(reason)"])
                         try? await privacy.fail(kind, tenant: tenant, id: id, reason: reason)
                     }
@@ -48,6 +52,7 @@ public struct PrivacyWorkerService: Service {
             }
             if clock.now >= nextSweep {
                 nextSweep = clock.now + retentionInterval
+                await removeExpiredArchives()
                 do {
                     let sweeps = try await privacy.sweepRetention(actor: PrivacyActor("privacy-worker"))
                     if !sweeps.isEmpty { logger.info("retention swept", metadata: ["tables": "\(sweeps.count)", "rows": "\(sweeps.reduce(0) { $0 + $1.rows })"]) }
@@ -62,6 +67,15 @@ public struct PrivacyWorkerService: Service {
                     return
                 }
             }
+        }
+    }
+
+    private func removeExpiredArchives() async {
+        do {
+            let removed = try await privacy.removeExpiredArchives()
+            if removed > 0 { logger.info("expired export archives removed", metadata: ["archives": "\(removed)"]) }
+        } catch {
+            logger.error("export archive sweep failed", metadata: ["error_type": "\(type(of: error))"])
         }
     }
 }

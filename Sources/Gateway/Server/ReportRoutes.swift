@@ -11,7 +11,8 @@ import Reports
 ///
 /// Dates are `YYYY-MM-DD` (a bare `until` includes that day) or RFC 3339 times; `format`
 /// defaults to `json` (schema: Sources/Reports/SCHEMA.md). Service names are resolved when the
-/// gateway has its root key; policy drift and lint are judged against the live catalogue.
+/// gateway has its root key; policy drift and lint are judged against the live catalogue; a deletion
+/// certificate counts as signed only when its signature verifies with the gateway's signing key.
 struct ReportRoutes: Sendable {
     let pool: ConnectionPool
     let authenticator: RequestAuthenticator
@@ -19,6 +20,8 @@ struct ReportRoutes: Sendable {
     let auditKeys: AuditKeys?
     /// Pinned checkpoint keys (configuration), never the database's.
     let trustedKeys: [String: [UInt8]]
+    /// Public keys deletion certificates are verified with (the gateway's signing key's public half).
+    let certificateKeys: [[UInt8]]
 
     func add(to router: Router<GatewayRequestContext>) {
         router.get("/v1/audit/report") { request, context in
@@ -39,7 +42,7 @@ struct ReportRoutes: Sendable {
             let report: ComplianceReport
             do {
                 let live = try await LiveSchema.read(from: pool)
-                report = try await ReportCollector(pool: pool, keys: auditKeys, trustedKeys: trustedKeys).report(
+                report = try await ReportCollector(pool: pool, keys: auditKeys, trustedKeys: trustedKeys, certificateKeys: certificateKeys).report(
                     tenant: caller.tenantID, since: since, until: until,
                     policy: PolicyStatus(policies: policies, livePolicies: live.policies, liveTables: live.tables))
             } catch let error as ReportError where error.code == .invalidPeriod {

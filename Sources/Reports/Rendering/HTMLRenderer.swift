@@ -89,7 +89,7 @@ extension ReportRenderer {
             add("<div class=\"card\"><p><strong>Request \(code(shortID(erasure.requestId)))</strong> · \(e(erasure.status)) · completed \(e(shortTime(erasure.completedAt)))"
                 + " · verification <span class=\"\(verdict)\">\(e(erasure.verification))</span>"
                 + (erasure.verificationDetail.map { " (\(escape($0)))" } ?? "")
-                + " · " + (erasure.hasCertificate ? (erasure.signed ? "signed certificate" : "certificate not signed") : "<span class=\"warn\">no certificate</span>")
+                + " · " + (erasure.hasCertificate ? ReportRenderer.signatureText(erasure, html: true) : "<span class=\"warn\">no certificate</span>")
                 + (erasure.auditHead.map { " · audit head \(code($0))" } ?? "") + "</p>")
             if let note = erasure.note { add("<p class=\"note\">\(escape(note))</p>") }
             if !erasure.tables.isEmpty {

@@ -83,7 +83,7 @@ extension ReportRenderer {
         for erasure in report.erasures.certificates {
             line("**Request `\(shortID(erasure.requestId))`** — \(erasure.status), completed \(shortTime(erasure.completedAt)); "
                 + "verification **\(erasure.verification)**\(erasure.verificationDetail.map { " (\($0))" } ?? ""); "
-                + (erasure.hasCertificate ? (erasure.signed ? "signed certificate" : "certificate not signed") : "no certificate")
+                + (erasure.hasCertificate ? ReportRenderer.signatureText(erasure, html: false) : "no certificate")
                 + (erasure.auditHead.map { "; audit head \($0)" } ?? ""))
             line()
             if let note = erasure.note { line("> \(note)"); line() }

@@ -15,6 +15,16 @@ public enum ReportFormat: String, Sendable, CaseIterable {
 }
 
 public enum ReportRenderer {
+    /// How an erasure's certificate signature reads in the Markdown and HTML reports.
+    static func signatureText(_ erasure: ErasureSummary, html: Bool) -> String {
+        switch erasure.signature {
+        case "valid": return "signed certificate (signature verified)"
+        case "invalid": return html ? "<span class=\"bad\">certificate signature INVALID</span>" : "certificate signature **INVALID**"
+        case "unchecked": return "certificate signature not checked (no public key given)"
+        default: return "certificate not signed"
+        }
+    }
+
     public static func render(_ report: ComplianceReport, as format: ReportFormat) -> String {
         switch format {
         case .json: return json(report)

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Keyring
 import Logging
 import Policy
 import Postgres
@@ -32,10 +33,11 @@ struct PrivacyRouteFixture {
                 policyVersion: try PrivacyConfiguration.policyVersion(directory: TestDatabase.repositoryPolicies.path),
                 exportDirectory: directory.path)
             configuration.encryptionLimits = .testing
+            let keyring = try await Keyring.open(pool: auth.owner, root: .key(auth.rootKey))
             let service = PrivacyService(
                 pool: auth.owner, graph: try await SubjectGraph.load(policies: policies, pool: auth.owner),
                 audit: AuditAppender(pool: auth.owner), signingKey: signingKey, tokenKey: try SecureBytes(count: 32),
-                configuration: configuration)
+                keyring: keyring, configuration: configuration)
             let services = GatewayServices(
                 pool: auth.gateway, policies: policies, authenticator: auth.authenticator,
                 readiness: try Readiness(pool: auth.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
@@ -99,41 +101,56 @@ struct PrivacyRouteTests {
         }
     }
 
-    @Test("export: filed, built by the worker, downloaded once with the link; another subject cannot see it")
+    /// Files an export for `user` and lets the gateway's worker build it; the status document once completed.
+    private func completedExport(_ f: PrivacyRouteFixture, _ user: UUID) async throws -> (id: String, document: [String: Any]) {
+        let filed = try await f.request(.post, "/v1/privacy/exports", as: f.acme, user)
+        #expect(filed.status == .accepted)
+        let request = try #require(try f.object(filed.body)["request"] as? [String: Any])
+        let id = try #require(request["id"] as? String)
+        #expect(request["status"] as? String == "pending")
+        let worker = Task { try await PrivacyWorkerService(privacy: f.service, pollInterval: .milliseconds(50), logger: Logger(label: "test")).run() }
+        var document: [String: Any] = [:]
+        for _ in 0..<400 {
+            document = try f.object(try await f.request(.get, "/v1/privacy/exports/\(id)", as: f.acme, user).body)
+            if (document["request"] as? [String: Any])?["status"] as? String == "completed" { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        worker.cancel()
+        _ = try? await worker.value
+        return (id, document)
+    }
+
+    @Test("export: filed, built by the worker, downloaded once with the link, then gone; another subject cannot see it")
     func export() async throws {
         try await PrivacyRouteFixture.run { f in
             try await f.seed(f.alice)
-            let filed = try await f.request(.post, "/v1/privacy/exports", as: f.acme, f.alice)
-            #expect(filed.status == .accepted)
-            let request = try #require(try f.object(filed.body)["request"] as? [String: Any])
-            let id = try #require(request["id"] as? String)
-            #expect(request["status"] as? String == "pending")
-
-            let worker = Task { try await PrivacyWorkerService(privacy: f.service, pollInterval: .milliseconds(50), logger: Logger(label: "test")).run() }
-            var document: [String: Any] = [:]
-            for _ in 0..<400 {
-                document = try f.object(try await f.request(.get, "/v1/privacy/exports/\(id)", as: f.acme, f.alice).body)
-                if (document["request"] as? [String: Any])?["status"] as? String == "completed" { break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            worker.cancel()
-            _ = try? await worker.value
+            let (id, document) = try await completedExport(f, f.alice)
+            #expect(document["archive_available"] as? Bool == true)
             let download = try #require(document["download"] as? [String: Any])
             let url = try #require(download["url"] as? String)
             let manifest = try #require(document["manifest"] as? [String: Any])
             #expect(manifest["subject"] as? String == f.alice.uuidString.lowercased())
+            // At rest the archive is sealed under alice's key, not a tar anyone with the disk can read.
+            let exportID = try #require(UUID(uuidString: id))
+            let stored = try #require(FileManager.default.contents(atPath: f.service.archivePath(exportID)))
+            #expect(Array(stored.prefix(8)) == Array("PGWARC01".utf8))
 
             #expect(try await f.request(.get, "/v1/privacy/exports/\(id)", as: f.acme, f.bob).status == .notFound)
             let archive = try await f.request(.get, url, as: f.acme, nil)
             #expect(archive.status == .ok)
             let names = try TarReader.entries(archive.bytes).map(\.name)
             #expect(names.contains("manifest.json") && names.contains("public.projects.csv") && names.contains("public.projects.json"))
-            #expect(try await f.request(.get, url, as: f.acme, nil).status == .forbidden)  // single use
+            // Downloaded once: the archive is gone, the link is spent, no new link is offered.
+            #expect(!FileManager.default.fileExists(atPath: f.service.archivePath(exportID)))
+            #expect(try await f.request(.get, url, as: f.acme, nil).status == .forbidden)
+            let after = try f.object(try await f.request(.get, "/v1/privacy/exports/\(id)", as: f.acme, f.alice).body)
+            #expect(after["archive_available"] as? Bool == false)
+            #expect(after["download"] == nil || after["download"] is NSNull)
 
-            // A fresh link; the archive encrypted on the way out with the caller's passphrase.
-            let again = try f.object(try await f.request(.get, "/v1/privacy/exports/\(id)", as: f.acme, f.alice).body)
-            let secondURL = try #require((again["download"] as? [String: Any])?["url"] as? String)
-            #expect(secondURL != url)
+            // A second export, encrypted on the way out with the caller's passphrase.
+            let (secondID, second) = try await completedExport(f, f.alice)
+            #expect(secondID != id)
+            let secondURL = try #require((second["download"] as? [String: Any])?["url"] as? String)
             let encrypted = try await f.client.execute(uri: secondURL, method: .get, headers: [.exportPassphrase: "open sesame"]) { response in
                 (response.status, Array(response.body.readableBytesView))
             }
@@ -147,9 +164,11 @@ struct PrivacyRouteTests {
             }
             try ArchiveEncryption.decrypt(source: directory.appendingPathComponent("a.enc").path, destination: directory.appendingPathComponent("a.tar").path, passphrase: "open sesame")
             let decrypted = try [UInt8](Data(contentsOf: directory.appendingPathComponent("a.tar")))
-            #expect(decrypted == archive.bytes)
+            #expect(try TarReader.entries(decrypted).map(\.name) == names)
+            #expect(try await f.client.execute(uri: secondURL, method: .get) { $0.status } == .forbidden)
             let actions = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.export").map(\.action)
-            #expect(actions == ["privacy.export_requested", "privacy.export_completed", "privacy.export_downloaded", "privacy.export_downloaded"])
+            #expect(actions == ["privacy.export_requested", "privacy.export_completed", "privacy.export_downloaded",
+                                "privacy.export_requested", "privacy.export_completed", "privacy.export_downloaded"])
 
             // Extension: once, with a reason.
             let filedAgain = try await f.request(.post, "/v1/privacy/exports", as: f.acme, f.bob)
@@ -158,6 +177,37 @@ struct PrivacyRouteTests {
             #expect(extended.status == .ok)
             #expect(try f.object(extended.body)["extension_reason"] as? String == "many systems")
             #expect(try await f.request(.post, "/v1/privacy/exports/\(bobExport)/extend", as: f.acme, nil, body: #"{"months": 1, "reason": "again"}"#).status == .conflict)
+        }
+    }
+
+    @Test("the gateway's worker never runs a request row written outside the privacy service: refused, failed, audited, nothing erased")
+    func workerRefusesInsertedRequests() async throws {
+        try await PrivacyRouteFixture.run { f in
+            try await f.seed(f.alice)
+            let forged: UUID = try await f.auth.owner.query("""
+                INSERT INTO public.data_deletion_requests (tenant_id, user_id, status, result)
+                VALUES ($1, $2, 'pending', '{"tables": {"public.projects": 999999}}') RETURNING id
+                """, [f.acme.id, f.alice]).first!.decode("id")
+            let worker = Task { try await PrivacyWorkerService(privacy: f.service, pollInterval: .milliseconds(50), logger: Logger(label: "test")).run() }
+            var status = ""
+            for _ in 0..<200 {
+                status = try await f.auth.owner.query("SELECT status FROM public.data_deletion_requests WHERE id = $1", [forged]).first!.decode("status")
+                if status != "pending" && status != "processing" { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            worker.cancel()
+            _ = try? await worker.value
+            #expect(status == "failed")
+            let projects = try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [f.alice]).first!.decode("n", as: Int.self)
+            #expect(projects == 1)
+            let key = try await f.auth.owner.query(
+                "SELECT count(*) AS n FROM keyring.subject_keys WHERE tenant_id = $1 AND user_id = $2 AND destroyed_at IS NOT NULL", [f.acme.id, f.alice])
+            #expect(try key.first!.decode("n", as: Int.self) == 0)
+            let refused = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.request_refused")
+            #expect(refused.map(\.target) == [forged.uuidString.lowercased()])
+            let shown = try f.object(try await f.request(.get, "/v1/privacy/deletions/\(forged.uuidString.lowercased())", as: f.acme, nil).body)
+            #expect((shown["request"] as? [String: Any])?["status"] as? String == "failed")
+            #expect(shown["certificate"] == nil || shown["certificate"] is NSNull)
         }
     }
 
