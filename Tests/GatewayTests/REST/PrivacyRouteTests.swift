@@ -33,7 +33,8 @@ struct PrivacyRouteFixture {
                 policyVersion: try PrivacyConfiguration.policyVersion(directory: TestDatabase.repositoryPolicies.path),
                 exportDirectory: directory.path)
             configuration.encryptionLimits = .testing
-            let keyring = try await Keyring.open(pool: auth.owner, root: .key(auth.rootKey))
+            // The fixture's keyring: one root key per database.
+            let keyring = auth.keyring
             let service = PrivacyService(
                 pool: auth.owner, graph: try await SubjectGraph.load(policies: policies, pool: auth.owner),
                 audit: AuditAppender(pool: auth.owner), signingKey: signingKey, tokenKey: try SecureBytes(count: 32),
