@@ -3,9 +3,11 @@
 -- SET LOCAL ROLE privacy_worker and request.tenant_id, so
 --   * on every table with personal data (a policy file with subject:) it may read, anonymise and
 --     delete any row — of that tenant only: the RESTRICTIVE tenant_isolation policy binds it too;
---   * it may delete the subject's auth.users row and shred their key (keyring.subject_keys);
---   * it finds runnable requests across tenants only through privacy.runnable_requests(), which
---     returns ids and nothing else;
+--   * it may delete the subject's auth.users row, and read the audit trail (a request runs only
+--     when its filing and confirmation entries are there); the keyring stays the login's (the
+--     service switches back to the login for the one statement that shreds a key);
+--   * it finds runnable requests across tenants only through privacy.runnable_requests(), and the
+--     tenant of a download link's export through privacy.export_tenant(): ids and nothing else;
 --   * it has no right on tenants' keys, service keys, the audit tables (the audit appender writes
 --     as the gateway's login) or any table without personal data, and it cannot log in.
 -- The gateway's login and the owner (privacyctl) reach it through SET ROLE only.
@@ -41,11 +43,11 @@ BEGIN
 END
 $privacy_role$;
 
-GRANT USAGE ON SCHEMA public, auth, keyring TO privacy_worker;
+GRANT USAGE ON SCHEMA public, auth TO privacy_worker;
 GRANT EXECUTE ON FUNCTION auth.uid(), auth.role(), auth.jwt(), auth.tenant_id() TO privacy_worker;
 GRANT SELECT, UPDATE (last_seen_at), DELETE ON auth.users TO privacy_worker;  -- UPDATE: to lock the subject's row (FOR UPDATE)
 GRANT SELECT (id) ON public.tenants TO privacy_worker;  -- the retention sweep walks tenants; nothing else of theirs
-GRANT SELECT, UPDATE ON keyring.subject_keys TO privacy_worker;
+GRANT SELECT ON public.audit_events TO privacy_worker;
 
 -- Runnable requests of every tenant, ids only, oldest first: the one cross-tenant read the worker
 -- needs. It then locks each request under RLS, with that request's tenant set.
@@ -71,6 +73,17 @@ AS $$
 $$;
 REVOKE ALL ON FUNCTION privacy.runnable_requests(text, integer, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.runnable_requests(text, integer, integer) TO privacy_worker;
+
+-- A download link names an export, not a tenant: whose export it is, so the token is checked under
+-- that tenant's RLS. A random uuid answers NULL, exactly as an unknown one.
+CREATE FUNCTION privacy.export_tenant(export_id uuid) RETURNS uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT e.tenant_id FROM public.data_export_requests e WHERE e.id = export_id
+$$;
+REVOKE ALL ON FUNCTION privacy.export_tenant(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.export_tenant(uuid) TO privacy_worker;
 
 -- Every table with personal data: the implied privacy_worker policy and its grants (as
 -- `privacyctl policy sql` prints them from the policy files).

@@ -54,7 +54,7 @@ extension PrivacyService {
 
     /// Counts the subject's rows per table, children first, in one snapshot.
     public func plan(tenant: UUID, subject: UUID) async throws -> DeletionPlan {
-        try await run { connection in
+        try await run(tenant: tenant) { connection in
             try connection.transaction(isolation: .repeatableRead) { try self.plan($0, tenant: tenant, subject: subject) }
         }
     }
@@ -75,7 +75,7 @@ extension PrivacyService {
     /// (`awaiting_confirmation`). An open request of the subject is returned instead of a second one.
     public func requestDeletion(tenant: UUID, subject: UUID, actor: PrivacyActor) async throws -> DeletionStatus {
         let audit = self.audit
-        let id: UUID = try await run { connection in
+        let id: UUID = try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
                 // One open erasure per subject: serialise filers on the subject's registry row.
                 _ = try connection.query("SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, subject])
@@ -98,9 +98,11 @@ extension PrivacyService {
 
     public func deletionStatus(tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> DeletionStatus {
         let request = try await self.request(.deletion, tenant: tenant, id: id, subject: subject)
-        let row = try await pool.query(
-            "SELECT plan::text AS plan, certificate::text AS certificate FROM public.data_deletion_requests WHERE tenant_id = $1 AND id = $2",
-            [tenant, id]).first!
+        let row = try await run(tenant: tenant) { connection in
+            try connection.query(
+                "SELECT plan::text AS plan, certificate::text AS certificate FROM public.data_deletion_requests WHERE tenant_id = $1 AND id = $2",
+                [tenant, id]).first!
+        }
         let plan = try row.decodeIfPresent("plan", as: String.self).map { try JSONDecoder().decode(DeletionPlan.self, from: Data($0.utf8)) }
         let certificate = try row.decodeIfPresent("certificate", as: String.self).map(DeletionCertificate.decode(json:))
         return DeletionStatus(request: request, plan: plan, certificate: certificate)
@@ -138,7 +140,7 @@ extension PrivacyService {
         _ kind: RequestKind, tenant: UUID, id: UUID, subject: UUID?, from: [String], alreadyDone: [String], set: String,
         audit: @escaping @Sendable (Connection, UUID) throws -> Void
     ) async throws {
-        try await run { connection in
+        try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
                 guard let row = try connection.query(
                     "SELECT status, user_id FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) FOR UPDATE",
@@ -170,7 +172,7 @@ extension PrivacyService {
         let graph = self.graph
         let configuration = self.configuration
         let audit = self.audit
-        return try await run { connection in
+        return try await run(tenant: tenant) { connection in
             if let existing = try Self.storedCertificate(connection, tenant: tenant, id: id) {
                 return ErasureRun(certificate: existing, longestBatch: .zero, batches: 0)
             }
@@ -273,7 +275,8 @@ extension PrivacyService {
             "SELECT status, result::text AS result FROM public.data_deletion_requests WHERE id = $1 FOR UPDATE", [id]).first!
         if let stored = try Self.storedCertificate(connection, tenant: tenant, id: id) { return stored }
         _ = locked
-        let shredded = try Keyring.shredSubjectKey(tenant, user: subject, in: connection)
+        // The keyring is the login's: the privacy worker never touches wrapped keys.
+        let shredded = try Self.asLogin(connection) { try Keyring.shredSubjectKey(tenant, user: subject, in: connection) }
         try connection.query("DELETE FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject])
 
         // Verification: nothing of the subject outside retained tables, the key unusable, the subject unregistered.
@@ -296,8 +299,10 @@ extension PrivacyService {
                 tables.append(.init(table: node.qualifiedName, strategy: Self.strategyName(strategy), rows: changed, ground: nil))
             }
         }
-        let key = try connection.query(
-            "SELECT destroyed_at IS NOT NULL AS destroyed FROM keyring.subject_keys WHERE tenant_id = $1 AND user_id = $2", [tenant, subject]).first
+        let key = try Self.asLogin(connection) {
+            try connection.query(
+                "SELECT destroyed_at IS NOT NULL AS destroyed FROM keyring.subject_keys WHERE tenant_id = $1 AND user_id = $2", [tenant, subject]).first
+        }
         let keyState = try key.map { try $0.decode("destroyed", as: Bool.self) ? "destroyed" : "present" } ?? "absent"
         let registered = try connection.query(
             "SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject]).first!.decode("n", as: Int64.self) > 0

@@ -28,7 +28,7 @@ extension PrivacyService {
     /// the subject is returned instead of a second one.
     public func requestExport(tenant: UUID, subject: UUID, actor: PrivacyActor) async throws -> ExportStatus {
         let audit = self.audit
-        let id: UUID = try await run { connection in
+        let id: UUID = try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
                 _ = try connection.query("SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, subject])
                 if let open = try self.openRequest(.export, connection, tenant: tenant, subject: subject) { return open.id }
@@ -46,9 +46,11 @@ extension PrivacyService {
 
     public func exportStatus(tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> ExportStatus {
         let request = try await self.request(.export, tenant: tenant, id: id, subject: subject)
-        let row = try await pool.query(
-            "SELECT manifest::text AS manifest, download_url IS NOT NULL AS available FROM public.data_export_requests WHERE tenant_id = $1 AND id = $2",
-            [tenant, id]).first!
+        let row = try await run(tenant: tenant) { connection in
+            try connection.query(
+                "SELECT manifest::text AS manifest, download_url IS NOT NULL AS available FROM public.data_export_requests WHERE tenant_id = $1 AND id = $2",
+                [tenant, id]).first!
+        }
         let manifest = try row.decodeIfPresent("manifest", as: String.self).map {
             try JSONDecoder().decode(ExportManifest.self, from: Data($0.utf8))
         }
@@ -74,13 +76,15 @@ extension PrivacyService {
             throw PrivacyError(.invalidState, "no keyring: archives in the export directory are sealed under the subject's key")
         }
         var sealKey: SecureBytes?
-        let (subject, _) = try await run { try self.begin(.export, $0, tenant: tenant, id: id) }
+        let (subject, _) = try await run(tenant: tenant) { try self.begin(.export, $0, tenant: tenant, id: id) }
         let destination = path ?? archivePath(id)
         if path == nil, let keyring {
             try FileManager.default.createDirectory(atPath: configuration.exportDirectory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
-            let subjectKey = try await run { connection in
-                try connection.transaction { try keyring.subjectKey(tenant, user: subject, create: true, in: $0)! }
+            let subjectKey = try await run(tenant: tenant) { connection in
+                try connection.transaction { connection in
+                    try Self.asLogin(connection) { try keyring.subjectKey(tenant, user: subject, create: true, in: connection)! }
+                }
             }
             sealKey = try ArchiveEncryption.atRestKey(subjectKey: subjectKey)
         }
@@ -88,7 +92,7 @@ extension PrivacyService {
                                               sealedAtRestWith: sealKey, requestID: id, progress: progress)
         let audit = self.audit
         let manifestJSON = PostgresJSON(String(decoding: try Self.canonicalJSON(manifest), as: UTF8.self))
-        try await run { connection in
+        try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
                 // download_url marks an archive waiting in the export directory (not one written elsewhere by privacyctl).
                 let updated = try connection.query(
@@ -117,13 +121,18 @@ extension PrivacyService {
     /// when it expires.
     public func issueDownloadToken(tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> (token: String, expiresAt: String) {
         let token = Hex.encode(Random.bytes(32))
-        let row = try await pool.query("""
-            UPDATE public.data_export_requests
-            SET download_token_hash = $4, download_expires_at = now() + make_interval(secs => $5)
-            WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) AND status = 'completed'
-              AND download_url IS NOT NULL
-            RETURNING \(PrivacyRequest.timestamp("download_expires_at"))
-            """, [tenant, id, subject.map { $0.lowercasedString } as String?, tokenHash(token), configuration.downloadTTLSeconds]).first
+        let binds: [any PostgresEncodable] = [
+            tenant, id, subject.map { $0.lowercasedString } as String?, tokenHash(token), configuration.downloadTTLSeconds,
+        ]
+        let row = try await run(tenant: tenant) { connection in
+            try connection.query("""
+                UPDATE public.data_export_requests
+                SET download_token_hash = $4, download_expires_at = now() + make_interval(secs => $5)
+                WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) AND status = 'completed'
+                  AND download_url IS NOT NULL
+                RETURNING \(PrivacyRequest.timestamp("download_expires_at"))
+                """, binds).first
+        }
         guard let row else { throw PrivacyError(.invalidState, "export \(id.lowercasedString) has no archive to download") }
         return (token, try row.decode("download_expires_at"))
     }
@@ -139,7 +148,13 @@ extension PrivacyService {
     public func redeemDownloadToken(id: UUID, token: String, actor: PrivacyActor) async throws -> ExportDownload {
         let hash = tokenHash(token)
         let audit = self.audit
-        let redeemed: (tenant: UUID, subject: UUID)? = try await run { connection in
+        // The link names no tenant: privacy.export_tenant (SECURITY DEFINER) says whose export the id
+        // is, and the token is then checked under that tenant's RLS.
+        let owner: UUID? = try await run(tenant: nil) { connection in
+            try connection.query("SELECT privacy.export_tenant($1) AS tenant", [id]).first?.decodeIfPresent("tenant")
+        }
+        guard let owner else { throw PrivacyError(.tokenRejected, "the download link is invalid, used or expired") }
+        let redeemed: (tenant: UUID, subject: UUID)? = try await run(tenant: owner) { connection in
             try connection.transaction { connection in
                 guard let row = try connection.query("""
                     UPDATE public.data_export_requests SET download_token_hash = NULL, download_expires_at = NULL, download_url = NULL
@@ -165,8 +180,10 @@ extension PrivacyService {
         unlink(path)
         do {
             guard let keyring else { throw PrivacyError(.gone, "no keyring to open the archive") }
-            let subjectKey = try await run { connection in
-                try connection.transaction { try keyring.subjectKey(redeemed.tenant, user: redeemed.subject, create: false, in: $0) }
+            let subjectKey = try await run(tenant: redeemed.tenant) { connection in
+                try connection.transaction { connection in
+                    try Self.asLogin(connection) { try keyring.subjectKey(redeemed.tenant, user: redeemed.subject, create: false, in: connection) }
+                }
             }
             guard let subjectKey else { throw PrivacyError(.gone, "the subject's key is gone") }
             return ExportDownload(tenant: redeemed.tenant,
@@ -220,24 +237,30 @@ extension PrivacyService {
     public func removeExpiredArchives() async throws -> Int {
         let ttl = configuration.archiveTTLSeconds
         let audit = self.audit
-        let expired: [UUID] = try await run { connection in
-            try connection.transaction { connection in
-                let rows = try connection.query("""
-                    UPDATE public.data_export_requests SET download_url = NULL, download_token_hash = NULL, download_expires_at = NULL
-                    WHERE download_url IS NOT NULL AND completed_at < now() - make_interval(secs => $1)
-                    RETURNING id, tenant_id, user_id
-                    """, [ttl]).rows
-                var ids: [UUID] = []
-                for row in rows {
-                    let id: UUID = try row.decode("id")
-                    let subject: UUID = try row.decode("user_id")
-                    _ = try audit.append(in: connection, tenant: try row.decode("tenant_id"), AuditEvent(
-                        actor: "privacy-worker", action: "privacy.export_archive_removed", target: id.lowercasedString,
-                        details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
-                                  "reason": .string("expired")]))
-                    ids.append(id)
+        let tenants: [UUID] = try await run(tenant: nil) { connection in
+            try connection.query("SELECT id FROM public.tenants ORDER BY id").rows.map { try $0.decode("id") }
+        }
+        var expired: [UUID] = []
+        for tenant in tenants {
+            expired += try await run(tenant: tenant) { connection in
+                try connection.transaction { connection in
+                    let rows = try connection.query("""
+                        UPDATE public.data_export_requests SET download_url = NULL, download_token_hash = NULL, download_expires_at = NULL
+                        WHERE tenant_id = $2 AND download_url IS NOT NULL AND completed_at < now() - make_interval(secs => $1)
+                        RETURNING id, user_id
+                        """, [ttl, tenant]).rows
+                    var ids: [UUID] = []
+                    for row in rows {
+                        let id: UUID = try row.decode("id")
+                        let subject: UUID = try row.decode("user_id")
+                        _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
+                            actor: "privacy-worker", action: "privacy.export_archive_removed", target: id.lowercasedString,
+                            details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
+                                      "reason": .string("expired")]))
+                        ids.append(id)
+                    }
+                    return ids
                 }
-                return ids
             }
         }
         for id in expired { unlink(archivePath(id)) }

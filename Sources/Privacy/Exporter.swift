@@ -64,7 +64,7 @@ extension PrivacyService {
         let policyVersion = configuration.policyVersion
         let limits = configuration.encryptionLimits
         let encrypted = passphrase != nil || sealKey != nil
-        return try await run { connection in
+        return try await run(tenant: tenant) { connection in
             let partial = path + ".partial"
             let plain = encrypted ? path + ".plain.partial" : partial
             defer { unlink(plain + ".json"); if encrypted { unlink(plain) } }

@@ -81,9 +81,37 @@ public final class PrivacyService: Sendable {
     /// The public key certificates verify with, if a signing key is configured.
     public var certificatePublicKey: [UInt8]? { signingKey?.publicKey }
 
-    /// Runs blocking database work on one pooled connection.
-    func run<T: Sendable>(_ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        try await pool.withConnection { try await $0.run(work) }
+    /// Runs blocking database work on one pooled connection as the privacy worker
+    /// (`PolicySet.privacyRole`, 0015_privacy_worker.sql) within `tenant`: every statement, in
+    /// every transaction of `work`, is bound by the tenant policy, so work for one tenant cannot
+    /// touch another's rows, and the role reaches only the tables with personal data. `tenant`
+    /// nil (the cross-tenant queue) sees no governed row at all. Role and tenant are session
+    /// settings for the duration of `work` and are reset before the connection goes back.
+    func run<T: Sendable>(tenant: UUID?, _ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        try await pool.withConnection { pooled in
+            try await pooled.run { connection in
+                try connection.query(
+                    "SELECT set_config('role', $1, false), set_config('request.tenant_id', $2, false)",
+                    [PolicySet.privacyRole, tenant?.lowercasedString ?? ""])
+                defer {
+                    // After an error the connection may still be inside a transaction; leave it idle
+                    // and as its own login, whatever happened.
+                    _ = try? connection.simple("ROLLBACK")
+                    _ = try? connection.query("SELECT set_config('role', 'none', false), set_config('request.tenant_id', '', false)")
+                }
+                return try work(connection)
+            }
+        }
+    }
+
+    /// Runs `body` inside the current transaction as the connection's own login rather than the
+    /// privacy worker: the keyring (wrapped keys) is the login's, never the worker's. As the
+    /// audit appender does, with a transaction-local role.
+    static func asLogin<T>(_ connection: Connection, _ body: () throws -> T) throws -> T {
+        try connection.query("SELECT set_config('privacy.saved_role', current_user, true), set_config('role', 'none', true)")
+        let result = try body()
+        try connection.query("SELECT set_config('role', current_setting('privacy.saved_role'), true)")
+        return result
     }
 
     /// Transaction-local settings that scope RLS to the tenant and name the subject for COPY

@@ -93,22 +93,38 @@ extension PrivacyService {
 
     /// One request of the tenant; `subject` narrows it to a caller's own requests.
     public func request(_ kind: RequestKind, tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> PrivacyRequest {
-        let row = try await pool.query(
-            "SELECT \(PrivacyRequest.columns(kind)) FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid)",
-            [tenant, id, subject.map { $0.lowercasedString } as String?]).first
-        guard let row else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) in this tenant") }
-        return try PrivacyRequest(row)
+        try await run(tenant: tenant) { connection in
+            guard let row = try connection.query(
+                "SELECT \(PrivacyRequest.columns(kind)) FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid)",
+                [tenant, id, subject.map { $0.lowercasedString } as String?]).first
+            else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) in this tenant") }
+            return try PrivacyRequest(row)
+        }
     }
 
-    /// Every request (of one tenant, when given), oldest first; `overdueOnly` keeps open requests past their due date.
+    /// Every request (of one tenant, when given), oldest first; `overdueOnly` keeps open requests
+    /// past their due date. Read one tenant at a time, each under its own tenant policy.
     public func listRequests(tenant: UUID? = nil, overdueOnly: Bool = false) async throws -> [PrivacyRequest] {
         let sql = RequestKind.allCases.map { kind in
-            "SELECT \(PrivacyRequest.columns(kind)), requested_at AS sort_key FROM \(kind.table) WHERE ($1::uuid IS NULL OR tenant_id = $1::uuid)"
+            "SELECT \(PrivacyRequest.columns(kind)), requested_at AS sort_key FROM \(kind.table) WHERE tenant_id = $1"
         }.joined(separator: " UNION ALL ")
-        let rows = try await pool.query(
-            "SELECT * FROM (\(sql)) r WHERE NOT $2::boolean OR r.overdue ORDER BY sort_key, id",
-            [tenant.map { $0.lowercasedString } as String?, overdueOnly]).rows
-        return try rows.map(PrivacyRequest.init)
+        let tenants: [UUID]
+        if let tenant {
+            tenants = [tenant]
+        } else {
+            tenants = try await run(tenant: nil) { connection in
+                try connection.query("SELECT id FROM public.tenants ORDER BY id").rows.map { try $0.decode("id") }
+            }
+        }
+        var listed: [(sortKey: Date, id: String, request: PrivacyRequest)] = []
+        for tenant in tenants {
+            listed += try await run(tenant: tenant) { connection in
+                try connection.query("SELECT * FROM (\(sql)) r WHERE NOT $2::boolean OR r.overdue", [tenant, overdueOnly]).rows.map {
+                    (try $0.decode("sort_key", as: Date.self), try $0.decode("id", as: String.self), try PrivacyRequest($0))
+                }
+            }
+        }
+        return listed.sorted { ($0.sortKey, $0.id) < ($1.sortKey, $1.id) }.map(\.request)
     }
 
     // MARK: - Lifecycle
@@ -121,7 +137,7 @@ extension PrivacyService {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty, reason.count <= 1000 else { throw PrivacyError(.invalidInput, "an extension needs a reason (up to 1000 characters)") }
         let audit = self.audit
-        try await run { connection in
+        try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
                 guard let row = try connection.query(
                     "SELECT status, extended_due_at IS NOT NULL AS extended FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
@@ -155,22 +171,35 @@ extension PrivacyService {
     public func claimNext(_ kind: RequestKind) async throws -> (tenant: UUID, id: UUID)? {
         let lease = configuration.leaseSeconds
         while true {
-            let claimed: (tenant: UUID, id: UUID, started: Bool)? = try await run { connection in
-                try connection.transaction { connection in
-                    guard let row = try connection.query("""
-                        SELECT id, tenant_id FROM \(kind.table)
-                        WHERE status = 'pending' OR (status = 'processing' AND updated_at < now() - make_interval(secs => $1))
-                        ORDER BY requested_at LIMIT 1 FOR UPDATE SKIP LOCKED
-                        """, [lease]).first
-                    else { return nil }
-                    let id: UUID = try row.decode("id")
-                    let tenant: UUID = try row.decode("tenant_id")
-                    if case .refused = try self.start(kind, connection, tenant: tenant, id: id) { return (tenant, id, false) }
-                    return (tenant, id, true)
+            // The one cross-tenant read: ids of runnable requests (privacy.runnable_requests, a
+            // SECURITY DEFINER function that returns nothing else). Each is then locked and checked
+            // under RLS with its own tenant set.
+            let candidates: [(tenant: UUID, id: UUID)] = try await run(tenant: nil) { connection in
+                try connection.query("SELECT tenant_id, id FROM privacy.runnable_requests($1, $2, 16)", [kind.rawValue, lease]).rows.map {
+                    (try $0.decode("tenant_id"), try $0.decode("id"))
                 }
             }
-            guard let claimed else { return nil }
-            if claimed.started { return (claimed.tenant, claimed.id) }
+            guard !candidates.isEmpty else { return nil }
+            var refusedAny = false
+            for candidate in candidates {
+                let outcome: Bool? = try await run(tenant: candidate.tenant) { connection in
+                    try connection.transaction { connection in
+                        guard try connection.query("""
+                            SELECT id FROM \(kind.table)
+                            WHERE tenant_id = $1 AND id = $2
+                              AND (status = 'pending' OR (status = 'processing' AND updated_at < now() - make_interval(secs => $3)))
+                            FOR UPDATE SKIP LOCKED
+                            """, [candidate.tenant, candidate.id, lease]).first != nil
+                        else { return nil }  // taken by another worker meanwhile
+                        if case .refused = try self.start(kind, connection, tenant: candidate.tenant, id: candidate.id) { return false }
+                        return true
+                    }
+                }
+                if outcome == true { return candidate }
+                if outcome == false { refusedAny = true }
+            }
+            // Every candidate was taken by another worker: nothing left for this one now.
+            if !refusedAny { return nil }
         }
     }
 
@@ -258,9 +287,12 @@ extension PrivacyService {
 
     /// Records a failure (status `failed`, with a reason that carries no personal data).
     public func fail(_ kind: RequestKind, tenant: UUID, id: UUID, reason: String) async throws {
-        try await pool.query(
-            "UPDATE \(kind.table) SET status = 'failed', status_reason = $3 WHERE tenant_id = $1 AND id = $2 AND status = 'processing'",
-            [tenant, id, String(reason.prefix(500))])
+        let reason = String(reason.prefix(500))
+        try await run(tenant: tenant) { connection in
+            _ = try connection.query(
+                "UPDATE \(kind.table) SET status = 'failed', status_reason = $3 WHERE tenant_id = $1 AND id = $2 AND status = 'processing'",
+                [tenant, id, reason])
+        }
     }
 
     /// The open request of `kind` for the subject, if any (the newest).

@@ -37,12 +37,16 @@ extension PrivacyService {
         let graph = self.graph
         let configuration = self.configuration
         let audit = self.audit
-        return try await run { connection in
-            let tenants: [UUID] = try connection.query(
+        let tenants: [UUID] = try await run(tenant: nil) { connection in
+            try connection.query(
                 "SELECT id FROM public.tenants WHERE $1::uuid IS NULL OR id = $1::uuid ORDER BY id",
                 [only.map { $0.lowercasedString } as String?]).rows.map { try $0.decode("id") }
-            var sweeps: [RetentionSweep] = []
-            for tenant in tenants {
+        }
+        var sweeps: [RetentionSweep] = []
+        // One tenant at a time, each bound by its own tenant policy.
+        for tenant in tenants {
+            sweeps += try await run(tenant: tenant) { connection in
+                var sweeps: [RetentionSweep] = []
                 for node in graph.nodes {
                     let table = node.table
                     guard let rules = table.privacy, table.column(named: "created_at") != nil else { continue }
@@ -112,8 +116,9 @@ extension PrivacyService {
                         }
                     }
                 }
+                return sweeps
             }
-            return sweeps
         }
+        return sweeps
     }
 }

@@ -66,8 +66,10 @@ extension PrivacyService {
     }
 
     public func settings(tenant: UUID, subject: UUID) async throws -> PrivacySettings {
-        let row = try await pool.query(
-            "SELECT \(Self.settingsColumns) FROM public.user_privacy_settings WHERE tenant_id = $1 AND user_id = $2", [tenant, subject]).first
+        let row = try await run(tenant: tenant) { connection in
+            try connection.query(
+                "SELECT \(Self.settingsColumns) FROM public.user_privacy_settings WHERE tenant_id = $1 AND user_id = $2", [tenant, subject]).first
+        }
         return try row.map(Self.settings) ?? .defaults
     }
 
@@ -81,7 +83,7 @@ extension PrivacyService {
             throw PrivacyError(.invalidInput, "data_retention_days must be from 1 to 36500")
         }
         let audit = self.audit
-        return try await run { connection in
+        return try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
                 try connection.query(
                     "INSERT INTO public.user_privacy_settings (tenant_id, user_id) VALUES ($1, $2) ON CONFLICT (tenant_id, user_id) DO NOTHING",

@@ -19,7 +19,8 @@ struct PrivacyGateway: AsyncParsableCommand {
         commandName: "privacy-gateway",
         abstract: "A privacy and secrets gateway in front of Postgres.",
         discussion: """
-            Configuration comes from the environment (DATABASE_URL, GATEWAY_DATABASE_URL,
+            Configuration comes from the environment (GATEWAY_DATABASE_URL — the gateway's own login, never
+            the owner: it refuses to serve as a superuser, a BYPASSRLS role or a table owner —
             PRIVACY_ROOT_KEY_FILE, PRIVACY_SIGNING_KEY_FILE, PRIVACY_AUDIT_PUBLIC_KEYS, PRIVACY_POLICIES_DIR,
             PRIVACY_MIGRATIONS_DIR, PORT, HOST, GATEWAY_POOL_SIZE, GATEWAY_JWT_LEEWAY_SECONDS,
             GATEWAY_JWT_ALLOW_MISSING_EXP); flags override it.
@@ -42,7 +43,7 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Endpoints: /rest/v1/{table} (PostgREST grammar), /health, /ready (database reachable, migrations
             current, no policy drift), /metrics (Prometheus).
-            Example: DATABASE_URL=postgresql://owner@localhost/app privacy-gateway serve --port 8080
+            Example: GATEWAY_DATABASE_URL=postgresql://privacy_gateway@localhost/app privacy-gateway serve --port 8080
             """)
 
     @Option(help: "Port to listen on (default: $PORT or 8080).")
@@ -111,33 +112,22 @@ struct Serve: AsyncParsableCommand {
             logger.warning("PRIVACY_SIGNING_KEY_FILE is not set: audit checkpoints are not signed by this gateway")
         }
 
-        // Data-subject requests run over the owner connection (erasure anonymises rows out of every
-        // subject's reach, which RLS cannot allow); without DATABASE_URL they are off.
-        var privacy: PrivacyService?
-        var privacyPool: ConnectionPool?
-        if configuration.databaseURL != nil {
-            let ownerPool = ConnectionPool(configuration: try configuration.ownerDatabase(), options: .init(maxConnections: 4), logger: Logger(label: "postgres"))
-            privacyPool = ownerPool
-            var settings = PrivacyConfiguration(
-                policyVersion: try PrivacyConfiguration.policyVersion(directory: configuration.policiesDirectory),
-                exportDirectory: configuration.exportDirectory)
-            settings.archiveTTLSeconds = configuration.exportTTLDays * 86_400
-            do {
-                let service = PrivacyService(
-                    pool: ownerPool, graph: try await SubjectGraph.load(policies: policies, pool: ownerPool),
-                    // The gateway's appender: one group-commit lane per tenant chain in this process.
-                    audit: audit, signingKey: signingKey,
-                    tokenKey: try KeyDerivation.subkey(from: keyring.serviceMaster, id: 4, context: "dltokens"),
-                    keyring: keyring, configuration: settings)
-                privacy = service
-                background.append(PrivacyWorkerService(privacy: service, logger: logger))
-            } catch {
-                logger.warning("data-subject requests are off: the database is not reachable yet", metadata: ["error_type": "\(type(of: error))"])
-            }
-        } else {
-            logger.warning("DATABASE_URL is not set: data-subject requests (/v1/privacy) are off")
-        }
-        defer { privacyPool?.close() }
+        // Data-subject requests and the retention sweep run on the gateway's own login, as the
+        // privacy worker role (0015_privacy_worker.sql): this process holds no owner credentials.
+        // Their own small pool: the worker's role is a session setting while a request runs.
+        let privacyPool = ConnectionPool(configuration: database, options: .init(maxConnections: 4), logger: Logger(label: "postgres"))
+        defer { privacyPool.close() }
+        var settings = PrivacyConfiguration(
+            policyVersion: try PrivacyConfiguration.policyVersion(directory: configuration.policiesDirectory),
+            exportDirectory: configuration.exportDirectory)
+        settings.archiveTTLSeconds = configuration.exportTTLDays * 86_400
+        let privacy = PrivacyService(
+            pool: privacyPool, graph: try await SubjectGraph.load(policies: policies, pool: privacyPool),
+            // The gateway's appender: one group-commit lane per tenant chain in this process.
+            audit: audit, signingKey: signingKey,
+            tokenKey: try KeyDerivation.subkey(from: keyring.serviceMaster, id: 4, context: "dltokens"),
+            keyring: keyring, configuration: settings)
+        background.append(PrivacyWorkerService(privacy: privacy, logger: logger))
 
         let services = GatewayServices(
             pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, metrics: metrics,

@@ -23,7 +23,13 @@ struct PrivacyFixture {
     static func with<T>(batchSize: Int = 3, _ body: (PrivacyFixture) async throws -> T) async throws -> T {
         try await TestDatabase.withMigratedDatabase { owner in
             let pool = ConnectionPool(configuration: owner, options: .init(maxConnections: 4))
-            defer { pool.close() }
+            // The service runs as the gateway runs it: on the gateway's own login, as the privacy
+            // worker role — never as the owner, who would pass every policy.
+            let servicePool = ConnectionPool(configuration: TestDatabase.gateway(owner), options: .init(maxConnections: 4))
+            defer {
+                servicePool.close()
+                pool.close()
+            }
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("privacy-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
@@ -34,10 +40,10 @@ struct PrivacyFixture {
                 exportDirectory: directory.appendingPathComponent("exports").path)
             configuration.batchSize = batchSize
             configuration.encryptionLimits = .testing
-            let graph = try await SubjectGraph.load(policies: policies, pool: pool)
+            let graph = try await SubjectGraph.load(policies: policies, pool: servicePool)
             let keyring = try await Keyring.open(pool: pool, root: .key(rootKey))
             let service = PrivacyService(
-                pool: pool, graph: graph, audit: AuditAppender(pool: pool, keys: try AuditKeys(rootKey: rootKey)),
+                pool: servicePool, graph: graph, audit: AuditAppender(pool: servicePool, keys: try AuditKeys(rootKey: rootKey)),
                 signingKey: signingKey, tokenKey: try SecureBytes(count: 32), keyring: keyring, configuration: configuration)
             return try await body(PrivacyFixture(
                 owner: owner, pool: pool, service: service, signingKey: signingKey, rootKey: rootKey, keyring: keyring, directory: directory))

@@ -159,7 +159,7 @@ struct PrivacyRoutes: Sendable {
 
     static let unavailable = GatewayError(
         .serviceUnavailable, code: "PGW503", "data-subject requests are not configured on this gateway",
-        hint: "the gateway needs DATABASE_URL (owner) for the privacy worker")
+        hint: "this gateway was built without a privacy service")
 
     private func authorize(
         _ request: Request, _ context: GatewayRequestContext, _ scope: Scope, needsSubject: Bool

@@ -117,12 +117,12 @@ extension PolicySet {
     }
 
     /// What the privacy worker may do beyond the tables with personal data: lock and delete the
-    /// subject's `auth.users` row, read tenants, shred the subject's key (0015_privacy_worker.sql).
+    /// subject's `auth.users` row, list tenants, read the audit trail (0015_privacy_worker.sql).
     /// Kinds of right only (select, update, delete), whatever the columns.
     public static let privacyWorkerExtraRights: [String: (select: Bool, update: Bool, delete: Bool)] = [
         "auth.users": (true, true, true),
         "public.tenants": (true, false, false),
-        "keyring.subject_keys": (true, true, false),
+        "public.audit_events": (true, false, false),
     ]
 
     /// Where the live rights of the checked roles differ from the files, per relation

@@ -183,4 +183,48 @@ struct ExposureTests {
     func secretStoreRole() {
         #expect(SecretStore.databaseRole == PolicySet.secretsRole)
     }
+
+    @Test("the privacy worker role reaches one tenant's personal data and nothing else: no other tenant, no keys, no secrets of the gateway")
+    func privacyWorkerIsBounded() async throws {
+        try await RESTFixture.run { f in
+            for (tenant, user) in [(f.acme, f.alice), (f.globex, f.bob)] {
+                _ = try await f.request(.get, "/rest/v1/projects", as: tenant, user)  // registers the subject
+                try await f.auth.owner.query(
+                    "INSERT INTO public.projects (tenant_id, user_id, name, type) VALUES ($1, $2, 'p', 'website')", [tenant.id, user])
+            }
+            func asWorker(_ tenant: UUID?, _ sql: String) async throws -> QueryResult {
+                try await f.auth.gateway.pipeline([
+                    Statement(
+                        "SELECT set_config('role', $1, true), set_config('request.tenant_id', $2, true)",
+                        [PolicySet.privacyRole, tenant?.lowercasedString ?? ""]),
+                    Statement(sql),
+                ])[1]
+            }
+            // Within its tenant: everything the eraser needs.
+            #expect(try await asWorker(f.acme.id, "SELECT user_id FROM public.projects").rows.count == 1)
+            #expect(try await asWorker(f.acme.id, "SELECT count(*) AS n FROM auth.users").rows.count == 1)
+            // Another tenant's rows are out of reach even for the worker.
+            let deleted = try await asWorker(f.acme.id, "DELETE FROM public.projects WHERE tenant_id <> auth.tenant_id()")
+            #expect(deleted.affectedRows == 0)
+            #expect(try await asWorker(nil, "SELECT user_id FROM public.projects").rows.isEmpty)
+            #expect(try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects").rows[0].decode("n", as: Int.self) == 2)
+            // Nothing of the gateway's own: keys, service keys, tenants' sealed JWT secrets, the audit log's writes, secrets' grants elsewhere.
+            for statement in [
+                "SELECT * FROM keyring.subject_keys", "SELECT * FROM keyring.tenant_keys", "SELECT * FROM keyring.root_keys",
+                "SELECT key_hash FROM public.service_keys", "SELECT jwt_secret_sealed FROM public.tenants",
+                "INSERT INTO public.audit_events (tenant_id) VALUES (gen_random_uuid())", "SELECT * FROM public.schema_migrations",
+            ] {
+                do {
+                    _ = try await asWorker(f.acme.id, statement)
+                    Issue.record("privacy_worker ran: \(statement)")
+                } catch let error as PostgresError {
+                    #expect(error.sqlState == "42501", "\(statement): \(error)")
+                }
+            }
+            // A request's JWT cannot name the role: the authenticator maps only the three request roles.
+            let forged = try await Tokens.hs256(claims: Tokens.user(f.alice, role: PolicySet.privacyRole), secret: f.acme.secret!)
+            let response = try await f.request(.get, "/rest/v1/projects", as: f.acme, nil, headers: [.authorization: "Bearer " + forged])
+            #expect(response.status == .unauthorized || response.status == .forbidden, "\(response.status) \(response.body)")
+        }
+    }
 }

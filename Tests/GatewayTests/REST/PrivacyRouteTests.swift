@@ -35,9 +35,10 @@ struct PrivacyRouteFixture {
             configuration.encryptionLimits = .testing
             // The fixture's keyring: one root key per database.
             let keyring = auth.keyring
+            // As the gateway runs it: its own login, as the privacy worker role.
             let service = PrivacyService(
-                pool: auth.owner, graph: try await SubjectGraph.load(policies: policies, pool: auth.owner),
-                audit: AuditAppender(pool: auth.owner), signingKey: signingKey, tokenKey: try SecureBytes(count: 32),
+                pool: auth.gateway, graph: try await SubjectGraph.load(policies: policies, pool: auth.gateway),
+                audit: AuditAppender(pool: auth.gateway), signingKey: signingKey, tokenKey: try SecureBytes(count: 32),
                 keyring: keyring, configuration: configuration)
             let services = GatewayServices(
                 pool: auth.gateway, policies: policies, authenticator: auth.authenticator,
