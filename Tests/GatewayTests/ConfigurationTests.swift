@@ -17,7 +17,12 @@ struct ConfigurationTests {
         #expect(configuration.port == 9090)
         #expect(configuration.policiesDirectory == "/etc/pg/policies")
         #expect(configuration.migrationsDirectory == "migrations")
-        #expect(try configuration.gatewayDatabase().user == "owner")
+        // The owner's URL never stands in for the gateway's own login.
+        let missing = #expect(throws: GatewayError.self) { try configuration.gatewayDatabase() }
+        #expect(missing?.message == "GATEWAY_DATABASE_URL is not set")
+        var withLogin = configuration
+        withLogin.gatewayDatabaseURL = "postgresql://privacy_gateway@db/app"
+        #expect(try withLogin.gatewayDatabase().user == "privacy_gateway")
         let defaults = try GatewayConfiguration.fromEnvironment([:])
         #expect(defaults.port == 8080)
         #expect(defaults.exportTTLDays == 7)

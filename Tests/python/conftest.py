@@ -65,7 +65,9 @@ def gateway():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     user, host_port = base.split("@", 1)
-    serve_env = dict(env, GATEWAY_DATABASE_URL=f"postgresql://privacy_gateway@{host_port}/{database}", PORT=str(port))
+    # As in production: the gateway gets its own login, never the owner's URL.
+    serve_env = {k: v for k, v in env.items() if k != "DATABASE_URL"}
+    serve_env.update(GATEWAY_DATABASE_URL=f"postgresql://privacy_gateway@{host_port}/{database}", PORT=str(port))
     process = subprocess.Popen([f"{BIN}/privacy-gateway", "serve"], env=serve_env,
                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "gateway.log"), "w"))
     url = f"http://127.0.0.1:{port}"

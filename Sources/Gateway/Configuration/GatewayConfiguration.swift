@@ -10,7 +10,7 @@ import Sodium
 public struct GatewayConfiguration: Sendable {
     /// Owner role: migrations and admin commands. `DATABASE_URL`.
     public var databaseURL: String?
-    /// The gateway's own login (not superuser, not BYPASSRLS). `GATEWAY_DATABASE_URL`, defaulting to `DATABASE_URL`.
+    /// The gateway's own login (not superuser, not BYPASSRLS, owns no table). `GATEWAY_DATABASE_URL`, required to serve.
     public var gatewayDatabaseURL: String?
     /// 32-byte root key, base64 on one line, mode 0600. `PRIVACY_ROOT_KEY_FILE`.
     public var rootKeyFile: String?
@@ -150,10 +150,16 @@ public struct GatewayConfiguration: Sendable {
         return try Self.parse(databaseURL, variable: "DATABASE_URL")
     }
 
-    /// The gateway's own connection: `GATEWAY_DATABASE_URL`, else `DATABASE_URL`.
+    /// The gateway's own connection: `GATEWAY_DATABASE_URL`. Never the owner's `DATABASE_URL`:
+    /// the serving process runs with least privilege (and refuses a login that escapes RLS).
     public func gatewayDatabase() throws -> PostgresConfiguration {
-        if let gatewayDatabaseURL { return try Self.parse(gatewayDatabaseURL, variable: "GATEWAY_DATABASE_URL") }
-        return try ownerDatabase()
+        guard let gatewayDatabaseURL else {
+            throw GatewayError.configuration(
+                "GATEWAY_DATABASE_URL is not set",
+                hint: "set GATEWAY_DATABASE_URL=postgresql://privacy_gateway@host:5432/db (the login the migrations create; "
+                    + "the gateway never serves with the owner's DATABASE_URL), or use scripts/run for an embedded development database")
+        }
+        return try Self.parse(gatewayDatabaseURL, variable: "GATEWAY_DATABASE_URL")
     }
 
     private static func parse(_ url: String, variable: String) throws -> PostgresConfiguration {
