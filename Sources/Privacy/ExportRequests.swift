@@ -82,6 +82,9 @@ extension PrivacyService {
 
     // MARK: - Download links
 
+    /// Random bytes in a download token (sent as lowercase hex).
+    public static let downloadTokenBytes = 32
+
     func tokenHash(_ token: String) -> [UInt8] {
         HMACSHA256.authenticate(Array(token.utf8), key: tokenKey)
     }
@@ -89,7 +92,7 @@ extension PrivacyService {
     /// Issues a fresh single-use download token for a completed export (replacing any earlier
     /// one); only its keyed hash is stored. Returns the token and when it expires.
     public func issueDownloadToken(tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> (token: String, expiresAt: String) {
-        let token = Hex.encode(Random.bytes(32))
+        let token = Hex.encode(Random.bytes(Self.downloadTokenBytes))
         let row = try await pool.query("""
             UPDATE public.data_export_requests
             SET download_token_hash = $4, download_expires_at = now() + make_interval(secs => $5)
