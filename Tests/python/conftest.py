@@ -53,8 +53,8 @@ def gateway():
     run(f"{BIN}/privacyctl", "migrate", env=env)
     tenants = {}
     for name in ("acme", "globex"):
-        secret = secrets.token_urlsafe(48)
-        tenant = json.loads(run(f"{BIN}/privacyctl", "tenant", "create", "--name", name, "--jwt-secret", secret, "--json", env=env))
+        secret = secrets.token_urlsafe(48)  # may start with "-": passed as --jwt-secret=… below
+        tenant = json.loads(run(f"{BIN}/privacyctl", "tenant", "create", "--name", name, f"--jwt-secret={secret}", "--json", env=env))
         key = json.loads(run(f"{BIN}/privacyctl", "servicekey", "create", "--tenant", tenant["id"],
                              "--scope", "data:read", "--scope", "data:write", "--scope", "secrets:read",
                              "--scope", "secrets:write", "--json", env=env))
