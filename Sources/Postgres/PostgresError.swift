@@ -97,3 +97,13 @@ extension PostgresError {
         return sqlState.hasPrefix("08") || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P03"
     }
 }
+
+extension PostgresError {
+    /// The server refused a value itself: a data exception (class 22 — numeric value out of
+    /// range, invalid text representation, …) or a NOT NULL or CHECK violation (23502, 23514).
+    /// Retrying cannot help; for input a caller sent it is the caller's error, never an outage.
+    public var isDataError: Bool {
+        guard code == .server, let sqlState else { return false }
+        return sqlState.hasPrefix("22") || sqlState == "23502" || sqlState == "23514"
+    }
+}

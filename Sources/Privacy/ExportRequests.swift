@@ -112,6 +112,9 @@ extension PrivacyService {
 
     // MARK: - Download links
 
+    /// Random bytes in a download token (sent as lowercase hex).
+    public static let downloadTokenBytes = 32
+
     func tokenHash(_ token: String) -> [UInt8] {
         HMACSHA256.authenticate(Array(token.utf8), key: tokenKey)
     }
@@ -120,7 +123,7 @@ extension PrivacyService {
     /// there (replacing any earlier token); only its keyed hash is stored. Returns the token and
     /// when it expires.
     public func issueDownloadToken(tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> (token: String, expiresAt: String) {
-        let token = Hex.encode(Random.bytes(32))
+        let token = Hex.encode(Random.bytes(Self.downloadTokenBytes))
         let binds: [any PostgresEncodable] = [
             tenant, id, subject.map { $0.lowercasedString } as String?, tokenHash(token), configuration.downloadTTLSeconds,
         ]

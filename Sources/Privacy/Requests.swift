@@ -135,7 +135,10 @@ extension PrivacyService {
     ) async throws -> PrivacyRequest {
         guard (1...2).contains(months) else { throw PrivacyError(.invalidInput, "an extension is 1 or 2 months") }
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty, reason.count <= 1000 else { throw PrivacyError(.invalidInput, "an extension needs a reason (up to 1000 characters)") }
+        // Line breaks and tabs are fine; other control characters (NUL cannot be stored) are not.
+        guard !reason.isEmpty, reason.unicodeScalars.count <= 1000,
+              !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !"\n\r\t".unicodeScalars.contains($0) })
+        else { throw PrivacyError(.invalidInput, "an extension needs a reason (up to 1000 characters, no control characters)") }
         let audit = self.audit
         try await run(tenant: tenant) { connection in
             try connection.transaction { connection in

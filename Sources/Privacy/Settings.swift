@@ -34,13 +34,18 @@ public struct PrivacySettingsUpdate: Codable, Sendable {
     public var thirdPartyConsent: Bool?
     public var dataRetentionDays: Int?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case dataProcessingConsent = "data_processing_consent"
         case marketingConsent = "marketing_consent"
         case analyticsConsent = "analytics_consent"
         case thirdPartyConsent = "third_party_consent"
         case dataRetentionDays = "data_retention_days"
     }
+
+    /// The JSON field names an update may hold.
+    public static let fields = Set(CodingKeys.allCases.map(\.rawValue))
+    /// The retention a subject may choose, in days.
+    public static let retentionDays = 1...36_500
 
     public init(dataProcessingConsent: Bool? = nil, marketingConsent: Bool? = nil, analyticsConsent: Bool? = nil,
                 thirdPartyConsent: Bool? = nil, dataRetentionDays: Int? = nil) {
@@ -79,7 +84,7 @@ extension PrivacyService {
     public func updateSettings(
         tenant: UUID, subject: UUID, _ update: PrivacySettingsUpdate, actor: PrivacyActor
     ) async throws -> PrivacySettings {
-        if let days = update.dataRetentionDays, !(1...36_500).contains(days) {
+        if let days = update.dataRetentionDays, !PrivacySettingsUpdate.retentionDays.contains(days) {
             throw PrivacyError(.invalidInput, "data_retention_days must be from 1 to 36500")
         }
         let audit = self.audit

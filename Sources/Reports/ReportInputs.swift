@@ -210,14 +210,22 @@ public struct PolicyStatus: Sendable {
 
 /// The period bounds `privacyctl report` and `GET /v1/audit/report` accept.
 public enum ReportDate {
-    /// `YYYY-MM-DD` (a whole UTC day) or an RFC 3339 time with or without fraction. A bare date
-    /// as the end of a period includes that day (its end is the next midnight).
+    /// The times a period bound may name: 1970-01-01 to the end of 9999-12-31 (UTC). Outside it a
+    /// date would be refused by Postgres (year 0) or mean nothing for an audit trail.
+    public static let range = Date(timeIntervalSince1970: 0)...Date(timeIntervalSince1970: 253_402_300_800)
+
+    /// `YYYY-MM-DD` (a whole UTC day) or an RFC 3339 time with or without fraction, within
+    /// ``range``; nil otherwise. A bare date as the end of a period includes that day (its end is
+    /// the next midnight).
     public static func parse(_ text: String, asEnd: Bool = false) -> Date? {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withFullDate]
-        if text.count == 10, let date = formatter.date(from: text) {
-            return asEnd ? date.addingTimeInterval(86_400) : date
+        let date: Date?
+        if text.count == 10, let day = formatter.date(from: text) {
+            date = asEnd ? day.addingTimeInterval(86_400) : day
+        } else {
+            date = ReportTime.parse(text)
         }
-        return ReportTime.parse(text)
+        return date.flatMap { range.contains($0) ? $0 : nil }
     }
 }

@@ -58,6 +58,7 @@ public final class SecretStore: Sendable {
     /// The secret's value (the current version, or past `version`), audited before it is returned.
     public func read(_ caller: SecretCaller, service: String, version: Int? = nil) async throws -> SecretValue {
         try Self.validate(service: service)
+        try Self.validate(version: version)
         let keyring = self.keyring, resolution = options.lastUsedResolutionSeconds
         let outcome: Result<SecretValue, Error>
         do {
@@ -139,7 +140,10 @@ public final class SecretStore: Sendable {
 
     /// A page of the subject's secrets (metadata only), ordered by service name, after `after`.
     public func list(_ caller: SecretCaller, limit: Int = 100, after: String? = nil, includeDeleted: Bool = false) async throws -> SecretPage {
-        guard (1...1000).contains(limit) else { throw SecretsError(.invalidInput, "limit must be from 1 to 1000") }
+        guard Self.pageSizes.contains(limit) else { throw SecretsError(.invalidInput, "limit must be from 1 to 1000") }
+        if let after, after.unicodeScalars.count > Self.maximumServiceLength || after.unicodeScalars.contains(where: { $0 == "\0" }) {
+            throw SecretsError(.invalidInput, "after must be a service name from a previous page")
+        }
         let page: SecretPage
         do {
             let results = try await pool.withConnection { try await $0.pipeline([
@@ -206,6 +210,9 @@ public final class SecretStore: Sendable {
         try Self.validate(service: service)
         guard value.utf8.count <= options.maximumValueBytes else {
             throw SecretsError(.invalidInput, "the value is larger than \(options.maximumValueBytes) bytes")
+        }
+        if let ifMatch, !(0...Self.versions.upperBound).contains(ifMatch) {
+            throw SecretsError(.invalidInput, "If-Match is a version from 0 (does not exist yet) to \(Self.versions.upperBound)")
         }
         let keyring = self.keyring, audit = self.audit, kept = options.keptVersions
         let event = try self.event(caller, "secret.write", service: service, outcome: .success, details: [:])
@@ -281,6 +288,7 @@ public final class SecretStore: Sendable {
     /// Destroys the secret with all its versions, or one past `version`. Irrecoverable.
     public func destroy(_ caller: SecretCaller, service: String, version: Int? = nil) async throws -> [Int] {
         try Self.validate(service: service)
+        try Self.validate(version: version)
         let audit = self.audit
         let event = try self.event(caller, "secret.destroy", service: service, outcome: .success, details: [:])
         do {
@@ -436,11 +444,26 @@ public final class SecretStore: Sendable {
             lastUsedAt: try row.decodeIfPresent("last_used_at"), deletedAt: try row.decodeIfPresent("deleted_at"))
     }
 
-    static func validate(service: String) throws {
-        guard !service.trimmingCharacters(in: .whitespaces).isEmpty, service.count <= 255,
+    /// Versions are `integer` columns: a number outside this range names no version.
+    public static let versions = 1...Int(Int32.max)
+    /// Page sizes ``list(_:limit:after:includeDeleted:)`` accepts.
+    public static let pageSizes = 1...1000
+    /// The longest service name, in Unicode scalars (Postgres' `char_length`, which the column's
+    /// CHECK constraint counts; Swift's `count` counts grapheme clusters, which can be fewer).
+    public static let maximumServiceLength = 255
+
+    /// A usable service name: 1 to 255 characters, not blank, no control characters.
+    public static func validate(service: String) throws {
+        guard !service.trimmingCharacters(in: .whitespaces).isEmpty, service.unicodeScalars.count <= maximumServiceLength,
               !service.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw SecretsError(.invalidInput, "a service name is 1 to 255 characters, not blank, without control characters")
+        }
+    }
+
+    static func validate(version: Int?) throws {
+        if let version, !versions.contains(version) {
+            throw SecretsError(.invalidInput, "a version is an integer from \(versions.lowerBound) to \(versions.upperBound)")
         }
     }
 
@@ -465,6 +488,10 @@ public final class SecretStore: Sendable {
             return SecretsError(.notFound, "the user is not a registered subject of this tenant")
         case let error as PostgresError where error.sqlState == "42501":
             return SecretsError(.forbidden, "row level security refused this access to the user's secrets")
+        // Data exceptions (22…: out of range, malformed text) and constraint checks are the
+        // caller's input, not an outage; validation catches them first, this is the last line.
+        case let error as PostgresError where error.isDataError:
+            return SecretsError(.invalidInput, "the database refused a value as malformed or out of range; nothing was changed or returned")
         default:
             return SecretsError(.unavailable, "the secret store is unavailable; nothing was changed or returned")
         }

@@ -46,10 +46,10 @@ struct ReportCommand: AsyncParsableCommand {
             throw ValidationError("--format must be html, md or json, got \"\(format)\"")
         }
         if let since, ReportDate.parse(since) == nil {
-            throw ValidationError("--since must be a date (YYYY-MM-DD) or an RFC 3339 time, got \"\(since)\"")
+            throw ValidationError("--since must be a date (YYYY-MM-DD) or an RFC 3339 time from 1970-01-01 to 9999-12-31, got \"\(since)\"")
         }
         if let until, ReportDate.parse(until, asEnd: true) == nil {
-            throw ValidationError("--until must be a date (YYYY-MM-DD) or an RFC 3339 time, got \"\(until)\"")
+            throw ValidationError("--until must be a date (YYYY-MM-DD) or an RFC 3339 time from 1970-01-01 to 9999-12-31, got \"\(until)\"")
         }
         if let start = since.flatMap({ ReportDate.parse($0) }), let end = until.flatMap({ ReportDate.parse($0, asEnd: true) }), start >= end {
             throw ValidationError("--since must be before --until")

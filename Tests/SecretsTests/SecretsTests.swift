@@ -165,6 +165,57 @@ struct SecretValueTests {
             #expect(stored == 0)
         }
     }
+
+    @Test("versions past 32 bits, a negative If-Match and a NUL in a page cursor are invalid input before SQL; none is recorded as a store failure")
+    func outOfRange() async throws {
+        try await SecretsFixture.with { f in
+            let alice = f.caller(f.alice)
+            _ = try await f.store.write(alice, service: "openai", value: "v")
+            let tooLarge = Int(Int32.max) + 1
+            let errors = [
+                await secretsError { _ = try await f.store.read(alice, service: "openai", version: tooLarge) },
+                await secretsError { _ = try await f.store.read(alice, service: "openai", version: 0) },
+                await secretsError { _ = try await f.store.destroy(alice, service: "openai", version: tooLarge) },
+                await secretsError { _ = try await f.store.write(alice, service: "openai", value: "w", ifMatch: -1) },
+                await secretsError { _ = try await f.store.write(alice, service: "openai", value: "w", ifMatch: tooLarge) },
+                await secretsError { _ = try await f.store.list(alice, after: "a\u{0}b") },
+                // 255 characters as Swift counts them, 510 code points as the column's CHECK counts them.
+                await secretsError { _ = try await f.store.write(alice, service: String(repeating: "e\u{301}", count: 255), value: "v") },
+            ]
+            #expect(errors.map { $0?.code } == Array(repeating: .invalidInput, count: errors.count))
+            let unavailable = try await f.count(
+                "SELECT count(*) FROM public.audit_events WHERE details->>'reason' = 'unavailable'")
+            #expect(unavailable == 0)
+        }
+    }
+
+    @Test("a data exception or NOT NULL/CHECK violation the database still raises is invalid input, not 'the store is unavailable'")
+    func dataExceptionsAreInvalidInput() async throws {
+        try await SecretsFixture.with { f in
+            for sql in ["SELECT $1::int AS n", "SELECT $1::date AS n"] {
+                do {
+                    try await f.gateway.query(sql, ["2147483648"])
+                    Issue.record("\(sql) did not fail")
+                } catch let error as PostgresError {
+                    #expect(error.isDataError)
+                    #expect(SecretStore.mapped(error).code == .invalidInput)
+                }
+            }
+            for value in ["NULL", "'   '"] {  // 23502 not-null, 23514 check
+                do {
+                    try await f.owner.query("INSERT INTO public.tenants (name) VALUES (\(value))")
+                    Issue.record("the name \(value) was accepted")
+                } catch let error as PostgresError {
+                    #expect(error.isDataError)
+                    #expect(SecretStore.mapped(error).code == .invalidInput)
+                }
+            }
+            // A unique violation keeps its own meaning (a concurrent write), not invalid input.
+            #expect(!PostgresError(.server, "duplicate", sqlState: "23505").isDataError)
+            // A lost connection stays an outage.
+            #expect(SecretStore.mapped(PostgresError(.connectionLost, "gone")).code == .unavailable)
+        }
+    }
 }
 
 @Suite("Secrets: binding and shredding")

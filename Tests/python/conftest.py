@@ -53,14 +53,19 @@ def gateway():
     run(f"{BIN}/privacyctl", "migrate", env=env)
     tenants = {}
     for name in ("acme", "globex"):
-        secret = secrets.token_urlsafe(48)
+        secret = secrets.token_urlsafe(48)  # may start with "-": passed as --jwt-secret=… below
         tenant = json.loads(run(f"{BIN}/privacyctl", "tenant", "create", "--name", name, f"--jwt-secret={secret}", "--json", env=env))
         key = json.loads(run(f"{BIN}/privacyctl", "servicekey", "create", "--tenant", tenant["id"],
                              "--scope", "data:read", "--scope", "data:write", "--scope", "secrets:read",
                              "--scope", "secrets:write", "--json", env=env))
         data_only = json.loads(run(f"{BIN}/privacyctl", "servicekey", "create", "--tenant", tenant["id"],
                                    "--scope", "data:read", "--json", env=env))
-        tenants[name] = {"id": tenant["id"], "secret": secret, "apikey": key["key"], "data_only_apikey": data_only["key"]}
+        every_v1_scope = [option for scope in ("data:read", "data:write", "secrets:read", "secrets:write", "privacy:export",
+                                               "privacy:erase", "audit:read") for option in ("--scope", scope)]
+        all_scopes = json.loads(run(f"{BIN}/privacyctl", "servicekey", "create", "--tenant", tenant["id"], *every_v1_scope,
+                                    "--json", env=env))
+        tenants[name] = {"id": tenant["id"], "secret": secret, "apikey": key["key"], "data_only_apikey": data_only["key"],
+                         "all_scopes_apikey": all_scopes["key"]}
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -18,20 +18,20 @@ struct AuditRoutes: Sendable {
     let trustedKeys: [String: [UInt8]]
 
     static let maximumPage = 1000
+    /// The longest `action` or `actor` filter accepted.
+    static let maximumFilter = 255
 
     func add(to router: Router<GatewayRequestContext>) {
         router.get("/v1/audit/events") { request, context in
             let tenant = try await tenant(request, context)
             let query = request.uri.queryParameters
-            let after = try GatewayApplication.queryInteger(query["after"].map(String.init), name: "after") ?? 0
-            let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit") ?? 100
-            guard (1...Self.maximumPage).contains(limit) else {
-                throw GatewayError.invalidInput("limit must be from 1 to \(Self.maximumPage)")
-            }
+            let after = try GatewayApplication.queryInteger(query["after"].map(String.init), name: "after", in: 0...Int(Int64.max)) ?? 0
+            let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit", in: 1...Self.maximumPage) ?? 100
+            let action = try GatewayApplication.queryText(query["action"].map(String.init), name: "action", maximumLength: Self.maximumFilter)
+            let actor = try GatewayApplication.queryText(query["actor"].map(String.init), name: "actor", maximumLength: Self.maximumFilter)
             let entries = try await Self.audited {
                 try await AuditReader.entries(
-                    pool: pool, tenant: tenant, afterSeq: Int64(after), limit: limit,
-                    actionPrefix: query["action"].map(String.init), actor: query["actor"].map(String.init))
+                    pool: pool, tenant: tenant, afterSeq: Int64(after), limit: limit, actionPrefix: action, actor: actor)
             }
             struct Page: Encodable {
                 let events: [CodableEntry]
@@ -64,6 +64,9 @@ struct AuditRoutes: Sendable {
     private static func audited<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
+        } catch let error as AuditError where error.underlying?.isDataError == true {
+            // The parameters are validated first; a value the database still refuses is the caller's.
+            throw GatewayError.invalidInput("the database refused a parameter as malformed or out of range", details: error.message)
         } catch let error as AuditError {
             throw GatewayError(.serviceUnavailable, code: "PGW503", "the audit trail is unavailable", details: error.message)
         }

@@ -108,13 +108,78 @@ public enum GatewayApplication {
             logger: logger)
     }
 
-    /// A non-negative integer query parameter; nil when absent, a 400 naming it when malformed.
-    static func queryInteger(_ text: String?, name: String) throws -> Int? {
+    /// An integer query parameter within `range`; nil when absent, a 400 naming it and the range
+    /// when malformed or outside it. Every `/v1` number is checked here, before SQL: a value past
+    /// a column's type (e.g. a version past 32 bits) is the caller's error, not a database failure.
+    static func queryInteger(_ text: String?, name: String, in range: ClosedRange<Int>) throws -> Int? {
         guard let text else { return nil }
-        guard let number = Int(text), number >= 0 else {
-            throw GatewayError.invalidInput("\(name) must be a non-negative integer, got \"\(text)\"")
+        guard let number = Int(text), range.contains(number) else {
+            throw GatewayError.invalidInput(
+                "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), got \"\(quoted(text))\"")
         }
         return number
+    }
+
+    /// A `true`/`false` query parameter; nil when absent, a 400 naming it otherwise.
+    static func queryBoolean(_ text: String?, name: String) throws -> Bool? {
+        switch text {
+        case nil: return nil
+        case "true": return true
+        case "false": return false
+        case let text?: throw GatewayError.invalidInput("\(name) must be true or false, got \"\(quoted(text))\"")
+        }
+    }
+
+    /// A free-text query parameter (a cursor, a filter value): at most `maximumLength` Unicode
+    /// scalars and no control characters (Postgres text cannot hold NUL; a bound NUL would cut the
+    /// value short). nil when absent, a 400 naming it otherwise.
+    static func queryText(_ text: String?, name: String, maximumLength: Int) throws -> String? {
+        guard let text else { return nil }
+        guard text.unicodeScalars.count <= maximumLength,
+              !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw GatewayError.invalidInput("\(name) must be text of at most \(maximumLength) characters without control characters")
+        }
+        return text
+    }
+
+    /// A JSON object body decoded as `T`, with no field outside `fields` (a misspelt field is
+    /// refused, not silently ignored). A 400 saying what was `expected` otherwise; the decoder's
+    /// reason (a field's path and expected type, never its value) is in `details`.
+    static func jsonBody<T: Decodable>(_ bytes: some Collection<UInt8>, as type: T.Type = T.self, fields: Set<String>, expected: String) throws -> T {
+        let data = Data(bytes)
+        guard let object = (try? JSONSerialization.jsonObject(with: data, options: [])) as? [String: Any] else {
+            throw GatewayError.invalidInput("the body must be a JSON object \(expected)")
+        }
+        let unknown = object.keys.filter { !fields.contains($0) }.sorted()
+        guard unknown.isEmpty else {
+            throw GatewayError.invalidInput(
+                "unknown field\(unknown.count == 1 ? "" : "s") \(unknown.prefix(5).map { "\"\(quoted($0))\"" }.joined(separator: ", ")): "
+                    + "the body is \(expected)")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw GatewayError.invalidInput("the body must be \(expected)", details: decodingReason(error))
+        }
+    }
+
+    /// Where and why decoding failed — the coding path and the expected type, never the value.
+    private static func decodingReason(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String { keys.isEmpty ? "the body" : keys.map(\.stringValue).joined(separator: ".") }
+        switch error {
+        case .typeMismatch(let type, let context): return "\(path(context.codingPath)): expected \(type)"
+        case .valueNotFound(let type, let context): return "\(path(context.codingPath)): expected \(type), got null"
+        case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])): required"
+        case .dataCorrupted(let context): return "\(path(context.codingPath)): not a valid value of its type"
+        @unknown default: return "not the expected JSON"
+        }
+    }
+
+    /// A caller's value as it may be echoed in an error: short, control characters escaped.
+    static func quoted(_ text: String) -> String {
+        let short = text.unicodeScalars.count > 64 ? String(String.UnicodeScalarView(text.unicodeScalars.prefix(64))) + "…" : text
+        return short.unicodeScalars.map { $0.properties.generalCategory == .control ? $0.escaped(asASCII: true) : String($0) }.joined()
     }
 
     static func jsonResponse<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) throws -> Response {

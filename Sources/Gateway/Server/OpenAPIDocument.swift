@@ -1,5 +1,7 @@
 import Foundation
 import Policy
+import Privacy
+import Secrets
 
 /// `/openapi.json`: the gateway's own API, as OpenAPI 3.1. Built once from the policy set, so the
 /// `{table}` parameter lists exactly the tables `/rest/v1` serves (`rest:` read or read_write) and
@@ -69,35 +71,84 @@ enum OpenAPIDocument {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// The `/v1` routes: secrets, data-subject requests and the audit trail.
+    /// The `/v1` routes: secrets, data-subject requests and the audit trail. Parameters and bodies
+    /// carry the ranges, lengths and enums the routes enforce (each answers 400 outside them), so a
+    /// client or a fuzzer (`Tests/python/test_v1_sweep.py`) can tell valid input from invalid.
     private static func v1Paths(auth: [[String: [String]]], error: [String: Any]) -> [String: Any] {
-        func operation(_ summary: String, scope: String, _ responses: [String: Any], parameters: [[String: Any]] = []) -> [String: Any] {
-            ["summary": summary, "description": "Scope: \(scope).", "security": auth, "parameters": parameters,
-             "responses": responses.merging(["400": error, "401": error, "403": error]) { first, _ in first }]
+        func operation(
+            _ summary: String, scope: String, _ responses: [String: Any], parameters: [[String: Any]] = [], body: [String: Any]? = nil
+        ) -> [String: Any] {
+            var operation: [String: Any] = [
+                "summary": summary, "description": "Scope: \(scope).", "security": auth, "parameters": parameters,
+                "responses": responses.merging(["400": error, "401": error, "403": error, "503": error]) { first, _ in first },
+            ]
+            if let body {
+                operation["requestBody"] = ["required": true, "content": ["application/json": ["schema": body]]]
+            }
+            return operation
+        }
+        func query(_ name: String, _ schema: [String: Any], required: Bool = false, _ description: String? = nil) -> [String: Any] {
+            var parameter: [String: Any] = ["name": name, "in": "query", "required": required, "schema": schema]
+            if let description { parameter["description"] = description }
+            return parameter
         }
         let json: [String: Any] = ["description": "JSON", "content": ["application/json": ["schema": ["type": "object"]]]]
-        let service: [String: Any] = ["name": "service", "in": "path", "required": true, "schema": ["type": "string", "maxLength": 255]]
-        let userID: [String: Any] = [
-            "name": "user_id", "in": "query", "schema": ["type": "string", "format": "uuid"],
-            "description": "service_role callers only: whose secrets",
+        /// Text without control characters (the routes refuse them: Postgres text cannot hold NUL).
+        let printable = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+        let service: [String: Any] = [
+            "name": "service", "in": "path", "required": true,
+            "schema": ["type": "string", "minLength": 1, "maxLength": SecretStore.maximumServiceLength, "pattern": printable],
+            "description": "1 to 255 characters, not blank, no control characters",
         ]
-        let version: [String: Any] = ["name": "version", "in": "query", "schema": ["type": "integer", "minimum": 1]]
+        let userID = query("user_id", ["type": "string", "format": "uuid"], "service_role callers only: whose secrets")
+        let versionRange: [String: Any] = [
+            "type": "integer", "minimum": SecretStore.versions.lowerBound, "maximum": SecretStore.versions.upperBound,
+        ]
+        let version = query("version", versionRange)
         let request: [String: Any] = ["name": "id", "in": "path", "required": true, "schema": ["type": "string", "format": "uuid"]]
+        let boolean: [String: Any] = ["type": "string", "enum": ["true", "false"]]
+        let secretBody: [String: Any] = [
+            "type": "object", "required": ["value"], "additionalProperties": false,
+            "properties": ["value": ["type": "string", "description": "at most 65,536 bytes of UTF-8"]],
+        ]
+        var consents: [String: Any] = [:]
+        for field in PrivacySettingsUpdate.fields { consents[field] = ["type": "boolean"] }
+        consents["data_retention_days"] = [
+            "type": "integer", "minimum": PrivacySettingsUpdate.retentionDays.lowerBound, "maximum": PrivacySettingsUpdate.retentionDays.upperBound,
+        ]
+        let settingsBody: [String: Any] = ["type": "object", "additionalProperties": false, "properties": consents]
+        let extensionBody: [String: Any] = [
+            "type": "object", "required": ["months", "reason"], "additionalProperties": false,
+            "properties": [
+                "months": ["type": "integer", "enum": [1, 2]],
+                "reason": ["type": "string", "minLength": 1, "maxLength": 1000, "description": "no control characters but line breaks and tabs"],
+            ],
+        ]
+        let period: [String: Any] = [
+            "type": "string", "description": "YYYY-MM-DD (a bare until includes that day) or an RFC 3339 time, from 1970-01-01 to 9999-12-31",
+        ]
         return [
             "/v1/secrets": [
                 "get": operation("Names and metadata of the user's secrets, never values (paginated by name)", scope: "secrets:read", ["200": json],
-                                 parameters: [userID, ["name": "limit", "in": "query", "schema": ["type": "integer"]],
-                                              ["name": "after", "in": "query", "schema": ["type": "string"]]]),
+                                 parameters: [userID,
+                                              query("limit", ["type": "integer", "minimum": SecretStore.pageSizes.lowerBound,
+                                                              "maximum": SecretStore.pageSizes.upperBound, "default": 100]),
+                                              query("after", ["type": "string", "maxLength": SecretStore.maximumServiceLength, "pattern": printable],
+                                                    "the next page starts after this service name (the previous page's next)"),
+                                              query("include_deleted", boolean)]),
             ],
             "/v1/secrets/{service}": [
                 "parameters": [service, userID],
                 "get": operation("The value (audited before it is returned)", scope: "secrets:read",
-                                 ["200": json, "404": error, "410": error, "503": error], parameters: [version]),
-                "put": operation("Write a value {\"value\": \"…\"}; If-Match: N is check-and-set", scope: "secrets:write",
-                                 ["200": json, "201": json, "412": error, "503": error],
-                                 parameters: [["name": "If-Match", "in": "header", "schema": ["type": "string"]]]),
+                                 ["200": json, "404": error, "410": error], parameters: [version]),
+                "put": operation("Write a value; If-Match: N is check-and-set (0: only if it does not exist)", scope: "secrets:write",
+                                 ["200": json, "201": json, "412": error],
+                                 parameters: [["name": "If-Match", "in": "header",
+                                               "schema": ["type": "string", "pattern": "^(W/)?\"?[0-9]{1,10}\"?$"],
+                                               "description": "a version from 0 to 2147483647, bare or as the ETag (\"N\")"]],
+                                 body: secretBody),
                 "delete": operation("Soft delete; destroy=true[&version=N] destroys", scope: "secrets:write", ["200": json, "404": error],
-                                    parameters: [["name": "destroy", "in": "query", "schema": ["type": "boolean"]], version]),
+                                    parameters: [query("destroy", boolean), version]),
             ],
             "/v1/secrets/{service}/versions": [
                 "parameters": [service, userID],
@@ -109,43 +160,63 @@ enum OpenAPIDocument {
             ],
             "/v1/privacy/settings": [
                 "get": operation("The subject's consents and data_retention_days", scope: "privacy:export", ["200": json]),
-                "put": operation("Change consents (audited with ip and user agent, old and new values)", scope: "privacy:export", ["200": json]),
+                "put": operation("Change consents (audited with ip and user agent, old and new values); absent fields keep their value",
+                                 scope: "privacy:export", ["200": json], body: settingsBody),
             ],
-            "/v1/privacy/exports": ["post": operation("File an export request for the subject", scope: "privacy:export", ["201": json, "200": json])],
+            "/v1/privacy/exports": ["post": operation("File an export request for the subject", scope: "privacy:export", ["202": json, "409": error])],
             "/v1/privacy/exports/{id}": [
                 "parameters": [request],
                 "get": operation("Status, manifest and, once completed, a single-use download link", scope: "privacy:export", ["200": json, "404": error]),
             ],
             "/v1/privacy/exports/{id}/download": [
-                "parameters": [request, ["name": "token", "in": "query", "required": true, "schema": ["type": "string"]]],
+                "parameters": [request],
                 "get": ["summary": "The archive (tar: CSV + JSON per table, manifest); the token works once, before it expires, and the archive is removed once downloaded",
-                        "responses": ["200": ["description": "application/x-tar"], "403": error, "404": error, "410": error]],
+                        "parameters": [
+                            query("token", ["type": "string", "pattern": "^[0-9a-f]{64}$"], required: true),
+                            ["name": "X-Export-Passphrase", "in": "header",
+                             "schema": ["type": "string", "minLength": 8, "maxLength": 1024, "pattern": printable],
+                             "description": "encrypts the archive on the way out (privacyctl export-decrypt opens it)"],
+                        ],
+                        "responses": ["200": ["description": "application/x-tar"], "400": error, "403": error, "404": error, "410": error]],
             ],
-            "/v1/privacy/deletions": ["post": operation("File an erasure request; answers the dry-run plan", scope: "privacy:erase", ["201": json, "200": json])],
+            "/v1/privacy/deletions": ["post": operation("File an erasure request; answers the dry-run plan", scope: "privacy:erase", ["201": json, "409": error])],
             "/v1/privacy/deletions/{id}": [
                 "parameters": [request],
                 "get": operation("Status, plan and, when done, the signed deletion certificate", scope: "privacy:erase", ["200": json, "404": error]),
             ],
             "/v1/privacy/deletions/{id}/confirm": [
-                "parameters": [request], "post": operation("Confirm the plan; a worker runs it", scope: "privacy:erase", ["200": json, "409": error]),
+                "parameters": [request], "post": operation("Confirm the plan; a worker runs it", scope: "privacy:erase", ["202": json, "404": error, "409": error]),
             ],
             "/v1/privacy/deletions/{id}/cancel": [
-                "parameters": [request], "post": operation("Cancel until processing starts", scope: "privacy:erase", ["200": json, "409": error]),
+                "parameters": [request], "post": operation("Cancel until processing starts", scope: "privacy:erase", ["200": json, "404": error, "409": error]),
             ],
             "/v1/privacy/exports/{id}/extend": [
-                "parameters": [request], "post": operation("One extension of 1–2 months with a reason", scope: "privacy:export", ["200": json, "409": error]),
+                "parameters": [request],
+                "post": operation("One extension of 1–2 months with a reason", scope: "privacy:export", ["200": json, "404": error, "409": error],
+                                  body: extensionBody),
             ],
             "/v1/privacy/deletions/{id}/extend": [
-                "parameters": [request], "post": operation("One extension of 1–2 months with a reason", scope: "privacy:erase", ["200": json, "409": error]),
+                "parameters": [request],
+                "post": operation("One extension of 1–2 months with a reason", scope: "privacy:erase", ["200": json, "404": error, "409": error],
+                                  body: extensionBody),
             ],
-            "/v1/audit/events": ["get": operation("The tenant's audit entries in order (after, limit, action, actor)", scope: "audit:read", ["200": json])],
+            "/v1/audit/events": [
+                "get": operation("The tenant's audit entries in seq order; next_after continues", scope: "audit:read", ["200": json],
+                                 parameters: [
+                                    query("after", ["type": "integer", "minimum": 0, "maximum": Int64.max, "default": 0], "entries with a larger seq"),
+                                    query("limit", ["type": "integer", "minimum": 1, "maximum": AuditRoutes.maximumPage, "default": 100]),
+                                    query("action", ["type": "string", "maxLength": AuditRoutes.maximumFilter, "pattern": printable],
+                                          "actions starting with this prefix, e.g. secret."),
+                                    query("actor", ["type": "string", "maxLength": AuditRoutes.maximumFilter, "pattern": printable],
+                                          "exactly this actor, e.g. user:UUID"),
+                                 ]),
+            ],
             "/v1/audit/checkpoints": ["get": operation("Signed checkpoints", scope: "audit:read", ["200": json])],
             "/v1/audit/verify": ["get": operation("The chain and checkpoints verified", scope: "audit:read", ["200": json])],
             "/v1/audit/report": [
                 "get": operation("The compliance report (JSON, Markdown or one self-contained HTML file)", scope: "audit:read", ["200": json],
-                                 parameters: [["name": "format", "in": "query", "schema": ["type": "string", "enum": ["json", "md", "html"]]],
-                                              ["name": "since", "in": "query", "schema": ["type": "string", "format": "date"]],
-                                              ["name": "until", "in": "query", "schema": ["type": "string", "format": "date"]]]),
+                                 parameters: [query("format", ["type": "string", "enum": ["json", "md", "html"], "default": "json"]),
+                                              query("since", period), query("until", period)]),
             ],
         ]
     }

@@ -1,7 +1,9 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Postgres
 import Privacy
+import Sodium
 
 /// `/v1/privacy` (DESIGN.md §5, §9): consents, exports and erasure of the caller's subject.
 ///
@@ -30,7 +32,8 @@ struct PrivacyRoutes: Sendable {
         }
         router.put("/v1/privacy/settings") { request, context in
             let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: true)
-            let update: PrivacySettingsUpdate = try await Self.body(request)
+            let update: PrivacySettingsUpdate = try await Self.body(
+                request, fields: PrivacySettingsUpdate.fields, expected: "an object of consents (booleans) and data_retention_days (days)")
             let settings = try await Self.mapped {
                 try await service.updateSettings(tenant: caller.tenantID, subject: subject!, update, actor: actor(caller, request, context))
             }
@@ -71,7 +74,11 @@ struct PrivacyRoutes: Sendable {
             guard let token = request.uri.queryParameters["token"].map(String.init), !token.isEmpty else {
                 throw GatewayError.invalidInput("the download link has no token")
             }
-            let passphrase = request.headers[.exportPassphrase].flatMap { $0.isEmpty ? nil : $0 }
+            guard Hex.decode(token)?.count == PrivacyService.downloadTokenBytes else {
+                throw GatewayError.invalidInput("the download token is \(2 * PrivacyService.downloadTokenBytes) hexadecimal characters")
+            }
+            // Checked before the single-use token is redeemed, so a refused passphrase does not spend it.
+            let passphrase = try Self.passphrase(request.headers[.exportPassphrase])
             let actor = PrivacyActor("download_token", ip: context.remoteAddress?.ipAddress, userAgent: request.headers[.userAgent],
                                      requestID: context.facts.requestID)
             let download = try await Self.mapped { try await service.redeemDownloadToken(id: id, token: token, actor: actor) }
@@ -144,7 +151,8 @@ struct PrivacyRoutes: Sendable {
                 let (service, caller, subject) = try await authorize(request, context, kind == .export ? .privacyExport : .privacyErase, needsSubject: false)
                 let id = try Self.id(context)
                 struct Extension: Decodable { let months: Int, reason: String }
-                let body: Extension = try await Self.body(request)
+                let body: Extension = try await Self.body(
+                    request, fields: ["months", "reason"], expected: "{\"months\": 1 or 2, \"reason\": \"…\"}")
                 let updated = try await Self.mapped {
                     _ = try await service.request(kind, tenant: caller.tenantID, id: id, subject: subject)
                     return try await service.extend(kind, tenant: caller.tenantID, id: id, months: body.months, reason: body.reason,
@@ -187,13 +195,19 @@ struct PrivacyRoutes: Sendable {
         return id
     }
 
-    private static func body<T: Decodable>(_ request: Request) async throws -> T {
-        let bytes = try await RESTHandler.readBody(request)
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(bytes))
-        } catch {
-            throw GatewayError.invalidInput("the body is not the expected JSON object", details: "\(error)".prefix(300).description)
+    private static func body<T: Decodable>(_ request: Request, fields: Set<String>, expected: String) async throws -> T {
+        try GatewayApplication.jsonBody(try await RESTHandler.readBody(request), fields: fields, expected: expected)
+    }
+
+    /// `X-Export-Passphrase`: 8 to 1024 characters, no control characters; nil when absent or empty.
+    static func passphrase(_ header: String?) throws -> String? {
+        guard let header, !header.isEmpty else { return nil }
+        guard (8...1024).contains(header.unicodeScalars.count),
+              !header.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw GatewayError.invalidInput("X-Export-Passphrase must be 8 to 1024 characters without control characters")
         }
+        return header
     }
 
     /// The Privacy module's errors as HTTP errors.
@@ -209,6 +223,11 @@ struct PrivacyRoutes: Sendable {
             case .gone: throw GatewayError(.gone, code: "PGW410", error.message)
             default: throw GatewayError(.internalServerError, code: "PGW500", error.message)
             }
+        } catch let error as PostgresError where error.isDataError {
+            // Input validation comes first; a value the database still refuses is the caller's, not an outage.
+            throw GatewayError.invalidInput("the database refused a value as malformed or out of range", details: error.sqlState)
+        } catch let error as PostgresError {
+            throw GatewayError(.serviceUnavailable, code: "PGW503", "the privacy store is unavailable", details: error.sqlState)
         }
     }
 }

@@ -47,9 +47,14 @@ struct ReportRoutes: Sendable {
                     policy: PolicyStatus(policies: policies, livePolicies: live.policies, liveTables: live.tables))
             } catch let error as ReportError where error.code == .invalidPeriod {
                 throw GatewayError.invalidInput(error.message)
+            } catch let error as ReportError where error.isDataError {
+                // The dates are validated first; one the database still refuses is the caller's, not an outage.
+                throw GatewayError.invalidInput("the database refused the period as out of range", details: error.message)
             } catch let error as ReportError {
                 // Without database detail, as for the other audit routes.
                 throw GatewayError(.serviceUnavailable, code: "PGW503", "the report could not be made", details: error.message)
+            } catch let error as PostgresError where error.isDataError {
+                throw GatewayError.invalidInput("the database refused the period as out of range", details: error.code.description)
             } catch let error as PostgresError {
                 throw GatewayError(.serviceUnavailable, code: "PGW503", "the report could not be made", details: error.code.description)
             }
@@ -64,8 +69,21 @@ struct ReportRoutes: Sendable {
     private static func date(_ text: String?, name: String, asEnd: Bool) throws -> Date? {
         guard let text else { return nil }
         guard let date = ReportDate.parse(text, asEnd: asEnd) else {
-            throw GatewayError.invalidInput("\(name) must be a date (YYYY-MM-DD) or an RFC 3339 time, got \"\(text)\"")
+            throw GatewayError.invalidInput(
+                "\(name) must be a date (YYYY-MM-DD) or an RFC 3339 time from 1970-01-01 to 9999-12-31, "
+                    + "got \"\(GatewayApplication.quoted(text))\"")
         }
         return date
+    }
+}
+
+extension ReportError {
+    /// The database refused a value the report bound (a data exception), directly or through the audit reader.
+    fileprivate var isDataError: Bool {
+        switch underlying {
+        case let error as PostgresError: error.isDataError
+        case let error as AuditError: error.underlying?.isDataError == true
+        default: false
+        }
     }
 }

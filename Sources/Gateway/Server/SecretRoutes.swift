@@ -24,18 +24,20 @@ struct SecretRoutes: Sendable {
         router.get("/v1/secrets") { request, context in
             let caller = try await caller(request, context, scope: .secretsRead, action: "secret.list", service: nil)
             let query = request.uri.queryParameters
-            let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit") ?? 100
+            let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit", in: SecretStore.pageSizes) ?? 100
+            let after = try GatewayApplication.queryText(
+                query["after"].map(String.init), name: "after", maximumLength: SecretStore.maximumServiceLength)
+            let includeDeleted = try GatewayApplication.queryBoolean(query["include_deleted"].map(String.init), name: "include_deleted") ?? false
             let page = try await Self.mapped {
-                try await store.list(
-                    caller, limit: limit, after: query["after"].map(String.init),
-                    includeDeleted: query["include_deleted"].map { $0 == "true" } ?? false)
+                try await store.list(caller, limit: limit, after: after, includeDeleted: includeDeleted)
             }
             return try GatewayApplication.jsonResponse(.ok, page)
         }
         router.get("/v1/secrets/:service") { request, context in
             let service = try Self.service(context)
             let caller = try await caller(request, context, scope: .secretsRead, action: "secret.read", service: service)
-            let version = try GatewayApplication.queryInteger(request.uri.queryParameters["version"].map(String.init), name: "version")
+            let version = try GatewayApplication.queryInteger(
+                request.uri.queryParameters["version"].map(String.init), name: "version", in: SecretStore.versions)
             let secret = try await Self.mapped { try await store.read(caller, service: service, version: version) }
             struct Body: Encodable {
                 let service_name: String, value: String, version: Int
@@ -56,9 +58,8 @@ struct SecretRoutes: Sendable {
             var request = request
             let body = try await request.collectBody(upTo: Self.maximumBody)
             struct Input: Decodable { let value: String }
-            guard let input = try? JSONDecoder().decode(Input.self, from: Data(buffer: body)) else {
-                throw GatewayError.invalidInput("the body must be a JSON object {\"value\": \"…\"} with a string value")
-            }
+            let input = try GatewayApplication.jsonBody(
+                body.readableBytesView, as: Input.self, fields: ["value"], expected: "{\"value\": \"…\"} with a string value")
             let metadata = try await Self.mapped { try await store.write(caller, service: service, value: input.value, ifMatch: ifMatch) }
             var response = try GatewayApplication.jsonResponse(metadata.version == 1 ? .created : .ok, metadata)
             response.headers[.eTag] = "\"\(metadata.version)\""
@@ -73,11 +74,11 @@ struct SecretRoutes: Sendable {
         router.delete("/v1/secrets/:service") { request, context in
             let service = try Self.service(context)
             let query = request.uri.queryParameters
-            let destroy = query["destroy"].map { $0 == "true" } ?? false
+            let destroy = try GatewayApplication.queryBoolean(query["destroy"].map(String.init), name: "destroy") ?? false
             let caller = try await caller(
                 request, context, scope: .secretsWrite, action: destroy ? "secret.destroy" : "secret.delete", service: service)
             if destroy {
-                let version = try GatewayApplication.queryInteger(query["version"].map(String.init), name: "version")
+                let version = try GatewayApplication.queryInteger(query["version"].map(String.init), name: "version", in: SecretStore.versions)
                 let destroyed = try await Self.mapped { try await store.destroy(caller, service: service, version: version) }
                 return try GatewayApplication.jsonResponse(.ok, ["destroyed_versions": destroyed])
             }
@@ -146,9 +147,17 @@ struct SecretRoutes: Sendable {
         guard let raw = context.parameters.get("service") else {
             throw GatewayError.invalidInput("the service name is missing")
         }
-        guard raw.utf8.contains(UInt8(ascii: "%")) else { return raw }
-        guard let service = raw.removingPercentEncoding else {
-            throw GatewayError.invalidInput("the service name is not valid percent-encoded text")
+        var service = raw
+        if raw.utf8.contains(UInt8(ascii: "%")) {
+            guard let decoded = raw.removingPercentEncoding else {
+                throw GatewayError.invalidInput("the service name is not valid percent-encoded UTF-8")
+            }
+            service = decoded
+        }
+        do {
+            try SecretStore.validate(service: service)
+        } catch let error as SecretsError {
+            throw GatewayError.invalidInput(error.message)
         }
         return service
     }
@@ -158,8 +167,10 @@ struct SecretRoutes: Sendable {
         guard var text = header?.trimmingCharacters(in: .whitespaces) else { return nil }
         if text.hasPrefix("W/") { text.removeFirst(2) }
         if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { text = String(text.dropFirst().dropLast()) }
-        guard let version = Int(text), version >= 0 else {
-            throw GatewayError.invalidInput("If-Match must be a secret version number, got \"\(header!)\"")
+        guard let version = Int(text), (0...SecretStore.versions.upperBound).contains(version) else {
+            throw GatewayError.invalidInput(
+                "If-Match must be a secret version from 0 (does not exist yet) to \(SecretStore.versions.upperBound), "
+                    + "got \"\(GatewayApplication.quoted(header!))\"")
         }
         return version
     }
