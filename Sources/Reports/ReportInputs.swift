@@ -212,12 +212,22 @@ public struct PolicyStatus: Sendable {
 public enum ReportDate {
     /// `YYYY-MM-DD` (a whole UTC day) or an RFC 3339 time with or without fraction. A bare date
     /// as the end of a period includes that day (its end is the next midnight).
+    /// Outside years 1 to 9999 (e.g. `0000-01-01`, which Postgres refuses as out of range) a
+    /// date is the caller's error, not a database failure.
     public static func parse(_ text: String, asEnd: Bool = false) -> Date? {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withFullDate]
+        let parsed: Date?
         if text.count == 10, let date = formatter.date(from: text) {
-            return asEnd ? date.addingTimeInterval(86_400) : date
+            parsed = asEnd ? date.addingTimeInterval(86_400) : date
+        } else {
+            parsed = ReportTime.parse(text)
         }
-        return ReportTime.parse(text)
+        guard let parsed, (earliest...latest).contains(parsed) else { return nil }
+        return parsed
     }
+
+    /// 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z (the end of 9999-12-31).
+    static let earliest = Date(timeIntervalSince1970: -62_135_596_800)
+    static let latest = Date(timeIntervalSince1970: 253_402_300_800)
 }

@@ -58,6 +58,7 @@ public final class SecretStore: Sendable {
     /// The secret's value (the current version, or past `version`), audited before it is returned.
     public func read(_ caller: SecretCaller, service: String, version: Int? = nil) async throws -> SecretValue {
         try Self.validate(service: service)
+        try Self.validate(version: version)
         let keyring = self.keyring, resolution = options.lastUsedResolutionSeconds
         let outcome: Result<SecretValue, Error>
         do {
@@ -281,6 +282,7 @@ public final class SecretStore: Sendable {
     /// Destroys the secret with all its versions, or one past `version`. Irrecoverable.
     public func destroy(_ caller: SecretCaller, service: String, version: Int? = nil) async throws -> [Int] {
         try Self.validate(service: service)
+        try Self.validate(version: version)
         let audit = self.audit
         let event = try self.event(caller, "secret.destroy", service: service, outcome: .success, details: [:])
         do {
@@ -441,6 +443,15 @@ public final class SecretStore: Sendable {
               !service.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw SecretsError(.invalidInput, "a service name is 1 to 255 characters, not blank, without control characters")
+        }
+    }
+
+    /// Versions are Postgres `integer`s from 1: anything else is the caller's error (400), decided
+    /// before any SQL — not an overflow inside Postgres answered as an outage.
+    static func validate(version: Int?) throws {
+        guard let version else { return }
+        guard (1...Int(Int32.max)).contains(version) else {
+            throw SecretsError(.invalidInput, "a secret version is a whole number from 1 to \(Int32.max), got \(version)")
         }
     }
 

@@ -81,7 +81,7 @@ enum OpenAPIDocument {
             "name": "user_id", "in": "query", "schema": ["type": "string", "format": "uuid"],
             "description": "service_role callers only: whose secrets",
         ]
-        let version: [String: Any] = ["name": "version", "in": "query", "schema": ["type": "integer", "minimum": 1]]
+        let version: [String: Any] = ["name": "version", "in": "query", "schema": ["type": "integer", "minimum": 1, "maximum": 2_147_483_647]]
         let request: [String: Any] = ["name": "id", "in": "path", "required": true, "schema": ["type": "string", "format": "uuid"]]
         return [
             "/v1/secrets": [
@@ -92,11 +92,11 @@ enum OpenAPIDocument {
             "/v1/secrets/{service}": [
                 "parameters": [service, userID],
                 "get": operation("The value (audited before it is returned)", scope: "secrets:read",
-                                 ["200": json, "404": error, "410": error, "503": error], parameters: [version]),
+                                 ["200": json, "400": error, "404": error, "410": error, "503": error], parameters: [version]),
                 "put": operation("Write a value {\"value\": \"…\"}; If-Match: N is check-and-set", scope: "secrets:write",
                                  ["200": json, "201": json, "412": error, "503": error],
                                  parameters: [["name": "If-Match", "in": "header", "schema": ["type": "string"]]]),
-                "delete": operation("Soft delete; destroy=true[&version=N] destroys", scope: "secrets:write", ["200": json, "404": error],
+                "delete": operation("Soft delete; destroy=true[&version=N] destroys", scope: "secrets:write", ["200": json, "400": error, "404": error],
                                     parameters: [["name": "destroy", "in": "query", "schema": ["type": "boolean"]], version]),
             ],
             "/v1/secrets/{service}/versions": [
