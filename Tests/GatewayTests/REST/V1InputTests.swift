@@ -35,7 +35,7 @@ struct V1Fixture {
                 pool: auth.owner, graph: try await SubjectGraph.load(policies: policies, pool: auth.owner),
                 audit: AuditAppender(pool: auth.owner), signingKey: try Ed25519.SigningKey.generate(), tokenKey: try SecureBytes(count: 32),
                 configuration: configuration)
-            let keyring = try await Keyring.open(pool: auth.gateway, root: .key(auth.rootKey))
+            let keyring = auth.keyring  // the fixture's: one root key per database
             let auditKeys = try AuditKeys(rootKey: keyring.serviceMaster)
             let audit = AuditAppender(pool: auth.gateway, keys: auditKeys)
             let services = GatewayServices(
