@@ -89,7 +89,8 @@ extension PrivacyService {
                 _ = try audit.append(in: connection, tenant: tenant, actor.event(
                     "privacy.deletion_requested", target: id.lowercasedString,
                     details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
-                              "tables": .int(Int64(plan.tables.count)), "rows": .int(plan.tables.reduce(0) { $0 + $1.rows })]))
+                              "tables": .int(Int64(plan.tables.count)), "rows": .int(plan.tables.reduce(0) { $0 + $1.rows }),
+                              "proof": .string(self.provenanceProof("privacy.deletion_requested", tenant: tenant, id: id, subject: subject))]))
                 return id
             }
         }
@@ -112,12 +113,14 @@ extension PrivacyService {
     /// Confirming again is a no-op.
     public func confirmDeletion(tenant: UUID, id: UUID, subject: UUID? = nil, actor: PrivacyActor) async throws -> DeletionStatus {
         let audit = self.audit
+        let proof = { @Sendable (owner: UUID) in self.provenanceProof("privacy.deletion_confirmed", tenant: tenant, id: id, subject: owner) }
         try await transition(.deletion, tenant: tenant, id: id, subject: subject, from: ["awaiting_confirmation"],
                              alreadyDone: ["pending", "processing", "completed", "partially_completed"],
                              set: "status = 'pending', confirmed_at = now()") { connection, owner in
             _ = try audit.append(in: connection, tenant: tenant, actor.event(
                 "privacy.deletion_confirmed", target: id.lowercasedString,
-                details: ["request_id": .string(id.lowercasedString), "user_id": .string(owner.lowercasedString)]))
+                details: ["request_id": .string(id.lowercasedString), "user_id": .string(owner.lowercasedString),
+                          "proof": .string(proof(owner))]))
         }
         return try await deletionStatus(tenant: tenant, id: id)
     }

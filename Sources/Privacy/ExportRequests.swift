@@ -37,7 +37,8 @@ extension PrivacyService {
                     [tenant, subject]).first!.decode("id")
                 _ = try audit.append(in: connection, tenant: tenant, actor.event(
                     "privacy.export_requested", target: id.lowercasedString,
-                    details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString)]))
+                    details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
+                              "proof": .string(self.provenanceProof("privacy.export_requested", tenant: tenant, id: id, subject: subject))]))
                 return id
             }
         }

@@ -61,7 +61,9 @@ public final class PrivacyService: Sendable {
 
     /// - Parameters:
     ///   - signingKey: signs deletion certificates (`PRIVACY_SIGNING_KEY_FILE`); erasure refuses to run without it.
-    ///   - tokenKey: 32 bytes keying the stored hash of download tokens (derive it from the root key).
+    ///   - tokenKey: 32 bytes keying the stored hash of download tokens and the proofs in the
+    ///     entries that file and confirm requests (``tokenKey(serviceMaster:)``): every process that
+    ///     files or runs requests of one database must use the same.
     ///   - keyring: seals archives in the export directory under a key derived from the subject's
     ///     data key (so erasure's crypto-shredding makes every copy unreadable); exports into the
     ///     export directory refuse to run without it.
@@ -76,6 +78,12 @@ public final class PrivacyService: Sendable {
         self.tokenKey = tokenKey
         self.keyring = keyring
         self.configuration = configuration
+    }
+
+    /// The token key every process derives from the root key's service master (the gateway and
+    /// privacyctl alike).
+    public static func tokenKey(serviceMaster: SecureBytes) throws -> SecureBytes {
+        try KeyDerivation.subkey(from: serviceMaster, id: 4, context: "dltokens")
     }
 
     /// The public key certificates verify with, if a signing key is configured.

@@ -258,12 +258,23 @@ extension PrivacyService {
             throw PrivacyError(.invalidState, "the request is \(status), not pending")
         }
         let (required, forbidden) = Self.provenance(kind)
-        let found = Set(try connection.query("""
-            SELECT DISTINCT action FROM public.audit_events
+        // A required entry counts only with its proof: an HMAC under a key derived from the root
+        // key, which never enters the database. Whoever can write audit rows (the gateway's login)
+        // can chain well-formed entries, but not these.
+        var found = Set<String>()
+        for row in try connection.query("""
+            SELECT action, details->>'proof' AS proof FROM public.audit_events
             WHERE tenant_id = $1 AND action = ANY(string_to_array($2, ',')) AND outcome = 'success'
               AND target = $3 AND details->>'request_id' = $3 AND details->>'user_id' = $4
-            """, [tenant, (required + forbidden).joined(separator: ","), id.lowercasedString, subject.lowercasedString]
-        ).rows.map { try $0.decode("action", as: String.self) })
+            """, [tenant, (required + forbidden).joined(separator: ","), id.lowercasedString, subject.lowercasedString]).rows {
+            let action: String = try row.decode("action")
+            if forbidden.contains(action) {
+                found.insert(action)
+            } else if let proof = try row.decodeIfPresent("proof", as: String.self),
+                      ConstantTime.equals(Array(proof.utf8), Array(provenanceProof(action, tenant: tenant, id: id, subject: subject).utf8)) {
+                found.insert(action)
+            }
+        }
         var reason: String?
         if let missing = required.first(where: { !found.contains($0) }) {
             reason = "refused: the request was not filed and confirmed through the privacy service (no \(missing) audit entry)"
@@ -286,6 +297,13 @@ extension PrivacyService {
             "UPDATE \(kind.table) SET status = 'processing', started_at = coalesce(started_at, now())\(reset) "
                 + "WHERE id = $1 RETURNING \(PrivacyRequest.timestamp("requested_at"))", [id]).first!
         return .started(subject: subject, requestedAt: try updated.decode("requested_at"))
+    }
+
+    /// The proof a provenance entry (``provenance(_:)``) carries: HMAC-SHA-256, under the service's
+    /// token key (derived from the root key), of the action, tenant, request and subject.
+    func provenanceProof(_ action: String, tenant: UUID, id: UUID, subject: UUID) -> String {
+        let message = "pgw.dsr-provenance.v1\u{0}\(action)\u{0}\(tenant.lowercasedString)\u{0}\(id.lowercasedString)\u{0}\(subject.lowercasedString)"
+        return Hex.encode(HMACSHA256.authenticate(Array(message.utf8), key: tokenKey))
     }
 
     /// Records a failure (status `failed`, with a reason that carries no personal data).

@@ -125,7 +125,7 @@ struct Serve: AsyncParsableCommand {
             pool: privacyPool, graph: try await SubjectGraph.load(policies: policies, pool: privacyPool),
             // The gateway's appender: one group-commit lane per tenant chain in this process.
             audit: audit, signingKey: signingKey,
-            tokenKey: try KeyDerivation.subkey(from: keyring.serviceMaster, id: 4, context: "dltokens"),
+            tokenKey: try PrivacyService.tokenKey(serviceMaster: keyring.serviceMaster),
             keyring: keyring, configuration: settings)
         background.append(PrivacyWorkerService(privacy: privacy, logger: logger))
 

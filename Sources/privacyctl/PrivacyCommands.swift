@@ -2,6 +2,7 @@ import ArgumentParser
 import Audit
 import Foundation
 import Gateway
+import Keyring
 import Policy
 import Postgres
 import Privacy
@@ -49,12 +50,17 @@ struct PrivacyServiceOptions: ParsableArguments {
             guard (1...1_000_000).contains(batchSize) else { throw ValidationError("--batch-size must be from 1 to 1000000") }
             settings.batchSize = batchSize
         }
+        // The root key: requests carry proofs keyed by it (the gateway's worker runs only requests
+        // whose filing it can verify), and audit entries are keyed by it as the gateway keys them.
+        let root = try KeyFile.rootKeySource(keyFile: configuration.rootKeyFile, passphraseFile: configuration.rootPassphraseFile)
         let pool = try database.ownerPool()
         do {
+            let keyring = try await Keyring.open(pool: pool, root: root)
             let graph = try await SubjectGraph.load(policies: policies, pool: pool)
             let service = PrivacyService(
-                pool: pool, graph: graph, audit: AuditAppender(pool: pool), signingKey: signingKey,
-                tokenKey: try SecureBytes(count: 32), configuration: settings)
+                pool: pool, graph: graph, audit: AuditAppender(pool: pool, keys: try AuditKeys(rootKey: keyring.serviceMaster)),
+                signingKey: signingKey, tokenKey: try PrivacyService.tokenKey(serviceMaster: keyring.serviceMaster),
+                keyring: keyring, configuration: settings)
             return (service, pool)
         } catch {
             pool.close()

@@ -24,15 +24,20 @@ struct PrivacyCommandTests {
             defer { try? FileManager.default.removeItem(at: directory) }
             let signing = directory.appendingPathComponent("signing.key").path
             #expect(try privacyctl(["keys", "generate", "--out", signing]).status == 0)
-            let tenant = UUID(), user = UUID(), other = UUID()
-            try await pool.query("INSERT INTO public.tenants (id, name) VALUES ($1, 'acme')", [tenant])
-            try await pool.query("INSERT INTO keyring.root_keys (version, fingerprint) VALUES (1, $1)", [[UInt8](repeating: 7, count: 32)])
-            try await pool.query("INSERT INTO keyring.tenant_keys (tenant_id, version, root_version, nonce, wrapped_key) VALUES ($1, 1, 1, $2, $3)",
-                                 [tenant, [UInt8](repeating: 1, count: 24), [UInt8](repeating: 2, count: 48)])
+            let root = directory.appendingPathComponent("root.key").path
+            #expect(try privacyctl(["keys", "generate", "--out", root]).status == 0)
+            let environment = [
+                "DATABASE_URL": url(owner), "PRIVACY_SIGNING_KEY_FILE": signing, "PRIVACY_ROOT_KEY_FILE": root,
+                "PRIVACY_POLICIES_DIR": TestDatabase.repositoryPolicies.path,
+            ]
+            // A real tenant (its key under the root key): the commands file requests with proofs keyed by it.
+            let created = try privacyctl(["tenant", "create", "--name", "acme", "--json"], environment: environment)
+            #expect(created.status == 0, "\(created.stderr)")
+            let tenantText = try #require(try json(created.stdout)["id"] as? String)
+            let tenant = try #require(UUID(uuidString: tenantText))
+            let user = UUID(), other = UUID()
             for subject in [user, other] {
                 try await pool.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $2)", [subject, tenant])
-                try await pool.query("INSERT INTO keyring.subject_keys (tenant_id, user_id, kek_version, nonce, wrapped_key) VALUES ($1, $2, 1, $3, $4)",
-                                     [tenant, subject, [UInt8](repeating: 3, count: 24), [UInt8](repeating: 4, count: 48)])
                 try await pool.query(
                     "INSERT INTO public.projects (tenant_id, user_id, name, type) SELECT $1, $2, 'p' || g, 'website' FROM generate_series(1, $3::int) g",
                     [tenant, subject, rows])
@@ -44,10 +49,6 @@ struct PrivacyCommandTests {
                     "INSERT INTO public.chat_messages (tenant_id, session_id, user_id, role, content) SELECT $1, s.id, $2, 'user', 'hello ' || g FROM public.chat_sessions s, generate_series(1, $3::int) g WHERE s.tenant_id = $1 AND s.user_id = $2",
                     [tenant, subject, rows])
             }
-            let environment = [
-                "DATABASE_URL": url(owner), "PRIVACY_SIGNING_KEY_FILE": signing,
-                "PRIVACY_POLICIES_DIR": TestDatabase.repositoryPolicies.path,
-            ]
             try await body(Setup(environment: environment, pool: pool, tenant: tenant, user: user, other: other, directory: directory))
         }
     }

@@ -28,6 +28,41 @@ struct ForgedRequestTests {
             .first { $0.target == id.uuidString.lowercased() }
     }
 
+    @Test("an insider with the gateway's login who chains well-formed filing and confirmation entries still cannot get an erasure run: the entries carry no proof")
+    func forgedAuditEntriesAreRefused() async throws {
+        try await PrivacyFixture.with { fixture in
+            let tenant = try await fixture.tenant()
+            let user = try await fixture.subject(in: tenant, rounds: 1)
+            let before = try await state(fixture, user, tenant)
+            let forged: UUID = try await fixture.pool.query(
+                "INSERT INTO public.data_deletion_requests (tenant_id, user_id, status) VALUES ($1, $2, 'pending') RETURNING id",
+                [tenant, user]).first!.decode("id")
+            // What the gateway's login can do: append correctly chained entries through the appender,
+            // naming the request and subject, even with a made-up proof.
+            let insider = AuditAppender(pool: fixture.pool)
+            for action in ["privacy.deletion_requested", "privacy.deletion_confirmed"] {
+                _ = try await insider.append(tenant: tenant, AuditEvent(
+                    actor: "privacy-api", action: action, target: forged.uuidString.lowercased(),
+                    details: ["request_id": .string(forged.uuidString.lowercased()), "user_id": .string(user.uuidString.lowercased()),
+                              "proof": .string(String(repeating: "0", count: 64))]))
+            }
+            #expect(try await fixture.service.claimNext(.deletion) == nil)
+            let row = try await fixture.pool.query("SELECT status FROM public.data_deletion_requests WHERE id = $1", [forged]).first!
+            #expect(try row.decode("status", as: String.self) == "failed")
+            #expect(try await refusal(fixture, tenant: tenant, id: forged) != nil)
+            let after = try await state(fixture, user, tenant)
+            #expect(after.0 == before.0)
+            #expect(after.1 == before.1)
+
+            // The real thing, filed and confirmed by the service, still runs.
+            let filed = try await fixture.service.requestDeletion(tenant: tenant, subject: user, actor: operatorActor)
+            let id = try #require(UUID(uuidString: filed.request.id))
+            _ = try await fixture.service.confirmDeletion(tenant: tenant, id: id, actor: operatorActor)
+            let claimed = try #require(try await fixture.service.claimNext(.deletion))
+            #expect(claimed.id == id)
+        }
+    }
+
     @Test("an erasure request inserted straight into the table (as a forged REST insert would) is never run: refused, marked failed, audited; rows and key intact")
     func insertedErasureIsRefused() async throws {
         try await PrivacyFixture.with { fixture in
