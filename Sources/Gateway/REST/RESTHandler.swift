@@ -43,7 +43,14 @@ struct RESTHandler: Sendable {
                 .notFound, code: "PGRST205", "Could not find the table 'public.\(name)' in the schema cache",
                 hint: "tables served: \(policies.tables.filter { $0.rest != .none }.map(\.name).joined(separator: ", "))")
         }
-        try Self.requireExposure(table, command)
+        do {
+            try Self.requireExposure(table, command)
+        } catch let refusal as GatewayError {
+            // Refused like a policy denial, and recorded like one: an attempt on the sealed or
+            // workflow tables through /rest/v1 is in the tenant's audit trail.
+            try await recordDenial(refusal, caller: caller, table: table, command: command, facts: facts)
+            throw refusal
+        }
         let query = try RESTQuery.parse(
             method: request.method, query: request.uri.query ?? "", headers: RESTQuery.Headers(request.headers))
         let body = command == .insert || command == .update ? try await Self.readBody(request) : nil

@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 @testable import Gateway
 import HTTPTypes
@@ -225,6 +226,31 @@ struct ExposureTests {
             let forged = try await Tokens.hs256(claims: Tokens.user(f.alice, role: PolicySet.privacyRole), secret: f.acme.secret!)
             let response = try await f.request(.get, "/rest/v1/projects", as: f.acme, nil, headers: [.authorization: "Bearer " + forged])
             #expect(response.status == .unauthorized || response.status == .forbidden, "\(response.status) \(response.body)")
+        }
+    }
+
+    @Test("an attempt on a table rest: does not open is audited as a denial, like a policy's")
+    func refusalIsAudited() async throws {
+        try await RESTFixture.run { f in
+            let response = try await f.request(.get, "/rest/v1/user_secrets", as: f.acme, f.alice)
+            #expect(Self.isExposureRefusal(response))
+            let entries = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "policy.denied")
+            let entry = try #require(entries.first { $0.target == "public.user_secrets" })
+            #expect(entry.outcome == "denied")
+            #expect(entry.actor == "user:" + f.alice.lowercasedString)
+        }
+    }
+
+    @Test("a NUL in a filter or a body value is refused, never cut short at the C string's end")
+    func nulIsRefused() async throws {
+        try await RESTFixture.run { f in
+            let alice = f.alice.lowercasedString
+            let filter = try await f.request(.get, "/rest/v1/projects?name=eq.abc%00x", as: f.acme, f.alice)
+            #expect(filter.status == .badRequest && filter.body.contains("NUL"), "\(filter.body)")
+            let body = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
+                body: #"{"name": "abc\u0000def", "type": "website", "user_id": "\#(alice)"}"#)
+            #expect(body.status == .badRequest, "\(body.body)")
+            #expect(try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects").rows[0].decode("n", as: Int.self) == 0)
         }
     }
 }
