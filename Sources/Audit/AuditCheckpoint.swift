@@ -83,14 +83,22 @@ public struct AuditCheckpoint: Sendable, Hashable {
 public struct AuditCheckpointer: Sendable {
     private let pool: ConnectionPool
     private let signingKey: Ed25519.SigningKey
+    private let trustedKeys: [String: [UInt8]]
     private let logger: Logger
 
     /// - Parameters:
     ///   - pool: the owner's or the gateway's connections (both may insert checkpoints).
     ///   - signingKey: from the Ed25519 seed file `PRIVACY_SIGNING_KEY_FILE`.
-    public init(pool: ConnectionPool, signingKey: Ed25519.SigningKey, logger: Logger = Logger(label: "audit")) {
+    ///   - trustedKeys: earlier signing keys (key id → public key, from configuration) whose
+    ///     checkpoints a new one may extend; the signing key is always trusted. A last checkpoint
+    ///     not signed by one of them is never extended: a new signature would vouch for it.
+    public init(
+        pool: ConnectionPool, signingKey: Ed25519.SigningKey, trustedKeys: [String: [UInt8]] = [:],
+        logger: Logger = Logger(label: "audit")
+    ) {
         self.pool = pool
         self.signingKey = signingKey
+        self.trustedKeys = trustedKeys.merging(AuditCheckpoint.trustedKeys([signingKey.publicKey])) { first, _ in first }
         self.logger = logger
     }
 
@@ -112,10 +120,19 @@ public struct AuditCheckpointer: Sendable {
     ///   ``AuditError/Code/chainCorrupt`` when the entries since the last checkpoint fail verification.
     public func checkpoint(tenant: UUID) async throws -> AuditCheckpoint {
         let signingKey = signingKey
+        let trustedKeys = trustedKeys
         do {
             return try await pool.withConnection { connection in
                 try await connection.run { connection in
                     let (head, previous) = try Self.verifiedHead(tenant, connection: connection)
+                    if let previous {
+                        // Verified with the trusted key, never with the key stored beside it.
+                        guard let key = trustedKeys[previous.keyID], key == previous.publicKey, previous.hasValidSignature() else {
+                            throw AuditError(
+                                .chainCorrupt,
+                                "tenant \(tenant.lowercasedString): the last checkpoint (seq \(previous.seq)) is not signed by a trusted key; refusing to extend it")
+                        }
+                    }
                     if let previous, previous.seq == head.seq { return previous }
                     do {
                         let results = try connection.pipeline([

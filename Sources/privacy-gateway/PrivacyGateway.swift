@@ -106,7 +106,7 @@ struct Serve: AsyncParsableCommand {
             let key = try Ed25519.SigningKey(seed: try KeyFile.load(signingKeyFile, purpose: "signing key"))
             signingKey = key
             background.append(CheckpointService(
-                checkpointer: AuditCheckpointer(pool: pool, signingKey: key),
+                checkpointer: AuditCheckpointer(pool: pool, signingKey: key, trustedKeys: auditTrustedKeys),
                 interval: .seconds(configuration.checkpointIntervalSeconds), logger: logger, metrics: metrics))
         } else {
             logger.warning("PRIVACY_SIGNING_KEY_FILE is not set: audit checkpoints are not signed by this gateway")

@@ -162,7 +162,8 @@ struct AuditCLI: AsyncParsableCommand {
                 let signingKey = try Ed25519.SigningKey(seed: try KeyFile.load(keyPath, purpose: "signing key"))
                 let pool = try database.ownerPool()
                 defer { pool.close() }
-                let checkpointer = AuditCheckpointer(pool: pool, signingKey: signingKey)
+                let checkpointer = AuditCheckpointer(
+                    pool: pool, signingKey: signingKey, trustedKeys: try database.configuration().pinnedAuditKeys())
                 let checkpoints: [AuditCheckpoint]
                 if all {
                     let result = try await checkpointer.checkpointAll()

@@ -50,6 +50,22 @@ struct PinningTests {
         }
     }
 
+    @Test("the checkpointer never extends a last checkpoint signed by an untrusted key: a new signature would vouch for it")
+    func refusesToExtendForgedCheckpoint() async throws {
+        try await AuditFixture.with { fixture in
+            try await fixture.appendSequentially(5)
+            _ = try await fixture.checkpointer.checkpoint(tenant: fixture.tenant)
+            try await fixture.appendSequentially(3)
+            _ = try await Self.forgeCheckpoint(fixture, signedBy: try Ed25519.SigningKey.generate())
+            try await fixture.appendSequentially(2)
+            let error = await #expect(throws: AuditError.self) { try await fixture.checkpointer.checkpoint(tenant: fixture.tenant) }
+            #expect(error?.code == .chainCorrupt)
+            #expect(error?.message.contains("not signed by a trusted key") == true, "\(String(describing: error))")
+            let checkpoints = try await AuditReader.checkpoints(pool: fixture.owner, tenant: fixture.tenant)
+            #expect(checkpoints.map(\.seq) == [5, 8])  // nothing signed over the forgery
+        }
+    }
+
     @Test("the checkpointer refuses to sign when an entry after the last checkpoint was tampered with")
     func refusesTamperedTail() async throws {
         try await AuditFixture.with { fixture in

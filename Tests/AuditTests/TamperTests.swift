@@ -156,7 +156,8 @@ struct CheckpointTests {
             #expect(try await fixture.checkpointer.checkpoint(tenant: fixture.tenant) == first)
 
             let newKey = try Ed25519.SigningKey.generate()
-            let rotated = AuditCheckpointer(pool: fixture.gateway, signingKey: newKey)
+            // The new key extends the old one's checkpoints because configuration still trusts it.
+            let rotated = AuditCheckpointer(pool: fixture.gateway, signingKey: newKey, trustedKeys: fixture.trustedKeys)
             try await fixture.appendSequentially(2)
             let second = try await rotated.checkpoint(tenant: fixture.tenant)
             #expect(second.seq == 5 && second.previousCheckpointHash == first.hash())
