@@ -35,13 +35,24 @@ struct HardeningCommandTests {
             #expect(try row.decode("jwt_audience", as: String.self) == "api" && row.decode("jwt_issuer", as: String.self) == "https://issuer.test")
             var forger = environment
             forger["PRIVACY_SIGNING_KEY_FILE"] = attackerKey
-            #expect(try privacyctl(["audit", "checkpoint", "--tenant", tenant], environment: forger).status == 0)
+            // A key that does not trust the last checkpoint's signer never extends it.
+            let refused = try privacyctl(["audit", "checkpoint", "--tenant", tenant], environment: forger)
+            #expect(refused.status != 0 && refused.stderr.contains("not signed by a trusted key"), "\(refused.stderr)")
+            // A forger who pins the real key (it is public) extends the chain with its own signature.
+            let realKey: String = try await admin.query(
+                "SELECT encode(public_key, 'hex') AS key FROM audit_checkpoints WHERE tenant_id = $1 ORDER BY seq LIMIT 1",
+                [UUID(uuidString: tenant)!]).first!.decode("key")
+            forger["PRIVACY_AUDIT_PUBLIC_KEYS"] = realKey
+            let forged = try privacyctl(["audit", "checkpoint", "--tenant", tenant], environment: forger)
+            #expect(forged.status == 0, "\(forged.stderr)")
 
             let live = try privacyctl(["audit", "verify", "--live", "--tenant", tenant, "--json"], environment: environment)
             #expect(live.status == 3, "\(live.stdout)\(live.stderr)")
             #expect(live.stdout.contains("unknown_key"))
             // The forger's own key is trusted only where it is pinned.
-            #expect(try privacyctl(["audit", "verify", "--live", "--tenant", tenant], environment: forger).status == 3)
+            var forgerOnly = forger
+            forgerOnly["PRIVACY_AUDIT_PUBLIC_KEYS"] = nil
+            #expect(try privacyctl(["audit", "verify", "--live", "--tenant", tenant], environment: forgerOnly).status == 3)
 
             let key = try privacyctl(["servicekey", "create", "--tenant", tenant, "--scope", "data:read", "--json"], environment: environment)
             let keyID = try #require(try json(key.stdout)["id"] as? String)
