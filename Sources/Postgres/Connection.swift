@@ -130,6 +130,7 @@ public final class Connection {
     /// are sent unnamed.
     func sendPipeline(_ statements: [Statement], timeout: Duration? = nil, shared: Bool = false) throws -> PendingPipeline {
         precondition(!statements.isEmpty, "an empty pipeline")
+        try Connection.refuseNUL(statements)
         var batch = statements
         var trim = (first: false, last: false)
         if let timeout {
@@ -388,6 +389,20 @@ public final class Connection {
     }
 
     // MARK: - Helpers
+
+    /// libpq sends a text parameter as a C string, so a NUL would end it early and the statement
+    /// would run on a shorter value than the caller gave (`eq.abc%00x` matching `abc`). Postgres
+    /// text cannot hold NUL anyway: refused here, before anything is sent, with the SQLSTATE the
+    /// server gives that byte (22021, so callers map it as the caller's error like any other).
+    static func refuseNUL(_ statements: [Statement]) throws {
+        for statement in statements {
+            for bind in statement.binds {
+                if case .text(let text) = bind.storage, text.utf8.contains(0) {
+                    throw PostgresError(.server, #"invalid byte sequence for encoding "UTF8": 0x00"#, sqlState: "22021")
+                }
+            }
+        }
+    }
 
     private static func withBinds<R>(
         _ binds: [PostgresBind],

@@ -32,6 +32,18 @@ struct ConnectionTests {
         #expect(pool.statistics.open == 0)
     }
 
+    @Test("a text parameter holding NUL is refused before anything is sent, never cut short at it")
+    func nulInTextParameter() async throws {
+        let pool = ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 1))
+        defer { pool.close() }
+        let error = await #expect(throws: PostgresError.self) {
+            try await pool.pipeline([Statement("SELECT $1::text = 'abc' AS same", ["abc\u{0}x"])])
+        }
+        #expect(error?.sqlState == "22021")
+        // The connection is untouched and still serves.
+        #expect(try await pool.query("SELECT $1::text AS t", ["abc"]).rows[0].decode("t", as: String.self) == "abc")
+    }
+
     @Test("typed values round-trip through bind parameters")
     func typedRoundTrip() async throws {
         let pool = ConnectionPool(configuration: try TestDatabase.ownerConfiguration())

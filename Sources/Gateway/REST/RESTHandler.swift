@@ -58,7 +58,7 @@ struct RESTHandler: Sendable {
 
         let results: [QueryResult]
         do {
-            results = try await pool.pipeline([Self.settings(caller)] + plan.statements + plan.transactionEnd)
+            results = try await pool.pipeline([caller.requestSettings] + plan.statements + plan.transactionEnd)
         } catch let error as PostgresError {
             if error.sqlState == RequestAuthenticator.revokedKeySQLState { throw authenticator.revoked(caller.serviceKey) }
             if let refused = plan.safeguardError(error) { throw refused }
@@ -116,11 +116,6 @@ struct RESTHandler: Sendable {
         } catch {
             throw GatewayError(.serviceUnavailable, code: "PGW503", "the audit trail is unavailable; nothing was changed")
         }
-    }
-
-    /// What PostgREST does per request, and the service key's revocation check, in one statement.
-    static func settings(_ caller: AuthenticatedRequest) -> Statement {
-        caller.requestSettings
     }
 
     static func readBody(_ request: Request) async throws -> [UInt8] {

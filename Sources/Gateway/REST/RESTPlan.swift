@@ -87,15 +87,6 @@ struct RESTPlan {
 
     // MARK: - Writes
 
-    static func containsNUL(_ value: JSONValue) -> Bool {
-        switch value {
-        case .string(let text): return text.utf8.contains(0)
-        case .array(let items): return items.contains(where: containsNUL)
-        case .object(let fields): return fields.contains { $0.key.utf8.contains(0) || containsNUL($0.value) }
-        case .null, .bool, .int, .double: return false
-        }
-    }
-
     /// The JSON body as objects, with every key a column of the table. The tenant column may be
     /// present only with the caller's own tenant; it is never written from the body.
     private func objects(_ body: [UInt8], allowArray: Bool) throws -> [[String: JSONValue]] {
@@ -105,10 +96,7 @@ struct RESTPlan {
         } catch {
             throw GatewayError(.badRequest, code: "PGRST102", "Empty or invalid json")
         }
-        // A NUL (\u0000) would end the bound C string: the row would be written cut short.
-        guard !Self.containsNUL(value) else {
-            throw GatewayError(.badRequest, code: "22P05", "unsupported Unicode escape sequence", details: "\\u0000 cannot be stored in a value")
-        }
+
         let objects: [[String: JSONValue]]
         switch value {
         case .object(let object): objects = [object]

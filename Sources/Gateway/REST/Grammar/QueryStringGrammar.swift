@@ -54,13 +54,6 @@ enum QueryStringGrammar {
             }
             position += 1
         }
-        // Postgres text cannot hold NUL, and a bound C string would end at it: `eq.abc%00x` would
-        // silently match `abc`. Refused, never truncated.
-        if bytes.contains(0) {
-            throw GatewayError(
-                .badRequest, code: "PGRST100", "failed to parse query string",
-                details: "query parameter \(index + 1) contains a NUL character (%00), which no value may hold")
-        }
         let text = String(decoding: bytes, as: UTF8.self)
         // Decoding replaces invalid sequences with U+FFFD; a changed byte count or content means invalid input.
         guard text.utf8.elementsEqual(bytes) else {
