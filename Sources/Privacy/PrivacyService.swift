@@ -104,7 +104,7 @@ public final class PrivacyService: Sendable {
                 defer {
                     // After an error the connection may still be inside a transaction; leave it idle
                     // and as its own login, whatever happened.
-                    _ = try? connection.simple("ROLLBACK")
+                    if connection.inTransaction { _ = try? connection.simple("ROLLBACK") }
                     _ = try? connection.query("SELECT set_config('role', 'none', false), set_config('request.tenant_id', '', false)")
                 }
                 return try work(connection)
