@@ -28,10 +28,10 @@ bench_cleanup() {
 }
 
 # json_field FIELD: reads a JSON document on stdin, prints one top-level field.
-json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+json_field() { "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
 # mint_jwt SECRET SUB [ROLE]: an HS256 user JWT valid for a day.
-mint_jwt() { python3 scripts/hs256_jwt.py "$1" "$2" "${3:-authenticated}" 86400; }
+mint_jwt() { "$PYTHON" scripts/hs256_jwt.py "$1" "$2" "${3:-authenticated}" 86400; }
 
 # start_gateway POOL_SIZE: serves as the privacy_gateway login on HTTP_PORT; waits until ready.
 start_gateway() {
@@ -59,5 +59,5 @@ pgbench_tps() {
 
 # ratio MEASURED REFERENCE TARGET: prints the ratio line.
 ratio() {
-    python3 -c "import sys; g, p = float(sys.argv[1]), float(sys.argv[2]); print(f'ratio: {g / p:.2f} (target >= {sys.argv[3]})')" "$1" "$2" "$3"
+    "$PYTHON" -c "import sys; g, p = float(sys.argv[1]), float(sys.argv[2]); print(f'ratio: {g / p:.2f} (target >= {sys.argv[3]})')" "$1" "$2" "$3"
 }

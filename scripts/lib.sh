@@ -4,7 +4,13 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-APT_PACKAGES=(libsodium-dev libpq-dev libssl-dev pkg-config postgresql postgresql-contrib)
+APT_PACKAGES=(libsodium-dev libpq-dev libssl-dev pkg-config postgresql postgresql-contrib python3 python3-venv)
+
+# The system's own Python (Debian's python3 package), never whichever python3 comes first on PATH:
+# small helper scripts run with it, and the test clients live in a virtual environment made from it
+# (Debian's Python refuses `pip install` outside one: "externally-managed-environment").
+PYTHON=/usr/bin/python3
+VENV_DIR="$REPO_ROOT/.venv"
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -25,6 +31,19 @@ ensure_packages() {
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -qq >/dev/null || die "apt-get update failed"
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
+}
+
+# ensure_venv: a virtual environment in .venv with Tests/python/requirements.txt installed; reused
+# while the requirements file is unchanged. Prints nothing when there is nothing to do.
+ensure_venv() {
+    local requirements="$REPO_ROOT/Tests/python/requirements.txt" stamp="$VENV_DIR/.requirements.sha256" want
+    want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+    [ -x "$VENV_DIR/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+    log "installing the Python test clients into $VENV_DIR (Tests/python/requirements.txt)"
+    [ -x "$VENV_DIR/bin/python" ] || "$PYTHON" -m venv "$VENV_DIR" || die "$PYTHON -m venv failed (Debian package python3-venv)"
+    "$VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements" >/dev/null \
+        || die "pip could not install Tests/python/requirements.txt into $VENV_DIR"
+    printf '%s\n' "$want" >"$stamp"
 }
 
 ensure_swift() {
@@ -57,7 +76,7 @@ as_pg_user() {
 }
 
 free_port() {
-    python3 - <<'PY'
+    "$PYTHON" - <<'PY'
 import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
