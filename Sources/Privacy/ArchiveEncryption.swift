@@ -1,45 +1,37 @@
 import Foundation
 import Sodium
 
-/// Encryption of an export archive with libsodium's secretstream, in 64 KiB chunks (the last one
-/// tagged final, so truncation is detected), in two layouts:
+/// Encryption of an export archive:
 ///
-/// - for the subject (a download with a passphrase, `privacyctl export --passphrase-file`): Argon2id
-///   derives the key. `PGWEXP01` · salt (16) · opslimit (u64 BE) · memlimit (u64 BE) · stream header (24) · chunks;
-/// - at rest in the gateway's export directory: the key is derived from the subject's data key
+/// - for the subject (a download with a passphrase, `privacyctl export --passphrase-file`): the age
+///   format with a passphrase (``AgeEncryption``), so the standard `age -d` opens it. Archives written
+///   before, in this module's own `PGWEXP01` layout (Argon2id + secretstream: `PGWEXP01` · salt (16) ·
+///   opslimit (u64 BE) · memlimit (u64 BE) · stream header (24) · chunks), still decrypt;
+/// - at rest in the gateway's export directory: libsodium's secretstream in 64 KiB chunks (the last one
+///   tagged final, so truncation is detected) under a key derived from the subject's data key
 ///   (``atRestKey(subjectKey:)``), so crypto-shredding it at erasure makes every copy of the file
-///   unreadable. `PGWARC01` · stream header (24) · chunks.
-///
-/// Each chunk is a u32 BE length and the sealed chunk.
+///   unreadable. `PGWARC01` · stream header (24) · chunks, each a u32 BE length and the sealed chunk.
 public enum ArchiveEncryption {
+    /// The earlier passphrase layout (decrypt only).
     static let magic = Array("PGWEXP01".utf8)
     static let atRestMagic = Array("PGWARC01".utf8)
     static let chunkSize = 1 << 16
 
+    /// The cost of a passphrase archive's key: scrypt with N = 2^`scryptLogN` (age's format).
     public struct Limits: Sendable {
-        public var opsLimit: UInt64
-        public var memLimit: Int
-        public init(opsLimit: UInt64 = Argon2id.interactiveOpsLimit, memLimit: Int = Argon2id.interactiveMemLimit) {
-            self.opsLimit = opsLimit
-            self.memLimit = memLimit
+        public var scryptLogN: Int
+        public init(scryptLogN: Int = AgeEncryption.defaultLogN) {
+            self.scryptLogN = scryptLogN
         }
-        /// The cheapest limits libsodium accepts; for tests only.
-        public static let testing = Limits(opsLimit: Argon2id.minimumOpsLimit, memLimit: Argon2id.minimumMemLimit)
+        /// Cheap enough for tests (2^10, 1 MiB); never for real archives.
+        public static let testing = Limits(scryptLogN: 10)
     }
 
-    /// Seals an archive chunk by chunk in the file format above, e.g. straight into an HTTP response.
+    /// Seals an archive chunk by chunk in the at-rest layout.
     public struct Sealer: ~Copyable {
         private var encryptor: SecretStream.Encryptor
-        /// The file's first bytes: magic, salt, limits and stream header.
+        /// The file's first bytes: magic and stream header.
         public let prefix: [UInt8]
-
-        public init(passphrase: String, limits: Limits = Limits()) throws {
-            let salt = Random.bytes(Argon2id.saltLength)
-            let key = try Argon2id.deriveKey(passphrase: passphrase, salt: salt, length: SecretStream.keyLength,
-                                             opsLimit: limits.opsLimit, memLimit: limits.memLimit)
-            encryptor = try SecretStream.Encryptor(key: key)
-            prefix = magic + salt + bigEndian(limits.opsLimit) + bigEndian(UInt64(limits.memLimit)) + encryptor.header
-        }
 
         /// The at-rest layout, under a key from ``ArchiveEncryption/atRestKey(subjectKey:)``.
         public init(atRestKey key: SecureBytes) throws {
@@ -63,9 +55,9 @@ public enum ArchiveEncryption {
         try KeyDerivation.subkey(from: subjectKey, id: 1, context: "exparchv", length: SecretStream.keyLength)
     }
 
-    /// Encrypts the file at `source` into `destination` in constant memory.
+    /// Encrypts the file at `source` into `destination` for the subject (age, passphrase), in constant memory.
     public static func encrypt(source: String, destination: String, passphrase: String, limits: Limits = Limits()) throws {
-        try encrypt(source: source, destination: destination, sealer: try Sealer(passphrase: passphrase, limits: limits))
+        try AgeEncryption.encrypt(source: source, destination: destination, passphrase: passphrase, logN: limits.scryptLogN)
     }
 
     /// Seals the file at `source` into `destination` in the at-rest layout, in constant memory.
@@ -90,16 +82,30 @@ public enum ArchiveEncryption {
         try output.sync()
     }
 
-    /// Whether the file starts like an encrypted archive.
+    /// Whether the file starts like a passphrase-encrypted archive (age, or the earlier layout).
     public static func isEncrypted(path: String) -> Bool {
         guard let handle = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? handle.close() }
-        return (try? handle.read(upToCount: magic.count)).map { Array($0) == magic } ?? false
+        let start = Array((try? handle.read(upToCount: 32)) ?? Data())
+        return AgeEncryption.isAgeFile(start) || start.starts(with: magic)
     }
 
-    /// Decrypts `source` into `destination`; a wrong passphrase, tampering or truncation is
-    /// ``PrivacyError/Code/archive`` and nothing usable is left behind.
+    /// Decrypts a passphrase-encrypted archive (age, or the earlier `PGWEXP01` layout) from `source`
+    /// into `destination`; a wrong passphrase, tampering or truncation is ``PrivacyError/Code/archive``
+    /// and nothing usable is left behind.
     public static func decrypt(source: String, destination: String, passphrase: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: source) else { throw PrivacyError(.archive, "cannot read \(source)") }
+        let start = Array((try? handle.read(upToCount: 32)) ?? Data())
+        try? handle.close()
+        if AgeEncryption.isAgeFile(start) {
+            try AgeEncryption.decrypt(source: source, destination: destination, passphrase: passphrase)
+        } else {
+            try decryptEarlierLayout(source: source, destination: destination, passphrase: passphrase)
+        }
+    }
+
+    /// The `PGWEXP01` layout, written before archives became age files.
+    static func decryptEarlierLayout(source: String, destination: String, passphrase: String) throws {
         guard let input = FileHandle(forReadingAtPath: source) else { throw PrivacyError(.archive, "cannot read \(source)") }
         defer { try? input.close() }
         func read(_ count: Int) throws -> [UInt8] {

@@ -342,7 +342,11 @@ struct ExportDecryptCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export-decrypt",
         abstract: "Decrypt a passphrase-encrypted export archive (from export --passphrase-file or a download with X-Export-Passphrase).",
-        discussion: "Example: privacyctl export-decrypt --in export.tar.enc --out export.tar --passphrase-file pass.txt")
+        discussion: """
+            The archive is an age file: the standard `age -d export.tar.age > export.tar` opens it as well (it asks
+            for the passphrase). Archives from earlier versions (PGWEXP01) still decrypt here.
+            Example: privacyctl export-decrypt --in export.tar.age --out export.tar --passphrase-file pass.txt
+            """)
     @Option(name: .customLong("in"), help: "The encrypted archive.") var input: String
     @Option(help: "Where to write the tar.") var out: String
     @Option(name: .customLong("passphrase-file"), help: "The passphrase (first line).") var passphraseFile: String

@@ -175,7 +175,7 @@ enum OpenAPIDocument {
                             query("token", ["type": "string", "pattern": "^[0-9a-f]{64}$"], required: true),
                             ["name": "X-Export-Passphrase", "in": "header",
                              "schema": ["type": "string", "minLength": 8, "maxLength": 1024, "pattern": printable],
-                             "description": "encrypts the archive on the way out (privacyctl export-decrypt opens it)"],
+                             "description": "encrypts the archive on the way out as an age file (age -d, or privacyctl export-decrypt, opens it with the passphrase)"],
                         ],
                         "responses": ["200": ["description": "application/x-tar"], "400": error, "403": error, "404": error, "410": error]],
             ],

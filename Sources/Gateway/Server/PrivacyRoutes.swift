@@ -16,7 +16,7 @@ import Sodium
 /// - `GET /v1/privacy/exports/{id}` — status and manifest; once completed, a fresh single-use download link.
 /// - `GET /v1/privacy/exports/{id}/download?token=…` — the archive, once, before the link expires
 ///   (then it is removed; 410 afterwards); with an `X-Export-Passphrase` header it is encrypted on
-///   the way out (``ArchiveEncryption``).
+///   the way out as an age file (``AgeEncryption``), which the standard `age -d` opens.
 /// - `POST /v1/privacy/deletions` — the dry-run plan (`awaiting_confirmation`).
 /// - `POST /v1/privacy/deletions/{id}/confirm|cancel`, `GET /v1/privacy/deletions/{id}`.
 /// - `POST /v1/privacy/{exports|deletions}/{id}/extend` — `{"months": 1|2, "reason": "…"}`, once.
@@ -87,23 +87,21 @@ struct PrivacyRoutes: Sendable {
             // decrypted chunk by chunk on the way out, and this is its only download.
             let reader = download.reader
             var headers = HTTPFields()
-            headers[.contentDisposition] = "attachment; filename=\"export-\(id.lowercasedString).tar\(passphrase == nil ? "" : ".enc")\""
+            headers[.contentDisposition] = "attachment; filename=\"export-\(id.lowercasedString).tar\(passphrase == nil ? "" : ".age")\""
             if let passphrase {
-                // Encrypted for the subject on the way out (Argon2id + secretstream); `privacyctl export-decrypt` opens it.
+                // Encrypted for the subject on the way out, as an age file: `age -d` opens it (as does
+                // `privacyctl export-decrypt`).
                 headers[.contentType] = "application/octet-stream"
-                let limits = service.configuration.encryptionLimits
+                let logN = service.configuration.encryptionLimits.scryptLogN
                 return Response(status: .ok, headers: headers, body: ResponseBody { writer in
                     defer { reader.close() }
-                    var sealer = try ArchiveEncryption.Sealer(passphrase: passphrase, limits: limits)
+                    var sealer = try AgeEncryption.Sealer(passphrase: passphrase, logN: logN)
                     try await writer.write(ByteBuffer(bytes: sealer.prefix))
-                    var chunk = try reader.next() ?? []
-                    while true {
-                        let next = try reader.next() ?? []
-                        let framed = chunk.withUnsafeBytes { sealer.seal($0, final: next.isEmpty) }
-                        try await writer.write(ByteBuffer(bytes: framed))
-                        if next.isEmpty { break }
-                        chunk = next
+                    while let chunk = try reader.next() {
+                        let sealed = sealer.write(chunk)
+                        if !sealed.isEmpty { try await writer.write(ByteBuffer(bytes: sealed)) }
                     }
+                    try await writer.write(ByteBuffer(bytes: sealer.finish()))
                     try await writer.finish(nil)
                 })
             }
