@@ -52,7 +52,7 @@ public struct PrivacyProgress: Sendable {
 
 extension PrivacyService {
     /// Streams every row of the subject, table by table, into a ustar archive at `path` (a CSV
-    /// and a JSON file per table, then `manifest.json`), in one consistent snapshot and constant
+    /// and a JSON file per table, then `manifest.json` and `index.html`, the page to open first), in one consistent snapshot and constant
     /// memory. The archive appears at `path` only when complete (written beside it, then
     /// renamed); with a passphrase it is encrypted (``ArchiveEncryption``); with `sealedAtRestWith`
     /// it is sealed in the at-rest layout under that key instead.
@@ -131,6 +131,9 @@ extension PrivacyService {
                     encrypted: passphrase != nil)
                 try tar.begin("manifest.json")
                 try tar.write(try Self.canonicalJSON(manifest))
+                try tar.end()
+                try tar.begin("index.html")
+                try tar.write(Array(ExportIndex.html(manifest).utf8))
                 try tar.end()
                 try tar.finish()
                 return manifest

@@ -32,6 +32,11 @@ struct DataSubjectRequestTests {
             let manifestBytes = try #require(files["manifest.json"])
             let stored = try JSONDecoder().decode(ExportManifest.self, from: Data(manifestBytes))
             #expect(stored == manifest)
+            // index.html: the page a person opens first lists every table with its rows and links every file.
+            let index = String(decoding: try #require(files["index.html"]), as: UTF8.self)
+            for file in manifest.files { #expect(index.contains("href=\"\(file.name)\""), "\(file.name)") }
+            for (table, rows) in manifest.rowsByTable { #expect(index.contains("<td>\(table)</td><td class=\"n\">\(rows)</td>"), "\(table)") }
+            #expect(!index.contains("<script") && !index.contains("http:") && !index.contains("https:"))
             #expect(manifest.subject == user.uuidString.lowercased())
             #expect(manifest.tenant == tenant.uuidString.lowercased())
             #expect(manifest.policyVersion.hasPrefix("sha256:"))

@@ -1,4 +1,5 @@
 import Foundation
+import Privacy
 
 extension ReportRenderer {
     /// One self-contained HTML file: inline CSS, inline SVG charts, no scripts, no fonts to fetch.
@@ -8,7 +9,7 @@ extension ReportRenderer {
         func add(_ html: String) { body += html + "\n" }
         func table(_ header: [String], _ rows: [[String]], numeric: Set<Int> = []) -> String {
             var html = "<table><thead><tr>"
-            for (index, title) in header.enumerated() { html += "<th\(numeric.contains(index) ? " class=\"num\"" : "")>\(escape(title))</th>" }
+            for (index, title) in header.enumerated() { html += "<th\(numeric.contains(index) ? " class=\"num\"" : "")>\(HTMLText.escape(title))</th>" }
             html += "</tr></thead><tbody>"
             for row in rows {
                 html += "<tr>"
@@ -17,8 +18,8 @@ extension ReportRenderer {
             }
             return html + "</tbody></table>"
         }
-        func code(_ text: String) -> String { "<code>\(escape(text))</code>" }
-        func e(_ text: String?) -> String { escape(text ?? "–") }
+        func code(_ text: String) -> String { "<code>\(HTMLText.escape(text))</code>" }
+        func e(_ text: String?) -> String { HTMLText.escape(text ?? "–") }
 
         let requests = report.requests, totals = requests.totals
         let secrets = report.secrets, policy = report.policy, integrity = report.integrity, consents = report.consents
@@ -32,13 +33,13 @@ extension ReportRenderer {
         } else {
             for alert in report.alerts {
                 add("<div class=\"alert \(alert.severity.rawValue)\"><strong>\(alert.severity == .critical ? "CRITICAL" : "Warning")</strong> · "
-                    + "\(escape(alert.section)) — \(escape(alert.message))</div>")
+                    + "\(HTMLText.escape(alert.section)) — \(HTMLText.escape(alert.message))</div>")
             }
         }
 
         // Summary tiles
         func tile(_ label: String, _ value: String, _ state: String = "") -> String {
-            "<div class=\"tile \(state)\"><div class=\"value\">\(value)</div><div class=\"label\">\(escape(label))</div></div>"
+            "<div class=\"tile \(state)\"><div class=\"value\">\(value)</div><div class=\"label\">\(HTMLText.escape(label))</div></div>"
         }
         add("<section class=\"tiles\">"
             + tile("audit chain", integrity.valid ? "verified" : "FAILED", integrity.valid ? "good" : "bad")
@@ -51,7 +52,7 @@ extension ReportRenderer {
             + "</section>")
 
         // 1. Requests
-        add("<section><h2>1. Data-subject requests</h2><p class=\"note\">\(escape(requests.deadlineRule))</p>")
+        add("<section><h2>1. Data-subject requests</h2><p class=\"note\">\(HTMLText.escape(requests.deadlineRule))</p>")
         add(table(
             ["Received", "Completed", "On time", "Late", "Open", "Overdue", "Extended", "Denied / canceled / failed", "Median", "Max"],
             [["\(totals.received)", "\(totals.completed)", "\(totals.completedOnTime)", "\(totals.completedLate)", "\(totals.open)",
@@ -88,13 +89,13 @@ extension ReportRenderer {
             let verdict = erasure.verification == "passed" ? "good" : erasure.verification == "failed" ? "bad" : "warn"
             add("<div class=\"card\"><p><strong>Request \(code(shortID(erasure.requestId)))</strong> · \(e(erasure.status)) · completed \(e(shortTime(erasure.completedAt)))"
                 + " · verification <span class=\"\(verdict)\">\(e(erasure.verification))</span>"
-                + (erasure.verificationDetail.map { " (\(escape($0)))" } ?? "")
+                + (erasure.verificationDetail.map { " (\(HTMLText.escape($0)))" } ?? "")
                 + " · " + (erasure.hasCertificate ? ReportRenderer.signatureText(erasure, html: true) : "<span class=\"warn\">no certificate</span>")
                 + (erasure.auditHead.map { " · audit head \(code($0))" } ?? "") + "</p>")
-            if let note = erasure.note { add("<p class=\"note\">\(escape(note))</p>") }
+            if let note = erasure.note { add("<p class=\"note\">\(HTMLText.escape(note))</p>") }
             if !erasure.tables.isEmpty {
                 add(table(["Table", "Strategy", "Rows", "Ground"], erasure.tables.map {
-                    [code($0.table), e($0.strategy), $0.rows.map(String.init) ?? "–", escape($0.ground ?? "")]
+                    [code($0.table), e($0.strategy), $0.rows.map(String.init) ?? "–", HTMLText.escape($0.ground ?? "")]
                 } + [["<strong>Total</strong>", "", "<strong>\(erasure.totalRows)</strong>", ""]], numeric: [2]))
             }
             add("</div>")
@@ -110,7 +111,7 @@ extension ReportRenderer {
         add("<section><h2>3. Secrets</h2><p>\(secrets.totals.total) accesses: \(secrets.totals.success) succeeded, "
             + "<span class=\"\(secrets.totals.denied > 0 ? "warn" : "")\">\(secrets.totals.denied) denied</span>, \(secrets.totals.failure) failed."
             + (secrets.namesResolved ? "" : " <span class=\"note\">Services are shown as audit pseudonyms: the report was made without the root key.</span>") + "</p>")
-        add("<figure>" + accessChart(secrets.timeline) + "<figcaption>Secret accesses per \(escape(secrets.timeline.bucket)): succeeded, denied, failed.</figcaption></figure>")
+        add("<figure>" + accessChart(secrets.timeline) + "<figcaption>Secret accesses per \(HTMLText.escape(secrets.timeline.bucket)): succeeded, denied, failed.</figcaption></figure>")
         let counts: ([AccessCount], String) -> String = { rows, title in
             table([title, "Total", "Success", "Denied", "Failed"], rows.map {
                 [code(shortPseudonym($0.name)), "\($0.total)", "\($0.success)", $0.denied > 0 ? "<span class=\"warn\">\($0.denied)</span>" : "0", "\($0.failure)"]
@@ -135,8 +136,8 @@ extension ReportRenderer {
             }, numeric: [4, 5]))
         var keyLine = "Last rotation: "
         if let rotation = secrets.keys.lastRotation {
-            keyLine += escape(shortTime(rotation.at)) + (rotation.fromVersion.map { " v\($0)" } ?? "") + (rotation.toVersion.map { " → v\($0)" } ?? "")
-                + " <span class=\"note\">(\(escape(rotation.source)))</span>"
+            keyLine += HTMLText.escape(shortTime(rotation.at)) + (rotation.fromVersion.map { " v\($0)" } ?? "") + (rotation.toVersion.map { " → v\($0)" } ?? "")
+                + " <span class=\"note\">(\(HTMLText.escape(rotation.source)))</span>"
         } else {
             keyLine += "never"
         }
@@ -174,12 +175,12 @@ extension ReportRenderer {
             : "<p class=\"verdict bad\">Chain verification FAILED (\(integrity.failures.count) failure\(integrity.failures.count == 1 ? "" : "s")).</p>")
         add(table(["Entries", "Seq range", "Checkpoints", "Last checkpoint", "Not yet checkpointed", "Keys"], [[
             "\(integrity.entriesChecked)", integrity.firstSeq.map { "\($0)…\(integrity.lastSeq ?? $0)" } ?? "–", "\(integrity.checkpoints)",
-            integrity.lastCheckpointSeq.map { "seq \($0), \(escape(shortTime(integrity.lastCheckpointAt)))" } ?? "<span class=\"warn\">none</span>",
+            integrity.lastCheckpointSeq.map { "seq \($0), \(HTMLText.escape(shortTime(integrity.lastCheckpointAt)))" } ?? "<span class=\"warn\">none</span>",
             "\(integrity.entriesNotCheckpointed)", integrity.trustedKeysPinned ? "pinned" : "stored keys trusted",
         ]], numeric: [0, 2, 4]))
         if !integrity.failures.isEmpty {
             add(table(["Failure", "Seq", "Detail"], integrity.failures.map {
-                ["<span class=\"bad\">\(escape($0.kind))</span>", $0.seq.map(String.init) ?? "–", e($0.detail)]
+                ["<span class=\"bad\">\(HTMLText.escape($0.kind))</span>", $0.seq.map(String.init) ?? "–", e($0.detail)]
             }))
         }
         if !integrity.signingKeys.isEmpty {
@@ -206,7 +207,7 @@ extension ReportRenderer {
             <head>
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>Compliance report · \(escape(report.tenantId))</title>
+            <title>Compliance report · \(HTMLText.escape(report.tenantId))</title>
             <style>\(css)</style>
             </head>
             <body>
@@ -250,22 +251,6 @@ extension ReportRenderer {
         @media print { body { margin: 0; max-width: none; } .alert, .tile, svg { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
         """
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
-
     // MARK: - Charts
 
     /// One group per month: received (grey), completed on time (green) + late (amber) stacked,
@@ -297,11 +282,11 @@ extension ReportRenderer {
         let width = 960.0, height = 240.0, left = 40.0, right = 10.0, top = 28.0, bottom = 36.0
         let plotWidth = width - left - right, plotHeight = height - top - bottom
         let scaleMax = Double(niceCeiling(maximum))
-        var svg = "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(escape(title))\">"
+        var svg = "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(HTMLText.escape(title))\">"
         // Legend
         var x = left
         for (name, color) in legend {
-            svg += "<rect x=\"\(f(x))\" y=\"6\" width=\"10\" height=\"10\" fill=\"\(color)\"/><text x=\"\(f(x + 14))\" y=\"15\" font-size=\"11\" fill=\"#374151\">\(escape(name))</text>"
+            svg += "<rect x=\"\(f(x))\" y=\"6\" width=\"10\" height=\"10\" fill=\"\(color)\"/><text x=\"\(f(x + 14))\" y=\"15\" font-size=\"11\" fill=\"#374151\">\(HTMLText.escape(name))</text>"
             x += 14 + Double(name.count) * 6.5 + 16
         }
         // Grid
@@ -336,7 +321,7 @@ extension ReportRenderer {
                 barX += barWidth
             }
             if index % labelEvery == 0 {
-                svg += "<text x=\"\(f(left + slot * (Double(index) + 0.5)))\" y=\"\(f(height - bottom + 16))\" font-size=\"10\" fill=\"#374151\" text-anchor=\"middle\">\(escape(group.0))</text>"
+                svg += "<text x=\"\(f(left + slot * (Double(index) + 0.5)))\" y=\"\(f(height - bottom + 16))\" font-size=\"10\" fill=\"#374151\" text-anchor=\"middle\">\(HTMLText.escape(group.0))</text>"
             }
         }
         svg += "<line x1=\"\(f(left))\" y1=\"\(f(top + plotHeight))\" x2=\"\(f(width - right))\" y2=\"\(f(top + plotHeight))\" stroke=\"#9ca3af\"/>"
