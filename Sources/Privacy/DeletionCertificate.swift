@@ -1,12 +1,9 @@
 import Foundation
 import Sodium
 
-/// Proof of an erasure (DESIGN.md §9), signed with the Ed25519 key of `PRIVACY_SIGNING_KEY_FILE`.
-///
-/// The signature covers ``signingMessage()``: the certificate as JSON with sorted keys and without
-/// `signature`, so a verifier re-encodes what it received (e.g. from the `certificate` jsonb
-/// column, whose key order differs) and checks the same bytes.
-public struct DeletionCertificate: Codable, Sendable, Equatable {
+/// Proof of an erasure (DESIGN.md §9), signed with the Ed25519 key of `PRIVACY_SIGNING_KEY_FILE`
+/// (``SignedDocument``).
+public struct DeletionCertificate: SignedDocument, Sendable, Equatable {
     public struct Table: Codable, Sendable, Equatable {
         public let table: String
         /// delete | anonymize | retain
@@ -65,28 +62,6 @@ public struct DeletionCertificate: Codable, Sendable, Equatable {
         case keyID = "key_id"
         case publicKey = "public_key"
         case archivesRemoved = "archives_removed"
-    }
-
-    /// The signed bytes.
-    public func signingMessage() throws -> [UInt8] {
-        var unsigned = self
-        unsigned.signature = nil
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(unsigned))
-    }
-
-    public func signed(with key: Ed25519.SigningKey) throws -> DeletionCertificate {
-        var copy = self
-        copy.signature = Hex.encode(key.sign(try signingMessage()))
-        return copy
-    }
-
-    /// Whether the signature is valid under `publicKey` (the verifier's own copy of the key, not
-    /// the one the certificate names) and the certificate names that key.
-    public func verify(publicKey: [UInt8]) -> Bool {
-        guard let signature, let bytes = Hex.decode(signature), let message = try? signingMessage() else { return false }
-        return self.publicKey == Hex.encode(publicKey) && Ed25519.isValidSignature(bytes, for: message, publicKey: publicKey)
     }
 
     public static func decode(json: String) throws -> DeletionCertificate {

@@ -1,6 +1,7 @@
 import Audit
 import Foundation
 import Postgres
+import Sodium
 
 /// A subject's consents and retention (`user_privacy_settings`).
 public struct PrivacySettings: Codable, Sendable, Equatable {
@@ -80,14 +81,17 @@ extension PrivacyService {
 
     /// Applies `update` and records what changed — `privacy.settings_updated` with every changed
     /// field's old and new value, the client's IP and user agent — in the same transaction. The
-    /// audit trail is the settings' history. Nothing changed: nothing written.
+    /// audit trail is the settings' history. Nothing changed: nothing written, no receipt.
+    /// With a signing key, a change comes with a signed ``ConsentReceipt`` for the subject.
     public func updateSettings(
         tenant: UUID, subject: UUID, _ update: PrivacySettingsUpdate, actor: PrivacyActor
-    ) async throws -> PrivacySettings {
+    ) async throws -> (settings: PrivacySettings, receipt: ConsentReceipt?) {
         if let days = update.dataRetentionDays, !PrivacySettingsUpdate.retentionDays.contains(days) {
             throw PrivacyError(.invalidInput, "data_retention_days must be from 1 to 36500")
         }
         let audit = self.audit
+        let signingKey = self.signingKey
+        let policyVersion = configuration.policyVersion
         return try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
                 try connection.query(
@@ -109,18 +113,45 @@ extension PrivacyService {
                 note("analytics_consent", .bool(before.analyticsConsent), .bool(after.analyticsConsent))
                 note("third_party_consent", .bool(before.thirdPartyConsent), .bool(after.thirdPartyConsent))
                 note("data_retention_days", .int(Int64(before.dataRetentionDays)), .int(Int64(after.dataRetentionDays)))
-                guard !changed.isEmpty else { return before }
+                guard !changed.isEmpty else { return (before, nil) }
                 let row = try connection.query("""
                     UPDATE public.user_privacy_settings
                     SET data_processing_consent = $3, marketing_consent = $4, analytics_consent = $5, third_party_consent = $6, data_retention_days = $7
                     WHERE tenant_id = $1 AND user_id = $2 RETURNING \(Self.settingsColumns)
                     """, [tenant, subject, after.dataProcessingConsent, after.marketingConsent, after.analyticsConsent,
                           after.thirdPartyConsent, after.dataRetentionDays]).first!
-                _ = try audit.append(in: connection, tenant: tenant, actor.event(
+                let entry = try audit.append(in: connection, tenant: tenant, actor.event(
                     "privacy.settings_updated", target: subject.lowercasedString,
                     details: ["user_id": .string(subject.lowercasedString), "changed": .object(changed)]))
-                return try Self.settings(row)
+                let settings = try Self.settings(row)
+                guard let signingKey else { return (settings, nil) }
+                let receipt = try ConsentReceipt(
+                    tenant: tenant.lowercasedString, subject: subject.lowercasedString, issuedAt: entry.at,
+                    policyVersion: policyVersion, settings: settings, previous: before, changed: changed.keys.sorted(),
+                    collection: .init(actor: actor.actor, ip: actor.ip, userAgent: actor.userAgent, requestID: actor.requestID),
+                    auditEntry: .init(seq: entry.seq, hash: Hex.encode(entry.hash)),
+                    keyID: Hex.encode(SHA256.hash(signingKey.publicKey)), publicKey: Hex.encode(signingKey.publicKey)
+                ).signed(with: signingKey)
+                return (settings, receipt)
             }
+        }
+    }
+
+    /// The subject's consent changes, oldest first, from the audit trail (`privacy.settings_updated`
+    /// entries about them): at most `limit`, after `afterSeq`.
+    public func settingsHistory(tenant: UUID, subject: UUID, afterSeq: Int64 = 0, limit: Int = 100) async throws -> [ConsentChange] {
+        let rows = try await run(tenant: tenant) { connection in
+            try connection.query("""
+                SELECT seq, \(PrivacyRequest.timestamp("at")), actor, host(ip) AS ip, user_agent, (details->'changed')::text AS changed
+                FROM public.audit_events
+                WHERE tenant_id = $1 AND action = 'privacy.settings_updated' AND outcome = 'success' AND target = $2 AND seq > $3
+                ORDER BY seq LIMIT $4
+                """, [tenant, subject.lowercasedString, afterSeq, limit]).rows
+        }
+        return try rows.map { row in
+            let changed = try JSONDecoder().decode([String: AuditValue].self, from: Data(try row.decode("changed", as: String.self).utf8))
+            return ConsentChange(seq: try row.decode("seq"), at: try row.decode("at"), actor: try row.decodeIfPresent("actor") ?? "unknown",
+                                 ip: try row.decodeIfPresent("ip"), userAgent: try row.decodeIfPresent("user_agent"), changed: changed)
         }
     }
 }

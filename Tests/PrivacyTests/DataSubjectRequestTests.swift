@@ -298,7 +298,7 @@ struct DataSubjectRequestTests {
             #expect(try await fixture.service.settings(tenant: tenant, subject: user) == .defaults)
             let actor = PrivacyActor("user:\(user.uuidString.lowercased())", ip: "203.0.113.9", userAgent: "tests/1.0")
             let updated = try await fixture.service.updateSettings(
-                tenant: tenant, subject: user, PrivacySettingsUpdate(marketingConsent: true, dataRetentionDays: 365), actor: actor)
+                tenant: tenant, subject: user, PrivacySettingsUpdate(marketingConsent: true, dataRetentionDays: 365), actor: actor).settings
             #expect(updated.marketingConsent && updated.dataRetentionDays == 365 && !updated.analyticsConsent)
             _ = try await fixture.service.updateSettings(tenant: tenant, subject: user, PrivacySettingsUpdate(marketingConsent: true), actor: actor)
             await #expect(throws: PrivacyError.self) {

@@ -160,8 +160,15 @@ enum OpenAPIDocument {
             ],
             "/v1/privacy/settings": [
                 "get": operation("The subject's consents and data_retention_days", scope: "privacy:export", ["200": json]),
-                "put": operation("Change consents (audited with ip and user agent, old and new values); absent fields keep their value",
+                "put": operation("Change consents (audited with ip and user agent, old and new values); absent fields keep their value. "
+                                 + "A change is answered with `receipt`, a consent receipt signed with the gateway's Ed25519 key",
                                  scope: "privacy:export", ["200": json], body: settingsBody),
+            ],
+            "/v1/privacy/settings/history": [
+                "get": operation("The subject's consent changes, oldest first, from the audit trail", scope: "privacy:export", ["200": json],
+                                 parameters: [query("after", ["type": "integer", "minimum": 0, "maximum": Int64.max, "default": 0],
+                                                    "the next page starts after this seq"),
+                                              query("limit", ["type": "integer", "minimum": 1, "maximum": 1000, "default": 100])]),
             ],
             "/v1/privacy/exports": ["post": operation("File an export request for the subject", scope: "privacy:export", ["202": json, "409": error])],
             "/v1/privacy/exports/{id}": [
@@ -170,7 +177,7 @@ enum OpenAPIDocument {
             ],
             "/v1/privacy/exports/{id}/download": [
                 "parameters": [request],
-                "get": ["summary": "The archive (tar: CSV + JSON per table, manifest); the token works once, before it expires, and the archive is removed once downloaded",
+                "get": ["summary": "The archive (tar: CSV + JSON per table, manifest, index.html); the token works once, before it expires, and the archive is removed once downloaded",
                         "parameters": [
                             query("token", ["type": "string", "pattern": "^[0-9a-f]{64}$"], required: true),
                             ["name": "X-Export-Passphrase", "in": "header",

@@ -11,7 +11,9 @@ import Sodium
 /// `privacy:erase` (deletions). Without a JWT, a service key reads and moves any request of its
 /// tenant by id (the controller's back office) but files none.
 ///
-/// - `GET|PUT /v1/privacy/settings` — consents and `data_retention_days`; changes audited with ip and user agent.
+/// - `GET|PUT /v1/privacy/settings` — consents and `data_retention_days`; changes audited with ip and user agent,
+///   and answered with a signed consent receipt (``ConsentReceipt``).
+/// - `GET /v1/privacy/settings/history?after=&limit=` — the subject's consent changes, from the audit trail.
 /// - `POST /v1/privacy/exports` — files an export (202); a worker builds the archive.
 /// - `GET /v1/privacy/exports/{id}` — status and manifest; once completed, a fresh single-use download link.
 /// - `GET /v1/privacy/exports/{id}/download?token=…` — the archive, once, before the link expires
@@ -20,6 +22,21 @@ import Sodium
 /// - `POST /v1/privacy/deletions` — the dry-run plan (`awaiting_confirmation`).
 /// - `POST /v1/privacy/deletions/{id}/confirm|cancel`, `GET /v1/privacy/deletions/{id}`.
 /// - `POST /v1/privacy/{exports|deletions}/{id}/extend` — `{"months": 1|2, "reason": "…"}`, once.
+/// The settings with, when they changed and a signing key is configured, the subject's signed
+/// consent receipt under `receipt`.
+struct SettingsResponse: Encodable {
+    let settings: PrivacySettings
+    let receipt: ConsentReceipt?
+
+    enum Key: String, CodingKey { case receipt }
+
+    func encode(to encoder: any Encoder) throws {
+        try settings.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encodeIfPresent(receipt, forKey: .receipt)
+    }
+}
+
 struct PrivacyRoutes: Sendable {
     let privacy: PrivacyService?
     let authenticator: RequestAuthenticator
@@ -34,10 +51,21 @@ struct PrivacyRoutes: Sendable {
             let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: true)
             let update: PrivacySettingsUpdate = try await Self.body(
                 request, fields: PrivacySettingsUpdate.fields, expected: "an object of consents (booleans) and data_retention_days (days)")
-            let settings = try await Self.mapped {
+            let (settings, receipt) = try await Self.mapped {
                 try await service.updateSettings(tenant: caller.tenantID, subject: subject!, update, actor: actor(caller, request, context))
             }
-            return try GatewayApplication.jsonResponse(.ok, settings)
+            return try GatewayApplication.jsonResponse(.ok, SettingsResponse(settings: settings, receipt: receipt))
+        }
+        router.get("/v1/privacy/settings/history") { request, context in
+            let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: true)
+            let query = request.uri.queryParameters
+            let after = try GatewayApplication.queryInteger(query["after"].map(String.init), name: "after", in: 0...Int(Int64.max)) ?? 0
+            let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit", in: 1...1000) ?? 100
+            let history = try await Self.mapped {
+                try await service.settingsHistory(tenant: caller.tenantID, subject: subject!, afterSeq: Int64(after), limit: limit)
+            }
+            struct Body: Encodable { let history: [ConsentChange] }
+            return try GatewayApplication.jsonResponse(.ok, Body(history: history))
         }
         router.post("/v1/privacy/exports") { request, context in
             let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: true)

@@ -103,6 +103,58 @@ struct PrivacyRouteTests {
         }
     }
 
+    @Test("a consent change gives the subject a signed receipt that verifies with the public key only and fails when edited; the history lists only their own changes")
+    func consentReceipts() async throws {
+        try await PrivacyRouteFixture.run { f in
+            let put = try await f.request(.put, "/v1/privacy/settings", as: f.acme, f.alice, body: #"{"marketing_consent": true, "data_retention_days": 90}"#)
+            #expect(put.status == .ok)
+            let body = try f.object(put.body)
+            #expect(body["marketing_consent"] as? Bool == true)
+            let receiptObject = try #require(body["receipt"] as? [String: Any])
+            let receipt = try JSONDecoder().decode(ConsentReceipt.self, from: try JSONSerialization.data(withJSONObject: receiptObject))
+            #expect(receipt.verify(publicKey: f.signingKey.publicKey))
+            #expect(!receipt.verify(publicKey: try Ed25519.SigningKey.generate().publicKey))
+            #expect(receipt.subject == f.alice.uuidString.lowercased() && receipt.tenant == f.acme.id.uuidString.lowercased())
+            #expect(receipt.changed == ["data_retention_days", "marketing_consent"])
+            #expect(receipt.previous.marketingConsent == false && receipt.settings.marketingConsent == true && receipt.settings.dataRetentionDays == 90)
+            #expect(receipt.collection.userAgent == "route-tests/1.0" && receipt.collection.actor == "user:" + f.alice.uuidString.lowercased())
+            #expect(receipt.policyVersion.hasPrefix("sha256:"))
+            // The receipt names the audit entry that recorded the change.
+            let recorded = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.settings_updated")
+            #expect(recorded.last?.seq == receipt.auditEntry.seq && recorded.last.map { Hex.encode($0.hash) } == receipt.auditEntry.hash)
+            // Edited after signing: a withdrawn consent claimed as given no longer verifies.
+            var edited = receiptObject
+            var settings = try #require(edited["settings"] as? [String: Any])
+            settings["marketing_consent"] = false
+            edited["settings"] = settings
+            let forged = try JSONDecoder().decode(ConsentReceipt.self, from: try JSONSerialization.data(withJSONObject: edited))
+            #expect(!forged.verify(publicKey: f.signingKey.publicKey))
+
+            // Nothing changed: no receipt (and no audit entry).
+            let same = try await f.request(.put, "/v1/privacy/settings", as: f.acme, f.alice, body: #"{"marketing_consent": true}"#)
+            let sameBody = try f.object(same.body)
+            #expect(same.status == .ok && sameBody["receipt"] == nil)
+
+            try await f.request(.put, "/v1/privacy/settings", as: f.acme, f.bob, body: #"{"analytics_consent": true}"#)
+            try await f.request(.put, "/v1/privacy/settings", as: f.acme, f.alice, body: #"{"marketing_consent": false}"#)
+            let history = try await f.request(.get, "/v1/privacy/settings/history", as: f.acme, f.alice)
+            #expect(history.status == .ok)
+            let changes = try #require(try f.object(history.body)["history"] as? [[String: Any]])
+            #expect(changes.count == 2)
+            #expect(changes.allSatisfy { ($0["changed"] as? [String: Any])?["analytics_consent"] == nil }, "bob's change is not alice's history")
+            #expect(((changes[1]["changed"] as? [String: Any])?["marketing_consent"] as? [String: Any])?["to"] as? Bool == false)
+            #expect(changes[0]["user_agent"] as? String == "route-tests/1.0")
+            let firstSeq = try #require(changes[0]["seq"] as? Int)
+            let page = try f.object(try await f.request(.get, "/v1/privacy/settings/history?limit=1&after=\(firstSeq)", as: f.acme, f.alice).body)
+            #expect((page["history"] as? [[String: Any]])?.map { $0["seq"] as? Int } == [changes[1]["seq"] as? Int])
+
+            #expect(try await f.request(.get, "/v1/privacy/settings/history?limit=0", as: f.acme, f.alice).status == .badRequest)
+            #expect(try await f.request(.get, "/v1/privacy/settings/history?after=-1", as: f.acme, f.alice).status == .badRequest)
+            #expect(try await f.request(.get, "/v1/privacy/settings/history", as: f.acme, nil).status == .unauthorized)
+            #expect(try await f.request(.get, "/v1/privacy/settings/history", as: f.dataOnly, f.alice).status == .forbidden)
+        }
+    }
+
     /// Files an export for `user` and lets the gateway's worker build it; the status document once completed.
     private func completedExport(_ f: PrivacyRouteFixture, _ user: UUID) async throws -> (id: String, document: [String: Any]) {
         let filed = try await f.request(.post, "/v1/privacy/exports", as: f.acme, user)
