@@ -3,6 +3,7 @@ and privacyctl export-decrypt opens a file the age tool encrypted: the archive f
 not ours. Drives a running gateway (conftest) and the real `age` binary through a terminal, since
 age reads passphrases only from one.
 """
+import io
 import json
 import os
 import pty
@@ -10,8 +11,10 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
+import zipfile
 
 from conftest import BIN, jwt
 
@@ -49,9 +52,8 @@ def with_terminal(argv, answers):
     return os.waitstatus_to_exitcode(status), transcript.decode(errors="replace")
 
 
-def test_a_downloaded_export_opens_with_age_and_the_passphrase_only(gateway):
-    tenant = gateway.tenants["acme"]
-    subject = str(uuid.uuid4())
+def download_link(gateway, tenant, subject):
+    """Files an export for the subject and waits for the gateway's worker; its single-use link."""
     token = jwt(tenant["secret"], subject)
     status, body = call(gateway, "POST", "/v1/privacy/exports", tenant["all_scopes_apikey"], token)
     assert status == 202
@@ -65,7 +67,12 @@ def test_a_downloaded_export_opens_with_age_and_the_passphrase_only(gateway):
         assert document["request"]["status"] not in ("failed", "denied"), document
         assert time.monotonic() < deadline, f"the export did not complete: {document}"
         time.sleep(0.5)
-    status, archive = call(gateway, "GET", document["download"]["url"], tenant["all_scopes_apikey"],
+    return document["download"]["url"]
+
+
+def test_a_downloaded_export_opens_with_age_and_the_passphrase_only(gateway):
+    tenant = gateway.tenants["acme"]
+    status, archive = call(gateway, "GET", download_link(gateway, tenant, str(uuid.uuid4())), tenant["all_scopes_apikey"],
                            headers={"X-Export-Passphrase": "correct horse battery"})
     assert status == 200
     assert archive.startswith(b"age-encryption.org/v1\n-> scrypt ")
@@ -82,6 +89,36 @@ def test_a_downloaded_export_opens_with_age_and_the_passphrase_only(gateway):
             assert "manifest.json" in names
             manifest = json.load(tar.extractfile("manifest.json"))
             assert manifest["files"], manifest
+
+
+def test_an_export_downloaded_as_zip_opens_with_standard_zip_readers(gateway):
+    tenant = gateway.tenants["acme"]
+    status, archive = call(gateway, "GET", download_link(gateway, tenant, str(uuid.uuid4())) + "&format=zip", tenant["all_scopes_apikey"])
+    assert status == 200
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "export.zip")
+        open(path, "wb").write(archive)
+        with zipfile.ZipFile(path) as archive_file:
+            assert archive_file.testzip() is None  # every entry's CRC-32 checks
+            names = archive_file.namelist()
+            assert "manifest.json" in names and "index.html" in names
+            manifest = json.loads(archive_file.read("manifest.json"))
+            for entry in manifest["files"]:
+                assert archive_file.getinfo(entry["name"]).file_size == entry["bytes"]
+        tested = subprocess.run(["unzip", "-t", path], capture_output=True, text=True)
+        assert tested.returncode == 0 and "No errors detected" in tested.stdout, tested.stdout + tested.stderr
+
+
+def test_an_unknown_download_format_is_refused_without_spending_the_link(gateway):
+    tenant = gateway.tenants["acme"]
+    link = download_link(gateway, tenant, str(uuid.uuid4()))
+    try:
+        call(gateway, "GET", link + "&format=rar", tenant["all_scopes_apikey"])
+        raise AssertionError("format=rar was accepted")
+    except urllib.error.HTTPError as error:
+        assert error.code == 400 and b"format must be tar or zip" in error.read()
+    status, archive = call(gateway, "GET", link, tenant["all_scopes_apikey"])
+    assert status == 200 and tarfile.is_tarfile(io.BytesIO(archive))
 
 
 def test_export_decrypt_opens_a_file_the_age_tool_encrypted():

@@ -180,11 +180,13 @@ enum OpenAPIDocument {
                 "get": ["summary": "The archive (tar: CSV + JSON per table, manifest, index.html); the token works once, before it expires, and the archive is removed once downloaded",
                         "parameters": [
                             query("token", ["type": "string", "pattern": "^[0-9a-f]{64}$"], required: true),
+                            query("format", ["type": "string", "enum": ["tar", "zip"], "default": "tar"],
+                                  "zip re-packs the archive as ZIP (stored entries) for computers without tar"),
                             ["name": "X-Export-Passphrase", "in": "header",
                              "schema": ["type": "string", "minLength": 8, "maxLength": 1024, "pattern": printable],
                              "description": "encrypts the archive on the way out as an age file (age -d, or privacyctl export-decrypt, opens it with the passphrase)"],
                         ],
-                        "responses": ["200": ["description": "application/x-tar"], "400": error, "403": error, "404": error, "410": error]],
+                        "responses": ["200": ["description": "application/x-tar, application/zip, or with a passphrase an age file"], "400": error, "403": error, "404": error, "410": error]],
             ],
             "/v1/privacy/deletions": ["post": operation("File an erasure request; answers the dry-run plan", scope: "privacy:erase", ["201": json, "409": error])],
             "/v1/privacy/deletions/{id}": [

@@ -37,6 +37,21 @@ struct SettingsResponse: Encodable {
     }
 }
 
+/// A downloaded archive's plaintext chunks, as tar or re-packed as ZIP.
+struct ArchiveChunks {
+    let reader: ArchiveEncryption.AtRestReader
+    var zip: TarToZip?
+    var done = false
+
+    /// The next chunk; nil at the end (for ZIP, after the central directory).
+    mutating func next() throws -> [UInt8]? {
+        guard !done else { return nil }
+        if let chunk = try reader.next() { return try zip?.write(chunk) ?? chunk }
+        done = true
+        return try zip?.finish()
+    }
+}
+
 struct PrivacyRoutes: Sendable {
     let privacy: PrivacyService?
     let authenticator: RequestAuthenticator
@@ -105,17 +120,25 @@ struct PrivacyRoutes: Sendable {
             guard Hex.decode(token)?.count == PrivacyService.downloadTokenBytes else {
                 throw GatewayError.invalidInput("the download token is \(2 * PrivacyService.downloadTokenBytes) hexadecimal characters")
             }
-            // Checked before the single-use token is redeemed, so a refused passphrase does not spend it.
+            // Checked before the single-use token is redeemed, so a refused passphrase or format does not spend it.
             let passphrase = try Self.passphrase(request.headers[.exportPassphrase])
+            let zip: Bool
+            switch request.uri.queryParameters["format"].map(String.init) {
+            case nil, "tar": zip = false
+            case "zip": zip = true
+            case let other?: throw GatewayError.invalidInput("format must be tar or zip, got \"\(other.prefix(40))\"")
+            }
             let actor = PrivacyActor("download_token", ip: context.remoteAddress?.ipAddress, userAgent: request.headers[.userAgent],
                                      requestID: context.facts.requestID)
             let download = try await Self.mapped { try await service.redeemDownloadToken(id: id, token: token, actor: actor) }
             context.facts.tenantID = download.tenant
             // The archive is sealed at rest under the subject's key and already unlinked: it is
             // decrypted chunk by chunk on the way out, and this is its only download.
+            // Re-packed as ZIP on the way out when asked (stored entries, streamed; ``TarToZip``).
             let reader = download.reader
+            let container = zip ? "zip" : "tar"
             var headers = HTTPFields()
-            headers[.contentDisposition] = "attachment; filename=\"export-\(id.lowercasedString).tar\(passphrase == nil ? "" : ".age")\""
+            headers[.contentDisposition] = "attachment; filename=\"export-\(id.lowercasedString).\(container)\(passphrase == nil ? "" : ".age")\""
             if let passphrase {
                 // Encrypted for the subject on the way out, as an age file: `age -d` opens it (as does
                 // `privacyctl export-decrypt`).
@@ -124,8 +147,9 @@ struct PrivacyRoutes: Sendable {
                 return Response(status: .ok, headers: headers, body: ResponseBody { writer in
                     defer { reader.close() }
                     var sealer = try AgeEncryption.Sealer(passphrase: passphrase, logN: logN)
+                    var chunks = ArchiveChunks(reader: reader, zip: zip ? TarToZip() : nil)
                     try await writer.write(ByteBuffer(bytes: sealer.prefix))
-                    while let chunk = try reader.next() {
+                    while let chunk = try chunks.next() {
                         let sealed = sealer.write(chunk)
                         if !sealed.isEmpty { try await writer.write(ByteBuffer(bytes: sealed)) }
                     }
@@ -133,10 +157,11 @@ struct PrivacyRoutes: Sendable {
                     try await writer.finish(nil)
                 })
             }
-            headers[.contentType] = "application/x-tar"
+            headers[.contentType] = zip ? "application/zip" : "application/x-tar"
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
                 defer { reader.close() }
-                while let chunk = try reader.next() {
+                var chunks = ArchiveChunks(reader: reader, zip: zip ? TarToZip() : nil)
+                while let chunk = try chunks.next() {
                     if !chunk.isEmpty { try await writer.write(ByteBuffer(bytes: chunk)) }
                 }
                 try await writer.finish(nil)
