@@ -104,9 +104,12 @@ extension PrivacyService {
 
     /// Every request (of one tenant, when given), oldest first; `overdueOnly` keeps open requests
     /// past their due date. Read one tenant at a time, each under its own tenant policy.
-    public func listRequests(tenant: UUID? = nil, overdueOnly: Bool = false) async throws -> [PrivacyRequest] {
+    /// Requests of every kind, oldest first. `overdueOnly`: open ones past their (extended) due date;
+    /// `stuckAfter`: open ones whose row has not changed for that long (waiting for nobody: not the
+    /// subject's confirmation), e.g. a worker that keeps failing to claim them.
+    public func listRequests(tenant: UUID? = nil, overdueOnly: Bool = false, stuckAfter: Duration? = nil) async throws -> [PrivacyRequest] {
         let sql = RequestKind.allCases.map { kind in
-            "SELECT \(PrivacyRequest.columns(kind)), requested_at AS sort_key FROM \(kind.table) WHERE tenant_id = $1"
+            "SELECT \(PrivacyRequest.columns(kind)), requested_at AS sort_key, updated_at FROM \(kind.table) WHERE tenant_id = $1"
         }.joined(separator: " UNION ALL ")
         let tenants: [UUID]
         if let tenant {
@@ -119,7 +122,11 @@ extension PrivacyService {
         var listed: [(sortKey: Date, id: String, request: PrivacyRequest)] = []
         for tenant in tenants {
             listed += try await run(tenant: tenant) { connection in
-                try connection.query("SELECT * FROM (\(sql)) r WHERE NOT $2::boolean OR r.overdue", [tenant, overdueOnly]).rows.map {
+                try connection.query("""
+                    SELECT * FROM (\(sql)) r WHERE (NOT $2::boolean OR r.overdue)
+                      AND ($3::bigint IS NULL OR (r.status IN \(PrivacyRequest.openStatuses) AND r.status <> 'awaiting_confirmation'
+                                                  AND r.updated_at < now() - make_interval(secs => $3::bigint)))
+                    """, [tenant, overdueOnly, stuckAfter.map { $0.components.seconds }]).rows.map {
                     (try $0.decode("sort_key", as: Date.self), try $0.decode("id", as: String.self), try PrivacyRequest($0))
                 }
             }
@@ -161,6 +168,38 @@ extension PrivacyService {
                     details: ["request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue), "reason": .string(reason),
                               "extended_due_at": .string(try updated.decode("extended_due_at")),
                               "user_id": .string(try updated.decode("subject"))]))
+            }
+        }
+        return try await request(kind, tenant: tenant, id: id)
+    }
+
+    /// Takes a `failed` request back to `pending` (``RequestLifecycle``), so a worker runs it again: an
+    /// export is built afresh, an erasure resumes from its committed batches and its certificate
+    /// counts every batch. Idempotent: a request already `pending` or `processing` is returned as it is.
+    /// A request the worker refused (not filed through the privacy service) or closed any other way
+    /// is ``PrivacyError/Code/invalidState``. `subject`, when given, must own the request.
+    public func retry(_ kind: RequestKind, tenant: UUID, id: UUID, subject: UUID?, actor: PrivacyActor) async throws -> PrivacyRequest {
+        let audit = self.audit
+        try await run(tenant: tenant) { connection in
+            try connection.transaction { connection in
+                guard let row = try connection.query(
+                    "SELECT status, coalesce(status_reason, '') AS reason, user_id::text AS subject FROM \(kind.table) "
+                        + "WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) FOR UPDATE",
+                    [tenant, id, subject]).first
+                else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) in this tenant") }
+                let status: String = try row.decode("status")
+                if status == RequestStatus.pending.rawValue || status == RequestStatus.processing.rawValue { return }
+                guard status == RequestStatus.failed.rawValue else {
+                    throw PrivacyError(.invalidState, "a \(status) request cannot be retried; only a failed one can")
+                }
+                guard !(try row.decode("reason", as: String.self)).hasPrefix("refused:") else {
+                    throw PrivacyError(.invalidState, "the request was refused (not filed through the privacy service) and cannot be retried; file a new one")
+                }
+                try connection.query("UPDATE \(kind.table) SET status = 'pending', status_reason = NULL WHERE id = $1", [id])
+                _ = try audit.append(in: connection, tenant: tenant, actor.event(
+                    "privacy.request_retried", target: id.lowercasedString,
+                    details: ["request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue),
+                              "user_id": .string(try row.decode("subject"))]))
             }
         }
         return try await request(kind, tenant: tenant, id: id)
@@ -290,8 +329,9 @@ extension PrivacyService {
                           "user_id": .string(subject.lowercasedString), "reason": .string(reason)]))
             return .refused(reason: reason)
         }
+        // A first run starts counting from nothing; a resumed or retried one (started before) keeps its batches' counts.
         let reset = kind == .deletion
-            ? ", result = CASE WHEN status = 'pending' THEN '{\"tables\": {}}'::jsonb ELSE coalesce(result, '{\"tables\": {}}'::jsonb) END"
+            ? ", result = CASE WHEN status = 'pending' AND started_at IS NULL THEN '{\"tables\": {}}'::jsonb ELSE coalesce(result, '{\"tables\": {}}'::jsonb) END"
             : ""
         let updated = try connection.query(
             "UPDATE \(kind.table) SET status = 'processing', started_at = coalesce(started_at, now())\(reset) "

@@ -235,15 +235,23 @@ struct DeleteCommand: AsyncParsableCommand {
 struct RequestsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "requests",
-        abstract: "Data-subject requests: list them, extend a deadline.",
-        subcommands: [List.self, Extend.self])
+        abstract: "Data-subject requests: list them, extend a deadline, retry a failed one.",
+        subcommands: [List.self, Extend.self, Retry.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List export and deletion requests with their due dates.",
-            discussion: "Example: privacyctl requests list --overdue --json")
+            discussion: """
+                Examples:
+                  privacyctl requests list --overdue --json
+                  privacyctl requests list --stuck                  # open, unchanged for an hour, not waiting for the subject
+                  privacyctl requests list --stuck --stuck-after 600
+                """)
         @Option(help: "Only this tenant.") var tenant: String?
         @Flag(help: "Only open requests past their (extended) due date.") var overdue = false
+        @Flag(help: "Only open requests that made no progress for --stuck-after seconds (not those awaiting the subject's confirmation).")
+        var stuck = false
+        @Option(help: "Seconds without progress that make a request stuck (default 3600).") var stuckAfter: Int = 3600
         @OptionGroup var privacy: PrivacyServiceOptions
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var output: OutputOptions
@@ -254,10 +262,11 @@ struct RequestsCommand: AsyncParsableCommand {
                 guard let id = UUID(uuidString: text) else { throw ValidationError("--tenant must be a UUID, got \"\(text)\"") }
                 return id
             }
+            guard (1...31_536_000).contains(stuckAfter) else { throw ValidationError("--stuck-after must be 1 to 31536000 seconds") }
             try await printer.run {
                 let (service, pool) = try await privacy.service(database, needsSigningKey: false)
                 defer { pool.close() }
-                let requests = try await service.listRequests(tenant: tenantID, overdueOnly: overdue)
+                let requests = try await service.listRequests(tenant: tenantID, overdueOnly: overdue, stuckAfter: stuck ? .seconds(stuckAfter) : nil)
                 try printer.emit(["requests": requests]) {
                     requests.isEmpty ? "no requests" : requests.map {
                         "\($0.kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \($0.id) \($0.status.padding(toLength: 21, withPad: " ", startingAt: 0)) due \($0.extendedDueAt ?? $0.dueAt)\($0.overdue ? "  OVERDUE" : "")"
@@ -291,6 +300,36 @@ struct RequestsCommand: AsyncParsableCommand {
                 defer { pool.close() }
                 let request = try await service.extend(kind, tenant: tenantID, id: requestID, months: months, reason: reason, actor: PrivacyActor("privacyctl"))
                 try printer.emit(request) { "\(request.kind.rawValue) \(request.id) now due \(request.extendedDueAt ?? request.dueAt)" }
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take a failed request back to pending; the gateway's worker runs it again (an erasure resumes where it stopped).",
+            discussion: """
+                Idempotent: a request already pending or processing is left as it is. A request the worker refused
+                (not filed through the privacy service) cannot be retried.
+                Example: privacyctl requests retry --kind deletion --tenant <id> --id <id>
+                """)
+        @Option(help: "export or deletion.") var kind: String
+        @Option(help: "Tenant id.") var tenant: String
+        @Option(help: "Request id.") var id: String
+        @OptionGroup var privacy: PrivacyServiceOptions
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            guard let kind = RequestKind(rawValue: kind) else { throw ValidationError("--kind must be export or deletion") }
+            guard let tenantID = UUID(uuidString: tenant), let requestID = UUID(uuidString: id) else {
+                throw ValidationError("--tenant and --id must be UUIDs")
+            }
+            let printer = Output(json: output.json)
+            try await printer.run {
+                let (service, pool) = try await privacy.service(database, needsSigningKey: false)
+                defer { pool.close() }
+                let request = try await service.retry(kind, tenant: tenantID, id: requestID, subject: nil, actor: PrivacyActor("privacyctl"))
+                try printer.emit(request) { "\(request.kind.rawValue) \(request.id) is \(request.status)" }
             }
         }
     }

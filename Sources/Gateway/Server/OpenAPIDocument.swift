@@ -209,6 +209,15 @@ enum OpenAPIDocument {
                 "post": operation("One extension of 1–2 months with a reason", scope: "privacy:erase", ["200": json, "404": error, "409": error],
                                   body: extensionBody),
             ],
+            "/v1/privacy/exports/{id}/retry": [
+                "parameters": [request],
+                "post": operation("A failed export back to pending (idempotent)", scope: "privacy:export", ["200": json, "404": error, "409": error]),
+            ],
+            "/v1/privacy/deletions/{id}/retry": [
+                "parameters": [request],
+                "post": operation("A failed erasure back to pending; it resumes from its committed batches (idempotent)", scope: "privacy:erase",
+                                  ["200": json, "404": error, "409": error]),
+            ],
             "/v1/audit/events": [
                 "get": operation("The tenant's audit entries in seq order; next_after continues", scope: "audit:read", ["200": json],
                                  parameters: [

@@ -22,6 +22,7 @@ import Sodium
 /// - `POST /v1/privacy/deletions` — the dry-run plan (`awaiting_confirmation`).
 /// - `POST /v1/privacy/deletions/{id}/confirm|cancel`, `GET /v1/privacy/deletions/{id}`.
 /// - `POST /v1/privacy/{exports|deletions}/{id}/extend` — `{"months": 1|2, "reason": "…"}`, once.
+/// - `POST /v1/privacy/{exports|deletions}/{id}/retry` — a failed request back to `pending` (idempotent).
 /// The settings with, when they changed and a signing key is configured, the subject's signed
 /// consent receipt under `receipt`.
 struct SettingsResponse: Encodable {
@@ -210,6 +211,14 @@ struct PrivacyRoutes: Sendable {
                                                     actor: actor(caller, request, context))
                 }
                 return try GatewayApplication.jsonResponse(.ok, updated)
+            }
+            router.post("/v1/privacy/\(path)/:id/retry") { request, context in
+                let (service, caller, subject) = try await authorize(request, context, kind == .export ? .privacyExport : .privacyErase, needsSubject: false)
+                let id = try Self.id(context)
+                let retried = try await Self.mapped {
+                    try await service.retry(kind, tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
+                }
+                return try GatewayApplication.jsonResponse(.ok, retried)
             }
         }
     }
