@@ -158,7 +158,35 @@ struct TenantCommand: AsyncParsableCommand {
 
 struct ServiceKeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "servicekey", abstract: "Create and revoke service keys.", subcommands: [Create.self, Revoke.self])
+        commandName: "servicekey", abstract: "Create, list and revoke service keys.", subcommands: [Create.self, List.self, Revoke.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List service keys: id, name, scopes, created and revoked times — never a key (only its keyed hash is stored).",
+            discussion: "Example: privacyctl servicekey list --tenant <id> --json")
+        @Option(help: "Only this tenant's keys.") var tenant: String?
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            if let tenant, UUID(uuidString: tenant) == nil { throw ValidationError("--tenant must be a tenant id (a UUID), got \"\(tenant)\"") }
+        }
+
+        func run() async throws {
+            let out = Output(json: output.json)
+            try await out.run {
+                let pool = try database.ownerPool()
+                defer { pool.close() }
+                let keys = try await ServiceKeyRegistry.list(pool: pool, tenant: tenant.flatMap(UUID.init(uuidString:)))
+                try out.emit(["service_keys": keys]) {
+                    keys.isEmpty ? "no service keys" : keys.map { key in
+                        let state = key.revokedAt.map { "revoked \($0.formatted(.iso8601))" } ?? "active"
+                        return "\(key.id.lowercasedString)  \(key.tenantID.lowercasedString)  \(key.name ?? "-")  \(key.scopes.map(\.rawValue).joined(separator: ","))  \(state)"
+                    }.joined(separator: "\n")
+                }
+            }
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -147,6 +147,20 @@ struct PrivacyCtlTests {
             let list = try privacyctl(["tenant", "list", "--json"], environment: environment)
             #expect(list.stdout.contains("acme"))
             #expect(!list.stdout.contains("jwt_secret\":"))
+
+            // Listing needs no root key and never shows a key or its hash.
+            let second = try json(try privacyctl(["servicekey", "create", "--tenant", tenantID, "--scope", "audit:read", "--name", "auditor", "--json"],
+                                                 environment: environment).stdout)
+            let listed = try privacyctl(["servicekey", "list", "--tenant", tenantID, "--json"], environment: ["DATABASE_URL": url(owner)])
+            #expect(listed.status == 0, "\(listed.stderr)")
+            let keys = try #require(try json(listed.stdout)["service_keys"] as? [[String: Any]])
+            #expect(keys.map { $0["id"] as? String } == [second["id"] as? String, keyID])
+            #expect(keys[0]["name"] as? String == "auditor" && keys[0]["scopes"] as? [String] == ["audit:read"])
+            #expect(keys[0]["revoked_at"] is NSNull && !(keys[1]["revoked_at"] is NSNull))
+            #expect(!listed.stdout.contains("pgw_") && !listed.stdout.contains("key_hash"))
+            #expect(try privacyctl(["servicekey", "list", "--tenant", "acme"], environment: environment).status == 2)
+            let human = try privacyctl(["servicekey", "list"], environment: ["DATABASE_URL": url(owner)])
+            #expect(human.stdout.contains("auditor") && human.stdout.contains("revoked"))
         }
     }
 }

@@ -98,6 +98,16 @@ public struct ServiceKeyRegistry: Sendable {
         return try Self.serviceKey(row)
     }
 
+    /// The keys of `tenant` (every tenant's when nil), newest first: id, name, scopes, created and
+    /// revoked times — never a key nor its hash. Needs no root key.
+    public static func list(pool: ConnectionPool, tenant: UUID?) async throws -> [ServiceKey] {
+        try await pool.query(
+            """
+            SELECT id, tenant_id, name, scopes, created_at, revoked_at FROM public.service_keys
+            WHERE $1::uuid IS NULL OR tenant_id = $1::uuid ORDER BY created_at DESC, id
+            """, [tenant]).rows.map(serviceKey)
+    }
+
     /// The active key matching `presented`, or nil. The stored hash is compared in constant time.
     public func authenticate(_ presented: String) async throws -> ServiceKey? {
         guard let id = Self.keyID(of: presented) else { return nil }
