@@ -51,6 +51,9 @@ public struct PrivacyProgress: Sendable {
 }
 
 extension PrivacyService {
+    /// The archive's files (CSV and JSON) of the audit entries about the subject.
+    public static let auditTrailFile = "audit_trail"
+
     /// Streams every row of the subject, table by table, into a ustar archive at `path` (a CSV
     /// and a JSON file per table, then `manifest.json` and `index.html`, the page to open first), in one consistent snapshot and constant
     /// memory. The archive appears at `path` only when complete (written beside it, then
@@ -76,24 +79,14 @@ extension PrivacyService {
                 var files: [ExportManifest.File] = []
                 var withheld: [String: [String]] = [:]
                 let nodes = graph.parentsFirst.filter(\.exported)
-                for (index, node) in nodes.enumerated() {
-                    let table = node.table
-                    var selected: [(name: String, kind: RowEncoder.Kind, sql: String)] = []
-                    for column in table.columns {
-                        if column.type.canonical == "bytea" {
-                            withheld[table.qualifiedName, default: []].append(column.name)
-                            continue
-                        }
-                        let kind = RowEncoder.kind(of: column.type)
-                        let quoted = "t0." + (try table.quotedColumn(column.name))
-                        selected.append((column.name, kind, kind == .json ? "to_json(\(quoted))::text" : quoted))
-                    }
-                    let predicate = try graph.predicate(table, tenant: Self.tenantSetting, subject: Self.subjectSetting)
-                    let sql = "COPY (SELECT \(selected.map(\.sql).joined(separator: ", ")) FROM \(table.quotedName) t0 WHERE \(predicate)) TO STDOUT"
+                // One query's rows as `<name>.csv` and `<name>.json`, streamed (COPY) into the archive.
+                func export(_ name: String, selected: [(name: String, kind: RowEncoder.Kind, sql: String)], from: String,
+                            index: Int) throws -> Int {
+                    let sql = "COPY (SELECT \(selected.map(\.sql).joined(separator: ", ")) FROM \(from)) TO STDOUT"
                     var encoder = RowEncoder(columns: selected.map { ($0.name, $0.kind) })
                     let jsonSide = try BufferedFile(creating: plain + ".json")
                     let jsonHash = BackgroundHasher()
-                    try tar.begin(table.qualifiedName + ".csv")
+                    try tar.begin(name + ".csv")
                     try tar.write(Array(selected.map(\.name).joined(separator: ",").utf8) + [0x0A])
                     var csv: [UInt8] = []
                     var json: [UInt8] = Array("[".utf8)
@@ -111,7 +104,7 @@ extension PrivacyService {
                             json.removeAll(keepingCapacity: true)
                         }
                         if rows % 100_000 == 0 {
-                            progress?(PrivacyProgress(table: table.qualifiedName, tableIndex: index, tableCount: nodes.count, rows: rows))
+                            progress?(PrivacyProgress(table: name, tableIndex: index, tableCount: nodes.count + 1, rows: rows))
                         }
                     }
                     try tar.write(csv)
@@ -120,11 +113,40 @@ extension PrivacyService {
                     try jsonSide.write(json)
                     try jsonSide.flush()
                     let csvEntry = try tar.end()
-                    files.append(.init(name: csvEntry.name, table: table.qualifiedName, format: "csv", rows: rows, bytes: csvEntry.bytes, sha256: csvEntry.sha256))
-                    let jsonEntry = try tar.append(table.qualifiedName + ".json", from: plain + ".json", sha256: jsonHash.finalize())
-                    files.append(.init(name: jsonEntry.name, table: table.qualifiedName, format: "json", rows: rows, bytes: jsonEntry.bytes, sha256: jsonEntry.sha256))
-                    progress?(PrivacyProgress(table: table.qualifiedName, tableIndex: index + 1, tableCount: nodes.count, rows: rows))
+                    files.append(.init(name: csvEntry.name, table: name, format: "csv", rows: rows, bytes: csvEntry.bytes, sha256: csvEntry.sha256))
+                    let jsonEntry = try tar.append(name + ".json", from: plain + ".json", sha256: jsonHash.finalize())
+                    files.append(.init(name: jsonEntry.name, table: name, format: "json", rows: rows, bytes: jsonEntry.bytes, sha256: jsonEntry.sha256))
+                    progress?(PrivacyProgress(table: name, tableIndex: index + 1, tableCount: nodes.count + 1, rows: rows))
+                    return rows
                 }
+                for (index, node) in nodes.enumerated() {
+                    let table = node.table
+                    var selected: [(name: String, kind: RowEncoder.Kind, sql: String)] = []
+                    for column in table.columns {
+                        if column.type.canonical == "bytea" {
+                            withheld[table.qualifiedName, default: []].append(column.name)
+                            continue
+                        }
+                        let kind = RowEncoder.kind(of: column.type)
+                        let quoted = "t0." + (try table.quotedColumn(column.name))
+                        selected.append((column.name, kind, kind == .json ? "to_json(\(quoted))::text" : quoted))
+                    }
+                    let predicate = try graph.predicate(table, tenant: Self.tenantSetting, subject: Self.subjectSetting)
+                    _ = try export(table.qualifiedName, selected: selected, from: "\(table.quotedName) t0 WHERE \(predicate)", index: index)
+                }
+                // Art. 15(1)(c): who read or changed the subject's data, from the tenant's audit trail —
+                // every entry about them (secrets read, consents changed, requests), with its hash to
+                // find it in the chain. Secret names appear as the trail's keyed pseudonyms.
+                _ = try export(Self.auditTrailFile, selected: [
+                    ("seq", .number, "t0.seq"),
+                    ("at", .string, "to_char(t0.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"),
+                    ("actor", .string, "t0.actor"), ("action", .string, "t0.action"), ("target", .string, "t0.target"),
+                    ("outcome", .string, "t0.outcome"), ("request_id", .string, "t0.request_id"),
+                    ("hash", .string, "encode(t0.hash, 'hex')"),
+                ], from: """
+                    public.audit_events t0 WHERE t0.tenant_id = \(Self.tenantSetting)
+                      AND t0.details->>'user_id' = \(Self.subjectSetting)::text ORDER BY t0.seq
+                    """, index: nodes.count)
                 let manifest = ExportManifest(
                     tenant: tenant.lowercasedString, subject: subject.lowercasedString, requestID: requestID?.lowercasedString,
                     generatedAt: generatedAt, policyVersion: policyVersion, files: files, withheldColumns: withheld,

@@ -67,6 +67,16 @@ struct DataSubjectRequestTests {
             }
             // The export request itself is part of the subject's data (it was filed after the ground truth was read).
             #expect(manifest.rowsByTable["public.data_export_requests"] == truth["public.data_export_requests"]!.count + 1)
+            // The audit entries about the subject (Art. 15(1)(c)): this request's filing among them, each with its chain hash.
+            let trailBytes = try #require(files["audit_trail.json"])
+            let trail = try #require(try JSONSerialization.jsonObject(with: Data(trailBytes)) as? [[String: Any]])
+            #expect(trail.contains { $0["action"] as? String == "privacy.export_requested" && $0["target"] as? String == id.uuidString.lowercased() })
+            #expect(trail.allSatisfy { ($0["hash"] as? String)?.count == 64 })
+            // Every entry about the subject up to the export's snapshot (its completion is recorded after it).
+            let recorded = try await AuditReader.entries(pool: fixture.pool, tenant: tenant, limit: 10_000)
+                .filter { $0.details["user_id"] == .string(user.uuidString.lowercased()) && $0.action != "privacy.export_completed" }.map(\.seq)
+            #expect(trail.compactMap { ($0["seq"] as? NSNumber)?.int64Value } == recorded)
+            #expect(manifest.rowsByTable[PrivacyService.auditTrailFile] == recorded.count)
             // Secrets by name only.
             let secrets = String(decoding: files["public.user_secrets.json"]!, as: UTF8.self)
             #expect(secrets.contains("svc-r0-"))
