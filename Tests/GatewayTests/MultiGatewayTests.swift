@@ -86,7 +86,7 @@ struct MultiGatewayTests {
         }
     }
 
-    @Test("three gateways: a revoked key is refused by each on its next request, a rotated JWT secret by each within the poll, and concurrent audited writes through all three leave each tenant's chain contiguous and verifying")
+    @Test("three gateways: a revoked key is refused by each on its next request, a rotated JWT secret by each within the poll, concurrent audited writes through all three leave each tenant's chain contiguous and verifying, and exports filed through each run exactly once")
     func threeGateways() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gateways-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -100,7 +100,7 @@ struct MultiGatewayTests {
             let keyring = try await Keyring.open(pool: ownerPool, root: try KeyFile.rootKeySource(keyFile: rootKeyFile, passphraseFile: nil))
             let tenants = TenantRegistry(pool: ownerPool, auditing: .disabled, keyring: keyring)
             let keys = try ServiceKeyRegistry(pool: ownerPool, rootKey: keyring.serviceMaster)
-            let scopes: [Scope] = [.dataRead, .secretsRead, .secretsWrite, .auditRead]
+            let scopes: [Scope] = [.dataRead, .secretsRead, .secretsWrite, .auditRead, .privacyExport]
             let firstSecret = AuthFixture.secret()
             let acme = try await tenants.create(name: "acme", jwtSecret: firstSecret)
             let globexSecret = AuthFixture.secret()
@@ -182,6 +182,31 @@ struct MultiGatewayTests {
             let all = statuses.withLock { $0 }
             #expect(all.count == 48)
             #expect(all.allSatisfy { $0 == 200 || $0 == 201 }, "\(all)")
+            // 4. The data-subject request queue is shared: exports filed through each gateway are
+            //    each run exactly once by one of the three workers (SELECT … FOR UPDATE SKIP LOCKED).
+            let subjects = (0..<6).map { _ in UUID() }
+            for (index, subject) in subjects.enumerated() {
+                let token = try await Tokens.hs256(claims: Tokens.user(subject), secret: secondSecret)
+                let filed = gateways[index % 3].request("POST", "/v1/privacy/exports", headers: ["apikey": acmeKey, "Authorization": "Bearer \(token)"])
+                #expect(filed.status == 202, "\(filed.body)")
+            }
+            var pending = subjects.count
+            let filedAt = ContinuousClock.now
+            while pending > 0 && ContinuousClock.now - filedAt < .seconds(120) {
+                try await Task.sleep(for: .milliseconds(100))
+                pending = try await ownerPool.query(
+                    "SELECT count(*)::int AS n FROM public.data_export_requests WHERE tenant_id = $1 AND status <> 'completed'", [acme.id]
+                ).first!.decode("n")
+            }
+            #expect(pending == 0, "exports left unfinished")
+            let completions = try await ownerPool.query(
+                """
+                SELECT (SELECT count(*)::int FROM public.audit_events e
+                        WHERE e.tenant_id = r.tenant_id AND e.action = 'privacy.export_completed' AND e.target = r.id::text) AS n
+                FROM public.data_export_requests r WHERE r.tenant_id = $1
+                """, [acme.id]).rows.map { try $0.decode("n", as: Int.self) }
+            #expect(completions == Array(repeating: 1, count: subjects.count), "each export completed exactly once: \(completions)")
+
             for tenant in [acme.id, globex.id] {
                 let report = try await AuditBundle.verifyLive(pool: ownerPool, tenant: tenant, trustedKeys: [:])
                 #expect(report.isValid, "\(report.failures)")
