@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdTesting
 import Policy
 import Postgres
+import Secrets
 import Testing
 import TestSupport
 
@@ -23,12 +24,16 @@ struct LimitsFixture: @unchecked Sendable {
     ) async throws {
         try await AuthFixture.run { auth in
             let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
+            let auditKeys = try AuditKeys(rootKey: auth.keyring.serviceMaster)
+            let audit = AuditAppender(pool: auth.gateway, keys: auditKeys)
             let services = GatewayServices(
                 pool: auth.gateway, policies: policies, authenticator: auth.authenticator,
                 readiness: try Readiness(pool: auth.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
-                audit: AuditAppender(pool: auth.gateway), limits: limits)
-            let acme = try await auth.tenant("acme")
-            let globex = try await auth.tenant("globex")
+                audit: audit, secrets: SecretStore(pool: auth.gateway, keyring: auth.keyring, audit: audit, auditKeys: auditKeys),
+                auditKeys: auditKeys, limits: limits)
+            let scopes: [Scope] = [.dataRead, .dataWrite, .secretsRead, .secretsWrite]
+            let acme = try await auth.tenant("acme", scopes: scopes)
+            let globex = try await auth.tenant("globex", scopes: scopes)
             let app = Application(
                 router: GatewayApplication.router(services: services),
                 server: GatewayApplication.server(limits: limits),
@@ -202,6 +207,13 @@ struct LimitsTests {
 
                 let other = try await f.request(.get, "/rest/v1/leads?select=id", as: f.globex, bob)
                 #expect(other.status == .ok, "\(other.body)")
+
+                // /v1/secrets shares the tenant's slots, and answers in its own shape.
+                let secrets = try await f.request(.get, "/v1/secrets", as: f.acme, alice)
+                #expect(secrets.status == .serviceUnavailable, "\(secrets.body)")
+                #expect(secrets.headers[.retryAfter] == "1")
+                #expect(try LimitsFixture.error(secrets.body)["code"] as? String == "PGW503")
+                #expect(try await f.request(.get, "/v1/secrets", as: f.globex, bob).status == .ok)
                 return held
             }
             // Unlocked: the held request completes, and its slot is free again.
