@@ -15,6 +15,8 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
     /// For a policy denial, the policy (or policies) that decided. Recorded in the audit entry;
     /// not part of the response body.
     public var policy: String?
+    /// Seconds after which the caller may retry (`Retry-After`), for a refusal under load.
+    public var retryAfter: Int?
 
     public init(_ status: HTTPResponse.Status, code: String, _ message: String, details: String? = nil, hint: String? = nil) {
         self.status = status
@@ -41,6 +43,22 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
         GatewayError(.badRequest, code: "PGW400", message, details: details, hint: hint)
     }
 
+    /// A body past ``GatewayLimits/maximumBodyBytes``: 413, `PGRST413` on `/rest/v1`, `PGW413` elsewhere.
+    public static func bodyTooLarge(_ limit: Int, rest: Bool) -> GatewayError {
+        GatewayError(.contentTooLarge, code: rest ? "PGRST413" : "PGW413", "request body is larger than \(limit) bytes")
+    }
+
+    /// A tenant's queue for database work is full (``TenantLimiter``): 503 with `Retry-After`,
+    /// PostgREST's pool-exhaustion code on `/rest/v1`.
+    static func tenantSaturated(_ saturated: TenantLimiter.Saturated, rest: Bool) -> GatewayError {
+        var error = GatewayError(
+            .serviceUnavailable, code: rest ? "PGRST003" : "PGW503",
+            "too many concurrent requests for this tenant",
+            details: "\(saturated.concurrency) in flight and \(saturated.queued) waiting", hint: "retry after the Retry-After delay")
+        error.retryAfter = 1
+        return error
+    }
+
     public static func notFound(_ message: String, details: String? = nil) -> GatewayError {
         GatewayError(.notFound, code: "PGW404", message, details: details)
     }
@@ -51,6 +69,7 @@ extension GatewayError: HTTPResponseError {
         let data = try JSONEncoder().encode(PostgRESTErrorBody(code: code, message: message, details: details, hint: hint))
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -101,6 +101,8 @@ struct Serve: AsyncParsableCommand {
         let secrets = SecretStore(pool: pool, keyring: keyring, audit: audit, auditKeys: auditKeys)
 
         var background: [any Service] = []
+        // Tenant keys and service keys changed by another gateway or privacyctl are dropped here within ~250 ms.
+        background.append(CacheInvalidationService(pool: pool, authenticator: authenticator, logger: logger))
         var signingKey: Ed25519.SigningKey?
         if let signingKeyFile = configuration.signingKeyFile {
             let key = try Ed25519.SigningKey(seed: try KeyFile.load(signingKeyFile, purpose: "signing key"))
@@ -132,7 +134,7 @@ struct Serve: AsyncParsableCommand {
         let services = GatewayServices(
             pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, metrics: metrics,
             secrets: secrets, auditKeys: auditKeys, privacy: privacy, auditTrustedKeys: auditTrustedKeys,
-            certificatePublicKey: signingKey?.publicKey)
+            certificatePublicKey: signingKey?.publicKey, limits: configuration.limits)
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

@@ -64,7 +64,8 @@ public struct AuthenticatedRequest: Sendable {
 ///   for `/rest/v1`, with ``authenticate(apikey:authorization:checksRevocation:)`` off — inside
 ///   the request's own pipeline (``AuthenticatedRequest/requestSettings``), at no extra round trip.
 /// - each tenant's parsed keys for ``Options/tenantKeysTTL`` (60 s): a secret or key rotation
-///   takes effect within that time (``invalidateTenant(_:)`` makes it immediate).
+///   takes effect within that time (``invalidateTenant(_:)`` makes it immediate; in a serving
+///   gateway ``CacheInvalidationService`` calls it within ~250 ms of a change made by any process).
 public final class RequestAuthenticator: Sendable {
     /// Cache lifetimes and sizes.
     public struct Options: Sendable {
@@ -180,6 +181,12 @@ public final class RequestAuthenticator: Sendable {
     /// Drops every cached service key (e.g. after revoking one in this process).
     public func invalidateServiceKeys() {
         serviceKeyCache.withLock { $0.removeAll() }
+    }
+
+    /// Drops the cached service keys of one tenant (``CacheInvalidationService``: one of them
+    /// changed in some process).
+    public func invalidateServiceKeys(of tenant: UUID) {
+        serviceKeyCache.withLock { cache in cache.removeAll { cached in cached.value.tenantID == tenant } }
     }
 
     /// The SQLSTATE `public.assert_service_key_active` raises for a revoked or deleted key.
@@ -348,6 +355,24 @@ extension AuthenticatedRequest {
     /// with SQLSTATE ``RequestAuthenticator/revokedKeySQLState``, which aborts the pipeline's
     /// implicit transaction before the request's own statements run (migration 0014).
     public var requestSettings: Statement {
+        requestSettings(statementTimeoutMilliseconds: 0)
+    }
+
+    /// ``requestSettings`` plus, when `statementTimeoutMilliseconds` > 0, a transaction-local
+    /// `statement_timeout` in the same statement: it binds the statements after it in the pipeline
+    /// (Postgres re-arms the timer per Execute, with the setting of the moment), at no round trip.
+    public func requestSettings(statementTimeoutMilliseconds: Int) -> Statement {
+        guard statementTimeoutMilliseconds > 0 else { return settingsOnly }
+        return Statement(
+            """
+            SELECT public.assert_service_key_active($4), set_config('role', $1, true),
+                   set_config('request.jwt.claims', $2, true), set_config('request.tenant_id', $3, true),
+                   set_config('statement_timeout', $5, true)
+            """,
+            [role.rawValue, claimsJSON, tenantID.lowercasedString, serviceKey.id, String(statementTimeoutMilliseconds)])
+    }
+
+    private var settingsOnly: Statement {
         Statement(
             """
             SELECT public.assert_service_key_active($4), set_config('role', $1, true),

@@ -44,6 +44,8 @@ public struct GatewayConfiguration: Sendable {
     /// Accept user JWTs without an `exp` claim; `GATEWAY_JWT_ALLOW_MISSING_EXP=true`. Off by default:
     /// a token that never expires cannot be taken back.
     public var jwtAllowsMissingExpiry = false
+    /// Statement timeout, row cap, per-tenant concurrency and the HTTP server's limits (`GATEWAY_*`, README "Limits").
+    public var limits = GatewayLimits()
 
     public init(
         databaseURL: String? = nil, gatewayDatabaseURL: String? = nil, rootKeyFile: String? = nil,
@@ -120,6 +122,7 @@ public struct GatewayConfiguration: Sendable {
             }
             configuration.poolSize = number
         }
+        configuration.limits = try GatewayLimits.fromEnvironment(value)
         return configuration
     }
 

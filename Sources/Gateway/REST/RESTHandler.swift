@@ -19,9 +19,8 @@ struct RESTHandler: Sendable {
     let authenticator: RequestAuthenticator
     let audit: AuditAppender
     let metrics: GatewayMetrics
-
-    /// Request bodies above this are refused (413) before they are read in full.
-    static let maximumBodySize = 8 * 1024 * 1024
+    let limits: GatewayLimits
+    let limiter: TenantLimiter
 
     func handle(_ request: Request, table name: String, facts: RequestFacts) async throws -> Response {
         // The key's revocation check rides in the request's own pipeline (settings(caller)).
@@ -51,14 +50,23 @@ struct RESTHandler: Sendable {
             try await recordDenial(refusal, caller: caller, table: table, command: command, facts: facts)
             throw refusal
         }
-        let query = try RESTQuery.parse(
-            method: request.method, query: request.uri.query ?? "", headers: RESTQuery.Headers(request.headers))
-        let body = command == .insert || command == .update ? try await Self.readBody(request) : nil
+        var query = try RESTQuery.parse(
+            method: request.method, query: request.uri.query ?? "", headers: RESTQuery.Headers(request.headers), limits: limits.query)
+        if command == .select, let maximumRows = limits.maximumRows {
+            // PostgREST's db-max-rows: a read returns at most this many rows, whatever it asks.
+            query.limit = min(query.limit ?? maximumRows, maximumRows)
+        }
+        let body = command == .insert || command == .update ? try await Self.readBody(request, limit: limits.maximumBodyBytes) : nil
         let plan = try RESTPlan(command: command, table: table, query: query, body: body, caller: caller, policies: policies)
 
         let results: [QueryResult]
         do {
-            results = try await pool.pipeline([caller.requestSettings] + plan.statements + plan.transactionEnd)
+            let settings = caller.requestSettings(statementTimeoutMilliseconds: limits.statementTimeoutMilliseconds)
+            results = try await limiter.run(caller.tenantID) {
+                try await pool.pipeline([settings] + plan.statements + plan.transactionEnd)
+            }
+        } catch let saturated as TenantLimiter.Saturated {
+            throw GatewayError.tenantSaturated(saturated, rest: true)
         } catch let error as PostgresError {
             if error.sqlState == RequestAuthenticator.revokedKeySQLState { throw authenticator.revoked(caller.serviceKey) }
             if let refused = plan.safeguardError(error) { throw refused }
@@ -118,15 +126,16 @@ struct RESTHandler: Sendable {
         }
     }
 
-    static func readBody(_ request: Request) async throws -> [UInt8] {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBodySize {
-            throw GatewayError(.contentTooLarge, code: "PGRST413", "request body is larger than \(maximumBodySize) bytes")
-        }
+    /// The body, at most `limit` bytes (413 past it; ``RequestLimitsMiddleware`` refuses a larger
+    /// `Content-Length` before the route and cuts a longer stream with the same error).
+    static func readBody(_ request: Request, limit: Int, rest: Bool = true) async throws -> [UInt8] {
         do {
-            let buffer = try await request.body.collect(upTo: maximumBodySize)
+            let buffer = try await request.body.collect(upTo: limit)
             return Array(buffer.readableBytesView)
+        } catch let error as GatewayError {
+            throw error
         } catch {
-            throw GatewayError(.contentTooLarge, code: "PGRST413", "request body is larger than \(maximumBodySize) bytes")
+            throw GatewayError.bodyTooLarge(limit, rest: rest)
         }
     }
 }

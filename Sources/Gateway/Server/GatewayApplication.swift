@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Audit
 import Logging
 import Policy
@@ -29,12 +30,20 @@ public struct GatewayServices: Sendable {
     /// The Ed25519 public key deletion certificates must verify with to count as signed in reports
     /// (the signing key's public half); defaults to the privacy service's.
     public let certificatePublicKey: [UInt8]?
+    /// Statement timeout, row cap, query-size and HTTP limits (README, "Limits").
+    public let limits: GatewayLimits
+    /// The per-tenant cap on concurrent database work, sized from ``limits`` and the pool.
+    public let tenantLimiter: TenantLimiter
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
         audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), secrets: SecretStore? = nil, auditKeys: AuditKeys? = nil,
-        privacy: PrivacyService? = nil, auditTrustedKeys: [String: [UInt8]] = [:], certificatePublicKey: [UInt8]? = nil
+        privacy: PrivacyService? = nil, auditTrustedKeys: [String: [UInt8]] = [:], certificatePublicKey: [UInt8]? = nil,
+        limits: GatewayLimits = GatewayLimits()
     ) {
+        self.limits = limits
+        self.tenantLimiter = TenantLimiter(
+            concurrency: limits.tenantConcurrency(poolSize: pool.options.maxConnections), queueLength: limits.tenantQueue)
         self.auditTrustedKeys = auditTrustedKeys
         self.secrets = secrets
         self.privacy = privacy
@@ -54,6 +63,7 @@ public enum GatewayApplication {
     public static func router(services: GatewayServices) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: RequestIDMiddleware(metrics: services.metrics))
+        router.add(middleware: RequestLimitsMiddleware(limits: services.limits))
         router.get("/health") { _, _ in
             try jsonResponse(.ok, ["status": "ok"])
         }
@@ -76,7 +86,7 @@ public enum GatewayApplication {
 
         AuditRoutes(pool: services.pool, authenticator: services.authenticator, trustedKeys: services.auditTrustedKeys).add(to: router)
         if let secrets = services.secrets {
-            SecretRoutes(store: secrets, authenticator: services.authenticator).add(to: router)
+            SecretRoutes(store: secrets, authenticator: services.authenticator, limiter: services.tenantLimiter).add(to: router)
         }
         ReportRoutes(
             pool: services.pool, authenticator: services.authenticator, policies: services.policies, auditKeys: services.auditKeys,
@@ -87,7 +97,7 @@ public enum GatewayApplication {
 
         let rest = RESTHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,
-            audit: services.audit, metrics: services.metrics)
+            audit: services.audit, metrics: services.metrics, limits: services.limits, limiter: services.tenantLimiter)
         let table: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
             try await rest.handle(request, table: context.parameters.get("table") ?? "", facts: context.facts)
         }
@@ -104,8 +114,27 @@ public enum GatewayApplication {
     ) -> some ApplicationProtocol {
         Application(
             router: router(services: services),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "privacy-gateway"),
+            server: server(limits: services.limits),
+            configuration: serverConfiguration(address: .hostname(configuration.host, port: configuration.port), limits: services.limits),
             logger: logger)
+    }
+
+    /// HTTP/1.1 with the head-size and idle limits (Hummingbird's own: NIO's decoder limits and
+    /// `HTTP1Channel`'s idle timeout), and a head too large answered 431 instead of Hummingbird's bare 400.
+    public static func server(limits: GatewayLimits) -> HTTPServerBuilder {
+        .http1(configuration: HTTP1Channel.Configuration(
+            additionalChannelHandlers: [HeadTooLargeHandler()],
+            idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)),
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: limits.maximumHeaderBytes, maxHeaderListSize: limits.maximumHeaderBytes)))
+    }
+
+    /// The listening address, the server name and the connection cap (Hummingbird's
+    /// `MaximumAvailableConnections`: past it the server stops accepting until one closes).
+    public static func serverConfiguration(address: BindAddress, limits: GatewayLimits) -> ApplicationConfiguration {
+        ApplicationConfiguration(
+            address: address, serverName: "privacy-gateway",
+            availableConnectionsDelegate: MaximumAvailableConnections(limits.maximumConnections))
     }
 
     /// An integer query parameter within `range`; nil when absent, a 400 naming it and the range

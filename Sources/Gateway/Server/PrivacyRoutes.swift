@@ -256,7 +256,7 @@ struct PrivacyRoutes: Sendable {
     }
 
     private static func body<T: Decodable>(_ request: Request, fields: Set<String>, expected: String) async throws -> T {
-        try GatewayApplication.jsonBody(try await RESTHandler.readBody(request), fields: fields, expected: expected)
+        try GatewayApplication.jsonBody(try await RESTHandler.readBody(request, limit: GatewayLimits().maximumBodyBytes, rest: false), fields: fields, expected: expected)
     }
 
     /// `X-Export-Passphrase`: 8 to 1024 characters, no control characters; nil when absent or empty.

@@ -16,6 +16,8 @@ import Secrets
 struct SecretRoutes: Sendable {
     let store: SecretStore
     let authenticator: RequestAuthenticator
+    /// The per-tenant cap on concurrent database work (503 `PGW503` with `Retry-After` past its queue).
+    let limiter: TenantLimiter
 
     /// The largest request body accepted (a value is at most 64 KiB of UTF-8, JSON-escaped).
     static let maximumBody = 512 * 1024
@@ -28,7 +30,7 @@ struct SecretRoutes: Sendable {
             let after = try GatewayApplication.queryText(
                 query["after"].map(String.init), name: "after", maximumLength: SecretStore.maximumServiceLength)
             let includeDeleted = try GatewayApplication.queryBoolean(query["include_deleted"].map(String.init), name: "include_deleted") ?? false
-            let page = try await Self.mapped {
+            let page = try await limited(caller) {
                 try await store.list(caller, limit: limit, after: after, includeDeleted: includeDeleted)
             }
             return try GatewayApplication.jsonResponse(.ok, page)
@@ -38,7 +40,7 @@ struct SecretRoutes: Sendable {
             let caller = try await caller(request, context, scope: .secretsRead, action: "secret.read", service: service)
             let version = try GatewayApplication.queryInteger(
                 request.uri.queryParameters["version"].map(String.init), name: "version", in: SecretStore.versions)
-            let secret = try await Self.mapped { try await store.read(caller, service: service, version: version) }
+            let secret = try await limited(caller) { try await store.read(caller, service: service, version: version) }
             struct Body: Encodable {
                 let service_name: String, value: String, version: Int
                 let created_at: Date, updated_at: Date, last_used_at: Date?
@@ -60,7 +62,7 @@ struct SecretRoutes: Sendable {
             struct Input: Decodable { let value: String }
             let input = try GatewayApplication.jsonBody(
                 body.readableBytesView, as: Input.self, fields: ["value"], expected: "{\"value\": \"…\"} with a string value")
-            let metadata = try await Self.mapped { try await store.write(caller, service: service, value: input.value, ifMatch: ifMatch) }
+            let metadata = try await limited(caller) { try await store.write(caller, service: service, value: input.value, ifMatch: ifMatch) }
             var response = try GatewayApplication.jsonResponse(metadata.version == 1 ? .created : .ok, metadata)
             response.headers[.eTag] = "\"\(metadata.version)\""
             return response
@@ -68,7 +70,7 @@ struct SecretRoutes: Sendable {
         router.get("/v1/secrets/:service/versions") { request, context in
             let service = try Self.service(context)
             let caller = try await caller(request, context, scope: .secretsRead, action: "secret.versions", service: service)
-            let versions = try await Self.mapped { try await store.versions(caller, service: service) }
+            let versions = try await limited(caller) { try await store.versions(caller, service: service) }
             return try GatewayApplication.jsonResponse(.ok, ["versions": versions])
         }
         router.delete("/v1/secrets/:service") { request, context in
@@ -79,16 +81,16 @@ struct SecretRoutes: Sendable {
                 request, context, scope: .secretsWrite, action: destroy ? "secret.destroy" : "secret.delete", service: service)
             if destroy {
                 let version = try GatewayApplication.queryInteger(query["version"].map(String.init), name: "version", in: SecretStore.versions)
-                let destroyed = try await Self.mapped { try await store.destroy(caller, service: service, version: version) }
+                let destroyed = try await limited(caller) { try await store.destroy(caller, service: service, version: version) }
                 return try GatewayApplication.jsonResponse(.ok, ["destroyed_versions": destroyed])
             }
-            let metadata = try await Self.mapped { try await store.delete(caller, service: service) }
+            let metadata = try await limited(caller) { try await store.delete(caller, service: service) }
             return try GatewayApplication.jsonResponse(.ok, metadata)
         }
         router.post("/v1/secrets/:service/undelete") { request, context in
             let service = try Self.service(context)
             let caller = try await caller(request, context, scope: .secretsWrite, action: "secret.undelete", service: service)
-            let metadata = try await Self.mapped { try await store.undelete(caller, service: service) }
+            let metadata = try await limited(caller) { try await store.undelete(caller, service: service) }
             return try GatewayApplication.jsonResponse(.ok, metadata)
         }
     }
@@ -173,6 +175,15 @@ struct SecretRoutes: Sendable {
                     + "got \"\(GatewayApplication.quoted(header!))\"")
         }
         return version
+    }
+
+    /// `body` holding one of the caller's tenant's slots (``TenantLimiter``), its errors mapped.
+    private func limited<T>(_ caller: SecretCaller, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await limiter.run(caller.tenant) { try await Self.mapped(body) }
+        } catch let saturated as TenantLimiter.Saturated {
+            throw GatewayError.tenantSaturated(saturated, rest: false)
+        }
     }
 
     /// The store's errors as HTTP answers, PostgREST-shaped.

@@ -61,7 +61,10 @@ extension RESTQuery {
     /// Query keys `select`, `order`, `limit`, `offset`, `on_conflict` and `columns` may appear
     /// once; `or`, `and`, `not.or`, `not.and` and filters may repeat, and everything is AND-ed.
     /// Every other key is a filter on a column.
-    public static func parse(method: HTTPRequest.Method, query: String, headers: Headers = Headers()) throws(GatewayError) -> RESTQuery {
+    /// `limits` bounds the filters' size (``Limits/check(_:)``, 400 `PGRST100`).
+    public static func parse(
+        method: HTTPRequest.Method, query: String, headers: Headers = Headers(), limits: Limits = Limits()
+    ) throws(GatewayError) -> RESTQuery {
         let readOnly = method == .get || method == .head
         try HeaderGrammar.checkProfile(
             readOnly: readOnly, acceptProfile: headers.acceptProfile, contentProfile: headers.contentProfile)
@@ -102,6 +105,7 @@ extension RESTQuery {
                 filters.append(try FilterGrammar.parseFilter(key: key, value: value))
             }
         }
+        try limits.check(filters)
         result.filter = switch filters.count {
         case 0: nil
         case 1: filters[0]

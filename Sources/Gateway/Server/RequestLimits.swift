@@ -1,0 +1,110 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+
+/// The request-body limits of ``GatewayLimits``, before any route runs: a `Content-Length` past
+/// ``GatewayLimits/maximumBodyBytes`` is refused at once (413); a body sent without one (chunked)
+/// is cut with the same error once it passes the limit, and with 408 once it has taken longer
+/// than ``GatewayLimits/bodyTimeoutSeconds`` (a body trickled in, chunk by chunk, each within the
+/// idle timeout). A route's own smaller cap (`collectBody(upTo:)`) is answered in the same shape.
+/// Errors are `PGRST…` codes on `/rest/v1`, `PGW…` elsewhere. Requests without a body (every
+/// `GET`) pass through untouched.
+struct RequestLimitsMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    let limits: GatewayLimits
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let length = request.headers[.contentLength]
+        guard length != nil || request.headers[.transferEncoding] != nil else {
+            return try await next(request, context)
+        }
+        let rest = Self.isREST(request)
+        if let length {
+            guard let bytes = Int(length), bytes >= 0 else {
+                throw GatewayError(.badRequest, code: rest ? "PGRST100" : "PGW400", "Content-Length is not a number of bytes")
+            }
+            if bytes > limits.maximumBodyBytes { throw GatewayError.bodyTooLarge(limits.maximumBodyBytes, rest: rest) }
+        }
+        var request = request
+        request.body = RequestBody(asyncSequence: LimitedBody(
+            base: request.body, limit: limits.maximumBodyBytes,
+            deadline: .now + .seconds(limits.bodyTimeoutSeconds), timeoutSeconds: limits.bodyTimeoutSeconds, rest: rest))
+        do {
+            return try await next(request, context)
+        } catch let error as NIOTooManyBytesError {
+            throw GatewayError.bodyTooLarge(error.maxBytes ?? limits.maximumBodyBytes, rest: rest)
+        }
+    }
+
+    static func isREST(_ request: Request) -> Bool {
+        request.uri.path.hasPrefix("/rest/")
+    }
+}
+
+/// A request body that throws 413 past `limit` bytes and 408 past `deadline`.
+struct LimitedBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+
+    let base: RequestBody
+    let limit: Int
+    let deadline: ContinuousClock.Instant
+    let timeoutSeconds: Int
+    let rest: Bool
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: RequestBody.AsyncIterator
+        let body: LimitedBody
+        var received = 0
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard let chunk = try await base.next() else { return nil }
+            received += chunk.readableBytes
+            if received > body.limit { throw GatewayError.bodyTooLarge(body.limit, rest: body.rest) }
+            if ContinuousClock.now > body.deadline {
+                throw GatewayError(
+                    .requestTimeout, code: body.rest ? "PGRST408" : "PGW408",
+                    "the request body did not arrive within \(body.timeoutSeconds) seconds")
+            }
+            return chunk
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: base.makeAsyncIterator(), body: self)
+    }
+}
+
+/// Answers a request head past ``GatewayLimits/maximumHeaderBytes`` (NIO's decoder limit,
+/// `HTTPParserError.headerOverflow`) with 431 and a `{code, message, details, hint}` body, then
+/// closes the connection — instead of Hummingbird's bare 400. The path is not known at that point
+/// (the head was never parsed), so the code is `PGW431` on every route.
+final class HeadTooLargeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundOut = HTTPResponsePart
+
+    static let body = #"{"code":"PGW431","details":null,"hint":"send a shorter URL or fewer and smaller header fields","message":"request line and header fields are too large"}"#
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(data)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError, case .headerOverflow = parserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        let body = ByteBuffer(string: Self.body)
+        let head = HTTPResponse(status: .requestHeaderFieldsTooLarge, headerFields: [
+            .contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), .connection: "close",
+        ])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
+    }
+}
