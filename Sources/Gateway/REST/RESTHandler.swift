@@ -19,6 +19,8 @@ struct RESTHandler: Sendable {
     let authenticator: RequestAuthenticator
     let audit: AuditAppender
     let metrics: GatewayMetrics
+    /// The foreign keys embedding follows, read on the first request that embeds.
+    let relationships = RelationshipCache()
 
     /// Request bodies above this are refused (413) before they are read in full.
     static let maximumBodySize = 8 * 1024 * 1024
@@ -54,7 +56,10 @@ struct RESTHandler: Sendable {
         let query = try RESTQuery.parse(
             method: request.method, query: request.uri.query ?? "", headers: RESTQuery.Headers(request.headers))
         let body = command == .insert || command == .update ? try await Self.readBody(request) : nil
-        let plan = try RESTPlan(command: command, table: table, query: query, body: body, caller: caller, policies: policies)
+        let embeds = query.select.contains { if case .embed = $0 { true } else { false } }
+        let plan = try RESTPlan(
+            command: command, table: table, query: query, body: body, caller: caller, policies: policies,
+            relationships: embeds ? try await relationships.catalog(pool: pool, policies: policies) : .empty)
 
         let results: [QueryResult]
         do {

@@ -29,7 +29,10 @@ struct RESTPlan {
 
     private static let rowAlias = "_pgw_row"
 
-    init(command: PolicyCommand, table: TablePolicy, query: RESTQuery, body: [UInt8]?, caller: AuthenticatedRequest, policies: PolicySet) throws {
+    init(
+        command: PolicyCommand, table: TablePolicy, query: RESTQuery, body: [UInt8]?, caller: AuthenticatedRequest, policies: PolicySet,
+        relationships: RelationshipCatalog = .empty
+    ) throws {
         self.command = command
         self.table = table
         self.query = query
@@ -37,7 +40,7 @@ struct RESTPlan {
         let auth = caller.authContext
         do {
             switch command {
-            case .select: try planSelect(policies, auth)
+            case .select: try planSelect(policies, auth, relationships)
             case .insert: try planInsert(policies, auth, body: body ?? [])
             case .update: try planUpdate(policies, auth, body: body ?? [])
             case .delete: try planDelete(policies, auth)
@@ -50,21 +53,34 @@ struct RESTPlan {
 
     // MARK: - Reads
 
-    private mutating func planSelect(_ policies: PolicySet, _ auth: AuthContext) throws {
+    private mutating func planSelect(_ policies: PolicySet, _ auth: AuthContext, _ relationships: RelationshipCatalog) throws {
+        let embedding = RESTStatementBuilder.Embedding(policies: policies, auth: auth, catalog: relationships, options: query.embedded)
         var builder = RESTStatementBuilder(table: table)
+        builder.embedding = embedding
         let columns = try builder.selectList(query.select)
+        try builder.requireEmbeddedOptionsUsed(query.embedded)
+        // Embedded resources are lateral joins after the table; `!inner` ones filter its rows.
         let condition = try whereClause(&builder, policies, .select, .using, auth)
+            + builder.innerConditions.map { " AND " + $0 }.joined()
         let order = try builder.orderBy(query.order)
         var paging = ""
         if let limit = query.limit { paging += " LIMIT " + builder.bind(.text(String(limit)), as: "bigint") }
         if query.offset > 0 { paging += " OFFSET " + builder.bind(.text(String(query.offset)), as: "bigint") }
         statements.append(Statement(
-            aggregate("SELECT \(columns) FROM \(table.quotedName) WHERE \(condition)\(order)\(paging)"),
+            aggregate("SELECT \(columns) FROM \(table.quotedName)\(builder.joins) WHERE \(condition)\(order)\(paging)"),
             builder.binds))
         if query.preferences.count == .exact {
             var counter = RESTStatementBuilder(table: table)
-            let condition = try whereClause(&counter, policies, .select, .using, auth)
-            statements.append(Statement("SELECT count(*) AS total FROM \(table.quotedName) WHERE \(condition)", counter.binds))
+            var joins = ""
+            var inner = ""
+            if !builder.innerConditions.isEmpty {
+                counter.embedding = embedding
+                _ = try counter.selectList(query.select)
+                joins = counter.joins
+                inner = counter.innerConditions.map { " AND " + $0 }.joined()
+            }
+            let condition = try whereClause(&counter, policies, .select, .using, auth) + inner
+            statements.append(Statement("SELECT count(*) AS total FROM \(table.quotedName)\(joins) WHERE \(condition)", counter.binds))
         }
     }
 

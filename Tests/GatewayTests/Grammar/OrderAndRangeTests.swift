@@ -39,7 +39,7 @@ struct OrderAndRangeTests {
 
     @Test("ordering by an embedded resource is refused")
     func orderEmbedding() {
-        #expect(F.rejection("order=clients(name).desc")?.details == "embedding is not supported (resource \"clients\")")
+        #expect(F.rejection("order=clients(name).desc")?.details == "ordering by an embedded resource is not supported (\"clients\")")
     }
 
     @Test("limit and offset as supabase-js .range(20, 29) sends them")

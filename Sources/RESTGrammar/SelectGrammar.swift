@@ -1,42 +1,53 @@
 /// `select=`, `order=`, `on_conflict=` and `columns=`: the parameters made of names.
 enum SelectGrammar {
-    /// `select=*,id,alias:column,data->key,price::text`. Relations (`rel(*)`, `...rel(*)`,
-    /// `rel!inner(*)`) and aggregates (`count()`, `col.sum()`) are refused.
-    static func parseSelect(_ text: String) throws(GatewayError) -> [RESTQuery.SelectItem] {
+    /// `select=*,id,alias:column,data->key,price::text,rel(*),alias:rel!fk!inner(id),...rel(name)`.
+    /// Aggregates (`count()`, `col.sum()`) are refused.
+    static func parseSelect(_ text: String) throws(RESTGrammarError) -> [RESTQuery.SelectItem] {
         var scanner = GrammarScanner(text, subject: "select parameter")
         scanner.skipWhitespace()
         // PostgREST 12: an empty select= selects no columns.
         if scanner.atEnd { return [] }
+        let items = try selectList(&scanner, depth: 0)
+        guard scanner.atEnd else { throw scanner.unexpected(expecting: "\"->\", \"->>\", \"::\", \",\" or end of input") }
+        return items
+    }
+
+    /// Embeds nested deeper than this are refused; it bounds the parser's recursion.
+    static let maximumEmbedDepth = 8
+
+    /// Items up to the end of the text (depth 0) or the `)` closing an embed (not consumed).
+    private static func selectList(_ scanner: inout GrammarScanner, depth: Int) throws(RESTGrammarError) -> [RESTQuery.SelectItem] {
         var items: [RESTQuery.SelectItem] = []
+        scanner.skipWhitespace()
+        if depth > 0, scanner.peek() == ")" { return items }
         while true {
             scanner.skipWhitespace()
-            items.append(try selectItem(&scanner))
+            items.append(try selectItem(&scanner, depth: depth))
             scanner.skipWhitespace()
-            if scanner.atEnd { return items }
+            if scanner.atEnd || (depth > 0 && scanner.peek() == ")") { return items }
             guard scanner.consume(",") else {
-                throw scanner.unexpected(expecting: "\"->\", \"->>\", \"::\", \",\" or end of input")
+                throw scanner.unexpected(expecting: depth > 0
+                    ? "\"->\", \"->>\", \"::\", \",\" or \")\""
+                    : "\"->\", \"->>\", \"::\", \",\" or end of input")
             }
         }
     }
 
-    private static func selectItem(_ scanner: inout GrammarScanner) throws(GatewayError) -> RESTQuery.SelectItem {
+    private static func selectItem(_ scanner: inout GrammarScanner, depth: Int) throws(RESTGrammarError) -> RESTQuery.SelectItem {
         let start = scanner.index
         if scanner.consume("*") {
             scanner.skipWhitespace()
-            if scanner.peek() == "(" || scanner.peek() == "!" {
-                throw scanner.embeddingRefused(at: start, resource: "*")
-            }
-            guard scanner.atEnd || scanner.peek() == "," else {
-                throw scanner.unexpected(expecting: "\",\" or end of input")
+            guard scanner.atEnd || scanner.peek() == "," || (depth > 0 && scanner.peek() == ")") else {
+                throw scanner.unexpected(expecting: depth > 0 ? "\",\" or \")\"" : "\",\" or end of input")
             }
             return .all
         }
-        if scanner.peekIs("..") {
-            // A spread relation: name the relation in the error when there is one.
-            let dots = scanner.index
-            while scanner.peek() == "." { scanner.advance() }
-            let name = scanner.word()
-            throw scanner.embeddingRefused(at: dots, resource: name.isEmpty ? "..." : name)
+        if scanner.consume("...") {
+            let name = try scanner.identifier(expecting: "relation name")
+            guard scanner.peek() == "(" || scanner.peek() == "!" else {
+                throw scanner.unexpected(expecting: "\"!\" or \"(\" after a spread relation")
+            }
+            return .embed(try embed(&scanner, relation: name, alias: nil, spread: true, depth: depth))
         }
         let first = try scanner.identifier()
         var alias: String?
@@ -53,7 +64,7 @@ enum SelectGrammar {
             if column == "count" && scanner.peekIs("()") {
                 throw scanner.failure(at: columnStart, details: "aggregate functions are not supported (count())")
             }
-            throw scanner.embeddingRefused(at: columnStart, resource: column)
+            return .embed(try embed(&scanner, relation: column, alias: alias, spread: false, depth: depth))
         }
         let path = try scanner.jsonPath()
         var cast: String?
@@ -64,6 +75,35 @@ enum SelectGrammar {
             throw scanner.failure(details: "aggregate functions are not supported (\(aggregate)())")
         }
         return .column(RESTQuery.SelectColumn(RESTQuery.Field(column, jsonPath: path), alias: alias, cast: cast))
+    }
+
+    /// `!hint!inner(items)` after a relation name: at most one hint and one join type, in any order.
+    private static func embed(
+        _ scanner: inout GrammarScanner, relation: String, alias: String?, spread: Bool, depth: Int
+    ) throws(RESTGrammarError) -> RESTQuery.Embed {
+        guard depth < maximumEmbedDepth else {
+            throw scanner.failure(details: "embedded resources are nested deeper than \(maximumEmbedDepth) levels")
+        }
+        var embed = RESTQuery.Embed(relation, alias: alias, spread: spread, select: [])
+        while scanner.consume("!") {
+            let wordStart = scanner.index
+            let word = try scanner.identifier(expecting: "hint or join type (inner, left)")
+            if let join = RESTQuery.JoinType(rawValue: word) {
+                guard embed.join == nil else {
+                    throw scanner.unexpectedWord(word, at: wordStart, expecting: "\"(\": one join type per relation")
+                }
+                embed.join = join
+            } else {
+                guard embed.hint == nil else {
+                    throw scanner.unexpectedWord(word, at: wordStart, expecting: "join type (inner, left): one hint per relation")
+                }
+                embed.hint = word
+            }
+        }
+        guard scanner.consume("(") else { throw scanner.unexpected(expecting: "\"!\" or \"(\"") }
+        embed.select = try selectList(&scanner, depth: depth + 1)
+        guard scanner.consume(")") else { throw scanner.unexpected(expecting: "\",\" or \")\"") }
+        return embed
     }
 
     /// `.sum()` and friends, which PostgREST 12 accepts after a column when aggregates are enabled.
@@ -78,7 +118,7 @@ enum SelectGrammar {
     // MARK: - order=
 
     /// `order=col.desc.nullslast,other.asc,third,data->>key.desc`
-    static func parseOrder(_ text: String) throws(GatewayError) -> [RESTQuery.OrderTerm] {
+    static func parseOrder(_ text: String) throws(RESTGrammarError) -> [RESTQuery.OrderTerm] {
         var scanner = GrammarScanner(text, subject: "order")
         var terms: [RESTQuery.OrderTerm] = []
         while true {
@@ -92,12 +132,14 @@ enum SelectGrammar {
         }
     }
 
-    private static func orderTerm(_ scanner: inout GrammarScanner) throws(GatewayError) -> RESTQuery.OrderTerm {
+    private static func orderTerm(_ scanner: inout GrammarScanner) throws(RESTGrammarError) -> RESTQuery.OrderTerm {
         let start = scanner.index
         let column = try scanner.identifier()
         if scanner.peek() == "(" {
             // PostgREST's `order=relation(column)` orders by an embedded resource.
-            throw scanner.embeddingRefused(at: start, resource: column)
+            throw scanner.failure(
+                at: start, details: "ordering by an embedded resource is not supported (\"\(GrammarScanner.shortened(column))\")",
+                hint: "Order the embedded rows with \(GrammarScanner.shortened(column)).order=… instead.")
         }
         var term = RESTQuery.OrderTerm(RESTQuery.Field(column, jsonPath: try scanner.jsonPath()))
         scanner.skipWhitespace()
@@ -124,7 +166,7 @@ enum SelectGrammar {
     // MARK: - on_conflict= and columns=
 
     /// A comma-separated list of column names.
-    static func parseColumns(_ text: String, subject: String) throws(GatewayError) -> [String] {
+    static func parseColumns(_ text: String, subject: String) throws(RESTGrammarError) -> [String] {
         var scanner = GrammarScanner(text, subject: subject)
         var names: [String] = []
         while true {
