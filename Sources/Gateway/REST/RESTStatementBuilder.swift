@@ -173,8 +173,34 @@ struct RESTStatementBuilder {
         child.embeddedPaths = embeddedPaths
         let columns = try child.selectList(embed.select)
         let options = embedding.options[path] ?? RESTQuery.EmbeddedOptions()
-        var conditions = relationship.pairs.map {
-            "\(SQLText.quoted(target.name)).\(SQLText.quoted($0.target)) = \(SQLText.quoted(table.name)).\(SQLText.quoted($0.source))"
+        var conditions: [String]
+        if let junction = relationship.junction {
+            // Through a junction the caller must be able to read too: a link its policies hide
+            // relates nothing. EXISTS, so a pair linked twice is one related row.
+            let junctionName = relationship.foreignKey.table
+            guard let junctionTable = embedding.policies.table(named: junctionName), junctionTable.rest.allows(.select) else {
+                throw GatewayError(
+                    .forbidden, code: "42501", "permission denied for table \(junctionName)",
+                    details: "public.\(junctionName) is not served through /rest/v1 and cannot join an embed")
+            }
+            guard !child.tablesInScope.contains(junctionName) else {
+                throw GatewayError(.badRequest, code: "PGRST100", "embedding '\(junctionName)' inside itself is not supported")
+            }
+            var through = RESTStatementBuilder(table: junctionTable)
+            through.binds = child.binds
+            let junctionPolicy = try through.policy(embedding.policies, .select, .using, auth: embedding.auth)
+            child.binds = through.binds
+            let quotedJunction = SQLText.quoted(junctionName)
+            let links = relationship.pairs.map {
+                "\(quotedJunction).\(SQLText.quoted($0.target)) = \(SQLText.quoted(table.name)).\(SQLText.quoted($0.source))"
+            } + junction.pairs.map {
+                "\(quotedJunction).\(SQLText.quoted($0.junction)) = \(SQLText.quoted(target.name)).\(SQLText.quoted($0.target))"
+            }
+            conditions = ["EXISTS (SELECT 1 FROM public.\(quotedJunction) WHERE \((links + [junctionPolicy]).joined(separator: " AND ")))"]
+        } else {
+            conditions = relationship.pairs.map {
+                "\(SQLText.quoted(target.name)).\(SQLText.quoted($0.target)) = \(SQLText.quoted(table.name)).\(SQLText.quoted($0.source))"
+            }
         }
         conditions.append(try child.policy(embedding.policies, .select, .using, auth: embedding.auth))
         if let filter = options.filter { conditions.append(try child.filter(filter)) }
@@ -218,20 +244,17 @@ struct RESTStatementBuilder {
     private func relationship(_ embed: RESTQuery.Embed, _ embedding: Embedding) throws -> RelationshipCatalog.Relationship {
         var candidates = embedding.catalog.relationships(from: table.name, to: embed.relation)
         if let hint = embed.hint {
-            candidates = candidates.filter { $0.foreignKey.name == hint || $0.foreignKey.columns.contains(hint) }
+            candidates = candidates.filter { $0.names.contains(hint) }
         }
         guard let first = candidates.first else { throw relationshipNotFound(embed) }
         guard candidates.count == 1 else {
-            let described = candidates.map { candidate in
-                let key = candidate.foreignKey
-                return "\(candidate.cardinality.rawValue) via \(key.name) (\(key.table)(\(key.columns.joined(separator: ", "))) → \(key.referencedTable)(\(key.referencedColumns.joined(separator: ", "))))"
-            }
+            let described = candidates.map(\.described)
             throw GatewayError(
                 .multipleChoices, code: "PGRST201",
                 "Could not embed because more than one relationship was found for '\(table.name)' and '\(embed.relation)'",
                 details: described.joined(separator: "; "),
                 hint: "Try changing '\(embed.relation)' to one of the following: "
-                    + candidates.map { "'\(embed.relation)!\($0.foreignKey.name)'" }.joined(separator: ", ")
+                    + candidates.map { "'\(embed.relation)!\($0.hint)'" }.joined(separator: ", ")
                     + ". Find the desired relationship in the 'details' key.")
         }
         return first

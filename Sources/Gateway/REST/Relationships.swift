@@ -75,17 +75,51 @@ struct RelationshipCatalog: Sendable {
         return RelationshipCatalog(foreignKeys: keys, uniqueKeys: unique)
     }
 
-    /// How `source` reaches `target`: one of its foreign keys, seen from one end.
+    /// How `source` reaches `target`: one of its foreign keys, seen from one end, or two
+    /// foreign keys of a junction table.
     struct Relationship: Sendable, Hashable {
-        enum Cardinality: String, Sendable { case manyToOne = "many-to-one", oneToMany = "one-to-many", oneToOne = "one-to-one" }
+        enum Cardinality: String, Sendable {
+            case manyToOne = "many-to-one", oneToMany = "one-to-many", oneToOne = "one-to-one", manyToMany = "many-to-many"
+        }
         let foreignKey: ForeignKey
         let cardinality: Cardinality
-        /// Pairs (source column, target column) that must be equal.
+        /// Pairs (source column, target column) that must be equal; for many-to-many, (source
+        /// column, junction column).
         let pairs: [(source: String, target: String)]
+        /// Many-to-many: the junction's key to the target, as (junction column, target column).
+        let junction: (foreignKey: ForeignKey, pairs: [(junction: String, target: String)])?
 
-        var isToOne: Bool { cardinality != .oneToMany }
+        init(foreignKey: ForeignKey, cardinality: Cardinality, pairs: [(source: String, target: String)]) {
+            self.foreignKey = foreignKey
+            self.cardinality = cardinality
+            self.pairs = pairs
+            self.junction = nil
+        }
 
-        static func == (lhs: Self, rhs: Self) -> Bool { lhs.foreignKey == rhs.foreignKey && lhs.cardinality == rhs.cardinality }
+        init(toJunction: ForeignKey, fromJunction: ForeignKey) {
+            self.foreignKey = toJunction
+            self.cardinality = .manyToMany
+            self.pairs = Array(zip(toJunction.referencedColumns, toJunction.columns))
+            self.junction = (fromJunction, Array(zip(fromJunction.columns, fromJunction.referencedColumns)))
+        }
+
+        var isToOne: Bool { cardinality == .manyToOne || cardinality == .oneToOne }
+        /// The name a `!hint` matches: the junction table for many-to-many, else the constraint.
+        var names: [String] {
+            junction.map { [foreignKey.table, foreignKey.name, $0.foreignKey.name] } ?? [foreignKey.name] + foreignKey.columns
+        }
+        var described: String {
+            guard let junction else {
+                return "\(cardinality.rawValue) via \(foreignKey.name) (\(foreignKey.table)(\(foreignKey.columns.joined(separator: ", "))) → \(foreignKey.referencedTable)(\(foreignKey.referencedColumns.joined(separator: ", "))))"
+            }
+            return "many-to-many through \(foreignKey.table) (\(foreignKey.name), \(junction.foreignKey.name))"
+        }
+        /// What the hint names in PostgREST's PGRST201 choices.
+        var hint: String { junction == nil ? foreignKey.name : foreignKey.table }
+
+        static func == (lhs: Self, rhs: Self) -> Bool {
+            lhs.foreignKey == rhs.foreignKey && lhs.cardinality == rhs.cardinality && lhs.junction?.foreignKey == rhs.junction?.foreignKey
+        }
         func hash(into hasher: inout Hasher) { hasher.combine(foreignKey) }
     }
 
@@ -102,6 +136,17 @@ struct RelationshipCatalog: Sendable {
                 found.append(Relationship(
                     foreignKey: key, cardinality: oneToOne ? .oneToOne : .oneToMany,
                     pairs: Array(zip(key.referencedColumns, key.columns))))
+            }
+        }
+        // Many-to-many: a third table with a foreign key to each whose columns together are part
+        // of one of its unique keys (its primary key, typically), as PostgREST finds junctions —
+        // a table that merely references both (conversation_messages: brands and sessions) is not one.
+        for toJunction in foreignKeys where toJunction.referencedTable == source && toJunction.table != source && toJunction.table != target {
+            for fromJunction in foreignKeys
+            where fromJunction.table == toJunction.table && fromJunction.referencedTable == target && fromJunction != toJunction {
+                let linked = Set(toJunction.columns + fromJunction.columns)
+                guard uniqueKeys[toJunction.table, default: []].contains(where: { linked.isSubset(of: $0) }) else { continue }
+                found.append(Relationship(toJunction: toJunction, fromJunction: fromJunction))
             }
         }
         return found

@@ -42,6 +42,34 @@ struct RESTEmbeddingTests {
         CREATE POLICY "Tenant reads links" ON public.project_links FOR SELECT TO anon, authenticated, service_role USING (true);
         GRANT SELECT ON public.project_links TO anon, authenticated, service_role;
 
+        CREATE TABLE public.project_tags (
+            id        uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            tenant_id uuid NOT NULL DEFAULT auth.tenant_id() REFERENCES public.tenants (id),
+            label     text NOT NULL,
+            CONSTRAINT project_tags_tenant_id_id_key UNIQUE (tenant_id, id)
+        );
+        ALTER TABLE public.project_tags ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY tenant_isolation ON public.project_tags AS RESTRICTIVE FOR ALL TO public
+            USING (tenant_id = auth.tenant_id()) WITH CHECK (tenant_id = auth.tenant_id());
+        CREATE POLICY "Tenant reads tags" ON public.project_tags FOR SELECT TO anon, authenticated, service_role USING (true);
+        GRANT SELECT ON public.project_tags TO anon, authenticated, service_role;
+
+        CREATE TABLE public.project_taggings (
+            tenant_id  uuid NOT NULL DEFAULT auth.tenant_id() REFERENCES public.tenants (id),
+            project_id uuid NOT NULL,
+            tag_id     uuid NOT NULL,
+            PRIMARY KEY (tenant_id, project_id, tag_id),
+            CONSTRAINT project_taggings_project_fk FOREIGN KEY (tenant_id, project_id) REFERENCES public.projects (tenant_id, id),
+            CONSTRAINT project_taggings_tag_fk FOREIGN KEY (tenant_id, tag_id) REFERENCES public.project_tags (tenant_id, id)
+        );
+        ALTER TABLE public.project_taggings ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY tenant_isolation ON public.project_taggings AS RESTRICTIVE FOR ALL TO public
+            USING (tenant_id = auth.tenant_id()) WITH CHECK (tenant_id = auth.tenant_id());
+        CREATE POLICY "Taggings of visible projects" ON public.project_taggings FOR SELECT TO anon, authenticated, service_role
+            USING (EXISTS (SELECT 1 FROM public.projects p
+                           WHERE p.id = project_taggings.project_id AND (p.user_id = auth.uid() OR p.is_public = true)));
+        GRANT SELECT ON public.project_taggings TO anon, authenticated, service_role;
+
         CREATE TABLE public.project_vault (
             id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
             tenant_id  uuid NOT NULL DEFAULT auth.tenant_id() REFERENCES public.tenants (id),
@@ -92,6 +120,41 @@ struct RESTEmbeddingTests {
                 command: select
                 roles: [anon, authenticated, service_role]
                 using: "true"
+            """,
+        "project_tags.yaml": """
+            table: public.project_tags
+            tenant_column: tenant_id
+            rest: read
+            columns:
+              id: uuid
+              tenant_id: uuid
+              label: text
+            indexes:
+              - [id]
+              - [tenant_id, id]
+            policies:
+              - name: Tenant reads tags
+                command: select
+                roles: [anon, authenticated, service_role]
+                using: "true"
+            """,
+        "project_taggings.yaml": """
+            table: public.project_taggings
+            tenant_column: tenant_id
+            rest: read
+            columns:
+              tenant_id: uuid
+              project_id: uuid
+              tag_id: uuid
+            indexes:
+              - [tenant_id, project_id, tag_id]
+            policies:
+              - name: Taggings of visible projects
+                command: select
+                roles: [anon, authenticated, service_role]
+                using: |-
+                  EXISTS (SELECT 1 FROM public.projects p
+                    WHERE p.id = project_taggings.project_id AND (p.user_id = auth.uid() OR p.is_public = true))
             """,
         "project_vault.yaml": """
             table: public.project_vault
@@ -145,6 +208,12 @@ struct RESTEmbeddingTests {
                 [f.acme.id, seeded.alpha, seeded.beta])
             try await owner.query(
                 "INSERT INTO project_vault (tenant_id, project_id, secret) VALUES ($1, $2, 'vault-secret')", [f.acme.id, seeded.alpha])
+            try await owner.query("INSERT INTO project_tags (tenant_id, label) VALUES ($1, 'urgent'), ($1, 'web'), ($2, 'web')", [f.acme.id, f.globex.id])
+            try await owner.query("""
+                INSERT INTO project_taggings (tenant_id, project_id, tag_id)
+                SELECT t.tenant_id, p.id, t.id FROM project_tags t JOIN projects p ON p.tenant_id = t.tenant_id
+                WHERE (p.name = 'alpha') OR (t.label = 'web')
+                """)
             try await body(f, seeded)
         }
     }
@@ -327,6 +396,29 @@ struct RESTEmbeddingTests {
             #expect(answer.status == .badRequest, "\(answer.body)")
             let names = try await Self.get(f, "/rest/v1/projects?select=name&order=name", as: f.acme, f.alice)
             #expect(try Self.canonical(names) == #"[{"name":"alpha"},{"name":"beta"}]"#)
+        }
+    }
+
+    @Test("many-to-many through a junction: an array, scoped by the target's and the junction's policies")
+    func manyToMany() async throws {
+        try await Self.run { (f: RESTFixture, _: Seeded) async throws in
+            let alice = try await Self.get(
+                f, "/rest/v1/projects?select=name,project_tags(label)&order=name&project_tags.order=label", as: f.acme, f.alice)
+            #expect(try Self.canonical(alice) == #"[{"name":"alpha","project_tags":[{"label":"urgent"},{"label":"web"}]},{"name":"beta","project_tags":[{"label":"web"}]}]"#)
+            // Bob sees every tag, but links to alice's private project are hidden from him, and the project too.
+            let bob = try await Self.get(
+                f, "/rest/v1/project_tags?select=label,projects!project_taggings(name)&order=label", as: f.acme, f.bob)
+            #expect(try Self.canonical(bob) == #"[{"label":"urgent","projects":[]},{"label":"web","projects":[{"name":"beta"}]}]"#)
+            let inner = try await Self.get(f, "/rest/v1/project_tags?select=label,projects!inner(name)&order=label", as: f.acme, f.bob)
+            #expect(try Self.canonical(inner) == #"[{"label":"web","projects":[{"name":"beta"}]}]"#)
+            let carol = try await Self.get(f, "/rest/v1/project_tags?select=label,projects(name)", as: f.globex, f.carol)
+            #expect(try Self.canonical(carol) == #"[{"label":"web","projects":[{"name":"gamma"}]}]"#)
+            // The junction itself is read as a one-to-many from either end.
+            let links = try await Self.get(f, "/rest/v1/projects?select=name,project_taggings(tag_id)&name=eq.beta", as: f.acme, f.bob)
+            #expect((links as? [[String: Any]])?.first?["project_taggings"] as? [Any] != nil)
+            // A table with foreign keys to both that is not keyed by them is no junction:
+            // brands → conversation_sessions stays one relationship (conversation_messages references both).
+            _ = try await Self.get(f, "/rest/v1/brands?select=name,conversation_sessions(id)", as: f.acme, f.alice)
         }
     }
 }
