@@ -26,6 +26,8 @@ struct RESTPlan {
     private var written: [PolicyRow] = []
     /// Whether `resolution=` shaped the insert (it needs a column list).
     private var resolutionApplied = false
+    /// What a read's or a representation's embedded resources need.
+    private let embedding: RESTStatementBuilder.Embedding
 
     private static let rowAlias = "_pgw_row"
 
@@ -38,9 +40,10 @@ struct RESTPlan {
         self.query = query
         self.caller = caller
         let auth = caller.authContext
+        self.embedding = RESTStatementBuilder.Embedding(policies: policies, auth: auth, catalog: relationships, options: query.embedded)
         do {
             switch command {
-            case .select: try planSelect(policies, auth, relationships)
+            case .select: try planSelect(policies, auth)
             case .insert: try planInsert(policies, auth, body: body ?? [])
             case .update: try planUpdate(policies, auth, body: body ?? [])
             case .delete: try planDelete(policies, auth)
@@ -53,8 +56,7 @@ struct RESTPlan {
 
     // MARK: - Reads
 
-    private mutating func planSelect(_ policies: PolicySet, _ auth: AuthContext, _ relationships: RelationshipCatalog) throws {
-        let embedding = RESTStatementBuilder.Embedding(policies: policies, auth: auth, catalog: relationships, options: query.embedded)
+    private mutating func planSelect(_ policies: PolicySet, _ auth: AuthContext) throws {
         var builder = RESTStatementBuilder(table: table)
         builder.embedding = embedding
         let columns = try builder.selectList(query.select)
@@ -164,14 +166,21 @@ struct RESTPlan {
 
     private var wantsRepresentation: Bool { query.preferences.returning == .representation }
 
+    /// The write as a CTE named after the table, so a representation's embeds join its rows as
+    /// they join the table's on a read (`"projects"."id"`); the embedded tables themselves, and
+    /// their policies' subqueries (schema-qualified), read the statement's snapshot, as PostgREST's do.
     private func rowsFromWrite(_ builder: inout RESTStatementBuilder, cte: String) throws -> String {
+        builder.embedding = wantsRepresentation ? embedding : nil
         let columns = wantsRepresentation ? try builder.selectList(query.select) : "1"
-        let answer = aggregate("_pgw_rows", selectList: columns.isEmpty ? "1" : columns)
+        if wantsRepresentation { try builder.requireEmbeddedOptionsUsed(query.embedded) }
+        let rows = SQLText.quoted(table.name)
+        let inner = builder.innerConditions.isEmpty ? "" : " WHERE " + builder.innerConditions.joined(separator: " AND ")
+        let answer = aggregate(rows + builder.joins + inner, selectList: columns.isEmpty ? "1" : columns)
         let (lowest, highest) = affectedBounds
-        guard lowest != nil || highest != nil else { return "WITH _pgw_rows AS (\(cte)) " + answer }
+        guard lowest != nil || highest != nil else { return "WITH \(rows) AS (\(cte)) " + answer }
         let low = builder.bind(lowest.map { .text(String($0)) } ?? .null, as: "bigint")
         let high = builder.bind(highest.map { .text(String($0)) } ?? .null, as: "bigint")
-        return "WITH _pgw_rows AS (\(cte)) SELECT body, auth.check_affected(n, \(low), \(high)) AS n FROM (\(answer)) _pgw_answer"
+        return "WITH \(rows) AS (\(cte)) SELECT body, auth.check_affected(n, \(low), \(high)) AS n FROM (\(answer)) _pgw_answer"
     }
 
     /// How many rows this write may affect before it is rolled back: exactly one for a singular

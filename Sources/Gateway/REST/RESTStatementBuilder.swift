@@ -11,7 +11,7 @@ struct RESTStatementBuilder {
     let table: TablePolicy
     private(set) var binds: [PostgresBind] = []
 
-    /// What embedding needs beyond the table; nil where embedding is not offered (writes).
+    /// What embedding needs beyond the table; nil where no embed is rendered.
     struct Embedding {
         let policies: PolicySet
         let auth: AuthContext
@@ -139,9 +139,7 @@ struct RESTStatementBuilder {
     /// embedded inside itself (the join would not know which is which).
     private mutating func embed(_ embed: RESTQuery.Embed) throws -> [String] {
         guard let embedding else {
-            throw GatewayError(
-                .badRequest, code: "PGRST100", "embedded resources are not supported in the representation of a write",
-                hint: "Read \(embed.relation) with a GET after the write.")
+            throw GatewayError(.badRequest, code: "PGRST100", "embedded resources need return=representation")
         }
         let path = self.path + [embed.name]
         guard let target = embedding.policies.table(named: embed.relation) else { throw relationshipNotFound(embed) }

@@ -387,15 +387,34 @@ struct RESTEmbeddingTests {
         }
     }
 
-    @Test("embedding in a write's representation is refused before anything is written")
-    func writesRefuseEmbedding() async throws {
+    @Test("a write's representation embeds as a read does, under the embedded tables' policies")
+    func writesEmbed() async throws {
         try await Self.run { (f: RESTFixture, seeded: Seeded) async throws in
-            let answer = try await f.request(
-                .patch, "/rest/v1/projects?id=eq.\(seeded.beta.uuidString.lowercased())&select=name,sitemaps(title)", as: f.acme, f.alice,
-                body: #"{"name": "renamed"}"#, headers: [HTTPField.Name("Prefer")!: "return=representation"])
-            #expect(answer.status == .badRequest, "\(answer.body)")
-            let names = try await Self.get(f, "/rest/v1/projects?select=name&order=name", as: f.acme, f.alice)
-            #expect(try Self.canonical(names) == #"[{"name":"alpha"},{"name":"beta"}]"#)
+            let representation: HTTPFields = [HTTPField.Name("Prefer")!: "return=representation"]
+            let patched = try await f.request(
+                .patch, "/rest/v1/projects?id=eq.\(seeded.beta.uuidString.lowercased())&select=name,sitemaps(title),brief:project_briefs(summary)",
+                as: f.acme, f.alice, body: #"{"name": "renamed"}"#, headers: representation)
+            #expect(patched.status == .ok, "\(patched.body)")
+            #expect(try Self.canonical(try JSONSerialization.jsonObject(with: Data(patched.body.utf8)))
+                == #"[{"brief":null,"name":"renamed","sitemaps":[{"title":"pricing"}]}]"#)
+            let created = try await f.request(
+                .post, "/rest/v1/sitemaps?select=title,project:projects(name),wireframes(title)", as: f.acme, f.alice,
+                body: #"{"title": "contact", "project_id": "\#(seeded.alpha.uuidString.lowercased())"}"#, headers: representation)
+            #expect(created.status == .created, "\(created.body)")
+            #expect(try Self.canonical(try JSONSerialization.jsonObject(with: Data(created.body.utf8)))
+                == #"[{"project":{"name":"alpha"},"title":"contact","wireframes":[]}]"#)
+            // A bad embed refuses the write before anything is written.
+            let refused = try await f.request(
+                .post, "/rest/v1/sitemaps?select=title,project_vault(secret)", as: f.acme, f.alice,
+                body: #"{"title": "never", "project_id": "\#(seeded.alpha.uuidString.lowercased())"}"#, headers: representation)
+            #expect(refused.status == .forbidden, "\(refused.body)")
+            let titles = try await Self.get(f, "/rest/v1/sitemaps?select=title&title=eq.never", as: f.acme, f.alice)
+            #expect(try Self.canonical(titles) == "[]")
+            // Deleting: the representation shows the row as it was, its parent through the policy.
+            let deleted = try await f.request(
+                .delete, "/rest/v1/sitemaps?title=eq.contact&select=title,projects(name)", as: f.acme, f.alice, headers: representation)
+            #expect(deleted.status == .ok, "\(deleted.body)")
+            #expect(try Self.canonical(try JSONSerialization.jsonObject(with: Data(deleted.body.utf8))) == #"[{"projects":{"name":"alpha"},"title":"contact"}]"#)
         }
     }
 
