@@ -357,12 +357,15 @@ extension RESTQuery {
         public var direction: OrderDirection?
         /// `.nullsfirst` / `.nullslast`, or `nil` for the database default.
         public var nulls: NullsOrder?
+        /// `order=relation(column)`: the column of a to-one embedded resource (its name or alias).
+        public var relation: String?
 
         /// One sort key.
-        public init(_ field: Field, direction: OrderDirection? = nil, nulls: NullsOrder? = nil) {
+        public init(_ field: Field, direction: OrderDirection? = nil, nulls: NullsOrder? = nil, relation: String? = nil) {
             self.field = field
             self.direction = direction
             self.nulls = nulls
+            self.relation = relation
         }
     }
 

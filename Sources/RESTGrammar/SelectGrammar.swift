@@ -133,15 +133,21 @@ enum SelectGrammar {
     }
 
     private static func orderTerm(_ scanner: inout GrammarScanner) throws(RESTGrammarError) -> RESTQuery.OrderTerm {
-        let start = scanner.index
-        let column = try scanner.identifier()
-        if scanner.peek() == "(" {
-            // PostgREST's `order=relation(column)` orders by an embedded resource.
-            throw scanner.failure(
-                at: start, details: "ordering by an embedded resource is not supported (\"\(GrammarScanner.shortened(column))\")",
-                hint: "Order the embedded rows with \(GrammarScanner.shortened(column)).order=… instead.")
+        var column = try scanner.identifier()
+        var relation: String?
+        var path: [RESTQuery.JSONStep] = []
+        if scanner.consume("(") {
+            // `order=relation(column)`: a to-one embedded resource's column.
+            relation = column
+            scanner.skipWhitespace()
+            column = try scanner.identifier()
+            path = try scanner.jsonPath()
+            scanner.skipWhitespace()
+            guard scanner.consume(")") else { throw scanner.unexpected(expecting: "\"->\", \"->>\" or \")\"") }
+        } else {
+            path = try scanner.jsonPath()
         }
-        var term = RESTQuery.OrderTerm(RESTQuery.Field(column, jsonPath: try scanner.jsonPath()))
+        var term = RESTQuery.OrderTerm(RESTQuery.Field(column, jsonPath: path), relation: relation)
         scanner.skipWhitespace()
         while scanner.peek() == "." {
             scanner.advance()

@@ -26,6 +26,11 @@ struct RESTStatementBuilder {
     private(set) var innerConditions: [String] = []
     /// The embed paths rendered so far, to refuse `rel.…=` parameters naming no embed.
     private(set) var embeddedPaths: Set<[String]> = []
+    /// This level's to-one embeds by name, for `order=relation(column)`: the table and the FROM …
+    /// WHERE … that finds its row (join, policy, filters), to read the column from again.
+    private var toOneEmbeds: [String: (table: TablePolicy, source: String)] = [:]
+    /// This level's to-many embeds by name, to say why ordering by one is refused.
+    private var toManyEmbeds: Set<String> = []
     private var lateralCount = 0
     private var path: [String] = []
     private var tablesInScope: [String]
@@ -217,6 +222,11 @@ struct RESTStatementBuilder {
         let row = SQLText.quoted("_pgw_\(number)_row")
         // Lateral columns are named _pgw_*: the parent's unqualified columns stay unambiguous.
         if relationship.isToOne {
+            toOneEmbeds[embed.name] = (target, "FROM \(target.quotedName)\(child.joins) WHERE \(conditions.joined(separator: " AND "))")
+        } else {
+            toManyEmbeds.insert(embed.name)
+        }
+        if relationship.isToOne {
             joins += " LEFT JOIN LATERAL (SELECT row_to_json(\(row)) AS _pgw_body FROM (\(source)) \(row)) \(alias) ON true"
             if embed.join == .inner { innerConditions.append("\(alias)._pgw_body IS NOT NULL") }
         } else {
@@ -274,6 +284,37 @@ struct RESTStatementBuilder {
             }
         }
         return names
+    }
+
+    /// `order=relation(column)`: a served column of a to-one embed, as a scalar subquery.
+    private mutating func relatedField(_ field: RESTQuery.Field, of relation: String) throws -> String {
+        guard let (target, source) = toOneEmbeds[relation] else {
+            if toManyEmbeds.contains(relation) {
+                throw GatewayError(
+                    .badRequest, code: "PGRST118", "A related order on '\(relation)' is not possible",
+                    details: "'\(table.name)' and '\(relation)' do not form a many-to-one or one-to-one relationship")
+            }
+            throw GatewayError(
+                .badRequest, code: "PGRST108", "'\(relation)' is not an embedded resource in this request",
+                hint: "Verify that '\(relation)' is included in the 'select' query parameter.")
+        }
+        guard target.restColumn(named: field.column) != nil else {
+            throw GatewayError(
+                .badRequest, code: "42703", "column \(target.name).\(field.column) does not exist",
+                hint: "columns of \(target.name): \(target.restColumns.map(\.name).joined(separator: ", "))")
+        }
+        // Read again with the embed's own join, policy and filters, so any served column sorts
+        // with its own type and collation, selected in the embed or not.
+        var expression = "\(SQLText.quoted(target.name)).\(SQLText.quoted(field.column))"
+        for step in field.jsonPath {
+            let operand: String
+            switch step.operand {
+            case .key(let key): operand = bind(.text(key), as: "text")
+            case .index(let index): operand = String(index)
+            }
+            expression = "(\(expression) \(step.arrow.rawValue) \(operand))"
+        }
+        return "(SELECT \(expression) \(source))"
     }
 
     /// `rel.…=` parameters must name an embed of `select=` (PostgREST's PGRST108).
@@ -356,7 +397,7 @@ struct RESTStatementBuilder {
     mutating func orderBy(_ terms: [RESTQuery.OrderTerm]) throws -> String {
         guard !terms.isEmpty else { return "" }
         let parts = try terms.map { term -> String in
-            var part = try field(term.field).sql
+            var part = try term.relation.map { try relatedField(term.field, of: $0) } ?? field(term.field).sql
             if let direction = term.direction { part += direction == .desc ? " DESC" : " ASC" }
             if let nulls = term.nulls { part += nulls == .first ? " NULLS FIRST" : " NULLS LAST" }
             return part

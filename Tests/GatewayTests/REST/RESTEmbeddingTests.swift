@@ -440,4 +440,20 @@ struct RESTEmbeddingTests {
             _ = try await Self.get(f, "/rest/v1/brands?select=name,conversation_sessions(id)", as: f.acme, f.alice)
         }
     }
+
+    @Test("order=relation(column) sorts by a to-one embed's column, selected or not, under its policies")
+    func relatedOrder() async throws {
+        try await Self.run { (f: RESTFixture, _: Seeded) async throws in
+            let byName = try await Self.get(f, "/rest/v1/sitemaps?select=title,projects(name)&order=projects(name).desc,title", as: f.acme, f.alice)
+            #expect(try Self.canonical(byName) == #"[{"projects":{"name":"beta"},"title":"pricing"},{"projects":{"name":"alpha"},"title":"about"},{"projects":{"name":"alpha"},"title":"home"}]"#)
+            let unselected = try await Self.get(f, "/rest/v1/sitemaps?select=title,p:projects(name)&order=p(is_public).desc,title", as: f.acme, f.alice)
+            #expect(try Self.canonical(unselected) == #"[{"p":{"name":"beta"},"title":"pricing"},{"p":{"name":"alpha"},"title":"about"},{"p":{"name":"alpha"},"title":"home"}]"#)
+            // A parent the caller may not see sorts as NULL: its value never leaks into the order.
+            let bob = try await Self.get(f, "/rest/v1/project_briefs?select=summary,projects(name)&order=projects(name).nullsfirst", as: f.acme, f.bob)
+            #expect(try Self.canonical(bob) == #"[{"projects":null,"summary":"secret plan"}]"#)
+            try await Self.expectError(f, "/rest/v1/projects?select=name,sitemaps(title)&order=sitemaps(title)", as: f.acme, f.alice, status: .badRequest, code: "PGRST118")
+            try await Self.expectError(f, "/rest/v1/projects?select=name&order=nowhere(title)", as: f.acme, f.alice, status: .badRequest, code: "PGRST108")
+            try await Self.expectError(f, "/rest/v1/projects?select=name,project_briefs(summary)&order=project_briefs(internal_note)", as: f.acme, f.alice, status: .badRequest, code: "42703")
+        }
+    }
 }
