@@ -199,7 +199,7 @@ struct RESTStatementBuilder {
             } + junction.pairs.map {
                 "\(quotedJunction).\(SQLText.quoted($0.junction)) = \(SQLText.quoted(target.name)).\(SQLText.quoted($0.target))"
             }
-            conditions = ["EXISTS (SELECT 1 FROM public.\(quotedJunction) WHERE \((links + [junctionPolicy]).joined(separator: " AND ")))"]
+            conditions = ["EXISTS (SELECT 1 FROM \(junctionTable.quotedName) WHERE \((links + [junctionPolicy]).joined(separator: " AND ")))"]
         } else {
             conditions = relationship.pairs.map {
                 "\(SQLText.quoted(target.name)).\(SQLText.quoted($0.target)) = \(SQLText.quoted(table.name)).\(SQLText.quoted($0.source))"
@@ -223,13 +223,10 @@ struct RESTStatementBuilder {
         // Lateral columns are named _pgw_*: the parent's unqualified columns stay unambiguous.
         if relationship.isToOne {
             toOneEmbeds[embed.name] = (target, "FROM \(target.quotedName)\(child.joins) WHERE \(conditions.joined(separator: " AND "))")
-        } else {
-            toManyEmbeds.insert(embed.name)
-        }
-        if relationship.isToOne {
             joins += " LEFT JOIN LATERAL (SELECT row_to_json(\(row)) AS _pgw_body FROM (\(source)) \(row)) \(alias) ON true"
             if embed.join == .inner { innerConditions.append("\(alias)._pgw_body IS NOT NULL") }
         } else {
+            toManyEmbeds.insert(embed.name)
             joins += " LEFT JOIN LATERAL (SELECT coalesce(json_agg(\(row)), '[]'::json) AS _pgw_body, count(*) AS _pgw_n FROM (\(source)) \(row)) \(alias) ON true"
             if embed.join == .inner { innerConditions.append("\(alias)._pgw_n > 0") }
         }

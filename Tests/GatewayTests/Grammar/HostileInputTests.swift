@@ -18,7 +18,7 @@ struct HostileInputTests {
         ("order=id%20desc--", "order", "id desc--", 4, "\"d\""),
         ("order=id.desc;drop%20table%20x", "order", "id.desc;drop table x", 8, "\";\""),
         ("order=(select%201)", "order", "(select 1)", 1, "\"(\""),
-        ("order=random()", "order", "random()", 1, nil),
+        ("order=random()", "order", "random()", 8, "\")\""),  // read as order=relation(column): no column
         ("name)=eq.1", "tree path", "name)", 5, "\")\""),
         ("id%3Bdrop=eq.1", "tree path", "id;drop", 3, "\";\""),
         ("%22id%22%20or%201=eq.1", "tree path", "\"id\" or 1", 6, "\"o\""),
