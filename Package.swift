@@ -45,6 +45,9 @@ let package = Package(
             ]
         ),
         .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // PostgREST's request grammar, pure: text in, a parsed query or a RESTGrammarError out.
+        // HTTPTypes only for the method and header types it reads.
+        .target(name: "RESTGrammar", dependencies: [.product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(
             name: "Audit",
             dependencies: ["Sodium", "Postgres", .product(name: "Logging", package: "swift-log")],
@@ -75,6 +78,7 @@ let package = Package(
                 "Audit",
                 "Reports",
                 "Privacy",
+                "RESTGrammar",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -151,6 +155,7 @@ let package = Package(
                 "Policy",
                 "Secrets",
                 "Privacy",
+                "RESTGrammar",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

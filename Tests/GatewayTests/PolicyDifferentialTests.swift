@@ -1,4 +1,5 @@
 import Foundation
+@testable import Gateway
 import Policy
 import Postgres
 import Testing
@@ -215,6 +216,124 @@ struct PolicyDifferentialTests {
             }
             // The random cases must exercise every outcome, or the comparison proves little.
             #expect(outcomes.count == 3, "outcomes: \(outcomes)")
+        }
+    }
+
+    /// An embedded read in PostgREST's grammar and the same read written by hand.
+    struct EmbeddedRead: CustomStringConvertible {
+        let table: String
+        let query: String
+        let reference: String
+        var description: String { "\(table)?\(query)" }
+    }
+
+    /// Random embeds over projects ← sitemaps and brands ← conversation_sessions, with random
+    /// filters on both levels. The reference spells each as plain SQL with no predicate of its
+    /// own: under the caller's RLS it is what the database itself would answer.
+    private func randomRead(_ random: inout Generator, users: [UUID], projects: [String]) -> EmbeddedRead {
+        let user = random.pick(users).uuidString.lowercased()
+        let project = random.pick(projects)
+        let parentFilters: [(String, String)] = [
+            ("", "true"), ("&is_public=is.true", "p.is_public IS TRUE"), ("&user_id=eq.\(user)", "p.user_id = '\(user)'"),
+            ("&or=(is_public.is.false,user_id.neq.\(user))", "(p.is_public IS FALSE OR p.user_id <> '\(user)')"),
+        ]
+        let childFilters: [(String, String)] = [
+            ("", "true"), ("&sitemaps.project_id=eq.\(project)", "s.project_id = '\(project)'"),
+            ("&sitemaps.version=gte.1", "s.version >= 1"), ("&sitemaps.title=neq.map", "s.title <> 'map'"),
+        ]
+        switch random.next(4) {
+        case 0, 1:
+            let (parentQuery, parentSQL) = random.pick(parentFilters)
+            let (childQuery, childSQL) = random.pick(childFilters)
+            let inner = random.chance(40)
+            let children = """
+                (SELECT coalesce(json_agg(json_build_object('id', s.id) ORDER BY s.id), '[]'::json) FROM public.sitemaps s
+                 WHERE s.tenant_id = p.tenant_id AND s.project_id = p.id AND \(childSQL))
+                """
+            return EmbeddedRead(
+                table: "projects",
+                query: "select=id,sitemaps\(inner ? "!inner" : "")(id)&order=id&sitemaps.order=id" + parentQuery + childQuery,
+                reference: """
+                    SELECT p.id, \(children) AS sitemaps FROM public.projects p
+                    WHERE \(parentSQL)\(inner ? " AND json_array_length(\(children)) > 0" : "") ORDER BY p.id
+                    """)
+        case 2:
+            let (parentQuery, parentSQL) = random.pick(parentFilters)
+            let childQuery = parentQuery.replacingOccurrences(of: "&", with: "&projects.")
+            let spread = random.chance(50)
+            let parent = "(SELECT json_build_object('id', p.id, 'user_id', p.user_id) FROM public.projects p WHERE p.tenant_id = s.tenant_id AND p.id = s.project_id AND \(parentSQL))"
+            return EmbeddedRead(
+                table: "sitemaps",
+                query: (spread ? "select=id,...projects(pid:id)" : "select=id,projects(id,user_id)") + "&order=id" + childQuery,
+                reference: spread
+                    ? "SELECT s.id, \(parent) ->> 'id' AS pid FROM public.sitemaps s ORDER BY s.id"
+                    : "SELECT s.id, \(parent) AS projects FROM public.sitemaps s ORDER BY s.id")
+        default:
+            return EmbeddedRead(
+                table: "brands",
+                query: "select=id,conversation_sessions(id,user_id)&order=id&conversation_sessions.order=id",
+                reference: """
+                    SELECT b.id, (SELECT coalesce(json_agg(json_build_object('id', c.id, 'user_id', c.user_id) ORDER BY c.id), '[]'::json)
+                                  FROM public.conversation_sessions c WHERE c.tenant_id = b.tenant_id AND c.brand_id = b.id) AS conversation_sessions
+                    FROM public.brands b ORDER BY b.id
+                    """)
+        }
+    }
+
+    /// JSON text parsed and printed with sorted keys, so two spellings of one answer compare equal.
+    private func canonicalJSON(_ text: String) throws -> String {
+        let value = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+        return String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]), as: UTF8.self)
+    }
+
+    @Test("embedded reads: the gateway's statement, with only its own predicates, answers what RLS answers", arguments: [UInt64(11), 12])
+    func embeddedReads(seed: UInt64) async throws {
+        try await TestDatabase.withMigratedDatabase { owner in
+            let admin = ConnectionPool(configuration: owner)
+            let gateway = ConnectionPool(configuration: TestDatabase.gateway(owner))
+            defer { admin.close(); gateway.close() }
+            let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
+            let catalog = try await RelationshipCatalog.read(from: gateway, policies: policies)
+            let (tenants, users) = try await self.seed(admin, seed: seed)
+            let projects = try await admin.query("SELECT id::text AS id FROM public.projects").rows.map { try $0.decode("id", as: String.self) }
+            let everyone = users.values.flatMap { $0 }
+            var random = Generator(state: seed)
+            var compared = 0, nonEmpty = 0
+            for caller in callers(tenants: tenants, users: users, random: &random) where caller.role != "service_role" || random.chance(50) {
+                for _ in 0..<8 {
+                    let read = randomRead(&random, users: everyone, projects: projects)
+                    // The gateway's statement, run by the owner: RLS does not apply, only the
+                    // predicates the gateway compiled from the policy files for every level.
+                    let query = try RESTQuery.parse(method: .get, query: read.query)
+                    var builder = RESTStatementBuilder(table: try #require(policies.table(named: read.table)))
+                    builder.embedding = .init(policies: policies, auth: caller.auth, catalog: catalog, options: query.embedded)
+                    let columns = try builder.selectList(query.select)
+                    try builder.requireEmbeddedOptionsUsed(query.embedded)
+                    var condition = try builder.policy(policies, .select, .using, auth: caller.auth)
+                    if let filter = query.filter { condition += " AND " + (try builder.filter(filter)) }
+                    condition += builder.innerConditions.map { " AND " + $0 }.joined()
+                    let order = try builder.orderBy(query.order)
+                    let statement = "SELECT coalesce(json_agg(r), '[]'::json)::text AS body FROM (SELECT \(columns) FROM public.\(read.table)\(builder.joins) WHERE \(condition)\(order)) r"
+                    let gatewayAnswer: String = try await admin.query(statement, builder.binds).rows[0].decode("body")
+                    // The hand-written read under the caller's RLS.
+                    let settings = caller.requestSettings
+                    let rlsAnswer: String = try await gateway.withConnection { connection in
+                        try await connection.run { connection in
+                            try connection.transaction { connection in
+                                _ = try connection.pipeline(settings)
+                                return try connection.query(
+                                    "SELECT coalesce(json_agg(r), '[]'::json)::text AS body FROM (\(read.reference)) r").rows[0].decode("body")
+                            }
+                        }
+                    }
+                    #expect(try canonicalJSON(gatewayAnswer) == canonicalJSON(rlsAnswer), "seed \(seed), \(caller), \(read)")
+                    compared += 1
+                    if rlsAnswer != "[]" { nonEmpty += 1 }
+                }
+            }
+            #expect(compared > 100)
+            // Enough answers must hold rows, or the comparison proves little.
+            #expect(nonEmpty * 3 > compared, "\(nonEmpty) of \(compared) non-empty")
         }
     }
 }

@@ -21,6 +21,8 @@ struct RESTHandler: Sendable {
     let metrics: GatewayMetrics
     let limits: GatewayLimits
     let limiter: TenantLimiter
+    /// The foreign keys embedding follows, read on the first request that embeds.
+    let relationships = RelationshipCache()
 
     func handle(_ request: Request, table name: String, facts: RequestFacts) async throws -> Response {
         // The key's revocation check rides in the request's own pipeline (settings(caller)).
@@ -57,7 +59,10 @@ struct RESTHandler: Sendable {
             query.limit = min(query.limit ?? maximumRows, maximumRows)
         }
         let body = command == .insert || command == .update ? try await Self.readBody(request, limit: limits.maximumBodyBytes) : nil
-        let plan = try RESTPlan(command: command, table: table, query: query, body: body, caller: caller, policies: policies)
+        let embeds = query.select.contains { if case .embed = $0 { true } else { false } }
+        let plan = try RESTPlan(
+            command: command, table: table, query: query, body: body, caller: caller, policies: policies,
+            relationships: embeds ? try await relationships.catalog(pool: pool, policies: policies) : .empty)
 
         let results: [QueryResult]
         do {

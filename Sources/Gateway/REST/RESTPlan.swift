@@ -26,15 +26,21 @@ struct RESTPlan {
     private var written: [PolicyRow] = []
     /// Whether `resolution=` shaped the insert (it needs a column list).
     private var resolutionApplied = false
+    /// What a read's or a representation's embedded resources need.
+    private let embedding: RESTStatementBuilder.Embedding
 
     private static let rowAlias = "_pgw_row"
 
-    init(command: PolicyCommand, table: TablePolicy, query: RESTQuery, body: [UInt8]?, caller: AuthenticatedRequest, policies: PolicySet) throws {
+    init(
+        command: PolicyCommand, table: TablePolicy, query: RESTQuery, body: [UInt8]?, caller: AuthenticatedRequest, policies: PolicySet,
+        relationships: RelationshipCatalog = .empty
+    ) throws {
         self.command = command
         self.table = table
         self.query = query
         self.caller = caller
         let auth = caller.authContext
+        self.embedding = RESTStatementBuilder.Embedding(policies: policies, auth: auth, catalog: relationships, options: query.embedded)
         do {
             switch command {
             case .select: try planSelect(policies, auth)
@@ -52,19 +58,31 @@ struct RESTPlan {
 
     private mutating func planSelect(_ policies: PolicySet, _ auth: AuthContext) throws {
         var builder = RESTStatementBuilder(table: table)
+        builder.embedding = embedding
         let columns = try builder.selectList(query.select)
+        try builder.requireEmbeddedOptionsUsed(query.embedded)
+        // Embedded resources are lateral joins after the table; `!inner` ones filter its rows.
         let condition = try whereClause(&builder, policies, .select, .using, auth)
+            + builder.innerConditions.map { " AND " + $0 }.joined()
         let order = try builder.orderBy(query.order)
         var paging = ""
         if let limit = query.limit { paging += " LIMIT " + builder.bind(.text(String(limit)), as: "bigint") }
         if query.offset > 0 { paging += " OFFSET " + builder.bind(.text(String(query.offset)), as: "bigint") }
         statements.append(Statement(
-            aggregate("SELECT \(columns) FROM \(table.quotedName) WHERE \(condition)\(order)\(paging)"),
+            aggregate("SELECT \(columns) FROM \(table.quotedName)\(builder.joins) WHERE \(condition)\(order)\(paging)"),
             builder.binds))
         if query.preferences.count == .exact {
             var counter = RESTStatementBuilder(table: table)
-            let condition = try whereClause(&counter, policies, .select, .using, auth)
-            statements.append(Statement("SELECT count(*) AS total FROM \(table.quotedName) WHERE \(condition)", counter.binds))
+            var joins = ""
+            var inner = ""
+            if !builder.innerConditions.isEmpty {
+                counter.embedding = embedding
+                _ = try counter.selectList(query.select)
+                joins = counter.joins
+                inner = counter.innerConditions.map { " AND " + $0 }.joined()
+            }
+            let condition = try whereClause(&counter, policies, .select, .using, auth) + inner
+            statements.append(Statement("SELECT count(*) AS total FROM \(table.quotedName)\(joins) WHERE \(condition)", counter.binds))
         }
     }
 
@@ -148,14 +166,21 @@ struct RESTPlan {
 
     private var wantsRepresentation: Bool { query.preferences.returning == .representation }
 
+    /// The write as a CTE named after the table, so a representation's embeds join its rows as
+    /// they join the table's on a read (`"projects"."id"`); the embedded tables themselves, and
+    /// their policies' subqueries (schema-qualified), read the statement's snapshot, as PostgREST's do.
     private func rowsFromWrite(_ builder: inout RESTStatementBuilder, cte: String) throws -> String {
+        builder.embedding = wantsRepresentation ? embedding : nil
         let columns = wantsRepresentation ? try builder.selectList(query.select) : "1"
-        let answer = aggregate("_pgw_rows", selectList: columns.isEmpty ? "1" : columns)
+        if wantsRepresentation { try builder.requireEmbeddedOptionsUsed(query.embedded) }
+        let rows = SQLText.quoted(table.name)
+        let inner = builder.innerConditions.isEmpty ? "" : " WHERE " + builder.innerConditions.joined(separator: " AND ")
+        let answer = aggregate(rows + builder.joins + inner, selectList: columns.isEmpty ? "1" : columns)
         let (lowest, highest) = affectedBounds
-        guard lowest != nil || highest != nil else { return "WITH _pgw_rows AS (\(cte)) " + answer }
+        guard lowest != nil || highest != nil else { return "WITH \(rows) AS (\(cte)) " + answer }
         let low = builder.bind(lowest.map { .text(String($0)) } ?? .null, as: "bigint")
         let high = builder.bind(highest.map { .text(String($0)) } ?? .null, as: "bigint")
-        return "WITH _pgw_rows AS (\(cte)) SELECT body, auth.check_affected(n, \(low), \(high)) AS n FROM (\(answer)) _pgw_answer"
+        return "WITH \(rows) AS (\(cte)) SELECT body, auth.check_affected(n, \(low), \(high)) AS n FROM (\(answer)) _pgw_answer"
     }
 
     /// How many rows this write may affect before it is rolled back: exactly one for a singular

@@ -11,8 +11,33 @@ struct RESTStatementBuilder {
     let table: TablePolicy
     private(set) var binds: [PostgresBind] = []
 
+    /// What embedding needs beyond the table; nil where no embed is rendered.
+    struct Embedding {
+        let policies: PolicySet
+        let auth: AuthContext
+        let catalog: RelationshipCatalog
+        let options: [[String]: RESTQuery.EmbeddedOptions]
+    }
+
+    var embedding: Embedding?
+    /// `LEFT JOIN LATERAL …` for the embeds of ``selectList(_:)``, to follow the FROM item.
+    private(set) var joins = ""
+    /// What `!inner` embeds require of the parent row, to AND into its WHERE.
+    private(set) var innerConditions: [String] = []
+    /// The embed paths rendered so far, to refuse `rel.…=` parameters naming no embed.
+    private(set) var embeddedPaths: Set<[String]> = []
+    /// This level's to-one embeds by name, for `order=relation(column)`: the table and the FROM …
+    /// WHERE … that finds its row (join, policy, filters), to read the column from again.
+    private var toOneEmbeds: [String: (table: TablePolicy, source: String)] = [:]
+    /// This level's to-many embeds by name, to say why ordering by one is refused.
+    private var toManyEmbeds: Set<String> = []
+    private var lateralCount = 0
+    private var path: [String] = []
+    private var tablesInScope: [String]
+
     init(table: TablePolicy) {
         self.table = table
+        self.tablesInScope = [table.name]
     }
 
     /// Adds a bind parameter and returns its placeholder, cast when a type is given.
@@ -40,14 +65,24 @@ struct RESTStatementBuilder {
         return (SQLText.quoted(name), column.type)
     }
 
-    /// The type a value is cast to: the column's type without length modifiers, so a bound value
-    /// is compared, never truncated (`varchar(5)` compares as `character varying`).
+    /// The type a value is cast to: the column's type with its length or precision dropped
+    /// (array-ness kept), so a bound value is compared, never truncated or rounded:
+    /// `'abcdef'::varchar(5)` would be `'abcde'` and `1.005::numeric(5,2)` would be `1.01`,
+    /// both matching rows they should not. Dropping the modifier means "unbounded" for every
+    /// declarable type but one: bare `character` is `character(1)`, so `iso=eq.DZ` on a
+    /// `character(2)` column compared `'D'` and matched nothing. It takes its unbounded
+    /// spelling, `bpchar`, which compares blank-padded as the column does.
     static func castName(_ type: SQLType) -> String {
         var name = type.canonical
+        var arraySuffix = ""
+        while name.hasSuffix("[]") {
+            name.removeLast(2)
+            arraySuffix += "[]"
+        }
         while let open = name.firstIndex(of: "("), let close = name[open...].firstIndex(of: ")") {
             name.removeSubrange(open...close)
         }
-        return name
+        return (name == "character" ? "bpchar" : name) + arraySuffix
     }
 
     /// A column with an optional JSON path, and the type its values compare as.
@@ -90,9 +125,203 @@ struct RESTStatementBuilder {
                     expression = "(\(expression))::\(type.canonical)"
                 }
                 parts.append("\(expression) AS \(SQLText.quoted(column.outputName))")
+            case .embed(let embed):
+                parts.append(contentsOf: try self.embed(embed))
             }
         }
         return parts.joined(separator: ", ")
+    }
+
+    // MARK: Embedding
+
+    /// One embedded resource: a lateral subquery over the related table, joined on the foreign
+    /// key, under that table's own policy predicate (the database's RLS applies again) and
+    /// `rest:` exposure, with its own filters, order and window; returns its select items.
+    ///
+    /// To-many embeds aggregate with `json_agg`, to-one ones with `row_to_json`, as PostgREST
+    /// does, so the whole answer is one statement. The related table is not aliased: its policy
+    /// predicate qualifies columns with the table's name. For the same reason a table cannot be
+    /// embedded inside itself (the join would not know which is which).
+    private mutating func embed(_ embed: RESTQuery.Embed) throws -> [String] {
+        guard let embedding else {
+            throw GatewayError(.badRequest, code: "PGRST100", "embedded resources need return=representation")
+        }
+        let path = self.path + [embed.name]
+        guard let target = embedding.policies.table(named: embed.relation) else { throw relationshipNotFound(embed) }
+        // Exposure before relationships, as at the top level: a table /rest/v1 does not serve is
+        // refused the same whether or not a foreign key leads to it.
+        guard target.rest.allows(.select) else {
+            throw GatewayError(
+                .forbidden, code: "42501", "permission denied for table \(target.name)",
+                details: "\(target.qualifiedName) is not served through /rest/v1 (rest: \(target.rest.rawValue)) and cannot be embedded")
+        }
+        let relationship = try self.relationship(embed, embedding)
+        guard !tablesInScope.contains(target.name) else {
+            throw GatewayError(
+                .badRequest, code: "PGRST100", "embedding '\(target.name)' inside itself is not supported",
+                details: "path: \(path.joined(separator: "."))", hint: "Query \(target.name) separately.")
+        }
+        if embed.spread, !relationship.isToOne {
+            throw GatewayError(
+                .badRequest, code: "PGRST119", "A spread operation on '\(embed.relation)' is not possible",
+                details: "'\(table.name)' and '\(embed.relation)' do not form a many-to-one or one-to-one relationship")
+        }
+
+        var child = RESTStatementBuilder(table: target)
+        child.binds = binds
+        child.lateralCount = lateralCount + 1
+        child.embedding = embedding
+        child.path = path
+        child.tablesInScope = tablesInScope + [target.name]
+        child.embeddedPaths = embeddedPaths
+        let columns = try child.selectList(embed.select)
+        let options = embedding.options[path] ?? RESTQuery.EmbeddedOptions()
+        var conditions: [String]
+        if let junction = relationship.junction {
+            // Through a junction the caller must be able to read too: a link its policies hide
+            // relates nothing. EXISTS, so a pair linked twice is one related row.
+            let junctionName = relationship.foreignKey.table
+            guard let junctionTable = embedding.policies.table(named: junctionName), junctionTable.rest.allows(.select) else {
+                throw GatewayError(
+                    .forbidden, code: "42501", "permission denied for table \(junctionName)",
+                    details: "public.\(junctionName) is not served through /rest/v1 and cannot join an embed")
+            }
+            guard !child.tablesInScope.contains(junctionName) else {
+                throw GatewayError(.badRequest, code: "PGRST100", "embedding '\(junctionName)' inside itself is not supported")
+            }
+            var through = RESTStatementBuilder(table: junctionTable)
+            through.binds = child.binds
+            let junctionPolicy = try through.policy(embedding.policies, .select, .using, auth: embedding.auth)
+            child.binds = through.binds
+            let quotedJunction = SQLText.quoted(junctionName)
+            let links = relationship.pairs.map {
+                "\(quotedJunction).\(SQLText.quoted($0.target)) = \(SQLText.quoted(table.name)).\(SQLText.quoted($0.source))"
+            } + junction.pairs.map {
+                "\(quotedJunction).\(SQLText.quoted($0.junction)) = \(SQLText.quoted(target.name)).\(SQLText.quoted($0.target))"
+            }
+            conditions = ["EXISTS (SELECT 1 FROM \(junctionTable.quotedName) WHERE \((links + [junctionPolicy]).joined(separator: " AND ")))"]
+        } else {
+            conditions = relationship.pairs.map {
+                "\(SQLText.quoted(target.name)).\(SQLText.quoted($0.target)) = \(SQLText.quoted(table.name)).\(SQLText.quoted($0.source))"
+            }
+        }
+        conditions.append(try child.policy(embedding.policies, .select, .using, auth: embedding.auth))
+        if let filter = options.filter { conditions.append(try child.filter(filter)) }
+        conditions += child.innerConditions
+        let order = try child.orderBy(options.order)
+        var paging = ""
+        if let limit = options.limit { paging += " LIMIT " + child.bind(.text(String(limit)), as: "bigint") }
+        if options.offset > 0 { paging += " OFFSET " + child.bind(.text(String(options.offset)), as: "bigint") }
+        let source = "SELECT \(columns) FROM \(target.quotedName)\(child.joins) WHERE \(conditions.joined(separator: " AND "))\(order)\(paging)"
+
+        let number = lateralCount + 1
+        binds = child.binds
+        lateralCount = child.lateralCount
+        embeddedPaths = child.embeddedPaths.union([path])
+        let alias = SQLText.quoted("_pgw_\(number)")
+        let row = SQLText.quoted("_pgw_\(number)_row")
+        // Lateral columns are named _pgw_*: the parent's unqualified columns stay unambiguous.
+        if relationship.isToOne {
+            toOneEmbeds[embed.name] = (target, "FROM \(target.quotedName)\(child.joins) WHERE \(conditions.joined(separator: " AND "))")
+            joins += " LEFT JOIN LATERAL (SELECT row_to_json(\(row)) AS _pgw_body FROM (\(source)) \(row)) \(alias) ON true"
+            if embed.join == .inner { innerConditions.append("\(alias)._pgw_body IS NOT NULL") }
+        } else {
+            toManyEmbeds.insert(embed.name)
+            joins += " LEFT JOIN LATERAL (SELECT coalesce(json_agg(\(row)), '[]'::json) AS _pgw_body, count(*) AS _pgw_n FROM (\(source)) \(row)) \(alias) ON true"
+            if embed.join == .inner { innerConditions.append("\(alias)._pgw_n > 0") }
+        }
+        guard embed.spread else { return ["\(alias)._pgw_body AS \(SQLText.quoted(embed.name))"] }
+        // A spread to-one row: its keys become the parent's, each read from the JSON row.
+        return Self.outputNames(embed.select, of: target, embedding.policies).map { name in
+            "(\(alias)._pgw_body -> \(bind(.text(name), as: "text"))) AS \(SQLText.quoted(name))"
+        }
+    }
+
+    private func relationshipNotFound(_ embed: RESTQuery.Embed) -> GatewayError {
+        let hinted = embed.hint.map { " using the hint '\($0)'" } ?? ""
+        return GatewayError(
+            .badRequest, code: "PGRST200",
+            "Could not find a relationship between '\(table.name)' and '\(embed.relation)' in the schema cache",
+            details: "Searched for a foreign key relationship between '\(table.name)' and '\(embed.relation)'\(hinted) in the schema 'public', but no matches were found.")
+    }
+
+    /// The one relationship `embed` names from this table, or PostgREST's error.
+    private func relationship(_ embed: RESTQuery.Embed, _ embedding: Embedding) throws -> RelationshipCatalog.Relationship {
+        var candidates = embedding.catalog.relationships(from: table.name, to: embed.relation)
+        if let hint = embed.hint {
+            candidates = candidates.filter { $0.names.contains(hint) }
+        }
+        guard let first = candidates.first else { throw relationshipNotFound(embed) }
+        guard candidates.count == 1 else {
+            let described = candidates.map(\.described)
+            throw GatewayError(
+                .multipleChoices, code: "PGRST201",
+                "Could not embed because more than one relationship was found for '\(table.name)' and '\(embed.relation)'",
+                details: described.joined(separator: "; "),
+                hint: "Try changing '\(embed.relation)' to one of the following: "
+                    + candidates.map { "'\(embed.relation)!\($0.hint)'" }.joined(separator: ", ")
+                    + ". Find the desired relationship in the 'details' key.")
+        }
+        return first
+    }
+
+    /// The keys a select list produces, in order.
+    private static func outputNames(_ items: [RESTQuery.SelectItem], of table: TablePolicy, _ policies: PolicySet) -> [String] {
+        var names: [String] = []
+        for item in items {
+            switch item {
+            case .all: names += table.restColumns.map(\.name)
+            case .column(let column): names.append(column.outputName)
+            case .embed(let embed):
+                if embed.spread, let target = policies.table(named: embed.relation) {
+                    names += outputNames(embed.select, of: target, policies)
+                } else {
+                    names.append(embed.name)
+                }
+            }
+        }
+        return names
+    }
+
+    /// `order=relation(column)`: a served column of a to-one embed, as a scalar subquery.
+    private mutating func relatedField(_ field: RESTQuery.Field, of relation: String) throws -> String {
+        guard let (target, source) = toOneEmbeds[relation] else {
+            if toManyEmbeds.contains(relation) {
+                throw GatewayError(
+                    .badRequest, code: "PGRST118", "A related order on '\(relation)' is not possible",
+                    details: "'\(table.name)' and '\(relation)' do not form a many-to-one or one-to-one relationship")
+            }
+            throw GatewayError(
+                .badRequest, code: "PGRST108", "'\(relation)' is not an embedded resource in this request",
+                hint: "Verify that '\(relation)' is included in the 'select' query parameter.")
+        }
+        guard target.restColumn(named: field.column) != nil else {
+            throw GatewayError(
+                .badRequest, code: "42703", "column \(target.name).\(field.column) does not exist",
+                hint: "columns of \(target.name): \(target.restColumns.map(\.name).joined(separator: ", "))")
+        }
+        // Read again with the embed's own join, policy and filters, so any served column sorts
+        // with its own type and collation, selected in the embed or not.
+        var expression = "\(SQLText.quoted(target.name)).\(SQLText.quoted(field.column))"
+        for step in field.jsonPath {
+            let operand: String
+            switch step.operand {
+            case .key(let key): operand = bind(.text(key), as: "text")
+            case .index(let index): operand = String(index)
+            }
+            expression = "(\(expression) \(step.arrow.rawValue) \(operand))"
+        }
+        return "(SELECT \(expression) \(source))"
+    }
+
+    /// `rel.…=` parameters must name an embed of `select=` (PostgREST's PGRST108).
+    func requireEmbeddedOptionsUsed(_ options: [[String]: RESTQuery.EmbeddedOptions]) throws {
+        for path in options.keys.sorted(by: { $0.joined(separator: ".") < $1.joined(separator: ".") }) where !embeddedPaths.contains(path) {
+            let name = path.joined(separator: ".")
+            throw GatewayError(
+                .badRequest, code: "PGRST108", "'\(name)' is not an embedded resource in this request",
+                hint: "Verify that '\(name)' is included in the 'select' query parameter.")
+        }
     }
 
     /// The filter tree → a boolean SQL expression.
@@ -125,6 +354,39 @@ struct RESTStatementBuilder {
             return "\(sql) = ANY(\(bind(PostgresTextArray(values).postgresBind, as: type + "[]")))"
         case .array(let op, let value):
             return "\(sql) \(op.sqlOperator) \(bind(.text(value), as: type))"
+        case .distinct(let value):
+            return "\(sql) IS DISTINCT FROM \(bind(.text(value), as: type))"
+        case .range(let op, let value):
+            // Checked here: on another type Postgres' "operator does not exist" would be 42883,
+            // which PostgREST answers 404 (a missing function).
+            guard type.hasSuffix("range") else {
+                throw GatewayError(
+                    .badRequest, code: "42883", "operator does not exist: \(type) \(op.sqlOperator) \(type)",
+                    hint: "\(op.rawValue) applies to range columns only")
+            }
+            return "\(sql) \(op.sqlOperator) \(bind(.text(value), as: type))"
+        case .textSearch(let op, let language, let value):
+            let configuration = language.map { bind(.text($0), as: "regconfig") + ", " } ?? ""
+            let query = "\(op.function)(\(configuration)\(bind(.text(value), as: "text")))"
+            switch type {
+            case "tsvector": return "\(sql) @@ \(query)"
+            case "text", "character varying", "bpchar", "citext", "name", "json", "jsonb":
+                return "to_tsvector(\(configuration)\(sql)) @@ \(query)"
+            default:
+                throw GatewayError(
+                    .badRequest, code: "42883", "operator does not exist: \(type) @@ tsquery",
+                    hint: "\(op.rawValue) applies to tsvector, text and json columns")
+            }
+        case .quantified(let op, let quantifier, let value):
+            let quantified = quantifier == .any ? "ANY" : "ALL"
+            switch op {
+            case .eq, .neq, .gt, .gte, .lt, .lte:
+                let comparison = RESTQuery.ComparisonOperator(rawValue: op.rawValue)!.sqlOperator
+                return "\(sql) \(comparison) \(quantified)(\(bind(.text(value), as: type + "[]")))"
+            case .like, .ilike, .match, .imatch:
+                let pattern = RESTQuery.PatternOperator(rawValue: op.rawValue)!.sqlOperator
+                return "(\(sql))::text \(pattern) \(quantified)(\(bind(.text(value), as: "text[]")))"
+            }
         }
     }
 
@@ -132,7 +394,7 @@ struct RESTStatementBuilder {
     mutating func orderBy(_ terms: [RESTQuery.OrderTerm]) throws -> String {
         guard !terms.isEmpty else { return "" }
         let parts = try terms.map { term -> String in
-            var part = try field(term.field).sql
+            var part = try term.relation.map { try relatedField(term.field, of: $0) } ?? field(term.field).sql
             if let direction = term.direction { part += direction == .desc ? " DESC" : " ASC" }
             if let nulls = term.nulls { part += nulls == .first ? " NULLS FIRST" : " NULLS LAST" }
             return part
@@ -152,6 +414,66 @@ extension PolicyValue {
         case .text(let value): return .text(value)
         case .uuid(let value): return .text(value.lowercasedString)
         case .array(let values): return PostgresTextArray(values.map { $0.textValue }).postgresBind
+        }
+    }
+}
+
+// The grammar names operators as PostgREST spells them in a URL; their SQL is written here.
+extension RESTQuery.ComparisonOperator {
+    /// The Postgres operator PostgREST uses for it.
+    var sqlOperator: String {
+        switch self {
+        case .eq: "="
+        case .neq: "<>"
+        case .gt: ">"
+        case .gte: ">="
+        case .lt: "<"
+        case .lte: "<="
+        }
+    }
+}
+
+extension RESTQuery.PatternOperator {
+    var sqlOperator: String {
+        switch self {
+        case .like: "LIKE"
+        case .ilike: "ILIKE"
+        case .match: "~"
+        case .imatch: "~*"
+        }
+    }
+}
+
+extension RESTQuery.RangeOperator {
+    var sqlOperator: String {
+        switch self {
+        case .sl: "<<"
+        case .sr: ">>"
+        case .nxr: "&<"
+        case .nxl: "&>"
+        case .adj: "-|-"
+        }
+    }
+}
+
+extension RESTQuery.TextSearchOperator {
+    /// The function that turns the query text into a `tsquery`.
+    var function: String {
+        switch self {
+        case .fts: "to_tsquery"
+        case .plfts: "plainto_tsquery"
+        case .phfts: "phraseto_tsquery"
+        case .wfts: "websearch_to_tsquery"
+        }
+    }
+}
+
+extension RESTQuery.ArrayOperator {
+    var sqlOperator: String {
+        switch self {
+        case .cs: "@>"
+        case .cd: "<@"
+        case .ov: "&&"
         }
     }
 }

@@ -106,6 +106,19 @@ public enum GatewayApplication {
         router.post("/rest/v1/:table", use: table)
         router.patch("/rest/v1/:table", use: table)
         router.delete("/rest/v1/:table", use: table)
+        // PostgREST's root serves the OpenAPI document (tables and columns, no rows: no key, as
+        // /openapi.json); a path deeper than a table answers its error shape, not an empty 404.
+        // (Hummingbird refuses `/rest/v1/**` beside `/rest/v1/:table`, hence `:table/**`.)
+        router.get("/rest/v1") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/openapi+json; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: openAPI)))
+        }
+        for method in [HTTPRequest.Method.get, .head, .post, .put, .patch, .delete] {
+            router.on("/rest/v1/:table/**", method: method) { _, _ -> Response in
+                throw GatewayError(.notFound, code: "PGRST125", "Invalid path specified in request URL")
+            }
+        }
         return router
     }
 

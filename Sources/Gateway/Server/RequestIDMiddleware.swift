@@ -28,6 +28,8 @@ struct RequestIDMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch let error as HTTPResponseError {
             response = try error.response(from: request, context: context)
+        } catch let error as RESTGrammarError {
+            response = try GatewayError(error).response(from: request, context: context)
         } catch {
             context.logger.error("unhandled error", metadata: ["error_type": "\(type(of: error))"])
             response = try GatewayError(.internalServerError, code: "PGW500", "internal error", hint: "quote request id \(requestID) to the operator")

@@ -223,6 +223,9 @@ public struct SQLType: Sendable, Hashable, CustomStringConvertible {
         "real": "real", "float4": "real",
         "double precision": "double precision", "float8": "double precision", "float": "double precision",
         "regclass": "regclass", "oid": "oid",
+        // Range types and tsvector: declarable so /rest/v1 can filter them (sl sr nxr nxl adj, fts).
+        "int4range": "int4range", "int8range": "int8range", "numrange": "numrange",
+        "tsrange": "tsrange", "tstzrange": "tstzrange", "daterange": "daterange", "tsvector": "tsvector",
     ]
 
     private static func canonicalise(_ spelling: String) -> String? {

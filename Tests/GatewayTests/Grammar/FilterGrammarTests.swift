@@ -106,21 +106,32 @@ struct FilterGrammarTests {
         #expect(try F.filter("%22id%22=eq.1") == F.eq("id", "1"))
     }
 
-    @Test("unknown operators, unsupported ones and quantifiers are PGRST100")
+    @Test("unknown operators and malformed modifiers are PGRST100")
     func operatorErrors() {
         let unknown = F.rejection("id=noop.0")
         #expect(unknown?.status.code == 400)
         #expect(unknown?.code == "PGRST100")
         #expect(unknown?.message == F.message("filter", "noop.0", column: 1))
-        #expect(unknown?.details == "unexpected \"noop\" expecting \"not\" or operator (eq, neq, gt, gte, lt, lte, like, ilike, is, in, cs, cd, ov)")
+        #expect(unknown?.details == "unexpected \"noop\" expecting \"not\" or operator (eq, neq, gt, gte, lt, lte, like, ilike, match, imatch, is, isdistinct, in, cs, cd, ov, sl, sr, nxr, nxl, adj, fts, plfts, phfts, wfts)")
 
         let bare = F.rejection("id=5")
         #expect(bare?.message == F.message("filter", "5", column: 1))
 
-        let fts = F.rejection("body=fts.cat")
-        #expect(fts?.details == "operator \"fts\" is not supported; supported: eq, neq, gt, gte, lt, lte, like, ilike, is, in, cs, cd, ov")
-        #expect(F.rejection("body=not.match.^a")?.details?.hasPrefix("operator \"match\" is not supported") == true)
-        #expect(F.rejection("id=eq(any).{1,2}")?.details == "quantified operators such as eq(any) are not supported")
+        // Modifiers only where PostgREST has them, spelled as it spells them.
+        #expect(F.rejection("id=eq(some).{1,2}")?.details == "unexpected \"some\" expecting any or all")
+        #expect(F.rejection("id=eq(ANY).{1,2}")?.details == "unexpected \"ANY\" expecting any or all")
+        #expect(F.rejection("id=eq(any.{1,2}")?.details == "unexpected \".\" expecting \")\"")
+        #expect(F.rejection("id=eq(any)1")?.details == "unexpected \"1\" expecting delimiter (.)")
+        #expect(F.rejection("id=in(any).(1,2)")?.details == "operator \"in\" takes no modifier")
+        #expect(F.rejection("range=adj(any).[1,2)")?.details == "operator \"adj\" takes no modifier")
+        #expect(F.rejection("id=is(all).null")?.details == "operator \"is\" takes no modifier")
+        #expect(F.rejection("body=fts().cat")?.details?.hasPrefix("unexpected \")\" expecting text search configuration") == true)
+        #expect(F.rejection("body=fts(eng lish).cat")?.details == "unexpected \" \" expecting \")\"")
+        #expect(F.rejection("body=fts(english;drop).cat")?.details == "unexpected \";\" expecting \")\"")
+        #expect(F.rejection("body=wfts(english)")?.details == "unexpected end of input expecting delimiter (.)")
+        for query in ["id=eq(", "id=eq()", "id=eq(any)", "body=fts(", "body=fts(x", "or=(id.eq(any).{1},id.eq(all)", "or=(body.fts(.x)"] {
+            #expect(F.rejection(query)?.code == "PGRST100", "\(query)")
+        }
 
         let missingDot = F.rejection("id=eq")
         #expect(missingDot?.message == F.message("filter", "eq", column: 3))
@@ -128,12 +139,39 @@ struct FilterGrammarTests {
         #expect(F.rejection("id=EQ.1")?.details?.hasPrefix("unexpected \"EQ\"") == true)
     }
 
-    @Test("a filter on a related table is refused as embedding")
-    func embeddedFilter() {
-        let error = F.rejection("clients.name=eq.x")
-        #expect(error?.message == F.message("tree path", "clients.name", column: 1))
-        #expect(error?.details == "embedding is not supported (resource \"clients\")")
-        #expect(F.rejection("clients.order=name")?.details == "embedding is not supported (resource \"clients\")")
-        #expect(F.rejection("clients.limit=1")?.details == "embedding is not supported (resource \"clients\")")
+
+    @Test("match and imatch keep the regular expression as sent; isdistinct takes any value")
+    func matchAndDistinct() throws {
+        #expect(try F.filter("name=match.^a.*z$") == F.condition("name", .pattern(.match, "^a.*z$")))
+        #expect(try F.filter("name=not.imatch.A*") == .not(F.condition("name", .pattern(.imatch, "A*"))))
+        #expect(try F.filter("status=isdistinct.draft") == F.condition("status", .distinct("draft")))
+        #expect(try F.filter("status=not.isdistinct.") == .not(F.condition("status", .distinct(""))))
+        #expect(try F.filter("or=(name.match.^a,status.isdistinct.x)")
+            == .or([F.condition("name", .pattern(.match, "^a")), F.condition("status", .distinct("x"))]))
+    }
+
+    @Test("range operators take the literal as sent", arguments: RESTQuery.RangeOperator.allCases)
+    func ranges(op: RESTQuery.RangeOperator) throws {
+        #expect(try F.filter("during=\(op.rawValue).[2024-01-01,2024-02-01)") == F.condition("during", .range(op, "[2024-01-01,2024-02-01)")))
+        #expect(try F.filter("or=(during.\(op.rawValue).\"[1,5)\")") == .or([F.condition("during", .range(op, "[1,5)"))]))
+    }
+
+    @Test("fts, plfts, phfts and wfts take an optional configuration", arguments: RESTQuery.TextSearchOperator.allCases)
+    func textSearch(op: RESTQuery.TextSearchOperator) throws {
+        #expect(try F.filter("body=\(op.rawValue).fat%20cat") == F.condition("body", .textSearch(op, language: nil, "fat cat")))
+        #expect(try F.filter("body=\(op.rawValue)(english).fat%20%26%20cat")
+            == F.condition("body", .textSearch(op, language: "english", "fat & cat")))
+        #expect(try F.filter("body=not.\(op.rawValue)(simple).x") == .not(F.condition("body", .textSearch(op, language: "simple", "x"))))
+        #expect(try F.filter("and=(body.\(op.rawValue)(french).chat,id.eq.1)")
+            == .and([F.condition("body", .textSearch(op, language: "french", "chat")), F.eq("id", "1")]))
+    }
+
+    @Test("(any) and (all) quantify comparison and pattern operators over a {…} literal", arguments: RESTQuery.QuantifiedOperator.allCases)
+    func quantified(op: RESTQuery.QuantifiedOperator) throws {
+        let literal = op == .like || op == .ilike ? "{a%,%b}" : "{a*,*b}"
+        #expect(try F.filter("name=\(op.rawValue)(any).{a*,*b}") == F.condition("name", .quantified(op, .any, literal)))
+        #expect(try F.filter("name=not.\(op.rawValue)(all).{a*,*b}") == .not(F.condition("name", .quantified(op, .all, literal))))
+        #expect(try F.filter("or=(name.\(op.rawValue)(any).{a*,*b},id.eq.1)")
+            == .or([F.condition("name", .quantified(op, .any, literal)), F.eq("id", "1")]))
     }
 }

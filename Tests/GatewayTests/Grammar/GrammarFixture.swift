@@ -10,7 +10,8 @@ enum GrammarFixture {
         try RESTQuery.parse(method: method, query: query, headers: headers)
     }
 
-    /// The error `query` is refused with; records an issue when it parses instead.
+    /// The error `query` is refused with, as the gateway answers it (GatewayError.init(_:)
+    /// maps the grammar's error to HTTP); records an issue when it parses instead.
     static func rejection(
         _ query: String, method: HTTPRequest.Method = .get, headers: RESTQuery.Headers = RESTQuery.Headers(),
         sourceLocation: SourceLocation = #_sourceLocation
@@ -20,7 +21,7 @@ enum GrammarFixture {
             Issue.record("expected \(query) to be refused, parsed \(parsed)", sourceLocation: sourceLocation)
             return nil
         } catch {
-            return error
+            return GatewayError(error)
         }
     }
 

@@ -42,7 +42,7 @@ struct HeaderGrammarTests {
         let strict = try Preferences.parse(["handling=strict, max-affected=0, tx=commit, return=minimal"])
         #expect(strict.maxAffected == 0)
         #expect(strict.applied == ["return=minimal", "tx=commit", "handling=strict", "max-affected=0"])
-        let error = #expect(throws: GatewayError.self) { try Preferences.parse(["handling=strict, max-affected=many"]) }
+        let error = #expect(throws: RESTGrammarError.self) { try Preferences.parse(["handling=strict, max-affected=many"]) }
         #expect(error?.code == "PGRST122")
     }
 
@@ -58,7 +58,7 @@ struct HeaderGrammarTests {
 
     @Test("handling=strict turns unknown preferences into 400 PGRST122")
     func strict() throws {
-        let error = #expect(throws: GatewayError.self) { try Preferences.parse(["handling=strict, foo, bar"]) }
+        let error = #expect(throws: RESTGrammarError.self) { try Preferences.parse(["handling=strict, foo, bar"]) }.map { GatewayError($0) }
         #expect(error?.status.code == 400)
         #expect(error?.code == "PGRST122")
         #expect(error?.message == "Invalid preferences given with handling=strict")

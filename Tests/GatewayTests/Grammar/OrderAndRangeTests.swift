@@ -37,9 +37,17 @@ struct OrderAndRangeTests {
         #expect(error?.details == details)
     }
 
-    @Test("ordering by an embedded resource is refused")
-    func orderEmbedding() {
-        #expect(F.rejection("order=clients(name).desc")?.details == "embedding is not supported (resource \"clients\")")
+    @Test("order=relation(column) names an embedded resource's column; malformed ones are PGRST100")
+    func orderEmbedding() throws {
+        #expect(try F.parse("order=clients(name).desc,id").order == [
+            RESTQuery.OrderTerm(RESTQuery.Field("name"), direction: .desc, relation: "clients"), RESTQuery.OrderTerm(RESTQuery.Field("id")),
+        ])
+        #expect(try F.parse("order=c(data->>k).asc.nullslast").order == [
+            RESTQuery.OrderTerm(RESTQuery.Field("data", jsonPath: [.init(.text, .key("k"))]), direction: .asc, nulls: .last, relation: "c"),
+        ])
+        for query in ["order=clients(", "order=clients()", "order=clients(name", "order=clients(name)x", "order=clients(a,b)", "order=clients(name)(x)"] {
+            #expect(F.rejection(query)?.code == "PGRST100", "\(query)")
+        }
     }
 
     @Test("limit and offset as supabase-js .range(20, 29) sends them")

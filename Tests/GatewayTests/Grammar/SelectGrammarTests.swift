@@ -62,18 +62,74 @@ struct SelectGrammarTests {
         #expect(error?.details == "unexpected name \"my col\" expecting field name matching [A-Za-z_][A-Za-z0-9_]*")
     }
 
-    @Test("embedded resources, spreads, hints and aggregates are refused with PGRST100")
-    func embeddingRefused() {
-        for query in ["select=id,clients(*)", "select=*,...clients(name)", "select=c:clients!inner(id)", "select=clients!fk(id)"] {
+    @Test("malformed embeds and aggregates are refused with PGRST100")
+    func embeddingErrors() {
+        let cases: [(String, String)] = [
+            ("select=clients(", "unexpected end of input expecting field name"),
+            ("select=clients(id", "unexpected end of input expecting \",\" or \")\""),
+            ("select=clients(id))", "unexpected \")\" expecting \"->\", \"->>\", \"::\", \",\" or end of input"),
+            ("select=clients!(id)", "unexpected \"(\" expecting hint or join type (inner, left)"),
+            ("select=clients!inner", "unexpected end of input expecting \"!\" or \"(\""),
+            ("select=clients!inner!left(id)", "unexpected \"left\" expecting \"(\": one join type per relation"),
+            ("select=clients!a!b(id)", "unexpected \"b\" expecting join type (inner, left): one hint per relation"),
+            ("select=...clients", "unexpected end of input expecting \"!\" or \"(\" after a spread relation"),
+            ("select=...(id)", "unexpected \"(\" expecting relation name"),
+            ("select=..clients(id)", "unexpected \".\" expecting field name"),
+            ("select=clients(*,)", "unexpected \")\" expecting field name"),
+            ("select=clients(*)x", "unexpected \"x\" expecting \"->\", \"->>\", \"::\", \",\" or end of input"),
+            ("select=a:b:clients(id)", "unexpected \":\" expecting \"->\", \"->>\", \"::\", \",\" or end of input"),
+            ("select=count()", "aggregate functions are not supported (count())"),
+            ("select=amount.sum()", "aggregate functions are not supported (sum())"),
+        ]
+        for (query, details) in cases {
             let error = F.rejection(query)
             #expect(error?.status.code == 400, "\(query)")
             #expect(error?.code == "PGRST100", "\(query)")
-            #expect(error?.details == "embedding is not supported (resource \"clients\")", "\(query)")
-            #expect(error?.hint != nil, "\(query)")
+            #expect(error?.details == details, "\(query): \(String(describing: error?.details))")
         }
-        #expect(F.rejection("select=id,clients(*)")?.message == F.message("select parameter", "id,clients(*)", column: 4))
-        #expect(F.rejection("select=count()")?.details == "aggregate functions are not supported (count())")
-        #expect(F.rejection("select=amount.sum()")?.details == "aggregate functions are not supported (sum())")
+        let deep = "select=" + String(repeating: "a(", count: 9) + "id" + String(repeating: ")", count: 9)
+        #expect(F.rejection(deep)?.details == "embedded resources are nested deeper than 8 levels")
+        let hostile = "select=" + String(repeating: "a(", count: 100_000)
+        #expect(F.rejection(hostile)?.code == "PGRST100")
+    }
+
+    @Test("embeds parse with aliases, hints, join types, spreads, nesting and empty lists")
+    func embeds() throws {
+        typealias Embed = RESTQuery.Embed
+        #expect(try F.parse("select=id,clients(*)").select == [F.column("id"), .embed(Embed("clients"))])
+        #expect(try F.parse("select=*,...clients(name)").select == [.all, .embed(Embed("clients", spread: true, select: [F.column("name")]))])
+        #expect(try F.parse("select=c:clients!inner(id)").select == [.embed(Embed("clients", alias: "c", join: .inner, select: [F.column("id")]))])
+        #expect(try F.parse("select=clients!fk!left(id)").select == [.embed(Embed("clients", hint: "fk", join: .left, select: [F.column("id")]))])
+        #expect(try F.parse("select=clients!inner!fk(id)").select == [.embed(Embed("clients", hint: "fk", join: .inner, select: [F.column("id")]))])
+        #expect(try F.parse("select=clients()").select == [.embed(Embed("clients", select: []))])
+        #expect(try F.parse("select=%20name%20,%20tasks(%20id%20,%20t:title%20)").select
+            == [F.column("name"), .embed(Embed("tasks", select: [F.column("id"), F.column("title", alias: "t")]))])
+        #expect(try F.parse("select=a(b(c(id,d:data->>x)),...e!f(*))").select == [.embed(Embed("a", select: [
+            .embed(Embed("b", select: [.embed(Embed("c", select: [F.column("id"), F.column("data", alias: "d", path: [.init(.text, .key("x"))])]))])),
+            .embed(Embed("e", hint: "f", spread: true)),
+        ]))])
+        #expect(RESTQuery.Embed("clients", alias: "c").name == "c")
+    }
+
+    @Test("rel.col=, rel.order=, rel.limit=, rel.offset= and rel.or= belong to the embed's path")
+    func embeddedParameters() throws {
+        let query = try F.parse("select=id,c:clients(id,tasks(id))&c.name=eq.x&c.order=name.desc&c.limit=2&c.offset=1&c.tasks.done=is.true&c.or=(a.eq.1,b.eq.2)&c.not.and=(a.eq.1)&c.data->>k=eq.v")
+        #expect(query.filter == nil)
+        let clients = try #require(query.embedded[["c"]])
+        #expect(clients.order == [RESTQuery.OrderTerm(RESTQuery.Field("name"), direction: .desc)])
+        #expect(clients.limit == 2)
+        #expect(clients.offset == 1)
+        #expect(clients.filter == .and([
+            F.eq("name", "x"), .or([F.eq("a", "1"), F.eq("b", "2")]), .not(.and([F.eq("a", "1")])),
+            F.condition("data", .compare(.eq, "v"), path: [.init(.text, .key("k"))]),
+        ]))
+        #expect(query.embedded[["c", "tasks"]]?.filter == F.condition("done", .is(.true)))
+        #expect(F.rejection("c.limit=1&c.limit=2")?.details == "parameter \"c.limit\" appears more than once")
+        #expect(F.rejection("c.limit=x")?.code == "PGRST100")
+        #expect(F.rejection("c.order=")?.code == "PGRST100")
+        #expect(F.rejection("c.name=eq")?.code == "PGRST100")
+        #expect(F.rejection("c..name=eq.1")?.code == "PGRST100")
+        #expect(F.rejection("c.or=(a.eq.1")?.code == "PGRST100")
     }
 
     @Test("select errors name the unexpected character and its column")

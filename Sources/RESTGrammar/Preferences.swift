@@ -96,7 +96,7 @@ extension RESTQuery {
         }
 
         /// Reads every `Prefer` header line, in order.
-        public static func parse(_ headerLines: [String]) throws(GatewayError) -> Preferences {
+        public static func parse(_ headerLines: [String]) throws(RESTGrammarError) -> Preferences {
             var preferences = Preferences()
             for line in headerLines {
                 for rawToken in line.split(separator: ",", omittingEmptySubsequences: true) {
@@ -123,8 +123,8 @@ extension RESTQuery {
                 }
             }
             if preferences.handling == .strict && !preferences.ignored.isEmpty {
-                throw GatewayError(
-                    .badRequest, code: "PGRST122", "Invalid preferences given with handling=strict",
+                throw RESTGrammarError(
+                    .malformed, code: "PGRST122", "Invalid preferences given with handling=strict",
                     details: GrammarScanner.shortened("Invalid preferences: " + preferences.ignored.joined(separator: ", "), limit: 300))
             }
             return preferences

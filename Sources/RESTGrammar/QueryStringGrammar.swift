@@ -15,7 +15,7 @@ enum QueryStringGrammar {
     ///   (WHATWG URL rules), so a `;` stays in its value, where it is harmless text or a parse error.
     /// - Empty pieces (`a=1&&b=2`) are skipped; a leading `?` is ignored.
     /// - Decoded bytes must be UTF-8, or the request is refused with `PGRST100`.
-    static func parse(_ raw: String) throws(GatewayError) -> [Parameter] {
+    static func parse(_ raw: String) throws(RESTGrammarError) -> [Parameter] {
         var bytes = Array(raw.utf8)
         if bytes.first == UInt8(ascii: "?") { bytes.removeFirst() }
         var parameters: [Parameter] = []
@@ -37,7 +37,7 @@ enum QueryStringGrammar {
         return parameters
     }
 
-    private static func decode(_ encoded: ArraySlice<UInt8>, index: Int) throws(GatewayError) -> String {
+    private static func decode(_ encoded: ArraySlice<UInt8>, index: Int) throws(RESTGrammarError) -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(encoded.count)
         var position = encoded.startIndex
@@ -57,8 +57,8 @@ enum QueryStringGrammar {
         let text = String(decoding: bytes, as: UTF8.self)
         // Decoding replaces invalid sequences with U+FFFD; a changed byte count or content means invalid input.
         guard text.utf8.elementsEqual(bytes) else {
-            throw GatewayError(
-                .badRequest, code: "PGRST100", "failed to parse query string",
+            throw RESTGrammarError(
+                .malformed, code: "PGRST100", "failed to parse query string",
                 details: "query parameter \(index + 1) is not valid UTF-8 after percent-decoding")
         }
         return text

@@ -3,19 +3,13 @@ enum FilterGrammar {
     /// Deeper `or`/`and` nesting is refused; it bounds the parser's recursion.
     static let maximumLogicDepth = 32
 
-    static let supportedOperators = "eq, neq, gt, gte, lt, lte, like, ilike, is, in, cs, cd, ov"
-
-    /// Operators PostgREST has and this gateway does not: named so the error can say so.
-    private static let unsupportedOperators: Set<String> = [
-        "match", "imatch", "fts", "plfts", "phfts", "wfts", "sl", "sr", "nxr", "nxl", "adj", "isdistinct",
-    ]
+    static let supportedOperators =
+        "eq, neq, gt, gte, lt, lte, like, ilike, match, imatch, is, isdistinct, in, cs, cd, ov, sl, sr, nxr, nxl, adj, fts, plfts, phfts, wfts"
 
     // MARK: - column=op.value
 
-    /// One query-string filter. The key is a column with an optional JSON path; the value is
-    /// `[not.]op.value`, where everything after the operator is the value, verbatim.
-    static func parseFilter(key: String, value: String) throws(GatewayError) -> RESTQuery.FilterTree {
-        let field = try parseFilterKey(key)
+    /// `[not.]op.value` for `field`.
+    static func parseFilter(field: RESTQuery.Field, value: String) throws(RESTGrammarError) -> RESTQuery.FilterTree {
         var scanner = GrammarScanner(value, subject: "filter")
         let (negated, operation) = try self.operation(&scanner, inLogicTree: false)
         if !scanner.atEnd {
@@ -25,29 +19,31 @@ enum FilterGrammar {
         return negated ? .not(condition) : condition
     }
 
-    /// PostgREST's "tree path": a column, or `relation.column` for an embedded resource (refused).
-    static func parseFilterKey(_ key: String) throws(GatewayError) -> RESTQuery.Field {
+    /// PostgREST's "tree path": `column`, or `rel.column`, `rel.sub.column` for embedded
+    /// resources; the last name may carry a JSON path. Returns the names before the last, and
+    /// the last as a field (a column, or `order`, `limit`, `offset`, `or`, `and`, `not`… for
+    /// the caller to read).
+    static func parseTreePath(_ key: String) throws(RESTGrammarError) -> (path: [String], field: RESTQuery.Field) {
         var scanner = GrammarScanner(key, subject: "tree path")
         scanner.skipWhitespace()
-        let start = scanner.index
-        let column = try scanner.identifier()
-        if scanner.peek() == ".", let next = scanner.peek(1),
-           GrammarScanner.isIdentifierStart(next) || next == "\"" {
-            throw scanner.embeddingRefused(at: start, resource: column)
+        var names = [try scanner.identifier()]
+        while scanner.peek() == ".", let next = scanner.peek(1), GrammarScanner.isIdentifierStart(next) || next == "\"" {
+            scanner.advance()
+            names.append(try scanner.identifier())
         }
-        let field = RESTQuery.Field(column, jsonPath: try scanner.jsonPath())
+        let field = RESTQuery.Field(names.removeLast(), jsonPath: try scanner.jsonPath())
         scanner.skipWhitespace()
         guard scanner.atEnd else {
             throw scanner.unexpected(expecting: "\"->\", \"->>\" or end of input")
         }
-        return field
+        return (names, field)
     }
 
     /// `[not.]op.value` up to where the value ends: the end of the text for a query-string
     /// filter, the next `,` or `)` inside a logic tree.
     private static func operation(
         _ scanner: inout GrammarScanner, inLogicTree: Bool
-    ) throws(GatewayError) -> (negated: Bool, RESTQuery.FilterOperation) {
+    ) throws(RESTGrammarError) -> (negated: Bool, RESTQuery.FilterOperation) {
         let expected = "\"not\" or operator (\(supportedOperators))"
         var negated = false
         var start = scanner.index
@@ -59,38 +55,70 @@ enum FilterGrammar {
             name = scanner.word()
         }
         guard let op = KnownOperator(rawValue: name) else {
-            if unsupportedOperators.contains(name) {
-                throw scanner.failure(
-                    at: start, details: "operator \"\(name)\" is not supported; supported: \(supportedOperators)")
-            }
             throw scanner.unexpectedWord(name, at: start, expecting: negated ? "operator (\(supportedOperators))" : expected)
         }
+        // `fts(english)`: a text search configuration; `eq(any)`: a quantifier.
+        var language: String?
+        var quantifier: RESTQuery.Quantifier?
         if scanner.peek() == "(" {
-            // eq(any), like(all): PostgREST 12's quantified operators.
-            throw scanner.failure(details: "quantified operators such as \(name)(any) are not supported")
+            let open = scanner.index
+            scanner.advance()
+            if RESTQuery.TextSearchOperator(rawValue: name) != nil {
+                language = try scanner.identifier(expecting: "text search configuration")
+            } else if RESTQuery.QuantifiedOperator(rawValue: name) != nil {
+                let wordStart = scanner.index
+                let word = scanner.word()
+                guard let parsed = RESTQuery.Quantifier(rawValue: word) else {
+                    throw scanner.unexpectedWord(word, at: wordStart, expecting: "any or all")
+                }
+                quantifier = parsed
+            } else {
+                throw scanner.failure(
+                    at: open, details: "operator \"\(name)\" takes no modifier",
+                    hint: "(any)/(all) apply to \(RESTQuery.QuantifiedOperator.allCases.map(\.rawValue).joined(separator: ", ")); a language to fts, plfts, phfts, wfts")
+            }
+            guard scanner.consume(")") else { throw scanner.unexpected(expecting: "\")\"") }
         }
         guard scanner.consume(".") else { throw scanner.unexpected(expecting: "delimiter (.)") }
 
+        if let quantifier, let quantified = RESTQuery.QuantifiedOperator(rawValue: name) {
+            var literal = value(&scanner, inLogicTree)
+            if [.like, .ilike].contains(quantified) { literal = starsToPercent(literal) }
+            return (negated, .quantified(quantified, quantifier, literal))
+        }
         let operation: RESTQuery.FilterOperation
         switch op {
         case .in:
             operation = .in(try list(&scanner))
         case .is:
             operation = .is(try isValue(&scanner))
+        case .isdistinct:
+            operation = .distinct(value(&scanner, inLogicTree))
         case .eq, .neq, .gt, .gte, .lt, .lte:
             operation = .compare(RESTQuery.ComparisonOperator(rawValue: op.rawValue)!, value(&scanner, inLogicTree))
         case .like, .ilike:
-            // PostgREST lets clients write `*` for SQL's `%` (`%` is awkward in a URL).
-            let pattern = String(String.UnicodeScalarView(value(&scanner, inLogicTree).unicodeScalars.map { $0 == "*" ? "%" : $0 }))
-            operation = .pattern(RESTQuery.PatternOperator(rawValue: op.rawValue)!, pattern)
+            operation = .pattern(RESTQuery.PatternOperator(rawValue: op.rawValue)!, starsToPercent(value(&scanner, inLogicTree)))
+        case .match, .imatch:
+            // A regular expression: `*` keeps its meaning.
+            operation = .pattern(RESTQuery.PatternOperator(rawValue: op.rawValue)!, value(&scanner, inLogicTree))
         case .cs, .cd, .ov:
             operation = .array(RESTQuery.ArrayOperator(rawValue: op.rawValue)!, value(&scanner, inLogicTree))
+        case .sl, .sr, .nxr, .nxl, .adj:
+            operation = .range(RESTQuery.RangeOperator(rawValue: op.rawValue)!, value(&scanner, inLogicTree))
+        case .fts, .plfts, .phfts, .wfts:
+            operation = .textSearch(RESTQuery.TextSearchOperator(rawValue: op.rawValue)!, language: language, value(&scanner, inLogicTree))
         }
         return (negated, operation)
     }
 
     private enum KnownOperator: String {
-        case eq, neq, gt, gte, lt, lte, like, ilike, `is`, `in`, cs, cd, ov
+        case eq, neq, gt, gte, lt, lte, like, ilike, match, imatch, `is`, isdistinct, `in`, cs, cd, ov, sl, sr, nxr, nxl, adj
+        case fts, plfts, phfts, wfts
+    }
+
+    /// PostgREST lets clients write `*` for SQL's `%` in like/ilike patterns (`%` is awkward in a URL).
+    private static func starsToPercent(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { $0 == "*" ? "%" : $0 }))
     }
 
     private static func value(_ scanner: inout GrammarScanner, _ inLogicTree: Bool) -> String {
@@ -119,7 +147,7 @@ enum FilterGrammar {
 
     /// `(a,b,"c,d")`. Elements are taken verbatim except a double-quoted element (directly
     /// followed by `,` or `)`), which is unquoted with backslash escapes. `()` is the empty list.
-    private static func list(_ scanner: inout GrammarScanner) throws(GatewayError) -> [String] {
+    private static func list(_ scanner: inout GrammarScanner) throws(RESTGrammarError) -> [String] {
         scanner.skipWhitespace()
         guard scanner.consume("(") else { throw scanner.unexpected(expecting: "\"(\"") }
         scanner.skipWhitespace()
@@ -143,7 +171,7 @@ enum FilterGrammar {
         }
     }
 
-    private static func isValue(_ scanner: inout GrammarScanner) throws(GatewayError) -> RESTQuery.IsValue {
+    private static func isValue(_ scanner: inout GrammarScanner) throws(RESTGrammarError) -> RESTQuery.IsValue {
         let start = scanner.index
         let word = scanner.word()
         guard let value = RESTQuery.IsValue(rawValue: word.lowercased()) else {
@@ -157,7 +185,7 @@ enum FilterGrammar {
     /// A logic parameter: `key` is `or`, `and`, `not.or` or `not.and`; `value` is `(…)`.
     /// As PostgREST does, the parser reads `key + value` as one tree, so columns in errors
     /// count from the start of the key.
-    static func parseLogic(key: String, value: String) throws(GatewayError) -> RESTQuery.FilterTree {
+    static func parseLogic(key: String, value: String) throws(RESTGrammarError) -> RESTQuery.FilterTree {
         var scanner = GrammarScanner(key + value, subject: "logic tree", echo: value)
         let tree = try group(&scanner, depth: 1)
         scanner.skipWhitespace()
@@ -166,7 +194,7 @@ enum FilterGrammar {
     }
 
     /// `[not.](and|or)(item,item,…)`
-    private static func group(_ scanner: inout GrammarScanner, depth: Int) throws(GatewayError) -> RESTQuery.FilterTree {
+    private static func group(_ scanner: inout GrammarScanner, depth: Int) throws(RESTGrammarError) -> RESTQuery.FilterTree {
         let start = scanner.index
         let negated = scanner.consume("not.")
         // Matched literally, as PostgREST's `string "or"`: for `or=a.eq.1` the parser reads
@@ -200,7 +228,7 @@ enum FilterGrammar {
     }
 
     /// A nested group or a `column.op.value` condition.
-    private static func item(_ scanner: inout GrammarScanner, depth: Int) throws(GatewayError) -> RESTQuery.FilterTree {
+    private static func item(_ scanner: inout GrammarScanner, depth: Int) throws(RESTGrammarError) -> RESTQuery.FilterTree {
         if startsGroup(scanner) {
             return try group(&scanner, depth: depth + 1)
         }
@@ -228,7 +256,7 @@ enum FilterGrammar {
 
 extension GrammarScanner {
     /// A field whose name error says what else could have come there.
-    mutating func field(expecting: String) throws(GatewayError) -> RESTQuery.Field {
+    mutating func field(expecting: String) throws(RESTGrammarError) -> RESTQuery.Field {
         let column = try identifier(expecting: expecting)
         return RESTQuery.Field(column, jsonPath: try jsonPath())
     }

@@ -100,7 +100,7 @@ struct GrammarScanner {
     /// A column, alias or relation name: `[A-Za-z_][A-Za-z0-9_]*`, or the same in double
     /// quotes. PostgREST accepts far more (spaces, dashes, `$`, anything quoted); this gateway
     /// refuses it so that no name it passes on can carry SQL.
-    mutating func identifier(expecting: String = "field name") throws(GatewayError) -> String {
+    mutating func identifier(expecting: String = "field name") throws(RESTGrammarError) -> String {
         let start = index
         if peek() == "\"" {
             guard let content = quoted() else {
@@ -148,12 +148,12 @@ struct GrammarScanner {
     // MARK: - Fields and JSON paths
 
     /// `column` followed by any number of `->` / `->>` steps.
-    mutating func field() throws(GatewayError) -> RESTQuery.Field {
+    mutating func field() throws(RESTGrammarError) -> RESTQuery.Field {
         let column = try identifier()
         return RESTQuery.Field(column, jsonPath: try jsonPath())
     }
 
-    mutating func jsonPath() throws(GatewayError) -> [RESTQuery.JSONStep] {
+    mutating func jsonPath() throws(RESTGrammarError) -> [RESTQuery.JSONStep] {
         var steps: [RESTQuery.JSONStep] = []
         while peekIs("->") {
             let arrow: RESTQuery.JSONStep.Arrow
@@ -166,7 +166,7 @@ struct GrammarScanner {
     /// An array index (`-?[0-9]+` ending where the path or item ends) or an object key: a
     /// quoted string, or letters, digits, `_` and `$` joined by single dashes. Keys are
     /// values to bind, so their content is not restricted further.
-    private mutating func jsonOperand() throws(GatewayError) -> RESTQuery.JSONOperand {
+    private mutating func jsonOperand() throws(RESTGrammarError) -> RESTQuery.JSONOperand {
         let start = index
         if peek() == "\"" {
             guard let key = quoted() else {
@@ -208,21 +208,21 @@ struct GrammarScanner {
     // MARK: - Errors
 
     /// A `PGRST100` error pointing at `position` (default: the cursor).
-    func failure(at position: Int? = nil, details: String, hint: String? = nil) -> GatewayError {
+    func failure(at position: Int? = nil, details: String, hint: String? = nil) -> RESTGrammarError {
         let column = min(position ?? index, scalars.count) + 1
-        return GatewayError(
-            .badRequest, code: "PGRST100",
+        return RESTGrammarError(
+            .malformed, code: "PGRST100",
             "\"failed to parse \(subject) (\(Self.shortened(echo)))\" (line 1, column \(column))",
             details: details, hint: hint)
     }
 
     /// `unexpected "x" expecting …`, Parsec's wording.
-    func unexpected(at position: Int? = nil, expecting: String) -> GatewayError {
+    func unexpected(at position: Int? = nil, expecting: String) -> RESTGrammarError {
         failure(at: position, details: "\(unexpectedDescription(at: position ?? index)) expecting \(expecting)")
     }
 
     /// `unexpected "word"` for a word the grammar does not know, at its start.
-    func unexpectedWord(_ word: String, at position: Int, expecting: String) -> GatewayError {
+    func unexpectedWord(_ word: String, at position: Int, expecting: String) -> RESTGrammarError {
         if word.isEmpty { return unexpected(at: position, expecting: expecting) }
         return failure(at: position, details: "unexpected \"\(Self.shortened(word))\" expecting \(expecting)")
     }
@@ -238,15 +238,6 @@ struct GrammarScanner {
         default: String(Character(scalar))
         }
         return "unexpected \"\(shown)\""
-    }
-
-    /// Embedded resources (`rel(…)`, `...rel(…)`, `rel.col=…`) are PostgREST features this
-    /// gateway does not offer: one request reads one table, under that table's policies.
-    func embeddingRefused(at position: Int, resource: String) -> GatewayError {
-        failure(
-            at: position,
-            details: "embedding is not supported (resource \"\(Self.shortened(resource))\")",
-            hint: "Request this table's own columns and query \"\(Self.shortened(resource))\" separately.")
     }
 
     /// The text without leading and trailing spaces and tabs (HTTP's optional whitespace).

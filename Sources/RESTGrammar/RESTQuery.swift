@@ -28,6 +28,10 @@ public struct RESTQuery: Sendable, Hashable {
     public var preferences: Preferences
     /// The representation negotiated from `Accept`.
     public var format: ResponseFormat
+    /// Filters, order and window of embedded resources (`rel.col=eq.x`, `rel.order=…`,
+    /// `rel.limit=…`), keyed by the resource's path of names: `["sitemaps"]`,
+    /// `["sitemaps", "wireframes"]`. A name is the embed's alias, else its relation.
+    public var embedded: [[String]: EmbeddedOptions] = [:]
 
     /// `Accept: application/vnd.pgrst.object+json`: the answer must be exactly one row.
     public var singular: Bool { format == .singleObject }
@@ -123,6 +127,60 @@ extension RESTQuery {
         /// `*`
         case all
         case column(SelectColumn)
+        /// `alias:relation!hint!inner(…)` or `...relation(…)`: a related table's rows.
+        indirect case embed(Embed)
+    }
+
+    /// An embedded resource: rows of a table related by a foreign key, nested in each row.
+    public struct Embed: Sendable, Hashable {
+        /// The related table's name, syntax-checked only.
+        public var relation: String
+        /// `alias:` before the relation: the key in the answer.
+        public var alias: String?
+        /// `!name`: a foreign key (constraint or column name) picking one of several relationships.
+        public var hint: String?
+        /// `!inner` / `!left`; `nil` is PostgREST's default (left).
+        public var join: JoinType?
+        /// `...relation(…)`: the related row's columns are spread into the parent row.
+        public var spread: Bool
+        /// The related table's `select=` list; may be empty (`rel()`, for filtering with `!inner`).
+        public var select: [SelectItem]
+
+        public init(
+            _ relation: String, alias: String? = nil, hint: String? = nil, join: JoinType? = nil, spread: Bool = false,
+            select: [SelectItem] = [.all]
+        ) {
+            self.relation = relation
+            self.alias = alias
+            self.hint = hint
+            self.join = join
+            self.spread = spread
+            self.select = select
+        }
+
+        /// The key in the answer and the name in `rel.col=` paths.
+        public var name: String { alias ?? relation }
+    }
+
+    /// How an embedded resource joins: `inner` drops the parent rows without a related row.
+    public enum JoinType: String, Sendable, Hashable {
+        case inner, left
+    }
+
+    /// What `rel.…=` parameters say about one embedded resource.
+    public struct EmbeddedOptions: Sendable, Hashable {
+        /// The resource's filters AND-ed, applied to the related rows (not the parents, unless `!inner`).
+        public var filter: FilterTree?
+        public var order: [OrderTerm]
+        public var limit: Int?
+        public var offset: Int
+
+        public init(filter: FilterTree? = nil, order: [OrderTerm] = [], limit: Int? = nil, offset: Int = 0) {
+            self.filter = filter
+            self.order = order
+            self.limit = limit
+            self.offset = offset
+        }
     }
 
     /// `alias:column->path::cast`
@@ -192,6 +250,16 @@ extension RESTQuery {
         case `in`([String])
         /// `cs cd ov` with the literal as sent (`{a,b}`, a JSON document or a range).
         case array(ArrayOperator, String)
+        /// `isdistinct.value`: `IS DISTINCT FROM`, so NULL compares as a value.
+        case distinct(String)
+        /// `sl sr nxr nxl adj` with the range literal as sent (`[1,10)`).
+        case range(RangeOperator, String)
+        /// `fts plfts phfts wfts`, optionally with a text search configuration
+        /// (`fts(english).cat`), and the query text as sent.
+        case textSearch(TextSearchOperator, language: String?, String)
+        /// `eq(any).{a,b}`, `like(all).{a*,b*}`: the operator against each element of the
+        /// `{…}` array literal, as sent (with `*` → `%` for the pattern operators).
+        case quantified(QuantifiedOperator, Quantifier, String)
 
         /// The operator as PostgREST spells it in a URL.
         public var operatorName: String {
@@ -201,6 +269,10 @@ extension RESTQuery {
             case .is: "is"
             case .in: "in"
             case .array(let op, _): op.rawValue
+            case .distinct: "isdistinct"
+            case .range(let op, _): op.rawValue
+            case .textSearch(let op, _, _): op.rawValue
+            case .quantified(let op, _, _): op.rawValue
             }
         }
     }
@@ -208,31 +280,49 @@ extension RESTQuery {
     /// Comparison operators; the raw value is the PostgREST name.
     public enum ComparisonOperator: String, Sendable, Hashable, CaseIterable {
         case eq, neq, gt, gte, lt, lte
-
-        /// The Postgres operator PostgREST uses for it.
-        public var sqlOperator: String {
-            switch self {
-            case .eq: "="
-            case .neq: "<>"
-            case .gt: ">"
-            case .gte: ">="
-            case .lt: "<"
-            case .lte: "<="
-            }
-        }
     }
 
-    /// Pattern operators; the raw value is the PostgREST name.
+    /// Pattern operators; the raw value is the PostgREST name. `match`/`imatch` are POSIX
+    /// regular expressions (`~`, `~*`).
     public enum PatternOperator: String, Sendable, Hashable, CaseIterable {
-        case like, ilike
+        case like, ilike, match, imatch
+    }
 
-        /// The Postgres operator PostgREST uses for it.
-        public var sqlOperator: String {
-            switch self {
-            case .like: "LIKE"
-            case .ilike: "ILIKE"
-            }
-        }
+    /// Range operators; the raw value is the PostgREST name.
+    public enum RangeOperator: String, Sendable, Hashable, CaseIterable {
+        /// `sl`: strictly left of (`<<`)
+        case sl
+        /// `sr`: strictly right of (`>>`)
+        case sr
+        /// `nxr`: does not extend to the right of (`&<`)
+        case nxr
+        /// `nxl`: does not extend to the left of (`&>`)
+        case nxl
+        /// `adj`: adjacent to (`-|-`)
+        case adj
+    }
+
+    /// Full-text search operators; the raw value is the PostgREST name. Each names the
+    /// function that turns the query text into a `tsquery`.
+    public enum TextSearchOperator: String, Sendable, Hashable, CaseIterable {
+        /// `to_tsquery`
+        case fts
+        /// `plainto_tsquery`
+        case plfts
+        /// `phraseto_tsquery`
+        case phfts
+        /// `websearch_to_tsquery`
+        case wfts
+    }
+
+    /// The operators that take an `(any)`/`(all)` modifier, as PostgREST lists them.
+    public enum QuantifiedOperator: String, Sendable, Hashable, CaseIterable {
+        case eq, neq, gt, gte, lt, lte, like, ilike, match, imatch
+    }
+
+    /// `(any)` or `(all)`.
+    public enum Quantifier: String, Sendable, Hashable, CaseIterable {
+        case any, all
     }
 
     /// Containment and overlap operators; the raw value is the PostgREST name.
@@ -243,15 +333,6 @@ extension RESTQuery {
         case cd
         /// `ov`: overlaps
         case ov
-
-        /// The Postgres operator PostgREST uses for it.
-        public var sqlOperator: String {
-            switch self {
-            case .cs: "@>"
-            case .cd: "<@"
-            case .ov: "&&"
-            }
-        }
     }
 
     /// The right-hand side of `is.`; matched case-insensitively as PostgREST does.
@@ -276,12 +357,15 @@ extension RESTQuery {
         public var direction: OrderDirection?
         /// `.nullsfirst` / `.nullslast`, or `nil` for the database default.
         public var nulls: NullsOrder?
+        /// `order=relation(column)`: the column of a to-one embedded resource (its name or alias).
+        public var relation: String?
 
         /// One sort key.
-        public init(_ field: Field, direction: OrderDirection? = nil, nulls: NullsOrder? = nil) {
+        public init(_ field: Field, direction: OrderDirection? = nil, nulls: NullsOrder? = nil, relation: String? = nil) {
             self.field = field
             self.direction = direction
             self.nulls = nulls
+            self.relation = relation
         }
     }
 

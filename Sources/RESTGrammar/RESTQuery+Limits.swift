@@ -16,24 +16,24 @@ extension RESTQuery {
 
         /// Throws `400 PGRST100` when one of `filters` (one per query parameter) nests deeper than
         /// ``logicDepth`` or holds an `in.(…)` list longer than ``inListLength``.
-        func check(_ filters: [FilterTree]) throws(GatewayError) {
+        func check(_ filters: [FilterTree]) throws(RESTGrammarError) {
             for filter in filters {
                 let depth = try measure(filter)
                 if depth > logicDepth {
-                    throw GatewayError(
-                        .badRequest, code: "PGRST100", "failed to parse logic tree",
+                    throw RESTGrammarError(
+                        .malformed, code: "PGRST100", "failed to parse logic tree",
                         details: "logic tree is nested \(depth) levels deep; at most \(logicDepth) are allowed")
                 }
             }
         }
 
         /// The `or`/`and` nesting depth of `tree` (a plain condition is 0); throws on a long `in` list.
-        private func measure(_ tree: FilterTree) throws(GatewayError) -> Int {
+        private func measure(_ tree: FilterTree) throws(RESTGrammarError) -> Int {
             switch tree {
             case .condition(let condition):
                 if case .in(let elements) = condition.operation, elements.count > inListLength {
-                    throw GatewayError(
-                        .badRequest, code: "PGRST100", "failed to parse filter",
+                    throw RESTGrammarError(
+                        .malformed, code: "PGRST100", "failed to parse filter",
                         details: "in.() list of \(elements.count) elements on \"\(condition.field.column)\"; at most \(inListLength) are allowed",
                         hint: "split the request, or filter on a range instead")
                 }

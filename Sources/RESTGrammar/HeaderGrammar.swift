@@ -8,7 +8,7 @@ enum HeaderGrammar {
 
     /// The first media range of `Accept` (by `q`, then by specificity, as Warp's
     /// `parseHttpAccept` orders them) that the gateway can produce. None → `406 PGRST107`.
-    static func format(accept: String?) throws(GatewayError) -> RESTQuery.ResponseFormat {
+    static func format(accept: String?) throws(RESTGrammarError) -> RESTQuery.ResponseFormat {
         guard let accept, !GrammarScanner.trimmed(accept).isEmpty else { return .json }
         var ranges: [(mediaType: String, quality: Double, specificity: Int, parameters: [String: String])] = []
         for entry in accept.split(separator: ",") {
@@ -51,7 +51,7 @@ enum HeaderGrammar {
                 continue
             }
         }
-        throw GatewayError(
+        throw RESTGrammarError(
             .notAcceptable, code: "PGRST107",
             "None of these media types are available: "
                 + GrammarScanner.shortened(ranges.map(\.mediaType).joined(separator: ", "), limit: 200))
@@ -61,10 +61,10 @@ enum HeaderGrammar {
 
     /// PostgREST reads `Accept-Profile` for GET and HEAD and `Content-Profile` for writes; a
     /// schema other than `public` is `406 PGRST106`. No header means `public`.
-    static func checkProfile(readOnly: Bool, acceptProfile: String?, contentProfile: String?) throws(GatewayError) {
+    static func checkProfile(readOnly: Bool, acceptProfile: String?, contentProfile: String?) throws(RESTGrammarError) {
         guard let requested = readOnly ? acceptProfile : contentProfile else { return }
         if GrammarScanner.trimmed(requested) != schema {
-            throw GatewayError(.notAcceptable, code: "PGRST106", "The schema must be one of the following: \(schema)")
+            throw RESTGrammarError(.notAcceptable, code: "PGRST106", "The schema must be one of the following: \(schema)")
         }
     }
 
@@ -90,7 +90,7 @@ enum HeaderGrammar {
     /// `limit=` / `offset=`: a non-negative decimal integer. PostgREST silently ignores a value
     /// it cannot read; this gateway refuses it (`PGRST100`) so a typo never means "all rows".
     /// A negative limit is PostgREST's `416 PGRST103`.
-    static func count(_ text: String, parameter: String) throws(GatewayError) -> Int {
+    static func count(_ text: String, parameter: String) throws(RESTGrammarError) -> Int {
         var scanner = GrammarScanner(text, subject: "\(parameter) parameter")
         if isDigits(text) {
             if let value = Int(text) { return value }
@@ -108,7 +108,7 @@ enum HeaderGrammar {
     /// `limit=0`, which PostgREST allows and which asks for no rows.
     static func window(
         limit: Int?, offset: Int?, header: (lower: Int, upper: Int?)?
-    ) throws(GatewayError) -> (limit: Int?, offset: Int) {
+    ) throws(RESTGrammarError) -> (limit: Int?, offset: Int) {
         let queryLower = offset ?? 0
         if limit == 0 { return (0, queryLower) }
         let queryUpper = limit.map { saturatingAdd(queryLower, $0) - 1 }
@@ -133,7 +133,7 @@ enum HeaderGrammar {
         return overflow ? Int.max : sum
     }
 
-    static func rangeError(details: String) -> GatewayError {
-        GatewayError(.rangeNotSatisfiable, code: "PGRST103", "Requested range not satisfiable", details: details)
+    static func rangeError(details: String) -> RESTGrammarError {
+        RESTGrammarError(.rangeNotSatisfiable, code: "PGRST103", "Requested range not satisfiable", details: details)
     }
 }

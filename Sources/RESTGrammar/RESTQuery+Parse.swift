@@ -52,7 +52,7 @@ extension RESTQuery {
     ///   - method: decides which profile header counts (`Accept-Profile` for GET/HEAD,
     ///     `Content-Profile` otherwise) and whether `Range` applies (GET/HEAD only).
     ///   - query: the raw, still percent-encoded query string (with or without a leading `?`).
-    /// - Throws: ``GatewayError`` as PostgREST answers: `406 PGRST106` for a schema other
+    /// - Throws: ``RESTGrammarError`` as PostgREST answers: `406 PGRST106` for a schema other
     ///   than `public`; `400 PGRST100` for any parameter that does not parse (including names
     ///   outside `[A-Za-z_][A-Za-z0-9_]*`, embedded resources and unsupported operators);
     ///   `400 PGRST122` for unknown preferences with `handling=strict`; `416 PGRST103` for an
@@ -64,7 +64,7 @@ extension RESTQuery {
     /// `limits` bounds the filters' size (``Limits/check(_:)``, 400 `PGRST100`).
     public static func parse(
         method: HTTPRequest.Method, query: String, headers: Headers = Headers(), limits: Limits = Limits()
-    ) throws(GatewayError) -> RESTQuery {
+    ) throws(RESTGrammarError) -> RESTQuery {
         let readOnly = method == .get || method == .head
         try HeaderGrammar.checkProfile(
             readOnly: readOnly, acceptProfile: headers.acceptProfile, contentProfile: headers.contentProfile)
@@ -81,8 +81,8 @@ extension RESTQuery {
             let value = parameter.value ?? ""
             if singleKeys.contains(key) {
                 guard seen.insert(key).inserted else {
-                    throw GatewayError(
-                        .badRequest, code: "PGRST100", "failed to parse query string",
+                    throw RESTGrammarError(
+                        .malformed, code: "PGRST100", "failed to parse query string",
                         details: "parameter \"\(key)\" appears more than once")
                 }
             }
@@ -102,7 +102,36 @@ extension RESTQuery {
             case "or", "and", "not.or", "not.and":
                 filters.append(try FilterGrammar.parseLogic(key: key, value: value))
             default:
-                filters.append(try FilterGrammar.parseFilter(key: key, value: value))
+                var (path, field) = try FilterGrammar.parseTreePath(key)
+                guard !path.isEmpty else {
+                    filters.append(try FilterGrammar.parseFilter(field: field, value: value))
+                    continue
+                }
+                // `rel.order=`, `rel.limit=`, `rel.or=(…)`, `rel.not.and=(…)`, `rel.col=op.value`.
+                var negatedLogic = false
+                if path.count > 1, path.last == "not", field.jsonPath.isEmpty, field.column == "or" || field.column == "and" {
+                    path.removeLast()
+                    negatedLogic = true
+                }
+                let name = field.jsonPath.isEmpty ? field.column : ""
+                if ["order", "limit", "offset"].contains(name) || negatedLogic || name == "or" || name == "and" {
+                    guard seen.insert(key).inserted || name == "or" || name == "and" else {
+                        throw RESTGrammarError(
+                            .malformed, code: "PGRST100", "failed to parse query string",
+                            details: "parameter \"\(key)\" appears more than once")
+                    }
+                }
+                var options = result.embedded[path] ?? EmbeddedOptions()
+                switch name {
+                case "order": options.order = try SelectGrammar.parseOrder(value)
+                case "limit": options.limit = try HeaderGrammar.count(value, parameter: key)
+                case "offset": options.offset = try HeaderGrammar.count(value, parameter: key)
+                case "or", "and":
+                    options.filter = Self.and(options.filter, try FilterGrammar.parseLogic(key: (negatedLogic ? "not." : "") + name, value: value))
+                default:
+                    options.filter = Self.and(options.filter, try FilterGrammar.parseFilter(field: field, value: value))
+                }
+                result.embedded[path] = options
             }
         }
         try limits.check(filters)
@@ -120,6 +149,15 @@ extension RESTQuery {
         result.offset = window.offset
         result.format = try HeaderGrammar.format(accept: headers.accept)
         return result
+    }
+
+    /// `existing AND next`, flat.
+    private static func and(_ existing: FilterTree?, _ next: FilterTree) -> FilterTree {
+        switch existing {
+        case nil: next
+        case .and(let terms)?: .and(terms + [next])
+        case let other?: .and([other, next])
+        }
     }
 
     /// Keys whose second occurrence is an error rather than a guess at which one counts.
