@@ -39,6 +39,10 @@ struct RESTHandler: Sendable {
         }
         try caller.require(command == .select ? .dataRead : .dataWrite)
         guard let table = policies.table(named: name) else {
+            if let view = policies.view(named: name) {
+                return try await RPCHandler(pool: pool, policies: policies, authenticator: authenticator, audit: audit, metrics: metrics)
+                    .view(request, view, caller: caller, facts: facts)
+            }
             throw GatewayError(
                 .notFound, code: "PGRST205", "Could not find the table 'public.\(name)' in the schema cache",
                 hint: "tables served: \(policies.tables.filter { $0.rest != .none }.map(\.name).joined(separator: ", "))")
@@ -54,11 +58,15 @@ struct RESTHandler: Sendable {
         let query = try RESTQuery.parse(
             method: request.method, query: request.uri.query ?? "", headers: RESTQuery.Headers(request.headers))
         let body = command == .insert || command == .update ? try await Self.readBody(request) : nil
-        let plan = try RESTPlan(command: command, table: table, query: query, body: body, caller: caller, policies: policies)
+        let plan = try RESTPlan(
+            command: command, table: table, query: query, body: body, caller: caller, policies: policies,
+            stripNulls: RESTRepresentation.stripsNulls(request.headers[.accept]))
+        let timeZone = RESTRepresentation.timeZone(query.preferences)
+        let settings = [caller.requestSettings] + (timeZone.map { [RESTRepresentation.timeZoneStatement($0)] } ?? [])
 
         let results: [QueryResult]
         do {
-            results = try await pool.pipeline([caller.requestSettings] + plan.statements + plan.transactionEnd)
+            results = try await pool.pipeline(settings + plan.statements + plan.transactionEnd)
         } catch let error as PostgresError {
             if error.sqlState == RequestAuthenticator.revokedKeySQLState { throw authenticator.revoked(caller.serviceKey) }
             if let refused = plan.safeguardError(error) { throw refused }
@@ -69,8 +77,10 @@ struct RESTHandler: Sendable {
             throw GatewayError.database(error, anonymous: caller.role == .anon)
         }
         do {
-            let own = Array(results.dropFirst().prefix(plan.statements.count))
-            return try plan.response(results: own, policies: policies, isHead: request.method == .head)
+            let own = Array(results.dropFirst(settings.count).prefix(plan.statements.count))
+            var response = try plan.response(results: own, policies: policies, isHead: request.method == .head)
+            RESTRepresentation.addTimeZone(timeZone, to: &response.headers)
+            return response
         } catch let error as GatewayError where error.code == "42501" {
             try await recordDenial(error, caller: caller, table: table, command: command, facts: facts)
             throw error
