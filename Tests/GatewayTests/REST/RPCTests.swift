@@ -152,6 +152,28 @@ struct RPCTests {
         }
     }
 
+    @Test("a read-only service key calls stable functions but not volatile ones (403 PGW403); other methods are 405")
+    func scopesAndMethods() async throws {
+        try await RESTFixture.run { f in
+            let session = try await Self.aliceConversation(f)
+            let (_, readOnly) = try await ServiceKeyRegistry(pool: f.auth.owner, rootKey: f.auth.rootKey)
+                .create(tenant: f.acme.id, scopes: [.dataRead], name: "read only")
+            let token = try await Tokens.hs256(claims: Tokens.user(f.alice), secret: f.acme.secret!)
+            let stable = try await SupabaseClientTests.raw(f, .get, "/rest/v1/rpc/get_session_cost?p_session_id=\(session)", apikey: readOnly, bearer: token)
+            #expect(stable.status == .ok, "\(stable.body)")
+            let volatile = try await SupabaseClientTests.raw(f, .post, "/rest/v1/rpc/complete_conversation_session", apikey: readOnly, bearer: token,
+                body: #"{"p_session_id": "\#(session)"}"#)
+            #expect(volatile.status == .forbidden)
+            #expect(Self.error(volatile.body)["code"] as? String == "PGW403")
+            for method in [HTTPRequest.Method.patch, .delete, .put] {
+                let other = try await f.request(method, "/rest/v1/rpc/get_session_cost", as: f.acme, f.alice)
+                #expect(other.status == .methodNotAllowed, "\(method)")
+            }
+            let state = try await f.request(.get, "/rest/v1/conversation_sessions?select=state&id=eq.\(session)", as: f.acme, f.alice)
+            #expect(try f.json(state.body).first?["state"] as? String != "delivered")
+        }
+    }
+
     @Test("volatile functions: GET is 405; POST changes only what the caller's policies allow; stable ones run read-only")
     func volatileFunctions() async throws {
         try await RESTFixture.run { f in
