@@ -397,7 +397,7 @@ struct RESTPlan {
               let visible = try? visibleRow.decode("visible", as: Int.self), visible > 0
         else { return nil }
         var error = GatewayError(
-            .forbidden, code: "42501",
+            caller.role == .anon ? .unauthorized : .forbidden, code: "42501",  // anon: 401, as PostgREST answers anon's 42501
             "\(visible) row(s) of \(table.name) match but no \(verb) policy allows this caller to \(verb) them",
             details: "nothing was \(verb)d")
         if let sample = try? visibleRow.decodeIfPresent("sample", as: String.self),
