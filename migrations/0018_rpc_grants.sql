@@ -5,7 +5,7 @@
 -- functions although 0004/0005 granted them to authenticated and service_role: the gateway
 -- calls only functions declared in a policy file (`functions:`) and checks the declared roles
 -- before any SQL, and the database now refuses the same. Generated from the policy files
--- (PolicySet.functionGrantStatements); RPCTests checks they agree with pg_proc's ACLs.
+-- (PolicySet.functionGrantStatements); the drift check compares them with has_function_privilege.
 
 REVOKE ALL ON FUNCTION public.cancel_conversation_session(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.cancel_conversation_session(uuid) TO authenticated, service_role;

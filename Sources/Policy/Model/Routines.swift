@@ -150,3 +150,43 @@ extension PolicySet {
         }
     }
 }
+
+/// Whether one role may execute one function of the live database (`has_function_privilege`,
+/// grants to PUBLIC included). `signature` is `schema.name(type, …)` as ``FunctionDeclaration/signature``.
+public struct LiveFunctionRights: Sendable, Hashable, Codable {
+    public var signature: String
+    public var role: String
+    public var canExecute: Bool
+
+    public init(signature: String, role: String, canExecute: Bool) {
+        self.signature = signature
+        self.role = role
+        self.canExecute = canExecute
+    }
+}
+
+extension PolicySet {
+    /// Where EXECUTE on a declared function differs from its `roles:` (every checked role), or the
+    /// function is missing, per signature. Undeclared functions are not listed: the gateway never
+    /// calls them whatever their grants.
+    public func functionRightsDrift(live: [LiveFunctionRights]) -> [String: [RightsDifference]] {
+        var byFunction: [String: [String: Bool]] = [:]
+        for row in live { byFunction[row.signature, default: [:]][row.role] = row.canExecute }
+        var drift: [String: [RightsDifference]] = [:]
+        for function in functions {
+            guard let roles = byFunction[function.signature] else {
+                drift[function.signature] = [RightsDifference(role: "-", declared: "declared in \(function.declaredWith).yaml", live: "no such function")]
+                continue
+            }
+            for role in PolicySet.checkedRoles {
+                let declared = function.allows(role: role)
+                let actual = roles[role] ?? false
+                if declared != actual {
+                    drift[function.signature, default: []].append(
+                        RightsDifference(role: role, declared: declared ? "EXECUTE" : "nothing", live: actual ? "EXECUTE" : "nothing"))
+                }
+            }
+        }
+        return drift
+    }
+}

@@ -248,6 +248,24 @@ struct RPCTests {
         }
     }
 
+    @Test("the drift check knows declared functions: EXECUTE granted to anon, revoked from authenticated, or a function dropped is drift")
+    func functionGrantDrift() async throws {
+        try await RESTFixture.run { f in
+            let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
+            #expect(try await LiveSchema.read(from: f.auth.owner).drift(of: policies).isClean)
+            try await f.auth.owner.query("GRANT EXECUTE ON FUNCTION public.get_session_cost(uuid) TO anon")
+            try await f.auth.owner.query("REVOKE EXECUTE ON FUNCTION public.get_next_version(text, uuid) FROM authenticated")
+            try await f.auth.owner.query("DROP FUNCTION public.get_session_message_stats(uuid)")
+            let report = try await LiveSchema.read(from: f.auth.owner).drift(of: policies)
+            let cost = try #require(report.tables.first { $0.table == "public.get_session_cost(uuid)" })
+            #expect(cost.rights.map(\.role) == ["anon"])
+            let next = try #require(report.tables.first { $0.table == "public.get_next_version(text, uuid)" })
+            #expect(next.rights.map(\.role) == ["authenticated"])
+            #expect(report.tables.contains { $0.table == "public.get_session_message_stats(uuid)" && $0.rights.first?.live == "no such function" })
+            #expect(report.description.contains("grants:  anon may EXECUTE; declared: nothing"), "\(report)")
+        }
+    }
+
     @Test("declarations agree with the database: volatility, security, arguments, EXECUTE for the declared roles only, views security_invoker")
     func declarationsMatchDatabase() async throws {
         try await RESTFixture.run { f in
