@@ -70,7 +70,19 @@ extension GatewayError: HTTPResponseError {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if status == .unauthorized { headers[.wwwAuthenticate] = wwwAuthenticate }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension GatewayError {
+    /// RFC 6750's challenge on every 401, as PostgREST sends it: `invalid_token` with the
+    /// message for a JWT that cannot be used (PGRST301/303), a bare `Bearer` otherwise
+    /// (no or bad API key, anonymous caller refused by a policy). Messages hold no secrets.
+    var wwwAuthenticate: String {
+        guard code == "PGRST301" || code == "PGRST303" else { return "Bearer" }
+        let description = message.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return "Bearer error=\"invalid_token\", error_description=\"\(description)\""
     }
 }
 

@@ -38,8 +38,10 @@ enum HeaderGrammar {
             return lhs.offset < rhs.offset
         }.map(\.element)
         for range in ordered where range.quality > 0 {
-            // `nulls=stripped` asks for output this gateway does not produce.
-            if range.parameters["nulls"] != nil { continue }
+            // `nulls=stripped` on PostgREST's own JSON types (RESTRepresentation strips them);
+            // any other `nulls=` asks for output this gateway does not produce.
+            if let nulls = range.parameters["nulls"],
+               nulls != "stripped" || !range.mediaType.hasPrefix("application/vnd.pgrst.") { continue }
             switch range.mediaType {
             case "*/*", "application/*", "application/json", "application/vnd.pgrst.array+json", "application/vnd.pgrst.array":
                 return .json

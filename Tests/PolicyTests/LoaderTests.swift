@@ -127,7 +127,7 @@ struct MalformedFileTests {
               id: uuid
             """)
         #expect(loadError([source])?.description
-            == "policies/things.yaml:3:1: unknown key 'colums' — expected one of: table, tenant_column, subject, columns, indexes, policies, denied_commands, privacy, rest, rest_hidden, managed_by")
+            == "policies/things.yaml:3:1: unknown key 'colums' — expected one of: table, tenant_column, subject, columns, indexes, policies, denied_commands, privacy, rest, rest_hidden, managed_by, functions, views")
         #expect(loadError([source])?.code == .unknownKey)
     }
 

@@ -53,6 +53,11 @@ extension GatewayError {
         .unauthorized, code: "PGRST301", "No suitable key or wrong key type",
         details: "None of the keys was able to decode the JWT")
 
+    /// `Authorization: Bearer pgw_…` naming a key other than the request's `apikey`.
+    static let bearerIsOtherKey = GatewayError(
+        .unauthorized, code: "PGRST301", "The bearer token is an API key, not this request's apikey nor a JWT",
+        hint: "send the same key as apikey and Bearer (no user), or a user's JWT as Bearer")
+
     static let jwtUnsupportedType = GatewayError(.unauthorized, code: "PGRST301", "Unsupported token type")
 
     // MARK: JWT claims (PGRST303: verified, but the claims are unacceptable)

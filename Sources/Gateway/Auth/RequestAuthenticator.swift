@@ -52,7 +52,9 @@ public struct AuthenticatedRequest: Sendable {
 /// 1. `apikey` → service key → tenant and scopes (401 `PGW401` when missing, unknown or revoked).
 /// 2. `Authorization: Bearer <JWT>` → verified with *that tenant's* keys only (HS256 secret or
 ///    RS256/ES256 JWKs), so another tenant's token fails its signature check (401 `PGRST301`);
-///    time and role/sub claims checked (401 `PGRST303`). No header → role `anon`, no user.
+///    time and role/sub claims checked (401 `PGRST303`). No header, or `Bearer <the apikey>` as
+///    Supabase clients send it before sign-in (compared in constant time) → role `anon`, no user.
+///    A bearer shaped like a service key but not this request's key is refused (401 `PGRST301`).
 /// 3. The JWT's `sub` is registered in `auth.users` under the key's tenant (``SubjectRegistry``);
 ///    subjects are per tenant, so the same uuid in another tenant is another subject.
 ///
@@ -165,6 +167,16 @@ public final class RequestAuthenticator: Sendable {
             return AuthenticatedRequest(tenantID: tenant, serviceKey: serviceKey, role: .anon, userID: nil, claims: ["role": .string("anon")])
         }
         let token = try Self.bearerToken(authorization)
+        if Self.isRequestKey(token, apikey: apikey) {
+            // Supabase clients (supabase-js, supabase-py) send the key they were created with as
+            // both `apikey` and `Authorization: Bearer` until a user signs in: no user JWT.
+            return AuthenticatedRequest(tenantID: tenant, serviceKey: serviceKey, role: .anon, userID: nil, claims: ["role": .string("anon")])
+        }
+        if ServiceKeyRegistry.keyID(of: String(token)) != nil {
+            // Shaped like a service key but not the one in `apikey` (another tenant's, a second
+            // key of this tenant, a revoked one): never taken as "no user", never looked up.
+            throw GatewayError.bearerIsOtherKey
+        }
         guard let keys = try await tenantKeys(tenant) else {
             // The tenant was deleted after its key was cached; its keys went with it.
             throw GatewayError.invalidAPIKey
@@ -298,6 +310,14 @@ public final class RequestAuthenticator: Sendable {
     }
 
     // MARK: - Token and claims
+
+    /// Whether the bearer token is the request's own `apikey`, compared in constant time: a
+    /// comparison that stopped at the first difference would let a caller who holds one key learn
+    /// another byte by byte. (The apikey itself was already authenticated.)
+    static func isRequestKey(_ token: Substring, apikey: String?) -> Bool {
+        guard let apikey else { return false }
+        return ConstantTime.equals(Array(token.utf8), Array(apikey.utf8))
+    }
 
     /// `Bearer <token>`, the scheme case-insensitive (RFC 7235).
     static func bearerToken(_ header: String) throws(GatewayError) -> Substring {

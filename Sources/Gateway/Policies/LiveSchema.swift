@@ -9,6 +9,8 @@ public struct LiveSchema: Sendable {
     public let policies: [LivePolicy]
     public let tables: [LiveTable]
     public let rights: [LiveRights]
+    /// Who may execute each function of `public` (declared ones are checked against their files).
+    public var functionRights: [LiveFunctionRights] = []
 
     /// Reads every schema's policies, the RLS flag of every ordinary table and the checked roles'
     /// effective rights (grants to PUBLIC included) on every table, view and materialized view.
@@ -48,6 +50,14 @@ public struct LiveSchema: Sendable {
                     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
                       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
                     """, [PostgresTextArray(PolicySet.checkedRoles)]),
+                Statement("""
+                    SELECT n.nspname::text || '.' || p.proname::text || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')' AS signature,
+                           r.rolname::text AS role, has_function_privilege(r.oid, p.oid, 'EXECUTE') AS can_execute
+                    FROM pg_catalog.pg_proc p
+                    JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                    JOIN pg_catalog.pg_roles r ON r.rolname = ANY($1::text[])
+                    WHERE n.nspname = 'public' AND p.prokind = 'f'
+                    """, [PostgresTextArray(PolicySet.checkedRoles)]),
             ])
         }
         let policies = try results[0].rows.map { row in
@@ -70,12 +80,16 @@ public struct LiveSchema: Sendable {
                     select: try columns("can_select"), insert: try columns("can_insert"), update: try columns("can_update"),
                     delete: try row.decode("can_delete"), other: try row.decode("can_other")))
         }
-        return LiveSchema(policies: policies, tables: tables, rights: rights)
+        var schema = LiveSchema(policies: policies, tables: tables, rights: rights)
+        schema.functionRights = try results[3].rows.map { row in
+            LiveFunctionRights(signature: try row.decode("signature"), role: try row.decode("role"), canExecute: try row.decode("can_execute"))
+        }
+        return schema
     }
 
-    /// The policy files against this database: policies, RLS and grants.
+    /// The policy files against this database: policies, RLS, grants and EXECUTE on declared functions.
     public func drift(of policySet: PolicySet) -> DriftReport {
-        policySet.drift(live: policies, tables: tables, rights: rights)
+        policySet.drift(live: policies, tables: tables, rights: rights, functions: functionRights)
     }
 }
 

@@ -40,6 +40,10 @@ struct RESTHandler: Sendable {
         }
         try caller.require(command == .select ? .dataRead : .dataWrite)
         guard let table = policies.table(named: name) else {
+            if let view = policies.view(named: name) {
+                return try await RPCHandler(pool: pool, policies: policies, authenticator: authenticator, audit: audit, metrics: metrics)
+                    .view(request, view, caller: caller, facts: facts)
+            }
             throw GatewayError(
                 .notFound, code: "PGRST205", "Could not find the table 'public.\(name)' in the schema cache",
                 hint: "tables served: \(policies.tables.filter { $0.rest != .none }.map(\.name).joined(separator: ", "))")
@@ -62,13 +66,16 @@ struct RESTHandler: Sendable {
         let embeds = query.select.contains { if case .embed = $0 { true } else { false } }
         let plan = try RESTPlan(
             command: command, table: table, query: query, body: body, caller: caller, policies: policies,
-            relationships: embeds ? try await relationships.catalog(pool: pool, policies: policies) : .empty)
+            relationships: embeds ? try await relationships.catalog(pool: pool, policies: policies) : .empty,
+            stripNulls: RESTRepresentation.stripsNulls(request.headers[.accept]))
+        let timeZone = RESTRepresentation.timeZone(query.preferences)
+        let settings = [caller.requestSettings(statementTimeoutMilliseconds: limits.statementTimeoutMilliseconds)]
+            + (timeZone.map { [RESTRepresentation.timeZoneStatement($0)] } ?? [])
 
         let results: [QueryResult]
         do {
-            let settings = caller.requestSettings(statementTimeoutMilliseconds: limits.statementTimeoutMilliseconds)
             results = try await limiter.run(caller.tenantID) {
-                try await pool.pipeline([settings] + plan.statements + plan.transactionEnd)
+                try await pool.pipeline(settings + plan.statements + plan.transactionEnd)
             }
         } catch let saturated as TenantLimiter.Saturated {
             throw GatewayError.tenantSaturated(saturated, rest: true)
@@ -82,8 +89,10 @@ struct RESTHandler: Sendable {
             throw GatewayError.database(error, anonymous: caller.role == .anon)
         }
         do {
-            let own = Array(results.dropFirst().prefix(plan.statements.count))
-            return try plan.response(results: own, policies: policies, isHead: request.method == .head)
+            let own = Array(results.dropFirst(settings.count).prefix(plan.statements.count))
+            var response = try plan.response(results: own, policies: policies, isHead: request.method == .head)
+            RESTRepresentation.addTimeZone(timeZone, to: &response.headers)
+            return response
         } catch let error as GatewayError where error.code == "42501" {
             try await recordDenial(error, caller: caller, table: table, command: command, facts: facts)
             throw error

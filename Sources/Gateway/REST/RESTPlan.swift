@@ -28,13 +28,17 @@ struct RESTPlan {
     private var resolutionApplied = false
     /// What a read's or a representation's embedded resources need.
     private let embedding: RESTStatementBuilder.Embedding
+    /// `Accept: …;nulls=stripped` (RESTRepresentation).
+    private let stripNulls: Bool
 
     private static let rowAlias = "_pgw_row"
 
     init(
         command: PolicyCommand, table: TablePolicy, query: RESTQuery, body: [UInt8]?, caller: AuthenticatedRequest, policies: PolicySet,
-        relationships: RelationshipCatalog = .empty
+        relationships: RelationshipCatalog = .empty,
+        stripNulls: Bool = false
     ) throws {
+        self.stripNulls = stripNulls
         self.command = command
         self.table = table
         self.query = query
@@ -71,7 +75,7 @@ struct RESTPlan {
         statements.append(Statement(
             aggregate("SELECT \(columns) FROM \(table.quotedName)\(builder.joins) WHERE \(condition)\(order)\(paging)"),
             builder.binds))
-        if query.preferences.count == .exact {
+        if query.preferences.count != nil {
             var counter = RESTStatementBuilder(table: table)
             var joins = ""
             var inner = ""
@@ -82,7 +86,8 @@ struct RESTPlan {
                 inner = counter.innerConditions.map { " AND " + $0 }.joined()
             }
             let condition = try whereClause(&counter, policies, .select, .using, auth) + inner
-            statements.append(Statement("SELECT count(*) AS total FROM \(table.quotedName)\(joins) WHERE \(condition)", counter.binds))
+            statements += RESTRepresentation.countStatements(
+                query.preferences.count, from: table.quotedName + joins, condition: condition, binds: counter.binds)
         }
     }
 
@@ -98,7 +103,10 @@ struct RESTPlan {
 
     /// Wraps a row source so Postgres returns the JSON answer and the row count in one row.
     private func aggregate(_ source: String, selectList: String? = nil) -> String {
-        let json = query.singular ? "json_agg(\(Self.rowAlias)) -> 0" : "coalesce(json_agg(\(Self.rowAlias)), '[]'::json)"
+        // CSV for reads; a write's representation stays JSON.
+        let format = command == .select ? query.format : (query.singular ? .singleObject : .json)
+        let json = RESTRepresentation.body(
+            format: format, names: RESTRepresentation.outputNames(query.select, relation: table), stripNulls: stripNulls)
         let inner = selectList.map { "SELECT \($0) FROM \(source)" } ?? source
         return "SELECT (\(json))::text AS body, count(*) AS n FROM (\(inner)) \(Self.rowAlias)"
     }
@@ -165,6 +173,12 @@ struct RESTPlan {
     }
 
     private var wantsRepresentation: Bool { query.preferences.returning == .representation }
+
+    /// `RETURNING *` only when the rows are answered: a RETURNING that reads columns makes
+    /// Postgres check the SELECT policies on the written rows (an error when they fail), so a
+    /// `return=minimal` insert the SELECT policy would hide — anon's analytics event — succeeds,
+    /// as under PostgREST, which returns `1` for the same reason.
+    private var returning: String { wantsRepresentation ? "RETURNING *" : "RETURNING 1" }
 
     /// The write as a CTE named after the table, so a representation's embeds join its rows as
     /// they join the table's on a read (`"projects"."id"`); the embedded tables themselves, and
@@ -251,7 +265,7 @@ struct RESTPlan {
         if !resolutionApplied { applied.resolution = nil }
         if command != .insert || applied.missing != .null { applied.missing = nil }
         if command == .select || applied.returning == .headersOnly { applied.returning = nil }
-        if command != .select || applied.count != .exact { applied.count = nil }
+        if command != .select { applied.count = nil }
         if command != .update && command != .delete { applied.maxAffected = nil }
         return applied
     }
@@ -263,7 +277,7 @@ struct RESTPlan {
         let input = builder.bind(.text(jsonText(objects, asArray: true)), as: "json")
         let list = columns.map(SQLText.quoted).joined(separator: ", ")
         var insert = columns.isEmpty
-            ? "INSERT INTO \(table.quotedName) SELECT FROM json_populate_recordset(NULL::\(table.quotedName), \(input)) RETURNING *"
+            ? "INSERT INTO \(table.quotedName) SELECT FROM json_populate_recordset(NULL::\(table.quotedName), \(input)) \(returning)"
             : "INSERT INTO \(table.quotedName) (\(list)) SELECT \(list) FROM json_populate_recordset(NULL::\(table.quotedName), \(input))"
         if !columns.isEmpty {
             if let resolution = query.preferences.resolution {
@@ -288,7 +302,7 @@ struct RESTPlan {
                     insert += updates.isEmpty ? " ON CONFLICT (\(conflict)) DO NOTHING" : " ON CONFLICT (\(conflict)) DO UPDATE SET " + updates.joined(separator: ", ")
                 }
             }
-            insert += " RETURNING *"
+            insert += " " + returning
         }
         statements.append(Statement(try rowsFromWrite(&builder, cte: insert), builder.binds))
         written = objects.map { object in
@@ -314,7 +328,7 @@ struct RESTPlan {
             : "(\(list)) = (SELECT \(list) FROM json_populate_record(NULL::\(table.quotedName), \(input)))"
         let filtered = try whereClause(&builder, policies, .update, .using, auth)
         let condition = try limited(&builder, filtered, policies, .update, auth)
-        let update = "UPDATE \(table.quotedName) SET \(set) WHERE \(condition) RETURNING *"
+        let update = "UPDATE \(table.quotedName) SET \(set) WHERE \(condition) \(returning)"
         statements.append(Statement(try rowsFromWrite(&builder, cte: update), builder.binds))
         try appendVisibleRows(policies, auth)
         written = [object.mapValues(\.policyValue)]
@@ -325,7 +339,7 @@ struct RESTPlan {
         let filtered = try whereClause(&builder, policies, .delete, .using, auth)
         let condition = try limited(&builder, filtered, policies, .delete, auth)
         statements.append(Statement(
-            try rowsFromWrite(&builder, cte: "DELETE FROM \(table.quotedName) WHERE \(condition) RETURNING *"), builder.binds))
+            try rowsFromWrite(&builder, cte: "DELETE FROM \(table.quotedName) WHERE \(condition) \(returning)"), builder.binds))
         try appendVisibleRows(policies, auth)
     }
 
@@ -356,8 +370,8 @@ struct RESTPlan {
         var headers = HTTPFields()
         if let applied = appliedPreferences.appliedHeaderValue { headers[.preferenceApplied] = applied }
 
-        if command == .update || command == .delete, count == 0 {
-            throw hiddenWriteError(results: results, policies: policies)
+        if command == .update || command == .delete, count == 0, let refused = hiddenWriteError(results: results, policies: policies) {
+            throw refused
         }
         // Writes were checked before commit (affectedBounds); this is for reads.
         if query.singular, count != 1, command == .select {
@@ -370,37 +384,43 @@ struct RESTPlan {
         case .select:
             var status: HTTPResponse.Status = .ok
             var total = "*"
-            if results.count > 1, let totalRow = results[1].first {
-                let exact: Int = try totalRow.decode("total")
-                total = String(exact)
-                if count < exact { status = .partialContent }
+            if let counted = try RESTRepresentation.total(results.dropFirst(), count: query.preferences.count) {
+                total = String(counted)
+                if count < counted { status = .partialContent }
             }
             headers[.contentRange] = count == 0 ? "*/\(total)" : "\(query.offset)-\(query.offset + count - 1)/\(total)"
-            return Self.json(status, body: isHead ? nil : body, headers: headers, singular: query.singular)
+            var response = Self.json(status, body: isHead ? nil : body, headers: headers, singular: query.singular)
+            response.headers[.contentType] = RESTRepresentation.contentType(query.format, stripNulls: stripNulls)
+            return response
         case .insert:
             headers[.contentRange] = "*/*"
             return Self.json(.created, body: wantsRepresentation ? body : nil, headers: headers, singular: query.singular)
         default:
-            headers[.contentRange] = "0-\(count - 1)/*"
+            // PostgREST: an update or delete that matched nothing is `*/*` with `[]` or 204 (and
+            // 406 for a singular one, as for a read).
+            if query.singular, count == 0 {
+                throw GatewayError(
+                    .notAcceptable, code: "PGRST116", "JSON object requested, multiple (or no) rows returned",
+                    details: "The result contains 0 rows")
+            }
+            headers[.contentRange] = count == 0 ? "*/*" : "0-\(count - 1)/*"
             return wantsRepresentation
                 ? Self.json(.ok, body: body, headers: headers, singular: query.singular)
                 : Response(status: .noContent, headers: headers)
         }
     }
 
-    /// A write that touched no row: either nothing matches for this caller (404), or rows the
-    /// caller can see are protected by the command's policy (403, naming it).
-    private func hiddenWriteError(results: [QueryResult], policies: PolicySet) -> GatewayError {
+    /// A write that touched no row: nil when nothing matches among the rows the caller can see
+    /// (PostgREST's empty success: rows the policies hide are no match), or 403 naming the
+    /// command's policy when rows the caller can see match but none may be changed — where
+    /// PostgREST answers an empty success that looks like a missing row.
+    private func hiddenWriteError(results: [QueryResult], policies: PolicySet) -> GatewayError? {
         let verb = command == .update ? "update" : "delete"
         guard results.count > 1, let visibleRow = results[1].first,
               let visible = try? visibleRow.decode("visible", as: Int.self), visible > 0
-        else {
-            return GatewayError(
-                .notFound, code: "PGRST116", "no row of \(table.name) matches the filters for this caller",
-                details: "rows that your policies hide count as no match; nothing was \(verb)d")
-        }
+        else { return nil }
         var error = GatewayError(
-            .forbidden, code: "42501",
+            caller.role == .anon ? .unauthorized : .forbidden, code: "42501",  // anon: 401, as PostgREST answers anon's 42501
             "\(visible) row(s) of \(table.name) match but no \(verb) policy allows this caller to \(verb) them",
             details: "nothing was \(verb)d")
         if let sample = try? visibleRow.decodeIfPresent("sample", as: String.self),
@@ -429,6 +449,10 @@ struct RESTPlan {
                         status, code: "42501", "new row violates row-level security policy for table \"\(table.name)\": " + explanation.reason,
                         details: explanation.description)
                     error.policy = explanation.decidingPolicy
+                    if explanation.checks.first(where: { !$0.passed })?.policies == .select {
+                        // The insert policy admits the row; reading it back is what fails.
+                        error.hint = "the insert policy admits the row but no select policy lets role \(caller.role.rawValue) read it back; send Prefer: return=minimal"
+                    }
                     return error
                 }
             }

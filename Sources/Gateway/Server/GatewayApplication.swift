@@ -101,6 +101,15 @@ public enum GatewayApplication {
         let table: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
             try await rest.handle(request, table: context.parameters.get("table") ?? "", facts: context.facts)
         }
+        let rpc = RPCHandler(
+            pool: services.pool, policies: services.policies, authenticator: services.authenticator,
+            audit: services.audit, metrics: services.metrics)
+        let function: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
+            try await rpc.handle(request, function: context.parameters.get("function") ?? "", facts: context.facts)
+        }
+        for method in [HTTPRequest.Method.get, .head, .post, .patch, .delete, .put] {
+            router.on("/rest/v1/rpc/:function", method: method, use: function)
+        }
         router.get("/rest/v1/:table", use: table)
         router.head("/rest/v1/:table", use: table)
         router.post("/rest/v1/:table", use: table)

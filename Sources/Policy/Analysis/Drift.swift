@@ -151,8 +151,14 @@ extension PolicySet {
     ///     RLS off. Pass nil to skip that check.
     ///   - rights: what the request roles and the secrets role may do to each live relation
     ///     (``rightsDrift(live:)``). Pass nil to skip that check.
-    public func drift(live: [LivePolicy], tables liveTables: [LiveTable]?, rights liveRights: [LiveRights]? = nil) -> DriftReport {
+    ///   - functions: who may execute each live function; declared functions are checked against
+    ///     their `roles:` (``functionRightsDrift(live:)``). Pass nil to skip that check.
+    public func drift(
+        live: [LivePolicy], tables liveTables: [LiveTable]?, rights liveRights: [LiveRights]? = nil,
+        functions liveFunctions: [LiveFunctionRights]? = nil
+    ) -> DriftReport {
         var rightsDrift = liveRights.map(rightsDrift(live:)) ?? [:]
+        rightsDrift.merge(liveFunctions.map(functionRightsDrift(live:)) ?? [:]) { $0 + $1 }
         let normaliser = Normaliser(catalogue: catalogue)
         var report: [TableDrift] = []
         var byTable: [String: [LivePolicy]] = [:]

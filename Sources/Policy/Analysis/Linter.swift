@@ -33,6 +33,11 @@ public struct LintFinding: Sendable, Hashable, Codable, CustomStringConvertible 
         /// secret, token, signature or certificate, served through `/rest/v1` (`rest:` read or
         /// read_write and not in `rest_hidden`).
         public static let sealedColumnExposed = Code(rawValue: "sealed-column-exposed")
+        /// A declared function runs SECURITY DEFINER: as its owner, outside the caller's RLS
+        /// (its justification is in the message; the loader refuses one without).
+        public static let securityDefinerFunction = Code(rawValue: "security-definer-function")
+        /// A declared function anon may call, or a volatile one callable by anon: check it is meant.
+        public static let anonCallsFunction = Code(rawValue: "anon-calls-function")
 
         public var description: String { rawValue }
     }
@@ -136,6 +141,14 @@ extension PolicySet {
                     }
                 } else {
                     add(.error, .subjectViaUnknown, "subject.via \(column) references \(parent), which is not a governed table")
+                }
+            }
+            for function in table.functions {
+                if function.security == .definer {
+                    add(.warning, .securityDefinerFunction, "function \(function.name) is security definer: it runs as its owner, outside the caller's RLS (justification: \(function.justification ?? "none"))", at: function.location)
+                }
+                if function.allows(role: "anon"), function.volatility == .volatile {
+                    add(.warning, .anonCallsFunction, "function \(function.name) is volatile and anon may call it: anyone holding the service key can run it", at: function.location)
                 }
             }
         }

@@ -50,11 +50,34 @@ extension PolicySet {
             drafts.append(draft)
         }
         let set = PolicySet(tables: drafts.map(\.table))
+        try set.checkRoutines()
         for draft in drafts {
             try draft.checkExpressions(catalogue: set)
         }
         try set.checkSubqueryCycles(locations: Dictionary(uniqueKeysWithValues: drafts.map { ($0.table.name, $0.tableLocation) }))
         return PolicySet(checked: drafts.map(\.table))
+    }
+
+    /// Function and view names are unique across files and never a table's; `setof` names a
+    /// governed table.
+    fileprivate func checkRoutines() throws {
+        var seen: [String: SourceLocation?] = [:]
+        for table in tables {
+            for (name, location) in table.functions.map({ ($0.name, $0.location) }) + table.views.map({ ($0.name, $0.location) }) {
+                if let earlier = seen[name] {
+                    throw PolicyError(.duplicate, "'\(name)' is declared twice", help: "first declared at \(earlier.map { "\($0)" } ?? "?")", location: location)
+                }
+                if self.table(named: name) != nil {
+                    throw PolicyError(.duplicate, "'\(name)' is a governed table's name", location: location)
+                }
+                seen[name] = location
+            }
+            for function in table.functions {
+                if case .setOf(let target) = function.returns, self.table(named: target) == nil {
+                    throw PolicyError(.unknownTable, "function \(function.name) returns setof \(target), which is not governed", help: PolicyError.expectedOneOf(governedTableNames), location: function.location)
+                }
+            }
+        }
     }
 
     /// Postgres applies a subquery table's own SELECT policies inside EXISTS; tables whose SELECT
@@ -93,8 +116,10 @@ private struct TableDraft {
 
     static let topKeys = [
         "table", "tenant_column", "subject", "columns", "indexes", "policies", "denied_commands", "privacy", "rest",
-        "rest_hidden", "managed_by",
+        "rest_hidden", "managed_by", "functions", "views",
     ]
+    static let functionKeys = ["name", "arguments", "optional", "returns", "columns", "volatility", "security", "justification", "roles"]
+    static let viewKeys = ["name", "tenant_column", "columns", "roles"]
     static let policyKeys = ["name", "command", "roles", "using", "with_check", "as"]
     static let subjectKeys = ["column", "via", "references"]
     static let privacyKeys = ["export", "erasure", "anonymize", "retain", "retention_days"]
@@ -415,10 +440,123 @@ private struct TableDraft {
             }
         }
 
+        // functions: [ … ], views: [ … ] (Routines.swift)
+        func typedList(_ node: Node, what: String) throws -> [TableColumn] {
+            var list: [TableColumn] = []
+            for (key, value) in try reader.pairs(node, what: what) {
+                let column = try reader.string(key)
+                let typeText = try reader.string(value)
+                guard let type = SQLType(typeText) else {
+                    throw PolicyError(.invalidValue, "unknown type '\(typeText)'", help: "expected a Postgres type such as uuid, integer, text, jsonb", location: map.location(of: value))
+                }
+                guard SQLText.isPlainIdentifier(column) else {
+                    throw PolicyError(.invalidValue, "'\(column)' is not a plain identifier", help: "expected lower-case letters, digits and _", location: map.location(of: key))
+                }
+                list.append(TableColumn(name: column, type: type))
+            }
+            return list
+        }
+        func requestRoles(_ fields: NodeReader.Fields) throws -> [String] {
+            let rolesNode = try fields.require("roles", help: "expected roles: [authenticated, service_role] (request roles only)")
+            var roles: [String] = []
+            let roleNodes = rolesNode.scalar != nil ? [rolesNode] : try reader.sequence(rolesNode, what: "roles")
+            for roleNode in roleNodes {
+                let role = try reader.string(roleNode)
+                guard PolicySet.requestRoles.contains(role) else {
+                    throw PolicyError(.unknownRole, "role '\(role)' cannot call through /rest/v1", help: PolicyError.expectedOneOf(PolicySet.requestRoles), location: map.location(of: roleNode))
+                }
+                if !roles.contains(role) { roles.append(role) }
+            }
+            return roles
+        }
+        var functions: [FunctionDeclaration] = []
+        if let functionsNode = top["functions"] {
+            for entry in try reader.sequence(functionsNode, what: "functions") {
+                let fields = try reader.mapping(entry, allowed: TableDraft.functionKeys, what: "a function")
+                let nameNode = try fields.require("name", help: "expected name: <function>")
+                let functionName = try reader.string(nameNode)
+                guard SQLText.isPlainIdentifier(functionName), !functions.contains(where: { $0.name == functionName }) else {
+                    throw PolicyError(.invalidValue, "'\(functionName)' is not a plain, new function name", help: "expected one entry per function", location: map.location(of: nameNode))
+                }
+                let arguments = try fields["arguments"].map { try typedList($0, what: "arguments") } ?? []
+                var optional: Set<String> = []
+                if let optionalNode = fields["optional"] {
+                    for node in try reader.sequence(optionalNode, what: "optional") {
+                        let argument = try reader.string(node)
+                        guard arguments.contains(where: { $0.name == argument }) else {
+                            throw PolicyError(.unknownColumn, "optional names '\(argument)', which is not an argument", help: "expected one of: " + arguments.map(\.name).joined(separator: ", "), location: map.location(of: node))
+                        }
+                        optional.insert(argument)
+                    }
+                }
+                let returnsNode = try fields.require("returns", help: "expected returns: setof <table> | table | <type>")
+                let returnsText = try reader.string(returnsNode).lowercased()
+                let returns: FunctionDeclaration.Returns
+                if returnsText.hasPrefix("setof ") {
+                    returns = .setOf(table: String(returnsText.dropFirst(6)).trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "public.", with: ""))
+                } else if returnsText == "table" {
+                    let columnsNode = try fields.require("columns", help: "returns: table needs columns: { name: type, … }")
+                    returns = .table(try typedList(columnsNode, what: "columns"))
+                } else if let type = SQLType(returnsText) {
+                    returns = .scalar(type)
+                } else {
+                    throw PolicyError(.invalidValue, "unknown return type '\(returnsText)'", help: "expected setof <governed table>, table (with columns:) or a Postgres type", location: map.location(of: returnsNode))
+                }
+                if returnsText != "table", let node = fields.node(forKey: "columns") {
+                    throw PolicyError(.invalidValue, "columns is only used with returns: table", location: map.location(of: node))
+                }
+                let volatilityNode = try fields.require("volatility", help: PolicyError.expectedOneOf(FunctionDeclaration.Volatility.allCases.map(\.rawValue)))
+                guard let volatility = FunctionDeclaration.Volatility(rawValue: try reader.string(volatilityNode).lowercased()) else {
+                    throw PolicyError(.invalidValue, "unknown volatility", help: PolicyError.expectedOneOf(FunctionDeclaration.Volatility.allCases.map(\.rawValue)), location: map.location(of: volatilityNode))
+                }
+                var security = FunctionDeclaration.Security.invoker
+                if let securityNode = fields["security"] {
+                    guard let parsed = FunctionDeclaration.Security(rawValue: try reader.string(securityNode).lowercased()) else {
+                        throw PolicyError(.invalidValue, "unknown security", help: "expected invoker or definer", location: map.location(of: securityNode))
+                    }
+                    security = parsed
+                }
+                let justification = try fields["justification"].map { try reader.string($0) }
+                if security == .definer, (justification ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+                    throw PolicyError(
+                        .missingKey, "function \(functionName) is security definer without a justification",
+                        help: "a definer function runs as its owner, outside the caller's RLS; say why in justification: \"…\", or make it security invoker",
+                        location: map.location(of: entry))
+                }
+                functions.append(FunctionDeclaration(
+                    schema: "public", name: functionName, arguments: arguments, optional: optional, returns: returns,
+                    volatility: volatility, security: security, justification: justification, roles: try requestRoles(fields),
+                    declaredWith: name, location: map.location(of: entry)))
+            }
+        }
+        var views: [ViewDeclaration] = []
+        if let viewsNode = top["views"] {
+            for entry in try reader.sequence(viewsNode, what: "views") {
+                let fields = try reader.mapping(entry, allowed: TableDraft.viewKeys, what: "a view")
+                let nameNode = try fields.require("name", help: "expected name: <view>")
+                let viewName = try reader.string(nameNode)
+                guard SQLText.isPlainIdentifier(viewName), viewName != name, !views.contains(where: { $0.name == viewName }) else {
+                    throw PolicyError(.invalidValue, "'\(viewName)' is not a plain, new view name", location: map.location(of: nameNode))
+                }
+                let viewColumns = try typedList(try fields.require("columns", help: "expected columns: { name: type, … }"), what: "columns")
+                var viewTenant: String?
+                if let tenantNode = fields["tenant_column"] {
+                    let column = try reader.string(tenantNode)
+                    guard viewColumns.contains(where: { $0.name == column && $0.type.kind == .uuid }) else {
+                        throw PolicyError(.unknownColumn, "tenant_column '\(column)' is not a uuid column of the view", location: map.location(of: tenantNode))
+                    }
+                    viewTenant = column
+                }
+                views.append(ViewDeclaration(
+                    schema: "public", name: viewName, tenantColumn: viewTenant, columns: viewColumns, roles: try requestRoles(fields),
+                    declaredWith: name, location: map.location(of: entry)))
+            }
+        }
+
         table = TablePolicy(
             schema: schema, name: name, tenantColumn: tenantColumn, subject: subject, columns: columns,
             indexes: indexes, policies: rules, deniedCommands: denied, privacy: privacy, rest: rest,
-            restHidden: restHidden, managedBy: managedBy, file: source.file)
+            restHidden: restHidden, managedBy: managedBy, file: source.file, functions: functions, views: views)
         expressionNodes = nodes
     }
 

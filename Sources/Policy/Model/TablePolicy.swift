@@ -209,14 +209,21 @@ public struct TablePolicy: Sendable {
     public let managedBy: ManagedBy?
     /// The file the table was loaded from.
     public let file: String?
+    /// Functions the file declares (`functions:`), callable through `/rest/v1/rpc`.
+    public let functions: [FunctionDeclaration]
+    /// Views the file declares (`views:`), served read-only through `/rest/v1`.
+    public let views: [ViewDeclaration]
 
     let columnIndex: [String: Int]
 
     init(
         schema: String, name: String, tenantColumn: String, subject: SubjectReference?, columns: [TableColumn],
         indexes: [[String]], policies: [PolicyRule], deniedCommands: [PolicyCommand: String], privacy: PrivacyRules?,
-        rest: RESTExposure = .none, restHidden: Set<String> = [], managedBy: ManagedBy? = nil, file: String?
+        rest: RESTExposure = .none, restHidden: Set<String> = [], managedBy: ManagedBy? = nil, file: String?,
+        functions: [FunctionDeclaration] = [], views: [ViewDeclaration] = []
     ) {
+        self.functions = functions
+        self.views = views
         self.schema = schema
         self.name = name
         self.tenantColumn = tenantColumn

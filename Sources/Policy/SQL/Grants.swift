@@ -145,6 +145,17 @@ extension PolicySet {
                 }
             }
         }
+        // Declared views: SELECT of every column for the roles their file names (Routines.swift).
+        for view in views {
+            let liveRights = byRelation.removeValue(forKey: view.qualifiedName) ?? [:]
+            for role in PolicySet.checkedRoles {
+                let declared = view.allows(role: role) ? TableRights(select: Set(view.columns.map(\.name))) : .nothing
+                let actual = liveRights[role] ?? .nothing
+                if declared != actual {
+                    drift[view.qualifiedName, default: []].append(RightsDifference(role: role, declared: declared.summary, live: actual.summary))
+                }
+            }
+        }
         for (relation, roles) in byRelation {
             for (role, rights) in roles.sorted(by: { $0.key < $1.key }) where !rights.isNothing {
                 if role == PolicySet.privacyRole, let allowed = PolicySet.privacyWorkerExtraRights[relation],

@@ -97,7 +97,9 @@ struct HeaderGrammarTests {
         ("text/csv;q=0.5, application/json", .json),
         ("application/xml, application/json;q=0.1", .json),
         ("*/*, application/vnd.pgrst.object+json", .singleObject),
-        ("application/vnd.pgrst.object+json;nulls=stripped, application/json", .json),
+        ("application/vnd.pgrst.object+json;nulls=stripped, application/json", .singleObject),
+        ("application/vnd.pgrst.array+json;nulls=stripped", .json),
+        ("application/json;nulls=stripped, text/csv", .csv),
         ("text/html, */*;q=0.8", .json),
     ] as [(String?, RESTQuery.ResponseFormat)])
     func accept(header: String?, format: RESTQuery.ResponseFormat) throws {
@@ -113,7 +115,7 @@ struct HeaderGrammarTests {
         #expect(error?.code == "PGRST107")
         #expect(error?.message == "None of these media types are available: application/xml, text/html")
         #expect(F.rejection("", headers: RESTQuery.Headers(accept: "application/json;q=0"))?.code == "PGRST107")
-        #expect(F.rejection("", headers: RESTQuery.Headers(accept: "application/vnd.pgrst.object+json;nulls=stripped"))?.code == "PGRST107")
+        #expect(F.rejection("", headers: RESTQuery.Headers(accept: "application/vnd.pgrst.array+json;nulls=kept"))?.code == "PGRST107")
     }
 
     @Test("only the public schema: Accept-Profile for reads, Content-Profile for writes, else 406 PGRST106")

@@ -167,8 +167,9 @@ struct ReviewAttackTests {
             for path in [
                 "/rest/v1/public.user_secrets", "/rest/v1/USER_SECRETS", "/rest/v1/user%5Fsecrets", "/rest/v1/user_secrets/",
                 "/rest/v1/users", "/rest/v1/auth.users", "/rest/v1/service_keys", "/rest/v1/tenants", "/rest/v1/audit_events",
-                "/rest/v1/root_keys", "/rest/v1/keyring.root_keys", "/rest/v1/schema_migrations", "/rest/v1/provider_usage_stats",
-            ] {
+                "/rest/v1/root_keys", "/rest/v1/keyring.root_keys", "/rest/v1/schema_migrations", "/rest/v1/PROVIDER_USAGE_STATS",
+                "/rest/v1/public.provider_usage_stats", "/rest/v1/rpc", "/rest/v1/rpc/",
+            ] {  // (provider_usage_stats itself is a declared view now: RPCTests)
                 let response = try await f.request(.get, path, as: f.acme, f.alice)
                 #expect(response.status == .notFound || response.status == .forbidden, "GET \(path): \(response.status) \(response.body)")
             }
