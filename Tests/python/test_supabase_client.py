@@ -150,6 +150,25 @@ def test_rpc_of_seed_functions_and_a_view(clients):
     assert carol.table("daily_message_volume").select("*").execute().data == []
 
 
-@pytest.mark.skip(reason="resource embedding (issue 14 item 2) is built in another branch; its supabase-py cases land with it")
-def test_embedding(clients):
-    clients["alice"].table("projects").select("name, sitemaps(title)").execute()
+def test_embedding_both_ways_nested_inner_and_filtered_within_each_tables_policies(clients):
+    alice = clients["alice"]
+    projects = {p["name"]: p["id"] for p in alice.table("projects").select("id, name").like("name", "sb-%").execute().data}
+    alice.table("sitemaps").insert([{"project_id": projects["sb-private"], "title": "sb-map-private"},
+                                    {"project_id": projects["sb-public"], "title": "sb-map-public"}]).execute()
+    try:
+        mine = alice.table("projects").select("name, sitemaps(title)").in_("name", ["sb-private", "sb-public"]).order("name").execute()
+        assert mine.data == [{"name": "sb-private", "sitemaps": [{"title": "sb-map-private"}]},
+                             {"name": "sb-public", "sitemaps": [{"title": "sb-map-public"}]}]
+        # Bob sees the public project and its sitemap only; the private one exists for him in no direction.
+        theirs = clients["bob"].table("projects").select("name, sitemaps(title)").in_("name", ["sb-private", "sb-public"]).execute()
+        assert theirs.data == [{"name": "sb-public", "sitemaps": [{"title": "sb-map-public"}]}]
+        up = clients["bob"].table("sitemaps").select("title, projects(name)").like("title", "sb-map-%").execute()
+        assert up.data == [{"title": "sb-map-public", "projects": {"name": "sb-public"}}]
+        # !inner with a filter on the embedded rows keeps only the parents that have a matching child.
+        inner = alice.table("projects").select("name, sitemaps!inner(title)").eq("sitemaps.title", "sb-map-public").execute()
+        assert inner.data == [{"name": "sb-public", "sitemaps": [{"title": "sb-map-public"}]}]
+        # Another tenant's user sees nothing of it, embedded or not.
+        assert clients["carol"].table("sitemaps").select("title, projects(name)").like("title", "sb-map-%").execute().data == []
+    finally:
+        alice.table("sitemaps").delete().like("title", "sb-map-%").execute()
+
