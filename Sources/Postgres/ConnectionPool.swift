@@ -44,9 +44,10 @@ public final class PooledConnection: @unchecked Sendable {
         }
     }
 
-    /// Starts a checkout. The connection is checked — alive, and no transaction left open by its
-    /// previous user — at the start of the first unit of work, on its own thread, rather than in
-    /// a hop of its own: a request then costs one thread hop and one round trip.
+    /// Starts a checkout. The connection is checked — alive (a zero-timeout `poll`, see
+    /// ``Connection/isHealthy``), and no transaction left open by its previous user (rolled back
+    /// on the connection's queue) — by the first unit of work rather than in a hop of its own:
+    /// a request then costs one round trip.
     func checkout() {
         checkoutState.withLock { $0 = Checkout(runs: 0, checkPending: true) }
     }
@@ -399,7 +400,7 @@ public final class ConnectionPool: Sendable {
         let (actions, requests) = state.withLock { state -> ([Machine.Action], [Int: CheckedContinuation<Grant, Error>]) in
             let actions = state.machine.close(sharedSlots: state.shared.count)
             state.shared.removeAll()
-            return (actions, state.requests)
+            return (actions, Self.take(actions, from: &state))
         }
         run(actions, requests)
     }

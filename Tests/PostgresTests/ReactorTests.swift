@@ -251,18 +251,34 @@ struct SharedPipelineTests {
     func slowStatement() async throws {
         let pool = try pool(max: 3, shared: 1)
         defer { pool.close() }
+        // The slow statement waits for an advisory lock this test holds, so it runs until the test
+        // lets it go: with pg_sleep, a loaded machine could see it finish before it was observed,
+        // and the wait for it never ended.
+        let key = Int.random(in: 1...Int(Int32.max))
+        let holder = ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 1))
+        defer { holder.close() }
+        let locked = AsyncStream<Void>.makeStream()
+        let release = AsyncStream<Void>.makeStream()
+        let holding = Task {
+            try await holder.withConnection { connection in
+                try await connection.query("SELECT pg_advisory_lock($1::bigint)", [key])
+                locked.continuation.yield()
+                for await _ in release.stream { break }
+                try await connection.query("SELECT pg_advisory_unlock($1::bigint)", [key])
+            }
+        }
+        for await _ in locked.stream { break }
         let slowDone = Flag()
-        // pg_stat_activity is per cluster: a unique text tells this test's statement apart.
-        let marker = UUID().lowercasedString
+        let marker = UUID().lowercasedString  // pg_stat_activity is per cluster
+        let sql = "SELECT pg_advisory_xact_lock($1::bigint) /* \(marker) */"
         let slow = Task {
-            _ = try await pool.pipeline([Statement("SELECT pg_sleep(3) /* \(marker) */")])
+            _ = try await pool.pipeline([Statement(sql, [key])])
             slowDone.set()
         }
-        // Wait until the slow statement runs on the server (a loaded machine may take a while to connect).
         let observer = ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 1))
         defer { observer.close() }
         while try await observer.query(
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active' AND query = $1", ["SELECT pg_sleep(3) /* \(marker) */"]
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query = $1", [sql]
         ).first!.decode("n", as: Int.self) == 0 {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -271,8 +287,10 @@ struct SharedPipelineTests {
             let n: Int = try await pool.pipeline([Statement("SELECT $1::int AS n", [index])])[0].first!.decode("n")
             #expect(n == index)
         }
-        #expect(!slowDone.isSet)  // answered while the slow statement still ran
+        #expect(!slowDone.isSet)  // answered while the slow statement still waited
+        release.continuation.yield()
         try await slow.value
+        try await holding.value
     }
 }
 
