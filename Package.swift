@@ -42,7 +42,8 @@ let package = Package(
                 // Only to resume a request on the event loop it came from (PostgresReactor).
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+            ],
+            exclude: ["THREADING.md"]
         ),
         .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),
         // PostgREST's request grammar, pure: text in, a parsed query or a RESTGrammarError out.

@@ -29,21 +29,34 @@ public enum IsolationLevel: String, Sendable {
     case serializable = "SERIALIZABLE"
 }
 
-/// One libpq connection. Its methods block the calling thread, so it is only ever used on the
-/// dedicated queue its ``PooledConnection`` owns — never on Swift's cooperative threads.
+/// One libpq connection. Not thread-safe and mostly blocking: one thread at a time uses it, as
+/// `Sources/Postgres/THREADING.md` describes (a checkout hands it to its holder; a shared one is
+/// only touched under its ``SharedConnection``'s lock).
 ///
 /// Every statement is prepared once per connection and cached by its SQL text; every call is sent
 /// in pipeline mode, so a batch of statements (a request's `BEGIN … COMMIT`) costs one round trip.
 public final class Connection {
     private let handle: OpaquePointer
-    private var preparedNames: [String: String] = [:]
+    /// Prepared statements by SQL text. `ready` once the server confirmed the Parse: until then
+    /// (another pipeline on a shared connection may still be preparing it, and may fail) the
+    /// statement is sent unnamed, so no pipeline ever depends on another's preparation.
+    private var prepared: [String: (name: String, ready: Bool)] = [:]
+    private var preparedBytes = 0
     private var nextStatementNumber = 0
-    /// How many round trips this connection has made; the pool uses it to know whether a
-    /// failure happened before anything was sent on a fresh checkout.
+    /// Set once the protocol state is no longer known to be clean (a lost connection, results that
+    /// do not match what was sent, a send that failed half-way): the connection must not be reused.
+    private(set) var isPoisoned = false
+    /// How many round trips this connection has made.
     private(set) var roundTrips = 0
 
     /// Statements cached per connection before the cache is reset with `DEALLOCATE ALL`.
     static let preparedStatementLimit = 1000
+    /// The cache's bound in bytes of SQL text (the server keeps a parse tree and plans per
+    /// statement, several times the text): URLs with large, ever-different `or=(…)` lists must
+    /// not grow a backend's memory without bound.
+    static let preparedBytesLimit = 1 << 20
+    /// Statements longer than this are never prepared by name: sent unnamed, planned each time.
+    static let namedStatementMaxBytes = 8 * 1024
 
     /// Opens a connection, blocking until it is established or fails.
     init(configuration: PostgresConfiguration) throws {
@@ -78,21 +91,29 @@ public final class Connection {
 
     deinit { PQfinish(handle) }
 
-    /// Whether the connection is usable. Reads whatever the server sent while it sat idle, so a
-    /// connection the server closed (restart, admin shutdown) is seen as broken without a round trip.
+    /// Whether the connection is usable, checked without a round trip; call it only while
+    /// nothing is in flight. An idle connection is sent nothing unasked (nothing in this module
+    /// LISTENs) except the server's last words before it closes the connection — 57P01 on a
+    /// shutdown or `pg_terminate_backend` — whose end of file may not have arrived yet: a
+    /// readable socket therefore means broken, and the connection is replaced before use.
     public var isHealthy: Bool {
-        guard PQstatus(handle) == CONNECTION_OK else { return false }
-        if PQconsumeInput(handle) == 0 { return false }
-        return PQstatus(handle) == CONNECTION_OK
+        guard !isPoisoned, PQstatus(handle) == CONNECTION_OK else { return false }
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, 0) == 0 else { return false }
+        return true
     }
 
     /// Readies the connection for a new pool user: it must be alive (the server may have closed it
     /// while it sat idle), and a transaction its previous user left open is rolled back.
+    /// Its errors are ``PostgresError/unsent``: the caller's work has not been sent yet.
     func prepareForNewUser() throws {
-        guard isHealthy else {
-            throw PostgresError(.connectionLost, "the database closed this connection while it was idle")
+        guard isHealthy else { throw PostgresError.closedWhileIdle }
+        if inTransaction {
+            do { try simple("ROLLBACK") } catch var error as PostgresError {
+                error.unsent = true
+                throw error
+            }
         }
-        if inTransaction { try simple("ROLLBACK") }
     }
 
     /// Whether a transaction is open (or failed and awaiting ROLLBACK).
@@ -126,10 +147,11 @@ public final class Connection {
     /// row; ``PooledConnection`` sends on the caller's thread and lets ``PostgresReactor`` wait.
     ///
     /// `shared`: the connection stays in pipeline mode with other pipelines in flight (see
-    /// ``SharedConnection``); nothing is deallocated then, and statements beyond the cache's limit
-    /// are sent unnamed.
+    /// ``SharedConnection``); nothing is deallocated then, and statements beyond the cache's
+    /// bounds are sent unnamed.
     func sendPipeline(_ statements: [Statement], timeout: Duration? = nil, shared: Bool = false) throws -> PendingPipeline {
         precondition(!statements.isEmpty, "an empty pipeline")
+        try refusePoisoned()
         try Connection.refuseNUL(statements)
         var batch = statements
         var trim = (first: false, last: false)
@@ -143,43 +165,67 @@ public final class Connection {
                 trim.last = true
             }
         }
-        if !shared, preparedNames.count + batch.count > Connection.preparedStatementLimit {
-            try simple("DEALLOCATE ALL")
-            preparedNames.removeAll()
+        // A full cache is emptied by a `DEALLOCATE ALL` at the head of this pipeline, not by a
+        // round trip of its own: this may run on an event-loop thread, which must not block.
+        var deallocate = false
+        if !shared {
+            let newBytes = batch.reduce(0) { $0 + (prepared[$1.sql] == nil ? $1.sql.utf8.count : 0) }
+            if prepared.count + batch.count > Connection.preparedStatementLimit || preparedBytes + newBytes > Connection.preparedBytesLimit {
+                deallocate = true
+                prepared.removeAll()
+                preparedBytes = 0
+            }
         }
 
         roundTrips += 1
-        if !shared { guard PQenterPipelineMode(handle) == 1 else { throw connectionError() } }
+        if !shared {
+            guard PQenterPipelineMode(handle) == 1 else {
+                isPoisoned = true
+                throw connectionError()
+            }
+        }
         let pending = PendingPipeline(trimFirst: trim.first, trimLast: trim.last)
-        pending.sent.reserveCapacity(batch.count * 2)
+        pending.sent.reserveCapacity(batch.count * 2 + 1)
         do {
+            if deallocate {
+                guard PQsendQueryParams(handle, "DEALLOCATE ALL", 0, nil, nil, nil, nil, 0) == 1 else { throw connectionError() }
+                pending.sent.append(.internal)
+            }
             for statement in batch {
-                let name: String
-                if let cached = preparedNames[statement.sql] {
-                    name = cached
-                } else if shared, preparedNames.count >= Connection.preparedStatementLimit {
-                    let ok = Connection.withBinds(statement.binds) { count, values, lengths, formats in
+                let bytes = statement.sql.utf8.count
+                var name: String?
+                if let cached = prepared[statement.sql] {
+                    name = cached.ready ? cached.name : nil
+                } else if bytes <= Connection.namedStatementMaxBytes,
+                          !shared || (prepared.count < Connection.preparedStatementLimit
+                                      && preparedBytes + bytes <= Connection.preparedBytesLimit) {
+                    nextStatementNumber += 1
+                    let fresh = "pg\(nextStatementNumber)"
+                    guard PQsendPrepare(handle, fresh, statement.sql, 0, nil) == 1 else { throw connectionError() }
+                    prepared[statement.sql] = (fresh, false)
+                    preparedBytes += bytes
+                    pending.sent.append(.prepare(sql: statement.sql, name: fresh))
+                    name = fresh
+                }
+                let ok: Int32
+                if let name {
+                    ok = Connection.withBinds(statement.binds) { count, values, lengths, formats in
+                        PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0)
+                    }
+                } else {
+                    // Unnamed: too large to keep, the cache is full, or its preparation is still in flight.
+                    ok = Connection.withBinds(statement.binds) { count, values, lengths, formats in
                         PQsendQueryParams(handle, statement.sql, count, nil, values, lengths, formats, 0)
                     }
-                    guard ok == 1 else { throw connectionError() }
-                    pending.sent.append(.execute)
-                    continue
-                } else {
-                    nextStatementNumber += 1
-                    name = "pg\(nextStatementNumber)"
-                    guard PQsendPrepare(handle, name, statement.sql, 0, nil) == 1 else { throw connectionError() }
-                    preparedNames[statement.sql] = name
-                    pending.sent.append(.prepare(sql: statement.sql))
-                }
-                let ok = Connection.withBinds(statement.binds) { count, values, lengths, formats in
-                    PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0)
                 }
                 guard ok == 1 else { throw connectionError() }
                 pending.sent.append(.execute)
             }
             guard PQpipelineSync(handle) == 1 else { throw connectionError() }
         } catch {
-            // Nothing usable was sent; the connection is left as broken as libpq says it is.
+            // Part of the pipeline may be in libpq's buffer or on the wire, without its Sync:
+            // what the server holds is unknown, so the connection is never used again.
+            isPoisoned = true
             if !shared { _ = PQexitPipelineMode(handle) }
             throw error
         }
@@ -199,52 +245,70 @@ public final class Connection {
     func consumeInput(failing pending: PendingPipeline?) throws {
         guard PQconsumeInput(handle) == 1 else {
             let error = connectionError()
-            if let pending {
-                pending.discard()
-                _ = PQexitPipelineMode(handle)
-            }
+            isPoisoned = true
+            pending?.discard()
             throw error
         }
     }
 
     /// Hands `pending` the results libpq has already received, without reading the socket.
     /// Returns `true` once its Sync has come. `shared`: stay in pipeline mode afterwards.
+    ///
+    /// A pipeline ends at its `PGRES_PIPELINE_SYNC` and nowhere else. The NULLs libpq returns
+    /// between results are not counted: libpq leaves one out when a command is appended while the
+    /// pipeline is aborted (`pqAppendCmdQueueEntry` advances its queue early), and a commit that
+    /// fails at the Sync adds a result after the last command's. Both once made a shared
+    /// connection hand the pipeline behind a failed one a NULL or the failed one's Sync
+    /// (THREADING.md, "Shared connections"). Each command sent gets exactly one result, in order.
     func readAvailable(_ pending: PendingPipeline, shared: Bool) throws -> Bool {
+        var nullInARow = false
         while PQisBusy(handle) == 0 {
             guard let result = PQgetResult(handle) else {
-                // The end of one command's results. A lost connection, or a NULL where a result
-                // was due, ends the pipeline.
-                guard PQstatus(handle) == CONNECTION_OK, pending.currentAnswered else {
-                    pending.discard()
-                    if !shared { _ = PQexitPipelineMode(handle) }
-                    throw PQstatus(handle) == CONNECTION_OK
-                        ? PostgresError(.server, "libpq returned no result where one was due") : connectionError()
-                }
-                pending.next += 1
-                pending.currentAnswered = false
+                guard PQstatus(handle) == CONNECTION_OK else { throw poison(pending, connectionError()) }
+                // Two NULLs with nothing between: libpq has nothing queued while this Sync is due.
+                if nullInARow { throw poison(pending, PostgresError(.connectionLost, "the database connection's pipeline lost its place; the connection is dropped")) }
+                nullInARow = true
                 continue
             }
+            nullInARow = false
             let status = PQresultStatus(result)
-            if status == PGRES_PIPELINE_SYNC || pending.next == pending.sent.count {
-                // The Sync's result comes last, without a NULL after it.
+            if status == PGRES_PIPELINE_SYNC {
                 PQclear(result)
+                guard pending.answered == pending.sent.count else {
+                    throw poison(pending, PostgresError(.connectionLost, "the database answered a pipeline with fewer results than it was sent; the connection is dropped"))
+                }
                 pending.complete = true
-                pending.synced = status == PGRES_PIPELINE_SYNC
-                if !shared { _ = PQexitPipelineMode(handle) }
+                pending.synced = true
+                if !shared, PQexitPipelineMode(handle) != 1 { isPoisoned = true }
                 return true
             }
-            if pending.currentAnswered {
-                // A command's further results (none of the statements sent here has any).
+            guard pending.answered < pending.sent.count else {
+                // After the last command: the implicit transaction's commit failed at the Sync
+                // (a deferred constraint, a serialization failure). Its own Sync follows.
+                if status == PGRES_FATAL_ERROR {
+                    pending.fail(serverError(result))
+                    PQclear(result)
+                    continue
+                }
                 PQclear(result)
-                continue
+                throw poison(pending, PostgresError(.connectionLost, "the database answered a pipeline with more results than it was sent; the connection is dropped"))
             }
-            pending.currentAnswered = true
-            switch pending.sent[pending.next] {
-            case .prepare(let sql):
-                if status != PGRES_COMMAND_OK {
-                    preparedNames[sql] = nil
+            let index = pending.answered
+            pending.answered += 1
+            switch pending.sent[index] {
+            case .prepare(let sql, let name):
+                if status == PGRES_COMMAND_OK {
+                    if prepared[sql]?.name == name { prepared[sql]!.ready = true }
+                } else {
+                    if prepared[sql]?.name == name {
+                        prepared[sql] = nil
+                        preparedBytes -= sql.utf8.count
+                    }
                     if status == PGRES_FATAL_ERROR { pending.fail(serverError(result)) }
                 }
+                PQclear(result)
+            case .internal:
+                if status == PGRES_FATAL_ERROR { pending.fail(serverError(result)) }
                 PQclear(result)
             case .execute:
                 switch status {
@@ -256,12 +320,25 @@ public final class Connection {
                 case PGRES_PIPELINE_ABORTED:
                     PQclear(result)
                 default:
-                    pending.fail(PostgresError(.server, "unexpected result status \(status.rawValue); COPY is only available through copyOut"))
+                    // COPY and the like: libpq now waits for data this module never sends.
                     PQclear(result)
+                    throw poison(pending, PostgresError(.server, "unexpected result status \(status.rawValue); COPY is only available through copyOut"))
                 }
             }
         }
         return false
+    }
+
+    /// Nothing more is sent on a connection whose protocol state is in doubt.
+    private func refusePoisoned() throws {
+        if isPoisoned { throw PostgresError(.connectionLost, "this database connection was dropped after a protocol error") }
+    }
+
+    /// Marks the connection unusable after `error`, drops `pending`'s results, returns `error`.
+    private func poison(_ pending: PendingPipeline, _ error: PostgresError) -> PostgresError {
+        isPoisoned = true
+        pending.discard()
+        return error
     }
 
     /// The results of a pipeline ``readPipeline(_:)`` has read in full, or its first error.
@@ -269,9 +346,18 @@ public final class Connection {
         precondition(pending.complete, "the pipeline has not been read yet")
         if pending.firstError != nil, PQstatus(handle) != CONNECTION_OK {
             pending.discard()
+            isPoisoned = true
             throw connectionError()
         }
         return try pending.finish()
+    }
+
+    /// Whether the connection can go back to the pool: alive, out of pipeline mode, no command
+    /// in progress, and nothing ever left its protocol state in doubt.
+    var isReusable: Bool {
+        guard !isPoisoned, PQstatus(handle) == CONNECTION_OK, PQpipelineStatus(handle) == PQ_PIPELINE_OFF else { return false }
+        let status = PQtransactionStatus(handle)
+        return status == PQTRANS_IDLE || status == PQTRANS_INTRANS || status == PQTRANS_INERROR
     }
 
     /// Puts the connection in pipeline mode for good (``SharedConnection``).
@@ -293,6 +379,7 @@ public final class Connection {
     /// Runs a script of one or more statements with the simple query protocol. No parameters: for
     /// migration files and fixed DDL only, never for text that contains values.
     public func simple(_ script: String) throws {
+        try refusePoisoned()
         roundTrips += 1
         var lastError: PostgresError?
         guard PQsendQuery(handle, script) == 1 else { throw connectionError() }
@@ -333,6 +420,7 @@ public final class Connection {
     /// If `consume` throws, the server is asked to cancel and the error is rethrown.
     @discardableResult
     public func copyOut(_ sql: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        try refusePoisoned()
         roundTrips += 1
         guard PQsendQuery(handle, sql) == 1 else { throw connectionError() }
         guard let start = PQgetResult(handle) else { throw connectionError() }
@@ -496,18 +584,20 @@ public final class Connection {
 }
 
 /// A pipeline that has been sent and whose results are being read (see
-/// ``Connection/sendPipeline(_:timeout:)``). Touched by one thread at a time: the sender, then
-/// whoever waits for the socket, then the sender again, each handing over through a system call.
+/// ``Connection/sendPipeline(_:timeout:shared:)``). Touched by one thread at a time: the sender,
+/// then the reactor thread, then the sender again; each hand-over goes through a lock or a
+/// continuation, which orders the accesses (THREADING.md).
 final class PendingPipeline: @unchecked Sendable {
     enum Sent {
-        case prepare(sql: String)
+        case prepare(sql: String, name: String)
         case execute
+        /// A statement the connection added whose result nobody asked for (`DEALLOCATE ALL`).
+        case `internal`
     }
 
     var sent: [Sent] = []
-    /// The entry of `sent` whose results are being read, and whether its result has come.
-    var next = 0
-    var currentAnswered = false
+    /// How many entries of `sent` have had their result.
+    var answered = 0
     /// libpq results of the executed statements, in order; cleared by ``discard()``.
     var results: [OpaquePointer] = []
     var firstError: PostgresError?

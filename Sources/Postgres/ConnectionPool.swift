@@ -7,11 +7,13 @@ import Synchronization
 
 /// A connection checked out of a ``ConnectionPool``.
 ///
-/// Its libpq connection lives on a dedicated serial queue: blocking libpq calls run there, never on
-/// Swift's cooperative thread pool. Work is handed over in whole units (``run(_:)``), so a request
-/// that sends one pipeline costs one thread hop and one round trip.
+/// Blocking libpq work (``run(_:)``) runs on the connection's own serial queue, never on Swift's
+/// cooperative thread pool; a small ``pipeline(_:timeout:)`` is sent from the caller's thread and
+/// read by ``PostgresReactor``. Either way one thread at a time touches the libpq connection: the
+/// holder awaits each unit before starting the next (THREADING.md).
 public final class PooledConnection: @unchecked Sendable {
-    // Invariant: `connection` is only touched on `queue`.
+    // Invariant: `connection` is touched by one thread at a time — the caller awaiting a unit,
+    // `queue`, or the reactor thread — each unit handed over through a continuation.
     private let connection: Connection
     private let queue: DispatchQueue
 
@@ -42,9 +44,10 @@ public final class PooledConnection: @unchecked Sendable {
         }
     }
 
-    /// Starts a checkout. The connection is checked — alive, and no transaction left open by its
-    /// previous user — at the start of the first unit of work, on its own thread, rather than in
-    /// a hop of its own: a request then costs one thread hop and one round trip.
+    /// Starts a checkout. The connection is checked — alive (a zero-timeout `poll`, see
+    /// ``Connection/isHealthy``), and no transaction left open by its previous user (rolled back
+    /// on the connection's queue) — by the first unit of work rather than in a hop of its own:
+    /// a request then costs one round trip.
     func checkout() {
         checkoutState.withLock { $0 = Checkout(runs: 0, checkPending: true) }
     }
@@ -89,9 +92,7 @@ public final class PooledConnection: @unchecked Sendable {
         guard !statements.isEmpty else { return [] }
         let check = beginUnit()
         if check {
-            guard connection.isHealthy else {
-                throw PostgresError(.connectionLost, "the database closed this connection while it was idle")
-            }
+            guard connection.isHealthy else { throw PostgresError.closedWhileIdle }
         }
         guard !(check && connection.inTransaction), Self.isSmall(statements) else {
             return try await run(check: check) { try $0.pipeline(statements, timeout: timeout) }
@@ -134,15 +135,28 @@ public final class PooledConnection: @unchecked Sendable {
     }
 
     var runsSinceCheckout: Int { checkoutState.withLock { $0.runs } }
+
+    /// Whether the connection may serve another checkout (see ``Connection/isReusable``). Read
+    /// by the pool once its holder's last unit has returned.
+    var isReusable: Bool { connection.isReusable }
 }
 
 /// A bounded pool of libpq connections.
 ///
 /// Checkout waits (without blocking a thread) when all connections are in use, up to
-/// `acquireTimeout`. Connections the server dropped — a restart, say — are noticed by the first
-/// unit of work of a checkout, before it sends anything; that unit is then retried once on a
-/// fresh connection (and the other idle ones are dropped), so a server restart is invisible to
-/// callers once the server is back.
+/// `acquireTimeout`; a waiting task that is cancelled leaves the queue at once.
+///
+/// Never one caller's results for another: a connection goes back to the pool only when its
+/// protocol state is certainly clean (``Connection/isReusable``: no protocol error, out of
+/// pipeline mode, no command in progress); any other is closed.
+///
+/// Retries: only an error that certainly came before the caller's work reached the server is
+/// retried, once, on a fresh connection — a connection found closed (the server restarted or
+/// dropped it) when its checkout's first unit of work checks it, or a shared connection found
+/// broken before anything was sent on it. Those are ``PostgresError/unsent``. Nothing else is
+/// retried: a connection lost after sending may have committed the unit (a duplicate write or
+/// audit batch), and a server error is the caller's to handle. A server restart is still
+/// invisible to callers once the server is back: idle connections are checked before use.
 public final class ConnectionPool: Sendable {
     public struct Options: Sendable {
         public var maxConnections: Int
@@ -150,16 +164,18 @@ public final class ConnectionPool: Sendable {
         /// How many of the connections ``ConnectionPool/pipeline(_:timeout:)`` may share among
         /// concurrent callers (0: it checks one out like any other work).
         ///
-        /// Off by default: under load, a pipeline's error can leave libpq's pipeline state such
-        /// that the next pipeline on the shared connection reads a NULL where its first result
-        /// is due, and every pipeline queued on that connection fails (seen once in CI, in
-        /// "each pipeline on a shared connection is its own transaction"). Until that is
-        /// understood, nothing shares connections unless asked to.
+        /// By default a quarter of the pool, at most 2, and none in a pool of fewer than 4 (a
+        /// shared connection keeps its slot, and small pools serve checkouts). It was off until
+        /// the cause of a rare failure was found: a pipeline whose commit failed at its Sync
+        /// gives libpq one more result, and libpq drops a NULL when a pipeline is appended while
+        /// another is aborted; the reader counted NULLs, so the pipeline behind read a NULL or
+        /// the failed one's Sync. Pipelines now end at their own Sync (THREADING.md).
         public var sharedConnections: Int
-        public init(maxConnections: Int = 10, acquireTimeout: Duration = .seconds(10), sharedConnections: Int = 0) {
+        public init(maxConnections: Int = 10, acquireTimeout: Duration = .seconds(10), sharedConnections: Int? = nil) {
             self.maxConnections = max(1, maxConnections)
             self.acquireTimeout = acquireTimeout
-            self.sharedConnections = max(0, min(sharedConnections, self.maxConnections))
+            let shared = sharedConnections ?? min(2, self.maxConnections / 4)
+            self.sharedConnections = max(0, min(shared, self.maxConnections))
         }
     }
 
@@ -179,35 +195,42 @@ public final class ConnectionPool: Sendable {
         case openNew
     }
 
-    private struct Waiter {
-        let id: Int
-        let continuation: CheckedContinuation<Grant, Error>
-    }
+    private typealias Machine = PoolStateMachine<PooledConnection>
 
     private struct State {
-        var idle: [PooledConnection] = []
-        /// Connections in ``ConnectionPool/pipeline(_:timeout:)``'s use; counted in `open`.
+        /// Every decision about checkouts and slots (see ``PoolStateMachine``); this shell runs its actions.
+        var machine: Machine
+        /// The requests waiting for the machine's answer.
+        var requests: [Int: CheckedContinuation<Grant, Error>] = [:]
+        /// Connections in ``ConnectionPool/pipeline(_:timeout:)``'s use; their slots are counted by the machine.
         var shared: [SharedConnection] = []
         var sharedOpening = 0
-        var open = 0
-        var waiters: [Waiter] = []
+        /// Callers waiting for the shared connection being opened.
+        var sharedWaiters: [CheckedContinuation<Void, Never>] = []
+        /// The timers that fail waiting requests at their deadline.
+        var timers: [Int: Task<Void, Never>] = [:]
         var nextID = 0
-        var closed = false
+        var closed: Bool { machine.isClosed }
     }
 
     public let configuration: PostgresConfiguration
     public let options: Options
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state: Mutex<State>
+    /// The machine's clock starts here (it takes durations, so tests can fake them).
+    private let epoch = ContinuousClock.now
 
     public init(configuration: PostgresConfiguration, options: Options = Options(), logger: Logger = Logger(label: "postgres")) {
         self.configuration = configuration
         self.options = options
         self.logger = logger
+        self.state = Mutex(State(machine: Machine(maxConnections: options.maxConnections, acquireTimeout: options.acquireTimeout)))
     }
 
     public var statistics: Statistics {
-        state.withLock { Statistics(open: $0.open, idle: $0.idle.count, waiting: $0.waiters.count, shared: $0.shared.count) }
+        state.withLock {
+            Statistics(open: $0.machine.open, idle: $0.machine.idle.count, waiting: $0.machine.waiting, shared: $0.shared.count)
+        }
     }
 
     /// Checks out a connection for the duration of `body`.
@@ -219,9 +242,9 @@ public final class ConnectionPool: Sendable {
                 let value = try await body(connection)
                 await release(connection)
                 return value
-            } catch let error as PostgresError where error.isConnectionFailure && !retried && connection.runsSinceCheckout <= 1 {
-                // The connection died before this unit of work could have done anything:
-                // the server restarted or dropped it. Retry once on a fresh connection.
+            } catch let error as PostgresError where error.unsent && !retried {
+                // The connection was found dead before this unit of work was sent: the server
+                // restarted or dropped it. Retry once on a fresh connection.
                 logger.warning("database connection lost; reconnecting", metadata: ["error": "\(error.message)"])
                 discard(connection)
                 dropIdle()
@@ -250,15 +273,11 @@ public final class ConnectionPool: Sendable {
             }
             do {
                 return try await connection.pipeline(statements, timeout: timeout, home: PostgresReactor.homeLoop())
-            } catch let error as PostgresError where error.sqlState == "26000" && !retried {
-                // A statement another caller's pipeline was preparing failed or was skipped with
-                // that pipeline; this one's transaction did nothing. Send it again, prepared afresh.
-                retried = true
-            } catch let error as PostgresError where error.isConnectionFailure {
+            } catch let error as PostgresError where error.isConnectionFailure || !connection.isUsable {
                 retire(connection)
-                // As for a checked-out connection's first unit of work: the server dropped the
-                // connection (a restart, say); retry once on a fresh one.
-                guard !retried else { throw error }
+                // As for a checked-out connection's first unit of work: retried only when nothing
+                // of this pipeline was sent (the connection had already failed).
+                guard error.unsent, !retried else { throw error }
                 logger.warning("database connection lost; reconnecting", metadata: ["error": "\(error.message)"])
                 retried = true
             }
@@ -288,9 +307,9 @@ public final class ConnectionPool: Sendable {
                     if best == nil || load.inFlight < best!.inFlight { best = (connection, load.inFlight) }
                 }
                 let wanted = state.shared.count + state.sharedOpening < options.sharedConnections && (best == nil || best!.inFlight > 0)
-                if wanted, state.open < options.maxConnections || !state.idle.isEmpty {
-                    // With the pool full, an idle checked-out-style connection gives up its slot.
-                    if state.open < options.maxConnections { state.open += 1 } else { dropped = state.idle.removeFirst() }
+                // With the pool full, an idle checked-out-style connection gives up its slot.
+                if wanted, let slot = state.machine.takeSlotForShared() {
+                    if case .fromIdle(let idle) = slot { dropped = idle }
                     state.sharedOpening += 1
                     return .open
                 }
@@ -304,7 +323,15 @@ public final class ConnectionPool: Sendable {
             case .none:
                 return nil
             case .wait:
-                try await Task.sleep(for: .milliseconds(1))
+                // Woken when the connection being opened is ready or failed (no polling).
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let now = state.withLock { state -> Bool in
+                        if state.sharedOpening == 0 { return true }
+                        state.sharedWaiters.append(continuation)
+                        return false
+                    }
+                    if now { continuation.resume() }
+                }
             case .use(let connection):
                 if connection.isUsable { return connection }
                 retire(connection)
@@ -314,16 +341,23 @@ public final class ConnectionPool: Sendable {
                     let connection = try await withCheckedThrowingContinuation { continuation in
                         DispatchQueue.global().async { continuation.resume(with: Result { try SharedConnection.open(configuration) }) }
                     }
-                    let kept = state.withLock { state -> Bool in
+                    let (kept, waiters) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
                         state.sharedOpening -= 1
-                        if state.closed { return false }
+                        defer { state.sharedWaiters.removeAll() }
+                        if state.closed { return (false, state.sharedWaiters) }
                         state.shared.append(connection)
-                        return true
+                        return (true, state.sharedWaiters)
                     }
+                    waiters.forEach { $0.resume() }
                     if !kept { freeSlot() }
                     return connection
                 } catch {
-                    state.withLock { $0.sharedOpening -= 1 }
+                    let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                        state.sharedOpening -= 1
+                        defer { state.sharedWaiters.removeAll() }
+                        return state.sharedWaiters
+                    }
+                    waiters.forEach { $0.resume() }
                     freeSlot()
                     throw error
                 }
@@ -363,63 +397,105 @@ public final class ConnectionPool: Sendable {
 
     /// Closes idle connections and refuses new checkouts; in-use connections close on release.
     public func close() {
-        let (idle, waiters) = state.withLock { state -> ([PooledConnection], [Waiter]) in
-            state.closed = true
-            let idle = state.idle
-            let waiters = state.waiters
-            state.open -= idle.count + state.shared.count
+        let (actions, requests) = state.withLock { state -> ([Machine.Action], [Int: CheckedContinuation<Grant, Error>]) in
+            let actions = state.machine.close(sharedSlots: state.shared.count)
             state.shared.removeAll()
-            state.idle.removeAll()
-            state.waiters.removeAll()
-            return (idle, waiters)
+            return (actions, Self.take(actions, from: &state))
         }
-        _ = idle  // released here: deinit calls PQfinish
-        for waiter in waiters { waiter.continuation.resume(throwing: PostgresError(.poolClosed, "the connection pool is closed")) }
+        run(actions, requests)
     }
 
     // MARK: - Checkout
 
-    private enum Decision {
-        case use(PooledConnection)
-        case open
-        case wait
-        case closed
-    }
+    private var now: Duration { ContinuousClock.now - epoch }
 
-    private func acquire() async throws -> PooledConnection {
-        while true {
-            let decision: Decision = state.withLock { state in
-                if state.closed { return .closed }
-                if let connection = state.idle.popLast() { return .use(connection) }
-                if state.open < options.maxConnections {
-                    state.open += 1
-                    return .open
-                }
-                return .wait
-            }
-            switch decision {
-            case .closed:
-                throw PostgresError(.poolClosed, "the connection pool is closed")
-            case .use(let connection):
-                connection.checkout()
-                return connection
-            case .open:
-                let connection = try await openConnection()
-                connection.checkout()
-                return connection
-            case .wait:
-                let connection: PooledConnection
-                switch try await waitForGrant() {
-                case .connection(let granted): connection = granted
-                case .openNew: connection = try await openConnection()
-                }
-                connection.checkout()
-                return connection
+    /// Runs the machine's actions, outside the lock. `requests`: the continuations the actions
+    /// may resume, taken out of the state under the lock.
+    private func run(_ actions: [Machine.Action], _ requests: [Int: CheckedContinuation<Grant, Error>]) {
+        for action in actions {
+            switch action {
+            case .lease(let connection, let id): requests[id]?.resume(returning: .connection(connection))
+            case .open(let id): requests[id]?.resume(returning: .openNew)
+            case .fail(let id, let failure): requests[id]?.resume(throwing: error(failure))
+            case .close(let connections): _ = connections  // released here: deinit calls PQfinish
+            case .wait: break
             }
         }
     }
 
-    /// Opens a connection for a slot already counted in `open`.
+    /// Applies `event` to the machine and runs the actions it returns. The continuations of the
+    /// requests those actions answer leave the state in the same critical section.
+    private func apply(_ event: @Sendable (inout Machine) -> [Machine.Action]) {
+        let (actions, requests) = state.withLock { state -> ([Machine.Action], [Int: CheckedContinuation<Grant, Error>]) in
+            let actions = event(&state.machine)
+            return (actions, Self.take(actions, from: &state))
+        }
+        run(actions, requests)
+    }
+
+    private static func take(_ actions: [Machine.Action], from state: inout State) -> [Int: CheckedContinuation<Grant, Error>] {
+        var taken: [Int: CheckedContinuation<Grant, Error>] = [:]
+        for action in actions {
+            switch action {
+            case .lease(_, let id), .open(let id), .fail(let id, _): taken[id] = state.requests.removeValue(forKey: id)
+            case .wait, .close: break
+            }
+        }
+        return taken
+    }
+
+    private func error(_ failure: Machine.Failure) -> Error {
+        switch failure {
+        case .timeout:
+            PostgresError(.poolTimeout, "no database connection became free within \(options.acquireTimeout) (pool size \(options.maxConnections))")
+        case .cancelled: CancellationError()
+        case .closed: PostgresError(.poolClosed, "the connection pool is closed")
+        }
+    }
+
+    private func acquire() async throws -> PooledConnection {
+        let connection: PooledConnection
+        switch try await request() {
+        case .connection(let granted): connection = granted
+        case .openNew: connection = try await openConnection()
+        }
+        connection.checkout()
+        return connection
+    }
+
+    /// Asks the machine for a connection; waits, without polling, while it says so. A waiter is
+    /// failed by a timer at its deadline, and at once when its task is cancelled.
+    private func request() async throws -> Grant {
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        defer { state.withLock { $0.timers.removeValue(forKey: id) }?.cancel() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let (actions, requests) = state.withLock { state -> ([Machine.Action], [Int: CheckedContinuation<Grant, Error>]) in
+                    // Cancelled before it could wait: the cancellation handler found nothing to remove.
+                    if Task.isCancelled { return ([.fail(id, .cancelled)], [id: continuation]) }
+                    state.requests[id] = continuation
+                    let actions = state.machine.acquire(id, now: now)
+                    return (actions, Self.take(actions, from: &state))
+                }
+                for case .wait(_, let deadline) in actions {
+                    let instant = epoch + deadline
+                    let timer = Task { [weak self] in
+                        guard (try? await Task.sleep(until: instant, clock: .continuous)) != nil, let self else { return }
+                        self.apply { $0.timeout(id, now: self.now) }
+                    }
+                    state.withLock { $0.timers[id] = timer }
+                }
+                run(actions, requests)
+            }
+        } onCancel: {
+            apply { $0.cancel(id) }
+        }
+    }
+
+    /// Opens a connection for a slot already counted by the machine.
     private func openConnection() async throws -> PooledConnection {
         do {
             let number = state.withLock { state -> Int in
@@ -428,86 +504,32 @@ public final class ConnectionPool: Sendable {
             }
             return try await PooledConnection.open(configuration, label: "postgres.connection.\(number)")
         } catch {
-            freeSlot()
+            apply { $0.openFailed() }
             throw error
         }
     }
 
-    private func waitForGrant() async throws -> Grant {
-        let id = state.withLock { state -> Int in
-            state.nextID += 1
-            return state.nextID
-        }
-        let timeout = options.acquireTimeout
-        let timer = Task { [weak self] in
-            try await Task.sleep(for: timeout)
-            self?.expire(waiter: id)
-        }
-        defer { timer.cancel() }
-        return try await withCheckedThrowingContinuation { continuation in
-            let immediate: Grant? = state.withLock { state in
-                // Re-check: a connection may have been released between deciding to wait and now.
-                if let connection = state.idle.popLast() { return .connection(connection) }
-                if state.open < options.maxConnections {
-                    state.open += 1
-                    return .openNew
-                }
-                state.waiters.append(Waiter(id: id, continuation: continuation))
-                return nil
-            }
-            if let immediate { continuation.resume(returning: immediate) }
-        }
-    }
-
-    private func expire(waiter id: Int) {
-        let waiter = state.withLock { state -> Waiter? in
-            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return state.waiters.remove(at: index)
-        }
-        waiter?.continuation.resume(throwing: PostgresError(
-            .poolTimeout, "no database connection became free within \(options.acquireTimeout) (pool size \(options.maxConnections))"))
-    }
-
     // MARK: - Return
 
-    /// Returns a connection. It is checked by its next user's first unit of work, not here.
+    /// Returns a connection, or closes it when its protocol state is in doubt. Whether the server
+    /// closed it since is checked by its next user's first unit of work, not here.
     private func release(_ connection: PooledConnection) async {
-        let waiter = state.withLock { state -> Waiter? in
-            if state.closed {
-                state.open -= 1
-                return nil
-            }
-            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
-            state.idle.append(connection)
-            return nil
-        }
-        waiter?.continuation.resume(returning: .connection(connection))
+        let reusable = connection.isReusable
+        if !reusable { logger.debug("database connection closed after a protocol error") }
+        apply { $0.release(connection, reusable: reusable) }
     }
 
     private func discard(_ connection: PooledConnection) {
-        _ = connection
-        freeSlot()
+        apply { $0.discard(connection) }
     }
 
-    /// Gives a slot back; a waiter, if any, gets the right to open a new connection in it.
+    /// Gives a shared connection's slot back; a waiter, if any, gets the right to open a new connection in it.
     private func freeSlot() {
-        let waiter = state.withLock { state -> Waiter? in
-            if !state.closed, !state.waiters.isEmpty { return state.waiters.removeFirst() }
-            state.open -= 1
-            return nil
-        }
-        waiter?.continuation.resume(returning: .openNew)
+        apply { $0.returnSlot() }
     }
 
     /// After a server restart every idle connection is dead too; drop them rather than find out one by one.
     private func dropIdle() {
-        let dropped = state.withLock { state -> [PooledConnection] in
-            let idle = state.idle
-            state.idle.removeAll()
-            state.open -= idle.count
-            return idle
-        }
-        _ = dropped
+        apply { $0.dropIdle() }
     }
 }
-

@@ -53,6 +53,16 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// The migration file this error belongs to, and the line in it, when known.
     public var migration: String?
     public var line: Int?
+    /// Set only where the failure certainly came before any of the caller's work reached the
+    /// server (a connection found closed before use): the one kind of error the pool retries.
+    var unsent = false
+
+    /// A pooled connection the server closed while it sat idle, found before anything was sent.
+    static var closedWhileIdle: PostgresError {
+        var error = PostgresError(.connectionLost, "the database closed this connection while it was idle")
+        error.unsent = true
+        return error
+    }
 
     public init(
         _ code: Code, _ message: String, sqlState: String? = nil, detail: String? = nil,

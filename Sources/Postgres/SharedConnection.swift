@@ -13,6 +13,12 @@ import Synchronization
 /// which halves its CPU per request on a two-core machine (measured with pgbench).
 ///
 /// libpq is not thread-safe per connection: senders and the reactor take `lock` for every call.
+///
+/// A pipeline ends at its own Sync result, never by counting libpq's NULLs (see
+/// ``Connection/readAvailable(_:shared:)``), so an error in one pipeline — mid-pipeline or at its
+/// commit — stays in it. A protocol-level failure (lost connection, results that do not match
+/// what was sent, a failed send) breaks the connection: every pipeline in flight on it gets a
+/// connection error, none another's results, and the pool replaces it.
 final class SharedConnection: @unchecked Sendable {
     private struct Waiting {
         let pending: PendingPipeline
@@ -68,7 +74,9 @@ final class SharedConnection: @unchecked Sendable {
             lock.lock()
             guard !state.broken else {
                 lock.unlock()
-                resume(.failure(PostgresError(.connectionLost, "the database connection was lost")))
+                var error = PostgresError(.connectionLost, "the database connection was lost")
+                error.unsent = true  // nothing of this pipeline was sent
+                resume(.failure(error))
                 return
             }
             let pending: PendingPipeline

@@ -69,7 +69,8 @@ struct Serve: AsyncParsableCommand {
     private func serve(_ configuration: GatewayConfiguration, logger: Logger) async throws {
         let database = try configuration.gatewayDatabase()
         let pool = ConnectionPool(
-            configuration: database, options: .init(maxConnections: configuration.poolSize),
+            configuration: database,
+            options: .init(maxConnections: configuration.poolSize, sharedConnections: configuration.poolSharedConnections),
             logger: Logger(label: "postgres"))
         defer { pool.close() }
         let policies = try PolicySet.loadForGateway(directory: configuration.policiesDirectory)

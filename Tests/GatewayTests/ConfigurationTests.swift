@@ -29,6 +29,19 @@ struct ConfigurationTests {
         #expect(try GatewayConfiguration.fromEnvironment(["PRIVACY_EXPORT_TTL_DAYS": "2"]).exportTTLDays == 2)
     }
 
+    @Test("GATEWAY_POOL_SHARED: refused above the pool size or when not a number; unset, the pool decides")
+    func sharedConnections() throws {
+        #expect(try GatewayConfiguration.fromEnvironment([:]).poolSharedConnections == nil)
+        #expect(try GatewayConfiguration.fromEnvironment(["GATEWAY_POOL_SHARED": "0"]).poolSharedConnections == 0)
+        #expect(try GatewayConfiguration.fromEnvironment(["GATEWAY_POOL_SIZE": "4", "GATEWAY_POOL_SHARED": "4"]).poolSharedConnections == 4)
+        for bad in ["5", "-1", "two"] {
+            let error = #expect(throws: GatewayError.self) {
+                try GatewayConfiguration.fromEnvironment(["GATEWAY_POOL_SIZE": "4", "GATEWAY_POOL_SHARED": bad])
+            }
+            #expect(error?.message == "GATEWAY_POOL_SHARED must be a number from 0 to GATEWAY_POOL_SIZE, got \"\(bad)\"")
+        }
+    }
+
     @Test("a bad PORT or DATABASE_URL is one clear error naming the variable")
     func badValues() throws {
         let port = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment(["PORT": "eighty"]) }

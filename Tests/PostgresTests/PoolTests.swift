@@ -46,6 +46,55 @@ struct PoolTests {
         try await pool.ping()
     }
 
+    @Test("a cancelled waiter leaves the queue at once, with a cancellation error")
+    func cancelledWaiter() async throws {
+        // The acquire timeout is far away: only cancellation can take the waiter out of the queue.
+        let pool = ConnectionPool(
+            configuration: try TestDatabase.ownerConfiguration(),
+            options: .init(maxConnections: 1, acquireTimeout: .seconds(600)))
+        defer { pool.close() }
+        let release = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await pool.withConnection { connection in
+                try await connection.query("SELECT 1")
+                for await _ in release.stream { break }
+            }
+        }
+        for _ in 0..<1000 where pool.statistics.inUse < 1 { try await Task.sleep(for: .milliseconds(10)) }
+        let waiter = Task { try await pool.ping() }
+        for _ in 0..<1000 where pool.statistics.waiting < 1 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(pool.statistics.waiting == 1)
+        waiter.cancel()
+        let outcome = await waiter.result
+        #expect(throws: CancellationError.self) { try outcome.get() }
+        #expect(pool.statistics.waiting == 0)
+        release.continuation.yield()
+        try await holder.value
+        try await pool.ping()  // the connection went back to the pool, not to the cancelled waiter
+        #expect(pool.statistics.open == 1)
+    }
+
+    @Test("a connection whose protocol state is in doubt is closed, not returned to the pool")
+    func doubtfulConnectionClosed() async throws {
+        let pool = ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 1))
+        defer { pool.close() }
+        let before: Int = try await pool.query("SELECT pg_backend_pid() AS pid").first!.decode("pid")
+        // The backend dies in the middle of the caller's pipeline: an error, not a retry (the
+        // work may have been done), and the connection is not kept.
+        let error = await #expect(throws: PostgresError.self) {
+            try await pool.withConnection { connection in
+                try await connection.pipeline([
+                    Statement("SELECT $1::int AS n", [1]), Statement("SELECT pg_terminate_backend(pg_backend_pid())"),
+                    Statement("SELECT $1::int AS n", [2]),
+                ])
+            }
+        }
+        #expect(error?.code == .connectionLost || error?.sqlState == "57P01")
+        let after: Int = try await pool.query("SELECT pg_backend_pid() AS pid").first!.decode("pid")
+        #expect(after != before)
+        #expect(pool.statistics.open == 1)
+    }
+
     @Test("connections the server dropped are replaced without the caller noticing")
     func reconnectsAfterServerDropsConnections() async throws {
         let name = "pool-reconnect-\(UUID().uuidString.prefix(8))"

@@ -122,14 +122,6 @@ struct SharedPipelineTests {
 
     @Test("each pipeline on a shared connection is its own transaction: settings do not leak, an error stays in its pipeline")
     func isolation() async throws {
-        // Known bug, why sharing is off by default (ConnectionPool.Options.sharedConnections):
-        // rarely, under load, pipelines sent behind one that failed fail too.
-        try await withKnownIssue("a failed pipeline can break the shared connection for those behind it", isIntermittent: true) {
-            try await isolationBody()
-        }
-    }
-
-    private func isolationBody() async throws {
         let pool = try pool()
         defer { pool.close() }
         let outcomes = try await withThrowingTaskGroup(of: (Int, Result<(tag: String, pid: Int), PostgresError>).self) { group in
@@ -166,6 +158,56 @@ struct SharedPipelineTests {
         #expect(pids.count == 1)  // one connection carried them all
         let after = try await pool.pipeline([Statement("SELECT coalesce(current_setting('request.tag', true), '') AS tag")])
         #expect(try after[0].first!.decode("tag", as: String.self) == "")
+    }
+
+    /// The root cause of the shared connections' rare failure, made deterministic: a commit that
+    /// fails at the Sync (here a deferred unique constraint) gives libpq one more result after
+    /// the last command's, then a NULL, then the Sync. Counting NULLs, the reader took that error
+    /// for the end of the pipeline; the pipeline behind then read the NULL ("no result where one
+    /// was due") or — appended while the pipeline was aborted, when libpq skips that NULL — the
+    /// failed pipeline's Sync, and every pipeline after it the results of the one before.
+    @Test("a commit that fails at its Sync stays in its pipeline: those behind it get their own results", arguments: [0, 1])
+    func commitFailsAtSync(shared: Int) async throws {
+        // A shared connection keeps its slot: the pool needs a second one for checkouts.
+        let pool = try pool(max: 1 + shared, shared: shared)
+        defer { pool.close() }
+        let table = "deferred_\(UUID().uuidString.prefix(8).lowercased())"
+        try await pool.query("CREATE TABLE \(table) (n int UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+        let failing = [Statement("INSERT INTO \(table) VALUES ($1)", [1]), Statement("INSERT INTO \(table) VALUES ($1)", [1])]
+        @Sendable func run(_ statements: [Statement]) async throws -> [QueryResult] {
+            shared > 0 ? try await pool.pipeline(statements) : try await pool.withConnection { try await $0.pipeline(statements) }
+        }
+
+        // One after the other.
+        let error = await #expect(throws: PostgresError.self) { try await run(failing) }
+        #expect(error?.sqlState == "23505")
+        let pid: Int = try await run([Statement("SELECT pg_backend_pid() AS pid")])[0].first!.decode("pid")
+        let answer = try await run([Statement("SELECT $1::int AS n", [7])])
+        #expect(answer.count == 1)
+        #expect(try answer[0].first!.decode("n", as: Int.self) == 7)
+        // The connection was clean after the failure, so it was kept.
+        #expect(try await run([Statement("SELECT pg_backend_pid() AS pid")])[0].first!.decode("pid", as: Int.self) == pid)
+
+        // Queued behind one another on one connection.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<60 {
+                group.addTask {
+                    if index % 3 == 0 {
+                        let error = await #expect(throws: PostgresError.self) { try await run(failing) }
+                        #expect(error?.sqlState == "23505")
+                    } else {
+                        let results = try await run([Statement("SELECT $1::int AS n", [index]), Statement("SELECT $1::text AS t", ["t\(index)"])])
+                        #expect(results.count == 2)
+                        #expect(try results[0].first!.decode("n", as: Int.self) == index)
+                        #expect(try results[1].first!.decode("t", as: String.self) == "t\(index)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let rows: Int = try await pool.query("SELECT count(*) AS n FROM \(table)").first!.decode("n")
+        #expect(rows == 0)
+        try await pool.query("DROP TABLE \(table)")
     }
 
     @Test("a statement whose preparation was skipped with another pipeline's error is prepared again, not failed")
@@ -209,18 +251,34 @@ struct SharedPipelineTests {
     func slowStatement() async throws {
         let pool = try pool(max: 3, shared: 1)
         defer { pool.close() }
+        // The slow statement waits for an advisory lock this test holds, so it runs until the test
+        // lets it go: with pg_sleep, a loaded machine could see it finish before it was observed,
+        // and the wait for it never ended.
+        let key = Int.random(in: 1...Int(Int32.max))
+        let holder = ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 1))
+        defer { holder.close() }
+        let locked = AsyncStream<Void>.makeStream()
+        let release = AsyncStream<Void>.makeStream()
+        let holding = Task {
+            try await holder.withConnection { connection in
+                try await connection.query("SELECT pg_advisory_lock($1::bigint)", [key])
+                locked.continuation.yield()
+                for await _ in release.stream { break }
+                try await connection.query("SELECT pg_advisory_unlock($1::bigint)", [key])
+            }
+        }
+        for await _ in locked.stream { break }
         let slowDone = Flag()
-        // pg_stat_activity is per cluster: a unique text tells this test's statement apart.
-        let marker = UUID().lowercasedString
+        let marker = UUID().lowercasedString  // pg_stat_activity is per cluster
+        let sql = "SELECT pg_advisory_xact_lock($1::bigint) /* \(marker) */"
         let slow = Task {
-            _ = try await pool.pipeline([Statement("SELECT pg_sleep(3) /* \(marker) */")])
+            _ = try await pool.pipeline([Statement(sql, [key])])
             slowDone.set()
         }
-        // Wait until the slow statement runs on the server (a loaded machine may take a while to connect).
         let observer = ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 1))
         defer { observer.close() }
         while try await observer.query(
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active' AND query = $1", ["SELECT pg_sleep(3) /* \(marker) */"]
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query = $1", [sql]
         ).first!.decode("n", as: Int.self) == 0 {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -229,8 +287,10 @@ struct SharedPipelineTests {
             let n: Int = try await pool.pipeline([Statement("SELECT $1::int AS n", [index])])[0].first!.decode("n")
             #expect(n == index)
         }
-        #expect(!slowDone.isSet)  // answered while the slow statement still ran
+        #expect(!slowDone.isSet)  // answered while the slow statement still waited
+        release.continuation.yield()
         try await slow.value
+        try await holding.value
     }
 }
 

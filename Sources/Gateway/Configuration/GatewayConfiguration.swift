@@ -29,6 +29,9 @@ public struct GatewayConfiguration: Sendable {
     public var host: String
     /// Maximum connections the gateway opens to Postgres; `GATEWAY_POOL_SIZE`, default 32.
     public var poolSize: Int
+    /// Of those, how many carry REST pipelines shared among requests (ConnectionPool.Options
+    /// .sharedConnections); `GATEWAY_POOL_SHARED`, default: the pool's own (2 for 8 or more).
+    public var poolSharedConnections: Int?
     /// Where the gateway's export worker writes archives; `PRIVACY_EXPORT_DIR`, default `.data/exports`.
     public var exportDirectory: String = ".data/exports"
     /// Days an export archive that was not downloaded is kept; `PRIVACY_EXPORT_TTL_DAYS`, default 7.
@@ -121,6 +124,12 @@ public struct GatewayConfiguration: Sendable {
                 throw GatewayError.configuration("GATEWAY_POOL_SIZE must be a number from 1 to 1000, got \"\(size)\"")
             }
             configuration.poolSize = number
+        }
+        if let shared = value("GATEWAY_POOL_SHARED") {
+            guard let number = Int(shared), (0...configuration.poolSize).contains(number) else {
+                throw GatewayError.configuration("GATEWAY_POOL_SHARED must be a number from 0 to GATEWAY_POOL_SIZE, got \"\(shared)\"")
+            }
+            configuration.poolSharedConnections = number
         }
         configuration.limits = try GatewayLimits.fromEnvironment(value)
         return configuration
