@@ -263,7 +263,7 @@ public enum AuditBundle {
 
 /// An entry in its JSON form (bundle lines and the HTTP API): snake_case, hashes in hex.
 public struct CodableEntry: Codable, Sendable {
-    public let entry: AuditEntry
+    public var entry: AuditEntry
 
     public init(_ entry: AuditEntry) { self.entry = entry }
 
@@ -318,6 +318,7 @@ public struct CodableCheckpoint: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case tenantID = "tenant_id", seq, headHash = "head_hash", previousCheckpointHash = "previous_checkpoint_hash"
         case signedAt = "signed_at", keyID = "key_id", publicKey = "public_key", signature
+        case rootHash = "root_hash", note
     }
 
     public init(from decoder: any Decoder) throws {
@@ -332,7 +333,14 @@ public struct CodableCheckpoint: Codable, Sendable {
             tenantID: try c.decode(UUID.self, forKey: .tenantID), seq: try c.decode(Int64.self, forKey: .seq),
             headHash: try bytes(.headHash), previousCheckpointHash: try bytes(.previousCheckpointHash),
             signedAt: try c.decode(String.self, forKey: .signedAt), keyID: try c.decode(String.self, forKey: .keyID),
-            publicKey: try bytes(.publicKey), signature: try bytes(.signature))
+            publicKey: try bytes(.publicKey), signature: try bytes(.signature),
+            rootHash: try c.decodeIfPresent(String.self, forKey: .rootHash).map {
+                guard let value = Hex.decode($0), value.count == 32 else {
+                    throw DecodingError.dataCorruptedError(forKey: .rootHash, in: c, debugDescription: "not a 32-byte hex hash")
+                }
+                return value
+            },
+            note: try c.decodeIfPresent(String.self, forKey: .note))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -345,6 +353,9 @@ public struct CodableCheckpoint: Codable, Sendable {
         try c.encode(checkpoint.keyID, forKey: .keyID)
         try c.encode(Hex.encode(checkpoint.publicKey), forKey: .publicKey)
         try c.encode(Hex.encode(checkpoint.signature), forKey: .signature)
+        // Absent (not null) for checkpoints signed before the Merkle tree, so old bundles read alike.
+        try c.encodeIfPresent(checkpoint.rootHash.map(Hex.encode), forKey: .rootHash)
+        try c.encodeIfPresent(checkpoint.note, forKey: .note)
     }
 }
 

@@ -17,8 +17,12 @@ struct AuditCLI: AsyncParsableCommand {
               privacyctl audit export --tenant <id> --out bundle/
               privacyctl audit verify bundle/ --trusted-key <public key hex>     # exit 3 if anything fails
               privacyctl audit verify --live --tenant <id>
+            Each tenant's log is also an RFC 9162 Merkle tree; checkpoints carry a C2SP signed note of
+            its root, and one entry or one extension can be proven without the whole log:
+              privacyctl audit prove --tenant <id> --seq 42 --out proof.json
+              privacyctl audit verify-proof proof.json --trusted-key <public key hex>
             """,
-        subcommands: [Export.self, Verify.self, Checkpoint.self])
+        subcommands: [Export.self, Verify.self, Checkpoint.self, Prove.self, VerifyProof.self])
 
     struct TenantOption: ParsableArguments {
         @Option(help: "Tenant id.") var tenant: String?
@@ -186,10 +190,144 @@ struct AuditCLI: AsyncParsableCommand {
         }
     }
 
+    struct Prove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write an inclusion proof (--seq) or a consistency proof (--from, --to) from the database to a file.",
+            discussion: """
+                The proof file carries the entry (for inclusion), the proof hashes and the checkpoints'
+                C2SP signed notes: verify-proof needs nothing else but the pinned public key.
+                Examples:
+                  privacyctl audit prove --tenant <id> --seq 42 --out proof.json              # latest checkpoint
+                  privacyctl audit prove --tenant <id> --seq 42 --checkpoint 100 --out proof.json
+                  privacyctl audit prove --tenant <id> --from 100 --to 250 --out consistency.json
+                """)
+        @OptionGroup var tenant: TenantOption
+        @Option(help: "The entry to prove.") var seq: Int64?
+        @Option(help: "The checkpoint (its seq) to prove the entry in; default: the latest signed one.") var checkpoint: Int64?
+        @Option(help: "Consistency: the earlier checkpoint's seq.") var from: Int64?
+        @Option(help: "Consistency: the later checkpoint's seq.") var to: Int64?
+        @Option(help: "File to write (default: standard output).") var out: String?
+        @OptionGroup var database: DatabaseOptions
+
+        func validate() throws {
+            _ = try tenant.id()
+            switch (seq, from, to) {
+            case (let seq?, nil, nil):
+                guard seq >= 1 else { throw ValidationError("--seq must be 1 or more") }
+                if let checkpoint, checkpoint < 1 { throw ValidationError("--checkpoint must be 1 or more") }
+            case (nil, let from?, let to?):
+                guard from >= 1, to >= from, checkpoint == nil else {
+                    throw ValidationError("--from and --to are checkpoint seqs with 1 ≤ from ≤ to (and no --checkpoint)")
+                }
+            default:
+                throw ValidationError("give --seq (inclusion) or both --from and --to (consistency)")
+            }
+        }
+
+        func run() async throws {
+            let printer = Output(json: false)
+            try await printer.run {
+                let pool = try database.ownerPool()
+                defer { pool.close() }
+                let tenant = try tenant.id()
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                let data: Data
+                if let seq {
+                    var checkpointSeq = checkpoint
+                    if checkpointSeq == nil {
+                        checkpointSeq = try await AuditReader.checkpoints(pool: pool, tenant: tenant).last { $0.note != nil }?.seq
+                    }
+                    guard let checkpointSeq else {
+                        throw AuditError(.invalidRequest, "tenant \(tenant.lowercasedString) has no checkpoint with a signed root yet: run privacyctl audit checkpoint")
+                    }
+                    data = try encoder.encode(try await AuditProofs.inclusion(pool: pool, tenant: tenant, seq: seq, checkpointSeq: checkpointSeq))
+                } else {
+                    data = try encoder.encode(try await AuditProofs.consistency(pool: pool, tenant: tenant, from: from!, to: to!))
+                }
+                if let out {
+                    try (data + Data("\n".utf8)).write(to: URL(fileURLWithPath: out))
+                    FileHandle.standardError.write(Data("wrote \(out)\n".utf8))
+                } else {
+                    FileHandle.standardOutput.write(data + Data("\n".utf8))
+                }
+            }
+        }
+    }
+
+    struct VerifyProof: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-proof",
+            abstract: "Verify a proof file offline against a pinned public key; exit 3 if it does not verify.",
+            discussion: """
+                Checks the checkpoint's signed note (C2SP signed-note, key name = the tenant's log origin)
+                with the pinned key, recomputes the entry's hash from its content, and walks the RFC 9162
+                path to the signed root (or checks that the later checkpoint extends the earlier one).
+                No database, no network. Keys: --trusted-key and $PRIVACY_AUDIT_PUBLIC_KEYS.
+                Example: privacyctl audit verify-proof proof.json --trusted-key 3b6a27bc…
+                """)
+        @Argument(help: "The proof file written by audit prove or GET /v1/audit/…/proof.") var path: String
+        @Option(name: .customLong("trusted-key"), help: "The log's Ed25519 public key (64 hex characters); repeat for old keys.")
+        var trustedKeys: [String] = []
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            for key in trustedKeys where Hex.decode(key)?.count != Ed25519.publicKeyLength {
+                throw ValidationError("--trusted-key must be a 32-byte public key in hex, got \"\(key)\"")
+            }
+        }
+
+        func run() async throws {
+            let printer = Output(json: output.json)
+            var failure: String?
+            try await printer.run {
+                let keys = trustedKeys.compactMap(Hex.decode) + (try database.configuration().auditPublicKeys)
+                guard !keys.isEmpty else {
+                    throw ValidationError("pin the log's public key: --trusted-key <hex> or PRIVACY_AUDIT_PUBLIC_KEYS")
+                }
+                let data = try Data(contentsOf: URL(fileURLWithPath: path))
+                struct Kind: Decodable { let type: String? }
+                let type = (try? JSONDecoder().decode(Kind.self, from: data))?.type
+                var verdict: String?
+                var errors: [String] = []
+                for key in keys {
+                    do {
+                        switch type {
+                        case InclusionProof.type:
+                            verdict = try AuditProofs.verify(try JSONDecoder().decode(InclusionProof.self, from: data), publicKey: key)
+                        case ConsistencyProof.type:
+                            verdict = try AuditProofs.verify(try JSONDecoder().decode(ConsistencyProof.self, from: data), publicKey: key)
+                        default:
+                            throw AuditError(.proof, "\(path) is not a proof file (type \(type.map { "\"\($0)\"" } ?? "missing"))")
+                        }
+                        break
+                    } catch let error as AuditError {
+                        errors.append(error.message)
+                    } catch {
+                        errors.append("\(path) is not a readable proof file: \(error)")
+                    }
+                }
+                struct Result: Encodable { let valid: Bool; let message: String }
+                if let verdict {
+                    try printer.emit(Result(valid: true, message: verdict)) { verdict }
+                } else {
+                    // With several pinned keys, the first key's reason is the one that names the problem
+                    // unless it was merely "not signed by this key".
+                    let message = errors.first { !$0.contains("no signature by the trusted key") } ?? errors[0]
+                    failure = message
+                    try printer.emit(Result(valid: false, message: message)) { "FAILED: \(message)" }
+                }
+            }
+            if failure != nil { throw ExitCode(3) }
+        }
+    }
+
     /// A checkpoint as printed with --json (binary values in hex).
     struct CheckpointSummary: Encodable {
         let tenant_id: String, seq: Int64, head_hash: String, previous_checkpoint_hash: String
         let signed_at: String, key_id: String, public_key: String, signature: String
+        let root_hash: String?, note: String?
 
         init(_ checkpoint: AuditCheckpoint) {
             tenant_id = checkpoint.tenantID.lowercasedString
@@ -200,6 +338,8 @@ struct AuditCLI: AsyncParsableCommand {
             key_id = checkpoint.keyID
             public_key = Hex.encode(checkpoint.publicKey)
             signature = Hex.encode(checkpoint.signature)
+            root_hash = checkpoint.rootHash.map(Hex.encode)
+            note = checkpoint.note
         }
     }
 
