@@ -66,7 +66,7 @@ public enum SignedNote {
         return (parts[0], publicKey)
     }
 
-    static func isValidName(_ name: String) -> Bool {
+    public static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && !name.contains("+") && !name.unicodeScalars.contains { $0.properties.isWhitespace }
     }
 

@@ -4,6 +4,9 @@ import Foundation
 import Gateway
 import Postgres
 import Sodium
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 struct AuditCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,8 +24,11 @@ struct AuditCLI: AsyncParsableCommand {
             its root, and one entry or one extension can be proven without the whole log:
               privacyctl audit prove --tenant <id> --seq 42 --out proof.json
               privacyctl audit verify-proof proof.json --trusted-key <public key hex>
+            An auditor's witness cosigns each new checkpoint only if it extends the last one it saw:
+              privacyctl audit witness --log https://gateway --apikey <audit:read key> --log-key <hex> \\
+                --state witness-state/ --witness-key-file witness.key --name auditor.example/w1
             """,
-        subcommands: [Export.self, Verify.self, Checkpoint.self, Prove.self, VerifyProof.self])
+        subcommands: [Export.self, Verify.self, Checkpoint.self, Prove.self, VerifyProof.self, Witness.self])
 
     struct TenantOption: ParsableArguments {
         @Option(help: "Tenant id.") var tenant: String?
@@ -320,6 +326,98 @@ struct AuditCLI: AsyncParsableCommand {
                 }
             }
             if failure != nil { throw ExitCode(3) }
+        }
+    }
+
+    struct Witness: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cosign a tenant's newest checkpoint if it extends the last one this witness cosigned; exit 3 on a rollback or fork.",
+            discussion: """
+                Run by an auditor on their own machine. Fetches GET /v1/audit/checkpoints with an audit:read
+                key, verifies the newest signed note with the pinned log key, checks the consistency proof
+                (GET /v1/audit/checkpoints/consistency) from the checkpoint kept in --state, and writes a
+                C2SP tlog-cosignature (Ed25519, cosignature/v1) line: --state/<tenant>.json keeps the
+                cosigned checkpoint, --state/<tenant>-<size>.note the note with the cosignature.
+                A smaller tree (rollback) or a different or non-extending one (fork) is refused and the
+                state is left as it was.
+                Example: privacyctl audit witness --log http://localhost:8080 --apikey $KEY --log-key 3b6a27bc… \\
+                           --state ~/witness --witness-key-file ~/witness.key --name auditor.example/w1
+                """)
+        @Option(help: "The gateway's base URL.") var log: String
+        @Option(help: "A service key of the tenant with audit:read (default: $PRIVACY_WITNESS_APIKEY).") var apikey: String?
+        @Option(name: .customLong("log-key"), help: "The log's pinned Ed25519 public key (64 hex characters).") var logKey: String
+        @Option(help: "Directory keeping the last cosigned checkpoint per tenant (created if missing).") var state: String
+        @Option(name: .customLong("witness-key-file"), help: "The witness's Ed25519 seed file (privacyctl keys generate).")
+        var witnessKeyFile: String
+        @Option(help: "The witness's name (a schema-less URL, no spaces or '+').") var name: String
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard Hex.decode(logKey)?.count == Ed25519.publicKeyLength else {
+                throw ValidationError("--log-key must be a 32-byte public key in hex, got \"\(logKey)\"")
+            }
+            guard SignedNote.isValidName(name) else { throw ValidationError("--name must be non-empty, without spaces or '+'") }
+            guard URL(string: log)?.scheme != nil else { throw ValidationError("--log must be a URL such as http://localhost:8080") }
+        }
+
+        func run() async throws {
+            let printer = Output(json: output.json)
+            var refused = false
+            try await printer.run {
+                guard let apikey = apikey ?? ProcessInfo.processInfo.environment["PRIVACY_WITNESS_APIKEY"] else {
+                    throw ValidationError("give --apikey or set PRIVACY_WITNESS_APIKEY (a service key with audit:read)")
+                }
+                let key = try Ed25519.SigningKey(seed: try KeyFile.load(witnessKeyFile, purpose: "witness key"))
+                let base = log.hasSuffix("/") ? String(log.dropLast()) : log
+                func get(_ path: String) async throws -> Data {
+                    var request = URLRequest(url: URL(string: base + path)!)
+                    request.setValue(apikey, forHTTPHeaderField: "apikey")
+                    let (data, response) = try await URLSession.shared.data(for: request)
+                    guard let status = (response as? HTTPURLResponse)?.statusCode, status == 200 else {
+                        throw AuditError(
+                            .invalidRequest,
+                            "GET \(path) answered \((response as? HTTPURLResponse)?.statusCode ?? 0): \(String(decoding: data.prefix(500), as: UTF8.self))")
+                    }
+                    return data
+                }
+                struct Listing: Decodable { let checkpoints: [CodableCheckpoint] }
+                let listing = try JSONDecoder().decode(Listing.self, from: try await get("/v1/audit/checkpoints"))
+                guard let newest = listing.checkpoints.map(\.checkpoint).last(where: { $0.note != nil }), let note = newest.note else {
+                    throw AuditError(.invalidRequest, "the log has no checkpoint with a signed note yet")
+                }
+                let directory = URL(fileURLWithPath: state, isDirectory: true)
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                let stateFile = directory.appendingPathComponent("\(newest.tenantID.lowercasedString).json")
+                let previous = FileManager.default.fileExists(atPath: stateFile.path)
+                    ? try JSONDecoder().decode(AuditWitness.State.self, from: Data(contentsOf: stateFile)) : nil
+                var proof: [[UInt8]] = []
+                if let previous, newest.seq > previous.size {
+                    let consistency = try JSONDecoder().decode(
+                        ConsistencyProof.self, from: try await get("/v1/audit/checkpoints/consistency?from=\(previous.size)&to=\(newest.seq)"))
+                    proof = try consistency.hashes.map {
+                        guard let bytes = Hex.decode($0), bytes.count == 32 else { throw AuditError(.proof, "a proof hash is not 32 bytes of hex") }
+                        return bytes
+                    }
+                }
+                struct Result: Encodable { let cosigned: Bool; let size: Int64?; let message: String }
+                do {
+                    let next = try AuditWitness.witness(
+                        note: note, tenant: newest.tenantID, logPublicKey: Hex.decode(logKey)!, previous: previous, proof: proof,
+                        name: name, key: key)
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                    try Data(next.note.utf8).write(
+                        to: directory.appendingPathComponent("\(newest.tenantID.lowercasedString)-\(next.size).note"), options: .atomic)
+                    try encoder.encode(next).write(to: stateFile, options: .atomic)
+                    let message = "cosigned \(next.origin) at tree size \(next.size)"
+                        + (previous.map { " (consistent with the cosigned size \($0.size))" } ?? " (first checkpoint seen: trusted on first use)")
+                    try printer.emit(Result(cosigned: true, size: next.size, message: message)) { message }
+                } catch let error as AuditError where error.code == .proof {
+                    refused = true
+                    try printer.emit(Result(cosigned: false, size: nil, message: error.message)) { "REFUSED: \(error.message)" }
+                }
+            }
+            if refused { throw ExitCode(3) }
         }
     }
 
