@@ -68,5 +68,27 @@ ALTER TABLE public.audit_checkpoints
     ADD COLUMN note      text,
     ADD CONSTRAINT audit_checkpoints_note_with_root CHECK ((root_hash IS NULL) = (note IS NULL));
 
-GRANT SELECT, INSERT ON public.audit_tree_nodes TO privacy_gateway;
-REVOKE ALL ON public.audit_tree_nodes FROM PUBLIC, anon, authenticated, service_role;
+-- ---------------------------------------------------------------------------
+-- Witness cosignatures (C2SP tlog-cosignature, Ed25519 cosignature/v1) of a checkpoint's note,
+-- as submitted by witnesses: the signature line, verified by the gateway before it is stored.
+-- Readers verify them again against the witness keys they pin.
+-- ---------------------------------------------------------------------------
+CREATE TABLE public.audit_cosignatures (
+    tenant_id    uuid   NOT NULL,
+    seq          bigint NOT NULL,
+    witness_name text   NOT NULL CHECK (witness_name ~ '^[^\s+]{1,255}$'),
+    key_id       bytea  NOT NULL CHECK (octet_length(key_id) = 4),
+    line         text   NOT NULL CHECK (length(line) <= 1024),
+    PRIMARY KEY (tenant_id, seq, witness_name, key_id),
+    FOREIGN KEY (tenant_id, seq) REFERENCES public.audit_checkpoints (tenant_id, seq)
+);
+
+CREATE TRIGGER audit_cosignatures_append_only
+    BEFORE UPDATE OR DELETE ON public.audit_cosignatures
+    FOR EACH ROW EXECUTE FUNCTION public.audit_refuse_change();
+CREATE TRIGGER audit_cosignatures_no_truncate
+    BEFORE TRUNCATE ON public.audit_cosignatures
+    FOR EACH STATEMENT EXECUTE FUNCTION public.audit_refuse_change();
+
+GRANT SELECT, INSERT ON public.audit_tree_nodes, public.audit_cosignatures TO privacy_gateway;
+REVOKE ALL ON public.audit_tree_nodes, public.audit_cosignatures FROM PUBLIC, anon, authenticated, service_role;

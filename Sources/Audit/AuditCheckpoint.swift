@@ -30,6 +30,9 @@ public struct AuditCheckpoint: Sendable, Hashable {
     /// The C2SP signed note (`tlog-checkpoint` body: ``TreeCheckpoint/origin(tenant:)``, ``seq``,
     /// ``rootHash``) signed by the same key under the origin's name; nil with ``rootHash``.
     public var note: String?
+    /// Witness cosignature lines (C2SP tlog-cosignature) on ``note``, each ending in a newline, as
+    /// the gateway stored them; readers verify them against the witness keys they pin.
+    public var cosignatures: [String] = []
 
     /// A checkpoint as read from storage or a bundle (``AuditCheckpointer`` makes new ones).
     public init(

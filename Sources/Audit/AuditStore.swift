@@ -95,7 +95,9 @@ enum AuditSQL {
     static let checkpointColumns = """
         tenant_id, seq, head_hash, previous_checkpoint_hash,
         to_char(signed_at AT TIME ZONE 'UTC', \(canonicalTimeFormat)) AS signed_at, key_id, public_key, signature,
-        root_hash, note
+        root_hash, note,
+        (SELECT string_agg(c.line, '' ORDER BY c.witness_name, c.key_id) FROM public.audit_cosignatures c
+         WHERE c.tenant_id = audit_checkpoints.tenant_id AND c.seq = audit_checkpoints.seq) AS cosignatures
         """
 
     static func checkpoints(_ tenant: UUID) -> Statement {
@@ -153,6 +155,13 @@ enum AuditSQL {
     }
 
     static func checkpoint(_ row: PostgresRow) throws -> AuditCheckpoint {
+        var checkpoint = try checkpointFields(row)
+        checkpoint.cosignatures = (try row.decodeIfPresent("cosignatures", as: String.self))?
+            .split(separator: "\n").map { String($0) + "\n" } ?? []
+        return checkpoint
+    }
+
+    private static func checkpointFields(_ row: PostgresRow) throws -> AuditCheckpoint {
         AuditCheckpoint(
             tenantID: try row.decode("tenant_id"), seq: try row.decode("seq"), headHash: try row.decode("head_hash"),
             previousCheckpointHash: try row.decode("previous_checkpoint_hash"), signedAt: try row.decode("signed_at"),

@@ -23,6 +23,8 @@ public struct VerificationFailure: Sendable, Hashable, Codable, CustomStringConv
         case checkpointMismatch = "checkpoint_mismatch"
         /// A checkpoint's signed Merkle root differs from the RFC 9162 root of entries 1…seq.
         case rootMismatch = "root_mismatch"
+        /// The newest signed checkpoint lacks the witness cosignatures the verifier requires.
+        case missingCosignatures = "missing_cosignatures"
         /// A checkpoint covers entries that are not there: the chain was cut back.
         case truncated
         /// The chain does not end at the recorded head (the head row, or the bundle manifest's head).
@@ -143,13 +145,30 @@ public struct AuditVerifier: Sendable {
     ///     recorded in a bundle's manifest).
     public init(
         tenant: UUID, checkpoints: [AuditCheckpoint], trustedKeys: [String: [UInt8]], startSeq: Int64 = 1,
-        expectedHead: (seq: Int64, hash: [UInt8])? = nil
+        expectedHead: (seq: Int64, hash: [UInt8])? = nil, witnesses: WitnessPolicy = WitnessPolicy()
     ) {
         report = VerificationReport(tenantID: tenant)
         self.checkpoints = checkpoints.sorted { $0.seq < $1.seq }
         self.startSeq = startSeq
         self.expectedHead = expectedHead
         verifyCheckpoints(trustedKeys: trustedKeys)
+        verifyCosignatures(witnesses)
+    }
+
+    /// The newest checkpoint with a signed note must carry `required` valid cosignatures by
+    /// distinct pinned witnesses (a split view shown to this verifier would lack them).
+    private mutating func verifyCosignatures(_ policy: WitnessPolicy) {
+        guard policy.required > 0 else { return }
+        guard let newest = checkpoints.last(where: { $0.note != nil }), let note = newest.note else {
+            fail(.missingCosignatures, nil, "\(policy.required) witness cosignatures are required but no checkpoint has a signed note")
+            return
+        }
+        let cosigned = note + newest.cosignatures.joined()
+        let valid = policy.witnesses.filter { (try? AuditWitness.verifyCosignature(cosigned, name: $0.name, publicKey: $0.publicKey)) != nil }
+        if valid.count < policy.required {
+            fail(.missingCosignatures, newest.seq,
+                 "the newest signed checkpoint has \(valid.count) valid cosignature\(valid.count == 1 ? "" : "s") by pinned witnesses; \(policy.required) required")
+        }
     }
 
     private mutating func verifyCheckpoints(trustedKeys: [String: [UInt8]]) {

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Sodium
 
 /// A witness's side of the transparency log (C2SP `tlog-cosignature`, Ed25519 `cosignature/v1`):
@@ -94,5 +95,86 @@ public enum AuditWitness {
         let text = try SignedNote.open(note).text
         let line = cosign(text: text, name: name, key: key, timestamp: UInt64(max(0, now.timeIntervalSince1970)))
         return State(origin: body.origin, size: body.size, rootHash: Hex.encode(body.rootHash), note: note + line.line)
+    }
+}
+
+/// Which witnesses a verifier trusts and how many must have cosigned the newest checkpoint.
+public struct WitnessPolicy: Sendable {
+    public var witnesses: [(name: String, publicKey: [UInt8])]
+    public var required: Int
+
+    public init(witnesses: [(name: String, publicKey: [UInt8])] = [], required: Int = 0) {
+        self.witnesses = witnesses
+        self.required = required
+    }
+}
+
+/// Cosignatures submitted by witnesses (`POST /v1/audit/checkpoints/{seq}/cosignatures`).
+public enum AuditCosignatures {
+    /// Distinct witnesses kept per checkpoint: enough for any quorum, a bound on what a caller can store.
+    public static let maximumPerCheckpoint = 32
+    /// How far in the future a cosignature's timestamp may be (clock skew).
+    public static let allowedSkew: TimeInterval = 600
+
+    /// Verifies `line` as the cosignature by (`name`, `publicKey`) of the tenant's checkpoint at
+    /// `seq` and stores it. Returns false when it was already stored.
+    ///
+    /// - Throws: ``AuditError/Code/notFound`` (no such checkpoint in this tenant's log),
+    ///   ``AuditError/Code/invalidRequest`` (no signed note, not one signature line, does not verify,
+    ///   a timestamp in the future, too many witnesses).
+    public static func add(
+        pool: ConnectionPool, tenant: UUID, seq: Int64, name: String, publicKey: [UInt8], line: String, now: Date = Date()
+    ) async throws -> Bool {
+        guard SignedNote.isValidName(name), name.utf8.count <= 255 else {
+            throw AuditError(.invalidRequest, "name must be 1 to 255 bytes without spaces or '+'")
+        }
+        guard publicKey.count == Ed25519.publicKeyLength else {
+            throw AuditError(.invalidRequest, "public_key must be a 32-byte Ed25519 key in hex")
+        }
+        guard line.hasSuffix("\n"), line.utf8.filter({ $0 == 0x0A }).count == 1, line.utf8.count <= 1024 else {
+            throw AuditError(.invalidRequest, "cosignature must be one signature line ending in a newline")
+        }
+        do {
+            return try await pool.withConnection { connection in
+                try await connection.run { connection in
+                    try connection.transaction { connection in
+                        guard let checkpoint = try connection.pipeline([AuditSQL.checkpoint(tenant, seq: seq)])[0].first.map(AuditSQL.checkpoint) else {
+                            throw AuditError(.notFound, "this tenant's log has no checkpoint at seq \(seq)")
+                        }
+                        guard let note = checkpoint.note else {
+                            throw AuditError(.invalidRequest, "the checkpoint at seq \(seq) has no signed note to cosign")
+                        }
+                        let timestamp: UInt64
+                        do {
+                            timestamp = try AuditWitness.verifyCosignature(note + line, name: name, publicKey: publicKey)
+                        } catch let error as AuditError {
+                            throw AuditError(.invalidRequest, "the cosignature does not verify: \(error.message)")
+                        } catch {
+                            throw AuditError(.invalidRequest, "the cosignature is not a signature line: \(error)")
+                        }
+                        guard Double(timestamp) <= now.timeIntervalSince1970 + allowedSkew else {
+                            throw AuditError(.invalidRequest, "the cosignature's timestamp is in the future")
+                        }
+                        let results = try connection.pipeline([
+                            Statement("SELECT count(*)::int AS n FROM public.audit_cosignatures WHERE tenant_id = $1 AND seq = $2", [tenant, seq]),
+                            Statement(
+                                """
+                                INSERT INTO public.audit_cosignatures (tenant_id, seq, witness_name, key_id, line)
+                                SELECT $1, $2, $3, $4, $5
+                                WHERE (SELECT count(*) FROM public.audit_cosignatures WHERE tenant_id = $1 AND seq = $2) < $6
+                                ON CONFLICT DO NOTHING
+                                """,
+                                [tenant, seq, name, AuditWitness.keyID(name: name, publicKey: publicKey), line, maximumPerCheckpoint]),
+                        ])
+                        if results[1].affectedRows == 0, try results[0].first!.decode("n", as: Int.self) >= maximumPerCheckpoint {
+                            throw AuditError(.invalidRequest, "the checkpoint at seq \(seq) already has \(maximumPerCheckpoint) cosignatures")
+                        }
+                        return results[1].affectedRows == 1
+                    }
+                }
+            }
+        } catch {
+            throw AuditError.wrap(error, "storing the cosignature failed")
+        }
     }
 }

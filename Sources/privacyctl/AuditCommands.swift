@@ -93,10 +93,29 @@ struct AuditCLI: AsyncParsableCommand {
         @OptionGroup var tenant: TenantOption
         @Option(name: .customLong("trusted-key"), help: "A trusted Ed25519 public key (64 hex characters); repeat for old keys.")
         var trustedKeys: [String] = []
+        @Option(name: .customLong("witness"), help: "A pinned witness, NAME=HEX (its Ed25519 public key); repeat for each.")
+        var witnesses: [String] = []
+        @Option(name: .customLong("require-cosignatures"), help: "Fail unless the newest signed checkpoint has this many valid cosignatures by pinned witnesses.")
+        var requiredCosignatures: Int = 0
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var output: OutputOptions
 
+        func witnessPolicy() throws -> WitnessPolicy {
+            let pinned = try witnesses.map { text -> (name: String, publicKey: [UInt8]) in
+                let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, SignedNote.isValidName(parts[0]), let key = Hex.decode(parts[1]), key.count == Ed25519.publicKeyLength else {
+                    throw ValidationError("--witness must be NAME=HEX (a 32-byte Ed25519 public key), got \"\(text)\"")
+                }
+                return (parts[0], key)
+            }
+            guard requiredCosignatures >= 0, requiredCosignatures <= pinned.count else {
+                throw ValidationError("--require-cosignatures \(requiredCosignatures) needs at least that many --witness keys (\(pinned.count) given)")
+            }
+            return WitnessPolicy(witnesses: pinned, required: requiredCosignatures)
+        }
+
         func validate() throws {
+            _ = try witnessPolicy()
             if live {
                 guard path == nil else { throw ValidationError("give either a bundle path or --live, not both") }
                 _ = try tenant.id()
@@ -119,9 +138,10 @@ struct AuditCLI: AsyncParsableCommand {
                 if live {
                     let pool = try database.ownerPool()
                     defer { pool.close() }
-                    report = try await AuditBundle.verifyLive(pool: pool, tenant: try tenant.id(), trustedKeys: pinned)
+                    report = try await AuditBundle.verifyLive(pool: pool, tenant: try tenant.id(), trustedKeys: pinned, witnesses: try witnessPolicy())
                 } else {
-                    report = try AuditBundle.verify(directory: URL(fileURLWithPath: path!, isDirectory: true), trustedKeys: trusted)
+                    report = try AuditBundle.verify(
+                        directory: URL(fileURLWithPath: path!, isDirectory: true), trustedKeys: trusted, witnesses: try witnessPolicy())
                 }
                 failed = !report.isValid
                 try printer.emit(report) {
@@ -409,6 +429,19 @@ struct AuditCLI: AsyncParsableCommand {
                     try Data(next.note.utf8).write(
                         to: directory.appendingPathComponent("\(newest.tenantID.lowercasedString)-\(next.size).note"), options: .atomic)
                     try encoder.encode(next).write(to: stateFile, options: .atomic)
+                    // Hand the cosignature to the gateway, which stores and serves it (idempotent: a rerun posts it again).
+                    let line = String(next.note.split(separator: "\n").last!) + "\n"
+                    var post = URLRequest(url: URL(string: base + "/v1/audit/checkpoints/\(next.size)/cosignatures")!)
+                    post.httpMethod = "POST"
+                    post.setValue(apikey, forHTTPHeaderField: "apikey")
+                    post.setValue("application/json", forHTTPHeaderField: "Content-Type")
+                    post.httpBody = try JSONEncoder().encode(["name": name, "public_key": Hex.encode(key.publicKey), "cosignature": line])
+                    let (answer, response) = try await URLSession.shared.data(for: post)
+                    guard let status = (response as? HTTPURLResponse)?.statusCode, status == 200 || status == 201 else {
+                        throw AuditError(
+                            .invalidRequest,
+                            "cosigned (state saved) but the gateway refused the cosignature: \(String(decoding: answer.prefix(500), as: UTF8.self))")
+                    }
                     let message = "cosigned \(next.origin) at tree size \(next.size)"
                         + (previous.map { " (consistent with the cosigned size \($0.size))" } ?? " (first checkpoint seen: trusted on first use)")
                     try printer.emit(Result(cosigned: true, size: next.size, message: message)) { message }

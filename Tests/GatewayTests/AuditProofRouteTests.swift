@@ -87,4 +87,76 @@ struct AuditProofRouteTests {
             }
         }
     }
+
+    @Test("a witness's cosignature is stored only if it verifies on the caller's own checkpoint, then served and countable")
+    func cosignatureRoute() async throws {
+        try await AuthFixture.run { f in
+            let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
+            let acme = try await f.tenant("acme", scopes: [.auditRead])
+            let globex = try await f.tenant("globex", scopes: [.auditRead])
+            let (_, dataKey) = try await ServiceKeyRegistry(pool: f.owner, rootKey: f.rootKey)
+                .create(tenant: acme.id, scopes: [.dataRead, .dataWrite], name: "narrow")
+            let signingKey = try Ed25519.SigningKey.generate()
+            let services = GatewayServices(
+                pool: f.gateway, policies: policies, authenticator: f.authenticator,
+                readiness: try Readiness(pool: f.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
+                audit: AuditAppender(pool: f.gateway), auditTrustedKeys: AuditCheckpoint.trustedKeys([signingKey.publicKey]))
+            let appender = AuditAppender(pool: f.gateway)
+            for tenant in [acme.id, globex.id] {
+                for index in 0..<3 { _ = try await appender.append(tenant: tenant, AuditEvent(action: "test.event", details: ["n": .int(Int64(index))])) }
+            }
+            let checkpointer = AuditCheckpointer(pool: f.gateway, signingKey: signingKey)
+            let checkpoint = try await checkpointer.checkpoint(tenant: acme.id)
+            _ = try await checkpointer.checkpoint(tenant: globex.id)
+            let witness = try Ed25519.SigningKey.generate()
+            let other = try Ed25519.SigningKey.generate()
+            let name = "auditor.example/w1"
+            let text = try SignedNote.open(try #require(checkpoint.note)).text
+            let line = AuditWitness.cosign(text: text, name: name, key: witness, timestamp: UInt64(Date().timeIntervalSince1970)).line
+            @Sendable func body(_ line: String, key: [UInt8] = witness.publicKey, name: String = name) -> String {
+                let object: [String: String] = ["name": name, "public_key": Hex.encode(key), "cosignature": line]
+                return String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+            }
+
+            try await Application(router: GatewayApplication.router(services: services)).test(.router) { client in
+                func post(_ seq: Int64, _ body: String, _ key: String) async throws -> (HTTPResponse.Status, String) {
+                    try await client.execute(
+                        uri: "/v1/audit/checkpoints/\(seq)/cosignatures", method: .post,
+                        headers: [.apikey: key, .contentType: "application/json"], body: ByteBuffer(string: body)
+                    ) { ($0.status, String(buffer: $0.body)) }
+                }
+                // Narrower scope; another tenant's checkpoint (globex has its own seq 3, with another root).
+                #expect(try await post(3, body(line), dataKey).0 == .forbidden)
+                let foreign = try await post(3, body(line), globex.apikey)
+                #expect(foreign.0 == .badRequest && foreign.1.contains("does not verify"), "\(foreign)")
+                #expect(try await post(4, body(line), acme.apikey).0 == .notFound)
+                // Forged: signed by another key than the one named; a line that is two lines; a future timestamp; junk.
+                #expect(try await post(3, body(line, key: other.publicKey), acme.apikey).0 == .badRequest)
+                #expect(try await post(3, body(line + line), acme.apikey).0 == .badRequest)
+                let future = AuditWitness.cosign(text: text, name: name, key: witness, timestamp: UInt64(Date().timeIntervalSince1970) + 86400).line
+                #expect(try await post(3, body(future), acme.apikey).1.contains("future"))
+                for bad in [#"{"name": "w"}"#, "[]", #"{"name": "a b", "public_key": "00", "cosignature": "x\n"}"#,
+                            #"{"name": "w", "public_key": "\#(Hex.encode(witness.publicKey))", "cosignature": "x\n", "extra": 1}"#] {
+                    let (status, text) = try await post(3, bad, acme.apikey)
+                    #expect(status == .badRequest && text.contains("PGW400"), "\(bad): \(status) \(text)")
+                }
+                // Stored once, idempotent, served with the checkpoint.
+                #expect(try await post(3, body(line), acme.apikey).0 == .created)
+                #expect(try await post(3, body(line), acme.apikey).0 == .ok)
+                let listing = try await client.execute(uri: "/v1/audit/checkpoints", method: .get, headers: [.apikey: acme.apikey]) { String(buffer: $0.body) }
+                struct Listing: Decodable { let checkpoints: [CodableCheckpoint] }
+                let served = try JSONDecoder().decode(Listing.self, from: Data(listing.utf8)).checkpoints.last!.checkpoint
+                #expect(served.cosignatures == [line])
+                let globexListing = try await client.execute(uri: "/v1/audit/checkpoints", method: .get, headers: [.apikey: globex.apikey]) { String(buffer: $0.body) }
+                #expect(!globexListing.contains("cosignatures"))
+            }
+            // A verifier requiring cosignatures: one pinned witness suffices for 1, not for 2.
+            let one = WitnessPolicy(witnesses: [(name, witness.publicKey)], required: 1)
+            #expect(try await AuditBundle.verifyLive(pool: f.gateway, tenant: acme.id, trustedKeys: services.auditTrustedKeys, witnesses: one).isValid)
+            let two = WitnessPolicy(witnesses: [(name, witness.publicKey), ("auditor.example/w2", other.publicKey)], required: 2)
+            let report = try await AuditBundle.verifyLive(pool: f.gateway, tenant: acme.id, trustedKeys: services.auditTrustedKeys, witnesses: two)
+            #expect(report.failures.map(\.kind) == [.missingCosignatures])
+            #expect(report.failures.first?.detail.contains("1 valid cosignature by pinned witnesses; 2 required") == true)
+        }
+    }
 }

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Postgres
+import Sodium
 
 /// `/v1/audit`: the caller's tenant's trail, for service keys with the `audit:read` scope.
 ///
@@ -17,6 +18,10 @@ import Postgres
 ///   (`privacyctl audit verify-proof` checks it with only the pinned public key).
 /// - `GET /v1/audit/checkpoints/consistency?from=M&to=N` — the consistency proof between two
 ///   checkpoints, with both signed notes.
+/// - `POST /v1/audit/checkpoints/{seq}/cosignatures` — a witness submits its C2SP cosignature line
+///   (`{"name", "public_key", "cosignature"}`); stored only if it verifies on that checkpoint's note,
+///   then served in `cosignatures` by `GET /v1/audit/checkpoints`. Scope `audit:read`: the witness is
+///   the tenant's auditor, and a stored cosignature proves nothing to anyone who does not pin its key.
 struct AuditRoutes: Sendable {
     let pool: ConnectionPool
     let authenticator: RequestAuthenticator
@@ -67,6 +72,28 @@ struct AuditRoutes: Sendable {
                 try await AuditProofs.consistency(pool: pool, tenant: tenant, from: Int64(from), to: Int64(to))
             }
             return try GatewayApplication.jsonResponse(.ok, proof)
+        }
+        router.post("/v1/audit/checkpoints/:seq/cosignatures") { request, context in
+            let tenant = try await tenant(request, context)
+            let seq = try GatewayApplication.queryInteger(context.parameters.get("seq"), name: "seq", in: 1...Int(Int64.max))!
+            struct Input: Decodable {
+                let name: String
+                let public_key: String
+                let cosignature: String
+            }
+            var request = request
+            let body = try await request.collectBody(upTo: 4096)
+            let input = try GatewayApplication.jsonBody(
+                body.readableBytesView, as: Input.self, fields: ["name", "public_key", "cosignature"],
+                expected: #"{"name": witness name, "public_key": 64 hex characters, "cosignature": "— name base64…\n"}"#)
+            guard let publicKey = Hex.decode(input.public_key), publicKey.count == 32 else {
+                throw GatewayError.invalidInput("public_key must be a 32-byte Ed25519 key in hex")
+            }
+            let stored = try await Self.audited {
+                try await AuditCosignatures.add(
+                    pool: pool, tenant: tenant, seq: Int64(seq), name: input.name, publicKey: publicKey, line: input.cosignature)
+            }
+            return try GatewayApplication.jsonResponse(stored ? .created : .ok, ["seq": String(seq), "name": input.name, "stored": stored ? "new" : "already"])
         }
         router.get("/v1/audit/verify") { request, context in
             let tenant = try await tenant(request, context)
