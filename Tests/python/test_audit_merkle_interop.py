@@ -193,3 +193,64 @@ def test_roots_and_proofs_match_an_independent_rfc9162_implementation(gateway):
     bad = subprocess.run([f"{BIN}/privacyctl", "audit", "verify-proof", out, "--trusted-key", key_hex],
                          env=env, capture_output=True, text=True)
     assert bad.returncode == 3 and "does not extend" in (bad.stdout + bad.stderr)
+
+
+def test_a_witness_cosigns_extensions_and_refuses_a_rollback_or_fork(gateway):
+    try:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    except ImportError:
+        import pytest
+        pytest.skip("the cryptography package is needed to derive the witness's public key")
+    tenant = gateway.tenants["globex"]
+    work = tempfile.mkdtemp()
+    witness_key = os.path.join(work, "witness.key")
+    privacyctl(gateway, "keys", "generate", "--out", witness_key)
+    with open(witness_key) as file:
+        seed = base64.b64decode(file.read().strip())
+    witness_public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw().hex()
+    log_key = exported_entry_hashes(gateway, tenant)[1][-1].hex()
+    state = os.path.join(work, "state")
+    name = "auditor.example/w1"
+
+    def witness():
+        env = dict(os.environ)
+        env.pop("DATABASE_URL", None)
+        return subprocess.run(
+            [f"{BIN}/privacyctl", "audit", "witness", "--log", gateway.url, "--apikey", tenant["all_scopes_apikey"],
+             "--log-key", log_key, "--state", state, "--witness-key-file", witness_key, "--name", name, "--json"],
+            env=env, capture_output=True, text=True)
+
+    write_secrets(gateway, tenant, 3)
+    first = checkpoint(gateway, tenant)
+    run = witness()
+    assert run.returncode == 0 and json.loads(run.stdout)["size"] == first["seq"], run.stdout + run.stderr
+    write_secrets(gateway, tenant, 4)
+    second = checkpoint(gateway, tenant)
+    run = witness()
+    assert run.returncode == 0 and json.loads(run.stdout)["size"] == second["seq"], run.stdout + run.stderr
+    assert "consistent with the cosigned size" in json.loads(run.stdout)["message"]
+
+    # The gateway stored the cosignature; verify --require-cosignatures counts it.
+    verify = ["audit", "verify", "--live", "--tenant", tenant["id"], "--trusted-key", log_key,
+              "--witness", f"{name}={witness_public}"]
+    privacyctl(gateway, *verify, "--require-cosignatures", "1")
+    missing = subprocess.run([f"{BIN}/privacyctl", *verify, "--witness", f"auditor.example/w2={'11' * 32}",
+                              "--require-cosignatures", "2"],
+                             env=dict(os.environ, DATABASE_URL=gateway.database_url), capture_output=True, text=True)
+    assert missing.returncode == 3 and "missing_cosignatures" in missing.stdout + missing.stderr
+
+    # Rollback: the witness remembers a larger tree than the log now shows.
+    state_file = os.path.join(state, tenant["id"] + ".json")
+    with open(state_file) as file:
+        remembered = json.load(file)
+    with open(state_file, "w") as file:
+        json.dump(dict(remembered, size=remembered["size"] + 100), file)
+    run = witness()
+    assert run.returncode == 3 and "rollback refused" in run.stdout, run.stdout + run.stderr
+    with open(state_file) as file:
+        assert json.load(file)["size"] == remembered["size"] + 100  # the state is kept as it was
+    # Fork: the same size with another root.
+    with open(state_file, "w") as file:
+        json.dump(dict(remembered, root_hash="00" * 32), file)
+    run = witness()
+    assert run.returncode == 3 and "fork refused" in run.stdout, run.stdout + run.stderr
