@@ -213,7 +213,10 @@ public final class AuditAppender: Sendable {
         guard let row = head.first else {
             throw AuditError(.chainCorrupt, "audit head of tenant \(tenant.lowercasedString) is missing")
         }
-        var tree = try AuditTree.range(row)
+        guard var tree = try AuditTree.range(row) else {
+            // A database not yet migrated to 0019: the chain alone; the tree catches up afterwards.
+            return [AuditSQL.insert(entries), AuditSQL.advanceHead(tenant, to: entries[entries.count - 1])]
+        }
         guard tree.size < entries[0].seq else {
             // Only a head moved back by hand (triggers disabled) gets here: never append onto a cut chain.
             throw AuditError(

@@ -20,11 +20,16 @@ enum AuditSQL {
 
     /// Locks the tenant's head for the rest of the transaction and reads the database clock
     /// (one clock for all gateway processes, so `at` never depends on a host's time).
+    /// The tree columns are read through `to_jsonb` so that the statement also runs on a database
+    /// not yet migrated to 0019 (NULL there): `privacyctl tenant seal-secrets` appends entries
+    /// before migration 0014 may run.
     static func lockHead(_ tenant: UUID) -> Statement {
         Statement(
             """
-            SELECT seq, hash, tree_size, frontier, to_char(clock_timestamp() AT TIME ZONE 'UTC', \(canonicalTimeFormat)) AS now
-            FROM public.audit_heads WHERE tenant_id = $1 FOR UPDATE
+            SELECT seq, hash, (to_jsonb(h) ->> 'tree_size')::bigint AS tree_size,
+                   decode(substr(to_jsonb(h) ->> 'frontier', 3), 'hex') AS frontier,
+                   to_char(clock_timestamp() AT TIME ZONE 'UTC', \(canonicalTimeFormat)) AS now
+            FROM public.audit_heads h WHERE tenant_id = $1 FOR UPDATE
             """,
             [tenant])
     }
@@ -55,6 +60,11 @@ enum AuditSQL {
                 PostgresTextArray(entries.map { hex($0.prevHash) }),
                 PostgresTextArray(entries.map { hex($0.hash) }),
             ])
+    }
+
+    /// Moves the head to `entry` only: a database without the tree (before migration 0019).
+    static func advanceHead(_ tenant: UUID, to entry: AuditEntry) -> Statement {
+        Statement("UPDATE public.audit_heads SET seq = $2, hash = $3 WHERE tenant_id = $1", [tenant, entry.seq, entry.hash])
     }
 
     /// Moves the head to `entry` and the tree's right edge with it (the tree covers the chain).
@@ -89,7 +99,7 @@ enum AuditSQL {
     }
 
     static func head(_ tenant: UUID) -> Statement {
-        Statement("SELECT seq, hash, tree_size, frontier FROM public.audit_heads WHERE tenant_id = $1", [tenant])
+        Statement("SELECT seq, hash FROM public.audit_heads WHERE tenant_id = $1", [tenant])
     }
 
     static let checkpointColumns = """

@@ -10,10 +10,12 @@ enum AuditTree {
     /// row per 256 entries, and any other node is at most 128 reads of the stored level below.
     static let levelStride = 8
 
-    /// The tree state on a locked (or snapshot) head row: `seq, hash, tree_size, frontier`.
-    static func range(_ row: PostgresRow) throws -> CompactRange {
-        let size: Int64 = try row.decode("tree_size")
-        let frontier: [UInt8] = try row.decode("frontier")
+    /// The tree state on a locked head row (``AuditSQL/lockHead(_:)``); nil on a database not yet
+    /// migrated to 0019.
+    static func range(_ row: PostgresRow) throws -> CompactRange? {
+        guard let size = try row.decodeIfPresent("tree_size", as: Int64.self),
+              let frontier = try row.decodeIfPresent("frontier", as: [UInt8].self)
+        else { return nil }
         guard let range = CompactRange(size: size, bytes: frontier) else {
             throw AuditError(.chainCorrupt, "the stored Merkle tree edge does not match its size \(size)")
         }
@@ -77,7 +79,7 @@ enum AuditTree {
         try connection.transaction { connection in
             guard let row = try connection.pipeline([AuditSQL.lockHead(tenant)])[0].first else { return 0 }
             let seq: Int64 = try row.decode("seq")
-            var tree = try Self.range(row)
+            guard var tree = try Self.range(row) else { return 0 }
             if tree.size >= seq { return tree.size }
             let closed = try catchUp(&tree, to: seq, tenant: tenant, connection: connection)
             var statements = [updateTree(tenant, tree)]
