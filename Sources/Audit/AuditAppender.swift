@@ -141,9 +141,7 @@ public final class AuditAppender: Sendable {
         do {
             let head = try connection.pipeline([AuditSQL.begin, AuditSQL.ensureHead(tenant), AuditSQL.lockHead(tenant)])[2]
             let entries = try chain(events, tenant: tenant, head: head)
-            _ = try connection.pipeline([
-                AuditSQL.insert(entries), AuditSQL.advanceHead(tenant, to: entries[entries.count - 1]), AuditSQL.commit,
-            ])
+            _ = try connection.pipeline(try writes(entries, tenant: tenant, head: head, on: connection) + [AuditSQL.commit])
             return entries.map(receipt)
         } catch {
             if connection.inTransaction { try? connection.simple("ROLLBACK") }
@@ -170,7 +168,7 @@ public final class AuditAppender: Sendable {
         do {
             let head = try connection.pipeline([AuditSQL.assumeSessionUser, AuditSQL.ensureHead(tenant), AuditSQL.lockHead(tenant)])[2]
             let entries = try Self.chain([prepared], tenant: tenant, head: head)
-            _ = try connection.pipeline([AuditSQL.insert(entries), AuditSQL.advanceHead(tenant, to: entries[0]), AuditSQL.restoreRole])
+            _ = try connection.pipeline(try Self.writes(entries, tenant: tenant, head: head, on: connection) + [AuditSQL.restoreRole])
             return Self.receipt(entries[0])
         } catch {
             // Make sure the caller cannot commit past a failed audit write, even if it ignores
@@ -204,6 +202,33 @@ public final class AuditAppender: Sendable {
             entries.append(entry)
         }
         return entries
+    }
+
+    /// The statements that store `entries` after the locked `head`: insert them, store the Merkle
+    /// nodes they close, advance the head with the tree's new right edge. The tree is extended
+    /// here, in memory, from the head row's edge: two SHA-256 per entry and one node row per
+    /// 256 entries, so a batch costs no extra round trip. A chain written before the tree existed
+    /// is caught up first (once, under the same lock).
+    private static func writes(_ entries: [AuditEntry], tenant: UUID, head: QueryResult, on connection: Connection) throws -> [Statement] {
+        guard let row = head.first else {
+            throw AuditError(.chainCorrupt, "audit head of tenant \(tenant.lowercasedString) is missing")
+        }
+        guard var tree = try AuditTree.range(row) else {
+            // A database not yet migrated to 0019: the chain alone; the tree catches up afterwards.
+            return [AuditSQL.insert(entries), AuditSQL.advanceHead(tenant, to: entries[entries.count - 1])]
+        }
+        guard tree.size < entries[0].seq else {
+            // Only a head moved back by hand (triggers disabled) gets here: never append onto a cut chain.
+            throw AuditError(
+                .chainCorrupt,
+                "tenant \(tenant.lowercasedString): the Merkle tree covers \(tree.size) entries but the head is at seq \(entries[0].seq - 1) (the chain was cut back)")
+        }
+        var closed = try AuditTree.catchUp(&tree, to: entries[0].seq - 1, tenant: tenant, connection: connection)
+        for entry in entries { AuditTree.append(entry.hash, to: &tree, closed: &closed) }
+        var statements = [AuditSQL.insert(entries)]
+        if !closed.isEmpty { statements.append(AuditTree.insertNodes(closed, tenant: tenant)) }
+        statements.append(AuditSQL.advanceHead(tenant, to: entries[entries.count - 1], tree: tree))
+        return statements
     }
 
     private static func receipt(_ entry: AuditEntry) -> AuditReceipt {

@@ -150,7 +150,9 @@ public enum AuditBundle {
     ///   but not who signed it.
     /// - Throws: ``AuditError/Code/bundle`` only when the manifest itself is missing or
     ///   unreadable; everything else wrong is a failure in the report.
-    public static func verify(directory: URL, trustedKeys: [String: [UInt8]]? = nil) throws -> VerificationReport {
+    public static func verify(
+        directory: URL, trustedKeys: [String: [UInt8]]? = nil, witnesses: WitnessPolicy = WitnessPolicy()
+    ) throws -> VerificationReport {
         let manifest: Manifest
         guard let manifestData = try? Data(contentsOf: directory.appendingPathComponent(manifestFile)) else {
             throw AuditError(.bundle, "\(directory.path) is not an audit bundle: it has no readable \(manifestFile)")
@@ -199,7 +201,7 @@ public enum AuditBundle {
 
         var verifier = AuditVerifier(
             tenant: manifest.tenantID, checkpoints: checkpoints, trustedKeys: keys, startSeq: manifest.fromSeq,
-            expectedHead: Hex.decode(manifest.head.hash).map { (manifest.head.seq, $0) })
+            expectedHead: Hex.decode(manifest.head.hash).map { (manifest.head.seq, $0) }, witnesses: witnesses)
         for (index, line) in entriesData.split(separator: 0x0A, omittingEmptySubsequences: true).enumerated() {
             guard let entry = try? decoder.decode(CodableEntry.self, from: Data(line)).entry else {
                 problems.append(VerificationFailure(.malformed, seq: nil, "\(entriesFile) line \(index + 1) is not an entry"))
@@ -220,7 +222,9 @@ public enum AuditBundle {
     ///   keys stored with the checkpoints: whoever can write a forged checkpoint into the database
     ///   can write its key there too. A checkpoint signed by any other key fails as
     ///   ``VerificationFailure/Kind/unknownKey``; with no keys at all, every checkpoint does.
-    public static func verifyLive(pool: ConnectionPool, tenant: UUID, trustedKeys: [String: [UInt8]]) async throws -> VerificationReport {
+    public static func verifyLive(
+        pool: ConnectionPool, tenant: UUID, trustedKeys: [String: [UInt8]], witnesses: WitnessPolicy = WitnessPolicy()
+    ) async throws -> VerificationReport {
         do {
             return try await pool.withConnection { connection in
                 try await connection.run { connection in
@@ -230,7 +234,7 @@ public enum AuditBundle {
                         let head = try first[0].first.map { (seq: try $0.decode("seq", as: Int64.self), hash: try $0.decode("hash", as: [UInt8].self)) }
                         var verifier = AuditVerifier(
                             tenant: tenant, checkpoints: checkpoints, trustedKeys: trustedKeys,
-                            expectedHead: head ?? (0, AuditEntry.genesisHash))
+                            expectedHead: head ?? (0, AuditEntry.genesisHash), witnesses: witnesses)
                         var after: Int64 = 0
                         while true {
                             let page = try connection.pipeline([AuditSQL.entries(tenant, after: after, limit: 2000)])[0].rows
@@ -263,7 +267,7 @@ public enum AuditBundle {
 
 /// An entry in its JSON form (bundle lines and the HTTP API): snake_case, hashes in hex.
 public struct CodableEntry: Codable, Sendable {
-    public let entry: AuditEntry
+    public var entry: AuditEntry
 
     public init(_ entry: AuditEntry) { self.entry = entry }
 
@@ -311,13 +315,14 @@ public struct CodableEntry: Codable, Sendable {
 
 /// A checkpoint in its JSON form (bundles and the HTTP API).
 public struct CodableCheckpoint: Codable, Sendable {
-    public let checkpoint: AuditCheckpoint
+    public var checkpoint: AuditCheckpoint
 
     public init(_ checkpoint: AuditCheckpoint) { self.checkpoint = checkpoint }
 
     enum CodingKeys: String, CodingKey {
         case tenantID = "tenant_id", seq, headHash = "head_hash", previousCheckpointHash = "previous_checkpoint_hash"
         case signedAt = "signed_at", keyID = "key_id", publicKey = "public_key", signature
+        case rootHash = "root_hash", note, cosignatures
     }
 
     public init(from decoder: any Decoder) throws {
@@ -332,7 +337,15 @@ public struct CodableCheckpoint: Codable, Sendable {
             tenantID: try c.decode(UUID.self, forKey: .tenantID), seq: try c.decode(Int64.self, forKey: .seq),
             headHash: try bytes(.headHash), previousCheckpointHash: try bytes(.previousCheckpointHash),
             signedAt: try c.decode(String.self, forKey: .signedAt), keyID: try c.decode(String.self, forKey: .keyID),
-            publicKey: try bytes(.publicKey), signature: try bytes(.signature))
+            publicKey: try bytes(.publicKey), signature: try bytes(.signature),
+            rootHash: try c.decodeIfPresent(String.self, forKey: .rootHash).map {
+                guard let value = Hex.decode($0), value.count == 32 else {
+                    throw DecodingError.dataCorruptedError(forKey: .rootHash, in: c, debugDescription: "not a 32-byte hex hash")
+                }
+                return value
+            },
+            note: try c.decodeIfPresent(String.self, forKey: .note))
+        checkpoint.cosignatures = try c.decodeIfPresent([String].self, forKey: .cosignatures) ?? []
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -345,6 +358,10 @@ public struct CodableCheckpoint: Codable, Sendable {
         try c.encode(checkpoint.keyID, forKey: .keyID)
         try c.encode(Hex.encode(checkpoint.publicKey), forKey: .publicKey)
         try c.encode(Hex.encode(checkpoint.signature), forKey: .signature)
+        // Absent (not null) for checkpoints signed before the Merkle tree, so old bundles read alike.
+        try c.encodeIfPresent(checkpoint.rootHash.map(Hex.encode), forKey: .rootHash)
+        try c.encodeIfPresent(checkpoint.note, forKey: .note)
+        if !checkpoint.cosignatures.isEmpty { try c.encode(checkpoint.cosignatures, forKey: .cosignatures) }
     }
 }
 

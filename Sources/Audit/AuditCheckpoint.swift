@@ -25,11 +25,19 @@ public struct AuditCheckpoint: Sendable, Hashable {
     public var publicKey: [UInt8]
     /// The 64-byte Ed25519 signature of ``signingMessage()``.
     public var signature: [UInt8]
+    /// The RFC 9162 Merkle root of entries 1…``seq`` (nil for checkpoints signed before migration 0019).
+    public var rootHash: [UInt8]?
+    /// The C2SP signed note (`tlog-checkpoint` body: ``TreeCheckpoint/origin(tenant:)``, ``seq``,
+    /// ``rootHash``) signed by the same key under the origin's name; nil with ``rootHash``.
+    public var note: String?
+    /// Witness cosignature lines (C2SP tlog-cosignature) on ``note``, each ending in a newline, as
+    /// the gateway stored them; readers verify them against the witness keys they pin.
+    public var cosignatures: [String] = []
 
     /// A checkpoint as read from storage or a bundle (``AuditCheckpointer`` makes new ones).
     public init(
         tenantID: UUID, seq: Int64, headHash: [UInt8], previousCheckpointHash: [UInt8], signedAt: String,
-        keyID: String, publicKey: [UInt8], signature: [UInt8]
+        keyID: String, publicKey: [UInt8], signature: [UInt8], rootHash: [UInt8]? = nil, note: String? = nil
     ) {
         self.tenantID = tenantID
         self.seq = seq
@@ -39,6 +47,24 @@ public struct AuditCheckpoint: Sendable, Hashable {
         self.keyID = keyID
         self.publicKey = publicKey
         self.signature = signature
+        self.rootHash = rootHash
+        self.note = note
+    }
+
+    /// Checks the signed note against a pinned key: signed by `publicKey` under the tenant's origin,
+    /// and its body says this tenant, this seq, this root. Nil when there is no note.
+    public func noteProblem(publicKey: [UInt8]) -> String? {
+        guard let note else { return nil }
+        let origin = TreeCheckpoint.origin(tenant: tenantID)
+        do {
+            let body = try TreeCheckpoint(text: SignedNote.verify(note, name: origin, publicKey: publicKey))
+            if body.origin != origin { return "the signed note names log \(body.origin), not \(origin)" }
+            if body.size != seq { return "the signed note is for tree size \(body.size), not \(seq)" }
+            if body.rootHash != rootHash { return "the signed note's root hash differs from the checkpoint's root_hash" }
+            return nil
+        } catch {
+            return "\(error)"
+        }
     }
 
     /// The bytes that are signed: everything but the public key and the signature.
@@ -124,7 +150,8 @@ public struct AuditCheckpointer: Sendable {
         do {
             return try await pool.withConnection { connection in
                 try await connection.run { connection in
-                    let (head, previous) = try Self.verifiedHead(tenant, connection: connection)
+                    try AuditTree.ensureCurrent(tenant: tenant, connection: connection)
+                    let (head, previous, root) = try Self.verifiedHead(tenant, connection: connection)
                     if let previous {
                         // Verified with the trusted key, never with the key stored beside it.
                         guard let key = trustedKeys[previous.keyID], key == previous.publicKey, previous.hasValidSignature() else {
@@ -148,8 +175,11 @@ public struct AuditCheckpointer: Sendable {
                             tenantID: tenant, seq: head.seq, headHash: head.hash,
                             previousCheckpointHash: previous?.hash() ?? AuditEntry.genesisHash,
                             signedAt: try results[1].first!.decode("now"), keyID: AuditCheckpoint.keyID(of: signingKey.publicKey),
-                            publicKey: signingKey.publicKey, signature: [])
+                            publicKey: signingKey.publicKey, signature: [], rootHash: root)
                         checkpoint.signature = signingKey.sign(checkpoint.signingMessage())
+                        let origin = TreeCheckpoint.origin(tenant: tenant)
+                        checkpoint.note = SignedNote.sign(
+                            text: TreeCheckpoint(origin: origin, size: head.seq, rootHash: root).text, name: origin, key: signingKey)
                         _ = try connection.pipeline([AuditSQL.insertCheckpoint(checkpoint), AuditSQL.commit])
                         return checkpoint
                     } catch {
@@ -167,7 +197,7 @@ public struct AuditCheckpointer: Sendable {
     /// snapshot). Throws ``AuditError/Code/chainCorrupt`` naming the first failure.
     private static func verifiedHead(
         _ tenant: UUID, connection: Connection
-    ) throws -> (head: (seq: Int64, hash: [UInt8]), previous: AuditCheckpoint?) {
+    ) throws -> (head: (seq: Int64, hash: [UInt8]), previous: AuditCheckpoint?, root: [UInt8]) {
         try connection.transaction(isolation: .repeatableRead) { connection in
             let results = try connection.pipeline([AuditSQL.head(tenant), AuditSQL.lastCheckpoint(tenant)])
             guard let row = results[0].first, try row.decode("seq", as: Int64.self) > 0 else {
@@ -175,8 +205,16 @@ public struct AuditCheckpointer: Sendable {
             }
             let head = (seq: try row.decode("seq", as: Int64.self), hash: try row.decode("hash", as: [UInt8].self))
             let previous = try results[1].first.map(AuditSQL.checkpoint)
-            if let previous, previous.seq >= head.seq { return (head, previous) }
+            if let previous, previous.seq >= head.seq { return (head, previous, previous.rootHash ?? []) }
             let from = (previous?.seq ?? 0) + 1
+            // The tree's edge at the last checkpoint, from stored nodes, held to the root it signed;
+            // then extended with the entries verified below: the new root never rests on an unchecked row.
+            var tree = try AuditTree.range(at: from - 1, tenant: tenant, connection: connection)
+            if let previous, let signedRoot = previous.rootHash, tree.root != signedRoot {
+                throw AuditError(
+                    .chainCorrupt,
+                    "tenant \(tenant.lowercasedString): the stored Merkle tree at seq \(previous.seq) does not match the root the checkpoint signed; refusing to sign")
+            }
             var verifier = AuditVerifier(tenant: tenant, checkpoints: [], trustedKeys: [:], startSeq: from, expectedHead: head)
             var failures: [VerificationFailure] = []
             var after = from - 1
@@ -191,6 +229,7 @@ public struct AuditCheckpointer: Sendable {
                             .brokenLink, seq: entry.seq, "prev_hash does not match the head hash the checkpoint at seq \(from - 1) signed"))
                     }
                     verifier.consume(entry)
+                    tree.append(MerkleTree.leafHash(entry.computedHash()))
                     after = entry.seq
                 }
             }
@@ -201,7 +240,13 @@ public struct AuditCheckpointer: Sendable {
                     "tenant \(tenant.lowercasedString): the entries since \(previous.map { "the checkpoint at seq \($0.seq)" } ?? "the start") "
                         + "fail verification (\(first)\(failures.count > 1 ? ", and \(failures.count - 1) more" : "")); refusing to sign")
             }
-            return (head, previous)
+            // Proofs are served from the stored nodes: they must give the same root.
+            if try AuditTree.range(at: head.seq, tenant: tenant, connection: connection).root != tree.root {
+                throw AuditError(
+                    .chainCorrupt,
+                    "tenant \(tenant.lowercasedString): the stored Merkle tree nodes disagree with the verified entries up to seq \(head.seq); refusing to sign")
+            }
+            return (head, previous, tree.root)
         }
     }
 

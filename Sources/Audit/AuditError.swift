@@ -17,6 +17,9 @@ public struct AuditError: Error, Sendable, CustomStringConvertible {
             case chainCorrupt
             case emptyChain
             case bundle
+            case notFound
+            case invalidRequest
+            case proof
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -35,6 +38,13 @@ public struct AuditError: Error, Sendable, CustomStringConvertible {
         public static let emptyChain = Code(.emptyChain)
         /// An export bundle could not be written or read.
         public static let bundle = Code(.bundle)
+        /// The entry or checkpoint asked for does not exist in this tenant's log.
+        public static let notFound = Code(.notFound)
+        /// The request cannot be answered as asked (e.g. a proof against a checkpoint that does
+        /// not cover the entry, or that predates the Merkle tree).
+        public static let invalidRequest = Code(.invalidRequest)
+        /// A proof does not verify; the message says which check failed.
+        public static let proof = Code(.proof)
 
         /// The code's name, e.g. `database`; stable, suitable for logs and metrics.
         public var description: String { base.rawValue }

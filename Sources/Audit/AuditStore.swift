@@ -20,11 +20,16 @@ enum AuditSQL {
 
     /// Locks the tenant's head for the rest of the transaction and reads the database clock
     /// (one clock for all gateway processes, so `at` never depends on a host's time).
+    /// The tree columns are read through `to_jsonb` so that the statement also runs on a database
+    /// not yet migrated to 0019 (NULL there): `privacyctl tenant seal-secrets` appends entries
+    /// before migration 0014 may run.
     static func lockHead(_ tenant: UUID) -> Statement {
         Statement(
             """
-            SELECT seq, hash, to_char(clock_timestamp() AT TIME ZONE 'UTC', \(canonicalTimeFormat)) AS now
-            FROM public.audit_heads WHERE tenant_id = $1 FOR UPDATE
+            SELECT seq, hash, (to_jsonb(h) ->> 'tree_size')::bigint AS tree_size,
+                   decode(substr(to_jsonb(h) ->> 'frontier', 3), 'hex') AS frontier,
+                   to_char(clock_timestamp() AT TIME ZONE 'UTC', \(canonicalTimeFormat)) AS now
+            FROM public.audit_heads h WHERE tenant_id = $1 FOR UPDATE
             """,
             [tenant])
     }
@@ -57,8 +62,16 @@ enum AuditSQL {
             ])
     }
 
+    /// Moves the head to `entry` only: a database without the tree (before migration 0019).
     static func advanceHead(_ tenant: UUID, to entry: AuditEntry) -> Statement {
         Statement("UPDATE public.audit_heads SET seq = $2, hash = $3 WHERE tenant_id = $1", [tenant, entry.seq, entry.hash])
+    }
+
+    /// Moves the head to `entry` and the tree's right edge with it (the tree covers the chain).
+    static func advanceHead(_ tenant: UUID, to entry: AuditEntry, tree: CompactRange) -> Statement {
+        Statement(
+            "UPDATE public.audit_heads SET seq = $2, hash = $3, tree_size = $4, frontier = $5 WHERE tenant_id = $1",
+            [tenant, entry.seq, entry.hash, tree.size, tree.bytes])
     }
 
     /// Run as the session user (the gateway's login, which holds the audit grants) even when the
@@ -91,7 +104,10 @@ enum AuditSQL {
 
     static let checkpointColumns = """
         tenant_id, seq, head_hash, previous_checkpoint_hash,
-        to_char(signed_at AT TIME ZONE 'UTC', \(canonicalTimeFormat)) AS signed_at, key_id, public_key, signature
+        to_char(signed_at AT TIME ZONE 'UTC', \(canonicalTimeFormat)) AS signed_at, key_id, public_key, signature,
+        root_hash, note,
+        (SELECT string_agg(c.line, '' ORDER BY c.witness_name, c.key_id) FROM public.audit_cosignatures c
+         WHERE c.tenant_id = audit_checkpoints.tenant_id AND c.seq = audit_checkpoints.seq) AS cosignatures
         """
 
     static func checkpoints(_ tenant: UUID) -> Statement {
@@ -108,12 +124,13 @@ enum AuditSQL {
         Statement(
             """
             INSERT INTO public.audit_checkpoints
-                (tenant_id, seq, head_hash, previous_checkpoint_hash, signed_at, key_id, public_key, signature)
-            VALUES ($1, $2, $3, $4, $5::timestamptz, $6, $7, $8)
+                (tenant_id, seq, head_hash, previous_checkpoint_hash, signed_at, key_id, public_key, signature, root_hash, note)
+            VALUES ($1, $2, $3, $4, $5::timestamptz, $6, $7, $8, $9, $10)
             """,
             [
                 checkpoint.tenantID, checkpoint.seq, checkpoint.headHash, checkpoint.previousCheckpointHash,
                 checkpoint.signedAt, checkpoint.keyID, checkpoint.publicKey, checkpoint.signature,
+                checkpoint.rootHash, checkpoint.note,
             ])
     }
 
@@ -148,10 +165,28 @@ enum AuditSQL {
     }
 
     static func checkpoint(_ row: PostgresRow) throws -> AuditCheckpoint {
+        var checkpoint = try checkpointFields(row)
+        checkpoint.cosignatures = (try row.decodeIfPresent("cosignatures", as: String.self))?
+            .split(separator: "\n").map { String($0) + "\n" } ?? []
+        return checkpoint
+    }
+
+    private static func checkpointFields(_ row: PostgresRow) throws -> AuditCheckpoint {
         AuditCheckpoint(
             tenantID: try row.decode("tenant_id"), seq: try row.decode("seq"), headHash: try row.decode("head_hash"),
             previousCheckpointHash: try row.decode("previous_checkpoint_hash"), signedAt: try row.decode("signed_at"),
-            keyID: try row.decode("key_id"), publicKey: try row.decode("public_key"), signature: try row.decode("signature"))
+            keyID: try row.decode("key_id"), publicKey: try row.decode("public_key"), signature: try row.decode("signature"),
+            rootHash: try row.decodeIfPresent("root_hash"), note: try row.decodeIfPresent("note"))
+    }
+
+    /// One checkpoint of the tenant at `seq`.
+    static func checkpoint(_ tenant: UUID, seq: Int64) -> Statement {
+        Statement("SELECT \(checkpointColumns) FROM public.audit_checkpoints WHERE tenant_id = $1 AND seq = $2", [tenant, seq])
+    }
+
+    /// The tenant's entry at `seq`.
+    static func entry(_ tenant: UUID, seq: Int64) -> Statement {
+        Statement("SELECT \(entryColumns) FROM public.audit_events WHERE tenant_id = $1 AND seq = $2", [tenant, seq])
     }
 }
 

@@ -21,6 +21,10 @@ public struct VerificationFailure: Sendable, Hashable, Codable, CustomStringConv
         case checkpointChainBroken = "checkpoint_chain_broken"
         /// A checkpoint's head hash differs from the entry at its seq.
         case checkpointMismatch = "checkpoint_mismatch"
+        /// A checkpoint's signed Merkle root differs from the RFC 9162 root of entries 1…seq.
+        case rootMismatch = "root_mismatch"
+        /// The newest signed checkpoint lacks the witness cosignatures the verifier requires.
+        case missingCosignatures = "missing_cosignatures"
         /// A checkpoint covers entries that are not there: the chain was cut back.
         case truncated
         /// The chain does not end at the recorded head (the head row, or the bundle manifest's head).
@@ -123,6 +127,11 @@ public struct AuditVerifier: Sendable {
     private let startSeq: Int64
     private var previous: AuditEntry?
     private var signedCheckpointSeqs: Set<Int64> = []
+    /// Checkpoint seq → signed Merkle root, for checkpoints whose note verified.
+    private var pendingRoots: [Int64: [UInt8]] = [:]
+    /// The tree of the recomputed entry hashes so far (whole chains only: a partial export
+    /// cannot rebuild the roots).
+    private var tree = CompactRange()
 
     /// - Parameters:
     ///   - tenant: the chain's tenant; entries of any other tenant are a failure.
@@ -136,18 +145,36 @@ public struct AuditVerifier: Sendable {
     ///     recorded in a bundle's manifest).
     public init(
         tenant: UUID, checkpoints: [AuditCheckpoint], trustedKeys: [String: [UInt8]], startSeq: Int64 = 1,
-        expectedHead: (seq: Int64, hash: [UInt8])? = nil
+        expectedHead: (seq: Int64, hash: [UInt8])? = nil, witnesses: WitnessPolicy = WitnessPolicy()
     ) {
         report = VerificationReport(tenantID: tenant)
         self.checkpoints = checkpoints.sorted { $0.seq < $1.seq }
         self.startSeq = startSeq
         self.expectedHead = expectedHead
         verifyCheckpoints(trustedKeys: trustedKeys)
+        verifyCosignatures(witnesses)
+    }
+
+    /// The newest checkpoint with a signed note must carry `required` valid cosignatures by
+    /// distinct pinned witnesses (a split view shown to this verifier would lack them).
+    private mutating func verifyCosignatures(_ policy: WitnessPolicy) {
+        guard policy.required > 0 else { return }
+        guard let newest = checkpoints.last(where: { $0.note != nil }), let note = newest.note else {
+            fail(.missingCosignatures, nil, "\(policy.required) witness cosignatures are required but no checkpoint has a signed note")
+            return
+        }
+        let cosigned = note + newest.cosignatures.joined()
+        let valid = policy.witnesses.filter { (try? AuditWitness.verifyCosignature(cosigned, name: $0.name, publicKey: $0.publicKey)) != nil }
+        if valid.count < policy.required {
+            fail(.missingCosignatures, newest.seq,
+                 "the newest signed checkpoint has \(valid.count) valid cosignature\(valid.count == 1 ? "" : "s") by pinned witnesses; \(policy.required) required")
+        }
     }
 
     private mutating func verifyCheckpoints(trustedKeys: [String: [UInt8]]) {
         var previousHash = AuditEntry.genesisHash
         var previousSeq: Int64 = 0
+        var sawNote = false
         for checkpoint in checkpoints {
             report.checkpointsChecked += 1
             if checkpoint.tenantID != report.tenantID {
@@ -167,6 +194,18 @@ public struct AuditVerifier: Sendable {
             guard checkpoint.publicKey == trusted, checkpoint.hasValidSignature() else {
                 fail(.badSignature, checkpoint.seq, "the Ed25519 signature by key \(checkpoint.keyID) does not verify")
                 continue
+            }
+            if let problem = checkpoint.noteProblem(publicKey: trusted) {
+                fail(.badSignature, checkpoint.seq, problem)
+                continue
+            }
+            if checkpoint.note == nil, sawNote {
+                fail(.badSignature, checkpoint.seq, "the checkpoint has no signed note although an earlier one has (it was stripped)")
+                continue
+            }
+            if let root = checkpoint.rootHash {
+                sawNote = true
+                pendingRoots[checkpoint.seq] = root
             }
             pending[checkpoint.seq] = checkpoint.headHash
             signedCheckpointSeqs.insert(checkpoint.seq)
@@ -201,6 +240,12 @@ public struct AuditVerifier: Sendable {
             }
         } else if entry.seq == 1, entry.prevHash != AuditEntry.genesisHash {
             fail(.brokenLink, entry.seq, "the first entry's prev_hash is not 32 zero bytes")
+        }
+        if startSeq == 1 {
+            tree.append(MerkleTree.leafHash(computed))
+            if let root = pendingRoots.removeValue(forKey: entry.seq), root != tree.root {
+                fail(.rootMismatch, entry.seq, "the signed Merkle root differs from the root of the entries up to this seq (entries were changed, dropped or reordered)")
+            }
         }
         if let signed = pending.removeValue(forKey: entry.seq) {
             // Compare with the recomputed hash: a checkpoint vouches for content, not for a stored column.

@@ -66,13 +66,15 @@ struct AuditFixture: Sendable {
                     try connection.simple("""
                         ALTER TABLE public.audit_events DISABLE TRIGGER USER;
                         ALTER TABLE public.audit_checkpoints DISABLE TRIGGER USER;
-                        ALTER TABLE public.audit_heads DISABLE TRIGGER USER
+                        ALTER TABLE public.audit_heads DISABLE TRIGGER USER;
+                        ALTER TABLE public.audit_tree_nodes DISABLE TRIGGER USER
                         """)
                     _ = try connection.query(sql, parameters)
                     try connection.simple("""
                         ALTER TABLE public.audit_events ENABLE TRIGGER USER;
                         ALTER TABLE public.audit_checkpoints ENABLE TRIGGER USER;
-                        ALTER TABLE public.audit_heads ENABLE TRIGGER USER
+                        ALTER TABLE public.audit_heads ENABLE TRIGGER USER;
+                        ALTER TABLE public.audit_tree_nodes ENABLE TRIGGER USER
                         """)
                 }
             }

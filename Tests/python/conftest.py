@@ -30,6 +30,7 @@ class Gateway:
     tenants: dict
     log: str
     database_url: str
+    signing_key_file: str = ""
 
 
 def run(*args, env):
@@ -85,7 +86,8 @@ def gateway():
     else:
         process.terminate()
         raise RuntimeError("gateway did not become ready: " + open(os.path.join(work, "gateway.log")).read())
-    yield Gateway(url=url, tenants=tenants, log=os.path.join(work, "gateway.log"), database_url=env["DATABASE_URL"])
+    yield Gateway(url=url, tenants=tenants, log=os.path.join(work, "gateway.log"), database_url=env["DATABASE_URL"],
+                  signing_key_file=env["PRIVACY_SIGNING_KEY_FILE"])
     # SIGTERM drains and exits 0 promptly, background services (audit checkpoints) included.
     process.terminate()
     assert process.wait(timeout=10) == 0, "gateway did not shut down cleanly"

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Postgres
+import Sodium
 
 /// `/v1/audit`: the caller's tenant's trail, for service keys with the `audit:read` scope.
 ///
@@ -12,6 +13,15 @@ import Postgres
 /// - `GET /v1/audit/verify` — the chain and checkpoints verified in the database, as a report.
 ///   Checkpoint signatures are checked against ``trustedKeys`` (configuration), never against the
 ///   public keys stored with the checkpoints: a forged checkpoint fails as `unknown_key`.
+/// - `GET /v1/audit/entries/{seq}/proof?checkpoint=N` — the RFC 9162 inclusion proof of entry
+///   `seq` in the checkpoint at seq N, with the entry and the checkpoint's C2SP signed note
+///   (`privacyctl audit verify-proof` checks it with only the pinned public key).
+/// - `GET /v1/audit/checkpoints/consistency?from=M&to=N` — the consistency proof between two
+///   checkpoints, with both signed notes.
+/// - `POST /v1/audit/checkpoints/{seq}/cosignatures` — a witness submits its C2SP cosignature line
+///   (`{"name", "public_key", "cosignature"}`); stored only if it verifies on that checkpoint's note,
+///   then served in `cosignatures` by `GET /v1/audit/checkpoints`. Scope `audit:read`: the witness is
+///   the tenant's auditor, and a stored cosignature proves nothing to anyone who does not pin its key.
 struct AuditRoutes: Sendable {
     let pool: ConnectionPool
     let authenticator: RequestAuthenticator
@@ -45,6 +55,46 @@ struct AuditRoutes: Sendable {
             let checkpoints = try await Self.audited { try await AuditReader.checkpoints(pool: pool, tenant: tenant) }
             return try GatewayApplication.jsonResponse(.ok, ["checkpoints": checkpoints.map(CodableCheckpoint.init)])
         }
+        router.get("/v1/audit/entries/:seq/proof") { request, context in
+            let tenant = try await tenant(request, context)
+            let seq = try GatewayApplication.queryInteger(context.parameters.get("seq"), name: "seq", in: 1...Int(Int64.max))
+            let checkpoint = try Self.required(request, "checkpoint")
+            let proof = try await Self.audited {
+                try await AuditProofs.inclusion(pool: pool, tenant: tenant, seq: Int64(seq!), checkpointSeq: Int64(checkpoint))
+            }
+            return try GatewayApplication.jsonResponse(.ok, proof)
+        }
+        router.get("/v1/audit/checkpoints/consistency") { request, context in
+            let tenant = try await tenant(request, context)
+            let from = try Self.required(request, "from")
+            let to = try Self.required(request, "to")
+            let proof = try await Self.audited {
+                try await AuditProofs.consistency(pool: pool, tenant: tenant, from: Int64(from), to: Int64(to))
+            }
+            return try GatewayApplication.jsonResponse(.ok, proof)
+        }
+        router.post("/v1/audit/checkpoints/:seq/cosignatures") { request, context in
+            let tenant = try await tenant(request, context)
+            let seq = try GatewayApplication.queryInteger(context.parameters.get("seq"), name: "seq", in: 1...Int(Int64.max))!
+            struct Input: Decodable {
+                let name: String
+                let public_key: String
+                let cosignature: String
+            }
+            var request = request
+            let body = try await request.collectBody(upTo: 4096)
+            let input = try GatewayApplication.jsonBody(
+                body.readableBytesView, as: Input.self, fields: ["name", "public_key", "cosignature"],
+                expected: #"{"name": witness name, "public_key": 64 hex characters, "cosignature": "— name base64…\n"}"#)
+            guard let publicKey = Hex.decode(input.public_key), publicKey.count == 32 else {
+                throw GatewayError.invalidInput("public_key must be a 32-byte Ed25519 key in hex")
+            }
+            let stored = try await Self.audited {
+                try await AuditCosignatures.add(
+                    pool: pool, tenant: tenant, seq: Int64(seq), name: input.name, publicKey: publicKey, line: input.cosignature)
+            }
+            return try GatewayApplication.jsonResponse(stored ? .created : .ok, ["seq": String(seq), "name": input.name, "stored": stored ? "new" : "already"])
+        }
         router.get("/v1/audit/verify") { request, context in
             let tenant = try await tenant(request, context)
             let report = try await Self.audited { try await AuditBundle.verifyLive(pool: pool, tenant: tenant, trustedKeys: trustedKeys) }
@@ -60,10 +110,23 @@ struct AuditRoutes: Sendable {
         return caller.tenantID
     }
 
+    /// A required positive integer query parameter (a checkpoint's seq): a 400 naming it when absent or malformed.
+    private static func required(_ request: Request, _ name: String) throws -> Int {
+        guard let value = try GatewayApplication.queryInteger(
+            request.uri.queryParameters[Substring(name)].map(String.init), name: name, in: 1...Int(Int64.max))
+        else { throw GatewayError.invalidInput("\(name) is required: the seq of one of this tenant's checkpoints") }
+        return value
+    }
+
     /// Audit-store failures as one clear 503, without database detail.
     private static func audited<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
+        } catch let error as AuditError where error.code == .notFound {
+            // Another tenant's seq or checkpoint is simply not in this tenant's log.
+            throw GatewayError.notFound(error.message)
+        } catch let error as AuditError where error.code == .invalidRequest {
+            throw GatewayError.invalidInput(error.message)
         } catch let error as AuditError where error.underlying?.isDataError == true {
             // The parameters are validated first; a value the database still refuses is the caller's.
             throw GatewayError.invalidInput("the database refused a parameter as malformed or out of range", details: error.message)

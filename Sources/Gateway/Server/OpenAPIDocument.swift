@@ -230,6 +230,26 @@ enum OpenAPIDocument {
                                  ]),
             ],
             "/v1/audit/checkpoints": ["get": operation("Signed checkpoints", scope: "audit:read", ["200": json])],
+            "/v1/audit/entries/{seq}/proof": [
+                "parameters": [["name": "seq", "in": "path", "required": true, "schema": ["type": "integer", "minimum": 1, "maximum": Int64.max]]],
+                "get": operation("RFC 9162 inclusion proof of the entry in a signed checkpoint", scope: "audit:read", ["200": json, "404": error],
+                                 parameters: [query("checkpoint", ["type": "integer", "minimum": 1, "maximum": Int64.max], required: true,
+                                                    "the seq of the checkpoint (its tree size)")]),
+            ],
+            "/v1/audit/checkpoints/{seq}/cosignatures": [
+                "parameters": [["name": "seq", "in": "path", "required": true, "schema": ["type": "integer", "minimum": 1, "maximum": Int64.max]]],
+                "post": operation("A witness's C2SP cosignature of the checkpoint (verified before it is stored)", scope: "audit:read",
+                                  ["200": json, "201": json, "404": error],
+                                  body: ["type": "object", "additionalProperties": false, "required": ["name", "public_key", "cosignature"],
+                                         "properties": ["name": ["type": "string", "minLength": 1, "maxLength": 255],
+                                                        "public_key": ["type": "string", "pattern": "^[0-9a-fA-F]{64}$"],
+                                                        "cosignature": ["type": "string", "maxLength": 1024]]]),
+            ],
+            "/v1/audit/checkpoints/consistency": [
+                "get": operation("RFC 9162 consistency proof between two signed checkpoints", scope: "audit:read", ["200": json, "404": error],
+                                 parameters: [query("from", ["type": "integer", "minimum": 1, "maximum": Int64.max], required: true),
+                                              query("to", ["type": "integer", "minimum": 1, "maximum": Int64.max], required: true)]),
+            ],
             "/v1/audit/verify": ["get": operation("The chain and checkpoints verified", scope: "audit:read", ["200": json])],
             "/v1/audit/report": [
                 "get": operation("The compliance report (JSON, Markdown or one self-contained HTML file)", scope: "audit:read", ["200": json],
