@@ -41,7 +41,8 @@ struct RESTHandler: Sendable {
         try caller.require(command == .select ? .dataRead : .dataWrite)
         guard let table = policies.table(named: name) else {
             if let view = policies.view(named: name) {
-                return try await RPCHandler(pool: pool, policies: policies, authenticator: authenticator, audit: audit, metrics: metrics)
+                return try await RPCHandler(pool: pool, policies: policies, authenticator: authenticator, audit: audit, metrics: metrics,
+                                      limits: limits, limiter: limiter)
                     .view(request, view, caller: caller, facts: facts)
             }
             throw GatewayError(

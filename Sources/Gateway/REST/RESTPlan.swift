@@ -106,7 +106,7 @@ struct RESTPlan {
         // CSV for reads; a write's representation stays JSON.
         let format = command == .select ? query.format : (query.singular ? .singleObject : .json)
         let json = RESTRepresentation.body(
-            format: format, names: RESTRepresentation.outputNames(query.select, relation: table), stripNulls: stripNulls)
+            format: format, names: RESTStatementBuilder.outputNames(query.select, of: table, embedding.policies), stripNulls: stripNulls)
         let inner = selectList.map { "SELECT \($0) FROM \(source)" } ?? source
         return "SELECT (\(json))::text AS body, count(*) AS n FROM (\(inner)) \(Self.rowAlias)"
     }

@@ -41,6 +41,8 @@ enum RESTRepresentation {
             switch item {
             case .all: return relation.restColumns.map(\.name)
             case .column(let column): return [column.outputName]
+            // A function's rows embed nothing (tables use RESTStatementBuilder.outputNames).
+            case .embed(let embed): return [embed.name]
             }
         }
     }

@@ -265,8 +265,8 @@ struct RESTStatementBuilder {
         return first
     }
 
-    /// The keys a select list produces, in order.
-    private static func outputNames(_ items: [RESTQuery.SelectItem], of table: TablePolicy, _ policies: PolicySet) -> [String] {
+    /// The keys a select list produces, in order (a spread's are its relation's columns).
+    static func outputNames(_ items: [RESTQuery.SelectItem], of table: TablePolicy, _ policies: PolicySet) -> [String] {
         var names: [String] = []
         for item in items {
             switch item {

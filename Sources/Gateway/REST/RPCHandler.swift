@@ -20,6 +20,8 @@ struct RPCHandler: Sendable {
     let authenticator: RequestAuthenticator
     let audit: AuditAppender
     let metrics: GatewayMetrics
+    let limits: GatewayLimits
+    let limiter: TenantLimiter
 
     // MARK: - Functions
 
@@ -54,7 +56,7 @@ struct RPCHandler: Sendable {
         if readOnlyMethod {
             (arguments, rest) = try Self.splitArguments(rest, of: function)
         } else {
-            let body = try await RESTHandler.readBody(request)
+            let body = try await RESTHandler.readBody(request, limit: limits.maximumBodyBytes)
             if !body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
                 guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else {
                     throw GatewayError(.badRequest, code: "PGRST102", "Empty or invalid json", details: "expected a JSON object of named arguments")
@@ -76,7 +78,7 @@ struct RPCHandler: Sendable {
             throw GatewayError(.badRequest, code: "22021", "invalid byte sequence: a NUL in argument \(key)")
         }
 
-        let query = try RESTQuery.parse(method: .get, query: rest, headers: RESTQuery.Headers(request.headers))
+        let query = try RESTQuery.parse(method: .get, query: rest, headers: RESTQuery.Headers(request.headers), limits: limits.query)
         var statements: [Statement] = []
         if function.volatility != .volatile {
             statements.append(Statement("SELECT set_config('transaction_read_only', 'on', true)"))
@@ -182,7 +184,8 @@ struct RPCHandler: Sendable {
             try await recordDenial(denial, caller: caller, target: view.qualifiedName, facts: facts)
             throw denial
         }
-        let query = try RESTQuery.parse(method: request.method, query: request.uri.query ?? "", headers: RESTQuery.Headers(request.headers))
+        let query = try RESTQuery.parse(
+            method: request.method, query: request.uri.query ?? "", headers: RESTQuery.Headers(request.headers), limits: limits.query)
         let tenant = caller.tenantID.lowercasedString
         let read = try RelationRead(shape: view.shape, query: query, stripNulls: RESTRepresentation.stripsNulls(request.headers[.accept])) { builder in
             let condition = view.tenantColumn.map { "\(SQLText.quoted($0)) = \(builder.bind(.text(tenant), as: "uuid"))" }
@@ -201,9 +204,12 @@ struct RPCHandler: Sendable {
     private func run(
         _ statements: [Statement], caller: AuthenticatedRequest, timeZone: String?, target: String, facts: RequestFacts
     ) async throws -> [QueryResult] {
-        let settings = [caller.requestSettings] + (timeZone.map { [RESTRepresentation.timeZoneStatement($0)] } ?? [])
+        let settings = [caller.requestSettings(statementTimeoutMilliseconds: limits.statementTimeoutMilliseconds)]
+            + (timeZone.map { [RESTRepresentation.timeZoneStatement($0)] } ?? [])
         do {
-            return try await pool.pipeline(settings + statements)
+            return try await limiter.run(caller.tenantID) { try await pool.pipeline(settings + statements) }
+        } catch let saturated as TenantLimiter.Saturated {
+            throw GatewayError.tenantSaturated(saturated, rest: true)
         } catch let error as PostgresError {
             if error.sqlState == RequestAuthenticator.revokedKeySQLState { throw authenticator.revoked(caller.serviceKey) }
             let answer = GatewayError.database(error, anonymous: caller.role == .anon)

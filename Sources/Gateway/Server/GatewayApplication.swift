@@ -103,7 +103,7 @@ public enum GatewayApplication {
         }
         let rpc = RPCHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,
-            audit: services.audit, metrics: services.metrics)
+            audit: services.audit, metrics: services.metrics, limits: services.limits, limiter: services.tenantLimiter)
         let function: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
             try await rpc.handle(request, function: context.parameters.get("function") ?? "", facts: context.facts)
         }
