@@ -369,7 +369,7 @@ struct RequestAuthenticatorTests {
 
     @Test("tenant keys are cached; a new secret takes effect after the TTL or an invalidation")
     func tenantKeyCache() async throws {
-        try await AuthFixture.run(options: .init(tenantKeysTTL: .seconds(8))) { f in
+        try await AuthFixture.run(options: .init(tenantKeysTTL: .seconds(20))) { f in
             let acme = try await f.tenant("acme")
             let oldToken = try await Tokens.hs256(claims: Tokens.user(), secret: acme.secret!)
             #expect(try await f.authenticate(acme, oldToken).role == .authenticated)
@@ -378,8 +378,9 @@ struct RequestAuthenticatorTests {
             let newToken = try await Tokens.hs256(claims: Tokens.user(), secret: rotated)
             // Still the cached secret...
             #expect(try await f.authenticate(acme, oldToken).role == .authenticated)
-            // The TTL is long enough that a loaded machine (CI, parallel builds) cannot outlast it between two calls.
-            try await Task.sleep(for: .milliseconds(8_300))
+            // The TTL is long enough that a loaded machine (CI, parallel builds) cannot outlast it between
+            // two calls: 8 s did not survive a full suite with the soak's and three gateways' load.
+            try await Task.sleep(for: .milliseconds(20_300))
             // ...until the TTL has passed.
             await expectAuthError(401, "PGRST301") { _ = try await f.authenticate(acme, oldToken) }
             #expect(try await f.authenticate(acme, newToken).role == .authenticated)
