@@ -80,6 +80,20 @@ struct ServerTests {
         }
     }
 
+    @Test("a database that cannot be reached during authentication is 503 PGRST001, never a 500")
+    func unreachableDatabaseIsUnavailable() async throws {
+        let unreachable = try PostgresConfiguration("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+        try await withApplication(database: unreachable) { client in
+            let key = "pgw_" + String(repeating: "ab", count: 16) + "_" + String(repeating: "A", count: 43)
+            for uri in ["/rest/v1/projects", "/v1/audit/events"] {
+                try await client.execute(uri: uri, method: .get, headers: [.apikey: key]) { response in
+                    #expect(response.status == .serviceUnavailable, "\(uri)")
+                    #expect(String(buffer: response.body).contains("PGRST00"), "\(uri): \(String(buffer: response.body))")
+                }
+            }
+        }
+    }
+
     @Test("every response carries a request id: the caller's when sane, a new one otherwise")
     func requestIDs() async throws {
         let unreachable = try PostgresConfiguration("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")

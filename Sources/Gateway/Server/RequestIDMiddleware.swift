@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -30,6 +31,11 @@ struct RequestIDMiddleware: RouterMiddleware {
             response = try error.response(from: request, context: context)
         } catch let error as RESTGrammarError {
             response = try GatewayError(error).response(from: request, context: context)
+        } catch let error as PostgresError where error.code != .server || error.sqlState.map({ ["08", "53"].contains($0.prefix(2)) }) == true {
+            // The database unreachable or out of connections wherever it was met (authentication's
+            // lookups included): the server is busy, not broken — 503 as PostgREST answers it.
+            context.logger.warning("database unavailable", metadata: ["error": "\(error.code)"])
+            response = try GatewayError.database(error, anonymous: false).response(from: request, context: context)
         } catch {
             context.logger.error("unhandled error", metadata: ["error_type": "\(type(of: error))"])
             response = try GatewayError(.internalServerError, code: "PGW500", "internal error", hint: "quote request id \(requestID) to the operator")
