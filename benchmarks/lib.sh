@@ -36,7 +36,9 @@ mint_jwt() { "$PYTHON" scripts/hs256_jwt.py "$1" "$2" "${3:-authenticated}" 8640
 # start_gateway POOL_SIZE: serves as the privacy_gateway login on HTTP_PORT; waits until ready.
 start_gateway() {
     HTTP_PORT="$(free_port)"
-    GATEWAY_DATABASE_URL="postgresql://privacy_gateway@127.0.0.1:$PORT_PG/bench" GATEWAY_POOL_SIZE="$1" PORT="$HTTP_PORT" \
+    # One tenant is all a benchmark has: its cap on concurrent database work is the whole pool.
+    GATEWAY_DATABASE_URL="postgresql://privacy_gateway@127.0.0.1:$PORT_PG/bench" GATEWAY_POOL_SIZE="$1" \
+        GATEWAY_TENANT_MAX_CONCURRENT="$1" PORT="$HTTP_PORT" \
         "$BIN/privacy-gateway" serve >"$DIR/gateway.log" 2>&1 &
     gateway=$!
     for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP_PORT/ready" >/dev/null && return; sleep 0.1; done
