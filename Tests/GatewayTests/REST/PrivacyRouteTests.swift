@@ -155,6 +155,32 @@ struct PrivacyRouteTests {
         }
     }
 
+    @Test("retry through the route: a failed export back to pending, once; another subject, a narrower key, another kind or an unknown id reach nothing")
+    func retryRoute() async throws {
+        try await PrivacyRouteFixture.run { f in
+            try await f.seed(f.alice)
+            let filed = try await f.request(.post, "/v1/privacy/exports", as: f.acme, f.alice)
+            let id = try #require((try f.object(filed.body)["request"] as? [String: Any])?["id"] as? String)
+            _ = try await f.service.claimNext(.export)
+            try await f.service.fail(.export, tenant: f.acme.id, id: try #require(UUID(uuidString: id)), reason: "disk full")
+
+            #expect(try await f.request(.post, "/v1/privacy/exports/\(id)/retry", as: f.acme, f.bob).status == .notFound)
+            #expect(try await f.request(.post, "/v1/privacy/exports/\(id)/retry", as: f.dataOnly, f.alice).status == .forbidden)
+            #expect(try await f.request(.post, "/v1/privacy/deletions/\(id)/retry", as: f.acme, f.alice).status == .notFound)
+            #expect(try await f.request(.post, "/v1/privacy/exports/\(UUID())/retry", as: f.acme, f.alice).status == .notFound)
+            #expect(try await f.request(.post, "/v1/privacy/exports/not-a-uuid/retry", as: f.acme, f.alice).status == .badRequest)
+            #expect(try await f.service.request(.export, tenant: f.acme.id, id: try #require(UUID(uuidString: id))).status == "failed")
+
+            let retried = try await f.request(.post, "/v1/privacy/exports/\(id)/retry", as: f.acme, f.alice)
+            let retriedBody = try f.object(retried.body)
+            #expect(retried.status == .ok && retriedBody["status"] as? String == "pending", "\(retried.body)")
+            let again = try await f.request(.post, "/v1/privacy/exports/\(id)/retry", as: f.acme, f.alice)
+            #expect(again.status == .ok)
+            let entries = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.request_retried")
+            #expect(entries.count == 1 && entries.first?.actor == "user:" + f.alice.uuidString.lowercased())
+        }
+    }
+
     /// Files an export for `user` and lets the gateway's worker build it; the status document once completed.
     private func completedExport(_ f: PrivacyRouteFixture, _ user: UUID) async throws -> (id: String, document: [String: Any]) {
         let filed = try await f.request(.post, "/v1/privacy/exports", as: f.acme, user)
