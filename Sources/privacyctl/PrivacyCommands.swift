@@ -21,6 +21,21 @@ struct SubjectOptions: ParsableArguments {
 }
 
 /// Builds the Privacy service over the owner connection, as the operator commands use it.
+/// `--kind --tenant --id`: one data-subject request, as `requests extend` and `requests retry` name it.
+struct RequestOptions: ParsableArguments {
+    @Option(help: "export or deletion.") var kind: String
+    @Option(help: "Tenant id.") var tenant: String
+    @Option(help: "Request id.") var id: String
+
+    func parsed() throws -> (kind: RequestKind, tenant: UUID, id: UUID) {
+        guard let kind = RequestKind(rawValue: kind) else { throw ValidationError("--kind must be export or deletion, got \"\(kind)\"") }
+        guard let tenantID = UUID(uuidString: tenant), let requestID = UUID(uuidString: id) else {
+            throw ValidationError("--tenant and --id must be UUIDs")
+        }
+        return (kind, tenantID, requestID)
+    }
+}
+
 struct PrivacyServiceOptions: ParsableArguments {
     @Option(name: .customLong("policies-dir"), help: "Policy files (default: $PRIVACY_POLICIES_DIR or policies).")
     var policiesDirectory: String?
@@ -280,9 +295,7 @@ struct RequestsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Extend a request's deadline once, by 1 or 2 months, with a reason (Art. 12(3)).",
             discussion: "Example: privacyctl requests extend --kind export --tenant <id> --id <id> --months 2 --reason \"complex\"")
-        @Option(help: "export or deletion.") var kind: String
-        @Option(help: "Tenant id.") var tenant: String
-        @Option(help: "Request id.") var id: String
+        @OptionGroup var request: RequestOptions
         @Option(help: "1 or 2.") var months: Int
         @Option(help: "Why the request needs longer.") var reason: String
         @OptionGroup var privacy: PrivacyServiceOptions
@@ -290,16 +303,13 @@ struct RequestsCommand: AsyncParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            guard let kind = RequestKind(rawValue: kind) else { throw ValidationError("--kind must be export or deletion") }
-            guard let tenantID = UUID(uuidString: tenant), let requestID = UUID(uuidString: id) else {
-                throw ValidationError("--tenant and --id must be UUIDs")
-            }
+            let (kind, tenantID, requestID) = try request.parsed()
             let printer = Output(json: output.json)
             try await printer.run {
                 let (service, pool) = try await privacy.service(database, needsSigningKey: false)
                 defer { pool.close() }
-                let request = try await service.extend(kind, tenant: tenantID, id: requestID, months: months, reason: reason, actor: PrivacyActor("privacyctl"))
-                try printer.emit(request) { "\(request.kind.rawValue) \(request.id) now due \(request.extendedDueAt ?? request.dueAt)" }
+                let updated = try await service.extend(kind, tenant: tenantID, id: requestID, months: months, reason: reason, actor: PrivacyActor("privacyctl"))
+                try printer.emit(updated) { "\(updated.kind.rawValue) \(updated.id) now due \(updated.extendedDueAt ?? updated.dueAt)" }
             }
         }
     }
@@ -312,24 +322,19 @@ struct RequestsCommand: AsyncParsableCommand {
                 (not filed through the privacy service) cannot be retried.
                 Example: privacyctl requests retry --kind deletion --tenant <id> --id <id>
                 """)
-        @Option(help: "export or deletion.") var kind: String
-        @Option(help: "Tenant id.") var tenant: String
-        @Option(help: "Request id.") var id: String
+        @OptionGroup var request: RequestOptions
         @OptionGroup var privacy: PrivacyServiceOptions
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            guard let kind = RequestKind(rawValue: kind) else { throw ValidationError("--kind must be export or deletion") }
-            guard let tenantID = UUID(uuidString: tenant), let requestID = UUID(uuidString: id) else {
-                throw ValidationError("--tenant and --id must be UUIDs")
-            }
+            let (kind, tenantID, requestID) = try request.parsed()
             let printer = Output(json: output.json)
             try await printer.run {
                 let (service, pool) = try await privacy.service(database, needsSigningKey: false)
                 defer { pool.close() }
-                let request = try await service.retry(kind, tenant: tenantID, id: requestID, subject: nil, actor: PrivacyActor("privacyctl"))
-                try printer.emit(request) { "\(request.kind.rawValue) \(request.id) is \(request.status)" }
+                let updated = try await service.retry(kind, tenant: tenantID, id: requestID, subject: nil, actor: PrivacyActor("privacyctl"))
+                try printer.emit(updated) { "\(updated.kind.rawValue) \(updated.id) is \(updated.status)" }
             }
         }
     }
