@@ -126,8 +126,18 @@ struct PrivacyCommandTests {
                     "SELECT coalesce((SELECT sum(value::bigint) FROM public.data_deletion_requests, jsonb_each_text(result -> 'tables') WHERE tenant_id = $1 AND user_id = $2 AND status = 'processing'), 0)::int AS n",
                     [setup.tenant, setup.user])
                 if done >= 50 {
-                    running.kill(SIGKILL)
-                    killedMidRun = true
+                    // Killed while the request's row is locked here: the eraser cannot record another
+                    // batch, let alone finish, between this check and the kill (under load, a poll's
+                    // round trip outlasted the rest of the erasure once).
+                    let tenant = setup.tenant, user = setup.user
+                    killedMidRun = try await setup.pool.transaction { connection in
+                        guard try connection.query(
+                            "SELECT 1 FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status = 'processing' FOR UPDATE",
+                            [tenant, user]).first != nil
+                        else { return false }
+                        running.kill(SIGKILL)
+                        return true
+                    }
                     break
                 }
                 try await Task.sleep(for: .milliseconds(20))
