@@ -116,31 +116,39 @@ struct PrivacyCommandTests {
             let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             var executable = binDirectory.appendingPathComponent("privacyctl").path
             if !FileManager.default.fileExists(atPath: executable) { executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl" }
-            let running = try Subprocess.start(
-                executable, ["delete"] + ids + ["--yes", "--json", "--batch-size", "1"],
-                environment: setup.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a })
-            // Kill it once some batches have committed and before it is done.
-            var killedMidRun = false
-            for _ in 0..<600 {
-                let done = try await Self.count(setup.pool,
-                    "SELECT coalesce((SELECT sum(value::bigint) FROM public.data_deletion_requests, jsonb_each_text(result -> 'tables') WHERE tenant_id = $1 AND user_id = $2 AND status = 'processing'), 0)::int AS n",
-                    [setup.tenant, setup.user])
-                if done >= 50 {
-                    // Killed while the request's row is locked here: the eraser cannot record another
-                    // batch, let alone finish, between this check and the kill (under load, a poll's
-                    // round trip outlasted the rest of the erasure once).
-                    let tenant = setup.tenant, user = setup.user
-                    killedMidRun = try await setup.pool.transaction { connection in
-                        guard try connection.query(
-                            "SELECT 1 FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status = 'processing' FOR UPDATE",
-                            [tenant, user]).first != nil
-                        else { return false }
+            // One of the subject's rows in the last of the three tables the eraser visits stays locked
+            // until the kill: the erasure cannot finish before it however slow the machine is, and
+            // has committed the earlier tables' batches by the time it waits.
+            let lockOrder = tables.map { $0["table"] as! String }
+            let lockSQL = [
+                "public.projects": "SELECT 1 FROM public.projects WHERE user_id = $1 LIMIT 1 FOR UPDATE",
+                "public.sitemaps": "SELECT 1 FROM public.sitemaps s JOIN public.projects p ON p.id = s.project_id WHERE p.user_id = $1 LIMIT 1 FOR UPDATE OF s",
+                "public.chat_messages": "SELECT 1 FROM public.chat_messages WHERE user_id = $1 LIMIT 1 FOR UPDATE",
+            ]
+            let lockedTable = try #require(lockOrder.last { lockSQL[$0] != nil })
+            let user = setup.user
+            let (killedMidRun, running) = try await setup.pool.withConnection { holder in
+                try await holder.query("BEGIN")
+                #expect(try await holder.query(lockSQL[lockedTable]!, [user]).rows.count == 1)
+                let running = try Subprocess.start(
+                    executable, ["delete"] + ids + ["--yes", "--json", "--batch-size", "1"],
+                    environment: setup.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a })
+                // Kill it once some batches have committed (it cannot finish meanwhile: see above).
+                var killedMidRun = false
+                let deadline = ContinuousClock.now + .seconds(300)
+                while ContinuousClock.now < deadline {
+                    let done = try await Self.count(setup.pool,
+                        "SELECT coalesce((SELECT sum(value::bigint) FROM public.data_deletion_requests, jsonb_each_text(result -> 'tables') WHERE tenant_id = $1 AND user_id = $2 AND status = 'processing'), 0)::int AS n",
+                        [setup.tenant, setup.user])
+                    if done >= 50 {
                         running.kill(SIGKILL)
-                        return true
+                        killedMidRun = true
+                        break
                     }
-                    break
+                    try await Task.sleep(for: .milliseconds(20))
                 }
-                try await Task.sleep(for: .milliseconds(20))
+                try await holder.query("ROLLBACK")
+                return (killedMidRun, running)
             }
             let killed = running.wait()
             #expect(killedMidRun, "the erasure ended before it could be killed: \(killed.stderr)")
@@ -182,8 +190,10 @@ struct PrivacyCommandTests {
             if !FileManager.default.fileExists(atPath: executable) { executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl" }
             let running = try Subprocess.start(executable, ["export"] + ids + ["--out", out, "--json"],
                                                environment: setup.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a })
+            // Polled until it exits, not for a fixed number of rounds: under load the start alone
+            // can outlast one.
             var killedMidRun = false
-            for _ in 0..<1000 {
+            while !running.hasExited {
                 if FileManager.default.fileExists(atPath: out + ".partial") {
                     running.kill(SIGKILL)
                     killedMidRun = true

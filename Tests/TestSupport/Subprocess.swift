@@ -28,6 +28,15 @@ public enum Subprocess {
         /// What it wrote to stdout so far.
         public var stdout: String { (try? String(contentsOfFile: directory.appendingPathComponent("out").path, encoding: .utf8)) ?? "" }
 
+        /// Whether it has exited (without collecting it: ``wait()`` still does).
+        public var hasExited: Bool {
+            // An exited, uncollected child is a zombie: state `Z` after the command name in /proc.
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")")
+            else { return true }
+            return stat[close...].dropFirst(2).first == "Z"
+        }
+
         public func kill(_ signal: Int32 = SIGKILL) {
             _ = Foundation.kill(pid, signal)
         }
