@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Postgres
 
 /// The one error type of the gateway. It renders itself as PostgREST does:
 /// a JSON body `{code, message, details, hint}` with the matching HTTP status.

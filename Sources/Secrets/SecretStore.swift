@@ -44,8 +44,15 @@ public final class SecretStore: Sendable {
     private let audit: AuditAppender
     private let auditKeys: AuditKeys
     private let options: Options
+    /// The per-tenant cap on concurrent database work (nil: none). A slot is held only while a
+    /// connection is checked out: an audited read gives it back before its audit entry commits.
+    private let limiter: TenantLimiter?
 
-    public init(pool: ConnectionPool, keyring: Keyring, audit: AuditAppender, auditKeys: AuditKeys, options: Options = Options()) {
+    public init(
+        pool: ConnectionPool, keyring: Keyring, audit: AuditAppender, auditKeys: AuditKeys, options: Options = Options(),
+        limiter: TenantLimiter? = nil
+    ) {
+        self.limiter = limiter
         self.pool = pool
         self.keyring = keyring
         self.audit = audit
@@ -62,7 +69,7 @@ public final class SecretStore: Sendable {
         let keyring = self.keyring, resolution = options.lastUsedResolutionSeconds
         let outcome: Result<SecretValue, Error>
         do {
-            let value = try await pool.withConnection { pooled -> SecretValue in
+            let value = try await withConnection(caller.tenant) { pooled -> SecretValue in
                 // A read of the current value also records when it was last used (at most once per
                 // `resolution` seconds, so readers of one secret do not queue on its row).
                 let select = version == nil
@@ -146,7 +153,7 @@ public final class SecretStore: Sendable {
         }
         let page: SecretPage
         do {
-            let results = try await pool.withConnection { try await $0.pipeline([
+            let results = try await withConnection(caller.tenant) { try await $0.pipeline([
                 Self.assume(caller),
                 Statement(
                     """
@@ -175,7 +182,7 @@ public final class SecretStore: Sendable {
         try Self.validate(service: service)
         let versions: [SecretVersion]
         do {
-            let results = try await pool.withConnection { try await $0.pipeline([
+            let results = try await withConnection(caller.tenant) { try await $0.pipeline([
                 Self.assume(caller),
                 Statement(
                     "SELECT version, updated_at AS created_at, NULL::timestamptz AS superseded_at, true AS current FROM public.user_secrets WHERE user_id = $1 AND service_name = $2",
@@ -217,7 +224,7 @@ public final class SecretStore: Sendable {
         let keyring = self.keyring, audit = self.audit, kept = options.keptVersions
         let event = try self.event(caller, "secret.write", service: service, outcome: .success, details: [:])
         do {
-            return try await pool.transaction { connection in
+            return try await transaction(caller.tenant) { connection in
                     let dek = try Self.keyring { try keyring.subjectKey(caller.tenant, user: caller.subject, create: true, in: connection)! }
                     let current = try connection.pipeline([
                         Self.assume(caller),
@@ -292,7 +299,7 @@ public final class SecretStore: Sendable {
         let audit = self.audit
         let event = try self.event(caller, "secret.destroy", service: service, outcome: .success, details: [:])
         do {
-            return try await pool.transaction { connection in
+            return try await transaction(caller.tenant) { connection in
                     let results = try connection.pipeline([
                         Self.assume(caller),
                         Statement("SELECT id, version FROM public.user_secrets WHERE user_id = $1 AND service_name = $2 FOR UPDATE", [caller.subject, service]),
@@ -335,7 +342,7 @@ public final class SecretStore: Sendable {
         let audit = self.audit
         let event = try self.event(caller, action, service: service, outcome: .success, details: [:])
         do {
-            return try await pool.transaction { connection in
+            return try await transaction(caller.tenant) { connection in
                     let results = try connection.pipeline([
                         Self.assume(caller),
                         Statement("\(sql) WHERE user_id = $1 AND service_name = $2 RETURNING \(Self.metadataColumns)", [caller.subject, service]),
@@ -389,6 +396,8 @@ public final class SecretStore: Sendable {
         _ error: Error, _ caller: SecretCaller, _ action: String, service: String?, details: [String: AuditValue]
     ) async throws {
         if let error = error as? SecretsError, error.code == .auditUnavailable { return }
+        // Refused before any work for the tenant's load: nothing happened to audit.
+        if error is TenantLimiter.Saturated { throw error }
         var details = details
         let mapped = Self.mapped(error)
         details["reason"] = .string(mapped.code.description)
@@ -405,6 +414,18 @@ public final class SecretStore: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// A checked-out connection, holding one of `tenant`'s slots (``limiter``) only meanwhile.
+    private func withConnection<T>(_ tenant: UUID, _ body: (PooledConnection) async throws -> T) async throws -> T {
+        guard let limiter else { return try await pool.withConnection(body) }
+        return try await limiter.run(tenant) { try await pool.withConnection(body) }
+    }
+
+    /// A transaction, holding one of `tenant`'s slots (``limiter``) only meanwhile.
+    private func transaction<T: Sendable>(_ tenant: UUID, _ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        guard let limiter else { return try await pool.transaction(body) }
+        return try await limiter.run(tenant) { try await pool.transaction(body) }
+    }
 
     /// The NOLOGIN role the store runs as (`PolicySet.secretsRole`; created by 0011_exposure.sql):
     /// the only role with rights on the tables the policy files mark `managed_by: secrets`.

@@ -99,7 +99,9 @@ struct Serve: AsyncParsableCommand {
         let auditTrustedKeys = try configuration.pinnedAuditKeys()
         let auditKeys = try AuditKeys(rootKey: keyring.serviceMaster)
         let audit = AuditAppender(pool: pool, keys: auditKeys)
-        let secrets = SecretStore(pool: pool, keyring: keyring, audit: audit, auditKeys: auditKeys)
+        // One per-tenant cap for REST, RPC and secrets (the store holds a slot only around its database work).
+        let tenantLimiter = configuration.limits.tenantLimiter(poolSize: pool.options.maxConnections)
+        let secrets = SecretStore(pool: pool, keyring: keyring, audit: audit, auditKeys: auditKeys, limiter: tenantLimiter)
 
         var background: [any Service] = []
         // Tenant keys and service keys changed by another gateway or privacyctl are dropped here within ~250 ms.
@@ -135,7 +137,8 @@ struct Serve: AsyncParsableCommand {
         let services = GatewayServices(
             pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, metrics: metrics,
             secrets: secrets, auditKeys: auditKeys, privacy: privacy, auditTrustedKeys: auditTrustedKeys,
-            certificatePublicKey: signingKey?.publicKey, limits: configuration.limits)
+            certificatePublicKey: signingKey?.publicKey, limits: configuration.limits,
+            tenantLimiter: tenantLimiter)
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

@@ -26,11 +26,14 @@ struct LimitsFixture: @unchecked Sendable {
             let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
             let auditKeys = try AuditKeys(rootKey: auth.keyring.serviceMaster)
             let audit = AuditAppender(pool: auth.gateway, keys: auditKeys)
+            // As the gateway's start-up does: one per-tenant cap for REST, RPC and the secret store.
+            let limiter = limits.tenantLimiter(poolSize: auth.gateway.options.maxConnections)
             let services = GatewayServices(
                 pool: auth.gateway, policies: policies, authenticator: auth.authenticator,
                 readiness: try Readiness(pool: auth.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
-                audit: audit, secrets: SecretStore(pool: auth.gateway, keyring: auth.keyring, audit: audit, auditKeys: auditKeys),
-                auditKeys: auditKeys, limits: limits)
+                audit: audit,
+                secrets: SecretStore(pool: auth.gateway, keyring: auth.keyring, audit: audit, auditKeys: auditKeys, limiter: limiter),
+                auditKeys: auditKeys, limits: limits, tenantLimiter: limiter)
             let scopes: [Scope] = [.dataRead, .dataWrite, .secretsRead, .secretsWrite]
             let acme = try await auth.tenant("acme", scopes: scopes)
             let globex = try await auth.tenant("globex", scopes: scopes)
@@ -220,6 +223,41 @@ struct LimitsTests {
             #expect(try await held.value.status == .ok)
             #expect(f.services.tenantLimiter.inFlight(f.acme.id) == 0)
             #expect(try await f.request(.get, "/rest/v1/leads?select=id", as: f.acme, alice).status == .ok)
+        }
+    }
+
+    @Test("an audited secret read gives its tenant slot back while its audit entry waits to commit: the next read is admitted, not refused")
+    func secretReadReleasesSlotBeforeAudit() async throws {
+        var limits = GatewayLimits()
+        limits.statementTimeoutMilliseconds = 0
+        limits.tenantConcurrency = 1
+        limits.tenantQueue = 0
+        try await LimitsFixture.run(limits: limits) { f in
+            let alice = UUID()
+            let written = try await f.request(.put, "/v1/secrets/openai", as: f.acme, alice, body: #"{"value": "v"}"#)
+            #expect(written.status == .created || written.status == .ok, "\(written.body)")
+            let reads = try await f.withTableLocked("audit_heads") {
+                // The first read's database work is done; its audit append waits on the lock.
+                let first = Task { try await f.request(.get, "/v1/secrets/openai", as: f.acme, alice) }
+                var appendWaits = false
+                for _ in 0..<12_000 where !appendWaits {
+                    try await Task.sleep(for: .milliseconds(5))
+                    appendWaits = try await f.auth.owner.query(
+                        "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%audit_heads%'"
+                    ).first!.decode("n", as: Int.self) > 0
+                }
+                try #require(appendWaits, "the read's audit append never waited on audit_heads")
+                #expect(f.services.tenantLimiter.inFlight(f.acme.id) == 0)
+                // Before, the read held acme's only slot through its audit wait and this got 503.
+                let other = try await f.request(.get, "/rest/v1/leads?select=id", as: f.acme, alice)
+                #expect(other.status == .ok, "\(other.body)")
+                return [first]
+            }
+            for read in reads {
+                let answered = try await read.value
+                #expect(answered.status == .ok, "\(answered.body)")
+                #expect(answered.body.contains(#""value":"v""#) || answered.body.contains(#""value": "v""#), "\(answered.body)")
+            }
         }
     }
 }

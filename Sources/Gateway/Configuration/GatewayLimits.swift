@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 
 /// Every bound the gateway puts on what one caller may make it do (README, "Limits"). Each is
 /// configurable from the environment (``GatewayConfiguration/fromEnvironment(_:)``) and each
@@ -46,6 +47,12 @@ public struct GatewayLimits: Sendable, Equatable {
     /// The per-tenant slot count for a pool of `poolSize` connections.
     public func tenantConcurrency(poolSize: Int) -> Int {
         tenantConcurrency ?? max(1, poolSize * 3 / 4)
+    }
+
+    /// The per-tenant cap for a pool of `poolSize` connections: one per process, shared by REST,
+    /// RPC and the secret store.
+    public func tenantLimiter(poolSize: Int) -> TenantLimiter {
+        TenantLimiter(concurrency: tenantConcurrency(poolSize: poolSize), queueLength: tenantQueue)
     }
 
     /// The grammar's share of these limits.

@@ -32,18 +32,18 @@ public struct GatewayServices: Sendable {
     public let certificatePublicKey: [UInt8]?
     /// Statement timeout, row cap, query-size and HTTP limits (README, "Limits").
     public let limits: GatewayLimits
-    /// The per-tenant cap on concurrent database work, sized from ``limits`` and the pool.
+    /// The per-tenant cap on concurrent database work, sized from ``limits`` and the pool; the
+    /// secret store must hold the same one (``GatewayLimits/tenantLimiter(poolSize:)``).
     public let tenantLimiter: TenantLimiter
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
         audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), secrets: SecretStore? = nil, auditKeys: AuditKeys? = nil,
         privacy: PrivacyService? = nil, auditTrustedKeys: [String: [UInt8]] = [:], certificatePublicKey: [UInt8]? = nil,
-        limits: GatewayLimits = GatewayLimits()
+        limits: GatewayLimits = GatewayLimits(), tenantLimiter: TenantLimiter? = nil
     ) {
         self.limits = limits
-        self.tenantLimiter = TenantLimiter(
-            concurrency: limits.tenantConcurrency(poolSize: pool.options.maxConnections), queueLength: limits.tenantQueue)
+        self.tenantLimiter = tenantLimiter ?? limits.tenantLimiter(poolSize: pool.options.maxConnections)
         self.auditTrustedKeys = auditTrustedKeys
         self.secrets = secrets
         self.privacy = privacy
@@ -86,7 +86,7 @@ public enum GatewayApplication {
 
         AuditRoutes(pool: services.pool, authenticator: services.authenticator, trustedKeys: services.auditTrustedKeys).add(to: router)
         if let secrets = services.secrets {
-            SecretRoutes(store: secrets, authenticator: services.authenticator, limiter: services.tenantLimiter).add(to: router)
+            SecretRoutes(store: secrets, authenticator: services.authenticator).add(to: router)
         }
         ReportRoutes(
             pool: services.pool, authenticator: services.authenticator, policies: services.policies, auditKeys: services.auditKeys,

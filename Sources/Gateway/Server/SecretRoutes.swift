@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Postgres
 import Secrets
 
 /// `/v1/secrets` (DESIGN.md §5): a user's secrets, for service keys with `secrets:read` /
@@ -17,7 +18,6 @@ struct SecretRoutes: Sendable {
     let store: SecretStore
     let authenticator: RequestAuthenticator
     /// The per-tenant cap on concurrent database work (503 `PGW503` with `Retry-After` past its queue).
-    let limiter: TenantLimiter
 
     /// The largest request body accepted (a value is at most 64 KiB of UTF-8, JSON-escaped).
     static let maximumBody = 512 * 1024
@@ -177,10 +177,11 @@ struct SecretRoutes: Sendable {
         return version
     }
 
-    /// `body` holding one of the caller's tenant's slots (``TenantLimiter``), its errors mapped.
+    /// `body`'s errors mapped, a full tenant queue among them (the store holds the tenant's slot
+    /// around its database work only: ``SecretStore/init(pool:keyring:audit:auditKeys:options:limiter:)``).
     private func limited<T>(_ caller: SecretCaller, _ body: () async throws -> T) async throws -> T {
         do {
-            return try await limiter.run(caller.tenant) { try await Self.mapped(body) }
+            return try await Self.mapped(body)
         } catch let saturated as TenantLimiter.Saturated {
             throw GatewayError.tenantSaturated(saturated, rest: false)
         }

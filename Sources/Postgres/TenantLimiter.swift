@@ -7,6 +7,9 @@ import Synchronization
 /// ``queueLength`` waiting a request is refused at once (503 with `Retry-After`). A cancelled
 /// waiter leaves the queue at once. No timers, no polling: a finishing unit hands its slot to the
 /// tenant's next waiter.
+///
+/// Held only around database work: REST and RPC around their pipeline, the secret store around
+/// its checkout (a read's audit append waits in the appender's group commit, outside any slot).
 public final class TenantLimiter: Sendable {
     public let concurrency: Int
     public let queueLength: Int
@@ -64,7 +67,7 @@ public final class TenantLimiter: Sendable {
         case wait
     }
 
-    func acquire(_ tenant: UUID) async throws {
+    public func acquire(_ tenant: UUID) async throws {
         let (decision, id): (Decision, UInt64) = state.withLock { state in
             var entry = state.tenants[tenant, default: TenantState()]
             if entry.inFlight < concurrency {
@@ -111,7 +114,7 @@ public final class TenantLimiter: Sendable {
     }
 
     /// Hands the slot to the tenant's first waiter, or frees it.
-    func release(_ tenant: UUID) {
+    public func release(_ tenant: UUID) {
         let next: Waiter? = state.withLock { state in
             guard var entry = state.tenants[tenant] else { return nil }
             if !entry.waiters.isEmpty {
