@@ -186,6 +186,9 @@ public final class ConnectionPool: Sendable {
         public var waiting: Int
         /// Connections carrying ``ConnectionPool/pipeline(_:timeout:)``'s shared pipelines.
         public var shared: Int = 0
+        /// Shared connections that have answered nothing for longer than ``ConnectionPool/stall``
+        /// (a slow statement): new pipelines are no longer sent behind them.
+        public var stalled: Int = 0
         /// Connections checked out right now (shared ones not counted).
         public var inUse: Int { open - idle - shared }
     }
@@ -229,7 +232,10 @@ public final class ConnectionPool: Sendable {
 
     public var statistics: Statistics {
         state.withLock {
-            Statistics(open: $0.machine.open, idle: $0.machine.idle.count, waiting: $0.machine.waiting, shared: $0.shared.count)
+            let now = ContinuousClock.now
+            return Statistics(
+                open: $0.machine.open, idle: $0.machine.idle.count, waiting: $0.machine.waiting, shared: $0.shared.count,
+                stalled: $0.shared.count { connection in connection.load.stuckSince.map { now - $0 > Self.stall } ?? false })
         }
     }
 

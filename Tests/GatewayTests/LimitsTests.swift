@@ -20,7 +20,8 @@ struct LimitsFixture: @unchecked Sendable {
     let globex: TestTenant
 
     static func run(
-        limits: GatewayLimits, setup: TestingSetup = .router, _ body: @escaping @Sendable (LimitsFixture) async throws -> Void
+        limits: GatewayLimits, setup: TestingSetup = .router, trustedProxies: TrustedProxies = .none,
+        _ body: @escaping @Sendable (LimitsFixture) async throws -> Void
     ) async throws {
         try await AuthFixture.run { auth in
             let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
@@ -28,21 +29,23 @@ struct LimitsFixture: @unchecked Sendable {
             let audit = AuditAppender(pool: auth.gateway, keys: auditKeys)
             // As the gateway's start-up does: one per-tenant cap for REST, RPC and the secret store.
             let limiter = limits.tenantLimiter(poolSize: auth.gateway.options.maxConnections)
-            let services = GatewayServices(
+            var services = GatewayServices(
                 pool: auth.gateway, policies: policies, authenticator: auth.authenticator,
                 readiness: try Readiness(pool: auth.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
                 audit: audit,
                 secrets: SecretStore(pool: auth.gateway, keyring: auth.keyring, audit: audit, auditKeys: auditKeys, limiter: limiter),
                 auditKeys: auditKeys, limits: limits, tenantLimiter: limiter)
+            services.trustedProxies = trustedProxies
+            let built = services
             let scopes: [Scope] = [.dataRead, .dataWrite, .secretsRead, .secretsWrite]
             let acme = try await auth.tenant("acme", scopes: scopes)
             let globex = try await auth.tenant("globex", scopes: scopes)
             let app = Application(
-                router: GatewayApplication.router(services: services),
+                router: GatewayApplication.router(services: built),
                 server: GatewayApplication.server(limits: limits),
                 configuration: GatewayApplication.serverConfiguration(address: .hostname("127.0.0.1", port: 0), limits: limits))
             try await app.test(setup) { client in
-                try await body(LimitsFixture(auth: auth, client: client, services: services, acme: acme, globex: globex))
+                try await body(LimitsFixture(auth: auth, client: client, services: built, acme: acme, globex: globex))
             }
         }
     }
@@ -200,8 +203,13 @@ struct LimitsTests {
             let alice = UUID(), bob = UUID()
             let held = try await f.withTableLocked("projects") {
                 let held = Task { try await f.request(.get, "/rest/v1/projects?select=id", as: f.acme, alice) }
-                // Wait until the first request holds acme's only slot (it waits on the lock).
+                // Wait until the first request holds acme's only slot (it waits on the lock) and,
+                // on a shared connection, until the pool sees that connection stalled: before that,
+                // a pipeline may still be sent behind it (ConnectionPool.stall) and wait for the lock too.
                 while f.services.tenantLimiter.inFlight(f.acme.id) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+                for _ in 0..<12_000 where f.auth.gateway.statistics.shared > 0 && f.auth.gateway.statistics.stalled == 0 {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
 
                 let refused = try await f.request(.get, "/rest/v1/leads?select=id", as: f.acme, alice)
                 #expect(refused.status == .serviceUnavailable, "\(refused.body)")
