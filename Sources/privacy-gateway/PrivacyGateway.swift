@@ -134,11 +134,12 @@ struct Serve: AsyncParsableCommand {
             keyring: keyring, configuration: settings)
         background.append(PrivacyWorkerService(privacy: privacy, logger: logger))
 
-        let services = GatewayServices(
+        var services = GatewayServices(
             pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, metrics: metrics,
             secrets: secrets, auditKeys: auditKeys, privacy: privacy, auditTrustedKeys: auditTrustedKeys,
             certificatePublicKey: signingKey?.publicKey, limits: configuration.limits,
             tenantLimiter: tenantLimiter)
+        services.trustedProxies = configuration.trustedProxies
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

@@ -49,6 +49,8 @@ public struct GatewayConfiguration: Sendable {
     public var jwtAllowsMissingExpiry = false
     /// Statement timeout, row cap, per-tenant concurrency and the HTTP server's limits (`GATEWAY_*`, README "Limits").
     public var limits = GatewayLimits()
+    /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client (`GATEWAY_TRUSTED_PROXIES`).
+    public var trustedProxies = TrustedProxies.none
 
     public init(
         databaseURL: String? = nil, gatewayDatabaseURL: String? = nil, rootKeyFile: String? = nil,
@@ -132,6 +134,7 @@ public struct GatewayConfiguration: Sendable {
             configuration.poolSharedConnections = number
         }
         configuration.limits = try GatewayLimits.fromEnvironment(value)
+        if let proxies = value("GATEWAY_TRUSTED_PROXIES") { configuration.trustedProxies = try TrustedProxies(parsing: proxies) }
         return configuration
     }
 

@@ -35,6 +35,8 @@ public struct GatewayServices: Sendable {
     /// The per-tenant cap on concurrent database work, sized from ``limits`` and the pool; the
     /// secret store must hold the same one (``GatewayLimits/tenantLimiter(poolSize:)``).
     public let tenantLimiter: TenantLimiter
+    /// Proxies whose forwarding headers name the client (``TrustedProxies``); none by default.
+    public var trustedProxies = TrustedProxies.none
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
@@ -62,7 +64,7 @@ public struct GatewayServices: Sendable {
 public enum GatewayApplication {
     public static func router(services: GatewayServices) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
-        router.add(middleware: RequestIDMiddleware(metrics: services.metrics))
+        router.add(middleware: RequestIDMiddleware(metrics: services.metrics, trustedProxies: services.trustedProxies))
         router.add(middleware: RequestLimitsMiddleware(limits: services.limits))
         router.get("/health") { _, _ in
             try jsonResponse(.ok, ["status": "ok"])

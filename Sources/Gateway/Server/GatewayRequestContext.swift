@@ -9,7 +9,7 @@ public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Shared by the logging middleware and the handler, which sees the request after it.
     public let facts = RequestFacts()
-    /// The peer's address, recorded in audit entries of secret and privacy operations.
+    /// The peer's address: the client's, or a trusted proxy's (see ``RequestFacts/clientAddress``).
     public let remoteAddress: SocketAddress?
 
     public init(source: Source) {
@@ -22,6 +22,14 @@ public struct GatewayRequestContext: RequestContext {
 public final class RequestFacts: Sendable {
     private let tenant = Mutex<UUID?>(nil)
     private let id = Mutex<String?>(nil)
+    private let client = Mutex<String?>(nil)
+
+    /// The client's address (``TrustedProxies``), set by the middleware; recorded in audit
+    /// entries of secret and privacy operations.
+    public var clientAddress: String? {
+        get { client.withLock { $0 } }
+        set { client.withLock { $0 = newValue } }
+    }
 
     /// Set by the handler once the caller is authenticated; read by the log line.
     public var tenantID: UUID? {

@@ -129,7 +129,7 @@ struct PrivacyRoutes: Sendable {
             case "zip": zip = true
             case let other?: throw GatewayError.invalidInput("format must be tar or zip, got \"\(other.prefix(40))\"")
             }
-            let actor = PrivacyActor("download_token", ip: context.remoteAddress?.ipAddress, userAgent: request.headers[.userAgent],
+            let actor = PrivacyActor("download_token", ip: context.facts.clientAddress, userAgent: request.headers[.userAgent],
                                      requestID: context.facts.requestID)
             let download = try await Self.mapped { try await service.redeemDownloadToken(id: id, token: token, actor: actor) }
             context.facts.tenantID = download.tenant
@@ -245,7 +245,7 @@ struct PrivacyRoutes: Sendable {
 
     private func actor(_ caller: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext) -> PrivacyActor {
         let who = caller.userID.map { "user:" + $0.lowercasedString } ?? "service_key:" + caller.serviceKey.id.lowercasedString
-        return PrivacyActor(who, ip: context.remoteAddress?.ipAddress, userAgent: request.headers[.userAgent], requestID: context.facts.requestID)
+        return PrivacyActor(who, ip: context.facts.clientAddress, userAgent: request.headers[.userAgent], requestID: context.facts.requestID)
     }
 
     private static func id(_ context: GatewayRequestContext) throws -> UUID {

@@ -17,12 +17,14 @@ struct RequestIDMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
     let metrics: GatewayMetrics
+    let trustedProxies: TrustedProxies
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let requestID = request.headers[.requestID].flatMap(Self.acceptable) ?? RequestIDs.next()
         var context = context
         context.logger[metadataKey: "request_id"] = .string(requestID)
         context.facts.requestID = requestID
+        context.facts.clientAddress = trustedProxies.clientAddress(peer: context.remoteAddress?.ipAddress, headers: request.headers)
         let started = ContinuousClock.now
         var response: Response
         do {

@@ -130,7 +130,7 @@ struct SecretRoutes: Sendable {
         let caller = SecretCaller(
             tenant: auth.tenantID, role: role, subject: subject,
             actor: auth.userID.map { "user:" + $0.lowercasedString } ?? "service_key:" + auth.serviceKey.id.lowercasedString,
-            requestID: context.facts.requestID, ip: context.remoteAddress?.ipAddress,
+            requestID: context.facts.requestID, ip: context.facts.clientAddress,
             userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
         var refusal: GatewayError?
         if role == .authenticated, subject != auth.userID {
