@@ -63,3 +63,47 @@ pgbench_tps() {
 ratio() {
     "$PYTHON" -c "import sys; g, p = float(sys.argv[1]), float(sys.argv[2]); print(f'ratio: {g / p:.2f} (target >= {sys.argv[3]})')" "$1" "$2" "$3"
 }
+
+# Where the core time goes (the issue's budget is core µs per request on 2 cores): CPU clock
+# ticks of a process tree — the process itself, its reaped children (cutime/cstime: PostgreSQL
+# backends that exited) and its live children. cpu_ticks ROOT-PID...
+cpu_ticks() {
+    "$PYTHON" - "$@" <<'PY'
+import os, sys
+roots = {int(p) for p in sys.argv[1:]}
+total = 0
+for entry in os.listdir('/proc'):
+    if not entry.isdigit():
+        continue
+    try:
+        text = open(f'/proc/{entry}/stat').read()
+    except OSError:
+        continue
+    fields = text[text.rindex(')') + 2:].split()  # from field 3 (state) on: the name may hold spaces
+    ppid = int(fields[1])
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    if int(entry) in roots:
+        total += utime + stime + cutime + cstime
+    elif ppid in roots:
+        total += utime + stime
+print(total)
+PY
+}
+
+postmaster_pid() { head -1 "$DIR/pg/pgdata/postmaster.pid"; }
+
+# cpu_begin: marks the gateway's and PostgreSQL's CPU ticks before a measured run.
+cpu_begin() {
+    CPU_GATEWAY0="$(cpu_ticks "$gateway")"
+    CPU_POSTGRES0="$(cpu_ticks "$(postmaster_pid)")"
+}
+
+# cpu_per_request WRK-OUTPUT: "gateway G µs, PostgreSQL P µs" of core time per request since cpu_begin.
+cpu_per_request() {
+    local requests gateway_ticks postgres_ticks
+    requests="$(awk '/requests in/ {print $1; exit}' "$1")"
+    gateway_ticks=$(( $(cpu_ticks "$gateway") - CPU_GATEWAY0 ))
+    postgres_ticks=$(( $(cpu_ticks "$(postmaster_pid)") - CPU_POSTGRES0 ))
+    awk -v g="$gateway_ticks" -v p="$postgres_ticks" -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "gateway %.0f µs, PostgreSQL %.0f µs", g * 1e6 / hz / n, p * 1e6 / hz / n }'
+}
