@@ -147,7 +147,7 @@ extension RESTQuery {
             limit: limit, offset: offset, header: readOnly ? HeaderGrammar.headerRange(headers.range) : nil)
         result.limit = window.limit
         result.offset = window.offset
-        result.format = try HeaderGrammar.format(accept: headers.accept)
+        (result.format, result.plan) = try HeaderGrammar.negotiate(accept: headers.accept)
         return result
     }
 
