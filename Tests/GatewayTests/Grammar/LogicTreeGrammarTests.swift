@@ -85,6 +85,24 @@ struct LogicTreeGrammarTests {
         #expect(F.rejection("or=(a.b.c.d.e)")?.code == "PGRST100")
     }
 
+    @Test("the size limits bound embedded resources' filters as the table's: rel.or=(…) depth and rel.col=in.(…) length")
+    func embeddedLimits() throws {
+        let limits = RESTQuery.Limits(logicDepth: 2, inListLength: 3)
+        func refusal(_ query: String) -> GatewayError? {
+            do {
+                _ = try RESTQuery.parse(method: .get, query: query, limits: limits)
+                Issue.record("\(query) parsed")
+                return nil
+            } catch {
+                return GatewayError(error)
+            }
+        }
+        #expect(try RESTQuery.parse(method: .get, query: "sitemaps.or=(a.eq.1,and(b.eq.2))&sitemaps.id=in.(1,2,3)", limits: limits).embedded.count == 1)
+        #expect(refusal("sitemaps.or=(a.eq.1,and(b.eq.2,or(c.eq.3)))")?.code == "PGRST100")
+        #expect(refusal("sitemaps.wireframes.id=in.(1,2,3,4)")?.code == "PGRST100")
+        #expect(refusal("or=(sitemaps.id.in.(1,2,3,4))")?.code == "PGRST100")
+    }
+
     @Test("logic parameters, repeated or=, and plain filters are all AND-ed in query order")
     func combined() throws {
         let tree = try F.filter("user_id=eq.u1&or=(a.eq.1,b.eq.2)&or=(c.eq.3,d.eq.4)")
