@@ -77,8 +77,15 @@ struct RESTHandler: Sendable {
                 command: command, table: table, query: query, body: body, caller: caller, policies: policies,
                 relationships: catalog, stripNulls: stripNulls)
         } catch let missing as GatewayError where embeds && missing.code == "PGRST200" {
-            // A foreign key the catalogue does not know yet (a migration ran): read it again, once.
-            let fresh = try await relationships.refresh(pool: pool, policies: policies)
+            // A foreign key the catalogue does not know yet (a migration ran): read it again, once,
+            // as the caller's tenant's database work (so naming unknown relations costs that tenant
+            // its own slots, never the others').
+            let fresh: RelationshipCatalog
+            do {
+                fresh = try await limiter.run(caller.tenantID) { try await relationships.refresh(pool: pool, policies: policies) }
+            } catch let saturated as TenantLimiter.Saturated {
+                throw GatewayError.tenantSaturated(saturated, rest: true)
+            }
             guard fresh != catalog else { throw missing }
             plan = try RESTPlan(
                 command: command, table: table, query: query, body: body, caller: caller, policies: policies,
