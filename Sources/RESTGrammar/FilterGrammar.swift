@@ -232,14 +232,37 @@ enum FilterGrammar {
         if startsGroup(scanner) {
             return try group(&scanner, depth: depth + 1)
         }
-        let field = try scanner.field(expecting: "field name, negation operator (not) or logic operator (and, or)")
+        var field = try scanner.field(expecting: "field name, negation operator (not) or logic operator (and, or)")
         scanner.skipWhitespace()
         guard scanner.consume(".") else {
             throw scanner.unexpected(expecting: "\"->\", \"->>\" or delimiter (.)")
         }
+        // `rel.col.op.value`, `rel.sub.col.op.value`: a name that is neither `not` nor an
+        // operator, followed by more, is a column of an embedded resource (PostgREST's `or`
+        // across embedded resources). A column named like an operator is read as the operator.
+        var path: [String] = []
+        while field.jsonPath.isEmpty, Self.startsEmbeddedField(scanner) {
+            path.append(field.column)
+            field = try scanner.field(expecting: "field name")
+            scanner.skipWhitespace()
+            guard scanner.consume(".") else {
+                throw scanner.unexpected(expecting: "\"->\", \"->>\" or delimiter (.)")
+            }
+        }
         let (negated, operation) = try self.operation(&scanner, inLogicTree: true)
-        let condition = RESTQuery.FilterTree.condition(RESTQuery.Condition(field, operation))
+        let condition = RESTQuery.FilterTree.condition(RESTQuery.Condition(field, operation, path: path))
         return negated ? .not(condition) : condition
+    }
+
+    /// Whether what follows `name.` is another name (then `name` was an embedded resource)
+    /// rather than `not` or an operator.
+    private static func startsEmbeddedField(_ scanner: GrammarScanner) -> Bool {
+        var probe = scanner
+        if probe.peek() == "\"" { return true }
+        guard let first = probe.peek(), GrammarScanner.isIdentifierStart(first) else { return false }
+        let word = probe.word()
+        guard word != "not", KnownOperator(rawValue: word) == nil else { return false }
+        return probe.peek() == "." || probe.peekIs("->")
     }
 
     /// `and(`, `or(`, `not.and(`, `not.or(` (spaces allowed before the parenthesis). A column

@@ -9,7 +9,13 @@ enum HeaderGrammar {
     /// The first media range of `Accept` (by `q`, then by specificity, as Warp's
     /// `parseHttpAccept` orders them) that the gateway can produce. None → `406 PGRST107`.
     static func format(accept: String?) throws(RESTGrammarError) -> RESTQuery.ResponseFormat {
-        guard let accept, !GrammarScanner.trimmed(accept).isEmpty else { return .json }
+        try negotiate(accept: accept).format
+    }
+
+    /// ``format(accept:)``, and the plan an `application/vnd.pgrst.plan…` range asks for. A plan
+    /// range with an unknown option or `for=` is not one the gateway can produce.
+    static func negotiate(accept: String?) throws(RESTGrammarError) -> (format: RESTQuery.ResponseFormat, plan: RESTQuery.PlanRequest?) {
+        guard let accept, !GrammarScanner.trimmed(accept).isEmpty else { return (.json, nil) }
         var ranges: [(mediaType: String, quality: Double, specificity: Int, parameters: [String: String])] = []
         for entry in accept.split(separator: ",") {
             let parts = entry.split(separator: ";", omittingEmptySubsequences: false)
@@ -44,11 +50,14 @@ enum HeaderGrammar {
                nulls != "stripped" || !range.mediaType.hasPrefix("application/vnd.pgrst.") { continue }
             switch range.mediaType {
             case "*/*", "application/*", "application/json", "application/vnd.pgrst.array+json", "application/vnd.pgrst.array":
-                return .json
+                return (.json, nil)
             case "application/vnd.pgrst.object+json", "application/vnd.pgrst.object":
-                return .singleObject
+                return (.singleObject, nil)
             case "text/csv":
-                return .csv
+                return (.csv, nil)
+            case "application/vnd.pgrst.plan", "application/vnd.pgrst.plan+text", "application/vnd.pgrst.plan+json":
+                guard let plan = planRange(range.mediaType, range.parameters) else { continue }
+                return plan
             default:
                 continue
             }
@@ -57,6 +66,26 @@ enum HeaderGrammar {
             .notAcceptable, code: "PGRST107",
             "None of these media types are available: "
                 + GrammarScanner.shortened(ranges.map(\.mediaType).joined(separator: ", "), limit: 200))
+    }
+
+    /// A plan media range: its output, `options=a|b` and `for="<media type>"` (JSON by default).
+    private static func planRange(
+        _ mediaType: String, _ parameters: [String: String]
+    ) -> (format: RESTQuery.ResponseFormat, plan: RESTQuery.PlanRequest)? {
+        var options: Set<RESTQuery.PlanRequest.Option> = []
+        for name in (parameters["options"] ?? "").split(separator: "|") {
+            guard let option = RESTQuery.PlanRequest.Option(rawValue: GrammarScanner.trimmed(name)) else { return nil }
+            options.insert(option)
+        }
+        let target = (parameters["for"] ?? "application/json").trimmingQuotes
+        let format: RESTQuery.ResponseFormat
+        switch target {
+        case "application/json", "application/vnd.pgrst.array+json": format = .json
+        case "application/vnd.pgrst.object+json": format = .singleObject
+        case "text/csv": format = .csv
+        default: return nil
+        }
+        return (format, RESTQuery.PlanRequest(output: mediaType.hasSuffix("+json") ? .json : .text, options: options))
     }
 
     // MARK: - Profiles
@@ -137,5 +166,12 @@ enum HeaderGrammar {
 
     static func rangeError(details: String) -> RESTGrammarError {
         RESTGrammarError(.rangeNotSatisfiable, code: "PGRST103", "Requested range not satisfiable", details: details)
+    }
+}
+
+extension String {
+    /// The text without one pair of surrounding double quotes (`for="application/json"`).
+    fileprivate var trimmingQuotes: String {
+        count >= 2 && hasPrefix("\"") && hasSuffix("\"") ? String(dropFirst().dropLast()) : self
     }
 }

@@ -20,9 +20,13 @@ extension RESTQuery {
         /// `max-affected=N` (N ≥ 0): with `handling=strict`, a PATCH or DELETE that would change
         /// more than N rows is rolled back (`400 PGRST124`); without it, ignored, as PostgREST does.
         public var maxAffected: Int?
+        /// `timezone=<name>`: the zone timestamps are rendered in, as sent; whether Postgres
+        /// knows it is decided by the gateway (an unknown zone is ignored, or refused under
+        /// `handling=strict`, as PostgREST does).
+        public var timeZone: String?
         /// Tokens that were not understood (or are PostgREST preferences this gateway does
-        /// not implement: `timezone=`, `params=`; or a `max-affected=` that is not a
-        /// non-negative integer), in header order.
+        /// not implement: `params=`; or a `max-affected=` that is not a non-negative
+        /// integer), in header order.
         public var ignored: [String]
 
         /// Preferences as given; ``parse(_:)`` reads them from headers.
@@ -117,6 +121,8 @@ extension RESTQuery {
                     } else if token.hasPrefix("max-affected="), case let digits = token.dropFirst("max-affected=".count),
                               HeaderGrammar.isDigits(digits), let value = Int(digits) {
                         preferences.maxAffected = preferences.maxAffected ?? value
+                    } else if token.hasPrefix("timezone="), token.count > "timezone=".count {
+                        preferences.timeZone = preferences.timeZone ?? String(token.dropFirst("timezone=".count))
                     } else {
                         preferences.ignored.append(token)
                     }

@@ -71,6 +71,8 @@ extension RESTQuery {
 
         var result = RESTQuery()
         var filters: [FilterTree] = []
+        // Embedded resources' filters, one per parameter, for the same size limits as the table's.
+        var embeddedFilters: [FilterTree] = []
         var limit: Int?
         var offset: Int?
         var seen: Set<String> = []
@@ -127,14 +129,18 @@ extension RESTQuery {
                 case "limit": options.limit = try HeaderGrammar.count(value, parameter: key)
                 case "offset": options.offset = try HeaderGrammar.count(value, parameter: key)
                 case "or", "and":
-                    options.filter = Self.and(options.filter, try FilterGrammar.parseLogic(key: (negatedLogic ? "not." : "") + name, value: value))
+                    let tree = try FilterGrammar.parseLogic(key: (negatedLogic ? "not." : "") + name, value: value)
+                    embeddedFilters.append(tree)
+                    options.filter = Self.and(options.filter, tree)
                 default:
-                    options.filter = Self.and(options.filter, try FilterGrammar.parseFilter(field: field, value: value))
+                    let tree = try FilterGrammar.parseFilter(field: field, value: value)
+                    embeddedFilters.append(tree)
+                    options.filter = Self.and(options.filter, tree)
                 }
                 result.embedded[path] = options
             }
         }
-        try limits.check(filters)
+        try limits.check(filters + embeddedFilters)
         result.filter = switch filters.count {
         case 0: nil
         case 1: filters[0]
@@ -147,7 +153,7 @@ extension RESTQuery {
             limit: limit, offset: offset, header: readOnly ? HeaderGrammar.headerRange(headers.range) : nil)
         result.limit = window.limit
         result.offset = window.offset
-        result.format = try HeaderGrammar.format(accept: headers.accept)
+        (result.format, result.plan) = try HeaderGrammar.negotiate(accept: headers.accept)
         return result
     }
 

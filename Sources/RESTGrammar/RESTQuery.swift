@@ -32,6 +32,10 @@ public struct RESTQuery: Sendable, Hashable {
     /// `rel.limit=…`), keyed by the resource's path of names: `["sitemaps"]`,
     /// `["sitemaps", "wireframes"]`. A name is the embed's alias, else its relation.
     public var embedded: [[String]: EmbeddedOptions] = [:]
+    /// `Accept: application/vnd.pgrst.plan[+json|+text]`: the request's execution plan instead of
+    /// its rows (``format`` is then the `for=` representation, JSON by default). Whether the
+    /// gateway answers it is its configuration's decision (PostgREST's `db-plan-enabled`).
+    public var plan: PlanRequest?
 
     /// `Accept: application/vnd.pgrst.object+json`: the answer must be exactly one row.
     public var singular: Bool { format == .singleObject }
@@ -230,11 +234,16 @@ extension RESTQuery {
         public var field: Field
         /// The operator and its operand.
         public var operation: FilterOperation
+        /// Inside `or=(…)`/`and=(…)`: the embedded resources the field belongs to
+        /// (`or=(name.eq.x,sitemaps.title.eq.y)` → `["sitemaps"]`); empty for the table's own
+        /// column. Such a condition holds when a related row the caller can see passes it.
+        public var path: [String]
 
         /// A condition on one field.
-        public init(_ field: Field, _ operation: FilterOperation) {
+        public init(_ field: Field, _ operation: FilterOperation, path: [String] = []) {
             self.field = field
             self.operation = operation
+            self.path = path
         }
     }
 
@@ -385,6 +394,27 @@ extension RESTQuery {
 
 extension RESTQuery {
     /// What the `Accept` header asked for.
+    /// `application/vnd.pgrst.plan…; for="…"; options=analyze|verbose|…`.
+    public struct PlanRequest: Sendable, Hashable {
+        /// `plan+json` (EXPLAIN's JSON) or `plan`/`plan+text`.
+        public enum Output: String, Sendable, Hashable {
+            case json, text
+        }
+
+        /// EXPLAIN options PostgREST passes on.
+        public enum Option: String, Sendable, Hashable, CaseIterable {
+            case analyze, verbose, settings, buffers, wal
+        }
+
+        public var output: Output
+        public var options: Set<Option>
+
+        public init(output: Output, options: Set<Option> = []) {
+            self.output = output
+            self.options = options
+        }
+    }
+
     public enum ResponseFormat: Sendable, Hashable {
         /// `application/json`, `application/vnd.pgrst.array+json`, `application/*`, `*/*` or no header.
         case json

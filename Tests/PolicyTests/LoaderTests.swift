@@ -33,6 +33,17 @@ struct LoaderTests {
         #expect(count > 200)
     }
 
+    @Test("enums and other types of the database's own are declared schema-qualified; a misspelt built-in is still refused")
+    func userDefinedTypes() {
+        #expect(SQLType("public.project_status")?.canonical == "public.project_status")
+        #expect(SQLType("public.project_status[]")?.canonical == "public.project_status[]")
+        #expect(SQLType("Public.Mood")?.canonical == "public.mood")
+        for refused in ["intger", "project_status", "pg_catalog.int4", "information_schema.sql_identifier", "public.mood(3)",
+                        "public.a.b", "public.", ".mood", "public.mo-od", "public.1mood"] {
+            #expect(SQLType(refused) == nil, "\(refused)")
+        }
+    }
+
     @Test("each file's columns mirror the migrated table exactly, in order and type")
     func columnsMirrorTheDatabase() throws {
         let policies = try repositoryPolicies.get()

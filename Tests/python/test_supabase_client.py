@@ -169,6 +169,27 @@ def test_embedding_both_ways_nested_inner_and_filtered_within_each_tables_polici
         assert inner.data == [{"name": "sb-public", "sitemaps": [{"title": "sb-map-public"}]}]
         # Another tenant's user sees nothing of it, embedded or not.
         assert clients["carol"].table("sitemaps").select("title, projects(name)").like("title", "sb-map-%").execute().data == []
+        # Nested: a wireframe of the private sitemap, read down two levels and up two levels.
+        maps = {m["title"]: m["id"] for m in alice.table("sitemaps").select("id, title").like("title", "sb-map-%").execute().data}
+        frame = alice.table("wireframes").insert({"sitemap_id": maps["sb-map-private"], "title": "sb-frame"}, returning="representation") \
+            .execute()
+        assert [row["title"] for row in frame.data] == ["sb-frame"]
+        nested = alice.table("projects").select("name, sitemaps(title, wireframes(title))").eq("name", "sb-private").execute()
+        assert nested.data == [{"name": "sb-private", "sitemaps": [{"title": "sb-map-private", "wireframes": [{"title": "sb-frame"}]}]}]
+        upward = alice.table("wireframes").select("title, sitemaps(title, projects(name))").eq("title", "sb-frame").execute()
+        assert upward.data == [{"title": "sb-frame", "sitemaps": {"title": "sb-map-private", "projects": {"name": "sb-private"}}}]
+        assert clients["bob"].table("wireframes").select("title, sitemaps(title)").eq("title", "sb-frame").execute().data == []
+        # or= across the embedded resource, as supabase-js/py send it: the parent matches by its own
+        # column or by a related row the caller can see; bob cannot reach the private map this way.
+        either = "name.eq.sb-none,sitemaps.title.eq.sb-map-private"
+        assert alice.table("projects").select("name, sitemaps!inner(title)").or_(either).execute().data == \
+            [{"name": "sb-private", "sitemaps": [{"title": "sb-map-private"}]}]
+        assert clients["bob"].table("projects").select("name, sitemaps!inner(title)").or_(either).execute().data == []
+        # A write's representation embeds too, under the embedded table's policies.
+        renamed = alice.table("sitemaps").update({"description": "sb"}).eq("title", "sb-map-public") \
+            .select("title, projects(name)").execute()
+        assert renamed.data == [{"title": "sb-map-public", "projects": {"name": "sb-public"}}]
     finally:
+        alice.table("wireframes").delete().eq("title", "sb-frame").execute()
         alice.table("sitemaps").delete().like("title", "sb-map-%").execute()
 

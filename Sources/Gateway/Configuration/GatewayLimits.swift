@@ -41,6 +41,18 @@ public struct GatewayLimits: Sendable, Equatable {
     public var logicDepth: Int = RESTQuery.maximumLogicDepth
     /// Most elements of one `in.(…)` list on `/rest/v1` (400 `PGRST100`). `GATEWAY_MAX_IN_LIST`, default 1000.
     public var inListLength: Int = 1_000
+    /// Who may ask `/rest/v1` for a request's plan (`Accept: application/vnd.pgrst.plan+json`, as
+    /// PostgREST's `db-plan-enabled`): nobody (the default; such an `Accept` is 406, as PostgREST
+    /// answers it when disabled), signed-in callers, or also `anon`. `GATEWAY_DB_PLAN`:
+    /// `off`, `signed_in`, `all`.
+    public var planAccess: PlanAccess = .off
+
+    /// ``planAccess``'s values.
+    public enum PlanAccess: String, Sendable, Equatable {
+        case off
+        case signedIn = "signed_in"
+        case all
+    }
 
     public init() {}
 
@@ -83,6 +95,12 @@ public struct GatewayLimits: Sendable, Equatable {
         if let n = try number("GATEWAY_MAX_CONNECTIONS", 1...1_000_000, unit: "connections") { limits.maximumConnections = n }
         if let n = try number("GATEWAY_MAX_LOGIC_DEPTH", 1...RESTQuery.maximumLogicDepth, unit: "levels") { limits.logicDepth = n }
         if let n = try number("GATEWAY_MAX_IN_LIST", 1...1_000_000, unit: "elements") { limits.inListLength = n }
+        if let text = value("GATEWAY_DB_PLAN") {
+            guard let access = PlanAccess(rawValue: text) else {
+                throw GatewayError.configuration("GATEWAY_DB_PLAN must be off, signed_in or all, got \"\(text)\"")
+            }
+            limits.planAccess = access
+        }
         return limits
     }
 }

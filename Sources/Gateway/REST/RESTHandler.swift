@@ -59,19 +59,45 @@ struct RESTHandler: Sendable {
         }
         var query = try RESTQuery.parse(
             method: request.method, query: request.uri.query ?? "", headers: RESTQuery.Headers(request.headers), limits: limits.query)
+        if let requested = query.plan,
+           let refusal = RESTRepresentation.planRefusal(requested, access: limits.planAccess, role: caller.role, accept: request.headers[.accept]) {
+            throw refusal
+        }
         if command == .select, let maximumRows = limits.maximumRows {
             // PostgREST's db-max-rows: a read returns at most this many rows, whatever it asks.
             query.limit = min(query.limit ?? maximumRows, maximumRows)
         }
         let body = command == .insert || command == .update ? try await Self.readBody(request, limit: limits.maximumBodyBytes) : nil
         let embeds = query.select.contains { if case .embed = $0 { true } else { false } }
-        let plan = try RESTPlan(
-            command: command, table: table, query: query, body: body, caller: caller, policies: policies,
-            relationships: embeds ? try await relationships.catalog(pool: pool, policies: policies) : .empty,
-            stripNulls: RESTRepresentation.stripsNulls(request.headers[.accept]))
-        let timeZone = RESTRepresentation.timeZone(query.preferences)
+        let stripNulls = RESTRepresentation.stripsNulls(request.headers[.accept])
+        let catalog = embeds ? try await relationships.catalog(pool: pool, policies: policies) : .empty
+        let plan: RESTPlan
+        do {
+            plan = try RESTPlan(
+                command: command, table: table, query: query, body: body, caller: caller, policies: policies,
+                relationships: catalog, stripNulls: stripNulls)
+        } catch let missing as GatewayError where embeds && missing.code == "PGRST200" {
+            // A foreign key the catalogue does not know yet (a migration ran): read it again, once,
+            // as the caller's tenant's database work (so naming unknown relations costs that tenant
+            // its own slots, never the others').
+            let fresh: RelationshipCatalog
+            do {
+                fresh = try await limiter.run(caller.tenantID) { try await relationships.refresh(pool: pool, policies: policies) }
+            } catch let saturated as TenantLimiter.Saturated {
+                throw GatewayError.tenantSaturated(saturated, rest: true)
+            }
+            guard fresh != catalog else { throw missing }
+            plan = try RESTPlan(
+                command: command, table: table, query: query, body: body, caller: caller, policies: policies,
+                relationships: fresh, stripNulls: stripNulls)
+        }
+        let timeZone = try RESTRepresentation.timeZone(query.preferences)
         let settings = [caller.requestSettings(statementTimeoutMilliseconds: limits.statementTimeoutMilliseconds)]
             + (timeZone.map { [RESTRepresentation.timeZoneStatement($0)] } ?? [])
+
+        if let requested = query.plan {
+            return try await explain(plan, requested, settings: settings, caller: caller, isHead: request.method == .head)
+        }
 
         let results: [QueryResult]
         do {
@@ -98,6 +124,30 @@ struct RESTHandler: Sendable {
             try await recordDenial(error, caller: caller, table: table, command: command, facts: facts)
             throw error
         }
+    }
+
+    /// `Accept: application/vnd.pgrst.plan…`: the main statement under EXPLAIN (no ANALYZE: nothing
+    /// runs, nothing is written), as the caller's role with its settings, so the plan is the one
+    /// the request would get — policy predicate and RLS included.
+    private func explain(
+        _ plan: RESTPlan, _ requested: RESTQuery.PlanRequest, settings: [Statement], caller: AuthenticatedRequest, isHead: Bool
+    ) async throws -> Response {
+        let results: [QueryResult]
+        do {
+            results = try await limiter.run(caller.tenantID) {
+                try await pool.pipeline(settings + [RESTRepresentation.planStatement(plan.statements[0], requested)])
+            }
+        } catch let saturated as TenantLimiter.Saturated {
+            throw GatewayError.tenantSaturated(saturated, rest: true)
+        } catch let error as PostgresError {
+            if error.sqlState == RequestAuthenticator.revokedKeySQLState { throw authenticator.revoked(caller.serviceKey) }
+            throw GatewayError.database(error, anonymous: caller.role == .anon)
+        }
+        let (body, contentType) = try RESTRepresentation.planBody(results[settings.count], requested, format: plan.query.format)
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        guard !isHead else { return Response(status: .ok, headers: headers) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
     /// The policy file's `rest:` decides whether `/rest/v1` reaches the table at all, before any

@@ -6,34 +6,13 @@ import Postgres
 /// How a read's rows become the answer, beyond plain JSON: CSV (`Accept: text/csv`), JSON with
 /// nulls stripped (`Accept: application/vnd.pgrst.array+json;nulls=stripped`), and the totals of
 /// `Prefer: count=exact|planned|estimated`. All of it is built in SQL, in the read's own statement
-/// or the one after it, so it costs no extra round trip.
+/// or the one after it, so it costs no extra round trip (that SQL: Render/RESTRepresentation+SQL.swift).
 enum RESTRepresentation {
     /// `count=estimated` counts exactly up to this many rows and takes the planner's estimate
     /// beyond (PostgREST uses `db-max-rows` as the threshold; the gateway has no such setting).
     static let estimatedCountThreshold = 1000
 
     // MARK: Bodies
-
-    /// The aggregate over `_pgw_row` that yields `body` for a read.
-    ///
-    /// - CSV: a header of the output names, then one line per row, RFC 4180 quoting (a value is
-    ///   quoted when it holds `"`, `,`, CR or LF, or is empty; NULL is an empty field), as
-    ///   PostgREST renders `text/csv` (header + rows, built by Postgres).
-    /// - JSON: an array (`singular`: the first element), each row with its nulls stripped when asked.
-    static func body(format: RESTQuery.ResponseFormat, names: [String], stripNulls: Bool) -> String {
-        if format == .csv {
-            let header = "'" + names.joined(separator: ",").replacingOccurrences(of: "'", with: "''") + "'"
-            let fields = names.map { name -> String in
-                let value = "(_pgw_row.\(SQLText.quoted(name)))::text"
-                return "CASE WHEN \(value) IS NULL THEN '' WHEN \(value) = '' OR \(value) ~ '[\",\\r\\n]' "
-                    + "THEN '\"' || replace(\(value), '\"', '\"\"') || '\"' ELSE \(value) END"
-            }
-            let line = fields.isEmpty ? "''" : "concat_ws(',', " + fields.joined(separator: ", ") + ")"
-            return "\(header) || coalesce(E'\\n' || string_agg(\(line), E'\\n'), '')"
-        }
-        let row = stripNulls ? "json_strip_nulls(to_json(_pgw_row))" : "_pgw_row"
-        return format == .singleObject ? "json_agg(\(row)) -> 0" : "coalesce(json_agg(\(row)), '[]'::json)"
-    }
 
     /// The keys a select list answers with, in order (`*` is the relation's served columns).
     static func outputNames(_ items: [RESTQuery.SelectItem], relation: TablePolicy) -> [String] {
@@ -68,25 +47,6 @@ enum RESTRepresentation {
 
     // MARK: Counts
 
-    /// The statements after a read that give its total, for `count=`: `from` and `condition` are
-    /// the read's FROM item and WHERE (without order or paging), `binds` their parameters.
-    /// - exact: `count(*)`.
-    /// - planned: the planner's row estimate (`EXPLAIN (FORMAT JSON)`), no rows read.
-    /// - estimated: the exact count up to ``estimatedCountThreshold``, else the estimate.
-    static func countStatements(_ count: RESTQuery.Preferences.Count?, from: String, condition: String, binds: [PostgresBind]) -> [Statement] {
-        let filtered = "FROM \(from)" + (condition.isEmpty ? "" : " WHERE \(condition)")
-        switch count {
-        case nil: return []
-        case .exact?: return [Statement("SELECT count(*) AS total \(filtered)", binds)]
-        case .planned?: return [Statement("EXPLAIN (FORMAT JSON) SELECT 1 \(filtered)", binds)]
-        case .estimated?:
-            return [
-                Statement("SELECT count(*) AS total FROM (SELECT 1 \(filtered) LIMIT \(estimatedCountThreshold + 1)) _pgw_capped", binds),
-                Statement("EXPLAIN (FORMAT JSON) SELECT 1 \(filtered)", binds),
-            ]
-        }
-    }
-
     /// The total from ``countStatements(_:from:condition:binds:)``'s results.
     static func total(_ results: ArraySlice<QueryResult>, count: RESTQuery.Preferences.Count?) throws -> Int? {
         switch count {
@@ -110,19 +70,66 @@ enum RESTRepresentation {
         return rows.intValue
     }
 
+    // MARK: Plans
+
+    /// Whether `caller` may have `plan` answered under `access`; nil when yes, else the refusal:
+    /// 406 PGRST107 (as PostgREST answers a plan `Accept` with `db-plan-enabled` off) when the
+    /// gateway does not serve plans to this caller, 403 for `analyze` (and `buffers`/`wal`, which
+    /// need it): EXPLAIN ANALYZE runs the statement — a write would be written — and its row
+    /// counts ("Rows Removed by Filter") count the rows the policies filter out, other tenants'
+    /// among them. A plain plan reads no row; its estimates are the planner's, as `count=planned`.
+    static func planRefusal(
+        _ plan: RESTQuery.PlanRequest, access: GatewayLimits.PlanAccess, role: RequestRole, accept: String?
+    ) -> GatewayError? {
+        let served = switch access {
+        case .off: false
+        case .signedIn: role != .anon
+        case .all: true
+        }
+        guard served else {
+            return GatewayError(
+                .notAcceptable, code: "PGRST107",
+                "None of these media types are available: " + String((accept ?? "").prefix(200)))
+        }
+        let executing: Set<RESTQuery.PlanRequest.Option> = [.analyze, .buffers, .wal]
+        guard plan.options.isDisjoint(with: executing) else {
+            return GatewayError(
+                .forbidden, code: "42501", "EXPLAIN ANALYZE is not available through /rest/v1",
+                details: "it runs the statement, and its row counts include rows the policies filter out, other tenants' among them",
+                hint: "ask for the plan without analyze, buffers or wal")
+        }
+        return nil
+    }
+
+    /// The plan's body (EXPLAIN's JSON document, or its text lines) and content type, as PostgREST
+    /// answers `application/vnd.pgrst.plan+json; for="…"`.
+    static func planBody(_ result: QueryResult, _ plan: RESTQuery.PlanRequest, format: RESTQuery.ResponseFormat) throws -> (body: String, contentType: String) {
+        let lines = try result.rows.map { try $0.decode("QUERY PLAN", as: String.self) }
+        let target = switch format {
+        case .json: "application/json"
+        case .singleObject: "application/vnd.pgrst.object+json"
+        case .csv: "text/csv"
+        }
+        let type = plan.output == .json ? "application/vnd.pgrst.plan+json" : "application/vnd.pgrst.plan+text"
+        return (lines.joined(separator: "\n"), "\(type); for=\"\(target)\"; charset=utf-8")
+    }
+
     // MARK: Time zone
 
     /// `Prefer: timezone=<IANA name>`: the zone timestamps are rendered in for this request
-    /// (`SET LOCAL timezone`). An unknown zone is ignored and not listed as applied, as PostgREST does.
-    static func timeZone(_ preferences: RESTQuery.Preferences) -> String? {
-        guard let token = preferences.ignored.first(where: { $0.hasPrefix("timezone=") }) else { return nil }
-        let name = String(token.dropFirst("timezone=".count))
-        guard !name.isEmpty, name.utf8.count <= 64, !name.utf8.contains(0), TimeZone(identifier: name) != nil else { return nil }
+    /// (`SET LOCAL timezone`). An unknown zone is ignored and not listed as applied, as PostgREST
+    /// does; with `handling=strict` it is refused (400 PGRST122) like any preference not honoured.
+    static func timeZone(_ preferences: RESTQuery.Preferences) throws -> String? {
+        guard let name = preferences.timeZone else { return nil }
+        guard name.utf8.count <= 64, !name.utf8.contains(0), TimeZone(identifier: name) != nil else {
+            guard preferences.handling != .strict else {
+                throw GatewayError(
+                    .badRequest, code: "PGRST122", "Invalid preferences given with handling=strict",
+                    details: "Invalid preferences: timezone=" + String(name.prefix(64)))
+            }
+            return nil
+        }
         return name
-    }
-
-    static func timeZoneStatement(_ zone: String) -> Statement {
-        Statement("SELECT set_config('timezone', $1, true)", [zone])
     }
 
     /// `Preference-Applied` with `timezone=` added when it was honoured.

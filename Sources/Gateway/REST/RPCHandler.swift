@@ -79,14 +79,15 @@ struct RPCHandler: Sendable {
         }
 
         let query = try RESTQuery.parse(method: .get, query: rest, headers: RESTQuery.Headers(request.headers), limits: limits.query)
+        try Self.refusePlan(query, accept: request.headers[.accept])
         var statements: [Statement] = []
         if function.volatility != .volatile {
-            statements.append(Statement("SELECT set_config('transaction_read_only', 'on', true)"))
+            statements.append(RelationRead.readOnly)
         }
         let read: RelationRead
         if let shape = function.resultShape(in: policies) {
             read = try RelationRead(shape: shape, query: query, stripNulls: RESTRepresentation.stripsNulls(request.headers[.accept])) { builder in
-                let call = Self.call(function, arguments: arguments, builder: &builder)
+                let call = RelationRead.call(function, arguments: arguments, builder: &builder)
                 return (from: "\(call) AS _pgw_fn", condition: nil)
             }
         } else {
@@ -96,29 +97,22 @@ struct RPCHandler: Sendable {
                     hint: "select, filters, order and limit apply to functions returning rows")
             }
             var builder = RESTStatementBuilder(table: TablePolicy.shape(name: function.name, columns: []))
-            let call = Self.call(function, arguments: arguments, builder: &builder)
-            read = RelationRead(scalar: "SELECT to_json(\(call))::text AS body, 1::bigint AS n", binds: builder.binds, query: query)
+            let call = RelationRead.call(function, arguments: arguments, builder: &builder)
+            read = RelationRead(scalarCall: call, binds: builder.binds, query: query)
         }
         statements += read.statements
-        let timeZone = RESTRepresentation.timeZone(query.preferences)
+        let timeZone = try RESTRepresentation.timeZone(query.preferences)
         let results = try await run(statements, caller: caller, timeZone: timeZone, target: function.qualifiedName, facts: facts)
         var response = try read.response(Array(results.suffix(read.statements.count)), isHead: request.method == .head)
         RESTRepresentation.addTimeZone(timeZone, to: &response.headers)
         return response
     }
 
-    /// `public.fn(a => (SELECT a FROM json_to_record($1) …), …)`: every argument the caller gave,
-    /// by name, typed by the declaration. One JSON bind carries them all; Postgres converts each
-    /// value with its type's input function (a JSON array into an array, an object into jsonb).
-    static func call(_ function: FunctionDeclaration, arguments: [String: JSONValue], builder: inout RESTStatementBuilder) -> String {
-        let given = function.arguments.filter { arguments[$0.name] != nil }
-        guard !given.isEmpty else { return "\(function.quotedName)()" }
-        let input = builder.bind(.text(JSONValue.object(arguments).jsonText), as: "json")
-        let named = given.map { argument in
-            let column = SQLText.quoted(argument.name)
-            return "\(column) => (SELECT \(column) FROM json_to_record(\(input)) AS _pgw_args(\(column) \(argument.type.canonical)))"
-        }
-        return "\(function.quotedName)(" + named.joined(separator: ", ") + ")"
+    /// Plans are served for tables only (``RESTHandler``): a function's or a view's plan `Accept`
+    /// is one the gateway cannot produce, never answered with rows instead.
+    static func refusePlan(_ query: RESTQuery, accept: String?) throws {
+        guard query.plan != nil else { return }
+        throw GatewayError(.notAcceptable, code: "PGRST107", "None of these media types are available: " + String((accept ?? "").prefix(200)))
     }
 
     /// A GET's query string split into the function's arguments and the rest (select, filters, …).
@@ -186,12 +180,13 @@ struct RPCHandler: Sendable {
         }
         let query = try RESTQuery.parse(
             method: request.method, query: request.uri.query ?? "", headers: RESTQuery.Headers(request.headers), limits: limits.query)
+        try Self.refusePlan(query, accept: request.headers[.accept])
         let tenant = caller.tenantID.lowercasedString
         let read = try RelationRead(shape: view.shape, query: query, stripNulls: RESTRepresentation.stripsNulls(request.headers[.accept])) { builder in
-            let condition = view.tenantColumn.map { "\(SQLText.quoted($0)) = \(builder.bind(.text(tenant), as: "uuid"))" }
+            let condition = view.tenantColumn.map { RelationRead.equals($0, tenant, as: "uuid", builder: &builder) }
             return (from: view.quotedName, condition: condition)
         }
-        let timeZone = RESTRepresentation.timeZone(query.preferences)
+        let timeZone = try RESTRepresentation.timeZone(query.preferences)
         let results = try await run(read.statements, caller: caller, timeZone: timeZone, target: view.qualifiedName, facts: facts)
         var response = try read.response(Array(results.suffix(read.statements.count)), isHead: request.method == .head)
         RESTRepresentation.addTimeZone(timeZone, to: &response.headers)
@@ -233,87 +228,6 @@ struct RPCHandler: Sendable {
         } catch {
             throw GatewayError(.serviceUnavailable, code: "PGW503", "the audit trail is unavailable; nothing was changed")
         }
-    }
-}
-
-/// A read of rows from something that is not a governed table (a function's result, a view),
-/// with the REST grammar's select, filters, order, paging, count, singular answer and
-/// representations (RESTRepresentation), rendered by ``RESTStatementBuilder`` against the
-/// relation's declared columns.
-struct RelationRead {
-    let statements: [Statement]
-    let query: RESTQuery
-    let rows: Bool
-    let stripNulls: Bool
-
-    /// `source` names the FROM item (binding its own parameters) and an optional condition.
-    init(
-        shape: TablePolicy, query: RESTQuery, stripNulls: Bool,
-        source: (inout RESTStatementBuilder) throws -> (from: String, condition: String?)
-    ) throws {
-        self.query = query
-        self.rows = true
-        self.stripNulls = stripNulls
-        func conditions(_ builder: inout RESTStatementBuilder, _ own: String?) throws -> String {
-            var terms = own.map { [$0] } ?? []
-            if let filter = query.filter { terms.append(try builder.filter(filter)) }
-            return terms.joined(separator: " AND ")
-        }
-        var builder = RESTStatementBuilder(table: shape)
-        let (from, condition) = try source(&builder)
-        let columns = try builder.selectList(query.select)
-        let filtered = try conditions(&builder, condition)
-        let order = try builder.orderBy(query.order)
-        var paging = ""
-        if let limit = query.limit { paging += " LIMIT " + builder.bind(.text(String(limit)), as: "bigint") }
-        if query.offset > 0 { paging += " OFFSET " + builder.bind(.text(String(query.offset)), as: "bigint") }
-        let inner = "SELECT \(columns) FROM \(from)\(filtered.isEmpty ? "" : " WHERE " + filtered)\(order)\(paging)"
-        let body = RESTRepresentation.body(
-            format: query.format, names: RESTRepresentation.outputNames(query.select, relation: shape), stripNulls: stripNulls)
-        var statements = [Statement("SELECT (\(body))::text AS body, count(*) AS n FROM (\(inner)) _pgw_row", builder.binds)]
-        if query.preferences.count != nil {
-            var counter = RESTStatementBuilder(table: shape)
-            let (from, condition) = try source(&counter)
-            let filtered = try conditions(&counter, condition)
-            statements += RESTRepresentation.countStatements(query.preferences.count, from: from, condition: filtered, binds: counter.binds)
-        }
-        self.statements = statements
-    }
-
-    /// A single value: `sql` yields `body` (JSON text) and `n`.
-    init(scalar sql: String, binds: [PostgresBind], query: RESTQuery) {
-        self.statements = [Statement(sql, binds)]
-        self.query = query
-        self.rows = false
-        self.stripNulls = false
-    }
-
-    func response(_ results: [QueryResult], isHead: Bool) throws -> Response {
-        guard let row = results.first?.first else {
-            throw GatewayError(.internalServerError, code: "PGW500", "the database returned no result")
-        }
-        let count: Int = try row.decode("n")
-        let body = try row.decodeIfPresent("body", as: String.self) ?? (query.singular || !rows ? "null" : "[]")
-        var headers = HTTPFields()
-        guard rows else {
-            return RESTPlan.json(.ok, body: isHead ? nil : body, headers: headers, singular: false)
-        }
-        if query.singular, count != 1 {
-            throw GatewayError(
-                .notAcceptable, code: "PGRST116", "JSON object requested, multiple (or no) rows returned",
-                details: "The result contains \(count) rows")
-        }
-        var status: HTTPResponse.Status = .ok
-        var total = "*"
-        if let counted = try RESTRepresentation.total(results.dropFirst(), count: query.preferences.count) {
-            total = String(counted)
-            if count < counted { status = .partialContent }
-        }
-        if let count = query.preferences.count { headers[.preferenceApplied] = count.rawValue }
-        headers[.contentRange] = count == 0 ? "*/\(total)" : "\(query.offset)-\(query.offset + count - 1)/\(total)"
-        var response = RESTPlan.json(status, body: isHead ? nil : body, headers: headers, singular: query.singular)
-        response.headers[.contentType] = RESTRepresentation.contentType(query.format, stripNulls: stripNulls)
-        return response
     }
 }
 

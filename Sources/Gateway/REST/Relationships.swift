@@ -11,7 +11,7 @@ import Synchronization
 /// drift from them. A relationship exposes nothing by itself — every embedded table is still
 /// read under its own policies, its RLS and its `rest:` exposure — so the catalogue needs no
 /// review of its own. Only constraints whose both ends have a policy file count.
-struct RelationshipCatalog: Sendable {
+struct RelationshipCatalog: Sendable, Equatable {
     struct ForeignKey: Sendable, Hashable {
         /// The constraint's name, usable as a `!hint`.
         let name: String
@@ -153,14 +153,64 @@ struct RelationshipCatalog: Sendable {
     }
 }
 
-/// The catalogue, read once on first use and shared by every request.
+/// The catalogue, read on first use and shared by every request, kept in step with the schema
+/// while the gateway runs (migrations apply under a running gateway):
+/// - a relationship a request names but the catalogue lacks (PGRST200) makes the handler call
+///   ``refresh(pool:policies:)`` and plan once more, so a foreign key added by a migration embeds
+///   on its first use;
+/// - a catalogue older than ``maximumAge`` is read again before use, so a dropped or changed key
+///   stops counting within that time. Until then the stale relationship still joins on its
+///   columns under every embedded table's policies: staleness can refuse or answer a shape, never
+///   widen what a caller sees.
+/// A read is two small catalogue queries (pg_constraint, pg_index of `public`); concurrent
+/// requests share one read in flight.
 final class RelationshipCache: Sendable {
-    private let state = Mutex<RelationshipCatalog?>(nil)
+    /// 10 s: one catalogue read per 10 s per process at most, besides misses.
+    static let defaultMaximumAge: Duration = .seconds(10)
+
+    private struct State {
+        var catalog: RelationshipCatalog?
+        var readAt: ContinuousClock.Instant?
+        var reading: Task<RelationshipCatalog, any Error>?
+    }
+
+    private let state = Mutex(State())
+    let maximumAge: Duration
+
+    init(maximumAge: Duration = RelationshipCache.defaultMaximumAge) {
+        self.maximumAge = maximumAge
+    }
 
     func catalog(pool: ConnectionPool, policies: PolicySet) async throws -> RelationshipCatalog {
-        if let catalog = state.withLock({ $0 }) { return catalog }
-        let catalog = try await RelationshipCatalog.read(from: pool, policies: policies)
-        state.withLock { $0 = catalog }
-        return catalog
+        let now = ContinuousClock.now
+        if let catalog = state.withLock({ state -> RelationshipCatalog? in
+            guard let readAt = state.readAt, now - readAt <= maximumAge else { return nil }
+            return state.catalog
+        }) {
+            return catalog
+        }
+        return try await refresh(pool: pool, policies: policies)
+    }
+
+    /// Reads the catalogue again (joining a read already in flight) and keeps it.
+    func refresh(pool: ConnectionPool, policies: PolicySet) async throws -> RelationshipCatalog {
+        let task = state.withLock { state -> Task<RelationshipCatalog, any Error> in
+            if let reading = state.reading { return reading }
+            let reading = Task { try await RelationshipCatalog.read(from: pool, policies: policies) }
+            state.reading = reading
+            return reading
+        }
+        do {
+            let catalog = try await task.value
+            state.withLock { state in
+                state.catalog = catalog
+                state.readAt = .now
+                state.reading = nil
+            }
+            return catalog
+        } catch {
+            state.withLock { $0.reading = nil }
+            throw error
+        }
     }
 }

@@ -228,6 +228,16 @@ public struct SQLType: Sendable, Hashable, CustomStringConvertible {
         "tsrange": "tsrange", "tstzrange": "tstzrange", "daterange": "daterange", "tsvector": "tsvector",
     ]
 
+    /// `schema.name`, both plain lower-case identifiers, outside the system schemas.
+    private static func isUserTypeName(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, !["pg_catalog", "information_schema"].contains(String(parts[0])) else { return false }
+        return parts.allSatisfy { part in
+            guard let first = part.unicodeScalars.first, first == "_" || ("a"..."z").contains(first) else { return false }
+            return part.unicodeScalars.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("0"..."9").contains($0) } && part.count <= 63
+        }
+    }
+
     private static func canonicalise(_ spelling: String) -> String? {
         var base = spelling
         var arraySuffix = ""
@@ -243,7 +253,12 @@ public struct SQLType: Sendable, Hashable, CustomStringConvertible {
             let inner = modifier.dropFirst().dropLast()
             guard !inner.isEmpty, inner.allSatisfy({ $0.isNumber || $0 == "," }) else { return nil }
         }
-        guard let name = aliases[base] else { return nil }
+        guard let name = aliases[base] else {
+            // A type of the database's own (an enum, a domain) names its schema, so a misspelt
+            // built-in (`intger`) stays an error: `public.project_status`, `public.mood[]`.
+            guard modifier.isEmpty, isUserTypeName(base) else { return nil }
+            return base + arraySuffix
+        }
         if name.hasPrefix("timestamp ") || name.hasPrefix("time ") {
             // format_type writes the precision after the first word: timestamp(3) with time zone.
             let words = name.split(separator: " ", maxSplits: 1)

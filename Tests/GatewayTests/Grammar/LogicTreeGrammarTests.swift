@@ -63,6 +63,46 @@ struct LogicTreeGrammarTests {
         #expect(try F.filter("or=(and.eq.1,or.eq.2,not.eq.3)") == .or([F.eq("and", "1"), F.eq("or", "2"), F.eq("not", "3")]))
     }
 
+    @Test("a name before a column names embedded resources: or=(name.eq.x,sitemaps.title.eq.y), nested, negated, with JSON paths")
+    func embeddedPaths() throws {
+        func on(_ path: [String], _ column: String, _ operation: RESTQuery.FilterOperation, json: [RESTQuery.JSONStep] = []) -> RESTQuery.FilterTree {
+            .condition(RESTQuery.Condition(RESTQuery.Field(column, jsonPath: json), operation, path: path))
+        }
+        #expect(try F.filter("or=(name.eq.x,sitemaps.title.eq.y)") == .or([F.eq("name", "x"), on(["sitemaps"], "title", .compare(.eq, "y"))]))
+        #expect(try F.filter("and=(sitemaps.wireframes.title.not.like.a*,p.meta->>k.eq.v)") == .and([
+            .not(on(["sitemaps", "wireframes"], "title", .pattern(.like, "a%"))),
+            on(["p"], "meta", .compare(.eq, "v"), json: [.init(.text, .key("k"))]),
+        ]))
+        // `rel.not.is.null` is the embed's presence (a condition on the name itself).
+        #expect(try F.filter("or=(sitemaps.not.is.null,name.eq.x)") == .or([.not(F.condition("sitemaps", .is(.null))), F.eq("name", "x")]))
+        // Quoted names too; a name that is an operator ends the path.
+        #expect(try F.filter("or=(\"maps\".title.eq.y)") == .or([on(["maps"], "title", .compare(.eq, "y"))]))
+        #expect(try F.filter("or=(sitemaps.in.(1,2))") == .or([F.condition("sitemaps", .in(["1", "2"]))]))
+        // Malformed: a path with no operator, or ending at a delimiter.
+        #expect(F.rejection("or=(sitemaps.title)")?.code == "PGRST100")
+        #expect(F.rejection("or=(sitemaps.title.)")?.code == "PGRST100")
+        #expect(F.rejection("or=(sitemaps..title.eq.1)")?.code == "PGRST100")
+        #expect(F.rejection("or=(a.b.c.d.e)")?.code == "PGRST100")
+    }
+
+    @Test("the size limits bound embedded resources' filters as the table's: rel.or=(…) depth and rel.col=in.(…) length")
+    func embeddedLimits() throws {
+        let limits = RESTQuery.Limits(logicDepth: 2, inListLength: 3)
+        func refusal(_ query: String) -> GatewayError? {
+            do {
+                _ = try RESTQuery.parse(method: .get, query: query, limits: limits)
+                Issue.record("\(query) parsed")
+                return nil
+            } catch {
+                return GatewayError(error)
+            }
+        }
+        #expect(try RESTQuery.parse(method: .get, query: "sitemaps.or=(a.eq.1,and(b.eq.2))&sitemaps.id=in.(1,2,3)", limits: limits).embedded.count == 1)
+        #expect(refusal("sitemaps.or=(a.eq.1,and(b.eq.2,or(c.eq.3)))")?.code == "PGRST100")
+        #expect(refusal("sitemaps.wireframes.id=in.(1,2,3,4)")?.code == "PGRST100")
+        #expect(refusal("or=(sitemaps.id.in.(1,2,3,4))")?.code == "PGRST100")
+    }
+
     @Test("logic parameters, repeated or=, and plain filters are all AND-ed in query order")
     func combined() throws {
         let tree = try F.filter("user_id=eq.u1&or=(a.eq.1,b.eq.2)&or=(c.eq.3,d.eq.4)")

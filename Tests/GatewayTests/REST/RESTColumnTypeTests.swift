@@ -17,6 +17,7 @@ import TestSupport
 struct RESTColumnTypeTests {
     /// A governed table holding one column of each declared type.
     static let probeTable = """
+        CREATE TYPE public.probe_mood AS ENUM ('happy', 'sad', 'meh');
         CREATE TABLE public.type_probe (
             id          uuid          PRIMARY KEY DEFAULT gen_random_uuid(),
             tenant_id   uuid          NOT NULL DEFAULT auth.tenant_id() REFERENCES public.tenants (id),
@@ -40,7 +41,9 @@ struct RESTColumnTypeTests {
             span        int4range,
             during      tstzrange,
             body        text,
-            words       tsvector
+            words       tsvector,
+            mood        public.probe_mood,
+            moods       public.probe_mood[]
         );
         ALTER TABLE public.type_probe ENABLE ROW LEVEL SECURITY;
         CREATE POLICY tenant_isolation ON public.type_probe AS RESTRICTIVE FOR ALL TO public
@@ -79,6 +82,8 @@ struct RESTColumnTypeTests {
           during:    tstzrange
           body:      text
           words:     tsvector
+          mood:      public.probe_mood
+          moods:     public.probe_mood[]
         indexes:
           - [id]
         policies:
@@ -138,6 +143,30 @@ struct RESTColumnTypeTests {
                           "amount=in.(1.009)", "isos=cs.{DZX}", "or=(iso.eq.DZX,code.eq.abcdefg)"] {
                 #expect(try await Self.labels(f, query) == [], "\(query)")
             }
+        }
+    }
+
+    @Test("an enum declared in a policy file (schema-qualified) filters with its own type; a value outside it is 22P02")
+    func enums() async throws {
+        try await Self.run { (f: RESTFixture) async throws in
+            try await f.auth.owner.query("""
+                UPDATE public.type_probe SET mood = (CASE label WHEN 'fr' THEN 'sad' ELSE 'happy' END)::public.probe_mood,
+                                             moods = (CASE label WHEN 'fr' THEN '{sad,meh}' ELSE '{happy}' END)::public.probe_mood[]
+                """)
+            #expect(try await Self.labels(f, "mood=eq.happy") == ["dz"])
+            #expect(try await Self.labels(f, "mood=gt.happy") == ["fr"])  // enum order, not text order
+            #expect(try await Self.labels(f, "mood=in.(sad,meh)") == ["fr"])
+            #expect(try await Self.labels(f, "or=(mood.eq.sad,label.eq.dz)") == ["dz", "fr"])
+            #expect(try await Self.labels(f, "moods=cs.{meh}") == ["fr"])
+            #expect(try await Self.labels(f, "mood=like.ha*") == ["dz"])
+            #expect(try await Self.labels(f, "mood=isdistinct.happy") == ["fr"])
+            let outside = try await f.request(.get, "/rest/v1/type_probe?select=label&mood=eq.angry", as: f.acme, nil)
+            #expect(outside.status == .badRequest, "\(outside.body)")
+            #expect(outside.body.contains("22P02"))
+            let updated = try await f.request(.patch, "/rest/v1/type_probe?label=eq.dz", as: f.acme, nil, body: #"{"mood": "meh"}"#)
+            #expect(updated.status == .noContent, "\(updated.body)")
+            #expect(try await Self.labels(f, "mood=eq.meh") == ["dz"])
+            #expect(try await Self.labels(f, "mood=eq.happy") == [])
         }
     }
 

@@ -334,7 +334,135 @@ struct RESTEmbeddingTests {
         }
     }
 
+    @Test("or= across embedded resources tests only related rows the caller may read: no private parent, hidden column, other tenant or unserved table")
+    func orAcrossEmbedsSideDoors() async throws {
+        try await Self.run { (f: RESTFixture, _: Seeded) async throws in
+            // Alpha (private to alice) has the sitemap "home": bob matches nothing through it.
+            let bob = try await Self.get(
+                f, "/rest/v1/projects?select=name,sitemaps(title)&or=(name.eq.none,sitemaps.title.eq.home)", as: f.acme, f.bob)
+            #expect(try Self.canonical(bob) == "[]")
+            // A child bob may read never reveals its private parent through or=, nor its presence.
+            for filter in ["or=(projects.name.eq.alpha)", "or=(projects.not.is.null)", "and=(projects.is_public.is.false)"] {
+                let brief = try await Self.get(f, "/rest/v1/project_briefs?select=summary,projects(name)&\(filter)", as: f.acme, f.bob)
+                #expect(try Self.canonical(brief) == "[]", "\(filter)")
+            }
+            // Another tenant's children: acme's "about" does not exist for carol.
+            let carol = try await Self.get(
+                f, "/rest/v1/projects?select=name,sitemaps(title)&or=(sitemaps.title.eq.about,name.eq.none)", as: f.globex, f.carol)
+            #expect(try Self.canonical(carol) == "[]")
+            // A hidden column of an embed is as unknown as at the top level.
+            try await Self.expectError(
+                f, "/rest/v1/projects?select=name,project_briefs(summary)&or=(project_briefs.internal_note.eq.do%20not%20show)",
+                as: f.acme, f.alice, status: .badRequest, code: "42703")
+            // An unserved table cannot be embedded, so cannot be tested; an embed not selected is PGRST108.
+            try await Self.expectError(
+                f, "/rest/v1/projects?select=name,project_vault(secret)&or=(project_vault.secret.eq.vault-secret)",
+                as: f.acme, f.alice, status: .forbidden, code: "42501")
+            try await Self.expectError(
+                f, "/rest/v1/projects?select=name&or=(project_vault.secret.eq.vault-secret)", as: f.acme, f.alice, status: .badRequest, code: "PGRST108")
+            try await Self.expectError(
+                f, "/rest/v1/projects?select=name&or=(sitemaps.title.eq.home)", as: f.acme, f.alice, status: .badRequest, code: "PGRST108")
+            try await Self.expectError(
+                f, "/rest/v1/projects?select=name,sitemaps(title)&or=(sitemaps.nope.eq.1)", as: f.acme, f.alice, status: .badRequest, code: "42703")
+            try await Self.expectError(
+                f, "/rest/v1/projects?select=name,sitemaps(title)&or=(sitemaps.version.eq.x)", as: f.acme, f.alice, status: .badRequest, code: "22P02")
+            try await Self.expectError(
+                f, "/rest/v1/projects?select=name,sitemaps(title)&sitemaps=is.true", as: f.acme, f.alice, status: .badRequest, code: "PGRST100")
+        }
+    }
+
+    @Test("a foreign key added while the gateway runs embeds on its first use; before it, PGRST200")
+    func relationshipAddedAtRuntime() async throws {
+        let sql = """
+            CREATE TABLE public.project_notes (
+                id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                tenant_id  uuid NOT NULL DEFAULT auth.tenant_id() REFERENCES public.tenants (id),
+                project_id uuid NOT NULL,
+                body       text
+            );
+            ALTER TABLE public.project_notes ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY tenant_isolation ON public.project_notes AS RESTRICTIVE FOR ALL TO public
+                USING (tenant_id = auth.tenant_id()) WITH CHECK (tenant_id = auth.tenant_id());
+            CREATE POLICY "Notes of visible projects" ON public.project_notes FOR SELECT TO anon, authenticated, service_role
+                USING (EXISTS (SELECT 1 FROM public.projects p
+                               WHERE p.id = project_notes.project_id AND (p.user_id = auth.uid() OR p.is_public = true)));
+            GRANT SELECT ON public.project_notes TO anon, authenticated, service_role;
+            """
+        let policy = """
+            table: public.project_notes
+            tenant_column: tenant_id
+            rest: read
+            columns:
+              id: uuid
+              tenant_id: uuid
+              project_id: uuid
+              body: text
+            indexes:
+              - [id]
+            policies:
+              - name: Notes of visible projects
+                command: select
+                roles: [anon, authenticated, service_role]
+                using: |-
+                  EXISTS (SELECT 1 FROM public.projects p
+                    WHERE p.id = project_notes.project_id AND (p.user_id = auth.uid() OR p.is_public = true))
+            """
+        try await RESTFixture.run(extraSQL: sql, extraPolicies: ["project_notes.yaml": policy]) { f in
+            let owner = f.auth.owner
+            try await owner.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $2), ($3, $2)", [f.alice, f.acme.id, f.bob])
+            let project = UUID()
+            try await owner.query(
+                "INSERT INTO projects (id, tenant_id, user_id, name, type, is_public) VALUES ($1, $2, $3, 'noted', 'website', false)",
+                [project, f.acme.id, f.alice])
+            try await owner.query("INSERT INTO project_notes (tenant_id, project_id, body) VALUES ($1, $2, 'n1')", [f.acme.id, project])
+            // The catalogue is read (a first embed), then the key appears.
+            _ = try await Self.get(f, "/rest/v1/sitemaps?select=title,projects(name)", as: f.acme, f.alice)
+            try await Self.expectError(
+                f, "/rest/v1/projects?select=name,project_notes(body)", as: f.acme, f.alice, status: .badRequest, code: "PGRST200")
+            try await owner.query(
+                "ALTER TABLE public.project_notes ADD CONSTRAINT project_notes_project_fk FOREIGN KEY (tenant_id, project_id) REFERENCES public.projects (tenant_id, id)")
+            let noted = try await Self.get(f, "/rest/v1/projects?select=name,project_notes(body)", as: f.acme, f.alice)
+            #expect(try Self.canonical(noted) == #"[{"name":"noted","project_notes":[{"body":"n1"}]}]"#)
+            // Still under the new embed's policies: bob sees neither the private project nor its note.
+            let bob = try await Self.get(f, "/rest/v1/project_notes?select=body,projects(name)", as: f.acme, f.bob)
+            #expect(try Self.canonical(bob) == "[]")
+        }
+    }
+
     // MARK: - Shapes
+
+    @Test("or= across embedded resources filters the parents, not the embedded rows; nested paths, presence, negation and counts")
+    func orAcrossEmbeds() async throws {
+        try await Self.run { (f: RESTFixture, _: Seeded) async throws in
+            let either = try await Self.get(
+                f, "/rest/v1/projects?select=name,sitemaps(title)&or=(name.eq.beta,sitemaps.title.eq.about)&order=name&sitemaps.order=title",
+                as: f.acme, f.alice)
+            #expect(try Self.canonical(either) == #"[{"name":"alpha","sitemaps":[{"title":"about"},{"title":"home"}]},{"name":"beta","sitemaps":[{"title":"pricing"}]}]"#)
+            let inner = try await Self.get(
+                f, "/rest/v1/projects?select=name,sitemaps!inner(title)&or=(name.eq.none,sitemaps.title.eq.pricing)", as: f.acme, f.alice)
+            #expect(try Self.canonical(inner) == #"[{"name":"beta","sitemaps":[{"title":"pricing"}]}]"#)
+            let nested = try await Self.get(
+                f, "/rest/v1/projects?select=name,sitemaps(wireframes(title))&or=(sitemaps.wireframes.title.eq.about-frame)&sitemaps.limit=0",
+                as: f.acme, f.alice)
+            #expect(try Self.canonical(nested) == #"[{"name":"alpha","sitemaps":[]}]"#)
+            let toOne = try await Self.get(
+                f, "/rest/v1/sitemaps?select=title,projects(name)&or=(title.eq.home,projects.name.eq.beta)&order=title", as: f.acme, f.alice)
+            #expect(try Self.canonical(toOne) == #"[{"projects":{"name":"alpha"},"title":"home"},{"projects":{"name":"beta"},"title":"pricing"}]"#)
+            let negated = try await Self.get(
+                f, "/rest/v1/projects?select=name,sitemaps(title)&and=(sitemaps.title.not.eq.pricing)&sitemaps.limit=0", as: f.acme, f.alice)
+            #expect(try Self.canonical(negated) == #"[{"name":"alpha","sitemaps":[]}]"#)
+            let missing = try await Self.get(f, "/rest/v1/projects?select=name,brief:project_briefs(summary)&brief=is.null", as: f.acme, f.alice)
+            #expect(try Self.canonical(missing) == #"[{"brief":null,"name":"beta"}]"#)
+            let present = try await Self.get(
+                f, "/rest/v1/projects?select=name,brief:project_briefs(summary)&or=(brief.not.is.null,name.eq.none)", as: f.acme, f.alice)
+            #expect(try Self.canonical(present) == #"[{"brief":{"summary":"secret plan"},"name":"alpha"}]"#)
+            let counted = try await f.request(
+                .get, "/rest/v1/projects?select=name,sitemaps(title)&or=(sitemaps.title.eq.home,sitemaps.title.eq.pricing)&limit=1&order=name",
+                as: f.acme, f.alice, headers: [HTTPField.Name("Prefer")!: "count=exact"])
+            #expect(counted.status == .partialContent, "\(counted.body)")
+            #expect(counted.headers[.contentRange] == "0-0/2")
+        }
+    }
 
     @Test("one-to-many is an array, many-to-one an object, one-to-one an object, nested levels and aliases as PostgREST")
     func shapes() async throws {

@@ -294,7 +294,21 @@ struct SupabaseClientTests {
                     headers: [Self.prefer: "timezone=\(zone)"])
                 #expect(ignored.status == .ok, "\(zone)")
                 #expect(ignored.headers[.preferenceApplied] == nil)
+                // Under handling=strict a zone that cannot be honoured is refused, as PostgREST does.
+                let strict = try await f.request(.get, "/rest/v1/projects?select=created_at", as: f.acme, f.alice,
+                    headers: [Self.prefer: "handling=strict, timezone=\(zone)"])
+                #expect(strict.status == .badRequest, "\(zone): \(strict.body)")
+                #expect(strict.body.contains("PGRST122"))
             }
+            // A known zone with handling=strict is honoured and listed beside it.
+            let strictZoned = try await f.request(.get, "/rest/v1/projects?select=created_at", as: f.acme, f.alice,
+                headers: [Self.prefer: "handling=strict, timezone=Asia/Kolkata"])
+            #expect(strictZoned.status == .ok, "\(strictZoned.body)")
+            #expect(strictZoned.headers[.preferenceApplied] == "handling=strict, timezone=Asia/Kolkata")
+            let rpcStrict = try await f.request(.post, "/rest/v1/rpc/get_session_cost", as: f.acme, f.alice,
+                body: #"{"p_session_id": "\#(UUID().uuidString)"}"#, headers: [Self.prefer: "handling=strict, timezone=Mars/Olympus"])
+            #expect(rpcStrict.status == .badRequest, "\(rpcStrict.body)")
+            #expect(rpcStrict.body.contains("PGRST122"))
         }
     }
 }

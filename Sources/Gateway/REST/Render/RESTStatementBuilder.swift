@@ -2,9 +2,9 @@ import Foundation
 import Policy
 import Postgres
 
-/// Turns a parsed PostgREST request into SQL for one governed table.
+/// Turns a parsed PostgREST request into SQL clauses for one governed table.
 ///
-/// The one place REST SQL is written. Identifiers are checked against the table's catalogue in
+/// With ``RESTRenderer`` (whole statements) the one place REST SQL is written. Identifiers are checked against the table's catalogue in
 /// the policy file and quoted; every value is a bind parameter cast to the column's type; the
 /// policy predicate comes from the policy engine with its own binds.
 struct RESTStatementBuilder {
@@ -26,11 +26,19 @@ struct RESTStatementBuilder {
     private(set) var innerConditions: [String] = []
     /// The embed paths rendered so far, to refuse `rel.…=` parameters naming no embed.
     private(set) var embeddedPaths: Set<[String]> = []
-    /// This level's to-one embeds by name, for `order=relation(column)`: the table and the FROM …
-    /// WHERE … that finds its row (join, policy, filters), to read the column from again.
-    private var toOneEmbeds: [String: (table: TablePolicy, source: String)] = [:]
-    /// This level's to-many embeds by name, to say why ordering by one is refused.
-    private var toManyEmbeds: Set<String> = []
+    /// This level's embeds by name, as ``EmbedSource``s: for `order=relation(column)` and for
+    /// conditions on embedded resources (`or=(…,rel.col.eq.x)`, `rel=not.is.null`).
+    private var embedSources: [String: EmbedSource] = [:]
+
+    /// Where an embed's related rows come from: its table and `FROM … WHERE …` (join, the
+    /// table's own policy, its filters and `!inner` requirements), without order or window.
+    struct EmbedSource {
+        let table: TablePolicy
+        let isToOne: Bool
+        let source: String
+        /// The embed's own embeds, for paths `rel.sub.col`.
+        let children: [String: EmbedSource]
+    }
     private var lateralCount = 0
     private var path: [String] = []
     private var tablesInScope: [String]
@@ -215,6 +223,10 @@ struct RESTStatementBuilder {
         let source = "SELECT \(columns) FROM \(target.quotedName)\(child.joins) WHERE \(conditions.joined(separator: " AND "))\(order)\(paging)"
 
         let number = lateralCount + 1
+        embedSources[embed.name] = EmbedSource(
+            table: target, isToOne: relationship.isToOne,
+            source: "FROM \(target.quotedName)\(child.joins) WHERE \(conditions.joined(separator: " AND "))",
+            children: child.embedSources)
         binds = child.binds
         lateralCount = child.lateralCount
         embeddedPaths = child.embeddedPaths.union([path])
@@ -222,11 +234,9 @@ struct RESTStatementBuilder {
         let row = SQLText.quoted("_pgw_\(number)_row")
         // Lateral columns are named _pgw_*: the parent's unqualified columns stay unambiguous.
         if relationship.isToOne {
-            toOneEmbeds[embed.name] = (target, "FROM \(target.quotedName)\(child.joins) WHERE \(conditions.joined(separator: " AND "))")
             joins += " LEFT JOIN LATERAL (SELECT row_to_json(\(row)) AS _pgw_body FROM (\(source)) \(row)) \(alias) ON true"
             if embed.join == .inner { innerConditions.append("\(alias)._pgw_body IS NOT NULL") }
         } else {
-            toManyEmbeds.insert(embed.name)
             joins += " LEFT JOIN LATERAL (SELECT coalesce(json_agg(\(row)), '[]'::json) AS _pgw_body, count(*) AS _pgw_n FROM (\(source)) \(row)) \(alias) ON true"
             if embed.join == .inner { innerConditions.append("\(alias)._pgw_n > 0") }
         }
@@ -285,16 +295,13 @@ struct RESTStatementBuilder {
 
     /// `order=relation(column)`: a served column of a to-one embed, as a scalar subquery.
     private mutating func relatedField(_ field: RESTQuery.Field, of relation: String) throws -> String {
-        guard let (target, source) = toOneEmbeds[relation] else {
-            if toManyEmbeds.contains(relation) {
-                throw GatewayError(
-                    .badRequest, code: "PGRST118", "A related order on '\(relation)' is not possible",
-                    details: "'\(table.name)' and '\(relation)' do not form a many-to-one or one-to-one relationship")
-            }
+        let embedded = try embedSource([relation])
+        guard embedded.isToOne else {
             throw GatewayError(
-                .badRequest, code: "PGRST108", "'\(relation)' is not an embedded resource in this request",
-                hint: "Verify that '\(relation)' is included in the 'select' query parameter.")
+                .badRequest, code: "PGRST118", "A related order on '\(relation)' is not possible",
+                details: "'\(table.name)' and '\(relation)' do not form a many-to-one or one-to-one relationship")
         }
+        let (target, source) = (embedded.table, embedded.source)
         guard target.restColumn(named: field.column) != nil else {
             throw GatewayError(
                 .badRequest, code: "42703", "column \(target.name).\(field.column) does not exist",
@@ -314,6 +321,64 @@ struct RESTStatementBuilder {
         return "(SELECT \(expression) \(source))"
     }
 
+    /// The embed a path names from this level (aliases count), or PostgREST's PGRST108.
+    private func embedSource(_ path: [String]) throws -> EmbedSource {
+        var sources = embedSources
+        var found: EmbedSource?
+        for name in path {
+            guard let next = sources[name] else {
+                let named = path.joined(separator: ".")
+                throw GatewayError(
+                    .badRequest, code: "PGRST108", "'\(named)' is not an embedded resource in this request",
+                    hint: "Verify that '\(named)' is included in the 'select' query parameter.")
+            }
+            found = next
+            sources = next.children
+        }
+        return found!
+    }
+
+    /// The sources along a path, outermost first.
+    private func embedChain(_ path: [String]) throws -> [EmbedSource] {
+        try path.indices.map { try embedSource(Array(path[...$0])) }
+    }
+
+    /// A condition on an embedded resource's column: true when a related row the caller can
+    /// see (the embed's join, policy and filters, at every level of the path) passes it —
+    /// `negated`: passes its negation. An `EXISTS`, so the parent's row is tested, never widened.
+    private mutating func embeddedCondition(_ condition: RESTQuery.Condition, negated: Bool) throws -> String {
+        let chain = try embedChain(condition.path)
+        var inner = RESTStatementBuilder(table: chain.last!.table)
+        inner.binds = binds
+        var test = try inner.condition(RESTQuery.Condition(condition.field, condition.operation))
+        binds = inner.binds
+        if negated { test = "NOT (\(test))" }
+        for link in chain.reversed() { test = "EXISTS (SELECT 1 \(link.source) AND \(test))" }
+        return test
+    }
+
+    /// `rel=is.null` / `rel=not.is.null` (PostgREST's null filter on an embedded resource, here
+    /// also inside `or=(…)`): whether the parent has a related row the caller can see.
+    private func embedPresence(_ condition: RESTQuery.Condition, negated: Bool) throws -> String? {
+        let name = condition.field.column
+        guard condition.field.jsonPath.isEmpty, case .is(let value) = condition.operation else { return nil }
+        let owner = condition.path.isEmpty ? nil : try embedSource(condition.path)
+        guard (owner?.table ?? table).restColumn(named: name) == nil, (owner?.children ?? embedSources)[name] != nil else { return nil }
+        let chain = try embedChain(condition.path + [name])
+        let exists = "EXISTS (SELECT 1 \(chain.last!.source))"
+        var test: String
+        switch (value, negated) {
+        case (.notNull, false), (.null, true): test = exists
+        case (.null, false), (.notNull, true): test = "NOT " + exists
+        default:
+            throw GatewayError(
+                .badRequest, code: "PGRST100", "'\(name)' is an embedded resource",
+                hint: "an embedded resource takes is.null or not.is.null")
+        }
+        for link in chain.dropLast().reversed() { test = "EXISTS (SELECT 1 \(link.source) AND \(test))" }
+        return test
+    }
+
     /// `rel.…=` parameters must name an embed of `select=` (PostgREST's PGRST108).
     func requireEmbeddedOptionsUsed(_ options: [[String]: RESTQuery.EmbeddedOptions]) throws {
         for path in options.keys.sorted(by: { $0.joined(separator: ".") < $1.joined(separator: ".") }) where !embeddedPaths.contains(path) {
@@ -327,11 +392,19 @@ struct RESTStatementBuilder {
     /// The filter tree → a boolean SQL expression.
     mutating func filter(_ tree: RESTQuery.FilterTree) throws -> String {
         switch tree {
-        case .condition(let condition): return try self.condition(condition)
+        case .condition(let condition): return try self.condition(condition, negated: false)
         case .and(let terms): return terms.isEmpty ? "true" : "(" + (try terms.map { try filter($0) }).joined(separator: " AND ") + ")"
         case .or(let terms): return terms.isEmpty ? "false" : "(" + (try terms.map { try filter($0) }).joined(separator: " OR ") + ")"
+        case .not(.condition(let condition)): return try self.condition(condition, negated: true)
         case .not(let inner): return "NOT " + (try filter(inner))
         }
+    }
+
+    private mutating func condition(_ condition: RESTQuery.Condition, negated: Bool) throws -> String {
+        if let presence = try embedPresence(condition, negated: negated) { return presence }
+        if !condition.path.isEmpty { return try embeddedCondition(condition, negated: negated) }
+        let test = try self.condition(condition)
+        return negated ? "NOT " + test : test
     }
 
     private mutating func condition(_ condition: RESTQuery.Condition) throws -> String {

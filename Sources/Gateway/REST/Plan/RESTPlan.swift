@@ -4,7 +4,11 @@ import HTTPTypes
 import Policy
 import Postgres
 
-/// One REST request turned into statements, and their results turned into PostgREST's answer.
+/// One REST request, decided: what it does (``Operation``: a read, or a write with its checked
+/// rows and columns, conflict target and affected-row bounds), and how its results become
+/// PostgREST's answer. No SQL is written here: ``RESTRenderer`` renders ``statements`` from this
+/// plan (and ``RESTStatementBuilder`` its clauses) — the grammar (module RESTGrammar), the plan
+/// and the renderer are the three steps, as in PostgREST.
 ///
 /// Every main statement yields one row: `body` (the JSON answer, built by Postgres with
 /// `json_agg`) and `n` (rows affected or returned). A second statement, when present, counts:
@@ -12,26 +16,42 @@ import Postgres
 /// caller can see, so a write hidden by policy is explained instead of answered with silence.
 ///
 /// Write safeguards run inside the write statement, before anything is committed: a singular
-/// `Accept` or `Prefer: handling=strict, max-affected=N` wraps the row count in
-/// `auth.check_affected`, which raises (and so rolls the request back) when the count is out
+/// `Accept` or `Prefer: handling=strict, max-affected=N` bounds the row count (``affectedBounds``),
+/// which the statement checks with `auth.check_affected` and so rolls the request back when out
 /// of bounds; ``safeguardError(_:)`` turns that into PostgREST's answer. `Prefer: tx=rollback`
 /// ends the pipeline with ``transactionEnd``.
 struct RESTPlan {
+    /// What the request does, as data.
+    enum Operation {
+        case read
+        /// Objects of the body (checked: keys are columns, the tenant is the caller's), the
+        /// columns written, and the conflict handling of `resolution=`.
+        case insert(objects: [[String: JSONValue]], columns: [String], conflict: Conflict?)
+        case update(object: [String: JSONValue], columns: [String])
+        case delete
+    }
+
+    /// `resolution=` with its target columns (`on_conflict=`, else `id`, widened to the tenant's
+    /// unique key when only that one exists).
+    struct Conflict {
+        let target: [String]
+        let ignoreDuplicates: Bool
+    }
+
     let command: PolicyCommand
     let table: TablePolicy
     let query: RESTQuery
     let caller: AuthenticatedRequest
+    let policies: PolicySet
+    private(set) var operation: Operation = .read
+    /// Rendered from the plan by ``RESTRenderer``.
     private(set) var statements: [Statement] = []
     /// The rows an insert writes, or the values an update sets, for explaining a rejection.
     private var written: [PolicyRow] = []
-    /// Whether `resolution=` shaped the insert (it needs a column list).
-    private var resolutionApplied = false
     /// What a read's or a representation's embedded resources need.
-    private let embedding: RESTStatementBuilder.Embedding
+    let embedding: RESTStatementBuilder.Embedding
     /// `Accept: …;nulls=stripped` (RESTRepresentation).
-    private let stripNulls: Bool
-
-    private static let rowAlias = "_pgw_row"
+    let stripNulls: Bool
 
     init(
         command: PolicyCommand, table: TablePolicy, query: RESTQuery, body: [UInt8]?, caller: AuthenticatedRequest, policies: PolicySet,
@@ -43,72 +63,29 @@ struct RESTPlan {
         self.table = table
         self.query = query
         self.caller = caller
-        let auth = caller.authContext
-        self.embedding = RESTStatementBuilder.Embedding(policies: policies, auth: auth, catalog: relationships, options: query.embedded)
+        self.policies = policies
+        self.embedding = RESTStatementBuilder.Embedding(policies: policies, auth: caller.authContext, catalog: relationships, options: query.embedded)
         do {
             switch command {
-            case .select: try planSelect(policies, auth)
-            case .insert: try planInsert(policies, auth, body: body ?? [])
-            case .update: try planUpdate(policies, auth, body: body ?? [])
-            case .delete: try planDelete(policies, auth)
-            case .all: break
+            case .select, .all: operation = .read
+            case .insert: try planInsert(body: body ?? [])
+            case .update: try planUpdate(body: body ?? [])
+            case .delete: operation = .delete
             }
+            statements = try RESTRenderer(plan: self).statements()
         } catch let error as PolicyError {
             throw GatewayError(.badRequest, code: "PGRST100", "\(error)")
         }
     }
 
-    // MARK: - Reads
-
-    private mutating func planSelect(_ policies: PolicySet, _ auth: AuthContext) throws {
-        var builder = RESTStatementBuilder(table: table)
-        builder.embedding = embedding
-        let columns = try builder.selectList(query.select)
-        try builder.requireEmbeddedOptionsUsed(query.embedded)
-        // Embedded resources are lateral joins after the table; `!inner` ones filter its rows.
-        let condition = try whereClause(&builder, policies, .select, .using, auth)
-            + builder.innerConditions.map { " AND " + $0 }.joined()
-        let order = try builder.orderBy(query.order)
-        var paging = ""
-        if let limit = query.limit { paging += " LIMIT " + builder.bind(.text(String(limit)), as: "bigint") }
-        if query.offset > 0 { paging += " OFFSET " + builder.bind(.text(String(query.offset)), as: "bigint") }
-        statements.append(Statement(
-            aggregate("SELECT \(columns) FROM \(table.quotedName)\(builder.joins) WHERE \(condition)\(order)\(paging)"),
-            builder.binds))
-        if query.preferences.count != nil {
-            var counter = RESTStatementBuilder(table: table)
-            var joins = ""
-            var inner = ""
-            if !builder.innerConditions.isEmpty {
-                counter.embedding = embedding
-                _ = try counter.selectList(query.select)
-                joins = counter.joins
-                inner = counter.innerConditions.map { " AND " + $0 }.joined()
-            }
-            let condition = try whereClause(&counter, policies, .select, .using, auth) + inner
-            statements += RESTRepresentation.countStatements(
-                query.preferences.count, from: table.quotedName + joins, condition: condition, binds: counter.binds)
+    /// Whether filters test embedded resources (`or=(…,rel.col.eq.x)`, `rel=not.is.null`): then a
+    /// count reads the same embeds.
+    static func mentionsEmbeds(_ tree: RESTQuery.FilterTree, of table: TablePolicy) -> Bool {
+        switch tree {
+        case .condition(let condition): !condition.path.isEmpty || table.restColumn(named: condition.field.column) == nil
+        case .not(let inner): mentionsEmbeds(inner, of: table)
+        case .and(let terms), .or(let terms): terms.contains { mentionsEmbeds($0, of: table) }
         }
-    }
-
-    /// The request's filters AND the policy predicate for `command`/`clause`.
-    private func whereClause(
-        _ builder: inout RESTStatementBuilder, _ policies: PolicySet, _ command: PolicyCommand, _ clause: PolicyClause,
-        _ auth: AuthContext
-    ) throws -> String {
-        let policy = try builder.policy(policies, command, clause, auth: auth)
-        guard let filter = query.filter else { return policy }
-        return "\(policy) AND \(try builder.filter(filter))"
-    }
-
-    /// Wraps a row source so Postgres returns the JSON answer and the row count in one row.
-    private func aggregate(_ source: String, selectList: String? = nil) -> String {
-        // CSV for reads; a write's representation stays JSON.
-        let format = command == .select ? query.format : (query.singular ? .singleObject : .json)
-        let json = RESTRepresentation.body(
-            format: format, names: RESTStatementBuilder.outputNames(query.select, of: table, embedding.policies), stripNulls: stripNulls)
-        let inner = selectList.map { "SELECT \($0) FROM \(source)" } ?? source
-        return "SELECT (\(json))::text AS body, count(*) AS n FROM (\(inner)) \(Self.rowAlias)"
     }
 
     // MARK: - Writes
@@ -168,39 +145,12 @@ struct RESTPlan {
         return columns.filter { $0 != table.tenantColumn }
     }
 
-    private func jsonText(_ objects: [[String: JSONValue]], asArray: Bool) -> String {
-        asArray ? JSONValue.array(objects.map(JSONValue.object)).jsonText : JSONValue.object(objects[0]).jsonText
-    }
-
-    private var wantsRepresentation: Bool { query.preferences.returning == .representation }
-
-    /// `RETURNING *` only when the rows are answered: a RETURNING that reads columns makes
-    /// Postgres check the SELECT policies on the written rows (an error when they fail), so a
-    /// `return=minimal` insert the SELECT policy would hide — anon's analytics event — succeeds,
-    /// as under PostgREST, which returns `1` for the same reason.
-    private var returning: String { wantsRepresentation ? "RETURNING *" : "RETURNING 1" }
-
-    /// The write as a CTE named after the table, so a representation's embeds join its rows as
-    /// they join the table's on a read (`"projects"."id"`); the embedded tables themselves, and
-    /// their policies' subqueries (schema-qualified), read the statement's snapshot, as PostgREST's do.
-    private func rowsFromWrite(_ builder: inout RESTStatementBuilder, cte: String) throws -> String {
-        builder.embedding = wantsRepresentation ? embedding : nil
-        let columns = wantsRepresentation ? try builder.selectList(query.select) : "1"
-        if wantsRepresentation { try builder.requireEmbeddedOptionsUsed(query.embedded) }
-        let rows = SQLText.quoted(table.name)
-        let inner = builder.innerConditions.isEmpty ? "" : " WHERE " + builder.innerConditions.joined(separator: " AND ")
-        let answer = aggregate(rows + builder.joins + inner, selectList: columns.isEmpty ? "1" : columns)
-        let (lowest, highest) = affectedBounds
-        guard lowest != nil || highest != nil else { return "WITH \(rows) AS (\(cte)) " + answer }
-        let low = builder.bind(lowest.map { .text(String($0)) } ?? .null, as: "bigint")
-        let high = builder.bind(highest.map { .text(String($0)) } ?? .null, as: "bigint")
-        return "WITH \(rows) AS (\(cte)) SELECT body, auth.check_affected(n, \(low), \(high)) AS n FROM (\(answer)) _pgw_answer"
-    }
+    var wantsRepresentation: Bool { query.preferences.returning == .representation }
 
     /// How many rows this write may affect before it is rolled back: exactly one for a singular
     /// insert; at most one for a singular update or delete (none is the hidden-write answer,
     /// after the fact: nothing changed); at most `max-affected` with `handling=strict`.
-    private var affectedBounds: (lowest: Int?, highest: Int?) {
+    var affectedBounds: (lowest: Int?, highest: Int?) {
         var lowest: Int?, highest: Int?
         if query.singular {
             highest = 1
@@ -213,33 +163,11 @@ struct RESTPlan {
         return (lowest, highest)
     }
 
-    /// `limit=`/`offset=` on PATCH and DELETE, as PostgREST's limited update and delete: the
-    /// rows are picked by `order` among those the filters and policies match, in the same
-    /// statement, so exactly that many (at most) change. Without `order` the choice would be
-    /// arbitrary: refused (`PGRST109`), as PostgREST does.
-    private func limited(
-        _ builder: inout RESTStatementBuilder, _ condition: String, _ policies: PolicySet, _ command: PolicyCommand, _ auth: AuthContext
-    ) throws -> String {
-        guard query.limit != nil || query.offset > 0 else { return condition }
-        guard !query.order.isEmpty else {
-            throw GatewayError(
-                .badRequest, code: "PGRST109", "A 'limit' was applied without an explicit 'order'",
-                hint: "Apply an 'order' using unique column(s)")
-        }
-        let inner = try whereClause(&builder, policies, command, .using, auth)
-        let order = try builder.orderBy(query.order)
-        var paging = ""
-        if let limit = query.limit { paging += " LIMIT " + builder.bind(.text(String(limit)), as: "bigint") }
-        if query.offset > 0 { paging += " OFFSET " + builder.bind(.text(String(query.offset)), as: "bigint") }
-        return "\(condition) AND ctid = ANY(ARRAY(SELECT ctid FROM \(table.quotedName) WHERE \(inner)\(order)\(paging)))"
-    }
-
     /// Statements that end the request's transaction after its own: `Prefer: tx=rollback` runs
     /// everything, reads the results and rolls back (a ROLLBACK inside the pipeline's implicit
     /// transaction; its "no transaction in progress" warning is silenced). Empty for commit.
     var transactionEnd: [Statement] {
-        guard query.preferences.transaction == .rollback else { return [] }
-        return [Statement("SELECT set_config('client_min_messages', 'error', true)"), Statement("ROLLBACK")]
+        query.preferences.transaction == .rollback ? RESTRenderer.rollback : []
     }
 
     /// The write safeguard's refusal (SQLSTATE `PGW24` from `auth.check_affected`, with the row
@@ -262,7 +190,7 @@ struct RESTPlan {
     /// `count=exact` on reads; `max-affected=` on PATCH and DELETE with `handling=strict`.
     var appliedPreferences: RESTQuery.Preferences {
         var applied = query.preferences
-        if !resolutionApplied { applied.resolution = nil }
+        if case .insert(_, _, let conflict) = operation, conflict != nil {} else { applied.resolution = nil }
         if command != .insert || applied.missing != .null { applied.missing = nil }
         if command == .select || applied.returning == .headersOnly { applied.returning = nil }
         if command != .select { applied.count = nil }
@@ -270,41 +198,30 @@ struct RESTPlan {
         return applied
     }
 
-    private mutating func planInsert(_ policies: PolicySet, _ auth: AuthContext, body: [UInt8]) throws {
+    private mutating func planInsert(body: [UInt8]) throws {
         let objects = try objects(body, allowArray: true)
         let columns = try writtenColumns(objects)
-        var builder = RESTStatementBuilder(table: table)
-        let input = builder.bind(.text(jsonText(objects, asArray: true)), as: "json")
-        let list = columns.map(SQLText.quoted).joined(separator: ", ")
-        var insert = columns.isEmpty
-            ? "INSERT INTO \(table.quotedName) SELECT FROM json_populate_recordset(NULL::\(table.quotedName), \(input)) \(returning)"
-            : "INSERT INTO \(table.quotedName) (\(list)) SELECT \(list) FROM json_populate_recordset(NULL::\(table.quotedName), \(input))"
-        if !columns.isEmpty {
-            if let resolution = query.preferences.resolution {
-                var target = query.onConflict
-                if target.isEmpty, table.column(named: "id") != nil { target = ["id"] }
-                guard !target.isEmpty else {
-                    throw GatewayError(.badRequest, code: "PGRST100", "resolution needs on_conflict=<columns>")
-                }
-                // Keys unique per tenant (e.g. profiles' (tenant_id, id)): the row's tenant is the
-                // caller's, so a target without the tenant column means the index with it.
-                if !target.contains(table.tenantColumn), !table.indexes.contains(target),
-                   table.indexes.contains([table.tenantColumn] + target) {
-                    target = [table.tenantColumn] + target
-                }
-                resolutionApplied = true
-                let conflict = try target.map { try builder.column($0).sql }.joined(separator: ", ")
-                if resolution == .ignoreDuplicates {
-                    insert += " ON CONFLICT (\(conflict)) DO NOTHING"
-                } else {
-                    let updates = columns.filter { !target.contains($0) }
-                        .map { "\(SQLText.quoted($0)) = EXCLUDED.\(SQLText.quoted($0))" }
-                    insert += updates.isEmpty ? " ON CONFLICT (\(conflict)) DO NOTHING" : " ON CONFLICT (\(conflict)) DO UPDATE SET " + updates.joined(separator: ", ")
-                }
+        var conflict: Conflict?
+        if !columns.isEmpty, let resolution = query.preferences.resolution {
+            var target = query.onConflict
+            if target.isEmpty, table.column(named: "id") != nil { target = ["id"] }
+            guard !target.isEmpty else {
+                throw GatewayError(.badRequest, code: "PGRST100", "resolution needs on_conflict=<columns>")
             }
-            insert += " " + returning
+            for column in target where table.restColumn(named: column) == nil {
+                throw GatewayError(
+                    .badRequest, code: "42703", "column \(table.name).\(column) does not exist",
+                    hint: "columns of \(table.name): \(table.restColumns.map(\.name).joined(separator: ", "))")
+            }
+            // Keys unique per tenant (e.g. profiles' (tenant_id, id)): the row's tenant is the
+            // caller's, so a target without the tenant column means the index with it.
+            if !target.contains(table.tenantColumn), !table.indexes.contains(target),
+               table.indexes.contains([table.tenantColumn] + target) {
+                target = [table.tenantColumn] + target
+            }
+            conflict = Conflict(target: target, ignoreDuplicates: resolution == .ignoreDuplicates)
         }
-        statements.append(Statement(try rowsFromWrite(&builder, cte: insert), builder.binds))
+        operation = .insert(objects: objects, columns: columns, conflict: conflict)
         written = objects.map { object in
             var row = object.mapValues(\.policyValue)
             row[table.tenantColumn] = .text(caller.tenantID.lowercasedString)
@@ -312,51 +229,14 @@ struct RESTPlan {
         }
     }
 
-    private mutating func planUpdate(_ policies: PolicySet, _ auth: AuthContext, body: [UInt8]) throws {
+    private mutating func planUpdate(body: [UInt8]) throws {
         let object = try objects(body, allowArray: false)[0]
         let columns = try writtenColumns([object])
         guard !columns.isEmpty else {
             throw GatewayError(.badRequest, code: "PGRST102", "the PATCH body sets no column")
         }
-        var builder = RESTStatementBuilder(table: table)
-        let input = builder.bind(.text(JSONValue.object(object).jsonText), as: "json")
-        let list = columns.map(SQLText.quoted).joined(separator: ", ")
-        // A row-valued subquery rather than FROM: no second relation whose columns could make the
-        // filter's column names ambiguous.
-        let set = columns.count == 1
-            ? "\(list) = (SELECT \(list) FROM json_populate_record(NULL::\(table.quotedName), \(input)))"
-            : "(\(list)) = (SELECT \(list) FROM json_populate_record(NULL::\(table.quotedName), \(input)))"
-        let filtered = try whereClause(&builder, policies, .update, .using, auth)
-        let condition = try limited(&builder, filtered, policies, .update, auth)
-        let update = "UPDATE \(table.quotedName) SET \(set) WHERE \(condition) \(returning)"
-        statements.append(Statement(try rowsFromWrite(&builder, cte: update), builder.binds))
-        try appendVisibleRows(policies, auth)
+        operation = .update(object: object, columns: columns)
         written = [object.mapValues(\.policyValue)]
-    }
-
-    private mutating func planDelete(_ policies: PolicySet, _ auth: AuthContext) throws {
-        var builder = RESTStatementBuilder(table: table)
-        let filtered = try whereClause(&builder, policies, .delete, .using, auth)
-        let condition = try limited(&builder, filtered, policies, .delete, auth)
-        statements.append(Statement(
-            try rowsFromWrite(&builder, cte: "DELETE FROM \(table.quotedName) WHERE \(condition) \(returning)"), builder.binds))
-        try appendVisibleRows(policies, auth)
-    }
-
-    /// After the write, in the same transaction: how many rows the filter matches among those the
-    /// caller may see, and one of them (scalar columns only) for the explanation.
-    private mutating func appendVisibleRows(_ policies: PolicySet, _ auth: AuthContext) throws {
-        var builder = RESTStatementBuilder(table: table)
-        let condition = try whereClause(&builder, policies, .select, .using, auth)
-        // The whole-row reference is the table's own name, which the policy predicate qualifies
-        // its columns with; no alias, so the predicate applies unchanged.
-        let row = SQLText.quoted(table.name)
-        statements.append(Statement("""
-            SELECT count(*) AS visible,
-                   (array_agg((SELECT jsonb_object_agg(key, value) FROM jsonb_each(to_jsonb(\(row)))
-                               WHERE jsonb_typeof(value) <> 'object')))[1]::text AS sample
-            FROM \(table.quotedName) WHERE \(condition)
-            """, builder.binds))
     }
 
     // MARK: - Answers
