@@ -97,6 +97,8 @@ struct Serve: AsyncParsableCommand {
         let metrics = GatewayMetrics()
         // Checkpoints are verified against configured keys only, never keys stored in the database.
         let auditTrustedKeys = try configuration.pinnedAuditKeys()
+        // Only these witnesses' cosignatures are stored (none declared: none are).
+        let auditWitnesses = try configuration.declaredWitnesses()
         let auditKeys = try AuditKeys(rootKey: keyring.serviceMaster)
         let audit = AuditAppender(pool: pool, keys: auditKeys)
         let secrets = SecretStore(pool: pool, keyring: keyring, audit: audit, auditKeys: auditKeys)
@@ -135,7 +137,7 @@ struct Serve: AsyncParsableCommand {
         let services = GatewayServices(
             pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, metrics: metrics,
             secrets: secrets, auditKeys: auditKeys, privacy: privacy, auditTrustedKeys: auditTrustedKeys,
-            certificatePublicKey: signingKey?.publicKey, limits: configuration.limits)
+            certificatePublicKey: signingKey?.publicKey, limits: configuration.limits, auditWitnesses: auditWitnesses)
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

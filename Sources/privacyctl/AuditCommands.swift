@@ -359,7 +359,9 @@ struct AuditCLI: AsyncParsableCommand {
                 C2SP tlog-cosignature (Ed25519, cosignature/v1) line: --state/<tenant>.json keeps the
                 cosigned checkpoint, --state/<tenant>-<size>.note the note with the cosignature.
                 A smaller tree (rollback) or a different or non-extending one (fork) is refused and the
-                state is left as it was.
+                state is left as it was. The gateway stores the cosignature only if the operator declared
+                this witness (PRIVACY_AUDIT_WITNESS_KEYS=<name>+<witness public key hex>); otherwise it
+                answers 403 and the command fails after saving its state (a rerun posts it again).
                 Example: privacyctl audit witness --log http://localhost:8080 --apikey $KEY --log-key 3b6a27bc… \\
                            --state ~/witness --witness-key-file ~/witness.key --name auditor.example/w1
                 """)

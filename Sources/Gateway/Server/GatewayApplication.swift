@@ -27,6 +27,9 @@ public struct GatewayServices: Sendable {
     /// Checkpoint keys `/v1/audit/verify` and reports trust (key id → public key), from
     /// configuration (``GatewayConfiguration/pinnedAuditKeys()``), never from the database.
     public let auditTrustedKeys: [String: [UInt8]]
+    /// The witnesses whose cosignatures the gateway stores (name, Ed25519 public key), from
+    /// configuration (``GatewayConfiguration/declaredWitnesses()``); none: cosignatures are refused.
+    public let auditWitnesses: [(name: String, publicKey: [UInt8])]
     /// The Ed25519 public key deletion certificates must verify with to count as signed in reports
     /// (the signing key's public half); defaults to the privacy service's.
     public let certificatePublicKey: [UInt8]?
@@ -39,9 +42,10 @@ public struct GatewayServices: Sendable {
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
         audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), secrets: SecretStore? = nil, auditKeys: AuditKeys? = nil,
         privacy: PrivacyService? = nil, auditTrustedKeys: [String: [UInt8]] = [:], certificatePublicKey: [UInt8]? = nil,
-        limits: GatewayLimits = GatewayLimits()
+        limits: GatewayLimits = GatewayLimits(), auditWitnesses: [(name: String, publicKey: [UInt8])] = []
     ) {
         self.limits = limits
+        self.auditWitnesses = auditWitnesses
         self.tenantLimiter = TenantLimiter(
             concurrency: limits.tenantConcurrency(poolSize: pool.options.maxConnections), queueLength: limits.tenantQueue)
         self.auditTrustedKeys = auditTrustedKeys
@@ -84,7 +88,9 @@ public enum GatewayApplication {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
 
-        AuditRoutes(pool: services.pool, authenticator: services.authenticator, trustedKeys: services.auditTrustedKeys).add(to: router)
+        AuditRoutes(
+            pool: services.pool, authenticator: services.authenticator, trustedKeys: services.auditTrustedKeys,
+            witnesses: services.auditWitnesses).add(to: router)
         if let secrets = services.secrets {
             SecretRoutes(store: secrets, authenticator: services.authenticator, limiter: services.tenantLimiter).add(to: router)
         }
