@@ -126,6 +126,7 @@ struct Serve: AsyncParsableCommand {
             policyVersion: try PrivacyConfiguration.policyVersion(directory: configuration.policiesDirectory),
             exportDirectory: configuration.exportDirectory)
         settings.archiveTTLSeconds = configuration.exportTTLDays * 86_400
+        settings.auditTrustedKeys = auditTrustedKeys
         let privacy = PrivacyService(
             pool: privacyPool, graph: try await SubjectGraph.load(policies: policies, pool: privacyPool),
             // The gateway's appender: one group-commit lane per tenant chain in this process.
