@@ -74,3 +74,35 @@ extension PrivacyCommandTests {
         }
     }
 }
+
+extension PrivacyCommandTests {
+    @Test("an export's audit_trail.proofs.json verifies with audit verify-proof and the public key only; an edited entry exits 3")
+    func exportProofsVerify() async throws {
+        try await Self.with(rows: 2) { setup in
+            let out = setup.directory.appendingPathComponent("subject.tar").path
+            let exported = try privacyctl(
+                ["export", "--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString, "--out", out, "--json"], environment: setup.environment)
+            #expect(exported.status == 0, "\(exported.stderr)")
+            let extracted = setup.directory.appendingPathComponent("x")
+            try FileManager.default.createDirectory(at: extracted, withIntermediateDirectories: true)
+            let tar = try Subprocess.start("/usr/bin/env", ["tar", "-xf", out, "-C", extracted.path, "audit_trail.proofs.json"],
+                                           environment: ["PATH": "/usr/bin:/bin"]).wait()
+            #expect(tar.status == 0, "\(tar.stderr)")
+            let file = extracted.appendingPathComponent("audit_trail.proofs.json")
+            // The auditor's copy of the public key: what the checkpoint listing prints.
+            let listed = try privacyctl(["audit", "checkpoint", "--tenant", setup.tenant.uuidString, "--json"], environment: setup.environment)
+            #expect(listed.status == 0, "\(listed.stderr)")
+            let summaries = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+            let key = try #require(summaries.first?["public_key"] as? String)
+
+            let verified = try privacyctl(["audit", "verify-proof", file.path, "--trusted-key", key])
+            #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+            #expect(verified.stdout.hasPrefix("OK: all ") && verified.stdout.contains("proven entries of tenant \(setup.tenant.uuidString.lowercased())"))
+            let text = try String(contentsOf: file, encoding: .utf8)
+            #expect(text.contains("privacy.export_requested"))
+            try text.replacingOccurrences(of: "privacy.export_requested", with: "privacy.export_forgotten").write(to: file, atomically: true, encoding: .utf8)
+            let tampered = try privacyctl(["audit", "verify-proof", file.path, "--trusted-key", key])
+            #expect(tampered.status == 3 && tampered.stdout.contains("its content does not match its hash"), "\(tampered.stdout)")
+        }
+    }
+}
