@@ -79,16 +79,22 @@ public struct InclusionProofSet: Sendable, Codable, Equatable {
                         for seq in seqs where seq > newest {
                             unproven.append(Unproven(seq: seq, reason: "after the newest signed checkpoint (tree size \(newest)): \(reason)"))
                         }
-                        // Entries in pipelines of 100, then each entry's path (one pipeline each).
+                        // Entries in pipelines of 100, and their paths in chunks of 100 entries: the
+                        // subtrees the chunk's paths need are read once each (neighbouring entries share
+                        // most of them). Measured on a 4,000-entry log, 200 entries, same run on a loaded
+                        // 2-core machine: 0.69 ms per proof, against 9.3 ms one by one (AuditProofs.inclusion).
                         for start in stride(from: 0, to: covered.count, by: 100) {
                             let chunk = Array(covered[start..<min(start + 100, covered.count)])
                             let results = try connection.pipeline(chunk.map { AuditSQL.entry(tenant, seq: $0) })
-                            for (seq, result) in zip(chunk, results) {
+                            let pieces = chunk.map { seq in
+                                MerkleTree.inclusionRanges(index: seq - 1, size: newest).map(MerkleTree.decompose)
+                            }
+                            let nodes = try AuditTree.nodeHashes(pieces.flatMap { $0.flatMap { $0 } }, tenant: tenant, connection: connection)
+                            for ((seq, result), path) in zip(zip(chunk, results), pieces) {
                                 guard let entry = try result.first.map(AuditSQL.entry) else {
                                     throw AuditError(.notFound, "this tenant's log has no entry \(seq)")
                                 }
-                                let hashes = try AuditTree.rangeHashes(
-                                    MerkleTree.inclusionRanges(index: seq - 1, size: newest), tenant: tenant, connection: connection)
+                                let hashes = path.map { MerkleTree.rangeHash($0.map { nodes[$0]! }) }
                                 proofs.append(InclusionProof(tenantID: tenant, entry: entry, treeSize: newest, hashes: hashes, checkpoint: note))
                             }
                         }

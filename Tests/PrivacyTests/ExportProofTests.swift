@@ -39,6 +39,11 @@ struct ExportProofTests {
             let verdict = try set.verify(publicKey: fixture.signingKey.publicKey)
             #expect(verdict.hasPrefix("OK: all \(seqs.count) proven entries of tenant \(tenant.lowercasedString)"))
             for proof in set.proofs { try AuditProofs.verify(proof, publicKey: fixture.signingKey.publicKey) }
+            // Built in batches, each proof is the one the proof route builds alone.
+            for proof in set.proofs {
+                #expect(try await AuditProofs.inclusion(
+                    pool: fixture.service.pool, tenant: tenant, seq: proof.entry.entry.seq, checkpointSeq: set.treeSize!) == proof)
+            }
             // Listed in the manifest (with its hash) and explained in index.html.
             let entry = try #require(manifest.files.first { $0.name == PrivacyService.auditTrailProofsFile })
             #expect(entry.rows == seqs.count && entry.sha256 == Hex.encode(SHA256.hash(Array(data))))
