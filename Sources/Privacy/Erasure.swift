@@ -164,7 +164,9 @@ extension PrivacyService {
     /// children before parents, in batches under the statement timeout, each batch committed with
     /// its count; then, in one transaction, the subject key is shredded, the subject's registry
     /// row removed, the verification pass run, the completion audited and the signed certificate
-    /// stored. Killed at any point, running it again finishes with the same end state and counts.
+    /// stored. Then the certificate gets the inclusion proof of its erasure entry in a signed
+    /// checkpoint (``attachErasureProof(tenant:id:certificate:signingKey:)``). Killed at any point,
+    /// running it again finishes with the same end state and counts, and the same certificate.
     @discardableResult
     public func processDeletion(
         tenant: UUID, id: UUID, progress: (@Sendable (PrivacyProgress) -> Void)? = nil
@@ -172,6 +174,16 @@ extension PrivacyService {
         guard let signingKey else {
             throw PrivacyError(.invalidState, "no signing key: erasure needs PRIVACY_SIGNING_KEY_FILE to sign its certificate")
         }
+        let erased = try await erase(tenant: tenant, id: id, signingKey: signingKey, progress: progress)
+        let certificate = try await attachErasureProof(tenant: tenant, id: id, certificate: erased.certificate, signingKey: signingKey)
+        return ErasureRun(certificate: certificate, longestBatch: erased.longestBatch, batches: erased.batches)
+    }
+
+    /// The erasure up to its committed, signed certificate (without its audit proof): what a
+    /// process killed before ``attachErasureProof(tenant:id:certificate:signingKey:)`` leaves.
+    func erase(
+        tenant: UUID, id: UUID, signingKey: Ed25519.SigningKey, progress: (@Sendable (PrivacyProgress) -> Void)? = nil
+    ) async throws -> ErasureRun {
         let graph = self.graph
         let configuration = self.configuration
         let audit = self.audit
@@ -217,6 +229,94 @@ extension PrivacyService {
             }
             return ErasureRun(certificate: certificate, longestBatch: longest, batches: batches)
         }
+    }
+
+    /// Makes the certificate prove that its erasure was recorded: after the erasure committed,
+    /// checkpoints the tenant's log unless a signed checkpoint already covers the erasure entry,
+    /// then stores the inclusion proof of that entry in the first signed checkpoint covering it.
+    ///
+    /// Idempotent and resumable: a certificate that has its proof is returned as stored; the
+    /// checkpoint chosen is always the first covering one (checkpoints are append-only), so a
+    /// process killed between any two steps attaches the same proof when run again; concurrent
+    /// runs store it once (the update only fills an empty `audit_proof`). The certificate's
+    /// signature does not cover the proof, so it is unchanged. A proof that does not verify with
+    /// the signing key (or a trusted earlier key) is never stored.
+    func attachErasureProof(
+        tenant: UUID, id: UUID, certificate: DeletionCertificate, signingKey: Ed25519.SigningKey
+    ) async throws -> DeletionCertificate {
+        if certificate.auditProof != nil { return certificate }
+        let seq = certificate.auditHead.seq
+        var proof = try await AuditProofs.inclusionInFirstCovering(pool: pool, tenant: tenant, seq: seq)
+        if proof == nil {
+            // On the pool's own login (outside ``run``): checkpoints are the gateway's, not the worker's.
+            let checkpointer = AuditCheckpointer(pool: pool, signingKey: signingKey, trustedKeys: configuration.auditTrustedKeys)
+            // A concurrent checkpointer may have signed a head before the entry; its checkpoint
+            // stands and the next round covers the entry.
+            for _ in 0..<3 where proof == nil {
+                _ = try await checkpointer.checkpoint(tenant: tenant)
+                proof = try await AuditProofs.inclusionInFirstCovering(pool: pool, tenant: tenant, seq: seq)
+            }
+        }
+        guard let proof else {
+            throw PrivacyError(
+                .invalidState, "no signed checkpoint covers the erasure's audit entry \(seq) yet; run the deletion again to attach its proof")
+        }
+        var attached = certificate
+        attached.auditProof = proof
+        do {
+            try attached.verifyOffline(publicKeys: [signingKey.publicKey] + configuration.auditTrustedKeys.values)
+        } catch let error as PrivacyError {
+            throw PrivacyError(.verificationFailed, "the erasure's audit proof was not attached: \(error.message)")
+        }
+        let json = String(decoding: try Self.canonicalJSON(attached), as: UTF8.self)
+        return try await run(tenant: tenant) { connection in
+            try connection.transaction { connection in
+                try connection.query(
+                    """
+                    UPDATE public.data_deletion_requests SET certificate = $3
+                    WHERE tenant_id = $1 AND id = $2 AND certificate IS NOT NULL AND certificate->'audit_proof' IS NULL
+                    """, [tenant, id, PostgresJSON(json)])
+                guard let stored = try Self.storedCertificate(connection, tenant: tenant, id: id) else {
+                    throw PrivacyError(.invalidState, "the deletion request \(id.lowercasedString) has no certificate")
+                }
+                return stored
+            }
+        }
+    }
+
+    /// Attaches the audit proof to completed erasures' certificates that lack it (a process that
+    /// died after the erasure committed, or a certificate issued before proofs were attached), up
+    /// to `limit` per tenant; one that fails (no checkpoint can be signed yet) is left for the next
+    /// round and does not stop the others. For the worker's periodic sweep. Returns how many were
+    /// attached and how many failed.
+    public func attachMissingErasureProofs(limit: Int = 20) async throws -> (attached: Int, failed: Int) {
+        guard let signingKey else { return (0, 0) }
+        let tenants: [UUID] = try await run(tenant: nil) { connection in
+            try connection.query("SELECT id FROM public.tenants ORDER BY id").rows.map { try $0.decode("id") }
+        }
+        var attached = 0
+        var failed = 0
+        for tenant in tenants {
+            let pending: [DeletionCertificate] = try await run(tenant: tenant) { connection in
+                try connection.query(
+                    """
+                    SELECT certificate::text AS c FROM public.data_deletion_requests
+                    WHERE tenant_id = $1 AND status IN ('completed', 'partially_completed')
+                      AND certificate IS NOT NULL AND certificate->'audit_proof' IS NULL
+                    ORDER BY completed_at LIMIT $2
+                    """, [tenant, limit]).rows.map { try DeletionCertificate.decode(json: try $0.decode("c", as: String.self)) }
+            }
+            for certificate in pending {
+                guard let id = UUID(uuidString: certificate.requestID) else { failed += 1; continue }
+                do {
+                    _ = try await attachErasureProof(tenant: tenant, id: id, certificate: certificate, signingKey: signingKey)
+                    attached += 1
+                } catch {
+                    failed += 1
+                }
+            }
+        }
+        return (attached, failed)
     }
 
     static func storedCertificate(_ connection: Connection, tenant: UUID, id: UUID) throws -> DeletionCertificate? {

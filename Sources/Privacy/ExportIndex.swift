@@ -49,6 +49,20 @@ enum ExportIndex {
 
                 """
         }
+        var proofs = ""
+        if let file = manifest.files.first(where: { $0.format == "proofs" }) {
+            proofs = """
+                <h2>Checking the record of who used your data</h2>
+                <p><a href="\(e(file.name))">\(e(file.name))</a> proves that each of the \(file.rows) entries about you listed in
+                \(e(file.table)) is in the operator's signed, append-only audit log: one RFC 9162 inclusion proof per entry,
+                all against one checkpoint signed by the operator's key. Anyone can check it offline, with only this file
+                and the operator's public key (ask the operator for it):</p>
+                <p><code>privacyctl audit verify-proof \(e(file.name)) --trusted-key &lt;the operator's public key&gt;</code></p>
+                <p>It names any entry that was changed or is missing from the signed log. Entries listed under
+                <code>unproven</code> were recorded after that checkpoint was signed; the reason is given for each.</p>
+
+                """
+        }
         return """
             <!doctype html>
             <html lang="en">
@@ -71,7 +85,7 @@ enum ExportIndex {
             <tbody>
             \(rows)</tbody>
             </table>
-            \(withheld)<p><a href="manifest.json">manifest.json</a> lists every file with its size and SHA-256, the request
+            \(withheld)\(proofs)<p><a href="manifest.json">manifest.json</a> lists every file with its size and SHA-256, the request
             (<code>\(e(manifest.requestID ?? "none"))</code>) and the version of the policies that chose what to include
             (<code>\(e(manifest.policyVersion))</code>).</p>
             </body>

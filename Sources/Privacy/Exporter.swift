@@ -1,4 +1,5 @@
 import Foundation
+import Audit
 import Policy
 import Postgres
 import Sodium
@@ -53,6 +54,8 @@ public struct PrivacyProgress: Sendable {
 extension PrivacyService {
     /// The archive's files (CSV and JSON) of the audit entries about the subject.
     public static let auditTrailFile = "audit_trail"
+    /// The archive's file of inclusion proofs of those entries (``InclusionProofSet``).
+    public static let auditTrailProofsFile = "audit_trail.proofs.json"
 
     /// Streams every row of the subject, table by table, into a ustar archive at `path` (a CSV
     /// and a JSON file per table, then `manifest.json` and `index.html`, the page to open first), in one consistent snapshot and constant
@@ -67,6 +70,9 @@ extension PrivacyService {
         let policyVersion = configuration.policyVersion
         let limits = configuration.encryptionLimits
         let encrypted = passphrase != nil || sealKey != nil
+        // Before the snapshot: entries recorded after it are only listed, never proven against a
+        // checkpoint the archive does not show.
+        let proofs = try await auditTrailProofs(tenant: tenant, subject: subject)
         return try await run(tenant: tenant) { connection in
             let partial = path + ".partial"
             let plain = encrypted ? path + ".plain.partial" : partial
@@ -147,6 +153,27 @@ extension PrivacyService {
                     public.audit_events t0 WHERE t0.tenant_id = \(Self.tenantSetting)
                       AND t0.details->>'user_id' = \(Self.subjectSetting)::text ORDER BY t0.seq
                     """, index: nodes.count)
+                // The proofs of those entries against one signed checkpoint; an entry of the snapshot
+                // recorded after the proofs were built is listed as not yet provable.
+                var proofSet = proofs
+                let listed = Set(proofSet.proofs.map(\.entry.entry.seq) + proofSet.unproven.map(\.seq))
+                for row in try connection.query("""
+                    SELECT seq FROM public.audit_events t0 WHERE t0.tenant_id = \(Self.tenantSetting)
+                      AND t0.details->>'user_id' = \(Self.subjectSetting)::text ORDER BY t0.seq
+                    """).rows {
+                    let seq: Int64 = try row.decode("seq")
+                    if !listed.contains(seq) {
+                        proofSet.unproven.append(.init(seq: seq, reason: "recorded while this export was being made; the next checkpoint covers it"))
+                    }
+                }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                try tar.begin(Self.auditTrailProofsFile)
+                try tar.write(Array(try encoder.encode(proofSet)) + [0x0A])
+                let proofsEntry = try tar.end()
+                files.append(.init(
+                    name: proofsEntry.name, table: Self.auditTrailFile, format: "proofs", rows: proofSet.proofs.count,
+                    bytes: proofsEntry.bytes, sha256: proofsEntry.sha256))
                 let manifest = ExportManifest(
                     tenant: tenant.lowercasedString, subject: subject.lowercasedString, requestID: requestID?.lowercasedString,
                     generatedAt: generatedAt, policyVersion: policyVersion, files: files, withheldColumns: withheld,
@@ -168,6 +195,31 @@ extension PrivacyService {
             guard rename(partial, path) == 0 else { throw PrivacyError(.archive, "cannot move the archive into place at \(path)") }
             return manifest
         }
+    }
+
+    /// The inclusion proofs of the audit entries about the subject against the tenant's newest
+    /// signed checkpoint, after checkpointing the log when this process has the signing key (so
+    /// every entry so far is provable). Without the key, or when the log cannot be checkpointed,
+    /// the entries after the newest checkpoint are listed as not yet provable, with the reason.
+    func auditTrailProofs(tenant: UUID, subject: UUID) async throws -> InclusionProofSet {
+        var reason = "this export was made without the signing key; the next checkpoint covers it"
+        if let signingKey {
+            do {
+                // On the pool's own login (outside ``run``): checkpoints are the gateway's, not the worker's.
+                _ = try await AuditCheckpointer(pool: pool, signingKey: signingKey, trustedKeys: configuration.auditTrustedKeys)
+                    .checkpoint(tenant: tenant)
+                reason = "recorded while this export was being made; the next checkpoint covers it"
+            } catch let error as AuditError where error.code == .emptyChain {
+                // No entries at all: nothing about the subject to prove.
+            } catch let error as AuditError where error.code == .chainCorrupt {
+                // The subject's access to their data does not wait on the audit log's repair.
+                reason = "the log could not be checkpointed (it failed verification); an operator must look at it"
+            }
+        }
+        let seqs: [Int64] = try await pool.query(
+            "SELECT seq FROM public.audit_events WHERE tenant_id = $1 AND details->>'user_id' = $2 ORDER BY seq",
+            [tenant, subject.lowercasedString]).rows.map { try $0.decode("seq") }
+        return try await InclusionProofSet.build(pool: pool, tenant: tenant, seqs: seqs, unprovenReason: reason)
     }
 
     static func canonicalJSON<T: Encodable>(_ value: T) throws -> [UInt8] {

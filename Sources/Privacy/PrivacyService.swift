@@ -24,6 +24,9 @@ public struct PrivacyConfiguration: Sendable {
     public var archiveTTLSeconds: Int = 7 * 86_400
     /// Argon2id limits for passphrase-encrypted archives.
     public var encryptionLimits = ArchiveEncryption.Limits()
+    /// Earlier signing keys (key id → public key, ``GatewayConfiguration/pinnedAuditKeys()``) whose
+    /// checkpoints the erasure's own checkpoint may extend, and that its audit proof may verify with.
+    public var auditTrustedKeys: [String: [UInt8]] = [:]
 
     public init(policyVersion: String, exportDirectory: String) {
         self.policyVersion = policyVersion

@@ -12,17 +12,22 @@ public protocol SignedDocument: Codable {
     var publicKey: String { get }
     /// Hex of the signature; nil before signing.
     var signature: String? { get set }
+    /// The document without the parts the signature does not cover (besides `signature`): parts
+    /// that authenticate themselves and are attached after signing. By default, all of it.
+    func withoutUnsignedAttachments() -> Self
 }
 
 extension SignedDocument {
     /// The signed bytes.
     public func signingMessage() throws -> [UInt8] {
-        var unsigned = self
+        var unsigned = withoutUnsignedAttachments()
         unsigned.signature = nil
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(unsigned))
     }
+
+    public func withoutUnsignedAttachments() -> Self { self }
 
     public func signed(with key: Ed25519.SigningKey) throws -> Self {
         var copy = self

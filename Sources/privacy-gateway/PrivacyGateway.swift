@@ -97,6 +97,8 @@ struct Serve: AsyncParsableCommand {
         let metrics = GatewayMetrics()
         // Checkpoints are verified against configured keys only, never keys stored in the database.
         let auditTrustedKeys = try configuration.pinnedAuditKeys()
+        // Only these witnesses' cosignatures are stored (none declared: none are).
+        let auditWitnesses = try configuration.declaredWitnesses()
         let auditKeys = try AuditKeys(rootKey: keyring.serviceMaster)
         let audit = AuditAppender(pool: pool, keys: auditKeys)
         // One per-tenant cap for REST, RPC and secrets (the store holds a slot only around its database work).
@@ -126,6 +128,7 @@ struct Serve: AsyncParsableCommand {
             policyVersion: try PrivacyConfiguration.policyVersion(directory: configuration.policiesDirectory),
             exportDirectory: configuration.exportDirectory)
         settings.archiveTTLSeconds = configuration.exportTTLDays * 86_400
+        settings.auditTrustedKeys = auditTrustedKeys
         let privacy = PrivacyService(
             pool: privacyPool, graph: try await SubjectGraph.load(policies: policies, pool: privacyPool),
             // The gateway's appender: one group-commit lane per tenant chain in this process.
@@ -138,7 +141,7 @@ struct Serve: AsyncParsableCommand {
             pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, metrics: metrics,
             secrets: secrets, auditKeys: auditKeys, privacy: privacy, auditTrustedKeys: auditTrustedKeys,
             certificatePublicKey: signingKey?.publicKey, limits: configuration.limits,
-            tenantLimiter: tenantLimiter)
+            tenantLimiter: tenantLimiter, auditWitnesses: auditWitnesses)
         services.trustedProxies = configuration.trustedProxies
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(

@@ -292,7 +292,7 @@ struct AuditCLI: AsyncParsableCommand {
                 No database, no network. Keys: --trusted-key and $PRIVACY_AUDIT_PUBLIC_KEYS.
                 Example: privacyctl audit verify-proof proof.json --trusted-key 3b6a27bc…
                 """)
-        @Argument(help: "The proof file written by audit prove or GET /v1/audit/…/proof.") var path: String
+        @Argument(help: "The proof file written by audit prove, GET /v1/audit/…/proof, or an export's audit_trail.proofs.json.") var path: String
         @Option(name: .customLong("trusted-key"), help: "The log's Ed25519 public key (64 hex characters); repeat for old keys.")
         var trustedKeys: [String] = []
         @OptionGroup var database: DatabaseOptions
@@ -324,6 +324,9 @@ struct AuditCLI: AsyncParsableCommand {
                             verdict = try AuditProofs.verify(try JSONDecoder().decode(InclusionProof.self, from: data), publicKey: key)
                         case ConsistencyProof.type:
                             verdict = try AuditProofs.verify(try JSONDecoder().decode(ConsistencyProof.self, from: data), publicKey: key)
+                        case InclusionProofSet.type:
+                            // A data subject's export: every entry's proof against one signed checkpoint.
+                            verdict = try JSONDecoder().decode(InclusionProofSet.self, from: data).verify(publicKey: key)
                         default:
                             throw AuditError(.proof, "\(path) is not a proof file (type \(type.map { "\"\($0)\"" } ?? "missing"))")
                         }
@@ -359,7 +362,9 @@ struct AuditCLI: AsyncParsableCommand {
                 C2SP tlog-cosignature (Ed25519, cosignature/v1) line: --state/<tenant>.json keeps the
                 cosigned checkpoint, --state/<tenant>-<size>.note the note with the cosignature.
                 A smaller tree (rollback) or a different or non-extending one (fork) is refused and the
-                state is left as it was.
+                state is left as it was. The gateway stores the cosignature only if the operator declared
+                this witness (PRIVACY_AUDIT_WITNESS_KEYS=<name>+<witness public key hex>); otherwise it
+                answers 403 and the command fails after saving its state (a rerun posts it again).
                 Example: privacyctl audit witness --log http://localhost:8080 --apikey $KEY --log-key 3b6a27bc… \\
                            --state ~/witness --witness-key-file ~/witness.key --name auditor.example/w1
                 """)

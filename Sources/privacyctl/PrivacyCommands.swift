@@ -61,6 +61,8 @@ struct PrivacyServiceOptions: ParsableArguments {
             policyVersion: try PrivacyConfiguration.policyVersion(directory: directory),
             exportDirectory: configuration.exportDirectory)
         settings.archiveTTLSeconds = configuration.exportTTLDays * 86_400
+        // Retired signing keys: an erasure's checkpoint may extend their checkpoints (its proof is attached after it).
+        settings.auditTrustedKeys = AuditCheckpoint.trustedKeys(configuration.auditPublicKeys)
         if let batchSize {
             guard (1...1_000_000).contains(batchSize) else { throw ValidationError("--batch-size must be from 1 to 1000000") }
             settings.batchSize = batchSize
@@ -197,8 +199,9 @@ struct DeleteCommand: AsyncParsableCommand {
                 else {
                     throw GatewayError.invalidInput("no subject \(user.lowercasedString) in tenant \(tenant.lowercasedString)")
                 }
-                let status = try await service.deletionStatus(tenant: tenant, id: try row.decode("id"))
-                let certificate = try status.certificate.orThrow()
+                // Through the erasure again: a certificate whose audit proof was not attached yet
+                // (the process died after the erasure committed) gets it now; the same one otherwise.
+                let certificate = try await service.processDeletion(tenant: tenant, id: try row.decode("id")).certificate
                 try emit(printer, certificate)
                 failedVerification = !certificate.verification.passed
                 return
@@ -372,13 +375,6 @@ struct RetentionCommand: AsyncParsableCommand {
                 }
             }
         }
-    }
-}
-
-extension Optional where Wrapped == DeletionCertificate {
-    func orThrow() throws -> DeletionCertificate {
-        guard let self else { throw GatewayError.configuration("the completed request has no certificate") }
-        return self
     }
 }
 

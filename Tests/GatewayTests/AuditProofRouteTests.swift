@@ -97,10 +97,14 @@ struct AuditProofRouteTests {
             let (_, dataKey) = try await ServiceKeyRegistry(pool: f.owner, rootKey: f.rootKey)
                 .create(tenant: acme.id, scopes: [.dataRead, .dataWrite], name: "narrow")
             let signingKey = try Ed25519.SigningKey.generate()
+            let witness = try Ed25519.SigningKey.generate()
+            let other = try Ed25519.SigningKey.generate()
+            let name = "auditor.example/w1"
+            let readiness = try Readiness(pool: f.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies)
             let services = GatewayServices(
-                pool: f.gateway, policies: policies, authenticator: f.authenticator,
-                readiness: try Readiness(pool: f.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
-                audit: AuditAppender(pool: f.gateway), auditTrustedKeys: AuditCheckpoint.trustedKeys([signingKey.publicKey]))
+                pool: f.gateway, policies: policies, authenticator: f.authenticator, readiness: readiness,
+                audit: AuditAppender(pool: f.gateway), auditTrustedKeys: AuditCheckpoint.trustedKeys([signingKey.publicKey]),
+                auditWitnesses: [(name, witness.publicKey)])
             let appender = AuditAppender(pool: f.gateway)
             for tenant in [acme.id, globex.id] {
                 for index in 0..<3 { _ = try await appender.append(tenant: tenant, AuditEvent(action: "test.event", details: ["n": .int(Int64(index))])) }
@@ -108,11 +112,9 @@ struct AuditProofRouteTests {
             let checkpointer = AuditCheckpointer(pool: f.gateway, signingKey: signingKey)
             let checkpoint = try await checkpointer.checkpoint(tenant: acme.id)
             _ = try await checkpointer.checkpoint(tenant: globex.id)
-            let witness = try Ed25519.SigningKey.generate()
-            let other = try Ed25519.SigningKey.generate()
-            let name = "auditor.example/w1"
             let text = try SignedNote.open(try #require(checkpoint.note)).text
-            let line = AuditWitness.cosign(text: text, name: name, key: witness, timestamp: UInt64(Date().timeIntervalSince1970)).line
+            let now = UInt64(Date().timeIntervalSince1970)
+            let line = AuditWitness.cosign(text: text, name: name, key: witness, timestamp: now).line
             @Sendable func body(_ line: String, key: [UInt8] = witness.publicKey, name: String = name) -> String {
                 let object: [String: String] = ["name": name, "public_key": Hex.encode(key), "cosignature": line]
                 return String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
@@ -130,19 +132,37 @@ struct AuditProofRouteTests {
                 let foreign = try await post(3, body(line), globex.apikey)
                 #expect(foreign.0 == .badRequest && foreign.1.contains("does not verify"), "\(foreign)")
                 #expect(try await post(4, body(line), acme.apikey).0 == .notFound)
-                // Forged: signed by another key than the one named; a line that is two lines; a future timestamp; junk.
-                #expect(try await post(3, body(line, key: other.publicKey), acme.apikey).0 == .badRequest)
+                // The side door: an audit:read holder's self-made witnesses, each with a valid cosignature,
+                // are refused (more of them than the per-checkpoint cap), and store nothing.
+                for index in 0..<(AuditCosignatures.maximumPerCheckpoint + 2) {
+                    let fake = try Ed25519.SigningKey.generate()
+                    let fakeName = "self.made/w\(index)"
+                    let fakeLine = AuditWitness.cosign(text: text, name: fakeName, key: fake, timestamp: now).line
+                    let (status, answer) = try await post(3, body(fakeLine, key: fake.publicKey, name: fakeName), acme.apikey)
+                    #expect(status == .forbidden && answer.contains("PGW403") && answer.contains("is not declared"), "\(status) \(answer)")
+                }
+                // A declared name with another key, and the declared key under another name, are not the declared witness.
+                let otherLine = AuditWitness.cosign(text: text, name: name, key: other, timestamp: now).line
+                #expect(try await post(3, body(otherLine, key: other.publicKey), acme.apikey).0 == .forbidden)
+                let renamed = AuditWitness.cosign(text: text, name: "auditor.example/w9", key: witness, timestamp: now).line
+                #expect(try await post(3, body(renamed, name: "auditor.example/w9"), acme.apikey).0 == .forbidden)
+                // Forged: claims the declared witness but is signed by another key; a line that is two lines;
+                // a future timestamp; junk.
+                let forged = try await post(3, body(otherLine), acme.apikey)
+                #expect(forged.0 == .badRequest && forged.1.contains("does not verify"), "\(forged)")
                 #expect(try await post(3, body(line + line), acme.apikey).0 == .badRequest)
-                let future = AuditWitness.cosign(text: text, name: name, key: witness, timestamp: UInt64(Date().timeIntervalSince1970) + 86400).line
+                let future = AuditWitness.cosign(text: text, name: name, key: witness, timestamp: now + 86400).line
                 #expect(try await post(3, body(future), acme.apikey).1.contains("future"))
                 for bad in [#"{"name": "w"}"#, "[]", #"{"name": "a b", "public_key": "00", "cosignature": "x\n"}"#,
                             #"{"name": "w", "public_key": "\#(Hex.encode(witness.publicKey))", "cosignature": "x\n", "extra": 1}"#] {
                     let (status, text) = try await post(3, bad, acme.apikey)
                     #expect(status == .badRequest && text.contains("PGW400"), "\(bad): \(status) \(text)")
                 }
-                // Stored once, idempotent, served with the checkpoint.
+                // The declared witness: stored once, idempotent (a duplicate is 200, not a second row), served with the checkpoint.
                 #expect(try await post(3, body(line), acme.apikey).0 == .created)
                 #expect(try await post(3, body(line), acme.apikey).0 == .ok)
+                let later = AuditWitness.cosign(text: text, name: name, key: witness, timestamp: now + 1).line
+                #expect(try await post(3, body(later), acme.apikey).0 == .ok)
                 let listing = try await client.execute(uri: "/v1/audit/checkpoints", method: .get, headers: [.apikey: acme.apikey]) { String(buffer: $0.body) }
                 struct Listing: Decodable { let checkpoints: [CodableCheckpoint] }
                 let served = try JSONDecoder().decode(Listing.self, from: Data(listing.utf8)).checkpoints.last!.checkpoint
@@ -157,6 +177,24 @@ struct AuditProofRouteTests {
             let report = try await AuditBundle.verifyLive(pool: f.gateway, tenant: acme.id, trustedKeys: services.auditTrustedKeys, witnesses: two)
             #expect(report.failures.map(\.kind) == [.missingCosignatures])
             #expect(report.failures.first?.detail.contains("1 valid cosignature by pinned witnesses; 2 required") == true)
+
+            // Without declared witnesses the route refuses every cosignature and says how to declare one.
+            let closed = GatewayServices(
+                pool: f.gateway, policies: policies, authenticator: f.authenticator, readiness: readiness,
+                audit: AuditAppender(pool: f.gateway), auditTrustedKeys: services.auditTrustedKeys)
+            try await Application(router: GatewayApplication.router(services: closed)).test(.router) { client in
+                let (status, answer) = try await client.execute(
+                    uri: "/v1/audit/checkpoints/3/cosignatures", method: .post,
+                    headers: [.apikey: acme.apikey, .contentType: "application/json"], body: ByteBuffer(string: body(line))
+                ) { ($0.status, String(buffer: $0.body)) }
+                #expect(status == .forbidden && answer.contains("no witnesses are declared") && answer.contains("PRIVACY_AUDIT_WITNESS_KEYS"), "\(answer)")
+                // Scope is still checked first: a key without audit:read learns nothing about the configuration.
+                let narrow = try await client.execute(
+                    uri: "/v1/audit/checkpoints/3/cosignatures", method: .post,
+                    headers: [.apikey: dataKey, .contentType: "application/json"], body: ByteBuffer(string: body(line))
+                ) { String(buffer: $0.body) }
+                #expect(narrow.contains("audit:read"))
+            }
         }
     }
 }

@@ -84,6 +84,44 @@ struct ConfigurationTests {
         #expect(pinned[AuditCheckpoint.keyID(of: retired.publicKey)] == retired.publicKey)
     }
 
+    @Test("declared witnesses: name+hex from the variable and the file; a bad entry is refused by name; none by default")
+    func witnessKeys() throws {
+        let good = Hex.encode(try Ed25519.SigningKey.generate().publicKey)
+        for (variable, value) in [
+            ("PRIVACY_AUDIT_WITNESS_KEYS", good), ("PRIVACY_AUDIT_WITNESS_KEYS", "w1+abcd"),
+            ("PRIVACY_AUDIT_WITNESS_KEYS", "w1=\(good)"), ("PRIVACY_AUDIT_WITNESS_KEYS", "+\(good)"),
+            ("PRIVACY_AUDIT_WITNESS_KEYS", "a+b+\(good)"), ("PRIVACY_AUDIT_WITNESS_KEYS", "w1+\(String(repeating: "z", count: 64))"),
+        ] {
+            let error = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment([variable: value]) }
+            #expect(error?.message.hasPrefix(variable) == true, "\(variable)=\(value)")
+            #expect(error?.message.contains("name+hex") == true)
+        }
+        #expect(try GatewayConfiguration.fromEnvironment([:]).declaredWitnesses().isEmpty)
+
+        let second = try Ed25519.SigningKey.generate().publicKey
+        let third = try Ed25519.SigningKey.generate().publicKey
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "# auditors\nauditor.example/w2+\(Hex.encode(second))   # second\n\nother.example/w3+\(Hex.encode(third))\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let configured = try GatewayConfiguration.fromEnvironment([
+            "PRIVACY_AUDIT_WITNESS_KEYS": "auditor.example/w1+\(good)", "PRIVACY_AUDIT_WITNESS_KEYS_FILE": path,
+        ])
+        let witnesses = try configured.declaredWitnesses()
+        #expect(witnesses.map(\.name) == ["auditor.example/w1", "auditor.example/w2", "other.example/w3"])
+        #expect(witnesses.map(\.publicKey) == [Hex.decode(good)!, second, third])
+
+        try "auditor.example/w2 \(Hex.encode(second))\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let bad = #expect(throws: GatewayError.self) {
+            try GatewayConfiguration.fromEnvironment(["PRIVACY_AUDIT_WITNESS_KEYS_FILE": path]).declaredWitnesses()
+        }
+        #expect(bad?.message.hasPrefix("PRIVACY_AUDIT_WITNESS_KEYS_FILE") == true)
+        let missing = #expect(throws: GatewayError.self) {
+            try GatewayConfiguration.fromEnvironment(["PRIVACY_AUDIT_WITNESS_KEYS_FILE": path + ".absent"]).declaredWitnesses()
+        }
+        #expect(missing?.message.contains("cannot be read") == true)
+    }
+
     private func temporaryPath() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("key-\(UUID().uuidString)").path
     }

@@ -213,7 +213,10 @@ struct DataSubjectRequestTests {
             for action in ["privacy.deletion_requested", "privacy.deletion_confirmed", "keys.subject_shredded", "privacy.deletion_completed"] {
                 #expect(actions.contains(action), "\(action)")
             }
-            let verified = try await AuditBundle.verifyLive(pool: fixture.pool, tenant: tenant, trustedKeys: [:])
+            // The erasure checkpointed the log to prove its entry (signed by the signing key).
+            #expect(certificate.auditProof != nil)
+            let verified = try await AuditBundle.verifyLive(
+                pool: fixture.pool, tenant: tenant, trustedKeys: AuditCheckpoint.trustedKeys([fixture.signingKey.publicKey]))
             #expect(verified.isValid)
         }
     }

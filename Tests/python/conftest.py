@@ -31,6 +31,11 @@ class Gateway:
     log: str
     database_url: str
     signing_key_file: str = ""
+    # A witness the gateway declares (PRIVACY_AUDIT_WITNESS_KEYS): its seed file, name and public key
+    # (hex; empty without the cryptography package, and then no witness is declared).
+    witness_key_file: str = ""
+    witness_name: str = "auditor.example/w1"
+    witness_public: str = ""
 
 
 def run(*args, env):
@@ -52,6 +57,18 @@ def gateway():
     run(f"{BIN}/privacyctl", "keys", "generate", "--out", env["PRIVACY_ROOT_KEY_FILE"], env=env)
     run(f"{BIN}/privacyctl", "keys", "generate", "--out", env["PRIVACY_SIGNING_KEY_FILE"], env=env)
     run(f"{BIN}/privacyctl", "migrate", env=env)
+    # The gateway stores cosignatures only from declared witnesses: declare one, as an operator would.
+    witness_key_file = os.path.join(work, "witness.key")
+    run(f"{BIN}/privacyctl", "keys", "generate", "--out", witness_key_file, env=env)
+    witness_public = ""
+    try:
+        import base64
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        with open(witness_key_file) as file:
+            seed = base64.b64decode(file.read().strip())
+        witness_public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw().hex()
+    except ImportError:
+        pass
     tenants = {}
     for name in ("acme", "globex"):
         secret = secrets.token_urlsafe(48)  # may start with "-": passed as --jwt-secret=… below
@@ -74,6 +91,8 @@ def gateway():
     # As in production: the gateway gets its own login, never the owner's URL.
     serve_env = {k: v for k, v in env.items() if k != "DATABASE_URL"}
     serve_env.update(GATEWAY_DATABASE_URL=f"postgresql://privacy_gateway@{host_port}/{database}", PORT=str(port))
+    if witness_public:
+        serve_env["PRIVACY_AUDIT_WITNESS_KEYS"] = f"{Gateway.witness_name}+{witness_public}"
     process = subprocess.Popen([f"{BIN}/privacy-gateway", "serve"], env=serve_env,
                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "gateway.log"), "w"))
     url = f"http://127.0.0.1:{port}"
@@ -87,7 +106,8 @@ def gateway():
         process.terminate()
         raise RuntimeError("gateway did not become ready: " + open(os.path.join(work, "gateway.log")).read())
     yield Gateway(url=url, tenants=tenants, log=os.path.join(work, "gateway.log"), database_url=env["DATABASE_URL"],
-                  signing_key_file=env["PRIVACY_SIGNING_KEY_FILE"])
+                  signing_key_file=env["PRIVACY_SIGNING_KEY_FILE"], witness_key_file=witness_key_file,
+                  witness_public=witness_public)
     # SIGTERM drains and exits 0 promptly, background services (audit checkpoints) included.
     process.terminate()
     assert process.wait(timeout=10) == 0, "gateway did not shut down cleanly"

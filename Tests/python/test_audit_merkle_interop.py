@@ -196,29 +196,33 @@ def test_roots_and_proofs_match_an_independent_rfc9162_implementation(gateway):
 
 
 def test_a_witness_cosigns_extensions_and_refuses_a_rollback_or_fork(gateway):
-    try:
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    except ImportError:
+    if not gateway.witness_public:
         import pytest
         pytest.skip("the cryptography package is needed to derive the witness's public key")
     tenant = gateway.tenants["globex"]
     work = tempfile.mkdtemp()
-    witness_key = os.path.join(work, "witness.key")
-    privacyctl(gateway, "keys", "generate", "--out", witness_key)
-    with open(witness_key) as file:
-        seed = base64.b64decode(file.read().strip())
-    witness_public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw().hex()
+    # The witness the gateway declared (conftest: PRIVACY_AUDIT_WITNESS_KEYS).
+    witness_key = gateway.witness_key_file
+    witness_public = gateway.witness_public
     log_key = exported_entry_hashes(gateway, tenant)[1][-1].hex()
     state = os.path.join(work, "state")
-    name = "auditor.example/w1"
+    name = gateway.witness_name
 
-    def witness():
+    def witness(key_file=witness_key, witness_name=name, state=state):
         env = dict(os.environ)
         env.pop("DATABASE_URL", None)
         return subprocess.run(
             [f"{BIN}/privacyctl", "audit", "witness", "--log", gateway.url, "--apikey", tenant["all_scopes_apikey"],
-             "--log-key", log_key, "--state", state, "--witness-key-file", witness_key, "--name", name, "--json"],
+             "--log-key", log_key, "--state", state, "--witness-key-file", key_file, "--name", witness_name, "--json"],
             env=env, capture_output=True, text=True)
+
+    # A witness the operator did not declare: it cosigns locally, but the gateway refuses to store it (403).
+    stranger_key = os.path.join(work, "stranger.key")
+    privacyctl(gateway, "keys", "generate", "--out", stranger_key)
+    write_secrets(gateway, tenant, 1)
+    checkpoint(gateway, tenant)
+    stranger = witness(stranger_key, "self.made/w9", os.path.join(work, "stranger-state"))
+    assert stranger.returncode != 0 and "not declared" in stranger.stdout + stranger.stderr, stranger.stdout + stranger.stderr
 
     write_secrets(gateway, tenant, 3)
     first = checkpoint(gateway, tenant)

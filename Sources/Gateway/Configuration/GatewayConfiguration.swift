@@ -42,6 +42,13 @@ public struct GatewayConfiguration: Sendable {
     /// signing key's own public half; `PRIVACY_AUDIT_PUBLIC_KEYS`, comma- or space-separated. Keep
     /// retired signing keys here so their checkpoints still verify.
     public var auditPublicKeys: [[UInt8]] = []
+    /// The witnesses allowed to submit cosignatures (`POST /v1/audit/checkpoints/{seq}/cosignatures`):
+    /// `PRIVACY_AUDIT_WITNESS_KEYS`, `name+hex` entries (the witness's name and its Ed25519 public key,
+    /// 64 hex characters) separated by commas, spaces or newlines. None declared: the route refuses all.
+    public var auditWitnessKeys: [(name: String, publicKey: [UInt8])] = []
+    /// The same list in a file, one `name+hex` per line, `#` comments; `PRIVACY_AUDIT_WITNESS_KEYS_FILE`.
+    /// Read by ``declaredWitnesses()``, added to ``auditWitnessKeys``.
+    public var auditWitnessKeysFile: String?
     /// Clock skew allowed on a JWT's `exp`, `nbf` and `iat`; `GATEWAY_JWT_LEEWAY_SECONDS`, 0 to 30, default 30.
     public var jwtLeewaySeconds: Int = 30
     /// Accept user JWTs without an `exp` claim; `GATEWAY_JWT_ALLOW_MISSING_EXP=true`. Off by default:
@@ -108,6 +115,10 @@ public struct GatewayConfiguration: Sendable {
                 return key
             }
         }
+        if let witnesses = value("PRIVACY_AUDIT_WITNESS_KEYS") {
+            configuration.auditWitnessKeys = try parseWitnessKeys(witnesses, source: "PRIVACY_AUDIT_WITNESS_KEYS")
+        }
+        configuration.auditWitnessKeysFile = value("PRIVACY_AUDIT_WITNESS_KEYS_FILE")
         if let leeway = value("GATEWAY_JWT_LEEWAY_SECONDS") {
             guard let seconds = Int(leeway), (0...30).contains(seconds) else {
                 throw GatewayError.configuration("GATEWAY_JWT_LEEWAY_SECONDS must be a number of seconds from 0 to 30, got \"\(leeway)\"")
@@ -146,6 +157,38 @@ public struct GatewayConfiguration: Sendable {
             keys.append(try Ed25519.SigningKey(seed: try KeyFile.load(signingKeyFile, purpose: "signing key")).publicKey)
         }
         return AuditCheckpoint.trustedKeys(keys)
+    }
+
+    /// The witnesses the gateway accepts cosignatures from: ``auditWitnessKeys`` plus the entries of
+    /// ``auditWitnessKeysFile``. Like the pinned checkpoint keys, never read from the database: a key
+    /// holder who could add a witness could fill a checkpoint's cosignature slots with its own.
+    public func declaredWitnesses() throws -> [(name: String, publicKey: [UInt8])] {
+        var witnesses = auditWitnessKeys
+        if let auditWitnessKeysFile {
+            guard let data = FileManager.default.contents(atPath: auditWitnessKeysFile) else {
+                throw GatewayError.configuration("PRIVACY_AUDIT_WITNESS_KEYS_FILE: \(auditWitnessKeysFile) cannot be read")
+            }
+            let text = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "" }
+                .joined(separator: "\n")
+            witnesses += try Self.parseWitnessKeys(text, source: "PRIVACY_AUDIT_WITNESS_KEYS_FILE (\(auditWitnessKeysFile))")
+        }
+        return witnesses
+    }
+
+    /// `name+hex` entries separated by commas or white space. The name is a signed-note key name
+    /// (no spaces or `+`, at most 255 bytes), so the last `+` splits it from the key unambiguously.
+    static func parseWitnessKeys(_ text: String, source: String) throws -> [(name: String, publicKey: [UInt8])] {
+        try text.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map { entry in
+            let parts = entry.split(separator: "+", omittingEmptySubsequences: false)
+            guard parts.count == 2, SignedNote.isValidName(String(parts[0])), parts[0].utf8.count <= 255,
+                  let key = Hex.decode(String(parts[1])), key.count == Ed25519.publicKeyLength
+            else {
+                throw GatewayError.configuration(
+                    "\(source) must list witnesses as name+hex (a name without spaces or '+', then its Ed25519 public key as 64 hex characters), separated by commas; \"\(entry)\" is not one")
+            }
+            return (String(parts[0]), key)
+        }
     }
 
     public static func parsePort(_ text: String, source: String) throws -> Int {

@@ -20,12 +20,16 @@ import Sodium
 ///   checkpoints, with both signed notes.
 /// - `POST /v1/audit/checkpoints/{seq}/cosignatures` — a witness submits its C2SP cosignature line
 ///   (`{"name", "public_key", "cosignature"}`); stored only if it verifies on that checkpoint's note,
-///   then served in `cosignatures` by `GET /v1/audit/checkpoints`. Scope `audit:read`: the witness is
-///   the tenant's auditor, and a stored cosignature proves nothing to anyone who does not pin its key.
+///   then served in `cosignatures` by `GET /v1/audit/checkpoints`. Scope `audit:read`, and only from
+///   a witness the operator declared (``witnesses``, `PRIVACY_AUDIT_WITNESS_KEYS`): each checkpoint
+///   keeps at most ``AuditCosignatures/maximumPerCheckpoint`` cosignatures, so accepting any key
+///   would let a read-only key holder fill them with self-made witnesses and lock the real ones out.
 struct AuditRoutes: Sendable {
     let pool: ConnectionPool
     let authenticator: RequestAuthenticator
     let trustedKeys: [String: [UInt8]]
+    /// The declared witnesses (configuration): the only keys whose cosignatures are stored.
+    let witnesses: [(name: String, publicKey: [UInt8])]
 
     static let maximumPage = 1000
     /// The longest `action` or `actor` filter accepted.
@@ -75,6 +79,11 @@ struct AuditRoutes: Sendable {
         }
         router.post("/v1/audit/checkpoints/:seq/cosignatures") { request, context in
             let tenant = try await tenant(request, context)
+            guard !witnesses.isEmpty else {
+                throw GatewayError(
+                    .forbidden, code: "PGW403", "this gateway accepts no cosignatures: no witnesses are declared",
+                    hint: "the operator lists the witnesses' keys as name+hex in PRIVACY_AUDIT_WITNESS_KEYS (or PRIVACY_AUDIT_WITNESS_KEYS_FILE) and restarts the gateway")
+            }
             let seq = try GatewayApplication.queryInteger(context.parameters.get("seq"), name: "seq", in: 1...Int(Int64.max))!
             struct Input: Decodable {
                 let name: String
@@ -88,6 +97,13 @@ struct AuditRoutes: Sendable {
                 expected: #"{"name": witness name, "public_key": 64 hex characters, "cosignature": "— name base64…\n"}"#)
             guard let publicKey = Hex.decode(input.public_key), publicKey.count == 32 else {
                 throw GatewayError.invalidInput("public_key must be a 32-byte Ed25519 key in hex")
+            }
+            // Name and key must both match one declared witness (public values: no constant-time need).
+            guard witnesses.contains(where: { $0.name == input.name && $0.publicKey == publicKey }) else {
+                throw GatewayError(
+                    .forbidden, code: "PGW403",
+                    "witness \(input.name) with this public key is not declared on this gateway; its cosignature is not stored",
+                    hint: "the operator adds name+hex of the witness's public key to PRIVACY_AUDIT_WITNESS_KEYS")
             }
             let stored = try await Self.audited {
                 try await AuditCosignatures.add(

@@ -27,6 +27,9 @@ public struct GatewayServices: Sendable {
     /// Checkpoint keys `/v1/audit/verify` and reports trust (key id → public key), from
     /// configuration (``GatewayConfiguration/pinnedAuditKeys()``), never from the database.
     public let auditTrustedKeys: [String: [UInt8]]
+    /// The witnesses whose cosignatures the gateway stores (name, Ed25519 public key), from
+    /// configuration (``GatewayConfiguration/declaredWitnesses()``); none: cosignatures are refused.
+    public let auditWitnesses: [(name: String, publicKey: [UInt8])]
     /// The Ed25519 public key deletion certificates must verify with to count as signed in reports
     /// (the signing key's public half); defaults to the privacy service's.
     public let certificatePublicKey: [UInt8]?
@@ -42,9 +45,11 @@ public struct GatewayServices: Sendable {
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
         audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), secrets: SecretStore? = nil, auditKeys: AuditKeys? = nil,
         privacy: PrivacyService? = nil, auditTrustedKeys: [String: [UInt8]] = [:], certificatePublicKey: [UInt8]? = nil,
-        limits: GatewayLimits = GatewayLimits(), tenantLimiter: TenantLimiter? = nil
+        limits: GatewayLimits = GatewayLimits(), tenantLimiter: TenantLimiter? = nil,
+        auditWitnesses: [(name: String, publicKey: [UInt8])] = []
     ) {
         self.limits = limits
+        self.auditWitnesses = auditWitnesses
         self.tenantLimiter = tenantLimiter ?? limits.tenantLimiter(poolSize: pool.options.maxConnections)
         self.auditTrustedKeys = auditTrustedKeys
         self.secrets = secrets
@@ -86,7 +91,9 @@ public enum GatewayApplication {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
 
-        AuditRoutes(pool: services.pool, authenticator: services.authenticator, trustedKeys: services.auditTrustedKeys).add(to: router)
+        AuditRoutes(
+            pool: services.pool, authenticator: services.authenticator, trustedKeys: services.auditTrustedKeys,
+            witnesses: services.auditWitnesses).add(to: router)
         if let secrets = services.secrets {
             SecretRoutes(store: secrets, authenticator: services.authenticator).add(to: router)
         }

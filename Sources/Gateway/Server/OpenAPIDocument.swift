@@ -238,8 +238,8 @@ enum OpenAPIDocument {
             ],
             "/v1/audit/checkpoints/{seq}/cosignatures": [
                 "parameters": [["name": "seq", "in": "path", "required": true, "schema": ["type": "integer", "minimum": 1, "maximum": Int64.max]]],
-                "post": operation("A witness's C2SP cosignature of the checkpoint (verified before it is stored)", scope: "audit:read",
-                                  ["200": json, "201": json, "404": error],
+                "post": operation("A witness's C2SP cosignature of the checkpoint (declared witnesses only, PRIVACY_AUDIT_WITNESS_KEYS; verified before it is stored)", scope: "audit:read",
+                                  ["200": json, "201": json, "403": error, "404": error],
                                   body: ["type": "object", "additionalProperties": false, "required": ["name", "public_key", "cosignature"],
                                          "properties": ["name": ["type": "string", "minLength": 1, "maxLength": 255],
                                                         "public_key": ["type": "string", "pattern": "^[0-9a-fA-F]{64}$"],

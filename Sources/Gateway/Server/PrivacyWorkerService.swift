@@ -53,6 +53,7 @@ public struct PrivacyWorkerService: Service {
             if clock.now >= nextSweep {
                 nextSweep = clock.now + retentionInterval
                 await removeExpiredArchives()
+                await attachMissingErasureProofs()
                 do {
                     let sweeps = try await privacy.sweepRetention(actor: PrivacyActor("privacy-worker"))
                     if !sweeps.isEmpty { logger.info("retention swept", metadata: ["tables": "\(sweeps.count)", "rows": "\(sweeps.reduce(0) { $0 + $1.rows })"]) }
@@ -67,6 +68,18 @@ public struct PrivacyWorkerService: Service {
                     return
                 }
             }
+        }
+    }
+
+    /// Certificates of erasures whose process died before their audit proof was attached.
+    private func attachMissingErasureProofs() async {
+        do {
+            let (attached, failed) = try await privacy.attachMissingErasureProofs()
+            if attached > 0 || failed > 0 {
+                logger.info("erasure audit proofs attached", metadata: ["attached": "\(attached)", "failed": "\(failed)"])
+            }
+        } catch {
+            logger.error("attaching erasure audit proofs failed", metadata: ["error_type": "\(type(of: error))"])
         }
     }
 

@@ -324,6 +324,10 @@ struct PrivacyRouteTests {
             let certificate = try DeletionCertificate.decode(json: String(decoding: certificateJSON, as: UTF8.self))
             #expect(certificate.verify(publicKey: f.signingKey.publicKey))
             #expect(certificate.verification.passed)
+            // As served, it proves its own erasure was recorded, offline with the public key alone (issue 16);
+            // another subject of the tenant does not get it.
+            #expect(try certificate.verifyOffline(publicKeys: [f.signingKey.publicKey]).hasPrefix("OK: deletion certificate \(id)"))
+            #expect(try await f.request(.get, "/v1/privacy/deletions/\(id)", as: f.acme, f.bob).status == .notFound)
             let left = try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [f.alice]).first!.decode("n", as: Int.self)
             let bobs = try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [f.bob]).first!.decode("n", as: Int.self)
             #expect(left == 0 && bobs == 1)

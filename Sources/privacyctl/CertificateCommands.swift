@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Gateway
+import Privacy
+import Sodium
+
+/// `privacyctl certificate verify`: a deletion certificate checked offline.
+struct CertificateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "certificate",
+        abstract: "Deletion certificates: verify one offline.",
+        subcommands: [Verify.self])
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify a deletion certificate offline: its signature, and that its erasure is in a signed checkpoint; exit 3 if not.",
+            discussion: """
+                Needs only the certificate file (as printed by privacyctl delete --json, or the
+                "certificate" of GET /v1/privacy/deletions/{id}) and the gateway's pinned Ed25519
+                public key (the public half of PRIVACY_SIGNING_KEY_FILE; repeat for retired keys, or
+                set PRIVACY_AUDIT_PUBLIC_KEYS). Checks the certificate's signature, the signed
+                checkpoint (C2SP note) in its audit_proof, the RFC 9162 inclusion proof of the erasure's
+                audit entry, and that the entry is this certificate's erasure (tenant, seq, hash,
+                request, subject). No database, no network.
+                Example: privacyctl certificate verify certificate.json --audit-public-key 3b6a27bc…
+                """)
+        @Argument(help: "The certificate file (JSON).") var path: String
+        @Option(name: .customLong("audit-public-key"), help: "The gateway's Ed25519 public key (64 hex characters); repeat for old keys.")
+        var publicKeys: [String] = []
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            for key in publicKeys where Hex.decode(key)?.count != Ed25519.publicKeyLength {
+                throw ValidationError("--audit-public-key must be a 32-byte public key in hex, got \"\(key)\"")
+            }
+        }
+
+        func run() async throws {
+            let printer = Output(json: output.json)
+            var failure: String?
+            try await printer.run {
+                let keys = publicKeys.compactMap(Hex.decode) + (try database.configuration().auditPublicKeys)
+                guard !keys.isEmpty else {
+                    throw ValidationError("pin the gateway's public key: --audit-public-key <hex> or PRIVACY_AUDIT_PUBLIC_KEYS")
+                }
+                let data = try Data(contentsOf: URL(fileURLWithPath: path))
+                struct Status: Decodable { let certificate: DeletionCertificate }
+                struct Result: Encodable { let valid: Bool; let message: String }
+                let certificate: DeletionCertificate
+                if let bare = try? JSONDecoder().decode(DeletionCertificate.self, from: data) {
+                    certificate = bare
+                } else if let status = try? JSONDecoder().decode(Status.self, from: data) {
+                    certificate = status.certificate
+                } else {
+                    let message = "\(path) is not a readable deletion certificate (JSON with request_id, audit_head, signature, …)"
+                    failure = message
+                    try printer.emit(Result(valid: false, message: message)) { "FAILED: \(message)" }
+                    return
+                }
+                do {
+                    let verdict = try certificate.verifyOffline(publicKeys: keys)
+                    try printer.emit(Result(valid: true, message: verdict)) { verdict }
+                } catch let error as PrivacyError {
+                    failure = error.message
+                    try printer.emit(Result(valid: false, message: error.message)) { "FAILED: \(error.message)" }
+                }
+            }
+            if failure != nil { throw ExitCode(3) }
+        }
+    }
+}
