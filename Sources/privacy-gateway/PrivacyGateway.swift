@@ -23,9 +23,10 @@ struct PrivacyGateway: AsyncParsableCommand {
             the owner: it refuses to serve as a superuser, a BYPASSRLS role or a table owner —
             PRIVACY_ROOT_KEY_FILE, PRIVACY_SIGNING_KEY_FILE, PRIVACY_AUDIT_PUBLIC_KEYS, PRIVACY_POLICIES_DIR,
             PRIVACY_MIGRATIONS_DIR, PORT, HOST, GATEWAY_POOL_SIZE, GATEWAY_JWT_LEEWAY_SECONDS,
-            GATEWAY_JWT_ALLOW_MISSING_EXP); flags override it.
+            GATEWAY_JWT_ALLOW_MISSING_EXP, GATEWAY_OPERATOR_TENANT); flags override it.
             For a ready-made local setup, run scripts/run.
             """,
+        version: PrivacyGatewayVersion.string,
         subcommands: [Serve.self],
         defaultSubcommand: Serve.self)
 
@@ -132,10 +133,11 @@ struct Serve: AsyncParsableCommand {
             keyring: keyring, configuration: settings)
         background.append(PrivacyWorkerService(privacy: privacy, logger: logger))
 
-        let services = GatewayServices(
+        var services = GatewayServices(
             pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, metrics: metrics,
             secrets: secrets, auditKeys: auditKeys, privacy: privacy, auditTrustedKeys: auditTrustedKeys,
             certificatePublicKey: signingKey?.publicKey, limits: configuration.limits)
+        services.operatorTenant = configuration.operatorTenant
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

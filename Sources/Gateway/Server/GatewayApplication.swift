@@ -34,6 +34,9 @@ public struct GatewayServices: Sendable {
     public let limits: GatewayLimits
     /// The per-tenant cap on concurrent database work, sized from ``limits`` and the pool.
     public let tenantLimiter: TenantLimiter
+    /// The tenant whose `admin` keys are deployment operators in `/v1/admin` (``AdminRoutes``);
+    /// nil: none, every admin key is tenant-local.
+    public var operatorTenant: UUID? = nil
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
@@ -94,6 +97,9 @@ public enum GatewayApplication {
             certificateKeys: services.certificatePublicKey.map { [$0] } ?? [])
             .add(to: router)
         PrivacyRoutes(privacy: services.privacy, authenticator: services.authenticator).add(to: router)
+        AdminRoutes(
+            pool: services.pool, authenticator: services.authenticator, audit: services.audit, privacy: services.privacy,
+            operatorTenant: services.operatorTenant).add(to: router)
 
         let rest = RESTHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,
