@@ -44,6 +44,7 @@ BEGIN
 END;
 $$;
 
-GRANT INSERT (name), UPDATE (disabled_at) ON public.tenants TO privacy_gateway;
+-- jwt_*: PUT /v1/admin/tenants/{id}/jwt (0009 already granted the sealed-secret columns).
+GRANT INSERT (name), UPDATE (disabled_at, jwt_public_keys, jwt_audience, jwt_issuer) ON public.tenants TO privacy_gateway;
 GRANT INSERT (id, tenant_id, name, key_hash, scopes, expires_at), UPDATE (revoked_at, expires_at)
     ON public.service_keys TO privacy_gateway;

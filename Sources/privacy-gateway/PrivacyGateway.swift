@@ -138,6 +138,7 @@ struct Serve: AsyncParsableCommand {
             secrets: secrets, auditKeys: auditKeys, privacy: privacy, auditTrustedKeys: auditTrustedKeys,
             certificatePublicKey: signingKey?.publicKey, limits: configuration.limits)
         services.operatorTenant = configuration.operatorTenant
+        services.keyring = keyring
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

@@ -2,6 +2,7 @@ import Audit
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Keyring
 import Postgres
 import Privacy
 
@@ -29,6 +30,8 @@ import Privacy
 ///
 /// - `GET /v1/admin/tenants` · `POST /v1/admin/tenants` `{"name"}` — operator only.
 /// - `GET /v1/admin/tenants/{id}` · `POST /v1/admin/tenants/{id}/disable|enable` (operator only).
+/// - `PUT /v1/admin/tenants/{id}/jwt` `{"secret"?, "jwks"?, "audience"?, "issuer"?}` — as `privacyctl tenant set-jwt`
+///   (the secret replaced at once, no overlap: publish the new one to token issuers first, or move to JWKS).
 /// - `GET /v1/admin/service-keys[?tenant_id=]` — records with scopes, expiry and last use; never a key or hash.
 /// - `POST /v1/admin/service-keys` `{"tenant_id"?, "scopes": [...], "name"?, "expires_at"?}` — 201 with the key, shown once.
 /// - `POST /v1/admin/service-keys/{id}/revoke` · `POST /v1/admin/service-keys/{id}/rotate` `{"overlap_seconds"?, "expires_at"?}`.
@@ -41,6 +44,8 @@ struct AdminRoutes: Sendable {
     let privacy: PrivacyService?
     /// The tenant whose `admin` keys are deployment operators (``GatewayConfiguration/operatorTenant``).
     let operatorTenant: UUID?
+    /// Seals tenants' HS256 secrets (`PUT /v1/admin/tenants/{id}/jwt`); nil: a secret cannot be set here.
+    var keyring: Keyring? = nil
 
     /// A rotation's default overlap: an hour for callers to switch to the new key.
     static let defaultOverlapSeconds = 3600
@@ -101,6 +106,26 @@ struct AdminRoutes: Sendable {
                 authenticator.invalidateTenant(id)
                 return try GatewayApplication.jsonResponse(.ok, tenant)
             }
+        }
+
+        router.put("/v1/admin/tenants/:id/jwt") { request, context in
+            let caller = try await authorize(request, context, action: "admin.tenants.jwt", operatorOnly: false)
+            let id = try await reachable(caller, try Self.uuid(context, "id", what: "tenant id"), action: "admin.tenants.jwt")
+            struct Input: Decodable { let secret: String?, jwks: JSONValue?, audience: String?, issuer: String? }
+            let input: Input = try await Self.body(
+                request, fields: ["secret", "jwks", "audience", "issuer"],
+                expected: "{\"secret\"?, \"jwks\"?: a JWK Set, \"audience\"?, \"issuer\"?} (\"\" removes a pin)")
+            guard input.secret != nil || input.jwks != nil || input.audience != nil || input.issuer != nil else {
+                throw GatewayError.invalidInput("give secret, jwks, audience or issuer")
+            }
+            // Audited as tenant.jwt_updated in the tenant's chain (never the secret), by the registry.
+            let tenant = try await Self.mapped {
+                try await TenantRegistry(pool: pool, auditing: auditing(caller), keyring: keyring)
+                    .setJWT(tenant: id, secret: input.secret, jwks: input.jwks?.jsonText, audience: input.audience, issuer: input.issuer)
+            }
+            // Other processes drop theirs from the invalidation log (0016) within ~250 ms.
+            authenticator.invalidateTenant(id)
+            return try GatewayApplication.jsonResponse(.ok, tenant)
         }
 
         // MARK: Service keys

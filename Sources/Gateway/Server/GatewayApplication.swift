@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Audit
+import Keyring
 import Logging
 import Policy
 import Postgres
@@ -37,6 +38,8 @@ public struct GatewayServices: Sendable {
     /// The tenant whose `admin` keys are deployment operators in `/v1/admin` (``AdminRoutes``);
     /// nil: none, every admin key is tenant-local.
     public var operatorTenant: UUID? = nil
+    /// Seals tenants' HS256 secrets set through `/v1/admin`; nil: they cannot be set there.
+    public var keyring: Keyring? = nil
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
@@ -99,7 +102,7 @@ public enum GatewayApplication {
         PrivacyRoutes(privacy: services.privacy, authenticator: services.authenticator).add(to: router)
         AdminRoutes(
             pool: services.pool, authenticator: services.authenticator, audit: services.audit, privacy: services.privacy,
-            operatorTenant: services.operatorTenant).add(to: router)
+            operatorTenant: services.operatorTenant, keyring: services.keyring).add(to: router)
 
         let rest = RESTHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,

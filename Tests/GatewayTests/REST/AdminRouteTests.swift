@@ -42,6 +42,7 @@ struct AdminRouteTests {
             let acme = try await f.tenant("acme", scopes: [.admin])
             let globex = try await f.tenant("globex", scopes: [.admin, .dataRead])
             services.operatorTenant = ops.id
+            services.keyring = f.keyring
             let keys = ServiceKeyRegistry.self
             let (narrow, narrowKey) = try await ServiceKeyRegistry(pool: f.owner, rootKey: f.rootKey)
                 .create(tenant: acme.id, scopes: [.dataRead, .dataWrite, .secretsRead, .auditRead, .privacyExport, .privacyErase], name: "narrow")
@@ -52,6 +53,7 @@ struct AdminRouteTests {
             try await f.authenticator.subjects.register(bob, tenant: globex.id)
             let acmeRequest = try await privacy.requestExport(tenant: acme.id, subject: alice, actor: PrivacyActor("test")).request
             let globexRequest = try await privacy.requestExport(tenant: globex.id, subject: bob, actor: PrivacyActor("test")).request
+            let newSecret = AuthFixture.secret()
 
             try await Application(router: GatewayApplication.router(services: services)).test(.router) { client in
                 func call(_ method: HTTPRequest.Method, _ uri: String, _ key: String?, bearer: String? = nil, body: String? = nil) async throws -> Answer {
@@ -72,6 +74,7 @@ struct AdminRouteTests {
                     (.post, "/v1/admin/service-keys/\(narrow.id.lowercasedString)/rotate", "{}"),
                     (.get, "/v1/admin/requests", nil), (.get, "/v1/admin/requests/overdue", nil),
                     (.post, "/v1/admin/requests/export/\(acmeRequest.id)/extend", #"{"months": 1, "reason": "r"}"#),
+                    (.put, "/v1/admin/tenants/\(acme.id.lowercasedString)/jwt", #"{"audience": "x"}"#),
                 ]
                 // 1. No key: 401. Every scope but admin: 403, recorded in the key's tenant's trail.
                 //    A user's JWT with an admin key: 403 (an end user's session never administers).
@@ -200,6 +203,23 @@ struct AdminRouteTests {
                 #expect(try await call(.post, "/v1/admin/requests/export/\(acmeRequest.id)/extend", acme.apikey,
                                        body: #"{"months": 1, "reason": "again"}"#).status == .conflict)
 
+                // JWT settings: the own tenant's only; the secret sealed, never echoed; the old token refused at once.
+                let jwt = "/v1/admin/tenants/\(acme.id.lowercasedString)/jwt"
+                #expect(try await call(.put, "/v1/admin/tenants/\(g)/jwt", acme.apikey, body: #"{"audience": "a"}"#).status == .notFound)
+                for body in [#"{"secret": "short"}"#, "{}", #"{"jwks": {"keys": [{"kty": "oct"}]}}"#, #"{"audience": " padded "}"#,
+                             #"{"secret": 5}"#, #"{"issuer": "x", "kid": "y"}"#] {
+                    let answer = try await call(.put, jwt, acme.apikey, body: body)
+                    #expect(answer.status == .badRequest, "\(body): \(answer.status) \(answer.body)")
+                }
+                let oldToken = try await Tokens.hs256(claims: Tokens.user(alice), secret: acme.secret!)
+                #expect(try await f.authenticator.authenticate(apikey: narrowKey, authorization: "Bearer \(oldToken)").userID == alice)
+                let updated = try await call(.put, jwt, acme.apikey, body: #"{"secret": "\#(newSecret)", "audience": "authenticated"}"#)
+                #expect(updated.status == .ok && updated.json["has_jwt_secret"] as? Bool == true, "\(updated.body)")
+                #expect(!updated.body.contains(newSecret))
+                await #expect(throws: GatewayError.self) { try await f.authenticator.authenticate(apikey: narrowKey, authorization: "Bearer \(oldToken)") }
+                let newToken = try await Tokens.hs256(claims: Tokens.user(alice), secret: newSecret)
+                #expect(try await f.authenticator.authenticate(apikey: narrowKey, authorization: "Bearer \(newToken)").userID == alice)
+
                 // 6. The operator: tenants; duplicate names 409; its own tenant cannot be disabled.
                 let initech = try await call(.post, "/v1/admin/tenants", ops.apikey, body: #"{"name": "initech"}"#)
                 #expect(initech.status == .created, "\(initech.body)")
@@ -245,13 +265,16 @@ struct AdminRouteTests {
             let acmeAdmin = "service_key:" + acme.keyID.lowercasedString, operatorActor = "service_key:" + ops.keyID.lowercasedString
             let acmeTrail = try await actions(acme.id)
             for action in ["service_key.created", "service_key.rotated", "service_key.revoked", "admin.tenant_shown", "admin.service_keys_listed",
-                           "admin.requests_listed"] {
+                           "admin.requests_listed", "tenant.jwt_updated"] {
                 #expect(acmeTrail.contains { $0.0 == action && $0.1 == acmeAdmin }, "acme's trail lacks \(action): \(acmeTrail)")
             }
             // The refused attempts on globex are in acme's (the actor's) trail, not in globex's.
             #expect(acmeTrail.filter { $0.0 == "admin.denied" && $0.1 == acmeAdmin }.count >= 5)
             let globexTrail = try await actions(globex.id)
             #expect(!globexTrail.contains { $0.1 == acmeAdmin }, "\(globexTrail)")
+            let secretInTrail = try await f.owner.query(
+                "SELECT count(*)::int AS n FROM public.audit_events WHERE details::text LIKE '%' || $1 || '%'", [newSecret]).first!.decode("n", as: Int.self)
+            #expect(secretInTrail == 0, "the JWT secret is never in an audit entry")
             for action in ["tenant.disabled", "tenant.enabled"] {
                 #expect(globexTrail.contains { $0.0 == action && $0.1 == operatorActor }, "globex's trail lacks \(action): \(globexTrail)")
             }
