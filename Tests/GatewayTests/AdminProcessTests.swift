@@ -119,6 +119,15 @@ struct AdminProcessTests {
             #expect(pinned.status == 0, "\(pinned.stderr)")
             let notOperator = try Self.run("privacyctl", ["tenant", "list"], environment: local)
             #expect(notOperator.status == 4 && notOperator.stderr.contains("may not"), "\(notOperator.status) \(notOperator.stderr)")
+            // It rotates itself with no overlap: the old key is expired for the other gateway's /rest/v1 pipeline
+            // (public.assert_service_key_active, 0025) from the next request; the new one works there.
+            #expect(b.request("GET", rest, headers: ["apikey": initechKey]).status == 200)
+            let initechKeyID = try #require(Self.json(key.stdout)["id"] as? String)
+            let rotated = try Self.run("privacyctl", ["servicekey", "rotate", initechKeyID, "--overlap-seconds", "0", "--json"], environment: local)
+            #expect(rotated.status == 0, "\(rotated.stderr)")
+            let rotatedKey = try #require(Self.json(rotated.stdout)["key"] as? String)
+            #expect(b.request("GET", rest, headers: ["apikey": initechKey]).status == 401)
+            #expect(b.request("GET", rest, headers: ["apikey": rotatedKey]).status == 200)
 
             // A wrong token: one clear line, exit code 4, nothing created.
             let fake = "pgw_" + String(repeating: "0", count: 32) + "_" + String(repeating: "A", count: 43)
