@@ -32,6 +32,9 @@ import Privacy
 /// - `GET /v1/admin/tenants/{id}` · `POST /v1/admin/tenants/{id}/disable|enable` (operator only).
 /// - `PUT /v1/admin/tenants/{id}/jwt` `{"secret"?, "jwks"?, "audience"?, "issuer"?}` — as `privacyctl tenant set-jwt`
 ///   (the secret replaced at once, no overlap: publish the new one to token issuers first, or move to JWKS).
+/// - `POST /v1/admin/tenants/{id}/kek/rotate` — as `privacyctl keys rotate --tenant`: a new KEK version, every
+///   subject key rewrapped in batches, old versions retired; run again, it resumes an interrupted rotation.
+///   `GET /v1/admin/tenants/{id}/kek` — its versions, the subject keys under each, and whether a rotation is unfinished.
 /// - `GET /v1/admin/service-keys[?tenant_id=]` — records with scopes, expiry and last use; never a key or hash.
 /// - `POST /v1/admin/service-keys` `{"tenant_id"?, "scopes": [...], "name"?, "expires_at"?}` — 201 with the key, shown once.
 /// - `POST /v1/admin/service-keys/{id}/revoke` · `POST /v1/admin/service-keys/{id}/rotate` `{"overlap_seconds"?, "expires_at"?}`.
@@ -126,6 +129,43 @@ struct AdminRoutes: Sendable {
             // Other processes drop theirs from the invalidation log (0016) within ~250 ms.
             authenticator.invalidateTenant(id)
             return try GatewayApplication.jsonResponse(.ok, tenant)
+        }
+
+        router.post("/v1/admin/tenants/:id/kek/rotate") { request, context in
+            let caller = try await authorize(request, context, action: "admin.tenants.kek_rotate", operatorOnly: false)
+            let id = try await reachable(caller, try Self.uuid(context, "id", what: "tenant id"), action: "admin.tenants.kek_rotate")
+            guard let keyring else {
+                throw GatewayError(.serviceUnavailable, code: "PGW503", "this gateway has no keyring", hint: "use privacyctl keys rotate")
+            }
+            let report = try await Self.keyringMapped { try await keyring.rotateTenantKey(id, pool: pool) }
+            try await record(id, caller.event("keys.rotated", target: "tenant:" + id.lowercasedString, details: [
+                "from_version": .string(report.fromVersions.map(String.init).joined(separator: ",")),
+                "to_version": .int(Int64(report.toVersion)), "rewrapped": .int(Int64(report.rewrappedSubjectKeys)),
+                "resumed": .bool(report.resumed)]))
+            return try GatewayApplication.jsonResponse(.ok, report)
+        }
+        router.get("/v1/admin/tenants/:id/kek") { request, context in
+            let caller = try await authorize(request, context, action: "admin.tenants.kek_status", operatorOnly: false)
+            let id = try await reachable(caller, try Self.uuid(context, "id", what: "tenant id"), action: "admin.tenants.kek_status")
+            struct Version: Encodable { let version: Int, created_at: Date, retired_at: Date?, subject_keys: Int }
+            struct Status: Encodable { let tenant_id: String, versions: [Version], rotation_unfinished: Bool }
+            let versions = try await Self.mapped {
+                try await pool.query(
+                    """
+                    SELECT k.version, k.created_at, k.retired_at,
+                           (SELECT count(*)::int FROM keyring.subject_keys s
+                            WHERE s.tenant_id = k.tenant_id AND s.kek_version = k.version AND s.destroyed_at IS NULL) AS subject_keys
+                    FROM keyring.tenant_keys k WHERE k.tenant_id = $1 ORDER BY k.version
+                    """, [id]).rows.map {
+                    Version(version: try $0.decode("version"), created_at: try $0.decode("created_at"),
+                            retired_at: try $0.decodeIfPresent("retired_at"), subject_keys: try $0.decode("subject_keys"))
+                }
+            }
+            guard try await Self.mapped({ try await registry(caller).find(id) }) != nil else { throw Self.noTenant(id) }
+            try await record(id, caller.event("admin.kek_status_read", target: "tenant:" + id.lowercasedString))
+            return try GatewayApplication.jsonResponse(.ok, Status(
+                tenant_id: id.lowercasedString, versions: versions,
+                rotation_unfinished: versions.filter { $0.retired_at == nil }.count > 1))
         }
 
         // MARK: Service keys
@@ -344,6 +384,20 @@ struct AdminRoutes: Sendable {
         let bytes = try await RESTHandler.readBody(request, limit: 64 * 1024, rest: false)
         if bytes.isEmpty { return nil }
         return try GatewayApplication.jsonBody(bytes, fields: fields, expected: expected)
+    }
+
+    /// The keyring's errors as HTTP answers (an unknown tenant 404; a broken key 503, never its material).
+    static func keyringMapped<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await mapped(body)
+        } catch let error as KeyringError {
+            switch error.code {
+            case .keyMissing: throw GatewayError.notFound(error.message)
+            case .invalidInput: throw GatewayError.invalidInput(error.message)
+            case .rootRotationInProgress: throw GatewayError(.conflict, code: "PGW409", error.message)
+            default: throw GatewayError(.serviceUnavailable, code: "PGW503", "the keyring cannot rotate this tenant's key now", details: error.message)
+            }
+        }
     }
 
     /// Database errors as HTTP answers: the caller's malformed value 400, anything else 503;

@@ -46,6 +46,20 @@ extension OpenAPIDocument {
             "/v1/admin/tenants/{id}/enable": [
                 "parameters": [id], "post": operation("Enable a disabled tenant", operatorOnly: true, ["200": json, "404": error]),
             ],
+            "/v1/admin/tenants/{id}/jwt": [
+                "parameters": [id],
+                "put": operation("Set the tenant's HS256 secret, JWKS, audience or issuer (\"\" removes a pin)", ["200": json, "404": error],
+                                 body: ["type": "object", "additionalProperties": false, "minProperties": 1,
+                                        "properties": ["secret": ["type": "string", "minLength": 32], "jwks": ["type": ["object", "array"]],
+                                                       "audience": ["type": "string", "maxLength": 1000], "issuer": ["type": "string", "maxLength": 1000]]]),
+            ],
+            "/v1/admin/tenants/{id}/kek": [
+                "parameters": [id], "get": operation("KEK versions, subject keys under each, whether a rotation is unfinished", ["200": json, "404": error]),
+            ],
+            "/v1/admin/tenants/{id}/kek/rotate": [
+                "parameters": [id],
+                "post": operation("Rotate the tenant's KEK (resumes an interrupted rotation)", ["200": json, "404": error, "409": error]),
+            ],
             "/v1/admin/service-keys": [
                 "get": operation("Service keys: scopes, created, revoked, expiry and last use — never a key or its hash",
                                  ["200": json, "404": error], parameters: [tenantQuery]),

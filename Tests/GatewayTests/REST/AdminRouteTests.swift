@@ -75,6 +75,8 @@ struct AdminRouteTests {
                     (.get, "/v1/admin/requests", nil), (.get, "/v1/admin/requests/overdue", nil),
                     (.post, "/v1/admin/requests/export/\(acmeRequest.id)/extend", #"{"months": 1, "reason": "r"}"#),
                     (.put, "/v1/admin/tenants/\(acme.id.lowercasedString)/jwt", #"{"audience": "x"}"#),
+                    (.post, "/v1/admin/tenants/\(acme.id.lowercasedString)/kek/rotate", nil),
+                    (.get, "/v1/admin/tenants/\(acme.id.lowercasedString)/kek", nil),
                 ]
                 // 1. No key: 401. Every scope but admin: 403, recorded in the key's tenant's trail.
                 //    A user's JWT with an admin key: 403 (an end user's session never administers).
@@ -220,6 +222,20 @@ struct AdminRouteTests {
                 let newToken = try await Tokens.hs256(claims: Tokens.user(alice), secret: newSecret)
                 #expect(try await f.authenticator.authenticate(apikey: narrowKey, authorization: "Bearer \(newToken)").userID == alice)
 
+                // KEK rotation: the own tenant's only; the sealed JWT secret is rewrapped and still verifies.
+                #expect(try await call(.post, "/v1/admin/tenants/\(g)/kek/rotate", acme.apikey).status == .notFound)
+                #expect(try await call(.get, "/v1/admin/tenants/\(g)/kek", acme.apikey).status == .notFound)
+                let kek = "/v1/admin/tenants/\(acme.id.lowercasedString)/kek"
+                let rotation = try await call(.post, kek + "/rotate", acme.apikey)
+                #expect(rotation.status == .ok && rotation.json["rewrapped_tenant_secrets"] as? Int == 1, "\(rotation.body)")
+                let kekStatus = try await call(.get, kek, acme.apikey)
+                #expect(kekStatus.status == .ok && kekStatus.json["rotation_unfinished"] as? Bool == false, "\(kekStatus.body)")
+                let versions = kekStatus.json["versions"] as? [[String: Any]] ?? []
+                #expect(versions.last?["version"] as? Int == rotation.json["to_version"] as? Int && versions.last?["retired_at"] == nil, "\(versions)")
+                #expect(versions.dropLast().allSatisfy { $0["retired_at"] is String }, "the old versions are retired: \(versions)")
+                f.authenticator.invalidateTenant(acme.id)
+                #expect(try await f.authenticator.authenticate(apikey: narrowKey, authorization: "Bearer \(newToken)").userID == alice)
+
                 // 6. The operator: tenants; duplicate names 409; its own tenant cannot be disabled.
                 let initech = try await call(.post, "/v1/admin/tenants", ops.apikey, body: #"{"name": "initech"}"#)
                 #expect(initech.status == .created, "\(initech.body)")
@@ -265,7 +281,7 @@ struct AdminRouteTests {
             let acmeAdmin = "service_key:" + acme.keyID.lowercasedString, operatorActor = "service_key:" + ops.keyID.lowercasedString
             let acmeTrail = try await actions(acme.id)
             for action in ["service_key.created", "service_key.rotated", "service_key.revoked", "admin.tenant_shown", "admin.service_keys_listed",
-                           "admin.requests_listed", "tenant.jwt_updated"] {
+                           "admin.requests_listed", "tenant.jwt_updated", "keys.rotated", "admin.kek_status_read"] {
                 #expect(acmeTrail.contains { $0.0 == action && $0.1 == acmeAdmin }, "acme's trail lacks \(action): \(acmeTrail)")
             }
             // The refused attempts on globex are in acme's (the actor's) trail, not in globex's.
