@@ -23,9 +23,10 @@ struct PrivacyGateway: AsyncParsableCommand {
             the owner: it refuses to serve as a superuser, a BYPASSRLS role or a table owner —
             PRIVACY_ROOT_KEY_FILE, PRIVACY_SIGNING_KEY_FILE, PRIVACY_AUDIT_PUBLIC_KEYS, PRIVACY_POLICIES_DIR,
             PRIVACY_MIGRATIONS_DIR, PORT, HOST, GATEWAY_POOL_SIZE, GATEWAY_JWT_LEEWAY_SECONDS,
-            GATEWAY_JWT_ALLOW_MISSING_EXP); flags override it.
+            GATEWAY_JWT_ALLOW_MISSING_EXP, GATEWAY_OPERATOR_TENANT); flags override it.
             For a ready-made local setup, run scripts/run.
             """,
+        version: PrivacyGatewayVersion.string,
         subcommands: [Serve.self],
         defaultSubcommand: Serve.self)
 
@@ -143,6 +144,8 @@ struct Serve: AsyncParsableCommand {
             certificatePublicKey: signingKey?.publicKey, limits: configuration.limits,
             tenantLimiter: tenantLimiter, auditWitnesses: auditWitnesses)
         services.trustedProxies = configuration.trustedProxies
+        services.operatorTenant = configuration.operatorTenant
+        services.keyring = keyring
         let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

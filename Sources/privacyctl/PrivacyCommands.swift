@@ -23,18 +23,20 @@ struct SubjectOptions: ParsableArguments {
 /// Builds the Privacy service over the owner connection, as the operator commands use it.
 /// `--kind --tenant --id`: one data-subject request, as `requests extend` and `requests retry` name it.
 struct RequestOptions: ParsableArguments {
-    @Option(help: "export or deletion.") var kind: String
+    @Option(help: "The request's kind.") var kind: RequestKind
     @Option(help: "Tenant id.") var tenant: String
     @Option(help: "Request id.") var id: String
 
     func parsed() throws -> (kind: RequestKind, tenant: UUID, id: UUID) {
-        guard let kind = RequestKind(rawValue: kind) else { throw ValidationError("--kind must be export or deletion, got \"\(kind)\"") }
         guard let tenantID = UUID(uuidString: tenant), let requestID = UUID(uuidString: id) else {
             throw ValidationError("--tenant and --id must be UUIDs")
         }
         return (kind, tenantID, requestID)
     }
 }
+
+/// `--kind` takes exactly the request kinds there are; completion scripts offer them.
+extension RequestKind: ExpressibleByArgument {}
 
 struct PrivacyServiceOptions: ParsableArguments {
     @Option(name: .customLong("policies-dir"), help: "Policy files (default: $PRIVACY_POLICIES_DIR or policies).")
@@ -282,9 +284,18 @@ struct RequestsCommand: AsyncParsableCommand {
             }
             guard (1...31_536_000).contains(stuckAfter) else { throw ValidationError("--stuck-after must be 1 to 31536000 seconds") }
             try await printer.run {
-                let (service, pool) = try await privacy.service(database, needsSigningKey: false)
-                defer { pool.close() }
-                let requests = try await service.listRequests(tenant: tenantID, overdueOnly: overdue, stuckAfter: stuck ? .seconds(stuckAfter) : nil)
+                let requests: [PrivacyRequest]
+                if let http = try AdminHTTP.fromEnvironment() {
+                    if stuck { throw AdminHTTP.directOnly("--stuck") }
+                    struct Listing: Decodable { let requests: [PrivacyRequest] }
+                    requests = try await http.send(
+                        "GET", "/v1/admin/requests", query: ["tenant_id": tenantID?.lowercasedString, "overdue": overdue ? "true" : nil],
+                        as: Listing.self).requests
+                } else {
+                    let (service, pool) = try await privacy.service(database, needsSigningKey: false)
+                    defer { pool.close() }
+                    requests = try await service.listRequests(tenant: tenantID, overdueOnly: overdue, stuckAfter: stuck ? .seconds(stuckAfter) : nil)
+                }
                 try printer.emit(["requests": requests]) {
                     requests.isEmpty ? "no requests" : requests.map {
                         "\($0.kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \($0.id) \($0.status.padding(toLength: 21, withPad: " ", startingAt: 0)) due \($0.extendedDueAt ?? $0.dueAt)\($0.overdue ? "  OVERDUE" : "")"
@@ -309,9 +320,17 @@ struct RequestsCommand: AsyncParsableCommand {
             let (kind, tenantID, requestID) = try request.parsed()
             let printer = Output(json: output.json)
             try await printer.run {
-                let (service, pool) = try await privacy.service(database, needsSigningKey: false)
-                defer { pool.close() }
-                let updated = try await service.extend(kind, tenant: tenantID, id: requestID, months: months, reason: reason, actor: PrivacyActor("privacyctl"))
+                let updated: PrivacyRequest
+                if let http = try AdminHTTP.fromEnvironment() {
+                    struct Body: Encodable { let months: Int, reason: String }
+                    updated = try await http.send(
+                        "POST", "/v1/admin/requests/\(kind.rawValue)/\(requestID.lowercasedString)/extend",
+                        query: ["tenant_id": tenantID.lowercasedString], body: Body(months: months, reason: reason))
+                } else {
+                    let (service, pool) = try await privacy.service(database, needsSigningKey: false)
+                    defer { pool.close() }
+                    updated = try await service.extend(kind, tenant: tenantID, id: requestID, months: months, reason: reason, actor: PrivacyActor("privacyctl"))
+                }
                 try printer.emit(updated) { "\(updated.kind.rawValue) \(updated.id) now due \(updated.extendedDueAt ?? updated.dueAt)" }
             }
         }

@@ -15,8 +15,19 @@ struct PrivacyCtl: AsyncParsableCommand {
               PRIVACY_ROOT_KEY_FILE   32-byte root key (base64, mode 0600)
               PRIVACY_SIGNING_KEY_FILE  32-byte Ed25519 seed for audit checkpoints (base64, mode 0600)
               PRIVACY_MIGRATIONS_DIR  default: migrations
+              PRIVACY_ADDR            the gateway (http(s)://host:port): admin commands go over HTTP
+              PRIVACY_TOKEN           with PRIVACY_ADDR: a service key with the admin scope
 
-            Exit codes: 0 ok, 1 failure, 2 usage error, 3 verification failed.
+            Two modes for the admin commands (tenant create|list|show|disable|enable|set-jwt,
+            servicekey create|list|revoke|rotate, requests list|extend):
+              over HTTP     PRIVACY_ADDR and PRIVACY_TOKEN set: through the gateway's /v1/admin, with
+                            neither the owner's DATABASE_URL nor the root key on this machine.
+              direct        otherwise: DATABASE_URL (owner) and, to mint keys, the root key. For
+                            bootstrap — the first tenant and its first admin key — and for what has no
+                            HTTP form yet (migrate, keys, audit, report, export, delete, retention).
+
+            Exit codes: 0 ok, 1 failure, 2 usage error, 3 verification failed,
+            4 refused by the gateway (PRIVACY_TOKEN wrong, revoked, or lacking the right).
             With --json, a command prints exactly one JSON document on stdout.
 
             A first setup:
@@ -25,7 +36,13 @@ struct PrivacyCtl: AsyncParsableCommand {
               privacyctl migrate
               privacyctl tenant create --name acme --json
               privacyctl servicekey create --tenant <id> --scope data:read --scope secrets:read --json
+            Then, from an operator's machine (GATEWAY_OPERATOR_TENANT names the operators' tenant):
+              export PRIVACY_ADDR=https://gateway.example.com PRIVACY_TOKEN=<admin key>
+              privacyctl tenant list
+
+            Shell completion: privacyctl --generate-completion-script bash|zsh|fish
             """,
+        version: PrivacyGatewayVersion.string,
         subcommands: [
             Migrate.self, Keys.self, TenantCommand.self, ServiceKeyCommand.self, PolicyCLI.self, AuditCLI.self, ReportCommand.self,
             ExportCommand.self, ExportDecryptCommand.self, DeleteCommand.self, RequestsCommand.self, RetentionCommand.self,
@@ -112,6 +129,7 @@ struct Output {
                 try? emit(["error": message]) { message }
             }
             FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+            if let refused = error as? AdminHTTPError, refused.isRefusal { throw ExitCode(4) }
             throw ExitCode.failure
         }
     }

@@ -27,7 +27,7 @@ struct ReportCommand: AsyncParsableCommand {
     @OptionGroup var tenant: AuditCLI.TenantOption
     @Option(help: "Start of the period (default: the tenant's first record).") var since: String?
     @Option(help: "End of the period (default: now).") var until: String?
-    @Option(help: "json, md or html.") var format: String
+    @Option(help: "The report's form.") var format: ReportFormat
     @Option(help: "Write to this file instead of stdout.") var out: String?
     @Option(help: "Policy files directory (default: $PRIVACY_POLICIES_DIR or policies).") var policiesDir: String?
     @Option(
@@ -42,9 +42,6 @@ struct ReportCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try tenant.id()
-        guard ReportFormat(rawValue: format) != nil else {
-            throw ValidationError("--format must be html, md or json, got \"\(format)\"")
-        }
         if let since, ReportDate.parse(since) == nil {
             throw ValidationError("--since must be a date (YYYY-MM-DD) or an RFC 3339 time from 1970-01-01 to 9999-12-31, got \"\(since)\"")
         }
@@ -83,7 +80,7 @@ struct ReportCommand: AsyncParsableCommand {
             } catch let error as ReportError {
                 throw GatewayError.invalidInput(error.description)
             }
-            let text = ReportRenderer.render(report, as: ReportFormat(rawValue: format)!)
+            let text = ReportRenderer.render(report, as: format)
             if let out {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: out))
                 Output.progress("wrote \(out)")
@@ -112,3 +109,6 @@ struct ReportCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// `--format` takes exactly the report forms there are; completion scripts offer them.
+extension ReportFormat: ExpressibleByArgument {}

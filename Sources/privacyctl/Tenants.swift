@@ -30,10 +30,97 @@ struct RootKeyOptions: ParsableArguments {
     }
 }
 
+/// `--scope` takes exactly the scopes there are; completion scripts offer them.
+extension Scope: ExpressibleByArgument {}
+
 struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "tenant", abstract: "Create and list tenants; set how their users' JWTs are verified.",
-        subcommands: [Create.self, List.self, SetJWT.self, SealSecrets.self])
+        commandName: "tenant",
+        abstract: "Create, list, show, disable and enable tenants; set how their users' JWTs are verified.",
+        discussion: "Over HTTP (PRIVACY_ADDR, PRIVACY_TOKEN) create, list, disable and enable need a deployment operator's admin key.",
+        subcommands: [Create.self, List.self, Show.self, Disable.self, Enable.self, SetJWT.self, SealSecrets.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one tenant (never its JWT secret).")
+        @Argument(help: "Tenant id.") var id: String
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard UUID(uuidString: id) != nil else { throw ValidationError("the tenant id must be a UUID, got \"\(id)\"") }
+        }
+
+        func run() async throws {
+            let out = Output(json: output.json)
+            try await out.run {
+                let id = UUID(uuidString: id)!
+                let tenant: Tenant
+                if let http = try AdminHTTP.fromEnvironment() {
+                    tenant = try await http.send("GET", "/v1/admin/tenants/\(id.lowercasedString)")
+                } else {
+                    let pool = try database.ownerPool()
+                    defer { pool.close() }
+                    guard let found = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).find(id) else {
+                        throw GatewayError.notFound("tenant \(id.lowercasedString) does not exist")
+                    }
+                    tenant = found
+                }
+                try out.emit(tenant) { TenantCommand.describe(tenant) }
+            }
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Disable a tenant: every gateway refuses its service keys from their next request.",
+            discussion: "Its data, keys and audit trail stay; data-subject requests already filed still run. Undo with tenant enable.")
+        @Argument(help: "Tenant id.") var id: String
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard UUID(uuidString: id) != nil else { throw ValidationError("the tenant id must be a UUID, got \"\(id)\"") }
+        }
+
+        func run() async throws {
+            try await TenantCommand.setDisabled(id, true, database: database, output: output)
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a disabled tenant: its service keys work again.")
+        @Argument(help: "Tenant id.") var id: String
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard UUID(uuidString: id) != nil else { throw ValidationError("the tenant id must be a UUID, got \"\(id)\"") }
+        }
+
+        func run() async throws {
+            try await TenantCommand.setDisabled(id, false, database: database, output: output)
+        }
+    }
+
+    static func setDisabled(_ text: String, _ disabled: Bool, database: DatabaseOptions, output: OutputOptions) async throws {
+        let out = Output(json: output.json)
+        try await out.run {
+            let id = UUID(uuidString: text)!
+            let tenant: Tenant
+            if let http = try AdminHTTP.fromEnvironment() {
+                tenant = try await http.send("POST", "/v1/admin/tenants/\(id.lowercasedString)/\(disabled ? "disable" : "enable")")
+            } else {
+                let pool = try database.ownerPool()
+                defer { pool.close() }
+                tenant = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).setDisabled(id, disabled)
+            }
+            try out.emit(tenant) { (disabled ? "disabled " : "enabled ") + TenantCommand.describe(tenant) }
+        }
+    }
+
+    static func describe(_ tenant: Tenant) -> String {
+        "\(tenant.id.lowercasedString)  \(tenant.name)" + (tenant.disabledAt.map { "  DISABLED since \($0.formatted(.iso8601))" } ?? "")
+    }
 
     struct SealSecrets: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -103,11 +190,26 @@ struct TenantCommand: AsyncParsableCommand {
                     }
                     keys = String(decoding: data, as: UTF8.self)
                 }
-                let pool = try database.ownerPool()
-                defer { pool.close() }
-                let keyring = secret == nil ? nil : try await rootKey.keyring(try database.configuration(), pool: pool)
-                let updated = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring)
-                    .setJWT(tenant: UUID(uuidString: tenant)!, secret: secret, jwks: keys, audience: audience, issuer: issuer)
+                let updated: Tenant
+                if let http = try AdminHTTP.fromEnvironment() {
+                    struct Body: Encodable { let secret: String?, jwks: JSONValue?, audience: String?, issuer: String? }
+                    var set: JSONValue?
+                    if let keys {
+                        guard let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(keys.utf8)) else {
+                            throw GatewayError.invalidInput("the JWKS file is not JSON")
+                        }
+                        set = parsed
+                    }
+                    updated = try await http.send(
+                        "PUT", "/v1/admin/tenants/\(UUID(uuidString: tenant)!.lowercasedString)/jwt",
+                        body: Body(secret: secret, jwks: set, audience: audience, issuer: issuer))
+                } else {
+                    let pool = try database.ownerPool()
+                    defer { pool.close() }
+                    let keyring = secret == nil ? nil : try await rootKey.keyring(try database.configuration(), pool: pool)
+                    updated = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring)
+                        .setJWT(tenant: UUID(uuidString: tenant)!, secret: secret, jwks: keys, audience: audience, issuer: issuer)
+                }
                 try out.emit(updated) { "updated JWT settings of tenant \(updated.name)" }
             }
         }
@@ -127,11 +229,17 @@ struct TenantCommand: AsyncParsableCommand {
         func run() async throws {
             let out = Output(json: output.json)
             try await out.run {
-                let pool = try database.ownerPool()
-                defer { pool.close() }
-                let keyring = jwtSecret == nil ? nil : try await rootKey.keyring(try database.configuration(), pool: pool)
-                let tenant = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring)
-                    .create(name: name, jwtSecret: jwtSecret)
+                let tenant: Tenant
+                if let http = try AdminHTTP.fromEnvironment() {
+                    if jwtSecret != nil { throw AdminHTTP.directOnly("--jwt-secret") }
+                    tenant = try await http.send("POST", "/v1/admin/tenants", body: ["name": name])
+                } else {
+                    let pool = try database.ownerPool()
+                    defer { pool.close() }
+                    let keyring = jwtSecret == nil ? nil : try await rootKey.keyring(try database.configuration(), pool: pool)
+                    tenant = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring)
+                        .create(name: name, jwtSecret: jwtSecret)
+                }
                 try out.emit(tenant) { "created tenant \(tenant.name) with id \(tenant.id.lowercasedString)" }
             }
         }
@@ -145,11 +253,17 @@ struct TenantCommand: AsyncParsableCommand {
         func run() async throws {
             let out = Output(json: output.json)
             try await out.run {
-                let pool = try database.ownerPool()
-                defer { pool.close() }
-                let tenants = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).list()
+                let tenants: [Tenant]
+                if let http = try AdminHTTP.fromEnvironment() {
+                    struct Listing: Decodable { let tenants: [Tenant] }
+                    tenants = try await http.send("GET", "/v1/admin/tenants", as: Listing.self).tenants
+                } else {
+                    let pool = try database.ownerPool()
+                    defer { pool.close() }
+                    tenants = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).list()
+                }
                 try out.emit(tenants) {
-                    tenants.isEmpty ? "no tenants" : tenants.map { "\($0.id.lowercasedString)  \($0.name)" }.joined(separator: "\n")
+                    tenants.isEmpty ? "no tenants" : tenants.map(TenantCommand.describe).joined(separator: "\n")
                 }
             }
         }
@@ -158,11 +272,84 @@ struct TenantCommand: AsyncParsableCommand {
 
 struct ServiceKeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "servicekey", abstract: "Create, list and revoke service keys.", subcommands: [Create.self, List.self, Revoke.self])
+        commandName: "servicekey", abstract: "Create, list, revoke and rotate service keys.",
+        discussion: "Over HTTP (PRIVACY_ADDR, PRIVACY_TOKEN) a tenant's admin key reaches its own tenant's keys; an operator's, every tenant's.",
+        subcommands: [Create.self, List.self, Revoke.self, Rotate.self])
+
+    static func describe(_ key: ServiceKey) -> String {
+        var state = key.revokedAt.map { "revoked \($0.formatted(.iso8601))" } ?? "active"
+        if key.revokedAt == nil, let expires = key.expiresAt { state += " until \(expires.formatted(.iso8601))" }
+        let used = key.lastUsedAt.map { "used \($0.formatted(.iso8601))" } ?? "never used"
+        return "\(key.id.lowercasedString)  \(key.tenantID.lowercasedString)  \(key.name ?? "-")  \(key.scopes.map(\.rawValue).joined(separator: ","))  \(state)  \(used)"
+    }
+
+    /// `--expires-at`: an RFC 3339 time.
+    static func expiry(_ text: String?) throws -> Date? {
+        guard let text else { return nil }
+        let plain = ISO8601DateFormatter()
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = plain.date(from: text) ?? fractional.date(from: text) else {
+            throw ValidationError("--expires-at must be an RFC 3339 time such as 2027-01-31T00:00:00Z, got \"\(text)\"")
+        }
+        return date
+    }
+
+    /// What create and rotate print: the record and the key, shown once.
+    struct Created: Codable {
+        let service_key: ServiceKey
+        let key: String
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace a key by a new one with the same tenant, name and scopes; the old one keeps working for --overlap-seconds.",
+            discussion: "Example: privacyctl servicekey rotate <key id> --overlap-seconds 86400 --json")
+        @Argument(help: "Service key id.") var id: String
+        @Option(help: "How long the old key keeps working, in seconds (0 to 2592000; default 3600).") var overlapSeconds: Int = 3600
+        @Option(help: "When the new key expires (RFC 3339); default never.") var expiresAt: String?
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var rootKey: RootKeyOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard UUID(uuidString: id) != nil else { throw ValidationError("the service key id must be a UUID, got \"\(id)\"") }
+            guard (0...Int(ServiceKeyRegistry.maximumOverlap.components.seconds)).contains(overlapSeconds) else {
+                throw ValidationError("--overlap-seconds must be from 0 to \(ServiceKeyRegistry.maximumOverlap.components.seconds)")
+            }
+            _ = try ServiceKeyCommand.expiry(expiresAt)
+        }
+
+        func run() async throws {
+            let out = Output(json: output.json)
+            try await out.run {
+                let id = UUID(uuidString: id)!
+                let created: Created
+                if let http = try AdminHTTP.fromEnvironment() {
+                    struct Body: Encodable { let overlap_seconds: Int, expires_at: String? }
+                    created = try await http.send(
+                        "POST", "/v1/admin/service-keys/\(id.lowercasedString)/rotate", body: Body(overlap_seconds: overlapSeconds, expires_at: expiresAt))
+                } else {
+                    let pool = try database.ownerPool()
+                    defer { pool.close() }
+                    let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
+                    let keys = try ServiceKeyRegistry(pool: pool, rootKey: keyring.serviceMaster, auditing: .privacyctl(pool))
+                    let (_, new, secret) = try await keys.rotate(id: id, overlap: .seconds(overlapSeconds), expiresAt: try ServiceKeyCommand.expiry(expiresAt))
+                    created = Created(service_key: new, key: secret)
+                }
+                try out.emit(created) {
+                    """
+                    rotated service key \(id.lowercasedString): the old key works for \(overlapSeconds) more seconds
+                    new key \(created.service_key.id.lowercasedString) (shown once, store it now): \(created.key)
+                    """
+                }
+            }
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List service keys: id, name, scopes, created and revoked times — never a key (only its keyed hash is stored).",
+            abstract: "List service keys: id, name, scopes, created, revoked and expiry times, last use — never a key (only its keyed hash is stored).",
             discussion: "Example: privacyctl servicekey list --tenant <id> --json")
         @Option(help: "Only this tenant's keys.") var tenant: String?
         @OptionGroup var database: DatabaseOptions
@@ -175,14 +362,19 @@ struct ServiceKeyCommand: AsyncParsableCommand {
         func run() async throws {
             let out = Output(json: output.json)
             try await out.run {
-                let pool = try database.ownerPool()
-                defer { pool.close() }
-                let keys = try await ServiceKeyRegistry.list(pool: pool, tenant: tenant.flatMap(UUID.init(uuidString:)))
+                let tenant = tenant.flatMap(UUID.init(uuidString:))
+                let keys: [ServiceKey]
+                if let http = try AdminHTTP.fromEnvironment() {
+                    struct Listing: Decodable { let service_keys: [ServiceKey] }
+                    keys = try await http.send(
+                        "GET", "/v1/admin/service-keys", query: ["tenant_id": tenant?.lowercasedString], as: Listing.self).service_keys
+                } else {
+                    let pool = try database.ownerPool()
+                    defer { pool.close() }
+                    keys = try await ServiceKeyRegistry.list(pool: pool, tenant: tenant)
+                }
                 try out.emit(["service_keys": keys]) {
-                    keys.isEmpty ? "no service keys" : keys.map { key in
-                        let state = key.revokedAt.map { "revoked \($0.formatted(.iso8601))" } ?? "active"
-                        return "\(key.id.lowercasedString)  \(key.tenantID.lowercasedString)  \(key.name ?? "-")  \(key.scopes.map(\.rawValue).joined(separator: ","))  \(state)"
-                    }.joined(separator: "\n")
+                    keys.isEmpty ? "no service keys" : keys.map(ServiceKeyCommand.describe).joined(separator: "\n")
                 }
             }
         }
@@ -195,36 +387,49 @@ struct ServiceKeyCommand: AsyncParsableCommand {
                 Scopes: \(Scope.allCases.map(\.rawValue).joined(separator: ", ")).
                 Example: privacyctl servicekey create --tenant <id> --scope data:read --scope data:write --json
                 """)
-        @Option(help: "Tenant id.") var tenant: String
-        @Option(help: "A scope to grant; repeat for several.") var scope: [String] = []
+        @Option(help: "Tenant id (over HTTP: default the admin key's own tenant).") var tenant: String?
+        @Option(help: "A scope to grant; repeat for several.") var scope: [Scope] = []
         @Option(help: "A label for the key, e.g. the calling service's name.") var name: String?
+        @Option(help: "When the key stops working (RFC 3339, in the future); default never.") var expiresAt: String?
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var rootKey: RootKeyOptions
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            guard UUID(uuidString: tenant) != nil else { throw ValidationError("--tenant must be a tenant id (a UUID), got \"\(tenant)\"") }
+            if let tenant, UUID(uuidString: tenant) == nil { throw ValidationError("--tenant must be a tenant id (a UUID), got \"\(tenant)\"") }
             guard !scope.isEmpty else { throw ValidationError("give at least one --scope (\(Scope.allCases.map(\.rawValue).joined(separator: ", ")))") }
-            for value in scope where Scope(rawValue: value) == nil {
-                throw ValidationError("unknown scope \"\(value)\"; valid scopes: \(Scope.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
+            _ = try ServiceKeyCommand.expiry(expiresAt)
         }
 
         func run() async throws {
             let out = Output(json: output.json)
             try await out.run {
-                let pool = try database.ownerPool()
-                defer { pool.close() }
-                let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
-                let keys = try ServiceKeyRegistry(pool: pool, rootKey: keyring.serviceMaster, auditing: .privacyctl(pool))
-                let (record, secret) = try await keys.create(
-                    tenant: UUID(uuidString: tenant)!, scopes: try scope.map(Scope.parse), name: name)
+                let tenantID = tenant.flatMap(UUID.init(uuidString:))
+                let record: ServiceKey, secret: String
+                if let http = try AdminHTTP.fromEnvironment() {
+                    struct Body: Encodable { let tenant_id: String?, scopes: [Scope], name: String?, expires_at: String? }
+                    let created: ServiceKeyCommand.Created = try await http.send(
+                        "POST", "/v1/admin/service-keys",
+                        body: Body(tenant_id: tenantID?.lowercasedString, scopes: scope, name: name, expires_at: expiresAt))
+                    record = created.service_key
+                    secret = created.key
+                } else {
+                    guard let tenantID else { throw ValidationError("--tenant is required in direct-database mode") }
+                    let pool = try database.ownerPool()
+                    defer { pool.close() }
+                    let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
+                    let keys = try ServiceKeyRegistry(pool: pool, rootKey: keyring.serviceMaster, auditing: .privacyctl(pool))
+                    let made = try await keys.create(
+                        tenant: tenantID, scopes: scope, name: name, expiresAt: try ServiceKeyCommand.expiry(expiresAt))
+                    record = made.key
+                    secret = made.secret
+                }
                 struct Created: Encodable {
-                    let id: String, tenant_id: String, scopes: [Scope], key: String
+                    let id: String, tenant_id: String, scopes: [Scope], expires_at: Date?, key: String
                 }
                 let created = Created(
                     id: record.id.lowercasedString, tenant_id: record.tenantID.lowercasedString,
-                    scopes: record.scopes, key: secret)
+                    scopes: record.scopes, expires_at: record.expiresAt, key: secret)
                 try out.emit(created) {
                     """
                     created service key \(record.id.lowercasedString) (\(record.scopes.map(\.rawValue).joined(separator: ", ")))
@@ -256,11 +461,16 @@ struct ServiceKeyCommand: AsyncParsableCommand {
         func run() async throws {
             let out = Output(json: output.json)
             try await out.run {
-                let pool = try database.ownerPool()
-                defer { pool.close() }
-                let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
-                let keys = try ServiceKeyRegistry(pool: pool, rootKey: keyring.serviceMaster, auditing: .privacyctl(pool))
-                let record = try await keys.revoke(id: UUID(uuidString: id)!)
+                let record: ServiceKey
+                if let http = try AdminHTTP.fromEnvironment() {
+                    record = try await http.send("POST", "/v1/admin/service-keys/\(UUID(uuidString: id)!.lowercasedString)/revoke")
+                } else {
+                    let pool = try database.ownerPool()
+                    defer { pool.close() }
+                    let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
+                    let keys = try ServiceKeyRegistry(pool: pool, rootKey: keyring.serviceMaster, auditing: .privacyctl(pool))
+                    record = try await keys.revoke(id: UUID(uuidString: id)!)
+                }
                 try out.emit(record) {
                     """
                     revoked service key \(record.id.lowercasedString)

@@ -49,7 +49,8 @@ struct PrivacyCtlTests {
         #expect(unknown.stderr.contains("frobnicate"))
         let badScope = try privacyctl(["servicekey", "create", "--tenant", UUID().uuidString, "--scope", "root"])
         #expect(badScope.status == 2)
-        #expect(badScope.stderr.contains("unknown scope \"root\""))
+        // --scope is an enumerated value: the error lists the valid scopes.
+        #expect(badScope.stderr.contains("'root'") && badScope.stderr.contains("data:read"), "\(badScope.stderr)")
     }
 
     @Test("a missing, malformed or unreachable database is one clear line and exit 1")

@@ -190,6 +190,12 @@ public final class RequestAuthenticator: Sendable {
         return AuthenticatedRequest(tenantID: tenant, serviceKey: serviceKey, role: role, userID: userID, claims: claims)
     }
 
+    /// The service-key registry this authenticator checks keys with (same hashing key), its writes
+    /// audited by `auditing`: keys minted through `/v1/admin` authenticate here by construction.
+    func serviceKeys(auditing: AdminAuditing) -> ServiceKeyRegistry {
+        serviceKeys.withAuditing(auditing)
+    }
+
     /// Drops every cached service key (e.g. after revoking one in this process).
     public func invalidateServiceKeys() {
         serviceKeyCache.withLock { $0.removeAll() }

@@ -58,6 +58,9 @@ public struct GatewayConfiguration: Sendable {
     public var limits = GatewayLimits()
     /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client (`GATEWAY_TRUSTED_PROXIES`).
     public var trustedProxies = TrustedProxies.none
+    /// `GATEWAY_OPERATOR_TENANT`: the tenant whose `admin` keys are deployment operators in
+    /// `/v1/admin` (create, list, disable tenants; reach every tenant). Unset: no operators.
+    public var operatorTenant: UUID?
 
     public init(
         databaseURL: String? = nil, gatewayDatabaseURL: String? = nil, rootKeyFile: String? = nil,
@@ -143,6 +146,12 @@ public struct GatewayConfiguration: Sendable {
                 throw GatewayError.configuration("GATEWAY_POOL_SHARED must be a number from 0 to GATEWAY_POOL_SIZE, got \"\(shared)\"")
             }
             configuration.poolSharedConnections = number
+        }
+        if let tenant = value("GATEWAY_OPERATOR_TENANT") {
+            guard let id = UUID(uuidString: tenant) else {
+                throw GatewayError.configuration("GATEWAY_OPERATOR_TENANT must be a tenant id (a UUID), got \"\(tenant)\"")
+            }
+            configuration.operatorTenant = id
         }
         configuration.limits = try GatewayLimits.fromEnvironment(value)
         if let proxies = value("GATEWAY_TRUSTED_PROXIES") { configuration.trustedProxies = try TrustedProxies(parsing: proxies) }

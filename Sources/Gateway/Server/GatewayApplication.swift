@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Audit
+import Keyring
 import Logging
 import Policy
 import Postgres
@@ -40,6 +41,11 @@ public struct GatewayServices: Sendable {
     public let tenantLimiter: TenantLimiter
     /// Proxies whose forwarding headers name the client (``TrustedProxies``); none by default.
     public var trustedProxies = TrustedProxies.none
+    /// The tenant whose `admin` keys are deployment operators in `/v1/admin` (``AdminRoutes``);
+    /// nil: none, every admin key is tenant-local.
+    public var operatorTenant: UUID? = nil
+    /// Seals tenants' HS256 secrets set through `/v1/admin`; nil: they cannot be set there.
+    public var keyring: Keyring? = nil
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
@@ -103,6 +109,9 @@ public enum GatewayApplication {
             certificateKeys: services.certificatePublicKey.map { [$0] } ?? [])
             .add(to: router)
         PrivacyRoutes(privacy: services.privacy, authenticator: services.authenticator).add(to: router)
+        AdminRoutes(
+            pool: services.pool, authenticator: services.authenticator, audit: services.audit, privacy: services.privacy,
+            operatorTenant: services.operatorTenant, keyring: services.keyring).add(to: router)
 
         let rest = RESTHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,

@@ -65,7 +65,8 @@ enum OpenAPIDocument {
                     "delete": ["summary": "Delete the filtered rows; a write policy hides is explained (403/404)", "security": auth,
                                "responses": ["200": rows, "204": ["description": "deleted"], "403": errorResponse, "404": errorResponse]],
                 ],
-            ].merging(v1Paths(auth: auth, error: errorResponse)) { first, _ in first },
+            ].merging(v1Paths(auth: auth, error: errorResponse)) { first, _ in first }
+                .merging(adminPaths(auth: [["apikey": []]], error: errorResponse)) { first, _ in first },
         ]
         let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)

@@ -11,11 +11,14 @@ public struct Tenant: Sendable, Codable, Equatable {
     public let createdAt: Date
     /// Whether an HS256 secret is configured (the secret itself is never returned).
     public let hasJWTSecret: Bool
+    /// Since when the tenant's service keys are refused (nil: active). Migration 0025.
+    public var disabledAt: Date? = nil
 
     enum CodingKeys: String, CodingKey {
         case id, name
         case createdAt = "created_at"
         case hasJWTSecret = "has_jwt_secret"
+        case disabledAt = "disabled_at"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -24,6 +27,7 @@ public struct Tenant: Sendable, Codable, Equatable {
         try container.encode(name, forKey: .name)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(hasJWTSecret, forKey: .hasJWTSecret)
+        try container.encode(disabledAt, forKey: .disabledAt)
     }
 }
 
@@ -46,7 +50,7 @@ public struct TenantRegistry: Sendable {
         self.keyring = keyring
     }
 
-    static let columns = "id, name, created_at, (jwt_secret_sealed IS NOT NULL) AS has_secret"
+    static let columns = "id, name, created_at, (jwt_secret_sealed IS NOT NULL) AS has_secret, disabled_at"
 
     /// The longest audience or issuer a tenant may pin.
     public static let maximumClaimLength = 1000
@@ -94,6 +98,31 @@ public struct TenantRegistry: Sendable {
         } catch let error as PostgresError where error.sqlState == "23505" {
             throw GatewayError(.conflict, code: "23505", "a tenant named \"\(name)\" already exists")
         }
+    }
+
+    /// One tenant, or nil.
+    public func find(_ id: UUID) async throws -> Tenant? {
+        try await pool.query("SELECT \(Self.columns) FROM public.tenants WHERE id = $1", [id]).first.map(Self.tenant)
+    }
+
+    /// Disables a tenant (every gateway refuses its service keys from their next request: each
+    /// key check asks the database) or enables it again. Audited as `tenant.disabled` /
+    /// `tenant.enabled` in the tenant's own chain; doing it twice changes and records nothing more.
+    @discardableResult
+    public func setDisabled(_ id: UUID, _ disabled: Bool) async throws -> Tenant {
+        let actor = auditing.actor
+        let result = try await auditing.write(pool, Statement(
+            """
+            UPDATE public.tenants SET disabled_at = CASE WHEN $2 THEN now() ELSE NULL END
+            WHERE id = $1 AND (disabled_at IS NULL) = $2 RETURNING \(Self.columns)
+            """, [id, disabled])) { row in
+            let tenant = try Self.tenant(row)
+            return (tenant.id, AuditEvent(
+                actor: actor, action: disabled ? "tenant.disabled" : "tenant.enabled", target: "tenant:" + tenant.id.lowercasedString))
+        }
+        if let row = result.first { return try Self.tenant(row) }
+        guard let tenant = try await find(id) else { throw GatewayError.notFound("tenant \(id.lowercasedString) does not exist") }
+        return tenant
     }
 
     public func list() async throws -> [Tenant] {
@@ -212,6 +241,6 @@ public struct TenantRegistry: Sendable {
 
     private static func tenant(_ row: PostgresRow) throws -> Tenant {
         Tenant(id: try row.decode("id"), name: try row.decode("name"), createdAt: try row.decode("created_at"),
-               hasJWTSecret: try row.decode("has_secret"))
+               hasJWTSecret: try row.decode("has_secret"), disabledAt: try row.decodeIfPresent("disabled_at"))
     }
 }
