@@ -271,7 +271,7 @@ struct AdminRoutes: Sendable {
         let isOperator = operatorTenant == auth.tenantID && auth.has(.admin)
         let caller = Caller(
             auth: auth, isOperator: isOperator, actor: "service_key:" + auth.serviceKey.id.lowercasedString,
-            requestID: context.facts.requestID, ip: context.remoteAddress?.ipAddress)
+            requestID: context.facts.requestID, ip: context.facts.clientAddress)
         var refusal: GatewayError?
         if auth.role != .anon {
             refusal = GatewayError(.forbidden, code: "PGW403", "the admin API takes a service key alone, not a user's JWT",
