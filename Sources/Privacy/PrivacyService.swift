@@ -24,6 +24,8 @@ public struct PrivacyConfiguration: Sendable {
     public var archiveTTLSeconds: Int = 7 * 86_400
     /// Argon2id limits for passphrase-encrypted archives.
     public var encryptionLimits = ArchiveEncryption.Limits()
+    /// How subjects who file their own requests prove who they are (``IdentityPolicy``).
+    public var identity = IdentityPolicy()
 
     public init(policyVersion: String, exportDirectory: String) {
         self.policyVersion = policyVersion
@@ -58,6 +60,8 @@ public final class PrivacyService: Sendable {
     let signingKey: Ed25519.SigningKey?
     let tokenKey: SecureBytes
     let keyring: Keyring?
+    /// Sends one-time identity codes (``IdentityNotifier``); nil: codes cannot be asked for.
+    let notifier: (any IdentityNotifier)?
 
     /// - Parameters:
     ///   - signingKey: signs deletion certificates (`PRIVACY_SIGNING_KEY_FILE`); erasure refuses to run without it.
@@ -69,8 +73,10 @@ public final class PrivacyService: Sendable {
     ///     export directory refuse to run without it.
     public init(
         pool: ConnectionPool, graph: SubjectGraph, audit: AuditAppender, signingKey: Ed25519.SigningKey?,
-        tokenKey: SecureBytes, keyring: Keyring? = nil, configuration: PrivacyConfiguration
+        tokenKey: SecureBytes, keyring: Keyring? = nil, configuration: PrivacyConfiguration,
+        notifier: (any IdentityNotifier)? = nil
     ) {
+        self.notifier = notifier
         self.pool = pool
         self.graph = graph
         self.audit = audit

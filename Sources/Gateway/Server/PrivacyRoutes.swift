@@ -23,6 +23,8 @@ import Sodium
 /// - `POST /v1/privacy/deletions/{id}/confirm|cancel`, `GET /v1/privacy/deletions/{id}`.
 /// - `POST /v1/privacy/{exports|deletions}/{id}/extend` — `{"months": 1|2, "reason": "…"}`, once.
 /// - `POST /v1/privacy/{exports|deletions}/{id}/retry` — a failed request back to `pending` (idempotent).
+/// - `POST /v1/privacy/{exports|deletions}/{id}/verify` — `{"code": "123456"}`: the one-time code sent when the
+///   request was filed without a recent sign-in (``IdentityPolicy``; the filing answers 202 with `verification`).
 /// The settings with, when they changed and a signing key is configured, the subject's signed
 /// consent receipt under `receipt`.
 struct SettingsResponse: Encodable {
@@ -85,8 +87,15 @@ struct PrivacyRoutes: Sendable {
         }
         router.post("/v1/privacy/exports") { request, context in
             let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: true)
+            if let waiting = try await fileUnverified(.export, service, caller, request, context) {
+                return try GatewayApplication.jsonResponse(.accepted, waiting)
+            }
             let status = try await Self.mapped {
-                try await service.requestExport(tenant: caller.tenantID, subject: subject!, actor: actor(caller, request, context))
+                let filed = try await service.requestExport(tenant: caller.tenantID, subject: subject!, actor: actor(caller, request, context))
+                guard filed.request.status == RequestStatus.received.rawValue, let id = UUID(uuidString: filed.request.id) else { return filed }
+                // An open request that waited for a code: this recent sign-in verifies it.
+                _ = try await service.verifyBySignIn(.export, tenant: caller.tenantID, id: id, subject: subject!, actor: actor(caller, request, context))
+                return try await service.exportStatus(tenant: caller.tenantID, id: id)
             }
             return try GatewayApplication.jsonResponse(.accepted, status)
         }
@@ -170,8 +179,14 @@ struct PrivacyRoutes: Sendable {
         }
         router.post("/v1/privacy/deletions") { request, context in
             let (service, caller, subject) = try await authorize(request, context, .privacyErase, needsSubject: true)
+            if let waiting = try await fileUnverified(.deletion, service, caller, request, context) {
+                return try GatewayApplication.jsonResponse(.accepted, waiting)
+            }
             let status = try await Self.mapped {
-                try await service.requestDeletion(tenant: caller.tenantID, subject: subject!, actor: actor(caller, request, context))
+                let filed = try await service.requestDeletion(tenant: caller.tenantID, subject: subject!, actor: actor(caller, request, context))
+                guard filed.request.status == RequestStatus.received.rawValue, let id = UUID(uuidString: filed.request.id) else { return filed }
+                _ = try await service.verifyBySignIn(.deletion, tenant: caller.tenantID, id: id, subject: subject!, actor: actor(caller, request, context))
+                return try await service.deletionStatus(tenant: caller.tenantID, id: id)
             }
             return try GatewayApplication.jsonResponse(.created, status)
         }
@@ -212,6 +227,17 @@ struct PrivacyRoutes: Sendable {
                 }
                 return try GatewayApplication.jsonResponse(.ok, updated)
             }
+            router.post("/v1/privacy/\(path)/:id/verify") { request, context in
+                let (service, caller, subject) = try await authorize(request, context, kind == .export ? .privacyExport : .privacyErase, needsSubject: true)
+                let id = try Self.id(context)
+                struct Code: Decodable { let code: String }
+                let body: Code = try await Self.body(request, fields: ["code"], expected: "{\"code\": \"123456\"}")
+                let verified = try await Self.mapped {
+                    try await service.verifyIdentity(kind, tenant: caller.tenantID, id: id, subject: subject!, code: body.code,
+                                                     actor: actor(caller, request, context))
+                }
+                return try GatewayApplication.jsonResponse(.ok, verified)
+            }
             router.post("/v1/privacy/\(path)/:id/retry") { request, context in
                 let (service, caller, subject) = try await authorize(request, context, kind == .export ? .privacyExport : .privacyErase, needsSubject: false)
                 let id = try Self.id(context)
@@ -241,6 +267,23 @@ struct PrivacyRoutes: Sendable {
             throw GatewayError(.unauthorized, code: "PGRST301", "this endpoint acts for a data subject: send the subject's JWT")
         }
         return (service, caller, caller.userID)
+    }
+
+    /// With ``IdentityPolicy/maxAuthAge`` set and a JWT whose `auth_time` is missing or older: files
+    /// the request to wait for a one-time code (sent to the subject) and returns it; nil when the
+    /// JWT itself verifies the caller.
+    private func fileUnverified(
+        _ kind: RequestKind, _ service: PrivacyService, _ caller: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext
+    ) async throws -> FiledRequest? {
+        let authTime: Double? = switch caller.claims["auth_time"] {
+        case .int(let seconds)?: Double(seconds)
+        case .double(let seconds)?: seconds
+        default: nil
+        }
+        guard let subject = caller.userID, !service.configuration.identity.isFresh(authTime: authTime) else { return nil }
+        return try await Self.mapped {
+            try await service.fileUnverified(kind, tenant: caller.tenantID, subject: subject, actor: actor(caller, request, context))
+        }
     }
 
     private func actor(_ caller: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext) -> PrivacyActor {
@@ -281,6 +324,7 @@ struct PrivacyRoutes: Sendable {
             case .invalidInput: throw GatewayError.invalidInput(error.message)
             case .tokenRejected: throw GatewayError(.forbidden, code: "PGW403", error.message)
             case .gone: throw GatewayError(.gone, code: "PGW410", error.message)
+            case .notifierFailed: throw GatewayError(.serviceUnavailable, code: "PGW503", error.message)
             default: throw GatewayError(.internalServerError, code: "PGW500", error.message)
             }
         } catch let error as PostgresError where error.isDataError {
