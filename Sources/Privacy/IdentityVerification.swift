@@ -44,6 +44,15 @@ public struct IdentityCode: Sendable {
     public let requestID: UUID
     public let code: String
     public let expiresAt: String
+
+    public init(tenant: UUID, subject: UUID, kind: RequestKind, requestID: UUID, code: String, expiresAt: String) {
+        self.tenant = tenant
+        self.subject = subject
+        self.kind = kind
+        self.requestID = requestID
+        self.code = code
+        self.expiresAt = expiresAt
+    }
 }
 
 /// Delivers one-time codes (``WebhookNotifier``, ``FileNotifier``).
