@@ -275,6 +275,14 @@ extension PrivacyService {
         }
     }
 
+    /// Whether `subject` is registered in the tenant (an authorized agent names the subject; a
+    /// JWT's subject is registered by its first request).
+    public func isRegistered(tenant: UUID, subject: UUID) async throws -> Bool {
+        try await run(tenant: tenant) { connection in
+            try connection.query("SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject]).first != nil
+        }
+    }
+
     /// Denies every request whose code expired before it was entered (`identity_unverified`), and
     /// drops its code. Returns how many were denied. The worker runs it on each pass.
     @discardableResult

@@ -9,7 +9,7 @@ import Sodium
 ///
 /// The subject is the JWT's `sub`; the service key needs `privacy:export` (settings, exports) or
 /// `privacy:erase` (deletions). Without a JWT, a service key reads and moves any request of its
-/// tenant by id (the controller's back office) but files none.
+/// tenant by id (the controller's back office) and files only for an authorized agent it names.
 ///
 /// - `GET|PUT /v1/privacy/settings` — consents and `data_retention_days`; changes audited with ip and user agent,
 ///   and answered with a signed consent receipt (``ConsentReceipt``).
@@ -20,6 +20,8 @@ import Sodium
 ///   (then it is removed; 410 afterwards); with an `X-Export-Passphrase` header it is encrypted on
 ///   the way out as an age file (``AgeEncryption``), which the standard `age -d` opens.
 /// - `POST /v1/privacy/deletions` — the dry-run plan (`awaiting_confirmation`).
+/// - Both filings, with the service key alone: `{"subject": uuid, "agent": "…"}` — an authorized agent's
+///   request, checked by the controller; the audit entries name the key and the agent.
 /// - `POST /v1/privacy/deletions/{id}/confirm|cancel`, `GET /v1/privacy/deletions/{id}`.
 /// - `POST /v1/privacy/{exports|deletions}/{id}/extend` — `{"months": 1|2, "reason": "…"}`, once.
 /// - `POST /v1/privacy/{exports|deletions}/{id}/retry` — a failed request back to `pending` (idempotent).
@@ -86,15 +88,16 @@ struct PrivacyRoutes: Sendable {
             return try GatewayApplication.jsonResponse(.ok, Body(history: history))
         }
         router.post("/v1/privacy/exports") { request, context in
-            let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: true)
+            let (service, caller, _) = try await authorize(request, context, .privacyExport, needsSubject: false)
+            let (subject, filer) = try await filer(service, caller, request, context)
             if let waiting = try await fileUnverified(.export, service, caller, request, context) {
                 return try GatewayApplication.jsonResponse(.accepted, waiting)
             }
             let status = try await Self.mapped {
-                let filed = try await service.requestExport(tenant: caller.tenantID, subject: subject!, actor: actor(caller, request, context))
+                let filed = try await service.requestExport(tenant: caller.tenantID, subject: subject, actor: filer)
                 guard filed.request.status == RequestStatus.received.rawValue, let id = UUID(uuidString: filed.request.id) else { return filed }
-                // An open request that waited for a code: this recent sign-in verifies it.
-                _ = try await service.verifyBySignIn(.export, tenant: caller.tenantID, id: id, subject: subject!, actor: actor(caller, request, context))
+                // An open request that waited for a code: this recent sign-in (or the agent's filing) verifies it.
+                _ = try await service.verifyBySignIn(.export, tenant: caller.tenantID, id: id, subject: subject, actor: filer)
                 return try await service.exportStatus(tenant: caller.tenantID, id: id)
             }
             return try GatewayApplication.jsonResponse(.accepted, status)
@@ -178,14 +181,15 @@ struct PrivacyRoutes: Sendable {
             })
         }
         router.post("/v1/privacy/deletions") { request, context in
-            let (service, caller, subject) = try await authorize(request, context, .privacyErase, needsSubject: true)
+            let (service, caller, _) = try await authorize(request, context, .privacyErase, needsSubject: false)
+            let (subject, filer) = try await filer(service, caller, request, context)
             if let waiting = try await fileUnverified(.deletion, service, caller, request, context) {
                 return try GatewayApplication.jsonResponse(.accepted, waiting)
             }
             let status = try await Self.mapped {
-                let filed = try await service.requestDeletion(tenant: caller.tenantID, subject: subject!, actor: actor(caller, request, context))
+                let filed = try await service.requestDeletion(tenant: caller.tenantID, subject: subject, actor: filer)
                 guard filed.request.status == RequestStatus.received.rawValue, let id = UUID(uuidString: filed.request.id) else { return filed }
-                _ = try await service.verifyBySignIn(.deletion, tenant: caller.tenantID, id: id, subject: subject!, actor: actor(caller, request, context))
+                _ = try await service.verifyBySignIn(.deletion, tenant: caller.tenantID, id: id, subject: subject, actor: filer)
                 return try await service.deletionStatus(tenant: caller.tenantID, id: id)
             }
             return try GatewayApplication.jsonResponse(.created, status)
@@ -284,6 +288,34 @@ struct PrivacyRoutes: Sendable {
         return try await Self.mapped {
             try await service.fileUnverified(kind, tenant: caller.tenantID, subject: subject, actor: actor(caller, request, context))
         }
+    }
+
+    /// Who a new request is for and who files it: the JWT's subject for themselves; without a JWT,
+    /// the service key (the controller's back office) for `{"subject": uuid, "agent": "…"}`, an
+    /// authorized agent it has checked, recorded as `agent` in the audit entries.
+    private func filer(
+        _ service: PrivacyService, _ caller: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext
+    ) async throws -> (UUID, PrivacyActor) {
+        if let subject = caller.userID { return (subject, actor(caller, request, context)) }
+        let bytes = try await RESTHandler.readBody(request, limit: GatewayLimits().maximumBodyBytes, rest: false)
+        guard !bytes.isEmpty else {
+            throw GatewayError(.unauthorized, code: "PGRST301",
+                               "this endpoint acts for a data subject: send the subject's JWT, or {\"subject\", \"agent\"} for an authorized agent")
+        }
+        struct Agent: Decodable { let subject: String, agent: String }
+        let body: Agent = try GatewayApplication.jsonBody(
+            bytes, fields: ["subject", "agent"], expected: "{\"subject\": \"<uuid>\", \"agent\": \"<who acts for the subject>\"}")
+        guard let subject = UUID(canonical: body.subject) else { throw GatewayError.invalidInput("subject must be a UUID") }
+        let agent = body.agent.trimmingCharacters(in: .whitespaces)
+        guard (1...200).contains(agent.unicodeScalars.count), !agent.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw GatewayError.invalidInput("agent must name who acts for the subject: 1 to 200 characters without control characters")
+        }
+        guard try await Self.mapped({ try await service.isRegistered(tenant: caller.tenantID, subject: subject) }) else {
+            throw GatewayError.notFound("no subject \(subject.lowercasedString) in this tenant")
+        }
+        var filer = actor(caller, request, context)
+        filer.agent = agent
+        return (subject, filer)
     }
 
     private func actor(_ caller: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext) -> PrivacyActor {

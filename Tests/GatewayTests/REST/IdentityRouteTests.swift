@@ -254,6 +254,46 @@ struct IdentityRouteTests {
         }
     }
 
+    @Test("an authorized agent's request is filed by the service key for a registered subject, and every entry names the key and the agent; forged or incomplete filings are refused")
+    func authorizedAgent() async throws {
+        try await PrivacyRouteFixture.run(identity: Self.policy, notifier: CodeInbox()) { f in
+            try await f.seed(f.alice)
+            try await f.seed(f.bob)
+            let initech = try await f.auth.tenant("initech", scopes: [.privacyExport, .privacyErase])
+            let carol = UUID()
+            try await f.call(.get, "/v1/privacy/settings", as: initech, carol)
+            let agent = #"{"subject": "\#(f.alice.uuidString.lowercased())", "agent": "Fair Data Legal LLP, authorization 2026-17"}"#
+            // Unhappy first: a key without the scope, a subject of another tenant, an unknown one, malformed bodies, no body.
+            #expect(try await f.call(.post, "/v1/privacy/exports", as: f.dataOnly, nil, body: agent).status == .forbidden)
+            let foreign = #"{"subject": "\#(carol.uuidString.lowercased())", "agent": "x"}"#
+            #expect(try await f.call(.post, "/v1/privacy/exports", as: f.acme, nil, body: foreign).status == .notFound)
+            #expect(try await f.call(.post, "/v1/privacy/exports", as: f.acme, nil, body: #"{"subject": "\#(UUID().uuidString)", "agent": "x"}"#).status == .notFound)
+            for bad in [#"{"subject": "\#(f.alice.uuidString)"}"#, #"{"subject": "not-a-uuid", "agent": "x"}"#,
+                        #"{"subject": "\#(f.alice.uuidString)", "agent": ""}"#, #"{"subject": "\#(f.alice.uuidString)", "agent": "a\u0000b"}"#,
+                        #"{"subject": "\#(f.alice.uuidString)", "agent": "\#(String(repeating: "a", count: 201))"}"#,
+                        #"{"subject": "\#(f.alice.uuidString)", "agent": "x", "role": "service_role"}"#, "[]"] {
+                let answer = try await f.call(.post, "/v1/privacy/deletions", as: f.acme, nil, body: bad)
+                #expect(answer.status == .badRequest, "\(bad): \(answer.status) \(answer.body)")
+            }
+            #expect(try await f.call(.post, "/v1/privacy/exports", as: f.acme, nil).status == .unauthorized)
+            #expect(try await f.auth.owner.query("SELECT count(*) AS n FROM public.data_export_requests").first!.decode("n", as: Int.self) == 0)
+
+            let filed = try await f.call(.post, "/v1/privacy/exports", as: f.acme, nil, body: agent)
+            #expect(filed.status == .accepted, "\(filed.body)")
+            let request = try #require(try f.object(filed.body)["request"] as? [String: Any])
+            #expect(request["status"] as? String == "pending" && request["subject"] as? String == f.alice.uuidString.lowercased())
+            let entries = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.export_requested")
+            #expect(entries.count == 1)
+            #expect(entries.first?.actor == "service_key:" + f.acme.keyID.uuidString.lowercased())
+            #expect(entries.first?.details["agent"] == .string("Fair Data Legal LLP, authorization 2026-17"))
+            // A JWT always files for its own subject: a body naming someone else is not read.
+            let own = try await f.call(.post, "/v1/privacy/deletions", as: f.acme, f.bob, signedInAgo: 5,
+                                       body: #"{"subject": "\#(f.alice.uuidString.lowercased())", "agent": "x"}"#)
+            #expect(own.status == .created, "\(own.body)")
+            #expect(try #require(try f.object(own.body)["request"] as? [String: Any])["subject"] as? String == f.bob.uuidString.lowercased())
+        }
+    }
+
     @Test("a recent sign-in verifies at once (no code), and verifies a request that was waiting for one; without a maximum age the JWT suffices")
     func recentSignIn() async throws {
         let inbox = CodeInbox()
