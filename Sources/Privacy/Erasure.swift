@@ -204,17 +204,18 @@ extension PrivacyService {
                 while true {
                     let started = clock.now
                     let changed = try connection.transaction { connection -> Int in
-                        let result = try connection.pipeline(
-                            [Statement(statement.sql, [tenant, subject, configuration.batchSize])],
-                            timeout: configuration.statementTimeout)[0]
-                        if result.affectedRows > 0 {
+                        let affected = try Self.runBatch(
+                            connection, statement, tenant: tenant, subject: subject, batchSize: configuration.batchSize,
+                            timeout: configuration.statementTimeout
+                        ) { try Self.maskingKey(connection, keyring: self.keyring, tenant: tenant, subject: $0) }
+                        if affected > 0 {
                             try connection.query("""
                                 UPDATE public.data_deletion_requests
                                 SET result = jsonb_set(result, ARRAY['tables', $2], to_jsonb(coalesce((result #>> ARRAY['tables', $2])::bigint, 0) + $3))
                                 WHERE id = $1
-                                """, [id, node.qualifiedName, result.affectedRows])
+                                """, [id, node.qualifiedName, affected])
                         }
-                        return result.affectedRows
+                        return affected
                     }
                     longest = max(longest, clock.now - started)
                     batches += 1
@@ -326,47 +327,61 @@ extension PrivacyService {
         return try row.decodeIfPresent("c", as: String.self).map(DeletionCertificate.decode(json:))
     }
 
-    /// The statement that erases one batch (`$1` tenant, `$2` subject, `$3` batch size), or nil for
-    /// a retained table. `batched` is false when the statement does not make its rows stop
-    /// matching the subject (an anonymisation that keeps the subject column), so it runs once.
-    static func batchStatement(_ table: TablePolicy, strategy: ErasureStrategy, graph: SubjectGraph) throws -> (sql: String, batched: Bool)? {
+    /// The statement that erases one batch (`$1` tenant, `$2` subject, `$3` batch size, then the
+    /// masking's `values`), or nil for a retained table. `batched` is false when the statement does
+    /// not make its rows stop matching the subject (an anonymisation that keeps the subject column),
+    /// so it runs once. With `hmac` columns (`masking.keyed`), run it with ``runBatch(_:_:tenant:subject:batchSize:timeout:key:)``:
+    /// the rows are selected, their keyed hashes computed here, and written back as bound values.
+    static func batchStatement(_ table: TablePolicy, strategy: ErasureStrategy, graph: SubjectGraph) throws -> ErasureStatement? {
         let predicate = try graph.predicate(table, tenant: "$1", subject: "$2")
-        let victims = "ctid = ANY(ARRAY(SELECT t0.ctid FROM \(table.quotedName) t0 WHERE \(predicate) LIMIT $3))"
         switch strategy {
         case .retain:
             return nil
         case .delete:
-            return ("DELETE FROM \(table.quotedName) WHERE \(victims)", true)
+            let victims = "ctid = ANY(ARRAY(SELECT t0.ctid FROM \(table.quotedName) t0 WHERE \(predicate) LIMIT $3))"
+            return ErasureStatement(sql: "DELETE FROM \(table.quotedName) WHERE \(victims)", batched: true, masking: nil, filter: predicate)
         case .anonymize(let columns):
-            var assignments: [String] = []
-            for (column, method) in columns {
-                let quoted = try table.quotedColumn(column)
-                let type = table.column(named: column)!.type.canonical
-                switch method {
-                case .null:
-                    assignments.append("\(quoted) = NULL")
-                case .redact:
-                    if type == "json" || type == "jsonb" {
-                        assignments.append("\(quoted) = '{}'")
-                    } else if type == "text" || type.hasPrefix("character") {
-                        assignments.append("\(quoted) = '[redacted]'")
-                    } else {
-                        assignments.append("\(quoted) = NULL")
-                    }
-                case .hash:
-                    // Salted by tenant and table so equal values stay joinable inside one table only.
-                    assignments.append("\(quoted) = encode(sha256(convert_to($1::text || ':\(table.qualifiedName):' || \(quoted)::text, 'UTF8')), 'hex')")
-                }
-            }
+            let masking = try Masking(table, columns: columns)
             var clearsSubject = false
             if case .column(let subjectColumn)? = table.subject {
                 clearsSubject = columns.contains { $0.column == subjectColumn && $0.method == .null }
             }
             let rows = clearsSubject
-                ? victims
+                ? "ctid = ANY(ARRAY(SELECT t0.ctid FROM \(table.quotedName) t0 WHERE \(predicate) LIMIT $3))"
                 : "ctid = ANY(ARRAY(SELECT t0.ctid FROM \(table.quotedName) t0 WHERE \(predicate) AND $3::int > 0))"
-            return ("UPDATE \(table.quotedName) SET \(assignments.joined(separator: ", ")) WHERE \(rows)", clearsSubject)
+            return ErasureStatement(
+                sql: "UPDATE \(table.quotedName) SET \(masking.assignments(firstParameter: 4)) WHERE \(rows)",
+                batched: clearsSubject, masking: masking,
+                filter: clearsSubject ? "\(predicate) LIMIT $3" : "\(predicate) AND $3::int > 0")
         }
+    }
+
+    /// Runs one batch of `statement` for the subject inside the caller's transaction; returns the rows changed.
+    /// `key` gives the `hmac` key of a subject (called only when the table has `hmac` columns).
+    static func runBatch(
+        _ connection: Connection, _ statement: ErasureStatement, tenant: UUID, subject: UUID, batchSize: Int,
+        timeout: Duration, key: (UUID) throws -> SecureBytes
+    ) throws -> Int {
+        guard let masking = statement.masking, !masking.keyed.isEmpty else {
+            let binds: [any PostgresEncodable] = [tenant, subject, batchSize] + (statement.masking?.parameters ?? [])
+            return try connection.pipeline([Statement(statement.sql, binds)], timeout: timeout)[0].affectedRows
+        }
+        return try masking.runKeyed(connection, filter: statement.filter, binds: [tenant, subject, batchSize], subject: nil,
+                                    fixedSubject: subject, timeout: timeout, key: key)
+    }
+
+    /// The `hmac` key of one subject. Derived from the subject's data key (the keyring's DEK,
+    /// made on first use), not the tenant's: erasure shreds exactly that key, so afterwards nobody
+    /// — not the tenant, not an operator holding the root key — can recompute a value's hash
+    /// and test a guess against the anonymised rows. A tenant key would stay alive and keep every
+    /// hash open to a dictionary attack by whoever holds it. The key only ever lives here: the
+    /// database sees the finished hashes, never the key.
+    static func maskingKey(_ connection: Connection, keyring: Keyring?, tenant: UUID, subject: UUID) throws -> SecureBytes {
+        guard let keyring else {
+            throw PrivacyError(.invalidState, "hmac masking needs the keyring (the subject's data key keys the hash)")
+        }
+        let dek = try asLogin(connection) { try keyring.subjectKey(tenant, user: subject, create: true, in: connection)! }
+        return try KeyDerivation.subkey(from: dek, id: 1, context: "maskhmac")
     }
 
     /// The last transaction of an erasure.

@@ -25,6 +25,8 @@ public struct PrivacyError: Error, Sendable, CustomStringConvertible, Equatable 
         case refused = "privacy.refused"
         /// The export archive was removed (downloaded once, expired, or the subject was erased).
         case gone = "privacy.gone"
+        /// A one-time identity code could not be delivered through the configured notifier.
+        case notifierFailed = "privacy.notifier_failed"
     }
 
     public let code: Code

@@ -27,6 +27,8 @@ public struct PrivacyConfiguration: Sendable {
     /// Earlier signing keys (key id → public key, ``GatewayConfiguration/pinnedAuditKeys()``) whose
     /// checkpoints the erasure's own checkpoint may extend, and that its audit proof may verify with.
     public var auditTrustedKeys: [String: [UInt8]] = [:]
+    /// How subjects who file their own requests prove who they are (``IdentityPolicy``).
+    public var identity = IdentityPolicy()
 
     public init(policyVersion: String, exportDirectory: String) {
         self.policyVersion = policyVersion
@@ -61,6 +63,8 @@ public final class PrivacyService: Sendable {
     let signingKey: Ed25519.SigningKey?
     let tokenKey: SecureBytes
     let keyring: Keyring?
+    /// Sends one-time identity codes (``IdentityNotifier``); nil: codes cannot be asked for.
+    let notifier: (any IdentityNotifier)?
 
     /// - Parameters:
     ///   - signingKey: signs deletion certificates (`PRIVACY_SIGNING_KEY_FILE`); erasure refuses to run without it.
@@ -72,8 +76,10 @@ public final class PrivacyService: Sendable {
     ///     export directory refuse to run without it.
     public init(
         pool: ConnectionPool, graph: SubjectGraph, audit: AuditAppender, signingKey: Ed25519.SigningKey?,
-        tokenKey: SecureBytes, keyring: Keyring? = nil, configuration: PrivacyConfiguration
+        tokenKey: SecureBytes, keyring: Keyring? = nil, configuration: PrivacyConfiguration,
+        notifier: (any IdentityNotifier)? = nil
     ) {
+        self.notifier = notifier
         self.pool = pool
         self.graph = graph
         self.audit = audit

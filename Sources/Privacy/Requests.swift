@@ -9,17 +9,23 @@ public struct PrivacyActor: Sendable {
     public var ip: String?
     public var userAgent: String?
     public var requestID: String?
+    /// An authorized agent the actor (a service key: the controller's back office) files for, as
+    /// it named them; recorded in every audit entry of the actor as `agent`.
+    public var agent: String?
 
-    public init(_ actor: String, ip: String? = nil, userAgent: String? = nil, requestID: String? = nil) {
+    public init(_ actor: String, ip: String? = nil, userAgent: String? = nil, requestID: String? = nil, agent: String? = nil) {
         self.actor = actor
         self.ip = ip
         self.userAgent = userAgent
         self.requestID = requestID
+        self.agent = agent
     }
 
     func event(_ action: String, target: String?, details: [String: AuditValue]) -> AuditEvent {
-        AuditEvent(actor: actor, action: action, target: target, outcome: .success, requestID: requestID,
-                   ip: ip, userAgent: userAgent, details: details)
+        var details = details
+        if let agent { details["agent"] = .string(agent) }
+        return AuditEvent(actor: actor, action: action, target: target, outcome: .success, requestID: requestID,
+                          ip: ip, userAgent: userAgent, details: details)
     }
 }
 

@@ -52,7 +52,9 @@ extension PrivacyService {
                     guard let rules = table.privacy, table.column(named: "created_at") != nil else { continue }
                     let created = "t0." + (try table.quotedColumn("created_at"))
                     let tenantColumn = "t0." + (try table.quotedColumn(table.tenantColumn))
-                    var statements: [(basis: String, strategy: String, sql: String, binds: [any PostgresEncodable], batched: Bool)] = []
+                    // `keyed`: an anonymisation with hmac columns, run through ``Masking/runKeyed`` (each row's hash under its own subject's key).
+                    var statements: [(basis: String, strategy: String, sql: String, binds: [any PostgresEncodable], batched: Bool,
+                                      keyed: (masking: Masking, filter: String, subject: String)?)] = []
                     let retained: Bool
                     if case .retain = rules.erasure { retained = true } else { retained = false }
                     if case .retain(_, let until) = rules.erasure {
@@ -62,14 +64,14 @@ extension PrivacyService {
                             DELETE FROM \(table.quotedName) WHERE ctid = ANY(ARRAY(
                                 SELECT t0.ctid FROM \(table.quotedName) t0
                                 WHERE \(tenantColumn) = $1 AND \(created) < now() - make_interval(years => $2, months => $3, days => $4) LIMIT $5))
-                            """, [tenant, years, months, days, configuration.batchSize], true))
+                            """, [tenant, years, months, days, configuration.batchSize], true, nil))
                     }
                     if let days = rules.retentionDays, !retained {
                         statements.append(("table", "delete", """
                             DELETE FROM \(table.quotedName) WHERE ctid = ANY(ARRAY(
                                 SELECT t0.ctid FROM \(table.quotedName) t0
                                 WHERE \(tenantColumn) = $1 AND \(created) < now() - make_interval(days => $2) LIMIT $3))
-                            """, [tenant, days, configuration.batchSize], true))
+                            """, [tenant, days, configuration.batchSize], true, nil))
                     }
                     if !retained && !Self.subjectRetentionExempt.contains(table.name) {
                         let expired = """
@@ -81,14 +83,17 @@ extension PrivacyService {
                         case .delete:
                             statements.append(("subject", "delete",
                                 "DELETE FROM \(table.quotedName) WHERE ctid = ANY(ARRAY(SELECT t0.ctid FROM \(table.quotedName) t0 WHERE \(expired) LIMIT $2))",
-                                [tenant, configuration.batchSize], true))
+                                [tenant, configuration.batchSize], true, nil))
                         case .anonymize:
-                            // Reuse the erasure statement's assignments, with the retention predicate.
-                            if let erasure = try Self.batchStatement(table, strategy: rules.erasure, graph: graph) {
-                                let assignments = erasure.sql.components(separatedBy: " WHERE ").first!
+                            // The erasure statement's column rewrites, with the retention predicate.
+                            if let erasure = try Self.batchStatement(table, strategy: rules.erasure, graph: graph), let masking = erasure.masking {
+                                let owner = try graph.subjectValue(table)
+                                let keyed: (masking: Masking, filter: String, subject: String)? =
+                                    masking.keyed.isEmpty ? nil : (masking, "\(expired) LIMIT $2", owner)
                                 statements.append(("subject", "anonymize",
-                                    "\(assignments) WHERE ctid = ANY(ARRAY(SELECT t0.ctid FROM \(table.quotedName) t0 WHERE \(expired) LIMIT $2))",
-                                    [tenant, configuration.batchSize], erasure.batched))
+                                    "UPDATE \(table.quotedName) SET \(masking.assignments(firstParameter: 3)) "
+                                        + "WHERE ctid = ANY(ARRAY(SELECT t0.ctid FROM \(table.quotedName) t0 WHERE \(expired) LIMIT $2))",
+                                    [tenant, configuration.batchSize] + masking.parameters, erasure.batched, keyed))
                             }
                         case .retain:
                             break
@@ -98,14 +103,22 @@ extension PrivacyService {
                         var total: Int64 = 0
                         while true {
                             let changed = try connection.transaction { connection -> Int in
-                                let result = try connection.pipeline([Statement(statement.sql, statement.binds)], timeout: configuration.statementTimeout)[0]
-                                if result.affectedRows > 0 {
+                                let affected: Int
+                                if let keyed = statement.keyed {
+                                    affected = try keyed.masking.runKeyed(
+                                        connection, filter: keyed.filter, binds: [tenant, configuration.batchSize], subject: keyed.subject, fixedSubject: nil,
+                                        timeout: configuration.statementTimeout
+                                    ) { try Self.maskingKey(connection, keyring: self.keyring, tenant: tenant, subject: $0) }
+                                } else {
+                                    affected = try connection.pipeline([Statement(statement.sql, statement.binds)], timeout: configuration.statementTimeout)[0].affectedRows
+                                }
+                                if affected > 0 {
                                     _ = try audit.append(in: connection, tenant: tenant, actor.event(
                                         "privacy.retention_swept", target: table.qualifiedName,
-                                        details: ["table": .string(table.qualifiedName), "rows": .int(Int64(result.affectedRows)),
+                                        details: ["table": .string(table.qualifiedName), "rows": .int(Int64(affected)),
                                                   "basis": .string(statement.basis), "strategy": .string(statement.strategy)]))
                                 }
-                                return result.affectedRows
+                                return affected
                             }
                             total += Int64(changed)
                             if changed == 0 || !statement.batched { break }

@@ -130,12 +130,23 @@ struct Serve: AsyncParsableCommand {
             exportDirectory: configuration.exportDirectory)
         settings.archiveTTLSeconds = configuration.exportTTLDays * 86_400
         settings.auditTrustedKeys = auditTrustedKeys
+        settings.identity = IdentityPolicy(maxAuthAge: configuration.identityMaxAuthAgeSeconds.map { .seconds($0) })
+        var notifier: (any IdentityNotifier)?
+        switch configuration.identityNotifier {
+        case .webhook(let url, let secretFile)?:
+            notifier = try WebhookNotifier(url: url, secret: try KeyFile.load(secretFile, purpose: "identity webhook secret"))
+        case .file(let path)?:
+            logger.warning("identity codes go to a development file, not to subjects", metadata: ["path": "\(path)"])
+            notifier = FileNotifier(path: path)
+        case nil:
+            notifier = nil
+        }
         let privacy = PrivacyService(
             pool: privacyPool, graph: try await SubjectGraph.load(policies: policies, pool: privacyPool),
             // The gateway's appender: one group-commit lane per tenant chain in this process.
             audit: audit, signingKey: signingKey,
             tokenKey: try PrivacyService.tokenKey(serviceMaster: keyring.serviceMaster),
-            keyring: keyring, configuration: settings)
+            keyring: keyring, configuration: settings, notifier: notifier)
         background.append(PrivacyWorkerService(privacy: privacy, logger: logger))
 
         var services = GatewayServices(

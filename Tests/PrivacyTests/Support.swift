@@ -20,7 +20,8 @@ struct PrivacyFixture {
 
     static let policies: PolicySet = try! PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
 
-    static func with<T>(batchSize: Int = 3, _ body: (PrivacyFixture) async throws -> T) async throws -> T {
+    /// `policies`: the repository's unless a test governs the tables differently (e.g. other erasure strategies).
+    static func with<T>(batchSize: Int = 3, policies: PolicySet = Self.policies, _ body: (PrivacyFixture) async throws -> T) async throws -> T {
         try await TestDatabase.withMigratedDatabase { owner in
             let pool = ConnectionPool(configuration: owner, options: .init(maxConnections: 4))
             // The service runs as the gateway runs it: on the gateway's own login, as the privacy

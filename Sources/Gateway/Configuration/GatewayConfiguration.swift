@@ -61,6 +61,13 @@ public struct GatewayConfiguration: Sendable {
     /// `GATEWAY_OPERATOR_TENANT`: the tenant whose `admin` keys are deployment operators in
     /// `/v1/admin` (create, list, disable tenants; reach every tenant). Unset: no operators.
     public var operatorTenant: UUID?
+    /// A subject's own request is verified by their JWT only when its `auth_time` is at most this
+    /// many seconds old; otherwise it waits for a one-time code. `PRIVACY_IDENTITY_MAX_AUTH_AGE`
+    /// (60 to 86400); unset: any valid JWT of the subject verifies them (no codes).
+    public var identityMaxAuthAgeSeconds: Int?
+    /// Where one-time codes go: `webhook:https://…` (signed with `PRIVACY_IDENTITY_WEBHOOK_SECRET_FILE`)
+    /// or, for development, `file:<path>`. `PRIVACY_IDENTITY_NOTIFIER`; required with a maximum auth age.
+    public var identityNotifier: IdentityNotifierSetting?
 
     public init(
         databaseURL: String? = nil, gatewayDatabaseURL: String? = nil, rootKeyFile: String? = nil,
@@ -155,6 +162,27 @@ public struct GatewayConfiguration: Sendable {
         }
         configuration.limits = try GatewayLimits.fromEnvironment(value)
         if let proxies = value("GATEWAY_TRUSTED_PROXIES") { configuration.trustedProxies = try TrustedProxies(parsing: proxies) }
+        if let age = value("PRIVACY_IDENTITY_MAX_AUTH_AGE") {
+            guard let seconds = Int(age), (60...86_400).contains(seconds) else {
+                throw GatewayError.configuration("PRIVACY_IDENTITY_MAX_AUTH_AGE must be a number of seconds from 60 to 86400, got \"\(age)\"")
+            }
+            configuration.identityMaxAuthAgeSeconds = seconds
+        }
+        if let notifier = value("PRIVACY_IDENTITY_NOTIFIER") {
+            if notifier.hasPrefix("webhook:"), let url = URL(string: String(notifier.dropFirst(8))), url.host != nil {
+                guard let secret = value("PRIVACY_IDENTITY_WEBHOOK_SECRET_FILE") else {
+                    throw GatewayError.configuration("PRIVACY_IDENTITY_NOTIFIER=webhook:… needs PRIVACY_IDENTITY_WEBHOOK_SECRET_FILE (32 bytes, base64, mode 0600)")
+                }
+                configuration.identityNotifier = .webhook(url: url, secretFile: secret)
+            } else if notifier.hasPrefix("file:"), notifier.count > 5 {
+                configuration.identityNotifier = .file(path: String(notifier.dropFirst(5)))
+            } else {
+                throw GatewayError.configuration("PRIVACY_IDENTITY_NOTIFIER must be webhook:<https url> or file:<path>, got \"\(notifier)\"")
+            }
+        }
+        if configuration.identityMaxAuthAgeSeconds != nil && configuration.identityNotifier == nil {
+            throw GatewayError.configuration("PRIVACY_IDENTITY_MAX_AUTH_AGE needs PRIVACY_IDENTITY_NOTIFIER: without a recent sign-in the subject gets a one-time code")
+        }
         return configuration
     }
 
@@ -236,4 +264,11 @@ public struct GatewayConfiguration: Sendable {
             throw GatewayError.configuration("\(variable): \(error.message)")
         }
     }
+}
+
+/// Where one-time identity codes are delivered (`PRIVACY_IDENTITY_NOTIFIER`).
+public enum IdentityNotifierSetting: Sendable, Equatable {
+    case webhook(url: URL, secretFile: String)
+    /// Development only: codes are appended to this file (mode 0600), never logged.
+    case file(path: String)
 }

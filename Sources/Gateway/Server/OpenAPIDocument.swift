@@ -125,6 +125,10 @@ enum OpenAPIDocument {
                 "reason": ["type": "string", "minLength": 1, "maxLength": 1000, "description": "no control characters but line breaks and tabs"],
             ],
         ]
+        let codeBody: [String: Any] = [
+            "type": "object", "required": ["code"], "additionalProperties": false,
+            "properties": ["code": ["type": "string", "pattern": "^[0-9]{6}$", "description": "the one-time code sent to the subject"]],
+        ]
         let period: [String: Any] = [
             "type": "string", "description": "YYYY-MM-DD (a bare until includes that day) or an RFC 3339 time, from 1970-01-01 to 9999-12-31",
         ]
@@ -218,6 +222,16 @@ enum OpenAPIDocument {
                 "parameters": [request],
                 "post": operation("A failed erasure back to pending; it resumes from its committed batches (idempotent)", scope: "privacy:erase",
                                   ["200": json, "404": error, "409": error]),
+            ],
+            "/v1/privacy/exports/{id}/verify": [
+                "parameters": [request],
+                "post": operation("The subject's one-time code: a request filed without a recent sign-in moves on", scope: "privacy:export",
+                                  ["200": json, "403": error, "404": error, "409": error, "410": error], body: codeBody),
+            ],
+            "/v1/privacy/deletions/{id}/verify": [
+                "parameters": [request],
+                "post": operation("The subject's one-time code: the erasure moves on to its plan", scope: "privacy:erase",
+                                  ["200": json, "403": error, "404": error, "409": error, "410": error], body: codeBody),
             ],
             "/v1/audit/events": [
                 "get": operation("The tenant's audit entries in seq order; next_after continues", scope: "audit:read", ["200": json],

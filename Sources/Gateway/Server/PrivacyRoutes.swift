@@ -9,7 +9,7 @@ import Sodium
 ///
 /// The subject is the JWT's `sub`; the service key needs `privacy:export` (settings, exports) or
 /// `privacy:erase` (deletions). Without a JWT, a service key reads and moves any request of its
-/// tenant by id (the controller's back office) but files none.
+/// tenant by id (the controller's back office) and files only for an authorized agent it names.
 ///
 /// - `GET|PUT /v1/privacy/settings` — consents and `data_retention_days`; changes audited with ip and user agent,
 ///   and answered with a signed consent receipt (``ConsentReceipt``).
@@ -20,9 +20,13 @@ import Sodium
 ///   (then it is removed; 410 afterwards); with an `X-Export-Passphrase` header it is encrypted on
 ///   the way out as an age file (``AgeEncryption``), which the standard `age -d` opens.
 /// - `POST /v1/privacy/deletions` — the dry-run plan (`awaiting_confirmation`).
+/// - Both filings, with the service key alone: `{"subject": uuid, "agent": "…"}` — an authorized agent's
+///   request, checked by the controller; the audit entries name the key and the agent.
 /// - `POST /v1/privacy/deletions/{id}/confirm|cancel`, `GET /v1/privacy/deletions/{id}`.
 /// - `POST /v1/privacy/{exports|deletions}/{id}/extend` — `{"months": 1|2, "reason": "…"}`, once.
 /// - `POST /v1/privacy/{exports|deletions}/{id}/retry` — a failed request back to `pending` (idempotent).
+/// - `POST /v1/privacy/{exports|deletions}/{id}/verify` — `{"code": "123456"}`: the one-time code sent when the
+///   request was filed without a recent sign-in (``IdentityPolicy``; the filing answers 202 with `verification`).
 /// The settings with, when they changed and a signing key is configured, the subject's signed
 /// consent receipt under `receipt`.
 struct SettingsResponse: Encodable {
@@ -84,9 +88,17 @@ struct PrivacyRoutes: Sendable {
             return try GatewayApplication.jsonResponse(.ok, Body(history: history))
         }
         router.post("/v1/privacy/exports") { request, context in
-            let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: true)
+            let (service, caller, _) = try await authorize(request, context, .privacyExport, needsSubject: false)
+            let (subject, filer) = try await filer(service, caller, request, context)
+            if let waiting = try await fileUnverified(.export, service, caller, request, context) {
+                return try GatewayApplication.jsonResponse(.accepted, waiting)
+            }
             let status = try await Self.mapped {
-                try await service.requestExport(tenant: caller.tenantID, subject: subject!, actor: actor(caller, request, context))
+                let filed = try await service.requestExport(tenant: caller.tenantID, subject: subject, actor: filer)
+                guard filed.request.status == RequestStatus.received.rawValue, let id = UUID(uuidString: filed.request.id) else { return filed }
+                // An open request that waited for a code: this recent sign-in (or the agent's filing) verifies it.
+                _ = try await service.verifyBySignIn(.export, tenant: caller.tenantID, id: id, subject: subject, actor: filer)
+                return try await service.exportStatus(tenant: caller.tenantID, id: id)
             }
             return try GatewayApplication.jsonResponse(.accepted, status)
         }
@@ -169,9 +181,16 @@ struct PrivacyRoutes: Sendable {
             })
         }
         router.post("/v1/privacy/deletions") { request, context in
-            let (service, caller, subject) = try await authorize(request, context, .privacyErase, needsSubject: true)
+            let (service, caller, _) = try await authorize(request, context, .privacyErase, needsSubject: false)
+            let (subject, filer) = try await filer(service, caller, request, context)
+            if let waiting = try await fileUnverified(.deletion, service, caller, request, context) {
+                return try GatewayApplication.jsonResponse(.accepted, waiting)
+            }
             let status = try await Self.mapped {
-                try await service.requestDeletion(tenant: caller.tenantID, subject: subject!, actor: actor(caller, request, context))
+                let filed = try await service.requestDeletion(tenant: caller.tenantID, subject: subject, actor: filer)
+                guard filed.request.status == RequestStatus.received.rawValue, let id = UUID(uuidString: filed.request.id) else { return filed }
+                _ = try await service.verifyBySignIn(.deletion, tenant: caller.tenantID, id: id, subject: subject, actor: filer)
+                return try await service.deletionStatus(tenant: caller.tenantID, id: id)
             }
             return try GatewayApplication.jsonResponse(.created, status)
         }
@@ -212,6 +231,17 @@ struct PrivacyRoutes: Sendable {
                 }
                 return try GatewayApplication.jsonResponse(.ok, updated)
             }
+            router.post("/v1/privacy/\(path)/:id/verify") { request, context in
+                let (service, caller, subject) = try await authorize(request, context, kind == .export ? .privacyExport : .privacyErase, needsSubject: true)
+                let id = try Self.id(context)
+                struct Code: Decodable { let code: String }
+                let body: Code = try await Self.body(request, fields: ["code"], expected: "{\"code\": \"123456\"}")
+                let verified = try await Self.mapped {
+                    try await service.verifyIdentity(kind, tenant: caller.tenantID, id: id, subject: subject!, code: body.code,
+                                                     actor: actor(caller, request, context))
+                }
+                return try GatewayApplication.jsonResponse(.ok, verified)
+            }
             router.post("/v1/privacy/\(path)/:id/retry") { request, context in
                 let (service, caller, subject) = try await authorize(request, context, kind == .export ? .privacyExport : .privacyErase, needsSubject: false)
                 let id = try Self.id(context)
@@ -241,6 +271,51 @@ struct PrivacyRoutes: Sendable {
             throw GatewayError(.unauthorized, code: "PGRST301", "this endpoint acts for a data subject: send the subject's JWT")
         }
         return (service, caller, caller.userID)
+    }
+
+    /// With ``IdentityPolicy/maxAuthAge`` set and a JWT whose `auth_time` is missing or older: files
+    /// the request to wait for a one-time code (sent to the subject) and returns it; nil when the
+    /// JWT itself verifies the caller.
+    private func fileUnverified(
+        _ kind: RequestKind, _ service: PrivacyService, _ caller: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext
+    ) async throws -> FiledRequest? {
+        let authTime: Double? = switch caller.claims["auth_time"] {
+        case .int(let seconds)?: Double(seconds)
+        case .double(let seconds)?: seconds
+        default: nil
+        }
+        guard let subject = caller.userID, !service.configuration.identity.isFresh(authTime: authTime) else { return nil }
+        return try await Self.mapped {
+            try await service.fileUnverified(kind, tenant: caller.tenantID, subject: subject, actor: actor(caller, request, context))
+        }
+    }
+
+    /// Who a new request is for and who files it: the JWT's subject for themselves; without a JWT,
+    /// the service key (the controller's back office) for `{"subject": uuid, "agent": "…"}`, an
+    /// authorized agent it has checked, recorded as `agent` in the audit entries.
+    private func filer(
+        _ service: PrivacyService, _ caller: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext
+    ) async throws -> (UUID, PrivacyActor) {
+        if let subject = caller.userID { return (subject, actor(caller, request, context)) }
+        let bytes = try await RESTHandler.readBody(request, limit: GatewayLimits().maximumBodyBytes, rest: false)
+        guard !bytes.isEmpty else {
+            throw GatewayError(.unauthorized, code: "PGRST301",
+                               "this endpoint acts for a data subject: send the subject's JWT, or {\"subject\", \"agent\"} for an authorized agent")
+        }
+        struct Agent: Decodable { let subject: String, agent: String }
+        let body: Agent = try GatewayApplication.jsonBody(
+            bytes, fields: ["subject", "agent"], expected: "{\"subject\": \"<uuid>\", \"agent\": \"<who acts for the subject>\"}")
+        guard let subject = UUID(canonical: body.subject) else { throw GatewayError.invalidInput("subject must be a UUID") }
+        let agent = body.agent.trimmingCharacters(in: .whitespaces)
+        guard (1...200).contains(agent.unicodeScalars.count), !agent.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw GatewayError.invalidInput("agent must name who acts for the subject: 1 to 200 characters without control characters")
+        }
+        guard try await Self.mapped({ try await service.isRegistered(tenant: caller.tenantID, subject: subject) }) else {
+            throw GatewayError.notFound("no subject \(subject.lowercasedString) in this tenant")
+        }
+        var filer = actor(caller, request, context)
+        filer.agent = agent
+        return (subject, filer)
     }
 
     private func actor(_ caller: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext) -> PrivacyActor {
@@ -281,6 +356,7 @@ struct PrivacyRoutes: Sendable {
             case .invalidInput: throw GatewayError.invalidInput(error.message)
             case .tokenRejected: throw GatewayError(.forbidden, code: "PGW403", error.message)
             case .gone: throw GatewayError(.gone, code: "PGW410", error.message)
+            case .notifierFailed: throw GatewayError(.serviceUnavailable, code: "PGW503", error.message)
             default: throw GatewayError(.internalServerError, code: "PGW500", error.message)
             }
         } catch let error as PostgresError where error.isDataError {

@@ -50,6 +50,12 @@ public struct PrivacyWorkerService: Service {
                     logger.error("privacy queue unavailable", metadata: ["error_type": "\(type(of: error))"])
                 }
             }
+            do {
+                let expired = try await privacy.expireUnverified()
+                if expired > 0 { logger.info("unverified requests expired", metadata: ["requests": "\(expired)"]) }
+            } catch {
+                logger.error("expiring unverified requests failed", metadata: ["error_type": "\(type(of: error))"])
+            }
             if clock.now >= nextSweep {
                 nextSweep = clock.now + retentionInterval
                 await removeExpiredArchives()

@@ -351,23 +351,25 @@ private struct TableDraft {
             case "delete":
                 erasure = .delete
             case "anonymize":
-                let anonymizeNode = try fields.require("anonymize", help: "expected anonymize: { column: null|hash|redact, … }")
+                let anonymizeNode = try fields.require("anonymize", help: "expected anonymize: { column: null|hmac|redact|…, … }")
                 var entries: [(column: String, method: Anonymization)] = []
                 for (key, value) in try reader.pairs(anonymizeNode, what: "anonymize") {
                     let column = try requireColumn(key)
-                    let raw = value.scalar?.string ?? ""
-                    let method: Anonymization?
-                    switch raw {
-                    case "", "~", "null", "NULL", "Null": method = .null
-                    default: method = Anonymization(rawValue: raw)
+                    let type = columns.first(where: { $0.name == column })!.type
+                    let method = try TableDraft.anonymization(value, column: column, type: type, reader: reader, map: map)
+                    // Rows must not move to another tenant or subject: those columns are only ever nulled (the subject's) or kept.
+                    if column == tenantColumn {
+                        throw PolicyError(.invalidValue, "the tenant column '\(column)' cannot be anonymized", help: "remove it: rows stay in their tenant", location: map.location(of: key))
                     }
-                    guard let method else {
-                        throw PolicyError(.invalidValue, "unknown anonymization '\(raw)'", help: PolicyError.expectedOneOf(Anonymization.allCases.map(\.rawValue)), location: map.location(of: value))
+                    if case .column(let subjectColumn)? = subject, column == subjectColumn, method != .null {
+                        throw PolicyError(
+                            .invalidValue, "the subject column '\(column)' can only be set to null (\(method.name) would keep the rows tied to a person or hand them to another)",
+                            help: "write \(column): null", location: map.location(of: value))
                     }
                     entries.append((column, method))
                 }
                 guard !entries.isEmpty else {
-                    throw PolicyError(.invalidValue, "anonymize lists no columns", help: "expected anonymize: { column: null|hash|redact, … }", location: map.location(of: anonymizeNode))
+                    throw PolicyError(.invalidValue, "anonymize lists no columns", help: "expected anonymize: { column: null|hmac|redact|…, … }", location: map.location(of: anonymizeNode))
                 }
                 erasure = .anonymize(entries)
             case "retain":
@@ -567,6 +569,122 @@ private struct TableDraft {
             } catch var error as PolicyError {
                 error.location = map.location(ofOffset: error.expressionOffset ?? 0, in: node)
                 throw error
+            }
+        }
+    }
+}
+
+extension TableDraft {
+    static let anonymizationKeys = ["replace", "truncate", "truncate_ip"]
+
+    /// One `anonymize:` entry, checked against its column's type: a method that cannot fit the
+    /// column (a date truncation of a text column, a keyed hash in a `varchar(20)`) is refused here,
+    /// at the entry's file:line:column, rather than in the middle of an erasure.
+    static func anonymization(_ value: Node, column: String, type: SQLType, reader: NodeReader, map: SourceMap) throws -> Anonymization {
+        func refuse(_ message: String, _ help: String, at node: Node? = nil) -> PolicyError {
+            PolicyError(.typeMismatch, "\(message) (column '\(column)' is \(type.spelling))", help: help, location: map.location(of: node ?? value))
+        }
+        let isArray = type.canonical.hasSuffix("[]")
+        let method: Anonymization
+        if let scalar = value.scalar {
+            switch scalar.string {
+            case "", "~", "null", "NULL", "Null": method = .null
+            // `hash` was an unkeyed SHA-256 (a dictionary could reverse it); it now means the keyed `hmac`.
+            case "hmac", "hash": method = .hmac
+            case "redact": method = .redact
+            case "truncate_ip": method = .truncateIP(ipv4: 24, ipv6: 48)
+            default:
+                throw PolicyError(.invalidValue, "unknown anonymization '\(scalar.string)'", help: PolicyError.expectedOneOf(Anonymization.keywords), location: map.location(of: value))
+            }
+        } else {
+            let fields = try reader.mapping(value, allowed: anonymizationKeys, what: "anonymize.\(column)")
+            guard fields.pairs.count == 1, let (key, keyNode, node) = fields.pairs.first.map({ ($0.key, $0.keyNode, $0.value) }) else {
+                throw PolicyError(.invalidValue, "anonymize.\(column) takes one method", help: PolicyError.expectedOneOf(Anonymization.keywords), location: map.location(of: value))
+            }
+            _ = keyNode
+            switch key {
+            case "replace":
+                method = .replace(try reader.string(node))
+            case "truncate":
+                let text = try reader.string(node)
+                guard let unit = RetentionPeriod.Unit(rawValue: text) else {
+                    throw PolicyError(.invalidValue, "unknown truncation '\(text)'", help: "expected one of: day, month, year", location: map.location(of: node))
+                }
+                method = .truncateDate(unit)
+            default:  // truncate_ip
+                let bits = try reader.mapping(node, allowed: ["ipv4", "ipv6"], what: "truncate_ip")
+                func prefix(_ key: String, _ range: ClosedRange<Int>, default fallback: Int) throws -> Int {
+                    guard let node = bits[key] else { return fallback }
+                    guard let n = node.scalar.flatMap({ _ in node.int }), range.contains(n) else {
+                        throw PolicyError(.invalidValue, "truncate_ip.\(key) must be a prefix length in \(range.lowerBound)...\(range.upperBound)", help: "e.g. { ipv4: 24, ipv6: 48 }", location: map.location(of: node))
+                    }
+                    return n
+                }
+                method = .truncateIP(ipv4: try prefix("ipv4", 0...32, default: 24), ipv6: try prefix("ipv6", 0...128, default: 48))
+            }
+        }
+
+        // Does it fit the column?
+        let base = type.baseName
+        switch method {
+        case .null, .redact:
+            break
+        case .hmac:
+            // 64 hex characters: a text column, or a varchar/char wide enough.
+            guard type.kind == .text, !isArray else {
+                throw refuse("hmac writes 64 hex characters and needs a text column", "use null, redact or a fitting method for this type")
+            }
+            if let length = Self.declaredLength(type), length < 64 {
+                throw refuse("hmac writes 64 hex characters, more than \(length) fit", "widen the column to at least varchar(64), or use null or redact")
+            }
+        case .replace(let text):
+            if let problem = Self.replacementProblem(text, type: type) {
+                throw refuse("replace value '\(text)' \(problem)", "give a value of the column's type")
+            }
+        case .truncateDate:
+            guard !isArray, ["date", "timestamp with time zone", "timestamp without time zone"].contains(base) else {
+                throw refuse("truncate needs a date or timestamp column", "use null or redact for this column, or truncate a date/timestamp column")
+            }
+        case .truncateIP:
+            guard !isArray, base == "inet" || base == "cidr" else {
+                throw refuse("truncate_ip needs an inet or cidr column", "store addresses as inet to truncate them, or use null, hmac or redact")
+            }
+        }
+        return method
+    }
+
+    /// `n` of `varchar(n)` / `char(n)`; nil when unbounded.
+    static func declaredLength(_ type: SQLType) -> Int? {
+        guard let open = type.canonical.firstIndex(of: "("), let close = type.canonical.firstIndex(of: ")") else { return nil }
+        return Int(type.canonical[type.canonical.index(after: open)..<close])
+    }
+
+    /// Why `text` cannot be stored in a column of `type`, or nil when it can.
+    static func replacementProblem(_ text: String, type: SQLType) -> String? {
+        if type.canonical.hasSuffix("[]") { return "cannot replace an array column" }
+        switch type.kind {
+        case .text:
+            if let length = declaredLength(type), text.count > length { return "is longer than \(length) characters" }
+            return nil
+        case .integer:
+            return Int64(text) == nil ? "is not a whole number" : nil
+        case .numeric:
+            return Double(text) == nil || text.lowercased().contains("n") ? "is not a number" : nil
+        case .boolean:
+            return ["true", "false"].contains(text) ? nil : "is not true or false"
+        case .uuid:
+            return UUID(uuidString: text) == nil ? "is not a uuid" : nil
+        case .other:
+            switch type.baseName {
+            case "json", "jsonb":
+                return (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) == nil ? "is not JSON" : nil
+            case "date":
+                return text.wholeMatch(of: /[0-9]{4}-[0-9]{2}-[0-9]{2}/) == nil ? "is not a date (YYYY-MM-DD)" : nil
+            case "timestamp with time zone", "timestamp without time zone":
+                return text.wholeMatch(of: /[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?/) == nil
+                    ? "is not a timestamp (YYYY-MM-DD[THH:MM[:SS][Z]])" : nil
+            default:
+                return "cannot be checked: replace supports text, number, boolean, uuid, json, date and timestamp columns"
             }
         }
     }

@@ -115,14 +115,41 @@ public enum ErasureStrategy: Sendable, Hashable {
     }
 }
 
-/// What an anonymised column becomes.
-public enum Anonymization: String, Sendable, Hashable, CaseIterable {
-    /// SQL NULL.
+/// What an anonymised column becomes (a policy file's `anonymize: { column: <method> }`). The
+/// loader checks that each method fits its column's type, with the entry's file:line:column.
+public enum Anonymization: Sendable, Hashable {
+    /// SQL NULL (`null`).
     case null
-    /// A keyed hash of the value (stays joinable, no longer readable).
-    case hash
+    /// HMAC-SHA-256 of the value under a key derived from the subject's data key, as 64 hex
+    /// characters (`hmac`; `hash`, the former unkeyed SHA-256, is now this). Equal values of one
+    /// subject stay equal; once erasure shreds the subject key nobody can recompute it, so a
+    /// guessed value cannot be tested against the row. Text columns of at least 64 characters.
+    case hmac
     /// A fixed placeholder of the column's type (`''`, `'{}'`, `[redacted]`).
     case redact
+    /// A fixed value, given as text and checked against the column's type (`{ replace: "…" }`).
+    case replace(String)
+    /// A date or timestamp cut to the start of its day, month or year, in UTC (`{ truncate: month }`).
+    case truncateDate(RetentionPeriod.Unit)
+    /// An `inet` cut to its network: the first `ipv4` bits of an IPv4 address, `ipv6` of an IPv6 one
+    /// (`truncate_ip`: /24 and /48; or `{ truncate_ip: { ipv4: 16, ipv6: 32 } }`).
+    case truncateIP(ipv4: Int, ipv6: Int)
+
+    /// The keywords a policy file may write for a column.
+    public static let keywords = ["null", "hmac", "hash", "redact", "{ replace: <value> }", "{ truncate: day|month|year }",
+                                  "truncate_ip", "{ truncate_ip: { ipv4: <0-32>, ipv6: <0-128> } }"]
+
+    /// The method's name in plans and messages.
+    public var name: String {
+        switch self {
+        case .null: return "null"
+        case .hmac: return "hmac"
+        case .redact: return "redact"
+        case .replace: return "replace"
+        case .truncateDate(let unit): return "truncate_\(unit.rawValue)"
+        case .truncateIP(let v4, let v6): return "truncate_ip/\(v4)/\(v6)"
+        }
+    }
 }
 
 /// A period such as `3 years`, `6 months`, `30 days`.

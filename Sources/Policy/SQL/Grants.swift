@@ -117,12 +117,14 @@ extension PolicySet {
     }
 
     /// What the privacy worker may do beyond the tables with personal data: lock and delete the
-    /// subject's `auth.users` row, list tenants, read the audit trail (0015_privacy_worker.sql).
-    /// Kinds of right only (select, update, delete), whatever the columns.
-    public static let privacyWorkerExtraRights: [String: (select: Bool, update: Bool, delete: Bool)] = [
-        "auth.users": (true, true, true),
-        "public.tenants": (true, false, false),
-        "public.audit_events": (true, false, false),
+    /// subject's `auth.users` row, list tenants, read the audit trail (0015_privacy_worker.sql),
+    /// keep the current tenant's one-time identity codes (0023_identity_challenges.sql).
+    /// Kinds of right only (select, insert, update, delete), whatever the columns.
+    public static let privacyWorkerExtraRights: [String: (select: Bool, insert: Bool, update: Bool, delete: Bool)] = [
+        "auth.users": (true, false, true, true),
+        "public.tenants": (true, false, false, false),
+        "public.audit_events": (true, false, false, false),
+        "privacy.tenant_identity_challenges": (true, true, true, true),
     ]
 
     /// Where the live rights of the checked roles differ from the files, per relation
@@ -160,7 +162,7 @@ extension PolicySet {
             for (role, rights) in roles.sorted(by: { $0.key < $1.key }) where !rights.isNothing {
                 if role == PolicySet.privacyRole, let allowed = PolicySet.privacyWorkerExtraRights[relation],
                    !rights.select.isEmpty == allowed.select, !rights.update.isEmpty == allowed.update,
-                   rights.delete == allowed.delete, rights.insert.isEmpty, !rights.other {
+                   rights.delete == allowed.delete, !rights.insert.isEmpty == allowed.insert, !rights.other {
                     continue
                 }
                 drift[relation, default: []].append(RightsDifference(role: role, declared: "nothing (no policy file)", live: rights.summary))

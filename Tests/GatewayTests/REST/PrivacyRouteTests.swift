@@ -23,7 +23,11 @@ struct PrivacyRouteFixture {
     let signingKey: Ed25519.SigningKey
     let alice = UUID(), bob = UUID()
 
-    static func run(_ body: @escaping @Sendable (PrivacyRouteFixture) async throws -> Void) async throws {
+    /// `identity` and `notifier`: how subjects prove who they are (default: their JWT suffices).
+    static func run(
+        identity: IdentityPolicy = IdentityPolicy(), notifier: (any IdentityNotifier)? = nil,
+        _ body: @escaping @Sendable (PrivacyRouteFixture) async throws -> Void
+    ) async throws {
         try await AuthFixture.run { auth in
             let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("privacy-routes-\(UUID().uuidString)")
@@ -33,13 +37,14 @@ struct PrivacyRouteFixture {
                 policyVersion: try PrivacyConfiguration.policyVersion(directory: TestDatabase.repositoryPolicies.path),
                 exportDirectory: directory.path)
             configuration.encryptionLimits = .testing
+            configuration.identity = identity
             // The fixture's keyring: one root key per database.
             let keyring = auth.keyring
             // As the gateway runs it: its own login, as the privacy worker role.
             let service = PrivacyService(
                 pool: auth.gateway, graph: try await SubjectGraph.load(policies: policies, pool: auth.gateway),
                 audit: AuditAppender(pool: auth.gateway), signingKey: signingKey, tokenKey: try SecureBytes(count: 32),
-                keyring: keyring, configuration: configuration)
+                keyring: keyring, configuration: configuration, notifier: notifier)
             let services = GatewayServices(
                 pool: auth.gateway, policies: policies, authenticator: auth.authenticator,
                 readiness: try Readiness(pool: auth.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
