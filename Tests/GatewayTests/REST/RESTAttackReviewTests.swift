@@ -39,6 +39,8 @@ struct RESTAttackReviewTests {
                     ("/rest/v1/sitemaps?select=title,projects!inner(name)", f.acme, f.bob, "0-0/1"),
                     ("/rest/v1/projects?select=name,sitemaps(title)&or=(name.eq.alpha,sitemaps.title.eq.home)", f.acme, f.bob, "*/0"),
                     ("/rest/v1/project_briefs?select=summary,projects(name)&or=(projects.name.eq.alpha)", f.acme, f.bob, "*/0"),
+                    ("/rest/v1/project_briefs?select=summary,...projects(name)&or=(projects.name.eq.alpha)", f.acme, f.bob, "*/0"),
+                    ("/rest/v1/sitemaps?select=title,...projects!inner(name)&projects.name=eq.alpha", f.acme, f.bob, "*/0"),
                     // carol: acme's rows do not exist for her.
                     ("/rest/v1/sitemaps?select=title,projects(name)", f.globex, f.carol, "0-0/1"),
                     ("/rest/v1/project_tags?select=label,projects!inner(name)", f.globex, f.carol, "0-0/1"),
