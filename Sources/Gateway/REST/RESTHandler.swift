@@ -79,7 +79,10 @@ struct RESTHandler: Sendable {
         } catch let missing as GatewayError where embeds && missing.code == "PGRST200" {
             // A foreign key the catalogue does not know yet (a migration ran): read it again, once,
             // as the caller's tenant's database work (so naming unknown relations costs that tenant
-            // its own slots, never the others').
+            // its own slots, never the others'). A name that is no governed table can never embed
+            // (the policy files are fixed while the gateway runs), so it re-reads nothing: a caller
+            // naming random relations cannot make every request a catalogue read.
+            guard Self.missMayBeNew(query, policies: policies) else { throw missing }
             let fresh: RelationshipCatalog
             do {
                 fresh = try await limiter.run(caller.tenantID) { try await relationships.refresh(pool: pool, policies: policies) }
@@ -148,6 +151,19 @@ struct RESTHandler: Sendable {
         headers[.contentType] = contentType
         guard !isHead else { return Response(status: .ok, headers: headers) }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// Whether re-reading the relationship catalogue could resolve a PGRST200 for `query`: only
+    /// when every embedded relation (at any depth) names a governed table. A hint may name a
+    /// foreign key a migration just added; a relation that is no table never will.
+    static func missMayBeNew(_ query: RESTQuery, policies: PolicySet) -> Bool {
+        func governed(_ items: [RESTQuery.SelectItem]) -> Bool {
+            items.allSatisfy { item in
+                guard case .embed(let embed) = item else { return true }
+                return policies.table(named: embed.relation) != nil && governed(embed.select)
+            }
+        }
+        return governed(query.select)
     }
 
     /// The policy file's `rest:` decides whether `/rest/v1` reaches the table at all, before any
