@@ -8,8 +8,12 @@ import Postgres
 /// `Prefer: count=exact|planned|estimated`. All of it is built in SQL, in the read's own statement
 /// or the one after it, so it costs no extra round trip (that SQL: Render/RESTRepresentation+SQL.swift).
 enum RESTRepresentation {
-    /// `count=estimated` counts exactly up to this many rows and takes the planner's estimate
-    /// beyond (PostgREST uses `db-max-rows` as the threshold; the gateway has no such setting).
+    /// `count=planned` and `count=estimated` count the caller's rows exactly up to this many, and
+    /// answer the total as unknown (`*`) beyond. PostgREST answers them with the planner's
+    /// estimate; here that would disclose other tenants' data: the planner's statistics cover
+    /// every tenant's rows, and an estimate for `label=eq.X` says how common X is among rows the
+    /// caller cannot see (an attack review measured 200 for another tenant's value, 1 for an
+    /// unused one), a prefix filter at a time.
     static let estimatedCountThreshold = 1000
 
     // MARK: Bodies
@@ -52,22 +56,10 @@ enum RESTRepresentation {
         switch count {
         case nil: return nil
         case .exact?: return try results.first?.first?.decode("total", as: Int.self)
-        case .planned?: return try results.first.flatMap(planRows)
-        case .estimated?:
+        case .planned?, .estimated?:
             guard let exact = try results.first?.first?.decode("total", as: Int.self) else { return nil }
-            guard exact > estimatedCountThreshold else { return exact }
-            return try results.dropFirst().first.flatMap(planRows) ?? exact
+            return exact > estimatedCountThreshold ? nil : exact
         }
-    }
-
-    /// `Plan Rows` of the top plan node of an `EXPLAIN (FORMAT JSON)` result.
-    private static func planRows(_ result: QueryResult) throws -> Int? {
-        guard let text = try result.first?.decodeIfPresent("QUERY PLAN", as: String.self),
-              let plans = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]],
-              let plan = plans.first?["Plan"] as? [String: Any],
-              let rows = plan["Plan Rows"] as? NSNumber
-        else { return nil }
-        return rows.intValue
     }
 
     // MARK: Plans

@@ -58,6 +58,37 @@ struct RESTAttackReviewTests {
         }
     }
 
+    @Test("count=planned and count=estimated never disclose another tenant's values through the planner's statistics: exact up to the threshold, unknown beyond")
+    func plannedCountsDiscloseNothing() async throws {
+        try await RESTEmbeddingTests.run { (f: RESTFixture, _: RESTEmbeddingTests.Seeded) async throws in
+            // Globex holds 400 tags of a confidential label; the statistics know it.
+            try await f.auth.owner.query(
+                "INSERT INTO project_tags (tenant_id, label) SELECT $1, 'globex-confidential-' || (g % 2) FROM generate_series(1, 400) g", [f.globex.id])
+            try await f.auth.owner.query("ANALYZE project_tags")
+            for count in ["planned", "estimated"] {
+                for label in ["globex-confidential-0", "globex-confidential-1", "nobody-uses-this", "globex-conf*"] {
+                    let filter = label.hasSuffix("*") ? "like.\(label)" : "eq.\(label)"
+                    let answer = try await f.request(
+                        .get, "/rest/v1/project_tags?select=label&label=\(filter)", as: f.acme, f.alice, headers: [Self.prefer: "count=\(count)"])
+                    #expect(answer.status == .ok, "\(answer.body)")
+                    #expect(answer.headers[.contentRange] == "*/0", "count=\(count) label=\(filter): \(answer.headers[.contentRange] ?? "none")")
+                }
+                // Globex's own user counts its own rows exactly.
+                let own = try await f.request(
+                    .get, "/rest/v1/project_tags?select=label&label=eq.globex-confidential-0&limit=1", as: f.globex, f.carol,
+                    headers: [Self.prefer: "count=\(count)"])
+                #expect(own.headers[.contentRange] == "0-0/200", "\(own.headers[.contentRange] ?? "none")")
+            }
+            // Past the threshold the total is unknown, never an estimate.
+            try await f.auth.owner.query(
+                "INSERT INTO project_tags (tenant_id, label) SELECT $1, 'many-' || g FROM generate_series(1, $2::int) g",
+                [f.globex.id, RESTRepresentation.estimatedCountThreshold + 5])
+            let many = try await f.request(
+                .get, "/rest/v1/project_tags?select=label&label=like.many-*&limit=1", as: f.globex, f.carol, headers: [Self.prefer: "count=planned"])
+            #expect(many.headers[.contentRange] == "0-0/*", "\(many.headers[.contentRange] ?? "none")")
+        }
+    }
+
     // MARK: - Rows and columns through embeds, CSV, order and limit
 
     @Test("CSV with embeds, spread and embedded order/limit shows no private parent, hidden column or other tenant's row")

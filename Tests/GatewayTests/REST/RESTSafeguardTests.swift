@@ -173,7 +173,7 @@ struct RESTSafeguardTests {
         try await RESTFixture.run { f in
             let read = try await f.request(.get, "/rest/v1/projects", as: f.acme, f.alice,
                 headers: [Self.prefer: "resolution=merge-duplicates, return=representation, count=planned, max-affected=1, handling=strict"])
-            // count=planned is honoured on reads (the planner's estimate may exceed the page: 206).
+            // count=planned is honoured on reads (an exact count below the threshold: never the planner's estimate).
             #expect(read.status == .ok || read.status == .partialContent)
             #expect(read.headers[.preferenceApplied] == "count=planned, handling=strict")
             let counted = try await f.request(.get, "/rest/v1/projects", as: f.acme, f.alice, headers: [Self.prefer: "count=exact"])

@@ -30,19 +30,16 @@ extension RESTRepresentation {
     /// The statements after a read that give its total, for `count=`: `from` and `condition` are
     /// the read's FROM item and WHERE (without order or paging), `binds` their parameters.
     /// - exact: `count(*)`.
-    /// - planned: the planner's row estimate (`EXPLAIN (FORMAT JSON)`), no rows read.
-    /// - estimated: the exact count up to ``estimatedCountThreshold``, else the estimate.
+    /// - planned and estimated: the caller's rows counted exactly up to ``estimatedCountThreshold``
+    ///   rows, unknown beyond (see ``RESTRepresentation/estimatedCountThreshold`` for why never the
+    ///   planner's estimate).
     static func countStatements(_ count: RESTQuery.Preferences.Count?, from: String, condition: String, binds: [PostgresBind]) -> [Statement] {
         let filtered = "FROM \(from)" + (condition.isEmpty ? "" : " WHERE \(condition)")
         switch count {
         case nil: return []
         case .exact?: return [Statement("SELECT count(*) AS total \(filtered)", binds)]
-        case .planned?: return [Statement("EXPLAIN (FORMAT JSON) SELECT 1 \(filtered)", binds)]
-        case .estimated?:
-            return [
-                Statement("SELECT count(*) AS total FROM (SELECT 1 \(filtered) LIMIT \(estimatedCountThreshold + 1)) _pgw_capped", binds),
-                Statement("EXPLAIN (FORMAT JSON) SELECT 1 \(filtered)", binds),
-            ]
+        case .planned?, .estimated?:
+            return [Statement("SELECT count(*) AS total FROM (SELECT 1 \(filtered) LIMIT \(estimatedCountThreshold + 1)) _pgw_capped", binds)]
         }
     }
 
