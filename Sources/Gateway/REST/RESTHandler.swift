@@ -80,12 +80,13 @@ struct RESTHandler: Sendable {
             // A foreign key the catalogue does not know yet (a migration ran): read it again, once,
             // as the caller's tenant's database work (so naming unknown relations costs that tenant
             // its own slots, never the others'). A name that is no governed table can never embed
-            // (the policy files are fixed while the gateway runs), so it re-reads nothing: a caller
-            // naming random relations cannot make every request a catalogue read.
+            // (the policy files are fixed while the gateway runs), so it re-reads nothing; misses
+            // naming governed tables (random `!hint`s) read within a budget (RelationshipCache.missBurst):
+            // a caller cannot make every request a catalogue read.
             guard Self.missMayBeNew(query, policies: policies) else { throw missing }
             let fresh: RelationshipCatalog
             do {
-                fresh = try await limiter.run(caller.tenantID) { try await relationships.refresh(pool: pool, policies: policies) }
+                fresh = try await limiter.run(caller.tenantID) { try await relationships.refreshAfterMiss(pool: pool, policies: policies) }
             } catch let saturated as TenantLimiter.Saturated {
                 throw GatewayError.tenantSaturated(saturated, rest: true)
             }

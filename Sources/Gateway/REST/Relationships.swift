@@ -168,10 +168,21 @@ final class RelationshipCache: Sendable {
     /// 10 s: one catalogue read per 10 s per process at most, besides misses.
     static let defaultMaximumAge: Duration = .seconds(10)
 
+    /// Reads after misses: a burst of ``missBurst``, then one per ``missInterval`` — a caller naming
+    /// relationships that do not exist (random `!hint`s on real tables) cannot make every request a
+    /// catalogue read. A foreign key a migration adds still embeds on first use, or within
+    /// ``missInterval`` under such a flood.
+    static let missBurst = 4.0
+    static let missInterval: Duration = .seconds(1)
+
     private struct State {
         var catalog: RelationshipCatalog?
         var readAt: ContinuousClock.Instant?
         var reading: Task<RelationshipCatalog, any Error>?
+        var missTokens = RelationshipCache.missBurst
+        var tokensAt = ContinuousClock.now
+        /// Catalogue reads so far (tests).
+        var reads = 0
     }
 
     private let state = Mutex(State())
@@ -192,12 +203,36 @@ final class RelationshipCache: Sendable {
         return try await refresh(pool: pool, policies: policies)
     }
 
+    /// Catalogue reads this cache has made.
+    var reads: Int { state.withLock { $0.reads } }
+
+    /// After a miss: reads the catalogue again if the miss budget allows (``missBurst``), else
+    /// answers the catalogue it has.
+    func refreshAfterMiss(pool: ConnectionPool, policies: PolicySet) async throws -> RelationshipCatalog {
+        let now = ContinuousClock.now
+        let kept = state.withLock { state -> RelationshipCatalog? in
+            let elapsed = now - state.tokensAt
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let interval = Double(Self.missInterval.components.seconds)
+            state.missTokens = min(Self.missBurst, state.missTokens + seconds / interval)
+            state.tokensAt = now
+            guard state.missTokens < 1, let catalog = state.catalog else {
+                state.missTokens -= 1
+                return nil
+            }
+            return catalog
+        }
+        if let kept { return kept }
+        return try await refresh(pool: pool, policies: policies)
+    }
+
     /// Reads the catalogue again (joining a read already in flight) and keeps it.
     func refresh(pool: ConnectionPool, policies: PolicySet) async throws -> RelationshipCatalog {
         let task = state.withLock { state -> Task<RelationshipCatalog, any Error> in
             if let reading = state.reading { return reading }
             let reading = Task { try await RelationshipCatalog.read(from: pool, policies: policies) }
             state.reading = reading
+            state.reads += 1
             return reading
         }
         do {

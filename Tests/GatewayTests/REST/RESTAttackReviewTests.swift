@@ -355,4 +355,20 @@ struct RESTAttackReviewTests {
         #expect(!RESTHandler.missMayBeNew(try query("name,sitemaps(title,nowhere(id))"), policies: policies))
         #expect(!RESTHandler.missMayBeNew(try query("name,...random_\(UInt32.random(in: 0...UInt32.max))(id)"), policies: policies))
     }
+
+    @Test("a flood of misses naming governed tables (random !hints) reads the catalogue within its budget, not once per request")
+    func missFloodIsBudgeted() async throws {
+        try await RESTFixture.run { f in
+            let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
+            let cache = RelationshipCache()
+            _ = try await cache.catalog(pool: f.auth.gateway, policies: policies)
+            let started = ContinuousClock.now
+            for _ in 0..<40 { _ = try await cache.refreshAfterMiss(pool: f.auth.gateway, policies: policies) }
+            let elapsed = ContinuousClock.now - started
+            // The first read, the burst, and one per interval that passed during the flood.
+            let allowed = 1 + Int(RelationshipCache.missBurst) + Int(elapsed / RelationshipCache.missInterval) + 1
+            #expect(cache.reads <= allowed, "\(cache.reads) catalogue reads for 40 misses in \(elapsed)")
+            #expect(cache.reads < 41)
+        }
+    }
 }
