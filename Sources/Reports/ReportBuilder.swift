@@ -316,7 +316,7 @@ public enum ReportBuilder {
                 keys[checkpoint.keyID] = SigningKeyUse(keyId: checkpoint.keyID, checkpoints: 1, firstSignedAt: signedAt, lastSignedAt: signedAt)
             }
         }
-        let head = verification.lastSeq ?? 0
+        let head = inputs.headSeq ?? verification.lastSeq ?? 0
         let lastCheckpoint = checkpoints.last
         return IntegritySection(
             valid: verification.isValid, entriesChecked: verification.entriesChecked, firstSeq: verification.firstSeq,
@@ -325,6 +325,7 @@ public enum ReportBuilder {
             checkpoints: checkpoints.count, lastCheckpointSeq: lastCheckpoint?.seq,
             lastCheckpointAt: lastCheckpoint.map { ReportTime.parse($0.signedAt).map(ReportTime.string) ?? $0.signedAt },
             lastVerifiedCheckpoint: verification.lastVerifiedCheckpoint,
+            verifiedFromCheckpoint: inputs.verifiedFromCheckpoint,
             entriesNotCheckpointed: max(0, head - (lastCheckpoint?.seq ?? 0)),
             signingKeys: keys.values.sorted { ($0.firstSignedAt, $0.keyId) < ($1.firstSignedAt, $1.keyId) },
             trustedKeysPinned: inputs.trustedKeysPinned)
