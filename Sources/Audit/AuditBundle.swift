@@ -153,6 +153,13 @@ public enum AuditBundle {
     public static func verify(
         directory: URL, trustedKeys: [String: [UInt8]]? = nil, witnesses: WitnessPolicy = WitnessPolicy()
     ) throws -> VerificationReport {
+        try verify(directory: directory, trustedKeys: trustedKeys, witnesses: witnesses, chunkSize: 1 << 20)
+    }
+
+    /// ``verify(directory:trustedKeys:witnesses:)`` reading entries.jsonl `chunkSize` bytes at a time.
+    static func verify(
+        directory: URL, trustedKeys: [String: [UInt8]]?, witnesses: WitnessPolicy, chunkSize: Int
+    ) throws -> VerificationReport {
         let manifest: Manifest
         guard let manifestData = try? Data(contentsOf: directory.appendingPathComponent(manifestFile)) else {
             throw AuditError(.bundle, "\(directory.path) is not an audit bundle: it has no readable \(manifestFile)")
@@ -177,7 +184,6 @@ public enum AuditBundle {
             }
             return data
         }
-        let entriesData = load(entriesFile)
         let checkpointsData = load(checkpointsFile)
         let keysData = load(keysFile)
 
@@ -202,15 +208,50 @@ public enum AuditBundle {
         var verifier = AuditVerifier(
             tenant: manifest.tenantID, checkpoints: checkpoints, trustedKeys: keys, startSeq: manifest.fromSeq,
             expectedHead: Hex.decode(manifest.head.hash).map { (manifest.head.seq, $0) }, witnesses: witnesses)
-        for (index, line) in entriesData.split(separator: 0x0A, omittingEmptySubsequences: true).enumerated() {
-            guard let entry = try? decoder.decode(CodableEntry.self, from: Data(line)).entry else {
-                problems.append(VerificationFailure(.malformed, seq: nil, "\(entriesFile) line \(index + 1) is not an entry"))
-                continue
+        // entries.jsonl is streamed a chunk at a time (hashed and verified as it is read), so a
+        // bundle of any length is checked in bounded memory; its problems are reported in the
+        // order they were when the file was read whole.
+        var fileProblems: [VerificationFailure] = []
+        var lineProblems: [VerificationFailure] = []
+        if let handle = FileHandle(forReadingAtPath: directory.appendingPathComponent(entriesFile).path) {
+            defer { try? handle.close() }
+            var hasher = SHA256.Hasher()
+            var pending = Data()
+            var index = 0
+            func consume(_ line: Data) {
+                guard !line.isEmpty else { return }
+                index += 1
+                guard let entry = try? decoder.decode(CodableEntry.self, from: line).entry else {
+                    lineProblems.append(VerificationFailure(.malformed, seq: nil, "\(entriesFile) line \(index) is not an entry"))
+                    return
+                }
+                verifier.consume(entry)
             }
-            verifier.consume(entry)
+            var readable = true
+            while true {
+                let next: Data?
+                do { next = try handle.read(upToCount: chunkSize) } catch { readable = false; break }
+                guard let chunk = next, !chunk.isEmpty else { break }  // nil or empty: end of file
+                hasher.update(Array(chunk))
+                pending.append(chunk)
+                var start = pending.startIndex
+                while let newline = pending[start...].firstIndex(of: 0x0A) {
+                    consume(pending[start..<newline])
+                    start = newline + 1
+                }
+                pending = Data(pending[start...])
+            }
+            consume(pending)
+            if !readable {
+                fileProblems.append(VerificationFailure(.malformed, seq: nil, "\(entriesFile) is missing or unreadable"))
+            } else if Hex.encode(hasher.finalize()) != manifest.files[entriesFile] {
+                fileProblems.append(VerificationFailure(.malformed, seq: nil, "\(entriesFile) does not match its SHA-256 in the manifest"))
+            }
+        } else {
+            fileProblems.append(VerificationFailure(.malformed, seq: nil, "\(entriesFile) is missing or unreadable"))
         }
         var report = verifier.finish()
-        report.failures = problems + report.failures
+        report.failures = fileProblems + problems + lineProblems + report.failures
         return report
     }
 

@@ -105,16 +105,15 @@ enum AuditSQL {
         Statement("SELECT min(seq) AS seq FROM public.audit_events WHERE tenant_id = $1 AND at >= $2", [tenant, date])
     }
 
-    /// The first seq of the entries stamped at or after `date` (NULL when there are none), read
-    /// through `audit_events_tenant_at_idx` in O(log n): the earliest such `at`, then the lowest
-    /// seq stamped with it (a batch shares one `at`). Entries are stamped under the head lock with
-    /// the database clock, so `at` does not decrease along the chain and this is the period's edge.
+    /// The first seq of the entries stamped at or after `date` (no row when there are none), read
+    /// through `audit_events_tenant_at_idx`: the earliest such `at`, the lowest seq among the
+    /// entries stamped with it (one batch; an incremental sort). Entries are stamped under the
+    /// head lock with the database clock, so `at` does not decrease along the chain and this is
+    /// the period's edge. (`min(seq) … WHERE at = (…)` was planned as a primary-key scan
+    /// filtering on `at`: O(position in the chain).)
     static func firstSeq(_ tenant: UUID, atOrAfter date: Date) -> Statement {
         Statement(
-            """
-            SELECT min(seq) AS seq FROM public.audit_events
-            WHERE tenant_id = $1 AND at = (SELECT min(at) FROM public.audit_events WHERE tenant_id = $1 AND at >= $2)
-            """,
+            "SELECT seq FROM public.audit_events WHERE tenant_id = $1 AND at >= $2 ORDER BY at, seq LIMIT 1",
             [tenant, date])
     }
 

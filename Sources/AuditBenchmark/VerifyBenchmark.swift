@@ -160,7 +160,7 @@ enum VerifyBenchmark {
                 check.append(seconds(ContinuousClock.now - verifyStart))
             }
         }
-        print(String(format: "inclusion proof generation: median %.3f ms, p95 %.3f ms (%d random entries, tree size %lld, one repeatable-read transaction each)",
+        print(String(format: "inclusion proof generation: median %.3f ms, p95 %.3f ms (%d random entries, tree size %lld, one pipelined round trip each)",
                      percentile(build, 0.5) * 1000, percentile(build, 0.95) * 1000, count, checkpoint.seq))
         print(String(format: "inclusion proof verification (offline: signed note, entry hash, path): median %.3f ms, p95 %.3f ms (%d runs)",
                      percentile(check, 0.5) * 1000, percentile(check, 0.95) * 1000, check.count))

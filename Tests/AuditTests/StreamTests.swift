@@ -79,4 +79,32 @@ struct StreamTests {
             #expect(middle == [2, 3, 4])
         }
     }
+
+    @Test("a bundle read a few bytes at a time verifies as when read whole, and names the same faults")
+    func chunkedBundle() async throws {
+        try await AuditFixture.with { fixture in
+            try await fixture.appendSequentially(12)
+            _ = try await fixture.checkpointer.checkpoint(tenant: fixture.tenant)
+            try await fixture.appendSequentially(3)
+            let directory = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            _ = try await AuditBundle.export(pool: fixture.gateway, tenant: fixture.tenant, to: directory)
+            for chunk in [1, 7, 300, 1 << 20] {
+                let report = try AuditBundle.verify(directory: directory, trustedKeys: fixture.trustedKeys, witnesses: WitnessPolicy(), chunkSize: chunk)
+                #expect(report.isValid && report.entriesChecked == 15 && report.lastVerifiedCheckpoint == 12, "chunk \(chunk)")
+            }
+            // A line replaced by junk, and the trailing newline dropped: the same failures in the same order at any chunk size.
+            let url = directory.appendingPathComponent(AuditBundle.entriesFile)
+            var lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(String.init)
+            lines[4] = "not json"
+            try Data(lines.joined(separator: "\n").utf8).write(to: url)
+            let whole = try AuditBundle.verify(directory: directory, trustedKeys: fixture.trustedKeys)
+            #expect(whole.failures.first?.detail == "entries.jsonl does not match its SHA-256 in the manifest")
+            #expect(whole.failures.contains { $0.detail == "entries.jsonl line 5 is not an entry" } && whole.has(.gap, at: 6))
+            for chunk in [1, 5, 64] {
+                let report = try AuditBundle.verify(directory: directory, trustedKeys: fixture.trustedKeys, witnesses: WitnessPolicy(), chunkSize: chunk)
+                #expect(report.failures == whole.failures && report.entriesChecked == 14, "chunk \(chunk)")
+            }
+        }
+    }
 }

@@ -267,6 +267,22 @@ struct ReportScenarioTests {
         }
     }
 
+    @Test("canonical audit times are read by hand exactly as the ISO 8601 formatter reads them; other shapes fall back to it")
+    func canonicalTimes() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        for text in ["2026-01-05T10:00:00.000000Z", "2024-02-29T23:59:59.999000Z", "1970-01-01T00:00:00.000000Z", "2099-12-31T12:34:56.500000Z"] {
+            let fast = ReportTime.parseCanonical(text)
+            #expect(fast != nil && abs(fast!.timeIntervalSince(formatter.date(from: text)!)) < 0.001, "\(text)")
+        }
+        #expect(abs(ReportTime.parseCanonical("2026-03-01T08:15:30.123456Z")!.timeIntervalSince1970 - 1_772_352_930.123456) < 0.000_01)
+        for text in ["2025-02-29T00:00:00.000000Z", "2026-13-01T00:00:00.000000Z", "2026-01-01T24:00:00.000000Z", "2026-01-01T00:00:00Z",
+                     "2026-01-01 00:00:00.000000Z", "2026-01-01T00:00:00.00000aZ"] {
+            #expect(ReportTime.parseCanonical(text) == nil, "\(text)")
+        }
+        #expect(ReportTime.parse("2026-01-01T00:00:00Z") == formatter.date(from: "2026-01-01T00:00:00.000Z"))
+    }
+
     @Test("a period that ends before it starts is refused")
     func invalidPeriod() async throws {
         try await Scenario.with { s in
