@@ -51,7 +51,11 @@ let package = Package(
         .target(name: "RESTGrammar", dependencies: [.product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(
             name: "Audit",
-            dependencies: ["Sodium", "Postgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Sodium", "Postgres", .product(name: "Logging", package: "swift-log"),
+                // SHA-256 with the CPU's SHA extensions for the per-entry hashes (FastDigest.swift).
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             exclude: ["ENCODING.md"]
         ),
         .target(name: "Keyring", dependencies: ["Sodium", "Postgres"]),
@@ -119,7 +123,7 @@ let package = Package(
 
         // Benchmarks: print a measured figure, never assert a timing.
         .executableTarget(name: "PolicyBenchmark", dependencies: ["Policy"], path: "Sources/PolicyBenchmark"),
-        .executableTarget(name: "AuditBenchmark", dependencies: ["Audit", "Postgres"], path: "Sources/AuditBenchmark"),
+        .executableTarget(name: "AuditBenchmark", dependencies: ["Audit", "Postgres", "Sodium"], path: "Sources/AuditBenchmark"),
 
         // Tests (Swift Testing). TestSupport: the throwaway database every database test uses.
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),

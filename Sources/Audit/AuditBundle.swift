@@ -153,6 +153,13 @@ public enum AuditBundle {
     public static func verify(
         directory: URL, trustedKeys: [String: [UInt8]]? = nil, witnesses: WitnessPolicy = WitnessPolicy()
     ) throws -> VerificationReport {
+        try verify(directory: directory, trustedKeys: trustedKeys, witnesses: witnesses, chunkSize: 1 << 20)
+    }
+
+    /// ``verify(directory:trustedKeys:witnesses:)`` reading entries.jsonl `chunkSize` bytes at a time.
+    static func verify(
+        directory: URL, trustedKeys: [String: [UInt8]]?, witnesses: WitnessPolicy, chunkSize: Int
+    ) throws -> VerificationReport {
         let manifest: Manifest
         guard let manifestData = try? Data(contentsOf: directory.appendingPathComponent(manifestFile)) else {
             throw AuditError(.bundle, "\(directory.path) is not an audit bundle: it has no readable \(manifestFile)")
@@ -177,7 +184,6 @@ public enum AuditBundle {
             }
             return data
         }
-        let entriesData = load(entriesFile)
         let checkpointsData = load(checkpointsFile)
         let keysData = load(keysFile)
 
@@ -202,20 +208,57 @@ public enum AuditBundle {
         var verifier = AuditVerifier(
             tenant: manifest.tenantID, checkpoints: checkpoints, trustedKeys: keys, startSeq: manifest.fromSeq,
             expectedHead: Hex.decode(manifest.head.hash).map { (manifest.head.seq, $0) }, witnesses: witnesses)
-        for (index, line) in entriesData.split(separator: 0x0A, omittingEmptySubsequences: true).enumerated() {
-            guard let entry = try? decoder.decode(CodableEntry.self, from: Data(line)).entry else {
-                problems.append(VerificationFailure(.malformed, seq: nil, "\(entriesFile) line \(index + 1) is not an entry"))
-                continue
+        // entries.jsonl is streamed a chunk at a time (hashed and verified as it is read), so a
+        // bundle of any length is checked in bounded memory; its problems are reported in the
+        // order they were when the file was read whole.
+        var fileProblems: [VerificationFailure] = []
+        var lineProblems: [VerificationFailure] = []
+        if let handle = FileHandle(forReadingAtPath: directory.appendingPathComponent(entriesFile).path) {
+            defer { try? handle.close() }
+            var hasher = SHA256.Hasher()
+            var pending = Data()
+            var index = 0
+            func consume(_ line: Data) {
+                guard !line.isEmpty else { return }
+                index += 1
+                guard let entry = try? decoder.decode(CodableEntry.self, from: line).entry else {
+                    lineProblems.append(VerificationFailure(.malformed, seq: nil, "\(entriesFile) line \(index) is not an entry"))
+                    return
+                }
+                verifier.consume(entry)
             }
-            verifier.consume(entry)
+            var readable = true
+            while true {
+                let next: Data?
+                do { next = try handle.read(upToCount: chunkSize) } catch { readable = false; break }
+                guard let chunk = next, !chunk.isEmpty else { break }  // nil or empty: end of file
+                hasher.update(Array(chunk))
+                pending.append(chunk)
+                var start = pending.startIndex
+                while let newline = pending[start...].firstIndex(of: 0x0A) {
+                    consume(pending[start..<newline])
+                    start = newline + 1
+                }
+                pending = Data(pending[start...])
+            }
+            consume(pending)
+            if !readable {
+                fileProblems.append(VerificationFailure(.malformed, seq: nil, "\(entriesFile) is missing or unreadable"))
+            } else if Hex.encode(hasher.finalize()) != manifest.files[entriesFile] {
+                fileProblems.append(VerificationFailure(.malformed, seq: nil, "\(entriesFile) does not match its SHA-256 in the manifest"))
+            }
+        } else {
+            fileProblems.append(VerificationFailure(.malformed, seq: nil, "\(entriesFile) is missing or unreadable"))
         }
         var report = verifier.finish()
-        report.failures = problems + report.failures
+        report.failures = fileProblems + problems + lineProblems + report.failures
         return report
     }
 
-    /// Verifies the tenant's chain in the database directly (`privacyctl audit verify --live`),
-    /// including that the head row matches the last entry. Read in one repeatable-read snapshot.
+    /// Verifies the tenant's chain in the database directly (`privacyctl audit verify --live`,
+    /// `GET /v1/audit/verify`), including that the head row matches the last entry. Read in one
+    /// repeatable-read snapshot as one stream consumed entry by entry (``AuditStream``): memory
+    /// stays bounded by the checkpoints and one row, whatever the chain's length.
     ///
     /// - Parameter trustedKeys: key id → public key, pinned from configuration
     ///   (`PRIVACY_AUDIT_PUBLIC_KEYS`, the signing key's public half, `--trusted-key`). Never the
@@ -235,16 +278,7 @@ public enum AuditBundle {
                         var verifier = AuditVerifier(
                             tenant: tenant, checkpoints: checkpoints, trustedKeys: trustedKeys,
                             expectedHead: head ?? (0, AuditEntry.genesisHash), witnesses: witnesses)
-                        var after: Int64 = 0
-                        while true {
-                            let page = try connection.pipeline([AuditSQL.entries(tenant, after: after, limit: 2000)])[0].rows
-                            if page.isEmpty { break }
-                            for row in page {
-                                let entry = try AuditSQL.entry(row)
-                                verifier.consume(entry)
-                                after = entry.seq
-                            }
-                        }
+                        try stream(tenant, from: 1, through: nil, connection: connection) { verifier.consume($0) }
                         return verifier.finish()
                     }
                 }
@@ -252,6 +286,121 @@ public enum AuditBundle {
         } catch {
             throw AuditError.wrap(error, "live audit verification failed")
         }
+    }
+
+    /// Feeds the tenant's entries `from…through` (to the end when nil) to `body` in seq order,
+    /// streamed (``AuditStream``); returns how many rows were read.
+    @discardableResult
+    static func stream(
+        _ tenant: UUID, from: Int64, through: Int64?, connection: Connection, _ body: (AuditEntry) throws -> Void
+    ) throws -> Int {
+        try AuditStream.entries(tenant, from: from, through: through, connection: connection, body)
+    }
+
+    /// What ``verifyPeriod(pool:tenant:since:until:trustedKeys:keep:)`` found.
+    public struct PeriodVerification: Sendable {
+        /// The verification of the entries read: from the anchor checkpoint to the closing
+        /// checkpoint (or the head).
+        public var report: VerificationReport
+        /// The period's entries (stamped in `[since, until)`, to the microsecond) that `keep`
+        /// selected, in seq order.
+        public var entries: [AuditEntry]
+        /// Rows read from `audit_events`: the period's entries and the margins to the checkpoints
+        /// around it, never the rest of the chain.
+        public var rowsRead: Int
+        /// The trusted checkpoint the verification started from (nil: from seq 1).
+        public var anchor: Int64?
+        /// The trusted checkpoint it stopped at (nil: it ran to the head, which was checked too).
+        public var end: Int64?
+        /// The tenant's head seq in the snapshot.
+        public var headSeq: Int64
+    }
+
+    /// Verifies the part of the tenant's chain that holds the entries stamped in `[since, until)`
+    /// (`since` nil: from the start), reading only that part, and returns the period's entries
+    /// that `keep` selects (the auditor report, ``ReportCollector``). One repeatable-read snapshot.
+    ///
+    /// The part read is `A…B`: `A` is the last checkpoint before the period's first entry whose
+    /// signature and signed Merkle root verify with `trustedKeys` and whose stored tree edge
+    /// reproduces that root (else seq 1); `B` is the first trusted checkpoint at or after the
+    /// first entry stamped at or after `until` (else the head, checked against the head row).
+    /// Every entry read is checked exactly as ``verifyLive`` checks it — hash, seq, link, the
+    /// checkpoints and Merkle roots inside `A…B` — and entry `A` against its signed head, so a
+    /// tampered entry inside the period fails as it would in a whole-chain verification. Why the
+    /// bounds are safe: `at` is stamped by the database clock under the head lock, so it never
+    /// decreases along an untampered chain; the entry after the period is read and verified, so an
+    /// entry of the period whose `at` was rewritten to move it out of the period is still read
+    /// (and fails its hash). All checkpoints' signatures and chain are checked as in ``verifyLive``.
+    public static func verifyPeriod(
+        pool: ConnectionPool, tenant: UUID, since: Date?, until: Date, trustedKeys: [String: [UInt8]],
+        keep: @escaping @Sendable (AuditEntry) -> Bool
+    ) async throws -> PeriodVerification {
+        do {
+            return try await pool.withConnection { connection in
+                try await connection.run { connection in
+                    try connection.transaction(isolation: .repeatableRead) { connection in
+                        try period(connection, tenant: tenant, since: since, until: until, trustedKeys: trustedKeys, keep: keep)
+                    }
+                }
+            }
+        } catch {
+            throw AuditError.wrap(error, "verifying the period's audit entries failed")
+        }
+    }
+
+    private static func period(
+        _ connection: Connection, tenant: UUID, since: Date?, until: Date, trustedKeys: [String: [UInt8]],
+        keep: (AuditEntry) -> Bool
+    ) throws -> PeriodVerification {
+        // The bounds as canonical `at` text (fixed width, so text order is time order), by the
+        // database's own conversion, to compare with entries exactly to the microsecond.
+        let bounds = Statement(
+            """
+            SELECT to_char($1::timestamptz AT TIME ZONE 'UTC', \(AuditSQL.canonicalTimeFormat)) AS since,
+                   to_char($2::timestamptz AT TIME ZONE 'UTC', \(AuditSQL.canonicalTimeFormat)) AS until
+            """,
+            [since, until])
+        var statements = [AuditSQL.head(tenant), AuditSQL.checkpoints(tenant), bounds, AuditSQL.firstSeq(tenant, atOrAfter: until)]
+        if let since { statements.append(AuditSQL.firstSeq(tenant, atOrAfter: since)) }
+        let results = try connection.pipeline(statements)
+        let sinceText: String? = try results[2].first?.decodeIfPresent("since")
+        let untilText: String = try results[2].first!.decode("until")
+        let head: (seq: Int64, hash: [UInt8]) = try results[0].first.map {
+            (seq: try $0.decode("seq", as: Int64.self), hash: try $0.decode("hash", as: [UInt8].self))
+        } ?? (0, AuditEntry.genesisHash)
+        let checkpoints = try results[1].rows.map(AuditSQL.checkpoint)
+        // The period's entries are firstIn…afterLast - 1 (stamps do not decrease along the chain).
+        let afterLast = try results[3].first?.decodeIfPresent("seq", as: Int64.self) ?? head.seq + 1
+        var firstIn: Int64 = 1
+        if since != nil { firstIn = try results[4].first?.decodeIfPresent("seq", as: Int64.self) ?? head.seq + 1 }
+
+        var verifier = AuditVerifier(tenant: tenant, checkpoints: checkpoints, trustedKeys: trustedKeys, expectedHead: head)
+        let trusted = verifier.trustedCheckpoints
+        var anchor: AuditCheckpoint?
+        var tree: CompactRange?
+        // The newest trusted checkpoint before the period whose stored tree edge reproduces its
+        // signed root; without one (none yet, or one signed before the tree), start at seq 1.
+        if let candidate = trusted.last(where: { $0.seq < firstIn }), let root = candidate.rootHash,
+           var edge = try? AuditTree.range(at: candidate.seq - 1, tenant: tenant, connection: connection) {
+            let before = edge
+            edge.append(MerkleTree.leafHash(candidate.headHash))
+            if edge.root == root {
+                anchor = candidate
+                tree = before
+            }
+        }
+        let end = trusted.first { $0.seq >= afterLast && $0.seq <= head.seq }
+        verifier.restrict(startSeq: anchor?.seq ?? 1, endSeq: end?.seq, tree: tree)
+
+        var kept: [AuditEntry] = []
+        let read = try stream(tenant, from: anchor?.seq ?? 1, through: end?.seq, connection: connection) { entry in
+            verifier.consume(entry)
+            if entry.seq >= firstIn, entry.seq < afterLast, entry.at < untilText, sinceText.map({ entry.at >= $0 }) ?? true, keep(entry) {
+                kept.append(entry)
+            }
+        }
+        return PeriodVerification(
+            report: verifier.finish(), entries: kept, rowsRead: read, anchor: anchor?.seq, end: end?.seq, headSeq: head.seq)
     }
 
     /// Reads a bundle's entries (for tools and tests); throws on an unreadable line.

@@ -106,6 +106,7 @@ public struct AuditEntry: Sendable, Hashable {
     /// The bytes whose SHA-256 is ``hash`` (ENCODING.md §2).
     public func canonicalEncoding() -> [UInt8] {
         var out = CanonicalEncoding.entryDomain
+        out.reserveCapacity(256)
         CanonicalEncoding.appendField("v1", to: &out)
         CanonicalEncoding.appendField(tenantID.lowercasedString, to: &out)
         CanonicalEncoding.appendField(String(seq), to: &out)
@@ -124,7 +125,7 @@ public struct AuditEntry: Sendable, Hashable {
 
     /// SHA-256 of the canonical encoding: what ``hash`` must be.
     public func computedHash() -> [UInt8] {
-        SHA256.hash(canonicalEncoding())
+        FastDigest.sha256(canonicalEncoding())
     }
 
     /// The hash before the first entry of every chain: 32 zero bytes.
@@ -142,7 +143,7 @@ enum CanonicalEncoding {
 
     static func appendField(_ bytes: [UInt8], to out: inout [UInt8]) {
         appendLength(UInt32(bytes.count), to: &out)
-        out += bytes
+        out.append(contentsOf: bytes)
     }
 
     static func appendField(_ text: String?, to out: inout [UInt8]) {
@@ -150,10 +151,15 @@ enum CanonicalEncoding {
             appendLength(nullLength, to: &out)
             return
         }
-        appendField(Array(text.utf8), to: &out)
+        // No intermediate array: verification encodes every entry of a chain (~13 fields each).
+        appendLength(UInt32(text.utf8.count), to: &out)
+        out.append(contentsOf: text.utf8)
     }
 
     private static func appendLength(_ length: UInt32, to out: inout [UInt8]) {
-        out += [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)]
+        out.append(UInt8(length >> 24))
+        out.append(UInt8(length >> 16 & 0xFF))
+        out.append(UInt8(length >> 8 & 0xFF))
+        out.append(UInt8(length & 0xFF))
     }
 }

@@ -92,18 +92,34 @@ public enum AuditProofs {
     /// - Throws: ``AuditError/Code/notFound`` (no such entry or checkpoint in this tenant's log),
     ///   ``AuditError/Code/invalidRequest`` (the checkpoint does not cover `seq`, or has no signed
     ///   root because it predates the tree).
+    ///
+    /// One round trip: the checkpoint, the entry and the O(log n) node reads go in one pipeline
+    /// (the tree size is the checkpoint's seq, known from the request). No snapshot is needed:
+    /// a checkpoint, the entries it covers and their stored nodes are append-only and complete
+    /// once it is signed. (Five round trips before: 9.5 ms median on the loaded build machine.)
     public static func inclusion(pool: ConnectionPool, tenant: UUID, seq: Int64, checkpointSeq: Int64) async throws -> InclusionProof {
-        try await read(pool, "building the inclusion proof failed") { connection in
-            let checkpoint = try signedCheckpoint(tenant, checkpointSeq, connection)
-            guard seq <= checkpoint.seq else {
-                throw AuditError(.invalidRequest, "entry \(seq) is after the checkpoint at seq \(checkpoint.seq); ask for a later checkpoint")
+        let ranges = seq >= 1 && seq <= checkpointSeq ? MerkleTree.inclusionRanges(index: seq - 1, size: checkpointSeq) : []
+        let pieces = ranges.map(MerkleTree.decompose)
+        let (nodes, nodeStatements) = AuditTree.nodeQueries(pieces.flatMap { $0 }, tenant: tenant)
+        do {
+            return try await pool.withConnection { connection in
+                try await connection.run { connection in
+                    let results = try connection.pipeline([AuditSQL.checkpoint(tenant, seq: checkpointSeq), AuditSQL.entry(tenant, seq: seq)] + nodeStatements)
+                    let checkpoint = try signedCheckpoint(results[0], checkpointSeq)
+                    guard seq <= checkpoint.seq else {
+                        throw AuditError(.invalidRequest, "entry \(seq) is after the checkpoint at seq \(checkpoint.seq); ask for a later checkpoint")
+                    }
+                    guard let entry = try results[1].first.map(AuditSQL.entry) else {
+                        throw AuditError(.notFound, "this tenant's log has no entry \(seq)")
+                    }
+                    let hashes = try AuditTree.nodeHashes(nodes, results: results[2...])
+                    return InclusionProof(
+                        tenantID: tenant, entry: entry, treeSize: checkpoint.seq, hashes: pieces.map { MerkleTree.rangeHash($0.map { hashes[$0]! }) },
+                        checkpoint: checkpoint.note!)
+                }
             }
-            guard let entry = try connection.pipeline([AuditSQL.entry(tenant, seq: seq)])[0].first.map(AuditSQL.entry) else {
-                throw AuditError(.notFound, "this tenant's log has no entry \(seq)")
-            }
-            let ranges = MerkleTree.inclusionRanges(index: seq - 1, size: checkpoint.seq)
-            let hashes = try AuditTree.rangeHashes(ranges, tenant: tenant, connection: connection)
-            return InclusionProof(tenantID: tenant, entry: entry, treeSize: checkpoint.seq, hashes: hashes, checkpoint: checkpoint.note!)
+        } catch {
+            throw AuditError.wrap(error, "building the inclusion proof failed")
         }
     }
 
@@ -123,7 +139,11 @@ public enum AuditProofs {
     }
 
     private static func signedCheckpoint(_ tenant: UUID, _ seq: Int64, _ connection: Connection) throws -> AuditCheckpoint {
-        guard let checkpoint = try connection.pipeline([AuditSQL.checkpoint(tenant, seq: seq)])[0].first.map(AuditSQL.checkpoint) else {
+        try signedCheckpoint(try connection.pipeline([AuditSQL.checkpoint(tenant, seq: seq)])[0], seq)
+    }
+
+    private static func signedCheckpoint(_ result: QueryResult, _ seq: Int64) throws -> AuditCheckpoint {
+        guard let checkpoint = try result.first.map(AuditSQL.checkpoint) else {
             throw AuditError(.notFound, "this tenant's log has no checkpoint at seq \(seq)")
         }
         guard checkpoint.note != nil else {

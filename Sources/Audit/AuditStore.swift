@@ -93,9 +93,28 @@ enum AuditSQL {
             [tenant, afterSeq, limit])
     }
 
+    /// A page of a tenant's entries after `afterSeq` up to `throughSeq`, in order (range verification).
+    static func entries(_ tenant: UUID, after afterSeq: Int64, through throughSeq: Int64, limit: Int) -> Statement {
+        Statement(
+            "SELECT \(entryColumns) FROM public.audit_events WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
+            [tenant, afterSeq, throughSeq, limit])
+    }
+
     /// The first seq at or after `date`, for `export --since`.
     static func firstSeq(_ tenant: UUID, since date: Date) -> Statement {
         Statement("SELECT min(seq) AS seq FROM public.audit_events WHERE tenant_id = $1 AND at >= $2", [tenant, date])
+    }
+
+    /// The first seq of the entries stamped at or after `date` (no row when there are none), read
+    /// through `audit_events_tenant_at_idx`: the earliest such `at`, the lowest seq among the
+    /// entries stamped with it (one batch; an incremental sort). Entries are stamped under the
+    /// head lock with the database clock, so `at` does not decrease along the chain and this is
+    /// the period's edge. (`min(seq) … WHERE at = (…)` was planned as a primary-key scan
+    /// filtering on `at`: O(position in the chain).)
+    static func firstSeq(_ tenant: UUID, atOrAfter date: Date) -> Statement {
+        Statement(
+            "SELECT seq FROM public.audit_events WHERE tenant_id = $1 AND at >= $2 ORDER BY at, seq LIMIT 1",
+            [tenant, date])
     }
 
     static func head(_ tenant: UUID) -> Statement {
@@ -145,16 +164,7 @@ enum AuditSQL {
     // MARK: - Rows
 
     static func entry(_ row: PostgresRow) throws -> AuditEntry {
-        let detailsText: String = try row.decode("details")
-        let details: [String: AuditValue]
-        if let decoded = try? JSONDecoder().decode([String: AuditValue].self, from: Data(detailsText.utf8)) {
-            details = decoded
-        } else {
-            // A hand-edited row may hold JSON the canonical encoding cannot express (a float,
-            // say). Keep the raw text in its place: the entry then fails verification with a
-            // hash mismatch at its seq, instead of the whole read failing.
-            details = ["$unreadable": .string(detailsText)]
-        }
+        let details = Self.details(try row.decode("details"))
         return AuditEntry(
             tenantID: try row.decode("tenant_id"), seq: try row.decode("seq"), at: try row.decode("at"),
             actor: try row.decodeIfPresent("actor"), action: try row.decode("action"),
@@ -162,6 +172,18 @@ enum AuditSQL {
             requestID: try row.decodeIfPresent("request_id"), ip: try row.decodeIfPresent("ip"),
             userAgent: try row.decodeIfPresent("user_agent"), details: details,
             prevHash: try row.decode("prev_hash"), hash: try row.decode("hash"))
+    }
+
+    /// An entry's `details::text` as values: the fast reader for what PostgreSQL prints, else
+    /// Foundation's JSONDecoder (the reference; the fast reader declines whatever it might read
+    /// differently).
+    static func details(_ text: String) -> [String: AuditValue] {
+        if let parsed = DetailsParser.parse(text) { return parsed }
+        if let decoded = try? JSONDecoder().decode([String: AuditValue].self, from: Data(text.utf8)) { return decoded }
+        // A hand-edited row may hold JSON the canonical encoding cannot express (a float, say).
+        // Keep the raw text in its place: the entry then fails verification with a hash mismatch
+        // at its seq, instead of the whole read failing.
+        return ["$unreadable": .string(text)]
     }
 
     static func checkpoint(_ row: PostgresRow) throws -> AuditCheckpoint {
@@ -215,6 +237,22 @@ public enum AuditReader {
             return try await pool.withConnection { try await $0.pipeline([statement])[0].rows.map(AuditSQL.entry) }
         } catch {
             throw AuditError.wrap(error, "reading audit entries failed")
+        }
+    }
+
+    /// The tenant's newest entry with exactly `action` stamped before `date`, if any: one read
+    /// through `audit_events_tenant_action_idx` (newest first), however long the chain.
+    public static func latest(pool: ConnectionPool, tenant: UUID, action: String, before date: Date) async throws -> AuditEntry? {
+        let statement = Statement(
+            """
+            SELECT \(AuditSQL.entryColumns) FROM public.audit_events
+            WHERE tenant_id = $1 AND action = $2 AND at < $3 ORDER BY seq DESC LIMIT 1
+            """,
+            [tenant, action, date])
+        do {
+            return try await pool.withConnection { try await $0.pipeline([statement])[0].first.map(AuditSQL.entry) }
+        } catch {
+            throw AuditError.wrap(error, "reading the latest audit entry failed")
         }
     }
 

@@ -95,6 +95,14 @@ enum AuditTree {
     /// level folded from the stored level below it. Throws ``AuditError/Code/chainCorrupt`` when
     /// the rows needed are missing (the tree does not reach that far, or rows were removed).
     static func nodeHashes(_ nodes: [MerkleTree.Node], tenant: UUID, connection: Connection) throws -> [MerkleTree.Node: [UInt8]] {
+        let (unique, statements) = nodeQueries(nodes, tenant: tenant)
+        let results = statements.isEmpty ? [] : try connection.pipeline(statements)
+        return try nodeHashes(unique, results: results[...])
+    }
+
+    /// The statements that read `nodes` (deduplicated, in the order returned), to send in a
+    /// caller's pipeline; ``nodeHashes(_:results:)`` folds their results.
+    static func nodeQueries(_ nodes: [MerkleTree.Node], tenant: UUID) -> (nodes: [MerkleTree.Node], statements: [Statement]) {
         let unique = Array(Set(nodes))
         let statements = unique.map { node -> Statement in
             let base = node.level - node.level % levelStride
@@ -109,7 +117,11 @@ enum AuditTree {
                 "SELECT hash FROM public.audit_tree_nodes WHERE tenant_id = $1 AND level = $2 AND idx >= $3 AND idx < $4 ORDER BY idx",
                 [tenant, base, start, start + count])
         }
-        let results = statements.isEmpty ? [] : try connection.pipeline(statements)
+        return (unique, statements)
+    }
+
+    /// The hashes of `unique` from the results of their ``nodeQueries(_:tenant:)``.
+    static func nodeHashes(_ unique: [MerkleTree.Node], results: ArraySlice<QueryResult>) throws -> [MerkleTree.Node: [UInt8]] {
         var hashes: [MerkleTree.Node: [UInt8]] = [:]
         for (node, result) in zip(unique, results) {
             let base = node.level - node.level % levelStride

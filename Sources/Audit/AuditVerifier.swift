@@ -123,15 +123,21 @@ public struct AuditVerifier: Sendable {
     private let checkpoints: [AuditCheckpoint]
     /// Checkpoint seq → head hash, for checkpoints whose signature verified.
     private var pending: [Int64: [UInt8]] = [:]
-    private let expectedHead: (seq: Int64, hash: [UInt8])?
-    private let startSeq: Int64
+    private var expectedHead: (seq: Int64, hash: [UInt8])?
+    private var startSeq: Int64
     private var previous: AuditEntry?
     private var signedCheckpointSeqs: Set<Int64> = []
     /// Checkpoint seq → signed Merkle root, for checkpoints whose note verified.
     private var pendingRoots: [Int64: [UInt8]] = [:]
-    /// The tree of the recomputed entry hashes so far (whole chains only: a partial export
+    /// The tree of the recomputed entry hashes so far (whole chains, or a range whose tree edge
+    /// was anchored to a signed root by ``restrict(startSeq:endSeq:tree:)``; a partial export
     /// cannot rebuild the roots).
     private var tree = CompactRange()
+    /// Whether ``tree`` holds the leaves 1…`startSeq - 1`, so roots can be checked.
+    private var treeAnchored: Bool
+    /// The last seq this verification covers when it stops before the head (a period report):
+    /// checkpoints after it are not expected to be reached.
+    private var endSeq: Int64?
 
     /// - Parameters:
     ///   - tenant: the chain's tenant; entries of any other tenant are a failure.
@@ -151,6 +157,7 @@ public struct AuditVerifier: Sendable {
         self.checkpoints = checkpoints.sorted { $0.seq < $1.seq }
         self.startSeq = startSeq
         self.expectedHead = expectedHead
+        treeAnchored = startSeq == 1
         verifyCheckpoints(trustedKeys: trustedKeys)
         verifyCosignatures(witnesses)
     }
@@ -212,6 +219,31 @@ public struct AuditVerifier: Sendable {
         }
     }
 
+    /// The checkpoints whose signature (and signed note, if any) verified with a trusted key, in
+    /// seq order: the anchors a range verification may start from.
+    public var trustedCheckpoints: [AuditCheckpoint] {
+        checkpoints.filter { signedCheckpointSeqs.contains($0.seq) }
+    }
+
+    /// Narrows the verification to the entries `startSeq…endSeq` before any is consumed (a period
+    /// report, ``AuditBundle/verifyPeriod``). `tree` is the tree's edge over leaves
+    /// 1…`startSeq - 1` when the caller has anchored it to a signed root (roots of later
+    /// checkpoints are then checked); nil skips root checks. Checkpoints after `endSeq` are not
+    /// expected to be reached; the head is checked only when `endSeq` is nil.
+    mutating func restrict(startSeq: Int64, endSeq: Int64?, tree: CompactRange?) {
+        precondition(report.entriesChecked == 0, "restrict before consuming entries")
+        self.startSeq = startSeq
+        self.endSeq = endSeq
+        if endSeq != nil { expectedHead = nil }
+        if let tree, tree.size == startSeq - 1 {
+            self.tree = tree
+            treeAnchored = true
+        } else {
+            self.tree = CompactRange()
+            treeAnchored = startSeq == 1
+        }
+    }
+
     /// Checks the next entry: its hash, its seq against the previous one, its link, and any
     /// checkpoint at its seq.
     public mutating func consume(_ entry: AuditEntry) {
@@ -241,7 +273,7 @@ public struct AuditVerifier: Sendable {
         } else if entry.seq == 1, entry.prevHash != AuditEntry.genesisHash {
             fail(.brokenLink, entry.seq, "the first entry's prev_hash is not 32 zero bytes")
         }
-        if startSeq == 1 {
+        if treeAnchored {
             tree.append(MerkleTree.leafHash(computed))
             if let root = pendingRoots.removeValue(forKey: entry.seq), root != tree.root {
                 fail(.rootMismatch, entry.seq, "the signed Merkle root differs from the root of the entries up to this seq (entries were changed, dropped or reordered)")
@@ -262,7 +294,7 @@ public struct AuditVerifier: Sendable {
     /// Final checks (truncation, head) and the report.
     public mutating func finish() -> VerificationReport {
         let lastSeq = report.lastSeq ?? (startSeq - 1)
-        for seq in pending.keys.sorted() {
+        for seq in pending.keys.sorted() where endSeq.map({ seq <= $0 }) ?? true {
             if seq > lastSeq {
                 fail(.truncated, seq, "a signed checkpoint covers seq \(seq) but the chain ends at \(lastSeq): entries were removed")
             } else if seq >= startSeq {

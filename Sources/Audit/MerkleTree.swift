@@ -12,7 +12,11 @@ public enum MerkleTree {
 
     /// `SHA-256(0x00 ‖ entryHash)`.
     public static func leafHash(_ entryHash: [UInt8]) -> [UInt8] {
-        SHA256.hash([0] + entryHash)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(33)
+        bytes.append(0)
+        bytes += entryHash
+        return FastDigest.sha256(bytes)
     }
 
     /// `SHA-256(0x01 ‖ left ‖ right)`.
@@ -22,7 +26,7 @@ public enum MerkleTree {
         bytes.append(1)
         bytes += left
         bytes += right
-        return SHA256.hash(bytes)
+        return FastDigest.sha256(bytes)
     }
 
     /// The largest power of two strictly smaller than `n` (n ≥ 2).

@@ -6,11 +6,18 @@ import Postgres
 // Usage: AuditBenchmark DATABASE_URL [seconds=15] [writers=64] [tenant id]
 // With a tenant id, appends to that existing tenant (tests run two processes on one chain).
 // Prints one line a script can read: "audit appends/s: <rate> (<writers> writers, <seconds> s)".
+//
+// Verification benchmark (benchmarks/audit-verify), one mode per process so that each one's
+// peak memory is its own: AuditBenchmark fill|verify|proofs … (see VerifyBenchmark.swift).
 
 @main
 struct AuditBenchmark {
     static func main() async throws {
         let arguments = CommandLine.arguments
+        if arguments.count >= 2, ["fill", "verify", "proofs"].contains(arguments[1]) {
+            try await VerifyBenchmark.run(Array(arguments.dropFirst()))
+            return
+        }
         guard arguments.count >= 2 else {
             FileHandle.standardError.write(Data("usage: AuditBenchmark DATABASE_URL [seconds] [writers] [tenant id]\n".utf8))
             exit(2)

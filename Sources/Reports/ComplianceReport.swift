@@ -305,7 +305,9 @@ public struct LintItem: Codable, Sendable, Hashable {
 // MARK: - 5. Audit integrity
 
 public struct IntegritySection: Codable, Sendable, Hashable {
-    /// The whole chain verified: hashes, links, contiguity, checkpoint signatures, head.
+    /// The part of the chain holding the period verified (from the last trusted checkpoint before
+    /// it to the first after it, or the head): hashes, links, contiguity, checkpoint signatures
+    /// and roots, head when reached.
     public var valid: Bool
     public var entriesChecked: Int
     public var firstSeq: Int64?
@@ -315,6 +317,8 @@ public struct IntegritySection: Codable, Sendable, Hashable {
     public var lastCheckpointSeq: Int64?
     public var lastCheckpointAt: String?
     public var lastVerifiedCheckpoint: Int64?
+    /// The trusted checkpoint the verification started from (nil: from seq 1).
+    public var verifiedFromCheckpoint: Int64?
     /// Entries after the last signed checkpoint (not yet covered by a signature).
     public var entriesNotCheckpointed: Int64
     public var signingKeys: [SigningKeyUse]

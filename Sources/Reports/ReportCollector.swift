@@ -8,7 +8,8 @@ import Sodium
 ///
 /// Reads go through the `reports.*` views (migrations 0010, 0013), `keyring.*` and the audit tables, so
 /// the same code works as the owner (`privacyctl report`) and as the gateway's login
-/// (`GET /v1/audit/report`). The chain is verified with ``AuditBundle/verifyLive(pool:tenant:trustedKeys:)``.
+/// (`GET /v1/audit/report`). The period's part of the chain is verified with
+/// ``AuditBundle/verifyPeriod(pool:tenant:since:until:trustedKeys:keep:)``.
 public struct ReportCollector: Sendable {
     public let pool: ConnectionPool
     /// With audit keys, service pseudonyms in `secret.*` entries are resolved to names.
@@ -101,16 +102,24 @@ public struct ReportCollector: Sendable {
                 SubjectKeyCount(kekVersion: try row.decode("kek_version"), live: try row.decode("live"), shredded: try row.decode("shredded"))
             }
 
-            let inPeriod: (AuditEntry) -> Bool = { entry in
-                guard let at = ReportTime.parse(entry.at) else { return false }
-                return at < end && (since.map { at >= $0 } ?? true)
+            // The period's entries come from one verified pass over the part of the chain that holds
+            // them (AuditBundle.verifyPeriod): from the last trusted checkpoint before the period to
+            // the first one after it, never the whole chain.
+            let reported: Set<String> = ["policy.denied", "privacy.settings_updated"]
+            let period = try await AuditBundle.verifyPeriod(
+                pool: pool, tenant: tenant, since: since, until: end, trustedKeys: trustedKeys,
+                keep: { $0.action.hasPrefix("secret.") || reported.contains($0.action) })
+            let secretEvents = period.entries.filter { $0.action.hasPrefix("secret.") }
+            let denials = period.entries.filter { $0.action == "policy.denied" }
+            let settings = period.entries.filter { $0.action == "privacy.settings_updated" }
+            var verification = period.report
+            // The newest rotation before the period's end may lie before it: one indexed read, its
+            // hash checked here (its place in the chain is vouched for by the checkpoints after it).
+            let rotation = try await AuditReader.latest(pool: pool, tenant: tenant, action: "keys.rotated", before: end)
+            if let rotation, rotation.computedHash() != rotation.hash {
+                verification.failures.append(VerificationFailure(
+                    .hashMismatch, seq: rotation.seq, "stored hash \(Hex.encode(rotation.hash)) ≠ recomputed \(Hex.encode(rotation.computedHash())) (the entry was edited)"))
             }
-            let secretEvents = try await entries(tenant, prefix: "secret.").filter(inPeriod)
-            let denials = try await entries(tenant, prefix: "policy.denied").filter { $0.action == "policy.denied" && inPeriod($0) }
-            let settings = try await entries(tenant, prefix: "privacy.settings_updated")
-                .filter { $0.action == "privacy.settings_updated" && inPeriod($0) }
-            let rotation = try await entries(tenant, prefix: "keys.rotated")
-                .filter { $0.action == "keys.rotated" && (ReportTime.parse($0.at).map { $0 < end } ?? false) }.last
 
             var names: [String: String]?
             if let keys {
@@ -122,7 +131,6 @@ public struct ReportCollector: Sendable {
                 names = resolved
             }
 
-            let verification = try await AuditBundle.verifyLive(pool: pool, tenant: tenant, trustedKeys: trustedKeys)
             let checkpoints = try await AuditReader.checkpoints(pool: pool, tenant: tenant).map {
                 CheckpointRecord(seq: $0.seq, signedAt: $0.signedAt, keyID: $0.keyID)
             }
@@ -130,23 +138,12 @@ public struct ReportCollector: Sendable {
                 tenant: tenant, generatedAt: now, since: since, until: end, requests: requests, secretEvents: secretEvents,
                 policyDenials: denials, settingsUpdates: settings, lastRotation: rotation, serviceNames: names, secrets: secrets,
                 tenantKeys: tenantKeys, subjectKeys: subjectKeys, consents: consents, verification: verification,
-                checkpoints: checkpoints, trustedKeysPinned: true, policy: policy, certificateKeys: certificateKeys)
+                checkpoints: checkpoints, trustedKeysPinned: true, policy: policy, certificateKeys: certificateKeys,
+                auditRowsRead: period.rowsRead, verifiedFromCheckpoint: period.anchor, headSeq: period.headSeq)
         } catch let error as ReportError {
             throw error
         } catch {
             throw ReportError(.database, "reading the tenant's records failed", underlying: error)
-        }
-    }
-
-    /// All of the tenant's entries whose action starts with `prefix`, in seq order.
-    private func entries(_ tenant: UUID, prefix: String) async throws -> [AuditEntry] {
-        var all: [AuditEntry] = []
-        var after: Int64 = 0
-        while true {
-            let page = try await AuditReader.entries(pool: pool, tenant: tenant, afterSeq: after, limit: 1000, actionPrefix: prefix)
-            all += page
-            guard page.count == 1000, let last = page.last else { return all }
-            after = last.seq
         }
     }
 }

@@ -28,8 +28,14 @@ public struct ReportInputs: Sendable {
     public var tenantKeys: [TenantKeyRecord]
     public var subjectKeys: [SubjectKeyCount]
     public var consents: ConsentCounts
-    /// The live verification of the whole chain.
+    /// The verification of the part of the chain that holds the period (``AuditBundle/verifyPeriod``).
     public var verification: VerificationReport
+    /// Rows of `audit_events` the verification read (the period and the margins to its checkpoints).
+    public var auditRowsRead: Int
+    /// The trusted checkpoint the verification started from; nil when it started at seq 1.
+    public var verifiedFromCheckpoint: Int64?
+    /// The tenant's head seq when read; nil falls back to the last entry verified.
+    public var headSeq: Int64?
     public var checkpoints: [CheckpointRecord]
     public var trustedKeysPinned: Bool
     /// Policy files with the live catalogue's drift and lint findings; nil when not checked.
@@ -44,9 +50,13 @@ public struct ReportInputs: Sendable {
         lastRotation: AuditEntry? = nil, serviceNames: [String: String]? = nil, secrets: [SecretRecord] = [],
         tenantKeys: [TenantKeyRecord] = [], subjectKeys: [SubjectKeyCount] = [], consents: ConsentCounts = ConsentCounts(),
         verification: VerificationReport, checkpoints: [CheckpointRecord] = [], trustedKeysPinned: Bool = false,
-        policy: PolicyStatus? = nil, certificateKeys: [[UInt8]] = []
+        policy: PolicyStatus? = nil, certificateKeys: [[UInt8]] = [], auditRowsRead: Int = 0,
+        verifiedFromCheckpoint: Int64? = nil, headSeq: Int64? = nil
     ) {
         self.certificateKeys = certificateKeys
+        self.auditRowsRead = auditRowsRead
+        self.verifiedFromCheckpoint = verifiedFromCheckpoint
+        self.headSeq = headSeq
         self.tenant = tenant
         self.generatedAt = generatedAt
         self.since = since

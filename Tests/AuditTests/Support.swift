@@ -57,6 +57,44 @@ struct AuditFixture: Sendable {
         return receipts
     }
 
+    /// Appends one entry per canonical `at` text (a chain spread over months, which the appender
+    /// cannot write: it stamps the database clock), as the owner, with correct chain hashes, and
+    /// moves the head row to the last one. The Merkle tree catches up on the next checkpoint or
+    /// append (AuditTree.ensureCurrent), as for a chain written before the tree existed.
+    func seed(_ stamps: [String], tenant: UUID? = nil) async throws {
+        let tenant = tenant ?? self.tenant
+        try await owner.withConnection { connection in
+            try await connection.run { connection in
+                try connection.transaction { connection in
+                    _ = try connection.query(
+                        "INSERT INTO public.audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant_id) DO NOTHING",
+                        [tenant, AuditEntry.genesisHash])
+                    let head = try connection.query("SELECT seq, hash FROM public.audit_heads WHERE tenant_id = $1 FOR UPDATE", [tenant]).first!
+                    var seq: Int64 = try head.decode("seq")
+                    var previous: [UInt8] = try head.decode("hash")
+                    for stamp in stamps {
+                        seq += 1
+                        var entry = AuditEntry(
+                            tenantID: tenant, seq: seq, at: stamp, actor: "user-\(seq % 3)", action: "secret.read", target: "openai",
+                            outcome: "success", requestID: "req-\(seq)", ip: "10.0.0.1", userAgent: "tests/1.0",
+                            details: ["n": .int(seq)], prevHash: previous, hash: [])
+                        entry.hash = entry.computedHash()
+                        _ = try connection.query(
+                            """
+                            INSERT INTO public.audit_events
+                                (tenant_id, seq, at, actor, action, target, outcome, request_id, ip, user_agent, details, prev_hash, hash)
+                            VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8, $9::inet, $10, $11::jsonb, $12, $13)
+                            """,
+                            [tenant, seq, stamp, entry.actor, entry.action, entry.target, entry.outcome, entry.requestID, entry.ip,
+                             entry.userAgent, "{\"n\": \(seq)}", entry.prevHash, entry.hash])
+                        previous = entry.hash
+                    }
+                    _ = try connection.query("UPDATE public.audit_heads SET seq = $2, hash = $3 WHERE tenant_id = $1", [tenant, seq, previous])
+                }
+            }
+        }
+    }
+
     /// Runs owner SQL with the append-only triggers off, as a superuser or owner tampering
     /// with the rows would.
     func tamper(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws {

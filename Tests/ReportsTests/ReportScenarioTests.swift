@@ -239,6 +239,50 @@ struct ReportScenarioTests {
         }
     }
 
+    @Test("a report over part of the trail reads from the last trusted checkpoint before it, and fails on an entry edited inside it")
+    func periodReadsFromCheckpoint() async throws {
+        try await Scenario.with { s in
+            // The scenario's trail: 16 entries, a checkpoint at 9; the period starts at entry 12.
+            let since: Date = try await s.owner.query(
+                "SELECT at FROM public.audit_events WHERE tenant_id = $1 AND seq = 12", [s.tenant]).first!.decode("at")
+            let collector = ReportCollector(pool: s.gateway, keys: s.keys, trustedKeys: s.trustedKeys)
+            let inputs = try await collector.inputs(tenant: s.tenant, since: since, until: nil, policy: nil)
+            #expect(inputs.verification.isValid)
+            #expect(inputs.verifiedFromCheckpoint == 9 && inputs.headSeq == 16)
+            // Entries 9 (held to the checkpoint's signed head) … 16: 8 rows of 16.
+            #expect(inputs.auditRowsRead == 8)
+            #expect(inputs.verification.firstSeq == 9 && inputs.verification.lastSeq == 16)
+            #expect(inputs.secretEvents.isEmpty && inputs.policyDenials.map(\.seq) == [12, 13] && inputs.settingsUpdates.count == 2)
+            #expect(inputs.lastRotation?.seq == 16)
+
+            // An edit before the checkpoint is not read by this report; one inside the period fails it.
+            try await s.tamper(seq: 5)
+            #expect(try await collector.inputs(tenant: s.tenant, since: since, until: nil, policy: nil).verification.isValid)
+            try await s.tamper(seq: 13)
+            let report = try await collector.report(tenant: s.tenant, since: since)
+            #expect(!report.integrity.valid)
+            #expect(report.integrity.failures.contains { $0.kind == "hash_mismatch" && $0.seq == 13 })
+            #expect(report.integrity.verifiedFromCheckpoint == 9 && report.integrity.entriesNotCheckpointed == 7)
+            #expect(report.alerts.first?.section == "integrity")
+        }
+    }
+
+    @Test("canonical audit times are read by hand exactly as the ISO 8601 formatter reads them; other shapes fall back to it")
+    func canonicalTimes() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        for text in ["2026-01-05T10:00:00.000000Z", "2024-02-29T23:59:59.999000Z", "1970-01-01T00:00:00.000000Z", "2099-12-31T12:34:56.500000Z"] {
+            let fast = ReportTime.parseCanonical(text)
+            #expect(fast != nil && abs(fast!.timeIntervalSince(formatter.date(from: text)!)) < 0.001, "\(text)")
+        }
+        #expect(abs(ReportTime.parseCanonical("2026-03-01T08:15:30.123456Z")!.timeIntervalSince1970 - 1_772_352_930.123456) < 0.000_01)
+        for text in ["2025-02-29T00:00:00.000000Z", "2026-13-01T00:00:00.000000Z", "2026-01-01T24:00:00.000000Z", "2026-01-01T00:00:00Z",
+                     "2026-01-01 00:00:00.000000Z", "2026-01-01T00:00:00.00000aZ"] {
+            #expect(ReportTime.parseCanonical(text) == nil, "\(text)")
+        }
+        #expect(ReportTime.parse("2026-01-01T00:00:00Z") == formatter.date(from: "2026-01-01T00:00:00.000Z"))
+    }
+
     @Test("a period that ends before it starts is refused")
     func invalidPeriod() async throws {
         try await Scenario.with { s in
