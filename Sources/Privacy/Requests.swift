@@ -140,6 +140,36 @@ extension PrivacyService {
         return listed.sorted { ($0.sortKey, $0.id) < ($1.sortKey, $1.id) }.map(\.request)
     }
 
+    /// Open, overdue and stuck requests of each kind over every tenant: the queue's gauges
+    /// (``listRequests(tenant:overdueOnly:stuckAfter:)`` says which requests they are).
+    public func queueFigures(stuckAfter: Duration) async throws -> [QueueFigures] {
+        let tenants = try await run(tenant: nil) { connection in
+            try connection.query("SELECT id FROM public.tenants ORDER BY id").rows.map { try $0.decode("id", as: UUID.self) }
+        }
+        var totals: [RequestKind: QueueFigures] = [:]
+        for kind in RequestKind.allCases { totals[kind] = QueueFigures(kind: kind) }
+        for tenant in tenants {
+            let rows = try await run(tenant: tenant) { connection in
+                try RequestKind.allCases.map { kind in
+                    let row = try connection.query("""
+                        SELECT count(*) FILTER (WHERE status IN \(PrivacyRequest.openStatuses)) AS open,
+                               count(*) FILTER (WHERE status IN \(PrivacyRequest.openStatuses) AND coalesce(extended_due_at, due_at) < now()) AS overdue,
+                               count(*) FILTER (WHERE status IN \(PrivacyRequest.openStatuses) AND status <> 'awaiting_confirmation'
+                                                  AND updated_at < now() - make_interval(secs => $2::bigint)) AS stuck
+                        FROM \(kind.table) WHERE tenant_id = $1
+                        """, [tenant, stuckAfter.components.seconds]).first!
+                    return (kind, try row.decode("open", as: Int.self), try row.decode("overdue", as: Int.self), try row.decode("stuck", as: Int.self))
+                }
+            }
+            for (kind, open, overdue, stuck) in rows {
+                totals[kind]!.open += open
+                totals[kind]!.overdue += overdue
+                totals[kind]!.stuck += stuck
+            }
+        }
+        return RequestKind.allCases.map { totals[$0]! }
+    }
+
     // MARK: - Lifecycle
 
     /// One extension of up to two calendar months past `due_at`, with a reason (Art. 12(3)).
@@ -370,5 +400,21 @@ extension PrivacyService {
             [tenant, subject]).first
         else { return nil }
         return (try row.decode("id"), try row.decode("status"))
+    }
+}
+
+/// One kind's queue, for the gateway's gauges: open requests, open ones past their due date, and
+/// open ones that made no progress for the stuck threshold (not those awaiting the subject).
+public struct QueueFigures: Sendable, Equatable {
+    public let kind: RequestKind
+    public var open: Int
+    public var overdue: Int
+    public var stuck: Int
+
+    public init(kind: RequestKind, open: Int = 0, overdue: Int = 0, stuck: Int = 0) {
+        self.kind = kind
+        self.open = open
+        self.overdue = overdue
+        self.stuck = stuck
     }
 }

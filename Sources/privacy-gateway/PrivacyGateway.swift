@@ -147,7 +147,8 @@ struct Serve: AsyncParsableCommand {
             audit: audit, signingKey: signingKey,
             tokenKey: try PrivacyService.tokenKey(serviceMaster: keyring.serviceMaster),
             keyring: keyring, configuration: settings, notifier: notifier)
-        background.append(PrivacyWorkerService(privacy: privacy, logger: logger))
+        background.append(PrivacyWorkerService(
+            privacy: privacy, logger: logger, metrics: metrics, stuckAfter: .seconds(configuration.stuckAfterSeconds)))
 
         var services = GatewayServices(
             pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, metrics: metrics,

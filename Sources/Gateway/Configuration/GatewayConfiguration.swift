@@ -56,6 +56,8 @@ public struct GatewayConfiguration: Sendable {
     public var jwtAllowsMissingExpiry = false
     /// Statement timeout, row cap, per-tenant concurrency and the HTTP server's limits (`GATEWAY_*`, README "Limits").
     public var limits = GatewayLimits()
+    /// Seconds without progress that make an open data-subject request stuck (`PRIVACY_STUCK_AFTER_SECONDS`).
+    public var stuckAfterSeconds = 3600
     /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client (`GATEWAY_TRUSTED_PROXIES`).
     public var trustedProxies = TrustedProxies.none
     /// `GATEWAY_OPERATOR_TENANT`: the tenant whose `admin` keys are deployment operators in
@@ -161,6 +163,12 @@ public struct GatewayConfiguration: Sendable {
             configuration.operatorTenant = id
         }
         configuration.limits = try GatewayLimits.fromEnvironment(value)
+        if let stuck = value("PRIVACY_STUCK_AFTER_SECONDS") {
+            guard let seconds = Int(stuck), (60...31_536_000).contains(seconds) else {
+                throw GatewayError.configuration("PRIVACY_STUCK_AFTER_SECONDS must be a number of seconds from 60 to 31536000, got \"\(stuck)\"")
+            }
+            configuration.stuckAfterSeconds = seconds
+        }
         if let proxies = value("GATEWAY_TRUSTED_PROXIES") { configuration.trustedProxies = try TrustedProxies(parsing: proxies) }
         if let age = value("PRIVACY_IDENTITY_MAX_AUTH_AGE") {
             guard let seconds = Int(age), (60...86_400).contains(seconds) else {

@@ -1,6 +1,7 @@
 import Foundation
 import Policy
 import Postgres
+import Privacy
 import Synchronization
 
 /// Counters the gateway exposes at `/metrics` in Prometheus' text format.
@@ -12,6 +13,7 @@ public final class GatewayMetrics: Sendable {
         var requests: [String: Int] = [:]
         var denials: [String: Int] = [:]
         var checkpointFailures: [String: Int] = [:]
+        var privacyQueue: [QueueFigures] = []
         var latencyBuckets: [Int] = Array(repeating: 0, count: GatewayMetrics.buckets.count)
         var latencySum: Double = 0
         var latencyCount: Int = 0
@@ -42,6 +44,11 @@ public final class GatewayMetrics: Sendable {
         state.withLock { $0.checkpointFailures["reason=\"\(reason)\"", default: 0] += 1 }
     }
 
+    /// The data-subject request queue as the privacy worker last counted it.
+    func privacyQueue(_ figures: [QueueFigures]) {
+        state.withLock { $0.privacyQueue = figures }
+    }
+
     /// The exposition text, pool figures included.
     func render(pool: ConnectionPool.Statistics) -> String {
         let snapshot = state.withLock { $0 }
@@ -68,6 +75,15 @@ public final class GatewayMetrics: Sendable {
         lines.append("# TYPE gateway_audit_checkpoint_failures_total counter")
         for (labels, value) in snapshot.checkpointFailures.sorted(by: { $0.key < $1.key }) {
             lines.append("gateway_audit_checkpoint_failures_total{\(labels)} \(value)")
+        }
+        if !snapshot.privacyQueue.isEmpty {
+            lines.append("# HELP gateway_privacy_requests Data-subject requests by kind: open, overdue (past their due date), stuck (no progress for PRIVACY_STUCK_AFTER_SECONDS).")
+            lines.append("# TYPE gateway_privacy_requests gauge")
+            for figure in snapshot.privacyQueue {
+                for (state, value) in [("open", figure.open), ("overdue", figure.overdue), ("stuck", figure.stuck)] {
+                    lines.append("gateway_privacy_requests{kind=\"\(figure.kind.rawValue)\",state=\"\(state)\"} \(value)")
+                }
+            }
         }
         lines.append("# HELP gateway_db_pool_connections Database connections by state.")
         lines.append("# TYPE gateway_db_pool_connections gauge")

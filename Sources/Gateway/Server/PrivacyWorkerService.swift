@@ -14,8 +14,18 @@ public struct PrivacyWorkerService: Service {
     let pollInterval: Duration
     let retentionInterval: Duration
     let logger: Logger
+    /// Where the queue's gauges go (open, overdue, stuck), counted every ``queueCountInterval``.
+    let metrics: GatewayMetrics?
+    /// No progress for this long makes an open request stuck (`PRIVACY_STUCK_AFTER_SECONDS`).
+    let stuckAfter: Duration
+    static let queueCountInterval: Duration = .seconds(30)
 
-    public init(privacy: PrivacyService, pollInterval: Duration = .seconds(2), retentionInterval: Duration = .seconds(3600), logger: Logger) {
+    public init(
+        privacy: PrivacyService, pollInterval: Duration = .seconds(2), retentionInterval: Duration = .seconds(3600), logger: Logger,
+        metrics: GatewayMetrics? = nil, stuckAfter: Duration = .seconds(3600)
+    ) {
+        self.metrics = metrics
+        self.stuckAfter = stuckAfter
         self.privacy = privacy
         self.pollInterval = pollInterval
         self.retentionInterval = retentionInterval
@@ -25,6 +35,7 @@ public struct PrivacyWorkerService: Service {
     public func run() async throws {
         let clock = ContinuousClock()
         var nextSweep = clock.now + retentionInterval
+        var nextCount = clock.now
         await removeExpiredArchives()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             var worked = false
@@ -55,6 +66,14 @@ public struct PrivacyWorkerService: Service {
                 if expired > 0 { logger.info("unverified requests expired", metadata: ["requests": "\(expired)"]) }
             } catch {
                 logger.error("expiring unverified requests failed", metadata: ["error_type": "\(type(of: error))"])
+            }
+            if let metrics, clock.now >= nextCount {
+                nextCount = clock.now + Self.queueCountInterval
+                do {
+                    metrics.privacyQueue(try await privacy.queueFigures(stuckAfter: stuckAfter))
+                } catch {
+                    logger.error("counting the request queue failed", metadata: ["error_type": "\(type(of: error))"])
+                }
             }
             if clock.now >= nextSweep {
                 nextSweep = clock.now + retentionInterval

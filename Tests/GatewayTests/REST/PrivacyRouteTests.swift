@@ -186,6 +186,31 @@ struct PrivacyRouteTests {
         }
     }
 
+    @Test("the queue's gauges: open, overdue and stuck requests by kind, over every tenant, never one awaiting the subject")
+    func queueGauges() async throws {
+        try await PrivacyRouteFixture.run { f in
+            let filed = try await f.request(.post, "/v1/privacy/exports", as: f.acme, f.alice)
+            #expect(filed.status == .accepted, "\(filed.body)")
+            let id = try #require((try f.object(filed.body)["request"] as? [String: Any])?["id"] as? String)
+            var figures = try await f.service.queueFigures(stuckAfter: .seconds(3600))
+            #expect(figures.first { $0.kind == .export } == QueueFigures(kind: .export, open: 1, overdue: 0, stuck: 0))
+            // Past due and untouched for two hours: overdue and stuck (triggers off, or updated_at would be now).
+            try await f.auth.owner.transaction { connection in
+                try connection.query("SET LOCAL session_replication_role = replica")
+                try connection.query(
+                    "UPDATE public.data_export_requests SET due_at = now() - interval '1 day', updated_at = now() - interval '2 hours' WHERE id = $1::uuid", [id])
+            }
+            figures = try await f.service.queueFigures(stuckAfter: .seconds(3600))
+            #expect(figures.first { $0.kind == .export } == QueueFigures(kind: .export, open: 1, overdue: 1, stuck: 1))
+            #expect(figures.first { $0.kind == .deletion } == QueueFigures(kind: .deletion, open: 0, overdue: 0, stuck: 0))
+            let metrics = GatewayMetrics()
+            metrics.privacyQueue(figures)
+            let text = metrics.render(pool: f.auth.gateway.statistics)
+            #expect(text.contains(#"gateway_privacy_requests{kind="export",state="stuck"} 1"#), "\(text)")
+            #expect(text.contains(#"gateway_privacy_requests{kind="deletion",state="open"} 0"#))
+        }
+    }
+
     /// Files an export for `user` and lets the gateway's worker build it; the status document once completed.
     private func completedExport(_ f: PrivacyRouteFixture, _ user: UUID) async throws -> (id: String, document: [String: Any]) {
         let filed = try await f.request(.post, "/v1/privacy/exports", as: f.acme, user)
