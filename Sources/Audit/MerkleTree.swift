@@ -29,10 +29,12 @@ public enum MerkleTree {
         return FastDigest.sha256(bytes)
     }
 
-    /// The largest power of two strictly smaller than `n` (n ≥ 2).
+    /// The largest power of two strictly smaller than `n` (n ≥ 2). Written so that doubling
+    /// never overflows: with `k << 1 < n`, a size past 2^62 (a caller's `checkpoint=` before it
+    /// is looked up) wrapped `k` to zero and spun forever on an event loop.
     static func split(_ n: Int64) -> Int64 {
         var k: Int64 = 1
-        while k << 1 < n { k <<= 1 }
+        while k <= (n - 1) >> 1 { k <<= 1 }
         return k
     }
 
@@ -88,7 +90,7 @@ public enum MerkleTree {
             let n = range.end - start
             // The largest power of two ≤ n: the RFC's left subtree, or the whole range.
             var size: Int64 = 1
-            while size << 1 <= n { size <<= 1 }
+            while size <= n >> 1 { size <<= 1 }  // never overflows (see ``split(_:)``)
             let level = size.trailingZeroBitCount
             nodes.append(Node(level: level, index: start >> level))
             start += size

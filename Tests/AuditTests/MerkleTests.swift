@@ -37,6 +37,16 @@ import Testing
         (0..<count).map { MerkleTree.leafHash(SHA256.hash(Array(String($0).utf8))) }
     }
 
+    @Test("proof shapes for sizes near Int64.max finish: the split and decomposition never overflow")
+    func hugeSizesDoNotOverflow() {
+        #expect(MerkleTree.split(Int64.max) == 1 << 62)
+        #expect(MerkleTree.split((1 << 62) + 1) == 1 << 62)
+        #expect(MerkleTree.split(1 << 62) == 1 << 61)
+        #expect(MerkleTree.split(2) == 1 && MerkleTree.split(3) == 2 && MerkleTree.split(4) == 2 && MerkleTree.split(5) == 4)
+        #expect(MerkleTree.inclusionRanges(index: 0, size: Int64.max).count == 63)
+        #expect(MerkleTree.decompose(MerkleTree.LeafRange(start: 0, end: Int64.max)).count == 63)
+    }
+
     @Test func aTamperedInclusionProofIsRefusedWithTheReason() throws {
         let leafHashes = Self.syntheticLeaves(13)
         let root = Self.mth(leafHashes[...])

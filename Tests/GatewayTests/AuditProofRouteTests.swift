@@ -56,6 +56,12 @@ struct AuditProofRouteTests {
                 #expect(try await get("/v1/audit/entries/5/proof?checkpoint=3", globex.apikey).0 == .badRequest)
                 #expect(try await get("/v1/audit/checkpoints/consistency?from=6&to=7", globex.apikey).0 == .notFound)
                 #expect(try await get("/v1/audit/entries/1/proof?checkpoint=3", acme.apikey).0 == .notFound)
+                // Checkpoints far past any log are not found, promptly: the proof's shape for a tree of
+                // 2^63 - 1 leaves once spun forever on an event loop (doubling overflowed).
+                for huge in ["9223372036854775807", "4611686018427387905", "4611686018427387904"] {
+                    #expect(try await get("/v1/audit/entries/1/proof?checkpoint=\(huge)", acme.apikey).0 == .notFound, "\(huge)")
+                    #expect(try await get("/v1/audit/entries/\(huge)/proof?checkpoint=\(huge)", acme.apikey).0 == .notFound, "\(huge)")
+                }
                 // Bad parameters: 400 PGW400 naming the parameter, never a 5xx.
                 for uri in [
                     "/v1/audit/entries/3/proof", "/v1/audit/entries/3/proof?checkpoint=", "/v1/audit/entries/3/proof?checkpoint=abc",
