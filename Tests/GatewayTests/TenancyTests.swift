@@ -100,6 +100,35 @@ struct ServiceKeyFormatTests {
         #expect(ServiceKeyRegistry.keyID(of: "xyz_\(hex)_\(secret)") == nil)
         #expect(ServiceKeyRegistry.keyID(of: "pgw_\(String(repeating: "g", count: 32))_\(secret)") == nil)
     }
+
+    static let id = UUID(uuidString: "0123ABCD-4567-89EF-0123-456789ABCDEF")!
+    static let hex = "0123abcd456789ef0123456789abcdef"
+    static let secret = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCdE"
+
+    @Test("a well-formed key gives its id; upper-case hex too")
+    func wellFormed() {
+        #expect(Self.secret.utf8.count == 43)
+        #expect(ServiceKeyRegistry.keyID(of: "pgw_\(Self.hex)_\(Self.secret)") == Self.id)
+        #expect(ServiceKeyRegistry.keyID(of: "pgw_\(Self.hex.uppercased())_\(Self.secret)") == Self.id)
+        // `_` is base64url: a secret part may hold it anywhere.
+        #expect(ServiceKeyRegistry.keyID(of: "pgw_\(Self.hex)_" + String(repeating: "_", count: 43)) == Self.id)
+    }
+
+    @Test("anything else has no id: prefix, lengths, separators, alphabets, non-ASCII")
+    func malformed() {
+        let good = "pgw_\(Self.hex)_\(Self.secret)"
+        var bad = [
+            "", "pgw_", "PGW_\(Self.hex)_\(Self.secret)", "pgx_\(Self.hex)_\(Self.secret)",
+            good + "A", String(good.dropLast()), "pgw_\(Self.hex)-\(Self.secret)",
+            "pgw_\(Self.hex.dropLast())g_\(Self.secret)", "pgw_\(Self.hex)_\(Self.secret.dropLast())=",
+            "pgw_\(Self.hex)_\(Self.secret.dropLast())é", "pgw_\(Self.hex)_\(Self.secret.dropLast(2))é",
+            "pgw_\(Self.hex)_\(Self.secret.dropLast()) ", "pgw_\(Self.hex)_\(Self.secret.dropLast())\u{0}",
+        ]
+        bad.append(String(repeating: "x", count: 80))
+        for key in bad {
+            #expect(ServiceKeyRegistry.keyID(of: key) == nil, "\(key)")
+        }
+    }
 }
 
 @Suite("Tenant JWT settings")
