@@ -84,6 +84,20 @@ struct ConfigurationTests {
         #expect(pinned[AuditCheckpoint.keyID(of: retired.publicKey)] == retired.publicKey)
     }
 
+    @Test("PRIVACY_STUCK_AFTER_SECONDS and GATEWAY_OPERATOR_TENANT: bad values are refused by name; defaults 3600 s and no operator")
+    func stuckThresholdAndOperator() throws {
+        for (variable, value) in [
+            ("PRIVACY_STUCK_AFTER_SECONDS", "59"), ("PRIVACY_STUCK_AFTER_SECONDS", "an hour"), ("PRIVACY_STUCK_AFTER_SECONDS", "31536001"),
+            ("GATEWAY_OPERATOR_TENANT", "acme"),
+        ] {
+            let error = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment([variable: value]) }
+            #expect(error?.message.hasPrefix(variable) == true, "\(variable)=\(value)")
+        }
+        let defaults = try GatewayConfiguration.fromEnvironment([:])
+        #expect(defaults.stuckAfterSeconds == 3600 && defaults.operatorTenant == nil)
+        #expect(try GatewayConfiguration.fromEnvironment(["PRIVACY_STUCK_AFTER_SECONDS": "600"]).stuckAfterSeconds == 600)
+    }
+
     @Test("declared witnesses: name+hex from the variable and the file; a bad entry is refused by name; none by default")
     func witnessKeys() throws {
         let good = Hex.encode(try Ed25519.SigningKey.generate().publicKey)
