@@ -122,9 +122,7 @@ struct AuditCLI: AsyncParsableCommand {
             } else {
                 guard path != nil else { throw ValidationError("give a bundle directory, or --live --tenant <id>") }
             }
-            for key in trustedKeys where Hex.decode(key)?.count != Ed25519.publicKeyLength {
-                throw ValidationError("--trusted-key must be a 32-byte public key in hex, got \"\(key)\"")
-            }
+            try PinnedKeyFlags.validate(trustedKeys, flag: "--trusted-key")
         }
 
         func run() async throws {
@@ -299,16 +297,14 @@ struct AuditCLI: AsyncParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            for key in trustedKeys where Hex.decode(key)?.count != Ed25519.publicKeyLength {
-                throw ValidationError("--trusted-key must be a 32-byte public key in hex, got \"\(key)\"")
-            }
+            try PinnedKeyFlags.validate(trustedKeys, flag: "--trusted-key")
         }
 
         func run() async throws {
             let printer = Output(json: output.json)
             var failure: String?
             try await printer.run {
-                let keys = trustedKeys.compactMap(Hex.decode) + (try database.configuration().auditPublicKeys)
+                let keys = try PinnedKeyFlags.keys(trustedKeys, database: database)
                 guard !keys.isEmpty else {
                     throw ValidationError("pin the log's public key: --trusted-key <hex> or PRIVACY_AUDIT_PUBLIC_KEYS")
                 }

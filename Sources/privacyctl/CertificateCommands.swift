@@ -31,16 +31,14 @@ struct CertificateCommand: AsyncParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            for key in publicKeys where Hex.decode(key)?.count != Ed25519.publicKeyLength {
-                throw ValidationError("--audit-public-key must be a 32-byte public key in hex, got \"\(key)\"")
-            }
+            try PinnedKeyFlags.validate(publicKeys, flag: "--audit-public-key")
         }
 
         func run() async throws {
             let printer = Output(json: output.json)
             var failure: String?
             try await printer.run {
-                let keys = publicKeys.compactMap(Hex.decode) + (try database.configuration().auditPublicKeys)
+                let keys = try PinnedKeyFlags.keys(publicKeys, database: database)
                 guard !keys.isEmpty else {
                     throw ValidationError("pin the gateway's public key: --audit-public-key <hex> or PRIVACY_AUDIT_PUBLIC_KEYS")
                 }

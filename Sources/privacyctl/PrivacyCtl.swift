@@ -3,6 +3,7 @@ import Foundation
 import Gateway
 import Keyring
 import Postgres
+import Sodium
 
 @main
 struct PrivacyCtl: AsyncParsableCommand {
@@ -86,6 +87,22 @@ struct DatabaseOptions: ParsableArguments {
 
     func ownerPool() throws -> ConnectionPool {
         ConnectionPool(configuration: try configuration().ownerDatabase(), options: .init(maxConnections: 2))
+    }
+}
+
+/// Audit public keys given on the command line (`--trusted-key`, `--audit-public-key`): each is
+/// checked the same way, and joined with the configuration's pins the same way.
+enum PinnedKeyFlags {
+    static func validate(_ keys: [String], flag: String) throws {
+        for key in keys where Hex.decode(key)?.count != Ed25519.publicKeyLength {
+            throw ValidationError("\(flag) must be a 32-byte public key in hex, got \"\(key)\"")
+        }
+    }
+
+    /// The flags' keys plus the configuration's (``GatewayConfiguration/pinnedAuditKeys()``:
+    /// `PRIVACY_AUDIT_PUBLIC_KEYS` and the signing key file's public half).
+    static func keys(_ keys: [String], database: DatabaseOptions) throws -> [[UInt8]] {
+        keys.compactMap(Hex.decode) + Array(try database.configuration().pinnedAuditKeys().values)
     }
 }
 

@@ -51,9 +51,7 @@ struct ReportCommand: AsyncParsableCommand {
         if let start = since.flatMap({ ReportDate.parse($0) }), let end = until.flatMap({ ReportDate.parse($0, asEnd: true) }), start >= end {
             throw ValidationError("--since must be before --until")
         }
-        for key in trustedKeys where Hex.decode(key)?.count != Ed25519.publicKeyLength {
-            throw ValidationError("--trusted-key must be a 32-byte public key in hex, got \"\(key)\"")
-        }
+        try PinnedKeyFlags.validate(trustedKeys, flag: "--trusted-key")
     }
 
     func run() async throws {
