@@ -456,6 +456,11 @@ struct RESTEmbeddingTests {
             let present = try await Self.get(
                 f, "/rest/v1/projects?select=name,brief:project_briefs(summary)&or=(brief.not.is.null,name.eq.none)", as: f.acme, f.alice)
             #expect(try Self.canonical(present) == #"[{"brief":{"summary":"secret plan"},"name":"alpha"}]"#)
+            // Terms on one path share one EXISTS; each keeps its own negation, the others their place.
+            let grouped = try await Self.get(
+                f, "/rest/v1/projects?select=name,sitemaps(title)&or=(sitemaps.title.eq.none,name.eq.none,sitemaps.title.not.in.(home,about))&sitemaps.limit=0",
+                as: f.acme, f.alice)
+            #expect(try Self.canonical(grouped) == #"[{"name":"beta","sitemaps":[]}]"#)
             let counted = try await f.request(
                 .get, "/rest/v1/projects?select=name,sitemaps(title)&or=(sitemaps.title.eq.home,sitemaps.title.eq.pricing)&limit=1&order=name",
                 as: f.acme, f.alice, headers: [HTTPField.Name("Prefer")!: "count=exact"])

@@ -346,15 +346,54 @@ struct RESTStatementBuilder {
     /// A condition on an embedded resource's column: true when a related row the caller can
     /// see (the embed's join, policy and filters, at every level of the path) passes it —
     /// `negated`: passes its negation. An `EXISTS`, so the parent's row is tested, never widened.
-    private mutating func embeddedCondition(_ condition: RESTQuery.Condition, negated: Bool) throws -> String {
-        let chain = try embedChain(condition.path)
+    ///
+    /// Several conditions on the same path become one `EXISTS` over their disjunction
+    /// (∃r.P(r) ∨ ∃r.Q(r) ≡ ∃r.(P(r) ∨ Q(r))): an `or=` of a thousand terms on one embed is one
+    /// subplan for Postgres to plan and run, not a thousand (measured: seconds against milliseconds).
+    private mutating func embeddedCondition(_ conditions: [(RESTQuery.Condition, negated: Bool)]) throws -> String {
+        let path = conditions[0].0.path
+        let chain = try embedChain(path)
         var inner = RESTStatementBuilder(table: chain.last!.table)
         inner.binds = binds
-        var test = try inner.condition(RESTQuery.Condition(condition.field, condition.operation))
+        var tests: [String] = []
+        for (condition, negated) in conditions {
+            let test = try inner.condition(RESTQuery.Condition(condition.field, condition.operation))
+            tests.append(negated ? "NOT (\(test))" : test)
+        }
         binds = inner.binds
-        if negated { test = "NOT (\(test))" }
+        var test = tests.count == 1 ? tests[0] : "(" + tests.joined(separator: " OR ") + ")"
         for link in chain.reversed() { test = "EXISTS (SELECT 1 \(link.source) AND \(test))" }
         return test
+    }
+
+    /// The terms of an `or=`, with the conditions on each embedded path gathered into one
+    /// `EXISTS` (see `embeddedCondition`), placed where the path's first condition stood.
+    private mutating func disjuncts(_ terms: [RESTQuery.FilterTree]) throws -> [String] {
+        enum Slot { case rendered(String), embedded([String]) }
+        var slots: [Slot] = []
+        var groups: [[String]: [(RESTQuery.Condition, negated: Bool)]] = [:]
+        for term in terms {
+            let embedded: (RESTQuery.Condition, negated: Bool)?
+            switch term {
+            case .condition(let condition): embedded = (condition, false)
+            case .not(.condition(let condition)): embedded = (condition, true)
+            default: embedded = nil
+            }
+            if let (condition, negated) = embedded, !condition.path.isEmpty,
+                try embedPresence(condition, negated: negated) == nil
+            {
+                if groups[condition.path] == nil { slots.append(.embedded(condition.path)) }
+                groups[condition.path, default: []].append((condition, negated))
+            } else {
+                slots.append(.rendered(try filter(term)))
+            }
+        }
+        return try slots.map { slot in
+            switch slot {
+            case .rendered(let sql): return sql
+            case .embedded(let path): return try embeddedCondition(groups[path]!)
+            }
+        }
     }
 
     /// `rel=is.null` / `rel=not.is.null` (PostgREST's null filter on an embedded resource, here
@@ -394,7 +433,7 @@ struct RESTStatementBuilder {
         switch tree {
         case .condition(let condition): return try self.condition(condition, negated: false)
         case .and(let terms): return terms.isEmpty ? "true" : "(" + (try terms.map { try filter($0) }).joined(separator: " AND ") + ")"
-        case .or(let terms): return terms.isEmpty ? "false" : "(" + (try terms.map { try filter($0) }).joined(separator: " OR ") + ")"
+        case .or(let terms): return terms.isEmpty ? "false" : "(" + (try disjuncts(terms)).joined(separator: " OR ") + ")"
         case .not(.condition(let condition)): return try self.condition(condition, negated: true)
         case .not(let inner): return "NOT " + (try filter(inner))
         }
@@ -402,7 +441,7 @@ struct RESTStatementBuilder {
 
     private mutating func condition(_ condition: RESTQuery.Condition, negated: Bool) throws -> String {
         if let presence = try embedPresence(condition, negated: negated) { return presence }
-        if !condition.path.isEmpty { return try embeddedCondition(condition, negated: negated) }
+        if !condition.path.isEmpty { return try embeddedCondition([(condition, negated)]) }
         let test = try self.condition(condition)
         return negated ? "NOT " + test : test
     }
