@@ -35,6 +35,13 @@ public struct AuthenticatedRequest: Sendable {
         AuthContext(role: role.rawValue, userID: userID, tenantID: tenantID, claims: claims.mapValues(\.policyValue))
     }
 
+    /// Who acted, as every audit entry names them: `user:<sub>` when a user's JWT came with the
+    /// key, else `service_key:<id>`. One spelling for every route, so a report counts one key as
+    /// one actor (REST once wrote the role name instead).
+    public var auditActor: String {
+        userID.map { "user:" + $0.lowercasedString } ?? "service_key:" + serviceKey.id.lowercasedString
+    }
+
     /// Whether the service key was granted `scope`.
     public func has(_ scope: Scope) -> Bool {
         serviceKey.scopes.contains(scope)

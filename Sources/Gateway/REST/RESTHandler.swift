@@ -194,7 +194,7 @@ struct RESTHandler: Sendable {
     ) async throws {
         metrics.policyDenied(table: table.name, command: command)
         var event = AuditEvent(
-            actor: caller.userID.map { "user:" + $0.lowercasedString } ?? caller.role.rawValue,
+            actor: caller.auditActor,
             action: "policy.denied", target: table.qualifiedName, outcome: .denied, requestID: facts.requestID,
             details: [
                 "command": .string(command.rawValue), "role": .string(caller.role.rawValue),

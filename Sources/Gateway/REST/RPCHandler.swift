@@ -217,7 +217,7 @@ struct RPCHandler: Sendable {
     private func recordDenial(_ denial: GatewayError, caller: AuthenticatedRequest, target: String, facts: RequestFacts) async throws {
         metrics.policyDenied(table: target, command: .select)
         let event = AuditEvent(
-            actor: caller.userID.map { "user:" + $0.lowercasedString } ?? caller.role.rawValue,
+            actor: caller.auditActor,
             action: "policy.denied", target: target, outcome: .denied, requestID: facts.requestID,
             details: [
                 "role": .string(caller.role.rawValue), "service_key": .string(caller.serviceKey.id.lowercasedString),

@@ -270,7 +270,7 @@ struct AdminRoutes: Sendable {
         context.facts.tenantID = auth.tenantID
         let isOperator = operatorTenant == auth.tenantID && auth.has(.admin)
         let caller = Caller(
-            auth: auth, isOperator: isOperator, actor: "service_key:" + auth.serviceKey.id.lowercasedString,
+            auth: auth, isOperator: isOperator, actor: auth.auditActor,
             requestID: context.facts.requestID, ip: context.facts.clientAddress)
         var refusal: GatewayError?
         if auth.role != .anon {

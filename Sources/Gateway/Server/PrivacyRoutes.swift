@@ -319,8 +319,7 @@ struct PrivacyRoutes: Sendable {
     }
 
     private func actor(_ caller: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext) -> PrivacyActor {
-        let who = caller.userID.map { "user:" + $0.lowercasedString } ?? "service_key:" + caller.serviceKey.id.lowercasedString
-        return PrivacyActor(who, ip: context.facts.clientAddress, userAgent: request.headers[.userAgent], requestID: context.facts.requestID)
+        return PrivacyActor(caller.auditActor, ip: context.facts.clientAddress, userAgent: request.headers[.userAgent], requestID: context.facts.requestID)
     }
 
     private static func id(_ context: GatewayRequestContext) throws -> UUID {

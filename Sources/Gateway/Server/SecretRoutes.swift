@@ -129,7 +129,7 @@ struct SecretRoutes: Sendable {
         }
         let caller = SecretCaller(
             tenant: auth.tenantID, role: role, subject: subject,
-            actor: auth.userID.map { "user:" + $0.lowercasedString } ?? "service_key:" + auth.serviceKey.id.lowercasedString,
+            actor: auth.auditActor,
             requestID: context.facts.requestID, ip: context.facts.clientAddress,
             userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
         var refusal: GatewayError?

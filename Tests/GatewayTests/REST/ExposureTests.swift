@@ -238,6 +238,13 @@ struct ExposureTests {
             let entry = try #require(entries.first { $0.target == "public.user_secrets" })
             #expect(entry.outcome == "denied")
             #expect(entry.actor == "user:" + f.alice.lowercasedString)
+            // Without a user's JWT the actor is the key, spelled as /v1 spells it: one key, one
+            // actor in every report (REST once wrote the role name, "anon").
+            let anonymous = try await f.request(.get, "/rest/v1/user_secrets", as: f.acme, nil)
+            #expect(Self.isExposureRefusal(anonymous))
+            let byKey = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "policy.denied")
+            #expect(byKey.contains { $0.target == "public.user_secrets" && $0.actor == "service_key:" + f.acme.keyID.lowercasedString })
+            #expect(!byKey.contains { $0.actor == "anon" })
         }
     }
 
