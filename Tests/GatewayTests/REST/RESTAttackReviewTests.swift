@@ -101,6 +101,8 @@ struct RESTAttackReviewTests {
             let carol = try await f.request(.get, "/rest/v1/sitemaps?select=title,...projects(name)&order=title", as: f.globex, f.carol, headers: csv)
             #expect(carol.status == .ok, "\(carol.body)")
             #expect(carol.body.hasPrefix("title,name\nhome,") && !carol.body.contains("alpha") && !carol.body.contains("pricing"), "\(carol.body)")
+            // A spread key is a plain CSV field, not a JSON string in quotes.
+            #expect(!carol.body.contains("\"\"\""), "\(carol.body)")
             // Embedded order and limit over rows of a hidden parent: nothing of alpha.
             for query in [
                 "select=name,sitemaps(title)&sitemaps.order=title.desc.nullsfirst&sitemaps.limit=5",

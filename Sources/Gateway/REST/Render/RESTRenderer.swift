@@ -54,14 +54,7 @@ struct RESTRenderer {
             // The count reads the same embeds when the parent's rows depend on them.
             if !builder.innerConditions.isEmpty || (query.filter.map { RESTPlan.mentionsEmbeds($0, of: table) } ?? false) {
                 counter.embedding = plan.embedding
-                // A top-level spread's keys are binds of the output columns, which the count
-                // drops: counted as the plain to-one embed it joins as, so no bind goes unused
-                // (an unused one is 42P18, "could not determine data type of parameter").
-                _ = try counter.selectList(query.select.map { item in
-                    guard case .embed(var embed) = item, embed.spread else { return item }
-                    embed.spread = false
-                    return .embed(embed)
-                })
+                _ = try counter.selectList(query.select)
                 joins = counter.joins
                 inner = counter.innerConditions.map { " AND " + $0 }.joined()
             }

@@ -234,16 +234,19 @@ struct RESTStatementBuilder {
         let row = SQLText.quoted("_pgw_\(number)_row")
         // Lateral columns are named _pgw_*: the parent's unqualified columns stay unambiguous.
         if relationship.isToOne {
-            joins += " LEFT JOIN LATERAL (SELECT row_to_json(\(row)) AS _pgw_body FROM (\(source)) \(row)) \(alias) ON true"
+            // A spread also keeps the row's own columns, so each spread key is a typed column of
+            // the parent (CSV prints `gamma` and a timestamp as Postgres writes it, not JSON).
+            let columns = embed.spread ? ", \(row).*" : ""
+            joins += " LEFT JOIN LATERAL (SELECT row_to_json(\(row)) AS _pgw_body\(columns) FROM (\(source)) \(row)) \(alias) ON true"
             if embed.join == .inner { innerConditions.append("\(alias)._pgw_body IS NOT NULL") }
         } else {
             joins += " LEFT JOIN LATERAL (SELECT coalesce(json_agg(\(row)), '[]'::json) AS _pgw_body, count(*) AS _pgw_n FROM (\(source)) \(row)) \(alias) ON true"
             if embed.join == .inner { innerConditions.append("\(alias)._pgw_n > 0") }
         }
         guard embed.spread else { return ["\(alias)._pgw_body AS \(SQLText.quoted(embed.name))"] }
-        // A spread to-one row: its keys become the parent's, each read from the JSON row.
+        // A spread to-one row: its keys become the parent's columns.
         return Self.outputNames(embed.select, of: target, embedding.policies).map { name in
-            "(\(alias)._pgw_body -> \(bind(.text(name), as: "text"))) AS \(SQLText.quoted(name))"
+            "\(alias).\(SQLText.quoted(name)) AS \(SQLText.quoted(name))"
         }
     }
 
