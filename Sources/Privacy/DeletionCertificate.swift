@@ -51,6 +51,13 @@ public struct DeletionCertificate: SignedDocument, Sendable, Equatable {
     /// Ids of the export requests whose archives the erasure removed (absent in certificates
     /// issued before archives were tracked; the signature covers it when present).
     public var archivesRemoved: [String]? = nil
+    /// Every processor of the tenant (data held outside Postgres) with its answer and when it came:
+    /// confirmed, refused, or timed_out at its deadline (absent when the tenant declared none, and in
+    /// certificates issued before processors; the signature covers it when present).
+    public var processors: [ProcessorOutcome]? = nil
+    /// completed, or partially_completed when verification found rows left or a required processor
+    /// did not confirm by its deadline (absent in certificates issued before processors).
+    public var outcome: String? = nil
     public var signature: String?
     /// The RFC 9162 inclusion proof of the erasure's audit entry (``auditHead``) in the first
     /// signed checkpoint (C2SP note) covering it: with it the certificate alone proves the erasure
@@ -62,7 +69,7 @@ public struct DeletionCertificate: SignedDocument, Sendable, Equatable {
     public var auditProof: InclusionProof? = nil
 
     enum CodingKeys: String, CodingKey {
-        case version, tenant, subject, tables, verification, signature
+        case version, tenant, subject, tables, verification, signature, processors, outcome
         case requestID = "request_id"
         case policyVersion = "policy_version"
         case requestedAt = "requested_at"

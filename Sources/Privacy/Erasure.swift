@@ -28,6 +28,10 @@ public struct DeletionStatus: Codable, Sendable {
     public let request: PrivacyRequest
     public let plan: DeletionPlan?
     public let certificate: DeletionCertificate?
+    /// This filing, when it duplicated the open ``request`` (linked to it and closed, never run).
+    public var duplicate: PrivacyRequest? = nil
+    /// The processors' part (absent when the tenant has none): who was called, who answered what, and when.
+    public var processors: [ProcessorOutcome]? = nil
 }
 
 /// What one erasure run did (for progress and the benchmark).
@@ -72,14 +76,19 @@ extension PrivacyService {
     }
 
     /// Files an erasure request for the subject and returns it with its dry-run plan
-    /// (`awaiting_confirmation`). An open request of the subject is returned instead of a second one.
-    public func requestDeletion(tenant: UUID, subject: UUID, actor: PrivacyActor) async throws -> DeletionStatus {
+    /// (`awaiting_confirmation`). An open request of the subject filed within the duplicate window
+    /// is returned instead, with this filing linked to it as a closed duplicate. `resumingOpen`: any
+    /// open erasure of the subject is returned as it is (privacyctl resuming an interrupted run).
+    public func requestDeletion(tenant: UUID, subject: UUID, actor: PrivacyActor, resumingOpen: Bool = false) async throws -> DeletionStatus {
         let audit = self.audit
-        let id: UUID = try await run(tenant: tenant) { connection in
+        let (id, duplicate): (UUID, UUID?) = try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
-                // One open erasure per subject: serialise filers on the subject's registry row.
+                // Serialise filers on the subject's registry row.
                 _ = try connection.query("SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, subject])
-                if let open = try self.openRequest(.deletion, connection, tenant: tenant, subject: subject) { return open.id }
+                if resumingOpen, let open = try self.openRequest(.deletion, connection, tenant: tenant, subject: subject) { return (open.id, nil) }
+                if let linked = try self.linkDuplicate(.deletion, connection, tenant: tenant, subject: subject, actor: actor) {
+                    return (linked.original, linked.duplicate)
+                }
                 let plan = try self.plan(connection, tenant: tenant, subject: subject)
                 let row = try connection.query(
                     "INSERT INTO public.data_deletion_requests (tenant_id, user_id, status, identity_verified_at, plan) "
@@ -91,10 +100,12 @@ extension PrivacyService {
                     details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
                               "tables": .int(Int64(plan.tables.count)), "rows": .int(plan.tables.reduce(0) { $0 + $1.rows }),
                               "proof": .string(self.provenanceProof("privacy.deletion_requested", tenant: tenant, id: id, subject: subject))]))
-                return id
+                return (id, nil)
             }
         }
-        return try await deletionStatus(tenant: tenant, id: id)
+        var status = try await deletionStatus(tenant: tenant, id: id)
+        if let duplicate { status.duplicate = try await request(.deletion, tenant: tenant, id: duplicate) }
+        return status
     }
 
     public func deletionStatus(tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> DeletionStatus {
@@ -106,7 +117,8 @@ extension PrivacyService {
         }
         let plan = try row.decodeIfPresent("plan", as: String.self).map { try JSONDecoder().decode(DeletionPlan.self, from: Data($0.utf8)) }
         let certificate = try row.decodeIfPresent("certificate", as: String.self).map(DeletionCertificate.decode(json:))
-        return DeletionStatus(request: request, plan: plan, certificate: certificate)
+        let processors = try await processorOutcomes(tenant: tenant, id: id)
+        return DeletionStatus(request: request, plan: plan, certificate: certificate, processors: processors.isEmpty ? nil : processors)
     }
 
     /// Confirms the plan: the request becomes `pending` for a worker (or ``processDeletion``).
@@ -192,14 +204,26 @@ extension PrivacyService {
                 return ErasureRun(certificate: existing, longestBatch: .zero, batches: 0)
             }
             let (subject, requestedAt) = try self.begin(.deletion, connection, tenant: tenant, id: id)
+            // An erasure resumed after waiting for its processors did its tables already: they are not run
+            // again (an anonymisation that keeps the subject column would hash its hmac columns twice).
+            let progressRow = try connection.query(
+                "SELECT coalesce((result->>'tables_done')::boolean, false) AS done, coalesce(result->'once', '{}')::text AS once "
+                    + "FROM public.data_deletion_requests WHERE id = $1", [id]).first!
+            let tablesDone: Bool = try progressRow.decode("done")
+            // Tables whose one-shot statement (an anonymisation that keeps the subject column: its rows keep
+            // matching, so it runs once) committed in an earlier, interrupted run: running it again would
+            // hash its hmac columns a second time (a hash of the hash), so a resumed erasure skips them.
+            let onceJSON: String = try progressRow.decode("once")
+            let doneOnce = Set(((try? JSONSerialization.jsonObject(with: Data(onceJSON.utf8))) as? [String: Any] ?? [:]).keys)
             // First the subject's export archives: their request rows go with the subject's other rows.
-            try self.removeArchives(connection, tenant: tenant, subject: subject, erasure: id)
+            if !tablesDone { try self.removeArchives(connection, tenant: tenant, subject: subject, erasure: id) }
             let clock = ContinuousClock()
             var longest = Duration.zero
             var batches = 0
-            for (index, node) in graph.nodes.enumerated() {
+            for (index, node) in graph.nodes.enumerated() where !tablesDone {
                 let strategy = node.rules?.erasure ?? .delete
                 guard let statement = try Self.batchStatement(node.table, strategy: strategy, graph: graph) else { continue }
+                if !statement.batched && doneOnce.contains(node.qualifiedName) { continue }
                 var done = 0
                 while true {
                     let started = clock.now
@@ -215,6 +239,12 @@ extension PrivacyService {
                                 WHERE id = $1
                                 """, [id, node.qualifiedName, affected])
                         }
+                        if !statement.batched {
+                            // In the batch's own transaction: either both the rows and this mark commit, or neither.
+                            try connection.query(
+                                "UPDATE public.data_deletion_requests SET result = jsonb_set(result, '{once}', coalesce(result->'once', '{}') || jsonb_build_object($2::text, true)) WHERE id = $1",
+                                [id, node.qualifiedName])
+                        }
                         return affected
                     }
                     longest = max(longest, clock.now - started)
@@ -223,6 +253,24 @@ extension PrivacyService {
                     progress?(PrivacyProgress(table: node.qualifiedName, tableIndex: index, tableCount: graph.nodes.count, rows: done))
                     if changed == 0 || !statement.batched { break }
                 }
+            }
+            // Processors (data held elsewhere): each is called once; while any is still open the
+            // subject's key and registration go now, and the certificate waits (requires_input).
+            let waiting = try connection.transaction { connection -> Int in
+                let open = try self.registerProcessorCalls(connection, tenant: tenant, kind: .deletion, id: id, subject: subject)
+                guard open > 0 else { return 0 }
+                let shredded = try self.forgetSubject(connection, tenant: tenant, id: id, subject: subject, audit: audit)
+                try connection.query("""
+                    UPDATE public.data_deletion_requests
+                    SET status = 'requires_input', status_reason = $2,
+                        result = jsonb_set(jsonb_set(result, '{tables_done}', 'true'), '{subject_key_shredded}',
+                                           to_jsonb(coalesce((result->>'subject_key_shredded')::boolean, false) OR $3::boolean))
+                    WHERE id = $1
+                    """, [id, "waiting for \(open) processor(s) to answer", shredded])
+                return open
+            }
+            if waiting > 0 {
+                throw PrivacyError(.awaitingInput, "the erasure waits for \(waiting) processor(s) to answer (requires_input)")
             }
             let certificate = try connection.transaction { connection in
                 try self.finish(connection, tenant: tenant, id: id, subject: subject, requestedAt: requestedAt,
@@ -392,10 +440,13 @@ extension PrivacyService {
         let locked = try connection.query(
             "SELECT status, result::text AS result FROM public.data_deletion_requests WHERE id = $1 FOR UPDATE", [id]).first!
         if let stored = try Self.storedCertificate(connection, tenant: tenant, id: id) { return stored }
-        _ = locked
-        // The keyring is the login's: the privacy worker never touches wrapped keys.
-        let shredded = try Self.asLogin(connection) { try Keyring.shredSubjectKey(tenant, user: subject, in: connection) }
-        try connection.query("DELETE FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject])
+        // Done already, and recorded in `result`, when the erasure waited for its processors.
+        let shreddedBefore = try connection.query(
+            "SELECT coalesce((result->>'subject_key_shredded')::boolean, false) AS s FROM public.data_deletion_requests WHERE id = $1", [id]
+        ).first!.decode("s", as: Bool.self)
+        let shredded = try forgetSubject(connection, tenant: tenant, id: id, subject: subject, audit: audit) || shreddedBefore
+        let processors = try closeProcessorCalls(connection, tenant: tenant, id: id, audit: audit)
+        let unconfirmed = processors.filter { $0.required && $0.outcome != "confirmed" }.map(\.name)
 
         // Verification: nothing of the subject outside retained tables, the key unusable, the subject unregistered.
         var remaining: [String: Int64] = [:]
@@ -433,11 +484,10 @@ extension PrivacyService {
         ]
         details["tables"] = .object(Dictionary(uniqueKeysWithValues: tables.map { ($0.table, AuditValue.int($0.rows)) }))
         details["archives_removed"] = .int(Int64(archives.count))
-        if shredded {
-            _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
-                actor: "privacy-erasure", action: "keys.subject_shredded", target: id.lowercasedString,
-                details: ["user_id": .string(subject.lowercasedString)]))
+        if !processors.isEmpty {
+            details["processors"] = .object(Dictionary(uniqueKeysWithValues: processors.map { ($0.name, AuditValue.string($0.outcome ?? "open")) }))
         }
+        let complete = passed && unconfirmed.isEmpty
         let receipt = try audit.append(in: connection, tenant: tenant, AuditEvent(
             actor: "privacy-erasure", action: "privacy.deletion_completed", target: id.lowercasedString,
             outcome: passed ? .success : .failure, details: details))
@@ -449,16 +499,33 @@ extension PrivacyService {
             tables: tables, verification: verification,
             auditHead: .init(seq: receipt.seq, hash: Hex.encode(receipt.hash)),
             keyID: Hex.encode(SHA256.hash(signingKey.publicKey)), publicKey: Hex.encode(signingKey.publicKey),
-            archivesRemoved: archives, signature: nil
+            archivesRemoved: archives, processors: processors.isEmpty ? nil : processors,
+            outcome: complete ? "completed" : "partially_completed", signature: nil
         ).signed(with: signingKey)
         try connection.query("""
             UPDATE public.data_deletion_requests
             SET status = $2, completed_at = now(), certificate = $3, certificate_signature = $4,
                 result = jsonb_set(result, '{verification}', $5::jsonb), status_reason = $6
             WHERE id = $1
-            """, [id, passed ? "completed" : "partially_completed", PostgresJSON(String(decoding: try Self.canonicalJSON(certificate), as: UTF8.self)),
+            """, [id, complete ? "completed" : "partially_completed", PostgresJSON(String(decoding: try Self.canonicalJSON(certificate), as: UTF8.self)),
                   Hex.decode(certificate.signature!)!, PostgresJSON(String(decoding: try Self.canonicalJSON(verification), as: UTF8.self)),
-                  passed ? nil : "verification found subject rows left" as String?])
+                  !passed ? "verification found subject rows left"
+                      : unconfirmed.isEmpty ? nil as String?
+                      : "required processor(s) did not confirm by the deadline: " + unconfirmed.joined(separator: ", ")])
         return certificate
+    }
+
+    /// Shreds the subject's key and removes their registration (audited `keys.subject_shredded`
+    /// when a key was destroyed); idempotent. Returns whether this call destroyed a key.
+    func forgetSubject(_ connection: Connection, tenant: UUID, id: UUID, subject: UUID, audit: AuditAppender) throws -> Bool {
+        // The keyring is the login's: the privacy worker never touches wrapped keys.
+        let shredded = try Self.asLogin(connection) { try Keyring.shredSubjectKey(tenant, user: subject, in: connection) }
+        try connection.query("DELETE FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject])
+        if shredded {
+            _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
+                actor: "privacy-erasure", action: "keys.subject_shredded", target: id.lowercasedString,
+                details: ["user_id": .string(subject.lowercasedString)]))
+        }
+        return shredded
     }
 }

@@ -9,9 +9,11 @@ public struct ExportStatus: Codable, Sendable {
     public let manifest: ExportManifest?
     /// The archive is still in the export directory, waiting for its one download.
     public let archiveAvailable: Bool
+    /// This filing, when it duplicated the open ``request`` (linked to it and closed, never run).
+    public var duplicate: PrivacyRequest? = nil
 
     enum CodingKeys: String, CodingKey {
-        case request, manifest
+        case request, manifest, duplicate
         case archiveAvailable = "archive_available"
     }
 }
@@ -25,13 +27,19 @@ public struct ExportDownload: Sendable {
 
 extension PrivacyService {
     /// Files an export request (`pending`, for a worker or ``processExport``). An open export of
-    /// the subject is returned instead of a second one.
-    public func requestExport(tenant: UUID, subject: UUID, actor: PrivacyActor) async throws -> ExportStatus {
+    /// the subject filed within the duplicate window is returned instead, with this filing linked
+    /// to it as a closed duplicate (``linkDuplicate(_:_:tenant:subject:actor:)``). `resumingOpen`
+    /// (privacyctl run again after an interruption): any open export of the subject is returned as
+    /// it is, nothing recorded — the operator resumes it, the subject did not file again.
+    public func requestExport(tenant: UUID, subject: UUID, actor: PrivacyActor, resumingOpen: Bool = false) async throws -> ExportStatus {
         let audit = self.audit
-        let id: UUID = try await run(tenant: tenant) { connection in
+        let (id, duplicate): (UUID, UUID?) = try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
                 _ = try connection.query("SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, subject])
-                if let open = try self.openRequest(.export, connection, tenant: tenant, subject: subject) { return open.id }
+                if resumingOpen, let open = try self.openRequest(.export, connection, tenant: tenant, subject: subject) { return (open.id, nil) }
+                if let linked = try self.linkDuplicate(.export, connection, tenant: tenant, subject: subject, actor: actor) {
+                    return (linked.original, linked.duplicate)
+                }
                 let id: UUID = try connection.query(
                     "INSERT INTO public.data_export_requests (tenant_id, user_id, status, identity_verified_at) VALUES ($1, $2, 'pending', now()) RETURNING id",
                     [tenant, subject]).first!.decode("id")
@@ -39,10 +47,12 @@ extension PrivacyService {
                     "privacy.export_requested", target: id.lowercasedString,
                     details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
                               "proof": .string(self.provenanceProof("privacy.export_requested", tenant: tenant, id: id, subject: subject))]))
-                return id
+                return (id, nil)
             }
         }
-        return try await exportStatus(tenant: tenant, id: id)
+        var status = try await exportStatus(tenant: tenant, id: id)
+        if let duplicate { status.duplicate = try await request(.export, tenant: tenant, id: duplicate) }
+        return status
     }
 
     public func exportStatus(tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> ExportStatus {

@@ -27,6 +27,11 @@ public struct PrivacyError: Error, Sendable, CustomStringConvertible, Equatable 
         case gone = "privacy.gone"
         /// A one-time identity code could not be delivered through the configured notifier.
         case notifierFailed = "privacy.notifier_failed"
+        /// The erasure's database work is done and it waits (`requires_input`) for its processors'
+        /// answers; a worker finishes it once they answered or their deadline passed.
+        case awaitingInput = "privacy.awaiting_input"
+        /// A processor's callback is unsigned, signed with another key, or outside the timestamp window.
+        case signatureRejected = "privacy.signature_rejected"
     }
 
     public let code: Code

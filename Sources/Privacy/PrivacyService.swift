@@ -29,6 +29,15 @@ public struct PrivacyConfiguration: Sendable {
     public var auditTrustedKeys: [String: [UInt8]] = [:]
     /// How subjects who file their own requests prove who they are (``IdentityPolicy``).
     public var identity = IdentityPolicy()
+    /// A request filed while an open one of the same kind for the same subject is younger than this is
+    /// linked to it (`duplicate_of`) and closed, never run twice (`PRIVACY_DUPLICATE_WINDOW`, default 30 days).
+    public var duplicateWindow: Duration = .seconds(30 * 86_400)
+    /// The longest one HTTP attempt to a processor may take (also bounded by the call's deadline).
+    public var processorAttemptTimeout: Duration = .seconds(10)
+    /// Backoff after a processor's failed attempt n: this × 2^(n-1), at most an hour.
+    public var processorRetryBase: Duration = .seconds(30)
+    /// Whether a processor's webhook may be plain http to this machine (tests, development); else https only.
+    public var processorsAllowLoopbackHTTP = false
 
     public init(policyVersion: String, exportDirectory: String) {
         self.policyVersion = policyVersion

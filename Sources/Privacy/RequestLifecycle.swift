@@ -8,7 +8,11 @@ import Foundation
 /// ```
 /// export:   received → identity_verified → pending → processing → completed
 /// deletion: received → identity_verified → awaiting_confirmation → pending → processing → completed | partially_completed
+///                                                                      ↘ requires_input ↗ (processors, migration 0026)
 /// ```
+/// An erasure whose database work is done waits in `requires_input` for its processors' signed
+/// answers (``PrivacyService/dispatchProcessorCalls(limit:)``); once each answered or passed its
+/// deadline, a worker takes it back to `processing` and issues the certificate.
 /// Open requests can go `on_hold` and back, be `denied` (with a reason) or `canceled`; a run ends
 /// `failed` (so does a queued request the privacy service did not file: `pending → failed`), and
 /// `retry` takes a failed request back to `pending` — an erasure then resumes from
@@ -20,6 +24,7 @@ public enum RequestStatus: String, Sendable, Codable, CaseIterable {
     case pending
     case onHold = "on_hold"
     case processing
+    case requiresInput = "requires_input"
     case completed
     case partiallyCompleted = "partially_completed"
     case denied
@@ -56,7 +61,8 @@ public enum RequestLifecycle {
                 .awaitingConfirmation: stop.union([.pending]),
                 .pending: stop.union([.processing, .failed]),
                 .onHold: [.awaitingConfirmation, .pending, .denied, .canceled],
-                .processing: [.processing, .completed, .partiallyCompleted, .failed],
+                .processing: [.processing, .requiresInput, .completed, .partiallyCompleted, .failed],
+                .requiresInput: [.processing, .failed],
                 .failed: [.pending],
             ]
         }

@@ -49,6 +49,9 @@ public struct PrivacyRequest: Codable, Sendable {
     public let completedAt: String?
     public let statusReason: String?
     public let overdue: Bool
+    /// The open request this one duplicated (filed within ``PrivacyConfiguration/duplicateWindow``):
+    /// it was recorded, linked and closed, never run.
+    public let duplicateOf: String?
 
     enum CodingKeys: String, CodingKey {
         case kind, id, tenant, subject, status, overdue
@@ -58,17 +61,18 @@ public struct PrivacyRequest: Codable, Sendable {
         case extensionReason = "extension_reason"
         case completedAt = "completed_at"
         case statusReason = "status_reason"
+        case duplicateOf = "duplicate_of"
     }
 
     static let terminal = ["completed", "partially_completed", "denied", "canceled", "failed"]
-    static let openStatuses = "('received', 'identity_verified', 'pending', 'on_hold', 'awaiting_confirmation', 'processing')"
+    static let openStatuses = "('received', 'identity_verified', 'pending', 'on_hold', 'awaiting_confirmation', 'processing', 'requires_input')"
 
     /// Columns every query of a request selects, as text in UTC.
     static func columns(_ kind: RequestKind) -> String {
         """
         '\(kind.rawValue)' AS kind, id::text AS id, tenant_id::text AS tenant, user_id::text AS subject, status,
         \(timestamp("requested_at")), \(timestamp("due_at")), \(timestamp("extended_due_at")), extension_reason,
-        \(timestamp("completed_at")), status_reason,
+        \(timestamp("completed_at")), status_reason, duplicate_of::text AS duplicate_of,
         (status NOT IN ('completed', 'partially_completed', 'denied', 'canceled', 'failed')
             AND coalesce(extended_due_at, due_at) < now()) AS overdue
         """
@@ -91,6 +95,7 @@ public struct PrivacyRequest: Codable, Sendable {
         completedAt = try row.decodeIfPresent("completed_at")
         statusReason = try row.decodeIfPresent("status_reason")
         overdue = try row.decode("overdue")
+        duplicateOf = try row.decodeIfPresent("duplicate_of")
     }
 }
 
@@ -265,7 +270,10 @@ extension PrivacyService {
                         guard try connection.query("""
                             SELECT id FROM \(kind.table)
                             WHERE tenant_id = $1 AND id = $2
-                              AND (status = 'pending' OR (status = 'processing' AND updated_at < now() - make_interval(secs => $3)))
+                              AND (status = 'pending' OR (status = 'processing' AND updated_at < now() - make_interval(secs => $3))
+                                   OR (status = 'requires_input' AND NOT EXISTS (
+                                       SELECT 1 FROM privacy.tenant_processor_calls c
+                                       WHERE c.request_id = $2 AND c.outcome IS NULL AND c.deadline_at > now())))
                             FOR UPDATE SKIP LOCKED
                             """, [candidate.tenant, candidate.id, lease]).first != nil
                         else { return nil }  // taken by another worker meanwhile
@@ -329,7 +337,8 @@ extension PrivacyService {
             "SELECT status, user_id FROM \(kind.table) WHERE tenant_id = $1 AND id = $2", [tenant, id]).first!
         let status: String = try row.decode("status")
         let subject: UUID = try row.decode("user_id")
-        guard status == "pending" || status == "processing" else {
+        // requires_input: an erasure resumed after its processors answered (or their deadline passed).
+        guard status == "pending" || status == "processing" || status == "requires_input" else {
             throw PrivacyError(.invalidState, "the request is \(status), not pending")
         }
         let (required, forbidden) = Self.provenance(kind)
@@ -392,14 +401,36 @@ extension PrivacyService {
         }
     }
 
-    /// The open request of `kind` for the subject, if any (the newest).
-    func openRequest(_ kind: RequestKind, _ connection: Connection, tenant: UUID, subject: UUID) throws -> (id: UUID, status: String)? {
+    /// The open request of `kind` for the subject, if any (the newest); with `within`, only one filed that recently.
+    func openRequest(_ kind: RequestKind, _ connection: Connection, tenant: UUID, subject: UUID, within: Duration? = nil) throws -> (id: UUID, status: String)? {
         guard let row = try connection.query(
             "SELECT id, status FROM \(kind.table) WHERE tenant_id = $1 AND user_id = $2 AND status IN \(PrivacyRequest.openStatuses) "
+                + "AND ($3::bigint IS NULL OR requested_at > now() - make_interval(secs => $3::bigint)) AND duplicate_of IS NULL "
                 + "ORDER BY requested_at DESC LIMIT 1",
-            [tenant, subject]).first
+            [tenant, subject, within.map { $0.components.seconds }]).first
         else { return nil }
         return (try row.decode("id"), try row.decode("status"))
+    }
+
+    /// Inside the filing's transaction: when an open request of `kind` for the subject was filed
+    /// within ``PrivacyConfiguration/duplicateWindow``, records this filing as a duplicate linked
+    /// to it (`duplicate_of`), closed at once (`canceled`, so it is never run: the original is) and
+    /// audited `privacy.request_duplicate`. Returns the original and the duplicate's id, or nil
+    /// (no open request that recent: file a new one). Never across tenants: both rows are the
+    /// tenant's, under its policy.
+    func linkDuplicate(_ kind: RequestKind, _ connection: Connection, tenant: UUID, subject: UUID, actor: PrivacyActor) throws -> (original: UUID, duplicate: UUID)? {
+        guard let open = try openRequest(kind, connection, tenant: tenant, subject: subject, within: configuration.duplicateWindow) else { return nil }
+        let duplicate: UUID = try connection.query(
+            "INSERT INTO \(kind.table) (tenant_id, user_id, status, duplicate_of) VALUES ($1, $2, 'received', $3) RETURNING id",
+            [tenant, subject, open.id]).first!.decode("id")
+        try connection.query(
+            "UPDATE \(kind.table) SET status = 'canceled', status_reason = $2 WHERE id = $1",
+            [duplicate, "duplicate of \(open.id.lowercasedString) (filed within the duplicate window; that request runs)"])
+        _ = try audit.append(in: connection, tenant: tenant, actor.event(
+            "privacy.request_duplicate", target: duplicate.lowercasedString,
+            details: ["request_id": .string(duplicate.lowercasedString), "duplicate_of": .string(open.id.lowercasedString),
+                      "kind": .string(kind.rawValue), "user_id": .string(subject.lowercasedString)]))
+        return (open.id, duplicate)
     }
 }
 

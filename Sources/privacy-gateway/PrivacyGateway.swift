@@ -130,6 +130,7 @@ struct Serve: AsyncParsableCommand {
             exportDirectory: configuration.exportDirectory)
         settings.archiveTTLSeconds = configuration.exportTTLDays * 86_400
         settings.auditTrustedKeys = auditTrustedKeys
+        settings.duplicateWindow = .seconds(configuration.duplicateWindowSeconds)
         settings.identity = IdentityPolicy(maxAuthAge: configuration.identityMaxAuthAgeSeconds.map { .seconds($0) })
         var notifier: (any IdentityNotifier)?
         switch configuration.identityNotifier {

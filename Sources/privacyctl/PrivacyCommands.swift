@@ -140,7 +140,7 @@ struct ExportCommand: AsyncParsableCommand {
             guard try await subjectIsRegistered(pool, tenant: tenant, user: user) else {
                 throw GatewayError.invalidInput("no subject \(user.lowercasedString) in tenant \(tenant.lowercasedString)")
             }
-            let request = try await service.requestExport(tenant: tenant, subject: user, actor: PrivacyActor("privacyctl"))
+            let request = try await service.requestExport(tenant: tenant, subject: user, actor: PrivacyActor("privacyctl"), resumingOpen: true)
             let id = UUID(uuidString: request.request.id)!
             let manifest = try await service.processExport(tenant: tenant, id: id, to: out, passphrase: passphrase, progress: showProgress("exporting"))
             endProgress()
@@ -194,21 +194,23 @@ struct DeleteCommand: AsyncParsableCommand {
                 "SELECT count(*) AS n FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status IN ('awaiting_confirmation', 'pending', 'processing')",
                 [tenant, user]).first!.decode("n", as: Int.self)
             if !registered && open == 0 {
-                // After a completed erasure the subject is gone: print its certificate again.
+                // After a completed erasure (or one waiting for its processors) the subject is gone: print its certificate again.
                 guard let row = try await pool.query(
-                    "SELECT id FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status IN ('completed', 'partially_completed') ORDER BY completed_at DESC LIMIT 1",
+                    "SELECT id FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status IN ('completed', 'partially_completed', 'requires_input') ORDER BY status = 'requires_input' DESC, completed_at DESC LIMIT 1",
                     [tenant, user]).first
                 else {
                     throw GatewayError.invalidInput("no subject \(user.lowercasedString) in tenant \(tenant.lowercasedString)")
                 }
                 // Through the erasure again: a certificate whose audit proof was not attached yet
                 // (the process died after the erasure committed) gets it now; the same one otherwise.
-                let certificate = try await service.processDeletion(tenant: tenant, id: try row.decode("id")).certificate
+                let erasure: UUID = try row.decode("id")
+                guard let certificate = try await awaitingProcessors(printer, erasure, { try await service.processDeletion(tenant: tenant, id: erasure) })?.certificate
+                else { return }
                 try emit(printer, certificate)
                 failedVerification = !certificate.verification.passed
                 return
             }
-            let requested = try await service.requestDeletion(tenant: tenant, subject: user, actor: actor)
+            let requested = try await service.requestDeletion(tenant: tenant, subject: user, actor: actor, resumingOpen: true)
             let id = UUID(uuidString: requested.request.id)!
             if requested.request.status == "awaiting_confirmation" {
                 if !yes {
@@ -221,7 +223,9 @@ struct DeleteCommand: AsyncParsableCommand {
                 }
                 _ = try await service.confirmDeletion(tenant: tenant, id: id, actor: actor)
             }
-            let run = try await service.processDeletion(tenant: tenant, id: id, progress: showProgress("erasing"))
+            let progress = showProgress("erasing")
+            guard let run = try await awaitingProcessors(printer, id, { try await service.processDeletion(tenant: tenant, id: id, progress: progress) })
+            else { return }
             endProgress()
             if stats {
                 let longest = Double(run.longestBatch.components.seconds) * 1000 + Double(run.longestBatch.components.attoseconds) / 1e15
@@ -231,6 +235,20 @@ struct DeleteCommand: AsyncParsableCommand {
             failedVerification = !run.certificate.verification.passed
         }
         if failedVerification { throw ExitCode(3) }
+    }
+
+    /// The erasure's run, or nil after saying that it waits for its processors (requires_input): the
+    /// gateway's worker calls them and issues the certificate; `privacyctl delete` again prints it.
+    private func awaitingProcessors(_ printer: Output, _ id: UUID, _ erase: () async throws -> ErasureRun) async throws -> ErasureRun? {
+        do {
+            return try await erase()
+        } catch let error as PrivacyError where error.code == .awaitingInput {
+            endProgress()
+            try printer.emit(["request_id": id.lowercasedString, "status": "requires_input", "message": error.message]) {
+                "\(error.message): the gateway's worker calls them and issues the certificate once they answered or their deadline passed"
+            }
+            return nil
+        }
     }
 
     private func emit(_ printer: Output, _ certificate: DeletionCertificate) throws {

@@ -47,7 +47,7 @@ struct PrivacyCtl: AsyncParsableCommand {
         subcommands: [
             Migrate.self, Keys.self, TenantCommand.self, ServiceKeyCommand.self, PolicyCLI.self, AuditCLI.self, ReportCommand.self,
             ExportCommand.self, ExportDecryptCommand.self, DeleteCommand.self, RequestsCommand.self, RetentionCommand.self,
-            CertificateCommand.self,
+            CertificateCommand.self, ProcessorCommand.self,
         ])
 
     /// ArgumentParser exits 64 on usage errors; this tool promises 2 (DESIGN.md §6).

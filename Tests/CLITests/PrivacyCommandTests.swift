@@ -57,6 +57,50 @@ struct PrivacyCommandTests {
         try await pool.query(sql, binds).first!.decode("n", as: Int.self)
     }
 
+    @Test("processor add|list and an erasure that waits for it: delete says requires_input, then prints the certificate listing it, which verifies offline and fails when its processors are edited")
+    func processors() async throws {
+        try await Self.with(rows: 2) { setup in
+            let tenant = setup.tenant.uuidString
+            // Refused: http to another host, and a short secret.
+            let secretFile = setup.directory.appendingPathComponent("short.secret")
+            try "short".write(to: secretFile, atomically: true, encoding: .utf8)
+            for extra in [["--webhook-url", "http://crm.example/pgw"], ["--webhook-url", "https://crm.example/pgw", "--secret-file", secretFile.path]] {
+                let refused = try privacyctl(["processor", "add", "--tenant", tenant, "--name", "crm", "--data-kind", "crm contacts"] + extra,
+                                             environment: setup.environment)
+                #expect(refused.status != 0, "\(refused.stdout)")
+            }
+            let added = try privacyctl(["processor", "add", "--tenant", tenant, "--name", "crm", "--data-kind", "crm contacts",
+                                        "--webhook-url", "https://crm.example/pgw", "--timeout-seconds", "3600", "--json"], environment: setup.environment)
+            #expect(added.status == 0, "\(added.stderr)")
+            let secret = try #require(try json(added.stdout)["secret"] as? String)
+            let listed = try privacyctl(["processor", "list", "--tenant", tenant, "--json"], environment: setup.environment)
+            #expect(listed.status == 0 && listed.stdout.contains("crm contacts") && !listed.stdout.contains(secret))
+
+            let arguments = ["delete", "--tenant", tenant, "--user", setup.user.uuidString, "--yes", "--json"]
+            let waiting = try privacyctl(arguments, environment: setup.environment)
+            #expect(waiting.status == 0, "\(waiting.stderr)")
+            #expect(try json(waiting.stdout)["status"] as? String == "requires_input")
+            #expect(try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.projects WHERE tenant_id = $1 AND user_id = $2", [setup.tenant, setup.user]) == 0)
+            #expect(try json(try privacyctl(arguments, environment: setup.environment).stdout)["status"] as? String == "requires_input")
+            // Nobody answers (no gateway runs here): past the deadline the erasure is certified partially completed.
+            try await setup.pool.query("UPDATE privacy.processor_calls SET deadline_at = now() - interval '1 second' WHERE tenant_id = $1", [setup.tenant])
+            let done = try privacyctl(arguments, environment: setup.environment)
+            #expect(done.status == 0, "\(done.stderr)")
+            let certificate = try json(done.stdout)
+            #expect(certificate["outcome"] as? String == "partially_completed")
+            let processors = try #require(certificate["processors"] as? [[String: Any]])
+            #expect(processors.count == 1 && processors[0]["name"] as? String == "crm" && processors[0]["outcome"] as? String == "timed_out")
+            let file = setup.directory.appendingPathComponent("certificate.json")
+            try done.stdout.write(to: file, atomically: true, encoding: .utf8)
+            let key = try #require(certificate["public_key"] as? String)
+            let verified = try privacyctl(["certificate", "verify", file.path, "--audit-public-key", key])
+            #expect(verified.status == 0 && verified.stdout.hasPrefix("OK: deletion certificate"), "\(verified.stdout)\(verified.stderr)")
+            try done.stdout.replacingOccurrences(of: "\"timed_out\"", with: "\"confirmed\"").write(to: file, atomically: true, encoding: .utf8)
+            let edited = try privacyctl(["certificate", "verify", file.path, "--audit-public-key", key])
+            #expect(edited.status == 3 && edited.stdout.contains("signature does not verify"), "\(edited.stdout)")
+        }
+    }
+
     @Test("report counts a certificate as signed only when it verifies: the signing key's public half, --certificate-public-key, a flipped byte")
     func reportVerifiesCertificateSignatures() async throws {
         try await Self.with(rows: 2) { setup in

@@ -98,6 +98,18 @@ struct ConfigurationTests {
         #expect(try GatewayConfiguration.fromEnvironment(["PRIVACY_STUCK_AFTER_SECONDS": "600"]).stuckAfterSeconds == 600)
     }
 
+    @Test("PRIVACY_DUPLICATE_WINDOW: seconds or with a unit, 0 to 365 days; bad values refused by name; default 30 days")
+    func duplicateWindow() throws {
+        for value in ["-1", "a month", "366d", "31536001", "9223372036854775807d", "30w", "d"] {
+            let error = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment(["PRIVACY_DUPLICATE_WINDOW": value]) }
+            #expect(error?.message.hasPrefix("PRIVACY_DUPLICATE_WINDOW") == true, "\(value)")
+        }
+        #expect(try GatewayConfiguration.fromEnvironment([:]).duplicateWindowSeconds == 30 * 86_400)
+        for (value, seconds) in [("0", 0), ("600", 600), ("90m", 5400), ("12h", 43_200), ("7d", 604_800), ("365d", 31_536_000)] {
+            #expect(try GatewayConfiguration.fromEnvironment(["PRIVACY_DUPLICATE_WINDOW": value]).duplicateWindowSeconds == seconds, "\(value)")
+        }
+    }
+
     @Test("declared witnesses: name+hex from the variable and the file; a bad entry is refused by name; none by default")
     func witnessKeys() throws {
         let good = Hex.encode(try Ed25519.SigningKey.generate().publicKey)

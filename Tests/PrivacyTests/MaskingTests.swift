@@ -270,4 +270,58 @@ struct MaskingTests {
             #expect(try await fixture.rows(of: young, in: tenant)["public.ghl_opportunities"] == youngBefore)
         }
     }
+
+    /// campaigns anonymised with its subject column kept: the statement runs once per run (its rows keep matching).
+    static let keepingSubject: PolicySet = {
+        let directory = TestDatabase.repositoryPolicies.path
+        let names = try! FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".yaml") }.sorted()
+        return try! PolicySet.load(sources: names.map { name in
+            var text = try! String(contentsOfFile: (directory as NSString).appendingPathComponent(name), encoding: .utf8)
+            if name == "campaigns.yaml" {
+                text = text.replacingOccurrences(of: "  erasure: delete\n", with: "  erasure: anonymize\n  anonymize:\n    name: hmac\n\n")
+            }
+            return PolicySource(file: "policies/\(name)", text: text)
+        })
+    }()
+
+    @Test("an erasure interrupted after an anonymisation that keeps the subject column, then retried, hashes each hmac value once")
+    func resumedErasureHashesOnce() async throws {
+        try await PrivacyFixture.with(batchSize: 3, policies: Self.keepingSubject) { fixture in
+            let tenant = try await fixture.tenant()
+            let user = try await fixture.subject(in: tenant, rounds: 2)
+            let key = try await Self.maskingKey(fixture, tenant: tenant, subject: user)
+            let campaigns = try await Self.ids(fixture, "public.campaigns", subjectColumn: "created_by", tenant: tenant, subject: user)
+            #expect(campaigns.count == 2)
+            let names = try await Self.rows(fixture, "public.campaigns", ids: campaigns, columns: "name").map { try $0.decode("name", as: String.self) }
+            // Rows that keep their subject column would go with the subject's registration (ON DELETE CASCADE):
+            // this throwaway database keeps them, so the hashes can be read after the erasure.
+            try await fixture.pool.query("""
+                DO $$ DECLARE c text; BEGIN
+                    FOR c IN SELECT conname FROM pg_constraint WHERE conrelid = 'public.campaigns'::regclass AND contype = 'f' LOOP
+                        EXECUTE format('ALTER TABLE public.campaigns DROP CONSTRAINT %I', c);
+                    END LOOP;
+                END $$
+                """)
+            // The run dies after every table committed, in its last transaction (removing the subject's registration).
+            try await fixture.pool.query("""
+                CREATE FUNCTION public.pgw_test_interrupt() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'interrupted'; END $$
+                """)
+            try await fixture.pool.query("CREATE TRIGGER pgw_test_interrupt BEFORE DELETE ON auth.users FOR EACH ROW EXECUTE FUNCTION public.pgw_test_interrupt()")
+            let requested = try await fixture.service.requestDeletion(tenant: tenant, subject: user, actor: operatorActor)
+            let id = try #require(UUID(uuidString: requested.request.id))
+            _ = try await fixture.service.confirmDeletion(tenant: tenant, id: id, actor: operatorActor)
+            await #expect(throws: (any Error).self) { try await fixture.service.processDeletion(tenant: tenant, id: id) }
+            let once = try await Self.rows(fixture, "public.campaigns", ids: campaigns, columns: "name").map { try $0.decode("name", as: String.self) }
+            #expect(once == names.map { Self.hmac($0, table: "public.campaigns", key: key) })
+
+            try await fixture.pool.query("DROP TRIGGER pgw_test_interrupt ON auth.users")
+            try await fixture.service.fail(.deletion, tenant: tenant, id: id, reason: "interrupted")
+            _ = try await fixture.service.retry(.deletion, tenant: tenant, id: id, subject: nil, actor: operatorActor)
+            let certificate = try await fixture.service.processDeletion(tenant: tenant, id: id).certificate
+            let after = try await Self.rows(fixture, "public.campaigns", ids: campaigns, columns: "name").map { try $0.decode("name", as: String.self) }
+            #expect(after == once, "the resumed run hashed the hashes again")
+            #expect(certificate.tables.first { $0.table == "public.campaigns" }?.rows == 2)
+            #expect(certificate.verification.subjectKey == "destroyed")
+        }
+    }
 }

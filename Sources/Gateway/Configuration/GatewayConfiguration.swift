@@ -58,6 +58,10 @@ public struct GatewayConfiguration: Sendable {
     public var limits = GatewayLimits()
     /// Seconds without progress that make an open data-subject request stuck (`PRIVACY_STUCK_AFTER_SECONDS`).
     public var stuckAfterSeconds = 3600
+    /// A request filed while an open one of the same kind for the same subject is younger than this
+    /// is linked to it as a duplicate and never run (`PRIVACY_DUPLICATE_WINDOW`: seconds, or with a
+    /// unit `s`/`m`/`h`/`d`; 0 turns linking off). 30 days: about the month a request has to be answered.
+    public var duplicateWindowSeconds = 30 * 86_400
     /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client (`GATEWAY_TRUSTED_PROXIES`).
     public var trustedProxies = TrustedProxies.none
     /// `GATEWAY_OPERATOR_TENANT`: the tenant whose `admin` keys are deployment operators in
@@ -168,6 +172,17 @@ public struct GatewayConfiguration: Sendable {
                 throw GatewayError.configuration("PRIVACY_STUCK_AFTER_SECONDS must be a number of seconds from 60 to 31536000, got \"\(stuck)\"")
             }
             configuration.stuckAfterSeconds = seconds
+        }
+        if let window = value("PRIVACY_DUPLICATE_WINDOW") {
+            let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+            let unit = window.last.flatMap { units[$0] }
+            guard let number = Int(unit == nil ? window : String(window.dropLast())), number >= 0,
+                  case let seconds = number.multipliedReportingOverflow(by: unit ?? 1), !seconds.overflow,
+                  seconds.partialValue <= 31_536_000
+            else {
+                throw GatewayError.configuration("PRIVACY_DUPLICATE_WINDOW must be 0 to 365 days, in seconds or with s, m, h or d (e.g. 30d), got \"\(window.prefix(40))\"")
+            }
+            configuration.duplicateWindowSeconds = seconds.partialValue
         }
         if let proxies = value("GATEWAY_TRUSTED_PROXIES") { configuration.trustedProxies = try TrustedProxies(parsing: proxies) }
         if let age = value("PRIVACY_IDENTITY_MAX_AUTH_AGE") {

@@ -258,6 +258,55 @@ struct AdminRoutes: Sendable {
             }
             return try GatewayApplication.jsonResponse(.ok, updated)
         }
+
+        // MARK: Processors (data held outside Postgres; issue 18)
+        router.get("/v1/admin/processors") { request, context in
+            let caller = try await authorize(request, context, action: "admin.processors.list", operatorOnly: false)
+            let tenant = try await scopeTenant(caller, request, action: "admin.processors.list") ?? caller.tenant
+            guard let privacy else { throw PrivacyRoutes.unavailable }
+            let processors = try await PrivacyRoutes.mapped { try await privacy.processors(tenant: tenant) }
+            try await record(tenant, caller.event("admin.processors_listed", target: "tenant:" + tenant.lowercasedString,
+                                                  details: ["count": .int(Int64(processors.count))]))
+            return try GatewayApplication.jsonResponse(.ok, ["processors": processors])
+        }
+        router.post("/v1/admin/processors") { request, context in
+            let caller = try await authorize(request, context, action: "admin.processors.declare", operatorOnly: false)
+            let tenant = try await scopeTenant(caller, request, action: "admin.processors.declare") ?? caller.tenant
+            struct Input: Decodable {
+                let name: String, data_kind: String, webhook_url: String, secret: String?, timeout_seconds: Int?
+                let erasure_required: Bool?, export_required: Bool?
+            }
+            let input: Input = try await Self.body(
+                request, fields: ["name", "data_kind", "webhook_url", "secret", "timeout_seconds", "erasure_required", "export_required"],
+                expected: "{\"name\", \"data_kind\", \"webhook_url\" (https), \"secret\"? (≥ 32 bytes; made for you if absent), \"timeout_seconds\"?, \"erasure_required\"?, \"export_required\"?}")
+            guard let privacy else { throw PrivacyRoutes.unavailable }
+            // Audited by the privacy service as privacy.processor_declared in the tenant's chain (never the secret).
+            let (processor, generated) = try await PrivacyRoutes.mapped {
+                try await privacy.declareProcessor(
+                    tenant: tenant,
+                    ProcessorDeclaration(name: input.name, dataKind: input.data_kind, webhookURL: input.webhook_url, secret: input.secret,
+                                         timeoutSeconds: input.timeout_seconds ?? 7 * 86_400, erasureRequired: input.erasure_required ?? true,
+                                         exportRequired: input.export_required ?? false),
+                    actor: PrivacyActor(caller.actor, ip: caller.ip, userAgent: request.headers[.userAgent], requestID: caller.requestID))
+            }
+            struct Created: Encodable {
+                let processor: Processor
+                /// The secret the gateway made, shown this once; absent when the caller gave one.
+                let secret: String?
+            }
+            return try GatewayApplication.jsonResponse(.created, Created(processor: processor, secret: generated))
+        }
+        router.delete("/v1/admin/processors/:id") { request, context in
+            let caller = try await authorize(request, context, action: "admin.processors.remove", operatorOnly: false)
+            let tenant = try await scopeTenant(caller, request, action: "admin.processors.remove") ?? caller.tenant
+            let id = try Self.uuid(context, "id", what: "processor id")
+            guard let privacy else { throw PrivacyRoutes.unavailable }
+            try await PrivacyRoutes.mapped {
+                try await privacy.removeProcessor(tenant: tenant, id: id, actor: PrivacyActor(
+                    caller.actor, ip: caller.ip, userAgent: request.headers[.userAgent], requestID: caller.requestID))
+            }
+            return try GatewayApplication.jsonResponse(.ok, ["removed": id.lowercasedString])
+        }
     }
 
     // MARK: - Authorization

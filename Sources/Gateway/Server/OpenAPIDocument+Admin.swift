@@ -98,6 +98,24 @@ extension OpenAPIDocument {
                                          "properties": ["months": ["type": "integer", "enum": [1, 2]],
                                                         "reason": ["type": "string", "minLength": 1, "maxLength": 1000]]]),
             ],
+            "/v1/admin/processors": [
+                "get": operation("The tenant's processors (data held outside Postgres) — never a secret", ["200": json, "404": error],
+                                 parameters: [tenantQuery]),
+                "post": operation("Declare a processor; its secret is stored sealed, and shown once when the gateway made it",
+                                  ["201": json, "404": error, "409": error], parameters: [tenantQuery],
+                                  body: ["type": "object", "required": ["name", "data_kind", "webhook_url"], "additionalProperties": false,
+                                         "properties": ["name": ["type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$"],
+                                                        "data_kind": ["type": "string", "minLength": 1, "maxLength": 200],
+                                                        "webhook_url": ["type": "string", "format": "uri", "maxLength": 2048, "description": "https, without credentials or query"],
+                                                        "secret": ["type": "string", "minLength": 32, "maxLength": 512],
+                                                        "timeout_seconds": ["type": "integer", "minimum": 1, "maximum": 2_592_000, "default": 604_800],
+                                                        "erasure_required": ["type": "boolean", "default": true],
+                                                        "export_required": ["type": "boolean", "default": false]]]),
+            ],
+            "/v1/admin/processors/{id}": [
+                "parameters": [id, tenantQuery],
+                "delete": operation("Remove a processor; calls already made keep their record", ["200": json, "404": error]),
+            ],
         ]
     }
 }

@@ -216,6 +216,21 @@ struct PrivacyRoutes: Sendable {
             }
             return try GatewayApplication.jsonResponse(.ok, status)
         }
+        // A processor's signed answer: no service key (the processor holds none), the HMAC under its
+        // sealed secret is the credential (PrivacyService.recordProcessorAnswer).
+        router.post("/v1/privacy/processors/:id/callback") { request, context in
+            guard let service = privacy else { throw Self.unavailable }
+            guard let text = context.parameters.get("id"), let processor = UUID(canonical: text) else {
+                throw GatewayError(.unauthorized, code: "PGW401", "the callback is not signed by this processor, or its timestamp is outside the window")
+            }
+            let body = try await RESTHandler.readBody(request, limit: 64 * 1024, rest: false)
+            let recorded = try await Self.mapped {
+                try await service.recordProcessorAnswer(
+                    processor: processor, timestamp: request.headers[.pgwTimestamp], requestID: request.headers[.pgwRequestID],
+                    signature: request.headers[.pgwSignature], body: body)
+            }
+            return try GatewayApplication.jsonResponse(.ok, recorded)
+        }
         for kind in RequestKind.allCases {
             let path = kind == .export ? "exports" : "deletions"
             router.post("/v1/privacy/\(path)/:id/extend") { request, context in
@@ -356,6 +371,7 @@ struct PrivacyRoutes: Sendable {
             case .tokenRejected: throw GatewayError(.forbidden, code: "PGW403", error.message)
             case .gone: throw GatewayError(.gone, code: "PGW410", error.message)
             case .notifierFailed: throw GatewayError(.serviceUnavailable, code: "PGW503", error.message)
+            case .signatureRejected: throw GatewayError(.unauthorized, code: "PGW401", error.message)
             default: throw GatewayError(.internalServerError, code: "PGW500", error.message)
             }
         } catch let error as PostgresError where error.isDataError {
@@ -370,4 +386,8 @@ struct PrivacyRoutes: Sendable {
 extension HTTPField.Name {
     /// Encrypts a downloaded export with this passphrase.
     static let exportPassphrase = HTTPField.Name("X-Export-Passphrase")!
+    /// A processor's callback: Unix seconds, the request it answers, and `v1=<HMAC-SHA-256 hex>`.
+    static let pgwTimestamp = HTTPField.Name("X-PGW-Timestamp")!
+    static let pgwRequestID = HTTPField.Name("X-PGW-Request-Id")!
+    static let pgwSignature = HTTPField.Name("X-PGW-Signature")!
 }

@@ -51,6 +51,9 @@ public struct PrivacyWorkerService: Service {
                         case .deletion: try await privacy.processDeletion(tenant: tenant, id: id)
                         }
                         logger.info("privacy request done", metadata: ["kind": "\(kind.rawValue)", "request": "\(id.lowercasedString)"])
+                    } catch let error as PrivacyError where error.code == .awaitingInput {
+                        // Its processors were called (dispatchProcessorCalls); it comes back once they answered or their deadline passed.
+                        logger.info("privacy request waits for its processors", metadata: ["kind": "\(kind.rawValue)", "request": "\(id.lowercasedString)"])
                     } catch {
                         let reason = (error as? PrivacyError)?.description ?? "\(type(of: error))"
                         // A refused request was already marked failed and audited by the service.
@@ -60,6 +63,13 @@ public struct PrivacyWorkerService: Service {
                 } catch {
                     logger.error("privacy queue unavailable", metadata: ["error_type": "\(type(of: error))"])
                 }
+            }
+            do {
+                // Calls to processors: each attempt bounded by its own timeout, several at once, so one
+                // slow processor holds up neither the others nor the queue above.
+                try await privacy.dispatchProcessorCalls()
+            } catch {
+                logger.error("calling processors failed", metadata: ["error_type": "\(type(of: error))"])
             }
             do {
                 let expired = try await privacy.expireUnverified()

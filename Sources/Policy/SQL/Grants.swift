@@ -118,13 +118,16 @@ extension PolicySet {
 
     /// What the privacy worker may do beyond the tables with personal data: lock and delete the
     /// subject's `auth.users` row, list tenants, read the audit trail (0015_privacy_worker.sql),
-    /// keep the current tenant's one-time identity codes (0023_identity_challenges.sql).
+    /// keep the current tenant's one-time identity codes (0023_identity_challenges.sql), its
+    /// processors and their calls (0026_processors.sql).
     /// Kinds of right only (select, insert, update, delete), whatever the columns.
     public static let privacyWorkerExtraRights: [String: (select: Bool, insert: Bool, update: Bool, delete: Bool)] = [
         "auth.users": (true, false, true, true),
         "public.tenants": (true, false, false, false),
         "public.audit_events": (true, false, false, false),
         "privacy.tenant_identity_challenges": (true, true, true, true),
+        "privacy.tenant_processors": (true, true, true, true),
+        "privacy.tenant_processor_calls": (true, true, true, true),
     ]
 
     /// Where the live rights of the checked roles differ from the files, per relation

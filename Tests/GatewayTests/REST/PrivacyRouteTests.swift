@@ -26,6 +26,7 @@ struct PrivacyRouteFixture {
     /// `identity` and `notifier`: how subjects prove who they are (default: their JWT suffices).
     static func run(
         identity: IdentityPolicy = IdentityPolicy(), notifier: (any IdentityNotifier)? = nil,
+        configure: @Sendable (inout PrivacyConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (PrivacyRouteFixture) async throws -> Void
     ) async throws {
         try await AuthFixture.run { auth in
@@ -38,6 +39,7 @@ struct PrivacyRouteFixture {
                 exportDirectory: directory.path)
             configuration.encryptionLimits = .testing
             configuration.identity = identity
+            configure(&configuration)
             // The fixture's keyring: one root key per database.
             let keyring = auth.keyring
             // As the gateway runs it: its own login, as the privacy worker role.
