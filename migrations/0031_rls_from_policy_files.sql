@@ -285,7 +285,7 @@ CREATE POLICY "privacy_worker" ON "public"."data_deletion_requests" AS PERMISSIV
 DROP POLICY IF EXISTS "Users can view own deletion requests" ON "public"."data_deletion_requests";
 CREATE POLICY "Users can view own deletion requests" ON "public"."data_deletion_requests" AS PERMISSIVE FOR SELECT TO "authenticated", "service_role" USING (auth.uid() = "user_id");
 REVOKE ALL ON "public"."data_deletion_requests" FROM "anon", "authenticated", "service_role", "gateway_secrets", "privacy_worker";
-GRANT SELECT ("id", "tenant_id", "user_id", "status", "confirmation_required", "requested_at", "identity_verified_at", "due_at", "extended_due_at", "extension_reason", "extended_at", "confirmed_at", "canceled_at", "started_at", "completed_at", "status_reason", "created_at", "updated_at") ON "public"."data_deletion_requests" TO "anon", "authenticated", "service_role";
+GRANT SELECT ("id", "tenant_id", "user_id", "status", "confirmation_required", "requested_at", "identity_verified_at", "due_at", "extended_due_at", "extension_reason", "extended_at", "confirmed_at", "canceled_at", "started_at", "completed_at", "status_reason", "created_at", "updated_at", "duplicate_of") ON "public"."data_deletion_requests" TO "anon", "authenticated", "service_role";
 GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."data_deletion_requests" TO "privacy_worker";
 
 -- public.data_export_requests (data_export_requests.yaml)
@@ -298,7 +298,7 @@ CREATE POLICY "privacy_worker" ON "public"."data_export_requests" AS PERMISSIVE 
 DROP POLICY IF EXISTS "Users can view own export requests" ON "public"."data_export_requests";
 CREATE POLICY "Users can view own export requests" ON "public"."data_export_requests" AS PERMISSIVE FOR SELECT TO "authenticated", "service_role" USING (auth.uid() = "user_id");
 REVOKE ALL ON "public"."data_export_requests" FROM "anon", "authenticated", "service_role", "gateway_secrets", "privacy_worker";
-GRANT SELECT ("id", "tenant_id", "user_id", "status", "requested_at", "identity_verified_at", "due_at", "extended_due_at", "extension_reason", "extended_at", "started_at", "completed_at", "download_expires_at", "status_reason", "created_at", "updated_at") ON "public"."data_export_requests" TO "anon", "authenticated", "service_role";
+GRANT SELECT ("id", "tenant_id", "user_id", "status", "requested_at", "identity_verified_at", "due_at", "extended_due_at", "extension_reason", "extended_at", "started_at", "completed_at", "download_expires_at", "status_reason", "created_at", "updated_at", "duplicate_of") ON "public"."data_export_requests" TO "anon", "authenticated", "service_role";
 GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."data_export_requests" TO "privacy_worker";
 
 -- public.ghl_opportunities (ghl_opportunities.yaml)
