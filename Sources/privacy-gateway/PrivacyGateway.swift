@@ -23,7 +23,7 @@ struct PrivacyGateway: AsyncParsableCommand {
             the owner: it refuses to serve as a superuser, a BYPASSRLS role or a table owner —
             PRIVACY_ROOT_KEY_FILE, PRIVACY_SIGNING_KEY_FILE, PRIVACY_AUDIT_PUBLIC_KEYS, PRIVACY_POLICIES_DIR,
             PRIVACY_MIGRATIONS_DIR, PORT, HOST, GATEWAY_POOL_SIZE, GATEWAY_JWT_LEEWAY_SECONDS,
-            GATEWAY_JWT_ALLOW_MISSING_EXP, GATEWAY_OPERATOR_TENANT); flags override it.
+            GATEWAY_JWT_ALLOW_MISSING_EXP, GATEWAY_OPERATOR_TENANT, GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK); flags override it.
             For a ready-made local setup, run scripts/run.
             """,
         version: PrivacyGatewayVersion.string,
@@ -68,6 +68,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     private func serve(_ configuration: GatewayConfiguration, logger: Logger) async throws {
+        // The listener's certificate and key are checked first: a bad file stops the start, naming it.
+        let tls = try configuration.listenerTLS()
         let database = try configuration.gatewayDatabase()
         let pool = ConnectionPool(
             configuration: database,
@@ -91,6 +93,10 @@ struct Serve: AsyncParsableCommand {
         var authOptions = RequestAuthenticator.Options()
         authOptions.jwtLeewaySeconds = configuration.jwtLeewaySeconds
         authOptions.requiresJWTExpiry = !configuration.jwtAllowsMissingExpiry
+        authOptions.jwksAllowsInsecureLoopback = configuration.jwksAllowsInsecureLoopback
+        if configuration.jwksAllowsInsecureLoopback {
+            logger.warning("GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK is set: tenants' http:// JWKS URLs on this machine are fetched")
+        }
         if configuration.jwtAllowsMissingExpiry {
             logger.warning("GATEWAY_JWT_ALLOW_MISSING_EXP is set: user JWTs without exp are accepted and never expire")
         }
@@ -158,7 +164,7 @@ struct Serve: AsyncParsableCommand {
         services.trustedProxies = configuration.trustedProxies
         services.operatorTenant = configuration.operatorTenant
         services.keyring = keyring
-        let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
+        let application = try GatewayApplication.make(configuration: configuration, services: services, logger: logger, tls: tls)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,
             gracefulShutdownSignals: [.sigterm, .sigint],

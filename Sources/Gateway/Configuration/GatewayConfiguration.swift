@@ -27,6 +27,10 @@ public struct GatewayConfiguration: Sendable {
     public var port: Int
     /// Address to listen on; `HOST`, default 127.0.0.1.
     public var host: String
+    /// TLS on the listener: a PEM certificate chain and its private key (`GATEWAY_TLS_CERT_FILE`,
+    /// `GATEWAY_TLS_KEY_FILE`; both or neither). Unset: plain HTTP (behind a TLS-terminating proxy).
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
     /// Maximum connections the gateway opens to Postgres; `GATEWAY_POOL_SIZE`, default 32.
     public var poolSize: Int
     /// Of those, how many carry REST pipelines shared among requests (ConnectionPool.Options
@@ -54,6 +58,9 @@ public struct GatewayConfiguration: Sendable {
     /// Accept user JWTs without an `exp` claim; `GATEWAY_JWT_ALLOW_MISSING_EXP=true`. Off by default:
     /// a token that never expires cannot be taken back.
     public var jwtAllowsMissingExpiry = false
+    /// Fetch tenants' `http://` JWKS URLs on a loopback address; `GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK=true`.
+    /// Development only: otherwise only https JWKS URLs are fetched.
+    public var jwksAllowsInsecureLoopback = false
     /// Statement timeout, row cap, per-tenant concurrency and the HTTP server's limits (`GATEWAY_*`, README "Limits").
     public var limits = GatewayLimits()
     /// Seconds without progress that make an open data-subject request stuck (`PRIVACY_STUCK_AFTER_SECONDS`).
@@ -104,6 +111,8 @@ public struct GatewayConfiguration: Sendable {
             policiesDirectory: value("PRIVACY_POLICIES_DIR") ?? "policies",
             migrationsDirectory: value("PRIVACY_MIGRATIONS_DIR") ?? "migrations",
             host: value("HOST") ?? "127.0.0.1")
+        configuration.tlsCertificateFile = value("GATEWAY_TLS_CERT_FILE")
+        configuration.tlsKeyFile = value("GATEWAY_TLS_KEY_FILE")
         if let directory = value("PRIVACY_EXPORT_DIR") { configuration.exportDirectory = directory }
         if let ttl = value("PRIVACY_EXPORT_TTL_DAYS") {
             guard let days = Int(ttl), (1...365).contains(days) else {
@@ -142,6 +151,13 @@ public struct GatewayConfiguration: Sendable {
             case "true", "1", "yes": configuration.jwtAllowsMissingExpiry = true
             case "false", "0", "no": configuration.jwtAllowsMissingExpiry = false
             default: throw GatewayError.configuration("GATEWAY_JWT_ALLOW_MISSING_EXP must be true or false, got \"\(allow)\"")
+            }
+        }
+        if let allow = value("GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK") {
+            switch allow.lowercased() {
+            case "true", "1", "yes": configuration.jwksAllowsInsecureLoopback = true
+            case "false", "0", "no": configuration.jwksAllowsInsecureLoopback = false
+            default: throw GatewayError.configuration("GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK must be true or false, got \"\(allow)\"")
             }
         }
         if let size = value("GATEWAY_POOL_SIZE") {

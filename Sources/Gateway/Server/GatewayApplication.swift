@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import HummingbirdCore
 import Audit
 import Keyring
@@ -149,14 +150,21 @@ public enum GatewayApplication {
         return router
     }
 
+    /// `tls`: the listener's TLS (``GatewayConfiguration/listenerTLS()``); nil: plain HTTP.
     public static func make(
-        configuration: GatewayConfiguration, services: GatewayServices, logger: Logger
-    ) -> some ApplicationProtocol {
+        configuration: GatewayConfiguration, services: GatewayServices, logger: Logger, tls: TLSConfiguration? = nil
+    ) throws -> some ApplicationProtocol {
         Application(
             router: router(services: services),
-            server: server(limits: services.limits),
+            server: try server(limits: services.limits, tls: tls),
             configuration: serverConfiguration(address: .hostname(configuration.host, port: configuration.port), limits: services.limits),
             logger: logger)
+    }
+
+    /// ``server(limits:)`` inside TLS when `tls` is given.
+    public static func server(limits: GatewayLimits, tls: TLSConfiguration?) throws -> HTTPServerBuilder {
+        guard let tls else { return server(limits: limits) }
+        return try .tls(server(limits: limits), tlsConfiguration: tls)
     }
 
     /// HTTP/1.1 with the head-size and idle limits (Hummingbird's own: NIO's decoder limits and
