@@ -73,7 +73,7 @@ struct Serve: AsyncParsableCommand {
         let database = try configuration.gatewayDatabase()
         let pool = ConnectionPool(
             configuration: database,
-            options: .init(maxConnections: configuration.poolSize, sharedConnections: configuration.poolSharedConnections),
+            options: .init(maxConnections: configuration.poolSize, sharedConnections: configuration.effectivePoolSharedConnections),
             logger: Logger(label: "postgres"))
         defer { pool.close() }
         let policies = try PolicySet.loadForGateway(directory: configuration.policiesDirectory)
@@ -129,7 +129,9 @@ struct Serve: AsyncParsableCommand {
         // Data-subject requests and the retention sweep run on the gateway's own login, as the
         // privacy worker role (0015_privacy_worker.sql): this process holds no owner credentials.
         // Their own small pool: the worker's role is a session setting while a request runs.
-        let privacyPool = ConnectionPool(configuration: database, options: .init(maxConnections: 4), logger: Logger(label: "postgres"))
+        // (Through a pooler in transaction mode this is GATEWAY_WORKER_DATABASE_URL, a direct connection.)
+        let privacyPool = ConnectionPool(
+            configuration: try configuration.workerDatabase(), options: .init(maxConnections: 4), logger: Logger(label: "postgres"))
         defer { privacyPool.close() }
         var settings = PrivacyConfiguration(
             policyVersion: try PrivacyConfiguration.policyVersion(directory: configuration.policiesDirectory),
@@ -164,6 +166,7 @@ struct Serve: AsyncParsableCommand {
         services.trustedProxies = configuration.trustedProxies
         services.operatorTenant = configuration.operatorTenant
         services.keyring = keyring
+        services.sessionPool = privacyPool
         let application = try GatewayApplication.make(configuration: configuration, services: services, logger: logger, tls: tls)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

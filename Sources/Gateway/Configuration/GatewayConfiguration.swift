@@ -36,6 +36,14 @@ public struct GatewayConfiguration: Sendable {
     /// Of those, how many carry REST pipelines shared among requests (ConnectionPool.Options
     /// .sharedConnections); `GATEWAY_POOL_SHARED`, default: the pool's own (2 for 8 or more).
     public var poolSharedConnections: Int?
+    /// `GATEWAY_DB_PREPARED`: `on` (default) keeps named prepared statements per connection; `off`
+    /// sends every statement unnamed and shares no connection among pipelines (GATEWAY_POOL_SHARED
+    /// defaults to 0) — for pgbouncer in transaction mode (README "Deployment").
+    public var databasePreparedStatements = true
+    /// `GATEWAY_WORKER_DATABASE_URL`: the same login, connected directly (or through a pooler in
+    /// session mode), for the work that keeps session state — the privacy worker's role and tenant,
+    /// the KEK rotation's lock. Unset: `GATEWAY_DATABASE_URL`. Required with `GATEWAY_DB_PREPARED=off`.
+    public var workerDatabaseURL: String?
     /// Where the gateway's export worker writes archives; `PRIVACY_EXPORT_DIR`, default `.data/exports`.
     public var exportDirectory: String = ".data/exports"
     /// Days an export archive that was not downloaded is kept; `PRIVACY_EXPORT_TTL_DAYS`, default 7.
@@ -166,6 +174,19 @@ public struct GatewayConfiguration: Sendable {
             }
             configuration.poolSize = number
         }
+        if let prepared = value("GATEWAY_DB_PREPARED") {
+            switch prepared.lowercased() {
+            case "on", "true", "1", "yes": configuration.databasePreparedStatements = true
+            case "off", "false", "0", "no": configuration.databasePreparedStatements = false
+            default: throw GatewayError.configuration("GATEWAY_DB_PREPARED must be on or off, got \"\(prepared)\"")
+            }
+        }
+        configuration.workerDatabaseURL = value("GATEWAY_WORKER_DATABASE_URL")
+        if !configuration.databasePreparedStatements, configuration.workerDatabaseURL == nil {
+            throw GatewayError.configuration(
+                "GATEWAY_DB_PREPARED=off (a pooler in transaction mode) needs GATEWAY_WORKER_DATABASE_URL",
+                hint: "the privacy worker and KEK rotations keep session state: give them a direct connection (or a session-mode pool) as the same login")
+        }
         if let shared = value("GATEWAY_POOL_SHARED") {
             guard let number = Int(shared), (0...configuration.poolSize).contains(number) else {
                 throw GatewayError.configuration("GATEWAY_POOL_SHARED must be a number from 0 to GATEWAY_POOL_SIZE, got \"\(shared)\"")
@@ -278,7 +299,21 @@ public struct GatewayConfiguration: Sendable {
                 hint: "set GATEWAY_DATABASE_URL=postgresql://privacy_gateway@host:5432/db (the login the migrations create; "
                     + "the gateway never serves with the owner's DATABASE_URL), or use scripts/run for an embedded development database")
         }
-        return try Self.parse(gatewayDatabaseURL, variable: "GATEWAY_DATABASE_URL")
+        var database = try Self.parse(gatewayDatabaseURL, variable: "GATEWAY_DATABASE_URL")
+        database.namedStatements = databasePreparedStatements
+        return database
+    }
+
+    /// The connection for work that keeps session state (``workerDatabaseURL``, else the gateway's).
+    public func workerDatabase() throws -> PostgresConfiguration {
+        guard let workerDatabaseURL else { return try gatewayDatabase() }
+        return try Self.parse(workerDatabaseURL, variable: "GATEWAY_WORKER_DATABASE_URL")
+    }
+
+    /// `GATEWAY_POOL_SHARED`, or 0 when prepared statements are off (a pooler in transaction mode:
+    /// several pipelines in flight on one client connection are not safe through pgbouncer 1.18).
+    public var effectivePoolSharedConnections: Int? {
+        poolSharedConnections ?? (databasePreparedStatements ? nil : 0)
     }
 
     private static func parse(_ url: String, variable: String) throws -> PostgresConfiguration {

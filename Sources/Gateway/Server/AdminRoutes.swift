@@ -52,6 +52,8 @@ struct AdminRoutes: Sendable {
     let operatorTenant: UUID?
     /// Seals tenants' HS256 secrets (`PUT /v1/admin/tenants/{id}/jwt`); nil: a secret cannot be set here.
     var keyring: Keyring? = nil
+    /// The KEK rotation runner's connections (it holds a session advisory lock); nil: ``pool``.
+    var sessionPool: ConnectionPool? = nil
     /// Where a KEK rotation running after its answer reports a failure.
     var logger = Logger(label: "gateway.admin")
 
@@ -151,7 +153,7 @@ struct AdminRoutes: Sendable {
             _ = try await Self.keyringMapped { try await Keyring.beginKEKRotation(tenant: id, by: caller.actor, pool: pool) }
             let reports = Mutex<[RotationReport]>([])
             try await Self.keyringMapped {
-                try await keyring.runKEKRotation(pool: pool, rotated: { report in
+                try await keyring.runKEKRotation(pool: sessionPool ?? pool, rotated: { report in
                     reports.withLock { $0.append(report) }
                     try await record(report.tenant, caller.event("keys.rotated", target: "tenant:" + report.tenant.lowercasedString,
                                                                   details: Self.rotationDetails(report)))
@@ -180,7 +182,7 @@ struct AdminRoutes: Sendable {
                 let routes = self
                 Task.detached {
                     do {
-                        try await keyring.runKEKRotation(pool: routes.pool, rotated: { report in
+                        try await keyring.runKEKRotation(pool: routes.sessionPool ?? routes.pool, rotated: { report in
                             try await routes.record(report.tenant, caller.event(
                                 "keys.rotated", target: "tenant:" + report.tenant.lowercasedString, details: Self.rotationDetails(report)))
                         })

@@ -47,6 +47,9 @@ public struct GatewayServices: Sendable {
     public var operatorTenant: UUID? = nil
     /// Seals tenants' HS256 secrets set through `/v1/admin`; nil: they cannot be set there.
     public var keyring: Keyring? = nil
+    /// Connections that keep session state (a session advisory lock), for the KEK rotation's
+    /// runner; nil: ``pool``. Differs from it behind a pooler in transaction mode (`GATEWAY_WORKER_DATABASE_URL`).
+    public var sessionPool: ConnectionPool? = nil
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
@@ -112,7 +115,7 @@ public enum GatewayApplication {
         PrivacyRoutes(privacy: services.privacy, authenticator: services.authenticator).add(to: router)
         AdminRoutes(
             pool: services.pool, authenticator: services.authenticator, audit: services.audit, privacy: services.privacy,
-            operatorTenant: services.operatorTenant, keyring: services.keyring).add(to: router)
+            operatorTenant: services.operatorTenant, keyring: services.keyring, sessionPool: services.sessionPool).add(to: router)
 
         let rest = RESTHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,
