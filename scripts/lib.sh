@@ -4,7 +4,7 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-APT_PACKAGES=(libsodium-dev libpq-dev libssl-dev pkg-config postgresql postgresql-contrib python3 python3-venv binutils systemd age unzip)
+APT_PACKAGES=(libsodium-dev libpq-dev libssl-dev pkg-config postgresql postgresql-contrib python3 python3-venv binutils systemd age unzip pgbouncer)
 
 # The system's own Python (Debian's python3 package), never whichever python3 comes first on PATH:
 # small helper scripts run with it, and the test clients live in a virtual environment made from it

@@ -8,7 +8,7 @@ public struct KeyringError: Error, Sendable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable {
             case wrongRootKey, retiredRootKey, rootRotationInProgress, invalidInput
-            case subjectKeyDestroyed, keyMissing, unwrapFailed, database
+            case subjectKeyDestroyed, keyMissing, unwrapFailed, database, rotationConflict
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -29,6 +29,8 @@ public struct KeyringError: Error, Sendable, CustomStringConvertible {
         public static let unwrapFailed = Code(.unwrapFailed)
         /// The database refused or failed a keyring statement; see ``KeyringError/underlying``.
         public static let database = Code(.database)
+        /// A KEK rotation of another scope is unfinished, or another process is running this one.
+        public static let rotationConflict = Code(.rotationConflict)
 
         public var description: String { base.rawValue }
     }

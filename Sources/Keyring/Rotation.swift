@@ -89,7 +89,8 @@ extension Keyring {
                     UPDATE keyring.tenant_keys k SET retired_at = now()
                     WHERE k.tenant_id = $1 AND k.version < $2 AND k.retired_at IS NULL
                       AND NOT EXISTS (SELECT 1 FROM keyring.subject_keys s WHERE s.tenant_id = k.tenant_id AND s.kek_version = k.version)
-                      AND NOT EXISTS (SELECT 1 FROM public.tenants t WHERE t.id = k.tenant_id AND t.jwt_secret_kek_version = k.version)
+                      AND NOT EXISTS (SELECT 1 FROM public.tenants t WHERE t.id = k.tenant_id
+                                      AND (t.jwt_secret_kek_version = k.version OR t.jwt_previous_secret_kek_version = k.version))
                     RETURNING version
                     """, [tenant, target]
                 ).rows.map { try $0.decode("version") }
@@ -139,30 +140,30 @@ extension Keyring {
         return (users.count, remaining)
     }
 
-    /// Reseals the tenant's JWT secret under KEK `target` (plaintext secrets are gone since migration 0014).
+    /// Reseals the tenant's JWT secret, and the previous one a rotation keeps for its overlap
+    /// window (migration 0027), under KEK `target` (plaintext secrets are gone since migration 0014).
     private func rewrapTenantSecrets(_ tenant: UUID, to target: Int, in connection: Connection) throws -> Int {
-        guard let row = try connection.query(
-            "SELECT jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version FROM public.tenants WHERE id = $1 FOR UPDATE",
-            [tenant]).first
-        else { return 0 }
-        var plaintext: [UInt8]
-        if let version = try row.decodeIfPresent("jwt_secret_kek_version", as: Int.self) {
-            if version == target { return 0 }
-            plaintext = try openTenantSecret(
-                SealedValue(ciphertext: try row.decode("jwt_secret_sealed"), nonce: try row.decode("jwt_secret_nonce"), kekVersion: version),
+        var count = 0
+        for prefix in ["jwt_secret", "jwt_previous_secret"] {
+            guard let row = try connection.query(
+                "SELECT \(prefix)_sealed AS sealed, \(prefix)_nonce AS nonce, \(prefix)_kek_version AS version FROM public.tenants WHERE id = $1 FOR UPDATE",
+                [tenant]).first
+            else { return count }
+            guard let version = try row.decodeIfPresent("version", as: Int.self), version != target else { continue }
+            var plaintext = try openTenantSecret(
+                SealedValue(ciphertext: try row.decode("sealed"), nonce: try row.decode("nonce"), kekVersion: version),
                 tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
-        } else {
-            return 0
+            defer { plaintext.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+            let kek = try tenantKey(tenant, version: target, in: connection)
+            let (nonce, sealed) = try XChaCha20Poly1305.seal(
+                plaintext, key: kek,
+                associatedData: AssociatedData.tenantSecret(tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, kekVersion: target))
+            try connection.query(
+                "UPDATE public.tenants SET \(prefix)_sealed = $2, \(prefix)_nonce = $3, \(prefix)_kek_version = $4 WHERE id = $1",
+                [tenant, sealed, nonce, target])
+            count += 1
         }
-        defer { plaintext.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-        let kek = try tenantKey(tenant, version: target, in: connection)
-        let (nonce, sealed) = try XChaCha20Poly1305.seal(
-            plaintext, key: kek,
-            associatedData: AssociatedData.tenantSecret(tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, kekVersion: target))
-        try connection.query(
-            "UPDATE public.tenants SET jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4 WHERE id = $1",
-            [tenant, sealed, nonce, target])
-        return 1
+        return count
     }
 
     // MARK: - Root rotation

@@ -41,6 +41,8 @@ public final class Connection {
     /// (another pipeline on a shared connection may still be preparing it, and may fail) the
     /// statement is sent unnamed, so no pipeline ever depends on another's preparation.
     private var prepared: [String: (name: String, ready: Bool)] = [:]
+    /// ``PostgresConfiguration/namedStatements``: off, nothing is prepared by name.
+    private let namedStatements: Bool
     private var preparedBytes = 0
     private var nextStatementNumber = 0
     /// Set once the protocol state is no longer known to be clean (a lost connection, results that
@@ -60,6 +62,7 @@ public final class Connection {
 
     /// Opens a connection, blocking until it is established or fails.
     init(configuration: PostgresConfiguration) throws {
+        namedStatements = configuration.namedStatements
         var options = configuration.options
         // Deterministic text formats for decoding: UTC timestamps in ISO style.
         let sessionOptions = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c client_encoding=UTF8"
@@ -168,7 +171,7 @@ public final class Connection {
         // A full cache is emptied by a `DEALLOCATE ALL` at the head of this pipeline, not by a
         // round trip of its own: this may run on an event-loop thread, which must not block.
         var deallocate = false
-        if !shared {
+        if !shared && namedStatements {
             let newBytes = batch.reduce(0) { $0 + (prepared[$1.sql] == nil ? $1.sql.utf8.count : 0) }
             if prepared.count + batch.count > Connection.preparedStatementLimit || preparedBytes + newBytes > Connection.preparedBytesLimit {
                 deallocate = true
@@ -196,7 +199,7 @@ public final class Connection {
                 var name: String?
                 if let cached = prepared[statement.sql] {
                     name = cached.ready ? cached.name : nil
-                } else if bytes <= Connection.namedStatementMaxBytes,
+                } else if namedStatements, bytes <= Connection.namedStatementMaxBytes,
                           !shared || (prepared.count < Connection.preparedStatementLimit
                                       && preparedBytes + bytes <= Connection.preparedBytesLimit) {
                     nextStatementNumber += 1

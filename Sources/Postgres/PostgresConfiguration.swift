@@ -6,6 +6,11 @@ import Foundation
 public struct PostgresConfiguration: Sendable, Hashable {
     /// The libpq keywords that were set, e.g. `host`, `port`, `user`, `dbname`.
     public private(set) var options: [String: String]
+    /// Whether connections keep a cache of named prepared statements (the default). Off, every
+    /// statement is sent unnamed (parsed and planned each time): for a pooler in transaction
+    /// mode, such as pgbouncer 1.18, which may run the next transaction on another server
+    /// connection, where a name prepared earlier does not exist. Not a libpq keyword.
+    public var namedStatements = true
 
     /// Parses a URL or conninfo string. A malformed one is an `.invalidConfiguration` error
     /// with libpq's explanation; passwords are never echoed back.

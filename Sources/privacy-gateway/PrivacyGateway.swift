@@ -23,7 +23,7 @@ struct PrivacyGateway: AsyncParsableCommand {
             the owner: it refuses to serve as a superuser, a BYPASSRLS role or a table owner —
             PRIVACY_ROOT_KEY_FILE, PRIVACY_SIGNING_KEY_FILE, PRIVACY_AUDIT_PUBLIC_KEYS, PRIVACY_POLICIES_DIR,
             PRIVACY_MIGRATIONS_DIR, PORT, HOST, GATEWAY_POOL_SIZE, GATEWAY_JWT_LEEWAY_SECONDS,
-            GATEWAY_JWT_ALLOW_MISSING_EXP, GATEWAY_OPERATOR_TENANT); flags override it.
+            GATEWAY_JWT_ALLOW_MISSING_EXP, GATEWAY_OPERATOR_TENANT, GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK); flags override it.
             For a ready-made local setup, run scripts/run.
             """,
         version: PrivacyGatewayVersion.string,
@@ -68,10 +68,12 @@ struct Serve: AsyncParsableCommand {
     }
 
     private func serve(_ configuration: GatewayConfiguration, logger: Logger) async throws {
+        // The listener's certificate and key are checked first: a bad file stops the start, naming it.
+        let tls = try configuration.listenerTLS()
         let database = try configuration.gatewayDatabase()
         let pool = ConnectionPool(
             configuration: database,
-            options: .init(maxConnections: configuration.poolSize, sharedConnections: configuration.poolSharedConnections),
+            options: .init(maxConnections: configuration.poolSize, sharedConnections: configuration.effectivePoolSharedConnections),
             logger: Logger(label: "postgres"))
         defer { pool.close() }
         let policies = try PolicySet.loadForGateway(directory: configuration.policiesDirectory)
@@ -91,6 +93,10 @@ struct Serve: AsyncParsableCommand {
         var authOptions = RequestAuthenticator.Options()
         authOptions.jwtLeewaySeconds = configuration.jwtLeewaySeconds
         authOptions.requiresJWTExpiry = !configuration.jwtAllowsMissingExpiry
+        authOptions.jwksAllowsInsecureLoopback = configuration.jwksAllowsInsecureLoopback
+        if configuration.jwksAllowsInsecureLoopback {
+            logger.warning("GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK is set: tenants' http:// JWKS URLs on this machine are fetched")
+        }
         if configuration.jwtAllowsMissingExpiry {
             logger.warning("GATEWAY_JWT_ALLOW_MISSING_EXP is set: user JWTs without exp are accepted and never expire")
         }
@@ -123,7 +129,9 @@ struct Serve: AsyncParsableCommand {
         // Data-subject requests and the retention sweep run on the gateway's own login, as the
         // privacy worker role (0015_privacy_worker.sql): this process holds no owner credentials.
         // Their own small pool: the worker's role is a session setting while a request runs.
-        let privacyPool = ConnectionPool(configuration: database, options: .init(maxConnections: 4), logger: Logger(label: "postgres"))
+        // (Through a pooler in transaction mode this is GATEWAY_WORKER_DATABASE_URL, a direct connection.)
+        let privacyPool = ConnectionPool(
+            configuration: try configuration.workerDatabase(), options: .init(maxConnections: 4), logger: Logger(label: "postgres"))
         defer { privacyPool.close() }
         var settings = PrivacyConfiguration(
             policyVersion: try PrivacyConfiguration.policyVersion(directory: configuration.policiesDirectory),
@@ -159,7 +167,8 @@ struct Serve: AsyncParsableCommand {
         services.trustedProxies = configuration.trustedProxies
         services.operatorTenant = configuration.operatorTenant
         services.keyring = keyring
-        let application = GatewayApplication.make(configuration: configuration, services: services, logger: logger)
+        services.sessionPool = privacyPool
+        let application = try GatewayApplication.make(configuration: configuration, services: services, logger: logger, tls: tls)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,
             gracefulShutdownSignals: [.sigterm, .sigint],

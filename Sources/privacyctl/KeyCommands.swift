@@ -36,9 +36,13 @@ struct Keys: AsyncParsableCommand {
             discussion: """
                 A tenant rotation adds a KEK version, rewraps the subject keys under it in batches
                 (no secret is decrypted) and retires the old version. Secrets keep opening
-                throughout. Interrupted, the next run resumes where it stopped.
+                throughout. Interrupted (even killed), the next run resumes where it stopped: done
+                tenants are not rotated again. Progress goes to stderr on a terminal.
                   privacyctl keys rotate                       # every tenant
                   privacyctl keys rotate --tenant <id> --json
+                With PRIVACY_ADDR and PRIVACY_TOKEN (an operator's admin key), the gateway runs it
+                (POST /v1/admin/kek-rotation) and this waits, showing progress, until it finishes;
+                --json prints the final status.
                 Root rotation rewraps every tenant KEK under a new root key file; restart the
                 gateways with the new file afterwards (the old one is refused from then on):
                   privacyctl keys generate --out root-2.key
@@ -68,6 +72,12 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             let out = Output(json: output.json)
             try await out.run {
+                if let http = try AdminHTTP.fromEnvironment() {
+                    if root { throw AdminHTTP.directOnly("--root") }
+                    let status = try await Self.rotateOverHTTP(http, tenant: tenant)
+                    try out.emit(status) { Self.describe(status) }
+                    return
+                }
                 let pool = try database.ownerPool()
                 defer { pool.close() }
                 let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
@@ -90,13 +100,19 @@ struct Keys: AsyncParsableCommand {
                     }
                     return
                 }
+                // Recorded in keyring.kek_rotations: killed, the next run resumes it (done tenants are skipped).
+                let (started, resumed) = try await Keyring.beginKEKRotation(
+                    tenant: tenant.map { UUID(uuidString: $0)! }, by: "privacyctl", pool: pool)
+                if resumed {
+                    Output.progress("resuming the KEK rotation started \(started.startedAt.formatted(.iso8601)) by \(started.startedBy): "
+                                    + "\(started.tenantsDone)/\(started.tenantsTotal) tenants done")
+                }
                 var reports: [RotationReport] = []
-                for tenant in tenants {
-                    let report = try await keyring.rotateTenantKey(tenant, pool: pool, batchSize: batchSize) { progress in
-                        Output.progress("tenant \(progress.tenant.lowercasedString): \(progress.rewrapped) subject keys rewrapped, \(progress.remaining) to go")
-                    }
-                    _ = try await appender.append(tenant: tenant, AuditEvent(
-                        actor: "privacyctl", action: "keys.rotated", target: "tenant:" + tenant.lowercasedString,
+                try await keyring.runKEKRotation(pool: pool, batchSize: batchSize, progress: { progress in
+                    Output.progress("tenant \(progress.tenant.lowercasedString): \(progress.rewrapped) subject keys rewrapped, \(progress.remaining) to go")
+                }) { report in
+                    _ = try await appender.append(tenant: report.tenant, AuditEvent(
+                        actor: "privacyctl", action: "keys.rotated", target: "tenant:" + report.tenant.lowercasedString,
                         details: [
                             "from_version": .string(report.fromVersions.map(String.init).joined(separator: ",")),
                             "to_version": .int(Int64(report.toVersion)), "rewrapped": .int(Int64(report.rewrappedSubjectKeys)),
@@ -112,5 +128,39 @@ struct Keys: AsyncParsableCommand {
                 }
             }
         }
-    }
+    
+        /// POST /v1/admin/kek-rotation, then GET it every second until it is finished (progress
+        /// on stderr); an interrupted rotation with an error is this command's failure.
+        static func rotateOverHTTP(_ http: AdminHTTP, tenant: String?) async throws -> KEKRotationStatus {
+            struct Body: Encodable { let tenant_id: String? }
+            struct Started: Decodable { let rotation: KEKRotationStatus, resumed: Bool }
+            let started: Started = try await http.send(
+                "POST", "/v1/admin/kek-rotation", body: Body(tenant_id: tenant.map { UUID(uuidString: $0)!.lowercasedString }))
+            if started.resumed { Output.progress("resuming the KEK rotation started \(started.rotation.startedAt.formatted(.iso8601))") }
+            var status = started.rotation
+            var interruptedPolls = 0
+            while status.state != .finished {
+                Output.progress(describe(status))
+                try await Task.sleep(for: .seconds(1))
+                status = try await http.send("GET", "/v1/admin/kek-rotation")
+                if status.state == .interrupted {
+                    // The gateway that ran it stopped (or failed): say why, and how to resume.
+                    interruptedPolls += 1
+                    if status.lastError != nil || interruptedPolls >= 5 {
+                        throw GatewayError(
+                            .conflict, code: "PGW409",
+                            "the KEK rotation stopped: \(status.lastError ?? "the gateway running it is gone")",
+                            hint: "run privacyctl keys rotate again to resume it")
+                    }
+                }
+            }
+            return status
+        }
+
+        static func describe(_ status: KEKRotationStatus) -> String {
+            "KEK rotation \(status.id.lowercasedString) \(status.state.rawValue): \(status.tenantsDone)/\(status.tenantsTotal) tenants, "
+                + "\(status.rowsDone)/\(status.rowsTotal) subject keys"
+                + (status.finishedAt.map { ", finished \($0.formatted(.iso8601))" } ?? "")
+        }
+}
 }

@@ -157,16 +157,23 @@ struct TenantCommand: AsyncParsableCommand {
             commandName: "set-jwt",
             abstract: "Set a tenant's HS256 secret, its RS256/ES256 public keys (a JWKS file), and the aud/iss its tokens must carry.",
             discussion: """
-                The gateway picks up the change within a minute (its key cache). With --audience or
-                --issuer set, tokens whose aud (or none of whose aud values) or iss differ get 401;
-                pass an empty value (--audience "") to stop checking.
+                Every gateway picks up the change within a second (its invalidation log). A new
+                --secret does not log users out: the old secret keeps verifying for
+                --secret-overlap-seconds (default 3600; 0 replaces it at once, e.g. after a leak).
+                With --audience or --issuer set, tokens whose aud (or none of whose aud values) or
+                iss differ get 401; pass an empty value (--audience "") to stop checking.
                 Examples:
+                  privacyctl tenant set-jwt --tenant <id> --secret "$(openssl rand -base64 48)" --secret-overlap-seconds 86400
                   privacyctl tenant set-jwt --tenant <id> --jwks auth-provider-jwks.json
+                  privacyctl tenant set-jwt --tenant <id> --jwks-url https://auth.example.com/.well-known/jwks.json
                   privacyctl tenant set-jwt --tenant <id> --audience authenticated --issuer https://auth.example.com
                 """)
         @Option(help: "Tenant id.") var tenant: String
         @Option(help: "New HS256 secret (at least 32 bytes).") var secret: String?
+        @Option(help: "Seconds the replaced secret keeps verifying tokens (0 to 2592000; default 3600).")
+        var secretOverlapSeconds: Int?
         @Option(help: "A JWKS file: {\"keys\": [...]} or a JSON array of JWKs.") var jwks: String?
+        @Option(help: "An https URL the gateway fetches the tenant's RS256/ES256 keys from (\"\" to remove).") var jwksUrl: String?
         @Option(help: "The aud the tenant's tokens must carry (\"\" to stop checking).") var audience: String?
         @Option(help: "The iss the tenant's tokens must carry (\"\" to stop checking).") var issuer: String?
         @OptionGroup var database: DatabaseOptions
@@ -175,8 +182,11 @@ struct TenantCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard UUID(uuidString: tenant) != nil else { throw ValidationError("--tenant must be a tenant id (a UUID), got \"\(tenant)\"") }
-            guard secret != nil || jwks != nil || audience != nil || issuer != nil else {
-                throw ValidationError("give --secret, --jwks, --audience or --issuer")
+            guard secret != nil || jwks != nil || audience != nil || issuer != nil || jwksUrl != nil else {
+                throw ValidationError("give --secret, --jwks, --jwks-url, --audience or --issuer")
+            }
+            if secretOverlapSeconds != nil && secret == nil {
+                throw ValidationError("--secret-overlap-seconds applies to a new --secret only")
             }
         }
 
@@ -192,7 +202,10 @@ struct TenantCommand: AsyncParsableCommand {
                 }
                 let updated: Tenant
                 if let http = try AdminHTTP.fromEnvironment() {
-                    struct Body: Encodable { let secret: String?, jwks: JSONValue?, audience: String?, issuer: String? }
+                    struct Body: Encodable {
+                        let secret: String?, jwks: JSONValue?, audience: String?, issuer: String?
+                        let jwks_url: String?, secret_overlap_seconds: Int?
+                    }
                     var set: JSONValue?
                     if let keys {
                         guard let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(keys.utf8)) else {
@@ -202,15 +215,20 @@ struct TenantCommand: AsyncParsableCommand {
                     }
                     updated = try await http.send(
                         "PUT", "/v1/admin/tenants/\(UUID(uuidString: tenant)!.lowercasedString)/jwt",
-                        body: Body(secret: secret, jwks: set, audience: audience, issuer: issuer))
+                        body: Body(secret: secret, jwks: set, audience: audience, issuer: issuer,
+                                   jwks_url: jwksUrl, secret_overlap_seconds: secretOverlapSeconds))
                 } else {
                     let pool = try database.ownerPool()
                     defer { pool.close() }
                     let keyring = secret == nil ? nil : try await rootKey.keyring(try database.configuration(), pool: pool)
                     updated = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring)
-                        .setJWT(tenant: UUID(uuidString: tenant)!, secret: secret, jwks: keys, audience: audience, issuer: issuer)
+                        .setJWT(tenant: UUID(uuidString: tenant)!, secret: secret, jwks: keys, audience: audience, issuer: issuer,
+                                secretOverlapSeconds: secretOverlapSeconds, jwksURL: jwksUrl)
                 }
-                try out.emit(updated) { "updated JWT settings of tenant \(updated.name)" }
+                try out.emit(updated) {
+                    "updated JWT settings of tenant \(updated.name)"
+                        + (updated.previousJWTSecretExpiresAt.map { "; the previous secret verifies until \($0.formatted(.iso8601))" } ?? "")
+                }
             }
         }
     }

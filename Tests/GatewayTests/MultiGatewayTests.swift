@@ -146,7 +146,7 @@ struct MultiGatewayTests {
             }
             let secondSecret = AuthFixture.secret()
             let rotated = ContinuousClock.now
-            try await tenants.setJWT(tenant: acme.id, secret: secondSecret, jwks: nil)
+            try await tenants.setJWT(tenant: acme.id, secret: secondSecret, jwks: nil, secretOverlapSeconds: 0)  // no overlap: the old secret stops at once
             var elapsed: [Duration] = []
             for gateway in gateways {
                 var refused = false

@@ -58,6 +58,12 @@ extension GatewayError {
         .unauthorized, code: "PGRST301", "The bearer token is an API key, not this request's apikey nor a JWT",
         hint: "send the same key as apikey and Bearer (no user), or a user's JWT as Bearer")
 
+    /// The tenant verifies with a JWKS URL that has not answered with usable keys (never, or not
+    /// within their expiry): fail closed, 401 — the caller may retry; never a 5xx.
+    static let jwksUnavailable = GatewayError(
+        .unauthorized, code: "PGRST301", "No suitable key or wrong key type",
+        details: "the tenant's JWKS could not be fetched", hint: "retry later; the identity provider's key set is unreachable")
+
     static let jwtUnsupportedType = GatewayError(.unauthorized, code: "PGRST301", "Unsupported token type")
 
     // MARK: JWT claims (PGRST303: verified, but the claims are unacceptable)

@@ -91,6 +91,17 @@ enum JWTVerifier {
         return claims
     }
 
+    /// The header's `kid`, when the token's header decodes and names one (for a JWKS refetch
+    /// decision only: nothing is trusted from it).
+    static func keyID(_ token: Substring) -> String? {
+        guard let dot = token.firstIndex(of: "."), token.distance(from: token.startIndex, to: dot) <= maximumLength,
+              let bytes = Base64URL.decode(token[..<dot].utf8),
+              case .object(let header)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
+              case .string(let kid)? = header["kid"]
+        else { return nil }
+        return kid
+    }
+
     private static func checkTimes(_ claims: [String: JSONValue], now: Double, rules: Rules) throws(GatewayError) {
         let allowedClockSkew = min(max(rules.leeway, 0), maximumClockSkew)
         func seconds(_ name: String) throws(GatewayError) -> Double? {

@@ -97,6 +97,16 @@ public final class RequestAuthenticator: Sendable {
         /// Refuse JWTs without `exp` (default). Off only when configured explicitly
         /// (`GATEWAY_JWT_ALLOW_MISSING_EXP=true`).
         public var requiresJWTExpiry = true
+        /// How tenants' JWKS URLs are fetched and cached (``JWKSCache``).
+        public var jwksRefreshAfter: Duration = .seconds(300)
+        /// How long a JWKS's keys serve after its last successful fetch when it cannot be fetched again.
+        public var jwksExpireAfter: Duration = .seconds(3600)
+        /// The least time between two fetches of one JWKS URL for tokens with an unknown `kid`.
+        public var jwksMinimumRefreshInterval: Duration = .seconds(30)
+        /// Fetch `http://` JWKS URLs on a loopback address (development and tests only).
+        public var jwksAllowsInsecureLoopback = false
+        /// The time the JWKS cache reads (tests move it forward instead of sleeping).
+        var jwksClock: @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
 
         public init(
             serviceKeyTTL: Duration = .seconds(30), tenantKeysTTL: Duration = .seconds(60),
@@ -131,6 +141,8 @@ public final class RequestAuthenticator: Sendable {
     /// clients send the same JWT for many requests, and decoding and checking it again was the
     /// largest cost of a request after logging (perf). Keyed by the whole token, compared exactly.
     private let tokenCache: Mutex<BoundedCache<VerifiedTokenKey, Cached<[String: JSONValue]>>>
+    /// Tenants' JWKS URLs, fetched and cached per URL.
+    let jwks: JWKSCache
 
     private struct VerifiedTokenKey: Hashable, Sendable {
         let tenant: UUID
@@ -159,6 +171,14 @@ public final class RequestAuthenticator: Sendable {
         self.serviceKeyCache = Mutex(BoundedCache(capacity: options.serviceKeyCapacity))
         self.tenantCache = Mutex(BoundedCache(capacity: options.tenantCapacity))
         self.tokenCache = Mutex(BoundedCache(capacity: options.serviceKeyCapacity))
+        var jwksOptions = JWKSCache.Options()
+        jwksOptions.refreshAfter = options.jwksRefreshAfter
+        jwksOptions.expireAfter = max(options.jwksExpireAfter, options.jwksRefreshAfter)
+        jwksOptions.minimumRefreshInterval = options.jwksMinimumRefreshInterval
+        jwksOptions.allowsInsecureLoopback = options.jwksAllowsInsecureLoopback
+        jwksOptions.capacity = options.tenantCapacity
+        jwksOptions.clock = options.jwksClock
+        self.jwks = JWKSCache(options: jwksOptions, logger: logger)
     }
 
     /// Authenticates one request from its `apikey` and `Authorization` header values (nil when
@@ -188,7 +208,7 @@ public final class RequestAuthenticator: Sendable {
             // The tenant was deleted after its key was cached; its keys went with it.
             throw GatewayError.invalidAPIKey
         }
-        var claims = try verifiedClaims(token, tenant: tenant, keys: keys)
+        var claims = try await verifiedClaims(token, tenant: tenant, keys: keys)
         let (role, userID) = try Self.identity(claims)
         claims["role"] = .string(role.rawValue)
         if options.registersSubjects, let userID {
@@ -230,7 +250,7 @@ public final class RequestAuthenticator: Sendable {
         tokenCache.withLock { $0.removeAll() }
     }
 
-    private func verifiedClaims(_ token: Substring, tenant: UUID, keys: TenantKeys) throws -> [String: JSONValue] {
+    private func verifiedClaims(_ token: Substring, tenant: UUID, keys: TenantKeys) async throws -> [String: JSONValue] {
         let key = VerifiedTokenKey(tenant: tenant, token: String(token))
         let now = ContinuousClock.now
         if let cached = tokenCache.withLock({ $0.value(for: key) }), cached.expires > now {
@@ -238,8 +258,17 @@ public final class RequestAuthenticator: Sendable {
         }
         let wallClock = Date()
         let rules = JWTVerifier.Rules(leeway: Double(options.jwtLeewaySeconds), requiresExpiry: options.requiresJWTExpiry)
-        let claims = try JWTVerifier.verify(token, with: keys, now: wallClock, rules: rules)
+        let claims: [String: JSONValue]
+        if let url = keys.jwksURL {
+            claims = try await verifiedWithJWKS(token, keys: keys, url: url, now: wallClock, rules: rules)
+        } else {
+            claims = try JWTVerifier.verify(token, with: keys, now: wallClock, rules: rules)
+        }
         var expires = now + options.tenantKeysTTL
+        if let until = keys.previousSecretExpires {
+            // A token the previous secret verified must not outlive the overlap window in this cache.
+            expires = min(expires, now + .milliseconds(Int64(max(0, until.timeIntervalSince(wallClock)) * 1000)))
+        }
         if let exp = claims["exp"]?.numberValue {
             let remaining = exp - wallClock.timeIntervalSince1970
             guard remaining > 0 else { return claims }
@@ -247,6 +276,25 @@ public final class RequestAuthenticator: Sendable {
         }
         tokenCache.withLock { $0.insert(Cached(value: claims, expires: expires), for: key) }
         return claims
+    }
+
+    /// Verifies with the tenant's own keys plus its JWKS's. A token whose `kid` no key has makes
+    /// the cache refetch the JWKS once (rate-limited); a JWKS never fetched, or whose keys expired
+    /// while it is down, fails closed with 401.
+    private func verifiedWithJWKS(
+        _ token: Substring, keys: TenantKeys, url: String, now: Date, rules: JWTVerifier.Rules
+    ) async throws(GatewayError) -> [String: JSONValue] {
+        let remote = await jwks.keys(for: url)
+        do {
+            return try JWTVerifier.verify(token, with: keys.adding(remote ?? []), now: now, rules: rules)
+        } catch let error where error.code == GatewayError.jwtNoKey.code && error.message == GatewayError.jwtNoKey.message {
+            // Not found among the cached keys: the provider may have rotated.
+            if let refreshed = await jwks.refresh(url, unknownKeyID: JWTVerifier.keyID(token)) {
+                return try JWTVerifier.verify(token, with: keys.adding(refreshed), now: now, rules: rules)
+            }
+            if remote == nil, keys.keys.isEmpty { throw GatewayError.jwksUnavailable }
+            throw error
+        }
     }
 
     // MARK: - Service key
@@ -283,43 +331,89 @@ public final class RequestAuthenticator: Sendable {
         let keyring = self.keyring
         // One round trip (a second only to fetch a KEK this process has not unwrapped yet).
         let loaded = try await pool.withConnection { pooled in try await pooled.run {
-            connection -> (secret: String?, jwks: String, problem: String?, audience: String?, issuer: String?)? in
+            connection -> LoadedTenantKeys? in
             guard let row = try connection.query(
                 """
                 SELECT jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version, jwt_public_keys::text AS jwks,
-                       jwt_audience, jwt_issuer
+                       jwt_audience, jwt_issuer, jwt_jwks_url,
+                       jwt_previous_secret_sealed, jwt_previous_secret_nonce, jwt_previous_secret_kek_version,
+                       jwt_previous_secret_expires_at, jwt_previous_secret_expires_at > now() AS previous_live
                 FROM public.tenants WHERE id = $1
                 """, [tenant]).first
             else { return nil }
-            let jwks: String = try row.decode("jwks")
-            let audience: String? = try row.decodeIfPresent("jwt_audience")
-            let issuer: String? = try row.decodeIfPresent("jwt_issuer")
-            guard let version = try row.decodeIfPresent("jwt_secret_kek_version", as: Int.self) else {
-                return (nil, jwks, nil, audience, issuer)
+            var loaded = LoadedTenantKeys(
+                jwks: try row.decode("jwks"), audience: try row.decodeIfPresent("jwt_audience"),
+                issuer: try row.decodeIfPresent("jwt_issuer"), jwksURL: try row.decodeIfPresent("jwt_jwks_url"))
+            func open(_ prefix: String, _ label: String) throws -> String? {
+                guard let version = try row.decodeIfPresent("\(prefix)_kek_version", as: Int.self) else { return nil }
+                guard let keyring else {
+                    loaded.problems.append("the \(label) is sealed and this process has no keyring")
+                    return nil
+                }
+                do {
+                    let sealed = Keyring.SealedValue(
+                        ciphertext: try row.decode("\(prefix)_sealed"), nonce: try row.decode("\(prefix)_nonce"), kekVersion: version)
+                    let secret = try keyring.openTenantSecret(sealed, tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
+                    return String(decoding: secret, as: UTF8.self)
+                } catch let error as KeyringError {
+                    loaded.problems.append("the \(label) cannot be opened: \(error.message)")
+                    return nil
+                }
             }
-            guard let keyring else { return (nil, jwks, "the HS256 secret is sealed and this process has no keyring", audience, issuer) }
-            do {
-                let sealed = Keyring.SealedValue(
-                    ciphertext: try row.decode("jwt_secret_sealed"), nonce: try row.decode("jwt_secret_nonce"), kekVersion: version)
-                let secret = try keyring.openTenantSecret(sealed, tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
-                return (String(decoding: secret, as: UTF8.self), jwks, nil, audience, issuer)
-            } catch let error as KeyringError {
-                return (nil, jwks, "the HS256 secret cannot be opened: \(error.message)", audience, issuer)
+            loaded.secret = try open("jwt_secret", "HS256 secret")
+            if try row.decodeIfPresent("previous_live", as: Bool.self) == true {
+                loaded.previousSecret = try open("jwt_previous_secret", "previous HS256 secret")
+                loaded.previousExpires = try row.decodeIfPresent("jwt_previous_secret_expires_at")
+            } else if try row.decodeIfPresent("previous_live", as: Bool.self) == false {
+                // The overlap window is over: the previous secret is dropped, not just ignored.
+                try connection.query(
+                    """
+                    UPDATE public.tenants SET jwt_previous_secret_sealed = NULL, jwt_previous_secret_nonce = NULL,
+                        jwt_previous_secret_kek_version = NULL, jwt_previous_secret_expires_at = NULL
+                    WHERE id = $1 AND jwt_previous_secret_expires_at <= now()
+                    """, [tenant])
             }
+            return loaded
         } }
         guard let loaded else {
             tenantCache.withLock { $0.removeValue(for: tenant) }
             return nil
         }
-        var keys = await TenantKeys.parse(jwtSecret: loaded.secret, publicKeys: loaded.jwks)
-        if let problem = loaded.problem { keys.problems.append(problem) }
+        var keys = await TenantKeys.parse(jwtSecret: loaded.secret, previousSecret: loaded.previousSecret, publicKeys: loaded.jwks)
+        keys.problems += loaded.problems
         keys.audience = loaded.audience
         keys.issuer = loaded.issuer
+        keys.jwksURL = loaded.jwksURL
+        keys.previousSecretExpires = loaded.previousExpires
         for problem in keys.problems {
             logger.warning("tenant JWT key skipped", metadata: ["tenant": "\(tenant.lowercasedString)", "problem": "\(problem)"])
         }
-        tenantCache.withLock { $0.insert(Cached(value: keys, expires: now + options.tenantKeysTTL), for: tenant) }
+        var expires = now + options.tenantKeysTTL
+        if let until = loaded.previousExpires {
+            // Read again when the previous secret's window ends, so it stops verifying on time.
+            expires = min(expires, now + .milliseconds(Int64(max(0, until.timeIntervalSinceNow) * 1000)))
+        }
+        tenantCache.withLock { $0.insert(Cached(value: keys, expires: expires), for: tenant) }
         return keys
+    }
+
+    /// A tenants row's JWT settings, the sealed secrets opened.
+    private struct LoadedTenantKeys: Sendable {
+        var secret: String?
+        var previousSecret: String?
+        var previousExpires: Date?
+        let jwks: String
+        let audience: String?
+        let issuer: String?
+        let jwksURL: String?
+        var problems: [String] = []
+
+        init(jwks: String, audience: String?, issuer: String?, jwksURL: String?) {
+            self.jwks = jwks
+            self.audience = audience
+            self.issuer = issuer
+            self.jwksURL = jwksURL
+        }
     }
 
     // MARK: - Token and claims

@@ -24,13 +24,25 @@ struct TenantKeys: Sendable {
         let verifier: any JWTAlgorithm
     }
 
-    let keys: [VerificationKey]
+    var keys: [VerificationKey]
     /// Why configured keys were left out (no key material in these texts).
     var problems: [String]
     /// The `aud` the tenant's tokens must carry (`tenants.jwt_audience`); nil: not checked.
     var audience: String? = nil
     /// The `iss` the tenant's tokens must carry (`tenants.jwt_issuer`); nil: not checked.
     var issuer: String? = nil
+    /// Where the tenant's identity provider publishes its RS256/ES256 keys (`tenants.jwt_jwks_url`);
+    /// ``JWKSCache`` fetches them, ``adding(_:)`` joins them to these.
+    var jwksURL: String? = nil
+    /// When the previous HS256 secret (in ``keys`` during a rotation's overlap) stops verifying.
+    var previousSecretExpires: Date? = nil
+
+    /// These keys plus `remote` (a JWKS's), with the same pins.
+    func adding(_ remote: [VerificationKey]) -> TenantKeys {
+        var joined = self
+        joined.keys += remote
+        return joined
+    }
 
     /// HS256 secrets shorter than this are never handed to jwt-kit: it asserts (a crash in debug
     /// builds) on HMAC keys shorter than the hash, and RFC 7518 §3.2 forbids them anyway.
@@ -43,12 +55,17 @@ struct TenantKeys: Sendable {
 
     /// Builds the verifiers. Unusable keys are skipped and described in ``problems``; a tenant
     /// whose keys are all unusable simply cannot verify tokens (every JWT gets 401).
-    static func parse(jwtSecret: String?, publicKeys: String) async -> TenantKeys {
+    ///
+    /// `previousSecret`: the secret a rotation replaced, verifying too until its overlap window
+    /// ends (the caller passes it only while the window is open).
+    static func parse(jwtSecret: String?, previousSecret: String? = nil, publicKeys: String) async -> TenantKeys {
         var keys: [VerificationKey] = []
         var problems: [String] = []
 
-        if let jwtSecret {
-            let secret = Array(jwtSecret.utf8)
+        for (label, text) in [("HS256 secret", jwtSecret), ("previous HS256 secret", previousSecret)] {
+            guard let text else { continue }
+            let secret = Array(text.utf8)
+            // Checked before jwt-kit sees it: jwt-kit traps on HMAC keys shorter than the hash.
             if secret.count >= minimumSecretLength {
                 let collection = JWTKeyCollection()
                 await collection.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
@@ -56,7 +73,7 @@ struct TenantKeys: Sendable {
                     keys.append(VerificationKey(algorithm: .hs256, kid: nil, verifier: verifier))
                 }
             } else {
-                problems.append("the HS256 secret is \(secret.count) bytes, fewer than \(minimumSecretLength); HS256 tokens are refused")
+                problems.append("the \(label) is \(secret.count) bytes, fewer than \(minimumSecretLength); HS256 tokens are refused")
             }
         }
 

@@ -27,11 +27,23 @@ public struct GatewayConfiguration: Sendable {
     public var port: Int
     /// Address to listen on; `HOST`, default 127.0.0.1.
     public var host: String
+    /// TLS on the listener: a PEM certificate chain and its private key (`GATEWAY_TLS_CERT_FILE`,
+    /// `GATEWAY_TLS_KEY_FILE`; both or neither). Unset: plain HTTP (behind a TLS-terminating proxy).
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
     /// Maximum connections the gateway opens to Postgres; `GATEWAY_POOL_SIZE`, default 32.
     public var poolSize: Int
     /// Of those, how many carry REST pipelines shared among requests (ConnectionPool.Options
     /// .sharedConnections); `GATEWAY_POOL_SHARED`, default: the pool's own (2 for 8 or more).
     public var poolSharedConnections: Int?
+    /// `GATEWAY_DB_PREPARED`: `on` (default) keeps named prepared statements per connection; `off`
+    /// sends every statement unnamed and shares no connection among pipelines (GATEWAY_POOL_SHARED
+    /// defaults to 0) — for pgbouncer in transaction mode (README "Deployment").
+    public var databasePreparedStatements = true
+    /// `GATEWAY_WORKER_DATABASE_URL`: the same login, connected directly (or through a pooler in
+    /// session mode), for the work that keeps session state — the privacy worker's role and tenant,
+    /// the KEK rotation's lock. Unset: `GATEWAY_DATABASE_URL`. Required with `GATEWAY_DB_PREPARED=off`.
+    public var workerDatabaseURL: String?
     /// Where the gateway's export worker writes archives; `PRIVACY_EXPORT_DIR`, default `.data/exports`.
     public var exportDirectory: String = ".data/exports"
     /// Days an export archive that was not downloaded is kept; `PRIVACY_EXPORT_TTL_DAYS`, default 7.
@@ -54,6 +66,9 @@ public struct GatewayConfiguration: Sendable {
     /// Accept user JWTs without an `exp` claim; `GATEWAY_JWT_ALLOW_MISSING_EXP=true`. Off by default:
     /// a token that never expires cannot be taken back.
     public var jwtAllowsMissingExpiry = false
+    /// Fetch tenants' `http://` JWKS URLs on a loopback address; `GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK=true`.
+    /// Development only: otherwise only https JWKS URLs are fetched.
+    public var jwksAllowsInsecureLoopback = false
     /// Statement timeout, row cap, per-tenant concurrency and the HTTP server's limits (`GATEWAY_*`, README "Limits").
     public var limits = GatewayLimits()
     /// Seconds without progress that make an open data-subject request stuck (`PRIVACY_STUCK_AFTER_SECONDS`).
@@ -108,6 +123,8 @@ public struct GatewayConfiguration: Sendable {
             policiesDirectory: value("PRIVACY_POLICIES_DIR") ?? "policies",
             migrationsDirectory: value("PRIVACY_MIGRATIONS_DIR") ?? "migrations",
             host: value("HOST") ?? "127.0.0.1")
+        configuration.tlsCertificateFile = value("GATEWAY_TLS_CERT_FILE")
+        configuration.tlsKeyFile = value("GATEWAY_TLS_KEY_FILE")
         if let directory = value("PRIVACY_EXPORT_DIR") { configuration.exportDirectory = directory }
         if let ttl = value("PRIVACY_EXPORT_TTL_DAYS") {
             guard let days = Int(ttl), (1...365).contains(days) else {
@@ -148,11 +165,31 @@ public struct GatewayConfiguration: Sendable {
             default: throw GatewayError.configuration("GATEWAY_JWT_ALLOW_MISSING_EXP must be true or false, got \"\(allow)\"")
             }
         }
+        if let allow = value("GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK") {
+            switch allow.lowercased() {
+            case "true", "1", "yes": configuration.jwksAllowsInsecureLoopback = true
+            case "false", "0", "no": configuration.jwksAllowsInsecureLoopback = false
+            default: throw GatewayError.configuration("GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK must be true or false, got \"\(allow)\"")
+            }
+        }
         if let size = value("GATEWAY_POOL_SIZE") {
             guard let number = Int(size), (1...1000).contains(number) else {
                 throw GatewayError.configuration("GATEWAY_POOL_SIZE must be a number from 1 to 1000, got \"\(size)\"")
             }
             configuration.poolSize = number
+        }
+        if let prepared = value("GATEWAY_DB_PREPARED") {
+            switch prepared.lowercased() {
+            case "on", "true", "1", "yes": configuration.databasePreparedStatements = true
+            case "off", "false", "0", "no": configuration.databasePreparedStatements = false
+            default: throw GatewayError.configuration("GATEWAY_DB_PREPARED must be on or off, got \"\(prepared)\"")
+            }
+        }
+        configuration.workerDatabaseURL = value("GATEWAY_WORKER_DATABASE_URL")
+        if !configuration.databasePreparedStatements, configuration.workerDatabaseURL == nil {
+            throw GatewayError.configuration(
+                "GATEWAY_DB_PREPARED=off (a pooler in transaction mode) needs GATEWAY_WORKER_DATABASE_URL",
+                hint: "the privacy worker and KEK rotations keep session state: give them a direct connection (or a session-mode pool) as the same login")
         }
         if let shared = value("GATEWAY_POOL_SHARED") {
             guard let number = Int(shared), (0...configuration.poolSize).contains(number) else {
@@ -277,7 +314,21 @@ public struct GatewayConfiguration: Sendable {
                 hint: "set GATEWAY_DATABASE_URL=postgresql://privacy_gateway@host:5432/db (the login the migrations create; "
                     + "the gateway never serves with the owner's DATABASE_URL), or use scripts/run for an embedded development database")
         }
-        return try Self.parse(gatewayDatabaseURL, variable: "GATEWAY_DATABASE_URL")
+        var database = try Self.parse(gatewayDatabaseURL, variable: "GATEWAY_DATABASE_URL")
+        database.namedStatements = databasePreparedStatements
+        return database
+    }
+
+    /// The connection for work that keeps session state (``workerDatabaseURL``, else the gateway's).
+    public func workerDatabase() throws -> PostgresConfiguration {
+        guard let workerDatabaseURL else { return try gatewayDatabase() }
+        return try Self.parse(workerDatabaseURL, variable: "GATEWAY_WORKER_DATABASE_URL")
+    }
+
+    /// `GATEWAY_POOL_SHARED`, or 0 when prepared statements are off (a pooler in transaction mode:
+    /// several pipelines in flight on one client connection are not safe through pgbouncer 1.18).
+    public var effectivePoolSharedConnections: Int? {
+        poolSharedConnections ?? (databasePreparedStatements ? nil : 0)
     }
 
     private static func parse(_ url: String, variable: String) throws -> PostgresConfiguration {

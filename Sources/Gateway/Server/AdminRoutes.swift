@@ -3,8 +3,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Keyring
+import Logging
 import Postgres
 import Privacy
+import Synchronization
 
 /// `/v1/admin` (DESIGN.md §5; issue 17): tenants, service keys and the data-subject request queue,
 /// for service keys with the `admin` scope and no user JWT (an end user's session never administers).
@@ -30,10 +32,11 @@ import Privacy
 ///
 /// - `GET /v1/admin/tenants` · `POST /v1/admin/tenants` `{"name"}` — operator only.
 /// - `GET /v1/admin/tenants/{id}` · `POST /v1/admin/tenants/{id}/disable|enable` (operator only).
-/// - `PUT /v1/admin/tenants/{id}/jwt` `{"secret"?, "jwks"?, "audience"?, "issuer"?}` — as `privacyctl tenant set-jwt`
-///   (the secret replaced at once, no overlap: publish the new one to token issuers first, or move to JWKS).
-/// - `POST /v1/admin/tenants/{id}/kek/rotate` — as `privacyctl keys rotate --tenant`: a new KEK version, every
-///   subject key rewrapped in batches, old versions retired; run again, it resumes an interrupted rotation.
+/// - `PUT /v1/admin/tenants/{id}/jwt` `{"secret"?, "secret_overlap_seconds"?, "jwks"?, "jwks_url"?, "audience"?, "issuer"?}`
+///   — as `privacyctl tenant set-jwt`; the replaced secret verifies for the overlap (default an hour).
+/// - `POST /v1/admin/kek-rotation` `{"tenant_id"?}` (operator only) — 202; the gateway runs the rotation
+///   (``Keyring/runKEKRotation(pool:batchSize:progress:rotated:)``), resumable; `GET /v1/admin/kek-rotation` its status.
+///   `POST /v1/admin/tenants/{id}/kek/rotate` (operator only) — one tenant, synchronously.
 ///   `GET /v1/admin/tenants/{id}/kek` — its versions, the subject keys under each, and whether a rotation is unfinished.
 /// - `GET /v1/admin/service-keys[?tenant_id=]` — records with scopes, expiry and last use; never a key or hash.
 /// - `POST /v1/admin/service-keys` `{"tenant_id"?, "scopes": [...], "name"?, "expires_at"?}` — 201 with the key, shown once.
@@ -49,6 +52,10 @@ struct AdminRoutes: Sendable {
     let operatorTenant: UUID?
     /// Seals tenants' HS256 secrets (`PUT /v1/admin/tenants/{id}/jwt`); nil: a secret cannot be set here.
     var keyring: Keyring? = nil
+    /// The KEK rotation runner's connections (it holds a session advisory lock); nil: ``pool``.
+    var sessionPool: ConnectionPool? = nil
+    /// Where a KEK rotation running after its answer reports a failure.
+    var logger = Logger(label: "gateway.admin")
 
     /// A rotation's default overlap: an hour for callers to switch to the new key.
     static let defaultOverlapSeconds = 3600
@@ -114,35 +121,87 @@ struct AdminRoutes: Sendable {
         router.put("/v1/admin/tenants/:id/jwt") { request, context in
             let caller = try await authorize(request, context, action: "admin.tenants.jwt", operatorOnly: false)
             let id = try await reachable(caller, try Self.uuid(context, "id", what: "tenant id"), action: "admin.tenants.jwt")
-            struct Input: Decodable { let secret: String?, jwks: JSONValue?, audience: String?, issuer: String? }
+            struct Input: Decodable {
+                let secret: String?, jwks: JSONValue?, audience: String?, issuer: String?
+                let jwks_url: String?, secret_overlap_seconds: Int?
+            }
             let input: Input = try await Self.body(
-                request, fields: ["secret", "jwks", "audience", "issuer"],
-                expected: "{\"secret\"?, \"jwks\"?: a JWK Set, \"audience\"?, \"issuer\"?} (\"\" removes a pin)")
-            guard input.secret != nil || input.jwks != nil || input.audience != nil || input.issuer != nil else {
-                throw GatewayError.invalidInput("give secret, jwks, audience or issuer")
+                request, fields: ["secret", "jwks", "audience", "issuer", "jwks_url", "secret_overlap_seconds"],
+                expected: "{\"secret\"?, \"secret_overlap_seconds\"?, \"jwks\"?: a JWK Set, \"jwks_url\"?, \"audience\"?, \"issuer\"?} (\"\" removes a pin or the URL)")
+            guard input.secret != nil || input.jwks != nil || input.audience != nil || input.issuer != nil || input.jwks_url != nil
+                    || input.secret_overlap_seconds != nil else {
+                throw GatewayError.invalidInput("give secret, jwks, jwks_url, audience or issuer")
             }
             // Audited as tenant.jwt_updated in the tenant's chain (never the secret), by the registry.
             let tenant = try await Self.mapped {
                 try await TenantRegistry(pool: pool, auditing: auditing(caller), keyring: keyring)
-                    .setJWT(tenant: id, secret: input.secret, jwks: input.jwks?.jsonText, audience: input.audience, issuer: input.issuer)
+                    .setJWT(tenant: id, secret: input.secret, jwks: input.jwks?.jsonText, audience: input.audience, issuer: input.issuer,
+                            secretOverlapSeconds: input.secret_overlap_seconds, jwksURL: input.jwks_url)
             }
             // Other processes drop theirs from the invalidation log (0016) within ~250 ms.
             authenticator.invalidateTenant(id)
             return try GatewayApplication.jsonResponse(.ok, tenant)
         }
 
+        // KEK rotation is a deployment operator's: it rewraps every subject key of a tenant (or of
+        // all), a load on the shared database that one tenant's admin should not be able to cause.
         router.post("/v1/admin/tenants/:id/kek/rotate") { request, context in
-            let caller = try await authorize(request, context, action: "admin.tenants.kek_rotate", operatorOnly: false)
-            let id = try await reachable(caller, try Self.uuid(context, "id", what: "tenant id"), action: "admin.tenants.kek_rotate")
-            guard let keyring else {
-                throw GatewayError(.serviceUnavailable, code: "PGW503", "this gateway has no keyring", hint: "use privacyctl keys rotate")
+            let caller = try await authorize(request, context, action: "admin.tenants.kek_rotate", operatorOnly: true)
+            let id = try Self.uuid(context, "id", what: "tenant id")
+            let keyring = try requireKeyring()
+            // Synchronous, for one tenant: as POST /v1/admin/kek-rotation {"tenant_id"} then waiting for it.
+            _ = try await Self.keyringMapped { try await Keyring.beginKEKRotation(tenant: id, by: caller.actor, pool: pool) }
+            let reports = Mutex<[RotationReport]>([])
+            try await Self.keyringMapped {
+                try await keyring.runKEKRotation(pool: sessionPool ?? pool, rotated: { report in
+                    reports.withLock { $0.append(report) }
+                    try await record(report.tenant, caller.event("keys.rotated", target: "tenant:" + report.tenant.lowercasedString,
+                                                                  details: Self.rotationDetails(report)))
+                })
             }
-            let report = try await Self.keyringMapped { try await keyring.rotateTenantKey(id, pool: pool) }
-            try await record(id, caller.event("keys.rotated", target: "tenant:" + id.lowercasedString, details: [
-                "from_version": .string(report.fromVersions.map(String.init).joined(separator: ",")),
-                "to_version": .int(Int64(report.toVersion)), "rewrapped": .int(Int64(report.rewrappedSubjectKeys)),
-                "resumed": .bool(report.resumed)]))
+            guard let report = reports.withLock({ $0.last }) else {
+                throw GatewayError(.conflict, code: "PGW409", "the tenant's key was already rotated by the unfinished rotation just resumed")
+            }
             return try GatewayApplication.jsonResponse(.ok, report)
+        }
+        router.post("/v1/admin/kek-rotation") { request, context in
+            let caller = try await authorize(request, context, action: "admin.kek_rotation.start", operatorOnly: true)
+            struct Input: Decodable { let tenant_id: String? }
+            let input: Input? = try await Self.body(
+                request, fields: ["tenant_id"], expected: "{\"tenant_id\"?: a tenant id; absent: every tenant}", emptyAllowed: true)
+            let tenant = try input?.tenant_id.map { try Self.uuid($0, what: "tenant_id") }
+            let keyring = try requireKeyring()
+            let (status, resumed) = try await Self.keyringMapped {
+                try await Keyring.beginKEKRotation(tenant: tenant, by: caller.actor, pool: pool)
+            }
+            try await record(caller.tenant, caller.event(
+                resumed ? "keys.rotation_resumed" : "keys.rotation_started", target: "kek_rotation:" + status.id.lowercasedString,
+                details: ["scope": tenant.map { .string($0.lowercasedString) } ?? .string("all")]))
+            if status.state != .running {
+                // Runs on in this process after the answer; killed, the next start resumes it.
+                let routes = self
+                Task.detached {
+                    do {
+                        try await keyring.runKEKRotation(pool: routes.sessionPool ?? routes.pool, rotated: { report in
+                            try await routes.record(report.tenant, caller.event(
+                                "keys.rotated", target: "tenant:" + report.tenant.lowercasedString, details: Self.rotationDetails(report)))
+                        })
+                    } catch {
+                        routes.logger.error("KEK rotation stopped; POST /v1/admin/kek-rotation resumes it",
+                                           metadata: ["rotation": "\(status.id.lowercasedString)", "error": "\(error)"])
+                    }
+                }
+            }
+            struct Started: Encodable { let rotation: KEKRotationStatus, resumed: Bool }
+            return try GatewayApplication.jsonResponse(.accepted, Started(rotation: status, resumed: resumed))
+        }
+        router.get("/v1/admin/kek-rotation") { request, context in
+            let caller = try await authorize(request, context, action: "admin.kek_rotation.status", operatorOnly: true)
+            guard let status = try await Self.keyringMapped({ try await Keyring.kekRotationStatus(pool: pool) }) else {
+                throw GatewayError.notFound("no KEK rotation has been started (POST /v1/admin/kek-rotation starts one)")
+            }
+            try await record(caller.tenant, caller.event("admin.kek_rotation_read", target: "kek_rotation:" + status.id.lowercasedString))
+            return try GatewayApplication.jsonResponse(.ok, status)
         }
         router.get("/v1/admin/tenants/:id/kek") { request, context in
             let caller = try await authorize(request, context, action: "admin.tenants.kek_status", operatorOnly: false)
@@ -309,6 +368,19 @@ struct AdminRoutes: Sendable {
         }
     }
 
+    private func requireKeyring() throws -> Keyring {
+        guard let keyring else {
+            throw GatewayError(.serviceUnavailable, code: "PGW503", "this gateway has no keyring", hint: "use privacyctl keys rotate")
+        }
+        return keyring
+    }
+
+    static func rotationDetails(_ report: RotationReport) -> [String: AuditValue] {
+        ["from_version": .string(report.fromVersions.map(String.init).joined(separator: ",")),
+         "to_version": .int(Int64(report.toVersion)), "rewrapped": .int(Int64(report.rewrappedSubjectKeys)),
+         "resumed": .bool(report.resumed)]
+    }
+
     // MARK: - Authorization
 
     /// Authenticates; refuses a user JWT (403), a key without `admin` (403) and, for operator
@@ -443,7 +515,7 @@ struct AdminRoutes: Sendable {
             switch error.code {
             case .keyMissing: throw GatewayError.notFound(error.message)
             case .invalidInput: throw GatewayError.invalidInput(error.message)
-            case .rootRotationInProgress: throw GatewayError(.conflict, code: "PGW409", error.message)
+            case .rootRotationInProgress, .rotationConflict: throw GatewayError(.conflict, code: "PGW409", error.message)
             default: throw GatewayError(.serviceUnavailable, code: "PGW503", "the keyring cannot rotate this tenant's key now", details: error.message)
             }
         }

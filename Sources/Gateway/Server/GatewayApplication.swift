@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import HummingbirdCore
 import Audit
 import Keyring
@@ -46,6 +47,9 @@ public struct GatewayServices: Sendable {
     public var operatorTenant: UUID? = nil
     /// Seals tenants' HS256 secrets set through `/v1/admin`; nil: they cannot be set there.
     public var keyring: Keyring? = nil
+    /// Connections that keep session state (a session advisory lock), for the KEK rotation's
+    /// runner; nil: ``pool``. Differs from it behind a pooler in transaction mode (`GATEWAY_WORKER_DATABASE_URL`).
+    public var sessionPool: ConnectionPool? = nil
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
@@ -111,7 +115,7 @@ public enum GatewayApplication {
         PrivacyRoutes(privacy: services.privacy, authenticator: services.authenticator).add(to: router)
         AdminRoutes(
             pool: services.pool, authenticator: services.authenticator, audit: services.audit, privacy: services.privacy,
-            operatorTenant: services.operatorTenant, keyring: services.keyring).add(to: router)
+            operatorTenant: services.operatorTenant, keyring: services.keyring, sessionPool: services.sessionPool).add(to: router)
 
         let rest = RESTHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,
@@ -149,14 +153,21 @@ public enum GatewayApplication {
         return router
     }
 
+    /// `tls`: the listener's TLS (``GatewayConfiguration/listenerTLS()``); nil: plain HTTP.
     public static func make(
-        configuration: GatewayConfiguration, services: GatewayServices, logger: Logger
-    ) -> some ApplicationProtocol {
+        configuration: GatewayConfiguration, services: GatewayServices, logger: Logger, tls: TLSConfiguration? = nil
+    ) throws -> some ApplicationProtocol {
         Application(
             router: router(services: services),
-            server: server(limits: services.limits),
+            server: try server(limits: services.limits, tls: tls),
             configuration: serverConfiguration(address: .hostname(configuration.host, port: configuration.port), limits: services.limits),
             logger: logger)
+    }
+
+    /// ``server(limits:)`` inside TLS when `tls` is given.
+    public static func server(limits: GatewayLimits, tls: TLSConfiguration?) throws -> HTTPServerBuilder {
+        guard let tls else { return server(limits: limits) }
+        return try .tls(server(limits: limits), tlsConfiguration: tls)
     }
 
     /// HTTP/1.1 with the head-size and idle limits (Hummingbird's own: NIO's decoder limits and

@@ -48,9 +48,16 @@ extension OpenAPIDocument {
             ],
             "/v1/admin/tenants/{id}/jwt": [
                 "parameters": [id],
-                "put": operation("Set the tenant's HS256 secret, JWKS, audience or issuer (\"\" removes a pin)", ["200": json, "404": error],
+                "put": operation("Set the tenant's HS256 secret (the old one verifies for secret_overlap_seconds more), JWKS, JWKS URL, audience or issuer (\"\" removes a pin or the URL)", ["200": json, "404": error],
                                  body: ["type": "object", "additionalProperties": false, "minProperties": 1,
-                                        "properties": ["secret": ["type": "string", "minLength": 32], "jwks": ["type": ["object", "array"]],
+                                        "properties": ["secret": ["type": "string", "minLength": 32],
+                                                       "secret_overlap_seconds": ["type": "integer", "minimum": 0,
+                                                                                  "maximum": TenantRegistry.maximumSecretOverlapSeconds,
+                                                                                  "default": TenantRegistry.defaultSecretOverlapSeconds,
+                                                                                  "description": "with secret only; 0 replaces the old secret at once"],
+                                                       "jwks": ["type": ["object", "array"]],
+                                                       "jwks_url": ["type": "string", "maxLength": TenantRegistry.maximumJWKSURLLength,
+                                                                    "description": "https:// (\"\" removes it); keys cached per gateway, refetched on an unknown kid"],
                                                        "audience": ["type": "string", "maxLength": 1000], "issuer": ["type": "string", "maxLength": 1000]]]),
             ],
             "/v1/admin/tenants/{id}/kek": [
@@ -58,7 +65,15 @@ extension OpenAPIDocument {
             ],
             "/v1/admin/tenants/{id}/kek/rotate": [
                 "parameters": [id],
-                "post": operation("Rotate the tenant's KEK (resumes an interrupted rotation)", ["200": json, "404": error, "409": error]),
+                "post": operation("Rotate the tenant's KEK synchronously (resumes an interrupted rotation)", operatorOnly: true,
+                                  ["200": json, "404": error, "409": error]),
+            ],
+            "/v1/admin/kek-rotation": [
+                "post": operation("Start (or resume) a KEK rotation of one tenant or every tenant; it runs in the gateway", operatorOnly: true,
+                                  ["202": json, "404": error, "409": error],
+                                  body: ["type": "object", "additionalProperties": false, "properties": ["tenant_id": uuid]], bodyRequired: false),
+                "get": operation("The latest KEK rotation: state (running, interrupted, finished), rows_done/rows_total, tenants_done/tenants_total, started_at, finished_at",
+                                 operatorOnly: true, ["200": json, "404": error]),
             ],
             "/v1/admin/service-keys": [
                 "get": operation("Service keys: scopes, created, revoked, expiry and last use — never a key or its hash",

@@ -13,12 +13,18 @@ public struct Tenant: Sendable, Codable, Equatable {
     public let hasJWTSecret: Bool
     /// Since when the tenant's service keys are refused (nil: active). Migration 0025.
     public var disabledAt: Date? = nil
+    /// Until when the HS256 secret a rotation replaced still verifies tokens (nil: none). Migration 0027.
+    public var previousJWTSecretExpiresAt: Date? = nil
+    /// Where the tenant's RS256/ES256 keys are fetched from (nil: none). Migration 0027.
+    public var jwksURL: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case id, name
         case createdAt = "created_at"
         case hasJWTSecret = "has_jwt_secret"
         case disabledAt = "disabled_at"
+        case previousJWTSecretExpiresAt = "previous_jwt_secret_expires_at"
+        case jwksURL = "jwks_url"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -28,6 +34,8 @@ public struct Tenant: Sendable, Codable, Equatable {
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(hasJWTSecret, forKey: .hasJWTSecret)
         try container.encode(disabledAt, forKey: .disabledAt)
+        try container.encode(previousJWTSecretExpiresAt, forKey: .previousJWTSecretExpiresAt)
+        try container.encode(jwksURL, forKey: .jwksURL)
     }
 }
 
@@ -50,7 +58,15 @@ public struct TenantRegistry: Sendable {
         self.keyring = keyring
     }
 
-    static let columns = "id, name, created_at, (jwt_secret_sealed IS NOT NULL) AS has_secret, disabled_at"
+    static let columns = """
+        id, name, created_at, (jwt_secret_sealed IS NOT NULL) AS has_secret, disabled_at, jwt_jwks_url,
+        CASE WHEN jwt_previous_secret_expires_at > now() THEN jwt_previous_secret_expires_at END AS previous_secret_expires_at
+        """
+
+    /// A rotated-out HS256 secret keeps verifying for this long unless told otherwise (as a rotated service key).
+    public static let defaultSecretOverlapSeconds = 3600
+    /// The longest overlap window: 30 days.
+    public static let maximumSecretOverlapSeconds = 30 * 86_400
 
     /// The longest audience or issuer a tenant may pin.
     public static let maximumClaimLength = 1000
@@ -137,14 +153,31 @@ public struct TenantRegistry: Sendable {
     /// cannot be used are refused with the reason, so a typo never silently locks users out.
     /// `audience` and `issuer`, when given, pin the `aud` and `iss` the tenant's tokens must carry;
     /// an empty string removes the pin.
+    ///
+    /// A new `secret` does not log signed-in users out: the current one keeps verifying tokens for
+    /// `secretOverlapSeconds` (default ``defaultSecretOverlapSeconds``; 0 replaces it at once, e.g.
+    /// after a leak), sealed like the current one, then is dropped. One previous secret is kept:
+    /// a second rotation within the window ends the first one's overlap.
+    /// `jwksURL` (https; "" removes it) makes the gateway fetch the tenant's public keys from its
+    /// identity provider (``JWKSCache``).
     @discardableResult
     public func setJWT(
-        tenant id: UUID, secret: String?, jwks: String?, audience: String? = nil, issuer: String? = nil
+        tenant id: UUID, secret: String?, jwks: String?, audience: String? = nil, issuer: String? = nil,
+        secretOverlapSeconds: Int? = nil, jwksURL: String? = nil
     ) async throws -> Tenant {
         if let secret, secret.utf8.count < Self.minimumJWTSecretLength {
             throw GatewayError.invalidInput(
                 "the JWT secret is \(secret.utf8.count) bytes; HS256 needs at least \(Self.minimumJWTSecretLength)")
         }
+        if let secretOverlapSeconds {
+            guard secret != nil else { throw GatewayError.invalidInput("an overlap applies to a new secret only: give the secret too") }
+            guard (0...Self.maximumSecretOverlapSeconds).contains(secretOverlapSeconds) else {
+                throw GatewayError.invalidInput(
+                    "the secret overlap must be 0 to \(Self.maximumSecretOverlapSeconds) seconds, got \(secretOverlapSeconds)")
+            }
+        }
+        let overlap = secretOverlapSeconds ?? Self.defaultSecretOverlapSeconds
+        if let jwksURL, !jwksURL.isEmpty { try Self.validateJWKSURL(jwksURL) }
         if secret != nil, keyring == nil { throw Self.noKeyring }
         for (name, value) in [("audience", audience), ("issuer", issuer)] {
             guard let value, !value.isEmpty else { continue }
@@ -176,20 +209,35 @@ public struct TenantRegistry: Sendable {
         let secretChanged = secret != nil, keysChanged = keysJSON != nil
         let keyring = self.keyring, publicKeys = keysJSON
         var details: [String: AuditValue] = ["secret_changed": .bool(secretChanged), "public_keys_changed": .bool(keysChanged)]
-        // Audience and issuer are not secret: the audit trail records their new values.
+        // Audience, issuer and the JWKS URL are not secret: the audit trail records their new values.
         if let audience { details["audience"] = audience.isEmpty ? .null : .string(audience) }
         if let issuer { details["issuer"] = issuer.isEmpty ? .null : .string(issuer) }
+        if let jwksURL { details["jwks_url"] = jwksURL.isEmpty ? .null : .string(jwksURL) }
+        if secretChanged { details["secret_overlap_seconds"] = .int(Int64(overlap)) }
         let changes = details
         let result = try await auditing.write(pool, { connection in
             let updated = try connection.query(
                 """
                 UPDATE public.tenants SET jwt_public_keys = coalesce($2::jsonb, jwt_public_keys),
                     jwt_audience = CASE WHEN $3::text IS NULL THEN jwt_audience ELSE nullif($3::text, '') END,
-                    jwt_issuer = CASE WHEN $4::text IS NULL THEN jwt_issuer ELSE nullif($4::text, '') END
+                    jwt_issuer = CASE WHEN $4::text IS NULL THEN jwt_issuer ELSE nullif($4::text, '') END,
+                    jwt_jwks_url = CASE WHEN $5::text IS NULL THEN jwt_jwks_url ELSE nullif($5::text, '') END
                 WHERE id = $1 RETURNING \(Self.columns)
                 """,
-                [id, publicKeys, audience, issuer])
+                [id, publicKeys, audience, issuer, jwksURL])
             guard let secret, !updated.rows.isEmpty else { return updated }
+            // The current secret (if any) becomes the previous one, still sealed as it was, until
+            // the window ends; with no overlap (or no current secret) any previous one is dropped.
+            try connection.query(
+                """
+                UPDATE public.tenants SET
+                    jwt_previous_secret_sealed = CASE WHEN $2::int > 0 THEN jwt_secret_sealed END,
+                    jwt_previous_secret_nonce = CASE WHEN $2::int > 0 THEN jwt_secret_nonce END,
+                    jwt_previous_secret_kek_version = CASE WHEN $2::int > 0 THEN jwt_secret_kek_version END,
+                    jwt_previous_secret_expires_at = CASE WHEN $2::int > 0 AND jwt_secret_sealed IS NOT NULL
+                                                          THEN now() + make_interval(secs => $2::int) END
+                WHERE id = $1
+                """, [id, overlap])
             return try Self.storeSecret(secret, tenant: id, keyring: keyring, in: connection)
         }) { row in
             let tenant = try Self.tenant(row)
@@ -200,6 +248,29 @@ public struct TenantRegistry: Sendable {
             throw GatewayError.notFound("tenant \(id.lowercasedString) does not exist")
         }
         return try Self.tenant(row)
+    }
+
+    /// The longest JWKS URL accepted.
+    public static let maximumJWKSURLLength = 2000
+
+    /// A JWKS URL: https with a host, no credentials or fragment; `http://` only to a loopback
+    /// address (a development identity provider; the gateway still refuses it unless
+    /// `GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK` is set).
+    public static func validateJWKSURL(_ url: String) throws {
+        let problem: String?
+        if url.utf8.count > maximumJWKSURLLength {
+            problem = "longer than \(maximumJWKSURLLength) bytes"
+        } else if url.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) {
+            problem = "it contains spaces or control characters"
+        } else if URLComponents(string: url)?.fragment != nil {
+            problem = "a fragment (#…) is refused"
+        } else {
+            problem = JWKSCache.problem(with: url, allowsInsecureLoopback: true)
+        }
+        if let problem {
+            throw GatewayError.invalidInput(
+                "the JWKS URL is not usable: \(problem)", hint: "an https:// URL such as https://auth.example.com/.well-known/jwks.json")
+        }
     }
 
     /// Seals every plaintext HS256 secret left in the legacy `tenants.jwt_secret` column (before
@@ -241,6 +312,8 @@ public struct TenantRegistry: Sendable {
 
     private static func tenant(_ row: PostgresRow) throws -> Tenant {
         Tenant(id: try row.decode("id"), name: try row.decode("name"), createdAt: try row.decode("created_at"),
-               hasJWTSecret: try row.decode("has_secret"), disabledAt: try row.decodeIfPresent("disabled_at"))
+               hasJWTSecret: try row.decode("has_secret"), disabledAt: try row.decodeIfPresent("disabled_at"),
+               previousJWTSecretExpiresAt: try row.decodeIfPresent("previous_secret_expires_at"),
+               jwksURL: try row.decodeIfPresent("jwt_jwks_url"))
     }
 }

@@ -215,18 +215,21 @@ struct AdminRouteTests {
                 }
                 let oldToken = try await Tokens.hs256(claims: Tokens.user(alice), secret: acme.secret!)
                 #expect(try await f.authenticator.authenticate(apikey: narrowKey, authorization: "Bearer \(oldToken)").userID == alice)
-                let updated = try await call(.put, jwt, acme.apikey, body: #"{"secret": "\#(newSecret)", "audience": "authenticated"}"#)
+                // Overlap 0: the old secret stops at once (the default keeps it for an hour: JWTRotationTests).
+                let updated = try await call(.put, jwt, acme.apikey, body: #"{"secret": "\#(newSecret)", "audience": "authenticated", "secret_overlap_seconds": 0}"#)
                 #expect(updated.status == .ok && updated.json["has_jwt_secret"] as? Bool == true, "\(updated.body)")
                 #expect(!updated.body.contains(newSecret))
                 await #expect(throws: GatewayError.self) { try await f.authenticator.authenticate(apikey: narrowKey, authorization: "Bearer \(oldToken)") }
                 let newToken = try await Tokens.hs256(claims: Tokens.user(alice), secret: newSecret)
                 #expect(try await f.authenticator.authenticate(apikey: narrowKey, authorization: "Bearer \(newToken)").userID == alice)
 
-                // KEK rotation: the own tenant's only; the sealed JWT secret is rewrapped and still verifies.
-                #expect(try await call(.post, "/v1/admin/tenants/\(g)/kek/rotate", acme.apikey).status == .notFound)
+                // KEK rotation: an operator's (a tenant admin gets 403, even for its own tenant); the
+                // status is the own tenant's only; the sealed JWT secret is rewrapped and still verifies.
+                #expect(try await call(.post, "/v1/admin/tenants/\(g)/kek/rotate", acme.apikey).status == .forbidden)
                 #expect(try await call(.get, "/v1/admin/tenants/\(g)/kek", acme.apikey).status == .notFound)
                 let kek = "/v1/admin/tenants/\(acme.id.lowercasedString)/kek"
-                let rotation = try await call(.post, kek + "/rotate", acme.apikey)
+                #expect(try await call(.post, kek + "/rotate", acme.apikey).status == .forbidden)
+                let rotation = try await call(.post, kek + "/rotate", ops.apikey)
                 #expect(rotation.status == .ok && rotation.json["rewrapped_tenant_secrets"] as? Int == 1, "\(rotation.body)")
                 let kekStatus = try await call(.get, kek, acme.apikey)
                 #expect(kekStatus.status == .ok && kekStatus.json["rotation_unfinished"] as? Bool == false, "\(kekStatus.body)")
@@ -281,9 +284,10 @@ struct AdminRouteTests {
             let acmeAdmin = "service_key:" + acme.keyID.lowercasedString, operatorActor = "service_key:" + ops.keyID.lowercasedString
             let acmeTrail = try await actions(acme.id)
             for action in ["service_key.created", "service_key.rotated", "service_key.revoked", "admin.tenant_shown", "admin.service_keys_listed",
-                           "admin.requests_listed", "tenant.jwt_updated", "keys.rotated", "admin.kek_status_read"] {
+                           "admin.requests_listed", "tenant.jwt_updated", "admin.kek_status_read"] {
                 #expect(acmeTrail.contains { $0.0 == action && $0.1 == acmeAdmin }, "acme's trail lacks \(action): \(acmeTrail)")
             }
+            #expect(acmeTrail.contains { $0.0 == "keys.rotated" && $0.1 == operatorActor }, "\(acmeTrail)")
             // The refused attempts on globex are in acme's (the actor's) trail, not in globex's.
             #expect(acmeTrail.filter { $0.0 == "admin.denied" && $0.1 == acmeAdmin }.count >= 5)
             let globexTrail = try await actions(globex.id)
