@@ -102,7 +102,7 @@ extension Keyring {
     }
 
     /// Rewraps up to `limit` DEKs still under an older KEK; returns how many, and how many remain.
-    private func rewrapSubjectKeys(_ tenant: UUID, to target: Int, limit: Int, in connection: Connection) throws -> (Int, Int) {
+    private func rewrapSubjectKeys(_ tenant: UUID, to target: Int, limit: Int, in connection: borrowing Connection) throws -> (Int, Int) {
         let newKEK = try tenantKey(tenant, version: target, in: connection)
         let rows = try connection.query(
             """
@@ -140,7 +140,7 @@ extension Keyring {
     }
 
     /// Reseals the tenant's JWT secret under KEK `target` (plaintext secrets are gone since migration 0014).
-    private func rewrapTenantSecrets(_ tenant: UUID, to target: Int, in connection: Connection) throws -> Int {
+    private func rewrapTenantSecrets(_ tenant: UUID, to target: Int, in connection: borrowing Connection) throws -> Int {
         guard let row = try connection.query(
             "SELECT jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version FROM public.tenants WHERE id = $1 FOR UPDATE",
             [tenant]).first

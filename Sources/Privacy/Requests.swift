@@ -287,7 +287,7 @@ extension PrivacyService {
     ///
     /// - Throws: ``PrivacyError/Code/refused`` (after marking the request `failed`, audited) when
     ///   the privacy service did not file and confirm it.
-    func begin(_ kind: RequestKind, _ connection: Connection, tenant: UUID, id: UUID) throws -> (subject: UUID, requestedAt: String) {
+    func begin(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, id: UUID) throws -> (subject: UUID, requestedAt: String) {
         let outcome = try connection.transaction { connection in
             guard try connection.query(
                 "SELECT status FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, id]).first != nil
@@ -324,7 +324,7 @@ extension PrivacyService {
     /// `pending` gets an empty `result`: counts come only from what this eraser does, never from
     /// what the row held before. A request that fails the check is marked `failed` with a reason
     /// and the refusal audited; it is never run.
-    func start(_ kind: RequestKind, _ connection: Connection, tenant: UUID, id: UUID) throws -> StartOutcome {
+    func start(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, id: UUID) throws -> StartOutcome {
         let row = try connection.query(
             "SELECT status, user_id FROM \(kind.table) WHERE tenant_id = $1 AND id = $2", [tenant, id]).first!
         let status: String = try row.decode("status")
@@ -393,7 +393,7 @@ extension PrivacyService {
     }
 
     /// The open request of `kind` for the subject, if any (the newest).
-    func openRequest(_ kind: RequestKind, _ connection: Connection, tenant: UUID, subject: UUID) throws -> (id: UUID, status: String)? {
+    func openRequest(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, subject: UUID) throws -> (id: UUID, status: String)? {
         guard let row = try connection.query(
             "SELECT id, status FROM \(kind.table) WHERE tenant_id = $1 AND user_id = $2 AND status IN \(PrivacyRequest.openStatuses) "
                 + "ORDER BY requested_at DESC LIMIT 1",

@@ -69,9 +69,15 @@ struct Serve: AsyncParsableCommand {
 
     private func serve(_ configuration: GatewayConfiguration, logger: Logger) async throws {
         let database = try configuration.gatewayDatabase()
+        // One per-tenant cap for the process, held by every tenant's database work through either
+        // pool (REST, RPC, secrets, audit, reports, privacy requests); the audit appender's group
+        // commit is outside it (AuditAppender.write).
+        let tenantLimiter = configuration.limits.tenantLimiter(poolSize: configuration.poolSize)
         let pool = ConnectionPool(
             configuration: database,
-            options: .init(maxConnections: configuration.poolSize, sharedConnections: configuration.poolSharedConnections),
+            options: .init(
+                maxConnections: configuration.poolSize, sharedConnections: configuration.poolSharedConnections,
+                tenantLimiter: tenantLimiter),
             logger: Logger(label: "postgres"))
         defer { pool.close() }
         let policies = try PolicySet.loadForGateway(directory: configuration.policiesDirectory)
@@ -102,9 +108,7 @@ struct Serve: AsyncParsableCommand {
         let auditWitnesses = try configuration.declaredWitnesses()
         let auditKeys = try AuditKeys(rootKey: keyring.serviceMaster)
         let audit = AuditAppender(pool: pool, keys: auditKeys)
-        // One per-tenant cap for REST, RPC and secrets (the store holds a slot only around its database work).
-        let tenantLimiter = configuration.limits.tenantLimiter(poolSize: pool.options.maxConnections)
-        let secrets = SecretStore(pool: pool, keyring: keyring, audit: audit, auditKeys: auditKeys, limiter: tenantLimiter)
+        let secrets = SecretStore(pool: pool, keyring: keyring, audit: audit, auditKeys: auditKeys)
 
         var background: [any Service] = []
         // Tenant keys and service keys changed by another gateway or privacyctl are dropped here within ~250 ms.
@@ -123,7 +127,8 @@ struct Serve: AsyncParsableCommand {
         // Data-subject requests and the retention sweep run on the gateway's own login, as the
         // privacy worker role (0015_privacy_worker.sql): this process holds no owner credentials.
         // Their own small pool: the worker's role is a session setting while a request runs.
-        let privacyPool = ConnectionPool(configuration: database, options: .init(maxConnections: 4), logger: Logger(label: "postgres"))
+        let privacyPool = ConnectionPool(
+            configuration: database, options: .init(maxConnections: 4, tenantLimiter: tenantLimiter), logger: Logger(label: "postgres"))
         defer { privacyPool.close() }
         var settings = PrivacyConfiguration(
             policyVersion: try PrivacyConfiguration.policyVersion(directory: configuration.policiesDirectory),
@@ -154,7 +159,7 @@ struct Serve: AsyncParsableCommand {
             pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, metrics: metrics,
             secrets: secrets, auditKeys: auditKeys, privacy: privacy, auditTrustedKeys: auditTrustedKeys,
             certificatePublicKey: signingKey?.publicKey, limits: configuration.limits,
-            tenantLimiter: tenantLimiter, auditWitnesses: auditWitnesses)
+            auditWitnesses: auditWitnesses)
         services.trustedProxies = configuration.trustedProxies
         services.operatorTenant = configuration.operatorTenant
         services.keyring = keyring
