@@ -60,8 +60,8 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
         return error
     }
 
-    /// The per-tenant cap's refusal inside `error` — thrown by the pool, or wrapped by the audit,
-    /// report or secret layer — if that is what `error` is.
+    /// The per-tenant cap's refusal inside `error` — thrown by the pool, or wrapped by the audit or
+    /// report layer (``AuditError/underlying``, ``ReportError/underlying``) — if that is what `error` is.
     static func tenantBusy(_ error: any Error) -> PostgresError? {
         switch error {
         case let error as PostgresError: error.code == .tenantBusy ? error : nil
