@@ -114,6 +114,9 @@ public final class AuditAppender: Sendable {
     private func write(_ batch: [Pending], tenant: UUID) async {
         let events = batch.map(\.event)
         do {
+            // Not a tenant slot (ConnectionPool.withConnection(tenant:)): the lane already keeps each
+            // tenant to one connection at a time, and an entry whose caller's work is done (a secret
+            // read whose value waits for it) must not be refused or queued behind that tenant's load.
             let receipts = try await pool.withConnection { connection in
                 try await connection.run { try Self.writeBatch(events, tenant: tenant, on: $0) }
             }
@@ -137,7 +140,7 @@ public final class AuditAppender: Sendable {
     }
 
     /// One transaction, two round trips: lock and read the head, then insert, advance, commit.
-    private static func writeBatch(_ events: [PreparedEvent], tenant: UUID, on connection: Connection) throws -> [AuditReceipt] {
+    private static func writeBatch(_ events: [PreparedEvent], tenant: UUID, on connection: borrowing Connection) throws -> [AuditReceipt] {
         do {
             let head = try connection.pipeline([AuditSQL.begin, AuditSQL.ensureHead(tenant), AuditSQL.lockHead(tenant)])[2]
             let entries = try chain(events, tenant: tenant, head: head)
@@ -160,7 +163,7 @@ public final class AuditAppender: Sendable {
     /// action cannot commit without its entry.
     ///
     /// - Throws: ``AuditError`` (``AuditError/Code/notInTransaction`` if no transaction is open).
-    public func append(in connection: Connection, tenant: UUID, _ event: AuditEvent) throws -> AuditReceipt {
+    public func append(in connection: borrowing Connection, tenant: UUID, _ event: AuditEvent) throws -> AuditReceipt {
         let prepared = try prepare(event, tenant: tenant)
         guard connection.inTransaction else {
             throw AuditError(.notInTransaction, "append(in:) needs an open transaction: the entry must commit with the action")
@@ -209,7 +212,7 @@ public final class AuditAppender: Sendable {
     /// here, in memory, from the head row's edge: two SHA-256 per entry and one node row per
     /// 256 entries, so a batch costs no extra round trip. A chain written before the tree existed
     /// is caught up first (once, under the same lock).
-    private static func writes(_ entries: [AuditEntry], tenant: UUID, head: QueryResult, on connection: Connection) throws -> [Statement] {
+    private static func writes(_ entries: [AuditEntry], tenant: UUID, head: QueryResult, on connection: borrowing Connection) throws -> [Statement] {
         guard let row = head.first else {
             throw AuditError(.chainCorrupt, "audit head of tenant \(tenant.lowercasedString) is missing")
         }

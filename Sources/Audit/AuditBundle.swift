@@ -62,7 +62,7 @@ public enum AuditBundle {
     /// consistent snapshot even while appends continue; entries are streamed page by page.
     public static func export(pool: ConnectionPool, tenant: UUID, since: Date? = nil, to directory: URL) async throws -> Manifest {
         do {
-            return try await pool.withConnection { connection in
+            return try await pool.withConnection(tenant: tenant) { connection in
                 try await connection.run { connection in
                     try connection.transaction(isolation: .repeatableRead) { connection in
                         try write(connection, tenant: tenant, since: since, to: directory)
@@ -74,7 +74,7 @@ public enum AuditBundle {
         }
     }
 
-    private static func write(_ connection: Connection, tenant: UUID, since: Date?, to directory: URL) throws -> Manifest {
+    private static func write(_ connection: borrowing Connection, tenant: UUID, since: Date?, to directory: URL) throws -> Manifest {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let first = try connection.pipeline([
             AuditSQL.head(tenant), AuditSQL.checkpoints(tenant),
@@ -269,7 +269,7 @@ public enum AuditBundle {
         pool: ConnectionPool, tenant: UUID, trustedKeys: [String: [UInt8]], witnesses: WitnessPolicy = WitnessPolicy()
     ) async throws -> VerificationReport {
         do {
-            return try await pool.withConnection { connection in
+            return try await pool.withConnection(tenant: tenant) { connection in
                 try await connection.run { connection in
                     try connection.transaction(isolation: .repeatableRead) { connection in
                         let first = try connection.pipeline([AuditSQL.head(tenant), AuditSQL.checkpoints(tenant)])
@@ -292,7 +292,7 @@ public enum AuditBundle {
     /// streamed (``AuditStream``); returns how many rows were read.
     @discardableResult
     static func stream(
-        _ tenant: UUID, from: Int64, through: Int64?, connection: Connection, _ body: (AuditEntry) throws -> Void
+        _ tenant: UUID, from: Int64, through: Int64?, connection: borrowing Connection, _ body: (AuditEntry) throws -> Void
     ) throws -> Int {
         try AuditStream.entries(tenant, from: from, through: through, connection: connection, body)
     }
@@ -336,7 +336,7 @@ public enum AuditBundle {
         keep: @escaping @Sendable (AuditEntry) -> Bool
     ) async throws -> PeriodVerification {
         do {
-            return try await pool.withConnection { connection in
+            return try await pool.withConnection(tenant: tenant) { connection in
                 try await connection.run { connection in
                     try connection.transaction(isolation: .repeatableRead) { connection in
                         try period(connection, tenant: tenant, since: since, until: until, trustedKeys: trustedKeys, keep: keep)
@@ -349,7 +349,7 @@ public enum AuditBundle {
     }
 
     private static func period(
-        _ connection: Connection, tenant: UUID, since: Date?, until: Date, trustedKeys: [String: [UInt8]],
+        _ connection: borrowing Connection, tenant: UUID, since: Date?, until: Date, trustedKeys: [String: [UInt8]],
         keep: (AuditEntry) -> Bool
     ) throws -> PeriodVerification {
         // The bounds as canonical `at` text (fixed width, so text order is time order), by the

@@ -148,7 +148,7 @@ public struct AuditCheckpointer: Sendable {
         let signingKey = signingKey
         let trustedKeys = trustedKeys
         do {
-            return try await pool.withConnection { connection in
+            return try await pool.withConnection(tenant: tenant) { connection in
                 try await connection.run { connection in
                     try AuditTree.ensureCurrent(tenant: tenant, connection: connection)
                     let (head, previous, root) = try Self.verifiedHead(tenant, connection: connection)
@@ -196,7 +196,7 @@ public struct AuditCheckpointer: Sendable {
     /// The tenant's head and last checkpoint, after verifying every entry between them (one
     /// snapshot). Throws ``AuditError/Code/chainCorrupt`` naming the first failure.
     private static func verifiedHead(
-        _ tenant: UUID, connection: Connection
+        _ tenant: UUID, connection: borrowing Connection
     ) throws -> (head: (seq: Int64, hash: [UInt8]), previous: AuditCheckpoint?, root: [UInt8]) {
         try connection.transaction(isolation: .repeatableRead) { connection in
             let results = try connection.pipeline([AuditSQL.head(tenant), AuditSQL.lastCheckpoint(tenant)])

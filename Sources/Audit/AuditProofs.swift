@@ -102,7 +102,7 @@ public enum AuditProofs {
         let pieces = ranges.map(MerkleTree.decompose)
         let (nodes, nodeStatements) = AuditTree.nodeQueries(pieces.flatMap { $0 }, tenant: tenant)
         do {
-            return try await pool.withConnection { connection in
+            return try await pool.withConnection(tenant: tenant) { connection in
                 try await connection.run { connection in
                     let results = try connection.pipeline([AuditSQL.checkpoint(tenant, seq: checkpointSeq), AuditSQL.entry(tenant, seq: seq)] + nodeStatements)
                     let checkpoint = try signedCheckpoint(results[0], checkpointSeq)
@@ -128,7 +128,7 @@ public enum AuditProofs {
         guard from <= to else {
             throw AuditError(.invalidRequest, "from (\(from)) must not be after to (\(to))")
         }
-        return try await read(pool, "building the consistency proof failed") { connection in
+        return try await read(pool, tenant: tenant, "building the consistency proof failed") { connection in
             let old = try signedCheckpoint(tenant, from, connection)
             let new = try signedCheckpoint(tenant, to, connection)
             let ranges = MerkleTree.consistencyRanges(from: old.seq, to: new.seq)
@@ -138,7 +138,7 @@ public enum AuditProofs {
         }
     }
 
-    private static func signedCheckpoint(_ tenant: UUID, _ seq: Int64, _ connection: Connection) throws -> AuditCheckpoint {
+    private static func signedCheckpoint(_ tenant: UUID, _ seq: Int64, _ connection: borrowing Connection) throws -> AuditCheckpoint {
         try signedCheckpoint(try connection.pipeline([AuditSQL.checkpoint(tenant, seq: seq)])[0], seq)
     }
 
@@ -154,10 +154,10 @@ public enum AuditProofs {
     }
 
     private static func read<T: Sendable>(
-        _ pool: ConnectionPool, _ message: String, _ body: @escaping @Sendable (Connection) throws -> T
+        _ pool: ConnectionPool, tenant: UUID, _ message: String, _ body: @escaping @Sendable (borrowing Connection) throws -> T
     ) async throws -> T {
         do {
-            return try await pool.withConnection { connection in
+            return try await pool.withConnection(tenant: tenant) { connection in
                 try await connection.run { connection in
                     try connection.transaction(isolation: .repeatableRead) { try body($0) }
                 }

@@ -234,7 +234,7 @@ public enum AuditReader {
             """,
             [tenant, afterSeq, max(0, limit), pattern, actor])
         do {
-            return try await pool.withConnection { try await $0.pipeline([statement])[0].rows.map(AuditSQL.entry) }
+            return try await pool.withConnection(tenant: tenant) { try await $0.pipeline([statement])[0].rows.map(AuditSQL.entry) }
         } catch {
             throw AuditError.wrap(error, "reading audit entries failed")
         }
@@ -250,7 +250,7 @@ public enum AuditReader {
             """,
             [tenant, action, date])
         do {
-            return try await pool.withConnection { try await $0.pipeline([statement])[0].first.map(AuditSQL.entry) }
+            return try await pool.withConnection(tenant: tenant) { try await $0.pipeline([statement])[0].first.map(AuditSQL.entry) }
         } catch {
             throw AuditError.wrap(error, "reading the latest audit entry failed")
         }
@@ -259,7 +259,7 @@ public enum AuditReader {
     /// All of the tenant's checkpoints, oldest first.
     public static func checkpoints(pool: ConnectionPool, tenant: UUID) async throws -> [AuditCheckpoint] {
         do {
-            return try await pool.withConnection { try await $0.pipeline([AuditSQL.checkpoints(tenant)])[0].rows.map(AuditSQL.checkpoint) }
+            return try await pool.withConnection(tenant: tenant) { try await $0.pipeline([AuditSQL.checkpoints(tenant)])[0].rows.map(AuditSQL.checkpoint) }
         } catch {
             throw AuditError.wrap(error, "reading audit checkpoints failed")
         }

@@ -10,7 +10,7 @@ enum AuditStream {
     /// how many rows were read. Must run inside the caller's transaction (the bounds travel as
     /// transaction-local settings: COPY takes no bind parameters).
     static func entries(
-        _ tenant: UUID, from: Int64, through: Int64?, connection: Connection, _ body: (AuditEntry) throws -> Void
+        _ tenant: UUID, from: Int64, through: Int64?, connection: borrowing Connection, _ body: (AuditEntry) throws -> Void
     ) throws -> Int {
         _ = try connection.pipeline([
             Statement(

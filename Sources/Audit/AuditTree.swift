@@ -25,7 +25,7 @@ enum AuditTree {
     /// Extends `range` with the leaves of the stored entries after it, up to `seq` (a chain
     /// written before the tree existed), returning the stride nodes closed on the way.
     static func catchUp(
-        _ range: inout CompactRange, to seq: Int64, tenant: UUID, connection: Connection
+        _ range: inout CompactRange, to seq: Int64, tenant: UUID, connection: borrowing Connection
     ) throws -> [(MerkleTree.Node, [UInt8])] {
         var closed: [(MerkleTree.Node, [UInt8])] = []
         while range.size < seq {
@@ -75,7 +75,7 @@ enum AuditTree {
     /// Builds the tree of a chain written before migration 0019, under the head lock (one
     /// transaction; a no-op when the tree is current). Returns the tree size.
     @discardableResult
-    static func ensureCurrent(tenant: UUID, connection: Connection) throws -> Int64 {
+    static func ensureCurrent(tenant: UUID, connection: borrowing Connection) throws -> Int64 {
         try connection.transaction { connection in
             guard let row = try connection.pipeline([AuditSQL.lockHead(tenant)])[0].first else { return 0 }
             let seq: Int64 = try row.decode("seq")
@@ -94,7 +94,7 @@ enum AuditTree {
     /// The hashes of complete subtrees, read in one pipeline: a stored level directly, any other
     /// level folded from the stored level below it. Throws ``AuditError/Code/chainCorrupt`` when
     /// the rows needed are missing (the tree does not reach that far, or rows were removed).
-    static func nodeHashes(_ nodes: [MerkleTree.Node], tenant: UUID, connection: Connection) throws -> [MerkleTree.Node: [UInt8]] {
+    static func nodeHashes(_ nodes: [MerkleTree.Node], tenant: UUID, connection: borrowing Connection) throws -> [MerkleTree.Node: [UInt8]] {
         let (unique, statements) = nodeQueries(nodes, tenant: tenant)
         let results = statements.isEmpty ? [] : try connection.pipeline(statements)
         return try nodeHashes(unique, results: results[...])
@@ -141,14 +141,14 @@ enum AuditTree {
     }
 
     /// The RFC 9162 hashes of `ranges` (each the hash of its leaves), in order.
-    static func rangeHashes(_ ranges: [MerkleTree.LeafRange], tenant: UUID, connection: Connection) throws -> [[UInt8]] {
+    static func rangeHashes(_ ranges: [MerkleTree.LeafRange], tenant: UUID, connection: borrowing Connection) throws -> [[UInt8]] {
         let pieces = ranges.map(MerkleTree.decompose)
         let hashes = try nodeHashes(pieces.flatMap { $0 }, tenant: tenant, connection: connection)
         return pieces.map { MerkleTree.rangeHash($0.map { hashes[$0]! }) }
     }
 
     /// The right edge of the tree at `size` (≤ the stored tree size), from stored nodes.
-    static func range(at size: Int64, tenant: UUID, connection: Connection) throws -> CompactRange {
+    static func range(at size: Int64, tenant: UUID, connection: borrowing Connection) throws -> CompactRange {
         if size == 0 { return CompactRange() }
         let nodes = MerkleTree.decompose(MerkleTree.LeafRange(start: 0, end: size))
         let hashes = try nodeHashes(nodes, tenant: tenant, connection: connection)

@@ -135,7 +135,7 @@ public enum AuditCosignatures {
             throw AuditError(.invalidRequest, "cosignature must be one signature line ending in a newline")
         }
         do {
-            return try await pool.withConnection { connection in
+            return try await pool.withConnection(tenant: tenant) { connection in
                 try await connection.run { connection in
                     try connection.transaction { connection in
                         guard let checkpoint = try connection.pipeline([AuditSQL.checkpoint(tenant, seq: seq)])[0].first.map(AuditSQL.checkpoint) else {

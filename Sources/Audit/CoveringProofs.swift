@@ -10,7 +10,7 @@ extension AuditProofs {
     /// `seq`; nil when no such checkpoint exists yet.
     public static func firstSignedCheckpoint(covering seq: Int64, pool: ConnectionPool, tenant: UUID) async throws -> Int64? {
         do {
-            return try await pool.pipeline([
+            return try await pool.pipeline(tenant: tenant, [
                 Statement(
                     """
                     SELECT seq FROM public.audit_checkpoints

@@ -57,7 +57,7 @@ public struct InclusionProofSet: Sendable, Codable, Equatable {
     /// - Throws: ``AuditError/Code/notFound`` when one of `seqs` is not in the tenant's log.
     public static func build(pool: ConnectionPool, tenant: UUID, seqs: [Int64], unprovenReason reason: String) async throws -> InclusionProofSet {
         do {
-            return try await pool.withConnection { connection in
+            return try await pool.withConnection(tenant: tenant) { connection in
                 try await connection.run { connection in
                     try connection.transaction(isolation: .repeatableRead) { connection in
                         let newest = try connection.pipeline([

@@ -1,6 +1,8 @@
+import Audit
 import Foundation
 import Hummingbird
 import Postgres
+import Reports
 
 /// The one error type of the gateway. It renders itself as PostgREST does:
 /// a JSON body `{code, message, details, hint}` with the matching HTTP status.
@@ -49,15 +51,24 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
         GatewayError(.contentTooLarge, code: rest ? "PGRST413" : "PGW413", "request body is larger than \(limit) bytes")
     }
 
-    /// A tenant's queue for database work is full (``TenantLimiter``): 503 with `Retry-After`,
-    /// PostgREST's pool-exhaustion code on `/rest/v1`.
-    static func tenantSaturated(_ saturated: TenantLimiter.Saturated, rest: Bool) -> GatewayError {
+    /// A tenant's queue for database work is full (``PostgresError/Code/tenantBusy``, from the
+    /// pool's per-tenant cap): 503 with `Retry-After`, PostgREST's pool-exhaustion code on `/rest/v1`.
+    static func tenantSaturated(_ busy: PostgresError, rest: Bool) -> GatewayError {
         var error = GatewayError(
-            .serviceUnavailable, code: rest ? "PGRST003" : "PGW503",
-            "too many concurrent requests for this tenant",
-            details: "\(saturated.concurrency) in flight and \(saturated.queued) waiting", hint: "retry after the Retry-After delay")
+            .serviceUnavailable, code: rest ? "PGRST003" : "PGW503", busy.message, details: busy.detail, hint: busy.hint)
         error.retryAfter = 1
         return error
+    }
+
+    /// The per-tenant cap's refusal inside `error` — thrown by the pool, or wrapped by the audit or
+    /// report layer (``AuditError/underlying``, ``ReportError/underlying``) — if that is what `error` is.
+    static func tenantBusy(_ error: any Error) -> PostgresError? {
+        switch error {
+        case let error as PostgresError: error.code == .tenantBusy ? error : nil
+        case let error as AuditError: error.underlying.flatMap { tenantBusy($0) }
+        case let error as ReportError: error.underlying.flatMap { tenantBusy($0) }
+        default: nil
+        }
     }
 
     public static func notFound(_ message: String, details: String? = nil) -> GatewayError {

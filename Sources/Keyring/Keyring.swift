@@ -61,7 +61,7 @@ public final class Keyring: Sendable {
     }
 
     /// Finds (or, on an empty database, registers) the root key `source` gives.
-    static func register(_ source: RootKeySource, in connection: Connection, allowNew: Bool = false) throws -> RootKey {
+    static func register(_ source: RootKeySource, in connection: borrowing Connection, allowNew: Bool = false) throws -> RootKey {
         let registered = try connection.query(
             "SELECT version, fingerprint, kdf_salt, kdf_ops_limit, kdf_mem_limit, retired_at IS NOT NULL AS retired FROM keyring.root_keys ORDER BY version"
         ).rows
@@ -110,7 +110,7 @@ public final class Keyring: Sendable {
 
     /// Unwraps the service master; on a database that predates the keyring, adopts the root key
     /// itself (so service-key hashes and audit pseudonyms made before stay valid).
-    private static func serviceMaster(root: RootKey, in connection: Connection) throws -> SecureBytes {
+    private static func serviceMaster(root: RootKey, in connection: borrowing Connection) throws -> SecureBytes {
         if let row = try connection.query("SELECT root_version, nonce, wrapped_key FROM keyring.service_master").first {
             let wrappedUnder: Int = try row.decode("root_version")
             guard wrappedUnder == root.version else {
@@ -129,7 +129,7 @@ public final class Keyring: Sendable {
     // MARK: - Tenant KEKs
 
     /// The tenant's current KEK (the highest version not retired), created as version 1 on first use.
-    public func currentTenantKey(_ tenant: UUID, in connection: Connection) throws -> (version: Int, key: SecureBytes) {
+    public func currentTenantKey(_ tenant: UUID, in connection: borrowing Connection) throws -> (version: Int, key: SecureBytes) {
         if let row = try connection.query(
             "SELECT version, root_version, nonce, wrapped_key FROM keyring.tenant_keys WHERE tenant_id = $1 AND retired_at IS NULL ORDER BY version DESC LIMIT 1",
             [tenant]).first {
@@ -141,7 +141,7 @@ public final class Keyring: Sendable {
 
     /// A given version of the tenant's KEK (retired versions included: a reader may hold a DEK
     /// row read just before its rewrap committed).
-    public func tenantKey(_ tenant: UUID, version: Int, in connection: Connection) throws -> SecureBytes {
+    public func tenantKey(_ tenant: UUID, version: Int, in connection: borrowing Connection) throws -> SecureBytes {
         if let key = keks.withLock({ $0[KEKIdentity(tenant: tenant, version: version)] }) { return key }
         guard let row = try connection.query(
             "SELECT version, root_version, nonce, wrapped_key FROM keyring.tenant_keys WHERE tenant_id = $1 AND version = $2",
@@ -170,7 +170,7 @@ public final class Keyring: Sendable {
     }
 
     /// Adds KEK `version` for `tenant` (if another process added it first, that one is used).
-    func createTenantKey(_ tenant: UUID, version: Int, in connection: Connection) throws -> (version: Int, key: SecureBytes) {
+    func createTenantKey(_ tenant: UUID, version: Int, in connection: borrowing Connection) throws -> (version: Int, key: SecureBytes) {
         let key = try SecureBytes(count: XChaCha20Poly1305.keyLength)
         let (nonce, wrapped) = try XChaCha20Poly1305.wrap(
             key, key: root.key, associatedData: AssociatedData.tenantKey(tenant: tenant, version: version, root: root.version))
@@ -197,7 +197,7 @@ public final class Keyring: Sendable {
     /// Opens the subject's DEK from a row of ``subjectKeyStatement(tenant:user:)``.
     ///
     /// - Throws: ``KeyringError/Code/subjectKeyDestroyed`` for a shredded subject.
-    public func subjectKey(_ tenant: UUID, user: UUID, row: PostgresRow, in connection: Connection) throws -> SecureBytes {
+    public func subjectKey(_ tenant: UUID, user: UUID, row: PostgresRow, in connection: borrowing Connection) throws -> SecureBytes {
         try subjectKey(tenant, user: user, row: row) { try tenantKey(tenant, version: $0, in: connection) }!
     }
 
@@ -230,7 +230,7 @@ public final class Keyring: Sendable {
 
     /// The subject's DEK; with `create`, one is made on first use. Nil when there is none and
     /// `create` is false.
-    public func subjectKey(_ tenant: UUID, user: UUID, create: Bool, in connection: Connection) throws -> SecureBytes? {
+    public func subjectKey(_ tenant: UUID, user: UUID, create: Bool, in connection: borrowing Connection) throws -> SecureBytes? {
         if let row = try connection.pipeline([Self.subjectKeyStatement(tenant: tenant, user: user)])[0].first {
             return try subjectKey(tenant, user: user, row: row, in: connection)
         }
@@ -256,7 +256,7 @@ public final class Keyring: Sendable {
     /// live key was destroyed now. A subject without a key gets a destroyed marker, so no key can
     /// be made for them later by mistake.
     @discardableResult
-    public static func shredSubjectKey(_ tenant: UUID, user: UUID, in connection: Connection) throws -> Bool {
+    public static func shredSubjectKey(_ tenant: UUID, user: UUID, in connection: borrowing Connection) throws -> Bool {
         let destroyed = try connection.query(
             """
             UPDATE keyring.subject_keys SET nonce = NULL, wrapped_key = NULL, destroyed_at = now()
@@ -289,7 +289,7 @@ public final class Keyring: Sendable {
     }
 
     /// Seals a tenant-level secret (`purpose` e.g. `jwt_secret`) under the tenant's current KEK.
-    public func sealTenantSecret(_ plaintext: [UInt8], tenant: UUID, purpose: String, in connection: Connection) throws -> SealedValue {
+    public func sealTenantSecret(_ plaintext: [UInt8], tenant: UUID, purpose: String, in connection: borrowing Connection) throws -> SealedValue {
         let (version, kek) = try currentTenantKey(tenant, in: connection)
         let (nonce, ciphertext) = try XChaCha20Poly1305.seal(
             plaintext, key: kek, associatedData: AssociatedData.tenantSecret(tenant: tenant, purpose: purpose, kekVersion: version))
@@ -297,7 +297,7 @@ public final class Keyring: Sendable {
     }
 
     /// Opens a value sealed by ``sealTenantSecret(_:tenant:purpose:in:)``.
-    public func openTenantSecret(_ sealed: SealedValue, tenant: UUID, purpose: String, in connection: Connection) throws -> [UInt8] {
+    public func openTenantSecret(_ sealed: SealedValue, tenant: UUID, purpose: String, in connection: borrowing Connection) throws -> [UInt8] {
         let kek = try tenantKey(tenant, version: sealed.kekVersion, in: connection)
         do {
             return try XChaCha20Poly1305.open(

@@ -103,7 +103,7 @@ extension Keyring {
     }
 
     /// Rewraps up to `limit` DEKs still under an older KEK; returns how many, and how many remain.
-    private func rewrapSubjectKeys(_ tenant: UUID, to target: Int, limit: Int, in connection: Connection) throws -> (Int, Int) {
+    private func rewrapSubjectKeys(_ tenant: UUID, to target: Int, limit: Int, in connection: borrowing Connection) throws -> (Int, Int) {
         let newKEK = try tenantKey(tenant, version: target, in: connection)
         let rows = try connection.query(
             """
@@ -142,7 +142,7 @@ extension Keyring {
 
     /// Reseals the tenant's JWT secret, and the previous one a rotation keeps for its overlap
     /// window (migration 0027), under KEK `target` (plaintext secrets are gone since migration 0014).
-    private func rewrapTenantSecrets(_ tenant: UUID, to target: Int, in connection: Connection) throws -> Int {
+    private func rewrapTenantSecrets(_ tenant: UUID, to target: Int, in connection: borrowing Connection) throws -> Int {
         var count = 0
         for prefix in ["jwt_secret", "jwt_previous_secret"] {
             guard let row = try connection.query(

@@ -29,13 +29,80 @@ public enum IsolationLevel: String, Sendable {
     case serializable = "SERIALIZABLE"
 }
 
-/// One libpq connection. Not thread-safe and mostly blocking: one thread at a time uses it, as
-/// `Sources/Postgres/THREADING.md` describes (a checkout hands it to its holder; a shared one is
-/// only touched under its ``SharedConnection``'s lock).
+/// A libpq connection, lent to the one piece of code that owns it right now.
+///
+/// A `Connection` exists only as a borrowed parameter: ``PooledConnection/run(_:)``,
+/// ``ConnectionPool/transaction(isolation:_:)`` and ``transaction(isolation:_:)`` lend one to
+/// their closure, on the thread that owns the libpq connection for that unit of work. It is
+/// `~Copyable` and not `Sendable`, and nothing outside this module can make one, so the compiler
+/// refuses to let it outlive the closure: it cannot be returned, stored, copied, or captured by an
+/// escaping closure or another task (THREADING.md, "Who may call libpq").
 ///
 /// Every statement is prepared once per connection and cached by its SQL text; every call is sent
 /// in pipeline mode, so a batch of statements (a request's `BEGIN … COMMIT`) costs one round trip.
-public final class Connection {
+public struct Connection: ~Copyable {
+    let libpq: LibPQConnection
+
+    init(_ libpq: LibPQConnection) {
+        self.libpq = libpq
+    }
+
+    /// Whether a transaction is open (or failed and awaiting ROLLBACK).
+    public var inTransaction: Bool { libpq.inTransaction }
+
+    /// Runs one parameterised statement.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> QueryResult {
+        try libpq.pipeline([Statement(sql, parameters)])[0]
+    }
+
+    /// Sends all statements in one pipeline (one round trip) and returns their results in order.
+    ///
+    /// Outside an explicit transaction the statements run in one implicit transaction: if one
+    /// fails, none of them takes effect and the first server error is thrown.
+    /// `timeout` applies `statement_timeout` to these statements only.
+    public func pipeline(_ statements: [Statement], timeout: Duration? = nil) throws -> [QueryResult] {
+        try libpq.pipeline(statements, timeout: timeout)
+    }
+
+    /// Runs a script of one or more statements with the simple query protocol. No parameters: for
+    /// migration files and fixed DDL only, never for text that contains values.
+    public func simple(_ script: String) throws {
+        try libpq.simple(script)
+    }
+
+    /// Runs `body` inside `BEGIN … COMMIT`; any error rolls back and is rethrown.
+    public func transaction<T>(
+        isolation: IsolationLevel = .readCommitted, _ body: (borrowing Connection) throws -> T
+    ) throws -> T {
+        try libpq.simple("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        do {
+            let value = try body(self)
+            try libpq.simple("COMMIT")
+            return value
+        } catch {
+            if libpq.isConnected { try? libpq.simple("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Streams `COPY (…) TO STDOUT` (any format) to `consume`, one server message (usually a row)
+    /// at a time, in constant memory. Returns the number of rows copied.
+    ///
+    /// COPY takes no bind parameters; to scope it by a value, set a transaction-local setting with
+    /// a bound `set_config` first and read it with `current_setting` in the query.
+    /// If `consume` throws, the server is asked to cancel and the error is rethrown.
+    @discardableResult
+    public func copyOut(_ sql: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        try libpq.copyOut(sql, consume)
+    }
+}
+
+/// One libpq connection. Not thread-safe and mostly blocking: one thread at a time uses it, as
+/// `Sources/Postgres/THREADING.md` describes. Internal to this module: its owners are
+/// ``PoolEntry`` (a checked-out connection, lent to callers only as a borrowed ``Connection``) and
+/// ``SharedConnection`` (which touches it only under its lock).
+final class LibPQConnection {
     private let handle: OpaquePointer
     /// Prepared statements by SQL text. `ready` once the server confirmed the Parse: until then
     /// (another pipeline on a shared connection may still be preparing it, and may fail) the
@@ -83,7 +150,7 @@ public final class Connection {
             throw PostgresError(.connectionFailed, "libpq could not allocate a connection")
         }
         guard PQstatus(conn) == CONNECTION_OK else {
-            let message = Connection.message(PQerrorMessage(conn))
+            let message = LibPQConnection.message(PQerrorMessage(conn))
             PQfinish(conn)
             throw PostgresError(
                 .connectionFailed,
@@ -99,7 +166,7 @@ public final class Connection {
     /// LISTENs) except the server's last words before it closes the connection — 57P01 on a
     /// shutdown or `pg_terminate_backend` — whose end of file may not have arrived yet: a
     /// readable socket therefore means broken, and the connection is replaced before use.
-    public var isHealthy: Bool {
+    var isHealthy: Bool {
         guard !isPoisoned, PQstatus(handle) == CONNECTION_OK else { return false }
         var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
         guard poll(&descriptor, 1, 0) == 0 else { return false }
@@ -120,25 +187,18 @@ public final class Connection {
     }
 
     /// Whether a transaction is open (or failed and awaiting ROLLBACK).
-    public var inTransaction: Bool {
+    var inTransaction: Bool {
         let status = PQtransactionStatus(handle)
         return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
     }
 
     // MARK: - Statements
 
-    /// Runs one parameterised statement.
-    @discardableResult
-    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> QueryResult {
-        try pipeline([Statement(sql, parameters)])[0]
-    }
+    /// Whether libpq still counts the connection as connected.
+    var isConnected: Bool { PQstatus(handle) == CONNECTION_OK }
 
-    /// Sends all statements in one pipeline (one round trip) and returns their results in order.
-    ///
-    /// Outside an explicit transaction the statements run in one implicit transaction: if one
-    /// fails, none of them takes effect and the first server error is thrown.
-    /// `timeout` applies `statement_timeout` to these statements only.
-    public func pipeline(_ statements: [Statement], timeout: Duration? = nil) throws -> [QueryResult] {
+    /// See ``Connection/pipeline(_:timeout:)``: send, wait on this thread, read.
+    func pipeline(_ statements: [Statement], timeout: Duration? = nil) throws -> [QueryResult] {
         guard !statements.isEmpty else { return [] }
         let pending = try sendPipeline(statements, timeout: timeout)
         while try !readPipeline(pending) { try waitUntilReadable() }
@@ -147,7 +207,7 @@ public final class Connection {
 
     /// Sends a pipeline without waiting for its results; ``readPipeline(_:)`` reads them as they
     /// arrive, ``finishPipeline(_:)`` hands them over. ``pipeline(_:timeout:)`` is the three in a
-    /// row; ``PooledConnection`` sends on the caller's thread and lets ``PostgresReactor`` wait.
+    /// row; ``PoolEntry`` sends on the caller's thread and lets ``PostgresReactor`` wait.
     ///
     /// `shared`: the connection stays in pipeline mode with other pipelines in flight (see
     /// ``SharedConnection``); nothing is deallocated then, and statements beyond the cache's
@@ -155,7 +215,7 @@ public final class Connection {
     func sendPipeline(_ statements: [Statement], timeout: Duration? = nil, shared: Bool = false) throws -> PendingPipeline {
         precondition(!statements.isEmpty, "an empty pipeline")
         try refusePoisoned()
-        try Connection.refuseNUL(statements)
+        try LibPQConnection.refuseNUL(statements)
         var batch = statements
         var trim = (first: false, last: false)
         if let timeout {
@@ -173,7 +233,7 @@ public final class Connection {
         var deallocate = false
         if !shared && namedStatements {
             let newBytes = batch.reduce(0) { $0 + (prepared[$1.sql] == nil ? $1.sql.utf8.count : 0) }
-            if prepared.count + batch.count > Connection.preparedStatementLimit || preparedBytes + newBytes > Connection.preparedBytesLimit {
+            if prepared.count + batch.count > LibPQConnection.preparedStatementLimit || preparedBytes + newBytes > LibPQConnection.preparedBytesLimit {
                 deallocate = true
                 prepared.removeAll()
                 preparedBytes = 0
@@ -199,9 +259,9 @@ public final class Connection {
                 var name: String?
                 if let cached = prepared[statement.sql] {
                     name = cached.ready ? cached.name : nil
-                } else if namedStatements, bytes <= Connection.namedStatementMaxBytes,
-                          !shared || (prepared.count < Connection.preparedStatementLimit
-                                      && preparedBytes + bytes <= Connection.preparedBytesLimit) {
+                } else if namedStatements, bytes <= LibPQConnection.namedStatementMaxBytes,
+                          !shared || (prepared.count < LibPQConnection.preparedStatementLimit
+                                      && preparedBytes + bytes <= LibPQConnection.preparedBytesLimit) {
                     nextStatementNumber += 1
                     let fresh = "pg\(nextStatementNumber)"
                     guard PQsendPrepare(handle, fresh, statement.sql, 0, nil) == 1 else { throw connectionError() }
@@ -212,12 +272,12 @@ public final class Connection {
                 }
                 let ok: Int32
                 if let name {
-                    ok = Connection.withBinds(statement.binds) { count, values, lengths, formats in
+                    ok = LibPQConnection.withBinds(statement.binds) { count, values, lengths, formats in
                         PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0)
                     }
                 } else {
                     // Unnamed: too large to keep, the cache is full, or its preparation is still in flight.
-                    ok = Connection.withBinds(statement.binds) { count, values, lengths, formats in
+                    ok = LibPQConnection.withBinds(statement.binds) { count, values, lengths, formats in
                         PQsendQueryParams(handle, statement.sql, count, nil, values, lengths, formats, 0)
                     }
                 }
@@ -379,9 +439,8 @@ public final class Connection {
         }
     }
 
-    /// Runs a script of one or more statements with the simple query protocol. No parameters: for
-    /// migration files and fixed DDL only, never for text that contains values.
-    public func simple(_ script: String) throws {
+    /// See ``Connection/simple(_:)``.
+    func simple(_ script: String) throws {
         try refusePoisoned()
         roundTrips += 1
         var lastError: PostgresError?
@@ -398,31 +457,10 @@ public final class Connection {
         if let lastError { throw lastError }
     }
 
-    /// Runs `body` inside `BEGIN … COMMIT`; any error rolls back and is rethrown.
-    public func transaction<T>(
-        isolation: IsolationLevel = .readCommitted, _ body: (Connection) throws -> T
-    ) throws -> T {
-        try simple("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
-        do {
-            let value = try body(self)
-            try simple("COMMIT")
-            return value
-        } catch {
-            if PQstatus(handle) == CONNECTION_OK { try? simple("ROLLBACK") }
-            throw error
-        }
-    }
-
     // MARK: - COPY
 
-    /// Streams `COPY (…) TO STDOUT` (any format) to `consume`, one server message (usually a row)
-    /// at a time, in constant memory. Returns the number of rows copied.
-    ///
-    /// COPY takes no bind parameters; to scope it by a value, set a transaction-local setting with
-    /// a bound `set_config` first and read it with `current_setting` in the query.
-    /// If `consume` throws, the server is asked to cancel and the error is rethrown.
-    @discardableResult
-    public func copyOut(_ sql: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+    /// See ``Connection/copyOut(_:_:)``.
+    func copyOut(_ sql: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
         try refusePoisoned()
         roundTrips += 1
         guard PQsendQuery(handle, sql) == 1 else { throw connectionError() }
@@ -574,7 +612,7 @@ public final class Connection {
     }
 
     private func connectionError() -> PostgresError {
-        let message = Connection.message(PQerrorMessage(handle))
+        let message = LibPQConnection.message(PQerrorMessage(handle))
         let code: PostgresError.Code = PQstatus(handle) == CONNECTION_OK ? .server : .connectionLost
         return PostgresError(code, message.isEmpty ? "connection to the database was lost" : message)
     }
@@ -587,7 +625,7 @@ public final class Connection {
 }
 
 /// A pipeline that has been sent and whose results are being read (see
-/// ``Connection/sendPipeline(_:timeout:shared:)``). Touched by one thread at a time: the sender,
+/// ``LibPQConnection/sendPipeline(_:timeout:shared:)``). Touched by one thread at a time: the sender,
 /// then the reactor thread, then the sender again; each hand-over goes through a lock or a
 /// continuation, which orders the accesses (THREADING.md).
 final class PendingPipeline: @unchecked Sendable {
@@ -629,7 +667,7 @@ final class PendingPipeline: @unchecked Sendable {
         defer { discard() }
         if let firstError { throw firstError }
         guard synced else { throw PostgresError(.connectionLost, "the database connection ended in the middle of a pipeline") }
-        var converted = results.map(Connection.makeResult)
+        var converted = results.map(LibPQConnection.makeResult)
         if trimFirst { converted.removeFirst() }
         if trimLast { converted.removeLast() }
         return converted

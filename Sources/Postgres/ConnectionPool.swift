@@ -5,76 +5,36 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A connection checked out of a ``ConnectionPool``.
+/// A connection checked out of a ``ConnectionPool``: the lease its holder borrows for the
+/// duration of ``ConnectionPool/withConnection(_:)``'s body, and the only way to use it.
+///
+/// `~Copyable`, lent only as a `borrowing` parameter, and without a public initialiser: the
+/// compiler refuses to let it outlive the body — it cannot be returned, stored, copied, or
+/// captured by an escaping closure or another task — so the connection has one holder at a time
+/// and is used by nobody once it is back in the pool. What the compiler cannot see (code inside
+/// this module, two units started at once from one body) is checked when each unit begins: a
+/// lease from an ended checkout, or a second unit while one is in flight, is refused with
+/// ``PostgresError/Code/notOwner`` before anything touches libpq (THREADING.md).
 ///
 /// Blocking libpq work (``run(_:)``) runs on the connection's own serial queue, never on Swift's
 /// cooperative thread pool; a small ``pipeline(_:timeout:)`` is sent from the caller's thread and
-/// read by ``PostgresReactor``. Either way one thread at a time touches the libpq connection: the
-/// holder awaits each unit before starting the next (THREADING.md).
-public final class PooledConnection: @unchecked Sendable {
-    // Invariant: `connection` is touched by one thread at a time — the caller awaiting a unit,
-    // `queue`, or the reactor thread — each unit handed over through a continuation.
-    private let connection: Connection
-    private let queue: DispatchQueue
+/// read by ``PostgresReactor``.
+public struct PooledConnection: ~Copyable, Sendable {
+    let entry: PoolEntry
+    /// The checkout this lease belongs to (``PoolEntry/checkout()``).
+    let lease: UInt64
 
-    private struct Checkout {
-        /// Units of work since this checkout began.
-        var runs = 0
-        /// The first unit of work checks the connection before using it (see ``checkout()``).
-        var checkPending = false
-    }
-    private let checkoutState = Mutex(Checkout())
-
-    private init(connection: Connection, queue: DispatchQueue) {
-        self.connection = connection
-        self.queue = queue
+    init(entry: PoolEntry, lease: UInt64) {
+        self.entry = entry
+        self.lease = lease
     }
 
-    static func open(_ configuration: PostgresConfiguration, label: String) async throws -> PooledConnection {
-        let queue = DispatchQueue(label: label)
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                do {
-                    let connection = try Connection(configuration: configuration)
-                    continuation.resume(returning: PooledConnection(connection: connection, queue: queue))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
-    }
-
-    /// Starts a checkout. The connection is checked — alive (a zero-timeout `poll`, see
-    /// ``Connection/isHealthy``), and no transaction left open by its previous user (rolled back
-    /// on the connection's queue) — by the first unit of work rather than in a hop of its own:
-    /// a request then costs one round trip.
-    func checkout() {
-        checkoutState.withLock { $0 = Checkout(runs: 0, checkPending: true) }
-    }
-
-    /// Counts a unit of work; returns whether it must check the connection first.
-    private func beginUnit() -> Bool {
-        checkoutState.withLock { state -> Bool in
-            state.runs += 1
-            defer { state.checkPending = false }
-            return state.checkPending
-        }
-    }
-
-    /// Runs blocking libpq work on this connection's own thread.
-    public func run<T: Sendable>(_ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        try await run(check: beginUnit(), work)
-    }
-
-    private func run<T: Sendable>(check: Bool, _ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                continuation.resume(with: Result {
-                    if check { try self.connection.prepareForNewUser() }
-                    return try work(self.connection)
-                })
-            }
-        }
+    /// Runs blocking libpq work on this connection's own thread. The ``Connection`` is lent to
+    /// `work` for its duration only.
+    public func run<T: Sendable>(_ work: @escaping @Sendable (borrowing Connection) throws -> T) async throws -> T {
+        let check = try entry.beginUnit(lease)
+        defer { entry.endUnit() }
+        return try await entry.run(check: check, work)
     }
 
     /// Runs one parameterised statement.
@@ -90,7 +50,110 @@ public final class PooledConnection: @unchecked Sendable {
     /// own thread instead, where a slow send or the extra round trip may block.
     public func pipeline(_ statements: [Statement], timeout: Duration? = nil) async throws -> [QueryResult] {
         guard !statements.isEmpty else { return [] }
-        let check = beginUnit()
+        let check = try entry.beginUnit(lease)
+        defer { entry.endUnit() }
+        return try await entry.pipeline(statements, timeout: timeout, check: check)
+    }
+}
+
+/// The pool's side of a checked-out connection: the libpq connection, its serial queue, and who
+/// holds it now. Internal: callers only ever see it through a ``PooledConnection`` lease.
+final class PoolEntry: @unchecked Sendable {
+    // Invariant: `connection` is touched by one thread at a time — the thread running the
+    // holder's current unit (its own, `queue`, or the reactor thread), units never overlapping
+    // (``beginUnit(_:)``) and each handed over through a continuation.
+    private let connection: LibPQConnection
+    private let queue: DispatchQueue
+
+    private struct Checkout {
+        /// The current checkout's number; 0 while the connection is in the pool. Never reused.
+        var lease: UInt64 = 0
+        var lastLease: UInt64 = 0
+        /// Whether a unit of work is running now.
+        var busy = false
+        /// Units of work since this checkout began.
+        var runs = 0
+        /// The first unit of work checks the connection before using it (see ``checkout()``).
+        var checkPending = false
+    }
+    private let checkoutState = Mutex(Checkout())
+
+    private init(connection: LibPQConnection, queue: DispatchQueue) {
+        self.connection = connection
+        self.queue = queue
+    }
+
+    static func open(_ configuration: PostgresConfiguration, label: String) async throws -> PoolEntry {
+        let queue = DispatchQueue(label: label)
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                do {
+                    let connection = try LibPQConnection(configuration: configuration)
+                    continuation.resume(returning: PoolEntry(connection: connection, queue: queue))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// Starts a checkout and returns its lease number. The connection is checked — alive (a
+    /// zero-timeout `poll`, see ``LibPQConnection/isHealthy``), and no transaction left open by
+    /// its previous user (rolled back on the connection's queue) — by the first unit of work
+    /// rather than in a hop of its own: a request then costs one round trip.
+    func checkout() -> UInt64 {
+        checkoutState.withLock { state in
+            state.lastLease += 1
+            state = Checkout(lease: state.lastLease, lastLease: state.lastLease, busy: false, runs: 0, checkPending: true)
+            return state.lease
+        }
+    }
+
+    /// Ends the checkout: every lease of it is refused from now on. Returns whether a unit was
+    /// still running (then the connection must not be reused).
+    func endCheckout() -> Bool {
+        checkoutState.withLock { state in
+            state.lease = 0
+            return state.busy
+        }
+    }
+
+    /// Begins a unit of work for `lease`; returns whether it must check the connection first.
+    /// Refuses a lease whose checkout has ended, and a second unit while one is running: either
+    /// would put a second thread on the libpq connection.
+    func beginUnit(_ lease: UInt64) throws -> Bool {
+        try checkoutState.withLock { state -> Bool in
+            guard lease != 0, state.lease == lease else {
+                throw PostgresError(.notOwner, "this connection was given back to the pool; a lease cannot be used after its checkout ended")
+            }
+            guard !state.busy else {
+                throw PostgresError(.notOwner, "another unit of work is in flight on this connection; await it before starting the next")
+            }
+            state.busy = true
+            state.runs += 1
+            defer { state.checkPending = false }
+            return state.checkPending
+        }
+    }
+
+    func endUnit() {
+        checkoutState.withLock { $0.busy = false }
+    }
+
+    /// Runs blocking libpq work on this connection's own thread, lending it a ``Connection``.
+    func run<T: Sendable>(check: Bool, _ work: @escaping @Sendable (borrowing Connection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result {
+                    if check { try self.connection.prepareForNewUser() }
+                    return try work(Connection(self.connection))
+                })
+            }
+        }
+    }
+
+    /// See ``PooledConnection/pipeline(_:timeout:)``.
+    func pipeline(_ statements: [Statement], timeout: Duration?, check: Bool) async throws -> [QueryResult] {
         if check {
             guard connection.isHealthy else { throw PostgresError.closedWhileIdle }
         }
@@ -136,8 +199,8 @@ public final class PooledConnection: @unchecked Sendable {
 
     var runsSinceCheckout: Int { checkoutState.withLock { $0.runs } }
 
-    /// Whether the connection may serve another checkout (see ``Connection/isReusable``). Read
-    /// by the pool once its holder's last unit has returned.
+    /// Whether the connection may serve another checkout (see ``LibPQConnection/isReusable``).
+    /// Read by the pool once its holder's checkout has ended (``endCheckout()``).
     var isReusable: Bool { connection.isReusable }
 }
 
@@ -147,7 +210,7 @@ public final class PooledConnection: @unchecked Sendable {
 /// `acquireTimeout`; a waiting task that is cancelled leaves the queue at once.
 ///
 /// Never one caller's results for another: a connection goes back to the pool only when its
-/// protocol state is certainly clean (``Connection/isReusable``: no protocol error, out of
+/// protocol state is certainly clean (``LibPQConnection/isReusable``: no protocol error, out of
 /// pipeline mode, no command in progress); any other is closed.
 ///
 /// Retries: only an error that certainly came before the caller's work reached the server is
@@ -171,9 +234,18 @@ public final class ConnectionPool: Sendable {
         /// another is aborted; the reader counted NULLs, so the pipeline behind read a NULL or
         /// the failed one's Sync. Pipelines now end at their own Sync (THREADING.md).
         public var sharedConnections: Int
-        public init(maxConnections: Int = 10, acquireTimeout: Duration = .seconds(10), sharedConnections: Int? = nil) {
+        /// The per-tenant cap that ``ConnectionPool/withConnection(tenant:_:)``,
+        /// ``ConnectionPool/pipeline(tenant:_:timeout:)`` and ``ConnectionPool/transaction(tenant:isolation:_:)``
+        /// hold a slot of around their database work; nil: no cap. The pools of one process may
+        /// share one limiter, so the cap is the tenant's in the whole process.
+        public var tenantLimiter: TenantLimiter?
+        public init(
+            maxConnections: Int = 10, acquireTimeout: Duration = .seconds(10), sharedConnections: Int? = nil,
+            tenantLimiter: TenantLimiter? = nil
+        ) {
             self.maxConnections = max(1, maxConnections)
             self.acquireTimeout = acquireTimeout
+            self.tenantLimiter = tenantLimiter
             let shared = sharedConnections ?? min(2, self.maxConnections / 4)
             self.sharedConnections = max(0, min(shared, self.maxConnections))
         }
@@ -194,11 +266,11 @@ public final class ConnectionPool: Sendable {
     }
 
     private enum Grant {
-        case connection(PooledConnection)
+        case connection(PoolEntry)
         case openNew
     }
 
-    private typealias Machine = PoolStateMachine<PooledConnection>
+    private typealias Machine = PoolStateMachine<PoolEntry>
 
     private struct State {
         /// Every decision about checkouts and slots (see ``PoolStateMachine``); this shell runs its actions.
@@ -239,13 +311,15 @@ public final class ConnectionPool: Sendable {
         }
     }
 
-    /// Checks out a connection for the duration of `body`.
-    public func withConnection<T>(_ body: (PooledConnection) async throws -> T) async throws -> T {
+    /// Checks out a connection for the duration of `body`, which borrows it (``PooledConnection``):
+    /// the lease cannot outlive `body`. For work that belongs to no tenant (start-up, schema
+    /// reads, the cross-tenant queues); a tenant's work goes through ``withConnection(tenant:_:)``.
+    public func withConnection<T>(_ body: (borrowing PooledConnection) async throws -> T) async throws -> T {
         var retried = false
         while true {
             let connection = try await acquire()
             do {
-                let value = try await body(connection)
+                let value = try await body(PooledConnection(entry: connection, lease: connection.checkout()))
                 await release(connection)
                 return value
             } catch let error as PostgresError where error.unsent && !retried {
@@ -269,7 +343,7 @@ public final class ConnectionPool: Sendable {
     /// connection out instead.
     public func pipeline(_ statements: [Statement], timeout: Duration? = nil) async throws -> [QueryResult] {
         guard !statements.isEmpty else { return [] }
-        guard options.sharedConnections > 0, PooledConnection.isSmall(statements) else {
+        guard options.sharedConnections > 0, PoolEntry.isSmall(statements) else {
             return try await withConnection { try await $0.pipeline(statements, timeout: timeout) }
         }
         var retried = false
@@ -300,7 +374,7 @@ public final class ConnectionPool: Sendable {
         while true {
             enum Choice { case use(SharedConnection), open, wait, none, closed }
             let now = ContinuousClock.now
-            var dropped: PooledConnection?
+            var dropped: PoolEntry?
             defer { _ = dropped }  // closed outside the lock
             let choice: Choice = state.withLock { state in
                 if state.closed { return .closed }
@@ -387,13 +461,51 @@ public final class ConnectionPool: Sendable {
         try await withConnection { try await $0.query(sql, parameters) }
     }
 
-    /// Runs `body` in a transaction on one connection; errors roll back.
+    /// Runs `body` in a transaction on one connection; errors roll back. For work that belongs to
+    /// no tenant; a tenant's goes through ``transaction(tenant:isolation:_:)``.
     public func transaction<T: Sendable>(
-        isolation: IsolationLevel = .readCommitted, _ body: @escaping @Sendable (Connection) throws -> T
+        isolation: IsolationLevel = .readCommitted, _ body: @escaping @Sendable (borrowing Connection) throws -> T
     ) async throws -> T {
         try await withConnection { connection in
             try await connection.run { try $0.transaction(isolation: isolation, body) }
         }
+    }
+
+    // MARK: - A tenant's work
+
+    /// ``withConnection(_:)`` as `tenant`'s database work: it holds one of the tenant's slots
+    /// (``Options/tenantLimiter``) from before the checkout until the connection is back, so one
+    /// tenant cannot hold the whole pool. Past the tenant's queue it throws at once a
+    /// ``PostgresError/Code/tenantBusy`` error (nothing was sent); cancelled while waiting, a
+    /// `CancellationError`. `tenant` nil: work that belongs to no tenant, as ``withConnection(_:)``.
+    public func withConnection<T>(tenant: UUID?, _ body: (borrowing PooledConnection) async throws -> T) async throws -> T {
+        try await asTenant(tenant) { try await withConnection(body) }
+    }
+
+    /// ``pipeline(_:timeout:)`` as `tenant`'s database work (see ``withConnection(tenant:_:)``).
+    public func pipeline(tenant: UUID?, _ statements: [Statement], timeout: Duration? = nil) async throws -> [QueryResult] {
+        try await asTenant(tenant) { try await pipeline(statements, timeout: timeout) }
+    }
+
+    /// ``transaction(isolation:_:)`` as `tenant`'s database work (see ``withConnection(tenant:_:)``).
+    public func transaction<T: Sendable>(
+        tenant: UUID?, isolation: IsolationLevel = .readCommitted, _ body: @escaping @Sendable (borrowing Connection) throws -> T
+    ) async throws -> T {
+        try await asTenant(tenant) { try await transaction(isolation: isolation, body) }
+    }
+
+    /// The per-tenant cap of ``withConnection(tenant:_:)`` and its kin; nil: none.
+    public var tenantLimiter: TenantLimiter? { options.tenantLimiter }
+
+    private func asTenant<T>(_ tenant: UUID?, _ work: () async throws -> T) async throws -> T {
+        guard let tenant, let limiter = options.tenantLimiter else { return try await work() }
+        do {
+            try await limiter.acquire(tenant)
+        } catch let saturated as TenantLimiter.Saturated {
+            throw PostgresError.tenantBusy(saturated)
+        }
+        defer { limiter.release(tenant) }
+        return try await work()
     }
 
     /// `SELECT 1` on a pooled connection: is the database reachable now?
@@ -459,13 +571,12 @@ public final class ConnectionPool: Sendable {
         }
     }
 
-    private func acquire() async throws -> PooledConnection {
-        let connection: PooledConnection
+    private func acquire() async throws -> PoolEntry {
+        let connection: PoolEntry
         switch try await request() {
         case .connection(let granted): connection = granted
         case .openNew: connection = try await openConnection()
         }
-        connection.checkout()
         return connection
     }
 
@@ -502,13 +613,13 @@ public final class ConnectionPool: Sendable {
     }
 
     /// Opens a connection for a slot already counted by the machine.
-    private func openConnection() async throws -> PooledConnection {
+    private func openConnection() async throws -> PoolEntry {
         do {
             let number = state.withLock { state -> Int in
                 state.nextID += 1
                 return state.nextID
             }
-            return try await PooledConnection.open(configuration, label: "postgres.connection.\(number)")
+            return try await PoolEntry.open(configuration, label: "postgres.connection.\(number)")
         } catch {
             apply { $0.openFailed() }
             throw error
@@ -519,13 +630,17 @@ public final class ConnectionPool: Sendable {
 
     /// Returns a connection, or closes it when its protocol state is in doubt. Whether the server
     /// closed it since is checked by its next user's first unit of work, not here.
-    private func release(_ connection: PooledConnection) async {
-        let reusable = connection.isReusable
+    private func release(_ connection: PoolEntry) async {
+        // The lease is void from here on; a unit still running (impossible through a borrowed
+        // lease, see PooledConnection) leaves the connection in doubt, so it is closed.
+        let unitRunning = connection.endCheckout()
+        let reusable = !unitRunning && connection.isReusable
         if !reusable { logger.debug("database connection closed after a protocol error") }
         apply { $0.release(connection, reusable: reusable) }
     }
 
-    private func discard(_ connection: PooledConnection) {
+    private func discard(_ connection: PoolEntry) {
+        _ = connection.endCheckout()
         apply { $0.discard(connection) }
     }
 

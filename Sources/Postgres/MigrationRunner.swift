@@ -133,7 +133,7 @@ public struct MigrationRunner: Sendable {
 
     // MARK: - Steps (run on the connection's thread)
 
-    private static func ensureTable(_ connection: Connection) throws {
+    private static func ensureTable(_ connection: borrowing Connection) throws {
         try connection.simple("""
             CREATE TABLE IF NOT EXISTS public.schema_migrations (
                 version integer PRIMARY KEY,
@@ -145,14 +145,14 @@ public struct MigrationRunner: Sendable {
             """)
     }
 
-    private static func applied(_ connection: Connection) throws -> [(version: Int, name: String, checksum: String, appliedAt: Date)] {
+    private static func applied(_ connection: borrowing Connection) throws -> [(version: Int, name: String, checksum: String, appliedAt: Date)] {
         try connection.query("SELECT version, name, checksum, applied_at FROM public.schema_migrations ORDER BY version").rows.map {
             (try $0.decode("version"), try $0.decode("name"), try $0.decode("checksum"), try $0.decode("applied_at"))
         }
     }
 
     /// SHA-256 of each file, computed by the server so the module needs no crypto of its own.
-    private static func checksums(of migrations: [Migration], on connection: Connection) throws -> [Int: String] {
+    private static func checksums(of migrations: [Migration], on connection: borrowing Connection) throws -> [Int: String] {
         guard !migrations.isEmpty else { return [:] }
         let statements = migrations.map {
             Statement("SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex') AS checksum", [$0.sql])
@@ -185,7 +185,7 @@ public struct MigrationRunner: Sendable {
         return statuses.sorted { $0.version < $1.version }
     }
 
-    private static func apply(_ migration: Migration, checksum: String, on connection: Connection) throws {
+    private static func apply(_ migration: Migration, checksum: String, on connection: borrowing Connection) throws {
         let started = ContinuousClock.now
         do {
             try connection.transaction { connection in

@@ -16,6 +16,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
             case poolClosed
             case copyAborted
             case migration
+            case notOwner
+            case tenantBusy
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -38,6 +40,14 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         public static let copyAborted = Code(.copyAborted)
         /// A migration file could not be loaded or applied; see ``PostgresError/migration``.
         public static let migration = Code(.migration)
+        /// A connection was used by code that does not hold it: a lease after its checkout
+        /// ended, or a second unit of work while one is in flight (``PooledConnection``). A bug
+        /// in the caller; nothing was sent.
+        public static let notOwner = Code(.notOwner)
+        /// The tenant already has its most units of database work in flight and its queue is full
+        /// (``ConnectionPool/withConnection(tenant:_:)``, ``TenantLimiter``): answer 503 with
+        /// `Retry-After`. Nothing was sent.
+        public static let tenantBusy = Code(.tenantBusy)
 
         public var description: String { base.rawValue }
     }
@@ -56,6 +66,13 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// Set only where the failure certainly came before any of the caller's work reached the
     /// server (a connection found closed before use): the one kind of error the pool retries.
     var unsent = false
+
+    /// A tenant's slots and queue are full (``Code/tenantBusy``); `detail` says how full.
+    static func tenantBusy(_ saturated: TenantLimiter.Saturated) -> PostgresError {
+        PostgresError(
+            .tenantBusy, "too many concurrent requests for this tenant",
+            detail: "\(saturated.concurrency) in flight and \(saturated.queued) waiting", hint: "retry after the Retry-After delay")
+    }
 
     /// A pooled connection the server closed while it sat idle, found before anything was sent.
     static var closedWhileIdle: PostgresError {

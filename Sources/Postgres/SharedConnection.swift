@@ -15,7 +15,7 @@ import Synchronization
 /// libpq is not thread-safe per connection: senders and the reactor take `lock` for every call.
 ///
 /// A pipeline ends at its own Sync result, never by counting libpq's NULLs (see
-/// ``Connection/readAvailable(_:shared:)``), so an error in one pipeline — mid-pipeline or at its
+/// ``LibPQConnection/readAvailable(_:shared:)``), so an error in one pipeline — mid-pipeline or at its
 /// commit — stays in it. A protocol-level failure (lost connection, results that do not match
 /// what was sent, a failed send) breaks the connection: every pipeline in flight on it gets a
 /// connection error, none another's results, and the pool replaces it.
@@ -35,17 +35,17 @@ final class SharedConnection: @unchecked Sendable {
     }
 
     // Invariant: `connection` and `state` are touched only with `lock` held.
-    private let connection: Connection
+    private let connection: LibPQConnection
     private let lock = NSLock()
     private var state = State()
 
-    private init(connection: Connection) {
+    private init(connection: LibPQConnection) {
         self.connection = connection
     }
 
     /// Opens a connection in pipeline mode (blocking: call it off the cooperative pool).
     static func open(_ configuration: PostgresConfiguration) throws -> SharedConnection {
-        let connection = try Connection(configuration: configuration)
+        let connection = try LibPQConnection(configuration: configuration)
         try connection.enterPipelineMode()
         return SharedConnection(connection: connection)
     }

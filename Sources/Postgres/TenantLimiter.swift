@@ -8,8 +8,11 @@ import Synchronization
 /// waiter leaves the queue at once. No timers, no polling: a finishing unit hands its slot to the
 /// tenant's next waiter.
 ///
-/// Held only around database work: REST and RPC around their pipeline, the secret store around
-/// its checkout (a read's audit append waits in the appender's group commit, outside any slot).
+/// The pool holds the slots (``ConnectionPool/withConnection(tenant:_:)``, ``ConnectionPool/pipeline(tenant:_:timeout:)``,
+/// ``ConnectionPool/transaction(tenant:isolation:_:)``, given one in ``ConnectionPool/Options/tenantLimiter``),
+/// only around database work: callers name the tenant, never take a slot themselves. The audit
+/// appender's group commit is outside it (one connection per tenant lane already), so a secret
+/// read's audit entry waits without holding a slot.
 public final class TenantLimiter: Sendable {
     public let concurrency: Int
     public let queueLength: Int
@@ -31,7 +34,7 @@ public final class TenantLimiter: Sendable {
 
     private let state = Mutex(State())
 
-    /// Why ``acquire(_:)`` refused: the route turns it into its own error shape.
+    /// Why ``acquire(_:)`` refused; the pool throws it as ``PostgresError/Code/tenantBusy``.
     public struct Saturated: Error, Sendable {
         public let concurrency: Int
         public let queued: Int

@@ -63,7 +63,7 @@ extension PrivacyService {
         }
     }
 
-    func plan(_ connection: Connection, tenant: UUID, subject: UUID) throws -> DeletionPlan {
+    func plan(_ connection: borrowing Connection, tenant: UUID, subject: UUID) throws -> DeletionPlan {
         var tables: [DeletionPlan.Table] = []
         for node in graph.nodes {
             let strategy = node.rules?.erasure ?? .delete
@@ -153,7 +153,7 @@ extension PrivacyService {
     /// Moves a request between states under a row lock, auditing in the same transaction.
     func transition(
         _ kind: RequestKind, tenant: UUID, id: UUID, subject: UUID?, from: [String], alreadyDone: [String], set: String,
-        audit: @escaping @Sendable (Connection, UUID) throws -> Void
+        audit: @escaping @Sendable (borrowing Connection, UUID) throws -> Void
     ) async throws {
         try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
@@ -368,7 +368,7 @@ extension PrivacyService {
         return (attached, failed)
     }
 
-    static func storedCertificate(_ connection: Connection, tenant: UUID, id: UUID) throws -> DeletionCertificate? {
+    static func storedCertificate(_ connection: borrowing Connection, tenant: UUID, id: UUID) throws -> DeletionCertificate? {
         guard let row = try connection.query(
             "SELECT certificate::text AS c FROM public.data_deletion_requests WHERE tenant_id = $1 AND id = $2", [tenant, id]).first
         else { throw PrivacyError(.notFound, "no deletion request \(id.lowercasedString) in this tenant") }
@@ -407,7 +407,7 @@ extension PrivacyService {
     /// Runs one batch of `statement` for the subject inside the caller's transaction; returns the rows changed.
     /// `key` gives the `hmac` key of a subject (called only when the table has `hmac` columns).
     static func runBatch(
-        _ connection: Connection, _ statement: ErasureStatement, tenant: UUID, subject: UUID, batchSize: Int,
+        _ connection: borrowing Connection, _ statement: ErasureStatement, tenant: UUID, subject: UUID, batchSize: Int,
         timeout: Duration, key: (UUID) throws -> SecureBytes
     ) throws -> Int {
         guard let masking = statement.masking, !masking.keyed.isEmpty else {
@@ -424,7 +424,7 @@ extension PrivacyService {
     /// and test a guess against the anonymised rows. A tenant key would stay alive and keep every
     /// hash open to a dictionary attack by whoever holds it. The key only ever lives here: the
     /// database sees the finished hashes, never the key.
-    static func maskingKey(_ connection: Connection, keyring: Keyring?, tenant: UUID, subject: UUID) throws -> SecureBytes {
+    static func maskingKey(_ connection: borrowing Connection, keyring: Keyring?, tenant: UUID, subject: UUID) throws -> SecureBytes {
         guard let keyring else {
             throw PrivacyError(.invalidState, "hmac masking needs the keyring (the subject's data key keys the hash)")
         }
@@ -434,7 +434,7 @@ extension PrivacyService {
 
     /// The last transaction of an erasure.
     func finish(
-        _ connection: Connection, tenant: UUID, id: UUID, subject: UUID, requestedAt: String,
+        _ connection: borrowing Connection, tenant: UUID, id: UUID, subject: UUID, requestedAt: String,
         signingKey: Ed25519.SigningKey, audit: AuditAppender
     ) throws -> DeletionCertificate {
         let locked = try connection.query(
@@ -517,7 +517,7 @@ extension PrivacyService {
 
     /// Shreds the subject's key and removes their registration (audited `keys.subject_shredded`
     /// when a key was destroyed); idempotent. Returns whether this call destroyed a key.
-    func forgetSubject(_ connection: Connection, tenant: UUID, id: UUID, subject: UUID, audit: AuditAppender) throws -> Bool {
+    func forgetSubject(_ connection: borrowing Connection, tenant: UUID, id: UUID, subject: UUID, audit: AuditAppender) throws -> Bool {
         // The keyring is the login's: the privacy worker never touches wrapped keys.
         let shredded = try Self.asLogin(connection) { try Keyring.shredSubjectKey(tenant, user: subject, in: connection) }
         try connection.query("DELETE FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject])

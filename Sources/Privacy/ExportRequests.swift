@@ -213,7 +213,7 @@ extension PrivacyService {
 
     /// Removes every export archive of the subject (at the start of an erasure, before their
     /// request rows go) and records the request ids in the erasure's `result`, for its certificate.
-    func removeArchives(_ connection: Connection, tenant: UUID, subject: UUID, erasure id: UUID) throws {
+    func removeArchives(_ connection: borrowing Connection, tenant: UUID, subject: UUID, erasure id: UUID) throws {
         try connection.transaction { connection in
             // Archives in the store (download_url set) and those an export still being written may leave.
             let rows = try connection.query("""

@@ -86,8 +86,10 @@ extension PrivacyService {
                 var withheld: [String: [String]] = [:]
                 let nodes = graph.parentsFirst.filter(\.exported)
                 // One query's rows as `<name>.csv` and `<name>.json`, streamed (COPY) into the archive.
-                func export(_ name: String, selected: [(name: String, kind: RowEncoder.Kind, sql: String)], from: String,
-                            index: Int) throws -> Int {
+                // The connection is a parameter, not a capture: a local function capturing a borrowed
+                // noncopyable value crashes the Swift 6.3.1 compiler (SILGenCleanup).
+                func export(_ connection: borrowing Connection, _ name: String, selected: [(name: String, kind: RowEncoder.Kind, sql: String)],
+                            from: String, index: Int) throws -> Int {
                     let sql = "COPY (SELECT \(selected.map(\.sql).joined(separator: ", ")) FROM \(from)) TO STDOUT"
                     var encoder = RowEncoder(columns: selected.map { ($0.name, $0.kind) })
                     let jsonSide = try BufferedFile(creating: plain + ".json")
@@ -138,12 +140,12 @@ extension PrivacyService {
                         selected.append((column.name, kind, kind == .json ? "to_json(\(quoted))::text" : quoted))
                     }
                     let predicate = try graph.predicate(table, tenant: Self.tenantSetting, subject: Self.subjectSetting)
-                    _ = try export(table.qualifiedName, selected: selected, from: "\(table.quotedName) t0 WHERE \(predicate)", index: index)
+                    _ = try export(connection, table.qualifiedName, selected: selected, from: "\(table.quotedName) t0 WHERE \(predicate)", index: index)
                 }
                 // Art. 15(1)(c): who read or changed the subject's data, from the tenant's audit trail —
                 // every entry about them (secrets read, consents changed, requests), with its hash to
                 // find it in the chain. Secret names appear as the trail's keyed pseudonyms.
-                _ = try export(Self.auditTrailFile, selected: [
+                _ = try export(connection, Self.auditTrailFile, selected: [
                     ("seq", .number, "t0.seq"),
                     ("at", .string, "to_char(t0.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"),
                     ("actor", .string, "t0.actor"), ("action", .string, "t0.action"), ("target", .string, "t0.target"),
@@ -216,9 +218,9 @@ extension PrivacyService {
                 reason = "the log could not be checkpointed (it failed verification); an operator must look at it"
             }
         }
-        let seqs: [Int64] = try await pool.query(
+        let seqs: [Int64] = try await pool.pipeline(tenant: tenant, [Statement(
             "SELECT seq FROM public.audit_events WHERE tenant_id = $1 AND details->>'user_id' = $2 ORDER BY seq",
-            [tenant, subject.lowercasedString]).rows.map { try $0.decode("seq") }
+            [tenant, subject.lowercasedString])])[0].rows.map { try $0.decode("seq") }
         return try await InclusionProofSet.build(pool: pool, tenant: tenant, seqs: seqs, unprovenReason: reason)
     }
 

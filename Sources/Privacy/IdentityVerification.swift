@@ -261,7 +261,7 @@ extension PrivacyService {
 
     /// Moves a `received` request past verification (locked by the caller) and drops its code: an
     /// export to `pending`, an erasure to `awaiting_confirmation` with its plan counted now.
-    func markVerified(_ connection: Connection, _ kind: RequestKind, tenant: UUID, id: UUID, subject: UUID) throws {
+    func markVerified(_ connection: borrowing Connection, _ kind: RequestKind, tenant: UUID, id: UUID, subject: UUID) throws {
         try connection.query("DELETE FROM privacy.tenant_identity_challenges WHERE tenant_id = $1 AND request_id = $2", [tenant, id])
         switch kind {
         case .export:

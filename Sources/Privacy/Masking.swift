@@ -96,7 +96,7 @@ struct Masking: Sendable {
     /// (retention: many subjects), or nil with `fixedSubject` (erasure: one). A row whose subject
     /// is unknown gets NULL rather than a value hashed under no key.
     func runKeyed(
-        _ connection: Connection, filter: String, binds: [any PostgresEncodable], subject: String?, fixedSubject: UUID?,
+        _ connection: borrowing Connection, filter: String, binds: [any PostgresEncodable], subject: String?, fixedSubject: UUID?,
         timeout: Duration, key: (UUID) throws -> SecureBytes
     ) throws -> Int {
         let selected = keyed.enumerated().map { ", t0.\($0.element)::text AS pgw_k\($0.offset)" }.joined()

@@ -113,8 +113,9 @@ public final class PrivacyService: Sendable {
     /// touch another's rows, and the role reaches only the tables with personal data. `tenant`
     /// nil (the cross-tenant queue) sees no governed row at all. Role and tenant are session
     /// settings for the duration of `work` and are reset before the connection goes back.
-    func run<T: Sendable>(tenant: UUID?, _ work: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        try await pool.withConnection { pooled in
+    /// A tenant's work holds one of its slots in the pool (``ConnectionPool/withConnection(tenant:_:)``).
+    func run<T: Sendable>(tenant: UUID?, _ work: @escaping @Sendable (borrowing Connection) throws -> T) async throws -> T {
+        try await pool.withConnection(tenant: tenant) { pooled in
             try await pooled.run { connection in
                 try connection.query(
                     "SELECT set_config('role', $1, false), set_config('request.tenant_id', $2, false)",
@@ -133,7 +134,7 @@ public final class PrivacyService: Sendable {
     /// Runs `body` inside the current transaction as the connection's own login rather than the
     /// privacy worker: the keyring (wrapped keys) is the login's, never the worker's. As the
     /// audit appender does, with a transaction-local role.
-    static func asLogin<T>(_ connection: Connection, _ body: () throws -> T) throws -> T {
+    static func asLogin<T>(_ connection: borrowing Connection, _ body: () throws -> T) throws -> T {
         try connection.query("SELECT set_config('privacy.saved_role', current_user, true), set_config('role', 'none', true)")
         let result = try body()
         try connection.query("SELECT set_config('role', current_setting('privacy.saved_role'), true)")
@@ -142,7 +143,7 @@ public final class PrivacyService: Sendable {
 
     /// Transaction-local settings that scope RLS to the tenant and name the subject for COPY
     /// statements (which take no bind parameters).
-    static func scope(_ connection: Connection, tenant: UUID, subject: UUID) throws {
+    static func scope(_ connection: borrowing Connection, tenant: UUID, subject: UUID) throws {
         try connection.query(
             "SELECT set_config('request.tenant_id', $1, true), set_config('privacy.tenant', $1, true), "
                 + "set_config('privacy.subject', $2, true), set_config('TimeZone', 'UTC', true)",

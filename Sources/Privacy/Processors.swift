@@ -247,7 +247,7 @@ extension PrivacyService {
 
     /// Inside the erasure's transaction: one call per processor of the tenant, made once (a resumed
     /// erasure adds none), then how many are still open (unanswered, before their deadline).
-    func registerProcessorCalls(_ connection: Connection, tenant: UUID, kind: RequestKind, id: UUID, subject: UUID) throws -> Int {
+    func registerProcessorCalls(_ connection: borrowing Connection, tenant: UUID, kind: RequestKind, id: UUID, subject: UUID) throws -> Int {
         try connection.query("""
             INSERT INTO privacy.tenant_processor_calls (tenant_id, request_kind, request_id, processor_id, processor_name, data_kind,
                 required, user_id, deadline_at)
@@ -263,7 +263,7 @@ extension PrivacyService {
 
     /// Closes the request's calls still unanswered at their deadline (`timed_out`), audited; then
     /// every call of the request, by processor name.
-    func closeProcessorCalls(_ connection: Connection, tenant: UUID, id: UUID, audit: AuditAppender) throws -> [ProcessorOutcome] {
+    func closeProcessorCalls(_ connection: borrowing Connection, tenant: UUID, id: UUID, audit: AuditAppender) throws -> [ProcessorOutcome] {
         for row in try connection.query("""
             UPDATE privacy.tenant_processor_calls SET outcome = 'timed_out', answered_at = now(),
                 detail = coalesce(detail, CASE WHEN delivered_at IS NULL THEN 'not delivered by the deadline' ELSE 'no answer by the deadline' END)
@@ -278,7 +278,7 @@ extension PrivacyService {
         return try processorOutcomes(connection, tenant: tenant, id: id)
     }
 
-    func processorOutcomes(_ connection: Connection, tenant: UUID, id: UUID) throws -> [ProcessorOutcome] {
+    func processorOutcomes(_ connection: borrowing Connection, tenant: UUID, id: UUID) throws -> [ProcessorOutcome] {
         try connection.query(
             "SELECT \(ProcessorOutcome.columns) FROM privacy.tenant_processor_calls WHERE tenant_id = $1 AND request_id = $2 ORDER BY processor_name, processor_id",
             [tenant, id]).rows.map(ProcessorOutcome.init)

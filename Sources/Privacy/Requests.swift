@@ -295,7 +295,7 @@ extension PrivacyService {
     ///
     /// - Throws: ``PrivacyError/Code/refused`` (after marking the request `failed`, audited) when
     ///   the privacy service did not file and confirm it.
-    func begin(_ kind: RequestKind, _ connection: Connection, tenant: UUID, id: UUID) throws -> (subject: UUID, requestedAt: String) {
+    func begin(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, id: UUID) throws -> (subject: UUID, requestedAt: String) {
         let outcome = try connection.transaction { connection in
             guard try connection.query(
                 "SELECT status FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, id]).first != nil
@@ -332,7 +332,7 @@ extension PrivacyService {
     /// `pending` gets an empty `result`: counts come only from what this eraser does, never from
     /// what the row held before. A request that fails the check is marked `failed` with a reason
     /// and the refusal audited; it is never run.
-    func start(_ kind: RequestKind, _ connection: Connection, tenant: UUID, id: UUID) throws -> StartOutcome {
+    func start(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, id: UUID) throws -> StartOutcome {
         let row = try connection.query(
             "SELECT status, user_id FROM \(kind.table) WHERE tenant_id = $1 AND id = $2", [tenant, id]).first!
         let status: String = try row.decode("status")
@@ -402,7 +402,7 @@ extension PrivacyService {
     }
 
     /// The open request of `kind` for the subject, if any (the newest); with `within`, only one filed that recently.
-    func openRequest(_ kind: RequestKind, _ connection: Connection, tenant: UUID, subject: UUID, within: Duration? = nil) throws -> (id: UUID, status: String)? {
+    func openRequest(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, subject: UUID, within: Duration? = nil) throws -> (id: UUID, status: String)? {
         guard let row = try connection.query(
             "SELECT id, status FROM \(kind.table) WHERE tenant_id = $1 AND user_id = $2 AND status IN \(PrivacyRequest.openStatuses) "
                 + "AND ($3::bigint IS NULL OR requested_at > now() - make_interval(secs => $3::bigint)) AND duplicate_of IS NULL "
@@ -418,7 +418,7 @@ extension PrivacyService {
     /// audited `privacy.request_duplicate`. Returns the original and the duplicate's id, or nil
     /// (no open request that recent: file a new one). Never across tenants: both rows are the
     /// tenant's, under its policy.
-    func linkDuplicate(_ kind: RequestKind, _ connection: Connection, tenant: UUID, subject: UUID, actor: PrivacyActor) throws -> (original: UUID, duplicate: UUID)? {
+    func linkDuplicate(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, subject: UUID, actor: PrivacyActor) throws -> (original: UUID, duplicate: UUID)? {
         guard let open = try openRequest(kind, connection, tenant: tenant, subject: subject, within: configuration.duplicateWindow) else { return nil }
         let duplicate: UUID = try connection.query(
             "INSERT INTO \(kind.table) (tenant_id, user_id, status, duplicate_of) VALUES ($1, $2, 'received', $3) RETURNING id",

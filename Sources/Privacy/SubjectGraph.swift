@@ -85,7 +85,7 @@ public struct SubjectGraph: Sendable {
     }
 
     /// Foreign keys between tables of the `public` schema, as (child, parent) names.
-    public static func loadForeignKeys(_ connection: Connection) throws -> [(child: String, parent: String)] {
+    public static func loadForeignKeys(_ connection: borrowing Connection) throws -> [(child: String, parent: String)] {
         try connection.query("""
             SELECT c.relname AS child, p.relname AS parent
             FROM pg_constraint k

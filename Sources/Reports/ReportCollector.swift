@@ -39,7 +39,7 @@ public struct ReportCollector: Sendable {
             throw ReportError(.invalidPeriod, "the period's start must be before its end")
         }
         do {
-            let now: Date = try await pool.query("SELECT now() AS now").first!.decode("now")
+            let now: Date = try await pool.pipeline(tenant: tenant, [Statement("SELECT now() AS now")])[0].first!.decode("now")
             let end = until ?? now
             let statements = [
                 Statement(
@@ -73,7 +73,7 @@ public struct ReportCollector: Sendable {
                     FROM keyring.subject_keys WHERE tenant_id = $1 GROUP BY kek_version ORDER BY kek_version
                     """, [tenant]),
             ]
-            let results = try await pool.withConnection { try await $0.pipeline(statements) }
+            let results = try await pool.withConnection(tenant: tenant) { try await $0.pipeline(statements) }
             let requests = try results[0].rows.map { row in
                 RequestRecord(
                     id: try row.decode("id"), kind: RequestRecord.Kind(rawValue: try row.decode("kind")) ?? .export,

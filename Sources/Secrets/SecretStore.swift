@@ -44,15 +44,11 @@ public final class SecretStore: Sendable {
     private let audit: AuditAppender
     private let auditKeys: AuditKeys
     private let options: Options
-    /// The per-tenant cap on concurrent database work (nil: none). A slot is held only while a
-    /// connection is checked out: an audited read gives it back before its audit entry commits.
-    private let limiter: TenantLimiter?
 
-    public init(
-        pool: ConnectionPool, keyring: Keyring, audit: AuditAppender, auditKeys: AuditKeys, options: Options = Options(),
-        limiter: TenantLimiter? = nil
-    ) {
-        self.limiter = limiter
+    /// Every operation's database work is its tenant's (``ConnectionPool/withConnection(tenant:_:)``):
+    /// it holds one of the tenant's slots in `pool`'s per-tenant cap while a connection is checked
+    /// out, and only then — an audited read gives it back before its audit entry commits.
+    public init(pool: ConnectionPool, keyring: Keyring, audit: AuditAppender, auditKeys: AuditKeys, options: Options = Options()) {
         self.pool = pool
         self.keyring = keyring
         self.audit = audit
@@ -69,7 +65,7 @@ public final class SecretStore: Sendable {
         let keyring = self.keyring, resolution = options.lastUsedResolutionSeconds
         let outcome: Result<SecretValue, Error>
         do {
-            let value = try await withConnection(caller.tenant) { pooled -> SecretValue in
+            let value = try await pool.withConnection(tenant: caller.tenant) { pooled -> SecretValue in
                 // A read of the current value also records when it was last used (at most once per
                 // `resolution` seconds, so readers of one secret do not queue on its row).
                 let select = version == nil
@@ -153,7 +149,7 @@ public final class SecretStore: Sendable {
         }
         let page: SecretPage
         do {
-            let results = try await withConnection(caller.tenant) { try await $0.pipeline([
+            let results = try await pool.withConnection(tenant: caller.tenant) { try await $0.pipeline([
                 Self.assume(caller),
                 Statement(
                     """
@@ -182,7 +178,7 @@ public final class SecretStore: Sendable {
         try Self.validate(service: service)
         let versions: [SecretVersion]
         do {
-            let results = try await withConnection(caller.tenant) { try await $0.pipeline([
+            let results = try await pool.withConnection(tenant: caller.tenant) { try await $0.pipeline([
                 Self.assume(caller),
                 Statement(
                     "SELECT version, updated_at AS created_at, NULL::timestamptz AS superseded_at, true AS current FROM public.user_secrets WHERE user_id = $1 AND service_name = $2",
@@ -224,7 +220,7 @@ public final class SecretStore: Sendable {
         let keyring = self.keyring, audit = self.audit, kept = options.keptVersions
         let event = try self.event(caller, "secret.write", service: service, outcome: .success, details: [:])
         do {
-            return try await transaction(caller.tenant) { connection in
+            return try await pool.transaction(tenant: caller.tenant) { connection in
                     let dek = try Self.keyring { try keyring.subjectKey(caller.tenant, user: caller.subject, create: true, in: connection)! }
                     let current = try connection.pipeline([
                         Self.assume(caller),
@@ -299,7 +295,7 @@ public final class SecretStore: Sendable {
         let audit = self.audit
         let event = try self.event(caller, "secret.destroy", service: service, outcome: .success, details: [:])
         do {
-            return try await transaction(caller.tenant) { connection in
+            return try await pool.transaction(tenant: caller.tenant) { connection in
                     let results = try connection.pipeline([
                         Self.assume(caller),
                         Statement("SELECT id, version FROM public.user_secrets WHERE user_id = $1 AND service_name = $2 FOR UPDATE", [caller.subject, service]),
@@ -342,7 +338,7 @@ public final class SecretStore: Sendable {
         let audit = self.audit
         let event = try self.event(caller, action, service: service, outcome: .success, details: [:])
         do {
-            return try await transaction(caller.tenant) { connection in
+            return try await pool.transaction(tenant: caller.tenant) { connection in
                     let results = try connection.pipeline([
                         Self.assume(caller),
                         Statement("\(sql) WHERE user_id = $1 AND service_name = $2 RETURNING \(Self.metadataColumns)", [caller.subject, service]),
@@ -397,7 +393,7 @@ public final class SecretStore: Sendable {
     ) async throws {
         if let error = error as? SecretsError, error.code == .auditUnavailable { return }
         // Refused before any work for the tenant's load: nothing happened to audit.
-        if error is TenantLimiter.Saturated { throw error }
+        if let error = error as? PostgresError, error.code == .tenantBusy { throw error }
         var details = details
         let mapped = Self.mapped(error)
         details["reason"] = .string(mapped.code.description)
@@ -405,7 +401,7 @@ public final class SecretStore: Sendable {
         try await record(caller, action, service: service, outcome: outcome, details: details)
     }
 
-    private static func appendInTransaction(_ audit: AuditAppender, _ connection: Connection, _ tenant: UUID, _ event: AuditEvent) throws {
+    private static func appendInTransaction(_ audit: AuditAppender, _ connection: borrowing Connection, _ tenant: UUID, _ event: AuditEvent) throws {
         do {
             _ = try audit.append(in: connection, tenant: tenant, event)
         } catch {
@@ -414,18 +410,6 @@ public final class SecretStore: Sendable {
     }
 
     // MARK: - Helpers
-
-    /// A checked-out connection, holding one of `tenant`'s slots (``limiter``) only meanwhile.
-    private func withConnection<T>(_ tenant: UUID, _ body: (PooledConnection) async throws -> T) async throws -> T {
-        guard let limiter else { return try await pool.withConnection(body) }
-        return try await limiter.run(tenant) { try await pool.withConnection(body) }
-    }
-
-    /// A transaction, holding one of `tenant`'s slots (``limiter``) only meanwhile.
-    private func transaction<T: Sendable>(_ tenant: UUID, _ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        guard let limiter else { return try await pool.transaction(body) }
-        return try await limiter.run(tenant) { try await pool.transaction(body) }
-    }
 
     /// The NOLOGIN role the store runs as (`PolicySet.secretsRole`; created by 0011_exposure.sql):
     /// the only role with rights on the tables the policy files mark `managed_by: secrets`.

@@ -71,9 +71,15 @@ struct Serve: AsyncParsableCommand {
         // The listener's certificate and key are checked first: a bad file stops the start, naming it.
         let tls = try configuration.listenerTLS()
         let database = try configuration.gatewayDatabase()
+        // One per-tenant cap for the process, held by every tenant's database work through either
+        // pool (REST, RPC, secrets, audit, reports, privacy requests); the audit appender's group
+        // commit is outside it (AuditAppender.write).
+        let tenantLimiter = configuration.limits.tenantLimiter(poolSize: configuration.poolSize)
         let pool = ConnectionPool(
             configuration: database,
-            options: .init(maxConnections: configuration.poolSize, sharedConnections: configuration.effectivePoolSharedConnections),
+            options: .init(
+                maxConnections: configuration.poolSize, sharedConnections: configuration.effectivePoolSharedConnections,
+                tenantLimiter: tenantLimiter),
             logger: Logger(label: "postgres"))
         defer { pool.close() }
         let policies = try PolicySet.loadForGateway(directory: configuration.policiesDirectory)
@@ -108,9 +114,7 @@ struct Serve: AsyncParsableCommand {
         let auditWitnesses = try configuration.declaredWitnesses()
         let auditKeys = try AuditKeys(rootKey: keyring.serviceMaster)
         let audit = AuditAppender(pool: pool, keys: auditKeys)
-        // One per-tenant cap for REST, RPC and secrets (the store holds a slot only around its database work).
-        let tenantLimiter = configuration.limits.tenantLimiter(poolSize: pool.options.maxConnections)
-        let secrets = SecretStore(pool: pool, keyring: keyring, audit: audit, auditKeys: auditKeys, limiter: tenantLimiter)
+        let secrets = SecretStore(pool: pool, keyring: keyring, audit: audit, auditKeys: auditKeys)
 
         var background: [any Service] = []
         // Tenant keys and service keys changed by another gateway or privacyctl are dropped here within ~250 ms.
@@ -131,7 +135,8 @@ struct Serve: AsyncParsableCommand {
         // Their own small pool: the worker's role is a session setting while a request runs.
         // (Through a pooler in transaction mode this is GATEWAY_WORKER_DATABASE_URL, a direct connection.)
         let privacyPool = ConnectionPool(
-            configuration: try configuration.workerDatabase(), options: .init(maxConnections: 4), logger: Logger(label: "postgres"))
+            configuration: try configuration.workerDatabase(), options: .init(maxConnections: 4, tenantLimiter: tenantLimiter),
+            logger: Logger(label: "postgres"))
         defer { privacyPool.close() }
         var settings = PrivacyConfiguration(
             policyVersion: try PrivacyConfiguration.policyVersion(directory: configuration.policiesDirectory),
@@ -163,7 +168,7 @@ struct Serve: AsyncParsableCommand {
             pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, metrics: metrics,
             secrets: secrets, auditKeys: auditKeys, privacy: privacy, auditTrustedKeys: auditTrustedKeys,
             certificatePublicKey: signingKey?.publicKey, limits: configuration.limits,
-            tenantLimiter: tenantLimiter, auditWitnesses: auditWitnesses)
+            auditWitnesses: auditWitnesses)
         services.trustedProxies = configuration.trustedProxies
         services.operatorTenant = configuration.operatorTenant
         services.keyring = keyring

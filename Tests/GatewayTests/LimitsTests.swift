@@ -7,7 +7,9 @@ import Hummingbird
 import HummingbirdTesting
 import Policy
 import Postgres
+import Privacy
 import Secrets
+import Sodium
 import Testing
 import TestSupport
 
@@ -19,25 +21,38 @@ struct LimitsFixture: @unchecked Sendable {
     let acme: TestTenant
     let globex: TestTenant
 
+    /// `privacy`: also serve `/v1/privacy` (on the same pool, so under the same per-tenant cap).
     static func run(
-        limits: GatewayLimits, setup: TestingSetup = .router, trustedProxies: TrustedProxies = .none,
+        limits: GatewayLimits, setup: TestingSetup = .router, trustedProxies: TrustedProxies = .none, privacy: Bool = false,
         _ body: @escaping @Sendable (LimitsFixture) async throws -> Void
     ) async throws {
-        try await AuthFixture.run { auth in
+        // As the gateway's start-up does: one per-tenant cap, the pool's own, for all of a tenant's database work.
+        try await AuthFixture.run(tenantLimiter: limits.tenantLimiter(poolSize: 6)) { auth in
             let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
             let auditKeys = try AuditKeys(rootKey: auth.keyring.serviceMaster)
             let audit = AuditAppender(pool: auth.gateway, keys: auditKeys)
-            // As the gateway's start-up does: one per-tenant cap for REST, RPC and the secret store.
-            let limiter = limits.tenantLimiter(poolSize: auth.gateway.options.maxConnections)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("limits-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            var service: PrivacyService?
+            if privacy {
+                var configuration = PrivacyConfiguration(
+                    policyVersion: try PrivacyConfiguration.policyVersion(directory: TestDatabase.repositoryPolicies.path),
+                    exportDirectory: directory.path)
+                configuration.encryptionLimits = .testing
+                service = PrivacyService(
+                    pool: auth.gateway, graph: try await SubjectGraph.load(policies: policies, pool: auth.gateway),
+                    audit: audit, signingKey: try Ed25519.SigningKey.generate(), tokenKey: try SecureBytes(count: 32),
+                    keyring: auth.keyring, configuration: configuration, notifier: nil)
+            }
             var services = GatewayServices(
                 pool: auth.gateway, policies: policies, authenticator: auth.authenticator,
                 readiness: try Readiness(pool: auth.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
                 audit: audit,
-                secrets: SecretStore(pool: auth.gateway, keyring: auth.keyring, audit: audit, auditKeys: auditKeys, limiter: limiter),
-                auditKeys: auditKeys, limits: limits, tenantLimiter: limiter)
+                secrets: SecretStore(pool: auth.gateway, keyring: auth.keyring, audit: audit, auditKeys: auditKeys),
+                auditKeys: auditKeys, privacy: service, limits: limits)
             services.trustedProxies = trustedProxies
             let built = services
-            let scopes: [Scope] = [.dataRead, .dataWrite, .secretsRead, .secretsWrite]
+            let scopes: [Scope] = [.dataRead, .dataWrite, .secretsRead, .secretsWrite, .auditRead, .privacyExport]
             let acme = try await auth.tenant("acme", scopes: scopes)
             let globex = try await auth.tenant("globex", scopes: scopes)
             let app = Application(
@@ -206,7 +221,7 @@ struct LimitsTests {
                 // Wait until the first request holds acme's only slot (it waits on the lock) and,
                 // on a shared connection, until the pool sees that connection stalled: before that,
                 // a pipeline may still be sent behind it (ConnectionPool.stall) and wait for the lock too.
-                while f.services.tenantLimiter.inFlight(f.acme.id) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+                while f.services.tenantLimiter!.inFlight(f.acme.id) == 0 { try await Task.sleep(for: .milliseconds(5)) }
                 for _ in 0..<12_000 where f.auth.gateway.statistics.shared > 0 && f.auth.gateway.statistics.stalled == 0 {
                     try await Task.sleep(for: .milliseconds(5))
                 }
@@ -229,8 +244,52 @@ struct LimitsTests {
             }
             // Unlocked: the held request completes, and its slot is free again.
             #expect(try await held.value.status == .ok)
-            #expect(f.services.tenantLimiter.inFlight(f.acme.id) == 0)
+            #expect(f.services.tenantLimiter!.inFlight(f.acme.id) == 0)
             #expect(try await f.request(.get, "/rest/v1/leads?select=id", as: f.acme, alice).status == .ok)
+        }
+    }
+
+    @Test("a tenant at its cap is answered 503 with Retry-After on /v1/audit, /v1/privacy and reports too (the pool's cap), while another tenant is served")
+    func tenantConcurrencyBeyondREST() async throws {
+        var limits = GatewayLimits()
+        limits.statementTimeoutMilliseconds = 0
+        limits.tenantConcurrency = 1
+        limits.tenantQueue = 0
+        try await LimitsFixture.run(limits: limits, privacy: true) { f in
+            let alice = UUID(), bob = UUID()
+            let limiter = try #require(f.services.tenantLimiter)
+            func expectRefusedAcmeServedGlobex(_ paths: [String]) async throws {
+                for path in paths {
+                    let refused = try await f.request(.get, path, as: f.acme, alice)
+                    #expect(refused.status == .serviceUnavailable, "\(path): \(refused.body)")
+                    #expect(refused.headers[.retryAfter] == "1", "\(path)")
+                    #expect(try LimitsFixture.error(refused.body)["code"] as? String == "PGW503", "\(path)")
+                    let other = try await f.request(.get, path, as: f.globex, bob)
+                    #expect(other.status == .ok, "\(path): \(other.body)")
+                }
+            }
+            let paths = ["/v1/audit/events", "/v1/audit/checkpoints", "/v1/privacy/settings"]
+            let held = try await f.withTableLocked("projects") {
+                // acme's only slot is held by a request waiting on the lock (as in tenantConcurrency).
+                let held = Task { try await f.request(.get, "/rest/v1/projects?select=id", as: f.acme, alice) }
+                while limiter.inFlight(f.acme.id) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+                for _ in 0..<12_000 where f.auth.gateway.statistics.shared > 0 && f.auth.gateway.statistics.stalled == 0 {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                try await expectRefusedAcmeServedGlobex(paths)
+                return held
+            }
+            #expect(try await held.value.status == .ok)
+            #expect(limiter.inFlight(f.acme.id) == 0)
+            // A report reads the catalogue (pg_policies), which waits on any locked governed table:
+            // here acme's slot is held through the pool itself, no lock needed.
+            try await f.auth.gateway.withConnection(tenant: f.acme.id) { _ in
+                try await expectRefusedAcmeServedGlobex(["/v1/audit/report"])
+            }
+            for path in paths + ["/v1/audit/report"] {
+                let served = try await f.request(.get, path, as: f.acme, alice)
+                #expect(served.status == .ok, "\(path): \(served.body)")
+            }
         }
     }
 
@@ -255,7 +314,7 @@ struct LimitsTests {
                     ).first!.decode("n", as: Int.self) > 0
                 }
                 try #require(appendWaits, "the read's audit append never waited on audit_heads")
-                #expect(f.services.tenantLimiter.inFlight(f.acme.id) == 0)
+                #expect(f.services.tenantLimiter!.inFlight(f.acme.id) == 0)
                 // Before, the read held acme's only slot through its audit wait and this got 503.
                 let other = try await f.request(.get, "/rest/v1/leads?select=id", as: f.acme, alice)
                 #expect(other.status == .ok, "\(other.body)")

@@ -137,4 +137,49 @@ struct PoolTests {
         #expect(total == (0..<200).reduce(0, +))
         #expect(pool.statistics.open <= 4)
     }
+
+    @Test("a tenant at its cap in the pool is refused at once, nothing sent, while another tenant and untenanted work are served; its slot comes back after an error")
+    func tenantCap() async throws {
+        let limiter = TenantLimiter(concurrency: 1, queueLength: 0)
+        let pool = ConnectionPool(
+            configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 3, tenantLimiter: limiter))
+        defer { pool.close() }
+        #expect(pool.tenantLimiter === limiter)
+        let acme = UUID(), globex = UUID()
+        try await pool.withConnection(tenant: acme) { held in
+            #expect(limiter.inFlight(acme) == 1)
+            // Every way into the pool for acme is refused while it holds its one slot.
+            let viaPipeline = await #expect(throws: PostgresError.self) { try await pool.pipeline(tenant: acme, [Statement("SELECT 1")]) }
+            #expect(viaPipeline?.code == .tenantBusy)
+            #expect(viaPipeline?.detail == "1 in flight and 0 waiting")
+            let viaCheckout = await #expect(throws: PostgresError.self) { try await pool.withConnection(tenant: acme) { _ in } }
+            #expect(viaCheckout?.code == .tenantBusy)
+            let viaTransaction = await #expect(throws: PostgresError.self) { try await pool.transaction(tenant: acme) { _ in } }
+            #expect(viaTransaction?.code == .tenantBusy)
+            // Others are not held up by acme's cap.
+            let other: Int = try await pool.pipeline(tenant: globex, [Statement("SELECT 2 AS n")])[0].first!.decode("n")
+            #expect(other == 2)
+            let untenanted = try await pool.transaction(tenant: nil) { try $0.query("SELECT 3 AS n").first!.decode("n", as: Int.self) }
+            #expect(untenanted == 3)
+            let own: Int = try await held.query("SELECT 4 AS n").first!.decode("n")
+            #expect(own == 4)
+        }
+        #expect(limiter.inFlight(acme) == 0)
+        // A failing unit gives its slot back too.
+        await #expect(throws: PostgresError.self) { try await pool.pipeline(tenant: acme, [Statement("SELECT 1/0")]) }
+        #expect(limiter.inFlight(acme) == 0)
+        #expect(try await pool.pipeline(tenant: acme, [Statement("SELECT 5 AS n")])[0].first!.decode("n", as: Int.self) == 5)
+    }
+
+    @Test("without a per-tenant limiter, tenant work is plain pool work")
+    func noTenantCap() async throws {
+        let pool = ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: 2))
+        defer { pool.close() }
+        #expect(pool.tenantLimiter == nil)
+        let acme = UUID()
+        try await pool.withConnection(tenant: acme) { _ in
+            let nested: Int = try await pool.pipeline(tenant: acme, [Statement("SELECT 1 AS n")])[0].first!.decode("n")
+            #expect(nested == 1)
+        }
+    }
 }

@@ -294,7 +294,7 @@ struct SharedPipelineTests {
     }
 }
 
-private final class Flag: @unchecked Sendable {
+final class Flag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
     func set() { lock.withLock { value = true } }

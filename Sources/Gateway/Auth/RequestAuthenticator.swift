@@ -344,7 +344,9 @@ public final class RequestAuthenticator: Sendable {
             var loaded = LoadedTenantKeys(
                 jwks: try row.decode("jwks"), audience: try row.decodeIfPresent("jwt_audience"),
                 issuer: try row.decodeIfPresent("jwt_issuer"), jwksURL: try row.decodeIfPresent("jwt_jwks_url"))
-            func open(_ prefix: String, _ label: String) throws -> String? {
+            // The connection is a parameter, not a capture: Swift 6.3 crashes capturing a borrowed
+            // noncopyable value in a local function.
+            func open(_ prefix: String, _ label: String, _ connection: borrowing Connection) throws -> String? {
                 guard let version = try row.decodeIfPresent("\(prefix)_kek_version", as: Int.self) else { return nil }
                 guard let keyring else {
                     loaded.problems.append("the \(label) is sealed and this process has no keyring")
@@ -360,9 +362,9 @@ public final class RequestAuthenticator: Sendable {
                     return nil
                 }
             }
-            loaded.secret = try open("jwt_secret", "HS256 secret")
+            loaded.secret = try open("jwt_secret", "HS256 secret", connection)
             if try row.decodeIfPresent("previous_live", as: Bool.self) == true {
-                loaded.previousSecret = try open("jwt_previous_secret", "previous HS256 secret")
+                loaded.previousSecret = try open("jwt_previous_secret", "previous HS256 secret", connection)
                 loaded.previousExpires = try row.decodeIfPresent("jwt_previous_secret_expires_at")
             } else if try row.decodeIfPresent("previous_live", as: Bool.self) == false {
                 // The overlap window is over: the previous secret is dropped, not just ignored.

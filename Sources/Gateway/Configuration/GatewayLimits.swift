@@ -13,9 +13,11 @@ public struct GatewayLimits: Sendable, Equatable {
     /// Most rows one `GET`/`HEAD` on `/rest/v1` returns, as PostgREST's `db-max-rows`: a larger or
     /// absent `limit` is cut to it. nil: unbounded. `GATEWAY_DB_MAX_ROWS`, default unset.
     public var maximumRows: Int? = nil
-    /// Most units of database work (a `/rest/v1` pipeline, a `/v1/secrets` operation) one tenant has
-    /// in flight in this process; the next ones wait in the tenant's own queue, so other tenants keep
-    /// the rest of the pool. nil: three quarters of the pool. `GATEWAY_TENANT_MAX_CONCURRENT`.
+    /// Most units of database work (a `/rest/v1` pipeline, a `/v1/secrets`, `/v1/audit`,
+    /// `/v1/privacy` or report operation, a privacy request's step) one tenant has in flight in
+    /// this process; the next ones wait in the tenant's own queue, so other tenants keep the rest
+    /// of the pool. Held by the pool itself (``ConnectionPool/Options/tenantLimiter``). nil: three
+    /// quarters of the pool. `GATEWAY_TENANT_MAX_CONCURRENT`.
     public var tenantConcurrency: Int? = nil
     /// Most requests of one tenant waiting for a slot; past it a request is answered 503 with
     /// `Retry-After` at once. `GATEWAY_TENANT_MAX_QUEUED`, default 1024.
@@ -61,8 +63,8 @@ public struct GatewayLimits: Sendable, Equatable {
         tenantConcurrency ?? max(1, poolSize * 3 / 4)
     }
 
-    /// The per-tenant cap for a pool of `poolSize` connections: one per process, shared by REST,
-    /// RPC and the secret store.
+    /// The per-tenant cap for a pool of `poolSize` connections: one per process, given to its pools
+    /// (``ConnectionPool/Options/tenantLimiter``), which hold it around every tenant's database work.
     public func tenantLimiter(poolSize: Int) -> TenantLimiter {
         TenantLimiter(concurrency: tenantConcurrency(poolSize: poolSize), queueLength: tenantQueue)
     }

@@ -15,8 +15,9 @@ public struct LiveSchema: Sendable {
     /// Reads every schema's policies, the RLS flag of every ordinary table and the checked roles'
     /// effective rights (grants to PUBLIC included) on every table, view and materialized view.
     /// Any role may read these catalogues, so the gateway's own login can run it for `/ready`.
-    public static func read(from pool: ConnectionPool) async throws -> LiveSchema {
-        let results = try await pool.withConnection { connection in
+    /// `tenant`: read on that tenant's behalf (a report), holding one of its slots in the pool.
+    public static func read(from pool: ConnectionPool, tenant: UUID? = nil) async throws -> LiveSchema {
+        let results = try await pool.withConnection(tenant: tenant) { connection in
             try await connection.pipeline([
                 Statement("""
                     SELECT schemaname::text AS schemaname, tablename::text AS tablename, policyname::text AS policyname,

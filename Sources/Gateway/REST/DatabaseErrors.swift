@@ -10,6 +10,8 @@ extension GatewayError {
     static func database(_ error: PostgresError, anonymous: Bool) -> GatewayError {
         guard error.code == .server, let state = error.sqlState else {
             switch error.code {
+            case .tenantBusy:
+                return .tenantSaturated(error, rest: true)
             case .poolTimeout:
                 return GatewayError(.serviceUnavailable, code: "PGRST003", "Timed out acquiring connection from connection pool.")
             default:

@@ -20,7 +20,6 @@ struct RESTHandler: Sendable {
     let audit: AuditAppender
     let metrics: GatewayMetrics
     let limits: GatewayLimits
-    let limiter: TenantLimiter
     /// The foreign keys embedding follows, read on the first request that embeds.
     let relationships = RelationshipCache()
 
@@ -42,7 +41,7 @@ struct RESTHandler: Sendable {
         guard let table = policies.table(named: name) else {
             if let view = policies.view(named: name) {
                 return try await RPCHandler(pool: pool, policies: policies, authenticator: authenticator, audit: audit, metrics: metrics,
-                                      limits: limits, limiter: limiter)
+                                      limits: limits)
                     .view(request, view, caller: caller, facts: facts)
             }
             throw GatewayError(
@@ -77,19 +76,14 @@ struct RESTHandler: Sendable {
                 command: command, table: table, query: query, body: body, caller: caller, policies: policies,
                 relationships: catalog, stripNulls: stripNulls)
         } catch let missing as GatewayError where embeds && missing.code == "PGRST200" {
-            // A foreign key the catalogue does not know yet (a migration ran): read it again, once,
-            // as the caller's tenant's database work (so naming unknown relations costs that tenant
-            // its own slots, never the others'). A name that is no governed table can never embed
-            // (the policy files are fixed while the gateway runs), so it re-reads nothing; misses
-            // naming governed tables (random `!hint`s) read within a budget (RelationshipCache.missBurst):
-            // a caller cannot make every request a catalogue read.
+            // A foreign key the catalogue does not know yet (a migration ran): read it again, once.
+            // A name that is no governed table can never embed (the policy files are fixed while the
+            // gateway runs), so it re-reads nothing; misses naming governed tables (random `!hint`s)
+            // read within a budget (RelationshipCache.missBurst), one read at a time in the process
+            // (later misses join it): a caller cannot make every request a catalogue read, nor hold
+            // more than one connection with them, so the read is nobody's tenant slot.
             guard Self.missMayBeNew(query, policies: policies) else { throw missing }
-            let fresh: RelationshipCatalog
-            do {
-                fresh = try await limiter.run(caller.tenantID) { try await relationships.refreshAfterMiss(pool: pool, policies: policies) }
-            } catch let saturated as TenantLimiter.Saturated {
-                throw GatewayError.tenantSaturated(saturated, rest: true)
-            }
+            let fresh = try await relationships.refreshAfterMiss(pool: pool, policies: policies)
             guard fresh != catalog else { throw missing }
             plan = try RESTPlan(
                 command: command, table: table, query: query, body: body, caller: caller, policies: policies,
@@ -105,11 +99,7 @@ struct RESTHandler: Sendable {
 
         let results: [QueryResult]
         do {
-            results = try await limiter.run(caller.tenantID) {
-                try await pool.pipeline(settings + plan.statements + plan.transactionEnd)
-            }
-        } catch let saturated as TenantLimiter.Saturated {
-            throw GatewayError.tenantSaturated(saturated, rest: true)
+            results = try await pool.pipeline(tenant: caller.tenantID, settings + plan.statements + plan.transactionEnd)
         } catch let error as PostgresError {
             if error.sqlState == RequestAuthenticator.revokedKeySQLState { throw authenticator.revoked(caller.serviceKey) }
             if let refused = plan.safeguardError(error) { throw refused }
@@ -138,11 +128,7 @@ struct RESTHandler: Sendable {
     ) async throws -> Response {
         let results: [QueryResult]
         do {
-            results = try await limiter.run(caller.tenantID) {
-                try await pool.pipeline(settings + [RESTRepresentation.planStatement(plan.statements[0], requested)])
-            }
-        } catch let saturated as TenantLimiter.Saturated {
-            throw GatewayError.tenantSaturated(saturated, rest: true)
+            results = try await pool.pipeline(tenant: caller.tenantID, settings + [RESTRepresentation.planStatement(plan.statements[0], requested)])
         } catch let error as PostgresError {
             if error.sqlState == RequestAuthenticator.revokedKeySQLState { throw authenticator.revoked(caller.serviceKey) }
             throw GatewayError.database(error, anonymous: caller.role == .anon)

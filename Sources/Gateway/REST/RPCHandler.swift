@@ -21,7 +21,6 @@ struct RPCHandler: Sendable {
     let audit: AuditAppender
     let metrics: GatewayMetrics
     let limits: GatewayLimits
-    let limiter: TenantLimiter
 
     // MARK: - Functions
 
@@ -202,9 +201,7 @@ struct RPCHandler: Sendable {
         let settings = [caller.requestSettings(statementTimeoutMilliseconds: limits.statementTimeoutMilliseconds)]
             + (timeZone.map { [RESTRepresentation.timeZoneStatement($0)] } ?? [])
         do {
-            return try await limiter.run(caller.tenantID) { try await pool.pipeline(settings + statements) }
-        } catch let saturated as TenantLimiter.Saturated {
-            throw GatewayError.tenantSaturated(saturated, rest: true)
+            return try await pool.pipeline(tenant: caller.tenantID, settings + statements)
         } catch let error as PostgresError {
             if error.sqlState == RequestAuthenticator.revokedKeySQLState { throw authenticator.revoked(caller.serviceKey) }
             let answer = GatewayError.database(error, anonymous: caller.role == .anon)

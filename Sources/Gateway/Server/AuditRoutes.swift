@@ -138,6 +138,9 @@ struct AuditRoutes: Sendable {
     private static func audited<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
+        } catch let error where GatewayError.tenantBusy(error) != nil {
+            // The tenant's slots in the pool are all in use and its queue is full.
+            throw GatewayError.tenantSaturated(GatewayError.tenantBusy(error)!, rest: false)
         } catch let error as AuditError where error.code == .notFound {
             // Another tenant's seq or checkpoint is simply not in this tenant's log.
             throw GatewayError.notFound(error.message)

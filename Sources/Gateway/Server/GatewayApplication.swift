@@ -37,9 +37,10 @@ public struct GatewayServices: Sendable {
     public let certificatePublicKey: [UInt8]?
     /// Statement timeout, row cap, query-size and HTTP limits (README, "Limits").
     public let limits: GatewayLimits
-    /// The per-tenant cap on concurrent database work, sized from ``limits`` and the pool; the
-    /// secret store must hold the same one (``GatewayLimits/tenantLimiter(poolSize:)``).
-    public let tenantLimiter: TenantLimiter
+    /// The per-tenant cap on concurrent database work: the pool's own
+    /// (``ConnectionPool/Options/tenantLimiter``, sized by ``GatewayLimits/tenantLimiter(poolSize:)``
+    /// at start-up), held by every tenant's database work through the pool; nil: none.
+    public var tenantLimiter: TenantLimiter? { pool.tenantLimiter }
     /// Proxies whose forwarding headers name the client (``TrustedProxies``); none by default.
     public var trustedProxies = TrustedProxies.none
     /// The tenant whose `admin` keys are deployment operators in `/v1/admin` (``AdminRoutes``);
@@ -55,12 +56,11 @@ public struct GatewayServices: Sendable {
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
         audit: AuditAppender, metrics: GatewayMetrics = GatewayMetrics(), secrets: SecretStore? = nil, auditKeys: AuditKeys? = nil,
         privacy: PrivacyService? = nil, auditTrustedKeys: [String: [UInt8]] = [:], certificatePublicKey: [UInt8]? = nil,
-        limits: GatewayLimits = GatewayLimits(), tenantLimiter: TenantLimiter? = nil,
+        limits: GatewayLimits = GatewayLimits(),
         auditWitnesses: [(name: String, publicKey: [UInt8])] = []
     ) {
         self.limits = limits
         self.auditWitnesses = auditWitnesses
-        self.tenantLimiter = tenantLimiter ?? limits.tenantLimiter(poolSize: pool.options.maxConnections)
         self.auditTrustedKeys = auditTrustedKeys
         self.secrets = secrets
         self.privacy = privacy
@@ -119,13 +119,13 @@ public enum GatewayApplication {
 
         let rest = RESTHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,
-            audit: services.audit, metrics: services.metrics, limits: services.limits, limiter: services.tenantLimiter)
+            audit: services.audit, metrics: services.metrics, limits: services.limits)
         let table: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
             try await rest.handle(request, table: context.parameters.get("table") ?? "", facts: context.facts)
         }
         let rpc = RPCHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,
-            audit: services.audit, metrics: services.metrics, limits: services.limits, limiter: services.tenantLimiter)
+            audit: services.audit, metrics: services.metrics, limits: services.limits)
         let function: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
             try await rpc.handle(request, function: context.parameters.get("function") ?? "", facts: context.facts)
         }

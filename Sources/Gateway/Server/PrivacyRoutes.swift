@@ -363,6 +363,9 @@ struct PrivacyRoutes: Sendable {
     static func mapped<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
+        } catch let error where GatewayError.tenantBusy(error) != nil {
+            // The tenant's slots in the pool are all in use and its queue is full.
+            throw GatewayError.tenantSaturated(GatewayError.tenantBusy(error)!, rest: false)
         } catch let error as PrivacyError {
             switch error.code {
             case .notFound: throw GatewayError.notFound(error.message)

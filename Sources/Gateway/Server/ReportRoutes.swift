@@ -41,10 +41,12 @@ struct ReportRoutes: Sendable {
             }
             let report: ComplianceReport
             do {
-                let live = try await LiveSchema.read(from: pool)
+                let live = try await LiveSchema.read(from: pool, tenant: caller.tenantID)
                 report = try await ReportCollector(pool: pool, keys: auditKeys, trustedKeys: trustedKeys, certificateKeys: certificateKeys).report(
                     tenant: caller.tenantID, since: since, until: until,
                     policy: PolicyStatus(policies: policies, livePolicies: live.policies, liveTables: live.tables))
+            } catch let error where GatewayError.tenantBusy(error) != nil {
+                throw GatewayError.tenantSaturated(GatewayError.tenantBusy(error)!, rest: false)
             } catch let error as ReportError where error.code == .invalidPeriod {
                 throw GatewayError.invalidInput(error.message)
             } catch let error as ReportError where error.isDataError {

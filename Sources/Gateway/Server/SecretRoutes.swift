@@ -178,12 +178,12 @@ struct SecretRoutes: Sendable {
     }
 
     /// `body`'s errors mapped, a full tenant queue among them (the store holds the tenant's slot
-    /// around its database work only: ``SecretStore/init(pool:keyring:audit:auditKeys:options:limiter:)``).
+    /// around its database work only: ``SecretStore/init(pool:keyring:audit:auditKeys:options:)``).
     private func limited<T>(_ caller: SecretCaller, _ body: () async throws -> T) async throws -> T {
         do {
             return try await Self.mapped(body)
-        } catch let saturated as TenantLimiter.Saturated {
-            throw GatewayError.tenantSaturated(saturated, rest: false)
+        } catch let error as PostgresError where error.code == .tenantBusy {
+            throw GatewayError.tenantSaturated(error, rest: false)
         }
     }
 

@@ -36,7 +36,7 @@ public struct AdminAuditing: Sendable {
     /// Like ``write(_:_:event:)`` for a change of several statements: `body` runs them in the
     /// transaction and returns the result whose first row describes the change.
     func write(
-        _ pool: ConnectionPool, _ body: @escaping @Sendable (Connection) throws -> QueryResult,
+        _ pool: ConnectionPool, _ body: @escaping @Sendable (borrowing Connection) throws -> QueryResult,
         event: @escaping @Sendable (PostgresRow) throws -> (tenant: UUID, event: AuditEvent)
     ) async throws -> QueryResult {
         let appender = self.appender

@@ -72,7 +72,7 @@ public struct TenantRegistry: Sendable {
     public static let maximumClaimLength = 1000
 
     /// Stores `secret` for `tenant`, sealed under its KEK, returning the tenant's row.
-    private static func storeSecret(_ secret: String, tenant: UUID, keyring: Keyring?, in connection: Connection) throws -> QueryResult {
+    private static func storeSecret(_ secret: String, tenant: UUID, keyring: Keyring?, in connection: borrowing Connection) throws -> QueryResult {
         guard let keyring else { throw noKeyring }
         let sealed = try keyring.sealTenantSecret(Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
         return try connection.query(

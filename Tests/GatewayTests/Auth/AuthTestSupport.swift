@@ -22,14 +22,16 @@ struct AuthFixture {
         Base64URL.encode(Random.bytes(36))
     }
 
+    /// `tenantLimiter`: the gateway pool's per-tenant cap (none by default).
     static func run(
-        options: RequestAuthenticator.Options = .init(), _ body: (AuthFixture) async throws -> Void
+        options: RequestAuthenticator.Options = .init(), tenantLimiter: TenantLimiter? = nil, _ body: (AuthFixture) async throws -> Void
     ) async throws {
         try await TestDatabase.withMigratedDatabase { owner in
             let ownerPool = ConnectionPool(configuration: owner, options: .init(maxConnections: 2))
             // A generous acquire timeout: the concurrency tests queue hundreds of cold-cache lookups on a loaded CI machine.
             let gatewayPool = ConnectionPool(
-                configuration: TestDatabase.gateway(owner), options: .init(maxConnections: 6, acquireTimeout: .seconds(60)))
+                configuration: TestDatabase.gateway(owner),
+                options: .init(maxConnections: 6, acquireTimeout: .seconds(60), tenantLimiter: tenantLimiter))
             defer {
                 gatewayPool.close()
                 ownerPool.close()
