@@ -323,6 +323,51 @@ extension TransparencyTests {
     }
 }
 
+extension TransparencyTests {
+    @Test("a proof set is written 100 proofs at a time and reads back as one file that verifies; without a checkpoint every entry is listed unproven")
+    func streamedProofSet() async throws {
+        try await AuditFixture.with { f in
+            let tenant = f.tenant
+            func write(_ seqs: [Int64]) async throws -> (chunks: [[UInt8]], counts: [Int]) {
+                try await f.gateway.transaction(isolation: .repeatableRead) { connection in
+                    var chunks: [[UInt8]] = []
+                    let counts = try InclusionProofSet.write(connection: connection, tenant: tenant, seqs: seqs, unprovenReason: "later") {
+                        chunks.append($0)
+                    }
+                    return (chunks, [counts.proven, counts.unproven])
+                }
+            }
+            try await appendConcurrently(f, 20)
+            let none = try await write([3, 5])
+            let empty = try JSONDecoder().decode(InclusionProofSet.self, from: Data(none.chunks.joined()))
+            #expect(none.counts == [0, 2] && empty.proofs.isEmpty && empty.treeSize == nil && empty.checkpoint == nil)
+            #expect(empty.unproven.map(\.seq) == [3, 5] && empty.unproven[0].reason == "the log has no signed checkpoint yet: later")
+            #expect(try empty.verify(publicKey: f.signingKey.publicKey).contains("2 not yet provable"))
+
+            try await appendConcurrently(f, 230)
+            let checkpoint = try await f.checkpointer.checkpoint(tenant: tenant)
+            try await appendConcurrently(f, 10)
+            let seqs = Array(Int64(1)...260).filter { $0 % 5 != 0 }  // 208 entries, 200 of them covered
+            let written = try await write(seqs)
+            #expect(written.counts == [200, 8])
+            let marker = Array(#""type" : "privacy-gateway-audit-inclusion-proof""#.utf8)
+            func occurrences(_ bytes: [UInt8]) -> Int {
+                guard bytes.count >= marker.count else { return 0 }
+                return (0...(bytes.count - marker.count)).filter { bytes[$0..<$0 + marker.count].elementsEqual(marker) }.count
+            }
+            #expect(written.chunks.map(occurrences) == [0, 100, 100, 0])  // head, two chunks, tail
+            let set = try JSONDecoder().decode(InclusionProofSet.self, from: Data(written.chunks.joined()))
+            #expect(set.treeSize == checkpoint.seq && set.checkpoint == checkpoint.note && set.tenantID == tenant)
+            #expect(set.proofs.map(\.entry.entry.seq) == seqs.filter { $0 <= 250 })
+            #expect(set.unproven.map(\.seq) == seqs.filter { $0 > 250 })
+            #expect(try set.verify(publicKey: f.signingKey.publicKey).hasPrefix("OK: all 200 proven entries"))
+            for proof in set.proofs.prefix(5) {
+                #expect(try await AuditProofs.inclusion(pool: f.gateway, tenant: tenant, seq: proof.entry.entry.seq, checkpointSeq: 250) == proof)
+            }
+        }
+    }
+}
+
 /// Appends `count` events at once (group commit batches them).
 func appendConcurrently(_ f: AuditFixture, _ count: Int, tenant: UUID? = nil) async throws {
     let tenant = tenant ?? f.tenant
