@@ -13,6 +13,8 @@
 -- by a gateway that predates this migration after it ran lack these levels; proofs then fold
 -- them from the level below (slower, still correct).
 
+SET LOCAL client_min_messages = warning;  -- no NOTICE for the constraints that are not there
+
 ALTER TABLE public.audit_tree_nodes DROP CONSTRAINT IF EXISTS audit_tree_nodes_level_check;
 ALTER TABLE public.audit_tree_nodes DROP CONSTRAINT IF EXISTS audit_tree_nodes_level_stride;
 ALTER TABLE public.audit_tree_nodes ADD CONSTRAINT audit_tree_nodes_level_stride CHECK (level > 0 AND level % 4 = 0);
