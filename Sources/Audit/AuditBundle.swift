@@ -278,7 +278,7 @@ public enum AuditBundle {
                         var verifier = AuditVerifier(
                             tenant: tenant, checkpoints: checkpoints, trustedKeys: trustedKeys,
                             expectedHead: head ?? (0, AuditEntry.genesisHash), witnesses: witnesses)
-                        try stream(tenant, from: 1, through: nil, connection: connection) { verifier.consume($0) }
+                        _ = try AuditStream.rows(tenant, from: 1, through: nil, connection: connection) { try verifier.consume(row: $0) }
                         return verifier.finish()
                     }
                 }
@@ -286,15 +286,6 @@ public enum AuditBundle {
         } catch {
             throw AuditError.wrap(error, "live audit verification failed")
         }
-    }
-
-    /// Feeds the tenant's entries `from…through` (to the end when nil) to `body` in seq order,
-    /// streamed (``AuditStream``); returns how many rows were read.
-    @discardableResult
-    static func stream(
-        _ tenant: UUID, from: Int64, through: Int64?, connection: borrowing Connection, _ body: (AuditEntry) throws -> Void
-    ) throws -> Int {
-        try AuditStream.entries(tenant, from: from, through: through, connection: connection, body)
     }
 
     /// What ``verifyPeriod(pool:tenant:since:until:trustedKeys:keep:)`` found.
@@ -393,9 +384,13 @@ public enum AuditBundle {
         verifier.restrict(startSeq: anchor?.seq ?? 1, endSeq: end?.seq, tree: tree)
 
         var kept: [AuditEntry] = []
-        let read = try stream(tenant, from: anchor?.seq ?? 1, through: end?.seq, connection: connection) { entry in
-            verifier.consume(entry)
-            if entry.seq >= firstIn, entry.seq < afterLast, entry.at < untilText, sinceText.map({ entry.at >= $0 }) ?? true, keep(entry) {
+        // Rows outside the period (the margins to the checkpoints around it) are only verified.
+        let read = try AuditStream.rows(tenant, from: anchor?.seq ?? 1, through: end?.seq, connection: connection) { row in
+            try verifier.consume(row: row)
+            let seq = try row.seq()
+            guard seq >= firstIn, seq < afterLast else { return }
+            let entry = try row.entry()
+            if entry.at < untilText, sinceText.map({ entry.at >= $0 }) ?? true, keep(entry) {
                 kept.append(entry)
             }
         }

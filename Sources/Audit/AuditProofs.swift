@@ -84,7 +84,7 @@ public struct ConsistencyProof: Sendable, Codable {
     }
 }
 
-/// Builds proofs from the stored tree (O(log n) reads of at most 128 rows each) and verifies
+/// Builds proofs from the stored tree (one read of O(log n) hashes, at most 8 per proof hash) and verifies
 /// them offline.
 public enum AuditProofs {
     /// The inclusion proof of entry `seq` in the tenant's checkpoint at `checkpointSeq`.
@@ -93,18 +93,20 @@ public enum AuditProofs {
     ///   ``AuditError/Code/invalidRequest`` (the checkpoint does not cover `seq`, or has no signed
     ///   root because it predates the tree).
     ///
-    /// One round trip: the checkpoint, the entry and the O(log n) node reads go in one pipeline
-    /// (the tree size is the checkpoint's seq, known from the request). No snapshot is needed:
-    /// a checkpoint, the entries it covers and their stored nodes are append-only and complete
-    /// once it is signed. (Five round trips before: 9.5 ms median on the loaded build machine.)
+    /// One round trip of three statements: the checkpoint, the entry and one read of the ~75 stored
+    /// hashes the path folds from (``AuditTree/NodeRead``; the tree size is the checkpoint's seq,
+    /// known from the request). No snapshot is needed: a checkpoint, the entries it covers and
+    /// their stored nodes are append-only and complete once it is signed. (Five round trips
+    /// before: 9.5 ms median on the loaded build machine; then one round trip of ~22 statements
+    /// folding ~525 hashes: 2.48 ms at 1,000,000 entries.)
     public static func inclusion(pool: ConnectionPool, tenant: UUID, seq: Int64, checkpointSeq: Int64) async throws -> InclusionProof {
         let ranges = seq >= 1 && seq <= checkpointSeq ? MerkleTree.inclusionRanges(index: seq - 1, size: checkpointSeq) : []
         let pieces = ranges.map(MerkleTree.decompose)
-        let (nodes, nodeStatements) = AuditTree.nodeQueries(pieces.flatMap { $0 }, tenant: tenant)
+        let read = AuditTree.NodeRead(pieces.flatMap { $0 }, tenant: tenant)
         do {
             return try await pool.withConnection(tenant: tenant) { connection in
                 try await connection.run { connection in
-                    let results = try connection.pipeline([AuditSQL.checkpoint(tenant, seq: checkpointSeq), AuditSQL.entry(tenant, seq: seq)] + nodeStatements)
+                    let results = try connection.pipeline([AuditSQL.checkpoint(tenant, seq: checkpointSeq), AuditSQL.entry(tenant, seq: seq), read.statement])
                     let checkpoint = try signedCheckpoint(results[0], checkpointSeq)
                     guard seq <= checkpoint.seq else {
                         throw AuditError(.invalidRequest, "entry \(seq) is after the checkpoint at seq \(checkpoint.seq); ask for a later checkpoint")
@@ -112,7 +114,7 @@ public enum AuditProofs {
                     guard let entry = try results[1].first.map(AuditSQL.entry) else {
                         throw AuditError(.notFound, "this tenant's log has no entry \(seq)")
                     }
-                    let hashes = try AuditTree.nodeHashes(nodes, results: results[2...])
+                    let hashes = try read.hashes(results[2], connection: connection)
                     return InclusionProof(
                         tenantID: tenant, entry: entry, treeSize: checkpoint.seq, hashes: pieces.map { MerkleTree.rangeHash($0.map { hashes[$0]! }) },
                         checkpoint: checkpoint.note!)

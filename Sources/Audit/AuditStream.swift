@@ -6,11 +6,28 @@ import Postgres
 /// producing (keyset pages would leave it idle while each page is checked, and text rows would
 /// need hex-decoding of both hashes). Measured with benchmarks/audit-verify.
 enum AuditStream {
+    /// The columns streamed, in ``StreamedEntry/Column`` order. `at` and `ip` travel in binary and
+    /// are printed by the client (``StreamedEntry``): the server's `to_char` and `host()` for every
+    /// row cost more than the rest of the row; only an IPv6 address is printed by the server
+    /// (its `host()` text is the canonical form, ENCODING.md §2).
+    static let columns = """
+        tenant_id, seq, at, actor, action, target, outcome, request_id, ip,
+        CASE WHEN family(ip) = 6 THEN host(ip) END AS ip6, user_agent, details::text AS details, prev_hash, hash
+        """
+
     /// Feeds the entries `from…through` (to the end when nil) to `body` in seq order and returns
     /// how many rows were read. Must run inside the caller's transaction (the bounds travel as
     /// transaction-local settings: COPY takes no bind parameters).
     static func entries(
         _ tenant: UUID, from: Int64, through: Int64?, connection: borrowing Connection, _ body: (AuditEntry) throws -> Void
+    ) throws -> Int {
+        try rows(tenant, from: from, through: through, connection: connection) { try body(try $0.entry()) }
+    }
+
+    /// As ``entries(_:from:through:connection:_:)``, each row as its raw fields (valid only
+    /// during the call): the verifier hashes them without building an ``AuditEntry``.
+    static func rows(
+        _ tenant: UUID, from: Int64, through: Int64?, connection: borrowing Connection, _ body: (StreamedEntry) throws -> Void
     ) throws -> Int {
         _ = try connection.pipeline([
             Statement(
@@ -20,11 +37,11 @@ enum AuditStream {
                 """,
                 [tenant.lowercasedString, String(from), String(through ?? Int64.max)])
         ])
-        var parser = BinaryCopyParser(columns: 13)
+        var parser = BinaryCopyParser(columns: StreamedEntry.Column.count)
         var rows = 0
         try connection.copyOut(
             """
-            COPY (SELECT \(AuditSQL.entryColumns) FROM public.audit_events
+            COPY (SELECT \(columns) FROM public.audit_events
                   WHERE tenant_id = current_setting('privacy_audit.stream_tenant')::uuid
                     AND seq >= current_setting('privacy_audit.stream_from')::bigint
                     AND seq <= current_setting('privacy_audit.stream_through')::bigint
@@ -32,36 +49,12 @@ enum AuditStream {
             """
         ) { message in
             try parser.feed(message) { fields in
-                try body(try entry(fields))
+                try body(StreamedEntry(fields: fields))
                 rows += 1
             }
         }
         guard parser.finished else { throw AuditError(.chainCorrupt, "the entries' COPY stream ended in the middle of a row") }
         return rows
-    }
-
-    /// One row of ``AuditSQL/entryColumns`` in binary COPY form: uuid, int8, then text columns,
-    /// then two bytea.
-    private static func entry(_ fields: [UnsafeRawBufferPointer?]) throws -> AuditEntry {
-        func text(_ index: Int) -> String? { fields[index].map { String(decoding: $0, as: UTF8.self) } }
-        func required(_ index: Int) throws -> UnsafeRawBufferPointer {
-            guard let field = fields[index] else { throw AuditError(.chainCorrupt, "an audit entry has NULL in column \(index + 1)") }
-            return field
-        }
-        let tenantBytes = try required(0)
-        let seqBytes = try required(1)
-        guard tenantBytes.count == 16, seqBytes.count == 8 else { throw AuditError(.chainCorrupt, "an audit entry's tenant or seq is malformed") }
-        let tenant = UUID(uuid: (
-            tenantBytes[0], tenantBytes[1], tenantBytes[2], tenantBytes[3], tenantBytes[4], tenantBytes[5], tenantBytes[6], tenantBytes[7],
-            tenantBytes[8], tenantBytes[9], tenantBytes[10], tenantBytes[11], tenantBytes[12], tenantBytes[13], tenantBytes[14], tenantBytes[15]))
-        var seq: UInt64 = 0
-        for byte in seqBytes { seq = seq << 8 | UInt64(byte) }
-        return AuditEntry(
-            tenantID: tenant, seq: Int64(bitPattern: seq), at: String(decoding: try required(2), as: UTF8.self),
-            actor: text(3), action: String(decoding: try required(4), as: UTF8.self), target: text(5),
-            outcome: String(decoding: try required(6), as: UTF8.self), requestID: text(7), ip: text(8), userAgent: text(9),
-            details: AuditSQL.details(String(decoding: try required(10), as: UTF8.self)),
-            prevHash: Array(try required(11)), hash: Array(try required(12)))
     }
 }
 

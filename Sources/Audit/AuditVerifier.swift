@@ -125,19 +125,23 @@ public struct AuditVerifier: Sendable {
     private var pending: [Int64: [UInt8]] = [:]
     private var expectedHead: (seq: Int64, hash: [UInt8])?
     private var startSeq: Int64
-    private var previous: AuditEntry?
+    /// The seq and stored hash of the last entry consumed (`previousHash` is reused in place).
+    private var previousSeq: Int64?
+    private var previousHash: [UInt8] = []
     private var signedCheckpointSeqs: Set<Int64> = []
     /// Checkpoint seq → signed Merkle root, for checkpoints whose note verified.
     private var pendingRoots: [Int64: [UInt8]] = [:]
     /// The tree of the recomputed entry hashes so far (whole chains, or a range whose tree edge
     /// was anchored to a signed root by ``restrict(startSeq:endSeq:tree:)``; a partial export
     /// cannot rebuild the roots).
-    private var tree = CompactRange()
+    private var tree = InlineRange()
     /// Whether ``tree`` holds the leaves 1…`startSeq - 1`, so roots can be checked.
     private var treeAnchored: Bool
     /// The last seq this verification covers when it stops before the head (a period report):
     /// checkpoints after it are not expected to be reached.
     private var endSeq: Int64?
+    /// Canonical encodings of streamed rows (``consume(row:)``).
+    private var encoder: EntryEncoder
 
     /// - Parameters:
     ///   - tenant: the chain's tenant; entries of any other tenant are a failure.
@@ -158,6 +162,7 @@ public struct AuditVerifier: Sendable {
         self.startSeq = startSeq
         self.expectedHead = expectedHead
         treeAnchored = startSeq == 1
+        encoder = EntryEncoder(tenant: tenant)
         verifyCheckpoints(trustedKeys: trustedKeys)
         verifyCosignatures(witnesses)
     }
@@ -236,10 +241,10 @@ public struct AuditVerifier: Sendable {
         self.endSeq = endSeq
         if endSeq != nil { expectedHead = nil }
         if let tree, tree.size == startSeq - 1 {
-            self.tree = tree
+            self.tree = InlineRange(tree)
             treeAnchored = true
         } else {
-            self.tree = CompactRange()
+            self.tree = InlineRange()
             treeAnchored = startSeq == 1
         }
     }
@@ -247,48 +252,84 @@ public struct AuditVerifier: Sendable {
     /// Checks the next entry: its hash, its seq against the previous one, its link, and any
     /// checkpoint at its seq.
     public mutating func consume(_ entry: AuditEntry) {
+        let computed = entry.computedHash()
+        check(
+            seq: entry.seq, tenant: entry.tenantID == report.tenantID ? nil : entry.tenantID, computed: Hash32(computed)!,
+            hashMatches: computed == entry.hash, storedHash: { entry.hash },
+            prevHashMatches: { entry.prevHash == $0 }, storeHash: { $0 = entry.hash })
+    }
+
+    /// ``consume(_:)`` for a streamed row, hashed from its bytes (``EntryEncoder``) — or, for a row
+    /// the fast encoder declines, through the ``AuditEntry`` it reads as.
+    mutating func consume(row: StreamedEntry) throws {
+        let seq = try row.seq()
+        let isTenant = try encoder.isTenant(row)
+        guard isTenant, try encoder.encode(row, seq: seq) else {
+            consume(try row.entry())
+            return
+        }
+        let computed = encoder.out.withUnsafeBytes { Hash32.sha256($0) }
+        let stored = try row.required(StreamedEntry.Column.hash)
+        let prev = try row.required(StreamedEntry.Column.prevHash)
+        check(
+            seq: seq, tenant: nil, computed: computed, hashMatches: computed.equals(stored), storedHash: { Array(stored) },
+            prevHashMatches: { $0.elementsEqual(prev) },
+            storeHash: { hash in
+                if hash.count == stored.count {
+                    hash.withUnsafeMutableBytes { $0.copyMemory(from: stored) }
+                } else {
+                    hash = Array(stored)
+                }
+            })
+    }
+
+    /// The checks of one entry. `tenant`: the entry's tenant when it is not the report's.
+    private mutating func check(
+        seq: Int64, tenant: UUID?, computed: Hash32, hashMatches: Bool, storedHash: () -> [UInt8],
+        prevHashMatches: ([UInt8]) -> Bool, storeHash: (inout [UInt8]) -> Void
+    ) {
         report.entriesChecked += 1
         if report.firstSeq == nil {
-            report.firstSeq = entry.seq
-            if entry.seq > startSeq {
-                fail(.gap, entry.seq, "the chain should start at seq \(startSeq) but starts at \(entry.seq)")
+            report.firstSeq = seq
+            if seq > startSeq {
+                fail(.gap, seq, "the chain should start at seq \(startSeq) but starts at \(seq)")
             }
         }
-        if entry.tenantID != report.tenantID {
-            fail(.malformed, entry.seq, "entry belongs to tenant \(entry.tenantID.lowercasedString)")
+        if let tenant {
+            fail(.malformed, seq, "entry belongs to tenant \(tenant.lowercasedString)")
         }
-        let computed = entry.computedHash()
-        if computed != entry.hash {
-            fail(.hashMismatch, entry.seq, "stored hash \(Hex.encode(entry.hash)) ≠ recomputed \(Hex.encode(computed)) (the entry was edited)")
+        if !hashMatches {
+            fail(.hashMismatch, seq, "stored hash \(Hex.encode(storedHash())) ≠ recomputed \(Hex.encode(computed.bytes)) (the entry was edited)")
         }
-        if let previous {
-            if entry.seq <= previous.seq {
-                fail(.outOfOrder, entry.seq, "follows seq \(previous.seq)")
-            } else if entry.seq != previous.seq + 1 {
-                fail(.gap, entry.seq, "entries \(previous.seq + 1)…\(entry.seq - 1) are missing")
+        if let previousSeq {
+            if seq <= previousSeq {
+                fail(.outOfOrder, seq, "follows seq \(previousSeq)")
+            } else if seq != previousSeq + 1 {
+                fail(.gap, seq, "entries \(previousSeq + 1)…\(seq - 1) are missing")
             }
-            if entry.prevHash != previous.hash {
-                fail(.brokenLink, entry.seq, "prev_hash does not match the hash of seq \(previous.seq)")
+            if !prevHashMatches(previousHash) {
+                fail(.brokenLink, seq, "prev_hash does not match the hash of seq \(previousSeq)")
             }
-        } else if entry.seq == 1, entry.prevHash != AuditEntry.genesisHash {
-            fail(.brokenLink, entry.seq, "the first entry's prev_hash is not 32 zero bytes")
+        } else if seq == 1, !prevHashMatches(AuditEntry.genesisHash) {
+            fail(.brokenLink, seq, "the first entry's prev_hash is not 32 zero bytes")
         }
         if treeAnchored {
-            tree.append(MerkleTree.leafHash(computed))
-            if let root = pendingRoots.removeValue(forKey: entry.seq), root != tree.root {
-                fail(.rootMismatch, entry.seq, "the signed Merkle root differs from the root of the entries up to this seq (entries were changed, dropped or reordered)")
+            tree.append(Hash32.leaf(computed))
+            if !pendingRoots.isEmpty, let root = pendingRoots.removeValue(forKey: seq), root != tree.root {
+                fail(.rootMismatch, seq, "the signed Merkle root differs from the root of the entries up to this seq (entries were changed, dropped or reordered)")
             }
         }
-        if let signed = pending.removeValue(forKey: entry.seq) {
+        if !pending.isEmpty, let signed = pending.removeValue(forKey: seq) {
             // Compare with the recomputed hash: a checkpoint vouches for content, not for a stored column.
-            if signed != computed {
-                fail(.checkpointMismatch, entry.seq, "the signed head hash differs from this entry's hash")
+            if signed != computed.bytes {
+                fail(.checkpointMismatch, seq, "the signed head hash differs from this entry's hash")
             } else if report.failures.isEmpty {
-                report.lastVerifiedCheckpoint = entry.seq
+                report.lastVerifiedCheckpoint = seq
             }
         }
-        report.lastSeq = entry.seq
-        previous = entry
+        report.lastSeq = seq
+        previousSeq = seq
+        storeHash(&previousHash)
     }
 
     /// Final checks (truncation, head) and the report.
@@ -306,7 +347,7 @@ public struct AuditVerifier: Sendable {
             if expectedHead.seq != lastSeq {
                 fail(expectedHead.seq > lastSeq ? .truncated : .headMismatch, expectedHead.seq,
                      "the recorded head is seq \(expectedHead.seq) but the chain ends at \(lastSeq)")
-            } else if let previous, previous.hash != expectedHead.hash {
+            } else if previousSeq != nil, previousHash != expectedHead.hash {
                 fail(.headMismatch, expectedHead.seq, "the recorded head hash differs from the last entry's hash")
             }
         }
@@ -328,3 +369,4 @@ public struct AuditVerifier: Sendable {
         return verifier.finish()
     }
 }
+

@@ -70,9 +70,8 @@ extension PrivacyService {
         let policyVersion = configuration.policyVersion
         let limits = configuration.encryptionLimits
         let encrypted = passphrase != nil || sealKey != nil
-        // Before the snapshot: entries recorded after it are only listed, never proven against a
-        // checkpoint the archive does not show.
-        let proofs = try await auditTrailProofs(tenant: tenant, subject: subject)
+        // Before the snapshot, so that the checkpoint is in it: the proofs are built inside it.
+        let unprovenReason = try await checkpointForExport(tenant: tenant)
         return try await run(tenant: tenant) { connection in
             let partial = path + ".partial"
             let plain = encrypted ? path + ".plain.partial" : partial
@@ -155,26 +154,21 @@ extension PrivacyService {
                     public.audit_events t0 WHERE t0.tenant_id = \(Self.tenantSetting)
                       AND t0.details->>'user_id' = \(Self.subjectSetting)::text ORDER BY t0.seq
                     """, index: nodes.count)
-                // The proofs of those entries against one signed checkpoint; an entry of the snapshot
-                // recorded after the proofs were built is listed as not yet provable.
-                var proofSet = proofs
-                let listed = Set(proofSet.proofs.map(\.entry.entry.seq) + proofSet.unproven.map(\.seq))
-                for row in try connection.query("""
+                // The proofs of those entries against the newest signed checkpoint of the snapshot
+                // (entries after it are listed as not yet provable), streamed into the archive 100
+                // at a time: a long trail is never held in memory (~1.5 KB a proof). Read as the
+                // login, which holds the audit grants.
+                let seqs: [Int64] = try connection.query("""
                     SELECT seq FROM public.audit_events t0 WHERE t0.tenant_id = \(Self.tenantSetting)
                       AND t0.details->>'user_id' = \(Self.subjectSetting)::text ORDER BY t0.seq
-                    """).rows {
-                    let seq: Int64 = try row.decode("seq")
-                    if !listed.contains(seq) {
-                        proofSet.unproven.append(.init(seq: seq, reason: "recorded while this export was being made; the next checkpoint covers it"))
-                    }
-                }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                    """).rows.map { try $0.decode("seq") }
                 try tar.begin(Self.auditTrailProofsFile)
-                try tar.write(Array(try encoder.encode(proofSet)) + [0x0A])
+                let counts = try Self.asLogin(connection) {
+                    try InclusionProofSet.write(connection: connection, tenant: tenant, seqs: seqs, unprovenReason: unprovenReason) { try tar.write($0) }
+                }
                 let proofsEntry = try tar.end()
                 files.append(.init(
-                    name: proofsEntry.name, table: Self.auditTrailFile, format: "proofs", rows: proofSet.proofs.count,
+                    name: proofsEntry.name, table: Self.auditTrailFile, format: "proofs", rows: counts.proven,
                     bytes: proofsEntry.bytes, sha256: proofsEntry.sha256))
                 let manifest = ExportManifest(
                     tenant: tenant.lowercasedString, subject: subject.lowercasedString, requestID: requestID?.lowercasedString,
@@ -199,11 +193,10 @@ extension PrivacyService {
         }
     }
 
-    /// The inclusion proofs of the audit entries about the subject against the tenant's newest
-    /// signed checkpoint, after checkpointing the log when this process has the signing key (so
-    /// every entry so far is provable). Without the key, or when the log cannot be checkpointed,
-    /// the entries after the newest checkpoint are listed as not yet provable, with the reason.
-    func auditTrailProofs(tenant: UUID, subject: UUID) async throws -> InclusionProofSet {
+    /// Checkpoints the log when this process has the signing key, so that every entry so far is
+    /// provable in the export, and returns why entries after the newest checkpoint are not:
+    /// without the key, or when the log cannot be checkpointed, those are listed with the reason.
+    func checkpointForExport(tenant: UUID) async throws -> String {
         var reason = "this export was made without the signing key; the next checkpoint covers it"
         if let signingKey {
             do {
@@ -218,10 +211,7 @@ extension PrivacyService {
                 reason = "the log could not be checkpointed (it failed verification); an operator must look at it"
             }
         }
-        let seqs: [Int64] = try await pool.pipeline(tenant: tenant, [Statement(
-            "SELECT seq FROM public.audit_events WHERE tenant_id = $1 AND details->>'user_id' = $2 ORDER BY seq",
-            [tenant, subject.lowercasedString])])[0].rows.map { try $0.decode("seq") }
-        return try await InclusionProofSet.build(pool: pool, tenant: tenant, seqs: seqs, unprovenReason: reason)
+        return reason
     }
 
     static func canonicalJSON<T: Encodable>(_ value: T) throws -> [UInt8] {

@@ -80,6 +80,99 @@ struct StreamTests {
         }
     }
 
+    @Test("stamps printed from binary timestamptz are to_char's text, leap days, the epoch and year edges included")
+    func stampsMatchToChar() async throws {
+        try await AuditFixture.with { fixture in
+            let stamps = [
+                "2000-01-01 00:00:00+00", "1999-12-31 23:59:59.999999+00", "1970-01-01 00:00:00+00", "2024-02-29 12:34:56.000001+00",
+                "2100-03-01 00:00:00+00", "1900-02-28 23:59:59+00", "2400-02-29 06:07:08.09+00", "0001-01-01 00:00:00+00",
+                "9999-12-31 23:59:59.999999+00", "1582-10-10 10:10:10+00", "2026-12-06 11:00:00.5+03", "1969-12-31 23:59:59.999999+00",
+            ]
+            let pairs = try await fixture.gateway.transaction { connection in
+                var parser = BinaryCopyParser(columns: 2)
+                var pairs: [(String, String)] = []
+                let list = stamps.map { "'\($0)'::timestamptz" }.joined(separator: ", ")
+                _ = try connection.copyOut(
+                    "COPY (SELECT t, to_char(t AT TIME ZONE 'UTC', \(AuditSQL.canonicalTimeFormat)) FROM unnest(ARRAY[\(list)]) AS t) TO STDOUT (FORMAT binary)"
+                ) { message in
+                    try parser.feed(message) { fields in
+                        var printed: [UInt8] = []
+                        try StreamedEntry.appendTime(fields[0]!, to: &printed)
+                        pairs.append((String(decoding: printed, as: UTF8.self), String(decoding: fields[1]!, as: UTF8.self)))
+                    }
+                }
+                return pairs.map { [$0.0, $0.1] }
+            }
+            #expect(pairs.count == stamps.count)
+            for pair in pairs { #expect(pair[0] == pair[1]) }
+        }
+    }
+
+    @Test("the streamed verifier hashes the bytes the general path hashes, declines what it might read differently, and reaches the same verdicts on tampered rows")
+    func fastEncodingMatchesGeneral() async throws {
+        try await AuditFixture.with { fixture in
+            let events: [AuditEvent] = [
+                AuditEvent(action: "secret.list"),
+                AuditEvent(actor: "a\tb\\c", action: "x.y", target: "t\n", outcome: .denied, requestID: "r", ip: "2001:db8::1", userAgent: "ua",
+                           details: ["s": "q \"x\" \t\n\r\u{08}\u{0C} \u{7f} \\ /", "l": [1, -2, nil, true, false, [], [:]], "o": ["k": ["x": 9_223_372_036_854_775_807]]]),
+                // jsonb orders keys shorter first; canonical JSON by bytes: reordered at every depth.
+                AuditEvent(action: "x.y", ip: "10.1.2.3", details: [
+                    "zz": 1, "a": ["bbb": 1, "cc": 2, "d": [["yy": -9_223_372_036_854_775_808, "x": 0]]], "b": "", "aaa": nil, "Z": true]),
+                AuditEvent(action: "x.y", ip: "::ffff:10.0.0.1", details: ["é": "ünïcode"]),  // not ASCII: the general path
+                AuditEvent(actor: "ünï", action: "x.y", ip: "fe80::1"),
+                AuditEvent(action: "x.y", ip: "255.255.255.255", details: ["ab": 1, "b": 2, "a": 3]),
+            ]
+            for event in events { _ = try await fixture.appender.append(tenant: fixture.tenant, event) }
+            try await fixture.appendSequentially(4)
+            _ = try await fixture.checkpointer.checkpoint(tenant: fixture.tenant)
+            try await fixture.appendSequentially(4)
+            let tenant = fixture.tenant
+            func compare() async throws -> (fast: Int, general: Int) {
+                try await fixture.gateway.transaction(isolation: .repeatableRead) { connection in
+                    var encoder = EntryEncoder(tenant: tenant)
+                    var counts = (fast: 0, general: 0)
+                    _ = try AuditStream.rows(tenant, from: 1, through: nil, connection: connection) { row in
+                        let seq = try row.seq()
+                        if try encoder.encode(row, seq: seq) {
+                            let general = try row.entry().canonicalEncoding()
+                            #expect(encoder.out == general, "seq \(seq)")
+                            counts.fast += 1
+                        } else {
+                            counts.general += 1
+                        }
+                    }
+                    return counts
+                }
+            }
+            let counts = try await compare()
+            #expect(counts.general == 2 && counts.fast == 12)
+            #expect(try await fixture.verifyLive().isValid)
+
+            // Hand-edited rows: the streamed verification names the same failures as the general path.
+            for (seq, details) in [(2, #"{"f": 1.5}"#), (3, #"{"a": -0}"#), (6, #"{"b": 2, "a": 3, "ab": 1}"#), (7, #"{"x": "\u0001"}"#),
+                                   (8, #"{"n": 1e3}"#), (9, #"{"k": [1, {"z": 1, "y": 2}]}"#), (12, #"{"big": 92233720368547758070}"#)] {
+                try await fixture.tamper("UPDATE public.audit_events SET details = $2::jsonb WHERE tenant_id = $1 AND seq = $3", [tenant, details, Int64(seq)])
+            }
+            try await fixture.tamper("UPDATE public.audit_events SET at = at + interval '1 microsecond', ip = '10.0.0.9' WHERE tenant_id = $1 AND seq = 10", [tenant])
+            _ = try await compare()
+            let fast = try await fixture.verifyLive()
+            let general = try await fixture.gateway.transaction(isolation: .repeatableRead) { connection in
+                let checkpoints = try connection.query(
+                    "SELECT \(AuditSQL.checkpointColumns) FROM public.audit_checkpoints WHERE tenant_id = $1 ORDER BY seq", [tenant]
+                ).rows.map(AuditSQL.checkpoint)
+                let head = try connection.query("SELECT seq, hash FROM public.audit_heads WHERE tenant_id = $1", [tenant]).first!
+                var entries: [AuditEntry] = []
+                _ = try AuditStream.entries(tenant, from: 1, through: nil, connection: connection) { entries.append($0) }
+                return AuditVerifier.verify(
+                    tenant: tenant, entries: entries, checkpoints: checkpoints, trustedKeys: fixture.trustedKeys,
+                    expectedHead: (try head.decode("seq", as: Int64.self), try head.decode("hash", as: [UInt8].self)))
+            }
+            #expect(fast.failures == general.failures)
+            #expect(Set(fast.failures.filter { $0.kind == .hashMismatch }.compactMap(\.seq)) == [2, 3, 7, 8, 9, 10, 12])
+            #expect(fast.entriesChecked == 14 && general.entriesChecked == 14)
+        }
+    }
+
     @Test("a bundle read a few bytes at a time verifies as when read whole, and names the same faults")
     func chunkedBundle() async throws {
         try await AuditFixture.with { fixture in

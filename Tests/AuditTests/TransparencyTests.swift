@@ -191,7 +191,7 @@ struct TransparencyTests {
         }
     }
 
-    @Test("random entries of a log past 256 entries prove against the stored level-8 nodes")
+    @Test("random entries of a log past 256 entries prove against the stored level-4 and level-8 nodes")
     func largerLogRandomProofs() async throws {
         try await AuditFixture.with { f in
             try await appendConcurrently(f, 700)
@@ -202,6 +202,9 @@ struct TransparencyTests {
             let nodes: Int = try await f.owner.query(
                 "SELECT count(*)::int AS n FROM audit_tree_nodes WHERE tenant_id = $1 AND level = 8", [f.tenant]).first!.decode("n")
             #expect(nodes == 6)  // ⌊1600 / 256⌋ complete 256-leaf subtrees
+            let quarter: Int = try await f.owner.query(
+                "SELECT count(*)::int AS n FROM audit_tree_nodes WHERE tenant_id = $1 AND level = 4", [f.tenant]).first!.decode("n")
+            #expect(quarter == 100)  // ⌊1600 / 16⌋ (every 4th level is stored, migration 0028)
             var generator = SystemRandomNumberGenerator()
             let seqs: [Int64] = [1, 256, 257, 700, 1599, 1600] + (0..<25).map { _ in Int64.random(in: 1...1600, using: &generator) }
             for seq in seqs {
@@ -252,6 +255,115 @@ struct TransparencyTests {
                     publicKey: f.signingKey.publicKey)
             }
             #expect(try await f.verifyLive().isValid)
+        }
+    }
+}
+
+extension TransparencyTests {
+    @Test("a tree stored at every 8th level (before migration 0028) gets its 4th levels from the migration; proofs stay the same before, without and after them")
+    func strideFourMigration() async throws {
+        try await AuditFixture.with { f in
+            try await appendConcurrently(f, 1000)
+            let early = try await f.checkpointer.checkpoint(tenant: f.tenant)
+            try await appendConcurrently(f, 3300)  // past 4096: a level-12 node
+            let checkpoint = try await f.checkpointer.checkpoint(tenant: f.tenant)
+            #expect(early.seq == 1000 && checkpoint.seq == 4300)
+            let seqs: [Int64] = [1, 2, 16, 17, 256, 1000, 4095, 4096, 4097, 4300]
+            func proofs() async throws -> [InclusionProof] {
+                var proofs: [InclusionProof] = []
+                for seq in seqs {
+                    let proof = try await AuditProofs.inclusion(pool: f.gateway, tenant: f.tenant, seq: seq, checkpointSeq: checkpoint.seq)
+                    try AuditProofs.verify(proof, publicKey: f.signingKey.publicKey)
+                    proofs.append(proof)
+                }
+                return proofs
+            }
+            func consistency() async throws -> [String] {
+                let proof = try await AuditProofs.consistency(pool: f.gateway, tenant: f.tenant, from: early.seq, to: checkpoint.seq)
+                try AuditProofs.verify(proof, publicKey: f.signingKey.publicKey)
+                return proof.hashes
+            }
+            func nodes() async throws -> [String] {
+                try await f.owner.query(
+                    "SELECT level || ':' || idx || ':' || encode(hash, 'hex') AS n FROM audit_tree_nodes WHERE tenant_id = $1 ORDER BY level, idx",
+                    [f.tenant]
+                ).rows.map { try $0.decode("n") }
+            }
+            let written = try await nodes()
+            #expect(written.filter { $0.hasPrefix("4:") }.count == 268 && written.filter { $0.hasPrefix("12:") }.count == 1)
+            let before = try await proofs()
+            let consistent = try await consistency()
+
+            // As stored before 0028: every 8th level only, and the old constraint.
+            try await f.tamper("DELETE FROM audit_tree_nodes WHERE level % 8 = 4")
+            try await f.tamper("ALTER TABLE audit_tree_nodes DROP CONSTRAINT audit_tree_nodes_level_stride")
+            try await f.tamper("ALTER TABLE audit_tree_nodes ADD CONSTRAINT audit_tree_nodes_level_check CHECK (level > 0 AND level % 8 = 0)")
+            #expect(try await nodes().count == written.count - 269)
+            // Without the 4th levels (entries appended by an older gateway), proofs fold from the level below.
+            #expect(try await proofs() == before)
+            #expect(try await consistency() == consistent)
+
+            let migration = try String(
+                contentsOf: TestDatabase.repositoryMigrations.appendingPathComponent("0028_audit_tree_stride_four.sql"), encoding: .utf8)
+            try await f.owner.withConnection { connection in
+                try await connection.run { try $0.simple(migration) }
+            }
+            #expect(try await nodes() == written)
+            #expect(try await proofs() == before)
+            #expect(try await consistency() == consistent)
+            // Idempotent: a second run adds nothing.
+            try await f.owner.withConnection { connection in
+                try await connection.run { try $0.simple(migration) }
+            }
+            #expect(try await nodes() == written)
+            try await appendConcurrently(f, 20)
+            #expect(try await f.checkpointer.checkpoint(tenant: f.tenant).seq == 4320)
+            #expect(try await f.verifyLive().isValid)
+        }
+    }
+}
+
+extension TransparencyTests {
+    @Test("a proof set is written 100 proofs at a time and reads back as one file that verifies; without a checkpoint every entry is listed unproven")
+    func streamedProofSet() async throws {
+        try await AuditFixture.with { f in
+            let tenant = f.tenant
+            func write(_ seqs: [Int64]) async throws -> (chunks: [[UInt8]], counts: [Int]) {
+                try await f.gateway.transaction(isolation: .repeatableRead) { connection in
+                    var chunks: [[UInt8]] = []
+                    let counts = try InclusionProofSet.write(connection: connection, tenant: tenant, seqs: seqs, unprovenReason: "later") {
+                        chunks.append($0)
+                    }
+                    return (chunks, [counts.proven, counts.unproven])
+                }
+            }
+            try await appendConcurrently(f, 20)
+            let none = try await write([3, 5])
+            let empty = try JSONDecoder().decode(InclusionProofSet.self, from: Data(none.chunks.joined()))
+            #expect(none.counts == [0, 2] && empty.proofs.isEmpty && empty.treeSize == nil && empty.checkpoint == nil)
+            #expect(empty.unproven.map(\.seq) == [3, 5] && empty.unproven[0].reason == "the log has no signed checkpoint yet: later")
+            #expect(try empty.verify(publicKey: f.signingKey.publicKey).contains("2 not yet provable"))
+
+            try await appendConcurrently(f, 230)
+            let checkpoint = try await f.checkpointer.checkpoint(tenant: tenant)
+            try await appendConcurrently(f, 10)
+            let seqs = Array(Int64(1)...260).filter { $0 % 5 != 0 }  // 208 entries, 200 of them covered
+            let written = try await write(seqs)
+            #expect(written.counts == [200, 8])
+            let marker = Array(#""type" : "privacy-gateway-audit-inclusion-proof""#.utf8)
+            func occurrences(_ bytes: [UInt8]) -> Int {
+                guard bytes.count >= marker.count else { return 0 }
+                return (0...(bytes.count - marker.count)).filter { bytes[$0..<$0 + marker.count].elementsEqual(marker) }.count
+            }
+            #expect(written.chunks.map(occurrences) == [0, 100, 100, 0])  // head, two chunks, tail
+            let set = try JSONDecoder().decode(InclusionProofSet.self, from: Data(written.chunks.joined()))
+            #expect(set.treeSize == checkpoint.seq && set.checkpoint == checkpoint.note && set.tenantID == tenant)
+            #expect(set.proofs.map(\.entry.entry.seq) == seqs.filter { $0 <= 250 })
+            #expect(set.unproven.map(\.seq) == seqs.filter { $0 > 250 })
+            #expect(try set.verify(publicKey: f.signingKey.publicKey).hasPrefix("OK: all 200 proven entries"))
+            for proof in set.proofs.prefix(5) {
+                #expect(try await AuditProofs.inclusion(pool: f.gateway, tenant: tenant, seq: proof.entry.entry.seq, checkpointSeq: 250) == proof)
+            }
         }
     }
 }
