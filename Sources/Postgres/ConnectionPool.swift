@@ -1,9 +1,11 @@
 import Dispatch
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import Synchronization
+import Tracing
 
 /// A connection checked out of a ``ConnectionPool``.
 ///
@@ -90,6 +92,10 @@ public final class PooledConnection: @unchecked Sendable {
     /// own thread instead, where a slow send or the extra round trip may block.
     public func pipeline(_ statements: [Statement], timeout: Duration? = nil) async throws -> [QueryResult] {
         guard !statements.isEmpty else { return [] }
+        return try await ConnectionPool.traced(statements) { try await self.sendAndRead(statements, timeout: timeout) }
+    }
+
+    private func sendAndRead(_ statements: [Statement], timeout: Duration?) async throws -> [QueryResult] {
         let check = beginUnit()
         if check {
             guard connection.isHealthy else { throw PostgresError.closedWhileIdle }
@@ -278,7 +284,8 @@ public final class ConnectionPool: Sendable {
                 return try await withConnection { try await $0.pipeline(statements, timeout: timeout) }
             }
             do {
-                return try await connection.pipeline(statements, timeout: timeout, home: PostgresReactor.homeLoop())
+                let home = PostgresReactor.homeLoop()
+                return try await Self.traced(statements) { try await connection.pipeline(statements, timeout: timeout, home: home) }
             } catch let error as PostgresError where error.isConnectionFailure || !connection.isUsable {
                 retire(connection)
                 // As for a checked-out connection's first unit of work: retried only when nothing
@@ -287,6 +294,16 @@ public final class ConnectionPool: Sendable {
                 logger.warning("database connection lost; reconnecting", metadata: ["error": "\(error.message)"])
                 retried = true
             }
+        }
+    }
+
+    /// One pipeline as a client span (`db.pipeline`): the system and the number of statements,
+    /// never their text or parameters. A no-op tracer (the default) records nothing.
+    static func traced(_ statements: [Statement], _ body: () async throws -> [QueryResult]) async throws -> [QueryResult] {
+        try await withSpan("db.pipeline", ofKind: .client) { span in
+            span.attributes["db.system"] = "postgresql"
+            span.attributes["db.statement_count"] = statements.count
+            return try await body()
         }
     }
 
@@ -461,6 +478,8 @@ public final class ConnectionPool: Sendable {
 
     private func acquire() async throws -> PooledConnection {
         let connection: PooledConnection
+        let asked = ContinuousClock.now
+        defer { PostgresMetrics.poolWait.record(duration: ContinuousClock.now - asked) }
         switch try await request() {
         case .connection(let granted): connection = granted
         case .openNew: connection = try await openConnection()
