@@ -21,6 +21,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         // Tenants' JWKS URLs (Gateway/Auth/JWKSCache.swift); already in the graph through HummingbirdTesting.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
+        // Prometheus exposition for swift-metrics (Gateway/Observability). Hummingbird already
+        // brings swift-metrics and swift-distributed-tracing; this adds one small package.
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
     ],
     targets: [
         // C shims: a module map and one header each, nothing more.
@@ -45,6 +50,9 @@ let package = Package(
                 // Only to resume a request on the event loop it came from (PostgresReactor).
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // Pool wait and SQLSTATE classes (PostgresMetrics), a span per pipeline.
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             exclude: ["THREADING.md"]
         ),
@@ -58,6 +66,9 @@ let package = Package(
                 "Sodium", "Postgres", .product(name: "Logging", package: "swift-log"),
                 // SHA-256 with the CPU's SHA extensions for the per-entry hashes (FastDigest.swift).
                 .product(name: "Crypto", package: "swift-crypto"),
+                // Append batch size, latency and failures; a span per append.
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             exclude: ["ENCODING.md"]
         ),
@@ -96,6 +107,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 // TLS on the listener (Server/ListenerTLS.swift), on swift-nio-ssl.
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
 
@@ -175,6 +189,9 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ]
         ),
     ]

@@ -2,11 +2,19 @@
 # database and a `pgbench` database, a JWT minter and a gateway process. Source it after
 # scripts/lib.sh; it sets BIN, DIR, PORT_PG, DATABASE_URL, PRIVACY_ROOT_KEY_FILE and cleans up on exit.
 
+# BENCH_SCRATCH_PATH: the release build's scratch path (default .build-bench; a second worktree
+# benchmarking beside another uses its own). BENCH_BIN: executables built elsewhere (a reference
+# build of another commit, measured in the same run as this one), and nothing is built.
 bench_setup() {
-    log "building the gateway in release mode (slow the first time)"
-    swift build -c release --scratch-path .build-bench --product privacy-gateway >/dev/null
-    swift build -c release --scratch-path .build-bench --product privacyctl >/dev/null
-    BIN="$(swift build -c release --scratch-path .build-bench --show-bin-path)"
+    local scratch="${BENCH_SCRATCH_PATH:-.build-bench}"
+    if [ -n "${BENCH_BIN:-}" ]; then
+        BIN="$BENCH_BIN"
+    else
+        log "building the gateway in release mode (slow the first time)"
+        swift build -c release --scratch-path "$scratch" --product privacy-gateway >/dev/null
+        swift build -c release --scratch-path "$scratch" --product privacyctl >/dev/null
+        BIN="$(swift build -c release --scratch-path "$scratch" --show-bin-path)"
+    fi
     DIR="$(mktemp -d /tmp/privacy-gateway-bench.XXXXXX)"
     chmod 755 "$DIR"
     gateway=""

@@ -5,8 +5,10 @@ import Darwin
 #endif
 import Foundation
 import Logging
+import Metrics
 import Postgres
 import Synchronization
+import Tracing
 
 /// Where an appended entry landed in its tenant's chain.
 public struct AuditReceipt: Sendable, Hashable {
@@ -79,7 +81,12 @@ public final class AuditAppender: Sendable {
     /// - Throws: ``AuditError`` — invalid event, missing audit key, or a database failure.
     public func append(tenant: UUID, _ event: AuditEvent) async throws -> AuditReceipt {
         let prepared = try prepare(event, tenant: tenant)
-        return try await withCheckedThrowingContinuation { continuation in
+        // The caller's wait, queue and group commit included (the batch itself runs in its own task).
+        return try await withSpan("audit.append") { _ in try await enqueue(prepared, tenant: tenant) }
+    }
+
+    private func enqueue(_ prepared: PreparedEvent, tenant: UUID) async throws -> AuditReceipt {
+        try await withCheckedThrowingContinuation { continuation in
             let startDrain = lanes.withLock { lanes -> Bool in
                 if lanes[tenant] != nil {
                     lanes[tenant]!.append(Pending(event: prepared, continuation: continuation))
@@ -113,6 +120,7 @@ public final class AuditAppender: Sendable {
 
     private func write(_ batch: [Pending], tenant: UUID) async {
         let events = batch.map(\.event)
+        let started = ContinuousClock.now
         do {
             // Not a tenant slot (ConnectionPool.withConnection(tenant:)): the lane already keeps each
             // tenant to one connection at a time, and an entry whose caller's work is done (a secret
@@ -120,6 +128,8 @@ public final class AuditAppender: Sendable {
             let receipts = try await pool.withConnection { connection in
                 try await connection.run { try Self.writeBatch(events, tenant: tenant, on: $0) }
             }
+            AuditMetrics.batchSize.record(batch.count)
+            AuditMetrics.latency.record(duration: ContinuousClock.now - started)
             for (pending, receipt) in zip(batch, receipts) { pending.continuation.resume(returning: receipt) }
         } catch {
             let error = AuditError.wrap(error, "audit append failed")
@@ -130,6 +140,7 @@ public final class AuditAppender: Sendable {
                 for pending in batch { await write([pending], tenant: tenant) }
                 return
             }
+            AuditMetrics.failures.increment(by: batch.count)
             logger.error("audit append failed", metadata: ["tenant": "\(tenant.lowercasedString)", "entries": "\(batch.count)", "error": "\(error)"])
             for pending in batch { pending.continuation.resume(throwing: error) }
         }
@@ -168,12 +179,16 @@ public final class AuditAppender: Sendable {
         guard connection.inTransaction else {
             throw AuditError(.notInTransaction, "append(in:) needs an open transaction: the entry must commit with the action")
         }
+        let started = ContinuousClock.now
         do {
             let head = try connection.pipeline([AuditSQL.assumeSessionUser, AuditSQL.ensureHead(tenant), AuditSQL.lockHead(tenant)])[2]
             let entries = try Self.chain([prepared], tenant: tenant, head: head)
             _ = try connection.pipeline(try Self.writes(entries, tenant: tenant, head: head, on: connection) + [AuditSQL.restoreRole])
+            AuditMetrics.batchSize.record(1)
+            AuditMetrics.latency.record(duration: ContinuousClock.now - started)
             return Self.receipt(entries[0])
         } catch {
+            AuditMetrics.failures.increment()
             // Make sure the caller cannot commit past a failed audit write, even if it ignores
             // the error: a failed statement already aborted the transaction; a failure on our
             // side (say, an unreadable head) does it here.

@@ -250,6 +250,30 @@ public struct AuditCheckpointer: Sendable {
         }
     }
 
+    /// Per tenant with an audit chain: when the oldest entry that no checkpoint covers yet was
+    /// written, nil when the head is checkpointed. An idle tenant's last checkpoint may be old
+    /// and still cover everything, so this, not the last checkpoint's time, says a chain is going
+    /// unsigned (the gateway's `privacy_gateway_audit_checkpoint_age_seconds`).
+    public func oldestUncheckpointed() async throws -> [UUID: Date?] {
+        do {
+            let rows = try await pool.withConnection { connection in
+                try await connection.pipeline([Statement(
+                    """
+                    SELECT h.tenant_id, e.at
+                    FROM public.audit_heads h
+                    LEFT JOIN LATERAL (SELECT max(c.seq) AS seq FROM public.audit_checkpoints c WHERE c.tenant_id = h.tenant_id) c ON true
+                    LEFT JOIN public.audit_events e
+                        ON e.tenant_id = h.tenant_id AND h.seq > coalesce(c.seq, 0) AND e.seq = coalesce(c.seq, 0) + 1
+                    """)])[0].rows
+            }
+            var oldest: [UUID: Date?] = [:]
+            for row in rows { oldest[try row.decode("tenant_id")] = .some(try row.decodeIfPresent("at", as: Date.self)) }
+            return oldest
+        } catch {
+            throw AuditError.wrap(error, "reading checkpoint coverage failed")
+        }
+    }
+
     /// Checkpoints every tenant whose head moved since its last checkpoint; one failing tenant
     /// does not stop the others (it is logged and reported). For a periodic task.
     public func checkpointAll() async throws -> (checkpoints: [AuditCheckpoint], failures: [UUID: AuditError]) {

@@ -606,6 +606,7 @@ final class LibPQConnection {
             // No primary message: libpq itself reported the failure (usually a lost connection).
             return connectionError()
         }
+        PostgresMetrics.error(sqlState: sqlState)
         return PostgresError(
             .server, message, sqlState: sqlState, detail: field("D"), hint: field("H"),
             position: field("P").flatMap { Int($0) })
@@ -614,6 +615,7 @@ final class LibPQConnection {
     private func connectionError() -> PostgresError {
         let message = LibPQConnection.message(PQerrorMessage(handle))
         let code: PostgresError.Code = PQstatus(handle) == CONNECTION_OK ? .server : .connectionLost
+        PostgresMetrics.error(sqlState: nil)
         return PostgresError(code, message.isEmpty ? "connection to the database was lost" : message)
     }
 

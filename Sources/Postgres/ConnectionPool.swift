@@ -1,9 +1,11 @@
 import Dispatch
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import Synchronization
+import Tracing
 
 /// A connection checked out of a ``ConnectionPool``: the lease its holder borrows for the
 /// duration of ``ConnectionPool/withConnection(_:)``'s body, and the only way to use it.
@@ -52,7 +54,7 @@ public struct PooledConnection: ~Copyable, Sendable {
         guard !statements.isEmpty else { return [] }
         let check = try entry.beginUnit(lease)
         defer { entry.endUnit() }
-        return try await entry.pipeline(statements, timeout: timeout, check: check)
+        return try await ConnectionPool.traced(statements) { try await entry.pipeline(statements, timeout: timeout, check: check) }
     }
 }
 
@@ -352,7 +354,8 @@ public final class ConnectionPool: Sendable {
                 return try await withConnection { try await $0.pipeline(statements, timeout: timeout) }
             }
             do {
-                return try await connection.pipeline(statements, timeout: timeout, home: PostgresReactor.homeLoop())
+                let home = PostgresReactor.homeLoop()
+                return try await Self.traced(statements) { try await connection.pipeline(statements, timeout: timeout, home: home) }
             } catch let error as PostgresError where error.isConnectionFailure || !connection.isUsable {
                 retire(connection)
                 // As for a checked-out connection's first unit of work: retried only when nothing
@@ -361,6 +364,16 @@ public final class ConnectionPool: Sendable {
                 logger.warning("database connection lost; reconnecting", metadata: ["error": "\(error.message)"])
                 retried = true
             }
+        }
+    }
+
+    /// One pipeline as a client span (`db.pipeline`): the system and the number of statements,
+    /// never their text or parameters. A no-op tracer (the default) records nothing.
+    static func traced(_ statements: [Statement], _ body: () async throws -> [QueryResult]) async throws -> [QueryResult] {
+        try await withSpan("db.pipeline", ofKind: .client) { span in
+            span.attributes["db.system"] = "postgresql"
+            span.attributes["db.statement_count"] = statements.count
+            return try await body()
         }
     }
 
@@ -573,6 +586,8 @@ public final class ConnectionPool: Sendable {
 
     private func acquire() async throws -> PoolEntry {
         let connection: PoolEntry
+        let asked = ContinuousClock.now
+        defer { PostgresMetrics.poolWait.record(duration: ContinuousClock.now - asked) }
         switch try await request() {
         case .connection(let granted): connection = granted
         case .openNew: connection = try await openConnection()

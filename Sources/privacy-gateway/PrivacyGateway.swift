@@ -23,7 +23,8 @@ struct PrivacyGateway: AsyncParsableCommand {
             the owner: it refuses to serve as a superuser, a BYPASSRLS role or a table owner —
             PRIVACY_ROOT_KEY_FILE, PRIVACY_SIGNING_KEY_FILE, PRIVACY_AUDIT_PUBLIC_KEYS, PRIVACY_POLICIES_DIR,
             PRIVACY_MIGRATIONS_DIR, PORT, HOST, GATEWAY_POOL_SIZE, GATEWAY_JWT_LEEWAY_SECONDS,
-            GATEWAY_JWT_ALLOW_MISSING_EXP, GATEWAY_OPERATOR_TENANT, GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK); flags override it.
+            GATEWAY_JWT_ALLOW_MISSING_EXP, GATEWAY_OPERATOR_TENANT, GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK,
+            GATEWAY_METRICS_TOKEN(_FILE), LOG_LEVEL); flags override it.
             For a ready-made local setup, run scripts/run.
             """,
         version: PrivacyGatewayVersion.string,
@@ -54,20 +55,34 @@ struct Serve: AsyncParsableCommand {
     var host: String?
 
     func run() async throws {
-        LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+        let observability: ObservabilityConfiguration
+        do {
+            observability = try ObservabilityConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+        } catch let error as GatewayError {
+            LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+            Logger(label: "privacy-gateway").critical("cannot start: \(error.description)")
+            throw ExitCode.failure
+        }
+        LoggingSystem.bootstrap { JSONLogHandler(label: $0, level: observability.logLevel) }
+        // Before any pool or appender exists: the Postgres and Audit modules' metrics go to this
+        // registry. No tracer is bootstrapped in this build (README, "Tracing").
+        let metrics = GatewayMetrics()
+        metrics.bootstrapGlobal()
         let logger = Logger(label: "privacy-gateway")
         do {
             var configuration = try GatewayConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
             if let port { configuration.port = try GatewayConfiguration.parsePort(String(port), source: "--port") }
             if let host { configuration.host = host }
-            try await serve(configuration, logger: logger)
+            try await serve(configuration, observability: observability, metrics: metrics, logger: logger)
         } catch let error as GatewayError {
             logger.critical("cannot start: \(error.description)")
             throw ExitCode.failure
         }
     }
 
-    private func serve(_ configuration: GatewayConfiguration, logger: Logger) async throws {
+    private func serve(
+        _ configuration: GatewayConfiguration, observability: ObservabilityConfiguration, metrics: GatewayMetrics, logger: Logger
+    ) async throws {
         // The listener's certificate and key are checked first: a bad file stops the start, naming it.
         let tls = try configuration.listenerTLS()
         let database = try configuration.gatewayDatabase()
@@ -107,7 +122,6 @@ struct Serve: AsyncParsableCommand {
             logger.warning("GATEWAY_JWT_ALLOW_MISSING_EXP is set: user JWTs without exp are accepted and never expire")
         }
         let authenticator = try RequestAuthenticator(pool: pool, keyring: keyring, options: authOptions)
-        let metrics = GatewayMetrics()
         // Checkpoints are verified against configured keys only, never keys stored in the database.
         let auditTrustedKeys = try configuration.pinnedAuditKeys()
         // Only these witnesses' cosignatures are stored (none declared: none are).
@@ -173,6 +187,7 @@ struct Serve: AsyncParsableCommand {
         services.operatorTenant = configuration.operatorTenant
         services.keyring = keyring
         services.sessionPool = privacyPool
+        services.metricsToken = observability.metricsToken
         let application = try GatewayApplication.make(configuration: configuration, services: services, logger: logger, tls: tls)
         let group = ServiceGroup(configuration: .init(
             services: [application] + background,

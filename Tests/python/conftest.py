@@ -36,6 +36,8 @@ class Gateway:
     witness_key_file: str = ""
     witness_name: str = "auditor.example/w1"
     witness_public: str = ""
+    # /metrics answers only "Authorization: Bearer <metrics_token>" (GATEWAY_METRICS_TOKEN).
+    metrics_token: str = ""
 
 
 def run(*args, env):
@@ -91,6 +93,8 @@ def gateway():
     # As in production: the gateway gets its own login, never the owner's URL.
     serve_env = {k: v for k, v in env.items() if k != "DATABASE_URL"}
     serve_env.update(GATEWAY_DATABASE_URL=f"postgresql://privacy_gateway@{host_port}/{database}", PORT=str(port))
+    metrics_token = secrets.token_hex(32)
+    serve_env["GATEWAY_METRICS_TOKEN"] = metrics_token
     if witness_public:
         serve_env["PRIVACY_AUDIT_WITNESS_KEYS"] = f"{Gateway.witness_name}+{witness_public}"
     process = subprocess.Popen([f"{BIN}/privacy-gateway", "serve"], env=serve_env,
@@ -107,7 +111,7 @@ def gateway():
         raise RuntimeError("gateway did not become ready: " + open(os.path.join(work, "gateway.log")).read())
     yield Gateway(url=url, tenants=tenants, log=os.path.join(work, "gateway.log"), database_url=env["DATABASE_URL"],
                   signing_key_file=env["PRIVACY_SIGNING_KEY_FILE"], witness_key_file=witness_key_file,
-                  witness_public=witness_public)
+                  witness_public=witness_public, metrics_token=metrics_token)
     # SIGTERM drains and exits 0 promptly, background services (audit checkpoints) included.
     process.terminate()
     assert process.wait(timeout=10) == 0, "gateway did not shut down cleanly"

@@ -87,7 +87,8 @@ def test_secrets_round_trip_and_no_plaintext_in_logs_audit_or_metrics(gateway):
     status, body, _ = call(gateway, "DELETE", "/v1/secrets/github?destroy=true", acme["apikey"], alice_token)
     assert status == 200 and body["destroyed_versions"] == [1, 2]
 
-    with urllib.request.urlopen(gateway.url + "/metrics") as response:
+    scrape = urllib.request.Request(gateway.url + "/metrics", headers={"Authorization": "Bearer " + gateway.metrics_token})
+    with urllib.request.urlopen(scrape) as response:
         metrics = response.read().decode()
     with open(gateway.log) as log:
         logged = log.read()

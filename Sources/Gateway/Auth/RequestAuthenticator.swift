@@ -5,6 +5,7 @@ import Policy
 import Postgres
 import Sodium
 import Synchronization
+import Tracing
 
 /// The database role a request runs as (`SET LOCAL ROLE`), from the JWT's `role` claim.
 public enum RequestRole: String, Sendable, CaseIterable, Codable {
@@ -188,6 +189,8 @@ public final class RequestAuthenticator: Sendable {
     ///   now (one primary-key lookup). Pass false only when the request's own statements start
     ///   with ``AuthenticatedRequest/requestSettings``, which makes the same check in its pipeline.
     public func authenticate(apikey: String?, authorization: String?, checksRevocation: Bool = true) async throws -> AuthenticatedRequest {
+        let span = startSpan("authenticate")  // a child of the request's span (RequestTracingMiddleware)
+        defer { span.end() }
         let serviceKey = try await serviceKey(apikey, checksRevocation: checksRevocation)
         let tenant = serviceKey.tenantID
         guard let authorization else {

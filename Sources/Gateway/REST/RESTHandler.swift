@@ -4,6 +4,7 @@ import Hummingbird
 import HTTPTypes
 import Policy
 import Postgres
+import Tracing
 
 /// `/rest/v1/{table}`: PostgREST's grammar over the governed tables, scoped by the policy files.
 ///
@@ -72,9 +73,11 @@ struct RESTHandler: Sendable {
         let catalog = embeds ? try await relationships.catalog(pool: pool, policies: policies) : .empty
         let plan: RESTPlan
         do {
-            plan = try RESTPlan(
-                command: command, table: table, query: query, body: body, caller: caller, policies: policies,
-                relationships: catalog, stripNulls: stripNulls)
+            plan = try withSpan("policy") { _ in
+                try RESTPlan(
+                    command: command, table: table, query: query, body: body, caller: caller, policies: policies,
+                    relationships: catalog, stripNulls: stripNulls)
+            }
         } catch let missing as GatewayError where embeds && missing.code == "PGRST200" {
             // A foreign key the catalogue does not know yet (a migration ran): read it again, once.
             // A name that is no governed table can never embed (the policy files are fixed while the

@@ -6,7 +6,7 @@ import ServiceLifecycle
 /// Signs every tenant's audit head that moved since its last checkpoint: once at start (so a new
 /// deployment has checkpoints from its first run), then every interval until the gateway shuts
 /// down. A chain that fails re-verification is never signed (``AuditCheckpointer``): that is
-/// logged as an error and counted in `gateway_audit_checkpoint_failures_total`. Other failures are
+/// logged as an error and counted in `privacy_gateway_audit_checkpoint_failures_total`. Other failures are
 /// retried on the next round: a checkpoint only strengthens what the chain already proves.
 public struct CheckpointService: Service {
     let checkpointer: AuditCheckpointer
@@ -47,6 +47,14 @@ public struct CheckpointService: Service {
         } catch {
             metrics?.checkpointFailed(reason: "error")
             logger.error("audit checkpoints could not run", metadata: ["error_type": "\(type(of: error))"])
+        }
+        // After the round: what is still unsigned, per tenant (its age is computed at each scrape).
+        if let metrics {
+            do {
+                metrics.checkpointCoverage(try await checkpointer.oldestUncheckpointed())
+            } catch {
+                logger.error("reading audit checkpoint coverage failed", metadata: ["error_type": "\(type(of: error))"])
+            }
         }
     }
 }

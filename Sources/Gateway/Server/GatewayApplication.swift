@@ -51,6 +51,8 @@ public struct GatewayServices: Sendable {
     /// Connections that keep session state (a session advisory lock), for the KEK rotation's
     /// runner; nil: ``pool``. Differs from it behind a pooler in transaction mode (`GATEWAY_WORKER_DATABASE_URL`).
     public var sessionPool: ConnectionPool? = nil
+    /// `/metrics` answers only this bearer token when set (``ObservabilityConfiguration/metricsToken``).
+    public var metricsToken: [UInt8]? = nil
 
     public init(
         pool: ConnectionPool, policies: PolicySet, authenticator: RequestAuthenticator, readiness: Readiness,
@@ -79,6 +81,8 @@ public struct GatewayServices: Sendable {
 public enum GatewayApplication {
     public static func router(services: GatewayServices) -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
+        // Outermost: the request's span (W3C traceparent) and its trace id in every log line.
+        router.add(middleware: RequestTracingMiddleware())
         router.add(middleware: RequestIDMiddleware(metrics: services.metrics, trustedProxies: services.trustedProxies))
         router.add(middleware: RequestLimitsMiddleware(limits: services.limits))
         router.get("/health") { _, _ in
@@ -94,18 +98,13 @@ public enum GatewayApplication {
             headers[.contentType] = "application/openapi+json; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: openAPI)))
         }
-        router.get("/metrics") { _, _ in
-            var headers = HTTPFields()
-            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            let text = services.metrics.render(pool: services.pool.statistics)
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
-        }
+        MetricsRoute.add(to: router, services: services)
 
         AuditRoutes(
             pool: services.pool, authenticator: services.authenticator, trustedKeys: services.auditTrustedKeys,
             witnesses: services.auditWitnesses).add(to: router)
         if let secrets = services.secrets {
-            SecretRoutes(store: secrets, authenticator: services.authenticator).add(to: router)
+            SecretRoutes(store: secrets, authenticator: services.authenticator, metrics: services.metrics).add(to: router)
         }
         ReportRoutes(
             pool: services.pool, authenticator: services.authenticator, policies: services.policies, auditKeys: services.auditKeys,

@@ -1,98 +1,229 @@
+import CoreMetrics
 import Foundation
+import Metrics
 import Policy
 import Postgres
 import Privacy
+import Prometheus
 import Synchronization
 
-/// Counters the gateway exposes at `/metrics` in Prometheus' text format.
+/// The gateway's metrics, through swift-metrics into a Prometheus registry (swift-prometheus),
+/// exposed at `/metrics` in Prometheus' text format. Every family is `privacy_gateway_…`.
 ///
-/// Labels are bounded: route templates (never raw paths), status codes, governed table names and
-/// commands. No value a caller sends, and no secret, ever becomes a label.
+/// Labels are bounded: route templates (never raw paths), a fixed set of methods, status
+/// classes, governed table names and commands, SQLSTATE classes, fixed reason and outcome words,
+/// and — for the checkpoint age only, which the operator asked for per tenant — tenant ids
+/// (tenants are created by operators, not callers). No value a caller sends, no user id and no
+/// secret ever becomes a label.
+///
+/// The executable bootstraps swift-metrics with ``factory`` (``bootstrapGlobal()``), so what the
+/// Postgres and Audit modules record (pool wait, SQLSTATE classes, audit appends) lands in the
+/// same registry; a test's instance without the bootstrap sees only the gateway's own families.
 public final class GatewayMetrics: Sendable {
-    private struct State {
-        var requests: [String: Int] = [:]
-        var denials: [String: Int] = [:]
-        var checkpointFailures: [String: Int] = [:]
-        var privacyQueue: [QueueFigures] = []
-        var latencyBuckets: [Int] = Array(repeating: 0, count: GatewayMetrics.buckets.count)
-        var latencySum: Double = 0
-        var latencyCount: Int = 0
+    public let registry: PrometheusCollectorRegistry
+    public let factory: PrometheusMetricsFactory
+
+    /// Upper bounds of the request latency histogram.
+    static let latencyBuckets: [Duration] = [
+        .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+    /// Methods that become their own label value; any other is `other` (a caller may send any token).
+    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    private struct RouteKey: Hashable {
+        let route: String
+        let method: String
+        let statusClass: Int
     }
 
-    /// Upper bounds of the latency histogram, in seconds.
-    static let buckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
-    private let state = Mutex(State())
+    private let routes = Mutex<[RouteKey: CoreMetrics.Timer]>([:])
+    private let checkpointAges = Mutex<[UUID: Date?]>([:])
+    private let poolConnections: [String: CoreMetrics.Gauge]
+    private let poolWaiting: CoreMetrics.Gauge
 
-    public init() {}
-
-    func request(route: String, method: String, status: Int, seconds: Double) {
-        state.withLock { state in
-            state.requests["route=\"\(route)\",method=\"\(method)\",status=\"\(status)\"", default: 0] += 1
-            for (index, bound) in Self.buckets.enumerated() where seconds <= bound { state.latencyBuckets[index] += 1 }
-            state.latencySum += seconds
-            state.latencyCount += 1
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets = [
+            "privacy_gateway_http_request_duration_seconds": Self.latencyBuckets,
+            "privacy_gateway_db_pool_wait_seconds": [
+                .microseconds(100), .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
+                .milliseconds(500), .seconds(1), .seconds(5),
+            ],
+            "privacy_gateway_audit_append_seconds": Self.latencyBuckets,
+        ]
+        factory.valueHistogramBuckets = ["privacy_gateway_audit_append_batch_size": [1, 2, 4, 8, 16, 32, 64, 128, 256]]
+        self.factory = factory
+        poolConnections = Dictionary(uniqueKeysWithValues: ["in_use", "idle", "shared", "stalled"].map {
+            ($0, CoreMetrics.Gauge(label: "privacy_gateway_db_pool_connections", dimensions: [("state", $0)], factory: factory))
+        })
+        poolWaiting = CoreMetrics.Gauge(label: "privacy_gateway_db_pool_waiting", factory: factory)
+        CoreMetrics.Gauge(label: "privacy_gateway_build_info", dimensions: [("version", PrivacyGatewayVersion.string)], factory: factory).record(1)
+        // Families whose events are rare start at zero, so dashboards and alerts see them from the first scrape.
+        for outcome in ["ok", "failed"] {
+            CoreMetrics.Counter(label: "privacy_gateway_retention_sweeps_total", dimensions: [("outcome", outcome)], factory: factory).increment(by: 0)
         }
+        CoreMetrics.Counter(label: "privacy_gateway_audit_checkpoint_failures_total", dimensions: [("reason", "chain_corrupt")], factory: factory)
+            .increment(by: 0)
+        CoreMetrics.Counter(label: "privacy_gateway_auth_failures_total", dimensions: [("reason", "invalid_api_key")], factory: factory)
+            .increment(by: 0)
+        // Recorded by the Audit module through the global backend (``bootstrapGlobal()``): the same series.
+        CoreMetrics.Counter(label: "privacy_gateway_audit_append_failures_total", factory: factory).increment(by: 0)
+    }
+
+    /// Makes ``factory`` swift-metrics' process-wide backend (once per process: the executable's
+    /// start), so the Postgres and Audit modules' metrics join this registry.
+    public func bootstrapGlobal() {
+        MetricsSystem.bootstrap(factory)
+    }
+
+    // MARK: - Requests
+
+    /// The route label of a request: its route template, or `unmatched` when no route served it
+    /// (Hummingbird names that case `NotFound`; templates all start with `/`).
+    static func routeLabel(_ endpointPath: String?) -> String {
+        guard let endpointPath, endpointPath.hasPrefix("/") else { return "unmatched" }
+        return endpointPath
+    }
+
+    /// One request: its route template (`unmatched` when no route matched), method, status and latency.
+    func request(route: String, method: String, status: Int, duration: Duration) {
+        let key = RouteKey(
+            route: route, method: Self.knownMethods.contains(method) ? method : "other", statusClass: min(max(status / 100, 1), 5))
+        let timer = routes.withLock { timers in
+            if let timer = timers[key] { return timer }
+            let timer = CoreMetrics.Timer(
+                label: "privacy_gateway_http_request_duration_seconds",
+                dimensions: [("route", key.route), ("method", key.method), ("status", "\(key.statusClass)xx")], factory: factory)
+            timers[key] = timer
+            return timer
+        }
+        timer.record(duration: duration)
+    }
+
+    /// A refused or failed authentication, by a fixed reason (``AuthFailure``).
+    func authFailed(_ reason: AuthFailure) {
+        CoreMetrics.Counter(label: "privacy_gateway_auth_failures_total", dimensions: [("reason", reason.rawValue)], factory: factory).increment()
     }
 
     func policyDenied(table: String, command: PolicyCommand) {
-        state.withLock { $0.denials["table=\"\(table)\",command=\"\(command.rawValue)\"", default: 0] += 1 }
+        // Table names come from the policy files (a denial is only ever recorded for a governed table).
+        CoreMetrics.Counter(
+            label: "privacy_gateway_policy_denials_total", dimensions: [("table", table), ("command", command.rawValue)],
+            factory: factory
+        ).increment()
     }
+
+    /// A `/v1/secrets` operation: `action` one of list, read, write, versions, delete, destroy,
+    /// undelete; `outcome` from the answer's status (``SecretOutcome``).
+    func secretOperation(action: String, status: Int) {
+        CoreMetrics.Counter(
+            label: "privacy_gateway_secrets_operations_total",
+            dimensions: [("action", action), ("outcome", SecretOutcome(status: status).rawValue)], factory: factory
+        ).increment()
+    }
+
+    // MARK: - Background work
 
     /// An audit checkpoint round failed for a tenant; `reason` is `chain_corrupt` (the chain failed
     /// re-verification and was not signed) or `error`.
     func checkpointFailed(reason: String) {
-        state.withLock { $0.checkpointFailures["reason=\"\(reason)\"", default: 0] += 1 }
+        CoreMetrics.Counter(label: "privacy_gateway_audit_checkpoint_failures_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
+    /// Per tenant with an audit chain, when its oldest entry no signed checkpoint covers was
+    /// written (nil: the head is checkpointed); the age is computed at each scrape.
+    func checkpointCoverage(_ oldestUncovered: [UUID: Date?]) {
+        checkpointAges.withLock { $0 = oldestUncovered }
     }
 
     /// The data-subject request queue as the privacy worker last counted it.
     func privacyQueue(_ figures: [QueueFigures]) {
-        state.withLock { $0.privacyQueue = figures }
-    }
-
-    /// The exposition text, pool figures included.
-    func render(pool: ConnectionPool.Statistics) -> String {
-        let snapshot = state.withLock { $0 }
-        var lines: [String] = []
-        lines.append("# HELP gateway_http_requests_total HTTP requests by route template, method and status.")
-        lines.append("# TYPE gateway_http_requests_total counter")
-        for (labels, value) in snapshot.requests.sorted(by: { $0.key < $1.key }) {
-            lines.append("gateway_http_requests_total{\(labels)} \(value)")
-        }
-        lines.append("# HELP gateway_http_request_duration_seconds Request latency.")
-        lines.append("# TYPE gateway_http_request_duration_seconds histogram")
-        for (index, bound) in Self.buckets.enumerated() {
-            lines.append("gateway_http_request_duration_seconds_bucket{le=\"\(bound)\"} \(snapshot.latencyBuckets[index])")
-        }
-        lines.append("gateway_http_request_duration_seconds_bucket{le=\"+Inf\"} \(snapshot.latencyCount)")
-        lines.append("gateway_http_request_duration_seconds_sum \(snapshot.latencySum)")
-        lines.append("gateway_http_request_duration_seconds_count \(snapshot.latencyCount)")
-        lines.append("# HELP gateway_policy_denials_total Writes refused or hidden by row-level security policies.")
-        lines.append("# TYPE gateway_policy_denials_total counter")
-        for (labels, value) in snapshot.denials.sorted(by: { $0.key < $1.key }) {
-            lines.append("gateway_policy_denials_total{\(labels)} \(value)")
-        }
-        lines.append("# HELP gateway_audit_checkpoint_failures_total Audit checkpoints not signed: chain_corrupt = the chain failed re-verification.")
-        lines.append("# TYPE gateway_audit_checkpoint_failures_total counter")
-        for (labels, value) in snapshot.checkpointFailures.sorted(by: { $0.key < $1.key }) {
-            lines.append("gateway_audit_checkpoint_failures_total{\(labels)} \(value)")
-        }
-        if !snapshot.privacyQueue.isEmpty {
-            lines.append("# HELP gateway_privacy_requests Data-subject requests by kind: open, overdue (past their due date), stuck (no progress for PRIVACY_STUCK_AFTER_SECONDS).")
-            lines.append("# TYPE gateway_privacy_requests gauge")
-            for figure in snapshot.privacyQueue {
-                for (state, value) in [("open", figure.open), ("overdue", figure.overdue), ("stuck", figure.stuck)] {
-                    lines.append("gateway_privacy_requests{kind=\"\(figure.kind.rawValue)\",state=\"\(state)\"} \(value)")
-                }
+        for figure in figures {
+            for (state, value) in [("open", figure.open), ("overdue", figure.overdue), ("stuck", figure.stuck)] {
+                CoreMetrics.Gauge(
+                    label: "privacy_gateway_privacy_requests", dimensions: [("kind", figure.kind.rawValue), ("state", state)],
+                    factory: factory
+                ).record(value)
             }
         }
-        lines.append("# HELP gateway_db_pool_connections Database connections by state.")
-        lines.append("# TYPE gateway_db_pool_connections gauge")
-        lines.append("gateway_db_pool_connections{state=\"in_use\"} \(pool.inUse)")
-        lines.append("gateway_db_pool_connections{state=\"idle\"} \(pool.idle)")
-        lines.append("gateway_db_pool_connections{state=\"shared\"} \(pool.shared)")
-        lines.append("# HELP gateway_db_pool_waiting Requests waiting for a database connection.")
-        lines.append("# TYPE gateway_db_pool_waiting gauge")
-        lines.append("gateway_db_pool_waiting \(pool.waiting)")
-        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One retention sweep: rows removed or anonymised per governed table, or a failed sweep.
+    func retentionSwept(_ sweeps: [RetentionSweep]?) {
+        CoreMetrics.Counter(label: "privacy_gateway_retention_sweeps_total", dimensions: [("outcome", sweeps == nil ? "failed" : "ok")], factory: factory)
+            .increment()
+        var rows: [String: Int64] = [:]
+        for sweep in sweeps ?? [] { rows[sweep.table, default: 0] += sweep.rows }
+        for (table, count) in rows {
+            CoreMetrics.Counter(label: "privacy_gateway_retention_rows_total", dimensions: [("table", table)], factory: factory).increment(by: count)
+        }
+    }
+
+    // MARK: - Exposition
+
+    /// The exposition text, with the pool's figures and the checkpoint ages as of now.
+    func render(pool: ConnectionPool.Statistics) -> String {
+        String(decoding: exposition(pool: pool), as: UTF8.self)
+    }
+
+    func exposition(pool: ConnectionPool.Statistics) -> [UInt8] {
+        poolConnections["in_use"]!.record(pool.inUse)
+        poolConnections["idle"]!.record(pool.idle)
+        poolConnections["shared"]!.record(pool.shared)
+        poolConnections["stalled"]!.record(pool.stalled)
+        poolWaiting.record(pool.waiting)
+        let now = Date()
+        for (tenant, oldest) in checkpointAges.withLock({ $0 }) {
+            CoreMetrics.Gauge(label: "privacy_gateway_audit_checkpoint_age_seconds", dimensions: [("tenant", tenant.lowercasedString)], factory: factory)
+                .record(oldest.map { max(0, now.timeIntervalSince($0)) } ?? 0)
+        }
+        return registry.emitToBuffer()
+    }
+}
+
+/// Why an authentication failed, from the error the request was answered with: a fixed set, so
+/// the label stays bounded and says nothing about the key or token.
+enum AuthFailure: String, CaseIterable {
+    case missingAPIKey = "missing_api_key"
+    /// Unknown, malformed, revoked or expired service keys look alike to callers; here too.
+    case invalidAPIKey = "invalid_api_key"
+    case jwtInvalid = "jwt_invalid"
+    case jwtExpired = "jwt_expired"
+    case jwtClaims = "jwt_claims"
+    case missingScope = "missing_scope"
+    /// `/metrics` without the configured metrics token, or with another.
+    case metricsToken = "metrics_token"
+
+    /// The reason for an error the authenticator (or a scope check) raised; nil for any other error.
+    init?(_ error: GatewayError) {
+        switch error.code {
+        case "PGW401" where error.message == GatewayError.missingAPIKey.message: self = .missingAPIKey
+        case "PGW401" where error.message == GatewayError.metricsToken.message: self = .metricsToken
+        case "PGW401": self = .invalidAPIKey
+        case "PGRST301": self = .jwtInvalid
+        case "PGRST302": self = .jwtClaims
+        case "PGRST303": self = error.message.localizedCaseInsensitiveContains("expired") ? .jwtExpired : .jwtClaims
+        case "PGW403" where error.message.hasPrefix("the service key lacks"): self = .missingScope
+        default: return nil
+        }
+    }
+}
+
+/// A secrets operation's outcome, from its answer's status.
+enum SecretOutcome: String {
+    case ok, denied, notFound = "not_found", conflict, invalid, unavailable, error
+
+    init(status: Int) {
+        switch status {
+        case 200..<300: self = .ok
+        case 401, 403: self = .denied
+        case 404, 410: self = .notFound
+        case 409, 412, 428: self = .conflict
+        case 503: self = .unavailable
+        case 400..<500: self = .invalid
+        default: self = .error
+        }
     }
 }

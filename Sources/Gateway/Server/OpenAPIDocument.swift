@@ -52,7 +52,8 @@ enum OpenAPIDocument {
                 "/health": ["get": ["summary": "The process is up", "responses": ["200": ["description": "ok"]]]],
                 "/ready": ["get": ["summary": "Database reachable, migrations current, no policy drift",
                                    "responses": ["200": ["description": "ready"], "503": ["description": "not ready, with reasons"]]]],
-                "/metrics": ["get": ["summary": "Prometheus metrics", "responses": ["200": ["description": "text exposition format"]]]],
+                "/metrics": ["get": ["summary": "Prometheus metrics (Authorization: Bearer <GATEWAY_METRICS_TOKEN> when one is set)",
+                                     "responses": ["200": ["description": "text exposition format"], "401": errorResponse]]],
                 "/rest/v1/{table}": [
                     "parameters": [tableParameter],
                     "get": ["summary": "Read rows the caller's policies allow", "security": auth, "parameters": query,

@@ -91,8 +91,10 @@ public struct PrivacyWorkerService: Service {
                 await attachMissingErasureProofs()
                 do {
                     let sweeps = try await privacy.sweepRetention(actor: PrivacyActor("privacy-worker"))
+                    metrics?.retentionSwept(sweeps)
                     if !sweeps.isEmpty { logger.info("retention swept", metadata: ["tables": "\(sweeps.count)", "rows": "\(sweeps.reduce(0) { $0 + $1.rows })"]) }
                 } catch {
+                    metrics?.retentionSwept(nil)
                     logger.error("retention sweep failed", metadata: ["error_type": "\(type(of: error))"])
                 }
             }

@@ -30,6 +30,8 @@ struct RequestIDMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch let error as HTTPResponseError {
+            // Authentication failures are counted here, where every route's error passes, by a fixed reason.
+            if let error = error as? GatewayError, let reason = AuthFailure(error) { metrics.authFailed(reason) }
             response = try error.response(from: request, context: context)
         } catch let error as RESTGrammarError {
             response = try GatewayError(error).response(from: request, context: context)
@@ -47,8 +49,8 @@ struct RequestIDMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         // The route template, never the raw path: label values stay bounded.
-        let route = context.endpointPath ?? "unmatched"
-        metrics.request(route: route, method: request.method.rawValue, status: response.status.code, seconds: seconds)
+        let route = GatewayMetrics.routeLabel(context.endpointPath)
+        metrics.request(route: route, method: request.method.rawValue, status: response.status.code, duration: elapsed)
         var line: Logger.Metadata = [
             "route": .string(route),
             "method": .string(request.method.rawValue),

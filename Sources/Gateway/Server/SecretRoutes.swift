@@ -17,13 +17,15 @@ import Secrets
 struct SecretRoutes: Sendable {
     let store: SecretStore
     let authenticator: RequestAuthenticator
+    /// Where operations are counted by action and outcome (`privacy_gateway_secrets_operations_total`).
+    var metrics: GatewayMetrics? = nil
     /// The per-tenant cap on concurrent database work (503 `PGW503` with `Retry-After` past its queue).
 
     /// The largest request body accepted (a value is at most 64 KiB of UTF-8, JSON-escaped).
     static let maximumBody = 512 * 1024
 
     func add(to router: Router<GatewayRequestContext>) {
-        router.get("/v1/secrets") { request, context in
+        router.get("/v1/secrets", use: counted("list") { request, context in
             let caller = try await caller(request, context, scope: .secretsRead, action: "secret.list", service: nil)
             let query = request.uri.queryParameters
             let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit", in: SecretStore.pageSizes) ?? 100
@@ -34,8 +36,8 @@ struct SecretRoutes: Sendable {
                 try await store.list(caller, limit: limit, after: after, includeDeleted: includeDeleted)
             }
             return try GatewayApplication.jsonResponse(.ok, page)
-        }
-        router.get("/v1/secrets/:service") { request, context in
+        })
+        router.get("/v1/secrets/:service", use: counted("read") { request, context in
             let service = try Self.service(context)
             let caller = try await caller(request, context, scope: .secretsRead, action: "secret.read", service: service)
             let version = try GatewayApplication.queryInteger(
@@ -52,8 +54,8 @@ struct SecretRoutes: Sendable {
             response.headers[.eTag] = "\"\(metadata.version)\""
             response.headers[.cacheControl] = "no-store"
             return response
-        }
-        router.put("/v1/secrets/:service") { request, context in
+        })
+        router.put("/v1/secrets/:service", use: counted("write") { request, context in
             let service = try Self.service(context)
             let caller = try await caller(request, context, scope: .secretsWrite, action: "secret.write", service: service)
             let ifMatch = try Self.ifMatch(request.headers[.ifMatch])
@@ -66,14 +68,14 @@ struct SecretRoutes: Sendable {
             var response = try GatewayApplication.jsonResponse(metadata.version == 1 ? .created : .ok, metadata)
             response.headers[.eTag] = "\"\(metadata.version)\""
             return response
-        }
-        router.get("/v1/secrets/:service/versions") { request, context in
+        })
+        router.get("/v1/secrets/:service/versions", use: counted("versions") { request, context in
             let service = try Self.service(context)
             let caller = try await caller(request, context, scope: .secretsRead, action: "secret.versions", service: service)
             let versions = try await limited(caller) { try await store.versions(caller, service: service) }
             return try GatewayApplication.jsonResponse(.ok, ["versions": versions])
-        }
-        router.delete("/v1/secrets/:service") { request, context in
+        })
+        router.delete("/v1/secrets/:service", use: counted("delete") { request, context in
             let service = try Self.service(context)
             let query = request.uri.queryParameters
             let destroy = try GatewayApplication.queryBoolean(query["destroy"].map(String.init), name: "destroy") ?? false
@@ -86,13 +88,13 @@ struct SecretRoutes: Sendable {
             }
             let metadata = try await limited(caller) { try await store.delete(caller, service: service) }
             return try GatewayApplication.jsonResponse(.ok, metadata)
-        }
-        router.post("/v1/secrets/:service/undelete") { request, context in
+        })
+        router.post("/v1/secrets/:service/undelete", use: counted("undelete") { request, context in
             let service = try Self.service(context)
             let caller = try await caller(request, context, scope: .secretsWrite, action: "secret.undelete", service: service)
             let metadata = try await limited(caller) { try await store.undelete(caller, service: service) }
             return try GatewayApplication.jsonResponse(.ok, metadata)
-        }
+        })
     }
 
     /// Authenticates, decides whose secrets the caller reaches, and checks the scope. Refusals
@@ -179,6 +181,24 @@ struct SecretRoutes: Sendable {
 
     /// `body`'s errors mapped, a full tenant queue among them (the store holds the tenant's slot
     /// around its database work only: ``SecretStore/init(pool:keyring:audit:auditKeys:options:)``).
+    /// Counts the operation by its answer's status; `delete` with `?destroy=true` counts as `destroy`.
+    private func counted(
+        _ action: String, _ handler: @escaping @Sendable (Request, GatewayRequestContext) async throws -> Response
+    ) -> @Sendable (Request, GatewayRequestContext) async throws -> Response {
+        guard let metrics else { return handler }
+        return { request, context in
+            let name = action == "delete" && request.uri.queryParameters["destroy"] == "true" ? "destroy" : action
+            do {
+                let response = try await handler(request, context)
+                metrics.secretOperation(action: name, status: response.status.code)
+                return response
+            } catch {
+                metrics.secretOperation(action: name, status: (error as? any HTTPResponseError)?.status.code ?? 500)
+                throw error
+            }
+        }
+    }
+
     private func limited<T>(_ caller: SecretCaller, _ body: () async throws -> T) async throws -> T {
         do {
             return try await Self.mapped(body)

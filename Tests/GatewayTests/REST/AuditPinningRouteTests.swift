@@ -83,7 +83,7 @@ struct AuditPinningRouteTests {
                 await service.round()
                 #expect(try await AuditReader.checkpoints(pool: f.owner, tenant: acme.id).count == 2)
                 let exposition = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
-                #expect(exposition.contains(#"gateway_audit_checkpoint_failures_total{reason="chain_corrupt"} 1"#), "\(exposition)")
+                #expect(exposition.contains(#"privacy_gateway_audit_checkpoint_failures_total{reason="chain_corrupt"} 1"#), "\(exposition)")
             }
         }
     }

@@ -208,8 +208,8 @@ struct PrivacyRouteTests {
             let metrics = GatewayMetrics()
             metrics.privacyQueue(figures)
             let text = metrics.render(pool: f.auth.gateway.statistics)
-            #expect(text.contains(#"gateway_privacy_requests{kind="export",state="stuck"} 1"#), "\(text)")
-            #expect(text.contains(#"gateway_privacy_requests{kind="deletion",state="open"} 0"#))
+            #expect(text.contains(#"privacy_gateway_privacy_requests{kind="export",state="stuck"} 1.0"#), "\(text)")
+            #expect(text.contains(#"privacy_gateway_privacy_requests{kind="deletion",state="open"} 0.0"#))
         }
     }
 

@@ -214,11 +214,12 @@ struct RESTTests {
             _ = try await f.request(.get, "/rest/v1/projects", as: f.acme, f.alice)
             _ = try await f.request(.patch, "/rest/v1/projects?id=eq.\(UUID().uuidString)", as: f.acme, f.alice, body: #"{"name": "x"}"#)
             let text = try await f.client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
-            #expect(text.contains(#"gateway_http_requests_total{route="/rest/v1/{table}",method="GET",status="200"} 1"#))
-            #expect(text.contains("gateway_db_pool_connections"))
+            #expect(text.contains(
+                #"privacy_gateway_http_request_duration_seconds_count{route="/rest/v1/{table}",method="GET",status="2xx"} 1"#), "\(text)")
+            #expect(text.contains("privacy_gateway_db_pool_connections"))
             // Shared connections are reported apart from checked-out ones (the fixture's pool of 6 shares 1,
             // which the REST read opened).
-            #expect(text.contains(#"gateway_db_pool_connections{state="shared"} 1"#))
+            #expect(text.contains(#"privacy_gateway_db_pool_connections{state="shared"} 1.0"#))
             #expect(!text.contains(f.acme.apikey))
         }
     }
