@@ -146,11 +146,22 @@ final class PoolEntry: @unchecked Sendable {
     func run<T: Sendable>(check: Bool, _ work: @escaping @Sendable (borrowing Connection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                continuation.resume(with: Result {
-                    if check { try self.connection.prepareForNewUser() }
-                    return try work(Connection(self.connection))
-                })
+                continuation.resume(with: self.runHere(check: check, work))
             }
+        }
+    }
+
+    /// The body of ``run(check:_:)`` on the connection's queue. Not inlined, and no `Result { }`
+    /// closure around the lent ``Connection``: Swift 6.3.1's release inliner (EarlyPerfInliner)
+    /// crashes inlining that closure into its specialisation.
+    @inline(never)
+    private func runHere<T>(check: Bool, _ work: (borrowing Connection) throws -> T) -> Result<T, Error> {
+        do {
+            if check { try connection.prepareForNewUser() }
+            let lent = Connection(connection)
+            return .success(try work(lent))
+        } catch {
+            return .failure(error)
         }
     }
 
