@@ -38,6 +38,12 @@ public struct PrivacyConfiguration: Sendable {
     public var processorRetryBase: Duration = .seconds(30)
     /// Whether a processor's webhook may be plain http to this machine (tests, development); else https only.
     public var processorsAllowLoopbackHTTP = false
+    /// Whether a processor's webhook may name a loopback, private, link-local or otherwise internal
+    /// address (`PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK`): off, so a tenant's admin key cannot make
+    /// the gateway post to its own network (169.254.169.254, 10.0.0.0/8, ::1, fc00::/7).
+    public var processorsAllowPrivateNetwork = false
+    /// The most processors one tenant may declare: every erasure calls each of them.
+    public var maxProcessorsPerTenant = 50
 
     public init(policyVersion: String, exportDirectory: String) {
         self.policyVersion = policyVersion

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Audit
 import Foundation
 import Keyring
@@ -156,7 +161,8 @@ extension PrivacyService {
         guard (1...200).contains(dataKind.unicodeScalars.count), !dataKind.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw PrivacyError(.invalidInput, "data_kind must say what the processor holds: 1 to 200 characters without control characters")
         }
-        try Self.checkWebhookURL(declaration.webhookURL, allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP)
+        try Self.checkWebhookURL(declaration.webhookURL, allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP,
+                                 allowPrivateNetwork: configuration.processorsAllowPrivateNetwork)
         guard (1...2_592_000).contains(declaration.timeoutSeconds) else {
             throw PrivacyError(.invalidInput, "timeout_seconds must be 1 to 2592000 (30 days)")
         }
@@ -173,8 +179,16 @@ extension PrivacyService {
         }
         let audit = self.audit
         let wasGenerated = generated != nil
+        let maxProcessors = configuration.maxProcessorsPerTenant
         let processor: Processor = try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
+                // Declarations of one tenant one at a time, so two at once cannot both pass the bound.
+                try connection.query("SELECT pg_advisory_xact_lock(hashtextextended('privacy.processors:' || $1::text, 0))", [tenant])
+                let count: Int = try connection.query(
+                    "SELECT count(*) AS n FROM privacy.tenant_processors WHERE tenant_id = $1", [tenant]).first!.decode("n")
+                guard count < maxProcessors else {
+                    throw PrivacyError(.invalidState, "the tenant has \(count) processors, the most it may declare (every erasure calls each); remove one first")
+                }
                 let id = UUID()
                 let sealed = try Self.asLogin(connection) {
                     try keyring.sealTenantSecret(Array(secret.utf8), tenant: tenant, purpose: Self.processorPurpose(id), in: connection)
@@ -220,6 +234,13 @@ extension PrivacyService {
                 guard let row = try connection.query(
                     "DELETE FROM privacy.tenant_processors WHERE tenant_id = $1 AND id = $2 RETURNING name", [tenant, id]).first
                 else { throw PrivacyError(.notFound, "no processor \(id.lowercasedString) in this tenant") }
+                // Its open calls can never be answered now (the secret that verifies an answer is gone):
+                // they close at once instead of holding their erasures in requires_input until the deadline.
+                try connection.query("""
+                    UPDATE privacy.tenant_processor_calls SET outcome = 'timed_out', answered_at = now(),
+                        detail = 'processor removed before it answered'
+                    WHERE tenant_id = $1 AND processor_id = $2 AND outcome IS NULL
+                    """, [tenant, id])
                 _ = try audit.append(in: connection, tenant: tenant, actor.event(
                     "privacy.processor_removed", target: "processor:" + id.lowercasedString,
                     details: ["processor_id": .string(id.lowercasedString), "name": .string(try row.decode("name"))]))
@@ -230,17 +251,66 @@ extension PrivacyService {
     /// https only (plain http only to this machine, and only when the configuration allows it: tests
     /// and development); no credentials or query in the URL, which is stored in plaintext — they
     /// belong in the sealed secret.
-    static func checkWebhookURL(_ text: String, allowLoopbackHTTP: Bool) throws {
+    /// Internal addresses (loopback, private, link-local — the cloud metadata service at
+    /// 169.254.169.254 —, CGNAT, ULA, multicast, unspecified, and IPv4 written as one number or in
+    /// octal/hex, which the resolver reads as such) only with `allowPrivateNetwork`; loopback also
+    /// with `allowLoopbackHTTP` (tests, development). A host name is not resolved here: one that
+    /// resolves to an internal address is not caught.
+    static func checkWebhookURL(_ text: String, allowLoopbackHTTP: Bool, allowPrivateNetwork: Bool = false) throws {
         guard text.utf8.count <= 2048, let url = URL(string: text), let components = URLComponents(string: text),
               let host = url.host, !host.isEmpty
         else { throw PrivacyError(.invalidInput, "webhook_url must be an absolute https URL") }
-        let loopback = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host)
+        let target = Self.hostClass(host)
+        guard target != .invalid else { throw PrivacyError(.invalidInput, "webhook_url has no valid host") }
+        let loopback = target == .loopback
         guard url.scheme == "https" || (url.scheme == "http" && loopback && allowLoopbackHTTP) else {
             throw PrivacyError(.invalidInput, "webhook_url must be https")
+        }
+        guard target == .public || allowPrivateNetwork || (loopback && allowLoopbackHTTP) else {
+            throw PrivacyError(.invalidInput,
+                "webhook_url must not name a loopback, private or link-local address (PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK=true allows it)")
         }
         guard components.user == nil, components.password == nil, components.query == nil, components.fragment == nil else {
             throw PrivacyError(.invalidInput, "webhook_url must carry no credentials, query or fragment (it is stored in plaintext; the secret is sealed)")
         }
+    }
+
+    enum HostClass { case `public`, loopback, `private`, invalid }
+
+    /// What a URL's host names, as the resolver would read it.
+    static func hostClass(_ raw: String) -> HostClass {
+        var host = raw.lowercased()
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        while host.hasSuffix(".") { host.removeLast() }
+        guard !host.isEmpty, !host.contains("%") else { return .invalid }
+        if host == "localhost" || host.hasSuffix(".localhost") { return .loopback }
+        if host.hasSuffix(".internal") || host.hasSuffix(".local") { return .private }  // metadata.google.internal, mDNS
+        func v4(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> HostClass {
+            switch (a, b, c) {
+            case (127, _, _): return .loopback
+            case (0, _, _), (10, _, _), (169, 254, _), (192, 168, _), (192, 0, 0): return .private
+            case (100, 64...127, _), (172, 16...31, _), (198, 18...19, _), (224...255, _, _): return .private
+            default: return .public
+            }
+        }
+        if host.contains(":") {
+            var address = in6_addr()
+            guard inet_pton(AF_INET6, host, &address) == 1 else { return .invalid }
+            let b = withUnsafeBytes(of: &address) { Array($0) }
+            if b[0..<15].allSatisfy({ $0 == 0 }) { return b[15] == 1 ? .loopback : .private }  // ::1, ::
+            if b[0..<10].allSatisfy({ $0 == 0 }), b[10] == 0xff, b[11] == 0xff { return v4(b[12], b[13], b[14]) }  // ::ffff:a.b.c.d
+            if b[0..<12].allSatisfy({ $0 == 0 }) { return v4(b[12], b[13], b[14]) }  // ::a.b.c.d
+            if b[0] == 0x00, b[1] == 0x64, b[2] == 0xff, b[3] == 0x9b, b[4..<12].allSatisfy({ $0 == 0 }) { return v4(b[12], b[13], b[14]) }  // 64:ff9b::/96
+            if b[0] & 0xfe == 0xfc || (b[0] == 0xfe && b[1] & 0xc0 == 0x80) || b[0] == 0xff { return .private }  // ULA, link-local, multicast
+            return .public
+        }
+        // inet_aton reads what the resolver reads: 127.1, 2130706433, 0x7f.0.0.1, 0177.0.0.1.
+        var address = in_addr()
+        if host.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == "x" }), inet_aton(host, &address) != 0 {
+            let b = withUnsafeBytes(of: &address) { Array($0) }
+            return v4(b[0], b[1], b[2])
+        }
+        return .public
     }
 
     // MARK: - Calls
@@ -295,10 +365,26 @@ extension PrivacyService {
     /// processor holds up neither the others nor the request queue. Returns how many were handled.
     @discardableResult
     public func dispatchProcessorCalls(limit: Int = 32) async throws -> Int {
-        let due: [(tenant: UUID, request: UUID, processor: UUID)] = try await run(tenant: nil) { connection in
-            try connection.query("SELECT tenant_id, request_id, processor_id FROM privacy.due_processor_calls($1)", [limit]).rows.map {
+        let candidates: [(tenant: UUID, request: UUID, processor: UUID)] = try await run(tenant: nil) { connection in
+            try connection.query("SELECT tenant_id, request_id, processor_id FROM privacy.due_processor_calls($1)", [100]).rows.map {
                 (try $0.decode("tenant_id"), try $0.decode("request_id"), try $0.decode("processor_id"))
             }
+        }
+        // Round robin over tenants (oldest first within each) among the 100 most due, so one tenant's
+        // many due calls (a processor that hangs on every erasure) do not fill a round while another's wait.
+        var byTenant: [UUID: [(tenant: UUID, request: UUID, processor: UUID)]] = [:]
+        var order: [UUID] = []
+        for call in candidates {
+            if byTenant[call.tenant] == nil { order.append(call.tenant) }
+            byTenant[call.tenant, default: []].append(call)
+        }
+        var due: [(tenant: UUID, request: UUID, processor: UUID)] = []
+        var round = 0
+        while due.count < min(limit, candidates.count) {
+            for tenant in order where due.count < limit {
+                if let calls = byTenant[tenant], round < calls.count { due.append(calls[round]) }
+            }
+            round += 1
         }
         guard !due.isEmpty else { return 0 }
         let width = 8
@@ -381,7 +467,15 @@ extension PrivacyService {
         request.setValue(id.lowercasedString, forHTTPHeaderField: "Idempotency-Key")
         request.setValue(ProcessorSignature.sign(body: claimed.body, timestamp: timestamp, requestID: id.lowercasedString, secret: claimed.secret),
                          forHTTPHeaderField: "X-PGW-Signature")
-        let failure = await Self.post(request, timeout: claimed.timeout)
+        // Checked again at each send: a row declared before the check (or written around it) is not called.
+        let failure: String?
+        do {
+            try Self.checkWebhookURL(claimed.url.absoluteString, allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP,
+                                     allowPrivateNetwork: configuration.processorsAllowPrivateNetwork)
+            failure = await Self.post(request, timeout: claimed.timeout)
+        } catch {
+            failure = "webhook_url refused: not https, or an internal address"
+        }
         let base = configuration.processorRetryBase.components.seconds
         let outcome = failure
         try await run(tenant: tenant) { connection in
@@ -421,23 +515,19 @@ extension PrivacyService {
         }
         return await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
             let once = Once()
-            let attempt = Task {
-                let failure: String?
-                do {
-                    let (_, response) = try await URLSession.shared.data(for: request)
-                    let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-                    failure = (200..<300).contains(status) ? nil : "the processor answered HTTP \(status)"
-                } catch {
-                    failure = "the processor could not be reached (\(type(of: error)))"
-                }
+            let call = ProcessorHTTPCall { failure in
                 if once.claim() { continuation.resume(returning: failure) }
             }
+            // A session of its own with a delegate, and a plain data task: with a completion handler
+            // (as `data(for:)` makes one), swift-corelibs-foundation follows redirects without asking.
+            let session = URLSession(configuration: .ephemeral, delegate: call, delegateQueue: nil)
+            session.dataTask(with: request).resume()
             Task {
                 try? await Task.sleep(for: .seconds(timeout))
                 if once.claim() {
-                    attempt.cancel()
                     continuation.resume(returning: "the processor could not be reached (no answer within \(timeout) s)")
                 }
+                session.invalidateAndCancel()
             }
         }
     }
@@ -522,5 +612,46 @@ extension PrivacyService {
                 return try self.processorOutcomes(connection, tenant: tenant, id: id).first { $0.processorID == processor.lowercasedString }!
             }
         }
+    }
+}
+
+/// One call's HTTP exchange: the status is all the gateway reads. A redirect is not followed (it
+/// would carry the signed call, signature and all, to wherever its Location says) and counts as a
+/// failed attempt; the body is not read (the task is cancelled at the status), so a processor that
+/// answers gigabytes costs nothing.
+final class ProcessorHTTPCall: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    private let finish: @Sendable (String?) -> Void
+
+    init(_ finish: @escaping @Sendable (String?) -> Void) { self.finish = finish }
+
+    static func failure(status: Int) -> String? {
+        (200..<300).contains(status) ? nil : "the processor answered HTTP \(status)"
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                    newRequest request: URLRequest, completionHandler: @Sendable @escaping (URLRequest?) -> Void) {
+        completionHandler(nil)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                    completionHandler: @Sendable @escaping (URLSession.ResponseDisposition) -> Void) {
+        finish(Self.failure(status: (response as? HTTPURLResponse)?.statusCode ?? 0))
+        completionHandler(.cancel)
+        dataTask.cancel()
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        // Only reached if the status did not end the task already: no body is read.
+        finish(Self.failure(status: (dataTask.response as? HTTPURLResponse)?.statusCode ?? 0))
+        dataTask.cancel()
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
+        if let status = (task.response as? HTTPURLResponse)?.statusCode {
+            finish(Self.failure(status: status))
+        } else {
+            finish("the processor could not be reached (\(error.map { "\(type(of: $0))" } ?? "no response"))")
+        }
+        session.finishTasksAndInvalidate()
     }
 }

@@ -158,6 +158,7 @@ struct Serve: AsyncParsableCommand {
         settings.archiveTTLSeconds = configuration.exportTTLDays * 86_400
         settings.auditTrustedKeys = auditTrustedKeys
         settings.duplicateWindow = .seconds(configuration.duplicateWindowSeconds)
+        settings.processorsAllowPrivateNetwork = configuration.processorsAllowPrivateNetwork
         settings.identity = IdentityPolicy(maxAuthAge: configuration.identityMaxAuthAgeSeconds.map { .seconds($0) })
         var notifier: (any IdentityNotifier)?
         switch configuration.identityNotifier {

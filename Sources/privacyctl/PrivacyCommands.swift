@@ -63,6 +63,7 @@ struct PrivacyServiceOptions: ParsableArguments {
             policyVersion: try PrivacyConfiguration.policyVersion(directory: directory),
             exportDirectory: configuration.exportDirectory)
         settings.archiveTTLSeconds = configuration.exportTTLDays * 86_400
+        settings.processorsAllowPrivateNetwork = configuration.processorsAllowPrivateNetwork
         // Retired signing keys: an erasure's checkpoint may extend their checkpoints (its proof is attached after it).
         settings.auditTrustedKeys = AuditCheckpoint.trustedKeys(configuration.auditPublicKeys)
         if let batchSize {

@@ -77,6 +77,9 @@ public struct GatewayConfiguration: Sendable {
     /// is linked to it as a duplicate and never run (`PRIVACY_DUPLICATE_WINDOW`: seconds, or with a
     /// unit `s`/`m`/`h`/`d`; 0 turns linking off). 30 days: about the month a request has to be answered.
     public var duplicateWindowSeconds = 30 * 86_400
+    /// `PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK`: a processor's webhook may name a loopback, private
+    /// or link-local address (a processor inside the deployment's own network). Off: refused.
+    public var processorsAllowPrivateNetwork = false
     /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client (`GATEWAY_TRUSTED_PROXIES`).
     public var trustedProxies = TrustedProxies.none
     /// `GATEWAY_OPERATOR_TENANT`: the tenant whose `admin` keys are deployment operators in
@@ -220,6 +223,13 @@ public struct GatewayConfiguration: Sendable {
                 throw GatewayError.configuration("PRIVACY_DUPLICATE_WINDOW must be 0 to 365 days, in seconds or with s, m, h or d (e.g. 30d), got \"\(window.prefix(40))\"")
             }
             configuration.duplicateWindowSeconds = seconds.partialValue
+        }
+        if let allow = value("PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK") {
+            switch allow.lowercased() {
+            case "true", "1", "yes": configuration.processorsAllowPrivateNetwork = true
+            case "false", "0", "no": configuration.processorsAllowPrivateNetwork = false
+            default: throw GatewayError.configuration("PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK must be true or false, got \"\(allow.prefix(40))\"")
+            }
         }
         if let proxies = value("GATEWAY_TRUSTED_PROXIES") { configuration.trustedProxies = try TrustedProxies(parsing: proxies) }
         if let age = value("PRIVACY_IDENTITY_MAX_AUTH_AGE") {

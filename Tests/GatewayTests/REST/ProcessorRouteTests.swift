@@ -25,9 +25,20 @@ actor TestProcessor {
     private(set) var calls: [Call] = []
     private var failures: [String: Int] = [:]
     private var delays: [String: Duration] = [:]
+    private var redirects: [String: String] = [:]
+    private var hugeBodies: Set<String> = []
+    /// Bytes of the huge bodies written before the gateway hung up.
+    private(set) var hugeBytesWritten = 0
+    private(set) var hugeBodyFinished = false
 
     func fail(_ path: String, times: Int) { failures[path] = times }
     func delay(_ path: String, by duration: Duration) { delays[path] = duration }
+    /// Answers 307 to `location` (which keeps method and body: the signed call, signature and all).
+    func redirect(_ path: String, to location: String) { redirects[path] = location }
+    /// Answers 202 with a body of 1 GiB.
+    func huge(_ path: String) { hugeBodies.insert(path) }
+    func wrote(_ bytes: Int, finished: Bool) { hugeBytesWritten += bytes; if finished { hugeBodyFinished = true } }
+    func answer(for path: String) -> (location: String?, huge: Bool) { (redirects[path], hugeBodies.contains(path)) }
 
     /// Records the call; the status to answer, after the delay set for the path.
     func receive(_ call: Call) -> (HTTPResponse.Status, Duration?) {
@@ -52,6 +63,19 @@ actor TestProcessor {
                 requestID: request.headers[.pgwRequestID], signature: request.headers[.pgwSignature],
                 idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!], body: Array(buffer.readableBytesView)))
             if let delay { try? await Task.sleep(for: delay) }
+            let (location, huge) = await processor.answer(for: "/" + (context.parameters.get("name") ?? ""))
+            if let location { return Response(status: .temporaryRedirect, headers: [.location: location]) }
+            if huge {
+                return Response(status: status, body: ResponseBody { writer in
+                    let chunk = ByteBuffer(repeating: 0x41, count: 1 << 16)
+                    for _ in 0..<(1 << 14) {
+                        try await writer.write(chunk)
+                        await processor.wrote(1 << 16, finished: false)
+                    }
+                    await processor.wrote(0, finished: true)
+                    try await writer.finish(nil)
+                })
+            }
             return Response(status: status)
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))

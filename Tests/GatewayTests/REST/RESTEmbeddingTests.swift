@@ -277,6 +277,36 @@ struct RESTEmbeddingTests {
         }
     }
 
+    @Test("attack review: a spread of * (the lateral row's own columns) carries no hidden column and no internal one, in JSON or CSV; grouped or= terms on one embed, negated or not, see only rows its policy shows")
+    func spreadColumnsAndGroupedOr() async throws {
+        try await Self.run { (f: RESTFixture, _: Seeded) async throws in
+            for uri in ["/rest/v1/projects?select=name,...project_briefs(*)&name=eq.alpha", "/rest/v1/projects?select=*,...project_briefs(*)&name=eq.alpha"] {
+                for headers in [[:], [.accept: "text/csv"]] as [HTTPFields] {
+                    let answer = try await f.request(.get, uri, as: f.acme, f.alice, headers: headers)
+                    // CSV of `*,...rel(*)` has two columns named id: Postgres's 42702, as before spreads were columns.
+                    let csvDuplicate = !headers.isEmpty && uri.contains("select=*")
+                    #expect(answer.status == .ok || (csvDuplicate && answer.body.contains("42702")), "\(uri) \(headers): \(answer.body)")
+                    #expect(answer.status != .ok || answer.body.contains("secret plan"), "\(uri): \(answer.body)")
+                    for leak in ["internal_note", "do not show", "_pgw_"] {
+                        #expect(!answer.body.contains(leak), "\(uri) \(headers): \(answer.body)")
+                    }
+                }
+            }
+            // Another tenant's reader gets its own rows only through the spread.
+            let carol = try await f.request(.get, "/rest/v1/projects?select=name,...project_briefs(*)", as: f.globex, f.carol, headers: [.accept: "text/csv"])
+            #expect(carol.status == .ok && !carol.body.contains("secret plan"), "\(carol.body)")
+            // Bob cannot see alice's private alpha: P or not-P on its name, in one EXISTS, still matches nothing of it.
+            for filter in ["or=(projects.name.eq.alpha,projects.name.not.eq.alpha)", "or=(projects.name.not.eq.zzz,projects.name.is.null)"] {
+                let brief = try await Self.get(f, "/rest/v1/project_briefs?select=summary,projects(name)&\(filter)", as: f.acme, f.bob)
+                #expect(try Self.canonical(brief) == "[]", "\(filter)")
+            }
+            // Alice sees it; a NULL-free negation and its positive both match through the one EXISTS.
+            let alice = try await Self.get(
+                f, "/rest/v1/project_briefs?select=summary,projects(name)&or=(projects.name.eq.nope,projects.name.not.eq.nope)", as: f.acme, f.alice)
+            #expect(try Self.canonical(alice) == #"[{"projects":{"name":"alpha"},"summary":"secret plan"}]"#)
+        }
+    }
+
     @Test("no relationship is PGRST200, several are PGRST201 with the hints to choose, options for no embed are PGRST108")
     func relationshipErrors() async throws {
         try await Self.run { (f: RESTFixture, _: Seeded) async throws in

@@ -233,10 +233,12 @@ struct RESTStatementBuilder {
         let alias = SQLText.quoted("_pgw_\(number)")
         let row = SQLText.quoted("_pgw_\(number)_row")
         // Lateral columns are named _pgw_*: the parent's unqualified columns stay unambiguous.
+        // A spread also keeps the row's own columns, so each spread key is a typed column of the
+        // parent (CSV prints `gamma` and a timestamp as Postgres writes it, not JSON) — renamed
+        // _pgw_s<n>: as `row.*` they made the parent's own `id` ambiguous (42702 on `*,...rel(*)`).
+        let spreadNames = embed.spread && relationship.isToOne ? Self.outputNames(embed.select, of: target, embedding.policies) : []
         if relationship.isToOne {
-            // A spread also keeps the row's own columns, so each spread key is a typed column of
-            // the parent (CSV prints `gamma` and a timestamp as Postgres writes it, not JSON).
-            let columns = embed.spread ? ", \(row).*" : ""
+            let columns = spreadNames.enumerated().map { ", \(row).\(SQLText.quoted($0.element)) AS _pgw_s\($0.offset)" }.joined()
             joins += " LEFT JOIN LATERAL (SELECT row_to_json(\(row)) AS _pgw_body\(columns) FROM (\(source)) \(row)) \(alias) ON true"
             if embed.join == .inner { innerConditions.append("\(alias)._pgw_body IS NOT NULL") }
         } else {
@@ -245,9 +247,7 @@ struct RESTStatementBuilder {
         }
         guard embed.spread else { return ["\(alias)._pgw_body AS \(SQLText.quoted(embed.name))"] }
         // A spread to-one row: its keys become the parent's columns.
-        return Self.outputNames(embed.select, of: target, embedding.policies).map { name in
-            "\(alias).\(SQLText.quoted(name)) AS \(SQLText.quoted(name))"
-        }
+        return spreadNames.enumerated().map { "\(alias)._pgw_s\($0.offset) AS \(SQLText.quoted($0.element))" }
     }
 
     private func relationshipNotFound(_ embed: RESTQuery.Embed) -> GatewayError {
