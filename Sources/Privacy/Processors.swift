@@ -260,7 +260,7 @@ extension PrivacyService {
         guard text.utf8.count <= 2048, let url = URL(string: text), let components = URLComponents(string: text),
               let host = url.host, !host.isEmpty
         else { throw PrivacyError(.invalidInput, "webhook_url must be an absolute https URL") }
-        let target = Self.hostClass(host)
+        let target = OutboundHost.classify(host)
         guard target != .invalid else { throw PrivacyError(.invalidInput, "webhook_url has no valid host") }
         let loopback = target == .loopback
         guard url.scheme == "https" || (url.scheme == "http" && loopback && allowLoopbackHTTP) else {
@@ -273,44 +273,6 @@ extension PrivacyService {
         guard components.user == nil, components.password == nil, components.query == nil, components.fragment == nil else {
             throw PrivacyError(.invalidInput, "webhook_url must carry no credentials, query or fragment (it is stored in plaintext; the secret is sealed)")
         }
-    }
-
-    enum HostClass { case `public`, loopback, `private`, invalid }
-
-    /// What a URL's host names, as the resolver would read it.
-    static func hostClass(_ raw: String) -> HostClass {
-        var host = raw.lowercased()
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        while host.hasSuffix(".") { host.removeLast() }
-        guard !host.isEmpty, !host.contains("%") else { return .invalid }
-        if host == "localhost" || host.hasSuffix(".localhost") { return .loopback }
-        if host.hasSuffix(".internal") || host.hasSuffix(".local") { return .private }  // metadata.google.internal, mDNS
-        func v4(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> HostClass {
-            switch (a, b, c) {
-            case (127, _, _): return .loopback
-            case (0, _, _), (10, _, _), (169, 254, _), (192, 168, _), (192, 0, 0): return .private
-            case (100, 64...127, _), (172, 16...31, _), (198, 18...19, _), (224...255, _, _): return .private
-            default: return .public
-            }
-        }
-        if host.contains(":") {
-            var address = in6_addr()
-            guard inet_pton(AF_INET6, host, &address) == 1 else { return .invalid }
-            let b = withUnsafeBytes(of: &address) { Array($0) }
-            if b[0..<15].allSatisfy({ $0 == 0 }) { return b[15] == 1 ? .loopback : .private }  // ::1, ::
-            if b[0..<10].allSatisfy({ $0 == 0 }), b[10] == 0xff, b[11] == 0xff { return v4(b[12], b[13], b[14]) }  // ::ffff:a.b.c.d
-            if b[0..<12].allSatisfy({ $0 == 0 }) { return v4(b[12], b[13], b[14]) }  // ::a.b.c.d
-            if b[0] == 0x00, b[1] == 0x64, b[2] == 0xff, b[3] == 0x9b, b[4..<12].allSatisfy({ $0 == 0 }) { return v4(b[12], b[13], b[14]) }  // 64:ff9b::/96
-            if b[0] & 0xfe == 0xfc || (b[0] == 0xfe && b[1] & 0xc0 == 0x80) || b[0] == 0xff { return .private }  // ULA, link-local, multicast
-            return .public
-        }
-        // inet_aton reads what the resolver reads: 127.1, 2130706433, 0x7f.0.0.1, 0177.0.0.1.
-        var address = in_addr()
-        if host.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == "x" }), inet_aton(host, &address) != 0 {
-            let b = withUnsafeBytes(of: &address) { Array($0) }
-            return v4(b[0], b[1], b[2])
-        }
-        return .public
     }
 
     // MARK: - Calls

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Privacy
 import Logging
 import NIOCore
 import Synchronization
@@ -195,26 +196,22 @@ final class JWKSCache: Sendable {
         return parsed.keys
     }
 
-    /// Why `url` may not be fetched, or nil: https with a host and no credentials, or plain http to
-    /// a loopback host when `allowsInsecureLoopback`.
+    /// Why `url` may not be fetched, or nil: https with a host and no credentials, naming no
+    /// internal address (``OutboundHost``: a tenant's admin must not make the gateway fetch from
+    /// the metadata service or the deployment's own network); a loopback host (plain http too)
+    /// only when `allowsInsecureLoopback`, for a development identity provider on this machine.
     static func problem(with url: String, allowsInsecureLoopback: Bool) -> String? {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
               let host = components.host, !host.isEmpty
         else { return "not an absolute URL" }
         guard components.user == nil, components.password == nil else { return "credentials in the URL are refused" }
-        switch scheme {
-        case "https": return nil
-        case "http" where isLoopback(host):
-            return allowsInsecureLoopback ? nil : "http:// is refused; set GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK=true for a development JWKS on this machine"
+        switch (scheme, OutboundHost.classify(host)) {
+        case (_, .invalid): return "its host is not a valid name or address"
+        case (_, .private): return "it names a private, link-local or otherwise internal address"
+        case ("https", .public): return nil
+        case ("https", .loopback), ("http", .loopback):
+            return allowsInsecureLoopback ? nil : "a loopback host is refused; set GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK=true for a development JWKS on this machine"
         default: return "only https:// URLs are fetched"
         }
-    }
-
-    static func isLoopback(_ host: String) -> Bool {
-        let host = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        if host == "localhost" || host == "::1" { return true }
-        // 127.0.0.0/8 as a dotted-quad literal only (127.example.com is a name, not loopback).
-        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets.first == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
 }

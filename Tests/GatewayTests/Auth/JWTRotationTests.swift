@@ -239,6 +239,14 @@ struct JWTRotationTests {
                         ("https://auth.example.com/a b", "spaces"),
                         ("jwks.json", "absolute"),
                         ("http://127.evil.example/jwks.json", "only https"),
+                        // The gateway fetches what a tenant's admin names: never the metadata
+                        // service or the deployment's own network, in any spelling (OutboundHost).
+                        ("https://169.254.169.254/latest/meta-data", "internal address"),
+                        ("https://10.0.0.7/jwks.json", "internal address"),
+                        ("https://[fe80::1]/jwks.json", "internal address"),
+                        ("https://[::ffff:169.254.169.254]/jwks.json", "internal address"),
+                        ("https://2852039166/jwks.json", "internal address"),
+                        ("https://metadata.google.internal/jwks.json", "internal address"),
                         ("https://auth.example.com/" + String(repeating: "a", count: 2000), "longer than"),
                     ] {
                         let answer = try await call(.put, path, acme.apikey, nil, #"{"jwks_url": "\#(bad)"}"#)
