@@ -73,6 +73,25 @@ let package = Package(
             exclude: ["ENCODING.md"]
         ),
         .target(name: "Keyring", dependencies: ["Sodium", "Postgres"]),
+        // The environment and key files, read once by an executable (GatewayConfiguration, KeyFile).
+        // HTTPTypes for the forwarding headers TrustedProxies reads; RESTGrammar for its limits' defaults.
+        .target(
+            name: "Config",
+            dependencies: ["Audit", "Keyring", "Postgres", "RESTGrammar", "Sodium", .product(name: "HTTPTypes", package: "swift-http-types")]
+        ),
+        // Tenants, service keys and scopes, tenants' JWT keys, and how admin writes are audited:
+        // shared by the gateway and privacyctl, without HTTP.
+        .target(
+            name: "Tenancy",
+            dependencies: [
+                // Privacy only for OutboundHost, the one classifier of URLs the gateway may fetch.
+                "Audit", "Keyring", "Policy", "Postgres", "Privacy", "Sodium",
+                .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // What the live database says about itself: its policies and grants against the files
+        // (the drift check), and whether the gateway's login escapes RLS.
+        .target(name: "Catalog", dependencies: ["Config", "Policy", "Postgres"]),
         .target(name: "Secrets", dependencies: ["Keyring", "Audit", "Postgres", "Sodium"]),
         .target(
             name: "Reports",
@@ -89,6 +108,9 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
+                "Catalog",
+                "Config",
+                "Tenancy",
                 "Keyring",
                 "Secrets",
                 "Sodium",
@@ -118,7 +140,10 @@ let package = Package(
             name: "privacy-gateway",
             dependencies: [
                 "Audit",
+                "Catalog",
+                "Config",
                 "Gateway",
+                "Tenancy",
                 "Keyring",
                 "Policy",
                 "Secrets",
@@ -131,7 +156,9 @@ let package = Package(
             name: "privacyctl",
             dependencies: [
                 "Audit",
-                "Gateway",
+                "Catalog",
+                "Config",
+                "Tenancy",
                 "Keyring",
                 "Policy",
                 "Postgres",
@@ -158,6 +185,7 @@ let package = Package(
             name: "ReportsTests",
             dependencies: [
                 "Audit",
+                "Catalog",
                 "Gateway",
                 "Policy",
                 "Postgres",
@@ -176,12 +204,16 @@ let package = Package(
             name: "GatewayTests",
             dependencies: [
                 "Audit",
+                "Catalog",
+                "Config",
                 "Gateway",
+                "Tenancy",
                 "Keyring",
                 "Policy",
                 "Secrets",
                 "Privacy",
                 "RESTGrammar",
+                "Sodium",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,4 @@
+import Config
 import Audit
 import Foundation
 import Hummingbird
@@ -71,8 +72,8 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    public static func notFound(_ message: String, details: String? = nil) -> GatewayError {
-        GatewayError(.notFound, code: "PGW404", message, details: details)
+    public static func notFound(_ message: String, details: String? = nil, hint: String? = nil) -> GatewayError {
+        GatewayError(.notFound, code: "PGW404", message, details: details, hint: hint)
     }
 }
 

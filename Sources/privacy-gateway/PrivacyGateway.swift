@@ -1,3 +1,6 @@
+import Catalog
+import Config
+import Tenancy
 import ArgumentParser
 import Foundation
 import Gateway
@@ -58,7 +61,7 @@ struct Serve: AsyncParsableCommand {
         let observability: ObservabilityConfiguration
         do {
             observability = try ObservabilityConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
-        } catch let error as GatewayError {
+        } catch let error as ConfigurationError {
             LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
             Logger(label: "privacy-gateway").critical("cannot start: \(error.description)")
             throw ExitCode.failure
@@ -74,8 +77,9 @@ struct Serve: AsyncParsableCommand {
             if let port { configuration.port = try GatewayConfiguration.parsePort(String(port), source: "--port") }
             if let host { configuration.host = host }
             try await serve(configuration, observability: observability, metrics: metrics, logger: logger)
-        } catch let error as GatewayError {
-            logger.critical("cannot start: \(error.description)")
+        } catch where error is ConfigurationError || error is TenancyError || error is GatewayError {
+            // Configuration, key files, the database login: one line naming what to fix.
+            logger.critical("cannot start: \(error)")
             throw ExitCode.failure
         }
     }
@@ -101,10 +105,10 @@ struct Serve: AsyncParsableCommand {
         // Before anything else touches the database: a login that escapes RLS never serves.
         do {
             try await LeastPrivilege.requireRLSBound(pool)
-        } catch let error as GatewayError {
+        } catch let error as ConfigurationError {
             throw error
         } catch {
-            throw GatewayError.configuration("cannot check the gateway's database login (\(database.redacted)): the database is not reachable")
+            throw ConfigurationError("cannot check the gateway's database login (\(database.redacted)): the database is not reachable")
         }
         let readiness = try Readiness(
             pool: pool, migrationsDirectory: URL(fileURLWithPath: configuration.migrationsDirectory), policies: policies)

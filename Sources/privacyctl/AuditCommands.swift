@@ -1,14 +1,16 @@
 import ArgumentParser
 import Audit
 import Foundation
-import Gateway
+import Catalog
+import Config
+import Tenancy
 import Postgres
 import Sodium
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 
-struct AuditCLI: AsyncParsableCommand {
+struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Export, verify and checkpoint the tamper-evident audit trail.",
@@ -54,7 +56,7 @@ struct AuditCLI: AsyncParsableCommand {
 
         func validate() throws {
             _ = try tenant.id()
-            if let since, AuditCLI.parseDate(since) == nil {
+            if let since, AuditCommand.parseDate(since) == nil {
                 throw ValidationError("--since must be a date (YYYY-MM-DD) or an RFC 3339 time, got \"\(since)\"")
             }
         }
@@ -65,7 +67,7 @@ struct AuditCLI: AsyncParsableCommand {
                 let pool = try database.ownerPool()
                 defer { pool.close() }
                 let manifest = try await AuditBundle.export(
-                    pool: pool, tenant: try tenant.id(), since: since.flatMap(AuditCLI.parseDate),
+                    pool: pool, tenant: try tenant.id(), since: since.flatMap(AuditCommand.parseDate),
                     to: URL(fileURLWithPath: out, isDirectory: true))
                 try printer.emit(manifest) {
                     "wrote \(manifest.entries) entries (seq \(manifest.fromSeq)…\(manifest.head.seq)) to \(out)"
@@ -183,7 +185,7 @@ struct AuditCLI: AsyncParsableCommand {
             try await printer.run {
                 let configuration = try database.configuration()
                 guard let keyPath = signingKeyFile ?? configuration.signingKeyFile else {
-                    throw GatewayError.configuration(
+                    throw ConfigurationError(
                         "no signing key: set PRIVACY_SIGNING_KEY_FILE or pass --signing-key-file",
                         hint: "create one with: privacyctl keys generate --out signing.key")
                 }

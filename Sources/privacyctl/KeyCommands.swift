@@ -1,11 +1,14 @@
 import ArgumentParser
 import Audit
 import Foundation
-import Gateway
+import Catalog
+import Config
+import Tenancy
 import Keyring
 
-struct Keys: AsyncParsableCommand {
+struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "keys",
         abstract: "Create key files; rotate tenant keys and the root key.",
         subcommands: [Generate.self, Rotate.self])
 
@@ -147,9 +150,7 @@ struct Keys: AsyncParsableCommand {
                     // The gateway that ran it stopped (or failed): say why, and how to resume.
                     interruptedPolls += 1
                     if status.lastError != nil || interruptedPolls >= 5 {
-                        throw GatewayError(
-                            .conflict, code: "PGW409",
-                            "the KEK rotation stopped: \(status.lastError ?? "the gateway running it is gone")",
+                        throw CommandError("the KEK rotation stopped: \(status.lastError ?? "the gateway running it is gone")",
                             hint: "run privacyctl keys rotate again to resume it")
                     }
                 }

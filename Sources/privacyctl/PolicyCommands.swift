@@ -1,10 +1,12 @@
 import ArgumentParser
 import Foundation
-import Gateway
+import Catalog
+import Config
+import Tenancy
 import Policy
 import Postgres
 
-struct PolicyCLI: AsyncParsableCommand {
+struct PolicyFilesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
         abstract: "Lint, generate, check and explain the policy files.",
@@ -75,7 +77,7 @@ struct PolicyCLI: AsyncParsableCommand {
                     do {
                         print((try policies.rowLevelSecurityStatements(for: table) + policies.grantStatements(for: table)).joined(separator: "\n"))
                     } catch let error as PolicyError {
-                        throw GatewayError.invalidInput("\(error)")
+                        throw CommandError("\(error)")
                     }
                 } else {
                     print(policies.rowLevelSecurityScript(), terminator: "")
@@ -158,7 +160,7 @@ struct PolicyCLI: AsyncParsableCommand {
                 do {
                     explanation = try policies.explain(Self.requestCommand(command)!, on: table, auth: auth, existing: existing, new: new)
                 } catch let error as PolicyError {
-                    throw GatewayError.invalidInput("\(error)")
+                    throw CommandError("\(error)")
                 }
                 try out.emit(explanation) { explanation.description }
             }
@@ -173,7 +175,7 @@ struct PolicyCLI: AsyncParsableCommand {
             do {
                 return try JSONDecoder().decode(PolicyRow.self, from: Data(json.utf8))
             } catch {
-                throw GatewayError.invalidInput("\(option) must be a JSON object of column values, e.g. '{\"user_id\": \"…\"}'")
+                throw CommandError("\(option) must be a JSON object of column values, e.g. '{\"user_id\": \"…\"}'")
             }
         }
     }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Audit
 import Foundation
-import Gateway
+import Catalog
+import Config
+import Tenancy
 import Keyring
 import Policy
 import Postgres
@@ -53,7 +55,7 @@ struct PrivacyServiceOptions: ParsableArguments {
         if let path = signingKeyFile ?? configuration.signingKeyFile {
             signingKey = try Ed25519.SigningKey(seed: try KeyFile.load(path, purpose: "signing key"))
         } else if needsSigningKey {
-            throw GatewayError.configuration(
+            throw ConfigurationError(
                 "no signing key: set PRIVACY_SIGNING_KEY_FILE or pass --signing-key-file (deletion certificates are signed)",
                 hint: "create one with: privacyctl keys generate --out signing.key")
         }
@@ -134,12 +136,12 @@ struct ExportCommand: AsyncParsableCommand {
             var passphrase: String?
             if let passphraseFile {
                 passphrase = try String(contentsOfFile: passphraseFile, encoding: .utf8).split(separator: "\n").first.map(String.init)
-                guard passphrase?.isEmpty == false else { throw GatewayError.configuration("the passphrase file is empty") }
+                guard passphrase?.isEmpty == false else { throw ConfigurationError("the passphrase file is empty") }
             }
             let (service, pool) = try await privacy.service(database, needsSigningKey: false)
             defer { pool.close() }
             guard try await subjectIsRegistered(pool, tenant: tenant, user: user) else {
-                throw GatewayError.invalidInput("no subject \(user.lowercasedString) in tenant \(tenant.lowercasedString)")
+                throw CommandError("no subject \(user.lowercasedString) in tenant \(tenant.lowercasedString)")
             }
             let request = try await service.requestExport(tenant: tenant, subject: user, actor: PrivacyActor("privacyctl"), resumingOpen: true)
             let id = UUID(uuidString: request.request.id)!
@@ -200,7 +202,7 @@ struct DeleteCommand: AsyncParsableCommand {
                     "SELECT id FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status IN ('completed', 'partially_completed', 'requires_input') ORDER BY status = 'requires_input' DESC, completed_at DESC LIMIT 1",
                     [tenant, user]).first
                 else {
-                    throw GatewayError.invalidInput("no subject \(user.lowercasedString) in tenant \(tenant.lowercasedString)")
+                    throw CommandError("no subject \(user.lowercasedString) in tenant \(tenant.lowercasedString)")
                 }
                 // Through the erasure again: a certificate whose audit proof was not attached yet
                 // (the process died after the erasure committed) gets it now; the same one otherwise.
@@ -435,7 +437,7 @@ struct ExportDecryptCommand: AsyncParsableCommand {
         try await printer.run {
             guard let passphrase = try String(contentsOfFile: passphraseFile, encoding: .utf8).split(separator: "\n").first.map(String.init),
                   !passphrase.isEmpty
-            else { throw GatewayError.configuration("the passphrase file is empty") }
+            else { throw ConfigurationError("the passphrase file is empty") }
             try ArchiveEncryption.decrypt(source: input, destination: out, passphrase: passphrase)
             try printer.emit(["path": out]) { "decrypted to \(out)" }
         }

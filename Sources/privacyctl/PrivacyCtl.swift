@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import Gateway
+import Catalog
+import Config
+import Tenancy
 import Keyring
 import Postgres
 import Sodium
@@ -45,7 +47,7 @@ struct PrivacyCtl: AsyncParsableCommand {
             """,
         version: PrivacyGatewayVersion.string,
         subcommands: [
-            Migrate.self, Keys.self, TenantCommand.self, ServiceKeyCommand.self, PolicyCLI.self, AuditCLI.self, ReportCommand.self,
+            MigrateCommand.self, KeysCommand.self, TenantCommand.self, ServiceKeyCommand.self, PolicyFilesCommand.self, AuditCommand.self, ReportCommand.self,
             ExportCommand.self, ExportDecryptCommand.self, DeleteCommand.self, RequestsCommand.self, RetentionCommand.self,
             CertificateCommand.self, ProcessorCommand.self,
         ])
@@ -87,6 +89,24 @@ struct DatabaseOptions: ParsableArguments {
 
     func ownerPool() throws -> ConnectionPool {
         ConnectionPool(configuration: try configuration().ownerDatabase(), options: .init(maxConnections: 2))
+    }
+}
+
+/// The root key, for commands that open the keyring or file requests the gateway's worker accepts.
+struct RootKeyOptions: ParsableArguments {
+    @Option(name: .customLong("root-key-file"), help: "Root key file (default: $PRIVACY_ROOT_KEY_FILE).")
+    var rootKeyFile: String?
+    @Option(
+        name: .customLong("root-passphrase-file"),
+        help: "Instead of a key file: a file holding the root passphrase (default: $PRIVACY_ROOT_PASSPHRASE_FILE).")
+    var rootPassphraseFile: String?
+
+    /// Opens the keyring with the root key; a wrong root key is refused before anything changes.
+    func keyring(_ configuration: GatewayConfiguration, pool: ConnectionPool) async throws -> Keyring {
+        let source = try KeyFile.rootKeySource(
+            keyFile: rootKeyFile ?? configuration.rootKeyFile,
+            passphraseFile: rootPassphraseFile ?? (rootKeyFile == nil ? configuration.rootPassphraseFile : nil))
+        return try await Keyring.open(pool: pool, root: source)
     }
 }
 
@@ -137,10 +157,10 @@ struct Output {
         } catch {
             let message: String
             switch error {
-            case let error as GatewayError: message = error.description
             case let error as KeyringError: message = error.message
-            case let error as PostgresError: message = error.description
-            default: message = "\(error)"
+            // CommandError, ConfigurationError, TenancyError, PostgresError and the other
+            // modules' errors describe themselves without secrets.
+            default: message = String(describing: error)
             }
             if json {
                 try? emit(["error": message]) { message }

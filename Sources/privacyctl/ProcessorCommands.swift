@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import Gateway
+import Catalog
+import Config
+import Tenancy
 import Privacy
 
 /// `privacyctl processor add|list|remove`: a tenant's processors (data held outside Postgres,

@@ -42,6 +42,21 @@ struct PrivacyCtlTests {
         for word in ["migrate", "tenant", "servicekey", "keys", "Exit codes"] { #expect(run.stdout.contains(word)) }
     }
 
+    @Test("privacyctl links no HTTP server: no Hummingbird in its binary (tenancy and configuration live outside Gateway)")
+    func noHTTPServerLinked() throws {
+        let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        var path = binDirectory.appendingPathComponent("privacyctl").path
+        if !FileManager.default.fileExists(atPath: path) { path = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl" }
+        let binary = try #require(FileManager.default.contents(atPath: path))
+        // A Swift symbol of a module's own declarations is mangled as $s<length><module name>….
+        #expect(binary.range(of: Data("$s11Hummingbird".utf8)) == nil)
+        #expect(binary.range(of: Data("$s7Gateway".utf8)) == nil)
+        // …while the gateway's executable does, so the check can fail.
+        let gateway = try #require(FileManager.default.contents(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("privacy-gateway").path))
+        #expect(gateway.range(of: Data("$s11Hummingbird".utf8)) != nil)
+        #expect(gateway.range(of: Data("$s7Gateway".utf8)) != nil)
+    }
+
     @Test("a usage error exits 2 with a message")
     func usageError() throws {
         let unknown = try privacyctl(["frobnicate"])

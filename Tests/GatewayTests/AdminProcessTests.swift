@@ -1,3 +1,5 @@
+import Config
+import Tenancy
 import Foundation
 @testable import Gateway
 import Keyring

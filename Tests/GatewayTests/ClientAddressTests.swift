@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -66,7 +67,7 @@ struct ClientAddressTests {
     func parsing() throws {
         for bad in ["10.0.0.0/33", "nonsense", "1.2.3.4/x", "::/129", "1.2.3.4/-1", "1.2.3"] {
             #expect { try TrustedProxies(parsing: "127.0.0.1, \(bad)") } throws: { error in
-                (error as? GatewayError)?.message.contains("\"\(bad)\"") == true
+                (error as? ConfigurationError)?.message.contains("\"\(bad)\"") == true
             }
         }
         let v6 = try TrustedProxies(parsing: "fd00::/8")

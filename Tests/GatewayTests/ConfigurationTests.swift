@@ -1,3 +1,4 @@
+import Config
 import Audit
 import Foundation
 import Gateway
@@ -18,7 +19,7 @@ struct ConfigurationTests {
         #expect(configuration.policiesDirectory == "/etc/pg/policies")
         #expect(configuration.migrationsDirectory == "migrations")
         // The owner's URL never stands in for the gateway's own login.
-        let missing = #expect(throws: GatewayError.self) { try configuration.gatewayDatabase() }
+        let missing = #expect(throws: ConfigurationError.self) { try configuration.gatewayDatabase() }
         #expect(missing?.message == "GATEWAY_DATABASE_URL is not set")
         var withLogin = configuration
         withLogin.gatewayDatabaseURL = "postgresql://privacy_gateway@db/app"
@@ -35,7 +36,7 @@ struct ConfigurationTests {
         #expect(try GatewayConfiguration.fromEnvironment(["GATEWAY_POOL_SHARED": "0"]).poolSharedConnections == 0)
         #expect(try GatewayConfiguration.fromEnvironment(["GATEWAY_POOL_SIZE": "4", "GATEWAY_POOL_SHARED": "4"]).poolSharedConnections == 4)
         for bad in ["5", "-1", "two"] {
-            let error = #expect(throws: GatewayError.self) {
+            let error = #expect(throws: ConfigurationError.self) {
                 try GatewayConfiguration.fromEnvironment(["GATEWAY_POOL_SIZE": "4", "GATEWAY_POOL_SHARED": bad])
             }
             #expect(error?.message == "GATEWAY_POOL_SHARED must be a number from 0 to GATEWAY_POOL_SIZE, got \"\(bad)\"")
@@ -44,15 +45,15 @@ struct ConfigurationTests {
 
     @Test("a bad PORT or DATABASE_URL is one clear error naming the variable")
     func badValues() throws {
-        let port = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment(["PORT": "eighty"]) }
+        let port = #expect(throws: ConfigurationError.self) { try GatewayConfiguration.fromEnvironment(["PORT": "eighty"]) }
         #expect(port?.message == "PORT must be a port number from 1 to 65535, got \"eighty\"")
-        let url = #expect(throws: GatewayError.self) {
+        let url = #expect(throws: ConfigurationError.self) {
             try GatewayConfiguration.fromEnvironment(["DATABASE_URL": "postgresql://x@h/db?nonsense=1"]).ownerDatabase()
         }
         #expect(url?.message.hasPrefix("DATABASE_URL: invalid database connection string") == true)
-        let missing = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment([:]).ownerDatabase() }
+        let missing = #expect(throws: ConfigurationError.self) { try GatewayConfiguration.fromEnvironment([:]).ownerDatabase() }
         #expect(missing?.message == "DATABASE_URL is not set")
-        let ttl = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment(["PRIVACY_EXPORT_TTL_DAYS": "0"]) }
+        let ttl = #expect(throws: ConfigurationError.self) { try GatewayConfiguration.fromEnvironment(["PRIVACY_EXPORT_TTL_DAYS": "0"]) }
         #expect(ttl?.message == "PRIVACY_EXPORT_TTL_DAYS must be a number of days from 1 to 365, got \"0\"")
     }
 
@@ -62,7 +63,7 @@ struct ConfigurationTests {
             ("GATEWAY_JWT_LEEWAY_SECONDS", "31"), ("GATEWAY_JWT_LEEWAY_SECONDS", "-1"), ("GATEWAY_JWT_ALLOW_MISSING_EXP", "maybe"),
             ("PRIVACY_AUDIT_PUBLIC_KEYS", "abcd"), ("PRIVACY_AUDIT_PUBLIC_KEYS", String(repeating: "z", count: 64)),
         ] {
-            let error = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment([variable: value]) }
+            let error = #expect(throws: ConfigurationError.self) { try GatewayConfiguration.fromEnvironment([variable: value]) }
             #expect(error?.message.hasPrefix(variable) == true, "\(variable)=\(value)")
         }
         let defaults = try GatewayConfiguration.fromEnvironment([:])
@@ -90,7 +91,7 @@ struct ConfigurationTests {
             ("PRIVACY_STUCK_AFTER_SECONDS", "59"), ("PRIVACY_STUCK_AFTER_SECONDS", "an hour"), ("PRIVACY_STUCK_AFTER_SECONDS", "31536001"),
             ("GATEWAY_OPERATOR_TENANT", "acme"),
         ] {
-            let error = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment([variable: value]) }
+            let error = #expect(throws: ConfigurationError.self) { try GatewayConfiguration.fromEnvironment([variable: value]) }
             #expect(error?.message.hasPrefix(variable) == true, "\(variable)=\(value)")
         }
         let defaults = try GatewayConfiguration.fromEnvironment([:])
@@ -101,7 +102,7 @@ struct ConfigurationTests {
     @Test("PRIVACY_DUPLICATE_WINDOW: seconds or with a unit, 0 to 365 days; bad values refused by name; default 30 days")
     func duplicateWindow() throws {
         for value in ["-1", "a month", "366d", "31536001", "9223372036854775807d", "30w", "d"] {
-            let error = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment(["PRIVACY_DUPLICATE_WINDOW": value]) }
+            let error = #expect(throws: ConfigurationError.self) { try GatewayConfiguration.fromEnvironment(["PRIVACY_DUPLICATE_WINDOW": value]) }
             #expect(error?.message.hasPrefix("PRIVACY_DUPLICATE_WINDOW") == true, "\(value)")
         }
         #expect(try GatewayConfiguration.fromEnvironment([:]).duplicateWindowSeconds == 30 * 86_400)
@@ -118,7 +119,7 @@ struct ConfigurationTests {
             ("PRIVACY_AUDIT_WITNESS_KEYS", "w1=\(good)"), ("PRIVACY_AUDIT_WITNESS_KEYS", "+\(good)"),
             ("PRIVACY_AUDIT_WITNESS_KEYS", "a+b+\(good)"), ("PRIVACY_AUDIT_WITNESS_KEYS", "w1+\(String(repeating: "z", count: 64))"),
         ] {
-            let error = #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment([variable: value]) }
+            let error = #expect(throws: ConfigurationError.self) { try GatewayConfiguration.fromEnvironment([variable: value]) }
             #expect(error?.message.hasPrefix(variable) == true, "\(variable)=\(value)")
             #expect(error?.message.contains("name+hex") == true)
         }
@@ -138,11 +139,11 @@ struct ConfigurationTests {
         #expect(witnesses.map(\.publicKey) == [Hex.decode(good)!, second, third])
 
         try "auditor.example/w2 \(Hex.encode(second))\n".write(toFile: path, atomically: true, encoding: .utf8)
-        let bad = #expect(throws: GatewayError.self) {
+        let bad = #expect(throws: ConfigurationError.self) {
             try GatewayConfiguration.fromEnvironment(["PRIVACY_AUDIT_WITNESS_KEYS_FILE": path]).declaredWitnesses()
         }
         #expect(bad?.message.hasPrefix("PRIVACY_AUDIT_WITNESS_KEYS_FILE") == true)
-        let missing = #expect(throws: GatewayError.self) {
+        let missing = #expect(throws: ConfigurationError.self) {
             try GatewayConfiguration.fromEnvironment(["PRIVACY_AUDIT_WITNESS_KEYS_FILE": path + ".absent"]).declaredWitnesses()
         }
         #expect(missing?.message.contains("cannot be read") == true)
@@ -162,7 +163,7 @@ struct ConfigurationTests {
         let key = try KeyFile.load(path, purpose: "root key")
         #expect(key.count == 32)
         let before = try String(contentsOfFile: path, encoding: .utf8)
-        let again = #expect(throws: GatewayError.self) { try KeyFile.generate(at: path) }
+        let again = #expect(throws: ConfigurationError.self) { try KeyFile.generate(at: path) }
         #expect(again?.message.contains("already exists") == true)
         #expect(try String(contentsOfFile: path, encoding: .utf8) == before)
     }
@@ -173,16 +174,16 @@ struct ConfigurationTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         try KeyFile.generate(at: path)
         chmod(path, 0o644)
-        let open = #expect(throws: GatewayError.self) { try KeyFile.load(path, purpose: "root key") }
+        let open = #expect(throws: ConfigurationError.self) { try KeyFile.load(path, purpose: "root key") }
         #expect(open?.message.contains("readable by other users (mode 644)") == true)
         #expect(open?.hint == "chmod 600 \(path)")
 
         try "c2hvcnQ=\n".write(toFile: path, atomically: false, encoding: .utf8)
         chmod(path, 0o600)
-        let short = #expect(throws: GatewayError.self) { try KeyFile.load(path, purpose: "root key") }
+        let short = #expect(throws: ConfigurationError.self) { try KeyFile.load(path, purpose: "root key") }
         #expect(short?.message.contains("does not hold a 32-byte key") == true)
 
-        let missing = #expect(throws: GatewayError.self) { try KeyFile.load(path + ".none", purpose: "signing key") }
+        let missing = #expect(throws: ConfigurationError.self) { try KeyFile.load(path + ".none", purpose: "signing key") }
         #expect(missing?.message.contains("signing key file") == true)
     }
 }

@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import Gateway
 import Testing
@@ -15,7 +16,7 @@ struct IdentityConfigurationTests {
             (["PRIVACY_IDENTITY_NOTIFIER": "webhook:https://hooks.example.com/codes"], "PRIVACY_IDENTITY_WEBHOOK_SECRET_FILE"),
             (["PRIVACY_IDENTITY_MAX_AUTH_AGE": "600"], "PRIVACY_IDENTITY_NOTIFIER"),
         ] {
-            let error = #expect(throws: GatewayError.self, "\(environment)") { try GatewayConfiguration.fromEnvironment(environment) }
+            let error = #expect(throws: ConfigurationError.self, "\(environment)") { try GatewayConfiguration.fromEnvironment(environment) }
             #expect(error?.message.contains(names) == true, "\(environment): \(String(describing: error?.message))")
         }
     }

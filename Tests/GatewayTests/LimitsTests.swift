@@ -1,3 +1,5 @@
+import Config
+import Tenancy
 import Audit
 import Foundation
 import Synchronization
@@ -607,7 +609,7 @@ struct TenantLimiterTests {
             #expect {
                 try GatewayConfiguration.fromEnvironment([name: value])
             } throws: { error in
-                (error as? GatewayError)?.message.contains(name) == true
+                (error as? ConfigurationError)?.message.contains(name) == true
             }
         }
         let configuration = try GatewayConfiguration.fromEnvironment([

@@ -1,3 +1,4 @@
+import Config
 import AsyncHTTPClient
 import Foundation
 @testable import Gateway
@@ -45,7 +46,7 @@ struct ListenerTLSTests {
         do {
             _ = try GatewayConfiguration.fromEnvironment(environment).listenerTLS()
             return nil
-        } catch let error as GatewayError {
+        } catch let error as ConfigurationError {
             return error.message
         } catch {
             return "\(error)"

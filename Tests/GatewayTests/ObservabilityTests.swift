@@ -1,3 +1,4 @@
+import Config
 import Audit
 import Foundation
 @testable import Gateway
@@ -78,17 +79,17 @@ struct ObservabilityTests {
 
     @Test("LOG_LEVEL and the metrics token are checked at start, naming the variable")
     func configuration() throws {
-        #expect(throws: GatewayError.self) { try ObservabilityConfiguration.fromEnvironment(["LOG_LEVEL": "loud"]) }
-        #expect(throws: GatewayError.self) { try ObservabilityConfiguration.fromEnvironment(["GATEWAY_METRICS_TOKEN": "short"]) }
-        #expect(throws: GatewayError.self) {
+        #expect(throws: ConfigurationError.self) { try ObservabilityConfiguration.fromEnvironment(["LOG_LEVEL": "loud"]) }
+        #expect(throws: ConfigurationError.self) { try ObservabilityConfiguration.fromEnvironment(["GATEWAY_METRICS_TOKEN": "short"]) }
+        #expect(throws: ConfigurationError.self) {
             try ObservabilityConfiguration.fromEnvironment(["GATEWAY_METRICS_TOKEN": "with spaces in the token ok"])
         }
-        #expect(throws: GatewayError.self) {
+        #expect(throws: ConfigurationError.self) {
             try ObservabilityConfiguration.fromEnvironment(["GATEWAY_METRICS_TOKEN": String(repeating: "a", count: 32), "GATEWAY_METRICS_TOKEN_FILE": "/x"])
         }
         do {
             _ = try ObservabilityConfiguration.fromEnvironment(["LOG_LEVEL": "loud"])
-        } catch let error as GatewayError {
+        } catch let error as ConfigurationError {
             #expect(error.description.contains("LOG_LEVEL"))
         }
         // A token file others can read is refused; mode 0600 is read, trimmed.
@@ -96,7 +97,7 @@ struct ObservabilityTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let token = String(repeating: "b", count: 40)
         #expect(FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o644]))
-        #expect(throws: GatewayError.self) { try ObservabilityConfiguration.fromEnvironment(["GATEWAY_METRICS_TOKEN_FILE": path]) }
+        #expect(throws: ConfigurationError.self) { try ObservabilityConfiguration.fromEnvironment(["GATEWAY_METRICS_TOKEN_FILE": path]) }
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         let configuration = try ObservabilityConfiguration.fromEnvironment(["GATEWAY_METRICS_TOKEN_FILE": path, "LOG_LEVEL": "DEBUG"])
         #expect(configuration.metricsToken == Array(token.utf8))

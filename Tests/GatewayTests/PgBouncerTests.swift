@@ -1,3 +1,5 @@
+import Config
+import Tenancy
 import Audit
 import Foundation
 @testable import Gateway
@@ -91,8 +93,8 @@ struct PgBouncerTests {
             (["GATEWAY_DATABASE_URL": url, "GATEWAY_DB_PREPARED": "off"], "GATEWAY_WORKER_DATABASE_URL"),
             (["GATEWAY_DATABASE_URL": url, "GATEWAY_DB_PREPARED": "sometimes"], "GATEWAY_DB_PREPARED must be on or off"),
         ] {
-            #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment(environment) }
-            do { _ = try GatewayConfiguration.fromEnvironment(environment) } catch let error as GatewayError {
+            #expect(throws: ConfigurationError.self) { try GatewayConfiguration.fromEnvironment(environment) }
+            do { _ = try GatewayConfiguration.fromEnvironment(environment) } catch let error as ConfigurationError {
                 #expect(error.message.contains(expected), "\(error.message)")
             }
         }

@@ -1,3 +1,4 @@
+import Tenancy
 import Audit
 import Foundation
 import JWTKit
@@ -16,7 +17,7 @@ struct TenancyTests {
             let pool = ConnectionPool(configuration: owner)
             defer { pool.close() }
             // Without the root key, no secret can be stored (it is only ever stored sealed).
-            let unkeyed = await #expect(throws: GatewayError.self) {
+            let unkeyed = await #expect(throws: TenancyError.self) {
                 try await TenantRegistry(pool: pool, auditing: .disabled).create(name: "acme", jwtSecret: String(repeating: "s", count: 40))
             }
             #expect(unkeyed?.message.contains("root key") == true)
@@ -24,12 +25,12 @@ struct TenancyTests {
             let registry = TenantRegistry(pool: pool, auditing: .disabled, keyring: keyring)
             let acme = try await registry.create(name: "acme", jwtSecret: String(repeating: "s", count: 40))
             #expect(acme.hasJWTSecret)
-            let duplicate = await #expect(throws: GatewayError.self) { try await registry.create(name: "acme", jwtSecret: nil) }
-            #expect(duplicate?.status == .conflict)
-            let weak = await #expect(throws: GatewayError.self) { try await registry.create(name: "weak", jwtSecret: "short") }
+            let duplicate = await #expect(throws: TenancyError.self) { try await registry.create(name: "acme", jwtSecret: nil) }
+            #expect(duplicate?.kind == .conflict)
+            let weak = await #expect(throws: TenancyError.self) { try await registry.create(name: "weak", jwtSecret: "short") }
             #expect(weak?.message.contains("at least 32") == true)
-            let empty = await #expect(throws: GatewayError.self) { try await registry.create(name: "  ", jwtSecret: nil) }
-            #expect(empty?.status == .badRequest)
+            let empty = await #expect(throws: TenancyError.self) { try await registry.create(name: "  ", jwtSecret: nil) }
+            #expect(empty?.kind == .invalidInput)
             #expect(try await registry.list().map(\.name) == ["acme"])
             let json = String(decoding: try JSONEncoder().encode(acme), as: UTF8.self)
             #expect(!json.contains("ssss"))
@@ -67,8 +68,8 @@ struct TenancyTests {
             let revoked = try await keys.revoke(id: record.id)
             #expect(revoked.revokedAt != nil)
             #expect(try await keys.authenticate(secret) == nil)
-            let unknown = await #expect(throws: GatewayError.self) { try await keys.revoke(id: UUID()) }
-            #expect(unknown?.status == .notFound)
+            let unknown = await #expect(throws: TenancyError.self) { try await keys.revoke(id: UUID()) }
+            #expect(unknown?.kind == .notFound)
         }
     }
 
@@ -78,11 +79,11 @@ struct TenancyTests {
             let pool = ConnectionPool(configuration: owner)
             defer { pool.close() }
             let keys = try ServiceKeyRegistry(pool: pool, rootKey: try SecureBytes(count: 32))
-            let noScope = await #expect(throws: GatewayError.self) { try await keys.create(tenant: UUID(), scopes: [], name: nil) }
-            #expect(noScope?.status == .badRequest)
-            let noTenant = await #expect(throws: GatewayError.self) { try await keys.create(tenant: UUID(), scopes: [.admin], name: nil) }
-            #expect(noTenant?.status == .notFound)
-            #expect(throws: GatewayError.self) { try Scope.parse("root") }
+            let noScope = await #expect(throws: TenancyError.self) { try await keys.create(tenant: UUID(), scopes: [], name: nil) }
+            #expect(noScope?.kind == .invalidInput)
+            let noTenant = await #expect(throws: TenancyError.self) { try await keys.create(tenant: UUID(), scopes: [.admin], name: nil) }
+            #expect(noTenant?.kind == .notFound)
+            #expect(throws: TenancyError.self) { try Scope.parse("root") }
         }
     }
 }
@@ -140,9 +141,9 @@ struct TenantJWTSettingsTests {
             defer { pool.close() }
             let registry = TenantRegistry(pool: pool, auditing: .disabled)
             let tenant = try await registry.create(name: "t", jwtSecret: nil)
-            let malformed = await #expect(throws: GatewayError.self) { try await registry.setJWT(tenant: tenant.id, secret: nil, jwks: "not json") }
-            #expect(malformed?.status == .badRequest)
-            let symmetric = await #expect(throws: GatewayError.self) {
+            let malformed = await #expect(throws: TenancyError.self) { try await registry.setJWT(tenant: tenant.id, secret: nil, jwks: "not json") }
+            #expect(malformed?.kind == .invalidInput)
+            let symmetric = await #expect(throws: TenancyError.self) {
                 try await registry.setJWT(tenant: tenant.id, secret: nil, jwks: #"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#)
             }
             #expect(symmetric?.message.contains("\"oct\" is not supported") == true)
@@ -150,12 +151,12 @@ struct TenantJWTSettingsTests {
             try await registry.setJWT(tenant: tenant.id, secret: nil, jwks: JSONValue.object(["keys": .array([key])]).jsonText)
             let stored = try await pool.query("SELECT jsonb_array_length(jwt_public_keys) AS n FROM tenants WHERE id = $1", [tenant.id])
             #expect(try stored.first?.decode("n", as: Int.self) == 1)
-            let unknown = await #expect(throws: GatewayError.self) {
+            let unknown = await #expect(throws: TenancyError.self) {
                 try await registry.setJWT(tenant: UUID(), secret: nil, jwks: JSONValue.array([key]).jsonText)
             }
-            #expect(unknown?.status == .notFound)
+            #expect(unknown?.kind == .notFound)
             // A secret is only ever stored sealed: without the keyring (the root key) it is refused.
-            let unkeyed = await #expect(throws: GatewayError.self) {
+            let unkeyed = await #expect(throws: TenancyError.self) {
                 try await registry.setJWT(tenant: tenant.id, secret: String(repeating: "x", count: 40), jwks: nil)
             }
             #expect(unkeyed?.message.contains("root key") == true)

@@ -1,3 +1,5 @@
+import Catalog
+import Tenancy
 import Audit
 import Foundation
 @testable import Gateway

@@ -1,3 +1,5 @@
+import Config
+import Tenancy
 import AsyncHTTPClient
 import Foundation
 import Privacy
@@ -164,7 +166,7 @@ final class JWKSCache: Sendable {
     }
 
     private func download(_ url: String) async throws -> [TenantKeys.VerificationKey] {
-        if let problem = Self.problem(with: url, allowsInsecureLoopback: options.allowsInsecureLoopback) {
+        if let problem = TenantKeys.jwksURLProblem(url, allowsInsecureLoopback: options.allowsInsecureLoopback) {
             throw FetchProblem(problem)
         }
         var request = HTTPClientRequest(url: url)
@@ -194,24 +196,5 @@ final class JWKSCache: Sendable {
             logger.info("JWKS key skipped", metadata: ["url": "\(url)", "problem": "\(problem)"])
         }
         return parsed.keys
-    }
-
-    /// Why `url` may not be fetched, or nil: https with a host and no credentials, naming no
-    /// internal address (``OutboundHost``: a tenant's admin must not make the gateway fetch from
-    /// the metadata service or the deployment's own network); a loopback host (plain http too)
-    /// only when `allowsInsecureLoopback`, for a development identity provider on this machine.
-    static func problem(with url: String, allowsInsecureLoopback: Bool) -> String? {
-        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
-              let host = components.host, !host.isEmpty
-        else { return "not an absolute URL" }
-        guard components.user == nil, components.password == nil else { return "credentials in the URL are refused" }
-        switch (scheme, OutboundHost.classify(host)) {
-        case (_, .invalid): return "its host is not a valid name or address"
-        case (_, .private): return "it names a private, link-local or otherwise internal address"
-        case ("https", .public): return nil
-        case ("https", .loopback), ("http", .loopback):
-            return allowsInsecureLoopback ? nil : "a loopback host is refused; set GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK=true for a development JWKS on this machine"
-        default: return "only https:// URLs are fetched"
-        }
     }
 }

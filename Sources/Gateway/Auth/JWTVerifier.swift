@@ -1,3 +1,5 @@
+import Sodium
+import Tenancy
 import Foundation
 import JWTKit
 

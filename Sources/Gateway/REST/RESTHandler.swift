@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import Audit
 import Hummingbird
@@ -24,11 +25,10 @@ struct RESTHandler: Sendable {
     /// The foreign keys embedding follows, read on the first request that embeds.
     let relationships = RelationshipCache()
 
-    func handle(_ request: Request, table name: String, facts: RequestFacts) async throws -> Response {
-        // The key's revocation check rides in the request's own pipeline (settings(caller)).
-        let caller = try await authenticator.authenticate(
-            apikey: request.headers[.apikey], authorization: request.headers[.authorization], checksRevocation: false)
-        facts.tenantID = caller.tenantID
+    /// `caller` comes from the route group's ``AuthenticationMiddleware``, which checked the
+    /// method's scope (data:read for GET/HEAD, data:write otherwise) and left the key's revocation
+    /// check to the request's own pipeline (settings(caller)).
+    func handle(_ request: Request, table name: String, caller: AuthenticatedRequest, facts: RequestFacts) async throws -> Response {
         let command: PolicyCommand
         switch request.method {
         case .get, .head: command = .select
@@ -38,7 +38,6 @@ struct RESTHandler: Sendable {
         default:
             throw GatewayError(.methodNotAllowed, code: "PGRST117", "Unsupported HTTP method: \(request.method.rawValue)")
         }
-        try caller.require(command == .select ? .dataRead : .dataWrite)
         guard let table = policies.table(named: name) else {
             if let view = policies.view(named: name) {
                 return try await RPCHandler(pool: pool, policies: policies, authenticator: authenticator, audit: audit, metrics: metrics,

@@ -1,3 +1,5 @@
+import Config
+import Tenancy
 import Foundation
 import Audit
 import Hummingbird
@@ -24,10 +26,9 @@ struct RPCHandler: Sendable {
 
     // MARK: - Functions
 
-    func handle(_ request: Request, function name: String, facts: RequestFacts) async throws -> Response {
-        let caller = try await authenticator.authenticate(
-            apikey: request.headers[.apikey], authorization: request.headers[.authorization], checksRevocation: false)
-        facts.tenantID = caller.tenantID
+    /// `caller` comes from the route group's ``AuthenticationMiddleware`` (revocation checked in the
+    /// call's own pipeline); the scope is checked here, as it depends on the function's volatility.
+    func handle(_ request: Request, function name: String, caller: AuthenticatedRequest, facts: RequestFacts) async throws -> Response {
         let readOnlyMethod = request.method == .get || request.method == .head
         guard readOnlyMethod || request.method == .post else {
             throw GatewayError(.methodNotAllowed, code: "PGRST117", "Unsupported HTTP method: \(request.method.rawValue)")

@@ -1,3 +1,5 @@
+import Config
+import Tenancy
 import Audit
 import Foundation
 import HTTPTypes
@@ -79,10 +81,13 @@ struct AdminRoutes: Sendable {
     }
 
     func add(to router: Router<GatewayRequestContext>) {
+        // The admin scope and the operator check are per route (``authorize(_:_:action:operatorOnly:)``):
+        // a refusal is recorded with the action refused.
+        let router = router.group().add(middleware: AuthenticationMiddleware(authenticator: authenticator, scope: .checkedByRoutes))
         // MARK: Tenants
         router.get("/v1/admin/tenants") { request, context in
             let caller = try await authorize(request, context, action: "admin.tenants.list", operatorOnly: true)
-            let tenants = try await Self.mapped { try await registry(caller).list() }
+            let tenants = try await registry(caller).list()
             try await record(caller.tenant, caller.event("admin.tenants_listed", target: nil, details: ["count": .int(Int64(tenants.count))]))
             return try GatewayApplication.jsonResponse(.ok, ["tenants": tenants])
         }
@@ -91,13 +96,13 @@ struct AdminRoutes: Sendable {
             struct Input: Decodable { let name: String }
             let input: Input = try await Self.body(request, fields: ["name"], expected: "{\"name\": \"…\"}")
             // Audited in the new tenant's own chain (its first entry), by the registry.
-            let tenant = try await Self.mapped { try await registry(caller).create(name: input.name, jwtSecret: nil) }
+            let tenant = try await registry(caller).create(name: input.name, jwtSecret: nil)
             return try GatewayApplication.jsonResponse(.created, tenant)
         }
         router.get("/v1/admin/tenants/:id") { request, context in
             let caller = try await authorize(request, context, action: "admin.tenants.show", operatorOnly: false)
             let id = try await reachable(caller, try Self.uuid(context, "id", what: "tenant id"), action: "admin.tenants.show")
-            guard let tenant = try await Self.mapped({ try await registry(caller).find(id) }) else { throw Self.noTenant(id) }
+            guard let tenant = (try await registry(caller).find(id)) else { throw Self.noTenant(id) }
             try await record(id, caller.event("admin.tenant_shown", target: "tenant:" + id.lowercasedString))
             return try GatewayApplication.jsonResponse(.ok, tenant)
         }
@@ -109,7 +114,7 @@ struct AdminRoutes: Sendable {
                     throw GatewayError(.conflict, code: "PGW409", "an operator cannot disable its own tenant: its keys would stop working",
                                        hint: "disable it from another operator tenant, or with privacyctl in direct-database mode")
                 }
-                let tenant = try await Self.mapped { try await registry(caller).setDisabled(id, disabled) }
+                let tenant = try await registry(caller).setDisabled(id, disabled)
                 // Every process checks the tenant's state per request; this drops this process's cached JWT keys too
                 // (others drop theirs from the invalidation log, migration 0016/0025).
                 authenticator.invalidateServiceKeys(of: id)
@@ -133,11 +138,9 @@ struct AdminRoutes: Sendable {
                 throw GatewayError.invalidInput("give secret, jwks, jwks_url, audience or issuer")
             }
             // Audited as tenant.jwt_updated in the tenant's chain (never the secret), by the registry.
-            let tenant = try await Self.mapped {
-                try await TenantRegistry(pool: pool, auditing: auditing(caller), keyring: keyring)
-                    .setJWT(tenant: id, secret: input.secret, jwks: input.jwks?.jsonText, audience: input.audience, issuer: input.issuer,
-                            secretOverlapSeconds: input.secret_overlap_seconds, jwksURL: input.jwks_url)
-            }
+            let tenant = try await TenantRegistry(pool: pool, auditing: auditing(caller), keyring: keyring)
+                .setJWT(tenant: id, secret: input.secret, jwks: input.jwks?.jsonText, audience: input.audience, issuer: input.issuer,
+                        secretOverlapSeconds: input.secret_overlap_seconds, jwksURL: input.jwks_url)
             // Other processes drop theirs from the invalidation log (0016) within ~250 ms.
             authenticator.invalidateTenant(id)
             return try GatewayApplication.jsonResponse(.ok, tenant)
@@ -150,15 +153,13 @@ struct AdminRoutes: Sendable {
             let id = try Self.uuid(context, "id", what: "tenant id")
             let keyring = try requireKeyring()
             // Synchronous, for one tenant: as POST /v1/admin/kek-rotation {"tenant_id"} then waiting for it.
-            _ = try await Self.keyringMapped { try await Keyring.beginKEKRotation(tenant: id, by: caller.actor, pool: pool) }
+            _ = try await Keyring.beginKEKRotation(tenant: id, by: caller.actor, pool: pool)
             let reports = Mutex<[RotationReport]>([])
-            try await Self.keyringMapped {
-                try await keyring.runKEKRotation(pool: sessionPool ?? pool, rotated: { report in
-                    reports.withLock { $0.append(report) }
-                    try await record(report.tenant, caller.event("keys.rotated", target: "tenant:" + report.tenant.lowercasedString,
-                                                                  details: Self.rotationDetails(report)))
-                })
-            }
+            try await keyring.runKEKRotation(pool: sessionPool ?? pool, rotated: { report in
+                reports.withLock { $0.append(report) }
+                try await record(report.tenant, caller.event("keys.rotated", target: "tenant:" + report.tenant.lowercasedString,
+                                                              details: Self.rotationDetails(report)))
+            })
             guard let report = reports.withLock({ $0.last }) else {
                 throw GatewayError(.conflict, code: "PGW409", "the tenant's key was already rotated by the unfinished rotation just resumed")
             }
@@ -171,9 +172,7 @@ struct AdminRoutes: Sendable {
                 request, fields: ["tenant_id"], expected: "{\"tenant_id\"?: a tenant id; absent: every tenant}", emptyAllowed: true)
             let tenant = try input?.tenant_id.map { try Self.uuid($0, what: "tenant_id") }
             let keyring = try requireKeyring()
-            let (status, resumed) = try await Self.keyringMapped {
-                try await Keyring.beginKEKRotation(tenant: tenant, by: caller.actor, pool: pool)
-            }
+            let (status, resumed) = try await Keyring.beginKEKRotation(tenant: tenant, by: caller.actor, pool: pool)
             try await record(caller.tenant, caller.event(
                 resumed ? "keys.rotation_resumed" : "keys.rotation_started", target: "kek_rotation:" + status.id.lowercasedString,
                 details: ["scope": tenant.map { .string($0.lowercasedString) } ?? .string("all")]))
@@ -197,7 +196,7 @@ struct AdminRoutes: Sendable {
         }
         router.get("/v1/admin/kek-rotation") { request, context in
             let caller = try await authorize(request, context, action: "admin.kek_rotation.status", operatorOnly: true)
-            guard let status = try await Self.keyringMapped({ try await Keyring.kekRotationStatus(pool: pool) }) else {
+            guard let status = (try await Keyring.kekRotationStatus(pool: pool)) else {
                 throw GatewayError.notFound("no KEK rotation has been started (POST /v1/admin/kek-rotation starts one)")
             }
             try await record(caller.tenant, caller.event("admin.kek_rotation_read", target: "kek_rotation:" + status.id.lowercasedString))
@@ -208,19 +207,17 @@ struct AdminRoutes: Sendable {
             let id = try await reachable(caller, try Self.uuid(context, "id", what: "tenant id"), action: "admin.tenants.kek_status")
             struct Version: Encodable { let version: Int, created_at: Date, retired_at: Date?, subject_keys: Int }
             struct Status: Encodable { let tenant_id: String, versions: [Version], rotation_unfinished: Bool }
-            let versions = try await Self.mapped {
-                try await pool.query(
-                    """
-                    SELECT k.version, k.created_at, k.retired_at,
-                           (SELECT count(*)::int FROM keyring.subject_keys s
-                            WHERE s.tenant_id = k.tenant_id AND s.kek_version = k.version AND s.destroyed_at IS NULL) AS subject_keys
-                    FROM keyring.tenant_keys k WHERE k.tenant_id = $1 ORDER BY k.version
-                    """, [id]).rows.map {
-                    Version(version: try $0.decode("version"), created_at: try $0.decode("created_at"),
-                            retired_at: try $0.decodeIfPresent("retired_at"), subject_keys: try $0.decode("subject_keys"))
-                }
+            let versions = try await pool.query(
+                """
+                SELECT k.version, k.created_at, k.retired_at,
+                       (SELECT count(*)::int FROM keyring.subject_keys s
+                        WHERE s.tenant_id = k.tenant_id AND s.kek_version = k.version AND s.destroyed_at IS NULL) AS subject_keys
+                FROM keyring.tenant_keys k WHERE k.tenant_id = $1 ORDER BY k.version
+                """, [id]).rows.map {
+                Version(version: try $0.decode("version"), created_at: try $0.decode("created_at"),
+                        retired_at: try $0.decodeIfPresent("retired_at"), subject_keys: try $0.decode("subject_keys"))
             }
-            guard try await Self.mapped({ try await registry(caller).find(id) }) != nil else { throw Self.noTenant(id) }
+            guard (try await registry(caller).find(id)) != nil else { throw Self.noTenant(id) }
             try await record(id, caller.event("admin.kek_status_read", target: "tenant:" + id.lowercasedString))
             return try GatewayApplication.jsonResponse(.ok, Status(
                 tenant_id: id.lowercasedString, versions: versions,
@@ -231,7 +228,7 @@ struct AdminRoutes: Sendable {
         router.get("/v1/admin/service-keys") { request, context in
             let caller = try await authorize(request, context, action: "admin.service_keys.list", operatorOnly: false)
             let tenant = try await scopeTenant(caller, request, action: "admin.service_keys.list")
-            let keys = try await Self.mapped { try await ServiceKeyRegistry.list(pool: pool, tenant: tenant) }
+            let keys = try await ServiceKeyRegistry.list(pool: pool, tenant: tenant)
             try await record(tenant ?? caller.tenant, caller.event(
                 "admin.service_keys_listed", target: tenant.map { "tenant:" + $0.lowercasedString }, details: ["count": .int(Int64(keys.count))]))
             return try GatewayApplication.jsonResponse(.ok, ["service_keys": keys])
@@ -247,9 +244,7 @@ struct AdminRoutes: Sendable {
             let scopes = try input.scopes.map(Scope.parse)
             let name = try input.name.map(Self.keyName)
             let expires = try input.expires_at.map { try Self.timestamp($0, name: "expires_at") }
-            let (key, secret) = try await Self.mapped {
-                try await authenticator.serviceKeys(auditing: auditing(caller)).create(tenant: tenant, scopes: scopes, name: name, expiresAt: expires)
-            }
+            let (key, secret) = try await authenticator.serviceKeys(auditing: auditing(caller)).create(tenant: tenant, scopes: scopes, name: name, expiresAt: expires)
             struct Created: Encodable { let service_key: ServiceKey, key: String }
             var response = try GatewayApplication.jsonResponse(.created, Created(service_key: key, key: secret))
             response.headers[.cacheControl] = "no-store"
@@ -258,7 +253,7 @@ struct AdminRoutes: Sendable {
         router.post("/v1/admin/service-keys/:id/revoke") { request, context in
             let caller = try await authorize(request, context, action: "admin.service_keys.revoke", operatorOnly: false)
             let id = try await reachableKey(caller, try Self.uuid(context, "id", what: "service key id"), action: "admin.service_keys.revoke")
-            let key = try await Self.mapped { try await authenticator.serviceKeys(auditing: auditing(caller)).revoke(id: id) }
+            let key = try await authenticator.serviceKeys(auditing: auditing(caller)).revoke(id: id)
             authenticator.invalidateServiceKeys(of: key.tenantID)
             return try GatewayApplication.jsonResponse(.ok, key)
         }
@@ -275,9 +270,7 @@ struct AdminRoutes: Sendable {
                 throw GatewayError.invalidInput("overlap_seconds must be from 0 to \(maximum), got \(overlap)")
             }
             let expires = try input.expires_at.map { try Self.timestamp($0, name: "expires_at") }
-            let (old, new, secret) = try await Self.mapped {
-                try await authenticator.serviceKeys(auditing: auditing(caller)).rotate(id: id, overlap: .seconds(overlap), expiresAt: expires)
-            }
+            let (old, new, secret) = try await authenticator.serviceKeys(auditing: auditing(caller)).rotate(id: id, overlap: .seconds(overlap), expiresAt: expires)
             authenticator.invalidateServiceKeys(of: old.tenantID)
             struct Rotated: Encodable { let previous: ServiceKey, service_key: ServiceKey, key: String }
             var response = try GatewayApplication.jsonResponse(.created, Rotated(previous: old, service_key: new, key: secret))
@@ -293,7 +286,7 @@ struct AdminRoutes: Sendable {
                 let overdueParameter = try GatewayApplication.queryBoolean(request.uri.queryParameters["overdue"].map(String.init), name: "overdue")
                 let overdue = path.hasSuffix("/overdue") || overdueParameter == true
                 guard let privacy else { throw PrivacyRoutes.unavailable }
-                let requests = try await PrivacyRoutes.mapped { try await privacy.listRequests(tenant: tenant, overdueOnly: overdue) }
+                let requests = try await privacy.listRequests(tenant: tenant, overdueOnly: overdue)
                 try await record(tenant ?? caller.tenant, caller.event(
                     "admin.requests_listed", target: tenant.map { "tenant:" + $0.lowercasedString },
                     details: ["count": .int(Int64(requests.count)), "overdue_only": .bool(overdue)]))
@@ -311,10 +304,8 @@ struct AdminRoutes: Sendable {
             let body: Extension = try await Self.body(request, fields: ["months", "reason"], expected: "{\"months\": 1 or 2, \"reason\": \"…\"}")
             guard let privacy else { throw PrivacyRoutes.unavailable }
             // Audited by the privacy service as privacy.request_extended in the request's tenant's chain.
-            let updated = try await PrivacyRoutes.mapped {
-                try await privacy.extend(kind, tenant: tenant, id: id, months: body.months, reason: body.reason, actor: PrivacyActor(
-                    caller.actor, ip: caller.ip, userAgent: request.headers[.userAgent], requestID: caller.requestID))
-            }
+            let updated = try await privacy.extend(kind, tenant: tenant, id: id, months: body.months, reason: body.reason, actor: PrivacyActor(
+                caller.actor, ip: caller.ip, userAgent: request.headers[.userAgent], requestID: caller.requestID))
             return try GatewayApplication.jsonResponse(.ok, updated)
         }
 
@@ -323,7 +314,7 @@ struct AdminRoutes: Sendable {
             let caller = try await authorize(request, context, action: "admin.processors.list", operatorOnly: false)
             let tenant = try await scopeTenant(caller, request, action: "admin.processors.list") ?? caller.tenant
             guard let privacy else { throw PrivacyRoutes.unavailable }
-            let processors = try await PrivacyRoutes.mapped { try await privacy.processors(tenant: tenant) }
+            let processors = try await privacy.processors(tenant: tenant)
             try await record(tenant, caller.event("admin.processors_listed", target: "tenant:" + tenant.lowercasedString,
                                                   details: ["count": .int(Int64(processors.count))]))
             return try GatewayApplication.jsonResponse(.ok, ["processors": processors])
@@ -340,14 +331,12 @@ struct AdminRoutes: Sendable {
                 expected: "{\"name\", \"data_kind\", \"webhook_url\" (https), \"secret\"? (≥ 32 bytes; made for you if absent), \"timeout_seconds\"?, \"erasure_required\"?, \"export_required\"?}")
             guard let privacy else { throw PrivacyRoutes.unavailable }
             // Audited by the privacy service as privacy.processor_declared in the tenant's chain (never the secret).
-            let (processor, generated) = try await PrivacyRoutes.mapped {
-                try await privacy.declareProcessor(
-                    tenant: tenant,
-                    ProcessorDeclaration(name: input.name, dataKind: input.data_kind, webhookURL: input.webhook_url, secret: input.secret,
-                                         timeoutSeconds: input.timeout_seconds ?? 7 * 86_400, erasureRequired: input.erasure_required ?? true,
-                                         exportRequired: input.export_required ?? false),
-                    actor: PrivacyActor(caller.actor, ip: caller.ip, userAgent: request.headers[.userAgent], requestID: caller.requestID))
-            }
+            let (processor, generated) = try await privacy.declareProcessor(
+                tenant: tenant,
+                ProcessorDeclaration(name: input.name, dataKind: input.data_kind, webhookURL: input.webhook_url, secret: input.secret,
+                                     timeoutSeconds: input.timeout_seconds ?? 7 * 86_400, erasureRequired: input.erasure_required ?? true,
+                                     exportRequired: input.export_required ?? false),
+                actor: PrivacyActor(caller.actor, ip: caller.ip, userAgent: request.headers[.userAgent], requestID: caller.requestID))
             struct Created: Encodable {
                 let processor: Processor
                 /// The secret the gateway made, shown this once; absent when the caller gave one.
@@ -360,10 +349,8 @@ struct AdminRoutes: Sendable {
             let tenant = try await scopeTenant(caller, request, action: "admin.processors.remove") ?? caller.tenant
             let id = try Self.uuid(context, "id", what: "processor id")
             guard let privacy else { throw PrivacyRoutes.unavailable }
-            try await PrivacyRoutes.mapped {
-                try await privacy.removeProcessor(tenant: tenant, id: id, actor: PrivacyActor(
-                    caller.actor, ip: caller.ip, userAgent: request.headers[.userAgent], requestID: caller.requestID))
-            }
+            try await privacy.removeProcessor(tenant: tenant, id: id, actor: PrivacyActor(
+                caller.actor, ip: caller.ip, userAgent: request.headers[.userAgent], requestID: caller.requestID))
             return try GatewayApplication.jsonResponse(.ok, ["removed": id.lowercasedString])
         }
     }
@@ -383,12 +370,11 @@ struct AdminRoutes: Sendable {
 
     // MARK: - Authorization
 
-    /// Authenticates; refuses a user JWT (403), a key without `admin` (403) and, for operator
+    /// Refuses a user JWT (403), a key without `admin` (403) and, for operator
     /// actions, a key that is not an operator's (403). Refusals of an authenticated key are
     /// recorded in its tenant's trail before they are answered.
     private func authorize(_ request: Request, _ context: GatewayRequestContext, action: String, operatorOnly: Bool) async throws -> Caller {
-        let auth = try await authenticator.authenticate(apikey: request.headers[.apikey], authorization: request.headers[.authorization])
-        context.facts.tenantID = auth.tenantID
+        let auth = try context.authenticated()
         let isOperator = operatorTenant == auth.tenantID && auth.has(.admin)
         let caller = Caller(
             auth: auth, isOperator: isOperator, actor: auth.auditActor,
@@ -423,7 +409,7 @@ struct AdminRoutes: Sendable {
 
     /// Key `id` if it exists and the caller reaches its tenant; a 404 otherwise (the same for both).
     private func reachableKey(_ caller: Caller, _ id: UUID, action: String) async throws -> UUID {
-        let key = try await Self.mapped { try await ServiceKeyRegistry.find(pool: pool, id: id) }
+        let key = try await ServiceKeyRegistry.find(pool: pool, id: id)
         guard let key, caller.reaches(key.tenantID) else {
             if key != nil { try await deny(caller, action: action, target: "service_key:" + id.lowercasedString) }
             throw GatewayError.notFound("service key \(id.lowercasedString) does not exist")
@@ -446,7 +432,7 @@ struct AdminRoutes: Sendable {
     }
 
     private func record(_ tenant: UUID, _ event: AuditEvent) async throws {
-        _ = try await Self.mapped { try await audit.append(tenant: tenant, event) }
+        _ = try await audit.append(tenant: tenant, event)
     }
 
     private func auditing(_ caller: Caller) -> AdminAuditing {
@@ -505,33 +491,5 @@ struct AdminRoutes: Sendable {
         let bytes = try await RESTHandler.readBody(request, limit: 64 * 1024, rest: false)
         if bytes.isEmpty { return nil }
         return try GatewayApplication.jsonBody(bytes, fields: fields, expected: expected)
-    }
-
-    /// The keyring's errors as HTTP answers (an unknown tenant 404; a broken key 503, never its material).
-    static func keyringMapped<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await mapped(body)
-        } catch let error as KeyringError {
-            switch error.code {
-            case .keyMissing: throw GatewayError.notFound(error.message)
-            case .invalidInput: throw GatewayError.invalidInput(error.message)
-            case .rootRotationInProgress, .rotationConflict: throw GatewayError(.conflict, code: "PGW409", error.message)
-            default: throw GatewayError(.serviceUnavailable, code: "PGW503", "the keyring cannot rotate this tenant's key now", details: error.message)
-            }
-        }
-    }
-
-    /// Database errors as HTTP answers: the caller's malformed value 400, anything else 503;
-    /// never a 500 with SQL in it.
-    static func mapped<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as PostgresError where error.isDataError {
-            throw GatewayError.invalidInput("the database refused a value as malformed or out of range", details: error.sqlState)
-        } catch let error as PostgresError where error.sqlState == "23514" {
-            throw GatewayError.invalidInput("the database refused a value (check constraint)", details: error.sqlState)
-        } catch let error as PostgresError {
-            throw GatewayError(.serviceUnavailable, code: "PGW503", "the admin store is unavailable", details: error.sqlState)
-        }
     }
 }

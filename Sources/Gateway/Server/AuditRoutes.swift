@@ -1,3 +1,4 @@
+import Tenancy
 import Audit
 import Foundation
 import HTTPTypes
@@ -36,17 +37,16 @@ struct AuditRoutes: Sendable {
     static let maximumFilter = 255
 
     func add(to router: Router<GatewayRequestContext>) {
+        let router = router.group().add(middleware: AuthenticationMiddleware(authenticator: authenticator, scope: .always(.auditRead)))
         router.get("/v1/audit/events") { request, context in
-            let tenant = try await tenant(request, context)
+            let tenant = try context.authenticated().tenantID
             let query = request.uri.queryParameters
             let after = try GatewayApplication.queryInteger(query["after"].map(String.init), name: "after", in: 0...Int(Int64.max)) ?? 0
             let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit", in: 1...Self.maximumPage) ?? 100
             let action = try GatewayApplication.queryText(query["action"].map(String.init), name: "action", maximumLength: Self.maximumFilter)
             let actor = try GatewayApplication.queryText(query["actor"].map(String.init), name: "actor", maximumLength: Self.maximumFilter)
-            let entries = try await Self.audited {
-                try await AuditReader.entries(
-                    pool: pool, tenant: tenant, afterSeq: Int64(after), limit: limit, actionPrefix: action, actor: actor)
-            }
+            let entries = try await AuditReader.entries(
+                pool: pool, tenant: tenant, afterSeq: Int64(after), limit: limit, actionPrefix: action, actor: actor)
             struct Page: Encodable {
                 let events: [CodableEntry]
                 let next_after: Int64?
@@ -55,30 +55,26 @@ struct AuditRoutes: Sendable {
                 .ok, Page(events: entries.map(CodableEntry.init), next_after: entries.count == limit ? entries.last?.seq : nil))
         }
         router.get("/v1/audit/checkpoints") { request, context in
-            let tenant = try await tenant(request, context)
-            let checkpoints = try await Self.audited { try await AuditReader.checkpoints(pool: pool, tenant: tenant) }
+            let tenant = try context.authenticated().tenantID
+            let checkpoints = try await AuditReader.checkpoints(pool: pool, tenant: tenant)
             return try GatewayApplication.jsonResponse(.ok, ["checkpoints": checkpoints.map(CodableCheckpoint.init)])
         }
         router.get("/v1/audit/entries/:seq/proof") { request, context in
-            let tenant = try await tenant(request, context)
+            let tenant = try context.authenticated().tenantID
             let seq = try GatewayApplication.queryInteger(context.parameters.get("seq"), name: "seq", in: 1...Int(Int64.max))
             let checkpoint = try Self.required(request, "checkpoint")
-            let proof = try await Self.audited {
-                try await AuditProofs.inclusion(pool: pool, tenant: tenant, seq: Int64(seq!), checkpointSeq: Int64(checkpoint))
-            }
+            let proof = try await AuditProofs.inclusion(pool: pool, tenant: tenant, seq: Int64(seq!), checkpointSeq: Int64(checkpoint))
             return try GatewayApplication.jsonResponse(.ok, proof)
         }
         router.get("/v1/audit/checkpoints/consistency") { request, context in
-            let tenant = try await tenant(request, context)
+            let tenant = try context.authenticated().tenantID
             let from = try Self.required(request, "from")
             let to = try Self.required(request, "to")
-            let proof = try await Self.audited {
-                try await AuditProofs.consistency(pool: pool, tenant: tenant, from: Int64(from), to: Int64(to))
-            }
+            let proof = try await AuditProofs.consistency(pool: pool, tenant: tenant, from: Int64(from), to: Int64(to))
             return try GatewayApplication.jsonResponse(.ok, proof)
         }
         router.post("/v1/audit/checkpoints/:seq/cosignatures") { request, context in
-            let tenant = try await tenant(request, context)
+            let tenant = try context.authenticated().tenantID
             guard !witnesses.isEmpty else {
                 throw GatewayError(
                     .forbidden, code: "PGW403", "this gateway accepts no cosignatures: no witnesses are declared",
@@ -105,25 +101,15 @@ struct AuditRoutes: Sendable {
                     "witness \(input.name) with this public key is not declared on this gateway; its cosignature is not stored",
                     hint: "the operator adds name+hex of the witness's public key to PRIVACY_AUDIT_WITNESS_KEYS")
             }
-            let stored = try await Self.audited {
-                try await AuditCosignatures.add(
-                    pool: pool, tenant: tenant, seq: Int64(seq), name: input.name, publicKey: publicKey, line: input.cosignature)
-            }
+            let stored = try await AuditCosignatures.add(
+                pool: pool, tenant: tenant, seq: Int64(seq), name: input.name, publicKey: publicKey, line: input.cosignature)
             return try GatewayApplication.jsonResponse(stored ? .created : .ok, ["seq": String(seq), "name": input.name, "stored": stored ? "new" : "already"])
         }
         router.get("/v1/audit/verify") { request, context in
-            let tenant = try await tenant(request, context)
-            let report = try await Self.audited { try await AuditBundle.verifyLive(pool: pool, tenant: tenant, trustedKeys: trustedKeys) }
+            let tenant = try context.authenticated().tenantID
+            let report = try await AuditBundle.verifyLive(pool: pool, tenant: tenant, trustedKeys: trustedKeys)
             return try GatewayApplication.jsonResponse(.ok, report)
         }
-    }
-
-    private func tenant(_ request: Request, _ context: GatewayRequestContext) async throws -> UUID {
-        let caller = try await authenticator.authenticate(
-            apikey: request.headers[.apikey], authorization: request.headers[.authorization])
-        context.facts.tenantID = caller.tenantID
-        try caller.require(.auditRead)
-        return caller.tenantID
     }
 
     /// A required positive integer query parameter (a checkpoint's seq): a 400 naming it when absent or malformed.
@@ -132,25 +118,5 @@ struct AuditRoutes: Sendable {
             request.uri.queryParameters[Substring(name)].map(String.init), name: name, in: 1...Int(Int64.max))
         else { throw GatewayError.invalidInput("\(name) is required: the seq of one of this tenant's checkpoints") }
         return value
-    }
-
-    /// Audit-store failures as one clear 503, without database detail.
-    private static func audited<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error where GatewayError.tenantBusy(error) != nil {
-            // The tenant's slots in the pool are all in use and its queue is full.
-            throw GatewayError.tenantSaturated(GatewayError.tenantBusy(error)!, rest: false)
-        } catch let error as AuditError where error.code == .notFound {
-            // Another tenant's seq or checkpoint is simply not in this tenant's log.
-            throw GatewayError.notFound(error.message)
-        } catch let error as AuditError where error.code == .invalidRequest {
-            throw GatewayError.invalidInput(error.message)
-        } catch let error as AuditError where error.underlying?.isDataError == true {
-            // The parameters are validated first; a value the database still refuses is the caller's.
-            throw GatewayError.invalidInput("the database refused a parameter as malformed or out of range", details: error.message)
-        } catch let error as AuditError {
-            throw GatewayError(.serviceUnavailable, code: "PGW503", "the audit trail is unavailable", details: error.message)
-        }
     }
 }

@@ -1,3 +1,4 @@
+import Config
 import CoreMetrics
 import Foundation
 import Metrics

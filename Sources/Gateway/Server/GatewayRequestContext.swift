@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import Hummingbird
 import NIOCore
@@ -11,6 +12,9 @@ public struct GatewayRequestContext: RequestContext {
     public let facts = RequestFacts()
     /// The peer's address: the client's, or a trusted proxy's (see ``RequestFacts/clientAddress``).
     public let remoteAddress: SocketAddress?
+    /// The authenticated caller, set by ``AuthenticationMiddleware`` for the routes of its group;
+    /// nil on unauthenticated routes (`/health`, a download by token, a processor's signed callback).
+    public var caller: AuthenticatedRequest?
 
     public init(source: Source) {
         coreContext = .init(source: source)

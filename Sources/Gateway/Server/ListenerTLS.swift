@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import Hummingbird
 import HummingbirdTLS
@@ -14,24 +15,24 @@ public enum ListenerTLS {
     public static func configuration(certificateFile: String, keyFile: String) throws -> TLSConfiguration {
         for (variable, path) in [("GATEWAY_TLS_CERT_FILE", certificateFile), ("GATEWAY_TLS_KEY_FILE", keyFile)] {
             guard FileManager.default.isReadableFile(atPath: path) else {
-                throw GatewayError.configuration("\(variable) \(path) does not exist or cannot be read")
+                throw ConfigurationError("\(variable) \(path) does not exist or cannot be read")
             }
         }
         let chain: [NIOSSLCertificate]
         do {
             chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
         } catch {
-            throw GatewayError.configuration("GATEWAY_TLS_CERT_FILE \(certificateFile) is not a PEM certificate chain")
+            throw ConfigurationError("GATEWAY_TLS_CERT_FILE \(certificateFile) is not a PEM certificate chain")
         }
         guard !chain.isEmpty else {
-            throw GatewayError.configuration("GATEWAY_TLS_CERT_FILE \(certificateFile) holds no certificate")
+            throw ConfigurationError("GATEWAY_TLS_CERT_FILE \(certificateFile) holds no certificate")
         }
         let key: NIOSSLPrivateKey
         do {
             key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
         } catch {
             // The key's bytes are never quoted.
-            throw GatewayError.configuration("GATEWAY_TLS_KEY_FILE \(keyFile) is not a PEM private key (an encrypted key is not supported)")
+            throw ConfigurationError("GATEWAY_TLS_KEY_FILE \(keyFile) is not a PEM private key (an encrypted key is not supported)")
         }
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
@@ -40,7 +41,7 @@ public enum ListenerTLS {
             // BoringSSL refuses a key that does not match the leaf certificate here, not at the first handshake.
             _ = try NIOSSLContext(configuration: configuration)
         } catch {
-            throw GatewayError.configuration(
+            throw ConfigurationError(
                 "GATEWAY_TLS_KEY_FILE \(keyFile) does not match the certificate in GATEWAY_TLS_CERT_FILE \(certificateFile)")
         }
         return configuration
@@ -53,8 +54,8 @@ extension GatewayConfiguration {
         switch (tlsCertificateFile, tlsKeyFile) {
         case (nil, nil): return nil
         case (let certificate?, let key?): return try ListenerTLS.configuration(certificateFile: certificate, keyFile: key)
-        case (nil, _?): throw GatewayError.configuration("GATEWAY_TLS_KEY_FILE is set but GATEWAY_TLS_CERT_FILE is not: set both, or neither")
-        case (_?, nil): throw GatewayError.configuration("GATEWAY_TLS_CERT_FILE is set but GATEWAY_TLS_KEY_FILE is not: set both, or neither")
+        case (nil, _?): throw ConfigurationError("GATEWAY_TLS_KEY_FILE is set but GATEWAY_TLS_CERT_FILE is not: set both, or neither")
+        case (_?, nil): throw ConfigurationError("GATEWAY_TLS_CERT_FILE is set but GATEWAY_TLS_KEY_FILE is not: set both, or neither")
         }
     }
 }

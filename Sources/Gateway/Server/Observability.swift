@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -31,7 +32,7 @@ public struct ObservabilityConfiguration: Sendable {
         var configuration = ObservabilityConfiguration()
         if let level = value("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
-                throw GatewayError.configuration(
+                throw ConfigurationError(
                     "LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(level)\"")
             }
             configuration.logLevel = parsed
@@ -39,7 +40,7 @@ public struct ObservabilityConfiguration: Sendable {
         let inline = value("GATEWAY_METRICS_TOKEN")
         let file = value("GATEWAY_METRICS_TOKEN_FILE")
         if inline != nil && file != nil {
-            throw GatewayError.configuration("set GATEWAY_METRICS_TOKEN or GATEWAY_METRICS_TOKEN_FILE, not both")
+            throw ConfigurationError("set GATEWAY_METRICS_TOKEN or GATEWAY_METRICS_TOKEN_FILE, not both")
         }
         var token = inline
         var source = "GATEWAY_METRICS_TOKEN"
@@ -47,17 +48,17 @@ public struct ObservabilityConfiguration: Sendable {
             source = "GATEWAY_METRICS_TOKEN_FILE"
             var status = stat()
             guard stat(file, &status) == 0, let data = FileManager.default.contents(atPath: file) else {
-                throw GatewayError.configuration("GATEWAY_METRICS_TOKEN_FILE: cannot read \(file)")
+                throw ConfigurationError("GATEWAY_METRICS_TOKEN_FILE: cannot read \(file)")
             }
             guard status.st_mode & 0o077 == 0 else {
-                throw GatewayError.configuration("GATEWAY_METRICS_TOKEN_FILE: \(file) is readable by others (chmod 600 it)")
+                throw ConfigurationError("GATEWAY_METRICS_TOKEN_FILE: \(file) is readable by others (chmod 600 it)")
             }
             token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         if let token {
             // Printable ASCII without spaces: it travels in an HTTP header.
             guard token.utf8.count >= minimumTokenLength, token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
-                throw GatewayError.configuration(
+                throw ConfigurationError(
                     "\(source) must be at least \(minimumTokenLength) printable characters without spaces (e.g. openssl rand -hex 32)")
             }
             configuration.metricsToken = Array(token.utf8)

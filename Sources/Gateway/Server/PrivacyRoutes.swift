@@ -1,3 +1,5 @@
+import Config
+import Tenancy
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -62,48 +64,47 @@ struct PrivacyRoutes: Sendable {
     let authenticator: RequestAuthenticator
 
     func add(to router: Router<GatewayRequestContext>) {
-        router.get("/v1/privacy/settings") { request, context in
-            let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: true)
+        // The subject's settings and exports need privacy:export, erasures privacy:erase; the
+        // download (its single-use token) and a processor's callback (its signature) need no key.
+        let exports = router.group().add(middleware: AuthenticationMiddleware(authenticator: authenticator, scope: .always(.privacyExport)))
+        let erasures = router.group().add(middleware: AuthenticationMiddleware(authenticator: authenticator, scope: .always(.privacyErase)))
+        exports.get("/v1/privacy/settings") { request, context in
+            let (service, caller, subject) = try authorize(context, needsSubject: true)
             _ = caller
-            return try GatewayApplication.jsonResponse(.ok, try await Self.mapped { try await service.settings(tenant: caller.tenantID, subject: subject!) })
+            return try GatewayApplication.jsonResponse(.ok, try await service.settings(tenant: caller.tenantID, subject: subject!))
         }
-        router.put("/v1/privacy/settings") { request, context in
-            let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: true)
+        exports.put("/v1/privacy/settings") { request, context in
+            let (service, caller, subject) = try authorize(context, needsSubject: true)
             let update: PrivacySettingsUpdate = try await Self.body(
                 request, fields: PrivacySettingsUpdate.fields, expected: "an object of consents (booleans) and data_retention_days (days)")
-            let (settings, receipt) = try await Self.mapped {
-                try await service.updateSettings(tenant: caller.tenantID, subject: subject!, update, actor: actor(caller, request, context))
-            }
+            let (settings, receipt) = try await service.updateSettings(tenant: caller.tenantID, subject: subject!, update, actor: actor(caller, request, context))
             return try GatewayApplication.jsonResponse(.ok, SettingsResponse(settings: settings, receipt: receipt))
         }
-        router.get("/v1/privacy/settings/history") { request, context in
-            let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: true)
+        exports.get("/v1/privacy/settings/history") { request, context in
+            let (service, caller, subject) = try authorize(context, needsSubject: true)
             let query = request.uri.queryParameters
             let after = try GatewayApplication.queryInteger(query["after"].map(String.init), name: "after", in: 0...Int(Int64.max)) ?? 0
             let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit", in: 1...1000) ?? 100
-            let history = try await Self.mapped {
-                try await service.settingsHistory(tenant: caller.tenantID, subject: subject!, afterSeq: Int64(after), limit: limit)
-            }
+            let history = try await service.settingsHistory(tenant: caller.tenantID, subject: subject!, afterSeq: Int64(after), limit: limit)
             struct Body: Encodable { let history: [ConsentChange] }
             return try GatewayApplication.jsonResponse(.ok, Body(history: history))
         }
-        router.post("/v1/privacy/exports") { request, context in
-            let (service, caller, _) = try await authorize(request, context, .privacyExport, needsSubject: false)
+        exports.post("/v1/privacy/exports") { request, context in
+            let (service, caller, _) = try authorize(context, needsSubject: false)
             let (subject, filer) = try await filer(service, caller, request, context)
             if let waiting = try await fileUnverified(.export, service, caller, request, context) {
                 return try GatewayApplication.jsonResponse(.accepted, waiting)
             }
-            let status = try await Self.mapped {
-                let filed = try await service.requestExport(tenant: caller.tenantID, subject: subject, actor: filer)
-                guard filed.request.status == RequestStatus.received.rawValue, let id = UUID(uuidString: filed.request.id) else { return filed }
-                // An open request that waited for a code: this recent sign-in (or the agent's filing) verifies it.
-                _ = try await service.verifyBySignIn(.export, tenant: caller.tenantID, id: id, subject: subject, actor: filer)
-                return try await service.exportStatus(tenant: caller.tenantID, id: id)
+            let filed = try await service.requestExport(tenant: caller.tenantID, subject: subject, actor: filer)
+            guard filed.request.status == RequestStatus.received.rawValue, let id = UUID(uuidString: filed.request.id) else {
+                return try GatewayApplication.jsonResponse(.accepted, filed)
             }
-            return try GatewayApplication.jsonResponse(.accepted, status)
+            // An open request that waited for a code: this recent sign-in (or the agent's filing) verifies it.
+            _ = try await service.verifyBySignIn(.export, tenant: caller.tenantID, id: id, subject: subject, actor: filer)
+            return try GatewayApplication.jsonResponse(.accepted, try await service.exportStatus(tenant: caller.tenantID, id: id))
         }
-        router.get("/v1/privacy/exports/:id") { request, context in
-            let (service, caller, subject) = try await authorize(request, context, .privacyExport, needsSubject: false)
+        exports.get("/v1/privacy/exports/:id") { request, context in
+            let (service, caller, subject) = try authorize(context, needsSubject: false)
             let id = try Self.id(context)
             struct Body: Encodable {
                 let request: PrivacyRequest
@@ -113,16 +114,14 @@ struct PrivacyRoutes: Sendable {
                 let download: Download?
             }
             struct Download: Encodable { let url: String, expires_at: String }
-            return try await Self.mapped {
-                let status = try await service.exportStatus(tenant: caller.tenantID, id: id, subject: subject)
-                var download: Download?
-                if status.archiveAvailable {
-                    let (token, expires) = try await service.issueDownloadToken(tenant: caller.tenantID, id: id, subject: subject)
-                    download = Download(url: "/v1/privacy/exports/\(id.lowercasedString)/download?token=\(token)", expires_at: expires)
-                }
-                return try GatewayApplication.jsonResponse(.ok, Body(
-                    request: status.request, manifest: status.manifest, archive_available: status.archiveAvailable, download: download))
+            let status = try await service.exportStatus(tenant: caller.tenantID, id: id, subject: subject)
+            var download: Download?
+            if status.archiveAvailable {
+                let (token, expires) = try await service.issueDownloadToken(tenant: caller.tenantID, id: id, subject: subject)
+                download = Download(url: "/v1/privacy/exports/\(id.lowercasedString)/download?token=\(token)", expires_at: expires)
             }
+            return try GatewayApplication.jsonResponse(.ok, Body(
+                request: status.request, manifest: status.manifest, archive_available: status.archiveAvailable, download: download))
         }
         router.get("/v1/privacy/exports/:id/download") { request, context in
             guard let service = privacy else { throw Self.unavailable }
@@ -143,7 +142,7 @@ struct PrivacyRoutes: Sendable {
             }
             let actor = PrivacyActor("download_token", ip: context.facts.clientAddress, userAgent: request.headers[.userAgent],
                                      requestID: context.facts.requestID)
-            let download = try await Self.mapped { try await service.redeemDownloadToken(id: id, token: token, actor: actor) }
+            let download = try await service.redeemDownloadToken(id: id, token: token, actor: actor)
             context.facts.tenantID = download.tenant
             // The archive is sealed at rest under the subject's key and already unlinked: it is
             // decrypted chunk by chunk on the way out, and this is its only download.
@@ -180,40 +179,35 @@ struct PrivacyRoutes: Sendable {
                 try await writer.finish(nil)
             })
         }
-        router.post("/v1/privacy/deletions") { request, context in
-            let (service, caller, _) = try await authorize(request, context, .privacyErase, needsSubject: false)
+        erasures.post("/v1/privacy/deletions") { request, context in
+            let (service, caller, _) = try authorize(context, needsSubject: false)
             let (subject, filer) = try await filer(service, caller, request, context)
             if let waiting = try await fileUnverified(.deletion, service, caller, request, context) {
                 return try GatewayApplication.jsonResponse(.accepted, waiting)
             }
-            let status = try await Self.mapped {
-                let filed = try await service.requestDeletion(tenant: caller.tenantID, subject: subject, actor: filer)
-                guard filed.request.status == RequestStatus.received.rawValue, let id = UUID(uuidString: filed.request.id) else { return filed }
-                _ = try await service.verifyBySignIn(.deletion, tenant: caller.tenantID, id: id, subject: subject, actor: filer)
-                return try await service.deletionStatus(tenant: caller.tenantID, id: id)
+            let filed = try await service.requestDeletion(tenant: caller.tenantID, subject: subject, actor: filer)
+            guard filed.request.status == RequestStatus.received.rawValue, let id = UUID(uuidString: filed.request.id) else {
+                return try GatewayApplication.jsonResponse(.created, filed)
             }
-            return try GatewayApplication.jsonResponse(.created, status)
+            _ = try await service.verifyBySignIn(.deletion, tenant: caller.tenantID, id: id, subject: subject, actor: filer)
+            return try GatewayApplication.jsonResponse(.created, try await service.deletionStatus(tenant: caller.tenantID, id: id))
         }
-        router.get("/v1/privacy/deletions/:id") { request, context in
-            let (service, caller, subject) = try await authorize(request, context, .privacyErase, needsSubject: false)
+        erasures.get("/v1/privacy/deletions/:id") { request, context in
+            let (service, caller, subject) = try authorize(context, needsSubject: false)
             let id = try Self.id(context)
-            let status = try await Self.mapped { try await service.deletionStatus(tenant: caller.tenantID, id: id, subject: subject) }
+            let status = try await service.deletionStatus(tenant: caller.tenantID, id: id, subject: subject)
             return try GatewayApplication.jsonResponse(.ok, status)
         }
-        router.post("/v1/privacy/deletions/:id/confirm") { request, context in
-            let (service, caller, subject) = try await authorize(request, context, .privacyErase, needsSubject: false)
+        erasures.post("/v1/privacy/deletions/:id/confirm") { request, context in
+            let (service, caller, subject) = try authorize(context, needsSubject: false)
             let id = try Self.id(context)
-            let status = try await Self.mapped {
-                try await service.confirmDeletion(tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
-            }
+            let status = try await service.confirmDeletion(tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
             return try GatewayApplication.jsonResponse(.accepted, status)
         }
-        router.post("/v1/privacy/deletions/:id/cancel") { request, context in
-            let (service, caller, subject) = try await authorize(request, context, .privacyErase, needsSubject: false)
+        erasures.post("/v1/privacy/deletions/:id/cancel") { request, context in
+            let (service, caller, subject) = try authorize(context, needsSubject: false)
             let id = try Self.id(context)
-            let status = try await Self.mapped {
-                try await service.cancelDeletion(tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
-            }
+            let status = try await service.cancelDeletion(tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
             return try GatewayApplication.jsonResponse(.ok, status)
         }
         // A processor's signed answer: no service key (the processor holds none), the HMAC under its
@@ -224,45 +218,37 @@ struct PrivacyRoutes: Sendable {
                 throw GatewayError(.unauthorized, code: "PGW401", "the callback is not signed by this processor, or its timestamp is outside the window")
             }
             let body = try await RESTHandler.readBody(request, limit: 64 * 1024, rest: false)
-            let recorded = try await Self.mapped {
-                try await service.recordProcessorAnswer(
-                    processor: processor, timestamp: request.headers[.pgwTimestamp], requestID: request.headers[.pgwRequestID],
-                    signature: request.headers[.pgwSignature], body: body)
-            }
+            let recorded = try await service.recordProcessorAnswer(
+                processor: processor, timestamp: request.headers[.pgwTimestamp], requestID: request.headers[.pgwRequestID],
+                signature: request.headers[.pgwSignature], body: body)
             return try GatewayApplication.jsonResponse(.ok, recorded)
         }
         for kind in RequestKind.allCases {
             let path = kind == .export ? "exports" : "deletions"
-            router.post("/v1/privacy/\(path)/:id/extend") { request, context in
-                let (service, caller, subject) = try await authorize(request, context, kind == .export ? .privacyExport : .privacyErase, needsSubject: false)
+            (kind == .export ? exports : erasures).post("/v1/privacy/\(path)/:id/extend") { request, context in
+                let (service, caller, subject) = try authorize(context, needsSubject: false)
                 let id = try Self.id(context)
                 struct Extension: Decodable { let months: Int, reason: String }
                 let body: Extension = try await Self.body(
                     request, fields: ["months", "reason"], expected: "{\"months\": 1 or 2, \"reason\": \"…\"}")
-                let updated = try await Self.mapped {
-                    _ = try await service.request(kind, tenant: caller.tenantID, id: id, subject: subject)
-                    return try await service.extend(kind, tenant: caller.tenantID, id: id, months: body.months, reason: body.reason,
-                                                    actor: actor(caller, request, context))
-                }
+                _ = try await service.request(kind, tenant: caller.tenantID, id: id, subject: subject)
+                let updated = try await service.extend(kind, tenant: caller.tenantID, id: id, months: body.months, reason: body.reason,
+                                                       actor: actor(caller, request, context))
                 return try GatewayApplication.jsonResponse(.ok, updated)
             }
-            router.post("/v1/privacy/\(path)/:id/verify") { request, context in
-                let (service, caller, subject) = try await authorize(request, context, kind == .export ? .privacyExport : .privacyErase, needsSubject: true)
+            (kind == .export ? exports : erasures).post("/v1/privacy/\(path)/:id/verify") { request, context in
+                let (service, caller, subject) = try authorize(context, needsSubject: true)
                 let id = try Self.id(context)
                 struct Code: Decodable { let code: String }
                 let body: Code = try await Self.body(request, fields: ["code"], expected: "{\"code\": \"123456\"}")
-                let verified = try await Self.mapped {
-                    try await service.verifyIdentity(kind, tenant: caller.tenantID, id: id, subject: subject!, code: body.code,
-                                                     actor: actor(caller, request, context))
-                }
+                let verified = try await service.verifyIdentity(
+                    kind, tenant: caller.tenantID, id: id, subject: subject!, code: body.code, actor: actor(caller, request, context))
                 return try GatewayApplication.jsonResponse(.ok, verified)
             }
-            router.post("/v1/privacy/\(path)/:id/retry") { request, context in
-                let (service, caller, subject) = try await authorize(request, context, kind == .export ? .privacyExport : .privacyErase, needsSubject: false)
+            (kind == .export ? exports : erasures).post("/v1/privacy/\(path)/:id/retry") { request, context in
+                let (service, caller, subject) = try authorize(context, needsSubject: false)
                 let id = try Self.id(context)
-                let retried = try await Self.mapped {
-                    try await service.retry(kind, tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
-                }
+                let retried = try await service.retry(kind, tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
                 return try GatewayApplication.jsonResponse(.ok, retried)
             }
         }
@@ -274,13 +260,10 @@ struct PrivacyRoutes: Sendable {
         .serviceUnavailable, code: "PGW503", "data-subject requests are not configured on this gateway",
         hint: "this gateway was built without a privacy service")
 
-    private func authorize(
-        _ request: Request, _ context: GatewayRequestContext, _ scope: Scope, needsSubject: Bool
-    ) async throws -> (PrivacyService, AuthenticatedRequest, UUID?) {
-        let caller = try await authenticator.authenticate(
-            apikey: request.headers[.apikey], authorization: request.headers[.authorization])
-        context.facts.tenantID = caller.tenantID
-        try caller.require(scope)
+    /// The caller from the context (its scope checked by the group's ``AuthenticationMiddleware``),
+    /// the privacy service, and the subject: the JWT's, required where the route acts for one.
+    private func authorize(_ context: GatewayRequestContext, needsSubject: Bool) throws -> (PrivacyService, AuthenticatedRequest, UUID?) {
+        let caller = try context.authenticated()
         guard let service = privacy else { throw Self.unavailable }
         if needsSubject && caller.userID == nil {
             throw GatewayError(.unauthorized, code: "PGRST301", "this endpoint acts for a data subject: send the subject's JWT")
@@ -300,9 +283,7 @@ struct PrivacyRoutes: Sendable {
         default: nil
         }
         guard let subject = caller.userID, !service.configuration.identity.isFresh(authTime: authTime) else { return nil }
-        return try await Self.mapped {
-            try await service.fileUnverified(kind, tenant: caller.tenantID, subject: subject, actor: actor(caller, request, context))
-        }
+        return try await service.fileUnverified(kind, tenant: caller.tenantID, subject: subject, actor: actor(caller, request, context))
     }
 
     /// Who a new request is for and who files it: the JWT's subject for themselves; without a JWT,
@@ -325,7 +306,7 @@ struct PrivacyRoutes: Sendable {
         guard (1...200).contains(agent.unicodeScalars.count), !agent.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw GatewayError.invalidInput("agent must name who acts for the subject: 1 to 200 characters without control characters")
         }
-        guard try await Self.mapped({ try await service.isRegistered(tenant: caller.tenantID, subject: subject) }) else {
+        guard (try await service.isRegistered(tenant: caller.tenantID, subject: subject)) else {
             throw GatewayError.notFound("no subject \(subject.lowercasedString) in this tenant")
         }
         var filer = actor(caller, request, context)
@@ -357,32 +338,6 @@ struct PrivacyRoutes: Sendable {
             throw GatewayError.invalidInput("X-Export-Passphrase must be 8 to 1024 characters without control characters")
         }
         return header
-    }
-
-    /// The Privacy module's errors as HTTP errors.
-    static func mapped<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error where GatewayError.tenantBusy(error) != nil {
-            // The tenant's slots in the pool are all in use and its queue is full.
-            throw GatewayError.tenantSaturated(GatewayError.tenantBusy(error)!, rest: false)
-        } catch let error as PrivacyError {
-            switch error.code {
-            case .notFound: throw GatewayError.notFound(error.message)
-            case .invalidState, .busy: throw GatewayError(.conflict, code: "PGW409", error.message)
-            case .invalidInput: throw GatewayError.invalidInput(error.message)
-            case .tokenRejected: throw GatewayError(.forbidden, code: "PGW403", error.message)
-            case .gone: throw GatewayError(.gone, code: "PGW410", error.message)
-            case .notifierFailed: throw GatewayError(.serviceUnavailable, code: "PGW503", error.message)
-            case .signatureRejected: throw GatewayError(.unauthorized, code: "PGW401", error.message)
-            default: throw GatewayError(.internalServerError, code: "PGW500", error.message)
-            }
-        } catch let error as PostgresError where error.isDataError {
-            // Input validation comes first; a value the database still refuses is the caller's, not an outage.
-            throw GatewayError.invalidInput("the database refused a value as malformed or out of range", details: error.sqlState)
-        } catch let error as PostgresError {
-            throw GatewayError(.serviceUnavailable, code: "PGW503", "the privacy store is unavailable", details: error.sqlState)
-        }
     }
 }
 

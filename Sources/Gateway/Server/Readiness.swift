@@ -1,3 +1,5 @@
+import Config
+import Catalog
 import Foundation
 import Policy
 import Postgres
@@ -25,7 +27,7 @@ public struct Readiness: Sendable {
         do {
             self.migrations = try runner.loadMigrations()
         } catch let error as PostgresError {
-            throw GatewayError.configuration(error.message)
+            throw ConfigurationError(error.message)
         }
     }
 

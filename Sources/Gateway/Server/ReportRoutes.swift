@@ -1,3 +1,4 @@
+import Catalog
 import Audit
 import Foundation
 import HTTPTypes
@@ -24,11 +25,9 @@ struct ReportRoutes: Sendable {
     let certificateKeys: [[UInt8]]
 
     func add(to router: Router<GatewayRequestContext>) {
+        let router = router.group().add(middleware: AuthenticationMiddleware(authenticator: authenticator, scope: .always(.auditRead)))
         router.get("/v1/audit/report") { request, context in
-            let caller = try await authenticator.authenticate(
-                apikey: request.headers[.apikey], authorization: request.headers[.authorization])
-            context.facts.tenantID = caller.tenantID
-            try caller.require(.auditRead)
+            let caller = try context.authenticated()
             let query = request.uri.queryParameters
             let formatText = query["format"].map(String.init) ?? "json"
             guard let format = ReportFormat(rawValue: formatText) else {
@@ -39,27 +38,10 @@ struct ReportRoutes: Sendable {
             if let since, let until, since >= until {
                 throw GatewayError.invalidInput("since must be before until")
             }
-            let report: ComplianceReport
-            do {
-                let live = try await LiveSchema.read(from: pool, tenant: caller.tenantID)
-                report = try await ReportCollector(pool: pool, keys: auditKeys, trustedKeys: trustedKeys, certificateKeys: certificateKeys).report(
-                    tenant: caller.tenantID, since: since, until: until,
-                    policy: PolicyStatus(policies: policies, livePolicies: live.policies, liveTables: live.tables))
-            } catch let error where GatewayError.tenantBusy(error) != nil {
-                throw GatewayError.tenantSaturated(GatewayError.tenantBusy(error)!, rest: false)
-            } catch let error as ReportError where error.code == .invalidPeriod {
-                throw GatewayError.invalidInput(error.message)
-            } catch let error as ReportError where error.isDataError {
-                // The dates are validated first; one the database still refuses is the caller's, not an outage.
-                throw GatewayError.invalidInput("the database refused the period as out of range", details: error.message)
-            } catch let error as ReportError {
-                // Without database detail, as for the other audit routes.
-                throw GatewayError(.serviceUnavailable, code: "PGW503", "the report could not be made", details: error.message)
-            } catch let error as PostgresError where error.isDataError {
-                throw GatewayError.invalidInput("the database refused the period as out of range", details: error.code.description)
-            } catch let error as PostgresError {
-                throw GatewayError(.serviceUnavailable, code: "PGW503", "the report could not be made", details: error.code.description)
-            }
+            let live = try await LiveSchema.read(from: pool, tenant: caller.tenantID)
+            let report = try await ReportCollector(pool: pool, keys: auditKeys, trustedKeys: trustedKeys, certificateKeys: certificateKeys).report(
+                tenant: caller.tenantID, since: since, until: until,
+                policy: PolicyStatus(policies: policies, livePolicies: live.policies, liveTables: live.tables))
             var headers = HTTPFields()
             headers[.contentType] = format.contentType
             return Response(
@@ -76,16 +58,5 @@ struct ReportRoutes: Sendable {
                     + "got \"\(GatewayApplication.quoted(text))\"")
         }
         return date
-    }
-}
-
-extension ReportError {
-    /// The database refused a value the report bound (a data exception), directly or through the audit reader.
-    fileprivate var isDataError: Bool {
-        switch underlying {
-        case let error as PostgresError: error.isDataError
-        case let error as AuditError: error.underlying?.isDataError == true
-        default: false
-        }
     }
 }

@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import Postgres
 import HTTPTypes
@@ -29,21 +30,21 @@ struct RequestIDMiddleware: RouterMiddleware {
         var response: Response
         do {
             response = try await next(request, context)
-        } catch let error as HTTPResponseError {
-            // Authentication failures are counted here, where every route's error passes, by a fixed reason.
-            if let error = error as? GatewayError, let reason = AuthFailure(error) { metrics.authFailed(reason) }
+        } catch let error as HTTPResponseError where !(error is GatewayError) {
+            // Hummingbird's own (an unknown route, a body past its limit): already an answer.
             response = try error.response(from: request, context: context)
-        } catch let error as RESTGrammarError {
-            response = try GatewayError(error).response(from: request, context: context)
-        } catch let error as PostgresError where error.code != .server || error.sqlState.map({ ["08", "53"].contains($0.prefix(2)) }) == true {
-            // The database unreachable or out of connections wherever it was met (authentication's
-            // lookups included): the server is busy, not broken — 503 as PostgREST answers it.
-            context.logger.warning("database unavailable", metadata: ["error": "\(error.code)"])
-            response = try GatewayError.database(error, anonymous: false).response(from: request, context: context)
         } catch {
-            context.logger.error("unhandled error", metadata: ["error_type": "\(type(of: error))"])
-            response = try GatewayError(.internalServerError, code: "PGW500", "internal error", hint: "quote request id \(requestID) to the operator")
-                .response(from: request, context: context)
+            // Every module's error, answered through the one map (ErrorMap.swift).
+            var answer = GatewayError(mapping: error)
+            // Authentication failures are counted here, where every route's error passes, by a fixed reason.
+            if let reason = AuthFailure(answer) { metrics.authFailed(reason) }
+            if !GatewayError.isKnown(error) {
+                context.logger.error("unhandled error", metadata: ["error_type": "\(type(of: error))"])
+                answer.hint = "quote request id \(requestID) to the operator"
+            } else if answer.status == .serviceUnavailable, let error = error as? PostgresError {
+                context.logger.warning("database unavailable", metadata: ["error": "\(error.code)"])
+            }
+            response = try answer.response(from: request, context: context)
         }
         response.headers[.requestID] = requestID
         let elapsed = ContinuousClock.now - started

@@ -1,3 +1,4 @@
+import Tenancy
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -25,24 +26,30 @@ struct SecretRoutes: Sendable {
     static let maximumBody = 512 * 1024
 
     func add(to router: Router<GatewayRequestContext>) {
-        router.get("/v1/secrets", use: counted("list") { request, context in
+        // Each route counts its operation (outermost, so a refused key counts as a denied attempt), then
+        // authenticates; the scope is checked per route (``caller(_:_:scope:action:service:)``): a
+        // refusal is audited with the action refused.
+        func route(_ action: String) -> RouterGroup<GatewayRequestContext> {
+            let group = router.group()
+            if let metrics { group.add(middleware: SecretOperationCounter(action: action, metrics: metrics)) }
+            return group.add(middleware: AuthenticationMiddleware(authenticator: authenticator, scope: .checkedByRoutes))
+        }
+        route("list").get("/v1/secrets") { request, context in
             let caller = try await caller(request, context, scope: .secretsRead, action: "secret.list", service: nil)
             let query = request.uri.queryParameters
             let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit", in: SecretStore.pageSizes) ?? 100
             let after = try GatewayApplication.queryText(
                 query["after"].map(String.init), name: "after", maximumLength: SecretStore.maximumServiceLength)
             let includeDeleted = try GatewayApplication.queryBoolean(query["include_deleted"].map(String.init), name: "include_deleted") ?? false
-            let page = try await limited(caller) {
-                try await store.list(caller, limit: limit, after: after, includeDeleted: includeDeleted)
-            }
+            let page = try await store.list(caller, limit: limit, after: after, includeDeleted: includeDeleted)
             return try GatewayApplication.jsonResponse(.ok, page)
-        })
-        router.get("/v1/secrets/:service", use: counted("read") { request, context in
+        }
+        route("read").get("/v1/secrets/:service") { request, context in
             let service = try Self.service(context)
             let caller = try await caller(request, context, scope: .secretsRead, action: "secret.read", service: service)
             let version = try GatewayApplication.queryInteger(
                 request.uri.queryParameters["version"].map(String.init), name: "version", in: SecretStore.versions)
-            let secret = try await limited(caller) { try await store.read(caller, service: service, version: version) }
+            let secret = try await store.read(caller, service: service, version: version)
             struct Body: Encodable {
                 let service_name: String, value: String, version: Int
                 let created_at: Date, updated_at: Date, last_used_at: Date?
@@ -54,8 +61,8 @@ struct SecretRoutes: Sendable {
             response.headers[.eTag] = "\"\(metadata.version)\""
             response.headers[.cacheControl] = "no-store"
             return response
-        })
-        router.put("/v1/secrets/:service", use: counted("write") { request, context in
+        }
+        route("write").put("/v1/secrets/:service") { request, context in
             let service = try Self.service(context)
             let caller = try await caller(request, context, scope: .secretsWrite, action: "secret.write", service: service)
             let ifMatch = try Self.ifMatch(request.headers[.ifMatch])
@@ -64,18 +71,18 @@ struct SecretRoutes: Sendable {
             struct Input: Decodable { let value: String }
             let input = try GatewayApplication.jsonBody(
                 body.readableBytesView, as: Input.self, fields: ["value"], expected: "{\"value\": \"…\"} with a string value")
-            let metadata = try await limited(caller) { try await store.write(caller, service: service, value: input.value, ifMatch: ifMatch) }
+            let metadata = try await store.write(caller, service: service, value: input.value, ifMatch: ifMatch)
             var response = try GatewayApplication.jsonResponse(metadata.version == 1 ? .created : .ok, metadata)
             response.headers[.eTag] = "\"\(metadata.version)\""
             return response
-        })
-        router.get("/v1/secrets/:service/versions", use: counted("versions") { request, context in
+        }
+        route("versions").get("/v1/secrets/:service/versions") { request, context in
             let service = try Self.service(context)
             let caller = try await caller(request, context, scope: .secretsRead, action: "secret.versions", service: service)
-            let versions = try await limited(caller) { try await store.versions(caller, service: service) }
+            let versions = try await store.versions(caller, service: service)
             return try GatewayApplication.jsonResponse(.ok, ["versions": versions])
-        })
-        router.delete("/v1/secrets/:service", use: counted("delete") { request, context in
+        }
+        route("delete").delete("/v1/secrets/:service") { request, context in
             let service = try Self.service(context)
             let query = request.uri.queryParameters
             let destroy = try GatewayApplication.queryBoolean(query["destroy"].map(String.init), name: "destroy") ?? false
@@ -83,27 +90,26 @@ struct SecretRoutes: Sendable {
                 request, context, scope: .secretsWrite, action: destroy ? "secret.destroy" : "secret.delete", service: service)
             if destroy {
                 let version = try GatewayApplication.queryInteger(query["version"].map(String.init), name: "version", in: SecretStore.versions)
-                let destroyed = try await limited(caller) { try await store.destroy(caller, service: service, version: version) }
+                let destroyed = try await store.destroy(caller, service: service, version: version)
                 return try GatewayApplication.jsonResponse(.ok, ["destroyed_versions": destroyed])
             }
-            let metadata = try await limited(caller) { try await store.delete(caller, service: service) }
+            let metadata = try await store.delete(caller, service: service)
             return try GatewayApplication.jsonResponse(.ok, metadata)
-        })
-        router.post("/v1/secrets/:service/undelete", use: counted("undelete") { request, context in
+        }
+        route("undelete").post("/v1/secrets/:service/undelete") { request, context in
             let service = try Self.service(context)
             let caller = try await caller(request, context, scope: .secretsWrite, action: "secret.undelete", service: service)
-            let metadata = try await limited(caller) { try await store.undelete(caller, service: service) }
+            let metadata = try await store.undelete(caller, service: service)
             return try GatewayApplication.jsonResponse(.ok, metadata)
-        })
+        }
     }
 
-    /// Authenticates, decides whose secrets the caller reaches, and checks the scope. Refusals
+    /// Decides whose secrets the authenticated caller reaches, and checks the scope. Refusals
     /// that concern an identified subject are audited before they are answered.
     private func caller(
         _ request: Request, _ context: GatewayRequestContext, scope: Scope, action: String, service: String?
     ) async throws -> SecretCaller {
-        let auth = try await authenticator.authenticate(apikey: request.headers[.apikey], authorization: request.headers[.authorization])
-        context.facts.tenantID = auth.tenantID
+        let auth = try context.authenticated()
         var requested: UUID?
         if let text = request.uri.queryParameters["user_id"] {
             guard let id = UUID(canonical: String(text)) else {
@@ -141,7 +147,7 @@ struct SecretRoutes: Sendable {
             refusal = GatewayError(.forbidden, code: "PGW403", "the service key lacks the \(scope.rawValue) scope")
         }
         if let refusal {
-            try await Self.mapped { try await store.recordDenied(caller, action: action, service: service, reason: refusal.message) }
+            try await store.recordDenied(caller, action: action, service: service, reason: refusal.message)
             throw refusal
         }
         return caller
@@ -178,51 +184,26 @@ struct SecretRoutes: Sendable {
         }
         return version
     }
+}
 
-    /// `body`'s errors mapped, a full tenant queue among them (the store holds the tenant's slot
-    /// around its database work only: ``SecretStore/init(pool:keyring:audit:auditKeys:options:)``).
-    /// Counts the operation by its answer's status; `delete` with `?destroy=true` counts as `destroy`.
-    private func counted(
-        _ action: String, _ handler: @escaping @Sendable (Request, GatewayRequestContext) async throws -> Response
-    ) -> @Sendable (Request, GatewayRequestContext) async throws -> Response {
-        guard let metrics else { return handler }
-        return { request, context in
-            let name = action == "delete" && request.uri.queryParameters["destroy"] == "true" ? "destroy" : action
-            do {
-                let response = try await handler(request, context)
-                metrics.secretOperation(action: name, status: response.status.code)
-                return response
-            } catch {
-                metrics.secretOperation(action: name, status: (error as? any HTTPResponseError)?.status.code ?? 500)
-                throw error
-            }
-        }
-    }
+/// Counts a `/v1/secrets` operation by its answer's status (an error's as the one map answers it,
+/// ``GatewayError/init(mapping:)``) in `privacy_gateway_secrets_operations_total`, outside
+/// authentication so a refused key counts as a denied attempt; `delete` with `?destroy=true`
+/// counts as `destroy`.
+struct SecretOperationCounter: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+    let action: String
+    let metrics: GatewayMetrics
 
-    private func limited<T>(_ caller: SecretCaller, _ body: () async throws -> T) async throws -> T {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let name = action == "delete" && request.uri.queryParameters["destroy"] == "true" ? "destroy" : action
         do {
-            return try await Self.mapped(body)
-        } catch let error as PostgresError where error.code == .tenantBusy {
-            throw GatewayError.tenantSaturated(error, rest: false)
-        }
-    }
-
-    /// The store's errors as HTTP answers, PostgREST-shaped.
-    private static func mapped<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as SecretsError {
-            switch error.code {
-            case .invalidInput: throw GatewayError(.badRequest, code: "PGW400", error.message)
-            case .notFound: throw GatewayError(.notFound, code: "PGW404", error.message)
-            case .deleted:
-                throw GatewayError(.notFound, code: "PGW404", error.message, hint: "POST /v1/secrets/{service}/undelete restores it")
-            case .versionConflict: throw GatewayError(.preconditionFailed, code: "PGW412", error.message)
-            case .forbidden: throw GatewayError(.forbidden, code: "PGW403", error.message)
-            case .shredded: throw GatewayError(.gone, code: "PGW410", error.message)
-            case .cannotOpen: throw GatewayError(.internalServerError, code: "PGW500", error.message)
-            default: throw GatewayError(.serviceUnavailable, code: "PGW503", error.message)
-            }
+            let response = try await next(request, context)
+            metrics.secretOperation(action: name, status: response.status.code)
+            return response
+        } catch {
+            metrics.secretOperation(action: name, status: ((error as? any HTTPResponseError)?.status ?? GatewayError(mapping: error).status).code)
+            throw error
         }
     }
 }

@@ -1,3 +1,5 @@
+import Sodium
+import Tenancy
 import CryptoExtras
 import Foundation
 @testable import Gateway

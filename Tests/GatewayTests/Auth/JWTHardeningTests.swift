@@ -1,3 +1,4 @@
+import Tenancy
 import Audit
 import Foundation
 @testable import Gateway
@@ -90,7 +91,7 @@ struct JWTHardeningTests {
             try await registry.setJWT(tenant: acme.id, secret: nil, jwks: nil, audience: "", issuer: "")
             f.authenticator.invalidateTenant(acme.id)
             #expect(try await f.authenticate(acme, try await token(acme, ["aud": "authenticated"])).role == .authenticated)
-            await #expect(throws: GatewayError.self) {
+            await #expect(throws: TenancyError.self) {
                 try await registry.setJWT(tenant: acme.id, secret: nil, jwks: nil, audience: " padded ")
             }
         }

@@ -1,3 +1,5 @@
+import Config
+import Tenancy
 import Audit
 import Crypto
 import CryptoExtras

@@ -1,3 +1,4 @@
+import Tenancy
 import Audit
 import Foundation
 @testable import Gateway

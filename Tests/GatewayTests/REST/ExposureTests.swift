@@ -1,3 +1,4 @@
+import Catalog
 import Audit
 import Foundation
 @testable import Gateway

@@ -1,3 +1,5 @@
+import Config
+import Tenancy
 import Audit
 import Foundation
 @testable import Gateway
@@ -77,7 +79,7 @@ struct ProcessorAttackTests {
         }
         #expect(try GatewayConfiguration.fromEnvironment(["PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK": "true"]).processorsAllowPrivateNetwork)
         #expect(try !GatewayConfiguration.fromEnvironment([:]).processorsAllowPrivateNetwork)
-        #expect(throws: GatewayError.self) { try GatewayConfiguration.fromEnvironment(["PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK": "maybe"]) }
+        #expect(throws: ConfigurationError.self) { try GatewayConfiguration.fromEnvironment(["PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK": "maybe"]) }
     }
 
     @Test("the admin routes refuse narrower scopes and a user's JWT with an admin key; the secret is in no answer, error or audit row; a tenant's processors are bounded")

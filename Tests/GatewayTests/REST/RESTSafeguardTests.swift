@@ -1,3 +1,4 @@
+import Tenancy
 import Foundation
 @testable import Gateway
 import HTTPTypes

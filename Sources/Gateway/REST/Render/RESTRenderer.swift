@@ -1,3 +1,4 @@
+import Tenancy
 import Foundation
 import Policy
 import Postgres

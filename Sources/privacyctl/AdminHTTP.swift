@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import Gateway
+import Catalog
+import Config
+import Tenancy
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -21,7 +23,7 @@ struct AdminHTTP {
     static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AdminHTTP? {
         guard let address = environment["PRIVACY_ADDR"]?.trimmingCharacters(in: .whitespaces), !address.isEmpty else { return nil }
         guard let token = environment["PRIVACY_TOKEN"]?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty else {
-            throw GatewayError.configuration(
+            throw ConfigurationError(
                 "PRIVACY_ADDR is set but PRIVACY_TOKEN is not", hint: "export PRIVACY_TOKEN=<a service key with the admin scope>")
         }
         var text = address.contains("://") ? address : "http://" + address
@@ -29,14 +31,14 @@ struct AdminHTTP {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil,
               url.query == nil
         else {
-            throw GatewayError.configuration("PRIVACY_ADDR must be http(s)://host[:port], got \"\(address)\"")
+            throw ConfigurationError("PRIVACY_ADDR must be http(s)://host[:port], got \"\(address)\"")
         }
         return AdminHTTP(base: url, token: token)
     }
 
     /// Says a command has no HTTP form yet (refused rather than silently using the database).
-    static func directOnly(_ what: String) -> GatewayError {
-        GatewayError.configuration(
+    static func directOnly(_ what: String) -> ConfigurationError {
+        ConfigurationError(
             "\(what) is not available over HTTP", hint: "unset PRIVACY_ADDR and use direct-database mode (DATABASE_URL and the root key)")
     }
 
@@ -62,7 +64,7 @@ struct AdminHTTP {
         do {
             (data, response) = try await URLSession.shared.data(for: request)
         } catch {
-            throw GatewayError.configuration(
+            throw ConfigurationError(
                 "cannot reach the gateway at \(base.absoluteString): \(error.localizedDescription)", hint: "check PRIVACY_ADDR")
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
@@ -86,7 +88,7 @@ struct AdminHTTP {
         do {
             return try decoder.decode(T.self, from: data)
         } catch {
-            throw GatewayError.configuration("the gateway's answer to \(method) \(path) is not what this privacyctl expects (versions differ?)")
+            throw ConfigurationError("the gateway's answer to \(method) \(path) is not what this privacyctl expects (versions differ?)")
         }
     }
 }

@@ -7,8 +7,8 @@ import Postgres
 /// With an appender, each admin write and its audit entry commit in one transaction: no entry,
 /// no change (fail closed). Without one, writes are not audited — only tests do that.
 public struct AdminAuditing: Sendable {
-    let appender: AuditAppender?
-    let actor: String
+    package let appender: AuditAppender?
+    package let actor: String
 
     /// Audits as `actor` (e.g. `privacyctl`).
     public init(appender: AuditAppender, actor: String) {
@@ -26,7 +26,7 @@ public struct AdminAuditing: Sendable {
 
     /// Runs `statement`, then — in the same transaction — appends the entry `event` builds from
     /// its first row (no row: nothing changed, nothing recorded).
-    func write(
+    package func write(
         _ pool: ConnectionPool, _ statement: Statement,
         event: @escaping @Sendable (PostgresRow) throws -> (tenant: UUID, event: AuditEvent)
     ) async throws -> QueryResult {
@@ -35,7 +35,7 @@ public struct AdminAuditing: Sendable {
 
     /// Like ``write(_:_:event:)`` for a change of several statements: `body` runs them in the
     /// transaction and returns the result whose first row describes the change.
-    func write(
+    package func write(
         _ pool: ConnectionPool, _ body: @escaping @Sendable (borrowing Connection) throws -> QueryResult,
         event: @escaping @Sendable (PostgresRow) throws -> (tenant: UUID, event: AuditEvent)
     ) async throws -> QueryResult {

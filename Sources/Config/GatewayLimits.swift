@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import RESTGrammar
 
 /// Every bound the gateway puts on what one caller may make it do (README, "Limits"). Each is
 /// configurable from the environment (``GatewayConfiguration/fromEnvironment(_:)``) and each
@@ -80,7 +81,7 @@ public struct GatewayLimits: Sendable, Equatable {
         func number(_ name: String, _ range: ClosedRange<Int>, unit: String) throws -> Int? {
             guard let text = value(name) else { return nil }
             guard let number = Int(text), range.contains(number) else {
-                throw GatewayError.configuration(
+                throw ConfigurationError(
                     "\(name) must be a number of \(unit) from \(range.lowerBound) to \(range.upperBound), got \"\(text)\"")
             }
             return number
@@ -99,7 +100,7 @@ public struct GatewayLimits: Sendable, Equatable {
         if let n = try number("GATEWAY_MAX_IN_LIST", 1...1_000_000, unit: "elements") { limits.inListLength = n }
         if let text = value("GATEWAY_DB_PLAN") {
             guard let access = PlanAccess(rawValue: text) else {
-                throw GatewayError.configuration("GATEWAY_DB_PLAN must be off, signed_in or all, got \"\(text)\"")
+                throw ConfigurationError("GATEWAY_DB_PLAN must be off, signed_in or all, got \"\(text)\"")
             }
             limits.planAccess = access
         }

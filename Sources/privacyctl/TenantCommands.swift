@@ -1,7 +1,9 @@
 import ArgumentParser
 import Audit
 import Foundation
-import Gateway
+import Catalog
+import Config
+import Tenancy
 import Keyring
 import Postgres
 import Sodium
@@ -10,23 +12,6 @@ extension AdminAuditing {
     /// Operators' changes are recorded in the tenant's audit chain, in the same transaction.
     static func privacyctl(_ pool: ConnectionPool) -> AdminAuditing {
         AdminAuditing(appender: AuditAppender(pool: pool), actor: "privacyctl")
-    }
-}
-
-struct RootKeyOptions: ParsableArguments {
-    @Option(name: .customLong("root-key-file"), help: "Root key file (default: $PRIVACY_ROOT_KEY_FILE).")
-    var rootKeyFile: String?
-    @Option(
-        name: .customLong("root-passphrase-file"),
-        help: "Instead of a key file: a file holding the root passphrase (default: $PRIVACY_ROOT_PASSPHRASE_FILE).")
-    var rootPassphraseFile: String?
-
-    /// Opens the keyring with the root key; a wrong root key is refused before anything changes.
-    func keyring(_ configuration: GatewayConfiguration, pool: ConnectionPool) async throws -> Keyring {
-        let source = try KeyFile.rootKeySource(
-            keyFile: rootKeyFile ?? configuration.rootKeyFile,
-            passphraseFile: rootPassphraseFile ?? (rootKeyFile == nil ? configuration.rootPassphraseFile : nil))
-        return try await Keyring.open(pool: pool, root: source)
     }
 }
 
@@ -61,7 +46,7 @@ struct TenantCommand: AsyncParsableCommand {
                     let pool = try database.ownerPool()
                     defer { pool.close() }
                     guard let found = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).find(id) else {
-                        throw GatewayError.notFound("tenant \(id.lowercasedString) does not exist")
+                        throw CommandError("tenant \(id.lowercasedString) does not exist")
                     }
                     tenant = found
                 }
@@ -196,7 +181,7 @@ struct TenantCommand: AsyncParsableCommand {
                 var keys: String?
                 if let jwks {
                     guard let data = FileManager.default.contents(atPath: jwks) else {
-                        throw GatewayError.invalidInput("cannot read JWKS file \(jwks)")
+                        throw CommandError("cannot read JWKS file \(jwks)")
                     }
                     keys = String(decoding: data, as: UTF8.self)
                 }
@@ -209,7 +194,7 @@ struct TenantCommand: AsyncParsableCommand {
                     var set: JSONValue?
                     if let keys {
                         guard let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(keys.utf8)) else {
-                            throw GatewayError.invalidInput("the JWKS file is not JSON")
+                            throw CommandError("the JWKS file is not JSON")
                         }
                         set = parsed
                     }

@@ -51,14 +51,14 @@ public struct ServiceKeyRegistry: Sendable {
 
     /// The same registry (same hashing key), its changes audited by `auditing`: how `/v1/admin`
     /// writes as the calling key with the key the gateway authenticates against.
-    func withAuditing(_ auditing: AdminAuditing) -> ServiceKeyRegistry {
+    package func withAuditing(_ auditing: AdminAuditing) -> ServiceKeyRegistry {
         var copy = self
         copy.auditing = auditing
         return copy
     }
 
     /// What every query of a key's record selects.
-    static let recordColumns = "id, tenant_id, name, scopes, created_at, revoked_at, expires_at, last_used_at"
+    package static let recordColumns = "id, tenant_id, name, scopes, created_at, revoked_at, expires_at, last_used_at"
 
     /// `auditing` records key creation and revocation in the tenant's audit chain, in the same
     /// transaction; authentication alone needs none (``AdminAuditing/disabled``).
@@ -73,10 +73,10 @@ public struct ServiceKeyRegistry: Sendable {
     public func create(tenant: UUID, scopes: [Scope], name: String?, expiresAt: Date? = nil) async throws -> (key: ServiceKey, secret: String) {
         let scopes = Array(Set(scopes)).sorted()
         guard !scopes.isEmpty else {
-            throw GatewayError.invalidInput("a service key needs at least one scope", hint: "valid scopes: \(Scope.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw TenancyError.invalidInput("a service key needs at least one scope", hint: "valid scopes: \(Scope.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let expiresAt, expiresAt <= Date() {
-            throw GatewayError.invalidInput("the expiry \(expiresAt.formatted(.iso8601)) is in the past", hint: "give a time in the future, or none")
+            throw TenancyError.invalidInput("the expiry \(expiresAt.formatted(.iso8601)) is in the past", hint: "give a time in the future, or none")
         }
         let id = UUID()
         let secret = "pgw_" + Hex.encode(Self.bytes(of: id)) + "_" + Base64URL.encode(Random.bytes(32))
@@ -98,7 +98,7 @@ public struct ServiceKeyRegistry: Sendable {
             }
             return (try Self.serviceKey(row.first!), secret)
         } catch let error as PostgresError where error.sqlState == "23503" {
-            throw GatewayError.notFound("tenant \(tenant.lowercasedString) does not exist")
+            throw TenancyError.notFound("tenant \(tenant.lowercasedString) does not exist")
         }
     }
 
@@ -118,7 +118,7 @@ public struct ServiceKeyRegistry: Sendable {
                 actor: actor, action: "service_key.revoked", target: "service_key:" + key.id.lowercasedString))
         }
         guard let row = result.first else {
-            throw GatewayError.notFound("service key \(id.lowercasedString) does not exist")
+            throw TenancyError.notFound("service key \(id.lowercasedString) does not exist")
         }
         return try Self.serviceKey(row)
     }
@@ -132,10 +132,10 @@ public struct ServiceKeyRegistry: Sendable {
     /// in the key's tenant's chain. A revoked or expired key cannot be rotated (409): create a new one.
     public func rotate(id: UUID, overlap: Duration, expiresAt: Date? = nil) async throws -> (old: ServiceKey, new: ServiceKey, secret: String) {
         guard overlap >= .zero, overlap <= Self.maximumOverlap else {
-            throw GatewayError.invalidInput("the overlap must be 0 to \(Self.maximumOverlap.components.seconds) seconds")
+            throw TenancyError.invalidInput("the overlap must be 0 to \(Self.maximumOverlap.components.seconds) seconds")
         }
         if let expiresAt, expiresAt <= Date() {
-            throw GatewayError.invalidInput("the expiry \(expiresAt.formatted(.iso8601)) is in the past", hint: "give a time in the future, or none")
+            throw TenancyError.invalidInput("the expiry \(expiresAt.formatted(.iso8601)) is in the past", hint: "give a time in the future, or none")
         }
         let newID = UUID()
         let secret = "pgw_" + Hex.encode(Self.bytes(of: newID)) + "_" + Base64URL.encode(Random.bytes(32))
@@ -146,9 +146,9 @@ public struct ServiceKeyRegistry: Sendable {
             guard let old = try connection.query(
                 "SELECT \(Self.recordColumns), (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS usable "
                     + "FROM public.service_keys WHERE id = $1 FOR UPDATE", [id]).first
-            else { throw GatewayError.notFound("service key \(id.lowercasedString) does not exist") }
+            else { throw TenancyError.notFound("service key \(id.lowercasedString) does not exist") }
             guard try old.decode("usable", as: Bool.self) else {
-                throw GatewayError(.conflict, code: "PGW409", "service key \(id.lowercasedString) is revoked or expired and cannot be rotated",
+                throw TenancyError(.conflict, code: "PGW409", "service key \(id.lowercasedString) is revoked or expired and cannot be rotated",
                                    hint: "create a new key instead")
             }
             try connection.query(
@@ -167,7 +167,7 @@ public struct ServiceKeyRegistry: Sendable {
                 details: ["new_key_id": .string(key.id.lowercasedString), "overlap_seconds": .int(seconds)]))
         }
         let new = try Self.serviceKey(result.first!)
-        guard let old = try await Self.find(pool: pool, id: id) else { throw GatewayError.notFound("service key \(id.lowercasedString) does not exist") }
+        guard let old = try await Self.find(pool: pool, id: id) else { throw TenancyError.notFound("service key \(id.lowercasedString) does not exist") }
         return (old, new, secret)
     }
 
@@ -207,7 +207,7 @@ public struct ServiceKeyRegistry: Sendable {
 
     /// A key that may authenticate (alias `k`): not revoked, not expired, its tenant not disabled
     /// (migration 0025; the same test as `public.assert_service_key_active`).
-    static let activeCondition = """
+    package static let activeCondition = """
         k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
         AND NOT EXISTS (SELECT 1 FROM public.tenants t WHERE t.id = k.tenant_id AND t.disabled_at IS NOT NULL)
         """
@@ -218,11 +218,11 @@ public struct ServiceKeyRegistry: Sendable {
         try await pool.query("SELECT 1 FROM public.service_keys k WHERE k.id = $1 AND \(Self.activeCondition)", [id]).first != nil
     }
 
-    func hash(_ key: String) -> [UInt8] {
+    package func hash(_ key: String) -> [UInt8] {
         HMACSHA256.authenticate(Array(key.utf8), key: keyHashKey)
     }
 
-    static func keyID(of key: String) -> UUID? {
+    package static func keyID(of key: String) -> UUID? {
         // `pgw_` + 32 hex digits + `_` + 43 base64url characters: 80 ASCII bytes, read as bytes.
         // Every request runs this; splitting and grapheme-counting Substrings cost 4% of a REST
         // read's gateway CPU (perf, rest-vs-pgbench).

@@ -13,7 +13,7 @@ public struct TrustedProxies: Sendable, Equatable {
     public static let none = TrustedProxies(networks: [])
 
     /// Hops examined at most: a longer chain stops there (its header is bounded anyway).
-    static let maximumHops = 32
+    package static let maximumHops = 32
 
     public init(networks: [IPNetwork]) {
         self.networks = networks
@@ -24,7 +24,7 @@ public struct TrustedProxies: Sendable, Equatable {
         var networks: [IPNetwork] = []
         for entry in text.split(whereSeparator: { $0 == "," || $0 == " " }) {
             guard let network = IPNetwork(String(entry)) else {
-                throw GatewayError.configuration(
+                throw ConfigurationError(
                     "\(variable) must list IP addresses or CIDR networks (e.g. 10.0.0.0/8, 192.0.2.1, fd00::/8), separated by commas; \"\(entry)\" is not one")
             }
             networks.append(network)
@@ -32,7 +32,7 @@ public struct TrustedProxies: Sendable, Equatable {
         self.networks = networks
     }
 
-    func trusts(_ address: [UInt8]) -> Bool {
+    package func trusts(_ address: [UInt8]) -> Bool {
         networks.contains { $0.contains(address) }
     }
 
@@ -57,7 +57,7 @@ public struct TrustedProxies: Sendable, Equatable {
     }
 
     /// The `for=` values of one `Forwarded` field value (`for=192.0.2.60;proto=http, for="[2001:db8::1]:4711"`).
-    static func forwardedFor(_ value: String) -> [String] {
+    package static func forwardedFor(_ value: String) -> [String] {
         value.split(separator: ",").compactMap { element in
             for pair in element.split(separator: ";") {
                 let parts = pair.split(separator: "=", maxSplits: 1)
@@ -89,7 +89,7 @@ public struct IPNetwork: Sendable, Equatable {
         self.prefixLength = length
     }
 
-    func contains(_ other: [UInt8]) -> Bool {
+    package func contains(_ other: [UInt8]) -> Bool {
         guard other.count == address.count else { return false }
         var remaining = prefixLength
         for (a, b) in zip(address, other) where remaining > 0 {
@@ -101,7 +101,7 @@ public struct IPNetwork: Sendable, Equatable {
     }
 
     /// A plain address (`192.0.2.1`, `2001:db8::1`): 4 or 16 bytes.
-    static func address(_ text: String) -> [UInt8]? {
+    package static func address(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
         var v6 = in6_addr()
@@ -111,7 +111,7 @@ public struct IPNetwork: Sendable, Equatable {
 
     /// A hop as forwarding headers write it: an address, `192.0.2.1:8080`, `[2001:db8::1]:4711`
     /// or `[2001:db8::1]`. An IPv4-mapped IPv6 address counts as its IPv4 address.
-    static func bytes(_ hop: String) -> [UInt8]? {
+    package static func bytes(_ hop: String) -> [UInt8]? {
         var text = Substring(hop)
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
             text = text[text.index(after: text.startIndex)..<close]
@@ -124,7 +124,7 @@ public struct IPNetwork: Sendable, Equatable {
     }
 
     /// The canonical text of 4 or 16 address bytes.
-    static func text(_ bytes: [UInt8]) -> String {
+    package static func text(_ bytes: [UInt8]) -> String {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         let family = bytes.count == 4 ? AF_INET : AF_INET6
         _ = bytes.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &buffer, socklen_t(buffer.count)) }

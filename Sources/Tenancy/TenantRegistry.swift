@@ -58,7 +58,7 @@ public struct TenantRegistry: Sendable {
         self.keyring = keyring
     }
 
-    static let columns = """
+    package static let columns = """
         id, name, created_at, (jwt_secret_sealed IS NOT NULL) AS has_secret, disabled_at, jwt_jwks_url,
         CASE WHEN jwt_previous_secret_expires_at > now() THEN jwt_previous_secret_expires_at END AS previous_secret_expires_at
         """
@@ -82,17 +82,17 @@ public struct TenantRegistry: Sendable {
             """, [tenant, sealed.ciphertext, sealed.nonce, sealed.kekVersion])
     }
 
-    private static let noKeyring = GatewayError.configuration(
+    private static let noKeyring = TenancyError(.unconfigured, 
         "a JWT secret is stored sealed under the tenant's key, which needs the root key",
         hint: "set PRIVACY_ROOT_KEY_FILE (or pass --root-key-file)")
 
     public func create(name: String, jwtSecret: String?) async throws -> Tenant {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !name.isEmpty, name.count <= 200 else {
-            throw GatewayError.invalidInput("tenant name must be 1 to 200 characters")
+            throw TenancyError.invalidInput("tenant name must be 1 to 200 characters")
         }
         if let jwtSecret, jwtSecret.utf8.count < Self.minimumJWTSecretLength {
-            throw GatewayError.invalidInput(
+            throw TenancyError.invalidInput(
                 "the JWT secret is \(jwtSecret.utf8.count) bytes; HS256 needs at least \(Self.minimumJWTSecretLength)",
                 hint: "generate one with: openssl rand -base64 48")
         }
@@ -112,7 +112,7 @@ public struct TenantRegistry: Sendable {
             }
             return try Self.tenant(row.first!)
         } catch let error as PostgresError where error.sqlState == "23505" {
-            throw GatewayError(.conflict, code: "23505", "a tenant named \"\(name)\" already exists")
+            throw TenancyError(.conflict, code: "23505", "a tenant named \"\(name)\" already exists")
         }
     }
 
@@ -137,7 +137,7 @@ public struct TenantRegistry: Sendable {
                 actor: actor, action: disabled ? "tenant.disabled" : "tenant.enabled", target: "tenant:" + tenant.id.lowercasedString))
         }
         if let row = result.first { return try Self.tenant(row) }
-        guard let tenant = try await find(id) else { throw GatewayError.notFound("tenant \(id.lowercasedString) does not exist") }
+        guard let tenant = try await find(id) else { throw TenancyError.notFound("tenant \(id.lowercasedString) does not exist") }
         return tenant
     }
 
@@ -166,13 +166,13 @@ public struct TenantRegistry: Sendable {
         secretOverlapSeconds: Int? = nil, jwksURL: String? = nil
     ) async throws -> Tenant {
         if let secret, secret.utf8.count < Self.minimumJWTSecretLength {
-            throw GatewayError.invalidInput(
+            throw TenancyError.invalidInput(
                 "the JWT secret is \(secret.utf8.count) bytes; HS256 needs at least \(Self.minimumJWTSecretLength)")
         }
         if let secretOverlapSeconds {
-            guard secret != nil else { throw GatewayError.invalidInput("an overlap applies to a new secret only: give the secret too") }
+            guard secret != nil else { throw TenancyError.invalidInput("an overlap applies to a new secret only: give the secret too") }
             guard (0...Self.maximumSecretOverlapSeconds).contains(secretOverlapSeconds) else {
-                throw GatewayError.invalidInput(
+                throw TenancyError.invalidInput(
                     "the secret overlap must be 0 to \(Self.maximumSecretOverlapSeconds) seconds, got \(secretOverlapSeconds)")
             }
         }
@@ -184,7 +184,7 @@ public struct TenantRegistry: Sendable {
             guard value.trimmingCharacters(in: .whitespaces) == value, value.count <= Self.maximumClaimLength,
                   !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
             else {
-                throw GatewayError.invalidInput(
+                throw TenancyError.invalidInput(
                     "the \(name) must be 1 to \(Self.maximumClaimLength) characters without surrounding spaces or control characters")
             }
         }
@@ -197,11 +197,11 @@ public struct TenantRegistry: Sendable {
                 guard case .array(let array)? = set["keys"] else { fallthrough }
                 keys = array
             default:
-                throw GatewayError.invalidInput("the JWKS must be a JSON array of JWKs or an object {\"keys\": [...]}")
+                throw TenancyError.invalidInput("the JWKS must be a JSON array of JWKs or an object {\"keys\": [...]}")
             }
             let parsed = await TenantKeys.parse(jwtSecret: nil, publicKeys: JSONValue.array(keys).jsonText)
             guard parsed.problems.isEmpty else {
-                throw GatewayError.invalidInput("unusable public key: " + parsed.problems.joined(separator: "; "))
+                throw TenancyError.invalidInput("unusable public key: " + parsed.problems.joined(separator: "; "))
             }
             keysJSON = JSONValue.array(keys).jsonText
         }
@@ -245,7 +245,7 @@ public struct TenantRegistry: Sendable {
                 actor: actor, action: "tenant.jwt_updated", target: "tenant:" + tenant.id.lowercasedString, details: changes))
         }
         guard let row = result.first else {
-            throw GatewayError.notFound("tenant \(id.lowercasedString) does not exist")
+            throw TenancyError.notFound("tenant \(id.lowercasedString) does not exist")
         }
         return try Self.tenant(row)
     }
@@ -265,10 +265,10 @@ public struct TenantRegistry: Sendable {
         } else if URLComponents(string: url)?.fragment != nil {
             problem = "a fragment (#…) is refused"
         } else {
-            problem = JWKSCache.problem(with: url, allowsInsecureLoopback: true)
+            problem = TenantKeys.jwksURLProblem(url, allowsInsecureLoopback: true)
         }
         if let problem {
-            throw GatewayError.invalidInput(
+            throw TenancyError.invalidInput(
                 "the JWKS URL is not usable: \(problem)", hint: "an https:// URL such as https://auth.example.com/.well-known/jwks.json")
         }
     }

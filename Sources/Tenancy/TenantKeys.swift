@@ -1,6 +1,7 @@
 import Foundation
 import JWTKit
 import Logging
+import Privacy
 
 /// The parsed key material one tenant's JWTs are verified with: its HS256 secret and its RS256 /
 /// ES256 public keys (`tenants.jwt_secret_sealed`, `tenants.jwt_public_keys`), and the audience and
@@ -8,37 +9,37 @@ import Logging
 ///
 /// Parsing builds jwt-kit verifiers once; ``RequestAuthenticator`` caches the result per tenant,
 /// so a request neither reads the tenants table nor parses a key.
-struct TenantKeys: Sendable {
+package struct TenantKeys: Sendable {
     /// The algorithms the gateway accepts. Everything else — `none`, HS384, PS256, … — is refused
     /// before any key is looked at.
-    enum Algorithm: String, Sendable, CaseIterable {
+    package enum Algorithm: String, Sendable, CaseIterable {
         case hs256 = "HS256"
         case rs256 = "RS256"
         case es256 = "ES256"
     }
 
-    struct VerificationKey: Sendable {
-        let algorithm: Algorithm
+    package struct VerificationKey: Sendable {
+        package let algorithm: Algorithm
         /// The JWK's `kid`; nil for the HS256 secret and for JWKs without one.
-        let kid: String?
-        let verifier: any JWTAlgorithm
+        package let kid: String?
+        package let verifier: any JWTAlgorithm
     }
 
-    var keys: [VerificationKey]
+    package var keys: [VerificationKey]
     /// Why configured keys were left out (no key material in these texts).
-    var problems: [String]
+    package var problems: [String]
     /// The `aud` the tenant's tokens must carry (`tenants.jwt_audience`); nil: not checked.
-    var audience: String? = nil
+    package var audience: String? = nil
     /// The `iss` the tenant's tokens must carry (`tenants.jwt_issuer`); nil: not checked.
-    var issuer: String? = nil
+    package var issuer: String? = nil
     /// Where the tenant's identity provider publishes its RS256/ES256 keys (`tenants.jwt_jwks_url`);
     /// ``JWKSCache`` fetches them, ``adding(_:)`` joins them to these.
-    var jwksURL: String? = nil
+    package var jwksURL: String? = nil
     /// When the previous HS256 secret (in ``keys`` during a rotation's overlap) stops verifying.
-    var previousSecretExpires: Date? = nil
+    package var previousSecretExpires: Date? = nil
 
     /// These keys plus `remote` (a JWKS's), with the same pins.
-    func adding(_ remote: [VerificationKey]) -> TenantKeys {
+    package func adding(_ remote: [VerificationKey]) -> TenantKeys {
         var joined = self
         joined.keys += remote
         return joined
@@ -46,10 +47,10 @@ struct TenantKeys: Sendable {
 
     /// HS256 secrets shorter than this are never handed to jwt-kit: it asserts (a crash in debug
     /// builds) on HMAC keys shorter than the hash, and RFC 7518 §3.2 forbids them anyway.
-    static let minimumSecretLength = TenantRegistry.minimumJWTSecretLength
+    package static let minimumSecretLength = TenantRegistry.minimumJWTSecretLength
 
     /// The keys matching a token's header: same algorithm, and the same `kid` when both sides name one.
-    func candidates(for algorithm: Algorithm, kid: String?) -> [VerificationKey] {
+    package func candidates(for algorithm: Algorithm, kid: String?) -> [VerificationKey] {
         keys.filter { $0.algorithm == algorithm && (kid == nil || $0.kid == nil || $0.kid == kid) }
     }
 
@@ -58,7 +59,7 @@ struct TenantKeys: Sendable {
     ///
     /// `previousSecret`: the secret a rotation replaced, verifying too until its overlap window
     /// ends (the caller passes it only while the window is open).
-    static func parse(jwtSecret: String?, previousSecret: String? = nil, publicKeys: String) async -> TenantKeys {
+    package static func parse(jwtSecret: String?, previousSecret: String? = nil, publicKeys: String) async -> TenantKeys {
         var keys: [VerificationKey] = []
         var problems: [String] = []
 
@@ -147,5 +148,24 @@ struct TenantKeys: Sendable {
             throw KeyProblem(reason: "\"alg\" is \"\(declared)\"; this key type is accepted only as \(algorithm.rawValue)")
         }
         return VerificationKey(algorithm: algorithm, kid: kid, verifier: try await collection.getKey())
+    }
+
+    /// Why `url` may not be fetched, or nil: https with a host and no credentials, naming no
+    /// internal address (``OutboundHost``: a tenant's admin must not make the gateway fetch from
+    /// the metadata service or the deployment's own network); a loopback host (plain http too)
+    /// only when `allowsInsecureLoopback`, for a development identity provider on this machine.
+    package static func jwksURLProblem(_ url: String, allowsInsecureLoopback: Bool) -> String? {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+              let host = components.host, !host.isEmpty
+        else { return "not an absolute URL" }
+        guard components.user == nil, components.password == nil else { return "credentials in the URL are refused" }
+        switch (scheme, OutboundHost.classify(host)) {
+        case (_, .invalid): return "its host is not a valid name or address"
+        case (_, .private): return "it names a private, link-local or otherwise internal address"
+        case ("https", .public): return nil
+        case ("https", .loopback), ("http", .loopback):
+            return allowsInsecureLoopback ? nil : "a loopback host is refused; set GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK=true for a development JWKS on this machine"
+        default: return "only https:// URLs are fetched"
+        }
     }
 }

@@ -131,21 +131,21 @@ public struct GatewayConfiguration: Sendable {
         if let directory = value("PRIVACY_EXPORT_DIR") { configuration.exportDirectory = directory }
         if let ttl = value("PRIVACY_EXPORT_TTL_DAYS") {
             guard let days = Int(ttl), (1...365).contains(days) else {
-                throw GatewayError.configuration("PRIVACY_EXPORT_TTL_DAYS must be a number of days from 1 to 365, got \"\(ttl)\"")
+                throw ConfigurationError("PRIVACY_EXPORT_TTL_DAYS must be a number of days from 1 to 365, got \"\(ttl)\"")
             }
             configuration.exportTTLDays = days
         }
         if let port = value("PORT") { configuration.port = try parsePort(port, source: "PORT") }
         if let interval = value("PRIVACY_CHECKPOINT_INTERVAL") {
             guard let seconds = Int(interval), (1...86_400).contains(seconds) else {
-                throw GatewayError.configuration("PRIVACY_CHECKPOINT_INTERVAL must be a number of seconds from 1 to 86400, got \"\(interval)\"")
+                throw ConfigurationError("PRIVACY_CHECKPOINT_INTERVAL must be a number of seconds from 1 to 86400, got \"\(interval)\"")
             }
             configuration.checkpointIntervalSeconds = seconds
         }
         if let keys = value("PRIVACY_AUDIT_PUBLIC_KEYS") {
             configuration.auditPublicKeys = try keys.split(whereSeparator: { $0 == "," || $0 == " " }).map { text in
                 guard let key = Hex.decode(String(text)), key.count == Ed25519.publicKeyLength else {
-                    throw GatewayError.configuration(
+                    throw ConfigurationError(
                         "PRIVACY_AUDIT_PUBLIC_KEYS must list Ed25519 public keys as 64 hex characters, separated by commas; \"\(text)\" is not one")
                 }
                 return key
@@ -157,7 +157,7 @@ public struct GatewayConfiguration: Sendable {
         configuration.auditWitnessKeysFile = value("PRIVACY_AUDIT_WITNESS_KEYS_FILE")
         if let leeway = value("GATEWAY_JWT_LEEWAY_SECONDS") {
             guard let seconds = Int(leeway), (0...30).contains(seconds) else {
-                throw GatewayError.configuration("GATEWAY_JWT_LEEWAY_SECONDS must be a number of seconds from 0 to 30, got \"\(leeway)\"")
+                throw ConfigurationError("GATEWAY_JWT_LEEWAY_SECONDS must be a number of seconds from 0 to 30, got \"\(leeway)\"")
             }
             configuration.jwtLeewaySeconds = seconds
         }
@@ -165,19 +165,19 @@ public struct GatewayConfiguration: Sendable {
             switch allow.lowercased() {
             case "true", "1", "yes": configuration.jwtAllowsMissingExpiry = true
             case "false", "0", "no": configuration.jwtAllowsMissingExpiry = false
-            default: throw GatewayError.configuration("GATEWAY_JWT_ALLOW_MISSING_EXP must be true or false, got \"\(allow)\"")
+            default: throw ConfigurationError("GATEWAY_JWT_ALLOW_MISSING_EXP must be true or false, got \"\(allow)\"")
             }
         }
         if let allow = value("GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK") {
             switch allow.lowercased() {
             case "true", "1", "yes": configuration.jwksAllowsInsecureLoopback = true
             case "false", "0", "no": configuration.jwksAllowsInsecureLoopback = false
-            default: throw GatewayError.configuration("GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK must be true or false, got \"\(allow)\"")
+            default: throw ConfigurationError("GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK must be true or false, got \"\(allow)\"")
             }
         }
         if let size = value("GATEWAY_POOL_SIZE") {
             guard let number = Int(size), (1...1000).contains(number) else {
-                throw GatewayError.configuration("GATEWAY_POOL_SIZE must be a number from 1 to 1000, got \"\(size)\"")
+                throw ConfigurationError("GATEWAY_POOL_SIZE must be a number from 1 to 1000, got \"\(size)\"")
             }
             configuration.poolSize = number
         }
@@ -185,31 +185,31 @@ public struct GatewayConfiguration: Sendable {
             switch prepared.lowercased() {
             case "on", "true", "1", "yes": configuration.databasePreparedStatements = true
             case "off", "false", "0", "no": configuration.databasePreparedStatements = false
-            default: throw GatewayError.configuration("GATEWAY_DB_PREPARED must be on or off, got \"\(prepared)\"")
+            default: throw ConfigurationError("GATEWAY_DB_PREPARED must be on or off, got \"\(prepared)\"")
             }
         }
         configuration.workerDatabaseURL = value("GATEWAY_WORKER_DATABASE_URL")
         if !configuration.databasePreparedStatements, configuration.workerDatabaseURL == nil {
-            throw GatewayError.configuration(
+            throw ConfigurationError(
                 "GATEWAY_DB_PREPARED=off (a pooler in transaction mode) needs GATEWAY_WORKER_DATABASE_URL",
                 hint: "the privacy worker and KEK rotations keep session state: give them a direct connection (or a session-mode pool) as the same login")
         }
         if let shared = value("GATEWAY_POOL_SHARED") {
             guard let number = Int(shared), (0...configuration.poolSize).contains(number) else {
-                throw GatewayError.configuration("GATEWAY_POOL_SHARED must be a number from 0 to GATEWAY_POOL_SIZE, got \"\(shared)\"")
+                throw ConfigurationError("GATEWAY_POOL_SHARED must be a number from 0 to GATEWAY_POOL_SIZE, got \"\(shared)\"")
             }
             configuration.poolSharedConnections = number
         }
         if let tenant = value("GATEWAY_OPERATOR_TENANT") {
             guard let id = UUID(uuidString: tenant) else {
-                throw GatewayError.configuration("GATEWAY_OPERATOR_TENANT must be a tenant id (a UUID), got \"\(tenant)\"")
+                throw ConfigurationError("GATEWAY_OPERATOR_TENANT must be a tenant id (a UUID), got \"\(tenant)\"")
             }
             configuration.operatorTenant = id
         }
         configuration.limits = try GatewayLimits.fromEnvironment(value)
         if let stuck = value("PRIVACY_STUCK_AFTER_SECONDS") {
             guard let seconds = Int(stuck), (60...31_536_000).contains(seconds) else {
-                throw GatewayError.configuration("PRIVACY_STUCK_AFTER_SECONDS must be a number of seconds from 60 to 31536000, got \"\(stuck)\"")
+                throw ConfigurationError("PRIVACY_STUCK_AFTER_SECONDS must be a number of seconds from 60 to 31536000, got \"\(stuck)\"")
             }
             configuration.stuckAfterSeconds = seconds
         }
@@ -220,7 +220,7 @@ public struct GatewayConfiguration: Sendable {
                   case let seconds = number.multipliedReportingOverflow(by: unit ?? 1), !seconds.overflow,
                   seconds.partialValue <= 31_536_000
             else {
-                throw GatewayError.configuration("PRIVACY_DUPLICATE_WINDOW must be 0 to 365 days, in seconds or with s, m, h or d (e.g. 30d), got \"\(window.prefix(40))\"")
+                throw ConfigurationError("PRIVACY_DUPLICATE_WINDOW must be 0 to 365 days, in seconds or with s, m, h or d (e.g. 30d), got \"\(window.prefix(40))\"")
             }
             configuration.duplicateWindowSeconds = seconds.partialValue
         }
@@ -228,30 +228,30 @@ public struct GatewayConfiguration: Sendable {
             switch allow.lowercased() {
             case "true", "1", "yes": configuration.processorsAllowPrivateNetwork = true
             case "false", "0", "no": configuration.processorsAllowPrivateNetwork = false
-            default: throw GatewayError.configuration("PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK must be true or false, got \"\(allow.prefix(40))\"")
+            default: throw ConfigurationError("PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK must be true or false, got \"\(allow.prefix(40))\"")
             }
         }
         if let proxies = value("GATEWAY_TRUSTED_PROXIES") { configuration.trustedProxies = try TrustedProxies(parsing: proxies) }
         if let age = value("PRIVACY_IDENTITY_MAX_AUTH_AGE") {
             guard let seconds = Int(age), (60...86_400).contains(seconds) else {
-                throw GatewayError.configuration("PRIVACY_IDENTITY_MAX_AUTH_AGE must be a number of seconds from 60 to 86400, got \"\(age)\"")
+                throw ConfigurationError("PRIVACY_IDENTITY_MAX_AUTH_AGE must be a number of seconds from 60 to 86400, got \"\(age)\"")
             }
             configuration.identityMaxAuthAgeSeconds = seconds
         }
         if let notifier = value("PRIVACY_IDENTITY_NOTIFIER") {
             if notifier.hasPrefix("webhook:"), let url = URL(string: String(notifier.dropFirst(8))), url.host != nil {
                 guard let secret = value("PRIVACY_IDENTITY_WEBHOOK_SECRET_FILE") else {
-                    throw GatewayError.configuration("PRIVACY_IDENTITY_NOTIFIER=webhook:… needs PRIVACY_IDENTITY_WEBHOOK_SECRET_FILE (32 bytes, base64, mode 0600)")
+                    throw ConfigurationError("PRIVACY_IDENTITY_NOTIFIER=webhook:… needs PRIVACY_IDENTITY_WEBHOOK_SECRET_FILE (32 bytes, base64, mode 0600)")
                 }
                 configuration.identityNotifier = .webhook(url: url, secretFile: secret)
             } else if notifier.hasPrefix("file:"), notifier.count > 5 {
                 configuration.identityNotifier = .file(path: String(notifier.dropFirst(5)))
             } else {
-                throw GatewayError.configuration("PRIVACY_IDENTITY_NOTIFIER must be webhook:<https url> or file:<path>, got \"\(notifier)\"")
+                throw ConfigurationError("PRIVACY_IDENTITY_NOTIFIER must be webhook:<https url> or file:<path>, got \"\(notifier)\"")
             }
         }
         if configuration.identityMaxAuthAgeSeconds != nil && configuration.identityNotifier == nil {
-            throw GatewayError.configuration("PRIVACY_IDENTITY_MAX_AUTH_AGE needs PRIVACY_IDENTITY_NOTIFIER: without a recent sign-in the subject gets a one-time code")
+            throw ConfigurationError("PRIVACY_IDENTITY_MAX_AUTH_AGE needs PRIVACY_IDENTITY_NOTIFIER: without a recent sign-in the subject gets a one-time code")
         }
         return configuration
     }
@@ -273,7 +273,7 @@ public struct GatewayConfiguration: Sendable {
         var witnesses = auditWitnessKeys
         if let auditWitnessKeysFile {
             guard let data = FileManager.default.contents(atPath: auditWitnessKeysFile) else {
-                throw GatewayError.configuration("PRIVACY_AUDIT_WITNESS_KEYS_FILE: \(auditWitnessKeysFile) cannot be read")
+                throw ConfigurationError("PRIVACY_AUDIT_WITNESS_KEYS_FILE: \(auditWitnessKeysFile) cannot be read")
             }
             let text = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
                 .map { $0.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "" }
@@ -291,7 +291,7 @@ public struct GatewayConfiguration: Sendable {
             guard parts.count == 2, SignedNote.isValidName(String(parts[0])), parts[0].utf8.count <= 255,
                   let key = Hex.decode(String(parts[1])), key.count == Ed25519.publicKeyLength
             else {
-                throw GatewayError.configuration(
+                throw ConfigurationError(
                     "\(source) must list witnesses as name+hex (a name without spaces or '+', then its Ed25519 public key as 64 hex characters), separated by commas; \"\(entry)\" is not one")
             }
             return (String(parts[0]), key)
@@ -300,7 +300,7 @@ public struct GatewayConfiguration: Sendable {
 
     public static func parsePort(_ text: String, source: String) throws -> Int {
         guard let port = Int(text), (1...65535).contains(port) else {
-            throw GatewayError.configuration("\(source) must be a port number from 1 to 65535, got \"\(text)\"")
+            throw ConfigurationError("\(source) must be a port number from 1 to 65535, got \"\(text)\"")
         }
         return port
     }
@@ -308,7 +308,7 @@ public struct GatewayConfiguration: Sendable {
     /// The owner connection (`DATABASE_URL`), required by migrations and admin commands.
     public func ownerDatabase() throws -> PostgresConfiguration {
         guard let databaseURL else {
-            throw GatewayError.configuration(
+            throw ConfigurationError(
                 "DATABASE_URL is not set",
                 hint: "set DATABASE_URL=postgresql://owner@host:5432/db (or pass --database-url), or use scripts/run for an embedded development database")
         }
@@ -319,7 +319,7 @@ public struct GatewayConfiguration: Sendable {
     /// the serving process runs with least privilege (and refuses a login that escapes RLS).
     public func gatewayDatabase() throws -> PostgresConfiguration {
         guard let gatewayDatabaseURL else {
-            throw GatewayError.configuration(
+            throw ConfigurationError(
                 "GATEWAY_DATABASE_URL is not set",
                 hint: "set GATEWAY_DATABASE_URL=postgresql://privacy_gateway@host:5432/db (the login the migrations create; "
                     + "the gateway never serves with the owner's DATABASE_URL), or use scripts/run for an embedded development database")
@@ -345,7 +345,7 @@ public struct GatewayConfiguration: Sendable {
         do {
             return try PostgresConfiguration(url)
         } catch let error as PostgresError {
-            throw GatewayError.configuration("\(variable): \(error.message)")
+            throw ConfigurationError("\(variable): \(error.message)")
         }
     }
 }

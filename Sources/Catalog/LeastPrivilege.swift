@@ -1,4 +1,5 @@
 import Postgres
+import Config
 
 /// The gateway's login must leave row level security in force: not a superuser, not BYPASSRLS,
 /// and not the owner of any table (an owner bypasses its table's RLS unless it is FORCEd). The
@@ -21,22 +22,22 @@ public enum LeastPrivilege {
                                                  WHERE nspname IN ('pg_catalog', 'information_schema'))) AS owned
             FROM pg_catalog.pg_roles r WHERE r.rolname = current_user
             """).rows.first
-        guard let row else { throw GatewayError.configuration("the gateway's database login has no pg_roles row") }
+        guard let row else { throw ConfigurationError("the gateway's database login has no pg_roles row") }
         let name: String = try row.decode("name")
         let fix = "set GATEWAY_DATABASE_URL to the privacy_gateway login the migrations create (not the owner's DATABASE_URL)"
         if try row.decode("superuser", as: Bool.self) {
-            throw GatewayError.configuration("refusing to serve as \(name): it is a superuser, so row level security would not apply; \(fix)")
+            throw ConfigurationError("refusing to serve as \(name): it is a superuser, so row level security would not apply; \(fix)")
         }
         if try row.decode("bypassrls", as: Bool.self) {
-            throw GatewayError.configuration("refusing to serve as \(name): it has BYPASSRLS, so row level security would not apply; \(fix)")
+            throw ConfigurationError("refusing to serve as \(name): it has BYPASSRLS, so row level security would not apply; \(fix)")
         }
         if let roles = try row.decodeIfPresent("escalates_to", as: String.self) {
-            throw GatewayError.configuration(
+            throw ConfigurationError(
                 "refusing to serve as \(name): it is a member of \(roles), a superuser or BYPASSRLS role it can become with SET ROLE, so row level security would not apply; \(fix)")
         }
         let owned = try row.decode("owned", as: Int.self)
         if owned > 0 {
-            throw GatewayError.configuration(
+            throw ConfigurationError(
                 "refusing to serve as \(name): it owns \(owned) tables (itself or through a role it is a member of), and an owner bypasses their row level security; \(fix)")
         }
     }

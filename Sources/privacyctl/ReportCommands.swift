@@ -1,7 +1,9 @@
 import ArgumentParser
 import Audit
 import Foundation
-import Gateway
+import Catalog
+import Config
+import Tenancy
 import Policy
 import Reports
 import Sodium
@@ -24,7 +26,7 @@ struct ReportCommand: AsyncParsableCommand {
               privacyctl report --tenant <id> --since 2026-01-01 --until 2026-06-30 --format md
               privacyctl report --tenant <id> --format json --certificate-public-key signing.pub
             """)
-    @OptionGroup var tenant: AuditCLI.TenantOption
+    @OptionGroup var tenant: AuditCommand.TenantOption
     @Option(help: "Start of the period (default: the tenant's first record).") var since: String?
     @Option(help: "End of the period (default: now).") var until: String?
     @Option(help: "The report's form.") var format: ReportFormat
@@ -76,7 +78,7 @@ struct ReportCommand: AsyncParsableCommand {
                     until: until.flatMap { ReportDate.parse($0, asEnd: true) },
                     policy: PolicyStatus(policies: policies, livePolicies: live.policies, liveTables: live.tables))
             } catch let error as ReportError {
-                throw GatewayError.invalidInput(error.description)
+                throw CommandError(error.description)
             }
             let text = ReportRenderer.render(report, as: format)
             if let out {
@@ -98,10 +100,10 @@ struct ReportCommand: AsyncParsableCommand {
         }
         return try certificatePublicKeyFiles.map { path in
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw GatewayError.configuration("certificate public key file \(path) cannot be read")
+                throw ConfigurationError("certificate public key file \(path) cannot be read")
             }
             guard let key = Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)), key.count == Ed25519.publicKeyLength else {
-                throw GatewayError.configuration("certificate public key file \(path) must hold a 32-byte Ed25519 public key in hex (64 characters)")
+                throw ConfigurationError("certificate public key file \(path) must hold a 32-byte Ed25519 public key in hex (64 characters)")
             }
             return key
         }

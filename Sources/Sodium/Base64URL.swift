@@ -1,9 +1,9 @@
 /// Base64url without padding (RFC 7515 §2), the encoding of every JWT part.
-enum Base64URL {
+public enum Base64URL {
     /// Decodes strictly: only the URL-safe alphabet, no padding, no whitespace, and unused trailing
     /// bits must be zero — so one token has exactly one spelling and a tampered one never decodes
     /// to the same bytes.
-    static func decode<S: Collection<UInt8>>(_ text: S) -> [UInt8]? {
+    public static func decode<S: Collection<UInt8>>(_ text: S) -> [UInt8]? {
         guard text.count % 4 != 1 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(text.count * 3 / 4)
@@ -23,7 +23,7 @@ enum Base64URL {
         return out
     }
 
-    static func encode(_ bytes: some Collection<UInt8>) -> String {
+    public static func encode(_ bytes: some Collection<UInt8>) -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count * 4 + 2) / 3)

@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import Policy
 import Postgres
@@ -101,7 +102,7 @@ extension PolicySet {
         do {
             return try PolicySet.load(directory: directory)
         } catch let error as PolicyError {
-            throw GatewayError.configuration("policy files: \(error)")
+            throw ConfigurationError("policy files: \(error)")
         }
     }
 }

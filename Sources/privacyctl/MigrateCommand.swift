@@ -1,10 +1,13 @@
 import ArgumentParser
 import Foundation
-import Gateway
+import Catalog
+import Config
+import Tenancy
 import Postgres
 
-struct Migrate: AsyncParsableCommand {
+struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "migrate",
         abstract: "Apply pending migrations, or show their status.",
         discussion: """
             Applies migrations/NNNN_name.sql in order, each in its own transaction, as the owner role

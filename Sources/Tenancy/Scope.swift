@@ -16,7 +16,7 @@ public enum Scope: String, Sendable, CaseIterable, Codable, Comparable {
     /// Parses a scope name, with an error that lists the valid ones.
     public static func parse(_ text: String) throws -> Scope {
         guard let scope = Scope(rawValue: text) else {
-            throw GatewayError.invalidInput(
+            throw TenancyError.invalidInput(
                 "unknown scope \"\(text)\"",
                 hint: "valid scopes: \(allCases.map(\.rawValue).joined(separator: ", "))")
         }
