@@ -111,6 +111,8 @@ struct PrivacyRoutes: Sendable {
                 /// False once the archive was downloaded, expired or removed by an erasure.
                 let archive_available: Bool
                 let download: Download?
+                /// The export_required processors' answers (absent when none was called).
+                let processors: [ProcessorOutcome]?
             }
             struct Download: Encodable { let url: String, expires_at: String }
             return try await Self.mapped {
@@ -121,7 +123,8 @@ struct PrivacyRoutes: Sendable {
                     download = Download(url: "/v1/privacy/exports/\(id.lowercasedString)/download?token=\(token)", expires_at: expires)
                 }
                 return try GatewayApplication.jsonResponse(.ok, Body(
-                    request: status.request, manifest: status.manifest, archive_available: status.archiveAvailable, download: download))
+                    request: status.request, manifest: status.manifest, archive_available: status.archiveAvailable, download: download,
+                    processors: status.processors))
             }
         }
         router.get("/v1/privacy/exports/:id/download") { request, context in
@@ -389,7 +392,7 @@ struct PrivacyRoutes: Sendable {
 extension HTTPField.Name {
     /// Encrypts a downloaded export with this passphrase.
     static let exportPassphrase = HTTPField.Name("X-Export-Passphrase")!
-    /// A processor's callback: Unix seconds, the request it answers, and `v1=<HMAC-SHA-256 hex>`.
+    /// A processor's callback: Unix seconds, the request it answers, and `v2=<HMAC-SHA-256 hex>`.
     static let pgwTimestamp = HTTPField.Name("X-PGW-Timestamp")!
     static let pgwRequestID = HTTPField.Name("X-PGW-Request-Id")!
     static let pgwSignature = HTTPField.Name("X-PGW-Signature")!
