@@ -226,6 +226,13 @@ struct PrivacyRoutes: Sendable {
             guard let text = context.parameters.get("id"), let processor = UUID(canonical: text) else {
                 throw GatewayError(.unauthorized, code: "PGW401", "the callback is not signed by this processor, or its timestamp is outside the window")
             }
+            // Bounded before anything is read or unsealed: per client address and per processor id.
+            if let wait = service.callbackLimiter.admit(processor: processor.lowercasedString, address: context.facts.clientAddress) {
+                var error = GatewayError(.tooManyRequests, code: "PGW429", "too many callbacks; retry after \(wait) s",
+                                         hint: "at most \(service.callbackLimiter.limit) a minute per address and per processor")
+                error.retryAfter = wait
+                throw error
+            }
             let body = try await RESTHandler.readBody(request, limit: 64 * 1024, rest: false)
             let recorded = try await Self.mapped {
                 try await service.recordProcessorAnswer(
