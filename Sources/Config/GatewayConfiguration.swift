@@ -80,6 +80,9 @@ public struct GatewayConfiguration: Sendable {
     /// `PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK`: a processor's webhook may name a loopback, private
     /// or link-local address (a processor inside the deployment's own network). Off: refused.
     public var processorsAllowPrivateNetwork = false
+    /// `PRIVACY_PROCESSOR_CALLBACKS_PER_MINUTE`: callbacks the unauthenticated processor callback route
+    /// takes per minute from one address and naming one processor (1 to 100000, default 120); past it 429.
+    public var processorCallbacksPerMinute = 120
     /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client (`GATEWAY_TRUSTED_PROXIES`).
     public var trustedProxies = TrustedProxies.none
     /// `GATEWAY_OPERATOR_TENANT`: the tenant whose `admin` keys are deployment operators in
@@ -230,6 +233,12 @@ public struct GatewayConfiguration: Sendable {
             case "false", "0", "no": configuration.processorsAllowPrivateNetwork = false
             default: throw ConfigurationError("PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK must be true or false, got \"\(allow.prefix(40))\"")
             }
+        }
+        if let rate = value("PRIVACY_PROCESSOR_CALLBACKS_PER_MINUTE") {
+            guard let perMinute = Int(rate), (1...100_000).contains(perMinute) else {
+                throw ConfigurationError("PRIVACY_PROCESSOR_CALLBACKS_PER_MINUTE must be a number from 1 to 100000, got \"\(rate.prefix(40))\"")
+            }
+            configuration.processorCallbacksPerMinute = perMinute
         }
         if let proxies = value("GATEWAY_TRUSTED_PROXIES") { configuration.trustedProxies = try TrustedProxies(parsing: proxies) }
         if let age = value("PRIVACY_IDENTITY_MAX_AUTH_AGE") {

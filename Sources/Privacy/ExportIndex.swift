@@ -63,6 +63,39 @@ enum ExportIndex {
 
                 """
         }
+        var processors = ""
+        if let called = manifest.processors, !called.isEmpty {
+            let items = called.map { processor -> String in
+                let outcome: String
+                switch processor.outcome ?? "" {
+                case "confirmed": outcome = "sent or confirmed what it holds"
+                case "refused": outcome = "refused"
+                case "timed_out": outcome = "did not answer by its deadline"
+                default: outcome = "no answer yet"
+                }
+                var reference = ""
+                if let given = processor.reference {
+                    // Shown as given (checked when recorded: printable, no quote or bracket; a link only https); never fetched.
+                    reference = PrivacyService.isLink(given)
+                        ? " — <a href=\"\(e(given))\" rel=\"noreferrer noopener\">\(e(given))</a>"
+                        : " — reference <code>\(e(given))</code>"
+                }
+                let detail = processor.detail.map { " (\(e($0)))" } ?? ""
+                return "<tr><td>\(e(processor.name))</td><td>\(e(processor.dataKind))</td><td>\(outcome)\(detail)\(reference)</td>"
+                    + "<td>\(e(processor.answeredAt ?? "—"))</td></tr>"
+            }.joined(separator: "\n")
+            processors = """
+                <h2>Data held by other services</h2>
+                <p>These services hold data about you for the operator and were asked for it. What each answered, and when:</p>
+                <table>
+                <thead><tr><th>Service</th><th>Holds</th><th>Answer</th><th>When (UTC)</th></tr></thead>
+                <tbody>
+                \(items)
+                </tbody>
+                </table>
+
+                """
+        }
         return """
             <!doctype html>
             <html lang="en">
@@ -85,7 +118,7 @@ enum ExportIndex {
             <tbody>
             \(rows)</tbody>
             </table>
-            \(withheld)\(proofs)<p><a href="manifest.json">manifest.json</a> lists every file with its size and SHA-256, the request
+            \(withheld)\(processors)\(proofs)<p><a href="manifest.json">manifest.json</a> lists every file with its size and SHA-256, the request
             (<code>\(e(manifest.requestID ?? "none"))</code>) and the version of the policies that chose what to include
             (<code>\(e(manifest.policyVersion))</code>).</p>
             </body>

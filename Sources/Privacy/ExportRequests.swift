@@ -11,9 +11,11 @@ public struct ExportStatus: Codable, Sendable {
     public let archiveAvailable: Bool
     /// This filing, when it duplicated the open ``request`` (linked to it and closed, never run).
     public var duplicate: PrivacyRequest? = nil
+    /// The `export_required` processors' part (nil when none was called): each with its outcome.
+    public var processors: [ProcessorOutcome]? = nil
 
     enum CodingKeys: String, CodingKey {
-        case request, manifest, duplicate
+        case request, manifest, duplicate, processors
         case archiveAvailable = "archive_available"
     }
 }
@@ -66,7 +68,10 @@ extension PrivacyService {
             try JSONDecoder().decode(ExportManifest.self, from: Data($0.utf8))
         }
         let available: Bool = try row.decode("available")
-        return ExportStatus(request: request, manifest: manifest, archiveAvailable: request.status == "completed" && available)
+        var status = ExportStatus(request: request, manifest: manifest, archiveAvailable: ["completed", "partially_completed"].contains(request.status) && available)
+        let processors = try await processorOutcomes(tenant: tenant, id: id)
+        status.processors = processors.isEmpty ? nil : processors
+        return status
     }
 
     /// Where the gateway keeps the archive of an export request (sealed at rest, ``ArchiveEncryption``).
@@ -74,9 +79,13 @@ extension PrivacyService {
         URL(fileURLWithPath: configuration.exportDirectory).appendingPathComponent("\(id.lowercasedString).tar").path
     }
 
-    /// Runs a pending (or interrupted) export: writes the archive (to `path`; by default into the
+    /// Runs a pending (or interrupted, or resumed from `requires_input`) export: first calls the
+    /// tenant's `export_required` processors — while any is unanswered before its deadline the
+    /// request waits in `requires_input` and this throws ``PrivacyError/Code/awaitingInput`` —,
+    /// then writes the archive (to `path`; by default into the
     /// export directory at ``archivePath(_:)``, sealed under a key derived from the subject's data
-    /// key), then marks the request completed with its manifest, audited. Re-running after a crash
+    /// key), listing each processor's answer, then marks the request completed (or
+    /// `partially_completed` when a required processor did not confirm) with its manifest, audited. Re-running after a crash
     /// writes the archive again from a fresh snapshot.
     @discardableResult
     public func processExport(
@@ -88,6 +97,27 @@ extension PrivacyService {
         }
         var sealKey: SecureBytes?
         let (subject, _) = try await run(tenant: tenant) { try self.begin(.export, $0, tenant: tenant, id: id) }
+        let audit = self.audit
+        // Processors declared export_required (data held elsewhere) are called first, as on an
+        // erasure (dispatchProcessorCalls: signed, retried, answered at the callback route); the
+        // request waits in requires_input and a worker resumes it once each answered or passed its
+        // deadline, so the archive lists every answer.
+        let (waiting, processors): (Int, [ProcessorOutcome]) = try await run(tenant: tenant) { connection in
+            try connection.transaction { connection -> (Int, [ProcessorOutcome]) in
+                let open = try self.registerProcessorCalls(connection, tenant: tenant, kind: .export, id: id, subject: subject)
+                guard open == 0 else {
+                    try connection.query(
+                        "UPDATE public.data_export_requests SET status = 'requires_input', status_reason = $2 WHERE id = $1 AND status = 'processing'",
+                        [id, "waiting for \(open) processor(s) to answer"])
+                    return (open, [])
+                }
+                return (0, try self.closeProcessorCalls(connection, tenant: tenant, id: id, audit: audit))
+            }
+        }
+        if waiting > 0 {
+            throw PrivacyError(.awaitingInput, "the export waits for \(waiting) processor(s) to answer (requires_input)")
+        }
+        let unconfirmed = processors.filter { $0.required && $0.outcome != "confirmed" }.map(\.name)
         let destination = path ?? archivePath(id)
         if path == nil, let keyring {
             try FileManager.default.createDirectory(atPath: configuration.exportDirectory, withIntermediateDirectories: true,
@@ -100,22 +130,29 @@ extension PrivacyService {
             sealKey = try ArchiveEncryption.atRestKey(subjectKey: subjectKey)
         }
         let manifest = try await writeArchive(tenant: tenant, subject: subject, to: destination, passphrase: passphrase,
-                                              sealedAtRestWith: sealKey, requestID: id, progress: progress)
-        let audit = self.audit
+                                              sealedAtRestWith: sealKey, requestID: id, processors: processors, progress: progress)
+        let status = unconfirmed.isEmpty ? "completed" : "partially_completed"
+        let reason = unconfirmed.isEmpty ? nil : "required processor(s) did not confirm by the deadline: " + unconfirmed.joined(separator: ", ")
         let manifestJSON = PostgresJSON(String(decoding: try Self.canonicalJSON(manifest), as: UTF8.self))
         try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
                 // download_url marks an archive waiting in the export directory (not one written elsewhere by privacyctl).
                 let updated = try connection.query(
-                    "UPDATE public.data_export_requests SET status = 'completed', completed_at = now(), manifest = $2, download_url = $3 "
+                    "UPDATE public.data_export_requests SET status = $4, status_reason = $5, completed_at = now(), manifest = $2, download_url = $3 "
                         + "WHERE id = $1 AND status = 'processing' RETURNING id",
-                    [id, manifestJSON, path == nil ? "/v1/privacy/exports/\(id.lowercasedString)/download" : nil as String?])
+                    [id, manifestJSON, path == nil ? "/v1/privacy/exports/\(id.lowercasedString)/download" : nil as String?, status, reason])
                 guard updated.affectedRows == 1 else { return }
+                var details: [String: AuditValue] = [
+                    "request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
+                    "files": .int(Int64(manifest.files.count)),
+                    "rows": .int(Int64(manifest.rowsByTable.values.reduce(0, +))),
+                ]
+                if !processors.isEmpty {
+                    details["processors"] = .object(Dictionary(uniqueKeysWithValues: processors.map { ($0.name, AuditValue.string($0.outcome ?? "open")) }))
+                    details["status"] = .string(status)
+                }
                 _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
-                    actor: "privacy-export", action: "privacy.export_completed", target: id.lowercasedString,
-                    details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
-                              "files": .int(Int64(manifest.files.count)),
-                              "rows": .int(Int64(manifest.rowsByTable.values.reduce(0, +)))]))
+                    actor: "privacy-export", action: "privacy.export_completed", target: id.lowercasedString, details: details))
             }
         }
         return manifest
@@ -142,7 +179,7 @@ extension PrivacyService {
             try connection.query("""
                 UPDATE public.data_export_requests
                 SET download_token_hash = $4, download_expires_at = now() + make_interval(secs => $5)
-                WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) AND status = 'completed'
+                WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) AND status IN ('completed', 'partially_completed')
                   AND download_url IS NOT NULL
                 RETURNING \(PrivacyRequest.timestamp("download_expires_at"))
                 """, binds).first
@@ -172,7 +209,7 @@ extension PrivacyService {
             try connection.transaction { connection in
                 guard let row = try connection.query("""
                     UPDATE public.data_export_requests SET download_token_hash = NULL, download_expires_at = NULL, download_url = NULL
-                    WHERE id = $1 AND download_token_hash = $2 AND download_expires_at > now() AND status = 'completed'
+                    WHERE id = $1 AND download_token_hash = $2 AND download_expires_at > now() AND status IN ('completed', 'partially_completed')
                       AND download_url IS NOT NULL
                     RETURNING tenant_id, user_id
                     """, [id, hash]).first

@@ -26,9 +26,13 @@ public struct ExportManifest: Codable, Sendable, Equatable {
     /// Columns left out per table: ciphertexts and other bytea values (secrets are listed by name, never decrypted).
     public let withheldColumns: [String: [String]]
     public let encrypted: Bool
+    /// The processors asked for the subject's data held outside Postgres (those declared
+    /// `export_required`), each with its outcome, time and any reference it returned; nil when
+    /// none was asked (older manifests too).
+    public var processors: [ProcessorOutcome]? = nil
 
     enum CodingKeys: String, CodingKey {
-        case format, tenant, subject, files, encrypted
+        case format, tenant, subject, files, encrypted, processors
         case requestID = "request_id"
         case generatedAt = "generated_at"
         case policyVersion = "policy_version"
@@ -64,7 +68,7 @@ extension PrivacyService {
     /// it is sealed in the at-rest layout under that key instead.
     public func writeArchive(
         tenant: UUID, subject: UUID, to path: String, passphrase: String? = nil, sealedAtRestWith sealKey: SecureBytes? = nil,
-        requestID: UUID? = nil, progress: (@Sendable (PrivacyProgress) -> Void)? = nil
+        requestID: UUID? = nil, processors: [ProcessorOutcome] = [], progress: (@Sendable (PrivacyProgress) -> Void)? = nil
     ) async throws -> ExportManifest {
         let graph = self.graph
         let policyVersion = configuration.policyVersion
@@ -170,10 +174,11 @@ extension PrivacyService {
                 files.append(.init(
                     name: proofsEntry.name, table: Self.auditTrailFile, format: "proofs", rows: counts.proven,
                     bytes: proofsEntry.bytes, sha256: proofsEntry.sha256))
-                let manifest = ExportManifest(
+                var manifest = ExportManifest(
                     tenant: tenant.lowercasedString, subject: subject.lowercasedString, requestID: requestID?.lowercasedString,
                     generatedAt: generatedAt, policyVersion: policyVersion, files: files, withheldColumns: withheld,
                     encrypted: passphrase != nil)
+                manifest.processors = processors.isEmpty ? nil : processors
                 try tar.begin("manifest.json")
                 try tar.write(try Self.canonicalJSON(manifest))
                 try tar.end()

@@ -8,8 +8,8 @@ import Glibc
 /// (processors' webhooks, JWKS URLs): one classifier, so no caller checks "internal" its own way.
 /// Internal means loopback, private, link-local (the cloud metadata service at 169.254.169.254),
 /// CGNAT, ULA, multicast, unspecified, and IPv4 written as one number or in octal/hex (the
-/// resolver reads those as addresses). A host *name* is not resolved: one that resolves to an
-/// internal address is not caught here.
+/// resolver reads those as addresses). ``classify(_:)`` reads the name as written;
+/// ``resolve(_:)`` also resolves a host *name* and classifies every address it resolves to.
 public enum OutboundHost: Sendable, Equatable {
     case `public`, loopback, `private`, invalid
 
@@ -47,5 +47,62 @@ public enum OutboundHost: Sendable, Equatable {
             return v4(b[0], b[1], b[2])
         }
         return .public
+    }
+
+    /// What a host name resolves to, now: the literal classification when it is an address or a
+    /// name known to be internal; else every address the system resolver answers (`getaddrinfo`,
+    /// IPv4 and IPv6), each classified, the least public winning (`private` over `loopback` over
+    /// `public`): a name that resolves to 8.8.8.8 and 10.0.0.5 is private. A name that does not
+    /// resolve is `invalid`. Blocking (the resolver's timeouts): call it off the cooperative pool
+    /// (``resolveDetached(_:)``).
+    public static func resolve(_ raw: String) -> (target: OutboundHost, addresses: [String]) {
+        let literal = classify(raw)
+        var host = raw.lowercased()
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard literal == .public, !isNumeric(host) else { return (literal, []) }
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        #if canImport(Glibc)
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        #else
+        hints.ai_socktype = SOCK_STREAM
+        #endif
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return (.invalid, []) }
+        defer { freeaddrinfo(first) }
+        var addresses: [String] = []
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let current = node {
+            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if let address = current.pointee.ai_addr,
+               getnameinfo(address, current.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                let text = String(cString: buffer)
+                if !addresses.contains(text) { addresses.append(text) }
+            }
+            node = current.pointee.ai_next
+        }
+        guard !addresses.isEmpty else { return (.invalid, []) }
+        var target = OutboundHost.public
+        for address in addresses {
+            switch classify(address) {
+            case .public: continue
+            case .loopback: if target == .public { target = .loopback }
+            case .private, .invalid: target = .private  // an address the classifier cannot read counts as internal
+            }
+        }
+        return (target, addresses)
+    }
+
+    /// ``resolve(_:)`` on a thread of its own, so a slow resolver blocks no task.
+    public static func resolveDetached(_ host: String) async -> (target: OutboundHost, addresses: [String]) {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: resolve(host)) }
+        }
+    }
+
+    /// Written as an address (IPv6, or IPv4 in any form inet_aton reads): nothing to resolve.
+    private static func isNumeric(_ host: String) -> Bool {
+        var address = in_addr()
+        return host.contains(":") || (host.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == "x" }) && inet_aton(host, &address) != 0)
     }
 }

@@ -44,6 +44,10 @@ public struct PrivacyConfiguration: Sendable {
     public var processorsAllowPrivateNetwork = false
     /// The most processors one tenant may declare: every erasure calls each of them.
     public var maxProcessorsPerTenant = 50
+    /// Callbacks per minute the unauthenticated callback route takes from one client address, and
+    /// naming one processor (`PRIVACY_PROCESSOR_CALLBACKS_PER_MINUTE`, default 120); past it 429
+    /// with `Retry-After` (``CallbackRateLimiter``).
+    public var processorCallbacksPerMinute = 120
 
     public init(policyVersion: String, exportDirectory: String) {
         self.policyVersion = policyVersion
@@ -80,6 +84,8 @@ public final class PrivacyService: Sendable {
     let keyring: Keyring?
     /// Sends one-time identity codes (``IdentityNotifier``); nil: codes cannot be asked for.
     let notifier: (any IdentityNotifier)?
+    /// Bounds the unauthenticated processor callback route (``PrivacyConfiguration/processorCallbacksPerMinute``).
+    public let callbackLimiter: CallbackRateLimiter
 
     /// - Parameters:
     ///   - signingKey: signs deletion certificates (`PRIVACY_SIGNING_KEY_FILE`); erasure refuses to run without it.
@@ -102,6 +108,7 @@ public final class PrivacyService: Sendable {
         self.tokenKey = tokenKey
         self.keyring = keyring
         self.configuration = configuration
+        self.callbackLimiter = CallbackRateLimiter(limit: configuration.processorCallbacksPerMinute)
     }
 
     /// The token key every process derives from the root key's service master (the gateway and

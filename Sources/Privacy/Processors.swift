@@ -93,16 +93,19 @@ public struct ProcessorOutcome: Codable, Sendable, Equatable {
     public let detail: String?
     public let attempts: Int
     public let deadline: String
+    /// What the processor returned with its answer to point at the data it holds (an opaque
+    /// reference, or an https link for the subject): recorded and listed as given, never fetched.
+    public let reference: String?
 
     enum CodingKeys: String, CodingKey {
-        case name, required, outcome, detail, attempts, deadline
+        case name, required, outcome, detail, attempts, deadline, reference
         case processorID = "processor_id"
         case dataKind = "data_kind"
         case answeredAt = "answered_at"
     }
 
     static let columns = """
-        processor_id::text AS processor_id, processor_name, data_kind, required, outcome, detail, attempts,
+        processor_id::text AS processor_id, processor_name, data_kind, required, outcome, detail, attempts, reference,
         to_char(answered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS answered_at,
         to_char(deadline_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS deadline
         """
@@ -117,27 +120,35 @@ public struct ProcessorOutcome: Codable, Sendable, Equatable {
         detail = try row.decodeIfPresent("detail")
         attempts = try row.decode("attempts")
         deadline = try row.decode("deadline")
+        reference = try row.decodeIfPresent("reference")
     }
 }
 
-/// The signature both directions carry: `X-PGW-Signature: v1=<hex>`, HMAC-SHA-256 under the
-/// processor's secret of `<X-PGW-Timestamp>.<X-PGW-Request-Id>.<body>` (libsodium, Sodium module).
+/// The signature both directions carry: `X-PGW-Signature: v2=<hex>`, HMAC-SHA-256 under the
+/// processor's secret of `<processor id>.<X-PGW-Timestamp>.<X-PGW-Request-Id>.<body>` (libsodium,
+/// Sodium module). The processor id (lowercase, as in the callback's path) is signed so that one
+/// processor's callback cannot be replayed as another's — two declarations sharing a secret (one
+/// vendor declared twice) made `v1` (the same without the id) verify at either's callback route.
+/// `v1` is not accepted any more: a processor still signing it is refused (401) and its call
+/// closes `timed_out` at its deadline, which the certificate or archive then says — failing closed
+/// rather than keeping the replay open.
 public enum ProcessorSignature {
     /// How far a callback's timestamp may be from the gateway's clock, either way.
     public static let window: Int = 300
 
-    public static func sign(body: [UInt8], timestamp: Int, requestID: String, secret: SecureBytes) -> String {
-        "v1=" + Hex.encode(HMACSHA256.authenticate(message(body: body, timestamp: timestamp, requestID: requestID), key: secret))
+    public static func sign(body: [UInt8], processorID: String, timestamp: Int, requestID: String, secret: SecureBytes) -> String {
+        "v2=" + Hex.encode(HMACSHA256.authenticate(
+            message(body: body, processorID: processorID, timestamp: timestamp, requestID: requestID), key: secret))
     }
 
-    static func message(body: [UInt8], timestamp: Int, requestID: String) -> [UInt8] {
-        Array("\(timestamp).\(requestID).".utf8) + body
+    static func message(body: [UInt8], processorID: String, timestamp: Int, requestID: String) -> [UInt8] {
+        Array("\(processorID).\(timestamp).\(requestID).".utf8) + body
     }
 
-    /// Whether `header` is this body's signature under `secret` (compared in constant time).
-    static func isValid(_ header: String, body: [UInt8], timestamp: Int, requestID: String, secret: SecureBytes) -> Bool {
-        guard header.hasPrefix("v1="), let mac = Hex.decode(String(header.dropFirst(3))), mac.count == HMACSHA256.macLength else { return false }
-        return HMACSHA256.isValid(mac, for: message(body: body, timestamp: timestamp, requestID: requestID), key: secret)
+    /// Whether `header` is this body's signature for this processor under `secret` (compared in constant time).
+    static func isValid(_ header: String, body: [UInt8], processorID: String, timestamp: Int, requestID: String, secret: SecureBytes) -> Bool {
+        guard header.hasPrefix("v2="), let mac = Hex.decode(String(header.dropFirst(3))), mac.count == HMACSHA256.macLength else { return false }
+        return HMACSHA256.isValid(mac, for: message(body: body, processorID: processorID, timestamp: timestamp, requestID: requestID), key: secret)
     }
 }
 
@@ -254,8 +265,8 @@ extension PrivacyService {
     /// Internal addresses (loopback, private, link-local — the cloud metadata service at
     /// 169.254.169.254 —, CGNAT, ULA, multicast, unspecified, and IPv4 written as one number or in
     /// octal/hex, which the resolver reads as such) only with `allowPrivateNetwork`; loopback also
-    /// with `allowLoopbackHTTP` (tests, development). A host name is not resolved here: one that
-    /// resolves to an internal address is not caught.
+    /// with `allowLoopbackHTTP` (tests, development). A host name is not resolved here (it may not
+    /// resolve yet when declared): it is resolved before each send (``resolvedTargetRefusal``).
     static func checkWebhookURL(_ text: String, allowLoopbackHTTP: Bool, allowPrivateNetwork: Bool = false) throws {
         guard text.utf8.count <= 2048, let url = URL(string: text), let components = URLComponents(string: text),
               let host = url.host, !host.isEmpty
@@ -277,15 +288,17 @@ extension PrivacyService {
 
     // MARK: - Calls
 
-    /// Inside the erasure's transaction: one call per processor of the tenant, made once (a resumed
-    /// erasure adds none), then how many are still open (unanswered, before their deadline).
+    /// Inside the erasure's (or export's) transaction: one call per processor of the tenant — for an
+    /// export only those declared `export_required` (the default is false: an export never waits up
+    /// to the deadline of a processor that holds nothing to export) — made once (a resumed request
+    /// adds none), then how many are still open (unanswered, before their deadline).
     func registerProcessorCalls(_ connection: borrowing Connection, tenant: UUID, kind: RequestKind, id: UUID, subject: UUID) throws -> Int {
         try connection.query("""
             INSERT INTO privacy.tenant_processor_calls (tenant_id, request_kind, request_id, processor_id, processor_name, data_kind,
                 required, user_id, deadline_at)
             SELECT tenant_id, $2, $3, id, name, data_kind, CASE WHEN $2 = 'export' THEN export_required ELSE erasure_required END, $4,
                    now() + make_interval(secs => timeout_seconds)
-            FROM privacy.tenant_processors p WHERE tenant_id = $1
+            FROM privacy.tenant_processors p WHERE tenant_id = $1 AND ($2 <> 'export' OR export_required)
               AND NOT EXISTS (SELECT 1 FROM privacy.tenant_processor_calls c WHERE c.request_id = $3 AND c.processor_id = p.id)
             """, [tenant, kind.rawValue, id, subject])
         return try connection.query(
@@ -427,14 +440,20 @@ extension PrivacyService {
         request.setValue(String(timestamp), forHTTPHeaderField: "X-PGW-Timestamp")
         request.setValue(id.lowercasedString, forHTTPHeaderField: "X-PGW-Request-Id")
         request.setValue(id.lowercasedString, forHTTPHeaderField: "Idempotency-Key")
-        request.setValue(ProcessorSignature.sign(body: claimed.body, timestamp: timestamp, requestID: id.lowercasedString, secret: claimed.secret),
+        request.setValue(ProcessorSignature.sign(body: claimed.body, processorID: processor.lowercasedString, timestamp: timestamp,
+                                                 requestID: id.lowercasedString, secret: claimed.secret),
                          forHTTPHeaderField: "X-PGW-Signature")
         // Checked again at each send: a row declared before the check (or written around it) is not called.
         let failure: String?
         do {
             try Self.checkWebhookURL(claimed.url.absoluteString, allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP,
                                      allowPrivateNetwork: configuration.processorsAllowPrivateNetwork)
-            failure = await Self.post(request, timeout: claimed.timeout)
+            if let refused = await Self.resolvedTargetRefusal(claimed.url.host ?? "", allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP,
+                                                               allowPrivateNetwork: configuration.processorsAllowPrivateNetwork) {
+                failure = refused
+            } else {
+                failure = await Self.post(request, timeout: claimed.timeout)
+            }
         } catch {
             failure = "webhook_url refused: not https, or an internal address"
         }
@@ -462,6 +481,29 @@ extension PrivacyService {
                     }
                 }
             }
+        }
+    }
+
+    /// Why the webhook's host may not be called now, or nil: its name is resolved before each send
+    /// and refused when ANY address it resolves to is internal (``OutboundHost/resolve(_:)``;
+    /// loopback only with `allowLoopbackHTTP` — tests —, any internal one with
+    /// `allowPrivateNetwork`), or when it does not resolve (a failed attempt, retried).
+    ///
+    /// Residual risk, not closed here: the HTTP client (URLSession on libcurl) resolves the name
+    /// again to connect, and neither it nor async-http-client lets the caller pin the checked
+    /// address while keeping TLS SNI and certificate checks on the name. A name whose DNS answer
+    /// changes between this check and that connection (rebinding: TTL 0, public then internal)
+    /// can still reach an internal address for that attempt — a window of the resolver's round
+    /// trip. What limits it: the call is a signed POST whose answer body is never read (only the
+    /// status, which is not shown to the tenant beyond "answered HTTP n"), no redirect is followed;
+    /// an egress firewall denying the gateway internal destinations closes it.
+    static func resolvedTargetRefusal(_ host: String, allowLoopbackHTTP: Bool, allowPrivateNetwork: Bool) async -> String? {
+        switch await OutboundHost.resolveDetached(host).target {
+        case .public: return nil
+        case .loopback where allowLoopbackHTTP || allowPrivateNetwork: return nil
+        case .private where allowPrivateNetwork: return nil
+        case .invalid: return "webhook_url's host did not resolve"
+        case .loopback, .private: return "webhook_url refused: its host resolves to an internal address"
         }
     }
 
@@ -495,6 +537,23 @@ extension PrivacyService {
     }
 
     // MARK: - Answers
+
+    /// A processor's `reference`: 1 to 500 visible ASCII characters (no space, quote or angle
+    /// bracket, so it is inert in the archive's HTML and CSV); when it has a scheme, only https
+    /// without credentials. It is recorded and shown, never fetched by the gateway.
+    static func isValidReference(_ text: String) -> Bool {
+        guard (1...500).contains(text.utf8.count),
+              text.utf8.allSatisfy({ (0x21...0x7e).contains($0) && !"\"'<>`\\".utf8.contains($0) })
+        else { return false }
+        guard text.contains(":") else { return true }
+        guard let components = URLComponents(string: text), components.scheme?.lowercased() == "https",
+              components.host?.isEmpty == false, components.user == nil, components.password == nil
+        else { return false }
+        return true
+    }
+
+    /// Whether a recorded reference is a link (https) the archive's index may show as one.
+    static func isLink(_ reference: String) -> Bool { reference.lowercased().hasPrefix("https://") }
 
     /// Records a processor's signed answer (`POST /v1/privacy/processors/{id}/callback`): body
     /// `{"request_id", "outcome": "confirmed"|"refused", "detail"?}` with `X-PGW-Timestamp`,
@@ -534,17 +593,24 @@ extension PrivacyService {
                 return try SecureBytes(copying: plaintext)
             }
         }
-        guard let secret, ProcessorSignature.isValid(signature, body: body, timestamp: seconds, requestID: requestID, secret: secret) else {
+        guard let secret, ProcessorSignature.isValid(signature, body: body, processorID: processor.lowercasedString, timestamp: seconds,
+                                                     requestID: requestID, secret: secret) else {
             throw rejected
         }
-        struct Answer: Decodable { let request_id: String; let outcome: String; let detail: String? }
+        struct Answer: Decodable { let request_id: String; let outcome: String; let detail: String?; let reference: String? }
         guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-              Set(object.keys).isSubset(of: ["request_id", "outcome", "detail"]),
+              Set(object.keys).isSubset(of: ["request_id", "outcome", "detail", "reference"]),
               let answer = try? JSONDecoder().decode(Answer.self, from: Data(body))
-        else { throw PrivacyError(.invalidInput, "the body must be {\"request_id\", \"outcome\": \"confirmed\" or \"refused\", \"detail\"?}") }
+        else { throw PrivacyError(.invalidInput, "the body must be {\"request_id\", \"outcome\": \"confirmed\" or \"refused\", \"detail\"?, \"reference\"?}") }
         guard answer.request_id == requestID else { throw PrivacyError(.invalidInput, "the body's request_id is not X-PGW-Request-Id") }
         guard ["confirmed", "refused"].contains(answer.outcome) else { throw PrivacyError(.invalidInput, "outcome must be confirmed or refused") }
         let detail = answer.detail.map { String($0.unicodeScalars.filter { $0.properties.generalCategory != .control }.prefix(500).map(Character.init)) }
+        if let reference = answer.reference {
+            guard Self.isValidReference(reference) else {
+                throw PrivacyError(.invalidInput, "reference must be 1 to 500 printable characters without spaces: an opaque reference, or an https URL without credentials")
+            }
+        }
+        let reference = answer.reference
         let audit = self.audit
         return try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
@@ -562,9 +628,10 @@ extension PrivacyService {
                     throw PrivacyError(.invalidState, "the call's deadline passed; it closes as timed_out")
                 } else {
                     try connection.query("""
-                        UPDATE privacy.tenant_processor_calls SET outcome = $4, answered_at = now(), detail = $5, delivered_at = coalesce(delivered_at, now())
+                        UPDATE privacy.tenant_processor_calls SET outcome = $4, answered_at = now(), detail = $5, delivered_at = coalesce(delivered_at, now()),
+                            reference = $6
                         WHERE tenant_id = $1 AND request_id = $2 AND processor_id = $3
-                        """, [tenant, id, processor, answer.outcome, detail])
+                        """, [tenant, id, processor, answer.outcome, detail, reference])
                     _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
                         actor: "processor:" + processor.lowercasedString, action: "privacy.processor_answered", target: id.lowercasedString,
                         outcome: answer.outcome == "confirmed" ? .success : .denied,

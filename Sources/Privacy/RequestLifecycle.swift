@@ -6,13 +6,15 @@ import Foundation
 /// migrations); a test walks every pair of statuses against that trigger and this table.
 ///
 /// ```
-/// export:   received → identity_verified → pending → processing → completed
+/// export:   received → identity_verified → pending → processing → completed | partially_completed
+///                                                      ↘ requires_input ↗ (processors, migration 0034)
 /// deletion: received → identity_verified → awaiting_confirmation → pending → processing → completed | partially_completed
 ///                                                                      ↘ requires_input ↗ (processors, migration 0026)
 /// ```
 /// An erasure whose database work is done waits in `requires_input` for its processors' signed
 /// answers (``PrivacyService/dispatchProcessorCalls(limit:)``); once each answered or passed its
-/// deadline, a worker takes it back to `processing` and issues the certificate.
+/// deadline, a worker takes it back to `processing` and issues the certificate. An export waits
+/// there for its `export_required` processors before its archive is written, which lists them.
 /// Open requests can go `on_hold` and back, be `denied` (with a reason) or `canceled`; a run ends
 /// `failed` (so does a queued request the privacy service did not file: `pending → failed`), and
 /// `retry` takes a failed request back to `pending` — an erasure then resumes from
@@ -51,7 +53,8 @@ public enum RequestLifecycle {
                 .identityVerified: stop.union([.pending]),
                 .pending: stop.union([.processing, .failed]),
                 .onHold: [.pending, .denied, .canceled],
-                .processing: [.processing, .completed, .failed],
+                .processing: [.processing, .requiresInput, .completed, .partiallyCompleted, .failed],
+                .requiresInput: [.processing, .failed],
                 .failed: [.pending],
             ]
         case .deletion:

@@ -77,11 +77,37 @@ public struct SubjectGraph: Sendable {
     }
 
     /// Builds the graph with the live database's foreign keys between governed tables.
+    /// Refuses (``PrivacyError/Code/graph``, naming each file:line) a policy set whose `anonymize:`
+    /// would give rows equal values in a column of a unique index
+    /// (``PolicySet/maskingFindings(uniqueIndexes:)``): such an erasure could only fail midway, so
+    /// the gateway and privacyctl do not start with it.
     public static func load(policies: PolicySet, pool: ConnectionPool) async throws -> SubjectGraph {
-        let keys = try await pool.withConnection { connection in
-            try await connection.run { try loadForeignKeys($0) }
+        let (keys, unique) = try await pool.withConnection { connection in
+            try await connection.run { (try loadForeignKeys($0), try loadUniqueIndexes($0)) }
+        }
+        let findings = policies.maskingFindings(uniqueIndexes: unique)
+        guard findings.isEmpty else {
+            throw PrivacyError(.graph, findings.map(\.description).joined(separator: "\n"))
         }
         return try SubjectGraph(policies: policies, foreignKeys: keys)
+    }
+
+    /// The live database's unique indexes (key columns only; expression keys are left out) of
+    /// user schemas.
+    public static func loadUniqueIndexes(_ connection: borrowing Connection) throws -> [LiveUniqueIndex] {
+        try connection.query("""
+            SELECT n.nspname || '.' || c.relname AS tbl, x.relname AS name,
+                   array_to_string(array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+                                         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.ord), ',') AS columns,
+                   coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) AS nulls_not_distinct
+            FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_class x ON x.oid = i.indexrelid
+            WHERE i.indisunique AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+            """).rows.map {
+            LiveUniqueIndex(table: try $0.decode("tbl"), name: try $0.decode("name"),
+                            columns: (try $0.decode("columns", as: String.self)).split(separator: ",").map(String.init),
+                            nullsNotDistinct: try $0.decode("nulls_not_distinct"))
+        }
     }
 
     /// Foreign keys between tables of the `public` schema, as (child, parent) names.

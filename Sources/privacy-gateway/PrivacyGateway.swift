@@ -163,6 +163,7 @@ struct Serve: AsyncParsableCommand {
         settings.auditTrustedKeys = auditTrustedKeys
         settings.duplicateWindow = .seconds(configuration.duplicateWindowSeconds)
         settings.processorsAllowPrivateNetwork = configuration.processorsAllowPrivateNetwork
+        settings.processorCallbacksPerMinute = configuration.processorCallbacksPerMinute
         settings.identity = IdentityPolicy(maxAuthAge: configuration.identityMaxAuthAgeSeconds.map { .seconds($0) })
         var notifier: (any IdentityNotifier)?
         switch configuration.identityNotifier {

@@ -5,6 +5,7 @@ import Config
 import Tenancy
 import Policy
 import Postgres
+import Privacy
 
 struct PolicyFilesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -47,12 +48,15 @@ struct PolicyFilesCommand: AsyncParsableCommand {
                 let configuration = try database.configuration()
                 let policies = try policy.load(configuration)
                 var liveTables: [LiveTable]?
+                var uniqueIndexes: [LiveUniqueIndex] = []
                 if live {
                     let pool = try database.ownerPool()
                     defer { pool.close() }
                     liveTables = try await LiveSchema.read(from: pool).tables
+                    // Masking that gives rows equal values on a unique column (the files do not say which are unique).
+                    uniqueIndexes = try await pool.withConnection { try await $0.run { try SubjectGraph.loadUniqueIndexes($0) } }
                 }
-                let findings = policies.lint(liveTables: liveTables)
+                let findings = policies.lint(liveTables: liveTables) + policies.maskingFindings(uniqueIndexes: uniqueIndexes)
                 failed = findings.contains { $0.severity == .error }
                 try out.emit(findings) {
                     findings.isEmpty ? "no findings in \(policies.tables.count) policy files" : findings.map(\.description).joined(separator: "\n")

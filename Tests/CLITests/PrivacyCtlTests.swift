@@ -197,6 +197,27 @@ struct PolicyCommandTests {
         }
     }
 
+    @Test("lint --live refuses a fixed replacement on a column of a unique index, at the entry's file:line, exit 3")
+    func lintRefusesMaskingOnUniqueColumn() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for name in try FileManager.default.contentsOfDirectory(atPath: policiesDir) where name.hasSuffix(".yaml") {
+            var text = try String(contentsOfFile: (policiesDir as NSString).appendingPathComponent(name), encoding: .utf8)
+            if name == "ghl_opportunities.yaml" {
+                text = text.replacingOccurrences(of: "  erasure: delete\n", with: "  erasure: anonymize\n  anonymize:\n    user_id: null\n    ghl_opportunity_id: { replace: \"erased\" }\n")
+            }
+            try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        let lines = try String(contentsOfFile: directory.appendingPathComponent("ghl_opportunities.yaml").path, encoding: .utf8)
+            .split(separator: "\n", omittingEmptySubsequences: false)
+        let line = try #require(lines.firstIndex { $0.contains("ghl_opportunity_id: { replace") }) + 1
+        try await TestDatabase.withMigratedDatabase { owner in
+            let lint = try privacyctl(["policy", "lint", "--live", "--policies-dir", directory.path], environment: ["DATABASE_URL": url(owner)])
+            #expect(lint.status == 3, "\(lint.stdout)\(lint.stderr)")
+            #expect(lint.stdout.contains("ghl_opportunities.yaml:\(line):") && lint.stdout.contains("masking-on-unique-column"), "\(lint.stdout)")
+        }
+    }
+
     @Test("a live policy altered by hand makes check exit 3 and name the table")
     func driftExitsThree() async throws {
         try await TestDatabase.withMigratedDatabase { owner in

@@ -197,17 +197,18 @@ enum OpenAPIDocument {
             ],
             "/v1/privacy/processors/{id}/callback": [
                 "parameters": [["name": "id", "in": "path", "required": true, "schema": ["type": "string", "format": "uuid"], "description": "the processor"]],
-                "post": ["summary": "A processor's signed answer to the gateway's call; no service key: X-PGW-Signature is v1=HMAC-SHA-256(secret, \"<X-PGW-Timestamp>.<X-PGW-Request-Id>.<body>\"), the timestamp within 300 s",
+                "post": ["summary": "A processor's signed answer to the gateway's call; no service key: X-PGW-Signature is v2=HMAC-SHA-256(secret, \"<processor id>.<X-PGW-Timestamp>.<X-PGW-Request-Id>.<body>\"), the timestamp within 300 s; at most PRIVACY_PROCESSOR_CALLBACKS_PER_MINUTE per address and per processor (429 with Retry-After)",
                          "parameters": [
                             ["name": "X-PGW-Timestamp", "in": "header", "required": true, "schema": ["type": "string", "pattern": "^[0-9]{1,12}$"]],
                             ["name": "X-PGW-Request-Id", "in": "header", "required": true, "schema": ["type": "string", "format": "uuid"]],
-                            ["name": "X-PGW-Signature", "in": "header", "required": true, "schema": ["type": "string", "pattern": "^v1=[0-9a-f]{64}$"]],
+                            ["name": "X-PGW-Signature", "in": "header", "required": true, "schema": ["type": "string", "pattern": "^v2=[0-9a-f]{64}$"]],
                          ],
                          "requestBody": ["required": true, "content": ["application/json": ["schema": [
                             "type": "object", "required": ["request_id", "outcome"], "additionalProperties": false,
                             "properties": ["request_id": ["type": "string", "format": "uuid"], "outcome": ["type": "string", "enum": ["confirmed", "refused"]],
-                                           "detail": ["type": "string", "maxLength": 500]]]]]],
-                         "responses": ["200": json, "400": error, "401": error, "404": error, "409": error]],
+                                           "detail": ["type": "string", "maxLength": 500],
+                                           "reference": ["type": "string", "maxLength": 500, "description": "an opaque reference or an https link to the data the processor holds; recorded and listed in the export archive, never fetched"]]]]]],
+                         "responses": ["200": json, "400": error, "401": error, "404": error, "409": error, "429": error]],
             ],
             "/v1/privacy/deletions": ["post": operation("File an erasure request; answers the dry-run plan", scope: "privacy:erase", ["201": json, "409": error])],
             "/v1/privacy/deletions/{id}": [

@@ -112,6 +112,8 @@ struct PrivacyRoutes: Sendable {
                 /// False once the archive was downloaded, expired or removed by an erasure.
                 let archive_available: Bool
                 let download: Download?
+                /// The export_required processors' answers (absent when none was called).
+                let processors: [ProcessorOutcome]?
             }
             struct Download: Encodable { let url: String, expires_at: String }
             let status = try await service.exportStatus(tenant: caller.tenantID, id: id, subject: subject)
@@ -121,7 +123,8 @@ struct PrivacyRoutes: Sendable {
                 download = Download(url: "/v1/privacy/exports/\(id.lowercasedString)/download?token=\(token)", expires_at: expires)
             }
             return try GatewayApplication.jsonResponse(.ok, Body(
-                request: status.request, manifest: status.manifest, archive_available: status.archiveAvailable, download: download))
+                request: status.request, manifest: status.manifest, archive_available: status.archiveAvailable, download: download,
+                processors: status.processors))
         }
         router.get("/v1/privacy/exports/:id/download") { request, context in
             guard let service = privacy else { throw Self.unavailable }
@@ -216,6 +219,13 @@ struct PrivacyRoutes: Sendable {
             guard let service = privacy else { throw Self.unavailable }
             guard let text = context.parameters.get("id"), let processor = UUID(canonical: text) else {
                 throw GatewayError(.unauthorized, code: "PGW401", "the callback is not signed by this processor, or its timestamp is outside the window")
+            }
+            // Bounded before anything is read or unsealed: per client address and per processor id.
+            if let wait = service.callbackLimiter.admit(processor: processor.lowercasedString, address: context.facts.clientAddress) {
+                var error = GatewayError(.tooManyRequests, code: "PGW429", "too many callbacks; retry after \(wait) s",
+                                         hint: "at most \(service.callbackLimiter.limit) a minute per address and per processor")
+                error.retryAfter = wait
+                throw error
             }
             let body = try await RESTHandler.readBody(request, limit: 64 * 1024, rest: false)
             let recorded = try await service.recordProcessorAnswer(
@@ -344,7 +354,7 @@ struct PrivacyRoutes: Sendable {
 extension HTTPField.Name {
     /// Encrypts a downloaded export with this passphrase.
     static let exportPassphrase = HTTPField.Name("X-Export-Passphrase")!
-    /// A processor's callback: Unix seconds, the request it answers, and `v1=<HMAC-SHA-256 hex>`.
+    /// A processor's callback: Unix seconds, the request it answers, and `v2=<HMAC-SHA-256 hex>`.
     static let pgwTimestamp = HTTPField.Name("X-PGW-Timestamp")!
     static let pgwRequestID = HTTPField.Name("X-PGW-Request-Id")!
     static let pgwSignature = HTTPField.Name("X-PGW-Signature")!

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A problem the linter found in the policy files (or, for RLS, in the live database).
 public struct LintFinding: Sendable, Hashable, Codable, CustomStringConvertible {
     public enum Severity: String, Sendable, Hashable, Codable {
@@ -235,3 +237,87 @@ extension PolicySet {
     }
 }
 
+
+extension LintFinding.Code {
+    /// An `anonymize:` method that gives different rows equal values (`replace`, `redact`,
+    /// `truncate`, `truncate_ip`; `null` under NULLS NOT DISTINCT) on a column of a unique index:
+    /// the second row of an erasure would violate it, mid-erasure.
+    public static let maskingOnUniqueColumn = LintFinding.Code(rawValue: "masking-on-unique-column")
+}
+
+extension Anonymization {
+    /// Whether the method can give two different values the same result (a fixed value, a
+    /// truncation), so that it breaks a unique index on its column. `hmac` maps distinct values of a
+    /// subject to distinct hashes (and different subjects' values under different keys); `null`
+    /// is distinct from every other NULL unless the index says NULLS NOT DISTINCT.
+    public func collapses(nullsNotDistinct: Bool) -> Bool {
+        switch self {
+        case .hmac: return false
+        case .null: return nullsNotDistinct
+        case .redact, .replace, .truncateDate, .truncateIP: return true
+        }
+    }
+}
+
+/// A unique index of the live database (`pg_index.indisunique`): its table, key columns and
+/// whether NULLs count as equal in it.
+public struct LiveUniqueIndex: Sendable, Hashable, Codable {
+    public var table: String
+    public var name: String
+    public var columns: [String]
+    public var nullsNotDistinct: Bool
+
+    public init(table: String, name: String, columns: [String], nullsNotDistinct: Bool) {
+        self.table = table
+        self.name = name
+        self.columns = columns
+        self.nullsNotDistinct = nullsNotDistinct
+    }
+}
+
+extension PolicySet {
+    /// `anonymize:` entries whose method would give rows equal values in a column of one of the
+    /// table's unique indexes (``LiveUniqueIndex``, read from the database: the policy files do
+    /// not say which indexes are unique): errors, each at the entry's line in its file, with the
+    /// methods that fit. An erasure with such a plan would stop at the second row of the subject
+    /// (or at the first of a second subject) with a unique violation.
+    public func maskingFindings(uniqueIndexes: [LiveUniqueIndex]) -> [LintFinding] {
+        var findings: [LintFinding] = []
+        let byTable = Dictionary(grouping: uniqueIndexes, by: \.table)
+        for table in tables {
+            guard case .anonymize(let columns)? = table.privacy?.erasure, let indexes = byTable[table.qualifiedName] else { continue }
+            for (column, method) in columns {
+                for index in indexes where index.columns.contains(column) && method.collapses(nullsNotDistinct: index.nullsNotDistinct) {
+                    let hint = index.nullsNotDistinct ? "use hmac (distinct values stay distinct)" : "use hmac (distinct values stay distinct) or null"
+                    findings.append(LintFinding(
+                        severity: .error, code: .maskingOnUniqueColumn, table: table.qualifiedName, policy: nil,
+                        message: "anonymize.\(column): \(method.name) gives rows the same value, but \(column) is in unique index "
+                            + "\(index.name) (\(index.columns.joined(separator: ", "))): the erasure would fail at the second row; \(hint)",
+                        location: Self.anonymizeLocation(table, column: column)))
+                    break
+                }
+            }
+        }
+        return findings
+    }
+
+    /// The line of `column:` under `anonymize:` in the table's file (the model keeps no location
+    /// for it); the file's first line when the file cannot be read.
+    static func anonymizeLocation(_ table: TablePolicy, column: String) -> SourceLocation? {
+        guard let file = table.file else { return nil }
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return SourceLocation(file: file, line: 1, column: 1) }
+        var inside = false
+        var indent = 0
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.drop { $0 == " " }
+            let depth = line.count - trimmed.count
+            if trimmed.hasPrefix("anonymize:") { inside = true; indent = depth; continue }
+            guard inside, !trimmed.isEmpty else { continue }
+            if depth <= indent { inside = false; continue }
+            if trimmed.hasPrefix(column + ":") || trimmed.hasPrefix("\"\(column)\":") {
+                return SourceLocation(file: file, line: number + 1, column: depth + 1)
+            }
+        }
+        return SourceLocation(file: file, line: 1, column: 1)
+    }
+}

@@ -112,16 +112,19 @@ extension PrivacyRouteFixture {
         return try #require(UUID(uuidString: id))
     }
 
-    /// A processor's callback as it would send it: `v1=HMAC(secret, "<ts>.<request id>.<body>")`.
+    /// A processor's callback as it would send it: `v2=HMAC(secret, "<processor id>.<ts>.<request id>.<body>")`;
+    /// `signedAs` signs it as another processor would (a replay at the wrong route).
     func callback(
         _ processor: UUID, request: String, outcome: String, secret: String, timestamp: Int = Int(Date().timeIntervalSince1970),
-        headerRequestID: String? = nil, detail: String? = nil, signature: String? = nil
+        headerRequestID: String? = nil, detail: String? = nil, signature: String? = nil, signedAs: UUID? = nil, reference: String? = nil
     ) async throws -> (status: HTTPResponse.Status, body: String) {
-        let body = detail.map { #"{"request_id": "\#(request)", "outcome": "\#(outcome)", "detail": "\#($0)"}"# }
+        var body = detail.map { #"{"request_id": "\#(request)", "outcome": "\#(outcome)", "detail": "\#($0)"}"# }
             ?? #"{"request_id": "\#(request)", "outcome": "\#(outcome)"}"#
+        if let reference { body = String(body.dropLast()) + #", "reference": "\#(reference)"}"# }
         let requestID = headerRequestID ?? request
         let key = try SecureBytes(copying: Array(secret.utf8))
-        let signed = signature ?? ProcessorSignature.sign(body: Array(body.utf8), timestamp: timestamp, requestID: requestID, secret: key)
+        let signed = signature ?? ProcessorSignature.sign(
+            body: Array(body.utf8), processorID: (signedAs ?? processor).lowercasedString, timestamp: timestamp, requestID: requestID, secret: key)
         let headers: HTTPFields = [
             .contentType: "application/json", .pgwTimestamp: String(timestamp), .pgwRequestID: requestID, .pgwSignature: signed,
         ]
@@ -188,7 +191,7 @@ struct ProcessorRouteTests {
 
                 let now = Int(Date().timeIntervalSince1970)
                 // Wrong HMAC, and the right body signed with another processor's secret.
-                #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, signature: "v1=" + String(repeating: "0", count: 64)).status == .unauthorized)
+                #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, signature: "v2=" + String(repeating: "0", count: 64)).status == .unauthorized)
                 #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: logsSecret).status == .unauthorized)
                 #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, signature: "garbage").status == .unauthorized)
                 // A replayed old callback (timestamp outside the window), and one from the future.
@@ -244,7 +247,8 @@ struct ProcessorRouteTests {
                     let header = try #require(call.timestamp)
                     let timestamp = try #require(Int(header))
                     #expect(call.requestID == id.lowercasedString && call.idempotencyKey == id.lowercasedString)
-                    #expect(call.signature == ProcessorSignature.sign(body: call.body, timestamp: timestamp, requestID: id.lowercasedString,
+                    let processorID = (call.path == "/crm" ? crm : logs).lowercasedString
+                    #expect(call.signature == ProcessorSignature.sign(body: call.body, processorID: processorID, timestamp: timestamp, requestID: id.lowercasedString,
                                                                      secret: try SecureBytes(copying: Array(secret.utf8))))
                     let body = try f.object(String(decoding: call.body, as: UTF8.self))
                     #expect(body["type"] as? String == "erasure" && body["user_id"] as? String == f.alice.uuidString.lowercased())
