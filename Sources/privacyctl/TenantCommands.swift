@@ -38,18 +38,7 @@ struct TenantCommand: AsyncParsableCommand {
         func run() async throws {
             let out = Output(json: output.json)
             try await out.run {
-                let id = UUID(uuidString: id)!
-                let tenant: Tenant
-                if let http = try AdminHTTP.fromEnvironment() {
-                    tenant = try await http.send("GET", "/v1/admin/tenants/\(id.lowercasedString)")
-                } else {
-                    let pool = try database.ownerPool()
-                    defer { pool.close() }
-                    guard let found = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).find(id) else {
-                        throw CommandError("tenant \(id.lowercasedString) does not exist")
-                    }
-                    tenant = found
-                }
+                let tenant = try await AdminTarget.resolve(database).tenant(UUID(uuidString: id)!)
                 try out.emit(tenant) { TenantCommand.describe(tenant) }
             }
         }
@@ -90,15 +79,7 @@ struct TenantCommand: AsyncParsableCommand {
     static func setDisabled(_ text: String, _ disabled: Bool, database: DatabaseOptions, output: OutputOptions) async throws {
         let out = Output(json: output.json)
         try await out.run {
-            let id = UUID(uuidString: text)!
-            let tenant: Tenant
-            if let http = try AdminHTTP.fromEnvironment() {
-                tenant = try await http.send("POST", "/v1/admin/tenants/\(id.lowercasedString)/\(disabled ? "disable" : "enable")")
-            } else {
-                let pool = try database.ownerPool()
-                defer { pool.close() }
-                tenant = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).setDisabled(id, disabled)
-            }
+            let tenant = try await AdminTarget.resolve(database).setDisabled(UUID(uuidString: text)!, disabled)
             try out.emit(tenant) { (disabled ? "disabled " : "enabled ") + TenantCommand.describe(tenant) }
         }
     }
@@ -185,31 +166,9 @@ struct TenantCommand: AsyncParsableCommand {
                     }
                     keys = String(decoding: data, as: UTF8.self)
                 }
-                let updated: Tenant
-                if let http = try AdminHTTP.fromEnvironment() {
-                    struct Body: Encodable {
-                        let secret: String?, jwks: JSONValue?, audience: String?, issuer: String?
-                        let jwks_url: String?, secret_overlap_seconds: Int?
-                    }
-                    var set: JSONValue?
-                    if let keys {
-                        guard let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(keys.utf8)) else {
-                            throw CommandError("the JWKS file is not JSON")
-                        }
-                        set = parsed
-                    }
-                    updated = try await http.send(
-                        "PUT", "/v1/admin/tenants/\(UUID(uuidString: tenant)!.lowercasedString)/jwt",
-                        body: Body(secret: secret, jwks: set, audience: audience, issuer: issuer,
-                                   jwks_url: jwksUrl, secret_overlap_seconds: secretOverlapSeconds))
-                } else {
-                    let pool = try database.ownerPool()
-                    defer { pool.close() }
-                    let keyring = secret == nil ? nil : try await rootKey.keyring(try database.configuration(), pool: pool)
-                    updated = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring)
-                        .setJWT(tenant: UUID(uuidString: tenant)!, secret: secret, jwks: keys, audience: audience, issuer: issuer,
-                                secretOverlapSeconds: secretOverlapSeconds, jwksURL: jwksUrl)
-                }
+                let updated = try await AdminTarget.resolve(database, rootKey: rootKey).setJWT(
+                    UUID(uuidString: tenant)!, secret: secret, jwks: keys, audience: audience, issuer: issuer,
+                    secretOverlapSeconds: secretOverlapSeconds, jwksURL: jwksUrl)
                 try out.emit(updated) {
                     "updated JWT settings of tenant \(updated.name)"
                         + (updated.previousJWTSecretExpiresAt.map { "; the previous secret verifies until \($0.formatted(.iso8601))" } ?? "")
@@ -232,17 +191,7 @@ struct TenantCommand: AsyncParsableCommand {
         func run() async throws {
             let out = Output(json: output.json)
             try await out.run {
-                let tenant: Tenant
-                if let http = try AdminHTTP.fromEnvironment() {
-                    if jwtSecret != nil { throw AdminHTTP.directOnly("--jwt-secret") }
-                    tenant = try await http.send("POST", "/v1/admin/tenants", body: ["name": name])
-                } else {
-                    let pool = try database.ownerPool()
-                    defer { pool.close() }
-                    let keyring = jwtSecret == nil ? nil : try await rootKey.keyring(try database.configuration(), pool: pool)
-                    tenant = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring)
-                        .create(name: name, jwtSecret: jwtSecret)
-                }
+                let tenant = try await AdminTarget.resolve(database, rootKey: rootKey).createTenant(name: name, jwtSecret: jwtSecret)
                 try out.emit(tenant) { "created tenant \(tenant.name) with id \(tenant.id.lowercasedString)" }
             }
         }
@@ -256,15 +205,7 @@ struct TenantCommand: AsyncParsableCommand {
         func run() async throws {
             let out = Output(json: output.json)
             try await out.run {
-                let tenants: [Tenant]
-                if let http = try AdminHTTP.fromEnvironment() {
-                    struct Listing: Decodable { let tenants: [Tenant] }
-                    tenants = try await http.send("GET", "/v1/admin/tenants", as: Listing.self).tenants
-                } else {
-                    let pool = try database.ownerPool()
-                    defer { pool.close() }
-                    tenants = try await TenantRegistry(pool: pool, auditing: .privacyctl(pool)).list()
-                }
+                let tenants = try await AdminTarget.resolve(database).tenants()
                 try out.emit(tenants) {
                     tenants.isEmpty ? "no tenants" : tenants.map(TenantCommand.describe).joined(separator: "\n")
                 }
@@ -327,19 +268,9 @@ struct ServiceKeyCommand: AsyncParsableCommand {
             let out = Output(json: output.json)
             try await out.run {
                 let id = UUID(uuidString: id)!
-                let created: Created
-                if let http = try AdminHTTP.fromEnvironment() {
-                    struct Body: Encodable { let overlap_seconds: Int, expires_at: String? }
-                    created = try await http.send(
-                        "POST", "/v1/admin/service-keys/\(id.lowercasedString)/rotate", body: Body(overlap_seconds: overlapSeconds, expires_at: expiresAt))
-                } else {
-                    let pool = try database.ownerPool()
-                    defer { pool.close() }
-                    let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
-                    let keys = try ServiceKeyRegistry(pool: pool, rootKey: keyring.serviceMaster, auditing: .privacyctl(pool))
-                    let (_, new, secret) = try await keys.rotate(id: id, overlap: .seconds(overlapSeconds), expiresAt: try ServiceKeyCommand.expiry(expiresAt))
-                    created = Created(service_key: new, key: secret)
-                }
+                let (record, key) = try await AdminTarget.resolve(database, rootKey: rootKey).rotateKey(
+                    id, overlapSeconds: overlapSeconds, expiresAt: expiresAt)
+                let created = Created(service_key: record, key: key)
                 try out.emit(created) {
                     """
                     rotated service key \(id.lowercasedString): the old key works for \(overlapSeconds) more seconds
@@ -366,16 +297,7 @@ struct ServiceKeyCommand: AsyncParsableCommand {
             let out = Output(json: output.json)
             try await out.run {
                 let tenant = tenant.flatMap(UUID.init(uuidString:))
-                let keys: [ServiceKey]
-                if let http = try AdminHTTP.fromEnvironment() {
-                    struct Listing: Decodable { let service_keys: [ServiceKey] }
-                    keys = try await http.send(
-                        "GET", "/v1/admin/service-keys", query: ["tenant_id": tenant?.lowercasedString], as: Listing.self).service_keys
-                } else {
-                    let pool = try database.ownerPool()
-                    defer { pool.close() }
-                    keys = try await ServiceKeyRegistry.list(pool: pool, tenant: tenant)
-                }
+                let keys = try await AdminTarget.resolve(database).keys(tenant: tenant)
                 try out.emit(["service_keys": keys]) {
                     keys.isEmpty ? "no service keys" : keys.map(ServiceKeyCommand.describe).joined(separator: "\n")
                 }
@@ -408,25 +330,8 @@ struct ServiceKeyCommand: AsyncParsableCommand {
             let out = Output(json: output.json)
             try await out.run {
                 let tenantID = tenant.flatMap(UUID.init(uuidString:))
-                let record: ServiceKey, secret: String
-                if let http = try AdminHTTP.fromEnvironment() {
-                    struct Body: Encodable { let tenant_id: String?, scopes: [Scope], name: String?, expires_at: String? }
-                    let created: ServiceKeyCommand.Created = try await http.send(
-                        "POST", "/v1/admin/service-keys",
-                        body: Body(tenant_id: tenantID?.lowercasedString, scopes: scope, name: name, expires_at: expiresAt))
-                    record = created.service_key
-                    secret = created.key
-                } else {
-                    guard let tenantID else { throw ValidationError("--tenant is required in direct-database mode") }
-                    let pool = try database.ownerPool()
-                    defer { pool.close() }
-                    let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
-                    let keys = try ServiceKeyRegistry(pool: pool, rootKey: keyring.serviceMaster, auditing: .privacyctl(pool))
-                    let made = try await keys.create(
-                        tenant: tenantID, scopes: scope, name: name, expiresAt: try ServiceKeyCommand.expiry(expiresAt))
-                    record = made.key
-                    secret = made.secret
-                }
+                let (record, secret) = try await AdminTarget.resolve(database, rootKey: rootKey).createKey(
+                    tenant: tenantID, scopes: scope, name: name, expiresAt: expiresAt)
                 struct Created: Encodable {
                     let id: String, tenant_id: String, scopes: [Scope], expires_at: Date?, key: String
                 }
@@ -464,16 +369,7 @@ struct ServiceKeyCommand: AsyncParsableCommand {
         func run() async throws {
             let out = Output(json: output.json)
             try await out.run {
-                let record: ServiceKey
-                if let http = try AdminHTTP.fromEnvironment() {
-                    record = try await http.send("POST", "/v1/admin/service-keys/\(UUID(uuidString: id)!.lowercasedString)/revoke")
-                } else {
-                    let pool = try database.ownerPool()
-                    defer { pool.close() }
-                    let keyring = try await rootKey.keyring(try database.configuration(), pool: pool)
-                    let keys = try ServiceKeyRegistry(pool: pool, rootKey: keyring.serviceMaster, auditing: .privacyctl(pool))
-                    record = try await keys.revoke(id: UUID(uuidString: id)!)
-                }
+                let record = try await AdminTarget.resolve(database, rootKey: rootKey).revokeKey(UUID(uuidString: id)!)
                 try out.emit(record) {
                     """
                     revoked service key \(record.id.lowercasedString)
