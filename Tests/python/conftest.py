@@ -44,8 +44,8 @@ def run(*args, env):
     return subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout
 
 
-def jwt(secret, sub, role="authenticated"):
-    return hs256_jwt.mint(secret, sub, role)
+def jwt(secret, sub, role="authenticated", claims=None):
+    return hs256_jwt.mint(secret, sub, role, claims=claims)
 
 
 @pytest.fixture(scope="session")

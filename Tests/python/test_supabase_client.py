@@ -114,6 +114,26 @@ def test_updates_matching_nothing_answer_empty_and_denials_are_explained(clients
     assert names(alice.table("projects").select("name").like("name", "sb-p%").execute()) == ["sb-private", "sb-public"]
 
 
+def test_an_insert_the_select_policy_hides_is_explained_and_return_minimal_succeeds(gateway):
+    # An anonymous visitor with the session token the seeds' apps mint: the insert policy admits the
+    # event, no select policy lets anon read it back.
+    visit = "sb-visit-" + uuid.uuid4().hex
+    token = jwt(gateway.tenants["acme"]["secret"], None, role="anon", claims={"session_id": visit})
+    visitor = create_client(gateway.url, gateway.tenants["acme"]["apikey"],
+                            options=ClientOptions(headers={"Authorization": f"Bearer {token}"}))
+    event = {"session_id": visit, "event_type": "page_view"}
+    with pytest.raises(APIError) as hidden:
+        visitor.table("analytics").insert(event).execute()
+    assert hidden.value.code == "42501"
+    assert 'new row violates row-level security policy for table "analytics"' in hidden.value.message
+    assert "return=minimal" in (hidden.value.hint or "")
+    assert visitor.table("analytics").insert(event, returning="minimal").execute().data == []
+    # A visitor cannot record an event for another session, minimal or not.
+    with pytest.raises(APIError) as forged:
+        visitor.table("analytics").insert({"session_id": "sb-someone-else", "event_type": "page_view"}, returning="minimal").execute()
+    assert forged.value.code == "42501"
+
+
 def conversation(alice):
     brand = alice.table("brands").insert({"name": "sb brand", "user_id": ALICE}).execute().data[0]["id"]
     session = alice.table("conversation_sessions").insert({"brand_id": brand, "user_id": ALICE}).execute().data[0]["id"]

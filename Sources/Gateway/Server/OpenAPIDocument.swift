@@ -4,9 +4,10 @@ import Policy
 import Privacy
 import Secrets
 
-/// `/openapi.json`: the gateway's own API, as OpenAPI 3.1. Built once from the policy set, so the
-/// `{table}` parameter lists exactly the tables `/rest/v1` serves (`rest:` read or read_write) and
-/// the columns it serves.
+/// `/openapi.json` (and `GET /rest/v1/`): the gateway's own API, as OpenAPI 3.1. Built once from
+/// the policy set: one path per table `/rest/v1` serves (`rest:` read or read_write) with the
+/// columns it serves and only the methods some caller can use (``usableCommands(_:)``), one per
+/// declared view (GET/HEAD) and per declared function (POST; GET/HEAD when stable or immutable).
 enum OpenAPIDocument {
     static func json(policies: PolicySet) -> String {
         let error: [String: Any] = [
@@ -18,10 +19,6 @@ enum OpenAPIDocument {
         ]
         let errorResponse: [String: Any] = ["description": "PostgREST-style error", "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]]
         let served = policies.tables.filter { $0.rest != .none }
-        let tableParameter: [String: Any] = [
-            "name": "table", "in": "path", "required": true,
-            "schema": ["type": "string", "enum": served.map(\.name)],
-        ]
         let query: [[String: Any]] = [
             ["name": "select", "in": "query", "schema": ["type": "string"], "description": "columns, aliases (alias:col) and casts (col::text)"],
             ["name": "order", "in": "query", "schema": ["type": "string"], "description": "col.asc|desc.nullsfirst|nullslast, comma-separated"],
@@ -31,13 +28,30 @@ enum OpenAPIDocument {
             ["name": "or", "in": "query", "schema": ["type": "string"], "description": "(a.eq.1,and(b.gt.2,c.is.null))"],
         ]
         let auth: [[String: [String]]] = [["apikey": [], "bearer": []]]
-        let rows: [String: Any] = ["description": "rows", "content": ["application/json": ["schema": ["type": "array", "items": ["type": "object"]]]]]
+        func rows(_ relation: String) -> [String: Any] {
+            ["description": "rows", "content": ["application/json": ["schema": ["type": "array", "items": ["$ref": "#/components/schemas/\(relation)"]]]]]
+        }
         var schemas: [String: Any] = ["Error": error]
         for table in served {
-            schemas[table.name] = [
-                "type": "object",
-                "properties": Dictionary(uniqueKeysWithValues: table.restColumns.map { ($0.name, ["x-postgres-type": $0.type.canonical]) }),
-            ]
+            schemas[table.name] = relationSchema(table.restColumns)
+        }
+        for view in policies.views {
+            schemas[view.name] = relationSchema(view.columns)
+        }
+        var restPaths: [String: Any] = [:]
+        for table in served {
+            restPaths["/rest/v1/\(table.name)"] = tableOperations(
+                table, auth: auth, query: query, error: errorResponse, rows: rows(table.name))
+        }
+        for view in policies.views where !view.roles.isEmpty {
+            restPaths["/rest/v1/\(view.name)"] = [
+                "get": ["summary": "Read the view (read-only; its base tables' policies apply)", "security": auth, "parameters": query,
+                        "responses": ["200": rows(view.name), "206": rows(view.name), "400": errorResponse, "401": errorResponse]],
+                "head": ["summary": "As GET, without a body", "security": auth, "responses": ["200": ["description": "headers only"]]],
+            ] as [String: Any]
+        }
+        for function in policies.functions where !function.roles.isEmpty {
+            restPaths["/rest/v1/rpc/\(function.name)"] = functionOperations(function, auth: auth, error: errorResponse)
         }
         let document: [String: Any] = [
             "openapi": "3.1.0",
@@ -55,23 +69,90 @@ enum OpenAPIDocument {
                                    "responses": ["200": ["description": "ready"], "503": ["description": "not ready, with reasons"]]]],
                 "/metrics": ["get": ["summary": "Prometheus metrics (Authorization: Bearer <GATEWAY_METRICS_TOKEN> when one is set)",
                                      "responses": ["200": ["description": "text exposition format"], "401": errorResponse]]],
-                "/rest/v1/{table}": [
-                    "parameters": [tableParameter],
-                    "get": ["summary": "Read rows the caller's policies allow", "security": auth, "parameters": query,
-                            "responses": ["200": rows, "206": rows, "400": errorResponse, "401": errorResponse, "404": errorResponse]],
-                    "head": ["summary": "As GET, without a body", "security": auth, "responses": ["200": ["description": "headers only"]]],
-                    "post": ["summary": "Insert one row or an array of rows", "security": auth,
-                             "responses": ["201": rows, "400": errorResponse, "403": errorResponse, "409": errorResponse]],
-                    "patch": ["summary": "Update the filtered rows; a write policy hides is explained (403/404)", "security": auth,
-                              "responses": ["200": rows, "204": ["description": "updated"], "403": errorResponse, "404": errorResponse]],
-                    "delete": ["summary": "Delete the filtered rows; a write policy hides is explained (403/404)", "security": auth,
-                               "responses": ["200": rows, "204": ["description": "deleted"], "403": errorResponse, "404": errorResponse]],
-                ],
-            ].merging(v1Paths(auth: auth, error: errorResponse)) { first, _ in first }
+            ].merging(restPaths) { first, _ in first }
+                .merging(v1Paths(auth: auth, error: errorResponse)) { first, _ in first }
                 .merging(adminPaths(auth: [["apikey": []]], error: errorResponse)) { first, _ in first },
         ]
         let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
+    }
+
+    private static func relationSchema(_ columns: [TableColumn]) -> [String: Any] {
+        ["type": "object", "properties": Dictionary(uniqueKeysWithValues: columns.map { ($0.name, ["x-postgres-type": $0.type.canonical]) })]
+    }
+
+    /// The commands some request role can run on `table` through `/rest/v1`: its `rest:` exposure
+    /// allows them and a permissive policy of its file gives them to anon, authenticated or
+    /// service_role. Anything else changes nothing whoever asks (403 for what `rest:` closes; a
+    /// write no policy admits is refused or matches nothing), so it is not listed: a `rest: read`
+    /// table has GET and HEAD only, `version_history` (update denied: immutable) no PATCH.
+    static func usableCommands(_ table: TablePolicy) -> Set<PolicyCommand> {
+        Set(PolicyCommand.requestCommands.filter { command in
+            table.rest.allows(command) && table.policies.contains { rule in
+                rule.kind == .permissive && (rule.command == command || rule.command == .all)
+                    && PolicySet.requestRoles.contains { rule.applies(to: $0) }
+            }
+        })
+    }
+
+    /// One served table's path: only the methods ``usableCommands(_:)`` allows.
+    private static func tableOperations(
+        _ table: TablePolicy, auth: [[String: [String]]], query: [[String: Any]], error: [String: Any], rows: [String: Any]
+    ) -> [String: Any] {
+        let commands = usableCommands(table)
+        var operations: [String: Any] = [:]
+        let written = ["description": "written (Prefer: return=minimal)"]
+        if commands.contains(.select) {
+            operations["get"] = ["summary": "Read rows the caller's policies allow", "security": auth, "parameters": query,
+                                 "responses": ["200": rows, "206": rows, "400": error, "401": error, "404": error]] as [String: Any]
+            operations["head"] = ["summary": "As GET, without a body", "security": auth, "responses": ["200": ["description": "headers only"]]] as [String: Any]
+        }
+        let row: [String: Any] = ["$ref": "#/components/schemas/\(table.name)"]
+        let rowsBody: [String: Any] = ["required": true, "content": ["application/json": ["schema": ["oneOf": [row, ["type": "array", "items": row]]]]]]
+        let rowBody: [String: Any] = ["required": true, "content": ["application/json": ["schema": row]]]
+        if commands.contains(.insert) {
+            operations["post"] = ["summary": "Insert one row or an array of rows (upsert with on_conflict)", "security": auth, "requestBody": rowsBody,
+                                  "responses": ["201": rows, "204": written, "400": error, "401": error, "403": error, "409": error]] as [String: Any]
+        }
+        if commands.contains(.update) {
+            operations["patch"] = ["summary": "Update the filtered rows; rows the caller sees but may not change are 403 naming the policy",
+                                   "security": auth, "parameters": query, "requestBody": rowBody,
+                                   "responses": ["200": rows, "204": written, "400": error, "401": error, "403": error]] as [String: Any]
+        }
+        if commands.contains(.delete) {
+            operations["delete"] = ["summary": "Delete the filtered rows; rows the caller sees but may not delete are 403 naming the policy",
+                                    "security": auth, "parameters": query,
+                                    "responses": ["200": rows, "204": written, "400": error, "401": error, "403": error]] as [String: Any]
+        }
+        return operations
+    }
+
+    /// A declared function's path: POST with its named arguments; GET and HEAD (arguments as query
+    /// parameters) only for stable and immutable functions, as `/rest/v1/rpc` answers.
+    private static func functionOperations(_ function: FunctionDeclaration, auth: [[String: [String]]], error: [String: Any]) -> [String: Any] {
+        let required = function.arguments.map(\.name).filter { !function.optional.contains($0) }
+        let arguments: [String: Any] = [
+            "type": "object", "additionalProperties": false, "required": required,
+            "properties": Dictionary(uniqueKeysWithValues: function.arguments.map { ($0.name, ["x-postgres-type": $0.type.canonical]) }),
+        ]
+        let result: [String: Any] = ["description": "the function's result (rows take select, filters, order and limit)",
+                                     "content": ["application/json": ["schema": [:] as [String: Any]]]]
+        let summary = "\(function.volatility.rawValue) function; roles: \(function.roles.joined(separator: ", "))"
+        var operations: [String: Any] = [
+            "post": ["summary": summary, "security": auth,
+                     "requestBody": ["required": !required.isEmpty, "content": ["application/json": ["schema": arguments]]],
+                     "responses": ["200": result, "204": ["description": "no result"], "400": error, "401": error, "403": error, "404": error]],
+        ]
+        if function.volatility != .volatile {
+            let parameters: [[String: Any]] = function.arguments.map {
+                ["name": $0.name, "in": "query", "required": !function.optional.contains($0.name), "schema": ["x-postgres-type": $0.type.canonical]]
+            }
+            operations["get"] = ["summary": summary, "security": auth, "parameters": parameters,
+                                 "responses": ["200": result, "400": error, "401": error, "403": error, "404": error]] as [String: Any]
+            operations["head"] = ["summary": "As GET, without a body", "security": auth, "parameters": parameters,
+                                  "responses": ["200": ["description": "headers only"]]] as [String: Any]
+        }
+        return operations
     }
 
     /// The `/v1` routes: secrets, data-subject requests and the audit trail. Parameters and bodies

@@ -202,6 +202,27 @@ struct RESTColumnTypeTests {
         }
     }
 
+    /// The probe is the list of types the filters are tested on: a type a policy file starts to
+    /// use (a table's column, a view's, a function's argument) must join it, or this fails.
+    @Test("the probe declares every type family the repository's policy files use: tables, views and function arguments")
+    func probeCoversDeclaredTypes() throws {
+        let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
+        /// `numeric(5,2)` and `numeric` are one family; `text[]` is its own.
+        func family(_ type: SQLType) -> String { type.canonical.replacing(#/\(\s*\d+(\s*,\s*\d+)?\s*\)/#, with: "") }
+        let columnsSection = Self.probePolicy.split(separator: "columns:")[1].split(separator: "indexes:")[0]
+        let probe = Set(columnsSection.split(whereSeparator: \.isNewline).compactMap { line -> String? in
+            let parts = line.split(separator: ":", maxSplits: 1)
+            return parts.count == 2 ? SQLType(parts[1].trimmingCharacters(in: .whitespaces)).map(family) : nil
+        })
+        #expect(probe.count > 20)
+        let declared = policies.tables.flatMap(\.columns).map(\.type) + policies.views.flatMap(\.columns).map(\.type)
+            + policies.functions.flatMap(\.arguments).map(\.type)
+        #expect(!declared.isEmpty)
+        for type in Set(declared.map(family)).sorted() {
+            #expect(probe.contains(type), "\(type) is declared in policies/ but not filtered by this suite")
+        }
+    }
+
     @Test("every other declared type filters as its column compares")
     func everyType() async throws {
         try await Self.run { (f: RESTFixture) async throws in

@@ -232,7 +232,7 @@ struct RESTTests {
             #expect(document["openapi"] as? String == "3.1.0")
             let paths = try #require(document["paths"] as? [String: Any])
             #expect(Set(paths.keys).isSuperset(of: [
-                "/health", "/ready", "/metrics", "/rest/v1/{table}", "/v1/secrets", "/v1/secrets/{service}", "/v1/audit/events",
+                "/health", "/ready", "/metrics", "/rest/v1/projects", "/v1/secrets", "/v1/secrets/{service}", "/v1/audit/events",
                 "/v1/audit/report", "/v1/privacy/settings", "/v1/privacy/deletions/{id}/confirm",
             ]))
             #expect(text.contains("\"projects\""))
