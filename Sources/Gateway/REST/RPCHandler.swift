@@ -26,8 +26,8 @@ struct RPCHandler: Sendable {
 
     // MARK: - Functions
 
-    /// `caller` comes from the route group's ``AuthenticationMiddleware`` (revocation checked in the
-    /// call's own pipeline); the scope is checked here, as it depends on the function's volatility.
+    /// `caller` comes from the route group's ``AuthenticationMiddleware``, which checked the scope the
+    /// function's volatility needs (revocation is checked in the call's own pipeline).
     func handle(_ request: Request, function name: String, caller: AuthenticatedRequest, facts: RequestFacts) async throws -> Response {
         let readOnlyMethod = request.method == .get || request.method == .head
         guard readOnlyMethod || request.method == .post else {
@@ -36,7 +36,6 @@ struct RPCHandler: Sendable {
         guard let function = policies.function(named: name) else {
             throw Self.functionNotFound("public.\(name)", hint: "functions served: " + policies.functions.map(\.name).joined(separator: ", "))
         }
-        try caller.require(function.volatility == .volatile ? .dataWrite : .dataRead)
         if readOnlyMethod, function.volatility == .volatile {
             throw GatewayError(
                 .methodNotAllowed, code: "PGRST101", "Cannot use the \(request.method.rawValue) method on RPC for a volatile function",

@@ -81,17 +81,27 @@ struct AdminRoutes: Sendable {
     }
 
     func add(to router: Router<GatewayRequestContext>) {
-        // The admin scope and the operator check are per route (``authorize(_:_:action:operatorOnly:)``):
-        // a refusal is recorded with the action refused.
-        let router = router.group().add(middleware: AuthenticationMiddleware(authenticator: authenticator, scope: .checkedByRoutes))
+        // Every route needs the admin scope (checked and, when missing, recorded as admin.denied with the
+        // route's action by the middleware); a user's JWT and operator-only actions are refused, and
+        // recorded, by ``authorize(_:_:action:operatorOnly:)``.
+        func route(_ action: String) -> RouterGroup<GatewayRequestContext> {
+            router.group().add(middleware: AuthenticationMiddleware(
+                authenticator: authenticator, scope: .always(.admin),
+                recordRefusal: { auth, scope, _, context in
+                    let caller = Caller(
+                        auth: auth, isOperator: false, actor: auth.auditActor, requestID: context.facts.requestID, ip: context.facts.clientAddress)
+                    try await record(auth.tenantID, caller.event("admin.denied", target: nil, details: [
+                        "action": .string(action), "reason": .string(GatewayError.missingScope(scope).message)], outcome: .denied))
+                }))
+        }
         // MARK: Tenants
-        router.get("/v1/admin/tenants") { request, context in
+        route("admin.tenants.list").get("/v1/admin/tenants") { request, context in
             let caller = try await authorize(request, context, action: "admin.tenants.list", operatorOnly: true)
             let tenants = try await registry(caller).list()
             try await record(caller.tenant, caller.event("admin.tenants_listed", target: nil, details: ["count": .int(Int64(tenants.count))]))
             return try GatewayApplication.jsonResponse(.ok, ["tenants": tenants])
         }
-        router.post("/v1/admin/tenants") { request, context in
+        route("admin.tenants.create").post("/v1/admin/tenants") { request, context in
             let caller = try await authorize(request, context, action: "admin.tenants.create", operatorOnly: true)
             struct Input: Decodable { let name: String }
             let input: Input = try await Self.body(request, fields: ["name"], expected: "{\"name\": \"…\"}")
@@ -99,7 +109,7 @@ struct AdminRoutes: Sendable {
             let tenant = try await registry(caller).create(name: input.name, jwtSecret: nil)
             return try GatewayApplication.jsonResponse(.created, tenant)
         }
-        router.get("/v1/admin/tenants/:id") { request, context in
+        route("admin.tenants.show").get("/v1/admin/tenants/:id") { request, context in
             let caller = try await authorize(request, context, action: "admin.tenants.show", operatorOnly: false)
             let id = try await reachable(caller, try Self.uuid(context, "id", what: "tenant id"), action: "admin.tenants.show")
             guard let tenant = (try await registry(caller).find(id)) else { throw Self.noTenant(id) }
@@ -107,7 +117,7 @@ struct AdminRoutes: Sendable {
             return try GatewayApplication.jsonResponse(.ok, tenant)
         }
         for (verb, disabled) in [("disable", true), ("enable", false)] {
-            router.post("/v1/admin/tenants/:id/\(verb)") { request, context in
+            route("admin.tenants.\(verb)").post("/v1/admin/tenants/:id/\(verb)") { request, context in
                 let caller = try await authorize(request, context, action: "admin.tenants.\(verb)", operatorOnly: true)
                 let id = try Self.uuid(context, "id", what: "tenant id")
                 if disabled, id == caller.tenant {
@@ -123,7 +133,7 @@ struct AdminRoutes: Sendable {
             }
         }
 
-        router.put("/v1/admin/tenants/:id/jwt") { request, context in
+        route("admin.tenants.jwt").put("/v1/admin/tenants/:id/jwt") { request, context in
             let caller = try await authorize(request, context, action: "admin.tenants.jwt", operatorOnly: false)
             let id = try await reachable(caller, try Self.uuid(context, "id", what: "tenant id"), action: "admin.tenants.jwt")
             struct Input: Decodable {
@@ -148,7 +158,7 @@ struct AdminRoutes: Sendable {
 
         // KEK rotation is a deployment operator's: it rewraps every subject key of a tenant (or of
         // all), a load on the shared database that one tenant's admin should not be able to cause.
-        router.post("/v1/admin/tenants/:id/kek/rotate") { request, context in
+        route("admin.tenants.kek_rotate").post("/v1/admin/tenants/:id/kek/rotate") { request, context in
             let caller = try await authorize(request, context, action: "admin.tenants.kek_rotate", operatorOnly: true)
             let id = try Self.uuid(context, "id", what: "tenant id")
             let keyring = try requireKeyring()
@@ -165,7 +175,7 @@ struct AdminRoutes: Sendable {
             }
             return try GatewayApplication.jsonResponse(.ok, report)
         }
-        router.post("/v1/admin/kek-rotation") { request, context in
+        route("admin.kek_rotation.start").post("/v1/admin/kek-rotation") { request, context in
             let caller = try await authorize(request, context, action: "admin.kek_rotation.start", operatorOnly: true)
             struct Input: Decodable { let tenant_id: String? }
             let input: Input? = try await Self.body(
@@ -194,7 +204,7 @@ struct AdminRoutes: Sendable {
             struct Started: Encodable { let rotation: KEKRotationStatus, resumed: Bool }
             return try GatewayApplication.jsonResponse(.accepted, Started(rotation: status, resumed: resumed))
         }
-        router.get("/v1/admin/kek-rotation") { request, context in
+        route("admin.kek_rotation.status").get("/v1/admin/kek-rotation") { request, context in
             let caller = try await authorize(request, context, action: "admin.kek_rotation.status", operatorOnly: true)
             guard let status = (try await Keyring.kekRotationStatus(pool: pool)) else {
                 throw GatewayError.notFound("no KEK rotation has been started (POST /v1/admin/kek-rotation starts one)")
@@ -202,7 +212,7 @@ struct AdminRoutes: Sendable {
             try await record(caller.tenant, caller.event("admin.kek_rotation_read", target: "kek_rotation:" + status.id.lowercasedString))
             return try GatewayApplication.jsonResponse(.ok, status)
         }
-        router.get("/v1/admin/tenants/:id/kek") { request, context in
+        route("admin.tenants.kek_status").get("/v1/admin/tenants/:id/kek") { request, context in
             let caller = try await authorize(request, context, action: "admin.tenants.kek_status", operatorOnly: false)
             let id = try await reachable(caller, try Self.uuid(context, "id", what: "tenant id"), action: "admin.tenants.kek_status")
             struct Version: Encodable { let version: Int, created_at: Date, retired_at: Date?, subject_keys: Int }
@@ -225,7 +235,7 @@ struct AdminRoutes: Sendable {
         }
 
         // MARK: Service keys
-        router.get("/v1/admin/service-keys") { request, context in
+        route("admin.service_keys.list").get("/v1/admin/service-keys") { request, context in
             let caller = try await authorize(request, context, action: "admin.service_keys.list", operatorOnly: false)
             let tenant = try await scopeTenant(caller, request, action: "admin.service_keys.list")
             let keys = try await ServiceKeyRegistry.list(pool: pool, tenant: tenant)
@@ -233,7 +243,7 @@ struct AdminRoutes: Sendable {
                 "admin.service_keys_listed", target: tenant.map { "tenant:" + $0.lowercasedString }, details: ["count": .int(Int64(keys.count))]))
             return try GatewayApplication.jsonResponse(.ok, ["service_keys": keys])
         }
-        router.post("/v1/admin/service-keys") { request, context in
+        route("admin.service_keys.create").post("/v1/admin/service-keys") { request, context in
             let caller = try await authorize(request, context, action: "admin.service_keys.create", operatorOnly: false)
             struct Input: Decodable { let tenant_id: String?, scopes: [String], name: String?, expires_at: String? }
             let input: Input = try await Self.body(
@@ -250,14 +260,14 @@ struct AdminRoutes: Sendable {
             response.headers[.cacheControl] = "no-store"
             return response
         }
-        router.post("/v1/admin/service-keys/:id/revoke") { request, context in
+        route("admin.service_keys.revoke").post("/v1/admin/service-keys/:id/revoke") { request, context in
             let caller = try await authorize(request, context, action: "admin.service_keys.revoke", operatorOnly: false)
             let id = try await reachableKey(caller, try Self.uuid(context, "id", what: "service key id"), action: "admin.service_keys.revoke")
             let key = try await authenticator.serviceKeys(auditing: auditing(caller)).revoke(id: id)
             authenticator.invalidateServiceKeys(of: key.tenantID)
             return try GatewayApplication.jsonResponse(.ok, key)
         }
-        router.post("/v1/admin/service-keys/:id/rotate") { request, context in
+        route("admin.service_keys.rotate").post("/v1/admin/service-keys/:id/rotate") { request, context in
             let caller = try await authorize(request, context, action: "admin.service_keys.rotate", operatorOnly: false)
             let id = try await reachableKey(caller, try Self.uuid(context, "id", what: "service key id"), action: "admin.service_keys.rotate")
             struct Input: Decodable { let overlap_seconds: Int?, expires_at: String? }
@@ -280,7 +290,7 @@ struct AdminRoutes: Sendable {
 
         // MARK: Data-subject requests
         for path in ["/v1/admin/requests", "/v1/admin/requests/overdue"] {
-            router.get("\(path)") { request, context in
+            route("admin.requests.list").get("\(path)") { request, context in
                 let caller = try await authorize(request, context, action: "admin.requests.list", operatorOnly: false)
                 let tenant = try await scopeTenant(caller, request, action: "admin.requests.list")
                 let overdueParameter = try GatewayApplication.queryBoolean(request.uri.queryParameters["overdue"].map(String.init), name: "overdue")
@@ -293,7 +303,7 @@ struct AdminRoutes: Sendable {
                 return try GatewayApplication.jsonResponse(.ok, ["requests": requests])
             }
         }
-        router.post("/v1/admin/requests/:kind/:id/extend") { request, context in
+        route("admin.requests.extend").post("/v1/admin/requests/:kind/:id/extend") { request, context in
             let caller = try await authorize(request, context, action: "admin.requests.extend", operatorOnly: false)
             guard let kindText = context.parameters.get("kind"), let kind = RequestKind(rawValue: kindText) else {
                 throw GatewayError.invalidInput("the request kind must be export or deletion")
@@ -310,7 +320,7 @@ struct AdminRoutes: Sendable {
         }
 
         // MARK: Processors (data held outside Postgres; issue 18)
-        router.get("/v1/admin/processors") { request, context in
+        route("admin.processors.list").get("/v1/admin/processors") { request, context in
             let caller = try await authorize(request, context, action: "admin.processors.list", operatorOnly: false)
             let tenant = try await scopeTenant(caller, request, action: "admin.processors.list") ?? caller.tenant
             guard let privacy else { throw PrivacyRoutes.unavailable }
@@ -319,7 +329,7 @@ struct AdminRoutes: Sendable {
                                                   details: ["count": .int(Int64(processors.count))]))
             return try GatewayApplication.jsonResponse(.ok, ["processors": processors])
         }
-        router.post("/v1/admin/processors") { request, context in
+        route("admin.processors.declare").post("/v1/admin/processors") { request, context in
             let caller = try await authorize(request, context, action: "admin.processors.declare", operatorOnly: false)
             let tenant = try await scopeTenant(caller, request, action: "admin.processors.declare") ?? caller.tenant
             struct Input: Decodable {
@@ -344,7 +354,7 @@ struct AdminRoutes: Sendable {
             }
             return try GatewayApplication.jsonResponse(.created, Created(processor: processor, secret: generated))
         }
-        router.delete("/v1/admin/processors/:id") { request, context in
+        route("admin.processors.remove").delete("/v1/admin/processors/:id") { request, context in
             let caller = try await authorize(request, context, action: "admin.processors.remove", operatorOnly: false)
             let tenant = try await scopeTenant(caller, request, action: "admin.processors.remove") ?? caller.tenant
             let id = try Self.uuid(context, "id", what: "processor id")
@@ -370,7 +380,7 @@ struct AdminRoutes: Sendable {
 
     // MARK: - Authorization
 
-    /// Refuses a user JWT (403), a key without `admin` (403) and, for operator
+    /// Refuses a user JWT (403) and, for operator
     /// actions, a key that is not an operator's (403). Refusals of an authenticated key are
     /// recorded in its tenant's trail before they are answered.
     private func authorize(_ request: Request, _ context: GatewayRequestContext, action: String, operatorOnly: Bool) async throws -> Caller {
@@ -383,8 +393,6 @@ struct AdminRoutes: Sendable {
         if auth.role != .anon {
             refusal = GatewayError(.forbidden, code: "PGW403", "the admin API takes a service key alone, not a user's JWT",
                                    hint: "send only the apikey header (or Authorization: Bearer with the same key)")
-        } else if !auth.has(.admin) {
-            refusal = GatewayError.missingScope(.admin)
         } else if operatorOnly && !isOperator {
             refusal = GatewayError(.forbidden, code: "PGW403", "this is a deployment operator's action; a tenant's admin key manages its own tenant only",
                                    hint: "use an admin key of the operator tenant (GATEWAY_OPERATOR_TENANT), or privacyctl in direct-database mode")

@@ -130,8 +130,14 @@ public enum GatewayApplication {
             try await rpc.handle(request, function: context.parameters.get("function") ?? "", caller: context.authenticated(), facts: context.facts)
         }
         // The key's revocation check rides in each request's own statement pipeline (one round trip saved).
+        // A volatile function writes (data:write); a stable or immutable one, or a name not declared (404), reads.
+        let policies = services.policies
         let functions = router.group().add(middleware: AuthenticationMiddleware(
-            authenticator: services.authenticator, scope: .checkedByRoutes, checksRevocation: false))
+            authenticator: services.authenticator,
+            scope: .decided { _, context in
+                policies.function(named: context.parameters.get("function") ?? "")?.volatility == .volatile ? .dataWrite : .dataRead
+            },
+            checksRevocation: false))
         for method in [HTTPRequest.Method.get, .head, .post, .patch, .delete, .put] {
             functions.on("/rest/v1/rpc/:function", method: method, use: function)
         }

@@ -26,16 +26,24 @@ struct SecretRoutes: Sendable {
     static let maximumBody = 512 * 1024
 
     func add(to router: Router<GatewayRequestContext>) {
-        // Each route counts its operation (outermost, so a refused key counts as a denied attempt), then
-        // authenticates; the scope is checked per route (``caller(_:_:scope:action:service:)``): a
-        // refusal is audited with the action refused.
-        func route(_ action: String) -> RouterGroup<GatewayRequestContext> {
+        // Each route counts its operation (outermost, so a refused key counts as a denied attempt),
+        // then authenticates and checks its scope; a missing scope is recorded in the subject's
+        // trail with the action refused before it is answered.
+        let store = self.store
+        func route(_ action: String, _ scope: Scope) -> RouterGroup<GatewayRequestContext> {
             let group = router.group()
             if let metrics { group.add(middleware: SecretOperationCounter(action: action, metrics: metrics)) }
-            return group.add(middleware: AuthenticationMiddleware(authenticator: authenticator, scope: .checkedByRoutes))
+            return group.add(middleware: AuthenticationMiddleware(
+                authenticator: authenticator, scope: .always(scope),
+                recordRefusal: { auth, scope, request, context in
+                    let caller = try Self.secretCaller(auth, request, context)
+                    try await store.recordDenied(
+                        caller, action: Self.auditAction(action, request), service: try? Self.service(context),
+                        reason: GatewayError.missingScope(scope).message)
+                }))
         }
-        route("list").get("/v1/secrets") { request, context in
-            let caller = try await caller(request, context, scope: .secretsRead, action: "secret.list", service: nil)
+        route("list", .secretsRead).get("/v1/secrets") { request, context in
+            let caller = try await caller(request, context, action: "secret.list", service: nil)
             let query = request.uri.queryParameters
             let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit", in: SecretStore.pageSizes) ?? 100
             let after = try GatewayApplication.queryText(
@@ -44,9 +52,9 @@ struct SecretRoutes: Sendable {
             let page = try await store.list(caller, limit: limit, after: after, includeDeleted: includeDeleted)
             return try GatewayApplication.jsonResponse(.ok, page)
         }
-        route("read").get("/v1/secrets/:service") { request, context in
+        route("read", .secretsRead).get("/v1/secrets/:service") { request, context in
             let service = try Self.service(context)
-            let caller = try await caller(request, context, scope: .secretsRead, action: "secret.read", service: service)
+            let caller = try await caller(request, context, action: "secret.read", service: service)
             let version = try GatewayApplication.queryInteger(
                 request.uri.queryParameters["version"].map(String.init), name: "version", in: SecretStore.versions)
             let secret = try await store.read(caller, service: service, version: version)
@@ -62,9 +70,9 @@ struct SecretRoutes: Sendable {
             response.headers[.cacheControl] = "no-store"
             return response
         }
-        route("write").put("/v1/secrets/:service") { request, context in
+        route("write", .secretsWrite).put("/v1/secrets/:service") { request, context in
             let service = try Self.service(context)
-            let caller = try await caller(request, context, scope: .secretsWrite, action: "secret.write", service: service)
+            let caller = try await caller(request, context, action: "secret.write", service: service)
             let ifMatch = try Self.ifMatch(request.headers[.ifMatch])
             var request = request
             let body = try await request.collectBody(upTo: Self.maximumBody)
@@ -76,18 +84,17 @@ struct SecretRoutes: Sendable {
             response.headers[.eTag] = "\"\(metadata.version)\""
             return response
         }
-        route("versions").get("/v1/secrets/:service/versions") { request, context in
+        route("versions", .secretsRead).get("/v1/secrets/:service/versions") { request, context in
             let service = try Self.service(context)
-            let caller = try await caller(request, context, scope: .secretsRead, action: "secret.versions", service: service)
+            let caller = try await caller(request, context, action: "secret.versions", service: service)
             let versions = try await store.versions(caller, service: service)
             return try GatewayApplication.jsonResponse(.ok, ["versions": versions])
         }
-        route("delete").delete("/v1/secrets/:service") { request, context in
+        route("delete", .secretsWrite).delete("/v1/secrets/:service") { request, context in
             let service = try Self.service(context)
             let query = request.uri.queryParameters
             let destroy = try GatewayApplication.queryBoolean(query["destroy"].map(String.init), name: "destroy") ?? false
-            let caller = try await caller(
-                request, context, scope: .secretsWrite, action: destroy ? "secret.destroy" : "secret.delete", service: service)
+            let caller = try await caller(request, context, action: Self.auditAction("delete", request), service: service)
             if destroy {
                 let version = try GatewayApplication.queryInteger(query["version"].map(String.init), name: "version", in: SecretStore.versions)
                 let destroyed = try await store.destroy(caller, service: service, version: version)
@@ -96,24 +103,34 @@ struct SecretRoutes: Sendable {
             let metadata = try await store.delete(caller, service: service)
             return try GatewayApplication.jsonResponse(.ok, metadata)
         }
-        route("undelete").post("/v1/secrets/:service/undelete") { request, context in
+        route("undelete", .secretsWrite).post("/v1/secrets/:service/undelete") { request, context in
             let service = try Self.service(context)
-            let caller = try await caller(request, context, scope: .secretsWrite, action: "secret.undelete", service: service)
+            let caller = try await caller(request, context, action: "secret.undelete", service: service)
             let metadata = try await store.undelete(caller, service: service)
             return try GatewayApplication.jsonResponse(.ok, metadata)
         }
     }
 
-    /// Decides whose secrets the authenticated caller reaches, and checks the scope. Refusals
-    /// that concern an identified subject are audited before they are answered.
-    private func caller(
-        _ request: Request, _ context: GatewayRequestContext, scope: Scope, action: String, service: String?
-    ) async throws -> SecretCaller {
+    /// Whose secrets the authenticated caller reaches; an authenticated user naming another user
+    /// is refused, audited before it is answered. (The scope was checked by the route's middleware.)
+    private func caller(_ request: Request, _ context: GatewayRequestContext, action: String, service: String?) async throws -> SecretCaller {
         let auth = try context.authenticated()
+        let caller = try Self.secretCaller(auth, request, context)
+        if caller.role == .authenticated, caller.subject != auth.userID {
+            let refusal = GatewayError(.forbidden, code: "PGW403", "only a service_role caller may reach another user's secrets")
+            try await store.recordDenied(caller, action: action, service: service, reason: refusal.message)
+            throw refusal
+        }
+        return caller
+    }
+
+    /// The caller as the secret store knows it: a user's JWT reaches its `sub` (or the `?user_id=` it
+    /// names, refused above unless it is its own); `service_role` names the user with `?user_id=`.
+    static func secretCaller(_ auth: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext) throws -> SecretCaller {
         var requested: UUID?
         if let text = request.uri.queryParameters["user_id"] {
             guard let id = UUID(canonical: String(text)) else {
-                throw GatewayError.invalidInput("user_id must be a UUID, got \"\(text)\"")
+                throw GatewayError.invalidInput("user_id must be a UUID, got \"\(GatewayApplication.quoted(String(text)))\"")
             }
             requested = id
         }
@@ -135,22 +152,15 @@ struct SecretRoutes: Sendable {
             role = .serviceRole
             subject = user
         }
-        let caller = SecretCaller(
-            tenant: auth.tenantID, role: role, subject: subject,
-            actor: auth.auditActor,
+        return SecretCaller(
+            tenant: auth.tenantID, role: role, subject: subject, actor: auth.auditActor,
             requestID: context.facts.requestID, ip: context.facts.clientAddress,
             userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
-        var refusal: GatewayError?
-        if role == .authenticated, subject != auth.userID {
-            refusal = GatewayError(.forbidden, code: "PGW403", "only a service_role caller may reach another user's secrets")
-        } else if !auth.has(scope) {
-            refusal = GatewayError(.forbidden, code: "PGW403", "the service key lacks the \(scope.rawValue) scope")
-        }
-        if let refusal {
-            try await store.recordDenied(caller, action: action, service: service, reason: refusal.message)
-            throw refusal
-        }
-        return caller
+    }
+
+    /// The audit action of a route's operation: `secret.<action>`, `secret.destroy` for a destroying delete.
+    static func auditAction(_ action: String, _ request: Request) -> String {
+        action == "delete" && request.uri.queryParameters["destroy"] == "true" ? "secret.destroy" : "secret.\(action)"
     }
 
     private static func service(_ context: GatewayRequestContext) throws -> String {
