@@ -2,6 +2,7 @@ import ArgumentParser
 import Audit
 import Foundation
 import Gateway
+import JSON
 import Keyring
 import Postgres
 import Sodium

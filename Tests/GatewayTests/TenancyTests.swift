@@ -1,5 +1,6 @@
 import Audit
 import Foundation
+import JSON
 import JWTKit
 @testable import Gateway
 import Keyring

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import JWTKit
 
 /// Verifies a compact JWS with one tenant's keys and returns its claims.

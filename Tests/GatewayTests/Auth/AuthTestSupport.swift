@@ -1,5 +1,6 @@
 import Foundation
 @testable import Gateway
+import JSON
 import JWTKit
 import Keyring
 import Postgres

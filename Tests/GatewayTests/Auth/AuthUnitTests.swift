@@ -1,6 +1,7 @@
 import CryptoExtras
 import Foundation
 @testable import Gateway
+import JSON
 import JWTKit
 import Testing
 

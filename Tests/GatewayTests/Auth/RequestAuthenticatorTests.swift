@@ -2,6 +2,7 @@ import Crypto
 import CryptoExtras
 import Foundation
 @testable import Gateway
+import JSON
 import JWTKit
 import Postgres
 import Sodium
