@@ -2,6 +2,7 @@ import ArgumentParser
 import Audit
 import Foundation
 import Gateway
+import JSON
 import Postgres
 import Sodium
 #if canImport(FoundationNetworking)
@@ -254,8 +255,7 @@ struct AuditCLI: AsyncParsableCommand {
                 let pool = try database.ownerPool()
                 defer { pool.close() }
                 let tenant = try tenant.id()
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                let encoder = JSONCoding.encoder(pretty: true)
                 let data: Data
                 if let seq {
                     var checkpointSeq = checkpoint
@@ -425,8 +425,7 @@ struct AuditCLI: AsyncParsableCommand {
                     let next = try AuditWitness.witness(
                         note: note, tenant: newest.tenantID, logPublicKey: Hex.decode(logKey)!, previous: previous, proof: proof,
                         name: name, key: key)
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                    let encoder = JSONCoding.encoder(pretty: true)
                     try Data(next.note.utf8).write(
                         to: directory.appendingPathComponent("\(newest.tenantID.lowercasedString)-\(next.size).note"), options: .atomic)
                     try encoder.encode(next).write(to: stateFile, options: .atomic)
@@ -436,7 +435,7 @@ struct AuditCLI: AsyncParsableCommand {
                     post.httpMethod = "POST"
                     post.setValue(apikey, forHTTPHeaderField: "apikey")
                     post.setValue("application/json", forHTTPHeaderField: "Content-Type")
-                    post.httpBody = try JSONEncoder().encode(["name": name, "public_key": Hex.encode(key.publicKey), "cosignature": line])
+                    post.httpBody = try JSONCoding.encoder().encode(["name": name, "public_key": Hex.encode(key.publicKey), "cosignature": line])
                     let (answer, response) = try await URLSession.shared.data(for: post)
                     guard let status = (response as? HTTPURLResponse)?.statusCode, status == 200 || status == 201 else {
                         throw AuditError(

@@ -3,6 +3,7 @@ import Foundation
 import Gateway
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import JSON
 #endif
 
 /// privacyctl over HTTP (issue 17, item 2): with `PRIVACY_ADDR` (the gateway, e.g.
@@ -56,7 +57,7 @@ struct AdminHTTP {
         request.setValue("privacyctl/\(PrivacyGatewayVersion.string)", forHTTPHeaderField: "User-Agent")
         if let body {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = try JSONEncoder().encode(body)
+            request.httpBody = try JSONCoding.encoder().encode(body)
         }
         let data: Data, response: URLResponse
         do {
