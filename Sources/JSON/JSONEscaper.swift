@@ -9,7 +9,9 @@
 /// Bytes in, bytes out, no validation: a Swift `String`'s UTF-8 is always well formed (decoding
 /// replaces ill-formed sequences with U+FFFD), and the export's fields are text PostgreSQL
 /// already validated. `@inlinable` so the export's per-field loop (Privacy/RowEncoder) and the log
-/// line writer specialise it for their byte collections, as their own copies were.
+/// line writer specialise it for their byte collections, as their own copies were: 1,000,000 fields
+/// of benchmarks/export-vs-psql-copy's rows took 0.60–0.73 s through this function from another
+/// module against 0.72–0.76 s through RowEncoder's former copy (swiftc -O -wmo, best of 7, same run).
 public enum JSONEscaper {
     @usableFromInline static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
