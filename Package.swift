@@ -42,6 +42,8 @@ let package = Package(
 
         // Library modules: one per concern (DESIGN.md §2).
         .target(name: "Sodium", dependencies: ["CSodium"]),
+        // The one JSON value type, writer, escaper and house encoder. A leaf: Foundation only.
+        .target(name: "JSON"),
         .target(
             name: "Postgres",
             dependencies: [
@@ -56,14 +58,14 @@ let package = Package(
             ],
             exclude: ["THREADING.md"]
         ),
-        .target(name: "Policy", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "Policy", dependencies: ["JSON", .product(name: "Yams", package: "Yams")]),
         // PostgREST's request grammar, pure: text in, a parsed query or a RESTGrammarError out.
         // HTTPTypes only for the method and header types it reads.
         .target(name: "RESTGrammar", dependencies: [.product(name: "HTTPTypes", package: "swift-http-types")]),
         .target(
             name: "Audit",
             dependencies: [
-                "Sodium", "Postgres", .product(name: "Logging", package: "swift-log"),
+                "JSON", "Sodium", "Postgres", .product(name: "Logging", package: "swift-log"),
                 // SHA-256 with the CPU's SHA extensions for the per-entry hashes (FastDigest.swift).
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Append batch size, latency and failures; a span per append.
@@ -85,7 +87,7 @@ let package = Package(
             name: "Tenancy",
             dependencies: [
                 // Privacy only for OutboundHost, the one classifier of URLs the gateway may fetch.
-                "Audit", "Keyring", "Policy", "Postgres", "Privacy", "Sodium",
+                "Audit", "JSON", "Keyring", "Postgres", "Privacy", "Sodium",
                 .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -95,13 +97,13 @@ let package = Package(
         .target(name: "Secrets", dependencies: ["Keyring", "Audit", "Postgres", "Sodium"]),
         .target(
             name: "Reports",
-            dependencies: ["Audit", "Policy", "Postgres", "Privacy", "Sodium"],
+            dependencies: ["Audit", "JSON", "Policy", "Postgres", "Privacy", "Sodium"],
             exclude: ["SCHEMA.md"]
         ),
         .target(
             name: "Privacy",
             dependencies: [
-                "Policy", "Audit", "Keyring", "Postgres", "Sodium",
+                "Policy", "Audit", "JSON", "Keyring", "Postgres", "Sodium",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -112,6 +114,7 @@ let package = Package(
                 "Config",
                 "Tenancy",
                 "Keyring",
+                "JSON",
                 "Secrets",
                 "Sodium",
                 "Postgres",
@@ -158,6 +161,7 @@ let package = Package(
                 "Audit",
                 "Catalog",
                 "Config",
+                "JSON",
                 "Tenancy",
                 "Keyring",
                 "Policy",
@@ -176,9 +180,10 @@ let package = Package(
         // Tests (Swift Testing). TestSupport: the throwaway database every database test uses.
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Fixtures"]),
-        .testTarget(name: "AuditTests", dependencies: ["Audit", "TestSupport"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "JSON", "TestSupport"]),
         .testTarget(name: "KeyringTests", dependencies: ["Keyring", "Postgres", "Sodium", "TestSupport"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets", "Keyring", "Audit", "Postgres", "Sodium", "TestSupport"]),
         .testTarget(
@@ -207,6 +212,7 @@ let package = Package(
                 "Catalog",
                 "Config",
                 "Gateway",
+                "JSON",
                 "Tenancy",
                 "Keyring",
                 "Policy",

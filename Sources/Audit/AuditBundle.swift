@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Postgres
 import Sodium
 
@@ -101,8 +102,7 @@ public enum AuditBundle {
         var hasher = SHA256.Hasher()
         var count = 0
         var after = fromSeq - 1
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let encoder = JSONCoding.encoder()
         while true {
             let page = try connection.pipeline([AuditSQL.entries(tenant, after: after, limit: 2000)])[0].rows
             if page.isEmpty { break }
@@ -118,8 +118,7 @@ public enum AuditBundle {
             try handle.write(contentsOf: chunk)
         }
 
-        let pretty = JSONEncoder()
-        pretty.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let pretty = JSONCoding.encoder(pretty: true)
         let checkpointsData = try pretty.encode(checkpoints.map(CodableCheckpoint.init))
         var keys: [String: PublicKey] = [:]
         for checkpoint in checkpoints {

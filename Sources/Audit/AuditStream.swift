@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Postgres
 
 /// Streams a tenant's entries out of the database for verification: one `COPY … TO STDOUT
@@ -143,7 +144,8 @@ enum DetailsParser {
             var parser = Parser(bytes: buffer)
             guard case .object(let members)? = parser.value(depth: 0) else { return nil }
             parser.skipSpace()
-            return parser.position == buffer.count ? members : nil
+            // Built as JSONValue and wrapped once: the parser reads no floats (number() declines them).
+            return parser.position == buffer.count ? members.mapValues(AuditValue.init(unchecked:)) : nil
         }
     }
 
@@ -159,14 +161,14 @@ enum DetailsParser {
             }
         }
 
-        mutating func value(depth: Int) -> AuditValue? {
+        mutating func value(depth: Int) -> JSONValue? {
             guard depth < 64 else { return nil }
             skipSpace()
             guard position < bytes.count else { return nil }
             switch bytes[position] {
             case UInt8(ascii: "{"):
                 position += 1
-                var members: [String: AuditValue] = [:]
+                var members: [String: JSONValue] = [:]
                 skipSpace()
                 if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
                     position += 1
@@ -192,7 +194,7 @@ enum DetailsParser {
                 }
             case UInt8(ascii: "["):
                 position += 1
-                var elements: [AuditValue] = []
+                var elements: [JSONValue] = []
                 skipSpace()
                 if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
                     position += 1
@@ -213,13 +215,13 @@ enum DetailsParser {
                     }
                 }
             case UInt8(ascii: "\""):
-                return string().map(AuditValue.string)
+                return string().map(JSONValue.string)
             case UInt8(ascii: "t"):
                 return literal("true") ? .bool(true) : nil
             case UInt8(ascii: "f"):
                 return literal("false") ? .bool(false) : nil
             case UInt8(ascii: "n"):
-                return literal("null") ? AuditValue.null : nil
+                return literal("null") ? JSONValue.null : nil
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 return number()
             default:
@@ -236,7 +238,7 @@ enum DetailsParser {
         }
 
         /// An integer in plain decimal; nil for fractions, exponents, leading zeros or overflow.
-        private mutating func number() -> AuditValue? {
+        private mutating func number() -> JSONValue? {
             let negative = bytes[position] == UInt8(ascii: "-")
             if negative { position += 1 }
             let start = position

@@ -1,71 +1,75 @@
-/// A JSON value in an entry's `details`.
+import Foundation
+import JSON
+
+/// A JSON value in an entry's `details`: a ``JSONValue`` that holds no floating-point number.
 ///
-/// Deliberately without floating-point numbers: a float has several textual forms (and jsonb
-/// rewrites some of them), which would make the canonical encoding ambiguous. Integers,
-/// strings, booleans, null, arrays and objects round-trip through jsonb exactly.
-public enum AuditValue: Sendable, Hashable {
+/// Deliberately without floats: a float has several textual forms (and jsonb rewrites some of
+/// them), which would make the canonical encoding ambiguous. Integers, strings, booleans, null,
+/// arrays and objects round-trip through jsonb exactly. The rule is kept where a value is built:
+/// the factories below take no float, ``init(_:)`` refuses a ``JSONValue`` holding one, and
+/// decoding refuses one — so ``JSONWriter``'s canonical form of the details is the one
+/// ENCODING.md §3 specifies.
+public struct AuditValue: Sendable, Hashable {
+    /// The value; never contains `.double`.
+    public let json: JSONValue
+
+    init(unchecked json: JSONValue) { self.json = json }
+
+    /// `json` as a detail; nil when it holds a floating-point number anywhere.
+    public init?(_ json: JSONValue) {
+        guard !json.containsDouble else { return nil }
+        self.json = json
+    }
+
     /// JSON `null`.
-    case null
-    case bool(Bool)
-    case int(Int64)
-    case string(String)
-    case array([AuditValue])
-    case object([String: AuditValue])
+    public static let null = AuditValue(unchecked: .null)
+    public static func bool(_ value: Bool) -> AuditValue { AuditValue(unchecked: .bool(value)) }
+    public static func int(_ value: Int64) -> AuditValue { AuditValue(unchecked: .int(value)) }
+    public static func string(_ value: String) -> AuditValue { AuditValue(unchecked: .string(value)) }
+    public static func array(_ values: [AuditValue]) -> AuditValue { AuditValue(unchecked: .array(values.map(\.json))) }
+    public static func object(_ members: [String: AuditValue]) -> AuditValue {
+        AuditValue(unchecked: .object(members.mapValues(\.json)))
+    }
+
+    /// The string, if this is a JSON string.
+    public var stringValue: String? { json.stringValue }
+
+    /// The members, if this is a JSON object.
+    public var objectValue: [String: AuditValue]? { json.objectValue?.mapValues(AuditValue.init(unchecked:)) }
 }
 
 extension AuditValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
 {
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(integerLiteral value: Int64) { self = .int(value) }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(stringLiteral value: String) { self.init(unchecked: .string(value)) }
+    public init(integerLiteral value: Int64) { self.init(unchecked: .int(value)) }
+    public init(booleanLiteral value: Bool) { self.init(unchecked: .bool(value)) }
     public init(arrayLiteral elements: AuditValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, AuditValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
-    public init(nilLiteral: ()) { self = .null }
+    public init(nilLiteral: ()) { self.init(unchecked: .null) }
 }
 
 extension AuditValue: Codable {
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .int(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([AuditValue].self) {
-            self = .array(value)
-        } else if let value = try? container.decode([String: AuditValue].self) {
-            self = .object(value)
-        } else {
-            throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "audit details hold only null, booleans, integers, strings, arrays and objects")
+        guard let value = AuditValue(try JSONValue(from: decoder)) else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: decoder.codingPath,
+                debugDescription: "audit details hold only null, booleans, integers, strings, arrays and objects"))
         }
+        self = value
     }
 
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .int(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
+    public func encode(to encoder: any Encoder) throws { try json.encode(to: encoder) }
 }
 
-/// Canonical JSON (ENCODING.md §3): object keys sorted by their UTF-8 bytes, no whitespace,
-/// strings escaped minimally and in one fixed way, integers in plain decimal.
+/// Canonical JSON (ENCODING.md §3) of an entry's details: ``JSONWriter``'s form, which is that
+/// section's (keys by UTF-8 bytes, no whitespace, one escape per character, plain integers).
 enum CanonicalJSON {
     static func encode(_ object: [String: AuditValue]) -> [UInt8] {
         var out: [UInt8] = []
-        append(.object(object), to: &out)
+        JSONWriter.appendObject(object, to: &out, value: \.json)
         return out
     }
 
@@ -73,62 +77,6 @@ enum CanonicalJSON {
         String(decoding: encode(object), as: UTF8.self)
     }
 
-    private static func append(_ value: AuditValue, to out: inout [UInt8]) {
-        switch value {
-        case .null: out += Array("null".utf8)
-        case .bool(let flag): out += Array((flag ? "true" : "false").utf8)
-        case .int(let number): out += Array(String(number).utf8)
-        case .string(let text): appendString(text, to: &out)
-        case .array(let elements):
-            out.append(UInt8(ascii: "["))
-            for (index, element) in elements.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                append(element, to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let members):
-            out.append(UInt8(ascii: "{"))
-            // Byte order, not String's Unicode ordering: trivially reimplementable anywhere.
-            let keys = members.keys.map { Array($0.utf8) }.sorted { $0.lexicographicallyPrecedes($1) }
-            for (index, key) in keys.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                let name = String(decoding: key, as: UTF8.self)
-                appendString(name, to: &out)
-                out.append(UInt8(ascii: ":"))
-                append(members[name]!, to: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        }
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    private static func appendString(_ text: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0x08: out += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
-            case 0x0C: out += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
-            case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0x00..<0x20:
-                out += Array("\\u00".utf8) + [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)]]
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
-
     /// Whether any string (key or value) contains NUL, which neither text nor jsonb can store.
-    static func containsNUL(_ value: AuditValue) -> Bool {
-        switch value {
-        case .null, .bool, .int: false
-        case .string(let text): text.utf8.contains(0)
-        case .array(let elements): elements.contains(where: containsNUL)
-        case .object(let members): members.contains { $0.key.utf8.contains(0) || containsNUL($0.value) }
-        }
-    }
+    static func containsNUL(_ value: AuditValue) -> Bool { value.json.containsNUL }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Postgres
 import Sodium
 
@@ -66,8 +67,7 @@ public struct InclusionProofSet: Sendable, Codable, Equatable {
             let newest = try newestCheckpoint(tenant, connection: connection)
             // The layout JSONEncoder prints with [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes],
             // the members in that order: checkpoint, proofs, tenant_id, tree_size, type, unproven.
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let encoder = JSONCoding.encoder(pretty: true)
             func json<T: Encodable>(_ value: T, indent: String) throws -> [UInt8] {
                 let text = String(decoding: try encoder.encode(value), as: UTF8.self)
                 return Array(text.split(separator: "\n", omittingEmptySubsequences: false).map { indent + $0 }.joined(separator: "\n").utf8)

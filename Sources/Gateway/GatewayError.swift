@@ -2,6 +2,7 @@ import Config
 import Audit
 import Foundation
 import Hummingbird
+import JSON
 import Postgres
 import Reports
 
@@ -79,7 +80,7 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
 
 extension GatewayError: HTTPResponseError {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let data = try JSONEncoder().encode(PostgRESTErrorBody(code: code, message: message, details: details, hint: hint))
+        let data = try JSONCoding.encoder().encode(PostgRESTErrorBody(code: code, message: message, details: details, hint: hint))
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }

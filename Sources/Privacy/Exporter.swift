@@ -1,5 +1,6 @@
 import Foundation
 import Audit
+import JSON
 import Policy
 import Postgres
 import Sodium
@@ -220,8 +221,6 @@ extension PrivacyService {
     }
 
     static func canonicalJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(value))
+        try JSONCoding.encode(value)
     }
 }

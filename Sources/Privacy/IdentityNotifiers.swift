@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Sodium
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -38,9 +39,7 @@ public struct WebhookNotifier: IdentityNotifier {
             "type": "identity_code", "tenant_id": code.tenant.lowercasedString, "user_id": code.subject.lowercasedString,
             "request_id": code.requestID.lowercasedString, "kind": code.kind.rawValue, "code": code.code, "expires_at": code.expiresAt,
         ]
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let body = try encoder.encode(payload)
+        let body = try JSONCoding.encoder().encode(payload)
         let timestamp = Int(Date().timeIntervalSince1970)
         var request = URLRequest(url: url, timeoutInterval: Double(timeout.components.seconds))
         request.httpMethod = "POST"
@@ -70,9 +69,7 @@ public struct FileNotifier: IdentityNotifier {
             "tenant_id": code.tenant.lowercasedString, "user_id": code.subject.lowercasedString,
             "request_id": code.requestID.lowercasedString, "kind": code.kind.rawValue, "code": code.code, "expires_at": code.expiresAt,
         ]
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let data = try encoder.encode(line) + Data("\n".utf8)
+        let data = try JSONCoding.encoder().encode(line) + Data("\n".utf8)
         let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw PrivacyError(.notifierFailed, "cannot open the development code file") }
         defer { close(descriptor) }

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Audit
 import Foundation
+import JSON
 import Keyring
 import Postgres
 import Sodium
@@ -426,9 +427,7 @@ extension PrivacyService {
                     "deadline": try row.decode("deadline"),
                     "callback": "/v1/privacy/processors/\(processor.lowercasedString)/callback",
                 ]
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                return Claimed(url: url, body: Array(try encoder.encode(payload)), secret: try SecureBytes(copying: secret), timeout: timeout)
+                return Claimed(url: url, body: try JSONCoding.encode(payload), secret: try SecureBytes(copying: secret), timeout: timeout)
             }
         }
         guard let claimed else { return }

@@ -1,3 +1,4 @@
+import JSON
 import Policy
 
 /// Turns one row of `COPY … TO STDOUT` (text format: tab-separated, `\N` for NULL, backslash
@@ -12,7 +13,11 @@ struct RowEncoder {
     private var field: [UInt8] = []
 
     init(columns: [(name: String, kind: Kind)]) {
-        names = columns.map { Array(RowEncoder.jsonString(Array($0.name.utf8))) }
+        names = columns.map {
+            var name: [UInt8] = []
+            JSONEscaper.appendQuoted($0.name, to: &name)
+            return name
+        }
         kinds = columns.map(\.kind)
         field.reserveCapacity(4096)
     }
@@ -157,39 +162,12 @@ struct RowEncoder {
         case .number:
             // NaN and Infinity are not JSON numbers.
             if field.contains(where: { ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) }) {
-                Self.appendJSONString(field, to: &out)
+                JSONEscaper.appendQuoted(field, to: &out)
             } else {
                 out.append(contentsOf: field)
             }
         case .string:
-            Self.appendJSONString(field, to: &out)
+            JSONEscaper.appendQuoted(field, to: &out)
         }
-    }
-
-    static let hexDigits = Array("0123456789abcdef".utf8)
-
-    static func appendJSONString(_ bytes: [UInt8], to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in bytes {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, UInt8(ascii: "\"")])
-            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0..<0x20:
-                out.append(contentsOf: Array("\\u00".utf8))
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0xF)])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
-
-    static func jsonString(_ bytes: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        appendJSONString(bytes, to: &out)
-        return out
     }
 }

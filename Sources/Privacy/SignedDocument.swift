@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Sodium
 
 /// A JSON document the gateway signs with its Ed25519 key (`PRIVACY_SIGNING_KEY_FILE`): deletion
@@ -22,9 +23,7 @@ extension SignedDocument {
     public func signingMessage() throws -> [UInt8] {
         var unsigned = withoutUnsignedAttachments()
         unsigned.signature = nil
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(unsigned))
+        return try JSONCoding.encode(unsigned)
     }
 
     public func withoutUnsignedAttachments() -> Self { self }

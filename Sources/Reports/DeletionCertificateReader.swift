@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Privacy
 import Sodium
 
@@ -21,31 +22,6 @@ import Sodium
 ///   (string) or `remaining` (a count, or an object of counts — zero means passed).
 /// - `audit_head`: a hex string, or `{seq, hash}`.
 enum DeletionCertificateReader {
-    /// A JSON value that keeps booleans and numbers apart.
-    indirect enum JSON: Decodable {
-        case null, bool(Bool), number(Double), string(String), array([JSON]), object([String: JSON])
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if container.decodeNil() { self = .null }
-            else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-            else if let value = try? container.decode(Double.self) { self = .number(value) }
-            else if let value = try? container.decode(String.self) { self = .string(value) }
-            else if let value = try? container.decode([JSON].self) { self = .array(value) }
-            else { self = .object(try container.decode([String: JSON].self)) }
-        }
-
-        var string: String? { if case .string(let text) = self { return text }; return nil }
-        var object: [String: JSON]? { if case .object(let value) = self { return value }; return nil }
-        var integer: Int? {
-            switch self {
-            case .number(let value): return Int(exactly: value.rounded())
-            case .string(let text): return Int(text)
-            default: return nil
-            }
-        }
-    }
-
     static func summarize(_ text: String?, signature: [UInt8]?, keys: [[UInt8]], grounds: [String: String]) -> ErasureSummary {
         var summary = ErasureSummary(
             requestId: "", status: "", completedAt: nil, hasCertificate: text != nil, signed: false, signature: "missing",
@@ -74,7 +50,7 @@ enum DeletionCertificateReader {
             // Not a certificate this gateway issues: nothing its signature could be checked over.
             summary.signature = keys.isEmpty ? "unchecked" : "invalid"
         }
-        guard let object = (try? JSONDecoder().decode(JSON.self, from: Data(text.utf8)))?.object else {
+        guard let object = (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)))?.objectValue else {
             summary.note = "the certificate is not a JSON object"
             return summary
         }
@@ -111,7 +87,7 @@ enum DeletionCertificateReader {
         return keys.contains { certificate.verify(publicKey: $0) } ? "valid" : "invalid"
     }
 
-    private static func value(_ object: [String: JSON], _ keys: String...) -> JSON? {
+    private static func value(_ object: [String: JSONValue], _ keys: String...) -> JSONValue? {
         for key in keys {
             if let found = object[key] {
                 if case .null = found { continue }
@@ -121,46 +97,46 @@ enum DeletionCertificateReader {
         return nil
     }
 
-    private static func rows(_ object: [String: JSON]) -> Int? {
+    private static func rows(_ object: [String: JSONValue]) -> Int? {
         for key in ["rows", "count", "affected", "deleted", "anonymized", "anonymised", "retained", "changed", "row_count", "rowCount"] {
             if let number = object[key]?.integer { return number }
         }
         return nil
     }
 
-    private static func strategyName(_ json: JSON?) -> String? {
-        if let text = json?.string { return text }
-        if let object = json?.object { return (object["kind"] ?? object["type"] ?? object["name"])?.string }
+    private static func strategyName(_ json: JSONValue?) -> String? {
+        if let text = json?.stringValue { return text }
+        if let object = json?.objectValue { return (object["kind"] ?? object["type"] ?? object["name"])?.stringValue }
         return nil
     }
 
-    private static func readTables(_ object: [String: JSON], grounds: [String: String]) -> [ErasedTable] {
+    private static func readTables(_ object: [String: JSONValue], grounds: [String: String]) -> [ErasedTable] {
         func entry(_ name: String, _ strategy: String?, _ rows: Int?, _ ground: String?) -> ErasedTable {
             let strategy = strategy ?? "unknown"
             return ErasedTable(
                 table: name, strategy: strategy, rows: rows,
                 ground: ground ?? (strategy == "retain" ? grounds[name] ?? grounds["public." + name] : nil))
         }
-        func ground(_ item: [String: JSON]) -> String? {
-            value(item, "basis", "ground", "legal_basis", "legalBasis")?.string ?? item["retain"]?.object?["basis"]?.string
+        func ground(_ item: [String: JSONValue]) -> String? {
+            value(item, "basis", "ground", "legal_basis", "legalBasis")?.stringValue ?? item["retain"]?.objectValue?["basis"]?.stringValue
         }
         let tables = value(object, "tables", "per_table", "perTable")
         if case .array(let list)? = tables {
             return list.compactMap { element -> ErasedTable? in
-                guard let item = element.object, let name = value(item, "table", "name")?.string else { return nil }
+                guard let item = element.objectValue, let name = value(item, "table", "name")?.stringValue else { return nil }
                 return entry(name, strategyName(value(item, "strategy", "erasure")), rows(item), ground(item))
             }
         }
-        if let map = tables?.object {
+        if let map = tables?.objectValue {
             return map.map { name, element in
-                if let item = element.object {
+                if let item = element.objectValue {
                     return entry(name, strategyName(value(item, "strategy", "erasure")), rows(item), ground(item))
                 }
                 return entry(name, nil, element.integer, nil)
             }
         }
-        if let counts = value(object, "counts")?.object {
-            let strategies = value(object, "strategies")?.object ?? [:]
+        if let counts = value(object, "counts")?.objectValue {
+            let strategies = value(object, "strategies")?.objectValue ?? [:]
             return counts.map { name, count in entry(name, strategyName(strategies[name]), count.integer, nil) }
         }
         return []
@@ -174,21 +150,21 @@ enum DeletionCertificateReader {
         }
     }
 
-    private static func readVerification(_ json: JSON?) -> (String, String?) {
+    private static func readVerification(_ json: JSONValue?) -> (String, String?) {
         switch json {
         case .bool(let flag)?: return (flag ? "passed" : "failed", nil)
         case .string(let text)?: return (verdict(text) ?? "unknown", text)
         case .object(let object)?:
-            let detail = value(object, "detail", "message", "details")?.string
+            let detail = value(object, "detail", "message", "details")?.stringValue
             for key in ["passed", "ok", "verified", "success", "clean"] {
                 if case .bool(let flag)? = object[key] { return (flag ? "passed" : "failed", detail) }
             }
-            if let text = value(object, "result", "status", "outcome")?.string, let verdict = verdict(text) {
+            if let text = value(object, "result", "status", "outcome")?.stringValue, let verdict = verdict(text) {
                 return (verdict, detail ?? text)
             }
             if let remaining = object["remaining"] ?? object["remaining_rows"] {
                 if let count = remaining.integer { return (count == 0 ? "passed" : "failed", count == 0 ? detail : "\(count) subject rows remain") }
-                if let map = remaining.object {
+                if let map = remaining.objectValue {
                     let total = map.values.compactMap(\.integer).reduce(0, +)
                     return (total == 0 ? "passed" : "failed", total == 0 ? detail : "\(total) subject rows remain")
                 }
@@ -198,10 +174,10 @@ enum DeletionCertificateReader {
         }
     }
 
-    private static func readHead(_ json: JSON?) -> String? {
-        if let text = json?.string { return text }
-        if let object = json?.object {
-            switch (object["seq"]?.integer, object["hash"]?.string) {
+    private static func readHead(_ json: JSONValue?) -> String? {
+        if let text = json?.stringValue { return text }
+        if let object = json?.objectValue {
+            switch (object["seq"]?.integer, object["hash"]?.stringValue) {
             case let (seq?, hash?): return "seq \(seq) · \(hash)"
             case let (seq?, nil): return "seq \(seq)"
             case let (nil, hash?): return hash

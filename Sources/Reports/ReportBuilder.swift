@@ -1,5 +1,6 @@
 import Audit
 import Foundation
+import JSON
 import Policy
 
 /// Computes a ``ComplianceReport`` from ``ReportInputs``: pure, no I/O, so every figure can be
@@ -337,7 +338,7 @@ public enum ReportBuilder {
         let counts = inputs.consents
         var changes = Dictionary(uniqueKeysWithValues: ConsentCounts.columns.map { ($0, ConsentChange(consent: $0, granted: 0, withdrawn: 0)) })
         for event in inputs.settingsUpdates {
-            guard case .object(let changed)? = event.details["changed"] else { continue }
+            guard let changed = event.details["changed"]?.json.objectValue else { continue }
             for (field, value) in changed {
                 guard case .object(let change) = value, var entry = changes[field] ?? (field.hasSuffix("_consent") ? ConsentChange(consent: field, granted: 0, withdrawn: 0) : nil)
                 else { continue }
@@ -375,14 +376,16 @@ extension AccessCount {
 }
 
 extension AuditValue {
-    var stringValue: String? {
-        if case .string(let text) = self { return text }
-        return nil
-    }
+    var intValue: Int? { json.integer }
+}
 
-    var intValue: Int? {
+extension JSONValue {
+    /// An integer, or a string holding one: what a count means in details and certificates
+    /// written by hand (a whole double counts too; an audit detail never holds one).
+    var integer: Int? {
         switch self {
-        case .int(let value): return Int(value)
+        case .int(let value): return Int(exactly: value)
+        case .double(let value): return Int(exactly: value.rounded())
         case .string(let text): return Int(text)
         default: return nil
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Audit
+import JSON
 import Keyring
 import Postgres
 import Sodium

@@ -5,6 +5,7 @@ import Config
 import Tenancy
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import JSON
 #endif
 
 /// privacyctl over HTTP (issue 17, item 2): with `PRIVACY_ADDR` (the gateway, e.g.
@@ -58,7 +59,7 @@ struct AdminHTTP {
         request.setValue("privacyctl/\(PrivacyGatewayVersion.string)", forHTTPHeaderField: "User-Agent")
         if let body {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = try JSONEncoder().encode(body)
+            request.httpBody = try JSONCoding.encoder().encode(body)
         }
         let data: Data, response: URLResponse
         do {

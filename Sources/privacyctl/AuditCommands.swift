@@ -3,6 +3,7 @@ import Audit
 import Foundation
 import Catalog
 import Config
+import JSON
 import Tenancy
 import Postgres
 import Sodium
@@ -256,8 +257,7 @@ struct AuditCommand: AsyncParsableCommand {
                 let pool = try database.ownerPool()
                 defer { pool.close() }
                 let tenant = try tenant.id()
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                let encoder = JSONCoding.encoder(pretty: true)
                 let data: Data
                 if let seq {
                     var checkpointSeq = checkpoint
@@ -427,8 +427,7 @@ struct AuditCommand: AsyncParsableCommand {
                     let next = try AuditWitness.witness(
                         note: note, tenant: newest.tenantID, logPublicKey: Hex.decode(logKey)!, previous: previous, proof: proof,
                         name: name, key: key)
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                    let encoder = JSONCoding.encoder(pretty: true)
                     try Data(next.note.utf8).write(
                         to: directory.appendingPathComponent("\(newest.tenantID.lowercasedString)-\(next.size).note"), options: .atomic)
                     try encoder.encode(next).write(to: stateFile, options: .atomic)
@@ -438,7 +437,7 @@ struct AuditCommand: AsyncParsableCommand {
                     post.httpMethod = "POST"
                     post.setValue(apikey, forHTTPHeaderField: "apikey")
                     post.setValue("application/json", forHTTPHeaderField: "Content-Type")
-                    post.httpBody = try JSONEncoder().encode(["name": name, "public_key": Hex.encode(key.publicKey), "cosignature": line])
+                    post.httpBody = try JSONCoding.encoder().encode(["name": name, "public_key": Hex.encode(key.publicKey), "cosignature": line])
                     let (answer, response) = try await URLSession.shared.data(for: post)
                     guard let status = (response as? HTTPURLResponse)?.statusCode, status == 200 || status == 201 else {
                         throw AuditError(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Catalog
 import Config
+import JSON
 import Tenancy
 import Keyring
 import Postgres
@@ -137,10 +138,7 @@ struct Output {
 
     func emit<T: Encodable>(_ value: T, text: () -> String) throws {
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
-            print(String(decoding: try encoder.encode(value), as: UTF8.self))
+            print(String(decoding: try JSONCoding.encoder(pretty: true).encode(value), as: UTF8.self))
         } else {
             print(text())
         }

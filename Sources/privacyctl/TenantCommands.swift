@@ -3,6 +3,7 @@ import Audit
 import Foundation
 import Catalog
 import Config
+import JSON
 import Tenancy
 import Keyring
 import Postgres

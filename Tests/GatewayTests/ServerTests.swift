@@ -1,7 +1,9 @@
 import Audit
 import Foundation
 @testable import Gateway
+import HTTPTypes
 import Hummingbird
+import JSON
 import Policy
 import HummingbirdTesting
 import Postgres
@@ -38,6 +40,55 @@ struct ServerTests {
                     #expect(response.status == .ok)
                     #expect(String(buffer: response.body) == #"{"checks":{"database":"ok","drift":"ok","migrations":"ok","policies":"ok"},"ready":true}"#)
                 }
+            }
+        }
+    }
+
+    @Test("error bodies are written as PostgREST writes them: keys sorted, null for what is absent, compact")
+    func errorBodyBytes() async throws {
+        // The router with the secret routes (ObservabilityTests' fixture).
+        try await ObservabilityTests.withGateway { _, _, client in
+            do {
+                for path in ["/v1/secrets", "/v1/secrets/openai"] {
+                    try await client.execute(uri: path, method: .get) { response in
+                        #expect(response.status == .unauthorized, "\(path)")
+                        #expect(String(buffer: response.body) == #"{"code":"PGW401","details":null,"hint":"Send the service key in the apikey header.","message":"No API key found in request"}"#, "\(path)")
+                    }
+                }
+                try await client.execute(uri: "/v1/secrets", method: .get, headers: [.apikey: "pgw_forged/key"]) { response in
+                    #expect(response.status == .unauthorized)
+                    #expect(String(buffer: response.body) == #"{"code":"PGW401","details":null,"hint":"Check the apikey header; the key may be mistyped or revoked.","message":"Invalid API key"}"#)
+                }
+            }
+        }
+    }
+
+    @Test("every JSON body is the canonical text of its own value (one encoder: sorted keys, compact, slashes as they are)")
+    func bodiesAreCanonical() async throws {
+        try await ObservabilityTests.withGateway(metricsToken: "scrape-token") { f, _, client in
+            do {
+                for path in ["/health", "/ready", "/v1/secrets", "/v1/secrets/openai/versions", "/metrics"] {
+                    try await client.execute(uri: path, method: .get) { response in
+                        let text = String(buffer: response.body)
+                        let value = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+                        #expect(value.jsonText == text, "\(path)")
+                    }
+                }
+                // A secret whose value holds a slash and a control character: read back as the writer writes it.
+                let tenant = try await f.tenant("canonical-bodies", scopes: [.secretsRead, .secretsWrite])
+                let jwt = try await Tokens.hs256(claims: Tokens.user(UUID()), secret: tenant.secret!)
+                let headers: HTTPFields = [.apikey: tenant.apikey, .authorization: "Bearer \(jwt)", .contentType: "application/json"]
+                let put = try await client.execute(
+                    uri: "/v1/secrets/openai", method: .put, headers: headers, body: ByteBuffer(string: #"{"value": "sk/live\u0001x"}"#)
+                ) { ($0.status, String(buffer: $0.body)) }
+                #expect(put.0 == .created)
+                for (status, text) in [put, try await client.execute(uri: "/v1/secrets/openai", method: .get, headers: headers) { ($0.status, String(buffer: $0.body)) }] {
+                    #expect(status == .ok || status == .created)
+                    let value = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+                    #expect(value.jsonText == text, "\(text)")
+                }
+                let read = try await client.execute(uri: "/v1/secrets/openai", method: .get, headers: headers) { String(buffer: $0.body) }
+                #expect(read.contains(#""sk/live\u0001x""#), "\(read)")
             }
         }
     }

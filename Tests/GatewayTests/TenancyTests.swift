@@ -1,6 +1,7 @@
 import Tenancy
 import Audit
 import Foundation
+import JSON
 import JWTKit
 @testable import Gateway
 import Keyring

@@ -2,6 +2,7 @@ import Config
 import Tenancy
 import AsyncHTTPClient
 import Foundation
+import JSON
 import Privacy
 import Logging
 import NIOCore

@@ -1,6 +1,7 @@
 import Sodium
 import Tenancy
 import Foundation
+import JSON
 import JWTKit
 
 /// Verifies a compact JWS with one tenant's keys and returns its claims.

@@ -1,5 +1,6 @@
 import Tenancy
 import Foundation
+import JSON
 import Keyring
 import Logging
 import Policy

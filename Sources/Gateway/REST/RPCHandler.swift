@@ -4,6 +4,7 @@ import Foundation
 import Audit
 import Hummingbird
 import HTTPTypes
+import JSON
 import Policy
 import Postgres
 

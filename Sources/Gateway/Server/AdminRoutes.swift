@@ -4,6 +4,7 @@ import Audit
 import Foundation
 import HTTPTypes
 import Hummingbird
+import JSON
 import Keyring
 import Logging
 import Postgres

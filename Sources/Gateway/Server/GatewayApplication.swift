@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTLS
 import HummingbirdCore
 import Audit
+import JSON
 import Keyring
 import Logging
 import Policy
@@ -274,10 +275,7 @@ public enum GatewayApplication {
     }
 
     static func jsonResponse<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        let data = try encoder.encode(value)
+        let data = try JSONCoding.encoder().encode(value)
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Logging
 import Synchronization
 
@@ -156,25 +157,9 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    /// A JSON string literal (RFC 8259 escaping), as bytes.
+    /// A JSON string literal, as bytes (the house escaper).
     static func appendString(_ string: String, to line: inout [UInt8]) {
-        line.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): line.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): line.append(contentsOf: #"\\"#.utf8)
-            case UInt8(ascii: "\n"): line.append(contentsOf: #"\n"#.utf8)
-            case UInt8(ascii: "\r"): line.append(contentsOf: #"\r"#.utf8)
-            case UInt8(ascii: "\t"): line.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                line.append(contentsOf: #"\u00"#.utf8)
-                line.append(hex[Int(byte >> 4)])
-                line.append(hex[Int(byte & 0x0f)])
-            default: line.append(byte)  // UTF-8 passes through: JSON text is UTF-8 (RFC 8259 §8.1)
-            }
-        }
-        line.append(UInt8(ascii: "\""))
+        JSONEscaper.appendQuoted(string, to: &line)
     }
 
     /// The same literal appended to a String (tests).

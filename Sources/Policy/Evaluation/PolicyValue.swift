@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// A value in a row, an auth claim or a bind parameter.
 ///
@@ -62,30 +63,10 @@ extension PolicyValue {
         case .bool(let value): return value ? "true" : "false"
         case .int(let value): return String(value)
         case .double(let value): return String(value)
-        case .text(let value): return PolicyValue.jsonQuoted(value)
+        case .text(let value): return JSONEscaper.quoted(value)  // escape_json's escapes, \b and \f included
         case .uuid(let value): return "\"" + value.uuidString.lowercased() + "\""
         case .array(let values): return "[" + values.map(\.jsonText).joined(separator: ", ") + "]"
         }
-    }
-
-    private static func jsonQuoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 }
 

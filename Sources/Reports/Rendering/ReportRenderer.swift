@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// The report's three forms. Pure functions of a ``ComplianceReport``.
 public enum ReportFormat: String, Sendable, CaseIterable {
@@ -35,9 +36,8 @@ public enum ReportRenderer {
 
     /// The documented JSON form (Sources/Reports/SCHEMA.md): snake_case keys, sorted, pretty.
     public static func json(_ report: ComplianceReport) -> String {
-        let encoder = JSONEncoder()
+        let encoder = JSONCoding.encoder(pretty: true)
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         // The model holds only strings, numbers, bools and arrays: encoding cannot fail.
         return String(decoding: (try? encoder.encode(report)) ?? Data("{}".utf8), as: UTF8.self) + "\n"
     }

@@ -1,6 +1,7 @@
 import Tenancy
 import Foundation
 @testable import Gateway
+import JSON
 import JWTKit
 import Keyring
 import Postgres

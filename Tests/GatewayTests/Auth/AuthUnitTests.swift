@@ -3,6 +3,7 @@ import Tenancy
 import CryptoExtras
 import Foundation
 @testable import Gateway
+import JSON
 import JWTKit
 import Testing
 

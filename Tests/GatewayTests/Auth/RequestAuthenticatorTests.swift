@@ -3,6 +3,7 @@ import Crypto
 import CryptoExtras
 import Foundation
 @testable import Gateway
+import JSON
 import JWTKit
 import Postgres
 import Sodium

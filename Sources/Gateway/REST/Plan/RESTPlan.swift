@@ -2,6 +2,7 @@ import Tenancy
 import Foundation
 import Hummingbird
 import HTTPTypes
+import JSON
 import Policy
 import Postgres
 

@@ -1,5 +1,6 @@
 import Tenancy
 import Foundation
+import JSON
 import Policy
 import Postgres
 
