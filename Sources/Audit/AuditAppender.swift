@@ -1,14 +1,15 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import Logging
 import Metrics
 import Postgres
 import Synchronization
 import Tracing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Where an appended entry landed in its tenant's chain.
 public struct AuditReceipt: Sendable, Hashable {
@@ -141,7 +142,8 @@ public final class AuditAppender: Sendable {
                 return
             }
             AuditMetrics.failures.increment(by: batch.count)
-            logger.error("audit append failed", metadata: ["tenant": "\(tenant.lowercasedString)", "entries": "\(batch.count)", "error": "\(error)"])
+            logger.error(
+                "audit append failed", metadata: ["tenant": "\(tenant.lowercasedString)", "entries": "\(batch.count)", "error": "\(error)"])
             for pending in batch { pending.continuation.resume(throwing: error) }
         }
     }
@@ -227,7 +229,9 @@ public final class AuditAppender: Sendable {
     /// here, in memory, from the head row's edge: two SHA-256 per entry and one node row per
     /// 256 entries, so a batch costs no extra round trip. A chain written before the tree existed
     /// is caught up first (once, under the same lock).
-    private static func writes(_ entries: [AuditEntry], tenant: UUID, head: QueryResult, on connection: borrowing Connection) throws -> [Statement] {
+    private static func writes(_ entries: [AuditEntry], tenant: UUID, head: QueryResult, on connection: borrowing Connection) throws
+        -> [Statement]
+    {
         guard let row = head.first else {
             throw AuditError(.chainCorrupt, "audit head of tenant \(tenant.lowercasedString) is missing")
         }
@@ -239,7 +243,8 @@ public final class AuditAppender: Sendable {
             // Only a head moved back by hand (triggers disabled) gets here: never append onto a cut chain.
             throw AuditError(
                 .chainCorrupt,
-                "tenant \(tenant.lowercasedString): the Merkle tree covers \(tree.size) entries but the head is at seq \(entries[0].seq - 1) (the chain was cut back)")
+                "tenant \(tenant.lowercasedString): the Merkle tree covers \(tree.size) entries but the head is at seq \(entries[0].seq - 1) (the chain was cut back)"
+            )
         }
         var closed = try AuditTree.catchUp(&tree, to: entries[0].seq - 1, tenant: tenant, connection: connection)
         for entry in entries { AuditTree.append(entry.hash, to: &tree, closed: &closed) }

@@ -197,7 +197,8 @@ public enum AuditBundle {
         if trustedKeys == nil {
             for key in (try? decoder.decode([PublicKey].self, from: keysData)) ?? [] {
                 guard let bytes = Hex.decode(key.publicKey), AuditCheckpoint.keyID(of: bytes) == key.keyID else {
-                    problems.append(VerificationFailure(.malformed, seq: nil, "\(keysFile): key \(key.keyID) does not match its public key"))
+                    problems.append(
+                        VerificationFailure(.malformed, seq: nil, "\(keysFile): key \(key.keyID) does not match its public key"))
                     continue
                 }
                 keys[key.keyID] = bytes
@@ -273,7 +274,9 @@ public enum AuditBundle {
                     try connection.transaction(isolation: .repeatableRead) { connection in
                         let first = try connection.pipeline([AuditSQL.head(tenant), AuditSQL.checkpoints(tenant)])
                         let checkpoints = try first[1].rows.map(AuditSQL.checkpoint)
-                        let head = try first[0].first.map { (seq: try $0.decode("seq", as: Int64.self), hash: try $0.decode("hash", as: [UInt8].self)) }
+                        let head = try first[0].first.map {
+                            (seq: try $0.decode("seq", as: Int64.self), hash: try $0.decode("hash", as: [UInt8].self))
+                        }
                         var verifier = AuditVerifier(
                             tenant: tenant, checkpoints: checkpoints, trustedKeys: trustedKeys,
                             expectedHead: head ?? (0, AuditEntry.genesisHash), witnesses: witnesses)
@@ -355,9 +358,10 @@ public enum AuditBundle {
         let results = try connection.pipeline(statements)
         let sinceText: String? = try results[2].first?.decodeIfPresent("since")
         let untilText: String = try results[2].first!.decode("until")
-        let head: (seq: Int64, hash: [UInt8]) = try results[0].first.map {
-            (seq: try $0.decode("seq", as: Int64.self), hash: try $0.decode("hash", as: [UInt8].self))
-        } ?? (0, AuditEntry.genesisHash)
+        let head: (seq: Int64, hash: [UInt8]) =
+            try results[0].first.map {
+                (seq: try $0.decode("seq", as: Int64.self), hash: try $0.decode("hash", as: [UInt8].self))
+            } ?? (0, AuditEntry.genesisHash)
         let checkpoints = try results[1].rows.map(AuditSQL.checkpoint)
         // The period's entries are firstIn…afterLast - 1 (stamps do not decrease along the chain).
         let afterLast = try results[3].first?.decodeIfPresent("seq", as: Int64.self) ?? head.seq + 1
@@ -371,7 +375,8 @@ public enum AuditBundle {
         // The newest trusted checkpoint before the period whose stored tree edge reproduces its
         // signed root; without one (none yet, or one signed before the tree), start at seq 1.
         if let candidate = trusted.last(where: { $0.seq < firstIn }), let root = candidate.rootHash,
-           var edge = try? AuditTree.range(at: candidate.seq - 1, tenant: tenant, connection: connection) {
+            var edge = try? AuditTree.range(at: candidate.seq - 1, tenant: tenant, connection: connection)
+        {
             let before = edge
             edge.append(MerkleTree.leafHash(candidate.headHash))
             if edge.root == root {

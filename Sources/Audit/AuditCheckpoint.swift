@@ -157,7 +157,8 @@ public struct AuditCheckpointer: Sendable {
                         guard let key = trustedKeys[previous.keyID], key == previous.publicKey, previous.hasValidSignature() else {
                             throw AuditError(
                                 .chainCorrupt,
-                                "tenant \(tenant.lowercasedString): the last checkpoint (seq \(previous.seq)) is not signed by a trusted key; refusing to extend it")
+                                "tenant \(tenant.lowercasedString): the last checkpoint (seq \(previous.seq)) is not signed by a trusted key; refusing to extend it"
+                            )
                         }
                     }
                     if let previous, previous.seq == head.seq { return previous }
@@ -213,7 +214,8 @@ public struct AuditCheckpointer: Sendable {
             if let previous, let signedRoot = previous.rootHash, tree.root != signedRoot {
                 throw AuditError(
                     .chainCorrupt,
-                    "tenant \(tenant.lowercasedString): the stored Merkle tree at seq \(previous.seq) does not match the root the checkpoint signed; refusing to sign")
+                    "tenant \(tenant.lowercasedString): the stored Merkle tree at seq \(previous.seq) does not match the root the checkpoint signed; refusing to sign"
+                )
             }
             var verifier = AuditVerifier(tenant: tenant, checkpoints: [], trustedKeys: [:], startSeq: from, expectedHead: head)
             var failures: [VerificationFailure] = []
@@ -225,8 +227,10 @@ public struct AuditCheckpointer: Sendable {
                     let entry = try AuditSQL.entry(row)
                     // The verifier takes a partial chain's first link on trust; the last checkpoint vouches for it here.
                     if entry.seq == from, entry.prevHash != (previous?.headHash ?? AuditEntry.genesisHash) {
-                        failures.append(VerificationFailure(
-                            .brokenLink, seq: entry.seq, "prev_hash does not match the head hash the checkpoint at seq \(from - 1) signed"))
+                        failures.append(
+                            VerificationFailure(
+                                .brokenLink, seq: entry.seq,
+                                "prev_hash does not match the head hash the checkpoint at seq \(from - 1) signed"))
                     }
                     verifier.consume(entry)
                     tree.append(MerkleTree.leafHash(entry.computedHash()))
@@ -244,7 +248,8 @@ public struct AuditCheckpointer: Sendable {
             if try AuditTree.range(at: head.seq, tenant: tenant, connection: connection).root != tree.root {
                 throw AuditError(
                     .chainCorrupt,
-                    "tenant \(tenant.lowercasedString): the stored Merkle tree nodes disagree with the verified entries up to seq \(head.seq); refusing to sign")
+                    "tenant \(tenant.lowercasedString): the stored Merkle tree nodes disagree with the verified entries up to seq \(head.seq); refusing to sign"
+                )
             }
             return (head, previous, tree.root)
         }
@@ -257,14 +262,16 @@ public struct AuditCheckpointer: Sendable {
     public func oldestUncheckpointed() async throws -> [UUID: Date?] {
         do {
             let rows = try await pool.withConnection { connection in
-                try await connection.pipeline([Statement(
-                    """
-                    SELECT h.tenant_id, e.at
-                    FROM public.audit_heads h
-                    LEFT JOIN LATERAL (SELECT max(c.seq) AS seq FROM public.audit_checkpoints c WHERE c.tenant_id = h.tenant_id) c ON true
-                    LEFT JOIN public.audit_events e
-                        ON e.tenant_id = h.tenant_id AND h.seq > coalesce(c.seq, 0) AND e.seq = coalesce(c.seq, 0) + 1
-                    """)])[0].rows
+                try await connection.pipeline([
+                    Statement(
+                        """
+                        SELECT h.tenant_id, e.at
+                        FROM public.audit_heads h
+                        LEFT JOIN LATERAL (SELECT max(c.seq) AS seq FROM public.audit_checkpoints c WHERE c.tenant_id = h.tenant_id) c ON true
+                        LEFT JOIN public.audit_events e
+                            ON e.tenant_id = h.tenant_id AND h.seq > coalesce(c.seq, 0) AND e.seq = coalesce(c.seq, 0) + 1
+                        """)
+                ])[0].rows
             }
             var oldest: [UUID: Date?] = [:]
             for row in rows { oldest[try row.decode("tenant_id")] = .some(try row.decodeIfPresent("at", as: Date.self)) }

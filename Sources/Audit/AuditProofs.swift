@@ -106,17 +106,21 @@ public enum AuditProofs {
         do {
             return try await pool.withConnection(tenant: tenant) { connection in
                 try await connection.run { connection in
-                    let results = try connection.pipeline([AuditSQL.checkpoint(tenant, seq: checkpointSeq), AuditSQL.entry(tenant, seq: seq), read.statement])
+                    let results = try connection.pipeline([
+                        AuditSQL.checkpoint(tenant, seq: checkpointSeq), AuditSQL.entry(tenant, seq: seq), read.statement,
+                    ])
                     let checkpoint = try signedCheckpoint(results[0], checkpointSeq)
                     guard seq <= checkpoint.seq else {
-                        throw AuditError(.invalidRequest, "entry \(seq) is after the checkpoint at seq \(checkpoint.seq); ask for a later checkpoint")
+                        throw AuditError(
+                            .invalidRequest, "entry \(seq) is after the checkpoint at seq \(checkpoint.seq); ask for a later checkpoint")
                     }
                     guard let entry = try results[1].first.map(AuditSQL.entry) else {
                         throw AuditError(.notFound, "this tenant's log has no entry \(seq)")
                     }
                     let hashes = try read.hashes(results[2], connection: connection)
                     return InclusionProof(
-                        tenantID: tenant, entry: entry, treeSize: checkpoint.seq, hashes: pieces.map { MerkleTree.rangeHash($0.map { hashes[$0]! }) },
+                        tenantID: tenant, entry: entry, treeSize: checkpoint.seq,
+                        hashes: pieces.map { MerkleTree.rangeHash($0.map { hashes[$0]! }) },
                         checkpoint: checkpoint.note!)
                 }
             }
@@ -150,7 +154,8 @@ public enum AuditProofs {
         }
         guard checkpoint.note != nil else {
             throw AuditError(
-                .invalidRequest, "the checkpoint at seq \(seq) was signed before the Merkle tree and has no signed root; use a later checkpoint")
+                .invalidRequest,
+                "the checkpoint at seq \(seq) was signed before the Merkle tree and has no signed root; use a later checkpoint")
         }
         return checkpoint
     }
@@ -195,7 +200,8 @@ public enum AuditProofs {
         let body = try verifiedCheckpoint(proof.checkpoint, tenant: proof.tenantID, publicKey: publicKey)
         let entry = proof.entry.entry
         guard entry.tenantID == proof.tenantID else {
-            throw AuditError(.proof, "the entry belongs to tenant \(entry.tenantID.lowercasedString), not \(proof.tenantID.lowercasedString)")
+            throw AuditError(
+                .proof, "the entry belongs to tenant \(entry.tenantID.lowercasedString), not \(proof.tenantID.lowercasedString)")
         }
         let computed = entry.computedHash()
         guard computed == entry.hash else {
@@ -223,16 +229,20 @@ public enum AuditProofs {
         let old = try verifiedCheckpoint(proof.fromCheckpoint, tenant: proof.tenantID, publicKey: publicKey)
         let new = try verifiedCheckpoint(proof.toCheckpoint, tenant: proof.tenantID, publicKey: publicKey)
         guard old.size == proof.fromSize, new.size == proof.toSize else {
-            throw AuditError(.proof, "the proof's sizes (\(proof.fromSize)→\(proof.toSize)) differ from the checkpoints' (\(old.size)→\(new.size))")
+            throw AuditError(
+                .proof, "the proof's sizes (\(proof.fromSize)→\(proof.toSize)) differ from the checkpoints' (\(old.size)→\(new.size))")
         }
         do {
             try MerkleTree.verifyConsistency(
                 oldSize: old.size, newSize: new.size, oldRoot: old.rootHash, newRoot: new.rootHash, proof: try hashes(proof.hashes))
         } catch let error as MerkleTree.ProofError {
             throw AuditError(
-                .proof, "the checkpoint of size \(new.size) does not extend the one of size \(old.size) (history was rewritten or forked): \(error)")
+                .proof,
+                "the checkpoint of size \(new.size) does not extend the one of size \(old.size) (history was rewritten or forked): \(error)"
+            )
         }
-        return "OK: the checkpoint of size \(new.size) extends the checkpoint of size \(old.size) of tenant \(proof.tenantID.lowercasedString)"
+        return
+            "OK: the checkpoint of size \(new.size) extends the checkpoint of size \(old.size) of tenant \(proof.tenantID.lowercasedString)"
     }
 
     static func hashes(_ hex: [String]) throws -> [[UInt8]] {

@@ -188,7 +188,8 @@ enum AuditSQL {
 
     static func checkpoint(_ row: PostgresRow) throws -> AuditCheckpoint {
         var checkpoint = try checkpointFields(row)
-        checkpoint.cosignatures = (try row.decodeIfPresent("cosignatures", as: String.self))?
+        checkpoint.cosignatures =
+            (try row.decodeIfPresent("cosignatures", as: String.self))?
             .split(separator: "\n").map { String($0) + "\n" } ?? []
         return checkpoint
     }
@@ -259,7 +260,9 @@ public enum AuditReader {
     /// All of the tenant's checkpoints, oldest first.
     public static func checkpoints(pool: ConnectionPool, tenant: UUID) async throws -> [AuditCheckpoint] {
         do {
-            return try await pool.withConnection(tenant: tenant) { try await $0.pipeline([AuditSQL.checkpoints(tenant)])[0].rows.map(AuditSQL.checkpoint) }
+            return try await pool.withConnection(tenant: tenant) {
+                try await $0.pipeline([AuditSQL.checkpoints(tenant)])[0].rows.map(AuditSQL.checkpoint)
+            }
         } catch {
             throw AuditError.wrap(error, "reading audit checkpoints failed")
         }

@@ -95,7 +95,9 @@ struct BinaryCopyParser {
         }
         if !headerRead {
             guard bytes.count >= 19 else { return 0 }
-            guard bytes.prefix(11).elementsEqual(Self.signature) else { throw AuditError(.chainCorrupt, "the COPY stream is not in binary format") }
+            guard bytes.prefix(11).elementsEqual(Self.signature) else {
+                throw AuditError(.chainCorrupt, "the COPY stream is not in binary format")
+            }
             let extensionLength = Int(int32(15))
             guard extensionLength >= 0 else { throw AuditError(.chainCorrupt, "the COPY stream's header is malformed") }
             guard bytes.count >= 19 + extensionLength else { return 0 }
@@ -156,7 +158,9 @@ enum DetailsParser {
         init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
         mutating func skipSpace() {
-            while position < bytes.count, bytes[position] == 0x20 || bytes[position] == 0x0A || bytes[position] == 0x09 || bytes[position] == 0x0D {
+            while position < bytes.count,
+                bytes[position] == 0x20 || bytes[position] == 0x0A || bytes[position] == 0x09 || bytes[position] == 0x0D
+            {
                 position += 1
             }
         }
@@ -270,7 +274,8 @@ enum DetailsParser {
             while position < bytes.count {
                 let byte = bytes[position]
                 if byte == UInt8(ascii: "\"") {
-                    let text = escaped.map { String(decoding: $0, as: UTF8.self) }
+                    let text =
+                        escaped.map { String(decoding: $0, as: UTF8.self) }
                         ?? String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
                     position += 1
                     return text

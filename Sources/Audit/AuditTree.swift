@@ -15,7 +15,7 @@ enum AuditTree {
     /// migrated to 0019.
     static func range(_ row: PostgresRow) throws -> CompactRange? {
         guard let size = try row.decodeIfPresent("tree_size", as: Int64.self),
-              let frontier = try row.decodeIfPresent("frontier", as: [UInt8].self)
+            let frontier = try row.decodeIfPresent("frontier", as: [UInt8].self)
         else { return nil }
         guard let range = CompactRange(size: size, bytes: frontier) else {
             throw AuditError(.chainCorrupt, "the stored Merkle tree edge does not match its size \(size)")
@@ -95,7 +95,8 @@ enum AuditTree {
     /// The hashes of complete subtrees, read in one statement: a stored level directly, any other
     /// level folded from the stored level below it. Throws ``AuditError/Code/chainCorrupt`` when
     /// the rows needed are missing (the tree does not reach that far, or rows were removed).
-    static func nodeHashes(_ nodes: [MerkleTree.Node], tenant: UUID, connection: borrowing Connection) throws -> [MerkleTree.Node: [UInt8]] {
+    static func nodeHashes(_ nodes: [MerkleTree.Node], tenant: UUID, connection: borrowing Connection) throws -> [MerkleTree.Node: [UInt8]]
+    {
         if nodes.isEmpty { return [:] }
         let read = NodeRead(nodes, tenant: tenant)
         let result = try connection.pipeline([read.statement])[0]
@@ -203,7 +204,8 @@ enum AuditTree {
         private static func missing(_ node: MerkleTree.Node, base: Int) -> AuditError {
             AuditError(
                 .chainCorrupt,
-                "the Merkle tree has no \(base == 0 ? "entries" : "level-\(base) nodes") for the subtree at level \(node.level), index \(node.index)")
+                "the Merkle tree has no \(base == 0 ? "entries" : "level-\(base) nodes") for the subtree at level \(node.level), index \(node.index)"
+            )
         }
     }
 

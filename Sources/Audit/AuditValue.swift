@@ -54,9 +54,10 @@ extension AuditValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, E
 extension AuditValue: Codable {
     public init(from decoder: any Decoder) throws {
         guard let value = AuditValue(try JSONValue(from: decoder)) else {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath,
-                debugDescription: "audit details hold only null, booleans, integers, strings, arrays and objects"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "audit details hold only null, booleans, integers, strings, arrays and objects"))
         }
         self = value
     }

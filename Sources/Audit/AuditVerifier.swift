@@ -176,10 +176,14 @@ public struct AuditVerifier: Sendable {
             return
         }
         let cosigned = note + newest.cosignatures.joined()
-        let valid = policy.witnesses.filter { (try? AuditWitness.verifyCosignature(cosigned, name: $0.name, publicKey: $0.publicKey)) != nil }
+        let valid = policy.witnesses.filter {
+            (try? AuditWitness.verifyCosignature(cosigned, name: $0.name, publicKey: $0.publicKey)) != nil
+        }
         if valid.count < policy.required {
-            fail(.missingCosignatures, newest.seq,
-                 "the newest signed checkpoint has \(valid.count) valid cosignature\(valid.count == 1 ? "" : "s") by pinned witnesses; \(policy.required) required")
+            fail(
+                .missingCosignatures, newest.seq,
+                "the newest signed checkpoint has \(valid.count) valid cosignature\(valid.count == 1 ? "" : "s") by pinned witnesses; \(policy.required) required"
+            )
         }
     }
 
@@ -194,8 +198,9 @@ public struct AuditVerifier: Sendable {
                 continue
             }
             if checkpoint.previousCheckpointHash != previousHash {
-                fail(.checkpointChainBroken, checkpoint.seq,
-                     "previous_checkpoint_hash does not match the checkpoint at seq \(previousSeq) (a checkpoint was removed or altered)")
+                fail(
+                    .checkpointChainBroken, checkpoint.seq,
+                    "previous_checkpoint_hash does not match the checkpoint at seq \(previousSeq) (a checkpoint was removed or altered)")
             }
             previousHash = checkpoint.hash()
             previousSeq = checkpoint.seq
@@ -299,7 +304,9 @@ public struct AuditVerifier: Sendable {
             fail(.malformed, seq, "entry belongs to tenant \(tenant.lowercasedString)")
         }
         if !hashMatches {
-            fail(.hashMismatch, seq, "stored hash \(Hex.encode(storedHash())) ≠ recomputed \(Hex.encode(computed.bytes)) (the entry was edited)")
+            fail(
+                .hashMismatch, seq,
+                "stored hash \(Hex.encode(storedHash())) ≠ recomputed \(Hex.encode(computed.bytes)) (the entry was edited)")
         }
         if let previousSeq {
             if seq <= previousSeq {
@@ -316,7 +323,10 @@ public struct AuditVerifier: Sendable {
         if treeAnchored {
             tree.append(Hash32.leaf(computed))
             if !pendingRoots.isEmpty, let root = pendingRoots.removeValue(forKey: seq), root != tree.root {
-                fail(.rootMismatch, seq, "the signed Merkle root differs from the root of the entries up to this seq (entries were changed, dropped or reordered)")
+                fail(
+                    .rootMismatch, seq,
+                    "the signed Merkle root differs from the root of the entries up to this seq (entries were changed, dropped or reordered)"
+                )
             }
         }
         if !pending.isEmpty, let signed = pending.removeValue(forKey: seq) {
@@ -345,8 +355,9 @@ public struct AuditVerifier: Sendable {
         pending.removeAll()
         if let expectedHead {
             if expectedHead.seq != lastSeq {
-                fail(expectedHead.seq > lastSeq ? .truncated : .headMismatch, expectedHead.seq,
-                     "the recorded head is seq \(expectedHead.seq) but the chain ends at \(lastSeq)")
+                fail(
+                    expectedHead.seq > lastSeq ? .truncated : .headMismatch, expectedHead.seq,
+                    "the recorded head is seq \(expectedHead.seq) but the chain ends at \(lastSeq)")
             } else if previousSeq != nil, previousHash != expectedHead.hash {
                 fail(.headMismatch, expectedHead.seq, "the recorded head hash differs from the last entry's hash")
             }
@@ -369,4 +380,3 @@ public struct AuditVerifier: Sendable {
         return verifier.finish()
     }
 }
-

@@ -50,10 +50,13 @@ public enum AuditWitness {
         guard let line = signatures.first(where: { $0.name == name && $0.keyID == id }) else {
             throw AuditError(.proof, "no cosignature by witness \(name)+\(Hex.encode(id))")
         }
-        guard line.signature.count == 72 else { throw AuditError(.proof, "the cosignature by \(name) is not a timestamped Ed25519 signature") }
+        guard line.signature.count == 72 else {
+            throw AuditError(.proof, "the cosignature by \(name) is not a timestamped Ed25519 signature")
+        }
         let timestamp = line.signature.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard timestamp <= UInt64(Int64.max),
-              Ed25519.isValidSignature(Array(line.signature.dropFirst(8)), for: message(text: text, timestamp: timestamp), publicKey: publicKey)
+            Ed25519.isValidSignature(
+                Array(line.signature.dropFirst(8)), for: message(text: text, timestamp: timestamp), publicKey: publicKey)
         else { throw AuditError(.proof, "the cosignature by witness \(name) does not verify") }
         return timestamp
     }
@@ -76,11 +79,14 @@ public enum AuditWitness {
             if body.size < previous.size {
                 throw AuditError(
                     .proof,
-                    "rollback refused: log \(body.origin) now shows a tree of \(body.size) entries, smaller than the \(previous.size) this witness already cosigned")
+                    "rollback refused: log \(body.origin) now shows a tree of \(body.size) entries, smaller than the \(previous.size) this witness already cosigned"
+                )
             }
             if body.size == previous.size, body.rootHash != oldRoot {
                 throw AuditError(
-                    .proof, "fork refused: log \(body.origin) shows a different root for the tree of \(body.size) entries this witness already cosigned")
+                    .proof,
+                    "fork refused: log \(body.origin) shows a different root for the tree of \(body.size) entries this witness already cosigned"
+                )
             }
             do {
                 try MerkleTree.verifyConsistency(
@@ -89,7 +95,8 @@ public enum AuditWitness {
             } catch {
                 throw AuditError(
                     .proof,
-                    "fork refused: log \(body.origin)'s tree of \(body.size) entries does not extend the tree of \(previous.size) this witness cosigned (\(error))")
+                    "fork refused: log \(body.origin)'s tree of \(body.size) entries does not extend the tree of \(previous.size) this witness cosigned (\(error))"
+                )
             }
         }
         let text = try SignedNote.open(note).text
@@ -138,7 +145,10 @@ public enum AuditCosignatures {
             return try await pool.withConnection(tenant: tenant) { connection in
                 try await connection.run { connection in
                     try connection.transaction { connection in
-                        guard let checkpoint = try connection.pipeline([AuditSQL.checkpoint(tenant, seq: seq)])[0].first.map(AuditSQL.checkpoint) else {
+                        guard
+                            let checkpoint = try connection.pipeline([AuditSQL.checkpoint(tenant, seq: seq)])[0].first.map(
+                                AuditSQL.checkpoint)
+                        else {
                             throw AuditError(.notFound, "this tenant's log has no checkpoint at seq \(seq)")
                         }
                         guard let note = checkpoint.note else {
@@ -156,7 +166,8 @@ public enum AuditCosignatures {
                             throw AuditError(.invalidRequest, "the cosignature's timestamp is in the future")
                         }
                         let results = try connection.pipeline([
-                            Statement("SELECT count(*)::int AS n FROM public.audit_cosignatures WHERE tenant_id = $1 AND seq = $2", [tenant, seq]),
+                            Statement(
+                                "SELECT count(*)::int AS n FROM public.audit_cosignatures WHERE tenant_id = $1 AND seq = $2", [tenant, seq]),
                             Statement(
                                 """
                                 INSERT INTO public.audit_cosignatures (tenant_id, seq, witness_name, key_id, line)
@@ -167,7 +178,8 @@ public enum AuditCosignatures {
                                 [tenant, seq, name, AuditWitness.keyID(name: name, publicKey: publicKey), line, maximumPerCheckpoint]),
                         ])
                         if results[1].affectedRows == 0, try results[0].first!.decode("n", as: Int.self) >= maximumPerCheckpoint {
-                            throw AuditError(.invalidRequest, "the checkpoint at seq \(seq) already has \(maximumPerCheckpoint) cosignatures")
+                            throw AuditError(
+                                .invalidRequest, "the checkpoint at seq \(seq) already has \(maximumPerCheckpoint) cosignatures")
                         }
                         return results[1].affectedRows == 1
                     }

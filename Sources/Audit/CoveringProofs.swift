@@ -10,13 +10,15 @@ extension AuditProofs {
     /// `seq`; nil when no such checkpoint exists yet.
     public static func firstSignedCheckpoint(covering seq: Int64, pool: ConnectionPool, tenant: UUID) async throws -> Int64? {
         do {
-            return try await pool.pipeline(tenant: tenant, [
-                Statement(
-                    """
-                    SELECT seq FROM public.audit_checkpoints
-                    WHERE tenant_id = $1 AND seq >= $2 AND note IS NOT NULL ORDER BY seq LIMIT 1
-                    """, [tenant, seq])
-            ])[0].first.map { try $0.decode("seq", as: Int64.self) }
+            return try await pool.pipeline(
+                tenant: tenant,
+                [
+                    Statement(
+                        """
+                        SELECT seq FROM public.audit_checkpoints
+                        WHERE tenant_id = $1 AND seq >= $2 AND note IS NOT NULL ORDER BY seq LIMIT 1
+                        """, [tenant, seq])
+                ])[0].first.map { try $0.decode("seq", as: Int64.self) }
         } catch {
             throw AuditError.wrap(error, "finding a checkpoint covering entry \(seq) failed")
         }

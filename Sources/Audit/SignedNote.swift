@@ -59,7 +59,7 @@ public enum SignedNote {
     public static func parseVerifierKey(_ text: String) throws(NoteError) -> (name: String, publicKey: [UInt8]) {
         let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3, isValidName(parts[0]), parts[1].count == 8, let id = Hex.decode(parts[1]),
-              let material = Data(base64Encoded: parts[2]).map(Array.init), material.count == 33, material[0] == ed25519Type
+            let material = Data(base64Encoded: parts[2]).map(Array.init), material.count == 33, material[0] == ed25519Type
         else { throw .badKey("expected name+<8 hex digits>+<base64 of 0x01 and a 32-byte Ed25519 key>") }
         let publicKey = Array(material.dropFirst())
         guard keyID(name: parts[0], publicKey: publicKey) == id else { throw .badKey("the key id does not match the name and key") }
@@ -94,11 +94,13 @@ public enum SignedNote {
         guard let split else { throw .malformed("no blank line separates the text from the signatures") }
         let text = String(decoding: bytes[..<split], as: UTF8.self)
         var signatures: [Signature] = []
-        for line in String(decoding: bytes[(split + 1)...], as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+        for line in String(decoding: bytes[(split + 1)...], as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            .dropLast()
+        {
             guard line.hasPrefix("— ") else { throw .malformed("a signature line does not start with an em dash and a space") }
             let fields = line.dropFirst(2).split(separator: " ", omittingEmptySubsequences: false)
             guard fields.count == 2, isValidName(String(fields[0])),
-                  let blob = Data(base64Encoded: String(fields[1])).map(Array.init), blob.count >= 5
+                let blob = Data(base64Encoded: String(fields[1])).map(Array.init), blob.count >= 5
             else { throw .malformed("unreadable signature line") }
             signatures.append(Signature(name: String(fields[0]), keyID: Array(blob.prefix(4)), signature: Array(blob.dropFirst(4))))
         }
@@ -148,8 +150,8 @@ public struct TreeCheckpoint: Sendable, Hashable {
     public init(text: String) throws(SignedNote.NoteError) {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count >= 4, lines.last == "", !lines[0].isEmpty,
-              let size = Int64(lines[1]), size >= 0, String(size) == lines[1],
-              let root = Data(base64Encoded: String(lines[2])).map(Array.init), root.count == 32
+            let size = Int64(lines[1]), size >= 0, String(size) == lines[1],
+            let root = Data(base64Encoded: String(lines[2])).map(Array.init), root.count == 32
         else { throw .malformed("not a checkpoint (origin, decimal tree size, base64 32-byte root hash)") }
         self.init(origin: String(lines[0]), size: size, rootHash: root)
     }

@@ -428,7 +428,7 @@ struct EntryEncoder: Sendable {
         while true {
             skipSpace(input, &position)
             guard position < input.count, input[position] == UInt8(ascii: "\""),
-                  let keyEnd = stringEnd(input, position, key: true)
+                let keyEnd = stringEnd(input, position, key: true)
             else { return false }
             if members.count > base { out.append(UInt8(ascii: ",")) }
             let outStart = out.count
@@ -488,7 +488,7 @@ struct EntryEncoder: Sendable {
                 guard !key, index + 1 < input.count else { return nil }
                 switch input[index + 1] {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
-                     UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    UInt8(ascii: "r"), UInt8(ascii: "t"):
                     index += 2
                     continue
                 default:
@@ -520,7 +520,9 @@ struct EntryEncoder: Sendable {
         let digits = UnsafeRawBufferPointer(rebasing: input[digitsStart..<position])
         guard digits.count > 0, digits.count == 1 || digits[0] != UInt8(ascii: "0") else { return false }
         if negative, digits.count == 1, digits[0] == UInt8(ascii: "0") { return false }
-        if position < input.count, input[position] == UInt8(ascii: ".") || input[position] == UInt8(ascii: "e") || input[position] == UInt8(ascii: "E") {
+        if position < input.count,
+            input[position] == UInt8(ascii: ".") || input[position] == UInt8(ascii: "e") || input[position] == UInt8(ascii: "E")
+        {
             return false
         }
         if digits.count > 19 { return false }

@@ -29,7 +29,8 @@ struct AuditBenchmark {
         let given = arguments.count > 4 ? UUID(uuidString: arguments[4]) : nil
         let tenant = given ?? UUID()
         if given == nil {
-            try await pool.query("INSERT INTO public.tenants (id, name) VALUES ($1, $2)", [tenant, "audit-bench-\(tenant.uuidString.prefix(8))"])
+            try await pool.query(
+                "INSERT INTO public.tenants (id, name) VALUES ($1, $2)", [tenant, "audit-bench-\(tenant.uuidString.prefix(8))"])
         }
         let appender = AuditAppender(pool: pool)
 
@@ -39,8 +40,11 @@ struct AuditBenchmark {
                 group.addTask {
                     var count = 0
                     while ContinuousClock.now < deadline {
-                        _ = try await appender.append(tenant: tenant, AuditEvent(
-                            actor: "writer-\(writer)", action: "secret.read", target: "secret:bench", details: ["n": .int(Int64(count))]))
+                        _ = try await appender.append(
+                            tenant: tenant,
+                            AuditEvent(
+                                actor: "writer-\(writer)", action: "secret.read", target: "secret:bench", details: ["n": .int(Int64(count))]
+                            ))
                         count += 1
                     }
                     return count
@@ -54,9 +58,12 @@ struct AuditBenchmark {
         let verified = try await AuditBundle.verifyLive(pool: pool, tenant: tenant, trustedKeys: [:])
         pool.close()
         guard verified.isValid else {
-            FileHandle.standardError.write(Data("the chain written by the benchmark does not verify: \(verified.failures.count) failures\n".utf8))
+            FileHandle.standardError.write(
+                Data("the chain written by the benchmark does not verify: \(verified.failures.count) failures\n".utf8))
             exit(1)
         }
-        print("audit appends/s: \(String(format: "%.0f", Double(total) / Double(seconds))) (\(writers) writers, \(seconds) s, \(total) entries, chain verified)")
+        print(
+            "audit appends/s: \(String(format: "%.0f", Double(total) / Double(seconds))) (\(writers) writers, \(seconds) s, \(total) entries, chain verified)"
+        )
     }
 }

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Audit
 import Foundation
 import Postgres
 import Sodium
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The modes behind benchmarks/audit-verify, each run in its own process:
 ///
@@ -36,14 +37,16 @@ enum VerifyBenchmark {
         case "verify":
             try await verify(pool, tenant: uuid(argument(2)), publicKey: key(argument(3)))
         default:
-            try await proofs(pool, tenant: uuid(argument(2)), publicKey: key(argument(3)), count: arguments.count > 4 ? Int(arguments[4]) ?? 200 : 200)
+            try await proofs(
+                pool, tenant: uuid(argument(2)), publicKey: key(argument(3)), count: arguments.count > 4 ? Int(arguments[4]) ?? 200 : 200)
         }
     }
 
     static func fill(_ pool: ConnectionPool, entries: Int, interval: Int) async throws {
         guard entries > 0, interval > 0 else { fail("fill needs ENTRIES > 0 and INTERVAL > 0") }
         let tenant = UUID()
-        try await pool.query("INSERT INTO public.tenants (id, name) VALUES ($1, $2)", [tenant, "audit-verify-\(tenant.uuidString.prefix(8))"])
+        try await pool.query(
+            "INSERT INTO public.tenants (id, name) VALUES ($1, $2)", [tenant, "audit-verify-\(tenant.uuidString.prefix(8))"])
         let signingKey = try Ed25519.SigningKey.generate()
         // Batches far larger than a gateway's default (256): the fill is bulk work, not latency-bound.
         let appender = AuditAppender(pool: pool, options: .init(maxBatch: 2000))
@@ -71,25 +74,31 @@ enum VerifyBenchmark {
             SELECT (SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM public.audit_events WHERE tenant_id = $1 AND seq = $2) AS since,
                    (SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM public.audit_events WHERE tenant_id = $1 AND seq = $3) AS until
             """,
-            [tenant, Int64(entries * 5 / 12 + 1), Int64(entries * 6 / 12 + 1)]).first!
+            [tenant, Int64(entries * 5 / 12 + 1), Int64(entries * 6 / 12 + 1)]
+        ).first!
         print("tenant \(tenant.uuidString.lowercased())")
         print("public_key \(Hex.encode(signingKey.publicKey))")
         print("period_since \(try stamps.decode("since", as: String.self))")
         print("period_until \(try stamps.decode("until", as: String.self))")
-        print(String(format: "fill: %d entries in %.1f s (%.0f appends/s through the appender, a checkpoint every %d)",
-                     entries, elapsed, Double(entries) / elapsed, interval))
+        print(
+            String(
+                format: "fill: %d entries in %.1f s (%.0f appends/s through the appender, a checkpoint every %d)",
+                entries, elapsed, Double(entries) / elapsed, interval))
     }
 
     /// Mostly secret reads, some denials and consent changes: what a report sorts.
     static func event(_ n: Int) -> AuditEvent {
         switch n % 100 {
         case 0:
-            return AuditEvent(actor: nil, action: "policy.denied", target: "public.projects", outcome: .denied,
-                              details: ["command": "select", "role": "anon", "reason": "no policy allows select for anon"])
+            return AuditEvent(
+                actor: nil, action: "policy.denied", target: "public.projects", outcome: .denied,
+                details: ["command": "select", "role": "anon", "reason": "no policy allows select for anon"])
         case 1:
-            return AuditEvent(actor: "user:\(n % 1000)", action: "privacy.settings_updated", details: [
-                "changed": .object(["marketing_consent": .object(["from": .bool(n % 2 == 0), "to": .bool(n % 2 == 1)])]),
-            ])
+            return AuditEvent(
+                actor: "user:\(n % 1000)", action: "privacy.settings_updated",
+                details: [
+                    "changed": .object(["marketing_consent": .object(["from": .bool(n % 2 == 0), "to": .bool(n % 2 == 1)])])
+                ])
         default:
             return AuditEvent(
                 actor: "service_key:\(n % 7)", action: "secret.read", target: "hmac:\(String(repeating: "ab", count: 32))",
@@ -115,14 +124,21 @@ enum VerifyBenchmark {
             entries = report.entriesChecked
         }
         let usage = resourceUsage()
-        print(String(format: "full verification: %.0f entries/s (%d entries with every checkpoint's signature and root, best of 2: %.2f s; peak RSS of this process %.0f MB)",
-                     Double(entries) / best.verify, entries, best.verify, Double(usage.ru_maxrss) / 1024))
+        print(
+            String(
+                format:
+                    "full verification: %.0f entries/s (%d entries with every checkpoint's signature and root, best of 2: %.2f s; peak RSS of this process %.0f MB)",
+                Double(entries) / best.verify, entries, best.verify, Double(usage.ru_maxrss) / 1024))
         // On a shared machine the wall clock mostly measures waiting for a core; the verifier's own
         // CPU time per entry does not depend on the load (the server's work is in the scan line).
-        print(String(format: "verifier CPU (user+sys of this process): %.2f µs per entry = %.0f entries per CPU-second",
-                     best.cpu / Double(entries) * 1e6, Double(entries) / best.cpu))
-        print(String(format: "plain scan (COPY of the same columns in seq order, nothing verified): %.0f rows/s (%d rows, best of 2: %.2f s)",
-                     Double(rows) / best.scan, rows, best.scan))
+        print(
+            String(
+                format: "verifier CPU (user+sys of this process): %.2f µs per entry = %.0f entries per CPU-second",
+                best.cpu / Double(entries) * 1e6, Double(entries) / best.cpu))
+        print(
+            String(
+                format: "plain scan (COPY of the same columns in seq order, nothing verified): %.0f rows/s (%d rows, best of 2: %.2f s)",
+                Double(rows) / best.scan, rows, best.scan))
         print(String(format: "ratio verification/scan: %.2f", best.scan / best.verify))
     }
 
@@ -160,18 +176,23 @@ enum VerifyBenchmark {
                 check.append(seconds(ContinuousClock.now - verifyStart))
             }
         }
-        print(String(format: "inclusion proof generation: median %.3f ms, p95 %.3f ms (%d random entries, tree size %lld, one pipelined round trip each)",
-                     percentile(build, 0.5) * 1000, percentile(build, 0.95) * 1000, count, checkpoint.seq))
-        print(String(format: "inclusion proof verification (offline: signed note, entry hash, path): median %.3f ms, p95 %.3f ms (%d runs)",
-                     percentile(check, 0.5) * 1000, percentile(check, 0.95) * 1000, check.count))
+        print(
+            String(
+                format:
+                    "inclusion proof generation: median %.3f ms, p95 %.3f ms (%d random entries, tree size %lld, one pipelined round trip each)",
+                percentile(build, 0.5) * 1000, percentile(build, 0.95) * 1000, count, checkpoint.seq))
+        print(
+            String(
+                format: "inclusion proof verification (offline: signed note, entry hash, path): median %.3f ms, p95 %.3f ms (%d runs)",
+                percentile(check, 0.5) * 1000, percentile(check, 0.95) * 1000, check.count))
     }
 
     static func resourceUsage() -> rusage {
         var usage = rusage()
         #if os(Linux)
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+            getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         #else
-        getrusage(RUSAGE_SELF, &usage)
+            getrusage(RUSAGE_SELF, &usage)
         #endif
         return usage
     }

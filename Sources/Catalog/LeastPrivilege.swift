@@ -1,5 +1,5 @@
-import Postgres
 import Config
+import Postgres
 
 /// The gateway's login must leave row level security in force: not a superuser, not BYPASSRLS,
 /// and not the owner of any table (an owner bypasses its table's RLS unless it is FORCEd). The
@@ -11,7 +11,8 @@ import Config
 public enum LeastPrivilege {
     /// Throws a configuration error naming what is wrong with the current login.
     public static func requireRLSBound(_ pool: ConnectionPool) async throws {
-        let row = try await pool.query("""
+        let row = try await pool.query(
+            """
             SELECT current_user::text AS name, r.rolsuper AS superuser, r.rolbypassrls AS bypassrls,
                    (SELECT string_agg(m.rolname::text, ', ' ORDER BY m.rolname) FROM pg_catalog.pg_roles m
                     WHERE m.oid <> r.oid AND (m.rolsuper OR m.rolbypassrls)
@@ -21,7 +22,8 @@ public enum LeastPrivilege {
                       AND c.relnamespace NOT IN (SELECT oid FROM pg_catalog.pg_namespace
                                                  WHERE nspname IN ('pg_catalog', 'information_schema'))) AS owned
             FROM pg_catalog.pg_roles r WHERE r.rolname = current_user
-            """).rows.first
+            """
+        ).rows.first
         guard let row else { throw ConfigurationError("the gateway's database login has no pg_roles row") }
         let name: String = try row.decode("name")
         let fix = "set GATEWAY_DATABASE_URL to the privacy_gateway login the migrations create (not the owner's DATABASE_URL)"
@@ -33,12 +35,14 @@ public enum LeastPrivilege {
         }
         if let roles = try row.decodeIfPresent("escalates_to", as: String.self) {
             throw ConfigurationError(
-                "refusing to serve as \(name): it is a member of \(roles), a superuser or BYPASSRLS role it can become with SET ROLE, so row level security would not apply; \(fix)")
+                "refusing to serve as \(name): it is a member of \(roles), a superuser or BYPASSRLS role it can become with SET ROLE, so row level security would not apply; \(fix)"
+            )
         }
         let owned = try row.decode("owned", as: Int.self)
         if owned > 0 {
             throw ConfigurationError(
-                "refusing to serve as \(name): it owns \(owned) tables (itself or through a role it is a member of), and an owner bypasses their row level security; \(fix)")
+                "refusing to serve as \(name): it owns \(owned) tables (itself or through a role it is a member of), and an owner bypasses their row level security; \(fix)"
+            )
         }
     }
 }

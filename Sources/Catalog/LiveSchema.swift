@@ -20,19 +20,22 @@ public struct LiveSchema: Sendable {
     public static func read(from pool: ConnectionPool, tenant: UUID? = nil) async throws -> LiveSchema {
         let results = try await pool.withConnection(tenant: tenant) { connection in
             try await connection.pipeline([
-                Statement("""
+                Statement(
+                    """
                     SELECT schemaname::text AS schemaname, tablename::text AS tablename, policyname::text AS policyname,
                            permissive, roles::text[] AS roles, cmd, qual, with_check
                     FROM pg_catalog.pg_policies
                     WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
                     ORDER BY schemaname, tablename, policyname
                     """),
-                Statement("""
+                Statement(
+                    """
                     SELECT n.nspname::text AS schemaname, c.relname::text AS tablename, c.relrowsecurity AS rls
                     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                     """),
-                Statement("""
+                Statement(
+                    """
                     SELECT n.nspname::text AS schemaname, c.relname::text AS tablename, r.rolname::text AS role,
                            array(SELECT a.attname::text FROM pg_catalog.pg_attribute a
                                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -52,7 +55,8 @@ public struct LiveSchema: Sendable {
                     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
                       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
                     """, [PostgresTextArray(PolicySet.checkedRoles)]),
-                Statement("""
+                Statement(
+                    """
                     SELECT n.nspname::text || '.' || p.proname::text || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')' AS signature,
                            r.rolname::text AS role, has_function_privilege(r.oid, p.oid, 'EXECUTE') AS can_execute
                     FROM pg_catalog.pg_proc p
@@ -84,7 +88,8 @@ public struct LiveSchema: Sendable {
         }
         var schema = LiveSchema(policies: policies, tables: tables, rights: rights)
         schema.functionRights = try results[3].rows.map { row in
-            LiveFunctionRights(signature: try row.decode("signature"), role: try row.decode("role"), canExecute: try row.decode("can_execute"))
+            LiveFunctionRights(
+                signature: try row.decode("signature"), role: try row.decode("role"), canExecute: try row.decode("can_execute"))
         }
         return schema
     }

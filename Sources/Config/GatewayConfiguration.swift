@@ -149,7 +149,8 @@ public struct GatewayConfiguration: Sendable {
             configuration.auditPublicKeys = try keys.split(whereSeparator: { $0 == "," || $0 == " " }).map { text in
                 guard let key = Hex.decode(String(text)), key.count == Ed25519.publicKeyLength else {
                     throw ConfigurationError(
-                        "PRIVACY_AUDIT_PUBLIC_KEYS must list Ed25519 public keys as 64 hex characters, separated by commas; \"\(text)\" is not one")
+                        "PRIVACY_AUDIT_PUBLIC_KEYS must list Ed25519 public keys as 64 hex characters, separated by commas; \"\(text)\" is not one"
+                    )
                 }
                 return key
             }
@@ -195,7 +196,9 @@ public struct GatewayConfiguration: Sendable {
         if !configuration.databasePreparedStatements, configuration.workerDatabaseURL == nil {
             throw ConfigurationError(
                 "GATEWAY_DB_PREPARED=off (a pooler in transaction mode) needs GATEWAY_WORKER_DATABASE_URL",
-                hint: "the privacy worker and KEK rotations keep session state: give them a direct connection (or a session-mode pool) as the same login")
+                hint:
+                    "the privacy worker and KEK rotations keep session state: give them a direct connection (or a session-mode pool) as the same login"
+            )
         }
         if let shared = value("GATEWAY_POOL_SHARED") {
             guard let number = Int(shared), (0...configuration.poolSize).contains(number) else {
@@ -220,10 +223,12 @@ public struct GatewayConfiguration: Sendable {
             let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
             let unit = window.last.flatMap { units[$0] }
             guard let number = Int(unit == nil ? window : String(window.dropLast())), number >= 0,
-                  case let seconds = number.multipliedReportingOverflow(by: unit ?? 1), !seconds.overflow,
-                  seconds.partialValue <= 31_536_000
+                case let seconds = number.multipliedReportingOverflow(by: unit ?? 1), !seconds.overflow,
+                seconds.partialValue <= 31_536_000
             else {
-                throw ConfigurationError("PRIVACY_DUPLICATE_WINDOW must be 0 to 365 days, in seconds or with s, m, h or d (e.g. 30d), got \"\(window.prefix(40))\"")
+                throw ConfigurationError(
+                    "PRIVACY_DUPLICATE_WINDOW must be 0 to 365 days, in seconds or with s, m, h or d (e.g. 30d), got \"\(window.prefix(40))\""
+                )
             }
             configuration.duplicateWindowSeconds = seconds.partialValue
         }
@@ -236,7 +241,8 @@ public struct GatewayConfiguration: Sendable {
         }
         if let rate = value("PRIVACY_PROCESSOR_CALLBACKS_PER_MINUTE") {
             guard let perMinute = Int(rate), (1...100_000).contains(perMinute) else {
-                throw ConfigurationError("PRIVACY_PROCESSOR_CALLBACKS_PER_MINUTE must be a number from 1 to 100000, got \"\(rate.prefix(40))\"")
+                throw ConfigurationError(
+                    "PRIVACY_PROCESSOR_CALLBACKS_PER_MINUTE must be a number from 1 to 100000, got \"\(rate.prefix(40))\"")
             }
             configuration.processorCallbacksPerMinute = perMinute
         }
@@ -250,7 +256,8 @@ public struct GatewayConfiguration: Sendable {
         if let notifier = value("PRIVACY_IDENTITY_NOTIFIER") {
             if notifier.hasPrefix("webhook:"), let url = URL(string: String(notifier.dropFirst(8))), url.host != nil {
                 guard let secret = value("PRIVACY_IDENTITY_WEBHOOK_SECRET_FILE") else {
-                    throw ConfigurationError("PRIVACY_IDENTITY_NOTIFIER=webhook:… needs PRIVACY_IDENTITY_WEBHOOK_SECRET_FILE (32 bytes, base64, mode 0600)")
+                    throw ConfigurationError(
+                        "PRIVACY_IDENTITY_NOTIFIER=webhook:… needs PRIVACY_IDENTITY_WEBHOOK_SECRET_FILE (32 bytes, base64, mode 0600)")
                 }
                 configuration.identityNotifier = .webhook(url: url, secretFile: secret)
             } else if notifier.hasPrefix("file:"), notifier.count > 5 {
@@ -260,7 +267,8 @@ public struct GatewayConfiguration: Sendable {
             }
         }
         if configuration.identityMaxAuthAgeSeconds != nil && configuration.identityNotifier == nil {
-            throw ConfigurationError("PRIVACY_IDENTITY_MAX_AUTH_AGE needs PRIVACY_IDENTITY_NOTIFIER: without a recent sign-in the subject gets a one-time code")
+            throw ConfigurationError(
+                "PRIVACY_IDENTITY_MAX_AUTH_AGE needs PRIVACY_IDENTITY_NOTIFIER: without a recent sign-in the subject gets a one-time code")
         }
         return configuration
     }
@@ -298,10 +306,11 @@ public struct GatewayConfiguration: Sendable {
         try text.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map { entry in
             let parts = entry.split(separator: "+", omittingEmptySubsequences: false)
             guard parts.count == 2, SignedNote.isValidName(String(parts[0])), parts[0].utf8.count <= 255,
-                  let key = Hex.decode(String(parts[1])), key.count == Ed25519.publicKeyLength
+                let key = Hex.decode(String(parts[1])), key.count == Ed25519.publicKeyLength
             else {
                 throw ConfigurationError(
-                    "\(source) must list witnesses as name+hex (a name without spaces or '+', then its Ed25519 public key as 64 hex characters), separated by commas; \"\(entry)\" is not one")
+                    "\(source) must list witnesses as name+hex (a name without spaces or '+', then its Ed25519 public key as 64 hex characters), separated by commas; \"\(entry)\" is not one"
+                )
             }
             return (String(parts[0]), key)
         }
@@ -319,7 +328,9 @@ public struct GatewayConfiguration: Sendable {
         guard let databaseURL else {
             throw ConfigurationError(
                 "DATABASE_URL is not set",
-                hint: "set DATABASE_URL=postgresql://owner@host:5432/db (or pass --database-url), or use scripts/run for an embedded development database")
+                hint:
+                    "set DATABASE_URL=postgresql://owner@host:5432/db (or pass --database-url), or use scripts/run for an embedded development database"
+            )
         }
         return try Self.parse(databaseURL, variable: "DATABASE_URL")
     }

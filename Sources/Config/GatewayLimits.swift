@@ -87,7 +87,9 @@ public struct GatewayLimits: Sendable, Equatable {
             return number
         }
         var limits = GatewayLimits()
-        if let n = try number("GATEWAY_STATEMENT_TIMEOUT_MS", 0...3_600_000, unit: "milliseconds") { limits.statementTimeoutMilliseconds = n }
+        if let n = try number("GATEWAY_STATEMENT_TIMEOUT_MS", 0...3_600_000, unit: "milliseconds") {
+            limits.statementTimeoutMilliseconds = n
+        }
         if let n = try number("GATEWAY_DB_MAX_ROWS", 1...1_000_000_000, unit: "rows") { limits.maximumRows = n }
         if let n = try number("GATEWAY_TENANT_MAX_CONCURRENT", 1...10_000, unit: "requests") { limits.tenantConcurrency = n }
         if let n = try number("GATEWAY_TENANT_MAX_QUEUED", 0...1_000_000, unit: "requests") { limits.tenantQueue = n }

@@ -25,7 +25,8 @@ public struct TrustedProxies: Sendable, Equatable {
         for entry in text.split(whereSeparator: { $0 == "," || $0 == " " }) {
             guard let network = IPNetwork(String(entry)) else {
                 throw ConfigurationError(
-                    "\(variable) must list IP addresses or CIDR networks (e.g. 10.0.0.0/8, 192.0.2.1, fd00::/8), separated by commas; \"\(entry)\" is not one")
+                    "\(variable) must list IP addresses or CIDR networks (e.g. 10.0.0.0/8, 192.0.2.1, fd00::/8), separated by commas; \"\(entry)\" is not one"
+                )
             }
             networks.append(network)
         }

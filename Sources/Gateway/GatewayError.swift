@@ -1,5 +1,5 @@
-import Config
 import Audit
+import Config
 import Foundation
 import Hummingbird
 import JSON

@@ -66,7 +66,9 @@ extension Keyring {
 
     /// Starts a KEK rotation of `tenant` (nil: every tenant), or returns the unfinished one of the
     /// same scope (`resumed`); an unfinished one of another scope is a conflict (resume it first).
-    public static func beginKEKRotation(tenant: UUID?, by actor: String, pool: ConnectionPool) async throws -> (KEKRotationStatus, resumed: Bool) {
+    public static func beginKEKRotation(tenant: UUID?, by actor: String, pool: ConnectionPool) async throws -> (
+        KEKRotationStatus, resumed: Bool
+    ) {
         let resumed: Bool = try await database {
             try await pool.transaction { connection in
                 if let tenant, try connection.query("SELECT 1 FROM public.tenants WHERE id = $1", [tenant]).first == nil {
@@ -79,11 +81,13 @@ extension Keyring {
                     guard scope == tenant else {
                         throw KeyringError(
                             .rotationConflict,
-                            "an unfinished KEK rotation of \(scope.map { "tenant " + $0.lowercasedString } ?? "every tenant") must finish first (start it again to resume it)")
+                            "an unfinished KEK rotation of \(scope.map { "tenant " + $0.lowercasedString } ?? "every tenant") must finish first (start it again to resume it)"
+                        )
                     }
                     return true
                 }
-                try connection.query("INSERT INTO keyring.kek_rotations (tenant_id, started_by) VALUES ($1, $2)", [tenant, String(actor.prefix(200))])
+                try connection.query(
+                    "INSERT INTO keyring.kek_rotations (tenant_id, started_by) VALUES ($1, $2)", [tenant, String(actor.prefix(200))])
                 return false
             }
         }
@@ -96,26 +100,28 @@ extension Keyring {
     /// The latest KEK rotation, or nil when none was ever started.
     public static func kekRotationStatus(pool: ConnectionPool) async throws -> KEKRotationStatus? {
         try await database {
-            guard let row = try await pool.query(
-                """
-                SELECT r.id, r.tenant_id, r.started_at, r.started_by, r.finished_at, r.last_error,
-                       EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory' AND l.granted
-                               AND l.classid = $1::int::oid AND l.objid = $2::int::oid AND l.objsubid = 2) AS running,
-                       (SELECT count(*)::int FROM public.tenants t WHERE r.tenant_id IS NULL OR t.id = r.tenant_id) AS tenants_total,
-                       (SELECT count(*)::int FROM public.tenants t
-                        WHERE (r.tenant_id IS NULL OR t.id = r.tenant_id)
-                          AND EXISTS (SELECT 1 FROM keyring.tenant_keys k WHERE k.tenant_id = t.id AND k.retired_at IS NULL)
-                          AND NOT EXISTS (SELECT 1 FROM keyring.tenant_keys k
-                                          WHERE k.tenant_id = t.id AND k.retired_at IS NULL AND k.created_at < r.started_at)
-                       ) AS tenants_done,
-                       (SELECT count(*)::int FROM keyring.subject_keys s
-                        WHERE s.destroyed_at IS NULL AND (r.tenant_id IS NULL OR s.tenant_id = r.tenant_id)) AS rows_total,
-                       (SELECT count(*)::int FROM keyring.subject_keys s
-                        JOIN keyring.tenant_keys k ON k.tenant_id = s.tenant_id AND k.version = s.kek_version
-                        WHERE s.destroyed_at IS NULL AND (r.tenant_id IS NULL OR s.tenant_id = r.tenant_id)
-                          AND k.created_at >= r.started_at) AS rows_done
-                FROM keyring.kek_rotations r ORDER BY r.started_at DESC, r.finished_at IS NULL DESC LIMIT 1
-                """, [rotationLock.0, rotationLock.1]).first
+            guard
+                let row = try await pool.query(
+                    """
+                    SELECT r.id, r.tenant_id, r.started_at, r.started_by, r.finished_at, r.last_error,
+                           EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory' AND l.granted
+                                   AND l.classid = $1::int::oid AND l.objid = $2::int::oid AND l.objsubid = 2) AS running,
+                           (SELECT count(*)::int FROM public.tenants t WHERE r.tenant_id IS NULL OR t.id = r.tenant_id) AS tenants_total,
+                           (SELECT count(*)::int FROM public.tenants t
+                            WHERE (r.tenant_id IS NULL OR t.id = r.tenant_id)
+                              AND EXISTS (SELECT 1 FROM keyring.tenant_keys k WHERE k.tenant_id = t.id AND k.retired_at IS NULL)
+                              AND NOT EXISTS (SELECT 1 FROM keyring.tenant_keys k
+                                              WHERE k.tenant_id = t.id AND k.retired_at IS NULL AND k.created_at < r.started_at)
+                           ) AS tenants_done,
+                           (SELECT count(*)::int FROM keyring.subject_keys s
+                            WHERE s.destroyed_at IS NULL AND (r.tenant_id IS NULL OR s.tenant_id = r.tenant_id)) AS rows_total,
+                           (SELECT count(*)::int FROM keyring.subject_keys s
+                            JOIN keyring.tenant_keys k ON k.tenant_id = s.tenant_id AND k.version = s.kek_version
+                            WHERE s.destroyed_at IS NULL AND (r.tenant_id IS NULL OR s.tenant_id = r.tenant_id)
+                              AND k.created_at >= r.started_at) AS rows_done
+                    FROM keyring.kek_rotations r ORDER BY r.started_at DESC, r.finished_at IS NULL DESC LIMIT 1
+                    """, [rotationLock.0, rotationLock.1]
+                ).first
             else { return nil }
             let finishedAt: Date? = try row.decodeIfPresent("finished_at")
             let running: Bool = try row.decode("running")
@@ -164,9 +170,11 @@ extension Keyring {
         pool: ConnectionPool, batchSize: Int, progress: @Sendable (RotationProgress) -> Void,
         rotated: (RotationReport) async throws -> Void
     ) async throws -> KEKRotationStatus? {
-        guard let open = try await Self.database({
-            try await pool.query("SELECT id, tenant_id, started_at FROM keyring.kek_rotations WHERE finished_at IS NULL").first
-        }) else { return try await Self.kekRotationStatus(pool: pool) }
+        guard
+            let open = try await Self.database({
+                try await pool.query("SELECT id, tenant_id, started_at FROM keyring.kek_rotations WHERE finished_at IS NULL").first
+            })
+        else { return try await Self.kekRotationStatus(pool: pool) }
         let id: UUID = try open.decode("id")
         // Tenants not done yet, in a stable order; ones created meanwhile got a fresh KEK (done).
         let pending: [UUID] = try await Self.database {
@@ -178,7 +186,8 @@ extension Keyring {
                            AND NOT EXISTS (SELECT 1 FROM keyring.tenant_keys k
                                            WHERE k.tenant_id = t.id AND k.retired_at IS NULL AND k.created_at < r.started_at))
                 ORDER BY t.created_at, t.id
-                """, [id]).rows.map { try $0.decode("id") }
+                """, [id]
+            ).rows.map { try $0.decode("id") }
         }
         for tenant in pending {
             do {

@@ -78,7 +78,8 @@ public final class Keyring: Sendable {
             }
             // The newest registered passphrase root gives the salt; a new database gets a fresh one.
             if let row = try registered.last(where: { try $0.decodeIfPresent("kdf_salt", as: [UInt8].self) != nil }),
-               !allowNew {
+                !allowNew
+            {
                 salt = try row.decode("kdf_salt")
                 limits = (try row.decode("kdf_ops_limit"), try row.decode("kdf_mem_limit"))
             } else {
@@ -92,14 +93,16 @@ public final class Keyring: Sendable {
         if let row = try registered.first(where: { ConstantTime.equals(try $0.decode("fingerprint"), fingerprint) }) {
             let version: Int = try row.decode("version")
             if try row.decode("retired", as: Bool.self) {
-                throw KeyringError(.retiredRootKey, "this root key (version \(version)) was retired by a root rotation; start with the current root key")
+                throw KeyringError(
+                    .retiredRootKey, "this root key (version \(version)) was retired by a root rotation; start with the current root key")
             }
             return RootKey(key: key, version: version)
         }
         guard registered.isEmpty || allowNew else {
             throw KeyringError(
                 .wrongRootKey,
-                "the root key does not match the one this database was set up with (registered root versions: \(registered.count)); nothing was changed")
+                "the root key does not match the one this database was set up with (registered root versions: \(registered.count)); nothing was changed"
+            )
         }
         let version = (try registered.last?.decode("version", as: Int.self) ?? 0) + 1
         try connection.query(
@@ -116,11 +119,14 @@ public final class Keyring: Sendable {
             guard wrappedUnder == root.version else {
                 throw KeyringError(
                     .rootRotationInProgress,
-                    "keys are wrapped under root version \(wrappedUnder), this root key is version \(root.version): finish `privacyctl keys rotate --root` or start with the current root key")
+                    "keys are wrapped under root version \(wrappedUnder), this root key is version \(root.version): finish `privacyctl keys rotate --root` or start with the current root key"
+                )
             }
-            return try unwrap(row, key: root.key, associatedData: AssociatedData.serviceMaster(root: root.version), what: "the service master")
+            return try unwrap(
+                row, key: root.key, associatedData: AssociatedData.serviceMaster(root: root.version), what: "the service master")
         }
-        let (nonce, wrapped) = try XChaCha20Poly1305.wrap(root.key, key: root.key, associatedData: AssociatedData.serviceMaster(root: root.version))
+        let (nonce, wrapped) = try XChaCha20Poly1305.wrap(
+            root.key, key: root.key, associatedData: AssociatedData.serviceMaster(root: root.version))
         try connection.query(
             "INSERT INTO keyring.service_master (root_version, nonce, wrapped_key) VALUES ($1, $2, $3)", [root.version, nonce, wrapped])
         return root.key
@@ -132,7 +138,8 @@ public final class Keyring: Sendable {
     public func currentTenantKey(_ tenant: UUID, in connection: borrowing Connection) throws -> (version: Int, key: SecureBytes) {
         if let row = try connection.query(
             "SELECT version, root_version, nonce, wrapped_key FROM keyring.tenant_keys WHERE tenant_id = $1 AND retired_at IS NULL ORDER BY version DESC LIMIT 1",
-            [tenant]).first {
+            [tenant]
+        ).first {
             let version: Int = try row.decode("version")
             return (version, try tenantKey(tenant, row: row))
         }
@@ -143,9 +150,11 @@ public final class Keyring: Sendable {
     /// row read just before its rewrap committed).
     public func tenantKey(_ tenant: UUID, version: Int, in connection: borrowing Connection) throws -> SecureBytes {
         if let key = keks.withLock({ $0[KEKIdentity(tenant: tenant, version: version)] }) { return key }
-        guard let row = try connection.query(
-            "SELECT version, root_version, nonce, wrapped_key FROM keyring.tenant_keys WHERE tenant_id = $1 AND version = $2",
-            [tenant, version]).first
+        guard
+            let row = try connection.query(
+                "SELECT version, root_version, nonce, wrapped_key FROM keyring.tenant_keys WHERE tenant_id = $1 AND version = $2",
+                [tenant, version]
+            ).first
         else {
             throw KeyringError(.keyMissing, "tenant \(tenant.lowercasedString) has no key version \(version)")
         }
@@ -160,7 +169,8 @@ public final class Keyring: Sendable {
         guard rootVersion == root.version else {
             throw KeyringError(
                 .rootRotationInProgress,
-                "key version \(version) of tenant \(tenant.lowercasedString) is wrapped under root version \(rootVersion); this process holds root version \(root.version)")
+                "key version \(version) of tenant \(tenant.lowercasedString) is wrapped under root version \(rootVersion); this process holds root version \(root.version)"
+            )
         }
         let key = try Self.unwrap(
             row, key: root.key, associatedData: AssociatedData.tenantKey(tenant: tenant, version: version, root: rootVersion),
@@ -212,7 +222,8 @@ public final class Keyring: Sendable {
     ) throws -> SecureBytes? {
         if try row.decode("destroyed", as: Bool.self) {
             deks.withLock { cache in cache = cache.filter { $0.key.tenant != tenant || $0.key.user != user } }
-            throw KeyringError(.subjectKeyDestroyed, "the key of subject \(user.lowercasedString) was destroyed; their secrets cannot be opened")
+            throw KeyringError(
+                .subjectKeyDestroyed, "the key of subject \(user.lowercasedString) was destroyed; their secrets cannot be opened")
         }
         let kekVersion: Int = try row.decode("kek_version")
         let identity = DEKIdentity(tenant: tenant, user: user, kekVersion: kekVersion, nonce: try row.decode("nonce"))
@@ -289,7 +300,9 @@ public final class Keyring: Sendable {
     }
 
     /// Seals a tenant-level secret (`purpose` e.g. `jwt_secret`) under the tenant's current KEK.
-    public func sealTenantSecret(_ plaintext: [UInt8], tenant: UUID, purpose: String, in connection: borrowing Connection) throws -> SealedValue {
+    public func sealTenantSecret(_ plaintext: [UInt8], tenant: UUID, purpose: String, in connection: borrowing Connection) throws
+        -> SealedValue
+    {
         let (version, kek) = try currentTenantKey(tenant, in: connection)
         let (nonce, ciphertext) = try XChaCha20Poly1305.seal(
             plaintext, key: kek, associatedData: AssociatedData.tenantSecret(tenant: tenant, purpose: purpose, kekVersion: version))
@@ -297,7 +310,9 @@ public final class Keyring: Sendable {
     }
 
     /// Opens a value sealed by ``sealTenantSecret(_:tenant:purpose:in:)``.
-    public func openTenantSecret(_ sealed: SealedValue, tenant: UUID, purpose: String, in connection: borrowing Connection) throws -> [UInt8] {
+    public func openTenantSecret(_ sealed: SealedValue, tenant: UUID, purpose: String, in connection: borrowing Connection) throws
+        -> [UInt8]
+    {
         let kek = try tenantKey(tenant, version: sealed.kekVersion, in: connection)
         do {
             return try XChaCha20Poly1305.open(

@@ -52,7 +52,8 @@ extension Keyring {
                 guard try connection.query("SELECT 1 FROM public.tenants WHERE id = $1", [tenant]).first != nil else {
                     throw KeyringError(.keyMissing, "tenant \(tenant.lowercasedString) does not exist")
                 }
-                try connection.query("SELECT pg_advisory_xact_lock(hashtext('privacy-gateway keyring rotation'), hashtext($1))", [tenant.lowercasedString])
+                try connection.query(
+                    "SELECT pg_advisory_xact_lock(hashtext('privacy-gateway keyring rotation'), hashtext($1))", [tenant.lowercasedString])
                 let live: [Int] = try connection.query(
                     "SELECT version FROM keyring.tenant_keys WHERE tenant_id = $1 AND retired_at IS NULL ORDER BY version", [tenant]
                 ).rows.map { try $0.decode("version") }
@@ -110,7 +111,8 @@ extension Keyring {
             SELECT user_id, kek_version, nonce, wrapped_key FROM keyring.subject_keys
             WHERE tenant_id = $1 AND kek_version < $2 AND destroyed_at IS NULL
             ORDER BY user_id LIMIT $3 FOR UPDATE SKIP LOCKED
-            """, [tenant, target, limit]).rows
+            """, [tenant, target, limit]
+        ).rows
         var users: [String] = [], nonces: [String] = [], wrapped: [String] = []
         for row in rows {
             let user: UUID = try row.decode("user_id")
@@ -136,7 +138,8 @@ extension Keyring {
         }
         let remaining = try connection.query(
             "SELECT count(*) AS n FROM keyring.subject_keys WHERE tenant_id = $1 AND kek_version < $2 AND destroyed_at IS NULL",
-            [tenant, target]).first!.decode("n", as: Int.self)
+            [tenant, target]
+        ).first!.decode("n", as: Int.self)
         return (users.count, remaining)
     }
 
@@ -145,9 +148,11 @@ extension Keyring {
     private func rewrapTenantSecrets(_ tenant: UUID, to target: Int, in connection: borrowing Connection) throws -> Int {
         var count = 0
         for prefix in ["jwt_secret", "jwt_previous_secret"] {
-            guard let row = try connection.query(
-                "SELECT \(prefix)_sealed AS sealed, \(prefix)_nonce AS nonce, \(prefix)_kek_version AS version FROM public.tenants WHERE id = $1 FOR UPDATE",
-                [tenant]).first
+            guard
+                let row = try connection.query(
+                    "SELECT \(prefix)_sealed AS sealed, \(prefix)_nonce AS nonce, \(prefix)_kek_version AS version FROM public.tenants WHERE id = $1 FOR UPDATE",
+                    [tenant]
+                ).first
             else { return count }
             guard let version = try row.decodeIfPresent("version", as: Int.self), version != target else { continue }
             var plaintext = try openTenantSecret(
@@ -172,7 +177,9 @@ extension Keyring {
     /// KEK under it, then retires this keyring's root version. Resumable: run it again with the
     /// same new key after an interruption. Processes still holding the old root key must be
     /// restarted with the new one afterwards. Returns the new root version and the KEKs rewrapped.
-    public func rotateRoot(to newRoot: SecureBytes, pool: ConnectionPool, batchSize: Int = 500) async throws -> (version: Int, rewrapped: Int) {
+    public func rotateRoot(to newRoot: SecureBytes, pool: ConnectionPool, batchSize: Int = 500) async throws -> (
+        version: Int, rewrapped: Int
+    ) {
         let new = try await Self.database {
             try await pool.transaction { connection in
                 try connection.query("SELECT pg_advisory_xact_lock(hashtext('privacy-gateway keyring'))")
@@ -198,7 +205,8 @@ extension Keyring {
                         """
                         SELECT tenant_id, version, root_version, nonce, wrapped_key FROM keyring.tenant_keys
                         WHERE root_version = $1 ORDER BY tenant_id, version LIMIT $2 FOR UPDATE
-                        """, [self.root.version, batchSize]).rows
+                        """, [self.root.version, batchSize]
+                    ).rows
                     for row in rows {
                         let tenant: UUID = try row.decode("tenant_id")
                         let version: Int = try row.decode("version")
@@ -207,7 +215,8 @@ extension Keyring {
                             associatedData: AssociatedData.tenantKey(tenant: tenant, version: version, root: self.root.version),
                             what: "key version \(version) of tenant \(tenant.lowercasedString)")
                         let (nonce, wrapped) = try XChaCha20Poly1305.wrap(
-                            kek, key: newRoot, associatedData: AssociatedData.tenantKey(tenant: tenant, version: version, root: new.version))
+                            kek, key: newRoot, associatedData: AssociatedData.tenantKey(tenant: tenant, version: version, root: new.version)
+                        )
                         try connection.query(
                             "UPDATE keyring.tenant_keys SET root_version = $3, nonce = $4, wrapped_key = $5 WHERE tenant_id = $1 AND version = $2",
                             [tenant, version, new.version, nonce, wrapped])
@@ -219,7 +228,8 @@ extension Keyring {
             if count < batchSize { break }
         }
         _ = try await Self.database {
-            try await pool.query("UPDATE keyring.root_keys SET retired_at = now() WHERE version = $1 AND retired_at IS NULL", [root.version])
+            try await pool.query(
+                "UPDATE keyring.root_keys SET retired_at = now() WHERE version = $1 AND retired_at IS NULL", [root.version])
         }
         return (new.version, rewrapped)
     }

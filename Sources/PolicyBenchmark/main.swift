@@ -23,8 +23,10 @@ let privateProject = UUID()
 let publicProject = UUID()
 
 func project(_ id: UUID, owner: UUID, isPublic: Bool) -> PolicyRow {
-    ["id": .uuid(id), "tenant_id": .uuid(tenant), "user_id": .uuid(owner), "name": "site", "type": "website",
-     "status": "draft", "is_public": .bool(isPublic)]
+    [
+        "id": .uuid(id), "tenant_id": .uuid(tenant), "user_id": .uuid(owner), "name": "site", "type": "website",
+        "status": "draft", "is_public": .bool(isPublic),
+    ]
 }
 
 let aliceAuth = AuthContext(role: "authenticated", userID: alice, tenantID: tenant)
@@ -85,7 +87,8 @@ func median(_ values: [Double]) -> Double {
 
 var allSamples: [Double] = []
 var checksum = 0
-print("policy decision benchmark: \(policies.tables.count) tables from \(directory), \(batches) batches × \(batchSize) decisions per pattern")
+print(
+    "policy decision benchmark: \(policies.tables.count) tables from \(directory), \(batches) batches × \(batchSize) decisions per pattern")
 do {
     for pattern in patterns {
         let first = try pattern.decide()

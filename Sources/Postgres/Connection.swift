@@ -233,7 +233,9 @@ final class LibPQConnection {
         var deallocate = false
         if !shared && namedStatements {
             let newBytes = batch.reduce(0) { $0 + (prepared[$1.sql] == nil ? $1.sql.utf8.count : 0) }
-            if prepared.count + batch.count > LibPQConnection.preparedStatementLimit || preparedBytes + newBytes > LibPQConnection.preparedBytesLimit {
+            if prepared.count + batch.count > LibPQConnection.preparedStatementLimit
+                || preparedBytes + newBytes > LibPQConnection.preparedBytesLimit
+            {
                 deallocate = true
                 prepared.removeAll()
                 preparedBytes = 0
@@ -260,8 +262,10 @@ final class LibPQConnection {
                 if let cached = prepared[statement.sql] {
                     name = cached.ready ? cached.name : nil
                 } else if namedStatements, bytes <= LibPQConnection.namedStatementMaxBytes,
-                          !shared || (prepared.count < LibPQConnection.preparedStatementLimit
-                                      && preparedBytes + bytes <= LibPQConnection.preparedBytesLimit) {
+                    !shared
+                        || (prepared.count < LibPQConnection.preparedStatementLimit
+                            && preparedBytes + bytes <= LibPQConnection.preparedBytesLimit)
+                {
                     nextStatementNumber += 1
                     let fresh = "pg\(nextStatementNumber)"
                     guard PQsendPrepare(handle, fresh, statement.sql, 0, nil) == 1 else { throw connectionError() }
@@ -329,7 +333,11 @@ final class LibPQConnection {
             guard let result = PQgetResult(handle) else {
                 guard PQstatus(handle) == CONNECTION_OK else { throw poison(pending, connectionError()) }
                 // Two NULLs with nothing between: libpq has nothing queued while this Sync is due.
-                if nullInARow { throw poison(pending, PostgresError(.connectionLost, "the database connection's pipeline lost its place; the connection is dropped")) }
+                if nullInARow {
+                    throw poison(
+                        pending,
+                        PostgresError(.connectionLost, "the database connection's pipeline lost its place; the connection is dropped"))
+                }
                 nullInARow = true
                 continue
             }
@@ -338,7 +346,11 @@ final class LibPQConnection {
             if status == PGRES_PIPELINE_SYNC {
                 PQclear(result)
                 guard pending.answered == pending.sent.count else {
-                    throw poison(pending, PostgresError(.connectionLost, "the database answered a pipeline with fewer results than it was sent; the connection is dropped"))
+                    throw poison(
+                        pending,
+                        PostgresError(
+                            .connectionLost,
+                            "the database answered a pipeline with fewer results than it was sent; the connection is dropped"))
                 }
                 pending.complete = true
                 pending.synced = true
@@ -354,7 +366,10 @@ final class LibPQConnection {
                     continue
                 }
                 PQclear(result)
-                throw poison(pending, PostgresError(.connectionLost, "the database answered a pipeline with more results than it was sent; the connection is dropped"))
+                throw poison(
+                    pending,
+                    PostgresError(
+                        .connectionLost, "the database answered a pipeline with more results than it was sent; the connection is dropped"))
             }
             let index = pending.answered
             pending.answered += 1
@@ -385,7 +400,9 @@ final class LibPQConnection {
                 default:
                     // COPY and the like: libpq now waits for data this module never sends.
                     PQclear(result)
-                    throw poison(pending, PostgresError(.server, "unexpected result status \(status.rawValue); COPY is only available through copyOut"))
+                    throw poison(
+                        pending,
+                        PostgresError(.server, "unexpected result status \(status.rawValue); COPY is only available through copyOut"))
                 }
             }
         }
@@ -467,7 +484,8 @@ final class LibPQConnection {
         guard let start = PQgetResult(handle) else { throw connectionError() }
         let startStatus = PQresultStatus(start)
         if startStatus != PGRES_COPY_OUT {
-            let error = startStatus == PGRES_FATAL_ERROR
+            let error =
+                startStatus == PGRES_FATAL_ERROR
                 ? serverError(start) : PostgresError(.server, "statement is not COPY … TO STDOUT")
             PQclear(start)
             while let extra = PQgetResult(handle) { PQclear(extra) }

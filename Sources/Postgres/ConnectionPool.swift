@@ -126,7 +126,8 @@ final class PoolEntry: @unchecked Sendable {
     func beginUnit(_ lease: UInt64) throws -> Bool {
         try checkoutState.withLock { state -> Bool in
             guard lease != 0, state.lease == lease else {
-                throw PostgresError(.notOwner, "this connection was given back to the pool; a lease cannot be used after its checkout ended")
+                throw PostgresError(
+                    .notOwner, "this connection was given back to the pool; a lease cannot be used after its checkout ended")
             }
             guard !state.busy else {
                 throw PostgresError(.notOwner, "another unit of work is in flight on this connection; await it before starting the next")
@@ -589,7 +590,8 @@ public final class ConnectionPool: Sendable {
     private func error(_ failure: Machine.Failure) -> Error {
         switch failure {
         case .timeout:
-            PostgresError(.poolTimeout, "no database connection became free within \(options.acquireTimeout) (pool size \(options.maxConnections))")
+            PostgresError(
+                .poolTimeout, "no database connection became free within \(options.acquireTimeout) (pool size \(options.maxConnections))")
         case .cancelled: CancellationError()
         case .closed: PostgresError(.poolClosed, "the connection pool is closed")
         }

@@ -55,7 +55,10 @@ public struct MigrationRunner: Sendable {
         for file in files.sorted() where !file.hasPrefix(".") {
             guard file.hasSuffix(".sql") else { continue }
             guard let migration = try Self.parse(fileName: file, in: directory) else {
-                throw PostgresError(.migration, "migration file name \"\(file)\" is invalid: expected NNNN_name.sql (four digits, underscore, lowercase letters, digits or underscores)")
+                throw PostgresError(
+                    .migration,
+                    "migration file name \"\(file)\" is invalid: expected NNNN_name.sql (four digits, underscore, lowercase letters, digits or underscores)"
+                )
             }
             if let clash = migrations.first(where: { $0.version == migration.version }) {
                 throw PostgresError(.migration, "migrations \(clash.fileName) and \(file) share version \(migration.version)")
@@ -69,8 +72,8 @@ public struct MigrationRunner: Sendable {
         let stem = fileName.dropLast(4)
         let parts = stem.split(separator: "_", maxSplits: 1)
         guard parts.count == 2, parts[0].count == 4, let version = Int(parts[0]),
-              !parts[1].isEmpty,
-              parts[1].allSatisfy({ ($0.isLetter && $0.isLowercase && $0.isASCII) || $0.isNumber || $0 == "_" })
+            !parts[1].isEmpty,
+            parts[1].allSatisfy({ ($0.isLetter && $0.isLowercase && $0.isASCII) || $0.isNumber || $0 == "_" })
         else { return nil }
         let url = directory.appendingPathComponent(fileName)
         guard let data = FileManager.default.contents(atPath: url.path) else {
@@ -88,7 +91,8 @@ public struct MigrationRunner: Sendable {
         return try await pool.withConnection { connection in
             try await connection.run { connection in
                 try Self.ensureTable(connection)
-                return try Self.compare(migrations, with: try Self.applied(connection), checksums: try Self.checksums(of: migrations, on: connection))
+                return try Self.compare(
+                    migrations, with: try Self.applied(connection), checksums: try Self.checksums(of: migrations, on: connection))
             }
         }
     }
@@ -108,7 +112,8 @@ public struct MigrationRunner: Sendable {
                 let states = try Self.compare(migrations, with: try Self.applied(connection), checksums: checksums)
                 if let changed = states.first(where: { $0.state == .changed }) {
                     let file = migrations.first { $0.version == changed.version }?.fileName ?? "\(changed.version)"
-                    var error = PostgresError(.migration, "\(file) was changed after it was applied; restore the applied version and add a new migration instead")
+                    var error = PostgresError(
+                        .migration, "\(file) was changed after it was applied; restore the applied version and add a new migration instead")
                     error.migration = file
                     throw error
                 }
@@ -134,7 +139,8 @@ public struct MigrationRunner: Sendable {
     // MARK: - Steps (run on the connection's thread)
 
     private static func ensureTable(_ connection: borrowing Connection) throws {
-        try connection.simple("""
+        try connection.simple(
+            """
             CREATE TABLE IF NOT EXISTS public.schema_migrations (
                 version integer PRIMARY KEY,
                 name text NOT NULL,
@@ -145,7 +151,9 @@ public struct MigrationRunner: Sendable {
             """)
     }
 
-    private static func applied(_ connection: borrowing Connection) throws -> [(version: Int, name: String, checksum: String, appliedAt: Date)] {
+    private static func applied(_ connection: borrowing Connection) throws -> [(
+        version: Int, name: String, checksum: String, appliedAt: Date
+    )] {
         try connection.query("SELECT version, name, checksum, applied_at FROM public.schema_migrations ORDER BY version").rows.map {
             (try $0.decode("version"), try $0.decode("name"), try $0.decode("checksum"), try $0.decode("applied_at"))
         }
@@ -174,7 +182,8 @@ public struct MigrationRunner: Sendable {
         for migration in migrations {
             if let record = appliedByVersion[migration.version] {
                 let state: MigrationStatus.State = record.checksum == checksums[migration.version] ? .applied : .changed
-                statuses.append(MigrationStatus(version: migration.version, name: migration.name, state: state, appliedAt: record.appliedAt))
+                statuses.append(
+                    MigrationStatus(version: migration.version, name: migration.name, state: state, appliedAt: record.appliedAt))
             } else {
                 statuses.append(MigrationStatus(version: migration.version, name: migration.name, state: .pending, appliedAt: nil))
             }
@@ -193,7 +202,10 @@ public struct MigrationRunner: Sendable {
                 let elapsed = ContinuousClock.now - started
                 try connection.query(
                     "INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES ($1, $2, $3, $4)",
-                    [migration.version, migration.name, checksum, Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)])
+                    [
+                        migration.version, migration.name, checksum,
+                        Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000),
+                    ])
             }
         } catch var error as PostgresError {
             error.migration = migration.fileName

@@ -36,7 +36,8 @@ public struct PostgresConfiguration: Sendable, Hashable {
             cursor += 1
         }
         if let port = options["port"], port.split(separator: ",").contains(where: { UInt16($0) == nil }) {
-            throw PostgresError(.invalidConfiguration, "invalid database connection string: port \"\(port)\" is not a number between 0 and 65535")
+            throw PostgresError(
+                .invalidConfiguration, "invalid database connection string: port \"\(port)\" is not a number between 0 and 65535")
         }
         self.options = options
     }

@@ -3,8 +3,9 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One thread that waits, with epoll, on the sockets of every connection whose pipeline is in
@@ -37,7 +38,9 @@ final class PostgresReactor: @unchecked Sendable {
     }
 
     /// Resumes a caller on `home` (see ``homeLoop()``) when there is one, else right here.
-    static func resume<T: Sendable>(_ continuation: CheckedContinuation<T, Error>, with outcome: Result<T, Error>, on home: (any EventLoop)?) {
+    static func resume<T: Sendable>(
+        _ continuation: CheckedContinuation<T, Error>, with outcome: Result<T, Error>, on home: (any EventLoop)?
+    ) {
         guard let home else { return continuation.resume(with: outcome) }
         home.execute { continuation.resume(with: outcome) }
     }

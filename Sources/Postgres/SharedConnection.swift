@@ -70,7 +70,9 @@ final class SharedConnection: @unchecked Sendable {
     /// Sends the statements and waits for their results, resumed on `home` when given.
     func pipeline(_ statements: [Statement], timeout: Duration?, home: (any EventLoop)?) async throws -> [QueryResult] {
         let pending: PendingPipeline = try await withCheckedThrowingContinuation { continuation in
-            @Sendable func resume(_ outcome: Result<PendingPipeline, Error>) { PostgresReactor.resume(continuation, with: outcome, on: home) }
+            @Sendable func resume(_ outcome: Result<PendingPipeline, Error>) {
+                PostgresReactor.resume(continuation, with: outcome, on: home)
+            }
             lock.lock()
             guard !state.broken else {
                 lock.unlock()

@@ -60,7 +60,8 @@ public enum AgeEncryption {
             let mac = HMAC<Crypto.SHA256>.authenticationCode(for: Array(header.utf8), using: headerKey(fileKey))
             header += " " + base64(Array(mac)) + "\n"
             let nonce = Random.bytes(16)
-            payloadKey = HKDF<Crypto.SHA256>.deriveKey(inputKeyMaterial: fileKey, salt: nonce, info: Array("payload".utf8), outputByteCount: 32)
+            payloadKey = HKDF<Crypto.SHA256>.deriveKey(
+                inputKeyMaterial: fileKey, salt: nonce, info: Array("payload".utf8), outputByteCount: 32)
             prefix = Array(header.utf8) + nonce
         }
 
@@ -168,9 +169,12 @@ public enum AgeEncryption {
             throw PrivacyError(.archive, "the archive is not encrypted with a passphrase (recipient \(stanza.dropFirst().first ?? "?"))")
         }
         guard let salt = unbase64(stanza[2]), salt.count == 16 else { throw malformed("the scrypt salt is not 16 bytes") }
-        guard let logN = Int(stanza[3]), String(logN) == stanza[3], logN > 0 else { throw malformed("the scrypt work factor is not a number") }
+        guard let logN = Int(stanza[3]), String(logN) == stanza[3], logN > 0 else {
+            throw malformed("the scrypt work factor is not a number")
+        }
         guard logN <= Scrypt.maximumLogN else {
-            throw PrivacyError(.archive, "the archive's scrypt work factor \(logN) is above \(Scrypt.maximumLogN); refusing to spend that much memory")
+            throw PrivacyError(
+                .archive, "the archive's scrypt work factor \(logN) is above \(Scrypt.maximumLogN); refusing to spend that much memory")
         }
         let bodyLine = try line()
         guard let body = unbase64(bodyLine), body.count == 32 else { throw malformed("the scrypt stanza's body is not 32 bytes") }

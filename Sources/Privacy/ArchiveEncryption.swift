@@ -118,8 +118,9 @@ public enum ArchiveEncryption {
         let opsLimit = fromBigEndian(try read(8))
         let memLimit = fromBigEndian(try read(8))
         let header = try read(SecretStream.headerLength)
-        let key = try Argon2id.deriveKey(passphrase: passphrase, salt: salt, length: SecretStream.keyLength,
-                                         opsLimit: opsLimit, memLimit: Int(memLimit))
+        let key = try Argon2id.deriveKey(
+            passphrase: passphrase, salt: salt, length: SecretStream.keyLength,
+            opsLimit: opsLimit, memLimit: Int(memLimit))
         var decryptor = try SecretStream.Decryptor(key: key, header: header)
         let output = try BufferedFile(creating: destination)
         var finished = false
@@ -156,7 +157,8 @@ public enum ArchiveEncryption {
         public init(handle: FileHandle, key: SecureBytes) throws {
             input = handle
             let prefix = Array(try handle.read(upToCount: atRestMagic.count + SecretStream.headerLength) ?? Data())
-            guard prefix.count == atRestMagic.count + SecretStream.headerLength, Array(prefix.prefix(atRestMagic.count)) == atRestMagic else {
+            guard prefix.count == atRestMagic.count + SecretStream.headerLength, Array(prefix.prefix(atRestMagic.count)) == atRestMagic
+            else {
                 throw PrivacyError(.archive, "not an archive sealed at rest")
             }
             do {

@@ -101,10 +101,13 @@ public struct DeletionCertificate: SignedDocument, Sendable, Equatable {
             throw fail("the certificate's signature does not verify with the given public key(s) (altered, or signed by another key)")
         }
         guard let proof = auditProof else {
-            throw fail("the certificate carries no audit_proof: it was issued before erasures were proven in the audit log, or its proof is not attached yet (run the deletion again to attach it)")
+            throw fail(
+                "the certificate carries no audit_proof: it was issued before erasures were proven in the audit log, or its proof is not attached yet (run the deletion again to attach it)"
+            )
         }
         guard proof.tenantID.lowercasedString == tenant else {
-            throw fail("the audit proof is from tenant \(proof.tenantID.lowercasedString)'s log, not from the certificate's tenant \(tenant)")
+            throw fail(
+                "the audit proof is from tenant \(proof.tenantID.lowercasedString)'s log, not from the certificate's tenant \(tenant)")
         }
         var errors: [String] = []
         var verdict: String?
@@ -123,14 +126,16 @@ public struct DeletionCertificate: SignedDocument, Sendable, Equatable {
         }
         let entry = proof.entry.entry
         guard entry.seq == auditHead.seq, Hex.encode(entry.hash) == auditHead.hash.lowercased() else {
-            throw fail("the proven entry (seq \(entry.seq)) is not the certificate's audit_head (seq \(auditHead.seq), hash \(auditHead.hash))")
+            throw fail(
+                "the proven entry (seq \(entry.seq)) is not the certificate's audit_head (seq \(auditHead.seq), hash \(auditHead.hash))")
         }
         guard entry.action == "privacy.deletion_completed", entry.target == requestID,
-              entry.details["request_id"] == .string(requestID), entry.details["user_id"] == .string(subject)
+            entry.details["request_id"] == .string(requestID), entry.details["user_id"] == .string(subject)
         else {
             throw fail("the proven entry \(entry.seq) is not the completion of erasure request \(requestID) of subject \(subject)")
         }
-        return "OK: deletion certificate \(requestID) is signed, and its erasure (entry \(entry.seq)) is in tenant \(tenant)'s signed checkpoint of size \(proof.treeSize)"
+        return
+            "OK: deletion certificate \(requestID) is signed, and its erasure (entry \(entry.seq)) is in tenant \(tenant)'s signed checkpoint of size \(proof.treeSize)"
     }
 
     public static func decode(json: String) throws -> DeletionCertificate {

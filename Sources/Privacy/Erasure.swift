@@ -69,8 +69,10 @@ extension PrivacyService {
             let strategy = node.rules?.erasure ?? .delete
             let count = try connection.query(
                 "SELECT count(*) AS n FROM \(node.table.quotedName) t0 WHERE \(try graph.predicate(node.table, tenant: "$1", subject: "$2"))",
-                [tenant, subject]).first!.decode("n", as: Int64.self)
-            tables.append(.init(table: node.qualifiedName, strategy: Self.strategyName(strategy), rows: count, ground: Self.ground(strategy)))
+                [tenant, subject]
+            ).first!.decode("n", as: Int64.self)
+            tables.append(
+                .init(table: node.qualifiedName, strategy: Self.strategyName(strategy), rows: count, ground: Self.ground(strategy)))
         }
         return DeletionPlan(policyVersion: configuration.policyVersion, tables: tables)
     }
@@ -79,13 +81,16 @@ extension PrivacyService {
     /// (`awaiting_confirmation`). An open request of the subject filed within the duplicate window
     /// is returned instead, with this filing linked to it as a closed duplicate. `resumingOpen`: any
     /// open erasure of the subject is returned as it is (privacyctl resuming an interrupted run).
-    public func requestDeletion(tenant: UUID, subject: UUID, actor: PrivacyActor, resumingOpen: Bool = false) async throws -> DeletionStatus {
+    public func requestDeletion(tenant: UUID, subject: UUID, actor: PrivacyActor, resumingOpen: Bool = false) async throws -> DeletionStatus
+    {
         let audit = self.audit
         let (id, duplicate): (UUID, UUID?) = try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
                 // Serialise filers on the subject's registry row.
                 _ = try connection.query("SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, subject])
-                if resumingOpen, let open = try self.openRequest(.deletion, connection, tenant: tenant, subject: subject) { return (open.id, nil) }
+                if resumingOpen, let open = try self.openRequest(.deletion, connection, tenant: tenant, subject: subject) {
+                    return (open.id, nil)
+                }
                 if let linked = try self.linkDuplicate(.deletion, connection, tenant: tenant, subject: subject, actor: actor) {
                     return (linked.original, linked.duplicate)
                 }
@@ -93,13 +98,18 @@ extension PrivacyService {
                 let row = try connection.query(
                     "INSERT INTO public.data_deletion_requests (tenant_id, user_id, status, identity_verified_at, plan) "
                         + "VALUES ($1, $2, 'awaiting_confirmation', now(), $3) RETURNING id",
-                    [tenant, subject, try PostgresJSON(encoding: plan)]).first!
+                    [tenant, subject, try PostgresJSON(encoding: plan)]
+                ).first!
                 let id: UUID = try row.decode("id")
-                _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.deletion_requested", target: id.lowercasedString,
-                    details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
-                              "tables": .int(Int64(plan.tables.count)), "rows": .int(plan.tables.reduce(0) { $0 + $1.rows }),
-                              "proof": .string(self.provenanceProof("privacy.deletion_requested", tenant: tenant, id: id, subject: subject))]))
+                _ = try audit.append(
+                    in: connection, tenant: tenant,
+                    actor.event(
+                        "privacy.deletion_requested", target: id.lowercasedString,
+                        details: [
+                            "request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
+                            "tables": .int(Int64(plan.tables.count)), "rows": .int(plan.tables.reduce(0) { $0 + $1.rows }),
+                            "proof": .string(self.provenanceProof("privacy.deletion_requested", tenant: tenant, id: id, subject: subject)),
+                        ]))
                 return (id, nil)
             }
         }
@@ -113,7 +123,8 @@ extension PrivacyService {
         let row = try await run(tenant: tenant) { connection in
             try connection.query(
                 "SELECT plan::text AS plan, certificate::text AS certificate FROM public.data_deletion_requests WHERE tenant_id = $1 AND id = $2",
-                [tenant, id]).first!
+                [tenant, id]
+            ).first!
         }
         let plan = try row.decodeIfPresent("plan", as: String.self).map { try JSONDecoder().decode(DeletionPlan.self, from: Data($0.utf8)) }
         let certificate = try row.decodeIfPresent("certificate", as: String.self).map(DeletionCertificate.decode(json:))
@@ -125,14 +136,21 @@ extension PrivacyService {
     /// Confirming again is a no-op.
     public func confirmDeletion(tenant: UUID, id: UUID, subject: UUID? = nil, actor: PrivacyActor) async throws -> DeletionStatus {
         let audit = self.audit
-        let proof = { @Sendable (owner: UUID) in self.provenanceProof("privacy.deletion_confirmed", tenant: tenant, id: id, subject: owner) }
-        try await transition(.deletion, tenant: tenant, id: id, subject: subject, from: ["awaiting_confirmation"],
-                             alreadyDone: ["pending", "processing", "completed", "partially_completed"],
-                             set: "status = 'pending', confirmed_at = now()") { connection, owner in
-            _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                "privacy.deletion_confirmed", target: id.lowercasedString,
-                details: ["request_id": .string(id.lowercasedString), "user_id": .string(owner.lowercasedString),
-                          "proof": .string(proof(owner))]))
+        let proof = { @Sendable (owner: UUID) in self.provenanceProof("privacy.deletion_confirmed", tenant: tenant, id: id, subject: owner)
+        }
+        try await transition(
+            .deletion, tenant: tenant, id: id, subject: subject, from: ["awaiting_confirmation"],
+            alreadyDone: ["pending", "processing", "completed", "partially_completed"],
+            set: "status = 'pending', confirmed_at = now()"
+        ) { connection, owner in
+            _ = try audit.append(
+                in: connection, tenant: tenant,
+                actor.event(
+                    "privacy.deletion_confirmed", target: id.lowercasedString,
+                    details: [
+                        "request_id": .string(id.lowercasedString), "user_id": .string(owner.lowercasedString),
+                        "proof": .string(proof(owner)),
+                    ]))
         }
         return try await deletionStatus(tenant: tenant, id: id)
     }
@@ -140,12 +158,16 @@ extension PrivacyService {
     /// Cancels the request while processing has not started.
     public func cancelDeletion(tenant: UUID, id: UUID, subject: UUID? = nil, actor: PrivacyActor) async throws -> DeletionStatus {
         let audit = self.audit
-        try await transition(.deletion, tenant: tenant, id: id, subject: subject,
-                             from: ["received", "identity_verified", "pending", "on_hold", "awaiting_confirmation"],
-                             alreadyDone: ["canceled"], set: "status = 'canceled', canceled_at = now()") { connection, owner in
-            _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                "privacy.deletion_canceled", target: id.lowercasedString,
-                details: ["request_id": .string(id.lowercasedString), "user_id": .string(owner.lowercasedString)]))
+        try await transition(
+            .deletion, tenant: tenant, id: id, subject: subject,
+            from: ["received", "identity_verified", "pending", "on_hold", "awaiting_confirmation"],
+            alreadyDone: ["canceled"], set: "status = 'canceled', canceled_at = now()"
+        ) { connection, owner in
+            _ = try audit.append(
+                in: connection, tenant: tenant,
+                actor.event(
+                    "privacy.deletion_canceled", target: id.lowercasedString,
+                    details: ["request_id": .string(id.lowercasedString), "user_id": .string(owner.lowercasedString)]))
         }
         return try await deletionStatus(tenant: tenant, id: id)
     }
@@ -157,9 +179,11 @@ extension PrivacyService {
     ) async throws {
         try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
-                guard let row = try connection.query(
-                    "SELECT status, user_id FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) FOR UPDATE",
-                    [tenant, id, subject.map { $0.lowercasedString } as String?]).first
+                guard
+                    let row = try connection.query(
+                        "SELECT status, user_id FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) FOR UPDATE",
+                        [tenant, id, subject.map { $0.lowercasedString } as String?]
+                    ).first
                 else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) in this tenant") }
                 let status: String = try row.decode("status")
                 if alreadyDone.contains(status) { return }
@@ -208,7 +232,8 @@ extension PrivacyService {
             // again (an anonymisation that keeps the subject column would hash its hmac columns twice).
             let progressRow = try connection.query(
                 "SELECT coalesce((result->>'tables_done')::boolean, false) AS done, coalesce(result->'once', '{}')::text AS once "
-                    + "FROM public.data_deletion_requests WHERE id = $1", [id]).first!
+                    + "FROM public.data_deletion_requests WHERE id = $1", [id]
+            ).first!
             let tablesDone: Bool = try progressRow.decode("done")
             // Tables whose one-shot statement (an anonymisation that keeps the subject column: its rows keep
             // matching, so it runs once) committed in an earlier, interrupted run: running it again would
@@ -233,7 +258,8 @@ extension PrivacyService {
                             timeout: configuration.statementTimeout
                         ) { try Self.maskingKey(connection, keyring: self.keyring, tenant: tenant, subject: $0) }
                         if affected > 0 {
-                            try connection.query("""
+                            try connection.query(
+                                """
                                 UPDATE public.data_deletion_requests
                                 SET result = jsonb_set(result, ARRAY['tables', $2], to_jsonb(coalesce((result #>> ARRAY['tables', $2])::bigint, 0) + $3))
                                 WHERE id = $1
@@ -260,7 +286,8 @@ extension PrivacyService {
                 let open = try self.registerProcessorCalls(connection, tenant: tenant, kind: .deletion, id: id, subject: subject)
                 guard open > 0 else { return 0 }
                 let shredded = try self.forgetSubject(connection, tenant: tenant, id: id, subject: subject, audit: audit)
-                try connection.query("""
+                try connection.query(
+                    """
                     UPDATE public.data_deletion_requests
                     SET status = 'requires_input', status_reason = $2,
                         result = jsonb_set(jsonb_set(result, '{tables_done}', 'true'), '{subject_key_shredded}',
@@ -273,8 +300,9 @@ extension PrivacyService {
                 throw PrivacyError(.awaitingInput, "the erasure waits for \(waiting) processor(s) to answer (requires_input)")
             }
             let certificate = try connection.transaction { connection in
-                try self.finish(connection, tenant: tenant, id: id, subject: subject, requestedAt: requestedAt,
-                                signingKey: signingKey, audit: audit)
+                try self.finish(
+                    connection, tenant: tenant, id: id, subject: subject, requestedAt: requestedAt,
+                    signingKey: signingKey, audit: audit)
             }
             return ErasureRun(certificate: certificate, longestBatch: longest, batches: batches)
         }
@@ -308,7 +336,8 @@ extension PrivacyService {
         }
         guard let proof else {
             throw PrivacyError(
-                .invalidState, "no signed checkpoint covers the erasure's audit entry \(seq) yet; run the deletion again to attach its proof")
+                .invalidState,
+                "no signed checkpoint covers the erasure's audit entry \(seq) yet; run the deletion again to attach its proof")
         }
         var attached = certificate
         attached.auditProof = proof
@@ -353,7 +382,8 @@ extension PrivacyService {
                     WHERE tenant_id = $1 AND status IN ('completed', 'partially_completed')
                       AND certificate IS NOT NULL AND certificate->'audit_proof' IS NULL
                     ORDER BY completed_at LIMIT $2
-                    """, [tenant, limit]).rows.map { try DeletionCertificate.decode(json: try $0.decode("c", as: String.self)) }
+                    """, [tenant, limit]
+                ).rows.map { try DeletionCertificate.decode(json: try $0.decode("c", as: String.self)) }
             }
             for certificate in pending {
                 guard let id = UUID(uuidString: certificate.requestID) else { failed += 1; continue }
@@ -369,8 +399,10 @@ extension PrivacyService {
     }
 
     static func storedCertificate(_ connection: borrowing Connection, tenant: UUID, id: UUID) throws -> DeletionCertificate? {
-        guard let row = try connection.query(
-            "SELECT certificate::text AS c FROM public.data_deletion_requests WHERE tenant_id = $1 AND id = $2", [tenant, id]).first
+        guard
+            let row = try connection.query(
+                "SELECT certificate::text AS c FROM public.data_deletion_requests WHERE tenant_id = $1 AND id = $2", [tenant, id]
+            ).first
         else { throw PrivacyError(.notFound, "no deletion request \(id.lowercasedString) in this tenant") }
         return try row.decodeIfPresent("c", as: String.self).map(DeletionCertificate.decode(json:))
     }
@@ -394,7 +426,8 @@ extension PrivacyService {
             if case .column(let subjectColumn)? = table.subject {
                 clearsSubject = columns.contains { $0.column == subjectColumn && $0.method == .null }
             }
-            let rows = clearsSubject
+            let rows =
+                clearsSubject
                 ? "ctid = ANY(ARRAY(SELECT t0.ctid FROM \(table.quotedName) t0 WHERE \(predicate) LIMIT $3))"
                 : "ctid = ANY(ARRAY(SELECT t0.ctid FROM \(table.quotedName) t0 WHERE \(predicate) AND $3::int > 0))"
             return ErasureStatement(
@@ -414,8 +447,9 @@ extension PrivacyService {
             let binds: [any PostgresEncodable] = [tenant, subject, batchSize] + (statement.masking?.parameters ?? [])
             return try connection.pipeline([Statement(statement.sql, binds)], timeout: timeout)[0].affectedRows
         }
-        return try masking.runKeyed(connection, filter: statement.filter, binds: [tenant, subject, batchSize], subject: nil,
-                                    fixedSubject: subject, timeout: timeout, key: key)
+        return try masking.runKeyed(
+            connection, filter: statement.filter, binds: [tenant, subject, batchSize], subject: nil,
+            fixedSubject: subject, timeout: timeout, key: key)
     }
 
     /// The `hmac` key of one subject. Derived from the subject's data key (the keyring's DEK,
@@ -438,7 +472,8 @@ extension PrivacyService {
         signingKey: Ed25519.SigningKey, audit: AuditAppender
     ) throws -> DeletionCertificate {
         let locked = try connection.query(
-            "SELECT status, result::text AS result FROM public.data_deletion_requests WHERE id = $1 FOR UPDATE", [id]).first!
+            "SELECT status, result::text AS result FROM public.data_deletion_requests WHERE id = $1 FOR UPDATE", [id]
+        ).first!
         if let stored = try Self.storedCertificate(connection, tenant: tenant, id: id) { return stored }
         // Done already, and recorded in `result`, when the erasure waited for its processors.
         let shreddedBefore = try connection.query(
@@ -459,7 +494,8 @@ extension PrivacyService {
             let strategy = node.rules?.erasure ?? .delete
             let left = try connection.query(
                 "SELECT count(*) AS n FROM \(node.table.quotedName) t0 WHERE \(try graph.predicate(node.table, tenant: "$1", subject: "$2"))",
-                [tenant, subject]).first!.decode("n", as: Int64.self)
+                [tenant, subject]
+            ).first!.decode("n", as: Int64.self)
             if case .retain = strategy {
                 tables.append(.init(table: node.qualifiedName, strategy: "retain", rows: left, ground: Self.ground(strategy)))
             } else {
@@ -470,13 +506,18 @@ extension PrivacyService {
         }
         let key = try Self.asLogin(connection) {
             try connection.query(
-                "SELECT destroyed_at IS NOT NULL AS destroyed FROM keyring.subject_keys WHERE tenant_id = $1 AND user_id = $2", [tenant, subject]).first
+                "SELECT destroyed_at IS NOT NULL AS destroyed FROM keyring.subject_keys WHERE tenant_id = $1 AND user_id = $2",
+                [tenant, subject]
+            ).first
         }
         let keyState = try key.map { try $0.decode("destroyed", as: Bool.self) ? "destroyed" : "present" } ?? "absent"
-        let registered = try connection.query(
-            "SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject]).first!.decode("n", as: Int64.self) > 0
+        let registered =
+            try connection.query(
+                "SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject]
+            ).first!.decode("n", as: Int64.self) > 0
         let passed = remaining.isEmpty && keyState != "present" && !registered
-        let verification = DeletionCertificate.Verification(passed: passed, remaining: remaining, subjectKey: keyState, subjectRegistered: registered)
+        let verification = DeletionCertificate.Verification(
+            passed: passed, remaining: remaining, subjectKey: keyState, subjectRegistered: registered)
 
         var details: [String: AuditValue] = [
             "request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString), "verified": .bool(passed),
@@ -485,14 +526,18 @@ extension PrivacyService {
         details["tables"] = .object(Dictionary(uniqueKeysWithValues: tables.map { ($0.table, AuditValue.int($0.rows)) }))
         details["archives_removed"] = .int(Int64(archives.count))
         if !processors.isEmpty {
-            details["processors"] = .object(Dictionary(uniqueKeysWithValues: processors.map { ($0.name, AuditValue.string($0.outcome ?? "open")) }))
+            details["processors"] = .object(
+                Dictionary(uniqueKeysWithValues: processors.map { ($0.name, AuditValue.string($0.outcome ?? "open")) }))
         }
         let complete = passed && unconfirmed.isEmpty
-        let receipt = try audit.append(in: connection, tenant: tenant, AuditEvent(
-            actor: "privacy-erasure", action: "privacy.deletion_completed", target: id.lowercasedString,
-            outcome: passed ? .success : .failure, details: details))
+        let receipt = try audit.append(
+            in: connection, tenant: tenant,
+            AuditEvent(
+                actor: "privacy-erasure", action: "privacy.deletion_completed", target: id.lowercasedString,
+                outcome: passed ? .success : .failure, details: details))
         let completedAt = try connection.query(
-            "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS t").first!.decode("t", as: String.self)
+            "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS t"
+        ).first!.decode("t", as: String.self)
         let certificate = try DeletionCertificate(
             requestID: id.lowercasedString, tenant: tenant.lowercasedString, subject: subject.lowercasedString,
             policyVersion: configuration.policyVersion, requestedAt: requestedAt, completedAt: completedAt,
@@ -502,16 +547,23 @@ extension PrivacyService {
             archivesRemoved: archives, processors: processors.isEmpty ? nil : processors,
             outcome: complete ? "completed" : "partially_completed", signature: nil
         ).signed(with: signingKey)
-        try connection.query("""
+        try connection.query(
+            """
             UPDATE public.data_deletion_requests
             SET status = $2, completed_at = now(), certificate = $3, certificate_signature = $4,
                 result = jsonb_set(result, '{verification}', $5::jsonb), status_reason = $6
             WHERE id = $1
-            """, [id, complete ? "completed" : "partially_completed", PostgresJSON(String(decoding: try Self.canonicalJSON(certificate), as: UTF8.self)),
-                  Hex.decode(certificate.signature!)!, PostgresJSON(String(decoding: try Self.canonicalJSON(verification), as: UTF8.self)),
-                  !passed ? "verification found subject rows left"
-                      : unconfirmed.isEmpty ? nil as String?
-                      : "required processor(s) did not confirm by the deadline: " + unconfirmed.joined(separator: ", ")])
+            """,
+            [
+                id, complete ? "completed" : "partially_completed",
+                PostgresJSON(String(decoding: try Self.canonicalJSON(certificate), as: UTF8.self)),
+                Hex.decode(certificate.signature!)!, PostgresJSON(String(decoding: try Self.canonicalJSON(verification), as: UTF8.self)),
+                !passed
+                    ? "verification found subject rows left"
+                    : unconfirmed.isEmpty
+                        ? nil as String?
+                        : "required processor(s) did not confirm by the deadline: " + unconfirmed.joined(separator: ", "),
+            ])
         return certificate
     }
 
@@ -522,9 +574,11 @@ extension PrivacyService {
         let shredded = try Self.asLogin(connection) { try Keyring.shredSubjectKey(tenant, user: subject, in: connection) }
         try connection.query("DELETE FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject])
         if shredded {
-            _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
-                actor: "privacy-erasure", action: "keys.subject_shredded", target: id.lowercasedString,
-                details: ["user_id": .string(subject.lowercasedString)]))
+            _ = try audit.append(
+                in: connection, tenant: tenant,
+                AuditEvent(
+                    actor: "privacy-erasure", action: "keys.subject_shredded", target: id.lowercasedString,
+                    details: ["user_id": .string(subject.lowercasedString)]))
         }
         return shredded
     }

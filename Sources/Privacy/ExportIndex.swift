@@ -32,7 +32,8 @@ enum ExportIndex {
             let links = manifest.files.filter { $0.table == file.table }
                 .map { "<a href=\"\(e($0.name))\">\(e($0.format.uppercased()))</a>" }
                 .joined(separator: " · ")
-            rows += "<tr><td>\(e(file.table))</td><td class=\"n\">\(manifest.rowsByTable[file.table] ?? file.rows)</td><td>\(links)</td></tr>\n"
+            rows +=
+                "<tr><td>\(e(file.table))</td><td class=\"n\">\(manifest.rowsByTable[file.table] ?? file.rows)</td><td>\(links)</td></tr>\n"
         }
         var withheld = ""
         if !manifest.withheldColumns.isEmpty {
@@ -76,7 +77,8 @@ enum ExportIndex {
                 var reference = ""
                 if let given = processor.reference {
                     // Shown as given (checked when recorded: printable, no quote or bracket; a link only https); never fetched.
-                    reference = PrivacyService.isLink(given)
+                    reference =
+                        PrivacyService.isLink(given)
                         ? " — <a href=\"\(e(given))\" rel=\"noreferrer noopener\">\(e(given))</a>"
                         : " — reference <code>\(e(given))</code>"
                 }

@@ -38,17 +38,24 @@ extension PrivacyService {
         let (id, duplicate): (UUID, UUID?) = try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
                 _ = try connection.query("SELECT 1 FROM auth.users WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, subject])
-                if resumingOpen, let open = try self.openRequest(.export, connection, tenant: tenant, subject: subject) { return (open.id, nil) }
+                if resumingOpen, let open = try self.openRequest(.export, connection, tenant: tenant, subject: subject) {
+                    return (open.id, nil)
+                }
                 if let linked = try self.linkDuplicate(.export, connection, tenant: tenant, subject: subject, actor: actor) {
                     return (linked.original, linked.duplicate)
                 }
                 let id: UUID = try connection.query(
                     "INSERT INTO public.data_export_requests (tenant_id, user_id, status, identity_verified_at) VALUES ($1, $2, 'pending', now()) RETURNING id",
-                    [tenant, subject]).first!.decode("id")
-                _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.export_requested", target: id.lowercasedString,
-                    details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
-                              "proof": .string(self.provenanceProof("privacy.export_requested", tenant: tenant, id: id, subject: subject))]))
+                    [tenant, subject]
+                ).first!.decode("id")
+                _ = try audit.append(
+                    in: connection, tenant: tenant,
+                    actor.event(
+                        "privacy.export_requested", target: id.lowercasedString,
+                        details: [
+                            "request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
+                            "proof": .string(self.provenanceProof("privacy.export_requested", tenant: tenant, id: id, subject: subject)),
+                        ]))
                 return (id, nil)
             }
         }
@@ -62,13 +69,16 @@ extension PrivacyService {
         let row = try await run(tenant: tenant) { connection in
             try connection.query(
                 "SELECT manifest::text AS manifest, download_url IS NOT NULL AS available FROM public.data_export_requests WHERE tenant_id = $1 AND id = $2",
-                [tenant, id]).first!
+                [tenant, id]
+            ).first!
         }
         let manifest = try row.decodeIfPresent("manifest", as: String.self).map {
             try JSONDecoder().decode(ExportManifest.self, from: Data($0.utf8))
         }
         let available: Bool = try row.decode("available")
-        var status = ExportStatus(request: request, manifest: manifest, archiveAvailable: ["completed", "partially_completed"].contains(request.status) && available)
+        var status = ExportStatus(
+            request: request, manifest: manifest,
+            archiveAvailable: ["completed", "partially_completed"].contains(request.status) && available)
         let processors = try await processorOutcomes(tenant: tenant, id: id)
         status.processors = processors.isEmpty ? nil : processors
         return status
@@ -120,8 +130,9 @@ extension PrivacyService {
         let unconfirmed = processors.filter { $0.required && $0.outcome != "confirmed" }.map(\.name)
         let destination = path ?? archivePath(id)
         if path == nil, let keyring {
-            try FileManager.default.createDirectory(atPath: configuration.exportDirectory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: configuration.exportDirectory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             let subjectKey = try await run(tenant: tenant) { connection in
                 try connection.transaction { connection in
                     try Self.asLogin(connection) { try keyring.subjectKey(tenant, user: subject, create: true, in: connection)! }
@@ -129,10 +140,12 @@ extension PrivacyService {
             }
             sealKey = try ArchiveEncryption.atRestKey(subjectKey: subjectKey)
         }
-        let manifest = try await writeArchive(tenant: tenant, subject: subject, to: destination, passphrase: passphrase,
-                                              sealedAtRestWith: sealKey, requestID: id, processors: processors, progress: progress)
+        let manifest = try await writeArchive(
+            tenant: tenant, subject: subject, to: destination, passphrase: passphrase,
+            sealedAtRestWith: sealKey, requestID: id, processors: processors, progress: progress)
         let status = unconfirmed.isEmpty ? "completed" : "partially_completed"
-        let reason = unconfirmed.isEmpty ? nil : "required processor(s) did not confirm by the deadline: " + unconfirmed.joined(separator: ", ")
+        let reason =
+            unconfirmed.isEmpty ? nil : "required processor(s) did not confirm by the deadline: " + unconfirmed.joined(separator: ", ")
         let manifestJSON = PostgresJSON(String(decoding: try Self.canonicalJSON(manifest), as: UTF8.self))
         try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
@@ -140,7 +153,10 @@ extension PrivacyService {
                 let updated = try connection.query(
                     "UPDATE public.data_export_requests SET status = $4, status_reason = $5, completed_at = now(), manifest = $2, download_url = $3 "
                         + "WHERE id = $1 AND status = 'processing' RETURNING id",
-                    [id, manifestJSON, path == nil ? "/v1/privacy/exports/\(id.lowercasedString)/download" : nil as String?, status, reason])
+                    [
+                        id, manifestJSON, path == nil ? "/v1/privacy/exports/\(id.lowercasedString)/download" : nil as String?, status,
+                        reason,
+                    ])
                 guard updated.affectedRows == 1 else { return }
                 var details: [String: AuditValue] = [
                     "request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
@@ -148,11 +164,14 @@ extension PrivacyService {
                     "rows": .int(Int64(manifest.rowsByTable.values.reduce(0, +))),
                 ]
                 if !processors.isEmpty {
-                    details["processors"] = .object(Dictionary(uniqueKeysWithValues: processors.map { ($0.name, AuditValue.string($0.outcome ?? "open")) }))
+                    details["processors"] = .object(
+                        Dictionary(uniqueKeysWithValues: processors.map { ($0.name, AuditValue.string($0.outcome ?? "open")) }))
                     details["status"] = .string(status)
                 }
-                _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
-                    actor: "privacy-export", action: "privacy.export_completed", target: id.lowercasedString, details: details))
+                _ = try audit.append(
+                    in: connection, tenant: tenant,
+                    AuditEvent(
+                        actor: "privacy-export", action: "privacy.export_completed", target: id.lowercasedString, details: details))
             }
         }
         return manifest
@@ -176,13 +195,15 @@ extension PrivacyService {
             tenant, id, subject.map { $0.lowercasedString } as String?, tokenHash(token), configuration.downloadTTLSeconds,
         ]
         let row = try await run(tenant: tenant) { connection in
-            try connection.query("""
+            try connection.query(
+                """
                 UPDATE public.data_export_requests
                 SET download_token_hash = $4, download_expires_at = now() + make_interval(secs => $5)
                 WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) AND status IN ('completed', 'partially_completed')
                   AND download_url IS NOT NULL
                 RETURNING \(PrivacyRequest.timestamp("download_expires_at"))
-                """, binds).first
+                """, binds
+            ).first
         }
         guard let row else { throw PrivacyError(.invalidState, "export \(id.lowercasedString) has no archive to download") }
         return (token, try row.decode("download_expires_at"))
@@ -207,19 +228,26 @@ extension PrivacyService {
         guard let owner else { throw PrivacyError(.tokenRejected, "the download link is invalid, used or expired") }
         let redeemed: (tenant: UUID, subject: UUID)? = try await run(tenant: owner) { connection in
             try connection.transaction { connection in
-                guard let row = try connection.query("""
-                    UPDATE public.data_export_requests SET download_token_hash = NULL, download_expires_at = NULL, download_url = NULL
-                    WHERE id = $1 AND download_token_hash = $2 AND download_expires_at > now() AND status IN ('completed', 'partially_completed')
-                      AND download_url IS NOT NULL
-                    RETURNING tenant_id, user_id
-                    """, [id, hash]).first
+                guard
+                    let row = try connection.query(
+                        """
+                        UPDATE public.data_export_requests SET download_token_hash = NULL, download_expires_at = NULL, download_url = NULL
+                        WHERE id = $1 AND download_token_hash = $2 AND download_expires_at > now() AND status IN ('completed', 'partially_completed')
+                          AND download_url IS NOT NULL
+                        RETURNING tenant_id, user_id
+                        """, [id, hash]
+                    ).first
                 else { return nil }
                 let tenant: UUID = try row.decode("tenant_id")
                 let subject: UUID = try row.decode("user_id")
-                _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.export_downloaded", target: id.lowercasedString,
-                    details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
-                              "archive_removed": .bool(true)]))
+                _ = try audit.append(
+                    in: connection, tenant: tenant,
+                    actor.event(
+                        "privacy.export_downloaded", target: id.lowercasedString,
+                        details: [
+                            "request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
+                            "archive_removed": .bool(true),
+                        ]))
                 return (tenant, subject)
             }
         }
@@ -233,12 +261,15 @@ extension PrivacyService {
             guard let keyring else { throw PrivacyError(.gone, "no keyring to open the archive") }
             let subjectKey = try await run(tenant: redeemed.tenant) { connection in
                 try connection.transaction { connection in
-                    try Self.asLogin(connection) { try keyring.subjectKey(redeemed.tenant, user: redeemed.subject, create: false, in: connection) }
+                    try Self.asLogin(connection) {
+                        try keyring.subjectKey(redeemed.tenant, user: redeemed.subject, create: false, in: connection)
+                    }
                 }
             }
             guard let subjectKey else { throw PrivacyError(.gone, "the subject's key is gone") }
-            return ExportDownload(tenant: redeemed.tenant,
-                                  reader: try ArchiveEncryption.AtRestReader(handle: handle, key: try ArchiveEncryption.atRestKey(subjectKey: subjectKey)))
+            return ExportDownload(
+                tenant: redeemed.tenant,
+                reader: try ArchiveEncryption.AtRestReader(handle: handle, key: try ArchiveEncryption.atRestKey(subjectKey: subjectKey)))
         } catch {
             try? handle.close()
             if let error = error as? PrivacyError, error.code == .gone { throw error }
@@ -253,14 +284,16 @@ extension PrivacyService {
     func removeArchives(_ connection: borrowing Connection, tenant: UUID, subject: UUID, erasure id: UUID) throws {
         try connection.transaction { connection in
             // Archives in the store (download_url set) and those an export still being written may leave.
-            let rows = try connection.query("""
+            let rows = try connection.query(
+                """
                 WITH victims AS (
                     SELECT id, download_url IS NOT NULL AS held FROM public.data_export_requests
                     WHERE tenant_id = $1 AND user_id = $2 AND (download_url IS NOT NULL OR status = 'processing') FOR UPDATE)
                 UPDATE public.data_export_requests r SET download_url = NULL, download_token_hash = NULL, download_expires_at = NULL
                 FROM victims WHERE r.id = victims.id
                 RETURNING r.id, victims.held
-                """, [tenant, subject]).rows
+                """, [tenant, subject]
+            ).rows
             var removed: [String] = []
             for row in rows {
                 let request: UUID = try row.decode("id")
@@ -270,7 +303,8 @@ extension PrivacyService {
                 for suffix in Self.partialSuffixes { unlink(archivePath(request) + suffix) }
             }
             guard !removed.isEmpty else { return }
-            try connection.query("""
+            try connection.query(
+                """
                 UPDATE public.data_deletion_requests
                 SET result = jsonb_set(result, '{archives_removed}', (
                     SELECT to_jsonb(array_agg(DISTINCT a ORDER BY a)) FROM (
@@ -295,19 +329,25 @@ extension PrivacyService {
         for tenant in tenants {
             expired += try await run(tenant: tenant) { connection in
                 try connection.transaction { connection in
-                    let rows = try connection.query("""
+                    let rows = try connection.query(
+                        """
                         UPDATE public.data_export_requests SET download_url = NULL, download_token_hash = NULL, download_expires_at = NULL
                         WHERE tenant_id = $2 AND download_url IS NOT NULL AND completed_at < now() - make_interval(secs => $1)
                         RETURNING id, user_id
-                        """, [ttl, tenant]).rows
+                        """, [ttl, tenant]
+                    ).rows
                     var ids: [UUID] = []
                     for row in rows {
                         let id: UUID = try row.decode("id")
                         let subject: UUID = try row.decode("user_id")
-                        _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
-                            actor: "privacy-worker", action: "privacy.export_archive_removed", target: id.lowercasedString,
-                            details: ["request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
-                                      "reason": .string("expired")]))
+                        _ = try audit.append(
+                            in: connection, tenant: tenant,
+                            AuditEvent(
+                                actor: "privacy-worker", action: "privacy.export_archive_removed", target: id.lowercasedString,
+                                details: [
+                                    "request_id": .string(id.lowercasedString), "user_id": .string(subject.lowercasedString),
+                                    "reason": .string("expired"),
+                                ]))
                         ids.append(id)
                     }
                     return ids
@@ -323,10 +363,17 @@ extension PrivacyService {
         if let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) {
             for name in names {
                 let age: TimeInterval
-                if name.hasSuffix(".tar") { age = Double(ttl) } else if Self.partialSuffixes.contains(where: name.hasSuffix) { age = 3600 } else { continue }
+                if name.hasSuffix(".tar") {
+                    age = Double(ttl)
+                } else if Self.partialSuffixes.contains(where: name.hasSuffix) {
+                    age = 3600
+                } else {
+                    continue
+                }
                 let path = directory.appendingPathComponent(name).path
                 if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-                   modified < now.addingTimeInterval(-age) {
+                    modified < now.addingTimeInterval(-age)
+                {
                     unlink(path)
                 }
             }

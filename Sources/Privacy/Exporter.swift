@@ -1,5 +1,5 @@
-import Foundation
 import Audit
+import Foundation
 import JSON
 import Policy
 import Postgres
@@ -84,7 +84,8 @@ extension PrivacyService {
             let manifest: ExportManifest = try connection.transaction(isolation: .repeatableRead) { connection in
                 try connection.simple("SET TRANSACTION READ ONLY")
                 try Self.scope(connection, tenant: tenant, subject: subject)
-                let generatedAt = try connection.query("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS t").first!.decode("t", as: String.self)
+                let generatedAt = try connection.query("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS t")
+                    .first!.decode("t", as: String.self)
                 let tar = try TarWriter(path: plain)
                 var files: [ExportManifest.File] = []
                 var withheld: [String: [String]] = [:]
@@ -92,8 +93,10 @@ extension PrivacyService {
                 // One query's rows as `<name>.csv` and `<name>.json`, streamed (COPY) into the archive.
                 // The connection is a parameter, not a capture: a local function capturing a borrowed
                 // noncopyable value crashes the Swift 6.3.1 compiler (SILGenCleanup).
-                func export(_ connection: borrowing Connection, _ name: String, selected: [(name: String, kind: RowEncoder.Kind, sql: String)],
-                            from: String, index: Int) throws -> Int {
+                func export(
+                    _ connection: borrowing Connection, _ name: String, selected: [(name: String, kind: RowEncoder.Kind, sql: String)],
+                    from: String, index: Int
+                ) throws -> Int {
                     let sql = "COPY (SELECT \(selected.map(\.sql).joined(separator: ", ")) FROM \(from)) TO STDOUT"
                     var encoder = RowEncoder(columns: selected.map { ($0.name, $0.kind) })
                     let jsonSide = try BufferedFile(creating: plain + ".json")
@@ -125,9 +128,13 @@ extension PrivacyService {
                     try jsonSide.write(json)
                     try jsonSide.flush()
                     let csvEntry = try tar.end()
-                    files.append(.init(name: csvEntry.name, table: name, format: "csv", rows: rows, bytes: csvEntry.bytes, sha256: csvEntry.sha256))
+                    files.append(
+                        .init(name: csvEntry.name, table: name, format: "csv", rows: rows, bytes: csvEntry.bytes, sha256: csvEntry.sha256))
                     let jsonEntry = try tar.append(name + ".json", from: plain + ".json", sha256: jsonHash.finalize())
-                    files.append(.init(name: jsonEntry.name, table: name, format: "json", rows: rows, bytes: jsonEntry.bytes, sha256: jsonEntry.sha256))
+                    files.append(
+                        .init(
+                            name: jsonEntry.name, table: name, format: "json", rows: rows, bytes: jsonEntry.bytes, sha256: jsonEntry.sha256)
+                    )
                     progress?(PrivacyProgress(table: name, tableIndex: index + 1, tableCount: nodes.count + 1, rows: rows))
                     return rows
                 }
@@ -144,37 +151,47 @@ extension PrivacyService {
                         selected.append((column.name, kind, kind == .json ? "to_json(\(quoted))::text" : quoted))
                     }
                     let predicate = try graph.predicate(table, tenant: Self.tenantSetting, subject: Self.subjectSetting)
-                    _ = try export(connection, table.qualifiedName, selected: selected, from: "\(table.quotedName) t0 WHERE \(predicate)", index: index)
+                    _ = try export(
+                        connection, table.qualifiedName, selected: selected, from: "\(table.quotedName) t0 WHERE \(predicate)", index: index
+                    )
                 }
                 // Art. 15(1)(c): who read or changed the subject's data, from the tenant's audit trail —
                 // every entry about them (secrets read, consents changed, requests), with its hash to
                 // find it in the chain. Secret names appear as the trail's keyed pseudonyms.
-                _ = try export(connection, Self.auditTrailFile, selected: [
-                    ("seq", .number, "t0.seq"),
-                    ("at", .string, "to_char(t0.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"),
-                    ("actor", .string, "t0.actor"), ("action", .string, "t0.action"), ("target", .string, "t0.target"),
-                    ("outcome", .string, "t0.outcome"), ("request_id", .string, "t0.request_id"),
-                    ("hash", .string, "encode(t0.hash, 'hex')"),
-                ], from: """
-                    public.audit_events t0 WHERE t0.tenant_id = \(Self.tenantSetting)
-                      AND t0.details->>'user_id' = \(Self.subjectSetting)::text ORDER BY t0.seq
-                    """, index: nodes.count)
+                _ = try export(
+                    connection, Self.auditTrailFile,
+                    selected: [
+                        ("seq", .number, "t0.seq"),
+                        ("at", .string, "to_char(t0.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"),
+                        ("actor", .string, "t0.actor"), ("action", .string, "t0.action"), ("target", .string, "t0.target"),
+                        ("outcome", .string, "t0.outcome"), ("request_id", .string, "t0.request_id"),
+                        ("hash", .string, "encode(t0.hash, 'hex')"),
+                    ],
+                    from: """
+                        public.audit_events t0 WHERE t0.tenant_id = \(Self.tenantSetting)
+                          AND t0.details->>'user_id' = \(Self.subjectSetting)::text ORDER BY t0.seq
+                        """, index: nodes.count)
                 // The proofs of those entries against the newest signed checkpoint of the snapshot
                 // (entries after it are listed as not yet provable), streamed into the archive 100
                 // at a time: a long trail is never held in memory (~1.5 KB a proof). Read as the
                 // login, which holds the audit grants.
-                let seqs: [Int64] = try connection.query("""
+                let seqs: [Int64] = try connection.query(
+                    """
                     SELECT seq FROM public.audit_events t0 WHERE t0.tenant_id = \(Self.tenantSetting)
                       AND t0.details->>'user_id' = \(Self.subjectSetting)::text ORDER BY t0.seq
-                    """).rows.map { try $0.decode("seq") }
+                    """
+                ).rows.map { try $0.decode("seq") }
                 try tar.begin(Self.auditTrailProofsFile)
                 let counts = try Self.asLogin(connection) {
-                    try InclusionProofSet.write(connection: connection, tenant: tenant, seqs: seqs, unprovenReason: unprovenReason) { try tar.write($0) }
+                    try InclusionProofSet.write(connection: connection, tenant: tenant, seqs: seqs, unprovenReason: unprovenReason) {
+                        try tar.write($0)
+                    }
                 }
                 let proofsEntry = try tar.end()
-                files.append(.init(
-                    name: proofsEntry.name, table: Self.auditTrailFile, format: "proofs", rows: counts.proven,
-                    bytes: proofsEntry.bytes, sha256: proofsEntry.sha256))
+                files.append(
+                    .init(
+                        name: proofsEntry.name, table: Self.auditTrailFile, format: "proofs", rows: counts.proven,
+                        bytes: proofsEntry.bytes, sha256: proofsEntry.sha256))
                 var manifest = ExportManifest(
                     tenant: tenant.lowercasedString, subject: subject.lowercasedString, requestID: requestID?.lowercasedString,
                     generatedAt: generatedAt, policyVersion: policyVersion, files: files, withheldColumns: withheld,

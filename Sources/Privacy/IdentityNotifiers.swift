@@ -1,8 +1,9 @@
 import Foundation
 import JSON
 import Sodium
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Sends each one-time code to the app's webhook, which reaches the person (e-mail, SMS):

@@ -104,14 +104,17 @@ extension PrivacyService {
                 if let open = try self.openRequest(kind, connection, tenant: tenant, subject: subject) {
                     guard open.status == RequestStatus.received.rawValue else { return (open.id, nil) }
                     id = open.id
-                    guard let issued = try connection.query(
-                        "SELECT issued, attempts FROM privacy.tenant_identity_challenges WHERE tenant_id = $1 AND request_id = $2 FOR UPDATE",
-                        [tenant, id]).first
+                    guard
+                        let issued = try connection.query(
+                            "SELECT issued, attempts FROM privacy.tenant_identity_challenges WHERE tenant_id = $1 AND request_id = $2 FOR UPDATE",
+                            [tenant, id]
+                        ).first
                     else { throw PrivacyError(.invalidState, "the request waits for its subject's identity but has no code; it expires") }
                     guard try issued.decode("issued", as: Int.self) < policy.maxCodes else {
                         throw PrivacyError(.invalidState, "no more codes can be sent for this request; it expires unverified")
                     }
-                    try connection.query("""
+                    try connection.query(
+                        """
                         UPDATE privacy.tenant_identity_challenges SET code_hash = $3, issued = issued + 1,
                             expires_at = now() + make_interval(secs => $4)
                         WHERE tenant_id = $1 AND request_id = $2
@@ -138,35 +141,48 @@ extension PrivacyService {
                     let action = "privacy.\(kind.rawValue)_requested"
                     details["proof"] = .string(self.provenanceProof(action, tenant: tenant, id: id, subject: subject))
                     _ = try audit.append(in: connection, tenant: tenant, actor.event(action, target: id.lowercasedString, details: details))
-                    try connection.query("""
+                    try connection.query(
+                        """
                         INSERT INTO privacy.tenant_identity_challenges (tenant_id, request_kind, request_id, user_id, code_hash, expires_at)
                         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
-                        """, [tenant, kind.rawValue, id, subject, self.codeHash(code, tenant: tenant, id: id), Int(policy.codeTTL.components.seconds)])
+                        """,
+                        [
+                            tenant, kind.rawValue, id, subject, self.codeHash(code, tenant: tenant, id: id),
+                            Int(policy.codeTTL.components.seconds),
+                        ])
                 }
-                let row = try connection.query("""
+                let row = try connection.query(
+                    """
                     SELECT \(PrivacyRequest.timestamp("expires_at")), attempts, issued FROM privacy.tenant_identity_challenges
                     WHERE tenant_id = $1 AND request_id = $2
-                    """, [tenant, id]).first!
+                    """, [tenant, id]
+                ).first!
                 let challenge = IdentityChallenge(
                     method: "code", expiresAt: try row.decode("expires_at"),
                     attemptsLeft: max(0, policy.maxAttempts - (try row.decode("attempts", as: Int.self))))
                 // What was sent, when and until when; never the code.
-                _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.identity_code_sent", target: id.lowercasedString,
-                    details: ["request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue),
-                              "user_id": .string(subject.lowercasedString), "expires_at": .string(challenge.expiresAt),
-                              "issued": .int(Int64(try row.decode("issued", as: Int.self)))]))
+                _ = try audit.append(
+                    in: connection, tenant: tenant,
+                    actor.event(
+                        "privacy.identity_code_sent", target: id.lowercasedString,
+                        details: [
+                            "request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue),
+                            "user_id": .string(subject.lowercasedString), "expires_at": .string(challenge.expiresAt),
+                            "issued": .int(Int64(try row.decode("issued", as: Int.self))),
+                        ]))
                 return (id, challenge)
             }
         }
         let request = try await self.request(kind, tenant: tenant, id: filed.id)
         guard let challenge = filed.challenge else { return FiledRequest(request: request, verification: nil) }
         do {
-            try await notifier.deliver(IdentityCode(
-                tenant: tenant, subject: subject, kind: kind, requestID: filed.id, code: code, expiresAt: challenge.expiresAt))
+            try await notifier.deliver(
+                IdentityCode(
+                    tenant: tenant, subject: subject, kind: kind, requestID: filed.id, code: code, expiresAt: challenge.expiresAt))
         } catch {
             // The error may quote what was sent: only its type is kept.
-            throw PrivacyError(.notifierFailed, "the code could not be delivered (\(type(of: error))); file the request again to re-send it")
+            throw PrivacyError(
+                .notifierFailed, "the code could not be delivered (\(type(of: error))); file the request again to re-send it")
         }
         return FiledRequest(request: request, verification: challenge)
     }
@@ -191,41 +207,56 @@ extension PrivacyService {
         enum Outcome: Sendable { case verified, expired, wrong(left: Int), denied }
         let outcome: Outcome = try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
-                guard let request = try connection.query(
-                    "SELECT status FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND user_id = $3 FOR UPDATE", [tenant, id, subject]).first
+                guard
+                    let request = try connection.query(
+                        "SELECT status FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND user_id = $3 FOR UPDATE",
+                        [tenant, id, subject]
+                    ).first
                 else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) of this subject in this tenant") }
                 let status: String = try request.decode("status")
                 guard status == RequestStatus.received.rawValue else {
                     throw PrivacyError(.invalidState, "the request is \(status): it does not wait for a code")
                 }
-                guard let challenge = try connection.query("""
-                    SELECT code_hash, attempts, expires_at <= now() AS expired FROM privacy.tenant_identity_challenges
-                    WHERE tenant_id = $1 AND request_id = $2 AND request_kind = $3 FOR UPDATE
-                    """, [tenant, id, kind.rawValue]).first
+                guard
+                    let challenge = try connection.query(
+                        """
+                        SELECT code_hash, attempts, expires_at <= now() AS expired FROM privacy.tenant_identity_challenges
+                        WHERE tenant_id = $1 AND request_id = $2 AND request_kind = $3 FOR UPDATE
+                        """, [tenant, id, kind.rawValue]
+                    ).first
                 else { throw PrivacyError(.invalidState, "the request has no code outstanding") }
                 if try challenge.decode("expired", as: Bool.self) { return .expired }
                 let stored: [UInt8] = try challenge.decode("code_hash")
                 let event = { (action: String, outcome: AuditOutcome, extra: [String: AuditValue]) in
-                    AuditEvent(actor: actor.actor, action: action, target: id.lowercasedString, outcome: outcome, requestID: actor.requestID,
-                               ip: actor.ip, userAgent: actor.userAgent,
-                               details: ["request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue),
-                                         "user_id": .string(subject.lowercasedString)].merging(extra) { $1 })
+                    AuditEvent(
+                        actor: actor.actor, action: action, target: id.lowercasedString, outcome: outcome, requestID: actor.requestID,
+                        ip: actor.ip, userAgent: actor.userAgent,
+                        details: [
+                            "request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue),
+                            "user_id": .string(subject.lowercasedString),
+                        ].merging(extra) { $1 })
                 }
                 guard ConstantTime.equals(stored, self.codeHash(code, tenant: tenant, id: id)) else {
                     let attempts = try challenge.decode("attempts", as: Int.self) + 1
-                    _ = try audit.append(in: connection, tenant: tenant, event("privacy.identity_code_rejected", .denied, ["attempts": .int(Int64(attempts))]))
+                    _ = try audit.append(
+                        in: connection, tenant: tenant,
+                        event("privacy.identity_code_rejected", .denied, ["attempts": .int(Int64(attempts))]))
                     guard attempts >= policy.maxAttempts else {
                         try connection.query(
-                            "UPDATE privacy.tenant_identity_challenges SET attempts = $3 WHERE tenant_id = $1 AND request_id = $2", [tenant, id, attempts])
+                            "UPDATE privacy.tenant_identity_challenges SET attempts = $3 WHERE tenant_id = $1 AND request_id = $2",
+                            [tenant, id, attempts])
                         return .wrong(left: policy.maxAttempts - attempts)
                     }
-                    try connection.query("DELETE FROM privacy.tenant_identity_challenges WHERE tenant_id = $1 AND request_id = $2", [tenant, id])
                     try connection.query(
-                        "UPDATE \(kind.table) SET status = 'denied', status_reason = 'identity_unverified: too many wrong codes' WHERE id = $1", [id])
+                        "DELETE FROM privacy.tenant_identity_challenges WHERE tenant_id = $1 AND request_id = $2", [tenant, id])
+                    try connection.query(
+                        "UPDATE \(kind.table) SET status = 'denied', status_reason = 'identity_unverified: too many wrong codes' WHERE id = $1",
+                        [id])
                     return .denied
                 }
                 try self.markVerified(connection, kind, tenant: tenant, id: id, subject: subject)
-                _ = try audit.append(in: connection, tenant: tenant, event("privacy.identity_verified", .success, ["method": .string("code")]))
+                _ = try audit.append(
+                    in: connection, tenant: tenant, event("privacy.identity_verified", .success, ["method": .string("code")]))
                 return .verified
             }
         }
@@ -241,19 +272,28 @@ extension PrivacyService {
     /// a fresh `auth_time`, checked by the caller against ``IdentityPolicy/isFresh(authTime:now:)``):
     /// the code is dropped and the request moves on as with a right code. A request past
     /// verification is returned as it is.
-    public func verifyBySignIn(_ kind: RequestKind, tenant: UUID, id: UUID, subject: UUID, actor: PrivacyActor) async throws -> PrivacyRequest {
+    public func verifyBySignIn(_ kind: RequestKind, tenant: UUID, id: UUID, subject: UUID, actor: PrivacyActor) async throws
+        -> PrivacyRequest
+    {
         let audit = self.audit
         try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
-                guard let request = try connection.query(
-                    "SELECT status FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND user_id = $3 FOR UPDATE", [tenant, id, subject]).first
+                guard
+                    let request = try connection.query(
+                        "SELECT status FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND user_id = $3 FOR UPDATE",
+                        [tenant, id, subject]
+                    ).first
                 else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) of this subject in this tenant") }
                 guard try request.decode("status", as: String.self) == RequestStatus.received.rawValue else { return }
                 try self.markVerified(connection, kind, tenant: tenant, id: id, subject: subject)
-                _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.identity_verified", target: id.lowercasedString,
-                    details: ["request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue),
-                              "user_id": .string(subject.lowercasedString), "method": .string("recent_sign_in")]))
+                _ = try audit.append(
+                    in: connection, tenant: tenant,
+                    actor.event(
+                        "privacy.identity_verified", target: id.lowercasedString,
+                        details: [
+                            "request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue),
+                            "user_id": .string(subject.lowercasedString), "method": .string("recent_sign_in"),
+                        ]))
             }
         }
         return try await request(kind, tenant: tenant, id: id)
@@ -302,19 +342,28 @@ extension PrivacyService {
                 denied += try await run(tenant: candidate.tenant) { connection in
                     try connection.transaction { connection -> Int in
                         // Entered meanwhile, or taken by another worker: nothing to do.
-                        guard try connection.query(
-                            "DELETE FROM privacy.tenant_identity_challenges WHERE tenant_id = $1 AND request_id = $2 AND expires_at < now() RETURNING 1",
-                            [candidate.tenant, candidate.id]).first != nil
+                        guard
+                            try connection.query(
+                                "DELETE FROM privacy.tenant_identity_challenges WHERE tenant_id = $1 AND request_id = $2 AND expires_at < now() RETURNING 1",
+                                [candidate.tenant, candidate.id]
+                            ).first != nil
                         else { return 0 }
-                        guard let row = try connection.query(
-                            "UPDATE \(kind.table) SET status = 'denied', status_reason = 'identity_unverified: the code expired before it was entered' "
-                                + "WHERE tenant_id = $1 AND id = $2 AND status = 'received' RETURNING user_id::text AS subject",
-                            [candidate.tenant, candidate.id]).first
+                        guard
+                            let row = try connection.query(
+                                "UPDATE \(kind.table) SET status = 'denied', status_reason = 'identity_unverified: the code expired before it was entered' "
+                                    + "WHERE tenant_id = $1 AND id = $2 AND status = 'received' RETURNING user_id::text AS subject",
+                                [candidate.tenant, candidate.id]
+                            ).first
                         else { return 0 }
-                        _ = try audit.append(in: connection, tenant: candidate.tenant, AuditEvent(
-                            actor: "privacy-worker", action: "privacy.request_expired", target: candidate.id.lowercasedString, outcome: .denied,
-                            details: ["request_id": .string(candidate.id.lowercasedString), "kind": .string(kind.rawValue),
-                                      "user_id": .string(try row.decode("subject")), "reason": .string("identity_unverified")]))
+                        _ = try audit.append(
+                            in: connection, tenant: candidate.tenant,
+                            AuditEvent(
+                                actor: "privacy-worker", action: "privacy.request_expired", target: candidate.id.lowercasedString,
+                                outcome: .denied,
+                                details: [
+                                    "request_id": .string(candidate.id.lowercasedString), "kind": .string(kind.rawValue),
+                                    "user_id": .string(try row.decode("subject")), "reason": .string("identity_unverified"),
+                                ]))
                         return 1
                     }
                 }
@@ -325,6 +374,7 @@ extension PrivacyService {
     /// The stored form of a code: HMAC-SHA-256 under the token key of the tenant, request and code,
     /// so a leaked row neither shows the code nor lets six digits be tried without the key.
     func codeHash(_ code: String, tenant: UUID, id: UUID) -> [UInt8] {
-        HMACSHA256.authenticate(Array("pgw.identity-code.v1\u{0}\(tenant.lowercasedString)\u{0}\(id.lowercasedString)\u{0}\(code)".utf8), key: tokenKey)
+        HMACSHA256.authenticate(
+            Array("pgw.identity-code.v1\u{0}\(tenant.lowercasedString)\u{0}\(id.lowercasedString)\u{0}\(code)".utf8), key: tokenKey)
     }
 }

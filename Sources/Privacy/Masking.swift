@@ -58,13 +58,16 @@ struct Masking: Sendable {
                 // timestamptz is cut in UTC whatever the session's time zone.
                 switch type {
                 case "date": plain.append(({ "\(quoted) = date_trunc($\($0)::text, \(quoted)::timestamp)::date" }, 1))
-                case _ where type.hasSuffix("with time zone"): plain.append(({ "\(quoted) = date_trunc($\($0)::text, \(quoted), 'UTC')" }, 1))
+                case _ where type.hasSuffix("with time zone"):
+                    plain.append(({ "\(quoted) = date_trunc($\($0)::text, \(quoted), 'UTC')" }, 1))
                 default: plain.append(({ "\(quoted) = date_trunc($\($0)::text, \(quoted))" }, 1))
                 }
                 values.append(unit.rawValue)
             case .truncateIP(let ipv4, let ipv6):
                 // Never widen a prefix the row already has (least); network() zeroes the host bits.
-                let prefix: @Sendable (Int) -> String = { "least(masklen(\(quoted)), CASE family(\(quoted)) WHEN 4 THEN $\($0)::int ELSE $\($0 + 1)::int END)" }
+                let prefix: @Sendable (Int) -> String = {
+                    "least(masklen(\(quoted)), CASE family(\(quoted)) WHEN 4 THEN $\($0)::int ELSE $\($0 + 1)::int END)"
+                }
                 if type == "cidr" {
                     plain.append(({ "\(quoted) = set_masklen(\(quoted), \(prefix($0)))" }, 2))
                 } else {
@@ -100,9 +103,12 @@ struct Masking: Sendable {
         timeout: Duration, key: (UUID) throws -> SecureBytes
     ) throws -> Int {
         let selected = keyed.enumerated().map { ", t0.\($0.element)::text AS pgw_k\($0.offset)" }.joined()
-        let rows = try connection.pipeline([Statement(
-            "SELECT t0.ctid::text AS pgw_ctid\(subject.map { ", (\($0))::text AS pgw_subject" } ?? "")\(selected) "
-                + "FROM \(table.quotedName) t0 WHERE \(filter) FOR UPDATE", binds)], timeout: timeout)[0].rows
+        let rows = try connection.pipeline(
+            [
+                Statement(
+                    "SELECT t0.ctid::text AS pgw_ctid\(subject.map { ", (\($0))::text AS pgw_subject" } ?? "")\(selected) "
+                        + "FROM \(table.quotedName) t0 WHERE \(filter) FOR UPDATE", binds)
+            ], timeout: timeout)[0].rows
         guard !rows.isEmpty else { return 0 }
         var keys: [UUID: SecureBytes] = [:]
         var updates: [[String: String?]] = []
@@ -116,7 +122,9 @@ struct Masking: Sendable {
                     continue
                 }
                 let mac: SecureBytes
-                if let cached = keys[owner] { mac = cached } else {
+                if let cached = keys[owner] {
+                    mac = cached
+                } else {
                     mac = try key(owner)
                     keys[owner] = mac
                 }
@@ -126,11 +134,15 @@ struct Masking: Sendable {
             updates.append(update)
         }
         let record = (["pgw_ctid tid"] + keyed.indices.map { "pgw_k\($0) text" }).joined(separator: ", ")
-        let assignments = (plain.isEmpty ? [] : [assignments(firstParameter: 2)])
+        let assignments =
+            (plain.isEmpty ? [] : [assignments(firstParameter: 2)])
             + keyed.enumerated().map { "\($0.element) = v.pgw_k\($0.offset)" }
         let binds: [any PostgresEncodable] = [try PostgresJSON(encoding: updates)] + parameters
-        return try connection.pipeline([Statement(
-            "UPDATE \(table.quotedName) AS pgw_t SET \(assignments.joined(separator: ", ")) "
-                + "FROM jsonb_to_recordset($1::jsonb) AS v(\(record)) WHERE pgw_t.ctid = v.pgw_ctid", binds)], timeout: timeout)[0].affectedRows
+        return try connection.pipeline(
+            [
+                Statement(
+                    "UPDATE \(table.quotedName) AS pgw_t SET \(assignments.joined(separator: ", ")) "
+                        + "FROM jsonb_to_recordset($1::jsonb) AS v(\(record)) WHERE pgw_t.ctid = v.pgw_ctid", binds)
+            ], timeout: timeout)[0].affectedRows
     }
 }

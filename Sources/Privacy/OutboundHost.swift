@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where an outbound URL's host points, for the gateway's own requests to URLs a tenant chose
@@ -36,8 +36,10 @@ public enum OutboundHost: Sendable, Equatable {
             if b[0..<15].allSatisfy({ $0 == 0 }) { return b[15] == 1 ? .loopback : .private }  // ::1, ::
             if b[0..<10].allSatisfy({ $0 == 0 }), b[10] == 0xff, b[11] == 0xff { return v4(b[12], b[13], b[14]) }  // ::ffff:a.b.c.d
             if b[0..<12].allSatisfy({ $0 == 0 }) { return v4(b[12], b[13], b[14]) }  // ::a.b.c.d
-            if b[0] == 0x00, b[1] == 0x64, b[2] == 0xff, b[3] == 0x9b, b[4..<12].allSatisfy({ $0 == 0 }) { return v4(b[12], b[13], b[14]) }  // 64:ff9b::/96
-            if b[0] & 0xfe == 0xfc || (b[0] == 0xfe && b[1] & 0xc0 == 0x80) || b[0] == 0xff { return .private }  // ULA, link-local, multicast
+            // 64:ff9b::/96
+            if b[0] == 0x00, b[1] == 0x64, b[2] == 0xff, b[3] == 0x9b, b[4..<12].allSatisfy({ $0 == 0 }) { return v4(b[12], b[13], b[14]) }
+            // ULA, link-local, multicast
+            if b[0] & 0xfe == 0xfc || (b[0] == 0xfe && b[1] & 0xc0 == 0x80) || b[0] == 0xff { return .private }
             return .public
         }
         // inet_aton reads what the resolver reads: 127.1, 2130706433, 0x7f.0.0.1, 0177.0.0.1.
@@ -63,9 +65,9 @@ public enum OutboundHost: Sendable, Equatable {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         #if canImport(Glibc)
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         #else
-        hints.ai_socktype = SOCK_STREAM
+            hints.ai_socktype = SOCK_STREAM
         #endif
         var list: UnsafeMutablePointer<addrinfo>?
         guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return (.invalid, []) }
@@ -75,7 +77,8 @@ public enum OutboundHost: Sendable, Equatable {
         while let current = node {
             var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
             if let address = current.pointee.ai_addr,
-               getnameinfo(address, current.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                getnameinfo(address, current.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0
+            {
                 let text = String(cString: buffer)
                 if !addresses.contains(text) { addresses.append(text) }
             }

@@ -1,16 +1,17 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Audit
 import Foundation
 import JSON
 import Keyring
 import Postgres
 import Sodium
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// A processor: where a tenant's apps keep personal data outside Postgres (OpenAI threads, a CRM,
@@ -67,8 +68,10 @@ public struct ProcessorDeclaration: Sendable {
     public var erasureRequired: Bool
     public var exportRequired: Bool
 
-    public init(name: String, dataKind: String, webhookURL: String, secret: String?, timeoutSeconds: Int = 7 * 86_400,
-                erasureRequired: Bool = true, exportRequired: Bool = false) {
+    public init(
+        name: String, dataKind: String, webhookURL: String, secret: String?, timeoutSeconds: Int = 7 * 86_400,
+        erasureRequired: Bool = true, exportRequired: Bool = false
+    ) {
         self.name = name
         self.dataKind = dataKind
         self.webhookURL = webhookURL
@@ -138,8 +141,10 @@ public enum ProcessorSignature {
     public static let window: Int = 300
 
     public static func sign(body: [UInt8], processorID: String, timestamp: Int, requestID: String, secret: SecureBytes) -> String {
-        "v2=" + Hex.encode(HMACSHA256.authenticate(
-            message(body: body, processorID: processorID, timestamp: timestamp, requestID: requestID), key: secret))
+        "v2="
+            + Hex.encode(
+                HMACSHA256.authenticate(
+                    message(body: body, processorID: processorID, timestamp: timestamp, requestID: requestID), key: secret))
     }
 
     static func message(body: [UInt8], processorID: String, timestamp: Int, requestID: String) -> [UInt8] {
@@ -147,9 +152,14 @@ public enum ProcessorSignature {
     }
 
     /// Whether `header` is this body's signature for this processor under `secret` (compared in constant time).
-    static func isValid(_ header: String, body: [UInt8], processorID: String, timestamp: Int, requestID: String, secret: SecureBytes) -> Bool {
-        guard header.hasPrefix("v2="), let mac = Hex.decode(String(header.dropFirst(3))), mac.count == HMACSHA256.macLength else { return false }
-        return HMACSHA256.isValid(mac, for: message(body: body, processorID: processorID, timestamp: timestamp, requestID: requestID), key: secret)
+    static func isValid(_ header: String, body: [UInt8], processorID: String, timestamp: Int, requestID: String, secret: SecureBytes)
+        -> Bool
+    {
+        guard header.hasPrefix("v2="), let mac = Hex.decode(String(header.dropFirst(3))), mac.count == HMACSHA256.macLength else {
+            return false
+        }
+        return HMACSHA256.isValid(
+            mac, for: message(body: body, processorID: processorID, timestamp: timestamp, requestID: requestID), key: secret)
     }
 }
 
@@ -164,25 +174,33 @@ extension PrivacyService {
     public func declareProcessor(
         tenant: UUID, _ declaration: ProcessorDeclaration, actor: PrivacyActor
     ) async throws -> (processor: Processor, generatedSecret: String?) {
-        guard let keyring else { throw PrivacyError(.invalidState, "no keyring: a processor's secret is stored sealed under the tenant's key") }
+        guard let keyring else {
+            throw PrivacyError(.invalidState, "no keyring: a processor's secret is stored sealed under the tenant's key")
+        }
         let name = declaration.name
         guard name.range(of: "^[a-z0-9][a-z0-9_.-]{0,62}$", options: .regularExpression) != nil else {
             throw PrivacyError(.invalidInput, "name must be 1 to 63 characters: a-z, 0-9, '_', '.', '-', starting with a letter or digit")
         }
         let dataKind = declaration.dataKind.trimmingCharacters(in: .whitespaces)
-        guard (1...200).contains(dataKind.unicodeScalars.count), !dataKind.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard (1...200).contains(dataKind.unicodeScalars.count),
+            !dataKind.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
             throw PrivacyError(.invalidInput, "data_kind must say what the processor holds: 1 to 200 characters without control characters")
         }
-        try Self.checkWebhookURL(declaration.webhookURL, allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP,
-                                 allowPrivateNetwork: configuration.processorsAllowPrivateNetwork)
+        try Self.checkWebhookURL(
+            declaration.webhookURL, allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP,
+            allowPrivateNetwork: configuration.processorsAllowPrivateNetwork)
         guard (1...2_592_000).contains(declaration.timeoutSeconds) else {
             throw PrivacyError(.invalidInput, "timeout_seconds must be 1 to 2592000 (30 days)")
         }
         var generated: String?
         let secret: String
         if let given = declaration.secret {
-            guard given.utf8.count >= 32, given.utf8.count <= 512, !given.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-                throw PrivacyError(.invalidInput, "secret must be 32 to 512 bytes without control characters (or left out: the gateway makes one)")
+            guard given.utf8.count >= 32, given.utf8.count <= 512,
+                !given.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            else {
+                throw PrivacyError(
+                    .invalidInput, "secret must be 32 to 512 bytes without control characters (or left out: the gateway makes one)")
             }
             secret = given
         } else {
@@ -197,9 +215,12 @@ extension PrivacyService {
                 // Declarations of one tenant one at a time, so two at once cannot both pass the bound.
                 try connection.query("SELECT pg_advisory_xact_lock(hashtextextended('privacy.processors:' || $1::text, 0))", [tenant])
                 let count: Int = try connection.query(
-                    "SELECT count(*) AS n FROM privacy.tenant_processors WHERE tenant_id = $1", [tenant]).first!.decode("n")
+                    "SELECT count(*) AS n FROM privacy.tenant_processors WHERE tenant_id = $1", [tenant]
+                ).first!.decode("n")
                 guard count < maxProcessors else {
-                    throw PrivacyError(.invalidState, "the tenant has \(count) processors, the most it may declare (every erasure calls each); remove one first")
+                    throw PrivacyError(
+                        .invalidState,
+                        "the tenant has \(count) processors, the most it may declare (every erasure calls each); remove one first")
                 }
                 let id = UUID()
                 let sealed = try Self.asLogin(connection) {
@@ -207,22 +228,31 @@ extension PrivacyService {
                 }
                 let row: PostgresRow
                 do {
-                    row = try connection.query("""
+                    row = try connection.query(
+                        """
                         INSERT INTO privacy.tenant_processors (id, tenant_id, name, data_kind, webhook_url, secret_sealed, secret_nonce,
                             secret_kek_version, timeout_seconds, erasure_required, export_required)
                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING \(Processor.columns)
-                        """, [id, tenant, name, dataKind, declaration.webhookURL, sealed.ciphertext, sealed.nonce, sealed.kekVersion,
-                              declaration.timeoutSeconds, declaration.erasureRequired, declaration.exportRequired]).first!
+                        """,
+                        [
+                            id, tenant, name, dataKind, declaration.webhookURL, sealed.ciphertext, sealed.nonce, sealed.kekVersion,
+                            declaration.timeoutSeconds, declaration.erasureRequired, declaration.exportRequired,
+                        ]
+                    ).first!
                 } catch let error as PostgresError where error.sqlState == "23505" {
                     throw PrivacyError(.invalidState, "the tenant already has a processor named \(name)")
                 }
                 let processor = try Processor(row)
-                _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.processor_declared", target: "processor:" + processor.id,
-                    details: ["processor_id": .string(processor.id), "name": .string(name), "data_kind": .string(dataKind),
-                              "webhook_url": .string(declaration.webhookURL), "timeout_seconds": .int(Int64(declaration.timeoutSeconds)),
-                              "erasure_required": .bool(declaration.erasureRequired), "export_required": .bool(declaration.exportRequired),
-                              "secret_generated": .bool(wasGenerated)]))
+                _ = try audit.append(
+                    in: connection, tenant: tenant,
+                    actor.event(
+                        "privacy.processor_declared", target: "processor:" + processor.id,
+                        details: [
+                            "processor_id": .string(processor.id), "name": .string(name), "data_kind": .string(dataKind),
+                            "webhook_url": .string(declaration.webhookURL), "timeout_seconds": .int(Int64(declaration.timeoutSeconds)),
+                            "erasure_required": .bool(declaration.erasureRequired), "export_required": .bool(declaration.exportRequired),
+                            "secret_generated": .bool(wasGenerated),
+                        ]))
                 return processor
             }
         }
@@ -243,19 +273,24 @@ extension PrivacyService {
         let audit = self.audit
         try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
-                guard let row = try connection.query(
-                    "DELETE FROM privacy.tenant_processors WHERE tenant_id = $1 AND id = $2 RETURNING name", [tenant, id]).first
+                guard
+                    let row = try connection.query(
+                        "DELETE FROM privacy.tenant_processors WHERE tenant_id = $1 AND id = $2 RETURNING name", [tenant, id]
+                    ).first
                 else { throw PrivacyError(.notFound, "no processor \(id.lowercasedString) in this tenant") }
                 // Its open calls can never be answered now (the secret that verifies an answer is gone):
                 // they close at once instead of holding their erasures in requires_input until the deadline.
-                try connection.query("""
+                try connection.query(
+                    """
                     UPDATE privacy.tenant_processor_calls SET outcome = 'timed_out', answered_at = now(),
                         detail = 'processor removed before it answered'
                     WHERE tenant_id = $1 AND processor_id = $2 AND outcome IS NULL
                     """, [tenant, id])
-                _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.processor_removed", target: "processor:" + id.lowercasedString,
-                    details: ["processor_id": .string(id.lowercasedString), "name": .string(try row.decode("name"))]))
+                _ = try audit.append(
+                    in: connection, tenant: tenant,
+                    actor.event(
+                        "privacy.processor_removed", target: "processor:" + id.lowercasedString,
+                        details: ["processor_id": .string(id.lowercasedString), "name": .string(try row.decode("name"))]))
             }
         }
     }
@@ -270,7 +305,7 @@ extension PrivacyService {
     /// resolve yet when declared): it is resolved before each send (``resolvedTargetRefusal``).
     static func checkWebhookURL(_ text: String, allowLoopbackHTTP: Bool, allowPrivateNetwork: Bool = false) throws {
         guard text.utf8.count <= 2048, let url = URL(string: text), let components = URLComponents(string: text),
-              let host = url.host, !host.isEmpty
+            let host = url.host, !host.isEmpty
         else { throw PrivacyError(.invalidInput, "webhook_url must be an absolute https URL") }
         let target = OutboundHost.classify(host)
         guard target != .invalid else { throw PrivacyError(.invalidInput, "webhook_url has no valid host") }
@@ -279,11 +314,14 @@ extension PrivacyService {
             throw PrivacyError(.invalidInput, "webhook_url must be https")
         }
         guard target == .public || allowPrivateNetwork || (loopback && allowLoopbackHTTP) else {
-            throw PrivacyError(.invalidInput,
-                "webhook_url must not name a loopback, private or link-local address (PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK=true allows it)")
+            throw PrivacyError(
+                .invalidInput,
+                "webhook_url must not name a loopback, private or link-local address (PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK=true allows it)"
+            )
         }
         guard components.user == nil, components.password == nil, components.query == nil, components.fragment == nil else {
-            throw PrivacyError(.invalidInput, "webhook_url must carry no credentials, query or fragment (it is stored in plaintext; the secret is sealed)")
+            throw PrivacyError(
+                .invalidInput, "webhook_url must carry no credentials, query or fragment (it is stored in plaintext; the secret is sealed)")
         }
     }
 
@@ -293,8 +331,10 @@ extension PrivacyService {
     /// export only those declared `export_required` (the default is false: an export never waits up
     /// to the deadline of a processor that holds nothing to export) — made once (a resumed request
     /// adds none), then how many are still open (unanswered, before their deadline).
-    func registerProcessorCalls(_ connection: borrowing Connection, tenant: UUID, kind: RequestKind, id: UUID, subject: UUID) throws -> Int {
-        try connection.query("""
+    func registerProcessorCalls(_ connection: borrowing Connection, tenant: UUID, kind: RequestKind, id: UUID, subject: UUID) throws -> Int
+    {
+        try connection.query(
+            """
             INSERT INTO privacy.tenant_processor_calls (tenant_id, request_kind, request_id, processor_id, processor_name, data_kind,
                 required, user_id, deadline_at)
             SELECT tenant_id, $2, $3, id, name, data_kind, CASE WHEN $2 = 'export' THEN export_required ELSE erasure_required END, $4,
@@ -304,22 +344,30 @@ extension PrivacyService {
             """, [tenant, kind.rawValue, id, subject])
         return try connection.query(
             "SELECT count(*) AS n FROM privacy.tenant_processor_calls WHERE tenant_id = $1 AND request_id = $2 AND outcome IS NULL AND deadline_at > now()",
-            [tenant, id]).first!.decode("n", as: Int.self)
+            [tenant, id]
+        ).first!.decode("n", as: Int.self)
     }
 
     /// Closes the request's calls still unanswered at their deadline (`timed_out`), audited; then
     /// every call of the request, by processor name.
-    func closeProcessorCalls(_ connection: borrowing Connection, tenant: UUID, id: UUID, audit: AuditAppender) throws -> [ProcessorOutcome] {
-        for row in try connection.query("""
+    func closeProcessorCalls(_ connection: borrowing Connection, tenant: UUID, id: UUID, audit: AuditAppender) throws -> [ProcessorOutcome]
+    {
+        for row in try connection.query(
+            """
             UPDATE privacy.tenant_processor_calls SET outcome = 'timed_out', answered_at = now(),
                 detail = coalesce(detail, CASE WHEN delivered_at IS NULL THEN 'not delivered by the deadline' ELSE 'no answer by the deadline' END)
             WHERE tenant_id = $1 AND request_id = $2 AND outcome IS NULL AND deadline_at <= now()
             RETURNING processor_id::text AS processor_id, processor_name
-            """, [tenant, id]).rows {
-            _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
-                actor: "privacy-worker", action: "privacy.processor_timed_out", target: id.lowercasedString, outcome: .failure,
-                details: ["request_id": .string(id.lowercasedString), "processor_id": .string(try row.decode("processor_id")),
-                          "name": .string(try row.decode("processor_name"))]))
+            """, [tenant, id]
+        ).rows {
+            _ = try audit.append(
+                in: connection, tenant: tenant,
+                AuditEvent(
+                    actor: "privacy-worker", action: "privacy.processor_timed_out", target: id.lowercasedString, outcome: .failure,
+                    details: [
+                        "request_id": .string(id.lowercasedString), "processor_id": .string(try row.decode("processor_id")),
+                        "name": .string(try row.decode("processor_name")),
+                    ]))
         }
         return try processorOutcomes(connection, tenant: tenant, id: id)
     }
@@ -327,7 +375,8 @@ extension PrivacyService {
     func processorOutcomes(_ connection: borrowing Connection, tenant: UUID, id: UUID) throws -> [ProcessorOutcome] {
         try connection.query(
             "SELECT \(ProcessorOutcome.columns) FROM privacy.tenant_processor_calls WHERE tenant_id = $1 AND request_id = $2 ORDER BY processor_name, processor_id",
-            [tenant, id]).rows.map(ProcessorOutcome.init)
+            [tenant, id]
+        ).rows.map(ProcessorOutcome.init)
     }
 
     /// The processors' part in one request of the tenant (empty when it has none).
@@ -384,16 +433,19 @@ extension PrivacyService {
         struct Claimed: Sendable { let url: URL; let body: [UInt8]; let secret: SecureBytes; let timeout: Int64 }
         let claimed: Claimed? = try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
-                guard let row = try connection.query("""
-                    SELECT c.request_kind, c.user_id::text AS user_id, c.data_kind, c.attempts,
-                           to_char(c.deadline_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS deadline,
-                           greatest(1, least($4, ceil(extract(epoch FROM c.deadline_at - now()))::bigint)) AS timeout,
-                           c.deadline_at <= now() AS expired, c.delivered_at IS NOT NULL AS delivered,
-                           p.webhook_url, p.secret_sealed, p.secret_nonce, p.secret_kek_version
-                    FROM privacy.tenant_processor_calls c LEFT JOIN privacy.tenant_processors p ON p.id = c.processor_id
-                    WHERE c.tenant_id = $1 AND c.request_id = $2 AND c.processor_id = $3 AND c.outcome IS NULL
-                    FOR UPDATE OF c SKIP LOCKED
-                    """, [tenant, id, processor, attemptTimeout]).first
+                guard
+                    let row = try connection.query(
+                        """
+                        SELECT c.request_kind, c.user_id::text AS user_id, c.data_kind, c.attempts,
+                               to_char(c.deadline_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS deadline,
+                               greatest(1, least($4, ceil(extract(epoch FROM c.deadline_at - now()))::bigint)) AS timeout,
+                               c.deadline_at <= now() AS expired, c.delivered_at IS NOT NULL AS delivered,
+                               p.webhook_url, p.secret_sealed, p.secret_nonce, p.secret_kek_version
+                        FROM privacy.tenant_processor_calls c LEFT JOIN privacy.tenant_processors p ON p.id = c.processor_id
+                        WHERE c.tenant_id = $1 AND c.request_id = $2 AND c.processor_id = $3 AND c.outcome IS NULL
+                        FOR UPDATE OF c SKIP LOCKED
+                        """, [tenant, id, processor, attemptTimeout]
+                    ).first
                 else { return nil }
                 if try row.decode("expired", as: Bool.self) {
                     _ = try self.closeProcessorCalls(connection, tenant: tenant, id: id, audit: audit)
@@ -401,7 +453,8 @@ extension PrivacyService {
                 }
                 if try row.decode("delivered", as: Bool.self) { return nil }  // waiting for its callback
                 guard let url = try row.decodeIfPresent("webhook_url", as: String.self).flatMap(URL.init(string:)) else {
-                    try connection.query("""
+                    try connection.query(
+                        """
                         UPDATE privacy.tenant_processor_calls SET outcome = 'timed_out', answered_at = now(), detail = 'processor removed before it was called'
                         WHERE tenant_id = $1 AND request_id = $2 AND processor_id = $3
                         """, [tenant, id, processor])
@@ -409,14 +462,16 @@ extension PrivacyService {
                 }
                 let timeout: Int64 = try row.decode("timeout")
                 // Nobody else sends it until this attempt had its time (and then some).
-                try connection.query("""
+                try connection.query(
+                    """
                     UPDATE privacy.tenant_processor_calls SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $4)
                     WHERE tenant_id = $1 AND request_id = $2 AND processor_id = $3
                     """, [tenant, id, processor, timeout + 30])
                 let secret = try Self.asLogin(connection) {
                     try keyring.openTenantSecret(
-                        Keyring.SealedValue(ciphertext: try row.decode("secret_sealed"), nonce: try row.decode("secret_nonce"),
-                                            kekVersion: try row.decode("secret_kek_version")),
+                        Keyring.SealedValue(
+                            ciphertext: try row.decode("secret_sealed"), nonce: try row.decode("secret_nonce"),
+                            kekVersion: try row.decode("secret_kek_version")),
                         tenant: tenant, purpose: Self.processorPurpose(processor), in: connection)
                 }
                 let kind: String = try row.decode("request_kind")
@@ -439,16 +494,21 @@ extension PrivacyService {
         request.setValue(String(timestamp), forHTTPHeaderField: "X-PGW-Timestamp")
         request.setValue(id.lowercasedString, forHTTPHeaderField: "X-PGW-Request-Id")
         request.setValue(id.lowercasedString, forHTTPHeaderField: "Idempotency-Key")
-        request.setValue(ProcessorSignature.sign(body: claimed.body, processorID: processor.lowercasedString, timestamp: timestamp,
-                                                 requestID: id.lowercasedString, secret: claimed.secret),
-                         forHTTPHeaderField: "X-PGW-Signature")
+        request.setValue(
+            ProcessorSignature.sign(
+                body: claimed.body, processorID: processor.lowercasedString, timestamp: timestamp,
+                requestID: id.lowercasedString, secret: claimed.secret),
+            forHTTPHeaderField: "X-PGW-Signature")
         // Checked again at each send: a row declared before the check (or written around it) is not called.
         let failure: String?
         do {
-            try Self.checkWebhookURL(claimed.url.absoluteString, allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP,
-                                     allowPrivateNetwork: configuration.processorsAllowPrivateNetwork)
-            if let refused = await Self.resolvedTargetRefusal(claimed.url.host ?? "", allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP,
-                                                               allowPrivateNetwork: configuration.processorsAllowPrivateNetwork) {
+            try Self.checkWebhookURL(
+                claimed.url.absoluteString, allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP,
+                allowPrivateNetwork: configuration.processorsAllowPrivateNetwork)
+            if let refused = await Self.resolvedTargetRefusal(
+                claimed.url.host ?? "", allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP,
+                allowPrivateNetwork: configuration.processorsAllowPrivateNetwork)
+            {
                 failure = refused
             } else {
                 failure = await Self.post(request, timeout: claimed.timeout)
@@ -462,21 +522,28 @@ extension PrivacyService {
             try connection.transaction { connection in
                 if let failure = outcome {
                     // Exponential backoff from the attempt count, at most an hour apart.
-                    try connection.query("""
+                    try connection.query(
+                        """
                         UPDATE privacy.tenant_processor_calls
                         SET next_attempt_at = now() + make_interval(secs => least(3600, $4 * power(2, greatest(attempts - 1, 0)))), last_error = $5
                         WHERE tenant_id = $1 AND request_id = $2 AND processor_id = $3 AND outcome IS NULL
                         """, [tenant, id, processor, base, failure])
                 } else {
-                    let updated = try connection.query("""
+                    let updated = try connection.query(
+                        """
                         UPDATE privacy.tenant_processor_calls SET delivered_at = now(), last_error = NULL
                         WHERE tenant_id = $1 AND request_id = $2 AND processor_id = $3 AND delivered_at IS NULL RETURNING attempts
-                        """, [tenant, id, processor]).first
+                        """, [tenant, id, processor]
+                    ).first
                     if let updated {
-                        _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
-                            actor: "privacy-worker", action: "privacy.processor_called", target: id.lowercasedString,
-                            details: ["request_id": .string(id.lowercasedString), "processor_id": .string(processor.lowercasedString),
-                                      "attempts": .int(Int64(try updated.decode("attempts", as: Int.self)))]))
+                        _ = try audit.append(
+                            in: connection, tenant: tenant,
+                            AuditEvent(
+                                actor: "privacy-worker", action: "privacy.processor_called", target: id.lowercasedString,
+                                details: [
+                                    "request_id": .string(id.lowercasedString), "processor_id": .string(processor.lowercasedString),
+                                    "attempts": .int(Int64(try updated.decode("attempts", as: Int.self))),
+                                ]))
                     }
                 }
             }
@@ -542,11 +609,11 @@ extension PrivacyService {
     /// without credentials. It is recorded and shown, never fetched by the gateway.
     static func isValidReference(_ text: String) -> Bool {
         guard (1...500).contains(text.utf8.count),
-              text.utf8.allSatisfy({ (0x21...0x7e).contains($0) && !"\"'<>`\\".utf8.contains($0) })
+            text.utf8.allSatisfy({ (0x21...0x7e).contains($0) && !"\"'<>`\\".utf8.contains($0) })
         else { return false }
         guard text.contains(":") else { return true }
         guard let components = URLComponents(string: text), components.scheme?.lowercased() == "https",
-              components.host?.isEmpty == false, components.user == nil, components.password == nil
+            components.host?.isEmpty == false, components.user == nil, components.password == nil
         else { return false }
         return true
     }
@@ -567,56 +634,78 @@ extension PrivacyService {
     public func recordProcessorAnswer(
         processor: UUID, timestamp: String?, requestID: String?, signature: String?, body: [UInt8], now: Date = Date()
     ) async throws -> ProcessorOutcome {
-        let rejected = PrivacyError(.signatureRejected, "the callback is not signed by this processor, or its timestamp is outside the window")
+        let rejected = PrivacyError(
+            .signatureRejected, "the callback is not signed by this processor, or its timestamp is outside the window")
         guard let keyring, let timestamp, let seconds = Int(timestamp), let requestID, let signature,
-              let id = UUID(uuidString: requestID), id.lowercasedString == requestID
+            let id = UUID(uuidString: requestID), id.lowercasedString == requestID
         else { throw rejected }
         // Bounded first, so the difference cannot overflow whatever number the header holds.
-        guard (0..<(1 << 40)).contains(seconds), abs(seconds - Int(now.timeIntervalSince1970)) <= ProcessorSignature.window else { throw rejected }
+        guard (0..<(1 << 40)).contains(seconds), abs(seconds - Int(now.timeIntervalSince1970)) <= ProcessorSignature.window else {
+            throw rejected
+        }
         let owner: UUID? = try await run(tenant: nil) { connection in
             try connection.query("SELECT privacy.processor_tenant($1) AS tenant", [processor]).first?.decodeIfPresent("tenant")
         }
         guard let tenant = owner else { throw rejected }
         let secret: SecureBytes? = try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
-                guard let row = try connection.query(
-                    "SELECT secret_sealed, secret_nonce, secret_kek_version FROM privacy.tenant_processors WHERE tenant_id = $1 AND id = $2",
-                    [tenant, processor]).first
+                guard
+                    let row = try connection.query(
+                        "SELECT secret_sealed, secret_nonce, secret_kek_version FROM privacy.tenant_processors WHERE tenant_id = $1 AND id = $2",
+                        [tenant, processor]
+                    ).first
                 else { return nil }
                 let plaintext = try Self.asLogin(connection) {
                     try keyring.openTenantSecret(
-                        Keyring.SealedValue(ciphertext: try row.decode("secret_sealed"), nonce: try row.decode("secret_nonce"),
-                                            kekVersion: try row.decode("secret_kek_version")),
+                        Keyring.SealedValue(
+                            ciphertext: try row.decode("secret_sealed"), nonce: try row.decode("secret_nonce"),
+                            kekVersion: try row.decode("secret_kek_version")),
                         tenant: tenant, purpose: Self.processorPurpose(processor), in: connection)
                 }
                 return try SecureBytes(copying: plaintext)
             }
         }
-        guard let secret, ProcessorSignature.isValid(signature, body: body, processorID: processor.lowercasedString, timestamp: seconds,
-                                                     requestID: requestID, secret: secret) else {
+        guard let secret,
+            ProcessorSignature.isValid(
+                signature, body: body, processorID: processor.lowercasedString, timestamp: seconds,
+                requestID: requestID, secret: secret)
+        else {
             throw rejected
         }
         struct Answer: Decodable { let request_id: String; let outcome: String; let detail: String?; let reference: String? }
         guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-              Set(object.keys).isSubset(of: ["request_id", "outcome", "detail", "reference"]),
-              let answer = try? JSONDecoder().decode(Answer.self, from: Data(body))
-        else { throw PrivacyError(.invalidInput, "the body must be {\"request_id\", \"outcome\": \"confirmed\" or \"refused\", \"detail\"?, \"reference\"?}") }
+            Set(object.keys).isSubset(of: ["request_id", "outcome", "detail", "reference"]),
+            let answer = try? JSONDecoder().decode(Answer.self, from: Data(body))
+        else {
+            throw PrivacyError(
+                .invalidInput, "the body must be {\"request_id\", \"outcome\": \"confirmed\" or \"refused\", \"detail\"?, \"reference\"?}")
+        }
         guard answer.request_id == requestID else { throw PrivacyError(.invalidInput, "the body's request_id is not X-PGW-Request-Id") }
-        guard ["confirmed", "refused"].contains(answer.outcome) else { throw PrivacyError(.invalidInput, "outcome must be confirmed or refused") }
-        let detail = answer.detail.map { String($0.unicodeScalars.filter { $0.properties.generalCategory != .control }.prefix(500).map(Character.init)) }
+        guard ["confirmed", "refused"].contains(answer.outcome) else {
+            throw PrivacyError(.invalidInput, "outcome must be confirmed or refused")
+        }
+        let detail = answer.detail.map {
+            String($0.unicodeScalars.filter { $0.properties.generalCategory != .control }.prefix(500).map(Character.init))
+        }
         if let reference = answer.reference {
             guard Self.isValidReference(reference) else {
-                throw PrivacyError(.invalidInput, "reference must be 1 to 500 printable characters without spaces: an opaque reference, or an https URL without credentials")
+                throw PrivacyError(
+                    .invalidInput,
+                    "reference must be 1 to 500 printable characters without spaces: an opaque reference, or an https URL without credentials"
+                )
             }
         }
         let reference = answer.reference
         let audit = self.audit
         return try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
-                guard let row = try connection.query("""
-                    SELECT outcome, deadline_at <= now() AS expired FROM privacy.tenant_processor_calls
-                    WHERE tenant_id = $1 AND request_id = $2 AND processor_id = $3 FOR UPDATE
-                    """, [tenant, id, processor]).first
+                guard
+                    let row = try connection.query(
+                        """
+                        SELECT outcome, deadline_at <= now() AS expired FROM privacy.tenant_processor_calls
+                        WHERE tenant_id = $1 AND request_id = $2 AND processor_id = $3 FOR UPDATE
+                        """, [tenant, id, processor]
+                    ).first
                 else { throw PrivacyError(.notFound, "this processor was not called for request \(requestID)") }
                 if let recorded = try row.decodeIfPresent("outcome", as: String.self) {
                     guard recorded == answer.outcome else {
@@ -626,18 +715,26 @@ extension PrivacyService {
                     // The worker closes it as timed_out (closeProcessorCalls) on its next round.
                     throw PrivacyError(.invalidState, "the call's deadline passed; it closes as timed_out")
                 } else {
-                    try connection.query("""
+                    try connection.query(
+                        """
                         UPDATE privacy.tenant_processor_calls SET outcome = $4, answered_at = now(), detail = $5, delivered_at = coalesce(delivered_at, now()),
                             reference = $6
                         WHERE tenant_id = $1 AND request_id = $2 AND processor_id = $3
                         """, [tenant, id, processor, answer.outcome, detail, reference])
-                    _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
-                        actor: "processor:" + processor.lowercasedString, action: "privacy.processor_answered", target: id.lowercasedString,
-                        outcome: answer.outcome == "confirmed" ? .success : .denied,
-                        details: ["request_id": .string(id.lowercasedString), "processor_id": .string(processor.lowercasedString),
-                                  "outcome": .string(answer.outcome)]))
+                    _ = try audit.append(
+                        in: connection, tenant: tenant,
+                        AuditEvent(
+                            actor: "processor:" + processor.lowercasedString, action: "privacy.processor_answered",
+                            target: id.lowercasedString,
+                            outcome: answer.outcome == "confirmed" ? .success : .denied,
+                            details: [
+                                "request_id": .string(id.lowercasedString), "processor_id": .string(processor.lowercasedString),
+                                "outcome": .string(answer.outcome),
+                            ]))
                 }
-                return try self.processorOutcomes(connection, tenant: tenant, id: id).first { $0.processorID == processor.lowercasedString }!
+                return try self.processorOutcomes(connection, tenant: tenant, id: id).first {
+                    $0.processorID == processor.lowercasedString
+                }!
             }
         }
     }
@@ -656,13 +753,17 @@ final class ProcessorHTTPCall: NSObject, URLSessionDataDelegate, @unchecked Send
         (200..<300).contains(status) ? nil : "the processor answered HTTP \(status)"
     }
 
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                    newRequest request: URLRequest, completionHandler: @Sendable @escaping (URLRequest?) -> Void) {
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest, completionHandler: @Sendable @escaping (URLRequest?) -> Void
+    ) {
         completionHandler(nil)
     }
 
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                    completionHandler: @Sendable @escaping (URLSession.ResponseDisposition) -> Void) {
+    func urlSession(
+        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+        completionHandler: @Sendable @escaping (URLSession.ResponseDisposition) -> Void
+    ) {
         finish(Self.failure(status: (response as? HTTPURLResponse)?.statusCode ?? 0))
         completionHandler(.cancel)
         dataTask.cancel()

@@ -24,8 +24,9 @@ public struct PrivacyActor: Sendable {
     func event(_ action: String, target: String?, details: [String: AuditValue]) -> AuditEvent {
         var details = details
         if let agent { details["agent"] = .string(agent) }
-        return AuditEvent(actor: actor, action: action, target: target, outcome: .success, requestID: requestID,
-                          ip: ip, userAgent: userAgent, details: details)
+        return AuditEvent(
+            actor: actor, action: action, target: target, outcome: .success, requestID: requestID,
+            ip: ip, userAgent: userAgent, details: details)
     }
 }
 
@@ -65,7 +66,8 @@ public struct PrivacyRequest: Codable, Sendable {
     }
 
     static let terminal = ["completed", "partially_completed", "denied", "canceled", "failed"]
-    static let openStatuses = "('received', 'identity_verified', 'pending', 'on_hold', 'awaiting_confirmation', 'processing', 'requires_input')"
+    static let openStatuses =
+        "('received', 'identity_verified', 'pending', 'on_hold', 'awaiting_confirmation', 'processing', 'requires_input')"
 
     /// Columns every query of a request selects, as text in UTC.
     static func columns(_ kind: RequestKind) -> String {
@@ -105,9 +107,11 @@ extension PrivacyService {
     /// One request of the tenant; `subject` narrows it to a caller's own requests.
     public func request(_ kind: RequestKind, tenant: UUID, id: UUID, subject: UUID? = nil) async throws -> PrivacyRequest {
         try await run(tenant: tenant) { connection in
-            guard let row = try connection.query(
-                "SELECT \(PrivacyRequest.columns(kind)) FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid)",
-                [tenant, id, subject.map { $0.lowercasedString } as String?]).first
+            guard
+                let row = try connection.query(
+                    "SELECT \(PrivacyRequest.columns(kind)) FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid)",
+                    [tenant, id, subject.map { $0.lowercasedString } as String?]
+                ).first
             else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) in this tenant") }
             return try PrivacyRequest(row)
         }
@@ -133,11 +137,13 @@ extension PrivacyService {
         var listed: [(sortKey: Date, id: String, request: PrivacyRequest)] = []
         for tenant in tenants {
             listed += try await run(tenant: tenant) { connection in
-                try connection.query("""
+                try connection.query(
+                    """
                     SELECT * FROM (\(sql)) r WHERE (NOT $2::boolean OR r.overdue)
                       AND ($3::bigint IS NULL OR (r.status IN \(PrivacyRequest.openStatuses) AND r.status <> 'awaiting_confirmation'
                                                   AND r.updated_at < now() - make_interval(secs => $3::bigint)))
-                    """, [tenant, overdueOnly, stuckAfter.map { $0.components.seconds }]).rows.map {
+                    """, [tenant, overdueOnly, stuckAfter.map { $0.components.seconds }]
+                ).rows.map {
                     (try $0.decode("sort_key", as: Date.self), try $0.decode("id", as: String.self), try PrivacyRequest($0))
                 }
             }
@@ -156,14 +162,19 @@ extension PrivacyService {
         for tenant in tenants {
             let rows = try await run(tenant: tenant) { connection in
                 try RequestKind.allCases.map { kind in
-                    let row = try connection.query("""
+                    let row = try connection.query(
+                        """
                         SELECT count(*) FILTER (WHERE status IN \(PrivacyRequest.openStatuses)) AS open,
                                count(*) FILTER (WHERE status IN \(PrivacyRequest.openStatuses) AND coalesce(extended_due_at, due_at) < now()) AS overdue,
                                count(*) FILTER (WHERE status IN \(PrivacyRequest.openStatuses) AND status <> 'awaiting_confirmation'
                                                   AND updated_at < now() - make_interval(secs => $2::bigint)) AS stuck
                         FROM \(kind.table) WHERE tenant_id = $1
-                        """, [tenant, stuckAfter.components.seconds]).first!
-                    return (kind, try row.decode("open", as: Int.self), try row.decode("overdue", as: Int.self), try row.decode("stuck", as: Int.self))
+                        """, [tenant, stuckAfter.components.seconds]
+                    ).first!
+                    return (
+                        kind, try row.decode("open", as: Int.self), try row.decode("overdue", as: Int.self),
+                        try row.decode("stuck", as: Int.self)
+                    )
                 }
             }
             for (kind, open, overdue, stuck) in rows {
@@ -185,14 +196,16 @@ extension PrivacyService {
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         // Line breaks and tabs are fine; other control characters (NUL cannot be stored) are not.
         guard !reason.isEmpty, reason.unicodeScalars.count <= 1000,
-              !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !"\n\r\t".unicodeScalars.contains($0) })
+            !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !"\n\r\t".unicodeScalars.contains($0) })
         else { throw PrivacyError(.invalidInput, "an extension needs a reason (up to 1000 characters, no control characters)") }
         let audit = self.audit
         try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
-                guard let row = try connection.query(
-                    "SELECT status, extended_due_at IS NOT NULL AS extended FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-                    [tenant, id]).first
+                guard
+                    let row = try connection.query(
+                        "SELECT status, extended_due_at IS NOT NULL AS extended FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                        [tenant, id]
+                    ).first
                 else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) in this tenant") }
                 guard !PrivacyRequest.terminal.contains(try row.decode("status", as: String.self)) else {
                     throw PrivacyError(.invalidState, "the request is already closed")
@@ -203,12 +216,17 @@ extension PrivacyService {
                 let updated = try connection.query(
                     "UPDATE \(kind.table) SET extended_due_at = due_at + make_interval(months => $3), extension_reason = $4, extended_at = now() "
                         + "WHERE tenant_id = $1 AND id = $2 RETURNING \(PrivacyRequest.timestamp("extended_due_at")), user_id::text AS subject",
-                    [tenant, id, months, reason]).first!
-                _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.request_extended", target: id.lowercasedString,
-                    details: ["request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue), "reason": .string(reason),
-                              "extended_due_at": .string(try updated.decode("extended_due_at")),
-                              "user_id": .string(try updated.decode("subject"))]))
+                    [tenant, id, months, reason]
+                ).first!
+                _ = try audit.append(
+                    in: connection, tenant: tenant,
+                    actor.event(
+                        "privacy.request_extended", target: id.lowercasedString,
+                        details: [
+                            "request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue), "reason": .string(reason),
+                            "extended_due_at": .string(try updated.decode("extended_due_at")),
+                            "user_id": .string(try updated.decode("subject")),
+                        ]))
             }
         }
         return try await request(kind, tenant: tenant, id: id)
@@ -223,10 +241,12 @@ extension PrivacyService {
         let audit = self.audit
         try await run(tenant: tenant) { connection in
             try connection.transaction { connection in
-                guard let row = try connection.query(
-                    "SELECT status, coalesce(status_reason, '') AS reason, user_id::text AS subject FROM \(kind.table) "
-                        + "WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) FOR UPDATE",
-                    [tenant, id, subject]).first
+                guard
+                    let row = try connection.query(
+                        "SELECT status, coalesce(status_reason, '') AS reason, user_id::text AS subject FROM \(kind.table) "
+                            + "WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3::uuid) FOR UPDATE",
+                        [tenant, id, subject]
+                    ).first
                 else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) in this tenant") }
                 let status: String = try row.decode("status")
                 if status == RequestStatus.pending.rawValue || status == RequestStatus.processing.rawValue { return }
@@ -234,13 +254,19 @@ extension PrivacyService {
                     throw PrivacyError(.invalidState, "a \(status) request cannot be retried; only a failed one can")
                 }
                 guard !(try row.decode("reason", as: String.self)).hasPrefix("refused:") else {
-                    throw PrivacyError(.invalidState, "the request was refused (not filed through the privacy service) and cannot be retried; file a new one")
+                    throw PrivacyError(
+                        .invalidState,
+                        "the request was refused (not filed through the privacy service) and cannot be retried; file a new one")
                 }
                 try connection.query("UPDATE \(kind.table) SET status = 'pending', status_reason = NULL WHERE id = $1", [id])
-                _ = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.request_retried", target: id.lowercasedString,
-                    details: ["request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue),
-                              "user_id": .string(try row.decode("subject"))]))
+                _ = try audit.append(
+                    in: connection, tenant: tenant,
+                    actor.event(
+                        "privacy.request_retried", target: id.lowercasedString,
+                        details: [
+                            "request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue),
+                            "user_id": .string(try row.decode("subject")),
+                        ]))
             }
         }
         return try await request(kind, tenant: tenant, id: id)
@@ -267,15 +293,18 @@ extension PrivacyService {
             for candidate in candidates {
                 let outcome: Bool? = try await run(tenant: candidate.tenant) { connection in
                     try connection.transaction { connection in
-                        guard try connection.query("""
-                            SELECT id FROM \(kind.table)
-                            WHERE tenant_id = $1 AND id = $2
-                              AND (status = 'pending' OR (status = 'processing' AND updated_at < now() - make_interval(secs => $3))
-                                   OR (status = 'requires_input' AND NOT EXISTS (
-                                       SELECT 1 FROM privacy.tenant_processor_calls c
-                                       WHERE c.request_id = $2 AND c.outcome IS NULL AND c.deadline_at > now())))
-                            FOR UPDATE SKIP LOCKED
-                            """, [candidate.tenant, candidate.id, lease]).first != nil
+                        guard
+                            try connection.query(
+                                """
+                                SELECT id FROM \(kind.table)
+                                WHERE tenant_id = $1 AND id = $2
+                                  AND (status = 'pending' OR (status = 'processing' AND updated_at < now() - make_interval(secs => $3))
+                                       OR (status = 'requires_input' AND NOT EXISTS (
+                                           SELECT 1 FROM privacy.tenant_processor_calls c
+                                           WHERE c.request_id = $2 AND c.outcome IS NULL AND c.deadline_at > now())))
+                                FOR UPDATE SKIP LOCKED
+                                """, [candidate.tenant, candidate.id, lease]
+                            ).first != nil
                         else { return nil }  // taken by another worker meanwhile
                         if case .refused = try self.start(kind, connection, tenant: candidate.tenant, id: candidate.id) { return false }
                         return true
@@ -295,10 +324,14 @@ extension PrivacyService {
     ///
     /// - Throws: ``PrivacyError/Code/refused`` (after marking the request `failed`, audited) when
     ///   the privacy service did not file and confirm it.
-    func begin(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, id: UUID) throws -> (subject: UUID, requestedAt: String) {
+    func begin(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, id: UUID) throws -> (
+        subject: UUID, requestedAt: String
+    ) {
         let outcome = try connection.transaction { connection in
-            guard try connection.query(
-                "SELECT status FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, id]).first != nil
+            guard
+                try connection.query(
+                    "SELECT status FROM \(kind.table) WHERE tenant_id = $1 AND id = $2 FOR UPDATE", [tenant, id]
+                ).first != nil
             else { throw PrivacyError(.notFound, "no \(kind.rawValue) request \(id.lowercasedString) in this tenant") }
             return try self.start(kind, connection, tenant: tenant, id: id)
         }
@@ -320,8 +353,10 @@ extension PrivacyService {
         case .export:
             return (["privacy.export_requested"], ["privacy.export_completed"])
         case .deletion:
-            return (["privacy.deletion_requested", "privacy.deletion_confirmed"],
-                    ["privacy.deletion_canceled", "privacy.deletion_completed"])
+            return (
+                ["privacy.deletion_requested", "privacy.deletion_confirmed"],
+                ["privacy.deletion_canceled", "privacy.deletion_completed"]
+            )
         }
     }
 
@@ -334,7 +369,8 @@ extension PrivacyService {
     /// and the refusal audited; it is never run.
     func start(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, id: UUID) throws -> StartOutcome {
         let row = try connection.query(
-            "SELECT status, user_id FROM \(kind.table) WHERE tenant_id = $1 AND id = $2", [tenant, id]).first!
+            "SELECT status, user_id FROM \(kind.table) WHERE tenant_id = $1 AND id = $2", [tenant, id]
+        ).first!
         let status: String = try row.decode("status")
         let subject: UUID = try row.decode("user_id")
         // requires_input: an erasure resumed after its processors answered (or their deadline passed).
@@ -346,16 +382,19 @@ extension PrivacyService {
         // key, which never enters the database. Whoever can write audit rows (the gateway's login)
         // can chain well-formed entries, but not these.
         var found = Set<String>()
-        for row in try connection.query("""
+        for row in try connection.query(
+            """
             SELECT action, details->>'proof' AS proof FROM public.audit_events
             WHERE tenant_id = $1 AND action = ANY(string_to_array($2, ',')) AND outcome = 'success'
               AND target = $3 AND details->>'request_id' = $3 AND details->>'user_id' = $4
-            """, [tenant, (required + forbidden).joined(separator: ","), id.lowercasedString, subject.lowercasedString]).rows {
+            """, [tenant, (required + forbidden).joined(separator: ","), id.lowercasedString, subject.lowercasedString]
+        ).rows {
             let action: String = try row.decode("action")
             if forbidden.contains(action) {
                 found.insert(action)
             } else if let proof = try row.decodeIfPresent("proof", as: String.self),
-                      ConstantTime.equals(Array(proof.utf8), Array(provenanceProof(action, tenant: tenant, id: id, subject: subject).utf8)) {
+                ConstantTime.equals(Array(proof.utf8), Array(provenanceProof(action, tenant: tenant, id: id, subject: subject).utf8))
+            {
                 found.insert(action)
             }
         }
@@ -368,26 +407,33 @@ extension PrivacyService {
         if let reason {
             try connection.query(
                 "UPDATE \(kind.table) SET status = 'failed', status_reason = $2 WHERE id = $1", [id, reason])
-            _ = try audit.append(in: connection, tenant: tenant, AuditEvent(
-                actor: "privacy-worker", action: "privacy.request_refused", target: id.lowercasedString, outcome: .denied,
-                details: ["request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue),
-                          "user_id": .string(subject.lowercasedString), "reason": .string(reason)]))
+            _ = try audit.append(
+                in: connection, tenant: tenant,
+                AuditEvent(
+                    actor: "privacy-worker", action: "privacy.request_refused", target: id.lowercasedString, outcome: .denied,
+                    details: [
+                        "request_id": .string(id.lowercasedString), "kind": .string(kind.rawValue),
+                        "user_id": .string(subject.lowercasedString), "reason": .string(reason),
+                    ]))
             return .refused(reason: reason)
         }
         // A first run starts counting from nothing; a resumed or retried one (started before) keeps its batches' counts.
-        let reset = kind == .deletion
+        let reset =
+            kind == .deletion
             ? ", result = CASE WHEN status = 'pending' AND started_at IS NULL THEN '{\"tables\": {}}'::jsonb ELSE coalesce(result, '{\"tables\": {}}'::jsonb) END"
             : ""
         let updated = try connection.query(
             "UPDATE \(kind.table) SET status = 'processing', started_at = coalesce(started_at, now())\(reset) "
-                + "WHERE id = $1 RETURNING \(PrivacyRequest.timestamp("requested_at"))", [id]).first!
+                + "WHERE id = $1 RETURNING \(PrivacyRequest.timestamp("requested_at"))", [id]
+        ).first!
         return .started(subject: subject, requestedAt: try updated.decode("requested_at"))
     }
 
     /// The proof a provenance entry (``provenance(_:)``) carries: HMAC-SHA-256, under the service's
     /// token key (derived from the root key), of the action, tenant, request and subject.
     func provenanceProof(_ action: String, tenant: UUID, id: UUID, subject: UUID) -> String {
-        let message = "pgw.dsr-provenance.v1\u{0}\(action)\u{0}\(tenant.lowercasedString)\u{0}\(id.lowercasedString)\u{0}\(subject.lowercasedString)"
+        let message =
+            "pgw.dsr-provenance.v1\u{0}\(action)\u{0}\(tenant.lowercasedString)\u{0}\(id.lowercasedString)\u{0}\(subject.lowercasedString)"
         return Hex.encode(HMACSHA256.authenticate(Array(message.utf8), key: tokenKey))
     }
 
@@ -402,12 +448,16 @@ extension PrivacyService {
     }
 
     /// The open request of `kind` for the subject, if any (the newest); with `within`, only one filed that recently.
-    func openRequest(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, subject: UUID, within: Duration? = nil) throws -> (id: UUID, status: String)? {
-        guard let row = try connection.query(
-            "SELECT id, status FROM \(kind.table) WHERE tenant_id = $1 AND user_id = $2 AND status IN \(PrivacyRequest.openStatuses) "
-                + "AND ($3::bigint IS NULL OR requested_at > now() - make_interval(secs => $3::bigint)) AND duplicate_of IS NULL "
-                + "ORDER BY requested_at DESC LIMIT 1",
-            [tenant, subject, within.map { $0.components.seconds }]).first
+    func openRequest(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, subject: UUID, within: Duration? = nil) throws
+        -> (id: UUID, status: String)?
+    {
+        guard
+            let row = try connection.query(
+                "SELECT id, status FROM \(kind.table) WHERE tenant_id = $1 AND user_id = $2 AND status IN \(PrivacyRequest.openStatuses) "
+                    + "AND ($3::bigint IS NULL OR requested_at > now() - make_interval(secs => $3::bigint)) AND duplicate_of IS NULL "
+                    + "ORDER BY requested_at DESC LIMIT 1",
+                [tenant, subject, within.map { $0.components.seconds }]
+            ).first
         else { return nil }
         return (try row.decode("id"), try row.decode("status"))
     }
@@ -418,18 +468,27 @@ extension PrivacyService {
     /// audited `privacy.request_duplicate`. Returns the original and the duplicate's id, or nil
     /// (no open request that recent: file a new one). Never across tenants: both rows are the
     /// tenant's, under its policy.
-    func linkDuplicate(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, subject: UUID, actor: PrivacyActor) throws -> (original: UUID, duplicate: UUID)? {
-        guard let open = try openRequest(kind, connection, tenant: tenant, subject: subject, within: configuration.duplicateWindow) else { return nil }
+    func linkDuplicate(_ kind: RequestKind, _ connection: borrowing Connection, tenant: UUID, subject: UUID, actor: PrivacyActor) throws
+        -> (original: UUID, duplicate: UUID)?
+    {
+        guard let open = try openRequest(kind, connection, tenant: tenant, subject: subject, within: configuration.duplicateWindow) else {
+            return nil
+        }
         let duplicate: UUID = try connection.query(
             "INSERT INTO \(kind.table) (tenant_id, user_id, status, duplicate_of) VALUES ($1, $2, 'received', $3) RETURNING id",
-            [tenant, subject, open.id]).first!.decode("id")
+            [tenant, subject, open.id]
+        ).first!.decode("id")
         try connection.query(
             "UPDATE \(kind.table) SET status = 'canceled', status_reason = $2 WHERE id = $1",
             [duplicate, "duplicate of \(open.id.lowercasedString) (filed within the duplicate window; that request runs)"])
-        _ = try audit.append(in: connection, tenant: tenant, actor.event(
-            "privacy.request_duplicate", target: duplicate.lowercasedString,
-            details: ["request_id": .string(duplicate.lowercasedString), "duplicate_of": .string(open.id.lowercasedString),
-                      "kind": .string(kind.rawValue), "user_id": .string(subject.lowercasedString)]))
+        _ = try audit.append(
+            in: connection, tenant: tenant,
+            actor.event(
+                "privacy.request_duplicate", target: duplicate.lowercasedString,
+                details: [
+                    "request_id": .string(duplicate.lowercasedString), "duplicate_of": .string(open.id.lowercasedString),
+                    "kind": .string(kind.rawValue), "user_id": .string(subject.lowercasedString),
+                ]))
         return (open.id, duplicate)
     }
 }

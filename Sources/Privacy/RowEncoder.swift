@@ -140,7 +140,8 @@ struct RowEncoder {
     }
 
     private func writeCSV(_ out: inout [UInt8]) {
-        let needsQuotes = field.isEmpty || field.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
+        let needsQuotes =
+            field.isEmpty || field.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
         guard needsQuotes else {
             out.append(contentsOf: field)
             return
@@ -161,7 +162,9 @@ struct RowEncoder {
             out.append(contentsOf: field.first == UInt8(ascii: "t") ? Array("true".utf8) : Array("false".utf8))
         case .number:
             // NaN and Infinity are not JSON numbers.
-            if field.contains(where: { ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) }) {
+            if field.contains(where: {
+                ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z"))
+            }) {
                 JSONEscaper.appendQuoted(field, to: &out)
             } else {
                 out.append(contentsOf: field)

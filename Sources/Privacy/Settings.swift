@@ -48,8 +48,10 @@ public struct PrivacySettingsUpdate: Codable, Sendable {
     /// The retention a subject may choose, in days.
     public static let retentionDays = 1...36_500
 
-    public init(dataProcessingConsent: Bool? = nil, marketingConsent: Bool? = nil, analyticsConsent: Bool? = nil,
-                thirdPartyConsent: Bool? = nil, dataRetentionDays: Int? = nil) {
+    public init(
+        dataProcessingConsent: Bool? = nil, marketingConsent: Bool? = nil, analyticsConsent: Bool? = nil,
+        thirdPartyConsent: Bool? = nil, dataRetentionDays: Int? = nil
+    ) {
         self.dataProcessingConsent = dataProcessingConsent
         self.marketingConsent = marketingConsent
         self.analyticsConsent = analyticsConsent
@@ -74,7 +76,8 @@ extension PrivacyService {
     public func settings(tenant: UUID, subject: UUID) async throws -> PrivacySettings {
         let row = try await run(tenant: tenant) { connection in
             try connection.query(
-                "SELECT \(Self.settingsColumns) FROM public.user_privacy_settings WHERE tenant_id = $1 AND user_id = $2", [tenant, subject]).first
+                "SELECT \(Self.settingsColumns) FROM public.user_privacy_settings WHERE tenant_id = $1 AND user_id = $2", [tenant, subject]
+            ).first
         }
         return try row.map(Self.settings) ?? .defaults
     }
@@ -97,9 +100,11 @@ extension PrivacyService {
                 try connection.query(
                     "INSERT INTO public.user_privacy_settings (tenant_id, user_id) VALUES ($1, $2) ON CONFLICT (tenant_id, user_id) DO NOTHING",
                     [tenant, subject])
-                let before = try Self.settings(try connection.query(
-                    "SELECT \(Self.settingsColumns) FROM public.user_privacy_settings WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
-                    [tenant, subject]).first!)
+                let before = try Self.settings(
+                    try connection.query(
+                        "SELECT \(Self.settingsColumns) FROM public.user_privacy_settings WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
+                        [tenant, subject]
+                    ).first!)
                 var after = before
                 after.dataProcessingConsent = update.dataProcessingConsent ?? before.dataProcessingConsent
                 after.marketingConsent = update.marketingConsent ?? before.marketingConsent
@@ -107,22 +112,31 @@ extension PrivacyService {
                 after.thirdPartyConsent = update.thirdPartyConsent ?? before.thirdPartyConsent
                 after.dataRetentionDays = update.dataRetentionDays ?? before.dataRetentionDays
                 var changed: [String: AuditValue] = [:]
-                func note(_ name: String, _ from: AuditValue, _ to: AuditValue) { if from != to { changed[name] = ["from": from, "to": to] } }
+                func note(_ name: String, _ from: AuditValue, _ to: AuditValue) {
+                    if from != to { changed[name] = ["from": from, "to": to] }
+                }
                 note("data_processing_consent", .bool(before.dataProcessingConsent), .bool(after.dataProcessingConsent))
                 note("marketing_consent", .bool(before.marketingConsent), .bool(after.marketingConsent))
                 note("analytics_consent", .bool(before.analyticsConsent), .bool(after.analyticsConsent))
                 note("third_party_consent", .bool(before.thirdPartyConsent), .bool(after.thirdPartyConsent))
                 note("data_retention_days", .int(Int64(before.dataRetentionDays)), .int(Int64(after.dataRetentionDays)))
                 guard !changed.isEmpty else { return (before, nil) }
-                let row = try connection.query("""
+                let row = try connection.query(
+                    """
                     UPDATE public.user_privacy_settings
                     SET data_processing_consent = $3, marketing_consent = $4, analytics_consent = $5, third_party_consent = $6, data_retention_days = $7
                     WHERE tenant_id = $1 AND user_id = $2 RETURNING \(Self.settingsColumns)
-                    """, [tenant, subject, after.dataProcessingConsent, after.marketingConsent, after.analyticsConsent,
-                          after.thirdPartyConsent, after.dataRetentionDays]).first!
-                let entry = try audit.append(in: connection, tenant: tenant, actor.event(
-                    "privacy.settings_updated", target: subject.lowercasedString,
-                    details: ["user_id": .string(subject.lowercasedString), "changed": .object(changed)]))
+                    """,
+                    [
+                        tenant, subject, after.dataProcessingConsent, after.marketingConsent, after.analyticsConsent,
+                        after.thirdPartyConsent, after.dataRetentionDays,
+                    ]
+                ).first!
+                let entry = try audit.append(
+                    in: connection, tenant: tenant,
+                    actor.event(
+                        "privacy.settings_updated", target: subject.lowercasedString,
+                        details: ["user_id": .string(subject.lowercasedString), "changed": .object(changed)]))
                 let settings = try Self.settings(row)
                 guard let signingKey else { return (settings, nil) }
                 let receipt = try ConsentReceipt(
@@ -141,17 +155,20 @@ extension PrivacyService {
     /// entries about them): at most `limit`, after `afterSeq`.
     public func settingsHistory(tenant: UUID, subject: UUID, afterSeq: Int64 = 0, limit: Int = 100) async throws -> [ConsentChange] {
         let rows = try await run(tenant: tenant) { connection in
-            try connection.query("""
+            try connection.query(
+                """
                 SELECT seq, \(PrivacyRequest.timestamp("at")), actor, host(ip) AS ip, user_agent, (details->'changed')::text AS changed
                 FROM public.audit_events
                 WHERE tenant_id = $1 AND action = 'privacy.settings_updated' AND outcome = 'success' AND target = $2 AND seq > $3
                 ORDER BY seq LIMIT $4
-                """, [tenant, subject.lowercasedString, afterSeq, limit]).rows
+                """, [tenant, subject.lowercasedString, afterSeq, limit]
+            ).rows
         }
         return try rows.map { row in
             let changed = try JSONDecoder().decode([String: AuditValue].self, from: Data(try row.decode("changed", as: String.self).utf8))
-            return ConsentChange(seq: try row.decode("seq"), at: try row.decode("at"), actor: try row.decodeIfPresent("actor") ?? "unknown",
-                                 ip: try row.decodeIfPresent("ip"), userAgent: try row.decodeIfPresent("user_agent"), changed: changed)
+            return ConsentChange(
+                seq: try row.decode("seq"), at: try row.decode("at"), actor: try row.decodeIfPresent("actor") ?? "unknown",
+                ip: try row.decodeIfPresent("ip"), userAgent: try row.decodeIfPresent("user_agent"), changed: changed)
         }
     }
 }

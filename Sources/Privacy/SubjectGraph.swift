@@ -95,7 +95,8 @@ public struct SubjectGraph: Sendable {
     /// The live database's unique indexes (key columns only; expression keys are left out) of
     /// user schemas.
     public static func loadUniqueIndexes(_ connection: borrowing Connection) throws -> [LiveUniqueIndex] {
-        try connection.query("""
+        try connection.query(
+            """
             SELECT n.nspname || '.' || c.relname AS tbl, x.relname AS name,
                    array_to_string(array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
                                          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.ord), ',') AS columns,
@@ -103,22 +104,26 @@ public struct SubjectGraph: Sendable {
             FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_class x ON x.oid = i.indexrelid
             WHERE i.indisunique AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-            """).rows.map {
-            LiveUniqueIndex(table: try $0.decode("tbl"), name: try $0.decode("name"),
-                            columns: (try $0.decode("columns", as: String.self)).split(separator: ",").map(String.init),
-                            nullsNotDistinct: try $0.decode("nulls_not_distinct"))
+            """
+        ).rows.map {
+            LiveUniqueIndex(
+                table: try $0.decode("tbl"), name: try $0.decode("name"),
+                columns: (try $0.decode("columns", as: String.self)).split(separator: ",").map(String.init),
+                nullsNotDistinct: try $0.decode("nulls_not_distinct"))
         }
     }
 
     /// Foreign keys between tables of the `public` schema, as (child, parent) names.
     public static func loadForeignKeys(_ connection: borrowing Connection) throws -> [(child: String, parent: String)] {
-        try connection.query("""
+        try connection.query(
+            """
             SELECT c.relname AS child, p.relname AS parent
             FROM pg_constraint k
             JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
             JOIN pg_class p ON p.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
             WHERE k.contype = 'f' AND cn.nspname = 'public' AND pn.nspname = 'public'
-            """).rows.map { (try $0.decode("child", as: String.self), try $0.decode("parent", as: String.self)) }
+            """
+        ).rows.map { (try $0.decode("child", as: String.self), try $0.decode("parent", as: String.self)) }
     }
 
     public func node(named name: String) -> Node? { nodes.first { $0.name == name } }

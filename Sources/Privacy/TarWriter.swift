@@ -164,18 +164,20 @@ final class TarWriter {
             for (index, byte) in text.utf8.prefix(length).enumerated() { header[offset + index] = byte }
         }
         func octal(_ value: Int64, at offset: Int, length: Int) {
-            put(String(repeating: "0", count: max(0, length - 1 - String(value, radix: 8).count)) + String(value, radix: 8), at: offset, length: length - 1)
+            put(
+                String(repeating: "0", count: max(0, length - 1 - String(value, radix: 8).count)) + String(value, radix: 8), at: offset,
+                length: length - 1)
         }
         put(name, at: 0, length: 100)
-        octal(0o600, at: 100, length: 8)   // mode
-        octal(0, at: 108, length: 8)       // uid
-        octal(0, at: 116, length: 8)       // gid
+        octal(0o600, at: 100, length: 8)  // mode
+        octal(0, at: 108, length: 8)  // uid
+        octal(0, at: 116, length: 8)  // gid
         octal(size, at: 124, length: 12)
         octal(Int64(mtime), at: 136, length: 12)
         for index in 148..<156 { header[index] = 0x20 }  // checksum field counts as spaces
-        header[156] = UInt8(ascii: "0")    // regular file
-        put("ustar", at: 257, length: 6)   // magic "ustar\0"
-        put("00", at: 263, length: 2)      // version
+        header[156] = UInt8(ascii: "0")  // regular file
+        put("ustar", at: 257, length: 6)  // magic "ustar\0"
+        put("00", at: 263, length: 2)  // version
         let checksum = header.reduce(0) { $0 + Int64($1) }
         octal(checksum, at: 148, length: 7)
         header[155] = 0x20

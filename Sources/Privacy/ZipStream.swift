@@ -60,7 +60,9 @@ public struct TarToZip {
                 entries[entries.count - 1].crc.update(taken)
                 output += emit(Array(taken))
                 input = input.dropFirst(taken.count)
-                state = remaining == Int64(taken.count) ? finishEntry(&output, padding: padding) : .content(remaining: remaining - Int64(taken.count), padding: padding)
+                state =
+                    remaining == Int64(taken.count)
+                    ? finishEntry(&output, padding: padding) : .content(remaining: remaining - Int64(taken.count), padding: padding)
             case .padding(let count):
                 let skipped = min(count, input.count)
                 input = input.dropFirst(skipped)
@@ -94,11 +96,13 @@ public struct TarToZip {
         let end64Offset = written
         let count = UInt64(entries.count)
         // ZIP64 end of central directory record and locator, then the classic end record pointing at them.
-        output += emit(le32(0x0606_4b50) + le64(44) + le16(0x032D) + le16(45) + le32(0) + le32(0)
-                       + le64(count) + le64(count) + le64(UInt64(directory.count)) + le64(directoryOffset))
+        output += emit(
+            le32(0x0606_4b50) + le64(44) + le16(0x032D) + le16(45) + le32(0) + le32(0)
+                + le64(count) + le64(count) + le64(UInt64(directory.count)) + le64(directoryOffset))
         output += emit(le32(0x0706_4b50) + le32(0) + le64(end64Offset) + le32(1))
-        output += emit(le32(0x0605_4b50) + le16(0) + le16(0) + le16(0xFFFF) + le16(0xFFFF)
-                       + le32(0xFFFF_FFFF) + le32(0xFFFF_FFFF) + le16(0))
+        output += emit(
+            le32(0x0605_4b50) + le16(0) + le16(0) + le16(0xFFFF) + le16(0xFFFF)
+                + le32(0xFFFF_FFFF) + le32(0xFFFF_FFFF) + le16(0))
         return output
     }
 

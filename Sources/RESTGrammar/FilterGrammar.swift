@@ -75,7 +75,9 @@ enum FilterGrammar {
             } else {
                 throw scanner.failure(
                     at: open, details: "operator \"\(name)\" takes no modifier",
-                    hint: "(any)/(all) apply to \(RESTQuery.QuantifiedOperator.allCases.map(\.rawValue).joined(separator: ", ")); a language to fts, plfts, phfts, wfts")
+                    hint:
+                        "(any)/(all) apply to \(RESTQuery.QuantifiedOperator.allCases.map(\.rawValue).joined(separator: ", ")); a language to fts, plfts, phfts, wfts"
+                )
             }
             guard scanner.consume(")") else { throw scanner.unexpected(expecting: "\")\"") }
         }

@@ -230,13 +230,14 @@ struct GrammarScanner {
     func unexpectedDescription(at position: Int) -> String {
         guard position < scalars.count else { return "unexpected end of input" }
         let scalar = scalars[position]
-        let shown: String = switch scalar {
-        case "\"": "\\\""
-        case "\\": "\\\\"
-        // Control characters are shown as escapes so the message stays one readable line.
-        case _ where scalar.value < 0x20 || scalar.value == 0x7F: "\\u{\(String(scalar.value, radix: 16))}"
-        default: String(Character(scalar))
-        }
+        let shown: String =
+            switch scalar {
+            case "\"": "\\\""
+            case "\\": "\\\\"
+            // Control characters are shown as escapes so the message stays one readable line.
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: "\\u{\(String(scalar.value, radix: 16))}"
+            default: String(Character(scalar))
+            }
         return "unexpected \"\(shown)\""
     }
 
@@ -244,7 +245,8 @@ struct GrammarScanner {
     static func trimmed(_ text: some StringProtocol) -> String {
         let scalars = Array(text.unicodeScalars)
         guard let first = scalars.firstIndex(where: { $0 != " " && $0 != "\t" }),
-              let last = scalars.lastIndex(where: { $0 != " " && $0 != "\t" }) else { return "" }
+            let last = scalars.lastIndex(where: { $0 != " " && $0 != "\t" })
+        else { return "" }
         return String(String.UnicodeScalarView(scalars[first...last]))
     }
 

@@ -47,7 +47,10 @@ enum HeaderGrammar {
             // `nulls=stripped` on PostgREST's own JSON types (RESTRepresentation strips them);
             // any other `nulls=` asks for output this gateway does not produce.
             if let nulls = range.parameters["nulls"],
-               nulls != "stripped" || !range.mediaType.hasPrefix("application/vnd.pgrst.") { continue }
+                nulls != "stripped" || !range.mediaType.hasPrefix("application/vnd.pgrst.")
+            {
+                continue
+            }
             switch range.mediaType {
             case "*/*", "application/*", "application/json", "application/vnd.pgrst.array+json", "application/vnd.pgrst.array":
                 return (.json, nil)

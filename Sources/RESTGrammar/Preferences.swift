@@ -88,9 +88,11 @@ extension RESTQuery {
         /// applies). A handler first drops the ones it does not honour for this request (e.g.
         /// `resolution=` on a GET): see `RESTPlan.appliedPreferences`.
         public var applied: [String] {
-            [resolution?.rawValue, missing?.rawValue, returning?.rawValue, count?.rawValue, transaction?.rawValue,
-             handling?.rawValue, handling == .strict ? maxAffected.map { "max-affected=\($0)" } : nil]
-                .compactMap { $0 }
+            [
+                resolution?.rawValue, missing?.rawValue, returning?.rawValue, count?.rawValue, transaction?.rawValue,
+                handling?.rawValue, handling == .strict ? maxAffected.map { "max-affected=\($0)" } : nil,
+            ]
+            .compactMap { $0 }
         }
 
         /// `Preference-Applied` for ``applied``, or `nil` when nothing was recognised.
@@ -119,7 +121,8 @@ extension RESTQuery {
                     } else if let value = Transaction(rawValue: token) {
                         preferences.transaction = preferences.transaction ?? value
                     } else if token.hasPrefix("max-affected="), case let digits = token.dropFirst("max-affected=".count),
-                              HeaderGrammar.isDigits(digits), let value = Int(digits) {
+                        HeaderGrammar.isDigits(digits), let value = Int(digits)
+                    {
                         preferences.maxAffected = preferences.maxAffected ?? value
                     } else if token.hasPrefix("timezone="), token.count > "timezone=".count {
                         preferences.timeZone = preferences.timeZone ?? String(token.dropFirst("timezone=".count))

@@ -46,7 +46,8 @@ enum QueryStringGrammar {
             if byte == UInt8(ascii: "+") {
                 bytes.append(UInt8(ascii: " "))
             } else if byte == UInt8(ascii: "%"), position + 2 < encoded.endIndex,
-                      let high = hexValue(encoded[position + 1]), let low = hexValue(encoded[position + 2]) {
+                let high = hexValue(encoded[position + 1]), let low = hexValue(encoded[position + 2])
+            {
                 bytes.append(high << 4 | low)
                 position += 2
             } else {

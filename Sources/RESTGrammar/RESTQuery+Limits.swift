@@ -34,7 +34,8 @@ extension RESTQuery {
                 if case .in(let elements) = condition.operation, elements.count > inListLength {
                     throw RESTGrammarError(
                         .malformed, code: "PGRST100", "failed to parse filter",
-                        details: "in.() list of \(elements.count) elements on \"\(condition.field.column)\"; at most \(inListLength) are allowed",
+                        details:
+                            "in.() list of \(elements.count) elements on \"\(condition.field.column)\"; at most \(inListLength) are allowed",
                         hint: "split the request, or filter on a range instead")
                 }
                 return 0

@@ -141,11 +141,12 @@ extension RESTQuery {
             }
         }
         try limits.check(filters + embeddedFilters)
-        result.filter = switch filters.count {
-        case 0: nil
-        case 1: filters[0]
-        default: .and(filters)
-        }
+        result.filter =
+            switch filters.count {
+            case 0: nil
+            case 1: filters[0]
+            default: .and(filters)
+            }
 
         result.preferences = try Preferences.parse(headers.prefer)
         // RFC 9110: Range applies to GET (and so HEAD); PostgREST ignores it on writes too.

@@ -26,9 +26,10 @@ enum SelectGrammar {
             scanner.skipWhitespace()
             if scanner.atEnd || (depth > 0 && scanner.peek() == ")") { return items }
             guard scanner.consume(",") else {
-                throw scanner.unexpected(expecting: depth > 0
-                    ? "\"->\", \"->>\", \"::\", \",\" or \")\""
-                    : "\"->\", \"->>\", \"::\", \",\" or end of input")
+                throw scanner.unexpected(
+                    expecting: depth > 0
+                        ? "\"->\", \"->>\", \"::\", \",\" or \")\""
+                        : "\"->\", \"->>\", \"::\", \",\" or end of input")
             }
         }
     }
@@ -160,7 +161,8 @@ enum SelectGrammar {
             } else if term.nulls != nil {
                 throw scanner.unexpected(at: wordStart - 1, expecting: "\",\" or end of input")
             } else {
-                let expected = term.direction == nil
+                let expected =
+                    term.direction == nil
                     ? "\"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""
                     : "\"nullsfirst\" or \"nullslast\""
                 throw scanner.unexpectedWord(word, at: wordStart, expecting: expected)

@@ -35,8 +35,9 @@ enum DeletionCertificateReader {
             summary.signed = summary.signature == "valid"
             summary.recognized = true
             summary.tables = certificate.tables.map { table in
-                ErasedTable(table: table.table, strategy: table.strategy, rows: Int(table.rows),
-                            ground: table.ground ?? (table.strategy == "retain" ? grounds[table.table] : nil))
+                ErasedTable(
+                    table: table.table, strategy: table.strategy, rows: Int(table.rows),
+                    ground: table.ground ?? (table.strategy == "retain" ? grounds[table.table] : nil))
             }.sorted { $0.table < $1.table }
             summary.totalRows = summary.tables.compactMap(\.rows).reduce(0, +)
             let remaining = certificate.verification.remaining.values.reduce(0, +)
@@ -163,7 +164,9 @@ enum DeletionCertificateReader {
                 return (verdict, detail ?? text)
             }
             if let remaining = object["remaining"] ?? object["remaining_rows"] {
-                if let count = remaining.integer { return (count == 0 ? "passed" : "failed", count == 0 ? detail : "\(count) subject rows remain") }
+                if let count = remaining.integer {
+                    return (count == 0 ? "passed" : "failed", count == 0 ? detail : "\(count) subject rows remain")
+                }
                 if let map = remaining.objectValue {
                     let total = map.values.compactMap(\.integer).reduce(0, +)
                     return (total == 0 ? "passed" : "failed", total == 0 ? detail : "\(total) subject rows remain")

@@ -38,44 +38,57 @@ public enum ReportBuilder {
         var alerts: [ReportAlert] = []
         if !integrity.valid {
             let kinds = Set(integrity.failures.map(\.kind)).sorted().joined(separator: ", ")
-            alerts.append(ReportAlert(
-                severity: .critical, section: "integrity",
-                message: "Audit chain verification FAILED: \(integrity.failures.count) failure\(plural(integrity.failures.count)) (\(kinds))"))
+            alerts.append(
+                ReportAlert(
+                    severity: .critical, section: "integrity",
+                    message:
+                        "Audit chain verification FAILED: \(integrity.failures.count) failure\(plural(integrity.failures.count)) (\(kinds))"
+                ))
         }
         if requests.totals.overdue > 0 {
-            alerts.append(ReportAlert(
-                severity: .critical, section: "requests",
-                message: "\(requests.totals.overdue) data-subject request\(plural(requests.totals.overdue)) overdue"))
+            alerts.append(
+                ReportAlert(
+                    severity: .critical, section: "requests",
+                    message: "\(requests.totals.overdue) data-subject request\(plural(requests.totals.overdue)) overdue"))
         }
         let failedErasures = erasures.certificates.filter { $0.verification == "failed" }.count
         if failedErasures > 0 {
-            alerts.append(ReportAlert(
-                severity: .critical, section: "erasures",
-                message: "\(failedErasures) erasure\(plural(failedErasures)) failed verification"))
+            alerts.append(
+                ReportAlert(
+                    severity: .critical, section: "erasures",
+                    message: "\(failedErasures) erasure\(plural(failedErasures)) failed verification"))
         }
         let forged = erasures.certificates.filter { $0.signature == "invalid" }.count
         if forged > 0 {
-            alerts.append(ReportAlert(
-                severity: .critical, section: "erasures",
-                message: "\(forged) deletion certificate\(plural(forged)) with an invalid signature"))
+            alerts.append(
+                ReportAlert(
+                    severity: .critical, section: "erasures",
+                    message: "\(forged) deletion certificate\(plural(forged)) with an invalid signature"))
         }
         if requests.totals.completedLate > 0 {
-            alerts.append(ReportAlert(
-                severity: .warning, section: "requests",
-                message: "\(requests.totals.completedLate) request\(plural(requests.totals.completedLate)) completed after the deadline"))
+            alerts.append(
+                ReportAlert(
+                    severity: .warning, section: "requests",
+                    message: "\(requests.totals.completedLate) request\(plural(requests.totals.completedLate)) completed after the deadline"
+                ))
         }
         if policy.drift.checked, !policy.drift.clean {
-            alerts.append(ReportAlert(
-                severity: .warning, section: "policy",
-                message: "Row level security differs from the policy files on \(policy.drift.tables.count) table\(plural(policy.drift.tables.count))"))
+            alerts.append(
+                ReportAlert(
+                    severity: .warning, section: "policy",
+                    message:
+                        "Row level security differs from the policy files on \(policy.drift.tables.count) table\(plural(policy.drift.tables.count))"
+                ))
         }
         if policy.lint.errors > 0 {
-            alerts.append(ReportAlert(
-                severity: .warning, section: "policy", message: "\(policy.lint.errors) policy lint error\(plural(policy.lint.errors))"))
+            alerts.append(
+                ReportAlert(
+                    severity: .warning, section: "policy", message: "\(policy.lint.errors) policy lint error\(plural(policy.lint.errors))"))
         }
         if integrity.checkpoints == 0, integrity.entriesChecked > 0 {
-            alerts.append(ReportAlert(
-                severity: .warning, section: "integrity", message: "No signed checkpoint covers the audit chain yet"))
+            alerts.append(
+                ReportAlert(
+                    severity: .warning, section: "integrity", message: "No signed checkpoint covers the audit chain yet"))
         }
         return alerts
     }
@@ -278,7 +291,8 @@ public enum ReportBuilder {
         for event in inputs.policyDenials {
             let details = event.details
             let policy = details["policy"]?.stringValue ?? details["reason"]?.stringValue ?? "(no reason recorded)"
-            denials[Key(table: event.target ?? "(unknown)", command: details["command"]?.stringValue ?? "?", policy: policy), default: 0] += 1
+            denials[Key(table: event.target ?? "(unknown)", command: details["command"]?.stringValue ?? "?", policy: policy), default: 0] +=
+                1
         }
         let drift = inputs.policy?.drift
         let lint = inputs.policy?.lint ?? []
@@ -297,7 +311,8 @@ public enum ReportBuilder {
                 checked: inputs.policy != nil,
                 errors: lint.filter { $0.severity == .error }.count, warnings: lint.filter { $0.severity == .warning }.count,
                 findings: lint.map {
-                    LintItem(severity: $0.severity.rawValue, code: $0.code.rawValue, table: $0.table, policy: $0.policy, message: $0.message)
+                    LintItem(
+                        severity: $0.severity.rawValue, code: $0.code.rawValue, table: $0.table, policy: $0.policy, message: $0.message)
                 }))
     }
 
@@ -314,7 +329,8 @@ public enum ReportBuilder {
                 use.lastSignedAt = signedAt
                 keys[checkpoint.keyID] = use
             } else {
-                keys[checkpoint.keyID] = SigningKeyUse(keyId: checkpoint.keyID, checkpoints: 1, firstSignedAt: signedAt, lastSignedAt: signedAt)
+                keys[checkpoint.keyID] = SigningKeyUse(
+                    keyId: checkpoint.keyID, checkpoints: 1, firstSignedAt: signedAt, lastSignedAt: signedAt)
             }
         }
         let head = inputs.headSeq ?? verification.lastSeq ?? 0
@@ -336,11 +352,14 @@ public enum ReportBuilder {
 
     static func consentsSection(_ inputs: ReportInputs) -> ConsentsSection {
         let counts = inputs.consents
-        var changes = Dictionary(uniqueKeysWithValues: ConsentCounts.columns.map { ($0, ConsentChange(consent: $0, granted: 0, withdrawn: 0)) })
+        var changes = Dictionary(
+            uniqueKeysWithValues: ConsentCounts.columns.map { ($0, ConsentChange(consent: $0, granted: 0, withdrawn: 0)) })
         for event in inputs.settingsUpdates {
             guard let changed = event.details["changed"]?.json.objectValue else { continue }
             for (field, value) in changed {
-                guard case .object(let change) = value, var entry = changes[field] ?? (field.hasSuffix("_consent") ? ConsentChange(consent: field, granted: 0, withdrawn: 0) : nil)
+                guard case .object(let change) = value,
+                    var entry = changes[field]
+                        ?? (field.hasSuffix("_consent") ? ConsentChange(consent: field, granted: 0, withdrawn: 0) : nil)
                 else { continue }
                 let from = change["from"]?.boolValue, to = change["to"]?.boolValue
                 if from != true, to == true { entry.granted += 1 }
@@ -357,7 +376,9 @@ public enum ReportBuilder {
                     consent: column, granted: granted, total: counts.subjects,
                     rate: counts.subjects == 0 ? 0 : (Double(granted) / Double(counts.subjects) * 100).rounded() / 100)
             },
-            changes: changes.values.sorted { (order.firstIndex(of: $0.consent) ?? 99, $0.consent) < (order.firstIndex(of: $1.consent) ?? 99, $1.consent) },
+            changes: changes.values.sorted {
+                (order.firstIndex(of: $0.consent) ?? 99, $0.consent) < (order.firstIndex(of: $1.consent) ?? 99, $1.consent)
+            },
             settingsUpdates: inputs.settingsUpdates.count)
     }
 
@@ -427,7 +448,7 @@ enum ReportTime {
     static func parseCanonical(_ text: String) -> Date? {
         let b = Array(text.utf8)
         guard b.count == 27, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"),
-              b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"), b[19] == UInt8(ascii: "."), b[26] == UInt8(ascii: "Z")
+            b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"), b[19] == UInt8(ascii: "."), b[26] == UInt8(ascii: "Z")
         else { return nil }
         func number(_ start: Int, _ count: Int) -> Int? {
             var value = 0
@@ -438,8 +459,8 @@ enum ReportTime {
             return value
         }
         guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
-              let minute = number(14, 2), let second = number(17, 2), let micros = number(20, 6),
-              (1...12).contains(month), hour < 24, minute < 60, second < 60
+            let minute = number(14, 2), let second = number(17, 2), let micros = number(20, 6),
+            (1...12).contains(month), hour < 24, minute < 60, second < 60
         else { return nil }
         let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
         let monthDays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]

@@ -80,7 +80,8 @@ public struct ReportCollector: Sendable {
                     status: try row.decode("status"), requestedAt: try row.decode("requested_at"), dueAt: try row.decode("due_at"),
                     extendedDueAt: try row.decodeIfPresent("extended_due_at"), extensionReason: try row.decodeIfPresent("extension_reason"),
                     extendedAt: try row.decodeIfPresent("extended_at"), completedAt: try row.decodeIfPresent("completed_at"),
-                    certificate: try row.decodeIfPresent("certificate"), certificateSignature: try row.decodeIfPresent("certificate_signature"))
+                    certificate: try row.decodeIfPresent("certificate"),
+                    certificateSignature: try row.decodeIfPresent("certificate_signature"))
             }
             let secrets = try results[1].rows.map { row in
                 SecretRecord(
@@ -99,7 +100,8 @@ public struct ReportCollector: Sendable {
                     createdAt: try row.decode("created_at"), retiredAt: try row.decodeIfPresent("retired_at"))
             }
             let subjectKeys = try results[4].rows.map { row in
-                SubjectKeyCount(kekVersion: try row.decode("kek_version"), live: try row.decode("live"), shredded: try row.decode("shredded"))
+                SubjectKeyCount(
+                    kekVersion: try row.decode("kek_version"), live: try row.decode("live"), shredded: try row.decode("shredded"))
             }
 
             // The period's entries come from one verified pass over the part of the chain that holds
@@ -117,8 +119,11 @@ public struct ReportCollector: Sendable {
             // hash checked here (its place in the chain is vouched for by the checkpoints after it).
             let rotation = try await AuditReader.latest(pool: pool, tenant: tenant, action: "keys.rotated", before: end)
             if let rotation, rotation.computedHash() != rotation.hash {
-                verification.failures.append(VerificationFailure(
-                    .hashMismatch, seq: rotation.seq, "stored hash \(Hex.encode(rotation.hash)) ≠ recomputed \(Hex.encode(rotation.computedHash())) (the entry was edited)"))
+                verification.failures.append(
+                    VerificationFailure(
+                        .hashMismatch, seq: rotation.seq,
+                        "stored hash \(Hex.encode(rotation.hash)) ≠ recomputed \(Hex.encode(rotation.computedHash())) (the entry was edited)"
+                    ))
             }
 
             var names: [String: String]?

@@ -17,7 +17,9 @@ public struct SecretCaller: Sendable {
     public var ip: String?
     public var userAgent: String?
 
-    public init(tenant: UUID, role: Role, subject: UUID, actor: String, requestID: String? = nil, ip: String? = nil, userAgent: String? = nil) {
+    public init(
+        tenant: UUID, role: Role, subject: UUID, actor: String, requestID: String? = nil, ip: String? = nil, userAgent: String? = nil
+    ) {
         self.tenant = tenant
         self.role = role
         self.subject = subject

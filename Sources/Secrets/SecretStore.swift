@@ -68,32 +68,34 @@ public final class SecretStore: Sendable {
             let value = try await pool.withConnection(tenant: caller.tenant) { pooled -> SecretValue in
                 // A read of the current value also records when it was last used (at most once per
                 // `resolution` seconds, so readers of one secret do not queue on its row).
-                let select = version == nil
+                let select =
+                    version == nil
                     ? """
-                        WITH touched AS (
-                            UPDATE public.user_secrets SET last_used_at = now()
-                            WHERE user_id = $1 AND service_name = $2 AND deleted_at IS NULL
-                              AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $3))
-                            RETURNING id)
-                        SELECT id, encrypted_value, initialization_vector, key_version, \(Self.metadataColumns)
-                        FROM public.user_secrets WHERE user_id = $1 AND service_name = $2
-                        """
+                    WITH touched AS (
+                        UPDATE public.user_secrets SET last_used_at = now()
+                        WHERE user_id = $1 AND service_name = $2 AND deleted_at IS NULL
+                          AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $3))
+                        RETURNING id)
+                    SELECT id, encrypted_value, initialization_vector, key_version, \(Self.metadataColumns)
+                    FROM public.user_secrets WHERE user_id = $1 AND service_name = $2
+                    """
                     : """
-                        SELECT id, encrypted_value, initialization_vector, key_version, \(Self.metadataColumns)
-                        FROM public.user_secrets WHERE user_id = $1 AND service_name = $2
-                        """
+                    SELECT id, encrypted_value, initialization_vector, key_version, \(Self.metadataColumns)
+                    FROM public.user_secrets WHERE user_id = $1 AND service_name = $2
+                    """
                 var statements = [
                     Keyring.subjectKeyStatement(tenant: caller.tenant, user: caller.subject),
                     Self.assume(caller),
                     Statement(select, version == nil ? [caller.subject, service, resolution] : [caller.subject, service]),
                 ]
                 if let version {
-                    statements.append(Statement(
-                        """
-                        SELECT v.encrypted_value, v.initialization_vector, v.key_version, v.created_at
-                        FROM public.user_secret_versions v JOIN public.user_secrets s ON s.tenant_id = v.tenant_id AND s.id = v.secret_id
-                        WHERE s.user_id = $1 AND s.service_name = $2 AND v.version = $3
-                        """, [caller.subject, service, version]))
+                    statements.append(
+                        Statement(
+                            """
+                            SELECT v.encrypted_value, v.initialization_vector, v.key_version, v.created_at
+                            FROM public.user_secret_versions v JOIN public.user_secrets s ON s.tenant_id = v.tenant_id AND s.id = v.secret_id
+                            WHERE s.user_id = $1 AND s.service_name = $2 AND v.version = $3
+                            """, [caller.subject, service, version]))
                 }
                 let results = try await pooled.pipeline(statements)
                 guard let row = results[2].first else { throw SecretsError(.notFound, "no secret \"\(service)\" for this user") }
@@ -133,7 +135,8 @@ public final class SecretStore: Sendable {
         let details: [String: AuditValue] = version.map { ["version": .int(Int64($0))] } ?? [:]
         switch outcome {
         case .success(let value):
-            try await record(caller, "secret.read", service: service, outcome: .success, details: ["version": .int(Int64(value.metadata.version))])
+            try await record(
+                caller, "secret.read", service: service, outcome: .success, details: ["version": .int(Int64(value.metadata.version))])
             return value
         case .failure(let error):
             try await recordFailure(error, caller, "secret.read", service: service, details: details)
@@ -142,22 +145,26 @@ public final class SecretStore: Sendable {
     }
 
     /// A page of the subject's secrets (metadata only), ordered by service name, after `after`.
-    public func list(_ caller: SecretCaller, limit: Int = 100, after: String? = nil, includeDeleted: Bool = false) async throws -> SecretPage {
+    public func list(_ caller: SecretCaller, limit: Int = 100, after: String? = nil, includeDeleted: Bool = false) async throws
+        -> SecretPage
+    {
         guard Self.pageSizes.contains(limit) else { throw SecretsError(.invalidInput, "limit must be from 1 to 1000") }
         if let after, after.unicodeScalars.count > Self.maximumServiceLength || after.unicodeScalars.contains(where: { $0 == "\0" }) {
             throw SecretsError(.invalidInput, "after must be a service name from a previous page")
         }
         let page: SecretPage
         do {
-            let results = try await pool.withConnection(tenant: caller.tenant) { try await $0.pipeline([
-                Self.assume(caller),
-                Statement(
-                    """
-                    SELECT \(Self.metadataColumns) FROM public.user_secrets
-                    WHERE user_id = $1 AND service_name > $2 AND ($3 OR deleted_at IS NULL)
-                    ORDER BY service_name LIMIT $4
-                    """, [caller.subject, after ?? "", includeDeleted, limit + 1]),
-            ]) }
+            let results = try await pool.withConnection(tenant: caller.tenant) {
+                try await $0.pipeline([
+                    Self.assume(caller),
+                    Statement(
+                        """
+                        SELECT \(Self.metadataColumns) FROM public.user_secrets
+                        WHERE user_id = $1 AND service_name > $2 AND ($3 OR deleted_at IS NULL)
+                        ORDER BY service_name LIMIT $4
+                        """, [caller.subject, after ?? "", includeDeleted, limit + 1]),
+                ])
+            }
             var secrets = try results[1].rows.map(Self.metadata)
             var next: String?
             if secrets.count > limit {
@@ -178,18 +185,20 @@ public final class SecretStore: Sendable {
         try Self.validate(service: service)
         let versions: [SecretVersion]
         do {
-            let results = try await pool.withConnection(tenant: caller.tenant) { try await $0.pipeline([
-                Self.assume(caller),
-                Statement(
-                    "SELECT version, updated_at AS created_at, NULL::timestamptz AS superseded_at, true AS current FROM public.user_secrets WHERE user_id = $1 AND service_name = $2",
-                    [caller.subject, service]),
-                Statement(
-                    """
-                    SELECT v.version, v.created_at, v.superseded_at, false AS current
-                    FROM public.user_secret_versions v JOIN public.user_secrets s ON s.tenant_id = v.tenant_id AND s.id = v.secret_id
-                    WHERE s.user_id = $1 AND s.service_name = $2 ORDER BY v.version DESC
-                    """, [caller.subject, service]),
-            ]) }
+            let results = try await pool.withConnection(tenant: caller.tenant) {
+                try await $0.pipeline([
+                    Self.assume(caller),
+                    Statement(
+                        "SELECT version, updated_at AS created_at, NULL::timestamptz AS superseded_at, true AS current FROM public.user_secrets WHERE user_id = $1 AND service_name = $2",
+                        [caller.subject, service]),
+                    Statement(
+                        """
+                        SELECT v.version, v.created_at, v.superseded_at, false AS current
+                        FROM public.user_secret_versions v JOIN public.user_secrets s ON s.tenant_id = v.tenant_id AND s.id = v.secret_id
+                        WHERE s.user_id = $1 AND s.service_name = $2 ORDER BY v.version DESC
+                        """, [caller.subject, service]),
+                ])
+            }
             guard !results[1].rows.isEmpty else { throw SecretsError(.notFound, "no secret \"\(service)\" for this user") }
             versions = try (results[1].rows + results[2].rows).map { row in
                 SecretVersion(
@@ -221,66 +230,69 @@ public final class SecretStore: Sendable {
         let event = try self.event(caller, "secret.write", service: service, outcome: .success, details: [:])
         do {
             return try await pool.transaction(tenant: caller.tenant) { connection in
-                    let dek = try Self.keyring { try keyring.subjectKey(caller.tenant, user: caller.subject, create: true, in: connection)! }
-                    let current = try connection.pipeline([
-                        Self.assume(caller),
-                        Statement(
-                            "SELECT id, version FROM public.user_secrets WHERE user_id = $1 AND service_name = $2 FOR UPDATE",
-                            [caller.subject, service]),
-                    ])[1].first
-                    let currentVersion = try current?.decode("version", as: Int.self) ?? 0
-                    if let ifMatch, ifMatch != currentVersion {
-                        throw SecretsError(
-                            .versionConflict,
-                            currentVersion == 0
-                                ? "the secret \"\(service)\" does not exist (If-Match: \(ifMatch))"
-                                : "the secret \"\(service)\" is at version \(currentVersion), not \(ifMatch)")
-                    }
-                    let id: UUID = try current?.decode("id") ?? UUID()
-                    let version = currentVersion + 1
-                    let (nonce, ciphertext) = try XChaCha20Poly1305.seal(
-                        Array(value.utf8), key: dek,
-                        associatedData: Self.associatedData(caller: caller, service: service, id: id, version: version))
-                    let row: PostgresRow
-                    if current == nil {
-                        row = try connection.query(
-                            """
-                            INSERT INTO public.user_secrets (id, user_id, service_name, encrypted_value, initialization_vector, key_version, version)
-                            VALUES ($1, $2, $3, $4, $5, $6, 1) RETURNING \(Self.metadataColumns)
-                            """, [id, caller.subject, service, ciphertext, nonce, Self.dekGeneration]).first!
-                    } else {
-                        row = try connection.pipeline([
-                            Statement(
-                                """
-                                INSERT INTO public.user_secret_versions (secret_id, user_id, version, encrypted_value, initialization_vector, key_version, created_at)
-                                SELECT id, user_id, version, encrypted_value, initialization_vector, key_version, updated_at
-                                FROM public.user_secrets WHERE id = $1
-                                """, [id]),
-                            Statement(
-                                "DELETE FROM public.user_secret_versions WHERE secret_id = $1 AND version <= $2",
-                                [id, version - 1 - kept]),
-                            Statement(
-                                """
-                                UPDATE public.user_secrets
-                                SET encrypted_value = $2, initialization_vector = $3, key_version = $4, version = $5, deleted_at = NULL
-                                WHERE id = $1 RETURNING \(Self.metadataColumns)
-                                """, [id, ciphertext, nonce, Self.dekGeneration, version]),
-                        ])[2].first!
-                    }
-                    var entry = event
-                    entry.details["version"] = .int(Int64(version))
-                    try Self.appendInTransaction(audit, connection, caller.tenant, entry)
-                    return try Self.metadata(row)
+                let dek = try Self.keyring { try keyring.subjectKey(caller.tenant, user: caller.subject, create: true, in: connection)! }
+                let current = try connection.pipeline([
+                    Self.assume(caller),
+                    Statement(
+                        "SELECT id, version FROM public.user_secrets WHERE user_id = $1 AND service_name = $2 FOR UPDATE",
+                        [caller.subject, service]),
+                ])[1].first
+                let currentVersion = try current?.decode("version", as: Int.self) ?? 0
+                if let ifMatch, ifMatch != currentVersion {
+                    throw SecretsError(
+                        .versionConflict,
+                        currentVersion == 0
+                            ? "the secret \"\(service)\" does not exist (If-Match: \(ifMatch))"
+                            : "the secret \"\(service)\" is at version \(currentVersion), not \(ifMatch)")
                 }
+                let id: UUID = try current?.decode("id") ?? UUID()
+                let version = currentVersion + 1
+                let (nonce, ciphertext) = try XChaCha20Poly1305.seal(
+                    Array(value.utf8), key: dek,
+                    associatedData: Self.associatedData(caller: caller, service: service, id: id, version: version))
+                let row: PostgresRow
+                if current == nil {
+                    row = try connection.query(
+                        """
+                        INSERT INTO public.user_secrets (id, user_id, service_name, encrypted_value, initialization_vector, key_version, version)
+                        VALUES ($1, $2, $3, $4, $5, $6, 1) RETURNING \(Self.metadataColumns)
+                        """, [id, caller.subject, service, ciphertext, nonce, Self.dekGeneration]
+                    ).first!
+                } else {
+                    row = try connection.pipeline([
+                        Statement(
+                            """
+                            INSERT INTO public.user_secret_versions (secret_id, user_id, version, encrypted_value, initialization_vector, key_version, created_at)
+                            SELECT id, user_id, version, encrypted_value, initialization_vector, key_version, updated_at
+                            FROM public.user_secrets WHERE id = $1
+                            """, [id]),
+                        Statement(
+                            "DELETE FROM public.user_secret_versions WHERE secret_id = $1 AND version <= $2",
+                            [id, version - 1 - kept]),
+                        Statement(
+                            """
+                            UPDATE public.user_secrets
+                            SET encrypted_value = $2, initialization_vector = $3, key_version = $4, version = $5, deleted_at = NULL
+                            WHERE id = $1 RETURNING \(Self.metadataColumns)
+                            """, [id, ciphertext, nonce, Self.dekGeneration, version]),
+                    ])[2].first!
+                }
+                var entry = event
+                entry.details["version"] = .int(Int64(version))
+                try Self.appendInTransaction(audit, connection, caller.tenant, entry)
+                return try Self.metadata(row)
+            }
         } catch {
-            try await recordFailure(error, caller, "secret.write", service: service, details: ifMatch.map { ["if_match": .int(Int64($0))] } ?? [:])
+            try await recordFailure(
+                error, caller, "secret.write", service: service, details: ifMatch.map { ["if_match": .int(Int64($0))] } ?? [:])
             throw Self.mapped(error, conflict: "the secret \"\(service)\" was created by another request at the same time; retry")
         }
     }
 
     /// Soft delete: the value stays (and can be undeleted) but cannot be read. Idempotent.
     public func delete(_ caller: SecretCaller, service: String) async throws -> SecretMetadata {
-        try await change(caller, "secret.delete", service: service, sql: "UPDATE public.user_secrets SET deleted_at = coalesce(deleted_at, now())")
+        try await change(
+            caller, "secret.delete", service: service, sql: "UPDATE public.user_secrets SET deleted_at = coalesce(deleted_at, now())")
     }
 
     /// Brings a soft-deleted secret back. Idempotent.
@@ -296,39 +308,42 @@ public final class SecretStore: Sendable {
         let event = try self.event(caller, "secret.destroy", service: service, outcome: .success, details: [:])
         do {
             return try await pool.transaction(tenant: caller.tenant) { connection in
-                    let results = try connection.pipeline([
-                        Self.assume(caller),
-                        Statement("SELECT id, version FROM public.user_secrets WHERE user_id = $1 AND service_name = $2 FOR UPDATE", [caller.subject, service]),
-                    ])
-                    guard let row = results[1].first else { throw SecretsError(.notFound, "no secret \"\(service)\" for this user") }
-                    let id: UUID = try row.decode("id")
-                    let current: Int = try row.decode("version")
-                    var destroyed: [Int]
-                    if let version {
-                        guard version != current else {
-                            throw SecretsError(
-                                .invalidInput,
-                                "version \(version) is the current value; destroy the whole secret, or write a new value first")
-                        }
-                        destroyed = try connection.query(
-                            "DELETE FROM public.user_secret_versions WHERE secret_id = $1 AND version = $2 RETURNING version", [id, version]
-                        ).rows.map { try $0.decode("version") }
-                        guard !destroyed.isEmpty else { throw SecretsError(.notFound, "the secret \"\(service)\" has no version \(version)") }
-                    } else {
-                        destroyed = try connection.query(
-                            "DELETE FROM public.user_secret_versions WHERE secret_id = $1 RETURNING version", [id]
-                        ).rows.map { try $0.decode("version") }
-                        try connection.query("DELETE FROM public.user_secrets WHERE id = $1", [id])
-                        destroyed.append(current)
+                let results = try connection.pipeline([
+                    Self.assume(caller),
+                    Statement(
+                        "SELECT id, version FROM public.user_secrets WHERE user_id = $1 AND service_name = $2 FOR UPDATE",
+                        [caller.subject, service]),
+                ])
+                guard let row = results[1].first else { throw SecretsError(.notFound, "no secret \"\(service)\" for this user") }
+                let id: UUID = try row.decode("id")
+                let current: Int = try row.decode("version")
+                var destroyed: [Int]
+                if let version {
+                    guard version != current else {
+                        throw SecretsError(
+                            .invalidInput,
+                            "version \(version) is the current value; destroy the whole secret, or write a new value first")
                     }
-                    destroyed.sort()
-                    var entry = event
-                    entry.details["versions"] = .string(destroyed.map(String.init).joined(separator: ","))
-                    try Self.appendInTransaction(audit, connection, caller.tenant, entry)
-                    return destroyed
+                    destroyed = try connection.query(
+                        "DELETE FROM public.user_secret_versions WHERE secret_id = $1 AND version = $2 RETURNING version", [id, version]
+                    ).rows.map { try $0.decode("version") }
+                    guard !destroyed.isEmpty else { throw SecretsError(.notFound, "the secret \"\(service)\" has no version \(version)") }
+                } else {
+                    destroyed = try connection.query(
+                        "DELETE FROM public.user_secret_versions WHERE secret_id = $1 RETURNING version", [id]
+                    ).rows.map { try $0.decode("version") }
+                    try connection.query("DELETE FROM public.user_secrets WHERE id = $1", [id])
+                    destroyed.append(current)
                 }
+                destroyed.sort()
+                var entry = event
+                entry.details["versions"] = .string(destroyed.map(String.init).joined(separator: ","))
+                try Self.appendInTransaction(audit, connection, caller.tenant, entry)
+                return destroyed
+            }
         } catch {
-            try await recordFailure(error, caller, "secret.destroy", service: service, details: version.map { ["version": .int(Int64($0))] } ?? [:])
+            try await recordFailure(
+                error, caller, "secret.destroy", service: service, details: version.map { ["version": .int(Int64($0))] } ?? [:])
             throw Self.mapped(error)
         }
     }
@@ -339,17 +354,18 @@ public final class SecretStore: Sendable {
         let event = try self.event(caller, action, service: service, outcome: .success, details: [:])
         do {
             return try await pool.transaction(tenant: caller.tenant) { connection in
-                    let results = try connection.pipeline([
-                        Self.assume(caller),
-                        Statement("\(sql) WHERE user_id = $1 AND service_name = $2 RETURNING \(Self.metadataColumns)", [caller.subject, service]),
-                    ])
-                    guard let row = results[1].first else { throw SecretsError(.notFound, "no secret \"\(service)\" for this user") }
-                    let metadata = try Self.metadata(row)
-                    var entry = event
-                    entry.details["version"] = .int(Int64(metadata.version))
-                    try Self.appendInTransaction(audit, connection, caller.tenant, entry)
-                    return metadata
-                }
+                let results = try connection.pipeline([
+                    Self.assume(caller),
+                    Statement(
+                        "\(sql) WHERE user_id = $1 AND service_name = $2 RETURNING \(Self.metadataColumns)", [caller.subject, service]),
+                ])
+                guard let row = results[1].first else { throw SecretsError(.notFound, "no secret \"\(service)\" for this user") }
+                let metadata = try Self.metadata(row)
+                var entry = event
+                entry.details["version"] = .int(Int64(metadata.version))
+                try Self.appendInTransaction(audit, connection, caller.tenant, entry)
+                return metadata
+            }
         } catch {
             try await recordFailure(error, caller, action, service: service, details: [:])
             throw Self.mapped(error)
@@ -401,7 +417,9 @@ public final class SecretStore: Sendable {
         try await record(caller, action, service: service, outcome: outcome, details: details)
     }
 
-    private static func appendInTransaction(_ audit: AuditAppender, _ connection: borrowing Connection, _ tenant: UUID, _ event: AuditEvent) throws {
+    private static func appendInTransaction(_ audit: AuditAppender, _ connection: borrowing Connection, _ tenant: UUID, _ event: AuditEvent)
+        throws
+    {
         do {
             _ = try audit.append(in: connection, tenant: tenant, event)
         } catch {
@@ -421,20 +439,26 @@ public final class SecretStore: Sendable {
 
     /// Binds a value to its row: tenant, user, service, secret id and version (DESIGN.md §7).
     static func associatedData(caller: SecretCaller, service: String, id: UUID, version: Int) -> [UInt8] {
-        AssociatedData.encode("pgw.secret.v1", [
-            caller.tenant.lowercasedString, caller.subject.lowercasedString, service,
-            id.lowercasedString, String(version),
-        ])
+        AssociatedData.encode(
+            "pgw.secret.v1",
+            [
+                caller.tenant.lowercasedString, caller.subject.lowercasedString, service,
+                id.lowercasedString, String(version),
+            ])
     }
 
-    private static func open(_ row: PostgresRow, dek: SecureBytes, caller: SecretCaller, service: String, id: UUID, version: Int) throws -> String {
+    private static func open(_ row: PostgresRow, dek: SecureBytes, caller: SecretCaller, service: String, id: UUID, version: Int) throws
+        -> String
+    {
         let opened: [UInt8]
         do {
             opened = try XChaCha20Poly1305.open(
                 try row.decode("encrypted_value"), nonce: try row.decode("initialization_vector"), key: dek,
                 associatedData: associatedData(caller: caller, service: service, id: id, version: version))
         } catch is SodiumError {
-            throw SecretsError(.cannotOpen, "the stored value of \"\(service)\" version \(version) does not open: it was altered or does not belong to this row")
+            throw SecretsError(
+                .cannotOpen,
+                "the stored value of \"\(service)\" version \(version) does not open: it was altered or does not belong to this row")
         }
         guard let text = String(validating: opened, as: UTF8.self) else {
             throw SecretsError(.cannotOpen, "the stored value of \"\(service)\" is not text")
@@ -460,7 +484,7 @@ public final class SecretStore: Sendable {
     /// A usable service name: 1 to 255 characters, not blank, no control characters.
     public static func validate(service: String) throws {
         guard !service.trimmingCharacters(in: .whitespaces).isEmpty, service.unicodeScalars.count <= maximumServiceLength,
-              !service.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            !service.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw SecretsError(.invalidInput, "a service name is 1 to 255 characters, not blank, without control characters")
         }
@@ -481,7 +505,9 @@ public final class SecretStore: Sendable {
     }
 
     /// Failures as this module's errors; database detail (which may quote values) is dropped.
-    static func mapped(_ error: Error, conflict: String = "the secret was changed by another request at the same time; retry") -> SecretsError {
+    static func mapped(_ error: Error, conflict: String = "the secret was changed by another request at the same time; retry")
+        -> SecretsError
+    {
         switch error {
         case let error as SecretsError: return error
         case let error as KeyringError where error.code == .subjectKeyDestroyed:

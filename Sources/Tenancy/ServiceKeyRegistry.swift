@@ -1,5 +1,5 @@
-import Foundation
 import Audit
+import Foundation
 import Postgres
 import Sodium
 
@@ -70,31 +70,42 @@ public struct ServiceKeyRegistry: Sendable {
 
     /// Creates a key; returns its record and the key text, which is never retrievable again.
     /// `expiresAt`, when given, must be in the future.
-    public func create(tenant: UUID, scopes: [Scope], name: String?, expiresAt: Date? = nil) async throws -> (key: ServiceKey, secret: String) {
+    public func create(tenant: UUID, scopes: [Scope], name: String?, expiresAt: Date? = nil) async throws -> (
+        key: ServiceKey, secret: String
+    ) {
         let scopes = Array(Set(scopes)).sorted()
         guard !scopes.isEmpty else {
-            throw TenancyError.invalidInput("a service key needs at least one scope", hint: "valid scopes: \(Scope.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw TenancyError.invalidInput(
+                "a service key needs at least one scope", hint: "valid scopes: \(Scope.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let expiresAt, expiresAt <= Date() {
-            throw TenancyError.invalidInput("the expiry \(expiresAt.formatted(.iso8601)) is in the past", hint: "give a time in the future, or none")
+            throw TenancyError.invalidInput(
+                "the expiry \(expiresAt.formatted(.iso8601)) is in the past", hint: "give a time in the future, or none")
         }
         let id = UUID()
         let secret = "pgw_" + Hex.encode(Self.bytes(of: id)) + "_" + Base64URL.encode(Random.bytes(32))
         do {
             let actor = auditing.actor
-            let row = try await auditing.write(pool, Statement(
-                """
-                INSERT INTO public.service_keys (id, tenant_id, name, key_hash, scopes, expires_at)
-                VALUES ($1, $2, $3, $4, $5::text[], $6)
-                RETURNING \(Self.recordColumns)
-                """,
-                [id, tenant, name, hash(secret), PostgresTextArray(scopes.map(\.rawValue)), expiresAt])) { row in
+            let row = try await auditing.write(
+                pool,
+                Statement(
+                    """
+                    INSERT INTO public.service_keys (id, tenant_id, name, key_hash, scopes, expires_at)
+                    VALUES ($1, $2, $3, $4, $5::text[], $6)
+                    RETURNING \(Self.recordColumns)
+                    """,
+                    [id, tenant, name, hash(secret), PostgresTextArray(scopes.map(\.rawValue)), expiresAt])
+            ) { row in
                 let key = try Self.serviceKey(row)
                 var details: [String: AuditValue] = [
-                    "scopes": .array(key.scopes.map { .string($0.rawValue) }), "name": key.name.map(AuditValue.string) ?? .null]
+                    "scopes": .array(key.scopes.map { .string($0.rawValue) }), "name": key.name.map(AuditValue.string) ?? .null,
+                ]
                 if let expires = key.expiresAt { details["expires_at"] = .string(expires.formatted(.iso8601)) }
-                return (key.tenantID, AuditEvent(
-                    actor: actor, action: "service_key.created", target: "service_key:" + key.id.lowercasedString, details: details))
+                return (
+                    key.tenantID,
+                    AuditEvent(
+                        actor: actor, action: "service_key.created", target: "service_key:" + key.id.lowercasedString, details: details)
+                )
             }
             return (try Self.serviceKey(row.first!), secret)
         } catch let error as PostgresError where error.sqlState == "23503" {
@@ -108,14 +119,20 @@ public struct ServiceKeyRegistry: Sendable {
     @discardableResult
     public func revoke(id: UUID) async throws -> ServiceKey {
         let actor = auditing.actor
-        let result = try await auditing.write(pool, Statement(
-            """
-            UPDATE public.service_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
-            RETURNING \(Self.recordColumns)
-            """, [id])) { row in
+        let result = try await auditing.write(
+            pool,
+            Statement(
+                """
+                UPDATE public.service_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
+                RETURNING \(Self.recordColumns)
+                """, [id])
+        ) { row in
             let key = try Self.serviceKey(row)
-            return (key.tenantID, AuditEvent(
-                actor: actor, action: "service_key.revoked", target: "service_key:" + key.id.lowercasedString))
+            return (
+                key.tenantID,
+                AuditEvent(
+                    actor: actor, action: "service_key.revoked", target: "service_key:" + key.id.lowercasedString)
+            )
         }
         guard let row = result.first else {
             throw TenancyError.notFound("service key \(id.lowercasedString) does not exist")
@@ -130,44 +147,58 @@ public struct ServiceKeyRegistry: Sendable {
     /// given), and lets the old one work for `overlap` more (never longer than it already would),
     /// so callers can switch without an outage. One transaction, audited as `service_key.rotated`
     /// in the key's tenant's chain. A revoked or expired key cannot be rotated (409): create a new one.
-    public func rotate(id: UUID, overlap: Duration, expiresAt: Date? = nil) async throws -> (old: ServiceKey, new: ServiceKey, secret: String) {
+    public func rotate(id: UUID, overlap: Duration, expiresAt: Date? = nil) async throws -> (
+        old: ServiceKey, new: ServiceKey, secret: String
+    ) {
         guard overlap >= .zero, overlap <= Self.maximumOverlap else {
             throw TenancyError.invalidInput("the overlap must be 0 to \(Self.maximumOverlap.components.seconds) seconds")
         }
         if let expiresAt, expiresAt <= Date() {
-            throw TenancyError.invalidInput("the expiry \(expiresAt.formatted(.iso8601)) is in the past", hint: "give a time in the future, or none")
+            throw TenancyError.invalidInput(
+                "the expiry \(expiresAt.formatted(.iso8601)) is in the past", hint: "give a time in the future, or none")
         }
         let newID = UUID()
         let secret = "pgw_" + Hex.encode(Self.bytes(of: newID)) + "_" + Base64URL.encode(Random.bytes(32))
         let digest = hash(secret)
         let actor = auditing.actor
         let seconds = overlap.components.seconds
-        let result = try await auditing.write(pool, { connection in
-            guard let old = try connection.query(
-                "SELECT \(Self.recordColumns), (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS usable "
-                    + "FROM public.service_keys WHERE id = $1 FOR UPDATE", [id]).first
-            else { throw TenancyError.notFound("service key \(id.lowercasedString) does not exist") }
-            guard try old.decode("usable", as: Bool.self) else {
-                throw TenancyError(.conflict, code: "PGW409", "service key \(id.lowercasedString) is revoked or expired and cannot be rotated",
-                                   hint: "create a new key instead")
+        let result = try await auditing.write(
+            pool,
+            { connection in
+                guard
+                    let old = try connection.query(
+                        "SELECT \(Self.recordColumns), (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS usable "
+                            + "FROM public.service_keys WHERE id = $1 FOR UPDATE", [id]
+                    ).first
+                else { throw TenancyError.notFound("service key \(id.lowercasedString) does not exist") }
+                guard try old.decode("usable", as: Bool.self) else {
+                    throw TenancyError(
+                        .conflict, code: "PGW409", "service key \(id.lowercasedString) is revoked or expired and cannot be rotated",
+                        hint: "create a new key instead")
+                }
+                try connection.query(
+                    "UPDATE public.service_keys SET expires_at = least(coalesce(expires_at, 'infinity'), now() + make_interval(secs => $2)) WHERE id = $1",
+                    [id, seconds])
+                return try connection.query(
+                    """
+                    INSERT INTO public.service_keys (id, tenant_id, name, key_hash, scopes, expires_at)
+                    SELECT $2::uuid, tenant_id, name, $3::bytea, scopes, $4::timestamptz FROM public.service_keys WHERE id = $1
+                    RETURNING \(Self.recordColumns)
+                    """, [id, newID, digest, expiresAt])
             }
-            try connection.query(
-                "UPDATE public.service_keys SET expires_at = least(coalesce(expires_at, 'infinity'), now() + make_interval(secs => $2)) WHERE id = $1",
-                [id, seconds])
-            return try connection.query(
-                """
-                INSERT INTO public.service_keys (id, tenant_id, name, key_hash, scopes, expires_at)
-                SELECT $2::uuid, tenant_id, name, $3::bytea, scopes, $4::timestamptz FROM public.service_keys WHERE id = $1
-                RETURNING \(Self.recordColumns)
-                """, [id, newID, digest, expiresAt])
-        }) { row in
+        ) { row in
             let key = try Self.serviceKey(row)
-            return (key.tenantID, AuditEvent(
-                actor: actor, action: "service_key.rotated", target: "service_key:" + id.lowercasedString,
-                details: ["new_key_id": .string(key.id.lowercasedString), "overlap_seconds": .int(seconds)]))
+            return (
+                key.tenantID,
+                AuditEvent(
+                    actor: actor, action: "service_key.rotated", target: "service_key:" + id.lowercasedString,
+                    details: ["new_key_id": .string(key.id.lowercasedString), "overlap_seconds": .int(seconds)])
+            )
         }
         let new = try Self.serviceKey(result.first!)
-        guard let old = try await Self.find(pool: pool, id: id) else { throw TenancyError.notFound("service key \(id.lowercasedString) does not exist") }
+        guard let old = try await Self.find(pool: pool, id: id) else {
+            throw TenancyError.notFound("service key \(id.lowercasedString) does not exist")
+        }
         return (old, new, secret)
     }
 
@@ -183,7 +214,8 @@ public struct ServiceKeyRegistry: Sendable {
             """
             SELECT \(recordColumns) FROM public.service_keys
             WHERE $1::uuid IS NULL OR tenant_id = $1::uuid ORDER BY created_at DESC, id
-            """, [tenant]).rows.map(serviceKey)
+            """, [tenant]
+        ).rows.map(serviceKey)
     }
 
     /// The active key matching `presented`, or nil. The stored hash is compared in constant time.
@@ -229,16 +261,19 @@ public struct ServiceKeyRegistry: Sendable {
         var key = key
         return key.withUTF8 { bytes -> UUID? in
             guard bytes.count == 80, bytes[0] == UInt8(ascii: "p"), bytes[1] == UInt8(ascii: "g"), bytes[2] == UInt8(ascii: "w"),
-                  bytes[3] == UInt8(ascii: "_"), bytes[36] == UInt8(ascii: "_"),
-                  bytes[37...].allSatisfy(Self.isBase64URL)
+                bytes[3] == UInt8(ascii: "_"), bytes[36] == UInt8(ascii: "_"),
+                bytes[37...].allSatisfy(Self.isBase64URL)
             else { return nil }
             var id = [UInt8](repeating: 0, count: 16)
             for index in 0..<16 {
                 guard let high = Self.hexValue(bytes[4 + 2 * index]), let low = Self.hexValue(bytes[5 + 2 * index]) else { return nil }
                 id[index] = high << 4 | low
             }
-            return UUID(uuid: (id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7],
-                               id[8], id[9], id[10], id[11], id[12], id[13], id[14], id[15]))
+            return UUID(
+                uuid: (
+                    id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7],
+                    id[8], id[9], id[10], id[11], id[12], id[13], id[14], id[15]
+                ))
         }
     }
 
@@ -254,7 +289,7 @@ public struct ServiceKeyRegistry: Sendable {
     private static func isBase64URL(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "_"):
+            UInt8(ascii: "-"), UInt8(ascii: "_"):
             true
         default:
             false
@@ -264,7 +299,6 @@ public struct ServiceKeyRegistry: Sendable {
     private static func bytes(of id: UUID) -> [UInt8] {
         withUnsafeBytes(of: id.uuid) { Array($0) }
     }
-
 
     private static func serviceKey(_ row: PostgresRow) throws -> ServiceKey {
         let scopes = try row.decode("scopes", as: PostgresTextArray.self).elements.compactMap { $0.flatMap(Scope.init(rawValue:)) }

@@ -157,7 +157,7 @@ package struct TenantKeys: Sendable {
     /// only when `allowsInsecureLoopback`, for a development identity provider on this machine.
     package static func jwksURLProblem(_ url: String, allowsInsecureLoopback: Bool) -> String? {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
-              let host = components.host, !host.isEmpty
+            let host = components.host, !host.isEmpty
         else { return "not an absolute URL" }
         guard components.user == nil, components.password == nil else { return "credentials in the URL are refused" }
         switch (scheme, OutboundHost.classify(host)) {
@@ -165,7 +165,8 @@ package struct TenantKeys: Sendable {
         case (_, .private): return "it names a private, link-local or otherwise internal address"
         case ("https", .public): return nil
         case ("https", .loopback), ("http", .loopback):
-            return allowsInsecureLoopback ? nil : "a loopback host is refused; set GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK=true for a development JWKS on this machine"
+            return allowsInsecureLoopback
+                ? nil : "a loopback host is refused; set GATEWAY_JWKS_ALLOW_INSECURE_LOOPBACK=true for a development JWKS on this machine"
         default: return "only https:// URLs are fetched"
         }
     }

@@ -1,5 +1,5 @@
-import Foundation
 import Audit
+import Foundation
 import JSON
 import Keyring
 import Postgres
@@ -73,9 +73,12 @@ public struct TenantRegistry: Sendable {
     public static let maximumClaimLength = 1000
 
     /// Stores `secret` for `tenant`, sealed under its KEK, returning the tenant's row.
-    private static func storeSecret(_ secret: String, tenant: UUID, keyring: Keyring?, in connection: borrowing Connection) throws -> QueryResult {
+    private static func storeSecret(_ secret: String, tenant: UUID, keyring: Keyring?, in connection: borrowing Connection) throws
+        -> QueryResult
+    {
         guard let keyring else { throw noKeyring }
-        let sealed = try keyring.sealTenantSecret(Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
+        let sealed = try keyring.sealTenantSecret(
+            Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
         return try connection.query(
             """
             UPDATE public.tenants SET jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4
@@ -83,7 +86,8 @@ public struct TenantRegistry: Sendable {
             """, [tenant, sealed.ciphertext, sealed.nonce, sealed.kekVersion])
     }
 
-    private static let noKeyring = TenancyError(.unconfigured, 
+    private static let noKeyring = TenancyError(
+        .unconfigured,
         "a JWT secret is stored sealed under the tenant's key, which needs the root key",
         hint: "set PRIVACY_ROOT_KEY_FILE (or pass --root-key-file)")
 
@@ -101,15 +105,21 @@ public struct TenantRegistry: Sendable {
         do {
             let actor = auditing.actor
             let keyring = self.keyring
-            let row = try await auditing.write(pool, { connection in
-                let inserted = try connection.query("INSERT INTO public.tenants (name) VALUES ($1) RETURNING \(Self.columns)", [name])
-                guard let jwtSecret else { return inserted }
-                return try Self.storeSecret(jwtSecret, tenant: try inserted.first!.decode("id"), keyring: keyring, in: connection)
-            }) { row in
+            let row = try await auditing.write(
+                pool,
+                { connection in
+                    let inserted = try connection.query("INSERT INTO public.tenants (name) VALUES ($1) RETURNING \(Self.columns)", [name])
+                    guard let jwtSecret else { return inserted }
+                    return try Self.storeSecret(jwtSecret, tenant: try inserted.first!.decode("id"), keyring: keyring, in: connection)
+                }
+            ) { row in
                 let tenant = try Self.tenant(row)
-                return (tenant.id, AuditEvent(
-                    actor: actor, action: "tenant.created", target: "tenant:" + tenant.id.lowercasedString,
-                    details: ["name": .string(tenant.name), "has_jwt_secret": .bool(tenant.hasJWTSecret)]))
+                return (
+                    tenant.id,
+                    AuditEvent(
+                        actor: actor, action: "tenant.created", target: "tenant:" + tenant.id.lowercasedString,
+                        details: ["name": .string(tenant.name), "has_jwt_secret": .bool(tenant.hasJWTSecret)])
+                )
             }
             return try Self.tenant(row.first!)
         } catch let error as PostgresError where error.sqlState == "23505" {
@@ -128,14 +138,20 @@ public struct TenantRegistry: Sendable {
     @discardableResult
     public func setDisabled(_ id: UUID, _ disabled: Bool) async throws -> Tenant {
         let actor = auditing.actor
-        let result = try await auditing.write(pool, Statement(
-            """
-            UPDATE public.tenants SET disabled_at = CASE WHEN $2 THEN now() ELSE NULL END
-            WHERE id = $1 AND (disabled_at IS NULL) = $2 RETURNING \(Self.columns)
-            """, [id, disabled])) { row in
+        let result = try await auditing.write(
+            pool,
+            Statement(
+                """
+                UPDATE public.tenants SET disabled_at = CASE WHEN $2 THEN now() ELSE NULL END
+                WHERE id = $1 AND (disabled_at IS NULL) = $2 RETURNING \(Self.columns)
+                """, [id, disabled])
+        ) { row in
             let tenant = try Self.tenant(row)
-            return (tenant.id, AuditEvent(
-                actor: actor, action: disabled ? "tenant.disabled" : "tenant.enabled", target: "tenant:" + tenant.id.lowercasedString))
+            return (
+                tenant.id,
+                AuditEvent(
+                    actor: actor, action: disabled ? "tenant.disabled" : "tenant.enabled", target: "tenant:" + tenant.id.lowercasedString)
+            )
         }
         if let row = result.first { return try Self.tenant(row) }
         guard let tenant = try await find(id) else { throw TenancyError.notFound("tenant \(id.lowercasedString) does not exist") }
@@ -183,7 +199,7 @@ public struct TenantRegistry: Sendable {
         for (name, value) in [("audience", audience), ("issuer", issuer)] {
             guard let value, !value.isEmpty else { continue }
             guard value.trimmingCharacters(in: .whitespaces) == value, value.count <= Self.maximumClaimLength,
-                  !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+                !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
             else {
                 throw TenancyError.invalidInput(
                     "the \(name) must be 1 to \(Self.maximumClaimLength) characters without surrounding spaces or control characters")
@@ -216,34 +232,40 @@ public struct TenantRegistry: Sendable {
         if let jwksURL { details["jwks_url"] = jwksURL.isEmpty ? .null : .string(jwksURL) }
         if secretChanged { details["secret_overlap_seconds"] = .int(Int64(overlap)) }
         let changes = details
-        let result = try await auditing.write(pool, { connection in
-            let updated = try connection.query(
-                """
-                UPDATE public.tenants SET jwt_public_keys = coalesce($2::jsonb, jwt_public_keys),
-                    jwt_audience = CASE WHEN $3::text IS NULL THEN jwt_audience ELSE nullif($3::text, '') END,
-                    jwt_issuer = CASE WHEN $4::text IS NULL THEN jwt_issuer ELSE nullif($4::text, '') END,
-                    jwt_jwks_url = CASE WHEN $5::text IS NULL THEN jwt_jwks_url ELSE nullif($5::text, '') END
-                WHERE id = $1 RETURNING \(Self.columns)
-                """,
-                [id, publicKeys, audience, issuer, jwksURL])
-            guard let secret, !updated.rows.isEmpty else { return updated }
-            // The current secret (if any) becomes the previous one, still sealed as it was, until
-            // the window ends; with no overlap (or no current secret) any previous one is dropped.
-            try connection.query(
-                """
-                UPDATE public.tenants SET
-                    jwt_previous_secret_sealed = CASE WHEN $2::int > 0 THEN jwt_secret_sealed END,
-                    jwt_previous_secret_nonce = CASE WHEN $2::int > 0 THEN jwt_secret_nonce END,
-                    jwt_previous_secret_kek_version = CASE WHEN $2::int > 0 THEN jwt_secret_kek_version END,
-                    jwt_previous_secret_expires_at = CASE WHEN $2::int > 0 AND jwt_secret_sealed IS NOT NULL
-                                                          THEN now() + make_interval(secs => $2::int) END
-                WHERE id = $1
-                """, [id, overlap])
-            return try Self.storeSecret(secret, tenant: id, keyring: keyring, in: connection)
-        }) { row in
+        let result = try await auditing.write(
+            pool,
+            { connection in
+                let updated = try connection.query(
+                    """
+                    UPDATE public.tenants SET jwt_public_keys = coalesce($2::jsonb, jwt_public_keys),
+                        jwt_audience = CASE WHEN $3::text IS NULL THEN jwt_audience ELSE nullif($3::text, '') END,
+                        jwt_issuer = CASE WHEN $4::text IS NULL THEN jwt_issuer ELSE nullif($4::text, '') END,
+                        jwt_jwks_url = CASE WHEN $5::text IS NULL THEN jwt_jwks_url ELSE nullif($5::text, '') END
+                    WHERE id = $1 RETURNING \(Self.columns)
+                    """,
+                    [id, publicKeys, audience, issuer, jwksURL])
+                guard let secret, !updated.rows.isEmpty else { return updated }
+                // The current secret (if any) becomes the previous one, still sealed as it was, until
+                // the window ends; with no overlap (or no current secret) any previous one is dropped.
+                try connection.query(
+                    """
+                    UPDATE public.tenants SET
+                        jwt_previous_secret_sealed = CASE WHEN $2::int > 0 THEN jwt_secret_sealed END,
+                        jwt_previous_secret_nonce = CASE WHEN $2::int > 0 THEN jwt_secret_nonce END,
+                        jwt_previous_secret_kek_version = CASE WHEN $2::int > 0 THEN jwt_secret_kek_version END,
+                        jwt_previous_secret_expires_at = CASE WHEN $2::int > 0 AND jwt_secret_sealed IS NOT NULL
+                                                              THEN now() + make_interval(secs => $2::int) END
+                    WHERE id = $1
+                    """, [id, overlap])
+                return try Self.storeSecret(secret, tenant: id, keyring: keyring, in: connection)
+            }
+        ) { row in
             let tenant = try Self.tenant(row)
-            return (tenant.id, AuditEvent(
-                actor: actor, action: "tenant.jwt_updated", target: "tenant:" + tenant.id.lowercasedString, details: changes))
+            return (
+                tenant.id,
+                AuditEvent(
+                    actor: actor, action: "tenant.jwt_updated", target: "tenant:" + tenant.id.lowercasedString, details: changes)
+            )
         }
         guard let row = result.first else {
             throw TenancyError.notFound("tenant \(id.lowercasedString) does not exist")
@@ -280,29 +302,38 @@ public struct TenantRegistry: Sendable {
     /// the column is gone. Run by `privacyctl tenant seal-secrets`.
     public func sealPlaintextSecrets() async throws -> Int {
         guard let keyring else { throw Self.noKeyring }
-        let hasColumn = try await pool.query(
-            """
-            SELECT 1 FROM information_schema.columns
-            WHERE table_schema = 'public' AND table_name = 'tenants' AND column_name = 'jwt_secret'
-            """).first != nil
+        let hasColumn =
+            try await pool.query(
+                """
+                SELECT 1 FROM information_schema.columns
+                WHERE table_schema = 'public' AND table_name = 'tenants' AND column_name = 'jwt_secret'
+                """
+            ).first != nil
         guard hasColumn else { return 0 }
         let tenants: [UUID] = try await pool.query(
-            "SELECT id FROM public.tenants WHERE jwt_secret IS NOT NULL ORDER BY id").rows.map { try $0.decode("id") }
+            "SELECT id FROM public.tenants WHERE jwt_secret IS NOT NULL ORDER BY id"
+        ).rows.map { try $0.decode("id") }
         let actor = auditing.actor
         var sealed = 0
         for tenant in tenants {
-            let result = try await auditing.write(pool, { connection in
-                guard let row = try connection.query(
-                    "SELECT jwt_secret FROM public.tenants WHERE id = $1 AND jwt_secret IS NOT NULL FOR UPDATE", [tenant]).first
-                else { return try connection.query("SELECT NULL::uuid AS id WHERE false") }  // sealed meanwhile: nothing to record
-                let secret: String = try row.decode("jwt_secret")
-                let value = try keyring.sealTenantSecret(Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
-                return try connection.query(
-                    """
-                    UPDATE public.tenants SET jwt_secret = NULL, jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4
-                    WHERE id = $1 RETURNING id
-                    """, [tenant, value.ciphertext, value.nonce, value.kekVersion])
-            }) { row in
+            let result = try await auditing.write(
+                pool,
+                { connection in
+                    guard
+                        let row = try connection.query(
+                            "SELECT jwt_secret FROM public.tenants WHERE id = $1 AND jwt_secret IS NOT NULL FOR UPDATE", [tenant]
+                        ).first
+                    else { return try connection.query("SELECT NULL::uuid AS id WHERE false") }  // sealed meanwhile: nothing to record
+                    let secret: String = try row.decode("jwt_secret")
+                    let value = try keyring.sealTenantSecret(
+                        Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
+                    return try connection.query(
+                        """
+                        UPDATE public.tenants SET jwt_secret = NULL, jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4
+                        WHERE id = $1 RETURNING id
+                        """, [tenant, value.ciphertext, value.nonce, value.kekVersion])
+                }
+            ) { row in
                 let id: UUID = try row.decode("id")
                 return (id, AuditEvent(actor: actor, action: "tenant.jwt_sealed", target: "tenant:" + id.lowercasedString))
             }
@@ -312,9 +343,10 @@ public struct TenantRegistry: Sendable {
     }
 
     private static func tenant(_ row: PostgresRow) throws -> Tenant {
-        Tenant(id: try row.decode("id"), name: try row.decode("name"), createdAt: try row.decode("created_at"),
-               hasJWTSecret: try row.decode("has_secret"), disabledAt: try row.decodeIfPresent("disabled_at"),
-               previousJWTSecretExpiresAt: try row.decodeIfPresent("previous_secret_expires_at"),
-               jwksURL: try row.decodeIfPresent("jwt_jwks_url"))
+        Tenant(
+            id: try row.decode("id"), name: try row.decode("name"), createdAt: try row.decode("created_at"),
+            hasJWTSecret: try row.decode("has_secret"), disabledAt: try row.decodeIfPresent("disabled_at"),
+            previousJWTSecretExpiresAt: try row.decodeIfPresent("previous_secret_expires_at"),
+            jwksURL: try row.decodeIfPresent("jwt_jwks_url"))
     }
 }

@@ -1,20 +1,20 @@
+import ArgumentParser
+import Audit
 import Catalog
 import Config
-import Tenancy
-import ArgumentParser
 import Foundation
 import Gateway
 import Keyring
-import Audit
 import Logging
 import NIOCore
 import NIOPosix
-import Sodium
 import Policy
 import Postgres
-import Secrets
 import Privacy
+import Secrets
 import ServiceLifecycle
+import Sodium
+import Tenancy
 
 @main
 struct PrivacyGateway: AsyncParsableCommand {
@@ -77,7 +77,7 @@ struct Serve: AsyncParsableCommand {
             if let port { configuration.port = try GatewayConfiguration.parsePort(String(port), source: "--port") }
             if let host { configuration.host = host }
             try await serve(configuration, observability: observability, metrics: metrics, logger: logger)
-        } catch where error is ConfigurationError || error is TenancyError || error is GatewayError {
+        } catch  where error is ConfigurationError || error is TenancyError || error is GatewayError {
             // Configuration, key files, the database login: one line naming what to fix.
             logger.critical("cannot start: \(error)")
             throw ExitCode.failure
@@ -141,9 +141,10 @@ struct Serve: AsyncParsableCommand {
         if let signingKeyFile = configuration.signingKeyFile {
             let key = try Ed25519.SigningKey(seed: try KeyFile.load(signingKeyFile, purpose: "signing key"))
             signingKey = key
-            background.append(CheckpointService(
-                checkpointer: AuditCheckpointer(pool: pool, signingKey: key, trustedKeys: auditTrustedKeys),
-                interval: .seconds(configuration.checkpointIntervalSeconds), logger: logger, metrics: metrics))
+            background.append(
+                CheckpointService(
+                    checkpointer: AuditCheckpointer(pool: pool, signingKey: key, trustedKeys: auditTrustedKeys),
+                    interval: .seconds(configuration.checkpointIntervalSeconds), logger: logger, metrics: metrics))
         } else {
             logger.warning("PRIVACY_SIGNING_KEY_FILE is not set: audit checkpoints are not signed by this gateway")
         }
@@ -181,8 +182,9 @@ struct Serve: AsyncParsableCommand {
             audit: audit, signingKey: signingKey,
             tokenKey: try PrivacyService.tokenKey(serviceMaster: keyring.serviceMaster),
             keyring: keyring, configuration: settings, notifier: notifier)
-        background.append(PrivacyWorkerService(
-            privacy: privacy, logger: logger, metrics: metrics, stuckAfter: .seconds(configuration.stuckAfterSeconds)))
+        background.append(
+            PrivacyWorkerService(
+                privacy: privacy, logger: logger, metrics: metrics, stuckAfter: .seconds(configuration.stuckAfterSeconds)))
 
         var services = GatewayServices(
             pool: pool, policies: policies, authenticator: authenticator, readiness: readiness, audit: audit, metrics: metrics,
@@ -195,10 +197,11 @@ struct Serve: AsyncParsableCommand {
         services.sessionPool = privacyPool
         services.metricsToken = observability.metricsToken
         let application = try GatewayApplication.make(configuration: configuration, services: services, logger: logger, tls: tls)
-        let group = ServiceGroup(configuration: .init(
-            services: [application] + background,
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [application] + background,
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         logger.info("serving", metadata: ["address": "\(configuration.host):\(configuration.port)", "database": "\(database.redacted)"])
         try await group.run()
         logger.info("stopped")

@@ -1,11 +1,12 @@
 import ArgumentParser
-import Foundation
 import Catalog
 import Config
+import Foundation
 import Tenancy
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
-import JSON
+    import FoundationNetworking
+    import JSON
 #endif
 
 /// privacyctl over HTTP (issue 17, item 2): with `PRIVACY_ADDR` (the gateway, e.g.
@@ -30,7 +31,7 @@ struct AdminHTTP {
         var text = address.contains("://") ? address : "http://" + address
         while text.hasSuffix("/") { text.removeLast() }
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil,
-              url.query == nil
+            url.query == nil
         else {
             throw ConfigurationError("PRIVACY_ADDR must be http(s)://host[:port], got \"\(address)\"")
         }

@@ -53,7 +53,8 @@ enum AdminTarget {
         case .direct(let database, let rootKey):
             return try await database.withOwnerPool { pool in
                 let keyring = jwtSecret == nil ? nil : try await rootKey?.keyring(try database.configuration(), pool: pool)
-                return try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring).create(name: name, jwtSecret: jwtSecret)
+                return try await TenantRegistry(pool: pool, auditing: .privacyctl(pool), keyring: keyring).create(
+                    name: name, jwtSecret: jwtSecret)
             }
         }
     }
@@ -88,7 +89,9 @@ enum AdminTarget {
             }
             return try await http.send(
                 "PUT", "/v1/admin/tenants/\(id.lowercasedString)/jwt",
-                body: Body(secret: secret, jwks: set, audience: audience, issuer: issuer, jwks_url: jwksURL, secret_overlap_seconds: secretOverlapSeconds))
+                body: Body(
+                    secret: secret, jwks: set, audience: audience, issuer: issuer, jwks_url: jwksURL,
+                    secret_overlap_seconds: secretOverlapSeconds))
         case .direct(let database, let rootKey):
             return try await database.withOwnerPool { pool in
                 let keyring = secret == nil ? nil : try await rootKey?.keyring(try database.configuration(), pool: pool)
@@ -107,12 +110,14 @@ enum AdminTarget {
         case .http(let http):
             struct Body: Encodable { let tenant_id: String?, scopes: [Scope], name: String?, expires_at: String? }
             let created: ServiceKeyCommand.Created = try await http.send(
-                "POST", "/v1/admin/service-keys", body: Body(tenant_id: tenant?.lowercasedString, scopes: scopes, name: name, expires_at: expiresAt))
+                "POST", "/v1/admin/service-keys",
+                body: Body(tenant_id: tenant?.lowercasedString, scopes: scopes, name: name, expires_at: expiresAt))
             return (created.service_key, created.key)
         case .direct(let database, let rootKey):
             guard let tenant else { throw ValidationError("--tenant is required in direct-database mode") }
             return try await database.withServiceKeys(rootKey) { keys in
-                let made = try await keys.create(tenant: tenant, scopes: scopes, name: name, expiresAt: try ServiceKeyCommand.expiry(expiresAt))
+                let made = try await keys.create(
+                    tenant: tenant, scopes: scopes, name: name, expiresAt: try ServiceKeyCommand.expiry(expiresAt))
                 return (made.key, made.secret)
             }
         }
@@ -123,7 +128,8 @@ enum AdminTarget {
         case .http(let http):
             struct Listing: Decodable { let service_keys: [ServiceKey] }
             return try await http.send(
-                "GET", "/v1/admin/service-keys", query: ["tenant_id": tenant?.lowercasedString], as: Listing.self).service_keys
+                "GET", "/v1/admin/service-keys", query: ["tenant_id": tenant?.lowercasedString], as: Listing.self
+            ).service_keys
         case .direct(let database, _):
             return try await database.withOwnerPool { pool in try await ServiceKeyRegistry.list(pool: pool, tenant: tenant) }
         }
@@ -144,7 +150,8 @@ enum AdminTarget {
         case .http(let http):
             struct Body: Encodable { let overlap_seconds: Int, expires_at: String? }
             let created: ServiceKeyCommand.Created = try await http.send(
-                "POST", "/v1/admin/service-keys/\(id.lowercasedString)/rotate", body: Body(overlap_seconds: overlapSeconds, expires_at: expiresAt))
+                "POST", "/v1/admin/service-keys/\(id.lowercasedString)/rotate",
+                body: Body(overlap_seconds: overlapSeconds, expires_at: expiresAt))
             return (created.service_key, created.key)
         case .direct(let database, let rootKey):
             return try await database.withServiceKeys(rootKey) { keys in

@@ -1,14 +1,15 @@
 import ArgumentParser
 import Audit
-import Foundation
 import Catalog
 import Config
+import Foundation
 import JSON
-import Tenancy
 import Postgres
 import Sodium
+import Tenancy
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 struct AuditCommand: AsyncParsableCommand {
@@ -98,7 +99,9 @@ struct AuditCommand: AsyncParsableCommand {
         var trustedKeys: [String] = []
         @Option(name: .customLong("witness"), help: "A pinned witness, NAME=HEX (its Ed25519 public key); repeat for each.")
         var witnesses: [String] = []
-        @Option(name: .customLong("require-cosignatures"), help: "Fail unless the newest signed checkpoint has this many valid cosignatures by pinned witnesses.")
+        @Option(
+            name: .customLong("require-cosignatures"),
+            help: "Fail unless the newest signed checkpoint has this many valid cosignatures by pinned witnesses.")
         var requiredCosignatures: Int = 0
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var output: OutputOptions
@@ -106,13 +109,16 @@ struct AuditCommand: AsyncParsableCommand {
         func witnessPolicy() throws -> WitnessPolicy {
             let pinned = try witnesses.map { text -> (name: String, publicKey: [UInt8]) in
                 let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2, SignedNote.isValidName(parts[0]), let key = Hex.decode(parts[1]), key.count == Ed25519.publicKeyLength else {
+                guard parts.count == 2, SignedNote.isValidName(parts[0]), let key = Hex.decode(parts[1]),
+                    key.count == Ed25519.publicKeyLength
+                else {
                     throw ValidationError("--witness must be NAME=HEX (a 32-byte Ed25519 public key), got \"\(text)\"")
                 }
                 return (parts[0], key)
             }
             guard requiredCosignatures >= 0, requiredCosignatures <= pinned.count else {
-                throw ValidationError("--require-cosignatures \(requiredCosignatures) needs at least that many --witness keys (\(pinned.count) given)")
+                throw ValidationError(
+                    "--require-cosignatures \(requiredCosignatures) needs at least that many --witness keys (\(pinned.count) given)")
             }
             return WitnessPolicy(witnesses: pinned, required: requiredCosignatures)
         }
@@ -133,13 +139,15 @@ struct AuditCommand: AsyncParsableCommand {
             var failed = false
             try await printer.run {
                 let pinned = try database.configuration().pinnedAuditKeys().merging(
-                    AuditCheckpoint.trustedKeys(trustedKeys.compactMap(Hex.decode))) { first, _ in first }
+                    AuditCheckpoint.trustedKeys(trustedKeys.compactMap(Hex.decode))
+                ) { first, _ in first }
                 let trusted: [String: [UInt8]]? = pinned.isEmpty && !live ? nil : pinned
                 let report: VerificationReport
                 if live {
                     let pool = try database.ownerPool()
                     defer { pool.close() }
-                    report = try await AuditBundle.verifyLive(pool: pool, tenant: try tenant.id(), trustedKeys: pinned, witnesses: try witnessPolicy())
+                    report = try await AuditBundle.verifyLive(
+                        pool: pool, tenant: try tenant.id(), trustedKeys: pinned, witnesses: try witnessPolicy())
                 } else {
                     report = try AuditBundle.verify(
                         directory: URL(fileURLWithPath: path!, isDirectory: true), trustedKeys: trusted, witnesses: try witnessPolicy())
@@ -148,7 +156,8 @@ struct AuditCommand: AsyncParsableCommand {
                 try printer.emit(report) {
                     var text = report.summary
                     if trusted == nil {
-                        text += "\nnote: trusted the public keys found in the bundle; pin keys with --trusted-key or PRIVACY_AUDIT_PUBLIC_KEYS"
+                        text +=
+                            "\nnote: trusted the public keys found in the bundle; pin keys with --trusted-key or PRIVACY_AUDIT_PUBLIC_KEYS"
                     } else if pinned.isEmpty, report.checkpointsChecked > 0 {
                         text += "\nnote: no checkpoint key is pinned; set PRIVACY_AUDIT_PUBLIC_KEYS or pass --trusted-key"
                     }
@@ -265,9 +274,12 @@ struct AuditCommand: AsyncParsableCommand {
                         checkpointSeq = try await AuditReader.checkpoints(pool: pool, tenant: tenant).last { $0.note != nil }?.seq
                     }
                     guard let checkpointSeq else {
-                        throw AuditError(.invalidRequest, "tenant \(tenant.lowercasedString) has no checkpoint with a signed root yet: run privacyctl audit checkpoint")
+                        throw AuditError(
+                            .invalidRequest,
+                            "tenant \(tenant.lowercasedString) has no checkpoint with a signed root yet: run privacyctl audit checkpoint")
                     }
-                    data = try encoder.encode(try await AuditProofs.inclusion(pool: pool, tenant: tenant, seq: seq, checkpointSeq: checkpointSeq))
+                    data = try encoder.encode(
+                        try await AuditProofs.inclusion(pool: pool, tenant: tenant, seq: seq, checkpointSeq: checkpointSeq))
                 } else {
                     data = try encoder.encode(try await AuditProofs.consistency(pool: pool, tenant: tenant, from: from!, to: to!))
                 }
@@ -292,7 +304,8 @@ struct AuditCommand: AsyncParsableCommand {
                 No database, no network. Keys: --trusted-key and $PRIVACY_AUDIT_PUBLIC_KEYS.
                 Example: privacyctl audit verify-proof proof.json --trusted-key 3b6a27bc…
                 """)
-        @Argument(help: "The proof file written by audit prove, GET /v1/audit/…/proof, or an export's audit_trail.proofs.json.") var path: String
+        @Argument(help: "The proof file written by audit prove, GET /v1/audit/…/proof, or an export's audit_trail.proofs.json.") var path:
+            String
         @Option(name: .customLong("trusted-key"), help: "The log's Ed25519 public key (64 hex characters); repeat for old keys.")
         var trustedKeys: [String] = []
         @OptionGroup var database: DatabaseOptions
@@ -399,7 +412,8 @@ struct AuditCommand: AsyncParsableCommand {
                     guard let status = (response as? HTTPURLResponse)?.statusCode, status == 200 else {
                         throw AuditError(
                             .invalidRequest,
-                            "GET \(path) answered \((response as? HTTPURLResponse)?.statusCode ?? 0): \(String(decoding: data.prefix(500), as: UTF8.self))")
+                            "GET \(path) answered \((response as? HTTPURLResponse)?.statusCode ?? 0): \(String(decoding: data.prefix(500), as: UTF8.self))"
+                        )
                     }
                     return data
                 }
@@ -411,14 +425,18 @@ struct AuditCommand: AsyncParsableCommand {
                 let directory = URL(fileURLWithPath: state, isDirectory: true)
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 let stateFile = directory.appendingPathComponent("\(newest.tenantID.lowercasedString).json")
-                let previous = FileManager.default.fileExists(atPath: stateFile.path)
+                let previous =
+                    FileManager.default.fileExists(atPath: stateFile.path)
                     ? try JSONDecoder().decode(AuditWitness.State.self, from: Data(contentsOf: stateFile)) : nil
                 var proof: [[UInt8]] = []
                 if let previous, newest.seq > previous.size {
                     let consistency = try JSONDecoder().decode(
-                        ConsistencyProof.self, from: try await get("/v1/audit/checkpoints/consistency?from=\(previous.size)&to=\(newest.seq)"))
+                        ConsistencyProof.self,
+                        from: try await get("/v1/audit/checkpoints/consistency?from=\(previous.size)&to=\(newest.seq)"))
                     proof = try consistency.hashes.map {
-                        guard let bytes = Hex.decode($0), bytes.count == 32 else { throw AuditError(.proof, "a proof hash is not 32 bytes of hex") }
+                        guard let bytes = Hex.decode($0), bytes.count == 32 else {
+                            throw AuditError(.proof, "a proof hash is not 32 bytes of hex")
+                        }
                         return bytes
                     }
                 }
@@ -437,15 +455,20 @@ struct AuditCommand: AsyncParsableCommand {
                     post.httpMethod = "POST"
                     post.setValue(apikey, forHTTPHeaderField: "apikey")
                     post.setValue("application/json", forHTTPHeaderField: "Content-Type")
-                    post.httpBody = try JSONCoding.encoder().encode(["name": name, "public_key": Hex.encode(key.publicKey), "cosignature": line])
+                    post.httpBody = try JSONCoding.encoder().encode([
+                        "name": name, "public_key": Hex.encode(key.publicKey), "cosignature": line,
+                    ])
                     let (answer, response) = try await URLSession.shared.data(for: post)
                     guard let status = (response as? HTTPURLResponse)?.statusCode, status == 200 || status == 201 else {
                         throw AuditError(
                             .invalidRequest,
-                            "cosigned (state saved) but the gateway refused the cosignature: \(String(decoding: answer.prefix(500), as: UTF8.self))")
+                            "cosigned (state saved) but the gateway refused the cosignature: \(String(decoding: answer.prefix(500), as: UTF8.self))"
+                        )
                     }
-                    let message = "cosigned \(next.origin) at tree size \(next.size)"
-                        + (previous.map { " (consistent with the cosigned size \($0.size))" } ?? " (first checkpoint seen: trusted on first use)")
+                    let message =
+                        "cosigned \(next.origin) at tree size \(next.size)"
+                        + (previous.map { " (consistent with the cosigned size \($0.size))" }
+                            ?? " (first checkpoint seen: trusted on first use)")
                     try printer.emit(Result(cosigned: true, size: next.size, message: message)) { message }
                 } catch let error as AuditError where error.code == .proof {
                     refused = true

@@ -1,10 +1,10 @@
 import ArgumentParser
-import Foundation
 import Catalog
 import Config
-import Tenancy
+import Foundation
 import Privacy
 import Sodium
+import Tenancy
 
 /// `privacyctl certificate verify`: a deletion certificate checked offline.
 struct CertificateCommand: AsyncParsableCommand {
@@ -15,7 +15,8 @@ struct CertificateCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Verify a deletion certificate offline: its signature, and that its erasure is in a signed checkpoint; exit 3 if not.",
+            abstract:
+                "Verify a deletion certificate offline: its signature, and that its erasure is in a signed checkpoint; exit 3 if not.",
             discussion: """
                 Needs only the certificate file (as printed by privacyctl delete --json, or the
                 "certificate" of GET /v1/privacy/deletions/{id}) and the gateway's pinned Ed25519

@@ -1,10 +1,10 @@
 import ArgumentParser
 import Audit
-import Foundation
 import Catalog
 import Config
-import Tenancy
+import Foundation
 import Keyring
+import Tenancy
 
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,7 +65,9 @@ struct KeysCommand: AsyncParsableCommand {
             }
             guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be from 1 to 10000") }
             if root {
-                guard newRootKeyFile != nil else { throw ValidationError("--root needs --new-root-key-file FILE (make one with: privacyctl keys generate --out FILE)") }
+                guard newRootKeyFile != nil else {
+                    throw ValidationError("--root needs --new-root-key-file FILE (make one with: privacyctl keys generate --out FILE)")
+                }
                 guard tenant == nil else { throw ValidationError("--root rotates the key of every tenant; drop --tenant") }
             } else if newRootKeyFile != nil {
                 throw ValidationError("--new-root-key-file is only used with --root")
@@ -93,9 +95,11 @@ struct KeysCommand: AsyncParsableCommand {
                     let newRoot = try KeyFile.load(newRootKeyFile!, purpose: "new root key")
                     let (version, rewrapped) = try await keyring.rotateRoot(to: newRoot, pool: pool, batchSize: batchSize)
                     for tenant in tenants {
-                        _ = try await appender.append(tenant: tenant, AuditEvent(
-                            actor: "privacyctl", action: "keys.root_rotated", target: "root",
-                            details: ["from_version": .int(Int64(keyring.rootVersion)), "to_version": .int(Int64(version))]))
+                        _ = try await appender.append(
+                            tenant: tenant,
+                            AuditEvent(
+                                actor: "privacyctl", action: "keys.root_rotated", target: "root",
+                                details: ["from_version": .int(Int64(keyring.rootVersion)), "to_version": .int(Int64(version))]))
                     }
                     struct Rotated: Encodable { let root_version: Int; let rewrapped_tenant_keys: Int }
                     try out.emit(Rotated(root_version: version, rewrapped_tenant_keys: rewrapped)) {
@@ -107,31 +111,41 @@ struct KeysCommand: AsyncParsableCommand {
                 let (started, resumed) = try await Keyring.beginKEKRotation(
                     tenant: tenant.map { UUID(uuidString: $0)! }, by: "privacyctl", pool: pool)
                 if resumed {
-                    Output.progress("resuming the KEK rotation started \(started.startedAt.formatted(.iso8601)) by \(started.startedBy): "
-                                    + "\(started.tenantsDone)/\(started.tenantsTotal) tenants done")
+                    Output.progress(
+                        "resuming the KEK rotation started \(started.startedAt.formatted(.iso8601)) by \(started.startedBy): "
+                            + "\(started.tenantsDone)/\(started.tenantsTotal) tenants done")
                 }
                 var reports: [RotationReport] = []
-                try await keyring.runKEKRotation(pool: pool, batchSize: batchSize, progress: { progress in
-                    Output.progress("tenant \(progress.tenant.lowercasedString): \(progress.rewrapped) subject keys rewrapped, \(progress.remaining) to go")
-                }) { report in
-                    _ = try await appender.append(tenant: report.tenant, AuditEvent(
-                        actor: "privacyctl", action: "keys.rotated", target: "tenant:" + report.tenant.lowercasedString,
-                        details: [
-                            "from_version": .string(report.fromVersions.map(String.init).joined(separator: ",")),
-                            "to_version": .int(Int64(report.toVersion)), "rewrapped": .int(Int64(report.rewrappedSubjectKeys)),
-                            "resumed": .bool(report.resumed),
-                        ]))
+                try await keyring.runKEKRotation(
+                    pool: pool, batchSize: batchSize,
+                    progress: { progress in
+                        Output.progress(
+                            "tenant \(progress.tenant.lowercasedString): \(progress.rewrapped) subject keys rewrapped, \(progress.remaining) to go"
+                        )
+                    }
+                ) { report in
+                    _ = try await appender.append(
+                        tenant: report.tenant,
+                        AuditEvent(
+                            actor: "privacyctl", action: "keys.rotated", target: "tenant:" + report.tenant.lowercasedString,
+                            details: [
+                                "from_version": .string(report.fromVersions.map(String.init).joined(separator: ",")),
+                                "to_version": .int(Int64(report.toVersion)), "rewrapped": .int(Int64(report.rewrappedSubjectKeys)),
+                                "resumed": .bool(report.resumed),
+                            ]))
                     reports.append(report)
                 }
                 try out.emit(reports) {
-                    reports.isEmpty ? "no tenants" : reports.map {
-                        "tenant \($0.tenant.lowercasedString): key version \($0.toVersion)\($0.resumed ? " (resumed)" : ""), "
-                            + "\($0.rewrappedSubjectKeys) subject keys rewrapped, retired \($0.retiredVersions.isEmpty ? "none" : $0.retiredVersions.map(String.init).joined(separator: ", "))"
-                    }.joined(separator: "\n")
+                    reports.isEmpty
+                        ? "no tenants"
+                        : reports.map {
+                            "tenant \($0.tenant.lowercasedString): key version \($0.toVersion)\($0.resumed ? " (resumed)" : ""), "
+                                + "\($0.rewrappedSubjectKeys) subject keys rewrapped, retired \($0.retiredVersions.isEmpty ? "none" : $0.retiredVersions.map(String.init).joined(separator: ", "))"
+                        }.joined(separator: "\n")
                 }
             }
         }
-    
+
         /// POST /v1/admin/kek-rotation, then GET it every second until it is finished (progress
         /// on stderr); an interrupted rotation with an error is this command's failure.
         static func rotateOverHTTP(_ http: AdminHTTP, tenant: String?) async throws -> KEKRotationStatus {
@@ -150,7 +164,8 @@ struct KeysCommand: AsyncParsableCommand {
                     // The gateway that ran it stopped (or failed): say why, and how to resume.
                     interruptedPolls += 1
                     if status.lastError != nil || interruptedPolls >= 5 {
-                        throw CommandError("the KEK rotation stopped: \(status.lastError ?? "the gateway running it is gone")",
+                        throw CommandError(
+                            "the KEK rotation stopped: \(status.lastError ?? "the gateway running it is gone")",
                             hint: "run privacyctl keys rotate again to resume it")
                     }
                 }
@@ -163,5 +178,5 @@ struct KeysCommand: AsyncParsableCommand {
                 + "\(status.rowsDone)/\(status.rowsTotal) subject keys"
                 + (status.finishedAt.map { ", finished \($0.formatted(.iso8601))" } ?? "")
         }
-}
+    }
 }

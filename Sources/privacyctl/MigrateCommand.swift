@@ -1,9 +1,9 @@
 import ArgumentParser
-import Foundation
 import Catalog
 import Config
-import Tenancy
+import Foundation
 import Postgres
+import Tenancy
 
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,7 +36,9 @@ struct MigrateCommand: AsyncParsableCommand {
                 }
                 struct Result: Encodable { let applied: [String] }
                 try out.emit(Result(applied: applied.map(\.fileName))) {
-                    applied.isEmpty ? "database is up to date" : "applied \(applied.count) migration(s): " + applied.map(\.fileName).joined(separator: ", ")
+                    applied.isEmpty
+                        ? "database is up to date"
+                        : "applied \(applied.count) migration(s): " + applied.map(\.fileName).joined(separator: ", ")
                 }
             }
         }

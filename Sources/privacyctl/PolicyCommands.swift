@@ -1,11 +1,11 @@
 import ArgumentParser
-import Foundation
 import Catalog
 import Config
-import Tenancy
+import Foundation
 import Policy
 import Postgres
 import Privacy
+import Tenancy
 
 struct PolicyFilesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,7 +59,8 @@ struct PolicyFilesCommand: AsyncParsableCommand {
                 let findings = policies.lint(liveTables: liveTables) + policies.maskingFindings(uniqueIndexes: uniqueIndexes)
                 failed = findings.contains { $0.severity == .error }
                 try out.emit(findings) {
-                    findings.isEmpty ? "no findings in \(policies.tables.count) policy files" : findings.map(\.description).joined(separator: "\n")
+                    findings.isEmpty
+                        ? "no findings in \(policies.tables.count) policy files" : findings.map(\.description).joined(separator: "\n")
                 }
             }
             if failed { throw ExitCode(3) }
@@ -68,7 +69,8 @@ struct PolicyFilesCommand: AsyncParsableCommand {
 
     struct SQL: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the DDL the policy files define: RLS (tenant policy, one CREATE POLICY each) and the grants of rest: / managed_by:.",
+            abstract:
+                "Print the DDL the policy files define: RLS (tenant policy, one CREATE POLICY each) and the grants of rest: / managed_by:.",
             discussion: "Example: privacyctl policy sql --table projects > migrations/0042_projects_rls.sql")
         @OptionGroup var policy: PolicyOptions
         @Option(help: "Only this table.") var table: String?
@@ -79,7 +81,9 @@ struct PolicyFilesCommand: AsyncParsableCommand {
                 let policies = try policy.load(try database.configuration())
                 if let table {
                     do {
-                        print((try policies.rowLevelSecurityStatements(for: table) + policies.grantStatements(for: table)).joined(separator: "\n"))
+                        print(
+                            (try policies.rowLevelSecurityStatements(for: table) + policies.grantStatements(for: table)).joined(
+                                separator: "\n"))
                     } catch let error as PolicyError {
                         throw CommandError("\(error)")
                     }
@@ -159,7 +163,8 @@ struct PolicyFilesCommand: AsyncParsableCommand {
                 let userID = user.flatMap(UUID.init(uuidString:))
                 var tenantID = tenant.flatMap(UUID.init(uuidString:))
                 if tenantID == nil, case .text(let text)? = (existing ?? new)?["tenant_id"] { tenantID = UUID(uuidString: text) }
-                let auth = AuthContext(role: role ?? (userID == nil ? "anon" : "authenticated"), userID: userID, tenantID: tenantID, claims: extra)
+                let auth = AuthContext(
+                    role: role ?? (userID == nil ? "anon" : "authenticated"), userID: userID, tenantID: tenantID, claims: extra)
                 let explanation: Explanation
                 do {
                     explanation = try policies.explain(Self.requestCommand(command)!, on: table, auth: auth, existing: existing, new: new)

@@ -1,14 +1,14 @@
 import ArgumentParser
 import Audit
-import Foundation
 import Catalog
 import Config
-import Tenancy
+import Foundation
 import Keyring
 import Policy
 import Postgres
 import Privacy
 import Sodium
+import Tenancy
 
 /// Options every data-subject command shares: who, and where the policies are.
 struct SubjectOptions: ParsableArguments {
@@ -98,7 +98,8 @@ struct PrivacyServiceOptions: ParsableArguments {
         let width = 30
         let filled = progress.tableCount == 0 ? width : width * progress.tableIndex / progress.tableCount
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(verb) [\(bar)] \(progress.tableIndex)/\(progress.tableCount) \(progress.table) \(progress.rows) rows".utf8))
+        FileHandle.standardError.write(
+            Data("\r\u{1B}[K\(verb) [\(bar)] \(progress.tableIndex)/\(progress.tableCount) \(progress.table) \(progress.rows) rows".utf8))
     }
 }
 
@@ -107,7 +108,8 @@ func endProgress() {
 }
 
 func subjectIsRegistered(_ pool: ConnectionPool, tenant: UUID, user: UUID) async throws -> Bool {
-    try await pool.query("SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, user]).first!.decode("n", as: Int.self) > 0
+    try await pool.query("SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, user]).first!.decode(
+        "n", as: Int.self) > 0
 }
 
 struct ExportCommand: AsyncParsableCommand {
@@ -143,9 +145,11 @@ struct ExportCommand: AsyncParsableCommand {
             guard try await subjectIsRegistered(pool, tenant: tenant, user: user) else {
                 throw CommandError("no subject \(user.lowercasedString) in tenant \(tenant.lowercasedString)")
             }
-            let request = try await service.requestExport(tenant: tenant, subject: user, actor: PrivacyActor("privacyctl"), resumingOpen: true)
+            let request = try await service.requestExport(
+                tenant: tenant, subject: user, actor: PrivacyActor("privacyctl"), resumingOpen: true)
             let id = UUID(uuidString: request.request.id)!
-            let manifest = try await service.processExport(tenant: tenant, id: id, to: out, passphrase: passphrase, progress: showProgress("exporting"))
+            let manifest = try await service.processExport(
+                tenant: tenant, id: id, to: out, passphrase: passphrase, progress: showProgress("exporting"))
             endProgress()
             struct Result: Encodable { let request_id: String, path: String, manifest: ExportManifest }
             try printer.emit(Result(request_id: id.lowercasedString, path: out, manifest: manifest)) {
@@ -195,19 +199,24 @@ struct DeleteCommand: AsyncParsableCommand {
             let registered = try await subjectIsRegistered(pool, tenant: tenant, user: user)
             let open = try await pool.query(
                 "SELECT count(*) AS n FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status IN ('awaiting_confirmation', 'pending', 'processing')",
-                [tenant, user]).first!.decode("n", as: Int.self)
+                [tenant, user]
+            ).first!.decode("n", as: Int.self)
             if !registered && open == 0 {
                 // After a completed erasure (or one waiting for its processors) the subject is gone: print its certificate again.
-                guard let row = try await pool.query(
-                    "SELECT id FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status IN ('completed', 'partially_completed', 'requires_input') ORDER BY status = 'requires_input' DESC, completed_at DESC LIMIT 1",
-                    [tenant, user]).first
+                guard
+                    let row = try await pool.query(
+                        "SELECT id FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status IN ('completed', 'partially_completed', 'requires_input') ORDER BY status = 'requires_input' DESC, completed_at DESC LIMIT 1",
+                        [tenant, user]
+                    ).first
                 else {
                     throw CommandError("no subject \(user.lowercasedString) in tenant \(tenant.lowercasedString)")
                 }
                 // Through the erasure again: a certificate whose audit proof was not attached yet
                 // (the process died after the erasure committed) gets it now; the same one otherwise.
                 let erasure: UUID = try row.decode("id")
-                guard let certificate = try await awaitingProcessors(printer, erasure, { try await service.processDeletion(tenant: tenant, id: erasure) })?.certificate
+                guard
+                    let certificate = try await awaitingProcessors(
+                        printer, erasure, { try await service.processDeletion(tenant: tenant, id: erasure) })?.certificate
                 else { return }
                 try emit(printer, certificate)
                 failedVerification = !certificate.verification.passed
@@ -227,7 +236,9 @@ struct DeleteCommand: AsyncParsableCommand {
                 _ = try await service.confirmDeletion(tenant: tenant, id: id, actor: actor)
             }
             let progress = showProgress("erasing")
-            guard let run = try await awaitingProcessors(printer, id, { try await service.processDeletion(tenant: tenant, id: id, progress: progress) })
+            guard
+                let run = try await awaitingProcessors(
+                    printer, id, { try await service.processDeletion(tenant: tenant, id: id, progress: progress) })
             else { return }
             endProgress()
             if stats {
@@ -311,16 +322,20 @@ struct RequestsCommand: AsyncParsableCommand {
                     struct Listing: Decodable { let requests: [PrivacyRequest] }
                     requests = try await http.send(
                         "GET", "/v1/admin/requests", query: ["tenant_id": tenantID?.lowercasedString, "overdue": overdue ? "true" : nil],
-                        as: Listing.self).requests
+                        as: Listing.self
+                    ).requests
                 } else {
                     let (service, pool) = try await privacy.service(database, needsSigningKey: false)
                     defer { pool.close() }
-                    requests = try await service.listRequests(tenant: tenantID, overdueOnly: overdue, stuckAfter: stuck ? .seconds(stuckAfter) : nil)
+                    requests = try await service.listRequests(
+                        tenant: tenantID, overdueOnly: overdue, stuckAfter: stuck ? .seconds(stuckAfter) : nil)
                 }
                 try printer.emit(["requests": requests]) {
-                    requests.isEmpty ? "no requests" : requests.map {
-                        "\($0.kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \($0.id) \($0.status.padding(toLength: 21, withPad: " ", startingAt: 0)) due \($0.extendedDueAt ?? $0.dueAt)\($0.overdue ? "  OVERDUE" : "")"
-                    }.joined(separator: "\n")
+                    requests.isEmpty
+                        ? "no requests"
+                        : requests.map {
+                            "\($0.kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \($0.id) \($0.status.padding(toLength: 21, withPad: " ", startingAt: 0)) due \($0.extendedDueAt ?? $0.dueAt)\($0.overdue ? "  OVERDUE" : "")"
+                        }.joined(separator: "\n")
                 }
             }
         }
@@ -350,7 +365,8 @@ struct RequestsCommand: AsyncParsableCommand {
                 } else {
                     let (service, pool) = try await privacy.service(database, needsSigningKey: false)
                     defer { pool.close() }
-                    updated = try await service.extend(kind, tenant: tenantID, id: requestID, months: months, reason: reason, actor: PrivacyActor("privacyctl"))
+                    updated = try await service.extend(
+                        kind, tenant: tenantID, id: requestID, months: months, reason: reason, actor: PrivacyActor("privacyctl"))
                 }
                 try printer.emit(updated) { "\(updated.kind.rawValue) \(updated.id) now due \(updated.extendedDueAt ?? updated.dueAt)" }
             }
@@ -376,7 +392,8 @@ struct RequestsCommand: AsyncParsableCommand {
             try await printer.run {
                 let (service, pool) = try await privacy.service(database, needsSigningKey: false)
                 defer { pool.close() }
-                let updated = try await service.retry(kind, tenant: tenantID, id: requestID, subject: nil, actor: PrivacyActor("privacyctl"))
+                let updated = try await service.retry(
+                    kind, tenant: tenantID, id: requestID, subject: nil, actor: PrivacyActor("privacyctl"))
                 try printer.emit(updated) { "\(updated.kind.rawValue) \(updated.id) is \(updated.status)" }
             }
         }
@@ -409,9 +426,11 @@ struct RetentionCommand: AsyncParsableCommand {
                 defer { pool.close() }
                 let sweeps = try await service.sweepRetention(tenant: tenantID, actor: PrivacyActor("privacyctl"))
                 try printer.emit(["sweeps": sweeps]) {
-                    sweeps.isEmpty ? "nothing past its retention" : sweeps.map {
-                        "\($0.tenant) \($0.table): \($0.rows) rows (\($0.basis) retention, \($0.strategy))"
-                    }.joined(separator: "\n")
+                    sweeps.isEmpty
+                        ? "nothing past its retention"
+                        : sweeps.map {
+                            "\($0.tenant) \($0.table): \($0.rows) rows (\($0.basis) retention, \($0.strategy))"
+                        }.joined(separator: "\n")
                 }
             }
         }
@@ -435,8 +454,9 @@ struct ExportDecryptCommand: AsyncParsableCommand {
     func run() async throws {
         let printer = Output(json: output.json)
         try await printer.run {
-            guard let passphrase = try String(contentsOfFile: passphraseFile, encoding: .utf8).split(separator: "\n").first.map(String.init),
-                  !passphrase.isEmpty
+            guard
+                let passphrase = try String(contentsOfFile: passphraseFile, encoding: .utf8).split(separator: "\n").first.map(String.init),
+                !passphrase.isEmpty
             else { throw ConfigurationError("the passphrase file is empty") }
             try ArchiveEncryption.decrypt(source: input, destination: out, passphrase: passphrase)
             try printer.emit(["path": out]) { "decrypted to \(out)" }

@@ -1,12 +1,12 @@
 import ArgumentParser
-import Foundation
 import Catalog
 import Config
+import Foundation
 import JSON
-import Tenancy
 import Keyring
 import Postgres
 import Sodium
+import Tenancy
 
 @main
 struct PrivacyCtl: AsyncParsableCommand {
@@ -48,7 +48,8 @@ struct PrivacyCtl: AsyncParsableCommand {
             """,
         version: PrivacyGatewayVersion.string,
         subcommands: [
-            MigrateCommand.self, KeysCommand.self, TenantCommand.self, ServiceKeyCommand.self, PolicyFilesCommand.self, AuditCommand.self, ReportCommand.self,
+            MigrateCommand.self, KeysCommand.self, TenantCommand.self, ServiceKeyCommand.self, PolicyFilesCommand.self, AuditCommand.self,
+            ReportCommand.self,
             ExportCommand.self, ExportDecryptCommand.self, DeleteCommand.self, RequestsCommand.self, RetentionCommand.self,
             CertificateCommand.self, ProcessorCommand.self,
         ])

@@ -1,9 +1,9 @@
 import ArgumentParser
-import Foundation
 import Catalog
 import Config
-import Tenancy
+import Foundation
 import Privacy
+import Tenancy
 
 /// `privacyctl processor add|list|remove`: a tenant's processors (data held outside Postgres,
 /// called on every erasure). Over HTTP with `PRIVACY_ADDR`/`PRIVACY_TOKEN` (`/v1/admin/processors`),
@@ -39,7 +39,9 @@ struct ProcessorCommand: AsyncParsableCommand {
         func run() async throws {
             guard let tenantID = UUID(uuidString: tenant) else { throw ValidationError("--tenant must be a UUID") }
             let secret = try secretFile.map { path -> String in
-                guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read --secret-file \(path)") }
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw ValidationError("cannot read --secret-file \(path)")
+                }
                 return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             }
             let printer = Output(json: output.json)
@@ -53,15 +55,17 @@ struct ProcessorCommand: AsyncParsableCommand {
                     }
                     created = try await http.send(
                         "POST", "/v1/admin/processors", query: ["tenant_id": tenantID.lowercasedString],
-                        body: Body(name: name, data_kind: dataKind, webhook_url: webhookURL, secret: secret, timeout_seconds: timeoutSeconds,
-                                   erasure_required: !optional, export_required: exportRequired))
+                        body: Body(
+                            name: name, data_kind: dataKind, webhook_url: webhookURL, secret: secret, timeout_seconds: timeoutSeconds,
+                            erasure_required: !optional, export_required: exportRequired))
                 } else {
                     let (service, pool) = try await privacy.service(database, needsSigningKey: false)
                     defer { pool.close() }
                     let (processor, generated) = try await service.declareProcessor(
                         tenant: tenantID,
-                        ProcessorDeclaration(name: name, dataKind: dataKind, webhookURL: webhookURL, secret: secret, timeoutSeconds: timeoutSeconds,
-                                             erasureRequired: !optional, exportRequired: exportRequired),
+                        ProcessorDeclaration(
+                            name: name, dataKind: dataKind, webhookURL: webhookURL, secret: secret, timeoutSeconds: timeoutSeconds,
+                            erasureRequired: !optional, exportRequired: exportRequired),
                         actor: PrivacyActor("privacyctl"))
                     created = Created(processor: processor, secret: generated)
                 }
@@ -94,9 +98,11 @@ struct ProcessorCommand: AsyncParsableCommand {
                     listing = Listing(processors: try await service.processors(tenant: tenantID))
                 }
                 try printer.emit(listing) {
-                    listing.processors.isEmpty ? "no processors" : listing.processors.map {
-                        "\($0.id) \($0.name) (\($0.dataKind)) \($0.webhookURL) timeout \($0.timeoutSeconds)s\($0.erasureRequired ? " required" : " optional")"
-                    }.joined(separator: "\n")
+                    listing.processors.isEmpty
+                        ? "no processors"
+                        : listing.processors.map {
+                            "\($0.id) \($0.name) (\($0.dataKind)) \($0.webhookURL) timeout \($0.timeoutSeconds)s\($0.erasureRequired ? " required" : " optional")"
+                        }.joined(separator: "\n")
                 }
             }
         }

@@ -1,12 +1,12 @@
 import ArgumentParser
 import Audit
-import Foundation
 import Catalog
 import Config
-import Tenancy
+import Foundation
 import Policy
 import Reports
 import Sodium
+import Tenancy
 
 struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,11 +34,15 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: "Policy files directory (default: $PRIVACY_POLICIES_DIR or policies).") var policiesDir: String?
     @Option(
         name: .customLong("trusted-key"),
-        help: "A trusted checkpoint public key (64 hex characters); repeat for old keys. Added to $PRIVACY_AUDIT_PUBLIC_KEYS and the public half of $PRIVACY_SIGNING_KEY_FILE.")
+        help:
+            "A trusted checkpoint public key (64 hex characters); repeat for old keys. Added to $PRIVACY_AUDIT_PUBLIC_KEYS and the public half of $PRIVACY_SIGNING_KEY_FILE."
+    )
     var trustedKeys: [String] = []
     @Option(
         name: .customLong("certificate-public-key"),
-        help: "A file holding the Ed25519 public key (64 hex characters) deletion certificates must verify with; repeat for old keys (default: the public half of $PRIVACY_SIGNING_KEY_FILE).")
+        help:
+            "A file holding the Ed25519 public key (64 hex characters) deletion certificates must verify with; repeat for old keys (default: the public half of $PRIVACY_SIGNING_KEY_FILE)."
+    )
     var certificatePublicKeyFiles: [String] = []
     @OptionGroup var database: DatabaseOptions
 
@@ -50,7 +54,8 @@ struct ReportCommand: AsyncParsableCommand {
         if let until, ReportDate.parse(until, asEnd: true) == nil {
             throw ValidationError("--until must be a date (YYYY-MM-DD) or an RFC 3339 time from 1970-01-01 to 9999-12-31, got \"\(until)\"")
         }
-        if let start = since.flatMap({ ReportDate.parse($0) }), let end = until.flatMap({ ReportDate.parse($0, asEnd: true) }), start >= end {
+        if let start = since.flatMap({ ReportDate.parse($0) }), let end = until.flatMap({ ReportDate.parse($0, asEnd: true) }), start >= end
+        {
             throw ValidationError("--since must be before --until")
         }
         try PinnedKeyFlags.validate(trustedKeys, flag: "--trusted-key")
@@ -65,7 +70,8 @@ struct ReportCommand: AsyncParsableCommand {
             let keys = try configuration.rootKeyFile.map { try AuditKeys(rootKey: try KeyFile.load($0, purpose: "root key")) }
             // Pinned keys only: the database's own copy of a key proves nothing about who signed.
             let trusted = try configuration.pinnedAuditKeys().merging(
-                AuditCheckpoint.trustedKeys(trustedKeys.compactMap(Hex.decode))) { first, _ in first }
+                AuditCheckpoint.trustedKeys(trustedKeys.compactMap(Hex.decode))
+            ) { first, _ in first }
             let certificateKeys = try certificatePublicKeys(signingKeyFile: configuration.signingKeyFile)
             let pool = try database.ownerPool()
             defer { pool.close() }
@@ -103,7 +109,8 @@ struct ReportCommand: AsyncParsableCommand {
                 throw ConfigurationError("certificate public key file \(path) cannot be read")
             }
             guard let key = Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)), key.count == Ed25519.publicKeyLength else {
-                throw ConfigurationError("certificate public key file \(path) must hold a 32-byte Ed25519 public key in hex (64 characters)")
+                throw ConfigurationError(
+                    "certificate public key file \(path) must hold a 32-byte Ed25519 public key in hex (64 characters)")
             }
             return key
         }

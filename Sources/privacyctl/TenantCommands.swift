@@ -1,13 +1,13 @@
 import ArgumentParser
 import Audit
-import Foundation
 import Catalog
 import Config
+import Foundation
 import JSON
-import Tenancy
 import Keyring
 import Postgres
 import Sodium
+import Tenancy
 
 extension AdminAuditing {
     /// Operators' changes are recorded in the tenant's audit chain, in the same transaction.
@@ -218,14 +218,16 @@ struct TenantCommand: AsyncParsableCommand {
 struct ServiceKeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "servicekey", abstract: "Create, list, revoke and rotate service keys.",
-        discussion: "Over HTTP (PRIVACY_ADDR, PRIVACY_TOKEN) a tenant's admin key reaches its own tenant's keys; an operator's, every tenant's.",
+        discussion:
+            "Over HTTP (PRIVACY_ADDR, PRIVACY_TOKEN) a tenant's admin key reaches its own tenant's keys; an operator's, every tenant's.",
         subcommands: [Create.self, List.self, Revoke.self, Rotate.self])
 
     static func describe(_ key: ServiceKey) -> String {
         var state = key.revokedAt.map { "revoked \($0.formatted(.iso8601))" } ?? "active"
         if key.revokedAt == nil, let expires = key.expiresAt { state += " until \(expires.formatted(.iso8601))" }
         let used = key.lastUsedAt.map { "used \($0.formatted(.iso8601))" } ?? "never used"
-        return "\(key.id.lowercasedString)  \(key.tenantID.lowercasedString)  \(key.name ?? "-")  \(key.scopes.map(\.rawValue).joined(separator: ","))  \(state)  \(used)"
+        return
+            "\(key.id.lowercasedString)  \(key.tenantID.lowercasedString)  \(key.name ?? "-")  \(key.scopes.map(\.rawValue).joined(separator: ","))  \(state)  \(used)"
     }
 
     /// `--expires-at`: an RFC 3339 time.
@@ -284,14 +286,17 @@ struct ServiceKeyCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List service keys: id, name, scopes, created, revoked and expiry times, last use — never a key (only its keyed hash is stored).",
+            abstract:
+                "List service keys: id, name, scopes, created, revoked and expiry times, last use — never a key (only its keyed hash is stored).",
             discussion: "Example: privacyctl servicekey list --tenant <id> --json")
         @Option(help: "Only this tenant's keys.") var tenant: String?
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            if let tenant, UUID(uuidString: tenant) == nil { throw ValidationError("--tenant must be a tenant id (a UUID), got \"\(tenant)\"") }
+            if let tenant, UUID(uuidString: tenant) == nil {
+                throw ValidationError("--tenant must be a tenant id (a UUID), got \"\(tenant)\"")
+            }
         }
 
         func run() async throws {
@@ -322,8 +327,12 @@ struct ServiceKeyCommand: AsyncParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            if let tenant, UUID(uuidString: tenant) == nil { throw ValidationError("--tenant must be a tenant id (a UUID), got \"\(tenant)\"") }
-            guard !scope.isEmpty else { throw ValidationError("give at least one --scope (\(Scope.allCases.map(\.rawValue).joined(separator: ", ")))") }
+            if let tenant, UUID(uuidString: tenant) == nil {
+                throw ValidationError("--tenant must be a tenant id (a UUID), got \"\(tenant)\"")
+            }
+            guard !scope.isEmpty else {
+                throw ValidationError("give at least one --scope (\(Scope.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
             _ = try ServiceKeyCommand.expiry(expiresAt)
         }
 

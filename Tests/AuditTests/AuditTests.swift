@@ -2,8 +2,8 @@ import Audit
 import Foundation
 import Postgres
 import Sodium
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Audit chain in the database")
 struct AuditChainTests {
@@ -33,9 +33,10 @@ struct AuditChainTests {
                     group.addTask {
                         var receipts: [AuditReceipt] = []
                         for index in 0..<4 {
-                            receipts.append(try await fixture.appender.append(
-                                tenant: fixture.tenant,
-                                AuditEvent(actor: "task-\(task)", action: "secret.read", details: ["i": .int(Int64(index))])))
+                            receipts.append(
+                                try await fixture.appender.append(
+                                    tenant: fixture.tenant,
+                                    AuditEvent(actor: "task-\(task)", action: "secret.read", details: ["i": .int(Int64(index))])))
                         }
                         return receipts
                     }
@@ -58,7 +59,8 @@ struct AuditChainTests {
     @Test("two appenders (two gateway processes) on one tenant keep the chain contiguous")
     func twoProcesses() async throws {
         try await AuditFixture.with { fixture in
-            let otherPool = ConnectionPool(configuration: TestDatabase.gateway(fixture.ownerConfiguration), options: .init(maxConnections: 4))
+            let otherPool = ConnectionPool(
+                configuration: TestDatabase.gateway(fixture.ownerConfiguration), options: .init(maxConnections: 4))
             defer { otherPool.close() }
             let other = AuditAppender(pool: otherPool, keys: fixture.keys)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -66,7 +68,8 @@ struct AuditChainTests {
                     let appender = task.isMultiple(of: 2) ? fixture.appender : other
                     group.addTask {
                         for _ in 0..<5 {
-                            _ = try await appender.append(tenant: fixture.tenant, AuditEvent(actor: "p\(task % 2)", action: "policy.denied", outcome: .denied))
+                            _ = try await appender.append(
+                                tenant: fixture.tenant, AuditEvent(actor: "p\(task % 2)", action: "policy.denied", outcome: .denied))
                         }
                     }
                 }
@@ -227,9 +230,11 @@ struct PrivilegeTests {
             try await fixture.appendSequentially(2)
             _ = try await fixture.checkpointer.checkpoint(tenant: fixture.tenant)
             for pool in [fixture.gateway, fixture.owner] {
-                for sql in ["UPDATE public.audit_events SET actor = 'x' WHERE tenant_id = $1",
-                            "DELETE FROM public.audit_events WHERE tenant_id = $1",
-                            "DELETE FROM public.audit_checkpoints WHERE tenant_id = $1"] {
+                for sql in [
+                    "UPDATE public.audit_events SET actor = 'x' WHERE tenant_id = $1",
+                    "DELETE FROM public.audit_events WHERE tenant_id = $1",
+                    "DELETE FROM public.audit_checkpoints WHERE tenant_id = $1",
+                ] {
                     do {
                         _ = try await pool.query(sql, [fixture.tenant])
                         Issue.record("\(sql) was allowed")
@@ -268,10 +273,12 @@ struct PrivilegeTests {
             _ = try await fixture.appender.append(tenant: fixture.tenant, AuditEvent(actor: "u1", action: "secret.read", target: "openai"))
             _ = try await fixture.appender.append(tenant: fixture.tenant, AuditEvent(actor: "u1", action: "privacy.export_requested"))
             _ = try await fixture.appender.append(tenant: fixture.tenant, AuditEvent(action: "policy.denied", outcome: .denied))
-            let secret = try await fixture.gateway.query("SELECT service_name, action FROM public.secret_audit_logs WHERE tenant_id = $1", [fixture.tenant])
+            let secret = try await fixture.gateway.query(
+                "SELECT service_name, action FROM public.secret_audit_logs WHERE tenant_id = $1", [fixture.tenant])
             #expect(secret.rows.count == 1)
             #expect(try secret.first!.decode("action", as: String.self) == "read")
-            let privacy = try await fixture.gateway.query("SELECT event_type FROM public.privacy_audit_log WHERE tenant_id = $1", [fixture.tenant])
+            let privacy = try await fixture.gateway.query(
+                "SELECT event_type FROM public.privacy_audit_log WHERE tenant_id = $1", [fixture.tenant])
             #expect(try privacy.rows.map { try $0.decode("event_type", as: String.self) } == ["export_requested"])
         }
     }
@@ -314,7 +321,6 @@ struct SensitiveValueTests {
     }
 }
 
-
 @Suite("Reading the trail")
 struct ReaderTests {
     @Test("entries page by seq and filter by action prefix and actor; checkpoints list")
@@ -334,8 +340,11 @@ struct ReaderTests {
             let checkpoints = try await AuditReader.checkpoints(pool: fixture.gateway, tenant: fixture.tenant)
             #expect(checkpoints.map(\.seq) == [7])
             // Entries read back verify (the read path keeps the exact hashed forms).
-            #expect(AuditVerifier.verify(tenant: fixture.tenant, entries: firstPage + rest, checkpoints: checkpoints,
-                                         trustedKeys: fixture.trustedKeys).isValid)
+            #expect(
+                AuditVerifier.verify(
+                    tenant: fixture.tenant, entries: firstPage + rest, checkpoints: checkpoints,
+                    trustedKeys: fixture.trustedKeys
+                ).isValid)
         }
     }
 }

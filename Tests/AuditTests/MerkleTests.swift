@@ -1,7 +1,8 @@
-@testable import Audit
 import Foundation
 import Sodium
 import Testing
+
+@testable import Audit
 
 /// RFC 9162 hashing and proofs, and C2SP signed notes, without a database.
 @Suite struct MerkleTests {
@@ -102,29 +103,34 @@ import Testing
 
     @Test func proofsMatchTheReferenceVectors() throws {
         let leafHashes = Self.leaves.map { MerkleTree.leafHash($0) }
-        #expect(Self.proof(MerkleTree.inclusionRanges(index: 0, size: 8), leafHashes).map(Hex.encode) == [
-            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-        ])
-        #expect(Self.proof(MerkleTree.inclusionRanges(index: 5, size: 8), leafHashes).map(Hex.encode) == [
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        ])
-        #expect(Self.proof(MerkleTree.consistencyRanges(from: 2, to: 8), leafHashes).map(Hex.encode) == [
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-        ])
-        #expect(Self.proof(MerkleTree.consistencyRanges(from: 2, to: 5), leafHashes).map(Hex.encode) == [
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-        ])
-        #expect(Self.proof(MerkleTree.consistencyRanges(from: 6, to: 8), leafHashes).map(Hex.encode) == [
-            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        ])
+        #expect(
+            Self.proof(MerkleTree.inclusionRanges(index: 0, size: 8), leafHashes).map(Hex.encode) == [
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ])
+        #expect(
+            Self.proof(MerkleTree.inclusionRanges(index: 5, size: 8), leafHashes).map(Hex.encode) == [
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ])
+        #expect(
+            Self.proof(MerkleTree.consistencyRanges(from: 2, to: 8), leafHashes).map(Hex.encode) == [
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ])
+        #expect(
+            Self.proof(MerkleTree.consistencyRanges(from: 2, to: 5), leafHashes).map(Hex.encode) == [
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            ])
+        #expect(
+            Self.proof(MerkleTree.consistencyRanges(from: 6, to: 8), leafHashes).map(Hex.encode) == [
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ])
     }
 
     @Test func everyInclusionAndConsistencyProofOfSmallTreesVerifies() throws {
@@ -133,7 +139,8 @@ import Testing
             let root = Self.mth(leafHashes[0..<size])
             for index in 0..<size {
                 let proof = Self.proof(MerkleTree.inclusionRanges(index: Int64(index), size: Int64(size)), leafHashes)
-                try MerkleTree.verifyInclusion(leafHash: leafHashes[index], index: Int64(index), size: Int64(size), proof: proof, root: root)
+                try MerkleTree.verifyInclusion(
+                    leafHash: leafHashes[index], index: Int64(index), size: Int64(size), proof: proof, root: root)
             }
             for old in 0...size {
                 let proof = Self.proof(MerkleTree.consistencyRanges(from: Int64(old), to: Int64(size)), leafHashes)
@@ -160,20 +167,24 @@ import Testing
     static let exampleVerifierKey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
     static let exampleSeed = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
     static let exampleText = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-    static let exampleNote = exampleText
+    static let exampleNote =
+        exampleText
         + "\n— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
 
     @Test func anAlteredNoteOrAForeignKeyIsRefused() throws {
         let (name, publicKey) = try SignedNote.parseVerifierKey(Self.exampleVerifierKey)
         #expect(throws: SignedNote.NoteError.badSignature("PeterNeumann+c74f20a3")) {
-            try SignedNote.verify(Self.exampleNote.replacingOccurrences(of: "cryptography", with: "cryptographY"), name: name, publicKey: publicKey)
+            try SignedNote.verify(
+                Self.exampleNote.replacingOccurrences(of: "cryptography", with: "cryptographY"), name: name, publicKey: publicKey)
         }
         let other = try Ed25519.SigningKey.generate()
         #expect(throws: SignedNote.NoteError.self) {
             try SignedNote.verify(Self.exampleNote, name: name, publicKey: other.publicKey)
         }
         #expect(throws: SignedNote.NoteError.self) { try SignedNote.open(Self.exampleText) }
-        #expect(throws: SignedNote.NoteError.self) { try SignedNote.parseVerifierKey("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW") }
+        #expect(throws: SignedNote.NoteError.self) {
+            try SignedNote.parseVerifierKey("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+        }
         #expect(throws: SignedNote.NoteError.self) { try TreeCheckpoint(text: "origin\n012\nAAAA\n") }
     }
 

@@ -2,8 +2,8 @@ import Audit
 import Foundation
 import Postgres
 import Sodium
-import Testing
 import TestSupport
+import Testing
 
 /// `AuditBundle.verifyPeriod` (the auditor report's reader): only the part of the chain between
 /// the trusted checkpoints around a period is read, and everything read is checked as strictly

@@ -2,8 +2,8 @@ import Audit
 import Foundation
 import Postgres
 import Sodium
-import Testing
 import TestSupport
+import Testing
 
 /// Issue 12, item 8: checkpoints are verified against pinned keys only, and the checkpointer never
 /// signs a chain that fails verification.
@@ -24,8 +24,10 @@ struct PinningTests {
             INSERT INTO audit_checkpoints (tenant_id, seq, head_hash, previous_checkpoint_hash, signed_at, key_id, public_key, signature)
             VALUES ($1, $2, $3, $4, $5::timestamptz, $6, $7, $8)
             """,
-            [forged.tenantID, forged.seq, forged.headHash, forged.previousCheckpointHash, forged.signedAt, forged.keyID,
-             forged.publicKey, forged.signature])
+            [
+                forged.tenantID, forged.seq, forged.headHash, forged.previousCheckpointHash, forged.signedAt, forged.keyID,
+                forged.publicKey, forged.signature,
+            ])
         return forged
     }
 

@@ -1,9 +1,10 @@
-@testable import Audit
 import Foundation
 import Postgres
 import Sodium
-import Testing
 import TestSupport
+import Testing
+
+@testable import Audit
 
 /// The verification stream (binary COPY) and its fast `details` reader read exactly what the
 /// row-by-row reader reads.
@@ -12,13 +13,17 @@ struct StreamTests {
     @Test("the fast details reader declines what it might read differently, and agrees with JSONDecoder on the rest")
     func detailsReader() throws {
         // Declined: the general path decides (floats, exponents, \u escapes, overflow, repeated keys, not an object, junk).
-        for text in [#"{"a": 1.5}"#, #"{"a": 1e3}"#, #"{"a": "\u00e9"}"#, #"{"a": 9223372036854775808}"#, #"{"a": 1, "a": 2}"#,
-                     #"[1]"#, #"{"a": 01}"#, #"{"a": tru}"#, #"{"a": 1} x"#, #"{"a": "x"#, "{\"a\": \"\u{01}\"}", ""] {
+        for text in [
+            #"{"a": 1.5}"#, #"{"a": 1e3}"#, #"{"a": "\u00e9"}"#, #"{"a": 9223372036854775808}"#, #"{"a": 1, "a": 2}"#,
+            #"[1]"#, #"{"a": 01}"#, #"{"a": tru}"#, #"{"a": 1} x"#, #"{"a": "x"#, "{\"a\": \"\u{01}\"}", "",
+        ] {
             #expect(DetailsParser.parse(text) == nil, "\(text)")
         }
         for text in [
-            #"{}"#, #"{"n": 5}"#, #"{"n": -9223372036854775808, "m": 9223372036854775807}"#, #"{"a": [], "b": {}, "c": [1, "x", null, true, false]}"#,
-            #"{"s": "quote \" backslash \\ slash \/ tab \t nl \n cr \r bs \b ff \f"}"#, #"{"é": "ünïcode ✓", "nested": {"deep": [{"x": [0]}]}}"#,
+            #"{}"#, #"{"n": 5}"#, #"{"n": -9223372036854775808, "m": 9223372036854775807}"#,
+            #"{"a": [], "b": {}, "c": [1, "x", null, true, false]}"#,
+            #"{"s": "quote \" backslash \\ slash \/ tab \t nl \n cr \r bs \b ff \f"}"#,
+            #"{"é": "ünïcode ✓", "nested": {"deep": [{"x": [0]}]}}"#,
             #"{"changed": {"marketing_consent": {"to": true, "from": false}}, "user_id": "4f1c"}"#,
         ] {
             let fast = try #require(DetailsParser.parse(text), "\(text)")
@@ -32,7 +37,8 @@ struct StreamTests {
     @Test("a binary COPY row split at any byte across messages parses to the same fields")
     func splitMessages() throws {
         // Header, one row of two fields ("ab", NULL), trailer.
-        let stream: [UInt8] = BinaryCopyParser.signature + [0, 0, 0, 0, 0, 0, 0, 0]
+        let stream: [UInt8] =
+            BinaryCopyParser.signature + [0, 0, 0, 0, 0, 0, 0, 0]
             + [0, 2, 0, 0, 0, 2, UInt8(ascii: "a"), UInt8(ascii: "b"), 0xFF, 0xFF, 0xFF, 0xFF] + [0xFF, 0xFF]
         for split in 0...stream.count {
             var parser = BinaryCopyParser(columns: 2)
@@ -56,9 +62,11 @@ struct StreamTests {
         try await AuditFixture.with { fixture in
             _ = try await fixture.appender.append(tenant: fixture.tenant, AuditEvent(action: "secret.list"))
             try await fixture.appendSequentially(5)
-            _ = try await fixture.appender.append(tenant: fixture.tenant, AuditEvent(
-                actor: "a\tb\\c", action: "privacy.settings_updated", target: "t\n", outcome: .denied, ip: "2001:db8::1",
-                details: ["s": "é \u{01} \"q\"", "l": [1, -2, nil, true], "o": ["k": ["x": 9_223_372_036_854_775_807]]]))
+            _ = try await fixture.appender.append(
+                tenant: fixture.tenant,
+                AuditEvent(
+                    actor: "a\tb\\c", action: "privacy.settings_updated", target: "t\n", outcome: .denied, ip: "2001:db8::1",
+                    details: ["s": "é \u{01} \"q\"", "l": [1, -2, nil, true], "o": ["k": ["x": 9_223_372_036_854_775_807]]]))
             try await fixture.tamper(
                 "UPDATE public.audit_events SET details = '{\"f\": 1.5}' WHERE tenant_id = $1 AND seq = 3", [fixture.tenant])
             let rows = try await AuditReader.entries(pool: fixture.gateway, tenant: fixture.tenant, limit: 100)
@@ -108,16 +116,26 @@ struct StreamTests {
         }
     }
 
-    @Test("the streamed verifier hashes the bytes the general path hashes, declines what it might read differently, and reaches the same verdicts on tampered rows")
+    @Test(
+        "the streamed verifier hashes the bytes the general path hashes, declines what it might read differently, and reaches the same verdicts on tampered rows"
+    )
     func fastEncodingMatchesGeneral() async throws {
         try await AuditFixture.with { fixture in
             let events: [AuditEvent] = [
                 AuditEvent(action: "secret.list"),
-                AuditEvent(actor: "a\tb\\c", action: "x.y", target: "t\n", outcome: .denied, requestID: "r", ip: "2001:db8::1", userAgent: "ua",
-                           details: ["s": "q \"x\" \t\n\r\u{08}\u{0C} \u{7f} \\ /", "l": [1, -2, nil, true, false, [], [:]], "o": ["k": ["x": 9_223_372_036_854_775_807]]]),
+                AuditEvent(
+                    actor: "a\tb\\c", action: "x.y", target: "t\n", outcome: .denied, requestID: "r", ip: "2001:db8::1", userAgent: "ua",
+                    details: [
+                        "s": "q \"x\" \t\n\r\u{08}\u{0C} \u{7f} \\ /", "l": [1, -2, nil, true, false, [], [:]],
+                        "o": ["k": ["x": 9_223_372_036_854_775_807]],
+                    ]),
                 // jsonb orders keys shorter first; canonical JSON by bytes: reordered at every depth.
-                AuditEvent(action: "x.y", ip: "10.1.2.3", details: [
-                    "zz": 1, "a": ["bbb": 1, "cc": 2, "d": [["yy": -9_223_372_036_854_775_808, "x": 0]]], "b": "", "aaa": nil, "Z": true]),
+                AuditEvent(
+                    action: "x.y", ip: "10.1.2.3",
+                    details: [
+                        "zz": 1, "a": ["bbb": 1, "cc": 2, "d": [["yy": -9_223_372_036_854_775_808, "x": 0]]], "b": "", "aaa": nil,
+                        "Z": true,
+                    ]),
                 AuditEvent(action: "x.y", ip: "::ffff:10.0.0.1", details: ["é": "ünïcode"]),  // not ASCII: the general path
                 AuditEvent(actor: "ünï", action: "x.y", ip: "fe80::1"),
                 AuditEvent(action: "x.y", ip: "255.255.255.255", details: ["ab": 1, "b": 2, "a": 3]),
@@ -149,11 +167,16 @@ struct StreamTests {
             #expect(try await fixture.verifyLive().isValid)
 
             // Hand-edited rows: the streamed verification names the same failures as the general path.
-            for (seq, details) in [(2, #"{"f": 1.5}"#), (3, #"{"a": -0}"#), (6, #"{"b": 2, "a": 3, "ab": 1}"#), (7, #"{"x": "\u0001"}"#),
-                                   (8, #"{"n": 1e3}"#), (9, #"{"k": [1, {"z": 1, "y": 2}]}"#), (12, #"{"big": 92233720368547758070}"#)] {
-                try await fixture.tamper("UPDATE public.audit_events SET details = $2::jsonb WHERE tenant_id = $1 AND seq = $3", [tenant, details, Int64(seq)])
+            for (seq, details) in [
+                (2, #"{"f": 1.5}"#), (3, #"{"a": -0}"#), (6, #"{"b": 2, "a": 3, "ab": 1}"#), (7, #"{"x": "\u0001"}"#),
+                (8, #"{"n": 1e3}"#), (9, #"{"k": [1, {"z": 1, "y": 2}]}"#), (12, #"{"big": 92233720368547758070}"#),
+            ] {
+                try await fixture.tamper(
+                    "UPDATE public.audit_events SET details = $2::jsonb WHERE tenant_id = $1 AND seq = $3", [tenant, details, Int64(seq)])
             }
-            try await fixture.tamper("UPDATE public.audit_events SET at = at + interval '1 microsecond', ip = '10.0.0.9' WHERE tenant_id = $1 AND seq = 10", [tenant])
+            try await fixture.tamper(
+                "UPDATE public.audit_events SET at = at + interval '1 microsecond', ip = '10.0.0.9' WHERE tenant_id = $1 AND seq = 10",
+                [tenant])
             _ = try await compare()
             let fast = try await fixture.verifyLive()
             let general = try await fixture.gateway.transaction(isolation: .repeatableRead) { connection in
@@ -183,7 +206,8 @@ struct StreamTests {
             defer { try? FileManager.default.removeItem(at: directory) }
             _ = try await AuditBundle.export(pool: fixture.gateway, tenant: fixture.tenant, to: directory)
             for chunk in [1, 7, 300, 1 << 20] {
-                let report = try AuditBundle.verify(directory: directory, trustedKeys: fixture.trustedKeys, witnesses: WitnessPolicy(), chunkSize: chunk)
+                let report = try AuditBundle.verify(
+                    directory: directory, trustedKeys: fixture.trustedKeys, witnesses: WitnessPolicy(), chunkSize: chunk)
                 #expect(report.isValid && report.entriesChecked == 15 && report.lastVerifiedCheckpoint == 12, "chunk \(chunk)")
             }
             // A line replaced by junk, and the trailing newline dropped: the same failures in the same order at any chunk size.
@@ -195,7 +219,8 @@ struct StreamTests {
             #expect(whole.failures.first?.detail == "entries.jsonl does not match its SHA-256 in the manifest")
             #expect(whole.failures.contains { $0.detail == "entries.jsonl line 5 is not an entry" } && whole.has(.gap, at: 6))
             for chunk in [1, 5, 64] {
-                let report = try AuditBundle.verify(directory: directory, trustedKeys: fixture.trustedKeys, witnesses: WitnessPolicy(), chunkSize: chunk)
+                let report = try AuditBundle.verify(
+                    directory: directory, trustedKeys: fixture.trustedKeys, witnesses: WitnessPolicy(), chunkSize: chunk)
                 #expect(report.failures == whole.failures && report.entriesChecked == 14, "chunk \(chunk)")
             }
         }

@@ -2,8 +2,8 @@ import Audit
 import Foundation
 import Postgres
 import Sodium
-import Testing
 import TestSupport
+import Testing
 
 /// A migrated database with one tenant, pools as the owner and as the gateway's login, an
 /// appender and a checkpointer that use the gateway's pool (proving its grants suffice).
@@ -32,10 +32,11 @@ struct AuditFixture: Sendable {
             let rootKey = try SecureBytes(count: 32)
             let keys = try AuditKeys(rootKey: rootKey)
             let signingKey = try Ed25519.SigningKey.generate()
-            try await body(AuditFixture(
-                ownerConfiguration: owner, owner: ownerPool, gateway: gatewayPool, tenant: tenant, rootKey: rootKey,
-                keys: keys, appender: AuditAppender(pool: gatewayPool, keys: keys), signingKey: signingKey,
-                checkpointer: AuditCheckpointer(pool: gatewayPool, signingKey: signingKey)))
+            try await body(
+                AuditFixture(
+                    ownerConfiguration: owner, owner: ownerPool, gateway: gatewayPool, tenant: tenant, rootKey: rootKey,
+                    keys: keys, appender: AuditAppender(pool: gatewayPool, keys: keys), signingKey: signingKey,
+                    checkpointer: AuditCheckpointer(pool: gatewayPool, signingKey: signingKey)))
         }
     }
 
@@ -49,10 +50,12 @@ struct AuditFixture: Sendable {
     func appendSequentially(_ count: Int, tenant: UUID? = nil) async throws -> [AuditReceipt] {
         var receipts: [AuditReceipt] = []
         for index in 0..<count {
-            receipts.append(try await appender.append(
-                tenant: tenant ?? self.tenant,
-                AuditEvent(actor: "user-\(index % 3)", action: "secret.read", target: "openai", requestID: "req-\(index)",
-                           ip: "10.0.0.\(index % 250 + 1)", userAgent: "tests/1.0", details: ["n": .int(Int64(index))])))
+            receipts.append(
+                try await appender.append(
+                    tenant: tenant ?? self.tenant,
+                    AuditEvent(
+                        actor: "user-\(index % 3)", action: "secret.read", target: "openai", requestID: "req-\(index)",
+                        ip: "10.0.0.\(index % 250 + 1)", userAgent: "tests/1.0", details: ["n": .int(Int64(index))])))
         }
         return receipts
     }
@@ -69,7 +72,8 @@ struct AuditFixture: Sendable {
                     _ = try connection.query(
                         "INSERT INTO public.audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant_id) DO NOTHING",
                         [tenant, AuditEntry.genesisHash])
-                    let head = try connection.query("SELECT seq, hash FROM public.audit_heads WHERE tenant_id = $1 FOR UPDATE", [tenant]).first!
+                    let head = try connection.query("SELECT seq, hash FROM public.audit_heads WHERE tenant_id = $1 FOR UPDATE", [tenant])
+                        .first!
                     var seq: Int64 = try head.decode("seq")
                     var previous: [UInt8] = try head.decode("hash")
                     for stamp in stamps {
@@ -85,11 +89,14 @@ struct AuditFixture: Sendable {
                                 (tenant_id, seq, at, actor, action, target, outcome, request_id, ip, user_agent, details, prev_hash, hash)
                             VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8, $9::inet, $10, $11::jsonb, $12, $13)
                             """,
-                            [tenant, seq, stamp, entry.actor, entry.action, entry.target, entry.outcome, entry.requestID, entry.ip,
-                             entry.userAgent, "{\"n\": \(seq)}", entry.prevHash, entry.hash])
+                            [
+                                tenant, seq, stamp, entry.actor, entry.action, entry.target, entry.outcome, entry.requestID, entry.ip,
+                                entry.userAgent, "{\"n\": \(seq)}", entry.prevHash, entry.hash,
+                            ])
                         previous = entry.hash
                     }
-                    _ = try connection.query("UPDATE public.audit_heads SET seq = $2, hash = $3 WHERE tenant_id = $1", [tenant, seq, previous])
+                    _ = try connection.query(
+                        "UPDATE public.audit_heads SET seq = $2, hash = $3 WHERE tenant_id = $1", [tenant, seq, previous])
                 }
             }
         }
@@ -101,14 +108,16 @@ struct AuditFixture: Sendable {
         try await owner.withConnection { connection in
             try await connection.run { connection in
                 try connection.transaction { connection in
-                    try connection.simple("""
+                    try connection.simple(
+                        """
                         ALTER TABLE public.audit_events DISABLE TRIGGER USER;
                         ALTER TABLE public.audit_checkpoints DISABLE TRIGGER USER;
                         ALTER TABLE public.audit_heads DISABLE TRIGGER USER;
                         ALTER TABLE public.audit_tree_nodes DISABLE TRIGGER USER
                         """)
                     _ = try connection.query(sql, parameters)
-                    try connection.simple("""
+                    try connection.simple(
+                        """
                         ALTER TABLE public.audit_events ENABLE TRIGGER USER;
                         ALTER TABLE public.audit_checkpoints ENABLE TRIGGER USER;
                         ALTER TABLE public.audit_heads ENABLE TRIGGER USER;

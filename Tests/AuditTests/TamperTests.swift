@@ -2,8 +2,8 @@ import Audit
 import Foundation
 import Postgres
 import Sodium
-import Testing
 import TestSupport
+import Testing
 
 /// Each kind of tampering is detected and named, both by `verify --live` (the database) and by
 /// offline verification of a fresh export.

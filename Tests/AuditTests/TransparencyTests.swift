@@ -1,9 +1,10 @@
-@testable import Audit
 import Foundation
 import Postgres
 import Sodium
-import Testing
 import TestSupport
+import Testing
+
+@testable import Audit
 
 /// Issue 16: the per-tenant RFC 9162 tree, C2SP signed checkpoints and proofs, against a real database.
 @Suite("Transparency log: Merkle tree, signed notes, inclusion and consistency proofs")
@@ -23,12 +24,20 @@ struct TransparencyTests {
             func code(_ body: () async throws -> Void) async -> AuditError.Code? {
                 do { try await body(); return nil } catch let error as AuditError { return error.code } catch { return nil }
             }
-            #expect(await code { _ = try await AuditProofs.inclusion(pool: f.gateway, tenant: f.tenant, seq: 6, checkpointSeq: 5) } == .invalidRequest)
-            #expect(await code { _ = try await AuditProofs.inclusion(pool: f.gateway, tenant: f.tenant, seq: 3, checkpointSeq: 4) } == .notFound)
+            #expect(
+                await code { _ = try await AuditProofs.inclusion(pool: f.gateway, tenant: f.tenant, seq: 6, checkpointSeq: 5) }
+                    == .invalidRequest)
+            #expect(
+                await code { _ = try await AuditProofs.inclusion(pool: f.gateway, tenant: f.tenant, seq: 3, checkpointSeq: 4) } == .notFound
+            )
             // The other tenant's checkpoint (seq 3) is not in this tenant's log, nor this one's (seq 5) in the other's.
-            #expect(await code { _ = try await AuditProofs.inclusion(pool: f.gateway, tenant: f.tenant, seq: 1, checkpointSeq: 3) } == .notFound)
-            #expect(await code { _ = try await AuditProofs.inclusion(pool: f.gateway, tenant: other, seq: 1, checkpointSeq: 5) } == .notFound)
-            #expect(await code { _ = try await AuditProofs.consistency(pool: f.gateway, tenant: f.tenant, from: 5, to: 3) } == .invalidRequest)
+            #expect(
+                await code { _ = try await AuditProofs.inclusion(pool: f.gateway, tenant: f.tenant, seq: 1, checkpointSeq: 3) } == .notFound
+            )
+            #expect(
+                await code { _ = try await AuditProofs.inclusion(pool: f.gateway, tenant: other, seq: 1, checkpointSeq: 5) } == .notFound)
+            #expect(
+                await code { _ = try await AuditProofs.consistency(pool: f.gateway, tenant: f.tenant, from: 5, to: 3) } == .invalidRequest)
             #expect(await code { _ = try await AuditProofs.consistency(pool: f.gateway, tenant: f.tenant, from: 3, to: 5) } == .notFound)
         }
     }
@@ -200,10 +209,12 @@ struct TransparencyTests {
             let second = try await f.checkpointer.checkpoint(tenant: f.tenant)
             #expect(first.seq == 700 && second.seq == 1600)
             let nodes: Int = try await f.owner.query(
-                "SELECT count(*)::int AS n FROM audit_tree_nodes WHERE tenant_id = $1 AND level = 8", [f.tenant]).first!.decode("n")
+                "SELECT count(*)::int AS n FROM audit_tree_nodes WHERE tenant_id = $1 AND level = 8", [f.tenant]
+            ).first!.decode("n")
             #expect(nodes == 6)  // ⌊1600 / 256⌋ complete 256-leaf subtrees
             let quarter: Int = try await f.owner.query(
-                "SELECT count(*)::int AS n FROM audit_tree_nodes WHERE tenant_id = $1 AND level = 4", [f.tenant]).first!.decode("n")
+                "SELECT count(*)::int AS n FROM audit_tree_nodes WHERE tenant_id = $1 AND level = 4", [f.tenant]
+            ).first!.decode("n")
             #expect(quarter == 100)  // ⌊1600 / 16⌋ (every 4th level is stored, migration 0028)
             var generator = SystemRandomNumberGenerator()
             let seqs: [Int64] = [1, 256, 257, 700, 1599, 1600] + (0..<25).map { _ in Int64.random(in: 1...1600, using: &generator) }
@@ -241,7 +252,8 @@ struct TransparencyTests {
             }
             // A checkpoint round with nothing new builds the tree (and signs nothing new).
             #expect(try await f.checkpointer.checkpoint(tenant: f.tenant).seq == 300)
-            let size: Int64 = try await f.owner.query("SELECT tree_size FROM audit_heads WHERE tenant_id = $1", [f.tenant]).first!.decode("tree_size")
+            let size: Int64 = try await f.owner.query("SELECT tree_size FROM audit_heads WHERE tenant_id = $1", [f.tenant]).first!.decode(
+                "tree_size")
             #expect(size == 300)
             // The same from the appender: reset again, append, checkpoint, prove.
             try await f.tamper("UPDATE audit_heads SET tree_size = 0, frontier = ''::bytea WHERE tenant_id = $1", [f.tenant])
@@ -260,7 +272,9 @@ struct TransparencyTests {
 }
 
 extension TransparencyTests {
-    @Test("a tree stored at every 8th level (before migration 0028) gets its 4th levels from the migration; proofs stay the same before, without and after them")
+    @Test(
+        "a tree stored at every 8th level (before migration 0028) gets its 4th levels from the migration; proofs stay the same before, without and after them"
+    )
     func strideFourMigration() async throws {
         try await AuditFixture.with { f in
             try await appendConcurrently(f, 1000)
@@ -297,7 +311,8 @@ extension TransparencyTests {
             // As stored before 0028: every 8th level only, and the old constraint.
             try await f.tamper("DELETE FROM audit_tree_nodes WHERE level % 8 = 4")
             try await f.tamper("ALTER TABLE audit_tree_nodes DROP CONSTRAINT audit_tree_nodes_level_stride")
-            try await f.tamper("ALTER TABLE audit_tree_nodes ADD CONSTRAINT audit_tree_nodes_level_check CHECK (level > 0 AND level % 8 = 0)")
+            try await f.tamper(
+                "ALTER TABLE audit_tree_nodes ADD CONSTRAINT audit_tree_nodes_level_check CHECK (level > 0 AND level % 8 = 0)")
             #expect(try await nodes().count == written.count - 269)
             // Without the 4th levels (entries appended by an older gateway), proofs fold from the level below.
             #expect(try await proofs() == before)
@@ -324,7 +339,9 @@ extension TransparencyTests {
 }
 
 extension TransparencyTests {
-    @Test("a proof set is written 100 proofs at a time and reads back as one file that verifies; without a checkpoint every entry is listed unproven")
+    @Test(
+        "a proof set is written 100 proofs at a time and reads back as one file that verifies; without a checkpoint every entry is listed unproven"
+    )
     func streamedProofSet() async throws {
         try await AuditFixture.with { f in
             let tenant = f.tenant
@@ -362,7 +379,9 @@ extension TransparencyTests {
             #expect(set.unproven.map(\.seq) == seqs.filter { $0 > 250 })
             #expect(try set.verify(publicKey: f.signingKey.publicKey).hasPrefix("OK: all 200 proven entries"))
             for proof in set.proofs.prefix(5) {
-                #expect(try await AuditProofs.inclusion(pool: f.gateway, tenant: tenant, seq: proof.entry.entry.seq, checkpointSeq: 250) == proof)
+                #expect(
+                    try await AuditProofs.inclusion(pool: f.gateway, tenant: tenant, seq: proof.entry.entry.seq, checkpointSeq: 250)
+                        == proof)
             }
         }
     }

@@ -1,8 +1,9 @@
-@testable import Audit
 import Foundation
 import Sodium
-import Testing
 import TestSupport
+import Testing
+
+@testable import Audit
 
 /// Issue 16, item 4: the witness's decision (C2SP tlog-cosignature), on checkpoints a real log signed.
 @Suite("Witness: cosigns only a checkpoint that extends the last one it cosigned")
@@ -48,7 +49,11 @@ struct WitnessTests {
                 text: TreeCheckpoint(origin: origin, size: 12, rootHash: SHA256.hash([8])).text, name: origin, key: f.signingKey)
             #expect(refusal { _ = try witness(grown, next, proof) }.contains("does not extend the tree of 9"))
             // The right proof for a different old tree does not help either.
-            #expect(refusal { _ = try witness(second.note!, AuditWitness.State(origin: origin, size: 5, rootHash: Hex.encode(SHA256.hash([9])), note: ""), proof) }
+            #expect(
+                refusal {
+                    _ = try witness(
+                        second.note!, AuditWitness.State(origin: origin, size: 5, rootHash: Hex.encode(SHA256.hash([9])), note: ""), proof)
+                }
                 .contains("fork refused"))
             // Not signed by the pinned log key.
             let foreign = try Ed25519.SigningKey.generate()
@@ -56,11 +61,13 @@ struct WitnessTests {
                 text: TreeCheckpoint(origin: origin, size: 10, rootHash: SHA256.hash([1])).text, name: origin, key: foreign)
             #expect(refusal { _ = try witness(forged, next) }.contains("no signature by the trusted key"))
             // Cosignatures: another witness's key, a tampered cosigned note.
-            #expect(refusal { _ = try AuditWitness.verifyCosignature(next.note, name: name, publicKey: foreign.publicKey) }
-                .contains("no cosignature by witness"))
+            #expect(
+                refusal { _ = try AuditWitness.verifyCosignature(next.note, name: name, publicKey: foreign.publicKey) }
+                    .contains("no cosignature by witness"))
             let tampered = next.note.replacingOccurrences(of: "\n9\n", with: "\n8\n")
-            #expect(refusal { _ = try AuditWitness.verifyCosignature(tampered, name: name, publicKey: witnessKey.publicKey) }
-                .contains("does not verify"))
+            #expect(
+                refusal { _ = try AuditWitness.verifyCosignature(tampered, name: name, publicKey: witnessKey.publicKey) }
+                    .contains("does not verify"))
         }
     }
 }

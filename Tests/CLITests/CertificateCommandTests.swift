@@ -1,32 +1,39 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// `privacyctl certificate verify`, and a `delete` killed between the erasure's commit and the
 /// attachment of its audit proof.
 extension PrivacyCommandTests {
-    @Test("delete killed after the erasure committed but before its audit proof was attached: the rerun attaches it, and the certificate verifies offline")
+    @Test(
+        "delete killed after the erasure committed but before its audit proof was attached: the rerun attaches it, and the certificate verifies offline"
+    )
     func deleteKilledBeforeProof() async throws {
         try await Self.with(rows: 2) { setup in
             let ids = ["--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString]
             let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             var executable = binDirectory.appendingPathComponent("privacyctl").path
-            if !FileManager.default.fileExists(atPath: executable) { executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl" }
+            if !FileManager.default.fileExists(atPath: executable) {
+                executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl"
+            }
             // The attachment starts by reading the checkpoints; the erasure never touches them. Holding
             // the table exclusively stops the process exactly between the two, however slow the machine.
             let (stopped, running) = try await setup.pool.withConnection { holder in
                 try await holder.query("BEGIN")
                 try await holder.query("LOCK TABLE public.audit_checkpoints IN ACCESS EXCLUSIVE MODE")
                 let running = try Subprocess.start(
-                    executable, ["delete"] + ids + ["--yes", "--json"], environment: setup.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a })
+                    executable, ["delete"] + ids + ["--yes", "--json"],
+                    environment: setup.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a })
                 var stopped = false
                 let deadline = ContinuousClock.now + .seconds(300)
                 while ContinuousClock.now < deadline {
-                    let completed = try await Self.count(setup.pool,
+                    let completed = try await Self.count(
+                        setup.pool,
                         "SELECT count(*)::int AS n FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status = 'completed' AND certificate IS NOT NULL",
                         [setup.tenant, setup.user])
-                    let waiting = try await Self.count(setup.pool,
+                    let waiting = try await Self.count(
+                        setup.pool,
                         "SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'public.audit_checkpoints'::regclass AND NOT granted", [])
                     if completed == 1 && waiting > 0 {
                         running.kill(SIGKILL)
@@ -43,7 +50,8 @@ extension PrivacyCommandTests {
             #expect(killed.status == 128 + SIGKILL)
             let left = try await setup.pool.query(
                 "SELECT certificate->'audit_proof' IS NULL AS missing FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status = 'completed'",
-                [setup.tenant, setup.user]).first!.decode("missing", as: Bool.self)
+                [setup.tenant, setup.user]
+            ).first!.decode("missing", as: Bool.self)
             #expect(left)
 
             let resumed = try privacyctl(["delete"] + ids + ["--yes", "--json"], environment: setup.environment)
@@ -62,7 +70,8 @@ extension PrivacyCommandTests {
             let wrongKey = try privacyctl(["certificate", "verify", file.path, "--audit-public-key", String(repeating: "ab", count: 32)])
             #expect(wrongKey.status == 3 && wrongKey.stdout.contains("signature does not verify"))
             // One character of the proven entry's prev_hash changed in the file (it appears nowhere else).
-            let previous = try #require(((certificate["audit_proof"] as? [String: Any])?["entry"] as? [String: Any])?["prev_hash"] as? String)
+            let previous = try #require(
+                ((certificate["audit_proof"] as? [String: Any])?["entry"] as? [String: Any])?["prev_hash"] as? String)
             #expect(resumed.stdout.components(separatedBy: previous).count == 2)
             let changed = String(previous.dropLast()) + (previous.hasSuffix("0") ? "1" : "0")
             try resumed.stdout.replacingOccurrences(of: previous, with: changed).write(to: file, atomically: true, encoding: .utf8)
@@ -81,26 +90,33 @@ extension PrivacyCommandTests {
         try await Self.with(rows: 2) { setup in
             let out = setup.directory.appendingPathComponent("subject.tar").path
             let exported = try privacyctl(
-                ["export", "--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString, "--out", out, "--json"], environment: setup.environment)
+                ["export", "--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString, "--out", out, "--json"],
+                environment: setup.environment)
             #expect(exported.status == 0, "\(exported.stderr)")
             let extracted = setup.directory.appendingPathComponent("x")
             try FileManager.default.createDirectory(at: extracted, withIntermediateDirectories: true)
-            let tar = try Subprocess.start("/usr/bin/env", ["tar", "-xf", out, "-C", extracted.path, "audit_trail.proofs.json"],
-                                           environment: ["PATH": "/usr/bin:/bin"]).wait()
+            let tar = try Subprocess.start(
+                "/usr/bin/env", ["tar", "-xf", out, "-C", extracted.path, "audit_trail.proofs.json"],
+                environment: ["PATH": "/usr/bin:/bin"]
+            ).wait()
             #expect(tar.status == 0, "\(tar.stderr)")
             let file = extracted.appendingPathComponent("audit_trail.proofs.json")
             // The auditor's copy of the public key: what the checkpoint listing prints.
-            let listed = try privacyctl(["audit", "checkpoint", "--tenant", setup.tenant.uuidString, "--json"], environment: setup.environment)
+            let listed = try privacyctl(
+                ["audit", "checkpoint", "--tenant", setup.tenant.uuidString, "--json"], environment: setup.environment)
             #expect(listed.status == 0, "\(listed.stderr)")
             let summaries = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
             let key = try #require(summaries.first?["public_key"] as? String)
 
             let verified = try privacyctl(["audit", "verify-proof", file.path, "--trusted-key", key])
             #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
-            #expect(verified.stdout.hasPrefix("OK: all ") && verified.stdout.contains("proven entries of tenant \(setup.tenant.uuidString.lowercased())"))
+            #expect(
+                verified.stdout.hasPrefix("OK: all ")
+                    && verified.stdout.contains("proven entries of tenant \(setup.tenant.uuidString.lowercased())"))
             let text = try String(contentsOf: file, encoding: .utf8)
             #expect(text.contains("privacy.export_requested"))
-            try text.replacingOccurrences(of: "privacy.export_requested", with: "privacy.export_forgotten").write(to: file, atomically: true, encoding: .utf8)
+            try text.replacingOccurrences(of: "privacy.export_requested", with: "privacy.export_forgotten").write(
+                to: file, atomically: true, encoding: .utf8)
             let tampered = try privacyctl(["audit", "verify-proof", file.path, "--trusted-key", key])
             #expect(tampered.status == 3 && tampered.stdout.contains("its content does not match its hash"), "\(tampered.stdout)")
         }

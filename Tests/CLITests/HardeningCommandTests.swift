@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// Issue 12, items 8–10 from the operator's side: pinned audit keys, sealing legacy secrets,
 /// JWT audience/issuer pins, and what a revocation promises.
@@ -31,8 +31,11 @@ struct HardeningCommandTests {
             #expect(pinned.status == 0, "\(pinned.stderr)")
             let admin = ConnectionPool(configuration: owner, options: .init(maxConnections: 1))
             defer { admin.close() }
-            let row = try await admin.query("SELECT jwt_audience, jwt_issuer FROM tenants WHERE id = $1", [UUID(uuidString: tenant)!]).first!
-            #expect(try row.decode("jwt_audience", as: String.self) == "api" && row.decode("jwt_issuer", as: String.self) == "https://issuer.test")
+            let row = try await admin.query("SELECT jwt_audience, jwt_issuer FROM tenants WHERE id = $1", [UUID(uuidString: tenant)!])
+                .first!
+            #expect(
+                try row.decode("jwt_audience", as: String.self) == "api"
+                    && row.decode("jwt_issuer", as: String.self) == "https://issuer.test")
             var forger = environment
             forger["PRIVACY_SIGNING_KEY_FILE"] = attackerKey
             // A key that does not trust the last checkpoint's signer never extends it.
@@ -41,7 +44,8 @@ struct HardeningCommandTests {
             // A forger who pins the real key (it is public) extends the chain with its own signature.
             let realKey: String = try await admin.query(
                 "SELECT encode(public_key, 'hex') AS key FROM audit_checkpoints WHERE tenant_id = $1 ORDER BY seq LIMIT 1",
-                [UUID(uuidString: tenant)!]).first!.decode("key")
+                [UUID(uuidString: tenant)!]
+            ).first!.decode("key")
             forger["PRIVACY_AUDIT_PUBLIC_KEYS"] = realKey
             let forged = try privacyctl(["audit", "checkpoint", "--tenant", tenant], environment: forger)
             #expect(forged.status == 0, "\(forged.stderr)")
@@ -54,7 +58,8 @@ struct HardeningCommandTests {
             forgerOnly["PRIVACY_AUDIT_PUBLIC_KEYS"] = nil
             #expect(try privacyctl(["audit", "verify", "--live", "--tenant", tenant], environment: forgerOnly).status == 3)
 
-            let key = try privacyctl(["servicekey", "create", "--tenant", tenant, "--scope", "data:read", "--json"], environment: environment)
+            let key = try privacyctl(
+                ["servicekey", "create", "--tenant", tenant, "--scope", "data:read", "--json"], environment: environment)
             let keyID = try #require(try json(key.stdout)["id"] as? String)
             let revoked = try privacyctl(["servicekey", "revoke", keyID], environment: environment)
             #expect(revoked.status == 0)

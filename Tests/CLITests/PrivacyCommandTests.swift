@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// `privacyctl export|delete|requests|retention`, including a process killed mid-run.
 @Suite("privacyctl data-subject requests")
@@ -57,20 +57,29 @@ struct PrivacyCommandTests {
         try await pool.query(sql, binds).first!.decode("n", as: Int.self)
     }
 
-    @Test("processor add|list and an erasure that waits for it: delete says requires_input, then prints the certificate listing it, which verifies offline and fails when its processors are edited")
+    @Test(
+        "processor add|list and an erasure that waits for it: delete says requires_input, then prints the certificate listing it, which verifies offline and fails when its processors are edited"
+    )
     func processors() async throws {
         try await Self.with(rows: 2) { setup in
             let tenant = setup.tenant.uuidString
             // Refused: http to another host, and a short secret.
             let secretFile = setup.directory.appendingPathComponent("short.secret")
             try "short".write(to: secretFile, atomically: true, encoding: .utf8)
-            for extra in [["--webhook-url", "http://crm.example/pgw"], ["--webhook-url", "https://crm.example/pgw", "--secret-file", secretFile.path]] {
-                let refused = try privacyctl(["processor", "add", "--tenant", tenant, "--name", "crm", "--data-kind", "crm contacts"] + extra,
-                                             environment: setup.environment)
+            for extra in [
+                ["--webhook-url", "http://crm.example/pgw"],
+                ["--webhook-url", "https://crm.example/pgw", "--secret-file", secretFile.path],
+            ] {
+                let refused = try privacyctl(
+                    ["processor", "add", "--tenant", tenant, "--name", "crm", "--data-kind", "crm contacts"] + extra,
+                    environment: setup.environment)
                 #expect(refused.status != 0, "\(refused.stdout)")
             }
-            let added = try privacyctl(["processor", "add", "--tenant", tenant, "--name", "crm", "--data-kind", "crm contacts",
-                                        "--webhook-url", "https://crm.example/pgw", "--timeout-seconds", "3600", "--json"], environment: setup.environment)
+            let added = try privacyctl(
+                [
+                    "processor", "add", "--tenant", tenant, "--name", "crm", "--data-kind", "crm contacts",
+                    "--webhook-url", "https://crm.example/pgw", "--timeout-seconds", "3600", "--json",
+                ], environment: setup.environment)
             #expect(added.status == 0, "\(added.stderr)")
             let secret = try #require(try json(added.stdout)["secret"] as? String)
             let listed = try privacyctl(["processor", "list", "--tenant", tenant, "--json"], environment: setup.environment)
@@ -80,37 +89,47 @@ struct PrivacyCommandTests {
             let waiting = try privacyctl(arguments, environment: setup.environment)
             #expect(waiting.status == 0, "\(waiting.stderr)")
             #expect(try json(waiting.stdout)["status"] as? String == "requires_input")
-            #expect(try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.projects WHERE tenant_id = $1 AND user_id = $2", [setup.tenant, setup.user]) == 0)
+            #expect(
+                try await Self.count(
+                    setup.pool, "SELECT count(*) AS n FROM public.projects WHERE tenant_id = $1 AND user_id = $2",
+                    [setup.tenant, setup.user]) == 0)
             #expect(try json(try privacyctl(arguments, environment: setup.environment).stdout)["status"] as? String == "requires_input")
             // Nobody answers (no gateway runs here): past the deadline the erasure is certified partially completed.
-            try await setup.pool.query("UPDATE privacy.processor_calls SET deadline_at = now() - interval '1 second' WHERE tenant_id = $1", [setup.tenant])
+            try await setup.pool.query(
+                "UPDATE privacy.processor_calls SET deadline_at = now() - interval '1 second' WHERE tenant_id = $1", [setup.tenant])
             let done = try privacyctl(arguments, environment: setup.environment)
             #expect(done.status == 0, "\(done.stderr)")
             let certificate = try json(done.stdout)
             #expect(certificate["outcome"] as? String == "partially_completed")
             let processors = try #require(certificate["processors"] as? [[String: Any]])
-            #expect(processors.count == 1 && processors[0]["name"] as? String == "crm" && processors[0]["outcome"] as? String == "timed_out")
+            #expect(
+                processors.count == 1 && processors[0]["name"] as? String == "crm" && processors[0]["outcome"] as? String == "timed_out")
             let file = setup.directory.appendingPathComponent("certificate.json")
             try done.stdout.write(to: file, atomically: true, encoding: .utf8)
             let key = try #require(certificate["public_key"] as? String)
             let verified = try privacyctl(["certificate", "verify", file.path, "--audit-public-key", key])
             #expect(verified.status == 0 && verified.stdout.hasPrefix("OK: deletion certificate"), "\(verified.stdout)\(verified.stderr)")
-            try done.stdout.replacingOccurrences(of: "\"timed_out\"", with: "\"confirmed\"").write(to: file, atomically: true, encoding: .utf8)
+            try done.stdout.replacingOccurrences(of: "\"timed_out\"", with: "\"confirmed\"").write(
+                to: file, atomically: true, encoding: .utf8)
             let edited = try privacyctl(["certificate", "verify", file.path, "--audit-public-key", key])
             #expect(edited.status == 3 && edited.stdout.contains("signature does not verify"), "\(edited.stdout)")
         }
     }
 
-    @Test("report counts a certificate as signed only when it verifies: the signing key's public half, --certificate-public-key, a flipped byte")
+    @Test(
+        "report counts a certificate as signed only when it verifies: the signing key's public half, --certificate-public-key, a flipped byte"
+    )
     func reportVerifiesCertificateSignatures() async throws {
         try await Self.with(rows: 2) { setup in
             let deleted = try privacyctl(
-                ["delete", "--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString, "--yes", "--json"], environment: setup.environment)
+                ["delete", "--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString, "--yes", "--json"],
+                environment: setup.environment)
             #expect(deleted.status == 0, "\(deleted.stderr)")
             let certificate = try json(deleted.stdout)
             let requestID = try #require(certificate["request_id"] as? String)
             func erasure(_ extra: [String]) throws -> [String: Any] {
-                let report = try privacyctl(["report", "--tenant", setup.tenant.uuidString, "--format", "json"] + extra, environment: setup.environment)
+                let report = try privacyctl(
+                    ["report", "--tenant", setup.tenant.uuidString, "--format", "json"] + extra, environment: setup.environment)
                 #expect(report.status == 0, "\(report.stderr)")
                 let list = try #require((try json(report.stdout)["erasures"] as? [String: Any])?["certificates"] as? [[String: Any]])
                 return try #require(list.first { $0["request_id"] as? String == requestID })
@@ -135,8 +154,9 @@ struct PrivacyCommandTests {
             // A key file that holds no public key is a clear error.
             let badKey = setup.directory.appendingPathComponent("bad.pub")
             try "not a key".write(to: badKey, atomically: true, encoding: .utf8)
-            let bad = try privacyctl(["report", "--tenant", setup.tenant.uuidString, "--format", "json", "--certificate-public-key", badKey.path],
-                                     environment: setup.environment)
+            let bad = try privacyctl(
+                ["report", "--tenant", setup.tenant.uuidString, "--format", "json", "--certificate-public-key", badKey.path],
+                environment: setup.environment)
             #expect(bad.status != 0 && bad.stderr.contains("64 characters"))
         }
     }
@@ -151,7 +171,8 @@ struct PrivacyCommandTests {
             var planned: [String: Int] = [:]
             for table in tables { planned[table["table"] as! String] = table["rows"] as? Int }
             #expect(planned["public.projects"] == 400 && planned["public.sitemaps"] == 400 && planned["public.chat_messages"] == 400)
-            let otherBefore = try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [setup.other])
+            let otherBefore = try await Self.count(
+                setup.pool, "SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [setup.other])
 
             // Without --yes a script is refused.
             let refused = try privacyctl(["delete"] + ids, environment: setup.environment)
@@ -159,14 +180,17 @@ struct PrivacyCommandTests {
 
             let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             var executable = binDirectory.appendingPathComponent("privacyctl").path
-            if !FileManager.default.fileExists(atPath: executable) { executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl" }
+            if !FileManager.default.fileExists(atPath: executable) {
+                executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl"
+            }
             // One of the subject's rows in the last of the three tables the eraser visits stays locked
             // until the kill: the erasure cannot finish before it however slow the machine is, and
             // has committed the earlier tables' batches by the time it waits.
             let lockOrder = tables.map { $0["table"] as! String }
             let lockSQL = [
                 "public.projects": "SELECT 1 FROM public.projects WHERE user_id = $1 LIMIT 1 FOR UPDATE",
-                "public.sitemaps": "SELECT 1 FROM public.sitemaps s JOIN public.projects p ON p.id = s.project_id WHERE p.user_id = $1 LIMIT 1 FOR UPDATE OF s",
+                "public.sitemaps":
+                    "SELECT 1 FROM public.sitemaps s JOIN public.projects p ON p.id = s.project_id WHERE p.user_id = $1 LIMIT 1 FOR UPDATE OF s",
                 "public.chat_messages": "SELECT 1 FROM public.chat_messages WHERE user_id = $1 LIMIT 1 FOR UPDATE",
             ]
             let lockedTable = try #require(lockOrder.last { lockSQL[$0] != nil })
@@ -181,7 +205,8 @@ struct PrivacyCommandTests {
                 var killedMidRun = false
                 let deadline = ContinuousClock.now + .seconds(300)
                 while ContinuousClock.now < deadline {
-                    let done = try await Self.count(setup.pool,
+                    let done = try await Self.count(
+                        setup.pool,
                         "SELECT coalesce((SELECT sum(value::bigint) FROM public.data_deletion_requests, jsonb_each_text(result -> 'tables') WHERE tenant_id = $1 AND user_id = $2 AND status = 'processing'), 0)::int AS n",
                         [setup.tenant, setup.user])
                     if done >= 50 {
@@ -198,11 +223,17 @@ struct PrivacyCommandTests {
             #expect(killedMidRun, "the erasure ended before it could be killed: \(killed.stderr)")
             #expect(killed.status == 128 + SIGKILL)
             let status = try await setup.pool.query(
-                "SELECT status FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status <> 'canceled'", [setup.tenant, setup.user])
-                .first!.decode("status", as: String.self)
+                "SELECT status FROM public.data_deletion_requests WHERE tenant_id = $1 AND user_id = $2 AND status <> 'canceled'",
+                [setup.tenant, setup.user]
+            )
+            .first!.decode("status", as: String.self)
             #expect(status == "processing")
-            let partly = try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.chat_messages WHERE user_id = $1", [setup.user])
-                + (try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.sitemaps s JOIN public.projects p ON p.id = s.project_id WHERE p.user_id = $1", [setup.user]))
+            let partly =
+                try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.chat_messages WHERE user_id = $1", [setup.user])
+                + (try await Self.count(
+                    setup.pool,
+                    "SELECT count(*) AS n FROM public.sitemaps s JOIN public.projects p ON p.id = s.project_id WHERE p.user_id = $1",
+                    [setup.user]))
             #expect(partly < 800)
 
             let resumed = try privacyctl(["delete"] + ids + ["--yes", "--json"], environment: setup.environment)
@@ -215,9 +246,13 @@ struct PrivacyCommandTests {
                 #expect(entry["rows"] as? Int == planned[table], "\(table)")
             }
             #expect(try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [setup.user]) == 0)
-            #expect(try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [setup.other]) == otherBefore)
+            #expect(
+                try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [setup.other])
+                    == otherBefore)
             // One request, completed; running delete again prints the same certificate.
-            #expect(try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.data_deletion_requests WHERE user_id = $1", [setup.user]) == 1)
+            #expect(
+                try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.data_deletion_requests WHERE user_id = $1", [setup.user])
+                    == 1)
             let again = try privacyctl(["delete"] + ids + ["--yes", "--json"], environment: setup.environment)
             #expect(again.status == 0)
             #expect(try json(again.stdout)["signature"] as? String == certificate["signature"] as? String)
@@ -231,9 +266,12 @@ struct PrivacyCommandTests {
             let ids = ["--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString]
             let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             var executable = binDirectory.appendingPathComponent("privacyctl").path
-            if !FileManager.default.fileExists(atPath: executable) { executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl" }
-            let running = try Subprocess.start(executable, ["export"] + ids + ["--out", out, "--json"],
-                                               environment: setup.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a })
+            if !FileManager.default.fileExists(atPath: executable) {
+                executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl"
+            }
+            let running = try Subprocess.start(
+                executable, ["export"] + ids + ["--out", out, "--json"],
+                environment: setup.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a })
             // Polled until it exits, not for a fixed number of rounds: under load the start alone
             // can outlast one.
             var killedMidRun = false
@@ -249,7 +287,8 @@ struct PrivacyCommandTests {
             #expect(killedMidRun, "the export ended before it could be killed: \(killed.stderr)")
             #expect(!FileManager.default.fileExists(atPath: out))
             let status = try await setup.pool.query(
-                "SELECT status FROM public.data_export_requests WHERE tenant_id = $1 AND user_id = $2", [setup.tenant, setup.user]).first!.decode("status", as: String.self)
+                "SELECT status FROM public.data_export_requests WHERE tenant_id = $1 AND user_id = $2", [setup.tenant, setup.user]
+            ).first!.decode("status", as: String.self)
             #expect(status == "processing")
 
             let resumed = try privacyctl(["export"] + ids + ["--out", out, "--json"], environment: setup.environment)
@@ -259,7 +298,9 @@ struct PrivacyCommandTests {
             let projects = try #require(files.first { $0["name"] as? String == "public.projects.csv" })
             #expect(projects["rows"] as? Int == 60_000)
             #expect(FileManager.default.fileExists(atPath: out))
-            #expect(try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.data_export_requests WHERE user_id = $1", [setup.user]) == 1)
+            #expect(
+                try await Self.count(setup.pool, "SELECT count(*) AS n FROM public.data_export_requests WHERE user_id = $1", [setup.user])
+                    == 1)
 
             let list = try privacyctl(["requests", "list", "--json"], environment: setup.environment)
             #expect(list.status == 0)
@@ -277,10 +318,13 @@ struct PrivacyCommandTests {
     @Test("unknown subjects and bad ids are clear errors")
     func badInput() async throws {
         try await Self.with(rows: 1) { setup in
-            let unknown = try privacyctl(["export", "--tenant", setup.tenant.uuidString, "--user", UUID().uuidString, "--out", "/tmp/x.tar"], environment: setup.environment)
+            let unknown = try privacyctl(
+                ["export", "--tenant", setup.tenant.uuidString, "--user", UUID().uuidString, "--out", "/tmp/x.tar"],
+                environment: setup.environment)
             #expect(unknown.status == 1)
             #expect(unknown.stderr.contains("no subject"))
-            let bad = try privacyctl(["delete", "--tenant", "nope", "--user", setup.user.uuidString, "--dry-run"], environment: setup.environment)
+            let bad = try privacyctl(
+                ["delete", "--tenant", "nope", "--user", setup.user.uuidString, "--dry-run"], environment: setup.environment)
             #expect(bad.status == 2)
         }
     }
@@ -293,8 +337,11 @@ struct PrivacyCommandTests {
             let wrong = setup.directory.appendingPathComponent("wrong.txt")
             try "another\n".write(to: wrong, atomically: true, encoding: .utf8)
             let encrypted = setup.directory.appendingPathComponent("x.tar.enc").path
-            let run = try privacyctl(["export", "--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString, "--out", encrypted,
-                                      "--passphrase-file", passphrase.path, "--json"], environment: setup.environment)
+            let run = try privacyctl(
+                [
+                    "export", "--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString, "--out", encrypted,
+                    "--passphrase-file", passphrase.path, "--json",
+                ], environment: setup.environment)
             #expect(run.status == 0, "\(run.stderr)")
             let plain = setup.directory.appendingPathComponent("x.tar").path
             let refused = try privacyctl(["export-decrypt", "--in", encrypted, "--out", plain, "--passphrase-file", wrong.path])

@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// Runs `privacyctl` (built next to the test bundle) with exactly the given environment.
 func privacyctl(_ arguments: [String], environment: [String: String] = [:]) throws -> Subprocess.Result {
@@ -52,7 +52,9 @@ struct PrivacyCtlTests {
         #expect(binary.range(of: Data("$s11Hummingbird".utf8)) == nil)
         #expect(binary.range(of: Data("$s7Gateway".utf8)) == nil)
         // …while the gateway's executable does, so the check can fail.
-        let gateway = try #require(FileManager.default.contents(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("privacy-gateway").path))
+        let gateway = try #require(
+            FileManager.default.contents(
+                atPath: URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("privacy-gateway").path))
         #expect(gateway.range(of: Data("$s11Hummingbird".utf8)) != nil)
         #expect(gateway.range(of: Data("$s7Gateway".utf8)) != nil)
     }
@@ -94,7 +96,11 @@ struct PrivacyCtlTests {
             #expect(first.status == 0, "\(first.stderr)")
             let applied = try #require(try json(first.stdout)["applied"] as? [String])
             #expect(applied.first == "0001_roles_and_auth.sql")
-            #expect(applied.count == (try FileManager.default.contentsOfDirectory(atPath: TestDatabase.repositoryMigrations.path).filter { $0.hasSuffix(".sql") }.count))
+            #expect(
+                applied.count
+                    == (try FileManager.default.contentsOfDirectory(atPath: TestDatabase.repositoryMigrations.path).filter {
+                        $0.hasSuffix(".sql")
+                    }.count))
             let second = try privacyctl(["migrate", "--json"], environment: environment)
             #expect(second.status == 0)
             #expect((try json(second.stdout)["applied"] as? [String]) == [])
@@ -109,7 +115,8 @@ struct PrivacyCtlTests {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try "CREATE TABLE a (id int);\n".write(to: directory.appendingPathComponent("0001_a.sql"), atomically: true, encoding: .utf8)
-        try "CREATE TABLE b (id int);\nINSERT INTO nope VALUES (1);\n".write(to: directory.appendingPathComponent("0002_b.sql"), atomically: true, encoding: .utf8)
+        try "CREATE TABLE b (id int);\nINSERT INTO nope VALUES (1);\n".write(
+            to: directory.appendingPathComponent("0002_b.sql"), atomically: true, encoding: .utf8)
         try await TestDatabase.withFreshDatabase { owner in
             let environment = ["DATABASE_URL": url(owner), "PRIVACY_MIGRATIONS_DIR": directory.path]
             let broken = try privacyctl(["migrate"], environment: environment)
@@ -153,7 +160,9 @@ struct PrivacyCtlTests {
             #expect(noKey.stderr.contains("no root key"))
 
             environment["PRIVACY_ROOT_KEY_FILE"] = keyFile
-            let key = try privacyctl(["servicekey", "create", "--tenant", tenantID, "--scope", "data:read", "--scope", "secrets:read", "--json"], environment: environment)
+            let key = try privacyctl(
+                ["servicekey", "create", "--tenant", tenantID, "--scope", "data:read", "--scope", "secrets:read", "--json"],
+                environment: environment)
             #expect(key.status == 0, "\(key.stderr)")
             let document = try json(key.stdout)
             #expect((document["key"] as? String)?.hasPrefix("pgw_") == true)
@@ -165,8 +174,11 @@ struct PrivacyCtlTests {
             #expect(!list.stdout.contains("jwt_secret\":"))
 
             // Listing needs no root key and never shows a key or its hash.
-            let second = try json(try privacyctl(["servicekey", "create", "--tenant", tenantID, "--scope", "audit:read", "--name", "auditor", "--json"],
-                                                 environment: environment).stdout)
+            let second = try json(
+                try privacyctl(
+                    ["servicekey", "create", "--tenant", tenantID, "--scope", "audit:read", "--name", "auditor", "--json"],
+                    environment: environment
+                ).stdout)
             let listed = try privacyctl(["servicekey", "list", "--tenant", tenantID, "--json"], environment: ["DATABASE_URL": url(owner)])
             #expect(listed.status == 0, "\(listed.stderr)")
             let keys = try #require(try json(listed.stdout)["service_keys"] as? [[String: Any]])
@@ -204,7 +216,9 @@ struct PolicyCommandTests {
         for name in try FileManager.default.contentsOfDirectory(atPath: policiesDir) where name.hasSuffix(".yaml") {
             var text = try String(contentsOfFile: (policiesDir as NSString).appendingPathComponent(name), encoding: .utf8)
             if name == "ghl_opportunities.yaml" {
-                text = text.replacingOccurrences(of: "  erasure: delete\n", with: "  erasure: anonymize\n  anonymize:\n    user_id: null\n    ghl_opportunity_id: { replace: \"erased\" }\n")
+                text = text.replacingOccurrences(
+                    of: "  erasure: delete\n",
+                    with: "  erasure: anonymize\n  anonymize:\n    user_id: null\n    ghl_opportunity_id: { replace: \"erased\" }\n")
             }
             try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
@@ -212,9 +226,12 @@ struct PolicyCommandTests {
             .split(separator: "\n", omittingEmptySubsequences: false)
         let line = try #require(lines.firstIndex { $0.contains("ghl_opportunity_id: { replace") }) + 1
         try await TestDatabase.withMigratedDatabase { owner in
-            let lint = try privacyctl(["policy", "lint", "--live", "--policies-dir", directory.path], environment: ["DATABASE_URL": url(owner)])
+            let lint = try privacyctl(
+                ["policy", "lint", "--live", "--policies-dir", directory.path], environment: ["DATABASE_URL": url(owner)])
             #expect(lint.status == 3, "\(lint.stdout)\(lint.stderr)")
-            #expect(lint.stdout.contains("ghl_opportunities.yaml:\(line):") && lint.stdout.contains("masking-on-unique-column"), "\(lint.stdout)")
+            #expect(
+                lint.stdout.contains("ghl_opportunities.yaml:\(line):") && lint.stdout.contains("masking-on-unique-column"),
+                "\(lint.stdout)")
         }
     }
 
@@ -224,9 +241,12 @@ struct PolicyCommandTests {
             let admin = ConnectionPool(configuration: owner)
             defer { admin.close() }
             try await admin.withConnection { connection in
-                try await connection.run { try $0.simple(#"ALTER POLICY "Users can view own secrets" ON public.user_secrets USING (true)"#) }
+                try await connection.run {
+                    try $0.simple(#"ALTER POLICY "Users can view own secrets" ON public.user_secrets USING (true)"#)
+                }
             }
-            let check = try privacyctl(["policy", "check"], environment: ["DATABASE_URL": url(owner), "PRIVACY_POLICIES_DIR": policiesDir])
+            let check = try privacyctl(
+                ["policy", "check"], environment: ["DATABASE_URL": url(owner), "PRIVACY_POLICIES_DIR": policiesDir])
             #expect(check.status == 3)
             #expect(check.stdout.contains("public.user_secrets"))
         }
@@ -237,17 +257,17 @@ struct PolicyCommandTests {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try """
-            table: public.things
-            tenant_column: tenant_id
-            columns:
-              id: uuid
-              tenant_id: uuid
-            policies:
-              - name: broken
-                command: select
-                roles: [authenticated]
-                using: id = now()
-            """.write(to: directory.appendingPathComponent("things.yaml"), atomically: true, encoding: .utf8)
+        table: public.things
+        tenant_column: tenant_id
+        columns:
+          id: uuid
+          tenant_id: uuid
+        policies:
+          - name: broken
+            command: select
+            roles: [authenticated]
+            using: id = now()
+        """.write(to: directory.appendingPathComponent("things.yaml"), atomically: true, encoding: .utf8)
         let lint = try privacyctl(["policy", "lint", "--policies-dir", directory.path])
         #expect(lint.status == 1)
         #expect(lint.stderrLines.count == 1)
@@ -288,7 +308,10 @@ struct AuditCommandTests {
             let created = try privacyctl(["tenant", "create", "--name", "audited", "--json"], environment: environment)
             let tenant = try #require(try json(created.stdout)["id"] as? String)
             #expect(try privacyctl(["audit", "checkpoint", "--tenant", tenant], environment: environment).status == 0)
-            #expect(try privacyctl(["tenant", "set-jwt", "--tenant", tenant, "--secret", String(repeating: "s", count: 40)], environment: environment).status == 0)
+            #expect(
+                try privacyctl(
+                    ["tenant", "set-jwt", "--tenant", tenant, "--secret", String(repeating: "s", count: 40)], environment: environment
+                ).status == 0)
 
             let clean = directory.appendingPathComponent("clean").path
             #expect(try privacyctl(["audit", "export", "--tenant", tenant, "--out", clean], environment: environment).status == 0)
@@ -301,7 +324,9 @@ struct AuditCommandTests {
             try await admin.withConnection { connection in
                 try await connection.run { connection in
                     try connection.simple("ALTER TABLE audit_events DISABLE TRIGGER USER")
-                    try connection.query(#"UPDATE audit_events SET details = '{"name": "forged"}' WHERE tenant_id = $1 AND seq = 1"#, [UUID(uuidString: tenant)!])
+                    try connection.query(
+                        #"UPDATE audit_events SET details = '{"name": "forged"}' WHERE tenant_id = $1 AND seq = 1"#,
+                        [UUID(uuidString: tenant)!])
                     try connection.simple("ALTER TABLE audit_events ENABLE TRIGGER USER")
                 }
             }
@@ -322,7 +347,8 @@ struct AuditProcessesTests {
     func twoProcesses() async throws {
         let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let nextToTests = binDirectory.appendingPathComponent("AuditBenchmark").path
-        let writer = FileManager.default.fileExists(atPath: nextToTests)
+        let writer =
+            FileManager.default.fileExists(atPath: nextToTests)
             ? nextToTests : FileManager.default.currentDirectoryPath + "/.build/debug/AuditBenchmark"
         try await TestDatabase.withMigratedDatabase { owner in
             let admin = ConnectionPool(configuration: owner, options: .init(maxConnections: 1))
@@ -336,11 +362,13 @@ struct AuditProcessesTests {
             #expect(a.status == 0, "\(a.stderr)")
             #expect(b.status == 0, "\(b.stderr)")
             let row = try await admin.query(
-                "SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM audit_events WHERE tenant_id = $1", [tenant]).first!
+                "SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM audit_events WHERE tenant_id = $1", [tenant]
+            ).first!
             let n: Int = try row.decode("n"), lo: Int = try row.decode("lo"), hi: Int = try row.decode("hi")
             #expect(n > 10)
             #expect(lo == 1 && hi == n, "seq must be contiguous")
-            let verify = try privacyctl(["audit", "verify", "--live", "--tenant", tenant.uuidString.lowercased()], environment: ["DATABASE_URL": url(owner)])
+            let verify = try privacyctl(
+                ["audit", "verify", "--live", "--tenant", tenant.uuidString.lowercased()], environment: ["DATABASE_URL": url(owner)])
             #expect(verify.status == 0, "\(verify.stdout)")
         }
     }
@@ -359,7 +387,8 @@ struct KeyCommandTests {
         try await TestDatabase.withMigratedDatabase { owner in
             let environment = ["DATABASE_URL": url(owner), "PRIVACY_ROOT_KEY_FILE": rootKey]
             let created = try privacyctl(
-                ["tenant", "create", "--name", "acme", "--jwt-secret", String(repeating: "j", count: 40), "--json"], environment: environment)
+                ["tenant", "create", "--name", "acme", "--jwt-secret", String(repeating: "j", count: 40), "--json"],
+                environment: environment)
             #expect(created.status == 0, "\(created.stderr)")
             let tenant = try #require(try json(created.stdout)["id"] as? String)
 

@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite("privacyctl report")
 struct ReportCommandTests {
@@ -26,7 +26,8 @@ struct ReportCommandTests {
             #expect((document["integrity"] as? [String: Any])?["valid"] as? Bool == true)
             #expect((document["policy"] as? [String: Any]).flatMap { ($0["drift"] as? [String: Any])?["clean"] as? Bool } == true)
 
-            let markdown = try privacyctl(["report", "--tenant", tenant, "--format", "md", "--since", "2026-01-01"], environment: environment)
+            let markdown = try privacyctl(
+                ["report", "--tenant", tenant, "--format", "md", "--since", "2026-01-01"], environment: environment)
             #expect(markdown.status == 0)
             #expect(markdown.stdout.hasPrefix("# Compliance report"))
 
@@ -35,7 +36,8 @@ struct ReportCommandTests {
             try await admin.withConnection { connection in
                 try await connection.run { connection in
                     try connection.simple("ALTER TABLE audit_events DISABLE TRIGGER USER")
-                    try connection.query(#"UPDATE audit_events SET actor = 'someone else' WHERE tenant_id = $1 AND seq = 1"#, [UUID(uuidString: tenant)!])
+                    try connection.query(
+                        #"UPDATE audit_events SET actor = 'someone else' WHERE tenant_id = $1 AND seq = 1"#, [UUID(uuidString: tenant)!])
                     try connection.simple("ALTER TABLE audit_events ENABLE TRIGGER USER")
                 }
             }
@@ -53,7 +55,9 @@ struct ReportCommandTests {
         let tenant = UUID().uuidString
         #expect(try privacyctl(["report", "--tenant", tenant, "--format", "pdf"]).status == 2)
         #expect(try privacyctl(["report", "--tenant", "acme", "--format", "json"]).status == 2)
-        #expect(try privacyctl(["report", "--tenant", tenant, "--format", "json", "--since", "2026-05-01", "--until", "2026-04-01"]).status == 2)
+        #expect(
+            try privacyctl(["report", "--tenant", tenant, "--format", "json", "--since", "2026-05-01", "--until", "2026-04-01"]).status == 2
+        )
         #expect(try privacyctl(["report", "--tenant", tenant, "--format", "json", "--since", "last week"]).status == 2)
     }
 }

@@ -1,11 +1,12 @@
 import Config
-import Tenancy
 import Foundation
-@testable import Gateway
 import Keyring
 import Postgres
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// `/v1/admin` across real gateway processes, and `privacyctl` over HTTP (issue 17, items 1 and 2).
 @Suite("Admin API across processes; privacyctl over HTTP", .serialized)
@@ -17,7 +18,8 @@ struct AdminProcessTests {
         if !FileManager.default.fileExists(atPath: executable) {
             executable = FileManager.default.currentDirectoryPath + "/.build/debug/" + product
         }
-        return try Subprocess.run(executable, arguments, environment: environment.merging(["PATH": "/usr/bin:/bin"]) { current, _ in current })
+        return try Subprocess.run(
+            executable, arguments, environment: environment.merging(["PATH": "/usr/bin:/bin"]) { current, _ in current })
     }
 
     static func json(_ text: String) -> [String: Any] {
@@ -35,7 +37,9 @@ struct AdminProcessTests {
         return nil
     }
 
-    @Test("a key revoked and a tenant disabled through one gateway's /v1/admin are refused by another process; privacyctl over HTTP creates a tenant and a key with no database URL or root key; a wrong token exits 4")
+    @Test(
+        "a key revoked and a tenant disabled through one gateway's /v1/admin are refused by another process; privacyctl over HTTP creates a tenant and a key with no database URL or root key; a wrong token exits 4"
+    )
     func adminAcrossProcesses() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("admin-processes-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -46,7 +50,8 @@ struct AdminProcessTests {
         try await TestDatabase.withMigratedDatabase { owner in
             let ownerPool = ConnectionPool(configuration: owner, options: .init(maxConnections: 2))
             defer { ownerPool.close() }
-            let keyring = try await Keyring.open(pool: ownerPool, root: try KeyFile.rootKeySource(keyFile: rootKeyFile, passphraseFile: nil))
+            let keyring = try await Keyring.open(
+                pool: ownerPool, root: try KeyFile.rootKeySource(keyFile: rootKeyFile, passphraseFile: nil))
             let tenants = TenantRegistry(pool: ownerPool, auditing: .disabled, keyring: keyring)
             let keys = try ServiceKeyRegistry(pool: ownerPool, rootKey: keyring.serviceMaster)
             // Bootstrap, as privacyctl's direct-database mode does it: the operators' tenant and its admin key.
@@ -58,7 +63,8 @@ struct AdminProcessTests {
 
             let gatewayConfiguration = TestDatabase.gateway(owner).options
             let environment = [
-                "GATEWAY_DATABASE_URL": "postgresql://\(gatewayConfiguration["user"]!)@\(gatewayConfiguration["host"]!):\(gatewayConfiguration["port"]!)/\(gatewayConfiguration["dbname"]!)",
+                "GATEWAY_DATABASE_URL":
+                    "postgresql://\(gatewayConfiguration["user"]!)@\(gatewayConfiguration["host"]!):\(gatewayConfiguration["port"]!)/\(gatewayConfiguration["dbname"]!)",
                 "PRIVACY_ROOT_KEY_FILE": rootKeyFile,
                 "PRIVACY_POLICIES_DIR": TestDatabase.repositoryPolicies.path,
                 "PRIVACY_MIGRATIONS_DIR": TestDatabase.repositoryMigrations.path,
@@ -90,7 +96,9 @@ struct AdminProcessTests {
             let disabledAfter = try await Self.untilRefused(b, rest, key: acmeKey)
             #expect(disabledAfter != nil, "the second gateway still accepts a disabled tenant's key")
             #expect(b.request("GET", "/v1/admin/service-keys", headers: ["apikey": acmeKey]).status == 401)
-            print("AdminProcessTests: refused by the second gateway after revoke \(revokedAfter.map { "\($0)" } ?? "-"), disable \(disabledAfter.map { "\($0)" } ?? "-") (measured, not asserted)")
+            print(
+                "AdminProcessTests: refused by the second gateway after revoke \(revokedAfter.map { "\($0)" } ?? "-"), disable \(disabledAfter.map { "\($0)" } ?? "-") (measured, not asserted)"
+            )
 
             // 3. privacyctl over HTTP: no DATABASE_URL, no root key in its environment.
             let http = ["PRIVACY_ADDR": "127.0.0.1:\(a.port)", "PRIVACY_TOKEN": operatorKey]
@@ -98,7 +106,8 @@ struct AdminProcessTests {
             #expect(created.status == 0, "\(created.stderr)")
             let initech = try #require(Self.json(created.stdout)["id"] as? String)
             let key = try Self.run(
-                "privacyctl", ["servicekey", "create", "--tenant", initech, "--scope", "admin", "--scope", "data:read", "--name", "first", "--json"],
+                "privacyctl",
+                ["servicekey", "create", "--tenant", initech, "--scope", "admin", "--scope", "data:read", "--name", "first", "--json"],
                 environment: http)
             #expect(key.status == 0, "\(key.stderr)")
             let initechKey = try #require(Self.json(key.stdout)["key"] as? String)
@@ -117,7 +126,8 @@ struct AdminProcessTests {
             // The new tenant's own admin key, over HTTP: its own keys yes, tenants no.
             let local = ["PRIVACY_ADDR": "http://127.0.0.1:\(b.port)/", "PRIVACY_TOKEN": initechKey]
             #expect(try Self.run("privacyctl", ["servicekey", "list"], environment: local).status == 0)
-            let pinned = try Self.run("privacyctl", ["tenant", "set-jwt", "--tenant", initech, "--audience", "authenticated", "--json"], environment: local)
+            let pinned = try Self.run(
+                "privacyctl", ["tenant", "set-jwt", "--tenant", initech, "--audience", "authenticated", "--json"], environment: local)
             #expect(pinned.status == 0, "\(pinned.stderr)")
             let notOperator = try Self.run("privacyctl", ["tenant", "list"], environment: local)
             #expect(notOperator.status == 4 && notOperator.stderr.contains("may not"), "\(notOperator.status) \(notOperator.stderr)")
@@ -125,7 +135,8 @@ struct AdminProcessTests {
             // (public.assert_service_key_active, 0025) from the next request; the new one works there.
             #expect(b.request("GET", rest, headers: ["apikey": initechKey]).status == 200)
             let initechKeyID = try #require(Self.json(key.stdout)["id"] as? String)
-            let rotated = try Self.run("privacyctl", ["servicekey", "rotate", initechKeyID, "--overlap-seconds", "0", "--json"], environment: local)
+            let rotated = try Self.run(
+                "privacyctl", ["servicekey", "rotate", initechKeyID, "--overlap-seconds", "0", "--json"], environment: local)
             #expect(rotated.status == 0, "\(rotated.stderr)")
             let rotatedKey = try #require(Self.json(rotated.stdout)["key"] as? String)
             #expect(b.request("GET", rest, headers: ["apikey": initechKey]).status == 401)
@@ -133,15 +144,19 @@ struct AdminProcessTests {
 
             // A wrong token: one clear line, exit code 4, nothing created.
             let fake = "pgw_" + String(repeating: "0", count: 32) + "_" + String(repeating: "A", count: 43)
-            let wrong = try Self.run("privacyctl", ["tenant", "create", "--name", "evil"], environment: ["PRIVACY_ADDR": "127.0.0.1:\(a.port)", "PRIVACY_TOKEN": fake])
+            let wrong = try Self.run(
+                "privacyctl", ["tenant", "create", "--name", "evil"],
+                environment: ["PRIVACY_ADDR": "127.0.0.1:\(a.port)", "PRIVACY_TOKEN": fake])
             #expect(wrong.status == 4, "\(wrong.status) \(wrong.stderr)")
             #expect(wrong.stderrLines.count == 1 && wrong.stderr.contains("refused PRIVACY_TOKEN"), "\(wrong.stderr)")
             #expect(!wrong.stderr.contains(fake))
-            let revokedToken = try Self.run("privacyctl", ["servicekey", "list"], environment: ["PRIVACY_ADDR": "127.0.0.1:\(a.port)", "PRIVACY_TOKEN": doomedKey])
+            let revokedToken = try Self.run(
+                "privacyctl", ["servicekey", "list"], environment: ["PRIVACY_ADDR": "127.0.0.1:\(a.port)", "PRIVACY_TOKEN": doomedKey])
             #expect(revokedToken.status == 4)
             let noToken = try Self.run("privacyctl", ["tenant", "list"], environment: ["PRIVACY_ADDR": "127.0.0.1:\(a.port)"])
             #expect(noToken.status == 1 && noToken.stderr.contains("PRIVACY_TOKEN"), "\(noToken.stderr)")
-            let unreachable = try Self.run("privacyctl", ["tenant", "list"], environment: ["PRIVACY_ADDR": "127.0.0.1:1", "PRIVACY_TOKEN": operatorKey])
+            let unreachable = try Self.run(
+                "privacyctl", ["tenant", "list"], environment: ["PRIVACY_ADDR": "127.0.0.1:1", "PRIVACY_TOKEN": operatorKey])
             #expect(unreachable.status == 1 && unreachable.stderr.contains("cannot reach"), "\(unreachable.stderr)")
             #expect(try await tenants.list().map(\.name).sorted() == ["acme", "initech", "ops"])
         }

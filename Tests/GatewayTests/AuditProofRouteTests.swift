@@ -1,7 +1,5 @@
-import Tenancy
 import Audit
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -9,8 +7,11 @@ import Logging
 import Policy
 import Postgres
 import Sodium
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Issue 16 through the real router: `/v1/audit/entries/{seq}/proof` and
 /// `/v1/audit/checkpoints/consistency`, as an attacker would call them.
@@ -86,7 +87,8 @@ struct AuditProofRouteTests {
                 try AuditProofs.verify(proof, publicKey: signingKey.publicKey)
                 let own = try await get("/v1/audit/entries/2/proof?checkpoint=3", globex.apikey)
                 #expect(own.0 == .ok)
-                try AuditProofs.verify(try JSONDecoder().decode(InclusionProof.self, from: Data(own.1.utf8)), publicKey: signingKey.publicKey)
+                try AuditProofs.verify(
+                    try JSONDecoder().decode(InclusionProof.self, from: Data(own.1.utf8)), publicKey: signingKey.publicKey)
                 let consistency = try await get("/v1/audit/checkpoints/consistency?from=6&to=7", acme.apikey)
                 #expect(consistency.0 == .ok)
                 try AuditProofs.verify(
@@ -114,7 +116,9 @@ struct AuditProofRouteTests {
                 auditWitnesses: [(name, witness.publicKey)])
             let appender = AuditAppender(pool: f.gateway)
             for tenant in [acme.id, globex.id] {
-                for index in 0..<3 { _ = try await appender.append(tenant: tenant, AuditEvent(action: "test.event", details: ["n": .int(Int64(index))])) }
+                for index in 0..<3 {
+                    _ = try await appender.append(tenant: tenant, AuditEvent(action: "test.event", details: ["n": .int(Int64(index))]))
+                }
             }
             let checkpointer = AuditCheckpointer(pool: f.gateway, signingKey: signingKey)
             let checkpoint = try await checkpointer.checkpoint(tenant: acme.id)
@@ -160,8 +164,10 @@ struct AuditProofRouteTests {
                 #expect(try await post(3, body(line + line), acme.apikey).0 == .badRequest)
                 let future = AuditWitness.cosign(text: text, name: name, key: witness, timestamp: now + 86400).line
                 #expect(try await post(3, body(future), acme.apikey).1.contains("future"))
-                for bad in [#"{"name": "w"}"#, "[]", #"{"name": "a b", "public_key": "00", "cosignature": "x\n"}"#,
-                            #"{"name": "w", "public_key": "\#(Hex.encode(witness.publicKey))", "cosignature": "x\n", "extra": 1}"#] {
+                for bad in [
+                    #"{"name": "w"}"#, "[]", #"{"name": "a b", "public_key": "00", "cosignature": "x\n"}"#,
+                    #"{"name": "w", "public_key": "\#(Hex.encode(witness.publicKey))", "cosignature": "x\n", "extra": 1}"#,
+                ] {
                     let (status, text) = try await post(3, bad, acme.apikey)
                     #expect(status == .badRequest && text.contains("PGW400"), "\(bad): \(status) \(text)")
                 }
@@ -170,18 +176,24 @@ struct AuditProofRouteTests {
                 #expect(try await post(3, body(line), acme.apikey).0 == .ok)
                 let later = AuditWitness.cosign(text: text, name: name, key: witness, timestamp: now + 1).line
                 #expect(try await post(3, body(later), acme.apikey).0 == .ok)
-                let listing = try await client.execute(uri: "/v1/audit/checkpoints", method: .get, headers: [.apikey: acme.apikey]) { String(buffer: $0.body) }
+                let listing = try await client.execute(uri: "/v1/audit/checkpoints", method: .get, headers: [.apikey: acme.apikey]) {
+                    String(buffer: $0.body)
+                }
                 struct Listing: Decodable { let checkpoints: [CodableCheckpoint] }
                 let served = try JSONDecoder().decode(Listing.self, from: Data(listing.utf8)).checkpoints.last!.checkpoint
                 #expect(served.cosignatures == [line])
-                let globexListing = try await client.execute(uri: "/v1/audit/checkpoints", method: .get, headers: [.apikey: globex.apikey]) { String(buffer: $0.body) }
+                let globexListing = try await client.execute(uri: "/v1/audit/checkpoints", method: .get, headers: [.apikey: globex.apikey])
+                { String(buffer: $0.body) }
                 #expect(!globexListing.contains("cosignatures"))
             }
             // A verifier requiring cosignatures: one pinned witness suffices for 1, not for 2.
             let one = WitnessPolicy(witnesses: [(name, witness.publicKey)], required: 1)
-            #expect(try await AuditBundle.verifyLive(pool: f.gateway, tenant: acme.id, trustedKeys: services.auditTrustedKeys, witnesses: one).isValid)
+            #expect(
+                try await AuditBundle.verifyLive(pool: f.gateway, tenant: acme.id, trustedKeys: services.auditTrustedKeys, witnesses: one)
+                    .isValid)
             let two = WitnessPolicy(witnesses: [(name, witness.publicKey), ("auditor.example/w2", other.publicKey)], required: 2)
-            let report = try await AuditBundle.verifyLive(pool: f.gateway, tenant: acme.id, trustedKeys: services.auditTrustedKeys, witnesses: two)
+            let report = try await AuditBundle.verifyLive(
+                pool: f.gateway, tenant: acme.id, trustedKeys: services.auditTrustedKeys, witnesses: two)
             #expect(report.failures.map(\.kind) == [.missingCosignatures])
             #expect(report.failures.first?.detail.contains("1 valid cosignature by pinned witnesses; 2 required") == true)
 
@@ -194,7 +206,9 @@ struct AuditProofRouteTests {
                     uri: "/v1/audit/checkpoints/3/cosignatures", method: .post,
                     headers: [.apikey: acme.apikey, .contentType: "application/json"], body: ByteBuffer(string: body(line))
                 ) { ($0.status, String(buffer: $0.body)) }
-                #expect(status == .forbidden && answer.contains("no witnesses are declared") && answer.contains("PRIVACY_AUDIT_WITNESS_KEYS"), "\(answer)")
+                #expect(
+                    status == .forbidden && answer.contains("no witnesses are declared") && answer.contains("PRIVACY_AUDIT_WITNESS_KEYS"),
+                    "\(answer)")
                 // Scope is still checked first: a key without audit:read learns nothing about the configuration.
                 let narrow = try await client.execute(
                     uri: "/v1/audit/checkpoints/3/cosignatures", method: .post,

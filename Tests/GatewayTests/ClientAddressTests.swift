@@ -31,11 +31,17 @@ struct ClientAddressTests {
     func nearestUntrustedHop() throws {
         let proxies = try TrustedProxies(parsing: "127.0.0.1, 10.0.0.0/8")
         #expect(proxies.clientAddress(peer: "127.0.0.1", headers: Self.headers([("X-Forwarded-For", "203.0.113.7")])) == "203.0.113.7")
-        #expect(proxies.clientAddress(peer: "127.0.0.1", headers: Self.headers([("X-Forwarded-For", "198.51.100.1, 203.0.113.7")])) == "203.0.113.7")
-        #expect(proxies.clientAddress(peer: "127.0.0.1", headers: Self.headers([("X-Forwarded-For", "203.0.113.7, 10.1.2.3")])) == "203.0.113.7")
+        #expect(
+            proxies.clientAddress(peer: "127.0.0.1", headers: Self.headers([("X-Forwarded-For", "198.51.100.1, 203.0.113.7")]))
+                == "203.0.113.7")
+        #expect(
+            proxies.clientAddress(peer: "127.0.0.1", headers: Self.headers([("X-Forwarded-For", "203.0.113.7, 10.1.2.3")])) == "203.0.113.7"
+        )
         // Two header lines are one list, in order.
-        #expect(proxies.clientAddress(peer: "127.0.0.1", headers: Self.headers([("X-Forwarded-For", "198.51.100.1"), ("X-Forwarded-For", "10.9.9.9")]))
-            == "198.51.100.1")
+        #expect(
+            proxies.clientAddress(
+                peer: "127.0.0.1", headers: Self.headers([("X-Forwarded-For", "198.51.100.1"), ("X-Forwarded-For", "10.9.9.9")]))
+                == "198.51.100.1")
         // Every hop trusted: the farthest one is the client.
         #expect(proxies.clientAddress(peer: "127.0.0.1", headers: Self.headers([("X-Forwarded-For", "10.0.0.1, 10.0.0.2")])) == "10.0.0.1")
         // No header: the proxy itself.
@@ -45,10 +51,12 @@ struct ClientAddressTests {
     @Test("an unknown or obfuscated hop stops the walk at the nearest known address; garbage never becomes the address")
     func unknownHops() throws {
         let proxies = try TrustedProxies(parsing: "127.0.0.1, 10.0.0.0/8")
-        #expect(proxies.clientAddress(peer: "127.0.0.1", headers: Self.headers([("X-Forwarded-For", "203.0.113.7, unknown")])) == "127.0.0.1")
+        #expect(
+            proxies.clientAddress(peer: "127.0.0.1", headers: Self.headers([("X-Forwarded-For", "203.0.113.7, unknown")])) == "127.0.0.1")
         #expect(proxies.clientAddress(peer: "127.0.0.1", headers: Self.headers([("X-Forwarded-For", "unknown, 10.0.0.4")])) == "10.0.0.4")
         #expect(proxies.clientAddress(peer: "127.0.0.1", headers: Self.headers([("Forwarded", "for=_hidden")])) == "127.0.0.1")
-        #expect(proxies.clientAddress(peer: "127.0.0.1", headers: Self.headers([("X-Forwarded-For", "'; DROP TABLE x; --")])) == "127.0.0.1")
+        #expect(
+            proxies.clientAddress(peer: "127.0.0.1", headers: Self.headers([("X-Forwarded-For", "'; DROP TABLE x; --")])) == "127.0.0.1")
     }
 
     @Test("Forwarded (RFC 7239) is read before X-Forwarded-For: quoted, bracketed IPv6 and ports")
@@ -58,9 +66,13 @@ struct ClientAddressTests {
             ("X-Forwarded-For", "198.51.100.1"),
         ])
         #expect(Self.loopback.clientAddress(peer: "127.0.0.1", headers: headers) == "2001:db8:cafe::17")
-        #expect(Self.loopback.clientAddress(peer: "127.0.0.1", headers: Self.headers([("Forwarded", "for=192.0.2.60:8080;by=10.0.0.1")])) == "192.0.2.60")
+        #expect(
+            Self.loopback.clientAddress(peer: "127.0.0.1", headers: Self.headers([("Forwarded", "for=192.0.2.60:8080;by=10.0.0.1")]))
+                == "192.0.2.60")
         // An IPv4-mapped peer is the IPv4 proxy it is.
-        #expect(Self.loopback.clientAddress(peer: "::ffff:127.0.0.1", headers: Self.headers([("X-Forwarded-For", "203.0.113.7")])) == "203.0.113.7")
+        #expect(
+            Self.loopback.clientAddress(peer: "::ffff:127.0.0.1", headers: Self.headers([("X-Forwarded-For", "203.0.113.7")]))
+                == "203.0.113.7")
     }
 
     @Test("GATEWAY_TRUSTED_PROXIES: a bad entry is an error naming it; networks match by prefix")
@@ -90,11 +102,13 @@ struct ClientAddressTests {
                 headers[.contentType] = "application/json"
                 headers.append(HTTPField(name: HTTPField.Name("X-Forwarded-For")!, value: "198.51.100.1, 203.0.113.7"))
                 let status = try await f.client.execute(
-                    uri: "/v1/secrets/openai", method: .put, headers: headers, body: ByteBuffer(string: #"{"value": "v"}"#)) { $0.status }
+                    uri: "/v1/secrets/openai", method: .put, headers: headers, body: ByteBuffer(string: #"{"value": "v"}"#)
+                ) { $0.status }
                 #expect(status == .created || status == .ok)
                 let ip = try await f.auth.owner.query(
-                    "SELECT host(ip) AS ip FROM public.audit_events WHERE tenant_id = $1 AND action = 'secret.write'", [f.acme.id])
-                    .first?.decode("ip", as: String.self)
+                    "SELECT host(ip) AS ip FROM public.audit_events WHERE tenant_id = $1 AND action = 'secret.write'", [f.acme.id]
+                )
+                .first?.decode("ip", as: String.self)
                 #expect(ip == expected)
             }
         }

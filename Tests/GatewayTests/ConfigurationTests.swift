@@ -1,5 +1,5 @@
-import Config
 import Audit
+import Config
 import Foundation
 import Gateway
 import Sodium
@@ -34,7 +34,8 @@ struct ConfigurationTests {
     func sharedConnections() throws {
         #expect(try GatewayConfiguration.fromEnvironment([:]).poolSharedConnections == nil)
         #expect(try GatewayConfiguration.fromEnvironment(["GATEWAY_POOL_SHARED": "0"]).poolSharedConnections == 0)
-        #expect(try GatewayConfiguration.fromEnvironment(["GATEWAY_POOL_SIZE": "4", "GATEWAY_POOL_SHARED": "4"]).poolSharedConnections == 4)
+        #expect(
+            try GatewayConfiguration.fromEnvironment(["GATEWAY_POOL_SIZE": "4", "GATEWAY_POOL_SHARED": "4"]).poolSharedConnections == 4)
         for bad in ["5", "-1", "two"] {
             let error = #expect(throws: ConfigurationError.self) {
                 try GatewayConfiguration.fromEnvironment(["GATEWAY_POOL_SIZE": "4", "GATEWAY_POOL_SHARED": bad])
@@ -102,12 +103,15 @@ struct ConfigurationTests {
     @Test("PRIVACY_DUPLICATE_WINDOW: seconds or with a unit, 0 to 365 days; bad values refused by name; default 30 days")
     func duplicateWindow() throws {
         for value in ["-1", "a month", "366d", "31536001", "9223372036854775807d", "30w", "d"] {
-            let error = #expect(throws: ConfigurationError.self) { try GatewayConfiguration.fromEnvironment(["PRIVACY_DUPLICATE_WINDOW": value]) }
+            let error = #expect(throws: ConfigurationError.self) {
+                try GatewayConfiguration.fromEnvironment(["PRIVACY_DUPLICATE_WINDOW": value])
+            }
             #expect(error?.message.hasPrefix("PRIVACY_DUPLICATE_WINDOW") == true, "\(value)")
         }
         #expect(try GatewayConfiguration.fromEnvironment([:]).duplicateWindowSeconds == 30 * 86_400)
         for (value, seconds) in [("0", 0), ("600", 600), ("90m", 5400), ("12h", 43_200), ("7d", 604_800), ("365d", 31_536_000)] {
-            #expect(try GatewayConfiguration.fromEnvironment(["PRIVACY_DUPLICATE_WINDOW": value]).duplicateWindowSeconds == seconds, "\(value)")
+            #expect(
+                try GatewayConfiguration.fromEnvironment(["PRIVACY_DUPLICATE_WINDOW": value]).duplicateWindowSeconds == seconds, "\(value)")
         }
     }
 

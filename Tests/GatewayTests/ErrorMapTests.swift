@@ -1,7 +1,6 @@
 import Audit
 import Config
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -12,6 +11,8 @@ import Reports
 import Secrets
 import Tenancy
 import Testing
+
+@testable import Gateway
 
 /// The one map from each module's error type to an HTTP answer (ErrorMap.swift).
 @Suite("Error map: every module's error gets one answer, never a 500 for the caller's mistake")
@@ -30,7 +31,8 @@ struct ErrorMapTests {
 
     @Test("a database error never carries its server detail (which can quote row values) into the answer")
     func databaseDetailStaysOut() {
-        let failing = PostgresError(.server, "new row violates check constraint", sqlState: "23514", detail: "Failing row contains (secret)")
+        let failing = PostgresError(
+            .server, "new row violates check constraint", sqlState: "23514", detail: "Failing row contains (secret)")
         let answer = GatewayError(mapping: failing)
         #expect(answer.status == .badRequest)
         #expect(answer.details == "23514")
@@ -44,7 +46,9 @@ struct ErrorMapTests {
     @Test("a full tenant queue is 503 with Retry-After, however deep a module wrapped it")
     func tenantBusyWrapped() {
         let busy = PostgresError(.tenantBusy, "tenant is busy")
-        for error in [busy, AuditError(.database, "append failed", underlying: busy), ReportError(.database, "read failed", underlying: busy)] as [any Error] {
+        for error in [
+            busy, AuditError(.database, "append failed", underlying: busy), ReportError(.database, "read failed", underlying: busy),
+        ] as [any Error] {
             let answer = GatewayError(mapping: error)
             #expect(answer.status == .serviceUnavailable)
             #expect(answer.code == "PGW503")
@@ -86,7 +90,9 @@ struct ErrorMapTests {
         // Built without a database: the map is the router's, whatever the route.
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: RequestIDMiddleware(metrics: GatewayMetrics(), trustedProxies: .none))
-        router.get("/tenancy") { _, _ -> Response in throw TenancyError.notFound("tenant 00000000-0000-0000-0000-000000000000 does not exist") }
+        router.get("/tenancy") { _, _ -> Response in
+            throw TenancyError.notFound("tenant 00000000-0000-0000-0000-000000000000 does not exist")
+        }
         router.get("/opaque") { _, _ -> Response in throw Unknown() }
         let app = Application(router: router)
         try await app.test(.router) { client in

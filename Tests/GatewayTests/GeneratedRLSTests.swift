@@ -3,8 +3,8 @@ import Foundation
 import Gateway
 import Policy
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// The policy files are the one source of the database's row-level security: the RLS migration is
 /// what `privacyctl policy sql` prints, byte for byte, and applying it leaves exactly the files'
@@ -31,11 +31,13 @@ struct GeneratedRLSTests {
         let expected = policies.rowLevelSecurityScript()
         #expect(
             migrations[generated].sql == expected,
-            "\(migrations[generated].name) differs from what the policy files generate; add a new migration: privacyctl policy sql > migrations/NNNN_rls.sql")
+            "\(migrations[generated].name) differs from what the policy files generate; add a new migration: privacyctl policy sql > migrations/NNNN_rls.sql"
+        )
         for later in migrations[(generated + 1)...] {
             #expect(
                 !later.sql.contains("CREATE POLICY") && !later.sql.contains("DROP POLICY"),
-                "\(later.name) writes row-level security by hand after \(migrations[generated].name); declare it in policies/ and generate instead")
+                "\(later.name) writes row-level security by hand after \(migrations[generated].name); declare it in policies/ and generate instead"
+            )
         }
     }
 
@@ -54,7 +56,8 @@ struct GeneratedRLSTests {
             }
             report = try await LiveSchema.read(from: owner).drift(of: policies)
             #expect(report.isClean, "\(report)")
-            let names = try await owner.query("SELECT policyname FROM pg_policies WHERE tablename = 'projects' AND policyname = 'hand added'")
+            let names = try await owner.query(
+                "SELECT policyname FROM pg_policies WHERE tablename = 'projects' AND policyname = 'hand added'")
             #expect(names.rows.isEmpty)
         }
     }

@@ -41,12 +41,16 @@ struct IdentityNotifierTests {
         try await body(port)
     }
 
-    @Test("unhappy: a webhook that is not https (but for localhost) or a short secret is refused; a non-2xx answer is a failed delivery that does not quote the code")
+    @Test(
+        "unhappy: a webhook that is not https (but for localhost) or a short secret is refused; a non-2xx answer is a failed delivery that does not quote the code"
+    )
     func refused() async throws {
         let secret = try SecureBytes(count: 32)
         #expect(throws: PrivacyError.self) { try WebhookNotifier(url: URL(string: "http://hooks.example.com/code")!, secret: secret) }
         #expect(throws: PrivacyError.self) { try WebhookNotifier(url: URL(string: "ftp://localhost/code")!, secret: secret) }
-        #expect(throws: PrivacyError.self) { try WebhookNotifier(url: URL(string: "https://hooks.example.com/code")!, secret: try SecureBytes(count: 16)) }
+        #expect(throws: PrivacyError.self) {
+            try WebhookNotifier(url: URL(string: "https://hooks.example.com/code")!, secret: try SecureBytes(count: 16))
+        }
         let log = HookLog()
         await log.answer(with: .internalServerError)
         try await Self.withHook(log) { port in
@@ -61,7 +65,9 @@ struct IdentityNotifierTests {
         }
     }
 
-    @Test("the webhook gets the code with a timestamp and an HMAC-SHA-256 signature the receiver recomputes; another secret or an edited body does not verify")
+    @Test(
+        "the webhook gets the code with a timestamp and an HMAC-SHA-256 signature the receiver recomputes; another secret or an edited body does not verify"
+    )
     func signed() async throws {
         let secret = try SecureBytes(count: 32)
         let log = HookLog()

@@ -1,7 +1,8 @@
 import Foundation
-@testable import Gateway
 import Logging
 import Testing
+
+@testable import Gateway
 
 @Suite("JSON log lines")
 struct JSONLogHandlerTests {
@@ -17,11 +18,13 @@ struct JSONLogHandlerTests {
     @Test("a line is one JSON object: the handler's metadata with the event's on top, control characters escaped")
     func line() throws {
         let event = LogEvent(
-            level: .info, message: "request \"x\"\n", metadata: ["route": "/rest/v1/{table}", "request_id": "override", "n": .array(["a", .dictionary(["b": "c"])])],
+            level: .info, message: "request \"x\"\n",
+            metadata: ["route": "/rest/v1/{table}", "request_id": "override", "n": .array(["a", .dictionary(["b": "c"])])],
             source: nil, file: #fileID, function: #function, line: #line)
         var bytes: [UInt8] = []
         JSONLogHandler.format(
-            event: event, label: "privacy-gateway", metadata: ["request_id": "abc", "trace_id": "0af7651916cd43dd8448eb211c80319c"], into: &bytes)
+            event: event, label: "privacy-gateway", metadata: ["request_id": "abc", "trace_id": "0af7651916cd43dd8448eb211c80319c"],
+            into: &bytes)
         #expect(bytes.last == UInt8(ascii: "\n") && bytes.dropLast().allSatisfy { $0 != UInt8(ascii: "\n") })
         let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
         #expect(object["msg"] as? String == "request \"x\"\n")

@@ -1,16 +1,17 @@
-import Config
-import Tenancy
 import Audit
+import Config
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@testable import Keyring
 import Postgres
 import Sodium
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
+@testable import Keyring
 
 /// Issue 17, item 1: KEK rotation as an operator's job — started through `/v1/admin`, run in the
 /// background, its progress read back, resumed after a kill without rotating any tenant twice.
@@ -46,7 +47,9 @@ struct KEKRotationTests {
         ).rows.map { try $0.decode("version") }
     }
 
-    @Test("through /v1/admin: a tenant admin and narrower keys get 403; bad input 400/404; a started rotation runs in the background to finished with progress; another scope while one is unfinished is 409; the same scope resumes")
+    @Test(
+        "through /v1/admin: a tenant admin and narrower keys get 403; bad input 400/404; a started rotation runs in the background to finished with progress; another scope while one is unfinished is 409; the same scope resumes"
+    )
     func adminRotation() async throws {
         try await AuthFixture.run { f in
             let ops = try await f.tenant("ops", secret: nil, scopes: [.admin])
@@ -78,7 +81,8 @@ struct KEKRotationTests {
                 }
                 // Nothing started by any of that.
                 #expect(try await call(.get, path, ops.apikey, nil, nil).status == .notFound)
-                let before = try await f.owner.query("SELECT count(*)::int AS n FROM keyring.kek_rotations").first!.decode("n", as: Int.self)
+                let before = try await f.owner.query("SELECT count(*)::int AS n FROM keyring.kek_rotations").first!.decode(
+                    "n", as: Int.self)
                 #expect(before == 0)
 
                 // Every tenant: 202 at once, then finished in the background.
@@ -125,7 +129,8 @@ struct KEKRotationTests {
             func count(_ tenant: UUID, _ action: String, actor: String? = nil) async throws -> Int {
                 try await f.owner.query(
                     "SELECT count(*)::int AS n FROM public.audit_events WHERE tenant_id = $1 AND action = $2 AND ($3::text IS NULL OR actor = $3)",
-                    [tenant, action, actor]).first!.decode("n", as: Int.self)
+                    [tenant, action, actor]
+                ).first!.decode("n", as: Int.self)
             }
             let operatorActor = "service_key:" + ops.keyID.lowercasedString
             #expect(try await count(ops.id, "keys.rotation_started", actor: operatorActor) == 1)
@@ -136,7 +141,9 @@ struct KEKRotationTests {
         }
     }
 
-    @Test("privacyctl keys rotate killed with SIGKILL mid-run: the status says interrupted; the next run (over HTTP, by a gateway) resumes it and no tenant is rotated twice")
+    @Test(
+        "privacyctl keys rotate killed with SIGKILL mid-run: the status says interrupted; the next run (over HTTP, by a gateway) resumes it and no tenant is rotated twice"
+    )
     func killedMidRun() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kek-kill-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -147,7 +154,8 @@ struct KEKRotationTests {
         try await TestDatabase.withMigratedDatabase { owner in
             let ownerPool = ConnectionPool(configuration: owner, options: .init(maxConnections: 3))
             defer { ownerPool.close() }
-            let keyring = try await Keyring.open(pool: ownerPool, root: try KeyFile.rootKeySource(keyFile: rootKeyFile, passphraseFile: nil))
+            let keyring = try await Keyring.open(
+                pool: ownerPool, root: try KeyFile.rootKeySource(keyFile: rootKeyFile, passphraseFile: nil))
             let tenants = TenantRegistry(pool: ownerPool, auditing: .disabled, keyring: keyring)
             let ops = try await tenants.create(name: "ops", jwtSecret: nil)
             let (_, operatorKey) = try await ServiceKeyRegistry(pool: ownerPool, rootKey: keyring.serviceMaster)
@@ -163,17 +171,22 @@ struct KEKRotationTests {
 
             let gatewayConfiguration = TestDatabase.gateway(owner).options
             let ownerOptions = owner.options
-            let ownerURL = "postgresql://\(ownerOptions["user"]!)@\(ownerOptions["host"]!):\(ownerOptions["port"]!)/\(ownerOptions["dbname"]!)"
+            let ownerURL =
+                "postgresql://\(ownerOptions["user"]!)@\(ownerOptions["host"]!):\(ownerOptions["port"]!)/\(ownerOptions["dbname"]!)"
             let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             var privacyctl = binDirectory.appendingPathComponent("privacyctl").path
-            if !FileManager.default.fileExists(atPath: privacyctl) { privacyctl = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl" }
+            if !FileManager.default.fileExists(atPath: privacyctl) {
+                privacyctl = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl"
+            }
 
             // One subject key of the last tenant stays locked until the kill: the run cannot finish
             // before it however slow the machine is (the rewrap skips locked rows and comes back).
             try await ownerPool.withConnection { holder in
                 try await holder.query("BEGIN")
-                #expect(try await holder.query(
-                    "SELECT 1 FROM keyring.subject_keys WHERE tenant_id = $1 ORDER BY user_id DESC LIMIT 1 FOR UPDATE", [last]).rows.count == 1)
+                #expect(
+                    try await holder.query(
+                        "SELECT 1 FROM keyring.subject_keys WHERE tenant_id = $1 ORDER BY user_id DESC LIMIT 1 FOR UPDATE", [last]
+                    ).rows.count == 1)
                 let running = try Subprocess.start(
                     privacyctl, ["keys", "rotate", "--batch-size", "1", "--json"],
                     environment: ["DATABASE_URL": ownerURL, "PRIVACY_ROOT_KEY_FILE": rootKeyFile, "PATH": "/usr/bin:/bin"])
@@ -211,7 +224,8 @@ struct KEKRotationTests {
 
             // Resumed over HTTP: a gateway runs it; privacyctl needs no database URL or root key.
             let environment = [
-                "GATEWAY_DATABASE_URL": "postgresql://\(gatewayConfiguration["user"]!)@\(gatewayConfiguration["host"]!):\(gatewayConfiguration["port"]!)/\(gatewayConfiguration["dbname"]!)",
+                "GATEWAY_DATABASE_URL":
+                    "postgresql://\(gatewayConfiguration["user"]!)@\(gatewayConfiguration["host"]!):\(gatewayConfiguration["port"]!)/\(gatewayConfiguration["dbname"]!)",
                 "PRIVACY_ROOT_KEY_FILE": rootKeyFile,
                 "PRIVACY_POLICIES_DIR": TestDatabase.repositoryPolicies.path,
                 "PRIVACY_MIGRATIONS_DIR": TestDatabase.repositoryMigrations.path,
@@ -228,18 +242,22 @@ struct KEKRotationTests {
                 environment: ["PRIVACY_ADDR": "127.0.0.1:\(gateway.port)", "PRIVACY_TOKEN": operatorKey])
             #expect(resumed.status == 0, "\(resumed.stderr)")
             let final = AdminProcessTests.json(resumed.stdout)
-            #expect(final["state"] as? String == "finished" && final["rows_done"] as? Int == 90 && final["tenants_done"] as? Int == 4, "\(resumed.stdout)")
+            #expect(
+                final["state"] as? String == "finished" && final["rows_done"] as? Int == 90 && final["tenants_done"] as? Int == 4,
+                "\(resumed.stdout)")
             #expect(final["id"] as? String == partial.id.lowercasedString, "the same rotation, resumed")
 
             // No tenant rotated twice: each has exactly one new version, every subject key under it.
             for tenant in order {
                 #expect(try await Self.liveVersions(ownerPool, tenant) == [2], "\(tenant)")
                 let highest = try await ownerPool.query(
-                    "SELECT max(version)::int AS v FROM keyring.tenant_keys WHERE tenant_id = $1", [tenant]).first!.decode("v", as: Int.self)
+                    "SELECT max(version)::int AS v FROM keyring.tenant_keys WHERE tenant_id = $1", [tenant]
+                ).first!.decode("v", as: Int.self)
                 #expect(highest == 2)
                 try await Self.expectUnchanged(ownerPool, keyring, tenant, subjects[tenant]!)
             }
-            let rotations = try await ownerPool.query("SELECT count(*)::int AS n FROM keyring.kek_rotations").first!.decode("n", as: Int.self)
+            let rotations = try await ownerPool.query("SELECT count(*)::int AS n FROM keyring.kek_rotations").first!.decode(
+                "n", as: Int.self)
             #expect(rotations == 1)
         }
     }

@@ -1,9 +1,6 @@
-import Config
-import Tenancy
 import Audit
+import Config
 import Foundation
-import Synchronization
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -12,8 +9,12 @@ import Postgres
 import Privacy
 import Secrets
 import Sodium
-import Testing
+import Synchronization
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// The gateway's limits (README, "Limits"), each through the real router or a real server socket.
 struct LimitsFixture: @unchecked Sendable {
@@ -251,7 +252,9 @@ struct LimitsTests {
         }
     }
 
-    @Test("a tenant at its cap is answered 503 with Retry-After on /v1/audit, /v1/privacy and reports too (the pool's cap), while another tenant is served")
+    @Test(
+        "a tenant at its cap is answered 503 with Retry-After on /v1/audit, /v1/privacy and reports too (the pool's cap), while another tenant is served"
+    )
     func tenantConcurrencyBeyondREST() async throws {
         var limits = GatewayLimits()
         limits.statementTimeoutMilliseconds = 0
@@ -311,9 +314,10 @@ struct LimitsTests {
                 var appendWaits = false
                 for _ in 0..<12_000 where !appendWaits {
                     try await Task.sleep(for: .milliseconds(5))
-                    appendWaits = try await f.auth.owner.query(
-                        "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%audit_heads%'"
-                    ).first!.decode("n", as: Int.self) > 0
+                    appendWaits =
+                        try await f.auth.owner.query(
+                            "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%audit_heads%'"
+                        ).first!.decode("n", as: Int.self) > 0
                 }
                 try #require(appendWaits, "the read's audit append never waited on audit_heads")
                 #expect(f.services.tenantLimiter!.inFlight(f.acme.id) == 0)
@@ -394,8 +398,9 @@ final class RawConnection: @unchecked Sendable {
             if let headEnd = text.range(of: "\r\n\r\n") {
                 let head = text[..<headEnd.lowerBound].lowercased()
                 if let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
-                   let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
-                   text.utf8.count - text[..<headEnd.upperBound].utf8.count >= length {
+                    let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
+                    text.utf8.count - text[..<headEnd.upperBound].utf8.count >= length
+                {
                     return text
                 }
             }
@@ -431,7 +436,9 @@ struct HTTPLimitsTests {
         try await LimitsFixture.run(limits: limits, setup: .live) { f in
             let port = try #require(f.client.port)
             let big = try RawConnection(port: port)
-            big.send("GET /rest/v1/projects HTTP/1.1\r\nHost: x\r\napikey: \(f.acme.apikey)\r\nX-Padding: \(String(repeating: "a", count: 8192))\r\n\r\n")
+            big.send(
+                "GET /rest/v1/projects HTTP/1.1\r\nHost: x\r\napikey: \(f.acme.apikey)\r\nX-Padding: \(String(repeating: "a", count: 8192))\r\n\r\n"
+            )
             let response = await big.readToEnd()
             #expect(response.hasPrefix("HTTP/1.1 431"), "\(response.prefix(200))")
             #expect(try LimitsFixture.error(Self.body(of: response))["code"] as? String == "PGW431")
@@ -480,13 +487,17 @@ struct HTTPLimitsTests {
             let port = try #require(f.client.port)
             let body = #"{"name": "\#(String(repeating: "x", count: 200))"}"#
             let rest = try RawConnection(port: port)
-            rest.send("POST /rest/v1/projects HTTP/1.1\r\nHost: x\r\napikey: \(f.acme.apikey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+            rest.send(
+                "POST /rest/v1/projects HTTP/1.1\r\nHost: x\r\napikey: \(f.acme.apikey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+                    + body)
             let restResponse = await rest.readResponse()
             #expect(restResponse.hasPrefix("HTTP/1.1 413"), "\(restResponse.prefix(300))")
             #expect(try LimitsFixture.error(Self.body(of: restResponse))["code"] as? String == "PGRST413")
 
             let v1 = try RawConnection(port: port)
-            v1.send("PUT /v1/privacy/settings HTTP/1.1\r\nHost: x\r\napikey: \(f.acme.apikey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+            v1.send(
+                "PUT /v1/privacy/settings HTTP/1.1\r\nHost: x\r\napikey: \(f.acme.apikey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+                    + body)
             let v1Response = await v1.readResponse()
             #expect(v1Response.hasPrefix("HTTP/1.1 413"), "\(v1Response.prefix(300))")
             #expect(try LimitsFixture.error(Self.body(of: v1Response))["code"] as? String == "PGW413")
@@ -494,7 +505,9 @@ struct HTTPLimitsTests {
             let chunked = try RawConnection(port: port)
             let alice = UUID()
             let token = try await Tokens.hs256(claims: Tokens.user(alice), secret: f.acme.secret!)
-            chunked.send("POST /rest/v1/projects HTTP/1.1\r\nHost: x\r\napikey: \(f.acme.apikey)\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunked.send(
+                "POST /rest/v1/projects HTTP/1.1\r\nHost: x\r\napikey: \(f.acme.apikey)\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
             let part = String(repeating: " ", count: 80)
             chunked.send("50\r\n\(part)\r\n50\r\n\(part)\r\n0\r\n\r\n")
             let chunkedResponse = await chunked.readResponse()
@@ -513,7 +526,9 @@ struct HTTPLimitsTests {
             let port = try #require(f.client.port)
             let token = try await Tokens.hs256(claims: Tokens.user(UUID()), secret: f.acme.secret!)
             let slow = try RawConnection(port: port)
-            slow.send("POST /rest/v1/projects HTTP/1.1\r\nHost: x\r\napikey: \(f.acme.apikey)\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            slow.send(
+                "POST /rest/v1/projects HTTP/1.1\r\nHost: x\r\napikey: \(f.acme.apikey)\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
             var answered = false
             for _ in 0..<600 where !answered {
                 slow.send("1\r\n \r\n")
@@ -533,28 +548,32 @@ struct HTTPLimitsTests {
     func connectionCap() async throws {
         var limits = GatewayLimits()
         limits.maximumConnections = 1
-        try await LimitsFixture.run(limits: limits) { f in try await f.withServer { port in
-            let first = try RawConnection(port: port)
-            first.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(await first.readResponse().hasPrefix("HTTP/1.1 200"))
+        try await LimitsFixture.run(limits: limits) { f in
+            try await f.withServer { port in
+                let first = try RawConnection(port: port)
+                first.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(await first.readResponse().hasPrefix("HTTP/1.1 200"))
 
-            let waiting = try RawConnection(port: port)  // completes in the kernel's backlog, not accepted
-            waiting.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            // Connections already open are served meanwhile…
-            first.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(await first.readResponse().hasPrefix("HTTP/1.1 200"))
-            // …the one past the cap is not, until a slot frees.
-            #expect(!waiting.hasData)
-            first.send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            _ = await first.readToEnd()
-            #expect(await waiting.readResponse().hasPrefix("HTTP/1.1 200"))
-        } }
+                let waiting = try RawConnection(port: port)  // completes in the kernel's backlog, not accepted
+                waiting.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                // Connections already open are served meanwhile…
+                first.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(await first.readResponse().hasPrefix("HTTP/1.1 200"))
+                // …the one past the cap is not, until a slot frees.
+                #expect(!waiting.hasData)
+                first.send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                _ = await first.readToEnd()
+                #expect(await waiting.readResponse().hasPrefix("HTTP/1.1 200"))
+            }
+        }
     }
 }
 
 @Suite("Limits: the per-tenant limiter and the configuration")
 struct TenantLimiterTests {
-    @Test("past its cap a tenant waits in its own queue and gets the next free slot; past the queue it is refused; a cancelled waiter leaves at once")
+    @Test(
+        "past its cap a tenant waits in its own queue and gets the next free slot; past the queue it is refused; a cancelled waiter leaves at once"
+    )
     func queueing() async throws {
         let limiter = TenantLimiter(concurrency: 1, queueLength: 1)
         let acme = UUID(), globex = UUID()

@@ -1,12 +1,13 @@
-import Config
 import AsyncHTTPClient
+import Config
 import Foundation
-@testable import Gateway
 import Hummingbird
 import HummingbirdTLS
 import NIOCore
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Issue 17, item 5: optional TLS on the gateway's listener, from `GATEWAY_TLS_CERT_FILE` and
 /// `GATEWAY_TLS_KEY_FILE`, with self-signed certificates made by the openssl CLI in each test.
@@ -26,11 +27,13 @@ struct ListenerTLSTests {
 
         @discardableResult
         func selfSigned(_ name: String) throws -> (certificate: String, key: String) {
-            let result = try Subprocess.run("/usr/bin/openssl", [
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", path("\(name).key"), "-out", path("\(name).crt"), "-days", "2", "-subj", "/CN=localhost",
-                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            ], environment: ["PATH": "/usr/bin:/bin"])
+            let result = try Subprocess.run(
+                "/usr/bin/openssl",
+                [
+                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", path("\(name).key"), "-out", path("\(name).crt"), "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                ], environment: ["PATH": "/usr/bin:/bin"])
             #expect(result.status == 0, "\(result.stderr)")
             return (path("\(name).crt"), path("\(name).key"))
         }
@@ -53,7 +56,9 @@ struct ListenerTLSTests {
         }
     }
 
-    @Test("one file without the other, a missing, garbage or empty file and a key of another certificate each stop the start, naming the file")
+    @Test(
+        "one file without the other, a missing, garbage or empty file and a key of another certificate each stop the start, naming the file"
+    )
     func badFiles() throws {
         let files = try Files()
         let good = try files.selfSigned("good")
@@ -71,7 +76,10 @@ struct ListenerTLSTests {
             (["GATEWAY_TLS_CERT_FILE": empty, "GATEWAY_TLS_KEY_FILE": good.key], [empty, "GATEWAY_TLS_CERT_FILE"]),
             (["GATEWAY_TLS_CERT_FILE": good.certificate, "GATEWAY_TLS_KEY_FILE": garbage], [garbage, "not a PEM private key"]),
             // The certificate's own key swapped for another: refused before serving, not at the first handshake.
-            (["GATEWAY_TLS_CERT_FILE": good.certificate, "GATEWAY_TLS_KEY_FILE": other.key], [other.key, "does not match", good.certificate]),
+            (
+                ["GATEWAY_TLS_CERT_FILE": good.certificate, "GATEWAY_TLS_KEY_FILE": other.key],
+                [other.key, "does not match", good.certificate]
+            ),
             // A key file given as the certificate.
             (["GATEWAY_TLS_CERT_FILE": good.key, "GATEWAY_TLS_KEY_FILE": good.key], [good.key, "GATEWAY_TLS_CERT_FILE"]),
         ]
@@ -91,9 +99,10 @@ struct ListenerTLSTests {
     func https() async throws {
         let files = try Files()
         let pair = try files.selfSigned("server")
-        let tls = try #require(try GatewayConfiguration.fromEnvironment([
-            "GATEWAY_TLS_CERT_FILE": pair.certificate, "GATEWAY_TLS_KEY_FILE": pair.key,
-        ]).listenerTLS())
+        let tls = try #require(
+            try GatewayConfiguration.fromEnvironment([
+                "GATEWAY_TLS_CERT_FILE": pair.certificate, "GATEWAY_TLS_KEY_FILE": pair.key,
+            ]).listenerTLS())
         try await AuthFixture.run { f in
             let services = try JWTRotationTests.services(f, operatorTenant: nil)
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
@@ -124,7 +133,8 @@ struct ListenerTLSTests {
                 }
                 // Plain HTTP to the TLS port: the handshake fails, no HTTP answer comes back.
                 await #expect(throws: (any Error).self) {
-                    let response = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"), timeout: .seconds(30))
+                    let response = try await client.execute(
+                        HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"), timeout: .seconds(30))
                     _ = try await response.body.collect(upTo: 1 << 16)
                 }
             } catch {

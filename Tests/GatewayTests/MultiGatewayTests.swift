@@ -1,14 +1,15 @@
-import Config
-import Tenancy
 import Audit
+import Config
 import Foundation
-@testable import Gateway
 import Keyring
 import Postgres
 import Sodium
 import Synchronization
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Three real `privacy-gateway serve` processes on one database (issue 13, item 6).
 @Suite("Several gateways, one database", .serialized)
@@ -45,7 +46,8 @@ struct MultiGatewayTests {
         }
 
         /// One request on a fresh connection (`Connection: close`): status and body.
-        func request(_ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) -> (status: Int, body: String) {
+        func request(_ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) -> (status: Int, body: String)
+        {
             guard let connection = try? RawConnection(port: port) else { return (0, "") }
             var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
             for (name, value) in headers { head += "\(name): \(value)\r\n" }
@@ -82,13 +84,17 @@ struct MultiGatewayTests {
             let group = DispatchGroup()
             for job in jobs {
                 group.enter()
-                Thread { job(); group.leave() }.start()
+                Thread {
+                    job(); group.leave()
+                }.start()
             }
             group.notify(queue: .global()) { done.resume() }
         }
     }
 
-    @Test("three gateways: a revoked key is refused by each on its next request, a rotated JWT secret by each within the poll, concurrent audited writes through all three leave each tenant's chain contiguous and verifying, and exports filed through each run exactly once")
+    @Test(
+        "three gateways: a revoked key is refused by each on its next request, a rotated JWT secret by each within the poll, concurrent audited writes through all three leave each tenant's chain contiguous and verifying, and exports filed through each run exactly once"
+    )
     func threeGateways() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gateways-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -99,7 +105,8 @@ struct MultiGatewayTests {
         try await TestDatabase.withMigratedDatabase { owner in
             let ownerPool = ConnectionPool(configuration: owner, options: .init(maxConnections: 2))
             defer { ownerPool.close() }
-            let keyring = try await Keyring.open(pool: ownerPool, root: try KeyFile.rootKeySource(keyFile: rootKeyFile, passphraseFile: nil))
+            let keyring = try await Keyring.open(
+                pool: ownerPool, root: try KeyFile.rootKeySource(keyFile: rootKeyFile, passphraseFile: nil))
             let tenants = TenantRegistry(pool: ownerPool, auditing: .disabled, keyring: keyring)
             let keys = try ServiceKeyRegistry(pool: ownerPool, rootKey: keyring.serviceMaster)
             let scopes: [Scope] = [.dataRead, .secretsRead, .secretsWrite, .auditRead, .privacyExport]
@@ -113,7 +120,8 @@ struct MultiGatewayTests {
 
             let gatewayConfiguration = TestDatabase.gateway(owner).options
             let environment = [
-                "GATEWAY_DATABASE_URL": "postgresql://\(gatewayConfiguration["user"]!)@\(gatewayConfiguration["host"]!):\(gatewayConfiguration["port"]!)/\(gatewayConfiguration["dbname"]!)",
+                "GATEWAY_DATABASE_URL":
+                    "postgresql://\(gatewayConfiguration["user"]!)@\(gatewayConfiguration["host"]!):\(gatewayConfiguration["port"]!)/\(gatewayConfiguration["dbname"]!)",
                 "PRIVACY_ROOT_KEY_FILE": rootKeyFile,
                 "PRIVACY_POLICIES_DIR": TestDatabase.repositoryPolicies.path,
                 "PRIVACY_MIGRATIONS_DIR": TestDatabase.repositoryMigrations.path,
@@ -132,37 +140,50 @@ struct MultiGatewayTests {
             // 1. A revoked key: every process has it cached, and each refuses it on its very next request.
             for gateway in gateways {
                 #expect(gateway.request("GET", "/rest/v1/projects?select=id", headers: ["apikey": doomedKey]).status == 200)
-                #expect(gateway.request("GET", "/v1/secrets", headers: ["apikey": doomedKey, "Authorization": "Bearer \(aliceToken)"]).status == 200)
+                #expect(
+                    gateway.request("GET", "/v1/secrets", headers: ["apikey": doomedKey, "Authorization": "Bearer \(aliceToken)"]).status
+                        == 200)
             }
             try await keys.revoke(id: doomed.id)
             for gateway in gateways {
                 #expect(gateway.request("GET", "/rest/v1/projects?select=id", headers: ["apikey": doomedKey]).status == 401)
-                #expect(gateway.request("GET", "/v1/secrets", headers: ["apikey": doomedKey, "Authorization": "Bearer \(aliceToken)"]).status == 401)
+                #expect(
+                    gateway.request("GET", "/v1/secrets", headers: ["apikey": doomedKey, "Authorization": "Bearer \(aliceToken)"]).status
+                        == 401)
             }
 
             // 2. A rotated JWT secret: every process cached the tenant's keys and the token; each
             //    refuses the old token once its invalidation poll has run — polled here, the guard
             //    (30 s) well under the cache's own TTL (60 s), so only the invalidation can pass it.
             for gateway in gateways {
-                #expect(gateway.request("GET", "/v1/secrets", headers: ["apikey": acmeKey, "Authorization": "Bearer \(aliceToken)"]).status == 200)
+                #expect(
+                    gateway.request("GET", "/v1/secrets", headers: ["apikey": acmeKey, "Authorization": "Bearer \(aliceToken)"]).status
+                        == 200)
             }
             let secondSecret = AuthFixture.secret()
             let rotated = ContinuousClock.now
-            try await tenants.setJWT(tenant: acme.id, secret: secondSecret, jwks: nil, secretOverlapSeconds: 0)  // no overlap: the old secret stops at once
+            // No overlap: the old secret stops at once.
+            try await tenants.setJWT(tenant: acme.id, secret: secondSecret, jwks: nil, secretOverlapSeconds: 0)
             var elapsed: [Duration] = []
             for gateway in gateways {
                 var refused = false
                 while !refused && ContinuousClock.now - rotated < .seconds(30) {
-                    refused = gateway.request("GET", "/v1/secrets", headers: ["apikey": acmeKey, "Authorization": "Bearer \(aliceToken)"]).status == 401
+                    refused =
+                        gateway.request("GET", "/v1/secrets", headers: ["apikey": acmeKey, "Authorization": "Bearer \(aliceToken)"]).status
+                        == 401
                     if !refused { try await Task.sleep(for: .milliseconds(20)) }
                 }
                 #expect(refused, "gateway on port \(gateway.port) still accepts a token signed with the replaced secret")
                 elapsed.append(ContinuousClock.now - rotated)
             }
-            print("MultiGatewayTests: old JWT refused by the three gateways after \(elapsed.map { "\($0)" }.joined(separator: ", ")) (measured, not asserted)")
+            print(
+                "MultiGatewayTests: old JWT refused by the three gateways after \(elapsed.map { "\($0)" }.joined(separator: ", ")) (measured, not asserted)"
+            )
             let newToken = try await Tokens.hs256(claims: Tokens.user(alice), secret: secondSecret)
             for gateway in gateways {
-                #expect(gateway.request("GET", "/v1/secrets", headers: ["apikey": acmeKey, "Authorization": "Bearer \(newToken)"]).status == 200)
+                #expect(
+                    gateway.request("GET", "/v1/secrets", headers: ["apikey": acmeKey, "Authorization": "Bearer \(newToken)"]).status == 200
+                )
             }
 
             // 3. Concurrent audited writes through all three processes, two tenants.
@@ -174,7 +195,8 @@ struct MultiGatewayTests {
                         jobs.append {
                             let status = gateway.request(
                                 "PUT", "/v1/secrets/svc-\(index)-\(round)", headers: ["apikey": key, "Authorization": "Bearer \(token)"],
-                                body: #"{"value": "v\#(round)"}"#).status
+                                body: #"{"value": "v\#(round)"}"#
+                            ).status
                             statuses.withLock { $0.append(status) }
                         }
                     }
@@ -189,7 +211,8 @@ struct MultiGatewayTests {
             let subjects = (0..<6).map { _ in UUID() }
             for (index, subject) in subjects.enumerated() {
                 let token = try await Tokens.hs256(claims: Tokens.user(subject), secret: secondSecret)
-                let filed = gateways[index % 3].request("POST", "/v1/privacy/exports", headers: ["apikey": acmeKey, "Authorization": "Bearer \(token)"])
+                let filed = gateways[index % 3].request(
+                    "POST", "/v1/privacy/exports", headers: ["apikey": acmeKey, "Authorization": "Bearer \(token)"])
                 #expect(filed.status == 202, "\(filed.body)")
             }
             var pending = subjects.count
@@ -206,7 +229,8 @@ struct MultiGatewayTests {
                 SELECT (SELECT count(*)::int FROM public.audit_events e
                         WHERE e.tenant_id = r.tenant_id AND e.action = 'privacy.export_completed' AND e.target = r.id::text) AS n
                 FROM public.data_export_requests r WHERE r.tenant_id = $1
-                """, [acme.id]).rows.map { try $0.decode("n", as: Int.self) }
+                """, [acme.id]
+            ).rows.map { try $0.decode("n", as: Int.self) }
             #expect(completions == Array(repeating: 1, count: subjects.count), "each export completed exactly once: \(completions)")
 
             for tenant in [acme.id, globex.id] {

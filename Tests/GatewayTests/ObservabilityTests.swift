@@ -1,7 +1,6 @@
-import Config
 import Audit
+import Config
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -11,9 +10,11 @@ import Logging
 import Policy
 import Secrets
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Tracing
+
+@testable import Gateway
 
 /// `/metrics` (labels bounded, no secret in it, the optional token), the observability settings,
 /// and tracing (a caller's `traceparent` is the parent of the request's spans; its trace id and
@@ -33,7 +34,8 @@ struct ObservabilityTests {
             var services = GatewayServices(
                 pool: f.gateway, policies: policies, authenticator: f.authenticator,
                 readiness: try Readiness(pool: f.gateway, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
-                audit: audit, metrics: metrics, secrets: SecretStore(pool: f.gateway, keyring: f.keyring, audit: audit, auditKeys: auditKeys),
+                audit: audit, metrics: metrics,
+                secrets: SecretStore(pool: f.gateway, keyring: f.keyring, audit: audit, auditKeys: auditKeys),
                 auditKeys: auditKeys)
             services.metricsToken = metricsToken.map { Array($0.utf8) }
             let logger = Logger(label: "test") { _ in CapturingLogHandler(lines: logs) }
@@ -49,7 +51,9 @@ struct ObservabilityTests {
     func metricsToken() async throws {
         let token = "scrape-" + UUID().uuidString
         try await Self.withGateway(metricsToken: token) { _, _, client in
-            let none = try await client.execute(uri: "/metrics", method: .get) { ($0.status, $0.headers[.wwwAuthenticate], String(buffer: $0.body)) }
+            let none = try await client.execute(uri: "/metrics", method: .get) {
+                ($0.status, $0.headers[.wwwAuthenticate], String(buffer: $0.body))
+            }
             #expect(none.0 == .unauthorized)
             #expect(none.1 == "Bearer")
             #expect(none.2.contains("PGW401") && !none.2.contains("privacy_gateway_"))
@@ -85,7 +89,9 @@ struct ObservabilityTests {
             try ObservabilityConfiguration.fromEnvironment(["GATEWAY_METRICS_TOKEN": "with spaces in the token ok"])
         }
         #expect(throws: ConfigurationError.self) {
-            try ObservabilityConfiguration.fromEnvironment(["GATEWAY_METRICS_TOKEN": String(repeating: "a", count: 32), "GATEWAY_METRICS_TOKEN_FILE": "/x"])
+            try ObservabilityConfiguration.fromEnvironment([
+                "GATEWAY_METRICS_TOKEN": String(repeating: "a", count: 32), "GATEWAY_METRICS_TOKEN_FILE": "/x",
+            ])
         }
         do {
             _ = try ObservabilityConfiguration.fromEnvironment(["LOG_LEVEL": "loud"])
@@ -122,8 +128,12 @@ struct ObservabilityTests {
             let method = HTTPRequest.Method("PROBEMETHOD")!
             _ = try await client.execute(uri: "/health", method: method) { $0.status }
             let text = metrics.render(pool: f.gateway.statistics)
-            #expect(text.contains(#"privacy_gateway_http_request_duration_seconds_count{route="unmatched",method="GET",status="4xx"} 5"#), "\(text)")
-            #expect(text.contains(#"privacy_gateway_http_request_duration_seconds_count{route="/rest/v1/{table}",method="GET",status="4xx"} 5"#))
+            #expect(
+                text.contains(#"privacy_gateway_http_request_duration_seconds_count{route="unmatched",method="GET",status="4xx"} 5"#),
+                "\(text)")
+            #expect(
+                text.contains(#"privacy_gateway_http_request_duration_seconds_count{route="/rest/v1/{table}",method="GET",status="4xx"} 5"#)
+            )
             #expect(text.contains(#"method="other""#))
             #expect(!text.contains("PROBEMETHOD"))
             for marker in markers { #expect(!text.contains(marker)) }
@@ -140,7 +150,8 @@ struct ObservabilityTests {
             let value = "sk-live-" + UUID().uuidString
             let headers: HTTPFields = [.apikey: tenant.apikey, .authorization: "Bearer \(jwt)", .contentType: "application/json"]
             let put = try await client.execute(
-                uri: "/v1/secrets/openai", method: .put, headers: headers, body: ByteBuffer(string: #"{"value": "\#(value)"}"#)) { $0.status }
+                uri: "/v1/secrets/openai", method: .put, headers: headers, body: ByteBuffer(string: #"{"value": "\#(value)"}"#)
+            ) { $0.status }
             #expect(put == .created)
             let read = try await client.execute(uri: "/v1/secrets/openai", method: .get, headers: headers) { $0.status }
             #expect(read == .ok)
@@ -149,7 +160,8 @@ struct ObservabilityTests {
             _ = try await client.execute(uri: "/v1/secrets/openai", method: .get, headers: [.apikey: forgedKey]) { $0.status }
             let badJWT = try await Tokens.hs256(claims: Tokens.user(user), secret: AuthFixture.secret())
             _ = try await client.execute(
-                uri: "/v1/secrets/openai", method: .get, headers: [.apikey: tenant.apikey, .authorization: "Bearer \(badJWT)"]) { $0.status }
+                uri: "/v1/secrets/openai", method: .get, headers: [.apikey: tenant.apikey, .authorization: "Bearer \(badJWT)"]
+            ) { $0.status }
             _ = try await client.execute(uri: "/v1/secrets/\(value)", method: .get, headers: headers) { $0.status }
             _ = try await client.execute(uri: "/rest/v1/projects?name=eq.\(value)", method: .get, headers: headers) { $0.status }
             let text = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer " + token]) {
@@ -184,7 +196,8 @@ struct ObservabilityTests {
             let rest = try await client.execute(uri: "/rest/v1/projects?select=id", method: .get, headers: headers) { $0.status }
             #expect(rest == .ok)
             let put = try await client.execute(
-                uri: "/v1/secrets/traced", method: .put, headers: headers, body: ByteBuffer(string: #"{"value": "v"}"#)) { $0.status }
+                uri: "/v1/secrets/traced", method: .put, headers: headers, body: ByteBuffer(string: #"{"value": "v"}"#)
+            ) { $0.status }
             #expect(put == .created)
             let read = try await client.execute(uri: "/v1/secrets/traced", method: .get, headers: headers) { $0.status }
             #expect(read == .ok)
@@ -194,7 +207,8 @@ struct ObservabilityTests {
             #expect(servers.count == 3, "\(spans.map(\.operationName))")
             // The caller's span is the parent of each server span.
             #expect(servers.allSatisfy { $0.parentSpanID == parentID })
-            #expect(Set(servers.map(\.operationName)) == ["GET /rest/v1/{table}", "PUT /v1/secrets/{service}", "GET /v1/secrets/{service}"])
+            #expect(
+                Set(servers.map(\.operationName)) == ["GET /rest/v1/{table}", "PUT /v1/secrets/{service}", "GET /v1/secrets/{service}"])
             let serverIDs = Set(servers.map(\.spanID))
             for name in ["authenticate", "policy", "db.pipeline", "audit.append"] {
                 let named = spans.filter { $0.operationName == name }
@@ -219,8 +233,11 @@ struct ObservabilityTests {
         _ = TestTracing.tracer
         let logs = LogLines()
         try await Self.withGateway(logs: logs) { _, _, client in
-            for header in ["00-\(String(repeating: "0", count: 32))-\(TestTracing.hex(8))-01", "zz-bad", "00-\(TestTracing.hex(16).uppercased())-\(TestTracing.hex(8))-01",
-                           "00-\(TestTracing.hex(16))-\(TestTracing.hex(8))-01-extra", "ff-\(TestTracing.hex(16))-\(TestTracing.hex(8))-01"] {
+            for header in [
+                "00-\(String(repeating: "0", count: 32))-\(TestTracing.hex(8))-01", "zz-bad",
+                "00-\(TestTracing.hex(16).uppercased())-\(TestTracing.hex(8))-01",
+                "00-\(TestTracing.hex(16))-\(TestTracing.hex(8))-01-extra", "ff-\(TestTracing.hex(16))-\(TestTracing.hex(8))-01",
+            ] {
                 #expect(TraceParent(header) == nil, "\(header)")
                 let status = try await client.execute(uri: "/health", method: .get, headers: [.traceparent: header]) { $0.status }
                 #expect(status == .ok)
@@ -229,7 +246,9 @@ struct ObservabilityTests {
             #expect(lines.count == 5)
             #expect(lines.allSatisfy { line in line.metadata["trace_id"].map { "\($0)".count == 32 } ?? false })
         }
-        #expect(TraceParent("00-\(String(repeating: "a", count: 32))-\(String(repeating: "b", count: 16))-01")?.traceID == String(repeating: "a", count: 32))
+        #expect(
+            TraceParent("00-\(String(repeating: "a", count: 32))-\(String(repeating: "b", count: 16))-01")?.traceID
+                == String(repeating: "a", count: 32))
     }
 }
 

@@ -1,8 +1,6 @@
-import Config
-import Tenancy
 import Audit
+import Config
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -11,8 +9,11 @@ import Policy
 import Postgres
 import Secrets
 import Sodium
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Issue 17, item 7: the gateway through Debian's pgbouncer (1.18) in transaction mode. pgbouncer
 /// 1.18 has no protocol-level prepared statements in that mode (the next transaction may run on
@@ -60,7 +61,8 @@ struct PgBouncerTests {
             let config = directory.appendingPathComponent("pgbouncer.ini").path
             try ini.write(toFile: config, atomically: true, encoding: .utf8)
             for file in [config, authFile] { try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file) }
-            let (executable, arguments) = runAs.map { ("/usr/sbin/runuser", ["-u", $0, "--", "/usr/sbin/pgbouncer", config]) }
+            let (executable, arguments) =
+                runAs.map { ("/usr/sbin/runuser", ["-u", $0, "--", "/usr/sbin/pgbouncer", config]) }
                 ?? ("/usr/sbin/pgbouncer", [config])
             process = try Subprocess.start(executable, arguments, environment: ["PATH": "/usr/bin:/bin:/usr/sbin"])
         }
@@ -86,7 +88,9 @@ struct PgBouncerTests {
         }
     }
 
-    @Test("GATEWAY_DB_PREPARED: on or off; off without GATEWAY_WORKER_DATABASE_URL is refused by name (the privacy worker keeps session state)")
+    @Test(
+        "GATEWAY_DB_PREPARED: on or off; off without GATEWAY_WORKER_DATABASE_URL is refused by name (the privacy worker keeps session state)"
+    )
     func configuration() throws {
         let url = "postgresql://privacy_gateway@127.0.0.1:6432/app"
         for (environment, expected) in [
@@ -102,13 +106,16 @@ struct PgBouncerTests {
         #expect(try defaults.gatewayDatabase().namedStatements && defaults.effectivePoolSharedConnections == nil)
         #expect(try defaults.workerDatabase() == defaults.gatewayDatabase())
         let pinned = try GatewayConfiguration.fromEnvironment([
-            "GATEWAY_DATABASE_URL": url, "GATEWAY_DB_PREPARED": "off", "GATEWAY_WORKER_DATABASE_URL": "postgresql://privacy_gateway@db:5432/app",
+            "GATEWAY_DATABASE_URL": url, "GATEWAY_DB_PREPARED": "off",
+            "GATEWAY_WORKER_DATABASE_URL": "postgresql://privacy_gateway@db:5432/app",
             "GATEWAY_POOL_SHARED": "1",
         ])
         #expect(try !pinned.gatewayDatabase().namedStatements && pinned.effectivePoolSharedConnections == 1)
     }
 
-    @Test("with GATEWAY_DB_PREPARED=off, REST reads and writes, secrets and /v1/admin work through pgbouncer in transaction mode, across server connections")
+    @Test(
+        "with GATEWAY_DB_PREPARED=off, REST reads and writes, secrets and /v1/admin work through pgbouncer in transaction mode, across server connections"
+    )
     func restAndSecrets() async throws {
         try await TestDatabase.withMigratedDatabase { owner in
             let bouncer = try Bouncer(server: owner)
@@ -127,7 +134,8 @@ struct PgBouncerTests {
             let ownerPool = ConnectionPool(configuration: owner, options: .init(maxConnections: 2))
             let pool = ConnectionPool(
                 configuration: through,
-                options: .init(maxConnections: 6, acquireTimeout: .seconds(60), sharedConnections: configuration.effectivePoolSharedConnections))
+                options: .init(
+                    maxConnections: 6, acquireTimeout: .seconds(60), sharedConnections: configuration.effectivePoolSharedConnections))
             defer {
                 pool.close()
                 ownerPool.close()
@@ -135,7 +143,8 @@ struct PgBouncerTests {
             let rootKey = try SecureBytes(count: 32)
             let keyring = try await Keyring.open(pool: ownerPool, root: .key(rootKey))
             let secret = AuthFixture.secret()
-            let tenant = try await TenantRegistry(pool: ownerPool, auditing: .disabled, keyring: keyring).create(name: "acme", jwtSecret: secret)
+            let tenant = try await TenantRegistry(pool: ownerPool, auditing: .disabled, keyring: keyring).create(
+                name: "acme", jwtSecret: secret)
             let (_, apikey) = try await ServiceKeyRegistry(pool: ownerPool, rootKey: keyring.serviceMaster)
                 .create(tenant: tenant.id, scopes: [.dataRead, .dataWrite, .secretsRead, .secretsWrite, .admin], name: "acme")
             let gatewayKeyring = try await Keyring.open(pool: pool, root: .key(rootKey))
@@ -146,7 +155,8 @@ struct PgBouncerTests {
             let services = GatewayServices(
                 pool: pool, policies: policies, authenticator: authenticator,
                 readiness: try Readiness(pool: pool, migrationsDirectory: TestDatabase.repositoryMigrations, policies: policies),
-                audit: audit, secrets: SecretStore(pool: pool, keyring: gatewayKeyring, audit: audit, auditKeys: auditKeys), auditKeys: auditKeys)
+                audit: audit, secrets: SecretStore(pool: pool, keyring: gatewayKeyring, audit: audit, auditKeys: auditKeys),
+                auditKeys: auditKeys)
             let user = UUID()
             let jwt = try await Tokens.hs256(claims: Tokens.user(user), secret: secret)
             let headers: HTTPFields = [.apikey: apikey, .authorization: "Bearer \(jwt)", .contentType: "application/json"]
@@ -154,27 +164,36 @@ struct PgBouncerTests {
             try await Application(router: GatewayApplication.router(services: services)).test(.router) { client in
                 // Each statement text is sent many times, by requests that land on either server connection.
                 for round in 0..<12 {
-                    let body = #"{"name": "p\#(round)", "type": "website", "is_public": false, "user_id": "\#(user.uuidString.lowercased())"}"#
+                    let body =
+                        #"{"name": "p\#(round)", "type": "website", "is_public": false, "user_id": "\#(user.uuidString.lowercased())"}"#
                     let (created, text) = try await client.execute(
-                        uri: "/rest/v1/projects", method: .post, headers: headers, body: ByteBuffer(string: body)) { ($0.status, String(buffer: $0.body)) }
+                        uri: "/rest/v1/projects", method: .post, headers: headers, body: ByteBuffer(string: body)
+                    ) { ($0.status, String(buffer: $0.body)) }
                     #expect(created == .created, "round \(round): \(created) \(text)")
                     let (listed, rows) = try await client.execute(
-                        uri: "/rest/v1/projects?select=name&order=name", method: .get, headers: headers) { ($0.status, String(buffer: $0.body)) }
+                        uri: "/rest/v1/projects?select=name&order=name", method: .get, headers: headers
+                    ) { ($0.status, String(buffer: $0.body)) }
                     #expect(listed == .ok && rows.contains("\"p\(round)\""), "round \(round): \(rows)")
                     let value = "sk-\(round)-" + AuthFixture.secret()
                     let stored = try await client.execute(
-                        uri: "/v1/secrets/openai", method: .put, headers: headers, body: ByteBuffer(string: #"{"value": "\#(value)"}"#)) { $0.status }
+                        uri: "/v1/secrets/openai", method: .put, headers: headers, body: ByteBuffer(string: #"{"value": "\#(value)"}"#)
+                    ) { $0.status }
                     #expect(stored == .ok || stored == .created, "round \(round): \(stored)")
-                    let read = try await client.execute(uri: "/v1/secrets/openai", method: .get, headers: headers) { String(buffer: $0.body) }
+                    let read = try await client.execute(uri: "/v1/secrets/openai", method: .get, headers: headers) {
+                        String(buffer: $0.body)
+                    }
                     #expect(read.contains(value), "round \(round): \(read)")
-                    let keys = try await client.execute(uri: "/v1/admin/service-keys", method: .get, headers: [.apikey: apikey]) { $0.status }
+                    let keys = try await client.execute(uri: "/v1/admin/service-keys", method: .get, headers: [.apikey: apikey]) {
+                        $0.status
+                    }
                     #expect(keys == .ok)
                 }
                 // RLS still binds through the pooler: another user sees none of these rows.
                 let stranger = try await Tokens.hs256(claims: Tokens.user(UUID()), secret: secret)
                 let (status, rows) = try await client.execute(
                     uri: "/rest/v1/projects?select=name", method: .get,
-                    headers: [.apikey: apikey, .authorization: "Bearer \(stranger)"]) { ($0.status, String(buffer: $0.body)) }
+                    headers: [.apikey: apikey, .authorization: "Bearer \(stranger)"]
+                ) { ($0.status, String(buffer: $0.body)) }
                 #expect(status == .ok && rows == "[]", "\(rows)")
             }
             // The work really went through pgbouncer: its server connections were used (SHOW STATS-free check:

@@ -1,7 +1,5 @@
-import Tenancy
 import Audit
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -11,8 +9,11 @@ import Postgres
 import Privacy
 import Secrets
 import Sodium
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Issue 12, item 9: no secret is stored in plaintext. Migration 0014 drops the legacy
 /// `tenants.jwt_secret` column, refusing while a plaintext secret is left, and a scripted
@@ -35,16 +36,19 @@ struct PlaintextAtRestTests {
             WHERE t.table_type = 'BASE TABLE' AND c.table_schema NOT IN ('pg_catalog', 'information_schema')
               AND c.data_type IN ('text', 'character varying', 'character', 'json', 'jsonb', 'ARRAY', 'bytea', 'USER-DEFINED')
             ORDER BY 1, 2, 3
-            """).rows
+            """
+        ).rows
         var hits: [String] = []
         for row in columns {
             let schema: String = try row.decode("table_schema"), table: String = try row.decode("table_name")
             let column: String = try row.decode("column_name"), type: String = try row.decode("data_type")
             let target = "\(quoted(schema)).\(quoted(table))"
-            let condition = type == "bytea"
+            let condition =
+                type == "bytea"
                 ? "position(convert_to($1, 'UTF8') in \(quoted(column))) > 0"
                 : "strpos(\(quoted(column))::text, $1) > 0"
-            let count = try await pool.query("SELECT count(*) AS n FROM \(target) WHERE \(condition)", [needle]).first!.decode("n", as: Int.self)
+            let count = try await pool.query("SELECT count(*) AS n FROM \(target) WHERE \(condition)", [needle]).first!.decode(
+                "n", as: Int.self)
             if count > 0 { hits.append("\(schema).\(table).\(column)") }
         }
         return (hits, columns.count)
@@ -87,14 +91,16 @@ struct PlaintextAtRestTests {
                 for (service, value) in [("openai", values[0]), ("github", values[1]), ("openai", values[2])] {
                     let status = try await client.execute(
                         uri: "/v1/secrets/\(service)", method: .put, headers: headers,
-                        body: ByteBuffer(string: #"{"value": "\#(value)"}"#)) { $0.status }
+                        body: ByteBuffer(string: #"{"value": "\#(value)"}"#)
+                    ) { $0.status }
                     #expect(status == .ok || status == .created, "PUT \(service): \(status)")
                 }
                 let read = try await client.execute(uri: "/v1/secrets/openai", method: .get, headers: headers) { String(buffer: $0.body) }
                 #expect(read.contains(values[2]))
                 let settings = try await client.execute(
                     uri: "/v1/privacy/settings", method: .put, headers: headers,
-                    body: ByteBuffer(string: #"{"marketing_consent": true, "data_retention_days": 400}"#)) { $0.status }
+                    body: ByteBuffer(string: #"{"marketing_consent": true, "data_retention_days": 400}"#)
+                ) { $0.status }
                 #expect(settings == .ok)
             }
 
@@ -108,7 +114,8 @@ struct PlaintextAtRestTests {
             let secretPart = String(apikey.split(separator: "_", maxSplits: 2)[2])
             #expect(secretPart.count == 43)
             for (label, needle) in [("JWT secret", jwtSecret), ("service key", apikey), ("service key secret part", secretPart)]
-                + values.map({ ("secret value", $0) }) {
+                + values.map({ ("secret value", $0) })
+            {
                 let found = try await Self.scan(f.owner, for: needle)
                 #expect(found.hits.isEmpty, "\(label) found in \(found.hits)")
             }
@@ -132,15 +139,19 @@ struct PlaintextAtRestTests {
             try await MigrationRunner(directory: older, pool: pool).migrate()
             let secret = "legacy-" + AuthFixture.secret()
             let tenant: UUID = try await pool.query(
-                "INSERT INTO public.tenants (name, jwt_secret) VALUES ('legacy', $1) RETURNING id", [secret]).first!.decode("id")
+                "INSERT INTO public.tenants (name, jwt_secret) VALUES ('legacy', $1) RETURNING id", [secret]
+            ).first!.decode("id")
 
             let current = MigrationRunner(directory: TestDatabase.repositoryMigrations, pool: pool)
             let refused = await #expect(throws: PostgresError.self) { _ = try await current.migrate() }
             #expect(refused?.description.contains("privacyctl tenant seal-secrets") == true, "\(String(describing: refused))")
-            #expect(try await pool.query("SELECT jwt_secret FROM public.tenants WHERE id = $1", [tenant]).first?.decode("jwt_secret", as: String.self) == secret)
+            #expect(
+                try await pool.query("SELECT jwt_secret FROM public.tenants WHERE id = $1", [tenant]).first?.decode(
+                    "jwt_secret", as: String.self) == secret)
 
             let keyring = try await Keyring.open(pool: pool, root: .key(try SecureBytes(count: 32)))
-            let registry = TenantRegistry(pool: pool, auditing: AdminAuditing(appender: AuditAppender(pool: pool), actor: "privacyctl"), keyring: keyring)
+            let registry = TenantRegistry(
+                pool: pool, auditing: AdminAuditing(appender: AuditAppender(pool: pool), actor: "privacyctl"), keyring: keyring)
             #expect(try await registry.sealPlaintextSecrets() == 1)
             #expect(try await registry.sealPlaintextSecrets() == 0)
             _ = try await current.migrate()
@@ -154,7 +165,8 @@ struct PlaintextAtRestTests {
 
             // The sealed secret still verifies the tenant's tokens.
             let rootKey = try SecureBytes(count: 32)
-            let (_, apikey) = try await ServiceKeyRegistry(pool: pool, rootKey: rootKey).create(tenant: tenant, scopes: [.dataRead], name: nil)
+            let (_, apikey) = try await ServiceKeyRegistry(pool: pool, rootKey: rootKey).create(
+                tenant: tenant, scopes: [.dataRead], name: nil)
             let authenticator = try RequestAuthenticator(pool: pool, rootKey: rootKey, keyring: keyring)
             let token = try await Tokens.hs256(claims: Tokens.user(), secret: secret)
             #expect(try await authenticator.authenticate(apikey: apikey, authorization: "Bearer \(token)").role == .authenticated)

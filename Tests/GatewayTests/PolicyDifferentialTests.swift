@@ -1,9 +1,10 @@
 import Foundation
-@testable import Gateway
 import Policy
 import Postgres
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// The policy engine against the database's own RLS: for random rows and random callers, the
 /// evaluator's decision must equal what Postgres does for the same row and caller — every case.
@@ -34,7 +35,9 @@ struct PolicyDifferentialTests {
             if let sessionID { claims["session_id"] = sessionID }
             return String(decoding: try! JSONEncoder().encode(claims), as: UTF8.self)
         }
-        var description: String { "\(role) \(user?.uuidString.prefix(8) ?? "-") tenant \(tenant.uuidString.prefix(8)) session \(sessionID ?? "-")" }
+        var description: String {
+            "\(role) \(user?.uuidString.prefix(8) ?? "-") tenant \(tenant.uuidString.prefix(8)) session \(sessionID ?? "-")"
+        }
         var requestSettings: [Statement] {
             [
                 Statement("SELECT set_config('role', $1, true)", [role]),
@@ -44,7 +47,9 @@ struct PolicyDifferentialTests {
         }
     }
 
-    static let tables = ["projects", "sitemaps", "user_secrets", "ai_assistant_sessions", "brands", "conversation_sessions", "ai_model_configs"]
+    static let tables = [
+        "projects", "sitemaps", "user_secrets", "ai_assistant_sessions", "brands", "conversation_sessions", "ai_model_configs",
+    ]
     static let sessions = ["s-alpha", "s-beta", "s-'quoted'"]
 
     /// Random rows in two tenants, inserted as the owner (RLS does not apply to it).
@@ -107,10 +112,12 @@ struct PolicyDifferentialTests {
     private func allRows(_ admin: ConnectionPool, _ table: String) async throws -> [PolicyRow] {
         // Identifiers come from the fixed list above, never from input. JSON-object columns are
         // left out: no policy reads them, and a row value is a scalar or an array.
-        try await admin.query("""
+        try await admin.query(
+            """
             SELECT (SELECT jsonb_object_agg(key, value) FROM jsonb_each(to_jsonb(t)) WHERE jsonb_typeof(value) <> 'object')::text AS j
             FROM public.\(table) t
-            """).rows.map { row in
+            """
+        ).rows.map { row in
             try JSONDecoder().decode(PolicyRow.self, from: Data(try row.decode("j", as: String.self).utf8))
         }
     }
@@ -119,7 +126,9 @@ struct PolicyDifferentialTests {
         var callers: [Caller] = []
         for tenant in tenants {
             for user in users[tenant]! {
-                callers.append(Caller(role: "authenticated", user: user, tenant: tenant, sessionID: random.chance(30) ? random.pick(Self.sessions) : nil))
+                callers.append(
+                    Caller(
+                        role: "authenticated", user: user, tenant: tenant, sessionID: random.chance(30) ? random.pick(Self.sessions) : nil))
             }
             // A subject of the other tenant presenting itself here.
             let stranger = users[tenants.first { $0 != tenant }!]!.first!
@@ -150,22 +159,29 @@ struct PolicyDifferentialTests {
                 for table in Self.tables {
                     // No request role may read the sealed secrets at all (the exposure tests check
                     // that); the store's own role carries the owner-only policies, with the caller's claims.
-                    let caller = table == "user_secrets"
-                        ? Caller(role: PolicySet.secretsRole, user: requestCaller.user, tenant: requestCaller.tenant, sessionID: requestCaller.sessionID)
+                    let caller =
+                        table == "user_secrets"
+                        ? Caller(
+                            role: PolicySet.secretsRole, user: requestCaller.user, tenant: requestCaller.tenant,
+                            sessionID: requestCaller.sessionID)
                         : requestCaller
                     let settings = caller.requestSettings
                     let visible: Set<String> = try await gateway.withConnection { connection in
                         try await connection.run { connection in
                             try connection.transaction { connection in
                                 _ = try connection.pipeline(settings)
-                                return Set(try connection.query("SELECT id::text AS id FROM public.\(table)").rows.map { try $0.decode("id", as: String.self) })
+                                return Set(
+                                    try connection.query("SELECT id::text AS id FROM public.\(table)").rows.map {
+                                        try $0.decode("id", as: String.self)
+                                    })
                             }
                         }
                     }
                     var decided: Set<String> = []
                     for row in rows[table]! {
                         if try policies.decide(.select, on: table, auth: caller.auth, existing: row, lookup: lookup) == .allowed,
-                           case .text(let id)? = row["id"] {
+                            case .text(let id)? = row["id"]
+                        {
                             decided.insert(id)
                         }
                     }
@@ -261,7 +277,8 @@ struct PolicyDifferentialTests {
             let (parentQuery, parentSQL) = random.pick(parentFilters)
             let childQuery = parentQuery.replacingOccurrences(of: "&", with: "&projects.")
             let spread = random.chance(50)
-            let parent = "(SELECT json_build_object('id', p.id, 'user_id', p.user_id) FROM public.projects p WHERE p.tenant_id = s.tenant_id AND p.id = s.project_id AND \(parentSQL))"
+            let parent =
+                "(SELECT json_build_object('id', p.id, 'user_id', p.user_id) FROM public.projects p WHERE p.tenant_id = s.tenant_id AND p.id = s.project_id AND \(parentSQL))"
             return EmbeddedRead(
                 table: "sitemaps",
                 query: (spread ? "select=id,...projects(pid:id)" : "select=id,projects(id,user_id)") + "&order=id" + childQuery,
@@ -283,7 +300,8 @@ struct PolicyDifferentialTests {
     /// JSON text parsed and printed with sorted keys, so two spellings of one answer compare equal.
     private func canonicalJSON(_ text: String) throws -> String {
         let value = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
-        return String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]), as: UTF8.self)
+        return String(
+            decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]), as: UTF8.self)
     }
 
     @Test("embedded reads: the gateway's statement, with only its own predicates, answers what RLS answers", arguments: [UInt64(11), 12])
@@ -295,11 +313,14 @@ struct PolicyDifferentialTests {
             let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
             let catalog = try await RelationshipCatalog.read(from: gateway, policies: policies)
             let (tenants, users) = try await self.seed(admin, seed: seed)
-            let projects = try await admin.query("SELECT id::text AS id FROM public.projects").rows.map { try $0.decode("id", as: String.self) }
+            let projects = try await admin.query("SELECT id::text AS id FROM public.projects").rows.map {
+                try $0.decode("id", as: String.self)
+            }
             let everyone = users.values.flatMap { $0 }
             var random = Generator(state: seed)
             var compared = 0, nonEmpty = 0
-            for caller in callers(tenants: tenants, users: users, random: &random) where caller.role != "service_role" || random.chance(50) {
+            for caller in callers(tenants: tenants, users: users, random: &random) where caller.role != "service_role" || random.chance(50)
+            {
                 for _ in 0..<8 {
                     let read = randomRead(&random, users: everyone, projects: projects)
                     // The gateway's statement, run by the owner: RLS does not apply, only the
@@ -313,7 +334,8 @@ struct PolicyDifferentialTests {
                     if let filter = query.filter { condition += " AND " + (try builder.filter(filter)) }
                     condition += builder.innerConditions.map { " AND " + $0 }.joined()
                     let order = try builder.orderBy(query.order)
-                    let statement = "SELECT coalesce(json_agg(r), '[]'::json)::text AS body FROM (SELECT \(columns) FROM public.\(read.table)\(builder.joins) WHERE \(condition)\(order)) r"
+                    let statement =
+                        "SELECT coalesce(json_agg(r), '[]'::json)::text AS body FROM (SELECT \(columns) FROM public.\(read.table)\(builder.joins) WHERE \(condition)\(order)) r"
                     let gatewayAnswer: String = try await admin.query(statement, builder.binds).rows[0].decode("body")
                     // The hand-written read under the caller's RLS.
                     let settings = caller.requestSettings
@@ -322,7 +344,8 @@ struct PolicyDifferentialTests {
                             try connection.transaction { connection in
                                 _ = try connection.pipeline(settings)
                                 return try connection.query(
-                                    "SELECT coalesce(json_agg(r), '[]'::json)::text AS body FROM (\(read.reference)) r").rows[0].decode("body")
+                                    "SELECT coalesce(json_agg(r), '[]'::json)::text AS body FROM (\(read.reference)) r"
+                                ).rows[0].decode("body")
                             }
                         }
                     }

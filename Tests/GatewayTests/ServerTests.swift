@@ -1,15 +1,16 @@
 import Audit
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
+import HummingbirdTesting
 import JSON
 import Policy
-import HummingbirdTesting
 import Postgres
 import Sodium
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 @Suite("HTTP server: health, readiness, request ids")
 struct ServerTests {
@@ -38,7 +39,9 @@ struct ServerTests {
                 }
                 try await client.execute(uri: "/ready", method: .get) { response in
                     #expect(response.status == .ok)
-                    #expect(String(buffer: response.body) == #"{"checks":{"database":"ok","drift":"ok","migrations":"ok","policies":"ok"},"ready":true}"#)
+                    #expect(
+                        String(buffer: response.body)
+                            == #"{"checks":{"database":"ok","drift":"ok","migrations":"ok","policies":"ok"},"ready":true}"#)
                 }
             }
         }
@@ -52,12 +55,18 @@ struct ServerTests {
                 for path in ["/v1/secrets", "/v1/secrets/openai"] {
                     try await client.execute(uri: path, method: .get) { response in
                         #expect(response.status == .unauthorized, "\(path)")
-                        #expect(String(buffer: response.body) == #"{"code":"PGW401","details":null,"hint":"Send the service key in the apikey header.","message":"No API key found in request"}"#, "\(path)")
+                        #expect(
+                            String(buffer: response.body)
+                                == #"{"code":"PGW401","details":null,"hint":"Send the service key in the apikey header.","message":"No API key found in request"}"#,
+                            "\(path)")
                     }
                 }
                 try await client.execute(uri: "/v1/secrets", method: .get, headers: [.apikey: "pgw_forged/key"]) { response in
                     #expect(response.status == .unauthorized)
-                    #expect(String(buffer: response.body) == #"{"code":"PGW401","details":null,"hint":"Check the apikey header; the key may be mistyped or revoked.","message":"Invalid API key"}"#)
+                    #expect(
+                        String(buffer: response.body)
+                            == #"{"code":"PGW401","details":null,"hint":"Check the apikey header; the key may be mistyped or revoked.","message":"Invalid API key"}"#
+                    )
                 }
             }
         }
@@ -82,7 +91,12 @@ struct ServerTests {
                     uri: "/v1/secrets/openai", method: .put, headers: headers, body: ByteBuffer(string: #"{"value": "sk/live\u0001x"}"#)
                 ) { ($0.status, String(buffer: $0.body)) }
                 #expect(put.0 == .created)
-                for (status, text) in [put, try await client.execute(uri: "/v1/secrets/openai", method: .get, headers: headers) { ($0.status, String(buffer: $0.body)) }] {
+                for (status, text) in [
+                    put,
+                    try await client.execute(uri: "/v1/secrets/openai", method: .get, headers: headers) {
+                        ($0.status, String(buffer: $0.body))
+                    },
+                ] {
                     #expect(status == .ok || status == .created)
                     let value = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
                     #expect(value.jsonText == text, "\(text)")
@@ -178,9 +192,12 @@ struct DriftReadinessTests {
             #expect(await readiness.check().ready)
 
             try await admin.withConnection { connection in
-                try await connection.run { try $0.simple("""
-                    ALTER POLICY "Users can view their projects" ON public.projects USING (is_public = true)
-                    """) }
+                try await connection.run {
+                    try $0.simple(
+                        """
+                        ALTER POLICY "Users can view their projects" ON public.projects USING (is_public = true)
+                        """)
+                }
             }
             let report = await readiness.check()
             #expect(report.ready == false)

@@ -1,14 +1,15 @@
-import Tenancy
 import Audit
 import Foundation
 import JSON
 import JWTKit
-@testable import Gateway
 import Keyring
 import Postgres
 import Sodium
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 @Suite("Tenants and service keys")
 struct TenancyTests {
@@ -53,7 +54,8 @@ struct TenancyTests {
             #expect(try await keys.authenticate(secret)?.id == record.id)
 
             // Only the keyed hash is stored.
-            let stored = try await pool.query("SELECT key_hash FROM service_keys WHERE id = $1", [record.id]).first!.decode("key_hash", as: [UInt8].self)
+            let stored = try await pool.query("SELECT key_hash FROM service_keys WHERE id = $1", [record.id]).first!.decode(
+                "key_hash", as: [UInt8].self)
             #expect(stored.count == 32)
             #expect(!String(decoding: stored, as: UTF8.self).contains(secret.suffix(20)))
 
@@ -142,7 +144,9 @@ struct TenantJWTSettingsTests {
             defer { pool.close() }
             let registry = TenantRegistry(pool: pool, auditing: .disabled)
             let tenant = try await registry.create(name: "t", jwtSecret: nil)
-            let malformed = await #expect(throws: TenancyError.self) { try await registry.setJWT(tenant: tenant.id, secret: nil, jwks: "not json") }
+            let malformed = await #expect(throws: TenancyError.self) {
+                try await registry.setJWT(tenant: tenant.id, secret: nil, jwks: "not json")
+            }
             #expect(malformed?.kind == .invalidInput)
             let symmetric = await #expect(throws: TenancyError.self) {
                 try await registry.setJWT(tenant: tenant.id, secret: nil, jwks: #"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#)

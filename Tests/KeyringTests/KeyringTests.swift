@@ -1,10 +1,11 @@
-import Synchronization
 import Foundation
-@testable import Keyring
 import Postgres
 import Sodium
-import Testing
+import Synchronization
 import TestSupport
+import Testing
+
+@testable import Keyring
 
 /// A migrated database with one tenant and pools as the owner and as the gateway's login
 /// (the keyring must work with the gateway's grants alone).
@@ -22,7 +23,8 @@ struct KeyringFixture: Sendable {
                 gateway.close()
             }
             let tenant: UUID = try await owner.query(
-                "INSERT INTO public.tenants (name) VALUES ('keyring-test') RETURNING id").first!.decode("id")
+                "INSERT INTO public.tenants (name) VALUES ('keyring-test') RETURNING id"
+            ).first!.decode("id")
             try await body(KeyringFixture(owner: owner, gateway: gateway, tenant: tenant))
         }
     }
@@ -155,7 +157,8 @@ struct SubjectKeyTests {
             let second = try await fixture.gateway.transaction { try Keyring.shredSubjectKey(tenant, user: user, in: $0) }
             #expect(first && !second)
             let raw = try await fixture.owner.query(
-                "SELECT nonce IS NULL AND wrapped_key IS NULL AND destroyed_at IS NOT NULL AS gone FROM keyring.subject_keys WHERE user_id = $1", [user])
+                "SELECT nonce IS NULL AND wrapped_key IS NULL AND destroyed_at IS NOT NULL AS gone FROM keyring.subject_keys WHERE user_id = $1",
+                [user])
             #expect(try raw.first!.decode("gone", as: Bool.self))
             for create in [false, true] {
                 let error = await #expect(throws: KeyringError.self) { _ = try await fixture.subjectKey(keyring, user, create: create) }
@@ -224,7 +227,8 @@ struct RotationTests {
             let tenant = fixture.tenant
             // Sealing creates the tenant's key version 1; a rotation moves the secret to version 2.
             _ = try await fixture.gateway.transaction { connection in
-                let sealed = try keyring.sealTenantSecret(Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
+                let sealed = try keyring.sealTenantSecret(
+                    Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
                 return try connection.query(
                     "UPDATE public.tenants SET jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4 WHERE id = $1",
                     [tenant, sealed.ciphertext, sealed.nonce, sealed.kekVersion])
@@ -234,7 +238,8 @@ struct RotationTests {
             #expect(second.rewrappedTenantSecrets == 1)
             let row = try await fixture.owner.query(
                 "SELECT jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version FROM public.tenants WHERE id = $1",
-                [fixture.tenant]).first!
+                [fixture.tenant]
+            ).first!
             #expect(try row.decode("jwt_secret_kek_version", as: Int.self) == 2)
             let sealed = Keyring.SealedValue(
                 ciphertext: try row.decode("jwt_secret_sealed"), nonce: try row.decode("jwt_secret_nonce"), kekVersion: 2)

@@ -55,9 +55,10 @@ struct DriftTests {
         let policies = try repositoryPolicies.get()
         let live = try LiveFixture.shared.get()
         var changed = live.policies.filter { !($0.tablename == "brands" && $0.cmd == "DELETE") }
-        changed.append(LivePolicy(
-            tablename: "leads", policyname: "debug", permissive: "PERMISSIVE", roles: ["anon"], cmd: "SELECT",
-            qual: "true", withCheck: nil))
+        changed.append(
+            LivePolicy(
+                tablename: "leads", policyname: "debug", permissive: "PERMISSIVE", roles: ["anon"], cmd: "SELECT",
+                qual: "true", withCheck: nil))
         let tables = live.tables.map { $0.tablename == "analytics" ? LiveTable(tablename: "analytics", rlsEnabled: false) : $0 }
         let report = policies.drift(live: changed, tables: tables)
         #expect(report.tables.map(\.table) == ["public.analytics", "public.brands", "public.leads"])
@@ -98,9 +99,15 @@ struct DriftTests {
     func equivalentSpellings(declared: String, live: String) throws {
         let set = try PolicySet.load(sources: [thingsFileWithFlags(using: declared)])
         let livePolicies = [
-            LivePolicy(tablename: "things", policyname: "tenant_isolation", permissive: "RESTRICTIVE", roles: ["public"], cmd: "ALL", qual: "(tenant_id = auth.tenant_id())", withCheck: "(tenant_id = auth.tenant_id())"),
-            LivePolicy(tablename: "things", policyname: "privacy_worker", permissive: "PERMISSIVE", roles: ["privacy_worker"], cmd: "ALL", qual: "true", withCheck: "true"),
-            LivePolicy(tablename: "things", policyname: "p", permissive: "PERMISSIVE", roles: ["authenticated"], cmd: "SELECT", qual: live, withCheck: nil),
+            LivePolicy(
+                tablename: "things", policyname: "tenant_isolation", permissive: "RESTRICTIVE", roles: ["public"], cmd: "ALL",
+                qual: "(tenant_id = auth.tenant_id())", withCheck: "(tenant_id = auth.tenant_id())"),
+            LivePolicy(
+                tablename: "things", policyname: "privacy_worker", permissive: "PERMISSIVE", roles: ["privacy_worker"], cmd: "ALL",
+                qual: "true", withCheck: "true"),
+            LivePolicy(
+                tablename: "things", policyname: "p", permissive: "PERMISSIVE", roles: ["authenticated"], cmd: "SELECT", qual: live,
+                withCheck: nil),
         ]
         let report = set.drift(live: livePolicies, tables: [LiveTable(tablename: "things", rlsEnabled: true)])
         #expect(report.isClean, "\(report)")
@@ -119,25 +126,40 @@ struct DriftTests {
     func differentMeanings(declared: String, live: String) throws {
         let set = try PolicySet.load(sources: [thingsFileWithFlags(using: declared)])
         let livePolicies = [
-            LivePolicy(tablename: "things", policyname: "tenant_isolation", permissive: "RESTRICTIVE", roles: ["public"], cmd: "ALL", qual: "(tenant_id = auth.tenant_id())", withCheck: "(tenant_id = auth.tenant_id())"),
-            LivePolicy(tablename: "things", policyname: "privacy_worker", permissive: "PERMISSIVE", roles: ["privacy_worker"], cmd: "ALL", qual: "true", withCheck: "true"),
-            LivePolicy(tablename: "things", policyname: "p", permissive: "PERMISSIVE", roles: ["authenticated"], cmd: "SELECT", qual: live, withCheck: nil),
+            LivePolicy(
+                tablename: "things", policyname: "tenant_isolation", permissive: "RESTRICTIVE", roles: ["public"], cmd: "ALL",
+                qual: "(tenant_id = auth.tenant_id())", withCheck: "(tenant_id = auth.tenant_id())"),
+            LivePolicy(
+                tablename: "things", policyname: "privacy_worker", permissive: "PERMISSIVE", roles: ["privacy_worker"], cmd: "ALL",
+                qual: "true", withCheck: "true"),
+            LivePolicy(
+                tablename: "things", policyname: "p", permissive: "PERMISSIVE", roles: ["authenticated"], cmd: "SELECT", qual: live,
+                withCheck: nil),
         ]
         #expect(!set.drift(live: livePolicies, tables: nil).isClean)
     }
 
     @Test("an UPDATE policy without WITH CHECK means the same as one repeating USING")
     func implicitWithCheck() throws {
-        let set = try PolicySet.load(sources: [thingsFile(policies: """
-              - name: p
-                command: update
-                roles: [authenticated]
-                using: auth.uid() = user_id
-            """)])
+        let set = try PolicySet.load(sources: [
+            thingsFile(
+                policies: """
+                      - name: p
+                        command: update
+                        roles: [authenticated]
+                        using: auth.uid() = user_id
+                    """)
+        ])
         let live = [
-            LivePolicy(tablename: "things", policyname: "tenant_isolation", permissive: "RESTRICTIVE", roles: ["public"], cmd: "ALL", qual: "(tenant_id = auth.tenant_id())", withCheck: "(tenant_id = auth.tenant_id())"),
-            LivePolicy(tablename: "things", policyname: "privacy_worker", permissive: "PERMISSIVE", roles: ["privacy_worker"], cmd: "ALL", qual: "true", withCheck: "true"),
-            LivePolicy(tablename: "things", policyname: "p", permissive: "PERMISSIVE", roles: ["authenticated"], cmd: "UPDATE", qual: "(auth.uid() = user_id)", withCheck: "(auth.uid() = user_id)"),
+            LivePolicy(
+                tablename: "things", policyname: "tenant_isolation", permissive: "RESTRICTIVE", roles: ["public"], cmd: "ALL",
+                qual: "(tenant_id = auth.tenant_id())", withCheck: "(tenant_id = auth.tenant_id())"),
+            LivePolicy(
+                tablename: "things", policyname: "privacy_worker", permissive: "PERMISSIVE", roles: ["privacy_worker"], cmd: "ALL",
+                qual: "true", withCheck: "true"),
+            LivePolicy(
+                tablename: "things", policyname: "p", permissive: "PERMISSIVE", roles: ["authenticated"], cmd: "UPDATE",
+                qual: "(auth.uid() = user_id)", withCheck: "(auth.uid() = user_id)"),
         ]
         #expect(set.drift(live: live, tables: nil).isClean)
     }
@@ -145,12 +167,14 @@ struct DriftTests {
 
 /// `things` with two boolean columns for junction tests, and one SELECT policy.
 func thingsFileWithFlags(using expression: String) -> PolicySource {
-    var source = thingsFile(policies: """
-          - name: p
-            command: select
-            roles: [authenticated]
-            using: "\(expression.replacingOccurrences(of: "\"", with: "\\\""))"
-        """)
-    source.text = source.text.replacingOccurrences(of: "  is_public: boolean\n", with: "  is_public: boolean\n  a_flag: boolean\n  b_flag: boolean\n")
+    var source = thingsFile(
+        policies: """
+              - name: p
+                command: select
+                roles: [authenticated]
+                using: "\(expression.replacingOccurrences(of: "\"", with: "\\\""))"
+            """)
+    source.text = source.text.replacingOccurrences(
+        of: "  is_public: boolean\n", with: "  is_public: boolean\n  a_flag: boolean\n  b_flag: boolean\n")
     return source
 }

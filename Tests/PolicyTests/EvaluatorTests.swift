@@ -14,7 +14,10 @@ struct EvaluatorTests {
     }
 
     func project(owner: UUID, isPublic: Bool, id: UUID = UUID(), tenant: UUID = People.tenant) -> PolicyRow {
-        ["id": .uuid(id), "tenant_id": .uuid(tenant), "user_id": .uuid(owner), "name": "site", "type": "website", "is_public": .bool(isPublic)]
+        [
+            "id": .uuid(id), "tenant_id": .uuid(tenant), "user_id": .uuid(owner), "name": "site", "type": "website",
+            "is_public": .bool(isPublic),
+        ]
     }
 
     @Test("owner-only: a user sees their own row, not another user's")
@@ -58,7 +61,9 @@ struct EvaluatorTests {
     func tenantIsolation() throws {
         let elsewhere = project(owner: alice, isPublic: true, tenant: People.otherTenant)
         #expect(try policies.decide(.select, on: "projects", auth: People.user(alice), existing: elsewhere) == .rowHidden)
-        #expect(try policies.decide(.select, on: "projects", auth: People.user(alice, tenant: People.otherTenant), existing: elsewhere) == .allowed)
+        #expect(
+            try policies.decide(.select, on: "projects", auth: People.user(alice, tenant: People.otherTenant), existing: elsewhere)
+                == .allowed)
         let noTenant = AuthContext(role: "authenticated", userID: alice, tenantID: nil)
         #expect(try policies.decide(.select, on: "projects", auth: noTenant, existing: project(owner: alice, isPublic: true)) == .rowHidden)
     }
@@ -67,7 +72,8 @@ struct EvaluatorTests {
     func defaultDeny() throws {
         let history: PolicyRow = ["tenant_id": .uuid(tenant), "user_id": .uuid(alice), "entity_type": "projects"]
         // version_history has no UPDATE policy at all.
-        #expect(try policies.decide(.update, on: "version_history", auth: People.user(alice), existing: history, new: history) == .rowHidden)
+        #expect(
+            try policies.decide(.update, on: "version_history", auth: People.user(alice), existing: history, new: history) == .rowHidden)
         // user_secrets has no policy for anon.
         let secret: PolicyRow = ["tenant_id": .uuid(tenant), "user_id": .null]
         #expect(try policies.decide(.select, on: "user_secrets", auth: People.anonymous(), existing: secret) == .rowHidden)
@@ -79,17 +85,20 @@ struct EvaluatorTests {
 
     @Test("a restrictive policy narrows what permissive ones allow")
     func restrictiveNarrows() throws {
-        let set = try PolicySet.load(sources: [thingsFile(policies: """
-              - name: Own things
-                command: select
-                roles: [authenticated]
-                using: auth.uid() = user_id
-              - name: Never archived
-                command: select
-                roles: [authenticated]
-                as: restrictive
-                using: status <> 'archived'
-            """)])
+        let set = try PolicySet.load(sources: [
+            thingsFile(
+                policies: """
+                      - name: Own things
+                        command: select
+                        roles: [authenticated]
+                        using: auth.uid() = user_id
+                      - name: Never archived
+                        command: select
+                        roles: [authenticated]
+                        as: restrictive
+                        using: status <> 'archived'
+                    """)
+        ])
         let active: PolicyRow = ["tenant_id": .uuid(tenant), "user_id": .uuid(alice), "status": "active"]
         var archived = active
         archived["status"] = "archived"
@@ -102,13 +111,16 @@ struct EvaluatorTests {
 
     @Test("restrictive policies alone allow nothing")
     func restrictiveAlone() throws {
-        let set = try PolicySet.load(sources: [thingsFile(policies: """
-              - name: Only active
-                command: select
-                roles: [public]
-                as: restrictive
-                using: status = 'active'
-            """)])
+        let set = try PolicySet.load(sources: [
+            thingsFile(
+                policies: """
+                      - name: Only active
+                        command: select
+                        roles: [public]
+                        as: restrictive
+                        using: status = 'active'
+                    """)
+        ])
         let active: PolicyRow = ["tenant_id": .uuid(tenant), "status": "active"]
         #expect(try set.decide(.select, on: "things", auth: People.user(alice), existing: active) == .rowHidden)
     }
@@ -131,12 +143,15 @@ struct EvaluatorTests {
 
     @Test("an UPDATE policy without WITH CHECK checks the new row with its USING")
     func updateFallsBackToUsing() throws {
-        let set = try PolicySet.load(sources: [thingsFile(policies: """
-              - name: Own things
-                command: update
-                roles: [authenticated]
-                using: auth.uid() = user_id
-            """)])
+        let set = try PolicySet.load(sources: [
+            thingsFile(
+                policies: """
+                      - name: Own things
+                        command: update
+                        roles: [authenticated]
+                        using: auth.uid() = user_id
+                    """)
+        ])
         let mine: PolicyRow = ["tenant_id": .uuid(tenant), "user_id": .uuid(alice)]
         var given: PolicyRow = mine
         given["user_id"] = .uuid(bob)
@@ -161,12 +176,15 @@ struct EvaluatorTests {
 
     @Test("DELETE with RETURNING needs SELECT on the existing row too")
     func deleteReturning() throws {
-        let set = try PolicySet.load(sources: [thingsFile(policies: """
-              - name: Delete own
-                command: delete
-                roles: [authenticated]
-                using: auth.uid() = user_id
-            """)])
+        let set = try PolicySet.load(sources: [
+            thingsFile(
+                policies: """
+                      - name: Delete own
+                        command: delete
+                        roles: [authenticated]
+                        using: auth.uid() = user_id
+                    """)
+        ])
         let mine: PolicyRow = ["tenant_id": .uuid(tenant), "user_id": .uuid(alice)]
         #expect(try set.decide(.delete, on: "things", auth: People.user(alice), existing: mine) == .allowed)
         #expect(try set.decide(.delete, on: "things", auth: People.user(alice), existing: mine, returning: true) == .rowHidden)
@@ -182,14 +200,18 @@ struct EvaluatorTests {
         func sitemap(_ project: UUID) -> PolicyRow {
             ["id": .uuid(UUID()), "tenant_id": .uuid(tenant), "project_id": .uuid(project), "title": "map"]
         }
-        #expect(try policies.decide(.select, on: "sitemaps", auth: People.user(alice), existing: sitemap(privateID), lookup: rows) == .allowed)
-        #expect(try policies.decide(.select, on: "sitemaps", auth: People.user(bob), existing: sitemap(privateID), lookup: rows) == .rowHidden)
+        #expect(
+            try policies.decide(.select, on: "sitemaps", auth: People.user(alice), existing: sitemap(privateID), lookup: rows) == .allowed)
+        #expect(
+            try policies.decide(.select, on: "sitemaps", auth: People.user(bob), existing: sitemap(privateID), lookup: rows) == .rowHidden)
         #expect(try policies.decide(.select, on: "sitemaps", auth: People.user(bob), existing: sitemap(publicID), lookup: rows) == .allowed)
-        #expect(try policies.decide(.select, on: "sitemaps", auth: People.anonymous(), existing: sitemap(publicID), lookup: rows) == .allowed)
+        #expect(
+            try policies.decide(.select, on: "sitemaps", auth: People.anonymous(), existing: sitemap(publicID), lookup: rows) == .allowed)
         #expect(try policies.decide(.insert, on: "sitemaps", auth: People.user(bob), new: sitemap(publicID), lookup: rows) == .rowRejected)
         #expect(try policies.decide(.insert, on: "sitemaps", auth: People.user(alice), new: sitemap(privateID), lookup: rows) == .allowed)
         // No parent row, or no lookup: EXISTS is false.
-        #expect(try policies.decide(.select, on: "sitemaps", auth: People.user(alice), existing: sitemap(UUID()), lookup: rows) == .rowHidden)
+        #expect(
+            try policies.decide(.select, on: "sitemaps", auth: People.user(alice), existing: sitemap(UUID()), lookup: rows) == .rowHidden)
         #expect(try policies.decide(.select, on: "sitemaps", auth: People.user(alice), existing: sitemap(privateID)) == .rowHidden)
     }
 
@@ -219,7 +241,10 @@ struct EvaluatorTests {
         let session: PolicyRow = ["tenant_id": .uuid(tenant), "session_id": "s-1", "user_id": .null]
         let holder = People.anonymous(claims: ["session_id": "s-1"])
         #expect(try policies.decide(.select, on: "ai_assistant_sessions", auth: holder, existing: session) == .allowed)
-        #expect(try policies.decide(.select, on: "ai_assistant_sessions", auth: People.anonymous(claims: ["session_id": "s-2"]), existing: session) == .rowHidden)
+        #expect(
+            try policies.decide(
+                .select, on: "ai_assistant_sessions", auth: People.anonymous(claims: ["session_id": "s-2"]), existing: session)
+                == .rowHidden)
         #expect(try policies.decide(.select, on: "ai_assistant_sessions", auth: People.anonymous(), existing: session) == .rowHidden)
         // A session that belongs to a user is not the anonymous holder's.
         var owned = session
@@ -232,7 +257,8 @@ struct EvaluatorTests {
         #expect(try policies.decide(.update, on: "ai_assistant_sessions", auth: signedIn, existing: session, new: owned) == .allowed)
         var givenToBob = session
         givenToBob["user_id"] = .uuid(bob)
-        #expect(try policies.decide(.update, on: "ai_assistant_sessions", auth: signedIn, existing: session, new: givenToBob) == .rowRejected)
+        #expect(
+            try policies.decide(.update, on: "ai_assistant_sessions", auth: signedIn, existing: session, new: givenToBob) == .rowRejected)
     }
 
     @Test("ai_model_configs is service-managed: authenticated users read it, only service_role writes it")
@@ -250,16 +276,19 @@ struct EvaluatorTests {
 
     @Test("three-valued logic: NOT of unknown is unknown, IS NOT TRUE turns unknown into true")
     func threeValuedLogic() throws {
-        let set = try PolicySet.load(sources: [thingsFile(policies: """
-              - name: Not mine
-                command: select
-                roles: [anon, authenticated]
-                using: NOT (auth.uid() = user_id)
-              - name: Not provably mine
-                command: delete
-                roles: [anon, authenticated]
-                using: (auth.uid() = user_id) IS NOT TRUE
-            """)])
+        let set = try PolicySet.load(sources: [
+            thingsFile(
+                policies: """
+                      - name: Not mine
+                        command: select
+                        roles: [anon, authenticated]
+                        using: NOT (auth.uid() = user_id)
+                      - name: Not provably mine
+                        command: delete
+                        roles: [anon, authenticated]
+                        using: (auth.uid() = user_id) IS NOT TRUE
+                    """)
+        ])
         let row: PolicyRow = ["tenant_id": .uuid(tenant), "user_id": .uuid(alice)]
         #expect(try set.decide(.select, on: "things", auth: People.anonymous(), existing: row) == .rowHidden)
         #expect(try set.decide(.select, on: "things", auth: People.user(bob), existing: row) == .allowed)
@@ -269,21 +298,24 @@ struct EvaluatorTests {
 
     @Test("IN lists, NOT IN with NULL, and = ANY over an array column")
     func listsAndArrays() throws {
-        let set = try PolicySet.load(sources: [thingsFile(policies: """
-              - name: Open statuses
-                command: select
-                roles: [authenticated]
-                using: status IN ('open', 'pending')
-              - name: Never with NULL in NOT IN
-                command: delete
-                roles: [authenticated]
-                using: score NOT IN (0, NULL)
-              - name: Collaborators
-                command: update
-                roles: [authenticated]
-                using: auth.uid() = ANY (collaborators)
-                with_check: auth.uid() = ANY (collaborators)
-            """)])
+        let set = try PolicySet.load(sources: [
+            thingsFile(
+                policies: """
+                      - name: Open statuses
+                        command: select
+                        roles: [authenticated]
+                        using: status IN ('open', 'pending')
+                      - name: Never with NULL in NOT IN
+                        command: delete
+                        roles: [authenticated]
+                        using: score NOT IN (0, NULL)
+                      - name: Collaborators
+                        command: update
+                        roles: [authenticated]
+                        using: auth.uid() = ANY (collaborators)
+                        with_check: auth.uid() = ANY (collaborators)
+                    """)
+        ])
         let open: PolicyRow = ["tenant_id": .uuid(tenant), "status": "open", "score": 3]
         let closed: PolicyRow = ["tenant_id": .uuid(tenant), "status": "closed", "score": 3]
         #expect(try set.decide(.select, on: "things", auth: People.user(alice), existing: open) == .allowed)

@@ -48,7 +48,8 @@ struct ExplainTests {
         #expect(explanation.decision == .rowHidden)
         #expect(explanation.decidingPolicy == nil)
         #expect(explanation.reason.hasPrefix("no permissive policy for SELECT applies to role anon"))
-        #expect(explanation.checks.first?.notApplicable == ["privacy_worker", "Users can view own tickets", "Support staff manage tickets"])
+        #expect(
+            explanation.checks.first?.notApplicable == ["privacy_worker", "Users can view own tickets", "Support staff manage tickets"])
     }
 
     @Test("an allowed decision names the permissive policy that allowed it; the JSON round-trips")
@@ -68,12 +69,16 @@ struct ExplainTests {
     @Test("explain and decide agree")
     func agreesWithDecide() throws {
         let projectID = UUID()
-        let rows = InMemoryRows(["projects": [["id": .uuid(projectID), "tenant_id": .uuid(People.tenant), "user_id": .uuid(People.alice), "is_public": false]]])
+        let rows = InMemoryRows([
+            "projects": [["id": .uuid(projectID), "tenant_id": .uuid(People.tenant), "user_id": .uuid(People.alice), "is_public": false]]
+        ])
         let sitemap: PolicyRow = ["tenant_id": .uuid(People.tenant), "project_id": .uuid(projectID)]
         for auth in [People.user(People.alice), People.user(People.bob), People.anonymous(), People.service(actingFor: People.alice)] {
             for command in PolicyCommand.requestCommands {
-                let decision = try policies.decide(command, on: "sitemaps", auth: auth, existing: sitemap, new: sitemap, returning: true, lookup: rows)
-                let explanation = try policies.explain(command, on: "sitemaps", auth: auth, existing: sitemap, new: sitemap, returning: true, lookup: rows)
+                let decision = try policies.decide(
+                    command, on: "sitemaps", auth: auth, existing: sitemap, new: sitemap, returning: true, lookup: rows)
+                let explanation = try policies.explain(
+                    command, on: "sitemaps", auth: auth, existing: sitemap, new: sitemap, returning: true, lookup: rows)
                 #expect(decision == explanation.decision, "\(command) as \(auth.role)")
             }
         }

@@ -5,21 +5,25 @@ import Testing
 /// linted and turned into grants.
 @Suite("Exposure in policy files")
 struct ExposureLoaderTests {
-    static func table(_ extra: String, columns: String = "{ id: uuid, tenant_id: uuid, user_id: uuid, status: text, secret_value: bytea }") -> PolicySource {
-        PolicySource(file: "policies/things.yaml", text: """
-            table: public.things
-            tenant_column: tenant_id
-            subject: { column: user_id }
-            \(extra)
-            columns: \(columns)
-            indexes: [[id], [tenant_id, user_id]]
-            policies:
-              - name: Own
-                command: all
-                roles: [authenticated]
-                using: auth.uid() = user_id
-            privacy: { export: true, erasure: delete }
-            """)
+    static func table(_ extra: String, columns: String = "{ id: uuid, tenant_id: uuid, user_id: uuid, status: text, secret_value: bytea }")
+        -> PolicySource
+    {
+        PolicySource(
+            file: "policies/things.yaml",
+            text: """
+                table: public.things
+                tenant_column: tenant_id
+                subject: { column: user_id }
+                \(extra)
+                columns: \(columns)
+                indexes: [[id], [tenant_id, user_id]]
+                policies:
+                  - name: Own
+                    command: all
+                    roles: [authenticated]
+                    using: auth.uid() = user_id
+                privacy: { export: true, erasure: delete }
+                """)
     }
 
     static func loadError(_ source: PolicySource) -> PolicyError? {
@@ -62,10 +66,11 @@ struct ExposureLoaderTests {
         #expect(table.rest == .none)
         #expect(PolicyCommand.requestCommands.allSatisfy { !table.rest.allows($0) })
         // Only the privacy worker reaches a table with personal data that /rest/v1 does not serve.
-        #expect(try set.grantStatements(for: "things") == [
-            #"REVOKE ALL ON "public"."things" FROM "anon", "authenticated", "service_role", "gateway_secrets", "privacy_worker";"#,
-            #"GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."things" TO "privacy_worker";"#,
-        ])
+        #expect(
+            try set.grantStatements(for: "things") == [
+                #"REVOKE ALL ON "public"."things" FROM "anon", "authenticated", "service_role", "gateway_secrets", "privacy_worker";"#,
+                #"GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."things" TO "privacy_worker";"#,
+            ])
         for role in PolicySet.requestRoles + [PolicySet.secretsRole] { #expect(table.declaredRights(for: role).isNothing) }
     }
 
@@ -77,8 +82,9 @@ struct ExposureLoaderTests {
         #expect(table.restColumns.map(\.name) == ["id", "tenant_id", "user_id", "status"])
         #expect(table.restColumn(named: "secret_value") == nil)
         #expect(table.column(named: "secret_value") != nil)
-        #expect(try set.grantStatements(for: "things").contains(
-            #"GRANT SELECT ("id", "tenant_id", "user_id", "status") ON "public"."things" TO "anon", "authenticated", "service_role";"#))
+        #expect(
+            try set.grantStatements(for: "things").contains(
+                #"GRANT SELECT ("id", "tenant_id", "user_id", "status") ON "public"."things" TO "anon", "authenticated", "service_role";"#))
         #expect(table.declaredRights(for: "authenticated") == TableRights(select: ["id", "tenant_id", "user_id", "status"]))
         #expect(table.declaredRights(for: PolicySet.secretsRole).isNothing)
         // The generated script carries the grants after the RLS.
@@ -91,7 +97,9 @@ struct ExposureLoaderTests {
         let finding = try #require(exposed.first { $0.code == .sealedColumnExposed })
         #expect(finding.severity == .error)
         #expect(finding.message.contains("'secret_value' (bytea)"))
-        let byName = try PolicySet.load(sources: [Self.table("rest: read", columns: "{ id: uuid, tenant_id: uuid, user_id: uuid, certificate_signature: text }")]).lint()
+        let byName = try PolicySet.load(sources: [
+            Self.table("rest: read", columns: "{ id: uuid, tenant_id: uuid, user_id: uuid, certificate_signature: text }")
+        ]).lint()
         #expect(byName.contains { $0.code == .sealedColumnExposed })
         let hidden = try PolicySet.load(sources: [Self.table("rest: read_write\nrest_hidden: [secret_value]")]).lint()
         #expect(!hidden.contains { $0.code == .sealedColumnExposed })
@@ -119,15 +127,18 @@ struct ExposureLoaderTests {
         let set = try PolicySet.load(sources: [Self.table("rest: read_write")])
         let table = try #require(set.table(named: "things"))
         #expect(table.effectivePolicies.map(\.name) == ["tenant_isolation", "privacy_worker", "Own"])
-        #expect(try set.rowLevelSecurityStatements(for: "things").contains(
-            #"CREATE POLICY "privacy_worker" ON "public"."things" AS PERMISSIVE FOR ALL TO "privacy_worker" USING (true) WITH CHECK (true);"#))
+        #expect(
+            try set.rowLevelSecurityStatements(for: "things").contains(
+                #"CREATE POLICY "privacy_worker" ON "public"."things" AS PERMISSIVE FOR ALL TO "privacy_worker" USING (true) WITH CHECK (true);"#
+            ))
         let worker = AuthContext(role: PolicySet.privacyRole, tenantID: People.tenant)
         let row: PolicyRow = ["tenant_id": .uuid(People.tenant), "user_id": .uuid(People.alice)]
         let elsewhere: PolicyRow = ["tenant_id": .uuid(People.otherTenant), "user_id": .uuid(People.alice)]
         #expect(try set.decide(.delete, on: "things", auth: worker, existing: row) == .allowed)
         #expect(try set.decide(.delete, on: "things", auth: worker, existing: elsewhere) == .rowHidden)
 
-        let declared = PolicySource(file: "policies/things.yaml", text: Self.table("").text.replacingOccurrences(of: "- name: Own", with: "- name: privacy_worker"))
+        let declared = PolicySource(
+            file: "policies/things.yaml", text: Self.table("").text.replacingOccurrences(of: "- name: Own", with: "- name: privacy_worker"))
         let error = try #require(Self.loadError(declared))
         #expect(error.message.contains("is implied by subject"))
     }

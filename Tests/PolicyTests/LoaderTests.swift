@@ -38,8 +38,10 @@ struct LoaderTests {
         #expect(SQLType("public.project_status")?.canonical == "public.project_status")
         #expect(SQLType("public.project_status[]")?.canonical == "public.project_status[]")
         #expect(SQLType("Public.Mood")?.canonical == "public.mood")
-        for refused in ["intger", "project_status", "pg_catalog.int4", "information_schema.sql_identifier", "public.mood(3)",
-                        "public.a.b", "public.", ".mood", "public.mo-od", "public.1mood"] {
+        for refused in [
+            "intger", "project_status", "pg_catalog.int4", "information_schema.sql_identifier", "public.mood(3)",
+            "public.a.b", "public.", ".mood", "public.mo-od", "public.1mood",
+        ] {
             #expect(SQLType(refused) == nil, "\(refused)")
         }
     }
@@ -91,18 +93,21 @@ struct LoaderTests {
 
     @Test("a policy's roles, command and kind are read; as: restrictive is honoured")
     func policyFields() throws {
-        let set = try PolicySet.load(sources: [thingsFile(policies: """
-              - name: Own things
-                command: select
-                roles: [authenticated, service_role]
-                using: auth.uid() = user_id
-              - name: Only active
-                command: all
-                roles: [public]
-                as: restrictive
-                using: status <> 'archived'
-                with_check: status <> 'archived'
-            """)])
+        let set = try PolicySet.load(sources: [
+            thingsFile(
+                policies: """
+                      - name: Own things
+                        command: select
+                        roles: [authenticated, service_role]
+                        using: auth.uid() = user_id
+                      - name: Only active
+                        command: all
+                        roles: [public]
+                        as: restrictive
+                        using: status <> 'archived'
+                        with_check: status <> 'archived'
+                    """)
+        ])
         let rules = try #require(set.table(named: "things")?.policies)
         #expect(rules.map(\.name) == ["Own things", "Only active"])
         #expect(rules[0].roles == ["authenticated", "service_role"])
@@ -121,148 +126,190 @@ struct MalformedFileTests {
 
     @Test("an unknown key names the file, line, column and the keys that are allowed")
     func unknownKey() {
-        #expect(error("""
-              - name: Own things
-                command: select
-                roles: [authenticated]
-                usingg: auth.uid() = user_id
-            """) == "policies/things.yaml:19:5: unknown key 'usingg' — expected one of: name, command, roles, using, with_check, as")
+        #expect(
+            error(
+                """
+                  - name: Own things
+                    command: select
+                    roles: [authenticated]
+                    usingg: auth.uid() = user_id
+                """) == "policies/things.yaml:19:5: unknown key 'usingg' — expected one of: name, command, roles, using, with_check, as")
     }
 
     @Test("an unknown top-level key is an error too, not ignored")
     func unknownTopLevelKey() {
-        let source = PolicySource(file: "policies/things.yaml", text: """
-            table: public.things
-            tenant_column: tenant_id
-            colums:
-              id: uuid
-            """)
-        #expect(loadError([source])?.description
-            == "policies/things.yaml:3:1: unknown key 'colums' — expected one of: table, tenant_column, subject, columns, indexes, policies, denied_commands, privacy, rest, rest_hidden, managed_by, functions, views")
+        let source = PolicySource(
+            file: "policies/things.yaml",
+            text: """
+                table: public.things
+                tenant_column: tenant_id
+                colums:
+                  id: uuid
+                """)
+        #expect(
+            loadError([source])?.description
+                == "policies/things.yaml:3:1: unknown key 'colums' — expected one of: table, tenant_column, subject, columns, indexes, policies, denied_commands, privacy, rest, rest_hidden, managed_by, functions, views"
+        )
         #expect(loadError([source])?.code == .unknownKey)
     }
 
     @Test("a bad command says which commands exist")
     func badCommand() {
-        #expect(error("""
-              - name: Own things
-                command: selct
-                roles: [authenticated]
-                using: auth.uid() = user_id
-            """) == "policies/things.yaml:17:14: unknown command 'selct' — expected one of: select, insert, update, delete, all")
+        #expect(
+            error(
+                """
+                  - name: Own things
+                    command: selct
+                    roles: [authenticated]
+                    using: auth.uid() = user_id
+                """) == "policies/things.yaml:17:14: unknown command 'selct' — expected one of: select, insert, update, delete, all")
     }
 
     @Test("an unknown column points into the expression and lists the table's columns")
     func unknownColumn() {
-        let found = loadError([thingsFile(policies: """
-              - name: Own things
-                command: select
-                roles: [authenticated]
-                using: auth.uid() = owner_id
-            """)])
+        let found = loadError([
+            thingsFile(
+                policies: """
+                      - name: Own things
+                        command: select
+                        roles: [authenticated]
+                        using: auth.uid() = owner_id
+                    """)
+        ])
         #expect(found?.code == .unknownColumn)
-        #expect(found?.description
-            == "policies/things.yaml:19:25: column 'owner_id' does not exist in public.things — available columns: id, tenant_id, user_id, status, score, is_public, collaborators")
+        #expect(
+            found?.description
+                == "policies/things.yaml:19:25: column 'owner_id' does not exist in public.things — available columns: id, tenant_id, user_id, status, score, is_public, collaborators"
+        )
     }
 
     @Test("an unknown column on a later line of a block scalar is located on that line")
     func unknownColumnInBlock() {
-        let found = loadError([thingsFile(policies: """
-              - name: Own things
-                command: select
-                roles: [authenticated]
-                using: |
-                  auth.uid() = user_id
-                    OR is_publik = true
-            """)])
+        let found = loadError([
+            thingsFile(
+                policies: """
+                      - name: Own things
+                        command: select
+                        roles: [authenticated]
+                        using: |
+                          auth.uid() = user_id
+                            OR is_publik = true
+                    """)
+        ])
         #expect(found?.location == SourceLocation(file: "policies/things.yaml", line: 21, column: 12))
         #expect(found?.message == "column 'is_publik' does not exist in public.things")
     }
 
     @Test("an unbalanced parenthesis points at the '(' that is never closed")
     func unbalancedParenthesis() {
-        #expect(error("""
-              - name: Own things
-                command: select
-                roles: [authenticated]
-                using: (auth.uid() = user_id OR is_public
-            """) == "policies/things.yaml:19:12: unbalanced parenthesis: '(' is never closed — expected ')'")
-        #expect(error("""
-              - name: Own things
-                command: select
-                roles: [authenticated]
-                using: auth.uid() = user_id)
-            """) == "policies/things.yaml:19:32: unbalanced parenthesis: ')' has no matching '(' — remove the ')' or add a '(' before it")
+        #expect(
+            error(
+                """
+                  - name: Own things
+                    command: select
+                    roles: [authenticated]
+                    using: (auth.uid() = user_id OR is_public
+                """) == "policies/things.yaml:19:12: unbalanced parenthesis: '(' is never closed — expected ')'")
+        #expect(
+            error(
+                """
+                  - name: Own things
+                    command: select
+                    roles: [authenticated]
+                    using: auth.uid() = user_id)
+                """)
+                == "policies/things.yaml:19:32: unbalanced parenthesis: ')' has no matching '(' — remove the ')' or add a '(' before it")
     }
 
     @Test("a function other than the auth helpers is refused, naming the allowed ones")
     func functionNotAllowed() {
-        let found = loadError([thingsFile(policies: """
-              - name: Own things
-                command: select
-                roles: [authenticated]
-                using: auth.uid() = user_id AND now() IS NOT NULL
-            """)])
+        let found = loadError([
+            thingsFile(
+                policies: """
+                      - name: Own things
+                        command: select
+                        roles: [authenticated]
+                        using: auth.uid() = user_id AND now() IS NOT NULL
+                    """)
+        ])
         #expect(found?.code == .functionNotAllowed)
-        #expect(found?.description
-            == "policies/things.yaml:19:37: function now() is not allowed in a policy — expected one of: auth.uid(), auth.role(), auth.tenant_id(), auth.jwt() ->> 'claim'")
+        #expect(
+            found?.description
+                == "policies/things.yaml:19:37: function now() is not allowed in a policy — expected one of: auth.uid(), auth.role(), auth.tenant_id(), auth.jwt() ->> 'claim'"
+        )
     }
 
     @Test("an unknown role says which roles exist")
     func unknownRole() {
-        #expect(error("""
-              - name: Own things
-                command: select
-                roles: [authenticated, admin]
-                using: auth.uid() = user_id
-            """) == "policies/things.yaml:18:28: unknown role 'admin' — expected one of: anon, authenticated, service_role, gateway_secrets, privacy_worker, public")
+        #expect(
+            error(
+                """
+                  - name: Own things
+                    command: select
+                    roles: [authenticated, admin]
+                    using: auth.uid() = user_id
+                """)
+                == "policies/things.yaml:18:28: unknown role 'admin' — expected one of: anon, authenticated, service_role, gateway_secrets, privacy_worker, public"
+        )
     }
 
     @Test("with_check on a select policy is refused, as Postgres refuses it")
     func withCheckOnSelect() {
-        let found = loadError([thingsFile(policies: """
-              - name: Own things
-                command: select
-                roles: [authenticated]
-                using: auth.uid() = user_id
-                with_check: auth.uid() = user_id
-            """)])
+        let found = loadError([
+            thingsFile(
+                policies: """
+                      - name: Own things
+                        command: select
+                        roles: [authenticated]
+                        using: auth.uid() = user_id
+                        with_check: auth.uid() = user_id
+                    """)
+        ])
         #expect(found?.location?.line == 20)
         #expect(found?.message == "a select policy cannot have with_check")
     }
 
     @Test("a non-boolean condition is a type error")
     func nonBoolean() {
-        let found = loadError([thingsFile(policies: """
-              - name: Own things
-                command: select
-                roles: [authenticated]
-                using: user_id
-            """)])
+        let found = loadError([
+            thingsFile(
+                policies: """
+                      - name: Own things
+                        command: select
+                        roles: [authenticated]
+                        using: user_id
+                    """)
+        ])
         #expect(found?.code == .typeMismatch)
         #expect(found?.message == "'user_id' is uuid, not boolean")
     }
 
     @Test("a literal that cannot be its column's type is a type error")
     func badLiteral() {
-        let found = loadError([thingsFile(policies: """
-              - name: Own things
-                command: select
-                roles: [authenticated]
-                using: user_id = 'not-a-uuid'
-            """)])
+        let found = loadError([
+            thingsFile(
+                policies: """
+                      - name: Own things
+                        command: select
+                        roles: [authenticated]
+                        using: user_id = 'not-a-uuid'
+                    """)
+        ])
         #expect(found?.code == .typeMismatch)
         #expect(found?.location?.column == 12)
     }
 
     @Test("EXISTS over a table without a policy file is refused")
     func existsOverUngovernedTable() {
-        let found = loadError([thingsFile(policies: """
-              - name: Own things
-                command: select
-                roles: [authenticated]
-                using: EXISTS (SELECT 1 FROM public.tenants t WHERE t.id = tenant_id)
-            """)])
+        let found = loadError([
+            thingsFile(
+                policies: """
+                      - name: Own things
+                        command: select
+                        roles: [authenticated]
+                        using: EXISTS (SELECT 1 FROM public.tenants t WHERE t.id = tenant_id)
+                    """)
+        ])
         #expect(found?.code == .unknownTable)
         #expect(found?.location == SourceLocation(file: "policies/things.yaml", line: 19, column: 41))
     }
@@ -282,46 +329,57 @@ struct MalformedFileTests {
 
     @Test("missing keys and bad privacy values name what is expected")
     func privacyErrors() {
-        let missingBasis = loadError([thingsFile(policies: "  []").withPrivacy("""
-            privacy:
-              export: true
-              erasure: retain
-              retain:
-                until: 3 years
-            """)])
+        let missingBasis = loadError([
+            thingsFile(policies: "  []").withPrivacy(
+                """
+                privacy:
+                  export: true
+                  erasure: retain
+                  retain:
+                    until: 3 years
+                """)
+        ])
         #expect(missingBasis?.code == .missingKey)
         #expect(missingBasis?.message == "missing key 'basis' in retain")
-        let badErasure = loadError([thingsFile(policies: "  []").withPrivacy("""
-            privacy:
-              export: true
-              erasure: shred
-            """)])
-        #expect(badErasure?.description == "policies/things.yaml:19:12: unknown erasure 'shred' — expected one of: delete, anonymize, retain")
+        let badErasure = loadError([
+            thingsFile(policies: "  []").withPrivacy(
+                """
+                privacy:
+                  export: true
+                  erasure: shred
+                """)
+        ])
+        #expect(
+            badErasure?.description == "policies/things.yaml:19:12: unknown erasure 'shred' — expected one of: delete, anonymize, retain")
     }
 
     @Test("SELECT policies that reach each other through EXISTS are refused (Postgres would recurse)")
     func subqueryCycle() {
         let found = loadError([
-            PolicySource(file: "policies/a.yaml", text: """
-                table: public.a
-                tenant_column: tenant_id
-                columns: { id: uuid, tenant_id: uuid, b_id: uuid }
-                policies:
-                  - name: via b
-                    command: select
-                    roles: [authenticated]
-                    using: EXISTS (SELECT 1 FROM b WHERE b.id = a.b_id)
-                """),
-            PolicySource(file: "policies/b.yaml", text: """
-                table: public.b
-                tenant_column: tenant_id
-                columns: { id: uuid, tenant_id: uuid, a_id: uuid }
-                policies:
-                  - name: via a
-                    command: select
-                    roles: [authenticated]
-                    using: EXISTS (SELECT 1 FROM a WHERE a.id = b.a_id)
-                """),
+            PolicySource(
+                file: "policies/a.yaml",
+                text: """
+                    table: public.a
+                    tenant_column: tenant_id
+                    columns: { id: uuid, tenant_id: uuid, b_id: uuid }
+                    policies:
+                      - name: via b
+                        command: select
+                        roles: [authenticated]
+                        using: EXISTS (SELECT 1 FROM b WHERE b.id = a.b_id)
+                    """),
+            PolicySource(
+                file: "policies/b.yaml",
+                text: """
+                    table: public.b
+                    tenant_column: tenant_id
+                    columns: { id: uuid, tenant_id: uuid, a_id: uuid }
+                    policies:
+                      - name: via a
+                        command: select
+                        roles: [authenticated]
+                        using: EXISTS (SELECT 1 FROM a WHERE a.id = b.a_id)
+                    """),
         ])
         #expect(found?.message == "SELECT policies reach each other through EXISTS: a → b → a")
     }

@@ -7,40 +7,42 @@ import Testing
 @Suite("Masking rules in policy files")
 struct MaskingRuleTests {
     static func file(_ entries: String) -> PolicySource {
-        PolicySource(file: "policies/things.yaml", text: """
-            table: public.things
-            tenant_column: tenant_id
-            subject: { column: user_id }
-            columns:
-              id: uuid
-              tenant_id: uuid
-              user_id: uuid
-              email: text
-              code: varchar(20)
-              wide: varchar(64)
-              born: date
-              seen_at: timestamptz
-              ip: inet
-              score: integer
-              amount: numeric(12,2)
-              active: boolean
-              data: jsonb
-              tags: text[]
-            indexes:
-              - [id]
-              - [tenant_id, user_id]
-            policies:
-              - name: Own things
-                command: select
-                roles: [authenticated]
-                using: auth.uid() = user_id
-            privacy:
-              export: true
-              erasure: anonymize
-              anonymize:
-                user_id: null
-            \(entries.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
-            """)
+        PolicySource(
+            file: "policies/things.yaml",
+            text: """
+                table: public.things
+                tenant_column: tenant_id
+                subject: { column: user_id }
+                columns:
+                  id: uuid
+                  tenant_id: uuid
+                  user_id: uuid
+                  email: text
+                  code: varchar(20)
+                  wide: varchar(64)
+                  born: date
+                  seen_at: timestamptz
+                  ip: inet
+                  score: integer
+                  amount: numeric(12,2)
+                  active: boolean
+                  data: jsonb
+                  tags: text[]
+                indexes:
+                  - [id]
+                  - [tenant_id, user_id]
+                policies:
+                  - name: Own things
+                    command: select
+                    roles: [authenticated]
+                    using: auth.uid() = user_id
+                privacy:
+                  export: true
+                  erasure: anonymize
+                  anonymize:
+                    user_id: null
+                \(entries.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+                """)
     }
 
     /// Where `needle` starts in the file built from `entries` (1-based), as the loader reports it.
@@ -57,23 +59,25 @@ struct MaskingRuleTests {
         return Dictionary(uniqueKeysWithValues: columns.map { ($0.column, $0.method) })
     }
 
-    @Test("a method that does not fit its column's type is refused at the entry's file:line:column", arguments: [
-        ("email: { truncate: month }", "{ truncate", "truncate needs a date or timestamp column"),
-        ("score: { truncate: day }", "{ truncate", "truncate needs a date or timestamp column"),
-        ("email: truncate_ip", "truncate_ip", "truncate_ip needs an inet or cidr column"),
-        ("born: truncate_ip", "truncate_ip", "truncate_ip needs an inet or cidr column"),
-        ("code: hmac", "hmac", "more than 20 fit"),
-        ("score: hmac", "hmac", "needs a text column"),
-        ("tags: hmac", "hmac", "needs a text column"),
-        ("score: { replace: \"many\" }", "{ replace", "is not a whole number"),
-        ("amount: { replace: \"NaN\" }", "{ replace", "is not a number"),
-        ("active: { replace: \"yes\" }", "{ replace", "is not true or false"),
-        ("data: { replace: \"{not json\" }", "{ replace", "is not JSON"),
-        ("born: { replace: \"last tuesday\" }", "{ replace", "is not a date"),
-        ("code: { replace: \"a value that is far too long\" }", "{ replace", "longer than 20 characters"),
-        ("ip: { replace: \"10.0.0.1\" }", "{ replace", "replace supports"),
-        ("tags: { replace: \"{}\" }", "{ replace", "array"),
-    ])
+    @Test(
+        "a method that does not fit its column's type is refused at the entry's file:line:column",
+        arguments: [
+            ("email: { truncate: month }", "{ truncate", "truncate needs a date or timestamp column"),
+            ("score: { truncate: day }", "{ truncate", "truncate needs a date or timestamp column"),
+            ("email: truncate_ip", "truncate_ip", "truncate_ip needs an inet or cidr column"),
+            ("born: truncate_ip", "truncate_ip", "truncate_ip needs an inet or cidr column"),
+            ("code: hmac", "hmac", "more than 20 fit"),
+            ("score: hmac", "hmac", "needs a text column"),
+            ("tags: hmac", "hmac", "needs a text column"),
+            ("score: { replace: \"many\" }", "{ replace", "is not a whole number"),
+            ("amount: { replace: \"NaN\" }", "{ replace", "is not a number"),
+            ("active: { replace: \"yes\" }", "{ replace", "is not true or false"),
+            ("data: { replace: \"{not json\" }", "{ replace", "is not JSON"),
+            ("born: { replace: \"last tuesday\" }", "{ replace", "is not a date"),
+            ("code: { replace: \"a value that is far too long\" }", "{ replace", "longer than 20 characters"),
+            ("ip: { replace: \"10.0.0.1\" }", "{ replace", "replace supports"),
+            ("tags: { replace: \"{}\" }", "{ replace", "array"),
+        ])
     func typeMismatch(entry: String, at needle: String, says message: String) throws {
         let error = try #require(loadError([Self.file(entry)]))
         #expect(error.code == .typeMismatch, "\(error)")
@@ -101,14 +105,16 @@ struct MaskingRuleTests {
     func ownershipColumns() throws {
         let tenant = try #require(loadError([Self.file("tenant_id: null")]))
         #expect(tenant.message.contains("tenant column 'tenant_id' cannot be anonymized"), "\(tenant)")
-        let source = Self.file("email: null").text.replacingOccurrences(of: "    user_id: null", with: "    user_id: { replace: \"00000000-0000-0000-0000-000000000001\" }")
+        let source = Self.file("email: null").text.replacingOccurrences(
+            of: "    user_id: null", with: "    user_id: { replace: \"00000000-0000-0000-0000-000000000001\" }")
         let subject = try #require(loadError([PolicySource(file: "policies/things.yaml", text: source)]))
         #expect(subject.message.contains("subject column 'user_id' can only be set to null"), "\(subject)")
     }
 
     @Test("every method that fits is read: hmac (and hash, now keyed), replace, truncate, truncate_ip with default and given prefixes")
     func accepted() throws {
-        let methods = try Self.methods("""
+        let methods = try Self.methods(
+            """
             email: hash
             wide: hmac
             code: { replace: "gone" }

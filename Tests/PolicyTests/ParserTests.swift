@@ -46,8 +46,10 @@ struct ParserTests {
     func parenthesesAreNotNodes() throws {
         #expect(try PolicyExpression.parse("((auth.uid() = user_id))") == PolicyExpression.parse("auth.uid() = user_id"))
         #expect(try PolicyExpression.parse("(a AND b) AND (c AND d)") == PolicyExpression.parse("a AND b AND c AND d"))
-        #expect(try PolicyExpression.parse("p.id = sitemaps.project_id")
-            == .comparison(.column(.init(qualifier: "p", name: "id")), .equal, .column(.init(qualifier: "sitemaps", name: "project_id"))))
+        #expect(
+            try PolicyExpression.parse("p.id = sitemaps.project_id")
+                == .comparison(
+                    .column(.init(qualifier: "p", name: "id")), .equal, .column(.init(qualifier: "sitemaps", name: "project_id"))))
         #expect(try PolicyExpression.parse("auth.jwt() ->> 'session_id'::text") == .jwtClaim("session_id"))
         #expect(try PolicyExpression.parse("a != b") == PolicyExpression.parse("a <> b"))
     }
@@ -60,7 +62,8 @@ struct ParserTests {
         #expect(try PolicyExpression.parse("NOT a = b") == .not(.comparison(a, .equal, b)))
         #expect(try PolicyExpression.parse("a OR b AND c") == .or([a, .and([b, c])]))
         #expect(try PolicyExpression.parse("a = b IS NULL") == .isNull(.comparison(a, .equal, b), negated: false))
-        #expect(try PolicyExpression.parse("Is_Public = TRUE") == .comparison(.column(.init(name: "is_public")), .equal, .literal(.bool(true))))
+        #expect(
+            try PolicyExpression.parse("Is_Public = TRUE") == .comparison(.column(.init(name: "is_public")), .equal, .literal(.bool(true))))
         #expect(try PolicyExpression.parse("\"Mixed Case\" IS NOT NULL") == .isNull(.column(.init(name: "Mixed Case")), negated: true))
     }
 

@@ -62,28 +62,30 @@ enum People {
 /// A small table for crafted policies: `policies/things.yaml` with the given policy entries (and
 /// optional privacy section), indented as list items under `policies:`.
 func thingsFile(policies: String, extra: String = "", file: String = "policies/things.yaml") -> PolicySource {
-    PolicySource(file: file, text: """
-        table: public.things
-        tenant_column: tenant_id
-        subject: { column: user_id }
-        columns:
-          id: uuid
-          tenant_id: uuid
-          user_id: uuid
-          status: text
-          score: integer
-          is_public: boolean
-          collaborators: uuid[]
-        indexes:
-          - [id]
-          - [tenant_id, user_id]
-        policies:
-        \(policies)
-        privacy:
-          export: true
-          erasure: delete
-        \(extra)
-        """)
+    PolicySource(
+        file: file,
+        text: """
+            table: public.things
+            tenant_column: tenant_id
+            subject: { column: user_id }
+            columns:
+              id: uuid
+              tenant_id: uuid
+              user_id: uuid
+              status: text
+              score: integer
+              is_public: boolean
+              collaborators: uuid[]
+            indexes:
+              - [id]
+              - [tenant_id, user_id]
+            policies:
+            \(policies)
+            privacy:
+              export: true
+              erasure: delete
+            \(extra)
+            """)
 }
 
 /// Loads crafted sources; the error when they do not load.

@@ -51,14 +51,19 @@ struct ConnectionTests {
         let id = UUID()
         let now = Date(timeIntervalSince1970: 1_790_000_000.123456)
         let bytes: [UInt8] = [0, 1, 2, 0xfe, 0xff]
-        let row = try #require(try await pool.query("""
-            SELECT $1::text AS t, $2::int AS i, $3::bigint AS b, $4::bool AS f, $5::numeric AS n,
-                   $6::uuid AS u, $7::timestamptz AS ts, $8::jsonb AS j, $9::bytea AS by,
-                   $10::text[] AS arr, $11::text AS nothing
-            """,
-            ["héllo, 'world'", 42, Int64(9_007_199_254_740_993), true, Decimal(string: "12345.678901")!,
-             id, now, PostgresJSON(#"{"a": [1, 2]}"#), bytes, PostgresTextArray(["a", "b c", "\"q\"", nil, "NULL"]),
-             String?.none]).first)
+        let row = try #require(
+            try await pool.query(
+                """
+                SELECT $1::text AS t, $2::int AS i, $3::bigint AS b, $4::bool AS f, $5::numeric AS n,
+                       $6::uuid AS u, $7::timestamptz AS ts, $8::jsonb AS j, $9::bytea AS by,
+                       $10::text[] AS arr, $11::text AS nothing
+                """,
+                [
+                    "héllo, 'world'", 42, Int64(9_007_199_254_740_993), true, Decimal(string: "12345.678901")!,
+                    id, now, PostgresJSON(#"{"a": [1, 2]}"#), bytes, PostgresTextArray(["a", "b c", "\"q\"", nil, "NULL"]),
+                    String?.none,
+                ]
+            ).first)
         #expect(try row.decode("t", as: String.self) == "héllo, 'world'")
         #expect(try row.decode("i", as: Int.self) == 42)
         #expect(try row.decode("b", as: Int64.self) == 9_007_199_254_740_993)
@@ -78,9 +83,12 @@ struct ConnectionTests {
     func timestampEdgeCases() async throws {
         let pool = ConnectionPool(configuration: try TestDatabase.ownerConfiguration())
         defer { pool.close() }
-        let row = try #require(try await pool.query("""
-            SELECT '1969-07-20 20:17:40.5+00'::timestamptz AS moon, '2024-02-29 23:59:59-05:30'::timestamptz AS leap
-            """).first)
+        let row = try #require(
+            try await pool.query(
+                """
+                SELECT '1969-07-20 20:17:40.5+00'::timestamptz AS moon, '2024-02-29 23:59:59-05:30'::timestamptz AS leap
+                """
+            ).first)
         #expect(try row.decode("moon", as: Date.self).timeIntervalSince1970 == -14_182_939.5)
         #expect(try row.decode("leap", as: Date.self).timeIntervalSince1970 == 1_709_270_999)
     }

@@ -7,7 +7,9 @@ import Testing
 /// every caller gets exactly its own results, or a clean error of a kind its pipeline allows.
 @Suite("Faults under concurrent pipelines")
 struct FaultInjectionTests {
-    @Test("200 concurrent pipelines of two tenants, with errors, timeouts and killed backends: each caller gets its own results or a clean error")
+    @Test(
+        "200 concurrent pipelines of two tenants, with errors, timeouts and killed backends: each caller gets its own results or a clean error"
+    )
     func concurrentFaults() async throws {
         let mix = try Mix()
         defer { mix.close() }
@@ -43,7 +45,9 @@ struct SoakTests {
             total.connectionErrors += tally.connectionErrors
             rounds += 1
         }
-        print("soak: \(rounds) rounds in \(seconds) s: \(total.successes) pipelines answered, \(total.serverErrors) server errors, \(total.connectionErrors) connection errors")
+        print(
+            "soak: \(rounds) rounds in \(seconds) s: \(total.successes) pipelines answered, \(total.serverErrors) server errors, \(total.connectionErrors) connection errors"
+        )
         #expect(total.successes > 0)
     }
 }
@@ -144,7 +148,8 @@ private final class Mix: Sendable {
             return Tally(successes: 1)
         } catch let error as PostgresError {
             if error.code == .connectionLost || error.code == .connectionFailed
-                || error.sqlState.map({ $0.hasPrefix("08") || $0.hasPrefix("57P") }) == true {
+                || error.sqlState.map({ $0.hasPrefix("08") || $0.hasPrefix("57P") }) == true
+            {
                 return Tally(connectionErrors: 1)
             }
             switch error.sqlState {

@@ -1,7 +1,8 @@
 import Foundation
-@testable import Postgres
 import TestSupport
 import Testing
+
+@testable import Postgres
 
 @Suite("Migration runner")
 struct MigrationRunnerTests {
@@ -35,7 +36,8 @@ struct MigrationRunnerTests {
                 #expect(first.map(\.version) == [1, 2])
                 #expect(try await runner.migrate().isEmpty)
                 #expect(try await runner.isCurrent(runner.loadMigrations()))
-                let rows = try await pool.query("SELECT version, name, length(checksum) AS len FROM schema_migrations ORDER BY version").rows
+                let rows = try await pool.query("SELECT version, name, length(checksum) AS len FROM schema_migrations ORDER BY version")
+                    .rows
                 #expect(try rows.map { try $0.decode("name", as: String.self) } == ["create_accounts", "add_name"])
                 #expect(try rows.allSatisfy { try $0.decode("len", as: Int.self) == 64 })
                 #expect(try await runner.status().map(\.state) == [.applied, .applied])
@@ -60,7 +62,8 @@ struct MigrationRunnerTests {
                 #expect(error?.code == .migration)
                 #expect(error?.description.contains("0001_create_accounts.sql was changed") == true)
                 #expect(try await runner.status().map(\.state) == [.changed, .applied, .pending])
-                let more = try await pool.query("SELECT to_regclass('public.more') IS NULL AS absent").first?.decode("absent", as: Bool.self)
+                let more = try await pool.query("SELECT to_regclass('public.more') IS NULL AS absent").first?.decode(
+                    "absent", as: Bool.self)
                 #expect(more == true)
             }
         }
@@ -81,8 +84,11 @@ struct MigrationRunnerTests {
                 #expect(error?.migration == "0002_broken.sql")
                 #expect(error?.line == 4)
                 #expect(error?.sqlState == "42P01")
-                #expect(error?.description.contains("migration 0002_broken.sql (line 4): relation \"no_such_table\" does not exist") == true)
-                let state = try await pool.query("SELECT to_regclass('public.ok') IS NOT NULL AS ok, to_regclass('public.half') IS NULL AS half_gone").first!
+                #expect(
+                    error?.description.contains("migration 0002_broken.sql (line 4): relation \"no_such_table\" does not exist") == true)
+                let state = try await pool.query(
+                    "SELECT to_regclass('public.ok') IS NOT NULL AS ok, to_regclass('public.half') IS NULL AS half_gone"
+                ).first!
                 #expect(try state.decode("ok", as: Bool.self))
                 #expect(try state.decode("half_gone", as: Bool.self))
                 #expect(try await runner.status().map(\.state) == [.applied, .pending])

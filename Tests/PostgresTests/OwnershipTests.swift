@@ -1,8 +1,9 @@
 import Dispatch
 import Foundation
-@testable import Postgres
 import TestSupport
 import Testing
+
+@testable import Postgres
 
 /// One owner per connection (THREADING.md). Outside this module the compiler enforces it: a
 /// `PooledConnection` and a `Connection` are `~Copyable` and only ever borrowed, so they cannot

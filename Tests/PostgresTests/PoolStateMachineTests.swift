@@ -1,5 +1,6 @@
-@testable import Postgres
 import Testing
+
+@testable import Postgres
 
 /// The pool's decisions alone: no server, no threads, a fake clock (durations since an epoch).
 @Suite("Pool state machine")

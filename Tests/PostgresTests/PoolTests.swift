@@ -138,7 +138,9 @@ struct PoolTests {
         #expect(pool.statistics.open <= 4)
     }
 
-    @Test("a tenant at its cap in the pool is refused at once, nothing sent, while another tenant and untenanted work are served; its slot comes back after an error")
+    @Test(
+        "a tenant at its cap in the pool is refused at once, nothing sent, while another tenant and untenanted work are served; its slot comes back after an error"
+    )
     func tenantCap() async throws {
         let limiter = TenantLimiter(concurrency: 1, queueLength: 0)
         let pool = ConnectionPool(

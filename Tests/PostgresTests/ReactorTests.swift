@@ -8,7 +8,8 @@ struct ReactorTests {
     // Many tasks queue for few connections while the whole suite runs on two cores: the checkout
     // timeout is generous, since these tests are about results, not speed.
     private func pool(_ size: Int = 4) throws -> ConnectionPool {
-        ConnectionPool(configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: size, acquireTimeout: .seconds(60)))
+        ConnectionPool(
+            configuration: try TestDatabase.ownerConfiguration(), options: .init(maxConnections: size, acquireTimeout: .seconds(60)))
     }
 
     private func cells(_ results: [QueryResult]) -> [[String?]] {
@@ -67,10 +68,11 @@ struct ReactorTests {
                 group.addTask {
                     let text = index % 10 == 0 ? large : "v\(index)"
                     let results = try await pool.withConnection { connection in
-                        try await connection.pipeline([
-                            Statement("SELECT $1::int AS n", [index]),
-                            Statement("SELECT length($1::text) AS length", [text]),
-                        ], timeout: .seconds(5))
+                        try await connection.pipeline(
+                            [
+                                Statement("SELECT $1::int AS n", [index]),
+                                Statement("SELECT length($1::text) AS length", [text]),
+                            ], timeout: .seconds(5))
                     }
                     #expect(try results[0].first!.decode("n", as: Int.self) == index)
                     #expect(try results[1].first!.decode("length", as: Int.self) == text.count)
@@ -103,9 +105,11 @@ struct UUIDTextTests {
             #expect(UUID(canonical: id.uuidString) == id)
             #expect(UUID(canonical: id.lowercasedString) == id)
         }
-        for bad in ["", "not-a-uuid", "0123456789abcdef0123456789abcdef", "01234567-89ab-cdef-0123-456789abcdeg",
-                    "01234567-89ab-cdef-0123-456789abcdef0", "01234567-89ab-cdef-0123-456789abcde", "{01234567-89ab-cdef-0123-456789abcdef}",
-                    "01234567_89ab-cdef-0123-456789abcdef", "01234567-89ab-cdef-0123-456789abcdé"] {
+        for bad in [
+            "", "not-a-uuid", "0123456789abcdef0123456789abcdef", "01234567-89ab-cdef-0123-456789abcdeg",
+            "01234567-89ab-cdef-0123-456789abcdef0", "01234567-89ab-cdef-0123-456789abcde", "{01234567-89ab-cdef-0123-456789abcdef}",
+            "01234567_89ab-cdef-0123-456789abcdef", "01234567-89ab-cdef-0123-456789abcdé",
+        ] {
             #expect(UUID(canonical: bad) == nil, "\(bad)")
             #expect(UUID(uuidString: bad) == nil, "\(bad)")
         }
@@ -196,7 +200,9 @@ struct SharedPipelineTests {
                         let error = await #expect(throws: PostgresError.self) { try await run(failing) }
                         #expect(error?.sqlState == "23505")
                     } else {
-                        let results = try await run([Statement("SELECT $1::int AS n", [index]), Statement("SELECT $1::text AS t", ["t\(index)"])])
+                        let results = try await run([
+                            Statement("SELECT $1::int AS n", [index]), Statement("SELECT $1::text AS t", ["t\(index)"]),
+                        ])
                         #expect(results.count == 2)
                         #expect(try results[0].first!.decode("n", as: Int.self) == index)
                         #expect(try results[1].first!.decode("t", as: String.self) == "t\(index)")

@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// A real server restart, on a private cluster of its own so other tests keep their server.
 @Suite("Server restart")

@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// The repository's own migrations: every seed table governed, multi-tenant, under RLS.
 @Suite("Repository schema")
@@ -28,7 +28,8 @@ struct SchemaTests {
         try await TestDatabase.withMigratedDatabase { owner in
             let pool = ConnectionPool(configuration: owner)
             defer { pool.close() }
-            let rows = try await pool.query("""
+            let rows = try await pool.query(
+                """
                 SELECT c.relname AS table_name,
                        c.relrowsecurity AS rls,
                        EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id'
@@ -39,7 +40,8 @@ struct SchemaTests {
                                AND p.permissive = 'PERMISSIVE') AS permissive
                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname = ANY($1::text[])
-                """, [PostgresTextArray(Self.governedTables)]).rows
+                """, [PostgresTextArray(Self.governedTables)]
+            ).rows
             let found = Dictionary(uniqueKeysWithValues: try rows.map { (try $0.decode("table_name", as: String.self), $0) })
             for table in Self.governedTables {
                 let row = try #require(found[table], "table \(table) is missing")
@@ -50,11 +52,13 @@ struct SchemaTests {
                 #expect(isolated, "no restrictive tenant_isolation policy on \(table)")
                 #expect(permissive > 0, "no permissive policy on \(table)")
             }
-            let extras = try await pool.query("""
+            let extras = try await pool.query(
+                """
                 SELECT count(*) AS n FROM information_schema.columns
                 WHERE table_schema = 'public' AND ((table_name = 'chat_sessions' AND column_name = 'openai_thread_id')
                    OR (table_name = 'optimizations' AND column_name = 'ai_modification_count'))
-                """).first!.decode("n", as: Int.self)
+                """
+            ).first!.decode("n", as: Int.self)
             #expect(extras == 2)
         }
     }
@@ -76,7 +80,8 @@ struct SchemaTests {
     private static func asUser(_ user: UUID, tenant: UUID, role: String = "authenticated") -> [Statement] {
         [
             Statement("SELECT set_config('role', $1, true)", [role]),
-            Statement("SELECT set_config('request.jwt.claims', $1, true)", [#"{"sub":"\#(user.uuidString.lowercased())","role":"\#(role)"}"#]),
+            Statement(
+                "SELECT set_config('request.jwt.claims', $1, true)", [#"{"sub":"\#(user.uuidString.lowercased())","role":"\#(role)"}"#]),
             Statement("SELECT set_config('request.tenant_id', $1, true)", [tenant.uuidString.lowercased()]),
         ]
     }
@@ -89,7 +94,8 @@ struct SchemaTests {
             defer { admin.close(); gateway.close() }
             let tenantA = UUID(), tenantB = UUID(), alice = UUID(), bob = UUID(), mallory = UUID()
             try await admin.query("INSERT INTO tenants (id, name) VALUES ($1, 'a'), ($2, 'b')", [tenantA, tenantB])
-            try await admin.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $3), ($2, $3), ($4, $5)", [alice, bob, tenantA, mallory, tenantB])
+            try await admin.query(
+                "INSERT INTO auth.users (id, tenant_id) VALUES ($1, $3), ($2, $3), ($4, $5)", [alice, bob, tenantA, mallory, tenantB])
 
             // Alice creates a private project; tenant_id comes from her request's tenant.
             let inserted = try await gateway.withConnection { connection in
@@ -97,7 +103,8 @@ struct SchemaTests {
                     try connection.transaction { connection in
                         _ = try connection.pipeline(Self.asUser(alice, tenant: tenantA))
                         return try connection.query(
-                            "INSERT INTO projects (user_id, name, type) VALUES ($1, $2, 'website') RETURNING tenant_id", [alice, "secret plan"]
+                            "INSERT INTO projects (user_id, name, type) VALUES ($1, $2, 'website') RETURNING tenant_id",
+                            [alice, "secret plan"]
                         ).first!.decode("tenant_id", as: UUID.self)
                     }
                 }
@@ -125,7 +132,8 @@ struct SchemaTests {
                     try await connection.run { connection in
                         try connection.transaction { connection in
                             _ = try connection.pipeline(Self.asUser(mallory, tenant: tenantB))
-                            try connection.query("INSERT INTO projects (tenant_id, user_id, name, type) VALUES ($1, $2, 'x', 'website')", [tenantA, mallory])
+                            try connection.query(
+                                "INSERT INTO projects (tenant_id, user_id, name, type) VALUES ($1, $2, 'x', 'website')", [tenantA, mallory])
                         }
                     }
                 }

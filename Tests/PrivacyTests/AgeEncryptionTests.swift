@@ -10,8 +10,10 @@ struct AgeEncryptionTests {
     static let logN = 10  // cheap for tests; real archives use 2^18
 
     /// A directory removed afterwards, with `plain` holding `bytes` and `age` its encryption.
-    static func withEncrypted(_ bytes: [UInt8], passphrase: String = "correct horse",
-                              _ body: (_ directory: URL, _ age: String) throws -> Void) throws {
+    static func withEncrypted(
+        _ bytes: [UInt8], passphrase: String = "correct horse",
+        _ body: (_ directory: URL, _ age: String) throws -> Void
+    ) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("age-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -52,17 +54,27 @@ struct AgeEncryptionTests {
             let headerAndNonce = file.count - (3 * chunk + 5 + 16)
             let out = directory.appendingPathComponent("out").path
             let variants: [(String, [UInt8])] = [
-                ("flipped", { var f = file; f[headerAndNonce + 10] ^= 1; return f }()),
+                (
+                    "flipped",
+                    {
+                        var f = file; f[headerAndNonce + 10] ^= 1; return f
+                    }()
+                ),
                 ("dropped last chunk", Array(file.prefix(file.count - 21))),
                 ("cut at a chunk boundary", Array(file.prefix(headerAndNonce + 2 * chunk))),
-                ("swapped", Array(file.prefix(headerAndNonce)) + Array(file[(headerAndNonce + chunk)..<(headerAndNonce + 2 * chunk)])
-                    + Array(file[headerAndNonce..<(headerAndNonce + chunk)]) + Array(file.suffix(from: headerAndNonce + 2 * chunk))),
+                (
+                    "swapped",
+                    Array(file.prefix(headerAndNonce)) + Array(file[(headerAndNonce + chunk)..<(headerAndNonce + 2 * chunk)])
+                        + Array(file[headerAndNonce..<(headerAndNonce + chunk)]) + Array(file.suffix(from: headerAndNonce + 2 * chunk))
+                ),
             ]
             for (name, bytes) in variants {
                 let path = directory.appendingPathComponent(name).path
                 try Data(bytes).write(to: URL(fileURLWithPath: path))
                 let refused = Self.refusal(path, into: out)
-                #expect(refused?.contains("tampered with or truncated") == true || refused?.contains("truncated") == true, "\(name): \(refused ?? "opened")")
+                #expect(
+                    refused?.contains("tampered with or truncated") == true || refused?.contains("truncated") == true,
+                    "\(name): \(refused ?? "opened")")
                 #expect(!FileManager.default.fileExists(atPath: out), "\(name)")
             }
         }

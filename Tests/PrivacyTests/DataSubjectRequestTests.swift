@@ -4,12 +4,13 @@ import Policy
 import Postgres
 import Privacy
 import Sodium
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Data-subject requests")
 struct DataSubjectRequestTests {
-    @Test("export: every row of the subject in every table, as CSV and JSON, nothing of another user or tenant; the manifest's hashes match")
+    @Test(
+        "export: every row of the subject in every table, as CSV and JSON, nothing of another user or tenant; the manifest's hashes match")
     func export() async throws {
         try await PrivacyFixture.with { fixture in
             let tenant = try await fixture.tenant()
@@ -18,7 +19,9 @@ struct DataSubjectRequestTests {
             let neighbour = try await fixture.subject(in: tenant)
             let stranger = try await fixture.subject(in: other)
             let truth = try await fixture.rows(of: user, in: tenant)
-            for node in fixture.service.graph.nodes { #expect(!(truth[node.qualifiedName] ?? []).isEmpty, "seed has no \(node.qualifiedName) row") }
+            for node in fixture.service.graph.nodes {
+                #expect(!(truth[node.qualifiedName] ?? []).isEmpty, "seed has no \(node.qualifiedName) row")
+            }
 
             let status = try await fixture.service.requestExport(tenant: tenant, subject: user, actor: operatorActor)
             let id = try #require(UUID(uuidString: status.request.id))
@@ -35,7 +38,9 @@ struct DataSubjectRequestTests {
             // index.html: the page a person opens first lists every table with its rows and links every file.
             let index = String(decoding: try #require(files["index.html"]), as: UTF8.self)
             for file in manifest.files { #expect(index.contains("href=\"\(file.name)\""), "\(file.name)") }
-            for (table, rows) in manifest.rowsByTable { #expect(index.contains("<td>\(table)</td><td class=\"n\">\(rows)</td>"), "\(table)") }
+            for (table, rows) in manifest.rowsByTable {
+                #expect(index.contains("<td>\(table)</td><td class=\"n\">\(rows)</td>"), "\(table)")
+            }
             #expect(!index.contains("<script") && !index.contains("http:") && !index.contains("https:"))
             #expect(manifest.subject == user.uuidString.lowercased())
             #expect(manifest.tenant == tenant.uuidString.lowercased())
@@ -70,11 +75,15 @@ struct DataSubjectRequestTests {
             // The audit entries about the subject (Art. 15(1)(c)): this request's filing among them, each with its chain hash.
             let trailBytes = try #require(files["audit_trail.json"])
             let trail = try #require(try JSONSerialization.jsonObject(with: Data(trailBytes)) as? [[String: Any]])
-            #expect(trail.contains { $0["action"] as? String == "privacy.export_requested" && $0["target"] as? String == id.uuidString.lowercased() })
+            #expect(
+                trail.contains {
+                    $0["action"] as? String == "privacy.export_requested" && $0["target"] as? String == id.uuidString.lowercased()
+                })
             #expect(trail.allSatisfy { ($0["hash"] as? String)?.count == 64 })
             // Every entry about the subject up to the export's snapshot (its completion is recorded after it).
             let recorded = try await AuditReader.entries(pool: fixture.pool, tenant: tenant, limit: 10_000)
-                .filter { $0.details["user_id"] == .string(user.uuidString.lowercased()) && $0.action != "privacy.export_completed" }.map(\.seq)
+                .filter { $0.details["user_id"] == .string(user.uuidString.lowercased()) && $0.action != "privacy.export_completed" }.map(
+                    \.seq)
             #expect(trail.compactMap { ($0["seq"] as? NSNumber)?.int64Value } == recorded)
             #expect(manifest.rowsByTable[PrivacyService.auditTrailFile] == recorded.count)
             // Secrets by name only.
@@ -121,7 +130,9 @@ struct DataSubjectRequestTests {
         }
     }
 
-    @Test("erasure: plan, confirm, run; only retained rows are left, the key is shredded, the certificate verifies, others are byte-for-byte untouched")
+    @Test(
+        "erasure: plan, confirm, run; only retained rows are left, the key is shredded, the certificate verifies, others are byte-for-byte untouched"
+    )
     func erasure() async throws {
         try await PrivacyFixture.with { fixture in
             let tenant = try await fixture.tenant()
@@ -176,9 +187,11 @@ struct DataSubjectRequestTests {
             #expect(anonymised == truth["public.analytics"]!.count)
             let key = try await fixture.pool.query(
                 "SELECT wrapped_key IS NULL AND nonce IS NULL AND destroyed_at IS NOT NULL AS shredded FROM keyring.subject_keys WHERE tenant_id = $1 AND user_id = $2",
-                [tenant, user]).first!.decode("shredded", as: Bool.self)
+                [tenant, user]
+            ).first!.decode("shredded", as: Bool.self)
             #expect(key)
-            let registered = try await fixture.pool.query("SELECT count(*) AS n FROM auth.users WHERE id = $1", [user]).first!.decode("n", as: Int.self)
+            let registered = try await fixture.pool.query("SELECT count(*) AS n FROM auth.users WHERE id = $1", [user]).first!.decode(
+                "n", as: Int.self)
             #expect(registered == 0)
 
             #expect(certificate.verification.passed)
@@ -189,8 +202,9 @@ struct DataSubjectRequestTests {
                 #expect(entry.rows == Int64(expected), "\(entry.table)")
             }
             var forged = certificate
-            forged = try DeletionCertificate.decode(json: String(decoding: try JSONEncoder().encode(forged), as: UTF8.self)
-                .replacingOccurrences(of: "\"passed\":true", with: "\"passed\":false"))
+            forged = try DeletionCertificate.decode(
+                json: String(decoding: try JSONEncoder().encode(forged), as: UTF8.self)
+                    .replacingOccurrences(of: "\"passed\":true", with: "\"passed\":false"))
             #expect(!forged.verify(publicKey: fixture.signingKey.publicKey))
             #expect(!certificate.verify(publicKey: try Ed25519.SigningKey.generate().publicKey))
 
@@ -199,7 +213,9 @@ struct DataSubjectRequestTests {
             #expect(stored.certificate == certificate)
             #expect(try #require(stored.certificate).verify(publicKey: fixture.signingKey.publicKey))
             let head = try await fixture.pool.query(
-                "SELECT seq, encode(hash, 'hex') AS hash FROM public.audit_events WHERE tenant_id = $1 AND action = 'privacy.deletion_completed'", [tenant]).first!
+                "SELECT seq, encode(hash, 'hex') AS hash FROM public.audit_events WHERE tenant_id = $1 AND action = 'privacy.deletion_completed'",
+                [tenant]
+            ).first!
             #expect(certificate.auditHead.seq == (try head.decode("seq", as: Int64.self)))
             #expect(certificate.auditHead.hash == (try head.decode("hash", as: String.self)))
 
@@ -210,7 +226,9 @@ struct DataSubjectRequestTests {
             #expect(try await fixture.snapshot(subject: neighbour, tenant: tenant) == neighbourBefore)
             #expect(try await fixture.snapshot(tenant: other) == otherBefore)
             let actions = try await AuditReader.entries(pool: fixture.pool, tenant: tenant, afterSeq: 0, limit: 100).map(\.action)
-            for action in ["privacy.deletion_requested", "privacy.deletion_confirmed", "keys.subject_shredded", "privacy.deletion_completed"] {
+            for action in [
+                "privacy.deletion_requested", "privacy.deletion_confirmed", "keys.subject_shredded", "privacy.deletion_completed",
+            ] {
                 #expect(actions.contains(action), "\(action)")
             }
             // The erasure checkpointed the log to prove its entry (signed by the signing key).
@@ -231,12 +249,19 @@ struct DataSubjectRequestTests {
             let id = try #require(UUID(uuidString: requested.request.id))
             _ = try await fixture.service.confirmDeletion(tenant: tenant, id: id, actor: operatorActor)
             // Simulate a crash: a run that dies after some batches, leaving `processing` and partial counts.
-            try await fixture.pool.query("UPDATE public.data_deletion_requests SET status = 'processing', started_at = now(), result = '{\"tables\": {}}' WHERE id = $1", [id])
+            try await fixture.pool.query(
+                "UPDATE public.data_deletion_requests SET status = 'processing', started_at = now(), result = '{\"tables\": {}}' WHERE id = $1",
+                [id])
             let first = try #require(fixture.service.graph.nodes.first { $0.rules?.erasure == .delete })
             let predicate = try fixture.service.graph.predicate(first.table, tenant: "$1", subject: "$2")
             let deleted = try await fixture.pool.transaction { connection in
-                let n = try connection.query("DELETE FROM \(first.table.quotedName) WHERE ctid = ANY(ARRAY(SELECT t0.ctid FROM \(first.table.quotedName) t0 WHERE \(predicate) LIMIT 2))", [tenant, user]).affectedRows
-                try connection.query("UPDATE public.data_deletion_requests SET result = jsonb_set(result, ARRAY['tables', $2], to_jsonb($3::int)) WHERE id = $1", [id, first.qualifiedName, n])
+                let n = try connection.query(
+                    "DELETE FROM \(first.table.quotedName) WHERE ctid = ANY(ARRAY(SELECT t0.ctid FROM \(first.table.quotedName) t0 WHERE \(predicate) LIMIT 2))",
+                    [tenant, user]
+                ).affectedRows
+                try connection.query(
+                    "UPDATE public.data_deletion_requests SET result = jsonb_set(result, ARRAY['tables', $2], to_jsonb($3::int)) WHERE id = $1",
+                    [id, first.qualifiedName, n])
                 return n
             }
             #expect(deleted == 2)
@@ -257,7 +282,9 @@ struct DataSubjectRequestTests {
             let id = try #require(UUID(uuidString: first.request.id))
             let canceled = try await fixture.service.cancelDeletion(tenant: tenant, id: id, actor: operatorActor)
             #expect(canceled.request.status == "canceled")
-            await #expect(throws: PrivacyError.self) { try await fixture.service.confirmDeletion(tenant: tenant, id: id, actor: operatorActor) }
+            await #expect(throws: PrivacyError.self) {
+                try await fixture.service.confirmDeletion(tenant: tenant, id: id, actor: operatorActor)
+            }
             await #expect(throws: PrivacyError.self) { try await fixture.service.processDeletion(tenant: tenant, id: id) }
             #expect(try await fixture.rows(of: user, in: tenant)["public.projects"]?.count == 1)
 
@@ -267,7 +294,9 @@ struct DataSubjectRequestTests {
             _ = try await fixture.service.confirmDeletion(tenant: tenant, id: secondID, actor: operatorActor)
             let claimed = try await fixture.service.claimNext(.deletion)
             #expect(claimed?.id == secondID)
-            let error = await #expect(throws: PrivacyError.self) { try await fixture.service.cancelDeletion(tenant: tenant, id: secondID, actor: operatorActor) }
+            let error = await #expect(throws: PrivacyError.self) {
+                try await fixture.service.cancelDeletion(tenant: tenant, id: secondID, actor: operatorActor)
+            }
             #expect(error?.code == .invalidState)
             #expect(try await fixture.service.claimNext(.deletion) == nil)
         }
@@ -281,22 +310,32 @@ struct DataSubjectRequestTests {
             let status = try await fixture.service.requestExport(tenant: tenant, subject: user, actor: operatorActor)
             let id = try #require(UUID(uuidString: status.request.id))
             let due = try await fixture.pool.query(
-                "SELECT due_at = requested_at + interval '1 month' AS ok FROM public.data_export_requests WHERE id = $1", [id]).first!.decode("ok", as: Bool.self)
+                "SELECT due_at = requested_at + interval '1 month' AS ok FROM public.data_export_requests WHERE id = $1", [id]
+            ).first!.decode("ok", as: Bool.self)
             #expect(due)
-            await #expect(throws: PrivacyError.self) { try await fixture.service.extend(.export, tenant: tenant, id: id, months: 3, reason: "x", actor: operatorActor) }
-            await #expect(throws: PrivacyError.self) { try await fixture.service.extend(.export, tenant: tenant, id: id, months: 1, reason: "  ", actor: operatorActor) }
-            let extended = try await fixture.service.extend(.export, tenant: tenant, id: id, months: 2, reason: "complex request", actor: operatorActor)
+            await #expect(throws: PrivacyError.self) {
+                try await fixture.service.extend(.export, tenant: tenant, id: id, months: 3, reason: "x", actor: operatorActor)
+            }
+            await #expect(throws: PrivacyError.self) {
+                try await fixture.service.extend(.export, tenant: tenant, id: id, months: 1, reason: "  ", actor: operatorActor)
+            }
+            let extended = try await fixture.service.extend(
+                .export, tenant: tenant, id: id, months: 2, reason: "complex request", actor: operatorActor)
             #expect(extended.extendedDueAt != nil)
             #expect(extended.extensionReason == "complex request")
-            let twice = await #expect(throws: PrivacyError.self) { try await fixture.service.extend(.export, tenant: tenant, id: id, months: 1, reason: "again", actor: operatorActor) }
+            let twice = await #expect(throws: PrivacyError.self) {
+                try await fixture.service.extend(.export, tenant: tenant, id: id, months: 1, reason: "again", actor: operatorActor)
+            }
             #expect(twice?.code == .invalidState)
             #expect(try await fixture.service.listRequests(tenant: tenant, overdueOnly: true).isEmpty)
             try await fixture.pool.query(
-                "UPDATE public.data_export_requests SET requested_at = requested_at - interval '4 months', due_at = due_at - interval '4 months', extended_due_at = extended_due_at - interval '4 months' WHERE id = $1", [id])
+                "UPDATE public.data_export_requests SET requested_at = requested_at - interval '4 months', due_at = due_at - interval '4 months', extended_due_at = extended_due_at - interval '4 months' WHERE id = $1",
+                [id])
             let overdue = try await fixture.service.listRequests(tenant: tenant, overdueOnly: true)
             #expect(overdue.map(\.id) == [id.uuidString.lowercased()])
             #expect(try await fixture.service.listRequests(tenant: tenant).count == 3)  // plus the seeded completed and canceled ones
-            let entry = try await AuditReader.entries(pool: fixture.pool, tenant: tenant, afterSeq: 0, limit: 100, actionPrefix: "privacy.request_extended")
+            let entry = try await AuditReader.entries(
+                pool: fixture.pool, tenant: tenant, afterSeq: 0, limit: 100, actionPrefix: "privacy.request_extended")
             #expect(entry.count == 1)
             #expect(entry.first?.details["kind"] == .string("export"))
         }
@@ -311,21 +350,27 @@ struct DataSubjectRequestTests {
             #expect(try await fixture.service.settings(tenant: tenant, subject: user) == .defaults)
             let actor = PrivacyActor("user:\(user.uuidString.lowercased())", ip: "203.0.113.9", userAgent: "tests/1.0")
             let updated = try await fixture.service.updateSettings(
-                tenant: tenant, subject: user, PrivacySettingsUpdate(marketingConsent: true, dataRetentionDays: 365), actor: actor).settings
+                tenant: tenant, subject: user, PrivacySettingsUpdate(marketingConsent: true, dataRetentionDays: 365), actor: actor
+            ).settings
             #expect(updated.marketingConsent && updated.dataRetentionDays == 365 && !updated.analyticsConsent)
-            _ = try await fixture.service.updateSettings(tenant: tenant, subject: user, PrivacySettingsUpdate(marketingConsent: true), actor: actor)
+            _ = try await fixture.service.updateSettings(
+                tenant: tenant, subject: user, PrivacySettingsUpdate(marketingConsent: true), actor: actor)
             await #expect(throws: PrivacyError.self) {
-                try await fixture.service.updateSettings(tenant: tenant, subject: user, PrivacySettingsUpdate(dataRetentionDays: 0), actor: actor)
+                try await fixture.service.updateSettings(
+                    tenant: tenant, subject: user, PrivacySettingsUpdate(dataRetentionDays: 0), actor: actor)
             }
-            let entries = try await AuditReader.entries(pool: fixture.pool, tenant: tenant, afterSeq: 0, limit: 10, actionPrefix: "privacy.settings_updated")
+            let entries = try await AuditReader.entries(
+                pool: fixture.pool, tenant: tenant, afterSeq: 0, limit: 10, actionPrefix: "privacy.settings_updated")
             #expect(entries.count == 1)
             let entry = try #require(entries.first)
             #expect(entry.ip == "203.0.113.9")
             #expect(entry.userAgent == "tests/1.0")
-            #expect(entry.details["changed"] == .object([
-                "marketing_consent": ["from": false, "to": true],
-                "data_retention_days": ["from": 730, "to": 365],
-            ]))
+            #expect(
+                entry.details["changed"]
+                    == .object([
+                        "marketing_consent": ["from": false, "to": true],
+                        "data_retention_days": ["from": 730, "to": 365],
+                    ]))
         }
     }
 
@@ -335,26 +380,43 @@ struct DataSubjectRequestTests {
             let tenant = try await fixture.tenant()
             let user = try await fixture.subject(in: tenant, rounds: 2)
             let keeper = try await fixture.subject(in: tenant, rounds: 1)
-            try await fixture.pool.query("UPDATE public.user_privacy_settings SET data_retention_days = 30 WHERE tenant_id = $1 AND user_id = $2", [tenant, user])
+            try await fixture.pool.query(
+                "UPDATE public.user_privacy_settings SET data_retention_days = 30 WHERE tenant_id = $1 AND user_id = $2", [tenant, user])
             // One old chat message and one old support ticket of the user; an ancient analytics event of the keeper.
             try await fixture.pool.query(
-                "UPDATE public.chat_messages SET created_at = now() - interval '40 days' WHERE id = (SELECT id FROM public.chat_messages WHERE tenant_id = $1 AND user_id = $2 ORDER BY id LIMIT 1)", [tenant, user])
+                "UPDATE public.chat_messages SET created_at = now() - interval '40 days' WHERE id = (SELECT id FROM public.chat_messages WHERE tenant_id = $1 AND user_id = $2 ORDER BY id LIMIT 1)",
+                [tenant, user])
             try await fixture.pool.query(
-                "UPDATE public.chat_messages SET created_at = now() - interval '40 days' WHERE tenant_id = $1 AND user_id = $2", [tenant, keeper])
+                "UPDATE public.chat_messages SET created_at = now() - interval '40 days' WHERE tenant_id = $1 AND user_id = $2",
+                [tenant, keeper])
             try await fixture.pool.query(
-                "UPDATE public.analytics SET created_at = now() - interval '800 days' WHERE tenant_id = $1 AND user_id = $2", [tenant, keeper])
+                "UPDATE public.analytics SET created_at = now() - interval '800 days' WHERE tenant_id = $1 AND user_id = $2",
+                [tenant, keeper])
             // Proof of erasure is kept for 3 years, then swept; a younger one stays.
             try await fixture.pool.query(
-                "UPDATE public.data_deletion_requests SET created_at = now() - interval '3 years 1 day' WHERE tenant_id = $1 AND user_id = $2", [tenant, user])
+                "UPDATE public.data_deletion_requests SET created_at = now() - interval '3 years 1 day' WHERE tenant_id = $1 AND user_id = $2",
+                [tenant, user])
             let sweeps = try await fixture.service.sweepRetention(actor: PrivacyActor("privacyctl"))
-            #expect(sweeps.contains(RetentionSweep(tenant: tenant.uuidString.lowercased(), table: "public.data_deletion_requests", basis: "retain_until", strategy: "delete", rows: 1)))
+            #expect(
+                sweeps.contains(
+                    RetentionSweep(
+                        tenant: tenant.uuidString.lowercased(), table: "public.data_deletion_requests", basis: "retain_until",
+                        strategy: "delete", rows: 1)))
             #expect(try await fixture.rows(of: keeper, in: tenant)["public.data_deletion_requests"]?.count == 1)
-            #expect(sweeps.contains(RetentionSweep(tenant: tenant.uuidString.lowercased(), table: "public.chat_messages", basis: "subject", strategy: "delete", rows: 1)))
-            #expect(sweeps.contains(RetentionSweep(tenant: tenant.uuidString.lowercased(), table: "public.analytics", basis: "table", strategy: "delete", rows: 1)))
+            #expect(
+                sweeps.contains(
+                    RetentionSweep(
+                        tenant: tenant.uuidString.lowercased(), table: "public.chat_messages", basis: "subject", strategy: "delete", rows: 1
+                    )))
+            #expect(
+                sweeps.contains(
+                    RetentionSweep(
+                        tenant: tenant.uuidString.lowercased(), table: "public.analytics", basis: "table", strategy: "delete", rows: 1)))
             #expect(try await fixture.rows(of: user, in: tenant)["public.chat_messages"]?.count == 1)
             #expect(try await fixture.rows(of: keeper, in: tenant)["public.chat_messages"]?.count == 1)  // 730 days by default
             #expect(try await fixture.rows(of: keeper, in: tenant)["public.analytics"]?.count == 0)
-            let audited = try await AuditReader.entries(pool: fixture.pool, tenant: tenant, afterSeq: 0, limit: 100, actionPrefix: "privacy.retention_swept")
+            let audited = try await AuditReader.entries(
+                pool: fixture.pool, tenant: tenant, afterSeq: 0, limit: 100, actionPrefix: "privacy.retention_swept")
             #expect(audited.count == 3)
             #expect(try await fixture.service.sweepRetention(actor: PrivacyActor("privacyctl")).isEmpty)
         }
@@ -370,12 +432,19 @@ struct DataSubjectRequestTests {
             await #expect(throws: PrivacyError.self) { try await fixture.service.issueDownloadToken(tenant: tenant, id: id) }
             try await fixture.service.processExport(tenant: tenant, id: id)
             let (expiring, _) = try await fixture.service.issueDownloadToken(tenant: tenant, id: id)
-            try await fixture.pool.query("UPDATE public.data_export_requests SET download_expires_at = now() - interval '1 second' WHERE id = $1", [id])
-            await #expect(throws: PrivacyError.self) { try await fixture.service.redeemDownloadToken(id: id, token: expiring, actor: operatorActor) }
+            try await fixture.pool.query(
+                "UPDATE public.data_export_requests SET download_expires_at = now() - interval '1 second' WHERE id = $1", [id])
+            await #expect(throws: PrivacyError.self) {
+                try await fixture.service.redeemDownloadToken(id: id, token: expiring, actor: operatorActor)
+            }
             let (token, _) = try await fixture.service.issueDownloadToken(tenant: tenant, id: id)
-            let stored = try await fixture.pool.query("SELECT encode(download_token_hash, 'hex') AS h FROM public.data_export_requests WHERE id = $1", [id]).first!.decode("h", as: String.self)
+            let stored = try await fixture.pool.query(
+                "SELECT encode(download_token_hash, 'hex') AS h FROM public.data_export_requests WHERE id = $1", [id]
+            ).first!.decode("h", as: String.self)
             #expect(stored != token)  // stored as a keyed hash, never the token
-            let wrong = await #expect(throws: PrivacyError.self) { try await fixture.service.redeemDownloadToken(id: id, token: "x" + token, actor: operatorActor) }
+            let wrong = await #expect(throws: PrivacyError.self) {
+                try await fixture.service.redeemDownloadToken(id: id, token: "x" + token, actor: operatorActor)
+            }
             #expect(wrong?.code == .tokenRejected)
             #expect(FileManager.default.fileExists(atPath: fixture.service.archivePath(id)))
 
@@ -388,7 +457,9 @@ struct DataSubjectRequestTests {
             download.reader.close()
             #expect(try readArchive(plain)["manifest.json"] != nil)
 
-            let reused = await #expect(throws: PrivacyError.self) { try await fixture.service.redeemDownloadToken(id: id, token: token, actor: operatorActor) }
+            let reused = await #expect(throws: PrivacyError.self) {
+                try await fixture.service.redeemDownloadToken(id: id, token: token, actor: operatorActor)
+            }
             #expect(reused?.code == .tokenRejected)
             // No second download: no new link for an archive that is gone.
             #expect(try await fixture.service.exportStatus(tenant: tenant, id: id).archiveAvailable == false)

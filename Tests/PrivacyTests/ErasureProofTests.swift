@@ -1,10 +1,11 @@
 import Audit
 import Foundation
 import Postgres
-@testable import Privacy
 import Sodium
-import Testing
 import TestSupport
+import Testing
+
+@testable import Privacy
 
 /// Issue 16: a deletion certificate embeds the inclusion proof of its erasure entry in a signed
 /// checkpoint, so the certificate alone proves that the erasure was recorded.
@@ -51,7 +52,9 @@ struct ErasureProofTests {
 
             var hashes = certificate
             hashes.auditProof!.hashes[0] = String(proof.hashes[0].map { $0 == "0" ? "1" : "0" })
-            #expect(failure(hashes, [key])?.contains("is not in the checkpoint of size \(proof.treeSize)") == true, "\(failure(hashes, [key]) ?? "")")
+            #expect(
+                failure(hashes, [key])?.contains("is not in the checkpoint of size \(proof.treeSize)") == true,
+                "\(failure(hashes, [key]) ?? "")")
 
             var entry = certificate
             entry.auditProof!.entry.entry.details["verified"] = .bool(false)
@@ -63,7 +66,9 @@ struct ErasureProofTests {
             var note = certificate
             let size = "\n\(proof.treeSize)\n"
             note.auditProof!.checkpoint = try flip(proof.checkpoint, after: size, offset: size.count)
-            #expect(failure(note, [key])?.contains("the audit proof does not verify: checkpoint: the signature by") == true, "\(failure(note, [key]) ?? "")")
+            #expect(
+                failure(note, [key])?.contains("the audit proof does not verify: checkpoint: the signature by") == true,
+                "\(failure(note, [key]) ?? "")")
 
             let other = try Ed25519.SigningKey.generate().publicKey
             #expect(failure(certificate, [other])?.contains("signature does not verify with the given public key") == true)
@@ -72,7 +77,8 @@ struct ErasureProofTests {
             #expect(failure(altered, [key])?.contains("carries no audit_proof") == true)
             // The proof is not the signed part, but the certificate is: changing what it certifies breaks its signature.
             let forged = try DeletionCertificate.decode(
-                json: String(decoding: try JSONEncoder().encode(certificate), as: UTF8.self).replacingOccurrences(of: certificate.subject, with: UUID().uuidString.lowercased()))
+                json: String(decoding: try JSONEncoder().encode(certificate), as: UTF8.self).replacingOccurrences(
+                    of: certificate.subject, with: UUID().uuidString.lowercased()))
             #expect(failure(forged, [key])?.contains("signature does not verify") == true)
             #expect(failure(certificate, [key]) == nil)
         }
@@ -88,7 +94,9 @@ struct ErasureProofTests {
             let key = fixture.signingKey.publicKey
             var swapped = mine
             swapped.auditProof = theirs.auditProof
-            #expect(failure(swapped, [key])?.contains("from tenant \(globex.lowercasedString)'s log, not from the certificate's tenant \(acme.lowercasedString)") == true)
+            #expect(
+                failure(swapped, [key])?.contains(
+                    "from tenant \(globex.lowercasedString)'s log, not from the certificate's tenant \(acme.lowercasedString)") == true)
             // Relabelled as this tenant's: the checkpoint is signed for the other tenant's log.
             swapped.auditProof!.tenantID = acme
             #expect(failure(swapped, [key])?.contains("the audit proof does not verify") == true, "\(failure(swapped, [key]) ?? "")")
@@ -101,7 +109,9 @@ struct ErasureProofTests {
         }
     }
 
-    @Test("killed between the erasure's commit and the proof's attachment, a rerun attaches it; the certificate verifies offline and reruns return the same")
+    @Test(
+        "killed between the erasure's commit and the proof's attachment, a rerun attaches it; the certificate verifies offline and reruns return the same"
+    )
     func resumesAfterKill() async throws {
         try await PrivacyFixture.with { fixture in
             let tenant = try await fixture.tenant()

@@ -3,13 +3,15 @@ import Foundation
 import Postgres
 import Privacy
 import Sodium
-import Testing
 import TestSupport
+import Testing
 
 /// Issue 16: a data subject's export proves each audit entry about them is in the signed log.
 @Suite("Exports carry inclusion proofs of the audit entries about the subject")
 struct ExportProofTests {
-    @Test("every proof in a real export verifies with only the public key; a tampered one fails naming the entry; the index says how to check")
+    @Test(
+        "every proof in a real export verifies with only the public key; a tampered one fails naming the entry; the index says how to check"
+    )
     func exportProofs() async throws {
         try await PrivacyFixture.with { fixture in
             let tenant = try await fixture.tenant()
@@ -17,9 +19,12 @@ struct ExportProofTests {
             _ = try await fixture.subject(in: tenant)
             // Some history about the subject and others before the export.
             for index in 0..<5 {
-                _ = try await fixture.service.audit.append(tenant: tenant, AuditEvent(
-                    action: "test.read", details: ["user_id": .string(user.uuidString.lowercased()), "n": .int(Int64(index))]))
-                _ = try await fixture.service.audit.append(tenant: tenant, AuditEvent(action: "test.other", details: ["n": .int(Int64(index))]))
+                _ = try await fixture.service.audit.append(
+                    tenant: tenant,
+                    AuditEvent(
+                        action: "test.read", details: ["user_id": .string(user.uuidString.lowercased()), "n": .int(Int64(index))]))
+                _ = try await fixture.service.audit.append(
+                    tenant: tenant, AuditEvent(action: "test.other", details: ["n": .int(Int64(index))]))
             }
             let status = try await fixture.service.requestExport(tenant: tenant, subject: user, actor: operatorActor)
             let id = try #require(UUID(uuidString: status.request.id))
@@ -41,8 +46,9 @@ struct ExportProofTests {
             for proof in set.proofs { try AuditProofs.verify(proof, publicKey: fixture.signingKey.publicKey) }
             // Built in batches, each proof is the one the proof route builds alone.
             for proof in set.proofs {
-                #expect(try await AuditProofs.inclusion(
-                    pool: fixture.service.pool, tenant: tenant, seq: proof.entry.entry.seq, checkpointSeq: set.treeSize!) == proof)
+                #expect(
+                    try await AuditProofs.inclusion(
+                        pool: fixture.service.pool, tenant: tenant, seq: proof.entry.entry.seq, checkpointSeq: set.treeSize!) == proof)
             }
             // Listed in the manifest (with its hash) and explained in index.html.
             let entry = try #require(manifest.files.first { $0.name == PrivacyService.auditTrailProofsFile })
@@ -63,7 +69,9 @@ struct ExportProofTests {
             let victim = set.proofs[2].entry.entry.seq
             var path = set
             path.proofs[2].hashes[0] = String(path.proofs[2].hashes[0].reversed())
-            #expect(failure(path)?.hasPrefix("entry \(victim) is not in the checkpoint of size \(set.treeSize!)") == true, "\(failure(path) ?? "")")
+            #expect(
+                failure(path)?.hasPrefix("entry \(victim) is not in the checkpoint of size \(set.treeSize!)") == true,
+                "\(failure(path) ?? "")")
             var edited = set
             edited.proofs[2].entry.entry.action = "test.innocent"
             #expect(failure(edited) == "entry \(victim): its content does not match its hash (the entry was edited)")
@@ -71,7 +79,8 @@ struct ExportProofTests {
             dropped.proofs[2].leafIndex += 1
             #expect(failure(dropped)?.contains("leaf index") == true)
             var note = set
-            note.proofs[0].checkpoint = note.proofs[0].checkpoint.replacingOccurrences(of: "\n\(set.treeSize!)\n", with: "\n\(set.treeSize! + 1)\n")
+            note.proofs[0].checkpoint = note.proofs[0].checkpoint.replacingOccurrences(
+                of: "\n\(set.treeSize!)\n", with: "\n\(set.treeSize! + 1)\n")
             #expect(failure(note)?.contains("another checkpoint") == true)
             note.checkpoint = note.proofs[0].checkpoint
             for index in note.proofs.indices { note.proofs[index].checkpoint = note.checkpoint! }

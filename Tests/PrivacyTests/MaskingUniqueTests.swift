@@ -2,8 +2,8 @@ import Foundation
 import Policy
 import Postgres
 import Privacy
-import Testing
 import TestSupport
+import Testing
 
 /// Masking that gives rows equal values cannot be declared on a unique column: an erasure with
 /// such a plan could only stop at its second row with a unique violation, half done.
@@ -25,7 +25,9 @@ struct MaskingUniqueTests {
         return try PolicySet.load(directory: directory.path)
     }
 
-    @Test("a fixed replacement, redact or truncation on a column of a unique index is refused when the graph loads, at the entry's file:line, with hmac or null as the hint; nothing runs")
+    @Test(
+        "a fixed replacement, redact or truncation on a column of a unique index is refused when the graph loads, at the entry's file:line, with hmac or null as the hint; nothing runs"
+    )
     func collapsingMaskRefused() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("masking-unique-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -33,7 +35,8 @@ struct MaskingUniqueTests {
             let pool = ConnectionPool(configuration: TestDatabase.gateway(owner), options: .init(maxConnections: 2))
             defer { pool.close() }
             for method in [#"{ replace: "erased" }"#, "redact"] {
-                let policies = try Self.policies("""
+                let policies = try Self.policies(
+                    """
                       erasure: anonymize
                       anonymize:
                         user_id: null
@@ -50,7 +53,8 @@ struct MaskingUniqueTests {
                     let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
                     let line = try #require(lines.firstIndex { $0.contains("ghl_opportunity_id: \(method)") }) + 1
                     #expect(error.message.contains("\(file):\(line):"), "\(error.message)")
-                    #expect(error.message.contains("masking-on-unique-column") && error.message.contains("ghl_opportunities_tenant_ghl_id_key"))
+                    #expect(
+                        error.message.contains("masking-on-unique-column") && error.message.contains("ghl_opportunities_tenant_ghl_id_key"))
                     #expect(error.message.contains("use hmac"))
                     // contact_name is in no unique index: its fixed value is not reported.
                     #expect(!error.message.contains("anonymize.contact_name"))
@@ -58,7 +62,8 @@ struct MaskingUniqueTests {
             }
             // The fitting methods load.
             for method in ["hmac", "null"] {
-                let policies = try Self.policies("""
+                let policies = try Self.policies(
+                    """
                       erasure: anonymize
                       anonymize:
                         user_id: null
@@ -74,7 +79,8 @@ struct MaskingUniqueTests {
     func collapsingMethods() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("masking-unique-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let policies = try Self.policies("""
+        let policies = try Self.policies(
+            """
               erasure: anonymize
               anonymize:
                 user_id: null
@@ -84,10 +90,11 @@ struct MaskingUniqueTests {
 
             """, in: directory)
         let table = "public.ghl_opportunities"
-        #expect(policies.maskingFindings(uniqueIndexes: [
-            LiveUniqueIndex(table: table, name: "a", columns: ["tenant_id", "ghl_opportunity_id"], nullsNotDistinct: true),
-            LiveUniqueIndex(table: table, name: "b", columns: ["tenant_id", "contact_email"], nullsNotDistinct: false),
-        ]).isEmpty)
+        #expect(
+            policies.maskingFindings(uniqueIndexes: [
+                LiveUniqueIndex(table: table, name: "a", columns: ["tenant_id", "ghl_opportunity_id"], nullsNotDistinct: true),
+                LiveUniqueIndex(table: table, name: "b", columns: ["tenant_id", "contact_email"], nullsNotDistinct: false),
+            ]).isEmpty)
         let findings = policies.maskingFindings(uniqueIndexes: [
             LiveUniqueIndex(table: table, name: "c", columns: ["tenant_id", "contact_email"], nullsNotDistinct: true),
             LiveUniqueIndex(table: table, name: "d", columns: ["created_at"], nullsNotDistinct: false),
@@ -95,7 +102,10 @@ struct MaskingUniqueTests {
         ])
         #expect(findings.count == 2)
         #expect(findings.allSatisfy { $0.code == .maskingOnUniqueColumn && $0.severity == .error })
-        #expect(findings.contains { $0.message.hasPrefix("anonymize.contact_email: null") && $0.message.hasSuffix("use hmac (distinct values stay distinct)") })
+        #expect(
+            findings.contains {
+                $0.message.hasPrefix("anonymize.contact_email: null") && $0.message.hasSuffix("use hmac (distinct values stay distinct)")
+            })
         #expect(findings.contains { $0.message.hasPrefix("anonymize.created_at: truncate_year") })
         #expect(Anonymization.hmac.collapses(nullsNotDistinct: true) == false)
         #expect(Anonymization.replace("x").collapses(nullsNotDistinct: false) && Anonymization.redact.collapses(nullsNotDistinct: false))

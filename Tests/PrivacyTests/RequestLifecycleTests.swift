@@ -2,15 +2,17 @@ import Audit
 import Foundation
 import Postgres
 import Privacy
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Data-subject requests move only as the lifecycle table allows")
 struct RequestLifecycleTests {
     /// Creates a request as the owner (not bound by the trigger) in `status`, then tries to move it
     /// to `to` as the privacy worker on the gateway's login: whether the database let it.
-    static func moves(_ worker: ConnectionPool, _ owner: ConnectionPool, kind: RequestKind, tenant: UUID, user: UUID,
-                      from: RequestStatus, to: RequestStatus) async throws -> Result<Void, PostgresError> {
+    static func moves(
+        _ worker: ConnectionPool, _ owner: ConnectionPool, kind: RequestKind, tenant: UUID, user: UUID,
+        from: RequestStatus, to: RequestStatus
+    ) async throws -> Result<Void, PostgresError> {
         let table = kind == .export ? "public.data_export_requests" : "public.data_deletion_requests"
         let id: UUID = try await owner.query(
             "INSERT INTO \(table) (tenant_id, user_id, status) VALUES ($1, $2, $3) RETURNING id", [tenant, user, from.rawValue]
@@ -18,7 +20,8 @@ struct RequestLifecycleTests {
         defer { Task { try? await owner.query("DELETE FROM \(table) WHERE id = $1", [id]) } }
         do {
             try await worker.transaction { connection in
-                try connection.query("SELECT set_config('role', 'privacy_worker', true), set_config('request.tenant_id', $1, true)", [tenant.uuidString])
+                try connection.query(
+                    "SELECT set_config('role', 'privacy_worker', true), set_config('request.tenant_id', $1, true)", [tenant.uuidString])
                 let changed = try connection.query("UPDATE \(table) SET status = $2 WHERE id = $1", [id, to.rawValue]).affectedRows
                 precondition(changed == 1, "the worker must see the row")
             }
@@ -66,12 +69,17 @@ struct RequestLifecycleTests {
             let tenant = try await fixture.tenant()
             let user = UUID()
             try await fixture.pool.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $2)", [user, tenant])
-            for (table, status, allowed) in [("data_deletion_requests", "pending", false), ("data_deletion_requests", "awaiting_confirmation", true),
-                                             ("data_export_requests", "processing", false), ("data_export_requests", "pending", true)] {
+            for (table, status, allowed) in [
+                ("data_deletion_requests", "pending", false), ("data_deletion_requests", "awaiting_confirmation", true),
+                ("data_export_requests", "processing", false), ("data_export_requests", "pending", true),
+            ] {
                 do {
                     try await worker.transaction { connection in
-                        try connection.query("SELECT set_config('role', 'privacy_worker', true), set_config('request.tenant_id', $1, true)", [tenant.uuidString])
-                        try connection.query("INSERT INTO public.\(table) (tenant_id, user_id, status) VALUES ($1, $2, $3)", [tenant, user, status])
+                        try connection.query(
+                            "SELECT set_config('role', 'privacy_worker', true), set_config('request.tenant_id', $1, true)",
+                            [tenant.uuidString])
+                        try connection.query(
+                            "INSERT INTO public.\(table) (tenant_id, user_id, status) VALUES ($1, $2, $3)", [tenant, user, status])
                     }
                     #expect(allowed, "\(table) created as \(status)")
                 } catch let error as PostgresError {
@@ -81,7 +89,9 @@ struct RequestLifecycleTests {
         }
     }
 
-    @Test("retry: a failed export goes back to pending and is audited; again is a no-op; a completed or refused one cannot; another subject's is not found")
+    @Test(
+        "retry: a failed export goes back to pending and is audited; again is a no-op; a completed or refused one cannot; another subject's is not found"
+    )
     func retry() async throws {
         try await PrivacyFixture.with { fixture in
             let tenant = try await fixture.tenant()
@@ -112,7 +122,8 @@ struct RequestLifecycleTests {
 
             // A row the service did not file is refused by the worker, and a retry cannot launder it.
             let forged: UUID = try await fixture.pool.query(
-                "INSERT INTO public.data_export_requests (tenant_id, user_id, status) VALUES ($1, $2, 'pending') RETURNING id", [tenant, user]
+                "INSERT INTO public.data_export_requests (tenant_id, user_id, status) VALUES ($1, $2, 'pending') RETURNING id",
+                [tenant, user]
             ).rows[0].decode("id")
             _ = try await fixture.service.claimNext(.export)
             #expect(try await fixture.service.request(.export, tenant: tenant, id: forged).status == "failed")
@@ -129,15 +140,22 @@ struct RequestLifecycleTests {
             let user = UUID()
             try await fixture.pool.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $2)", [user, tenant])
             let old: UUID = try await fixture.pool.query(
-                "INSERT INTO public.data_export_requests (tenant_id, user_id, status) VALUES ($1, $2, 'pending') RETURNING id", [tenant, user]
+                "INSERT INTO public.data_export_requests (tenant_id, user_id, status) VALUES ($1, $2, 'pending') RETURNING id",
+                [tenant, user]
             ).rows[0].decode("id")
-            try await fixture.pool.query("INSERT INTO public.data_deletion_requests (tenant_id, user_id, status) VALUES ($1, $2, 'awaiting_confirmation')", [tenant, user])
+            try await fixture.pool.query(
+                "INSERT INTO public.data_deletion_requests (tenant_id, user_id, status) VALUES ($1, $2, 'awaiting_confirmation')",
+                [tenant, user])
             try await fixture.pool.query("ALTER TABLE public.data_export_requests DISABLE TRIGGER update_data_export_requests_updated_at")
-            try await fixture.pool.query("ALTER TABLE public.data_deletion_requests DISABLE TRIGGER update_data_deletion_requests_updated_at")
-            try await fixture.pool.query("UPDATE public.data_export_requests SET updated_at = now() - interval '2 hours' WHERE tenant_id = $1", [tenant])
-            try await fixture.pool.query("UPDATE public.data_deletion_requests SET updated_at = now() - interval '2 hours' WHERE tenant_id = $1", [tenant])
+            try await fixture.pool.query(
+                "ALTER TABLE public.data_deletion_requests DISABLE TRIGGER update_data_deletion_requests_updated_at")
+            try await fixture.pool.query(
+                "UPDATE public.data_export_requests SET updated_at = now() - interval '2 hours' WHERE tenant_id = $1", [tenant])
+            try await fixture.pool.query(
+                "UPDATE public.data_deletion_requests SET updated_at = now() - interval '2 hours' WHERE tenant_id = $1", [tenant])
             try await fixture.pool.query("ALTER TABLE public.data_export_requests ENABLE TRIGGER update_data_export_requests_updated_at")
-            try await fixture.pool.query("ALTER TABLE public.data_deletion_requests ENABLE TRIGGER update_data_deletion_requests_updated_at")
+            try await fixture.pool.query(
+                "ALTER TABLE public.data_deletion_requests ENABLE TRIGGER update_data_deletion_requests_updated_at")
             let stuck = try await fixture.service.listRequests(tenant: tenant, stuckAfter: .seconds(3600))
             #expect(stuck.map(\.id) == [old.uuidString.lowercased()])
             #expect(try await fixture.service.listRequests(tenant: tenant, stuckAfter: .seconds(3 * 3600)).isEmpty)

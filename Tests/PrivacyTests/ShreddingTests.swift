@@ -5,19 +5,21 @@ import Postgres
 import Privacy
 import Secrets
 import Sodium
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Erasure crypto-shreds the subject's secrets")
 struct ShreddingTests {
-    @Test("after erasure the user's secrets do not open, not even from a copy of their rows taken before (a backup); a neighbour's still do")
+    @Test(
+        "after erasure the user's secrets do not open, not even from a copy of their rows taken before (a backup); a neighbour's still do")
     func backupsDoNotOpen() async throws {
         try await PrivacyFixture.with { fixture in
             let tenant = UUID()
             try await fixture.pool.query("INSERT INTO public.tenants (id, name) VALUES ($1, 'shred')", [tenant])
             let keyring = try await Keyring.open(pool: fixture.pool, root: .key(fixture.rootKey))
             let keys = try AuditKeys(rootKey: keyring.serviceMaster)
-            let store = SecretStore(pool: fixture.pool, keyring: keyring, audit: AuditAppender(pool: fixture.pool, keys: keys), auditKeys: keys)
+            let store = SecretStore(
+                pool: fixture.pool, keyring: keyring, audit: AuditAppender(pool: fixture.pool, keys: keys), auditKeys: keys)
             let user = UUID(), neighbour = UUID()
             for subject in [user, neighbour] {
                 try await fixture.pool.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $2)", [subject, tenant])
@@ -31,7 +33,8 @@ struct ShreddingTests {
 
             // The "backup": the user's sealed rows and their wrapped key, as a dump taken now would hold them.
             try await fixture.pool.query("CREATE TABLE backup_secrets AS SELECT * FROM public.user_secrets WHERE user_id = $1", [user])
-            try await fixture.pool.query("CREATE TABLE backup_versions AS SELECT * FROM public.user_secret_versions WHERE user_id = $1", [user])
+            try await fixture.pool.query(
+                "CREATE TABLE backup_versions AS SELECT * FROM public.user_secret_versions WHERE user_id = $1", [user])
 
             let requested = try await fixture.service.requestDeletion(tenant: tenant, subject: user, actor: operatorActor)
             let id = try #require(UUID(uuidString: requested.request.id))

@@ -2,8 +2,8 @@ import Foundation
 import Policy
 import Postgres
 import Privacy
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Subject graph")
 struct SubjectGraphTests {

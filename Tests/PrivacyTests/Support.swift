@@ -5,8 +5,8 @@ import Policy
 import Postgres
 import Privacy
 import Sodium
-import Testing
 import TestSupport
+import Testing
 
 /// A database, the Privacy service over it, and helpers to fill it.
 struct PrivacyFixture {
@@ -21,7 +21,9 @@ struct PrivacyFixture {
     static let policies: PolicySet = try! PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
 
     /// `policies`: the repository's unless a test governs the tables differently (e.g. other erasure strategies).
-    static func with<T>(batchSize: Int = 3, policies: PolicySet = Self.policies, _ body: (PrivacyFixture) async throws -> T) async throws -> T {
+    static func with<T>(batchSize: Int = 3, policies: PolicySet = Self.policies, _ body: (PrivacyFixture) async throws -> T) async throws
+        -> T
+    {
         try await TestDatabase.withMigratedDatabase { owner in
             let pool = ConnectionPool(configuration: owner, options: .init(maxConnections: 4))
             // The service runs as the gateway runs it: on the gateway's own login, as the privacy
@@ -46,8 +48,10 @@ struct PrivacyFixture {
             let service = PrivacyService(
                 pool: servicePool, graph: graph, audit: AuditAppender(pool: servicePool, keys: try AuditKeys(rootKey: rootKey)),
                 signingKey: signingKey, tokenKey: try SecureBytes(count: 32), keyring: keyring, configuration: configuration)
-            return try await body(PrivacyFixture(
-                owner: owner, pool: pool, service: service, signingKey: signingKey, rootKey: rootKey, keyring: keyring, directory: directory))
+            return try await body(
+                PrivacyFixture(
+                    owner: owner, pool: pool, service: service, signingKey: signingKey, rootKey: rootKey, keyring: keyring,
+                    directory: directory))
         }
     }
 
@@ -63,11 +67,15 @@ struct PrivacyFixture {
         try await pool.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $2)", [user, tenant])
         let keyring = self.keyring
         _ = try await pool.transaction { try keyring.subjectKey(tenant, user: user, create: true, in: $0) }
-        try await pool.query("INSERT INTO public.profiles (id, tenant_id, email, full_name) VALUES ($2, $1, 'a@example.com', E'Ann \"A\", tab\\there')", [tenant, user])
+        try await pool.query(
+            "INSERT INTO public.profiles (id, tenant_id, email, full_name) VALUES ($2, $1, 'a@example.com', E'Ann \"A\", tab\\there')",
+            [tenant, user])
         try await pool.query("INSERT INTO public.user_preferences (tenant_id, user_id) VALUES ($1, $2)", [tenant, user])
         try await pool.query("INSERT INTO public.user_privacy_settings (tenant_id, user_id) VALUES ($1, $2)", [tenant, user])
-        try await pool.query("INSERT INTO public.data_export_requests (tenant_id, user_id, status) VALUES ($1, $2, 'completed')", [tenant, user])
-        try await pool.query("INSERT INTO public.data_deletion_requests (tenant_id, user_id, status) VALUES ($1, $2, 'canceled')", [tenant, user])
+        try await pool.query(
+            "INSERT INTO public.data_export_requests (tenant_id, user_id, status) VALUES ($1, $2, 'completed')", [tenant, user])
+        try await pool.query(
+            "INSERT INTO public.data_deletion_requests (tenant_id, user_id, status) VALUES ($1, $2, 'canceled')", [tenant, user])
         for round in 0..<rounds {
             let tag = "r\(round)-\(user.uuidString.prefix(8))"
             let statements: [String] = [

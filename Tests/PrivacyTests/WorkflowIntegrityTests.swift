@@ -4,8 +4,8 @@ import Keyring
 import Postgres
 import Privacy
 import Sodium
-import Testing
 import TestSupport
+import Testing
 
 /// Issue 12, item 3: only requests the privacy service filed (and, for an erasure, whose plan was
 /// confirmed) ever run, and what a certificate states comes from what the eraser did.
@@ -14,9 +14,11 @@ struct ForgedRequestTests {
     /// The subject's rows, whether their key is live, whether they are registered.
     private func state(_ fixture: PrivacyFixture, _ user: UUID, _ tenant: UUID) async throws -> ([String: [String]], String) {
         let key = try await fixture.pool.query(
-            "SELECT destroyed_at IS NULL AS live FROM keyring.subject_keys WHERE tenant_id = $1 AND user_id = $2", [tenant, user]).first
+            "SELECT destroyed_at IS NULL AS live FROM keyring.subject_keys WHERE tenant_id = $1 AND user_id = $2", [tenant, user]
+        ).first
         let registered = try await fixture.pool.query(
-            "SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, user]).first!.decode("n", as: Int.self)
+            "SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, user]
+        ).first!.decode("n", as: Int.self)
         // The request tables are where the forgery is written; every other row of the subject must stay.
         let rows = try await fixture.rows(of: user, in: tenant).filter { !$0.key.hasSuffix("_requests") }
         let live = try key?.decode("live", as: Bool.self) ?? false
@@ -28,7 +30,9 @@ struct ForgedRequestTests {
             .first { $0.target == id.uuidString.lowercased() }
     }
 
-    @Test("an insider with the gateway's login who chains well-formed filing and confirmation entries still cannot get an erasure run: the entries carry no proof")
+    @Test(
+        "an insider with the gateway's login who chains well-formed filing and confirmation entries still cannot get an erasure run: the entries carry no proof"
+    )
     func forgedAuditEntriesAreRefused() async throws {
         try await PrivacyFixture.with { fixture in
             let tenant = try await fixture.tenant()
@@ -36,15 +40,20 @@ struct ForgedRequestTests {
             let before = try await state(fixture, user, tenant)
             let forged: UUID = try await fixture.pool.query(
                 "INSERT INTO public.data_deletion_requests (tenant_id, user_id, status) VALUES ($1, $2, 'pending') RETURNING id",
-                [tenant, user]).first!.decode("id")
+                [tenant, user]
+            ).first!.decode("id")
             // What the gateway's login can do: append correctly chained entries through the appender,
             // naming the request and subject, even with a made-up proof.
             let insider = AuditAppender(pool: fixture.pool)
             for action in ["privacy.deletion_requested", "privacy.deletion_confirmed"] {
-                _ = try await insider.append(tenant: tenant, AuditEvent(
-                    actor: "privacy-api", action: action, target: forged.uuidString.lowercased(),
-                    details: ["request_id": .string(forged.uuidString.lowercased()), "user_id": .string(user.uuidString.lowercased()),
-                              "proof": .string(String(repeating: "0", count: 64))]))
+                _ = try await insider.append(
+                    tenant: tenant,
+                    AuditEvent(
+                        actor: "privacy-api", action: action, target: forged.uuidString.lowercased(),
+                        details: [
+                            "request_id": .string(forged.uuidString.lowercased()), "user_id": .string(user.uuidString.lowercased()),
+                            "proof": .string(String(repeating: "0", count: 64)),
+                        ]))
             }
             #expect(try await fixture.service.claimNext(.deletion) == nil)
             let row = try await fixture.pool.query("SELECT status FROM public.data_deletion_requests WHERE id = $1", [forged]).first!
@@ -63,21 +72,26 @@ struct ForgedRequestTests {
         }
     }
 
-    @Test("an erasure request inserted straight into the table (as a forged REST insert would) is never run: refused, marked failed, audited; rows and key intact")
+    @Test(
+        "an erasure request inserted straight into the table (as a forged REST insert would) is never run: refused, marked failed, audited; rows and key intact"
+    )
     func insertedErasureIsRefused() async throws {
         try await PrivacyFixture.with { fixture in
             let tenant = try await fixture.tenant()
             let user = try await fixture.subject(in: tenant, rounds: 1)
             let before = try await state(fixture, user, tenant)
-            let forged: UUID = try await fixture.pool.query("""
+            let forged: UUID = try await fixture.pool.query(
+                """
                 INSERT INTO public.data_deletion_requests (tenant_id, user_id, status, result)
                 VALUES ($1, $2, 'pending', '{"tables": {"public.projects": 999999}}') RETURNING id
-                """, [tenant, user]).first!.decode("id")
+                """, [tenant, user]
+            ).first!.decode("id")
 
             // The worker's claim skips it (after refusing it); nothing is left to run.
             #expect(try await fixture.service.claimNext(.deletion) == nil)
             let row = try await fixture.pool.query(
-                "SELECT status, status_reason, certificate IS NULL AS unsigned FROM public.data_deletion_requests WHERE id = $1", [forged]).first!
+                "SELECT status, status_reason, certificate IS NULL AS unsigned FROM public.data_deletion_requests WHERE id = $1", [forged]
+            ).first!
             #expect(try row.decode("status", as: String.self) == "failed")
             #expect(try row.decode("status_reason", as: String.self).contains("privacy.deletion_requested"))
             #expect(try row.decode("unsigned", as: Bool.self))
@@ -91,11 +105,13 @@ struct ForgedRequestTests {
             // Run directly (as privacyctl or a second worker would): refused the same way.
             let direct: UUID = try await fixture.pool.query(
                 "INSERT INTO public.data_deletion_requests (tenant_id, user_id, status) VALUES ($1, $2, 'processing') RETURNING id",
-                [tenant, user]).first!.decode("id")
+                [tenant, user]
+            ).first!.decode("id")
             let error = await #expect(throws: PrivacyError.self) { try await fixture.service.processDeletion(tenant: tenant, id: direct) }
             #expect(error?.code == .refused)
-            #expect(try await fixture.pool.query("SELECT status FROM public.data_deletion_requests WHERE id = $1", [direct]).first!
-                .decode("status", as: String.self) == "failed")
+            #expect(
+                try await fixture.pool.query("SELECT status FROM public.data_deletion_requests WHERE id = $1", [direct]).first!
+                    .decode("status", as: String.self) == "failed")
             #expect(try await refusal(fixture, tenant: tenant, id: direct) != nil)
             let final = try await state(fixture, user, tenant)
             #expect(final.0 == before.0 && final.1 == before.1)
@@ -110,7 +126,8 @@ struct ForgedRequestTests {
             let before = try await state(fixture, user, tenant)
             let filed = try await fixture.service.requestDeletion(tenant: tenant, subject: user, actor: operatorActor)
             let id = try #require(UUID(uuidString: filed.request.id))
-            try await fixture.pool.query("UPDATE public.data_deletion_requests SET status = 'pending', confirmed_at = now() WHERE id = $1", [id])
+            try await fixture.pool.query(
+                "UPDATE public.data_deletion_requests SET status = 'pending', confirmed_at = now() WHERE id = $1", [id])
             #expect(try await fixture.service.claimNext(.deletion) == nil)
             let status = try await fixture.service.deletionStatus(tenant: tenant, id: id)
             #expect(status.request.status == "failed")
@@ -129,7 +146,8 @@ struct ForgedRequestTests {
             let user = try await fixture.subject(in: tenant, rounds: 1)
             let forged: UUID = try await fixture.pool.query(
                 "INSERT INTO public.data_export_requests (tenant_id, user_id, status) VALUES ($1, $2, 'pending') RETURNING id",
-                [tenant, user]).first!.decode("id")
+                [tenant, user]
+            ).first!.decode("id")
             #expect(try await fixture.service.claimNext(.export) == nil)
             let status = try await fixture.service.exportStatus(tenant: tenant, id: forged)
             #expect(status.request.status == "failed")
@@ -159,7 +177,8 @@ struct ForgedRequestTests {
             let id = try #require(UUID(uuidString: filed.request.id))
             _ = try await fixture.service.confirmDeletion(tenant: tenant, id: id, actor: operatorActor)
             // What a REST PATCH on the confirmed request would have written.
-            try await fixture.pool.query("""
+            try await fixture.pool.query(
+                """
                 UPDATE public.data_deletion_requests
                 SET result = '{"tables": {"public.projects": 999999, "public.leads": 777}}',
                     plan = jsonb_set(plan, '{tables,0,rows}', '555555')
@@ -173,10 +192,12 @@ struct ForgedRequestTests {
                 #expect(entry.rows == Int64(expected), "\(entry.table)")
             }
             let stored = try await fixture.pool.query(
-                "SELECT result::text AS r, certificate::text AS c FROM public.data_deletion_requests WHERE id = $1", [id]).first!
+                "SELECT result::text AS r, certificate::text AS c FROM public.data_deletion_requests WHERE id = $1", [id]
+            ).first!
             // Compared as numbers: "777" can turn up inside any uuid, digest or signature by chance.
             let forged: Set<Int64> = [999_999, 777, 555_555]
-            let result = try #require(try JSONSerialization.jsonObject(with: Data(try stored.decode("r", as: String.self).utf8)) as? [String: Any])
+            let result = try #require(
+                try JSONSerialization.jsonObject(with: Data(try stored.decode("r", as: String.self).utf8)) as? [String: Any])
             let counts = try #require(result["tables"] as? [String: Any])
             for (table, value) in counts {
                 let count = try #require((value as? NSNumber)?.int64Value)
@@ -211,7 +232,8 @@ struct ArchiveLifecycleTests {
             let fresh = try await export(fixture, tenant: tenant, user: neighbour)
             #expect(try await fixture.service.removeExpiredArchives() == 0)
             // Completed eight days ago: past the default seven.
-            try await fixture.pool.query("UPDATE public.data_export_requests SET completed_at = now() - interval '8 days' WHERE id = $1", [old])
+            try await fixture.pool.query(
+                "UPDATE public.data_export_requests SET completed_at = now() - interval '8 days' WHERE id = $1", [old])
             #expect(try await fixture.service.removeExpiredArchives() == 1)
             #expect(!FileManager.default.fileExists(atPath: fixture.service.archivePath(old)))
             #expect(try await fixture.service.exportStatus(tenant: tenant, id: old).archiveAvailable == false)
@@ -235,7 +257,8 @@ struct ArchiveLifecycleTests {
             // The copy an attacker (or a backup) takes: it opens now, with the subject's key.
             let copy = fixture.directory.appendingPathComponent("copied.tar").path
             try FileManager.default.copyItem(atPath: fixture.service.archivePath(id), toPath: copy)
-            #expect(try readArchive(try await fixture.decryptedArchive(id, tenant: tenant, subject: user, from: copy))["manifest.json"] != nil)
+            #expect(
+                try readArchive(try await fixture.decryptedArchive(id, tenant: tenant, subject: user, from: copy))["manifest.json"] != nil)
 
             // What an export killed while writing leaves (plaintext until sealed).
             let leftover = fixture.service.archivePath(id) + ".plain.partial"
@@ -265,7 +288,8 @@ struct ArchiveLifecycleTests {
                 _ = try await fixture.pool.transaction { try reopened.subjectKey(tenant, user: user, create: false, in: $0) }
             }
             // Nor with any other key there is (the neighbour's, a random one).
-            let neighbourKey = try #require(try await fixture.pool.transaction { try keyring.subjectKey(tenant, user: neighbour, create: false, in: $0) })
+            let neighbourKey = try #require(
+                try await fixture.pool.transaction { try keyring.subjectKey(tenant, user: neighbour, create: false, in: $0) })
             for key in [neighbourKey, try SecureBytes(count: 32)] {
                 let handle = try #require(FileHandle(forReadingAtPath: copy))
                 #expect(throws: PrivacyError.self) {

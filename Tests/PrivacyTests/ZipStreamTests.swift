@@ -1,6 +1,7 @@
 import Foundation
-@testable import Privacy
 import Testing
+
+@testable import Privacy
 
 /// The ZIP re-packing of an export's tar on download (a real reader, Python's zipfile and unzip,
 /// opens it in Tests/python/test_age_export.py).
@@ -31,8 +32,10 @@ struct ZipStreamTests {
 
     @Test("however the tar stream is split, the ZIP is the same, with one central entry per file and its CRC")
     func splits() throws {
-        let files: [(String, [UInt8])] = [("a.csv", Array("id,name\n1,x\n".utf8)), ("empty.json", []),
-                                          ("big.json", (0..<70_000).map { UInt8(truncatingIfNeeded: $0) }), ("index.html", Array("<p>".utf8))]
+        let files: [(String, [UInt8])] = [
+            ("a.csv", Array("id,name\n1,x\n".utf8)), ("empty.json", []),
+            ("big.json", (0..<70_000).map { UInt8(truncatingIfNeeded: $0) }), ("index.html", Array("<p>".utf8)),
+        ]
         let tar = try Self.tar(files)
         let date = Date(timeIntervalSince1970: 1_800_000_000)
         var whole = TarToZip(modificationTime: date)

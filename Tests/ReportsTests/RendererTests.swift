@@ -1,7 +1,8 @@
 import Audit
 import Foundation
-@testable import Reports
 import Testing
+
+@testable import Reports
 
 /// The builder and the renderers are pure: these tests need no database.
 @Suite("Report builder and renderers, without a database")
@@ -18,12 +19,15 @@ struct RendererTests {
         return try JSONDecoder().decode(VerificationReport.self, from: Data(json.utf8))
     }
 
-    static func request(_ kind: RequestRecord.Kind, _ status: String, received: String, due: String, completed: String? = nil,
-                        certificate: String? = nil, reason: String? = nil, extended: String? = nil) -> RequestRecord {
+    static func request(
+        _ kind: RequestRecord.Kind, _ status: String, received: String, due: String, completed: String? = nil,
+        certificate: String? = nil, reason: String? = nil, extended: String? = nil
+    ) -> RequestRecord {
         RequestRecord(
             id: UUID(), kind: kind, status: status, requestedAt: ReportDate.parse(received)!, dueAt: ReportDate.parse(due)!,
             extendedDueAt: extended.flatMap { ReportDate.parse($0) }, extensionReason: reason,
-            completedAt: completed.flatMap { ReportDate.parse($0) }, certificate: certificate, certificateSignature: certificate == nil ? nil : [UInt8](repeating: 7, count: 64))
+            completedAt: completed.flatMap { ReportDate.parse($0) }, certificate: certificate,
+            certificateSignature: certificate == nil ? nil : [UInt8](repeating: 7, count: 64))
     }
 
     static func inputs(valid: Bool = true, requests: [RequestRecord] = []) throws -> ReportInputs {
@@ -34,9 +38,10 @@ struct RendererTests {
 
     @Test("the HTML is one self-contained file: no scripts, no external fonts, stylesheets or images")
     func htmlSelfContained() throws {
-        let report = ReportBuilder.build(try Self.inputs(requests: [
-            Self.request(.export, "processing", received: "2026-03-01T00:00:00Z", due: "2026-04-01T00:00:00Z"),
-        ]))
+        let report = ReportBuilder.build(
+            try Self.inputs(requests: [
+                Self.request(.export, "processing", received: "2026-03-01T00:00:00Z", due: "2026-04-01T00:00:00Z")
+            ]))
         let html = ReportRenderer.html(report)
         #expect(html.hasPrefix("<!DOCTYPE html>"))
         #expect(!html.contains("<script"))
@@ -53,10 +58,12 @@ struct RendererTests {
 
     @Test("an overdue request is a critical alert in red above the first section, in HTML and Markdown")
     func overdueStandsOut() throws {
-        let report = ReportBuilder.build(try Self.inputs(requests: [
-            Self.request(.export, "processing", received: "2026-03-01T00:00:00Z", due: "2026-04-01T00:00:00Z"),
-            Self.request(.export, "completed", received: "2026-03-02T00:00:00Z", due: "2026-04-02T00:00:00Z", completed: "2026-03-05T00:00:00Z"),
-        ]))
+        let report = ReportBuilder.build(
+            try Self.inputs(requests: [
+                Self.request(.export, "processing", received: "2026-03-01T00:00:00Z", due: "2026-04-01T00:00:00Z"),
+                Self.request(
+                    .export, "completed", received: "2026-03-02T00:00:00Z", due: "2026-04-02T00:00:00Z", completed: "2026-03-05T00:00:00Z"),
+            ]))
         #expect(report.requests.totals.overdue == 1)
         #expect(report.requests.overdue.first?.daysLate == 39.5)
         let html = ReportRenderer.html(report)
@@ -79,10 +86,12 @@ struct RendererTests {
 
     @Test("text from the database is escaped in HTML and Markdown")
     func escaping() throws {
-        let report = ReportBuilder.build(try Self.inputs(requests: [
-            Self.request(.deletion, "processing", received: "2026-04-20T00:00:00Z", due: "2026-05-20T00:00:00Z",
-                         reason: "<script>alert(1)</script> | pipes", extended: "2026-06-20T00:00:00Z"),
-        ]))
+        let report = ReportBuilder.build(
+            try Self.inputs(requests: [
+                Self.request(
+                    .deletion, "processing", received: "2026-04-20T00:00:00Z", due: "2026-05-20T00:00:00Z",
+                    reason: "<script>alert(1)</script> | pipes", extended: "2026-06-20T00:00:00Z")
+            ]))
         let html = ReportRenderer.html(report)
         #expect(!html.contains("<script>alert"))
         #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
@@ -93,26 +102,32 @@ struct RendererTests {
     func certificateShapes() throws {
         let map = #"{"tables": {"public.projects": {"strategy": "delete", "count": 4}, "public.profiles": 2}, "verification": "failed"}"#
         let counts = #"{"counts": {"public.projects": 1}, "strategies": {"public.projects": "anonymize"}, "verified": true}"#
-        let remaining = #"{"tables": [{"name": "public.x", "erasure": "delete", "deleted": 2}], "verification": {"remaining": {"public.x": 1}}}"#
+        let remaining =
+            #"{"tables": [{"name": "public.x", "erasure": "delete", "deleted": 2}], "verification": {"remaining": {"public.x": 1}}}"#
         let requests = [map, counts, remaining, "[1, 2]", "not json"].enumerated().map { index, certificate in
-            Self.request(.deletion, "completed", received: "2026-02-0\(index + 1)T00:00:00Z", due: "2026-03-01T00:00:00Z",
-                         completed: "2026-02-1\(index)T00:00:00Z", certificate: certificate)
+            Self.request(
+                .deletion, "completed", received: "2026-02-0\(index + 1)T00:00:00Z", due: "2026-03-01T00:00:00Z",
+                completed: "2026-02-1\(index)T00:00:00Z", certificate: certificate)
         }
         let report = ReportBuilder.build(try Self.inputs(requests: requests))
         let summaries = report.erasures.certificates
         #expect(summaries.count == 5)
         #expect(summaries[0].verification == "failed")
-        #expect(summaries[0].tables == [
-            ErasedTable(table: "public.profiles", strategy: "unknown", rows: 2, ground: nil),
-            ErasedTable(table: "public.projects", strategy: "delete", rows: 4, ground: nil),
-        ])
+        #expect(
+            summaries[0].tables == [
+                ErasedTable(table: "public.profiles", strategy: "unknown", rows: 2, ground: nil),
+                ErasedTable(table: "public.projects", strategy: "delete", rows: 4, ground: nil),
+            ])
         #expect(summaries[0].totalRows == 6)
         #expect(summaries[1].tables == [ErasedTable(table: "public.projects", strategy: "anonymize", rows: 1, ground: nil)])
         #expect(summaries[1].verification == "passed")
         #expect(summaries[2].verification == "failed" && summaries[2].verificationDetail == "1 subject rows remain")
         #expect(summaries[3].recognized == false && summaries[3].note == "the certificate is not a JSON object")
         #expect(summaries[4].recognized == false)
-        #expect(report.alerts.contains { $0.severity == .critical && $0.section == "erasures" && $0.message == "2 erasures failed verification" })
+        #expect(
+            report.alerts.contains {
+                $0.severity == .critical && $0.section == "erasures" && $0.message == "2 erasures failed verification"
+            })
         _ = ReportRenderer.html(report)
         _ = ReportRenderer.markdown(report)
     }
@@ -120,16 +135,21 @@ struct RendererTests {
     @Test("a past period is judged at its end: a request completed later counts as open and overdue then")
     func pastPeriod() throws {
         var inputs = try Self.inputs(requests: [
-            Self.request(.export, "completed", received: "2026-01-05T00:00:00Z", due: "2026-02-05T00:00:00Z", completed: "2026-02-20T00:00:00Z"),
-            Self.request(.export, "completed", received: "2026-01-10T00:00:00Z", due: "2026-02-10T00:00:00Z", completed: "2026-01-12T00:00:00Z"),
+            Self.request(
+                .export, "completed", received: "2026-01-05T00:00:00Z", due: "2026-02-05T00:00:00Z", completed: "2026-02-20T00:00:00Z"),
+            Self.request(
+                .export, "completed", received: "2026-01-10T00:00:00Z", due: "2026-02-10T00:00:00Z", completed: "2026-01-12T00:00:00Z"),
             Self.request(.export, "received", received: "2026-02-20T00:00:00Z", due: "2026-03-20T00:00:00Z"),
         ])
         inputs.until = ReportDate.parse("2026-02-14", asEnd: true)!
         let report = ReportBuilder.build(inputs)
         #expect(report.period.until == "2026-02-15T00:00:00Z")
         #expect(report.period.asOf == "2026-02-15T00:00:00Z")
-        #expect(report.requests.totals == RequestTotals(
-            received: 2, completed: 1, completedOnTime: 1, completedLate: 0, open: 1, overdue: 1, extended: 0, closedWithoutCompletion: 0))
+        #expect(
+            report.requests.totals
+                == RequestTotals(
+                    received: 2, completed: 1, completedOnTime: 1, completedLate: 0, open: 1, overdue: 1, extended: 0,
+                    closedWithoutCompletion: 0))
         #expect(report.requests.months.map(\.month) == ["2026-01", "2026-02"])
         #expect(report.requests.months.last?.overdue == 1)
         #expect(report.requests.overdue.first?.daysLate == 10)

@@ -1,18 +1,19 @@
-import Catalog
-import Tenancy
 import Audit
+import Catalog
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Policy
 import Postgres
+import Sodium
+import Tenancy
+import TestSupport
+import Testing
+
+@testable import Gateway
 @testable import Privacy
 @testable import Reports
-import Sodium
-import Testing
-import TestSupport
 
 @Suite("Compliance report over a seeded tenant")
 struct ReportScenarioTests {
@@ -23,9 +24,12 @@ struct ReportScenarioTests {
     }
 
     /// The report as JSON text, read back: what a machine consumer sees.
-    private func jsonReport(_ s: Scenario, keys: AuditKeys?, certificateKeys: [[UInt8]]? = nil) async throws -> (ComplianceReport, [String: Any]) {
+    private func jsonReport(_ s: Scenario, keys: AuditKeys?, certificateKeys: [[UInt8]]? = nil) async throws -> (
+        ComplianceReport, [String: Any]
+    ) {
         let report = try await ReportCollector(
-            pool: s.gateway, keys: keys, trustedKeys: s.trustedKeys, certificateKeys: certificateKeys ?? [s.signingKey.publicKey]).report(
+            pool: s.gateway, keys: keys, trustedKeys: s.trustedKeys, certificateKeys: certificateKeys ?? [s.signingKey.publicKey]
+        ).report(
             tenant: s.tenant, since: Scenario.since, policy: try await policyStatus(s.gateway))
         let text = ReportRenderer.json(report)
         let decoded = try ReportRenderer.decode(json: Data(text.utf8))
@@ -42,9 +46,11 @@ struct ReportScenarioTests {
 
             // 1. Requests
             let totals = report.requests.totals
-            #expect(totals == RequestTotals(
-                received: 6, completed: 4, completedOnTime: 2, completedLate: 2, open: 1, overdue: 1, extended: 2,
-                closedWithoutCompletion: 1))
+            #expect(
+                totals
+                    == RequestTotals(
+                        received: 6, completed: 4, completedOnTime: 2, completedLate: 2, open: 1, overdue: 1, extended: 2,
+                        closedWithoutCompletion: 1))
             #expect(report.requests.medianDaysToComplete == 41.5)
             #expect(report.requests.maxDaysToComplete == 64)
             let months = Dictionary(uniqueKeysWithValues: report.requests.months.map { ($0.month, $0) })
@@ -69,36 +75,42 @@ struct ReportScenarioTests {
             #expect(d1.verification == "passed")
             #expect(d1.totalRows == 5)
             #expect(d1.auditHead == "seq 12 · ab12")
-            #expect(d1.tables == [
-                ErasedTable(table: "public.data_deletion_requests", strategy: "retain", rows: 1, ground: "Art. 17(3)(e) proof of erasure"),
-                ErasedTable(table: "public.user_privacy_settings", strategy: "delete", rows: 1, ground: nil),
-                ErasedTable(table: "public.user_secrets", strategy: "delete", rows: 3, ground: nil),
-            ])
+            #expect(
+                d1.tables == [
+                    ErasedTable(
+                        table: "public.data_deletion_requests", strategy: "retain", rows: 1, ground: "Art. 17(3)(e) proof of erasure"),
+                    ErasedTable(table: "public.user_privacy_settings", strategy: "delete", rows: 1, ground: nil),
+                    ErasedTable(table: "public.user_secrets", strategy: "delete", rows: 3, ground: nil),
+                ])
             let d3 = try #require(report.erasures.certificates.last)
             #expect(!d3.recognized && d3.verification == "unknown" && !d3.signed && d3.signature == "missing")
             #expect(d3.note?.contains("format") == true)
-            #expect(report.erasures.retentionGrounds.contains {
-                $0.table == "public.data_deletion_requests" && $0.basis == "Art. 17(3)(e) proof of erasure" && $0.until == "3 years"
-            })
+            #expect(
+                report.erasures.retentionGrounds.contains {
+                    $0.table == "public.data_deletion_requests" && $0.basis == "Art. 17(3)(e) proof of erasure" && $0.until == "3 years"
+                })
 
             // 3. Secrets
             let secrets = report.secrets
             #expect(secrets.namesResolved)
             #expect(secrets.totals == AccessCount(name: "all", total: 9, success: 6, denied: 2, failure: 1))
             let unknown = try s.keys.pseudonym("no-such-service", tenant: s.tenant)
-            #expect(secrets.byService == [
-                AccessCount(name: "openai", total: 5, success: 3, denied: 2, failure: 0),
-                AccessCount(name: "github", total: 1, success: 1, denied: 0, failure: 0),
-                AccessCount(name: unknown, total: 1, success: 0, denied: 0, failure: 1),
-                AccessCount(name: "stripe", total: 1, success: 1, denied: 0, failure: 0),
-            ].sorted { ($1.total, $0.name) < ($0.total, $1.name) })
+            #expect(
+                secrets.byService
+                    == [
+                        AccessCount(name: "openai", total: 5, success: 3, denied: 2, failure: 0),
+                        AccessCount(name: "github", total: 1, success: 1, denied: 0, failure: 0),
+                        AccessCount(name: unknown, total: 1, success: 0, denied: 0, failure: 1),
+                        AccessCount(name: "stripe", total: 1, success: 1, denied: 0, failure: 0),
+                    ].sorted { ($1.total, $0.name) < ($0.total, $1.name) })
             let alice = "user:" + s.alice.uuidString.lowercased(), bob = "user:" + s.bob.uuidString.lowercased()
             let serviceKey = "service_key:" + s.serviceKey.uuidString.lowercased()
-            #expect(Set(secrets.byActor) == [
-                AccessCount(name: alice, total: 5, success: 5, denied: 0, failure: 0),
-                AccessCount(name: bob, total: 2, success: 0, denied: 2, failure: 0),
-                AccessCount(name: serviceKey, total: 2, success: 1, denied: 0, failure: 1),
-            ])
+            #expect(
+                Set(secrets.byActor) == [
+                    AccessCount(name: alice, total: 5, success: 5, denied: 0, failure: 0),
+                    AccessCount(name: bob, total: 2, success: 0, denied: 2, failure: 0),
+                    AccessCount(name: serviceKey, total: 2, success: 1, denied: 0, failure: 1),
+                ])
             #expect(secrets.denied.map(\.seq) == [5, 6])
             #expect(secrets.denied.allSatisfy { $0.actor == bob && $0.service == "openai" && $0.action == "secret.read" })
             #expect(secrets.timeline.bucket == "month")
@@ -109,17 +121,21 @@ struct ReportScenarioTests {
             #expect(secrets.keys.tenantKeys.map(\.subjectKeys) == [0, 1])
             #expect(secrets.keys.tenantKeys.map(\.shreddedSubjectKeys) == [1, 0])
             #expect(secrets.keys.tenantKeys.first?.retiredAt == "2026-06-01T00:00:00Z")
-            #expect(secrets.keys.secretsByKeyVersion == [KeyVersionCount(keyVersion: 1, secrets: 2), KeyVersionCount(keyVersion: 2, secrets: 1)])
+            #expect(
+                secrets.keys.secretsByKeyVersion == [
+                    KeyVersionCount(keyVersion: 1, secrets: 2), KeyVersionCount(keyVersion: 2, secrets: 1),
+                ])
             #expect(secrets.keys.lastRotation?.source == "audit")
             #expect(secrets.keys.lastRotation?.fromVersion == 1)
             #expect(secrets.keys.lastRotation?.toVersion == 2)
 
             // 4. Policy
             #expect(report.policy.deniedTotal == 4)
-            #expect(report.policy.denials == [
-                PolicyDenialCount(table: "public.projects", command: "select", policy: "no policy allows select for anon", count: 3),
-                PolicyDenialCount(table: "public.user_secrets", command: "update", policy: "Users can update own secrets", count: 1),
-            ])
+            #expect(
+                report.policy.denials == [
+                    PolicyDenialCount(table: "public.projects", command: "select", policy: "no policy allows select for anon", count: 3),
+                    PolicyDenialCount(table: "public.user_secrets", command: "update", policy: "Users can update own secrets", count: 1),
+                ])
             #expect(report.policy.drift.checked && report.policy.drift.clean)
             #expect(report.policy.lint.checked && report.policy.lint.errors == 0)
 
@@ -136,8 +152,12 @@ struct ReportScenarioTests {
             #expect(report.consents.rates.map(\.granted) == [2, 2, 0, 0])
             #expect(report.consents.rates.first?.rate == 0.67)
             #expect(report.consents.settingsUpdates == 2)
-            #expect(report.consents.changes.first { $0.consent == "marketing_consent" } == ConsentChange(consent: "marketing_consent", granted: 2, withdrawn: 0))
-            #expect(report.consents.changes.first { $0.consent == "analytics_consent" } == ConsentChange(consent: "analytics_consent", granted: 0, withdrawn: 1))
+            #expect(
+                report.consents.changes.first { $0.consent == "marketing_consent" }
+                    == ConsentChange(consent: "marketing_consent", granted: 2, withdrawn: 0))
+            #expect(
+                report.consents.changes.first { $0.consent == "analytics_consent" }
+                    == ConsentChange(consent: "analytics_consent", granted: 0, withdrawn: 1))
 
             // scripts/render-report-png --scenario looks at this report.
             if let directory = ProcessInfo.processInfo.environment["REPORT_SAMPLE_DIR"] {
@@ -206,7 +226,8 @@ struct ReportScenarioTests {
             let (flipped, report) = try await summary()
             #expect(flipped["signed"] as? Bool == false)
             #expect(flipped["signature"] as? String == "invalid")
-            #expect(report.alerts.contains { $0.severity == .critical && $0.section == "erasures" && $0.message.contains("invalid signature") })
+            #expect(
+                report.alerts.contains { $0.severity == .critical && $0.section == "erasures" && $0.message.contains("invalid signature") })
             #expect(ReportRenderer.markdown(report).contains("INVALID"))
 
             // The same certificate signed with another key (certificate and column agree, the key is not the one configured).
@@ -217,7 +238,8 @@ struct ReportScenarioTests {
                 requestedAt: forged.requestedAt, completedAt: forged.completedAt,
                 tables: [.init(table: "public.user_secrets", strategy: "delete", rows: 999_999, ground: nil)],
                 verification: forged.verification, auditHead: forged.auditHead, keyID: Hex.encode(SHA256.hash(other.publicKey)),
-                publicKey: Hex.encode(other.publicKey), archivesRemoved: [], signature: nil).signed(with: other)
+                publicKey: Hex.encode(other.publicKey), archivesRemoved: [], signature: nil
+            ).signed(with: other)
             try await s.owner.query(
                 "UPDATE public.data_deletion_requests SET certificate = $2::jsonb, certificate_signature = $3 WHERE id = $1",
                 [d1, String(decoding: try Scenario.canonical(forged), as: UTF8.self), Hex.decode(forged.signature!)!])
@@ -246,7 +268,8 @@ struct ReportScenarioTests {
         try await Scenario.with { s in
             // The scenario's trail: 16 entries, a checkpoint at 9; the period starts at entry 12.
             let since: Date = try await s.owner.query(
-                "SELECT at FROM public.audit_events WHERE tenant_id = $1 AND seq = 12", [s.tenant]).first!.decode("at")
+                "SELECT at FROM public.audit_events WHERE tenant_id = $1 AND seq = 12", [s.tenant]
+            ).first!.decode("at")
             let collector = ReportCollector(pool: s.gateway, keys: s.keys, trustedKeys: s.trustedKeys)
             let inputs = try await collector.inputs(tenant: s.tenant, since: since, until: nil, policy: nil)
             #expect(inputs.verification.isValid)
@@ -273,13 +296,17 @@ struct ReportScenarioTests {
     func canonicalTimes() {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        for text in ["2026-01-05T10:00:00.000000Z", "2024-02-29T23:59:59.999000Z", "1970-01-01T00:00:00.000000Z", "2099-12-31T12:34:56.500000Z"] {
+        for text in [
+            "2026-01-05T10:00:00.000000Z", "2024-02-29T23:59:59.999000Z", "1970-01-01T00:00:00.000000Z", "2099-12-31T12:34:56.500000Z",
+        ] {
             let fast = ReportTime.parseCanonical(text)
             #expect(fast != nil && abs(fast!.timeIntervalSince(formatter.date(from: text)!)) < 0.001, "\(text)")
         }
         #expect(abs(ReportTime.parseCanonical("2026-03-01T08:15:30.123456Z")!.timeIntervalSince1970 - 1_772_352_930.123456) < 0.000_01)
-        for text in ["2025-02-29T00:00:00.000000Z", "2026-13-01T00:00:00.000000Z", "2026-01-01T24:00:00.000000Z", "2026-01-01T00:00:00Z",
-                     "2026-01-01 00:00:00.000000Z", "2026-01-01T00:00:00.00000aZ"] {
+        for text in [
+            "2025-02-29T00:00:00.000000Z", "2026-13-01T00:00:00.000000Z", "2026-01-01T24:00:00.000000Z", "2026-01-01T00:00:00Z",
+            "2026-01-01 00:00:00.000000Z", "2026-01-01T00:00:00.00000aZ",
+        ] {
             #expect(ReportTime.parseCanonical(text) == nil, "\(text)")
         }
         #expect(ReportTime.parse("2026-01-01T00:00:00Z") == formatter.date(from: "2026-01-01T00:00:00.000Z"))
@@ -289,7 +316,8 @@ struct ReportScenarioTests {
     func invalidPeriod() async throws {
         try await Scenario.with { s in
             await #expect(throws: ReportError.self) {
-                _ = try await ReportCollector(pool: s.gateway, trustedKeys: s.trustedKeys).report(tenant: s.tenant, since: Scenario.since, until: Scenario.since)
+                _ = try await ReportCollector(pool: s.gateway, trustedKeys: s.trustedKeys).report(
+                    tenant: s.tenant, since: Scenario.since, until: Scenario.since)
             }
         }
     }
@@ -338,12 +366,17 @@ struct ReportScenarioTests {
 
                 let forbidden = try await client.execute(uri: "/v1/audit/report", method: .get, headers: [.apikey: dataKey]) { $0.status }
                 #expect(forbidden == .forbidden)
-                let badFormat = try await client.execute(uri: "/v1/audit/report?format=pdf", method: .get, headers: [.apikey: auditor]) { $0.status }
+                let badFormat = try await client.execute(uri: "/v1/audit/report?format=pdf", method: .get, headers: [.apikey: auditor]) {
+                    $0.status
+                }
                 #expect(badFormat == .badRequest)
-                let badDate = try await client.execute(uri: "/v1/audit/report?since=yesterday", method: .get, headers: [.apikey: auditor]) { $0.status }
+                let badDate = try await client.execute(uri: "/v1/audit/report?since=yesterday", method: .get, headers: [.apikey: auditor]) {
+                    $0.status
+                }
                 #expect(badDate == .badRequest)
                 let backwards = try await client.execute(
-                    uri: "/v1/audit/report?since=2026-03-01&until=2026-02-01", method: .get, headers: [.apikey: auditor]) { $0.status }
+                    uri: "/v1/audit/report?since=2026-03-01&until=2026-02-01", method: .get, headers: [.apikey: auditor]
+                ) { $0.status }
                 #expect(backwards == .badRequest)
             }
         }

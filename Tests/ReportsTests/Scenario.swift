@@ -1,11 +1,12 @@
 import Audit
 import Foundation
 import Postgres
+import Sodium
+import TestSupport
+import Testing
+
 @testable import Privacy
 @testable import Reports
-import Sodium
-import Testing
-import TestSupport
 
 /// A seeded tenant whose report figures are counted by hand in the comments below.
 ///
@@ -46,7 +47,8 @@ struct Scenario: Sendable {
             }
             let keys = try AuditKeys(rootKey: try SecureBytes(count: 32))
             let tenant: UUID = try await ownerPool.query(
-                "INSERT INTO public.tenants (name) VALUES ($1) RETURNING id", ["report-" + UUID().uuidString]).first!.decode("id")
+                "INSERT INTO public.tenants (name) VALUES ($1) RETURNING id", ["report-" + UUID().uuidString]
+            ).first!.decode("id")
             let scenario = Scenario(
                 ownerConfiguration: owner, owner: ownerPool, gateway: gatewayPool, tenant: tenant, keys: keys,
                 appender: AuditAppender(pool: gatewayPool, keys: keys), signingKey: try Ed25519.SigningKey.generate(),
@@ -106,19 +108,24 @@ struct Scenario: Sendable {
                 """, binds)
         }
         let export = "data_export_requests", deletion = "data_deletion_requests"
-        try await request("E0", export, status: "completed", requested: "2025-11-01T10:00:00Z", due: "2025-12-01T10:00:00Z",
-                          completed: "2025-11-10T10:00:00Z")
-        try await request("E1", export, status: "completed", requested: "2026-01-05T10:00:00Z", due: "2026-02-05T10:00:00Z",
-                          completed: "2026-01-15T10:00:00Z")
-        try await request("E2", export, status: "completed", requested: "2026-01-10T10:00:00Z", due: "2026-02-10T10:00:00Z",
-                          completed: "2026-02-20T10:00:00Z")
-        try await request("D3", deletion, status: "completed", requested: "2026-01-20T00:00:00Z", due: "2026-02-20T00:00:00Z",
-                          extended: "2026-03-20T00:00:00Z", reason: "awaiting identity documents", completed: "2026-03-25T00:00:00Z",
-                          certificate: #"{"format": "draft-0", "note": "unknown shape"}"#)
-        try await request("D1", deletion, status: "completed", requested: "2026-02-01T00:00:00Z", due: "2026-03-01T00:00:00Z",
-                          extended: "2026-04-01T00:00:00Z", reason: "14 linked accounts to trace", completed: "2026-03-15T00:00:00Z",
-                          certificate: String(decoding: try Self.canonical(try certificate()), as: UTF8.self),
-                          signature: Hex.decode(try certificate().signature!))
+        try await request(
+            "E0", export, status: "completed", requested: "2025-11-01T10:00:00Z", due: "2025-12-01T10:00:00Z",
+            completed: "2025-11-10T10:00:00Z")
+        try await request(
+            "E1", export, status: "completed", requested: "2026-01-05T10:00:00Z", due: "2026-02-05T10:00:00Z",
+            completed: "2026-01-15T10:00:00Z")
+        try await request(
+            "E2", export, status: "completed", requested: "2026-01-10T10:00:00Z", due: "2026-02-10T10:00:00Z",
+            completed: "2026-02-20T10:00:00Z")
+        try await request(
+            "D3", deletion, status: "completed", requested: "2026-01-20T00:00:00Z", due: "2026-02-20T00:00:00Z",
+            extended: "2026-03-20T00:00:00Z", reason: "awaiting identity documents", completed: "2026-03-25T00:00:00Z",
+            certificate: #"{"format": "draft-0", "note": "unknown shape"}"#)
+        try await request(
+            "D1", deletion, status: "completed", requested: "2026-02-01T00:00:00Z", due: "2026-03-01T00:00:00Z",
+            extended: "2026-04-01T00:00:00Z", reason: "14 linked accounts to trace", completed: "2026-03-15T00:00:00Z",
+            certificate: String(decoding: try Self.canonical(try certificate()), as: UTF8.self),
+            signature: Hex.decode(try certificate().signature!))
         try await request("E3", export, status: "processing", requested: "2026-03-01T00:00:00Z", due: "2026-04-01T00:00:00Z")
         try await request("D2", deletion, status: "denied", requested: "2026-03-05T00:00:00Z", due: "2026-04-05T00:00:00Z")
 
@@ -132,8 +139,10 @@ struct Scenario: Sendable {
                 VALUES ($1, $2, $3, $4, $5, $6, now() - make_interval(days => $7::int),
                         now() - make_interval(days => $8::int), CASE WHEN $9::bool THEN now() ELSE NULL END)
                 """,
-                [t, alice, service, [UInt8](repeating: 1, count: 32), [UInt8](repeating: 2, count: 24), keyVersion, updatedDaysAgo,
-                 lastUsedDaysAgo, deleted])
+                [
+                    t, alice, service, [UInt8](repeating: 1, count: 32), [UInt8](repeating: 2, count: 24), keyVersion, updatedDaysAgo,
+                    lastUsedDaysAgo, deleted,
+                ])
         }
         try await secret("openai", keyVersion: 2, lastUsedDaysAgo: 10, updatedDaysAgo: 300)
         try await secret("github", keyVersion: 1, lastUsedDaysAgo: 120, updatedDaysAgo: 300)
@@ -142,7 +151,9 @@ struct Scenario: Sendable {
 
         // Keyring: tenant key v1 (retired) and v2; alice's subject key under v2, bob's shredded under v1.
         _ = try await owner.query("INSERT INTO keyring.root_keys (version, fingerprint) VALUES (1, $1)", [[UInt8](repeating: 9, count: 32)])
-        for (version, created, retired) in [(1, "2026-01-01T00:00:00Z", "2026-06-01T00:00:00Z" as String?), (2, "2026-06-01T00:00:00Z", nil)] {
+        for (version, created, retired) in [
+            (1, "2026-01-01T00:00:00Z", "2026-06-01T00:00:00Z" as String?), (2, "2026-06-01T00:00:00Z", nil),
+        ] {
             _ = try await owner.query(
                 """
                 INSERT INTO keyring.tenant_keys (tenant_id, version, root_version, nonce, wrapped_key, created_at, retired_at)
@@ -168,9 +179,12 @@ struct Scenario: Sendable {
         let a = "user:" + alice.uuidString.lowercased(), b = "user:" + bob.uuidString.lowercased()
         let k = "service_key:" + serviceKey.uuidString.lowercased()
         func service(_ name: String) throws -> String { try keys.pseudonym(name, tenant: t) }
-        func append(_ actor: String?, _ action: String, _ target: String?, _ outcome: AuditOutcome = .success,
-                    _ details: [String: AuditValue] = [:]) async throws {
-            _ = try await appender.append(tenant: t, AuditEvent(actor: actor, action: action, target: target, outcome: outcome, details: details))
+        func append(
+            _ actor: String?, _ action: String, _ target: String?, _ outcome: AuditOutcome = .success,
+            _ details: [String: AuditValue] = [:]
+        ) async throws {
+            _ = try await appender.append(
+                tenant: t, AuditEvent(actor: actor, action: action, target: target, outcome: outcome, details: details))
         }
         let subject: [String: AuditValue] = ["user_id": .string(alice.uuidString.lowercased())]
         for _ in 0..<3 { try await append(a, "secret.read", try service("openai"), .success, subject) }
@@ -184,22 +198,28 @@ struct Scenario: Sendable {
         _ = try await checkpointer.checkpoint(tenant: t)  // covers seq 1…9
 
         for _ in 0..<3 {
-            try await append(nil, "policy.denied", "public.projects", .denied,
-                             ["command": .string("select"), "role": .string("anon"), "reason": .string("no policy allows select for anon")])
+            try await append(
+                nil, "policy.denied", "public.projects", .denied,
+                ["command": .string("select"), "role": .string("anon"), "reason": .string("no policy allows select for anon")])
         }
-        try await append(b, "policy.denied", "public.user_secrets", .denied,
-                         ["command": .string("update"), "role": .string("authenticated"), "reason": .string("Users can update own secrets")])
-        try await append(a, "privacy.settings_updated", nil, .success, [
-            "user_id": .string(alice.uuidString.lowercased()),
-            "changed": .object([
-                "marketing_consent": .object(["from": .bool(false), "to": .bool(true)]),
-                "analytics_consent": .object(["from": .bool(true), "to": .bool(false)]),
-            ]),
-        ])
-        try await append(b, "privacy.settings_updated", nil, .success, [
-            "user_id": .string(bob.uuidString.lowercased()),
-            "changed": .object(["marketing_consent": .object(["from": .bool(false), "to": .bool(true)])]),
-        ])
+        try await append(
+            b, "policy.denied", "public.user_secrets", .denied,
+            ["command": .string("update"), "role": .string("authenticated"), "reason": .string("Users can update own secrets")])
+        try await append(
+            a, "privacy.settings_updated", nil, .success,
+            [
+                "user_id": .string(alice.uuidString.lowercased()),
+                "changed": .object([
+                    "marketing_consent": .object(["from": .bool(false), "to": .bool(true)]),
+                    "analytics_consent": .object(["from": .bool(true), "to": .bool(false)]),
+                ]),
+            ])
+        try await append(
+            b, "privacy.settings_updated", nil, .success,
+            [
+                "user_id": .string(bob.uuidString.lowercased()),
+                "changed": .object(["marketing_consent": .object(["from": .bool(false), "to": .bool(true)])]),
+            ])
         try await append("operator", "keys.rotated", nil, .success, ["from_version": .int(1), "to_version": .int(2), "rewrapped": .int(1)])
         // 9 + 4 + 2 + 1 = 16 entries; 7 after the checkpoint.
     }

@@ -2,11 +2,12 @@ import Audit
 import Foundation
 import Keyring
 import Postgres
-@testable import Secrets
 import Sodium
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
+@testable import Secrets
 
 /// A migrated database with one tenant, two registered users, and a store on the gateway's login.
 struct SecretsFixture: Sendable {
@@ -36,7 +37,8 @@ struct SecretsFixture: Sendable {
             let store = SecretStore(
                 pool: gateway, keyring: keyring, audit: AuditAppender(pool: gateway, keys: keys), auditKeys: keys,
                 options: .init(keptVersions: keptVersions))
-            try await body(SecretsFixture(owner: owner, gateway: gateway, tenant: tenant, alice: alice, bob: bob, keyring: keyring, store: store))
+            try await body(
+                SecretsFixture(owner: owner, gateway: gateway, tenant: tenant, alice: alice, bob: bob, keyring: keyring, store: store))
         }
     }
 
@@ -166,7 +168,9 @@ struct SecretValueTests {
         }
     }
 
-    @Test("versions past 32 bits, a negative If-Match and a NUL in a page cursor are invalid input before SQL; none is recorded as a store failure")
+    @Test(
+        "versions past 32 bits, a negative If-Match and a NUL in a page cursor are invalid input before SQL; none is recorded as a store failure"
+    )
     func outOfRange() async throws {
         try await SecretsFixture.with { f in
             let alice = f.caller(f.alice)
@@ -261,7 +265,8 @@ struct SecretBindingTests {
             #expect(error7?.code == .shredded)
             // The ciphertexts are still there; what is gone is the key.
             #expect(try await f.count("SELECT count(*) FROM public.user_secrets WHERE user_id = $1", [f.alice]) == 2)
-            #expect(try await f.count("SELECT count(*) FROM keyring.subject_keys WHERE user_id = $1 AND wrapped_key IS NULL", [f.alice]) == 1)
+            #expect(
+                try await f.count("SELECT count(*) FROM keyring.subject_keys WHERE user_id = $1 AND wrapped_key IS NULL", [f.alice]) == 1)
             #expect(try await f.store.read(bob, service: "github").value == "bob-1")
         }
     }
@@ -283,12 +288,14 @@ struct SecretAuditTests {
             _ = try await f.store.delete(alice, service: "github")
 
             let rows = try await f.owner.query(
-                "SELECT action, outcome, target, details::text AS details, row_to_json(e)::text AS raw FROM public.audit_events e ORDER BY seq").rows
+                "SELECT action, outcome, target, details::text AS details, row_to_json(e)::text AS raw FROM public.audit_events e ORDER BY seq"
+            ).rows
             let actions = try rows.map { "\(try $0.decode("action", as: String.self))/\(try $0.decode("outcome", as: String.self))" }
-            #expect(actions == [
-                "secret.write/success", "secret.read/success", "secret.list/success", "secret.versions/success",
-                "secret.read/failure", "secret.write/failure", "secret.read/denied", "secret.delete/success",
-            ])
+            #expect(
+                actions == [
+                    "secret.write/success", "secret.read/success", "secret.list/success", "secret.versions/success",
+                    "secret.read/failure", "secret.write/failure", "secret.read/denied", "secret.delete/success",
+                ])
             for row in rows {
                 let raw: String = try row.decode("raw")
                 #expect(!raw.contains("plaintext-value-123") && !raw.contains("github"))
@@ -378,7 +385,8 @@ struct SecretTenantSubjectTests {
     @Test("the same uuid in two tenants has its own secrets and its own subject key in each")
     func sameUUIDTwoTenants() async throws {
         try await SecretsFixture.with { f in
-            let globex: UUID = try await f.owner.query("INSERT INTO public.tenants (name) VALUES ('globex') RETURNING id").first!.decode("id")
+            let globex: UUID = try await f.owner.query("INSERT INTO public.tenants (name) VALUES ('globex') RETURNING id").first!.decode(
+                "id")
             try await f.owner.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $2)", [f.alice, globex])
             var elsewhere = f.caller(f.alice)
             elsewhere.tenant = globex
@@ -386,8 +394,9 @@ struct SecretTenantSubjectTests {
             _ = try await f.store.write(elsewhere, service: "openai", value: "sk-globex")
             #expect(try await f.store.read(f.caller(f.alice), service: "openai").value == "sk-acme")
             #expect(try await f.store.read(elsewhere, service: "openai").value == "sk-globex")
-            #expect(try await f.count(
-                "SELECT count(DISTINCT wrapped_key) FROM keyring.subject_keys WHERE user_id = $1", [f.alice]) == 2)
+            #expect(
+                try await f.count(
+                    "SELECT count(DISTINCT wrapped_key) FROM keyring.subject_keys WHERE user_id = $1", [f.alice]) == 2)
 
             // Erasing globex's alice (rows and key) leaves acme's alice readable.
             try await f.owner.query("DELETE FROM auth.users WHERE tenant_id = $1 AND id = $2", [globex, f.alice])

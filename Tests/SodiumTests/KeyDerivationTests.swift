@@ -40,8 +40,9 @@ struct KeyDerivationTests {
         #expect(!first.isEqual(to: second))
     }
 
-    @Test("a context that is not exactly 8 ASCII characters is rejected",
-          arguments: ["", "tenant", "tenantk", "tenantkey", "keyrïng"])  // "keyrïng" is 8 UTF-8 bytes
+    @Test(
+        "a context that is not exactly 8 ASCII characters is rejected",
+        arguments: ["", "tenant", "tenantk", "tenantkey", "keyrïng"])  // "keyrïng" is 8 UTF-8 bytes
     func badContext(context: String) {
         #expect(throws: SodiumError(.invalidContext)) {
             try KeyDerivation.subkey(from: master, id: 1, context: context)

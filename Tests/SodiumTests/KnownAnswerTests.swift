@@ -56,7 +56,10 @@ struct KnownAnswerTests {
         let key = try Ed25519.SigningKey(seed: secureKey(hex: "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
         #expect(Hex.encode(key.publicKey) == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
         let signature = key.sign([])
-        #expect(Hex.encode(signature) == "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
+        #expect(
+            Hex.encode(signature)
+                == "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+        )
         #expect(Ed25519.isValidSignature(signature, for: [], publicKey: key.publicKey))
     }
 
@@ -65,7 +68,10 @@ struct KnownAnswerTests {
         let key = try Ed25519.SigningKey(seed: secureKey(hex: "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"))
         #expect(Hex.encode(key.publicKey) == "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c")
         let signature = key.sign([0x72])
-        #expect(Hex.encode(signature) == "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00")
+        #expect(
+            Hex.encode(signature)
+                == "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"
+        )
         #expect(Ed25519.isValidSignature(signature, for: [0x72], publicKey: key.publicKey))
     }
 
@@ -74,7 +80,8 @@ struct KnownAnswerTests {
         let key = try SecureBytes(copying: Array(0x80...0x9f))
         let nonce = try unhex("404142434445464748494a4b4c4d4e4f5051525354555657")
         let associatedData = try unhex("50515253c0c1c2c3c4c5c6c7")
-        let plaintext = Array("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.".utf8)
+        let plaintext = Array(
+            "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.".utf8)
         let expected = try unhex(
             "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb"
                 + "731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452"

@@ -30,26 +30,33 @@ struct SecureBytesTests {
         #expect(try SecureBytes(base64: text).isEqual(to: key))
     }
 
-    @Test("a key file decodes to its bytes, ignoring surrounding whitespace and the final newline",
-          arguments: ["", "\n", "\r\n", "  ", "\t"])
+    @Test(
+        "a key file decodes to its bytes, ignoring surrounding whitespace and the final newline",
+        arguments: ["", "\n", "\r\n", "  ", "\t"])
     func base64KnownValue(whitespace: String) throws {
         let key = try SecureBytes(base64: whitespace + keyFileText + whitespace)
         #expect(key.isEqual(to: try SecureBytes(copying: Array(0...31))))
         #expect(key.base64EncodedString() == keyFileText)
     }
 
-    @Test("base64 of the wrong length is rejected as a wrong key length",
-          arguments: ["", "AAECAwQFBgcICQoLDA0ODw==", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g",
-                      "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ=="])
+    @Test(
+        "base64 of the wrong length is rejected as a wrong key length",
+        arguments: [
+            "", "AAECAwQFBgcICQoLDA0ODw==", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ==",
+        ])
     func base64WrongLength(text: String) {
         #expect(throws: SodiumError(.invalidKeyLength)) { try SecureBytes(base64: text) }
     }
 
-    @Test("text that is not padded standard base64 is rejected as bad encoding",
-          arguments: ["AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",   // padding missing
-                      "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd Hh8=",  // inner space
-                      "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdH_8=",   // URL-safe alphabet
-                      "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh!="])
+    @Test(
+        "text that is not padded standard base64 is rejected as bad encoding",
+        arguments: [
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",  // padding missing
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd Hh8=",  // inner space
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdH_8=",  // URL-safe alphabet
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh!=",
+        ])
     func base64BadEncoding(text: String) {
         #expect(throws: SodiumError(.invalidEncoding)) { try SecureBytes(base64: text) }
     }

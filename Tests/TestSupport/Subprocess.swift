@@ -32,7 +32,7 @@ public enum Subprocess {
         public var hasExited: Bool {
             // An exited, uncollected child is a zombie: state `Z` after the command name in /proc.
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")")
+                let close = stat.lastIndex(of: ")")
             else { return true }
             return stat[close...].dropFirst(2).first == "Z"
         }
@@ -73,7 +73,8 @@ public enum Subprocess {
         var pid = pid_t()
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         guard spawned == 0 else {
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "cannot run \(executable): \(String(cString: strerror(spawned)))"])
+            throw CocoaError(
+                .fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "cannot run \(executable): \(String(cString: strerror(spawned)))"])
         }
         return Running(pid: pid, directory: directory)
     }

@@ -1,4 +1,5 @@
 import Tenancy
+
 /// The authentication errors, worded as PostgREST words them where PostgREST has the case.
 ///
 /// PostgREST's JWT codes (src/PostgREST/Error.hs): `PGRST301` — the token cannot be decoded or

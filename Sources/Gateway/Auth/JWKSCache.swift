@@ -1,12 +1,12 @@
-import Config
-import Tenancy
 import AsyncHTTPClient
+import Config
 import Foundation
 import JSON
-import Privacy
 import Logging
 import NIOCore
+import Privacy
 import Synchronization
+import Tenancy
 
 /// RS256/ES256 keys fetched from tenants' JWKS URLs (`tenants.jwt_jwks_url`), cached per URL.
 ///
@@ -122,7 +122,9 @@ final class JWKSCache: Sendable {
             await task.value
             let now = options.clock()
             return entries.withLock { cache in
-                guard let entry = cache.value(for: url), let fetched = entry.fetched, fetched + options.expireAfter > now else { return nil }
+                guard let entry = cache.value(for: url), let fetched = entry.fetched, fetched + options.expireAfter > now else {
+                    return nil
+                }
                 return entry.keys
             }
         }
@@ -156,8 +158,9 @@ final class JWKSCache: Sendable {
             cache.insert(entry, for: url)
         }
         if case .failure(let problem) = result {
-            logger.warning("JWKS fetch failed; cached keys (if any) serve until they expire",
-                           metadata: ["url": "\(url)", "problem": "\(problem.reason)"])
+            logger.warning(
+                "JWKS fetch failed; cached keys (if any) serve until they expire",
+                metadata: ["url": "\(url)", "problem": "\(problem.reason)"])
         }
     }
 
@@ -174,7 +177,8 @@ final class JWKSCache: Sendable {
         request.method = .GET
         request.headers.add(name: "Accept", value: "application/jwk-set+json, application/json")
         request.headers.add(name: "User-Agent", value: "privacy-gateway/\(PrivacyGatewayVersion.string)")
-        let milliseconds = options.fetchTimeout.components.seconds * 1000 + options.fetchTimeout.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds =
+            options.fetchTimeout.components.seconds * 1000 + options.fetchTimeout.components.attoseconds / 1_000_000_000_000_000
         let deadline = NIODeadline.now() + .milliseconds(milliseconds)
         let response = try await Self.client.execute(request, deadline: deadline)
         guard response.status == .ok else {
@@ -187,7 +191,7 @@ final class JWKSCache: Sendable {
             throw FetchProblem("the JWKS is larger than \(options.maximumBytes) bytes")
         }
         guard case .object(let set)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView)),
-              case .array(let entries)? = set["keys"]
+            case .array(let entries)? = set["keys"]
         else { throw FetchProblem("the answer is not a JWK Set ({\"keys\": [...]})") }
         guard entries.count <= options.maximumKeys else {
             throw FetchProblem("the JWKS holds \(entries.count) keys, more than \(options.maximumKeys)")

@@ -1,8 +1,8 @@
-import Sodium
-import Tenancy
 import Foundation
 import JSON
 import JWTKit
+import Sodium
+import Tenancy
 
 /// Verifies a compact JWS with one tenant's keys and returns its claims.
 ///
@@ -85,7 +85,7 @@ enum JWTVerifier {
 
         // Claims: only now is the payload trusted enough to read.
         guard let payloadBytes = Base64URL.decode(payloadPart),
-              case .object(let claims)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payloadBytes))
+            case .object(let claims)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payloadBytes))
         else {
             throw .jwtClaims("Parsing claims failed", details: "the payload is not a base64url JSON object")
         }
@@ -98,9 +98,9 @@ enum JWTVerifier {
     /// decision only: nothing is trusted from it).
     static func keyID(_ token: Substring) -> String? {
         guard let dot = token.firstIndex(of: "."), token.distance(from: token.startIndex, to: dot) <= maximumLength,
-              let bytes = Base64URL.decode(token[..<dot].utf8),
-              case .object(let header)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
-              case .string(let kid)? = header["kid"]
+            let bytes = Base64URL.decode(token[..<dot].utf8),
+            case .object(let header)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
+            case .string(let kid)? = header["kid"]
         else { return nil }
         return kid
     }

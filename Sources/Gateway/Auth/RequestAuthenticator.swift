@@ -1,4 +1,3 @@
-import Tenancy
 import Foundation
 import JSON
 import Keyring
@@ -7,6 +6,7 @@ import Policy
 import Postgres
 import Sodium
 import Synchronization
+import Tenancy
 import Tracing
 
 /// The database role a request runs as (`SET LOCAL ROLE`), from the JWT's `role` claim.
@@ -196,13 +196,15 @@ public final class RequestAuthenticator: Sendable {
         let serviceKey = try await serviceKey(apikey, checksRevocation: checksRevocation)
         let tenant = serviceKey.tenantID
         guard let authorization else {
-            return AuthenticatedRequest(tenantID: tenant, serviceKey: serviceKey, role: .anon, userID: nil, claims: ["role": .string("anon")])
+            return AuthenticatedRequest(
+                tenantID: tenant, serviceKey: serviceKey, role: .anon, userID: nil, claims: ["role": .string("anon")])
         }
         let token = try Self.bearerToken(authorization)
         if Self.isRequestKey(token, apikey: apikey) {
             // Supabase clients (supabase-js, supabase-py) send the key they were created with as
             // both `apikey` and `Authorization: Bearer` until a user signs in: no user JWT.
-            return AuthenticatedRequest(tenantID: tenant, serviceKey: serviceKey, role: .anon, userID: nil, claims: ["role": .string("anon")])
+            return AuthenticatedRequest(
+                tenantID: tenant, serviceKey: serviceKey, role: .anon, userID: nil, claims: ["role": .string("anon")])
         }
         if ServiceKeyRegistry.keyID(of: String(token)) != nil {
             // Shaped like a service key but not the one in `apikey` (another tenant's, a second
@@ -335,53 +337,58 @@ public final class RequestAuthenticator: Sendable {
         }
         let keyring = self.keyring
         // One round trip (a second only to fetch a KEK this process has not unwrapped yet).
-        let loaded = try await pool.withConnection { pooled in try await pooled.run {
-            connection -> LoadedTenantKeys? in
-            guard let row = try connection.query(
-                """
-                SELECT jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version, jwt_public_keys::text AS jwks,
-                       jwt_audience, jwt_issuer, jwt_jwks_url,
-                       jwt_previous_secret_sealed, jwt_previous_secret_nonce, jwt_previous_secret_kek_version,
-                       jwt_previous_secret_expires_at, jwt_previous_secret_expires_at > now() AS previous_live
-                FROM public.tenants WHERE id = $1
-                """, [tenant]).first
-            else { return nil }
-            var loaded = LoadedTenantKeys(
-                jwks: try row.decode("jwks"), audience: try row.decodeIfPresent("jwt_audience"),
-                issuer: try row.decodeIfPresent("jwt_issuer"), jwksURL: try row.decodeIfPresent("jwt_jwks_url"))
-            // The connection is a parameter, not a capture: Swift 6.3 crashes capturing a borrowed
-            // noncopyable value in a local function.
-            func open(_ prefix: String, _ label: String, _ connection: borrowing Connection) throws -> String? {
-                guard let version = try row.decodeIfPresent("\(prefix)_kek_version", as: Int.self) else { return nil }
-                guard let keyring else {
-                    loaded.problems.append("the \(label) is sealed and this process has no keyring")
-                    return nil
+        let loaded = try await pool.withConnection { pooled in
+            try await pooled.run {
+                connection -> LoadedTenantKeys? in
+                guard
+                    let row = try connection.query(
+                        """
+                        SELECT jwt_secret_sealed, jwt_secret_nonce, jwt_secret_kek_version, jwt_public_keys::text AS jwks,
+                               jwt_audience, jwt_issuer, jwt_jwks_url,
+                               jwt_previous_secret_sealed, jwt_previous_secret_nonce, jwt_previous_secret_kek_version,
+                               jwt_previous_secret_expires_at, jwt_previous_secret_expires_at > now() AS previous_live
+                        FROM public.tenants WHERE id = $1
+                        """, [tenant]
+                    ).first
+                else { return nil }
+                var loaded = LoadedTenantKeys(
+                    jwks: try row.decode("jwks"), audience: try row.decodeIfPresent("jwt_audience"),
+                    issuer: try row.decodeIfPresent("jwt_issuer"), jwksURL: try row.decodeIfPresent("jwt_jwks_url"))
+                // The connection is a parameter, not a capture: Swift 6.3 crashes capturing a borrowed
+                // noncopyable value in a local function.
+                func open(_ prefix: String, _ label: String, _ connection: borrowing Connection) throws -> String? {
+                    guard let version = try row.decodeIfPresent("\(prefix)_kek_version", as: Int.self) else { return nil }
+                    guard let keyring else {
+                        loaded.problems.append("the \(label) is sealed and this process has no keyring")
+                        return nil
+                    }
+                    do {
+                        let sealed = Keyring.SealedValue(
+                            ciphertext: try row.decode("\(prefix)_sealed"), nonce: try row.decode("\(prefix)_nonce"), kekVersion: version)
+                        let secret = try keyring.openTenantSecret(
+                            sealed, tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
+                        return String(decoding: secret, as: UTF8.self)
+                    } catch let error as KeyringError {
+                        loaded.problems.append("the \(label) cannot be opened: \(error.message)")
+                        return nil
+                    }
                 }
-                do {
-                    let sealed = Keyring.SealedValue(
-                        ciphertext: try row.decode("\(prefix)_sealed"), nonce: try row.decode("\(prefix)_nonce"), kekVersion: version)
-                    let secret = try keyring.openTenantSecret(sealed, tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
-                    return String(decoding: secret, as: UTF8.self)
-                } catch let error as KeyringError {
-                    loaded.problems.append("the \(label) cannot be opened: \(error.message)")
-                    return nil
+                loaded.secret = try open("jwt_secret", "HS256 secret", connection)
+                if try row.decodeIfPresent("previous_live", as: Bool.self) == true {
+                    loaded.previousSecret = try open("jwt_previous_secret", "previous HS256 secret", connection)
+                    loaded.previousExpires = try row.decodeIfPresent("jwt_previous_secret_expires_at")
+                } else if try row.decodeIfPresent("previous_live", as: Bool.self) == false {
+                    // The overlap window is over: the previous secret is dropped, not just ignored.
+                    try connection.query(
+                        """
+                        UPDATE public.tenants SET jwt_previous_secret_sealed = NULL, jwt_previous_secret_nonce = NULL,
+                            jwt_previous_secret_kek_version = NULL, jwt_previous_secret_expires_at = NULL
+                        WHERE id = $1 AND jwt_previous_secret_expires_at <= now()
+                        """, [tenant])
                 }
+                return loaded
             }
-            loaded.secret = try open("jwt_secret", "HS256 secret", connection)
-            if try row.decodeIfPresent("previous_live", as: Bool.self) == true {
-                loaded.previousSecret = try open("jwt_previous_secret", "previous HS256 secret", connection)
-                loaded.previousExpires = try row.decodeIfPresent("jwt_previous_secret_expires_at")
-            } else if try row.decodeIfPresent("previous_live", as: Bool.self) == false {
-                // The overlap window is over: the previous secret is dropped, not just ignored.
-                try connection.query(
-                    """
-                    UPDATE public.tenants SET jwt_previous_secret_sealed = NULL, jwt_previous_secret_nonce = NULL,
-                        jwt_previous_secret_kek_version = NULL, jwt_previous_secret_expires_at = NULL
-                    WHERE id = $1 AND jwt_previous_secret_expires_at <= now()
-                    """, [tenant])
-            }
-            return loaded
-        } }
+        }
         guard let loaded else {
             tenantCache.withLock { $0.removeValue(for: tenant) }
             return nil

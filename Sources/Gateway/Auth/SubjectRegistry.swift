@@ -52,7 +52,8 @@ public final class SubjectRegistry: Sendable {
             return
         }
         visits.add(1, ordering: .relaxed)
-        let interval = Double(options.touchInterval.components.seconds)
+        let interval =
+            Double(options.touchInterval.components.seconds)
             + Double(options.touchInterval.components.attoseconds) / 1e18
         // One round trip, one implicit transaction. The INSERT writes nothing when the subject is
         // already registered in this tenant — also when a concurrent first sighting (another

@@ -30,7 +30,8 @@ extension GatewayError {
             // An identity column GENERATED ALWAYS (ids no tenant may choose); Postgres' hint
             // (OVERRIDING SYSTEM VALUE) is not something a REST caller can do.
             status = .badRequest
-            message = error.message.replacingOccurrences(of: "non-DEFAULT value", with: "value")
+            message =
+                error.message.replacingOccurrences(of: "non-DEFAULT value", with: "value")
                 + ": the database assigns it"
             details = nil
             hint = "leave the column out of the body"

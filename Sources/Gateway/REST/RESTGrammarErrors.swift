@@ -7,11 +7,12 @@ extension GatewayError {
     /// codes (400 malformed, 406 not acceptable, 416 range), its body unchanged. The request
     /// middleware applies it to any RESTGrammarError a route lets through.
     public init(_ error: RESTGrammarError) {
-        let status: HTTPResponse.Status = switch error.kind {
-        case .malformed: .badRequest
-        case .notAcceptable: .notAcceptable
-        case .rangeNotSatisfiable: .rangeNotSatisfiable
-        }
+        let status: HTTPResponse.Status =
+            switch error.kind {
+            case .malformed: .badRequest
+            case .notAcceptable: .notAcceptable
+            case .rangeNotSatisfiable: .rangeNotSatisfiable
+            }
         self.init(status, code: error.code, error.message, details: error.details, hint: error.hint)
     }
 }

@@ -1,8 +1,8 @@
+import Audit
 import Config
 import Foundation
-import Audit
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import Policy
 import Postgres
 import Tracing
@@ -40,9 +40,11 @@ struct RESTHandler: Sendable {
         }
         guard let table = policies.table(named: name) else {
             if let view = policies.view(named: name) {
-                return try await RPCHandler(pool: pool, policies: policies, authenticator: authenticator, audit: audit, metrics: metrics,
-                                      limits: limits)
-                    .view(request, view, caller: caller, facts: facts)
+                return try await RPCHandler(
+                    pool: pool, policies: policies, authenticator: authenticator, audit: audit, metrics: metrics,
+                    limits: limits
+                )
+                .view(request, view, caller: caller, facts: facts)
             }
             throw GatewayError(
                 .notFound, code: "PGRST205", "Could not find the table 'public.\(name)' in the schema cache",
@@ -59,7 +61,9 @@ struct RESTHandler: Sendable {
         var query = try RESTQuery.parse(
             method: request.method, query: request.uri.query ?? "", headers: RESTQuery.Headers(request.headers), limits: limits.query)
         if let requested = query.plan,
-           let refusal = RESTRepresentation.planRefusal(requested, access: limits.planAccess, role: caller.role, accept: request.headers[.accept]) {
+            let refusal = RESTRepresentation.planRefusal(
+                requested, access: limits.planAccess, role: caller.role, accept: request.headers[.accept])
+        {
             throw refusal
         }
         if command == .select, let maximumRows = limits.maximumRows {
@@ -92,7 +96,8 @@ struct RESTHandler: Sendable {
                 relationships: fresh, stripNulls: stripNulls)
         }
         let timeZone = try RESTRepresentation.timeZone(query.preferences)
-        let settings = [caller.requestSettings(statementTimeoutMilliseconds: limits.statementTimeoutMilliseconds)]
+        let settings =
+            [caller.requestSettings(statementTimeoutMilliseconds: limits.statementTimeoutMilliseconds)]
             + (timeZone.map { [RESTRepresentation.timeZoneStatement($0)] } ?? [])
 
         if let requested = query.plan {
@@ -130,7 +135,8 @@ struct RESTHandler: Sendable {
     ) async throws -> Response {
         let results: [QueryResult]
         do {
-            results = try await pool.pipeline(tenant: caller.tenantID, settings + [RESTRepresentation.planStatement(plan.statements[0], requested)])
+            results = try await pool.pipeline(
+                tenant: caller.tenantID, settings + [RESTRepresentation.planStatement(plan.statements[0], requested)])
         } catch let error as PostgresError {
             if error.sqlState == RequestAuthenticator.revokedKeySQLState { throw authenticator.revoked(caller.serviceKey) }
             throw GatewayError.database(error, anonymous: caller.role == .anon)

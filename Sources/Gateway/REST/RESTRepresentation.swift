@@ -74,11 +74,12 @@ enum RESTRepresentation {
     static func planRefusal(
         _ plan: RESTQuery.PlanRequest, access: GatewayLimits.PlanAccess, role: RequestRole, accept: String?
     ) -> GatewayError? {
-        let served = switch access {
-        case .off: false
-        case .signedIn: role != .anon
-        case .all: true
-        }
+        let served =
+            switch access {
+            case .off: false
+            case .signedIn: role != .anon
+            case .all: true
+            }
         guard served else {
             return GatewayError(
                 .notAcceptable, code: "PGRST107",
@@ -96,13 +97,16 @@ enum RESTRepresentation {
 
     /// The plan's body (EXPLAIN's JSON document, or its text lines) and content type, as PostgREST
     /// answers `application/vnd.pgrst.plan+json; for="…"`.
-    static func planBody(_ result: QueryResult, _ plan: RESTQuery.PlanRequest, format: RESTQuery.ResponseFormat) throws -> (body: String, contentType: String) {
+    static func planBody(_ result: QueryResult, _ plan: RESTQuery.PlanRequest, format: RESTQuery.ResponseFormat) throws -> (
+        body: String, contentType: String
+    ) {
         let lines = try result.rows.map { try $0.decode("QUERY PLAN", as: String.self) }
-        let target = switch format {
-        case .json: "application/json"
-        case .singleObject: "application/vnd.pgrst.object+json"
-        case .csv: "text/csv"
-        }
+        let target =
+            switch format {
+            case .json: "application/json"
+            case .singleObject: "application/vnd.pgrst.object+json"
+            case .csv: "text/csv"
+            }
         let type = plan.output == .json ? "application/vnd.pgrst.plan+json" : "application/vnd.pgrst.plan+text"
         return (lines.joined(separator: "\n"), "\(type); for=\"\(target)\"; charset=utf-8")
     }

@@ -1,12 +1,12 @@
-import Config
-import Tenancy
-import Foundation
 import Audit
-import Hummingbird
+import Config
+import Foundation
 import HTTPTypes
+import Hummingbird
 import JSON
 import Policy
 import Postgres
+import Tenancy
 
 /// `/rest/v1/rpc/{fn}` and `/rest/v1/{view}`: the functions and views the policy files declare
 /// (`functions:`, `views:`), and nothing else.
@@ -35,7 +35,8 @@ struct RPCHandler: Sendable {
             throw GatewayError(.methodNotAllowed, code: "PGRST117", "Unsupported HTTP method: \(request.method.rawValue)")
         }
         guard let function = policies.function(named: name) else {
-            throw Self.functionNotFound("public.\(name)", hint: "functions served: " + policies.functions.map(\.name).joined(separator: ", "))
+            throw Self.functionNotFound(
+                "public.\(name)", hint: "functions served: " + policies.functions.map(\.name).joined(separator: ", "))
         }
         if readOnlyMethod, function.volatility == .volatile {
             throw GatewayError(
@@ -59,7 +60,8 @@ struct RPCHandler: Sendable {
             let body = try await RESTHandler.readBody(request, limit: limits.maximumBodyBytes)
             if !body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
                 guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else {
-                    throw GatewayError(.badRequest, code: "PGRST102", "Empty or invalid json", details: "expected a JSON object of named arguments")
+                    throw GatewayError(
+                        .badRequest, code: "PGRST102", "Empty or invalid json", details: "expected a JSON object of named arguments")
                 }
                 arguments = object
             }
@@ -69,10 +71,12 @@ struct RPCHandler: Sendable {
         guard unknown.isEmpty, missing.isEmpty else {
             throw Self.functionNotFound(
                 "\(function.qualifiedName)(\(arguments.keys.sorted().joined(separator: ", ")))",
-                details: unknown.isEmpty ? "missing arguments: \(missing.joined(separator: ", "))" : "unknown arguments: \(unknown.joined(separator: ", "))",
-                hint: "\(function.qualifiedName) takes (" + function.arguments.map {
-                    "\($0.name) \($0.type.canonical)" + (function.optional.contains($0.name) ? " default" : "")
-                }.joined(separator: ", ") + ")")
+                details: unknown.isEmpty
+                    ? "missing arguments: \(missing.joined(separator: ", "))" : "unknown arguments: \(unknown.joined(separator: ", "))",
+                hint: "\(function.qualifiedName) takes ("
+                    + function.arguments.map {
+                        "\($0.name) \($0.type.canonical)" + (function.optional.contains($0.name) ? " default" : "")
+                    }.joined(separator: ", ") + ")")
         }
         for (key, value) in arguments where value.containsNUL {
             throw GatewayError(.badRequest, code: "22021", "invalid byte sequence: a NUL in argument \(key)")
@@ -86,7 +90,8 @@ struct RPCHandler: Sendable {
         }
         let read: RelationRead
         if let shape = function.resultShape(in: policies) {
-            read = try RelationRead(shape: shape, query: query, stripNulls: RESTRepresentation.stripsNulls(request.headers[.accept])) { builder in
+            read = try RelationRead(shape: shape, query: query, stripNulls: RESTRepresentation.stripsNulls(request.headers[.accept])) {
+                builder in
                 let call = RelationRead.call(function, arguments: arguments, builder: &builder)
                 return (from: "\(call) AS _pgw_fn", condition: nil)
             }
@@ -112,7 +117,8 @@ struct RPCHandler: Sendable {
     /// is one the gateway cannot produce, never answered with rows instead.
     static func refusePlan(_ query: RESTQuery, accept: String?) throws {
         guard query.plan != nil else { return }
-        throw GatewayError(.notAcceptable, code: "PGRST107", "None of these media types are available: " + String((accept ?? "").prefix(200)))
+        throw GatewayError(
+            .notAcceptable, code: "PGRST107", "None of these media types are available: " + String((accept ?? "").prefix(200)))
     }
 
     /// A GET's query string split into the function's arguments and the rest (select, filters, …).
@@ -155,7 +161,8 @@ struct RPCHandler: Sendable {
     }
 
     static func permissionDenied(_ what: String, role: RequestRole, details: String) -> GatewayError {
-        var error = GatewayError(role == .anon ? .unauthorized : .forbidden, code: "42501", "permission denied for \(what)", details: details)
+        var error = GatewayError(
+            role == .anon ? .unauthorized : .forbidden, code: "42501", "permission denied for \(what)", details: details)
         error.policy = nil
         return error
     }
@@ -174,7 +181,8 @@ struct RPCHandler: Sendable {
         }
         guard view.allows(role: caller.role.rawValue) else {
             let denial = Self.permissionDenied(
-                "view \(view.name)", role: caller.role, details: "\(view.qualifiedName) is declared for roles: \(view.roles.joined(separator: ", "))")
+                "view \(view.name)", role: caller.role,
+                details: "\(view.qualifiedName) is declared for roles: \(view.roles.joined(separator: ", "))")
             try await recordDenial(denial, caller: caller, target: view.qualifiedName, facts: facts)
             throw denial
         }
@@ -182,7 +190,8 @@ struct RPCHandler: Sendable {
             method: request.method, query: request.uri.query ?? "", headers: RESTQuery.Headers(request.headers), limits: limits.query)
         try Self.refusePlan(query, accept: request.headers[.accept])
         let tenant = caller.tenantID.lowercasedString
-        let read = try RelationRead(shape: view.shape, query: query, stripNulls: RESTRepresentation.stripsNulls(request.headers[.accept])) { builder in
+        let read = try RelationRead(shape: view.shape, query: query, stripNulls: RESTRepresentation.stripsNulls(request.headers[.accept])) {
+            builder in
             let condition = view.tenantColumn.map { RelationRead.equals($0, tenant, as: "uuid", builder: &builder) }
             return (from: view.quotedName, condition: condition)
         }
@@ -199,7 +208,8 @@ struct RPCHandler: Sendable {
     private func run(
         _ statements: [Statement], caller: AuthenticatedRequest, timeZone: String?, target: String, facts: RequestFacts
     ) async throws -> [QueryResult] {
-        let settings = [caller.requestSettings(statementTimeoutMilliseconds: limits.statementTimeoutMilliseconds)]
+        let settings =
+            [caller.requestSettings(statementTimeoutMilliseconds: limits.statementTimeoutMilliseconds)]
             + (timeZone.map { [RESTRepresentation.timeZoneStatement($0)] } ?? [])
         do {
             return try await pool.pipeline(tenant: caller.tenantID, settings + statements)

@@ -32,7 +32,8 @@ struct RelationshipCatalog: Sendable, Equatable {
     static func read(from pool: ConnectionPool, policies: PolicySet) async throws -> RelationshipCatalog {
         let results = try await pool.withConnection { connection in
             try await connection.pipeline([
-                Statement("""
+                Statement(
+                    """
                     SELECT c.conname::text AS name, src.relname::text AS source, dst.relname::text AS target,
                            array(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(attnum, n)
                                  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum ORDER BY k.n) AS columns,
@@ -46,7 +47,8 @@ struct RelationshipCatalog: Sendable, Equatable {
                     WHERE c.contype = 'f' AND ns.nspname = 'public' AND nd.nspname = 'public'
                     ORDER BY c.conname
                     """),
-                Statement("""
+                Statement(
+                    """
                     SELECT t.relname::text AS tablename,
                            array(SELECT a.attname::text FROM unnest(i.indkey) k(attnum)
                                  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) AS columns
@@ -110,7 +112,8 @@ struct RelationshipCatalog: Sendable, Equatable {
         }
         var described: String {
             guard let junction else {
-                return "\(cardinality.rawValue) via \(foreignKey.name) (\(foreignKey.table)(\(foreignKey.columns.joined(separator: ", "))) → \(foreignKey.referencedTable)(\(foreignKey.referencedColumns.joined(separator: ", "))))"
+                return
+                    "\(cardinality.rawValue) via \(foreignKey.name) (\(foreignKey.table)(\(foreignKey.columns.joined(separator: ", "))) → \(foreignKey.referencedTable)(\(foreignKey.referencedColumns.joined(separator: ", "))))"
             }
             return "many-to-many through \(foreignKey.table) (\(foreignKey.name), \(junction.foreignKey.name))"
         }
@@ -128,20 +131,23 @@ struct RelationshipCatalog: Sendable, Equatable {
         var found: [Relationship] = []
         for key in foreignKeys {
             if key.table == source, key.referencedTable == target {
-                found.append(Relationship(
-                    foreignKey: key, cardinality: .manyToOne, pairs: Array(zip(key.columns, key.referencedColumns))))
+                found.append(
+                    Relationship(
+                        foreignKey: key, cardinality: .manyToOne, pairs: Array(zip(key.columns, key.referencedColumns))))
             } else if key.referencedTable == source, key.table == target {
                 // One-to-one when the referencing columns are themselves unique.
                 let oneToOne = uniqueKeys[target, default: []].contains(Set(key.columns))
-                found.append(Relationship(
-                    foreignKey: key, cardinality: oneToOne ? .oneToOne : .oneToMany,
-                    pairs: Array(zip(key.referencedColumns, key.columns))))
+                found.append(
+                    Relationship(
+                        foreignKey: key, cardinality: oneToOne ? .oneToOne : .oneToMany,
+                        pairs: Array(zip(key.referencedColumns, key.columns))))
             }
         }
         // Many-to-many: a third table with a foreign key to each whose columns together are part
         // of one of its unique keys (its primary key, typically), as PostgREST finds junctions —
         // a table that merely references both (conversation_messages: brands and sessions) is not one.
-        for toJunction in foreignKeys where toJunction.referencedTable == source && toJunction.table != source && toJunction.table != target {
+        for toJunction in foreignKeys where toJunction.referencedTable == source && toJunction.table != source && toJunction.table != target
+        {
             for fromJunction in foreignKeys
             where fromJunction.table == toJunction.table && fromJunction.referencedTable == target && fromJunction != toJunction {
                 let linked = Set(toJunction.columns + fromJunction.columns)

@@ -1,6 +1,5 @@
-import Config
-import Tenancy
 import Audit
+import Config
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -10,6 +9,7 @@ import Logging
 import Postgres
 import Privacy
 import Synchronization
+import Tenancy
 
 /// `/v1/admin` (DESIGN.md §5; issue 17): tenants, service keys and the data-subject request queue,
 /// for service keys with the `admin` scope and no user JWT (an end user's session never administers).
@@ -77,7 +77,8 @@ struct AdminRoutes: Sendable {
         func event(_ action: String, target: String?, details: [String: AuditValue] = [:], outcome: AuditOutcome = .success) -> AuditEvent {
             var details = details
             details["actor_tenant"] = .string(auth.tenantID.lowercasedString)
-            return AuditEvent(actor: actor, action: action, target: target, outcome: outcome, requestID: requestID, ip: ip, details: details)
+            return AuditEvent(
+                actor: actor, action: action, target: target, outcome: outcome, requestID: requestID, ip: ip, details: details)
         }
     }
 
@@ -86,20 +87,28 @@ struct AdminRoutes: Sendable {
         // route's action by the middleware); a user's JWT and operator-only actions are refused, and
         // recorded, by ``authorize(_:_:action:operatorOnly:)``.
         func route(_ action: String) -> RouterGroup<GatewayRequestContext> {
-            router.group().add(middleware: AuthenticationMiddleware(
-                authenticator: authenticator, scope: .always(.admin),
-                recordRefusal: { auth, scope, _, context in
-                    let caller = Caller(
-                        auth: auth, isOperator: false, actor: auth.auditActor, requestID: context.facts.requestID, ip: context.facts.clientAddress)
-                    try await record(auth.tenantID, caller.event("admin.denied", target: nil, details: [
-                        "action": .string(action), "reason": .string(GatewayError.missingScope(scope).message)], outcome: .denied))
-                }))
+            router.group().add(
+                middleware: AuthenticationMiddleware(
+                    authenticator: authenticator, scope: .always(.admin),
+                    recordRefusal: { auth, scope, _, context in
+                        let caller = Caller(
+                            auth: auth, isOperator: false, actor: auth.auditActor, requestID: context.facts.requestID,
+                            ip: context.facts.clientAddress)
+                        try await record(
+                            auth.tenantID,
+                            caller.event(
+                                "admin.denied", target: nil,
+                                details: [
+                                    "action": .string(action), "reason": .string(GatewayError.missingScope(scope).message),
+                                ], outcome: .denied))
+                    }))
         }
         // MARK: Tenants
         route("admin.tenants.list").get("/v1/admin/tenants") { request, context in
             let caller = try await authorize(request, context, action: "admin.tenants.list", operatorOnly: true)
             let tenants = try await registry(caller).list()
-            try await record(caller.tenant, caller.event("admin.tenants_listed", target: nil, details: ["count": .int(Int64(tenants.count))]))
+            try await record(
+                caller.tenant, caller.event("admin.tenants_listed", target: nil, details: ["count": .int(Int64(tenants.count))]))
             return try GatewayApplication.jsonResponse(.ok, ["tenants": tenants])
         }
         route("admin.tenants.create").post("/v1/admin/tenants") { request, context in
@@ -122,8 +131,9 @@ struct AdminRoutes: Sendable {
                 let caller = try await authorize(request, context, action: "admin.tenants.\(verb)", operatorOnly: true)
                 let id = try Self.uuid(context, "id", what: "tenant id")
                 if disabled, id == caller.tenant {
-                    throw GatewayError(.conflict, code: "PGW409", "an operator cannot disable its own tenant: its keys would stop working",
-                                       hint: "disable it from another operator tenant, or with privacyctl in direct-database mode")
+                    throw GatewayError(
+                        .conflict, code: "PGW409", "an operator cannot disable its own tenant: its keys would stop working",
+                        hint: "disable it from another operator tenant, or with privacyctl in direct-database mode")
                 }
                 let tenant = try await registry(caller).setDisabled(id, disabled)
                 // Every process checks the tenant's state per request; this drops this process's cached JWT keys too
@@ -143,15 +153,20 @@ struct AdminRoutes: Sendable {
             }
             let input: Input = try await Self.body(
                 request, fields: ["secret", "jwks", "audience", "issuer", "jwks_url", "secret_overlap_seconds"],
-                expected: "{\"secret\"?, \"secret_overlap_seconds\"?, \"jwks\"?: a JWK Set, \"jwks_url\"?, \"audience\"?, \"issuer\"?} (\"\" removes a pin or the URL)")
-            guard input.secret != nil || input.jwks != nil || input.audience != nil || input.issuer != nil || input.jwks_url != nil
-                    || input.secret_overlap_seconds != nil else {
+                expected:
+                    "{\"secret\"?, \"secret_overlap_seconds\"?, \"jwks\"?: a JWK Set, \"jwks_url\"?, \"audience\"?, \"issuer\"?} (\"\" removes a pin or the URL)"
+            )
+            guard
+                input.secret != nil || input.jwks != nil || input.audience != nil || input.issuer != nil || input.jwks_url != nil
+                    || input.secret_overlap_seconds != nil
+            else {
                 throw GatewayError.invalidInput("give secret, jwks, jwks_url, audience or issuer")
             }
             // Audited as tenant.jwt_updated in the tenant's chain (never the secret), by the registry.
             let tenant = try await TenantRegistry(pool: pool, auditing: auditing(caller), keyring: keyring)
-                .setJWT(tenant: id, secret: input.secret, jwks: input.jwks?.jsonText, audience: input.audience, issuer: input.issuer,
-                        secretOverlapSeconds: input.secret_overlap_seconds, jwksURL: input.jwks_url)
+                .setJWT(
+                    tenant: id, secret: input.secret, jwks: input.jwks?.jsonText, audience: input.audience, issuer: input.issuer,
+                    secretOverlapSeconds: input.secret_overlap_seconds, jwksURL: input.jwks_url)
             // Other processes drop theirs from the invalidation log (0016) within ~250 ms.
             authenticator.invalidateTenant(id)
             return try GatewayApplication.jsonResponse(.ok, tenant)
@@ -166,13 +181,19 @@ struct AdminRoutes: Sendable {
             // Synchronous, for one tenant: as POST /v1/admin/kek-rotation {"tenant_id"} then waiting for it.
             _ = try await Keyring.beginKEKRotation(tenant: id, by: caller.actor, pool: pool)
             let reports = Mutex<[RotationReport]>([])
-            try await keyring.runKEKRotation(pool: sessionPool ?? pool, rotated: { report in
-                reports.withLock { $0.append(report) }
-                try await record(report.tenant, caller.event("keys.rotated", target: "tenant:" + report.tenant.lowercasedString,
-                                                              details: Self.rotationDetails(report)))
-            })
+            try await keyring.runKEKRotation(
+                pool: sessionPool ?? pool,
+                rotated: { report in
+                    reports.withLock { $0.append(report) }
+                    try await record(
+                        report.tenant,
+                        caller.event(
+                            "keys.rotated", target: "tenant:" + report.tenant.lowercasedString,
+                            details: Self.rotationDetails(report)))
+                })
             guard let report = reports.withLock({ $0.last }) else {
-                throw GatewayError(.conflict, code: "PGW409", "the tenant's key was already rotated by the unfinished rotation just resumed")
+                throw GatewayError(
+                    .conflict, code: "PGW409", "the tenant's key was already rotated by the unfinished rotation just resumed")
             }
             return try GatewayApplication.jsonResponse(.ok, report)
         }
@@ -184,21 +205,29 @@ struct AdminRoutes: Sendable {
             let tenant = try input?.tenant_id.map { try Self.uuid($0, what: "tenant_id") }
             let keyring = try requireKeyring()
             let (status, resumed) = try await Keyring.beginKEKRotation(tenant: tenant, by: caller.actor, pool: pool)
-            try await record(caller.tenant, caller.event(
-                resumed ? "keys.rotation_resumed" : "keys.rotation_started", target: "kek_rotation:" + status.id.lowercasedString,
-                details: ["scope": tenant.map { .string($0.lowercasedString) } ?? .string("all")]))
+            try await record(
+                caller.tenant,
+                caller.event(
+                    resumed ? "keys.rotation_resumed" : "keys.rotation_started", target: "kek_rotation:" + status.id.lowercasedString,
+                    details: ["scope": tenant.map { .string($0.lowercasedString) } ?? .string("all")]))
             if status.state != .running {
                 // Runs on in this process after the answer; killed, the next start resumes it.
                 let routes = self
                 Task.detached {
                     do {
-                        try await keyring.runKEKRotation(pool: routes.sessionPool ?? routes.pool, rotated: { report in
-                            try await routes.record(report.tenant, caller.event(
-                                "keys.rotated", target: "tenant:" + report.tenant.lowercasedString, details: Self.rotationDetails(report)))
-                        })
+                        try await keyring.runKEKRotation(
+                            pool: routes.sessionPool ?? routes.pool,
+                            rotated: { report in
+                                try await routes.record(
+                                    report.tenant,
+                                    caller.event(
+                                        "keys.rotated", target: "tenant:" + report.tenant.lowercasedString,
+                                        details: Self.rotationDetails(report)))
+                            })
                     } catch {
-                        routes.logger.error("KEK rotation stopped; POST /v1/admin/kek-rotation resumes it",
-                                           metadata: ["rotation": "\(status.id.lowercasedString)", "error": "\(error)"])
+                        routes.logger.error(
+                            "KEK rotation stopped; POST /v1/admin/kek-rotation resumes it",
+                            metadata: ["rotation": "\(status.id.lowercasedString)", "error": "\(error)"])
                     }
                 }
             }
@@ -224,15 +253,19 @@ struct AdminRoutes: Sendable {
                        (SELECT count(*)::int FROM keyring.subject_keys s
                         WHERE s.tenant_id = k.tenant_id AND s.kek_version = k.version AND s.destroyed_at IS NULL) AS subject_keys
                 FROM keyring.tenant_keys k WHERE k.tenant_id = $1 ORDER BY k.version
-                """, [id]).rows.map {
-                Version(version: try $0.decode("version"), created_at: try $0.decode("created_at"),
-                        retired_at: try $0.decodeIfPresent("retired_at"), subject_keys: try $0.decode("subject_keys"))
+                """, [id]
+            ).rows.map {
+                Version(
+                    version: try $0.decode("version"), created_at: try $0.decode("created_at"),
+                    retired_at: try $0.decodeIfPresent("retired_at"), subject_keys: try $0.decode("subject_keys"))
             }
             guard (try await registry(caller).find(id)) != nil else { throw Self.noTenant(id) }
             try await record(id, caller.event("admin.kek_status_read", target: "tenant:" + id.lowercasedString))
-            return try GatewayApplication.jsonResponse(.ok, Status(
-                tenant_id: id.lowercasedString, versions: versions,
-                rotation_unfinished: versions.filter { $0.retired_at == nil }.count > 1))
+            return try GatewayApplication.jsonResponse(
+                .ok,
+                Status(
+                    tenant_id: id.lowercasedString, versions: versions,
+                    rotation_unfinished: versions.filter { $0.retired_at == nil }.count > 1))
         }
 
         // MARK: Service keys
@@ -240,8 +273,11 @@ struct AdminRoutes: Sendable {
             let caller = try await authorize(request, context, action: "admin.service_keys.list", operatorOnly: false)
             let tenant = try await scopeTenant(caller, request, action: "admin.service_keys.list")
             let keys = try await ServiceKeyRegistry.list(pool: pool, tenant: tenant)
-            try await record(tenant ?? caller.tenant, caller.event(
-                "admin.service_keys_listed", target: tenant.map { "tenant:" + $0.lowercasedString }, details: ["count": .int(Int64(keys.count))]))
+            try await record(
+                tenant ?? caller.tenant,
+                caller.event(
+                    "admin.service_keys_listed", target: tenant.map { "tenant:" + $0.lowercasedString },
+                    details: ["count": .int(Int64(keys.count))]))
             return try GatewayApplication.jsonResponse(.ok, ["service_keys": keys])
         }
         route("admin.service_keys.create").post("/v1/admin/service-keys") { request, context in
@@ -251,11 +287,13 @@ struct AdminRoutes: Sendable {
                 request, fields: ["tenant_id", "scopes", "name", "expires_at"],
                 expected: "{\"scopes\": [\"data:read\", …], \"tenant_id\"?, \"name\"?, \"expires_at\"? (RFC 3339)}")
             let tenant = try await reachable(
-                caller, try input.tenant_id.map { try Self.uuid($0, what: "tenant_id") } ?? caller.tenant, action: "admin.service_keys.create")
+                caller, try input.tenant_id.map { try Self.uuid($0, what: "tenant_id") } ?? caller.tenant,
+                action: "admin.service_keys.create")
             let scopes = try input.scopes.map(Scope.parse)
             let name = try input.name.map(Self.keyName)
             let expires = try input.expires_at.map { try Self.timestamp($0, name: "expires_at") }
-            let (key, secret) = try await authenticator.serviceKeys(auditing: auditing(caller)).create(tenant: tenant, scopes: scopes, name: name, expiresAt: expires)
+            let (key, secret) = try await authenticator.serviceKeys(auditing: auditing(caller)).create(
+                tenant: tenant, scopes: scopes, name: name, expiresAt: expires)
             struct Created: Encodable { let service_key: ServiceKey, key: String }
             var response = try GatewayApplication.jsonResponse(.created, Created(service_key: key, key: secret))
             response.headers[.cacheControl] = "no-store"
@@ -263,25 +301,30 @@ struct AdminRoutes: Sendable {
         }
         route("admin.service_keys.revoke").post("/v1/admin/service-keys/:id/revoke") { request, context in
             let caller = try await authorize(request, context, action: "admin.service_keys.revoke", operatorOnly: false)
-            let id = try await reachableKey(caller, try Self.uuid(context, "id", what: "service key id"), action: "admin.service_keys.revoke")
+            let id = try await reachableKey(
+                caller, try Self.uuid(context, "id", what: "service key id"), action: "admin.service_keys.revoke")
             let key = try await authenticator.serviceKeys(auditing: auditing(caller)).revoke(id: id)
             authenticator.invalidateServiceKeys(of: key.tenantID)
             return try GatewayApplication.jsonResponse(.ok, key)
         }
         route("admin.service_keys.rotate").post("/v1/admin/service-keys/:id/rotate") { request, context in
             let caller = try await authorize(request, context, action: "admin.service_keys.rotate", operatorOnly: false)
-            let id = try await reachableKey(caller, try Self.uuid(context, "id", what: "service key id"), action: "admin.service_keys.rotate")
+            let id = try await reachableKey(
+                caller, try Self.uuid(context, "id", what: "service key id"), action: "admin.service_keys.rotate")
             struct Input: Decodable { let overlap_seconds: Int?, expires_at: String? }
-            let input: Input = try await Self.body(
-                request, fields: ["overlap_seconds", "expires_at"], expected: "{\"overlap_seconds\"?: seconds, \"expires_at\"?: RFC 3339}",
-                emptyAllowed: true) ?? Input(overlap_seconds: nil, expires_at: nil)
+            let input: Input =
+                try await Self.body(
+                    request, fields: ["overlap_seconds", "expires_at"],
+                    expected: "{\"overlap_seconds\"?: seconds, \"expires_at\"?: RFC 3339}",
+                    emptyAllowed: true) ?? Input(overlap_seconds: nil, expires_at: nil)
             let overlap = input.overlap_seconds ?? Self.defaultOverlapSeconds
             let maximum = Int(ServiceKeyRegistry.maximumOverlap.components.seconds)
             guard (0...maximum).contains(overlap) else {
                 throw GatewayError.invalidInput("overlap_seconds must be from 0 to \(maximum), got \(overlap)")
             }
             let expires = try input.expires_at.map { try Self.timestamp($0, name: "expires_at") }
-            let (old, new, secret) = try await authenticator.serviceKeys(auditing: auditing(caller)).rotate(id: id, overlap: .seconds(overlap), expiresAt: expires)
+            let (old, new, secret) = try await authenticator.serviceKeys(auditing: auditing(caller)).rotate(
+                id: id, overlap: .seconds(overlap), expiresAt: expires)
             authenticator.invalidateServiceKeys(of: old.tenantID)
             struct Rotated: Encodable { let previous: ServiceKey, service_key: ServiceKey, key: String }
             var response = try GatewayApplication.jsonResponse(.created, Rotated(previous: old, service_key: new, key: secret))
@@ -294,13 +337,16 @@ struct AdminRoutes: Sendable {
             route("admin.requests.list").get("\(path)") { request, context in
                 let caller = try await authorize(request, context, action: "admin.requests.list", operatorOnly: false)
                 let tenant = try await scopeTenant(caller, request, action: "admin.requests.list")
-                let overdueParameter = try GatewayApplication.queryBoolean(request.uri.queryParameters["overdue"].map(String.init), name: "overdue")
+                let overdueParameter = try GatewayApplication.queryBoolean(
+                    request.uri.queryParameters["overdue"].map(String.init), name: "overdue")
                 let overdue = path.hasSuffix("/overdue") || overdueParameter == true
                 guard let privacy else { throw PrivacyRoutes.unavailable }
                 let requests = try await privacy.listRequests(tenant: tenant, overdueOnly: overdue)
-                try await record(tenant ?? caller.tenant, caller.event(
-                    "admin.requests_listed", target: tenant.map { "tenant:" + $0.lowercasedString },
-                    details: ["count": .int(Int64(requests.count)), "overdue_only": .bool(overdue)]))
+                try await record(
+                    tenant ?? caller.tenant,
+                    caller.event(
+                        "admin.requests_listed", target: tenant.map { "tenant:" + $0.lowercasedString },
+                        details: ["count": .int(Int64(requests.count)), "overdue_only": .bool(overdue)]))
                 return try GatewayApplication.jsonResponse(.ok, ["requests": requests])
             }
         }
@@ -312,11 +358,14 @@ struct AdminRoutes: Sendable {
             let id = try Self.uuid(context, "id", what: "request id")
             let tenant = try await scopeTenant(caller, request, action: "admin.requests.extend") ?? caller.tenant
             struct Extension: Decodable { let months: Int, reason: String }
-            let body: Extension = try await Self.body(request, fields: ["months", "reason"], expected: "{\"months\": 1 or 2, \"reason\": \"…\"}")
+            let body: Extension = try await Self.body(
+                request, fields: ["months", "reason"], expected: "{\"months\": 1 or 2, \"reason\": \"…\"}")
             guard let privacy else { throw PrivacyRoutes.unavailable }
             // Audited by the privacy service as privacy.request_extended in the request's tenant's chain.
-            let updated = try await privacy.extend(kind, tenant: tenant, id: id, months: body.months, reason: body.reason, actor: PrivacyActor(
-                caller.actor, ip: caller.ip, userAgent: request.headers[.userAgent], requestID: caller.requestID))
+            let updated = try await privacy.extend(
+                kind, tenant: tenant, id: id, months: body.months, reason: body.reason,
+                actor: PrivacyActor(
+                    caller.actor, ip: caller.ip, userAgent: request.headers[.userAgent], requestID: caller.requestID))
             return try GatewayApplication.jsonResponse(.ok, updated)
         }
 
@@ -326,8 +375,11 @@ struct AdminRoutes: Sendable {
             let tenant = try await scopeTenant(caller, request, action: "admin.processors.list") ?? caller.tenant
             guard let privacy else { throw PrivacyRoutes.unavailable }
             let processors = try await privacy.processors(tenant: tenant)
-            try await record(tenant, caller.event("admin.processors_listed", target: "tenant:" + tenant.lowercasedString,
-                                                  details: ["count": .int(Int64(processors.count))]))
+            try await record(
+                tenant,
+                caller.event(
+                    "admin.processors_listed", target: "tenant:" + tenant.lowercasedString,
+                    details: ["count": .int(Int64(processors.count))]))
             return try GatewayApplication.jsonResponse(.ok, ["processors": processors])
         }
         route("admin.processors.declare").post("/v1/admin/processors") { request, context in
@@ -339,14 +391,17 @@ struct AdminRoutes: Sendable {
             }
             let input: Input = try await Self.body(
                 request, fields: ["name", "data_kind", "webhook_url", "secret", "timeout_seconds", "erasure_required", "export_required"],
-                expected: "{\"name\", \"data_kind\", \"webhook_url\" (https), \"secret\"? (≥ 32 bytes; made for you if absent), \"timeout_seconds\"?, \"erasure_required\"?, \"export_required\"?}")
+                expected:
+                    "{\"name\", \"data_kind\", \"webhook_url\" (https), \"secret\"? (≥ 32 bytes; made for you if absent), \"timeout_seconds\"?, \"erasure_required\"?, \"export_required\"?}"
+            )
             guard let privacy else { throw PrivacyRoutes.unavailable }
             // Audited by the privacy service as privacy.processor_declared in the tenant's chain (never the secret).
             let (processor, generated) = try await privacy.declareProcessor(
                 tenant: tenant,
-                ProcessorDeclaration(name: input.name, dataKind: input.data_kind, webhookURL: input.webhook_url, secret: input.secret,
-                                     timeoutSeconds: input.timeout_seconds ?? 7 * 86_400, erasureRequired: input.erasure_required ?? true,
-                                     exportRequired: input.export_required ?? false),
+                ProcessorDeclaration(
+                    name: input.name, dataKind: input.data_kind, webhookURL: input.webhook_url, secret: input.secret,
+                    timeoutSeconds: input.timeout_seconds ?? 7 * 86_400, erasureRequired: input.erasure_required ?? true,
+                    exportRequired: input.export_required ?? false),
                 actor: PrivacyActor(caller.actor, ip: caller.ip, userAgent: request.headers[.userAgent], requestID: caller.requestID))
             struct Created: Encodable {
                 let processor: Processor
@@ -360,8 +415,10 @@ struct AdminRoutes: Sendable {
             let tenant = try await scopeTenant(caller, request, action: "admin.processors.remove") ?? caller.tenant
             let id = try Self.uuid(context, "id", what: "processor id")
             guard let privacy else { throw PrivacyRoutes.unavailable }
-            try await privacy.removeProcessor(tenant: tenant, id: id, actor: PrivacyActor(
-                caller.actor, ip: caller.ip, userAgent: request.headers[.userAgent], requestID: caller.requestID))
+            try await privacy.removeProcessor(
+                tenant: tenant, id: id,
+                actor: PrivacyActor(
+                    caller.actor, ip: caller.ip, userAgent: request.headers[.userAgent], requestID: caller.requestID))
             return try GatewayApplication.jsonResponse(.ok, ["removed": id.lowercasedString])
         }
     }
@@ -374,9 +431,11 @@ struct AdminRoutes: Sendable {
     }
 
     static func rotationDetails(_ report: RotationReport) -> [String: AuditValue] {
-        ["from_version": .string(report.fromVersions.map(String.init).joined(separator: ",")),
-         "to_version": .int(Int64(report.toVersion)), "rewrapped": .int(Int64(report.rewrappedSubjectKeys)),
-         "resumed": .bool(report.resumed)]
+        [
+            "from_version": .string(report.fromVersions.map(String.init).joined(separator: ",")),
+            "to_version": .int(Int64(report.toVersion)), "rewrapped": .int(Int64(report.rewrappedSubjectKeys)),
+            "resumed": .bool(report.resumed),
+        ]
     }
 
     // MARK: - Authorization
@@ -384,7 +443,8 @@ struct AdminRoutes: Sendable {
     /// Refuses a user JWT (403) and, for operator
     /// actions, a key that is not an operator's (403). Refusals of an authenticated key are
     /// recorded in its tenant's trail before they are answered.
-    private func authorize(_ request: Request, _ context: GatewayRequestContext, action: String, operatorOnly: Bool) async throws -> Caller {
+    private func authorize(_ request: Request, _ context: GatewayRequestContext, action: String, operatorOnly: Bool) async throws -> Caller
+    {
         let auth = try context.authenticated()
         let isOperator = operatorTenant == auth.tenantID && auth.has(.admin)
         let caller = Caller(
@@ -392,15 +452,22 @@ struct AdminRoutes: Sendable {
             requestID: context.facts.requestID, ip: context.facts.clientAddress)
         var refusal: GatewayError?
         if auth.role != .anon {
-            refusal = GatewayError(.forbidden, code: "PGW403", "the admin API takes a service key alone, not a user's JWT",
-                                   hint: "send only the apikey header (or Authorization: Bearer with the same key)")
+            refusal = GatewayError(
+                .forbidden, code: "PGW403", "the admin API takes a service key alone, not a user's JWT",
+                hint: "send only the apikey header (or Authorization: Bearer with the same key)")
         } else if operatorOnly && !isOperator {
-            refusal = GatewayError(.forbidden, code: "PGW403", "this is a deployment operator's action; a tenant's admin key manages its own tenant only",
-                                   hint: "use an admin key of the operator tenant (GATEWAY_OPERATOR_TENANT), or privacyctl in direct-database mode")
+            refusal = GatewayError(
+                .forbidden, code: "PGW403", "this is a deployment operator's action; a tenant's admin key manages its own tenant only",
+                hint: "use an admin key of the operator tenant (GATEWAY_OPERATOR_TENANT), or privacyctl in direct-database mode")
         }
         if let refusal {
-            try await record(auth.tenantID, caller.event("admin.denied", target: nil, details: [
-                "action": .string(action), "reason": .string(refusal.message)], outcome: .denied))
+            try await record(
+                auth.tenantID,
+                caller.event(
+                    "admin.denied", target: nil,
+                    details: [
+                        "action": .string(action), "reason": .string(refusal.message),
+                    ], outcome: .denied))
             throw refusal
         }
         return caller
@@ -436,8 +503,13 @@ struct AdminRoutes: Sendable {
     }
 
     private func deny(_ caller: Caller, action: String, target: String) async throws {
-        try await record(caller.tenant, caller.event("admin.denied", target: target, details: [
-            "action": .string(action), "reason": .string("not reachable by this key")], outcome: .denied))
+        try await record(
+            caller.tenant,
+            caller.event(
+                "admin.denied", target: target,
+                details: [
+                    "action": .string(action), "reason": .string("not reachable by this key"),
+                ], outcome: .denied))
     }
 
     private func record(_ tenant: UUID, _ event: AuditEvent) async throws {
@@ -473,7 +545,7 @@ struct AdminRoutes: Sendable {
     static func keyName(_ text: String) throws -> String {
         let name = text.trimmingCharacters(in: .whitespaces)
         guard (1...200).contains(name.unicodeScalars.count),
-              !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else { throw GatewayError.invalidInput("name must be 1 to 200 characters without control characters") }
         return name
     }
@@ -496,7 +568,8 @@ struct AdminRoutes: Sendable {
     }
 
     /// Like ``body(_:fields:expected:)``; nil for an empty body.
-    private static func body<T: Decodable>(_ request: Request, fields: Set<String>, expected: String, emptyAllowed: Bool) async throws -> T? {
+    private static func body<T: Decodable>(_ request: Request, fields: Set<String>, expected: String, emptyAllowed: Bool) async throws -> T?
+    {
         let bytes = try await RESTHandler.readBody(request, limit: 64 * 1024, rest: false)
         if bytes.isEmpty { return nil }
         return try GatewayApplication.jsonBody(bytes, fields: fields, expected: expected)

@@ -1,10 +1,10 @@
-import Tenancy
 import Audit
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Postgres
 import Sodium
+import Tenancy
 
 /// `/v1/audit`: the caller's tenant's trail, for service keys with the `audit:read` scope.
 ///
@@ -43,7 +43,8 @@ struct AuditRoutes: Sendable {
             let query = request.uri.queryParameters
             let after = try GatewayApplication.queryInteger(query["after"].map(String.init), name: "after", in: 0...Int(Int64.max)) ?? 0
             let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit", in: 1...Self.maximumPage) ?? 100
-            let action = try GatewayApplication.queryText(query["action"].map(String.init), name: "action", maximumLength: Self.maximumFilter)
+            let action = try GatewayApplication.queryText(
+                query["action"].map(String.init), name: "action", maximumLength: Self.maximumFilter)
             let actor = try GatewayApplication.queryText(query["actor"].map(String.init), name: "actor", maximumLength: Self.maximumFilter)
             let entries = try await AuditReader.entries(
                 pool: pool, tenant: tenant, afterSeq: Int64(after), limit: limit, actionPrefix: action, actor: actor)
@@ -78,7 +79,9 @@ struct AuditRoutes: Sendable {
             guard !witnesses.isEmpty else {
                 throw GatewayError(
                     .forbidden, code: "PGW403", "this gateway accepts no cosignatures: no witnesses are declared",
-                    hint: "the operator lists the witnesses' keys as name+hex in PRIVACY_AUDIT_WITNESS_KEYS (or PRIVACY_AUDIT_WITNESS_KEYS_FILE) and restarts the gateway")
+                    hint:
+                        "the operator lists the witnesses' keys as name+hex in PRIVACY_AUDIT_WITNESS_KEYS (or PRIVACY_AUDIT_WITNESS_KEYS_FILE) and restarts the gateway"
+                )
             }
             let seq = try GatewayApplication.queryInteger(context.parameters.get("seq"), name: "seq", in: 1...Int(Int64.max))!
             struct Input: Decodable {
@@ -103,7 +106,8 @@ struct AuditRoutes: Sendable {
             }
             let stored = try await AuditCosignatures.add(
                 pool: pool, tenant: tenant, seq: Int64(seq), name: input.name, publicKey: publicKey, line: input.cosignature)
-            return try GatewayApplication.jsonResponse(stored ? .created : .ok, ["seq": String(seq), "name": input.name, "stored": stored ? "new" : "already"])
+            return try GatewayApplication.jsonResponse(
+                stored ? .created : .ok, ["seq": String(seq), "name": input.name, "stored": stored ? "new" : "already"])
         }
         router.get("/v1/audit/verify") { request, context in
             let tenant = try context.authenticated().tenantID
@@ -114,8 +118,9 @@ struct AuditRoutes: Sendable {
 
     /// A required positive integer query parameter (a checkpoint's seq): a 400 naming it when absent or malformed.
     private static func required(_ request: Request, _ name: String) throws -> Int {
-        guard let value = try GatewayApplication.queryInteger(
-            request.uri.queryParameters[Substring(name)].map(String.init), name: name, in: 1...Int(Int64.max))
+        guard
+            let value = try GatewayApplication.queryInteger(
+                request.uri.queryParameters[Substring(name)].map(String.init), name: name, in: 1...Int(Int64.max))
         else { throw GatewayError.invalidInput("\(name) is required: the seq of one of this tenant's checkpoints") }
         return value
     }

@@ -26,7 +26,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
     }
 
     /// Records a refused scope before the refusal is answered; nil: refusals are not audited.
-    typealias RefusalRecorder = @Sendable (_ caller: AuthenticatedRequest, _ missing: Scope, Request, GatewayRequestContext) async throws -> Void
+    typealias RefusalRecorder =
+        @Sendable (_ caller: AuthenticatedRequest, _ missing: Scope, Request, GatewayRequestContext) async throws -> Void
 
     let authenticator: RequestAuthenticator
     let scope: RequiredScope
@@ -39,12 +40,13 @@ struct AuthenticationMiddleware: RouterMiddleware {
         let caller = try await authenticator.authenticate(
             apikey: request.headers[.apikey], authorization: request.headers[.authorization], checksRevocation: checksRevocation)
         context.facts.tenantID = caller.tenantID
-        let needed: Scope? = switch scope {
-        case .checkedByRoutes: nil
-        case .always(let scope): scope
-        case .byMethod(let read, let write): request.method == .get || request.method == .head ? read : write
-        case .decided(let decide): decide(request, context)
-        }
+        let needed: Scope? =
+            switch scope {
+            case .checkedByRoutes: nil
+            case .always(let scope): scope
+            case .byMethod(let read, let write): request.method == .get || request.method == .head ? read : write
+            case .decided(let decide): decide(request, context)
+            }
         if let needed, !caller.has(needed) {
             try await recordRefusal?(caller, needed, request, context)
             throw GatewayError.missingScope(needed)

@@ -105,7 +105,8 @@ extension GatewayError {
     static func isKnown(_ error: any Error) -> Bool {
         switch error {
         case is GatewayError, is RESTGrammarError, is TenancyError, is ConfigurationError, is SecretsError, is PrivacyError,
-             is AuditError, is ReportError, is KeyringError, is PostgresError: true
+            is AuditError, is ReportError, is KeyringError, is PostgresError:
+            true
         default: false
         }
     }

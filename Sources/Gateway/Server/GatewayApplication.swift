@@ -1,16 +1,16 @@
+import Audit
 import Config
 import Foundation
 import Hummingbird
-import HummingbirdTLS
 import HummingbirdCore
-import Audit
+import HummingbirdTLS
 import JSON
 import Keyring
 import Logging
 import Policy
 import Postgres
-import Secrets
 import Privacy
+import Secrets
 
 /// The parts a running gateway is made of, built once at start-up.
 public struct GatewayServices: Sendable {
@@ -104,46 +104,53 @@ public enum GatewayApplication {
 
         AuditRoutes(
             pool: services.pool, authenticator: services.authenticator, trustedKeys: services.auditTrustedKeys,
-            witnesses: services.auditWitnesses).add(to: router)
+            witnesses: services.auditWitnesses
+        ).add(to: router)
         if let secrets = services.secrets {
             SecretRoutes(store: secrets, authenticator: services.authenticator, metrics: services.metrics).add(to: router)
         }
         ReportRoutes(
             pool: services.pool, authenticator: services.authenticator, policies: services.policies, auditKeys: services.auditKeys,
             trustedKeys: services.auditTrustedKeys,
-            certificateKeys: services.certificatePublicKey.map { [$0] } ?? [])
-            .add(to: router)
+            certificateKeys: services.certificatePublicKey.map { [$0] } ?? []
+        )
+        .add(to: router)
         PrivacyRoutes(privacy: services.privacy, authenticator: services.authenticator).add(to: router)
         AdminRoutes(
             pool: services.pool, authenticator: services.authenticator, audit: services.audit, privacy: services.privacy,
-            operatorTenant: services.operatorTenant, keyring: services.keyring, sessionPool: services.sessionPool).add(to: router)
+            operatorTenant: services.operatorTenant, keyring: services.keyring, sessionPool: services.sessionPool
+        ).add(to: router)
 
         let rest = RESTHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,
             audit: services.audit, metrics: services.metrics, limits: services.limits)
         let table: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
-            try await rest.handle(request, table: context.parameters.get("table") ?? "", caller: context.authenticated(), facts: context.facts)
+            try await rest.handle(
+                request, table: context.parameters.get("table") ?? "", caller: context.authenticated(), facts: context.facts)
         }
         let rpc = RPCHandler(
             pool: services.pool, policies: services.policies, authenticator: services.authenticator,
             audit: services.audit, metrics: services.metrics, limits: services.limits)
         let function: @Sendable (Request, GatewayRequestContext) async throws -> Response = { request, context in
-            try await rpc.handle(request, function: context.parameters.get("function") ?? "", caller: context.authenticated(), facts: context.facts)
+            try await rpc.handle(
+                request, function: context.parameters.get("function") ?? "", caller: context.authenticated(), facts: context.facts)
         }
         // The key's revocation check rides in each request's own statement pipeline (one round trip saved).
         // A volatile function writes (data:write); a stable or immutable one, or a name not declared (404), reads.
         let policies = services.policies
-        let functions = router.group().add(middleware: AuthenticationMiddleware(
-            authenticator: services.authenticator,
-            scope: .decided { _, context in
-                policies.function(named: context.parameters.get("function") ?? "")?.volatility == .volatile ? .dataWrite : .dataRead
-            },
-            checksRevocation: false))
+        let functions = router.group().add(
+            middleware: AuthenticationMiddleware(
+                authenticator: services.authenticator,
+                scope: .decided { _, context in
+                    policies.function(named: context.parameters.get("function") ?? "")?.volatility == .volatile ? .dataWrite : .dataRead
+                },
+                checksRevocation: false))
         for method in [HTTPRequest.Method.get, .head, .post, .patch, .delete, .put] {
             functions.on("/rest/v1/rpc/:function", method: method, use: function)
         }
-        let tables = router.group().add(middleware: AuthenticationMiddleware(
-            authenticator: services.authenticator, scope: .byMethod(read: .dataRead, write: .dataWrite), checksRevocation: false))
+        let tables = router.group().add(
+            middleware: AuthenticationMiddleware(
+                authenticator: services.authenticator, scope: .byMethod(read: .dataRead, write: .dataWrite), checksRevocation: false))
         tables.get("/rest/v1/:table", use: table)
         tables.head("/rest/v1/:table", use: table)
         tables.post("/rest/v1/:table", use: table)
@@ -185,11 +192,12 @@ public enum GatewayApplication {
     /// HTTP/1.1 with the head-size and idle limits (Hummingbird's own: NIO's decoder limits and
     /// `HTTP1Channel`'s idle timeout), and a head too large answered 431 instead of Hummingbird's bare 400.
     public static func server(limits: GatewayLimits) -> HTTPServerBuilder {
-        .http1(configuration: HTTP1Channel.Configuration(
-            additionalChannelHandlers: [HeadTooLargeHandler()],
-            idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)),
-            httpDecoderConfiguration: .init(
-                maxHeaderFieldSize: limits.maximumHeaderBytes, maxHeaderListSize: limits.maximumHeaderBytes)))
+        .http1(
+            configuration: HTTP1Channel.Configuration(
+                additionalChannelHandlers: [HeadTooLargeHandler()],
+                idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)),
+                httpDecoderConfiguration: .init(
+                    maxHeaderFieldSize: limits.maximumHeaderBytes, maxHeaderListSize: limits.maximumHeaderBytes)))
     }
 
     /// The listening address, the server name and the connection cap (Hummingbird's
@@ -228,7 +236,7 @@ public enum GatewayApplication {
     static func queryText(_ text: String?, name: String, maximumLength: Int) throws -> String? {
         guard let text else { return nil }
         guard text.unicodeScalars.count <= maximumLength,
-              !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw GatewayError.invalidInput("\(name) must be text of at most \(maximumLength) characters without control characters")
         }
@@ -238,7 +246,9 @@ public enum GatewayApplication {
     /// A JSON object body decoded as `T`, with no field outside `fields` (a misspelt field is
     /// refused, not silently ignored). A 400 saying what was `expected` otherwise; the decoder's
     /// reason (a field's path and expected type, never its value) is in `details`.
-    static func jsonBody<T: Decodable>(_ bytes: some Collection<UInt8>, as type: T.Type = T.self, fields: Set<String>, expected: String) throws -> T {
+    static func jsonBody<T: Decodable>(_ bytes: some Collection<UInt8>, as type: T.Type = T.self, fields: Set<String>, expected: String)
+        throws -> T
+    {
         let data = Data(bytes)
         guard let object = (try? JSONSerialization.jsonObject(with: data, options: [])) as? [String: Any] else {
             throw GatewayError.invalidInput("the body must be a JSON object \(expected)")

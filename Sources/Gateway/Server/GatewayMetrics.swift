@@ -56,17 +56,22 @@ public final class GatewayMetrics: Sendable {
         ]
         factory.valueHistogramBuckets = ["privacy_gateway_audit_append_batch_size": [1, 2, 4, 8, 16, 32, 64, 128, 256]]
         self.factory = factory
-        poolConnections = Dictionary(uniqueKeysWithValues: ["in_use", "idle", "shared", "stalled"].map {
-            ($0, CoreMetrics.Gauge(label: "privacy_gateway_db_pool_connections", dimensions: [("state", $0)], factory: factory))
-        })
+        poolConnections = Dictionary(
+            uniqueKeysWithValues: ["in_use", "idle", "shared", "stalled"].map {
+                ($0, CoreMetrics.Gauge(label: "privacy_gateway_db_pool_connections", dimensions: [("state", $0)], factory: factory))
+            })
         poolWaiting = CoreMetrics.Gauge(label: "privacy_gateway_db_pool_waiting", factory: factory)
-        CoreMetrics.Gauge(label: "privacy_gateway_build_info", dimensions: [("version", PrivacyGatewayVersion.string)], factory: factory).record(1)
+        CoreMetrics.Gauge(label: "privacy_gateway_build_info", dimensions: [("version", PrivacyGatewayVersion.string)], factory: factory)
+            .record(1)
         // Families whose events are rare start at zero, so dashboards and alerts see them from the first scrape.
         for outcome in ["ok", "failed"] {
-            CoreMetrics.Counter(label: "privacy_gateway_retention_sweeps_total", dimensions: [("outcome", outcome)], factory: factory).increment(by: 0)
+            CoreMetrics.Counter(label: "privacy_gateway_retention_sweeps_total", dimensions: [("outcome", outcome)], factory: factory)
+                .increment(by: 0)
         }
-        CoreMetrics.Counter(label: "privacy_gateway_audit_checkpoint_failures_total", dimensions: [("reason", "chain_corrupt")], factory: factory)
-            .increment(by: 0)
+        CoreMetrics.Counter(
+            label: "privacy_gateway_audit_checkpoint_failures_total", dimensions: [("reason", "chain_corrupt")], factory: factory
+        )
+        .increment(by: 0)
         CoreMetrics.Counter(label: "privacy_gateway_auth_failures_total", dimensions: [("reason", "invalid_api_key")], factory: factory)
             .increment(by: 0)
         // Recorded by the Audit module through the global backend (``bootstrapGlobal()``): the same series.
@@ -105,7 +110,8 @@ public final class GatewayMetrics: Sendable {
 
     /// A refused or failed authentication, by a fixed reason (``AuthFailure``).
     func authFailed(_ reason: AuthFailure) {
-        CoreMetrics.Counter(label: "privacy_gateway_auth_failures_total", dimensions: [("reason", reason.rawValue)], factory: factory).increment()
+        CoreMetrics.Counter(label: "privacy_gateway_auth_failures_total", dimensions: [("reason", reason.rawValue)], factory: factory)
+            .increment()
     }
 
     func policyDenied(table: String, command: PolicyCommand) {
@@ -130,7 +136,8 @@ public final class GatewayMetrics: Sendable {
     /// An audit checkpoint round failed for a tenant; `reason` is `chain_corrupt` (the chain failed
     /// re-verification and was not signed) or `error`.
     func checkpointFailed(reason: String) {
-        CoreMetrics.Counter(label: "privacy_gateway_audit_checkpoint_failures_total", dimensions: [("reason", reason)], factory: factory).increment()
+        CoreMetrics.Counter(label: "privacy_gateway_audit_checkpoint_failures_total", dimensions: [("reason", reason)], factory: factory)
+            .increment()
     }
 
     /// Per tenant with an audit chain, when its oldest entry no signed checkpoint covers was
@@ -153,12 +160,15 @@ public final class GatewayMetrics: Sendable {
 
     /// One retention sweep: rows removed or anonymised per governed table, or a failed sweep.
     func retentionSwept(_ sweeps: [RetentionSweep]?) {
-        CoreMetrics.Counter(label: "privacy_gateway_retention_sweeps_total", dimensions: [("outcome", sweeps == nil ? "failed" : "ok")], factory: factory)
-            .increment()
+        CoreMetrics.Counter(
+            label: "privacy_gateway_retention_sweeps_total", dimensions: [("outcome", sweeps == nil ? "failed" : "ok")], factory: factory
+        )
+        .increment()
         var rows: [String: Int64] = [:]
         for sweep in sweeps ?? [] { rows[sweep.table, default: 0] += sweep.rows }
         for (table, count) in rows {
-            CoreMetrics.Counter(label: "privacy_gateway_retention_rows_total", dimensions: [("table", table)], factory: factory).increment(by: count)
+            CoreMetrics.Counter(label: "privacy_gateway_retention_rows_total", dimensions: [("table", table)], factory: factory).increment(
+                by: count)
         }
     }
 
@@ -177,8 +187,10 @@ public final class GatewayMetrics: Sendable {
         poolWaiting.record(pool.waiting)
         let now = Date()
         for (tenant, oldest) in checkpointAges.withLock({ $0 }) {
-            CoreMetrics.Gauge(label: "privacy_gateway_audit_checkpoint_age_seconds", dimensions: [("tenant", tenant.lowercasedString)], factory: factory)
-                .record(oldest.map { max(0, now.timeIntervalSince($0)) } ?? 0)
+            CoreMetrics.Gauge(
+                label: "privacy_gateway_audit_checkpoint_age_seconds", dimensions: [("tenant", tenant.lowercasedString)], factory: factory
+            )
+            .record(oldest.map { max(0, now.timeIntervalSince($0)) } ?? 0)
         }
         return registry.emitToBuffer()
     }

@@ -81,7 +81,7 @@ enum MetricsRoute {
         router.get("/metrics") { request, _ in
             if let token {
                 guard let header = request.headers[.authorization], let presented = bearer(header),
-                      ConstantTime.equals(Array(presented.utf8), token)
+                    ConstantTime.equals(Array(presented.utf8), token)
                 else { throw GatewayError.metricsToken }
             }
             var headers = HTTPFields()

@@ -1,11 +1,11 @@
 import Config
-import Tenancy
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Postgres
 import Privacy
 import Sodium
+import Tenancy
 
 /// `/v1/privacy` (DESIGN.md §5, §9): consents, exports and erasure of the caller's subject.
 ///
@@ -77,7 +77,8 @@ struct PrivacyRoutes: Sendable {
             let (service, caller, subject) = try authorize(context, needsSubject: true)
             let update: PrivacySettingsUpdate = try await Self.body(
                 request, fields: PrivacySettingsUpdate.fields, expected: "an object of consents (booleans) and data_retention_days (days)")
-            let (settings, receipt) = try await service.updateSettings(tenant: caller.tenantID, subject: subject!, update, actor: actor(caller, request, context))
+            let (settings, receipt) = try await service.updateSettings(
+                tenant: caller.tenantID, subject: subject!, update, actor: actor(caller, request, context))
             return try GatewayApplication.jsonResponse(.ok, SettingsResponse(settings: settings, receipt: receipt))
         }
         exports.get("/v1/privacy/settings/history") { request, context in
@@ -85,7 +86,8 @@ struct PrivacyRoutes: Sendable {
             let query = request.uri.queryParameters
             let after = try GatewayApplication.queryInteger(query["after"].map(String.init), name: "after", in: 0...Int(Int64.max)) ?? 0
             let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit", in: 1...1000) ?? 100
-            let history = try await service.settingsHistory(tenant: caller.tenantID, subject: subject!, afterSeq: Int64(after), limit: limit)
+            let history = try await service.settingsHistory(
+                tenant: caller.tenantID, subject: subject!, afterSeq: Int64(after), limit: limit)
             struct Body: Encodable { let history: [ConsentChange] }
             return try GatewayApplication.jsonResponse(.ok, Body(history: history))
         }
@@ -122,9 +124,11 @@ struct PrivacyRoutes: Sendable {
                 let (token, expires) = try await service.issueDownloadToken(tenant: caller.tenantID, id: id, subject: subject)
                 download = Download(url: "/v1/privacy/exports/\(id.lowercasedString)/download?token=\(token)", expires_at: expires)
             }
-            return try GatewayApplication.jsonResponse(.ok, Body(
-                request: status.request, manifest: status.manifest, archive_available: status.archiveAvailable, download: download,
-                processors: status.processors))
+            return try GatewayApplication.jsonResponse(
+                .ok,
+                Body(
+                    request: status.request, manifest: status.manifest, archive_available: status.archiveAvailable, download: download,
+                    processors: status.processors))
         }
         router.get("/v1/privacy/exports/:id/download") { request, context in
             guard let service = privacy else { throw Self.unavailable }
@@ -143,8 +147,9 @@ struct PrivacyRoutes: Sendable {
             case "zip": zip = true
             case let other?: throw GatewayError.invalidInput("format must be tar or zip, got \"\(other.prefix(40))\"")
             }
-            let actor = PrivacyActor("download_token", ip: context.facts.clientAddress, userAgent: request.headers[.userAgent],
-                                     requestID: context.facts.requestID)
+            let actor = PrivacyActor(
+                "download_token", ip: context.facts.clientAddress, userAgent: request.headers[.userAgent],
+                requestID: context.facts.requestID)
             let download = try await service.redeemDownloadToken(id: id, token: token, actor: actor)
             context.facts.tenantID = download.tenant
             // The archive is sealed at rest under the subject's key and already unlinked: it is
@@ -153,34 +158,39 @@ struct PrivacyRoutes: Sendable {
             let reader = download.reader
             let container = zip ? "zip" : "tar"
             var headers = HTTPFields()
-            headers[.contentDisposition] = "attachment; filename=\"export-\(id.lowercasedString).\(container)\(passphrase == nil ? "" : ".age")\""
+            headers[.contentDisposition] =
+                "attachment; filename=\"export-\(id.lowercasedString).\(container)\(passphrase == nil ? "" : ".age")\""
             if let passphrase {
                 // Encrypted for the subject on the way out, as an age file: `age -d` opens it (as does
                 // `privacyctl export-decrypt`).
                 headers[.contentType] = "application/octet-stream"
                 let logN = service.configuration.encryptionLimits.scryptLogN
-                return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                    defer { reader.close() }
-                    var sealer = try AgeEncryption.Sealer(passphrase: passphrase, logN: logN)
-                    var chunks = ArchiveChunks(reader: reader, zip: zip ? TarToZip() : nil)
-                    try await writer.write(ByteBuffer(bytes: sealer.prefix))
-                    while let chunk = try chunks.next() {
-                        let sealed = sealer.write(chunk)
-                        if !sealed.isEmpty { try await writer.write(ByteBuffer(bytes: sealed)) }
-                    }
-                    try await writer.write(ByteBuffer(bytes: sealer.finish()))
-                    try await writer.finish(nil)
-                })
+                return Response(
+                    status: .ok, headers: headers,
+                    body: ResponseBody { writer in
+                        defer { reader.close() }
+                        var sealer = try AgeEncryption.Sealer(passphrase: passphrase, logN: logN)
+                        var chunks = ArchiveChunks(reader: reader, zip: zip ? TarToZip() : nil)
+                        try await writer.write(ByteBuffer(bytes: sealer.prefix))
+                        while let chunk = try chunks.next() {
+                            let sealed = sealer.write(chunk)
+                            if !sealed.isEmpty { try await writer.write(ByteBuffer(bytes: sealed)) }
+                        }
+                        try await writer.write(ByteBuffer(bytes: sealer.finish()))
+                        try await writer.finish(nil)
+                    })
             }
             headers[.contentType] = zip ? "application/zip" : "application/x-tar"
-            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                defer { reader.close() }
-                var chunks = ArchiveChunks(reader: reader, zip: zip ? TarToZip() : nil)
-                while let chunk = try chunks.next() {
-                    if !chunk.isEmpty { try await writer.write(ByteBuffer(bytes: chunk)) }
-                }
-                try await writer.finish(nil)
-            })
+            return Response(
+                status: .ok, headers: headers,
+                body: ResponseBody { writer in
+                    defer { reader.close() }
+                    var chunks = ArchiveChunks(reader: reader, zip: zip ? TarToZip() : nil)
+                    while let chunk = try chunks.next() {
+                        if !chunk.isEmpty { try await writer.write(ByteBuffer(bytes: chunk)) }
+                    }
+                    try await writer.finish(nil)
+                })
         }
         erasures.post("/v1/privacy/deletions") { request, context in
             let (service, caller, _) = try authorize(context, needsSubject: false)
@@ -204,13 +214,15 @@ struct PrivacyRoutes: Sendable {
         erasures.post("/v1/privacy/deletions/:id/confirm") { request, context in
             let (service, caller, subject) = try authorize(context, needsSubject: false)
             let id = try Self.id(context)
-            let status = try await service.confirmDeletion(tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
+            let status = try await service.confirmDeletion(
+                tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
             return try GatewayApplication.jsonResponse(.accepted, status)
         }
         erasures.post("/v1/privacy/deletions/:id/cancel") { request, context in
             let (service, caller, subject) = try authorize(context, needsSubject: false)
             let id = try Self.id(context)
-            let status = try await service.cancelDeletion(tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
+            let status = try await service.cancelDeletion(
+                tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
             return try GatewayApplication.jsonResponse(.ok, status)
         }
         // A processor's signed answer: no service key (the processor holds none), the HMAC under its
@@ -218,12 +230,14 @@ struct PrivacyRoutes: Sendable {
         router.post("/v1/privacy/processors/:id/callback") { request, context in
             guard let service = privacy else { throw Self.unavailable }
             guard let text = context.parameters.get("id"), let processor = UUID(canonical: text) else {
-                throw GatewayError(.unauthorized, code: "PGW401", "the callback is not signed by this processor, or its timestamp is outside the window")
+                throw GatewayError(
+                    .unauthorized, code: "PGW401", "the callback is not signed by this processor, or its timestamp is outside the window")
             }
             // Bounded before anything is read or unsealed: per client address and per processor id.
             if let wait = service.callbackLimiter.admit(processor: processor.lowercasedString, address: context.facts.clientAddress) {
-                var error = GatewayError(.tooManyRequests, code: "PGW429", "too many callbacks; retry after \(wait) s",
-                                         hint: "at most \(service.callbackLimiter.limit) a minute per address and per processor")
+                var error = GatewayError(
+                    .tooManyRequests, code: "PGW429", "too many callbacks; retry after \(wait) s",
+                    hint: "at most \(service.callbackLimiter.limit) a minute per address and per processor")
                 error.retryAfter = wait
                 throw error
             }
@@ -242,8 +256,9 @@ struct PrivacyRoutes: Sendable {
                 let body: Extension = try await Self.body(
                     request, fields: ["months", "reason"], expected: "{\"months\": 1 or 2, \"reason\": \"…\"}")
                 _ = try await service.request(kind, tenant: caller.tenantID, id: id, subject: subject)
-                let updated = try await service.extend(kind, tenant: caller.tenantID, id: id, months: body.months, reason: body.reason,
-                                                       actor: actor(caller, request, context))
+                let updated = try await service.extend(
+                    kind, tenant: caller.tenantID, id: id, months: body.months, reason: body.reason,
+                    actor: actor(caller, request, context))
                 return try GatewayApplication.jsonResponse(.ok, updated)
             }
             (kind == .export ? exports : erasures).post("/v1/privacy/\(path)/:id/verify") { request, context in
@@ -258,7 +273,8 @@ struct PrivacyRoutes: Sendable {
             (kind == .export ? exports : erasures).post("/v1/privacy/\(path)/:id/retry") { request, context in
                 let (service, caller, subject) = try authorize(context, needsSubject: false)
                 let id = try Self.id(context)
-                let retried = try await service.retry(kind, tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
+                let retried = try await service.retry(
+                    kind, tenant: caller.tenantID, id: id, subject: subject, actor: actor(caller, request, context))
                 return try GatewayApplication.jsonResponse(.ok, retried)
             }
         }
@@ -287,11 +303,12 @@ struct PrivacyRoutes: Sendable {
     private func fileUnverified(
         _ kind: RequestKind, _ service: PrivacyService, _ caller: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext
     ) async throws -> FiledRequest? {
-        let authTime: Double? = switch caller.claims["auth_time"] {
-        case .int(let seconds)?: Double(seconds)
-        case .double(let seconds)?: seconds
-        default: nil
-        }
+        let authTime: Double? =
+            switch caller.claims["auth_time"] {
+            case .int(let seconds)?: Double(seconds)
+            case .double(let seconds)?: seconds
+            default: nil
+            }
         guard let subject = caller.userID, !service.configuration.identity.isFresh(authTime: authTime) else { return nil }
         return try await service.fileUnverified(kind, tenant: caller.tenantID, subject: subject, actor: actor(caller, request, context))
     }
@@ -305,15 +322,18 @@ struct PrivacyRoutes: Sendable {
         if let subject = caller.userID { return (subject, actor(caller, request, context)) }
         let bytes = try await RESTHandler.readBody(request, limit: GatewayLimits().maximumBodyBytes, rest: false)
         guard !bytes.isEmpty else {
-            throw GatewayError(.unauthorized, code: "PGRST301",
-                               "this endpoint acts for a data subject: send the subject's JWT, or {\"subject\", \"agent\"} for an authorized agent")
+            throw GatewayError(
+                .unauthorized, code: "PGRST301",
+                "this endpoint acts for a data subject: send the subject's JWT, or {\"subject\", \"agent\"} for an authorized agent")
         }
         struct Agent: Decodable { let subject: String, agent: String }
         let body: Agent = try GatewayApplication.jsonBody(
             bytes, fields: ["subject", "agent"], expected: "{\"subject\": \"<uuid>\", \"agent\": \"<who acts for the subject>\"}")
         guard let subject = UUID(canonical: body.subject) else { throw GatewayError.invalidInput("subject must be a UUID") }
         let agent = body.agent.trimmingCharacters(in: .whitespaces)
-        guard (1...200).contains(agent.unicodeScalars.count), !agent.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard (1...200).contains(agent.unicodeScalars.count),
+            !agent.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
             throw GatewayError.invalidInput("agent must name who acts for the subject: 1 to 200 characters without control characters")
         }
         guard (try await service.isRegistered(tenant: caller.tenantID, subject: subject)) else {
@@ -325,7 +345,8 @@ struct PrivacyRoutes: Sendable {
     }
 
     private func actor(_ caller: AuthenticatedRequest, _ request: Request, _ context: GatewayRequestContext) -> PrivacyActor {
-        return PrivacyActor(caller.auditActor, ip: context.facts.clientAddress, userAgent: request.headers[.userAgent], requestID: context.facts.requestID)
+        return PrivacyActor(
+            caller.auditActor, ip: context.facts.clientAddress, userAgent: request.headers[.userAgent], requestID: context.facts.requestID)
     }
 
     private static func id(_ context: GatewayRequestContext) throws -> UUID {
@@ -336,14 +357,16 @@ struct PrivacyRoutes: Sendable {
     }
 
     private static func body<T: Decodable>(_ request: Request, fields: Set<String>, expected: String) async throws -> T {
-        try GatewayApplication.jsonBody(try await RESTHandler.readBody(request, limit: GatewayLimits().maximumBodyBytes, rest: false), fields: fields, expected: expected)
+        try GatewayApplication.jsonBody(
+            try await RESTHandler.readBody(request, limit: GatewayLimits().maximumBodyBytes, rest: false), fields: fields,
+            expected: expected)
     }
 
     /// `X-Export-Passphrase`: 8 to 1024 characters, no control characters; nil when absent or empty.
     static func passphrase(_ header: String?) throws -> String? {
         guard let header, !header.isEmpty else { return nil }
         guard (8...1024).contains(header.unicodeScalars.count),
-              !header.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            !header.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw GatewayError.invalidInput("X-Export-Passphrase must be 8 to 1024 characters without control characters")
         }

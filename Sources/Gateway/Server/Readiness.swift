@@ -1,5 +1,5 @@
-import Config
 import Catalog
+import Config
 import Foundation
 import Policy
 import Postgres
@@ -52,7 +52,8 @@ public struct Readiness: Sendable {
         }
         do {
             let drift = try await LiveSchema.read(from: pool).drift(of: policies)
-            checks["drift"] = drift.isClean
+            checks["drift"] =
+                drift.isClean
                 ? "ok" : "drift on \(drift.tables.map(\.table).joined(separator: ", ")): run privacyctl policy check"
         } catch {
             checks["drift"] = "unknown: cannot read pg_policies"

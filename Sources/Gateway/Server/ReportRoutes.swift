@@ -1,5 +1,5 @@
-import Catalog
 import Audit
+import Catalog
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -39,9 +39,10 @@ struct ReportRoutes: Sendable {
                 throw GatewayError.invalidInput("since must be before until")
             }
             let live = try await LiveSchema.read(from: pool, tenant: caller.tenantID)
-            let report = try await ReportCollector(pool: pool, keys: auditKeys, trustedKeys: trustedKeys, certificateKeys: certificateKeys).report(
-                tenant: caller.tenantID, since: since, until: until,
-                policy: PolicyStatus(policies: policies, livePolicies: live.policies, liveTables: live.tables))
+            let report = try await ReportCollector(pool: pool, keys: auditKeys, trustedKeys: trustedKeys, certificateKeys: certificateKeys)
+                .report(
+                    tenant: caller.tenantID, since: since, until: until,
+                    policy: PolicyStatus(policies: policies, livePolicies: live.policies, liveTables: live.tables))
             var headers = HTTPFields()
             headers[.contentType] = format.contentType
             return Response(

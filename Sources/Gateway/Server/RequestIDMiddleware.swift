@@ -1,9 +1,9 @@
 import Config
 import Foundation
-import Postgres
 import HTTPTypes
 import Hummingbird
 import Logging
+import Postgres
 import Synchronization
 
 extension HTTPField.Name {
@@ -68,7 +68,9 @@ struct RequestIDMiddleware: RouterMiddleware {
     /// so a caller cannot inject text into logs.
     static func acceptable(_ id: String) -> String? {
         guard (1...128).contains(id.utf8.count),
-              id.utf8.allSatisfy({ $0 < 128 && (isalnum(Int32($0)) != 0 || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")) })
+            id.utf8.allSatisfy({
+                $0 < 128 && (isalnum(Int32($0)) != 0 || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "."))
+            })
         else { return nil }
         return id
     }

@@ -31,9 +31,10 @@ struct RequestLimitsMiddleware: RouterMiddleware {
             if bytes > limits.maximumBodyBytes { throw GatewayError.bodyTooLarge(limits.maximumBodyBytes, rest: rest) }
         }
         var request = request
-        request.body = RequestBody(asyncSequence: LimitedBody(
-            base: request.body, limit: limits.maximumBodyBytes,
-            deadline: .now + .seconds(limits.bodyTimeoutSeconds), timeoutSeconds: limits.bodyTimeoutSeconds, rest: rest))
+        request.body = RequestBody(
+            asyncSequence: LimitedBody(
+                base: request.body, limit: limits.maximumBodyBytes,
+                deadline: .now + .seconds(limits.bodyTimeoutSeconds), timeoutSeconds: limits.bodyTimeoutSeconds, rest: rest))
         do {
             return try await next(request, context)
         } catch let error as NIOTooManyBytesError {
@@ -88,7 +89,8 @@ final class HeadTooLargeHandler: ChannelInboundHandler, RemovableChannelHandler 
     typealias InboundOut = HTTPRequestPart
     typealias OutboundOut = HTTPResponsePart
 
-    static let body = #"{"code":"PGW431","details":null,"hint":"send a shorter URL or fewer and smaller header fields","message":"request line and header fields are too large"}"#
+    static let body =
+        #"{"code":"PGW431","details":null,"hint":"send a shorter URL or fewer and smaller header fields","message":"request line and header fields are too large"}"#
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         context.fireChannelRead(data)
@@ -100,9 +102,11 @@ final class HeadTooLargeHandler: ChannelInboundHandler, RemovableChannelHandler 
             return
         }
         let body = ByteBuffer(string: Self.body)
-        let head = HTTPResponse(status: .requestHeaderFieldsTooLarge, headerFields: [
-            .contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), .connection: "close",
-        ])
+        let head = HTTPResponse(
+            status: .requestHeaderFieldsTooLarge,
+            headerFields: [
+                .contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), .connection: "close",
+            ])
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)

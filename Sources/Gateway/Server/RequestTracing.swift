@@ -15,11 +15,11 @@ public struct TraceParent: Sendable, Equatable {
     public init?(_ header: String) {
         let parts = header.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count >= 4, parts[0].utf8.count == 2, parts[0] != "ff",
-              parts[1].utf8.count == 32, parts[2].utf8.count == 16, parts[3].utf8.count == 2,
-              // Version 00 has exactly four parts; a later version may append more.
-              parts[0] != "00" || parts.count == 4,
-              parts.prefix(4).allSatisfy({ $0.utf8.allSatisfy(Self.isLowerHex) }),
-              parts[1].utf8.contains(where: { $0 != UInt8(ascii: "0") }), parts[2].utf8.contains(where: { $0 != UInt8(ascii: "0") })
+            parts[1].utf8.count == 32, parts[2].utf8.count == 16, parts[3].utf8.count == 2,
+            // Version 00 has exactly four parts; a later version may append more.
+            parts[0] != "00" || parts.count == 4,
+            parts.prefix(4).allSatisfy({ $0.utf8.allSatisfy(Self.isLowerHex) }),
+            parts[1].utf8.contains(where: { $0 != UInt8(ascii: "0") }), parts[2].utf8.contains(where: { $0 != UInt8(ascii: "0") })
         else { return nil }
         traceID = String(parts[1])
         parentID = String(parts[2])

@@ -1,9 +1,9 @@
-import Tenancy
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Postgres
 import Secrets
+import Tenancy
 
 /// `/v1/secrets` (DESIGN.md §5): a user's secrets, for service keys with `secrets:read` /
 /// `secrets:write` and a user JWT. The user is the JWT's `sub`; a `service_role` caller names
@@ -33,22 +33,25 @@ struct SecretRoutes: Sendable {
         func route(_ action: String, _ scope: Scope) -> RouterGroup<GatewayRequestContext> {
             let group = router.group()
             if let metrics { group.add(middleware: SecretOperationCounter(action: action, metrics: metrics)) }
-            return group.add(middleware: AuthenticationMiddleware(
-                authenticator: authenticator, scope: .always(scope),
-                recordRefusal: { auth, scope, request, context in
-                    let caller = try Self.secretCaller(auth, request, context)
-                    try await store.recordDenied(
-                        caller, action: Self.auditAction(action, request), service: try? Self.service(context),
-                        reason: GatewayError.missingScope(scope).message)
-                }))
+            return group.add(
+                middleware: AuthenticationMiddleware(
+                    authenticator: authenticator, scope: .always(scope),
+                    recordRefusal: { auth, scope, request, context in
+                        let caller = try Self.secretCaller(auth, request, context)
+                        try await store.recordDenied(
+                            caller, action: Self.auditAction(action, request), service: try? Self.service(context),
+                            reason: GatewayError.missingScope(scope).message)
+                    }))
         }
         route("list", .secretsRead).get("/v1/secrets") { request, context in
             let caller = try await caller(request, context, action: "secret.list", service: nil)
             let query = request.uri.queryParameters
-            let limit = try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit", in: SecretStore.pageSizes) ?? 100
+            let limit =
+                try GatewayApplication.queryInteger(query["limit"].map(String.init), name: "limit", in: SecretStore.pageSizes) ?? 100
             let after = try GatewayApplication.queryText(
                 query["after"].map(String.init), name: "after", maximumLength: SecretStore.maximumServiceLength)
-            let includeDeleted = try GatewayApplication.queryBoolean(query["include_deleted"].map(String.init), name: "include_deleted") ?? false
+            let includeDeleted =
+                try GatewayApplication.queryBoolean(query["include_deleted"].map(String.init), name: "include_deleted") ?? false
             let page = try await store.list(caller, limit: limit, after: after, includeDeleted: includeDeleted)
             return try GatewayApplication.jsonResponse(.ok, page)
         }
@@ -63,9 +66,11 @@ struct SecretRoutes: Sendable {
                 let created_at: Date, updated_at: Date, last_used_at: Date?
             }
             let metadata = secret.metadata
-            var response = try GatewayApplication.jsonResponse(.ok, Body(
-                service_name: metadata.serviceName, value: secret.value, version: metadata.version,
-                created_at: metadata.createdAt, updated_at: metadata.updatedAt, last_used_at: metadata.lastUsedAt))
+            var response = try GatewayApplication.jsonResponse(
+                .ok,
+                Body(
+                    service_name: metadata.serviceName, value: secret.value, version: metadata.version,
+                    created_at: metadata.createdAt, updated_at: metadata.updatedAt, last_used_at: metadata.lastUsedAt))
             response.headers[.eTag] = "\"\(metadata.version)\""
             response.headers[.cacheControl] = "no-store"
             return response
@@ -96,7 +101,8 @@ struct SecretRoutes: Sendable {
             let destroy = try GatewayApplication.queryBoolean(query["destroy"].map(String.init), name: "destroy") ?? false
             let caller = try await caller(request, context, action: Self.auditAction("delete", request), service: service)
             if destroy {
-                let version = try GatewayApplication.queryInteger(query["version"].map(String.init), name: "version", in: SecretStore.versions)
+                let version = try GatewayApplication.queryInteger(
+                    query["version"].map(String.init), name: "version", in: SecretStore.versions)
                 let destroyed = try await store.destroy(caller, service: service, version: version)
                 return try GatewayApplication.jsonResponse(.ok, ["destroyed_versions": destroyed])
             }
@@ -113,7 +119,8 @@ struct SecretRoutes: Sendable {
 
     /// Whose secrets the authenticated caller reaches; an authenticated user naming another user
     /// is refused, audited before it is answered. (The scope was checked by the route's middleware.)
-    private func caller(_ request: Request, _ context: GatewayRequestContext, action: String, service: String?) async throws -> SecretCaller {
+    private func caller(_ request: Request, _ context: GatewayRequestContext, action: String, service: String?) async throws -> SecretCaller
+    {
         let auth = try context.authenticated()
         let caller = try Self.secretCaller(auth, request, context)
         if caller.role == .authenticated, caller.subject != auth.userID {
@@ -212,7 +219,8 @@ struct SecretOperationCounter: RouterMiddleware {
             metrics.secretOperation(action: name, status: response.status.code)
             return response
         } catch {
-            metrics.secretOperation(action: name, status: ((error as? any HTTPResponseError)?.status ?? GatewayError(mapping: error).status).code)
+            metrics.secretOperation(
+                action: name, status: ((error as? any HTTPResponseError)?.status ?? GatewayError(mapping: error).status).code)
             throw error
         }
     }

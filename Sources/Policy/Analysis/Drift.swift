@@ -191,8 +191,9 @@ extension PolicySet {
             for policy in unmatched {
                 if let same = remaining.firstIndex(where: { $0.summary.name == policy.summary.name }) {
                     let livePolicy = remaining.remove(at: same)
-                    drift.differing.append(PolicyDifference(
-                        declared: policy.summary, live: livePolicy.summary, fields: policy.differences(from: livePolicy)))
+                    drift.differing.append(
+                        PolicyDifference(
+                            declared: policy.summary, live: livePolicy.summary, fields: policy.differences(from: livePolicy)))
                 } else {
                     drift.missing.append(policy.summary)
                 }
@@ -202,14 +203,15 @@ extension PolicySet {
             if !drift.isClean { report.append(drift) }
         }
         for (name, policies) in ungoverned.sorted(by: { $0.key < $1.key }) {
-            report.append(TableDrift(
-                table: name, rlsDisabled: false, missing: [],
-                extra: policies.map { policy in
-                    var summary = ComparablePolicy.summary(of: policy)
-                    summary.problem = "the table has no policy file"
-                    return summary
-                },
-                differing: [], rights: rightsDrift.removeValue(forKey: name) ?? []))
+            report.append(
+                TableDrift(
+                    table: name, rlsDisabled: false, missing: [],
+                    extra: policies.map { policy in
+                        var summary = ComparablePolicy.summary(of: policy)
+                        summary.problem = "the table has no policy file"
+                        return summary
+                    },
+                    differing: [], rights: rightsDrift.removeValue(forKey: name) ?? []))
         }
         for (name, rights) in rightsDrift {
             report.append(TableDrift(table: name, rlsDisabled: false, missing: [], extra: [], differing: [], rights: rights))

@@ -67,46 +67,68 @@ extension PolicySet {
             Dictionary(list.map { ("\($0.schemaname).\($0.tablename)", $0.rlsEnabled) }, uniquingKeysWith: { $0 && $1 })
         }
         for table in tables {
-            func add(_ severity: LintFinding.Severity, _ code: LintFinding.Code, _ message: String, policy: PolicyRule? = nil, at location: SourceLocation? = nil) {
-                findings.append(LintFinding(
-                    severity: severity, code: code, table: table.qualifiedName, policy: policy?.name, message: message,
-                    location: location ?? policy?.location ?? table.file.map { SourceLocation(file: $0, line: 1, column: 1) }))
+            func add(
+                _ severity: LintFinding.Severity, _ code: LintFinding.Code, _ message: String, policy: PolicyRule? = nil,
+                at location: SourceLocation? = nil
+            ) {
+                findings.append(
+                    LintFinding(
+                        severity: severity, code: code, table: table.qualifiedName, policy: policy?.name, message: message,
+                        location: location ?? policy?.location ?? table.file.map { SourceLocation(file: $0, line: 1, column: 1) }))
             }
 
             if table.rest != .none {
                 for column in table.restColumns where PolicySet.looksSealed(column) {
-                    add(.error, .sealedColumnExposed, "column '\(column.name)' (\(column.type.spelling)) looks sealed but /rest/v1 serves it (rest: \(table.rest.rawValue)); list it under rest_hidden or set rest: none")
+                    add(
+                        .error, .sealedColumnExposed,
+                        "column '\(column.name)' (\(column.type.spelling)) looks sealed but /rest/v1 serves it (rest: \(table.rest.rawValue)); list it under rest_hidden or set rest: none"
+                    )
                 }
             }
 
             if let rls, rls[table.qualifiedName] != true {
-                add(.error, .rlsDisabled, "row-level security is off for \(table.qualifiedName) in the database: every row is visible to every role")
+                add(
+                    .error, .rlsDisabled,
+                    "row-level security is off for \(table.qualifiedName) in the database: every row is visible to every role")
             }
 
             for command in PolicyCommand.requestCommands {
                 let hasPolicy = table.policies.contains { $0.kind == .permissive && $0.command.covers(command) }
                 if let reason = table.deniedCommands[command] {
                     if hasPolicy {
-                        add(.error, .deniedCommandHasPolicy, "\(command.rawValue) is listed in denied_commands (\(reason)) but has a permissive policy")
+                        add(
+                            .error, .deniedCommandHasPolicy,
+                            "\(command.rawValue) is listed in denied_commands (\(reason)) but has a permissive policy")
                     }
                 } else if !hasPolicy {
-                    add(.warning, .commandWithoutPolicy, "no policy allows \(command.rawValue) on \(table.qualifiedName), so every \(command.rawValue) is denied; add a policy or list it under denied_commands with the reason")
+                    add(
+                        .warning, .commandWithoutPolicy,
+                        "no policy allows \(command.rawValue) on \(table.qualifiedName), so every \(command.rawValue) is denied; add a policy or list it under denied_commands with the reason"
+                    )
                 }
             }
 
             for rule in table.policies {
                 if rule.command == .update || rule.command == .all, rule.withCheck == nil {
-                    add(.warning, .updateWithoutWithCheck, "\(rule.command.rawValue) policy '\(rule.name)' has no with_check: new rows are checked with its using; state the check explicitly", policy: rule)
+                    add(
+                        .warning, .updateWithoutWithCheck,
+                        "\(rule.command.rawValue) policy '\(rule.name)' has no with_check: new rows are checked with its using; state the check explicitly",
+                        policy: rule)
                 }
                 if rule.command != .select {
                     for (clause, expression) in [("using", rule.using), ("with_check", rule.withCheck)] {
                         if case .literal(.bool(true))? = expression {
-                            add(.error, .alwaysTrueOnWrite, "\(clause) (true) on \(rule.command.rawValue) policy '\(rule.name)' lets every caller it applies to write any row", policy: rule)
+                            add(
+                                .error, .alwaysTrueOnWrite,
+                                "\(clause) (true) on \(rule.command.rawValue) policy '\(rule.name)' lets every caller it applies to write any row",
+                                policy: rule)
                         }
                     }
                 }
                 for expression in [rule.using, rule.withCheck].compactMap({ $0 }) where PolicySet.hasUIDIsNullOr(expression) {
-                    add(.error, .uidIsNullOr, "policy '\(rule.name)' has auth.uid() IS NULL OR …: anonymous callers pass that branch", policy: rule)
+                    add(
+                        .error, .uidIsNullOr, "policy '\(rule.name)' has auth.uid() IS NULL OR …: anonymous callers pass that branch",
+                        policy: rule)
                     break
                 }
             }
@@ -123,21 +145,30 @@ extension PolicySet {
                 let key = "\(entry.table.name).\(entry.column)"
                 guard reported.insert(key).inserted else { continue }
                 let suggestion = entry.column == entry.table.tenantColumn ? entry.column : "\(entry.table.tenantColumn), \(entry.column)"
-                add(.warning, .unindexedPolicyColumn, "\(key) is filtered on by \(entry.rule.map { "policy '\($0.name)'" } ?? "the tenant policy") but no index leads with it; add one on (\(suggestion)) to \(entry.table.name)'s indexes and migrations", policy: entry.rule)
+                add(
+                    .warning, .unindexedPolicyColumn,
+                    "\(key) is filtered on by \(entry.rule.map { "policy '\($0.name)'" } ?? "the tenant policy") but no index leads with it; add one on (\(suggestion)) to \(entry.table.name)'s indexes and migrations",
+                    policy: entry.rule)
             }
 
             switch (table.subject, table.privacy) {
             case (.some, nil):
-                add(.error, .subjectWithoutPrivacy, "\(table.qualifiedName) holds personal data (subject) but has no privacy section: say how it is exported and erased")
+                add(
+                    .error, .subjectWithoutPrivacy,
+                    "\(table.qualifiedName) holds personal data (subject) but has no privacy section: say how it is exported and erased")
             case (nil, .some):
-                add(.warning, .privacyWithoutSubject, "\(table.qualifiedName) has a privacy section but no subject: exports and erasure cannot find a person's rows")
+                add(
+                    .warning, .privacyWithoutSubject,
+                    "\(table.qualifiedName) has a privacy section but no subject: exports and erasure cannot find a person's rows")
             default:
                 break
             }
             if case .via(let column, let parent, let parentColumn)? = table.subject {
                 if let target = self.table(named: parent) {
                     if target.column(named: parentColumn) == nil {
-                        add(.error, .subjectViaUnknown, "subject.via \(column) references \(parent).\(parentColumn), which is not a column of \(target.qualifiedName)")
+                        add(
+                            .error, .subjectViaUnknown,
+                            "subject.via \(column) references \(parent).\(parentColumn), which is not a column of \(target.qualifiedName)")
                     } else if target.subject == nil {
                         add(.error, .subjectViaUnknown, "subject.via \(column) references \(parent), which has no subject of its own")
                     }
@@ -147,10 +178,16 @@ extension PolicySet {
             }
             for function in table.functions {
                 if function.security == .definer {
-                    add(.warning, .securityDefinerFunction, "function \(function.name) is security definer: it runs as its owner, outside the caller's RLS (justification: \(function.justification ?? "none"))", at: function.location)
+                    add(
+                        .warning, .securityDefinerFunction,
+                        "function \(function.name) is security definer: it runs as its owner, outside the caller's RLS (justification: \(function.justification ?? "none"))",
+                        at: function.location)
                 }
                 if function.allows(role: "anon"), function.volatility == .volatile {
-                    add(.warning, .anonCallsFunction, "function \(function.name) is volatile and anon may call it: anyone holding the service key can run it", at: function.location)
+                    add(
+                        .warning, .anonCallsFunction,
+                        "function \(function.name) is volatile and anon may call it: anyone holding the service key can run it",
+                        at: function.location)
                 }
             }
         }
@@ -227,7 +264,9 @@ extension PolicySet {
 }
 
 extension PolicySet {
-    private static let sealedNameParts = ["encrypted", "secret", "token_hash", "signature", "certificate", "nonce", "initialization_vector", "password"]
+    private static let sealedNameParts = [
+        "encrypted", "secret", "token_hash", "signature", "certificate", "nonce", "initialization_vector", "password",
+    ]
 
     /// A bytea column, or one whose name says it holds a secret, token, signature or certificate.
     static func looksSealed(_ column: TableColumn) -> Bool {
@@ -236,7 +275,6 @@ extension PolicySet {
         return sealedNameParts.contains { name.contains($0) }
     }
 }
-
 
 extension LintFinding.Code {
     /// An `anonymize:` method that gives different rows equal values (`replace`, `redact`,
@@ -288,12 +326,15 @@ extension PolicySet {
             guard case .anonymize(let columns)? = table.privacy?.erasure, let indexes = byTable[table.qualifiedName] else { continue }
             for (column, method) in columns {
                 for index in indexes where index.columns.contains(column) && method.collapses(nullsNotDistinct: index.nullsNotDistinct) {
-                    let hint = index.nullsNotDistinct ? "use hmac (distinct values stay distinct)" : "use hmac (distinct values stay distinct) or null"
-                    findings.append(LintFinding(
-                        severity: .error, code: .maskingOnUniqueColumn, table: table.qualifiedName, policy: nil,
-                        message: "anonymize.\(column): \(method.name) gives rows the same value, but \(column) is in unique index "
-                            + "\(index.name) (\(index.columns.joined(separator: ", "))): the erasure would fail at the second row; \(hint)",
-                        location: Self.anonymizeLocation(table, column: column)))
+                    let hint =
+                        index.nullsNotDistinct
+                        ? "use hmac (distinct values stay distinct)" : "use hmac (distinct values stay distinct) or null"
+                    findings.append(
+                        LintFinding(
+                            severity: .error, code: .maskingOnUniqueColumn, table: table.qualifiedName, policy: nil,
+                            message: "anonymize.\(column): \(method.name) gives rows the same value, but \(column) is in unique index "
+                                + "\(index.name) (\(index.columns.joined(separator: ", "))): the erasure would fail at the second row; \(hint)",
+                            location: Self.anonymizeLocation(table, column: column)))
                     break
                 }
             }

@@ -83,7 +83,9 @@ struct Normaliser<C: TableCatalogue> {
         }
     }
 
-    private func typedOperands(_ lhs: PolicyExpression, _ rhs: PolicyExpression, scopes: inout [Scope]) -> (PolicyExpression, PolicyExpression) {
+    private func typedOperands(_ lhs: PolicyExpression, _ rhs: PolicyExpression, scopes: inout [Scope]) -> (
+        PolicyExpression, PolicyExpression
+    ) {
         let left = normalise(lhs, scopes: &scopes)
         let right = normalise(rhs, scopes: &scopes)
         return (
@@ -140,7 +142,8 @@ struct Normaliser<C: TableCatalogue> {
 
     private static func sortKey(_ expression: PolicyExpression) -> String { expression.description }
 
-    static func comparison(_ lhs: PolicyExpression, _ op: PolicyExpression.ComparisonOperator, _ rhs: PolicyExpression) -> PolicyExpression {
+    static func comparison(_ lhs: PolicyExpression, _ op: PolicyExpression.ComparisonOperator, _ rhs: PolicyExpression) -> PolicyExpression
+    {
         // Order operands canonically; the operator swaps with them (a > b ≡ b < a).
         if sortKey(rhs) < sortKey(lhs) {
             return .comparison(rhs, op.swapped, lhs)

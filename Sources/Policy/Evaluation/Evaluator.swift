@@ -86,7 +86,9 @@ extension PolicySet {
 extension DecisionStep {
     static func steps(checking command: PolicyCommand, existing: PolicyRow?, new: PolicyRow?, returning: Bool) throws -> [DecisionStep] {
         guard command != .all else {
-            throw PolicyError(.invalidRequest, "a request runs one command, not 'all'", help: PolicyError.expectedOneOf(PolicyCommand.requestCommands.map(\.rawValue)))
+            throw PolicyError(
+                .invalidRequest, "a request runs one command, not 'all'",
+                help: PolicyError.expectedOneOf(PolicyCommand.requestCommands.map(\.rawValue)))
         }
         let steps = DecisionStep.steps(for: command, returning: returning)
         if existing == nil, steps.contains(where: { $0.side == .existing }) {

@@ -51,13 +51,19 @@ public struct Explanation: Sendable, Hashable, Codable, CustomStringConvertible 
     }
 
     public var description: String {
-        var lines = ["\(command.rawValue.uppercased()) on \(table) as \(role): \(decision.rawValue.uppercased().replacingOccurrences(of: "_", with: " "))"]
+        var lines = [
+            "\(command.rawValue.uppercased()) on \(table) as \(role): \(decision.rawValue.uppercased().replacingOccurrences(of: "_", with: " "))"
+        ]
         for (number, check) in checks.enumerated() {
             let verdict = check.passed ? "passed" : "failed"
-            lines.append("  \(number + 1). \(check.clause.sqlKeyword) of \(check.policies.rawValue.uppercased()) policies on the \(check.row.rawValue) row: \(verdict)")
+            lines.append(
+                "  \(number + 1). \(check.clause.sqlKeyword) of \(check.policies.rawValue.uppercased()) policies on the \(check.row.rawValue) row: \(verdict)"
+            )
             for outcome in check.restrictive + check.permissive {
                 let mark = outcome.result == "true" ? "✓" : "✗"
-                lines.append("     \(mark) \(outcome.kind.rawValue) \"\(outcome.name)\" \(outcome.clause.sqlKeyword): \(outcome.result) — \(outcome.deciding)")
+                lines.append(
+                    "     \(mark) \(outcome.kind.rawValue) \"\(outcome.name)\" \(outcome.clause.sqlKeyword): \(outcome.result) — \(outcome.deciding)"
+                )
             }
             if check.permissive.isEmpty {
                 lines.append("     ✗ no permissive policy applies to role \(role)")
@@ -94,9 +100,11 @@ extension PolicySet {
             func outcome(_ policy: PolicyPlan) -> (Explanation.PolicyOutcome, Truth) {
                 let (truth, deciding) = evaluator.trace(policy.plan, policy.expression, rows)
                 let usedClause: PolicyClause = step.slot.clause == .withCheck && policy.rule.withCheck == nil ? .using : step.slot.clause
-                return (Explanation.PolicyOutcome(
-                    name: policy.rule.name, kind: policy.rule.kind, clause: usedClause,
-                    expression: policy.expression.description, result: truth.text, deciding: deciding), truth)
+                return (
+                    Explanation.PolicyOutcome(
+                        name: policy.rule.name, kind: policy.rule.kind, clause: usedClause,
+                        expression: policy.expression.description, result: truth.text, deciding: deciding), truth
+                )
             }
             let restrictive = clause.restrictive.map(outcome)
             let permissive = clause.permissive.map(outcome)
@@ -108,23 +116,27 @@ extension PolicySet {
                 $0.command.covers(step.slot.command) && !applicable.contains($0.name)
                     && $0.expression(for: step.slot.clause) != nil
             }.map(\.name)
-            checks.append(Explanation.Check(
-                policies: step.slot.command, clause: step.slot.clause, row: step.side, passed: passed,
-                restrictive: restrictive.map(\.0), permissive: permissive.map(\.0), notApplicable: notApplicable))
+            checks.append(
+                Explanation.Check(
+                    policies: step.slot.command, clause: step.slot.clause, row: step.side, passed: passed,
+                    restrictive: restrictive.map(\.0), permissive: permissive.map(\.0), notApplicable: notApplicable))
 
-            let place = "\(step.slot.clause.sqlKeyword) of \(step.slot.command.rawValue.uppercased()) policies on the \(step.side.rawValue) row"
+            let place =
+                "\(step.slot.clause.sqlKeyword) of \(step.slot.command.rawValue.uppercased()) policies on the \(step.side.rawValue) row"
             if let (failed, _) = failedRestrictive {
                 decision = step.failure
                 decidingPolicy = failed.name
                 decidingClause = failed.clause
-                reason = "restrictive policy \"\(failed.name)\" (\(failed.clause.sqlKeyword)) is \(failed.result) in \(place): \(failed.deciding)"
+                reason =
+                    "restrictive policy \"\(failed.name)\" (\(failed.clause.sqlKeyword)) is \(failed.result) in \(place): \(failed.deciding)"
                 break
             }
             if permissive.isEmpty {
                 decision = step.failure
                 decidingPolicy = nil
                 decidingClause = step.slot.clause
-                reason = "no permissive policy for \(step.slot.command.rawValue.uppercased()) applies to role \(auth.role) (\(place)); default deny"
+                reason =
+                    "no permissive policy for \(step.slot.command.rawValue.uppercased()) applies to role \(auth.role) (\(place)); default deny"
                 break
             }
             if let (allowed, _) = allowing {
@@ -137,11 +149,13 @@ extension PolicySet {
             if permissive.count == 1, let only = permissive.first?.0 {
                 decidingPolicy = only.name
                 decidingClause = only.clause
-                reason = "the only permissive policy \"\(only.name)\" (\(only.clause.sqlKeyword)) is \(only.result) in \(place): \(only.deciding)"
+                reason =
+                    "the only permissive policy \"\(only.name)\" (\(only.clause.sqlKeyword)) is \(only.result) in \(place): \(only.deciding)"
             } else {
                 decidingPolicy = nil
                 decidingClause = step.slot.clause
-                reason = "none of the \(permissive.count) permissive policies is true in \(place): "
+                reason =
+                    "none of the \(permissive.count) permissive policies is true in \(place): "
                     + permissive.map { "\"\($0.0.name)\": \($0.0.deciding)" }.joined(separator: "; ")
             }
             break
@@ -202,7 +216,13 @@ extension Evaluator {
             let columnIsNull = rows.value(level: level, name: name).isNull
             let operandIsNull = value(of: operand).isNull
             let leftIsColumn: Bool
-            if case .column = left { leftIsColumn = true } else if case .cast(.column, _) = left { leftIsColumn = true } else { leftIsColumn = false }
+            if case .column = left {
+                leftIsColumn = true
+            } else if case .cast(.column, _) = left {
+                leftIsColumn = true
+            } else {
+                leftIsColumn = false
+            }
             var nulls: [String] = []
             if leftIsColumn ? columnIsNull : operandIsNull { nulls.append("\(left)") }
             if leftIsColumn ? operandIsNull : columnIsNull { nulls.append("\(right)") }

@@ -184,9 +184,10 @@ struct PlanBuilder {
             defer { scopes.removeLast() }
             let level = scopes.count - 1
             let condition = subquery.condition.map { plan($0, scopes: &scopes) }
-            return .exists(ExistsPlan(
-                tableIndex: tableIndex, tableName: inner.name, level: level,
-                key: condition.flatMap { PlanBuilder.key(in: $0, level: level) }, condition: condition))
+            return .exists(
+                ExistsPlan(
+                    tableIndex: tableIndex, tableName: inner.name, level: level,
+                    key: condition.flatMap { PlanBuilder.key(in: $0, level: level) }, condition: condition))
         }
     }
 

@@ -21,13 +21,15 @@ extension PolicySet {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory)
         } catch {
-            throw PolicyError(.unreadableFile, "cannot read the policy directory '\(directory)'", help: "expected a directory of <table>.yaml files")
+            throw PolicyError(
+                .unreadableFile, "cannot read the policy directory '\(directory)'", help: "expected a directory of <table>.yaml files")
         }
         var sources: [PolicySource] = []
         for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
             let path = (directory as NSString).appendingPathComponent(name)
             guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                throw PolicyError(.unreadableFile, "cannot read '\(path)' as UTF-8 text", location: SourceLocation(file: path, line: 1, column: 1))
+                throw PolicyError(
+                    .unreadableFile, "cannot read '\(path)' as UTF-8 text", location: SourceLocation(file: path, line: 1, column: 1))
             }
             sources.append(PolicySource(file: path, text: text))
         }
@@ -65,7 +67,9 @@ extension PolicySet {
         for table in tables {
             for (name, location) in table.functions.map({ ($0.name, $0.location) }) + table.views.map({ ($0.name, $0.location) }) {
                 if let earlier = seen[name] {
-                    throw PolicyError(.duplicate, "'\(name)' is declared twice", help: "first declared at \(earlier.map { "\($0)" } ?? "?")", location: location)
+                    throw PolicyError(
+                        .duplicate, "'\(name)' is declared twice", help: "first declared at \(earlier.map { "\($0)" } ?? "?")",
+                        location: location)
                 }
                 if self.table(named: name) != nil {
                     throw PolicyError(.duplicate, "'\(name)' is a governed table's name", location: location)
@@ -74,7 +78,9 @@ extension PolicySet {
             }
             for function in table.functions {
                 if case .setOf(let target) = function.returns, self.table(named: target) == nil {
-                    throw PolicyError(.unknownTable, "function \(function.name) returns setof \(target), which is not governed", help: PolicyError.expectedOneOf(governedTableNames), location: function.location)
+                    throw PolicyError(
+                        .unknownTable, "function \(function.name) returns setof \(target), which is not governed",
+                        help: PolicyError.expectedOneOf(governedTableNames), location: function.location)
                 }
             }
         }
@@ -132,7 +138,9 @@ private struct TableDraft {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: source.text) else {
-                throw PolicyError(.missingKey, "the policy file is empty", help: "expected keys: " + TableDraft.topKeys.joined(separator: ", "), location: map.location(of: nil))
+                throw PolicyError(
+                    .missingKey, "the policy file is empty", help: "expected keys: " + TableDraft.topKeys.joined(separator: ", "),
+                    location: map.location(of: nil))
             }
             root = node
         } catch let error as PolicyError {
@@ -147,7 +155,9 @@ private struct TableDraft {
         let qualified = try reader.string(tableNode)
         let parts = qualified.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard (parts.count == 1 || parts.count == 2), parts.allSatisfy({ !$0.isEmpty }) else {
-            throw PolicyError(.invalidValue, "'\(qualified)' is not a table name", help: "expected schema.table, e.g. public.projects", location: map.location(of: tableNode))
+            throw PolicyError(
+                .invalidValue, "'\(qualified)' is not a table name", help: "expected schema.table, e.g. public.projects",
+                location: map.location(of: tableNode))
         }
         let schema = parts.count == 2 ? parts[0] : "public"
         let name = parts[parts.count - 1]
@@ -192,7 +202,9 @@ private struct TableDraft {
         let tenantNode = try top.require("tenant_column", help: "expected tenant_column: tenant_id")
         let tenantColumn = try requireColumn(tenantNode)
         if let type = columns.first(where: { $0.name == tenantColumn })?.type, type.kind != .uuid {
-            throw PolicyError(.typeMismatch, "tenant column '\(tenantColumn)' is \(type.spelling)", help: "expected a uuid column", location: map.location(of: tenantNode))
+            throw PolicyError(
+                .typeMismatch, "tenant column '\(tenantColumn)' is \(type.spelling)", help: "expected a uuid column",
+                location: map.location(of: tenantNode))
         }
 
         // subject: { column: x } | { via: x, references: table.column }
@@ -201,7 +213,9 @@ private struct TableDraft {
             let fields = try reader.mapping(subjectNode, allowed: TableDraft.subjectKeys, what: "subject")
             if let columnNode = fields["column"] {
                 if let extra = fields["via"] ?? fields["references"] {
-                    throw PolicyError(.invalidValue, "subject names both a column and a parent", help: "expected either { column: … } or { via: …, references: table.column }", location: map.location(of: extra))
+                    throw PolicyError(
+                        .invalidValue, "subject names both a column and a parent",
+                        help: "expected either { column: … } or { via: …, references: table.column }", location: map.location(of: extra))
                 }
                 subject = .column(try requireColumn(columnNode))
             } else {
@@ -210,7 +224,9 @@ private struct TableDraft {
                 let references = try reader.string(referencesNode)
                 let target = references.split(separator: ".").map(String.init)
                 guard target.count == 2, target.allSatisfy({ !$0.isEmpty }) else {
-                    throw PolicyError(.invalidValue, "'\(references)' is not table.column", help: "expected references: projects.id", location: map.location(of: referencesNode))
+                    throw PolicyError(
+                        .invalidValue, "'\(references)' is not table.column", help: "expected references: projects.id",
+                        location: map.location(of: referencesNode))
                 }
                 subject = .via(column: try requireColumn(via), table: target[0], referencedColumn: target[1])
             }
@@ -222,7 +238,9 @@ private struct TableDraft {
             for entry in try reader.sequence(indexesNode, what: "indexes") {
                 let columns = try reader.sequence(entry, what: "an index (a list of columns)").map(requireColumn)
                 guard !columns.isEmpty else {
-                    throw PolicyError(.invalidValue, "an index needs at least one column", help: "expected [column, …]", location: map.location(of: entry))
+                    throw PolicyError(
+                        .invalidValue, "an index needs at least one column", help: "expected [column, …]", location: map.location(of: entry)
+                    )
                 }
                 indexes.append(columns)
             }
@@ -238,16 +256,24 @@ private struct TableDraft {
             let nameNode = try fields.require("name", help: "every policy needs a name")
             let policyName = try reader.string(nameNode)
             guard !policyName.isEmpty, policyName.utf8.count <= 63 else {
-                throw PolicyError(.invalidValue, "policy name must be 1 to 63 bytes", help: "Postgres truncates longer names", location: map.location(of: nameNode))
+                throw PolicyError(
+                    .invalidValue, "policy name must be 1 to 63 bytes", help: "Postgres truncates longer names",
+                    location: map.location(of: nameNode))
             }
             guard policyName != PolicySet.tenantPolicyName else {
-                throw PolicyError(.invalidValue, "'\(PolicySet.tenantPolicyName)' is implied by tenant_column", help: "remove this entry", location: map.location(of: nameNode))
+                throw PolicyError(
+                    .invalidValue, "'\(PolicySet.tenantPolicyName)' is implied by tenant_column", help: "remove this entry",
+                    location: map.location(of: nameNode))
             }
             guard policyName != PolicySet.privacyWorkerPolicyName else {
-                throw PolicyError(.invalidValue, "'\(PolicySet.privacyWorkerPolicyName)' is implied by subject", help: "remove this entry", location: map.location(of: nameNode))
+                throw PolicyError(
+                    .invalidValue, "'\(PolicySet.privacyWorkerPolicyName)' is implied by subject", help: "remove this entry",
+                    location: map.location(of: nameNode))
             }
             guard policyNames.insert(policyName).inserted else {
-                throw PolicyError(.duplicate, "policy '\(policyName)' is declared twice in \(schema).\(name)", help: "expected unique policy names per table", location: map.location(of: nameNode))
+                throw PolicyError(
+                    .duplicate, "policy '\(policyName)' is declared twice in \(schema).\(name)",
+                    help: "expected unique policy names per table", location: map.location(of: nameNode))
             }
 
             let commandNode = try fields.require("command", help: PolicyError.expectedOneOf(PolicyCommand.allCases.map(\.rawValue)))
@@ -264,19 +290,25 @@ private struct TableDraft {
             for roleNode in roleNodes {
                 let role = try reader.string(roleNode)
                 guard PolicySet.knownRoles.contains(role) else {
-                    throw PolicyError(.unknownRole, "unknown role '\(role)'", help: PolicyError.expectedOneOf(PolicySet.knownRoles), location: map.location(of: roleNode))
+                    throw PolicyError(
+                        .unknownRole, "unknown role '\(role)'", help: PolicyError.expectedOneOf(PolicySet.knownRoles),
+                        location: map.location(of: roleNode))
                 }
                 if !roles.contains(role) { roles.append(role) }
             }
             guard !roles.isEmpty else {
-                throw PolicyError(.invalidValue, "a policy needs at least one role", help: "expected roles: [authenticated] (or [public] for every role)", location: map.location(of: rolesNode))
+                throw PolicyError(
+                    .invalidValue, "a policy needs at least one role", help: "expected roles: [authenticated] (or [public] for every role)",
+                    location: map.location(of: rolesNode))
             }
 
             var kind = PolicyKind.permissive
             if let asNode = fields["as"] {
                 let text = try reader.string(asNode)
                 guard let parsed = PolicyKind(rawValue: text.lowercased()) else {
-                    throw PolicyError(.invalidValue, "unknown policy kind '\(text)'", help: "expected one of: permissive, restrictive", location: map.location(of: asNode))
+                    throw PolicyError(
+                        .invalidValue, "unknown policy kind '\(text)'", help: "expected one of: permissive, restrictive",
+                        location: map.location(of: asNode))
                 }
                 kind = parsed
             }
@@ -298,26 +330,38 @@ private struct TableDraft {
             switch command {
             case .select, .delete:
                 if let node = fields.node(forKey: "with_check") {
-                    throw PolicyError(.invalidValue, "a \(command.rawValue) policy cannot have with_check", help: "Postgres applies only USING to SELECT and DELETE; use using", location: map.location(of: node))
+                    throw PolicyError(
+                        .invalidValue, "a \(command.rawValue) policy cannot have with_check",
+                        help: "Postgres applies only USING to SELECT and DELETE; use using", location: map.location(of: node))
                 }
                 if using == nil {
-                    throw PolicyError(.missingKey, "a \(command.rawValue) policy needs using", help: "expected using: <condition>", location: map.location(of: entry))
+                    throw PolicyError(
+                        .missingKey, "a \(command.rawValue) policy needs using", help: "expected using: <condition>",
+                        location: map.location(of: entry))
                 }
             case .insert:
                 if let node = fields.node(forKey: "using") {
-                    throw PolicyError(.invalidValue, "an insert policy cannot have using", help: "Postgres applies only WITH CHECK to INSERT; use with_check", location: map.location(of: node))
+                    throw PolicyError(
+                        .invalidValue, "an insert policy cannot have using",
+                        help: "Postgres applies only WITH CHECK to INSERT; use with_check", location: map.location(of: node))
                 }
                 if withCheck == nil {
-                    throw PolicyError(.missingKey, "an insert policy needs with_check", help: "expected with_check: <condition>", location: map.location(of: entry))
+                    throw PolicyError(
+                        .missingKey, "an insert policy needs with_check", help: "expected with_check: <condition>",
+                        location: map.location(of: entry))
                 }
             case .update, .all:
                 if using == nil {
-                    throw PolicyError(.missingKey, "an \(command.rawValue) policy needs using", help: "expected using: <condition> (and with_check: <condition> for the new row)", location: map.location(of: entry))
+                    throw PolicyError(
+                        .missingKey, "an \(command.rawValue) policy needs using",
+                        help: "expected using: <condition> (and with_check: <condition> for the new row)", location: map.location(of: entry)
+                    )
                 }
             }
-            rules.append(PolicyRule(
-                name: policyName, command: command, roles: roles, kind: kind, using: using, withCheck: withCheck,
-                location: map.location(of: entry)))
+            rules.append(
+                PolicyRule(
+                    name: policyName, command: command, roles: roles, kind: kind, using: using, withCheck: withCheck,
+                    location: map.location(of: entry)))
         }
 
         // denied_commands: { update: reason }
@@ -326,11 +370,15 @@ private struct TableDraft {
             for (key, value) in try reader.pairs(deniedNode, what: "denied_commands") {
                 let text = try reader.string(key)
                 guard let command = PolicyCommand(rawValue: text), command != .all else {
-                    throw PolicyError(.unknownCommand, "unknown command '\(text)'", help: PolicyError.expectedOneOf(PolicyCommand.requestCommands.map(\.rawValue)), location: map.location(of: key))
+                    throw PolicyError(
+                        .unknownCommand, "unknown command '\(text)'",
+                        help: PolicyError.expectedOneOf(PolicyCommand.requestCommands.map(\.rawValue)), location: map.location(of: key))
                 }
                 let reason = try reader.string(value)
                 guard !reason.isEmpty else {
-                    throw PolicyError(.invalidValue, "denied command '\(text)' needs a reason", help: "expected \(text): <why no role may \(text)>", location: map.location(of: value))
+                    throw PolicyError(
+                        .invalidValue, "denied command '\(text)' needs a reason", help: "expected \(text): <why no role may \(text)>",
+                        location: map.location(of: value))
                 }
                 denied[command] = reason
             }
@@ -342,7 +390,9 @@ private struct TableDraft {
             let fields = try reader.mapping(privacyNode, allowed: TableDraft.privacyKeys, what: "privacy")
             let exportNode = try fields.require("export", help: "expected export: true|false")
             guard let export = exportNode.scalar.flatMap({ _ in exportNode.bool }) else {
-                throw PolicyError(.invalidValue, "export must be true or false", help: "expected export: true|false", location: map.location(of: exportNode))
+                throw PolicyError(
+                    .invalidValue, "export must be true or false", help: "expected export: true|false",
+                    location: map.location(of: exportNode))
             }
             let erasureNode = try fields.require("erasure", help: "expected erasure: delete|anonymize|retain")
             let erasureText = try reader.string(erasureNode)
@@ -359,17 +409,22 @@ private struct TableDraft {
                     let method = try TableDraft.anonymization(value, column: column, type: type, reader: reader, map: map)
                     // Rows must not move to another tenant or subject: those columns are only ever nulled (the subject's) or kept.
                     if column == tenantColumn {
-                        throw PolicyError(.invalidValue, "the tenant column '\(column)' cannot be anonymized", help: "remove it: rows stay in their tenant", location: map.location(of: key))
+                        throw PolicyError(
+                            .invalidValue, "the tenant column '\(column)' cannot be anonymized",
+                            help: "remove it: rows stay in their tenant", location: map.location(of: key))
                     }
                     if case .column(let subjectColumn)? = subject, column == subjectColumn, method != .null {
                         throw PolicyError(
-                            .invalidValue, "the subject column '\(column)' can only be set to null (\(method.name) would keep the rows tied to a person or hand them to another)",
+                            .invalidValue,
+                            "the subject column '\(column)' can only be set to null (\(method.name) would keep the rows tied to a person or hand them to another)",
                             help: "write \(column): null", location: map.location(of: value))
                     }
                     entries.append((column, method))
                 }
                 guard !entries.isEmpty else {
-                    throw PolicyError(.invalidValue, "anonymize lists no columns", help: "expected anonymize: { column: null|hmac|redact|…, … }", location: map.location(of: anonymizeNode))
+                    throw PolicyError(
+                        .invalidValue, "anonymize lists no columns", help: "expected anonymize: { column: null|hmac|redact|…, … }",
+                        location: map.location(of: anonymizeNode))
                 }
                 erasure = .anonymize(entries)
             case "retain":
@@ -378,27 +433,39 @@ private struct TableDraft {
                 let basisNode = try retain.require("basis", help: "expected the legal ground, e.g. basis: \"Art. 17(3)(b) tax records\"")
                 let basis = try reader.string(basisNode)
                 guard !basis.isEmpty else {
-                    throw PolicyError(.invalidValue, "retain.basis is empty", help: "expected the legal ground for keeping the rows", location: map.location(of: basisNode))
+                    throw PolicyError(
+                        .invalidValue, "retain.basis is empty", help: "expected the legal ground for keeping the rows",
+                        location: map.location(of: basisNode))
                 }
                 let untilNode = try retain.require("until", help: "expected until: \"<n> days|months|years\"")
                 let untilText = try reader.string(untilNode)
                 guard let until = RetentionPeriod(untilText) else {
-                    throw PolicyError(.invalidValue, "'\(untilText)' is not a period", help: "expected <n> days|months|years, e.g. 7 years", location: map.location(of: untilNode))
+                    throw PolicyError(
+                        .invalidValue, "'\(untilText)' is not a period", help: "expected <n> days|months|years, e.g. 7 years",
+                        location: map.location(of: untilNode))
                 }
                 erasure = .retain(basis: basis, until: until)
             default:
-                throw PolicyError(.invalidValue, "unknown erasure '\(erasureText)'", help: "expected one of: delete, anonymize, retain", location: map.location(of: erasureNode))
+                throw PolicyError(
+                    .invalidValue, "unknown erasure '\(erasureText)'", help: "expected one of: delete, anonymize, retain",
+                    location: map.location(of: erasureNode))
             }
             if erasureText != "anonymize", let node = fields.node(forKey: "anonymize") {
-                throw PolicyError(.invalidValue, "anonymize is only used with erasure: anonymize", help: "remove it or set erasure: anonymize", location: map.location(of: node))
+                throw PolicyError(
+                    .invalidValue, "anonymize is only used with erasure: anonymize", help: "remove it or set erasure: anonymize",
+                    location: map.location(of: node))
             }
             if erasureText != "retain", let node = fields.node(forKey: "retain") {
-                throw PolicyError(.invalidValue, "retain is only used with erasure: retain", help: "remove it or set erasure: retain", location: map.location(of: node))
+                throw PolicyError(
+                    .invalidValue, "retain is only used with erasure: retain", help: "remove it or set erasure: retain",
+                    location: map.location(of: node))
             }
             var retentionDays: Int?
             if let daysNode = fields["retention_days"] {
                 guard let days = daysNode.scalar.flatMap({ _ in daysNode.int }), days > 0 else {
-                    throw PolicyError(.invalidValue, "retention_days must be a positive whole number", help: "expected retention_days: 730", location: map.location(of: daysNode))
+                    throw PolicyError(
+                        .invalidValue, "retention_days must be a positive whole number", help: "expected retention_days: 730",
+                        location: map.location(of: daysNode))
                 }
                 retentionDays = days
             }
@@ -438,7 +505,8 @@ private struct TableDraft {
                 restHidden.insert(try requireColumn(entry))
             }
             if restHidden.count == columns.count {
-                throw PolicyError(.invalidValue, "rest_hidden hides every column", help: "use rest: none instead", location: map.location(of: hiddenNode))
+                throw PolicyError(
+                    .invalidValue, "rest_hidden hides every column", help: "use rest: none instead", location: map.location(of: hiddenNode))
             }
         }
 
@@ -449,10 +517,14 @@ private struct TableDraft {
                 let column = try reader.string(key)
                 let typeText = try reader.string(value)
                 guard let type = SQLType(typeText) else {
-                    throw PolicyError(.invalidValue, "unknown type '\(typeText)'", help: "expected a Postgres type such as uuid, integer, text, jsonb", location: map.location(of: value))
+                    throw PolicyError(
+                        .invalidValue, "unknown type '\(typeText)'", help: "expected a Postgres type such as uuid, integer, text, jsonb",
+                        location: map.location(of: value))
                 }
                 guard SQLText.isPlainIdentifier(column) else {
-                    throw PolicyError(.invalidValue, "'\(column)' is not a plain identifier", help: "expected lower-case letters, digits and _", location: map.location(of: key))
+                    throw PolicyError(
+                        .invalidValue, "'\(column)' is not a plain identifier", help: "expected lower-case letters, digits and _",
+                        location: map.location(of: key))
                 }
                 list.append(TableColumn(name: column, type: type))
             }
@@ -465,7 +537,9 @@ private struct TableDraft {
             for roleNode in roleNodes {
                 let role = try reader.string(roleNode)
                 guard PolicySet.requestRoles.contains(role) else {
-                    throw PolicyError(.unknownRole, "role '\(role)' cannot call through /rest/v1", help: PolicyError.expectedOneOf(PolicySet.requestRoles), location: map.location(of: roleNode))
+                    throw PolicyError(
+                        .unknownRole, "role '\(role)' cannot call through /rest/v1",
+                        help: PolicyError.expectedOneOf(PolicySet.requestRoles), location: map.location(of: roleNode))
                 }
                 if !roles.contains(role) { roles.append(role) }
             }
@@ -478,7 +552,9 @@ private struct TableDraft {
                 let nameNode = try fields.require("name", help: "expected name: <function>")
                 let functionName = try reader.string(nameNode)
                 guard SQLText.isPlainIdentifier(functionName), !functions.contains(where: { $0.name == functionName }) else {
-                    throw PolicyError(.invalidValue, "'\(functionName)' is not a plain, new function name", help: "expected one entry per function", location: map.location(of: nameNode))
+                    throw PolicyError(
+                        .invalidValue, "'\(functionName)' is not a plain, new function name", help: "expected one entry per function",
+                        location: map.location(of: nameNode))
                 }
                 let arguments = try fields["arguments"].map { try typedList($0, what: "arguments") } ?? []
                 var optional: Set<String> = []
@@ -486,7 +562,9 @@ private struct TableDraft {
                     for node in try reader.sequence(optionalNode, what: "optional") {
                         let argument = try reader.string(node)
                         guard arguments.contains(where: { $0.name == argument }) else {
-                            throw PolicyError(.unknownColumn, "optional names '\(argument)', which is not an argument", help: "expected one of: " + arguments.map(\.name).joined(separator: ", "), location: map.location(of: node))
+                            throw PolicyError(
+                                .unknownColumn, "optional names '\(argument)', which is not an argument",
+                                help: "expected one of: " + arguments.map(\.name).joined(separator: ", "), location: map.location(of: node))
                         }
                         optional.insert(argument)
                     }
@@ -495,26 +573,37 @@ private struct TableDraft {
                 let returnsText = try reader.string(returnsNode).lowercased()
                 let returns: FunctionDeclaration.Returns
                 if returnsText.hasPrefix("setof ") {
-                    returns = .setOf(table: String(returnsText.dropFirst(6)).trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "public.", with: ""))
+                    returns = .setOf(
+                        table: String(returnsText.dropFirst(6)).trimmingCharacters(in: .whitespaces).replacingOccurrences(
+                            of: "public.", with: ""))
                 } else if returnsText == "table" {
                     let columnsNode = try fields.require("columns", help: "returns: table needs columns: { name: type, … }")
                     returns = .table(try typedList(columnsNode, what: "columns"))
                 } else if let type = SQLType(returnsText) {
                     returns = .scalar(type)
                 } else {
-                    throw PolicyError(.invalidValue, "unknown return type '\(returnsText)'", help: "expected setof <governed table>, table (with columns:) or a Postgres type", location: map.location(of: returnsNode))
+                    throw PolicyError(
+                        .invalidValue, "unknown return type '\(returnsText)'",
+                        help: "expected setof <governed table>, table (with columns:) or a Postgres type",
+                        location: map.location(of: returnsNode))
                 }
                 if returnsText != "table", let node = fields.node(forKey: "columns") {
                     throw PolicyError(.invalidValue, "columns is only used with returns: table", location: map.location(of: node))
                 }
-                let volatilityNode = try fields.require("volatility", help: PolicyError.expectedOneOf(FunctionDeclaration.Volatility.allCases.map(\.rawValue)))
+                let volatilityNode = try fields.require(
+                    "volatility", help: PolicyError.expectedOneOf(FunctionDeclaration.Volatility.allCases.map(\.rawValue)))
                 guard let volatility = FunctionDeclaration.Volatility(rawValue: try reader.string(volatilityNode).lowercased()) else {
-                    throw PolicyError(.invalidValue, "unknown volatility", help: PolicyError.expectedOneOf(FunctionDeclaration.Volatility.allCases.map(\.rawValue)), location: map.location(of: volatilityNode))
+                    throw PolicyError(
+                        .invalidValue, "unknown volatility",
+                        help: PolicyError.expectedOneOf(FunctionDeclaration.Volatility.allCases.map(\.rawValue)),
+                        location: map.location(of: volatilityNode))
                 }
                 var security = FunctionDeclaration.Security.invoker
                 if let securityNode = fields["security"] {
                     guard let parsed = FunctionDeclaration.Security(rawValue: try reader.string(securityNode).lowercased()) else {
-                        throw PolicyError(.invalidValue, "unknown security", help: "expected invoker or definer", location: map.location(of: securityNode))
+                        throw PolicyError(
+                            .invalidValue, "unknown security", help: "expected invoker or definer", location: map.location(of: securityNode)
+                        )
                     }
                     security = parsed
                 }
@@ -522,13 +611,15 @@ private struct TableDraft {
                 if security == .definer, (justification ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
                     throw PolicyError(
                         .missingKey, "function \(functionName) is security definer without a justification",
-                        help: "a definer function runs as its owner, outside the caller's RLS; say why in justification: \"…\", or make it security invoker",
+                        help:
+                            "a definer function runs as its owner, outside the caller's RLS; say why in justification: \"…\", or make it security invoker",
                         location: map.location(of: entry))
                 }
-                functions.append(FunctionDeclaration(
-                    schema: "public", name: functionName, arguments: arguments, optional: optional, returns: returns,
-                    volatility: volatility, security: security, justification: justification, roles: try requestRoles(fields),
-                    declaredWith: name, location: map.location(of: entry)))
+                functions.append(
+                    FunctionDeclaration(
+                        schema: "public", name: functionName, arguments: arguments, optional: optional, returns: returns,
+                        volatility: volatility, security: security, justification: justification, roles: try requestRoles(fields),
+                        declaredWith: name, location: map.location(of: entry)))
             }
         }
         var views: [ViewDeclaration] = []
@@ -545,13 +636,16 @@ private struct TableDraft {
                 if let tenantNode = fields["tenant_column"] {
                     let column = try reader.string(tenantNode)
                     guard viewColumns.contains(where: { $0.name == column && $0.type.kind == .uuid }) else {
-                        throw PolicyError(.unknownColumn, "tenant_column '\(column)' is not a uuid column of the view", location: map.location(of: tenantNode))
+                        throw PolicyError(
+                            .unknownColumn, "tenant_column '\(column)' is not a uuid column of the view",
+                            location: map.location(of: tenantNode))
                     }
                     viewTenant = column
                 }
-                views.append(ViewDeclaration(
-                    schema: "public", name: viewName, tenantColumn: viewTenant, columns: viewColumns, roles: try requestRoles(fields),
-                    declaredWith: name, location: map.location(of: entry)))
+                views.append(
+                    ViewDeclaration(
+                        schema: "public", name: viewName, tenantColumn: viewTenant, columns: viewColumns, roles: try requestRoles(fields),
+                        declaredWith: name, location: map.location(of: entry)))
             }
         }
 
@@ -582,7 +676,8 @@ extension TableDraft {
     /// at the entry's file:line:column, rather than in the middle of an erasure.
     static func anonymization(_ value: Node, column: String, type: SQLType, reader: NodeReader, map: SourceMap) throws -> Anonymization {
         func refuse(_ message: String, _ help: String, at node: Node? = nil) -> PolicyError {
-            PolicyError(.typeMismatch, "\(message) (column '\(column)' is \(type.spelling))", help: help, location: map.location(of: node ?? value))
+            PolicyError(
+                .typeMismatch, "\(message) (column '\(column)' is \(type.spelling))", help: help, location: map.location(of: node ?? value))
         }
         let isArray = type.canonical.hasSuffix("[]")
         let method: Anonymization
@@ -594,12 +689,16 @@ extension TableDraft {
             case "redact": method = .redact
             case "truncate_ip": method = .truncateIP(ipv4: 24, ipv6: 48)
             default:
-                throw PolicyError(.invalidValue, "unknown anonymization '\(scalar.string)'", help: PolicyError.expectedOneOf(Anonymization.keywords), location: map.location(of: value))
+                throw PolicyError(
+                    .invalidValue, "unknown anonymization '\(scalar.string)'", help: PolicyError.expectedOneOf(Anonymization.keywords),
+                    location: map.location(of: value))
             }
         } else {
             let fields = try reader.mapping(value, allowed: anonymizationKeys, what: "anonymize.\(column)")
             guard fields.pairs.count == 1, let (key, keyNode, node) = fields.pairs.first.map({ ($0.key, $0.keyNode, $0.value) }) else {
-                throw PolicyError(.invalidValue, "anonymize.\(column) takes one method", help: PolicyError.expectedOneOf(Anonymization.keywords), location: map.location(of: value))
+                throw PolicyError(
+                    .invalidValue, "anonymize.\(column) takes one method", help: PolicyError.expectedOneOf(Anonymization.keywords),
+                    location: map.location(of: value))
             }
             _ = keyNode
             switch key {
@@ -608,7 +707,9 @@ extension TableDraft {
             case "truncate":
                 let text = try reader.string(node)
                 guard let unit = RetentionPeriod.Unit(rawValue: text) else {
-                    throw PolicyError(.invalidValue, "unknown truncation '\(text)'", help: "expected one of: day, month, year", location: map.location(of: node))
+                    throw PolicyError(
+                        .invalidValue, "unknown truncation '\(text)'", help: "expected one of: day, month, year",
+                        location: map.location(of: node))
                 }
                 method = .truncateDate(unit)
             default:  // truncate_ip
@@ -616,7 +717,9 @@ extension TableDraft {
                 func prefix(_ key: String, _ range: ClosedRange<Int>, default fallback: Int) throws -> Int {
                     guard let node = bits[key] else { return fallback }
                     guard let n = node.scalar.flatMap({ _ in node.int }), range.contains(n) else {
-                        throw PolicyError(.invalidValue, "truncate_ip.\(key) must be a prefix length in \(range.lowerBound)...\(range.upperBound)", help: "e.g. { ipv4: 24, ipv6: 48 }", location: map.location(of: node))
+                        throw PolicyError(
+                            .invalidValue, "truncate_ip.\(key) must be a prefix length in \(range.lowerBound)...\(range.upperBound)",
+                            help: "e.g. { ipv4: 24, ipv6: 48 }", location: map.location(of: node))
                     }
                     return n
                 }
@@ -635,7 +738,9 @@ extension TableDraft {
                 throw refuse("hmac writes 64 hex characters and needs a text column", "use null, redact or a fitting method for this type")
             }
             if let length = Self.declaredLength(type), length < 64 {
-                throw refuse("hmac writes 64 hex characters, more than \(length) fit", "widen the column to at least varchar(64), or use null or redact")
+                throw refuse(
+                    "hmac writes 64 hex characters, more than \(length) fit",
+                    "widen the column to at least varchar(64), or use null or redact")
             }
         case .replace(let text):
             if let problem = Self.replacementProblem(text, type: type) {
@@ -643,11 +748,13 @@ extension TableDraft {
             }
         case .truncateDate:
             guard !isArray, ["date", "timestamp with time zone", "timestamp without time zone"].contains(base) else {
-                throw refuse("truncate needs a date or timestamp column", "use null or redact for this column, or truncate a date/timestamp column")
+                throw refuse(
+                    "truncate needs a date or timestamp column", "use null or redact for this column, or truncate a date/timestamp column")
             }
         case .truncateIP:
             guard !isArray, base == "inet" || base == "cidr" else {
-                throw refuse("truncate_ip needs an inet or cidr column", "store addresses as inet to truncate them, or use null, hmac or redact")
+                throw refuse(
+                    "truncate_ip needs an inet or cidr column", "store addresses as inet to truncate them, or use null, hmac or redact")
             }
         }
         return method
@@ -681,7 +788,8 @@ extension TableDraft {
             case "date":
                 return text.wholeMatch(of: /[0-9]{4}-[0-9]{2}-[0-9]{2}/) == nil ? "is not a date (YYYY-MM-DD)" : nil
             case "timestamp with time zone", "timestamp without time zone":
-                return text.wholeMatch(of: /[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?/) == nil
+                return text.wholeMatch(of: /[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?/)
+                    == nil
                     ? "is not a timestamp (YYYY-MM-DD[THH:MM[:SS][Z]])" : nil
             default:
                 return "cannot be checked: replace supports text, number, boolean, uuid, json, date and timestamp columns"
@@ -729,7 +837,8 @@ private struct NodeReader {
         for (keyNode, value) in pairs {
             let key = try string(keyNode)
             guard allowed.contains(key) else {
-                throw PolicyError(.unknownKey, "unknown key '\(key)'", help: PolicyError.expectedOneOf(allowed), location: map.location(of: keyNode))
+                throw PolicyError(
+                    .unknownKey, "unknown key '\(key)'", help: PolicyError.expectedOneOf(allowed), location: map.location(of: keyNode))
             }
             guard seen.insert(key).inserted else {
                 throw PolicyError(.duplicate, "key '\(key)' appears twice in \(what)", location: map.location(of: keyNode))
@@ -741,7 +850,9 @@ private struct NodeReader {
 
     func pairs(_ node: Node, what: String) throws -> [(Node, Node)] {
         guard let mapping = node.mapping else {
-            throw PolicyError(.invalidValue, "\(what) must be a mapping of key: value", help: "expected key: value lines", location: map.location(of: node))
+            throw PolicyError(
+                .invalidValue, "\(what) must be a mapping of key: value", help: "expected key: value lines",
+                location: map.location(of: node))
         }
         var seen: Set<String> = []
         var pairs: [(Node, Node)] = []
@@ -757,14 +868,17 @@ private struct NodeReader {
 
     func sequence(_ node: Node, what: String) throws -> [Node] {
         guard let sequence = node.sequence else {
-            throw PolicyError(.invalidValue, "\(what) must be a list", help: "expected [a, b] or '- a' lines", location: map.location(of: node))
+            throw PolicyError(
+                .invalidValue, "\(what) must be a list", help: "expected [a, b] or '- a' lines", location: map.location(of: node))
         }
         return Array(sequence)
     }
 
     func string(_ node: Node) throws -> String {
         guard let scalar = node.scalar else {
-            throw PolicyError(.invalidValue, "expected a single value here, not a \(node.mapping != nil ? "mapping" : "list")", location: map.location(of: node))
+            throw PolicyError(
+                .invalidValue, "expected a single value here, not a \(node.mapping != nil ? "mapping" : "list")",
+                location: map.location(of: node))
         }
         return scalar.string
     }
@@ -774,9 +888,11 @@ private struct NodeReader {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
             let detail = context.map { "\($0.text) " } ?? ""
-            return PolicyError(.invalidYAML, "invalid YAML: \(detail)\(problem)", help: "expected well-formed YAML", location: map.location(of: mark))
+            return PolicyError(
+                .invalidYAML, "invalid YAML: \(detail)\(problem)", help: "expected well-formed YAML", location: map.location(of: mark))
         case .duplicatedKeysInMapping(let duplicates, let context):
-            return PolicyError(.duplicate, "keys appear twice: " + duplicates.joined(separator: ", "), location: map.location(of: context.mark))
+            return PolicyError(
+                .duplicate, "keys appear twice: " + duplicates.joined(separator: ", "), location: map.location(of: context.mark))
         default:
             return PolicyError(.invalidYAML, "invalid YAML: \(error)", location: map.location(of: nil))
         }

@@ -146,7 +146,8 @@ extension PolicySet {
     public var functionGrantStatements: [String] {
         functions.flatMap { function in
             ["REVOKE ALL ON FUNCTION \(function.signature) FROM PUBLIC"]
-                + (function.roles.isEmpty ? [] : ["GRANT EXECUTE ON FUNCTION \(function.signature) TO " + function.roles.joined(separator: ", ")])
+                + (function.roles.isEmpty
+                    ? [] : ["GRANT EXECUTE ON FUNCTION \(function.signature) TO " + function.roles.joined(separator: ", ")])
         }
     }
 }
@@ -175,7 +176,9 @@ extension PolicySet {
         var drift: [String: [RightsDifference]] = [:]
         for function in functions {
             guard let roles = byFunction[function.signature] else {
-                drift[function.signature] = [RightsDifference(role: "-", declared: "declared in \(function.declaredWith).yaml", live: "no such function")]
+                drift[function.signature] = [
+                    RightsDifference(role: "-", declared: "declared in \(function.declaredWith).yaml", live: "no such function")
+                ]
                 continue
             }
             for role in PolicySet.checkedRoles {

@@ -136,8 +136,10 @@ public enum Anonymization: Sendable, Hashable {
     case truncateIP(ipv4: Int, ipv6: Int)
 
     /// The keywords a policy file may write for a column.
-    public static let keywords = ["null", "hmac", "hash", "redact", "{ replace: <value> }", "{ truncate: day|month|year }",
-                                  "truncate_ip", "{ truncate_ip: { ipv4: <0-32>, ipv6: <0-128> } }"]
+    public static let keywords = [
+        "null", "hmac", "hash", "redact", "{ replace: <value> }", "{ truncate: day|month|year }",
+        "truncate_ip", "{ truncate_ip: { ipv4: <0-32>, ipv6: <0-128> } }",
+    ]
 
     /// The method's name in plans and messages.
     public var name: String {

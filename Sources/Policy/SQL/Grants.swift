@@ -98,13 +98,15 @@ extension PolicySet {
         case .none:
             break
         case .read:
-            statements.append(hides
-                ? "GRANT SELECT (\(visible)) ON \(name) TO \(requestRoles);"
-                : "GRANT SELECT ON \(name) TO \(requestRoles);")
+            statements.append(
+                hides
+                    ? "GRANT SELECT (\(visible)) ON \(name) TO \(requestRoles);"
+                    : "GRANT SELECT ON \(name) TO \(requestRoles);")
         case .readWrite:
-            statements.append(hides
-                ? "GRANT SELECT (\(visible)), INSERT (\(visible)), UPDATE (\(visible)) ON \(name) TO \(requestRoles);"
-                : "GRANT SELECT, INSERT, UPDATE ON \(name) TO \(requestRoles);")
+            statements.append(
+                hides
+                    ? "GRANT SELECT (\(visible)), INSERT (\(visible)), UPDATE (\(visible)) ON \(name) TO \(requestRoles);"
+                    : "GRANT SELECT, INSERT, UPDATE ON \(name) TO \(requestRoles);")
             statements.append("GRANT DELETE ON \(name) TO \(requestRoles);")
         }
         if governed.managedBy == .secrets {
@@ -157,18 +159,21 @@ extension PolicySet {
                 let declared = view.allows(role: role) ? TableRights(select: Set(view.columns.map(\.name))) : .nothing
                 let actual = liveRights[role] ?? .nothing
                 if declared != actual {
-                    drift[view.qualifiedName, default: []].append(RightsDifference(role: role, declared: declared.summary, live: actual.summary))
+                    drift[view.qualifiedName, default: []].append(
+                        RightsDifference(role: role, declared: declared.summary, live: actual.summary))
                 }
             }
         }
         for (relation, roles) in byRelation {
             for (role, rights) in roles.sorted(by: { $0.key < $1.key }) where !rights.isNothing {
                 if role == PolicySet.privacyRole, let allowed = PolicySet.privacyWorkerExtraRights[relation],
-                   !rights.select.isEmpty == allowed.select, !rights.update.isEmpty == allowed.update,
-                   rights.delete == allowed.delete, !rights.insert.isEmpty == allowed.insert, !rights.other {
+                    !rights.select.isEmpty == allowed.select, !rights.update.isEmpty == allowed.update,
+                    rights.delete == allowed.delete, !rights.insert.isEmpty == allowed.insert, !rights.other
+                {
                     continue
                 }
-                drift[relation, default: []].append(RightsDifference(role: role, declared: "nothing (no policy file)", live: rights.summary))
+                drift[relation, default: []].append(
+                    RightsDifference(role: role, declared: "nothing (no policy file)", live: rights.summary))
             }
         }
         return drift

@@ -142,7 +142,8 @@ struct SQLTemplate: Sendable {
     }
 
     static func build(_ expression: PolicyExpression, table: TablePolicy, catalogue: some TableCatalogue) -> SQLTemplate {
-        var renderer = SQLRenderer(catalogue: catalogue, scopes: [Scope(table: table, name: table.name)], aliases: [SQLText.quoted(table.name)])
+        var renderer = SQLRenderer(
+            catalogue: catalogue, scopes: [Scope(table: table, name: table.name)], aliases: [SQLText.quoted(table.name)])
         renderer.render(expression)
         return renderer.template
     }

@@ -44,7 +44,8 @@ extension PolicySet {
     static func dropUndeclaredPolicies(on table: TablePolicy, keeping names: [String]) -> String {
         let literals = names.map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" }.joined(separator: ", ")
         let relation = "'" + table.quotedName.replacingOccurrences(of: "'", with: "''") + "'"
-        let body = "DECLARE stale text; BEGIN FOR stale IN SELECT policyname FROM pg_policies"
+        let body =
+            "DECLARE stale text; BEGIN FOR stale IN SELECT policyname FROM pg_policies"
             + " WHERE schemaname = '\(table.schema.replacingOccurrences(of: "'", with: "''"))'"
             + " AND tablename = '\(table.name.replacingOccurrences(of: "'", with: "''"))'"
             + " AND policyname <> ALL (ARRAY[\(literals)]::text[])"

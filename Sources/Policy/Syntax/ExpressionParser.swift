@@ -201,7 +201,9 @@ struct ExpressionParser {
         }
         guard accept(keyword: "in") else { return lhs }
         guard current.isSymbol("(") else {
-            throw PolicyError(.syntax, "unexpected \(current.display) after IN", help: "expected '(' and a list of values", expressionOffset: current.offset)
+            throw PolicyError(
+                .syntax, "unexpected \(current.display) after IN", help: "expected '(' and a list of values",
+                expressionOffset: current.offset)
         }
         let open = advance().offset
         if current.isSymbol(")") {
@@ -229,7 +231,8 @@ struct ExpressionParser {
         guard current.isSymbol("-") else { return try parsePostfix() }
         let minus = advance()
         guard case .number(let text) = current.kind else {
-            throw PolicyError(.syntax, "unary minus applies only to numbers", help: "expected a number after '-'", expressionOffset: minus.offset)
+            throw PolicyError(
+                .syntax, "unary minus applies only to numbers", help: "expected a number after '-'", expressionOffset: minus.offset)
         }
         position += 1
         return try parseCasts(on: .literal(ExpressionParser.number("-" + text)))
@@ -251,7 +254,9 @@ struct ExpressionParser {
     private mutating func parseType() throws -> SQLType {
         let start = current
         guard case .identifier(let first, _) = start.kind else {
-            throw PolicyError(.syntax, "unexpected \(start.display) after '::'", help: "expected a type name such as text or uuid", expressionOffset: start.offset)
+            throw PolicyError(
+                .syntax, "unexpected \(start.display) after '::'", help: "expected a type name such as text or uuid",
+                expressionOffset: start.offset)
         }
         position += 1
         var text = first
@@ -268,7 +273,8 @@ struct ExpressionParser {
                 if case .number(let digits) = token.kind {
                     text += digits
                 } else {
-                    throw PolicyError(.syntax, "unexpected \(token.display) in type modifier", help: "expected a number", expressionOffset: token.offset)
+                    throw PolicyError(
+                        .syntax, "unexpected \(token.display) in type modifier", help: "expected a number", expressionOffset: token.offset)
                 }
                 if accept(symbol: ",") {
                     text += ","
@@ -291,7 +297,8 @@ struct ExpressionParser {
         guard let type = SQLType(text) else {
             throw PolicyError(
                 .syntax, "unknown type '\(text)'",
-                help: "expected a Postgres type such as text, uuid, integer, bigint, boolean, numeric, jsonb, timestamptz, varchar(n), or one of these with []",
+                help:
+                    "expected a Postgres type such as text, uuid, integer, bigint, boolean, numeric, jsonb, timestamptz, varchar(n), or one of these with []",
                 expressionOffset: start.offset)
         }
         return type
@@ -325,7 +332,9 @@ struct ExpressionParser {
                 case "array" where current.isSymbol("["): return try parseArray()
                 default:
                     if SQLText.reservedWords.contains(name) {
-                        throw PolicyError(.syntax, "unexpected keyword \(name.uppercased())", help: "expected a column, a literal, a function call or '('", expressionOffset: token.offset)
+                        throw PolicyError(
+                            .syntax, "unexpected keyword \(name.uppercased())",
+                            help: "expected a column, a literal, a function call or '('", expressionOffset: token.offset)
                     }
                 }
             }
@@ -333,9 +342,13 @@ struct ExpressionParser {
         case .symbol(")"):
             throw PolicyError(.syntax, "unexpected ')'", help: "expected an expression", expressionOffset: token.offset)
         case .end:
-            throw PolicyError(.syntax, "unexpected end of expression", help: "expected a column, a literal, a function call or '('", expressionOffset: token.offset)
+            throw PolicyError(
+                .syntax, "unexpected end of expression", help: "expected a column, a literal, a function call or '('",
+                expressionOffset: token.offset)
         default:
-            throw PolicyError(.syntax, "unexpected \(token.display)", help: "expected a column, a literal, a function call or '('", expressionOffset: token.offset)
+            throw PolicyError(
+                .syntax, "unexpected \(token.display)", help: "expected a column, a literal, a function call or '('",
+                expressionOffset: token.offset)
         }
     }
 
@@ -349,7 +362,8 @@ struct ExpressionParser {
         }
         let second = advance()
         guard case .identifier(let name, _) = second.kind else {
-            throw PolicyError(.syntax, "unexpected \(second.display) after '\(first).'", help: "expected a column name", expressionOffset: second.offset)
+            throw PolicyError(
+                .syntax, "unexpected \(second.display) after '\(first).'", help: "expected a column name", expressionOffset: second.offset)
         }
         if current.isSymbol("(") {
             return try parseCall(schema: first, function: name, at: offset)
@@ -397,14 +411,18 @@ struct ExpressionParser {
         }
         let key = advance()
         guard case .string(let claim) = key.kind else {
-            throw PolicyError(.syntax, "unexpected \(key.display) after ->>", help: "expected the claim name as a string, e.g. 'session_id'", expressionOffset: key.offset)
+            throw PolicyError(
+                .syntax, "unexpected \(key.display) after ->>", help: "expected the claim name as a string, e.g. 'session_id'",
+                expressionOffset: key.offset)
         }
         // pg_get_expr prints the key as 'session_id'::text.
         while current.isSymbol("::") {
             let castAt = advance().offset
             let type = try parseType()
             guard type.kind == .text else {
-                throw PolicyError(.typeMismatch, "the claim name must be text, not \(type.spelling)", help: "expected 'claim' or 'claim'::text", expressionOffset: castAt)
+                throw PolicyError(
+                    .typeMismatch, "the claim name must be text, not \(type.spelling)", help: "expected 'claim' or 'claim'::text",
+                    expressionOffset: castAt)
             }
         }
         return .jwtClaim(claim)
@@ -426,7 +444,9 @@ struct ExpressionParser {
     /// `EXISTS (SELECT 1 FROM [schema.]table [[AS] alias] [WHERE condition])`
     private mutating func parseExists(at token: Token) throws -> PolicyExpression {
         guard current.isSymbol("(") else {
-            throw PolicyError(.syntax, "unexpected \(current.display) after EXISTS", help: "expected '(SELECT 1 FROM …)'", expressionOffset: current.offset)
+            throw PolicyError(
+                .syntax, "unexpected \(current.display) after EXISTS", help: "expected '(SELECT 1 FROM …)'",
+                expressionOffset: current.offset)
         }
         let open = advance().offset
         try expect(keyword: "select", help: "expected SELECT 1 FROM table alias WHERE …")
@@ -437,14 +457,17 @@ struct ExpressionParser {
         try expect(keyword: "from", help: "expected FROM table")
         let first = advance()
         guard case .identifier(var table, _) = first.kind else {
-            throw PolicyError(.syntax, "unexpected \(first.display) after FROM", help: "expected a table name", expressionOffset: first.offset)
+            throw PolicyError(
+                .syntax, "unexpected \(first.display) after FROM", help: "expected a table name", expressionOffset: first.offset)
         }
         var schema: String?
         var tableOffset = first.offset
         if accept(symbol: ".") {
             let second = advance()
             guard case .identifier(let name, _) = second.kind else {
-                throw PolicyError(.syntax, "unexpected \(second.display) after '\(table).'", help: "expected a table name", expressionOffset: second.offset)
+                throw PolicyError(
+                    .syntax, "unexpected \(second.display) after '\(table).'", help: "expected a table name",
+                    expressionOffset: second.offset)
             }
             schema = table
             table = name
@@ -456,13 +479,15 @@ struct ExpressionParser {
             alias = name
             position += 1
         } else if explicitAs {
-            throw PolicyError(.syntax, "unexpected \(current.display) after AS", help: "expected an alias", expressionOffset: current.offset)
+            throw PolicyError(
+                .syntax, "unexpected \(current.display) after AS", help: "expected an alias", expressionOffset: current.offset)
         }
         var condition: PolicyExpression?
         if accept(keyword: "where") {
             condition = try parseOr()
         } else if !current.isSymbol(")") {
-            throw PolicyError(.syntax, "unexpected \(current.display) in EXISTS", help: "expected WHERE or ')'", expressionOffset: current.offset)
+            throw PolicyError(
+                .syntax, "unexpected \(current.display) in EXISTS", help: "expected WHERE or ')'", expressionOffset: current.offset)
         }
         try expectClosing(")", openedAt: open)
         return .exists(.init(schema: schema, table: table, alias: alias, condition: condition, position: tableOffset))

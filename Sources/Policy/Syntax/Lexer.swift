@@ -142,7 +142,8 @@ struct Lexer {
                 }
             }
             if text.filter({ $0 == "." }).count > 1 {
-                throw PolicyError(.syntax, "malformed number '\(text)'", help: "expected digits with at most one '.'", expressionOffset: start)
+                throw PolicyError(
+                    .syntax, "malformed number '\(text)'", help: "expected digits with at most one '.'", expressionOffset: start)
             }
             return Token(kind: .number(text), offset: start)
         }

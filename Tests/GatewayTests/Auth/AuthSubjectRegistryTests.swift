@@ -1,16 +1,19 @@
 import Foundation
-@testable import Gateway
 import Postgres
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 @Suite("Auth: subject registration in auth.users")
 struct AuthSubjectRegistryTests {
     /// The row's xmin changes with every write to it, so an unchanged xmin proves no write.
     private func row(_ f: AuthFixture, _ subject: UUID, in tenant: UUID) async throws -> (lastSeen: Date?, xmin: String)? {
-        guard let row = try await f.owner.query(
-            "SELECT last_seen_at, xmin::text AS xmin FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject]
-        ).first else { return nil }
+        guard
+            let row = try await f.owner.query(
+                "SELECT last_seen_at, xmin::text AS xmin FROM auth.users WHERE tenant_id = $1 AND id = $2", [tenant, subject]
+            ).first
+        else { return nil }
         return (try row.decodeIfPresent("last_seen_at"), try row.decode("xmin"))
     }
 
@@ -97,7 +100,8 @@ struct AuthSubjectRegistryTests {
             }
             for tenant in [acme.id, globex.id] {
                 let registered = try await f.owner.query(
-                    "SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1", [tenant]).first!.decode("n", as: Int.self)
+                    "SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1", [tenant]
+                ).first!.decode("n", as: Int.self)
                 #expect(registered == subjects.count)
             }
         }

@@ -1,13 +1,14 @@
-import Tenancy
 import Foundation
-@testable import Gateway
 import JSON
 import JWTKit
 import Keyring
 import Postgres
 import Sodium
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// A migrated database with an owner pool (to set tenants up) and an authenticator on the
 /// gateway's own login role (as in production).
@@ -41,8 +42,9 @@ struct AuthFixture {
             let rootKey = try SecureBytes(count: 32)
             let keyring = try await Keyring.open(pool: ownerPool, root: .key(try SecureBytes(count: 32)))
             let authenticator = try RequestAuthenticator(pool: gatewayPool, rootKey: rootKey, keyring: keyring, options: options)
-            try await body(AuthFixture(
-                owner: ownerPool, gateway: gatewayPool, rootKey: rootKey, keyring: keyring, authenticator: authenticator))
+            try await body(
+                AuthFixture(
+                    owner: ownerPool, gateway: gatewayPool, rootKey: rootKey, keyring: keyring, authenticator: authenticator))
         }
     }
 
@@ -60,7 +62,8 @@ struct AuthFixture {
     func storeSecret(_ tenant: UUID, _ secret: String) async throws {
         let keyring = self.keyring
         _ = try await owner.transaction { connection in
-            let sealed = try keyring.sealTenantSecret(Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
+            let sealed = try keyring.sealTenantSecret(
+                Array(secret.utf8), tenant: tenant, purpose: TenantSecretPurpose.jwtSecret, in: connection)
             return try connection.query(
                 "UPDATE public.tenants SET jwt_secret_sealed = $2, jwt_secret_nonce = $3, jwt_secret_kek_version = $4 WHERE id = $1",
                 [tenant, sealed.ciphertext, sealed.nonce, sealed.kekVersion])

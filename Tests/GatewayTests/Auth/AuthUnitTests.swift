@@ -1,11 +1,12 @@
-import Sodium
-import Tenancy
 import CryptoExtras
 import Foundation
-@testable import Gateway
 import JSON
 import JWTKit
+import Sodium
+import Tenancy
 import Testing
+
+@testable import Gateway
 
 @Suite("Auth: key parsing, encodings and claim rules (no database)")
 struct AuthUnitTests {
@@ -18,7 +19,10 @@ struct AuthUnitTests {
         let entries: [JSONValue] = [
             try rsaJWK(rsa, kid: "a"),
             ecJWK(ec, kid: "b"),
-            ["kty": "RSA", "n": .string(Base64URL.encode(smallPrimitives.modulus)), "e": .string(Base64URL.encode(smallPrimitives.publicExponent))],
+            [
+                "kty": "RSA", "n": .string(Base64URL.encode(smallPrimitives.modulus)),
+                "e": .string(Base64URL.encode(smallPrimitives.publicExponent)),
+            ],
             ["kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"],
             ["kty": "oct", "k": "c2VjcmV0"],
             ["kty": "RSA", "n": "AQAB"],
@@ -79,7 +83,10 @@ struct AuthUnitTests {
         )
         let decoded = try JSONDecoder().decode(JSONValue.self, from: Data(claims.jsonText.utf8))
         #expect(decoded == claims)
-        #expect(try JSONDecoder().decode(JSONValue.self, from: Data("[2.5, -3, 9223372036854775808]".utf8)) == [2.5, -3, .double(9_223_372_036_854_775_808)])
+        #expect(
+            try JSONDecoder().decode(JSONValue.self, from: Data("[2.5, -3, 9223372036854775808]".utf8)) == [
+                2.5, -3, .double(9_223_372_036_854_775_808),
+            ])
     }
 
     @Test("role and sub rules")
@@ -92,7 +99,9 @@ struct AuthUnitTests {
         let service = try RequestAuthenticator.identity(["role": "service_role"])
         #expect(service.0 == .serviceRole && service.1 == nil)
         #expect(throws: GatewayError.self) { try RequestAuthenticator.identity(["role": "authenticated"]) }
-        #expect(throws: GatewayError.self) { try RequestAuthenticator.identity(["role": "Authenticated", "sub": .string(user.uuidString)]) }
+        #expect(throws: GatewayError.self) {
+            try RequestAuthenticator.identity(["role": "Authenticated", "sub": .string(user.uuidString)])
+        }
         #expect(throws: GatewayError.self) { try RequestAuthenticator.identity(["role": "anon", "sub": "x"]) }
     }
 

@@ -1,15 +1,16 @@
-import Tenancy
 import Audit
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import JSON
 import Policy
 import Postgres
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Issue 12, item 10: `exp` required, a bounded leeway, per-tenant `aud`/`iss`, and revocation
 /// that reaches every gateway process at once.
@@ -84,7 +85,9 @@ struct JWTHardeningTests {
             ]
             for (extra, message) in refused {
                 let bad = try await token(acme, extra)
-                await expectAuthError(401, "PGRST303", message: message, secrets: [bad, acme.secret]) { _ = try await f.authenticate(acme, bad) }
+                await expectAuthError(401, "PGRST303", message: message, secrets: [bad, acme.secret]) {
+                    _ = try await f.authenticate(acme, bad)
+                }
             }
             // Another tenant without pins is not affected.
             #expect(try await f.authenticate(globex, try await token(globex, ["aud": "anything"])).role == .authenticated)
@@ -115,7 +118,8 @@ struct JWTHardeningTests {
             let user = UUID()
             let jwt = try await Tokens.hs256(claims: Tokens.user(user), secret: acme.secret!)
             let headers: HTTPFields = [.apikey: acme.apikey, .authorization: "Bearer \(jwt)", .contentType: "application/json"]
-            let body = #"{"name": "after revocation", "type": "website", "is_public": false, "user_id": "\#(user.uuidString.lowercased())"}"#
+            let body =
+                #"{"name": "after revocation", "type": "website", "is_public": false, "user_id": "\#(user.uuidString.lowercased())"}"#
 
             var claims = Tokens.user(user)
             claims.removeValue(forKey: "exp")
@@ -127,7 +131,8 @@ struct JWTHardeningTests {
                     // A token without exp: PostgREST's error document, 401.
                     let (refused, text) = try await client.execute(
                         uri: "/rest/v1/projects?select=id", method: .get,
-                        headers: [.apikey: acme.apikey, .authorization: "Bearer \(eternal)"]) { ($0.status, String(buffer: $0.body)) }
+                        headers: [.apikey: acme.apikey, .authorization: "Bearer \(eternal)"]
+                    ) { ($0.status, String(buffer: $0.body)) }
                     #expect(refused == .unauthorized)
                     let error = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
                     #expect(error["code"] as? String == "PGRST303" && error["message"] as? String == "The JWT has no 'exp' claim")
@@ -154,7 +159,8 @@ struct JWTHardeningTests {
                         #expect(!text.contains(acme.apikey))
                     }
                     let write = try await client.execute(
-                        uri: "/rest/v1/projects", method: .post, headers: headers, body: ByteBuffer(string: body)) { $0.status }
+                        uri: "/rest/v1/projects", method: .post, headers: headers, body: ByteBuffer(string: body)
+                    ) { $0.status }
                     #expect(write == .unauthorized)
                 }
             }

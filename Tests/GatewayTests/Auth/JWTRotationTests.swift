@@ -1,10 +1,8 @@
-import Config
-import Tenancy
 import Audit
+import Config
 import Crypto
 import CryptoExtras
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -15,8 +13,11 @@ import Policy
 import Postgres
 import Sodium
 import Synchronization
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Issue 17, item 1: tenant JWT settings through `/v1/admin` — HS256 secret rotation with an
 /// overlap window, RS256/ES256 keys from a JWKS URL (cached, refreshed on an unknown `kid` with a
@@ -63,7 +64,9 @@ struct JWTRotationTests {
 
     // MARK: - HS256 rotation
 
-    @Test("a rotated HS256 secret keeps verifying until its overlap ends, then is refused and dropped; bad values are 400; nothing in plaintext")
+    @Test(
+        "a rotated HS256 secret keeps verifying until its overlap ends, then is refused and dropped; bad values are 400; nothing in plaintext"
+    )
     func secretRotation() async throws {
         try await AuthFixture.run { f in
             let acme = try await f.tenant("acme", scopes: [.admin, .dataRead])
@@ -117,7 +120,8 @@ struct JWTRotationTests {
                 #expect(report.retiredVersions == report.fromVersions)
                 let versions = try await f.owner.query(
                     "SELECT jwt_secret_kek_version AS a, jwt_previous_secret_kek_version AS b FROM public.tenants WHERE id = $1",
-                    [acme.id]).first!
+                    [acme.id]
+                ).first!
                 #expect(try versions.decode("a", as: Int.self) == report.toVersion)
                 #expect(try versions.decode("b", as: Int.self) == report.toVersion)
                 f.authenticator.invalidateTenant(acme.id)
@@ -134,7 +138,8 @@ struct JWTRotationTests {
                 #expect(try await Self.read(call, acme, newToken).status == .ok)
                 let dropped = try await f.owner.query(
                     "SELECT jwt_previous_secret_sealed IS NULL AND jwt_previous_secret_expires_at IS NULL AS gone FROM public.tenants WHERE id = $1",
-                    [acme.id]).first!.decode("gone", as: Bool.self)
+                    [acme.id]
+                ).first!.decode("gone", as: Bool.self)
                 #expect(dropped)
 
                 // Overlap 0 (a leaked secret): the current one stops at once.
@@ -160,7 +165,8 @@ struct JWTRotationTests {
             // Audited in acme's chain, the overlap recorded, never a secret.
             let entries = try await f.owner.query(
                 "SELECT details::text AS d FROM public.audit_events WHERE tenant_id = $1 AND action = 'tenant.jwt_updated' ORDER BY seq",
-                [acme.id]).rows.map { try $0.decode("d", as: String.self) }
+                [acme.id]
+            ).rows.map { try $0.decode("d", as: String.self) }
             #expect(entries.count == 3)
             #expect(entries.first?.contains("\"secret_overlap_seconds\": 3600") == true, "\(entries)")
             for entry in entries {
@@ -211,7 +217,9 @@ struct JWTRotationTests {
         var now: ContinuousClock.Instant { start + offset.withLock { $0 } }
     }
 
-    @Test("JWKS URL: bad URLs are 400; keys are fetched once and cached; an unknown kid refetches at most once per interval; down past expiry fails closed with 401")
+    @Test(
+        "JWKS URL: bad URLs are 400; keys are fetched once and cached; an unknown kid refetches at most once per interval; down past expiry fails closed with 401"
+    )
     func jwksURL() async throws {
         let clock = TestClock()
         var options = RequestAuthenticator.Options()
@@ -227,7 +235,8 @@ struct JWTRotationTests {
             server.publish("acme", [try rsaJWK(k1, kid: "k1")])
             let user = UUID()
             @Sendable func token(_ kid: String, rsa key: JWTKit.Insecure.RSA.PrivateKey) async throws -> String {
-                try Tokens.make(header: ["alg": "RS256", "kid": .string(kid)], claims: Tokens.user(user), signer: try await Tokens.signer(rsa: key))
+                try Tokens.make(
+                    header: ["alg": "RS256", "kid": .string(kid)], claims: Tokens.user(user), signer: try await Tokens.signer(rsa: key))
             }
             let t1 = try await token("k1", rsa: k1)
 
@@ -274,7 +283,8 @@ struct JWTRotationTests {
 
                     // The provider adds a key: a token with its kid refetches once the interval passed.
                     server.publish("acme", [try rsaJWK(k1, kid: "k1"), ecJWK(k2, kid: "k2")])
-                    let t2 = try Tokens.make(header: ["alg": "ES256", "kid": "k2"], claims: Tokens.user(user), signer: try await Tokens.signer(es256: k2))
+                    let t2 = try Tokens.make(
+                        header: ["alg": "ES256", "kid": "k2"], claims: Tokens.user(user), signer: try await Tokens.signer(es256: k2))
                     clock.advance(.seconds(31))
                     #expect(try await Self.read(call, acme, t2).status == .ok)
                     #expect(server.fetches("acme") == 2)
@@ -305,12 +315,15 @@ struct JWTRotationTests {
             // The URL is recorded in acme's trail (it is not secret).
             let recorded = try await f.owner.query(
                 "SELECT count(*)::int AS n FROM public.audit_events WHERE tenant_id = $1 AND action = 'tenant.jwt_updated' AND details ? 'jwks_url'",
-                [acme.id]).first!.decode("n", as: Int.self)
+                [acme.id]
+            ).first!.decode("n", as: Int.self)
             #expect(recorded == 2)
         }
     }
 
-    @Test("algorithm confusion is impossible: HS256 signed with the RSA public key, alg none, an oct key in a JWKS, another tenant's kid — all 401")
+    @Test(
+        "algorithm confusion is impossible: HS256 signed with the RSA public key, alg none, an oct key in a JWKS, another tenant's kid — all 401"
+    )
     func algorithmConfusion() async throws {
         var options = RequestAuthenticator.Options()
         options.jwksAllowsInsecureLoopback = true
@@ -323,11 +336,13 @@ struct JWTRotationTests {
             let acmeKey = try JWTKit.Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))
             let globexKey = try JWTKit.Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))
             let symmetric = AuthFixture.secret()
-            server.publish("acme", [
-                try rsaJWK(acmeKey, kid: "acme-1"),
-                // A symmetric key published at a URL must never become an HMAC key.
-                .object(["kty": "oct", "kid": "sym", "k": .string(Base64URL.encode(Array(symmetric.utf8)))]),
-            ])
+            server.publish(
+                "acme",
+                [
+                    try rsaJWK(acmeKey, kid: "acme-1"),
+                    // A symmetric key published at a URL must never become an HMAC key.
+                    .object(["kty": "oct", "kid": "sym", "k": .string(Base64URL.encode(Array(symmetric.utf8)))]),
+                ])
             server.publish("globex", [try rsaJWK(globexKey, kid: "globex-1")])
             let user = UUID()
 
@@ -355,11 +370,13 @@ struct JWTRotationTests {
                     // alg none, with the key's kid and no signature.
                     forged.append(try Tokens.make(header: ["alg": "none", "kid": "acme-1"], claims: Tokens.user(user), signer: nil))
                     // The oct key's secret as an HS256 secret, naming it.
-                    forged.append(try Tokens.make(
-                        header: ["alg": "HS256", "kid": "sym"], claims: Tokens.user(user), signer: try await Tokens.hs256(symmetric)))
+                    forged.append(
+                        try Tokens.make(
+                            header: ["alg": "HS256", "kid": "sym"], claims: Tokens.user(user), signer: try await Tokens.hs256(symmetric)))
                     // globex's own key and kid, presented with acme's service key; and the reverse.
                     let globexToken = try Tokens.make(
-                        header: ["alg": "RS256", "kid": "globex-1"], claims: Tokens.user(user), signer: try await Tokens.signer(rsa: globexKey))
+                        header: ["alg": "RS256", "kid": "globex-1"], claims: Tokens.user(user),
+                        signer: try await Tokens.signer(rsa: globexKey))
                     forged.append(globexToken)
                     // acme's RSA signature relabelled as another algorithm.
                     let parts = good.split(separator: ".")
@@ -388,7 +405,8 @@ struct JWTRotationTests {
         try await TestDatabase.withMigratedDatabase { owner in
             let ownerPool = ConnectionPool(configuration: owner, options: .init(maxConnections: 2))
             defer { ownerPool.close() }
-            let keyring = try await Keyring.open(pool: ownerPool, root: try KeyFile.rootKeySource(keyFile: rootKeyFile, passphraseFile: nil))
+            let keyring = try await Keyring.open(
+                pool: ownerPool, root: try KeyFile.rootKeySource(keyFile: rootKeyFile, passphraseFile: nil))
             let tenants = TenantRegistry(pool: ownerPool, auditing: .disabled, keyring: keyring)
             let acme = try await tenants.create(name: "acme", jwtSecret: AuthFixture.secret())
             let (_, acmeKey) = try await ServiceKeyRegistry(pool: ownerPool, rootKey: keyring.serviceMaster)
@@ -399,7 +417,8 @@ struct JWTRotationTests {
             }
             let gateway = try MultiGatewayTests.GatewayProcess(environment: [
                 "GATEWAY_DATABASE_URL": url(gatewayOptions), "PRIVACY_ROOT_KEY_FILE": rootKeyFile,
-                "PRIVACY_POLICIES_DIR": TestDatabase.repositoryPolicies.path, "PRIVACY_MIGRATIONS_DIR": TestDatabase.repositoryMigrations.path,
+                "PRIVACY_POLICIES_DIR": TestDatabase.repositoryPolicies.path,
+                "PRIVACY_MIGRATIONS_DIR": TestDatabase.repositoryMigrations.path,
                 "PRIVACY_EXPORT_DIR": directory.appendingPathComponent("exports").path, "GATEWAY_POOL_SIZE": "4", "PATH": "/usr/bin:/bin",
             ])
             defer { _ = gateway.stop() }
@@ -410,20 +429,24 @@ struct JWTRotationTests {
 
             for (mode, environment) in [("http", http), ("direct", direct)] {
                 let rotated = try AdminProcessTests.run(
-                    "privacyctl", ["tenant", "set-jwt", "--tenant", id, "--secret", AuthFixture.secret(), "--secret-overlap-seconds", "600", "--json"],
+                    "privacyctl",
+                    ["tenant", "set-jwt", "--tenant", id, "--secret", AuthFixture.secret(), "--secret-overlap-seconds", "600", "--json"],
                     environment: environment)
                 #expect(rotated.status == 0, "\(mode): \(rotated.stderr)")
                 #expect(AdminProcessTests.json(rotated.stdout)["previous_jwt_secret_expires_at"] is String, "\(mode): \(rotated.stdout)")
                 let jwks = try AdminProcessTests.run(
-                    "privacyctl", ["tenant", "set-jwt", "--tenant", id, "--jwks-url", "https://auth.example.com/\(mode)/jwks.json", "--json"],
+                    "privacyctl",
+                    ["tenant", "set-jwt", "--tenant", id, "--jwks-url", "https://auth.example.com/\(mode)/jwks.json", "--json"],
                     environment: environment)
                 #expect(jwks.status == 0, "\(mode): \(jwks.stderr)")
                 #expect(AdminProcessTests.json(jwks.stdout)["jwks_url"] as? String == "https://auth.example.com/\(mode)/jwks.json")
                 let plain = try AdminProcessTests.run(
-                    "privacyctl", ["tenant", "set-jwt", "--tenant", id, "--jwks-url", "http://auth.example.com/jwks.json"], environment: environment)
+                    "privacyctl", ["tenant", "set-jwt", "--tenant", id, "--jwks-url", "http://auth.example.com/jwks.json"],
+                    environment: environment)
                 #expect(plain.status != 0 && plain.stderr.contains("only https"), "\(mode): \(plain.stderr)")
                 let tooLong = try AdminProcessTests.run(
-                    "privacyctl", ["tenant", "set-jwt", "--tenant", id, "--secret", AuthFixture.secret(), "--secret-overlap-seconds", "99999999"],
+                    "privacyctl",
+                    ["tenant", "set-jwt", "--tenant", id, "--secret", AuthFixture.secret(), "--secret-overlap-seconds", "99999999"],
                     environment: environment)
                 #expect(tooLong.status != 0 && tooLong.stderr.contains("2592000"), "\(mode): \(tooLong.stderr)")
                 let alone = try AdminProcessTests.run(

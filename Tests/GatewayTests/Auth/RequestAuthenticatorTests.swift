@@ -1,14 +1,15 @@
-import Tenancy
 import Crypto
 import CryptoExtras
 import Foundation
-@testable import Gateway
 import JSON
 import JWTKit
 import Postgres
 import Sodium
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 @Suite("Auth: request authentication (apikey + JWT)")
 struct RequestAuthenticatorTests {
@@ -126,9 +127,11 @@ struct RequestAuthenticatorTests {
         try await AuthFixture.run { f in
             let acme = try await f.tenant("acme")
             for alg in ["none", "None", "NONE"] {
-                let unsigned = try Tokens.make(header: ["alg": .string(alg), "typ": "JWT"], claims: Tokens.user(role: "service_role"), signer: nil)
+                let unsigned = try Tokens.make(
+                    header: ["alg": .string(alg), "typ": "JWT"], claims: Tokens.user(role: "service_role"), signer: nil)
                 #expect(unsigned.hasSuffix("."))
-                let error = await expectAuthError(401, "PGRST301", message: "Wrong or unsupported encoding algorithm", secrets: [unsigned]) {
+                let error = await expectAuthError(401, "PGRST301", message: "Wrong or unsupported encoding algorithm", secrets: [unsigned])
+                {
                     _ = try await f.authenticate(acme, unsigned)
                 }
                 #expect(error?.details?.contains("alg none") == true)
@@ -141,7 +144,8 @@ struct RequestAuthenticatorTests {
             // HS512 with the right secret: a real signature, but not an accepted algorithm. (Signed
             // with swift-crypto: jwt-kit asserts on HS512 keys under 64 bytes.)
             let input = Tokens.part(["alg": "HS512"]) + "." + Tokens.part(Tokens.user())
-            let mac = Crypto.HMAC<Crypto.SHA512>.authenticationCode(for: Array(input.utf8), using: SymmetricKey(data: Array(acme.secret!.utf8)))
+            let mac = Crypto.HMAC<Crypto.SHA512>.authenticationCode(
+                for: Array(input.utf8), using: SymmetricKey(data: Array(acme.secret!.utf8)))
             let strong = input + "." + Base64URL.encode(Array(mac))
             await expectAuthError(401, "PGRST301", message: "Wrong or unsupported encoding algorithm", secrets: [strong]) {
                 _ = try await f.authenticate(acme, strong)
@@ -222,7 +226,9 @@ struct RequestAuthenticatorTests {
             let acme = try await f.tenant("acme")
             let globex = try await f.tenant("globex")
             let globexToken = try await Tokens.hs256(claims: Tokens.user(), secret: globex.secret!)
-            await expectAuthError(401, "PGRST301", message: "No suitable key or wrong key type", secrets: [globexToken, globex.secret, acme.secret]) {
+            await expectAuthError(
+                401, "PGRST301", message: "No suitable key or wrong key type", secrets: [globexToken, globex.secret, acme.secret]
+            ) {
                 _ = try await f.authenticate(acme, globexToken)
             }
             // The token is verified with the apikey's tenant: acme's token with globex's key fails.
@@ -243,25 +249,32 @@ struct RequestAuthenticatorTests {
             try await f.setPublicKeys(acme.id, [try rsaJWK(rsa, kid: "rsa-1"), ecJWK(ec)])
 
             let user = UUID()
-            let rs256 = try Tokens.make(header: ["alg": "RS256", "typ": "JWT", "kid": "rsa-1"], claims: Tokens.user(user), signer: try await Tokens.signer(rsa: rsa))
+            let rs256 = try Tokens.make(
+                header: ["alg": "RS256", "typ": "JWT", "kid": "rsa-1"], claims: Tokens.user(user), signer: try await Tokens.signer(rsa: rsa)
+            )
             #expect(try await f.authenticate(acme, rs256).userID == user)
             let rs256NoKid = try Tokens.make(header: ["alg": "RS256"], claims: Tokens.user(user), signer: try await Tokens.signer(rsa: rsa))
             #expect(try await f.authenticate(acme, rs256NoKid).userID == user)
-            let es256 = try Tokens.make(header: ["alg": "ES256", "typ": "JWT"], claims: Tokens.user(user), signer: try await Tokens.signer(es256: ec))
+            let es256 = try Tokens.make(
+                header: ["alg": "ES256", "typ": "JWT"], claims: Tokens.user(user), signer: try await Tokens.signer(es256: ec))
             #expect(try await f.authenticate(acme, es256).userID == user)
             // The EC JWK has no kid: it applies to any kid.
-            let es256Kid = try Tokens.make(header: ["alg": "ES256", "kid": "whatever"], claims: Tokens.user(user), signer: try await Tokens.signer(es256: ec))
+            let es256Kid = try Tokens.make(
+                header: ["alg": "ES256", "kid": "whatever"], claims: Tokens.user(user), signer: try await Tokens.signer(es256: ec))
             #expect(try await f.authenticate(acme, es256Kid).userID == user)
 
             // A kid that names no RSA key, and keys of another party.
-            let wrongKid = try Tokens.make(header: ["alg": "RS256", "kid": "rsa-2"], claims: Tokens.user(), signer: try await Tokens.signer(rsa: rsa))
+            let wrongKid = try Tokens.make(
+                header: ["alg": "RS256", "kid": "rsa-2"], claims: Tokens.user(), signer: try await Tokens.signer(rsa: rsa))
             await expectAuthError(401, "PGRST301", message: "No suitable key or wrong key type", secrets: [wrongKid]) {
                 _ = try await f.authenticate(acme, wrongKid)
             }
             let otherRSA = try Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))
-            let strangerRS = try Tokens.make(header: ["alg": "RS256"], claims: Tokens.user(), signer: try await Tokens.signer(rsa: otherRSA))
+            let strangerRS = try Tokens.make(
+                header: ["alg": "RS256"], claims: Tokens.user(), signer: try await Tokens.signer(rsa: otherRSA))
             await expectAuthError(401, "PGRST301", secrets: [strangerRS]) { _ = try await f.authenticate(acme, strangerRS) }
-            let strangerES = try Tokens.make(header: ["alg": "ES256"], claims: Tokens.user(), signer: try await Tokens.signer(es256: ES256PrivateKey()))
+            let strangerES = try Tokens.make(
+                header: ["alg": "ES256"], claims: Tokens.user(), signer: try await Tokens.signer(es256: ES256PrivateKey()))
             await expectAuthError(401, "PGRST301", secrets: [strangerES]) { _ = try await f.authenticate(acme, strangerES) }
 
             // Algorithm confusion: an ES256 signature presented as RS256, and an HS256 token whose
@@ -280,7 +293,8 @@ struct RequestAuthenticatorTests {
         try await AuthFixture.run { f in
             let acme = try await f.tenant("acme")
             let rsa = try Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))
-            let token = try Tokens.make(header: ["alg": "RS256", "typ": "JWT"], claims: Tokens.user(), signer: try await Tokens.signer(rsa: rsa))
+            let token = try Tokens.make(
+                header: ["alg": "RS256", "typ": "JWT"], claims: Tokens.user(), signer: try await Tokens.signer(rsa: rsa))
             await expectAuthError(401, "PGRST301", message: "No suitable key or wrong key type", secrets: [token, acme.secret]) {
                 _ = try await f.authenticate(acme, token)
             }
@@ -323,13 +337,16 @@ struct RequestAuthenticatorTests {
             }
             var wrong = Array(acme.apikey)
             wrong[wrong.count - 2] = wrong[wrong.count - 2] == "A" ? "B" : "A"
-            for apikey in [String(wrong), "pgw_nonsense", token, "pgw_" + String(repeating: "0", count: 32) + "_" + String(repeating: "A", count: 43)] {
+            for apikey in [
+                String(wrong), "pgw_nonsense", token, "pgw_" + String(repeating: "0", count: 32) + "_" + String(repeating: "A", count: 43),
+            ] {
                 await expectAuthError(401, "PGW401", message: "Invalid API key", secrets: [apikey, acme.apikey, token]) {
                     _ = try await f.authenticator.authenticate(apikey: apikey, authorization: nil)
                 }
             }
             // A key from another deployment (another root key) is unknown here.
-            let foreign = try await ServiceKeyRegistry(pool: f.owner, rootKey: try .init(count: 32)).create(tenant: acme.id, scopes: [.dataRead], name: nil)
+            let foreign = try await ServiceKeyRegistry(pool: f.owner, rootKey: try .init(count: 32)).create(
+                tenant: acme.id, scopes: [.dataRead], name: nil)
             await expectAuthError(401, "PGW401", secrets: [foreign.secret]) {
                 _ = try await f.authenticator.authenticate(apikey: foreign.secret, authorization: nil)
             }
@@ -404,7 +421,9 @@ struct RequestAuthenticatorTests {
             try request.require(.dataRead)
             #expect(request.has(.dataRead))
             #expect(!request.has(.dataWrite))
-            let error = await expectAuthError(403, "PGW403", message: "the service key lacks the scope \"data:write\"", secrets: [reader.apikey]) {
+            let error = await expectAuthError(
+                403, "PGW403", message: "the service key lacks the scope \"data:write\"", secrets: [reader.apikey]
+            ) {
                 try request.require(.dataWrite)
             }
             #expect(error?.hint?.contains("data:write") == true)
@@ -423,7 +442,8 @@ struct RequestAuthenticatorTests {
             // TenantRegistry refuses short secrets, so the row is written directly.
             let id: UUID = try await f.owner.query("INSERT INTO public.tenants (name) VALUES ('short') RETURNING id").first!.decode("id")
             try await f.storeSecret(id, short)
-            let (_, apikey) = try await ServiceKeyRegistry(pool: f.owner, rootKey: f.rootKey).create(tenant: id, scopes: [.dataRead], name: nil)
+            let (_, apikey) = try await ServiceKeyRegistry(pool: f.owner, rootKey: f.rootKey).create(
+                tenant: id, scopes: [.dataRead], name: nil)
             // Signed with swift-crypto directly: jwt-kit itself would trap on the short key.
             let input = Tokens.part(["alg": "HS256", "typ": "JWT"]) + "." + Tokens.part(Tokens.user())
             let mac = Crypto.HMAC<Crypto.SHA256>.authenticationCode(for: Array(input.utf8), using: SymmetricKey(data: Array(short.utf8)))
@@ -461,7 +481,8 @@ struct RequestAuthenticatorTests {
                 return seen
             }
             #expect(seen == Set(users))
-            let registered = try await f.owner.query("SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1", [acme.id]).first!.decode("n", as: Int.self)
+            let registered = try await f.owner.query("SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1", [acme.id]).first!.decode(
+                "n", as: Int.self)
             #expect(registered == users.count)
         }
     }

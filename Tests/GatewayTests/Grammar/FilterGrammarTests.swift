@@ -8,8 +8,9 @@ struct FilterGrammarTests {
     @Test("every comparison operator keeps its value verbatim", arguments: RESTQuery.ComparisonOperator.allCases)
     func comparisons(op: RESTQuery.ComparisonOperator) throws {
         #expect(try F.filter("age=\(op.rawValue).42") == F.condition("age", .compare(op, "42")))
-        #expect(try F.filter("created_at=\(op.rawValue).2024-01-01T00:00:00%2B00:00")
-            == F.condition("created_at", .compare(op, "2024-01-01T00:00:00+00:00")))
+        #expect(
+            try F.filter("created_at=\(op.rawValue).2024-01-01T00:00:00%2B00:00")
+                == F.condition("created_at", .compare(op, "2024-01-01T00:00:00+00:00")))
     }
 
     @Test("like and ilike turn PostgREST's * into %, and keep % as sent")
@@ -38,8 +39,9 @@ struct FilterGrammarTests {
     func inLists() throws {
         #expect(try F.filter("id=in.(1,2,3)") == F.condition("id", .in(["1", "2", "3"])))
         #expect(try F.filter("name=in.(\"a,b\",c)") == F.condition("name", .in(["a,b", "c"])))
-        #expect(try F.filter("name=in.(\"say \\\"hi\\\"\",\"back\\\\slash\",\"(x)\")")
-            == F.condition("name", .in(["say \"hi\"", "back\\slash", "(x)"])))
+        #expect(
+            try F.filter("name=in.(\"say \\\"hi\\\"\",\"back\\\\slash\",\"(x)\")")
+                == F.condition("name", .in(["say \"hi\"", "back\\slash", "(x)"])))
         #expect(try F.filter("name=in.()") == F.condition("name", .in([])))
         #expect(try F.filter("name=in.(\"\")") == F.condition("name", .in([""])))
         #expect(try F.filter("name=in.(1,,2)") == F.condition("name", .in(["1", "", "2"])))
@@ -102,7 +104,9 @@ struct FilterGrammarTests {
     @Test("filter keys may carry a JSON path, and a quoted plain name")
     func jsonKeys() throws {
         #expect(try F.filter("data->>city=eq.Paris") == F.condition("data", .compare(.eq, "Paris"), path: [.init(.text, .key("city"))]))
-        #expect(try F.filter("data->tags->0=eq.%22x%22") == F.condition("data", .compare(.eq, "\"x\""), path: [.init(.json, .key("tags")), .init(.json, .index(0))]))
+        #expect(
+            try F.filter("data->tags->0=eq.%22x%22")
+                == F.condition("data", .compare(.eq, "\"x\""), path: [.init(.json, .key("tags")), .init(.json, .index(0))]))
         #expect(try F.filter("%22id%22=eq.1") == F.eq("id", "1"))
     }
 
@@ -112,7 +116,10 @@ struct FilterGrammarTests {
         #expect(unknown?.status.code == 400)
         #expect(unknown?.code == "PGRST100")
         #expect(unknown?.message == F.message("filter", "noop.0", column: 1))
-        #expect(unknown?.details == "unexpected \"noop\" expecting \"not\" or operator (eq, neq, gt, gte, lt, lte, like, ilike, match, imatch, is, isdistinct, in, cs, cd, ov, sl, sr, nxr, nxl, adj, fts, plfts, phfts, wfts)")
+        #expect(
+            unknown?.details
+                == "unexpected \"noop\" expecting \"not\" or operator (eq, neq, gt, gte, lt, lte, like, ilike, match, imatch, is, isdistinct, in, cs, cd, ov, sl, sr, nxr, nxl, adj, fts, plfts, phfts, wfts)"
+        )
 
         let bare = F.rejection("id=5")
         #expect(bare?.message == F.message("filter", "5", column: 1))
@@ -139,31 +146,34 @@ struct FilterGrammarTests {
         #expect(F.rejection("id=EQ.1")?.details?.hasPrefix("unexpected \"EQ\"") == true)
     }
 
-
     @Test("match and imatch keep the regular expression as sent; isdistinct takes any value")
     func matchAndDistinct() throws {
         #expect(try F.filter("name=match.^a.*z$") == F.condition("name", .pattern(.match, "^a.*z$")))
         #expect(try F.filter("name=not.imatch.A*") == .not(F.condition("name", .pattern(.imatch, "A*"))))
         #expect(try F.filter("status=isdistinct.draft") == F.condition("status", .distinct("draft")))
         #expect(try F.filter("status=not.isdistinct.") == .not(F.condition("status", .distinct(""))))
-        #expect(try F.filter("or=(name.match.^a,status.isdistinct.x)")
-            == .or([F.condition("name", .pattern(.match, "^a")), F.condition("status", .distinct("x"))]))
+        #expect(
+            try F.filter("or=(name.match.^a,status.isdistinct.x)")
+                == .or([F.condition("name", .pattern(.match, "^a")), F.condition("status", .distinct("x"))]))
     }
 
     @Test("range operators take the literal as sent", arguments: RESTQuery.RangeOperator.allCases)
     func ranges(op: RESTQuery.RangeOperator) throws {
-        #expect(try F.filter("during=\(op.rawValue).[2024-01-01,2024-02-01)") == F.condition("during", .range(op, "[2024-01-01,2024-02-01)")))
+        #expect(
+            try F.filter("during=\(op.rawValue).[2024-01-01,2024-02-01)") == F.condition("during", .range(op, "[2024-01-01,2024-02-01)")))
         #expect(try F.filter("or=(during.\(op.rawValue).\"[1,5)\")") == .or([F.condition("during", .range(op, "[1,5)"))]))
     }
 
     @Test("fts, plfts, phfts and wfts take an optional configuration", arguments: RESTQuery.TextSearchOperator.allCases)
     func textSearch(op: RESTQuery.TextSearchOperator) throws {
         #expect(try F.filter("body=\(op.rawValue).fat%20cat") == F.condition("body", .textSearch(op, language: nil, "fat cat")))
-        #expect(try F.filter("body=\(op.rawValue)(english).fat%20%26%20cat")
-            == F.condition("body", .textSearch(op, language: "english", "fat & cat")))
+        #expect(
+            try F.filter("body=\(op.rawValue)(english).fat%20%26%20cat")
+                == F.condition("body", .textSearch(op, language: "english", "fat & cat")))
         #expect(try F.filter("body=not.\(op.rawValue)(simple).x") == .not(F.condition("body", .textSearch(op, language: "simple", "x"))))
-        #expect(try F.filter("and=(body.\(op.rawValue)(french).chat,id.eq.1)")
-            == .and([F.condition("body", .textSearch(op, language: "french", "chat")), F.eq("id", "1")]))
+        #expect(
+            try F.filter("and=(body.\(op.rawValue)(french).chat,id.eq.1)")
+                == .and([F.condition("body", .textSearch(op, language: "french", "chat")), F.eq("id", "1")]))
     }
 
     @Test("(any) and (all) quantify comparison and pattern operators over a {…} literal", arguments: RESTQuery.QuantifiedOperator.allCases)
@@ -171,7 +181,8 @@ struct FilterGrammarTests {
         let literal = op == .like || op == .ilike ? "{a%,%b}" : "{a*,*b}"
         #expect(try F.filter("name=\(op.rawValue)(any).{a*,*b}") == F.condition("name", .quantified(op, .any, literal)))
         #expect(try F.filter("name=not.\(op.rawValue)(all).{a*,*b}") == .not(F.condition("name", .quantified(op, .all, literal))))
-        #expect(try F.filter("or=(name.\(op.rawValue)(any).{a*,*b},id.eq.1)")
-            == .or([F.condition("name", .quantified(op, .any, literal)), F.eq("id", "1")]))
+        #expect(
+            try F.filter("or=(name.\(op.rawValue)(any).{a*,*b},id.eq.1)")
+                == .or([F.condition("name", .quantified(op, .any, literal)), F.eq("id", "1")]))
     }
 }

@@ -10,8 +10,10 @@ struct HeaderGrammarTests {
     @Test("Prefer tokens are read across lines and commas, spaces ignored, the first of each kind winning")
     func preferTokens() throws {
         let preferences = try Preferences.parse(["return=representation,count=exact", " resolution=merge-duplicates ,  missing=default"])
-        #expect(preferences == Preferences(
-            returning: .representation, count: .exact, resolution: .mergeDuplicates, missing: .default))
+        #expect(
+            preferences
+                == Preferences(
+                    returning: .representation, count: .exact, resolution: .mergeDuplicates, missing: .default))
         #expect(try Preferences.parse(["return=minimal, return=representation"]).returning == .minimal)
         #expect(try Preferences.parse(["count=planned"]).count == .planned)
         #expect(try Preferences.parse(["count=estimated", "count=exact"]).count == .estimated)
@@ -23,7 +25,9 @@ struct HeaderGrammarTests {
 
     @Test("unknown preferences are ignored and recorded, PostgREST's lenient default")
     func unknownIgnored() throws {
-        let preferences = try Preferences.parse(["tx=maybe, foo, count=none", "return=everything,,timezone=UTC, max-affected=-5, max-affected=x"])
+        let preferences = try Preferences.parse([
+            "tx=maybe, foo, count=none", "return=everything,,timezone=UTC, max-affected=-5, max-affected=x",
+        ])
         #expect(preferences.ignored == ["tx=maybe", "foo", "count=none", "return=everything", "max-affected=-5", "max-affected=x"])
         // timezone= is read (the gateway decides whether the zone exists); an empty one is not a preference.
         #expect(preferences.timeZone == "UTC")
@@ -52,12 +56,16 @@ struct HeaderGrammarTests {
 
     @Test("Preference-Applied lists what was recognised in PostgREST's order")
     func applied() throws {
-        let preferences = try Preferences.parse(["count=exact, return=representation, handling=lenient, missing=default, resolution=merge-duplicates, x"])
-        #expect(preferences.applied == [
-            "resolution=merge-duplicates", "missing=default", "return=representation", "count=exact", "handling=lenient",
+        let preferences = try Preferences.parse([
+            "count=exact, return=representation, handling=lenient, missing=default, resolution=merge-duplicates, x"
         ])
-        #expect(preferences.appliedHeaderValue
-            == "resolution=merge-duplicates, missing=default, return=representation, count=exact, handling=lenient")
+        #expect(
+            preferences.applied == [
+                "resolution=merge-duplicates", "missing=default", "return=representation", "count=exact", "handling=lenient",
+            ])
+        #expect(
+            preferences.appliedHeaderValue
+                == "resolution=merge-duplicates, missing=default, return=representation, count=exact, handling=lenient")
     }
 
     @Test("handling=strict turns unknown preferences into 400 PGRST122")
@@ -87,27 +95,29 @@ struct HeaderGrammarTests {
         #expect(count.preferences.count == .exact)
     }
 
-    @Test("Accept picks JSON, a single object or CSV; wildcards and no header mean JSON", arguments: [
-        (nil, RESTQuery.ResponseFormat.json),
-        ("", .json),
-        ("application/json", .json),
-        ("application/json; charset=utf-8", .json),
-        ("*/*", .json),
-        ("application/*", .json),
-        ("application/vnd.pgrst.array+json", .json),
-        ("application/vnd.pgrst.object+json", .singleObject),
-        ("Application/Vnd.Pgrst.Object+JSON", .singleObject),
-        ("application/vnd.pgrst.object", .singleObject),
-        ("application/vnd.pgrst.object+json;charset=utf-8", .singleObject),
-        ("text/csv", .csv),
-        ("text/csv;q=0.5, application/json", .json),
-        ("application/xml, application/json;q=0.1", .json),
-        ("*/*, application/vnd.pgrst.object+json", .singleObject),
-        ("application/vnd.pgrst.object+json;nulls=stripped, application/json", .singleObject),
-        ("application/vnd.pgrst.array+json;nulls=stripped", .json),
-        ("application/json;nulls=stripped, text/csv", .csv),
-        ("text/html, */*;q=0.8", .json),
-    ] as [(String?, RESTQuery.ResponseFormat)])
+    @Test(
+        "Accept picks JSON, a single object or CSV; wildcards and no header mean JSON",
+        arguments: [
+            (nil, RESTQuery.ResponseFormat.json),
+            ("", .json),
+            ("application/json", .json),
+            ("application/json; charset=utf-8", .json),
+            ("*/*", .json),
+            ("application/*", .json),
+            ("application/vnd.pgrst.array+json", .json),
+            ("application/vnd.pgrst.object+json", .singleObject),
+            ("Application/Vnd.Pgrst.Object+JSON", .singleObject),
+            ("application/vnd.pgrst.object", .singleObject),
+            ("application/vnd.pgrst.object+json;charset=utf-8", .singleObject),
+            ("text/csv", .csv),
+            ("text/csv;q=0.5, application/json", .json),
+            ("application/xml, application/json;q=0.1", .json),
+            ("*/*, application/vnd.pgrst.object+json", .singleObject),
+            ("application/vnd.pgrst.object+json;nulls=stripped, application/json", .singleObject),
+            ("application/vnd.pgrst.array+json;nulls=stripped", .json),
+            ("application/json;nulls=stripped, text/csv", .csv),
+            ("text/html, */*;q=0.8", .json),
+        ] as [(String?, RESTQuery.ResponseFormat)])
     func accept(header: String?, format: RESTQuery.ResponseFormat) throws {
         let query = try F.parse("", headers: RESTQuery.Headers(accept: header))
         #expect(query.format == format)
@@ -156,9 +166,11 @@ struct HeaderGrammarTests {
         fields[HTTPField.Name("Content-Profile")!] = "other"
         fields[.range] = "0-9"
         let headers = RESTQuery.Headers(fields)
-        #expect(headers == RESTQuery.Headers(
-            prefer: ["return=representation", "count=exact"], accept: "application/vnd.pgrst.object+json",
-            acceptProfile: "public", contentProfile: "other", range: "0-9"))
+        #expect(
+            headers
+                == RESTQuery.Headers(
+                    prefer: ["return=representation", "count=exact"], accept: "application/vnd.pgrst.object+json",
+                    acceptProfile: "public", contentProfile: "other", range: "0-9"))
         let query = try RESTQuery.parse(method: .get, query: "select=id", headers: headers)
         #expect(query.singular)
         #expect(query.limit == 10)

@@ -6,27 +6,29 @@ import Testing
 struct HostileInputTests {
     typealias F = GrammarFixture
 
-    @Test("SQL fragments in select, order, column names and name lists are PGRST100 at the offending character", arguments: [
-        ("select=id;drop%20table%20x", "select parameter", "id;drop table x", 3, "\";\""),
-        ("select=id,name%20from%20users--", "select parameter", "id,name from users--", 9, "\"f\""),
-        ("select=id::text;select%201", "select parameter", "id::text;select 1", 9, "\";\""),
-        ("select=id)", "select parameter", "id)", 3, "\")\""),
-        ("select=%22id%22%22", "select parameter", "\"id\"\"", 5, "\"\\\"\""),
-        ("select=id--", "select parameter", "id--", 3, "\"-\""),
-        ("select=id/**/", "select parameter", "id/**/", 3, "\"/\""),
-        ("select=%27id%27", "select parameter", "'id'", 1, "\"'\""),
-        ("order=id%20desc--", "order", "id desc--", 4, "\"d\""),
-        ("order=id.desc;drop%20table%20x", "order", "id.desc;drop table x", 8, "\";\""),
-        ("order=(select%201)", "order", "(select 1)", 1, "\"(\""),
-        ("order=random()", "order", "random()", 8, "\")\""),  // read as order=relation(column): no column
-        ("name)=eq.1", "tree path", "name)", 5, "\")\""),
-        ("id%3Bdrop=eq.1", "tree path", "id;drop", 3, "\";\""),
-        ("%22id%22%20or%201=eq.1", "tree path", "\"id\" or 1", 6, "\"o\""),
-        ("id%20--=eq.1", "tree path", "id --", 4, "\"-\""),
-        ("1=eq.1", "tree path", "1", 1, "\"1\""),
-        ("or=(id.eq.1)%3Bdrop", "logic tree", "(id.eq.1);drop", 12, "\";\""),
-        ("or=(id;drop.eq.1)", "logic tree", "(id;drop.eq.1)", 6, "\";\""),
-    ] as [(String, String, String, Int, String?)])
+    @Test(
+        "SQL fragments in select, order, column names and name lists are PGRST100 at the offending character",
+        arguments: [
+            ("select=id;drop%20table%20x", "select parameter", "id;drop table x", 3, "\";\""),
+            ("select=id,name%20from%20users--", "select parameter", "id,name from users--", 9, "\"f\""),
+            ("select=id::text;select%201", "select parameter", "id::text;select 1", 9, "\";\""),
+            ("select=id)", "select parameter", "id)", 3, "\")\""),
+            ("select=%22id%22%22", "select parameter", "\"id\"\"", 5, "\"\\\"\""),
+            ("select=id--", "select parameter", "id--", 3, "\"-\""),
+            ("select=id/**/", "select parameter", "id/**/", 3, "\"/\""),
+            ("select=%27id%27", "select parameter", "'id'", 1, "\"'\""),
+            ("order=id%20desc--", "order", "id desc--", 4, "\"d\""),
+            ("order=id.desc;drop%20table%20x", "order", "id.desc;drop table x", 8, "\";\""),
+            ("order=(select%201)", "order", "(select 1)", 1, "\"(\""),
+            ("order=random()", "order", "random()", 8, "\")\""),  // read as order=relation(column): no column
+            ("name)=eq.1", "tree path", "name)", 5, "\")\""),
+            ("id%3Bdrop=eq.1", "tree path", "id;drop", 3, "\";\""),
+            ("%22id%22%20or%201=eq.1", "tree path", "\"id\" or 1", 6, "\"o\""),
+            ("id%20--=eq.1", "tree path", "id --", 4, "\"-\""),
+            ("1=eq.1", "tree path", "1", 1, "\"1\""),
+            ("or=(id.eq.1)%3Bdrop", "logic tree", "(id.eq.1);drop", 12, "\";\""),
+            ("or=(id;drop.eq.1)", "logic tree", "(id;drop.eq.1)", 6, "\";\""),
+        ] as [(String, String, String, Int, String?)])
     func sqlInNames(query: String, subject: String, text: String, column: Int, unexpected: String?) {
         let error = F.rejection(query)
         #expect(error?.status.code == 400)
@@ -39,7 +41,9 @@ struct HostileInputTests {
 
     @Test("a quoted name cannot smuggle SQL either")
     func quotedSmuggling() {
-        for query in ["select=%22id;drop%22", "select=%22a%22%22b%22", "order=%22id%20desc%22", "%22na%5C%22me%22=eq.1", "columns=%22a,b%22"] {
+        for query in [
+            "select=%22id;drop%22", "select=%22a%22%22b%22", "order=%22id%20desc%22", "%22na%5C%22me%22=eq.1", "columns=%22a,b%22",
+        ] {
             let error = F.rejection(query, method: .post)
             #expect(error?.status.code == 400, "\(query)")
             #expect(error?.code == "PGRST100", "\(query)")
@@ -54,7 +58,9 @@ struct HostileInputTests {
 
     @Test("unbalanced parentheses anywhere are PGRST100")
     func unbalanced() throws {
-        for query in ["or=((a.eq.1)", "or=(a.eq.1))", "or=(((((", "or=)))", "and=(a.eq.1,or(b.eq.2)", "id=in.(1,2))", "select=a(", "order=a)"] {
+        for query in [
+            "or=((a.eq.1)", "or=(a.eq.1))", "or=(((((", "or=)))", "and=(a.eq.1,or(b.eq.2)", "id=in.(1,2))", "select=a(", "order=a)",
+        ] {
             let error = F.rejection(query)
             #expect(error?.status.code == 400, "\(query)")
             #expect(error?.code == "PGRST100", "\(query)")
@@ -66,7 +72,8 @@ struct HostileInputTests {
     @Test("very deep nesting is refused at the depth limit, without exhausting the stack")
     func deepNesting() {
         let depth = 100_000
-        let groups = F.rejection("or=(" + String(repeating: "or(", count: depth) + "a.eq.1" + String(repeating: ")", count: depth + 1) + ")")
+        let groups = F.rejection(
+            "or=(" + String(repeating: "or(", count: depth) + "a.eq.1" + String(repeating: ")", count: depth + 1) + ")")
         #expect(groups?.details == "logic tree is nested deeper than 32 levels")
         let parentheses = F.rejection("or=" + String(repeating: "(", count: depth))
         #expect(parentheses?.code == "PGRST100")
@@ -74,11 +81,13 @@ struct HostileInputTests {
         #expect(lists?.code == "PGRST100")
     }
 
-    @Test("empty values of every parameter are refused or mean nothing, never crash", arguments: [
-        ("select=", nil), ("order=", 400), ("limit=", 400), ("offset=", 400), ("on_conflict=", 400),
-        ("columns=", 400), ("or=", 400), ("and=", 400), ("not.or=", 400), ("id=", 400), ("=", 400),
-        ("&", nil), ("&&&", nil), ("=&=", 400), ("id=in.", 400), ("id=is.", 400), ("id=not.", 400), ("or=()", 400),
-    ] as [(String, Int?)])
+    @Test(
+        "empty values of every parameter are refused or mean nothing, never crash",
+        arguments: [
+            ("select=", nil), ("order=", 400), ("limit=", 400), ("offset=", 400), ("on_conflict=", 400),
+            ("columns=", 400), ("or=", 400), ("and=", 400), ("not.or=", 400), ("id=", 400), ("=", 400),
+            ("&", nil), ("&&&", nil), ("=&=", 400), ("id=in.", 400), ("id=is.", 400), ("id=not.", 400), ("or=()", 400),
+        ] as [(String, Int?)])
     func emptyValues(query: String, status: Int?) {
         do {
             _ = try RESTQuery.parse(method: .get, query: query)
@@ -98,10 +107,18 @@ struct HostileInputTests {
         #expect(try F.filter("name=eq." + megabyte) == F.eq("name", megabyte))
 
         let filters = (0..<10_000).map { "c\($0)=eq.\($0)" }.joined(separator: "&")
-        if case .and(let conditions) = try F.filter(filters) { #expect(conditions.count == 10_000) } else { Issue.record("expected an AND") }
+        if case .and(let conditions) = try F.filter(filters) {
+            #expect(conditions.count == 10_000)
+        } else {
+            Issue.record("expected an AND")
+        }
 
         let orItems = (0..<10_000).map { "c.eq.\($0)" }.joined(separator: ",")
-        if case .or(let items) = try F.filter("or=(" + orItems + ")") { #expect(items.count == 10_000) } else { Issue.record("expected an OR") }
+        if case .or(let items) = try F.filter("or=(" + orItems + ")") {
+            #expect(items.count == 10_000)
+        } else {
+            Issue.record("expected an OR")
+        }
 
         let junk = F.rejection("select=" + String(repeating: "a;", count: 500_000))
         #expect(junk?.code == "PGRST100")
@@ -124,8 +141,10 @@ struct HostileInputTests {
             ".", ",", "(", ")", "\"", "\\", "{", "}", "->", "->>", "::", ":", "*", "&", "=", "%", "%2", "%28", "%22", "%FF", "%C3%A9",
             "+", " ", "\t", "id", "name", "_x", "9", "-", "asc", "desc", "nullslast", "é", "😀", ";", "--", "'", "/*", "\0",
         ]
-        let headerValues = ["0-9", "9-0", "5-", "x", "", "return=representation", "count=exact", "handling=strict", "foo",
-                            "application/json", "application/vnd.pgrst.object+json", "text/csv", "image/png", "public", "other"]
+        let headerValues = [
+            "0-9", "9-0", "5-", "x", "", "return=representation", "count=exact", "handling=strict", "foo",
+            "application/json", "application/vnd.pgrst.object+json", "text/csv", "image/png", "public", "other",
+        ]
         let methods: [HTTPRequest.Method] = [.get, .head, .post, .patch, .delete]
         var parsed = 0
         for _ in 0..<5_000 {

@@ -20,11 +20,13 @@ struct LogicTreeGrammarTests {
     @Test("and/or nest arbitrarily, with not. on groups and on operators")
     func nesting() throws {
         let tree = try F.filter("or=(a.eq.1,and(b.gt.2,c.is.null),not.and(d.lt.0,e.not.in.(1,2)))")
-        #expect(tree == .or([
-            F.eq("a", "1"),
-            .and([F.condition("b", .compare(.gt, "2")), F.condition("c", .is(.null))]),
-            .not(.and([F.condition("d", .compare(.lt, "0")), .not(F.condition("e", .in(["1", "2"])))])),
-        ]))
+        #expect(
+            tree
+                == .or([
+                    F.eq("a", "1"),
+                    .and([F.condition("b", .compare(.gt, "2")), F.condition("c", .is(.null))]),
+                    .not(.and([F.condition("d", .compare(.lt, "0")), .not(F.condition("e", .in(["1", "2"])))])),
+                ]))
     }
 
     @Test("and=, not.or= and not.and= parameters")
@@ -37,13 +39,15 @@ struct LogicTreeGrammarTests {
     @Test("values end at , or ) unless double-quoted or a {…} literal; like gets * → %")
     func values() throws {
         let tree = try F.filter("or=(name.eq.\"a,b)\",tags.cs.{x,y},name.ilike.*z*,note.eq.,data->>k.eq.v)")
-        #expect(tree == .or([
-            F.eq("name", "a,b)"),
-            F.condition("tags", .array(.cs, "{x,y}")),
-            F.condition("name", .pattern(.ilike, "%z%")),
-            F.eq("note", ""),
-            F.condition("data", .compare(.eq, "v"), path: [.init(.text, .key("k"))]),
-        ]))
+        #expect(
+            tree
+                == .or([
+                    F.eq("name", "a,b)"),
+                    F.condition("tags", .array(.cs, "{x,y}")),
+                    F.condition("name", .pattern(.ilike, "%z%")),
+                    F.eq("note", ""),
+                    F.condition("data", .compare(.eq, "v"), path: [.init(.text, .key("k"))]),
+                ]))
         // A quote that is not the whole value is text, as in PostgREST.
         #expect(try F.filter("or=(name.eq.a\"b,id.eq.1)") == .or([F.eq("name", "a\"b"), F.eq("id", "1")]))
     }
@@ -55,7 +59,9 @@ struct LogicTreeGrammarTests {
 
     @Test("in lists work inside logic trees")
     func inside() throws {
-        #expect(try F.filter("or=(id.in.(1,\"2,3\"),id.is.null)") == .or([F.condition("id", .in(["1", "2,3"])), F.condition("id", .is(.null))]))
+        #expect(
+            try F.filter("or=(id.in.(1,\"2,3\"),id.is.null)")
+                == .or([F.condition("id", .in(["1", "2,3"])), F.condition("id", .is(.null))]))
     }
 
     @Test("a column called and, or or not is still a condition")
@@ -65,14 +71,19 @@ struct LogicTreeGrammarTests {
 
     @Test("a name before a column names embedded resources: or=(name.eq.x,sitemaps.title.eq.y), nested, negated, with JSON paths")
     func embeddedPaths() throws {
-        func on(_ path: [String], _ column: String, _ operation: RESTQuery.FilterOperation, json: [RESTQuery.JSONStep] = []) -> RESTQuery.FilterTree {
+        func on(_ path: [String], _ column: String, _ operation: RESTQuery.FilterOperation, json: [RESTQuery.JSONStep] = [])
+            -> RESTQuery.FilterTree
+        {
             .condition(RESTQuery.Condition(RESTQuery.Field(column, jsonPath: json), operation, path: path))
         }
-        #expect(try F.filter("or=(name.eq.x,sitemaps.title.eq.y)") == .or([F.eq("name", "x"), on(["sitemaps"], "title", .compare(.eq, "y"))]))
-        #expect(try F.filter("and=(sitemaps.wireframes.title.not.like.a*,p.meta->>k.eq.v)") == .and([
-            .not(on(["sitemaps", "wireframes"], "title", .pattern(.like, "a%"))),
-            on(["p"], "meta", .compare(.eq, "v"), json: [.init(.text, .key("k"))]),
-        ]))
+        #expect(
+            try F.filter("or=(name.eq.x,sitemaps.title.eq.y)") == .or([F.eq("name", "x"), on(["sitemaps"], "title", .compare(.eq, "y"))]))
+        #expect(
+            try F.filter("and=(sitemaps.wireframes.title.not.like.a*,p.meta->>k.eq.v)")
+                == .and([
+                    .not(on(["sitemaps", "wireframes"], "title", .pattern(.like, "a%"))),
+                    on(["p"], "meta", .compare(.eq, "v"), json: [.init(.text, .key("k"))]),
+                ]))
         // `rel.not.is.null` is the embed's presence (a condition on the name itself).
         #expect(try F.filter("or=(sitemaps.not.is.null,name.eq.x)") == .or([.not(F.condition("sitemaps", .is(.null))), F.eq("name", "x")]))
         // Quoted names too; a name that is an operator ends the path.
@@ -97,7 +108,9 @@ struct LogicTreeGrammarTests {
                 return GatewayError(error)
             }
         }
-        #expect(try RESTQuery.parse(method: .get, query: "sitemaps.or=(a.eq.1,and(b.eq.2))&sitemaps.id=in.(1,2,3)", limits: limits).embedded.count == 1)
+        #expect(
+            try RESTQuery.parse(method: .get, query: "sitemaps.or=(a.eq.1,and(b.eq.2))&sitemaps.id=in.(1,2,3)", limits: limits).embedded
+                .count == 1)
         #expect(refusal("sitemaps.or=(a.eq.1,and(b.eq.2,or(c.eq.3)))")?.code == "PGRST100")
         #expect(refusal("sitemaps.wireframes.id=in.(1,2,3,4)")?.code == "PGRST100")
         #expect(refusal("or=(sitemaps.id.in.(1,2,3,4))")?.code == "PGRST100")
@@ -106,11 +119,13 @@ struct LogicTreeGrammarTests {
     @Test("logic parameters, repeated or=, and plain filters are all AND-ed in query order")
     func combined() throws {
         let tree = try F.filter("user_id=eq.u1&or=(a.eq.1,b.eq.2)&or=(c.eq.3,d.eq.4)")
-        #expect(tree == .and([
-            F.eq("user_id", "u1"),
-            .or([F.eq("a", "1"), F.eq("b", "2")]),
-            .or([F.eq("c", "3"), F.eq("d", "4")]),
-        ]))
+        #expect(
+            tree
+                == .and([
+                    F.eq("user_id", "u1"),
+                    .or([F.eq("a", "1"), F.eq("b", "2")]),
+                    .or([F.eq("c", "3"), F.eq("d", "4")]),
+                ]))
     }
 
     @Test("32 levels of nesting parse; 33 are PGRST100")

@@ -9,26 +9,29 @@ struct OrderAndRangeTests {
     @Test("order terms take asc/desc and nullsfirst/nullslast, each optional")
     func orderTerms() throws {
         let query = try F.parse("order=created_at.desc.nullslast,name.asc,third,score.nullsfirst,data->>k.desc")
-        #expect(query.order == [
-            RESTQuery.OrderTerm(RESTQuery.Field("created_at"), direction: .desc, nulls: .last),
-            RESTQuery.OrderTerm(RESTQuery.Field("name"), direction: .asc),
-            RESTQuery.OrderTerm(RESTQuery.Field("third")),
-            RESTQuery.OrderTerm(RESTQuery.Field("score"), nulls: .first),
-            RESTQuery.OrderTerm(RESTQuery.Field("data", jsonPath: [.init(.text, .key("k"))]), direction: .desc),
-        ])
+        #expect(
+            query.order == [
+                RESTQuery.OrderTerm(RESTQuery.Field("created_at"), direction: .desc, nulls: .last),
+                RESTQuery.OrderTerm(RESTQuery.Field("name"), direction: .asc),
+                RESTQuery.OrderTerm(RESTQuery.Field("third")),
+                RESTQuery.OrderTerm(RESTQuery.Field("score"), nulls: .first),
+                RESTQuery.OrderTerm(RESTQuery.Field("data", jsonPath: [.init(.text, .key("k"))]), direction: .desc),
+            ])
         #expect(try F.parse("order=a.asc,+b.desc").order.count == 2)
     }
 
-    @Test("bad order modifiers are PGRST100 naming the word and its column", arguments: [
-        ("id.ac", 4, "unexpected \"ac\" expecting \"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""),
-        ("id.descc", 4, "unexpected \"descc\" expecting \"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""),
-        ("id.asc.nlsfst", 8, "unexpected \"nlsfst\" expecting \"nullsfirst\" or \"nullslast\""),
-        ("id.asc.desc", 8, "unexpected \"desc\" expecting \"nullsfirst\" or \"nullslast\""),
-        ("id.nullslast.asc", 13, "unexpected \".\" expecting \",\" or end of input"),
-        ("id.", 4, "unexpected end of input expecting \"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""),
-        ("id,", 4, "unexpected end of input expecting field name"),
-        ("", 1, "unexpected end of input expecting field name"),
-    ])
+    @Test(
+        "bad order modifiers are PGRST100 naming the word and its column",
+        arguments: [
+            ("id.ac", 4, "unexpected \"ac\" expecting \"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""),
+            ("id.descc", 4, "unexpected \"descc\" expecting \"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""),
+            ("id.asc.nlsfst", 8, "unexpected \"nlsfst\" expecting \"nullsfirst\" or \"nullslast\""),
+            ("id.asc.desc", 8, "unexpected \"desc\" expecting \"nullsfirst\" or \"nullslast\""),
+            ("id.nullslast.asc", 13, "unexpected \".\" expecting \",\" or end of input"),
+            ("id.", 4, "unexpected end of input expecting \"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""),
+            ("id,", 4, "unexpected end of input expecting field name"),
+            ("", 1, "unexpected end of input expecting field name"),
+        ])
     func orderErrors(order: String, column: Int, details: String) {
         let error = F.rejection("order=\(order)")
         #expect(error?.status.code == 400)
@@ -39,13 +42,20 @@ struct OrderAndRangeTests {
 
     @Test("order=relation(column) names an embedded resource's column; malformed ones are PGRST100")
     func orderEmbedding() throws {
-        #expect(try F.parse("order=clients(name).desc,id").order == [
-            RESTQuery.OrderTerm(RESTQuery.Field("name"), direction: .desc, relation: "clients"), RESTQuery.OrderTerm(RESTQuery.Field("id")),
-        ])
-        #expect(try F.parse("order=c(data->>k).asc.nullslast").order == [
-            RESTQuery.OrderTerm(RESTQuery.Field("data", jsonPath: [.init(.text, .key("k"))]), direction: .asc, nulls: .last, relation: "c"),
-        ])
-        for query in ["order=clients(", "order=clients()", "order=clients(name", "order=clients(name)x", "order=clients(a,b)", "order=clients(name)(x)"] {
+        #expect(
+            try F.parse("order=clients(name).desc,id").order == [
+                RESTQuery.OrderTerm(RESTQuery.Field("name"), direction: .desc, relation: "clients"),
+                RESTQuery.OrderTerm(RESTQuery.Field("id")),
+            ])
+        #expect(
+            try F.parse("order=c(data->>k).asc.nullslast").order == [
+                RESTQuery.OrderTerm(
+                    RESTQuery.Field("data", jsonPath: [.init(.text, .key("k"))]), direction: .asc, nulls: .last, relation: "c")
+            ])
+        for query in [
+            "order=clients(", "order=clients()", "order=clients(name", "order=clients(name)x", "order=clients(a,b)",
+            "order=clients(name)(x)",
+        ] {
             #expect(F.rejection(query)?.code == "PGRST100", "\(query)")
         }
     }
@@ -104,15 +114,17 @@ struct OrderAndRangeTests {
         #expect(disjoint?.details == "Limit should be greater than or equal to zero.")
     }
 
-    @Test("limit and offset that are not non-negative integers are PGRST100", arguments: [
-        ("limit=abc", "limit parameter", "abc", 1, "unexpected \"a\" expecting a non-negative integer"),
-        ("limit=10abc", "limit parameter", "10abc", 3, "unexpected \"a\" expecting a non-negative integer"),
-        ("limit=", "limit parameter", "", 1, "unexpected end of input expecting a non-negative integer"),
-        ("limit=+5", "limit parameter", " 5", 1, "unexpected \" \" expecting a non-negative integer"),
-        ("offset=-1", "offset parameter", "-1", 1, "unexpected \"-\" expecting a non-negative integer"),
-        ("offset=1.5", "offset parameter", "1.5", 2, "unexpected \".\" expecting a non-negative integer"),
-        ("limit=99999999999999999999", "limit parameter", "99999999999999999999", 1, "limit is too large"),
-    ])
+    @Test(
+        "limit and offset that are not non-negative integers are PGRST100",
+        arguments: [
+            ("limit=abc", "limit parameter", "abc", 1, "unexpected \"a\" expecting a non-negative integer"),
+            ("limit=10abc", "limit parameter", "10abc", 3, "unexpected \"a\" expecting a non-negative integer"),
+            ("limit=", "limit parameter", "", 1, "unexpected end of input expecting a non-negative integer"),
+            ("limit=+5", "limit parameter", " 5", 1, "unexpected \" \" expecting a non-negative integer"),
+            ("offset=-1", "offset parameter", "-1", 1, "unexpected \"-\" expecting a non-negative integer"),
+            ("offset=1.5", "offset parameter", "1.5", 2, "unexpected \".\" expecting a non-negative integer"),
+            ("limit=99999999999999999999", "limit parameter", "99999999999999999999", 1, "limit is too large"),
+        ])
     func badCounts(query: String, subject: String, text: String, column: Int, details: String) {
         let error = F.rejection(query)
         #expect(error?.status.code == 400)

@@ -28,7 +28,10 @@ struct QueryStringTests {
 
     @Test("select, order, limit, offset, on_conflict and columns may appear only once")
     func duplicates() {
-        for key in ["select=id&select=name", "order=a&order=b", "limit=1&limit=2", "offset=1&offset=2", "on_conflict=a&on_conflict=b", "columns=a&columns=b"] {
+        for key in [
+            "select=id&select=name", "order=a&order=b", "limit=1&limit=2", "offset=1&offset=2", "on_conflict=a&on_conflict=b",
+            "columns=a&columns=b",
+        ] {
             let error = F.rejection(key, method: .post)
             #expect(error?.status.code == 400, "\(key)")
             #expect(error?.code == "PGRST100", "\(key)")
@@ -51,11 +54,13 @@ struct QueryStringTests {
         let query = try F.parse(
             "select=id%2Cname&user_id=eq.6f1f5c1e-8f59-4b7e-9d5c-2f1f0f3b8a11&order=created_at.desc&offset=0&limit=10",
             headers: RESTQuery.Headers(accept: "*/*"))
-        #expect(query == RESTQuery(
-            select: [F.column("id"), F.column("name")],
-            filter: F.eq("user_id", "6f1f5c1e-8f59-4b7e-9d5c-2f1f0f3b8a11"),
-            order: [RESTQuery.OrderTerm(RESTQuery.Field("created_at"), direction: .desc)],
-            limit: 10, offset: 0))
+        #expect(
+            query
+                == RESTQuery(
+                    select: [F.column("id"), F.column("name")],
+                    filter: F.eq("user_id", "6f1f5c1e-8f59-4b7e-9d5c-2f1f0f3b8a11"),
+                    order: [RESTQuery.OrderTerm(RESTQuery.Field("created_at"), direction: .desc)],
+                    limit: 10, offset: 0))
     }
 
     @Test("a postgrest-py single() with quoted values, in_ and not_ parses whole")
@@ -64,13 +69,15 @@ struct QueryStringTests {
             "select=%2A&name=eq.%22a%2Cb%22&status=in.%28draft%2C%22x%2Cy%22%29&deleted_at=not.is.null&tags=cs.%7Bred%2Cblue%7D",
             headers: RESTQuery.Headers(prefer: ["count=exact"], accept: "application/vnd.pgrst.object+json", range: "0-0"))
         #expect(query.select == [.all])
-        #expect(query.filter == .and([
-            // Outside a logic tree PostgREST keeps the quotes of a value: it is the text as sent.
-            F.eq("name", "\"a,b\""),
-            F.condition("status", .in(["draft", "x,y"])),
-            .not(F.condition("deleted_at", .is(.null))),
-            F.condition("tags", .array(.cs, "{red,blue}")),
-        ]))
+        #expect(
+            query.filter
+                == .and([
+                    // Outside a logic tree PostgREST keeps the quotes of a value: it is the text as sent.
+                    F.eq("name", "\"a,b\""),
+                    F.condition("status", .in(["draft", "x,y"])),
+                    .not(F.condition("deleted_at", .is(.null))),
+                    F.condition("tags", .array(.cs, "{red,blue}")),
+                ]))
         #expect(query.singular)
         #expect(query.limit == 1)
         #expect(query.preferences.count == .exact)

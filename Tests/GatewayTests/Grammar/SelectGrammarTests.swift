@@ -8,14 +8,15 @@ struct SelectGrammarTests {
     @Test("select= parses columns, *, aliases, casts and JSON paths as supabase-js sends them")
     func columns() throws {
         let query = try F.parse("select=id%2Cname%2Cdisplay:full_name%2Cprice::text%2C*%2Cdata->>city")
-        #expect(query.select == [
-            F.column("id"),
-            F.column("name"),
-            F.column("full_name", alias: "display"),
-            F.column("price", cast: "text"),
-            .all,
-            F.column("data", path: [.init(.text, .key("city"))]),
-        ])
+        #expect(
+            query.select == [
+                F.column("id"),
+                F.column("name"),
+                F.column("full_name", alias: "display"),
+                F.column("price", cast: "text"),
+                .all,
+                F.column("data", path: [.init(.text, .key("city"))]),
+            ])
     }
 
     @Test("no select= means all columns; an empty select= selects none, as in PostgREST 12")
@@ -33,12 +34,13 @@ struct SelectGrammarTests {
     @Test("JSON paths take keys, indexes, negative indexes, quoted keys and both arrows")
     func jsonPaths() throws {
         let query = try F.parse("select=data->items->0->>name,data->-1,data->\"odd key.x\",a:data->k->>k2::int")
-        #expect(query.select == [
-            F.column("data", path: [.init(.json, .key("items")), .init(.json, .index(0)), .init(.text, .key("name"))]),
-            F.column("data", path: [.init(.json, .index(-1))]),
-            F.column("data", path: [.init(.json, .key("odd key.x"))]),
-            F.column("data", alias: "a", cast: "int", path: [.init(.json, .key("k")), .init(.text, .key("k2"))]),
-        ])
+        #expect(
+            query.select == [
+                F.column("data", path: [.init(.json, .key("items")), .init(.json, .index(0)), .init(.text, .key("name"))]),
+                F.column("data", path: [.init(.json, .index(-1))]),
+                F.column("data", path: [.init(.json, .key("odd key.x"))]),
+                F.column("data", alias: "a", cast: "int", path: [.init(.json, .key("k")), .init(.text, .key("k2"))]),
+            ])
         #expect(try F.parse("select=data->my-key").select == [F.column("data", path: [.init(.json, .key("my-key"))])])
     }
 
@@ -97,32 +99,61 @@ struct SelectGrammarTests {
     func embeds() throws {
         typealias Embed = RESTQuery.Embed
         #expect(try F.parse("select=id,clients(*)").select == [F.column("id"), .embed(Embed("clients"))])
-        #expect(try F.parse("select=*,...clients(name)").select == [.all, .embed(Embed("clients", spread: true, select: [F.column("name")]))])
-        #expect(try F.parse("select=c:clients!inner(id)").select == [.embed(Embed("clients", alias: "c", join: .inner, select: [F.column("id")]))])
-        #expect(try F.parse("select=clients!fk!left(id)").select == [.embed(Embed("clients", hint: "fk", join: .left, select: [F.column("id")]))])
-        #expect(try F.parse("select=clients!inner!fk(id)").select == [.embed(Embed("clients", hint: "fk", join: .inner, select: [F.column("id")]))])
+        #expect(
+            try F.parse("select=*,...clients(name)").select == [.all, .embed(Embed("clients", spread: true, select: [F.column("name")]))])
+        #expect(
+            try F.parse("select=c:clients!inner(id)").select == [
+                .embed(Embed("clients", alias: "c", join: .inner, select: [F.column("id")]))
+            ])
+        #expect(
+            try F.parse("select=clients!fk!left(id)").select == [
+                .embed(Embed("clients", hint: "fk", join: .left, select: [F.column("id")]))
+            ])
+        #expect(
+            try F.parse("select=clients!inner!fk(id)").select == [
+                .embed(Embed("clients", hint: "fk", join: .inner, select: [F.column("id")]))
+            ])
         #expect(try F.parse("select=clients()").select == [.embed(Embed("clients", select: []))])
-        #expect(try F.parse("select=%20name%20,%20tasks(%20id%20,%20t:title%20)").select
-            == [F.column("name"), .embed(Embed("tasks", select: [F.column("id"), F.column("title", alias: "t")]))])
-        #expect(try F.parse("select=a(b(c(id,d:data->>x)),...e!f(*))").select == [.embed(Embed("a", select: [
-            .embed(Embed("b", select: [.embed(Embed("c", select: [F.column("id"), F.column("data", alias: "d", path: [.init(.text, .key("x"))])]))])),
-            .embed(Embed("e", hint: "f", spread: true)),
-        ]))])
+        #expect(
+            try F.parse("select=%20name%20,%20tasks(%20id%20,%20t:title%20)").select
+                == [F.column("name"), .embed(Embed("tasks", select: [F.column("id"), F.column("title", alias: "t")]))])
+        #expect(
+            try F.parse("select=a(b(c(id,d:data->>x)),...e!f(*))").select == [
+                .embed(
+                    Embed(
+                        "a",
+                        select: [
+                            .embed(
+                                Embed(
+                                    "b",
+                                    select: [
+                                        .embed(
+                                            Embed(
+                                                "c",
+                                                select: [F.column("id"), F.column("data", alias: "d", path: [.init(.text, .key("x"))])]))
+                                    ])),
+                            .embed(Embed("e", hint: "f", spread: true)),
+                        ]))
+            ])
         #expect(RESTQuery.Embed("clients", alias: "c").name == "c")
     }
 
     @Test("rel.col=, rel.order=, rel.limit=, rel.offset= and rel.or= belong to the embed's path")
     func embeddedParameters() throws {
-        let query = try F.parse("select=id,c:clients(id,tasks(id))&c.name=eq.x&c.order=name.desc&c.limit=2&c.offset=1&c.tasks.done=is.true&c.or=(a.eq.1,b.eq.2)&c.not.and=(a.eq.1)&c.data->>k=eq.v")
+        let query = try F.parse(
+            "select=id,c:clients(id,tasks(id))&c.name=eq.x&c.order=name.desc&c.limit=2&c.offset=1&c.tasks.done=is.true&c.or=(a.eq.1,b.eq.2)&c.not.and=(a.eq.1)&c.data->>k=eq.v"
+        )
         #expect(query.filter == nil)
         let clients = try #require(query.embedded[["c"]])
         #expect(clients.order == [RESTQuery.OrderTerm(RESTQuery.Field("name"), direction: .desc)])
         #expect(clients.limit == 2)
         #expect(clients.offset == 1)
-        #expect(clients.filter == .and([
-            F.eq("name", "x"), .or([F.eq("a", "1"), F.eq("b", "2")]), .not(.and([F.eq("a", "1")])),
-            F.condition("data", .compare(.eq, "v"), path: [.init(.text, .key("k"))]),
-        ]))
+        #expect(
+            clients.filter
+                == .and([
+                    F.eq("name", "x"), .or([F.eq("a", "1"), F.eq("b", "2")]), .not(.and([F.eq("a", "1")])),
+                    F.condition("data", .compare(.eq, "v"), path: [.init(.text, .key("k"))]),
+                ]))
         #expect(query.embedded[["c", "tasks"]]?.filter == F.condition("done", .is(.true)))
         #expect(F.rejection("c.limit=1&c.limit=2")?.details == "parameter \"c.limit\" appears more than once")
         #expect(F.rejection("c.limit=x")?.code == "PGRST100")

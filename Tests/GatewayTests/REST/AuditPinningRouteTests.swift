@@ -1,6 +1,5 @@
 import Audit
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -8,8 +7,10 @@ import Logging
 import Policy
 import Postgres
 import Sodium
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Issue 12, item 8, through the real router: `/v1/audit/verify` trusts the configured keys only,
 /// and the periodic checkpointer refuses (logged and counted) to sign a tampered chain.
@@ -62,8 +63,10 @@ struct AuditPinningRouteTests {
                     INSERT INTO audit_checkpoints (tenant_id, seq, head_hash, previous_checkpoint_hash, signed_at, key_id, public_key, signature)
                     VALUES ($1, $2, $3, $4, $5::timestamptz, $6, $7, $8)
                     """,
-                    [forged.tenantID, forged.seq, forged.headHash, forged.previousCheckpointHash, forged.signedAt, forged.keyID,
-                     forged.publicKey, forged.signature])
+                    [
+                        forged.tenantID, forged.seq, forged.headHash, forged.previousCheckpointHash, forged.signedAt, forged.keyID,
+                        forged.publicKey, forged.signature,
+                    ])
 
                 let report = try await verify()
                 #expect(report["valid"] as? Bool == false)

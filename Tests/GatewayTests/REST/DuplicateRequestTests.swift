@@ -1,25 +1,31 @@
 import Audit
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Postgres
 import Privacy
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Issue 18, item 2: a request filed while an open one of the same kind for the same subject is
 /// younger than `PRIVACY_DUPLICATE_WINDOW` is linked to it and never run twice.
 @Suite("Duplicate requests: linked within the window, never across tenants, filed anew after it")
 struct DuplicateRequestTests {
-    static func requests(_ f: PrivacyRouteFixture, _ table: String, tenant: UUID, user: UUID) async throws -> [(id: String, status: String, duplicateOf: String?)] {
+    static func requests(_ f: PrivacyRouteFixture, _ table: String, tenant: UUID, user: UUID) async throws -> [(
+        id: String, status: String, duplicateOf: String?
+    )] {
         try await f.auth.owner.query(
             "SELECT id::text AS id, status, duplicate_of::text AS d FROM public.\(table) WHERE tenant_id = $1 AND user_id = $2 ORDER BY requested_at, created_at",
-            [tenant, user]).rows.map { (try $0.decode("id"), try $0.decode("status"), try $0.decodeIfPresent("d")) }
+            [tenant, user]
+        ).rows.map { (try $0.decode("id"), try $0.decode("status"), try $0.decodeIfPresent("d")) }
     }
 
-    @Test("a second export or erasure within the window is recorded as a closed duplicate linked to the open one, the answer says so, and it runs once")
+    @Test(
+        "a second export or erasure within the window is recorded as a closed duplicate linked to the open one, the answer says so, and it runs once"
+    )
     func linkedWithinWindow() async throws {
         try await PrivacyRouteFixture.run { f in
             try await f.seed(f.alice)

@@ -1,15 +1,16 @@
-import Catalog
 import Audit
+import Catalog
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Policy
 import Postgres
 import Secrets
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// The side doors: for every relation and every request role, what `/rest/v1` and the database
 /// allow, against what the policy files declare (`rest:`, `rest_hidden:`, `managed_by:`). A new
@@ -76,11 +77,15 @@ struct ExposureTests {
                     for (role, headers) in callers {
                         // Filters no row can match: the allowed requests change nothing.
                         let uri = "/rest/v1/\(table.name)" + (method == .post ? "" : "?\(table.tenantColumn)=eq.\(nobody)")
-                        let response = try await f.request(method, uri, as: f.acme, nil, body: method == .post || method == .patch ? "{}" : nil, headers: headers)
+                        let response = try await f.request(
+                            method, uri, as: f.acme, nil, body: method == .post || method == .patch ? "{}" : nil, headers: headers)
                         if table.rest.allows(command) {
-                            #expect(!Self.isExposureRefusal(response), "\(role) \(method) \(table.name): \(response.status) \(response.body)")
+                            #expect(
+                                !Self.isExposureRefusal(response), "\(role) \(method) \(table.name): \(response.status) \(response.body)")
                         } else {
-                            #expect(Self.isExposureRefusal(response), "\(role) \(method) \(table.name) must be refused: \(response.status) \(response.body)")
+                            #expect(
+                                Self.isExposureRefusal(response),
+                                "\(role) \(method) \(table.name) must be refused: \(response.status) \(response.body)")
                             #expect(response.body.contains("\"code\":\"42501\""), "\(response.body)")
                         }
                     }
@@ -108,7 +113,8 @@ struct ExposureTests {
             try await f.auth.owner.query(
                 "INSERT INTO public.data_deletion_requests (id, tenant_id, user_id, status) VALUES ($1, $2, $3, 'awaiting_confirmation')",
                 [id, f.acme.id, f.alice])
-            let patch = try await f.request(.patch, "/rest/v1/data_deletion_requests?id=eq.\(id.lowercasedString)", as: f.acme, f.alice,
+            let patch = try await f.request(
+                .patch, "/rest/v1/data_deletion_requests?id=eq.\(id.lowercasedString)", as: f.acme, f.alice,
                 body: #"{"status":"pending","confirmed_at":"2026-01-01T00:00:00Z"}"#)
             #expect(Self.isExposureRefusal(patch))
             let status = try await f.auth.owner.query("SELECT status, confirmed_at FROM public.data_deletion_requests WHERE id = $1", [id])
@@ -116,7 +122,8 @@ struct ExposureTests {
             #expect(try status.rows[0].decodeIfPresent("confirmed_at", as: Date.self) == nil)
 
             // Consents change only through /v1/privacy/settings, which audits them.
-            let consent = try await f.request(.post, "/rest/v1/user_privacy_settings", as: f.acme, f.alice,
+            let consent = try await f.request(
+                .post, "/rest/v1/user_privacy_settings", as: f.acme, f.alice,
                 body: #"{"user_id":"\#(alice)","marketing_consent":true}"#)
             #expect(Self.isExposureRefusal(consent))
         }
@@ -152,7 +159,8 @@ struct ExposureTests {
         try await RESTFixture.run { f in
             for table in ["user_secrets", "user_secret_versions"] {
                 for method in [HTTPRequest.Method.get, .head, .post, .patch, .delete] {
-                    let response = try await f.request(method, "/rest/v1/\(table)?user_id=eq.\(f.alice.lowercasedString)", as: f.acme, f.alice,
+                    let response = try await f.request(
+                        method, "/rest/v1/\(table)?user_id=eq.\(f.alice.lowercasedString)", as: f.acme, f.alice,
                         body: method == .post || method == .patch ? #"{"encrypted_value":"\\x00"}"# : nil)
                     #expect(response.status == .forbidden, "\(method) \(table): \(response.status) \(response.body)")
                 }
@@ -169,7 +177,8 @@ struct ExposureTests {
                 ] {
                     do {
                         _ = try await f.auth.gateway.pipeline([
-                            Statement.assumeRequestRole(role, claims: #"{"role":"\#(role)","sub":"\#(f.alice.lowercasedString)"}"#, tenant: f.acme.id),
+                            Statement.assumeRequestRole(
+                                role, claims: #"{"role":"\#(role)","sub":"\#(f.alice.lowercasedString)"}"#, tenant: f.acme.id),
                             Statement(statement),
                         ])
                         Issue.record("\(role) ran: \(statement)")
@@ -186,7 +195,8 @@ struct ExposureTests {
         #expect(SecretStore.databaseRole == PolicySet.secretsRole)
     }
 
-    @Test("the privacy worker role reaches one tenant's personal data and nothing else: no other tenant, no keys, no secrets of the gateway")
+    @Test(
+        "the privacy worker role reaches one tenant's personal data and nothing else: no other tenant, no keys, no secrets of the gateway")
     func privacyWorkerIsBounded() async throws {
         try await RESTFixture.run { f in
             for (tenant, user) in [(f.acme, f.alice), (f.globex, f.bob)] {
@@ -258,7 +268,8 @@ struct ExposureTests {
                 "INSERT INTO public.projects (tenant_id, user_id, name, type) VALUES ($1, $2, 'abc', 'website')", [f.acme.id, f.alice])
             let filter = try await f.request(.get, "/rest/v1/projects?name=eq.abc%00x", as: f.acme, f.alice)
             #expect(filter.status == .badRequest && Self.error(filter.body)["code"] == "22021", "\(filter.body)")
-            let body = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
+            let body = try await f.request(
+                .post, "/rest/v1/projects", as: f.acme, f.alice,
                 body: #"{"name": "abc\u0000def", "type": "website", "user_id": "\#(alice)"}"#)
             #expect(body.status == .badRequest, "\(body.body)")
             #expect(try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects").rows[0].decode("n", as: Int.self) == 1)

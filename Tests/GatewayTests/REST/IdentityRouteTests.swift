@@ -1,7 +1,5 @@
-import Tenancy
 import Audit
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -9,8 +7,11 @@ import JSON
 import Postgres
 import Privacy
 import Sodium
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 struct Unreachable: Error {}
 
@@ -67,8 +68,10 @@ extension PrivacyRouteFixture {
     }
 
     func status(_ kind: String, _ id: String) async throws -> (status: String, reason: String?) {
-        let row = try #require(try await auth.owner.query(
-            "SELECT status, status_reason FROM public.data_\(kind)_requests WHERE id = $1::uuid", [id]).first)
+        let row = try #require(
+            try await auth.owner.query(
+                "SELECT status, status_reason FROM public.data_\(kind)_requests WHERE id = $1::uuid", [id]
+            ).first)
         return (try row.decode("status"), try row.decodeIfPresent("status_reason"))
     }
 }
@@ -88,17 +91,21 @@ struct IdentityRouteTests {
             let id = try await f.fileWaiting("exports", f.alice)
             let code = try inbox.last(id)
             for left in [4, 3, 2, 1] {
-                let attempt = try await f.call(.post, "/v1/privacy/exports/\(id)/verify", as: f.acme, f.alice, body: #"{"code": "\#(wrong(code))"}"#)
+                let attempt = try await f.call(
+                    .post, "/v1/privacy/exports/\(id)/verify", as: f.acme, f.alice, body: #"{"code": "\#(wrong(code))"}"#)
                 #expect(attempt.status == .forbidden && attempt.body.contains("\(left) attempt"), "\(attempt.body)")
             }
-            let last = try await f.call(.post, "/v1/privacy/exports/\(id)/verify", as: f.acme, f.alice, body: #"{"code": "\#(wrong(code))"}"#)
+            let last = try await f.call(
+                .post, "/v1/privacy/exports/\(id)/verify", as: f.acme, f.alice, body: #"{"code": "\#(wrong(code))"}"#)
             #expect(last.status == .forbidden && last.body.contains("denied"), "\(last.body)")
             #expect(try await f.status("export", id) == ("denied", "identity_unverified: too many wrong codes"))
             let late = try await f.call(.post, "/v1/privacy/exports/\(id)/verify", as: f.acme, f.alice, body: #"{"code": "\#(code)"}"#)
             #expect(late.status == .conflict, "\(late.body)")
-            let rejected = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.identity_code_rejected")
+            let rejected = try await AuditReader.entries(
+                pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.identity_code_rejected")
             #expect(rejected.count == 5 && rejected.allSatisfy { $0.outcome == "denied" })
-            #expect(try await f.auth.owner.query("SELECT count(*) AS n FROM privacy.identity_challenges").first!.decode("n", as: Int.self) == 0)
+            #expect(
+                try await f.auth.owner.query("SELECT count(*) AS n FROM privacy.identity_challenges").first!.decode("n", as: Int.self) == 0)
         }
     }
 
@@ -109,7 +116,8 @@ struct IdentityRouteTests {
             try await f.seed(f.alice)
             let id = try await f.fileWaiting("deletions", f.alice)
             let code = try inbox.last(id)
-            try await f.auth.owner.query("UPDATE privacy.identity_challenges SET expires_at = now() - interval '1 second' WHERE request_id = $1::uuid", [id])
+            try await f.auth.owner.query(
+                "UPDATE privacy.identity_challenges SET expires_at = now() - interval '1 second' WHERE request_id = $1::uuid", [id])
             let expired = try await f.call(.post, "/v1/privacy/deletions/\(id)/verify", as: f.acme, f.alice, body: #"{"code": "\#(code)"}"#)
             #expect(expired.status == .gone, "\(expired.body)")
             #expect(try await f.service.expireUnverified() == 1)
@@ -123,7 +131,9 @@ struct IdentityRouteTests {
         }
     }
 
-    @Test("side doors: another subject's request, another tenant, a narrower key, no JWT, a malformed or unknown id reach nothing and spend no attempt")
+    @Test(
+        "side doors: another subject's request, another tenant, a narrower key, no JWT, a malformed or unknown id reach nothing and spend no attempt"
+    )
     func sideDoors() async throws {
         let inbox = CodeInbox()
         try await PrivacyRouteFixture.run(identity: Self.policy, notifier: inbox) { f in
@@ -139,21 +149,29 @@ struct IdentityRouteTests {
             #expect(try await f.call(.post, "/v1/privacy/exports/\(id)/verify", as: initech, f.alice, body: body).status == .notFound)
             // A key without privacy:export; a key with privacy:export on the deletion route; the other kind's route.
             #expect(try await f.call(.post, "/v1/privacy/exports/\(id)/verify", as: f.dataOnly, f.alice, body: body).status == .forbidden)
-            let (_, exportOnly) = try await ServiceKeyRegistry(pool: f.auth.owner, rootKey: f.auth.rootKey).create(tenant: f.acme.id, scopes: [.privacyExport], name: nil)
-            #expect(try await f.call(.post, "/v1/privacy/deletions/\(id)/verify", as: f.acme, f.alice, apikey: exportOnly, body: body).status == .forbidden)
+            let (_, exportOnly) = try await ServiceKeyRegistry(pool: f.auth.owner, rootKey: f.auth.rootKey).create(
+                tenant: f.acme.id, scopes: [.privacyExport], name: nil)
+            #expect(
+                try await f.call(.post, "/v1/privacy/deletions/\(id)/verify", as: f.acme, f.alice, apikey: exportOnly, body: body).status
+                    == .forbidden)
             #expect(try await f.call(.post, "/v1/privacy/deletions/\(id)/verify", as: f.acme, f.alice, body: body).status == .notFound)
             // The service key alone (the back office) cannot enter a subject's code.
             #expect(try await f.call(.post, "/v1/privacy/exports/\(id)/verify", as: f.acme, nil, body: body).status == .unauthorized)
             // Malformed codes and bodies, unknown and malformed ids.
-            for bad in [#"{"code": "12345"}"#, #"{"code": "1234567"}"#, #"{"code": "12a456"}"#, #"{"code": 123456}"#, #"{"code": "١٢٣٤٥٦"}"#,
-                        #"{"code": "\#(code)", "extra": 1}"#, "{}", "not json"] {
+            for bad in [
+                #"{"code": "12345"}"#, #"{"code": "1234567"}"#, #"{"code": "12a456"}"#, #"{"code": 123456}"#, #"{"code": "١٢٣٤٥٦"}"#,
+                #"{"code": "\#(code)", "extra": 1}"#, "{}", "not json",
+            ] {
                 let answer = try await f.call(.post, "/v1/privacy/exports/\(id)/verify", as: f.acme, f.alice, body: bad)
                 #expect(answer.status == .badRequest, "\(bad): \(answer.status) \(answer.body)")
             }
-            #expect(try await f.call(.post, "/v1/privacy/exports/\(UUID().uuidString.lowercased())/verify", as: f.acme, f.alice, body: body).status == .notFound)
+            #expect(
+                try await f.call(.post, "/v1/privacy/exports/\(UUID().uuidString.lowercased())/verify", as: f.acme, f.alice, body: body)
+                    .status == .notFound)
             #expect(try await f.call(.post, "/v1/privacy/exports/not-a-uuid/verify", as: f.acme, f.alice, body: body).status == .badRequest)
             // None of that spent an attempt: the first wrong code leaves four.
-            let first = try await f.call(.post, "/v1/privacy/exports/\(id)/verify", as: f.acme, f.alice, body: #"{"code": "\#(wrong(code))"}"#)
+            let first = try await f.call(
+                .post, "/v1/privacy/exports/\(id)/verify", as: f.acme, f.alice, body: #"{"code": "\#(wrong(code))"}"#)
             #expect(first.status == .forbidden && first.body.contains("4 attempts left"), "\(first.body)")
             // The request is still Alice's to verify.
             #expect(try await f.call(.post, "/v1/privacy/exports/\(id)/verify", as: f.acme, f.alice, body: body).status == .ok)
@@ -172,19 +190,23 @@ struct IdentityRouteTests {
             // Waiting for the code, the worker does not touch it.
             #expect(try await f.service.claimNext(.export) == nil)
             // Stored as a keyed hash only; nowhere in the audit trail.
-            let stored = try #require(try await f.auth.owner.query("SELECT code_hash FROM privacy.identity_challenges WHERE request_id = $1::uuid", [id]).first)
+            let stored = try #require(
+                try await f.auth.owner.query("SELECT code_hash FROM privacy.identity_challenges WHERE request_id = $1::uuid", [id]).first)
             let hash: [UInt8] = try stored.decode("code_hash")
             #expect(hash.count == 32 && hash != SHA256.hash(Array(code.utf8)))
             func auditMentions(_ text: String) async throws -> Int {
-                try await f.auth.owner.query("SELECT count(*) AS n FROM public.audit_events WHERE details::text LIKE '%' || $1 || '%'", ["\"\(text)\""])
-                    .first!.decode("n", as: Int.self)
+                try await f.auth.owner.query(
+                    "SELECT count(*) AS n FROM public.audit_events WHERE details::text LIKE '%' || $1 || '%'", ["\"\(text)\""]
+                )
+                .first!.decode("n", as: Int.self)
             }
             let ok = try await f.call(.post, "/v1/privacy/exports/\(id)/verify", as: f.acme, f.alice, body: #"{"code": "\#(code)"}"#)
             #expect(ok.status == .ok, "\(ok.body)")
             #expect(try f.object(ok.body)["status"] as? String == "pending")
             #expect(!ok.body.contains(code))
             #expect(try await auditMentions(code) == 0)
-            let verifiedEntry = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.identity_verified")
+            let verifiedEntry = try await AuditReader.entries(
+                pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.identity_verified")
             #expect(verifiedEntry.count == 1 && verifiedEntry.first?.details["method"] == .string("code"))
             #expect(verifiedEntry.first?.actor == "user:" + f.alice.uuidString.lowercased())
             // Filed through the privacy service: the worker takes it (it would refuse a forged row).
@@ -196,7 +218,9 @@ struct IdentityRouteTests {
         }
     }
 
-    @Test("an erasure: re-filing re-sends a new code (the old one stops working) up to the limit; the code leads to the plan; a failed delivery is a 503")
+    @Test(
+        "an erasure: re-filing re-sends a new code (the old one stops working) up to the limit; the code leads to the plan; a failed delivery is a 503"
+    )
     func deletionCodes() async throws {
         let inbox = CodeInbox()
         try await PrivacyRouteFixture.run(identity: Self.policy, notifier: inbox) { f in
@@ -217,7 +241,8 @@ struct IdentityRouteTests {
             #expect(exhausted.status == .conflict, "\(exhausted.body)")
             // The third code replaced the second, which replaced the first.
             if first != second {
-                let old = try await f.call(.post, "/v1/privacy/deletions/\(id)/verify", as: f.acme, f.alice, body: #"{"code": "\#(first)"}"#)
+                let old = try await f.call(
+                    .post, "/v1/privacy/deletions/\(id)/verify", as: f.acme, f.alice, body: #"{"code": "\#(first)"}"#)
                 #expect(old.status == .forbidden)
             }
             #expect(try await f.status("deletion", id).status == "received")
@@ -232,31 +257,44 @@ struct IdentityRouteTests {
             let initech = try await f.auth.tenant("initech", scopes: [.privacyExport])
             try await f.call(.get, "/v1/privacy/settings", as: initech, f.bob)
             let mine = try await f.fileWaiting("exports", f.alice)
-            let theirs = try await f.service.fileUnverified(.export, tenant: initech.id, subject: f.bob, actor: PrivacyActor("test")).request.id
+            let theirs = try await f.service.fileUnverified(.export, tenant: initech.id, subject: f.bob, actor: PrivacyActor("test"))
+                .request.id
             /// Runs `sql` as the privacy worker with acme as the current tenant.
             func asWorker(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> QueryResult {
                 try await f.auth.gateway.transaction { connection in
-                    try connection.query("SELECT set_config('role', 'privacy_worker', true), set_config('request.tenant_id', $1, true)", [f.acme.id.lowercasedString])
+                    try connection.query(
+                        "SELECT set_config('role', 'privacy_worker', true), set_config('request.tenant_id', $1, true)",
+                        [f.acme.id.lowercasedString])
                     return try connection.query(sql, binds)
                 }
             }
-            let seen = try await asWorker("SELECT request_id::text AS id FROM privacy.tenant_identity_challenges").rows.map { try $0.decode("id", as: String.self) }
+            let seen = try await asWorker("SELECT request_id::text AS id FROM privacy.tenant_identity_challenges").rows.map {
+                try $0.decode("id", as: String.self)
+            }
             #expect(seen == [mine])
-            #expect(try await asWorker("UPDATE privacy.tenant_identity_challenges SET attempts = 0 WHERE request_id = $1::uuid", [theirs]).affectedRows == 0)
-            #expect(try await asWorker("DELETE FROM privacy.tenant_identity_challenges WHERE request_id = $1::uuid", [theirs]).affectedRows == 0)
+            #expect(
+                try await asWorker("UPDATE privacy.tenant_identity_challenges SET attempts = 0 WHERE request_id = $1::uuid", [theirs])
+                    .affectedRows == 0)
+            #expect(
+                try await asWorker("DELETE FROM privacy.tenant_identity_challenges WHERE request_id = $1::uuid", [theirs]).affectedRows == 0
+            )
             await #expect(throws: PostgresError.self) {
-                _ = try await asWorker("""
+                _ = try await asWorker(
+                    """
                     INSERT INTO privacy.tenant_identity_challenges (tenant_id, request_kind, request_id, user_id, code_hash, expires_at)
                     VALUES ($1, 'export', gen_random_uuid(), $2, decode(repeat('00', 32), 'hex'), now() + interval '1 hour')
                     """, [initech.id, f.bob])
             }
             await #expect(throws: PostgresError.self) { _ = try await asWorker("SELECT count(*) FROM privacy.identity_challenges") }
-            #expect(try await f.auth.owner.query("SELECT count(*) AS n FROM privacy.identity_challenges WHERE request_id = $1::uuid", [theirs])
-                .first!.decode("n", as: Int.self) == 1)
+            #expect(
+                try await f.auth.owner.query("SELECT count(*) AS n FROM privacy.identity_challenges WHERE request_id = $1::uuid", [theirs])
+                    .first!.decode("n", as: Int.self) == 1)
         }
     }
 
-    @Test("an authorized agent's request is filed by the service key for a registered subject, and every entry names the key and the agent; forged or incomplete filings are refused")
+    @Test(
+        "an authorized agent's request is filed by the service key for a registered subject, and every entry names the key and the agent; forged or incomplete filings are refused"
+    )
     func authorizedAgent() async throws {
         try await PrivacyRouteFixture.run(identity: Self.policy, notifier: CodeInbox()) { f in
             try await f.seed(f.alice)
@@ -269,16 +307,22 @@ struct IdentityRouteTests {
             #expect(try await f.call(.post, "/v1/privacy/exports", as: f.dataOnly, nil, body: agent).status == .forbidden)
             let foreign = #"{"subject": "\#(carol.uuidString.lowercased())", "agent": "x"}"#
             #expect(try await f.call(.post, "/v1/privacy/exports", as: f.acme, nil, body: foreign).status == .notFound)
-            #expect(try await f.call(.post, "/v1/privacy/exports", as: f.acme, nil, body: #"{"subject": "\#(UUID().uuidString)", "agent": "x"}"#).status == .notFound)
-            for bad in [#"{"subject": "\#(f.alice.uuidString)"}"#, #"{"subject": "not-a-uuid", "agent": "x"}"#,
-                        #"{"subject": "\#(f.alice.uuidString)", "agent": ""}"#, #"{"subject": "\#(f.alice.uuidString)", "agent": "a\u0000b"}"#,
-                        #"{"subject": "\#(f.alice.uuidString)", "agent": "\#(String(repeating: "a", count: 201))"}"#,
-                        #"{"subject": "\#(f.alice.uuidString)", "agent": "x", "role": "service_role"}"#, "[]"] {
+            #expect(
+                try await f.call(
+                    .post, "/v1/privacy/exports", as: f.acme, nil, body: #"{"subject": "\#(UUID().uuidString)", "agent": "x"}"#
+                ).status == .notFound)
+            for bad in [
+                #"{"subject": "\#(f.alice.uuidString)"}"#, #"{"subject": "not-a-uuid", "agent": "x"}"#,
+                #"{"subject": "\#(f.alice.uuidString)", "agent": ""}"#, #"{"subject": "\#(f.alice.uuidString)", "agent": "a\u0000b"}"#,
+                #"{"subject": "\#(f.alice.uuidString)", "agent": "\#(String(repeating: "a", count: 201))"}"#,
+                #"{"subject": "\#(f.alice.uuidString)", "agent": "x", "role": "service_role"}"#, "[]",
+            ] {
                 let answer = try await f.call(.post, "/v1/privacy/deletions", as: f.acme, nil, body: bad)
                 #expect(answer.status == .badRequest, "\(bad): \(answer.status) \(answer.body)")
             }
             #expect(try await f.call(.post, "/v1/privacy/exports", as: f.acme, nil).status == .unauthorized)
-            #expect(try await f.auth.owner.query("SELECT count(*) AS n FROM public.data_export_requests").first!.decode("n", as: Int.self) == 0)
+            #expect(
+                try await f.auth.owner.query("SELECT count(*) AS n FROM public.data_export_requests").first!.decode("n", as: Int.self) == 0)
 
             let filed = try await f.call(.post, "/v1/privacy/exports", as: f.acme, nil, body: agent)
             #expect(filed.status == .accepted, "\(filed.body)")
@@ -289,14 +333,18 @@ struct IdentityRouteTests {
             #expect(entries.first?.actor == "service_key:" + f.acme.keyID.uuidString.lowercased())
             #expect(entries.first?.details["agent"] == .string("Fair Data Legal LLP, authorization 2026-17"))
             // A JWT always files for its own subject: a body naming someone else is not read.
-            let own = try await f.call(.post, "/v1/privacy/deletions", as: f.acme, f.bob, signedInAgo: 5,
-                                       body: #"{"subject": "\#(f.alice.uuidString.lowercased())", "agent": "x"}"#)
+            let own = try await f.call(
+                .post, "/v1/privacy/deletions", as: f.acme, f.bob, signedInAgo: 5,
+                body: #"{"subject": "\#(f.alice.uuidString.lowercased())", "agent": "x"}"#)
             #expect(own.status == .created, "\(own.body)")
-            #expect(try #require(try f.object(own.body)["request"] as? [String: Any])["subject"] as? String == f.bob.uuidString.lowercased())
+            #expect(
+                try #require(try f.object(own.body)["request"] as? [String: Any])["subject"] as? String == f.bob.uuidString.lowercased())
         }
     }
 
-    @Test("a recent sign-in verifies at once (no code), and verifies a request that was waiting for one; without a maximum age the JWT suffices")
+    @Test(
+        "a recent sign-in verifies at once (no code), and verifies a request that was waiting for one; without a maximum age the JWT suffices"
+    )
     func recentSignIn() async throws {
         let inbox = CodeInbox()
         try await PrivacyRouteFixture.run(identity: Self.policy, notifier: inbox) { f in
@@ -321,8 +369,9 @@ struct IdentityRouteTests {
             #expect(body["plan"] is [String: Any])
             let method = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.identity_verified")
             #expect(method.last?.details["method"] == .string("recent_sign_in"))
-            #expect(try await f.auth.owner.query("SELECT count(*) AS n FROM privacy.identity_challenges WHERE request_id = $1::uuid", [waiting])
-                .first!.decode("n", as: Int.self) == 0)
+            #expect(
+                try await f.auth.owner.query("SELECT count(*) AS n FROM privacy.identity_challenges WHERE request_id = $1::uuid", [waiting])
+                    .first!.decode("n", as: Int.self) == 0)
         }
         // The default policy: the subject's JWT verifies them whatever its age.
         try await PrivacyRouteFixture.run { f in

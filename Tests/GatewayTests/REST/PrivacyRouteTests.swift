@@ -1,6 +1,5 @@
 import Audit
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -10,8 +9,10 @@ import Policy
 import Postgres
 import Privacy
 import Sodium
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// `/v1/privacy` through the real router, with the worker the gateway runs.
 struct PrivacyRouteFixture {
@@ -55,7 +56,9 @@ struct PrivacyRouteFixture {
             let dataOnly = try await auth.tenant("globex", scopes: [.dataRead])
             let app = Application(router: GatewayApplication.router(services: services))
             try await app.test(.router) { client in
-                try await body(PrivacyRouteFixture(auth: auth, client: client, acme: acme, dataOnly: dataOnly, service: service, signingKey: signingKey))
+                try await body(
+                    PrivacyRouteFixture(
+                        auth: auth, client: client, acme: acme, dataOnly: dataOnly, service: service, signingKey: signingKey))
             }
         }
     }
@@ -81,7 +84,8 @@ struct PrivacyRouteFixture {
     /// A few rows of `user` (registered by a first request).
     func seed(_ user: UUID) async throws {
         try await request(.get, "/v1/privacy/settings", as: acme, user)
-        try await auth.owner.query("INSERT INTO public.projects (tenant_id, user_id, name, type) VALUES ($1, $2, 'site', 'website')", [acme.id, user])
+        try await auth.owner.query(
+            "INSERT INTO public.projects (tenant_id, user_id, name, type) VALUES ($1, $2, 'site', 'website')", [acme.id, user])
         try await auth.owner.query("INSERT INTO public.chat_sessions (tenant_id, user_id) VALUES ($1, $2)", [acme.id, user])
     }
 }
@@ -103,17 +107,24 @@ struct PrivacyRouteTests {
             #expect(entries.first?.actor == "user:" + f.alice.uuidString.lowercased())
             #expect(entries.first?.details["changed"] == .object(["analytics_consent": ["from": false, "to": true]]))
 
-            #expect(try await f.request(.put, "/v1/privacy/settings", as: f.acme, f.alice, body: #"{"data_retention_days": 0}"#).status == .badRequest)
-            #expect(try await f.request(.put, "/v1/privacy/settings", as: f.acme, f.alice, body: #"{"analytics_consent": "yes"}"#).status == .badRequest)
+            #expect(
+                try await f.request(.put, "/v1/privacy/settings", as: f.acme, f.alice, body: #"{"data_retention_days": 0}"#).status
+                    == .badRequest)
+            #expect(
+                try await f.request(.put, "/v1/privacy/settings", as: f.acme, f.alice, body: #"{"analytics_consent": "yes"}"#).status
+                    == .badRequest)
             #expect(try await f.request(.get, "/v1/privacy/settings", as: f.acme, nil).status == .unauthorized)
             #expect(try await f.request(.get, "/v1/privacy/settings", as: f.dataOnly, f.alice).status == .forbidden)
         }
     }
 
-    @Test("a consent change gives the subject a signed receipt that verifies with the public key only and fails when edited; the history lists only their own changes")
+    @Test(
+        "a consent change gives the subject a signed receipt that verifies with the public key only and fails when edited; the history lists only their own changes"
+    )
     func consentReceipts() async throws {
         try await PrivacyRouteFixture.run { f in
-            let put = try await f.request(.put, "/v1/privacy/settings", as: f.acme, f.alice, body: #"{"marketing_consent": true, "data_retention_days": 90}"#)
+            let put = try await f.request(
+                .put, "/v1/privacy/settings", as: f.acme, f.alice, body: #"{"marketing_consent": true, "data_retention_days": 90}"#)
             #expect(put.status == .ok)
             let body = try f.object(put.body)
             #expect(body["marketing_consent"] as? Bool == true)
@@ -123,8 +134,11 @@ struct PrivacyRouteTests {
             #expect(!receipt.verify(publicKey: try Ed25519.SigningKey.generate().publicKey))
             #expect(receipt.subject == f.alice.uuidString.lowercased() && receipt.tenant == f.acme.id.uuidString.lowercased())
             #expect(receipt.changed == ["data_retention_days", "marketing_consent"])
-            #expect(receipt.previous.marketingConsent == false && receipt.settings.marketingConsent == true && receipt.settings.dataRetentionDays == 90)
-            #expect(receipt.collection.userAgent == "route-tests/1.0" && receipt.collection.actor == "user:" + f.alice.uuidString.lowercased())
+            #expect(
+                receipt.previous.marketingConsent == false && receipt.settings.marketingConsent == true
+                    && receipt.settings.dataRetentionDays == 90)
+            #expect(
+                receipt.collection.userAgent == "route-tests/1.0" && receipt.collection.actor == "user:" + f.alice.uuidString.lowercased())
             #expect(receipt.policyVersion.hasPrefix("sha256:"))
             // The receipt names the audit entry that recorded the change.
             let recorded = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.settings_updated")
@@ -148,11 +162,14 @@ struct PrivacyRouteTests {
             #expect(history.status == .ok)
             let changes = try #require(try f.object(history.body)["history"] as? [[String: Any]])
             #expect(changes.count == 2)
-            #expect(changes.allSatisfy { ($0["changed"] as? [String: Any])?["analytics_consent"] == nil }, "bob's change is not alice's history")
+            #expect(
+                changes.allSatisfy { ($0["changed"] as? [String: Any])?["analytics_consent"] == nil }, "bob's change is not alice's history"
+            )
             #expect(((changes[1]["changed"] as? [String: Any])?["marketing_consent"] as? [String: Any])?["to"] as? Bool == false)
             #expect(changes[0]["user_agent"] as? String == "route-tests/1.0")
             let firstSeq = try #require(changes[0]["seq"] as? Int)
-            let page = try f.object(try await f.request(.get, "/v1/privacy/settings/history?limit=1&after=\(firstSeq)", as: f.acme, f.alice).body)
+            let page = try f.object(
+                try await f.request(.get, "/v1/privacy/settings/history?limit=1&after=\(firstSeq)", as: f.acme, f.alice).body)
             #expect((page["history"] as? [[String: Any]])?.map { $0["seq"] as? Int } == [changes[1]["seq"] as? Int])
 
             #expect(try await f.request(.get, "/v1/privacy/settings/history?limit=0", as: f.acme, f.alice).status == .badRequest)
@@ -162,7 +179,9 @@ struct PrivacyRouteTests {
         }
     }
 
-    @Test("retry through the route: a failed export back to pending, once; another subject, a narrower key, another kind or an unknown id reach nothing")
+    @Test(
+        "retry through the route: a failed export back to pending, once; another subject, a narrower key, another kind or an unknown id reach nothing"
+    )
     func retryRoute() async throws {
         try await PrivacyRouteFixture.run { f in
             try await f.seed(f.alice)
@@ -200,7 +219,8 @@ struct PrivacyRouteTests {
             try await f.auth.owner.transaction { connection in
                 try connection.query("SET LOCAL session_replication_role = replica")
                 try connection.query(
-                    "UPDATE public.data_export_requests SET due_at = now() - interval '1 day', updated_at = now() - interval '2 hours' WHERE id = $1::uuid", [id])
+                    "UPDATE public.data_export_requests SET due_at = now() - interval '1 day', updated_at = now() - interval '2 hours' WHERE id = $1::uuid",
+                    [id])
             }
             figures = try await f.service.queueFigures(stuckAfter: .seconds(3600))
             #expect(figures.first { $0.kind == .export } == QueueFigures(kind: .export, open: 1, overdue: 1, stuck: 1))
@@ -220,7 +240,9 @@ struct PrivacyRouteTests {
         let request = try #require(try f.object(filed.body)["request"] as? [String: Any])
         let id = try #require(request["id"] as? String)
         #expect(request["status"] as? String == "pending")
-        let worker = Task { try await PrivacyWorkerService(privacy: f.service, pollInterval: .milliseconds(50), logger: Logger(label: "test")).run() }
+        let worker = Task {
+            try await PrivacyWorkerService(privacy: f.service, pollInterval: .milliseconds(50), logger: Logger(label: "test")).run()
+        }
         var document: [String: Any] = [:]
         for _ in 0..<400 {
             document = try f.object(try await f.request(.get, "/v1/privacy/exports/\(id)", as: f.acme, user).body)
@@ -263,7 +285,8 @@ struct PrivacyRouteTests {
             let (secondID, second) = try await completedExport(f, f.alice)
             #expect(secondID != id)
             let secondURL = try #require((second["download"] as? [String: Any])?["url"] as? String)
-            let encrypted = try await f.client.execute(uri: secondURL, method: .get, headers: [.exportPassphrase: "open sesame"]) { response in
+            let encrypted = try await f.client.execute(uri: secondURL, method: .get, headers: [.exportPassphrase: "open sesame"]) {
+                response in
                 (response.status, Array(response.body.readableBytesView))
             }
             #expect(encrypted.0 == .ok)
@@ -272,23 +295,34 @@ struct PrivacyRouteTests {
             defer { try? FileManager.default.removeItem(at: directory) }
             try Data(encrypted.1).write(to: directory.appendingPathComponent("a.enc"))
             #expect(throws: PrivacyError.self) {
-                try ArchiveEncryption.decrypt(source: directory.appendingPathComponent("a.enc").path, destination: directory.appendingPathComponent("x.tar").path, passphrase: "wrong")
+                try ArchiveEncryption.decrypt(
+                    source: directory.appendingPathComponent("a.enc").path, destination: directory.appendingPathComponent("x.tar").path,
+                    passphrase: "wrong")
             }
-            try ArchiveEncryption.decrypt(source: directory.appendingPathComponent("a.enc").path, destination: directory.appendingPathComponent("a.tar").path, passphrase: "open sesame")
+            try ArchiveEncryption.decrypt(
+                source: directory.appendingPathComponent("a.enc").path, destination: directory.appendingPathComponent("a.tar").path,
+                passphrase: "open sesame")
             let decrypted = try [UInt8](Data(contentsOf: directory.appendingPathComponent("a.tar")))
             #expect(try TarReader.entries(decrypted).map(\.name) == names)
             #expect(try await f.client.execute(uri: secondURL, method: .get) { $0.status } == .forbidden)
             let actions = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.export").map(\.action)
-            #expect(actions == ["privacy.export_requested", "privacy.export_completed", "privacy.export_downloaded",
-                                "privacy.export_requested", "privacy.export_completed", "privacy.export_downloaded"])
+            #expect(
+                actions == [
+                    "privacy.export_requested", "privacy.export_completed", "privacy.export_downloaded",
+                    "privacy.export_requested", "privacy.export_completed", "privacy.export_downloaded",
+                ])
 
             // Extension: once, with a reason.
             let filedAgain = try await f.request(.post, "/v1/privacy/exports", as: f.acme, f.bob)
             let bobExport = try #require((try f.object(filedAgain.body)["request"] as? [String: Any])?["id"] as? String)
-            let extended = try await f.request(.post, "/v1/privacy/exports/\(bobExport)/extend", as: f.acme, nil, body: #"{"months": 2, "reason": "many systems"}"#)
+            let extended = try await f.request(
+                .post, "/v1/privacy/exports/\(bobExport)/extend", as: f.acme, nil, body: #"{"months": 2, "reason": "many systems"}"#)
             #expect(extended.status == .ok)
             #expect(try f.object(extended.body)["extension_reason"] as? String == "many systems")
-            #expect(try await f.request(.post, "/v1/privacy/exports/\(bobExport)/extend", as: f.acme, nil, body: #"{"months": 1, "reason": "again"}"#).status == .conflict)
+            #expect(
+                try await f.request(
+                    .post, "/v1/privacy/exports/\(bobExport)/extend", as: f.acme, nil, body: #"{"months": 1, "reason": "again"}"#
+                ).status == .conflict)
         }
     }
 
@@ -296,28 +330,36 @@ struct PrivacyRouteTests {
     func workerRefusesInsertedRequests() async throws {
         try await PrivacyRouteFixture.run { f in
             try await f.seed(f.alice)
-            let forged: UUID = try await f.auth.owner.query("""
+            let forged: UUID = try await f.auth.owner.query(
+                """
                 INSERT INTO public.data_deletion_requests (tenant_id, user_id, status, result)
                 VALUES ($1, $2, 'pending', '{"tables": {"public.projects": 999999}}') RETURNING id
-                """, [f.acme.id, f.alice]).first!.decode("id")
-            let worker = Task { try await PrivacyWorkerService(privacy: f.service, pollInterval: .milliseconds(50), logger: Logger(label: "test")).run() }
+                """, [f.acme.id, f.alice]
+            ).first!.decode("id")
+            let worker = Task {
+                try await PrivacyWorkerService(privacy: f.service, pollInterval: .milliseconds(50), logger: Logger(label: "test")).run()
+            }
             var status = ""
             for _ in 0..<200 {
-                status = try await f.auth.owner.query("SELECT status FROM public.data_deletion_requests WHERE id = $1", [forged]).first!.decode("status")
+                status = try await f.auth.owner.query("SELECT status FROM public.data_deletion_requests WHERE id = $1", [forged]).first!
+                    .decode("status")
                 if status != "pending" && status != "processing" { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
             worker.cancel()
             _ = try? await worker.value
             #expect(status == "failed")
-            let projects = try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [f.alice]).first!.decode("n", as: Int.self)
+            let projects = try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [f.alice]).first!
+                .decode("n", as: Int.self)
             #expect(projects == 1)
             let key = try await f.auth.owner.query(
-                "SELECT count(*) AS n FROM keyring.subject_keys WHERE tenant_id = $1 AND user_id = $2 AND destroyed_at IS NOT NULL", [f.acme.id, f.alice])
+                "SELECT count(*) AS n FROM keyring.subject_keys WHERE tenant_id = $1 AND user_id = $2 AND destroyed_at IS NOT NULL",
+                [f.acme.id, f.alice])
             #expect(try key.first!.decode("n", as: Int.self) == 0)
             let refused = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.request_refused")
             #expect(refused.map(\.target) == [forged.uuidString.lowercased()])
-            let shown = try f.object(try await f.request(.get, "/v1/privacy/deletions/\(forged.uuidString.lowercased())", as: f.acme, nil).body)
+            let shown = try f.object(
+                try await f.request(.get, "/v1/privacy/deletions/\(forged.uuidString.lowercased())", as: f.acme, nil).body)
             #expect((shown["request"] as? [String: Any])?["status"] as? String == "failed")
             #expect(shown["certificate"] == nil || shown["certificate"] is NSNull)
         }
@@ -360,10 +402,13 @@ struct PrivacyRouteTests {
             // another subject of the tenant does not get it.
             #expect(try certificate.verifyOffline(publicKeys: [f.signingKey.publicKey]).hasPrefix("OK: deletion certificate \(id)"))
             #expect(try await f.request(.get, "/v1/privacy/deletions/\(id)", as: f.acme, f.bob).status == .notFound)
-            let left = try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [f.alice]).first!.decode("n", as: Int.self)
-            let bobs = try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [f.bob]).first!.decode("n", as: Int.self)
+            let left = try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [f.alice]).first!
+                .decode("n", as: Int.self)
+            let bobs = try await f.auth.owner.query("SELECT count(*) AS n FROM public.projects WHERE user_id = $1", [f.bob]).first!.decode(
+                "n", as: Int.self)
             #expect(left == 0 && bobs == 1)
-            #expect(try await f.request(.post, "/v1/privacy/deletions", as: f.acme, f.alice, body: nil).status == .created)  // a new subject record, nothing left
+            // A new subject record, nothing left.
+            #expect(try await f.request(.post, "/v1/privacy/deletions", as: f.acme, f.alice, body: nil).status == .created)
             #expect(try await f.request(.post, "/v1/privacy/deletions", as: f.dataOnly, f.alice).status == .forbidden)
             #expect(try await f.request(.get, "/v1/privacy/deletions/not-a-uuid", as: f.acme, nil).status == .badRequest)
         }

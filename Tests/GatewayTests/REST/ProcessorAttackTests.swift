@@ -1,8 +1,6 @@
-import Config
-import Tenancy
 import Audit
+import Config
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -10,8 +8,11 @@ import Keyring
 import Postgres
 import Privacy
 import Sodium
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 private let crmSecret = "attack-crm-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 private let logsSecret = "attack-logs-secret-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -24,7 +25,9 @@ struct ProcessorAttackTests {
         ProcessorRouteTests.loopback(&configuration)
     }
 
-    @Test("webhook targets inside the network are refused — metadata, link-local, private, loopback over https, CGNAT, ULA, IPv4 as one number or hex, mapped IPv6 — unless the private-network opt-in is set")
+    @Test(
+        "webhook targets inside the network are refused — metadata, link-local, private, loopback over https, CGNAT, ULA, IPv4 as one number or hex, mapped IPv6 — unless the private-network opt-in is set"
+    )
     func internalTargetsRefused() async throws {
         // The gateway's own configuration: no loopback http (that is the tests' and development's opt-in).
         try await PrivacyRouteFixture.run { f in
@@ -33,58 +36,87 @@ struct ProcessorAttackTests {
                 "https://169.254.169.254/latest/meta-data", "https://[fe80::1]/hook", "https://10.0.0.5/hook", "https://192.168.1.1/hook",
                 "https://172.16.0.1/hook", "https://100.64.0.1/hook", "https://127.0.0.1/hook", "https://localhost/hook",
                 "https://api.localhost/hook", "https://[::1]/hook", "https://[::ffff:169.254.169.254]/hook", "https://[fd00::1]/hook",
-                "https://2852039166/hook", "https://0xa9fea9fe/hook", "https://0177.0.0.1/hook", "https://127.1/hook", "https://0.0.0.0/hook",
+                "https://2852039166/hook", "https://0xa9fea9fe/hook", "https://0177.0.0.1/hook", "https://127.1/hook",
+                "https://0.0.0.0/hook",
                 "https://[::]/hook", "https://metadata.google.internal/computeMetadata/v1", "https://169.254.169.254./hook",
                 "http://10.0.0.5/hook", "https://[fe80::1%25eth0]/hook",
                 "https://a.example/" + String(repeating: "a", count: 2100),
             ]
             for (index, url) in refused.enumerated() {
-                let answer = try await f.admin(.post, "/v1/admin/processors", key: key, body: """
-                    {"name": "p\(index)", "data_kind": "x", "webhook_url": "\(url)"}
-                    """)
+                let answer = try await f.admin(
+                    .post, "/v1/admin/processors", key: key,
+                    body: """
+                        {"name": "p\(index)", "data_kind": "x", "webhook_url": "\(url)"}
+                        """)
                 #expect(answer.status == .badRequest, "\(url) → \(answer.status) \(answer.body)")
             }
             #expect(try await f.service.processors(tenant: f.acme.id).isEmpty)
             // Public addresses and names pass.
-            for (index, url) in ["https://93.184.215.14/hook", "https://[2606:4700::1111]/hook", "https://crm.example.com:8443/pgw"].enumerated() {
-                let answer = try await f.admin(.post, "/v1/admin/processors", key: key, body: """
-                    {"name": "ok\(index)", "data_kind": "x", "webhook_url": "\(url)"}
-                    """)
+            for (index, url) in ["https://93.184.215.14/hook", "https://[2606:4700::1111]/hook", "https://crm.example.com:8443/pgw"]
+                .enumerated()
+            {
+                let answer = try await f.admin(
+                    .post, "/v1/admin/processors", key: key,
+                    body: """
+                        {"name": "ok\(index)", "data_kind": "x", "webhook_url": "\(url)"}
+                        """)
                 #expect(answer.status == .created, "\(url) → \(answer.status) \(answer.body)")
             }
             // A row written around the check (here by the owner) is refused again when its call is sent: never called.
             let planted = try await f.service.declareProcessor(
-                tenant: f.acme.id, ProcessorDeclaration(name: "planted", dataKind: "x", webhookURL: "https://crm.example.com/pgw", secret: crmSecret),
-                actor: PrivacyActor("test")).processor.id
-            try await f.auth.owner.query("UPDATE privacy.processors SET webhook_url = 'https://169.254.169.254/latest' WHERE id = $1::uuid", [planted])
-            try await f.auth.owner.query("""
+                tenant: f.acme.id,
+                ProcessorDeclaration(name: "planted", dataKind: "x", webhookURL: "https://crm.example.com/pgw", secret: crmSecret),
+                actor: PrivacyActor("test")
+            ).processor.id
+            try await f.auth.owner.query(
+                "UPDATE privacy.processors SET webhook_url = 'https://169.254.169.254/latest' WHERE id = $1::uuid", [planted])
+            try await f.auth.owner.query(
+                """
                 INSERT INTO privacy.processor_calls (tenant_id, request_kind, request_id, processor_id, processor_name, data_kind, required, user_id, deadline_at)
                 VALUES ($1, 'deletion', gen_random_uuid(), $2::uuid, 'planted', 'x', true, gen_random_uuid(), now() + interval '1 hour')
                 """, [f.acme.id, planted])
             #expect(try await f.service.dispatchProcessorCalls() == 1)
-            let call = try #require(try await f.auth.owner.query(
-                "SELECT last_error, delivered_at IS NULL AS waiting FROM privacy.processor_calls WHERE processor_id = $1::uuid", [planted]).first)
+            let call = try #require(
+                try await f.auth.owner.query(
+                    "SELECT last_error, delivered_at IS NULL AS waiting FROM privacy.processor_calls WHERE processor_id = $1::uuid",
+                    [planted]
+                ).first)
             #expect(try call.decode("waiting", as: Bool.self))
             #expect(try call.decodeIfPresent("last_error", as: String.self) == "webhook_url refused: not https, or an internal address")
         }
         // The documented opt-in (PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK) lets a processor inside the network be declared; still https.
         try await PrivacyRouteFixture.run(configure: { $0.processorsAllowPrivateNetwork = true }) { f in
             let key = try await f.adminKey(f.acme)
-            #expect(try await f.admin(.post, "/v1/admin/processors", key: key, body: """
-                {"name": "inside", "data_kind": "x", "webhook_url": "https://10.0.0.5/hook"}
-                """).status == .created)
-            #expect(try await f.admin(.post, "/v1/admin/processors", key: key, body: """
-                {"name": "plain", "data_kind": "x", "webhook_url": "http://10.0.0.5/hook"}
-                """).status == .badRequest)
+            #expect(
+                try await f.admin(
+                    .post, "/v1/admin/processors", key: key,
+                    body: """
+                        {"name": "inside", "data_kind": "x", "webhook_url": "https://10.0.0.5/hook"}
+                        """
+                ).status == .created)
+            #expect(
+                try await f.admin(
+                    .post, "/v1/admin/processors", key: key,
+                    body: """
+                        {"name": "plain", "data_kind": "x", "webhook_url": "http://10.0.0.5/hook"}
+                        """
+                ).status == .badRequest)
         }
-        #expect(try GatewayConfiguration.fromEnvironment(["PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK": "true"]).processorsAllowPrivateNetwork)
+        #expect(
+            try GatewayConfiguration.fromEnvironment(["PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK": "true"]).processorsAllowPrivateNetwork)
         #expect(try !GatewayConfiguration.fromEnvironment([:]).processorsAllowPrivateNetwork)
-        #expect(throws: ConfigurationError.self) { try GatewayConfiguration.fromEnvironment(["PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK": "maybe"]) }
+        #expect(throws: ConfigurationError.self) {
+            try GatewayConfiguration.fromEnvironment(["PRIVACY_PROCESSORS_ALLOW_PRIVATE_NETWORK": "maybe"])
+        }
     }
 
-    @Test("the admin routes refuse narrower scopes and a user's JWT with an admin key; the secret is in no answer, error or audit row; a tenant's processors are bounded")
+    @Test(
+        "the admin routes refuse narrower scopes and a user's JWT with an admin key; the secret is in no answer, error or audit row; a tenant's processors are bounded"
+    )
     func adminRoutesSideDoors() async throws {
-        try await PrivacyRouteFixture.run(configure: { Self.loopback(&$0); $0.maxProcessorsPerTenant = 2 }) { f in
+        try await PrivacyRouteFixture.run(configure: {
+            Self.loopback(&$0); $0.maxProcessorsPerTenant = 2
+        }) { f in
             let admin = try await f.adminKey(f.acme)
             let registry = try ServiceKeyRegistry(pool: f.auth.owner, rootKey: f.auth.rootKey)
             let secrets = try await registry.create(tenant: f.acme.id, scopes: [.secretsRead, .secretsWrite], name: nil).1
@@ -100,7 +132,8 @@ struct ProcessorAttackTests {
             let withUser = try await f.client.execute(
                 uri: "/v1/admin/processors", method: .post,
                 headers: [.apikey: admin, .authorization: "Bearer " + jwt, .contentType: "application/json"],
-                body: ByteBuffer(string: body)) { $0.status }
+                body: ByteBuffer(string: body)
+            ) { $0.status }
             #expect(withUser == .forbidden)
             #expect(try await f.service.processors(tenant: f.acme.id).isEmpty)
 
@@ -122,22 +155,34 @@ struct ProcessorAttackTests {
             #expect(try await PlaintextAtRestTests.scan(f.auth.owner, for: crmSecret).hits == [])
 
             // At most maxProcessorsPerTenant: the third is refused, nothing written; another tenant has its own bound.
-            #expect(try await f.admin(.post, "/v1/admin/processors", key: admin, body: """
-                {"name": "logs", "data_kind": "x", "webhook_url": "https://logs.example/pgw"}
-                """).status == .created)
-            let third = try await f.admin(.post, "/v1/admin/processors", key: admin, body: """
-                {"name": "third", "data_kind": "x", "webhook_url": "https://third.example/pgw"}
-                """)
+            #expect(
+                try await f.admin(
+                    .post, "/v1/admin/processors", key: admin,
+                    body: """
+                        {"name": "logs", "data_kind": "x", "webhook_url": "https://logs.example/pgw"}
+                        """
+                ).status == .created)
+            let third = try await f.admin(
+                .post, "/v1/admin/processors", key: admin,
+                body: """
+                    {"name": "third", "data_kind": "x", "webhook_url": "https://third.example/pgw"}
+                    """)
             #expect(third.status == .conflict, "\(third.body)")
             #expect(try await f.service.processors(tenant: f.acme.id).count == 2)
             let initech = try await f.auth.tenant("initech", scopes: [.admin])
-            #expect(try await f.admin(.post, "/v1/admin/processors", key: initech.apikey, body: """
-                {"name": "third", "data_kind": "x", "webhook_url": "https://third.example/pgw"}
-                """).status == .created)
+            #expect(
+                try await f.admin(
+                    .post, "/v1/admin/processors", key: initech.apikey,
+                    body: """
+                        {"name": "third", "data_kind": "x", "webhook_url": "https://third.example/pgw"}
+                        """
+                ).status == .created)
         }
     }
 
-    @Test("callbacks: a body over 64 KiB, a malformed timestamp, a request id not canonical, a request never called, a call already closed, and a processor removed meanwhile are refused and record nothing")
+    @Test(
+        "callbacks: a body over 64 KiB, a malformed timestamp, a request id not canonical, a request never called, a call already closed, and a processor removed meanwhile are refused and record nothing"
+    )
     func callbackEdges() async throws {
         try await TestProcessor.run { _, port in
             try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
@@ -150,17 +195,23 @@ struct ProcessorAttackTests {
 
                 // Over the body limit: 413, nothing recorded (checked before any signature work).
                 let detail = String(repeating: "d", count: 70_000)
-                #expect(try await f.callback(crm, request: request, outcome: "confirmed", secret: crmSecret, detail: detail).status == .contentTooLarge)
+                #expect(
+                    try await f.callback(crm, request: request, outcome: "confirmed", secret: crmSecret, detail: detail).status
+                        == .contentTooLarge)
                 // Timestamps that are not plain seconds, and a request id not in canonical form.
                 let now = Int(Date().timeIntervalSince1970)
                 let valid = try await f.callback(crm, request: request, outcome: "confirmed", secret: crmSecret, timestamp: now + 400)
                 #expect(valid.status == .unauthorized)
-                #expect(try await f.callback(crm, request: request, outcome: "confirmed", secret: crmSecret, headerRequestID: request.uppercased()).status != .ok)
+                #expect(
+                    try await f.callback(
+                        crm, request: request, outcome: "confirmed", secret: crmSecret, headerRequestID: request.uppercased()
+                    ).status != .ok)
                 // A request this processor was never called for (an id of nothing): 404, not a new record.
                 let stranger = UUID().uuidString.lowercased()
                 #expect(try await f.callback(crm, request: stranger, outcome: "confirmed", secret: crmSecret).status == .notFound)
                 #expect(try await f.outcomes(id)["crm"]?.outcome == nil)
-                #expect(try await f.auth.owner.query("SELECT count(*) AS n FROM privacy.processor_calls").first!.decode("n", as: Int.self) == 2)
+                #expect(
+                    try await f.auth.owner.query("SELECT count(*) AS n FROM privacy.processor_calls").first!.decode("n", as: Int.self) == 2)
 
                 // A callback cannot move the request: it stays requires_input while logs is open.
                 #expect(try await f.callback(crm, request: request, outcome: "confirmed", secret: crmSecret).status == .ok)
@@ -184,20 +235,26 @@ struct ProcessorAttackTests {
                 // partially_completed is closed: neither the privacy worker's role nor a request role can make it completed.
                 await #expect(throws: PostgresError.self) {
                     _ = try await f.auth.gateway.transaction { connection in
-                        try connection.query("SELECT set_config('role', 'privacy_worker', true), set_config('request.tenant_id', $1, true)", [f.acme.id.lowercasedString])
+                        try connection.query(
+                            "SELECT set_config('role', 'privacy_worker', true), set_config('request.tenant_id', $1, true)",
+                            [f.acme.id.lowercasedString])
                         return try connection.query("UPDATE public.data_deletion_requests SET status = 'completed' WHERE id = $1", [id])
                     }
                 }
                 let patched = try await f.client.execute(
                     uri: "/rest/v1/data_deletion_requests?id=eq.\(request)", method: .patch,
-                    headers: [.apikey: f.acme.apikey, .contentType: "application/json"], body: ByteBuffer(string: #"{"status": "completed"}"#)) { $0.status }
+                    headers: [.apikey: f.acme.apikey, .contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"status": "completed"}"#)
+                ) { $0.status }
                 #expect(patched.code < 500)
                 #expect(try await f.service.request(.deletion, tenant: f.acme.id, id: id).status == "partially_completed")
             }
         }
     }
 
-    @Test("the worker's HTTP client follows no redirect (the signed call never reaches the Location), reads no body (1 GiB answered costs nothing), and a 200 with garbage is only a delivery")
+    @Test(
+        "the worker's HTTP client follows no redirect (the signed call never reaches the Location), reads no body (1 GiB answered costs nothing), and a 200 with garbage is only a delivery"
+    )
     func workerClient() async throws {
         try await TestProcessor.run { processor, port in
             try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
@@ -211,7 +268,8 @@ struct ProcessorAttackTests {
                 #expect(await processor.calls(to: "/sink").isEmpty)
                 let rows = try await f.auth.owner.query(
                     "SELECT processor_name, delivered_at IS NOT NULL AS delivered, last_error FROM privacy.processor_calls WHERE request_id = $1 ORDER BY processor_name",
-                    [id]).rows
+                    [id]
+                ).rows
                 #expect(try rows.map { try $0.decode("processor_name", as: String.self) } == ["huge", "redirecting"])
                 // The 202 with a huge body is a delivery; the server never finished writing it.
                 #expect(try rows[0].decode("delivered", as: Bool.self) == true)
@@ -233,14 +291,22 @@ struct ProcessorAttackTests {
             try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
                 let initech = try await f.auth.tenant("initech", scopes: [.admin])
                 let mine = try await f.service.declareProcessor(
-                    tenant: f.acme.id, ProcessorDeclaration(name: "busy", dataKind: "x", webhookURL: "http://127.0.0.1:\(port)/busy", secret: crmSecret),
-                    actor: PrivacyActor("test")).processor.id
+                    tenant: f.acme.id,
+                    ProcessorDeclaration(name: "busy", dataKind: "x", webhookURL: "http://127.0.0.1:\(port)/busy", secret: crmSecret),
+                    actor: PrivacyActor("test")
+                ).processor.id
                 let theirs = try await f.service.declareProcessor(
-                    tenant: initech.id, ProcessorDeclaration(name: "quiet", dataKind: "x", webhookURL: "http://127.0.0.1:\(port)/quiet", secret: logsSecret),
-                    actor: PrivacyActor("test")).processor.id
+                    tenant: initech.id,
+                    ProcessorDeclaration(name: "quiet", dataKind: "x", webhookURL: "http://127.0.0.1:\(port)/quiet", secret: logsSecret),
+                    actor: PrivacyActor("test")
+                ).processor.id
                 // acme: three calls due first; initech: one due after them.
-                for (tenant, processor, name, age) in [(f.acme.id, mine, "busy", 40), (f.acme.id, mine, "busy", 30), (f.acme.id, mine, "busy", 20), (initech.id, theirs, "quiet", 10)] {
-                    try await f.auth.owner.query("""
+                for (tenant, processor, name, age) in [
+                    (f.acme.id, mine, "busy", 40), (f.acme.id, mine, "busy", 30), (f.acme.id, mine, "busy", 20),
+                    (initech.id, theirs, "quiet", 10),
+                ] {
+                    try await f.auth.owner.query(
+                        """
                         INSERT INTO privacy.processor_calls (tenant_id, request_kind, request_id, processor_id, processor_name, data_kind, required, user_id, deadline_at, next_attempt_at)
                         VALUES ($1, 'deletion', gen_random_uuid(), $2::uuid, $3, 'x', true, gen_random_uuid(), now() + interval '1 hour', now() - make_interval(secs => $4))
                         """, [tenant, processor, name, age])
@@ -252,7 +318,8 @@ struct ProcessorAttackTests {
         }
     }
 
-    @Test("duplicates: another subject's filing is never linked to alice's request, and a duplicate opens no door to the original's archive")
+    @Test(
+        "duplicates: another subject's filing is never linked to alice's request, and a duplicate opens no door to the original's archive")
     func duplicateSideDoors() async throws {
         try await PrivacyRouteFixture.run { f in
             try await f.seed(f.alice)
@@ -278,7 +345,8 @@ struct ProcessorAttackTests {
             let url = try #require((viaOriginal["download"] as? [String: Any])?["url"] as? String)
             // The original's token presented under the duplicate's id: refused, and the token is not spent.
             let token = try #require(url.split(separator: "=").last.map(String.init))
-            #expect(try await f.request(.get, "/v1/privacy/exports/\(duplicate)/download?token=\(token)", as: f.acme, nil).status.code >= 400)
+            #expect(
+                try await f.request(.get, "/v1/privacy/exports/\(duplicate)/download?token=\(token)", as: f.acme, nil).status.code >= 400)
             #expect(try await f.request(.get, url, as: f.acme, nil).status == .ok)
         }
     }

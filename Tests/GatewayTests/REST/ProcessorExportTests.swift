@@ -1,14 +1,15 @@
 import Audit
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Postgres
 import Privacy
 import Sodium
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 private let vaultSecret = "vault-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 private let crmSecret = "crm-secret-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -16,10 +17,12 @@ private let crmSecret = "crm-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 extension PrivacyRouteFixture {
     /// Declares a processor with `export_required` set through the admin API; its id.
     func declareForExport(_ name: String, url: String, secret: String, key: String, exportRequired: Bool = true) async throws -> UUID {
-        let answer = try await admin(.post, "/v1/admin/processors", key: key, body: """
-            {"name": "\(name)", "data_kind": "\(name) records", "webhook_url": "\(url)", "secret": "\(secret)",
-             "timeout_seconds": 3600, "export_required": \(exportRequired)}
-            """)
+        let answer = try await admin(
+            .post, "/v1/admin/processors", key: key,
+            body: """
+                {"name": "\(name)", "data_kind": "\(name) records", "webhook_url": "\(url)", "secret": "\(secret)",
+                 "timeout_seconds": 3600, "export_required": \(exportRequired)}
+                """)
         #expect(answer.status == .created, "\(answer.body)")
         let processor = try #require(try object(answer.body)["processor"] as? [String: Any])
         let id = try #require(processor["id"] as? String)
@@ -59,7 +62,9 @@ extension PrivacyRouteFixture {
     }
 }
 
-@Suite("Processors on exports: export_required processors called signed, their answers listed in the archive; callbacks bound to their processor")
+@Suite(
+    "Processors on exports: export_required processors called signed, their answers listed in the archive; callbacks bound to their processor"
+)
 struct ProcessorExportTests {
     static func loopback(_ configuration: inout PrivacyConfiguration) {
         configuration.processorsAllowLoopbackHTTP = true
@@ -67,7 +72,9 @@ struct ProcessorExportTests {
         configuration.processorAttemptTimeout = .seconds(1)
     }
 
-    @Test("a forged reference (script URL, credentials, markup, too long) is refused 400 and records nothing; a v1 signature or one made for another processor sharing the secret is 401")
+    @Test(
+        "a forged reference (script URL, credentials, markup, too long) is refused 400 and records nothing; a v1 signature or one made for another processor sharing the secret is 401"
+    )
     func forgedAnswersRefused() async throws {
         try await TestProcessor.run { _, port in
             try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
@@ -77,23 +84,38 @@ struct ProcessorExportTests {
                 let mirror = try await f.declareForExport("mirror", url: "http://127.0.0.1:\(port)/mirror", secret: vaultSecret, key: key)
                 let id = try await f.exportWaitingForProcessors(f.alice)
                 let request = id.lowercasedString
-                for reference in ["javascript:alert(1)", "https://user:pw@vault.example/x", "<script>x</script>", "a b",
-                                  "http://vault.example/x", String(repeating: "r", count: 501), "\"onmouseover=x"] {
-                    let answer = try await f.callback(vault, request: request, outcome: "confirmed", secret: vaultSecret, reference: reference)
+                for reference in [
+                    "javascript:alert(1)", "https://user:pw@vault.example/x", "<script>x</script>", "a b",
+                    "http://vault.example/x", String(repeating: "r", count: 501), "\"onmouseover=x",
+                ] {
+                    let answer = try await f.callback(
+                        vault, request: request, outcome: "confirmed", secret: vaultSecret, reference: reference)
                     #expect(answer.status == .badRequest, "\(reference): \(answer.body)")
                 }
                 // mirror's signature (same secret) replayed at vault's route, and vault's at mirror's.
-                #expect(try await f.callback(vault, request: request, outcome: "confirmed", secret: vaultSecret, signedAs: mirror).status == .unauthorized)
-                #expect(try await f.callback(mirror, request: request, outcome: "refused", secret: vaultSecret, signedAs: vault).status == .unauthorized)
+                #expect(
+                    try await f.callback(vault, request: request, outcome: "confirmed", secret: vaultSecret, signedAs: mirror).status
+                        == .unauthorized)
+                #expect(
+                    try await f.callback(mirror, request: request, outcome: "refused", secret: vaultSecret, signedAs: vault).status
+                        == .unauthorized)
                 // The former v1 scheme (no processor id signed) is no longer accepted.
                 let now = Int(Date().timeIntervalSince1970)
                 let body = #"{"request_id": "\#(request)", "outcome": "confirmed"}"#
-                let v1 = "v1=" + Hex.encode(HMACSHA256.authenticate(Array("\(now).\(request).".utf8) + Array(body.utf8),
-                                                                    key: try SecureBytes(copying: Array(vaultSecret.utf8))))
-                #expect(try await f.callback(vault, request: request, outcome: "confirmed", secret: vaultSecret, timestamp: now, signature: v1).status == .unauthorized)
+                let v1 =
+                    "v1="
+                    + Hex.encode(
+                        HMACSHA256.authenticate(
+                            Array("\(now).\(request).".utf8) + Array(body.utf8),
+                            key: try SecureBytes(copying: Array(vaultSecret.utf8))))
+                #expect(
+                    try await f.callback(vault, request: request, outcome: "confirmed", secret: vaultSecret, timestamp: now, signature: v1)
+                        .status == .unauthorized)
                 let recorded = try await f.outcomes(id)
                 #expect(recorded["vault"]?.outcome == nil && recorded["mirror"]?.outcome == nil)
-                #expect(try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.processor_answered").isEmpty)
+                #expect(
+                    try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.processor_answered").isEmpty
+                )
                 // Each signed for its own id is recorded.
                 #expect(try await f.callback(vault, request: request, outcome: "confirmed", secret: vaultSecret).status == .ok)
                 #expect(try await f.callback(mirror, request: request, outcome: "confirmed", secret: vaultSecret).status == .ok)
@@ -101,7 +123,9 @@ struct ProcessorExportTests {
         }
     }
 
-    @Test("an export waits in requires_input for its export_required processors only, calls each signed as type export, and lists each answer with its reference in the manifest and index.html")
+    @Test(
+        "an export waits in requires_input for its export_required processors only, calls each signed as type export, and lists each answer with its reference in the manifest and index.html"
+    )
     func exportWithProcessors() async throws {
         try await TestProcessor.run { processor, port in
             try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
@@ -124,15 +148,19 @@ struct ProcessorExportTests {
                 for call in calls {
                     let header = try #require(call.timestamp)
                     let timestamp = try #require(Int(header))
-                    #expect(call.signature == ProcessorSignature.sign(
-                        body: call.body, processorID: vault.lowercasedString, timestamp: timestamp, requestID: id.lowercasedString,
-                        secret: try SecureBytes(copying: Array(vaultSecret.utf8))))
+                    #expect(
+                        call.signature
+                            == ProcessorSignature.sign(
+                                body: call.body, processorID: vault.lowercasedString, timestamp: timestamp, requestID: id.lowercasedString,
+                                secret: try SecureBytes(copying: Array(vaultSecret.utf8))))
                     let body = try f.object(String(decoding: call.body, as: UTF8.self))
                     #expect(body["type"] as? String == "export" && body["user_id"] as? String == f.alice.uuidString.lowercased())
                     #expect(body["callback"] as? String == "/v1/privacy/processors/\(vault.lowercasedString)/callback")
                 }
                 let link = "https://vault.example/exports/7f3a?sig=abc"
-                #expect(try await f.callback(vault, request: id.lowercasedString, outcome: "confirmed", secret: vaultSecret, reference: link).status == .ok)
+                #expect(
+                    try await f.callback(vault, request: id.lowercasedString, outcome: "confirmed", secret: vaultSecret, reference: link)
+                        .status == .ok)
 
                 let (document, files) = try await f.resumeAndDownload(id, as: f.alice)
                 #expect((document["request"] as? [String: Any])?["status"] as? String == "completed")
@@ -147,14 +175,17 @@ struct ProcessorExportTests {
                 #expect(index.contains("vault records"))
                 // The trail records the call and the answer; the completion names the processors.
                 for action in ["privacy.processor_called", "privacy.processor_answered", "privacy.export_completed"] {
-                    #expect(try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: action).count >= 1, "\(action)")
+                    #expect(
+                        try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: action).count >= 1, "\(action)")
                 }
                 #expect(try await PlaintextAtRestTests.scan(f.auth.owner, for: vaultSecret).hits == [])
             }
         }
     }
 
-    @Test("an export_required processor that refuses, or does not answer by its deadline, makes the export partially_completed; the archive still downloads and says so")
+    @Test(
+        "an export_required processor that refuses, or does not answer by its deadline, makes the export partially_completed; the archive still downloads and says so"
+    )
     func requiredProcessorNotConfirmed() async throws {
         try await TestProcessor.run { _, port in
             try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
@@ -163,9 +194,13 @@ struct ProcessorExportTests {
                 let logs = try await f.declareForExport("logs", url: "http://127.0.0.1:\(port)/logs", secret: crmSecret, key: key)
                 let id = try await f.exportWaitingForProcessors(f.alice)
                 try await f.service.dispatchProcessorCalls()
-                #expect(try await f.callback(vault, request: id.lowercasedString, outcome: "refused", secret: vaultSecret, detail: "account closed").status == .ok)
+                #expect(
+                    try await f.callback(
+                        vault, request: id.lowercasedString, outcome: "refused", secret: vaultSecret, detail: "account closed"
+                    ).status == .ok)
                 try await f.expire(logs)
-                #expect(try await f.callback(logs, request: id.lowercasedString, outcome: "confirmed", secret: crmSecret).status == .conflict)
+                #expect(
+                    try await f.callback(logs, request: id.lowercasedString, outcome: "confirmed", secret: crmSecret).status == .conflict)
                 let (document, files) = try await f.resumeAndDownload(id, as: f.alice)
                 let request = try #require(document["request"] as? [String: Any])
                 #expect(request["status"] as? String == "partially_completed")
@@ -182,7 +217,9 @@ struct ProcessorExportTests {
         }
     }
 
-    @Test("side door: another subject cannot see a waiting export or its processors' part, and an export without export_required processors runs at once")
+    @Test(
+        "side door: another subject cannot see a waiting export or its processors' part, and an export without export_required processors runs at once"
+    )
     func sideDoors() async throws {
         try await TestProcessor.run { _, port in
             try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
@@ -204,8 +241,9 @@ struct ProcessorExportTests {
                 #expect((try f.object(waiting.body)["processors"] as? [[String: Any]])?.first?["name"] as? String == "vault")
                 #expect(!waiting.body.contains(vaultSecret) && !waiting.body.contains("127.0.0.1"))
                 // A request role cannot move it out of requires_input through /rest/v1 (the trigger's table of moves).
-                let moved = try await f.request(.patch, "/rest/v1/data_export_requests?id=eq.\(id.lowercasedString)", as: f.acme, f.alice,
-                                                body: #"{"status": "completed"}"#)
+                let moved = try await f.request(
+                    .patch, "/rest/v1/data_export_requests?id=eq.\(id.lowercasedString)", as: f.acme, f.alice,
+                    body: #"{"status": "completed"}"#)
                 #expect(moved.status.code < 500, "\(moved.status) \(moved.body)")
                 #expect(try await f.service.request(.export, tenant: f.acme.id, id: id).status == "requires_input")
             }

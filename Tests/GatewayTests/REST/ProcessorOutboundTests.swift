@@ -1,16 +1,18 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Postgres
 import Privacy
 import Sodium
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 private let crmSecret = "crm-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -44,7 +46,9 @@ struct ProcessorOutboundTests {
         let own = ownHostName()
         try await TestProcessor.run { processor, port in
             // No loopback http allowance: as in production.
-            try await PrivacyRouteFixture.run(configure: { $0.processorRetryBase = .zero; $0.processorAttemptTimeout = .seconds(1) }) { f in
+            try await PrivacyRouteFixture.run(configure: {
+                $0.processorRetryBase = .zero; $0.processorAttemptTimeout = .seconds(1)
+            }) { f in
                 let key = try await f.adminKey(f.acme)
                 // Accepted at declaration (a name is not resolved then: it may not resolve yet)…
                 let crm = try await f.declare("crm", url: "https://\(own):\(port)/crm", secret: crmSecret, key: key)
@@ -52,11 +56,15 @@ struct ProcessorOutboundTests {
                 // …refused at each send, before any connection.
                 #expect(try await f.service.dispatchProcessorCalls() == 1)
                 #expect(try await f.service.dispatchProcessorCalls() == 1)
-                let row = try #require(try await f.auth.owner.query(
-                    "SELECT last_error, attempts, delivered_at IS NULL AS undelivered FROM privacy.processor_calls WHERE request_id = $1 AND processor_id = $2",
-                    [id, crm]).first)
+                let row = try #require(
+                    try await f.auth.owner.query(
+                        "SELECT last_error, attempts, delivered_at IS NULL AS undelivered FROM privacy.processor_calls WHERE request_id = $1 AND processor_id = $2",
+                        [id, crm]
+                    ).first)
                 let error: String = try row.decode("last_error")
-                #expect(["webhook_url refused: its host resolves to an internal address", "webhook_url's host did not resolve"].contains(error), "\(error)")
+                #expect(
+                    ["webhook_url refused: its host resolves to an internal address", "webhook_url's host did not resolve"].contains(error),
+                    "\(error)")
                 #expect(try row.decode("attempts", as: Int.self) == 2 && row.decode("undelivered", as: Bool.self))
                 #expect(await processor.calls.isEmpty)
                 #expect(try await f.outcomes(id)["crm"]?.outcome == nil)
@@ -64,7 +72,9 @@ struct ProcessorOutboundTests {
         }
     }
 
-    @Test("the callback route takes at most the configured callbacks a minute per address and per processor: past it 429 with Retry-After, before any signature is checked, recording nothing")
+    @Test(
+        "the callback route takes at most the configured callbacks a minute per address and per processor: past it 429 with Retry-After, before any signature is checked, recording nothing"
+    )
     func callbackFloodLimited() async throws {
         try await TestProcessor.run { _, port in
             try await PrivacyRouteFixture.run(configure: {
@@ -80,8 +90,9 @@ struct ProcessorOutboundTests {
                 }
                 let body = #"{"request_id": "\#(id)", "outcome": "confirmed"}"#
                 let now = Int(Date().timeIntervalSince1970)
-                let signature = ProcessorSignature.sign(body: Array(body.utf8), processorID: crm.lowercasedString, timestamp: now, requestID: id,
-                                                        secret: try .init(copying: Array(crmSecret.utf8)))
+                let signature = ProcessorSignature.sign(
+                    body: Array(body.utf8), processorID: crm.lowercasedString, timestamp: now, requestID: id,
+                    secret: try .init(copying: Array(crmSecret.utf8)))
                 let (status, retryAfter, answer) = try await f.client.execute(
                     uri: "/v1/privacy/processors/\(crm.lowercasedString)/callback", method: .post,
                     headers: [.contentType: "application/json", .pgwTimestamp: String(now), .pgwRequestID: id, .pgwSignature: signature],
@@ -97,7 +108,9 @@ struct ProcessorOutboundTests {
         }
     }
 
-    @Test("the limiter counts per address and per processor: another address naming a flooded processor waits, another processor from a fresh address does not")
+    @Test(
+        "the limiter counts per address and per processor: another address naming a flooded processor waits, another processor from a fresh address does not"
+    )
     func limiterKeys() {
         let limiter = CallbackRateLimiter(limit: 2)
         #expect(limiter.admit(processor: "p", address: "a") == nil)

@@ -1,7 +1,5 @@
-import Tenancy
 import Audit
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -9,8 +7,11 @@ import Keyring
 import Postgres
 import Privacy
 import Sodium
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// A processor for the tests: a small HTTP server (Hummingbird, live on a loopback port) that
 /// records every signed call it gets, answers 500 a set number of times first, or takes its time.
@@ -59,23 +60,26 @@ actor TestProcessor {
         let router = Router()
         router.post("/:name") { request, context -> Response in
             let buffer = try await request.body.collect(upTo: 1 << 16)
-            let (status, delay) = await processor.receive(Call(
-                path: "/" + (context.parameters.get("name") ?? ""), timestamp: request.headers[.pgwTimestamp],
-                requestID: request.headers[.pgwRequestID], signature: request.headers[.pgwSignature],
-                idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!], body: Array(buffer.readableBytesView)))
+            let (status, delay) = await processor.receive(
+                Call(
+                    path: "/" + (context.parameters.get("name") ?? ""), timestamp: request.headers[.pgwTimestamp],
+                    requestID: request.headers[.pgwRequestID], signature: request.headers[.pgwSignature],
+                    idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!], body: Array(buffer.readableBytesView)))
             if let delay { try? await Task.sleep(for: delay) }
             let (location, huge) = await processor.answer(for: "/" + (context.parameters.get("name") ?? ""))
             if let location { return Response(status: .temporaryRedirect, headers: [.location: location]) }
             if huge {
-                return Response(status: status, body: ResponseBody { writer in
-                    let chunk = ByteBuffer(repeating: 0x41, count: 1 << 16)
-                    for _ in 0..<(1 << 14) {
-                        try await writer.write(chunk)
-                        await processor.wrote(1 << 16, finished: false)
-                    }
-                    await processor.wrote(0, finished: true)
-                    try await writer.finish(nil)
-                })
+                return Response(
+                    status: status,
+                    body: ResponseBody { writer in
+                        let chunk = ByteBuffer(repeating: 0x41, count: 1 << 16)
+                        for _ in 0..<(1 << 14) {
+                            try await writer.write(chunk)
+                            await processor.wrote(1 << 16, finished: false)
+                        }
+                        await processor.wrote(0, finished: true)
+                        try await writer.finish(nil)
+                    })
             }
             return Response(status: status)
         }
@@ -92,7 +96,9 @@ extension PrivacyRouteFixture {
         try await ServiceKeyRegistry(pool: auth.owner, rootKey: auth.rootKey).create(tenant: tenant.id, scopes: [.admin], name: nil).1
     }
 
-    func admin(_ method: HTTPRequest.Method, _ uri: String, key: String, body: String? = nil) async throws -> (status: HTTPResponse.Status, body: String) {
+    func admin(_ method: HTTPRequest.Method, _ uri: String, key: String, body: String? = nil) async throws -> (
+        status: HTTPResponse.Status, body: String
+    ) {
         var headers: HTTPFields = [.apikey: key]
         if body != nil { headers[.contentType] = "application/json" }
         return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
@@ -101,11 +107,14 @@ extension PrivacyRouteFixture {
     }
 
     /// Declares a processor through the admin API; its id.
-    func declare(_ name: String, url: String, secret: String, key: String, required: Bool = true, timeout: Int = 3600) async throws -> UUID {
-        let answer = try await admin(.post, "/v1/admin/processors", key: key, body: """
-            {"name": "\(name)", "data_kind": "\(name) records", "webhook_url": "\(url)", "secret": "\(secret)",
-             "timeout_seconds": \(timeout), "erasure_required": \(required)}
-            """)
+    func declare(_ name: String, url: String, secret: String, key: String, required: Bool = true, timeout: Int = 3600) async throws -> UUID
+    {
+        let answer = try await admin(
+            .post, "/v1/admin/processors", key: key,
+            body: """
+                {"name": "\(name)", "data_kind": "\(name) records", "webhook_url": "\(url)", "secret": "\(secret)",
+                 "timeout_seconds": \(timeout), "erasure_required": \(required)}
+                """)
         #expect(answer.status == .created, "\(answer.body)")
         let processor = try #require(try object(answer.body)["processor"] as? [String: Any])
         let id = try #require(processor["id"] as? String)
@@ -118,13 +127,17 @@ extension PrivacyRouteFixture {
         _ processor: UUID, request: String, outcome: String, secret: String, timestamp: Int = Int(Date().timeIntervalSince1970),
         headerRequestID: String? = nil, detail: String? = nil, signature: String? = nil, signedAs: UUID? = nil, reference: String? = nil
     ) async throws -> (status: HTTPResponse.Status, body: String) {
-        var body = detail.map { #"{"request_id": "\#(request)", "outcome": "\#(outcome)", "detail": "\#($0)"}"# }
+        var body =
+            detail.map { #"{"request_id": "\#(request)", "outcome": "\#(outcome)", "detail": "\#($0)"}"# }
             ?? #"{"request_id": "\#(request)", "outcome": "\#(outcome)"}"#
         if let reference { body = String(body.dropLast()) + #", "reference": "\#(reference)"}"# }
         let requestID = headerRequestID ?? request
         let key = try SecureBytes(copying: Array(secret.utf8))
-        let signed = signature ?? ProcessorSignature.sign(
-            body: Array(body.utf8), processorID: (signedAs ?? processor).lowercasedString, timestamp: timestamp, requestID: requestID, secret: key)
+        let signed =
+            signature
+            ?? ProcessorSignature.sign(
+                body: Array(body.utf8), processorID: (signedAs ?? processor).lowercasedString, timestamp: timestamp, requestID: requestID,
+                secret: key)
         let headers: HTTPFields = [
             .contentType: "application/json", .pgwTimestamp: String(timestamp), .pgwRequestID: requestID, .pgwSignature: signed,
         ]
@@ -174,7 +187,9 @@ struct ProcessorRouteTests {
         configuration.processorAttemptTimeout = .seconds(1)
     }
 
-    @Test("forged callbacks are refused — wrong HMAC, another processor's secret, an old or future timestamp, another tenant's request, an unknown processor — and record nothing")
+    @Test(
+        "forged callbacks are refused — wrong HMAC, another processor's secret, an old or future timestamp, another tenant's request, an unknown processor — and record nothing"
+    )
     func forgedCallbacks() async throws {
         try await TestProcessor.run { _, port in
             try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
@@ -184,23 +199,38 @@ struct ProcessorRouteTests {
                 // Another tenant with its own processor and its own erasure.
                 let globex = try await f.auth.tenant("initech", scopes: [.privacyErase])
                 let (theirs, _) = try await f.service.declareProcessor(
-                    tenant: globex.id, ProcessorDeclaration(name: "crm", dataKind: "crm", webhookURL: "http://127.0.0.1:\(port)/theirs", secret: crmSecret + "x"),
+                    tenant: globex.id,
+                    ProcessorDeclaration(
+                        name: "crm", dataKind: "crm", webhookURL: "http://127.0.0.1:\(port)/theirs", secret: crmSecret + "x"),
                     actor: PrivacyActor("test"))
                 let theirID = try #require(UUID(uuidString: theirs.id))
                 let id = try await f.erasureWaitingForProcessors(f.alice).lowercasedString
 
                 let now = Int(Date().timeIntervalSince1970)
                 // Wrong HMAC, and the right body signed with another processor's secret.
-                #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, signature: "v2=" + String(repeating: "0", count: 64)).status == .unauthorized)
+                #expect(
+                    try await f.callback(
+                        crm, request: id, outcome: "confirmed", secret: crmSecret, signature: "v2=" + String(repeating: "0", count: 64)
+                    ).status == .unauthorized)
                 #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: logsSecret).status == .unauthorized)
-                #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, signature: "garbage").status == .unauthorized)
+                #expect(
+                    try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, signature: "garbage").status
+                        == .unauthorized)
                 // A replayed old callback (timestamp outside the window), and one from the future.
-                #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, timestamp: now - 600).status == .unauthorized)
-                #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, timestamp: now + 600).status == .unauthorized)
-                #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, timestamp: Int.min).status == .unauthorized)
+                #expect(
+                    try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, timestamp: now - 600).status
+                        == .unauthorized)
+                #expect(
+                    try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, timestamp: now + 600).status
+                        == .unauthorized)
+                #expect(
+                    try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, timestamp: Int.min).status
+                        == .unauthorized)
                 // Signed for another request id than the body names.
                 let other = UUID().uuidString.lowercased()
-                #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, headerRequestID: other).status == .badRequest)
+                #expect(
+                    try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, headerRequestID: other).status
+                        == .badRequest)
                 // Another tenant's processor, correctly signed with its own secret, naming acme's request: not its call.
                 #expect(try await f.callback(theirID, request: id, outcome: "confirmed", secret: crmSecret + "x").status == .notFound)
                 // A processor that does not exist answers as a bad signature: nothing says which ids exist.
@@ -214,14 +244,17 @@ struct ProcessorRouteTests {
                 #expect(try await f.callback(crm, request: id, outcome: "refused", secret: crmSecret).status == .conflict)
                 let recorded = try await f.outcomes(try #require(UUID(uuidString: id)))
                 #expect(recorded["crm"]?.outcome == "confirmed" && recorded["logs"]?.outcome == nil)
-                let answers = try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.processor_answered")
+                let answers = try await AuditReader.entries(
+                    pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.processor_answered")
                 #expect(answers.count == 1 && answers.first?.actor == "processor:" + crm.lowercasedString)
                 _ = logs
             }
         }
     }
 
-    @Test("an erasure waits in requires_input, retries a processor after a 500, records each signed answer, and certifies every processor with its outcome; the signature covers the list")
+    @Test(
+        "an erasure waits in requires_input, retries a processor after a 500, records each signed answer, and certifies every processor with its outcome; the signature covers the list"
+    )
     func erasureWithProcessors() async throws {
         try await TestProcessor.run { processor, port in
             try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
@@ -232,7 +265,10 @@ struct ProcessorRouteTests {
                 let id = try await f.erasureWaitingForProcessors(f.alice)
                 // Waiting: the worker finds nothing to run, the subject's key and registration are already gone.
                 #expect(try await f.service.claimNext(.deletion) == nil)
-                #expect(try await f.auth.owner.query("SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1 AND id = $2", [f.acme.id, f.alice]).first!.decode("n", as: Int.self) == 0)
+                #expect(
+                    try await f.auth.owner.query(
+                        "SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1 AND id = $2", [f.acme.id, f.alice]
+                    ).first!.decode("n", as: Int.self) == 0)
 
                 // First round: crm answers 500 (retried), logs accepts. Second round: crm accepts.
                 #expect(try await f.service.dispatchProcessorCalls() == 2)
@@ -248,11 +284,16 @@ struct ProcessorRouteTests {
                     let timestamp = try #require(Int(header))
                     #expect(call.requestID == id.lowercasedString && call.idempotencyKey == id.lowercasedString)
                     let processorID = (call.path == "/crm" ? crm : logs).lowercasedString
-                    #expect(call.signature == ProcessorSignature.sign(body: call.body, processorID: processorID, timestamp: timestamp, requestID: id.lowercasedString,
-                                                                     secret: try SecureBytes(copying: Array(secret.utf8))))
+                    #expect(
+                        call.signature
+                            == ProcessorSignature.sign(
+                                body: call.body, processorID: processorID, timestamp: timestamp, requestID: id.lowercasedString,
+                                secret: try SecureBytes(copying: Array(secret.utf8))))
                     let body = try f.object(String(decoding: call.body, as: UTF8.self))
                     #expect(body["type"] as? String == "erasure" && body["user_id"] as? String == f.alice.uuidString.lowercased())
-                    #expect(body["request_id"] as? String == id.lowercasedString && body["tenant_id"] as? String == f.acme.id.uuidString.lowercased())
+                    #expect(
+                        body["request_id"] as? String == id.lowercasedString
+                            && body["tenant_id"] as? String == f.acme.id.uuidString.lowercased())
                 }
                 #expect(try await f.outcomes(id)["crm"]?.attempts == 2)
 
@@ -284,13 +325,18 @@ struct ProcessorRouteTests {
                 #expect(!forged.verify(publicKey: f.signingKey.publicKey))
                 var dropped = json
                 dropped["processors"] = Array(entries.prefix(1))
-                #expect(!(try JSONDecoder().decode(DeletionCertificate.self, from: try JSONSerialization.data(withJSONObject: dropped))).verify(publicKey: f.signingKey.publicKey))
+                #expect(
+                    !(try JSONDecoder().decode(DeletionCertificate.self, from: try JSONSerialization.data(withJSONObject: dropped))).verify(
+                        publicKey: f.signingKey.publicKey))
 
                 // The route shows the processors' part too; the trail has each step and never a secret.
                 let status = try f.object(try await f.request(.get, "/v1/privacy/deletions/\(id.lowercasedString)", as: f.acme, nil).body)
                 #expect((status["processors"] as? [[String: Any]])?.count == 2)
-                for action in ["privacy.processor_declared", "privacy.processor_called", "privacy.processor_answered", "privacy.processor_timed_out"] {
-                    #expect(try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: action).count >= 1, "\(action)")
+                for action in [
+                    "privacy.processor_declared", "privacy.processor_called", "privacy.processor_answered", "privacy.processor_timed_out",
+                ] {
+                    #expect(
+                        try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: action).count >= 1, "\(action)")
                 }
                 #expect(try await PlaintextAtRestTests.scan(f.auth.owner, for: crmSecret).hits == [])
                 #expect(try await PlaintextAtRestTests.scan(f.auth.owner, for: logsSecret).hits == [])
@@ -298,7 +344,9 @@ struct ProcessorRouteTests {
         }
     }
 
-    @Test("a required processor that refuses, or does not answer by its deadline, makes the erasure partially_completed, and the certificate says so")
+    @Test(
+        "a required processor that refuses, or does not answer by its deadline, makes the erasure partially_completed, and the certificate says so"
+    )
     func requiredProcessorNotConfirmed() async throws {
         try await TestProcessor.run { _, port in
             try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
@@ -307,10 +355,13 @@ struct ProcessorRouteTests {
                 let logs = try await f.declare("logs", url: "http://127.0.0.1:\(port)/logs", secret: logsSecret, key: key)
                 let id = try await f.erasureWaitingForProcessors(f.alice)
                 try await f.service.dispatchProcessorCalls()
-                #expect(try await f.callback(crm, request: id.lowercasedString, outcome: "refused", secret: crmSecret, detail: "legal hold").status == .ok)
+                #expect(
+                    try await f.callback(crm, request: id.lowercasedString, outcome: "refused", secret: crmSecret, detail: "legal hold")
+                        .status == .ok)
                 try await f.expire(logs)
                 // A callback after the deadline is refused: the call closes as timed_out.
-                #expect(try await f.callback(logs, request: id.lowercasedString, outcome: "confirmed", secret: logsSecret).status == .conflict)
+                #expect(
+                    try await f.callback(logs, request: id.lowercasedString, outcome: "confirmed", secret: logsSecret).status == .conflict)
                 let claimed = try #require(try await f.service.claimNext(.deletion))
                 let certificate = try await f.service.processDeletion(tenant: claimed.tenant, id: claimed.id).certificate
                 #expect(certificate.outcome == "partially_completed")
@@ -338,7 +389,8 @@ struct ProcessorRouteTests {
                 #expect(try await f.service.dispatchProcessorCalls() == 2)
                 let recorded = try await f.auth.owner.query(
                     "SELECT processor_name, delivered_at IS NOT NULL AS delivered, last_error FROM privacy.processor_calls WHERE request_id = $1 ORDER BY processor_name",
-                    [id]).rows
+                    [id]
+                ).rows
                 #expect(try recorded.map { try $0.decode("processor_name", as: String.self) } == ["fast", "slow"])
                 #expect(try recorded[0].decode("delivered", as: Bool.self) == true)
                 #expect(try recorded[1].decode("delivered", as: Bool.self) == false)
@@ -348,27 +400,41 @@ struct ProcessorRouteTests {
         }
     }
 
-    @Test("side door: the privacy worker sees and writes only the current tenant's processors and calls; the tables themselves are closed to it")
+    @Test(
+        "side door: the privacy worker sees and writes only the current tenant's processors and calls; the tables themselves are closed to it"
+    )
     func tenantViews() async throws {
         try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
             let initech = try await f.auth.tenant("initech", scopes: [.admin])
             let mine = try await f.service.declareProcessor(
-                tenant: f.acme.id, ProcessorDeclaration(name: "crm", dataKind: "crm", webhookURL: "https://a.example/pgw", secret: crmSecret),
-                actor: PrivacyActor("test")).processor.id
+                tenant: f.acme.id,
+                ProcessorDeclaration(name: "crm", dataKind: "crm", webhookURL: "https://a.example/pgw", secret: crmSecret),
+                actor: PrivacyActor("test")
+            ).processor.id
             let theirs = try await f.service.declareProcessor(
-                tenant: initech.id, ProcessorDeclaration(name: "crm", dataKind: "crm", webhookURL: "https://b.example/pgw", secret: logsSecret),
-                actor: PrivacyActor("test")).processor.id
+                tenant: initech.id,
+                ProcessorDeclaration(name: "crm", dataKind: "crm", webhookURL: "https://b.example/pgw", secret: logsSecret),
+                actor: PrivacyActor("test")
+            ).processor.id
             func asWorker(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> QueryResult {
                 try await f.auth.gateway.transaction { connection in
-                    try connection.query("SELECT set_config('role', 'privacy_worker', true), set_config('request.tenant_id', $1, true)", [f.acme.id.lowercasedString])
+                    try connection.query(
+                        "SELECT set_config('role', 'privacy_worker', true), set_config('request.tenant_id', $1, true)",
+                        [f.acme.id.lowercasedString])
                     return try connection.query(sql, binds)
                 }
             }
-            #expect(try await asWorker("SELECT id::text AS id FROM privacy.tenant_processors").rows.map { try $0.decode("id", as: String.self) } == [mine])
-            #expect(try await asWorker("UPDATE privacy.tenant_processors SET webhook_url = 'https://evil.example' WHERE id = $1::uuid", [theirs]).affectedRows == 0)
+            #expect(
+                try await asWorker("SELECT id::text AS id FROM privacy.tenant_processors").rows.map { try $0.decode("id", as: String.self) }
+                    == [mine])
+            #expect(
+                try await asWorker(
+                    "UPDATE privacy.tenant_processors SET webhook_url = 'https://evil.example' WHERE id = $1::uuid", [theirs]
+                ).affectedRows == 0)
             #expect(try await asWorker("DELETE FROM privacy.tenant_processors WHERE id = $1::uuid", [theirs]).affectedRows == 0)
             await #expect(throws: PostgresError.self) {
-                _ = try await asWorker("""
+                _ = try await asWorker(
+                    """
                     INSERT INTO privacy.tenant_processor_calls (tenant_id, request_kind, request_id, processor_id, processor_name, data_kind, required, user_id, deadline_at)
                     VALUES ($1, 'deletion', gen_random_uuid(), $2::uuid, 'crm', 'crm', true, gen_random_uuid(), now())
                     """, [initech.id, theirs])
@@ -385,15 +451,19 @@ struct ProcessorRouteTests {
         }
     }
 
-    @Test("the admin API declares, lists and removes a tenant's processors: secret sealed and never listed, tenant-local, scope admin, bad input 400")
+    @Test(
+        "the admin API declares, lists and removes a tenant's processors: secret sealed and never listed, tenant-local, scope admin, bad input 400"
+    )
     func adminRoutes() async throws {
         try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
             let key = try await f.adminKey(f.acme)
             let otherTenant = try await f.auth.tenant("initech", scopes: [.admin])
             // Without a secret the gateway makes one and shows it once.
-            let created = try await f.admin(.post, "/v1/admin/processors", key: key, body: """
-                {"name": "openai", "data_kind": "assistant threads", "webhook_url": "https://erasure.example.com/pgw"}
-                """)
+            let created = try await f.admin(
+                .post, "/v1/admin/processors", key: key,
+                body: """
+                    {"name": "openai", "data_kind": "assistant threads", "webhook_url": "https://erasure.example.com/pgw"}
+                    """)
             #expect(created.status == .created)
             let secret = try #require(try f.object(created.body)["secret"] as? String)
             #expect(secret.count == 64)
@@ -419,15 +489,21 @@ struct ProcessorRouteTests {
                 let answer = try await f.admin(.post, "/v1/admin/processors", key: key, body: body)
                 #expect(answer.status == .badRequest, "\(body) → \(answer.status) \(answer.body)")
             }
-            #expect(try await f.admin(.post, "/v1/admin/processors", key: key, body: """
-                {"name": "openai", "data_kind": "x", "webhook_url": "https://b.example"}
-                """).status == .conflict)
+            #expect(
+                try await f.admin(
+                    .post, "/v1/admin/processors", key: key,
+                    body: """
+                        {"name": "openai", "data_kind": "x", "webhook_url": "https://b.example"}
+                        """
+                ).status == .conflict)
             #expect(try await f.service.processors(tenant: f.acme.id).count == 1)
 
             // Another tenant's admin key: sees none of acme's, cannot remove or target them.
             let theirs = try await f.admin(.get, "/v1/admin/processors", key: otherTenant.apikey)
             #expect(theirs.status == .ok && !theirs.body.contains("openai"))
-            #expect(try await f.admin(.get, "/v1/admin/processors?tenant_id=\(f.acme.id.uuidString.lowercased())", key: otherTenant.apikey).status == .notFound)
+            #expect(
+                try await f.admin(.get, "/v1/admin/processors?tenant_id=\(f.acme.id.uuidString.lowercased())", key: otherTenant.apikey)
+                    .status == .notFound)
             #expect(try await f.admin(.delete, "/v1/admin/processors/\(id)", key: otherTenant.apikey).status == .notFound)
             // A key without admin, and a user's JWT: refused.
             #expect(try await f.admin(.get, "/v1/admin/processors", key: f.acme.apikey).status == .forbidden)

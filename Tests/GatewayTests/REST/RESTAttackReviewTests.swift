@@ -1,11 +1,12 @@
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import Policy
 import RESTGrammar
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Issue 14's attacking review of the extended `/rest/v1` surface (embedding, spread, `or=`
 /// across embeds, counts, CSV, time zones, RPC, views): each attack through the real router
@@ -58,20 +59,26 @@ struct RESTAttackReviewTests {
         }
     }
 
-    @Test("count=planned and count=estimated never disclose another tenant's values through the planner's statistics: exact up to the threshold, unknown beyond")
+    @Test(
+        "count=planned and count=estimated never disclose another tenant's values through the planner's statistics: exact up to the threshold, unknown beyond"
+    )
     func plannedCountsDiscloseNothing() async throws {
         try await RESTEmbeddingTests.run { (f: RESTFixture, _: RESTEmbeddingTests.Seeded) async throws in
             // Globex holds 400 tags of a confidential label; the statistics know it.
             try await f.auth.owner.query(
-                "INSERT INTO project_tags (tenant_id, label) SELECT $1, 'globex-confidential-' || (g % 2) FROM generate_series(1, 400) g", [f.globex.id])
+                "INSERT INTO project_tags (tenant_id, label) SELECT $1, 'globex-confidential-' || (g % 2) FROM generate_series(1, 400) g",
+                [f.globex.id])
             try await f.auth.owner.query("ANALYZE project_tags")
             for count in ["planned", "estimated"] {
                 for label in ["globex-confidential-0", "globex-confidential-1", "nobody-uses-this", "globex-conf*"] {
                     let filter = label.hasSuffix("*") ? "like.\(label)" : "eq.\(label)"
                     let answer = try await f.request(
-                        .get, "/rest/v1/project_tags?select=label&label=\(filter)", as: f.acme, f.alice, headers: [Self.prefer: "count=\(count)"])
+                        .get, "/rest/v1/project_tags?select=label&label=\(filter)", as: f.acme, f.alice,
+                        headers: [Self.prefer: "count=\(count)"])
                     #expect(answer.status == .ok, "\(answer.body)")
-                    #expect(answer.headers[.contentRange] == "*/0", "count=\(count) label=\(filter): \(answer.headers[.contentRange] ?? "none")")
+                    #expect(
+                        answer.headers[.contentRange] == "*/0", "count=\(count) label=\(filter): \(answer.headers[.contentRange] ?? "none")"
+                    )
                 }
                 // Globex's own user counts its own rows exactly.
                 let own = try await f.request(
@@ -84,7 +91,8 @@ struct RESTAttackReviewTests {
                 "INSERT INTO project_tags (tenant_id, label) SELECT $1, 'many-' || g FROM generate_series(1, $2::int) g",
                 [f.globex.id, RESTRepresentation.estimatedCountThreshold + 5])
             let many = try await f.request(
-                .get, "/rest/v1/project_tags?select=label&label=like.many-*&limit=1", as: f.globex, f.carol, headers: [Self.prefer: "count=planned"])
+                .get, "/rest/v1/project_tags?select=label&label=like.many-*&limit=1", as: f.globex, f.carol,
+                headers: [Self.prefer: "count=planned"])
             #expect(many.headers[.contentRange] == "0-0/*", "\(many.headers[.contentRange] ?? "none")")
         }
     }
@@ -95,12 +103,16 @@ struct RESTAttackReviewTests {
     func csvAndEmbeddedPagingShowOnlyVisibleRows() async throws {
         try await RESTEmbeddingTests.run { (f: RESTFixture, _: RESTEmbeddingTests.Seeded) async throws in
             let csv: HTTPFields = [.accept: "text/csv"]
-            let spread = try await f.request(.get, "/rest/v1/project_briefs?select=summary,...projects(name,is_public)", as: f.acme, f.bob, headers: csv)
+            let spread = try await f.request(
+                .get, "/rest/v1/project_briefs?select=summary,...projects(name,is_public)", as: f.acme, f.bob, headers: csv)
             #expect(spread.status == .ok, "\(spread.body)")
             #expect(!spread.body.contains("alpha"), "\(spread.body)")
-            let carol = try await f.request(.get, "/rest/v1/sitemaps?select=title,...projects(name)&order=title", as: f.globex, f.carol, headers: csv)
+            let carol = try await f.request(
+                .get, "/rest/v1/sitemaps?select=title,...projects(name)&order=title", as: f.globex, f.carol, headers: csv)
             #expect(carol.status == .ok, "\(carol.body)")
-            #expect(carol.body.hasPrefix("title,name\nhome,") && !carol.body.contains("alpha") && !carol.body.contains("pricing"), "\(carol.body)")
+            #expect(
+                carol.body.hasPrefix("title,name\nhome,") && !carol.body.contains("alpha") && !carol.body.contains("pricing"),
+                "\(carol.body)")
             // A spread key is a plain CSV field, not a JSON string in quotes.
             #expect(!carol.body.contains("\"\"\""), "\(carol.body)")
             // Embedded order and limit over rows of a hidden parent: nothing of alpha.
@@ -111,7 +123,9 @@ struct RESTAttackReviewTests {
             ] {
                 let answer = try await f.request(.get, "/rest/v1/projects?\(query)", as: f.acme, f.bob)
                 #expect(answer.status == .ok, "\(query): \(answer.body)")
-                #expect(!answer.body.contains("alpha") && !answer.body.contains("about") && !answer.body.contains("home"), "\(query): \(answer.body)")
+                #expect(
+                    !answer.body.contains("alpha") && !answer.body.contains("about") && !answer.body.contains("home"),
+                    "\(query): \(answer.body)")
             }
             // A hidden column by CSV, alias, spread alias or json path inside an embed: 42703, never the value.
             for query in [
@@ -129,7 +143,9 @@ struct RESTAttackReviewTests {
 
     // MARK: - Managed and ungoverned tables are unreachable
 
-    @Test("secrets, privacy workflow, audit, tenants and auth.users are unreachable by embed, hint, spread or or=, for anon, users and service_role")
+    @Test(
+        "secrets, privacy workflow, audit, tenants and auth.users are unreachable by embed, hint, spread or or=, for anon, users and service_role"
+    )
     func managedTablesUnreachableThroughEmbeds() async throws {
         try await RESTEmbeddingTests.run { (f: RESTFixture, _: RESTEmbeddingTests.Seeded) async throws in
             let serviceRole = try await Tokens.hs256(claims: Tokens.user(f.alice, role: "service_role"), secret: f.acme.secret!)
@@ -151,7 +167,8 @@ struct RESTAttackReviewTests {
                 ] {
                     let answer = try await f.request(.get, "/rest/v1/\(query)", as: f.acme, user, headers: extra)
                     #expect(answer.status.code >= 400 && answer.status.code < 500, "\(name) \(query): \(answer.status) \(answer.body)")
-                    #expect(!answer.body.contains("service_name\":") && !answer.body.contains("key_hash"), "\(name) \(query): \(answer.body)")
+                    #expect(
+                        !answer.body.contains("service_name\":") && !answer.body.contains("key_hash"), "\(name) \(query): \(answer.body)")
                     Self.expectNoLeak(answer.body, "\(name) \(query)")
                 }
             }
@@ -166,7 +183,8 @@ struct RESTAttackReviewTests {
                 "get_session_cost%00", "get_session_cost;drop", "user_secrets", "privacy.process_deletion", "dblink", "lo_import",
             ] {
                 for method in [HTTPRequest.Method.get, .post] {
-                    let answer = try await f.request(method, "/rest/v1/rpc/\(name)", as: f.acme, f.alice, body: method == .post ? "{}" : nil)
+                    let answer = try await f.request(
+                        method, "/rest/v1/rpc/\(name)", as: f.acme, f.alice, body: method == .post ? "{}" : nil)
                     #expect(answer.status.code >= 400 && answer.status.code < 500, "\(method) rpc/\(name): \(answer.status) \(answer.body)")
                 }
             }
@@ -181,7 +199,8 @@ struct RESTAttackReviewTests {
                 #expect(answer.status.code >= 400 && answer.status.code < 500, "\(body): \(answer.status) \(answer.body)")
                 Self.expectNoLeak(answer.body, body)
             }
-            let query = try await f.request(.get, "/rest/v1/rpc/get_session_cost?p_session_id=x'%3BDROP%20TABLE%20projects--", as: f.acme, f.alice)
+            let query = try await f.request(
+                .get, "/rest/v1/rpc/get_session_cost?p_session_id=x'%3BDROP%20TABLE%20projects--", as: f.acme, f.alice)
             #expect(query.status == .badRequest, "\(query.status) \(query.body)")
             try await Self.expectProjectsIntact(f)
         }
@@ -189,7 +208,9 @@ struct RESTAttackReviewTests {
 
     // MARK: - Injection through every identifier and value position
 
-    @Test("quotes, semicolons and comments in aliases, embed names, hints, json paths, order, on_conflict, columns and Prefer are data or 400, never SQL")
+    @Test(
+        "quotes, semicolons and comments in aliases, embed names, hints, json paths, order, on_conflict, columns and Prefer are data or 400, never SQL"
+    )
     func injectionEverywhereIsRefusedOrQuoted() async throws {
         try await RESTEmbeddingTests.run { (f: RESTFixture, _: RESTEmbeddingTests.Seeded) async throws in
             let payload = "x%22%3B%20DROP%20TABLE%20public.projects%3B%20--"
@@ -206,7 +227,8 @@ struct RESTAttackReviewTests {
                 "projects?select=name,sitemaps(title)&order=sitemaps(\(payload))",
                 // NUL bytes end a C string: in an alias, an embed alias, a hint, a value or a JSON key.
                 "projects?select=a%00b:name", "projects?select=name,s%00:sitemaps(title)", "projects?select=name,sitemaps!a%00(title)",
-                "projects?select=name&name=eq.a%00b", "projects?select=name->>a%00b", "projects?select=name,sitemaps(title)&or=(sitemaps.title.eq.%00)",
+                "projects?select=name&name=eq.a%00b", "projects?select=name->>a%00b",
+                "projects?select=name,sitemaps(title)&or=(sitemaps.title.eq.%00)",
                 // Identifiers past Postgres' 63 bytes (truncated by the server) in aliases.
                 "projects?select=\(String(repeating: "a", count: 70))1:name,\(String(repeating: "a", count: 70))2:name",
             ]
@@ -229,15 +251,18 @@ struct RESTAttackReviewTests {
             ] {
                 let answer = try await f.request(.get, "/rest/v1/projects?select=name", as: f.acme, f.alice, headers: [Self.prefer: prefer])
                 #expect(answer.status.code < 500, "\(prefer): \(answer.status) \(answer.body)")
-                #expect(!(answer.headers[.preferenceApplied] ?? "").contains("DROP"), "\(prefer): \(answer.headers[.preferenceApplied] ?? "")")
+                #expect(
+                    !(answer.headers[.preferenceApplied] ?? "").contains("DROP"), "\(prefer): \(answer.headers[.preferenceApplied] ?? "")")
                 let strict = try await f.request(
                     .get, "/rest/v1/projects?select=name", as: f.acme, f.alice, headers: [Self.prefer: "handling=strict, " + prefer])
                 #expect(strict.status.code < 500, "strict \(prefer): \(strict.status) \(strict.body)")
             }
             // Writes: on_conflict and columns name columns, never SQL; a CSV body's quotes are data.
             let alice = f.alice.uuidString.lowercased()
-            for query in ["on_conflict=id)%3B%20DROP%20TABLE%20projects%3B--", "columns=name%22)%3B%20DROP%20TABLE%20projects%3B--",
-                          "columns=name,\(payload)", "on_conflict=\(payload)"] {
+            for query in [
+                "on_conflict=id)%3B%20DROP%20TABLE%20projects%3B--", "columns=name%22)%3B%20DROP%20TABLE%20projects%3B--",
+                "columns=name,\(payload)", "on_conflict=\(payload)",
+            ] {
                 let answer = try await f.request(
                     .post, "/rest/v1/projects?\(query)", as: f.acme, f.alice,
                     body: #"{"name": "never", "type": "website", "user_id": "\#(alice)"}"#,
@@ -249,7 +274,8 @@ struct RESTAttackReviewTests {
             let csv = try await f.client.execute(
                 uri: "/rest/v1/projects", method: .post,
                 headers: try await f.headers(f.acme, f.alice, extra: [.contentType: "text/csv", Self.prefer: "return=representation"]),
-                body: ByteBuffer(string: quoted)) { ($0.status, String(buffer: $0.body)) }
+                body: ByteBuffer(string: quoted)
+            ) { ($0.status, String(buffer: $0.body)) }
             #expect(csv.0.code < 500, "\(csv.0) \(csv.1)")
             let names = try await f.auth.owner.query("SELECT name FROM public.projects WHERE name LIKE 'it''s%'")
             let stored = try names.rows.map { try $0.decode("name", as: String.self) }
@@ -269,7 +295,8 @@ struct RESTAttackReviewTests {
         try await RESTEmbeddingTests.run { (f: RESTFixture, _: RESTEmbeddingTests.Seeded) async throws in
             let own = try await f.client.execute(
                 uri: "/rest/v1/projects?select=name,sitemaps(title)", method: .get,
-                headers: [.apikey: f.acme.apikey, .authorization: "Bearer \(f.acme.apikey)"]) { ($0.status, String(buffer: $0.body)) }
+                headers: [.apikey: f.acme.apikey, .authorization: "Bearer \(f.acme.apikey)"]
+            ) { ($0.status, String(buffer: $0.body)) }
             #expect(own.0 == .ok, "\(own.1)")
             #expect(own.1 == #"[{"name":"beta","sitemaps":[{"title":"pricing"}]}]"#, "\(own.1)")
             var forged = f.acme.apikey
@@ -278,20 +305,24 @@ struct RESTAttackReviewTests {
             for token in [f.globex.apikey, forged, f.acme.apikey + "x"] {
                 let answer = try await f.client.execute(
                     uri: "/rest/v1/projects?select=name,sitemaps(title)", method: .get,
-                    headers: [.apikey: f.acme.apikey, .authorization: "Bearer \(token)"]) { ($0.status, String(buffer: $0.body)) }
+                    headers: [.apikey: f.acme.apikey, .authorization: "Bearer \(token)"]
+                ) { ($0.status, String(buffer: $0.body)) }
                 #expect(answer.0 == .unauthorized, "\(answer.0) \(answer.1)")
                 #expect(!answer.1.contains("gamma") && !answer.1.contains("beta"), "\(answer.1)")
             }
         }
     }
 
-    @Test("with plans served to everyone, a plan of an embed of a sealed table, auth.users or tenants is refused before EXPLAIN, and ANALYZE never runs")
+    @Test(
+        "with plans served to everyone, a plan of an embed of a sealed table, auth.users or tenants is refused before EXPLAIN, and ANALYZE never runs"
+    )
     func plansOfSealedEmbedsRefused() async throws {
         try await LimitsFixture.run(limits: RESTPlanOutputTests.limits(.all)) { f in
             let alice = UUID()
             for query in [
                 "projects?select=name,user_secrets(*)", "projects?select=name,users(*)", "projects?select=name,tenants(name)",
-                "projects?select=name,...user_secret_versions(*)", "user_secrets?select=*", "projects?select=name,sitemaps(title,user_secrets(*))",
+                "projects?select=name,...user_secret_versions(*)", "user_secrets?select=*",
+                "projects?select=name,sitemaps(title,user_secrets(*))",
             ] {
                 for user in [alice, nil] as [UUID?] {
                     let answer = try await RESTPlanOutputTests.request(
@@ -330,7 +361,9 @@ struct RESTAttackReviewTests {
             #expect(wide.status.code < 500, "\(wide.status) \(String(wide.body.prefix(300)))")
             // Many output columns (json rows past 100 function arguments).
             let columns = (0..<120).map { "c\($0):name" }.joined(separator: ",")
-            let manyColumns = try await f.request(.get, "/rest/v1/projects?select=\(columns),sitemaps(\(columns.replacingOccurrences(of: "name", with: "title")))", as: f.acme, f.alice)
+            let manyColumns = try await f.request(
+                .get, "/rest/v1/projects?select=\(columns),sitemaps(\(columns.replacingOccurrences(of: "name", with: "title")))",
+                as: f.acme, f.alice)
             #expect(manyColumns.status.code < 500, "\(manyColumns.status) \(String(manyColumns.body.prefix(300)))")
             // A thousand conditions across an embed in one or=.
             let conditions = (0..<1000).map { "sitemaps.title.eq.t\($0)" }.joined(separator: ",")

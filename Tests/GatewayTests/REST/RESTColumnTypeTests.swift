@@ -1,13 +1,14 @@
 import Audit
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Policy
 import Postgres
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Filters on every column type the apps declare (the seeds' and migrations' types, plus
 /// `character(n)` from PostgREST's own fixtures), through the real router against a real table:
@@ -113,16 +114,21 @@ struct RESTColumnTypeTests {
             func row(
                 _ tenant: UUID, _ label: String, iso: String, code: String, amount: String, flag: Bool, span: String, body: String
             ) async throws {
-                try await f.auth.owner.query(insert, [
-                    tenant, label, iso, "{\(iso),ZZ}", code, amount, "0.123456", "7", "9000000000", flag ? "true" : "false",
-                    "2024-02-29", "2024-02-29T12:00:00Z", #"{"kind": "\#(label)", "n": 1}"#, "{web,\(label)}",
-                    "{\(member.uuidString.lowercased())}", "\\x0102", "10.0.0.1", member, span,
-                    "[2024-01-01T00:00:00Z,2024-02-01T00:00:00Z)", body,
-                ])
+                try await f.auth.owner.query(
+                    insert,
+                    [
+                        tenant, label, iso, "{\(iso),ZZ}", code, amount, "0.123456", "7", "9000000000", flag ? "true" : "false",
+                        "2024-02-29", "2024-02-29T12:00:00Z", #"{"kind": "\#(label)", "n": 1}"#, "{web,\(label)}",
+                        "{\(member.uuidString.lowercased())}", "\\x0102", "10.0.0.1", member, span,
+                        "[2024-01-01T00:00:00Z,2024-02-01T00:00:00Z)", body,
+                    ])
             }
-            try await row(f.acme.id, "dz", iso: "DZ", code: "abcde", amount: "1.01", flag: true, span: "[1,5)", body: "The fat cats sat on the mat")
+            try await row(
+                f.acme.id, "dz", iso: "DZ", code: "abcde", amount: "1.01", flag: true, span: "[1,5)", body: "The fat cats sat on the mat")
             try await row(f.acme.id, "fr", iso: "FR", code: "xy", amount: "999.99", flag: false, span: "[10,20)", body: "A quick brown fox")
-            try await row(f.globex.id, "other", iso: "DZ", code: "abcde", amount: "1.01", flag: true, span: "[1,5)", body: "The fat cats sat on the mat")
+            try await row(
+                f.globex.id, "other", iso: "DZ", code: "abcde", amount: "1.01", flag: true, span: "[1,5)",
+                body: "The fat cats sat on the mat")
             try await body(f)
         }
     }
@@ -139,8 +145,10 @@ struct RESTColumnTypeTests {
     func noTruncationOrRounding() async throws {
         try await Self.run { (f: RESTFixture) async throws in
             // Cast to the column's declared type, each of these would have matched `dz`.
-            for query in ["iso=eq.DZX", "code=eq.abcdefg", "amount=eq.1.005", "iso=in.(DZX,QQ)", "code=in.(abcdef)",
-                          "amount=in.(1.009)", "isos=cs.{DZX}", "or=(iso.eq.DZX,code.eq.abcdefg)"] {
+            for query in [
+                "iso=eq.DZX", "code=eq.abcdefg", "amount=eq.1.005", "iso=in.(DZX,QQ)", "code=in.(abcdef)",
+                "amount=in.(1.009)", "isos=cs.{DZX}", "or=(iso.eq.DZX,code.eq.abcdefg)",
+            ] {
                 #expect(try await Self.labels(f, query) == [], "\(query)")
             }
         }
@@ -149,7 +157,8 @@ struct RESTColumnTypeTests {
     @Test("an enum declared in a policy file (schema-qualified) filters with its own type; a value outside it is 22P02")
     func enums() async throws {
         try await Self.run { (f: RESTFixture) async throws in
-            try await f.auth.owner.query("""
+            try await f.auth.owner.query(
+                """
                 UPDATE public.type_probe SET mood = (CASE label WHEN 'fr' THEN 'sad' ELSE 'happy' END)::public.probe_mood,
                                              moods = (CASE label WHEN 'fr' THEN '{sad,meh}' ELSE '{happy}' END)::public.probe_mood[]
                 """)
@@ -173,12 +182,15 @@ struct RESTColumnTypeTests {
     @Test("a malformed value for a typed column is PostgREST's 22P02, not a 5xx")
     func malformedValues() async throws {
         try await Self.run { (f: RESTFixture) async throws in
-            for query in ["amount=eq.lots", "count32=eq.1.5", "born=eq.notadate", "members=cs.{nope}", "address=eq.999.1",
-                          "flag=eq.perhaps", "doc=cs.{notjson"] {
+            for query in [
+                "amount=eq.lots", "count32=eq.1.5", "born=eq.notadate", "members=cs.{nope}", "address=eq.999.1",
+                "flag=eq.perhaps", "doc=cs.{notjson",
+            ] {
                 let answer = try await f.request(.get, "/rest/v1/type_probe?" + query, as: f.acme, nil)
                 #expect(answer.status == .badRequest, "\(query): \(answer.status) \(answer.body)")
-                #expect(answer.body.contains("22P02") || answer.body.contains("22007") || answer.body.contains("22008"),
-                        "\(query): \(answer.body)")
+                #expect(
+                    answer.body.contains("22P02") || answer.body.contains("22007") || answer.body.contains("22008"),
+                    "\(query): \(answer.body)")
             }
         }
     }
@@ -210,12 +222,14 @@ struct RESTColumnTypeTests {
         /// `numeric(5,2)` and `numeric` are one family; `text[]` is its own.
         func family(_ type: SQLType) -> String { type.canonical.replacing(#/\(\s*\d+(\s*,\s*\d+)?\s*\)/#, with: "") }
         let columnsSection = Self.probePolicy.split(separator: "columns:")[1].split(separator: "indexes:")[0]
-        let probe = Set(columnsSection.split(whereSeparator: \.isNewline).compactMap { line -> String? in
-            let parts = line.split(separator: ":", maxSplits: 1)
-            return parts.count == 2 ? SQLType(parts[1].trimmingCharacters(in: .whitespaces)).map(family) : nil
-        })
+        let probe = Set(
+            columnsSection.split(whereSeparator: \.isNewline).compactMap { line -> String? in
+                let parts = line.split(separator: ":", maxSplits: 1)
+                return parts.count == 2 ? SQLType(parts[1].trimmingCharacters(in: .whitespaces)).map(family) : nil
+            })
         #expect(probe.count > 20)
-        let declared = policies.tables.flatMap(\.columns).map(\.type) + policies.views.flatMap(\.columns).map(\.type)
+        let declared =
+            policies.tables.flatMap(\.columns).map(\.type) + policies.views.flatMap(\.columns).map(\.type)
             + policies.functions.flatMap(\.arguments).map(\.type)
         #expect(!declared.isEmpty)
         for type in Set(declared.map(family)).sorted() {
@@ -252,8 +266,9 @@ struct RESTColumnTypeTests {
     @Test("an update filtered on a char(n) column reaches its row, and only in the caller's tenant")
     func characterFilterOnWrite() async throws {
         try await Self.run { (f: RESTFixture) async throws in
-            let updated = try await f.request(.patch, "/rest/v1/type_probe?iso=eq.DZ", as: f.acme, nil, body: #"{"code": "new"}"#,
-                                              headers: [HTTPField.Name("Prefer")!: "return=representation"])
+            let updated = try await f.request(
+                .patch, "/rest/v1/type_probe?iso=eq.DZ", as: f.acme, nil, body: #"{"code": "new"}"#,
+                headers: [HTTPField.Name("Prefer")!: "return=representation"])
             #expect(updated.status == .ok, "\(updated.body)")
             #expect(try f.json(updated.body).compactMap { $0["label"] as? String } == ["dz"])
             let globex = try await f.request(.get, "/rest/v1/type_probe?select=code&iso=eq.DZ", as: f.globex, nil)
@@ -268,7 +283,8 @@ struct RESTColumnTypeTests {
                 ("span=sl.[6,8)", ["dz"]), ("span=sr.[6,8)", ["fr"]), ("span=nxr.[1,6)", ["dz"]), ("span=nxl.[9,30)", ["fr"]),
                 ("span=adj.[5,10)", ["dz", "fr"]), ("span=adj.[6,9)", []), ("span=cs.[2,3)", ["dz"]), ("span=cd.[0,100)", ["dz", "fr"]),
                 ("span=ov.[4,11)", ["dz", "fr"]), ("span=not.adj.[20,30)", ["dz"]),
-                ("during=cs.[2024-01-15T00:00:00Z,2024-01-16T00:00:00Z)", ["dz", "fr"]), ("during=sl.[2024-03-01T00:00:00Z,)", ["dz", "fr"]),
+                ("during=cs.[2024-01-15T00:00:00Z,2024-01-16T00:00:00Z)", ["dz", "fr"]),
+                ("during=sl.[2024-03-01T00:00:00Z,)", ["dz", "fr"]),
                 ("or=(span.sl.\"[6,8)\",iso.eq.FR)", ["dz", "fr"]),
                 ("words=fts.cat", ["dz"]), ("words=fts(english).cats%20%26%20fat", ["dz"]), ("words=plfts(english).fat%20cat", ["dz"]),
                 ("words=phfts(english).fat%20cats", ["dz"]), ("words=phfts(english).cats%20fat", []),

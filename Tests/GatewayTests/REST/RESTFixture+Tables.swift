@@ -1,11 +1,12 @@
 import Audit
 import Foundation
-@testable import Gateway
 import Hummingbird
 import HummingbirdTesting
 import Policy
 import Postgres
 import TestSupport
+
+@testable import Gateway
 
 extension RESTFixture {
     /// As ``run(_:)``, with test-only governed tables: `sql` creates them (as the owner, after

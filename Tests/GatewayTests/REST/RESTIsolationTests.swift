@@ -1,11 +1,12 @@
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Postgres
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Differential isolation: for random users, tenants and filters, the gateway's answer equals the
 /// same query run directly under the database's RLS as that user, and equals an in-test oracle.
@@ -40,8 +41,10 @@ struct RESTIsolationTests {
         case 3:
             return Filter(query: "user_id=eq.\(user.uuidString.lowercased())", sql: "user_id = $1", binds: [user]) { $0.user == user }
         case 4:
-            return Filter(query: "name=in.(\(name),\(other))&is_public=not.is.true", sql: "name = ANY($1::text[]) AND is_public IS NOT TRUE",
-                          binds: [PostgresTextArray([name, other])]) { ($0.name == name || $0.name == other) && !$0.isPublic }
+            return Filter(
+                query: "name=in.(\(name),\(other))&is_public=not.is.true", sql: "name = ANY($1::text[]) AND is_public IS NOT TRUE",
+                binds: [PostgresTextArray([name, other])]
+            ) { ($0.name == name || $0.name == other) && !$0.isPublic }
         default:
             return Filter(query: "name=neq.\(name)", sql: "name <> $1", binds: [name]) { $0.name != name }
         }
@@ -61,7 +64,8 @@ struct RESTIsolationTests {
                     try await f.auth.owner.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $2)", [user, tenant.id])
                 }
                 for _ in 0..<12 {
-                    let project = Project(id: UUID(), tenant: tenant.id, user: random.pick(users), name: "p\(random.next(4))", isPublic: random.chance(30))
+                    let project = Project(
+                        id: UUID(), tenant: tenant.id, user: random.pick(users), name: "p\(random.next(4))", isPublic: random.chance(30))
                     projects.append(project)
                     try await f.auth.owner.query(
                         "INSERT INTO projects (id, tenant_id, user_id, name, type, is_public) VALUES ($1, $2, $3, $4, 'website', $5)",
@@ -84,14 +88,19 @@ struct RESTIsolationTests {
                 let role = user == nil ? "anon" : "authenticated"
                 let claims = user.map { #"{"sub":"\#($0.uuidString.lowercased())","role":"authenticated"}"# } ?? #"{"role":"anon"}"#
                 let settings = [
-                    Statement("SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('request.tenant_id', $3, true)",
-                              [role, claims, tenant.id.uuidString.lowercased()]),
+                    Statement(
+                        "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('request.tenant_id', $3, true)",
+                        [role, claims, tenant.id.uuidString.lowercased()]),
                     Statement("SELECT id FROM public.projects WHERE \(filter.sql)", filter.binds),
                 ]
-                let direct = Set(try await f.auth.gateway.withConnection { try await $0.pipeline(settings) }[1].rows.map { try $0.decode("id", as: UUID.self) })
+                let direct = Set(
+                    try await f.auth.gateway.withConnection { try await $0.pipeline(settings) }[1].rows.map {
+                        try $0.decode("id", as: UUID.self)
+                    })
 
                 // 3. The oracle: same tenant, and the caller's own or public.
-                let oracle = Set(projects.filter { $0.tenant == tenant.id && ($0.isPublic || $0.user == user) && filter.matches($0) }.map(\.id))
+                let oracle = Set(
+                    projects.filter { $0.tenant == tenant.id && ($0.isPublic || $0.user == user) && filter.matches($0) }.map(\.id))
 
                 #expect(viaGateway == direct, "seed \(seed), \(filter), tenant \(tenant.id), user \(String(describing: user))")
                 #expect(viaGateway == oracle, "seed \(seed), \(filter), tenant \(tenant.id), user \(String(describing: user))")
@@ -144,19 +153,23 @@ struct RESTIsolationTests {
             if inner { condition += " AND EXISTS (SELECT 1 FROM public.sitemaps s WHERE \(related))" }
             if let across {
                 query += "&or=(name.eq.\(across.own),sitemaps.title.eq.\(across.related))"
-                condition += " AND (name = \(bind(across.own)) OR EXISTS (SELECT 1 FROM public.sitemaps s WHERE \(related) AND s.title = \(bind(across.related))))"
+                condition +=
+                    " AND (name = \(bind(across.own)) OR EXISTS (SELECT 1 FROM public.sitemaps s WHERE \(related) AND s.title = \(bind(across.related))))"
             }
-            let sql = "SELECT id, array(SELECT s.id::text FROM public.sitemaps s WHERE \(related)) AS kids FROM public.projects WHERE \(condition)"
-            return EmbeddedRead(query: query, sql: sql, binds: binds, oracle: { projects, sitemaps in
-                var answer: [UUID: Set<UUID>] = [:]
-                for project in projects where matches(project) {
-                    let kids = sitemaps.filter { $0.project == project.id && (embedFilter == nil || $0.title == embedFilter) }
-                    if inner && kids.isEmpty { continue }
-                    if let across, project.name != across.own, !kids.contains(where: { $0.title == across.related }) { continue }
-                    answer[project.id] = Set(kids.map(\.id))
-                }
-                return answer
-            }, embedKey: "sitemaps")
+            let sql =
+                "SELECT id, array(SELECT s.id::text FROM public.sitemaps s WHERE \(related)) AS kids FROM public.projects WHERE \(condition)"
+            return EmbeddedRead(
+                query: query, sql: sql, binds: binds,
+                oracle: { projects, sitemaps in
+                    var answer: [UUID: Set<UUID>] = [:]
+                    for project in projects where matches(project) {
+                        let kids = sitemaps.filter { $0.project == project.id && (embedFilter == nil || $0.title == embedFilter) }
+                        if inner && kids.isEmpty { continue }
+                        if let across, project.name != across.own, !kids.contains(where: { $0.title == across.related }) { continue }
+                        answer[project.id] = Set(kids.map(\.id))
+                    }
+                    return answer
+                }, embedKey: "sitemaps")
         }
         // Up: sitemaps?select=id,projects(id).
         let nameFilter: String? = random.chance(50) ? "p\(random.next(4))" : nil
@@ -174,22 +187,28 @@ struct RESTIsolationTests {
         if inner { condition += " AND EXISTS (SELECT 1 FROM public.projects p WHERE \(related))" }
         if let across {
             query += "&or=(title.eq.\(across.related),projects.name.eq.\(across.own))"
-            condition += " AND (title = \(bind(across.related)) OR EXISTS (SELECT 1 FROM public.projects p WHERE \(related) AND p.name = \(bind(across.own))))"
+            condition +=
+                " AND (title = \(bind(across.related)) OR EXISTS (SELECT 1 FROM public.projects p WHERE \(related) AND p.name = \(bind(across.own))))"
         }
-        let sql = "SELECT id, array(SELECT p.id::text FROM public.projects p WHERE \(related)) AS kids FROM public.sitemaps WHERE \(condition)"
-        return EmbeddedRead(query: query, sql: sql, binds: binds, oracle: { projects, sitemaps in
-            var answer: [UUID: Set<UUID>] = [:]
-            for sitemap in sitemaps where embedFilter == nil || sitemap.title == embedFilter {
-                let parent = projects.filter { $0.id == sitemap.project && (nameFilter == nil || $0.name == nameFilter) }
-                if inner && parent.isEmpty { continue }
-                if let across, sitemap.title != across.related, !parent.contains(where: { $0.name == across.own }) { continue }
-                answer[sitemap.id] = Set(parent.map(\.id))
-            }
-            return answer
-        }, embedKey: "projects")
+        let sql =
+            "SELECT id, array(SELECT p.id::text FROM public.projects p WHERE \(related)) AS kids FROM public.sitemaps WHERE \(condition)"
+        return EmbeddedRead(
+            query: query, sql: sql, binds: binds,
+            oracle: { projects, sitemaps in
+                var answer: [UUID: Set<UUID>] = [:]
+                for sitemap in sitemaps where embedFilter == nil || sitemap.title == embedFilter {
+                    let parent = projects.filter { $0.id == sitemap.project && (nameFilter == nil || $0.name == nameFilter) }
+                    if inner && parent.isEmpty { continue }
+                    if let across, sitemap.title != across.related, !parent.contains(where: { $0.name == across.own }) { continue }
+                    answer[sitemap.id] = Set(parent.map(\.id))
+                }
+                return answer
+            }, embedKey: "projects")
     }
 
-    @Test("embedded reads: gateway = database RLS = oracle for random users × embeds × filters; no row of another tenant or a private parent", arguments: [UInt64(21), 22])
+    @Test(
+        "embedded reads: gateway = database RLS = oracle for random users × embeds × filters; no row of another tenant or a private parent",
+        arguments: [UInt64(21), 22])
     func embeddedIsolation(seed: UInt64) async throws {
         try await RESTFixture.run { f in
             var random = PolicyDifferentialTests.Generator(state: seed)
@@ -204,7 +223,8 @@ struct RESTIsolationTests {
                     try await f.auth.owner.query("INSERT INTO auth.users (id, tenant_id) VALUES ($1, $2)", [user, tenant.id])
                 }
                 for _ in 0..<10 {
-                    let project = Project(id: UUID(), tenant: tenant.id, user: random.pick(users), name: "p\(random.next(4))", isPublic: random.chance(30))
+                    let project = Project(
+                        id: UUID(), tenant: tenant.id, user: random.pick(users), name: "p\(random.next(4))", isPublic: random.chance(30))
                     projects.append(project)
                     try await f.auth.owner.query(
                         "INSERT INTO projects (id, tenant_id, user_id, name, type, is_public) VALUES ($1, $2, $3, $4, 'website', $5)",
@@ -232,11 +252,12 @@ struct RESTIsolationTests {
                 var viaGateway: [UUID: Set<UUID>] = [:]
                 for row in try f.json(response.body) {
                     let id = try #require((row["id"] as? String).flatMap(UUID.init(uuidString:)))
-                    let embedded: [[String: Any]] = switch row[read.embedKey] {
-                    case let many as [[String: Any]]: many
-                    case let one as [String: Any]: [one]
-                    default: []
-                    }
+                    let embedded: [[String: Any]] =
+                        switch row[read.embedKey] {
+                        case let many as [[String: Any]]: many
+                        case let one as [String: Any]: [one]
+                        default: []
+                        }
                     viaGateway[id] = Set(embedded.compactMap { ($0["id"] as? String).flatMap(UUID.init(uuidString:)) })
                 }
 
@@ -244,13 +265,15 @@ struct RESTIsolationTests {
                 let role = user == nil ? "anon" : "authenticated"
                 let claims = user.map { #"{"sub":"\#($0.uuidString.lowercased())","role":"authenticated"}"# } ?? #"{"role":"anon"}"#
                 let settings = [
-                    Statement("SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('request.tenant_id', $3, true)",
-                              [role, claims, tenant.id.uuidString.lowercased()]),
+                    Statement(
+                        "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('request.tenant_id', $3, true)",
+                        [role, claims, tenant.id.uuidString.lowercased()]),
                     Statement(read.sql, read.binds),
                 ]
                 var direct: [UUID: Set<UUID>] = [:]
                 for row in try await f.auth.gateway.withConnection({ try await $0.pipeline(settings) })[1].rows {
-                    direct[try row.decode("id", as: UUID.self)] = Set(try row.decode("kids", as: PostgresTextArray.self).elements.compactMap { $0.flatMap(UUID.init(uuidString:)) })
+                    direct[try row.decode("id", as: UUID.self)] = Set(
+                        try row.decode("kids", as: PostgresTextArray.self).elements.compactMap { $0.flatMap(UUID.init(uuidString:)) })
                 }
 
                 // 3. The oracle, over what the caller may see: its tenant's public projects and its own, and their sitemaps.
@@ -261,7 +284,8 @@ struct RESTIsolationTests {
                 #expect(viaGateway == direct, "\(context)")
                 #expect(viaGateway == oracle, "\(context)")
                 let seen = viaGateway.keys.reduce(into: Set<UUID>()) { $0.insert($1) }.union(viaGateway.values.flatMap { $0 })
-                let foreign = projects.filter { seen.contains($0.id) && ($0.tenant != tenant.id || (!$0.isPublic && $0.user != user)) }
+                let foreign =
+                    projects.filter { seen.contains($0.id) && ($0.tenant != tenant.id || (!$0.isPublic && $0.user != user)) }
                     .map(\.id) + sitemaps.filter { seen.contains($0.id) && !visibleIDs.contains($0.project) }.map(\.id)
                 #expect(foreign.isEmpty, "\(context)")
                 checked += 1

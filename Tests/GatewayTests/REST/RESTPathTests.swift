@@ -1,9 +1,10 @@
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Policy
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 @Suite("REST: paths under /rest/v1")
 struct RESTPathTests {
@@ -45,7 +46,9 @@ struct RESTPathTests {
     /// The document lists per path exactly the methods the router lets some caller use: a
     /// `rest: read` table (or a view) lists GET and HEAD, and its writes are 403 for every key and
     /// role; a volatile function has no GET (405); an undeclared or `rest: none` relation is absent.
-    @Test("the OpenAPI document lists only the methods a caller can use: read-only tables and views have no writes, volatile functions no GET")
+    @Test(
+        "the OpenAPI document lists only the methods a caller can use: read-only tables and views have no writes, volatile functions no GET"
+    )
     func openAPIListsUsableMethodsOnly() async throws {
         try await RESTFixture.run { f in
             let answer = try await f.request(.get, "/rest/v1/", as: f.acme, nil)
@@ -71,7 +74,9 @@ struct RESTPathTests {
                     let refused = try await f.request(
                         method, "/rest/v1/\(table)\(method == .post ? "" : "?id=eq.\(UUID().uuidString.lowercased())")", as: tenant, caller,
                         body: method == .delete ? nil : "{}")
-                    #expect(refused.status == .forbidden || refused.status == .unauthorized, "\(method) \(table): \(refused.status) \(refused.body)")
+                    #expect(
+                        refused.status == .forbidden || refused.status == .unauthorized,
+                        "\(method) \(table): \(refused.status) \(refused.body)")
                     #expect(refused.body.contains("\"code\":\"42501\""), "\(method) \(table): \(refused.body)")
                 }
             }

@@ -1,12 +1,13 @@
 import Config
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Postgres
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// `Accept: application/vnd.pgrst.plan+json` (PostgREST's EXPLAIN output, `db-plan-enabled`):
 /// off unless configured, never for anon unless configured so, never ANALYZE, and a plan reads
@@ -50,7 +51,8 @@ struct RESTPlanOutputTests {
                 #expect(try LimitsFixture.error(answer.body)["code"] as? String == "PGRST107")
             }
             let rpc = try await Self.request(
-                f, .post, "/rest/v1/rpc/get_session_cost", as: f.acme, alice, accept: Self.planJSON, body: #"{"p_session_id": "\#(UUID())"}"#)
+                f, .post, "/rest/v1/rpc/get_session_cost", as: f.acme, alice, accept: Self.planJSON,
+                body: #"{"p_session_id": "\#(UUID())"}"#)
             #expect(rpc.status == .notAcceptable, "\(rpc.body)")
         }
     }

@@ -1,10 +1,11 @@
-import Tenancy
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Tenancy
 import Testing
+
+@testable import Gateway
 
 /// Write safeguards inside the request's transaction (issue 12, item 5), through the real router
 /// on a migrated database: nothing a refused request did is committed.
@@ -12,12 +13,15 @@ import Testing
 struct RESTSafeguardTests {
     static let prefer = HTTPField.Name("Prefer")!
     static let singular: HTTPFields = [.accept: "application/vnd.pgrst.object+json"]
-    static let singularRepresentation: HTTPFields = [.accept: "application/vnd.pgrst.object+json", HTTPField.Name("Prefer")!: "return=representation"]
+    static let singularRepresentation: HTTPFields = [
+        .accept: "application/vnd.pgrst.object+json", HTTPField.Name("Prefer")!: "return=representation",
+    ]
 
     /// Three projects of alice's named a, b, c.
     static func threeProjects(_ f: RESTFixture) async throws {
         for name in ["a", "b", "c"] {
-            let created = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
+            let created = try await f.request(
+                .post, "/rest/v1/projects", as: f.acme, f.alice,
                 body: #"{"name": "\#(name)", "type": "website", "user_id": "\#(f.alice.uuidString.lowercased())"}"#)
             #expect(created.status == .created, "\(created.body)")
         }
@@ -55,13 +59,15 @@ struct RESTSafeguardTests {
     func singularPatchOfMany() async throws {
         try await RESTFixture.run { f in
             try await Self.threeProjects(f)
-            let patch = try await f.request(.patch, "/rest/v1/projects?name=in.(a,b,c)", as: f.acme, f.alice,
+            let patch = try await f.request(
+                .patch, "/rest/v1/projects?name=in.(a,b,c)", as: f.acme, f.alice,
                 body: #"{"name": "z"}"#, headers: Self.singularRepresentation)
             #expect(patch.status == .notAcceptable, "\(patch.body)")
             #expect(try Self.error(patch.body)["code"] as? String == "PGRST116")
             #expect(try await Self.names(f) == ["a", "b", "c"])
 
-            let one = try await f.request(.patch, "/rest/v1/projects?name=eq.b", as: f.acme, f.alice,
+            let one = try await f.request(
+                .patch, "/rest/v1/projects?name=eq.b", as: f.acme, f.alice,
                 body: #"{"name": "bee"}"#, headers: Self.singularRepresentation)
             #expect(one.status == .ok)
             #expect(one.body.hasPrefix("{"))
@@ -73,8 +79,10 @@ struct RESTSafeguardTests {
     func singularInsertOfMany() async throws {
         try await RESTFixture.run { f in
             let user = f.alice.uuidString.lowercased()
-            let post = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
-                body: #"[{"name": "a", "type": "website", "user_id": "\#(user)"}, {"name": "b", "type": "website", "user_id": "\#(user)"}]"#,
+            let post = try await f.request(
+                .post, "/rest/v1/projects", as: f.acme, f.alice,
+                body:
+                    #"[{"name": "a", "type": "website", "user_id": "\#(user)"}, {"name": "b", "type": "website", "user_id": "\#(user)"}]"#,
                 headers: Self.singular)
             #expect(post.status == .notAcceptable, "\(post.body)")
             #expect(try await Self.names(f).isEmpty)
@@ -94,7 +102,8 @@ struct RESTSafeguardTests {
             #expect(body["details"] as? String == "The query affects 3 rows")
             #expect(try await Self.names(f) == ["a", "b", "c"])
 
-            let patch = try await f.request(.patch, "/rest/v1/projects?name=in.(a,b)", as: f.acme, f.alice,
+            let patch = try await f.request(
+                .patch, "/rest/v1/projects?name=in.(a,b)", as: f.acme, f.alice,
                 body: #"{"is_public": true}"#, headers: [Self.prefer: "handling=strict, max-affected=1"])
             #expect(patch.status == .badRequest)
             #expect(try Self.error(patch.body)["details"] as? String == "The query affects 2 rows")
@@ -106,7 +115,8 @@ struct RESTSafeguardTests {
             #expect(within.headers[.preferenceApplied] == "handling=strict, max-affected=2")
             #expect(try await Self.names(f) == ["c"])
 
-            let lenient = try await f.request(.delete, "/rest/v1/projects?name=eq.c", as: f.acme, f.alice,
+            let lenient = try await f.request(
+                .delete, "/rest/v1/projects?name=eq.c", as: f.acme, f.alice,
                 headers: [Self.prefer: "max-affected=0"])
             #expect(lenient.status == .noContent)
             #expect(lenient.headers[.preferenceApplied] == nil)
@@ -118,7 +128,8 @@ struct RESTSafeguardTests {
     func transactionRollback() async throws {
         try await RESTFixture.run { f in
             let rollback: HTTPFields = [Self.prefer: "return=representation, tx=rollback"]
-            let post = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
+            let post = try await f.request(
+                .post, "/rest/v1/projects", as: f.acme, f.alice,
                 body: #"{"name": "ghost", "type": "website", "user_id": "\#(f.alice.uuidString.lowercased())"}"#, headers: rollback)
             #expect(post.status == .created, "\(post.body)")
             #expect(try f.json(post.body).first?["name"] as? String == "ghost")
@@ -126,7 +137,8 @@ struct RESTSafeguardTests {
             #expect(try await Self.names(f).isEmpty)
 
             try await Self.threeProjects(f)
-            let patch = try await f.request(.patch, "/rest/v1/projects?name=eq.a", as: f.acme, f.alice,
+            let patch = try await f.request(
+                .patch, "/rest/v1/projects?name=eq.a", as: f.acme, f.alice,
                 body: #"{"name": "renamed"}"#, headers: rollback)
             #expect(patch.status == .ok, "\(patch.body)")
             #expect(try f.json(patch.body).first?["name"] as? String == "renamed")
@@ -139,7 +151,8 @@ struct RESTSafeguardTests {
             #expect(try await Self.names(f) == ["a", "b", "c"])
 
             // tx=commit is the default, and listed when asked for.
-            let commit = try await f.request(.delete, "/rest/v1/projects?name=eq.a", as: f.acme, f.alice,
+            let commit = try await f.request(
+                .delete, "/rest/v1/projects?name=eq.a", as: f.acme, f.alice,
                 headers: [Self.prefer: "tx=commit"])
             #expect(commit.status == .noContent)
             #expect(commit.headers[.preferenceApplied] == "tx=commit")
@@ -154,11 +167,13 @@ struct RESTSafeguardTests {
             let unordered = try await f.request(.delete, "/rest/v1/projects?limit=1", as: f.acme, f.alice)
             #expect(unordered.status == .badRequest, "\(unordered.body)")
             #expect(try Self.error(unordered.body)["code"] as? String == "PGRST109")
-            let unorderedPatch = try await f.request(.patch, "/rest/v1/projects?name=neq.x&limit=2", as: f.acme, f.alice, body: #"{"name": "z"}"#)
+            let unorderedPatch = try await f.request(
+                .patch, "/rest/v1/projects?name=neq.x&limit=2", as: f.acme, f.alice, body: #"{"name": "z"}"#)
             #expect(unorderedPatch.status == .badRequest)
             #expect(try await Self.names(f) == ["a", "b", "c"])
 
-            let patch = try await f.request(.patch, "/rest/v1/projects?order=name.desc&limit=2", as: f.acme, f.alice,
+            let patch = try await f.request(
+                .patch, "/rest/v1/projects?order=name.desc&limit=2", as: f.acme, f.alice,
                 body: #"{"is_public": true}"#, headers: [Self.prefer: "return=representation"])
             #expect(patch.status == .ok, "\(patch.body)")
             #expect(Set(try f.json(patch.body).compactMap { $0["name"] as? String }) == ["b", "c"])
@@ -172,15 +187,18 @@ struct RESTSafeguardTests {
     @Test("Preference-Applied lists only what the request honoured")
     func preferenceAppliedTellsTheTruth() async throws {
         try await RESTFixture.run { f in
-            let read = try await f.request(.get, "/rest/v1/projects", as: f.acme, f.alice,
-                headers: [Self.prefer: "resolution=merge-duplicates, return=representation, count=planned, max-affected=1, handling=strict"])
+            let read = try await f.request(
+                .get, "/rest/v1/projects", as: f.acme, f.alice,
+                headers: [Self.prefer: "resolution=merge-duplicates, return=representation, count=planned, max-affected=1, handling=strict"]
+            )
             // count=planned is honoured on reads (an exact count below the threshold: never the planner's estimate).
             #expect(read.status == .ok || read.status == .partialContent)
             #expect(read.headers[.preferenceApplied] == "count=planned, handling=strict")
             let counted = try await f.request(.get, "/rest/v1/projects", as: f.acme, f.alice, headers: [Self.prefer: "count=exact"])
             #expect(counted.headers[.preferenceApplied] == "count=exact")
 
-            let insert = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
+            let insert = try await f.request(
+                .post, "/rest/v1/projects", as: f.acme, f.alice,
                 body: #"{"name": "a", "type": "website", "user_id": "\#(f.alice.uuidString.lowercased())"}"#,
                 headers: [Self.prefer: "missing=default, return=headers-only, count=exact, max-affected=0, handling=strict"])
             #expect(insert.status == .created, "\(insert.body)")
@@ -193,9 +211,11 @@ struct RESTSafeguardTests {
 @Suite("REST: identities and ids are per tenant")
 struct RESTTenantIdentityTests {
     static func draft(_ f: RESTFixture, _ tenant: TestTenant, _ user: UUID, id: Int? = nil) async throws
-        -> (status: HTTPResponse.Status, body: String, headers: HTTPFields) {
+        -> (status: HTTPResponse.Status, body: String, headers: HTTPFields)
+    {
         let explicit = id.map { #""id": \#($0), "# } ?? ""
-        return try await f.request(.post, "/rest/v1/job_drafts", as: tenant, user,
+        return try await f.request(
+            .post, "/rest/v1/job_drafts", as: tenant, user,
             body: #"{\#(explicit)"title": "draft", "user_id": "\#(user.uuidString.lowercased())"}"#,
             headers: [HTTPField.Name("Prefer")!: "return=representation"])
     }
@@ -214,7 +234,8 @@ struct RESTTenantIdentityTests {
                 #expect((body["message"] as? String)?.contains("\"id\"") == true)
                 #expect(!(body["hint"] as? String ?? "").contains("OVERRIDING"))
             }
-            let upsert = try await f.request(.patch, "/rest/v1/job_drafts?id=eq.\(next)", as: f.acme, f.alice, body: #"{"id": \#(next + 10)}"#)
+            let upsert = try await f.request(
+                .patch, "/rest/v1/job_drafts?id=eq.\(next)", as: f.acme, f.alice, body: #"{"id": \#(next + 10)}"#)
             #expect(upsert.status == .badRequest, "\(upsert.body)")
             for _ in 0..<5 {
                 let other = try await Self.draft(f, f.globex, f.carol)
@@ -226,11 +247,13 @@ struct RESTTenantIdentityTests {
     @Test("a unique violation never carries the conflicting key values")
     func uniqueViolationHidesKeys() async throws {
         try await RESTFixture.run { f in
-            let created = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
+            let created = try await f.request(
+                .post, "/rest/v1/projects", as: f.acme, f.alice,
                 body: #"{"name": "a", "type": "website", "user_id": "\#(f.alice.uuidString.lowercased())"}"#,
                 headers: RESTTests.representation)
             let id = try #require(try f.json(created.body).first?["id"] as? String)
-            let clash = try await f.request(.post, "/rest/v1/projects", as: f.globex, f.carol,
+            let clash = try await f.request(
+                .post, "/rest/v1/projects", as: f.globex, f.carol,
                 body: #"{"id": "\#(id)", "name": "b", "type": "website", "user_id": "\#(f.carol.uuidString.lowercased())"}"#)
             #expect(clash.status == .conflict, "\(clash.body)")
             #expect(!clash.body.contains(id))
@@ -243,27 +266,34 @@ struct RESTTenantIdentityTests {
     func subjectsPerTenant() async throws {
         try await RESTFixture.run { f in
             let alice = f.alice.uuidString.lowercased()
-            let acmeProject = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
+            let acmeProject = try await f.request(
+                .post, "/rest/v1/projects", as: f.acme, f.alice,
                 body: #"{"name": "acme plan", "type": "website", "user_id": "\#(alice)"}"#)
             #expect(acmeProject.status == .created)
-            let acmeProfile = try await f.request(.post, "/rest/v1/profiles", as: f.acme, f.alice, body: #"{"id": "\#(alice)", "full_name": "Alice A"}"#)
+            let acmeProfile = try await f.request(
+                .post, "/rest/v1/profiles", as: f.acme, f.alice, body: #"{"id": "\#(alice)", "full_name": "Alice A"}"#)
             #expect(acmeProfile.status == .created, "\(acmeProfile.body)")
 
             // The same uuid in globex: its own subject, its own rows (and its own profile row,
             // keyed by tenant and id).
             #expect(try f.json(try await f.request(.get, "/rest/v1/projects", as: f.globex, f.alice).body).isEmpty)
-            let globexProject = try await f.request(.post, "/rest/v1/projects", as: f.globex, f.alice,
+            let globexProject = try await f.request(
+                .post, "/rest/v1/projects", as: f.globex, f.alice,
                 body: #"{"name": "globex plan", "type": "website", "user_id": "\#(alice)"}"#)
             #expect(globexProject.status == .created, "\(globexProject.body)")
-            let globexProfile = try await f.request(.post, "/rest/v1/profiles", as: f.globex, f.alice, body: #"{"id": "\#(alice)", "full_name": "Alice G"}"#)
+            let globexProfile = try await f.request(
+                .post, "/rest/v1/profiles", as: f.globex, f.alice, body: #"{"id": "\#(alice)", "full_name": "Alice G"}"#)
             #expect(globexProfile.status == .created, "\(globexProfile.body)")
-            let upsert = try await f.request(.post, "/rest/v1/profiles", as: f.globex, f.alice, body: #"{"id": "\#(alice)", "full_name": "Alice G2"}"#,
+            let upsert = try await f.request(
+                .post, "/rest/v1/profiles", as: f.globex, f.alice, body: #"{"id": "\#(alice)", "full_name": "Alice G2"}"#,
                 headers: [HTTPField.Name("Prefer")!: "resolution=merge-duplicates"])
             #expect(upsert.status == .created, "\(upsert.body)")
             #expect(upsert.headers[.preferenceApplied] == "resolution=merge-duplicates")
 
             func names(_ tenant: TestTenant, _ table: String, _ column: String) async throws -> [String] {
-                try f.json(try await f.request(.get, "/rest/v1/\(table)?select=\(column)", as: tenant, f.alice).body).compactMap { $0[column] as? String }
+                try f.json(try await f.request(.get, "/rest/v1/\(table)?select=\(column)", as: tenant, f.alice).body).compactMap {
+                    $0[column] as? String
+                }
             }
             #expect(try await names(f.acme, "projects", "name") == ["acme plan"])
             #expect(try await names(f.globex, "projects", "name") == ["globex plan"])
@@ -286,7 +316,8 @@ struct RESTTenantIdentityTests {
                     return "\(response.status.code) " + String(decoding: sorted, as: UTF8.self)
                 }
                 let read = try await f.request(.get, "/rest/v1/projects", as: f.globex, user)
-                let forOther = try await f.request(.post, "/rest/v1/projects", as: f.globex, f.carol,
+                let forOther = try await f.request(
+                    .post, "/rest/v1/projects", as: f.globex, f.carol,
                     body: #"{"name": "x", "type": "website", "user_id": "\#(id)"}"#)
                 return [try normalised(read), try normalised(forOther)]
             }

@@ -1,13 +1,14 @@
 import Audit
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Policy
 import Postgres
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// `/rest/v1/{table}` through the real router, on a migrated database, as the gateway role.
 struct RESTFixture {
@@ -69,7 +70,8 @@ struct RESTTests {
     @Test("a user creates a project in their own tenant and only they see it")
     func ownRowsOnly() async throws {
         try await RESTFixture.run { f in
-            let created = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
+            let created = try await f.request(
+                .post, "/rest/v1/projects", as: f.acme, f.alice,
                 body: #"{"name": "plan", "type": "website", "user_id": "\#(f.alice.uuidString.lowercased())"}"#,
                 headers: RESTTests.representation)
             #expect(created.status == .created, "\(created.body)")
@@ -93,17 +95,22 @@ struct RESTTests {
     func filtersOrderCount() async throws {
         try await RESTFixture.run { f in
             for name in ["a", "b", "c"] {
-                let result = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
-                    body: #"{"name": "\#(name)", "type": "website", "user_id": "\#(f.alice.uuidString.lowercased())", "is_public": \#(name == "b")}"#)
+                let result = try await f.request(
+                    .post, "/rest/v1/projects", as: f.acme, f.alice,
+                    body:
+                        #"{"name": "\#(name)", "type": "website", "user_id": "\#(f.alice.uuidString.lowercased())", "is_public": \#(name == "b")}"#
+                )
                 #expect(result.status == .created, "\(result.body)")
             }
-            let page = try await f.request(.get, "/rest/v1/projects?select=name&order=name.desc&limit=2", as: f.acme, f.alice,
+            let page = try await f.request(
+                .get, "/rest/v1/projects?select=name&order=name.desc&limit=2", as: f.acme, f.alice,
                 headers: [HTTPField.Name("Prefer")!: "count=exact"])
             #expect(page.status == .partialContent)
             #expect(page.headers[.contentRange] == "0-1/3")
             #expect(try f.json(page.body).map { $0["name"] as? String } == ["c", "b"])
 
-            let filtered = try await f.request(.get, "/rest/v1/projects?select=name&or=(name.eq.a,is_public.is.true)&order=name", as: f.acme, f.alice)
+            let filtered = try await f.request(
+                .get, "/rest/v1/projects?select=name&or=(name.eq.a,is_public.is.true)&order=name", as: f.acme, f.alice)
             #expect(try f.json(filtered.body).map { $0["name"] as? String } == ["a", "b"])
             let inList = try await f.request(.get, "/rest/v1/projects?select=name&name=in.(a,c)&order=name.asc", as: f.acme, f.alice)
             #expect(try f.json(inList.body).map { $0["name"] as? String } == ["a", "c"])
@@ -111,11 +118,13 @@ struct RESTTests {
             let bobs = try await f.request(.get, "/rest/v1/projects?select=name", as: f.acme, f.bob)
             #expect(try f.json(bobs.body).map { $0["name"] as? String } == ["b"])
 
-            let single = try await f.request(.get, "/rest/v1/projects?name=eq.a", as: f.acme, f.alice,
+            let single = try await f.request(
+                .get, "/rest/v1/projects?name=eq.a", as: f.acme, f.alice,
                 headers: [.accept: "application/vnd.pgrst.object+json"])
             #expect(single.status == .ok)
             #expect(single.body.hasPrefix("{"))
-            let many = try await f.request(.get, "/rest/v1/projects", as: f.acme, f.alice, headers: [.accept: "application/vnd.pgrst.object+json"])
+            let many = try await f.request(
+                .get, "/rest/v1/projects", as: f.acme, f.alice, headers: [.accept: "application/vnd.pgrst.object+json"])
             #expect(many.status == .notAcceptable)
             #expect(many.body.contains("PGRST116"))
         }
@@ -124,7 +133,8 @@ struct RESTTests {
     @Test("a write that policy hides is explained, naming the policy, not answered with an empty success")
     func hiddenWritesExplained() async throws {
         try await RESTFixture.run { f in
-            let created = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
+            let created = try await f.request(
+                .post, "/rest/v1/projects", as: f.acme, f.alice,
                 body: #"{"name": "shared", "type": "website", "is_public": true, "user_id": "\#(f.alice.uuidString.lowercased())"}"#,
                 headers: RESTTests.representation)
             let id = try #require(try f.json(created.body).first?["id"] as? String)
@@ -134,7 +144,8 @@ struct RESTTests {
             #expect(patch.body.contains("Users can update their projects"))
             let delete = try await f.request(.delete, "/rest/v1/projects?id=eq.\(id)", as: f.acme, f.bob)
             #expect(delete.status == .forbidden)
-            let missing = try await f.request(.patch, "/rest/v1/projects?id=eq.\(UUID().uuidString)", as: f.acme, f.alice, body: #"{"name": "x"}"#)
+            let missing = try await f.request(
+                .patch, "/rest/v1/projects?id=eq.\(UUID().uuidString)", as: f.acme, f.alice, body: #"{"name": "x"}"#)
             #expect(missing.status == .noContent)  // PostgREST: matching nothing is no error
 
             // Nothing changed.
@@ -153,12 +164,16 @@ struct RESTTests {
     func refusedInserts() async throws {
         try await RESTFixture.run { f in
             _ = try await f.request(.get, "/rest/v1/projects", as: f.acme, f.bob)  // registers bob
-            let forBob = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
+            let forBob = try await f.request(
+                .post, "/rest/v1/projects", as: f.acme, f.alice,
                 body: #"{"name": "x", "type": "website", "user_id": "\#(f.bob.uuidString.lowercased())"}"#)
             #expect(forBob.status == .forbidden)
             #expect(forBob.body.contains("Users can insert their projects"))
-            let otherTenant = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
-                body: #"{"name": "x", "type": "website", "user_id": "\#(f.alice.uuidString.lowercased())", "tenant_id": "\#(f.globex.id.uuidString.lowercased())"}"#)
+            let otherTenant = try await f.request(
+                .post, "/rest/v1/projects", as: f.acme, f.alice,
+                body:
+                    #"{"name": "x", "type": "website", "user_id": "\#(f.alice.uuidString.lowercased())", "tenant_id": "\#(f.globex.id.uuidString.lowercased())"}"#
+            )
             #expect(otherTenant.status == .forbidden)
             #expect(try f.json(try await f.request(.get, "/rest/v1/projects", as: f.acme, f.alice).body).isEmpty)
         }
@@ -214,8 +229,10 @@ struct RESTTests {
             _ = try await f.request(.get, "/rest/v1/projects", as: f.acme, f.alice)
             _ = try await f.request(.patch, "/rest/v1/projects?id=eq.\(UUID().uuidString)", as: f.acme, f.alice, body: #"{"name": "x"}"#)
             let text = try await f.client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
-            #expect(text.contains(
-                #"privacy_gateway_http_request_duration_seconds_count{route="/rest/v1/{table}",method="GET",status="2xx"} 1"#), "\(text)")
+            #expect(
+                text.contains(
+                    #"privacy_gateway_http_request_duration_seconds_count{route="/rest/v1/{table}",method="GET",status="2xx"} 1"#),
+                "\(text)")
             #expect(text.contains("privacy_gateway_db_pool_connections"))
             // Shared connections are reported apart from checked-out ones (the fixture's pool of 6 shares 1,
             // which the REST read opened).
@@ -231,10 +248,11 @@ struct RESTTests {
             let document = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
             #expect(document["openapi"] as? String == "3.1.0")
             let paths = try #require(document["paths"] as? [String: Any])
-            #expect(Set(paths.keys).isSuperset(of: [
-                "/health", "/ready", "/metrics", "/rest/v1/projects", "/v1/secrets", "/v1/secrets/{service}", "/v1/audit/events",
-                "/v1/audit/report", "/v1/privacy/settings", "/v1/privacy/deletions/{id}/confirm",
-            ]))
+            #expect(
+                Set(paths.keys).isSuperset(of: [
+                    "/health", "/ready", "/metrics", "/rest/v1/projects", "/v1/secrets", "/v1/secrets/{service}", "/v1/audit/events",
+                    "/v1/audit/report", "/v1/privacy/settings", "/v1/privacy/deletions/{id}/confirm",
+                ]))
             #expect(text.contains("\"projects\""))
         }
     }

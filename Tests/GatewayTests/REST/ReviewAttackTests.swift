@@ -1,15 +1,16 @@
-import Catalog
 import Audit
+import Catalog
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Policy
 import Postgres
 import Secrets
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Issue 12's security review: the attacks that got through the merged work, each through the
 /// real router or the real start-up check, against a real database.
@@ -34,21 +35,27 @@ struct ReviewAttackTests {
 
             try await Application(router: GatewayApplication.router(services: services)).test(.router) { client in
                 let put = try await client.execute(
-                    uri: "/v1/secrets/openai", method: .put, headers: headers, body: ByteBuffer(string: #"{"value": "v1"}"#)) { $0.status }
+                    uri: "/v1/secrets/openai", method: .put, headers: headers, body: ByteBuffer(string: #"{"value": "v1"}"#)
+                ) { $0.status }
                 #expect(put == .created)
                 for uri in [
                     "/v1/secrets/openai?version=2147483648", "/v1/secrets/openai?version=9223372036854775807",
                     "/v1/secrets/openai?version=0",
                 ] {
-                    let (status, body) = try await client.execute(uri: uri, method: .get, headers: headers) { ($0.status, String(buffer: $0.body)) }
+                    let (status, body) = try await client.execute(uri: uri, method: .get, headers: headers) {
+                        ($0.status, String(buffer: $0.body))
+                    }
                     #expect(status == .badRequest, "GET \(uri): \(status) \(body)")
                     #expect(body.contains("2147483647"), "\(body)")
                 }
                 let (destroy, body) = try await client.execute(
-                    uri: "/v1/secrets/openai?destroy=true&version=2147483648", method: .delete, headers: headers) { ($0.status, String(buffer: $0.body)) }
+                    uri: "/v1/secrets/openai?destroy=true&version=2147483648", method: .delete, headers: headers
+                ) { ($0.status, String(buffer: $0.body)) }
                 #expect(destroy == .badRequest, "\(destroy) \(body)")
                 // In range and absent is still a plain 404; the secret itself is untouched.
-                let missing = try await client.execute(uri: "/v1/secrets/openai?version=2147483647", method: .get, headers: headers) { $0.status }
+                let missing = try await client.execute(uri: "/v1/secrets/openai?version=2147483647", method: .get, headers: headers) {
+                    $0.status
+                }
                 #expect(missing == .notFound)
                 let read = try await client.execute(uri: "/v1/secrets/openai", method: .get, headers: headers) { String(buffer: $0.body) }
                 #expect(read.contains(#""value":"v1""#))
@@ -156,7 +163,9 @@ struct ReviewAttackTests {
     }
     // MARK: - Side doors that held (regressions: each spelling stays refused)
 
-    @Test("no spelling of a hidden table or column gets through: schema, case, encoding, slashes, profiles, casts, JSON paths, logic trees, on_conflict, columns")
+    @Test(
+        "no spelling of a hidden table or column gets through: schema, case, encoding, slashes, profiles, casts, JSON paths, logic trees, on_conflict, columns"
+    )
     func hiddenTablesAndColumnsByAnySpelling() async throws {
         try await RESTFixture.run { f in
             try await f.auth.owner.query(
@@ -175,10 +184,12 @@ struct ReviewAttackTests {
                 #expect(response.status == .notFound || response.status == .forbidden, "GET \(path): \(response.status) \(response.body)")
             }
             for profile in ["auth", "keyring", "privacy", "public,auth", "Public"] {
-                let read = try await f.request(.get, "/rest/v1/users", as: f.acme, f.alice, headers: [HTTPField.Name("Accept-Profile")!: profile])
+                let read = try await f.request(
+                    .get, "/rest/v1/users", as: f.acme, f.alice, headers: [HTTPField.Name("Accept-Profile")!: profile])
                 #expect(read.status == .notAcceptable || read.status == .notFound, "Accept-Profile \(profile): \(read.status) \(read.body)")
-                let write = try await f.request(.post, "/rest/v1/users", as: f.acme, f.alice, body: "{}",
-                                                headers: [HTTPField.Name("Content-Profile")!: profile])
+                let write = try await f.request(
+                    .post, "/rest/v1/users", as: f.acme, f.alice, body: "{}",
+                    headers: [HTTPField.Name("Content-Profile")!: profile])
                 #expect(write.status == .notAcceptable || write.status == .notFound, "Content-Profile \(profile): \(write.status)")
             }
             // Hidden columns of a readable table, by alias, cast, JSON path, logic tree or order.
@@ -196,8 +207,9 @@ struct ReviewAttackTests {
             #expect(head.status == .badRequest, "HEAD: \(head.status)")
             // Writes naming hidden columns through on_conflict or columns= on a writable table never reach SQL.
             for query in ["on_conflict=certificate", "columns=certificate"] {
-                let response = try await f.request(.post, "/rest/v1/data_deletion_requests?\(query)", as: f.acme, f.alice, body: #"{"status":"pending"}"#,
-                                                   headers: [HTTPField.Name("Prefer")!: "resolution=merge-duplicates"])
+                let response = try await f.request(
+                    .post, "/rest/v1/data_deletion_requests?\(query)", as: f.acme, f.alice, body: #"{"status":"pending"}"#,
+                    headers: [HTTPField.Name("Prefer")!: "resolution=merge-duplicates"])
                 #expect(response.status == .forbidden, "\(query): \(response.status) \(response.body)")
             }
             let count = try await f.auth.owner.query("SELECT count(*) AS n FROM public.data_deletion_requests")
@@ -208,7 +220,9 @@ struct ReviewAttackTests {
     @Test("a JWT role claim naming the secrets, privacy, owner or login role is refused before any SQL (401 PGRST303)")
     func roleClaimCannotAssumeGatewayRoles() async throws {
         try await RESTFixture.run { f in
-            for role in ["gateway_secrets", "privacy_worker", "privacy_gateway", "postgres", "pg_read_all_data", "Service_Role", "service_role "] {
+            for role in [
+                "gateway_secrets", "privacy_worker", "privacy_gateway", "postgres", "pg_read_all_data", "Service_Role", "service_role ",
+            ] {
                 let token = try await Tokens.hs256(claims: Tokens.user(f.alice, role: role), secret: f.acme.secret!)
                 for path in ["/rest/v1/projects", "/v1/privacy/settings"] {
                     let response = try await f.request(.get, path, as: f.acme, nil, headers: [.authorization: "Bearer \(token)"])
@@ -222,4 +236,3 @@ struct ReviewAttackTests {
         }
     }
 }
-

@@ -1,11 +1,12 @@
-import Tenancy
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import Testing
+import Tenancy
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// What supabase-js / supabase-py send and expect, through the real router: the key as Bearer,
 /// PostgREST's answers to writes that match nothing, and the gateway's explanations where
@@ -35,8 +36,10 @@ struct SupabaseClientTests {
     /// Alice's public and private projects; returns (public id, private id).
     static func aliceProjects(_ f: RESTFixture) async throws -> (String, String) {
         let user = f.alice.uuidString.lowercased()
-        let created = try await f.request(.post, "/rest/v1/projects?select=id,is_public", as: f.acme, f.alice,
-            body: #"[{"name": "open", "type": "website", "is_public": true, "user_id": "\#(user)"}, {"name": "closed", "type": "website", "is_public": false, "user_id": "\#(user)"}]"#,
+        let created = try await f.request(
+            .post, "/rest/v1/projects?select=id,is_public", as: f.acme, f.alice,
+            body:
+                #"[{"name": "open", "type": "website", "is_public": true, "user_id": "\#(user)"}, {"name": "closed", "type": "website", "is_public": false, "user_id": "\#(user)"}]"#,
             headers: RESTTests.representation)
         #expect(created.status == .created, "\(created.body)")
         let rows = try f.json(created.body)
@@ -96,7 +99,8 @@ struct SupabaseClientTests {
             }
             // Anon may not insert projects: refused as anon is (401, PostgREST's status for an
             // anonymous 42501), with a challenge, and nothing is written.
-            let insert = try await Self.raw(f, .post, "/rest/v1/projects", apikey: f.acme.apikey, bearer: f.acme.apikey,
+            let insert = try await Self.raw(
+                f, .post, "/rest/v1/projects", apikey: f.acme.apikey, bearer: f.acme.apikey,
                 body: #"{"name": "anon's", "type": "website"}"#)
             #expect(insert.status == .unauthorized, "\(insert.body)")
             #expect(Self.code(insert.body) == "42501")
@@ -136,7 +140,9 @@ struct SupabaseClientTests {
 
     // MARK: Item 6: writes matching nothing, and explained denials
 
-    @Test("PATCH and DELETE matching no row the caller can see answer as PostgREST: 204, [] with representation, 406 when singular; nothing changes")
+    @Test(
+        "PATCH and DELETE matching no row the caller can see answer as PostgREST: 204, [] with representation, 406 when singular; nothing changes"
+    )
     func writesMatchingNothing() async throws {
         try await RESTFixture.run { f in
             let (open, closed) = try await Self.aliceProjects(f)
@@ -151,7 +157,8 @@ struct SupabaseClientTests {
                 let patch = try await f.request(.patch, "/rest/v1/projects?id=eq.\(id)", as: tenant, user, body: #"{"name": "x"}"#)
                 #expect(patch.status == .noContent, "\(patch.body)")
                 #expect(patch.headers[.contentRange] == "*/*")
-                let patchRows = try await f.request(.patch, "/rest/v1/projects?id=eq.\(id)", as: tenant, user, body: #"{"name": "x"}"#, headers: representation)
+                let patchRows = try await f.request(
+                    .patch, "/rest/v1/projects?id=eq.\(id)", as: tenant, user, body: #"{"name": "x"}"#, headers: representation)
                 #expect(patchRows.status == .ok)
                 #expect(patchRows.body == "[]")
                 let delete = try await f.request(.delete, "/rest/v1/projects?id=eq.\(id)", as: tenant, user)
@@ -159,7 +166,8 @@ struct SupabaseClientTests {
                 let deleteRows = try await f.request(.delete, "/rest/v1/projects?id=eq.\(id)", as: tenant, user, headers: representation)
                 #expect(deleteRows.status == .ok)
                 #expect(deleteRows.body == "[]")
-                let singular = try await f.request(.patch, "/rest/v1/projects?id=eq.\(id)", as: tenant, user, body: #"{"name": "x"}"#,
+                let singular = try await f.request(
+                    .patch, "/rest/v1/projects?id=eq.\(id)", as: tenant, user, body: #"{"name": "x"}"#,
                     headers: [.accept: "application/vnd.pgrst.object+json", Self.prefer: "return=representation"])
                 #expect(singular.status == .notAcceptable)
                 #expect(Self.code(singular.body) == "PGRST116")
@@ -173,7 +181,8 @@ struct SupabaseClientTests {
     func visibleButProtected() async throws {
         try await RESTFixture.run { f in
             let (open, _) = try await Self.aliceProjects(f)
-            let patch = try await f.request(.patch, "/rest/v1/projects?id=eq.\(open)", as: f.acme, f.bob, body: #"{"name": "bob's"}"#,
+            let patch = try await f.request(
+                .patch, "/rest/v1/projects?id=eq.\(open)", as: f.acme, f.bob, body: #"{"name": "bob's"}"#,
                 headers: [Self.prefer: "return=representation"])
             #expect(patch.status == .forbidden, "\(patch.body)")
             #expect(Self.code(patch.body) == "42501")
@@ -191,7 +200,9 @@ struct SupabaseClientTests {
         }
     }
 
-    @Test("an insert the SELECT policy would hide: return=representation is refused as PostgREST (42501) with the policy named and a hint; return=minimal succeeds")
+    @Test(
+        "an insert the SELECT policy would hide: return=representation is refused as PostgREST (42501) with the policy named and a hint; return=minimal succeeds"
+    )
     func insertHiddenFromRepresentation() async throws {
         try await RESTFixture.run { f in
             let now = Int64(Date().timeIntervalSince1970)
@@ -199,14 +210,17 @@ struct SupabaseClientTests {
             let visitor = try await Tokens.hs256(
                 claims: ["role": "anon", "session_id": "visit-1", "iat": .int(now), "exp": .int(now + 600)], secret: f.acme.secret!)
             let event = #"{"session_id": "visit-1", "event_type": "page_view"}"#
-            let shown = try await Self.raw(f, .post, "/rest/v1/analytics", apikey: f.acme.apikey, bearer: visitor, body: event,
+            let shown = try await Self.raw(
+                f, .post, "/rest/v1/analytics", apikey: f.acme.apikey, bearer: visitor, body: event,
                 extra: [Self.prefer: "return=representation"])
             #expect(shown.status == .unauthorized, "\(shown.body)")
             let body = try #require(try JSONSerialization.jsonObject(with: Data(shown.body.utf8)) as? [String: Any])
             #expect(body["code"] as? String == "42501")
             #expect((body["message"] as? String)?.hasPrefix("new row violates row-level security policy for table \"analytics\"") == true)
             let details = try #require(body["details"] as? String)
-            #expect(details.contains("Users can view own events") || details.contains("no permissive policy applies to role anon"), "\(details)")
+            #expect(
+                details.contains("Users can view own events") || details.contains("no permissive policy applies to role anon"), "\(details)"
+            )
             #expect((body["hint"] as? String)?.contains("return=minimal") == true, "\(shown.body)")
 
             let minimal = try await Self.raw(f, .post, "/rest/v1/analytics", apikey: f.acme.apikey, bearer: visitor, body: event)
@@ -215,7 +229,10 @@ struct SupabaseClientTests {
 
             // Exactly one event was written (the refused one was rolled back).
             let count = try await f.auth.owner.withConnection { pooled in
-                try await pooled.run { try $0.query("SELECT count(*)::int AS n FROM public.analytics WHERE session_id = 'visit-1'").first!.decode("n", as: Int.self) }
+                try await pooled.run {
+                    try $0.query("SELECT count(*)::int AS n FROM public.analytics WHERE session_id = 'visit-1'").first!.decode(
+                        "n", as: Int.self)
+                }
             }
             #expect(count == 1)
         }
@@ -227,20 +244,26 @@ struct SupabaseClientTests {
     func csv() async throws {
         try await RESTFixture.run { f in
             let user = f.alice.uuidString.lowercased()
-            let created = try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
-                body: #"[{"name": "plain", "type": "website", "user_id": "\#(user)"}, {"name": "a, \"quoted\"\nname", "type": "website", "user_id": "\#(user)", "description": ""}]"#)
+            let created = try await f.request(
+                .post, "/rest/v1/projects", as: f.acme, f.alice,
+                body:
+                    #"[{"name": "plain", "type": "website", "user_id": "\#(user)"}, {"name": "a, \"quoted\"\nname", "type": "website", "user_id": "\#(user)", "description": ""}]"#
+            )
             #expect(created.status == .created, "\(created.body)")
-            let csv = try await f.request(.get, "/rest/v1/projects?select=name,description,is_public&order=name.desc", as: f.acme, f.alice,
+            let csv = try await f.request(
+                .get, "/rest/v1/projects?select=name,description,is_public&order=name.desc", as: f.acme, f.alice,
                 headers: [.accept: "text/csv"])
             #expect(csv.status == .ok, "\(csv.body)")
             #expect(csv.headers[.contentType] == "text/csv; charset=utf-8")
             #expect(csv.body == "name,description,is_public\nplain,,false\n\"a, \"\"quoted\"\"\nname\",\"\",false")
-            let empty = try await f.request(.get, "/rest/v1/projects?select=id,name&name=eq.none", as: f.acme, f.alice, headers: [.accept: "text/csv"])
+            let empty = try await f.request(
+                .get, "/rest/v1/projects?select=id,name&name=eq.none", as: f.acme, f.alice, headers: [.accept: "text/csv"])
             #expect(empty.body == "id,name")
             // Bob's CSV holds only what his policies show him: nothing of alice's private projects.
             let bob = try await f.request(.get, "/rest/v1/projects?select=name", as: f.acme, f.bob, headers: [.accept: "text/csv"])
             #expect(bob.body == "name")
-            let aliased = try await f.request(.get, "/rest/v1/projects?select=title:name&name=eq.plain", as: f.acme, f.alice, headers: [.accept: "text/csv"])
+            let aliased = try await f.request(
+                .get, "/rest/v1/projects?select=title:name&name=eq.plain", as: f.acme, f.alice, headers: [.accept: "text/csv"])
             #expect(aliased.body == "title\nplain")
         }
     }
@@ -252,22 +275,26 @@ struct SupabaseClientTests {
             let rows = (0..<5).map { #"{"name": "p\#($0)", "type": "website", "user_id": "\#(user)"}"# }.joined(separator: ",")
             #expect(try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice, body: "[\(rows)]").status == .created)
             for count in ["exact", "estimated"] {
-                let page = try await f.request(.get, "/rest/v1/projects?select=name&limit=2", as: f.acme, f.alice,
+                let page = try await f.request(
+                    .get, "/rest/v1/projects?select=name&limit=2", as: f.acme, f.alice,
                     headers: [Self.prefer: "count=\(count)"])
                 #expect(page.status == .partialContent, "\(count)")
                 #expect(page.headers[.contentRange] == "0-1/5", "\(count)")
                 #expect(page.headers[.preferenceApplied] == "count=\(count)")
                 // Bob sees none of them, exactly (below the estimate's threshold counts are exact).
-                let bob = try await f.request(.get, "/rest/v1/projects?select=name", as: f.acme, f.bob, headers: [Self.prefer: "count=\(count)"])
+                let bob = try await f.request(
+                    .get, "/rest/v1/projects?select=name", as: f.acme, f.bob, headers: [Self.prefer: "count=\(count)"])
                 #expect(bob.headers[.contentRange] == "*/0")
             }
-            let planned = try await f.request(.get, "/rest/v1/projects?select=name&limit=2", as: f.acme, f.alice, headers: [Self.prefer: "count=planned"])
+            let planned = try await f.request(
+                .get, "/rest/v1/projects?select=name&limit=2", as: f.acme, f.alice, headers: [Self.prefer: "count=planned"])
             #expect(planned.status == .ok || planned.status == .partialContent)
             #expect(planned.headers[.preferenceApplied] == "count=planned")
             let range = try #require(planned.headers[.contentRange])
             #expect(range.hasPrefix("0-1/") && Int(range.dropFirst(4)) != nil, "\(range)")
             // A write does not count: not listed.
-            let write = try await f.request(.patch, "/rest/v1/projects?name=eq.p0", as: f.acme, f.alice, body: #"{"status": "draft"}"#,
+            let write = try await f.request(
+                .patch, "/rest/v1/projects?name=eq.p0", as: f.acme, f.alice, body: #"{"status": "draft"}"#,
                 headers: [Self.prefer: "count=planned"])
             #expect(write.headers[.preferenceApplied] == nil)
         }
@@ -277,36 +304,45 @@ struct SupabaseClientTests {
     func strippedNullsAndTimeZone() async throws {
         try await RESTFixture.run { f in
             let user = f.alice.uuidString.lowercased()
-            #expect(try await f.request(.post, "/rest/v1/projects", as: f.acme, f.alice,
-                body: #"{"name": "n", "type": "website", "user_id": "\#(user)"}"#).status == .created)
-            let stripped = try await f.request(.get, "/rest/v1/projects?select=name,description", as: f.acme, f.alice,
+            #expect(
+                try await f.request(
+                    .post, "/rest/v1/projects", as: f.acme, f.alice,
+                    body: #"{"name": "n", "type": "website", "user_id": "\#(user)"}"#
+                ).status == .created)
+            let stripped = try await f.request(
+                .get, "/rest/v1/projects?select=name,description", as: f.acme, f.alice,
                 headers: [.accept: "application/vnd.pgrst.array+json;nulls=stripped"])
             #expect(stripped.status == .ok, "\(stripped.body)")
             #expect(try f.json(stripped.body).first?.keys.sorted() == ["name"])
             let kept = try await f.request(.get, "/rest/v1/projects?select=name,description", as: f.acme, f.alice)
             #expect(try f.json(kept.body).first?.keys.sorted() == ["description", "name"])
 
-            let zoned = try await f.request(.get, "/rest/v1/projects?select=created_at", as: f.acme, f.alice,
+            let zoned = try await f.request(
+                .get, "/rest/v1/projects?select=created_at", as: f.acme, f.alice,
                 headers: [Self.prefer: "timezone=Asia/Kolkata"])
             #expect(zoned.headers[.preferenceApplied] == "timezone=Asia/Kolkata")
             #expect((try f.json(zoned.body).first?["created_at"] as? String)?.hasSuffix("+05:30") == true, "\(zoned.body)")
             for zone in ["Mars/Olympus", "UTC';drop", ""] {
-                let ignored = try await f.request(.get, "/rest/v1/projects?select=created_at", as: f.acme, f.alice,
+                let ignored = try await f.request(
+                    .get, "/rest/v1/projects?select=created_at", as: f.acme, f.alice,
                     headers: [Self.prefer: "timezone=\(zone)"])
                 #expect(ignored.status == .ok, "\(zone)")
                 #expect(ignored.headers[.preferenceApplied] == nil)
                 // Under handling=strict a zone that cannot be honoured is refused, as PostgREST does.
-                let strict = try await f.request(.get, "/rest/v1/projects?select=created_at", as: f.acme, f.alice,
+                let strict = try await f.request(
+                    .get, "/rest/v1/projects?select=created_at", as: f.acme, f.alice,
                     headers: [Self.prefer: "handling=strict, timezone=\(zone)"])
                 #expect(strict.status == .badRequest, "\(zone): \(strict.body)")
                 #expect(strict.body.contains("PGRST122"))
             }
             // A known zone with handling=strict is honoured and listed beside it.
-            let strictZoned = try await f.request(.get, "/rest/v1/projects?select=created_at", as: f.acme, f.alice,
+            let strictZoned = try await f.request(
+                .get, "/rest/v1/projects?select=created_at", as: f.acme, f.alice,
                 headers: [Self.prefer: "handling=strict, timezone=Asia/Kolkata"])
             #expect(strictZoned.status == .ok, "\(strictZoned.body)")
             #expect(strictZoned.headers[.preferenceApplied] == "handling=strict, timezone=Asia/Kolkata")
-            let rpcStrict = try await f.request(.post, "/rest/v1/rpc/get_session_cost", as: f.acme, f.alice,
+            let rpcStrict = try await f.request(
+                .post, "/rest/v1/rpc/get_session_cost", as: f.acme, f.alice,
                 body: #"{"p_session_id": "\#(UUID().uuidString)"}"#, headers: [Self.prefer: "handling=strict, timezone=Mars/Olympus"])
             #expect(rpcStrict.status == .badRequest, "\(rpcStrict.body)")
             #expect(rpcStrict.body.contains("PGRST122"))

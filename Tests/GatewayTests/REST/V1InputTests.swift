@@ -1,6 +1,5 @@
 import Audit
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -10,8 +9,10 @@ import Postgres
 import Privacy
 import Secrets
 import Sodium
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// Every `/v1` route through the real router, with the secret store, the privacy service and the
 /// audit reader the gateway runs, for input validation: bad input is a 400 naming what was expected,
@@ -80,7 +81,8 @@ struct V1Fixture {
         #expect(answer.error["code"] as? String == "PGW400", "\(method) \(uri): \(answer.body)", sourceLocation: sourceLocation)
         let message = answer.error["message"] as? String ?? ""
         for fragment in fragments {
-            #expect(message.contains(fragment), "\(method) \(uri): \"\(message)\" does not name \(fragment)", sourceLocation: sourceLocation)
+            #expect(
+                message.contains(fragment), "\(method) \(uri): \"\(message)\" does not name \(fragment)", sourceLocation: sourceLocation)
         }
     }
 }
@@ -97,7 +99,8 @@ struct V1InputTests {
         try await V1Fixture.run { f in
             #expect(try await f.call(.put, "/v1/secrets/openai", user: f.alice, body: #"{"value": "sk-1"}"#).status == .created)
             for bad in ["2147483648", "9223372036854775807", "99999999999999999999", "0", "-1", "1.5", "abc", ""] {
-                try await f.expectBadRequest(.get, "/v1/secrets/openai?version=\(bad)", user: f.alice, naming: ["version", "1 to 2147483647"])
+                try await f.expectBadRequest(
+                    .get, "/v1/secrets/openai?version=\(bad)", user: f.alice, naming: ["version", "1 to 2147483647"])
                 try await f.expectBadRequest(
                     .delete, "/v1/secrets/openai?destroy=true&version=\(bad)", user: f.alice, naming: ["version", "1 to 2147483647"])
             }
@@ -116,14 +119,17 @@ struct V1InputTests {
         try await V1Fixture.run { f in
             for bad in ["2147483648", "\"99999999999\"", "-1", "*", "1,2"] {
                 try await f.expectBadRequest(
-                    .put, "/v1/secrets/openai", user: f.alice, body: #"{"value": "x"}"#, headers: [.ifMatch: bad], naming: ["If-Match", "2147483647"])
+                    .put, "/v1/secrets/openai", user: f.alice, body: #"{"value": "x"}"#, headers: [.ifMatch: bad],
+                    naming: ["If-Match", "2147483647"])
             }
             for bad in ["0", "1001", "-5", "ten", "2147483648"] {
                 try await f.expectBadRequest(.get, "/v1/secrets?limit=\(bad)", user: f.alice, naming: ["limit", "1 to 1000"])
             }
             try await f.expectBadRequest(.get, "/v1/secrets?after=a%00b", user: f.alice, naming: ["after", "control characters"])
-            try await f.expectBadRequest(.get, "/v1/secrets?after=\(String(repeating: "a", count: 256))", user: f.alice, naming: ["after", "255"])
-            try await f.expectBadRequest(.get, "/v1/secrets?include_deleted=yes", user: f.alice, naming: ["include_deleted", "true or false"])
+            try await f.expectBadRequest(
+                .get, "/v1/secrets?after=\(String(repeating: "a", count: 256))", user: f.alice, naming: ["after", "255"])
+            try await f.expectBadRequest(
+                .get, "/v1/secrets?include_deleted=yes", user: f.alice, naming: ["include_deleted", "true or false"])
             try await f.expectBadRequest(.delete, "/v1/secrets/openai?destroy=1", user: f.alice, naming: ["destroy", "true or false"])
             #expect(try await f.call(.get, "/v1/secrets?limit=1000&include_deleted=false&after=a", user: f.alice).status == .ok)
         }
@@ -134,7 +140,8 @@ struct V1InputTests {
         try await V1Fixture.run { f in
             // 200 grapheme clusters (Swift's count), 400 code points (Postgres' char_length).
             let combining = Self.percentEncoded(String(repeating: "e\u{301}", count: 200))
-            try await f.expectBadRequest(.put, "/v1/secrets/\(combining)", user: f.alice, body: #"{"value": "x"}"#, naming: ["service name", "255"])
+            try await f.expectBadRequest(
+                .put, "/v1/secrets/\(combining)", user: f.alice, body: #"{"value": "x"}"#, naming: ["service name", "255"])
             try await f.expectBadRequest(.get, "/v1/secrets/a%00b", user: f.alice, naming: ["service name", "control characters"])
             try await f.expectBadRequest(.get, "/v1/secrets/%FF%FE", user: f.alice, naming: ["service name", "UTF-8"])
             try await f.expectBadRequest(.get, "/v1/secrets/%20%20", user: f.alice, naming: ["service name", "not blank"])
@@ -146,7 +153,8 @@ struct V1InputTests {
     @Test("a secret body with an unknown field or a value that is not a string is a 400 naming what was expected")
     func secretBody() async throws {
         try await V1Fixture.run { f in
-            try await f.expectBadRequest(.put, "/v1/secrets/openai", user: f.alice, body: #"{"value": "x", "valeu": "y"}"#, naming: ["\"valeu\""])
+            try await f.expectBadRequest(
+                .put, "/v1/secrets/openai", user: f.alice, body: #"{"value": "x", "valeu": "y"}"#, naming: ["\"valeu\""])
             try await f.expectBadRequest(.put, "/v1/secrets/openai", user: f.alice, body: #"{"value": 1}"#, naming: ["{\"value\": \"…\"}"])
             try await f.expectBadRequest(.put, "/v1/secrets/openai", user: f.alice, body: #"["x"]"#, naming: ["JSON object"])
             try await f.expectBadRequest(.put, "/v1/secrets/openai", user: f.alice, body: "", naming: ["JSON object"])
@@ -160,7 +168,8 @@ struct V1InputTests {
             #expect(filed.status == .accepted)
             let id = try #require((filed.error["request"] as? [String: Any])?["id"] as? String)
             let extend = "/v1/privacy/exports/\(id)/extend"
-            try await f.expectBadRequest(.post, extend, body: #"{"months": 1, "reason": "\u0000many systems"}"#, naming: ["reason", "control characters"])
+            try await f.expectBadRequest(
+                .post, extend, body: #"{"months": 1, "reason": "\u0000many systems"}"#, naming: ["reason", "control characters"])
             try await f.expectBadRequest(.post, extend, body: #"{"months": 3, "reason": "many systems"}"#, naming: ["1 or 2 months"])
             try await f.expectBadRequest(.post, extend, body: #"{"months": 9223372036854775808, "reason": "x"}"#, naming: ["months"])
             try await f.expectBadRequest(.post, extend, body: #"{"months": "1", "reason": "x"}"#, naming: ["months"])
@@ -173,11 +182,13 @@ struct V1InputTests {
     @Test("privacy settings: an unknown field or a retention past its range is a 400 naming it; nothing changes")
     func settingsBody() async throws {
         try await V1Fixture.run { f in
-            try await f.expectBadRequest(.put, "/v1/privacy/settings", user: f.alice, body: #"{"analytics": true}"#, naming: ["\"analytics\""])
+            try await f.expectBadRequest(
+                .put, "/v1/privacy/settings", user: f.alice, body: #"{"analytics": true}"#, naming: ["\"analytics\""])
             try await f.expectBadRequest(
                 .put, "/v1/privacy/settings", user: f.alice, body: #"{"data_retention_days": 2147483648}"#, naming: ["data_retention_days"])
             try await f.expectBadRequest(
-                .put, "/v1/privacy/settings", user: f.alice, body: #"{"data_retention_days": 36501}"#, naming: ["data_retention_days", "36500"])
+                .put, "/v1/privacy/settings", user: f.alice, body: #"{"data_retention_days": 36501}"#,
+                naming: ["data_retention_days", "36500"])
             let settings = try await f.call(.get, "/v1/privacy/settings", user: f.alice)
             #expect(settings.error["data_retention_days"] as? Int == 730 && settings.error["analytics_consent"] as? Bool == false)
         }
@@ -190,7 +201,8 @@ struct V1InputTests {
             try await f.expectBadRequest(.get, "/v1/privacy/exports/\(id)/download?token=abc", naming: ["token", "64 hexadecimal"])
             let token = String(repeating: "ab", count: 32)
             try await f.expectBadRequest(
-                .get, "/v1/privacy/exports/\(id)/download?token=\(token)", headers: [.exportPassphrase: "short"], naming: ["X-Export-Passphrase", "8 to 1024"])
+                .get, "/v1/privacy/exports/\(id)/download?token=\(token)", headers: [.exportPassphrase: "short"],
+                naming: ["X-Export-Passphrase", "8 to 1024"])
             // Well formed but unknown: the token is refused as such.
             #expect(try await f.call(.get, "/v1/privacy/exports/\(id)/download?token=\(token)").status == .forbidden)
         }
@@ -212,7 +224,8 @@ struct V1InputTests {
     @Test("a report period outside 1970–9999 is a 400 naming the bound; an until in year 0 or 1 was a 503 'the report could not be made'")
     func reportPeriod() async throws {
         try await V1Fixture.run { f in
-            try await f.expectBadRequest(.get, "/v1/audit/report?until=0000-06-01T00:00:00Z", naming: ["until", "1970-01-01 to 9999-12-31"])
+            try await f.expectBadRequest(
+                .get, "/v1/audit/report?until=0000-06-01T00:00:00Z", naming: ["until", "1970-01-01 to 9999-12-31"])
             try await f.expectBadRequest(.get, "/v1/audit/report?until=0001-01-01", naming: ["until"])
             try await f.expectBadRequest(.get, "/v1/audit/report?since=0000-01-01", naming: ["since", "1970-01-01 to 9999-12-31"])
             try await f.expectBadRequest(.get, "/v1/audit/report?since=1969-12-31", naming: ["since"])

@@ -1,10 +1,10 @@
-import Tenancy
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import JSON
 import Policy
 import Postgres
+import Tenancy
 
 /// One REST request, decided: what it does (``Operation``: a read, or a write with its checked
 /// rows and columns, conflict target and affected-row bounds), and how its results become
@@ -66,7 +66,8 @@ struct RESTPlan {
         self.query = query
         self.caller = caller
         self.policies = policies
-        self.embedding = RESTStatementBuilder.Embedding(policies: policies, auth: caller.authContext, catalog: relationships, options: query.embedded)
+        self.embedding = RESTStatementBuilder.Embedding(
+            policies: policies, auth: caller.authContext, catalog: relationships, options: query.embedded)
         do {
             switch command {
             case .select, .all: operation = .read
@@ -108,12 +109,15 @@ struct RESTPlan {
         case .array(let items) where allowArray:
             objects = try items.map { item in
                 guard case .object(let object) = item else {
-                    throw GatewayError(.badRequest, code: "PGRST102", "All object keys must match", details: "every element must be a JSON object")
+                    throw GatewayError(
+                        .badRequest, code: "PGRST102", "All object keys must match", details: "every element must be a JSON object")
                 }
                 return object
             }
         default:
-            throw GatewayError(.badRequest, code: "PGRST102", "Empty or invalid json", details: allowArray ? "expected a JSON object or an array of objects" : "expected a JSON object")
+            throw GatewayError(
+                .badRequest, code: "PGRST102", "Empty or invalid json",
+                details: allowArray ? "expected a JSON object or an array of objects" : "expected a JSON object")
         }
         let tenant = caller.tenantID.lowercasedString
         for object in objects {
@@ -135,7 +139,8 @@ struct RESTPlan {
         var columns: [String] = []
         if let requested = query.columns {
             for column in requested where table.restColumn(named: column) == nil {
-                throw GatewayError(.badRequest, code: "PGRST204", "Could not find the '\(column)' column of '\(table.name)' in the schema cache")
+                throw GatewayError(
+                    .badRequest, code: "PGRST204", "Could not find the '\(column)' column of '\(table.name)' in the schema cache")
             }
             columns = requested
         } else {
@@ -159,7 +164,8 @@ struct RESTPlan {
             if command == .insert { lowest = 1 }
         }
         if command == .update || command == .delete, query.preferences.handling == .strict,
-           let maximum = query.preferences.maxAffected {
+            let maximum = query.preferences.maxAffected
+        {
             highest = min(highest ?? maximum, maximum)
         }
         return (lowest, highest)
@@ -218,7 +224,8 @@ struct RESTPlan {
             // Keys unique per tenant (e.g. profiles' (tenant_id, id)): the row's tenant is the
             // caller's, so a target without the tenant column means the index with it.
             if !target.contains(table.tenantColumn), !table.indexes.contains(target),
-               table.indexes.contains([table.tenantColumn] + target) {
+                table.indexes.contains([table.tenantColumn] + target)
+            {
                 target = [table.tenantColumn] + target
             }
             conflict = Conflict(target: target, ignoreDuplicates: resolution == .ignoreDuplicates)
@@ -299,14 +306,15 @@ struct RESTPlan {
     private func hiddenWriteError(results: [QueryResult], policies: PolicySet) -> GatewayError? {
         let verb = command == .update ? "update" : "delete"
         guard results.count > 1, let visibleRow = results[1].first,
-              let visible = try? visibleRow.decode("visible", as: Int.self), visible > 0
+            let visible = try? visibleRow.decode("visible", as: Int.self), visible > 0
         else { return nil }
         var error = GatewayError(
             caller.role == .anon ? .unauthorized : .forbidden, code: "42501",  // anon: 401, as PostgREST answers anon's 42501
             "\(visible) row(s) of \(table.name) match but no \(verb) policy allows this caller to \(verb) them",
             details: "nothing was \(verb)d")
         if let sample = try? visibleRow.decodeIfPresent("sample", as: String.self),
-           let existing = try? JSONDecoder().decode(PolicyRow.self, from: Data(sample.utf8)) {
+            let existing = try? JSONDecoder().decode(PolicyRow.self, from: Data(sample.utf8))
+        {
             let new = command == .update ? existing.merging(written.first ?? [:]) { $1 } : nil
             if let explanation = try? policies.explain(command, on: table.name, auth: caller.authContext, existing: existing, new: new) {
                 error.details = explanation.description
@@ -325,21 +333,26 @@ struct RESTPlan {
         switch command {
         case .insert:
             for row in written {
-                if let explanation = try? policies.explain(.insert, on: table.name, auth: caller.authContext, new: row, returning: wantsRepresentation),
-                   explanation.decision != .allowed {
+                if let explanation = try? policies.explain(
+                    .insert, on: table.name, auth: caller.authContext, new: row, returning: wantsRepresentation),
+                    explanation.decision != .allowed
+                {
                     var error = GatewayError(
-                        status, code: "42501", "new row violates row-level security policy for table \"\(table.name)\": " + explanation.reason,
+                        status, code: "42501",
+                        "new row violates row-level security policy for table \"\(table.name)\": " + explanation.reason,
                         details: explanation.description)
                     error.policy = explanation.decidingPolicy
                     if explanation.checks.first(where: { !$0.passed })?.policies == .select {
                         // The insert policy admits the row; reading it back is what fails.
-                        error.hint = "the insert policy admits the row but no select policy lets role \(caller.role.rawValue) read it back; send Prefer: return=minimal"
+                        error.hint =
+                            "the insert policy admits the row but no select policy lets role \(caller.role.rawValue) read it back; send Prefer: return=minimal"
                     }
                     return error
                 }
             }
         case .update:
-            let names = table.policies.filter { ($0.command == .update || $0.command == .all) && $0.applies(to: caller.role.rawValue) }.map(\.name)
+            let names = table.policies.filter { ($0.command == .update || $0.command == .all) && $0.applies(to: caller.role.rawValue) }.map(
+                \.name)
             var error = GatewayError(
                 status, code: "42501", "updated row violates row-level security policy for table \"\(table.name)\"",
                 details: names.isEmpty

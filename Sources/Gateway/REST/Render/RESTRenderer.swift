@@ -1,8 +1,8 @@
-import Tenancy
 import Foundation
 import JSON
 import Policy
 import Postgres
+import Tenancy
 
 /// Renders a ``RESTPlan`` as the statements of its pipeline: the one place `/rest/v1` SQL is
 /// written, with ``RESTStatementBuilder`` (clauses: select lists and embeds, filters, order,
@@ -42,13 +42,16 @@ struct RESTRenderer {
         let columns = try builder.selectList(query.select)
         try builder.requireEmbeddedOptionsUsed(query.embedded)
         // Embedded resources are lateral joins after the table; `!inner` ones filter its rows.
-        let condition = try whereClause(&builder, .select)
+        let condition =
+            try whereClause(&builder, .select)
             + builder.innerConditions.map { " AND " + $0 }.joined()
         let order = try builder.orderBy(query.order)
         let paging = window(&builder, limit: query.limit, offset: query.offset)
-        var statements = [Statement(
-            aggregate("SELECT \(columns) FROM \(table.quotedName)\(builder.joins) WHERE \(condition)\(order)\(paging)"),
-            builder.binds)]
+        var statements = [
+            Statement(
+                aggregate("SELECT \(columns) FROM \(table.quotedName)\(builder.joins) WHERE \(condition)\(order)\(paging)"),
+                builder.binds)
+        ]
         if query.preferences.count != nil {
             var counter = RESTStatementBuilder(table: table)
             var joins = ""
@@ -103,7 +106,8 @@ struct RESTRenderer {
         var builder = RESTStatementBuilder(table: table)
         let input = builder.bind(.text(JSONValue.array(objects.map(JSONValue.object)).jsonText), as: "json")
         let list = columns.map(SQLText.quoted).joined(separator: ", ")
-        var insert = columns.isEmpty
+        var insert =
+            columns.isEmpty
             ? "INSERT INTO \(table.quotedName) SELECT FROM json_populate_recordset(NULL::\(table.quotedName), \(input)) \(returning)"
             : "INSERT INTO \(table.quotedName) (\(list)) SELECT \(list) FROM json_populate_recordset(NULL::\(table.quotedName), \(input))"
         if !columns.isEmpty {
@@ -111,7 +115,8 @@ struct RESTRenderer {
                 let target = try conflict.target.map { try builder.column($0).sql }.joined(separator: ", ")
                 let updates = columns.filter { !conflict.target.contains($0) }
                     .map { "\(SQLText.quoted($0)) = EXCLUDED.\(SQLText.quoted($0))" }
-                insert += conflict.ignoreDuplicates || updates.isEmpty
+                insert +=
+                    conflict.ignoreDuplicates || updates.isEmpty
                     ? " ON CONFLICT (\(target)) DO NOTHING"
                     : " ON CONFLICT (\(target)) DO UPDATE SET " + updates.joined(separator: ", ")
             }
@@ -126,7 +131,8 @@ struct RESTRenderer {
         let list = columns.map(SQLText.quoted).joined(separator: ", ")
         // A row-valued subquery rather than FROM: no second relation whose columns could make the
         // filter's column names ambiguous.
-        let set = columns.count == 1
+        let set =
+            columns.count == 1
             ? "\(list) = (SELECT \(list) FROM json_populate_record(NULL::\(table.quotedName), \(input)))"
             : "(\(list)) = (SELECT \(list) FROM json_populate_record(NULL::\(table.quotedName), \(input)))"
         let filtered = try whereClause(&builder, .update)
@@ -184,7 +190,8 @@ struct RESTRenderer {
         // The whole-row reference is the table's own name, which the policy predicate qualifies
         // its columns with; no alias, so the predicate applies unchanged.
         let row = SQLText.quoted(table.name)
-        return Statement("""
+        return Statement(
+            """
             SELECT count(*) AS visible,
                    (array_agg((SELECT jsonb_object_agg(key, value) FROM jsonb_each(to_jsonb(\(row)))
                                WHERE jsonb_typeof(value) <> 'object')))[1]::text AS sample

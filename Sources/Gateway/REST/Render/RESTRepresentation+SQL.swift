@@ -33,13 +33,17 @@ extension RESTRepresentation {
     /// - planned and estimated: the caller's rows counted exactly up to ``estimatedCountThreshold``
     ///   rows, unknown beyond (see ``RESTRepresentation/estimatedCountThreshold`` for why never the
     ///   planner's estimate).
-    static func countStatements(_ count: RESTQuery.Preferences.Count?, from: String, condition: String, binds: [PostgresBind]) -> [Statement] {
+    static func countStatements(_ count: RESTQuery.Preferences.Count?, from: String, condition: String, binds: [PostgresBind])
+        -> [Statement]
+    {
         let filtered = "FROM \(from)" + (condition.isEmpty ? "" : " WHERE \(condition)")
         switch count {
         case nil: return []
         case .exact?: return [Statement("SELECT count(*) AS total \(filtered)", binds)]
         case .planned?, .estimated?:
-            return [Statement("SELECT count(*) AS total FROM (SELECT 1 \(filtered) LIMIT \(estimatedCountThreshold + 1)) _pgw_capped", binds)]
+            return [
+                Statement("SELECT count(*) AS total FROM (SELECT 1 \(filtered) LIMIT \(estimatedCountThreshold + 1)) _pgw_capped", binds)
+            ]
         }
     }
 

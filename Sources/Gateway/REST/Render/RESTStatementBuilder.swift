@@ -98,8 +98,9 @@ struct RESTStatementBuilder {
         let (sql, type) = try column(field.column)
         guard !field.jsonPath.isEmpty else { return (sql, Self.castName(type)) }
         guard type.canonical == "jsonb" || type.canonical == "json" else {
-            throw GatewayError(.badRequest, code: "42883", "operator does not exist: \(type.canonical) -> unknown",
-                               hint: "JSON paths apply to json and jsonb columns only")
+            throw GatewayError(
+                .badRequest, code: "42883", "operator does not exist: \(type.canonical) -> unknown",
+                hint: "JSON paths apply to json and jsonb columns only")
         }
         var expression = sql
         for step in field.jsonPath {
@@ -202,12 +203,16 @@ struct RESTStatementBuilder {
             let junctionPolicy = try through.policy(embedding.policies, .select, .using, auth: embedding.auth)
             child.binds = through.binds
             let quotedJunction = SQLText.quoted(junctionName)
-            let links = relationship.pairs.map {
-                "\(quotedJunction).\(SQLText.quoted($0.target)) = \(SQLText.quoted(table.name)).\(SQLText.quoted($0.source))"
-            } + junction.pairs.map {
-                "\(quotedJunction).\(SQLText.quoted($0.junction)) = \(SQLText.quoted(target.name)).\(SQLText.quoted($0.target))"
-            }
-            conditions = ["EXISTS (SELECT 1 FROM \(junctionTable.quotedName) WHERE \((links + [junctionPolicy]).joined(separator: " AND ")))"]
+            let links =
+                relationship.pairs.map {
+                    "\(quotedJunction).\(SQLText.quoted($0.target)) = \(SQLText.quoted(table.name)).\(SQLText.quoted($0.source))"
+                }
+                + junction.pairs.map {
+                    "\(quotedJunction).\(SQLText.quoted($0.junction)) = \(SQLText.quoted(target.name)).\(SQLText.quoted($0.target))"
+                }
+            conditions = [
+                "EXISTS (SELECT 1 FROM \(junctionTable.quotedName) WHERE \((links + [junctionPolicy]).joined(separator: " AND ")))"
+            ]
         } else {
             conditions = relationship.pairs.map {
                 "\(SQLText.quoted(target.name)).\(SQLText.quoted($0.target)) = \(SQLText.quoted(table.name)).\(SQLText.quoted($0.source))"
@@ -220,7 +225,8 @@ struct RESTStatementBuilder {
         var paging = ""
         if let limit = options.limit { paging += " LIMIT " + child.bind(.text(String(limit)), as: "bigint") }
         if options.offset > 0 { paging += " OFFSET " + child.bind(.text(String(options.offset)), as: "bigint") }
-        let source = "SELECT \(columns) FROM \(target.quotedName)\(child.joins) WHERE \(conditions.joined(separator: " AND "))\(order)\(paging)"
+        let source =
+            "SELECT \(columns) FROM \(target.quotedName)\(child.joins) WHERE \(conditions.joined(separator: " AND "))\(order)\(paging)"
 
         let number = lateralCount + 1
         embedSources[embed.name] = EmbedSource(
@@ -242,7 +248,8 @@ struct RESTStatementBuilder {
             joins += " LEFT JOIN LATERAL (SELECT row_to_json(\(row)) AS _pgw_body\(columns) FROM (\(source)) \(row)) \(alias) ON true"
             if embed.join == .inner { innerConditions.append("\(alias)._pgw_body IS NOT NULL") }
         } else {
-            joins += " LEFT JOIN LATERAL (SELECT coalesce(json_agg(\(row)), '[]'::json) AS _pgw_body, count(*) AS _pgw_n FROM (\(source)) \(row)) \(alias) ON true"
+            joins +=
+                " LEFT JOIN LATERAL (SELECT coalesce(json_agg(\(row)), '[]'::json) AS _pgw_body, count(*) AS _pgw_n FROM (\(source)) \(row)) \(alias) ON true"
             if embed.join == .inner { innerConditions.append("\(alias)._pgw_n > 0") }
         }
         guard embed.spread else { return ["\(alias)._pgw_body AS \(SQLText.quoted(embed.name))"] }
@@ -255,7 +262,9 @@ struct RESTStatementBuilder {
         return GatewayError(
             .badRequest, code: "PGRST200",
             "Could not find a relationship between '\(table.name)' and '\(embed.relation)' in the schema cache",
-            details: "Searched for a foreign key relationship between '\(table.name)' and '\(embed.relation)'\(hinted) in the schema 'public', but no matches were found.")
+            details:
+                "Searched for a foreign key relationship between '\(table.name)' and '\(embed.relation)'\(hinted) in the schema 'public', but no matches were found."
+        )
     }
 
     /// The one relationship `embed` names from this table, or PostgREST's error.

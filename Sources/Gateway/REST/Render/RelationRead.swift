@@ -1,10 +1,10 @@
-import Tenancy
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import JSON
 import Policy
 import Postgres
+import Tenancy
 
 /// A read of rows from something that is not a governed table (a function's result, a view),
 /// with the REST grammar's select, filters, order, paging, count, singular answer and
@@ -86,7 +86,6 @@ struct RelationRead {
         return response
     }
 }
-
 
 extension RelationRead {
     /// A stable or immutable function runs in a read-only transaction, whatever it does.

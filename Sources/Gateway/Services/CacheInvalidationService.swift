@@ -48,7 +48,8 @@ public struct CacheInvalidationService: Service {
             return try await pool.query("SELECT coalesce(max(seq), 0) AS seq FROM public.cache_invalidations").first!.decode("seq")
         }
         let rows = try await pool.query(
-            "SELECT seq, tenant_id FROM public.cache_invalidations WHERE seq > $1 ORDER BY seq LIMIT 10000", [last]).rows
+            "SELECT seq, tenant_id FROM public.cache_invalidations WHERE seq > $1 ORDER BY seq LIMIT 10000", [last]
+        ).rows
         var position = last
         var tenants: Set<UUID> = []
         for row in rows {

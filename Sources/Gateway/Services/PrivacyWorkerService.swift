@@ -53,11 +53,15 @@ public struct PrivacyWorkerService: Service {
                         logger.info("privacy request done", metadata: ["kind": "\(kind.rawValue)", "request": "\(id.lowercasedString)"])
                     } catch let error as PrivacyError where error.code == .awaitingInput {
                         // Its processors were called (dispatchProcessorCalls); it comes back once they answered or their deadline passed.
-                        logger.info("privacy request waits for its processors", metadata: ["kind": "\(kind.rawValue)", "request": "\(id.lowercasedString)"])
+                        logger.info(
+                            "privacy request waits for its processors",
+                            metadata: ["kind": "\(kind.rawValue)", "request": "\(id.lowercasedString)"])
                     } catch {
                         let reason = (error as? PrivacyError)?.description ?? "\(type(of: error))"
                         // A refused request was already marked failed and audited by the service.
-                        logger.error("privacy request failed", metadata: ["kind": "\(kind.rawValue)", "request": "\(id.lowercasedString)", "error": "\(reason)"])
+                        logger.error(
+                            "privacy request failed",
+                            metadata: ["kind": "\(kind.rawValue)", "request": "\(id.lowercasedString)", "error": "\(reason)"])
                         try? await privacy.fail(kind, tenant: tenant, id: id, reason: reason)
                     }
                 } catch {
@@ -92,7 +96,10 @@ public struct PrivacyWorkerService: Service {
                 do {
                     let sweeps = try await privacy.sweepRetention(actor: PrivacyActor("privacy-worker"))
                     metrics?.retentionSwept(sweeps)
-                    if !sweeps.isEmpty { logger.info("retention swept", metadata: ["tables": "\(sweeps.count)", "rows": "\(sweeps.reduce(0) { $0 + $1.rows })"]) }
+                    if !sweeps.isEmpty {
+                        logger.info(
+                            "retention swept", metadata: ["tables": "\(sweeps.count)", "rows": "\(sweeps.reduce(0) { $0 + $1.rows })"])
+                    }
                 } catch {
                     metrics?.retentionSwept(nil)
                     logger.error("retention sweep failed", metadata: ["error_type": "\(type(of: error))"])
