@@ -9,6 +9,7 @@ import Keyring
 import Policy
 import Postgres
 import Privacy
+import Reports
 import Secrets
 import Sodium
 import Tenancy
@@ -175,6 +176,32 @@ struct SessionReviewTests {
                 }
             }
         }
+    }
+
+    @Test("the error map: a database error wrapped by the audit, report or keyring module (or unreachable, 08/53) never brings its server detail, SQL or bound values into the answer")
+    func wrappedDatabaseDetailStaysOut() throws {
+        let leaky = PostgresError(
+            .server, "new row for relation \"tenants\" violates check constraint", sqlState: "23514",
+            detail: "Failing row contains (hunter2-detail)", hint: "SELECT jwt_secret FROM tenants")
+        let outage = PostgresError(.server, "could not write to file", sqlState: "58030", detail: "Failing row contains (hunter2-detail)")
+        let wrapped: [any Error] = [
+            AuditError(.database, "the audit trail could not be read", underlying: leaky),
+            AuditError(.database, "the audit trail could not be read", underlying: outage),
+            ReportError(.database, "the report could not be made", underlying: leaky),
+            ReportError(.database, "the report could not be made", underlying: outage),
+            ReportError(.database, "the report could not be made", underlying: AuditError(.database, "audit", underlying: leaky)),
+            KeyringError(.database, "the keyring could not be read or written: \(outage.summary)", underlying: outage),
+            leaky, outage, PostgresError(.server, "too many connections", sqlState: "53300", detail: "Failing row contains (hunter2-detail)"),
+        ]
+        for error in wrapped {
+            let answer = GatewayError(mapping: error)
+            let text = [answer.message, answer.details ?? "", answer.hint ?? ""].joined(separator: " | ")
+            #expect(!text.contains("hunter2") && !text.contains("SELECT"), "\(type(of: error)) → \(answer.status): \(text)")
+            #expect(answer.status != .internalServerError, "\(type(of: error)) → 500")
+        }
+        // The data error the caller caused is theirs (400), not the server's.
+        #expect(GatewayError(mapping: ReportError(.database, "x", underlying: leaky)).status == .badRequest)
+        #expect(GatewayError(mapping: AuditError(.database, "x", underlying: leaky)).status == .badRequest)
     }
 
     @Test("the callback limiter: a flood of fresh addresses past its memory bound does not reopen a processor's full window")
