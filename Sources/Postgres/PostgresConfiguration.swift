@@ -23,7 +23,7 @@ public struct PostgresConfiguration: Sendable, Hashable {
         guard let parsed = PQconninfoParse(trimmed, &errorMessage) else {
             var reason = "libpq could not parse it"
             if let errorMessage {
-                reason = String(cString: errorMessage).trimmingCharacters(in: .whitespacesAndNewlines)
+                reason = Self.redacted(String(cString: errorMessage).trimmingCharacters(in: .whitespacesAndNewlines))
                 PQfreemem(errorMessage)
             }
             throw PostgresError(.invalidConfiguration, "invalid database connection string: \(reason)")
@@ -40,6 +40,22 @@ public struct PostgresConfiguration: Sendable, Hashable {
                 .invalidConfiguration, "invalid database connection string: port \"\(port)\" is not a number between 0 and 65535")
         }
         self.options = options
+    }
+
+    /// libpq's reason with every quoted span replaced by `"…"`: it quotes the token it could not
+    /// parse, which can be the password (`invalid percent-encoded token: "s3cr%zz"`, `missing "="
+    /// after "…"` in a conninfo string).
+    static func redacted(_ reason: String) -> String {
+        var text = "", quoted = false
+        for character in reason {
+            if character == "\"" {
+                if !quoted { text += "\"…\"" }
+                quoted.toggle()
+            } else if !quoted {
+                text.append(character)
+            }
+        }
+        return text
     }
 
     public var user: String? { options["user"] }

@@ -2,7 +2,8 @@ import Foundation
 
 /// The bound on `POST /v1/privacy/processors/{id}/callback`, the one route no key guards (the
 /// HMAC is the credential, so every attempt costs a lookup, an unsealing and a MAC): at most
-/// `limit` callbacks per `window` from one client address, and at most `limit` per window naming
+/// `limit` callbacks per `window` from one client address (an IPv6 client by its /64, which the
+/// route passes as its address), and at most `limit` per window naming
 /// one processor id. Checked before the body is read; past it the route answers 429 with
 /// `Retry-After` (the rest of the window). Fixed windows, in this process's memory: with several
 /// gateways each counts its own share.
@@ -17,7 +18,7 @@ public final class CallbackRateLimiter: @unchecked Sendable {
     public let window: Duration
     /// Keys tracked at most; past it the windows start over (memory stays bounded whatever ids or
     /// addresses a flood names — a new address can add at most `limit` processor keys a window).
-    static let maxKeys = 10_000
+    public static let maxKeys = 10_000
 
     private let lock = NSLock()
     private var counts: [String: (start: ContinuousClock.Instant, count: Int)] = [:]
@@ -35,6 +36,10 @@ public final class CallbackRateLimiter: @unchecked Sendable {
         let now = clock.now
         if counts.count >= Self.maxKeys {
             counts = counts.filter { now - $0.value.start < window }
+            // Then every key still under its limit: a flood of fresh addresses (each refused, each
+            // adding its own key) must not wipe a full window and so reopen the processor it names.
+            // A full key costs `limit` admitted callbacks, so these are few; past the bound all go.
+            if counts.count >= Self.maxKeys { counts = counts.filter { $0.value.count >= limit } }
             if counts.count >= Self.maxKeys { counts.removeAll(keepingCapacity: true) }
         }
         // The address first: a refused caller adds no processor key.

@@ -81,6 +81,10 @@ struct PrivacyCtlTests {
         #expect(malformed.status == 1)
         #expect(malformed.stderrLines.count == 1)
         #expect(malformed.stderr.contains("DATABASE_URL: invalid database connection string"))
+        // A password libpq cannot decode is not echoed (libpq quotes the token it refuses).
+        let password = try privacyctl(["migrate"], environment: ["DATABASE_URL": "postgresql://u:s3cr%zzet@h:5432/db"])
+        #expect(password.status == 1)
+        #expect(password.stderr.contains("invalid database connection string") && !password.stderr.contains("s3cr"), "\(password.stderr)")
 
         let down = try privacyctl(["migrate"], environment: ["DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"])
         #expect(down.status == 1)

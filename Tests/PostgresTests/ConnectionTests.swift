@@ -13,6 +13,11 @@ struct ConnectionTests {
         #expect(throws: PostgresError.self) { try PostgresConfiguration("   ") }
         #expect(throws: PostgresError.self) { try PostgresConfiguration("postgresql://u@h/db?no_such_option=1") }
         #expect(throws: PostgresError.self) { try PostgresConfiguration("host=localhost port") }
+        // libpq quotes the token it cannot parse; a password must not come back in the error.
+        for text in ["postgresql://u:s3cr%zzet@h/db", "host=h password=s3cr%zzet dbname", "host=h password='s3cr%zzet"] {
+            let refused = #expect(throws: PostgresError.self) { try PostgresConfiguration(text) }
+            #expect(refused.map { !"\($0)".contains("s3cr") } == true, "\(String(describing: refused))")
+        }
     }
 
     @Test("a connection string's password never appears in its redacted form")

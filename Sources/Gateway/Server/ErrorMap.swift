@@ -89,6 +89,12 @@ extension GatewayError {
             // The database unreachable or out of connections wherever it was met (authentication's
             // lookups included): the server is busy, not broken — 503 as PostgREST answers it.
             self = .database(error, anonymous: false)
+            // Its SQLSTATE only, as every other database error here: a server's detail and hint
+            // (a file path, a memory context, a row) are not the caller's to read.
+            if error.code == .server {
+                details = error.sqlState
+                hint = nil
+            }
         case let error as PostgresError where error.isDataError:
             // Input validation comes first; a value the database still refuses is the caller's, not an outage.
             self = .invalidInput("the database refused a value as malformed or out of range", details: error.sqlState)

@@ -234,10 +234,9 @@ struct PrivacyRoutes: Sendable {
                     .unauthorized, code: "PGW401", "the callback is not signed by this processor, or its timestamp is outside the window")
             }
             // Bounded before anything is read or unsealed: per client address and per processor id.
-            if let wait = service.callbackLimiter.admit(processor: processor.lowercasedString, address: context.facts.clientAddress) {
-                var error = GatewayError(
-                    .tooManyRequests, code: "PGW429", "too many callbacks; retry after \(wait) s",
-                    hint: "at most \(service.callbackLimiter.limit) a minute per address and per processor")
+            if let wait = service.callbackLimiter.admit(processor: processor.lowercasedString, address: Self.limiterAddress(context.facts.clientAddress)) {
+                var error = GatewayError(.tooManyRequests, code: "PGW429", "too many callbacks; retry after \(wait) s",
+                                         hint: "at most \(service.callbackLimiter.limit) a minute per address and per processor")
                 error.retryAfter = wait
                 throw error
             }
@@ -360,6 +359,14 @@ struct PrivacyRoutes: Sendable {
         try GatewayApplication.jsonBody(
             try await RESTHandler.readBody(request, limit: GatewayLimits().maximumBodyBytes, rest: false), fields: fields,
             expected: expected)
+    }
+
+    /// The address the callback limiter counts: an IPv6 client by its /64 (one subscriber holds a
+    /// whole /64 and could name a fresh address per attempt), IPv4 (and IPv4-mapped) as it is.
+    static func limiterAddress(_ address: String?) -> String? {
+        guard let address, let bytes = IPNetwork.bytes(address) else { return address }
+        guard bytes.count == 16 else { return IPNetwork.text(bytes) }
+        return IPNetwork.text(Array(bytes.prefix(8)) + [UInt8](repeating: 0, count: 8)) + "/64"
     }
 
     /// `X-Export-Passphrase`: 8 to 1024 characters, no control characters; nil when absent or empty.
