@@ -234,9 +234,12 @@ struct PrivacyRoutes: Sendable {
                     .unauthorized, code: "PGW401", "the callback is not signed by this processor, or its timestamp is outside the window")
             }
             // Bounded before anything is read or unsealed: per client address and per processor id.
-            if let wait = service.callbackLimiter.admit(processor: processor.lowercasedString, address: Self.limiterAddress(context.facts.clientAddress)) {
-                var error = GatewayError(.tooManyRequests, code: "PGW429", "too many callbacks; retry after \(wait) s",
-                                         hint: "at most \(service.callbackLimiter.limit) a minute per address and per processor")
+            if let wait = service.callbackLimiter.admit(
+                processor: processor.lowercasedString, address: Self.limiterAddress(context.facts.clientAddress))
+            {
+                var error = GatewayError(
+                    .tooManyRequests, code: "PGW429", "too many callbacks; retry after \(wait) s",
+                    hint: "at most \(service.callbackLimiter.limit) a minute per address and per processor")
                 error.retryAfter = wait
                 throw error
             }

@@ -1,7 +1,6 @@
 import Audit
 import Config
 import Foundation
-@testable import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -13,8 +12,10 @@ import Reports
 import Secrets
 import Sodium
 import Tenancy
-import Testing
 import TestSupport
+import Testing
+
+@testable import Gateway
 
 /// The review of authentication moved into middleware, the one error map and the processors'
 /// callback route: each test is an attacker's attempt through the real router and a real Postgres.
@@ -49,7 +50,9 @@ struct SessionReviewTests {
         [.post, .put, .patch].contains(method) ? "{}" : nil
     }
 
-    @Test("every route the router holds: no key, a malformed key and a revoked key are 401; a key without the route's scope is 401/403; only the documented public routes answer without a key; every /v1 route is in /openapi.json")
+    @Test(
+        "every route the router holds: no key, a malformed key and a revoked key are 401; a key without the route's scope is 401/403; only the documented public routes answer without a key; every /v1 route is in /openapi.json"
+    )
     func everyRouteNeedsItsCredential() async throws {
         try await AuthFixture.run { f in
             let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
@@ -110,17 +113,22 @@ struct SessionReviewTests {
                     }
                     let none = try await call(route.method, uri, key: nil)
                     #expect(none.status == .unauthorized, "\(label) without a key: \(none.status) \(none.body)")
-                    let malformed = try await call(route.method, uri, key: "pgw_" + String(repeating: "0", count: 32) + "_" + String(repeating: "A", count: 43))
+                    let malformed = try await call(
+                        route.method, uri, key: "pgw_" + String(repeating: "0", count: 32) + "_" + String(repeating: "A", count: 43))
                     #expect(malformed.status == .unauthorized, "\(label) with a made-up key: \(malformed.status)")
                     // Revoked: also as the bearer with a user's JWT on /rest/v1, where the check rides in the pipeline.
                     let revokedAnswer = try await call(route.method, uri, key: revoked, bearer: route.path.hasPrefix("/rest/") ? jwt : nil)
-                    #expect(revokedAnswer.status == .unauthorized, "\(label) with a revoked key: \(revokedAnswer.status) \(revokedAnswer.body)")
+                    #expect(
+                        revokedAnswer.status == .unauthorized, "\(label) with a revoked key: \(revokedAnswer.status) \(revokedAnswer.body)")
                     let revokedAsBearer = try await call(route.method, uri, key: nil, bearer: revoked)
                     #expect(revokedAsBearer.status == .unauthorized, "\(label) with a revoked key as bearer: \(revokedAsBearer.status)")
                     // A key without the route's scope (a user's JWT beside it): refused, never served.
                     if route.path.hasPrefix("/v1/") && !route.path.hasPrefix("/v1/privacy/") {
-                        let narrow = try await call(route.method, uri, key: dataOnly, bearer: route.path.hasPrefix("/v1/admin/") ? nil : jwt)
-                        #expect([.forbidden, .unauthorized].contains(narrow.status), "\(label) with data:read only: \(narrow.status) \(narrow.body)")
+                        let narrow = try await call(
+                            route.method, uri, key: dataOnly, bearer: route.path.hasPrefix("/v1/admin/") ? nil : jwt)
+                        #expect(
+                            [.forbidden, .unauthorized].contains(narrow.status),
+                            "\(label) with data:read only: \(narrow.status) \(narrow.body)")
                     }
                     if route.path.hasPrefix("/v1/admin/") {
                         adminRoutes += 1
@@ -135,30 +143,39 @@ struct SessionReviewTests {
                         let wrong = try await call(route.method, uri, key: erasure ? exportOnly : eraseOnly, bearer: jwt)
                         #expect(wrong.status == .forbidden, "\(label) with the other privacy scope: \(wrong.status) \(wrong.body)")
                         let right = try await call(route.method, uri, key: erasure ? eraseOnly : exportOnly, bearer: jwt)
-                        #expect(![.forbidden, .unauthorized].contains(right.status), "\(label) with its scope: \(right.status) \(right.body)")
+                        #expect(
+                            ![.forbidden, .unauthorized].contains(right.status), "\(label) with its scope: \(right.status) \(right.body)")
                     }
                 }
                 #expect(adminRoutes >= 20 && secretRoutes >= 6, "\(adminRoutes) admin, \(secretRoutes) secret routes")
                 // The refusals of an authenticated key on /v1/admin are recorded with the action refused:
                 // one per route for the narrow key and one per route for the admin key with a JWT.
-                let denied = try await f.owner.query("""
+                let denied = try await f.owner.query(
+                    """
                     SELECT actor, count(DISTINCT details->>'action')::int AS actions, count(*)::int AS n FROM public.audit_events
                     WHERE tenant_id = $1 AND action = 'admin.denied' GROUP BY actor
                     """, [acme.id])
-                let byActor = Dictionary(uniqueKeysWithValues: try denied.rows.map { (try $0.decode("actor", as: String.self), try $0.decode("n", as: Int.self)) })
+                let byActor = Dictionary(
+                    uniqueKeysWithValues: try denied.rows.map {
+                        (try $0.decode("actor", as: String.self), try $0.decode("n", as: Int.self))
+                    })
                 #expect(byActor.values.allSatisfy { $0 == adminRoutes }, "\(byActor) for \(adminRoutes) admin routes")
                 #expect(byActor.count == 2, "\(byActor)")
                 // The secret routes' refusals (a key without secrets:*) are recorded as denied, with their action.
-                let secretDenials = try await f.owner.query("""
+                let secretDenials = try await f.owner.query(
+                    """
                     SELECT action FROM public.audit_events WHERE tenant_id = $1 AND outcome = 'denied' AND action LIKE 'secret.%'
-                    """, [acme.id]).rows.map { try $0.decode("action", as: String.self) }
+                    """, [acme.id]
+                ).rows.map { try $0.decode("action", as: String.self) }
                 #expect(secretDenials.count == secretRoutes, "\(secretDenials)")
 
                 // The public routes: the download needs its token, the callback its signature.
                 let id = UUID().uuidString.lowercased()
                 let noToken = try await call(.get, "/v1/privacy/exports/\(id)/download", key: acme.apikey)
                 #expect(noToken.status == .badRequest, "\(noToken.body)")
-                let forged = try await call(.get, "/v1/privacy/exports/\(id)/download?token=" + String(repeating: "ab", count: PrivacyService.downloadTokenBytes), key: acme.apikey)
+                let forged = try await call(
+                    .get, "/v1/privacy/exports/\(id)/download?token=" + String(repeating: "ab", count: PrivacyService.downloadTokenBytes),
+                    key: acme.apikey)
                 #expect([.forbidden, .notFound, .gone].contains(forged.status), "\(forged.status) \(forged.body)")
                 let unsigned = try await call(.post, "/v1/privacy/processors/\(id)/callback", key: acme.apikey, bearer: jwt)
                 #expect(unsigned.status == .unauthorized, "\(unsigned.body)")
@@ -168,7 +185,8 @@ struct SessionReviewTests {
 
                 // Every /v1 route is documented in /openapi.json with its method.
                 let document = try await call(.get, "/openapi.json", key: nil)
-                let paths = try #require((try JSONSerialization.jsonObject(with: Data(document.body.utf8)) as? [String: Any])?["paths"] as? [String: Any])
+                let paths = try #require(
+                    (try JSONSerialization.jsonObject(with: Data(document.body.utf8)) as? [String: Any])?["paths"] as? [String: Any])
                 for route in routes where route.path.hasPrefix("/v1/") {
                     let documented = route.path
                     let operations = paths[documented] as? [String: Any]
@@ -178,7 +196,9 @@ struct SessionReviewTests {
         }
     }
 
-    @Test("the error map: a database error wrapped by the audit, report or keyring module (or unreachable, 08/53) never brings its server detail, SQL or bound values into the answer")
+    @Test(
+        "the error map: a database error wrapped by the audit, report or keyring module (or unreachable, 08/53) never brings its server detail, SQL or bound values into the answer"
+    )
     func wrappedDatabaseDetailStaysOut() throws {
         let leaky = PostgresError(
             .server, "new row for relation \"tenants\" violates check constraint", sqlState: "23514",
@@ -191,7 +211,8 @@ struct SessionReviewTests {
             ReportError(.database, "the report could not be made", underlying: outage),
             ReportError(.database, "the report could not be made", underlying: AuditError(.database, "audit", underlying: leaky)),
             KeyringError(.database, "the keyring could not be read or written: \(outage.summary)", underlying: outage),
-            leaky, outage, PostgresError(.server, "too many connections", sqlState: "53300", detail: "Failing row contains (hunter2-detail)"),
+            leaky, outage,
+            PostgresError(.server, "too many connections", sqlState: "53300", detail: "Failing row contains (hunter2-detail)"),
         ]
         for error in wrapped {
             let answer = GatewayError(mapping: error)
@@ -249,9 +270,11 @@ struct SessionReviewTests {
                     HTTPField.Name("X-PGW-Request-Id")!: UUID().uuidString.lowercased(),
                     HTTPField.Name("X-PGW-Signature")!: "v2=" + String(repeating: "0", count: 64),
                 ]
-                statuses.append(try await f.client.execute(
-                    uri: "/v1/privacy/processors/\(UUID().uuidString.lowercased())/callback", method: .post, headers: headers,
-                    body: ByteBuffer(string: #"{"status": "done"}"#)) { $0.status })
+                statuses.append(
+                    try await f.client.execute(
+                        uri: "/v1/privacy/processors/\(UUID().uuidString.lowercased())/callback", method: .post, headers: headers,
+                        body: ByteBuffer(string: #"{"status": "done"}"#)
+                    ) { $0.status })
             }
             #expect(statuses.prefix(3).allSatisfy { $0 == .unauthorized }, "\(statuses)")
             #expect(statuses.suffix(3).allSatisfy { $0 == .tooManyRequests }, "\(statuses)")
