@@ -446,7 +446,8 @@ struct AdminRoutes: Sendable {
     private func authorize(_ request: Request, _ context: GatewayRequestContext, action: String, operatorOnly: Bool) async throws -> Caller
     {
         let auth = try context.authenticated()
-        let isOperator = operatorTenant == auth.tenantID && auth.has(.admin)
+        // The admin scope was checked by the group's middleware.
+        let isOperator = operatorTenant == auth.tenantID
         let caller = Caller(
             auth: auth, isOperator: isOperator, actor: auth.auditActor,
             requestID: context.facts.requestID, ip: context.facts.clientAddress)

@@ -16,8 +16,6 @@ struct AuthenticationMiddleware: RouterMiddleware {
 
     /// What every route of a group needs besides a valid key.
     enum RequiredScope: Sendable {
-        /// Checked by the routes themselves.
-        case checkedByRoutes
         case always(Scope)
         /// `read` for GET and HEAD, `write` for every other method (as `/rest/v1` and PostgREST).
         case byMethod(read: Scope, write: Scope)
@@ -40,14 +38,13 @@ struct AuthenticationMiddleware: RouterMiddleware {
         let caller = try await authenticator.authenticate(
             apikey: request.headers[.apikey], authorization: request.headers[.authorization], checksRevocation: checksRevocation)
         context.facts.tenantID = caller.tenantID
-        let needed: Scope? =
+        let needed: Scope =
             switch scope {
-            case .checkedByRoutes: nil
             case .always(let scope): scope
             case .byMethod(let read, let write): request.method == .get || request.method == .head ? read : write
             case .decided(let decide): decide(request, context)
             }
-        if let needed, !caller.has(needed) {
+        if !caller.has(needed) {
             try await recordRefusal?(caller, needed, request, context)
             throw GatewayError.missingScope(needed)
         }

@@ -16,7 +16,13 @@ import Tenancy
 /// Messages come from the modules, which write them for the caller (no secrets, no SQL, no bound
 /// values); a database error adds only its SQLSTATE. Anything unknown is a 500 without detail.
 extension GatewayError {
+    /// `error`'s answer; an error of a type the map does not know is a 500 that says nothing of it.
     public init(mapping error: any Error) {
+        self = GatewayError(known: error) ?? GatewayError(.internalServerError, code: "PGW500", "internal error")
+    }
+
+    /// `error`'s answer, or nil for an error of a type the map does not know (worth a log line).
+    init?(known error: any Error) {
         if let busy = Self.tenantBusy(error) {
             // The tenant's slots in the pool are all in use and its queue is full (any module's
             // database work); /rest/v1 answers PostgREST's pool code, set where REST meets it.
@@ -103,17 +109,7 @@ extension GatewayError {
         case let error as PostgresError:
             self.init(.serviceUnavailable, code: "PGW503", "the database could not complete the request", details: error.sqlState)
         default:
-            self.init(.internalServerError, code: "PGW500", "internal error")
-        }
-    }
-
-    /// Whether ``init(mapping:)`` knew `error`'s type (an unknown error is worth a log line).
-    static func isKnown(_ error: any Error) -> Bool {
-        switch error {
-        case is GatewayError, is RESTGrammarError, is TenancyError, is ConfigurationError, is SecretsError, is PrivacyError,
-            is AuditError, is ReportError, is KeyringError, is PostgresError:
-            true
-        default: false
+            return nil
         }
     }
 }

@@ -35,15 +35,19 @@ struct RequestIDMiddleware: RouterMiddleware {
             response = try error.response(from: request, context: context)
         } catch {
             // Every module's error, answered through the one map (ErrorMap.swift).
-            var answer = GatewayError(mapping: error)
+            var answer: GatewayError
+            if let known = GatewayError(known: error) {
+                answer = known
+                if answer.status == .serviceUnavailable, let error = error as? PostgresError {
+                    context.logger.warning("database unavailable", metadata: ["error": "\(error.code)"])
+                }
+            } else {
+                context.logger.error("unhandled error", metadata: ["error_type": "\(type(of: error))"])
+                answer = GatewayError(mapping: error)
+                answer.hint = "quote request id \(requestID) to the operator"
+            }
             // Authentication failures are counted here, where every route's error passes, by a fixed reason.
             if let reason = AuthFailure(answer) { metrics.authFailed(reason) }
-            if !GatewayError.isKnown(error) {
-                context.logger.error("unhandled error", metadata: ["error_type": "\(type(of: error))"])
-                answer.hint = "quote request id \(requestID) to the operator"
-            } else if answer.status == .serviceUnavailable, let error = error as? PostgresError {
-                context.logger.warning("database unavailable", metadata: ["error": "\(error.code)"])
-            }
             response = try answer.response(from: request, context: context)
         }
         response.headers[.requestID] = requestID
