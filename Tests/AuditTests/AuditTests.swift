@@ -222,6 +222,63 @@ struct FailClosedTests {
     }
 }
 
+@Suite("Append cost")
+struct AppendCostTests {
+    /// The head row's trigger checks that the head points at an existing entry. PL/pgSQL keeps
+    /// that query's plan for the session; made generic while the chain was short, the plan used
+    /// `(tenant_id, at)` with only `tenant_id` and filtered seq and hash, and it stayed as the
+    /// chain grew: every batch read the whole chain (appends fell from 24k/s to 7k/s within
+    /// seconds in benchmarks/audit-vs-pgbench). Here one session plans generically on a short
+    /// chain and appends again once the chain is long: it must read one entry.
+    @Test("advancing the head reads one entry, not the chain, even with a plan made when the chain was short")
+    func headCheckReadsOneEntry() async throws {
+        try await AuditFixture.with { fixture in
+            let appender = fixture.appender
+            let tenant = fixture.tenant
+            let fetched = try await fixture.gateway.withConnection { session in
+                try await session.run { connection in
+                    try connection.transaction { connection in
+                        _ = try connection.query("SET LOCAL plan_cache_mode = force_generic_plan")
+                        for index in 0..<6 {
+                            _ = try appender.append(
+                                in: connection, tenant: tenant, AuditEvent(action: "secret.read", details: ["n": .int(Int64(index))]))
+                        }
+                    }
+                }
+                // The chain grows through the group-commit appender (the pool's other connections).
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in 0..<4000 {
+                        group.addTask {
+                            _ = try await appender.append(
+                                tenant: tenant, AuditEvent(action: "secret.read", details: ["n": .int(Int64(index))]))
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                return try await session.run { connection in
+                    try connection.transaction { connection -> Int64 in
+                        _ = try connection.query("SET LOCAL plan_cache_mode = force_generic_plan")
+                        let before = try Self.entriesRead(on: connection)
+                        _ = try appender.append(in: connection, tenant: tenant, AuditEvent(action: "secret.read"))
+                        return try Self.entriesRead(on: connection) - before
+                    }
+                }
+            }
+            #expect(fetched <= 2, "one append read \(fetched) entries of a 4,007-entry chain")
+        }
+    }
+
+    /// Entries of `audit_events` this transaction has read so far, by index or by scan.
+    private static func entriesRead(on connection: borrowing Connection) throws -> Int64 {
+        try connection.query(
+            """
+            SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) AS n
+            FROM pg_stat_xact_user_tables WHERE relid = 'public.audit_events'::regclass
+            """
+        ).first?.decode("n") ?? 0
+    }
+}
+
 @Suite("Privileges and append-only")
 struct PrivilegeTests {
     @Test("nobody may UPDATE, DELETE or TRUNCATE entries; request roles cannot even read them")
