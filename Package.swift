@@ -75,6 +75,12 @@ let package = Package(
             exclude: ["ENCODING.md"]
         ),
         .target(name: "Keyring", dependencies: ["Sodium", "Postgres"]),
+        // Requests to URLs a tenant chose (webhooks, JWKS): which hosts are internal, and sending
+        // only to an address checked just before (no second resolution by the HTTP client).
+        .target(
+            name: "Outbound",
+            dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio")]
+        ),
         // The environment and key files, read once by an executable (GatewayConfiguration, KeyFile).
         // HTTPTypes for the forwarding headers TrustedProxies reads; RESTGrammar for its limits' defaults.
         .target(
@@ -86,8 +92,8 @@ let package = Package(
         .target(
             name: "Tenancy",
             dependencies: [
-                // Privacy only for OutboundHost, the one classifier of URLs the gateway may fetch.
-                "Audit", "JSON", "Keyring", "Postgres", "Privacy", "Sodium",
+                // Outbound for the one classifier of URLs the gateway may fetch (JWKS URLs).
+                "Audit", "JSON", "Keyring", "Outbound", "Postgres", "Sodium",
                 .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -103,7 +109,8 @@ let package = Package(
         .target(
             name: "Privacy",
             dependencies: [
-                "Policy", "Audit", "JSON", "Keyring", "Postgres", "Sodium",
+                "Policy", "Audit", "JSON", "Keyring", "Outbound", "Postgres", "Sodium",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -115,6 +122,7 @@ let package = Package(
                 "Tenancy",
                 "Keyring",
                 "JSON",
+                "Outbound",
                 "Secrets",
                 "Sodium",
                 "Postgres",
@@ -215,6 +223,7 @@ let package = Package(
                 "JSON",
                 "Tenancy",
                 "Keyring",
+                "Outbound",
                 "Policy",
                 "Secrets",
                 "Privacy",

@@ -1,7 +1,10 @@
+import AsyncHTTPClient
 import Audit
 import Foundation
 import JSON
 import Keyring
+import NIOCore
+import Outbound
 import Postgres
 import Sodium
 
@@ -302,7 +305,7 @@ extension PrivacyService {
     /// 169.254.169.254 —, CGNAT, ULA, multicast, unspecified, and IPv4 written as one number or in
     /// octal/hex, which the resolver reads as such) only with `allowPrivateNetwork`; loopback also
     /// with `allowLoopbackHTTP` (tests, development). A host name is not resolved here (it may not
-    /// resolve yet when declared): it is resolved before each send (``resolvedTargetRefusal``).
+    /// resolve yet when declared): it is resolved before each send, and the call goes to an address just checked (``PinnedHTTP``).
     static func checkWebhookURL(_ text: String, allowLoopbackHTTP: Bool, allowPrivateNetwork: Bool = false) throws {
         guard text.utf8.count <= 2048, let url = URL(string: text), let components = URLComponents(string: text),
             let host = url.host, !host.isEmpty
@@ -487,31 +490,31 @@ extension PrivacyService {
         }
         guard let claimed else { return }
         let timestamp = Int(Date().timeIntervalSince1970)
-        var request = URLRequest(url: claimed.url, timeoutInterval: Double(claimed.timeout))
-        request.httpMethod = "POST"
-        request.httpBody = Data(claimed.body)
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.setValue(String(timestamp), forHTTPHeaderField: "X-PGW-Timestamp")
-        request.setValue(id.lowercasedString, forHTTPHeaderField: "X-PGW-Request-Id")
-        request.setValue(id.lowercasedString, forHTTPHeaderField: "Idempotency-Key")
-        request.setValue(
-            ProcessorSignature.sign(
+        var request = HTTPClientRequest(url: claimed.url.absoluteString)
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(bytes: claimed.body))
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "X-PGW-Timestamp", value: String(timestamp))
+        request.headers.add(name: "X-PGW-Request-Id", value: id.lowercasedString)
+        request.headers.add(name: "Idempotency-Key", value: id.lowercasedString)
+        request.headers.add(
+            name: "X-PGW-Signature",
+            value: ProcessorSignature.sign(
                 body: claimed.body, processorID: processor.lowercasedString, timestamp: timestamp,
-                requestID: id.lowercasedString, secret: claimed.secret),
-            forHTTPHeaderField: "X-PGW-Signature")
-        // Checked again at each send: a row declared before the check (or written around it) is not called.
+                requestID: id.lowercasedString, secret: claimed.secret))
+        // Checked again at each send: a row declared before the check (or written around it) is not
+        // called. The host name is resolved now and the call goes to an address just checked.
         let failure: String?
         do {
             try Self.checkWebhookURL(
                 claimed.url.absoluteString, allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP,
                 allowPrivateNetwork: configuration.processorsAllowPrivateNetwork)
-            if let refused = await Self.resolvedTargetRefusal(
-                claimed.url.host ?? "", allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP,
-                allowPrivateNetwork: configuration.processorsAllowPrivateNetwork)
-            {
-                failure = refused
-            } else {
-                failure = await Self.post(request, timeout: claimed.timeout)
+            let reach = PinnedHTTP.Reach(
+                loopback: configuration.processorsAllowLoopbackHTTP, privateNetwork: configuration.processorsAllowPrivateNetwork)
+            switch await PinnedHTTP.check(claimed.url.host ?? "", reach: reach) {
+            case .failure(.unresolved): failure = "webhook_url's host did not resolve"
+            case .failure(.internalAddress): failure = "webhook_url refused: its host resolves to an internal address"
+            case .success(let target): failure = await Self.post(request, to: target, timeout: claimed.timeout)
             }
         } catch {
             failure = "webhook_url refused: not https, or an internal address"
@@ -550,55 +553,19 @@ extension PrivacyService {
         }
     }
 
-    /// Why the webhook's host may not be called now, or nil: its name is resolved before each send
-    /// and refused when ANY address it resolves to is internal (``OutboundHost/resolve(_:)``;
-    /// loopback only with `allowLoopbackHTTP` — tests —, any internal one with
-    /// `allowPrivateNetwork`), or when it does not resolve (a failed attempt, retried).
-    ///
-    /// Residual risk, not closed here: the HTTP client (URLSession on libcurl) resolves the name
-    /// again to connect, and neither it nor async-http-client lets the caller pin the checked
-    /// address while keeping TLS SNI and certificate checks on the name. A name whose DNS answer
-    /// changes between this check and that connection (rebinding: TTL 0, public then internal)
-    /// can still reach an internal address for that attempt — a window of the resolver's round
-    /// trip. What limits it: the call is a signed POST whose answer body is never read (only the
-    /// status, which is not shown to the tenant beyond "answered HTTP n"), no redirect is followed;
-    /// an egress firewall denying the gateway internal destinations closes it.
-    static func resolvedTargetRefusal(_ host: String, allowLoopbackHTTP: Bool, allowPrivateNetwork: Bool) async -> String? {
-        switch await OutboundHost.resolveDetached(host).target {
-        case .public: return nil
-        case .loopback where allowLoopbackHTTP || allowPrivateNetwork: return nil
-        case .private where allowPrivateNetwork: return nil
-        case .invalid: return "webhook_url's host did not resolve"
-        case .loopback, .private: return "webhook_url refused: its host resolves to an internal address"
-        }
-    }
-
-    /// Sends one call; nil when the processor answered 2xx, else why not. The attempt ends after
-    /// `timeout` seconds whatever the HTTP client does (on Linux, URLSession did not honour the
-    /// request's `timeoutInterval`: a processor answering after 5 s held a 1 s attempt for 5 s), so
-    /// a hanging processor holds up nothing: the call is retried after its backoff.
-    static func post(_ request: URLRequest, timeout: Int64) async -> String? {
-        final class Once: @unchecked Sendable {
-            private let lock = NSLock()
-            private var done = false
-            func claim() -> Bool { lock.lock(); defer { lock.unlock() }; if done { return false }; done = true; return true }
-        }
-        return await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
-            let once = Once()
-            let call = ProcessorHTTPCall { failure in
-                if once.claim() { continuation.resume(returning: failure) }
-            }
-            // A session of its own with a delegate, and a plain data task: with a completion handler
-            // (as `data(for:)` makes one), swift-corelibs-foundation follows redirects without asking.
-            let session = URLSession(configuration: .ephemeral, delegate: call, delegateQueue: nil)
-            session.dataTask(with: request).resume()
-            Task {
-                try? await Task.sleep(for: .seconds(timeout))
-                if once.claim() {
-                    continuation.resume(returning: "the processor could not be reached (no answer within \(timeout) s)")
-                }
-                session.invalidateAndCancel()
-            }
+    /// Sends one call to the checked `target`; nil when the processor answered 2xx, else why not.
+    /// Only the status is read: no redirect is followed (it would carry the signed call, signature
+    /// and all, to wherever its Location says) and no body is read (the connection is closed at the
+    /// status), so a processor that answers gigabytes costs nothing. The attempt ends after
+    /// `timeout` seconds, so a hanging processor holds up nothing: the call is retried after its backoff.
+    static func post(_ request: HTTPClientRequest, to target: PinnedHTTP.Target, timeout: Int64) async -> String? {
+        do {
+            let status = try await PinnedHTTP.execute(request, to: target, deadline: .now() + .seconds(timeout)) { $0.status.code }
+            return (200..<300).contains(status) ? nil : "the processor answered HTTP \(status)"
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            return "the processor could not be reached (no answer within \(timeout) s)"
+        } catch {
+            return "the processor could not be reached (\(type(of: error)))"
         }
     }
 
@@ -737,50 +704,5 @@ extension PrivacyService {
                 }!
             }
         }
-    }
-}
-
-/// One call's HTTP exchange: the status is all the gateway reads. A redirect is not followed (it
-/// would carry the signed call, signature and all, to wherever its Location says) and counts as a
-/// failed attempt; the body is not read (the task is cancelled at the status), so a processor that
-/// answers gigabytes costs nothing.
-final class ProcessorHTTPCall: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    private let finish: @Sendable (String?) -> Void
-
-    init(_ finish: @escaping @Sendable (String?) -> Void) { self.finish = finish }
-
-    static func failure(status: Int) -> String? {
-        (200..<300).contains(status) ? nil : "the processor answered HTTP \(status)"
-    }
-
-    func urlSession(
-        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-        newRequest request: URLRequest, completionHandler: @Sendable @escaping (URLRequest?) -> Void
-    ) {
-        completionHandler(nil)
-    }
-
-    func urlSession(
-        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-        completionHandler: @Sendable @escaping (URLSession.ResponseDisposition) -> Void
-    ) {
-        finish(Self.failure(status: (response as? HTTPURLResponse)?.statusCode ?? 0))
-        completionHandler(.cancel)
-        dataTask.cancel()
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        // Only reached if the status did not end the task already: no body is read.
-        finish(Self.failure(status: (dataTask.response as? HTTPURLResponse)?.statusCode ?? 0))
-        dataTask.cancel()
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
-        if let status = (task.response as? HTTPURLResponse)?.statusCode {
-            finish(Self.failure(status: status))
-        } else {
-            finish("the processor could not be reached (\(error.map { "\(type(of: $0))" } ?? "no response"))")
-        }
-        session.finishTasksAndInvalidate()
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import JSON
 import JWTKit
 import Logging
-import Privacy
+import Outbound
 
 /// The parsed key material one tenant's JWTs are verified with: its HS256 secret and its RS256 /
 /// ES256 public keys (`tenants.jwt_secret_sealed`, `tenants.jwt_public_keys`), and the audience and

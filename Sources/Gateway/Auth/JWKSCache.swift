@@ -4,7 +4,7 @@ import Foundation
 import JSON
 import Logging
 import NIOCore
-import Privacy
+import Outbound
 import Synchronization
 import Tenancy
 
@@ -59,12 +59,6 @@ final class JWKSCache: Sendable {
     let options: Options
     private let entries: Mutex<BoundedCache<String, Entry>>
     private let logger: Logger
-
-    /// One client for the process, never shut down (it lives as long as the process); no
-    /// redirects, so a JWKS URL cannot bounce the gateway to a plain-http or internal address.
-    private static let client = HTTPClient(
-        eventLoopGroupProvider: .singleton,
-        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(5))))
 
     init(options: Options = Options(), logger: Logger = Logger(label: "gateway.jwks")) {
         self.options = options
@@ -180,15 +174,24 @@ final class JWKSCache: Sendable {
         let milliseconds =
             options.fetchTimeout.components.seconds * 1000 + options.fetchTimeout.components.attoseconds / 1_000_000_000_000_000
         let deadline = NIODeadline.now() + .milliseconds(milliseconds)
-        let response = try await Self.client.execute(request, deadline: deadline)
-        guard response.status == .ok else {
-            throw FetchProblem("the JWKS answered HTTP \(response.status.code)")
+        // The name is resolved now and the request goes to an address just checked: a name that
+        // resolves to the metadata service or the deployment's network is refused, however spelled.
+        let target: PinnedHTTP.Target
+        switch await PinnedHTTP.check(URL(string: url)?.host ?? "", reach: PinnedHTTP.Reach(loopback: options.allowsInsecureLoopback)) {
+        case .success(let checked): target = checked
+        case .failure(.internalAddress): throw FetchProblem("its host resolves to an internal address")
+        case .failure(.unresolved): throw FetchProblem("its host did not resolve")
         }
-        let body: ByteBuffer
-        do {
-            body = try await response.body.collect(upTo: options.maximumBytes)
-        } catch is NIOTooManyBytesError {
-            throw FetchProblem("the JWKS is larger than \(options.maximumBytes) bytes")
+        let maximumBytes = options.maximumBytes
+        let body = try await PinnedHTTP.execute(request, to: target, deadline: deadline) { response -> ByteBuffer in
+            guard response.status == .ok else {
+                throw FetchProblem("the JWKS answered HTTP \(response.status.code)")
+            }
+            do {
+                return try await response.body.collect(upTo: maximumBytes)
+            } catch is NIOTooManyBytesError {
+                throw FetchProblem("the JWKS is larger than \(maximumBytes) bytes")
+            }
         }
         guard case .object(let set)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView)),
             case .array(let entries)? = set["keys"]

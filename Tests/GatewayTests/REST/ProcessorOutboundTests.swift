@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Outbound
 import Postgres
 import Privacy
 import Sodium
