@@ -1,5 +1,6 @@
 import Audit
 import Foundation
+import Keyring
 import Postgres
 import Sodium
 
@@ -126,6 +127,19 @@ extension PrivacyService {
         }
         if waiting > 0 {
             throw PrivacyError(.awaitingInput, "the export waits for \(waiting) processor(s) to answer (requires_input)")
+        }
+        // An erasure that ran while this export waited (in the queue, or for its processors) shredded
+        // the subject's key: there is nothing left to export, and no new key may be made for them.
+        let erased = try await run(tenant: tenant) { connection in
+            try connection.transaction { connection in
+                try Self.asLogin(connection) {
+                    try connection.pipeline([Keyring.subjectKeyStatement(tenant: tenant, user: subject)])[0].first?
+                        .decode("destroyed", as: Bool.self) ?? false
+                }
+            }
+        }
+        if erased {
+            throw PrivacyError(.gone, "subject \(subject.lowercasedString) was erased while the export waited: there is nothing to export")
         }
         let unconfirmed = processors.filter { $0.required && $0.outcome != "confirmed" }.map(\.name)
         let destination = path ?? archivePath(id)

@@ -1,5 +1,6 @@
 import Audit
 import Foundation
+import Keyring
 import Policy
 import Postgres
 import Privacy
@@ -99,6 +100,33 @@ struct DataSubjectRequestTests {
             #expect(done.manifest == manifest)
             let actions = try await AuditReader.entries(pool: fixture.pool, tenant: tenant, afterSeq: 0, limit: 100).map(\.action)
             #expect(actions.contains("privacy.export_requested") && actions.contains("privacy.export_completed"))
+        }
+    }
+
+    @Test("an export whose subject was erased while it waited is refused as gone: no archive, no new key for the erased subject")
+    func exportOfErasedSubject() async throws {
+        try await PrivacyFixture.with { fixture in
+            let tenant = try await fixture.tenant()
+            // One export into the export directory (sealed under the subject's key: the gateway's worker), one to a
+            // path (privacyctl export --out).
+            for path in [nil, fixture.directory.appendingPathComponent("erased.tar").path] {
+                let user = try await fixture.subject(in: tenant, rounds: 1)
+                let status = try await fixture.service.requestExport(tenant: tenant, subject: user, actor: operatorActor)
+                let id = try #require(UUID(uuidString: status.request.id))
+                // The erasure's shred, as it happens while an export waits for its processors or in the queue.
+                _ = try await fixture.pool.transaction { try Keyring.shredSubjectKey(tenant, user: user, in: $0) }
+                do {
+                    try await fixture.service.processExport(tenant: tenant, id: id, to: path)
+                    Issue.record("an export of an erased subject was written (to \(path ?? "the export directory"))")
+                } catch let error as PrivacyError {
+                    #expect(error.code == .gone && error.message.contains("erased"), "\(error)")
+                }
+                #expect(!FileManager.default.fileExists(atPath: path ?? fixture.service.archivePath(id)))
+                let keys = try await fixture.pool.query(
+                    "SELECT count(*) AS n, bool_and(destroyed_at IS NOT NULL) AS destroyed FROM keyring.subject_keys WHERE tenant_id = $1 AND user_id = $2",
+                    [tenant, user])
+                #expect(try keys.first?.decode("n", as: Int64.self) == 1 && keys.first?.decode("destroyed", as: Bool.self) == true)
+            }
         }
     }
 
