@@ -120,7 +120,9 @@ struct ExportCommand: AsyncParsableCommand {
             The archive is a tar with a CSV and a JSON file per table and manifest.json (row counts,
             SHA-256 per file, policy version). Secrets are listed by service name, never decrypted.
             With --passphrase-file the archive is encrypted (Argon2id + secretstream).
-            Re-running after an interruption finishes the same request.
+            Re-running after an interruption finishes the same request. When the tenant has processors
+            marked --export-required, they are called first and the command ends with status
+            requires_input (exit 0); run it again once they answered or their deadline passed.
             Example: privacyctl export --tenant <id> --user <id> --out subject.tar --json
             """)
     @OptionGroup var subject: SubjectOptions
@@ -148,8 +150,20 @@ struct ExportCommand: AsyncParsableCommand {
             let request = try await service.requestExport(
                 tenant: tenant, subject: user, actor: PrivacyActor("privacyctl"), resumingOpen: true)
             let id = UUID(uuidString: request.request.id)!
-            let manifest = try await service.processExport(
-                tenant: tenant, id: id, to: out, passphrase: passphrase, progress: showProgress("exporting"))
+            let manifest: ExportManifest
+            do {
+                manifest = try await service.processExport(
+                    tenant: tenant, id: id, to: out, passphrase: passphrase, progress: showProgress("exporting"))
+            } catch let error as PrivacyError where error.code == .awaitingInput {
+                // Its export_required processors were called; this command, run again once they
+                // answered or their deadline passed, writes the archive (unless the gateway's worker
+                // resumed it first: then it is served as a download at GET /v1/privacy/exports/{id}).
+                endProgress()
+                try printer.emit(["request_id": id.lowercasedString, "status": "requires_input", "message": error.message]) {
+                    "\(error.message): run this command again once they answered or their deadline passed"
+                }
+                return
+            }
             endProgress()
             struct Result: Encodable { let request_id: String, path: String, manifest: ExportManifest }
             try printer.emit(Result(request_id: id.lowercasedString, path: out, manifest: manifest)) {

@@ -116,6 +116,36 @@ struct PrivacyCommandTests {
         }
     }
 
+    @Test("an export with an export-required processor says requires_input (exit 0), then writes the archive listing its answer")
+    func exportWaitsForProcessors() async throws {
+        try await Self.with(rows: 2) { setup in
+            let tenant = setup.tenant.uuidString
+            let added = try privacyctl(
+                [
+                    "processor", "add", "--tenant", tenant, "--name", "crm", "--data-kind", "crm contacts",
+                    "--webhook-url", "https://crm.example/pgw", "--export-required", "--json",
+                ], environment: setup.environment)
+            #expect(added.status == 0, "\(added.stderr)")
+            let out = setup.directory.appendingPathComponent("subject.tar").path
+            let arguments = ["export", "--tenant", tenant, "--user", setup.user.uuidString, "--out", out, "--json"]
+            for _ in 0..<2 {
+                let waiting = try privacyctl(arguments, environment: setup.environment)
+                #expect(waiting.status == 0, "\(waiting.stderr)")
+                #expect(try json(waiting.stdout)["status"] as? String == "requires_input", "\(waiting.stdout)")
+                #expect(!FileManager.default.fileExists(atPath: out))
+            }
+            // Nobody answers (no gateway runs here): past the deadline the export is written, listing the processor.
+            try await setup.pool.query(
+                "UPDATE privacy.processor_calls SET deadline_at = now() - interval '1 second' WHERE tenant_id = $1", [setup.tenant])
+            let done = try privacyctl(arguments, environment: setup.environment)
+            #expect(done.status == 0, "\(done.stderr)")
+            let manifest = try #require(try json(done.stdout)["manifest"] as? [String: Any])
+            let processors = try #require(manifest["processors"] as? [[String: Any]], "\(manifest.keys)")
+            #expect(processors.count == 1 && processors[0]["outcome"] as? String == "timed_out", "\(processors)")
+            #expect(FileManager.default.fileExists(atPath: out))
+        }
+    }
+
     @Test(
         "report counts a certificate as signed only when it verifies: the signing key's public half, --certificate-public-key, a flipped byte"
     )
