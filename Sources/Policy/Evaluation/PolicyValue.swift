@@ -198,34 +198,38 @@ extension PolicyValue {
 
 // MARK: - Codable as plain JSON
 
+/// Read and written through the house's `JSONValue`; a UUID is written as its lowercase text, and a
+/// JSON object (which no policy value is) is refused.
 extension PolicyValue: Codable {
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .int(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .double(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .text(value)
-        } else {
-            self = .array(try container.decode([PolicyValue].self))
+        func value(_ json: JSONValue) throws -> PolicyValue {
+            switch json {
+            case .null: return .null
+            case .bool(let value): return .bool(value)
+            case .int(let value): return .int(value)
+            case .double(let value): return .double(value)
+            case .string(let value): return .text(value)
+            case .array(let values): return .array(try values.map(value))
+            case .object:
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: decoder.codingPath, debugDescription: "a policy value is never an object"))
+            }
         }
+        self = try value(JSONValue(from: decoder))
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .int(let value): try container.encode(value)
-        case .double(let value): try container.encode(value)
-        case .text(let value): try container.encode(value)
-        case .uuid(let value): try container.encode(value.uuidString.lowercased())
-        case .array(let values): try container.encode(values)
+        func json(_ value: PolicyValue) -> JSONValue {
+            switch value {
+            case .null: return .null
+            case .bool(let value): return .bool(value)
+            case .int(let value): return .int(value)
+            case .double(let value): return .double(value)
+            case .text(let value): return .string(value)
+            case .uuid(let value): return .string(value.uuidString.lowercased())
+            case .array(let values): return .array(values.map(json))
+            }
         }
+        try json(self).encode(to: encoder)
     }
 }
