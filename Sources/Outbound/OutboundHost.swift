@@ -7,7 +7,8 @@ import Foundation
 /// Where an outbound URL's host points, for the gateway's own requests to URLs a tenant chose
 /// (processors' webhooks, JWKS URLs): one classifier, so no caller checks "internal" its own way.
 /// Internal means loopback, private, link-local (the cloud metadata service at 169.254.169.254),
-/// CGNAT, ULA, multicast, unspecified, and IPv4 written as one number or in octal/hex (the
+/// CGNAT, ULA, multicast, unspecified, IPv6 forms of an internal IPv4 address (mapped, NAT64,
+/// 6to4), Teredo, and IPv4 written as one number or in octal/hex (the
 /// resolver reads those as addresses). ``classify(_:)`` reads the name as written;
 /// ``resolve(_:)`` also resolves a host *name* and classifies every address it resolves to.
 public enum OutboundHost: Sendable, Equatable {
@@ -38,8 +39,14 @@ public enum OutboundHost: Sendable, Equatable {
             if b[0..<12].allSatisfy({ $0 == 0 }) { return v4(b[12], b[13], b[14]) }  // ::a.b.c.d
             // 64:ff9b::/96
             if b[0] == 0x00, b[1] == 0x64, b[2] == 0xff, b[3] == 0x9b, b[4..<12].allSatisfy({ $0 == 0 }) { return v4(b[12], b[13], b[14]) }
-            // ULA, link-local, multicast
-            if b[0] & 0xfe == 0xfc || (b[0] == 0xfe && b[1] & 0xc0 == 0x80) || b[0] == 0xff { return .private }
+            // 6to4 2002::/16 carries an IPv4 address in its next 32 bits (2002:7f00:1:: is 127.0.0.1)
+            if b[0] == 0x20, b[1] == 0x02 { return v4(b[2], b[3], b[4]) }
+            // Teredo 2001::/32 (its addresses are obfuscated) and local-use NAT64 64:ff9b:1::/48: tunnels
+            // and translators to addresses this check cannot see, so internal
+            if b[0] == 0x20, b[1] == 0x01, b[2] == 0, b[3] == 0 { return .private }
+            if b[0] == 0x00, b[1] == 0x64, b[2] == 0xff, b[3] == 0x9b, b[4] == 0, b[5] == 0x01 { return .private }
+            // ULA, link-local, site-local (deprecated, still routed by some stacks), multicast
+            if b[0] & 0xfe == 0xfc || (b[0] == 0xfe && b[1] & 0x80 == 0x80) || b[0] == 0xff { return .private }
             return .public
         }
         // inet_aton reads what the resolver reads: 127.1, 2130706433, 0x7f.0.0.1, 0177.0.0.1.

@@ -54,11 +54,15 @@ public enum PinnedHTTP {
     }
 
     /// Sends `request` to `target` (from ``check(_:reach:)`` of the request URL's host), never to
-    /// what the name resolves to later. `deadline` bounds the wait for the response head; `read`
-    /// takes what it needs of the response (nothing, or a bounded body) before the connection is
-    /// closed. A client per call: its only host mapping is this one.
+    /// what the name resolves to later. `deadline` bounds the whole call, the response head and
+    /// what `read` takes of the body (AsyncHTTPClient's own deadline ends at the head: a server that
+    /// answers a head and then trickles or withholds the body would hold the call forever), then
+    /// throws `HTTPClientError.deadlineExceeded`. `read` takes what it needs of the response
+    /// (nothing, or a bounded body) before the connection is closed. A client per call: its only
+    /// host mapping is this one.
     public static func execute<T: Sendable>(
-        _ request: HTTPClientRequest, to target: Target, deadline: NIODeadline, read: (HTTPClientResponse) async throws -> T
+        _ request: HTTPClientRequest, to target: Target, deadline: NIODeadline,
+        read: @escaping @Sendable (HTTPClientResponse) async throws -> T
     ) async throws -> T {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         if let address = target.address {
@@ -68,8 +72,18 @@ public enum PinnedHTTP {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let result: Result<T, any Error>
         do {
-            let response = try await client.execute(request, deadline: deadline)
-            result = .success(try await read(response))
+            result = .success(
+                try await withThrowingTaskGroup(of: T.self) { group in
+                    group.addTask { try await read(try await client.execute(request, deadline: deadline)) }
+                    group.addTask {
+                        let (end, now) = (deadline.uptimeNanoseconds, NIODeadline.now().uptimeNanoseconds)
+                        try await Task.sleep(nanoseconds: end > now ? end - now : 0)
+                        throw HTTPClientError.deadlineExceeded
+                    }
+                    // The first to finish wins; the other is cancelled (a body read ends with the task).
+                    defer { group.cancelAll() }
+                    return try await group.next()!
+                })
         } catch {
             result = .failure(error)
         }

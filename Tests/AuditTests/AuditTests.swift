@@ -268,6 +268,131 @@ struct AppendCostTests {
         }
     }
 
+    /// plan_cache_mode is a setting any role may change for its session; the trigger pins its own
+    /// (0035), so a session forcing generic plans, appending through `append(in:)` under a request
+    /// role, neither slows the check down nor weakens it: the head still only moves forward, to
+    /// an existing entry with that hash, and request roles cannot move it at all.
+    @Test(
+        "under a session that forces generic plans and a request role, the head trigger reads one entry and still refuses a head moved back, ahead or to a wrong hash"
+    )
+    func headCheckHoldsUnderSessionGenericPlans() async throws {
+        try await AuditFixture.with { fixture in
+            let appender = fixture.appender
+            let tenant = fixture.tenant
+            // A chain long enough that reading it shows (on a page or two a scan is the right plan).
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<3000 {
+                    group.addTask {
+                        _ = try await appender.append(tenant: tenant, AuditEvent(action: "secret.read", details: ["n": .int(Int64(index))]))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let (read, refused, roleStates) = try await fixture.gateway.withConnection { session in
+                try await session.run { connection -> (String, [String], [String]) in
+                    try connection.simple("SET plan_cache_mode = force_generic_plan")
+                    defer { try? connection.simple("RESET plan_cache_mode") }
+                    var read = ""
+                    for index in 0..<7 {
+                        read = try connection.transaction { connection -> String in
+                            _ = try connection.query("SELECT set_config('role', 'authenticated', true)")
+                            let before = try Self.entriesRead(on: connection)
+                            _ = try appender.append(
+                                in: connection, tenant: tenant, AuditEvent(action: "secret.read", details: ["n": .int(Int64(index))]))
+                            let role: String = try connection.query("SELECT current_user AS u").first!.decode("u")
+                            return "\(try Self.entriesRead(on: connection) - before) entries read, then as \(role)"
+                        }
+                    }
+                    let third: [UInt8] = try connection.query(
+                        "SELECT hash FROM public.audit_events WHERE tenant_id = $1 AND seq = 3", [tenant]
+                    ).first!.decode("hash")
+                    var refused: [String] = []
+                    for (sql, parameters) in [
+                        (
+                            "UPDATE public.audit_heads SET seq = 3, hash = $2 WHERE tenant_id = $1",
+                            [tenant, third] as [any PostgresEncodable]
+                        ),
+                        ("UPDATE public.audit_heads SET seq = seq + 1 WHERE tenant_id = $1", [tenant]),
+                        ("UPDATE public.audit_heads SET seq = seq + 1, hash = $2 WHERE tenant_id = $1", [tenant, third]),
+                        ("UPDATE public.audit_heads SET hash = $2 WHERE tenant_id = $1", [tenant, third]),
+                    ] {
+                        do {
+                            try connection.transaction { connection in _ = try connection.query(sql, parameters) }
+                            refused.append("allowed: \(sql)")
+                        } catch let error as PostgresError {
+                            refused.append(error.sqlState ?? "?")
+                        }
+                    }
+                    var roleStates: [String] = []
+                    for role in ["anon", "authenticated", "service_role"] {
+                        do {
+                            try connection.transaction { connection in
+                                _ = try connection.query("SELECT set_config('role', $1, true)", [role])
+                                _ = try connection.query("UPDATE public.audit_heads SET seq = seq + 1 WHERE tenant_id = $1", [tenant])
+                            }
+                            roleStates.append("\(role) allowed")
+                        } catch let error as PostgresError {
+                            roleStates.append(error.sqlState ?? "?")
+                        }
+                    }
+                    return (read, refused, roleStates)
+                }
+            }
+            #expect(
+                ["0 entries read, then as authenticated", "1 entries read, then as authenticated", "2 entries read, then as authenticated"]
+                    .contains(read), "\(read)")
+            #expect(refused == ["23000", "23000", "23000", "23000"], "\(refused)")
+            #expect(roleStates == ["42501", "42501", "42501"], "\(roleStates)")
+            let live = try await fixture.verifyLive()
+            #expect(live.isValid && live.entriesChecked == 3007, "\(live.summary)")
+        }
+    }
+
+    /// The REST pipeline's revocation check (`assert_service_key_active`, every /rest/v1 request)
+    /// is the other PL/pgSQL function on a hot path that reads a growing table; it finds the key
+    /// by its primary key, which a generic plan uses too: planned generically while the tenant
+    /// had two keys, it still reads one key (and one tenant) among thousands.
+    @Test("the REST revocation check reads one key, not the tenant's keys, under a generic plan made while there were two")
+    func revocationCheckReadsOneKey() async throws {
+        try await AuditFixture.with { fixture in
+            let insertKeys = """
+                INSERT INTO public.service_keys (tenant_id, key_hash, scopes)
+                SELECT $1, sha256(convert_to(gen_random_uuid()::text, 'UTF8')), ARRAY['data:read'] FROM generate_series(1, $2) RETURNING id
+                """
+            let first: [UUID] = try await fixture.owner.query(insertKeys, [fixture.tenant, 2]).rows.map { try $0.decode("id") }
+            let owner = fixture.owner
+            let tenant = fixture.tenant
+            let fetched = try await fixture.gateway.withConnection { session in
+                // One session: PL/pgSQL keeps the function's plan per session.
+                try await session.run { connection in
+                    try connection.simple("SET plan_cache_mode = force_generic_plan")
+                    for _ in 0..<6 {
+                        for key in first { _ = try connection.query("SELECT public.assert_service_key_active($1)", [key]) }
+                    }
+                }
+                let more: [UUID] = try await owner.query(insertKeys, [tenant, 3000]).rows.map { try $0.decode("id") }
+                return try await session.run { connection -> Int64 in
+                    defer { try? connection.simple("RESET plan_cache_mode") }
+                    return try connection.transaction { connection -> Int64 in
+                        let before = try Self.tuplesRead(of: "public.service_keys", on: connection)
+                        _ = try connection.query("SELECT public.assert_service_key_active($1)", [more[1500]])
+                        return try Self.tuplesRead(of: "public.service_keys", on: connection) - before
+                    }
+                }
+            }
+            #expect(fetched <= 1, "one revocation check read \(fetched) of 3,002 keys")
+        }
+    }
+
+    private static func tuplesRead(of table: String, on connection: borrowing Connection) throws -> Int64 {
+        try connection.query(
+            """
+            SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) AS n
+            FROM pg_stat_xact_user_tables WHERE relid = $1::regclass
+            """, [table]
+        ).first?.decode("n") ?? 0
+    }
+
     /// Entries of `audit_events` this transaction has read so far, by index or by scan.
     private static func entriesRead(on connection: borrowing Connection) throws -> Int64 {
         try connection.query(

@@ -74,6 +74,33 @@ struct ProcessorOutboundTests {
     }
 
     @Test(
+        "with loopback http allowed (development), a webhook whose name resolves to this machine is still refused at each send: the allowance is for URLs naming loopback"
+    )
+    func loopbackAllowanceIsForLoopbackURLs() async throws {
+        let own = ownHostName()
+        try await TestProcessor.run { processor, port in
+            try await PrivacyRouteFixture.run(configure: {
+                $0.processorsAllowLoopbackHTTP = true
+                $0.processorRetryBase = .zero; $0.processorAttemptTimeout = .seconds(1)
+            }) { f in
+                let key = try await f.adminKey(f.acme)
+                let crm = try await f.declare("crm", url: "https://\(own):\(port)/crm", secret: crmSecret, key: key)
+                let id = try await f.erasureWaitingForProcessors(f.alice)
+                #expect(try await f.service.dispatchProcessorCalls() == 1)
+                let row = try #require(
+                    try await f.auth.owner.query(
+                        "SELECT last_error FROM privacy.processor_calls WHERE request_id = $1 AND processor_id = $2", [id, crm]
+                    ).first)
+                let error: String = try row.decode("last_error")
+                #expect(
+                    ["webhook_url refused: its host resolves to an internal address", "webhook_url's host did not resolve"].contains(error),
+                    "\(error)")
+                #expect(await processor.calls.isEmpty)
+            }
+        }
+    }
+
+    @Test(
         "the callback route takes at most the configured callbacks a minute per address and per processor: past it 429 with Retry-After, before any signature is checked, recording nothing"
     )
     func callbackFloodLimited() async throws {
