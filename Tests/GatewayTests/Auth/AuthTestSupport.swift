@@ -22,6 +22,7 @@ struct AuthFixture {
 
     /// A 48-byte HS256 secret, distinct per call.
     static func secret() -> String {
+        // Passed to privacyctl as `--secret=…`: a base64url text may begin with "-", which would read as an option.
         Base64URL.encode(Random.bytes(36))
     }
 

@@ -430,7 +430,7 @@ struct JWTRotationTests {
             for (mode, environment) in [("http", http), ("direct", direct)] {
                 let rotated = try AdminProcessTests.run(
                     "privacyctl",
-                    ["tenant", "set-jwt", "--tenant", id, "--secret", AuthFixture.secret(), "--secret-overlap-seconds", "600", "--json"],
+                    ["tenant", "set-jwt", "--tenant", id, "--secret=" + AuthFixture.secret(), "--secret-overlap-seconds", "600", "--json"],
                     environment: environment)
                 #expect(rotated.status == 0, "\(mode): \(rotated.stderr)")
                 #expect(AdminProcessTests.json(rotated.stdout)["previous_jwt_secret_expires_at"] is String, "\(mode): \(rotated.stdout)")
@@ -446,7 +446,7 @@ struct JWTRotationTests {
                 #expect(plain.status != 0 && plain.stderr.contains("only https"), "\(mode): \(plain.stderr)")
                 let tooLong = try AdminProcessTests.run(
                     "privacyctl",
-                    ["tenant", "set-jwt", "--tenant", id, "--secret", AuthFixture.secret(), "--secret-overlap-seconds", "99999999"],
+                    ["tenant", "set-jwt", "--tenant", id, "--secret=" + AuthFixture.secret(), "--secret-overlap-seconds", "99999999"],
                     environment: environment)
                 #expect(tooLong.status != 0 && tooLong.stderr.contains("2592000"), "\(mode): \(tooLong.stderr)")
                 let alone = try AdminProcessTests.run(
