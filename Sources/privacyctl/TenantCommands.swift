@@ -136,7 +136,7 @@ struct TenantCommand: AsyncParsableCommand {
                   privacyctl tenant set-jwt --tenant <id> --audience authenticated --issuer https://auth.example.com
                 """)
         @Option(help: "Tenant id.") var tenant: String
-        @Option(help: "New HS256 secret (at least 32 bytes).") var secret: String?
+        @Option(help: "New HS256 secret (at least 32 bytes; one beginning with \"-\" as --secret=VALUE).") var secret: String?
         @Option(help: "Seconds the replaced secret keeps verifying tokens (0 to 2592000; default 3600).")
         var secretOverlapSeconds: Int?
         @Option(help: "A JWKS file: {\"keys\": [...]} or a JSON array of JWKs.") var jwks: String?
