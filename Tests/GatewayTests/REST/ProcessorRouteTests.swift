@@ -184,7 +184,9 @@ struct ProcessorRouteTests {
     static func loopback(_ configuration: inout PrivacyConfiguration) {
         configuration.processorsAllowLoopbackHTTP = true
         configuration.processorRetryBase = .zero
-        configuration.processorAttemptTimeout = .seconds(1)
+        // Long enough that a processor answering at once is never timed out on a loaded CI machine
+        // (1 s was: a 202 the server sent counted as "no answer"), short enough for the slow-processor test.
+        configuration.processorAttemptTimeout = .seconds(5)
     }
 
     @Test(
@@ -382,7 +384,7 @@ struct ProcessorRouteTests {
         try await TestProcessor.run { processor, port in
             try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
                 let key = try await f.adminKey(f.acme)
-                await processor.delay("/slow", by: .seconds(5))
+                await processor.delay("/slow", by: .seconds(15))
                 let slow = try await f.declare("slow", url: "http://127.0.0.1:\(port)/slow", secret: crmSecret, key: key)
                 _ = try await f.declare("fast", url: "http://127.0.0.1:\(port)/fast", secret: logsSecret, key: key)
                 let id = try await f.erasureWaitingForProcessors(f.alice)
