@@ -11,7 +11,9 @@ import NIOCore
 public enum PinnedHTTP {
     /// Which internal targets a caller accepts besides public ones.
     public struct Reach: Sendable {
-        /// This machine (tests, a development identity provider).
+        /// This machine, for a URL that names it as written (`127.0.0.1`, `[::1]`, `localhost`):
+        /// tests, a development identity provider. Never a name that merely resolves here, which is
+        /// how a rebinding name looks.
         public var loopback: Bool
         /// Any internal address: private, link-local, CGNAT, ULA… (and loopback).
         public var privateNetwork: Bool
@@ -21,10 +23,11 @@ public enum PinnedHTTP {
             self.privateNetwork = privateNetwork
         }
 
-        func accepts(_ target: OutboundHost) -> Bool {
+        /// Whether `target`, what `host` resolves to, may be called.
+        func accepts(_ target: OutboundHost, host: String) -> Bool {
             switch target {
             case .public: true
-            case .loopback: loopback || privateNetwork
+            case .loopback: privateNetwork || (loopback && OutboundHost.classify(host) == .loopback)
             case .private: privateNetwork
             case .invalid: false
             }
@@ -49,7 +52,7 @@ public enum PinnedHTTP {
     public static func check(_ host: String, reach: Reach) async -> Result<Target, Refusal> {
         let (target, addresses) = await OutboundHost.resolveDetached(host)
         guard target != .invalid else { return .failure(.unresolved) }
-        guard reach.accepts(target) else { return .failure(.internalAddress) }
+        guard reach.accepts(target, host: host) else { return .failure(.internalAddress) }
         return .success(Target(address: addresses.first))
     }
 

@@ -509,12 +509,9 @@ extension PrivacyService {
             try Self.checkWebhookURL(
                 claimed.url.absoluteString, allowLoopbackHTTP: configuration.processorsAllowLoopbackHTTP,
                 allowPrivateNetwork: configuration.processorsAllowPrivateNetwork)
-            // The loopback allowance admits a URL that names this machine (127.0.0.1, localhost), as
-            // checkWebhookURL reads it; not a name that merely resolves here (a rebinding name).
             let host = claimed.url.host ?? ""
             let reach = PinnedHTTP.Reach(
-                loopback: configuration.processorsAllowLoopbackHTTP && OutboundHost.classify(host) == .loopback,
-                privateNetwork: configuration.processorsAllowPrivateNetwork)
+                loopback: configuration.processorsAllowLoopbackHTTP, privateNetwork: configuration.processorsAllowPrivateNetwork)
             switch await PinnedHTTP.check(host, reach: reach) {
             case .failure(.unresolved): failure = "webhook_url's host did not resolve"
             case .failure(.internalAddress): failure = "webhook_url refused: its host resolves to an internal address"

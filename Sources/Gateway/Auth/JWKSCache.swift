@@ -176,10 +176,8 @@ final class JWKSCache: Sendable {
         let deadline = NIODeadline.now() + .milliseconds(milliseconds)
         // The name is resolved now and the request goes to an address just checked: a name that
         // resolves to the metadata service or the deployment's network is refused, however spelled.
-        // The development flag admits a URL that names this machine (localhost, 127.0.0.1), as it
-        // says; not a name that merely resolves here, which is how a rebinding name looks.
         let host = URL(string: url)?.host ?? ""
-        let reach = PinnedHTTP.Reach(loopback: options.allowsInsecureLoopback && OutboundHost.classify(host) == .loopback)
+        let reach = PinnedHTTP.Reach(loopback: options.allowsInsecureLoopback)
         let target: PinnedHTTP.Target
         switch await PinnedHTTP.check(host, reach: reach) {
         case .success(let checked): target = checked
