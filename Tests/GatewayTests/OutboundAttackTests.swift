@@ -72,18 +72,10 @@ struct OutboundAttackTests {
 
     /// A loopback port that accepts connections (the kernel completes them) and never reads or answers.
     private static func withSilentPort(_ body: (Int) async throws -> Void) async throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
+        let (fd, port) = try boundLoopbackSocket()
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        try #require(bound && listen(fd, 16) == 0)
-        try await body(Int(UInt16(bigEndian: address.sin_port)))
+        try #require(listen(fd, 16) == 0)
+        try await body(port)
     }
 
     /// Runs `work`, or records an issue when it is still running long after any deadline it was given.
@@ -99,12 +91,6 @@ struct OutboundAttackTests {
             if first == nil { Issue.record("\(what) was still running after 60 s") }
             return first
         }
-    }
-
-    private static func ownHostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        _ = gethostname(&buffer, buffer.count)
-        return String(cString: buffer)
     }
 
     @Test("IPv6 forms that carry or tunnel an internal IPv4 address are internal: mapped, NAT64, 6to4, Teredo; zones are invalid")
@@ -140,7 +126,7 @@ struct OutboundAttackTests {
         ]
         for (host, target) in expected { #expect(OutboundHost.classify(host) == target, "\(host)") }
         // A name resolving here, however spelled, is resolved and refused.
-        let own = Self.ownHostName()
+        let own = ownHostName()
         for spelling in [own, own.uppercased(), own + ".", own.uppercased() + "."] {
             #expect(await PinnedHTTP.check(spelling, reach: .init()) != .success(PinnedHTTP.Target(address: nil)), "\(spelling)")
             #expect(OutboundHost.resolve(spelling).target != .public, "\(spelling)")
@@ -243,7 +229,7 @@ struct OutboundAttackTests {
         "the JWKS loopback flag admits a URL naming this machine, not a name that merely resolves here: refused before any connection"
     )
     func jwksLoopbackFlagIsForLoopbackURLs() async throws {
-        let own = Self.ownHostName()
+        let own = ownHostName()
         try await Self.withServer { port, paths in
             let lines = LogLines()
             var options = JWKSCache.Options()

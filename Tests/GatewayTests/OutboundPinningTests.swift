@@ -55,10 +55,10 @@ struct OutboundPinningTests {
 
     @Test("the check refuses a name that resolves to this machine or does not resolve, and accepts loopback only when asked")
     func checkRefusesInternalNames() async throws {
-        var buffer = [CChar](repeating: 0, count: 256)
-        _ = gethostname(&buffer, buffer.count)
-        let own = String(cString: buffer)  // /etc/hosts: loopback, or the container's private address
+        let own = ownHostName()
         #expect(await PinnedHTTP.check(own, reach: .init()) == .failure(.internalAddress))
+        // The loopback allowance is for a URL naming loopback, not for a name that resolves here.
+        #expect(await PinnedHTTP.check(own, reach: .init(loopback: true)) == .failure(.internalAddress))
         #expect(await PinnedHTTP.check("pinned.invalid", reach: .init(privateNetwork: true)) == .failure(.unresolved))
         #expect(await PinnedHTTP.check("127.0.0.1", reach: .init()) == .failure(.internalAddress))
         #expect(await PinnedHTTP.check("169.254.169.254", reach: .init(loopback: true)) == .failure(.internalAddress))
@@ -73,9 +73,7 @@ struct OutboundPinningTests {
 
     @Test("a JWKS URL whose name resolves to this machine is refused at the fetch, with the reason logged, and nothing is fetched")
     func jwksNameResolvingInsideIsRefused() async throws {
-        var buffer = [CChar](repeating: 0, count: 256)
-        _ = gethostname(&buffer, buffer.count)
-        let own = String(cString: buffer)
+        let own = ownHostName()
         try await Self.withServer { port, hosts in
             let lines = LogLines()
             let cache = JWKSCache(options: JWKSCache.Options(), logger: Logger(label: "jwks") { _ in CapturingLogHandler(lines: lines) })

@@ -17,14 +17,6 @@ import Testing
 
 private let crmSecret = "crm-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 
-/// This machine's own name, which the resolver answers offline (/etc/hosts: loopback, or the
-/// container's private address) and which the literal classifier reads as a public name.
-private func ownHostName() -> String {
-    var buffer = [CChar](repeating: 0, count: 256)
-    _ = gethostname(&buffer, buffer.count)
-    return String(cString: buffer)
-}
-
 @Suite("Processors' outbound calls and callback route under attack: names resolving inside the network, callback floods")
 struct ProcessorOutboundTests {
     @Test("a host name resolving to an internal address is classified by its addresses, not by how it is spelled")
