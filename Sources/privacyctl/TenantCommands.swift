@@ -28,19 +28,15 @@ struct TenantCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one tenant (never its JWT secret).")
-        @Argument(help: "Tenant id.") var id: String
+        @OptionGroup var tenant: TenantIDArgument
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var output: OutputOptions
-
-        func validate() throws {
-            guard UUID(uuidString: id) != nil else { throw ValidationError("the tenant id must be a UUID, got \"\(id)\"") }
-        }
 
         func run() async throws {
             let out = Output(json: output.json)
             try await out.run {
-                let tenant = try await AdminTarget.resolve(database).tenant(UUID(uuidString: id)!)
-                try out.emit(tenant) { TenantCommand.describe(tenant) }
+                let found = try await AdminTarget.resolve(database).tenant(tenant.uuid)
+                try out.emit(found) { TenantCommand.describe(found) }
             }
         }
     }
@@ -49,38 +45,40 @@ struct TenantCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Disable a tenant: every gateway refuses its service keys from their next request.",
             discussion: "Its data, keys and audit trail stay; data-subject requests already filed still run. Undo with tenant enable.")
-        @Argument(help: "Tenant id.") var id: String
+        @OptionGroup var tenant: TenantIDArgument
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var output: OutputOptions
 
-        func validate() throws {
-            guard UUID(uuidString: id) != nil else { throw ValidationError("the tenant id must be a UUID, got \"\(id)\"") }
-        }
-
         func run() async throws {
-            try await TenantCommand.setDisabled(id, true, database: database, output: output)
+            try await TenantCommand.setDisabled(tenant.uuid, true, database: database, output: output)
         }
     }
 
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enable a disabled tenant: its service keys work again.")
-        @Argument(help: "Tenant id.") var id: String
+        @OptionGroup var tenant: TenantIDArgument
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await TenantCommand.setDisabled(tenant.uuid, false, database: database, output: output)
+        }
+    }
+
+    /// A tenant id as the command's argument, checked before anything runs.
+    struct TenantIDArgument: ParsableArguments {
+        @Argument(help: "Tenant id.") var id: String
+        var uuid: UUID { UUID(uuidString: id)! }
 
         func validate() throws {
             guard UUID(uuidString: id) != nil else { throw ValidationError("the tenant id must be a UUID, got \"\(id)\"") }
         }
-
-        func run() async throws {
-            try await TenantCommand.setDisabled(id, false, database: database, output: output)
-        }
     }
 
-    static func setDisabled(_ text: String, _ disabled: Bool, database: DatabaseOptions, output: OutputOptions) async throws {
+    static func setDisabled(_ id: UUID, _ disabled: Bool, database: DatabaseOptions, output: OutputOptions) async throws {
         let out = Output(json: output.json)
         try await out.run {
-            let tenant = try await AdminTarget.resolve(database).setDisabled(UUID(uuidString: text)!, disabled)
+            let tenant = try await AdminTarget.resolve(database).setDisabled(id, disabled)
             try out.emit(tenant) { (disabled ? "disabled " : "enabled ") + TenantCommand.describe(tenant) }
         }
     }
