@@ -108,8 +108,9 @@ public final class RequestAuthenticator: Sendable {
         public var jwksMinimumRefreshInterval: Duration = .seconds(30)
         /// Fetch `http://` JWKS URLs on a loopback address (development and tests only).
         public var jwksAllowsInsecureLoopback = false
-        /// The time the JWKS cache reads (tests move it forward instead of sleeping).
-        var jwksClock: @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+        /// The time the caches (service keys, tenant keys, verified tokens, JWKS) read: tests move
+        /// it forward instead of sleeping.
+        var clock: @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
 
         public init(
             serviceKeyTTL: Duration = .seconds(30), tenantKeysTTL: Duration = .seconds(60),
@@ -180,7 +181,7 @@ public final class RequestAuthenticator: Sendable {
         jwksOptions.minimumRefreshInterval = options.jwksMinimumRefreshInterval
         jwksOptions.allowsInsecureLoopback = options.jwksAllowsInsecureLoopback
         jwksOptions.capacity = options.tenantCapacity
-        jwksOptions.clock = options.jwksClock
+        jwksOptions.clock = options.clock
         self.jwks = JWKSCache(options: jwksOptions, logger: logger)
     }
 
@@ -259,7 +260,7 @@ public final class RequestAuthenticator: Sendable {
 
     private func verifiedClaims(_ token: Substring, tenant: UUID, keys: TenantKeys) async throws -> [String: JSONValue] {
         let key = VerifiedTokenKey(tenant: tenant, token: String(token))
-        let now = ContinuousClock.now
+        let now = options.clock()
         if let cached = tokenCache.withLock({ $0.value(for: key) }), cached.expires > now {
             return cached.value
         }
@@ -313,7 +314,7 @@ public final class RequestAuthenticator: Sendable {
         // The cache is keyed by the keyed HMAC, so the key text is never held, and the lookup's
         // timing depends only on a value an attacker cannot compute.
         let digest = serviceKeys.hash(apikey)
-        let now = ContinuousClock.now
+        let now = options.clock()
         if let cached = serviceKeyCache.withLock({ $0.value(for: digest) }), cached.expires > now {
             guard checksRevocation else { return cached.value }
             if try await serviceKeys.isActive(cached.value.id) { return cached.value }
@@ -331,7 +332,7 @@ public final class RequestAuthenticator: Sendable {
     // MARK: - Tenant keys
 
     private func tenantKeys(_ tenant: UUID) async throws -> TenantKeys? {
-        let now = ContinuousClock.now
+        let now = options.clock()
         if let cached = tenantCache.withLock({ $0.value(for: tenant) }), cached.expires > now {
             return cached.value
         }

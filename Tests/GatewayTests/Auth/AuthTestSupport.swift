@@ -4,11 +4,20 @@ import JWTKit
 import Keyring
 import Postgres
 import Sodium
+import Synchronization
 import Tenancy
 import TestSupport
 import Testing
 
 @testable import Gateway
+
+/// A clock the authenticator's caches read, moved forward by the test instead of sleeping.
+final class TestClock: Sendable {
+    let start = ContinuousClock.now
+    let offset = Mutex(Duration.zero)
+    func advance(_ duration: Duration) { offset.withLock { $0 += duration } }
+    var now: ContinuousClock.Instant { start + offset.withLock { $0 } }
+}
 
 /// A migrated database with an owner pool (to set tenants up) and an authenticator on the
 /// gateway's own login role (as in production).

@@ -209,14 +209,6 @@ struct JWTRotationTests {
         }
     }
 
-    /// A clock the JWKS cache reads, moved forward by the test.
-    final class TestClock: Sendable {
-        let start = ContinuousClock.now
-        let offset = Mutex(Duration.zero)
-        func advance(_ duration: Duration) { offset.withLock { $0 += duration } }
-        var now: ContinuousClock.Instant { start + offset.withLock { $0 } }
-    }
-
     @Test(
         "JWKS URL: bad URLs are 400; keys are fetched once and cached; an unknown kid refetches at most once per interval; down past expiry fails closed with 401"
     )
@@ -224,7 +216,7 @@ struct JWTRotationTests {
         let clock = TestClock()
         var options = RequestAuthenticator.Options()
         options.jwksAllowsInsecureLoopback = true
-        options.jwksClock = { clock.now }
+        options.clock = { clock.now }
         try await AuthFixture.run(options: options) { f in
             let acme = try await f.tenant("acme", secret: nil, scopes: [.admin, .dataRead])
             let services = try Self.services(f, operatorTenant: nil)

@@ -40,7 +40,7 @@ struct ProcessorOutboundTests {
         try await TestProcessor.run { processor, port in
             // No loopback http allowance: as in production.
             try await PrivacyRouteFixture.run(configure: {
-                $0.processorRetryBase = .zero; $0.processorAttemptTimeout = .seconds(1)
+                $0.processorRetryBase = .zero; $0.processorAttemptTimeout = .seconds(5)
             }) { f in
                 let key = try await f.adminKey(f.acme)
                 // Accepted at declaration (a name is not resolved then: it may not resolve yet)…
@@ -73,7 +73,7 @@ struct ProcessorOutboundTests {
         try await TestProcessor.run { processor, port in
             try await PrivacyRouteFixture.run(configure: {
                 $0.processorsAllowLoopbackHTTP = true
-                $0.processorRetryBase = .zero; $0.processorAttemptTimeout = .seconds(1)
+                $0.processorRetryBase = .zero; $0.processorAttemptTimeout = .seconds(5)
             }) { f in
                 let key = try await f.adminKey(f.acme)
                 let crm = try await f.declare("crm", url: "https://\(own):\(port)/crm", secret: crmSecret, key: key)
