@@ -98,6 +98,16 @@ cluster_init() {
     if [ "$(id -u)" -eq 0 ] && ! runuser -u "$PG_OS_USER" -- test -x "$dir" 2>/dev/null \
         && [ -z "$(ls -A "$dir" 2>/dev/null)" ]; then
         local real="/var/lib/privacy-gateway/$(printf '%s' "$dir" | sha256sum | cut -c1-16)"
+        # A cluster already there was left by an earlier clone at this same path (deleted since):
+        # it holds that clone's data, set up with its root key, so it is not this clone's. Keep it,
+        # out of the way, rather than migrate it and then refuse the new root key.
+        if [ -e "$real/pgdata/PG_VERSION" ]; then
+            as_pg_user "$bindir/pg_ctl" status -D "$real/pgdata" >/dev/null 2>&1 \
+                && die "$real (the cluster of an earlier clone at $dir) is running: stop it first ($bindir/pg_ctl stop -D $real/pgdata as $PG_OS_USER)"
+            local kept="$real.left-$(date -u +%Y%m%dT%H%M%SZ)"
+            mv "$real" "$kept"
+            log "a cluster left by an earlier clone at $dir was moved aside to $kept (delete it when no longer needed)"
+        fi
         mkdir -p "$real"
         chown "$PG_OS_USER" "$real"
         chmod 755 /var/lib/privacy-gateway "$real"
