@@ -25,8 +25,9 @@ public struct GatewayLimits: Sendable, Equatable {
     public var tenantQueue: Int = 1_024
     /// Largest request body (413). `GATEWAY_MAX_BODY_BYTES`, default 8 MiB.
     public var maximumBodyBytes: Int = 8 * 1024 * 1024
-    /// A body must arrive in full within this many seconds of the request's start (408), however
-    /// it trickles in. `GATEWAY_BODY_TIMEOUT_SECONDS`, default 30.
+    /// The longest the server waits, in all, for a body to arrive (408), however it trickles in.
+    /// Time the route spends on other work (e.g. waiting for the database) before it reads the
+    /// body does not count. `GATEWAY_BODY_TIMEOUT_SECONDS`, default 30.
     public var bodyTimeoutSeconds: Int = 30
     /// Largest request head — the URL and all header fields together, and any single field (431,
     /// NIO's decoder limit). 64 KiB leaves room for an `in.()` list of 1000 uuids in the URL

@@ -544,6 +544,19 @@ struct HTTPLimitsTests {
         }
     }
 
+    @Test(
+        "a body that arrived while the route was busy elsewhere (the database, a full pool) is read whole: only the wait for the client counts toward the body timeout"
+    )
+    func bodyReadLateIsNotTheClientsDelay() async throws {
+        let body = LimitedBody(
+            base: RequestBody(buffer: ByteBuffer(string: #"{"name": "late"}"#)), limit: 1 << 20, timeoutSeconds: 1, rest: true)
+        // The route reads the body two timeouts after the request began; the body had long arrived.
+        try await Task.sleep(for: .seconds(2))
+        var read = ByteBuffer()
+        for try await chunk in body { read.writeImmutableBuffer(chunk) }
+        #expect(String(buffer: read) == #"{"name": "late"}"#)
+    }
+
     @Test("past the connection cap the server accepts no new connection until one closes; open ones are still served")
     func connectionCap() async throws {
         var limits = GatewayLimits()

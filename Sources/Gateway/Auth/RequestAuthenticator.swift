@@ -111,6 +111,8 @@ public final class RequestAuthenticator: Sendable {
         /// The time the caches (service keys, tenant keys, verified tokens, JWKS) read: tests move
         /// it forward instead of sleeping.
         var clock: @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+        /// The date tokens' `exp`, `nbf` and `iat` are checked against (tests fix it).
+        var wallClock: @Sendable () -> Date = { Date() }
 
         public init(
             serviceKeyTTL: Duration = .seconds(30), tenantKeysTTL: Duration = .seconds(60),
@@ -264,7 +266,7 @@ public final class RequestAuthenticator: Sendable {
         if let cached = tokenCache.withLock({ $0.value(for: key) }), cached.expires > now {
             return cached.value
         }
-        let wallClock = Date()
+        let wallClock = options.wallClock()
         let rules = JWTVerifier.Rules(leeway: Double(options.jwtLeewaySeconds), requiresExpiry: options.requiresJWTExpiry)
         let claims: [String: JSONValue]
         if let url = keys.jwksURL {

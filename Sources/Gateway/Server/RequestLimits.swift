@@ -8,9 +8,10 @@ import NIOHTTPTypes
 
 /// The request-body limits of ``GatewayLimits``, before any route runs: a `Content-Length` past
 /// ``GatewayLimits/maximumBodyBytes`` is refused at once (413); a body sent without one (chunked)
-/// is cut with the same error once it passes the limit, and with 408 once it has taken longer
-/// than ``GatewayLimits/bodyTimeoutSeconds`` (a body trickled in, chunk by chunk, each within the
-/// idle timeout). A route's own smaller cap (`collectBody(upTo:)`) is answered in the same shape.
+/// is cut with the same error once it passes the limit, and with 408 once the server has waited
+/// for it longer than ``GatewayLimits/bodyTimeoutSeconds`` in all (a body trickled in, chunk by
+/// chunk, each within the idle timeout). Only the wait for the client counts: a body that arrived
+/// while the route waited for the database is not the client's delay. A route's own smaller cap (`collectBody(upTo:)`) is answered in the same shape.
 /// Errors are `PGRST…` codes on `/rest/v1`, `PGW…` elsewhere. Requests without a body (every
 /// `GET`) pass through untouched.
 struct RequestLimitsMiddleware: RouterMiddleware {
@@ -33,8 +34,7 @@ struct RequestLimitsMiddleware: RouterMiddleware {
         var request = request
         request.body = RequestBody(
             asyncSequence: LimitedBody(
-                base: request.body, limit: limits.maximumBodyBytes,
-                deadline: .now + .seconds(limits.bodyTimeoutSeconds), timeoutSeconds: limits.bodyTimeoutSeconds, rest: rest))
+                base: request.body, limit: limits.maximumBodyBytes, timeoutSeconds: limits.bodyTimeoutSeconds, rest: rest))
         do {
             return try await next(request, context)
         } catch let error as NIOTooManyBytesError {
@@ -47,13 +47,13 @@ struct RequestLimitsMiddleware: RouterMiddleware {
     }
 }
 
-/// A request body that throws 413 past `limit` bytes and 408 past `deadline`.
+/// A request body that throws 413 past `limit` bytes and 408 once reading it has waited more than
+/// `timeoutSeconds` for the client, in all.
 struct LimitedBody: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
 
     let base: RequestBody
     let limit: Int
-    let deadline: ContinuousClock.Instant
     let timeoutSeconds: Int
     let rest: Bool
 
@@ -61,12 +61,15 @@ struct LimitedBody: AsyncSequence, Sendable {
         var base: RequestBody.AsyncIterator
         let body: LimitedBody
         var received = 0
+        var waited = Duration.zero
 
         mutating func next() async throws -> ByteBuffer? {
+            let asked = ContinuousClock.now
             guard let chunk = try await base.next() else { return nil }
+            waited += ContinuousClock.now - asked
             received += chunk.readableBytes
             if received > body.limit { throw GatewayError.bodyTooLarge(body.limit, rest: body.rest) }
-            if ContinuousClock.now > body.deadline {
+            if waited > .seconds(body.timeoutSeconds) {
                 throw GatewayError(
                     .requestTimeout, code: body.rest ? "PGRST408" : "PGW408",
                     "the request body did not arrive within \(body.timeoutSeconds) seconds")
