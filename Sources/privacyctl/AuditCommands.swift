@@ -316,14 +316,10 @@ struct AuditCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let printer = Output(json: output.json)
-            var failure: String?
-            try await printer.run {
-                let keys = try PinnedKeyFlags.keys(trustedKeys, database: database)
-                guard !keys.isEmpty else {
-                    throw ValidationError("pin the log's public key: --trusted-key <hex> or PRIVACY_AUDIT_PUBLIC_KEYS")
-                }
-                let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            try await PinnedKeyFlags.verifyFile(
+                path, pinned: trustedKeys, unpinned: "pin the log's public key: --trusted-key <hex> or PRIVACY_AUDIT_PUBLIC_KEYS",
+                database: database, output: output
+            ) { keys, data in
                 struct Kind: Decodable { let type: String? }
                 let type = (try? JSONDecoder().decode(Kind.self, from: data))?.type
                 var verdict: String?
@@ -348,18 +344,11 @@ struct AuditCommand: AsyncParsableCommand {
                         errors.append("\(path) is not a readable proof file: \(error)")
                     }
                 }
-                struct Result: Encodable { let valid: Bool; let message: String }
-                if let verdict {
-                    try printer.emit(Result(valid: true, message: verdict)) { verdict }
-                } else {
-                    // With several pinned keys, the first key's reason is the one that names the problem
-                    // unless it was merely "not signed by this key".
-                    let message = errors.first { !$0.contains("no signature by the trusted key") } ?? errors[0]
-                    failure = message
-                    try printer.emit(Result(valid: false, message: message)) { "FAILED: \(message)" }
-                }
+                if let verdict { return .valid(verdict) }
+                // With several pinned keys, the first key's reason is the one that names the problem
+                // unless it was merely "not signed by this key".
+                return .failed(errors.first { !$0.contains("no signature by the trusted key") } ?? errors[0])
             }
-            if failure != nil { throw ExitCode(3) }
         }
     }
 

@@ -38,36 +38,25 @@ struct CertificateCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let printer = Output(json: output.json)
-            var failure: String?
-            try await printer.run {
-                let keys = try PinnedKeyFlags.keys(publicKeys, database: database)
-                guard !keys.isEmpty else {
-                    throw ValidationError("pin the gateway's public key: --audit-public-key <hex> or PRIVACY_AUDIT_PUBLIC_KEYS")
-                }
-                let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            try await PinnedKeyFlags.verifyFile(
+                path, pinned: publicKeys, unpinned: "pin the gateway's public key: --audit-public-key <hex> or PRIVACY_AUDIT_PUBLIC_KEYS",
+                database: database, output: output
+            ) { keys, data in
                 struct Status: Decodable { let certificate: DeletionCertificate }
-                struct Result: Encodable { let valid: Bool; let message: String }
                 let certificate: DeletionCertificate
                 if let bare = try? JSONDecoder().decode(DeletionCertificate.self, from: data) {
                     certificate = bare
                 } else if let status = try? JSONDecoder().decode(Status.self, from: data) {
                     certificate = status.certificate
                 } else {
-                    let message = "\(path) is not a readable deletion certificate (JSON with request_id, audit_head, signature, …)"
-                    failure = message
-                    try printer.emit(Result(valid: false, message: message)) { "FAILED: \(message)" }
-                    return
+                    return .failed("\(path) is not a readable deletion certificate (JSON with request_id, audit_head, signature, …)")
                 }
                 do {
-                    let verdict = try certificate.verifyOffline(publicKeys: keys)
-                    try printer.emit(Result(valid: true, message: verdict)) { verdict }
+                    return .valid(try certificate.verifyOffline(publicKeys: keys))
                 } catch let error as PrivacyError {
-                    failure = error.message
-                    try printer.emit(Result(valid: false, message: error.message)) { "FAILED: \(error.message)" }
+                    return .failed(error.message)
                 }
             }
-            if failure != nil { throw ExitCode(3) }
         }
     }
 }

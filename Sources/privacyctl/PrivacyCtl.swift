@@ -126,6 +126,38 @@ enum PinnedKeyFlags {
     static func keys(_ keys: [String], database: DatabaseOptions) throws -> [[UInt8]] {
         keys.compactMap(Hex.decode) + Array(try database.configuration().pinnedAuditKeys().values)
     }
+
+    /// A file checked offline with the pinned keys (`audit verify-proof`, `certificate verify`):
+    /// no pinned key is a usage error (`unpinned`); the file at `path` is read and `check`ed, and
+    /// its verdict printed as `{valid, message}` with --json, else as the verdict or
+    /// `FAILED: <reason>`; exit 3 when it fails.
+    static func verifyFile(
+        _ path: String, pinned flags: [String], unpinned: String, database: DatabaseOptions, output: OutputOptions,
+        _ check: ([[UInt8]], Data) throws -> OfflineVerdict
+    ) async throws {
+        let printer = Output(json: output.json)
+        var failed = false
+        try await printer.run {
+            let keys = try Self.keys(flags, database: database)
+            guard !keys.isEmpty else { throw ValidationError(unpinned) }
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            struct Result: Encodable { let valid: Bool; let message: String }
+            switch try check(keys, data) {
+            case .valid(let verdict):
+                try printer.emit(Result(valid: true, message: verdict)) { verdict }
+            case .failed(let message):
+                failed = true
+                try printer.emit(Result(valid: false, message: message)) { "FAILED: \(message)" }
+            }
+        }
+        if failed { throw ExitCode(3) }
+    }
+}
+
+/// What an offline check found: the verdict that it holds, or the reason it does not.
+enum OfflineVerdict {
+    case valid(String)
+    case failed(String)
 }
 
 struct OutputOptions: ParsableArguments {

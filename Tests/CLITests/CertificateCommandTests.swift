@@ -12,11 +12,7 @@ extension PrivacyCommandTests {
     func deleteKilledBeforeProof() async throws {
         try await Self.with(rows: 2) { setup in
             let ids = ["--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString]
-            let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            var executable = binDirectory.appendingPathComponent("privacyctl").path
-            if !FileManager.default.fileExists(atPath: executable) {
-                executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl"
-            }
+            let executable = Subprocess.product("privacyctl")
             // The attachment starts by reading the checkpoints; the erasure never touches them. Holding
             // the table exclusively stops the process exactly between the two, however slow the machine.
             let (stopped, running) = try await setup.pool.withConnection { holder in

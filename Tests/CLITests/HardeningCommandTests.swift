@@ -18,7 +18,9 @@ struct HardeningCommandTests {
             #expect(try privacyctl(["keys", "generate", "--out", path]).status == 0)
         }
         try await TestDatabase.withMigratedDatabase { owner in
-            let environment = ["DATABASE_URL": url(owner), "PRIVACY_SIGNING_KEY_FILE": signingKey, "PRIVACY_ROOT_KEY_FILE": rootKey]
+            let environment = [
+                "DATABASE_URL": TestDatabase.url(owner), "PRIVACY_SIGNING_KEY_FILE": signingKey, "PRIVACY_ROOT_KEY_FILE": rootKey,
+            ]
             let created = try privacyctl(["tenant", "create", "--name", "pinned", "--json"], environment: environment)
             let tenant = try #require(try json(created.stdout)["id"] as? String)
             #expect(try privacyctl(["audit", "checkpoint", "--tenant", tenant], environment: environment).status == 0)

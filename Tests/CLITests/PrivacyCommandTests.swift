@@ -27,7 +27,7 @@ struct PrivacyCommandTests {
             let root = directory.appendingPathComponent("root.key").path
             #expect(try privacyctl(["keys", "generate", "--out", root]).status == 0)
             let environment = [
-                "DATABASE_URL": url(owner), "PRIVACY_SIGNING_KEY_FILE": signing, "PRIVACY_ROOT_KEY_FILE": root,
+                "DATABASE_URL": TestDatabase.url(owner), "PRIVACY_SIGNING_KEY_FILE": signing, "PRIVACY_ROOT_KEY_FILE": root,
                 "PRIVACY_POLICIES_DIR": TestDatabase.repositoryPolicies.path,
             ]
             // A real tenant (its key under the root key): the commands file requests with proofs keyed by it.
@@ -208,11 +208,7 @@ struct PrivacyCommandTests {
             let refused = try privacyctl(["delete"] + ids, environment: setup.environment)
             #expect(refused.status == 2)
 
-            let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            var executable = binDirectory.appendingPathComponent("privacyctl").path
-            if !FileManager.default.fileExists(atPath: executable) {
-                executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl"
-            }
+            let executable = Subprocess.product("privacyctl")
             // One of the subject's rows in the last of the three tables the eraser visits stays locked
             // until the kill: the erasure cannot finish before it however slow the machine is, and
             // has committed the earlier tables' batches by the time it waits.
@@ -294,11 +290,7 @@ struct PrivacyCommandTests {
         try await Self.with(rows: 60_000) { setup in
             let out = setup.directory.appendingPathComponent("subject.tar").path
             let ids = ["--tenant", setup.tenant.uuidString, "--user", setup.user.uuidString]
-            let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            var executable = binDirectory.appendingPathComponent("privacyctl").path
-            if !FileManager.default.fileExists(atPath: executable) {
-                executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl"
-            }
+            let executable = Subprocess.product("privacyctl")
             let running = try Subprocess.start(
                 executable, ["export"] + ids + ["--out", out, "--json"],
                 environment: setup.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a })

@@ -5,22 +5,7 @@ import Testing
 
 /// Runs `privacyctl` (built next to the test bundle) with exactly the given environment.
 func privacyctl(_ arguments: [String], environment: [String: String] = [:]) throws -> Subprocess.Result {
-    try built("privacyctl", arguments, environment: environment)
-}
-
-/// Runs one of the package's executables (built next to the test bundle).
-func built(_ product: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Subprocess.Result {
-    let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var executable = binDirectory.appendingPathComponent(product).path
-    if !FileManager.default.fileExists(atPath: executable) {
-        executable = FileManager.default.currentDirectoryPath + "/.build/debug/" + product
-    }
-    return try Subprocess.run(executable, arguments, environment: environment.merging(["PATH": "/usr/bin:/bin"]) { current, _ in current })
-}
-
-func url(_ configuration: PostgresConfiguration) -> String {
-    let o = configuration.options
-    return "postgresql://\(o["user"]!)@\(o["host"]!):\(o["port"]!)/\(o["dbname"]!)"
+    try Subprocess.runProduct("privacyctl", arguments, environment: environment)
 }
 
 func json(_ text: String) throws -> [String: Any] {
@@ -44,9 +29,7 @@ struct PrivacyCtlTests {
 
     @Test("privacyctl links no HTTP server: no Hummingbird in its binary (tenancy and configuration live outside Gateway)")
     func noHTTPServerLinked() throws {
-        let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        var path = binDirectory.appendingPathComponent("privacyctl").path
-        if !FileManager.default.fileExists(atPath: path) { path = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl" }
+        let path = Subprocess.product("privacyctl")
         let binary = try #require(FileManager.default.contents(atPath: path))
         // A Swift symbol of a module's own declarations is mangled as $s<length><module name>….
         #expect(binary.range(of: Data("$s11Hummingbird".utf8)) == nil)
@@ -95,7 +78,7 @@ struct PrivacyCtlTests {
     @Test("migrate applies everything once; a second run is a no-op; status agrees")
     func migrateTwice() async throws {
         try await TestDatabase.withFreshDatabase { owner in
-            let environment = ["DATABASE_URL": url(owner), "PRIVACY_MIGRATIONS_DIR": TestDatabase.repositoryMigrations.path]
+            let environment = ["DATABASE_URL": TestDatabase.url(owner), "PRIVACY_MIGRATIONS_DIR": TestDatabase.repositoryMigrations.path]
             let first = try privacyctl(["migrate", "--json"], environment: environment)
             #expect(first.status == 0, "\(first.stderr)")
             let applied = try #require(try json(first.stdout)["applied"] as? [String])
@@ -122,7 +105,7 @@ struct PrivacyCtlTests {
         try "CREATE TABLE b (id int);\nINSERT INTO nope VALUES (1);\n".write(
             to: directory.appendingPathComponent("0002_b.sql"), atomically: true, encoding: .utf8)
         try await TestDatabase.withFreshDatabase { owner in
-            let environment = ["DATABASE_URL": url(owner), "PRIVACY_MIGRATIONS_DIR": directory.path]
+            let environment = ["DATABASE_URL": TestDatabase.url(owner), "PRIVACY_MIGRATIONS_DIR": directory.path]
             let broken = try privacyctl(["migrate"], environment: environment)
             #expect(broken.status == 1)
             #expect(broken.stderrLines.count == 1)
@@ -151,7 +134,7 @@ struct PrivacyCtlTests {
         #expect(again.stderr.contains("already exists"))
 
         try await TestDatabase.withMigratedDatabase { owner in
-            var environment = ["DATABASE_URL": url(owner)]
+            var environment = ["DATABASE_URL": TestDatabase.url(owner)]
             let created = try privacyctl(["tenant", "create", "--name", "acme", "--json"], environment: environment)
             #expect(created.status == 0, "\(created.stderr)")
             let tenant = try json(created.stdout)
@@ -183,7 +166,8 @@ struct PrivacyCtlTests {
                     ["servicekey", "create", "--tenant", tenantID, "--scope", "audit:read", "--name", "auditor", "--json"],
                     environment: environment
                 ).stdout)
-            let listed = try privacyctl(["servicekey", "list", "--tenant", tenantID, "--json"], environment: ["DATABASE_URL": url(owner)])
+            let listed = try privacyctl(
+                ["servicekey", "list", "--tenant", tenantID, "--json"], environment: ["DATABASE_URL": TestDatabase.url(owner)])
             #expect(listed.status == 0, "\(listed.stderr)")
             let keys = try #require(try json(listed.stdout)["service_keys"] as? [[String: Any]])
             #expect(keys.map { $0["id"] as? String } == [second["id"] as? String, keyID])
@@ -191,7 +175,7 @@ struct PrivacyCtlTests {
             #expect(keys[0]["revoked_at"] is NSNull && !(keys[1]["revoked_at"] is NSNull))
             #expect(!listed.stdout.contains("pgw_") && !listed.stdout.contains("key_hash"))
             #expect(try privacyctl(["servicekey", "list", "--tenant", "acme"], environment: environment).status == 2)
-            let human = try privacyctl(["servicekey", "list"], environment: ["DATABASE_URL": url(owner)])
+            let human = try privacyctl(["servicekey", "list"], environment: ["DATABASE_URL": TestDatabase.url(owner)])
             #expect(human.stdout.contains("auditor") && human.stdout.contains("revoked"))
         }
     }
@@ -204,7 +188,7 @@ struct PolicyCommandTests {
     @Test("lint and check are clean on the repository's policies against a freshly migrated database")
     func cleanOnRepository() async throws {
         try await TestDatabase.withMigratedDatabase { owner in
-            let environment = ["DATABASE_URL": url(owner), "PRIVACY_POLICIES_DIR": policiesDir]
+            let environment = ["DATABASE_URL": TestDatabase.url(owner), "PRIVACY_POLICIES_DIR": policiesDir]
             let lint = try privacyctl(["policy", "lint", "--live"], environment: environment)
             #expect(lint.status == 0, "\(lint.stdout)\(lint.stderr)")
             let check = try privacyctl(["policy", "check", "--json"], environment: environment)
@@ -231,7 +215,7 @@ struct PolicyCommandTests {
         let line = try #require(lines.firstIndex { $0.contains("ghl_opportunity_id: { replace") }) + 1
         try await TestDatabase.withMigratedDatabase { owner in
             let lint = try privacyctl(
-                ["policy", "lint", "--live", "--policies-dir", directory.path], environment: ["DATABASE_URL": url(owner)])
+                ["policy", "lint", "--live", "--policies-dir", directory.path], environment: ["DATABASE_URL": TestDatabase.url(owner)])
             #expect(lint.status == 3, "\(lint.stdout)\(lint.stderr)")
             #expect(
                 lint.stdout.contains("ghl_opportunities.yaml:\(line):") && lint.stdout.contains("masking-on-unique-column"),
@@ -250,7 +234,7 @@ struct PolicyCommandTests {
                 }
             }
             let check = try privacyctl(
-                ["policy", "check"], environment: ["DATABASE_URL": url(owner), "PRIVACY_POLICIES_DIR": policiesDir])
+                ["policy", "check"], environment: ["DATABASE_URL": TestDatabase.url(owner), "PRIVACY_POLICIES_DIR": policiesDir])
             #expect(check.status == 3)
             #expect(check.stdout.contains("public.user_secrets"))
         }
@@ -307,7 +291,9 @@ struct AuditCommandTests {
         #expect(try privacyctl(["keys", "generate", "--out", signingKey]).status == 0)
         #expect(try privacyctl(["keys", "generate", "--out", rootKey]).status == 0)
         try await TestDatabase.withMigratedDatabase { owner in
-            let environment = ["DATABASE_URL": url(owner), "PRIVACY_SIGNING_KEY_FILE": signingKey, "PRIVACY_ROOT_KEY_FILE": rootKey]
+            let environment = [
+                "DATABASE_URL": TestDatabase.url(owner), "PRIVACY_SIGNING_KEY_FILE": signingKey, "PRIVACY_ROOT_KEY_FILE": rootKey,
+            ]
             // Creating the tenant is itself the chain's first entry (admin actions are audited).
             let created = try privacyctl(["tenant", "create", "--name", "audited", "--json"], environment: environment)
             let tenant = try #require(try json(created.stdout)["id"] as? String)
@@ -349,17 +335,13 @@ struct AuditCommandTests {
 struct AuditProcessesTests {
     @Test("two processes appending to one tenant at once produce one contiguous, verifying chain")
     func twoProcesses() async throws {
-        let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let nextToTests = binDirectory.appendingPathComponent("AuditBenchmark").path
-        let writer =
-            FileManager.default.fileExists(atPath: nextToTests)
-            ? nextToTests : FileManager.default.currentDirectoryPath + "/.build/debug/AuditBenchmark"
+        let writer = Subprocess.product("AuditBenchmark")
         try await TestDatabase.withMigratedDatabase { owner in
             let admin = ConnectionPool(configuration: owner, options: .init(maxConnections: 1))
             defer { admin.close() }
             let tenant = UUID()
             try await admin.query("INSERT INTO tenants (id, name) VALUES ($1, 'two-processes')", [tenant])
-            let arguments = [url(owner), "2", "8", tenant.uuidString.lowercased()]
+            let arguments = [TestDatabase.url(owner), "2", "8", tenant.uuidString.lowercased()]
             async let first = Task.detached { try Subprocess.run(writer, arguments, environment: ["PATH": "/usr/bin:/bin"]) }.value
             async let second = Task.detached { try Subprocess.run(writer, arguments, environment: ["PATH": "/usr/bin:/bin"]) }.value
             let (a, b) = try await (first, second)
@@ -372,7 +354,8 @@ struct AuditProcessesTests {
             #expect(n > 10)
             #expect(lo == 1 && hi == n, "seq must be contiguous")
             let verify = try privacyctl(
-                ["audit", "verify", "--live", "--tenant", tenant.uuidString.lowercased()], environment: ["DATABASE_URL": url(owner)])
+                ["audit", "verify", "--live", "--tenant", tenant.uuidString.lowercased()],
+                environment: ["DATABASE_URL": TestDatabase.url(owner)])
             #expect(verify.status == 0, "\(verify.stdout)")
         }
     }
@@ -389,7 +372,7 @@ struct KeyCommandTests {
         let newRoot = directory.appendingPathComponent("root-2.key").path
         for path in [rootKey, otherKey, newRoot] { #expect(try privacyctl(["keys", "generate", "--out", path]).status == 0) }
         try await TestDatabase.withMigratedDatabase { owner in
-            let environment = ["DATABASE_URL": url(owner), "PRIVACY_ROOT_KEY_FILE": rootKey]
+            let environment = ["DATABASE_URL": TestDatabase.url(owner), "PRIVACY_ROOT_KEY_FILE": rootKey]
             let created = try privacyctl(
                 ["tenant", "create", "--name", "acme", "--jwt-secret", String(repeating: "j", count: 40), "--json"],
                 environment: environment)
@@ -409,9 +392,9 @@ struct KeyCommandTests {
             #expect(refused.status == 1)
             #expect(refused.stderr.contains("does not match"))
             var serve = wrong
-            serve["GATEWAY_DATABASE_URL"] = url(TestDatabase.gateway(owner))
+            serve["GATEWAY_DATABASE_URL"] = TestDatabase.url(TestDatabase.gateway(owner))
             serve["PORT"] = "1"
-            let gateway = try built("privacy-gateway", ["serve"], environment: serve)
+            let gateway = try Subprocess.runProduct("privacy-gateway", ["serve"], environment: serve)
             #expect(gateway.status != 0)
             #expect(gateway.stderr.contains("does not match"))
 
@@ -439,16 +422,19 @@ struct KeyCommandTests {
             let admin = ConnectionPool(configuration: owner, options: .init(maxConnections: 1))
             defer { admin.close() }
             // The test cluster's owner is a superuser (and owns every table).
-            var serve = ["DATABASE_URL": url(owner), "GATEWAY_DATABASE_URL": url(owner), "PRIVACY_ROOT_KEY_FILE": rootKey, "PORT": "1"]
-            let asOwner = try built("privacy-gateway", ["serve"], environment: serve)
+            var serve = [
+                "DATABASE_URL": TestDatabase.url(owner), "GATEWAY_DATABASE_URL": TestDatabase.url(owner), "PRIVACY_ROOT_KEY_FILE": rootKey,
+                "PORT": "1",
+            ]
+            let asOwner = try Subprocess.runProduct("privacy-gateway", ["serve"], environment: serve)
             #expect(asOwner.status != 0)
             #expect(asOwner.stderr.contains("refusing to serve as"), "\(asOwner.stderr)")
             #expect(asOwner.stderr.contains("GATEWAY_DATABASE_URL"))
 
             let name = "escaper_\(UInt32.random(in: 0...UInt32.max))"
             try await admin.query("CREATE ROLE \(name) LOGIN BYPASSRLS")
-            serve["GATEWAY_DATABASE_URL"] = url(owner.with(user: name))
-            let asBypass = try built("privacy-gateway", ["serve"], environment: serve)
+            serve["GATEWAY_DATABASE_URL"] = TestDatabase.url(owner.with(user: name))
+            let asBypass = try Subprocess.runProduct("privacy-gateway", ["serve"], environment: serve)
             try await admin.query("DROP ROLE \(name)")
             #expect(asBypass.status != 0)
             #expect(asBypass.stderr.contains("BYPASSRLS"), "\(asBypass.stderr)")

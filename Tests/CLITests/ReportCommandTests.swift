@@ -13,7 +13,7 @@ struct ReportCommandTests {
         #expect(try privacyctl(["keys", "generate", "--out", rootKey]).status == 0)
         try await TestDatabase.withMigratedDatabase { owner in
             let environment = [
-                "DATABASE_URL": url(owner), "PRIVACY_ROOT_KEY_FILE": rootKey,
+                "DATABASE_URL": TestDatabase.url(owner), "PRIVACY_ROOT_KEY_FILE": rootKey,
                 "PRIVACY_POLICIES_DIR": TestDatabase.repositoryPolicies.path,
             ]
             let created = try privacyctl(["tenant", "create", "--name", "reported", "--json"], environment: environment)

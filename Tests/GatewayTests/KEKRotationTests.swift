@@ -145,55 +145,35 @@ struct KEKRotationTests {
         "privacyctl keys rotate killed with SIGKILL mid-run: the status says interrupted; the next run (over HTTP, by a gateway) resumes it and no tenant is rotated twice"
     )
     func killedMidRun() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kek-kill-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let rootKeyFile = directory.appendingPathComponent("root.key").path
-        try KeyFile.generate(at: rootKeyFile)
-
-        try await TestDatabase.withMigratedDatabase { owner in
-            let ownerPool = ConnectionPool(configuration: owner, options: .init(maxConnections: 3))
-            defer { ownerPool.close() }
-            let keyring = try await Keyring.open(
-                pool: ownerPool, root: try KeyFile.rootKeySource(keyFile: rootKeyFile, passphraseFile: nil))
-            let tenants = TenantRegistry(pool: ownerPool, auditing: .disabled, keyring: keyring)
-            let ops = try await tenants.create(name: "ops", jwtSecret: nil)
-            let (_, operatorKey) = try await ServiceKeyRegistry(pool: ownerPool, rootKey: keyring.serviceMaster)
-                .create(tenant: ops.id, scopes: [.admin], name: "operator")
+        try await GatewayProcessFixture.run("kek-kill", ownerConnections: 3) { f in
+            let ops = try await f.tenants.create(name: "ops", jwtSecret: nil)
+            let (_, operatorKey) = try await f.keys.create(tenant: ops.id, scopes: [.admin], name: "operator")
             var subjects: [UUID: [UUID: [UInt8]]] = [:]
             var order: [UUID] = []
             for name in ["a", "b", "c"] {
-                let tenant = try await tenants.create(name: name, jwtSecret: nil).id
-                subjects[tenant] = try await Self.subjects(ownerPool, keyring, tenant, count: 30)
+                let tenant = try await f.tenants.create(name: name, jwtSecret: nil).id
+                subjects[tenant] = try await Self.subjects(f.ownerPool, f.keyring, tenant, count: 30)
                 order.append(tenant)
             }
             let last = order.last!
 
-            let gatewayConfiguration = TestDatabase.gateway(owner).options
-            let ownerOptions = owner.options
-            let ownerURL =
-                "postgresql://\(ownerOptions["user"]!)@\(ownerOptions["host"]!):\(ownerOptions["port"]!)/\(ownerOptions["dbname"]!)"
-            let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            var privacyctl = binDirectory.appendingPathComponent("privacyctl").path
-            if !FileManager.default.fileExists(atPath: privacyctl) {
-                privacyctl = FileManager.default.currentDirectoryPath + "/.build/debug/privacyctl"
-            }
-
             // One subject key of the last tenant stays locked until the kill: the run cannot finish
             // before it however slow the machine is (the rewrap skips locked rows and comes back).
-            try await ownerPool.withConnection { holder in
+            try await f.ownerPool.withConnection { holder in
                 try await holder.query("BEGIN")
                 #expect(
                     try await holder.query(
                         "SELECT 1 FROM keyring.subject_keys WHERE tenant_id = $1 ORDER BY user_id DESC LIMIT 1 FOR UPDATE", [last]
                     ).rows.count == 1)
                 let running = try Subprocess.start(
-                    privacyctl, ["keys", "rotate", "--batch-size", "1", "--json"],
-                    environment: ["DATABASE_URL": ownerURL, "PRIVACY_ROOT_KEY_FILE": rootKeyFile, "PATH": "/usr/bin:/bin"])
+                    Subprocess.product("privacyctl"), ["keys", "rotate", "--batch-size", "1", "--json"],
+                    environment: [
+                        "DATABASE_URL": TestDatabase.url(f.owner), "PRIVACY_ROOT_KEY_FILE": f.rootKeyFile, "PATH": "/usr/bin:/bin",
+                    ])
                 var seenRunning = false
                 let deadline = ContinuousClock.now + .seconds(300)
                 while ContinuousClock.now < deadline, !running.hasExited {
-                    if let status = try await Keyring.kekRotationStatus(pool: ownerPool) {
+                    if let status = try await Keyring.kekRotationStatus(pool: f.ownerPool) {
                         seenRunning = seenRunning || status.state == .running
                         // Two tenants done and part of the third: kill it there.
                         if status.tenantsDone >= 3, status.rowsDone >= 70 { break }
@@ -212,36 +192,24 @@ struct KEKRotationTests {
             // The killed process's session (and its lock) ends: interrupted, with partial progress.
             var interrupted: KEKRotationStatus?
             for _ in 0..<300 {
-                interrupted = try await Keyring.kekRotationStatus(pool: ownerPool)
+                interrupted = try await Keyring.kekRotationStatus(pool: f.ownerPool)
                 if interrupted?.state == .interrupted { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
             let partial = try #require(interrupted)
             #expect(partial.state == .interrupted && partial.finishedAt == nil)
             #expect(partial.rowsTotal == 90 && partial.rowsDone >= 70 && partial.rowsDone < 90, "\(partial)")
-            let versionsBefore = try await Self.liveVersions(ownerPool, last)
+            let versionsBefore = try await Self.liveVersions(f.ownerPool, last)
             #expect(versionsBefore == [1, 2], "the last tenant is half-way: \(versionsBefore)")
 
             // Resumed over HTTP: a gateway runs it; privacyctl needs no database URL or root key.
-            let environment = [
-                "GATEWAY_DATABASE_URL":
-                    "postgresql://\(gatewayConfiguration["user"]!)@\(gatewayConfiguration["host"]!):\(gatewayConfiguration["port"]!)/\(gatewayConfiguration["dbname"]!)",
-                "PRIVACY_ROOT_KEY_FILE": rootKeyFile,
-                "PRIVACY_POLICIES_DIR": TestDatabase.repositoryPolicies.path,
-                "PRIVACY_MIGRATIONS_DIR": TestDatabase.repositoryMigrations.path,
-                "PRIVACY_EXPORT_DIR": directory.appendingPathComponent("exports").path,
-                "GATEWAY_POOL_SIZE": "4",
-                "GATEWAY_OPERATOR_TENANT": ops.id.lowercasedString,
-                "PATH": "/usr/bin:/bin",
-            ]
-            let gateway = try MultiGatewayTests.GatewayProcess(environment: environment)
+            let gateway = try await f.startGateways(1, poolSize: 4, operatorTenant: ops.id)[0]
             defer { _ = gateway.stop() }
-            try await gateway.waitUntilReady()
-            let resumed = try AdminProcessTests.run(
+            let resumed = try Subprocess.runProduct(
                 "privacyctl", ["keys", "rotate", "--json"],
                 environment: ["PRIVACY_ADDR": "127.0.0.1:\(gateway.port)", "PRIVACY_TOKEN": operatorKey])
             #expect(resumed.status == 0, "\(resumed.stderr)")
-            let final = AdminProcessTests.json(resumed.stdout)
+            let final = jsonObject(resumed.stdout)
             #expect(
                 final["state"] as? String == "finished" && final["rows_done"] as? Int == 90 && final["tenants_done"] as? Int == 4,
                 "\(resumed.stdout)")
@@ -249,14 +217,14 @@ struct KEKRotationTests {
 
             // No tenant rotated twice: each has exactly one new version, every subject key under it.
             for tenant in order {
-                #expect(try await Self.liveVersions(ownerPool, tenant) == [2], "\(tenant)")
-                let highest = try await ownerPool.query(
+                #expect(try await Self.liveVersions(f.ownerPool, tenant) == [2], "\(tenant)")
+                let highest = try await f.ownerPool.query(
                     "SELECT max(version)::int AS v FROM keyring.tenant_keys WHERE tenant_id = $1", [tenant]
                 ).first!.decode("v", as: Int.self)
                 #expect(highest == 2)
-                try await Self.expectUnchanged(ownerPool, keyring, tenant, subjects[tenant]!)
+                try await Self.expectUnchanged(f.ownerPool, f.keyring, tenant, subjects[tenant]!)
             }
-            let rotations = try await ownerPool.query("SELECT count(*)::int AS n FROM keyring.kek_rotations").first!.decode(
+            let rotations = try await f.ownerPool.query("SELECT count(*)::int AS n FROM keyring.kek_rotations").first!.decode(
                 "n", as: Int.self)
             #expect(rotations == 1)
         }

@@ -14,61 +14,6 @@ import Testing
 /// Three real `privacy-gateway serve` processes on one database (issue 13, item 6).
 @Suite("Several gateways, one database", .serialized)
 struct MultiGatewayTests {
-    /// A running gateway process and its port.
-    final class GatewayProcess: @unchecked Sendable {
-        let process: Subprocess.Running
-        let port: Int
-
-        init(environment: [String: String]) throws {
-            port = try Self.freePort()
-            var environment = environment
-            environment["PORT"] = String(port)
-            let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            var executable = binDirectory.appendingPathComponent("privacy-gateway").path
-            if !FileManager.default.fileExists(atPath: executable) {
-                executable = FileManager.default.currentDirectoryPath + "/.build/debug/privacy-gateway"
-            }
-            process = try Subprocess.start(executable, ["serve"], environment: environment)
-        }
-
-        static func freePort() throws -> Int {
-            let (fd, port) = try boundLoopbackSocket()
-            close(fd)
-            return port
-        }
-
-        /// One request on a fresh connection (`Connection: close`): status and body.
-        func request(_ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) -> (status: Int, body: String)
-        {
-            guard let connection = try? RawConnection(port: port) else { return (0, "") }
-            var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-            for (name, value) in headers { head += "\(name): \(value)\r\n" }
-            if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
-            connection.send(head + "\r\n" + (body ?? ""))
-            let response = connection.readToEndBlocking()
-            let status = response.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? 0
-            return (status, HTTPLimitsTests.body(of: response))
-        }
-
-        /// Waits until `/ready` answers 200; fails with the process's stderr if it exits first.
-        func waitUntilReady() async throws {
-            for _ in 0..<600 {
-                if request("GET", "/ready").status == 200 { return }
-                if kill(process.pid, 0) != 0 { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            process.kill()
-            let result = process.wait()
-            Issue.record("gateway on port \(port) did not become ready: \(result.stderr.suffix(2000))")
-            throw CancellationError()
-        }
-
-        func stop() -> Subprocess.Result {
-            process.kill(SIGTERM)
-            return process.wait()
-        }
-    }
-
     /// Runs `body` on `count` threads at once (blocking sockets: the cooperative pool has as many
     /// threads as cores, which would serialise the requests).
     static func concurrently(_ jobs: [@Sendable () -> Void]) async {
@@ -88,42 +33,18 @@ struct MultiGatewayTests {
         "three gateways: a revoked key is refused by each on its next request, a rotated JWT secret by each within the poll, concurrent audited writes through all three leave each tenant's chain contiguous and verifying, and exports filed through each run exactly once"
     )
     func threeGateways() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gateways-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let rootKeyFile = directory.appendingPathComponent("root.key").path
-        try KeyFile.generate(at: rootKeyFile)
-
-        try await TestDatabase.withMigratedDatabase { owner in
-            let ownerPool = ConnectionPool(configuration: owner, options: .init(maxConnections: 2))
-            defer { ownerPool.close() }
-            let keyring = try await Keyring.open(
-                pool: ownerPool, root: try KeyFile.rootKeySource(keyFile: rootKeyFile, passphraseFile: nil))
-            let tenants = TenantRegistry(pool: ownerPool, auditing: .disabled, keyring: keyring)
-            let keys = try ServiceKeyRegistry(pool: ownerPool, rootKey: keyring.serviceMaster)
+        try await GatewayProcessFixture.run("gateways") { f in
             let scopes: [Scope] = [.dataRead, .secretsRead, .secretsWrite, .auditRead, .privacyExport]
             let firstSecret = AuthFixture.secret()
-            let acme = try await tenants.create(name: "acme", jwtSecret: firstSecret)
+            let acme = try await f.tenants.create(name: "acme", jwtSecret: firstSecret)
             let globexSecret = AuthFixture.secret()
-            let globex = try await tenants.create(name: "globex", jwtSecret: globexSecret)
-            let (doomed, doomedKey) = try await keys.create(tenant: acme.id, scopes: scopes, name: "doomed")
-            let (_, acmeKey) = try await keys.create(tenant: acme.id, scopes: scopes, name: "acme")
-            let (_, globexKey) = try await keys.create(tenant: globex.id, scopes: scopes, name: "globex")
+            let globex = try await f.tenants.create(name: "globex", jwtSecret: globexSecret)
+            let (doomed, doomedKey) = try await f.keys.create(tenant: acme.id, scopes: scopes, name: "doomed")
+            let (_, acmeKey) = try await f.keys.create(tenant: acme.id, scopes: scopes, name: "acme")
+            let (_, globexKey) = try await f.keys.create(tenant: globex.id, scopes: scopes, name: "globex")
 
-            let gatewayConfiguration = TestDatabase.gateway(owner).options
-            let environment = [
-                "GATEWAY_DATABASE_URL":
-                    "postgresql://\(gatewayConfiguration["user"]!)@\(gatewayConfiguration["host"]!):\(gatewayConfiguration["port"]!)/\(gatewayConfiguration["dbname"]!)",
-                "PRIVACY_ROOT_KEY_FILE": rootKeyFile,
-                "PRIVACY_POLICIES_DIR": TestDatabase.repositoryPolicies.path,
-                "PRIVACY_MIGRATIONS_DIR": TestDatabase.repositoryMigrations.path,
-                "PRIVACY_EXPORT_DIR": directory.appendingPathComponent("exports").path,
-                "GATEWAY_POOL_SIZE": "6",
-                "PATH": "/usr/bin:/bin",
-            ]
-            let gateways = try (0..<3).map { _ in try GatewayProcess(environment: environment) }
+            let gateways = try await f.startGateways(3, poolSize: 6)
             defer { for gateway in gateways { _ = gateway.stop() } }
-            for gateway in gateways { try await gateway.waitUntilReady() }
 
             let alice = UUID(), bob = UUID()
             let aliceToken = try await Tokens.hs256(claims: Tokens.user(alice), secret: firstSecret)
@@ -136,7 +57,7 @@ struct MultiGatewayTests {
                     gateway.request("GET", "/v1/secrets", headers: ["apikey": doomedKey, "Authorization": "Bearer \(aliceToken)"]).status
                         == 200)
             }
-            try await keys.revoke(id: doomed.id)
+            try await f.keys.revoke(id: doomed.id)
             for gateway in gateways {
                 #expect(gateway.request("GET", "/rest/v1/projects?select=id", headers: ["apikey": doomedKey]).status == 401)
                 #expect(
@@ -155,7 +76,7 @@ struct MultiGatewayTests {
             let secondSecret = AuthFixture.secret()
             let rotated = ContinuousClock.now
             // No overlap: the old secret stops at once.
-            try await tenants.setJWT(tenant: acme.id, secret: secondSecret, jwks: nil, secretOverlapSeconds: 0)
+            try await f.tenants.setJWT(tenant: acme.id, secret: secondSecret, jwks: nil, secretOverlapSeconds: 0)
             var elapsed: [Duration] = []
             for gateway in gateways {
                 var refused = false
@@ -211,12 +132,12 @@ struct MultiGatewayTests {
             let filedAt = ContinuousClock.now
             while pending > 0 && ContinuousClock.now - filedAt < .seconds(120) {
                 try await Task.sleep(for: .milliseconds(100))
-                pending = try await ownerPool.query(
+                pending = try await f.ownerPool.query(
                     "SELECT count(*)::int AS n FROM public.data_export_requests WHERE tenant_id = $1 AND status <> 'completed'", [acme.id]
                 ).first!.decode("n")
             }
             #expect(pending == 0, "exports left unfinished")
-            let completions = try await ownerPool.query(
+            let completions = try await f.ownerPool.query(
                 """
                 SELECT (SELECT count(*)::int FROM public.audit_events e
                         WHERE e.tenant_id = r.tenant_id AND e.action = 'privacy.export_completed' AND e.target = r.id::text) AS n
@@ -226,10 +147,10 @@ struct MultiGatewayTests {
             #expect(completions == Array(repeating: 1, count: subjects.count), "each export completed exactly once: \(completions)")
 
             for tenant in [acme.id, globex.id] {
-                let report = try await AuditBundle.verifyLive(pool: ownerPool, tenant: tenant, trustedKeys: [:])
+                let report = try await AuditBundle.verifyLive(pool: f.ownerPool, tenant: tenant, trustedKeys: [:])
                 #expect(report.isValid, "\(report.failures)")
                 #expect(report.firstSeq == 1)
-                let writes = try await ownerPool.query(
+                let writes = try await f.ownerPool.query(
                     "SELECT count(*)::int AS n FROM public.audit_events WHERE tenant_id = $1 AND action = 'secret.write'", [tenant]
                 ).first?.decode("n", as: Int.self)
                 #expect(writes == 24)

@@ -33,7 +33,7 @@ struct PgBouncerTests {
             directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("pgbouncer-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: directory.path)
-            port = try MultiGatewayTests.GatewayProcess.freePort()
+            port = try GatewayProcess.freePort()
             let users = try String(contentsOfFile: "/etc/passwd", encoding: .utf8)
             let runAs = getuid() == 0 ? (users.contains("\npostgres:") || users.hasPrefix("postgres:") ? "postgres" : "nobody") : nil
             let authFile = directory.appendingPathComponent("users.txt").path

@@ -15,6 +15,19 @@ public enum Subprocess {
         try start(executable, arguments, environment: environment).wait()
     }
 
+    /// The path of one of the package's executables: built next to the test bundle, else in `.build/debug`.
+    public static func product(_ name: String) -> String {
+        let nextToTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
+        return FileManager.default.fileExists(atPath: nextToTests)
+            ? nextToTests : FileManager.default.currentDirectoryPath + "/.build/debug/" + name
+    }
+
+    /// Runs one of the package's executables (``product(_:)``) with exactly `environment`, plus a
+    /// system `PATH` where it sets none.
+    public static func runProduct(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        try run(product(name), arguments, environment: environment.merging(["PATH": "/usr/bin:/bin"]) { current, _ in current })
+    }
+
     /// A program started with ``start(_:_:environment:)``: kill it, wait for it.
     public final class Running: @unchecked Sendable {
         public let pid: pid_t

@@ -31,6 +31,12 @@ public enum TestDatabase {
         owner.with(user: "privacy_gateway")
     }
 
+    /// `configuration` as the URL the executables read (`DATABASE_URL`, `GATEWAY_DATABASE_URL`).
+    public static func url(_ configuration: PostgresConfiguration) -> String {
+        let o = configuration.options
+        return "postgresql://\(o["user"]!)@\(o["host"]!):\(o["port"]!)/\(o["dbname"]!)"
+    }
+
     /// The repository's `migrations/` directory.
     public static var repositoryMigrations: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

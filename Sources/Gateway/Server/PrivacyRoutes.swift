@@ -93,17 +93,10 @@ struct PrivacyRoutes: Sendable {
         }
         exports.post("/v1/privacy/exports") { request, context in
             let (service, caller, _) = try authorize(context, needsSubject: false)
-            let (subject, filer) = try await filer(service, caller, request, context)
-            if let waiting = try await fileUnverified(.export, service, caller, request, context) {
-                return try GatewayApplication.jsonResponse(.accepted, waiting)
-            }
-            let filed = try await service.requestExport(tenant: caller.tenantID, subject: subject, actor: filer)
-            guard filed.request.status == RequestStatus.received.rawValue, let id = UUID(uuidString: filed.request.id) else {
-                return try GatewayApplication.jsonResponse(.accepted, filed)
-            }
-            // An open request that waited for a code: this recent sign-in (or the agent's filing) verifies it.
-            _ = try await service.verifyBySignIn(.export, tenant: caller.tenantID, id: id, subject: subject, actor: filer)
-            return try GatewayApplication.jsonResponse(.accepted, try await service.exportStatus(tenant: caller.tenantID, id: id))
+            return try await file(
+                .export, answering: .accepted, service, caller, request, context,
+                submit: { try await service.requestExport(tenant: caller.tenantID, subject: $0, actor: $1) },
+                status: { try await service.exportStatus(tenant: caller.tenantID, id: $0) })
         }
         exports.get("/v1/privacy/exports/:id") { request, context in
             let (service, caller, subject) = try authorize(context, needsSubject: false)
@@ -194,16 +187,10 @@ struct PrivacyRoutes: Sendable {
         }
         erasures.post("/v1/privacy/deletions") { request, context in
             let (service, caller, _) = try authorize(context, needsSubject: false)
-            let (subject, filer) = try await filer(service, caller, request, context)
-            if let waiting = try await fileUnverified(.deletion, service, caller, request, context) {
-                return try GatewayApplication.jsonResponse(.accepted, waiting)
-            }
-            let filed = try await service.requestDeletion(tenant: caller.tenantID, subject: subject, actor: filer)
-            guard filed.request.status == RequestStatus.received.rawValue, let id = UUID(uuidString: filed.request.id) else {
-                return try GatewayApplication.jsonResponse(.created, filed)
-            }
-            _ = try await service.verifyBySignIn(.deletion, tenant: caller.tenantID, id: id, subject: subject, actor: filer)
-            return try GatewayApplication.jsonResponse(.created, try await service.deletionStatus(tenant: caller.tenantID, id: id))
+            return try await file(
+                .deletion, answering: .created, service, caller, request, context,
+                submit: { try await service.requestDeletion(tenant: caller.tenantID, subject: $0, actor: $1) },
+                status: { try await service.deletionStatus(tenant: caller.tenantID, id: $0) })
         }
         erasures.get("/v1/privacy/deletions/:id") { request, context in
             let (service, caller, subject) = try authorize(context, needsSubject: false)
@@ -299,6 +286,28 @@ struct PrivacyRoutes: Sendable {
         return (service, caller, caller.userID)
     }
 
+    /// Files an export or an erasure for the filer's subject (``filer(_:_:_:_:)``): waiting for a
+    /// one-time code when the sign-in is not recent enough (202, whatever the kind); otherwise
+    /// `submit`ted and answered `answering` with the filing. A filing that found an open request
+    /// waiting for a code (still `received`) verifies it by this sign-in and answers its `status`.
+    private func file<Filed: FiledPrivacyRequest>(
+        _ kind: RequestKind, answering: HTTPResponse.Status, _ service: PrivacyService, _ caller: AuthenticatedRequest,
+        _ request: Request, _ context: GatewayRequestContext,
+        submit: (UUID, PrivacyActor) async throws -> Filed, status: (UUID) async throws -> Filed
+    ) async throws -> Response {
+        let (subject, filer) = try await self.filer(service, caller, request, context)
+        if let waiting = try await fileUnverified(kind, service, caller, request, context) {
+            return try GatewayApplication.jsonResponse(.accepted, waiting)
+        }
+        let filed = try await submit(subject, filer)
+        guard filed.request.status == RequestStatus.received.rawValue, let id = UUID(uuidString: filed.request.id) else {
+            return try GatewayApplication.jsonResponse(answering, filed)
+        }
+        // An open request that waited for a code: this recent sign-in (or the agent's filing) verifies it.
+        _ = try await service.verifyBySignIn(kind, tenant: caller.tenantID, id: id, subject: subject, actor: filer)
+        return try GatewayApplication.jsonResponse(answering, try await status(id))
+    }
+
     /// With ``IdentityPolicy/maxAuthAge`` set and a JWT whose `auth_time` is missing or older: files
     /// the request to wait for a one-time code (sent to the subject) and returns it; nil when the
     /// JWT itself verifies the caller.
@@ -392,3 +401,11 @@ extension HTTPField.Name {
     static let pgwRequestID = HTTPField.Name("X-PGW-Request-Id")!
     static let pgwSignature = HTTPField.Name("X-PGW-Signature")!
 }
+
+/// What filing an export or an erasure answers: the request, and what belongs to its kind.
+protocol FiledPrivacyRequest: Encodable {
+    var request: PrivacyRequest { get }
+}
+
+extension ExportStatus: FiledPrivacyRequest {}
+extension DeletionStatus: FiledPrivacyRequest {}

@@ -388,65 +388,43 @@ struct JWTRotationTests {
 
     @Test("privacyctl tenant set-jwt: overlap and JWKS URL over HTTP (no database URL, no root key) and directly; bad values refused")
     func privacyctlSetJWT() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("set-jwt-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let rootKeyFile = directory.appendingPathComponent("root.key").path
-        try KeyFile.generate(at: rootKeyFile)
-
-        try await TestDatabase.withMigratedDatabase { owner in
-            let ownerPool = ConnectionPool(configuration: owner, options: .init(maxConnections: 2))
-            defer { ownerPool.close() }
-            let keyring = try await Keyring.open(
-                pool: ownerPool, root: try KeyFile.rootKeySource(keyFile: rootKeyFile, passphraseFile: nil))
-            let tenants = TenantRegistry(pool: ownerPool, auditing: .disabled, keyring: keyring)
-            let acme = try await tenants.create(name: "acme", jwtSecret: AuthFixture.secret())
-            let (_, acmeKey) = try await ServiceKeyRegistry(pool: ownerPool, rootKey: keyring.serviceMaster)
-                .create(tenant: acme.id, scopes: [.admin], name: "acme-admin")
-            let gatewayOptions = TestDatabase.gateway(owner).options, ownerOptions = owner.options
-            func url(_ options: [String: String]) -> String {
-                "postgresql://\(options["user"]!)@\(options["host"]!):\(options["port"]!)/\(options["dbname"]!)"
-            }
-            let gateway = try MultiGatewayTests.GatewayProcess(environment: [
-                "GATEWAY_DATABASE_URL": url(gatewayOptions), "PRIVACY_ROOT_KEY_FILE": rootKeyFile,
-                "PRIVACY_POLICIES_DIR": TestDatabase.repositoryPolicies.path,
-                "PRIVACY_MIGRATIONS_DIR": TestDatabase.repositoryMigrations.path,
-                "PRIVACY_EXPORT_DIR": directory.appendingPathComponent("exports").path, "GATEWAY_POOL_SIZE": "4", "PATH": "/usr/bin:/bin",
-            ])
+        try await GatewayProcessFixture.run("set-jwt") { f in
+            let acme = try await f.tenants.create(name: "acme", jwtSecret: AuthFixture.secret())
+            let (_, acmeKey) = try await f.keys.create(tenant: acme.id, scopes: [.admin], name: "acme-admin")
+            let gateway = try await f.startGateways(1, poolSize: 4)[0]
             defer { _ = gateway.stop() }
-            try await gateway.waitUntilReady()
             let id = acme.id.lowercasedString
             let http = ["PRIVACY_ADDR": "127.0.0.1:\(gateway.port)", "PRIVACY_TOKEN": acmeKey]
-            let direct = ["DATABASE_URL": url(ownerOptions), "PRIVACY_ROOT_KEY_FILE": rootKeyFile]
+            let direct = ["DATABASE_URL": TestDatabase.url(f.owner), "PRIVACY_ROOT_KEY_FILE": f.rootKeyFile]
 
             for (mode, environment) in [("http", http), ("direct", direct)] {
-                let rotated = try AdminProcessTests.run(
+                let rotated = try Subprocess.runProduct(
                     "privacyctl",
                     ["tenant", "set-jwt", "--tenant", id, "--secret=" + AuthFixture.secret(), "--secret-overlap-seconds", "600", "--json"],
                     environment: environment)
                 #expect(rotated.status == 0, "\(mode): \(rotated.stderr)")
-                #expect(AdminProcessTests.json(rotated.stdout)["previous_jwt_secret_expires_at"] is String, "\(mode): \(rotated.stdout)")
-                let jwks = try AdminProcessTests.run(
+                #expect(jsonObject(rotated.stdout)["previous_jwt_secret_expires_at"] is String, "\(mode): \(rotated.stdout)")
+                let jwks = try Subprocess.runProduct(
                     "privacyctl",
                     ["tenant", "set-jwt", "--tenant", id, "--jwks-url", "https://auth.example.com/\(mode)/jwks.json", "--json"],
                     environment: environment)
                 #expect(jwks.status == 0, "\(mode): \(jwks.stderr)")
-                #expect(AdminProcessTests.json(jwks.stdout)["jwks_url"] as? String == "https://auth.example.com/\(mode)/jwks.json")
-                let plain = try AdminProcessTests.run(
+                #expect(jsonObject(jwks.stdout)["jwks_url"] as? String == "https://auth.example.com/\(mode)/jwks.json")
+                let plain = try Subprocess.runProduct(
                     "privacyctl", ["tenant", "set-jwt", "--tenant", id, "--jwks-url", "http://auth.example.com/jwks.json"],
                     environment: environment)
                 #expect(plain.status != 0 && plain.stderr.contains("only https"), "\(mode): \(plain.stderr)")
-                let tooLong = try AdminProcessTests.run(
+                let tooLong = try Subprocess.runProduct(
                     "privacyctl",
                     ["tenant", "set-jwt", "--tenant", id, "--secret=" + AuthFixture.secret(), "--secret-overlap-seconds", "99999999"],
                     environment: environment)
                 #expect(tooLong.status != 0 && tooLong.stderr.contains("2592000"), "\(mode): \(tooLong.stderr)")
-                let alone = try AdminProcessTests.run(
+                let alone = try Subprocess.runProduct(
                     "privacyctl", ["tenant", "set-jwt", "--tenant", id, "--secret-overlap-seconds", "60"], environment: environment)
                 #expect(alone.status == 2, "\(mode): \(alone.stderr)")
             }
             // Over HTTP the secret never needed the root key on the operator's side; both modes audited.
-            let updates = try await ownerPool.query(
+            let updates = try await f.ownerPool.query(
                 "SELECT count(*)::int AS n FROM public.audit_events WHERE tenant_id = $1 AND action = 'tenant.jwt_updated'", [acme.id]
             ).first!.decode("n", as: Int.self)
             #expect(updates == 4)

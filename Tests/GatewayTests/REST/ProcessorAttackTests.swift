@@ -21,10 +21,6 @@ private let logsSecret = "attack-logs-secret-0123456789abcdefghijklmnopqrstuvwxy
 /// router and a real Postgres: each test is one attacker's attempt, and what must hold.
 @Suite("Processors attacked: callbacks, admin routes, webhook targets, the worker's HTTP client, duplicates")
 struct ProcessorAttackTests {
-    static func loopback(_ configuration: inout PrivacyConfiguration) {
-        ProcessorRouteTests.loopback(&configuration)
-    }
-
     @Test(
         "webhook targets inside the network are refused — metadata, link-local, private, loopback over https, CGNAT, ULA, IPv4 as one number or hex, mapped IPv6 — unless the private-network opt-in is set"
     )
@@ -63,11 +59,7 @@ struct ProcessorAttackTests {
                 #expect(answer.status == .created, "\(url) → \(answer.status) \(answer.body)")
             }
             // A row written around the check (here by the owner) is refused again when its call is sent: never called.
-            let planted = try await f.service.declareProcessor(
-                tenant: f.acme.id,
-                ProcessorDeclaration(name: "planted", dataKind: "x", webhookURL: "https://crm.example.com/pgw", secret: crmSecret),
-                actor: PrivacyActor("test")
-            ).processor.id
+            let planted = try await f.declareThroughService("planted", dataKind: "x", url: "https://crm.example.com/pgw", secret: crmSecret)
             try await f.auth.owner.query(
                 "UPDATE privacy.processors SET webhook_url = 'https://169.254.169.254/latest' WHERE id = $1::uuid", [planted])
             try await f.auth.owner.query(
@@ -115,7 +107,7 @@ struct ProcessorAttackTests {
     )
     func adminRoutesSideDoors() async throws {
         try await PrivacyRouteFixture.run(configure: {
-            Self.loopback(&$0); $0.maxProcessorsPerTenant = 2
+            ProcessorRouteTests.loopback(&$0); $0.maxProcessorsPerTenant = 2
         }) { f in
             let admin = try await f.adminKey(f.acme)
             let registry = try ServiceKeyRegistry(pool: f.auth.owner, rootKey: f.auth.rootKey)
@@ -184,71 +176,61 @@ struct ProcessorAttackTests {
         "callbacks: a body over 64 KiB, a malformed timestamp, a request id not canonical, a request never called, a call already closed, and a processor removed meanwhile are refused and record nothing"
     )
     func callbackEdges() async throws {
-        try await TestProcessor.run { _, port in
-            try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
-                let key = try await f.adminKey(f.acme)
-                let crm = try await f.declare("crm", url: "http://127.0.0.1:\(port)/crm", secret: crmSecret, key: key)
-                let logs = try await f.declare("logs", url: "http://127.0.0.1:\(port)/logs", secret: logsSecret, key: key)
-                let id = try await f.erasureWaitingForProcessors(f.alice)
-                let request = id.lowercasedString
-                try await f.service.dispatchProcessorCalls()
+        try await PrivacyRouteFixture.withProcessor { f, _, port in
+            let (key, crm, logs, id) = try await f.erasureAwaitingCRMAndLogs(port: port, crmSecret: crmSecret, logsSecret: logsSecret)
+            let request = id.lowercasedString
+            try await f.service.dispatchProcessorCalls()
 
-                // Over the body limit: 413, nothing recorded (checked before any signature work).
-                let detail = String(repeating: "d", count: 70_000)
-                #expect(
-                    try await f.callback(crm, request: request, outcome: "confirmed", secret: crmSecret, detail: detail).status
-                        == .contentTooLarge)
-                // Timestamps that are not plain seconds, and a request id not in canonical form.
-                let now = Int(Date().timeIntervalSince1970)
-                let valid = try await f.callback(crm, request: request, outcome: "confirmed", secret: crmSecret, timestamp: now + 400)
-                #expect(valid.status == .unauthorized)
-                #expect(
-                    try await f.callback(
-                        crm, request: request, outcome: "confirmed", secret: crmSecret, headerRequestID: request.uppercased()
-                    ).status != .ok)
-                // A request this processor was never called for (an id of nothing): 404, not a new record.
-                let stranger = UUID().uuidString.lowercased()
-                #expect(try await f.callback(crm, request: stranger, outcome: "confirmed", secret: crmSecret).status == .notFound)
-                #expect(try await f.outcomes(id)["crm"]?.outcome == nil)
-                #expect(
-                    try await f.auth.owner.query("SELECT count(*) AS n FROM privacy.processor_calls").first!.decode("n", as: Int.self) == 2)
+            // Over the body limit: 413, nothing recorded (checked before any signature work).
+            let detail = String(repeating: "d", count: 70_000)
+            #expect(
+                try await f.callback(crm, request: request, outcome: "confirmed", secret: crmSecret, detail: detail).status
+                    == .contentTooLarge)
+            // Timestamps that are not plain seconds, and a request id not in canonical form.
+            let now = Int(Date().timeIntervalSince1970)
+            let valid = try await f.callback(crm, request: request, outcome: "confirmed", secret: crmSecret, timestamp: now + 400)
+            #expect(valid.status == .unauthorized)
+            #expect(
+                try await f.callback(
+                    crm, request: request, outcome: "confirmed", secret: crmSecret, headerRequestID: request.uppercased()
+                ).status != .ok)
+            // A request this processor was never called for (an id of nothing): 404, not a new record.
+            let stranger = UUID().uuidString.lowercased()
+            #expect(try await f.callback(crm, request: stranger, outcome: "confirmed", secret: crmSecret).status == .notFound)
+            #expect(try await f.outcomes(id)["crm"]?.outcome == nil)
+            #expect(
+                try await f.auth.owner.query("SELECT count(*) AS n FROM privacy.processor_calls").first!.decode("n", as: Int.self) == 2)
 
-                // A callback cannot move the request: it stays requires_input while logs is open.
-                #expect(try await f.callback(crm, request: request, outcome: "confirmed", secret: crmSecret).status == .ok)
-                #expect(try await f.service.request(.deletion, tenant: f.acme.id, id: id).status == "requires_input")
-                #expect(try await f.service.claimNext(.deletion) == nil)
+            // A callback cannot move the request: it stays requires_input while logs is open.
+            #expect(try await f.callback(crm, request: request, outcome: "confirmed", secret: crmSecret).status == .ok)
+            #expect(try await f.service.request(.deletion, tenant: f.acme.id, id: id).status == "requires_input")
+            #expect(try await f.service.claimNext(.deletion) == nil)
 
-                // logs is removed while its call is open: its answer can no longer be verified (401) and
-                // its call closes at once, so the erasure finishes now — partially, logs being required.
-                #expect(try await f.admin(.delete, "/v1/admin/processors/\(logs.lowercasedString)", key: key).status == .ok)
-                #expect(try await f.callback(logs, request: request, outcome: "confirmed", secret: logsSecret).status == .unauthorized)
-                let closed = try await f.outcomes(id)["logs"]
-                #expect(closed?.outcome == "timed_out" && closed?.detail == "processor removed before it answered")
-                let claimed = try #require(try await f.service.claimNext(.deletion))
-                let certificate = try await f.service.processDeletion(tenant: claimed.tenant, id: claimed.id).certificate
-                #expect(certificate.outcome == "partially_completed")
-                // After the certificate: a flipped answer is a conflict, the same one a no-op; nothing changes.
-                #expect(try await f.callback(crm, request: request, outcome: "refused", secret: crmSecret).status == .conflict)
-                #expect(try await f.callback(crm, request: request, outcome: "confirmed", secret: crmSecret).status == .ok)
-                #expect(try await f.service.deletionStatus(tenant: f.acme.id, id: id).certificate?.signature == certificate.signature)
+            // logs is removed while its call is open: its answer can no longer be verified (401) and
+            // its call closes at once, so the erasure finishes now — partially, logs being required.
+            #expect(try await f.admin(.delete, "/v1/admin/processors/\(logs.lowercasedString)", key: key).status == .ok)
+            #expect(try await f.callback(logs, request: request, outcome: "confirmed", secret: logsSecret).status == .unauthorized)
+            let closed = try await f.outcomes(id)["logs"]
+            #expect(closed?.outcome == "timed_out" && closed?.detail == "processor removed before it answered")
+            let claimed = try #require(try await f.service.claimNext(.deletion))
+            let certificate = try await f.service.processDeletion(tenant: claimed.tenant, id: claimed.id).certificate
+            #expect(certificate.outcome == "partially_completed")
+            // After the certificate: a flipped answer is a conflict, the same one a no-op; nothing changes.
+            #expect(try await f.callback(crm, request: request, outcome: "refused", secret: crmSecret).status == .conflict)
+            #expect(try await f.callback(crm, request: request, outcome: "confirmed", secret: crmSecret).status == .ok)
+            #expect(try await f.service.deletionStatus(tenant: f.acme.id, id: id).certificate?.signature == certificate.signature)
 
-                // partially_completed is closed: neither the privacy worker's role nor a request role can make it completed.
-                await #expect(throws: PostgresError.self) {
-                    _ = try await f.auth.gateway.transaction { connection in
-                        try connection.query(
-                            "SELECT set_config('role', 'privacy_worker', true), set_config('request.tenant_id', $1, true)",
-                            [f.acme.id.lowercasedString])
-                        return try connection.query("UPDATE public.data_deletion_requests SET status = 'completed' WHERE id = $1", [id])
-                    }
-                }
-                let patched = try await f.client.execute(
-                    uri: "/rest/v1/data_deletion_requests?id=eq.\(request)", method: .patch,
-                    headers: [.apikey: f.acme.apikey, .contentType: "application/json"],
-                    body: ByteBuffer(string: #"{"status": "completed"}"#)
-                ) { $0.status }
-                #expect(patched.code < 500)
-                #expect(try await f.service.request(.deletion, tenant: f.acme.id, id: id).status == "partially_completed")
+            // partially_completed is closed: neither the privacy worker's role nor a request role can make it completed.
+            await #expect(throws: PostgresError.self) {
+                _ = try await f.asPrivacyWorker("UPDATE public.data_deletion_requests SET status = 'completed' WHERE id = $1", [id])
             }
+            let patched = try await f.client.execute(
+                uri: "/rest/v1/data_deletion_requests?id=eq.\(request)", method: .patch,
+                headers: [.apikey: f.acme.apikey, .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"status": "completed"}"#)
+            ) { $0.status }
+            #expect(patched.code < 500)
+            #expect(try await f.service.request(.deletion, tenant: f.acme.id, id: id).status == "partially_completed")
         }
     }
 
@@ -256,65 +238,50 @@ struct ProcessorAttackTests {
         "the worker's HTTP client follows no redirect (the signed call never reaches the Location), reads no body (1 GiB answered costs nothing), and a 200 with garbage is only a delivery"
     )
     func workerClient() async throws {
-        try await TestProcessor.run { processor, port in
-            try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
-                let key = try await f.adminKey(f.acme)
-                await processor.redirect("/redirecting", to: "http://localhost:\(port)/sink")
-                await processor.huge("/huge")
-                _ = try await f.declare("redirecting", url: "http://127.0.0.1:\(port)/redirecting", secret: crmSecret, key: key)
-                let huge = try await f.declare("huge", url: "http://127.0.0.1:\(port)/huge", secret: logsSecret, key: key)
-                let id = try await f.erasureWaitingForProcessors(f.alice)
-                #expect(try await f.service.dispatchProcessorCalls() == 2)
-                #expect(await processor.calls(to: "/sink").isEmpty)
-                let rows = try await f.auth.owner.query(
-                    "SELECT processor_name, delivered_at IS NOT NULL AS delivered, last_error FROM privacy.processor_calls WHERE request_id = $1 ORDER BY processor_name",
-                    [id]
-                ).rows
-                #expect(try rows.map { try $0.decode("processor_name", as: String.self) } == ["huge", "redirecting"])
-                // The 202 with a huge body is a delivery; the server never finished writing it.
-                #expect(try rows[0].decode("delivered", as: Bool.self) == true)
-                #expect(await !processor.hugeBodyFinished)
-                // The redirect is a failed attempt, retried later, never followed.
-                #expect(try rows[1].decode("delivered", as: Bool.self) == false)
-                #expect(try rows[1].decodeIfPresent("last_error", as: String.self) == "the processor answered HTTP 307")
-                // Delivered is not answered: the erasure still waits.
-                #expect(try await f.outcomes(id)["huge"]?.outcome == nil)
-                #expect(try await f.service.request(.deletion, tenant: f.acme.id, id: id).status == "requires_input")
-                _ = huge
-            }
+        try await PrivacyRouteFixture.withProcessor { f, processor, port in
+            let key = try await f.adminKey(f.acme)
+            await processor.redirect("/redirecting", to: "http://localhost:\(port)/sink")
+            await processor.huge("/huge")
+            _ = try await f.declare("redirecting", url: "http://127.0.0.1:\(port)/redirecting", secret: crmSecret, key: key)
+            _ = try await f.declare("huge", url: "http://127.0.0.1:\(port)/huge", secret: logsSecret, key: key)
+            let id = try await f.erasureWaitingForProcessors(f.alice)
+            #expect(try await f.service.dispatchProcessorCalls() == 2)
+            #expect(await processor.calls(to: "/sink").isEmpty)
+            let rows = try await f.deliveries(id)
+            #expect(try rows.map { try $0.decode("processor_name", as: String.self) } == ["huge", "redirecting"])
+            // The 202 with a huge body is a delivery; the server never finished writing it.
+            #expect(try rows[0].decode("delivered", as: Bool.self) == true)
+            #expect(await !processor.hugeBodyFinished)
+            // The redirect is a failed attempt, retried later, never followed.
+            #expect(try rows[1].decode("delivered", as: Bool.self) == false)
+            #expect(try rows[1].decodeIfPresent("last_error", as: String.self) == "the processor answered HTTP 307")
+            // Delivered is not answered: the erasure still waits.
+            #expect(try await f.outcomes(id)["huge"]?.outcome == nil)
+            #expect(try await f.service.request(.deletion, tenant: f.acme.id, id: id).status == "requires_input")
         }
     }
 
     @Test("one tenant's many due calls do not fill a dispatch round: another tenant's call is sent in the same round")
     func dispatchFairAcrossTenants() async throws {
-        try await TestProcessor.run { processor, port in
-            try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
-                let initech = try await f.auth.tenant("initech", scopes: [.admin])
-                let mine = try await f.service.declareProcessor(
-                    tenant: f.acme.id,
-                    ProcessorDeclaration(name: "busy", dataKind: "x", webhookURL: "http://127.0.0.1:\(port)/busy", secret: crmSecret),
-                    actor: PrivacyActor("test")
-                ).processor.id
-                let theirs = try await f.service.declareProcessor(
-                    tenant: initech.id,
-                    ProcessorDeclaration(name: "quiet", dataKind: "x", webhookURL: "http://127.0.0.1:\(port)/quiet", secret: logsSecret),
-                    actor: PrivacyActor("test")
-                ).processor.id
-                // acme: three calls due first; initech: one due after them.
-                for (tenant, processor, name, age) in [
-                    (f.acme.id, mine, "busy", 40), (f.acme.id, mine, "busy", 30), (f.acme.id, mine, "busy", 20),
-                    (initech.id, theirs, "quiet", 10),
-                ] {
-                    try await f.auth.owner.query(
-                        """
-                        INSERT INTO privacy.processor_calls (tenant_id, request_kind, request_id, processor_id, processor_name, data_kind, required, user_id, deadline_at, next_attempt_at)
-                        VALUES ($1, 'deletion', gen_random_uuid(), $2::uuid, $3, 'x', true, gen_random_uuid(), now() + interval '1 hour', now() - make_interval(secs => $4))
-                        """, [tenant, processor, name, age])
-                }
-                #expect(try await f.service.dispatchProcessorCalls(limit: 2) == 2)
-                #expect(await processor.calls(to: "/quiet").count == 1)
-                #expect(await processor.calls(to: "/busy").count == 1)
+        try await PrivacyRouteFixture.withProcessor { f, processor, port in
+            let initech = try await f.auth.tenant("initech", scopes: [.admin])
+            let mine = try await f.declareThroughService("busy", dataKind: "x", url: "http://127.0.0.1:\(port)/busy", secret: crmSecret)
+            let theirs = try await f.declareThroughService(
+                "quiet", dataKind: "x", url: "http://127.0.0.1:\(port)/quiet", secret: logsSecret, tenant: initech.id)
+            // acme: three calls due first; initech: one due after them.
+            for (tenant, processor, name, age) in [
+                (f.acme.id, mine, "busy", 40), (f.acme.id, mine, "busy", 30), (f.acme.id, mine, "busy", 20),
+                (initech.id, theirs, "quiet", 10),
+            ] {
+                try await f.auth.owner.query(
+                    """
+                    INSERT INTO privacy.processor_calls (tenant_id, request_kind, request_id, processor_id, processor_name, data_kind, required, user_id, deadline_at, next_attempt_at)
+                    VALUES ($1, 'deletion', gen_random_uuid(), $2::uuid, $3, 'x', true, gen_random_uuid(), now() + interval '1 hour', now() - make_interval(secs => $4))
+                    """, [tenant, processor, name, age])
             }
+            #expect(try await f.service.dispatchProcessorCalls(limit: 2) == 2)
+            #expect(await processor.calls(to: "/quiet").count == 1)
+            #expect(await processor.calls(to: "/busy").count == 1)
         }
     }
 

@@ -91,6 +91,20 @@ actor TestProcessor {
 }
 
 extension PrivacyRouteFixture {
+    /// A ``TestProcessor`` live on a loopback port, and the routes configured to call it
+    /// (``ProcessorRouteTests/loopback(_:)``, then `configure`); `body` gets the processor's port.
+    static func withProcessor(
+        configure: @escaping @Sendable (inout PrivacyConfiguration) -> Void = { _ in },
+        _ body: @escaping @Sendable (PrivacyRouteFixture, TestProcessor, Int) async throws -> Void
+    ) async throws {
+        try await TestProcessor.run { processor, port in
+            try await run(configure: {
+                ProcessorRouteTests.loopback(&$0)
+                configure(&$0)
+            }) { f in try await body(f, processor, port) }
+        }
+    }
+
     /// An `admin` key of `tenant` (the admin API takes the key alone).
     func adminKey(_ tenant: TestTenant) async throws -> String {
         try await ServiceKeyRegistry(pool: auth.owner, rootKey: auth.rootKey).create(tenant: tenant.id, scopes: [.admin], name: nil).1
@@ -165,6 +179,42 @@ extension PrivacyRouteFixture {
         return claimed.id
     }
 
+    /// acme's processors `crm` (required) and `logs` on the test processor at `port`, declared
+    /// through the admin API with a new admin `key`, and alice's erasure waiting for both; its `id`.
+    func erasureAwaitingCRMAndLogs(
+        port: Int, crmSecret: String, logsSecret: String, logsRequired: Bool = true
+    ) async throws -> (key: String, crm: UUID, logs: UUID, id: UUID) {
+        let key = try await adminKey(acme)
+        let crm = try await declare("crm", url: "http://127.0.0.1:\(port)/crm", secret: crmSecret, key: key)
+        let logs = try await declare("logs", url: "http://127.0.0.1:\(port)/logs", secret: logsSecret, key: key, required: logsRequired)
+        return (key, crm, logs, try await erasureWaitingForProcessors(alice))
+    }
+
+    /// Declares a processor of `tenant` (acme by default) straight through the service, as actor `test`; its id.
+    func declareThroughService(_ name: String, dataKind: String, url: String, secret: String, tenant: UUID? = nil) async throws -> String {
+        try await service.declareProcessor(
+            tenant: tenant ?? acme.id, ProcessorDeclaration(name: name, dataKind: dataKind, webhookURL: url, secret: secret),
+            actor: PrivacyActor("test")
+        ).processor.id
+    }
+
+    /// Runs `sql` on the gateway's login as the privacy worker, acme's work: role `privacy_worker`, acme as the tenant.
+    func asPrivacyWorker(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> QueryResult {
+        let tenant = acme.id.lowercasedString
+        return try await auth.gateway.transaction { connection in
+            try connection.query("SELECT set_config('role', 'privacy_worker', true), set_config('request.tenant_id', $1, true)", [tenant])
+            return try connection.query(sql, binds)
+        }
+    }
+
+    /// The request's processor calls, by processor name: `processor_name`, `delivered`, `last_error`.
+    func deliveries(_ id: UUID) async throws -> [PostgresRow] {
+        try await auth.owner.query(
+            "SELECT processor_name, delivered_at IS NOT NULL AS delivered, last_error FROM privacy.processor_calls WHERE request_id = $1 ORDER BY processor_name",
+            [id]
+        ).rows
+    }
+
     func outcomes(_ id: UUID) async throws -> [String: ProcessorOutcome] {
         Dictionary(uniqueKeysWithValues: try await service.processorOutcomes(tenant: acme.id, id: id).map { ($0.name, $0) })
     }
@@ -193,64 +243,56 @@ struct ProcessorRouteTests {
         "forged callbacks are refused — wrong HMAC, another processor's secret, an old or future timestamp, another tenant's request, an unknown processor — and record nothing"
     )
     func forgedCallbacks() async throws {
-        try await TestProcessor.run { _, port in
-            try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
-                let key = try await f.adminKey(f.acme)
-                let crm = try await f.declare("crm", url: "http://127.0.0.1:\(port)/crm", secret: crmSecret, key: key)
-                let logs = try await f.declare("logs", url: "http://127.0.0.1:\(port)/logs", secret: logsSecret, key: key)
-                // Another tenant with its own processor and its own erasure.
-                let globex = try await f.auth.tenant("initech", scopes: [.privacyErase])
-                let (theirs, _) = try await f.service.declareProcessor(
-                    tenant: globex.id,
-                    ProcessorDeclaration(
-                        name: "crm", dataKind: "crm", webhookURL: "http://127.0.0.1:\(port)/theirs", secret: crmSecret + "x"),
-                    actor: PrivacyActor("test"))
-                let theirID = try #require(UUID(uuidString: theirs.id))
-                let id = try await f.erasureWaitingForProcessors(f.alice).lowercasedString
+        try await PrivacyRouteFixture.withProcessor { f, _, port in
+            let (_, crm, _, erasure) = try await f.erasureAwaitingCRMAndLogs(port: port, crmSecret: crmSecret, logsSecret: logsSecret)
+            let id = erasure.lowercasedString
+            // Another tenant with its own processor and its own erasure.
+            let globex = try await f.auth.tenant("initech", scopes: [.privacyErase])
+            let theirs = try await f.declareThroughService(
+                "crm", dataKind: "crm", url: "http://127.0.0.1:\(port)/theirs", secret: crmSecret + "x", tenant: globex.id)
+            let theirID = try #require(UUID(uuidString: theirs))
 
-                let now = Int(Date().timeIntervalSince1970)
-                // Wrong HMAC, and the right body signed with another processor's secret.
-                #expect(
-                    try await f.callback(
-                        crm, request: id, outcome: "confirmed", secret: crmSecret, signature: "v2=" + String(repeating: "0", count: 64)
-                    ).status == .unauthorized)
-                #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: logsSecret).status == .unauthorized)
-                #expect(
-                    try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, signature: "garbage").status
-                        == .unauthorized)
-                // A replayed old callback (timestamp outside the window), and one from the future.
-                #expect(
-                    try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, timestamp: now - 600).status
-                        == .unauthorized)
-                #expect(
-                    try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, timestamp: now + 600).status
-                        == .unauthorized)
-                #expect(
-                    try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, timestamp: Int.min).status
-                        == .unauthorized)
-                // Signed for another request id than the body names.
-                let other = UUID().uuidString.lowercased()
-                #expect(
-                    try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, headerRequestID: other).status
-                        == .badRequest)
-                // Another tenant's processor, correctly signed with its own secret, naming acme's request: not its call.
-                #expect(try await f.callback(theirID, request: id, outcome: "confirmed", secret: crmSecret + "x").status == .notFound)
-                // A processor that does not exist answers as a bad signature: nothing says which ids exist.
-                #expect(try await f.callback(UUID(), request: id, outcome: "confirmed", secret: crmSecret).status == .unauthorized)
-                #expect(try await f.callback(crm, request: id, outcome: "erased-maybe", secret: crmSecret).status == .badRequest)
-                #expect(try await f.outcomes(try #require(UUID(uuidString: id)))["crm"]?.outcome == nil)
+            let now = Int(Date().timeIntervalSince1970)
+            // Wrong HMAC, and the right body signed with another processor's secret.
+            #expect(
+                try await f.callback(
+                    crm, request: id, outcome: "confirmed", secret: crmSecret, signature: "v2=" + String(repeating: "0", count: 64)
+                ).status == .unauthorized)
+            #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: logsSecret).status == .unauthorized)
+            #expect(
+                try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, signature: "garbage").status
+                    == .unauthorized)
+            // A replayed old callback (timestamp outside the window), and one from the future.
+            #expect(
+                try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, timestamp: now - 600).status
+                    == .unauthorized)
+            #expect(
+                try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, timestamp: now + 600).status
+                    == .unauthorized)
+            #expect(
+                try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, timestamp: Int.min).status
+                    == .unauthorized)
+            // Signed for another request id than the body names.
+            let other = UUID().uuidString.lowercased()
+            #expect(
+                try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret, headerRequestID: other).status
+                    == .badRequest)
+            // Another tenant's processor, correctly signed with its own secret, naming acme's request: not its call.
+            #expect(try await f.callback(theirID, request: id, outcome: "confirmed", secret: crmSecret + "x").status == .notFound)
+            // A processor that does not exist answers as a bad signature: nothing says which ids exist.
+            #expect(try await f.callback(UUID(), request: id, outcome: "confirmed", secret: crmSecret).status == .unauthorized)
+            #expect(try await f.callback(crm, request: id, outcome: "erased-maybe", secret: crmSecret).status == .badRequest)
+            #expect(try await f.outcomes(try #require(UUID(uuidString: id)))["crm"]?.outcome == nil)
 
-                // The real one is recorded once; the same answer again is a no-op, another answer a conflict.
-                #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret).status == .ok)
-                #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret).status == .ok)
-                #expect(try await f.callback(crm, request: id, outcome: "refused", secret: crmSecret).status == .conflict)
-                let recorded = try await f.outcomes(try #require(UUID(uuidString: id)))
-                #expect(recorded["crm"]?.outcome == "confirmed" && recorded["logs"]?.outcome == nil)
-                let answers = try await AuditReader.entries(
-                    pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.processor_answered")
-                #expect(answers.count == 1 && answers.first?.actor == "processor:" + crm.lowercasedString)
-                _ = logs
-            }
+            // The real one is recorded once; the same answer again is a no-op, another answer a conflict.
+            #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret).status == .ok)
+            #expect(try await f.callback(crm, request: id, outcome: "confirmed", secret: crmSecret).status == .ok)
+            #expect(try await f.callback(crm, request: id, outcome: "refused", secret: crmSecret).status == .conflict)
+            let recorded = try await f.outcomes(try #require(UUID(uuidString: id)))
+            #expect(recorded["crm"]?.outcome == "confirmed" && recorded["logs"]?.outcome == nil)
+            let answers = try await AuditReader.entries(
+                pool: f.auth.owner, tenant: f.acme.id, actionPrefix: "privacy.processor_answered")
+            #expect(answers.count == 1 && answers.first?.actor == "processor:" + crm.lowercasedString)
         }
     }
 
@@ -258,91 +300,87 @@ struct ProcessorRouteTests {
         "an erasure waits in requires_input, retries a processor after a 500, records each signed answer, and certifies every processor with its outcome; the signature covers the list"
     )
     func erasureWithProcessors() async throws {
-        try await TestProcessor.run { processor, port in
-            try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
-                let key = try await f.adminKey(f.acme)
-                await processor.fail("/crm", times: 1)
-                let crm = try await f.declare("crm", url: "http://127.0.0.1:\(port)/crm", secret: crmSecret, key: key)
-                let logs = try await f.declare("logs", url: "http://127.0.0.1:\(port)/logs", secret: logsSecret, key: key, required: false)
-                let id = try await f.erasureWaitingForProcessors(f.alice)
-                // Waiting: the worker finds nothing to run, the subject's key and registration are already gone.
-                #expect(try await f.service.claimNext(.deletion) == nil)
+        try await PrivacyRouteFixture.withProcessor { f, processor, port in
+            await processor.fail("/crm", times: 1)
+            let (_, crm, logs, id) = try await f.erasureAwaitingCRMAndLogs(
+                port: port, crmSecret: crmSecret, logsSecret: logsSecret, logsRequired: false)
+            // Waiting: the worker finds nothing to run, the subject's key and registration are already gone.
+            #expect(try await f.service.claimNext(.deletion) == nil)
+            #expect(
+                try await f.auth.owner.query(
+                    "SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1 AND id = $2", [f.acme.id, f.alice]
+                ).first!.decode("n", as: Int.self) == 0)
+
+            // First round: crm answers 500 (retried), logs accepts. Second round: crm accepts.
+            #expect(try await f.service.dispatchProcessorCalls() == 2)
+            #expect(try await f.outcomes(id)["crm"]?.attempts == 1)
+            #expect(try await f.service.dispatchProcessorCalls() == 1)
+            #expect(try await f.service.dispatchProcessorCalls() == 0)
+            let crmCalls = await processor.calls(to: "/crm")
+            #expect(crmCalls.count == 2)
+            // Each call is signed over timestamp, request id and body with that processor's secret, and idempotent by request id.
+            for call in crmCalls + (await processor.calls(to: "/logs")) {
+                let secret = call.path == "/crm" ? crmSecret : logsSecret
+                let header = try #require(call.timestamp)
+                let timestamp = try #require(Int(header))
+                #expect(call.requestID == id.lowercasedString && call.idempotencyKey == id.lowercasedString)
+                let processorID = (call.path == "/crm" ? crm : logs).lowercasedString
                 #expect(
-                    try await f.auth.owner.query(
-                        "SELECT count(*) AS n FROM auth.users WHERE tenant_id = $1 AND id = $2", [f.acme.id, f.alice]
-                    ).first!.decode("n", as: Int.self) == 0)
-
-                // First round: crm answers 500 (retried), logs accepts. Second round: crm accepts.
-                #expect(try await f.service.dispatchProcessorCalls() == 2)
-                #expect(try await f.outcomes(id)["crm"]?.attempts == 1)
-                #expect(try await f.service.dispatchProcessorCalls() == 1)
-                #expect(try await f.service.dispatchProcessorCalls() == 0)
-                let crmCalls = await processor.calls(to: "/crm")
-                #expect(crmCalls.count == 2)
-                // Each call is signed over timestamp, request id and body with that processor's secret, and idempotent by request id.
-                for call in crmCalls + (await processor.calls(to: "/logs")) {
-                    let secret = call.path == "/crm" ? crmSecret : logsSecret
-                    let header = try #require(call.timestamp)
-                    let timestamp = try #require(Int(header))
-                    #expect(call.requestID == id.lowercasedString && call.idempotencyKey == id.lowercasedString)
-                    let processorID = (call.path == "/crm" ? crm : logs).lowercasedString
-                    #expect(
-                        call.signature
-                            == ProcessorSignature.sign(
-                                body: call.body, processorID: processorID, timestamp: timestamp, requestID: id.lowercasedString,
-                                secret: try SecureBytes(copying: Array(secret.utf8))))
-                    let body = try f.object(String(decoding: call.body, as: UTF8.self))
-                    #expect(body["type"] as? String == "erasure" && body["user_id"] as? String == f.alice.uuidString.lowercased())
-                    #expect(
-                        body["request_id"] as? String == id.lowercasedString
-                            && body["tenant_id"] as? String == f.acme.id.uuidString.lowercased())
-                }
-                #expect(try await f.outcomes(id)["crm"]?.attempts == 2)
-
-                // crm confirms; logs (optional) never answers and passes its deadline.
-                #expect(try await f.callback(crm, request: id.lowercasedString, outcome: "confirmed", secret: crmSecret).status == .ok)
-                #expect(try await f.service.claimNext(.deletion) == nil)
-                try await f.expire(logs)
-                let claimed = try #require(try await f.service.claimNext(.deletion))
-                #expect(claimed.id == id)
-                let certificate = try await f.service.processDeletion(tenant: claimed.tenant, id: claimed.id).certificate
-                #expect(certificate.outcome == "completed")
-                let listed = Dictionary(uniqueKeysWithValues: (certificate.processors ?? []).map { ($0.name, $0) })
-                #expect(listed["crm"]?.outcome == "confirmed" && listed["crm"]?.required == true && listed["crm"]?.answeredAt != nil)
-                #expect(listed["logs"]?.outcome == "timed_out" && listed["logs"]?.required == false && listed["logs"]?.answeredAt != nil)
-                #expect(try await f.service.request(.deletion, tenant: f.acme.id, id: id).status == "completed")
-                // The tables were erased once: the resumed run did not erase (or count) them again.
-                #expect(certificate.tables.first { $0.table == "public.projects" }?.rows == 1)
-                #expect(certificate.verification.passed)
-
-                // Signed and proven offline; editing the processors list breaks the signature.
-                #expect(certificate.verify(publicKey: f.signingKey.publicKey))
-                _ = try certificate.verifyOffline(publicKeys: [f.signingKey.publicKey])
-                let json = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(certificate)) as! [String: Any]
-                var edited = json
-                var entries = try #require(edited["processors"] as? [[String: Any]])
-                entries[entries.firstIndex { $0["name"] as? String == "logs" }!]["outcome"] = "confirmed"
-                edited["processors"] = entries
-                let forged = try JSONDecoder().decode(DeletionCertificate.self, from: try JSONSerialization.data(withJSONObject: edited))
-                #expect(!forged.verify(publicKey: f.signingKey.publicKey))
-                var dropped = json
-                dropped["processors"] = Array(entries.prefix(1))
+                    call.signature
+                        == ProcessorSignature.sign(
+                            body: call.body, processorID: processorID, timestamp: timestamp, requestID: id.lowercasedString,
+                            secret: try SecureBytes(copying: Array(secret.utf8))))
+                let body = try f.object(String(decoding: call.body, as: UTF8.self))
+                #expect(body["type"] as? String == "erasure" && body["user_id"] as? String == f.alice.uuidString.lowercased())
                 #expect(
-                    !(try JSONDecoder().decode(DeletionCertificate.self, from: try JSONSerialization.data(withJSONObject: dropped))).verify(
-                        publicKey: f.signingKey.publicKey))
-
-                // The route shows the processors' part too; the trail has each step and never a secret.
-                let status = try f.object(try await f.request(.get, "/v1/privacy/deletions/\(id.lowercasedString)", as: f.acme, nil).body)
-                #expect((status["processors"] as? [[String: Any]])?.count == 2)
-                for action in [
-                    "privacy.processor_declared", "privacy.processor_called", "privacy.processor_answered", "privacy.processor_timed_out",
-                ] {
-                    #expect(
-                        try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: action).count >= 1, "\(action)")
-                }
-                #expect(try await PlaintextAtRestTests.scan(f.auth.owner, for: crmSecret).hits == [])
-                #expect(try await PlaintextAtRestTests.scan(f.auth.owner, for: logsSecret).hits == [])
+                    body["request_id"] as? String == id.lowercasedString
+                        && body["tenant_id"] as? String == f.acme.id.uuidString.lowercased())
             }
+            #expect(try await f.outcomes(id)["crm"]?.attempts == 2)
+
+            // crm confirms; logs (optional) never answers and passes its deadline.
+            #expect(try await f.callback(crm, request: id.lowercasedString, outcome: "confirmed", secret: crmSecret).status == .ok)
+            #expect(try await f.service.claimNext(.deletion) == nil)
+            try await f.expire(logs)
+            let claimed = try #require(try await f.service.claimNext(.deletion))
+            #expect(claimed.id == id)
+            let certificate = try await f.service.processDeletion(tenant: claimed.tenant, id: claimed.id).certificate
+            #expect(certificate.outcome == "completed")
+            let listed = Dictionary(uniqueKeysWithValues: (certificate.processors ?? []).map { ($0.name, $0) })
+            #expect(listed["crm"]?.outcome == "confirmed" && listed["crm"]?.required == true && listed["crm"]?.answeredAt != nil)
+            #expect(listed["logs"]?.outcome == "timed_out" && listed["logs"]?.required == false && listed["logs"]?.answeredAt != nil)
+            #expect(try await f.service.request(.deletion, tenant: f.acme.id, id: id).status == "completed")
+            // The tables were erased once: the resumed run did not erase (or count) them again.
+            #expect(certificate.tables.first { $0.table == "public.projects" }?.rows == 1)
+            #expect(certificate.verification.passed)
+
+            // Signed and proven offline; editing the processors list breaks the signature.
+            #expect(certificate.verify(publicKey: f.signingKey.publicKey))
+            _ = try certificate.verifyOffline(publicKeys: [f.signingKey.publicKey])
+            let json = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(certificate)) as! [String: Any]
+            var edited = json
+            var entries = try #require(edited["processors"] as? [[String: Any]])
+            entries[entries.firstIndex { $0["name"] as? String == "logs" }!]["outcome"] = "confirmed"
+            edited["processors"] = entries
+            let forged = try JSONDecoder().decode(DeletionCertificate.self, from: try JSONSerialization.data(withJSONObject: edited))
+            #expect(!forged.verify(publicKey: f.signingKey.publicKey))
+            var dropped = json
+            dropped["processors"] = Array(entries.prefix(1))
+            #expect(
+                !(try JSONDecoder().decode(DeletionCertificate.self, from: try JSONSerialization.data(withJSONObject: dropped))).verify(
+                    publicKey: f.signingKey.publicKey))
+
+            // The route shows the processors' part too; the trail has each step and never a secret.
+            let status = try f.object(try await f.request(.get, "/v1/privacy/deletions/\(id.lowercasedString)", as: f.acme, nil).body)
+            #expect((status["processors"] as? [[String: Any]])?.count == 2)
+            for action in [
+                "privacy.processor_declared", "privacy.processor_called", "privacy.processor_answered", "privacy.processor_timed_out",
+            ] {
+                #expect(
+                    try await AuditReader.entries(pool: f.auth.owner, tenant: f.acme.id, actionPrefix: action).count >= 1, "\(action)")
+            }
+            #expect(try await PlaintextAtRestTests.scan(f.auth.owner, for: crmSecret).hits == [])
+            #expect(try await PlaintextAtRestTests.scan(f.auth.owner, for: logsSecret).hits == [])
         }
     }
 
@@ -350,55 +388,44 @@ struct ProcessorRouteTests {
         "a required processor that refuses, or does not answer by its deadline, makes the erasure partially_completed, and the certificate says so"
     )
     func requiredProcessorNotConfirmed() async throws {
-        try await TestProcessor.run { _, port in
-            try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
-                let key = try await f.adminKey(f.acme)
-                let crm = try await f.declare("crm", url: "http://127.0.0.1:\(port)/crm", secret: crmSecret, key: key)
-                let logs = try await f.declare("logs", url: "http://127.0.0.1:\(port)/logs", secret: logsSecret, key: key)
-                let id = try await f.erasureWaitingForProcessors(f.alice)
-                try await f.service.dispatchProcessorCalls()
-                #expect(
-                    try await f.callback(crm, request: id.lowercasedString, outcome: "refused", secret: crmSecret, detail: "legal hold")
-                        .status == .ok)
-                try await f.expire(logs)
-                // A callback after the deadline is refused: the call closes as timed_out.
-                #expect(
-                    try await f.callback(logs, request: id.lowercasedString, outcome: "confirmed", secret: logsSecret).status == .conflict)
-                let claimed = try #require(try await f.service.claimNext(.deletion))
-                let certificate = try await f.service.processDeletion(tenant: claimed.tenant, id: claimed.id).certificate
-                #expect(certificate.outcome == "partially_completed")
-                #expect(certificate.verification.passed)  // the database part is complete; the processors are not
-                let listed = Dictionary(uniqueKeysWithValues: (certificate.processors ?? []).map { ($0.name, $0) })
-                #expect(listed["crm"]?.outcome == "refused" && listed["crm"]?.detail == "legal hold")
-                #expect(listed["logs"]?.outcome == "timed_out")
-                let request = try await f.service.request(.deletion, tenant: f.acme.id, id: id)
-                #expect(request.status == "partially_completed")
-                #expect(request.statusReason?.contains("crm, logs") == true)
-                #expect(certificate.verify(publicKey: f.signingKey.publicKey))
-            }
+        try await PrivacyRouteFixture.withProcessor { f, _, port in
+            let (_, crm, logs, id) = try await f.erasureAwaitingCRMAndLogs(port: port, crmSecret: crmSecret, logsSecret: logsSecret)
+            try await f.service.dispatchProcessorCalls()
+            #expect(
+                try await f.callback(crm, request: id.lowercasedString, outcome: "refused", secret: crmSecret, detail: "legal hold")
+                    .status == .ok)
+            try await f.expire(logs)
+            // A callback after the deadline is refused: the call closes as timed_out.
+            #expect(
+                try await f.callback(logs, request: id.lowercasedString, outcome: "confirmed", secret: logsSecret).status == .conflict)
+            let claimed = try #require(try await f.service.claimNext(.deletion))
+            let certificate = try await f.service.processDeletion(tenant: claimed.tenant, id: claimed.id).certificate
+            #expect(certificate.outcome == "partially_completed")
+            #expect(certificate.verification.passed)  // the database part is complete; the processors are not
+            let listed = Dictionary(uniqueKeysWithValues: (certificate.processors ?? []).map { ($0.name, $0) })
+            #expect(listed["crm"]?.outcome == "refused" && listed["crm"]?.detail == "legal hold")
+            #expect(listed["logs"]?.outcome == "timed_out")
+            let request = try await f.service.request(.deletion, tenant: f.acme.id, id: id)
+            #expect(request.status == "partially_completed")
+            #expect(request.statusReason?.contains("crm, logs") == true)
+            #expect(certificate.verify(publicKey: f.signingKey.publicKey))
         }
     }
 
     @Test("one slow processor does not hold up the others: its attempt ends at the attempt timeout and is retried later")
     func slowProcessor() async throws {
-        try await TestProcessor.run { processor, port in
-            try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
-                let key = try await f.adminKey(f.acme)
-                await processor.delay("/slow", by: .seconds(15))
-                let slow = try await f.declare("slow", url: "http://127.0.0.1:\(port)/slow", secret: crmSecret, key: key)
-                _ = try await f.declare("fast", url: "http://127.0.0.1:\(port)/fast", secret: logsSecret, key: key)
-                let id = try await f.erasureWaitingForProcessors(f.alice)
-                #expect(try await f.service.dispatchProcessorCalls() == 2)
-                let recorded = try await f.auth.owner.query(
-                    "SELECT processor_name, delivered_at IS NOT NULL AS delivered, last_error FROM privacy.processor_calls WHERE request_id = $1 ORDER BY processor_name",
-                    [id]
-                ).rows
-                #expect(try recorded.map { try $0.decode("processor_name", as: String.self) } == ["fast", "slow"])
-                #expect(try recorded[0].decode("delivered", as: Bool.self) == true)
-                #expect(try recorded[1].decode("delivered", as: Bool.self) == false)
-                #expect(try recorded[1].decodeIfPresent("last_error", as: String.self)?.contains("could not be reached") == true)
-                _ = slow
-            }
+        try await PrivacyRouteFixture.withProcessor { f, processor, port in
+            let key = try await f.adminKey(f.acme)
+            await processor.delay("/slow", by: .seconds(15))
+            _ = try await f.declare("slow", url: "http://127.0.0.1:\(port)/slow", secret: crmSecret, key: key)
+            _ = try await f.declare("fast", url: "http://127.0.0.1:\(port)/fast", secret: logsSecret, key: key)
+            let id = try await f.erasureWaitingForProcessors(f.alice)
+            #expect(try await f.service.dispatchProcessorCalls() == 2)
+            let recorded = try await f.deliveries(id)
+            #expect(try recorded.map { try $0.decode("processor_name", as: String.self) } == ["fast", "slow"])
+            #expect(try recorded[0].decode("delivered", as: Bool.self) == true)
+            #expect(try recorded[1].decode("delivered", as: Bool.self) == false)
+            #expect(try recorded[1].decodeIfPresent("last_error", as: String.self)?.contains("could not be reached") == true)
         }
     }
 
@@ -408,41 +435,28 @@ struct ProcessorRouteTests {
     func tenantViews() async throws {
         try await PrivacyRouteFixture.run(configure: Self.loopback) { f in
             let initech = try await f.auth.tenant("initech", scopes: [.admin])
-            let mine = try await f.service.declareProcessor(
-                tenant: f.acme.id,
-                ProcessorDeclaration(name: "crm", dataKind: "crm", webhookURL: "https://a.example/pgw", secret: crmSecret),
-                actor: PrivacyActor("test")
-            ).processor.id
-            let theirs = try await f.service.declareProcessor(
-                tenant: initech.id,
-                ProcessorDeclaration(name: "crm", dataKind: "crm", webhookURL: "https://b.example/pgw", secret: logsSecret),
-                actor: PrivacyActor("test")
-            ).processor.id
-            func asWorker(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> QueryResult {
-                try await f.auth.gateway.transaction { connection in
-                    try connection.query(
-                        "SELECT set_config('role', 'privacy_worker', true), set_config('request.tenant_id', $1, true)",
-                        [f.acme.id.lowercasedString])
-                    return try connection.query(sql, binds)
-                }
-            }
+            let mine = try await f.declareThroughService("crm", dataKind: "crm", url: "https://a.example/pgw", secret: crmSecret)
+            let theirs = try await f.declareThroughService(
+                "crm", dataKind: "crm", url: "https://b.example/pgw", secret: logsSecret, tenant: initech.id)
             #expect(
-                try await asWorker("SELECT id::text AS id FROM privacy.tenant_processors").rows.map { try $0.decode("id", as: String.self) }
+                try await f.asPrivacyWorker("SELECT id::text AS id FROM privacy.tenant_processors").rows.map {
+                    try $0.decode("id", as: String.self)
+                }
                     == [mine])
             #expect(
-                try await asWorker(
+                try await f.asPrivacyWorker(
                     "UPDATE privacy.tenant_processors SET webhook_url = 'https://evil.example' WHERE id = $1::uuid", [theirs]
                 ).affectedRows == 0)
-            #expect(try await asWorker("DELETE FROM privacy.tenant_processors WHERE id = $1::uuid", [theirs]).affectedRows == 0)
+            #expect(try await f.asPrivacyWorker("DELETE FROM privacy.tenant_processors WHERE id = $1::uuid", [theirs]).affectedRows == 0)
             await #expect(throws: PostgresError.self) {
-                _ = try await asWorker(
+                _ = try await f.asPrivacyWorker(
                     """
                     INSERT INTO privacy.tenant_processor_calls (tenant_id, request_kind, request_id, processor_id, processor_name, data_kind, required, user_id, deadline_at)
                     VALUES ($1, 'deletion', gen_random_uuid(), $2::uuid, 'crm', 'crm', true, gen_random_uuid(), now())
                     """, [initech.id, theirs])
             }
-            await #expect(throws: PostgresError.self) { _ = try await asWorker("SELECT count(*) FROM privacy.processors") }
-            await #expect(throws: PostgresError.self) { _ = try await asWorker("SELECT count(*) FROM privacy.processor_calls") }
+            await #expect(throws: PostgresError.self) { _ = try await f.asPrivacyWorker("SELECT count(*) FROM privacy.processors") }
+            await #expect(throws: PostgresError.self) { _ = try await f.asPrivacyWorker("SELECT count(*) FROM privacy.processor_calls") }
             // Request roles reach neither.
             await #expect(throws: PostgresError.self) {
                 _ = try await f.auth.gateway.transaction { connection in
