@@ -135,6 +135,35 @@ struct GenericPlanTests {
         }
     }
 
+    /// `GET /v1/audit/events` pages with optional filters (`$4 IS NULL OR …`). Planned without
+    /// their values, the filters look selective, so the generic plan fetched every entry after
+    /// the cursor and sorted them for the page: the first page of a long chain read all of it.
+    @Test("a page of audit entries reads about the page, not the rest of the chain, under generic plans")
+    func auditPages() async throws {
+        try await AuthFixture.run(pools: .genericPlans) { f in
+            let (big, small) = try await f.skewedTenants()
+            try await f.seedAuditChain(of: big.id, entries: Self.bigRows)
+            let appender = AuditAppender(pool: f.gateway)
+            for index in 0..<5 {
+                _ = try await appender.append(tenant: small.id, AuditEvent(action: "secret.read", details: ["n": .int(Int64(index))]))
+            }
+            let gateway = f.gateway
+            let pages: [(String, Int64, () async throws -> Void)] = [
+                ("the small tenant's entries", 10, { _ = try await AuditReader.entries(pool: gateway, tenant: small.id) }),
+                ("the first page", 110, { _ = try await AuditReader.entries(pool: gateway, tenant: big.id, limit: 100) }),
+                ("a later page", 110, { _ = try await AuditReader.entries(pool: gateway, tenant: big.id, afterSeq: 10_000, limit: 100) }),
+                (
+                    "a page of one action prefix (two entries in three)", 250,
+                    { _ = try await AuditReader.entries(pool: gateway, tenant: big.id, limit: 100, actionPrefix: "secret.") }
+                ),
+            ]
+            for (page, bound, body) in pages {
+                let read = try await f.rowsExamined(["public.audit_events"], during: body)
+                #expect(read["public.audit_events"]! <= bound, "\(page): \(read["public.audit_events"]!) entries examined")
+            }
+        }
+    }
+
     @Test("claiming queued privacy requests and dispatching processor calls read the open ones, not the finished ones, under generic plans")
     func privacyQueue() async throws {
         try await PrivacyRouteFixture.run(pools: .genericPlans) { f in
