@@ -218,6 +218,10 @@ enum AuditSQL {
 public enum AuditReader {
     /// Up to `limit` entries of the tenant with seq > `afterSeq`, in seq order, optionally only
     /// actions starting with `actionPrefix` (e.g. `secret.`) and by `actor`.
+    ///
+    /// Planned with its values each time (``Statement/customPlans``): planned without them, the
+    /// optional filters look selective, and the generic plan fetched every entry after `afterSeq`
+    /// and sorted them for the page — the first page of a long chain read all of it.
     public static func entries(
         pool: ConnectionPool, tenant: UUID, afterSeq: Int64 = 0, limit: Int = 100,
         actionPrefix: String? = nil, actor: String? = nil
@@ -235,7 +239,9 @@ public enum AuditReader {
             """,
             [tenant, afterSeq, max(0, limit), pattern, actor])
         do {
-            return try await pool.withConnection(tenant: tenant) { try await $0.pipeline([statement])[0].rows.map(AuditSQL.entry) }
+            return try await pool.withConnection(tenant: tenant) {
+                try await $0.pipeline([.customPlans, statement])[1].rows.map(AuditSQL.entry)
+            }
         } catch {
             throw AuditError.wrap(error, "reading audit entries failed")
         }

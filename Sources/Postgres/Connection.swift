@@ -20,6 +20,14 @@ public struct Statement: Sendable {
             "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('request.tenant_id', $3, true)",
             [role, claims, tenant.lowercasedString])
     }
+
+    /// Makes the statements after it in the same pipeline (one implicit transaction) be planned
+    /// with their parameters' values at every execution (`plan_cache_mode = force_custom_plan`,
+    /// local to the transaction), as a PL/pgSQL function pins it with `SET` (migration 0035). For
+    /// a statement whose best plan depends on those values — optional filters written
+    /// `($n IS NULL OR …)`, a pattern — a plan cached without them may read a whole range to
+    /// answer one page. Costs a plan per execution; statements without parameters are unaffected.
+    public static let customPlans = Statement("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
 }
 
 /// Transaction isolation levels, as Postgres spells them.

@@ -35,16 +35,34 @@ struct AuthFixture {
         Base64URL.encode(Random.bytes(36))
     }
 
+    /// How the fixture's two pools connect.
+    struct Pools {
+        var ownerConnections = 2
+        var gatewayConnections = 6
+        /// Session settings of the gateway's connections (libpq `options`, e.g. `-c name=value`).
+        var gatewaySessionOptions: String?
+
+        /// One connection each, the gateway's planning every prepared statement generically from
+        /// its first execution (as Postgres may after five): the worst plan a cached statement can
+        /// get. One connection per pool keeps each pool on one backend, whose statistics
+        /// ``rowsExamined(_:during:)`` reads.
+        static let genericPlans = Pools(
+            ownerConnections: 1, gatewayConnections: 1, gatewaySessionOptions: "-c plan_cache_mode=force_generic_plan")
+    }
+
     /// `tenantLimiter`: the gateway pool's per-tenant cap (none by default).
     static func run(
-        options: RequestAuthenticator.Options = .init(), tenantLimiter: TenantLimiter? = nil, _ body: (AuthFixture) async throws -> Void
+        options: RequestAuthenticator.Options = .init(), tenantLimiter: TenantLimiter? = nil, pools: Pools = Pools(),
+        _ body: (AuthFixture) async throws -> Void
     ) async throws {
         try await TestDatabase.withMigratedDatabase { owner in
-            let ownerPool = ConnectionPool(configuration: owner, options: .init(maxConnections: 2))
+            let ownerPool = ConnectionPool(configuration: owner, options: .init(maxConnections: pools.ownerConnections))
+            var gateway = TestDatabase.gateway(owner)
+            if let session = pools.gatewaySessionOptions { gateway = gateway.with("options", session) }
             // A generous acquire timeout: the concurrency tests queue hundreds of cold-cache lookups on a loaded CI machine.
             let gatewayPool = ConnectionPool(
-                configuration: TestDatabase.gateway(owner),
-                options: .init(maxConnections: 6, acquireTimeout: .seconds(60), tenantLimiter: tenantLimiter))
+                configuration: gateway,
+                options: .init(maxConnections: pools.gatewayConnections, acquireTimeout: .seconds(60), tenantLimiter: tenantLimiter))
             defer {
                 gatewayPool.close()
                 ownerPool.close()

@@ -27,10 +27,10 @@ struct PrivacyRouteFixture {
     /// `identity` and `notifier`: how subjects prove who they are (default: their JWT suffices).
     static func run(
         identity: IdentityPolicy = IdentityPolicy(), notifier: (any IdentityNotifier)? = nil,
-        configure: @Sendable (inout PrivacyConfiguration) -> Void = { _ in },
+        configure: @Sendable (inout PrivacyConfiguration) -> Void = { _ in }, pools: AuthFixture.Pools = .init(),
         _ body: @escaping @Sendable (PrivacyRouteFixture) async throws -> Void
     ) async throws {
-        try await AuthFixture.run { auth in
+        try await AuthFixture.run(pools: pools) { auth in
             let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("privacy-routes-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: directory) }

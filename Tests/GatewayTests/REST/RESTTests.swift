@@ -18,8 +18,8 @@ struct RESTFixture {
     let globex: TestTenant
     let alice = UUID(), bob = UUID(), carol = UUID()
 
-    static func run(_ body: @escaping @Sendable (RESTFixture) async throws -> Void) async throws {
-        try await AuthFixture.run { auth in
+    static func run(pools: AuthFixture.Pools = .init(), _ body: @escaping @Sendable (RESTFixture) async throws -> Void) async throws {
+        try await AuthFixture.run(pools: pools) { auth in
             let policies = try PolicySet.load(directory: TestDatabase.repositoryPolicies.path)
             let services = GatewayServices(
                 pool: auth.gateway, policies: policies, authenticator: auth.authenticator,
