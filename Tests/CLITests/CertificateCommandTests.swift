@@ -30,7 +30,12 @@ extension PrivacyCommandTests {
                         [setup.tenant, setup.user])
                     let waiting = try await Self.count(
                         setup.pool,
-                        "SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'public.audit_checkpoints'::regclass AND NOT granted", [])
+                        // pg_locks is the cluster's, and every test database has the same table oids.
+                        """
+                        SELECT count(*)::int AS n FROM pg_locks
+                        WHERE database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                          AND relation = 'public.audit_checkpoints'::regclass AND NOT granted
+                        """, [])
                     if completed == 1 && waiting > 0 {
                         running.kill(SIGKILL)
                         stopped = true
