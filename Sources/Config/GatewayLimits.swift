@@ -27,7 +27,9 @@ public struct GatewayLimits: Sendable, Equatable {
     public var maximumBodyBytes: Int = 8 * 1024 * 1024
     /// The longest the server waits, in all, for a body to arrive (408), however it trickles in.
     /// Time the route spends on other work (e.g. waiting for the database) before it reads the
-    /// body does not count. `GATEWAY_BODY_TIMEOUT_SECONDS`, default 30.
+    /// body does not count. The rest of a body the route never read (it answered first) must
+    /// arrive within this long of the answer, or the connection is closed.
+    /// `GATEWAY_BODY_TIMEOUT_SECONDS`, default 30.
     public var bodyTimeoutSeconds: Int = 30
     /// Largest request head — the URL and all header fields together, and any single field (431,
     /// NIO's decoder limit). 64 KiB leaves room for an `in.()` list of 1000 uuids in the URL

@@ -548,6 +548,42 @@ struct HTTPLimitsTests {
         }
     }
 
+    /// Hummingbird reads a body the route left unread to its end before the next request, with
+    /// only the idle timeout between chunks; ``LimitedBody`` never sees it.
+    @Test(
+        "a body the route never read (it answered first: a refusal, a route that takes none) is cut at the body timeout after the answer: trickled, it holds no connection"
+    )
+    func unreadBodyTrickled() async throws {
+        var limits = GatewayLimits()
+        limits.bodyTimeoutSeconds = 1
+        try await LimitsFixture.run(limits: limits, setup: .live) { f in
+            let port = try #require(f.client.port)
+            // Refused before the body is read (no service key), the body chunked and endless.
+            let refused = try RawConnection(port: port)
+            refused.send(
+                "POST /rest/v1/projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n"
+            )
+            #expect(await refused.readResponse().hasPrefix("HTTP/1.1 401"))
+            // A route that takes no body, sent one of 8 MB announced by Content-Length.
+            let ignored = try RawConnection(port: port)
+            ignored.send("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 8000000\r\n\r\nx")
+            #expect(await ignored.readResponse().hasPrefix("HTTP/1.1 200"))
+            var open = [refused, ignored]
+            for _ in 0..<600 where !open.isEmpty {
+                open.removeAll { !($0 === refused ? $0.send("1\r\n \r\n") : $0.send(" ")) || $0.closedByPeer }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(open.isEmpty, "the server was still reading an unread body trickled in for a minute")
+
+            // A body that does arrive in time keeps the connection for the next request.
+            let prompt = try RawConnection(port: port)
+            prompt.send("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+            #expect(await prompt.readResponse().hasPrefix("HTTP/1.1 200"))
+            prompt.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(await prompt.readResponse().hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
     @Test(
         "a body that arrived while the route was busy elsewhere (the database, a full pool) is read whole: only the wait for the client counts toward the body timeout"
     )

@@ -190,11 +190,12 @@ public enum GatewayApplication {
     }
 
     /// HTTP/1.1 with the head-size and idle limits (Hummingbird's own: NIO's decoder limits and
-    /// `HTTP1Channel`'s idle timeout), and a head too large answered 431 instead of Hummingbird's bare 400.
+    /// `HTTP1Channel`'s idle timeout), a head too large answered 431 instead of Hummingbird's bare
+    /// 400, and the body timeout on the rest of a body the route never read (``UnreadBodyHandler``).
     public static func server(limits: GatewayLimits) -> HTTPServerBuilder {
         .http1(
             configuration: HTTP1Channel.Configuration(
-                additionalChannelHandlers: [HeadTooLargeHandler()],
+                additionalChannelHandlers: [HeadTooLargeHandler(), UnreadBodyHandler(timeoutSeconds: limits.bodyTimeoutSeconds)],
                 idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)),
                 httpDecoderConfiguration: .init(
                     maxHeaderFieldSize: limits.maximumHeaderBytes, maxHeaderListSize: limits.maximumHeaderBytes)))

@@ -83,6 +83,75 @@ struct LimitedBody: AsyncSequence, Sendable {
     }
 }
 
+/// Closes the connection when the rest of a request body that the route never read has not
+/// arrived within ``GatewayLimits/bodyTimeoutSeconds`` of the answer. A route that answers
+/// before reading its body (a refusal, a route that takes none, a 413 or 408 cut mid-body)
+/// leaves the rest to Hummingbird, which reads it to its end before the next request with only
+/// the idle timeout between chunks: a client trickling it, chunked or under a large
+/// `Content-Length`, would hold the connection for as long as it liked. ``LimitedBody`` bounds
+/// the body a route reads; this, the body it does not. A body that ends in time keeps the
+/// connection for the next request.
+final class UnreadBodyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    let timeout: TimeAmount
+    /// Request heads read and responses ended: equal once every request read so far is answered.
+    private var requests = 0
+    private var answered = 0
+    /// Whether the last request read has not had its end yet.
+    private var bodyPending = false
+    private var deadline: Scheduled<Void>?
+
+    init(timeoutSeconds: Int) {
+        self.timeout = .seconds(Int64(timeoutSeconds))
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            requests += 1
+            bodyPending = true
+        case .body:
+            break
+        case .end:
+            bodyPending = false
+            cancelDeadline()
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            answered += 1
+            // Answered while its body is still coming: the rest is only being drained.
+            if bodyPending, answered == requests, deadline == nil {
+                deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+                    deadline = nil
+                    if bodyPending { context.close(promise: nil) }
+                }
+            }
+        }
+        context.write(data, promise: promise)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelDeadline()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelDeadline()
+    }
+
+    private func cancelDeadline() {
+        deadline?.cancel()
+        deadline = nil
+    }
+}
+
 /// Answers a request head past ``GatewayLimits/maximumHeaderBytes`` (NIO's decoder limit,
 /// `HTTPParserError.headerOverflow`) with 431 and a `{code, message, details, hint}` body, then
 /// closes the connection — instead of Hummingbird's bare 400. The path is not known at that point
