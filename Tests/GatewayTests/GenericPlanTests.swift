@@ -248,6 +248,37 @@ struct GenericPlanTests {
             }
         }
     }
+
+    /// ``Statement/customPlans`` is transaction-local: a pooled connection's next user (another
+    /// tenant's request) must plan as the session says, whatever became of the pipeline.
+    @Test(
+        "custom planning stays in its own pipeline: the connection's next user plans as its session says, after a failed pipeline or a transaction too"
+    )
+    func customPlansStayInThePipeline() async throws {
+        try await AuthFixture.run(pools: .genericPlans) { f in
+            let gateway = f.gateway  // one connection: every call below is on the same backend
+            func mode() async throws -> String {
+                try #require(try await gateway.query("SELECT current_setting('plan_cache_mode') AS m").first?.decode("m", as: String.self))
+            }
+            let show = Statement("SELECT current_setting('plan_cache_mode') AS m")
+            // In effect for the statements after it, in its pipeline…
+            let within = try await gateway.withConnection { try await $0.pipeline([.customPlans, show]) }
+            #expect(try within[1].rows.first?.decode("m", as: String.self) == "force_custom_plan")
+            // …and nowhere after it: an audit page, a pipeline that fails after the setting, a transaction.
+            _ = try await AuditReader.entries(pool: gateway, tenant: UUID(), actionPrefix: "secret.")
+            #expect(try await mode() == "force_generic_plan")
+            await #expect(throws: PostgresError.self) {
+                _ = try await gateway.withConnection { try await $0.pipeline([.customPlans, Statement("SELECT 1 / 0")]) }
+            }
+            #expect(try await mode() == "force_generic_plan")
+            try await gateway.withConnection { connection in
+                try await connection.run { try $0.simple("BEGIN") }
+                _ = try await connection.pipeline([.customPlans])
+                // Left open by its holder: the next checkout rolls it back.
+            }
+            #expect(try await mode() == "force_generic_plan")
+        }
+    }
 }
 
 extension AuthFixture {
