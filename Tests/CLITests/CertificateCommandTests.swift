@@ -123,3 +123,35 @@ extension PrivacyCommandTests {
         }
     }
 }
+
+@Suite("privacyctl: offline verification's refusals")
+struct OfflineVerificationTests {
+    /// Both commands print their verdict through one `PinnedKeyFlags.verifyFile`; its unhappy
+    /// paths, without a database.
+    @Test(
+        "certificate verify and audit verify-proof: without a pinned key exit 2 (nothing verified), an unreadable file exits 1, a file that is not one exits 3 with FAILED or {valid: false}"
+    )
+    func refusals() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let other = directory.appendingPathComponent("other.json")
+        try #"{"hello": 1}"#.write(to: other, atomically: true, encoding: .utf8)
+        let absent = directory.appendingPathComponent("absent.json").path
+        let key = String(repeating: "ab", count: 32)
+        for (command, flag) in [(["certificate", "verify"], "--audit-public-key"), (["audit", "verify-proof"], "--trusted-key")] {
+            let unpinned = try privacyctl(command + [other.path])
+            #expect(unpinned.status == 2 && unpinned.stderr.contains("pin the"), "\(command): \(unpinned.status) \(unpinned.stderr)")
+            #expect(unpinned.stdout.isEmpty, "\(command): \(unpinned.stdout)")
+            let unreadable = try privacyctl(command + [absent, flag, key])
+            #expect(unreadable.status == 1, "\(command): \(unreadable.status) \(unreadable.stdout)\(unreadable.stderr)")
+            #expect(!unreadable.stdout.contains("OK"), "\(command): \(unreadable.stdout)")
+            let text = try privacyctl(command + [other.path, flag, key])
+            #expect(text.status == 3 && text.stdout.hasPrefix("FAILED: "), "\(command): \(text.status) \(text.stdout)\(text.stderr)")
+            let document = try privacyctl(command + [other.path, flag, key, "--json"])
+            #expect(document.status == 3, "\(command): \(document.status) \(document.stderr)")
+            let verdict = try json(document.stdout)
+            #expect(
+                verdict["valid"] as? Bool == false && !((verdict["message"] as? String) ?? "").isEmpty, "\(command): \(document.stdout)")
+        }
+    }
+}
