@@ -372,6 +372,12 @@ struct IdentityRouteTests {
             #expect(
                 try await f.auth.owner.query("SELECT count(*) AS n FROM privacy.identity_challenges WHERE request_id = $1::uuid", [waiting])
                     .first!.decode("n", as: Int.self) == 0)
+            // An export waiting for a code, the same way: verified by the fresh sign-in and answered 202 with its status.
+            let waitingExport = try await f.fileWaiting("exports", f.bob)
+            let exportSignedIn = try await f.call(.post, "/v1/privacy/exports", as: f.acme, f.bob, signedInAgo: 5)
+            #expect(exportSignedIn.status == .accepted, "\(exportSignedIn.body)")
+            let export = try #require(try f.object(exportSignedIn.body)["request"] as? [String: Any])
+            #expect(export["id"] as? String == waitingExport && export["status"] as? String == "pending", "\(exportSignedIn.body)")
         }
         // The default policy: the subject's JWT verifies them whatever its age.
         try await PrivacyRouteFixture.run { f in
