@@ -522,29 +522,41 @@ struct HTTPLimitsTests {
         }
     }
 
-    @Test("a body trickled in, each chunk within the idle timeout, is cut at the body deadline: 408 PGRST408, nothing written")
+    @Test(
+        "a body trickled in, each chunk within the idle timeout, chunked or under a Content-Length, is cut at the body deadline: 408 PGRST408 / PGW408, nothing written"
+    )
     func slowBody() async throws {
         var limits = GatewayLimits()
         limits.bodyTimeoutSeconds = 1
         try await LimitsFixture.run(limits: limits, setup: .live) { f in
             let port = try #require(f.client.port)
             let token = try await Tokens.hs256(claims: Tokens.user(UUID()), secret: f.acme.secret!)
-            let slow = try RawConnection(port: port)
-            slow.send(
+            let chunked = try RawConnection(port: port)
+            chunked.send(
                 "POST /rest/v1/projects HTTP/1.1\r\nHost: x\r\napikey: \(f.acme.apikey)\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
             )
-            var answered = false
-            for _ in 0..<600 where !answered {
-                slow.send("1\r\n \r\n")
+            let announced = try RawConnection(port: port)
+            announced.send(
+                "PUT /v1/secrets/slow HTTP/1.1\r\nHost: x\r\napikey: \(f.acme.apikey)\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            )
+            var reading = [chunked, announced]
+            for _ in 0..<600 where !reading.isEmpty {
+                chunked.send("1\r\n \r\n")
+                announced.send(" ")
                 try await Task.sleep(for: .milliseconds(100))
-                answered = slow.hasData || slow.closedByPeer
+                reading.removeAll { $0.hasData || $0.closedByPeer }
             }
-            #expect(answered, "the server was still reading a body trickled in for a minute")
-            let response = await slow.readResponse()
-            #expect(response.hasPrefix("HTTP/1.1 408"), "\(response.prefix(300))")
-            #expect(try LimitsFixture.error(Self.body(of: response))["code"] as? String == "PGRST408")
+            #expect(reading.isEmpty, "the server was still reading a body trickled in for a minute")
+            for (connection, code) in [(chunked, "PGRST408"), (announced, "PGW408")] {
+                let response = await connection.readResponse()
+                #expect(response.hasPrefix("HTTP/1.1 408"), "\(response.prefix(300))")
+                #expect(try LimitsFixture.error(Self.body(of: response))["code"] as? String == code)
+            }
             let rows = try await f.auth.owner.query("SELECT count(*)::int AS n FROM public.projects").first?.decode("n", as: Int.self)
             #expect(rows == 0)
+            let secrets = try await f.auth.owner.query("SELECT count(*)::int AS n FROM public.user_secrets").first?.decode(
+                "n", as: Int.self)
+            #expect(secrets == 0)
         }
     }
 
