@@ -137,8 +137,11 @@ cluster_start() {
         return 0
     fi
     chown "$PG_OS_USER" "$dir/socket" 2>/dev/null || true
+    # pg_ctl hands -o to a shell: the socket path is quoted for it (a path with spaces), and a
+    # path with a quote in it is refused rather than run.
+    case "$dir" in *\'*) die "the cluster's path $dir contains a quote; clone the repository to a path without one" ;; esac
     as_pg_user "$bindir/pg_ctl" -D "$dir/pgdata" -l "$dir/postgres.log" -w -t 60 \
-        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c max_connections=${PG_MAX_CONNECTIONS:-200} -c fsync=${PG_FSYNC:-on}" \
+        -o "-p $port -k '$dir/socket' -c listen_addresses=127.0.0.1 -c max_connections=${PG_MAX_CONNECTIONS:-200} -c fsync=${PG_FSYNC:-on}" \
         start >/dev/null || { tail -n 20 "$dir/postgres.log" >&2; die "PostgreSQL did not start (log: $dir/postgres.log)"; }
 }
 
