@@ -24,6 +24,18 @@ import Testing
 struct GenericPlanTests {
     static let bigRows = 20_000
 
+    /// The audit skew: the big tenant's chain of ``bigRows`` entries, the small tenant's 5, and the
+    /// appender that wrote them (on the gateway's generic-plan connection).
+    static func auditSkew(_ f: AuthFixture) async throws -> (big: TestTenant, small: TestTenant, appender: AuditAppender) {
+        let (big, small) = try await f.skewedTenants()
+        try await f.seedAuditChain(of: big.id, entries: bigRows)
+        let appender = AuditAppender(pool: f.gateway)
+        for index in 0..<5 {
+            _ = try await appender.append(tenant: small.id, AuditEvent(action: "secret.read", details: ["n": .int(Int64(index))]))
+        }
+        return (big, small, appender)
+    }
+
     @Test("a service key's first request reads its own key, tenant and subject, not the big tenant's keys or users, under generic plans")
     func firstRequestOfAKey() async throws {
         try await AuthFixture.run(pools: .genericPlans) { f in
@@ -114,12 +126,7 @@ struct GenericPlanTests {
     @Test("an audit append and the latest entry of an action read one entry, not a chain, under generic plans")
     func auditAppendAndLatest() async throws {
         try await AuthFixture.run(pools: .genericPlans) { f in
-            let (big, small) = try await f.skewedTenants()
-            try await f.seedAuditChain(of: big.id, entries: Self.bigRows)
-            let appender = AuditAppender(pool: f.gateway)
-            for index in 0..<5 {
-                _ = try await appender.append(tenant: small.id, AuditEvent(action: "secret.read", details: ["n": .int(Int64(index))]))
-            }
+            let (big, small, appender) = try await Self.auditSkew(f)
             let gateway = f.gateway
             let operations: [(String, () async throws -> Void)] = [
                 ("append", { _ = try await appender.append(tenant: small.id, AuditEvent(action: "secret.read")) }),
@@ -141,12 +148,7 @@ struct GenericPlanTests {
     @Test("a page of audit entries reads about the page, not the rest of the chain, under generic plans")
     func auditPages() async throws {
         try await AuthFixture.run(pools: .genericPlans) { f in
-            let (big, small) = try await f.skewedTenants()
-            try await f.seedAuditChain(of: big.id, entries: Self.bigRows)
-            let appender = AuditAppender(pool: f.gateway)
-            for index in 0..<5 {
-                _ = try await appender.append(tenant: small.id, AuditEvent(action: "secret.read", details: ["n": .int(Int64(index))]))
-            }
+            let (big, small, appender) = try await Self.auditSkew(f)
             let gateway = f.gateway
             let pages: [(String, Int64, () async throws -> Void)] = [
                 ("the small tenant's entries", 10, { _ = try await AuditReader.entries(pool: gateway, tenant: small.id) }),
