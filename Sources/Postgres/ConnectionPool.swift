@@ -394,7 +394,8 @@ public final class ConnectionPool: Sendable {
 
     /// The shared connection with the fewest pipelines in flight, opening another while all are
     /// busy and the bound allows; `nil` when none is free of a slow statement and no slot is free
-    /// (then the caller checks a connection out).
+    /// (then the caller checks a connection out) — unless every slot is a shared connection's, when
+    /// a checkout could never be served: then the least loaded one, slow statement or not.
     private func sharedConnection() async throws -> SharedConnection? {
         while true {
             enum Choice { case use(SharedConnection), open, wait, none, closed }
@@ -406,8 +407,10 @@ public final class ConnectionPool: Sendable {
                 // A connection that has answered nothing for `stall` is busy with a slow statement:
                 // pipelines sent behind it would wait for it too.
                 var best: (connection: SharedConnection, inFlight: Int)?
+                var least: (connection: SharedConnection, inFlight: Int)?
                 for connection in state.shared {
                     let load = connection.load
+                    if least == nil || load.inFlight < least!.inFlight { least = (connection, load.inFlight) }
                     if let since = load.stuckSince, now - since > Self.stall { continue }
                     if best == nil || load.inFlight < best!.inFlight { best = (connection, load.inFlight) }
                 }
@@ -420,7 +423,11 @@ public final class ConnectionPool: Sendable {
                 }
                 if let best { return .use(best.connection) }
                 // One is being opened: wait for it rather than take a slot of its own.
-                return state.sharedOpening > 0 ? .wait : .none
+                if state.sharedOpening > 0 { return .wait }
+                // Every slot carries a shared connection: a checkout would wait for a slot that none
+                // gives back (until its acquire timeout). Queue behind the slow statement instead.
+                if let least, state.shared.count >= options.maxConnections { return .use(least.connection) }
+                return .none
             }
             switch choice {
             case .closed:

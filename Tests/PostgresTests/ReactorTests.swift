@@ -155,8 +155,8 @@ struct SharedPipelineTests {
                 #expect(answer.tag == "t\(index)")
                 pids.insert(answer.pid)
             case .failure(let error):
-                #expect(index % 7 == 0)
-                #expect(error.sqlState == "22012")
+                #expect(index % 7 == 0, "\(error)")
+                #expect(error.sqlState == "22012", "\(error)")
             }
         }
         #expect(pids.count == 1)  // one connection carried them all
@@ -237,6 +237,26 @@ struct SharedPipelineTests {
             let error = await failing
             #expect(error?.sqlState == "22012")
         }
+    }
+
+    @Test(
+        "with every slot a shared connection's, a pipeline sent while a slow statement holds it queues behind it: no checkout waits for a slot none gives back"
+    )
+    func allSlotsSharedQueuesBehindSlowStatement() async throws {
+        // One slot, shared; a short acquire timeout, so a checkout that waits for the slot fails fast.
+        let pool = ConnectionPool(
+            configuration: try TestDatabase.ownerConfiguration(),
+            options: .init(maxConnections: 1, acquireTimeout: .seconds(3), sharedConnections: 1))
+        defer { pool.close() }
+        let slow = Task { try await pool.pipeline([Statement("SELECT pg_sleep(5)")]) }
+        // Wait until the shared connection is stalled behind the slow statement (bounded).
+        let deadline = ContinuousClock.now + .seconds(60)
+        while pool.statistics.stalled == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(pool.statistics.stalled == 1, "the slow statement never stalled the shared connection")
+        // Before, this fell back to a checkout, which waited for the only slot until its timeout.
+        let answer = try await pool.pipeline([Statement("SELECT 42 AS n")])
+        #expect(try answer[0].first!.decode("n", as: Int.self) == 42)
+        _ = try await slow.value
     }
 
     @Test("a shared connection the server closed is replaced before the next pipeline")
